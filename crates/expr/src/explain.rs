@@ -1,0 +1,1 @@
+//! EXPLAIN text for the IR.

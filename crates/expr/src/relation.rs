@@ -1,0 +1,256 @@
+//! The relational IR. Every view, and every one-off SELECT, is planned into a
+//! [`MirRelationExpr`], optimized, and rendered as a dataflow.
+//!
+//! Semantics: each expression denotes a multiset of rows (a collection of
+//! `(row, diff)`); `Negate` and `Union` can express differences, and `Threshold`
+//! clamps negative multiplicities to zero. Column positions are the only names here.
+
+use eddy_repr::{ColumnType, Diff, GlobalId, Row};
+use serde::{Deserialize, Serialize};
+
+use crate::func::AggregateFunc;
+use crate::scalar::MirScalarExpr;
+
+/// An aggregate in a `Reduce`: `func(expr)` or `func(DISTINCT expr)`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AggregateExpr {
+    pub func: AggregateFunc,
+    pub expr: MirScalarExpr,
+    pub distinct: bool,
+}
+
+/// One ORDER BY key of a `TopK` (or of a SELECT's final ordering).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ColumnOrder {
+    pub column: usize,
+    pub desc: bool,
+    pub nulls_last: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum MirRelationExpr {
+    /// Literal rows.
+    Constant {
+        rows: Vec<(Row, Diff)>,
+        typ: Vec<ColumnType>,
+    },
+    /// The contents of a table, view or materialized view. Renders as an import of that
+    /// item's arrangement when it has one.
+    Get {
+        id: GlobalId,
+        typ: Vec<ColumnType>,
+        /// The item's name, for EXPLAIN only.
+        name: String,
+    },
+    /// Appends one column per scalar; each scalar may read earlier appended columns.
+    Map {
+        input: Box<MirRelationExpr>,
+        scalars: Vec<MirScalarExpr>,
+    },
+    /// Keeps the rows for which every predicate is true (not false, not NULL).
+    Filter {
+        input: Box<MirRelationExpr>,
+        predicates: Vec<MirScalarExpr>,
+    },
+    /// Keeps (and may repeat or reorder) the listed columns.
+    Project {
+        input: Box<MirRelationExpr>,
+        outputs: Vec<usize>,
+    },
+    /// The cross product of `inputs`, restricted to rows where, for each equivalence
+    /// class, every expression is equal and not NULL. Expressions are over the
+    /// concatenation of the inputs' columns.
+    Join {
+        inputs: Vec<MirRelationExpr>,
+        equivalences: Vec<Vec<MirScalarExpr>>,
+    },
+    /// Groups by `group_key` and computes `aggregates`; the output is the key columns
+    /// followed by one column per aggregate. With no aggregates this is DISTINCT on the
+    /// key. With an empty key it yields one row when the input is non-empty and none
+    /// otherwise (the planner adds the row for an empty input).
+    Reduce {
+        input: Box<MirRelationExpr>,
+        group_key: Vec<MirScalarExpr>,
+        aggregates: Vec<AggregateExpr>,
+    },
+    /// Per group of `group_key` columns, the rows at positions `offset..offset+limit`
+    /// in `order_key` order.
+    TopK {
+        input: Box<MirRelationExpr>,
+        group_key: Vec<usize>,
+        order_key: Vec<ColumnOrder>,
+        limit: Option<usize>,
+        offset: usize,
+    },
+    /// Every multiplicity negated.
+    Negate { input: Box<MirRelationExpr> },
+    /// Negative multiplicities clamped to zero.
+    Threshold { input: Box<MirRelationExpr> },
+    /// The multiset sum of `base` and `inputs`.
+    Union {
+        base: Box<MirRelationExpr>,
+        inputs: Vec<MirRelationExpr>,
+    },
+}
+
+impl MirRelationExpr {
+    /// The column types of the output.
+    pub fn typ(&self) -> Vec<ColumnType> {
+        match self {
+            MirRelationExpr::Constant { typ, .. } | MirRelationExpr::Get { typ, .. } => typ.clone(),
+            MirRelationExpr::Map { input, scalars } => {
+                let mut typ = input.typ();
+                for s in scalars {
+                    let t = s.typ(&typ);
+                    typ.push(t);
+                }
+                typ
+            }
+            MirRelationExpr::Filter { input, .. } => input.typ(),
+            MirRelationExpr::Project { input, outputs } => {
+                let typ = input.typ();
+                outputs.iter().map(|i| typ[*i]).collect()
+            }
+            MirRelationExpr::Join { inputs, .. } => inputs.iter().flat_map(|i| i.typ()).collect(),
+            MirRelationExpr::Reduce {
+                input,
+                group_key,
+                aggregates,
+            } => {
+                let input_typ = input.typ();
+                let mut typ: Vec<_> = group_key.iter().map(|k| k.typ(&input_typ)).collect();
+                typ.extend(
+                    aggregates
+                        .iter()
+                        .map(|a| a.func.output_type(a.expr.typ(&input_typ))),
+                );
+                typ
+            }
+            MirRelationExpr::TopK { input, .. }
+            | MirRelationExpr::Negate { input }
+            | MirRelationExpr::Threshold { input } => input.typ(),
+            MirRelationExpr::Union { base, inputs } => {
+                let mut typ = base.typ();
+                for input in inputs {
+                    for (t, u) in typ.iter_mut().zip(input.typ()) {
+                        t.nullable |= u.nullable;
+                    }
+                }
+                typ
+            }
+        }
+    }
+
+    pub fn arity(&self) -> usize {
+        self.typ().len()
+    }
+
+    pub fn map(self, scalars: Vec<MirScalarExpr>) -> Self {
+        if scalars.is_empty() {
+            return self;
+        }
+        MirRelationExpr::Map {
+            input: Box::new(self),
+            scalars,
+        }
+    }
+
+    pub fn filter(self, predicates: Vec<MirScalarExpr>) -> Self {
+        if predicates.is_empty() {
+            return self;
+        }
+        MirRelationExpr::Filter {
+            input: Box::new(self),
+            predicates,
+        }
+    }
+
+    pub fn project(self, outputs: Vec<usize>) -> Self {
+        MirRelationExpr::Project {
+            input: Box::new(self),
+            outputs,
+        }
+    }
+
+    pub fn negate(self) -> Self {
+        MirRelationExpr::Negate {
+            input: Box::new(self),
+        }
+    }
+
+    pub fn threshold(self) -> Self {
+        MirRelationExpr::Threshold {
+            input: Box::new(self),
+        }
+    }
+
+    pub fn union(self, other: Self) -> Self {
+        MirRelationExpr::Union {
+            base: Box::new(self),
+            inputs: vec![other],
+        }
+    }
+
+    /// DISTINCT over all columns.
+    pub fn distinct(self) -> Self {
+        let arity = self.arity();
+        MirRelationExpr::Reduce {
+            input: Box::new(self),
+            group_key: (0..arity).map(MirScalarExpr::Column).collect(),
+            aggregates: vec![],
+        }
+    }
+
+    /// The ids of every item this expression reads, sorted and distinct.
+    pub fn depends_on(&self) -> std::collections::BTreeSet<GlobalId> {
+        let mut out = std::collections::BTreeSet::new();
+        self.visit(&mut |e| {
+            if let MirRelationExpr::Get { id, .. } = e {
+                out.insert(*id);
+            }
+        });
+        out
+    }
+
+    /// Calls `f` on this expression and every sub-expression, children first.
+    pub fn visit(&self, f: &mut impl FnMut(&MirRelationExpr)) {
+        for child in self.children() {
+            child.visit(f);
+        }
+        f(self);
+    }
+
+    pub fn children(&self) -> Vec<&MirRelationExpr> {
+        match self {
+            MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } => vec![],
+            MirRelationExpr::Map { input, .. }
+            | MirRelationExpr::Filter { input, .. }
+            | MirRelationExpr::Project { input, .. }
+            | MirRelationExpr::Reduce { input, .. }
+            | MirRelationExpr::TopK { input, .. }
+            | MirRelationExpr::Negate { input }
+            | MirRelationExpr::Threshold { input } => vec![input],
+            MirRelationExpr::Join { inputs, .. } => inputs.iter().collect(),
+            MirRelationExpr::Union { base, inputs } => std::iter::once(base.as_ref())
+                .chain(inputs.iter())
+                .collect(),
+        }
+    }
+
+    pub fn children_mut(&mut self) -> Vec<&mut MirRelationExpr> {
+        match self {
+            MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } => vec![],
+            MirRelationExpr::Map { input, .. }
+            | MirRelationExpr::Filter { input, .. }
+            | MirRelationExpr::Project { input, .. }
+            | MirRelationExpr::Reduce { input, .. }
+            | MirRelationExpr::TopK { input, .. }
+            | MirRelationExpr::Negate { input }
+            | MirRelationExpr::Threshold { input } => vec![input],
+            MirRelationExpr::Join { inputs, .. } => inputs.iter_mut().collect(),
+            MirRelationExpr::Union { base, inputs } => std::iter::once(base.as_mut())
+                .chain(inputs.iter_mut())
+                .collect(),
+        }
+    }
+}

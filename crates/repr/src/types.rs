@@ -1,0 +1,257 @@
+//! SQL scalar types, column types and relation descriptions, with their Postgres OIDs.
+
+use serde::{Deserialize, Serialize};
+
+/// The type of a single SQL value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ScalarType {
+    Bool,
+    Int16,
+    Int32,
+    Int64,
+    Float32,
+    Float64,
+    /// `numeric(precision, scale)`; `None` for an unconstrained `numeric`.
+    Numeric {
+        precision: Option<u8>,
+        scale: Option<u8>,
+    },
+    Text,
+    /// `varchar(n)`; `None` for an unbounded `varchar`.
+    Varchar {
+        max_length: Option<u32>,
+    },
+    /// `char(n)` (bpchar).
+    Char {
+        length: Option<u32>,
+    },
+    Timestamp,
+    TimestampTz,
+    Date,
+    Time,
+    Interval,
+    Jsonb,
+    /// Postgres object identifiers (used by pg_catalog).
+    Oid,
+    /// The `name` type of pg_catalog (a 63-byte identifier, shown as text).
+    Name,
+    /// A one-dimensional array of text values, shown in Postgres array syntax.
+    TextArray,
+    /// A one-dimensional array of int2 (int2vector-like catalog columns).
+    Int16Array,
+    /// A one-dimensional array of oids.
+    OidArray,
+    /// `regclass`, `regtype`, `regproc`: OIDs shown by name.
+    RegClass,
+    RegType,
+    RegProc,
+    /// `"char"`, the one-byte catalog type.
+    PgChar,
+    Bytea,
+    Uuid,
+}
+
+impl ScalarType {
+    /// The Postgres type OID, as reported in row descriptions.
+    pub fn oid(&self) -> u32 {
+        match self {
+            ScalarType::Bool => 16,
+            ScalarType::Bytea => 17,
+            ScalarType::PgChar => 18,
+            ScalarType::Name => 19,
+            ScalarType::Int64 => 20,
+            ScalarType::Int16 => 21,
+            ScalarType::Int32 => 23,
+            ScalarType::RegProc => 24,
+            ScalarType::Text => 25,
+            ScalarType::Oid => 26,
+            ScalarType::Jsonb => 3802,
+            ScalarType::Float32 => 700,
+            ScalarType::Float64 => 701,
+            ScalarType::Int16Array => 1005,
+            ScalarType::TextArray => 1009,
+            ScalarType::OidArray => 1028,
+            ScalarType::Char { .. } => 1042,
+            ScalarType::Varchar { .. } => 1043,
+            ScalarType::Date => 1082,
+            ScalarType::Time => 1083,
+            ScalarType::Timestamp => 1114,
+            ScalarType::TimestampTz => 1184,
+            ScalarType::Interval => 1186,
+            ScalarType::Numeric { .. } => 1700,
+            ScalarType::RegClass => 2205,
+            ScalarType::RegType => 2206,
+            ScalarType::Uuid => 2950,
+        }
+    }
+
+    /// The name Postgres' `format_type` prints, including modifiers.
+    pub fn sql_name(&self) -> String {
+        match self {
+            ScalarType::Bool => "boolean".into(),
+            ScalarType::Int16 => "smallint".into(),
+            ScalarType::Int32 => "integer".into(),
+            ScalarType::Int64 => "bigint".into(),
+            ScalarType::Float32 => "real".into(),
+            ScalarType::Float64 => "double precision".into(),
+            ScalarType::Numeric {
+                precision: Some(p),
+                scale,
+            } => {
+                format!("numeric({},{})", p, scale.unwrap_or(0))
+            }
+            ScalarType::Numeric { .. } => "numeric".into(),
+            ScalarType::Text => "text".into(),
+            ScalarType::Varchar {
+                max_length: Some(n),
+            } => format!("character varying({n})"),
+            ScalarType::Varchar { max_length: None } => "character varying".into(),
+            ScalarType::Char { length: Some(n) } => format!("character({n})"),
+            ScalarType::Char { length: None } => "character".into(),
+            ScalarType::Timestamp => "timestamp without time zone".into(),
+            ScalarType::TimestampTz => "timestamp with time zone".into(),
+            ScalarType::Date => "date".into(),
+            ScalarType::Time => "time without time zone".into(),
+            ScalarType::Interval => "interval".into(),
+            ScalarType::Jsonb => "jsonb".into(),
+            ScalarType::Oid => "oid".into(),
+            ScalarType::Name => "name".into(),
+            ScalarType::TextArray => "text[]".into(),
+            ScalarType::Int16Array => "smallint[]".into(),
+            ScalarType::OidArray => "oid[]".into(),
+            ScalarType::RegClass => "regclass".into(),
+            ScalarType::RegType => "regtype".into(),
+            ScalarType::RegProc => "regproc".into(),
+            ScalarType::PgChar => "\"char\"".into(),
+            ScalarType::Bytea => "bytea".into(),
+            ScalarType::Uuid => "uuid".into(),
+        }
+    }
+
+    /// The Postgres `typlen` (byte length, or -1 for variable length).
+    pub fn typlen(&self) -> i16 {
+        match self {
+            ScalarType::Bool | ScalarType::PgChar => 1,
+            ScalarType::Int16 => 2,
+            ScalarType::Int32
+            | ScalarType::Float32
+            | ScalarType::Oid
+            | ScalarType::Date
+            | ScalarType::RegClass
+            | ScalarType::RegType
+            | ScalarType::RegProc => 4,
+            ScalarType::Int64
+            | ScalarType::Float64
+            | ScalarType::Timestamp
+            | ScalarType::TimestampTz
+            | ScalarType::Time => 8,
+            ScalarType::Interval | ScalarType::Uuid => 16,
+            ScalarType::Name => 64,
+            _ => -1,
+        }
+    }
+
+    /// The Postgres `atttypmod` for this type (-1 when it has no modifier).
+    pub fn typmod(&self) -> i32 {
+        match self {
+            ScalarType::Numeric {
+                precision: Some(p),
+                scale,
+            } => (((*p as i32) << 16) | scale.unwrap_or(0) as i32) + 4,
+            ScalarType::Varchar {
+                max_length: Some(n),
+            } => *n as i32 + 4,
+            ScalarType::Char { length: Some(n) } => *n as i32 + 4,
+            _ => -1,
+        }
+    }
+
+    /// True for types whose values are strings (text, varchar, char, name).
+    pub fn is_string(&self) -> bool {
+        matches!(
+            self,
+            ScalarType::Text
+                | ScalarType::Varchar { .. }
+                | ScalarType::Char { .. }
+                | ScalarType::Name
+        )
+    }
+
+    /// True for the exact and approximate number types.
+    pub fn is_numeric(&self) -> bool {
+        matches!(
+            self,
+            ScalarType::Int16
+                | ScalarType::Int32
+                | ScalarType::Int64
+                | ScalarType::Float32
+                | ScalarType::Float64
+                | ScalarType::Numeric { .. }
+        )
+    }
+
+    /// The same type without modifiers (for comparing types in type checking).
+    pub fn without_modifiers(&self) -> ScalarType {
+        match self {
+            ScalarType::Numeric { .. } => ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            },
+            ScalarType::Varchar { .. } => ScalarType::Varchar { max_length: None },
+            ScalarType::Char { .. } => ScalarType::Char { length: None },
+            other => *other,
+        }
+    }
+
+    /// A column of this type, nullable.
+    pub fn nullable(self, nullable: bool) -> ColumnType {
+        ColumnType {
+            scalar_type: self,
+            nullable,
+        }
+    }
+}
+
+/// The type of a column: its scalar type and whether it may hold NULL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ColumnType {
+    pub scalar_type: ScalarType,
+    pub nullable: bool,
+}
+
+/// Column names and types of a relation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RelationDesc {
+    pub names: Vec<String>,
+    pub types: Vec<ColumnType>,
+}
+
+impl RelationDesc {
+    pub fn new(names: Vec<String>, types: Vec<ColumnType>) -> Self {
+        assert_eq!(names.len(), types.len(), "one name per column");
+        RelationDesc { names, types }
+    }
+
+    pub fn empty() -> Self {
+        RelationDesc::default()
+    }
+
+    pub fn with_column(mut self, name: impl Into<String>, typ: ColumnType) -> Self {
+        self.names.push(name.into());
+        self.types.push(typ);
+        self
+    }
+
+    pub fn arity(&self) -> usize {
+        self.types.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &ColumnType)> {
+        self.names.iter().zip(self.types.iter())
+    }
+
+    /// The position of the column called `name`, if there is exactly one.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+}
