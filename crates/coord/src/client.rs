@@ -1,7 +1,12 @@
 //! The API sessions use to run statements. `pgwire` is its only caller.
+//!
+//! Parsing happens here, on the session's task, so the coordinator only sees parsed
+//! statements, one at a time.
 
 use eddy_repr::{Datum, RelationDesc, Row, ScalarType};
+use tokio::sync::{mpsc, oneshot};
 
+use crate::coord::Message;
 use crate::error::AdapterError;
 
 /// What one statement produced.
@@ -16,6 +21,17 @@ pub enum ExecuteResponse {
     EmptyQuery,
 }
 
+impl ExecuteResponse {
+    /// The Postgres command tag (`SELECT 3` for rows).
+    pub fn tag(&self) -> String {
+        match self {
+            ExecuteResponse::Rows { rows, .. } => format!("SELECT {}", rows.len()),
+            ExecuteResponse::Command { tag } => tag.clone(),
+            ExecuteResponse::EmptyQuery => String::new(),
+        }
+    }
+}
+
 /// The parameter and result shape of a statement, for the extended protocol's Describe.
 #[derive(Clone, Debug)]
 pub struct StatementDesc {
@@ -24,7 +40,7 @@ pub struct StatementDesc {
     pub result: Option<RelationDesc>,
 }
 
-/// A session's state as the coordinator knows it: its id and variables.
+/// A session as the coordinator knows it.
 #[derive(Debug)]
 pub struct SessionHandle {
     pub id: u64,
@@ -32,33 +48,111 @@ pub struct SessionHandle {
 
 /// A handle to the coordinator. Cheap to clone; one per connection.
 #[derive(Clone)]
-pub struct Client {}
+pub struct Client {
+    tx: mpsc::Sender<Message>,
+}
+
+fn gone() -> AdapterError {
+    AdapterError::new(
+        "57P01",
+        "terminating connection: the server is shutting down",
+    )
+}
+
+fn parse(sql: &str) -> Result<Vec<sqlparser::ast::Statement>, AdapterError> {
+    eddy_sql::parse(sql).map_err(|e| AdapterError {
+        sqlstate: e.sqlstate,
+        message: e.message,
+        detail: e.detail,
+        hint: e.hint,
+        position: e.position,
+    })
+}
 
 impl Client {
+    pub(crate) fn new(tx: mpsc::Sender<Message>) -> Self {
+        Client { tx }
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Message,
+    ) -> Result<T, AdapterError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())
+    }
+
     /// Opens a session for a new connection (any user and database are accepted).
     pub async fn open_session(
         &self,
         user: &str,
         database: &str,
     ) -> Result<SessionHandle, AdapterError> {
-        let _ = (user, database);
-        Err(AdapterError::internal("not implemented"))
+        let (user, database) = (user.to_string(), database.to_string());
+        let id = self
+            .call(|tx| Message::OpenSession { user, database, tx })
+            .await?;
+        Ok(SessionHandle { id })
     }
 
     /// Closes a session: a transaction still open is rolled back.
     pub async fn close_session(&self, session: SessionHandle) {
-        let _ = session;
+        let _ = self.tx.send(Message::CloseSession { id: session.id }).await;
     }
 
     /// Runs a simple-protocol query string, which may hold several statements. Stops at
-    /// the first error, which is the last element.
+    /// the first error, which is then the last element.
     pub async fn execute_simple(
         &self,
         session: &SessionHandle,
         sql: &str,
     ) -> Vec<Result<ExecuteResponse, AdapterError>> {
-        let _ = (session, sql);
-        vec![Err(AdapterError::internal("not implemented"))]
+        let stmts = match parse(sql) {
+            Ok(stmts) => stmts,
+            Err(e) => return vec![Err(e)],
+        };
+        if stmts.is_empty() {
+            return vec![Ok(ExecuteResponse::EmptyQuery)];
+        }
+        let mut results = Vec::with_capacity(stmts.len());
+        for stmt in stmts {
+            let result = self.execute_statement(session, stmt, vec![]).await;
+            let failed = result.is_err();
+            results.push(result);
+            if failed {
+                break;
+            }
+        }
+        results
+    }
+
+    async fn execute_statement(
+        &self,
+        session: &SessionHandle,
+        stmt: sqlparser::ast::Statement,
+        params: Vec<Datum>,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let id = session.id;
+        self.call(|tx| Message::Execute {
+            session: id,
+            stmt: Box::new(stmt),
+            params,
+            tx,
+        })
+        .await?
+    }
+
+    fn single(sql: &str) -> Result<Option<sqlparser::ast::Statement>, AdapterError> {
+        let mut stmts = parse(sql)?;
+        match stmts.len() {
+            0 => Ok(None),
+            1 => Ok(stmts.pop()),
+            _ => Err(AdapterError::new(
+                "42601",
+                "cannot insert multiple commands into a prepared statement",
+            )),
+        }
     }
 
     /// Describes one statement for the extended protocol. `param_types` holds the types
@@ -69,8 +163,20 @@ impl Client {
         sql: &str,
         param_types: &[Option<ScalarType>],
     ) -> Result<StatementDesc, AdapterError> {
-        let _ = (session, sql, param_types);
-        Err(AdapterError::internal("not implemented"))
+        let Some(stmt) = Self::single(sql)? else {
+            return Ok(StatementDesc {
+                param_types: vec![],
+                result: None,
+            });
+        };
+        let (id, param_types) = (session.id, param_types.to_vec());
+        self.call(|tx| Message::Describe {
+            session: id,
+            stmt: Box::new(stmt),
+            param_types,
+            tx,
+        })
+        .await?
     }
 
     /// Runs one statement with bound parameters (extended protocol). `params` are
@@ -81,13 +187,41 @@ impl Client {
         sql: &str,
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, AdapterError> {
-        let _ = (session, sql, params);
-        Err(AdapterError::internal("not implemented"))
+        match Self::single(sql)? {
+            None => Ok(ExecuteResponse::EmptyQuery),
+            Some(stmt) => self.execute_statement(session, stmt, params).await,
+        }
     }
 
     /// Reads a session variable as SHOW would print it (for ParameterStatus).
     pub async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String> {
-        let _ = (session, name);
-        None
+        let (id, name) = (session.id, name.to_string());
+        self.call(|tx| Message::SessionVar {
+            session: id,
+            name,
+            tx,
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Whether a `--views` file with this name and content hash was applied before.
+    pub async fn views_file_applied(&self, name: &str, hash: u64) -> Result<bool, AdapterError> {
+        let name = name.to_string();
+        self.call(|tx| Message::ViewsFileApplied { name, hash, tx })
+            .await
+    }
+
+    /// Records durably that a `--views` file was applied.
+    pub async fn mark_views_file_applied(&self, name: &str, hash: u64) -> Result<(), AdapterError> {
+        let name = name.to_string();
+        self.call(|tx| Message::MarkViewsFileApplied { name, hash, tx })
+            .await?
+    }
+
+    /// Stops the coordinator and the workers.
+    pub async fn shutdown(&self) {
+        let _ = self.call(|tx| Message::Shutdown { tx }).await;
     }
 }

@@ -7,9 +7,17 @@
 //! - A write is durable in the log and has its timestamp before its statement returns;
 //!   a later read by any session chooses a time at or after it (read-your-writes).
 //! - A SELECT reads every input at one timestamp.
+//! - The catalog holds nothing the log cannot rebuild.
 
+pub mod catalog;
 pub mod client;
+pub mod coord;
+pub mod durable;
 pub mod error;
+pub mod metrics;
+pub mod session;
 
 pub use client::{Client, ExecuteResponse, SessionHandle, StatementDesc};
+pub use coord::{start, CoordConfig, Started};
 pub use error::AdapterError;
+pub use metrics::Metrics;

@@ -1,7 +1,31 @@
-//! The coordinator-facing API of the compute layer.
+//! The coordinator-facing API of the compute layer: [`Compute`], the controller of the
+//! timely workers.
+//!
+//! Every method returns promptly: commands go to each worker over a bounded channel
+//! (a full channel makes the caller wait for that worker to drain a few commands, never
+//! for a dataflow to make progress), and a peek's answer arrives later on a oneshot
+//! channel. Only [`Compute::shutdown`] waits for the workers.
+//!
+//! Invariants:
+//! - Every command goes to every worker, in call order; the workers build dataflows in
+//!   that order.
+//! - Table updates are split round-robin over the workers; each inserts its share and
+//!   the dataflows re-partition by key.
+//! - Once any worker has failed (panicked), peeks resolve with [`PeekError::Shutdown`]
+//!   instead of waiting forever.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 use eddy_expr::{EvalError, MirRelationExpr};
 use eddy_repr::{ColumnType, Diff, GlobalId, Row, Timestamp};
+use timely::communication::initialize::WorkerGuards;
+
+use crate::command::{Command, PeekResponder};
+
+/// Commands each worker's channel holds before a sender waits.
+const COMMAND_CHANNEL_CAPACITY: usize = 1024;
 
 #[derive(Clone, Debug)]
 pub struct ComputeConfig {
@@ -29,6 +53,10 @@ pub enum PeekError {
     Eval(EvalError),
     #[error("collection {0} does not exist")]
     UnknownCollection(GlobalId),
+    /// The peek's time is before the collection's compaction frontier (or its `as_of`),
+    /// so the contents at that time are no longer known.
+    #[error("timestamp {time} is not valid for all inputs: the earliest readable time is {since}")]
+    TimeCompacted { time: Timestamp, since: Timestamp },
     #[error("compute workers are shut down")]
     Shutdown,
 }
@@ -37,46 +65,186 @@ pub enum PeekError {
 /// every worker (not consolidated across workers' shards, which are disjoint).
 pub type PeekResult = Result<Vec<(Row, Diff)>, PeekError>;
 
+/// Merge effort an idle arrangement spends per scheduling quantum.
+const IDLE_MERGE_EFFORT: usize = 1_000;
+
+/// Lets idle arrangements finish the merges they have started (which releases the
+/// merged batches and applies compaction) without starting new ones. Differential's
+/// default idle logic also merges every new small batch into the largest one, which
+/// costs work proportional to the arrangement's size after every update and, with a
+/// million rows, multiplied single-row update latency by about 30.
+fn configure_idle_merging(config: &mut timely::WorkerConfig) {
+    let logic: differential_dataflow::trace::ExertionLogic =
+        Arc::new(|levels: &[(usize, usize, usize)]| {
+            // (level, batches at the level, updates); two batches at a level are a
+            // merge in progress.
+            levels
+                .iter()
+                .any(|(_level, batches, _updates)| *batches > 1)
+                .then_some(IDLE_MERGE_EFFORT)
+        });
+    config.set("differential/default_exert_logic".to_string(), logic);
+}
+
+/// A worker as the controller sees it.
+struct WorkerHandle {
+    commands: SyncSender<Command>,
+    thread: std::thread::Thread,
+}
+
 /// Handle to the timely workers.
-pub struct Compute {}
+pub struct Compute {
+    workers: Vec<WorkerHandle>,
+    guards: Option<WorkerGuards<()>>,
+    /// Set by a worker whose thread panics.
+    poisoned: Arc<AtomicBool>,
+    /// The number of dataflows each worker has installed (tables included).
+    installed: Arc<Vec<AtomicUsize>>,
+    /// The worker that receives the first share of the next table update.
+    next_worker: usize,
+    upper: Timestamp,
+}
 
 impl Compute {
+    /// Starts `config.workers` timely worker threads (at least one).
     pub fn start(config: ComputeConfig) -> std::io::Result<Compute> {
-        let _ = config;
-        Ok(Compute {})
+        let workers = config.workers.max(1);
+        let (senders, receivers): (Vec<SyncSender<Command>>, Vec<Receiver<Command>>) = (0..workers)
+            .map(|_| sync_channel(COMMAND_CHANNEL_CAPACITY))
+            .unzip();
+        let receivers = Arc::new(Mutex::new(
+            receivers.into_iter().map(Some).collect::<Vec<_>>(),
+        ));
+        let poisoned = Arc::new(AtomicBool::new(false));
+        let installed: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..workers).map(|_| AtomicUsize::new(0)).collect());
+        let worker_installed = Arc::clone(&installed);
+
+        let mut timely_config = timely::Config::process(workers);
+        configure_idle_merging(&mut timely_config.worker);
+        let worker_poisoned = Arc::clone(&poisoned);
+        let guards = timely::execute(timely_config, move |worker| {
+            let index = worker.index();
+            let commands = receivers
+                .lock()
+                .ok()
+                .and_then(|mut receivers| receivers.get_mut(index).and_then(Option::take));
+            let Some(commands) = commands else {
+                tracing::error!(worker = index, "no command channel for worker");
+                worker_poisoned.store(true, Ordering::SeqCst);
+                return;
+            };
+            crate::worker::WorkerState::new(
+                worker,
+                commands,
+                Arc::clone(&worker_poisoned),
+                Arc::clone(&worker_installed),
+            )
+            .run();
+        })
+        .map_err(std::io::Error::other)?;
+
+        let workers = senders
+            .into_iter()
+            .zip(guards.guards())
+            .map(|(commands, guard)| WorkerHandle {
+                commands,
+                thread: guard.thread().clone(),
+            })
+            .collect();
+        tracing::info!(workers = config.workers.max(1), "compute started");
+        Ok(Compute {
+            workers,
+            guards: Some(guards),
+            poisoned,
+            installed,
+            next_worker: 0,
+            upper: 0,
+        })
+    }
+
+    /// The number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// How many dataflows (tables included) each worker has installed; a dropped
+    /// collection's dataflow leaves once its pending peeks are answered.
+    pub fn installed_dataflows(&self) -> Vec<usize> {
+        self.installed
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// Whether a worker has failed; every later peek resolves with
+    /// [`PeekError::Shutdown`].
+    pub fn is_failed(&self) -> bool {
+        self.poisoned.load(Ordering::SeqCst)
     }
 
     /// Creates a table: an input collection, arranged and registered under `id`. Its
     /// input starts at the current time (the last `advance_time`).
     pub fn create_table(&mut self, id: GlobalId, name: &str, typ: Vec<ColumnType>) {
-        let _ = (id, name, typ);
+        let _ = typ;
+        self.broadcast(|| Command::CreateTable {
+            id,
+            name: name.to_string(),
+        });
     }
 
     /// Builds a dataflow and registers its output arrangement under `desc.id`.
     pub fn create_dataflow(&mut self, desc: DataflowDesc) {
-        let _ = desc;
+        let desc = Arc::new(desc);
+        self.broadcast(|| Command::CreateDataflow(Arc::clone(&desc)));
     }
 
-    /// Drops a table or dataflow and releases its arrangements once unused.
+    /// Drops a table or dataflow and releases its arrangements once unused. Peeks
+    /// already issued against it are still answered.
     pub fn drop_collection(&mut self, id: GlobalId) {
-        let _ = id;
+        self.broadcast(|| Command::Drop(id));
     }
 
     /// Adds updates to a table at `time`, which must be at least the current time.
     pub fn update_table(&mut self, id: GlobalId, time: Timestamp, updates: Vec<(Row, Diff)>) {
-        let _ = (id, time, updates);
+        if time < self.upper {
+            tracing::error!(%id, time, upper = self.upper,
+                "table update before the current time; the workers apply it at the current time");
+        }
+        let peers = self.workers.len();
+        let mut shares: Vec<Vec<(Row, Diff)>> = (0..peers)
+            .map(|_| Vec::with_capacity(updates.len() / peers + 1))
+            .collect();
+        for (i, update) in updates.into_iter().enumerate() {
+            shares[(self.next_worker + i) % peers].push(update);
+        }
+        self.next_worker = (self.next_worker + 1) % peers;
+        for (index, share) in shares.into_iter().enumerate() {
+            if !share.is_empty() {
+                self.send(
+                    index,
+                    Command::UpdateTable {
+                        id,
+                        time,
+                        updates: share,
+                    },
+                );
+            }
+        }
+        self.unpark_all();
     }
 
     /// Closes every table input up to `upper` (exclusive): no more updates at earlier
     /// times. Reads at times before `upper` become possible once workers catch up.
     pub fn advance_time(&mut self, upper: Timestamp) {
-        let _ = upper;
+        self.upper = self.upper.max(upper);
+        self.broadcast(|| Command::AdvanceTime(upper));
     }
 
     /// Allows every arrangement to compact history up to `since` (reads at `since` and
-    /// later stay exact).
+    /// later stay exact). Pending peeks keep their own time readable until answered.
     pub fn allow_compaction(&mut self, since: Timestamp) {
-        let _ = since;
+        self.broadcast(|| Command::AllowCompaction(since));
     }
 
     /// Reads the arrangement of `id` at `time`. The receiver resolves once every worker
@@ -86,12 +254,79 @@ impl Compute {
         id: GlobalId,
         time: Timestamp,
     ) -> tokio::sync::oneshot::Receiver<PeekResult> {
-        let _ = (id, time);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let _ = tx.send(Err(PeekError::Shutdown));
+        let (responders, rx) = PeekResponder::new(self.workers.len());
+        if self.is_failed() {
+            // Dropping the responders answers `PeekError::Shutdown`.
+            drop(responders);
+            return rx;
+        }
+        for (index, responder) in responders.into_iter().enumerate() {
+            self.send(
+                index,
+                Command::Peek {
+                    id,
+                    time,
+                    responder,
+                },
+            );
+        }
+        self.unpark_all();
         rx
     }
 
-    /// Stops the workers and waits for their threads.
-    pub fn shutdown(self) {}
+    /// Makes worker `worker` panic: a failpoint for testing how failures are handled
+    /// (every peek then resolves with [`PeekError::Shutdown`]). Not for production use.
+    #[doc(hidden)]
+    pub fn inject_worker_panic(&mut self, worker: usize) {
+        if worker < self.workers.len() {
+            self.send(worker, Command::Panic);
+            self.unpark_all();
+        }
+    }
+
+    /// Stops the workers and waits for their threads. Peeks still pending resolve
+    /// with [`PeekError::Shutdown`]; a worker that panicked is logged.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(guards) = self.guards.take() else {
+            return;
+        };
+        self.broadcast(|| Command::Shutdown);
+        for (index, result) in guards.join().into_iter().enumerate() {
+            if let Err(panic) = result {
+                tracing::error!(worker = index, %panic, "compute worker panicked");
+            }
+        }
+        tracing::info!("compute stopped");
+    }
+
+    /// Sends a command to one worker. A worker that is gone drops the command (a
+    /// peek's responder then answers `Shutdown`).
+    fn send(&self, index: usize, command: Command) {
+        if self.workers[index].commands.send(command).is_err() {
+            tracing::debug!(worker = index, "command to a stopped worker");
+        }
+    }
+
+    fn broadcast(&self, command: impl Fn() -> Command) {
+        for index in 0..self.workers.len() {
+            self.send(index, command());
+        }
+        self.unpark_all();
+    }
+
+    fn unpark_all(&self) {
+        for worker in &self.workers {
+            worker.thread.unpark();
+        }
+    }
+}
+
+impl Drop for Compute {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

@@ -5,6 +5,15 @@
 //! timely worker threads and sends every worker the same sequence of commands; each
 //! worker owns a shard (by key hash) of every arrangement.
 //!
+//! Code map:
+//! - `api`: the controller ([`Compute`]) and the types the coordinator uses.
+//! - `command`: the commands sent to workers and the collection of peek answers.
+//! - `worker`: the worker loop: commands, registry of arrangements, peeks, compaction.
+//! - `render`: the IR rendered as operators: fused map/filter/project, left-deep
+//!   joins, reductions (accumulated in diffs, or hierarchical for min/max), top-k,
+//!   union, negate, threshold.
+//! - `validate`: plan checks that keep malformed plans from panicking a worker.
+//!
 //! Invariants:
 //! - Workers never block on I/O; they only read their command channel and step timely.
 //! - Errors in user data become rows of a dataflow's error collection, never panics.
@@ -12,5 +21,9 @@
 //!   through `t`, and compaction never advances past a pending peek's time.
 
 pub mod api;
+mod command;
+mod render;
+mod validate;
+mod worker;
 
 pub use api::{Compute, ComputeConfig, DataflowDesc, PeekError, PeekResult};

@@ -32,6 +32,35 @@ pub enum EvalError {
     NotNullViolation(String),
     #[error("{0}")]
     Internal(String),
+    /// Text that is not a value of the target type (`'abc'::integer`), with Postgres'
+    /// message, DETAIL and SQLSTATE.
+    #[error(transparent)]
+    Parse(#[from] eddy_repr::strconv::ParseError),
+    /// A float result too large for its type.
+    #[error("value out of range: overflow")]
+    FloatOverflow,
+    /// A nonzero float result too small for its type.
+    #[error("value out of range: underflow")]
+    FloatUnderflow,
+    /// A value that does not fit `numeric(precision, scale)`; the DETAIL says the bound.
+    #[error("numeric field overflow")]
+    NumericTypmodOverflow { precision: u8, scale: u8 },
+    #[error("negative substring length not allowed")]
+    NegativeSubstringLength,
+    /// `sqrt` of a negative number, `0 ^ -1`, `(-2) ^ 0.5`.
+    #[error("{0}")]
+    InvalidArgumentForPowerFunction(String),
+    /// A LIKE pattern ending in its escape character.
+    #[error("{0}")]
+    InvalidEscapeSequence(String),
+    #[error("{message}")]
+    FeatureNotSupported {
+        message: String,
+        detail: Option<String>,
+    },
+    /// A result larger than Postgres allows (`requested length too large`).
+    #[error("{0}")]
+    ProgramLimitExceeded(String),
 }
 
 impl EvalError {
@@ -49,6 +78,34 @@ impl EvalError {
             EvalError::MultipleRowsFromSubquery => "21000",
             EvalError::NotNullViolation(_) => "23502",
             EvalError::Internal(_) => "XX000",
+            EvalError::Parse(e) => e.sqlstate(),
+            EvalError::FloatOverflow | EvalError::FloatUnderflow => "22003",
+            EvalError::NumericTypmodOverflow { .. } => "22003",
+            EvalError::NegativeSubstringLength => "22011",
+            EvalError::InvalidArgumentForPowerFunction(_) => "2201F",
+            EvalError::InvalidEscapeSequence(_) => "22025",
+            EvalError::FeatureNotSupported { .. } => "0A000",
+            EvalError::ProgramLimitExceeded(_) => "54000",
+        }
+    }
+
+    /// The Postgres `DETAIL` line for this error, if it has one.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            EvalError::Parse(e) => e.detail.clone(),
+            EvalError::NumericTypmodOverflow { precision, scale } => {
+                let max_digits = precision.saturating_sub(*scale);
+                let bound = if max_digits == 0 {
+                    "1".to_string()
+                } else {
+                    format!("10^{max_digits}")
+                };
+                Some(format!(
+                    "A field with precision {precision}, scale {scale} must round to an absolute value less than {bound}."
+                ))
+            }
+            EvalError::FeatureNotSupported { detail, .. } => detail.clone(),
+            _ => None,
         }
     }
 }

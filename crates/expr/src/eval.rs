@@ -1,32 +1,323 @@
-//! Evaluation of scalar functions with Postgres semantics.
+//! Evaluation of scalar functions with Postgres 15 semantics.
+//!
+//! Semantics and invariants:
+//! - Every function is *strict* (a NULL argument gives NULL) except `IS NULL`,
+//!   `IS TRUE`, `IS FALSE`, `IS DISTINCT FROM`, `AND`, `OR`, `COALESCE`, `concat()`,
+//!   `GREATEST`/`LEAST` (which skip NULLs).
+//! - Arguments of strict functions are evaluated left to right, and the first error
+//!   wins, before NULLs are considered (as Postgres evaluates all arguments of a call).
+//! - `AND`/`OR` evaluate their arguments in order and let a decisive `false`/`true` win
+//!   over an error in another argument (`false AND 1/0 = 0` is `false`); when no
+//!   argument is decisive the first error is returned. `COALESCE` stops at the first
+//!   non-NULL argument and never evaluates the rest.
+//! - Errors carry Postgres' message and SQLSTATE ([`EvalError`]); no user data makes
+//!   evaluation panic. A datum combination the planner should never produce is an
+//!   [`EvalError::Internal`] naming the function and the datums.
+//! - The session time zone is UTC: `timestamptz` arithmetic and casts work in UTC.
+//!
+//! The work is split by domain: [`arith`] (numbers and math functions), [`cast`],
+//! [`datetime`] (date/time arithmetic, `extract`, `date_trunc`), [`string`] and
+//! [`jsonb`].
+
+mod arith;
+mod cast;
+mod datetime;
+mod jsonb;
+mod string;
+
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Ordering;
 
 use eddy_repr::Datum;
+use rust_decimal::Decimal;
 
 use crate::error::EvalError;
 use crate::func::{BinaryFunc, UnaryFunc, VariadicFunc};
 use crate::scalar::MirScalarExpr;
 
+pub use arith::{numeric_div, numeric_with_typmod};
+pub use cast::cast_datum;
+
+/// The longest string or byte result, as Postgres bounds a value (1 GiB - 1).
+pub const MAX_VALUE_BYTES: usize = (1 << 30) - 1;
+
+/// Evaluates a unary function on its (already evaluated) argument.
 pub fn eval_unary(func: &UnaryFunc, arg: Datum) -> Result<Datum, EvalError> {
-    Err(EvalError::Internal(format!(
-        "{func:?} on {arg:?} is not implemented"
-    )))
+    match func {
+        UnaryFunc::IsNull => return Ok(Datum::Bool(arg.is_null())),
+        UnaryFunc::IsTrue => return Ok(Datum::Bool(arg == Datum::Bool(true))),
+        UnaryFunc::IsFalse => return Ok(Datum::Bool(arg == Datum::Bool(false))),
+        _ => {}
+    }
+    if arg.is_null() {
+        return Ok(Datum::Null);
+    }
+    match func {
+        UnaryFunc::IsNull | UnaryFunc::IsTrue | UnaryFunc::IsFalse => {
+            unreachable!("handled above")
+        }
+        UnaryFunc::Not => match arg {
+            Datum::Bool(b) => Ok(Datum::Bool(!b)),
+            other => Err(unexpected("NOT", &[other])),
+        },
+        UnaryFunc::Neg => arith::neg(arg),
+        UnaryFunc::Abs => arith::abs(arg),
+        UnaryFunc::Cast { to, kind } => cast::cast_datum(arg, to, *kind),
+        UnaryFunc::Lower => string::lower(arg),
+        UnaryFunc::Upper => string::upper(arg),
+        UnaryFunc::CharLength => string::char_length(arg),
+        UnaryFunc::OctetLength => string::octet_length(arg),
+        UnaryFunc::BTrim => string::trim(arg, Datum::String(" ".into()), true, true),
+        UnaryFunc::LTrim => string::trim(arg, Datum::String(" ".into()), true, false),
+        UnaryFunc::RTrim => string::trim(arg, Datum::String(" ".into()), false, true),
+        UnaryFunc::Floor => arith::floor(arg),
+        UnaryFunc::Ceil => arith::ceil(arg),
+        UnaryFunc::Round => arith::round(arg),
+        UnaryFunc::Sqrt => arith::sqrt(arg),
+        UnaryFunc::Extract(field) => datetime::extract(field, arg),
+        UnaryFunc::DatePart(field) => datetime::date_part(field, arg),
+        UnaryFunc::DateTrunc(unit) => datetime::date_trunc(unit, arg),
+        UnaryFunc::JsonbTypeof => jsonb::typeof_(arg),
+        UnaryFunc::Md5 => string::md5(arg),
+    }
 }
 
+/// Evaluates a binary function, evaluating both argument expressions on `datums`.
 pub fn eval_binary(
     func: &BinaryFunc,
     expr1: &MirScalarExpr,
     expr2: &MirScalarExpr,
     datums: &[Datum],
 ) -> Result<Datum, EvalError> {
-    let _ = (expr1, expr2, datums);
-    Err(EvalError::Internal(format!("{func:?} is not implemented")))
+    let a = expr1.eval(datums)?;
+    let b = expr2.eval(datums)?;
+    eval_binary_datums(func, a, b)
 }
 
+/// Evaluates a binary function on evaluated arguments.
+pub fn eval_binary_datums(func: &BinaryFunc, a: Datum, b: Datum) -> Result<Datum, EvalError> {
+    if let BinaryFunc::IsDistinctFrom = func {
+        let distinct = match (a.is_null(), b.is_null()) {
+            (true, true) => false,
+            (true, false) | (false, true) => true,
+            (false, false) => compare(&a, &b)? != Ordering::Equal,
+        };
+        return Ok(Datum::Bool(distinct));
+    }
+    if a.is_null() || b.is_null() {
+        return Ok(Datum::Null);
+    }
+    match func {
+        BinaryFunc::IsDistinctFrom => unreachable!("handled above"),
+        BinaryFunc::Add => arith::add(a, b),
+        BinaryFunc::Sub => arith::sub(a, b),
+        BinaryFunc::Mul => arith::mul(a, b),
+        BinaryFunc::Div => arith::div(a, b),
+        BinaryFunc::Mod => arith::modulo(a, b),
+        BinaryFunc::Eq => Ok(Datum::Bool(compare(&a, &b)? == Ordering::Equal)),
+        BinaryFunc::NotEq => Ok(Datum::Bool(compare(&a, &b)? != Ordering::Equal)),
+        BinaryFunc::Lt => Ok(Datum::Bool(compare(&a, &b)? == Ordering::Less)),
+        BinaryFunc::Lte => Ok(Datum::Bool(compare(&a, &b)? != Ordering::Greater)),
+        BinaryFunc::Gt => Ok(Datum::Bool(compare(&a, &b)? == Ordering::Greater)),
+        BinaryFunc::Gte => Ok(Datum::Bool(compare(&a, &b)? != Ordering::Less)),
+        BinaryFunc::Concat => string::concat_op(a, b),
+        BinaryFunc::Like => string::like(a, b, false),
+        BinaryFunc::ILike => string::like(a, b, true),
+        BinaryFunc::RegexMatch { case_insensitive } => string::regex_match(a, b, *case_insensitive),
+        BinaryFunc::RoundTo => arith::round_to(a, b),
+        BinaryFunc::BTrimChars => string::trim(a, b, true, true),
+        BinaryFunc::LTrimChars => string::trim(a, b, true, false),
+        BinaryFunc::RTrimChars => string::trim(a, b, false, true),
+        BinaryFunc::Position => string::position(a, b),
+        BinaryFunc::Left => string::left(a, b),
+        BinaryFunc::Right => string::right(a, b),
+        BinaryFunc::Repeat => string::repeat(a, b),
+        BinaryFunc::Power => arith::power(a, b),
+        BinaryFunc::JsonbGet => jsonb::get(a, b, false),
+        BinaryFunc::JsonbGetText => jsonb::get(a, b, true),
+    }
+}
+
+/// Evaluates a variadic function, evaluating argument expressions on `datums` as its
+/// semantics require (lazily for `AND`, `OR`, `COALESCE`).
 pub fn eval_variadic(
     func: &VariadicFunc,
     exprs: &[MirScalarExpr],
     datums: &[Datum],
 ) -> Result<Datum, EvalError> {
-    let _ = (exprs, datums);
-    Err(EvalError::Internal(format!("{func:?} is not implemented")))
+    match func {
+        VariadicFunc::And => and_or(exprs, datums, false),
+        VariadicFunc::Or => and_or(exprs, datums, true),
+        VariadicFunc::Coalesce => {
+            for e in exprs {
+                let d = e.eval(datums)?;
+                if !d.is_null() {
+                    return Ok(d);
+                }
+            }
+            Ok(Datum::Null)
+        }
+        _ => {
+            let args = exprs
+                .iter()
+                .map(|e| e.eval(datums))
+                .collect::<Result<Vec<_>, _>>()?;
+            eval_variadic_datums(func, args)
+        }
+    }
+}
+
+/// Evaluates a variadic function on evaluated arguments (`AND`/`OR`/`COALESCE`
+/// included, without their laziness).
+pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Datum, EvalError> {
+    match func {
+        VariadicFunc::And | VariadicFunc::Or => {
+            let decisive = matches!(func, VariadicFunc::Or);
+            let mut saw_null = false;
+            for d in &args {
+                match d {
+                    Datum::Bool(b) if *b == decisive => return Ok(Datum::Bool(decisive)),
+                    Datum::Bool(_) => {}
+                    Datum::Null => saw_null = true,
+                    other => return Err(unexpected("AND/OR", std::slice::from_ref(other))),
+                }
+            }
+            Ok(if saw_null {
+                Datum::Null
+            } else {
+                Datum::Bool(!decisive)
+            })
+        }
+        VariadicFunc::Coalesce => Ok(args
+            .into_iter()
+            .find(|d| !d.is_null())
+            .unwrap_or(Datum::Null)),
+        VariadicFunc::Greatest | VariadicFunc::Least => {
+            let want = if matches!(func, VariadicFunc::Greatest) {
+                Ordering::Greater
+            } else {
+                Ordering::Less
+            };
+            let mut best: Option<Datum> = None;
+            for d in args.into_iter().filter(|d| !d.is_null()) {
+                best = Some(match best {
+                    Some(b) if compare(&d, &b)? != want => b,
+                    _ => d,
+                });
+            }
+            Ok(best.unwrap_or(Datum::Null))
+        }
+        VariadicFunc::Concat => string::concat_fn(args),
+        VariadicFunc::Substring
+        | VariadicFunc::Replace
+        | VariadicFunc::SplitPart
+        | VariadicFunc::Lpad
+        | VariadicFunc::Rpad => {
+            if args.iter().any(Datum::is_null) {
+                return Ok(Datum::Null);
+            }
+            match func {
+                VariadicFunc::Substring => string::substring(args),
+                VariadicFunc::Replace => string::replace(args),
+                VariadicFunc::SplitPart => string::split_part(args),
+                VariadicFunc::Lpad => string::pad(args, true),
+                _ => string::pad(args, false),
+            }
+        }
+    }
+}
+
+/// Three-valued `AND` (`decisive = false`) or `OR` (`decisive = true`), evaluating the
+/// arguments in order and stopping at the first decisive value.
+fn and_or(exprs: &[MirScalarExpr], datums: &[Datum], decisive: bool) -> Result<Datum, EvalError> {
+    let mut first_error = None;
+    let mut saw_null = false;
+    for e in exprs {
+        match e.eval(datums) {
+            Ok(Datum::Bool(b)) if b == decisive => return Ok(Datum::Bool(decisive)),
+            Ok(Datum::Bool(_)) => {}
+            Ok(Datum::Null) => saw_null = true,
+            Ok(other) => {
+                let name = if decisive { "OR" } else { "AND" };
+                first_error.get_or_insert(unexpected(name, &[other]));
+            }
+            Err(err) => {
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    match first_error {
+        Some(err) => Err(err),
+        None if saw_null => Ok(Datum::Null),
+        None => Ok(Datum::Bool(!decisive)),
+    }
+}
+
+/// The error for a datum combination that a valid plan never produces.
+pub(crate) fn unexpected(func: &str, args: &[Datum]) -> EvalError {
+    EvalError::Internal(format!(
+        "function {func} cannot be applied to {}",
+        args.iter()
+            .map(|d| format!("{d:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// Compares two non-NULL datums with SQL semantics: numbers of different types by value
+/// (`1 = 1.0`, `1.50 = 1.5`), floats with NaN equal to itself and above everything,
+/// intervals by their span (`'1 mon' = '30 days'`), dates against timestamps at
+/// midnight; anything else with [`Datum::sql_cmp`].
+pub fn compare(a: &Datum, b: &Datum) -> Result<Ordering, EvalError> {
+    use Datum::*;
+    Ok(match (a, b) {
+        (Interval(x), Interval(y)) => x.as_micros_approx().cmp(&y.as_micros_approx()),
+        (Int16(_) | Int32(_) | Int64(_), Int16(_) | Int32(_) | Int64(_)) => a.sql_cmp(b),
+        (Float32(x), Float32(y)) => x.cmp(y),
+        (Float32(_) | Float64(_), Float32(_) | Float64(_)) => {
+            eddy_repr::OrdF64(arith::to_f64(a)?).cmp(&eddy_repr::OrdF64(arith::to_f64(b)?))
+        }
+        (Numeric(x), Numeric(y)) => x.cmp(y),
+        (
+            Numeric(_) | Int16(_) | Int32(_) | Int64(_),
+            Numeric(_) | Int16(_) | Int32(_) | Int64(_),
+        ) => arith::to_decimal(a)?.cmp(&arith::to_decimal(b)?),
+        (
+            Float32(_) | Float64(_) | Numeric(_) | Int16(_) | Int32(_) | Int64(_),
+            Float32(_) | Float64(_) | Numeric(_) | Int16(_) | Int32(_) | Int64(_),
+        ) => eddy_repr::OrdF64(arith::to_f64(a)?).cmp(&eddy_repr::OrdF64(arith::to_f64(b)?)),
+        (Date(d), Timestamp(t)) => d.and_time(chrono::NaiveTime::MIN).cmp(t),
+        (Timestamp(t), Date(d)) => t.cmp(&d.and_time(chrono::NaiveTime::MIN)),
+        (Date(d), TimestampTz(t)) => d.and_time(chrono::NaiveTime::MIN).cmp(&t.naive_utc()),
+        (TimestampTz(t), Date(d)) => t.naive_utc().cmp(&d.and_time(chrono::NaiveTime::MIN)),
+        (Timestamp(x), TimestampTz(y)) => x.cmp(&y.naive_utc()),
+        (TimestampTz(x), Timestamp(y)) => x.naive_utc().cmp(y),
+        (Jsonb(x), Jsonb(y)) => jsonb::compare(x, y)?,
+        (Array(x), Array(y)) => {
+            for (ex, ey) in x.iter().zip(y.iter()) {
+                let ord = match (ex.is_null(), ey.is_null()) {
+                    (true, true) => Ordering::Equal,
+                    (true, false) => Ordering::Greater,
+                    (false, true) => Ordering::Less,
+                    (false, false) => compare(ex, ey)?,
+                };
+                if ord != Ordering::Equal {
+                    return Ok(ord);
+                }
+            }
+            x.len().cmp(&y.len())
+        }
+        _ if std::mem::discriminant(a) == std::mem::discriminant(b) => a.sql_cmp(b),
+        _ => return Err(unexpected("comparison", &[a.clone(), b.clone()])),
+    })
+}
+
+/// A numeric with no negative zero (rust_decimal keeps the sign of `-0.00`).
+pub(crate) fn normalize_zero(mut d: Decimal) -> Decimal {
+    if d.is_zero() {
+        d.set_sign_positive(true);
+    }
+    d
 }

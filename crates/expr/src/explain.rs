@@ -1,1 +1,250 @@
-//! EXPLAIN text for the IR.
+//! EXPLAIN text for the IR: one operator per line, children indented by two spaces,
+//! columns written `#n`. The output depends only on the plan, so golden tests can pin it.
+
+use std::fmt::Write;
+
+use eddy_repr::Datum;
+
+use crate::func::{BinaryFunc, CastKind, UnaryFunc, VariadicFunc};
+use crate::relation::MirRelationExpr;
+use crate::scalar::MirScalarExpr;
+
+/// Renders a plan as indented text.
+pub fn explain(expr: &MirRelationExpr) -> String {
+    let mut out = String::new();
+    explain_rec(expr, 0, &mut out);
+    out
+}
+
+fn list<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
+    join(items, f, ", ")
+}
+
+fn join<T>(items: &[T], f: impl Fn(&T) -> String, sep: &str) -> String {
+    items.iter().map(f).collect::<Vec<_>>().join(sep)
+}
+
+fn explain_rec(expr: &MirRelationExpr, depth: usize, out: &mut String) {
+    let indent = "  ".repeat(depth);
+    let line = match expr {
+        MirRelationExpr::Constant { rows, .. } => {
+            if rows.is_empty() {
+                "Constant <empty>".to_string()
+            } else {
+                let shown: Vec<String> = rows
+                    .iter()
+                    .take(5)
+                    .map(|(row, diff)| {
+                        let datums = list(&row.unpack(), datum_text);
+                        if *diff == 1 {
+                            format!("({datums})")
+                        } else {
+                            format!("({datums}) x {diff}")
+                        }
+                    })
+                    .collect();
+                let more = if rows.len() > 5 {
+                    format!(" and {} more", rows.len() - 5)
+                } else {
+                    String::new()
+                };
+                format!("Constant {}{more}", shown.join(" "))
+            }
+        }
+        MirRelationExpr::Get { name, id, .. } => format!("Get {name} ({id})"),
+        MirRelationExpr::Map { scalars, .. } => format!("Map ({})", list(scalars, scalar_text)),
+        MirRelationExpr::Filter { predicates, .. } => {
+            format!("Filter {}", join(predicates, scalar_text, " AND "))
+        }
+        MirRelationExpr::Project { outputs, .. } => {
+            format!("Project ({})", list(outputs, |c| format!("#{c}")))
+        }
+        MirRelationExpr::Join { equivalences, .. } => {
+            if equivalences.is_empty() {
+                "CrossJoin".to_string()
+            } else {
+                let eqs = join(
+                    equivalences,
+                    |class| join(class, scalar_text, " = "),
+                    " AND ",
+                );
+                format!("Join on=({eqs})")
+            }
+        }
+        MirRelationExpr::Reduce {
+            group_key,
+            aggregates,
+            ..
+        } => {
+            let mut s = String::from(if aggregates.is_empty() {
+                "Distinct"
+            } else {
+                "Reduce"
+            });
+            if !group_key.is_empty() {
+                write!(s, " group_by=[{}]", list(group_key, scalar_text)).unwrap();
+            }
+            if !aggregates.is_empty() {
+                let aggs = list(aggregates, |a| {
+                    let distinct = if a.distinct { "distinct " } else { "" };
+                    format!("{}({distinct}{})", a.func.name(), scalar_text(&a.expr))
+                });
+                write!(s, " aggregates=[{aggs}]").unwrap();
+            }
+            s
+        }
+        MirRelationExpr::TopK {
+            group_key,
+            order_key,
+            limit,
+            offset,
+            ..
+        } => {
+            let mut s = String::from("TopK");
+            if !group_key.is_empty() {
+                write!(s, " group_by=[{}]", list(group_key, |c| format!("#{c}"))).unwrap();
+            }
+            let order = list(order_key, |o| {
+                let dir = if o.desc { " desc" } else { " asc" };
+                let nulls = if o.nulls_last {
+                    " nulls_last"
+                } else {
+                    " nulls_first"
+                };
+                format!("#{}{dir}{nulls}", o.column)
+            });
+            write!(s, " order_by=[{order}]").unwrap();
+            if let Some(l) = limit {
+                write!(s, " limit={l}").unwrap();
+            }
+            if *offset > 0 {
+                write!(s, " offset={offset}").unwrap();
+            }
+            s
+        }
+        MirRelationExpr::Negate { .. } => "Negate".to_string(),
+        MirRelationExpr::Threshold { .. } => "Threshold".to_string(),
+        MirRelationExpr::Union { .. } => "Union".to_string(),
+    };
+    writeln!(out, "{indent}{line}").unwrap();
+    for child in expr.children() {
+        explain_rec(child, depth + 1, out);
+    }
+}
+
+fn datum_text(d: &Datum) -> String {
+    match d {
+        Datum::Null => "null".into(),
+        Datum::Bool(b) => b.to_string(),
+        Datum::Int16(v) => v.to_string(),
+        Datum::Int32(v) => v.to_string(),
+        Datum::Int64(v) => v.to_string(),
+        Datum::Float32(v) => v.0.to_string(),
+        Datum::Float64(v) => v.0.to_string(),
+        Datum::Numeric(v) => v.to_string(),
+        Datum::String(s) => format!("{s:?}"),
+        Datum::Jsonb(s) => format!("{s:?}::jsonb"),
+        Datum::Timestamp(t) => format!("{t:?}"),
+        Datum::TimestampTz(t) => format!("{t:?}"),
+        Datum::Date(t) => format!("{t:?}"),
+        Datum::Time(t) => format!("{t:?}"),
+        Datum::Interval(i) => format!(
+            "interval({} months {} days {} us)",
+            i.months, i.days, i.micros
+        ),
+        Datum::Oid(o) => o.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Renders a scalar expression (`#n` for columns).
+pub fn scalar_text(expr: &MirScalarExpr) -> String {
+    match expr {
+        MirScalarExpr::Column(c) => format!("#{c}"),
+        MirScalarExpr::Literal(Ok(d), _) => datum_text(d),
+        MirScalarExpr::Literal(Err(e), _) => format!("error({e:?})"),
+        MirScalarExpr::CallUnary { func, expr } => {
+            let arg = scalar_text(expr);
+            match func {
+                UnaryFunc::Not => format!("NOT {arg}"),
+                UnaryFunc::IsNull => format!("({arg} IS NULL)"),
+                UnaryFunc::IsTrue => format!("({arg} IS TRUE)"),
+                UnaryFunc::IsFalse => format!("({arg} IS FALSE)"),
+                UnaryFunc::Neg => format!("-{arg}"),
+                UnaryFunc::Cast { to, kind } => {
+                    let assign = if *kind == CastKind::Assignment {
+                        " (assignment)"
+                    } else {
+                        ""
+                    };
+                    format!("{arg}::{}{assign}", to.sql_name())
+                }
+                UnaryFunc::Extract(field) => format!("extract({field} from {arg})"),
+                UnaryFunc::DatePart(field) => format!("date_part('{field}', {arg})"),
+                UnaryFunc::DateTrunc(unit) => format!("date_trunc('{unit}', {arg})"),
+                other => format!("{}({arg})", snake(&format!("{other:?}"))),
+            }
+        }
+        MirScalarExpr::CallBinary { func, expr1, expr2 } => {
+            let (a, b) = (scalar_text(expr1), scalar_text(expr2));
+            let op = match func {
+                BinaryFunc::Add => "+",
+                BinaryFunc::Sub => "-",
+                BinaryFunc::Mul => "*",
+                BinaryFunc::Div => "/",
+                BinaryFunc::Mod => "%",
+                BinaryFunc::Eq => "=",
+                BinaryFunc::NotEq => "!=",
+                BinaryFunc::Lt => "<",
+                BinaryFunc::Lte => "<=",
+                BinaryFunc::Gt => ">",
+                BinaryFunc::Gte => ">=",
+                BinaryFunc::Concat => "||",
+                BinaryFunc::Like => "LIKE",
+                BinaryFunc::ILike => "ILIKE",
+                BinaryFunc::RegexMatch {
+                    case_insensitive: false,
+                } => "~",
+                BinaryFunc::RegexMatch {
+                    case_insensitive: true,
+                } => "~*",
+                BinaryFunc::JsonbGet => "->",
+                BinaryFunc::JsonbGetText => "->>",
+                BinaryFunc::IsDistinctFrom => "IS DISTINCT FROM",
+                other => return format!("{}({a}, {b})", snake(&format!("{other:?}"))),
+            };
+            format!("({a} {op} {b})")
+        }
+        MirScalarExpr::CallVariadic { func, exprs } => match func {
+            VariadicFunc::And => format!("({})", join(exprs, scalar_text, " AND ")),
+            VariadicFunc::Or => format!("({})", join(exprs, scalar_text, " OR ")),
+            other => format!(
+                "{}({})",
+                snake(&format!("{other:?}")),
+                list(exprs, scalar_text)
+            ),
+        },
+        MirScalarExpr::If { cond, then, els } => format!(
+            "case when {} then {} else {} end",
+            scalar_text(cond),
+            scalar_text(then),
+            scalar_text(els)
+        ),
+    }
+}
+
+/// `BTrimChars` → `btrim_chars`.
+fn snake(name: &str) -> String {
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(ch.to_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}

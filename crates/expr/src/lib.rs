@@ -12,11 +12,13 @@ pub mod error;
 pub mod eval;
 pub mod explain;
 pub mod func;
+pub mod mfp;
 pub mod optimize;
 pub mod relation;
 pub mod scalar;
 
 pub use error::EvalError;
+pub use mfp::MapFilterProject;
 pub use func::{AggregateFunc, BinaryFunc, UnaryFunc, VariadicFunc};
 pub use relation::{AggregateExpr, ColumnOrder, MirRelationExpr};
 pub use scalar::MirScalarExpr;

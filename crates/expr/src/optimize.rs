@@ -1,1 +1,351 @@
-//! Optimizer passes over the IR.
+//! Optimizer passes over the IR. Each pass preserves the multiset a plan denotes,
+//! including which rows produce errors: a pass may drop work, never change results.
+//!
+//! Passes, in order: scalar constant folding; relation constant folding (Map, Filter,
+//! Project, Union and Negate over constants); fusion of stacked Filters and Projects;
+//! pushing filters into join inputs and turning cross-input equalities into join
+//! equivalences (so `FROM a, b WHERE a.x = b.y` joins on a key, not a cross product).
+
+use eddy_repr::{Datum, Diff, Row};
+
+use crate::error::EvalError;
+use crate::func::{BinaryFunc, VariadicFunc};
+use crate::relation::MirRelationExpr;
+use crate::scalar::MirScalarExpr;
+
+/// Runs every pass to a fixed point (bounded).
+pub fn optimize(mut expr: MirRelationExpr) -> MirRelationExpr {
+    for _ in 0..8 {
+        let before = expr.clone();
+        fold_scalars(&mut expr);
+        fuse_and_push(&mut expr);
+        fold_constants(&mut expr);
+        if expr == before {
+            break;
+        }
+    }
+    expr
+}
+
+/// Folds every column-free scalar sub-expression into a literal (keeping errors as
+/// error literals, which fail only when a row reaches them).
+pub fn fold_scalar(expr: &mut MirScalarExpr, input_typ: &[eddy_repr::ColumnType]) {
+    match expr {
+        MirScalarExpr::Column(_) | MirScalarExpr::Literal(..) => return,
+        MirScalarExpr::CallUnary { expr: e, .. } => fold_scalar(e, input_typ),
+        MirScalarExpr::CallBinary { expr1, expr2, .. } => {
+            fold_scalar(expr1, input_typ);
+            fold_scalar(expr2, input_typ);
+        }
+        MirScalarExpr::CallVariadic { exprs, .. } => {
+            exprs.iter_mut().for_each(|e| fold_scalar(e, input_typ));
+        }
+        MirScalarExpr::If { cond, then, els } => {
+            fold_scalar(cond, input_typ);
+            fold_scalar(then, input_typ);
+            fold_scalar(els, input_typ);
+        }
+    }
+    if let MirScalarExpr::If { cond, .. } = expr {
+        if let MirScalarExpr::Literal(Ok(d), _) = cond.as_ref() {
+            let cond_true = *d == Datum::Bool(true);
+            let typ = expr.typ(input_typ);
+            let MirScalarExpr::If { then, els, .. } = expr else {
+                unreachable!()
+            };
+            let taken = if cond_true { then } else { els };
+            let mut taken = std::mem::replace(taken.as_mut(), MirScalarExpr::Column(0));
+            // Keep the CASE's type (a NULL branch takes the other branch's type).
+            if let MirScalarExpr::Literal(res, _) = &mut taken {
+                taken = MirScalarExpr::Literal(res.clone(), typ);
+            }
+            *expr = taken;
+        }
+        return;
+    }
+    if expr.support().is_empty() {
+        let typ = expr.typ(input_typ);
+        let result = expr.eval(&[]);
+        *expr = MirScalarExpr::Literal(result, typ);
+    }
+}
+
+fn fold_scalars(expr: &mut MirRelationExpr) {
+    for child in expr.children_mut() {
+        fold_scalars(child);
+    }
+    match expr {
+        MirRelationExpr::Map { input, scalars } => {
+            let mut typ = input.typ();
+            for s in scalars.iter_mut() {
+                fold_scalar(s, &typ);
+                typ.push(s.typ(&typ));
+            }
+        }
+        MirRelationExpr::Filter { input, predicates } => {
+            let typ = input.typ();
+            predicates.iter_mut().for_each(|p| fold_scalar(p, &typ));
+            // A literal `true` predicate filters nothing.
+            predicates.retain(|p| p.as_literal() != Some(&Datum::Bool(true)));
+            if predicates.is_empty() {
+                *expr = std::mem::replace(input.as_mut(), empty_like(&[]));
+            }
+        }
+        MirRelationExpr::Reduce {
+            input,
+            group_key,
+            aggregates,
+        } => {
+            let typ = input.typ();
+            group_key.iter_mut().for_each(|k| fold_scalar(k, &typ));
+            aggregates
+                .iter_mut()
+                .for_each(|a| fold_scalar(&mut a.expr, &typ));
+        }
+        MirRelationExpr::Join {
+            inputs,
+            equivalences,
+        } => {
+            let typ: Vec<_> = inputs.iter().flat_map(|i| i.typ()).collect();
+            equivalences
+                .iter_mut()
+                .flatten()
+                .for_each(|e| fold_scalar(e, &typ));
+        }
+        _ => {}
+    }
+}
+
+fn empty_like(typ: &[eddy_repr::ColumnType]) -> MirRelationExpr {
+    MirRelationExpr::Constant {
+        rows: vec![],
+        typ: typ.to_vec(),
+    }
+}
+
+/// Evaluates a plan that reads no collection (only constants), e.g. the rows of an
+/// `INSERT ... VALUES`. `None` if the plan reads a collection or uses an operator this
+/// evaluator does not handle; `Some(Err)` if a row's evaluation fails.
+pub fn eval_constant(expr: &MirRelationExpr) -> Option<Result<Vec<(Row, Diff)>, EvalError>> {
+    Some(match expr {
+        MirRelationExpr::Constant { rows, .. } => Ok(rows.clone()),
+        MirRelationExpr::Map { input, scalars } => eval_constant(input)?.and_then(|rows| {
+            rows.into_iter()
+                .map(|(row, diff)| {
+                    let mut datums = row.unpack();
+                    for s in scalars {
+                        let d = s.eval(&datums)?;
+                        datums.push(d);
+                    }
+                    Ok((Row::pack(&datums), diff))
+                })
+                .collect()
+        }),
+        MirRelationExpr::Filter { input, predicates } => eval_constant(input)?.and_then(|rows| {
+            let mut out = Vec::new();
+            for (row, diff) in rows {
+                let datums = row.unpack();
+                let mut keep = true;
+                for p in predicates {
+                    if p.eval(&datums)? != Datum::Bool(true) {
+                        keep = false;
+                        break;
+                    }
+                }
+                if keep {
+                    out.push((row, diff));
+                }
+            }
+            Ok(out)
+        }),
+        MirRelationExpr::Project { input, outputs } => eval_constant(input)?.map(|rows| {
+            rows.into_iter()
+                .map(|(row, diff)| {
+                    let datums = row.unpack();
+                    (Row::pack(outputs.iter().map(|c| &datums[*c])), diff)
+                })
+                .collect()
+        }),
+        MirRelationExpr::Union { base, inputs } => {
+            let mut all = match eval_constant(base)? {
+                Ok(rows) => rows,
+                Err(e) => return Some(Err(e)),
+            };
+            for input in inputs {
+                match eval_constant(input)? {
+                    Ok(rows) => all.extend(rows),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            Ok(all)
+        }
+        MirRelationExpr::Negate { input } => {
+            eval_constant(input)?.map(|rows| rows.into_iter().map(|(r, d)| (r, -d)).collect())
+        }
+        _ => return None,
+    })
+}
+
+fn fold_constants(expr: &mut MirRelationExpr) {
+    for child in expr.children_mut() {
+        fold_constants(child);
+    }
+    let foldable = matches!(
+        expr,
+        MirRelationExpr::Map { .. }
+            | MirRelationExpr::Filter { .. }
+            | MirRelationExpr::Project { .. }
+            | MirRelationExpr::Union { .. }
+            | MirRelationExpr::Negate { .. }
+    ) && expr
+        .children()
+        .iter()
+        .all(|c| matches!(c, MirRelationExpr::Constant { .. }));
+    if foldable {
+        if let Some(Ok(mut rows)) = eval_constant(expr) {
+            consolidate(&mut rows);
+            *expr = MirRelationExpr::Constant {
+                rows,
+                typ: expr.typ(),
+            };
+        }
+    }
+}
+
+/// Sorts updates and sums the diffs of equal rows, dropping zeros.
+pub fn consolidate(rows: &mut Vec<(Row, Diff)>) {
+    rows.sort();
+    let mut out: Vec<(Row, Diff)> = Vec::with_capacity(rows.len());
+    for (row, diff) in rows.drain(..) {
+        match out.last_mut() {
+            Some((last, d)) if *last == row => *d += diff,
+            _ => out.push((row, diff)),
+        }
+    }
+    out.retain(|(_, d)| *d != 0);
+    *rows = out;
+}
+
+fn fuse_and_push(expr: &mut MirRelationExpr) {
+    for child in expr.children_mut() {
+        fuse_and_push(child);
+    }
+    match expr {
+        MirRelationExpr::Filter { input, predicates } => {
+            // Filter(Filter(x)) → one Filter.
+            if let MirRelationExpr::Filter {
+                input: inner,
+                predicates: inner_preds,
+            } = input.as_mut()
+            {
+                let mut all = std::mem::take(inner_preds);
+                all.append(predicates);
+                let inner = std::mem::replace(inner.as_mut(), empty_like(&[]));
+                *expr = MirRelationExpr::Filter {
+                    input: Box::new(inner),
+                    predicates: all,
+                };
+                return;
+            }
+            // Split conjunctions so each conjunct can move on its own.
+            let mut split = Vec::new();
+            for p in predicates.drain(..) {
+                flatten_and(p, &mut split);
+            }
+            *predicates = split;
+            if let MirRelationExpr::Join {
+                inputs,
+                equivalences,
+            } = input.as_mut()
+            {
+                push_into_join(inputs, equivalences, predicates);
+                if predicates.is_empty() {
+                    *expr = std::mem::replace(input.as_mut(), empty_like(&[]));
+                }
+            }
+        }
+        MirRelationExpr::Project { input, outputs } => {
+            if let MirRelationExpr::Project {
+                input: inner,
+                outputs: inner_outputs,
+            } = input.as_mut()
+            {
+                let fused: Vec<usize> = outputs.iter().map(|c| inner_outputs[*c]).collect();
+                let inner = std::mem::replace(inner.as_mut(), empty_like(&[]));
+                *expr = MirRelationExpr::Project {
+                    input: Box::new(inner),
+                    outputs: fused,
+                };
+            }
+        }
+        _ => {}
+    }
+}
+
+fn flatten_and(p: MirScalarExpr, out: &mut Vec<MirScalarExpr>) {
+    match p {
+        MirScalarExpr::CallVariadic {
+            func: VariadicFunc::And,
+            exprs,
+        } => {
+            for e in exprs {
+                flatten_and(e, out);
+            }
+        }
+        other => out.push(other),
+    }
+}
+
+/// Moves predicates that read one join input into that input, and equalities between
+/// expressions of different inputs into the join's equivalences. Predicates that stay
+/// are left in `predicates`.
+fn push_into_join(
+    inputs: &mut [MirRelationExpr],
+    equivalences: &mut Vec<Vec<MirScalarExpr>>,
+    predicates: &mut Vec<MirScalarExpr>,
+) {
+    let arities: Vec<usize> = inputs.iter().map(|i| i.arity()).collect();
+    let mut offsets = vec![0];
+    for a in &arities {
+        offsets.push(offsets.last().unwrap() + a);
+    }
+    let input_of = |col: usize| {
+        offsets
+            .iter()
+            .rposition(|o| *o <= col)
+            .unwrap()
+            .min(arities.len() - 1)
+    };
+    let mut remaining = Vec::new();
+    for p in predicates.drain(..) {
+        let support = p.support();
+        let owners: std::collections::BTreeSet<usize> =
+            support.iter().map(|c| input_of(*c)).collect();
+        if owners.len() == 1 {
+            let i = *owners.iter().next().unwrap();
+            let mut local = p;
+            let offset = offsets[i];
+            local.permute(&|c| c - offset);
+            let input = std::mem::replace(&mut inputs[i], empty_like(&[]));
+            inputs[i] = input.filter(vec![local]);
+            continue;
+        }
+        if let MirScalarExpr::CallBinary {
+            func: BinaryFunc::Eq,
+            expr1,
+            expr2,
+        } = &p
+        {
+            let left: std::collections::BTreeSet<usize> =
+                expr1.support().iter().map(|c| input_of(*c)).collect();
+            let right: std::collections::BTreeSet<usize> =
+                expr2.support().iter().map(|c| input_of(*c)).collect();
+            if left.len() == 1 && right.len() == 1 && left != right {
+                equivalences.push(vec![(**expr1).clone(), (**expr2).clone()]);
+                continue;
+            }
+        }
+        remaining.push(p);
+    }
+    *predicates = remaining;
+}

@@ -1,1 +1,28 @@
-//! eddy-pgwire
+//! The Postgres wire protocol front end of Eddy: `psql` and drivers connect here.
+//!
+//! Architecture invariant: this is the only crate that speaks the Postgres wire
+//! protocol. It turns protocol messages into calls on a [`Backend`] (the coordinator's
+//! session API, [`eddy_coord::Client`] in production) and backend results into protocol
+//! messages. It knows no SQL: statements are passed through as text, and their meaning,
+//! types and errors come from the backend.
+//!
+//! Modules:
+//! - [`server`]: the accept loop, the connection limit and shutdown.
+//! - `protocol`: one connection's startup, simple and extended query handling, on the
+//!   handler traits of the `pgwire` crate.
+//! - `format`: datums in the text and binary wire formats, row descriptions.
+//! - [`backend`]: the [`Backend`] trait.
+//!
+//! Semantics in brief: trust authentication (any user and database), no TLS (SSLRequest
+//! and GSSENCRequest are answered `N`), results in text (simple query) or in the
+//! formats a Bind asks for, ParameterStatus at startup and after SET/RESET, cancel
+//! requests accepted and ignored.
+
+pub mod backend;
+mod format;
+mod protocol;
+pub mod server;
+
+pub use backend::Backend;
+pub use protocol::PARAMETERS;
+pub use server::{serve, serve_with_shutdown, PgwireConfig};

@@ -10,6 +10,7 @@
 
 pub mod datum;
 pub mod row;
+pub mod strconv;
 pub mod types;
 
 pub use datum::{Datum, Interval, OrdF32, OrdF64};

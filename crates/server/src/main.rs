@@ -1,1 +1,153 @@
-fn main() {}
+//! The `eddy` binary: command line, wiring of the coordinator, the pgwire server and
+//! the HTTP endpoint, and clean shutdown on Ctrl-C / SIGTERM.
+
+mod http;
+mod views;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing::{info, warn};
+
+/// Eddy: SQL views over tables, kept up to date incrementally, served over the
+/// Postgres wire protocol.
+#[derive(Parser, Debug)]
+#[command(name = "eddy", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the server: pgwire for psql and drivers, HTTP for /health and /metrics.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Directory for the durable log and catalog (created if missing).
+    #[arg(long, default_value = "./eddy-data")]
+    data_dir: PathBuf,
+    /// Address for the Postgres wire protocol (psql -h HOST -p PORT).
+    #[arg(long, default_value = "127.0.0.1:6875")]
+    pg_addr: SocketAddr,
+    /// Address for HTTP: GET /health and GET /metrics.
+    #[arg(long, default_value = "127.0.0.1:6876")]
+    http_addr: SocketAddr,
+    /// Number of dataflow worker threads [default: the number of cores].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// A directory of .sql files run at start, in name order; a file is applied once
+    /// per data directory, and again only when its contents change.
+    #[arg(long)]
+    views: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("eddy-io")
+                .enable_all()
+                .build()?;
+            runtime.block_on(serve(args))
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let workers = args
+        .workers
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .max(1);
+    let pg_listener = tokio::net::TcpListener::bind(args.pg_addr)
+        .await
+        .with_context(|| format!("could not listen on --pg-addr {}", args.pg_addr))?;
+    let http_listener = tokio::net::TcpListener::bind(args.http_addr)
+        .await
+        .with_context(|| format!("could not listen on --http-addr {}", args.http_addr))?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let metrics_slot: Arc<std::sync::OnceLock<Arc<eddy_coord::Metrics>>> = Arc::default();
+    tokio::spawn(http::serve(
+        http_listener,
+        Arc::clone(&ready),
+        Arc::clone(&metrics_slot),
+    ));
+
+    let started = eddy_coord::start(eddy_coord::CoordConfig {
+        data_dir: args.data_dir.clone(),
+        workers,
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let _ = metrics_slot.set(Arc::clone(&started.metrics));
+    let client = started.client.clone();
+    if let Some(dir) = &args.views {
+        views::apply_dir(&client, dir).await?;
+    }
+    ready.store(true, Ordering::SeqCst);
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut shutdown_rx = shutdown_rx;
+    let pg = tokio::spawn(eddy_pgwire::serve_with_shutdown(
+        pg_listener,
+        Arc::new(client.clone()),
+        eddy_pgwire::PgwireConfig::default(),
+        async move {
+            let _ = shutdown_rx.wait_for(|stop| *stop).await;
+        },
+    ));
+    println!(
+        "eddy listening: pgwire {}, http {}, data {}, {} worker{}",
+        args.pg_addr,
+        args.http_addr,
+        args.data_dir.display(),
+        workers,
+        if workers == 1 { "" } else { "s" }
+    );
+    shutdown_signal().await;
+    info!("shutting down");
+    ready.store(false, Ordering::SeqCst);
+    let _ = shutdown_tx.send(true);
+    match pg.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(error = %e, "pgwire server failed"),
+        Err(e) => warn!(error = %e, "pgwire server task failed"),
+    }
+    client.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,322 @@
+//! `eddy-bench`: measures Eddy against a baseline measured in the same run.
+//!
+//! 1. Ingest: rows/s for multi-row INSERT batches through pgwire into `orders`, which
+//!    feeds a join + group-by materialized view, with 1 and 2 workers.
+//! 2. Update latency: with `--rows` rows in the tables, the time from a single-row
+//!    UPDATE returning to the view reflecting it (a SELECT of the view issued right
+//!    after the UPDATE returns; Eddy's SELECT waits until the view has caught up with
+//!    every earlier write), as p50/p99.
+//! 3. Memory: resident bytes per table row (5 small columns) and per view row.
+//! 4. Baseline: the same change in Postgres followed by `REFRESH MATERIALIZED VIEW`.
+//!
+//! Targets (from the foundation issue): p99 < 10 ms; at least 100x less time than
+//! Postgres per small change; at most 200 bytes per table row.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use eddy_testkit::{Eddy, EddyConfig, Postgres};
+use rand::{Rng, SeedableRng};
+use tokio_postgres::Client;
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Eddy benchmarks: ingest, update latency, memory, and Postgres REFRESH as baseline"
+)]
+struct Args {
+    /// Rows in `orders` (and in the memory table).
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// Rows per INSERT statement while loading.
+    #[arg(long, default_value_t = 1_000)]
+    batch: usize,
+    /// Single-row updates timed for the latency percentiles.
+    #[arg(long, default_value_t = 200)]
+    updates: usize,
+    /// Postgres UPDATE + REFRESH rounds timed for the baseline.
+    #[arg(long, default_value_t = 10)]
+    refreshes: usize,
+    /// Worker counts to measure ingest with.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    workers: Vec<usize>,
+    /// The eddy binary [default: target/release/eddy next to this binary].
+    #[arg(long)]
+    eddy: Option<PathBuf>,
+}
+
+const CUSTOMERS: usize = 10_000;
+const REGIONS: usize = 50;
+
+const SCHEMA: &str = "
+CREATE TABLE customers (id bigint NOT NULL, name text, region text);
+CREATE TABLE orders (id bigint NOT NULL, customer_id bigint, amount numeric(10,2), status text, ts timestamp);
+";
+
+const VIEW: &str = "
+CREATE MATERIALIZED VIEW revenue AS
+SELECT c.region, count(*) AS n, sum(o.amount) AS total
+FROM orders o JOIN customers c ON c.id = o.customer_id
+GROUP BY c.region";
+
+fn eddy_binary(args: &Args) -> Result<PathBuf> {
+    if let Some(p) = &args.eddy {
+        return Ok(p.clone());
+    }
+    let me = std::env::current_exe()?;
+    let candidate = me.with_file_name("eddy");
+    anyhow::ensure!(
+        candidate.exists(),
+        "no eddy binary at {}: run `cargo build --release --bin eddy` or pass --eddy",
+        candidate.display()
+    );
+    Ok(candidate)
+}
+
+fn customer_values(from: usize, to: usize) -> String {
+    (from..to)
+        .map(|i| format!("({i}, 'customer{i}', 'region{}')", i % REGIONS))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn order_values(from: usize, to: usize) -> String {
+    (from..to)
+        .map(|i| {
+            let cents = (i * 7919) % 100_000;
+            format!(
+                "({i}, {}, {}.{:02}, '{}', '2026-11-{:02} {:02}:00:00')",
+                i % CUSTOMERS,
+                cents / 100,
+                cents % 100,
+                if i % 3 == 0 { "paid" } else { "open" },
+                1 + i % 28,
+                i % 24
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn load(
+    client: &Client,
+    table: &str,
+    rows: usize,
+    batch: usize,
+    values: fn(usize, usize) -> String,
+) -> Result<Duration> {
+    let started = Instant::now();
+    let mut at = 0;
+    while at < rows {
+        let to = (at + batch).min(rows);
+        client
+            .batch_execute(&format!("INSERT INTO {table} VALUES {}", values(at, to)))
+            .await
+            .with_context(|| format!("loading {table} rows {at}..{to}"))?;
+        at = to;
+    }
+    Ok(started.elapsed())
+}
+
+fn rss_bytes(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("no VmRSS")?;
+    let kb: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .context("VmRSS value")?
+        .parse()?;
+    Ok(kb * 1024)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Loads customers and orders into Eddy with `workers` workers; returns the server and
+/// the ingest rate.
+async fn eddy_ingest(args: &Args, workers: usize) -> Result<(Eddy, Client, f64)> {
+    let eddy = Eddy::start(EddyConfig::new(eddy_binary(args)?).workers(workers))?;
+    let client = eddy.connect().await?;
+    client.batch_execute(SCHEMA).await?;
+    client.batch_execute(VIEW).await?;
+    load(&client, "customers", CUSTOMERS, args.batch, customer_values).await?;
+    let elapsed = load(&client, "orders", args.rows, args.batch, order_values).await?;
+    // The ingest is complete when the view has caught up with the last write.
+    client.simple_query("SELECT count(*) FROM revenue").await?;
+    let elapsed = elapsed.max(Duration::from_millis(1));
+    Ok((eddy, client, args.rows as f64 / elapsed.as_secs_f64()))
+}
+
+async fn eddy_update_latency(args: &Args, client: &Client) -> Result<Vec<Duration>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut latencies = Vec::with_capacity(args.updates);
+    let mut change_times = Vec::with_capacity(args.updates);
+    for i in 0..args.updates {
+        let id = rng.gen_range(0..args.rows);
+        let region = format!("region{}", (id % CUSTOMERS) % REGIONS);
+        let change_started = Instant::now();
+        client
+            .batch_execute(&format!(
+                "UPDATE orders SET amount = amount + 1 WHERE id = {id}"
+            ))
+            .await?;
+        let returned = Instant::now();
+        let rows = client
+            .simple_query(&format!(
+                "SELECT total FROM revenue WHERE region = '{region}'"
+            ))
+            .await?;
+        let visible = Instant::now();
+        anyhow::ensure!(rows.len() >= 2, "update {i}: view row for {region} missing");
+        latencies.push(visible - returned);
+        change_times.push(visible - change_started);
+    }
+    latencies.sort();
+    change_times.sort();
+    println!(
+        "  update -> visible in view: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms  (target p99 < 10 ms)",
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(*latencies.last().unwrap())
+    );
+    println!(
+        "  whole change (UPDATE + read of the view): p50 {:.2} ms, p99 {:.2} ms",
+        ms(percentile(&change_times, 0.5)),
+        ms(percentile(&change_times, 0.99))
+    );
+    Ok(change_times)
+}
+
+async fn eddy_memory(args: &Args) -> Result<(f64, f64)> {
+    let eddy = Eddy::start(EddyConfig::new(eddy_binary(args)?).workers(1))?;
+    let pid = eddy.pid().context("eddy pid")?;
+    let client = eddy.connect().await?;
+    client
+        .batch_execute("CREATE TABLE mem (a bigint, b integer, c text, d boolean, e date)")
+        .await?;
+    let before = rss_bytes(pid)?;
+    load(&client, "mem", args.rows, args.batch, |from, to| {
+        (from..to)
+            .map(|i| {
+                format!(
+                    "({i}, {}, 'v{}', {}, '2026-01-{:02}')",
+                    i % 1000,
+                    i % 100,
+                    i % 2 == 0,
+                    1 + i % 28
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+    .await?;
+    client.simple_query("SELECT count(*) FROM mem").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_table = rss_bytes(pid)?;
+    client
+        .batch_execute("CREATE MATERIALIZED VIEW mem_view AS SELECT a, b, c FROM mem WHERE d")
+        .await?;
+    let view_rows = args.rows.div_ceil(2);
+    client.simple_query("SELECT count(*) FROM mem_view").await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_view = rss_bytes(pid)?;
+    let per_table_row = after_table.saturating_sub(before) as f64 / args.rows as f64;
+    let per_view_row = after_view.saturating_sub(after_table) as f64 / view_rows as f64;
+    Ok((per_table_row, per_view_row))
+}
+
+async fn postgres_refresh(args: &Args) -> Result<Vec<Duration>> {
+    let pg = Postgres::start()?;
+    let client = pg.connect().await?;
+    client.batch_execute(SCHEMA).await?;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO customers SELECT i, 'customer' || i, 'region' || (i % {REGIONS}) FROM generate_series(0, {}) i;
+             INSERT INTO orders SELECT i, i % {CUSTOMERS}, ((i * 7919) % 100000) / 100.0,
+                 CASE WHEN i % 3 = 0 THEN 'paid' ELSE 'open' END, timestamp '2026-11-01' + (i % 24) * interval '1 hour'
+                 FROM generate_series(0, {}) i;
+             CREATE INDEX ON orders (id);
+             ANALYZE;",
+            CUSTOMERS - 1,
+            args.rows - 1
+        ))
+        .await?;
+    client.batch_execute(VIEW).await?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut times = Vec::with_capacity(args.refreshes);
+    for _ in 0..args.refreshes {
+        let id = rng.gen_range(0..args.rows);
+        let started = Instant::now();
+        client
+            .batch_execute(&format!(
+                "UPDATE orders SET amount = amount + 1 WHERE id = {id}; REFRESH MATERIALIZED VIEW revenue;"
+            ))
+            .await?;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    Ok(times)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    println!(
+        "eddy-bench: {} orders, {} customers, {} regions, batches of {}",
+        args.rows, CUSTOMERS, REGIONS, args.batch
+    );
+
+    println!(
+        "\n[ingest] INSERT batches through pgwire into a table feeding a join + group-by view"
+    );
+    let mut kept = None;
+    for &workers in &args.workers {
+        let (eddy, client, rate) = eddy_ingest(&args, workers).await?;
+        println!("  {workers} worker(s): {rate:.0} rows/s");
+        if kept.is_none() {
+            kept = Some((eddy, client));
+        }
+    }
+
+    println!(
+        "\n[update latency] single-row UPDATE with {} rows in the tables",
+        args.rows
+    );
+    let (eddy, client) = kept.context("at least one worker count")?;
+    let eddy_changes = eddy_update_latency(&args, &client).await?;
+    drop(client);
+    drop(eddy);
+
+    println!(
+        "\n[memory] resident bytes, {} rows of 5 small columns",
+        args.rows
+    );
+    let (per_table_row, per_view_row) = eddy_memory(&args).await?;
+    println!("  per table row: {per_table_row:.0} bytes (target <= 200)");
+    println!("  per view row:  {per_view_row:.0} bytes");
+
+    println!("\n[baseline] Postgres: the same UPDATE followed by REFRESH MATERIALIZED VIEW");
+    let pg = postgres_refresh(&args).await?;
+    let pg_p50 = percentile(&pg, 0.5);
+    let eddy_p50 = percentile(&eddy_changes, 0.5);
+    println!("  Postgres UPDATE + REFRESH: p50 {:.1} ms", ms(pg_p50));
+    println!(
+        "  Eddy UPDATE + read of the view: p50 {:.2} ms",
+        ms(eddy_p50)
+    );
+    println!(
+        "  ratio: Eddy is {:.0}x faster per small change (target >= 100x)",
+        pg_p50.as_secs_f64() / eddy_p50.as_secs_f64().max(1e-9)
+    );
+    Ok(())
+}

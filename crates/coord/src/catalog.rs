@@ -1,0 +1,126 @@
+//! The in-memory catalog: every table and view, by id and by name, with the
+//! dependencies between them. It is rebuilt on start by replaying the durable log
+//! (see `durable.rs`), so it holds nothing that is not derivable from the log.
+//!
+//! Invariant: an item's dependencies exist for as long as it does (DROP refuses, or
+//! cascades, when dependents remain).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use eddy_expr::MirRelationExpr;
+use eddy_repr::{GlobalId, RelationDesc};
+use eddy_sql::ItemKind;
+
+#[derive(Clone, Debug)]
+pub struct CatalogEntry {
+    pub id: GlobalId,
+    pub name: String,
+    pub kind: ItemKind,
+    pub desc: RelationDesc,
+    /// The statement that created the item, re-planned on restart (views).
+    pub create_sql: String,
+    /// The optimized plan of a view or materialized view.
+    pub plan: Option<MirRelationExpr>,
+    /// Items this one reads.
+    pub depends_on: BTreeSet<GlobalId>,
+}
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    entries: BTreeMap<GlobalId, CatalogEntry>,
+    by_name: BTreeMap<String, GlobalId>,
+    next_user_id: u64,
+}
+
+impl Catalog {
+    pub fn allocate_id(&mut self) -> GlobalId {
+        self.next_user_id += 1;
+        GlobalId::User(self.next_user_id)
+    }
+
+    /// Makes sure ids allocated later are above `id` (used while replaying).
+    pub fn observe_id(&mut self, id: GlobalId) {
+        if let GlobalId::User(n) = id {
+            self.next_user_id = self.next_user_id.max(n);
+        }
+    }
+
+    pub fn insert(&mut self, entry: CatalogEntry) {
+        self.observe_id(entry.id);
+        self.by_name.insert(entry.name.clone(), entry.id);
+        self.entries.insert(entry.id, entry);
+    }
+
+    pub fn remove(&mut self, id: GlobalId) -> Option<CatalogEntry> {
+        let entry = self.entries.remove(&id)?;
+        self.by_name.remove(&entry.name);
+        Some(entry)
+    }
+
+    pub fn get(&self, id: GlobalId) -> Option<&CatalogEntry> {
+        self.entries.get(&id)
+    }
+
+    pub fn get_by_name(&self, name: &str) -> Option<&CatalogEntry> {
+        self.by_name.get(name).and_then(|id| self.entries.get(id))
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &CatalogEntry> {
+        self.entries.values()
+    }
+
+    /// Items that read `id` directly.
+    pub fn dependents(&self, id: GlobalId) -> Vec<GlobalId> {
+        self.entries
+            .values()
+            .filter(|e| e.depends_on.contains(&id))
+            .map(|e| e.id)
+            .collect()
+    }
+
+    /// `id` and everything that depends on it, transitively, dependents first (the
+    /// order in which they can be dropped).
+    pub fn drop_order(&self, ids: &[GlobalId]) -> Vec<GlobalId> {
+        let mut order = Vec::new();
+        let mut seen = BTreeSet::new();
+        fn visit(
+            cat: &Catalog,
+            id: GlobalId,
+            seen: &mut BTreeSet<GlobalId>,
+            order: &mut Vec<GlobalId>,
+        ) {
+            if !seen.insert(id) {
+                return;
+            }
+            for dep in cat.dependents(id) {
+                visit(cat, dep, seen, order);
+            }
+            order.push(id);
+        }
+        for id in ids {
+            visit(self, *id, &mut seen, &mut order);
+        }
+        order
+    }
+}
+
+impl eddy_sql::Catalog for Catalog {
+    fn resolve_item(&self, schema: Option<&str>, name: &str) -> Option<eddy_sql::CatalogItem> {
+        if let Some(schema) = schema {
+            if schema != "public" {
+                return None;
+            }
+        }
+        let entry = self.get_by_name(name)?;
+        Some(eddy_sql::CatalogItem {
+            id: entry.id,
+            name: entry.name.clone(),
+            kind: entry.kind,
+            desc: entry.desc.clone(),
+            view_expr: match entry.kind {
+                ItemKind::View => entry.plan.clone(),
+                _ => None,
+            },
+        })
+    }
+}

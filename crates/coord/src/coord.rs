@@ -1,0 +1,1224 @@
+//! The coordinator task: owns the catalog, the timestamp oracle, the durable log and
+//! the compute handle, and applies statements one at a time in arrival order.
+//!
+//! Time: the oracle keeps `upper`, the first time not yet closed. A write takes
+//! `max(now_ms, upper)` as its time, is appended to the log (fsynced) and sent to the
+//! workers, and then every input is advanced past it, so reads at `upper - 1` (the
+//! read time of every SELECT) see it. Reads never wait for writes and writes never wait
+//! for reads; a SELECT only waits for the workers to reach its read time.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use eddy_dataflow::{Compute, ComputeConfig, DataflowDesc, PeekError, PeekResult};
+use eddy_expr::optimize::{consolidate, eval_constant, optimize};
+use eddy_expr::{ColumnOrder, MapFilterProject, MirRelationExpr};
+use eddy_repr::{Datum, Diff, GlobalId, RelationDesc, Row, ScalarType, Timestamp};
+use eddy_sql::{ItemKind, Plan, PlanContext};
+use sqlparser::ast::Statement;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use crate::catalog::{Catalog, CatalogEntry};
+use crate::client::{ExecuteResponse, StatementDesc};
+use crate::durable::{LogRecord, Storage};
+use crate::error::AdapterError;
+use crate::metrics::Metrics;
+use crate::session::{Session, TxnState, READ_ONLY_VARS};
+
+/// How the coordinator is set up.
+#[derive(Clone, Debug)]
+pub struct CoordConfig {
+    pub data_dir: PathBuf,
+    pub workers: usize,
+}
+
+/// Capacity of the channel from sessions to the coordinator.
+pub(crate) const COMMAND_QUEUE_CAPACITY: usize = 1024;
+
+pub(crate) type Responder<T> = oneshot::Sender<Result<T, AdapterError>>;
+
+pub(crate) enum Message {
+    OpenSession {
+        user: String,
+        database: String,
+        tx: oneshot::Sender<u64>,
+    },
+    CloseSession {
+        id: u64,
+    },
+    Execute {
+        session: u64,
+        stmt: Box<Statement>,
+        params: Vec<Datum>,
+        tx: Responder<ExecuteResponse>,
+    },
+    Describe {
+        session: u64,
+        stmt: Box<Statement>,
+        param_types: Vec<Option<ScalarType>>,
+        tx: Responder<StatementDesc>,
+    },
+    SessionVar {
+        session: u64,
+        name: String,
+        tx: oneshot::Sender<Option<String>>,
+    },
+    /// Has this `--views` file (by name and content hash) been applied before?
+    ViewsFileApplied {
+        name: String,
+        hash: u64,
+        tx: oneshot::Sender<bool>,
+    },
+    MarkViewsFileApplied {
+        name: String,
+        hash: u64,
+        tx: Responder<()>,
+    },
+    /// A one-off SELECT's dataflow has answered and can go.
+    DropTransient(GlobalId),
+    Shutdown {
+        tx: oneshot::Sender<()>,
+    },
+}
+
+pub(crate) struct Coordinator {
+    catalog: Catalog,
+    compute: Compute,
+    storage: Storage,
+    sessions: BTreeMap<u64, Session>,
+    next_session: u64,
+    /// The first open time: writes happen at or after it, reads at `upper - 1`.
+    upper: Timestamp,
+    next_transient: u64,
+    views_files: BTreeMap<String, u64>,
+    internal_tx: mpsc::Sender<Message>,
+    metrics: Arc<Metrics>,
+}
+
+fn now_ms() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Timestamp)
+        .unwrap_or(0)
+}
+
+fn plan_error(e: eddy_sql::PlanError) -> AdapterError {
+    AdapterError {
+        sqlstate: e.sqlstate,
+        message: e.message,
+        detail: e.detail,
+        hint: e.hint,
+        position: e.position,
+    }
+}
+
+fn peek_error(e: PeekError) -> AdapterError {
+    match e {
+        PeekError::Eval(e) => AdapterError::new(e.sqlstate(), e.to_string()),
+        other => AdapterError::internal(other.to_string()),
+    }
+}
+
+fn kind_name(kind: ItemKind) -> &'static str {
+    match kind {
+        ItemKind::Table => "table",
+        ItemKind::View => "view",
+        ItemKind::MaterializedView => "materialized view",
+        ItemKind::Source => "source",
+    }
+}
+
+/// Names of relations a statement mentions (FROM clauses, at any depth).
+fn referenced_names(stmt: &Statement) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let _ = sqlparser::ast::visit_relations(stmt, |name| {
+        if let Some(last) = name.0.last() {
+            if let Some(ident) = last.as_ident() {
+                let n = if ident.quote_style.is_some() {
+                    ident.value.clone()
+                } else {
+                    ident.value.to_lowercase()
+                };
+                names.insert(n);
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    names
+}
+
+/// What a started coordinator hands back.
+pub struct Started {
+    pub client: crate::Client,
+    pub metrics: Arc<Metrics>,
+    pub handle: tokio::task::JoinHandle<()>,
+}
+
+/// Recovers the catalog and tables from the log, starts the workers, and spawns the
+/// coordinator task.
+pub async fn start(config: CoordConfig) -> Result<Started, AdapterError> {
+    let (storage, records) = Storage::open(&config.data_dir)?;
+    let compute = Compute::start(ComputeConfig {
+        workers: config.workers,
+    })
+    .map_err(|e| AdapterError::internal(format!("could not start workers: {e}")))?;
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
+    let metrics = Arc::new(Metrics::default());
+    let mut coord = Coordinator {
+        catalog: Catalog::default(),
+        compute,
+        storage,
+        sessions: BTreeMap::new(),
+        next_session: 1,
+        upper: 0,
+        next_transient: 0,
+        views_files: BTreeMap::new(),
+        internal_tx: tx.clone(),
+        metrics: Arc::clone(&metrics),
+    };
+    coord.recover(records)?;
+    let handle = tokio::spawn(coord.run(rx));
+    Ok(Started {
+        client: crate::Client::new(tx),
+        metrics,
+        handle,
+    })
+}
+
+impl Coordinator {
+    /// Replays the log: rebuilds the catalog, loads each table's contents at one time,
+    /// then builds every materialized view's dataflow over them.
+    fn recover(&mut self, records: Vec<LogRecord>) -> Result<(), AdapterError> {
+        let started = Instant::now();
+        let mut tables: BTreeMap<GlobalId, HashMap<Row, Diff>> = BTreeMap::new();
+        let mut max_time = 0;
+        let n_records = records.len();
+        for record in records {
+            match record {
+                LogRecord::CreateTable {
+                    id,
+                    name,
+                    desc,
+                    create_sql,
+                } => {
+                    self.catalog.insert(CatalogEntry {
+                        id,
+                        name,
+                        kind: ItemKind::Table,
+                        desc,
+                        create_sql,
+                        plan: None,
+                        depends_on: BTreeSet::new(),
+                    });
+                    tables.insert(id, HashMap::new());
+                }
+                LogRecord::CreateView { id, create_sql } => {
+                    let entry = self.replan_view(id, &create_sql)?;
+                    self.catalog.insert(entry);
+                }
+                LogRecord::Drop { ids } => {
+                    for id in ids {
+                        self.catalog.remove(id);
+                        tables.remove(&id);
+                    }
+                }
+                LogRecord::Write { time, updates } => {
+                    max_time = max_time.max(time);
+                    for (id, rows) in updates {
+                        let table = tables.entry(id).or_default();
+                        for (row, diff) in rows {
+                            let count = table.entry(row).or_insert(0);
+                            *count += diff;
+                        }
+                    }
+                }
+                LogRecord::ViewsFileApplied { name, hash } => {
+                    self.views_files.insert(name, hash);
+                }
+            }
+        }
+        let load_time = now_ms().max(max_time + 1);
+        let mut rows_loaded = 0usize;
+        for (id, rows) in tables {
+            let entry = self
+                .catalog
+                .get(id)
+                .expect("tables in the log are in the catalog");
+            let typ = entry.desc.types.clone();
+            self.compute.create_table(id, &entry.name.clone(), typ);
+            let updates: Vec<(Row, Diff)> = rows.into_iter().filter(|(_, d)| *d != 0).collect();
+            rows_loaded += updates.len();
+            if !updates.is_empty() {
+                self.compute.update_table(id, load_time, updates);
+            }
+        }
+        self.upper = load_time + 1;
+        self.compute.advance_time(self.upper);
+        let views: Vec<CatalogEntry> = self
+            .catalog
+            .entries()
+            .filter(|e| e.kind == ItemKind::MaterializedView)
+            .cloned()
+            .collect();
+        for view in views {
+            self.compute.create_dataflow(DataflowDesc {
+                id: view.id,
+                name: view.name.clone(),
+                plan: view.plan.clone().expect("views have plans"),
+                as_of: load_time,
+            });
+        }
+        self.refresh_gauges();
+        info!(
+            records = n_records,
+            rows = rows_loaded,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "recovered catalog and tables from the log"
+        );
+        Ok(())
+    }
+
+    fn replan_view(
+        &mut self,
+        id: GlobalId,
+        create_sql: &str,
+    ) -> Result<CatalogEntry, AdapterError> {
+        let stmts = eddy_sql::parse(create_sql).map_err(plan_error)?;
+        let stmt = stmts
+            .into_iter()
+            .next()
+            .ok_or_else(|| AdapterError::internal("empty view definition in the log"))?;
+        let ctx = self.plan_context(None, vec![]);
+        match eddy_sql::plan(&self.catalog, &ctx, &stmt).map_err(plan_error)? {
+            Plan::CreateView {
+                name,
+                materialized,
+                expr,
+                desc,
+                create_sql,
+                ..
+            } => {
+                let depends_on = self.dependencies(&stmt);
+                Ok(CatalogEntry {
+                    id,
+                    name,
+                    kind: if materialized {
+                        ItemKind::MaterializedView
+                    } else {
+                        ItemKind::View
+                    },
+                    desc,
+                    create_sql,
+                    plan: Some(optimize(expr)),
+                    depends_on,
+                })
+            }
+            _ => Err(AdapterError::internal(
+                "log holds a view record that is not CREATE VIEW",
+            )),
+        }
+    }
+
+    fn dependencies(&self, stmt: &Statement) -> BTreeSet<GlobalId> {
+        referenced_names(stmt)
+            .iter()
+            .filter_map(|n| self.catalog.get_by_name(n).map(|e| e.id))
+            .collect()
+    }
+
+    fn refresh_gauges(&self) {
+        let count = |k: ItemKind| self.catalog.entries().filter(|e| e.kind == k).count() as u64;
+        self.metrics
+            .tables
+            .store(count(ItemKind::Table), Ordering::Relaxed);
+        self.metrics
+            .views
+            .store(count(ItemKind::View), Ordering::Relaxed);
+        self.metrics
+            .materialized_views
+            .store(count(ItemKind::MaterializedView), Ordering::Relaxed);
+        self.metrics
+            .sessions
+            .store(self.sessions.len() as u64, Ordering::Relaxed);
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Message>) {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Message::OpenSession { user, database, tx } => {
+                    let id = self.next_session;
+                    self.next_session += 1;
+                    self.sessions.insert(id, Session::new(&user, &database));
+                    self.refresh_gauges();
+                    let _ = tx.send(id);
+                }
+                Message::CloseSession { id } => {
+                    self.sessions.remove(&id);
+                    self.refresh_gauges();
+                }
+                Message::Execute {
+                    session,
+                    stmt,
+                    params,
+                    tx,
+                } => {
+                    let started = Instant::now();
+                    self.execute(session, *stmt, params, tx, started).await;
+                }
+                Message::Describe {
+                    session,
+                    stmt,
+                    param_types,
+                    tx,
+                } => {
+                    let _ = tx.send(self.describe(session, &stmt, &param_types));
+                }
+                Message::SessionVar { session, name, tx } => {
+                    let value = self
+                        .sessions
+                        .get(&session)
+                        .and_then(|s| s.vars.get(&name.to_lowercase()).cloned());
+                    let _ = tx.send(value);
+                }
+                Message::ViewsFileApplied { name, hash, tx } => {
+                    let _ = tx.send(self.views_files.get(&name) == Some(&hash));
+                }
+                Message::MarkViewsFileApplied { name, hash, tx } => {
+                    let result = self.storage.append(&[LogRecord::ViewsFileApplied {
+                        name: name.clone(),
+                        hash,
+                    }]);
+                    if result.is_ok() {
+                        self.views_files.insert(name, hash);
+                    }
+                    let _ = tx.send(result);
+                }
+                Message::DropTransient(id) => self.compute.drop_collection(id),
+                Message::Shutdown { tx } => {
+                    info!("coordinator shutting down");
+                    self.compute.shutdown();
+                    let _ = tx.send(());
+                    return;
+                }
+            }
+        }
+        self.compute.shutdown();
+    }
+
+    fn plan_context(
+        &self,
+        session: Option<&Session>,
+        params: Vec<(Datum, ScalarType)>,
+    ) -> PlanContext {
+        PlanContext {
+            now: chrono::Utc::now(),
+            user: session
+                .map(|s| s.user.clone())
+                .unwrap_or_else(|| "eddy".into()),
+            database: session
+                .map(|s| s.database.clone())
+                .unwrap_or_else(|| "eddy".into()),
+            params,
+            backend_pid: 0,
+        }
+    }
+
+    fn describe(
+        &self,
+        session: u64,
+        stmt: &Statement,
+        param_types: &[Option<ScalarType>],
+    ) -> Result<StatementDesc, AdapterError> {
+        let ctx = self.plan_context(self.sessions.get(&session), vec![]);
+        let (param_types, result) =
+            eddy_sql::describe(&self.catalog, &ctx, stmt, param_types).map_err(plan_error)?;
+        Ok(StatementDesc {
+            param_types,
+            result,
+        })
+    }
+
+    /// Runs one statement and answers on `tx`, now or (for reads) when the workers
+    /// answer.
+    async fn execute(
+        &mut self,
+        session_id: u64,
+        stmt: Statement,
+        params: Vec<Datum>,
+        tx: Responder<ExecuteResponse>,
+        started: Instant,
+    ) {
+        let metrics = Arc::clone(&self.metrics);
+        let finish = move |tx: Responder<ExecuteResponse>,
+                           result: Result<ExecuteResponse, AdapterError>| {
+            if result.is_err() {
+                metrics.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            metrics.observe_latency_us(started.elapsed().as_micros() as u64);
+            let _ = tx.send(result);
+        };
+        let Some(session) = self.sessions.get(&session_id) else {
+            finish(tx, Err(AdapterError::internal("unknown session")));
+            return;
+        };
+        // Parameters take the types of their datums; NULLs take the described type.
+        let params = if params.is_empty() {
+            vec![]
+        } else {
+            let described = self
+                .describe(session_id, &stmt, &[])
+                .map(|d| d.param_types)
+                .unwrap_or_default();
+            params
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    let typ = datum_type(&d)
+                        .or_else(|| described.get(i).copied())
+                        .unwrap_or(ScalarType::Text);
+                    (d, typ)
+                })
+                .collect()
+        };
+        let ctx = self.plan_context(Some(session), params);
+        let plan = match eddy_sql::plan(&self.catalog, &ctx, &stmt) {
+            Ok(plan) => plan,
+            Err(e) => {
+                self.fail_txn(session_id);
+                finish(tx, Err(plan_error(e)));
+                return;
+            }
+        };
+        if matches!(self.sessions[&session_id].txn, TxnState::Failed)
+            && !matches!(plan, Plan::Commit | Plan::Rollback)
+        {
+            finish(
+                tx,
+                Err(AdapterError::new(
+                    "25P02",
+                    "current transaction is aborted, commands ignored until end of transaction block",
+                )),
+            );
+            return;
+        }
+        match plan {
+            Plan::Select {
+                expr,
+                finishing,
+                desc,
+            } => {
+                let expr = optimize(expr);
+                match self.start_read(expr) {
+                    Ok(read) => {
+                        self.metrics.peeks.fetch_add(1, Ordering::Relaxed);
+                        tokio::spawn(async move {
+                            let result = read.await.map(|rows| {
+                                let rows = finish_rows(
+                                    rows,
+                                    &finishing.order_by,
+                                    finishing.limit,
+                                    finishing.offset,
+                                    &finishing.project,
+                                );
+                                ExecuteResponse::Rows { desc, rows }
+                            });
+                            finish(tx, result);
+                        });
+                    }
+                    Err(e) => finish(tx, Err(e)),
+                }
+            }
+            other => {
+                let result = self.sequence(session_id, &stmt, other).await;
+                if result.is_err() {
+                    self.fail_txn(session_id);
+                }
+                finish(tx, result);
+            }
+        }
+    }
+
+    fn fail_txn(&mut self, session_id: u64) {
+        if let Some(s) = self.sessions.get_mut(&session_id) {
+            if matches!(s.txn, TxnState::InBlock { .. }) {
+                s.txn = TxnState::Failed;
+            }
+        }
+    }
+
+    fn read_ts(&self) -> Timestamp {
+        self.upper - 1
+    }
+
+    /// Starts reading `expr` at the current read time. A Map/Filter/Project over an
+    /// arranged collection reads that arrangement directly; anything else is built as
+    /// a one-off dataflow over the existing arrangements and dropped after the read.
+    fn start_read(
+        &mut self,
+        expr: MirRelationExpr,
+    ) -> Result<
+        impl std::future::Future<Output = Result<Vec<(Row, Diff)>, AdapterError>> + Send + 'static,
+        AdapterError,
+    > {
+        let time = self.read_ts();
+        if let Some(result) = eval_constant(&expr) {
+            let result = result.map_err(|e| AdapterError::new(e.sqlstate(), e.to_string()));
+            return Ok(ReadFuture::Ready(Some(result)));
+        }
+        let (mfp, input) = MapFilterProject::extract(&expr);
+        if let MirRelationExpr::Get { id, .. } = input {
+            let arranged = self
+                .catalog
+                .get(*id)
+                .map(|e| matches!(e.kind, ItemKind::Table | ItemKind::MaterializedView))
+                .unwrap_or(false);
+            if arranged {
+                let rx = self.compute.peek(*id, time);
+                return Ok(ReadFuture::Peek {
+                    rx,
+                    mfp: Some(mfp),
+                    transient: None,
+                });
+            }
+        }
+        self.next_transient += 1;
+        let id = GlobalId::Transient(self.next_transient);
+        self.compute.create_dataflow(DataflowDesc {
+            id,
+            name: format!("select-{}", self.next_transient),
+            plan: expr,
+            as_of: time,
+        });
+        let rx = self.compute.peek(id, time);
+        Ok(ReadFuture::Peek {
+            rx,
+            mfp: None,
+            transient: Some((id, self.internal_tx.clone())),
+        })
+    }
+
+    /// Reads `expr` now, waiting for the answer (used by writes that read first).
+    async fn read_now(&mut self, expr: MirRelationExpr) -> Result<Vec<(Row, Diff)>, AdapterError> {
+        let read = self.start_read(expr)?;
+        let result = read.await;
+        // A one-off dataflow's drop message is queued behind us; that is fine.
+        result
+    }
+
+    /// Appends updates durably at one new time and sends them to the workers.
+    fn write(
+        &mut self,
+        updates: Vec<(GlobalId, Vec<(Row, Diff)>)>,
+    ) -> Result<Timestamp, AdapterError> {
+        let time = now_ms().max(self.upper);
+        let record = LogRecord::Write { time, updates };
+        self.storage.append(std::slice::from_ref(&record))?;
+        let LogRecord::Write { updates, .. } = record else {
+            unreachable!()
+        };
+        let mut rows = 0u64;
+        for (id, batch) in updates {
+            rows += batch.len() as u64;
+            self.compute.update_table(id, time, batch);
+        }
+        self.upper = time + 1;
+        self.compute.advance_time(self.upper);
+        self.compute.allow_compaction(time);
+        self.metrics
+            .rows_ingested
+            .fetch_add(rows, Ordering::Relaxed);
+        self.metrics
+            .write_statements
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(time)
+    }
+
+    /// Applies a statement's table updates: buffered inside a transaction block,
+    /// written at once otherwise.
+    fn apply_writes(
+        &mut self,
+        session_id: u64,
+        id: GlobalId,
+        rows: Vec<(Row, Diff)>,
+    ) -> Result<(), AdapterError> {
+        let session = self.sessions.get_mut(&session_id).expect("session exists");
+        match &mut session.txn {
+            TxnState::InBlock { writes } => {
+                writes.entry(id).or_default().extend(rows);
+                Ok(())
+            }
+            _ => {
+                if !rows.is_empty() {
+                    self.write(vec![(id, rows)])?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn check_not_null(&self, id: GlobalId, rows: &[(Row, Diff)]) -> Result<(), AdapterError> {
+        let entry = self.catalog.get(id).expect("target table exists");
+        let required: Vec<usize> = entry
+            .desc
+            .types
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.nullable)
+            .map(|(i, _)| i)
+            .collect();
+        if required.is_empty() {
+            return Ok(());
+        }
+        for (row, diff) in rows {
+            if *diff <= 0 {
+                continue;
+            }
+            let datums = row.unpack();
+            for &c in &required {
+                if datums[c].is_null() {
+                    return Err(AdapterError::new(
+                        "23502",
+                        format!(
+                            "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
+                            entry.desc.names[c], entry.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn session_mut(&mut self, id: u64) -> &mut Session {
+        self.sessions.get_mut(&id).expect("session exists")
+    }
+
+    /// Everything but SELECT.
+    async fn sequence(
+        &mut self,
+        session_id: u64,
+        stmt: &Statement,
+        plan: Plan,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        let tag = |t: &str| Ok(ExecuteResponse::Command { tag: t.to_string() });
+        match plan {
+            Plan::Select { .. } => unreachable!("handled by execute"),
+            Plan::CreateTable {
+                name,
+                desc,
+                if_not_exists,
+                ..
+            } => {
+                if self.catalog.get_by_name(&name).is_some() {
+                    if if_not_exists {
+                        return tag("CREATE TABLE");
+                    }
+                    return Err(AdapterError::new(
+                        "42P07",
+                        format!("relation \"{name}\" already exists"),
+                    ));
+                }
+                let id = self.catalog.allocate_id();
+                let create_sql = stmt.to_string();
+                self.storage.append(&[LogRecord::CreateTable {
+                    id,
+                    name: name.clone(),
+                    desc: desc.clone(),
+                    create_sql: create_sql.clone(),
+                }])?;
+                self.compute.create_table(id, &name, desc.types.clone());
+                self.catalog.insert(CatalogEntry {
+                    id,
+                    name,
+                    kind: ItemKind::Table,
+                    desc,
+                    create_sql,
+                    plan: None,
+                    depends_on: BTreeSet::new(),
+                });
+                self.refresh_gauges();
+                tag("CREATE TABLE")
+            }
+            Plan::CreateView {
+                name,
+                materialized,
+                expr,
+                desc,
+                create_sql,
+                if_not_exists,
+                or_replace,
+            } => {
+                let tag_text = if materialized {
+                    "CREATE MATERIALIZED VIEW"
+                } else {
+                    "CREATE VIEW"
+                };
+                if let Some(existing) = self.catalog.get_by_name(&name) {
+                    if if_not_exists {
+                        return tag(tag_text);
+                    }
+                    if !or_replace {
+                        return Err(AdapterError::new(
+                            "42P07",
+                            format!("relation \"{name}\" already exists"),
+                        ));
+                    }
+                    return Err(AdapterError::new(
+                        "0A000",
+                        format!(
+                            "CREATE OR REPLACE of existing {} \"{name}\" is not supported yet",
+                            kind_name(existing.kind)
+                        ),
+                    )
+                    .with_hint("Drop it first, or create the new version under another name."));
+                }
+                let id = self.catalog.allocate_id();
+                let plan = optimize(expr);
+                let depends_on = self.dependencies(stmt);
+                self.storage.append(&[LogRecord::CreateView {
+                    id,
+                    create_sql: create_sql.clone(),
+                }])?;
+                if materialized {
+                    self.compute.create_dataflow(DataflowDesc {
+                        id,
+                        name: name.clone(),
+                        plan: plan.clone(),
+                        as_of: self.read_ts(),
+                    });
+                }
+                self.catalog.insert(CatalogEntry {
+                    id,
+                    name,
+                    kind: if materialized {
+                        ItemKind::MaterializedView
+                    } else {
+                        ItemKind::View
+                    },
+                    desc,
+                    create_sql,
+                    plan: Some(plan),
+                    depends_on,
+                });
+                self.refresh_gauges();
+                tag(tag_text)
+            }
+            Plan::Drop {
+                ids, cascade, kind, ..
+            } => {
+                let order = self.catalog.drop_order(&ids);
+                if !cascade {
+                    let requested: BTreeSet<GlobalId> = ids.iter().copied().collect();
+                    if let Some(dependent) = order.iter().find(|id| !requested.contains(id)) {
+                        let dep = self.catalog.get(*dependent).expect("dependent exists");
+                        let target = ids
+                            .iter()
+                            .find(|id| self.catalog.drop_order(&[**id]).contains(dependent))
+                            .and_then(|id| self.catalog.get(*id))
+                            .expect("a requested item has the dependent");
+                        return Err(AdapterError::new(
+                            "2BP01",
+                            format!(
+                                "cannot drop {} {} because other objects depend on it",
+                                kind_name(target.kind),
+                                target.name
+                            ),
+                        )
+                        .with_detail(format!(
+                            "{} {} depends on {} {}",
+                            kind_name(dep.kind),
+                            dep.name,
+                            kind_name(target.kind),
+                            target.name
+                        ))
+                        .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+                    }
+                }
+                if !order.is_empty() {
+                    self.storage
+                        .append(&[LogRecord::Drop { ids: order.clone() }])?;
+                }
+                for id in order {
+                    if let Some(entry) = self.catalog.remove(id) {
+                        if matches!(entry.kind, ItemKind::Table | ItemKind::MaterializedView) {
+                            self.compute.drop_collection(id);
+                        }
+                    }
+                }
+                self.refresh_gauges();
+                tag(match kind {
+                    ItemKind::Table => "DROP TABLE",
+                    ItemKind::View => "DROP VIEW",
+                    ItemKind::MaterializedView => "DROP MATERIALIZED VIEW",
+                    ItemKind::Source => "DROP SOURCE",
+                })
+            }
+            Plan::Insert { id, values } => {
+                let values = optimize(values);
+                let mut rows = self.read_now(values).await?;
+                consolidate(&mut rows);
+                self.check_not_null(id, &rows)?;
+                let n: Diff = rows.iter().map(|(_, d)| *d).sum();
+                self.apply_writes(session_id, id, rows)?;
+                tag(&format!("INSERT 0 {n}"))
+            }
+            Plan::ReadThenWrite {
+                id,
+                selection,
+                kind,
+            } => {
+                let selection = optimize(selection);
+                let mut old = self.read_now(selection.clone()).await?;
+                // Inside a transaction block, the statement also sees the block's own
+                // earlier writes: the selection is linear (a Map/Filter/Project over the
+                // table), so it applies to the pending updates separately.
+                if let TxnState::InBlock { writes } = &self.sessions[&session_id].txn {
+                    if let Some(pending) = writes.get(&id) {
+                        let (mfp, _) = MapFilterProject::extract(&selection);
+                        for (row, diff) in pending {
+                            if let Some(r) = mfp
+                                .apply_row(row)
+                                .map_err(|e| AdapterError::new(e.sqlstate(), e.to_string()))?
+                            {
+                                old.push((r, *diff));
+                            }
+                        }
+                    }
+                }
+                consolidate(&mut old);
+                let n: Diff = old.iter().map(|(_, d)| *d).sum();
+                let mut updates: Vec<(Row, Diff)> = Vec::with_capacity(old.len() * 2);
+                let verb = match &kind {
+                    eddy_sql::MutationKind::Delete => {
+                        updates.extend(old.into_iter().map(|(r, d)| (r, -d)));
+                        "DELETE"
+                    }
+                    eddy_sql::MutationKind::Update { assignments } => {
+                        for (row, diff) in old {
+                            let mut datums = row.unpack();
+                            let mut new = datums.clone();
+                            for (col, expr) in assignments {
+                                new[*col] = expr
+                                    .eval(&datums)
+                                    .map_err(|e| AdapterError::new(e.sqlstate(), e.to_string()))?;
+                            }
+                            let new_row = Row::pack(&new);
+                            datums.clear();
+                            updates.push((row, -diff));
+                            updates.push((new_row, diff));
+                        }
+                        "UPDATE"
+                    }
+                };
+                consolidate(&mut updates);
+                self.check_not_null(id, &updates)?;
+                self.apply_writes(session_id, id, updates)?;
+                tag(&format!("{verb} {n}"))
+            }
+            Plan::Explain { expr } => {
+                let text = eddy_expr::explain::explain(&optimize(expr));
+                let desc = RelationDesc::empty()
+                    .with_column("QUERY PLAN", ScalarType::Text.nullable(false));
+                let rows = text
+                    .lines()
+                    .map(|l| Row::pack(&[Datum::String(l.to_string())]))
+                    .collect();
+                Ok(ExecuteResponse::Rows { desc, rows })
+            }
+            Plan::ShowObjects(kind) => {
+                let want = match kind {
+                    eddy_sql::ObjectKind::Tables => ItemKind::Table,
+                    eddy_sql::ObjectKind::Views => ItemKind::View,
+                    eddy_sql::ObjectKind::MaterializedViews => ItemKind::MaterializedView,
+                };
+                let mut names: Vec<String> = self
+                    .catalog
+                    .entries()
+                    .filter(|e| e.kind == want)
+                    .map(|e| e.name.clone())
+                    .collect();
+                names.sort();
+                let desc =
+                    RelationDesc::empty().with_column("name", ScalarType::Text.nullable(false));
+                let rows = names
+                    .into_iter()
+                    .map(|n| Row::pack(&[Datum::String(n)]))
+                    .collect();
+                Ok(ExecuteResponse::Rows { desc, rows })
+            }
+            Plan::ShowColumns { id } => {
+                let entry = self
+                    .catalog
+                    .get(id)
+                    .ok_or_else(|| AdapterError::internal("unknown relation"))?;
+                let desc = RelationDesc::empty()
+                    .with_column("name", ScalarType::Text.nullable(false))
+                    .with_column("nullable", ScalarType::Bool.nullable(false))
+                    .with_column("type", ScalarType::Text.nullable(false));
+                let rows = entry
+                    .desc
+                    .iter()
+                    .map(|(n, t)| {
+                        Row::pack(&[
+                            Datum::String(n.clone()),
+                            Datum::Bool(t.nullable),
+                            Datum::String(t.scalar_type.sql_name()),
+                        ])
+                    })
+                    .collect();
+                Ok(ExecuteResponse::Rows { desc, rows })
+            }
+            Plan::ShowVariable(name) => {
+                let session = &self.sessions[&session_id];
+                let name = name.to_lowercase();
+                if name == "all" {
+                    let desc = RelationDesc::empty()
+                        .with_column("name", ScalarType::Text.nullable(false))
+                        .with_column("setting", ScalarType::Text.nullable(false));
+                    let rows = session
+                        .vars
+                        .iter()
+                        .map(|(k, v)| {
+                            Row::pack(&[Datum::String(k.clone()), Datum::String(v.clone())])
+                        })
+                        .collect();
+                    return Ok(ExecuteResponse::Rows { desc, rows });
+                }
+                let value = session.vars.get(&name).cloned().ok_or_else(|| {
+                    AdapterError::new(
+                        "42704",
+                        format!("unrecognized configuration parameter \"{name}\""),
+                    )
+                })?;
+                let desc =
+                    RelationDesc::empty().with_column(name, ScalarType::Text.nullable(false));
+                Ok(ExecuteResponse::Rows {
+                    desc,
+                    rows: vec![Row::pack(&[Datum::String(value)])],
+                })
+            }
+            Plan::SetVariable { name, value, .. } => {
+                let name = name.to_lowercase();
+                let name = if name == "time zone" {
+                    "timezone".to_string()
+                } else {
+                    name
+                };
+                if READ_ONLY_VARS.contains(&name.as_str()) {
+                    return Err(AdapterError::new(
+                        "55P02",
+                        format!("parameter \"{name}\" cannot be changed"),
+                    ));
+                }
+                let default = crate::session::DEFAULT_VARS
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string());
+                let Some(default) = default else {
+                    return Err(AdapterError::new(
+                        "42704",
+                        format!("unrecognized configuration parameter \"{name}\""),
+                    ));
+                };
+                let value = value.unwrap_or(default);
+                if name == "timezone"
+                    && !matches!(
+                        value.to_lowercase().as_str(),
+                        "utc" | "etc/utc" | "gmt" | "z" | "zulu" | "+00" | "00:00"
+                    )
+                {
+                    return Err(AdapterError::new(
+                        "0A000",
+                        format!("time zone \"{value}\" is not supported yet"),
+                    )
+                    .with_hint("Eddy runs in UTC."));
+                }
+                self.session_mut(session_id).vars.insert(name, value);
+                tag("SET")
+            }
+            Plan::StartTransaction => {
+                let session = self.session_mut(session_id);
+                if matches!(session.txn, TxnState::Idle) {
+                    session.txn = TxnState::InBlock {
+                        writes: BTreeMap::new(),
+                    };
+                } else {
+                    warn!(
+                        session = session_id,
+                        "there is already a transaction in progress"
+                    );
+                }
+                tag("BEGIN")
+            }
+            Plan::Commit => {
+                let txn = std::mem::take(&mut self.session_mut(session_id).txn);
+                match txn {
+                    TxnState::InBlock { writes } => {
+                        let updates: Vec<(GlobalId, Vec<(Row, Diff)>)> = writes
+                            .into_iter()
+                            .filter(|(id, _)| self.catalog.get(*id).is_some())
+                            .map(|(id, mut rows)| {
+                                consolidate(&mut rows);
+                                (id, rows)
+                            })
+                            .filter(|(_, rows)| !rows.is_empty())
+                            .collect();
+                        if !updates.is_empty() {
+                            self.write(updates)?;
+                        }
+                        tag("COMMIT")
+                    }
+                    TxnState::Failed => tag("ROLLBACK"),
+                    TxnState::Idle => tag("COMMIT"),
+                }
+            }
+            Plan::Rollback => {
+                self.session_mut(session_id).txn = TxnState::Idle;
+                tag("ROLLBACK")
+            }
+        }
+    }
+}
+
+/// The type a bound parameter's datum carries, if it tells.
+fn datum_type(d: &Datum) -> Option<ScalarType> {
+    Some(match d {
+        Datum::Bool(_) => ScalarType::Bool,
+        Datum::Int16(_) => ScalarType::Int16,
+        Datum::Int32(_) => ScalarType::Int32,
+        Datum::Int64(_) => ScalarType::Int64,
+        Datum::Float32(_) => ScalarType::Float32,
+        Datum::Float64(_) => ScalarType::Float64,
+        Datum::Numeric(_) => ScalarType::Numeric {
+            precision: None,
+            scale: None,
+        },
+        Datum::String(_) => ScalarType::Text,
+        Datum::Timestamp(_) => ScalarType::Timestamp,
+        Datum::TimestampTz(_) => ScalarType::TimestampTz,
+        Datum::Date(_) => ScalarType::Date,
+        Datum::Time(_) => ScalarType::Time,
+        Datum::Interval(_) => ScalarType::Interval,
+        Datum::Jsonb(_) => ScalarType::Jsonb,
+        _ => return None,
+    })
+}
+
+/// A read in flight: a constant answer, or a peek whose rows get the MFP applied and
+/// whose one-off dataflow (if any) is dropped once it answers.
+enum ReadFuture {
+    Ready(Option<Result<Vec<(Row, Diff)>, AdapterError>>),
+    Peek {
+        rx: oneshot::Receiver<PeekResult>,
+        mfp: Option<MapFilterProject>,
+        transient: Option<(GlobalId, mpsc::Sender<Message>)>,
+    },
+}
+
+impl std::future::Future for ReadFuture {
+    type Output = Result<Vec<(Row, Diff)>, AdapterError>;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        match this {
+            ReadFuture::Ready(result) => {
+                Poll::Ready(result.take().expect("polled after completion"))
+            }
+            ReadFuture::Peek { rx, mfp, transient } => {
+                let answer = match std::pin::Pin::new(rx).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(answer) => answer,
+                };
+                if let Some((id, tx)) = transient.take() {
+                    // Best effort: the coordinator may be shutting down.
+                    let _ = tx.try_send(Message::DropTransient(id));
+                }
+                let rows = match answer {
+                    Err(_) => {
+                        return Poll::Ready(Err(AdapterError::internal("compute workers stopped")))
+                    }
+                    Ok(Err(e)) => return Poll::Ready(Err(peek_error(e))),
+                    Ok(Ok(rows)) => rows,
+                };
+                let Some(mfp) = mfp.take().filter(|m| !m.is_identity()) else {
+                    return Poll::Ready(Ok(rows));
+                };
+                let mut out = Vec::with_capacity(rows.len());
+                for (row, diff) in rows {
+                    match mfp.apply_row(&row) {
+                        Ok(Some(r)) => out.push((r, diff)),
+                        Ok(None) => {}
+                        Err(e) => {
+                            return Poll::Ready(Err(AdapterError::new(e.sqlstate(), e.to_string())))
+                        }
+                    }
+                }
+                Poll::Ready(Ok(out))
+            }
+        }
+    }
+}
+
+/// Orders, offsets, limits and projects a SELECT's rows, expanding multiplicities.
+fn finish_rows(
+    rows: Vec<(Row, Diff)>,
+    order_by: &[ColumnOrder],
+    limit: Option<usize>,
+    offset: usize,
+    project: &[usize],
+) -> Vec<Row> {
+    let mut unpacked: Vec<(Vec<Datum>, Diff)> = rows
+        .into_iter()
+        .filter(|(_, d)| *d > 0)
+        .map(|(r, d)| (r.unpack(), d))
+        .collect();
+    unpacked.sort_by(|(a, _), (b, _)| {
+        for o in order_by {
+            let (x, y) = (&a[o.column], &b[o.column]);
+            let ord = match (x.is_null(), y.is_null()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => {
+                    if o.nulls_last {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Less
+                    }
+                }
+                (false, true) => {
+                    if o.nulls_last {
+                        std::cmp::Ordering::Less
+                    } else {
+                        std::cmp::Ordering::Greater
+                    }
+                }
+                (false, false) => {
+                    let ord = x.sql_cmp(y);
+                    if o.desc {
+                        ord.reverse()
+                    } else {
+                        ord
+                    }
+                }
+            };
+            if ord != std::cmp::Ordering::Equal {
+                return ord;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    let limit = limit.unwrap_or(usize::MAX);
+    unpacked
+        .iter()
+        .flat_map(|(datums, diff)| std::iter::repeat_n(datums, *diff as usize))
+        .skip(offset)
+        .take(limit)
+        .map(|datums| Row::pack(project.iter().map(|c| &datums[*c])))
+        .collect()
+}

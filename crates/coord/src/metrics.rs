@@ -1,0 +1,126 @@
+//! Counters the server exposes at `GET /metrics` in Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Upper bounds (in microseconds) of the statement latency histogram buckets.
+const LATENCY_BUCKETS_US: &[u64] = &[
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+    5_000_000,
+];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub rows_ingested: AtomicU64,
+    pub write_statements: AtomicU64,
+    pub peeks: AtomicU64,
+    pub tables: AtomicU64,
+    pub views: AtomicU64,
+    pub materialized_views: AtomicU64,
+    pub sessions: AtomicU64,
+    pub errors: AtomicU64,
+    latency_buckets: [AtomicU64; 13],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+}
+
+impl Metrics {
+    /// Records one statement's latency.
+    pub fn observe_latency_us(&self, us: u64) {
+        for (i, bound) in LATENCY_BUCKETS_US.iter().enumerate() {
+            if us <= *bound {
+                self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Prometheus exposition text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, kind: &str, v: &AtomicU64| {
+            writeln!(out, "# HELP {name} {help}").unwrap();
+            writeln!(out, "# TYPE {name} {kind}").unwrap();
+            writeln!(out, "{name} {}", v.load(Ordering::Relaxed)).unwrap();
+        };
+        counter(
+            &mut out,
+            "eddy_rows_ingested_total",
+            "Table rows written (inserted, updated or deleted).",
+            "counter",
+            &self.rows_ingested,
+        );
+        counter(
+            &mut out,
+            "eddy_write_statements_total",
+            "Committed write statements and transactions.",
+            "counter",
+            &self.write_statements,
+        );
+        counter(
+            &mut out,
+            "eddy_peeks_total",
+            "Reads of arrangements (SELECTs).",
+            "counter",
+            &self.peeks,
+        );
+        counter(
+            &mut out,
+            "eddy_errors_total",
+            "Statements that returned an error.",
+            "counter",
+            &self.errors,
+        );
+        counter(
+            &mut out,
+            "eddy_tables",
+            "Tables in the catalog.",
+            "gauge",
+            &self.tables,
+        );
+        counter(
+            &mut out,
+            "eddy_views",
+            "Views in the catalog.",
+            "gauge",
+            &self.views,
+        );
+        counter(
+            &mut out,
+            "eddy_materialized_views",
+            "Materialized views in the catalog.",
+            "gauge",
+            &self.materialized_views,
+        );
+        counter(
+            &mut out,
+            "eddy_sessions",
+            "Open client sessions.",
+            "gauge",
+            &self.sessions,
+        );
+        let name = "eddy_statement_latency_seconds";
+        writeln!(
+            out,
+            "# HELP {name} Time from a statement's arrival to its answer."
+        )
+        .unwrap();
+        writeln!(out, "# TYPE {name} histogram").unwrap();
+        for (i, bound) in LATENCY_BUCKETS_US.iter().enumerate() {
+            let le = *bound as f64 / 1e6;
+            writeln!(
+                out,
+                "{name}_bucket{{le=\"{le}\"}} {}",
+                self.latency_buckets[i].load(Ordering::Relaxed)
+            )
+            .unwrap();
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}").unwrap();
+        let sum = self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        writeln!(out, "{name}_sum {sum}").unwrap();
+        writeln!(out, "{name}_count {count}").unwrap();
+        out
+    }
+}

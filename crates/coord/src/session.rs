@@ -1,0 +1,96 @@
+//! Per-connection state the coordinator keeps: variables and the open transaction.
+
+use std::collections::BTreeMap;
+
+use eddy_repr::{Diff, GlobalId, Row};
+
+/// Session variables with their defaults, as `SHOW` prints them. Drivers read several
+/// of these at start-up; `SET` of a name not listed here is an error, as in Postgres.
+pub const DEFAULT_VARS: &[(&str, &str)] = &[
+    ("application_name", ""),
+    ("client_encoding", "UTF8"),
+    ("client_min_messages", "notice"),
+    ("datestyle", "ISO, MDY"),
+    ("default_transaction_isolation", "serializable"),
+    ("default_transaction_read_only", "off"),
+    ("extra_float_digits", "1"),
+    ("integer_datetimes", "on"),
+    ("intervalstyle", "postgres"),
+    ("is_superuser", "off"),
+    ("lc_collate", "C"),
+    ("lc_ctype", "C"),
+    ("lc_messages", "C"),
+    ("lc_monetary", "C"),
+    ("lc_numeric", "C"),
+    ("lc_time", "C"),
+    ("max_identifier_length", "63"),
+    ("search_path", "public"),
+    ("server_encoding", "UTF8"),
+    ("server_version", "15.0"),
+    ("server_version_num", "150000"),
+    ("standard_conforming_strings", "on"),
+    ("statement_timeout", "0"),
+    ("timezone", "UTC"),
+    ("transaction_isolation", "serializable"),
+    ("transaction_read_only", "off"),
+    ("bytea_output", "hex"),
+    ("idle_in_transaction_session_timeout", "0"),
+    ("lock_timeout", "0"),
+    ("synchronous_commit", "on"),
+    ("join_collapse_limit", "8"),
+    ("row_security", "on"),
+    ("xmloption", "content"),
+    ("geqo", "on"),
+    ("jit", "off"),
+    ("work_mem", "4MB"),
+    ("cluster", "default"),
+];
+
+/// Variables a client may not change.
+pub const READ_ONLY_VARS: &[&str] = &[
+    "server_version",
+    "server_version_num",
+    "server_encoding",
+    "integer_datetimes",
+    "is_superuser",
+    "lc_collate",
+    "lc_ctype",
+    "max_identifier_length",
+];
+
+#[derive(Debug, Default)]
+pub enum TxnState {
+    /// No explicit transaction: each statement commits on its own.
+    #[default]
+    Idle,
+    /// Inside BEGIN ... COMMIT: writes are buffered and applied at COMMIT at one time.
+    InBlock {
+        writes: BTreeMap<GlobalId, Vec<(Row, Diff)>>,
+    },
+    /// A statement failed inside a block; everything but ROLLBACK/COMMIT is refused.
+    Failed,
+}
+
+#[derive(Debug)]
+pub struct Session {
+    pub user: String,
+    pub database: String,
+    pub vars: BTreeMap<String, String>,
+    pub txn: TxnState,
+}
+
+impl Session {
+    pub fn new(user: &str, database: &str) -> Self {
+        let mut vars: BTreeMap<String, String> = DEFAULT_VARS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        vars.insert("session_authorization".into(), user.to_string());
+        Session {
+            user: user.to_string(),
+            database: database.to_string(),
+            vars,
+            txn: TxnState::Idle,
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Accumulable aggregates: `count`, `sum` over integers and numerics, `bool_and` and
+//! `bool_or`, maintained in the diff of a single record per group.
+//!
+//! Each input row contributes an [`Accum`], a sparse vector of 128-bit integer
+//! slots (row count, non-NULL counts, sums, counts of true and false), multiplied by
+//! the row's diff. Differential sums the diffs of equal records, so a group's record
+//! carries the exact totals of all its rows at every time; an update costs O(1)
+//! regardless of the group's size, and a retraction subtracts exactly what the
+//! insertion added. A numeric sum keeps one slot per scale (the decimal mantissas of
+//! values with that many fractional digits), so it is exact for any mix of scales.
+//!
+//! Slot layout: slot 0 counts rows; aggregate `j` uses slots
+//! `1 + j * SLOTS_PER_AGGREGATE ..`, the first of which is its non-NULL count (then,
+//! for sums, the sum or the mantissa sums and value counts per scale; for booleans,
+//! the counts of true and false);
+//! [`UNEXPECTED_SLOT`] counts datums of a type the aggregate cannot take.
+
+use differential_dataflow::difference::{Abelian, IsZero, Monoid, Semigroup};
+use eddy_expr::AggregateFunc;
+use eddy_repr::{Datum, Diff, Row, ScalarType};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::reduce::{AggPlan, ERROR_NONE, ERROR_OVERFLOW, ERROR_UNEXPECTED};
+
+/// The largest scale of a `rust_decimal` value.
+const MAX_SCALE: u32 = 28;
+/// A numeric sum's slots: the non-NULL count, a mantissa sum per scale, and a count
+/// of values per scale (the result has the largest scale among its current values,
+/// as in Postgres).
+const SLOTS_PER_AGGREGATE: u32 = 1 + 2 * (MAX_SCALE + 1);
+const SCALE_COUNTS: u32 = 1 + MAX_SCALE + 1;
+const UNEXPECTED_SLOT: u32 = u32::MAX;
+
+/// Whether `plan`'s aggregate can be maintained in an [`Accum`].
+pub(crate) fn is_accumulable(plan: &AggPlan) -> bool {
+    match plan.func {
+        AggregateFunc::Count | AggregateFunc::BoolAnd | AggregateFunc::BoolOr => true,
+        AggregateFunc::Sum => matches!(
+            plan.input_type,
+            ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64 | ScalarType::Numeric { .. }
+        ),
+        AggregateFunc::Min | AggregateFunc::Max => false,
+    }
+}
+
+/// A sparse vector of integer slots, sorted by slot, with no zero values (so equal
+/// accumulations are equal values and the zero accumulation is empty). Sums wrap on
+/// overflow of 128 bits rather than panic; that needs more than 2^31 rows at the
+/// largest numeric magnitude.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub(crate) struct Accum(Vec<(u32, i128)>);
+
+impl IsZero for Accum {
+    fn is_zero(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Semigroup for Accum {
+    fn plus_equals(&mut self, rhs: &Self) {
+        if rhs.0.is_empty() {
+            return;
+        }
+        if self.0.is_empty() {
+            self.0.clone_from(&rhs.0);
+            return;
+        }
+        let mut merged = Vec::with_capacity(self.0.len().max(rhs.0.len()));
+        let (mut a, mut b) = (self.0.iter().peekable(), rhs.0.iter().peekable());
+        loop {
+            match (a.peek(), b.peek()) {
+                (Some((sa, va)), Some((sb, vb))) => match sa.cmp(sb) {
+                    std::cmp::Ordering::Less => {
+                        merged.push((*sa, *va));
+                        a.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        merged.push((*sb, *vb));
+                        b.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        let v = va.wrapping_add(*vb);
+                        if v != 0 {
+                            merged.push((*sa, v));
+                        }
+                        a.next();
+                        b.next();
+                    }
+                },
+                (Some(x), None) => {
+                    merged.push(**x);
+                    a.next();
+                }
+                (None, Some(y)) => {
+                    merged.push(**y);
+                    b.next();
+                }
+                (None, None) => break,
+            }
+        }
+        self.0 = merged;
+    }
+}
+
+impl Monoid for Accum {
+    fn zero() -> Self {
+        Accum::default()
+    }
+}
+
+impl Abelian for Accum {
+    fn negate(&mut self) {
+        for (_, v) in &mut self.0 {
+            *v = v.wrapping_neg();
+        }
+    }
+}
+
+impl Accum {
+    fn get(&self, slot: u32) -> i128 {
+        self.0
+            .binary_search_by_key(&slot, |(s, _)| *s)
+            .map(|i| self.0[i].1)
+            .unwrap_or(0)
+    }
+
+    /// The contribution of one row with aggregate arguments `values` (one per plan)
+    /// and multiplicity `diff`.
+    pub(crate) fn of_row(plans: &[AggPlan], values: &[Datum], diff: Diff) -> Accum {
+        if diff == 0 {
+            return Accum::default();
+        }
+        let diff = diff as i128;
+        let mut slots: Vec<(u32, i128)> = Vec::with_capacity(1 + 2 * plans.len());
+        let mut unexpected = 0;
+        slots.push((0, diff));
+        for (j, (plan, value)) in plans.iter().zip(values).enumerate() {
+            let base = 1 + j as u32 * SLOTS_PER_AGGREGATE;
+            if value.is_null() {
+                continue;
+            }
+            match (&plan.func, value) {
+                (AggregateFunc::Count, _) => slots.push((base, diff)),
+                (AggregateFunc::Sum, Datum::Int16(v)) => {
+                    int_sum(&mut slots, base, *v as i128, diff)
+                }
+                (AggregateFunc::Sum, Datum::Int32(v)) => {
+                    int_sum(&mut slots, base, *v as i128, diff)
+                }
+                (AggregateFunc::Sum, Datum::Int64(v)) => {
+                    int_sum(&mut slots, base, *v as i128, diff)
+                }
+                (AggregateFunc::Sum, Datum::Numeric(d)) => {
+                    slots.push((base, diff));
+                    let scale = d.scale().min(MAX_SCALE);
+                    let mantissa = d.mantissa().wrapping_mul(diff);
+                    if mantissa != 0 {
+                        slots.push((base + 1 + scale, mantissa));
+                    }
+                    slots.push((base + SCALE_COUNTS + scale, diff));
+                }
+                (AggregateFunc::BoolAnd | AggregateFunc::BoolOr, Datum::Bool(b)) => {
+                    slots.push((base + u32::from(!*b), diff))
+                }
+                _ => unexpected += diff,
+            }
+        }
+        if unexpected != 0 {
+            slots.push((UNEXPECTED_SLOT, unexpected));
+        }
+        Accum(slots)
+    }
+
+    /// The partial-state row `[rows, error, state per aggregate...]` of a group, as
+    /// `reduce` collates and finalizes it; `None` if the group has no rows.
+    pub(crate) fn to_state(&self, plans: &[AggPlan]) -> Option<Row> {
+        let rows = self.get(0);
+        if rows <= 0 {
+            return None;
+        }
+        let mut error = if self.get(UNEXPECTED_SLOT) != 0 {
+            ERROR_UNEXPECTED
+        } else {
+            ERROR_NONE
+        };
+        let mut datums = vec![Datum::Int64(saturate(rows)), Datum::Null];
+        for (j, plan) in plans.iter().enumerate() {
+            let base = 1 + j as u32 * SLOTS_PER_AGGREGATE;
+            let non_null = self.get(base);
+            let datum = match plan.func {
+                AggregateFunc::Count => Datum::Int64(saturate(non_null)),
+                _ if non_null <= 0 => Datum::Null,
+                AggregateFunc::Sum => {
+                    let mut sum = Some(Decimal::ZERO);
+                    let result_scale = (0..=MAX_SCALE)
+                        .rev()
+                        .find(|s| self.get(base + SCALE_COUNTS + s) > 0)
+                        .unwrap_or(0);
+                    for scale in 0..=MAX_SCALE {
+                        let mantissa = self.get(base + 1 + scale);
+                        if mantissa != 0 {
+                            sum = sum.and_then(|s| {
+                                Decimal::try_from_i128_with_scale(mantissa, scale)
+                                    .ok()
+                                    .and_then(|d| s.checked_add(d))
+                            });
+                        }
+                    }
+                    match sum {
+                        Some(mut s) => {
+                            if s.scale() < result_scale {
+                                s.rescale(result_scale);
+                            }
+                            Datum::Numeric(s)
+                        }
+                        None => {
+                            error = error.max(ERROR_OVERFLOW);
+                            Datum::Null
+                        }
+                    }
+                }
+                AggregateFunc::BoolAnd => Datum::Bool(self.get(base + 1) == 0),
+                AggregateFunc::BoolOr => Datum::Bool(self.get(base) > 0),
+                AggregateFunc::Min | AggregateFunc::Max => Datum::Null,
+            };
+            datums.push(datum);
+        }
+        datums[1] = Datum::Int64(error);
+        Some(Row::from_datums(datums))
+    }
+}
+
+/// Records one integer summand: the non-NULL count and the sum.
+fn int_sum(slots: &mut Vec<(u32, i128)>, base: u32, value: i128, diff: i128) {
+    slots.push((base, diff));
+    let v = value.wrapping_mul(diff);
+    if v != 0 {
+        slots.push((base + 1, v));
+    }
+}
+
+fn saturate(v: i128) -> i64 {
+    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(func: AggregateFunc, input_type: ScalarType) -> AggPlan {
+        AggPlan::new(func, input_type.nullable(true))
+    }
+
+    #[test]
+    fn accumulations_add_and_retract_exactly() {
+        let plans = vec![
+            plan(AggregateFunc::Count, ScalarType::Int32),
+            plan(
+                AggregateFunc::Sum,
+                ScalarType::Numeric {
+                    precision: None,
+                    scale: None,
+                },
+            ),
+            plan(AggregateFunc::BoolAnd, ScalarType::Bool),
+        ];
+        let a = Accum::of_row(
+            &plans,
+            &[
+                Datum::Int32(1),
+                Datum::Numeric("1.5".parse().unwrap()),
+                Datum::Bool(true),
+            ],
+            2,
+        );
+        let b = Accum::of_row(
+            &plans,
+            &[
+                Datum::Null,
+                Datum::Numeric("0.25".parse().unwrap()),
+                Datum::Bool(false),
+            ],
+            1,
+        );
+        let mut total = a.clone();
+        total.plus_equals(&b);
+        let state = total.to_state(&plans).unwrap();
+        assert_eq!(
+            state.unpack(),
+            vec![
+                Datum::Int64(3),
+                Datum::Int64(ERROR_NONE),
+                Datum::Int64(2),
+                Datum::Numeric("3.25".parse().unwrap()),
+                Datum::Bool(false),
+            ]
+        );
+        let mut minus_b = b.clone();
+        minus_b.negate();
+        total.plus_equals(&minus_b);
+        assert_eq!(total, a);
+        let mut minus_a = a;
+        minus_a.negate();
+        total.plus_equals(&minus_a);
+        assert!(total.is_zero());
+        assert_eq!(total.to_state(&plans), None);
+    }
+}

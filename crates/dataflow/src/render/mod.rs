@@ -1,0 +1,252 @@
+//! Rendering: turns a [`DataflowDesc`]'s plan into timely/differential operators on one
+//! worker and arranges its output.
+//!
+//! Every IR node renders to a [`Rendered`] pair of collections, `oks` (rows) and
+//! `errs` (evaluation errors). Errors flow alongside rows through every operator and
+//! are unioned at the output, so a bad row never stops a dataflow and never panics a
+//! worker; a peek reports the smallest error instead of rows.
+//!
+//! Invariants:
+//! - `Get` imports the registered arrangements of the collection it reads (never
+//!   recomputes it), with every update's time advanced to the dataflow's `as_of`.
+//! - Constants are introduced on worker 0 only, at `as_of`, so each row appears once.
+//! - Operators are named `"<dataflow name>/<operator>"`, so logs say which view is slow.
+//! - Every worker renders the same plan in the same order; nothing here depends on
+//!   the worker's index except where constants enter.
+
+mod accum;
+mod join;
+mod mfp;
+pub(crate) mod operators;
+mod reduce;
+mod top_k;
+
+use std::collections::BTreeMap;
+
+use differential_dataflow::operators::arrange::ShutdownButton;
+use differential_dataflow::trace::TraceReader;
+use differential_dataflow::{AsCollection, VecCollection};
+use eddy_expr::{EvalError, MirRelationExpr};
+use eddy_repr::{Diff, GlobalId, Row};
+use timely::dataflow::operators::generic::operator::empty;
+use timely::dataflow::operators::{CapabilitySet, ToStream};
+use timely::dataflow::Scope;
+use timely::progress::Antichain;
+
+use crate::api::DataflowDesc;
+pub(crate) use operators::{ErrTrace, Rendered, RowTrace, Time};
+
+/// The arrangements a dataflow may import: every registered collection's traces.
+pub(crate) trait TraceSource {
+    /// The oks and errs traces registered under `id`, if any.
+    fn traces_mut(&mut self, id: GlobalId) -> Option<(&mut RowTrace, &mut ErrTrace)>;
+}
+
+/// What building a dataflow leaves behind: its output arrangements and the shutdown
+/// buttons of its imports.
+pub(crate) struct BuiltDataflow {
+    pub oks: RowTrace,
+    pub errs: ErrTrace,
+    pub buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
+}
+
+/// Renders `desc` into `scope` and arranges its output.
+pub(crate) fn build_dataflow<'s>(
+    scope: Scope<'s, Time>,
+    worker_index: usize,
+    desc: &DataflowDesc,
+    traces: &mut dyn TraceSource,
+) -> BuiltDataflow {
+    let mut ctx = Context {
+        scope,
+        name: desc.name.clone(),
+        as_of: desc.as_of,
+        worker_index,
+        traces,
+        imports: BTreeMap::new(),
+        buttons: Vec::new(),
+    };
+    let rendered = match crate::validate::validate(&desc.plan) {
+        Ok(()) => ctx.render(&desc.plan),
+        Err(message) => {
+            tracing::error!(dataflow = %desc.name, %message, "invalid plan");
+            let err = EvalError::Internal(format!("invalid plan: {message}"));
+            Rendered {
+                oks: ctx.empty(),
+                errs: ctx.constant(vec![(err, 1)]),
+            }
+        }
+    };
+    let oks = rendered
+        .oks
+        .arrange_by_self_named(&format!("{}/ArrangeOks", desc.name));
+    let errs = rendered
+        .errs
+        .arrange_by_self_named(&format!("{}/ArrangeErrs", desc.name));
+    BuiltDataflow {
+        oks: oks.trace,
+        errs: errs.trace,
+        buttons: ctx.buttons,
+    }
+}
+
+/// The state of rendering one dataflow.
+struct Context<'a, 's> {
+    scope: Scope<'s, Time>,
+    name: String,
+    as_of: Time,
+    worker_index: usize,
+    traces: &'a mut dyn TraceSource,
+    /// Collections already imported into this dataflow, reused when read twice.
+    imports: BTreeMap<GlobalId, Rendered<'s>>,
+    buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
+}
+
+impl<'s> Context<'_, 's> {
+    fn op_name(&self, op: &str) -> String {
+        format!("{}/{}", self.name, op)
+    }
+
+    fn render(&mut self, expr: &MirRelationExpr) -> Rendered<'s> {
+        match expr {
+            MirRelationExpr::Constant { rows, .. } => Rendered {
+                oks: self.constant(rows.clone()),
+                errs: self.empty(),
+            },
+            MirRelationExpr::Get { id, .. } => self.import(*id),
+            MirRelationExpr::Map { .. }
+            | MirRelationExpr::Filter { .. }
+            | MirRelationExpr::Project { .. } => {
+                let (mfp, input) = eddy_expr::mfp::MapFilterProject::extract(expr);
+                let input = self.render(input);
+                mfp::render_mfp(&self.op_name("Mfp"), input, mfp)
+            }
+            MirRelationExpr::Join {
+                inputs,
+                equivalences,
+            } => {
+                let arities = inputs.iter().map(|i| i.arity()).collect();
+                let mut rendered: Vec<_> = inputs.iter().map(|i| self.render(i)).collect();
+                if rendered.is_empty() {
+                    // The product of no relations: one empty row.
+                    return Rendered {
+                        oks: self.constant(vec![(Row::empty(), 1)]),
+                        errs: self.empty(),
+                    };
+                }
+                let first = rendered.remove(0);
+                join::render_join(&self.name, first, rendered, arities, equivalences)
+            }
+            MirRelationExpr::Reduce {
+                input,
+                group_key,
+                aggregates,
+            } => {
+                let input_typ = input.typ();
+                let rendered = self.render(input);
+                reduce::render_reduce(&self.name, rendered, &input_typ, group_key, aggregates)
+            }
+            MirRelationExpr::TopK {
+                input,
+                group_key,
+                order_key,
+                limit,
+                offset,
+            } => {
+                let rendered = self.render(input);
+                top_k::render_top_k(
+                    &self.name,
+                    rendered,
+                    group_key.clone(),
+                    order_key.clone(),
+                    *limit,
+                    *offset,
+                )
+            }
+            MirRelationExpr::Negate { input } => {
+                let input = self.render(input);
+                Rendered {
+                    oks: input.oks.negate(),
+                    errs: input.errs,
+                }
+            }
+            MirRelationExpr::Threshold { input } => {
+                let input = self.render(input);
+                let oks = input
+                    .oks
+                    .threshold_named(&self.op_name("Threshold"), |_row, count: &Diff| {
+                        (*count).max(0)
+                    });
+                Rendered {
+                    oks,
+                    errs: input.errs,
+                }
+            }
+            MirRelationExpr::Union { base, inputs } => {
+                let mut rendered = self.render(base);
+                for input in inputs {
+                    let other = self.render(input);
+                    rendered.oks = rendered.oks.concat(other.oks);
+                    rendered.errs = rendered.errs.concat(other.errs);
+                }
+                rendered
+            }
+        }
+    }
+
+    /// Imports the arrangements registered under `id`, advancing times to `as_of`.
+    fn import(&mut self, id: GlobalId) -> Rendered<'s> {
+        if let Some(rendered) = self.imports.get(&id) {
+            return rendered.clone();
+        }
+        let scope = self.scope;
+        let since = Antichain::from_elem(self.as_of);
+        let oks_name = self.op_name(&format!("Import {id}"));
+        let errs_name = self.op_name(&format!("ImportErrs {id}"));
+        let Some((oks_trace, errs_trace)) = self.traces.traces_mut(id) else {
+            tracing::error!(dataflow = %self.name, %id, "dataflow reads an unknown collection");
+            let err = EvalError::Internal(format!("collection {id} does not exist"));
+            return Rendered {
+                oks: self.empty(),
+                errs: self.constant(vec![(err, 1)]),
+            };
+        };
+        if !timely::PartialOrder::less_equal(&oks_trace.get_logical_compaction(), &since.borrow()) {
+            tracing::warn!(dataflow = %self.name, %id, as_of = self.as_of,
+                "as_of is before the input's compaction frontier; early times are inexact");
+        }
+        let (oks, oks_button) =
+            oks_trace.import_frontier_core(scope, &oks_name, since.clone(), Antichain::new());
+        let (errs, errs_button) =
+            errs_trace.import_frontier_core(scope, &errs_name, since, Antichain::new());
+        self.buttons.push(oks_button);
+        self.buttons.push(errs_button);
+        let rendered = Rendered {
+            oks: oks.flat_map_ref(|row, _unit| Some(row.clone())),
+            errs: errs.flat_map_ref(|err, _unit| Some(err.clone())),
+        };
+        self.imports.insert(id, rendered.clone());
+        rendered
+    }
+
+    /// A collection of `data` at `as_of`, introduced on worker 0 only.
+    fn constant<D: differential_dataflow::Data>(
+        &self,
+        data: Vec<(D, Diff)>,
+    ) -> VecCollection<'s, Time, D, Diff> {
+        let as_of = self.as_of;
+        let data = if self.worker_index == 0 {
+            data
+        } else {
+            Vec::new()
+        };
+        data.into_iter()
+            .map(move |(d, diff)| (d, as_of, diff))
+            .to_stream(self.scope)
+            .as_collection()
+    }
+
+    fn empty<D: differential_dataflow::Data>(&self) -> VecCollection<'s, Time, D, Diff> {
+        empty::<Time, Vec<(D, Time, Diff)>>(self.scope).as_collection()
+    }
+}

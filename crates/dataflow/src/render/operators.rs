@@ -1,0 +1,165 @@
+//! Small dataflow building blocks shared by the renderers: the collection and trace
+//! types every rendered relation uses, a named fallible `flat_map` that splits its
+//! output into rows and errors, and key packing for joins and reductions.
+//!
+//! Invariants:
+//! - Every relation is a pair of collections: `oks` (rows) and `errs` (evaluation
+//!   errors). An operator that evaluates user expressions never panics: a failure
+//!   becomes an update of `errs` with the diff of the row that caused it.
+//! - Keys built here compare the way SQL compares them: numerics are normalized
+//!   (`1.0` and `1.00` pack to the same key) and a key with a NULL never matches.
+
+use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
+use differential_dataflow::trace::implementations::{KeySpine, ValBuilder, ValSpine};
+use differential_dataflow::{AsCollection, Data, VecCollection};
+use eddy_expr::EvalError;
+use eddy_repr::{Datum, Diff, Row, Timestamp};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::progress::operate::FrontierInterest;
+
+/// The time of every dataflow: the coordinator's millisecond timestamps.
+pub(crate) type Time = Timestamp;
+
+/// A collection of rows.
+pub(crate) type RowCollection<'s> = VecCollection<'s, Time, Row, Diff>;
+/// A collection of evaluation errors.
+pub(crate) type ErrCollection<'s> = VecCollection<'s, Time, EvalError, Diff>;
+
+/// An arrangement of rows by the whole row (the shape of every exported collection).
+pub(crate) type RowSpine = KeySpine<Row, Time, Diff>;
+/// An arrangement of errors by the error.
+pub(crate) type ErrSpine = KeySpine<EvalError, Time, Diff>;
+/// An arrangement of `(key, row)` pairs: join inputs and reduction inputs and outputs.
+pub(crate) type KeyedSpine = ValSpine<Row, Row, Time, Diff>;
+pub(crate) type KeyedBuilder = ValBuilder<Row, Row, Time, Diff>;
+
+pub(crate) type RowTrace = TraceAgent<RowSpine>;
+pub(crate) type ErrTrace = TraceAgent<ErrSpine>;
+pub(crate) type KeyedArranged<'s> = Arranged<'s, TraceAgent<KeyedSpine>>;
+
+/// A relation rendered into a dataflow: its rows and its errors.
+#[derive(Clone)]
+pub(crate) struct Rendered<'s> {
+    pub oks: RowCollection<'s>,
+    pub errs: ErrCollection<'s>,
+}
+
+/// An operator output that builds vectors of `(data, time, diff)` updates.
+type VecOutput<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<(D, Time, Diff)>>>;
+
+/// Applies `logic` to every record of `input`. `Some(Ok(out))` emits `out` to the first
+/// output, `Some(Err(e))` emits `e` to the error output, and `None` drops the record;
+/// every emitted record keeps the time and diff of its input.
+pub(crate) fn flat_map_fallible<'s, D, O, L>(
+    input: VecCollection<'s, Time, D, Diff>,
+    name: &str,
+    mut logic: L,
+) -> (VecCollection<'s, Time, O, Diff>, ErrCollection<'s>)
+where
+    D: Data,
+    O: Data,
+    L: FnMut(D) -> Option<Result<O, EvalError>> + 'static,
+{
+    let mut builder = OperatorBuilder::new(name.to_owned(), input.inner.scope());
+    let mut handle = builder.new_input(input.inner, Pipeline);
+    builder.set_notify_for(0, FrontierInterest::Never);
+    let (oks_output, oks_stream) = builder.new_output();
+    let (errs_output, errs_stream) = builder.new_output();
+    let mut oks_output: VecOutput<O> = OutputBuilder::from(oks_output);
+    let mut errs_output: VecOutput<EvalError> = OutputBuilder::from(errs_output);
+
+    builder.build(move |_capabilities| {
+        move |_frontiers| {
+            let mut oks_handle = oks_output.activate();
+            let mut errs_handle = errs_output.activate();
+            handle.for_each_stamp(|capability, containers| {
+                let mut oks = oks_handle.session(&capability);
+                let mut errs = errs_handle.session(&capability);
+                for container in containers {
+                    for (data, time, diff) in container.drain(..) {
+                        match logic(data) {
+                            Some(Ok(out)) => oks.give((out, time, diff)),
+                            Some(Err(err)) => errs.give((err, time, diff)),
+                            None => {}
+                        }
+                    }
+                }
+            });
+        }
+    });
+
+    (oks_stream.as_collection(), errs_stream.as_collection())
+}
+
+/// Normalizes a datum for use in a key, so that SQL-equal values pack to equal bytes.
+pub(crate) fn key_datum(datum: Datum) -> Datum {
+    match datum {
+        Datum::Numeric(d) => Datum::Numeric(d.normalize()),
+        other => other,
+    }
+}
+
+/// Packs the datums of a join key; `None` if any is NULL (a NULL key matches nothing).
+pub(crate) fn pack_join_key(datums: Vec<Datum>) -> Option<Row> {
+    if datums.iter().any(Datum::is_null) {
+        return None;
+    }
+    Some(Row::from_datums(
+        datums.into_iter().map(key_datum).collect(),
+    ))
+}
+
+/// A stable hash of a row, used to spread the rows of one group over buckets. It is
+/// the same on every worker and process (differential's `Hashable`).
+pub(crate) fn row_hash(row: &Row) -> u64 {
+    use differential_dataflow::Hashable;
+    row.hashed()
+}
+
+/// The collection `row` appended with one more column `datum`.
+pub(crate) fn append_datum(row: &Row, datum: &Datum) -> Row {
+    row.concat(&Row::pack(std::iter::once(datum)))
+}
+
+/// The first `n` datums of `row`, repacked.
+pub(crate) fn row_prefix(row: &Row, n: usize) -> Row {
+    Row::from_datums(row.iter().take(n).collect())
+}
+
+/// Applies `logic` to every record of `input`, which may drop it or replace both the
+/// record and its diff (for example by a diff that carries aggregate values).
+pub(crate) fn explode_named<'s, D, O, R, L>(
+    input: VecCollection<'s, Time, D, Diff>,
+    name: &str,
+    mut logic: L,
+) -> VecCollection<'s, Time, O, R>
+where
+    D: Data,
+    O: Data,
+    R: Data,
+    L: FnMut(D, Diff) -> Option<(O, R)> + 'static,
+{
+    use timely::dataflow::operators::generic::Operator;
+    input
+        .inner
+        .unary::<CapacityContainerBuilder<Vec<(O, Time, R)>>, _, _, _>(
+            Pipeline,
+            name,
+            move |_capability, _info| {
+                move |input, output| {
+                    input.for_each(|capability, data| {
+                        let mut session = output.session(&capability);
+                        for (d, time, diff) in data.drain(..) {
+                            if let Some((out, r)) = logic(d, diff) {
+                                session.give((out, time, r));
+                            }
+                        }
+                    });
+                }
+            },
+        )
+        .as_collection()
+}

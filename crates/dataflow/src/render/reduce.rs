@@ -1,0 +1,702 @@
+//! Reductions: `GROUP BY` with aggregates, and `DISTINCT`.
+//!
+//! Semantics (those of `MirRelationExpr::Reduce`): rows are grouped by the values of
+//! `group_key`; each group with a positive number of rows yields one row of its key
+//! followed by one value per aggregate. `count` counts non-NULL values; `sum`, `min`,
+//! `max`, `bool_and` and `bool_or` ignore NULLs and are NULL when a group has no
+//! non-NULL value. `sum` follows Postgres' output types (`smallint`/`integer` sum to
+//! `bigint`, `bigint` and `numeric` to `numeric`, floats keep their type). A
+//! `DISTINCT` aggregate sees each distinct value once. With no aggregates the
+//! reduction is `DISTINCT` on the key.
+//!
+//! Strategy: aggregates are split into paths, each reduced on its own, and a final
+//! reduction collates the paths' states into one row per group (skipped when there
+//! is a single path):
+//! - `count`, integer and numeric `sum`, `bool_and` and `bool_or` accumulate in the
+//!   diff of one record per group (see `accum`): an update costs O(1) whatever the
+//!   group's size.
+//! - `min`, `max` and float or interval sums use a two-level (hierarchical)
+//!   reduction, so a change to a group of any size rescans only a bucket of it.
+//!   Level 1 groups by `(key, bucket)`, the bucket being a hash of the aggregate
+//!   arguments modulo [`BUCKETS`], and folds each bucket into a partial state; level
+//!   2 groups by key and merges at most [`BUCKETS`] partial states. States are
+//!   recomputed from the values of their bucket, so retractions are exact
+//!   (deleting the minimum finds the next one; float sums do not drift).
+//! - Each DISTINCT argument gets its own path over its distinct `(key, value)`
+//!   pairs (DISTINCT changes nothing for `min` and `max`, which stay in the shared
+//!   hierarchical path).
+//!
+//! A partial state is a row `[rows: int8, error: int8, state per aggregate...]`;
+//! `error` is non-zero when a sum overflowed or met an unexpected datum, and turns
+//! into an error of the group at the end.
+
+use eddy_expr::{AggregateExpr, AggregateFunc, EvalError, MirScalarExpr};
+use eddy_repr::{ColumnType, Datum, Diff, Interval, Row, ScalarType};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use super::accum::{is_accumulable, Accum};
+use super::operators::{
+    append_datum, explode_named, flat_map_fallible, key_datum, row_hash, row_prefix, KeyedArranged,
+    KeyedBuilder, KeyedSpine, Rendered, RowCollection,
+};
+
+/// Buckets per group at level 1: a change rescans about `group size / BUCKETS` rows
+/// at level 1 and at most `BUCKETS` partial states at level 2.
+pub(crate) const BUCKETS: u64 = 256;
+
+pub(crate) const ERROR_NONE: i64 = 0;
+pub(crate) const ERROR_OVERFLOW: i64 = 1;
+pub(crate) const ERROR_UNEXPECTED: i64 = 2;
+
+/// How one aggregate is computed.
+#[derive(Clone, Debug)]
+pub(crate) struct AggPlan {
+    pub func: AggregateFunc,
+    pub input_type: ScalarType,
+    pub output_type: ScalarType,
+}
+
+impl AggPlan {
+    pub(crate) fn new(func: AggregateFunc, input_type: ColumnType) -> AggPlan {
+        AggPlan {
+            output_type: func.output_type(input_type).scalar_type,
+            input_type: input_type.scalar_type,
+            func,
+        }
+    }
+}
+
+/// The running value of one aggregate over a bucket (or over merged partial states).
+#[derive(Clone, Debug)]
+enum Acc {
+    /// `count` over input values.
+    Count(i64),
+    /// `count` over partial states (which hold counts).
+    CountStates(i64),
+    SumInt {
+        sum: i128,
+        any: bool,
+    },
+    SumNumeric(Option<Decimal>),
+    SumFloat(Option<f64>),
+    SumInterval(Option<Interval>),
+    Min(Option<Datum>),
+    Max(Option<Datum>),
+    And(Option<bool>),
+    Or(Option<bool>),
+}
+
+impl Acc {
+    /// The accumulator for input values (`merging == false`) or partial states.
+    fn new(plan: &AggPlan, merging: bool) -> Acc {
+        match plan.func {
+            AggregateFunc::Count if merging => Acc::CountStates(0),
+            AggregateFunc::Count => Acc::Count(0),
+            AggregateFunc::Sum => match plan.input_type {
+                ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64 if !merging => {
+                    Acc::SumInt { sum: 0, any: false }
+                }
+                ScalarType::Float32 | ScalarType::Float64 => Acc::SumFloat(None),
+                ScalarType::Interval => Acc::SumInterval(None),
+                _ => Acc::SumNumeric(None),
+            },
+            AggregateFunc::Min => Acc::Min(None),
+            AggregateFunc::Max => Acc::Max(None),
+            AggregateFunc::BoolAnd => Acc::And(None),
+            AggregateFunc::BoolOr => Acc::Or(None),
+        }
+    }
+
+    /// Adds `datum` with multiplicity `mult` (positive). Sets `error` on overflow or on
+    /// a datum this aggregate cannot take.
+    fn add(&mut self, datum: Datum, mult: i64, error: &mut i64) {
+        if datum.is_null() {
+            return;
+        }
+        let fail = |error: &mut i64, code: i64| *error = (*error).max(code);
+        match self {
+            Acc::Count(n) => *n = n.saturating_add(mult),
+            Acc::CountStates(n) => match datum {
+                Datum::Int64(c) => *n = n.saturating_add(c.saturating_mul(mult)),
+                _ => fail(error, ERROR_UNEXPECTED),
+            },
+            Acc::SumInt { sum, any } => {
+                let v = match datum {
+                    Datum::Int16(v) => v as i128,
+                    Datum::Int32(v) => v as i128,
+                    Datum::Int64(v) => v as i128,
+                    _ => return fail(error, ERROR_UNEXPECTED),
+                };
+                match sum.checked_add(v * mult as i128) {
+                    Some(s) => *sum = s,
+                    None => fail(error, ERROR_OVERFLOW),
+                }
+                *any = true;
+            }
+            Acc::SumNumeric(sum) => {
+                let v = match datum {
+                    Datum::Numeric(d) => d,
+                    Datum::Int16(v) => Decimal::from(v),
+                    Datum::Int32(v) => Decimal::from(v),
+                    Datum::Int64(v) => Decimal::from(v),
+                    _ => return fail(error, ERROR_UNEXPECTED),
+                };
+                let next = v
+                    .checked_mul(Decimal::from(mult))
+                    .and_then(|v| v.checked_add(sum.unwrap_or(Decimal::ZERO)));
+                match next {
+                    Some(s) => *sum = Some(s),
+                    None => fail(error, ERROR_OVERFLOW),
+                }
+            }
+            Acc::SumFloat(sum) => {
+                let v = match datum {
+                    Datum::Float32(f) => f.0 as f64,
+                    Datum::Float64(f) => f.0,
+                    _ => return fail(error, ERROR_UNEXPECTED),
+                };
+                *sum = Some(sum.unwrap_or(0.0) + v * mult as f64);
+            }
+            Acc::SumInterval(sum) => {
+                let Datum::Interval(v) = datum else {
+                    return fail(error, ERROR_UNEXPECTED);
+                };
+                let prev = sum.unwrap_or_default();
+                let m = i32::try_from(mult).ok();
+                let next = m.and_then(|m| {
+                    Some(Interval {
+                        months: prev.months.checked_add(v.months.checked_mul(m)?)?,
+                        days: prev.days.checked_add(v.days.checked_mul(m)?)?,
+                        micros: prev.micros.checked_add(v.micros.checked_mul(mult)?)?,
+                    })
+                });
+                match next {
+                    Some(s) => *sum = Some(s),
+                    None => fail(error, ERROR_OVERFLOW),
+                }
+            }
+            Acc::Min(min) => {
+                if min.as_ref().is_none_or(|m| datum.sql_cmp(m).is_lt()) {
+                    *min = Some(datum);
+                }
+            }
+            Acc::Max(max) => {
+                if max.as_ref().is_none_or(|m| datum.sql_cmp(m).is_gt()) {
+                    *max = Some(datum);
+                }
+            }
+            Acc::And(acc) => match datum {
+                Datum::Bool(b) => *acc = Some(acc.unwrap_or(true) && b),
+                _ => fail(error, ERROR_UNEXPECTED),
+            },
+            Acc::Or(acc) => match datum {
+                Datum::Bool(b) => *acc = Some(acc.unwrap_or(false) || b),
+                _ => fail(error, ERROR_UNEXPECTED),
+            },
+        }
+    }
+
+    /// The partial state as a datum.
+    fn into_state(self, error: &mut i64) -> Datum {
+        match self {
+            Acc::Count(n) | Acc::CountStates(n) => Datum::Int64(n),
+            Acc::SumInt { any: false, .. } => Datum::Null,
+            Acc::SumInt { sum, any: true } => match Decimal::try_from_i128_with_scale(sum, 0) {
+                Ok(d) => Datum::Numeric(d),
+                Err(_) => {
+                    *error = (*error).max(ERROR_OVERFLOW);
+                    Datum::Null
+                }
+            },
+            Acc::SumNumeric(s) => s.map(Datum::Numeric).unwrap_or(Datum::Null),
+            Acc::SumFloat(s) => s.map(Datum::from).unwrap_or(Datum::Null),
+            Acc::SumInterval(s) => s.map(Datum::Interval).unwrap_or(Datum::Null),
+            Acc::Min(d) | Acc::Max(d) => d.unwrap_or(Datum::Null),
+            Acc::And(b) | Acc::Or(b) => b.map(Datum::Bool).unwrap_or(Datum::Null),
+        }
+    }
+}
+
+/// Folds `(value row, count)` pairs into a partial state row. With `distinct`, each
+/// value with a positive count counts once. `columns[j]` is the datum of the value row
+/// that aggregate `j` reads. `None` if no row has a positive count.
+fn fold_values(
+    plans: &[AggPlan],
+    columns: &[usize],
+    distinct: bool,
+    vals: &[(&Row, Diff)],
+) -> Option<Row> {
+    let mut total: i64 = 0;
+    let mut error = ERROR_NONE;
+    let mut accs: Vec<Acc> = plans.iter().map(|p| Acc::new(p, false)).collect();
+    for (row, count) in vals {
+        if *count <= 0 {
+            continue;
+        }
+        total = total.saturating_add(*count);
+        let mult = if distinct { 1 } else { *count };
+        let datums = row.unpack();
+        for (acc, column) in accs.iter_mut().zip(columns) {
+            let datum = datums.get(*column).cloned().unwrap_or(Datum::Null);
+            acc.add(datum, mult, &mut error);
+        }
+    }
+    (total > 0).then(|| state_row(total, error, accs))
+}
+
+/// Merges `(partial state, count)` pairs into one partial state.
+fn merge_states(plans: &[AggPlan], states: &[(&Row, Diff)]) -> Option<Row> {
+    let mut total: i64 = 0;
+    let mut error = ERROR_NONE;
+    let mut accs: Vec<Acc> = plans.iter().map(|p| Acc::new(p, true)).collect();
+    for (state, count) in states {
+        if *count <= 0 {
+            continue;
+        }
+        let mut datums = state.iter();
+        let rows = match datums.next() {
+            Some(Datum::Int64(n)) => n,
+            _ => 0,
+        };
+        if let Some(Datum::Int64(code)) = datums.next() {
+            error = error.max(code);
+        }
+        total = total.saturating_add(rows.saturating_mul(*count));
+        for (acc, datum) in accs.iter_mut().zip(datums) {
+            acc.add(datum, *count, &mut error);
+        }
+    }
+    (total > 0).then(|| state_row(total, error, accs))
+}
+
+fn state_row(total: i64, mut error: i64, accs: Vec<Acc>) -> Row {
+    let states: Vec<Datum> = accs.into_iter().map(|a| a.into_state(&mut error)).collect();
+    Row::pack(
+        [Datum::Int64(total), Datum::Int64(error)]
+            .iter()
+            .chain(states.iter()),
+    )
+}
+
+/// Turns a group's final state into its output row (key, then aggregates).
+fn finalize(plans: &[AggPlan], key: &Row, state: &Row) -> Result<Row, EvalError> {
+    let mut datums = state.iter();
+    let _rows = datums.next();
+    match datums.next() {
+        Some(Datum::Int64(ERROR_NONE)) => {}
+        Some(Datum::Int64(ERROR_OVERFLOW)) => return Err(EvalError::NumericFieldOverflow),
+        other => {
+            return Err(EvalError::Internal(format!(
+                "unexpected datum in aggregate state: {other:?}"
+            )))
+        }
+    }
+    let mut out = key.unpack();
+    for (plan, datum) in plans.iter().zip(datums) {
+        let value = match (&plan.func, datum) {
+            (AggregateFunc::Sum, Datum::Numeric(d)) => match plan.output_type {
+                ScalarType::Int64 => match d.to_i64() {
+                    Some(v) if d.fract().is_zero() => Datum::Int64(v),
+                    _ => return Err(EvalError::OutOfRange("bigint".into())),
+                },
+                _ => Datum::Numeric(d),
+            },
+            (AggregateFunc::Sum, Datum::Float64(f)) if plan.output_type == ScalarType::Float32 => {
+                Datum::Float32(eddy_repr::OrdF32(f.0 as f32))
+            }
+            (_, datum) => datum,
+        };
+        out.push(value);
+    }
+    Ok(Row::from_datums(out))
+}
+
+/// One level of reduction of `(key, value)` pairs, arranged and reduced by `logic`,
+/// which maps a key's values to at most one output value.
+fn reduce_level<'s, L>(name: &str, input: VecCollectionKeyed<'s>, mut logic: L) -> KeyedArranged<'s>
+where
+    L: FnMut(&[(&Row, Diff)]) -> Option<Row> + 'static,
+{
+    input
+        .arrange_by_key_named(&format!("{name}Arrange"))
+        .reduce_abelian::<_, KeyedBuilder, KeyedSpine, _, _>(
+            name,
+            move |_key, vals, out| {
+                if let Some(row) = logic(vals) {
+                    out.push((row, 1));
+                }
+            },
+            |buffer, key, updates| {
+                buffer.clear();
+                buffer.extend(
+                    updates
+                        .drain(..)
+                        .map(|(val, time, diff)| ((key.clone(), val), time, diff)),
+                );
+            },
+        )
+}
+
+type VecCollectionKeyed<'s> =
+    differential_dataflow::VecCollection<'s, super::operators::Time, (Row, Row), Diff>;
+
+/// How a reduction path computes its aggregates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum PathKind {
+    /// In the diff of one record per group ([`Accum`]).
+    Accumulate,
+    /// Hierarchically, from the values of buckets of the group.
+    Hierarchical,
+}
+
+/// One reduction path: some aggregates, reduced together.
+struct Path {
+    kind: PathKind,
+    /// Indices of the aggregates this path computes.
+    aggregates: Vec<usize>,
+    /// For a DISTINCT path, the expression whose distinct values it aggregates.
+    distinct: Option<MirScalarExpr>,
+}
+
+/// Assigns aggregates to paths: accumulable ones share one path, the others (min, max,
+/// float sums) a hierarchical one, and DISTINCT aggregates get a path per expression
+/// (DISTINCT changes nothing for min and max).
+fn plan_paths(aggregates: &[AggregateExpr], plans: &[AggPlan]) -> Vec<Path> {
+    let mut paths: Vec<Path> = Vec::new();
+    for (i, (agg, plan)) in aggregates.iter().zip(plans).enumerate() {
+        let kind = if is_accumulable(plan) {
+            PathKind::Accumulate
+        } else {
+            PathKind::Hierarchical
+        };
+        let min_or_max = matches!(plan.func, AggregateFunc::Min | AggregateFunc::Max);
+        let distinct = (agg.distinct && !min_or_max).then(|| agg.expr.clone());
+        match paths
+            .iter_mut()
+            .find(|p| p.kind == kind && p.distinct == distinct)
+        {
+            Some(path) => path.aggregates.push(i),
+            None => paths.push(Path {
+                kind,
+                aggregates: vec![i],
+                distinct,
+            }),
+        }
+    }
+    paths
+}
+
+/// Renders a `Reduce`.
+pub(crate) fn render_reduce<'s>(
+    name: &str,
+    input: Rendered<'s>,
+    input_typ: &[ColumnType],
+    group_key: &[MirScalarExpr],
+    aggregates: &[AggregateExpr],
+) -> Rendered<'s> {
+    let key_arity = group_key.len();
+    if aggregates.is_empty() {
+        let group_key = group_key.to_vec();
+        let (keys, errs) = flat_map_fallible(input.oks, &format!("{name}/DistinctKey"), {
+            move |row: Row| Some(eval_key(&group_key, &row.unpack()))
+        });
+        let oks = keys.threshold_named(&format!("{name}/Distinct"), |_key, count: &Diff| {
+            Diff::from(*count > 0)
+        });
+        return Rendered {
+            oks,
+            errs: input.errs.concat(errs),
+        };
+    }
+
+    let plans: Vec<AggPlan> = aggregates
+        .iter()
+        .map(|a| AggPlan::new(a.func.clone(), a.expr.typ(input_typ)))
+        .collect();
+    let paths = plan_paths(aggregates, &plans);
+
+    // Evaluate the key and every aggregate's argument once per row.
+    let (evaluated, eval_errs) = {
+        let group_key = group_key.to_vec();
+        let exprs: Vec<MirScalarExpr> = aggregates.iter().map(|a| a.expr.clone()).collect();
+        flat_map_fallible(input.oks, &format!("{name}/ReduceEval"), move |row: Row| {
+            let datums = row.unpack();
+            let key = match eval_key(&group_key, &datums) {
+                Ok(key) => key,
+                Err(e) => return Some(Err(e)),
+            };
+            let mut values = Vec::with_capacity(exprs.len());
+            for e in &exprs {
+                match e.eval(&datums) {
+                    Ok(d) => values.push(d),
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            Some(Ok((key, Row::from_datums(values))))
+        })
+    };
+
+    let mut outputs: Vec<KeyedArranged<'s>> = Vec::new();
+    for (index, path) in paths.iter().enumerate() {
+        let op = format!("{name}/Reduce{index}");
+        let path_plans: Vec<AggPlan> = path.aggregates.iter().map(|i| plans[*i].clone()).collect();
+        let output = match (&path.kind, &path.distinct) {
+            (PathKind::Accumulate, None) => {
+                let columns = path.aggregates.clone();
+                let accum_plans = path_plans.clone();
+                let exploded = explode_named(
+                    evaluated.clone(),
+                    &format!("{op}Explode"),
+                    move |(key, values): (Row, Row), diff| {
+                        let values = values.unpack();
+                        let selected: Vec<Datum> =
+                            columns.iter().map(|c| values[*c].clone()).collect();
+                        Some((key, Accum::of_row(&accum_plans, &selected, diff)))
+                    },
+                );
+                accumulate(&op, exploded, path_plans)
+            }
+            (PathKind::Accumulate, Some(_)) => {
+                // The distinct (key, value) pairs, then their accumulation.
+                let column = path.aggregates[0];
+                let pairs = evaluated.clone().map(move |(key, values): (Row, Row)| {
+                    let value = values
+                        .iter()
+                        .nth(column)
+                        .map(key_datum)
+                        .unwrap_or(Datum::Null);
+                    append_datum(&key, &value)
+                });
+                let distinct = pairs
+                    .threshold_named(&format!("{op}Distinct"), |_, count: &Diff| {
+                        Diff::from(*count > 0)
+                    });
+                let accum_plans = path_plans.clone();
+                let exploded =
+                    explode_named(distinct, &format!("{op}Explode"), move |pair: Row, diff| {
+                        let mut datums = pair.unpack();
+                        let value = datums.pop().unwrap_or(Datum::Null);
+                        let values = vec![value; accum_plans.len()];
+                        Some((
+                            Row::from_datums(datums),
+                            Accum::of_row(&accum_plans, &values, diff),
+                        ))
+                    });
+                accumulate(&op, exploded, path_plans)
+            }
+            (PathKind::Hierarchical, distinct) => {
+                let distinct = distinct.is_some();
+                let columns = path.aggregates.clone();
+                let keyed = evaluated.clone().map(move |(key, values): (Row, Row)| {
+                    let values = values.unpack();
+                    let selected: Row = if distinct {
+                        Row::pack([key_datum(values[columns[0]].clone())].iter())
+                    } else {
+                        Row::pack(columns.iter().map(|c| &values[*c]))
+                    };
+                    let bucket = Datum::Int64((row_hash(&selected) % BUCKETS) as i64);
+                    (append_datum(&key, &bucket), selected)
+                });
+                let value_columns: Vec<usize> = if distinct {
+                    vec![0; path_plans.len()]
+                } else {
+                    (0..path_plans.len()).collect()
+                };
+                let level1_plans = path_plans.clone();
+                let level1 = reduce_level(&format!("{op}Level1"), keyed, move |vals| {
+                    fold_values(&level1_plans, &value_columns, distinct, vals)
+                });
+                let level2_input = level1
+                    .as_collection(move |key, state| (row_prefix(key, key_arity), state.clone()));
+                reduce_level(&format!("{op}Level2"), level2_input, move |states| {
+                    merge_states(&path_plans, states)
+                })
+            }
+        };
+        outputs.push(output);
+    }
+
+    // The final state of every group, with the aggregates in their original order.
+    let states: VecCollectionKeyed<'s> = if outputs.len() == 1 {
+        outputs
+            .remove(0)
+            .as_collection(|key, state| (key.clone(), state.clone()))
+    } else {
+        let mut tagged = outputs
+            .into_iter()
+            .enumerate()
+            .map(|(index, arranged)| {
+                arranged.as_collection(move |key, state| {
+                    (
+                        key.clone(),
+                        Row::pack([Datum::Int64(index as i64)].iter()).concat(state),
+                    )
+                })
+            })
+            .collect::<Vec<_>>();
+        let first = tagged.remove(0);
+        let all = tagged.into_iter().fold(first, |acc, c| acc.concat(c));
+        let path_aggregates: Vec<Vec<usize>> = paths.iter().map(|p| p.aggregates.clone()).collect();
+        let count = aggregates.len();
+        reduce_level(&format!("{name}/ReduceCollate"), all, move |vals| {
+            collate(&path_aggregates, count, vals)
+        })
+        .as_collection(|key, state| (key.clone(), state.clone()))
+    };
+
+    let (oks, final_errs): (RowCollection<'s>, _) = flat_map_fallible(
+        states,
+        &format!("{name}/ReduceFinalize"),
+        move |(key, state)| Some(finalize(&plans, &key, &state)),
+    );
+    Rendered {
+        oks,
+        errs: input.errs.concat(eval_errs).concat(final_errs),
+    }
+}
+
+/// Sums the [`Accum`] diffs of each group and turns each total into a partial state.
+fn accumulate<'s>(
+    name: &str,
+    exploded: differential_dataflow::VecCollection<'s, super::operators::Time, Row, Accum>,
+    plans: Vec<AggPlan>,
+) -> KeyedArranged<'s> {
+    exploded
+        .arrange_by_self_named(&format!("{name}Arrange"))
+        .reduce_abelian::<_, KeyedBuilder, KeyedSpine, _, _>(
+            name,
+            move |_key, vals, out| {
+                if let Some(state) = vals.first().and_then(|(_, acc)| acc.to_state(&plans)) {
+                    out.push((state, 1));
+                }
+            },
+            |buffer, key, updates| {
+                buffer.clear();
+                buffer.extend(
+                    updates
+                        .drain(..)
+                        .map(|(val, time, diff)| ((key.clone(), val), time, diff)),
+                );
+            },
+        )
+}
+
+/// Combines the final states of several paths (each tagged with its path index) into
+/// one state with every aggregate in its original position.
+fn collate(path_aggregates: &[Vec<usize>], count: usize, vals: &[(&Row, Diff)]) -> Option<Row> {
+    let mut total: i64 = 0;
+    let mut error = ERROR_NONE;
+    let mut slots = vec![Datum::Null; count];
+    for (tagged, diff) in vals {
+        if *diff <= 0 {
+            continue;
+        }
+        let mut datums = tagged.iter();
+        let Some(Datum::Int64(path)) = datums.next() else {
+            continue;
+        };
+        let Some(aggs) = usize::try_from(path)
+            .ok()
+            .and_then(|p| path_aggregates.get(p))
+        else {
+            continue;
+        };
+        if let Some(Datum::Int64(rows)) = datums.next() {
+            total = total.max(rows);
+        }
+        if let Some(Datum::Int64(code)) = datums.next() {
+            error = error.max(code);
+        }
+        for (agg, datum) in aggs.iter().zip(datums) {
+            slots[*agg] = datum;
+        }
+    }
+    (total > 0).then(|| {
+        Row::pack(
+            [Datum::Int64(total), Datum::Int64(error)]
+                .iter()
+                .chain(slots.iter()),
+        )
+    })
+}
+
+/// Evaluates the group key on a row's datums.
+fn eval_key(group_key: &[MirScalarExpr], datums: &[Datum]) -> Result<Row, EvalError> {
+    let mut key = Vec::with_capacity(group_key.len());
+    for k in group_key {
+        key.push(k.eval(datums)?);
+    }
+    Ok(Row::from_datums(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(func: AggregateFunc, input_type: ScalarType) -> AggPlan {
+        AggPlan::new(func, input_type.nullable(true))
+    }
+
+    fn row(datums: &[Datum]) -> Row {
+        Row::pack(datums)
+    }
+
+    #[test]
+    fn folding_then_merging_gives_postgres_results() {
+        let plans = vec![
+            plan(AggregateFunc::Count, ScalarType::Int32),
+            plan(AggregateFunc::Sum, ScalarType::Int32),
+            plan(AggregateFunc::Min, ScalarType::Int32),
+            plan(AggregateFunc::Max, ScalarType::Int32),
+        ];
+        let a = row(&[
+            Datum::Int32(5),
+            Datum::Int32(5),
+            Datum::Int32(5),
+            Datum::Int32(5),
+        ]);
+        let b = row(&[Datum::Null, Datum::Null, Datum::Null, Datum::Null]);
+        let c = row(&[
+            Datum::Int32(-2),
+            Datum::Int32(-2),
+            Datum::Int32(-2),
+            Datum::Int32(-2),
+        ]);
+        let s1 = fold_values(&plans, &[0, 1, 2, 3], false, &[(&a, 2), (&b, 1)]).unwrap();
+        let s2 = fold_values(&plans, &[0, 1, 2, 3], false, &[(&c, 1)]).unwrap();
+        // The same state twice (two buckets with equal contents) counts twice.
+        let merged = merge_states(&plans, &[(&s1, 1), (&s2, 2)]).unwrap();
+        let out = finalize(&plans, &Row::empty(), &merged).unwrap();
+        assert_eq!(
+            out.unpack(),
+            vec![
+                Datum::Int64(4),
+                Datum::Int64(6),
+                Datum::Int32(-2),
+                Datum::Int32(5)
+            ]
+        );
+    }
+
+    #[test]
+    fn sum_of_nothing_is_null_and_empty_groups_vanish() {
+        let plans = vec![plan(AggregateFunc::Sum, ScalarType::Int64)];
+        let n = row(&[Datum::Null]);
+        let s = fold_values(&plans, &[0], false, &[(&n, 3)]).unwrap();
+        let out = finalize(&plans, &Row::empty(), &s).unwrap();
+        assert_eq!(out.unpack(), vec![Datum::Null]);
+        assert!(fold_values(&plans, &[0], false, &[(&n, -1)]).is_none());
+    }
+
+    #[test]
+    fn sum_of_integers_out_of_bigint_range_is_an_error() {
+        let plans = vec![plan(AggregateFunc::Sum, ScalarType::Int32)];
+        let big = row(&[Datum::Int32(i32::MAX)]);
+        let s = fold_values(&plans, &[0], false, &[(&big, i64::MAX / 2)]).unwrap();
+        assert_eq!(
+            finalize(&plans, &Row::empty(), &s),
+            Err(EvalError::OutOfRange("bigint".into()))
+        );
+    }
+}

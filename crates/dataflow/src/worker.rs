@@ -1,0 +1,466 @@
+//! One timely worker: applies the controller's commands, steps its dataflows, serves
+//! peeks from its shard of each arrangement, and manages compaction.
+//!
+//! Invariants:
+//! - The worker never blocks on anything but `step_or_park` (with a timeout); the
+//!   controller unparks it after each command.
+//! - The registry holds one oks and one errs trace handle per collection. Their
+//!   compaction follows `AllowCompaction`, never earlier than the collection's own
+//!   `as_of`. A pending peek holds its own handles at the peek's time, so compaction
+//!   never passes a time that a pending peek will read.
+//! - A dropped collection leaves the registry at once, but its dataflow is torn down
+//!   only after the peeks already pending on it are answered.
+//! - A peek at time `t` is answered once both traces' upper frontiers are beyond `t`,
+//!   from all updates at times `<= t`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use differential_dataflow::input::{Input, InputSession};
+use differential_dataflow::operators::arrange::ShutdownButton;
+use differential_dataflow::trace::cursor::cursor_list;
+use differential_dataflow::trace::{Cursor, TraceReader};
+use differential_dataflow::AsCollection;
+use eddy_expr::EvalError;
+use eddy_repr::{Diff, GlobalId, Row, Timestamp};
+use timely::dataflow::operators::generic::operator::empty;
+use timely::dataflow::operators::CapabilitySet;
+use timely::progress::frontier::AntichainRef;
+use timely::progress::Antichain;
+use timely::worker::Worker;
+use timely::PartialOrder;
+
+use crate::api::{PeekError, PeekResult};
+use crate::command::{Command, PeekResponder};
+use crate::render::{build_dataflow, ErrTrace, RowTrace, Time, TraceSource};
+
+/// How long an idle worker parks before looking at its commands again, should an
+/// unpark be missed.
+const PARK_TIMEOUT: Duration = Duration::from_millis(20);
+
+/// Commands applied between two steps, so a burst of commands cannot starve the
+/// dataflows.
+const COMMANDS_PER_STEP: usize = 64;
+
+/// A registered collection: a table or a dataflow's output.
+struct CollectionState {
+    name: String,
+    dataflow_index: usize,
+    oks: RowTrace,
+    errs: ErrTrace,
+    /// The earliest time at which the contents are exact.
+    as_of: Timestamp,
+    /// The input of a table.
+    input: Option<InputSession<Time, Row, Diff>>,
+    /// The shutdown buttons of a dataflow's imports.
+    buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
+}
+
+struct PendingPeek {
+    id: GlobalId,
+    time: Timestamp,
+    oks: RowTrace,
+    errs: ErrTrace,
+    responder: PeekResponder,
+}
+
+struct Registry {
+    collections: BTreeMap<GlobalId, CollectionState>,
+}
+
+impl TraceSource for Registry {
+    fn traces_mut(&mut self, id: GlobalId) -> Option<(&mut RowTrace, &mut ErrTrace)> {
+        self.collections
+            .get_mut(&id)
+            .map(|c| (&mut c.oks, &mut c.errs))
+    }
+}
+
+/// Marks the compute instance as failed if this worker's thread unwinds.
+struct PanicGuard {
+    index: usize,
+    poisoned: Arc<AtomicBool>,
+}
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.poisoned.store(true, Ordering::SeqCst);
+            tracing::error!(worker = self.index, "compute worker panicked");
+        }
+    }
+}
+
+pub(crate) struct WorkerState<'w> {
+    worker: &'w mut Worker,
+    commands: Receiver<Command>,
+    registry: Registry,
+    /// Dropped collections kept alive until their pending peeks are answered.
+    dropping: Vec<(GlobalId, CollectionState)>,
+    pending: Vec<PendingPeek>,
+    /// Every table input is closed before this time.
+    upper: Timestamp,
+    /// Reads at this time and later are exact.
+    since: Timestamp,
+    poisoned: Arc<AtomicBool>,
+    /// Where each worker publishes how many dataflows it has installed.
+    installed: Arc<Vec<AtomicUsize>>,
+}
+
+impl<'w> WorkerState<'w> {
+    pub(crate) fn new(
+        worker: &'w mut Worker,
+        commands: Receiver<Command>,
+        poisoned: Arc<AtomicBool>,
+        installed: Arc<Vec<AtomicUsize>>,
+    ) -> Self {
+        WorkerState {
+            worker,
+            commands,
+            registry: Registry {
+                collections: BTreeMap::new(),
+            },
+            dropping: Vec::new(),
+            pending: Vec::new(),
+            upper: 0,
+            since: 0,
+            poisoned,
+            installed,
+        }
+    }
+
+    /// Runs until `Shutdown`, a closed command channel, or a failed peer.
+    pub(crate) fn run(mut self) {
+        let _guard = PanicGuard {
+            index: self.worker.index(),
+            poisoned: Arc::clone(&self.poisoned),
+        };
+        'outer: loop {
+            let mut more_commands = false;
+            for n in 0..=COMMANDS_PER_STEP {
+                if n == COMMANDS_PER_STEP {
+                    more_commands = true;
+                    break;
+                }
+                match self.commands.try_recv() {
+                    Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => break 'outer,
+                    Ok(command) => self.handle(command),
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+            self.serve_peeks();
+            if self.poisoned.load(Ordering::SeqCst) {
+                tracing::error!(
+                    worker = self.worker.index(),
+                    "a peer worker failed; stopping"
+                );
+                break;
+            }
+            if more_commands {
+                self.worker.step();
+            } else {
+                self.worker.step_or_park(Some(PARK_TIMEOUT));
+            }
+        }
+        self.shutdown();
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::CreateTable { id, name } => self.create_table(id, name),
+            Command::CreateDataflow(desc) => self.create_dataflow(&desc),
+            Command::Drop(id) => self.drop_collection(id),
+            Command::UpdateTable { id, time, updates } => self.update_table(id, time, updates),
+            Command::AdvanceTime(upper) => self.advance_time(upper),
+            Command::AllowCompaction(since) => self.allow_compaction(since),
+            Command::Peek {
+                id,
+                time,
+                responder,
+            } => self.peek(id, time, responder),
+            Command::Panic => panic!("compute worker {} panics on request", self.worker.index()),
+            Command::Shutdown => {}
+        }
+    }
+
+    fn create_table(&mut self, id: GlobalId, name: String) {
+        if self.registry.collections.contains_key(&id) {
+            tracing::error!(%id, %name, "table already exists; ignoring");
+            return;
+        }
+        let dataflow_index = self.worker.next_dataflow_index();
+        let (mut input, oks, errs) = self.worker.dataflow_named::<Time, _, _>(&name, |scope| {
+            let (input, rows) = scope.new_collection::<Row, Diff>();
+            let oks = rows.arrange_by_self_named(&format!("{name}/ArrangeOks"));
+            let errs = empty::<Time, Vec<(EvalError, Time, Diff)>>(scope)
+                .as_collection()
+                .arrange_by_self_named(&format!("{name}/ArrangeErrs"));
+            (input, oks.trace, errs.trace)
+        });
+        input.advance_to(self.upper);
+        input.flush();
+        let mut state = CollectionState {
+            name,
+            dataflow_index,
+            oks,
+            errs,
+            as_of: 0,
+            input: Some(input),
+            buttons: Vec::new(),
+        };
+        compact(&mut state, self.since);
+        tracing::debug!(%id, name = %state.name, "created table");
+        self.publish_installed();
+        self.registry.collections.insert(id, state);
+    }
+
+    fn create_dataflow(&mut self, desc: &crate::api::DataflowDesc) {
+        if self.registry.collections.contains_key(&desc.id) {
+            tracing::error!(id = %desc.id, name = %desc.name, "collection already exists; ignoring");
+            return;
+        }
+        let dataflow_index = self.worker.next_dataflow_index();
+        let worker_index = self.worker.index();
+        let registry = &mut self.registry;
+        let built = self
+            .worker
+            .dataflow_named::<Time, _, _>(&desc.name, |scope| {
+                build_dataflow(scope, worker_index, desc, registry)
+            });
+        let mut state = CollectionState {
+            name: desc.name.clone(),
+            dataflow_index,
+            oks: built.oks,
+            errs: built.errs,
+            as_of: desc.as_of,
+            input: None,
+            buttons: built.buttons,
+        };
+        compact(&mut state, self.since);
+        tracing::debug!(id = %desc.id, name = %desc.name, as_of = desc.as_of, "created dataflow");
+        self.publish_installed();
+        self.registry.collections.insert(desc.id, state);
+    }
+
+    fn drop_collection(&mut self, id: GlobalId) {
+        let Some(state) = self.registry.collections.remove(&id) else {
+            tracing::warn!(%id, "drop of an unknown collection");
+            return;
+        };
+        if self.pending.iter().any(|p| p.id == id) {
+            self.dropping.push((id, state));
+        } else {
+            self.retire(state);
+        }
+    }
+
+    /// Tears down a collection's dataflow.
+    fn retire(&mut self, mut state: CollectionState) {
+        tracing::debug!(name = %state.name, "dropping dataflow");
+        drop(state.input.take());
+        for button in &mut state.buttons {
+            button.press();
+        }
+        let index = state.dataflow_index;
+        drop(state);
+        self.worker.drop_dataflow(index);
+        self.publish_installed();
+    }
+
+    fn publish_installed(&self) {
+        if let Some(count) = self.installed.get(self.worker.index()) {
+            count.store(self.worker.installed_dataflows().len(), Ordering::Relaxed);
+        }
+    }
+
+    fn update_table(&mut self, id: GlobalId, time: Timestamp, updates: Vec<(Row, Diff)>) {
+        let upper = self.upper;
+        let Some(input) = self
+            .registry
+            .collections
+            .get_mut(&id)
+            .and_then(|c| c.input.as_mut())
+        else {
+            tracing::error!(%id, "updates to an unknown table; dropping them");
+            return;
+        };
+        let time = if time < upper {
+            tracing::error!(%id, time, upper, "updates before the upper; applying them at the upper");
+            upper
+        } else {
+            time
+        };
+        for (row, diff) in updates {
+            input.update_at(row, time, diff);
+        }
+    }
+
+    fn advance_time(&mut self, upper: Timestamp) {
+        if upper <= self.upper {
+            return;
+        }
+        self.upper = upper;
+        for state in self.registry.collections.values_mut() {
+            if let Some(input) = state.input.as_mut() {
+                input.advance_to(upper);
+                input.flush();
+            }
+        }
+    }
+
+    fn allow_compaction(&mut self, since: Timestamp) {
+        if since <= self.since {
+            return;
+        }
+        self.since = since;
+        for state in self.registry.collections.values_mut() {
+            compact(state, since);
+        }
+    }
+
+    fn peek(&mut self, id: GlobalId, time: Timestamp, responder: PeekResponder) {
+        let Some(state) = self.registry.collections.get_mut(&id) else {
+            responder.respond(Err(PeekError::UnknownCollection(id)));
+            return;
+        };
+        let time_frontier = Antichain::from_elem(time);
+        let since = state.oks.get_logical_compaction().to_owned();
+        if !PartialOrder::less_equal(&since.borrow(), &time_frontier.borrow()) {
+            let since = since.elements().first().copied().unwrap_or(Timestamp::MAX);
+            responder.respond(Err(PeekError::TimeCompacted { time, since }));
+            return;
+        }
+        // Handles of our own hold compaction at `time` until the peek is answered.
+        let mut oks = state.oks.clone();
+        let mut errs = state.errs.clone();
+        oks.set_logical_compaction(time_frontier.borrow());
+        errs.set_logical_compaction(time_frontier.borrow());
+        oks.set_physical_compaction(AntichainRef::new(&[]));
+        errs.set_physical_compaction(AntichainRef::new(&[]));
+        self.pending.push(PendingPeek {
+            id,
+            time,
+            oks,
+            errs,
+            responder,
+        });
+    }
+
+    /// Answers every pending peek whose time is complete, and retires dropped
+    /// collections that no pending peek reads any more.
+    fn serve_peeks(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut upper = Antichain::new();
+        let mut index = 0;
+        while index < self.pending.len() {
+            let peek = &mut self.pending[index];
+            if !is_complete(&mut peek.oks, peek.time, &mut upper)
+                || !is_complete(&mut peek.errs, peek.time, &mut upper)
+            {
+                index += 1;
+                continue;
+            }
+            let mut peek = self.pending.swap_remove(index);
+            let result = read_peek(&mut peek);
+            peek.responder.respond(result);
+        }
+        if !self.dropping.is_empty() {
+            let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.dropping)
+                .into_iter()
+                .partition(|(id, _)| !self.pending.iter().any(|p| p.id == *id));
+            self.dropping = keep;
+            for (_, state) in done {
+                self.retire(state);
+            }
+        }
+    }
+
+    fn shutdown(mut self) {
+        // Unanswered peeks resolve with `PeekError::Shutdown` as their responders drop.
+        self.pending.clear();
+        let collections = std::mem::take(&mut self.registry.collections);
+        let dropping = std::mem::take(&mut self.dropping);
+        for state in collections
+            .into_values()
+            .chain(dropping.into_iter().map(|(_, s)| s))
+        {
+            self.retire(state);
+        }
+        tracing::debug!(worker = self.worker.index(), "compute worker stopped");
+    }
+}
+
+/// Allows `state`'s traces to compact to `since` (but not before its `as_of`).
+fn compact(state: &mut CollectionState, since: Timestamp) {
+    let frontier = [since.max(state.as_of)];
+    let frontier = AntichainRef::new(&frontier);
+    state.oks.set_logical_compaction(frontier);
+    state.oks.set_physical_compaction(frontier);
+    state.errs.set_logical_compaction(frontier);
+    state.errs.set_physical_compaction(frontier);
+}
+
+/// Whether `trace` holds every update at times `<= time`.
+fn is_complete<Tr: TraceReader<Time = Time>>(
+    trace: &mut Tr,
+    time: Timestamp,
+    upper: &mut Antichain<Time>,
+) -> bool {
+    trace.read_upper(upper);
+    !upper.less_equal(&time)
+}
+
+/// Reads a complete peek: its errors if it has any, else its rows.
+fn read_peek(peek: &mut PendingPeek) -> PeekResult {
+    let time = peek.time;
+    let mut smallest_error: Option<EvalError> = None;
+    if let Some(batches) = peek.errs.batches_through(Antichain::new().borrow()) {
+        let (mut cursor, storage) = cursor_list(batches);
+        // Keys are sorted, so the first error with a positive count is the smallest.
+        while let Some(err) = cursor.get_key(&storage) {
+            let count = count_at(&mut cursor, &storage, time);
+            if count > 0 {
+                smallest_error = Some(err.clone());
+                break;
+            }
+            cursor.step_key(&storage);
+        }
+    }
+    if let Some(err) = smallest_error {
+        return Err(PeekError::Eval(err));
+    }
+    let mut rows = Vec::new();
+    if let Some(batches) = peek.oks.batches_through(Antichain::new().borrow()) {
+        let (mut cursor, storage) = cursor_list(batches);
+        while let Some(row) = cursor.get_key(&storage) {
+            let count = count_at(&mut cursor, &storage, time);
+            if count != 0 {
+                rows.push((row.clone(), count));
+            }
+            cursor.step_key(&storage);
+        }
+    }
+    Ok(rows)
+}
+
+/// The accumulated count of the cursor's current key (with unit values) at `time`.
+fn count_at<C>(cursor: &mut C, storage: &C::Storage, time: Timestamp) -> Diff
+where
+    C: Cursor<Time = Time, Diff = Diff>,
+{
+    let mut count: Diff = 0;
+    while cursor.val_valid(storage) {
+        cursor.map_times(storage, |t, d| {
+            if C::owned_time(t) <= time {
+                count += C::owned_diff(d);
+            }
+        });
+        cursor.step_val(storage);
+    }
+    count
+}

@@ -1,0 +1,743 @@
+//! Date/time arithmetic, `extract`/`date_part` and `date_trunc`, as Postgres 15
+//! computes them in time zone UTC.
+//!
+//! - `timestamp ± interval` adds months first (clamping the day to the month's end:
+//!   Jan 31 + 1 month is Feb 29 in a leap year), then days, then the time part.
+//! - `timestamp - timestamp` is an interval of days and time (`justify_hours`), never
+//!   months.
+//! - `extract` returns numeric with Postgres 14+ scales (`second` has 6 decimals,
+//!   `epoch` of a timestamp 6, of a date 0); `date_part` returns double precision and
+//!   reads a date as a timestamp at midnight.
+//! - BC years are astronomical inside (year 0 is 1 BC); fields computed from them
+//!   (`year`, `decade`, `century`, `millennium`) follow Postgres' BC conventions.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
+use eddy_repr::strconv::datetime::{days_in_month, IntervalFields};
+use eddy_repr::{Datum, Interval};
+use rust_decimal::Decimal;
+
+use super::arith::{numeric_div, to_f64};
+use super::unexpected;
+use crate::error::EvalError;
+
+const USECS_PER_SEC: i64 = 1_000_000;
+const USECS_PER_DAY: i64 = 86_400 * USECS_PER_SEC;
+/// Julian day number of 1970-01-01.
+const UNIX_EPOCH_JDATE: i64 = 2_440_588;
+
+fn timestamp_out_of_range() -> EvalError {
+    EvalError::DatetimeFieldOverflow("timestamp out of range".into())
+}
+
+fn date_out_of_range() -> EvalError {
+    EvalError::DatetimeFieldOverflow("date out of range".into())
+}
+
+fn interval_out_of_range() -> EvalError {
+    EvalError::DatetimeFieldOverflow("interval out of range".into())
+}
+
+// ---------------------------------------------------------------------------------
+// Arithmetic
+// ---------------------------------------------------------------------------------
+
+/// `timestamp + interval` (Postgres' `timestamp_pl_interval`).
+pub(crate) fn add_interval(ts: NaiveDateTime, iv: &Interval) -> Result<NaiveDateTime, EvalError> {
+    let mut ts = ts;
+    if iv.months != 0 {
+        let total = ts.year() as i64 * 12 + ts.month0() as i64 + iv.months as i64;
+        let year = i32::try_from(total.div_euclid(12)).map_err(|_| timestamp_out_of_range())?;
+        let month = total.rem_euclid(12) as u32 + 1;
+        let last = days_in_month(year, month).unwrap_or(28);
+        let date = NaiveDate::from_ymd_opt(year, month, ts.day().min(last))
+            .ok_or_else(timestamp_out_of_range)?;
+        ts = date.and_time(ts.time());
+    }
+    if iv.days != 0 {
+        ts = ts
+            .checked_add_signed(Duration::days(iv.days as i64))
+            .ok_or_else(timestamp_out_of_range)?;
+    }
+    ts = ts
+        .checked_add_signed(Duration::microseconds(iv.micros))
+        .ok_or_else(timestamp_out_of_range)?;
+    check_timestamp_range(ts)
+}
+
+/// Postgres' timestamps start at 4714-11-24 BC (Julian day 0).
+fn check_timestamp_range(ts: NaiveDateTime) -> Result<NaiveDateTime, EvalError> {
+    let min = NaiveDate::from_ymd_opt(-4713, 11, 24).unwrap_or(NaiveDate::MIN);
+    if ts.date() < min {
+        return Err(timestamp_out_of_range());
+    }
+    Ok(ts)
+}
+
+pub(crate) fn neg_interval(iv: &Interval) -> Result<Interval, EvalError> {
+    Ok(Interval {
+        months: iv.months.checked_neg().ok_or_else(interval_out_of_range)?,
+        days: iv.days.checked_neg().ok_or_else(interval_out_of_range)?,
+        micros: iv.micros.checked_neg().ok_or_else(interval_out_of_range)?,
+    })
+}
+
+fn interval_add(a: &Interval, b: &Interval) -> Result<Interval, EvalError> {
+    Ok(Interval {
+        months: a
+            .months
+            .checked_add(b.months)
+            .ok_or_else(interval_out_of_range)?,
+        days: a
+            .days
+            .checked_add(b.days)
+            .ok_or_else(interval_out_of_range)?,
+        micros: a
+            .micros
+            .checked_add(b.micros)
+            .ok_or_else(interval_out_of_range)?,
+    })
+}
+
+/// The difference of two timestamps as days and time (`timestamp_mi` +
+/// `interval_justify_hours`).
+fn timestamp_diff(a: NaiveDateTime, b: NaiveDateTime) -> Result<Interval, EvalError> {
+    let micros = (a - b)
+        .num_microseconds()
+        .ok_or_else(interval_out_of_range)?;
+    let mut days = micros / USECS_PER_DAY;
+    let mut time = micros % USECS_PER_DAY;
+    if days > 0 && time < 0 {
+        time += USECS_PER_DAY;
+        days -= 1;
+    } else if days < 0 && time > 0 {
+        time -= USECS_PER_DAY;
+        days += 1;
+    }
+    Ok(Interval {
+        months: 0,
+        days: i32::try_from(days).map_err(|_| interval_out_of_range())?,
+        micros: time,
+    })
+}
+
+/// Rounds to whole microseconds the way Postgres' `TSROUND` does.
+fn tsround(x: f64) -> f64 {
+    (x * 1e6).round_ties_even() / 1e6
+}
+
+/// `interval * factor` (`interval_mul`): fractional months and days cascade down to
+/// days and time.
+fn interval_mul(span: &Interval, factor: f64) -> Result<Interval, EvalError> {
+    let to_i32 = |v: f64| -> Result<i32, EvalError> {
+        if v.is_nan() || v > i32::MAX as f64 || v < i32::MIN as f64 {
+            Err(interval_out_of_range())
+        } else {
+            Ok(v as i32)
+        }
+    };
+    let months = to_i32(span.months as f64 * factor)?;
+    let mut days = to_i32(span.days as f64 * factor)?;
+    let month_remainder_days = tsround((span.months as f64 * factor - months as f64) * 30.0);
+    let mut sec_remainder = tsround(
+        (span.days as f64 * factor - days as f64 + month_remainder_days
+            - month_remainder_days.trunc())
+            * 86_400.0,
+    );
+    if sec_remainder.abs() >= 86_400.0 {
+        let extra = (sec_remainder / 86_400.0) as i32;
+        days = days.checked_add(extra).ok_or_else(interval_out_of_range)?;
+        sec_remainder -= extra as f64 * 86_400.0;
+    }
+    days = days
+        .checked_add(month_remainder_days as i32)
+        .ok_or_else(interval_out_of_range)?;
+    let micros = (span.micros as f64 * factor + sec_remainder * 1e6).round_ties_even();
+    if micros.is_nan() || micros < i64::MIN as f64 || micros >= -(i64::MIN as f64) {
+        return Err(interval_out_of_range());
+    }
+    Ok(Interval {
+        months,
+        days,
+        micros: micros as i64,
+    })
+}
+
+/// `interval / factor` (`interval_div`).
+fn interval_div(span: &Interval, factor: f64) -> Result<Interval, EvalError> {
+    if factor == 0.0 {
+        return Err(EvalError::DivisionByZero);
+    }
+    let months = span.months as f64 / factor;
+    let days_f = span.days as f64 / factor;
+    if months.is_nan() || days_f.is_nan() {
+        return Err(interval_out_of_range());
+    }
+    let mut result_months = months as i32;
+    let mut days = days_f as i32;
+    let month_remainder_days = tsround((months - result_months as f64) * 30.0);
+    let mut sec_remainder = tsround(
+        (days_f - days as f64 + month_remainder_days - month_remainder_days.trunc()) * 86_400.0,
+    );
+    if sec_remainder.abs() >= 86_400.0 {
+        let extra = (sec_remainder / 86_400.0) as i32;
+        days = days.checked_add(extra).ok_or_else(interval_out_of_range)?;
+        sec_remainder -= extra as f64 * 86_400.0;
+    }
+    days = days
+        .checked_add(month_remainder_days as i32)
+        .ok_or_else(interval_out_of_range)?;
+    if result_months == i32::MIN && months > 0.0 {
+        result_months = i32::MAX;
+    }
+    let micros = (span.micros as f64 / factor + sec_remainder * 1e6).round_ties_even();
+    if micros.is_nan() || micros < i64::MIN as f64 || micros >= -(i64::MIN as f64) {
+        return Err(interval_out_of_range());
+    }
+    Ok(Interval {
+        months: result_months,
+        days,
+        micros: micros as i64,
+    })
+}
+
+fn time_micros(t: &NaiveTime) -> i64 {
+    t.num_seconds_from_midnight() as i64 * USECS_PER_SEC
+        + (t.nanosecond() / 1000).min(999_999) as i64
+}
+
+fn time_from_micros(micros: i64) -> NaiveTime {
+    let m = micros.rem_euclid(USECS_PER_DAY);
+    NaiveTime::from_num_seconds_from_midnight_opt(
+        (m / USECS_PER_SEC) as u32,
+        (m % USECS_PER_SEC) as u32 * 1000,
+    )
+    .unwrap_or(NaiveTime::MIN)
+}
+
+fn date_plus_days(d: NaiveDate, days: i64) -> Result<NaiveDate, EvalError> {
+    let r = d
+        .checked_add_signed(Duration::try_days(days).ok_or_else(date_out_of_range)?)
+        .ok_or_else(date_out_of_range)?;
+    let min = NaiveDate::from_ymd_opt(-4713, 11, 24).unwrap_or(NaiveDate::MIN);
+    if r < min {
+        return Err(date_out_of_range());
+    }
+    Ok(r)
+}
+
+fn int_value(d: &Datum) -> Option<i64> {
+    match d {
+        Datum::Int16(v) => Some(*v as i64),
+        Datum::Int32(v) => Some(*v as i64),
+        Datum::Int64(v) => Some(*v),
+        _ => None,
+    }
+}
+
+fn utc(ts: NaiveDateTime) -> Datum {
+    Datum::TimestampTz(DateTime::from_naive_utc_and_offset(ts, Utc))
+}
+
+/// `+`, `-`, `*`, `/` where an operand is a date/time type.
+pub(crate) fn arith(op: &str, a: Datum, b: Datum) -> Result<Datum, EvalError> {
+    use Datum::*;
+    let midnight = NaiveTime::MIN;
+    Ok(match (op, &a, &b) {
+        ("+", Timestamp(t), Interval(iv)) | ("+", Interval(iv), Timestamp(t)) => {
+            Timestamp(add_interval(*t, iv)?)
+        }
+        ("-", Timestamp(t), Interval(iv)) => Timestamp(add_interval(*t, &neg_interval(iv)?)?),
+        ("+", TimestampTz(t), Interval(iv)) | ("+", Interval(iv), TimestampTz(t)) => {
+            utc(add_interval(t.naive_utc(), iv)?)
+        }
+        ("-", TimestampTz(t), Interval(iv)) => {
+            utc(add_interval(t.naive_utc(), &neg_interval(iv)?)?)
+        }
+        ("-", Timestamp(x), Timestamp(y)) => Interval(timestamp_diff(*x, *y)?),
+        ("-", TimestampTz(x), TimestampTz(y)) => {
+            Interval(timestamp_diff(x.naive_utc(), y.naive_utc())?)
+        }
+        ("+", Date(d), n) | ("+", n, Date(d)) if int_value(n).is_some() => {
+            Date(date_plus_days(*d, int_value(n).unwrap_or(0))?)
+        }
+        ("-", Date(d), n) if int_value(n).is_some() => {
+            let days = int_value(n)
+                .unwrap_or(0)
+                .checked_neg()
+                .ok_or_else(date_out_of_range)?;
+            Date(date_plus_days(*d, days)?)
+        }
+        ("-", Date(x), Date(y)) => {
+            let days = (*x - *y).num_days();
+            Int32(i32::try_from(days).map_err(|_| date_out_of_range())?)
+        }
+        ("+", Date(d), Interval(iv)) | ("+", Interval(iv), Date(d)) => {
+            Timestamp(add_interval(d.and_time(midnight), iv)?)
+        }
+        ("-", Date(d), Interval(iv)) => {
+            Timestamp(add_interval(d.and_time(midnight), &neg_interval(iv)?)?)
+        }
+        ("+", Date(d), Time(t)) | ("+", Time(t), Date(d)) => Timestamp(d.and_time(*t)),
+        ("+", Time(t), Interval(iv)) | ("+", Interval(iv), Time(t)) => {
+            Time(time_from_micros(time_micros(t) + iv.micros % USECS_PER_DAY))
+        }
+        ("-", Time(t), Interval(iv)) => {
+            Time(time_from_micros(time_micros(t) - iv.micros % USECS_PER_DAY))
+        }
+        ("-", Time(x), Time(y)) => Interval(eddy_repr::Interval {
+            months: 0,
+            days: 0,
+            micros: time_micros(x) - time_micros(y),
+        }),
+        ("+", Interval(x), Interval(y)) => Interval(interval_add(x, y)?),
+        ("-", Interval(x), Interval(y)) => Interval(interval_add(x, &neg_interval(y)?)?),
+        ("*", Interval(iv), f) | ("*", f, Interval(iv)) if !matches!(f, Interval(_)) => {
+            Interval(interval_mul(iv, to_f64(f)?)?)
+        }
+        ("/", Interval(iv), f) if !matches!(f, Interval(_)) => {
+            Interval(interval_div(iv, to_f64(f)?)?)
+        }
+        _ => return Err(unexpected(op, &[a, b])),
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// extract / date_part
+// ---------------------------------------------------------------------------------
+
+/// A field of `extract`/`date_part` or a unit of `date_trunc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Microseconds,
+    Milliseconds,
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+    Decade,
+    Century,
+    Millennium,
+    Epoch,
+    Dow,
+    IsoDow,
+    Doy,
+    IsoYear,
+    Julian,
+    Timezone,
+    TimezoneHour,
+    TimezoneMinute,
+}
+
+impl Field {
+    /// Postgres' unit names and abbreviations (case-insensitive).
+    fn parse(name: &str) -> Option<Field> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "microsecond" | "microseconds" | "microsecon" | "us" | "usec" | "usecs"
+            | "useconds" | "usecond" => Field::Microseconds,
+            "millisecond" | "milliseconds" | "millisecon" | "ms" | "msec" | "msecs"
+            | "mseconds" | "msecond" => Field::Milliseconds,
+            "second" | "seconds" | "s" | "sec" | "secs" => Field::Second,
+            "minute" | "minutes" | "m" | "min" | "mins" => Field::Minute,
+            "hour" | "hours" | "h" | "hr" | "hrs" => Field::Hour,
+            "day" | "days" | "d" => Field::Day,
+            "week" | "weeks" | "w" => Field::Week,
+            "month" | "months" | "mon" | "mons" => Field::Month,
+            "quarter" | "qtr" => Field::Quarter,
+            "year" | "years" | "y" | "yr" | "yrs" => Field::Year,
+            "decade" | "decades" | "dec" | "decs" => Field::Decade,
+            "century" | "centuries" | "c" | "cent" => Field::Century,
+            "millennium" | "millennia" | "mil" | "mils" => Field::Millennium,
+            "epoch" => Field::Epoch,
+            "dow" => Field::Dow,
+            "isodow" => Field::IsoDow,
+            "doy" => Field::Doy,
+            "isoyear" => Field::IsoYear,
+            "julian" | "j" | "jd" => Field::Julian,
+            "timezone" => Field::Timezone,
+            "timezone_h" | "timezone_hour" => Field::TimezoneHour,
+            "timezone_m" | "timezone_minute" => Field::TimezoneMinute,
+            _ => return None,
+        })
+    }
+}
+
+fn type_name(d: &Datum) -> &'static str {
+    match d {
+        Datum::Timestamp(_) => "timestamp without time zone",
+        Datum::TimestampTz(_) => "timestamp with time zone",
+        Datum::Date(_) => "date",
+        Datum::Time(_) => "time without time zone",
+        Datum::Interval(_) => "interval",
+        _ => "unknown",
+    }
+}
+
+fn not_recognized(name: &str, d: &Datum) -> EvalError {
+    EvalError::InvalidParameterValue(format!(
+        "unit \"{name}\" not recognized for type {}",
+        type_name(d)
+    ))
+}
+
+fn not_supported(name: &str, d: &Datum) -> EvalError {
+    EvalError::FeatureNotSupported {
+        message: format!("unit \"{name}\" not supported for type {}", type_name(d)),
+        detail: None,
+    }
+}
+
+/// The result of a field: an exact value `mantissa * 10^-scale`, or (for `julian` of a
+/// timestamp) a numeric that needs Postgres' division.
+enum FieldValue {
+    Exact(i128, u32),
+    Julian { day: i64, micros_of_day: i64 },
+}
+
+impl FieldValue {
+    fn int(v: i64) -> Self {
+        FieldValue::Exact(v as i128, 0)
+    }
+
+    fn to_numeric(&self) -> Result<Decimal, EvalError> {
+        match self {
+            FieldValue::Exact(m, s) => Decimal::try_from_i128_with_scale(*m, *s)
+                .map_err(|_| EvalError::NumericFieldOverflow),
+            FieldValue::Julian { day, micros_of_day } => {
+                let frac =
+                    numeric_div(Decimal::from(*micros_of_day), Decimal::from(USECS_PER_DAY))?;
+                Decimal::from(*day)
+                    .checked_add(frac)
+                    .ok_or(EvalError::NumericFieldOverflow)
+            }
+        }
+    }
+
+    fn to_f64(&self) -> f64 {
+        match self {
+            FieldValue::Exact(m, s) => *m as f64 / 10f64.powi(*s as i32),
+            FieldValue::Julian { day, micros_of_day } => {
+                *day as f64 + *micros_of_day as f64 / USECS_PER_DAY as f64
+            }
+        }
+    }
+}
+
+/// Postgres' displayed year (no year 0: 1 BC is -1).
+fn pg_year(year: i32) -> i64 {
+    if year > 0 {
+        year as i64
+    } else {
+        year as i64 - 1
+    }
+}
+
+fn julian_day(d: &NaiveDate) -> i64 {
+    // chrono counts days from 0001-01-01 (day 1); its Julian day number is 1721425.
+    d.num_days_from_ce() as i64 + 1_721_425
+}
+
+fn date_field(field: Field, d: &NaiveDate) -> Option<FieldValue> {
+    let y = d.year();
+    Some(FieldValue::int(match field {
+        Field::Day => d.day() as i64,
+        Field::Month => d.month() as i64,
+        Field::Year => pg_year(y),
+        Field::Quarter => (d.month0() / 3 + 1) as i64,
+        Field::Decade => {
+            if y >= 0 {
+                (y / 10) as i64
+            } else {
+                -((8 - (y as i64 - 1)) / 10)
+            }
+        }
+        Field::Century => {
+            if y > 0 {
+                ((y + 99) / 100) as i64
+            } else {
+                -((99 - (y as i64 - 1)) / 100)
+            }
+        }
+        Field::Millennium => {
+            if y > 0 {
+                ((y + 999) / 1000) as i64
+            } else {
+                -((999 - (y as i64 - 1)) / 1000)
+            }
+        }
+        Field::Week => d.iso_week().week() as i64,
+        Field::IsoYear => pg_year(d.iso_week().year()),
+        Field::Dow => d.weekday().num_days_from_sunday() as i64,
+        Field::IsoDow => d.weekday().number_from_monday() as i64,
+        Field::Doy => d.ordinal() as i64,
+        Field::Julian => julian_day(d),
+        Field::Epoch => (julian_day(d) - UNIX_EPOCH_JDATE) * 86_400,
+        _ => return None,
+    }))
+}
+
+/// Microseconds into the current minute (seconds and fraction).
+fn sec_micros(t: &NaiveTime) -> i64 {
+    t.second() as i64 * USECS_PER_SEC + (t.nanosecond() / 1000).min(999_999) as i64
+}
+
+fn time_field(field: Field, t: &NaiveTime) -> Option<FieldValue> {
+    Some(match field {
+        Field::Microseconds => FieldValue::int(sec_micros(t)),
+        Field::Milliseconds => FieldValue::Exact(sec_micros(t) as i128, 3),
+        Field::Second => FieldValue::Exact(sec_micros(t) as i128, 6),
+        Field::Minute => FieldValue::int(t.minute() as i64),
+        Field::Hour => FieldValue::int(t.hour() as i64),
+        _ => return None,
+    })
+}
+
+fn timestamp_field(field: Field, ts: &NaiveDateTime, with_zone: bool) -> Option<FieldValue> {
+    match field {
+        Field::Epoch => {
+            let micros = (*ts - NaiveDate::from_ymd_opt(1970, 1, 1)?.and_time(NaiveTime::MIN))
+                .num_microseconds()?;
+            Some(FieldValue::Exact(micros as i128, 6))
+        }
+        Field::Julian => Some(FieldValue::Julian {
+            day: julian_day(&ts.date()),
+            micros_of_day: time_micros(&ts.time()),
+        }),
+        Field::Timezone | Field::TimezoneHour | Field::TimezoneMinute if with_zone => {
+            Some(FieldValue::int(0))
+        }
+        _ => time_field(field, &ts.time()).or_else(|| date_field(field, &ts.date())),
+    }
+}
+
+fn interval_field(field: Field, iv: &Interval) -> Option<FieldValue> {
+    let f = IntervalFields::of(iv);
+    let sec_us = f.seconds * USECS_PER_SEC + f.micros;
+    Some(match field {
+        Field::Microseconds => FieldValue::int(sec_us),
+        Field::Milliseconds => FieldValue::Exact(sec_us as i128, 3),
+        Field::Second => FieldValue::Exact(sec_us as i128, 6),
+        Field::Minute => FieldValue::int(f.minutes),
+        Field::Hour => FieldValue::int(f.hours),
+        Field::Day => FieldValue::int(f.days as i64),
+        Field::Month => FieldValue::int(f.months as i64),
+        Field::Quarter => FieldValue::int((f.months / 3 + 1) as i64),
+        Field::Year => FieldValue::int(f.years as i64),
+        Field::Decade => FieldValue::int((f.years / 10) as i64),
+        Field::Century => FieldValue::int((f.years / 100) as i64),
+        Field::Millennium => FieldValue::int((f.years / 1000) as i64),
+        Field::Epoch => {
+            // A year is 365.25 days, a month 30 days.
+            let secs = f.years as i128 * 31_557_600
+                + f.months as i128 * 30 * 86_400
+                + f.days as i128 * 86_400;
+            FieldValue::Exact(secs * USECS_PER_SEC as i128 + iv.micros as i128, 6)
+        }
+        _ => return None,
+    })
+}
+
+fn field_value(name: &str, d: &Datum) -> Result<FieldValue, EvalError> {
+    let field = Field::parse(name).ok_or_else(|| not_recognized(name, d))?;
+    let v = match d {
+        Datum::Timestamp(ts) => timestamp_field(field, ts, false),
+        Datum::TimestampTz(ts) => timestamp_field(field, &ts.naive_utc(), true),
+        Datum::Date(x) => date_field(field, x),
+        Datum::Time(t) => match field {
+            Field::Epoch => Some(FieldValue::Exact(time_micros(t) as i128, 6)),
+            _ => time_field(field, t),
+        },
+        Datum::Interval(iv) => interval_field(field, iv),
+        other => return Err(unexpected("extract", std::slice::from_ref(other))),
+    };
+    v.ok_or_else(|| not_supported(name, d))
+}
+
+/// `extract(field from x)`: numeric.
+pub(crate) fn extract(name: &str, d: Datum) -> Result<Datum, EvalError> {
+    Ok(Datum::Numeric(field_value(name, &d)?.to_numeric()?))
+}
+
+/// `date_part(field, x)`: double precision; a date is read as a timestamp.
+pub(crate) fn date_part(name: &str, d: Datum) -> Result<Datum, EvalError> {
+    let d = match d {
+        Datum::Date(x) => Datum::Timestamp(x.and_time(NaiveTime::MIN)),
+        other => other,
+    };
+    let v = match (&d, Field::parse(name)) {
+        // date_part computes these in floating point from the raw value.
+        (Datum::Timestamp(ts), Some(Field::Epoch)) => {
+            let micros = (*ts
+                - NaiveDate::from_ymd_opt(1970, 1, 1)
+                    .unwrap_or_default()
+                    .and_time(NaiveTime::MIN))
+            .num_microseconds()
+            .ok_or_else(timestamp_out_of_range)?;
+            micros as f64 / 1e6
+        }
+        (Datum::Interval(iv), Some(Field::Epoch)) => {
+            iv.micros as f64 / 1e6
+                + 365.25 * 86_400.0 * (iv.months / 12) as f64
+                + 30.0 * 86_400.0 * (iv.months % 12) as f64
+                + 86_400.0 * iv.days as f64
+        }
+        _ => field_value(name, &d)?.to_f64(),
+    };
+    Ok(Datum::Float64(eddy_repr::OrdF64(v)))
+}
+
+// ---------------------------------------------------------------------------------
+// date_trunc
+// ---------------------------------------------------------------------------------
+
+fn trunc_timestamp(field: Field, ts: &NaiveDateTime) -> Option<NaiveDateTime> {
+    let t = ts.time();
+    let d = ts.date();
+    let micros = (t.nanosecond() / 1000).min(999_999);
+    let hms = |h: u32, m: u32, s: u32, us: u32| NaiveTime::from_hms_micro_opt(h, m, s, us);
+    let ymd = |y: i32, m: u32, day: u32| NaiveDate::from_ymd_opt(y, m, day);
+    let y = d.year();
+    let (date, time) = match field {
+        Field::Microseconds => (d, hms(t.hour(), t.minute(), t.second(), micros)?),
+        Field::Milliseconds => (
+            d,
+            hms(t.hour(), t.minute(), t.second(), micros / 1000 * 1000)?,
+        ),
+        Field::Second => (d, hms(t.hour(), t.minute(), t.second(), 0)?),
+        Field::Minute => (d, hms(t.hour(), t.minute(), 0, 0)?),
+        Field::Hour => (d, hms(t.hour(), 0, 0, 0)?),
+        Field::Day => (d, NaiveTime::MIN),
+        Field::Week => (
+            d.checked_sub_signed(Duration::days(d.weekday().num_days_from_monday() as i64))?,
+            NaiveTime::MIN,
+        ),
+        Field::Month => (ymd(y, d.month(), 1)?, NaiveTime::MIN),
+        Field::Quarter => (ymd(y, d.month0() / 3 * 3 + 1, 1)?, NaiveTime::MIN),
+        Field::Year => (ymd(y, 1, 1)?, NaiveTime::MIN),
+        Field::Decade => {
+            let y = if y > 0 {
+                y / 10 * 10
+            } else {
+                -((8 - y) / 10) * 10
+            };
+            (ymd(y, 1, 1)?, NaiveTime::MIN)
+        }
+        Field::Century => {
+            let y = if y > 0 {
+                (y + 99) / 100 * 100 - 99
+            } else {
+                -((99 - (y - 1)) / 100) * 100 + 1
+            };
+            (ymd(y, 1, 1)?, NaiveTime::MIN)
+        }
+        Field::Millennium => {
+            let y = if y > 0 {
+                (y + 999) / 1000 * 1000 - 999
+            } else {
+                -((999 - (y - 1)) / 1000) * 1000 + 1
+            };
+            (ymd(y, 1, 1)?, NaiveTime::MIN)
+        }
+        _ => return None,
+    };
+    Some(date.and_time(time))
+}
+
+fn trunc_interval(field: Field, iv: &Interval) -> Option<Interval> {
+    let f = IntervalFields::of(iv);
+    let (mut years, mut months, mut days) = (f.years, f.months, f.days);
+    let (mut hours, mut minutes, mut seconds, mut micros) =
+        (f.hours, f.minutes, f.seconds, f.micros);
+    let rank = match field {
+        Field::Microseconds => 0,
+        Field::Milliseconds => 1,
+        Field::Second => 2,
+        Field::Minute => 3,
+        Field::Hour => 4,
+        Field::Day => 5,
+        Field::Month => 6,
+        Field::Quarter => 7,
+        Field::Year => 8,
+        Field::Decade => 9,
+        Field::Century => 10,
+        Field::Millennium => 11,
+        _ => return None,
+    };
+    if rank == 1 {
+        micros = micros / 1000 * 1000;
+    }
+    if rank >= 2 {
+        micros = 0;
+    }
+    if rank >= 3 {
+        seconds = 0;
+    }
+    if rank >= 4 {
+        minutes = 0;
+    }
+    if rank >= 5 {
+        hours = 0;
+    }
+    if rank >= 6 {
+        days = 0;
+    }
+    if rank >= 7 {
+        months = 3 * (months / 3);
+    }
+    if rank >= 8 {
+        months = 0;
+    }
+    if rank == 11 {
+        years = years / 1000 * 1000;
+    }
+    if rank >= 10 {
+        years = years / 100 * 100;
+    }
+    if rank >= 9 {
+        years = years / 10 * 10;
+    }
+    Some(Interval {
+        months: years.checked_mul(12)?.checked_add(months)?,
+        days,
+        micros: ((hours * 60 + minutes) * 60 + seconds) * USECS_PER_SEC + micros,
+    })
+}
+
+/// `date_trunc(unit, x)`; a date is truncated as a timestamp at midnight.
+pub(crate) fn date_trunc(name: &str, d: Datum) -> Result<Datum, EvalError> {
+    let d = match d {
+        Datum::Date(x) => Datum::Timestamp(x.and_time(NaiveTime::MIN)),
+        other => other,
+    };
+    let field = Field::parse(name)
+        .filter(|f| {
+            !matches!(
+                f,
+                Field::Julian
+                    | Field::Epoch
+                    | Field::Dow
+                    | Field::IsoDow
+                    | Field::Doy
+                    | Field::IsoYear
+            )
+        })
+        .ok_or_else(|| not_recognized(name, &d))?;
+    let r = match &d {
+        Datum::Timestamp(ts) => trunc_timestamp(field, ts).map(Datum::Timestamp),
+        Datum::TimestampTz(ts) => trunc_timestamp(field, &ts.naive_utc()).map(utc),
+        Datum::Interval(iv) => {
+            if field == Field::Week {
+                return Err(EvalError::FeatureNotSupported {
+                    message: format!("unit \"{name}\" not supported for type interval"),
+                    detail: Some("Months usually have fractional weeks.".into()),
+                });
+            }
+            trunc_interval(field, iv).map(Datum::Interval)
+        }
+        other => return Err(unexpected("date_trunc", std::slice::from_ref(other))),
+    };
+    r.ok_or_else(|| not_supported(name, &d))
+}

@@ -1,0 +1,144 @@
+//! `jsonb` operators: `->`, `->>`, `jsonb_typeof`, `||` and ordering.
+//!
+//! Jsonb datums hold canonical text (see [`JsonbValue`]), so every operator parses its
+//! operands, works on the tree and prints the canonical result.
+
+use std::cmp::Ordering;
+
+use eddy_repr::strconv::json::key_order;
+use eddy_repr::strconv::JsonbValue;
+use eddy_repr::Datum;
+
+use super::unexpected;
+use crate::error::EvalError;
+
+fn parse(s: &str) -> Result<JsonbValue, EvalError> {
+    Ok(JsonbValue::parse(s)?)
+}
+
+/// `j -> key` / `j -> index` (or `->>` when `as_text`): NULL when the key or index is
+/// absent or `j` has the wrong shape.
+pub(super) fn get(j: Datum, key: Datum, as_text: bool) -> Result<Datum, EvalError> {
+    let Datum::Jsonb(s) = &j else {
+        return Err(unexpected("->", &[j, key]));
+    };
+    let v = parse(s)?;
+    let found = match &key {
+        Datum::String(k) => v.get_key(k),
+        Datum::Int16(i) => v.get_index(*i as i64),
+        Datum::Int32(i) => v.get_index(*i as i64),
+        Datum::Int64(i) => v.get_index(*i),
+        _ => return Err(unexpected("->", &[j, key])),
+    };
+    Ok(match found {
+        None => Datum::Null,
+        Some(x) if as_text => x.to_text().map(Datum::String).unwrap_or(Datum::Null),
+        Some(x) => Datum::Jsonb(x.to_string()),
+    })
+}
+
+pub(super) fn typeof_(j: Datum) -> Result<Datum, EvalError> {
+    match &j {
+        Datum::Jsonb(s) => Ok(Datum::String(parse(s)?.type_name().to_string())),
+        _ => Err(unexpected("jsonb_typeof", &[j])),
+    }
+}
+
+/// `jsonb || jsonb`: objects merge (right side wins), anything else concatenates as
+/// arrays (a scalar or object counts as a one-element array).
+pub(super) fn concat(a: &str, b: &str) -> Result<Datum, EvalError> {
+    let (x, y) = (parse(a)?, parse(b)?);
+    let r = match (x, y) {
+        (JsonbValue::Object(mut l), JsonbValue::Object(r)) => {
+            l.extend(r);
+            JsonbValue::object(l)
+        }
+        (x, y) => {
+            let as_elems = |v: JsonbValue| match v {
+                JsonbValue::Array(elems) => elems,
+                other => vec![other],
+            };
+            let mut elems = as_elems(x);
+            elems.extend(as_elems(y));
+            JsonbValue::Array(elems)
+        }
+    };
+    Ok(Datum::Jsonb(r.to_string()))
+}
+
+/// Postgres' jsonb btree order: object > array > boolean > number > string > null,
+/// except that an empty top-level array sorts below null; objects and arrays compare
+/// by size first, then pair by pair (keys in storage order) or element by element.
+pub(super) fn compare(a: &str, b: &str) -> Result<Ordering, EvalError> {
+    let (x, y) = (parse(a)?, parse(b)?);
+    let empty_array = |v: &JsonbValue| matches!(v, JsonbValue::Array(e) if e.is_empty());
+    Ok(match (empty_array(&x), empty_array(&y)) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        (false, false) => compare_values(&x, &y),
+    })
+}
+
+fn rank(v: &JsonbValue) -> u8 {
+    match v {
+        JsonbValue::Null => 0,
+        JsonbValue::String(_) => 1,
+        JsonbValue::Number(_) => 2,
+        JsonbValue::Bool(_) => 3,
+        JsonbValue::Array(_) => 4,
+        JsonbValue::Object(_) => 5,
+    }
+}
+
+fn compare_values(a: &JsonbValue, b: &JsonbValue) -> Ordering {
+    match (a, b) {
+        (JsonbValue::Null, JsonbValue::Null) => Ordering::Equal,
+        (JsonbValue::String(x), JsonbValue::String(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (JsonbValue::Number(x), JsonbValue::Number(y)) => compare_numeric_text(x, y),
+        (JsonbValue::Bool(x), JsonbValue::Bool(y)) => x.cmp(y),
+        (JsonbValue::Array(x), JsonbValue::Array(y)) => x.len().cmp(&y.len()).then_with(|| {
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| compare_values(p, q))
+                .find(|o| *o != Ordering::Equal)
+                .unwrap_or(Ordering::Equal)
+        }),
+        (JsonbValue::Object(x), JsonbValue::Object(y)) => x.len().cmp(&y.len()).then_with(|| {
+            x.iter()
+                .zip(y)
+                .map(|((kx, vx), (ky, vy))| key_order(kx, ky).then_with(|| compare_values(vx, vy)))
+                .find(|o| *o != Ordering::Equal)
+                .unwrap_or(Ordering::Equal)
+        }),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// Compares two canonical numeric texts by value.
+fn compare_numeric_text(x: &str, y: &str) -> Ordering {
+    let parse = |s: &str| -> (bool, String, String) {
+        let (neg, body) = match s.strip_prefix('-') {
+            Some(b) => (true, b),
+            None => (false, s),
+        };
+        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+        let int = int.trim_start_matches('0').to_string();
+        let frac = frac.trim_end_matches('0').to_string();
+        let zero = int.is_empty() && frac.is_empty();
+        (neg && !zero, int, frac)
+    };
+    let (nx, ix, fx) = parse(x);
+    let (ny, iy, fy) = parse(y);
+    let magnitude = ix
+        .len()
+        .cmp(&iy.len())
+        .then_with(|| ix.cmp(&iy))
+        .then_with(|| fx.cmp(&fy));
+    match (nx, ny) {
+        (false, false) => magnitude,
+        (true, true) => magnitude.reverse(),
+        (false, true) => Ordering::Greater,
+        (true, false) => Ordering::Less,
+    }
+}

@@ -1,0 +1,953 @@
+//! One connection's protocol handling, on `pgwire`'s handler traits.
+//!
+//! `pgwire` runs the message loop (framing, SSL refusal, the startup timeout, skipping
+//! to Sync after an extended-protocol error, portal bookkeeping, PortalSuspended); this
+//! module supplies what happens for each message:
+//!
+//! - **Startup**: trust authentication. The startup message opens a backend session
+//!   (`user`, `database` defaulting to the user); then AuthenticationOk, the
+//!   ParameterStatus values of [`PARAMETERS`], BackendKeyData and ReadyForQuery.
+//! - **Simple query**: one `execute_simple` call; each statement's response in order
+//!   (RowDescription + text DataRows + `SELECT n`, a command tag, EmptyQueryResponse,
+//!   or an ErrorResponse that ends the list).
+//! - **Extended query**: Parse describes the statement at once, so errors surface at
+//!   Parse as in Postgres; Bind checks counts and format codes and decodes parameters
+//!   into datums of the described types; Describe answers from the stored description;
+//!   Execute runs `execute_prepared` and encodes rows lazily in the Bind's formats, so a
+//!   row limit leaves the rest in the portal for the next Execute.
+//!
+//! Transaction status (the ReadyForQuery indicator) is derived from command tags:
+//! `BEGIN`/`START TRANSACTION` enter a block, `COMMIT`/`ROLLBACK` leave it, and an
+//! error inside a block marks it failed until it ends.
+//!
+//! Invariant: nothing a client sends can panic this module; every bad message or value
+//! becomes an ErrorResponse with a SQLSTATE.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use async_trait::async_trait;
+use eddy_coord::{AdapterError, ExecuteResponse, SessionHandle, StatementDesc};
+use eddy_repr::{Datum, ScalarType};
+use futures::{stream, Sink, SinkExt, StreamExt};
+use pgwire::api::auth::{
+    protocol_negotiation, save_startup_parameters_to_metadata, StartupHandler,
+};
+use pgwire::api::cancel::CancelHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
+use pgwire::api::stmt::{QueryParser, StoredStatement};
+use pgwire::api::store::{Entry, PortalStore};
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ErrorHandler, NoopHandler, PgWireConnectionState,
+    PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type, DEFAULT_NAME,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult, SEVERITY_ERROR, SEVERITY_FATAL};
+use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, Describe, Parse, ParseComplete, TARGET_TYPE_BYTE_PORTAL,
+    TARGET_TYPE_BYTE_STATEMENT,
+};
+use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
+use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use tracing::{debug, info};
+
+use crate::backend::Backend;
+use crate::format::{self, DecodeError};
+
+/// The ParameterStatus values sent at startup, with the value used when the backend
+/// does not know the variable. `application_name` comes from the startup message.
+pub const PARAMETERS: &[(&str, &str)] = &[
+    ("server_version", "15.0"),
+    ("server_encoding", "UTF8"),
+    ("client_encoding", "UTF8"),
+    ("DateStyle", "ISO, MDY"),
+    ("IntervalStyle", "postgres"),
+    ("TimeZone", "UTC"),
+    ("integer_datetimes", "on"),
+    ("standard_conforming_strings", "on"),
+    ("is_superuser", "on"),
+];
+
+/// Parameters whose value is fixed by the wire format Eddy speaks: the backend is not
+/// asked about them.
+const FIXED_PARAMETERS: &[&str] = &["server_encoding", "client_encoding", "integer_datetimes"];
+
+/// The backend session of one connection, set once by the startup message, and the
+/// parameter values last reported to the client.
+pub(crate) struct Session<B> {
+    backend: Arc<B>,
+    handle: OnceLock<SessionHandle>,
+    reported: Mutex<BTreeMap<String, String>>,
+}
+
+impl<B: Backend> Session<B> {
+    pub(crate) fn new(backend: Arc<B>) -> Self {
+        Session {
+            backend,
+            handle: OnceLock::new(),
+            reported: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The ParameterStatus messages for a new session: every parameter of
+    /// [`PARAMETERS`] (from the backend where it knows it) and `application_name`.
+    async fn initial_parameters(
+        &self,
+        application_name: &str,
+    ) -> PgWireResult<Vec<ParameterStatus>> {
+        let handle = self.handle()?;
+        let mut values = BTreeMap::new();
+        for (name, default) in PARAMETERS {
+            let value = if FIXED_PARAMETERS.contains(name) {
+                None
+            } else {
+                self.backend.session_var(handle, name).await
+            };
+            values.insert(
+                name.to_string(),
+                value.unwrap_or_else(|| default.to_string()),
+            );
+        }
+        values.insert("application_name".into(), application_name.into());
+        let statuses = values
+            .iter()
+            .map(|(name, value)| ParameterStatus::new(name.clone(), value.clone()))
+            .collect();
+        *self.reported.lock().unwrap_or_else(|e| e.into_inner()) = values;
+        Ok(statuses)
+    }
+
+    /// ParameterStatus messages for the reported parameters whose value changed (after
+    /// SET or RESET), as Postgres sends for its `GUC_REPORT` variables.
+    async fn changed_parameters(&self) -> PgWireResult<Vec<ParameterStatus>> {
+        let handle = self.handle()?;
+        let names = PARAMETERS
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !FIXED_PARAMETERS.contains(name))
+            .chain(["application_name"]);
+        let mut current = Vec::new();
+        for name in names {
+            if let Some(value) = self.backend.session_var(handle, name).await {
+                current.push((name, value));
+            }
+        }
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        let mut statuses = Vec::new();
+        for (name, value) in current {
+            if reported.get(name) != Some(&value) {
+                reported.insert(name.to_string(), value.clone());
+                statuses.push(ParameterStatus::new(name.to_string(), value));
+            }
+        }
+        Ok(statuses)
+    }
+
+    /// Sends ParameterStatus for the changed parameters if one of the command `tags` may
+    /// have changed them.
+    async fn report_changes<C>(&self, client: &mut C, tags: &[&str]) -> PgWireResult<()>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !tags.iter().any(|tag| changes_parameters(tag)) {
+            return Ok(());
+        }
+        for status in self.changed_parameters().await? {
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(status))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The session handle, once the connection has started up (which `pgwire`
+    /// guarantees before any query message is dispatched).
+    fn handle(&self) -> PgWireResult<&SessionHandle> {
+        self.handle
+            .get()
+            .ok_or_else(|| user_error("08P01", "query message before startup"))
+    }
+
+    /// Takes the handle for closing; `None` if startup never opened a session.
+    pub(crate) fn into_handle(self) -> Option<SessionHandle> {
+        self.handle.into_inner()
+    }
+
+    /// Describes a statement for Parse. `type_oids` are the client's declared parameter
+    /// types, 0 where it left the choice to the server.
+    async fn prepare(&self, sql: &str, type_oids: &[u32]) -> PgWireResult<Prepared> {
+        let declared = type_oids
+            .iter()
+            .map(|&oid| match oid {
+                // Unspecified, or `unknown`: the server infers the type.
+                0 | 705 => Ok(None),
+                oid => format::scalar_type_from_oid(oid).map(Some).ok_or_else(|| {
+                    let name = Type::from_oid(oid)
+                        .map(|t| t.name().to_string())
+                        .unwrap_or_else(|| format!("with OID {oid}"));
+                    user_error("0A000", format!("parameter type {name} is not supported"))
+                }),
+            })
+            .collect::<PgWireResult<Vec<_>>>()?;
+        let desc = self
+            .backend
+            .describe(self.handle()?, sql, &declared)
+            .await
+            .map_err(adapter_error)?;
+        Ok(Prepared {
+            sql: sql.to_string(),
+            desc,
+            params: Vec::new(),
+        })
+    }
+}
+
+/// A prepared statement: its text and description, and, once bound into a portal, its
+/// parameters.
+#[derive(Clone, Debug)]
+pub(crate) struct Prepared {
+    sql: String,
+    desc: StatementDesc,
+    params: Vec<Datum>,
+}
+
+/// The handlers of one connection. Cheap to clone: all state is shared.
+pub(crate) struct Handler<B> {
+    session: Arc<Session<B>>,
+    parser: Arc<Parser<B>>,
+    keys: Arc<RandomPidSecretKeyGenerator>,
+}
+
+impl<B> Clone for Handler<B> {
+    fn clone(&self) -> Self {
+        Handler {
+            session: Arc::clone(&self.session),
+            parser: Arc::clone(&self.parser),
+            keys: Arc::clone(&self.keys),
+        }
+    }
+}
+
+impl<B: Backend> Handler<B> {
+    pub(crate) fn new(session: Arc<Session<B>>, keys: Arc<RandomPidSecretKeyGenerator>) -> Self {
+        Handler {
+            parser: Arc::new(Parser {
+                session: Arc::clone(&session),
+            }),
+            session,
+            keys,
+        }
+    }
+
+    fn backend(&self) -> &B {
+        &self.session.backend
+    }
+}
+
+impl<B: Backend> PgWireServerHandlers for Handler<B> {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::new(self.clone())
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::new(self.clone())
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        Arc::new(self.clone())
+    }
+
+    fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
+        Arc::new(NoopHandler)
+    }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(self.clone())
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::new(self.clone())
+    }
+}
+
+#[async_trait]
+impl<B: Backend> StartupHandler for Handler<B> {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let PgWireFrontendMessage::Startup(startup) = message else {
+            return Err(fatal_error(
+                "08P01",
+                "expected a startup message during authentication",
+            ));
+        };
+        protocol_negotiation(client, &startup).await?;
+        save_startup_parameters_to_metadata(client, &startup);
+        let user = match startup.parameters.get("user") {
+            Some(user) if !user.is_empty() => user.clone(),
+            _ => {
+                return Err(fatal_error(
+                    "28000",
+                    "no PostgreSQL user name specified in startup packet",
+                ))
+            }
+        };
+        let database = startup
+            .parameters
+            .get("database")
+            .filter(|db| !db.is_empty())
+            .cloned()
+            .unwrap_or_else(|| user.clone());
+        let application_name = startup
+            .parameters
+            .get("application_name")
+            .cloned()
+            .unwrap_or_default();
+
+        let handle = self
+            .backend()
+            .open_session(&user, &database)
+            .await
+            .map_err(|e| PgWireError::UserError(Box::new(error_info(e, SEVERITY_FATAL))))?;
+        if let Err(handle) = self.session.handle.set(handle) {
+            // Only reachable if pgwire dispatched a second startup message.
+            self.backend().close_session(handle).await;
+            return Err(fatal_error("08P01", "duplicate startup message"));
+        }
+        let statuses = self.session.initial_parameters(&application_name).await?;
+
+        let (pid, secret_key) = self.keys.generate(&*client);
+        client.set_pid_and_secret_key(pid, secret_key.clone());
+        debug!(pid, user, database, application_name, "session started");
+
+        client
+            .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
+            .await?;
+        for status in statuses {
+            client
+                .feed(PgWireBackendMessage::ParameterStatus(status))
+                .await?;
+        }
+        client
+            .feed(PgWireBackendMessage::BackendKeyData(BackendKeyData::new(
+                pid, secret_key,
+            )))
+            .await?;
+        client
+            .send(PgWireBackendMessage::ReadyForQuery(ReadyForQuery::new(
+                TransactionStatus::Idle,
+            )))
+            .await?;
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<B: Backend> SimpleQueryHandler for Handler<B> {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let results = self
+            .backend()
+            .execute_simple(self.session.handle()?, query)
+            .await;
+        let tags: Vec<&str> = results
+            .iter()
+            .filter_map(|r| match r {
+                Ok(ExecuteResponse::Command { tag }) => Some(tag.as_str()),
+                _ => None,
+            })
+            .collect();
+        self.session.report_changes(client, &tags).await?;
+        let mut responses = Vec::with_capacity(results.len());
+        for result in results {
+            match result {
+                Ok(response) => responses.push(to_response(response, Format::UnifiedText)),
+                Err(err) => {
+                    // The backend stops at the first error; stop here too in case a
+                    // backend does not.
+                    responses.push(Response::Error(Box::new(error_info(err, SEVERITY_ERROR))));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+/// The pgwire query parser. Parse is handled by [`Handler::on_parse`] (which sees the
+/// raw type OIDs); this serves pgwire's default Describe paths and any other caller.
+pub(crate) struct Parser<B> {
+    session: Arc<Session<B>>,
+}
+
+#[async_trait]
+impl<B: Backend> QueryParser for Parser<B> {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(
+        &self,
+        _client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Prepared>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let oids: Vec<u32> = types
+            .iter()
+            .map(|t| t.as_ref().map_or(0, Type::oid))
+            .collect();
+        self.session.prepare(sql, &oids).await.map(Some)
+    }
+
+    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+        Ok(stmt.desc.param_types.iter().map(format::pg_type).collect())
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Prepared,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        Ok(result_fields(
+            &stmt.desc,
+            column_format.unwrap_or(&Format::UnifiedText),
+        ))
+    }
+}
+
+#[async_trait]
+impl<B: Backend> ExtendedQueryHandler for Handler<B> {
+    type Statement = Prepared;
+    type QueryParser = Parser<B>;
+
+    fn query_parser(&self) -> Arc<Parser<B>> {
+        Arc::clone(&self.parser)
+    }
+
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        if message.name.is_some() && client.portal_store().get_statement(name).is_some() {
+            return Err(user_error(
+                "42P05",
+                format!("prepared statement \"{name}\" already exists"),
+            ));
+        }
+        if is_empty_query(&message.query) {
+            client.portal_store().put_empty_statement(name);
+        } else {
+            let prepared = self
+                .session
+                .prepare(&message.query, &message.type_oids)
+                .await?;
+            let declared = message
+                .type_oids
+                .iter()
+                .map(|&oid| Type::from_oid(oid))
+                .collect();
+            client
+                .portal_store()
+                .put_statement(Arc::new(StoredStatement::new(
+                    name.to_string(),
+                    prepared,
+                    declared,
+                )));
+        }
+        client
+            .feed(PgWireBackendMessage::ParseComplete(ParseComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal_name = message.portal_name.as_deref().unwrap_or(DEFAULT_NAME);
+        if message.portal_name.is_some() && client.portal_store().get_portal(portal_name).is_some()
+        {
+            return Err(user_error(
+                "42P03",
+                format!("cursor \"{portal_name}\" already exists"),
+            ));
+        }
+        match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(statement)) => {
+                let params = bind_params(&message, &statement.statement)?;
+                let bound = StoredStatement::new(
+                    statement.id.clone(),
+                    Prepared {
+                        params,
+                        ..statement.statement.clone()
+                    },
+                    statement.parameter_types.clone(),
+                );
+                let portal = Portal::try_new(&message, Arc::new(bound))?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Some(Entry::Empty) => {
+                check_formats(&message, 0, 0)?;
+                if !message.parameters.is_empty() {
+                    return Err(user_error(
+                        "08P01",
+                        format!(
+                            "bind message supplies {} parameters, but prepared statement \"{}\" requires 0",
+                            message.parameters.len(),
+                            display_name(message.statement_name.as_deref()),
+                        ),
+                    ));
+                }
+                client.portal_store().put_empty_portal(portal_name);
+            }
+            None => return Err(statement_not_found(message.statement_name.as_deref())),
+        }
+        client
+            .feed(PgWireBackendMessage::BindComplete(BindComplete::new()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let (params, result) = match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => match client.portal_store().get_statement(name) {
+                Some(Entry::Value(stmt)) => {
+                    let desc = &stmt.statement.desc;
+                    let params = desc.param_types.iter().map(ScalarType::oid).collect();
+                    (Some(params), description(desc, &Format::UnifiedText))
+                }
+                Some(Entry::Empty) => (Some(Vec::new()), None),
+                None => return Err(statement_not_found(message.name.as_deref())),
+            },
+            TARGET_TYPE_BYTE_PORTAL => match client.portal_store().get_portal(name) {
+                Some(Entry::Value(portal)) => (
+                    None,
+                    description(
+                        &portal.statement.statement.desc,
+                        &portal.result_column_format,
+                    ),
+                ),
+                Some(Entry::Empty) => (None, None),
+                None => {
+                    return Err(user_error(
+                        "34000",
+                        format!(
+                            "portal \"{}\" does not exist",
+                            message.name.as_deref().unwrap_or("")
+                        ),
+                    ))
+                }
+            },
+            other => {
+                return Err(user_error(
+                    "08P01",
+                    format!("invalid DESCRIBE message subtype {other}"),
+                ))
+            }
+        };
+        if let Some(params) = params {
+            client
+                .feed(PgWireBackendMessage::ParameterDescription(
+                    ParameterDescription::new(params),
+                ))
+                .await?;
+        }
+        match result {
+            Some(desc) => {
+                client
+                    .feed(PgWireBackendMessage::RowDescription(desc))
+                    .await?
+            }
+            None => {
+                client
+                    .feed(PgWireBackendMessage::NoData(NoData::new()))
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Prepared>,
+        _max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let prepared = &portal.statement.statement;
+        let response = self
+            .backend()
+            .execute_prepared(
+                self.session.handle()?,
+                &prepared.sql,
+                prepared.params.clone(),
+            )
+            .await
+            .map_err(adapter_error)?;
+        if let ExecuteResponse::Command { tag } = &response {
+            self.session.report_changes(client, &[tag]).await?;
+        }
+        Ok(to_response(response, portal.result_column_format.clone()))
+    }
+}
+
+#[async_trait]
+impl<B: Backend> CancelHandler for Handler<B> {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        info!(
+            pid = request.pid,
+            "ignoring cancel request: cancellation is not supported"
+        );
+    }
+}
+
+impl<B: Backend> ErrorHandler for Handler<B> {
+    fn on_error<C>(&self, client: &C, error: &mut PgWireError)
+    where
+        C: ClientInfo,
+    {
+        let (pid, _) = client.pid_and_secret_key();
+        debug!(pid, code = error.code(), %error, "statement failed");
+    }
+}
+
+/// A backend response as a pgwire response. Rows are encoded lazily, one DataRow at a
+/// time, in the given result formats.
+fn to_response(response: ExecuteResponse, formats: Format) -> Response {
+    match response {
+        ExecuteResponse::Rows { desc, rows } => {
+            let fields = format::field_infos(
+                desc.names
+                    .iter()
+                    .zip(desc.types.iter().map(|t| &t.scalar_type)),
+                &formats,
+            );
+            let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
+            let data_rows = stream::iter(rows).map(move |row| {
+                format::encode_row(&row, &types, &formats)
+                    .map_err(|e| user_error("XX000", format!("could not send result row: {e}")))
+            });
+            Response::Query(QueryResponse::new(Arc::new(fields), data_rows))
+        }
+        ExecuteResponse::Command { tag } => {
+            let pg_tag = Tag::new(&tag);
+            match tag.as_str() {
+                "BEGIN" | "START TRANSACTION" => Response::TransactionStart(pg_tag),
+                "COMMIT" | "ROLLBACK" => Response::TransactionEnd(pg_tag),
+                _ => Response::Execution(pg_tag),
+            }
+        }
+        ExecuteResponse::EmptyQuery => Response::EmptyQuery,
+    }
+}
+
+/// The RowDescription of a statement's result, `None` for statements without rows.
+fn description(desc: &StatementDesc, formats: &Format) -> Option<RowDescription> {
+    desc.result.as_ref()?;
+    Some(RowDescription::new(
+        result_fields(desc, formats)
+            .iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+fn result_fields(desc: &StatementDesc, formats: &Format) -> Vec<FieldInfo> {
+    match &desc.result {
+        Some(result) => format::field_infos(
+            result
+                .names
+                .iter()
+                .zip(result.types.iter().map(|t| &t.scalar_type)),
+            formats,
+        ),
+        None => Vec::new(),
+    }
+}
+
+/// Validates a Bind's format codes against the statement's parameter and result
+/// column counts (each list may be empty, one code for all, or one code per item).
+fn check_formats(bind: &Bind, nparams: usize, ncolumns: usize) -> PgWireResult<()> {
+    let nformats = bind.parameter_format_codes.len();
+    if nformats > 1 && nformats != nparams {
+        return Err(user_error(
+            "08P01",
+            format!("bind message has {nformats} parameter formats but {nparams} parameters"),
+        ));
+    }
+    let nresult = bind.result_column_format_codes.len();
+    if nresult > 1 && nresult != ncolumns {
+        return Err(user_error(
+            "08P01",
+            format!("bind message has {nresult} result formats but query has {ncolumns} columns"),
+        ));
+    }
+    for &code in bind
+        .parameter_format_codes
+        .iter()
+        .chain(&bind.result_column_format_codes)
+    {
+        if code != 0 && code != 1 {
+            return Err(user_error(
+                "22023",
+                format!("unsupported format code: {code}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Decodes a Bind's parameters into datums of the statement's parameter types.
+fn bind_params(bind: &Bind, prepared: &Prepared) -> PgWireResult<Vec<Datum>> {
+    let types = &prepared.desc.param_types;
+    let ncolumns = prepared.desc.result.as_ref().map_or(0, |r| r.arity());
+    check_formats(bind, types.len(), ncolumns)?;
+    if bind.parameters.len() != types.len() {
+        return Err(user_error(
+            "08P01",
+            format!(
+                "bind message supplies {} parameters, but prepared statement \"{}\" requires {}",
+                bind.parameters.len(),
+                display_name(bind.statement_name.as_deref()),
+                types.len()
+            ),
+        ));
+    }
+    let formats = &bind.parameter_format_codes;
+    bind.parameters
+        .iter()
+        .zip(types)
+        .enumerate()
+        .map(|(idx, (value, typ))| {
+            let Some(bytes) = value else {
+                return Ok(Datum::Null);
+            };
+            let code = match formats.len() {
+                0 => 0,
+                1 => formats[0],
+                _ => formats[idx],
+            };
+            let decoded = if code == 1 {
+                format::decode_binary(bytes, typ)
+            } else {
+                format::decode_text(bytes, typ)
+            };
+            decoded.map_err(|e| param_error(idx + 1, e))
+        })
+        .collect()
+}
+
+fn param_error(position: usize, err: DecodeError) -> PgWireError {
+    match err {
+        DecodeError::Binary(reason) => adapter_error(
+            AdapterError::new(
+                "22P03",
+                format!("incorrect binary data format in bind parameter {position}"),
+            )
+            .with_detail(reason),
+        ),
+        DecodeError::Text(err) => {
+            let mut adapter = AdapterError::new(err.sqlstate(), err.message);
+            adapter.detail = err.detail;
+            adapter_error(adapter)
+        }
+        other => user_error(other.sqlstate(), other.to_string()),
+    }
+}
+
+/// Whether a command with this tag may change a reported parameter.
+fn changes_parameters(tag: &str) -> bool {
+    matches!(tag, "SET" | "RESET" | "DISCARD ALL")
+}
+
+/// Postgres' test for an empty query: nothing but whitespace and semicolons.
+fn is_empty_query(sql: &str) -> bool {
+    sql.chars().all(|c| c == ';' || c.is_whitespace())
+}
+
+fn display_name(name: Option<&str>) -> &str {
+    name.unwrap_or("")
+}
+
+fn statement_not_found(name: Option<&str>) -> PgWireError {
+    let message = match name {
+        Some(name) => format!("prepared statement \"{name}\" does not exist"),
+        None => "unnamed prepared statement does not exist".to_string(),
+    };
+    user_error("26000", message)
+}
+
+/// An adapter error as a pgwire error with Postgres' fields.
+fn error_info(err: AdapterError, severity: &str) -> ErrorInfo {
+    let mut info = ErrorInfo::new(severity.into(), err.sqlstate.into(), err.message);
+    info.severity_nonlocalized = Some(severity.into());
+    info.detail = err.detail;
+    info.hint = err.hint;
+    info.position = err.position.map(|p| p.to_string());
+    info
+}
+
+fn adapter_error(err: AdapterError) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(err, SEVERITY_ERROR)))
+}
+
+fn user_error(sqlstate: &'static str, message: impl Into<String>) -> PgWireError {
+    adapter_error(AdapterError::new(sqlstate, message))
+}
+
+fn fatal_error(sqlstate: &'static str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(error_info(
+        AdapterError::new(sqlstate, message),
+        SEVERITY_FATAL,
+    )))
+}
+
+/// The FATAL error a client gets when the server is at its connection limit.
+pub(crate) fn too_many_clients() -> ErrorInfo {
+    error_info(
+        AdapterError::new("53300", "sorry, too many clients already"),
+        SEVERITY_FATAL,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use eddy_repr::RelationDesc;
+
+    fn prepared(param_types: Vec<ScalarType>, ncolumns: usize) -> Prepared {
+        let mut result = RelationDesc::empty();
+        for i in 0..ncolumns {
+            result = result.with_column(format!("c{i}"), ScalarType::Int32.nullable(true));
+        }
+        Prepared {
+            sql: "select".into(),
+            desc: StatementDesc {
+                param_types,
+                result: Some(result),
+            },
+            params: vec![],
+        }
+    }
+
+    fn bind(formats: Vec<i16>, params: Vec<Option<&'static [u8]>>, results: Vec<i16>) -> Bind {
+        Bind::new(
+            None,
+            Some("s".into()),
+            formats,
+            params
+                .into_iter()
+                .map(|p| p.map(Bytes::from_static))
+                .collect(),
+            results,
+        )
+    }
+
+    fn code(err: PgWireError) -> String {
+        err.code().to_string()
+    }
+
+    #[test]
+    fn bind_decodes_binary_and_nulls() {
+        let stmt = prepared(vec![ScalarType::Int32, ScalarType::Int64], 1);
+        let params = bind_params(
+            &bind(vec![1], vec![Some(&[0, 0, 0, 5]), None], vec![1]),
+            &stmt,
+        )
+        .unwrap();
+        assert_eq!(params, vec![Datum::Int32(5), Datum::Null]);
+    }
+
+    #[test]
+    fn bind_rejects_bad_counts_and_codes() {
+        let stmt = prepared(vec![ScalarType::Int32], 2);
+        let ok_param: Vec<Option<&'static [u8]>> = vec![Some(&[0, 0, 0, 1])];
+        // Wrong number of parameters.
+        let err = bind_params(&bind(vec![1], vec![], vec![]), &stmt).unwrap_err();
+        assert_eq!(code(err), "08P01");
+        // Two parameter formats for one parameter.
+        let err = bind_params(&bind(vec![1, 1], ok_param.clone(), vec![]), &stmt).unwrap_err();
+        assert_eq!(code(err), "08P01");
+        // Three result formats for two columns.
+        let err = bind_params(&bind(vec![1], ok_param.clone(), vec![0, 1, 0]), &stmt).unwrap_err();
+        assert_eq!(code(err), "08P01");
+        // Format code 2.
+        let err = bind_params(&bind(vec![2], ok_param.clone(), vec![]), &stmt).unwrap_err();
+        assert_eq!(code(err), "22023");
+        // Short and malformed binary.
+        let err = bind_params(&bind(vec![1], vec![Some(&[1])], vec![]), &stmt).unwrap_err();
+        assert_eq!(code(err), "08P01");
+        let err =
+            bind_params(&bind(vec![1], vec![Some(&[0, 0, 0, 0, 1])], vec![]), &stmt).unwrap_err();
+        assert_eq!(code(err), "22P03");
+        // One code per column is fine.
+        bind_params(&bind(vec![1], ok_param, vec![0, 1]), &stmt).unwrap();
+    }
+
+    #[test]
+    fn transaction_tags_drive_status() {
+        let response = |tag: &str| {
+            to_response(
+                ExecuteResponse::Command { tag: tag.into() },
+                Format::UnifiedText,
+            )
+        };
+        assert!(matches!(response("BEGIN"), Response::TransactionStart(_)));
+        assert!(matches!(
+            response("START TRANSACTION"),
+            Response::TransactionStart(_)
+        ));
+        assert!(matches!(response("COMMIT"), Response::TransactionEnd(_)));
+        assert!(matches!(response("ROLLBACK"), Response::TransactionEnd(_)));
+        assert!(matches!(response("INSERT 0 1"), Response::Execution(_)));
+    }
+
+    #[test]
+    fn empty_queries() {
+        assert!(is_empty_query(""));
+        assert!(is_empty_query(" ; ;\n"));
+        assert!(!is_empty_query("select 1"));
+    }
+}

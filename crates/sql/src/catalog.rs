@@ -1,0 +1,59 @@
+//! What the planner needs to know about the catalog: how to resolve a relation name.
+//!
+//! The coordinator owns the durable catalog and implements [`Catalog`] over a snapshot
+//! of it, so planning stays pure: the planner never mutates the catalog and never waits.
+
+use eddy_expr::MirRelationExpr;
+use eddy_repr::{GlobalId, RelationDesc};
+
+/// Name resolution against the catalog.
+pub trait Catalog {
+    /// Resolves a relation name (already case-folded: unquoted identifiers are
+    /// lowercase). `schema` is `None` when the name is unqualified: then `pg_catalog` is
+    /// searched first, then `public`.
+    fn resolve_item(&self, schema: Option<&str>, name: &str) -> Option<CatalogItem>;
+}
+
+/// One relation in the catalog.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogItem {
+    pub id: GlobalId,
+    pub name: String,
+    pub kind: ItemKind,
+    pub desc: RelationDesc,
+    /// For a plain (non-materialized) VIEW: its optimized plan, inlined where the view
+    /// is used. `None` for every other kind.
+    pub view_expr: Option<MirRelationExpr>,
+}
+
+/// What kind of relation a catalog item is. System (builtin) tables count as `Table`;
+/// their ids are [`GlobalId::System`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ItemKind {
+    Table,
+    View,
+    MaterializedView,
+    Source,
+}
+
+impl ItemKind {
+    /// The noun Postgres uses in messages (`table`, `view`, `materialized view`).
+    pub fn noun(&self) -> &'static str {
+        match self {
+            ItemKind::Table => "table",
+            ItemKind::View => "view",
+            ItemKind::MaterializedView => "materialized view",
+            ItemKind::Source => "source",
+        }
+    }
+
+    /// The DROP statement that removes an item of this kind.
+    pub fn drop_statement(&self) -> &'static str {
+        match self {
+            ItemKind::Table => "DROP TABLE",
+            ItemKind::View => "DROP VIEW",
+            ItemKind::MaterializedView => "DROP MATERIALIZED VIEW",
+            ItemKind::Source => "DROP SOURCE",
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! Per-statement planning state and the typing of values whose type is not known yet.
+//!
+//! A string literal, a bare `NULL` and (when describing a statement) a parameter whose
+//! type the client left open have no type of their own: Postgres calls them `unknown`
+//! and gives them the type their context needs (`col = '2024-01-01'` reads the literal
+//! as a date). [`CExpr`] keeps such values apart from typed expressions until the
+//! context is known; [`StatementContext::finalize`] types whatever is still unknown as
+//! `text`, which is what Postgres does too.
+//!
+//! Parameters: when planning (`Params::Bound`) each `$n` is a literal of its bound value
+//! and type. When describing (`Params::Describe`) a declared type makes `$n` a typed
+//! placeholder; an undeclared one takes the first type its context asks for, recorded
+//! in `inferred` (and `text` if nothing asks).
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use eddy_expr::func::CastKind;
+use eddy_expr::{MirRelationExpr, MirScalarExpr, UnaryFunc};
+use eddy_repr::{ColumnType, Datum, ScalarType};
+
+use crate::catalog::Catalog;
+use crate::error::{sqlstate, PlanError};
+use crate::plan::PlanContext;
+use crate::types::{self, CastContext};
+
+/// Where parameter values come from.
+#[derive(Clone, Copy, Debug)]
+pub enum Params<'a> {
+    /// Planning for execution: every parameter has a value.
+    Bound(&'a [(Datum, ScalarType)]),
+    /// Describing a prepared statement: parameter types declared by the client.
+    Describe(&'a [Option<ScalarType>]),
+}
+
+/// A common table expression in scope: its plan and output column names.
+#[derive(Clone, Debug)]
+pub struct CteDef {
+    pub name: String,
+    pub expr: MirRelationExpr,
+    pub names: Vec<String>,
+}
+
+/// State shared by everything planned for one statement.
+pub struct StatementContext<'a> {
+    pub catalog: &'a dyn Catalog,
+    pub pcx: &'a PlanContext,
+    params: Params<'a>,
+    inferred: RefCell<BTreeMap<usize, ScalarType>>,
+    max_param: Cell<usize>,
+    /// Set while planning a view definition: `now()` and parameters are refused.
+    pub in_view: Cell<bool>,
+    /// CTEs visible at the current point, innermost last.
+    pub ctes: RefCell<Vec<CteDef>>,
+}
+
+/// An expression and its type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Typed {
+    pub expr: MirScalarExpr,
+    pub typ: ColumnType,
+}
+
+impl Typed {
+    pub fn new(expr: MirScalarExpr, typ: ColumnType) -> Self {
+        Typed { expr, typ }
+    }
+
+    pub fn literal(datum: Datum, scalar_type: ScalarType) -> Self {
+        let typ = scalar_type.nullable(datum.is_null());
+        Typed::new(MirScalarExpr::literal(datum, typ), typ)
+    }
+
+    pub fn null(scalar_type: ScalarType) -> Self {
+        Typed::literal(Datum::Null, scalar_type)
+    }
+
+    pub fn scalar_type(&self) -> ScalarType {
+        self.typ.scalar_type
+    }
+
+    /// Applies a unary function, typing the result with the function's own rule.
+    pub fn unary(self, func: UnaryFunc) -> Typed {
+        let typ = func.output_type(self.typ);
+        Typed::new(self.expr.call_unary(func), typ)
+    }
+
+    pub fn binary(self, other: Typed, func: eddy_expr::BinaryFunc) -> Typed {
+        let typ = func.output_type(self.typ, other.typ);
+        Typed::new(self.expr.call_binary(other.expr, func), typ)
+    }
+
+    pub fn variadic(func: eddy_expr::VariadicFunc, args: Vec<Typed>) -> Typed {
+        let types: Vec<ColumnType> = args.iter().map(|a| a.typ).collect();
+        let typ = func.output_type(&types);
+        Typed::new(
+            MirScalarExpr::CallVariadic {
+                func,
+                exprs: args.into_iter().map(|a| a.expr).collect(),
+            },
+            typ,
+        )
+    }
+
+    /// Casts to `to` (a no-op when the type already is `to`). Lossless conversions of
+    /// literals are folded here; everything else becomes a `Cast` for the evaluator.
+    pub fn cast(self, to: ScalarType, kind: CastKind) -> Typed {
+        let from = self.typ.scalar_type;
+        if from == to {
+            return self;
+        }
+        if let MirScalarExpr::Literal(Ok(datum), _) = &self.expr {
+            if let Some(folded) = fold_literal_cast(datum, &from, &to, kind) {
+                return Typed::literal(folded, to);
+            }
+        }
+        let nullable = self.typ.nullable;
+        Typed::new(
+            self.expr.call_unary(UnaryFunc::Cast { to, kind }),
+            to.nullable(nullable),
+        )
+    }
+}
+
+/// The value of a cast of a literal, when it can be computed now: the cast succeeds
+/// and its result depends only on the datum (not on a source type the datum does not
+/// record, as `char(n)` to `text` or `regclass` to `text` do). A failing cast is left
+/// for evaluation, where it fails only if a row reaches it.
+fn fold_literal_cast(
+    datum: &Datum,
+    from: &ScalarType,
+    to: &ScalarType,
+    kind: CastKind,
+) -> Option<Datum> {
+    use ScalarType::*;
+    if datum.is_null() {
+        return Some(Datum::Null);
+    }
+    if matches!(from, Char { .. } | Oid | RegClass | RegType | RegProc) {
+        return None;
+    }
+    eddy_expr::eval::cast_datum(datum.clone(), to, kind).ok()
+}
+
+/// A planned expression whose type may still be open.
+#[derive(Clone, Debug)]
+pub enum CExpr {
+    Typed(Typed),
+    /// A string literal of unknown type.
+    Str(String),
+    /// A bare `NULL`.
+    Null,
+    /// A parameter (`$n`, 1-based) whose type is still open (describe only).
+    Param(usize),
+}
+
+impl CExpr {
+    pub fn is_unknown(&self) -> bool {
+        !matches!(self, CExpr::Typed(_))
+    }
+
+    pub fn scalar_type(&self) -> Option<ScalarType> {
+        match self {
+            CExpr::Typed(t) => Some(t.typ.scalar_type),
+            _ => None,
+        }
+    }
+
+    /// The type's name for messages: `integer`, or `unknown`.
+    pub fn type_name(&self) -> String {
+        match self {
+            CExpr::Typed(t) => t.typ.scalar_type.sql_name(),
+            _ => "unknown".to_string(),
+        }
+    }
+}
+
+impl From<Typed> for CExpr {
+    fn from(t: Typed) -> Self {
+        CExpr::Typed(t)
+    }
+}
+
+impl<'a> StatementContext<'a> {
+    pub fn new(catalog: &'a dyn Catalog, pcx: &'a PlanContext, params: Params<'a>) -> Self {
+        StatementContext {
+            catalog,
+            pcx,
+            params,
+            inferred: RefCell::new(BTreeMap::new()),
+            max_param: Cell::new(0),
+            in_view: Cell::new(false),
+            ctes: RefCell::new(vec![]),
+        }
+    }
+
+    /// `$n` (1-based).
+    pub fn param(&self, n: usize) -> Result<CExpr, PlanError> {
+        if self.in_view.get() {
+            return Err(PlanError::new(
+                sqlstate::FEATURE_NOT_SUPPORTED,
+                "parameters are not allowed in views",
+            ));
+        }
+        let missing = || {
+            PlanError::new(
+                sqlstate::UNDEFINED_PARAMETER,
+                format!("there is no parameter ${n}"),
+            )
+        };
+        if n == 0 {
+            return Err(missing());
+        }
+        self.max_param.set(self.max_param.get().max(n));
+        match self.params {
+            Params::Bound(values) => {
+                let (datum, typ) = values.get(n - 1).ok_or_else(missing)?;
+                Ok(CExpr::Typed(Typed::literal(datum.clone(), *typ)))
+            }
+            Params::Describe(declared) => {
+                let known = declared
+                    .get(n - 1)
+                    .copied()
+                    .flatten()
+                    .or_else(|| self.inferred.borrow().get(&n).copied());
+                Ok(match known {
+                    Some(typ) => CExpr::Typed(Typed::null(typ)),
+                    None => CExpr::Param(n),
+                })
+            }
+        }
+    }
+
+    /// The parameter types of the statement: declared, inferred, or `text`.
+    pub fn param_types(&self) -> Vec<ScalarType> {
+        let declared: &[Option<ScalarType>] = match self.params {
+            Params::Describe(d) => d,
+            Params::Bound(_) => &[],
+        };
+        let n = self.max_param.get().max(declared.len());
+        let inferred = self.inferred.borrow();
+        (1..=n)
+            .map(|i| {
+                declared
+                    .get(i - 1)
+                    .copied()
+                    .flatten()
+                    .or_else(|| inferred.get(&i).copied())
+                    .unwrap_or(ScalarType::Text)
+            })
+            .collect()
+    }
+
+    /// Gives an unknown-typed value the type `to`. A literal is read with `to`'s input
+    /// function; `kind` says whether a too-long string is cut (explicit) or refused
+    /// (assignment). Typed values are returned unchanged.
+    pub fn resolve_unknown(
+        &self,
+        expr: CExpr,
+        to: ScalarType,
+        kind: CastKind,
+    ) -> Result<Typed, PlanError> {
+        Ok(match expr {
+            CExpr::Typed(t) => t,
+            CExpr::Null => Typed::null(to),
+            CExpr::Param(n) => {
+                self.inferred
+                    .borrow_mut()
+                    .entry(n)
+                    .or_insert(to.without_modifiers());
+                Typed::null(to)
+            }
+            CExpr::Str(s) => string_literal_as(s, to, kind)?,
+        })
+    }
+
+    /// Types whatever is still unknown as `text`.
+    pub fn finalize(&self, expr: CExpr) -> Typed {
+        match expr {
+            CExpr::Typed(t) => t,
+            CExpr::Str(s) => Typed::literal(Datum::String(s), ScalarType::Text),
+            CExpr::Null => Typed::null(ScalarType::Text),
+            CExpr::Param(n) => {
+                self.inferred
+                    .borrow_mut()
+                    .entry(n)
+                    .or_insert(ScalarType::Text);
+                Typed::null(ScalarType::Text)
+            }
+        }
+    }
+
+    /// Brings a value to type `to` if `context` allows it; `Err(type name)` if not.
+    pub fn coerce(
+        &self,
+        expr: CExpr,
+        to: ScalarType,
+        context: CastContext,
+    ) -> Result<Result<Typed, String>, PlanError> {
+        let kind = match context {
+            CastContext::Assignment => CastKind::Assignment,
+            _ => CastKind::Explicit,
+        };
+        match expr {
+            CExpr::Typed(t) => {
+                let from = t.typ.scalar_type;
+                if from == to {
+                    Ok(Ok(t))
+                } else if types::cast_allowed(&from, &to, context) {
+                    Ok(Ok(t.cast(to, kind)))
+                } else {
+                    Ok(Err(from.sql_name()))
+                }
+            }
+            unknown => self.resolve_unknown(unknown, to, kind).map(Ok),
+        }
+    }
+}
+
+/// A string literal read as a value of type `to`.
+fn string_literal_as(s: String, to: ScalarType, kind: CastKind) -> Result<Typed, PlanError> {
+    use ScalarType::*;
+    match to {
+        Text | Name | Varchar { max_length: None } => Ok(Typed::literal(Datum::String(s), to)),
+        Varchar {
+            max_length: Some(n),
+        } => {
+            if s.chars().count() <= n as usize {
+                Ok(Typed::literal(Datum::String(s), to))
+            } else if kind == CastKind::Explicit {
+                Ok(Typed::literal(
+                    Datum::String(s.chars().take(n as usize).collect()),
+                    to,
+                ))
+            } else {
+                Err(PlanError::new(
+                    sqlstate::STRING_DATA_RIGHT_TRUNCATION,
+                    format!("value too long for type character varying({n})"),
+                ))
+            }
+        }
+        // Anything else: the type's input function, now (Postgres also reads literals
+        // while planning, so `'x'::date` fails before any row is read).
+        _ => match eddy_expr::eval::cast_datum(Datum::String(s), &to, kind) {
+            Ok(datum) => Ok(Typed::literal(datum, to)),
+            Err(e) => Err(PlanError::new(e.sqlstate(), e.to_string())),
+        },
+    }
+}

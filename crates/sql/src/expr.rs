@@ -1,0 +1,1212 @@
+//! Planning scalar expressions: name resolution, typing with Postgres' rules, and the
+//! translation of operators and special forms into [`MirScalarExpr`].
+//!
+//! Every expression is planned over one input relation, named by a [`Scope`]. Under
+//! GROUP BY the input is the grouped relation: a sub-expression equal to a grouping key
+//! becomes that key's column, an aggregate call becomes its aggregate's column, and any
+//! other column reference is a grouping error (see [`Grouping`]).
+//!
+//! Operator typing follows Postgres: numbers promote along `smallint < integer <
+//! bigint < numeric < real < double precision`; an unknown-typed literal takes the
+//! type of the other operand; date/time arithmetic has its own table
+//! ([`plan_arithmetic`]). Types that do not meet are `42883 operator does not exist`.
+
+use std::ops::ControlFlow;
+
+use eddy_expr::func::CastKind;
+use eddy_expr::{BinaryFunc, MirScalarExpr, UnaryFunc, VariadicFunc};
+use eddy_repr::{ColumnType, Datum, ScalarType};
+use rust_decimal::Decimal;
+use sqlparser::ast::{
+    BinaryOperator, CastKind as AstCastKind, CeilFloorKind, DateTimeField, Expr, Ident,
+    TrimWhereField, UnaryOperator, Value,
+};
+
+use crate::context::{CExpr, StatementContext, Typed};
+use crate::error::{sqlstate, PlanError};
+use crate::func;
+use crate::names::normalize_ident;
+use crate::scope::Scope;
+use crate::types::{self, CastContext};
+
+/// The state of a GROUP BY: the input the keys and aggregates were computed over, and
+/// how their results are laid out in the grouped relation (keys first, then
+/// aggregates).
+pub struct Grouping<'a> {
+    pub input_scope: &'a Scope,
+    pub input_typ: &'a [ColumnType],
+    /// Grouping keys over the input; key `i` is column `i` of the grouped relation.
+    pub keys: Vec<MirScalarExpr>,
+    /// Each aggregate call (as written) and its value over the grouped relation.
+    pub aggregates: Vec<(Expr, Typed)>,
+    /// The column types of the grouped relation.
+    pub grouped_typ: Vec<ColumnType>,
+}
+
+/// Where an expression is planned.
+pub struct ExprContext<'a> {
+    pub scx: &'a StatementContext<'a>,
+    /// The input's names and types (ungrouped), or the grouping's input when grouped.
+    pub scope: &'a Scope,
+    pub typ: &'a [ColumnType],
+    /// The clause, for messages: `WHERE`, `SELECT`, `JOIN/ON`, ...
+    pub clause: &'static str,
+    pub grouping: Option<&'a Grouping<'a>>,
+}
+
+impl<'a> ExprContext<'a> {
+    pub fn new(
+        scx: &'a StatementContext<'a>,
+        scope: &'a Scope,
+        typ: &'a [ColumnType],
+        clause: &'static str,
+    ) -> Self {
+        ExprContext {
+            scx,
+            scope,
+            typ,
+            clause,
+            grouping: None,
+        }
+    }
+
+    pub fn with_clause(&self, clause: &'static str) -> ExprContext<'a> {
+        ExprContext {
+            scx: self.scx,
+            scope: self.scope,
+            typ: self.typ,
+            clause,
+            grouping: self.grouping,
+        }
+    }
+}
+
+/// True if `expr` calls an aggregate function (outside any window).
+pub fn contains_aggregate(expr: &Expr) -> bool {
+    sqlparser::ast::visit_expressions(expr, |e| match e {
+        Expr::Function(f) if func::is_aggregate_call(f) => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    })
+    .is_break()
+}
+
+/// Plans an expression and types any unknown result as `text`.
+pub fn plan_typed(ecx: &ExprContext, expr: &Expr) -> Result<Typed, PlanError> {
+    let planned = plan_expr(ecx, expr)?;
+    Ok(ecx.scx.finalize(planned))
+}
+
+/// Plans a condition: the result must be boolean (`argument of WHERE must be type
+/// boolean, not type integer`).
+pub fn plan_condition(ecx: &ExprContext, expr: &Expr) -> Result<Typed, PlanError> {
+    let planned = plan_expr(ecx, expr)?;
+    require_bool(ecx.scx, planned, ecx.clause)
+}
+
+pub fn require_bool(
+    scx: &StatementContext,
+    planned: CExpr,
+    what: &str,
+) -> Result<Typed, PlanError> {
+    match planned {
+        CExpr::Typed(t) if t.scalar_type() != ScalarType::Bool => {
+            Err(PlanError::datatype_mismatch(format!(
+                "argument of {what} must be type boolean, not type {}",
+                t.scalar_type().sql_name()
+            )))
+        }
+        other => scx.resolve_unknown(other, ScalarType::Bool, CastKind::Explicit),
+    }
+}
+
+/// Plans an expression, leaving unknown-typed values open.
+pub fn plan_expr(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
+    if let Some(grouping) = ecx.grouping {
+        if let Some(planned) = plan_grouped(ecx, grouping, expr)? {
+            return Ok(planned);
+        }
+    }
+    plan_expr_inner(ecx, expr)
+}
+
+/// Under GROUP BY: an aggregate call, a grouping key, or a column that is neither (an
+/// error). `None` when the expression must be taken apart further.
+fn plan_grouped(
+    ecx: &ExprContext,
+    grouping: &Grouping,
+    expr: &Expr,
+) -> Result<Option<CExpr>, PlanError> {
+    if let Expr::Function(f) = expr {
+        if func::is_aggregate_call(f) {
+            return match grouping.aggregates.iter().find(|(e, _)| e == expr) {
+                Some((_, typed)) => Ok(Some(typed.clone().into())),
+                None => Err(PlanError::internal(format!(
+                    "aggregate {expr} was not collected"
+                ))),
+            };
+        }
+    }
+    if contains_aggregate(expr) {
+        return Ok(None);
+    }
+    // Plan over the ungrouped input and compare with the keys.
+    let input_ecx = ExprContext {
+        scx: ecx.scx,
+        scope: grouping.input_scope,
+        typ: grouping.input_typ,
+        clause: ecx.clause,
+        grouping: None,
+    };
+    match plan_expr_inner(&input_ecx, expr) {
+        Ok(CExpr::Typed(t)) => {
+            if let Some(i) = grouping.keys.iter().position(|k| *k == t.expr) {
+                return Ok(Some(
+                    Typed::new(MirScalarExpr::Column(i), grouping.grouped_typ[i]).into(),
+                ));
+            }
+            if t.expr.support().is_empty() {
+                return Ok(Some(t.into()));
+            }
+        }
+        Ok(unknown) => return Ok(Some(unknown)),
+        Err(_) => {}
+    }
+    if let Some(column) = column_reference(input_ecx.scope, expr)? {
+        return Err(ungrouped_column(input_ecx.scope, column));
+    }
+    Ok(None)
+}
+
+pub fn ungrouped_column(scope: &Scope, column: usize) -> PlanError {
+    PlanError::new(
+        sqlstate::GROUPING_ERROR,
+        format!(
+            "column \"{}\" must appear in the GROUP BY clause or be used in an aggregate function",
+            scope.qualified_name(column)
+        ),
+    )
+}
+
+/// The input column an identifier refers to, if `expr` is a column reference.
+fn column_reference(scope: &Scope, expr: &Expr) -> Result<Option<usize>, PlanError> {
+    match expr {
+        Expr::Identifier(ident) => Ok(Some(resolve_column(scope, std::slice::from_ref(ident))?)),
+        Expr::CompoundIdentifier(idents) => Ok(Some(resolve_column(scope, idents)?)),
+        _ => Ok(None),
+    }
+}
+
+/// Resolves `col`, `t.col`, `s.t.col` or `db.s.t.col`.
+pub fn resolve_column(scope: &Scope, idents: &[Ident]) -> Result<usize, PlanError> {
+    let parts: Vec<String> = idents.iter().map(normalize_ident).collect();
+    match parts.as_slice() {
+        [column] => scope.resolve(None, None, column),
+        [table, column] => scope.resolve(None, Some(table), column),
+        [_, schema, table, column] | [schema, table, column] => {
+            scope.resolve(Some(schema), Some(table), column)
+        }
+        _ => Err(PlanError::syntax(format!(
+            "improper qualified name (too many dotted names): {}",
+            parts.join(".")
+        ))),
+    }
+}
+
+fn column(ecx: &ExprContext, pos: usize) -> CExpr {
+    Typed::new(MirScalarExpr::Column(pos), ecx.typ[pos]).into()
+}
+
+fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
+    let scx = ecx.scx;
+    match expr {
+        Expr::Identifier(ident) => {
+            match resolve_column(ecx.scope, std::slice::from_ref(ident)) {
+                Ok(pos) => Ok(column(ecx, pos)),
+                Err(e) if e.sqlstate == sqlstate::UNDEFINED_COLUMN => {
+                    // A few SQL-standard functions are written without parentheses.
+                    match normalize_ident(ident).as_str() {
+                        name @ ("current_schema" | "current_role")
+                            if ident.quote_style.is_none() =>
+                        {
+                            match func::plan_niladic(ecx, name)? {
+                                Some(t) => Ok(t.into()),
+                                None => Err(e),
+                            }
+                        }
+                        _ => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Expr::CompoundIdentifier(idents) => Ok(column(ecx, resolve_column(ecx.scope, idents)?)),
+        Expr::Value(v) => plan_value(scx, &v.value),
+        Expr::TypedString(ts) => {
+            let to = types::scalar_type(&ts.data_type)?;
+            let s = string_value(&ts.value.value).ok_or_else(|| {
+                PlanError::syntax(format!("syntax error at or near \"{}\"", ts.value))
+            })?;
+            Ok(scx
+                .resolve_unknown(CExpr::Str(s), to, CastKind::Explicit)?
+                .into())
+        }
+        Expr::Interval(interval) => plan_interval_literal(scx, interval),
+        Expr::Nested(inner) => plan_expr(ecx, inner),
+        Expr::IsNull(e) => Ok(plan_typed(ecx, e)?.unary(UnaryFunc::IsNull).into()),
+        Expr::IsNotNull(e) => Ok(plan_typed(ecx, e)?
+            .unary(UnaryFunc::IsNull)
+            .unary(UnaryFunc::Not)
+            .into()),
+        Expr::IsTrue(e) => Ok(plan_is(ecx, e, UnaryFunc::IsTrue, false)?.into()),
+        Expr::IsNotTrue(e) => Ok(plan_is(ecx, e, UnaryFunc::IsTrue, true)?.into()),
+        Expr::IsFalse(e) => Ok(plan_is(ecx, e, UnaryFunc::IsFalse, false)?.into()),
+        Expr::IsNotFalse(e) => Ok(plan_is(ecx, e, UnaryFunc::IsFalse, true)?.into()),
+        Expr::IsUnknown(e) => Ok(plan_is(ecx, e, UnaryFunc::IsNull, false)?.into()),
+        Expr::IsNotUnknown(e) => Ok(plan_is(ecx, e, UnaryFunc::IsNull, true)?.into()),
+        Expr::IsDistinctFrom(a, b) => {
+            let (a, b) = plan_comparison_operands(ecx, a, b, "IS DISTINCT FROM")?;
+            Ok(a.binary(b, BinaryFunc::IsDistinctFrom).into())
+        }
+        Expr::IsNotDistinctFrom(a, b) => {
+            let (a, b) = plan_comparison_operands(ecx, a, b, "IS DISTINCT FROM")?;
+            Ok(a.binary(b, BinaryFunc::IsDistinctFrom)
+                .unary(UnaryFunc::Not)
+                .into())
+        }
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let (func, opname) = if *negated {
+                (BinaryFunc::NotEq, "<>")
+            } else {
+                (BinaryFunc::Eq, "=")
+            };
+            let target = plan_expr(ecx, expr)?;
+            let mut terms = vec![];
+            for item in list {
+                let item = plan_expr(ecx, item)?;
+                terms.push(compare(scx, func.clone(), opname, target.clone(), item)?);
+            }
+            Ok(variadic_bool(
+                if *negated {
+                    VariadicFunc::And
+                } else {
+                    VariadicFunc::Or
+                },
+                terms,
+            )
+            .into())
+        }
+        Expr::InSubquery { .. } => Err(PlanError::unsupported("IN (subquery)")),
+        Expr::InUnnest { .. } => Err(PlanError::unsupported("IN UNNEST")),
+        Expr::Between {
+            expr,
+            negated,
+            low,
+            high,
+        } => {
+            let target = plan_expr(ecx, expr)?;
+            let low = plan_expr(ecx, low)?;
+            let high = plan_expr(ecx, high)?;
+            if *negated {
+                let below = compare(scx, BinaryFunc::Lt, "<", target.clone(), low)?;
+                let above = compare(scx, BinaryFunc::Gt, ">", target, high)?;
+                Ok(variadic_bool(VariadicFunc::Or, vec![below, above]).into())
+            } else {
+                let above = compare(scx, BinaryFunc::Gte, ">=", target.clone(), low)?;
+                let below = compare(scx, BinaryFunc::Lte, "<=", target, high)?;
+                Ok(variadic_bool(VariadicFunc::And, vec![above, below]).into())
+            }
+        }
+        Expr::BinaryOp { left, op, right } => plan_binary_op(ecx, left, op, right),
+        Expr::Like {
+            negated,
+            any,
+            expr,
+            pattern,
+            escape_char,
+        } => plan_like(
+            ecx,
+            *negated,
+            *any,
+            expr,
+            pattern,
+            escape_char.as_ref(),
+            false,
+        ),
+        Expr::ILike {
+            negated,
+            any,
+            expr,
+            pattern,
+            escape_char,
+        } => plan_like(
+            ecx,
+            *negated,
+            *any,
+            expr,
+            pattern,
+            escape_char.as_ref(),
+            true,
+        ),
+        Expr::SimilarTo { .. } => Err(PlanError::unsupported("SIMILAR TO")),
+        Expr::UnaryOp { op, expr } => plan_unary_op(ecx, op, expr),
+        Expr::Cast {
+            kind,
+            expr,
+            data_type,
+            format,
+        } => {
+            if format.is_some() {
+                return Err(PlanError::unsupported("CAST ... FORMAT"));
+            }
+            if matches!(kind, AstCastKind::TryCast | AstCastKind::SafeCast) {
+                return Err(PlanError::unsupported(format!("{kind:?}").to_uppercase()));
+            }
+            let to = types::scalar_type(data_type)?;
+            let inner = plan_expr(ecx, expr)?;
+            Ok(plan_cast(scx, inner, to)?.into())
+        }
+        Expr::Extract { field, expr, .. } => {
+            let field = datetime_field_name(field)?;
+            let arg = plan_expr(ecx, expr)?;
+            Ok(func::plan_extract(&field, arg, "extract")?.into())
+        }
+        Expr::Ceil { expr, field } => plan_ceil_floor(ecx, expr, field, "ceil"),
+        Expr::Floor { expr, field } => plan_ceil_floor(ecx, expr, field, "floor"),
+        Expr::Position { expr, r#in } => {
+            let needle = plan_expr(ecx, expr)?;
+            let haystack = plan_expr(ecx, r#in)?;
+            Ok(func::plan_call(scx, "position", vec![needle, haystack])?.into())
+        }
+        Expr::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            shorthand,
+            ..
+        } => {
+            let name = if *shorthand { "substr" } else { "substring" };
+            let string = plan_expr(ecx, expr)?;
+            let from = match substring_from {
+                Some(from) => plan_expr(ecx, from)?,
+                None => Typed::literal(Datum::Int32(1), ScalarType::Int32).into(),
+            };
+            let mut args = vec![string, from];
+            if let Some(count) = substring_for {
+                args.push(plan_expr(ecx, count)?);
+            }
+            Ok(func::plan_call(scx, name, args)?.into())
+        }
+        Expr::Trim {
+            expr,
+            trim_where,
+            trim_what,
+            trim_characters,
+        } => {
+            let name = match trim_where {
+                None | Some(TrimWhereField::Both) => "btrim",
+                Some(TrimWhereField::Leading) => "ltrim",
+                Some(TrimWhereField::Trailing) => "rtrim",
+            };
+            let mut args = vec![plan_expr(ecx, expr)?];
+            let chars = trim_what
+                .as_deref()
+                .or(trim_characters.as_ref().and_then(|c| c.first()));
+            if let Some(chars) = chars {
+                args.push(plan_expr(ecx, chars)?);
+            }
+            Ok(func::plan_call(scx, name, args)?.into())
+        }
+        Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => plan_case(ecx, operand.as_deref(), conditions, else_result.as_deref()),
+        Expr::Function(f) => func::plan_function(ecx, f),
+        Expr::Exists { .. } => Err(PlanError::unsupported("EXISTS")),
+        Expr::Subquery(_) => Err(PlanError::unsupported_plural("scalar subqueries")),
+        Expr::Tuple(_) => Err(PlanError::unsupported_plural("row constructors")),
+        Expr::Array(_) => Err(PlanError::unsupported_plural("array constructors")),
+        Expr::AnyOp { .. } | Expr::AllOp { .. } => {
+            Err(PlanError::unsupported_plural("ANY/ALL comparisons"))
+        }
+        Expr::AtTimeZone { .. } => Err(PlanError::unsupported("AT TIME ZONE")),
+        Expr::Collate { .. } => Err(PlanError::unsupported("COLLATE")),
+        Expr::CompoundFieldAccess { .. } | Expr::JsonAccess { .. } => {
+            Err(PlanError::unsupported_plural("field access and subscripts"))
+        }
+        Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => {
+            Err(PlanError::syntax("syntax error at or near \"*\""))
+        }
+        other => Err(PlanError::unsupported(format!("expression {other}"))),
+    }
+}
+
+fn plan_ceil_floor(
+    ecx: &ExprContext,
+    expr: &Expr,
+    field: &CeilFloorKind,
+    name: &str,
+) -> Result<CExpr, PlanError> {
+    if !matches!(
+        field,
+        CeilFloorKind::DateTimeField(DateTimeField::NoDateTime)
+    ) {
+        return Err(PlanError::unsupported(format!(
+            "{} with a field or scale",
+            name.to_uppercase()
+        )));
+    }
+    let arg = plan_expr(ecx, expr)?;
+    Ok(func::plan_call(ecx.scx, name, vec![arg])?.into())
+}
+
+/// The text of a string literal of any quoting style.
+pub fn string_value(value: &Value) -> Option<String> {
+    match value {
+        Value::SingleQuotedString(s)
+        | Value::EscapedStringLiteral(s)
+        | Value::UnicodeStringLiteral(s)
+        | Value::NationalStringLiteral(s)
+        | Value::TripleSingleQuotedString(s) => Some(s.clone()),
+        Value::DollarQuotedString(d) => Some(d.value.clone()),
+        _ => None,
+    }
+}
+
+pub fn plan_value(scx: &StatementContext, value: &Value) -> Result<CExpr, PlanError> {
+    if let Some(s) = string_value(value) {
+        return Ok(CExpr::Str(s));
+    }
+    match value {
+        Value::Number(n, _) => Ok(parse_number(n)?.into()),
+        Value::Boolean(b) => Ok(Typed::literal(Datum::Bool(*b), ScalarType::Bool).into()),
+        Value::Null => Ok(CExpr::Null),
+        Value::Placeholder(p) => match p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => scx.param(n),
+            None => Err(PlanError::syntax(format!(
+                "syntax error at or near \"{p}\""
+            ))),
+        },
+        other => Err(PlanError::unsupported(format!("literal {other}"))),
+    }
+}
+
+/// A numeric literal: `integer` if it fits, else `bigint`, else `numeric`; with a
+/// decimal point or exponent always `numeric`.
+pub fn parse_number(text: &str) -> Result<Typed, PlanError> {
+    let out_of_range = || {
+        PlanError::new(
+            sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("value overflows numeric format: {text}"),
+        )
+    };
+    if !text.contains(['.', 'e', 'E']) {
+        if let Ok(v) = text.parse::<i32>() {
+            return Ok(Typed::literal(Datum::Int32(v), ScalarType::Int32));
+        }
+        if let Ok(v) = text.parse::<i64>() {
+            return Ok(Typed::literal(Datum::Int64(v), ScalarType::Int64));
+        }
+    }
+    let decimal = if text.contains(['e', 'E']) {
+        Decimal::from_scientific(text).map_err(|_| out_of_range())?
+    } else {
+        text.parse::<Decimal>().map_err(|_| out_of_range())?
+    };
+    Ok(Typed::literal(
+        Datum::Numeric(decimal),
+        ScalarType::Numeric {
+            precision: None,
+            scale: None,
+        },
+    ))
+}
+
+fn plan_interval_literal(
+    scx: &StatementContext,
+    interval: &sqlparser::ast::Interval,
+) -> Result<CExpr, PlanError> {
+    let text = match interval.value.as_ref() {
+        Expr::Value(v) => match (&v.value, string_value(&v.value)) {
+            (_, Some(s)) => s,
+            (Value::Number(n, _), None) => n.clone(),
+            _ => {
+                return Err(PlanError::unsupported(format!(
+                    "interval literal {interval}"
+                )))
+            }
+        },
+        _ => {
+            return Err(PlanError::unsupported(format!(
+                "interval literal {interval}"
+            )))
+        }
+    };
+    let text = match (
+        &interval.leading_field,
+        &interval.last_field,
+        interval.leading_precision,
+        interval.fractional_seconds_precision,
+    ) {
+        (None, None, None, None) => text,
+        (Some(field), None, None, None) => format!("{text} {}", datetime_field_name(field)?),
+        _ => {
+            return Err(PlanError::unsupported(format!(
+                "interval literal {interval}"
+            )))
+        }
+    };
+    Ok(scx
+        .resolve_unknown(CExpr::Str(text), ScalarType::Interval, CastKind::Explicit)?
+        .into())
+}
+
+/// The canonical (lowercase, Postgres) name of an EXTRACT / date_part field.
+pub fn datetime_field_name(field: &DateTimeField) -> Result<String, PlanError> {
+    let raw = match field {
+        DateTimeField::Custom(ident) => normalize_ident(ident),
+        DateTimeField::Week(Some(_)) => {
+            return Err(PlanError::unsupported(format!("field {field}")))
+        }
+        other => other.to_string().to_lowercase(),
+    };
+    canonical_datetime_field(&raw).ok_or_else(|| {
+        PlanError::new(
+            sqlstate::INVALID_PARAMETER_VALUE,
+            format!("unit \"{raw}\" not recognized"),
+        )
+    })
+}
+
+/// Postgres' spellings of date/time units, mapped to one canonical name each.
+pub fn canonical_datetime_field(raw: &str) -> Option<String> {
+    let canonical = match raw {
+        "microsecond" | "microseconds" | "us" | "usec" | "usecs" | "useconds" => "microseconds",
+        "millisecond" | "milliseconds" | "ms" | "msec" | "msecs" | "mseconds" => "milliseconds",
+        "second" | "seconds" | "s" | "sec" | "secs" => "second",
+        "minute" | "minutes" | "m" | "min" | "mins" => "minute",
+        "hour" | "hours" | "h" | "hr" | "hrs" => "hour",
+        "day" | "days" | "d" => "day",
+        "week" | "weeks" | "w" => "week",
+        "month" | "months" | "mon" | "mons" => "month",
+        "quarter" | "qtr" => "quarter",
+        "year" | "years" | "y" | "yr" | "yrs" => "year",
+        "decade" | "decades" | "dec" | "decs" => "decade",
+        "century" | "centuries" | "c" | "cent" => "century",
+        "millennium" | "millennia" | "millenium" | "mil" | "mils" => "millennium",
+        "epoch" => "epoch",
+        "dow" => "dow",
+        "doy" => "doy",
+        "isodow" => "isodow",
+        "isoyear" => "isoyear",
+        "julian" => "julian",
+        "timezone" => "timezone",
+        "timezone_hour" => "timezone_hour",
+        "timezone_minute" => "timezone_minute",
+        _ => return None,
+    };
+    Some(canonical.to_string())
+}
+
+fn plan_is(
+    ecx: &ExprContext,
+    expr: &Expr,
+    func: UnaryFunc,
+    negated: bool,
+) -> Result<Typed, PlanError> {
+    let arg = if func == UnaryFunc::IsNull {
+        plan_typed(ecx, expr)?
+    } else {
+        let clause = match func {
+            UnaryFunc::IsTrue => "IS TRUE",
+            _ => "IS FALSE",
+        };
+        require_bool(ecx.scx, plan_expr(ecx, expr)?, clause)?
+    };
+    let tested = arg.unary(func);
+    Ok(if negated {
+        tested.unary(UnaryFunc::Not)
+    } else {
+        tested
+    })
+}
+
+/// A variadic AND/OR, or its single term.
+pub fn variadic_bool(func: VariadicFunc, mut terms: Vec<Typed>) -> Typed {
+    if terms.len() == 1 {
+        return terms.remove(0);
+    }
+    Typed::variadic(func, terms)
+}
+
+fn plan_comparison_operands(
+    ecx: &ExprContext,
+    a: &Expr,
+    b: &Expr,
+    opname: &str,
+) -> Result<(Typed, Typed), PlanError> {
+    let a = plan_expr(ecx, a)?;
+    let b = plan_expr(ecx, b)?;
+    unify_for_comparison(ecx.scx, a, b, opname)
+}
+
+/// Brings two operands to a type they can be compared in: an unknown side takes the
+/// other side's type; `char(n)` compares as `text` (so trailing spaces do not matter,
+/// as in Postgres); other types meet at their common type.
+pub fn unify_for_comparison(
+    scx: &StatementContext,
+    a: CExpr,
+    b: CExpr,
+    opname: &str,
+) -> Result<(Typed, Typed), PlanError> {
+    let as_text_if_char = |t: Typed| match t.scalar_type() {
+        ScalarType::Char { .. } => t.cast(ScalarType::Text, CastKind::Explicit),
+        _ => t,
+    };
+    let a = match a {
+        CExpr::Typed(t) => CExpr::Typed(as_text_if_char(t)),
+        other => other,
+    };
+    let b = match b {
+        CExpr::Typed(t) => CExpr::Typed(as_text_if_char(t)),
+        other => other,
+    };
+    match (a.scalar_type(), b.scalar_type()) {
+        (None, None) => Ok((scx.finalize(a), scx.finalize(b))),
+        (Some(ta), None) => {
+            let b = scx.resolve_unknown(b, types::unknown_meets(&ta), CastKind::Explicit)?;
+            Ok((scx.finalize(a), b))
+        }
+        (None, Some(tb)) => {
+            let a = scx.resolve_unknown(a, types::unknown_meets(&tb), CastKind::Explicit)?;
+            Ok((a, scx.finalize(b)))
+        }
+        (Some(ta), Some(tb)) => {
+            let (a, b) = (scx.finalize(a), scx.finalize(b));
+            if ta == tb || (ta.is_string() && tb.is_string()) {
+                return Ok((a, b));
+            }
+            match types::common_type(&ta, &tb) {
+                Some(common) => Ok((
+                    a.cast(common, CastKind::Explicit),
+                    b.cast(common, CastKind::Explicit),
+                )),
+                None => Err(PlanError::operator_does_not_exist(format!(
+                    "{} {opname} {}",
+                    ta.sql_name(),
+                    tb.sql_name()
+                ))),
+            }
+        }
+    }
+}
+
+/// `a <op> b` for a comparison operator.
+pub fn compare(
+    scx: &StatementContext,
+    func: BinaryFunc,
+    opname: &str,
+    a: CExpr,
+    b: CExpr,
+) -> Result<Typed, PlanError> {
+    let (a, b) = unify_for_comparison(scx, a, b, opname)?;
+    if matches!(a.scalar_type(), ScalarType::Jsonb)
+        && !matches!(func, BinaryFunc::Eq | BinaryFunc::NotEq)
+    {
+        return Err(PlanError::unsupported(format!(
+            "operator jsonb {opname} jsonb"
+        )));
+    }
+    Ok(a.binary(b, func))
+}
+
+fn plan_binary_op(
+    ecx: &ExprContext,
+    left: &Expr,
+    op: &BinaryOperator,
+    right: &Expr,
+) -> Result<CExpr, PlanError> {
+    let scx = ecx.scx;
+    use BinaryOperator as Op;
+    match op {
+        Op::And | Op::Or => {
+            let (func, name) = match op {
+                Op::And => (VariadicFunc::And, "AND"),
+                _ => (VariadicFunc::Or, "OR"),
+            };
+            let mut operands = vec![];
+            flatten_bool_op(left, op, &mut operands);
+            flatten_bool_op(right, op, &mut operands);
+            let terms = operands
+                .into_iter()
+                .map(|e| require_bool(scx, plan_expr(ecx, e)?, name))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Typed::variadic(func, terms).into())
+        }
+        _ => {
+            let l = plan_expr(ecx, left)?;
+            let r = plan_expr(ecx, right)?;
+            plan_binary(scx, op, l, r)
+        }
+    }
+}
+
+fn flatten_bool_op<'e>(expr: &'e Expr, op: &BinaryOperator, out: &mut Vec<&'e Expr>) {
+    match expr {
+        Expr::BinaryOp {
+            left,
+            op: inner,
+            right,
+        } if inner == op => {
+            flatten_bool_op(left, op, out);
+            flatten_bool_op(right, op, out);
+        }
+        other => out.push(other),
+    }
+}
+
+/// A binary operator over planned operands.
+pub fn plan_binary(
+    scx: &StatementContext,
+    op: &BinaryOperator,
+    l: CExpr,
+    r: CExpr,
+) -> Result<CExpr, PlanError> {
+    use BinaryOperator as Op;
+    let planned = match op {
+        Op::Plus => plan_arithmetic(scx, BinaryFunc::Add, "+", l, r)?,
+        Op::Minus => plan_arithmetic(scx, BinaryFunc::Sub, "-", l, r)?,
+        Op::Multiply => plan_arithmetic(scx, BinaryFunc::Mul, "*", l, r)?,
+        Op::Divide => plan_arithmetic(scx, BinaryFunc::Div, "/", l, r)?,
+        Op::Modulo => plan_arithmetic(scx, BinaryFunc::Mod, "%", l, r)?,
+        Op::Eq => compare(scx, BinaryFunc::Eq, "=", l, r)?,
+        Op::NotEq => compare(scx, BinaryFunc::NotEq, "<>", l, r)?,
+        Op::Lt => compare(scx, BinaryFunc::Lt, "<", l, r)?,
+        Op::LtEq => compare(scx, BinaryFunc::Lte, "<=", l, r)?,
+        Op::Gt => compare(scx, BinaryFunc::Gt, ">", l, r)?,
+        Op::GtEq => compare(scx, BinaryFunc::Gte, ">=", l, r)?,
+        Op::StringConcat => plan_concat_op(scx, l, r)?,
+        Op::PGLikeMatch => like(scx, l, r, BinaryFunc::Like, "~~", false)?,
+        Op::PGNotLikeMatch => like(scx, l, r, BinaryFunc::Like, "!~~", true)?,
+        Op::PGILikeMatch => like(scx, l, r, BinaryFunc::ILike, "~~*", false)?,
+        Op::PGNotILikeMatch => like(scx, l, r, BinaryFunc::ILike, "!~~*", true)?,
+        Op::PGRegexMatch => like(scx, l, r, regex(false), "~", false)?,
+        Op::PGRegexNotMatch => like(scx, l, r, regex(false), "!~", true)?,
+        Op::PGRegexIMatch => like(scx, l, r, regex(true), "~*", false)?,
+        Op::PGRegexNotIMatch => like(scx, l, r, regex(true), "!~*", true)?,
+        Op::PGExp => func::plan_call(scx, "power", vec![l, r])?,
+        Op::Arrow => plan_jsonb_get(scx, l, r, BinaryFunc::JsonbGet, "->")?,
+        Op::LongArrow => plan_jsonb_get(scx, l, r, BinaryFunc::JsonbGetText, "->>")?,
+        other => return Err(PlanError::unsupported(format!("operator {other}"))),
+    };
+    Ok(planned.into())
+}
+
+fn regex(case_insensitive: bool) -> BinaryFunc {
+    BinaryFunc::RegexMatch { case_insensitive }
+}
+
+/// The type an unknown operand of an arithmetic operator takes when the other operand
+/// has type `known`.
+fn unknown_arithmetic_partner(
+    func: &BinaryFunc,
+    opname: &str,
+    known: &ScalarType,
+    known_is_left: bool,
+) -> Result<ScalarType, PlanError> {
+    use ScalarType::*;
+    let signature = || {
+        if known_is_left {
+            format!("{} {opname} unknown", known.sql_name())
+        } else {
+            format!("unknown {opname} {}", known.sql_name())
+        }
+    };
+    Ok(match (func, known) {
+        (_, k) if k.is_numeric() => k.without_modifiers(),
+        (BinaryFunc::Add | BinaryFunc::Sub, Interval) => Interval,
+        (BinaryFunc::Mul, Interval) => Float64,
+        (BinaryFunc::Div, Interval) if known_is_left => Float64,
+        (BinaryFunc::Add, Timestamp | TimestampTz | Time) => Interval,
+        (BinaryFunc::Sub, Timestamp | TimestampTz | Date) => *known,
+        (BinaryFunc::Sub, Time) if known_is_left => Interval,
+        (BinaryFunc::Add, Date) => return Err(PlanError::operator_not_unique(signature())),
+        _ => return Err(PlanError::operator_does_not_exist(signature())),
+    })
+}
+
+/// `+ - * / %` with Postgres' operand types.
+pub fn plan_arithmetic(
+    scx: &StatementContext,
+    func: BinaryFunc,
+    opname: &str,
+    l: CExpr,
+    r: CExpr,
+) -> Result<Typed, PlanError> {
+    use ScalarType::*;
+    let (l, r) = match (l.scalar_type(), r.scalar_type()) {
+        (None, None) => {
+            return Err(PlanError::operator_not_unique(format!(
+                "unknown {opname} unknown"
+            )))
+        }
+        (Some(lt), None) => {
+            let to = unknown_arithmetic_partner(&func, opname, &lt, true)?;
+            (
+                scx.finalize(l),
+                scx.resolve_unknown(r, to, CastKind::Explicit)?,
+            )
+        }
+        (None, Some(rt)) => {
+            let to = unknown_arithmetic_partner(&func, opname, &rt, false)?;
+            (
+                scx.resolve_unknown(l, to, CastKind::Explicit)?,
+                scx.finalize(r),
+            )
+        }
+        (Some(_), Some(_)) => (scx.finalize(l), scx.finalize(r)),
+    };
+    let (lt, rt) = (l.scalar_type(), r.scalar_type());
+    let no_operator = || {
+        PlanError::operator_does_not_exist(format!("{} {opname} {}", lt.sql_name(), rt.sql_name()))
+    };
+    let cast = |t: Typed, to: ScalarType| t.cast(to, CastKind::Explicit);
+    let is_small_int = |t: &ScalarType| matches!(t, Int16 | Int32);
+    let is_datetime = |t: &ScalarType| matches!(t, Date | Timestamp | TimestampTz);
+    if lt.is_numeric() && rt.is_numeric() {
+        if func == BinaryFunc::Mod && (types::is_float(&lt) || types::is_float(&rt)) {
+            return Err(no_operator());
+        }
+        let common = types::common_type(&lt, &rt).ok_or_else(no_operator)?;
+        return Ok(cast(l, common).binary(cast(r, common), func));
+    }
+    // Date/time arithmetic, normalized so the evaluator sees few operand pairs: the
+    // date/time operand first, dates promoted to timestamps next to intervals, and
+    // interval factors in double precision.
+    let (l, r) = match (&func, lt, rt) {
+        (BinaryFunc::Add | BinaryFunc::Sub, Date, t) if is_small_int(&t) => (l, cast(r, Int32)),
+        (BinaryFunc::Add, t, Date) if is_small_int(&t) => (r, cast(l, Int32)),
+        (BinaryFunc::Sub, Date, Date) => (l, r),
+        (BinaryFunc::Add | BinaryFunc::Sub, Date, Interval) => (cast(l, Timestamp), r),
+        (BinaryFunc::Add, Interval, Date) => (cast(r, Timestamp), l),
+        (BinaryFunc::Add | BinaryFunc::Sub, Timestamp | TimestampTz | Time, Interval) => (l, r),
+        (BinaryFunc::Add, Interval, Timestamp | TimestampTz | Time) => (r, l),
+        (BinaryFunc::Sub, a, b) if is_datetime(&a) && is_datetime(&b) => {
+            let common = types::common_type(&a, &b).ok_or_else(no_operator)?;
+            (cast(l, common), cast(r, common))
+        }
+        (BinaryFunc::Sub, Time, Time) => {
+            return Err(PlanError::unsupported("operator time - time"))
+        }
+        (BinaryFunc::Add | BinaryFunc::Sub, Interval, Interval) => (l, r),
+        (BinaryFunc::Mul | BinaryFunc::Div, Interval, n) if n.is_numeric() => (l, cast(r, Float64)),
+        (BinaryFunc::Mul, n, Interval) if n.is_numeric() => (r, cast(l, Float64)),
+        _ => return Err(no_operator()),
+    };
+    Ok(l.binary(r, func))
+}
+
+fn plan_concat_op(scx: &StatementContext, l: CExpr, r: CExpr) -> Result<Typed, PlanError> {
+    let is_stringy = |c: &CExpr| c.scalar_type().is_none_or(|t| t.is_string());
+    if !is_stringy(&l) && !is_stringy(&r) {
+        return Err(PlanError::operator_does_not_exist(format!(
+            "{} || {}",
+            l.type_name(),
+            r.type_name()
+        )));
+    }
+    for side in [&l, &r] {
+        if let Some(t) = side.scalar_type() {
+            if matches!(
+                t,
+                ScalarType::Jsonb
+                    | ScalarType::TextArray
+                    | ScalarType::Int16Array
+                    | ScalarType::OidArray
+            ) {
+                return Err(PlanError::unsupported(format!(
+                    "operator || on {}",
+                    t.sql_name()
+                )));
+            }
+        }
+    }
+    let as_text = |c: CExpr| -> Result<Typed, PlanError> {
+        match c {
+            CExpr::Typed(t)
+                if t.scalar_type().is_string()
+                    && !matches!(t.scalar_type(), ScalarType::Char { .. }) =>
+            {
+                Ok(t)
+            }
+            CExpr::Typed(t) => Ok(t.cast(ScalarType::Text, CastKind::Explicit)),
+            unknown => scx.resolve_unknown(unknown, ScalarType::Text, CastKind::Explicit),
+        }
+    };
+    Ok(as_text(l)?.binary(as_text(r)?, BinaryFunc::Concat))
+}
+
+/// LIKE, ILIKE and the regex match operators: both sides text.
+fn like(
+    scx: &StatementContext,
+    l: CExpr,
+    r: CExpr,
+    func: BinaryFunc,
+    opname: &str,
+    negated: bool,
+) -> Result<Typed, PlanError> {
+    let ok = |c: &CExpr| c.scalar_type().is_none_or(|t| t.is_string());
+    if !ok(&l) || !ok(&r) {
+        return Err(PlanError::operator_does_not_exist(format!(
+            "{} {opname} {}",
+            l.type_name(),
+            r.type_name()
+        )));
+    }
+    let text = |c: CExpr| -> Result<Typed, PlanError> {
+        match c {
+            CExpr::Typed(t) if matches!(t.scalar_type(), ScalarType::Char { .. }) => {
+                Ok(t.cast(ScalarType::Text, CastKind::Explicit))
+            }
+            other => scx.resolve_unknown(other, ScalarType::Text, CastKind::Explicit),
+        }
+    };
+    let matched = text(l)?.binary(text(r)?, func);
+    Ok(if negated {
+        matched.unary(UnaryFunc::Not)
+    } else {
+        matched
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_like(
+    ecx: &ExprContext,
+    negated: bool,
+    any: bool,
+    expr: &Expr,
+    pattern: &Expr,
+    escape_char: Option<&Value>,
+    case_insensitive: bool,
+) -> Result<CExpr, PlanError> {
+    if any {
+        return Err(PlanError::unsupported("LIKE ANY"));
+    }
+    if let Some(escape) = escape_char {
+        if string_value(escape).as_deref() != Some("\\") {
+            return Err(PlanError::unsupported("LIKE ... ESCAPE"));
+        }
+    }
+    let l = plan_expr(ecx, expr)?;
+    let r = plan_expr(ecx, pattern)?;
+    let (func, opname) = match (case_insensitive, negated) {
+        (false, false) => (BinaryFunc::Like, "~~"),
+        (false, true) => (BinaryFunc::Like, "!~~"),
+        (true, false) => (BinaryFunc::ILike, "~~*"),
+        (true, true) => (BinaryFunc::ILike, "!~~*"),
+    };
+    Ok(like(ecx.scx, l, r, func, opname, negated)?.into())
+}
+
+fn plan_jsonb_get(
+    scx: &StatementContext,
+    l: CExpr,
+    r: CExpr,
+    func: BinaryFunc,
+    opname: &str,
+) -> Result<Typed, PlanError> {
+    let l = match l {
+        CExpr::Typed(t) if t.scalar_type() == ScalarType::Jsonb => t,
+        CExpr::Typed(t) => {
+            return Err(PlanError::operator_does_not_exist(format!(
+                "{} {opname} {}",
+                t.scalar_type().sql_name(),
+                r.type_name()
+            )))
+        }
+        unknown => scx.resolve_unknown(unknown, ScalarType::Jsonb, CastKind::Explicit)?,
+    };
+    let r = match r {
+        CExpr::Typed(t) if t.scalar_type().is_string() => t,
+        CExpr::Typed(t) if matches!(t.scalar_type(), ScalarType::Int16 | ScalarType::Int32) => {
+            t.cast(ScalarType::Int32, CastKind::Explicit)
+        }
+        CExpr::Typed(t) => {
+            return Err(PlanError::operator_does_not_exist(format!(
+                "jsonb {opname} {}",
+                t.scalar_type().sql_name()
+            )))
+        }
+        unknown => scx.resolve_unknown(unknown, ScalarType::Text, CastKind::Explicit)?,
+    };
+    Ok(l.binary(r, func))
+}
+
+fn plan_unary_op(ecx: &ExprContext, op: &UnaryOperator, expr: &Expr) -> Result<CExpr, PlanError> {
+    let scx = ecx.scx;
+    match op {
+        UnaryOperator::Not => {
+            let arg = require_bool(scx, plan_expr(ecx, expr)?, "NOT")?;
+            Ok(arg.unary(UnaryFunc::Not).into())
+        }
+        UnaryOperator::Minus => {
+            // Fold `-<number>` so `-2147483648` is an integer, as in Postgres.
+            if let Expr::Value(v) = expr {
+                if let Value::Number(n, _) = &v.value {
+                    return Ok(parse_number(&format!("-{n}"))?.into());
+                }
+            }
+            match plan_expr(ecx, expr)? {
+                CExpr::Typed(t)
+                    if t.scalar_type().is_numeric() || t.scalar_type() == ScalarType::Interval =>
+                {
+                    Ok(t.unary(UnaryFunc::Neg).into())
+                }
+                CExpr::Typed(t) => Err(PlanError::operator_does_not_exist(format!(
+                    "- {}",
+                    t.scalar_type().sql_name()
+                ))),
+                _ => Err(PlanError::operator_not_unique("- unknown")),
+            }
+        }
+        UnaryOperator::Plus => match plan_expr(ecx, expr)? {
+            CExpr::Typed(t)
+                if t.scalar_type().is_numeric() || t.scalar_type() == ScalarType::Interval =>
+            {
+                Ok(t.into())
+            }
+            CExpr::Typed(t) => Err(PlanError::operator_does_not_exist(format!(
+                "+ {}",
+                t.scalar_type().sql_name()
+            ))),
+            _ => Err(PlanError::operator_not_unique("+ unknown")),
+        },
+        UnaryOperator::PGSquareRoot => {
+            let arg = plan_expr(ecx, expr)?;
+            Ok(func::plan_call(scx, "sqrt", vec![arg])?.into())
+        }
+        UnaryOperator::PGAbs => {
+            let arg = plan_expr(ecx, expr)?;
+            Ok(func::plan_call(scx, "abs", vec![arg])?.into())
+        }
+        other => Err(PlanError::unsupported(format!("operator {other}"))),
+    }
+}
+
+/// `CAST(x AS t)` / `x::t`.
+pub fn plan_cast(scx: &StatementContext, expr: CExpr, to: ScalarType) -> Result<Typed, PlanError> {
+    match scx.coerce(expr, to, CastContext::Explicit)? {
+        Ok(t) => Ok(t),
+        Err(from) => Err(PlanError::new(
+            sqlstate::CANNOT_COERCE,
+            format!("cannot cast type {from} to {}", to.sql_name()),
+        )),
+    }
+}
+
+/// Brings values that meet in one result (CASE branches, COALESCE arguments, UNION
+/// columns, ...) to their common type: unknowns take the type of the typed ones, or
+/// `text` if none is typed. `what` names the construct for the error message
+/// (`CASE types integer and boolean cannot be matched`).
+pub fn unify(
+    scx: &StatementContext,
+    values: Vec<CExpr>,
+    what: &str,
+) -> Result<(Vec<Typed>, ScalarType), PlanError> {
+    let mut common: Option<ScalarType> = None;
+    for v in &values {
+        if let Some(t) = v.scalar_type() {
+            common = Some(match common {
+                None => t,
+                Some(c) => types::common_type(&c, &t).ok_or_else(|| {
+                    PlanError::datatype_mismatch(format!(
+                        "{what} types {} and {} cannot be matched",
+                        c.sql_name(),
+                        t.sql_name()
+                    ))
+                })?,
+            });
+        }
+    }
+    let common = common.unwrap_or(ScalarType::Text);
+    let typed = values
+        .into_iter()
+        .map(|v| match v {
+            CExpr::Typed(t) => Ok(t.cast(common, CastKind::Explicit)),
+            unknown => scx.resolve_unknown(unknown, common, CastKind::Explicit),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((typed, common))
+}
+
+fn plan_case(
+    ecx: &ExprContext,
+    operand: Option<&Expr>,
+    conditions: &[sqlparser::ast::CaseWhen],
+    else_result: Option<&Expr>,
+) -> Result<CExpr, PlanError> {
+    let scx = ecx.scx;
+    let operand = operand.map(|o| plan_expr(ecx, o)).transpose()?;
+    let mut conds = vec![];
+    let mut results = vec![];
+    for when in conditions {
+        let cond = match &operand {
+            Some(operand) => {
+                let value = plan_expr(ecx, &when.condition)?;
+                compare(scx, BinaryFunc::Eq, "=", operand.clone(), value)?
+            }
+            None => require_bool(scx, plan_expr(ecx, &when.condition)?, "CASE/WHEN")?,
+        };
+        conds.push(cond);
+        results.push(plan_expr(ecx, &when.result)?);
+    }
+    // Postgres unifies the ELSE branch first (it names the types in that order).
+    results.insert(
+        0,
+        match else_result {
+            Some(e) => plan_expr(ecx, e)?,
+            None => CExpr::Null,
+        },
+    );
+    let (mut results, _) = unify(scx, results, "CASE")?;
+    let mut acc = results.remove(0);
+    for (cond, then) in conds.into_iter().zip(results).rev() {
+        let typ = then
+            .typ
+            .scalar_type
+            .nullable(then.typ.nullable || acc.typ.nullable);
+        acc = Typed::new(
+            MirScalarExpr::If {
+                cond: Box::new(cond.expr),
+                then: Box::new(then.expr),
+                els: Box::new(acc.expr),
+            },
+            typ,
+        );
+    }
+    Ok(acc.into())
+}
+
+/// Used by [`func`] for `nullif`: `CASE WHEN a = b THEN NULL ELSE a END`, typed as `a`.
+pub fn plan_nullif(scx: &StatementContext, a: CExpr, b: CExpr) -> Result<Typed, PlanError> {
+    let a = match (&a, b.scalar_type()) {
+        (CExpr::Typed(_), _) => scx.finalize(a),
+        (_, Some(tb)) => scx.resolve_unknown(a, types::unknown_meets(&tb), CastKind::Explicit)?,
+        (_, None) => scx.finalize(a),
+    };
+    let cond = compare(scx, BinaryFunc::Eq, "=", a.clone().into(), b)?;
+    let typ = a.typ.scalar_type.nullable(true);
+    Ok(Typed::new(
+        MirScalarExpr::If {
+            cond: Box::new(cond.expr),
+            then: Box::new(MirScalarExpr::literal_null(a.typ.scalar_type)),
+            els: Box::new(a.expr),
+        },
+        typ,
+    ))
+}

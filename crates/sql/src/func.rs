@@ -1,0 +1,802 @@
+//! Builtin functions and aggregates: resolving a call by name and argument types to an
+//! IR function, with the argument casts Postgres would insert.
+//!
+//! Arguments of string functions accept any string type or an unknown literal;
+//! integer arguments accept `smallint`/`integer` (Postgres has no implicit cast from
+//! `bigint` to `integer`). Math functions over integers or floats work in double
+//! precision, over `numeric` in numeric, as Postgres' overloads resolve.
+//!
+//! `now()` and friends are constants of the statement: [`PlanContext::now`]. They are
+//! refused inside view definitions (a view would need a temporal filter to keep them
+//! correct over time).
+//!
+//! [`PlanContext::now`]: crate::plan::PlanContext::now
+
+use eddy_expr::func::CastKind;
+use eddy_expr::{AggregateExpr, AggregateFunc, BinaryFunc, MirScalarExpr, UnaryFunc, VariadicFunc};
+use eddy_repr::{Datum, ScalarType};
+use sqlparser::ast::{
+    DuplicateTreatment, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
+};
+
+use crate::context::{CExpr, StatementContext, Typed};
+use crate::error::{sqlstate, PlanError};
+use crate::expr::{self, ExprContext};
+use crate::names::object_name_parts;
+use crate::types;
+
+const NUMERIC: ScalarType = ScalarType::Numeric {
+    precision: None,
+    scale: None,
+};
+
+/// Aggregate function names (including ones that are recognized but not supported,
+/// so their error says so).
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "bool_and",
+    "bool_or",
+    "every",
+    "string_agg",
+    "array_agg",
+    "json_agg",
+    "jsonb_agg",
+    "json_object_agg",
+    "jsonb_object_agg",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "variance",
+    "var_pop",
+    "var_samp",
+    "bit_and",
+    "bit_or",
+    "percentile_cont",
+    "percentile_disc",
+    "mode",
+];
+
+/// Functions Postgres has that Eddy does not implement yet: calling one is a
+/// `0A000`, not a `42883`.
+const UNSUPPORTED_FUNCTIONS: &[&str] = &[
+    "to_char",
+    "to_timestamp",
+    "to_date",
+    "to_number",
+    "generate_series",
+    "row_number",
+    "rank",
+    "dense_rank",
+    "lag",
+    "lead",
+    "first_value",
+    "last_value",
+    "ntile",
+    "random",
+    "gen_random_uuid",
+    "regexp_replace",
+    "regexp_match",
+    "regexp_matches",
+    "array_length",
+    "unnest",
+    "date_bin",
+    "age",
+    "make_date",
+    "make_timestamp",
+    "make_interval",
+    "string_to_array",
+    "array_to_string",
+    "format",
+    "initcap",
+    "reverse",
+    "chr",
+    "ascii",
+    "translate",
+    "starts_with",
+    "exp",
+    "ln",
+    "log",
+    "log10",
+    "sign",
+    "trunc",
+    "pi",
+    "cbrt",
+    "div",
+    "jsonb_build_object",
+    "json_build_object",
+    "jsonb_build_array",
+    "jsonb_agg",
+    "jsonb_array_length",
+    "jsonb_extract_path",
+    "jsonb_extract_path_text",
+    "jsonb_set",
+    "jsonb_each",
+    "jsonb_array_elements",
+    "to_jsonb",
+    "to_json",
+    "row_to_json",
+    "current_setting",
+    "set_config",
+    "pg_typeof",
+    "clock_timestamp",
+    "timeofday",
+    "encode",
+    "decode",
+    "sha256",
+    "coalesce_",
+    "quote_ident",
+    "quote_literal",
+    "pg_get_userbyid",
+    "pg_table_is_visible",
+    "has_table_privilege",
+    "obj_description",
+    "col_description",
+    "format_type",
+    "pg_get_expr",
+    "array_remove",
+    "cardinality",
+];
+
+fn function_name(f: &Function) -> Result<String, PlanError> {
+    let parts = object_name_parts(&f.name)?;
+    match parts.as_slice() {
+        [name] => Ok(name.clone()),
+        [schema, name] if schema == "pg_catalog" => Ok(name.clone()),
+        _ => Err(PlanError::function_does_not_exist(format!("{}()", f.name))),
+    }
+}
+
+/// Whether a call is an aggregate (and not a window function).
+pub fn is_aggregate_call(f: &Function) -> bool {
+    f.over.is_none()
+        && function_name(f)
+            .map(|n| AGGREGATES.contains(&n.as_str()))
+            .unwrap_or(false)
+}
+
+fn signature(name: &str, args: &[CExpr]) -> String {
+    let types: Vec<String> = args.iter().map(|a| a.type_name()).collect();
+    format!("{name}({})", types.join(", "))
+}
+
+/// The plain argument expressions of a call.
+fn argument_exprs<'f>(
+    f: &'f Function,
+    name: &str,
+) -> Result<Option<Vec<&'f FunctionArgExpr>>, PlanError> {
+    match &f.args {
+        FunctionArguments::None => Ok(None),
+        FunctionArguments::Subquery(_) => Err(PlanError::unsupported_plural(
+            "subqueries as function arguments",
+        )),
+        FunctionArguments::List(list) => {
+            if !list.clauses.is_empty() {
+                return Err(PlanError::unsupported_plural(format!(
+                    "ORDER BY, LIMIT and other clauses in a call of {name}"
+                )));
+            }
+            list.args
+                .iter()
+                .map(|arg| match arg {
+                    FunctionArg::Unnamed(e) => Ok(e),
+                    _ => Err(PlanError::unsupported_plural("named function arguments")),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        }
+    }
+}
+
+fn is_distinct(f: &Function) -> bool {
+    matches!(
+        &f.args,
+        FunctionArguments::List(l) if l.duplicate_treatment == Some(DuplicateTreatment::Distinct)
+    )
+}
+
+/// A function call in an expression (aggregates are handled by the caller under GROUP
+/// BY; reaching one here means the clause does not allow them).
+pub fn plan_function(ecx: &ExprContext, f: &Function) -> Result<CExpr, PlanError> {
+    let scx = ecx.scx;
+    let name = function_name(f)?;
+    if f.over.is_some() {
+        return Err(PlanError::unsupported_plural("window functions"));
+    }
+    if AGGREGATES.contains(&name.as_str()) {
+        return Err(PlanError::new(
+            sqlstate::GROUPING_ERROR,
+            format!("aggregate functions are not allowed in {}", ecx.clause),
+        ));
+    }
+    if f.filter.is_some() {
+        return Err(PlanError::new(
+            sqlstate::WRONG_OBJECT_TYPE,
+            format!("FILTER specified, but {name} is not an aggregate function"),
+        ));
+    }
+    if is_distinct(f) {
+        return Err(PlanError::new(
+            sqlstate::WRONG_OBJECT_TYPE,
+            format!("DISTINCT specified, but {name} is not an aggregate function"),
+        ));
+    }
+    if !f.within_group.is_empty() || f.null_treatment.is_some() {
+        return Err(PlanError::unsupported(format!("this form of {name}")));
+    }
+    if !matches!(f.parameters, FunctionArguments::None) {
+        return Err(PlanError::unsupported_plural(format!(
+            "parameters of {name}"
+        )));
+    }
+    let Some(arg_exprs) = argument_exprs(f, &name)? else {
+        // `current_timestamp`, `current_user`, ... written without parentheses.
+        return match plan_niladic(ecx, &name)? {
+            Some(t) => Ok(t.into()),
+            None => Err(PlanError::function_does_not_exist(format!("{name}()"))),
+        };
+    };
+    let mut args = vec![];
+    for arg in arg_exprs {
+        match arg {
+            FunctionArgExpr::Expr(e) => args.push(expr::plan_expr(ecx, e)?),
+            _ => {
+                return Err(PlanError::syntax(format!(
+                    "syntax error at or near \"*\" in a call of {name}"
+                )))
+            }
+        }
+    }
+    if args.is_empty() {
+        if let Some(t) = plan_niladic(ecx, &name)? {
+            return Ok(t.into());
+        }
+    }
+    Ok(plan_call(scx, &name, args)?.into())
+}
+
+/// Functions without arguments that are constants of the statement.
+pub fn plan_niladic(ecx: &ExprContext, name: &str) -> Result<Option<Typed>, PlanError> {
+    let scx = ecx.scx;
+    let pcx = scx.pcx;
+    let time_dependent = matches!(
+        name,
+        "now"
+            | "current_timestamp"
+            | "transaction_timestamp"
+            | "statement_timestamp"
+            | "current_date"
+            | "localtimestamp"
+            | "localtime"
+    );
+    if time_dependent && scx.in_view.get() {
+        let shown = if name == "now" { "now()" } else { name };
+        return Err(PlanError::new(
+            sqlstate::FEATURE_NOT_SUPPORTED,
+            format!("{shown} is not supported in views yet"),
+        ));
+    }
+    let name_literal = |s: &str| Typed::literal(Datum::String(s.to_string()), ScalarType::Name);
+    Ok(Some(match name {
+        "now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp" => {
+            Typed::literal(Datum::TimestampTz(pcx.now), ScalarType::TimestampTz)
+        }
+        "current_date" => Typed::literal(Datum::Date(pcx.now.date_naive()), ScalarType::Date),
+        "localtimestamp" => {
+            Typed::literal(Datum::Timestamp(pcx.now.naive_utc()), ScalarType::Timestamp)
+        }
+        "localtime" => Typed::literal(Datum::Time(pcx.now.time()), ScalarType::Time),
+        "current_time" => return Err(PlanError::unsupported("type time with time zone")),
+        "current_user" | "session_user" | "user" | "current_role" => name_literal(&pcx.user),
+        "current_database" | "current_catalog" => name_literal(&pcx.database),
+        "current_schema" => name_literal(crate::names::PUBLIC_SCHEMA),
+        "version" => Typed::literal(
+            Datum::String(format!(
+                "PostgreSQL 15.0 (Eddy {})",
+                env!("CARGO_PKG_VERSION")
+            )),
+            ScalarType::Text,
+        ),
+        "pg_backend_pid" => Typed::literal(Datum::Int32(pcx.backend_pid), ScalarType::Int32),
+        _ => return Ok(None),
+    }))
+}
+
+/// A string argument: any string type (as text) or an unknown literal.
+fn text_arg(scx: &StatementContext, arg: CExpr, sig: &str) -> Result<Typed, PlanError> {
+    match arg {
+        CExpr::Typed(t) => match t.scalar_type() {
+            ScalarType::Char { .. } => Ok(t.cast(ScalarType::Text, CastKind::Explicit)),
+            s if s.is_string() => Ok(t),
+            _ => Err(PlanError::function_does_not_exist(sig)),
+        },
+        unknown => scx.resolve_unknown(unknown, ScalarType::Text, CastKind::Explicit),
+    }
+}
+
+/// An `integer` argument (smallint and integer are accepted).
+fn int_arg(scx: &StatementContext, arg: CExpr, sig: &str) -> Result<Typed, PlanError> {
+    match arg {
+        CExpr::Typed(t) => match t.scalar_type() {
+            ScalarType::Int16 | ScalarType::Int32 => {
+                Ok(t.cast(ScalarType::Int32, CastKind::Explicit))
+            }
+            _ => Err(PlanError::function_does_not_exist(sig)),
+        },
+        unknown => scx.resolve_unknown(unknown, ScalarType::Int32, CastKind::Explicit),
+    }
+}
+
+/// A numeric argument for a math function that has `double precision` and `numeric`
+/// overloads: numeric stays numeric, every other number becomes double precision.
+fn math_arg(arg: CExpr, sig: &str) -> Result<Typed, PlanError> {
+    match arg {
+        CExpr::Typed(t) => match t.scalar_type() {
+            ScalarType::Numeric { .. } => Ok(t.cast(NUMERIC, CastKind::Explicit)),
+            s if s.is_numeric() => Ok(t.cast(ScalarType::Float64, CastKind::Explicit)),
+            _ => Err(PlanError::function_does_not_exist(sig)),
+        },
+        _ => Err(PlanError::function_not_unique(sig)),
+    }
+}
+
+/// The constant string of a unit/field argument (`date_trunc('day', ...)`).
+fn constant_string(arg: &CExpr) -> Option<String> {
+    match arg {
+        CExpr::Str(s) => Some(s.clone()),
+        CExpr::Typed(t) => match t.expr.as_literal() {
+            Some(Datum::String(s)) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Calls a builtin scalar function by name.
+pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result<Typed, PlanError> {
+    let sig = signature(name, &args);
+    let n = args.len();
+    let mut args = args.into_iter();
+    let mut next = || args.next().expect("argument count checked");
+    let wrong_count = || PlanError::function_does_not_exist(&sig);
+    let unary_text = |func: UnaryFunc, arg: CExpr| -> Result<Typed, PlanError> {
+        Ok(text_arg(scx, arg, &sig)?.unary(func))
+    };
+    match (name, n) {
+        ("lower", 1) => unary_text(UnaryFunc::Lower, next()),
+        ("upper", 1) => unary_text(UnaryFunc::Upper, next()),
+        ("length" | "char_length" | "character_length", 1) => {
+            unary_text(UnaryFunc::CharLength, next())
+        }
+        ("octet_length", 1) => unary_text(UnaryFunc::OctetLength, next()),
+        ("md5", 1) => unary_text(UnaryFunc::Md5, next()),
+        ("btrim", 1) => unary_text(UnaryFunc::BTrim, next()),
+        ("ltrim", 1) => unary_text(UnaryFunc::LTrim, next()),
+        ("rtrim", 1) => unary_text(UnaryFunc::RTrim, next()),
+        ("btrim" | "ltrim" | "rtrim", 2) => {
+            let func = match name {
+                "btrim" => BinaryFunc::BTrimChars,
+                "ltrim" => BinaryFunc::LTrimChars,
+                _ => BinaryFunc::RTrimChars,
+            };
+            let s = text_arg(scx, next(), &sig)?;
+            let chars = text_arg(scx, next(), &sig)?;
+            Ok(s.binary(chars, func))
+        }
+        ("substring" | "substr", 2 | 3) => {
+            let mut typed = vec![text_arg(scx, next(), &sig)?, int_arg(scx, next(), &sig)?];
+            if n == 3 {
+                typed.push(int_arg(scx, next(), &sig)?);
+            }
+            Ok(Typed::variadic(VariadicFunc::Substring, typed))
+        }
+        ("position", 2) => {
+            let needle = text_arg(scx, next(), &sig)?;
+            let haystack = text_arg(scx, next(), &sig)?;
+            Ok(needle.binary(haystack, BinaryFunc::Position))
+        }
+        ("strpos", 2) => {
+            let haystack = text_arg(scx, next(), &sig)?;
+            let needle = text_arg(scx, next(), &sig)?;
+            Ok(needle.binary(haystack, BinaryFunc::Position))
+        }
+        ("left" | "right" | "repeat", 2) => {
+            let func = match name {
+                "left" => BinaryFunc::Left,
+                "right" => BinaryFunc::Right,
+                _ => BinaryFunc::Repeat,
+            };
+            let s = text_arg(scx, next(), &sig)?;
+            let count = int_arg(scx, next(), &sig)?;
+            Ok(s.binary(count, func))
+        }
+        ("replace", 3) => {
+            let typed = (0..3)
+                .map(|_| text_arg(scx, next(), &sig))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Typed::variadic(VariadicFunc::Replace, typed))
+        }
+        ("split_part", 3) => {
+            let typed = vec![
+                text_arg(scx, next(), &sig)?,
+                text_arg(scx, next(), &sig)?,
+                int_arg(scx, next(), &sig)?,
+            ];
+            Ok(Typed::variadic(VariadicFunc::SplitPart, typed))
+        }
+        ("lpad" | "rpad", 2 | 3) => {
+            let mut typed = vec![text_arg(scx, next(), &sig)?, int_arg(scx, next(), &sig)?];
+            if n == 3 {
+                typed.push(text_arg(scx, next(), &sig)?);
+            }
+            let func = if name == "lpad" {
+                VariadicFunc::Lpad
+            } else {
+                VariadicFunc::Rpad
+            };
+            Ok(Typed::variadic(func, typed))
+        }
+        ("concat", _) if n > 0 => {
+            let typed = (0..n)
+                .map(|_| match next() {
+                    CExpr::Typed(t)
+                        if t.scalar_type().is_string()
+                            && !matches!(t.scalar_type(), ScalarType::Char { .. }) =>
+                    {
+                        Ok(t)
+                    }
+                    CExpr::Typed(t) => Ok(t.cast(ScalarType::Text, CastKind::Explicit)),
+                    unknown => scx.resolve_unknown(unknown, ScalarType::Text, CastKind::Explicit),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Typed::variadic(VariadicFunc::Concat, typed))
+        }
+        ("abs", 1) => match next() {
+            CExpr::Typed(t) if t.scalar_type().is_numeric() => {
+                let t = match t.scalar_type() {
+                    ScalarType::Numeric { .. } => t.cast(NUMERIC, CastKind::Explicit),
+                    _ => t,
+                };
+                Ok(t.unary(UnaryFunc::Abs))
+            }
+            CExpr::Typed(_) => Err(wrong_count()),
+            _ => Err(PlanError::function_not_unique(&sig)),
+        },
+        ("round", 1) => Ok(math_arg(next(), &sig)?.unary(UnaryFunc::Round)),
+        ("round", 2) => {
+            let x = match next() {
+                CExpr::Typed(t)
+                    if matches!(
+                        t.scalar_type(),
+                        ScalarType::Int16
+                            | ScalarType::Int32
+                            | ScalarType::Int64
+                            | ScalarType::Numeric { .. }
+                    ) =>
+                {
+                    t.cast(NUMERIC, CastKind::Explicit)
+                }
+                CExpr::Typed(_) => return Err(wrong_count()),
+                unknown => scx.resolve_unknown(unknown, NUMERIC, CastKind::Explicit)?,
+            };
+            let digits = int_arg(scx, next(), &sig)?;
+            Ok(x.binary(digits, BinaryFunc::RoundTo))
+        }
+        ("floor", 1) => Ok(math_arg(next(), &sig)?.unary(UnaryFunc::Floor)),
+        ("ceil" | "ceiling", 1) => Ok(math_arg(next(), &sig)?.unary(UnaryFunc::Ceil)),
+        ("sqrt", 1) => Ok(math_arg(next(), &sig)?.unary(UnaryFunc::Sqrt)),
+        ("power" | "pow", 2) => {
+            let (a, b) = (next(), next());
+            let target = match (a.scalar_type(), b.scalar_type()) {
+                (Some(x), Some(y)) if !x.is_numeric() || !y.is_numeric() => {
+                    return Err(wrong_count())
+                }
+                (None, None) => return Err(PlanError::function_not_unique(&sig)),
+                (x, y) => {
+                    let is_numeric =
+                        |t: Option<ScalarType>| matches!(t, Some(ScalarType::Numeric { .. }));
+                    let is_float = |t: Option<ScalarType>| t.is_some_and(|t| types::is_float(&t));
+                    if (is_numeric(x) || is_numeric(y)) && !is_float(x) && !is_float(y) {
+                        NUMERIC
+                    } else {
+                        ScalarType::Float64
+                    }
+                }
+            };
+            let a = scx
+                .coerce(a, target, types::CastContext::Implicit)?
+                .map_err(|_| wrong_count())?;
+            let b = scx
+                .coerce(b, target, types::CastContext::Implicit)?
+                .map_err(|_| wrong_count())?;
+            Ok(a.binary(b, BinaryFunc::Power))
+        }
+        ("mod", 2) => {
+            let (a, b) = (next(), next());
+            match (a.scalar_type(), b.scalar_type()) {
+                (Some(x), Some(y)) if types::is_float(&x) || types::is_float(&y) => {
+                    Err(wrong_count())
+                }
+                _ => expr::plan_arithmetic(scx, BinaryFunc::Mod, "%", a, b),
+            }
+        }
+        ("date_trunc", 2) => {
+            let unit_arg = next();
+            let unit = constant_string(&unit_arg)
+                .ok_or_else(|| PlanError::unsupported("date_trunc with a non-constant unit"))?;
+            let x = match next() {
+                CExpr::Typed(t) => match t.scalar_type() {
+                    ScalarType::Timestamp | ScalarType::TimestampTz | ScalarType::Interval => t,
+                    ScalarType::Date => t.cast(ScalarType::TimestampTz, CastKind::Explicit),
+                    _ => return Err(wrong_count()),
+                },
+                _ => return Err(PlanError::function_not_unique(&sig)),
+            };
+            let canonical = expr::canonical_datetime_field(&unit.to_lowercase())
+                .filter(|u| TRUNCATION_UNITS.contains(&u.as_str()))
+                .ok_or_else(|| {
+                    PlanError::new(
+                        sqlstate::INVALID_PARAMETER_VALUE,
+                        format!(
+                            "unit \"{unit}\" not recognized for type {}",
+                            x.scalar_type().sql_name()
+                        ),
+                    )
+                })?;
+            Ok(x.unary(UnaryFunc::DateTrunc(canonical)))
+        }
+        ("date_part", 2) => {
+            let field_arg = next();
+            let field = constant_string(&field_arg)
+                .ok_or_else(|| PlanError::unsupported("date_part with a non-constant field"))?;
+            let canonical =
+                expr::canonical_datetime_field(&field.to_lowercase()).ok_or_else(|| {
+                    PlanError::new(
+                        sqlstate::INVALID_PARAMETER_VALUE,
+                        format!("unit \"{field}\" not recognized"),
+                    )
+                })?;
+            plan_extract(&canonical, next(), "date_part")
+        }
+        ("jsonb_typeof", 1) => match next() {
+            CExpr::Typed(t) if t.scalar_type() == ScalarType::Jsonb => {
+                Ok(t.unary(UnaryFunc::JsonbTypeof))
+            }
+            CExpr::Typed(_) => Err(wrong_count()),
+            unknown => Ok(scx
+                .resolve_unknown(unknown, ScalarType::Jsonb, CastKind::Explicit)?
+                .unary(UnaryFunc::JsonbTypeof)),
+        },
+        ("coalesce" | "greatest" | "least", _) if n > 0 => {
+            let what = name.to_uppercase();
+            let (typed, _) = expr::unify(scx, (0..n).map(|_| next()).collect(), &what)?;
+            let func = match name {
+                "coalesce" => VariadicFunc::Coalesce,
+                "greatest" => VariadicFunc::Greatest,
+                _ => VariadicFunc::Least,
+            };
+            Ok(Typed::variadic(func, typed))
+        }
+        ("nullif", 2) => {
+            let (a, b) = (next(), next());
+            expr::plan_nullif(scx, a, b)
+        }
+        _ if UNSUPPORTED_FUNCTIONS.contains(&name) => {
+            Err(PlanError::unsupported(format!("function {name}")))
+        }
+        _ => Err(PlanError::function_does_not_exist(&sig)),
+    }
+}
+
+/// Units `date_trunc` accepts, canonical names.
+const TRUNCATION_UNITS: &[&str] = &[
+    "microseconds",
+    "milliseconds",
+    "second",
+    "minute",
+    "hour",
+    "day",
+    "week",
+    "month",
+    "quarter",
+    "year",
+    "decade",
+    "century",
+    "millennium",
+];
+
+/// `extract(field from x)` (numeric) or `date_part('field', x)` (double precision).
+pub fn plan_extract(field: &str, arg: CExpr, function: &str) -> Result<Typed, PlanError> {
+    let func = if function == "extract" {
+        UnaryFunc::Extract(field.to_string())
+    } else {
+        UnaryFunc::DatePart(field.to_string())
+    };
+    match arg {
+        CExpr::Typed(t) => match t.scalar_type() {
+            ScalarType::Date
+            | ScalarType::Timestamp
+            | ScalarType::TimestampTz
+            | ScalarType::Time
+            | ScalarType::Interval => Ok(t.unary(func)),
+            other => Err(PlanError::function_does_not_exist(format!(
+                "pg_catalog.{function}(unknown, {})",
+                other.sql_name()
+            ))),
+        },
+        _ => Err(PlanError::function_not_unique(format!(
+            "pg_catalog.{function}(unknown, unknown)"
+        ))),
+    }
+}
+
+/// The aggregates one aggregate call computes, and its value over the grouped
+/// relation given that those aggregates land in columns `first_column..`.
+pub struct PlannedAggregate {
+    pub aggregates: Vec<AggregateExpr>,
+    pub value: Typed,
+}
+
+/// Plans an aggregate call over the ungrouped input (`ecx`).
+pub fn plan_aggregate(
+    ecx: &ExprContext,
+    f: &Function,
+    first_column: usize,
+) -> Result<PlannedAggregate, PlanError> {
+    let scx = ecx.scx;
+    let name = function_name(f)?;
+    if !f.within_group.is_empty() || f.null_treatment.is_some() {
+        return Err(PlanError::unsupported(format!("this form of {name}")));
+    }
+    let distinct = is_distinct(f);
+    let arg_exprs = argument_exprs(f, &name)?.unwrap_or_default();
+    let filter = f
+        .filter
+        .as_deref()
+        .map(|cond| expr::plan_condition(&ecx.with_clause("FILTER"), cond))
+        .transpose()?;
+    let is_count_star =
+        name == "count" && matches!(arg_exprs.as_slice(), [FunctionArgExpr::Wildcard]);
+    let args: Vec<CExpr> = if is_count_star {
+        if distinct {
+            return Err(PlanError::syntax("syntax error at or near \"*\""));
+        }
+        vec![Typed::literal(Datum::Bool(true), ScalarType::Bool).into()]
+    } else {
+        arg_exprs
+            .iter()
+            .map(|a| match a {
+                FunctionArgExpr::Expr(e) => expr::plan_expr(ecx, e),
+                _ => Err(PlanError::syntax("syntax error at or near \"*\"")),
+            })
+            .collect::<Result<_, _>>()?
+    };
+    let sig = if is_count_star {
+        "count(*)".to_string()
+    } else {
+        signature(&name, &args)
+    };
+    let [arg] = <[CExpr; 1]>::try_from(args).map_err(|_| {
+        if AGGREGATES.contains(&name.as_str())
+            && !matches!(
+                name.as_str(),
+                "count" | "sum" | "min" | "max" | "avg" | "bool_and" | "bool_or" | "every"
+            )
+        {
+            PlanError::unsupported(format!("aggregate {name}"))
+        } else {
+            PlanError::function_does_not_exist(&sig)
+        }
+    })?;
+    let arg: Typed = match name.as_str() {
+        "count" => scx.finalize(arg),
+        "sum" | "avg" => match arg {
+            CExpr::Typed(t) if t.scalar_type().is_numeric() => t,
+            CExpr::Typed(t) if t.scalar_type() == ScalarType::Interval && name == "sum" => t,
+            CExpr::Typed(t) if t.scalar_type() == ScalarType::Interval => {
+                return Err(PlanError::unsupported("avg(interval)"))
+            }
+            CExpr::Typed(_) => return Err(PlanError::function_does_not_exist(&sig)),
+            _ => return Err(PlanError::function_not_unique(&sig)),
+        },
+        "min" | "max" => {
+            let t = scx.finalize(arg);
+            match t.scalar_type() {
+                ScalarType::Bool
+                | ScalarType::Jsonb
+                | ScalarType::TextArray
+                | ScalarType::Int16Array
+                | ScalarType::OidArray => return Err(PlanError::function_does_not_exist(&sig)),
+                _ => t,
+            }
+        }
+        "bool_and" | "bool_or" | "every" => match arg {
+            CExpr::Typed(t) if t.scalar_type() != ScalarType::Bool => {
+                return Err(PlanError::function_does_not_exist(&sig))
+            }
+            other => scx.resolve_unknown(other, ScalarType::Bool, CastKind::Explicit)?,
+        },
+        _ => return Err(PlanError::unsupported(format!("aggregate {name}"))),
+    };
+    // FILTER (WHERE cond): the aggregate sees NULL for rows that fail the condition.
+    let arg = match filter {
+        None => arg,
+        Some(cond) => {
+            let typ = arg.typ.scalar_type.nullable(true);
+            Typed::new(
+                MirScalarExpr::If {
+                    cond: Box::new(cond.expr),
+                    then: Box::new(arg.expr),
+                    els: Box::new(MirScalarExpr::literal_null(arg.typ.scalar_type)),
+                },
+                typ,
+            )
+        }
+    };
+    let single = |func: AggregateFunc| {
+        let typ = func.output_type(arg.typ);
+        PlannedAggregate {
+            aggregates: vec![AggregateExpr {
+                func,
+                expr: arg.expr.clone(),
+                distinct,
+            }],
+            value: Typed::new(MirScalarExpr::Column(first_column), typ),
+        }
+    };
+    Ok(match name.as_str() {
+        "count" => single(AggregateFunc::Count),
+        "sum" => single(AggregateFunc::Sum),
+        "min" => single(AggregateFunc::Min),
+        "max" => single(AggregateFunc::Max),
+        "bool_and" | "every" => single(AggregateFunc::BoolAnd),
+        "bool_or" => single(AggregateFunc::BoolOr),
+        "avg" => plan_avg(arg, distinct, first_column),
+        _ => return Err(PlanError::unsupported(format!("aggregate {name}"))),
+    })
+}
+
+/// `avg(x)` as `sum(x) / count(x)`: numeric for integer and numeric input, double
+/// precision for floats; NULL when no value was counted.
+fn plan_avg(arg: Typed, distinct: bool, first_column: usize) -> PlannedAggregate {
+    let result_type = if types::is_float(&arg.scalar_type()) {
+        ScalarType::Float64
+    } else {
+        NUMERIC
+    };
+    let sum_type = AggregateFunc::Sum.output_type(arg.typ);
+    let count_type = AggregateFunc::Count.output_type(arg.typ);
+    let sum = Typed::new(MirScalarExpr::Column(first_column), sum_type);
+    let count = Typed::new(MirScalarExpr::Column(first_column + 1), count_type);
+    let zero = Typed::literal(Datum::Int64(0), ScalarType::Int64);
+    let is_empty = count.clone().binary(zero, BinaryFunc::Eq);
+    let quotient = sum
+        .cast(result_type, CastKind::Explicit)
+        .binary(count.cast(result_type, CastKind::Explicit), BinaryFunc::Div);
+    let value = Typed::new(
+        MirScalarExpr::If {
+            cond: Box::new(is_empty.expr),
+            then: Box::new(MirScalarExpr::literal_null(result_type)),
+            els: Box::new(quotient.expr),
+        },
+        result_type.nullable(true),
+    );
+    PlannedAggregate {
+        aggregates: vec![
+            AggregateExpr {
+                func: AggregateFunc::Sum,
+                expr: arg.expr.clone(),
+                distinct,
+            },
+            AggregateExpr {
+                func: AggregateFunc::Count,
+                expr: arg.expr,
+                distinct,
+            },
+        ],
+        value,
+    }
+}

@@ -1,0 +1,96 @@
+//! Identifiers and object names. Unquoted identifiers fold to lowercase; quoted ones
+//! keep their case, as in Postgres.
+
+use sqlparser::ast::{Ident, ObjectName, ObjectNamePart};
+
+use crate::error::{sqlstate, PlanError};
+
+/// The schema user objects live in.
+pub const PUBLIC_SCHEMA: &str = "public";
+/// The schema of builtin relations and functions.
+pub const PG_CATALOG_SCHEMA: &str = "pg_catalog";
+
+/// An identifier as the catalog sees it.
+pub fn normalize_ident(ident: &Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
+/// The parts of a dotted name, each normalized.
+pub fn object_name_parts(name: &ObjectName) -> Result<Vec<String>, PlanError> {
+    name.0
+        .iter()
+        .map(|part| match part {
+            ObjectNamePart::Identifier(ident) => Ok(normalize_ident(ident)),
+            ObjectNamePart::Function(_) => Err(PlanError::syntax(format!(
+                "syntax error at or near \"{name}\""
+            ))),
+        })
+        .collect()
+}
+
+/// A relation name: an optional schema and the item name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemName {
+    pub schema: Option<String>,
+    pub item: String,
+}
+
+impl std::fmt::Display for ItemName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{schema}.{}", self.item),
+            None => write!(f, "{}", self.item),
+        }
+    }
+}
+
+/// Splits `[database.][schema.]name`. A database other than the session's is a
+/// cross-database reference, which Postgres does not allow either.
+pub fn item_name(name: &ObjectName, database: &str) -> Result<ItemName, PlanError> {
+    let parts = object_name_parts(name)?;
+    match parts.as_slice() {
+        [item] => Ok(ItemName {
+            schema: None,
+            item: item.clone(),
+        }),
+        [schema, item] => Ok(ItemName {
+            schema: Some(schema.clone()),
+            item: item.clone(),
+        }),
+        [db, schema, item] => {
+            if db != database {
+                return Err(PlanError::new(
+                    sqlstate::FEATURE_NOT_SUPPORTED,
+                    format!("cross-database references are not implemented: \"{name}\""),
+                ));
+            }
+            Ok(ItemName {
+                schema: Some(schema.clone()),
+                item: item.clone(),
+            })
+        }
+        _ => Err(PlanError::syntax(format!(
+            "improper relation name (too many dotted names): {name}"
+        ))),
+    }
+}
+
+/// The name of a new user object: unqualified or in `public`.
+pub fn new_item_name(name: &ObjectName, database: &str) -> Result<String, PlanError> {
+    let name = item_name(name, database)?;
+    match name.schema.as_deref() {
+        None | Some(PUBLIC_SCHEMA) => Ok(name.item),
+        Some(PG_CATALOG_SCHEMA) => Err(PlanError::new(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            "permission denied for schema pg_catalog",
+        )),
+        Some(other) => Err(PlanError::new(
+            sqlstate::UNDEFINED_SCHEMA,
+            format!("schema \"{other}\" does not exist"),
+        )),
+    }
+}

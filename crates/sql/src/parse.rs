@@ -1,0 +1,202 @@
+//! Parsing SQL text into statements with `sqlparser`'s Postgres dialect.
+//!
+//! Two things are added on top of `sqlparser`:
+//! - `RESET name` / `RESET ALL`, which `sqlparser` does not parse, become
+//!   `SET name = DEFAULT` / `SET all = DEFAULT` (the planner reads both as a reset);
+//!   `ABORT` becomes `ROLLBACK`.
+//! - Errors become Postgres-style `42601` errors (`syntax error at or near "x"`,
+//!   `syntax error at end of input`) with a 1-based character `position`.
+
+use sqlparser::ast::{Expr, Ident, ObjectName, Set, Statement};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::Token;
+
+use crate::error::{sqlstate, PlanError};
+
+/// Parses a string holding zero or more `;`-separated statements.
+pub fn parse(sql: &str) -> Result<Vec<Statement>, PlanError> {
+    parse_inner(sql).map_err(|e| convert_error(sql, e))
+}
+
+fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
+    let mut stmts = Vec::new();
+    let mut expecting_delimiter = false;
+    loop {
+        while parser.consume_token(&Token::SemiColon) {
+            expecting_delimiter = false;
+        }
+        let next = parser.peek_token();
+        if next.token == Token::EOF {
+            break;
+        }
+        if expecting_delimiter {
+            return parser.expected("end of statement", next);
+        }
+        let stmt = match &next.token {
+            Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("reset") => {
+                parser.next_token();
+                let variable = if parser.parse_keyword(Keyword::ALL) {
+                    ObjectName::from(vec![Ident::new("all")])
+                } else {
+                    parser.parse_object_name(false)?
+                };
+                Statement::Set(Set::SingleAssignment {
+                    scope: None,
+                    hivevar: false,
+                    variable,
+                    values: vec![Expr::Identifier(Ident::new("DEFAULT"))],
+                })
+            }
+            Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("abort") => {
+                parser.next_token();
+                let _ = parser.parse_keyword(Keyword::WORK)
+                    || parser.parse_keyword(Keyword::TRANSACTION);
+                Statement::Rollback {
+                    chain: false,
+                    savepoint: None,
+                }
+            }
+            _ => parser.parse_statement()?,
+        };
+        stmts.push(stmt);
+        expecting_delimiter = true;
+    }
+    Ok(stmts)
+}
+
+/// The 1-based character offset of a 1-based line and column.
+fn char_position(sql: &str, line: u64, column: u64) -> Option<usize> {
+    if line == 0 || column == 0 {
+        return None;
+    }
+    let mut offset = 0usize;
+    for (i, text) in sql.split('\n').enumerate() {
+        if i as u64 + 1 == line {
+            return Some(offset + column as usize);
+        }
+        offset += text.chars().count() + 1;
+    }
+    None
+}
+
+/// Splits `"... at Line: 3, Column: 7"` off a `sqlparser` message.
+fn split_location(message: &str) -> (&str, Option<(u64, u64)>) {
+    let Some(at) = message.rfind(" at Line: ") else {
+        return (message, None);
+    };
+    let rest = &message[at + " at Line: ".len()..];
+    let mut parts = rest.split(", Column: ");
+    let line = parts.next().and_then(|l| l.trim().parse().ok());
+    let column = parts.next().and_then(|c| c.trim().parse().ok());
+    match (line, column) {
+        (Some(l), Some(c)) => (&message[..at], Some((l, c))),
+        _ => (message, None),
+    }
+}
+
+fn convert_error(sql: &str, err: ParserError) -> PlanError {
+    let end_position = sql.chars().count() + 1;
+    let (raw, tokenizer) = match &err {
+        ParserError::RecursionLimitExceeded => {
+            return PlanError::new(
+                sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                "statement is too deeply nested",
+            )
+        }
+        ParserError::TokenizerError(m) => (m.as_str(), true),
+        ParserError::ParserError(m) => (m.as_str(), false),
+    };
+    let (message, location) = split_location(raw);
+    let position = location.and_then(|(l, c)| char_position(sql, l, c));
+    let rest_of_input = |pos: usize| -> String { sql.chars().skip(pos - 1).collect() };
+
+    let mut error = if tokenizer {
+        let near = position.map(rest_of_input).unwrap_or_default();
+        let what = if message.starts_with("Unterminated string literal") {
+            "unterminated quoted string".to_string()
+        } else if message.starts_with("Unterminated") {
+            lowercase_first(message)
+        } else {
+            "syntax error".to_string()
+        };
+        PlanError::syntax(format!("{what} at or near \"{near}\"")).with_detail(message.to_string())
+    } else if let Some(found) = message.rsplit_once(", found: ").map(|(_, f)| f) {
+        if found == "EOF" {
+            PlanError {
+                position: Some(end_position),
+                ..PlanError::syntax("syntax error at end of input")
+            }
+        } else {
+            let near = found.trim_matches('\'');
+            let near = if found.starts_with('\'') { found } else { near };
+            PlanError::syntax(format!("syntax error at or near \"{near}\""))
+        }
+        .with_detail(message.to_string())
+    } else {
+        PlanError::syntax(format!("syntax error: {}", lowercase_first(message)))
+    };
+    if error.position.is_none() {
+        error.position = position;
+    }
+    error
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based_characters() {
+        assert_eq!(char_position("select\n  x", 2, 3), Some(10));
+        assert_eq!(char_position("é x", 1, 3), Some(3));
+    }
+
+    #[test]
+    fn syntax_errors_look_like_postgres() {
+        let err = parse("selec 1").unwrap_err();
+        assert_eq!(err.sqlstate, "42601");
+        assert_eq!(err.message, "syntax error at or near \"selec\"");
+        assert_eq!(err.position, Some(1));
+
+        let err = parse("select 1 +").unwrap_err();
+        assert_eq!(err.message, "syntax error at end of input");
+        assert_eq!(err.position, Some(11));
+
+        let err = parse("select 1 from t where x = 'abc").unwrap_err();
+        assert_eq!(
+            err.message,
+            "unterminated quoted string at or near \"'abc\""
+        );
+        assert_eq!(err.position, Some(27));
+
+        let err = parse("select 1;\nselect 2 3").unwrap_err();
+        assert_eq!(err.message, "syntax error at or near \"3\"");
+        assert_eq!(err.position, Some(20));
+    }
+
+    #[test]
+    fn reset_becomes_set_default() {
+        let stmts = parse("RESET search_path; reset all; select 1").unwrap();
+        assert_eq!(stmts.len(), 3);
+        assert_eq!(stmts[0].to_string(), "SET search_path = DEFAULT");
+        assert_eq!(stmts[1].to_string(), "SET all = DEFAULT");
+    }
+
+    #[test]
+    fn empty_input_has_no_statements() {
+        assert!(parse("").unwrap().is_empty());
+        assert!(parse(" ; ;").unwrap().is_empty());
+    }
+}

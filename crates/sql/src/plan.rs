@@ -1,0 +1,238 @@
+//! [`Plan`]: what a statement asks the coordinator to do, with every name resolved and
+//! every expression typed.
+//!
+//! Invariants:
+//! - Relation expressions reference catalog items only by [`GlobalId`] (plain views are
+//!   already inlined), and every column is typed.
+//! - `desc` fields describe exactly the columns a client sees, in order.
+//! - Write plans produce rows of exactly the target table's columns, in table order,
+//!   already assignment-cast to the column types. NOT NULL constraints are *not* checked
+//!   here: the coordinator checks them against the table's `RelationDesc` when it
+//!   applies the write.
+
+use std::collections::BTreeMap;
+
+use eddy_expr::{ColumnOrder, MirRelationExpr, MirScalarExpr};
+use eddy_repr::{Datum, GlobalId, RelationDesc, ScalarType};
+
+use crate::catalog::ItemKind;
+
+/// The session state planning may read. Planning never changes it.
+#[derive(Clone, Debug)]
+pub struct PlanContext {
+    /// The statement's wall-clock time: `now()` and `current_timestamp` become this
+    /// literal.
+    pub now: chrono::DateTime<chrono::Utc>,
+    pub user: String,
+    pub database: String,
+    /// Bound parameter values (`$1`, `$2`, ...) with their types; empty for the simple
+    /// protocol.
+    pub params: Vec<(Datum, ScalarType)>,
+    /// What `pg_backend_pid()` returns: the session's id as the client sees it.
+    pub backend_pid: i32,
+}
+
+impl PlanContext {
+    /// A context for the simple protocol (no parameters).
+    pub fn new(
+        now: chrono::DateTime<chrono::Utc>,
+        user: impl Into<String>,
+        database: impl Into<String>,
+    ) -> Self {
+        PlanContext {
+            now,
+            user: user.into(),
+            database: database.into(),
+            params: vec![],
+            backend_pid: 0,
+        }
+    }
+}
+
+/// A planned statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plan {
+    /// `CREATE TABLE`. `primary_key` lists the PRIMARY KEY columns (empty if none);
+    /// those columns are already NOT NULL in `desc`.
+    CreateTable {
+        name: String,
+        desc: RelationDesc,
+        primary_key: Vec<usize>,
+        if_not_exists: bool,
+    },
+    /// `CREATE [MATERIALIZED] VIEW`. `expr` computes the view's rows (ORDER BY without
+    /// LIMIT dropped, LIMIT/OFFSET as a `TopK`); `create_sql` is the normalized
+    /// statement, re-planned when the catalog is loaded on restart.
+    CreateView {
+        name: String,
+        materialized: bool,
+        expr: MirRelationExpr,
+        desc: RelationDesc,
+        create_sql: String,
+        if_not_exists: bool,
+        or_replace: bool,
+    },
+    /// `DROP TABLE | VIEW | MATERIALIZED VIEW`. `ids` are the items found, in statement
+    /// order; with IF EXISTS, names not found are listed in `missing` (for Postgres'
+    /// `NOTICE: table "x" does not exist, skipping`). The coordinator checks dependents
+    /// (and honours `cascade`).
+    Drop {
+        kind: ItemKind,
+        ids: Vec<GlobalId>,
+        missing: Vec<String>,
+        if_exists: bool,
+        cascade: bool,
+    },
+    /// `INSERT`: `values` yields the new rows, exactly the table's columns in table
+    /// order, each assignment-cast to its column's type (omitted columns are NULL).
+    Insert {
+        id: GlobalId,
+        values: MirRelationExpr,
+    },
+    /// `UPDATE` and `DELETE` (and `TRUNCATE`, a delete of every row): `selection`
+    /// yields the current rows to change (the table's arity), read and written at one
+    /// timestamp.
+    ReadThenWrite {
+        id: GlobalId,
+        selection: MirRelationExpr,
+        kind: MutationKind,
+    },
+    /// A query. The coordinator evaluates `expr`, then applies `finishing` (ordering,
+    /// offset, limit, then projection to the visible columns described by `desc`).
+    Select {
+        expr: MirRelationExpr,
+        finishing: RowSetFinishing,
+        desc: RelationDesc,
+    },
+    /// `EXPLAIN <query>` or `EXPLAIN CREATE MATERIALIZED VIEW ... AS <query>`: the
+    /// unoptimized plan; the coordinator optimizes and prints it.
+    Explain { expr: MirRelationExpr },
+    /// `SHOW TABLES | VIEWS | MATERIALIZED VIEWS`; rows described by
+    /// [`show_objects_desc`].
+    ShowObjects(ObjectKind),
+    /// `SHOW COLUMNS FROM t`; rows described by [`show_columns_desc`].
+    ShowColumns { id: GlobalId },
+    /// `SHOW name` (lowercase; `SHOW TIME ZONE` is `timezone`, `SHOW ALL` is `all`).
+    ShowVariable(String),
+    /// `SET [SESSION | LOCAL] name = value`, `SET TIME ZONE ...`, `RESET name`.
+    /// `value` is `None` for DEFAULT / RESET; several values are joined with `, `.
+    /// `RESET ALL` is `name == "all"` with `value == None`.
+    SetVariable {
+        name: String,
+        value: Option<String>,
+        local: bool,
+    },
+    /// `BEGIN` / `START TRANSACTION` (isolation and access modes are accepted and
+    /// ignored: every transaction is serializable).
+    StartTransaction,
+    /// `COMMIT` / `END`.
+    Commit,
+    /// `ROLLBACK` / `ABORT`.
+    Rollback,
+}
+
+/// What a [`Plan::ReadThenWrite`] does to the selected rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MutationKind {
+    Delete,
+    /// Each selected row is replaced by itself with these columns overwritten; the
+    /// expressions read the old row and are already assignment-cast to the column
+    /// types.
+    Update {
+        assignments: BTreeMap<usize, MirScalarExpr>,
+    },
+}
+
+/// Which objects `SHOW ...` lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ObjectKind {
+    Tables,
+    Views,
+    MaterializedViews,
+}
+
+/// Work a SELECT does on its result rows after `expr` is evaluated: sort by
+/// `order_by` (column positions of `expr`), skip `offset` rows, keep at most `limit`,
+/// then keep the columns `project` (which drops ORDER BY-only columns).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowSetFinishing {
+    pub order_by: Vec<ColumnOrder>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+    pub project: Vec<usize>,
+}
+
+impl RowSetFinishing {
+    /// No ordering, limit or offset; keep the first `arity` columns.
+    pub fn trivial(arity: usize) -> Self {
+        RowSetFinishing {
+            order_by: vec![],
+            limit: None,
+            offset: 0,
+            project: (0..arity).collect(),
+        }
+    }
+
+    pub fn is_trivial(&self, arity: usize) -> bool {
+        self.order_by.is_empty()
+            && self.limit.is_none()
+            && self.offset == 0
+            && self.project.iter().copied().eq(0..arity)
+    }
+}
+
+fn text_column(name: &str) -> (String, eddy_repr::ColumnType) {
+    (name.to_string(), ScalarType::Text.nullable(false))
+}
+
+fn desc_of(columns: Vec<(String, eddy_repr::ColumnType)>) -> RelationDesc {
+    let (names, types) = columns.into_iter().unzip();
+    RelationDesc::new(names, types)
+}
+
+/// The result columns of [`Plan::ShowObjects`]: `name`.
+pub fn show_objects_desc() -> RelationDesc {
+    desc_of(vec![text_column("name")])
+}
+
+/// The result columns of [`Plan::ShowColumns`]: `name`, `nullable`, `type`.
+pub fn show_columns_desc() -> RelationDesc {
+    desc_of(vec![
+        text_column("name"),
+        ("nullable".to_string(), ScalarType::Bool.nullable(false)),
+        text_column("type"),
+    ])
+}
+
+/// The result columns of [`Plan::ShowVariable`]: one text column named after the
+/// variable, or `name`, `setting`, `description` for `SHOW ALL`.
+pub fn show_variable_desc(name: &str) -> RelationDesc {
+    if name == "all" {
+        desc_of(vec![
+            text_column("name"),
+            text_column("setting"),
+            text_column("description"),
+        ])
+    } else {
+        desc_of(vec![text_column(name)])
+    }
+}
+
+/// The result columns of [`Plan::Explain`]: one text column `QUERY PLAN`.
+pub fn explain_desc() -> RelationDesc {
+    desc_of(vec![text_column("QUERY PLAN")])
+}
+
+impl Plan {
+    /// The columns this plan returns to the client, if it returns rows.
+    pub fn result_desc(&self) -> Option<RelationDesc> {
+        match self {
+            Plan::Select { desc, .. } => Some(desc.clone()),
+            Plan::Explain { .. } => Some(explain_desc()),
+            Plan::ShowObjects(_) => Some(show_objects_desc()),
+            Plan::ShowColumns { .. } => Some(show_columns_desc()),
+            Plan::ShowVariable(name) => Some(show_variable_desc(name)),
+            _ => None,
+        }
+    }
+}

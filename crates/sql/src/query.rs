@@ -1,0 +1,1484 @@
+//! Planning queries (SELECT, VALUES, set operations, WITH) into [`MirRelationExpr`].
+//!
+//! A SELECT is planned in Postgres' logical order: FROM (joins), WHERE, GROUP BY with
+//! aggregates, HAVING, the select list, ORDER BY (which may add hidden columns after
+//! the visible ones), DISTINCT. The caller decides what ORDER BY/LIMIT become: the
+//! finishing of a top-level SELECT, or a `TopK` inside a subquery or view (where an
+//! ORDER BY without LIMIT/OFFSET has no effect and is dropped).
+//!
+//! Joins: inner join conditions that equate an expression over the left input with one
+//! over the right input become join equivalences, everything else a filter. Outer
+//! joins are built from an inner join and the unmatched rows of each preserved side:
+//! `Threshold(L - Project_L(matched))` keeps each left row exactly as often as it
+//! occurs in L when it matched nothing (a row that matched k times appears k times in
+//! `matched`, so the difference is never positive for it), padded with NULLs.
+//!
+//! Aggregates without GROUP BY always yield one row: the `Reduce` yields nothing for an
+//! empty input, so its result is unioned with a row of default values (count 0, others
+//! NULL) minus that same row for every row the `Reduce` produced.
+
+use std::ops::ControlFlow;
+
+use eddy_expr::func::CastKind;
+use eddy_expr::{
+    AggregateExpr, BinaryFunc, ColumnOrder, MirRelationExpr, MirScalarExpr, VariadicFunc,
+};
+use eddy_repr::{ColumnType, Datum, Row, ScalarType};
+use sqlparser::ast::{
+    Distinct, Expr, GroupByExpr, Join, JoinConstraint, JoinOperator, LimitClause, ObjectName,
+    OrderByExpr, OrderByKind, Query, Select, SelectFlavor, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor,
+    TableWithJoins, Value, Values, WildcardAdditionalOptions,
+};
+
+use crate::catalog::ItemKind;
+use crate::context::{CExpr, CteDef, StatementContext, Typed};
+use crate::error::{sqlstate, PlanError};
+use crate::expr::{self, ExprContext, Grouping};
+use crate::func;
+use crate::names::{item_name, normalize_ident, object_name_parts};
+use crate::scope::{Scope, TableRef};
+use crate::types;
+
+/// A planned query before ORDER BY/LIMIT are applied.
+#[derive(Clone, Debug)]
+pub struct PlannedQuery {
+    /// The rows: the visible columns, then any columns only ORDER BY needs.
+    pub expr: MirRelationExpr,
+    /// Names of the visible columns.
+    pub names: Vec<String>,
+    /// Which visible columns are unknown-typed literals (typed `text` for now), so a
+    /// UNION or INSERT can still read them as another type.
+    pub unknown: Vec<bool>,
+    pub order_by: Vec<ColumnOrder>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+impl PlannedQuery {
+    pub fn arity(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The query as a relation of its visible columns: LIMIT/OFFSET become a `TopK`,
+    /// an ORDER BY without them is dropped.
+    pub fn into_relation(self) -> (MirRelationExpr, Vec<String>, Vec<bool>) {
+        let arity = self.arity();
+        let mut expr = self.expr;
+        if self.limit.is_some() || self.offset > 0 {
+            expr = MirRelationExpr::TopK {
+                input: Box::new(expr),
+                group_key: vec![],
+                order_key: self.order_by,
+                limit: self.limit,
+                offset: self.offset,
+            };
+        }
+        if expr.arity() != arity {
+            expr = expr.project((0..arity).collect());
+        }
+        (expr, self.names, self.unknown)
+    }
+
+    /// The column types of the visible columns.
+    pub fn visible_types(&self) -> Vec<ColumnType> {
+        self.expr.typ().into_iter().take(self.arity()).collect()
+    }
+}
+
+/// One row with no columns: the input of a SELECT without FROM.
+pub fn unit_relation() -> MirRelationExpr {
+    MirRelationExpr::Constant {
+        rows: vec![(Row::empty(), 1)],
+        typ: vec![],
+    }
+}
+
+/// Plans a query (with its own WITH, ORDER BY, LIMIT and OFFSET).
+pub fn plan_query(scx: &StatementContext, query: &Query) -> Result<PlannedQuery, PlanError> {
+    let saved_ctes = scx.ctes.borrow().len();
+    let result = plan_query_with_ctes(scx, query);
+    scx.ctes.borrow_mut().truncate(saved_ctes);
+    result
+}
+
+fn plan_query_with_ctes(scx: &StatementContext, query: &Query) -> Result<PlannedQuery, PlanError> {
+    if !query.locks.is_empty() {
+        return Err(PlanError::unsupported("SELECT ... FOR UPDATE/SHARE"));
+    }
+    if query.for_clause.is_some()
+        || query.settings.is_some()
+        || query.format_clause.is_some()
+        || !query.pipe_operators.is_empty()
+    {
+        return Err(PlanError::unsupported("this query syntax"));
+    }
+    if let Some(with) = &query.with {
+        if with.recursive {
+            return Err(PlanError::unsupported("WITH RECURSIVE"));
+        }
+        let mut seen: Vec<String> = vec![];
+        for cte in &with.cte_tables {
+            if cte.from.is_some() {
+                return Err(PlanError::unsupported("this CTE syntax"));
+            }
+            let name = normalize_ident(&cte.alias.name);
+            if seen.contains(&name) {
+                return Err(PlanError::new(
+                    sqlstate::DUPLICATE_ALIAS,
+                    format!("WITH query name \"{name}\" specified more than once"),
+                ));
+            }
+            seen.push(name.clone());
+            let (expr, mut names, _) = plan_query(scx, &cte.query)?.into_relation();
+            rename_columns(&mut names, &cte.alias, &name)?;
+            scx.ctes.borrow_mut().push(CteDef { name, expr, names });
+        }
+    }
+    let (limit, offset) = plan_limit_offset(scx, query)?;
+    let order_by: &[OrderByExpr] = match &query.order_by {
+        None => &[],
+        Some(order_by) => {
+            if order_by.interpolate.is_some() {
+                return Err(PlanError::unsupported("ORDER BY ... INTERPOLATE"));
+            }
+            match &order_by.kind {
+                OrderByKind::Expressions(exprs) => exprs,
+                OrderByKind::All(_) => return Err(PlanError::unsupported("ORDER BY ALL")),
+            }
+        }
+    };
+    for o in order_by {
+        if o.with_fill.is_some() {
+            return Err(PlanError::unsupported("ORDER BY ... WITH FILL"));
+        }
+    }
+    match query.body.as_ref() {
+        SetExpr::Select(select) => {
+            let planned = plan_select(scx, select, order_by)?;
+            Ok(PlannedQuery {
+                expr: planned.expr,
+                names: planned.names,
+                unknown: planned.unknown,
+                order_by: planned.order_by,
+                limit,
+                offset,
+            })
+        }
+        body => {
+            let (expr, names, unknown) = plan_set_expr(scx, body)?;
+            let order_by = order_by
+                .iter()
+                .map(|o| {
+                    let column = output_column_only(o, &names)?;
+                    Ok(column_order(column, o))
+                })
+                .collect::<Result<Vec<_>, PlanError>>()?;
+            Ok(PlannedQuery {
+                expr,
+                names,
+                unknown,
+                order_by,
+                limit,
+                offset,
+            })
+        }
+    }
+}
+
+/// Applies a table alias's column list to `names`.
+fn rename_columns(names: &mut [String], alias: &TableAlias, table: &str) -> Result<(), PlanError> {
+    if alias.columns.len() > names.len() {
+        return Err(PlanError::new(
+            sqlstate::INVALID_COLUMN_REFERENCE,
+            format!(
+                "table \"{table}\" has {} columns available but {} columns specified",
+                names.len(),
+                alias.columns.len()
+            ),
+        ));
+    }
+    for (name, column) in names.iter_mut().zip(&alias.columns) {
+        if column.data_type.is_some() {
+            return Err(PlanError::unsupported_plural(
+                "column types in a table alias",
+            ));
+        }
+        *name = normalize_ident(&column.name);
+    }
+    Ok(())
+}
+
+/// An ORDER BY item of a query whose body is not a plain SELECT: only output column
+/// names and positions are allowed, as in Postgres.
+fn output_column_only(o: &OrderByExpr, names: &[String]) -> Result<usize, PlanError> {
+    if let Some(ordinal) = ordinal(&o.expr) {
+        return check_ordinal(ordinal, names.len(), "ORDER BY");
+    }
+    if let Expr::Identifier(ident) = &o.expr {
+        let name = normalize_ident(ident);
+        let matches: Vec<usize> = (0..names.len()).filter(|i| names[*i] == name).collect();
+        match matches.as_slice() {
+            [i] => return Ok(*i),
+            [] => return Err(PlanError::undefined_column(&name)),
+            _ => {
+                return Err(PlanError::new(
+                    sqlstate::AMBIGUOUS_COLUMN,
+                    format!("ORDER BY \"{name}\" is ambiguous"),
+                ))
+            }
+        }
+    }
+    Err(PlanError::new(
+        sqlstate::FEATURE_NOT_SUPPORTED,
+        "invalid UNION/INTERSECT/EXCEPT ORDER BY clause",
+    )
+    .with_detail("Only result column names can be used, not expressions or functions.")
+    .with_hint(
+        "Add the expression/function to every SELECT, or move the UNION into a FROM clause.",
+    ))
+}
+
+/// A positive integer literal used as a column position (`ORDER BY 2`).
+fn ordinal(expr: &Expr) -> Option<i64> {
+    match expr {
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) if !n.contains(['.', 'e', 'E']) => n.parse().ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn check_ordinal(ordinal: i64, arity: usize, clause: &str) -> Result<usize, PlanError> {
+    if ordinal < 1 || ordinal as usize > arity {
+        return Err(PlanError::new(
+            sqlstate::INVALID_COLUMN_REFERENCE,
+            format!("{clause} position {ordinal} is not in select list"),
+        ));
+    }
+    Ok(ordinal as usize - 1)
+}
+
+/// Postgres' defaults: ASC NULLS LAST, DESC NULLS FIRST.
+fn column_order(column: usize, o: &OrderByExpr) -> ColumnOrder {
+    let desc = o.options.asc == Some(false);
+    let nulls_last = match o.options.nulls_first {
+        Some(first) => !first,
+        None => !desc,
+    };
+    ColumnOrder {
+        column,
+        desc,
+        nulls_last,
+    }
+}
+
+fn plan_limit_offset(
+    scx: &StatementContext,
+    query: &Query,
+) -> Result<(Option<usize>, usize), PlanError> {
+    let (limit, offset) = match &query.limit_clause {
+        None => (None, None),
+        Some(LimitClause::LimitOffset {
+            limit,
+            offset,
+            limit_by,
+        }) => {
+            if !limit_by.is_empty() {
+                return Err(PlanError::unsupported("LIMIT BY"));
+            }
+            (limit.as_ref(), offset.as_ref().map(|o| &o.value))
+        }
+        Some(LimitClause::OffsetCommaLimit { .. }) => {
+            return Err(PlanError::syntax("LIMIT #,# syntax is not supported")
+                .with_hint("Use separate LIMIT and OFFSET clauses."))
+        }
+    };
+    let mut limit = match limit {
+        Some(e) => constant_count(scx, e, "LIMIT", sqlstate::INVALID_ROW_COUNT_IN_LIMIT)?,
+        None => None,
+    };
+    if let Some(fetch) = &query.fetch {
+        if fetch.with_ties || fetch.percent {
+            return Err(PlanError::unsupported("FETCH ... WITH TIES / PERCENT"));
+        }
+        if limit.is_some() {
+            return Err(PlanError::syntax("multiple LIMIT clauses not allowed"));
+        }
+        limit = match &fetch.quantity {
+            Some(e) => constant_count(scx, e, "FETCH FIRST", sqlstate::INVALID_ROW_COUNT_IN_LIMIT)?,
+            None => Some(1),
+        };
+    }
+    let offset = match offset {
+        Some(e) => {
+            constant_count(scx, e, "OFFSET", sqlstate::INVALID_ROW_COUNT_IN_OFFSET)?.unwrap_or(0)
+        }
+        None => 0,
+    };
+    Ok((limit, offset))
+}
+
+/// A LIMIT/OFFSET count: a constant (or parameter) integer; NULL means none.
+fn constant_count(
+    scx: &StatementContext,
+    expr: &Expr,
+    clause: &'static str,
+    negative_state: &'static str,
+) -> Result<Option<usize>, PlanError> {
+    let scope = Scope::empty();
+    let ecx = ExprContext::new(scx, &scope, &[], clause);
+    let planned = expr::plan_expr(&ecx, expr)?;
+    let typed = match scx.coerce(planned, ScalarType::Int64, types::CastContext::Implicit)? {
+        Ok(t) => t,
+        Err(from) => {
+            return Err(PlanError::datatype_mismatch(format!(
+                "argument of {clause} must be type bigint, not type {from}"
+            )))
+        }
+    };
+    let value = match typed.expr.as_literal() {
+        Some(Datum::Null) => return Ok(None),
+        Some(Datum::Int64(v)) => *v,
+        Some(Datum::Int32(v)) => *v as i64,
+        Some(Datum::Int16(v)) => *v as i64,
+        _ => return Err(PlanError::unsupported(format!("non-constant {clause}"))),
+    };
+    if value < 0 {
+        return Err(PlanError::new(
+            negative_state,
+            format!("{clause} must not be negative"),
+        ));
+    }
+    Ok(Some(value as usize))
+}
+
+/// Plans a query body that is not a plain SELECT, as a relation of its columns.
+fn plan_set_expr(
+    scx: &StatementContext,
+    body: &SetExpr,
+) -> Result<(MirRelationExpr, Vec<String>, Vec<bool>), PlanError> {
+    match body {
+        SetExpr::Select(select) => {
+            let planned = plan_select(scx, select, &[])?;
+            Ok((planned.expr, planned.names, planned.unknown))
+        }
+        SetExpr::Query(query) => Ok(plan_query(scx, query)?.into_relation()),
+        SetExpr::Values(values) => plan_values(scx, values),
+        SetExpr::SetOperation {
+            op,
+            set_quantifier,
+            left,
+            right,
+        } => plan_set_operation(scx, op, set_quantifier, left, right),
+        SetExpr::Table(_) => Err(PlanError::unsupported("TABLE t")),
+        SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => Err(
+            PlanError::unsupported_plural("data-modifying statements in a query"),
+        ),
+    }
+}
+
+fn plan_set_operation(
+    scx: &StatementContext,
+    op: &SetOperator,
+    quantifier: &SetQuantifier,
+    left: &SetExpr,
+    right: &SetExpr,
+) -> Result<(MirRelationExpr, Vec<String>, Vec<bool>), PlanError> {
+    let op_name = match op {
+        SetOperator::Union => "UNION",
+        SetOperator::Intersect => "INTERSECT",
+        SetOperator::Except => "EXCEPT",
+        SetOperator::Minus => return Err(PlanError::unsupported("MINUS")),
+    };
+    let all = match quantifier {
+        SetQuantifier::All => true,
+        SetQuantifier::Distinct | SetQuantifier::None => false,
+        _ => return Err(PlanError::unsupported(format!("{op_name} BY NAME"))),
+    };
+    let (l, names, l_unknown) = plan_set_expr(scx, left)?;
+    let (r, _, r_unknown) = plan_set_expr(scx, right)?;
+    if l.arity() != r.arity() {
+        return Err(PlanError::syntax(format!(
+            "each {op_name} query must have the same number of columns"
+        )));
+    }
+    let (l_typ, r_typ) = (l.typ(), r.typ());
+    let mut l_casts = vec![];
+    let mut r_casts = vec![];
+    let mut unknown = vec![];
+    for i in 0..l_typ.len() {
+        let (lt, rt) = (l_typ[i].scalar_type, r_typ[i].scalar_type);
+        let target = match (l_unknown[i], r_unknown[i]) {
+            (true, true) => ScalarType::Text,
+            (true, false) => rt,
+            (false, true) => lt,
+            (false, false) => types::common_type(&lt, &rt).ok_or_else(|| {
+                PlanError::datatype_mismatch(format!(
+                    "{op_name} types {} and {} cannot be matched",
+                    lt.sql_name(),
+                    rt.sql_name()
+                ))
+            })?,
+        };
+        l_casts.push(target);
+        r_casts.push(target);
+        unknown.push(l_unknown[i] && r_unknown[i]);
+    }
+    let l = cast_columns(l, &l_casts);
+    let r = cast_columns(r, &r_casts);
+    let expr = match (op, all) {
+        (SetOperator::Union, true) => l.union(r),
+        (SetOperator::Union, false) => l.union(r).distinct(),
+        (SetOperator::Except, true) => l.union(r.negate()).threshold(),
+        (SetOperator::Except, false) => l.distinct().union(r.distinct().negate()).threshold(),
+        // min(|L|, |R|) = L - max(L - R, 0)
+        (SetOperator::Intersect, all) => {
+            let (l, r) = if all {
+                (l, r)
+            } else {
+                (l.distinct(), r.distinct())
+            };
+            l.clone().union(l.union(r.negate()).threshold().negate())
+        }
+        (SetOperator::Minus, _) => unreachable!("refused above"),
+    };
+    Ok((expr, names, unknown))
+}
+
+/// Casts the columns of `expr` to `targets` where they differ.
+pub fn cast_columns(expr: MirRelationExpr, targets: &[ScalarType]) -> MirRelationExpr {
+    let typ = expr.typ();
+    let arity = typ.len();
+    let mut scalars = vec![];
+    let mut outputs = vec![];
+    for (i, target) in targets.iter().enumerate() {
+        if typ[i].scalar_type == *target {
+            outputs.push(i);
+        } else {
+            let cast =
+                Typed::new(MirScalarExpr::Column(i), typ[i]).cast(*target, CastKind::Explicit);
+            outputs.push(arity + scalars.len());
+            scalars.push(cast.expr);
+        }
+    }
+    if scalars.is_empty() {
+        return expr;
+    }
+    expr.map(scalars).project(outputs)
+}
+
+/// `VALUES (...), (...)`: columns `column1`, `column2`, ... of the rows' common types.
+fn plan_values(
+    scx: &StatementContext,
+    values: &Values,
+) -> Result<(MirRelationExpr, Vec<String>, Vec<bool>), PlanError> {
+    let arity = values.rows.first().map(|r| r.len()).unwrap_or(0);
+    if values.rows.iter().any(|r| r.len() != arity) {
+        return Err(PlanError::syntax(
+            "VALUES lists must all be the same length",
+        ));
+    }
+    let scope = Scope::empty();
+    let ecx = ExprContext::new(scx, &scope, &[], "VALUES");
+    let mut columns: Vec<Vec<CExpr>> = vec![vec![]; arity];
+    for row in &values.rows {
+        for (i, e) in row.iter().enumerate() {
+            columns[i].push(expr::plan_expr(&ecx, e)?);
+        }
+    }
+    let unknown: Vec<bool> = columns
+        .iter()
+        .map(|c| c.iter().all(|e| e.is_unknown()))
+        .collect();
+    let mut typed_columns = vec![];
+    let mut column_types = vec![];
+    for column in columns {
+        let (typed, common) = expr::unify(scx, column, "VALUES")?;
+        typed_columns.push(typed);
+        column_types.push(common);
+    }
+    let nrows = values.rows.len();
+    let mut rows: Vec<Vec<Typed>> = (0..nrows).map(|_| Vec::with_capacity(arity)).collect();
+    for column in typed_columns {
+        for (r, value) in column.into_iter().enumerate() {
+            rows[r].push(value);
+        }
+    }
+    let names = (1..=arity).map(|i| format!("column{i}")).collect();
+    Ok((rows_relation(rows, &column_types), names, unknown))
+}
+
+/// A relation of the given rows of expressions (with no input columns). Rows of plain
+/// literals become one `Constant`; other rows are each a `Map` over one empty row.
+pub fn rows_relation(rows: Vec<Vec<Typed>>, types: &[ScalarType]) -> MirRelationExpr {
+    let mut literal_rows = vec![];
+    let mut nullable = vec![false; types.len()];
+    let mut computed = vec![];
+    for row in rows {
+        let datums: Option<Vec<Datum>> = row.iter().map(|t| t.expr.as_literal().cloned()).collect();
+        match datums {
+            Some(datums) => {
+                for (n, d) in nullable.iter_mut().zip(&datums) {
+                    *n |= d.is_null();
+                }
+                literal_rows.push((Row::pack(&datums), 1));
+            }
+            None => computed.push(unit_relation().map(row.into_iter().map(|t| t.expr).collect())),
+        }
+    }
+    let mut parts = vec![];
+    if !literal_rows.is_empty() {
+        parts.push(MirRelationExpr::Constant {
+            rows: literal_rows,
+            typ: types
+                .iter()
+                .zip(nullable)
+                .map(|(t, n)| t.nullable(n))
+                .collect(),
+        });
+    }
+    parts.extend(computed);
+    let mut parts = parts.into_iter();
+    let base = parts.next().unwrap_or_else(|| MirRelationExpr::Constant {
+        rows: vec![],
+        typ: types.iter().map(|t| t.nullable(true)).collect(),
+    });
+    let inputs: Vec<MirRelationExpr> = parts.collect();
+    if inputs.is_empty() {
+        base
+    } else {
+        MirRelationExpr::Union {
+            base: Box::new(base),
+            inputs,
+        }
+    }
+}
+
+/// A planned SELECT: visible columns, then ORDER BY-only columns.
+struct PlannedSelect {
+    expr: MirRelationExpr,
+    names: Vec<String>,
+    unknown: Vec<bool>,
+    order_by: Vec<ColumnOrder>,
+}
+
+/// An output of the select list.
+struct Output {
+    expr: MirScalarExpr,
+    name: String,
+    unknown: bool,
+}
+
+fn check_select_supported(select: &Select) -> Result<(), PlanError> {
+    if select.top.is_some() {
+        return Err(PlanError::unsupported("TOP"));
+    }
+    if select.into.is_some() {
+        return Err(PlanError::unsupported("SELECT INTO"));
+    }
+    if !select.lateral_views.is_empty() {
+        return Err(PlanError::unsupported("LATERAL VIEW"));
+    }
+    if select.prewhere.is_some()
+        || !select.cluster_by.is_empty()
+        || !select.distribute_by.is_empty()
+        || !select.sort_by.is_empty()
+        || select.qualify.is_some()
+        || select.value_table_mode.is_some()
+        || select.connect_by.is_some()
+        || select.exclude.is_some()
+        || select.flavor != SelectFlavor::Standard
+    {
+        return Err(PlanError::unsupported("this SELECT syntax"));
+    }
+    if !select.named_window.is_empty() {
+        return Err(PlanError::unsupported_plural("window functions"));
+    }
+    Ok(())
+}
+
+/// Aggregate calls in `exprs`, each once, in order of appearance. Nested aggregate
+/// calls are an error.
+fn collect_aggregates<'e>(
+    exprs: impl IntoIterator<Item = &'e Expr>,
+) -> Result<Vec<Expr>, PlanError> {
+    let mut found: Vec<Expr> = vec![];
+    for e in exprs {
+        let flow = sqlparser::ast::visit_expressions(e, |sub| {
+            if let Expr::Function(f) = sub {
+                if func::is_aggregate_call(f) {
+                    let nested = sqlparser::ast::visit_expressions(&f.args, |inner| match inner {
+                        Expr::Function(g) if func::is_aggregate_call(g) => ControlFlow::Break(()),
+                        _ => ControlFlow::Continue(()),
+                    })
+                    .is_break()
+                        || f.filter.as_deref().is_some_and(expr::contains_aggregate);
+                    if nested {
+                        return ControlFlow::Break(PlanError::new(
+                            sqlstate::GROUPING_ERROR,
+                            "aggregate function calls cannot be nested",
+                        ));
+                    }
+                    if !found.contains(sub) {
+                        found.push(sub.clone());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        if let ControlFlow::Break(err) = flow {
+            return Err(err);
+        }
+    }
+    Ok(found)
+}
+
+fn select_item_expr(item: &SelectItem) -> Option<&Expr> {
+    match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+        _ => None,
+    }
+}
+
+fn plan_select(
+    scx: &StatementContext,
+    select: &Select,
+    order_by: &[OrderByExpr],
+) -> Result<PlannedSelect, PlanError> {
+    check_select_supported(select)?;
+    let (mut rel, scope) = plan_from(scx, &select.from)?;
+    let input_typ = rel.typ();
+    let ecx = ExprContext::new(scx, &scope, &input_typ, "WHERE");
+    if let Some(selection) = &select.selection {
+        let cond = expr::plan_condition(&ecx, selection)?;
+        rel = rel.filter(vec![cond.expr]);
+    }
+
+    // GROUP BY and aggregates.
+    let group_by_exprs = match &select.group_by {
+        GroupByExpr::Expressions(exprs, modifiers) => {
+            if !modifiers.is_empty() {
+                return Err(PlanError::unsupported("GROUP BY ROLLUP/CUBE/GROUPING SETS"));
+            }
+            exprs.as_slice()
+        }
+        GroupByExpr::All(_) => return Err(PlanError::unsupported("GROUP BY ALL")),
+    };
+    let aggregates = collect_aggregates(
+        select
+            .projection
+            .iter()
+            .filter_map(select_item_expr)
+            .chain(select.having.iter())
+            .chain(order_by.iter().map(|o| &o.expr)),
+    )?;
+    let grouped = !group_by_exprs.is_empty() || !aggregates.is_empty() || select.having.is_some();
+    let grouping_storage;
+    let grouping = if grouped {
+        let group_ecx = ecx.with_clause("GROUP BY");
+        let mut keys = vec![];
+        for e in group_by_exprs {
+            let e = resolve_group_by_item(&scope, select, e)?;
+            if expr::contains_aggregate(e) {
+                return Err(PlanError::new(
+                    sqlstate::GROUPING_ERROR,
+                    "aggregate functions are not allowed in GROUP BY",
+                ));
+            }
+            keys.push(expr::plan_typed(&group_ecx, e)?.expr);
+        }
+        let agg_ecx = ecx.with_clause("aggregate function calls");
+        let mut reduce_aggregates: Vec<AggregateExpr> = vec![];
+        let mut planned_aggregates = vec![];
+        for agg in &aggregates {
+            let Expr::Function(f) = agg else {
+                unreachable!("collected aggregates are calls")
+            };
+            let planned = func::plan_aggregate(&agg_ecx, f, keys.len() + reduce_aggregates.len())?;
+            reduce_aggregates.extend(planned.aggregates);
+            planned_aggregates.push((agg.clone(), planned.value));
+        }
+        let global = keys.is_empty();
+        let defaults: Vec<Datum> = reduce_aggregates
+            .iter()
+            .map(|a| a.func.default_datum())
+            .collect();
+        rel = MirRelationExpr::Reduce {
+            input: Box::new(rel),
+            group_key: keys.clone(),
+            aggregates: reduce_aggregates,
+        };
+        if global {
+            rel = with_default_row(rel, defaults);
+        }
+        let grouped_typ = rel.typ();
+        grouping_storage = Grouping {
+            input_scope: &scope,
+            input_typ: &input_typ,
+            keys,
+            aggregates: planned_aggregates,
+            grouped_typ,
+        };
+        Some(&grouping_storage)
+    } else {
+        None
+    };
+    let ecx = ExprContext {
+        scx,
+        scope: &scope,
+        typ: &input_typ,
+        clause: "SELECT",
+        grouping,
+    };
+    if let Some(having) = &select.having {
+        let cond = expr::plan_condition(&ecx.with_clause("HAVING"), having)?;
+        rel = rel.filter(vec![cond.expr]);
+    }
+
+    // The select list.
+    let mut outputs: Vec<Output> = vec![];
+    for item in &select.projection {
+        match item {
+            SelectItem::UnnamedExpr(e) => {
+                let planned = expr::plan_expr(&ecx, e)?;
+                let unknown = planned.is_unknown();
+                outputs.push(Output {
+                    expr: scx.finalize(planned).expr,
+                    name: column_name(e),
+                    unknown,
+                });
+            }
+            SelectItem::ExprWithAlias { expr: e, alias } => {
+                let planned = expr::plan_expr(&ecx, e)?;
+                let unknown = planned.is_unknown();
+                outputs.push(Output {
+                    expr: scx.finalize(planned).expr,
+                    name: normalize_ident(alias),
+                    unknown,
+                });
+            }
+            SelectItem::Wildcard(options) => {
+                check_wildcard_options(options)?;
+                if select.from.is_empty() {
+                    return Err(PlanError::syntax(
+                        "SELECT * with no tables specified is not valid",
+                    ));
+                }
+                for &i in &scope.star {
+                    outputs.push(star_output(&ecx, i)?);
+                }
+            }
+            SelectItem::QualifiedWildcard(kind, options) => {
+                check_wildcard_options(options)?;
+                let name = match kind {
+                    SelectItemQualifiedWildcardKind::ObjectName(name) => name,
+                    SelectItemQualifiedWildcardKind::Expr(_) => {
+                        return Err(PlanError::unsupported("(expression).*"))
+                    }
+                };
+                for i in qualified_star(&scope, name)? {
+                    outputs.push(star_output(&ecx, i)?);
+                }
+            }
+        }
+    }
+    let visible = outputs.len();
+
+    // ORDER BY: output names and positions, or expressions (added as hidden columns).
+    let order_ecx = ecx.with_clause("ORDER BY");
+    let mut order = vec![];
+    for o in order_by {
+        let column = match order_by_output(o, &outputs[..visible])? {
+            Some(i) => i,
+            None => {
+                let e = scx.finalize(expr::plan_expr(&order_ecx, &o.expr)?).expr;
+                match outputs.iter().position(|out| out.expr == e) {
+                    Some(i) => i,
+                    None => {
+                        outputs.push(Output {
+                            expr: e,
+                            name: String::new(),
+                            unknown: false,
+                        });
+                        outputs.len() - 1
+                    }
+                }
+            }
+        };
+        order.push(column_order(column, o));
+    }
+
+    rel = project_outputs(rel, outputs.iter().map(|o| o.expr.clone()).collect());
+    match &select.distinct {
+        None => {}
+        Some(Distinct::Distinct) => {
+            if outputs.len() > visible {
+                return Err(PlanError::new(
+                    sqlstate::INVALID_COLUMN_REFERENCE,
+                    "for SELECT DISTINCT, ORDER BY expressions must appear in select list",
+                ));
+            }
+            rel = rel.distinct();
+        }
+        Some(Distinct::On(_)) => return Err(PlanError::unsupported("SELECT DISTINCT ON")),
+    }
+    outputs.truncate(visible);
+    Ok(PlannedSelect {
+        expr: rel,
+        names: outputs.iter().map(|o| o.name.clone()).collect(),
+        unknown: outputs.iter().map(|o| o.unknown).collect(),
+        order_by: order,
+    })
+}
+
+fn check_wildcard_options(options: &WildcardAdditionalOptions) -> Result<(), PlanError> {
+    if options.opt_ilike.is_some()
+        || options.opt_exclude.is_some()
+        || options.opt_except.is_some()
+        || options.opt_replace.is_some()
+        || options.opt_rename.is_some()
+    {
+        return Err(PlanError::unsupported_plural("wildcard options"));
+    }
+    Ok(())
+}
+
+fn qualified_star(scope: &Scope, name: &ObjectName) -> Result<Vec<usize>, PlanError> {
+    let parts = object_name_parts(name)?;
+    match parts.as_slice() {
+        [table] => scope.table_star(None, table),
+        [schema, table] | [_, schema, table] => scope.table_star(Some(schema), table),
+        _ => Err(PlanError::syntax(format!(
+            "improper qualified name (too many dotted names): {name}"
+        ))),
+    }
+}
+
+/// Input column `i` as an output (of `*`), checked against GROUP BY.
+fn star_output(ecx: &ExprContext, i: usize) -> Result<Output, PlanError> {
+    let name = ecx.scope.items[i].column.clone();
+    let expr = match ecx.grouping {
+        None => MirScalarExpr::Column(i),
+        Some(grouping) => {
+            match grouping
+                .keys
+                .iter()
+                .position(|k| *k == MirScalarExpr::Column(i))
+            {
+                Some(k) => MirScalarExpr::Column(k),
+                None => return Err(expr::ungrouped_column(ecx.scope, i)),
+            }
+        }
+    };
+    Ok(Output {
+        expr,
+        name,
+        unknown: false,
+    })
+}
+
+/// An ORDER BY item that names an output column by position or name.
+fn order_by_output(o: &OrderByExpr, outputs: &[Output]) -> Result<Option<usize>, PlanError> {
+    if let Some(n) = ordinal(&o.expr) {
+        return check_ordinal(n, outputs.len(), "ORDER BY").map(Some);
+    }
+    if let Expr::Identifier(ident) = &o.expr {
+        let name = normalize_ident(ident);
+        let matches: Vec<usize> = (0..outputs.len())
+            .filter(|i| outputs[*i].name == name)
+            .collect();
+        if let Some(&first) = matches.first() {
+            if matches
+                .iter()
+                .any(|i| outputs[*i].expr != outputs[first].expr)
+            {
+                return Err(PlanError::new(
+                    sqlstate::AMBIGUOUS_COLUMN,
+                    format!("ORDER BY \"{name}\" is ambiguous"),
+                ));
+            }
+            return Ok(Some(first));
+        }
+    }
+    Ok(None)
+}
+
+/// A GROUP BY item: a select-list position, a select-list alias (when no input column
+/// has that name), or an expression over the input.
+fn resolve_group_by_item<'s>(
+    scope: &Scope,
+    select: &'s Select,
+    e: &'s Expr,
+) -> Result<&'s Expr, PlanError> {
+    if let Some(n) = ordinal(e) {
+        let i = check_ordinal(n, select.projection.len(), "GROUP BY")?;
+        return match &select.projection[i] {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Ok(e),
+            _ => Err(PlanError::unsupported("GROUP BY a position of *")),
+        };
+    }
+    if let Expr::Identifier(ident) = e {
+        let name = normalize_ident(ident);
+        if scope.resolve(None, None, &name).is_err() {
+            let aliased = select.projection.iter().find_map(|item| match item {
+                SelectItem::ExprWithAlias { expr, alias } if normalize_ident(alias) == name => {
+                    Some(expr)
+                }
+                _ => None,
+            });
+            if let Some(aliased) = aliased {
+                return Ok(aliased);
+            }
+        }
+    }
+    Ok(e)
+}
+
+/// `reduce ∪ (default − default-per-reduce-row)`: exactly one row, the defaults when
+/// `reduce` (a Reduce with an empty key) is empty.
+fn with_default_row(reduce: MirRelationExpr, defaults: Vec<Datum>) -> MirRelationExpr {
+    let typ = reduce.typ();
+    let default_typ: Vec<ColumnType> = typ
+        .iter()
+        .zip(&defaults)
+        .map(|(t, d)| t.scalar_type.nullable(d.is_null()))
+        .collect();
+    let default_row = MirRelationExpr::Constant {
+        rows: vec![(Row::pack(&defaults), 1)],
+        typ: default_typ.clone(),
+    };
+    let literals = defaults
+        .iter()
+        .zip(&default_typ)
+        .map(|(d, t)| MirScalarExpr::literal(d.clone(), *t))
+        .collect();
+    let cancel = reduce.clone().project(vec![]).map(literals).negate();
+    MirRelationExpr::Union {
+        base: Box::new(reduce),
+        inputs: vec![default_row, cancel],
+    }
+}
+
+/// The relation of `exprs` over `rel`: plain columns are projected, other expressions
+/// mapped first.
+pub fn project_outputs(rel: MirRelationExpr, exprs: Vec<MirScalarExpr>) -> MirRelationExpr {
+    let arity = rel.arity();
+    let mut scalars = vec![];
+    let mut outputs = vec![];
+    for e in exprs {
+        match e {
+            MirScalarExpr::Column(i) => outputs.push(i),
+            other => {
+                outputs.push(arity + scalars.len());
+                scalars.push(other);
+            }
+        }
+    }
+    if outputs.iter().copied().eq(0..arity) && scalars.is_empty() {
+        return rel;
+    }
+    rel.map(scalars).project(outputs)
+}
+
+/// The name Postgres gives an output column without an alias.
+pub fn column_name(e: &Expr) -> String {
+    figure_name(e)
+        .map(|(name, _)| name)
+        .unwrap_or_else(|| "?column?".to_string())
+}
+
+/// The name and its strength (2: a column or function name, 1: a weaker guess such as a
+/// type name or `case`), as Postgres' `FigureColname`.
+fn figure_name(e: &Expr) -> Option<(String, u8)> {
+    match e {
+        Expr::Identifier(i) => Some((normalize_ident(i), 2)),
+        Expr::CompoundIdentifier(parts) => parts.last().map(|i| (normalize_ident(i), 2)),
+        Expr::Nested(inner) => figure_name(inner),
+        Expr::Function(f) => f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(|i| (normalize_ident(i), 2)),
+        Expr::Cast {
+            expr, data_type, ..
+        } => match figure_name(expr) {
+            Some((name, 2)) => Some((name, 2)),
+            _ => types::scalar_type(data_type)
+                .ok()
+                .map(|t| (types::internal_name(&t).to_string(), 1)),
+        },
+        Expr::TypedString(ts) => types::scalar_type(&ts.data_type)
+            .ok()
+            .map(|t| (types::internal_name(&t).to_string(), 1)),
+        Expr::Interval(_) => Some(("interval".to_string(), 1)),
+        Expr::Case { .. } => Some(("case".to_string(), 1)),
+        Expr::Extract { .. } => Some(("extract".to_string(), 2)),
+        Expr::Position { .. } => Some(("position".to_string(), 2)),
+        Expr::Substring { shorthand, .. } => Some((
+            if *shorthand { "substr" } else { "substring" }.to_string(),
+            2,
+        )),
+        Expr::Trim { trim_where, .. } => Some((
+            match trim_where {
+                Some(sqlparser::ast::TrimWhereField::Leading) => "ltrim",
+                Some(sqlparser::ast::TrimWhereField::Trailing) => "rtrim",
+                _ => "btrim",
+            }
+            .to_string(),
+            2,
+        )),
+        Expr::Ceil { .. } => Some(("ceil".to_string(), 2)),
+        Expr::Floor { .. } => Some(("floor".to_string(), 2)),
+        Expr::Exists { .. } => Some(("exists".to_string(), 2)),
+        Expr::Subquery(q) => match q.body.as_ref() {
+            SetExpr::Select(s) => s.projection.first().and_then(|item| match item {
+                SelectItem::ExprWithAlias { alias, .. } => Some((normalize_ident(alias), 2)),
+                SelectItem::UnnamedExpr(e) => figure_name(e),
+                _ => None,
+            }),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Plans a FROM clause: the cross product of its items.
+pub fn plan_from(
+    scx: &StatementContext,
+    from: &[TableWithJoins],
+) -> Result<(MirRelationExpr, Scope), PlanError> {
+    let mut items = from.iter();
+    let Some(first) = items.next() else {
+        return Ok((unit_relation(), Scope::empty()));
+    };
+    let (mut rel, mut scope) = plan_table_with_joins(scx, first)?;
+    for item in items {
+        let (right, right_scope) = plan_table_with_joins(scx, item)?;
+        rel = MirRelationExpr::Join {
+            inputs: vec![rel, right],
+            equivalences: vec![],
+        };
+        scope = Scope::concat(scope, right_scope);
+    }
+    Ok((rel, scope))
+}
+
+fn plan_table_with_joins(
+    scx: &StatementContext,
+    twj: &TableWithJoins,
+) -> Result<(MirRelationExpr, Scope), PlanError> {
+    let (mut rel, mut scope) = plan_table_factor(scx, &twj.relation)?;
+    for join in &twj.joins {
+        (rel, scope) = plan_join(scx, rel, scope, join)?;
+    }
+    Ok((rel, scope))
+}
+
+/// The plan of a catalog item or CTE named in FROM, and its column names.
+fn plan_relation_name(
+    scx: &StatementContext,
+    name: &ObjectName,
+) -> Result<(MirRelationExpr, Vec<String>, TableRef), PlanError> {
+    let item = item_name(name, &scx.pcx.database)?;
+    if item.schema.is_none() {
+        if let Some(cte) = scx.ctes.borrow().iter().rev().find(|c| c.name == item.item) {
+            let table = TableRef {
+                schema: None,
+                name: item.item.clone(),
+            };
+            return Ok((cte.expr.clone(), cte.names.clone(), table));
+        }
+    }
+    let resolved = scx
+        .catalog
+        .resolve_item(item.schema.as_deref(), &item.item)
+        .ok_or_else(|| PlanError::undefined_table(&item.to_string()))?;
+    let expr = match (&resolved.kind, &resolved.view_expr) {
+        (ItemKind::View, Some(view_expr)) => view_expr.clone(),
+        _ => MirRelationExpr::Get {
+            id: resolved.id,
+            typ: resolved.desc.types.clone(),
+            name: resolved.name.clone(),
+        },
+    };
+    let table = TableRef {
+        schema: item.schema,
+        name: item.item,
+    };
+    Ok((expr, resolved.desc.names.clone(), table))
+}
+
+fn plan_table_factor(
+    scx: &StatementContext,
+    factor: &TableFactor,
+) -> Result<(MirRelationExpr, Scope), PlanError> {
+    match factor {
+        TableFactor::Table {
+            name,
+            alias,
+            args,
+            with_hints,
+            version,
+            with_ordinality,
+            partitions,
+            json_path,
+            sample,
+            index_hints,
+        } => {
+            if args.is_some() {
+                return Err(PlanError::unsupported_plural("table functions"));
+            }
+            if !with_hints.is_empty()
+                || version.is_some()
+                || *with_ordinality
+                || !partitions.is_empty()
+                || json_path.is_some()
+                || sample.is_some()
+                || !index_hints.is_empty()
+            {
+                return Err(PlanError::unsupported("this FROM syntax"));
+            }
+            let (expr, mut names, table) = plan_relation_name(scx, name)?;
+            let table = match alias {
+                Some(alias) => {
+                    rename_columns(&mut names, alias, &table.name)?;
+                    TableRef {
+                        schema: None,
+                        name: normalize_ident(&alias.name),
+                    }
+                }
+                None => table,
+            };
+            Ok((expr, Scope::from_names(Some(table), &names)))
+        }
+        TableFactor::Derived {
+            lateral,
+            subquery,
+            alias,
+        } => {
+            if *lateral {
+                return Err(PlanError::unsupported("LATERAL"));
+            }
+            let (expr, mut names, _) = plan_query(scx, subquery)?.into_relation();
+            let table = match alias {
+                Some(alias) => {
+                    let table = normalize_ident(&alias.name);
+                    rename_columns(&mut names, alias, &table)?;
+                    Some(TableRef {
+                        schema: None,
+                        name: table,
+                    })
+                }
+                None => None,
+            };
+            Ok((expr, Scope::from_names(table, &names)))
+        }
+        TableFactor::NestedJoin {
+            table_with_joins,
+            alias,
+        } => {
+            let (expr, scope) = plan_table_with_joins(scx, table_with_joins)?;
+            match alias {
+                None => Ok((expr, scope)),
+                Some(alias) => {
+                    let table = normalize_ident(&alias.name);
+                    // A nested join with an alias is a relation of its `*` columns.
+                    let mut names: Vec<String> = scope
+                        .star
+                        .iter()
+                        .map(|&i| scope.items[i].column.clone())
+                        .collect();
+                    rename_columns(&mut names, alias, &table)?;
+                    let expr = expr.project(scope.star.clone());
+                    let table = TableRef {
+                        schema: None,
+                        name: table,
+                    };
+                    Ok((expr, Scope::from_names(Some(table), &names)))
+                }
+            }
+        }
+        TableFactor::Function { lateral: true, .. } => Err(PlanError::unsupported("LATERAL")),
+        TableFactor::Function { .. }
+        | TableFactor::TableFunction { .. }
+        | TableFactor::UNNEST { .. } => Err(PlanError::unsupported_plural("table functions")),
+        other => Err(PlanError::unsupported(format!("FROM item {other}"))),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JoinKind {
+    Inner,
+    Left,
+    Right,
+    Full,
+}
+
+fn plan_join(
+    scx: &StatementContext,
+    left: MirRelationExpr,
+    left_scope: Scope,
+    join: &Join,
+) -> Result<(MirRelationExpr, Scope), PlanError> {
+    let (kind, constraint) = match &join.join_operator {
+        JoinOperator::Join(c) | JoinOperator::Inner(c) => (JoinKind::Inner, c),
+        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
+        JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (JoinKind::Right, c),
+        JoinOperator::FullOuter(c) => (JoinKind::Full, c),
+        JoinOperator::CrossJoin(c) => (JoinKind::Inner, c),
+        JoinOperator::CrossApply | JoinOperator::OuterApply => {
+            return Err(PlanError::unsupported("LATERAL"))
+        }
+        other => return Err(PlanError::unsupported(format!("join {other:?}"))),
+    };
+    if let TableFactor::Derived { lateral: true, .. } = &join.relation {
+        return Err(PlanError::unsupported("LATERAL"));
+    }
+    let (right, right_scope) = plan_table_factor(scx, &join.relation)?;
+    let left_arity = left_scope.len();
+    let right_arity = right_scope.len();
+    let left_typ = left.typ();
+    let right_typ = right.typ();
+    let mut typ = left_typ.clone();
+    typ.extend(right_typ.iter().copied());
+
+    let using: Option<Vec<(usize, usize, String)>> = match constraint {
+        JoinConstraint::None => {
+            if !matches!(join.join_operator, JoinOperator::CrossJoin(_)) {
+                return Err(PlanError::syntax(
+                    "syntax error: JOIN requires ON, USING or NATURAL",
+                ));
+            }
+            None
+        }
+        JoinConstraint::On(_) => None,
+        JoinConstraint::Using(names) => {
+            let mut pairs = vec![];
+            for name in names {
+                let parts = object_name_parts(name)?;
+                let [column] = parts.as_slice() else {
+                    return Err(PlanError::syntax(format!(
+                        "syntax error at or near \"{name}\""
+                    )));
+                };
+                if pairs
+                    .iter()
+                    .any(|(_, _, c): &(usize, usize, String)| c == column)
+                {
+                    return Err(PlanError::new(
+                        sqlstate::DUPLICATE_COLUMN,
+                        format!("column name \"{column}\" appears more than once in USING clause"),
+                    ));
+                }
+                let l = using_column(&left_scope, column, "left")?;
+                let r = using_column(&right_scope, column, "right")?;
+                pairs.push((l, r, column.clone()));
+            }
+            Some(pairs)
+        }
+        JoinConstraint::Natural => {
+            let mut pairs = vec![];
+            for &l in &left_scope.star {
+                let column = &left_scope.items[l].column;
+                if right_scope
+                    .items
+                    .iter()
+                    .any(|i| i.unqualified && &i.column == column)
+                {
+                    let l = using_column(&left_scope, column, "left")?;
+                    let r = using_column(&right_scope, column, "right")?;
+                    if !pairs
+                        .iter()
+                        .any(|(_, _, c): &(usize, usize, String)| c == column)
+                    {
+                        pairs.push((l, r, column.clone()));
+                    }
+                }
+            }
+            Some(pairs)
+        }
+    };
+
+    let mut scope = Scope::concat(left_scope.clone(), right_scope.clone());
+    let mut conjuncts: Vec<MirScalarExpr> = vec![];
+    if let JoinConstraint::On(on) = constraint {
+        let ecx = ExprContext::new(scx, &scope, &typ, "JOIN/ON");
+        let cond = expr::plan_condition(&ecx, on)?;
+        split_conjuncts(cond.expr, &mut conjuncts);
+    }
+    if let Some(pairs) = &using {
+        for (l, r, _) in pairs {
+            let lc = Typed::new(MirScalarExpr::Column(*l), typ[*l]);
+            let rc = Typed::new(MirScalarExpr::Column(left_arity + r), typ[left_arity + r]);
+            let eq = expr::compare(scx, BinaryFunc::Eq, "=", lc.into(), rc.into())?;
+            conjuncts.push(eq.expr);
+        }
+    }
+
+    // Inner-join equalities across the inputs become equivalences.
+    let mut equivalences = vec![];
+    let mut predicates = vec![];
+    for c in conjuncts {
+        match cross_equality(&c, left_arity) {
+            Some(pair) => equivalences.push(pair),
+            None => predicates.push(c),
+        }
+    }
+    let matched = MirRelationExpr::Join {
+        inputs: vec![left.clone(), right.clone()],
+        equivalences,
+    }
+    .filter(predicates);
+    let mut rel = match kind {
+        JoinKind::Inner => matched,
+        _ => {
+            let mut parts = vec![];
+            if matches!(kind, JoinKind::Left | JoinKind::Full) {
+                let unmatched = left
+                    .clone()
+                    .union(matched.clone().project((0..left_arity).collect()).negate())
+                    .threshold();
+                let nulls = right_typ
+                    .iter()
+                    .map(|t| MirScalarExpr::literal_null(t.scalar_type))
+                    .collect();
+                parts.push(unmatched.map(nulls));
+            }
+            if matches!(kind, JoinKind::Right | JoinKind::Full) {
+                let unmatched = right
+                    .clone()
+                    .union(
+                        matched
+                            .clone()
+                            .project((left_arity..left_arity + right_arity).collect())
+                            .negate(),
+                    )
+                    .threshold();
+                let nulls = left_typ
+                    .iter()
+                    .map(|t| MirScalarExpr::literal_null(t.scalar_type))
+                    .collect();
+                let mut order: Vec<usize> = (right_arity..right_arity + left_arity).collect();
+                order.extend(0..right_arity);
+                parts.push(unmatched.map(nulls).project(order));
+            }
+            MirRelationExpr::Union {
+                base: Box::new(matched),
+                inputs: parts,
+            }
+        }
+    };
+
+    // USING / NATURAL: one merged column per pair, listed first by `*`.
+    if let Some(pairs) = using {
+        let mut merged = vec![];
+        let mut coalesced = vec![];
+        for (l, r, column) in &pairs {
+            let r = left_arity + r;
+            match kind {
+                JoinKind::Inner | JoinKind::Left => {
+                    scope.items[r].unqualified = false;
+                    merged.push(*l);
+                }
+                JoinKind::Right => {
+                    scope.items[*l].unqualified = false;
+                    merged.push(r);
+                }
+                JoinKind::Full => {
+                    scope.items[*l].unqualified = false;
+                    scope.items[r].unqualified = false;
+                    let args = vec![
+                        Typed::new(MirScalarExpr::Column(*l), typ[*l]),
+                        Typed::new(MirScalarExpr::Column(r), typ[r]),
+                    ];
+                    let (args, _) = expr::unify(
+                        scx,
+                        args.into_iter().map(CExpr::Typed).collect(),
+                        "JOIN/USING",
+                    )?;
+                    let coalesce = Typed::variadic(VariadicFunc::Coalesce, args);
+                    merged.push(left_arity + right_arity + coalesced.len());
+                    coalesced.push(coalesce.expr);
+                    scope.items.push(crate::scope::ScopeItem {
+                        table: None,
+                        column: column.clone(),
+                        unqualified: true,
+                    });
+                }
+            }
+        }
+        rel = rel.map(coalesced);
+        let hidden: Vec<usize> = pairs
+            .iter()
+            .flat_map(|(l, r, _)| [*l, left_arity + r])
+            .collect();
+        let mut star = merged;
+        star.extend(scope.star.iter().copied().filter(|i| !hidden.contains(i)));
+        scope.star = star;
+    }
+    Ok((rel, scope))
+}
+
+fn using_column(scope: &Scope, column: &str, side: &str) -> Result<usize, PlanError> {
+    let matches: Vec<usize> = (0..scope.len())
+        .filter(|&i| scope.items[i].unqualified && scope.items[i].column == column)
+        .collect();
+    match matches.as_slice() {
+        [i] => Ok(*i),
+        [] => Err(PlanError::new(
+            sqlstate::UNDEFINED_COLUMN,
+            format!("column \"{column}\" specified in USING clause does not exist in {side} table"),
+        )),
+        _ => Err(PlanError::new(
+            sqlstate::AMBIGUOUS_COLUMN,
+            format!("common column name \"{column}\" appears more than once in {side} table"),
+        )),
+    }
+}
+
+/// The terms of a conjunction.
+pub fn split_conjuncts(expr: MirScalarExpr, out: &mut Vec<MirScalarExpr>) {
+    match expr {
+        MirScalarExpr::CallVariadic {
+            func: VariadicFunc::And,
+            exprs,
+        } => {
+            for e in exprs {
+                split_conjuncts(e, out);
+            }
+        }
+        other => out.push(other),
+    }
+}
+
+/// `a = b` with `a` reading only left columns and `b` only right ones (or the
+/// reverse): a join equivalence.
+fn cross_equality(expr: &MirScalarExpr, left_arity: usize) -> Option<Vec<MirScalarExpr>> {
+    let MirScalarExpr::CallBinary {
+        func: BinaryFunc::Eq,
+        expr1,
+        expr2,
+    } = expr
+    else {
+        return None;
+    };
+    let side = |e: &MirScalarExpr| {
+        let support = e.support();
+        if support.is_empty() {
+            None
+        } else if support.iter().all(|&c| c < left_arity) {
+            Some(true)
+        } else if support.iter().all(|&c| c >= left_arity) {
+            Some(false)
+        } else {
+            None
+        }
+    };
+    match (side(expr1), side(expr2)) {
+        (Some(a), Some(b)) if a != b => Some(vec![(**expr1).clone(), (**expr2).clone()]),
+        _ => None,
+    }
+}

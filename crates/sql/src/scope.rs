@@ -1,0 +1,159 @@
+//! [`Scope`]: the names of the columns of the relation an expression is planned over.
+//!
+//! Position `i` of a scope names column `i` of the relation, so resolving a name gives a
+//! column position directly. A column may be hidden from unqualified references (the
+//! right-hand copy of a `USING` column) and from `*` (which also has its own order:
+//! `USING` columns first, as in Postgres).
+
+use crate::error::{sqlstate, PlanError};
+
+/// The table a column comes from, as the query names it (an alias when one is given).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableRef {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct ScopeItem {
+    pub table: Option<TableRef>,
+    pub column: String,
+    /// Whether an unqualified reference may resolve to this column.
+    pub unqualified: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    pub items: Vec<ScopeItem>,
+    /// The columns `*` expands to, in order.
+    pub star: Vec<usize>,
+}
+
+impl Scope {
+    pub fn empty() -> Self {
+        Scope::default()
+    }
+
+    /// A scope for one relation's columns.
+    pub fn from_names<S: AsRef<str>>(table: Option<TableRef>, names: &[S]) -> Self {
+        Scope {
+            items: names
+                .iter()
+                .map(|n| ScopeItem {
+                    table: table.clone(),
+                    column: n.as_ref().to_string(),
+                    unqualified: true,
+                })
+                .collect(),
+            star: (0..names.len()).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// The scope of `left` and `right` side by side (the columns of a join).
+    pub fn concat(left: Scope, right: Scope) -> Scope {
+        let offset = left.items.len();
+        let mut items = left.items;
+        items.extend(right.items);
+        let mut star = left.star;
+        star.extend(right.star.iter().map(|i| i + offset));
+        Scope { items, star }
+    }
+
+    fn has_table(&self, schema: Option<&str>, table: &str) -> bool {
+        self.items.iter().any(|i| table_matches(i, schema, table))
+    }
+
+    /// Resolves `column` or `[schema.]table.column`.
+    pub fn resolve(
+        &self,
+        schema: Option<&str>,
+        table: Option<&str>,
+        column: &str,
+    ) -> Result<usize, PlanError> {
+        let matches: Vec<usize> = match table {
+            None => self
+                .items
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.unqualified && i.column == column)
+                .map(|(pos, _)| pos)
+                .collect(),
+            Some(table) => {
+                if !self.has_table(schema, table) {
+                    return Err(missing_from_entry(table));
+                }
+                self.items
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, i)| i.column == column && table_matches(i, schema, table))
+                    .map(|(pos, _)| pos)
+                    .collect()
+            }
+        };
+        let display = match table {
+            Some(t) => format!("{t}.{column}"),
+            None => column.to_string(),
+        };
+        match matches.as_slice() {
+            [pos] => Ok(*pos),
+            [] => Err(match table {
+                Some(_) => PlanError::new(
+                    sqlstate::UNDEFINED_COLUMN,
+                    format!("column {display} does not exist"),
+                ),
+                None => PlanError::undefined_column(column),
+            }),
+            _ => Err(PlanError::new(
+                sqlstate::AMBIGUOUS_COLUMN,
+                format!("column reference \"{display}\" is ambiguous"),
+            )),
+        }
+    }
+
+    /// The columns of `[schema.]table.*`, in table order.
+    pub fn table_star(&self, schema: Option<&str>, table: &str) -> Result<Vec<usize>, PlanError> {
+        if !self.has_table(schema, table) {
+            return Err(missing_from_entry(table));
+        }
+        Ok(self
+            .items
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| table_matches(i, schema, table))
+            .map(|(pos, _)| pos)
+            .collect())
+    }
+
+    /// The name Postgres prints for a column in messages: `t.a`, or `a` without a table.
+    pub fn qualified_name(&self, pos: usize) -> String {
+        let item = &self.items[pos];
+        match &item.table {
+            Some(t) => format!("{}.{}", t.name, item.column),
+            None => item.column.clone(),
+        }
+    }
+}
+
+fn table_matches(item: &ScopeItem, schema: Option<&str>, table: &str) -> bool {
+    match &item.table {
+        Some(t) => {
+            t.name == table
+                && match (schema, t.schema.as_deref()) {
+                    (Some(s), Some(ts)) => s == ts,
+                    _ => true,
+                }
+        }
+        None => false,
+    }
+}
+
+fn missing_from_entry(table: &str) -> PlanError {
+    PlanError::new(
+        sqlstate::UNDEFINED_TABLE,
+        format!("missing FROM-clause entry for table \"{table}\""),
+    )
+}

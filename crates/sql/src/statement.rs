@@ -1,0 +1,1101 @@
+//! Planning each kind of statement into a [`Plan`].
+//!
+//! DDL plans only describe the change (the coordinator applies it and re-checks what
+//! may have changed since planning, such as name conflicts and dependents). Writes
+//! resolve their target table, which must be a user table. Statements Eddy does not
+//! support are `0A000 <statement> is not supported yet`.
+
+use std::collections::BTreeMap;
+
+use eddy_expr::func::CastKind;
+use eddy_expr::MirRelationExpr;
+use eddy_repr::{ColumnType, GlobalId, RelationDesc, ScalarType};
+use sqlparser::ast::{
+    Assignment, AssignmentTarget, ColumnOption, CreateTable, CreateTableOptions, DescribeAlias,
+    Expr, FromTable, Ident, Insert, ObjectName, ObjectType, Query, Set, SetExpr,
+    ShowStatementFilterPosition, ShowStatementOptions, Statement, TableConstraint, TableFactor,
+    TableObject, TableWithJoins, TransactionAccessMode, TransactionIsolationLevel, TransactionMode,
+    Value,
+};
+
+use crate::catalog::{CatalogItem, ItemKind};
+use crate::context::{CExpr, StatementContext, Typed};
+use crate::error::{sqlstate, PlanError};
+use crate::expr::{self, ExprContext};
+use crate::names::{item_name, new_item_name, normalize_ident, object_name_parts};
+use crate::plan::{MutationKind, ObjectKind, Plan, RowSetFinishing};
+use crate::query::{self, PlannedQuery};
+use crate::scope::{Scope, TableRef};
+use crate::types::{self, CastContext};
+
+/// Plans one statement.
+pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, PlanError> {
+    match stmt {
+        Statement::Query(query) => plan_select(scx, query),
+        Statement::Insert(insert) => plan_insert(scx, insert),
+        Statement::Update {
+            table,
+            assignments,
+            from,
+            selection,
+            returning,
+            or,
+            limit,
+        } => {
+            if from.is_some() {
+                return Err(PlanError::unsupported("UPDATE ... FROM"));
+            }
+            if returning.is_some() {
+                return Err(PlanError::unsupported("UPDATE ... RETURNING"));
+            }
+            if or.is_some() || limit.is_some() {
+                return Err(PlanError::unsupported("this UPDATE syntax"));
+            }
+            plan_update(scx, table, assignments, selection.as_ref())
+        }
+        Statement::Delete(delete) => {
+            if !delete.tables.is_empty() || !delete.order_by.is_empty() || delete.limit.is_some() {
+                return Err(PlanError::unsupported("this DELETE syntax"));
+            }
+            if delete.using.is_some() {
+                return Err(PlanError::unsupported("DELETE ... USING"));
+            }
+            if delete.returning.is_some() {
+                return Err(PlanError::unsupported("DELETE ... RETURNING"));
+            }
+            let tables = match &delete.from {
+                FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
+            };
+            let [table] = tables.as_slice() else {
+                return Err(PlanError::unsupported("DELETE from several tables"));
+            };
+            plan_delete(scx, table, delete.selection.as_ref())
+        }
+        Statement::Truncate {
+            table_names,
+            partitions,
+            ..
+        } => {
+            if partitions.is_some() {
+                return Err(PlanError::unsupported("TRUNCATE ... PARTITION"));
+            }
+            let [target] = table_names.as_slice() else {
+                return Err(PlanError::unsupported("TRUNCATE of several tables"));
+            };
+            let item = resolve_write_target(scx, &target.name, "truncate")?;
+            Ok(Plan::ReadThenWrite {
+                id: item.id,
+                selection: get(&item),
+                kind: MutationKind::Delete,
+            })
+        }
+        Statement::CreateTable(create) => plan_create_table(scx, create),
+        Statement::CreateView {
+            or_alter,
+            or_replace,
+            materialized,
+            secure,
+            name,
+            columns,
+            query,
+            options,
+            cluster_by,
+            comment,
+            if_not_exists,
+            temporary,
+            to,
+            params,
+            ..
+        } => {
+            if *or_alter
+                || *secure
+                || *temporary
+                || to.is_some()
+                || params.is_some()
+                || !cluster_by.is_empty()
+                || comment.is_some()
+                || !matches!(options, CreateTableOptions::None)
+            {
+                return Err(PlanError::unsupported("this CREATE VIEW syntax"));
+            }
+            if *or_replace && *if_not_exists {
+                return Err(PlanError::syntax(
+                    "cannot combine OR REPLACE and IF NOT EXISTS",
+                ));
+            }
+            let column_names = columns
+                .iter()
+                .map(|c| {
+                    if c.data_type.is_some() || c.options.is_some() {
+                        Err(PlanError::unsupported_plural("column types in CREATE VIEW"))
+                    } else {
+                        Ok(normalize_ident(&c.name))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let target = ViewTarget {
+                name,
+                materialized: *materialized,
+                or_replace: *or_replace,
+                if_not_exists: *if_not_exists,
+            };
+            plan_create_view(scx, stmt, &target, &column_names, query)
+        }
+        Statement::Drop {
+            object_type,
+            if_exists,
+            names,
+            cascade,
+            temporary,
+            table,
+            ..
+        } => {
+            let kind = match object_type {
+                ObjectType::Table => ItemKind::Table,
+                ObjectType::View => ItemKind::View,
+                ObjectType::MaterializedView => ItemKind::MaterializedView,
+                other => return Err(PlanError::unsupported(format!("DROP {other}"))),
+            };
+            if *temporary || table.is_some() {
+                return Err(PlanError::unsupported("this DROP syntax"));
+            }
+            plan_drop(scx, kind, names, *if_exists, *cascade)
+        }
+        Statement::ShowVariable { variable } => {
+            let words: Vec<String> = variable.iter().map(normalize_ident).collect();
+            let name = match words.join(" ").as_str() {
+                "time zone" => "timezone".to_string(),
+                "transaction isolation level" => "transaction_isolation".to_string(),
+                "session authorization" => "session_authorization".to_string(),
+                other => other.to_string(),
+            };
+            Ok(Plan::ShowVariable(name))
+        }
+        Statement::ShowTables {
+            terse,
+            history,
+            extended,
+            full,
+            external,
+            show_options,
+        } => {
+            if *terse || *history || *extended || *full || *external || !no_options(show_options) {
+                return Err(PlanError::unsupported("this SHOW TABLES syntax"));
+            }
+            Ok(Plan::ShowObjects(ObjectKind::Tables))
+        }
+        Statement::ShowViews {
+            terse,
+            materialized,
+            show_options,
+        } => {
+            if *terse || !no_options(show_options) {
+                return Err(PlanError::unsupported("this SHOW VIEWS syntax"));
+            }
+            Ok(Plan::ShowObjects(if *materialized {
+                ObjectKind::MaterializedViews
+            } else {
+                ObjectKind::Views
+            }))
+        }
+        Statement::ShowColumns {
+            extended,
+            full,
+            show_options,
+        } => {
+            let name = show_options
+                .show_in
+                .as_ref()
+                .and_then(|i| i.parent_name.as_ref());
+            let (Some(name), false, false, None, None, None, None) = (
+                name,
+                *extended,
+                *full,
+                &show_options.starts_with,
+                &show_options.limit,
+                &show_options.limit_from,
+                &show_options.filter_position,
+            ) else {
+                return Err(PlanError::unsupported("this SHOW COLUMNS syntax"));
+            };
+            let item = resolve_item(scx, name)?;
+            Ok(Plan::ShowColumns { id: item.id })
+        }
+        Statement::Set(set) => plan_set(set),
+        Statement::StartTransaction {
+            statements,
+            exception,
+            modifier,
+            ..
+        } => {
+            if !statements.is_empty() || exception.is_some() || modifier.is_some() {
+                return Err(PlanError::unsupported("this BEGIN syntax"));
+            }
+            Ok(Plan::StartTransaction)
+        }
+        Statement::Commit {
+            chain, modifier, ..
+        } => {
+            if *chain || modifier.is_some() {
+                return Err(PlanError::unsupported("COMMIT AND CHAIN"));
+            }
+            Ok(Plan::Commit)
+        }
+        Statement::Rollback { chain, savepoint } => {
+            if savepoint.is_some() {
+                return Err(PlanError::unsupported("ROLLBACK TO SAVEPOINT"));
+            }
+            if *chain {
+                return Err(PlanError::unsupported("ROLLBACK AND CHAIN"));
+            }
+            Ok(Plan::Rollback)
+        }
+        Statement::Explain {
+            describe_alias,
+            analyze,
+            statement,
+            format,
+            options,
+            estimate,
+            query_plan,
+            ..
+        } => {
+            if *describe_alias != DescribeAlias::Explain {
+                return Err(PlanError::unsupported("DESCRIBE"));
+            }
+            if *analyze {
+                return Err(PlanError::unsupported("EXPLAIN ANALYZE"));
+            }
+            if format.is_some() || options.is_some() || *estimate || *query_plan {
+                return Err(PlanError::unsupported_plural("EXPLAIN options"));
+            }
+            plan_explain(scx, statement)
+        }
+        other => Err(PlanError::unsupported(statement_kind(other))),
+    }
+}
+
+fn no_options(options: &ShowStatementOptions) -> bool {
+    options.show_in.is_none()
+        && options.starts_with.is_none()
+        && options.limit.is_none()
+        && options.limit_from.is_none()
+        && !matches!(
+            options.filter_position,
+            Some(ShowStatementFilterPosition::Infix(_) | ShowStatementFilterPosition::Suffix(_))
+        )
+}
+
+/// The name of a statement kind for `... is not supported yet`.
+pub fn statement_kind(stmt: &Statement) -> String {
+    let known = match stmt {
+        Statement::CreateIndex(_) => "CREATE INDEX",
+        Statement::AlterTable { .. } => "ALTER TABLE",
+        Statement::AlterView { .. } => "ALTER VIEW",
+        Statement::AlterIndex { .. } => "ALTER INDEX",
+        Statement::Copy { .. } => "COPY",
+        Statement::CreateSchema { .. } => "CREATE SCHEMA",
+        Statement::CreateDatabase { .. } => "CREATE DATABASE",
+        Statement::CreateFunction(_) => "CREATE FUNCTION",
+        Statement::CreateType { .. } => "CREATE TYPE",
+        Statement::CreateSequence { .. } => "CREATE SEQUENCE",
+        Statement::CreateRole { .. } => "CREATE ROLE",
+        Statement::CreateExtension { .. } => "CREATE EXTENSION",
+        Statement::CreateTrigger(_) => "CREATE TRIGGER",
+        Statement::Grant { .. } => "GRANT",
+        Statement::Revoke { .. } => "REVOKE",
+        Statement::Prepare { .. } => "PREPARE",
+        Statement::Execute { .. } => "EXECUTE",
+        Statement::Deallocate { .. } => "DEALLOCATE",
+        Statement::Declare { .. } => "DECLARE",
+        Statement::Fetch { .. } => "FETCH",
+        Statement::Close { .. } => "CLOSE",
+        Statement::Savepoint { .. } => "SAVEPOINT",
+        Statement::ReleaseSavepoint { .. } => "RELEASE SAVEPOINT",
+        Statement::Comment { .. } => "COMMENT",
+        Statement::Analyze { .. } => "ANALYZE",
+        Statement::Discard { .. } => "DISCARD",
+        Statement::Merge { .. } => "MERGE",
+        Statement::Call(_) => "CALL",
+        Statement::LISTEN { .. } => "LISTEN",
+        Statement::NOTIFY { .. } => "NOTIFY",
+        Statement::UNLISTEN { .. } => "UNLISTEN",
+        Statement::ShowCreate { .. } => "SHOW CREATE",
+        Statement::ShowFunctions { .. } => "SHOW FUNCTIONS",
+        Statement::Use(_) => "USE",
+        Statement::Vacuum(_) => "VACUUM",
+        Statement::ExplainTable { .. } => "DESCRIBE",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_string();
+    }
+    // The leading keywords of the statement's text.
+    let text = stmt.to_string();
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .take_while(|w| w.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+        .take(2)
+        .collect();
+    if words.is_empty() {
+        "this statement".to_string()
+    } else {
+        words.join(" ")
+    }
+}
+
+fn plan_select(scx: &StatementContext, query: &Query) -> Result<Plan, PlanError> {
+    let planned = query::plan_query(scx, query)?;
+    let desc = RelationDesc::new(planned.names.clone(), planned.visible_types());
+    let PlannedQuery {
+        expr,
+        order_by,
+        limit,
+        offset,
+        names,
+        ..
+    } = planned;
+    Ok(Plan::Select {
+        expr,
+        finishing: RowSetFinishing {
+            order_by,
+            limit,
+            offset,
+            project: (0..names.len()).collect(),
+        },
+        desc,
+    })
+}
+
+fn plan_explain(scx: &StatementContext, stmt: &Statement) -> Result<Plan, PlanError> {
+    match stmt {
+        Statement::Query(query) => {
+            let (expr, _, _) = query::plan_query(scx, query)?.into_relation();
+            Ok(Plan::Explain { expr })
+        }
+        Statement::CreateView {
+            materialized: true,
+            query,
+            ..
+        } => {
+            scx.in_view.set(true);
+            let (expr, _, _) = query::plan_query(scx, query)?.into_relation();
+            Ok(Plan::Explain { expr })
+        }
+        other => Err(PlanError::unsupported(format!(
+            "EXPLAIN {}",
+            statement_kind(other)
+        ))),
+    }
+}
+
+fn get(item: &CatalogItem) -> MirRelationExpr {
+    MirRelationExpr::Get {
+        id: item.id,
+        typ: item.desc.types.clone(),
+        name: item.name.clone(),
+    }
+}
+
+fn resolve_item(scx: &StatementContext, name: &ObjectName) -> Result<CatalogItem, PlanError> {
+    let item = item_name(name, &scx.pcx.database)?;
+    scx.catalog
+        .resolve_item(item.schema.as_deref(), &item.item)
+        .ok_or_else(|| PlanError::undefined_table(&item.to_string()))
+}
+
+/// The table an INSERT/UPDATE/DELETE/TRUNCATE writes: it must be a user table.
+fn resolve_write_target(
+    scx: &StatementContext,
+    name: &ObjectName,
+    verb: &str,
+) -> Result<CatalogItem, PlanError> {
+    let item = resolve_item(scx, name)?;
+    if matches!(item.id, GlobalId::System(_)) {
+        return Err(PlanError::new(
+            sqlstate::INSUFFICIENT_PRIVILEGE,
+            format!("permission denied for table {}", item.name),
+        ));
+    }
+    match item.kind {
+        ItemKind::Table => Ok(item),
+        ItemKind::MaterializedView => Err(PlanError::new(
+            sqlstate::WRONG_OBJECT_TYPE,
+            format!("cannot change materialized view \"{}\"", item.name),
+        )),
+        ItemKind::View => Err(PlanError::new(
+            sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+            format!("cannot {verb} view \"{}\"", item.name),
+        )
+        .with_detail("Views are not updatable.")),
+        ItemKind::Source => Err(PlanError::new(
+            sqlstate::WRONG_OBJECT_TYPE,
+            format!("cannot {verb} source \"{}\"", item.name),
+        )),
+    }
+}
+
+/// Brings a value to a column's type on assignment (`column "a" is of type integer but
+/// expression is of type boolean`).
+fn assign(
+    scx: &StatementContext,
+    value: CExpr,
+    column: &str,
+    typ: ScalarType,
+) -> Result<Typed, PlanError> {
+    match scx.coerce(value, typ, CastContext::Assignment)? {
+        Ok(t) => Ok(t),
+        Err(from) => Err(PlanError::datatype_mismatch(format!(
+            "column \"{column}\" is of type {} but expression is of type {from}",
+            typ.sql_name()
+        ))
+        .with_hint("You will need to rewrite or cast the expression.")),
+    }
+}
+
+/// `DEFAULT` in VALUES or SET: columns have no defaults yet, so it is NULL.
+fn is_default_keyword(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(Ident { value, quote_style: None, .. }) if value.eq_ignore_ascii_case("default"))
+}
+
+fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, PlanError> {
+    if insert.on.is_some() {
+        return Err(PlanError::unsupported("INSERT ... ON CONFLICT"));
+    }
+    if insert.returning.is_some() {
+        return Err(PlanError::unsupported("INSERT ... RETURNING"));
+    }
+    if insert.or.is_some()
+        || insert.ignore
+        || insert.table_alias.is_some()
+        || insert.overwrite
+        || !insert.assignments.is_empty()
+        || insert.partitioned.is_some()
+        || !insert.after_columns.is_empty()
+        || insert.replace_into
+        || insert.priority.is_some()
+        || insert.insert_alias.is_some()
+        || insert.settings.is_some()
+        || insert.format_clause.is_some()
+    {
+        return Err(PlanError::unsupported("this INSERT syntax"));
+    }
+    let name = match &insert.table {
+        TableObject::TableName(name) => name,
+        _ => return Err(PlanError::unsupported("INSERT into a table function")),
+    };
+    let item = resolve_write_target(scx, name, "insert into")?;
+    let desc = &item.desc;
+
+    // The target columns, in statement order.
+    let explicit = !insert.columns.is_empty();
+    let mut targets: Vec<usize> = vec![];
+    for column in &insert.columns {
+        let column = normalize_ident(column);
+        let i = desc.column_index(&column).ok_or_else(|| {
+            PlanError::new(
+                sqlstate::UNDEFINED_COLUMN,
+                format!(
+                    "column \"{column}\" of relation \"{}\" does not exist",
+                    item.name
+                ),
+            )
+        })?;
+        if targets.contains(&i) {
+            return Err(PlanError::new(
+                sqlstate::DUPLICATE_COLUMN,
+                format!("column \"{column}\" specified more than once"),
+            ));
+        }
+        targets.push(i);
+    }
+    if !explicit {
+        targets = (0..desc.arity()).collect();
+    }
+    let too_many = || PlanError::syntax("INSERT has more expressions than target columns");
+    let too_few = || PlanError::syntax("INSERT has more target columns than expressions");
+    let column_types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
+
+    let values = match insert.source.as_deref() {
+        None => query::rows_relation(
+            vec![column_types.iter().map(|t| Typed::null(*t)).collect()],
+            &column_types,
+        ),
+        Some(source) if is_plain_values(source) => {
+            let SetExpr::Values(values) = source.body.as_ref() else {
+                unreachable!("checked by is_plain_values")
+            };
+            let scope = Scope::empty();
+            let ecx = ExprContext::new(scx, &scope, &[], "VALUES");
+            let mut rows = vec![];
+            for row in &values.rows {
+                if row.len() > targets.len() {
+                    return Err(too_many());
+                }
+                if explicit && row.len() < targets.len() {
+                    return Err(too_few());
+                }
+                let mut full: Vec<Typed> = column_types.iter().map(|t| Typed::null(*t)).collect();
+                for (value, &column) in row.iter().zip(&targets) {
+                    if is_default_keyword(value) {
+                        continue;
+                    }
+                    let planned = expr::plan_expr(&ecx, value)?;
+                    full[column] = assign(scx, planned, &desc.names[column], column_types[column])?;
+                }
+                rows.push(full);
+            }
+            query::rows_relation(rows, &column_types)
+        }
+        Some(source) => {
+            let (rel, _, unknown) = query::plan_query(scx, source)?.into_relation();
+            let typ = rel.typ();
+            if typ.len() > targets.len() {
+                return Err(too_many());
+            }
+            if explicit && typ.len() < targets.len() {
+                return Err(too_few());
+            }
+            let mut exprs: Vec<Typed> = column_types.iter().map(|t| Typed::null(*t)).collect();
+            for (i, &column) in targets.iter().enumerate().take(typ.len()) {
+                let value = Typed::new(eddy_expr::MirScalarExpr::Column(i), typ[i]);
+                exprs[column] = if unknown[i] {
+                    // A literal of unknown type: read with the column type's input function.
+                    value.cast(column_types[column], CastKind::Assignment)
+                } else {
+                    assign(scx, value.into(), &desc.names[column], column_types[column])?
+                };
+            }
+            query::project_outputs(rel, exprs.into_iter().map(|t| t.expr).collect())
+        }
+    };
+    Ok(Plan::Insert {
+        id: item.id,
+        values,
+    })
+}
+
+fn is_plain_values(query: &Query) -> bool {
+    matches!(query.body.as_ref(), SetExpr::Values(_))
+        && query.with.is_none()
+        && query.order_by.is_none()
+        && query.limit_clause.is_none()
+        && query.fetch.is_none()
+}
+
+/// The target table of UPDATE/DELETE and its scope.
+fn write_target_with_scope(
+    scx: &StatementContext,
+    table: &TableWithJoins,
+    verb: &str,
+) -> Result<(CatalogItem, Scope), PlanError> {
+    if !table.joins.is_empty() {
+        return Err(PlanError::unsupported(format!(
+            "{} with joins",
+            verb.to_uppercase()
+        )));
+    }
+    let TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        ..
+    } = &table.relation
+    else {
+        return Err(PlanError::unsupported(format!(
+            "this {} target",
+            verb.to_uppercase()
+        )));
+    };
+    let item = resolve_write_target(scx, name, verb)?;
+    let table_ref = match alias {
+        Some(alias) => {
+            if !alias.columns.is_empty() {
+                return Err(PlanError::syntax("column aliases are not allowed here"));
+            }
+            TableRef {
+                schema: None,
+                name: normalize_ident(&alias.name),
+            }
+        }
+        None => TableRef {
+            schema: item_name(name, &scx.pcx.database)?.schema,
+            name: item.name.clone(),
+        },
+    };
+    let scope = Scope::from_names(Some(table_ref), &item.desc.names);
+    Ok((item, scope))
+}
+
+fn selection(
+    scx: &StatementContext,
+    item: &CatalogItem,
+    scope: &Scope,
+    condition: Option<&Expr>,
+) -> Result<MirRelationExpr, PlanError> {
+    let mut rel = get(item);
+    if let Some(condition) = condition {
+        let ecx = ExprContext::new(scx, scope, &item.desc.types, "WHERE");
+        let cond = expr::plan_condition(&ecx, condition)?;
+        rel = rel.filter(vec![cond.expr]);
+    }
+    Ok(rel)
+}
+
+fn plan_update(
+    scx: &StatementContext,
+    table: &TableWithJoins,
+    assignments: &[Assignment],
+    condition: Option<&Expr>,
+) -> Result<Plan, PlanError> {
+    let (item, scope) = write_target_with_scope(scx, table, "update")?;
+    let selection = selection(scx, &item, &scope, condition)?;
+    let ecx = ExprContext::new(scx, &scope, &item.desc.types, "UPDATE");
+    let mut planned = BTreeMap::new();
+    for assignment in assignments {
+        let AssignmentTarget::ColumnName(target) = &assignment.target else {
+            return Err(PlanError::unsupported(
+                "UPDATE with a multiple-column assignment",
+            ));
+        };
+        let parts = object_name_parts(target)?;
+        let column = parts.last().cloned().unwrap_or_default();
+        let index = match parts.as_slice() {
+            [_] => item.desc.column_index(&column),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            PlanError::new(
+                sqlstate::UNDEFINED_COLUMN,
+                format!(
+                    "column \"{}\" of relation \"{}\" does not exist",
+                    parts.join("."),
+                    item.name
+                ),
+            )
+        })?;
+        if planned.contains_key(&index) {
+            return Err(PlanError::syntax(format!(
+                "multiple assignments to same column \"{column}\""
+            )));
+        }
+        let typ = item.desc.types[index].scalar_type;
+        let value = if is_default_keyword(&assignment.value) {
+            Typed::null(typ)
+        } else {
+            let value = expr::plan_expr(&ecx, &assignment.value)?;
+            assign(scx, value, &column, typ)?
+        };
+        planned.insert(index, value.expr);
+    }
+    Ok(Plan::ReadThenWrite {
+        id: item.id,
+        selection,
+        kind: MutationKind::Update {
+            assignments: planned,
+        },
+    })
+}
+
+fn plan_delete(
+    scx: &StatementContext,
+    table: &TableWithJoins,
+    condition: Option<&Expr>,
+) -> Result<Plan, PlanError> {
+    let (item, scope) = write_target_with_scope(scx, table, "delete from")?;
+    let selection = selection(scx, &item, &scope, condition)?;
+    Ok(Plan::ReadThenWrite {
+        id: item.id,
+        selection,
+        kind: MutationKind::Delete,
+    })
+}
+
+/// Refuses a new name that is taken (unless IF NOT EXISTS / OR REPLACE allow it).
+fn check_new_name(
+    scx: &StatementContext,
+    name: &str,
+    allow_existing: bool,
+) -> Result<Option<CatalogItem>, PlanError> {
+    let existing = scx
+        .catalog
+        .resolve_item(Some(crate::names::PUBLIC_SCHEMA), name);
+    if existing.is_some() && !allow_existing {
+        return Err(PlanError::new(
+            sqlstate::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists"),
+        ));
+    }
+    Ok(existing)
+}
+
+fn plan_create_table(scx: &StatementContext, create: &CreateTable) -> Result<Plan, PlanError> {
+    if create.temporary {
+        return Err(PlanError::unsupported("CREATE TEMPORARY TABLE"));
+    }
+    if create.query.is_some() {
+        return Err(PlanError::unsupported("CREATE TABLE ... AS"));
+    }
+    if create.like.is_some() || create.clone.is_some() {
+        return Err(PlanError::unsupported("CREATE TABLE ... LIKE"));
+    }
+    if create.inherits.is_some() || create.partition_by.is_some() {
+        return Err(PlanError::unsupported(
+            "CREATE TABLE ... INHERITS/PARTITION BY",
+        ));
+    }
+    if !matches!(create.table_options, CreateTableOptions::None) {
+        return Err(PlanError::unsupported("CREATE TABLE ... WITH (...)"));
+    }
+    if create.or_replace
+        || create.external
+        || create.global.is_some()
+        || create.on_commit.is_some()
+        || create.without_rowid
+        || create.primary_key.is_some()
+        || create.order_by.is_some()
+        || create.comment.is_some()
+    {
+        return Err(PlanError::unsupported("this CREATE TABLE syntax"));
+    }
+    let name = new_item_name(&create.name, &scx.pcx.database)?;
+    check_new_name(scx, &name, create.if_not_exists)?;
+
+    let mut names: Vec<String> = vec![];
+    let mut types: Vec<ColumnType> = vec![];
+    let mut primary_key: Vec<usize> = vec![];
+    let set_primary_key = |columns: Vec<usize>, pk: &mut Vec<usize>| -> Result<(), PlanError> {
+        if !pk.is_empty() {
+            return Err(PlanError::new(
+                sqlstate::INVALID_TABLE_DEFINITION,
+                format!("multiple primary keys for table \"{name}\" are not allowed"),
+            ));
+        }
+        *pk = columns;
+        Ok(())
+    };
+    for column in &create.columns {
+        let column_name = normalize_ident(&column.name);
+        if names.contains(&column_name) {
+            return Err(PlanError::new(
+                sqlstate::DUPLICATE_COLUMN,
+                format!("column \"{column_name}\" specified more than once"),
+            ));
+        }
+        let scalar_type = types::scalar_type(&column.data_type)?;
+        let mut nullable = true;
+        for option in &column.options {
+            match &option.option {
+                ColumnOption::Null => nullable = true,
+                ColumnOption::NotNull => nullable = false,
+                ColumnOption::Unique {
+                    is_primary: true, ..
+                } => {
+                    nullable = false;
+                    set_primary_key(vec![names.len()], &mut primary_key)?;
+                }
+                ColumnOption::Unique {
+                    is_primary: false, ..
+                } => return Err(PlanError::unsupported_plural("UNIQUE constraints")),
+                ColumnOption::Default(_) => return Err(PlanError::unsupported("DEFAULT")),
+                ColumnOption::ForeignKey { .. } => {
+                    return Err(PlanError::unsupported_plural("REFERENCES constraints"))
+                }
+                ColumnOption::Check(_) => {
+                    return Err(PlanError::unsupported_plural("CHECK constraints"))
+                }
+                ColumnOption::Generated { .. } | ColumnOption::Identity(_) => {
+                    return Err(PlanError::unsupported_plural("generated columns"))
+                }
+                ColumnOption::Collation(_) => return Err(PlanError::unsupported("COLLATE")),
+                other => return Err(PlanError::unsupported(format!("column option {other}"))),
+            }
+        }
+        names.push(column_name);
+        types.push(scalar_type.nullable(nullable));
+    }
+    for constraint in &create.constraints {
+        match constraint {
+            TableConstraint::PrimaryKey { columns, .. } => {
+                let mut key = vec![];
+                for column in columns {
+                    let Expr::Identifier(ident) = &column.column.expr else {
+                        return Err(PlanError::unsupported("PRIMARY KEY on expressions"));
+                    };
+                    let column_name = normalize_ident(ident);
+                    let i = names
+                        .iter()
+                        .position(|n| *n == column_name)
+                        .ok_or_else(|| {
+                            PlanError::new(
+                                sqlstate::UNDEFINED_COLUMN,
+                                format!("column \"{column_name}\" named in key does not exist"),
+                            )
+                        })?;
+                    types[i].nullable = false;
+                    key.push(i);
+                }
+                set_primary_key(key, &mut primary_key)?;
+            }
+            TableConstraint::Unique { .. } => {
+                return Err(PlanError::unsupported_plural("UNIQUE constraints"))
+            }
+            TableConstraint::ForeignKey { .. } => {
+                return Err(PlanError::unsupported_plural("FOREIGN KEY constraints"))
+            }
+            TableConstraint::Check { .. } => {
+                return Err(PlanError::unsupported_plural("CHECK constraints"))
+            }
+            other => return Err(PlanError::unsupported(format!("constraint {other}"))),
+        }
+    }
+    Ok(Plan::CreateTable {
+        name,
+        desc: RelationDesc::new(names, types),
+        primary_key,
+        if_not_exists: create.if_not_exists,
+    })
+}
+
+struct ViewTarget<'a> {
+    name: &'a ObjectName,
+    materialized: bool,
+    or_replace: bool,
+    if_not_exists: bool,
+}
+
+fn plan_create_view(
+    scx: &StatementContext,
+    stmt: &Statement,
+    target: &ViewTarget,
+    column_names: &[String],
+    query: &Query,
+) -> Result<Plan, PlanError> {
+    let name = new_item_name(target.name, &scx.pcx.database)?;
+    let existing = check_new_name(scx, &name, target.or_replace || target.if_not_exists)?;
+    if let (Some(existing), true) = (&existing, target.or_replace) {
+        let wanted = if target.materialized {
+            ItemKind::MaterializedView
+        } else {
+            ItemKind::View
+        };
+        if existing.kind != wanted {
+            return Err(PlanError::new(
+                sqlstate::WRONG_OBJECT_TYPE,
+                format!("\"{name}\" is not a {}", wanted.noun()),
+            ));
+        }
+    }
+    scx.in_view.set(true);
+    let planned = query::plan_query(scx, query);
+    scx.in_view.set(false);
+    let (expr, mut names, _) = planned?.into_relation();
+    if column_names.len() > names.len() {
+        return Err(PlanError::syntax(
+            "CREATE VIEW specifies more column names than columns",
+        ));
+    }
+    for (name, column) in names.iter_mut().zip(column_names) {
+        *name = column.clone();
+    }
+    for (i, n) in names.iter().enumerate() {
+        if names[..i].contains(n) {
+            return Err(PlanError::new(
+                sqlstate::DUPLICATE_COLUMN,
+                format!("column \"{n}\" specified more than once"),
+            ));
+        }
+    }
+    let desc = RelationDesc::new(names, expr.typ());
+    Ok(Plan::CreateView {
+        name,
+        materialized: target.materialized,
+        expr,
+        desc,
+        create_sql: stmt.to_string(),
+        if_not_exists: target.if_not_exists,
+        or_replace: target.or_replace,
+    })
+}
+
+fn plan_drop(
+    scx: &StatementContext,
+    kind: ItemKind,
+    names: &[ObjectName],
+    if_exists: bool,
+    cascade: bool,
+) -> Result<Plan, PlanError> {
+    let mut ids = vec![];
+    let mut missing = vec![];
+    for name in names {
+        let item = item_name(name, &scx.pcx.database)?;
+        let Some(found) = scx.catalog.resolve_item(item.schema.as_deref(), &item.item) else {
+            if if_exists {
+                missing.push(item.to_string());
+                continue;
+            }
+            return Err(PlanError::new(
+                sqlstate::UNDEFINED_TABLE,
+                format!("{} \"{item}\" does not exist", kind.noun()),
+            ));
+        };
+        if found.kind != kind {
+            return Err(PlanError::new(
+                sqlstate::WRONG_OBJECT_TYPE,
+                format!("\"{}\" is not a {}", found.name, kind.noun()),
+            )
+            .with_hint(format!(
+                "Use {} to remove a {}.",
+                found.kind.drop_statement(),
+                found.kind.noun()
+            )));
+        }
+        if matches!(found.id, GlobalId::System(_)) {
+            return Err(PlanError::new(
+                sqlstate::INSUFFICIENT_PRIVILEGE,
+                format!("permission denied: \"{}\" is a system catalog", found.name),
+            ));
+        }
+        if !ids.contains(&found.id) {
+            ids.push(found.id);
+        }
+    }
+    Ok(Plan::Drop {
+        kind,
+        ids,
+        missing,
+        if_exists,
+        cascade,
+    })
+}
+
+/// The text of a SET value: strings as written, identifiers case-folded, numbers as
+/// written.
+fn set_value_text(e: &Expr) -> Result<String, PlanError> {
+    match e {
+        Expr::Value(v) => match (&v.value, expr::string_value(&v.value)) {
+            (_, Some(s)) => Ok(s),
+            (Value::Number(n, _), _) => Ok(n.clone()),
+            (Value::Boolean(b), _) => Ok(if *b { "on" } else { "off" }.to_string()),
+            _ => Err(PlanError::syntax(format!(
+                "syntax error at or near \"{v}\""
+            ))),
+        },
+        Expr::Identifier(ident) => Ok(normalize_ident(ident)),
+        Expr::CompoundIdentifier(idents) => Ok(idents
+            .iter()
+            .map(normalize_ident)
+            .collect::<Vec<_>>()
+            .join(".")),
+        Expr::UnaryOp {
+            op: sqlparser::ast::UnaryOperator::Minus,
+            expr,
+        } => Ok(format!("-{}", set_value_text(expr)?)),
+        other => Err(PlanError::syntax(format!(
+            "syntax error at or near \"{other}\""
+        ))),
+    }
+}
+
+fn plan_set(set: &Set) -> Result<Plan, PlanError> {
+    match set {
+        Set::SingleAssignment {
+            scope,
+            hivevar,
+            variable,
+            values,
+        } => {
+            if *hivevar {
+                return Err(PlanError::unsupported("SET HIVEVAR"));
+            }
+            let local = matches!(scope, Some(sqlparser::ast::ContextModifier::Local));
+            if matches!(scope, Some(sqlparser::ast::ContextModifier::Global)) {
+                return Err(PlanError::unsupported("SET GLOBAL"));
+            }
+            let name = object_name_parts(variable)?.join(".");
+            let value = match values.as_slice() {
+                [v] if is_default_keyword(v) => None,
+                _ => Some(
+                    values
+                        .iter()
+                        .map(set_value_text)
+                        .collect::<Result<Vec<_>, _>>()?
+                        .join(", "),
+                ),
+            };
+            Ok(Plan::SetVariable { name, value, local })
+        }
+        Set::SetTimeZone { local, value } => {
+            let value = match value {
+                v if is_default_keyword(v) => None,
+                Expr::Identifier(i) if i.value.eq_ignore_ascii_case("local") => None,
+                v => Some(set_value_text(v)?),
+            };
+            Ok(Plan::SetVariable {
+                name: "timezone".to_string(),
+                value,
+                local: *local,
+            })
+        }
+        Set::SetNames { charset_name, .. } => Ok(Plan::SetVariable {
+            name: "client_encoding".to_string(),
+            value: Some(normalize_ident(charset_name)),
+            local: false,
+        }),
+        Set::SetNamesDefault {} => Ok(Plan::SetVariable {
+            name: "client_encoding".to_string(),
+            value: None,
+            local: false,
+        }),
+        Set::SetTransaction {
+            modes,
+            snapshot: None,
+            session,
+        } => {
+            let [mode] = modes.as_slice() else {
+                return Err(PlanError::unsupported("SET TRANSACTION with several modes"));
+            };
+            let (name, value) = match mode {
+                TransactionMode::IsolationLevel(level) => (
+                    "transaction_isolation",
+                    match level {
+                        TransactionIsolationLevel::ReadUncommitted => "read uncommitted",
+                        TransactionIsolationLevel::ReadCommitted => "read committed",
+                        TransactionIsolationLevel::RepeatableRead => "repeatable read",
+                        TransactionIsolationLevel::Serializable => "serializable",
+                        TransactionIsolationLevel::Snapshot => {
+                            return Err(PlanError::unsupported("isolation level SNAPSHOT"))
+                        }
+                    },
+                ),
+                TransactionMode::AccessMode(mode) => (
+                    "transaction_read_only",
+                    match mode {
+                        TransactionAccessMode::ReadOnly => "on",
+                        TransactionAccessMode::ReadWrite => "off",
+                    },
+                ),
+            };
+            let name = if *session {
+                format!("default_{name}")
+            } else {
+                name.to_string()
+            };
+            Ok(Plan::SetVariable {
+                name,
+                value: Some(value.to_string()),
+                local: !*session,
+            })
+        }
+        _ => Err(PlanError::unsupported(format!("{set}"))),
+    }
+}
+
+/// The parameter types and result columns of a statement (extended protocol).
+pub fn describe_statement(
+    scx: &StatementContext,
+    stmt: &Statement,
+) -> Result<(Vec<ScalarType>, Option<RelationDesc>), PlanError> {
+    let plan = plan_statement(scx, stmt)?;
+    Ok((scx.param_types(), plan.result_desc()))
+}

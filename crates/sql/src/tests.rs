@@ -1,0 +1,2675 @@
+//! Planner tests against a small in-memory catalog.
+//!
+//! Most tests assert plan shapes, types and errors (SQLSTATE and message, checked
+//! against Postgres 15). Semantic tests of joins, aggregates and set operations run the
+//! plans on a tiny reference interpreter ([`run`]) that supports exactly the scalar
+//! functions those tests use, so they do not depend on `eddy-expr`'s evaluator.
+
+use std::collections::BTreeMap;
+
+use eddy_expr::func::CastKind;
+use eddy_expr::{
+    AggregateFunc, BinaryFunc, ColumnOrder, MirRelationExpr, MirScalarExpr, UnaryFunc, VariadicFunc,
+};
+use eddy_repr::{ColumnType, Datum, GlobalId, RelationDesc, ScalarType};
+use rust_decimal::Decimal;
+
+use crate::*;
+
+// ---------------------------------------------------------------------------------
+// Fixture
+
+struct TestCatalog {
+    items: BTreeMap<(String, String), CatalogItem>,
+}
+
+fn col(name: &str, typ: ScalarType, nullable: bool) -> (String, ColumnType) {
+    (name.to_string(), typ.nullable(nullable))
+}
+
+fn desc(cols: Vec<(String, ColumnType)>) -> RelationDesc {
+    let (names, types) = cols.into_iter().unzip();
+    RelationDesc::new(names, types)
+}
+
+const T: GlobalId = GlobalId::User(1);
+const U: GlobalId = GlobalId::User(2);
+const MV: GlobalId = GlobalId::User(4);
+const SRC: GlobalId = GlobalId::User(5);
+const L: GlobalId = GlobalId::User(6);
+const R: GlobalId = GlobalId::User(7);
+const PG_CLASS: GlobalId = GlobalId::System(1);
+
+fn numeric(p: u8, s: u8) -> ScalarType {
+    ScalarType::Numeric {
+        precision: Some(p),
+        scale: Some(s),
+    }
+}
+
+const NUMERIC: ScalarType = ScalarType::Numeric {
+    precision: None,
+    scale: None,
+};
+
+impl TestCatalog {
+    fn new() -> Self {
+        let mut items = BTreeMap::new();
+        let mut add = |schema: &str, item: CatalogItem| {
+            items.insert((schema.to_string(), item.name.clone()), item);
+        };
+        use ScalarType::*;
+        let t_desc = desc(vec![
+            col("a", Int32, false),
+            col("b", Text, true),
+            col(
+                "c",
+                Varchar {
+                    max_length: Some(3),
+                },
+                true,
+            ),
+            col("d", Date, true),
+        ]);
+        add(
+            "public",
+            CatalogItem {
+                id: T,
+                name: "t".into(),
+                kind: ItemKind::Table,
+                desc: t_desc.clone(),
+                view_expr: None,
+            },
+        );
+        add(
+            "public",
+            CatalogItem {
+                id: U,
+                name: "u".into(),
+                kind: ItemKind::Table,
+                desc: desc(vec![
+                    col("a", Int32, true),
+                    col("x", Int64, true),
+                    col("y", numeric(10, 2), true),
+                    col("z", Float64, true),
+                    col("ts", Timestamp, true),
+                    col("tz", TimestampTz, true),
+                    col("j", Jsonb, true),
+                    col("f", Bool, true),
+                    col("ch", Char { length: Some(3) }, true),
+                    col("s", Int16, true),
+                ]),
+                view_expr: None,
+            },
+        );
+        // A plain view over t: `SELECT a, b FROM t WHERE a > 0`.
+        let view_expr = MirRelationExpr::Get {
+            id: T,
+            typ: t_desc.types.clone(),
+            name: "t".into(),
+        }
+        .filter(vec![MirScalarExpr::Column(0).call_binary(
+            MirScalarExpr::literal(Datum::Int32(0), Int32.nullable(false)),
+            BinaryFunc::Gt,
+        )])
+        .project(vec![0, 1]);
+        add(
+            "public",
+            CatalogItem {
+                id: GlobalId::User(3),
+                name: "v".into(),
+                kind: ItemKind::View,
+                desc: desc(vec![col("a", Int32, false), col("b", Text, true)]),
+                view_expr: Some(view_expr),
+            },
+        );
+        add(
+            "public",
+            CatalogItem {
+                id: MV,
+                name: "mv".into(),
+                kind: ItemKind::MaterializedView,
+                desc: desc(vec![col("a", Int32, false), col("cnt", Int64, false)]),
+                view_expr: None,
+            },
+        );
+        add(
+            "public",
+            CatalogItem {
+                id: SRC,
+                name: "src".into(),
+                kind: ItemKind::Source,
+                desc: desc(vec![col("k", Text, false)]),
+                view_expr: None,
+            },
+        );
+        for (id, name) in [(L, "l"), (R, "r")] {
+            add(
+                "public",
+                CatalogItem {
+                    id,
+                    name: name.into(),
+                    kind: ItemKind::Table,
+                    desc: desc(vec![
+                        col("id", Int32, true),
+                        col(&format!("{name}v"), Int32, true),
+                    ]),
+                    view_expr: None,
+                },
+            );
+        }
+        add(
+            "pg_catalog",
+            CatalogItem {
+                id: PG_CLASS,
+                name: "pg_class".into(),
+                kind: ItemKind::Table,
+                desc: desc(vec![col("oid", Oid, false), col("relname", Name, false)]),
+                view_expr: None,
+            },
+        );
+        TestCatalog { items }
+    }
+}
+
+impl Catalog for TestCatalog {
+    fn resolve_item(&self, schema: Option<&str>, name: &str) -> Option<CatalogItem> {
+        let get = |s: &str| self.items.get(&(s.to_string(), name.to_string())).cloned();
+        match schema {
+            Some(s) => get(s),
+            None => get("pg_catalog").or_else(|| get("public")),
+        }
+    }
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2024-05-06T07:08:09.123456Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+fn ctx() -> PlanContext {
+    PlanContext {
+        backend_pid: 42,
+        ..PlanContext::new(now(), "alice", "materialize")
+    }
+}
+
+fn one_statement(sql: &str) -> Statement {
+    let mut stmts = parse(sql).unwrap_or_else(|e| panic!("parse {sql}: {e:?}"));
+    assert_eq!(stmts.len(), 1, "{sql}");
+    stmts.remove(0)
+}
+
+fn try_plan_with(sql: &str, ctx: &PlanContext) -> Result<Plan, PlanError> {
+    plan(&TestCatalog::new(), ctx, &one_statement(sql))
+}
+
+fn try_plan(sql: &str) -> Result<Plan, PlanError> {
+    try_plan_with(sql, &ctx())
+}
+
+fn plan_ok(sql: &str) -> Plan {
+    try_plan(sql).unwrap_or_else(|e| panic!("plan {sql}: {e:?}"))
+}
+
+#[track_caller]
+fn assert_err(sql: &str, sqlstate: &str, message: &str) -> PlanError {
+    match try_plan(sql) {
+        Ok(plan) => panic!("{sql}: expected an error, got {plan:?}"),
+        Err(e) => {
+            assert_eq!(
+                (e.sqlstate, e.message.as_str()),
+                (sqlstate, message),
+                "{sql}"
+            );
+            e
+        }
+    }
+}
+
+struct Select {
+    expr: MirRelationExpr,
+    finishing: RowSetFinishing,
+    desc: RelationDesc,
+}
+
+fn select(sql: &str) -> Select {
+    match plan_ok(sql) {
+        Plan::Select {
+            expr,
+            finishing,
+            desc,
+        } => Select {
+            expr,
+            finishing,
+            desc,
+        },
+        other => panic!("{sql}: not a select: {other:?}"),
+    }
+}
+
+fn names(desc: &RelationDesc) -> Vec<&str> {
+    desc.names.iter().map(|s| s.as_str()).collect()
+}
+
+fn scalar_types(desc: &RelationDesc) -> Vec<ScalarType> {
+    desc.types.iter().map(|t| t.scalar_type).collect()
+}
+
+fn lit(d: Datum, t: ScalarType) -> MirScalarExpr {
+    let typ = t.nullable(d.is_null());
+    MirScalarExpr::literal(d, typ)
+}
+
+fn cast(e: MirScalarExpr, to: ScalarType) -> MirScalarExpr {
+    e.call_unary(UnaryFunc::Cast {
+        to,
+        kind: CastKind::Explicit,
+    })
+}
+
+// ---------------------------------------------------------------------------------
+// A reference interpreter for plans (test only).
+
+type Data = BTreeMap<GlobalId, Vec<Vec<Datum>>>;
+type Multiset = BTreeMap<Vec<Datum>, i64>;
+
+fn int_of(d: &Datum) -> Option<i64> {
+    match d {
+        Datum::Int16(v) => Some(*v as i64),
+        Datum::Int32(v) => Some(*v as i64),
+        Datum::Int64(v) => Some(*v),
+        _ => None,
+    }
+}
+
+fn num_of(d: &Datum) -> Decimal {
+    match d {
+        Datum::Numeric(n) => *n,
+        other => Decimal::from(int_of(other).expect("number")),
+    }
+}
+
+type ScalarEval = fn(&MirScalarExpr, &[Datum]) -> Datum;
+
+/// `eddy-expr`'s evaluator, for end-to-end checks of constant queries.
+fn real_eval(e: &MirScalarExpr, row: &[Datum]) -> Datum {
+    e.eval(row).unwrap_or_else(|err| panic!("{e:?}: {err}"))
+}
+
+fn eval(e: &MirScalarExpr, row: &[Datum]) -> Datum {
+    use Datum::*;
+    match e {
+        MirScalarExpr::Column(i) => row[*i].clone(),
+        MirScalarExpr::Literal(Ok(d), _) => d.clone(),
+        MirScalarExpr::Literal(Err(e), _) => panic!("error literal {e}"),
+        MirScalarExpr::If { cond, then, els } => {
+            if eval(cond, row) == Bool(true) {
+                eval(then, row)
+            } else {
+                eval(els, row)
+            }
+        }
+        MirScalarExpr::CallUnary { func, expr } => {
+            let v = eval(expr, row);
+            match func {
+                UnaryFunc::IsNull => Bool(v.is_null()),
+                _ if v.is_null() => Null,
+                UnaryFunc::Not => Bool(!v.as_bool().unwrap()),
+                UnaryFunc::Cast { to, .. } => match to {
+                    ScalarType::Int64 => Int64(int_of(&v).unwrap()),
+                    ScalarType::Int32 => Int32(int_of(&v).unwrap() as i32),
+                    ScalarType::Numeric { .. } => Numeric(num_of(&v)),
+                    other => panic!("test interpreter: cast to {other:?}"),
+                },
+                other => panic!("test interpreter: {other:?}"),
+            }
+        }
+        MirScalarExpr::CallBinary { func, expr1, expr2 } => {
+            let (a, b) = (eval(expr1, row), eval(expr2, row));
+            if a.is_null() || b.is_null() {
+                return Null;
+            }
+            match func {
+                BinaryFunc::Eq => Bool(a.sql_cmp(&b).is_eq()),
+                BinaryFunc::NotEq => Bool(!a.sql_cmp(&b).is_eq()),
+                BinaryFunc::Lt => Bool(a.sql_cmp(&b).is_lt()),
+                BinaryFunc::Gt => Bool(a.sql_cmp(&b).is_gt()),
+                BinaryFunc::Gte => Bool(a.sql_cmp(&b).is_ge()),
+                BinaryFunc::Lte => Bool(a.sql_cmp(&b).is_le()),
+                BinaryFunc::Add => match (&a, &b) {
+                    (Int32(x), Int32(y)) => Int32(x + y),
+                    (Int64(x), Int64(y)) => Int64(x + y),
+                    _ => panic!("test interpreter: {a:?} + {b:?}"),
+                },
+                BinaryFunc::Div => match (&a, &b) {
+                    (Numeric(x), Numeric(y)) => Numeric(x / y),
+                    _ => panic!("test interpreter: {a:?} / {b:?}"),
+                },
+                other => panic!("test interpreter: {other:?}"),
+            }
+        }
+        MirScalarExpr::CallVariadic { func, exprs } => {
+            let vals: Vec<Datum> = exprs.iter().map(|e| eval(e, row)).collect();
+            match func {
+                VariadicFunc::And => {
+                    if vals.contains(&Bool(false)) {
+                        Bool(false)
+                    } else if vals.iter().any(|v| v.is_null()) {
+                        Null
+                    } else {
+                        Bool(true)
+                    }
+                }
+                VariadicFunc::Or => {
+                    if vals.contains(&Bool(true)) {
+                        Bool(true)
+                    } else if vals.iter().any(|v| v.is_null()) {
+                        Null
+                    } else {
+                        Bool(false)
+                    }
+                }
+                VariadicFunc::Coalesce => vals.into_iter().find(|v| !v.is_null()).unwrap_or(Null),
+                other => panic!("test interpreter: {other:?}"),
+            }
+        }
+    }
+}
+
+fn add(out: &mut Multiset, row: Vec<Datum>, diff: i64) {
+    let entry = out.entry(row.clone()).or_insert(0);
+    *entry += diff;
+    if *entry == 0 {
+        out.remove(&row);
+    }
+}
+
+fn run(e: &MirRelationExpr, data: &Data) -> Multiset {
+    run_with(e, data, eval)
+}
+
+fn run_with(e: &MirRelationExpr, data: &Data, eval: ScalarEval) -> Multiset {
+    let run = |e: &MirRelationExpr, data: &Data| run_with(e, data, eval);
+    let mut out = Multiset::new();
+    match e {
+        MirRelationExpr::Constant { rows, .. } => {
+            for (row, diff) in rows {
+                add(&mut out, row.unpack(), *diff);
+            }
+        }
+        MirRelationExpr::Get { id, .. } => {
+            for row in &data[id] {
+                add(&mut out, row.clone(), 1);
+            }
+        }
+        MirRelationExpr::Map { input, scalars } => {
+            for (mut row, diff) in run(input, data) {
+                for s in scalars {
+                    let v = eval(s, &row);
+                    row.push(v);
+                }
+                add(&mut out, row, diff);
+            }
+        }
+        MirRelationExpr::Filter { input, predicates } => {
+            for (row, diff) in run(input, data) {
+                if predicates
+                    .iter()
+                    .all(|p| eval(p, &row) == Datum::Bool(true))
+                {
+                    add(&mut out, row, diff);
+                }
+            }
+        }
+        MirRelationExpr::Project { input, outputs } => {
+            for (row, diff) in run(input, data) {
+                add(
+                    &mut out,
+                    outputs.iter().map(|i| row[*i].clone()).collect(),
+                    diff,
+                );
+            }
+        }
+        MirRelationExpr::Join {
+            inputs,
+            equivalences,
+        } => {
+            let mut acc: Multiset = [(vec![], 1)].into_iter().collect();
+            for input in inputs {
+                let rows = run(input, data);
+                let mut next = Multiset::new();
+                for (a, da) in &acc {
+                    for (b, db) in &rows {
+                        let mut row = a.clone();
+                        row.extend(b.iter().cloned());
+                        add(&mut next, row, da * db);
+                    }
+                }
+                acc = next;
+            }
+            for (row, diff) in acc {
+                let ok = equivalences.iter().all(|class| {
+                    let vals: Vec<Datum> = class.iter().map(|e| eval(e, &row)).collect();
+                    vals.iter().all(|v| !v.is_null() && *v == vals[0])
+                });
+                if ok {
+                    add(&mut out, row, diff);
+                }
+            }
+        }
+        MirRelationExpr::Reduce {
+            input,
+            group_key,
+            aggregates,
+        } => {
+            let input_typ = input.typ();
+            let mut groups: BTreeMap<Vec<Datum>, Vec<(Vec<Datum>, i64)>> = BTreeMap::new();
+            for (row, diff) in run(input, data) {
+                assert!(diff > 0, "reduce over a negative multiplicity");
+                let key = group_key.iter().map(|k| eval(k, &row)).collect();
+                groups.entry(key).or_default().push((row, diff));
+            }
+            for (key, rows) in groups {
+                let mut result = key;
+                for agg in aggregates {
+                    let mut values: Vec<Datum> = vec![];
+                    for (row, diff) in &rows {
+                        let v = eval(&agg.expr, row);
+                        for _ in 0..*diff {
+                            values.push(v.clone());
+                        }
+                    }
+                    values.retain(|v| !v.is_null());
+                    if agg.distinct {
+                        values.sort();
+                        values.dedup();
+                    }
+                    result.push(match agg.func {
+                        AggregateFunc::Count => Datum::Int64(values.len() as i64),
+                        _ if values.is_empty() => Datum::Null,
+                        AggregateFunc::Sum => {
+                            let out = agg.func.output_type(agg.expr.typ(&input_typ)).scalar_type;
+                            match (&values[0], out) {
+                                (Datum::Float64(_), _) => Datum::from(
+                                    values
+                                        .iter()
+                                        .map(|v| match v {
+                                            Datum::Float64(f) => f.0,
+                                            _ => unreachable!(),
+                                        })
+                                        .sum::<f64>(),
+                                ),
+                                (_, ScalarType::Int64) => {
+                                    Datum::Int64(values.iter().map(|v| int_of(v).unwrap()).sum())
+                                }
+                                _ => Datum::Numeric(values.iter().map(num_of).sum()),
+                            }
+                        }
+                        AggregateFunc::Min => {
+                            values.iter().min_by(|a, b| a.sql_cmp(b)).unwrap().clone()
+                        }
+                        AggregateFunc::Max => {
+                            values.iter().max_by(|a, b| a.sql_cmp(b)).unwrap().clone()
+                        }
+                        ref other => panic!("test interpreter: {other:?}"),
+                    });
+                }
+                add(&mut out, result, 1);
+            }
+        }
+        MirRelationExpr::Negate { input } => {
+            for (row, diff) in run(input, data) {
+                add(&mut out, row, -diff);
+            }
+        }
+        MirRelationExpr::Threshold { input } => {
+            for (row, diff) in run(input, data) {
+                if diff > 0 {
+                    add(&mut out, row, diff);
+                }
+            }
+        }
+        MirRelationExpr::Union { base, inputs } => {
+            for (row, diff) in run(base, data) {
+                add(&mut out, row, diff);
+            }
+            for input in inputs {
+                for (row, diff) in run(input, data) {
+                    add(&mut out, row, diff);
+                }
+            }
+        }
+        MirRelationExpr::TopK {
+            input,
+            group_key,
+            order_key,
+            limit,
+            offset,
+        } => {
+            assert!(group_key.is_empty());
+            let rows = sorted_rows(run(input, data), order_key);
+            let end = limit
+                .map(|l| offset + l)
+                .unwrap_or(rows.len())
+                .min(rows.len());
+            for row in rows.into_iter().take(end).skip(*offset) {
+                add(&mut out, row, 1);
+            }
+        }
+    }
+    out
+}
+
+fn sorted_rows(rows: Multiset, order: &[ColumnOrder]) -> Vec<Vec<Datum>> {
+    let mut flat: Vec<Vec<Datum>> = vec![];
+    for (row, diff) in rows {
+        assert!(diff > 0);
+        for _ in 0..diff {
+            flat.push(row.clone());
+        }
+    }
+    flat.sort_by(|a, b| {
+        for o in order {
+            let (x, y) = (&a[o.column], &b[o.column]);
+            let ord = match (x.is_null(), y.is_null()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => {
+                    if o.nulls_last {
+                        std::cmp::Ordering::Greater
+                    } else {
+                        std::cmp::Ordering::Less
+                    }
+                }
+                (false, true) => {
+                    if o.nulls_last {
+                        std::cmp::Ordering::Less
+                    } else {
+                        std::cmp::Ordering::Greater
+                    }
+                }
+                (false, false) => {
+                    let c = x.sql_cmp(y);
+                    if o.desc {
+                        c.reverse()
+                    } else {
+                        c
+                    }
+                }
+            };
+            if ord.is_ne() {
+                return ord;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    flat
+}
+
+/// Runs a SELECT (with its finishing) and returns its rows in order.
+fn query(sql: &str, data: &Data) -> Vec<Vec<Datum>> {
+    query_with(sql, data, eval)
+}
+
+fn query_with(sql: &str, data: &Data, eval: ScalarEval) -> Vec<Vec<Datum>> {
+    let s = select(sql);
+    let rows = sorted_rows(run_with(&s.expr, data, eval), &s.finishing.order_by);
+    let end = s
+        .finishing
+        .limit
+        .map(|l| s.finishing.offset + l)
+        .unwrap_or(rows.len())
+        .min(rows.len());
+    rows.into_iter()
+        .take(end)
+        .skip(s.finishing.offset)
+        .map(|r| s.finishing.project.iter().map(|i| r[*i].clone()).collect())
+        .collect()
+}
+
+/// Rows as a sorted multiset, for queries without ORDER BY.
+fn query_set(sql: &str, data: &Data) -> Vec<Vec<Datum>> {
+    let mut rows = query(sql, data);
+    rows.sort();
+    rows
+}
+
+fn i(v: i32) -> Datum {
+    Datum::Int32(v)
+}
+
+fn big(v: i64) -> Datum {
+    Datum::Int64(v)
+}
+
+const NULL: Datum = Datum::Null;
+
+fn join_data() -> Data {
+    let mut data = Data::new();
+    // l: (id, lv); r: (id, rv). id 1 matches twice, id 2 once, 3 and NULL never;
+    // the left row (1, 10) occurs twice.
+    data.insert(
+        L,
+        vec![
+            vec![i(1), i(10)],
+            vec![i(1), i(10)],
+            vec![i(2), i(20)],
+            vec![i(3), i(30)],
+            vec![NULL, i(40)],
+        ],
+    );
+    data.insert(
+        R,
+        vec![
+            vec![i(1), i(100)],
+            vec![i(1), i(101)],
+            vec![i(2), i(200)],
+            vec![i(4), i(400)],
+            vec![NULL, i(500)],
+        ],
+    );
+    data.insert(T, vec![]);
+    data
+}
+
+// ---------------------------------------------------------------------------------
+// SELECT basics
+
+#[test]
+fn select_constant_without_from() {
+    let s = select("SELECT 1");
+    assert_eq!(names(&s.desc), ["?column?"]);
+    assert_eq!(s.desc.types, [ScalarType::Int32.nullable(false)]);
+    assert_eq!(
+        query("SELECT 1, 'x'", &Data::new()),
+        [vec![i(1), Datum::String("x".into())]]
+    );
+}
+
+#[test]
+fn literal_types_follow_postgres() {
+    let s = select(
+        "SELECT 2147483647, 2147483648, 9223372036854775808, 1.50, 1e3, -2147483648, 'a', NULL, true",
+    );
+    use ScalarType::*;
+    assert_eq!(
+        scalar_types(&s.desc),
+        [Int32, Int64, NUMERIC, NUMERIC, NUMERIC, Int32, Text, Text, Bool]
+    );
+    let MirRelationExpr::Project { input, .. } = &s.expr else {
+        panic!("{:?}", s.expr)
+    };
+    let MirRelationExpr::Map { scalars, .. } = input.as_ref() else {
+        panic!("{input:?}")
+    };
+    assert_eq!(
+        scalars[3].as_literal(),
+        Some(&Datum::Numeric("1.50".parse().unwrap()))
+    );
+    assert_eq!(
+        scalars[4].as_literal(),
+        Some(&Datum::Numeric(Decimal::from(1000)))
+    );
+    assert_eq!(scalars[5].as_literal(), Some(&Datum::Int32(i32::MIN)));
+}
+
+#[test]
+fn select_columns_project_directly() {
+    let s = select("SELECT b, a FROM t");
+    assert_eq!(names(&s.desc), ["b", "a"]);
+    assert_eq!(
+        s.expr,
+        MirRelationExpr::Get {
+            id: T,
+            typ: TestCatalog::new()
+                .resolve_item(None, "t")
+                .unwrap()
+                .desc
+                .types,
+            name: "t".into()
+        }
+        .project(vec![1, 0])
+    );
+    assert!(s.finishing.is_trivial(2));
+}
+
+#[test]
+fn star_and_qualified_star() {
+    let s = select("SELECT * FROM t");
+    assert_eq!(names(&s.desc), ["a", "b", "c", "d"]);
+    let s = select("SELECT x.*, 1 AS one FROM t AS x");
+    assert_eq!(names(&s.desc), ["a", "b", "c", "d", "one"]);
+    let s = select("SELECT l.*, r.rv FROM l, r");
+    assert_eq!(names(&s.desc), ["id", "lv", "rv"]);
+    assert_err(
+        "SELECT *",
+        "42601",
+        "SELECT * with no tables specified is not valid",
+    );
+    assert_err(
+        "SELECT q.* FROM t",
+        "42P01",
+        "missing FROM-clause entry for table \"q\"",
+    );
+}
+
+#[test]
+fn column_resolution_errors() {
+    assert_err("SELECT x FROM t", "42703", "column \"x\" does not exist");
+    assert_err("SELECT t.x FROM t", "42703", "column t.x does not exist");
+    assert_err(
+        "SELECT q.a FROM t",
+        "42P01",
+        "missing FROM-clause entry for table \"q\"",
+    );
+    assert_err(
+        "SELECT a FROM t, t AS t2",
+        "42702",
+        "column reference \"a\" is ambiguous",
+    );
+    assert_err(
+        "SELECT * FROM nope",
+        "42P01",
+        "relation \"nope\" does not exist",
+    );
+    // Qualified names resolve; so do schema-qualified tables.
+    plan_ok("SELECT t.a, t2.a FROM t, t AS t2");
+    plan_ok("SELECT public.t.a FROM public.t");
+    plan_ok("SELECT relname FROM pg_catalog.pg_class");
+}
+
+#[test]
+fn identifiers_fold_to_lowercase_unless_quoted() {
+    let s = select("SELECT A, \"b\" AS \"MixedCase\", B AS Lower FROM T");
+    assert_eq!(names(&s.desc), ["a", "MixedCase", "lower"]);
+    assert_err(
+        "SELECT \"A\" FROM t",
+        "42703",
+        "column \"A\" does not exist",
+    );
+}
+
+#[test]
+fn output_names_follow_postgres() {
+    let s = select(
+        "SELECT a, t.b, count(*), lower(b), a + 1, CASE WHEN true THEN 1 END, \
+         coalesce(a, 1), 1::int, a::text, CAST(1 AS bigint), DATE '2024-01-01', \
+         INTERVAL '1 day', now(), current_timestamp, extract(year from d), (a), \
+         substring(b from 1 for 2), trim(b), nullif(a, 1), greatest(a, 2), 'x'::varchar(3) \
+         FROM t GROUP BY a, t.b, d",
+    );
+    assert_eq!(
+        names(&s.desc),
+        [
+            "a",
+            "b",
+            "count",
+            "lower",
+            "?column?",
+            "case",
+            "coalesce",
+            "int4",
+            "a",
+            "int8",
+            "date",
+            "interval",
+            "now",
+            "current_timestamp",
+            "extract",
+            "a",
+            "substring",
+            "btrim",
+            "nullif",
+            "greatest",
+            "varchar"
+        ]
+    );
+}
+
+#[test]
+fn where_must_be_boolean() {
+    assert_err(
+        "SELECT a FROM t WHERE 1",
+        "42804",
+        "argument of WHERE must be type boolean, not type integer",
+    );
+    assert_err(
+        "SELECT a FROM t WHERE a = 1 AND 2",
+        "42804",
+        "argument of AND must be type boolean, not type integer",
+    );
+    assert_err(
+        "SELECT NOT 1",
+        "42804",
+        "argument of NOT must be type boolean, not type integer",
+    );
+    assert_err(
+        "SELECT CASE WHEN 1 THEN 1 END",
+        "42804",
+        "argument of CASE/WHEN must be type boolean, not type integer",
+    );
+    // An unknown literal is read as a boolean.
+    plan_ok("SELECT a FROM t WHERE 't'");
+}
+
+#[test]
+fn where_plans_a_filter_with_typed_comparisons() {
+    let s = select("SELECT a FROM t WHERE a = 1 AND d > '2024-01-01'");
+    let MirRelationExpr::Project { input, outputs } = &s.expr else {
+        panic!()
+    };
+    assert_eq!(outputs, &[0]);
+    let MirRelationExpr::Filter { predicates, .. } = input.as_ref() else {
+        panic!("{input:?}")
+    };
+    // The unknown literal is read as a date while planning.
+    let date_literal = lit(
+        Datum::Date(chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap()),
+        ScalarType::Date,
+    );
+    assert_eq!(
+        predicates,
+        &[MirScalarExpr::and(vec![
+            MirScalarExpr::Column(0).call_binary(lit(i(1), ScalarType::Int32), BinaryFunc::Eq),
+            MirScalarExpr::Column(3).call_binary(date_literal, BinaryFunc::Gt),
+        ])]
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Expression typing
+
+fn expr_type(sql_expr: &str) -> ColumnType {
+    let s = select(&format!("SELECT {sql_expr} FROM u"));
+    s.desc.types[0]
+}
+
+fn expr_of(sql_expr: &str) -> MirScalarExpr {
+    let s = select(&format!("SELECT {sql_expr} FROM u"));
+    match s.expr {
+        MirRelationExpr::Project { input, outputs } => match *input {
+            MirRelationExpr::Map { scalars, input } => {
+                let arity = input.arity();
+                scalars[outputs[0] - arity].clone()
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn arithmetic_promotes_like_postgres() {
+    use ScalarType::*;
+    let cases: &[(&str, ScalarType)] = &[
+        ("a + 1", Int32),
+        ("s + s", Int16),
+        ("s + a", Int32),
+        ("a + x", Int64),
+        ("x * 1.5", NUMERIC),
+        ("y + 1", NUMERIC),
+        ("a + 1::real", Float64),
+        ("1::real + 1::real", Float32),
+        ("z + y", Float64),
+        ("a / 2", Int32),
+        ("a % 2", Int32),
+        ("ts + interval '1 day'", Timestamp),
+        ("interval '1 day' + ts", Timestamp),
+        ("tz - interval '1 day'", TimestampTz),
+        ("ts - ts", Interval),
+        ("tz - ts", Interval),
+        ("date '2024-01-02' - date '2024-01-01'", Int32),
+        ("date '2024-01-01' + 1", Date),
+        ("1 + date '2024-01-01'", Date),
+        ("date '2024-01-01' + interval '1 hour'", Timestamp),
+        ("interval '1 day' * 2", Interval),
+        ("2 * interval '1 day'", Interval),
+        ("interval '1 day' + interval '1 hour'", Interval),
+        ("ts + '1 day'", Timestamp),
+        ("ts - '2024-01-01'", Interval),
+        ("a + '1'", Int32),
+        ("-a", Int32),
+        ("-y", NUMERIC),
+    ];
+    for (e, expected) in cases {
+        assert_eq!(expr_type(e).scalar_type, *expected, "{e}");
+    }
+    // The narrower operand is cast to the wider type.
+    assert_eq!(
+        expr_of("a + x"),
+        cast(MirScalarExpr::Column(0), Int64)
+            .call_binary(MirScalarExpr::Column(1), BinaryFunc::Add)
+    );
+    // Dates plus intervals compute in timestamps.
+    assert_eq!(
+        expr_of("date '2024-01-01' + interval '1 hour'"),
+        lit(
+            Datum::Timestamp(
+                chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap()
+            ),
+            Timestamp
+        )
+        .call_binary(
+            lit(
+                Datum::Interval(eddy_repr::Interval {
+                    months: 0,
+                    days: 0,
+                    micros: 3_600_000_000
+                }),
+                Interval
+            ),
+            BinaryFunc::Add
+        )
+    );
+}
+
+#[test]
+fn operator_type_errors() {
+    let e = assert_err(
+        "SELECT 1 + true",
+        "42883",
+        "operator does not exist: integer + boolean",
+    );
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("No operator matches the given name and argument types. You might need to add explicit type casts.")
+    );
+    assert_err(
+        "SELECT a = f FROM u",
+        "42883",
+        "operator does not exist: integer = boolean",
+    );
+    assert_err(
+        "SELECT z % 2 FROM u",
+        "42883",
+        "operator does not exist: double precision % integer",
+    );
+    assert_err(
+        "SELECT 'a' + 'b'",
+        "42725",
+        "operator is not unique: unknown + unknown",
+    );
+    assert_err(
+        "SELECT date '2024-01-01' + '1 day'",
+        "42725",
+        "operator is not unique: date + unknown",
+    );
+    assert_err("SELECT -'1'", "42725", "operator is not unique: - unknown");
+    assert_err(
+        "SELECT a LIKE 'x' FROM u",
+        "42883",
+        "operator does not exist: integer ~~ unknown",
+    );
+}
+
+#[test]
+fn comparisons_unify_types() {
+    use ScalarType::*;
+    // int vs bigint: the int side is cast.
+    assert_eq!(
+        expr_of("a < x"),
+        cast(MirScalarExpr::Column(0), Int64).call_binary(MirScalarExpr::Column(1), BinaryFunc::Lt)
+    );
+    // An unknown literal takes the column's type (without modifiers).
+    assert_eq!(
+        expr_of("y = '1.5'"),
+        MirScalarExpr::Column(2).call_binary(
+            lit(Datum::Numeric("1.5".parse().unwrap()), NUMERIC),
+            BinaryFunc::Eq
+        )
+    );
+    // char(n) compares as text.
+    assert_eq!(
+        expr_of("ch = 'ab'"),
+        cast(MirScalarExpr::Column(8), Text)
+            .call_binary(lit(Datum::String("ab".into()), Text), BinaryFunc::Eq)
+    );
+    // varchar and text compare without casts.
+    let s = select("SELECT c = b FROM t");
+    assert!(format!("{:?}", s.expr).contains("Column(2)"));
+    assert!(!format!("{:?}", s.expr).contains("Cast"));
+    assert!(expr_type("a = 1").nullable);
+    assert_eq!(expr_type("a IS NULL"), Bool.nullable(false));
+    assert_eq!(expr_type("a IS DISTINCT FROM 1"), Bool.nullable(false));
+}
+
+#[test]
+fn special_forms() {
+    use ScalarType::*;
+    assert_eq!(
+        expr_of("a BETWEEN 1 AND 3"),
+        MirScalarExpr::and(vec![
+            MirScalarExpr::Column(0).call_binary(lit(i(1), Int32), BinaryFunc::Gte),
+            MirScalarExpr::Column(0).call_binary(lit(i(3), Int32), BinaryFunc::Lte),
+        ])
+    );
+    assert_eq!(
+        expr_of("a IN (1, 2)"),
+        MirScalarExpr::CallVariadic {
+            func: VariadicFunc::Or,
+            exprs: vec![
+                MirScalarExpr::Column(0).call_binary(lit(i(1), Int32), BinaryFunc::Eq),
+                MirScalarExpr::Column(0).call_binary(lit(i(2), Int32), BinaryFunc::Eq),
+            ]
+        }
+    );
+    assert_eq!(
+        expr_of("a NOT IN (1, 2)"),
+        MirScalarExpr::and(vec![
+            MirScalarExpr::Column(0).call_binary(lit(i(1), Int32), BinaryFunc::NotEq),
+            MirScalarExpr::Column(0).call_binary(lit(i(2), Int32), BinaryFunc::NotEq),
+        ])
+    );
+    assert_eq!(
+        expr_of("a IS NOT DISTINCT FROM 1"),
+        MirScalarExpr::Column(0)
+            .call_binary(lit(i(1), Int32), BinaryFunc::IsDistinctFrom)
+            .call_unary(UnaryFunc::Not)
+    );
+    assert_eq!(
+        expr_of("f IS NOT TRUE"),
+        MirScalarExpr::Column(7)
+            .call_unary(UnaryFunc::IsTrue)
+            .call_unary(UnaryFunc::Not)
+    );
+    // CASE branches meet at their common type; no ELSE is NULL.
+    assert_eq!(
+        expr_type("CASE WHEN f THEN 1 ELSE 2.5 END").scalar_type,
+        NUMERIC
+    );
+    assert_eq!(
+        expr_of("CASE a WHEN 1 THEN 'one' END"),
+        MirScalarExpr::If {
+            cond: Box::new(MirScalarExpr::Column(0).call_binary(lit(i(1), Int32), BinaryFunc::Eq)),
+            then: Box::new(lit(Datum::String("one".into()), Text)),
+            els: Box::new(lit(NULL, Text)),
+        }
+    );
+    assert_err(
+        "SELECT CASE WHEN true THEN 1 ELSE true END",
+        "42804",
+        "CASE types boolean and integer cannot be matched",
+    );
+    assert_eq!(expr_type("coalesce(a, x, 1)").scalar_type, Int64);
+    assert_eq!(expr_type("nullif(a, 1)"), Int32.nullable(true));
+    assert_eq!(expr_type("greatest(a, z)").scalar_type, Float64);
+    // LIKE and regexes work on text.
+    assert_eq!(
+        expr_of("ch NOT LIKE 'a%'"),
+        cast(MirScalarExpr::Column(8), Text)
+            .call_binary(lit(Datum::String("a%".into()), Text), BinaryFunc::Like)
+            .call_unary(UnaryFunc::Not)
+    );
+    assert_eq!(
+        expr_of("'abc' ~* 'B'"),
+        lit(Datum::String("abc".into()), Text).call_binary(
+            lit(Datum::String("B".into()), Text),
+            BinaryFunc::RegexMatch {
+                case_insensitive: true
+            }
+        )
+    );
+    // `||` casts non-strings to text.
+    assert_eq!(
+        expr_of("a || 'x'"),
+        cast(MirScalarExpr::Column(0), Text)
+            .call_binary(lit(Datum::String("x".into()), Text), BinaryFunc::Concat)
+    );
+    // jsonb access.
+    assert_eq!(expr_type("j -> 'k'").scalar_type, Jsonb);
+    assert_eq!(expr_type("j ->> 0").scalar_type, Text);
+    assert_eq!(expr_type("jsonb_typeof(j)").scalar_type, Text);
+}
+
+#[test]
+fn casts() {
+    use ScalarType::*;
+    assert_eq!(expr_type("a::text").scalar_type, Text);
+    assert_eq!(
+        expr_type("CAST(ch AS varchar(2))").scalar_type,
+        Varchar {
+            max_length: Some(2)
+        }
+    );
+    assert_eq!(expr_type("'1'::numeric(5,2)").scalar_type, numeric(5, 2));
+    assert_eq!(expr_type("f::int").scalar_type, Int32);
+    assert_eq!(
+        expr_type("'2024-01-01'::timestamptz").scalar_type,
+        TimestampTz
+    );
+    assert_eq!(expr_type("'x'::\"char\"").scalar_type, PgChar);
+    assert_eq!(expr_type("x::pg_catalog.int4").scalar_type, Int32);
+    assert_eq!(expr_type("'{}'::jsonb").scalar_type, Jsonb);
+    assert_err(
+        "SELECT true::date",
+        "42846",
+        "cannot cast type boolean to date",
+    );
+    assert_err("SELECT 1::nope", "42704", "type \"nope\" does not exist");
+    assert_err(
+        "SELECT '{}'::json",
+        "0A000",
+        "type json is not supported yet",
+    );
+    // Typed literals fold lossless casts of literals.
+    assert_eq!(expr_of("1::bigint"), lit(big(1), Int64));
+    assert_eq!(expr_of("'x'::text"), lit(Datum::String("x".into()), Text));
+    // Explicit casts of unknown literals to varchar(n) truncate, as in Postgres.
+    assert_eq!(
+        expr_of("'abcdef'::varchar(3)"),
+        lit(
+            Datum::String("abc".into()),
+            Varchar {
+                max_length: Some(3)
+            }
+        )
+    );
+}
+
+#[test]
+fn functions_resolve_with_postgres_types() {
+    use ScalarType::*;
+    let cases: &[(&str, ScalarType)] = &[
+        ("lower(b)", Text),
+        ("upper(ch)", Text),
+        ("length(b)", Int32),
+        ("char_length(b)", Int32),
+        ("octet_length(b)", Int32),
+        ("substring(b from 2 for 3)", Text),
+        ("substr(b, 2)", Text),
+        ("trim(leading 'x' from b)", Text),
+        ("btrim(b)", Text),
+        ("position('a' in b)", Int32),
+        ("left(b, 2)", Text),
+        ("right(b, s)", Text),
+        ("repeat(b, 2)", Text),
+        ("replace(b, 'a', 'b')", Text),
+        ("split_part(b, ',', 2)", Text),
+        ("lpad(b, 5, '*')", Text),
+        ("rpad(b, 5)", Text),
+        ("concat(b, a, null, z)", Text),
+        ("md5(b)", Text),
+        ("abs(s)", Int16),
+        ("abs(y)", NUMERIC),
+        ("round(a)", Float64),
+        ("round(y)", NUMERIC),
+        ("round(y, 1)", NUMERIC),
+        ("round(a, 1)", NUMERIC),
+        ("floor(a)", Float64),
+        ("ceil(y)", NUMERIC),
+        ("ceiling(z)", Float64),
+        ("sqrt(a)", Float64),
+        ("power(2, 3)", Float64),
+        ("power(y, 2)", NUMERIC),
+        ("mod(a, 3)", Int32),
+        ("date_trunc('month', ts)", Timestamp),
+        ("date_trunc('day', tz)", TimestampTz),
+        ("date_trunc('month', date '2024-01-15')", TimestampTz),
+        ("extract(epoch from ts)", NUMERIC),
+        ("date_part('year', ts)", Float64),
+        ("now()", TimestampTz),
+        ("current_timestamp", TimestampTz),
+        ("current_date", Date),
+        ("current_user", Name),
+        ("session_user", Name),
+        ("current_database()", Name),
+        ("current_schema()", Name),
+        ("current_schema", Name),
+        ("version()", Text),
+        ("pg_backend_pid()", Int32),
+        ("pg_catalog.lower(b)", Text),
+    ];
+    // `b` is not in u; use t's columns through a join-free helper.
+    for (e, expected) in cases {
+        let s = select(&format!("SELECT {e} FROM u, (SELECT 'x'::text AS b) AS bt"));
+        assert_eq!(s.desc.types[0].scalar_type, *expected, "{e}");
+    }
+    assert_eq!(
+        expr_of("date_trunc('Months', ts)"),
+        MirScalarExpr::Column(4).call_unary(UnaryFunc::DateTrunc("month".into()))
+    );
+    assert_eq!(
+        expr_of("extract(dow from ts)"),
+        MirScalarExpr::Column(4).call_unary(UnaryFunc::Extract("dow".into()))
+    );
+    assert_eq!(
+        expr_of("now()"),
+        lit(Datum::TimestampTz(now()), TimestampTz)
+    );
+    assert_eq!(
+        expr_of("current_user"),
+        lit(Datum::String("alice".into()), Name)
+    );
+    assert_eq!(expr_of("pg_backend_pid()"), lit(i(42), Int32));
+}
+
+#[test]
+fn function_errors() {
+    let e = assert_err(
+        "SELECT foo(1)",
+        "42883",
+        "function foo(integer) does not exist",
+    );
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("No function matches the given name and argument types. You might need to add explicit type casts.")
+    );
+    assert_err(
+        "SELECT lower(1)",
+        "42883",
+        "function lower(integer) does not exist",
+    );
+    assert_err(
+        "SELECT left('a', 1::bigint)",
+        "42883",
+        "function left(unknown, bigint) does not exist",
+    );
+    assert_err(
+        "SELECT round(1.5::float8, 1)",
+        "42883",
+        "function round(double precision, integer) does not exist",
+    );
+    assert_err(
+        "SELECT date_trunc('fortnight', ts) FROM u",
+        "22023",
+        "unit \"fortnight\" not recognized for type timestamp without time zone",
+    );
+    assert_err(
+        "SELECT to_char(now(), 'YYYY')",
+        "0A000",
+        "function to_char is not supported yet",
+    );
+    assert_err(
+        "SELECT row_number() OVER () FROM t",
+        "0A000",
+        "window functions are not supported yet",
+    );
+    assert_err(
+        "SELECT lower(DISTINCT b) FROM t",
+        "42809",
+        "DISTINCT specified, but lower is not an aggregate function",
+    );
+}
+
+#[test]
+fn unsupported_expressions_are_explicit() {
+    assert_err(
+        "SELECT (SELECT 1)",
+        "0A000",
+        "scalar subqueries are not supported yet",
+    );
+    assert_err(
+        "SELECT a FROM t WHERE a IN (SELECT 1)",
+        "0A000",
+        "IN (subquery) is not supported yet",
+    );
+    assert_err(
+        "SELECT EXISTS (SELECT 1)",
+        "0A000",
+        "EXISTS is not supported yet",
+    );
+    assert_err(
+        "SELECT * FROM t, LATERAL (SELECT t.a) s",
+        "0A000",
+        "LATERAL is not supported yet",
+    );
+    assert_err(
+        "SELECT DISTINCT ON (a) a FROM t",
+        "0A000",
+        "SELECT DISTINCT ON is not supported yet",
+    );
+    assert_err(
+        "WITH RECURSIVE x AS (SELECT 1) SELECT * FROM x",
+        "0A000",
+        "WITH RECURSIVE is not supported yet",
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Joins
+
+#[test]
+fn inner_join_on_equality_becomes_equivalence() {
+    let s = select("SELECT l.lv, r.rv FROM l JOIN r ON l.id = r.id AND r.rv > 100");
+    let MirRelationExpr::Project { input, outputs } = &s.expr else {
+        panic!()
+    };
+    assert_eq!(outputs, &[1, 3]);
+    let MirRelationExpr::Filter { input, predicates } = input.as_ref() else {
+        panic!("{input:?}")
+    };
+    assert_eq!(
+        predicates,
+        &[MirScalarExpr::Column(3).call_binary(lit(i(100), ScalarType::Int32), BinaryFunc::Gt)]
+    );
+    let MirRelationExpr::Join { equivalences, .. } = input.as_ref() else {
+        panic!("{input:?}")
+    };
+    assert_eq!(
+        equivalences,
+        &[vec![MirScalarExpr::Column(0), MirScalarExpr::Column(2)]]
+    );
+    assert_eq!(
+        query_set(
+            "SELECT l.lv, r.rv FROM l JOIN r ON l.id = r.id",
+            &join_data()
+        ),
+        [
+            vec![i(10), i(100)],
+            vec![i(10), i(100)],
+            vec![i(10), i(101)],
+            vec![i(10), i(101)],
+            vec![i(20), i(200)],
+        ]
+    );
+}
+
+#[test]
+fn left_join_keeps_unmatched_rows_and_duplicates() {
+    let rows = query_set(
+        "SELECT l.id, l.lv, r.rv FROM l LEFT JOIN r ON l.id = r.id",
+        &join_data(),
+    );
+    assert_eq!(
+        rows,
+        [
+            vec![i(1), i(10), i(100)],
+            vec![i(1), i(10), i(100)],
+            vec![i(1), i(10), i(101)],
+            vec![i(1), i(10), i(101)],
+            vec![i(2), i(20), i(200)],
+            vec![i(3), i(30), NULL],
+            vec![NULL, i(40), NULL],
+        ]
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .flat_map(|r| {
+            let n = if r[0] == i(1) { 2 } else { 1 };
+            std::iter::repeat_n(r, n)
+        })
+        .collect::<Vec<_>>()
+    );
+    // Right columns become nullable.
+    let s = select("SELECT r.rv FROM l LEFT JOIN r ON l.id = r.id");
+    assert!(s.desc.types[0].nullable);
+    // A condition on the left side only: failing rows are unmatched, not dropped.
+    let rows = query_set(
+        "SELECT l.lv, r.rv FROM l LEFT JOIN r ON l.id = r.id AND l.lv > 15",
+        &join_data(),
+    );
+    assert_eq!(
+        rows,
+        [
+            vec![i(10), NULL],
+            vec![i(10), NULL],
+            vec![i(20), i(200)],
+            vec![i(30), NULL],
+            vec![i(40), NULL],
+        ]
+    );
+}
+
+#[test]
+fn right_and_full_joins() {
+    let rows = query_set(
+        "SELECT l.lv, r.rv FROM l RIGHT JOIN r ON l.id = r.id",
+        &join_data(),
+    );
+    assert_eq!(
+        rows,
+        [
+            vec![NULL, i(400)],
+            vec![NULL, i(500)],
+            vec![i(10), i(100)],
+            vec![i(10), i(100)],
+            vec![i(10), i(101)],
+            vec![i(10), i(101)],
+            vec![i(20), i(200)],
+        ]
+    );
+    let rows = query_set(
+        "SELECT l.lv, r.rv FROM l FULL JOIN r ON l.id = r.id",
+        &join_data(),
+    );
+    assert_eq!(rows.len(), 5 + 2 + 2);
+    assert!(rows.contains(&vec![i(30), NULL]));
+    assert!(rows.contains(&vec![NULL, i(500)]));
+}
+
+#[test]
+fn using_and_natural_joins_merge_columns() {
+    let s = select("SELECT * FROM l JOIN r USING (id)");
+    assert_eq!(names(&s.desc), ["id", "lv", "rv"]);
+    assert_eq!(
+        query_set(
+            "SELECT id, lv, rv FROM l JOIN r USING (id) WHERE id = 2",
+            &join_data()
+        ),
+        [vec![i(2), i(20), i(200)]]
+    );
+    let s = select("SELECT * FROM l NATURAL JOIN r");
+    assert_eq!(names(&s.desc), ["id", "lv", "rv"]);
+    // Qualified references to either side still work.
+    plan_ok("SELECT l.id, r.id FROM l JOIN r USING (id)");
+    // FULL JOIN USING merges with COALESCE.
+    let rows = query_set("SELECT id FROM l FULL JOIN r USING (id)", &join_data());
+    assert!(rows.contains(&vec![i(4)]));
+    assert!(rows.contains(&vec![i(3)]));
+    assert_err(
+        "SELECT * FROM l JOIN r USING (zz)",
+        "42703",
+        "column \"zz\" specified in USING clause does not exist in left table",
+    );
+}
+
+#[test]
+fn comma_and_cross_joins() {
+    let data = join_data();
+    assert_eq!(query("SELECT count(*) FROM l, r", &data), [vec![big(25)]]);
+    assert_eq!(
+        query("SELECT count(*) FROM l CROSS JOIN r", &data),
+        [vec![big(25)]]
+    );
+    assert_err(
+        "SELECT * FROM l JOIN r ON l.id",
+        "42804",
+        "argument of JOIN/ON must be type boolean, not type integer",
+    );
+}
+
+#[test]
+fn derived_tables_ctes_and_views() {
+    let data = join_data();
+    let s = select("SELECT x.k FROM (SELECT id AS k FROM l) AS x(k)");
+    assert_eq!(names(&s.desc), ["k"]);
+    let s = select("SELECT q.n FROM (SELECT 1, 2) AS q(n, m)");
+    assert_eq!(names(&s.desc), ["n"]);
+    assert_err(
+        "SELECT * FROM (VALUES (1, 2)) v(a, b, c)",
+        "42P10",
+        "table \"v\" has 2 columns available but 3 columns specified",
+    );
+    assert_eq!(
+        query_set(
+            "WITH big AS (SELECT id FROM l WHERE lv > 15) SELECT id FROM big",
+            &data
+        ),
+        [vec![NULL], vec![i(2)], vec![i(3)]]
+    );
+    assert_eq!(
+        query_set(
+            "WITH a AS (SELECT 1 AS x), b AS (SELECT x + 1 AS y FROM a) SELECT y FROM b",
+            &data
+        ),
+        [vec![i(2)]]
+    );
+    // A plain view is inlined; a materialized view is read by id.
+    let s = select("SELECT a FROM v");
+    assert!(s.expr.depends_on().contains(&T));
+    let s = select("SELECT cnt FROM mv");
+    assert_eq!(s.expr.depends_on().into_iter().collect::<Vec<_>>(), [MV]);
+}
+
+// ---------------------------------------------------------------------------------
+// Aggregates
+
+#[test]
+fn aggregates_without_group_by_return_one_row() {
+    let data = join_data();
+    // t is empty: count is 0, the others NULL.
+    assert_eq!(
+        query(
+            "SELECT count(*), count(a), sum(a), min(b), max(a) FROM t",
+            &data
+        ),
+        [vec![big(0), big(0), NULL, NULL, NULL]]
+    );
+    assert_eq!(
+        query(
+            "SELECT count(*), count(id), count(DISTINCT id), sum(lv), max(lv) FROM l",
+            &data
+        ),
+        [vec![big(5), big(4), big(3), big(110), i(40)]]
+    );
+    assert_eq!(
+        query("SELECT count(*) FROM l WHERE lv > 1000", &data),
+        [vec![big(0)]]
+    );
+    // HAVING filters the one row.
+    assert!(query("SELECT count(*) FROM t HAVING count(*) > 0", &data).is_empty());
+}
+
+#[test]
+fn group_by_forms() {
+    let data = join_data();
+    assert_eq!(
+        query_set("SELECT id, count(*) FROM l GROUP BY id", &data),
+        [
+            vec![NULL, big(1)],
+            vec![i(1), big(2)],
+            vec![i(2), big(1)],
+            vec![i(3), big(1)]
+        ]
+    );
+    // Ordinals, output names and expressions.
+    assert_eq!(
+        query_set(
+            "SELECT id AS k, count(*) FROM l GROUP BY 1 HAVING count(*) > 1",
+            &data
+        ),
+        [vec![i(1), big(2)]]
+    );
+    assert_eq!(
+        query_set("SELECT lv + 1 AS k FROM l GROUP BY k", &data),
+        [vec![i(11)], vec![i(21)], vec![i(31)], vec![i(41)]]
+    );
+    assert_eq!(
+        query_set(
+            "SELECT lv + 1, count(*) FROM l GROUP BY lv + 1 HAVING lv + 1 < 21",
+            &data
+        ),
+        [vec![i(11), big(2)]]
+    );
+    // Grouping keys can be used inside larger expressions.
+    let s = select("SELECT id + 1, max(lv) FROM l GROUP BY id");
+    assert_eq!(
+        scalar_types(&s.desc),
+        [ScalarType::Int32, ScalarType::Int32]
+    );
+    assert_err(
+        "SELECT b, count(*) FROM t GROUP BY a",
+        "42803",
+        "column \"t.b\" must appear in the GROUP BY clause or be used in an aggregate function",
+    );
+    assert_err(
+        "SELECT *, count(*) FROM t GROUP BY a",
+        "42803",
+        "column \"t.b\" must appear in the GROUP BY clause or be used in an aggregate function",
+    );
+    assert_err(
+        "SELECT a FROM t WHERE count(*) > 1",
+        "42803",
+        "aggregate functions are not allowed in WHERE",
+    );
+    assert_err(
+        "SELECT count(*) FROM t GROUP BY count(*)",
+        "42803",
+        "aggregate functions are not allowed in GROUP BY",
+    );
+    assert_err(
+        "SELECT sum(count(*)) FROM t",
+        "42803",
+        "aggregate function calls cannot be nested",
+    );
+    assert_err(
+        "SELECT a FROM t GROUP BY 5",
+        "42P10",
+        "GROUP BY position 5 is not in select list",
+    );
+}
+
+#[test]
+fn aggregate_types_follow_postgres() {
+    use ScalarType::*;
+    let s = select(
+        "SELECT count(*), sum(a), sum(x), sum(y), sum(z), min(ts), max(b), avg(a), avg(y), \
+         avg(z), bool_and(f), bool_or(f), every(f), count(DISTINCT a) \
+         FROM u, (SELECT 'x'::text AS b) AS bt",
+    );
+    assert_eq!(
+        scalar_types(&s.desc),
+        [
+            Int64, Int64, NUMERIC, NUMERIC, Float64, Timestamp, Text, NUMERIC, NUMERIC, Float64,
+            Bool, Bool, Bool, Int64
+        ]
+    );
+    assert!(!s.desc.types[0].nullable);
+    assert!(s.desc.types[1].nullable);
+    assert_err(
+        "SELECT sum(b) FROM t",
+        "42883",
+        "function sum(text) does not exist",
+    );
+    assert_err(
+        "SELECT avg(b) FROM t",
+        "42883",
+        "function avg(text) does not exist",
+    );
+    assert_err(
+        "SELECT string_agg(b, ',') FROM t",
+        "0A000",
+        "aggregate string_agg is not supported yet",
+    );
+}
+
+#[test]
+fn avg_is_sum_over_count_in_numeric() {
+    let s = select("SELECT avg(a) FROM t GROUP BY b");
+    let text = format!("{:?}", s.expr);
+    assert!(text.contains("Sum"), "{text}");
+    assert!(text.contains("Count"), "{text}");
+    assert!(text.contains("Div"), "{text}");
+    let mut data = join_data();
+    data.insert(
+        T,
+        vec![vec![i(1), NULL, NULL, NULL], vec![i(2), NULL, NULL, NULL]],
+    );
+    assert_eq!(
+        query("SELECT avg(a) FROM t", &data),
+        [vec![Datum::Numeric(Decimal::new(15, 1))]]
+    );
+    data.insert(T, vec![]);
+    assert_eq!(query("SELECT avg(a) FROM t", &data), [vec![NULL]]);
+}
+
+#[test]
+fn aggregate_filter_clause() {
+    let data = join_data();
+    assert_eq!(
+        query(
+            "SELECT count(*) FILTER (WHERE lv > 15), sum(lv) FILTER (WHERE id = 1) FROM l",
+            &data
+        ),
+        [vec![big(3), big(20)]]
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// ORDER BY, LIMIT, DISTINCT, set operations
+
+#[test]
+fn order_by_output_names_ordinals_and_hidden_columns() {
+    let s = select("SELECT a, b FROM t ORDER BY b DESC, 1");
+    assert_eq!(
+        s.finishing.order_by,
+        [
+            ColumnOrder {
+                column: 1,
+                desc: true,
+                nulls_last: false
+            },
+            ColumnOrder {
+                column: 0,
+                desc: false,
+                nulls_last: true
+            },
+        ]
+    );
+    assert_eq!(s.finishing.project, [0, 1]);
+    // An expression not in the select list becomes a hidden column.
+    let s = select("SELECT b FROM t ORDER BY a + 1 NULLS FIRST");
+    assert_eq!(s.expr.arity(), 2);
+    assert_eq!(s.finishing.project, [0]);
+    assert_eq!(
+        s.finishing.order_by,
+        [ColumnOrder {
+            column: 1,
+            desc: false,
+            nulls_last: false
+        }]
+    );
+    // An expression equal to an output reuses it.
+    let s = select("SELECT a + 1 FROM t ORDER BY a + 1");
+    assert_eq!(s.expr.arity(), 1);
+    let data = join_data();
+    assert_eq!(
+        query(
+            "SELECT lv FROM l ORDER BY id DESC, lv LIMIT 3 OFFSET 1",
+            &data
+        ),
+        [vec![i(30)], vec![i(20)], vec![i(10)]]
+    );
+    assert_eq!(
+        query("SELECT id AS k FROM l ORDER BY k LIMIT 2", &data),
+        [vec![i(1)], vec![i(1)]]
+    );
+    assert_err(
+        "SELECT a FROM t ORDER BY 5",
+        "42P10",
+        "ORDER BY position 5 is not in select list",
+    );
+    assert_err(
+        "SELECT a, b AS a FROM t ORDER BY a",
+        "42702",
+        "ORDER BY \"a\" is ambiguous",
+    );
+    assert_err(
+        "SELECT DISTINCT a FROM t ORDER BY b",
+        "42P10",
+        "for SELECT DISTINCT, ORDER BY expressions must appear in select list",
+    );
+}
+
+#[test]
+fn limit_and_offset_forms() {
+    let s = select("SELECT a FROM t LIMIT ALL");
+    assert_eq!(s.finishing.limit, None);
+    let s = select("SELECT a FROM t LIMIT NULL OFFSET 3");
+    assert_eq!((s.finishing.limit, s.finishing.offset), (None, 3));
+    let s = select("SELECT a FROM t FETCH FIRST 2 ROWS ONLY");
+    assert_eq!(s.finishing.limit, Some(2));
+    assert_err("SELECT 1 LIMIT -1", "2201W", "LIMIT must not be negative");
+    assert_err("SELECT 1 OFFSET -1", "2201X", "OFFSET must not be negative");
+}
+
+#[test]
+fn limit_in_a_subquery_is_a_topk() {
+    let s = select("SELECT k FROM (SELECT lv AS k FROM l ORDER BY lv DESC LIMIT 2) AS s");
+    let mut found = false;
+    s.expr.visit(&mut |e| {
+        if let MirRelationExpr::TopK {
+            limit, order_key, ..
+        } = e
+        {
+            assert_eq!(*limit, Some(2));
+            assert!(order_key[0].desc);
+            found = true;
+        }
+    });
+    assert!(found, "{:?}", s.expr);
+    assert_eq!(
+        query_set(
+            "SELECT k FROM (SELECT lv AS k FROM l ORDER BY lv DESC LIMIT 2) AS s",
+            &join_data()
+        ),
+        [vec![i(30)], vec![i(40)]]
+    );
+    // Without LIMIT, a subquery's ORDER BY is dropped.
+    let s = select("SELECT k FROM (SELECT lv AS k FROM l ORDER BY lv) AS s");
+    let mut topk = false;
+    s.expr
+        .visit(&mut |e| topk |= matches!(e, MirRelationExpr::TopK { .. }));
+    assert!(!topk);
+}
+
+#[test]
+fn distinct_and_set_operations() {
+    let data = join_data();
+    assert_eq!(
+        query_set("SELECT DISTINCT lv FROM l WHERE id = 1", &data),
+        [vec![i(10)]]
+    );
+    assert_eq!(
+        query_set("SELECT id FROM l UNION ALL SELECT id FROM r", &data).len(),
+        10
+    );
+    assert_eq!(
+        query_set("SELECT id FROM l UNION SELECT id FROM r", &data),
+        [vec![NULL], vec![i(1)], vec![i(2)], vec![i(3)], vec![i(4)]]
+    );
+    assert_eq!(
+        query_set("SELECT id FROM l EXCEPT SELECT id FROM r", &data),
+        [vec![i(3)]]
+    );
+    assert_eq!(
+        query_set(
+            "SELECT id FROM l EXCEPT ALL SELECT id FROM r WHERE rv = 100",
+            &data
+        ),
+        [vec![NULL], vec![i(1)], vec![i(2)], vec![i(3)]]
+    );
+    assert_eq!(
+        query_set("SELECT id FROM l INTERSECT SELECT id FROM r", &data),
+        [vec![NULL], vec![i(1)], vec![i(2)]]
+    );
+    assert_eq!(
+        query_set("SELECT id FROM l INTERSECT ALL SELECT id FROM r", &data),
+        [vec![NULL], vec![i(1)], vec![i(1)], vec![i(2)]]
+    );
+    // Column types unify; unknown literals adapt to the other side.
+    let s = select("SELECT 1 AS x UNION SELECT 2.5");
+    assert_eq!(names(&s.desc), ["x"]);
+    assert_eq!(scalar_types(&s.desc), [NUMERIC]);
+    let s = select("SELECT a FROM t UNION SELECT '7'");
+    assert_eq!(scalar_types(&s.desc), [ScalarType::Int32]);
+    let s = select("SELECT '1' UNION SELECT '2'");
+    assert_eq!(scalar_types(&s.desc), [ScalarType::Text]);
+    assert_err(
+        "SELECT 1 UNION SELECT true",
+        "42804",
+        "UNION types integer and boolean cannot be matched",
+    );
+    assert_err(
+        "SELECT 1 UNION SELECT 1, 2",
+        "42601",
+        "each UNION query must have the same number of columns",
+    );
+    let s = select("SELECT id FROM l UNION SELECT id FROM r ORDER BY id DESC LIMIT 1");
+    assert_eq!(s.finishing.limit, Some(1));
+    assert_err(
+        "SELECT id FROM l UNION SELECT id FROM r ORDER BY id + 1",
+        "0A000",
+        "invalid UNION/INTERSECT/EXCEPT ORDER BY clause",
+    );
+}
+
+#[test]
+fn values_queries() {
+    let s = select("VALUES (1, 'a'), (2.5, NULL)");
+    assert_eq!(names(&s.desc), ["column1", "column2"]);
+    assert_eq!(scalar_types(&s.desc), [NUMERIC, ScalarType::Text]);
+    assert_eq!(
+        query_set(
+            "SELECT * FROM (VALUES (1), (2)) AS v(x) WHERE x > 1",
+            &Data::new()
+        ),
+        [vec![i(2)]]
+    );
+    assert_err(
+        "VALUES (1), (1, 2)",
+        "42601",
+        "VALUES lists must all be the same length",
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Writes
+
+fn insert_values(sql: &str) -> (GlobalId, MirRelationExpr) {
+    match plan_ok(sql) {
+        Plan::Insert { id, values } => (id, values),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn insert_values_fill_every_column_in_table_order() {
+    let (id, values) = insert_values("INSERT INTO t (b, a) VALUES ('x', 1), ('y', 2)");
+    assert_eq!(id, T);
+    let t_types = TestCatalog::new()
+        .resolve_item(None, "t")
+        .unwrap()
+        .desc
+        .types;
+    assert_eq!(
+        values
+            .typ()
+            .iter()
+            .map(|t| t.scalar_type)
+            .collect::<Vec<_>>(),
+        t_types.iter().map(|t| t.scalar_type).collect::<Vec<_>>()
+    );
+    let rows = run(&values, &Data::new());
+    let expected: Multiset = [
+        (vec![i(1), Datum::String("x".into()), NULL, NULL], 1),
+        (vec![i(2), Datum::String("y".into()), NULL, NULL], 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(rows, expected);
+    assert!(matches!(values, MirRelationExpr::Constant { .. }));
+}
+
+#[test]
+fn insert_casts_on_assignment() {
+    // Literals are converted to the column types while planning: the int to bigint,
+    // the string read as a timestamp, the numeric rounded to numeric(10,2).
+    let (_, values) =
+        insert_values("INSERT INTO u (x, ts, y) VALUES (1, '2024-01-01 10:00', 1.499)");
+    let MirRelationExpr::Constant { rows, typ } = &values else {
+        panic!("{values:?}")
+    };
+    let ten_o_clock = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+        .unwrap()
+        .and_hms_opt(10, 0, 0)
+        .unwrap();
+    let row = rows[0].0.unpack();
+    assert_eq!(row[1], big(1));
+    assert_eq!(row[2], Datum::Numeric("1.50".parse().unwrap()));
+    assert_eq!(row[4], Datum::Timestamp(ten_o_clock));
+    assert_eq!(typ[2].scalar_type, numeric(10, 2));
+    // A value computed from a column-free expression is evaluated by the dataflow.
+    let (_, values) = insert_values("INSERT INTO u (a) VALUES (length(md5('x')))");
+    assert!(matches!(values, MirRelationExpr::Map { .. }), "{values:?}");
+    // Literals that are not values of the column type fail while planning.
+    assert_err(
+        "INSERT INTO t (d) VALUES ('bogus')",
+        "22007",
+        "invalid input syntax for type date: \"bogus\"",
+    );
+    // Casts that fail at run time only fail when a row reaches them.
+    plan_ok("SELECT CASE WHEN false THEN 100000::smallint END");
+    // Float to int is an assignment cast; too-long strings are an error.
+    plan_ok("INSERT INTO t (a) VALUES (1.7)");
+    assert_err(
+        "INSERT INTO t (c) VALUES ('abcd')",
+        "22001",
+        "value too long for type character varying(3)",
+    );
+    // DEFAULT is NULL (no column defaults yet).
+    plan_ok("INSERT INTO t VALUES (1, DEFAULT)");
+    plan_ok("INSERT INTO t DEFAULT VALUES");
+}
+
+#[test]
+fn insert_errors() {
+    assert_err(
+        "INSERT INTO t VALUES (1, 'a', 'b', '2024-01-01', 5)",
+        "42601",
+        "INSERT has more expressions than target columns",
+    );
+    assert_err(
+        "INSERT INTO t (a, b) VALUES (1)",
+        "42601",
+        "INSERT has more target columns than expressions",
+    );
+    let e = assert_err(
+        "INSERT INTO t VALUES (true)",
+        "42804",
+        "column \"a\" is of type integer but expression is of type boolean",
+    );
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("You will need to rewrite or cast the expression.")
+    );
+    assert_err(
+        "INSERT INTO t (zz) VALUES (1)",
+        "42703",
+        "column \"zz\" of relation \"t\" does not exist",
+    );
+    assert_err(
+        "INSERT INTO t (a, a) VALUES (1, 2)",
+        "42701",
+        "column \"a\" specified more than once",
+    );
+    assert_err(
+        "INSERT INTO v VALUES (1)",
+        "55000",
+        "cannot insert into view \"v\"",
+    );
+    assert_err(
+        "INSERT INTO mv VALUES (1)",
+        "42809",
+        "cannot change materialized view \"mv\"",
+    );
+    assert_err(
+        "INSERT INTO pg_class VALUES (1)",
+        "42501",
+        "permission denied for table pg_class",
+    );
+    assert_err(
+        "INSERT INTO nope VALUES (1)",
+        "42P01",
+        "relation \"nope\" does not exist",
+    );
+    assert_err(
+        "INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING",
+        "0A000",
+        "INSERT ... ON CONFLICT is not supported yet",
+    );
+    assert_err(
+        "INSERT INTO t VALUES (1) RETURNING a",
+        "0A000",
+        "INSERT ... RETURNING is not supported yet",
+    );
+}
+
+#[test]
+fn insert_select() {
+    let (_, values) = insert_values("INSERT INTO t (a, b) SELECT id, 'x' FROM l");
+    assert_eq!(values.arity(), 4);
+    let rows = run(&values, &join_data());
+    assert_eq!(rows.values().sum::<i64>(), 5);
+    assert!(rows.contains_key(&vec![i(3), Datum::String("x".into()), NULL, NULL]));
+    // An unknown literal column is read as the target type.
+    let (_, values) = insert_values("INSERT INTO t (a, d) SELECT 1, '2024-01-01'");
+    assert!(format!("{values:?}").contains("Assignment"));
+    assert_err(
+        "INSERT INTO t (a) SELECT true",
+        "42804",
+        "column \"a\" is of type integer but expression is of type boolean",
+    );
+}
+
+#[test]
+fn update_and_delete() {
+    match plan_ok("UPDATE t SET b = 'y', a = a + 1 WHERE a > 1") {
+        Plan::ReadThenWrite {
+            id,
+            selection,
+            kind: MutationKind::Update { assignments },
+        } => {
+            assert_eq!(id, T);
+            assert!(matches!(selection, MirRelationExpr::Filter { .. }));
+            assert_eq!(assignments.keys().copied().collect::<Vec<_>>(), [0, 1]);
+            assert_eq!(
+                assignments[&0],
+                MirScalarExpr::Column(0).call_binary(lit(i(1), ScalarType::Int32), BinaryFunc::Add)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match plan_ok("DELETE FROM t AS x WHERE x.b = 'gone'") {
+        Plan::ReadThenWrite {
+            id,
+            kind: MutationKind::Delete,
+            ..
+        } => assert_eq!(id, T),
+        other => panic!("{other:?}"),
+    }
+    match plan_ok("TRUNCATE t") {
+        Plan::ReadThenWrite {
+            selection,
+            kind: MutationKind::Delete,
+            ..
+        } => assert!(matches!(selection, MirRelationExpr::Get { .. })),
+        other => panic!("{other:?}"),
+    }
+    assert_err(
+        "UPDATE t SET a = true",
+        "42804",
+        "column \"a\" is of type integer but expression is of type boolean",
+    );
+    assert_err(
+        "UPDATE t SET zz = 1",
+        "42703",
+        "column \"zz\" of relation \"t\" does not exist",
+    );
+    assert_err(
+        "UPDATE t SET a = 1, a = 2",
+        "42601",
+        "multiple assignments to same column \"a\"",
+    );
+    assert_err("UPDATE v SET a = 1", "55000", "cannot update view \"v\"");
+    assert_err("DELETE FROM v", "55000", "cannot delete from view \"v\"");
+    assert_err(
+        "UPDATE t SET a = 1 FROM l",
+        "0A000",
+        "UPDATE ... FROM is not supported yet",
+    );
+    assert_err(
+        "DELETE FROM t WHERE count(*) > 1",
+        "42803",
+        "aggregate functions are not allowed in WHERE",
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// DDL
+
+#[test]
+fn create_table_types_and_constraints() {
+    let plan = plan_ok(
+        "CREATE TABLE IF NOT EXISTS n (a boolean, b bool, c smallint, d int2, e integer, f int, \
+         g int4, h bigint, i int8, j real, k float4, l double precision, m float8, n float, \
+         o numeric(10,2), p decimal, q text, r varchar(5), s character varying(6), t char(2), \
+         u timestamp, v timestamp without time zone, w timestamptz, x timestamp with time zone, \
+         y date, z time, aa interval, bb jsonb, cc int NOT NULL, dd int PRIMARY KEY)",
+    );
+    use ScalarType::*;
+    let Plan::CreateTable {
+        name,
+        desc,
+        primary_key,
+        if_not_exists,
+    } = plan
+    else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(name, "n");
+    assert!(if_not_exists);
+    assert_eq!(
+        scalar_types(&desc),
+        [
+            Bool,
+            Bool,
+            Int16,
+            Int16,
+            Int32,
+            Int32,
+            Int32,
+            Int64,
+            Int64,
+            Float32,
+            Float32,
+            Float64,
+            Float64,
+            Float64,
+            numeric(10, 2),
+            NUMERIC,
+            Text,
+            Varchar {
+                max_length: Some(5)
+            },
+            Varchar {
+                max_length: Some(6)
+            },
+            Char { length: Some(2) },
+            Timestamp,
+            Timestamp,
+            TimestampTz,
+            TimestampTz,
+            Date,
+            Time,
+            Interval,
+            Jsonb,
+            Int32,
+            Int32
+        ]
+    );
+    assert!(desc.types[0].nullable);
+    assert!(!desc.types[28].nullable);
+    assert!(!desc.types[29].nullable);
+    assert_eq!(primary_key, [29]);
+
+    match plan_ok("CREATE TABLE k (a int, b text, PRIMARY KEY (b, a))") {
+        Plan::CreateTable {
+            desc, primary_key, ..
+        } => {
+            assert_eq!(primary_key, [1, 0]);
+            assert!(desc.types.iter().all(|t| !t.nullable));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_err(
+        "CREATE TABLE t (x int)",
+        "42P07",
+        "relation \"t\" already exists",
+    );
+    assert_err(
+        "CREATE TABLE w (x int, x int)",
+        "42701",
+        "column \"x\" specified more than once",
+    );
+    assert_err(
+        "CREATE TABLE w (x int DEFAULT 1)",
+        "0A000",
+        "DEFAULT is not supported yet",
+    );
+    assert_err(
+        "CREATE TABLE w (x int UNIQUE)",
+        "0A000",
+        "UNIQUE constraints are not supported yet",
+    );
+    assert_err(
+        "CREATE TABLE w (x int CHECK (x > 0))",
+        "0A000",
+        "CHECK constraints are not supported yet",
+    );
+    assert_err(
+        "CREATE TABLE w (x int REFERENCES t (a))",
+        "0A000",
+        "REFERENCES constraints are not supported yet",
+    );
+    assert_err(
+        "CREATE TABLE w (x serial)",
+        "0A000",
+        "type serial is not supported yet",
+    );
+    assert_err(
+        "CREATE TABLE w (x json)",
+        "0A000",
+        "type json is not supported yet",
+    );
+    assert_err(
+        "CREATE TABLE w (x nope)",
+        "42704",
+        "type \"nope\" does not exist",
+    );
+    assert_err(
+        "CREATE TABLE w (a int PRIMARY KEY, b int PRIMARY KEY)",
+        "42P16",
+        "multiple primary keys for table \"w\" are not allowed",
+    );
+    assert_err(
+        "CREATE TABLE other.w (a int)",
+        "3F000",
+        "schema \"other\" does not exist",
+    );
+    // IF NOT EXISTS on an existing table plans (the coordinator emits the notice).
+    plan_ok("CREATE TABLE IF NOT EXISTS t (x int)");
+}
+
+#[test]
+fn create_views() {
+    match plan_ok("CREATE MATERIALIZED VIEW m (k, n) AS SELECT id, count(*) FROM l GROUP BY id") {
+        Plan::CreateView {
+            name,
+            materialized,
+            expr,
+            desc,
+            create_sql,
+            if_not_exists,
+            or_replace,
+        } => {
+            assert_eq!(name, "m");
+            assert!(materialized && !if_not_exists && !or_replace);
+            assert_eq!(names(&desc), ["k", "n"]);
+            assert_eq!(desc.types, expr.typ());
+            assert_eq!(
+                create_sql,
+                "CREATE MATERIALIZED VIEW m (k, n) AS SELECT id, count(*) FROM l GROUP BY id"
+            );
+            // The normalized text plans to the same view.
+            match plan_ok(&create_sql) {
+                Plan::CreateView { expr: again, .. } => assert_eq!(again, expr),
+                other => panic!("{other:?}"),
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+    match plan_ok("CREATE VIEW w AS SELECT a, 'lit' FROM t ORDER BY a") {
+        Plan::CreateView {
+            desc,
+            expr,
+            materialized,
+            ..
+        } => {
+            assert!(!materialized);
+            assert_eq!(names(&desc), ["a", "?column?"]);
+            assert_eq!(desc.types[1].scalar_type, ScalarType::Text);
+            let mut topk = false;
+            expr.visit(&mut |e| topk |= matches!(e, MirRelationExpr::TopK { .. }));
+            assert!(!topk, "ORDER BY without LIMIT is dropped in a view");
+        }
+        other => panic!("{other:?}"),
+    }
+    match plan_ok("CREATE VIEW w AS SELECT a FROM t ORDER BY a LIMIT 3") {
+        Plan::CreateView { expr, .. } => {
+            assert!(
+                matches!(expr, MirRelationExpr::TopK { limit: Some(3), .. }),
+                "{expr:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_err(
+        "CREATE MATERIALIZED VIEW w AS SELECT now()",
+        "0A000",
+        "now() is not supported in views yet",
+    );
+    assert_err(
+        "CREATE VIEW w AS SELECT a FROM t WHERE d > current_date",
+        "0A000",
+        "current_date is not supported in views yet",
+    );
+    assert_err(
+        "CREATE VIEW v AS SELECT 1",
+        "42P07",
+        "relation \"v\" already exists",
+    );
+    assert_err(
+        "CREATE OR REPLACE MATERIALIZED VIEW v AS SELECT 1",
+        "42809",
+        "\"v\" is not a materialized view",
+    );
+    assert_err(
+        "CREATE VIEW w AS SELECT 1 AS a, 2 AS a",
+        "42701",
+        "column \"a\" specified more than once",
+    );
+    plan_ok("CREATE OR REPLACE VIEW v AS SELECT 1");
+    plan_ok("CREATE VIEW IF NOT EXISTS v AS SELECT 1");
+}
+
+#[test]
+fn drop_statements() {
+    match plan_ok("DROP TABLE IF EXISTS t, nope CASCADE") {
+        Plan::Drop {
+            kind,
+            ids,
+            missing,
+            if_exists,
+            cascade,
+        } => {
+            assert_eq!(kind, ItemKind::Table);
+            assert_eq!(ids, [T]);
+            assert_eq!(missing, ["nope"]);
+            assert!(if_exists && cascade);
+        }
+        other => panic!("{other:?}"),
+    }
+    match plan_ok("DROP MATERIALIZED VIEW mv") {
+        Plan::Drop { kind, ids, .. } => {
+            assert_eq!(kind, ItemKind::MaterializedView);
+            assert_eq!(ids, [MV]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = assert_err("DROP TABLE v", "42809", "\"v\" is not a table");
+    assert_eq!(e.hint.as_deref(), Some("Use DROP VIEW to remove a view."));
+    let e = assert_err("DROP VIEW t", "42809", "\"t\" is not a view");
+    assert_eq!(e.hint.as_deref(), Some("Use DROP TABLE to remove a table."));
+    let e = assert_err(
+        "DROP MATERIALIZED VIEW v",
+        "42809",
+        "\"v\" is not a materialized view",
+    );
+    assert_eq!(e.hint.as_deref(), Some("Use DROP VIEW to remove a view."));
+    assert_err("DROP TABLE nope", "42P01", "table \"nope\" does not exist");
+    assert_err("DROP VIEW nope", "42P01", "view \"nope\" does not exist");
+    assert_err("DROP INDEX i", "0A000", "DROP INDEX is not supported yet");
+    assert_err(
+        "DROP TABLE pg_class",
+        "42501",
+        "permission denied: \"pg_class\" is a system catalog",
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Other statements
+
+#[test]
+fn show_set_and_transactions() {
+    assert_eq!(
+        plan_ok("SHOW TABLES"),
+        Plan::ShowObjects(ObjectKind::Tables)
+    );
+    assert_eq!(plan_ok("SHOW VIEWS"), Plan::ShowObjects(ObjectKind::Views));
+    assert_eq!(
+        plan_ok("SHOW MATERIALIZED VIEWS"),
+        Plan::ShowObjects(ObjectKind::MaterializedViews)
+    );
+    assert_eq!(plan_ok("SHOW COLUMNS FROM t"), Plan::ShowColumns { id: T });
+    assert_eq!(
+        plan_ok("SHOW search_path"),
+        Plan::ShowVariable("search_path".into())
+    );
+    assert_eq!(plan_ok("SHOW ALL"), Plan::ShowVariable("all".into()));
+    assert_eq!(
+        plan_ok("SHOW TIME ZONE"),
+        Plan::ShowVariable("timezone".into())
+    );
+    assert_eq!(
+        plan_ok("SHOW TRANSACTION ISOLATION LEVEL"),
+        Plan::ShowVariable("transaction_isolation".into())
+    );
+    let set = |name: &str, value: Option<&str>, local: bool| Plan::SetVariable {
+        name: name.into(),
+        value: value.map(Into::into),
+        local,
+    };
+    assert_eq!(
+        plan_ok("SET search_path = public"),
+        set("search_path", Some("public"), false)
+    );
+    assert_eq!(
+        plan_ok("SET SESSION DateStyle TO 'ISO, MDY'"),
+        set("datestyle", Some("ISO, MDY"), false)
+    );
+    assert_eq!(
+        plan_ok("SET LOCAL x = 1, 'b'"),
+        set("x", Some("1, b"), true)
+    );
+    assert_eq!(plan_ok("SET x TO DEFAULT"), set("x", None, false));
+    assert_eq!(plan_ok("RESET x"), set("x", None, false));
+    assert_eq!(plan_ok("RESET ALL"), set("all", None, false));
+    assert_eq!(
+        plan_ok("SET TIME ZONE 'UTC'"),
+        set("timezone", Some("UTC"), false)
+    );
+    assert_eq!(
+        plan_ok("SET extra_float_digits = 3"),
+        set("extra_float_digits", Some("3"), false)
+    );
+    assert_eq!(
+        plan_ok("SET application_name = on"),
+        set("application_name", Some("on"), false)
+    );
+    assert_eq!(
+        plan_ok("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+        set("transaction_isolation", Some("serializable"), true)
+    );
+    assert_eq!(plan_ok("BEGIN"), Plan::StartTransaction);
+    assert_eq!(
+        plan_ok("START TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+        Plan::StartTransaction
+    );
+    assert_eq!(plan_ok("COMMIT"), Plan::Commit);
+    assert_eq!(plan_ok("END"), Plan::Commit);
+    assert_eq!(plan_ok("ROLLBACK"), Plan::Rollback);
+    assert_eq!(plan_ok("ABORT"), Plan::Rollback);
+    assert_err(
+        "ROLLBACK TO SAVEPOINT s",
+        "0A000",
+        "ROLLBACK TO SAVEPOINT is not supported yet",
+    );
+}
+
+#[test]
+fn explain() {
+    match plan_ok("EXPLAIN SELECT a FROM t WHERE a = 1") {
+        Plan::Explain { expr } => assert!(expr.depends_on().contains(&T)),
+        other => panic!("{other:?}"),
+    }
+    match plan_ok("EXPLAIN CREATE MATERIALIZED VIEW m AS SELECT count(*) FROM l") {
+        Plan::Explain { expr } => assert_eq!(expr.arity(), 1),
+        other => panic!("{other:?}"),
+    }
+    assert_err(
+        "EXPLAIN ANALYZE SELECT 1",
+        "0A000",
+        "EXPLAIN ANALYZE is not supported yet",
+    );
+}
+
+#[test]
+fn unsupported_statements_name_themselves() {
+    assert_err(
+        "CREATE INDEX i ON t (a)",
+        "0A000",
+        "CREATE INDEX is not supported yet",
+    );
+    assert_err(
+        "ALTER TABLE t ADD COLUMN z int",
+        "0A000",
+        "ALTER TABLE is not supported yet",
+    );
+    assert_err("COPY t TO STDOUT", "0A000", "COPY is not supported yet");
+    assert_err(
+        "CREATE SCHEMA s",
+        "0A000",
+        "CREATE SCHEMA is not supported yet",
+    );
+    assert_err(
+        "GRANT SELECT ON t TO bob",
+        "0A000",
+        "GRANT is not supported yet",
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Parameters and describe
+
+fn describe_sql(
+    sql: &str,
+    declared: &[Option<ScalarType>],
+) -> Result<(Vec<ScalarType>, Option<RelationDesc>), PlanError> {
+    describe(&TestCatalog::new(), &ctx(), &one_statement(sql), declared)
+}
+
+#[test]
+fn describe_infers_parameter_types() {
+    use ScalarType::*;
+    let (params, desc) = describe_sql("SELECT b FROM t WHERE a = $1 AND d > $2", &[]).unwrap();
+    assert_eq!(params, [Int32, Date]);
+    assert_eq!(names(&desc.unwrap()), ["b"]);
+    let (params, _) = describe_sql("SELECT $1", &[]).unwrap();
+    assert_eq!(params, [Text]);
+    let (params, _) = describe_sql("SELECT $2::int8 + $1, $3", &[]).unwrap();
+    assert_eq!(params, [Int64, Int64, Text]);
+    let (params, _) = describe_sql("SELECT a FROM t WHERE a = $1", &[Some(Int64)]).unwrap();
+    assert_eq!(params, [Int64]);
+    let (params, desc) = describe_sql("INSERT INTO t (d, a, c) VALUES ($1, $2, $3)", &[]).unwrap();
+    assert_eq!(params, [Date, Int32, Varchar { max_length: None }]);
+    assert!(desc.is_none());
+    let (params, _) = describe_sql("UPDATE t SET b = $1 WHERE a = $2", &[]).unwrap();
+    assert_eq!(params, [Text, Int32]);
+    let (params, _) = describe_sql("SELECT a FROM t LIMIT $1", &[]).unwrap();
+    assert_eq!(params, [Int64]);
+    let (params, _) = describe_sql("SELECT lower($1), left($1, $2)", &[]).unwrap();
+    assert_eq!(params, [Text, Int32]);
+    // Extra declared parameters are reported even when unused.
+    let (params, _) = describe_sql("SELECT 1", &[Some(Int32), None]).unwrap();
+    assert_eq!(params, [Int32, Text]);
+    let (_, desc) = describe_sql("SHOW ALL", &[]).unwrap();
+    assert_eq!(names(&desc.unwrap()), ["name", "setting", "description"]);
+}
+
+#[test]
+fn bound_parameters_are_literals() {
+    let mut c = ctx();
+    c.params = vec![
+        (Datum::Int32(5), ScalarType::Int32),
+        (Datum::Int64(2), ScalarType::Int64),
+    ];
+    match try_plan_with("SELECT a FROM t WHERE a = $1 LIMIT $2", &c).unwrap() {
+        Plan::Select {
+            expr, finishing, ..
+        } => {
+            assert_eq!(finishing.limit, Some(2));
+            assert!(format!("{expr:?}").contains("Int32(5)"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = try_plan_with("SELECT $3", &c).unwrap_err();
+    assert_eq!(
+        (err.sqlstate, err.message.as_str()),
+        ("42P02", "there is no parameter $3")
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// End to end with `eddy-expr`'s evaluator: results as Postgres prints them.
+
+fn pg_text(sql: &str) -> Vec<String> {
+    let s = select(sql);
+    let rows = query_with(sql, &Data::new(), real_eval);
+    assert_eq!(rows.len(), 1, "{sql}");
+    rows[0]
+        .iter()
+        .zip(&s.desc.types)
+        .map(|(d, t)| {
+            if d.is_null() {
+                "NULL".to_string()
+            } else {
+                eddy_repr::strconv::format_datum(d, &t.scalar_type)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn constant_queries_match_postgres() {
+    assert_eq!(
+        pg_text("SELECT 1 + 2 * 3, 7 / 2, 7 % 3, 2 ^ 10, -2147483648, 1.50 + 1"),
+        ["7", "3", "1", "1024", "-2147483648", "2.50"]
+    );
+    assert_eq!(
+        pg_text("SELECT 'a' || 1, lower('ABC'), length('héllo'), substring('hello' from 2 for 3), trim('  x  '), position('l' in 'hello')"),
+        ["a1", "abc", "5", "ell", "x", "3"]
+    );
+    assert_eq!(
+        pg_text("SELECT date '2024-01-31' + 1, date '2024-03-01' - date '2024-02-01', timestamp '2024-01-01 10:00' + interval '1 day 2 hours', '2024-01-01'::date < '2024-01-02'"),
+        ["2024-02-01", "29", "2024-01-02 12:00:00", "t"]
+    );
+    assert_eq!(
+        pg_text("SELECT coalesce(NULL, 2), nullif(1, 1), greatest(1, 2.5), CASE WHEN 1 > 2 THEN 'x' ELSE 'y' END, 1 IN (1, NULL), 2 NOT IN (1, NULL)"),
+        ["2", "NULL", "2.5", "y", "t", "NULL"]
+    );
+    assert_eq!(
+        pg_text("SELECT avg(x), sum(x), count(x), avg(x::float8) FROM (VALUES (1), (2), (NULL)) AS v(x)"),
+        ["1.5000000000000000", "3", "2", "1.5"]
+    );
+    assert_eq!(
+        pg_text("SELECT avg(x) FROM (VALUES (1), (2)) AS v(x) WHERE x > 5"),
+        ["NULL"]
+    );
+    assert_eq!(
+        pg_text("SELECT now(), current_date, extract(year from now()), date_trunc('month', timestamp '2024-05-17 10:11:12')"),
+        ["2024-05-06 07:08:09.123456+00", "2024-05-06", "2024", "2024-05-01 00:00:00"]
+    );
+    assert_eq!(
+        pg_text("SELECT '{\"a\": [1, 2]}'::jsonb -> 'a', '{\"a\": 1}'::jsonb ->> 'a', jsonb_typeof('[]')"),
+        ["[1, 2]", "1", "array"]
+    );
+}
+
+#[test]
+fn more_from_clause_forms() {
+    let data = join_data();
+    // NATURAL with no common column is a cross join.
+    let s = select("SELECT * FROM l NATURAL JOIN (SELECT 1 AS k) AS x");
+    assert_eq!(names(&s.desc), ["id", "lv", "k"]);
+    assert_eq!(
+        query(
+            "SELECT count(*) FROM l NATURAL JOIN (SELECT 1 AS k) AS x",
+            &data
+        ),
+        [vec![big(5)]]
+    );
+    // A nested join with an alias is one relation of its `*` columns.
+    let s = select("SELECT j.* FROM (l JOIN r USING (id)) AS j");
+    assert_eq!(names(&s.desc), ["id", "lv", "rv"]);
+    // RIGHT JOIN USING: the merged column comes from the right side.
+    assert_eq!(
+        query_set(
+            "SELECT id, lv FROM l RIGHT JOIN r USING (id) WHERE rv >= 400",
+            &data
+        ),
+        [vec![NULL, NULL], vec![i(4), NULL]]
+    );
+    // A plain view is inlined and filters like its definition.
+    let mut data = data;
+    data.insert(
+        T,
+        vec![
+            vec![i(-1), Datum::String("neg".into()), NULL, NULL],
+            vec![i(5), Datum::String("pos".into()), NULL, NULL],
+        ],
+    );
+    assert_eq!(
+        query("SELECT b FROM v", &data),
+        [vec![Datum::String("pos".into())]]
+    );
+}
+
+#[test]
+fn more_grouping_forms() {
+    let data = join_data();
+    assert_eq!(
+        query(
+            "SELECT id FROM l WHERE id IS NOT NULL GROUP BY id ORDER BY count(*) DESC, id",
+            &data
+        ),
+        [vec![i(1)], vec![i(2)], vec![i(3)]]
+    );
+    assert_err(
+        "SELECT a FROM t GROUP BY a HAVING b > 'x'",
+        "42803",
+        "column \"t.b\" must appear in the GROUP BY clause or be used in an aggregate function",
+    );
+    // A query with only HAVING is grouped: one group over the whole input.
+    assert_eq!(
+        query("SELECT 1 FROM l HAVING count(*) = 5", &data),
+        [vec![i(1)]]
+    );
+    // Grouping by an expression allows that expression (not its columns) in the select list.
+    assert_err(
+        "SELECT lv FROM l GROUP BY lv + 1",
+        "42803",
+        "column \"l.lv\" must appear in the GROUP BY clause or be used in an aggregate function",
+    );
+}
+
+#[test]
+fn describe_results_of_other_statements() {
+    let (_, desc) = describe_sql("EXPLAIN SELECT 1", &[]).unwrap();
+    assert_eq!(names(&desc.unwrap()), ["QUERY PLAN"]);
+    let (_, desc) = describe_sql("SHOW COLUMNS FROM t", &[]).unwrap();
+    assert_eq!(names(&desc.unwrap()), ["name", "nullable", "type"]);
+    let (_, desc) = describe_sql("SHOW search_path", &[]).unwrap();
+    assert_eq!(names(&desc.unwrap()), ["search_path"]);
+    let (_, desc) = describe_sql("CREATE TABLE z (a int)", &[]).unwrap();
+    assert!(desc.is_none());
+    assert_err(
+        "SHOW COLUMNS FROM nope",
+        "42P01",
+        "relation \"nope\" does not exist",
+    );
+}
