@@ -115,13 +115,39 @@ impl Client {
         if stmts.is_empty() {
             return vec![Ok(ExecuteResponse::EmptyQuery)];
         }
+        // Several statements in one string run as one implicit transaction, as in
+        // Postgres: their writes commit together at the end, or not at all.
+        let implicit = stmts.len() > 1;
+        if implicit {
+            let message = Message::ImplicitBegin {
+                session: session.id,
+            };
+            if self.tx.send(message).await.is_err() {
+                return vec![Err(gone())];
+            }
+        }
         let mut results = Vec::with_capacity(stmts.len());
+        let mut failed = false;
         for stmt in stmts {
             let result = self.execute_statement(session, stmt, vec![]).await;
-            let failed = result.is_err();
+            failed = result.is_err();
             results.push(result);
             if failed {
                 break;
+            }
+        }
+        if implicit {
+            let id = session.id;
+            let ended = self
+                .call(|tx| Message::ImplicitEnd {
+                    session: id,
+                    commit: !failed,
+                    tx,
+                })
+                .await
+                .and_then(|r| r);
+            if let Err(e) = ended {
+                results.push(Err(e));
             }
         }
         results

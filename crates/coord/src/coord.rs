@@ -78,6 +78,18 @@ pub(crate) enum Message {
         hash: u64,
         tx: Responder<()>,
     },
+    /// A query string of several statements starts: they form one implicit
+    /// transaction (unless an explicit block is already open).
+    ImplicitBegin {
+        session: u64,
+    },
+    /// The query string ended; commit its implicit transaction if `commit`, else
+    /// roll it back.
+    ImplicitEnd {
+        session: u64,
+        commit: bool,
+        tx: Responder<()>,
+    },
     /// A one-off SELECT's dataflow has answered and can go.
     DropTransient(GlobalId),
     Shutdown {
@@ -397,6 +409,23 @@ impl Coordinator {
                     }
                     let _ = tx.send(result);
                 }
+                Message::ImplicitBegin { session } => {
+                    if let Some(s) = self.sessions.get_mut(&session) {
+                        if matches!(s.txn, TxnState::Idle) {
+                            s.txn = TxnState::InBlock {
+                                writes: BTreeMap::new(),
+                                implicit: true,
+                            };
+                        }
+                    }
+                }
+                Message::ImplicitEnd {
+                    session,
+                    commit,
+                    tx,
+                } => {
+                    let _ = tx.send(self.end_implicit(session, commit));
+                }
                 Message::DropTransient(id) => self.compute.drop_collection(id),
                 Message::Shutdown { tx } => {
                     info!("coordinator shutting down");
@@ -493,7 +522,7 @@ impl Coordinator {
                 return;
             }
         };
-        if matches!(self.sessions[&session_id].txn, TxnState::Failed)
+        if matches!(self.sessions[&session_id].txn, TxnState::Failed { .. })
             && !matches!(plan, Plan::Commit | Plan::Rollback)
         {
             finish(
@@ -511,7 +540,7 @@ impl Coordinator {
                 finishing,
                 desc,
             } => {
-                let expr = optimize(expr);
+                let expr = optimize(self.overlay_pending(session_id, expr));
                 match self.start_read(expr) {
                     Ok(read) => {
                         self.metrics.peeks.fetch_add(1, Ordering::Relaxed);
@@ -544,8 +573,8 @@ impl Coordinator {
 
     fn fail_txn(&mut self, session_id: u64) {
         if let Some(s) = self.sessions.get_mut(&session_id) {
-            if matches!(s.txn, TxnState::InBlock { .. }) {
-                s.txn = TxnState::Failed;
+            if let TxnState::InBlock { implicit, .. } = s.txn {
+                s.txn = TxnState::Failed { implicit };
             }
         }
     }
@@ -647,7 +676,7 @@ impl Coordinator {
     ) -> Result<(), AdapterError> {
         let session = self.sessions.get_mut(&session_id).expect("session exists");
         match &mut session.txn {
-            TxnState::InBlock { writes } => {
+            TxnState::InBlock { writes, .. } => {
                 writes.entry(id).or_default().extend(rows);
                 Ok(())
             }
@@ -858,7 +887,7 @@ impl Coordinator {
                 })
             }
             Plan::Insert { id, values } => {
-                let values = optimize(values);
+                let values = optimize(self.overlay_pending(session_id, values));
                 let mut rows = self.read_now(values).await?;
                 consolidate(&mut rows);
                 self.check_not_null(id, &rows)?;
@@ -876,7 +905,7 @@ impl Coordinator {
                 // Inside a transaction block, the statement also sees the block's own
                 // earlier writes: the selection is linear (a Map/Filter/Project over the
                 // table), so it applies to the pending updates separately.
-                if let TxnState::InBlock { writes } = &self.sessions[&session_id].txn {
+                if let TxnState::InBlock { writes, .. } = &self.sessions[&session_id].txn {
                     if let Some(pending) = writes.get(&id) {
                         let (mfp, _) = MapFilterProject::extract(&selection);
                         for (row, diff) in pending {
@@ -1042,37 +1071,30 @@ impl Coordinator {
             }
             Plan::StartTransaction => {
                 let session = self.session_mut(session_id);
-                if matches!(session.txn, TxnState::Idle) {
-                    session.txn = TxnState::InBlock {
-                        writes: BTreeMap::new(),
-                    };
-                } else {
-                    warn!(
+                match &mut session.txn {
+                    TxnState::Idle => {
+                        session.txn = TxnState::InBlock {
+                            writes: BTreeMap::new(),
+                            implicit: false,
+                        };
+                    }
+                    // BEGIN inside a multi-statement string makes its transaction explicit.
+                    TxnState::InBlock { implicit, .. } if *implicit => *implicit = false,
+                    _ => warn!(
                         session = session_id,
                         "there is already a transaction in progress"
-                    );
+                    ),
                 }
                 tag("BEGIN")
             }
             Plan::Commit => {
                 let txn = std::mem::take(&mut self.session_mut(session_id).txn);
                 match txn {
-                    TxnState::InBlock { writes } => {
-                        let updates: Vec<(GlobalId, Vec<(Row, Diff)>)> = writes
-                            .into_iter()
-                            .filter(|(id, _)| self.catalog.get(*id).is_some())
-                            .map(|(id, mut rows)| {
-                                consolidate(&mut rows);
-                                (id, rows)
-                            })
-                            .filter(|(_, rows)| !rows.is_empty())
-                            .collect();
-                        if !updates.is_empty() {
-                            self.write(updates)?;
-                        }
+                    TxnState::InBlock { writes, .. } => {
+                        self.commit_writes(writes)?;
                         tag("COMMIT")
                     }
-                    TxnState::Failed => tag("ROLLBACK"),
+                    TxnState::Failed { .. } => tag("ROLLBACK"),
                     TxnState::Idle => tag("COMMIT"),
                 }
             }
@@ -1081,6 +1103,79 @@ impl Coordinator {
                 tag("ROLLBACK")
             }
         }
+    }
+
+    /// Inside a transaction block, a read of a table sees the block's own buffered
+    /// writes: each `Get` of such a table becomes the table plus those updates.
+    /// (Materialized views over the table reflect the writes only after COMMIT.)
+    fn overlay_pending(&self, session_id: u64, mut expr: MirRelationExpr) -> MirRelationExpr {
+        let Some(TxnState::InBlock { writes, .. }) = self.sessions.get(&session_id).map(|s| &s.txn)
+        else {
+            return expr;
+        };
+        if writes.values().all(|w| w.is_empty()) {
+            return expr;
+        }
+        fn rewrite(expr: &mut MirRelationExpr, writes: &BTreeMap<GlobalId, Vec<(Row, Diff)>>) {
+            if let MirRelationExpr::Get { id, typ, .. } = expr {
+                if let Some(pending) = writes.get(id).filter(|w| !w.is_empty()) {
+                    let constant = MirRelationExpr::Constant {
+                        rows: pending.clone(),
+                        typ: typ.clone(),
+                    };
+                    let get = std::mem::replace(expr, constant.clone());
+                    *expr = get.union(constant);
+                }
+                return;
+            }
+            for child in expr.children_mut() {
+                rewrite(child, writes);
+            }
+        }
+        rewrite(&mut expr, writes);
+        expr
+    }
+
+    fn end_implicit(&mut self, session_id: u64, commit: bool) -> Result<(), AdapterError> {
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return Ok(());
+        };
+        match &session.txn {
+            TxnState::InBlock { implicit: true, .. } => {
+                let TxnState::InBlock { writes, .. } = std::mem::take(&mut session.txn) else {
+                    unreachable!()
+                };
+                if commit {
+                    self.commit_writes(writes)?;
+                }
+                Ok(())
+            }
+            TxnState::Failed { implicit: true } => {
+                session.txn = TxnState::Idle;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies a transaction's buffered writes at one timestamp.
+    fn commit_writes(
+        &mut self,
+        writes: BTreeMap<GlobalId, Vec<(Row, Diff)>>,
+    ) -> Result<(), AdapterError> {
+        let updates: Vec<(GlobalId, Vec<(Row, Diff)>)> = writes
+            .into_iter()
+            .filter(|(id, _)| self.catalog.get(*id).is_some())
+            .map(|(id, mut rows)| {
+                consolidate(&mut rows);
+                (id, rows)
+            })
+            .filter(|(_, rows)| !rows.is_empty())
+            .collect();
+        if !updates.is_empty() {
+            self.write(updates)?;
+        }
+        Ok(())
     }
 }
 

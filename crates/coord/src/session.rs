@@ -64,11 +64,14 @@ pub enum TxnState {
     #[default]
     Idle,
     /// Inside BEGIN ... COMMIT: writes are buffered and applied at COMMIT at one time.
+    /// `implicit` marks the transaction Postgres wraps around a query string of several
+    /// statements: it commits when the string ends, or rolls back if a statement fails.
     InBlock {
         writes: BTreeMap<GlobalId, Vec<(Row, Diff)>>,
+        implicit: bool,
     },
     /// A statement failed inside a block; everything but ROLLBACK/COMMIT is refused.
-    Failed,
+    Failed { implicit: bool },
 }
 
 #[derive(Debug)]

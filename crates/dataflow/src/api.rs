@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use eddy_expr::{EvalError, MirRelationExpr};
+use eddy_expr::{EvalError, MapFilterProject, MirRelationExpr};
 use eddy_repr::{ColumnType, Diff, GlobalId, Row, Timestamp};
 use timely::communication::initialize::WorkerGuards;
 
@@ -64,6 +64,48 @@ pub enum PeekError {
 /// The rows of an arrangement at one time, with their multiplicities, gathered from
 /// every worker (not consolidated across workers' shards, which are disjoint).
 pub type PeekResult = Result<Vec<(Row, Diff)>, PeekError>;
+
+/// What a peek reads from a collection's arrangement, and the per-row work the workers
+/// do on it while they scan, so that only the answer leaves the workers.
+///
+/// The default reads every row as stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeekSpec {
+    /// Reads only the rows whose leading datums are those packed in this row (see
+    /// [`Row::starts_with`]). Arrangements are keyed by the whole row, so these rows
+    /// are contiguous: the workers seek to the prefix and stop after the last match,
+    /// and the cost is that of the matching rows, not of the collection. `None` reads
+    /// every row. The prefix only narrows the scan; the caller keeps the predicates
+    /// that imply it in `mfp`.
+    pub key_prefix: Option<Row>,
+    /// Applied to every row read (with a nonzero count), as a dataflow would: rows it
+    /// rejects are left out, and an evaluation error fails the peek with
+    /// [`PeekError::Eval`] (the smallest error, if several rows fail). `None` returns
+    /// the rows as stored. Its `input_arity` must be the collection's arity.
+    pub mfp: Option<MapFilterProject>,
+}
+
+impl PeekSpec {
+    /// Reads every row as stored.
+    pub fn all() -> PeekSpec {
+        PeekSpec::default()
+    }
+
+    /// Reads the rows that `mfp` keeps, transformed by it.
+    pub fn with_mfp(mfp: MapFilterProject) -> PeekSpec {
+        PeekSpec {
+            key_prefix: None,
+            mfp: Some(mfp),
+        }
+    }
+
+    /// Narrows the scan to rows whose leading datums are `prefix`; an empty prefix
+    /// reads every row.
+    pub fn with_key_prefix(mut self, prefix: &[eddy_repr::Datum]) -> PeekSpec {
+        self.key_prefix = (!prefix.is_empty()).then(|| Row::pack(prefix));
+        self
+    }
+}
 
 /// Merge effort an idle arrangement spends per scheduling quantum.
 const IDLE_MERGE_EFFORT: usize = 1_000;
@@ -254,6 +296,19 @@ impl Compute {
         id: GlobalId,
         time: Timestamp,
     ) -> tokio::sync::oneshot::Receiver<PeekResult> {
+        self.peek_with(id, time, PeekSpec::all())
+    }
+
+    /// Reads the arrangement of `id` at `time` as `spec` says: only the rows under its
+    /// key prefix, with its MFP applied on the workers. The receiver resolves once
+    /// every worker has answered.
+    pub fn peek_with(
+        &mut self,
+        id: GlobalId,
+        time: Timestamp,
+        spec: PeekSpec,
+    ) -> tokio::sync::oneshot::Receiver<PeekResult> {
+        let spec = Arc::new(spec);
         let (responders, rx) = PeekResponder::new(self.workers.len());
         if self.is_failed() {
             // Dropping the responders answers `PeekError::Shutdown`.
@@ -266,6 +321,7 @@ impl Compute {
                 Command::Peek {
                     id,
                     time,
+                    spec: Arc::clone(&spec),
                     responder,
                 },
             );

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use eddy_repr::{Diff, GlobalId, Row, Timestamp};
 
-use crate::api::{DataflowDesc, PeekError, PeekResult};
+use crate::api::{DataflowDesc, PeekError, PeekResult, PeekSpec};
 
 pub(crate) enum Command {
     CreateTable {
@@ -32,6 +32,7 @@ pub(crate) enum Command {
     Peek {
         id: GlobalId,
         time: Timestamp,
+        spec: Arc<PeekSpec>,
         responder: PeekResponder,
     },
     /// A failpoint: the worker panics (to test failure handling).

@@ -19,6 +19,8 @@
 //! - Errors in user data become rows of a dataflow's error collection, never panics.
 //! - A peek at time `t` answers only once every worker's arrangement is complete
 //!   through `t`, and compaction never advances past a pending peek's time.
+//! - A peek's [`PeekSpec`] (key prefix, map/filter/project) runs on the workers as
+//!   they scan, so a read costs the rows it touches and only its answer is copied out.
 
 pub mod api;
 mod command;
@@ -26,4 +28,4 @@ mod render;
 mod validate;
 mod worker;
 
-pub use api::{Compute, ComputeConfig, DataflowDesc, PeekError, PeekResult};
+pub use api::{Compute, ComputeConfig, DataflowDesc, PeekError, PeekResult, PeekSpec};

@@ -3,11 +3,30 @@
 //! by these positions, so a malformed plan (a planner bug) must be caught here rather
 //! than panic a worker; the dataflow then reports an error instead of rows.
 
-use eddy_expr::{MirRelationExpr, MirScalarExpr};
+use eddy_expr::{MapFilterProject, MirRelationExpr, MirScalarExpr};
 
 /// `Ok` if `expr` is well formed.
 pub(crate) fn validate(expr: &MirRelationExpr) -> Result<(), String> {
     arity(expr).map(|_| ())
+}
+
+/// `Ok` if `mfp` is well formed: each expression reads only the input and earlier
+/// expressions, and predicates and projection read only existing columns. (That its
+/// input arity is the rows' arity is checked row by row where it is applied.)
+pub(crate) fn validate_mfp(mfp: &MapFilterProject) -> Result<(), String> {
+    let width = mfp.input_arity + mfp.expressions.len();
+    for (i, e) in mfp.expressions.iter().enumerate() {
+        check_scalar(e, mfp.input_arity + i, "map")?;
+    }
+    for p in &mfp.predicates {
+        check_scalar(p, width, "filter")?;
+    }
+    match mfp.projection.iter().find(|c| **c >= width) {
+        Some(c) => Err(format!(
+            "project reads column {c} of an input with {width} columns"
+        )),
+        None => Ok(()),
+    }
 }
 
 fn check_scalar(expr: &MirScalarExpr, arity: usize, what: &str) -> Result<(), String> {
@@ -125,5 +144,24 @@ mod tests {
         assert!(validate(&get.clone().project(vec![0])).is_ok());
         assert!(validate(&get.clone().project(vec![1])).is_err());
         assert!(validate(&get.filter(vec![MirScalarExpr::Column(3)])).is_err());
+    }
+
+    #[test]
+    fn rejects_malformed_mfps() {
+        let mut mfp = MapFilterProject::identity(2);
+        assert!(validate_mfp(&mfp).is_ok());
+        mfp.expressions.push(MirScalarExpr::Column(1));
+        mfp.predicates.push(MirScalarExpr::Column(2));
+        mfp.projection = vec![2, 0];
+        assert!(validate_mfp(&mfp).is_ok());
+        let mut reads_itself = mfp.clone();
+        reads_itself.expressions[0] = MirScalarExpr::Column(2);
+        assert!(validate_mfp(&reads_itself).is_err());
+        let mut bad_filter = mfp.clone();
+        bad_filter.predicates.push(MirScalarExpr::Column(3));
+        assert!(validate_mfp(&bad_filter).is_err());
+        let mut bad_projection = mfp;
+        bad_projection.projection.push(3);
+        assert!(validate_mfp(&bad_projection).is_err());
     }
 }

@@ -11,7 +11,9 @@
 //! - A dropped collection leaves the registry at once, but its dataflow is torn down
 //!   only after the peeks already pending on it are answered.
 //! - A peek at time `t` is answered once both traces' upper frontiers are beyond `t`,
-//!   from all updates at times `<= t`.
+//!   from all updates at times `<= t`. Its errors (the collection's error rows) take
+//!   precedence over its rows; its key prefix bounds the scan of the rows, and its MFP
+//!   runs on each row read with a nonzero count.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -33,9 +35,9 @@ use timely::progress::Antichain;
 use timely::worker::Worker;
 use timely::PartialOrder;
 
-use crate::api::{PeekError, PeekResult};
+use crate::api::{PeekError, PeekResult, PeekSpec};
 use crate::command::{Command, PeekResponder};
-use crate::render::{build_dataflow, ErrTrace, RowTrace, Time, TraceSource};
+use crate::render::{build_dataflow, CompiledMfp, ErrTrace, RowTrace, Time, TraceSource};
 
 /// How long an idle worker parks before looking at its commands again, should an
 /// unpark be missed.
@@ -62,6 +64,7 @@ struct CollectionState {
 struct PendingPeek {
     id: GlobalId,
     time: Timestamp,
+    spec: Arc<PeekSpec>,
     oks: RowTrace,
     errs: ErrTrace,
     responder: PeekResponder,
@@ -179,8 +182,9 @@ impl<'w> WorkerState<'w> {
             Command::Peek {
                 id,
                 time,
+                spec,
                 responder,
-            } => self.peek(id, time, responder),
+            } => self.peek(id, time, spec, responder),
             Command::Panic => panic!("compute worker {} panics on request", self.worker.index()),
             Command::Shutdown => {}
         }
@@ -321,11 +325,24 @@ impl<'w> WorkerState<'w> {
         }
     }
 
-    fn peek(&mut self, id: GlobalId, time: Timestamp, responder: PeekResponder) {
+    fn peek(
+        &mut self,
+        id: GlobalId,
+        time: Timestamp,
+        spec: Arc<PeekSpec>,
+        responder: PeekResponder,
+    ) {
         let Some(state) = self.registry.collections.get_mut(&id) else {
             responder.respond(Err(PeekError::UnknownCollection(id)));
             return;
         };
+        if let Some(Err(message)) = spec.mfp.as_ref().map(crate::validate::validate_mfp) {
+            tracing::error!(%id, %message, "invalid peek");
+            responder.respond(Err(PeekError::Eval(EvalError::Internal(format!(
+                "invalid peek: {message}"
+            )))));
+            return;
+        }
         let time_frontier = Antichain::from_elem(time);
         let since = state.oks.get_logical_compaction().to_owned();
         if !PartialOrder::less_equal(&since.borrow(), &time_frontier.borrow()) {
@@ -343,6 +360,7 @@ impl<'w> WorkerState<'w> {
         self.pending.push(PendingPeek {
             id,
             time,
+            spec,
             oks,
             errs,
             responder,
@@ -415,7 +433,8 @@ fn is_complete<Tr: TraceReader<Time = Time>>(
     !upper.less_equal(&time)
 }
 
-/// Reads a complete peek: its errors if it has any, else its rows.
+/// Reads a complete peek: the collection's errors if it has any, else its rows under
+/// the key prefix with the MFP applied (or the MFP's smallest error).
 fn read_peek(peek: &mut PendingPeek) -> PeekResult {
     let time = peek.time;
     let mut smallest_error: Option<EvalError> = None;
@@ -434,18 +453,45 @@ fn read_peek(peek: &mut PendingPeek) -> PeekResult {
     if let Some(err) = smallest_error {
         return Err(PeekError::Eval(err));
     }
+    let prefix = peek.spec.key_prefix.as_ref();
+    let mfp = peek
+        .spec
+        .mfp
+        .as_ref()
+        .filter(|mfp| !mfp.is_identity())
+        .map(|mfp| CompiledMfp::new(mfp.clone()));
     let mut rows = Vec::new();
     if let Some(batches) = peek.oks.batches_through(Antichain::new().borrow()) {
         let (mut cursor, storage) = cursor_list(batches);
+        if let Some(prefix) = prefix {
+            cursor.seek_key(&storage, prefix);
+        }
         while let Some(row) = cursor.get_key(&storage) {
+            if prefix.is_some_and(|prefix| !row.starts_with(prefix)) {
+                break;
+            }
             let count = count_at(&mut cursor, &storage, time);
             if count != 0 {
-                rows.push((row.clone(), count));
+                match mfp.as_ref().map(|mfp| mfp.apply(row)) {
+                    None => rows.push((row.clone(), count)),
+                    Some(None) => {}
+                    Some(Some(Ok(out))) => rows.push((out, count)),
+                    // Keep scanning: the smallest error is the answer, whichever
+                    // rows this worker holds.
+                    Some(Some(Err(err))) => {
+                        if smallest_error.as_ref().is_none_or(|e| err < *e) {
+                            smallest_error = Some(err);
+                        }
+                    }
+                }
             }
             cursor.step_key(&storage);
         }
     }
-    Ok(rows)
+    match smallest_error {
+        Some(err) => Err(PeekError::Eval(err)),
+        None => Ok(rows),
+    }
 }
 
 /// The accumulated count of the cursor's current key (with unit values) at `time`.

@@ -45,19 +45,17 @@ pub const MAX_VALUE_BYTES: usize = (1 << 30) - 1;
 
 /// Evaluates a unary function on its (already evaluated) argument.
 pub fn eval_unary(func: &UnaryFunc, arg: Datum) -> Result<Datum, EvalError> {
-    match func {
-        UnaryFunc::IsNull => return Ok(Datum::Bool(arg.is_null())),
-        UnaryFunc::IsTrue => return Ok(Datum::Bool(arg == Datum::Bool(true))),
-        UnaryFunc::IsFalse => return Ok(Datum::Bool(arg == Datum::Bool(false))),
-        _ => {}
-    }
-    if arg.is_null() {
+    let strict = !matches!(
+        func,
+        UnaryFunc::IsNull | UnaryFunc::IsTrue | UnaryFunc::IsFalse
+    );
+    if strict && arg.is_null() {
         return Ok(Datum::Null);
     }
     match func {
-        UnaryFunc::IsNull | UnaryFunc::IsTrue | UnaryFunc::IsFalse => {
-            unreachable!("handled above")
-        }
+        UnaryFunc::IsNull => Ok(Datum::Bool(arg.is_null())),
+        UnaryFunc::IsTrue => Ok(Datum::Bool(arg == Datum::Bool(true))),
+        UnaryFunc::IsFalse => Ok(Datum::Bool(arg == Datum::Bool(false))),
         UnaryFunc::Not => match arg {
             Datum::Bool(b) => Ok(Datum::Bool(!b)),
             other => Err(unexpected("NOT", &[other])),
@@ -98,19 +96,19 @@ pub fn eval_binary(
 
 /// Evaluates a binary function on evaluated arguments.
 pub fn eval_binary_datums(func: &BinaryFunc, a: Datum, b: Datum) -> Result<Datum, EvalError> {
-    if let BinaryFunc::IsDistinctFrom = func {
-        let distinct = match (a.is_null(), b.is_null()) {
-            (true, true) => false,
-            (true, false) | (false, true) => true,
-            (false, false) => compare(&a, &b)? != Ordering::Equal,
-        };
-        return Ok(Datum::Bool(distinct));
-    }
-    if a.is_null() || b.is_null() {
+    let strict = !matches!(func, BinaryFunc::IsDistinctFrom);
+    if strict && (a.is_null() || b.is_null()) {
         return Ok(Datum::Null);
     }
     match func {
-        BinaryFunc::IsDistinctFrom => unreachable!("handled above"),
+        BinaryFunc::IsDistinctFrom => {
+            let distinct = match (a.is_null(), b.is_null()) {
+                (true, true) => false,
+                (true, false) | (false, true) => true,
+                (false, false) => compare(&a, &b)? != Ordering::Equal,
+            };
+            Ok(Datum::Bool(distinct))
+        }
         BinaryFunc::Add => arith::add(a, b),
         BinaryFunc::Sub => arith::sub(a, b),
         BinaryFunc::Mul => arith::mul(a, b),

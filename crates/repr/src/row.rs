@@ -295,6 +295,19 @@ impl Row {
         self.data.len()
     }
 
+    /// The encoded bytes. Equal datums encode to equal bytes and each datum's
+    /// encoding is self-delimiting, so the rows whose first datums equal some given
+    /// datums are exactly those whose bytes start with those datums' packed bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Whether this row's leading datums are exactly the datums of `prefix` (an empty
+    /// prefix matches every row).
+    pub fn starts_with(&self, prefix: &Row) -> bool {
+        self.data.starts_with(&prefix.data)
+    }
+
     /// The concatenation of two rows.
     pub fn concat(&self, other: &Row) -> Row {
         let mut v = Vec::with_capacity(self.data.len() + other.data.len());
@@ -363,6 +376,29 @@ mod tests {
         ];
         let row = Row::pack(&datums);
         assert_eq!(row.unpack(), datums);
+    }
+
+    #[test]
+    fn prefixes_are_leading_datums() {
+        let row = Row::pack(&[
+            Datum::Int64(10),
+            Datum::String("ab".into()),
+            Datum::Null,
+        ]);
+        assert!(row.starts_with(&Row::empty()));
+        assert!(row.starts_with(&Row::pack(&[Datum::Int64(10)])));
+        assert!(row.starts_with(&Row::pack(&[
+            Datum::Int64(10),
+            Datum::String("ab".into())
+        ])));
+        assert!(!row.starts_with(&Row::pack(&[Datum::Int32(10)])));
+        assert!(!row.starts_with(&Row::pack(&[Datum::Int64(1)])));
+        // A string is length-prefixed, so "a" is not a prefix datum of "ab".
+        assert!(!row.starts_with(&Row::pack(&[
+            Datum::Int64(10),
+            Datum::String("a".into())
+        ])));
+        assert_eq!(row.as_bytes().len(), row.byte_len());
     }
 
     #[test]

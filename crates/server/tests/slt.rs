@@ -235,16 +235,9 @@ async fn run_file(name: &str) {
             .take(FAILURES_SHOWN_MAX)
             .map(String::as_str)
             .collect();
-        let log = match &server {
-            Server::Eddy(eddy) => format!(
-                "\nserver log tail ({}):\n{}",
-                eddy.log_path().display(),
-                eddy.log_tail(30)
-            ),
-            Server::Postgres(_) => String::new(),
-        };
+
         panic!(
-            "{}: {} of {ran} records failed against {}{}\n\n{}{log}",
+            "{}: {} of {ran} records failed against {}{}\n\n{}",
             path.display(),
             failures.len(),
             target.engine_name(),

@@ -514,9 +514,24 @@ pub fn parse_number(text: &str) -> Result<Typed, PlanError> {
         }
     }
     let decimal = if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text).map_err(|_| out_of_range())?
+        Decimal::from_scientific(text)
     } else {
-        text.parse::<Decimal>().map_err(|_| out_of_range())?
+        text.parse::<Decimal>()
+    };
+    let decimal = match decimal {
+        Ok(d) => d,
+        // Beyond `numeric`'s 28 digits here (Postgres' numeric has no such limit): a
+        // literal like `1e100` is kept as double precision, which is what it becomes
+        // in nearly every use (`1e100::float8`), instead of failing.
+        Err(_) => match text.parse::<f64>() {
+            Ok(f) if f.is_finite() => {
+                return Ok(Typed::literal(
+                    Datum::Float64(eddy_repr::OrdF64(f)),
+                    ScalarType::Float64,
+                ))
+            }
+            _ => return Err(out_of_range()),
+        },
     };
     Ok(Typed::literal(
         Datum::Numeric(decimal),

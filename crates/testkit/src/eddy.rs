@@ -294,6 +294,8 @@ impl Eddy {
         if let Some(views) = &self.config.views_dir {
             cmd.arg("--views").arg(views);
         }
+        // Plain text in the log file, whatever the terminal.
+        cmd.env("NO_COLOR", "1");
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }

@@ -41,10 +41,7 @@ pub async fn query_rows(client: &Client, sql: &str) -> Result<Vec<TextRow>> {
 
 /// Renders rows one per line, columns separated by ` | `, NULL as `NULL`.
 pub fn format_rows(rows: &[TextRow]) -> String {
-    rows.iter()
-        .map(format_row)
-        .collect::<Vec<_>>()
-        .join("\n")
+    rows.iter().map(format_row).collect::<Vec<_>>().join("\n")
 }
 
 fn format_row(row: &TextRow) -> String {

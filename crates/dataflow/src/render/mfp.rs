@@ -39,9 +39,17 @@ impl CompiledMfp {
         }
     }
 
-    /// Applies the MFP to one row: `None` if a predicate rejects it.
+    /// Applies the MFP to one row: `None` if a predicate rejects it. A row whose arity
+    /// is not the MFP's input arity is an internal error.
     pub(crate) fn apply(&self, row: &Row) -> Option<Result<Row, EvalError>> {
         let mut datums = row.unpack();
+        if datums.len() != self.mfp.input_arity {
+            return Some(Err(EvalError::Internal(format!(
+                "a row of {} columns where {} were expected",
+                datums.len(),
+                self.mfp.input_arity
+            ))));
+        }
         datums.reserve(self.mfp.expressions.len());
         for (predicate, need) in self.mfp.predicates.iter().zip(&self.predicate_needs) {
             if let Err(e) = self.evaluate_to(&mut datums, *need) {
