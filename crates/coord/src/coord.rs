@@ -1232,8 +1232,16 @@ impl std::future::Future for ReadFuture {
                     Poll::Ready(answer) => answer,
                 };
                 if let Some((id, tx)) = transient.take() {
-                    // Best effort: the coordinator may be shutting down.
-                    let _ = tx.try_send(Message::DropTransient(id));
+                    // The coordinator drops the one-off dataflow. If its queue is full,
+                    // a task waits for room, so the dataflow is never leaked; an error
+                    // means the coordinator is shutting down and drops everything.
+                    if let Err(mpsc::error::TrySendError::Full(msg)) =
+                        tx.try_send(Message::DropTransient(id))
+                    {
+                        tokio::spawn(async move {
+                            let _ = tx.send(msg).await;
+                        });
+                    }
                 }
                 let rows = match answer {
                     Err(_) => {

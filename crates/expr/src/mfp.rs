@@ -5,10 +5,11 @@
 //! may read earlier ones), keep the row if every predicate is `true`, then output the
 //! `projection` columns.
 
-use eddy_repr::{Datum, Row};
+use eddy_repr::{ColumnType, Datum, Row, ScalarType};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EvalError;
+use crate::func::{BinaryFunc, VariadicFunc};
 use crate::relation::MirRelationExpr;
 use crate::scalar::MirScalarExpr;
 
@@ -105,5 +106,201 @@ impl MapFilterProject {
 
     pub fn apply_row(&self, row: &Row) -> Result<Option<Row>, EvalError> {
         self.apply(row.unpack())
+    }
+
+    /// The datums that every row this MFP keeps has in its leading input columns: for
+    /// the longest run of columns `0..k` that predicates of the form `#c = literal` (or
+    /// `literal = #c`, also inside an `AND`) pin to a non-null literal. `input_types`
+    /// are the input's column types.
+    ///
+    /// A column counts only if its type's row encoding is canonical for equality (SQL
+    /// equal values have equal bytes: integers, text and varchar, bool, date,
+    /// timestamp, timestamptz, oid; not numeric, where `1.5 = 1.50`, nor floats or
+    /// intervals) and the literal has that same type, so a row is kept only if its
+    /// packed bytes start with `Row::pack` of the returned datums. This lets a reader
+    /// of an arrangement keyed by whole rows seek to that prefix instead of scanning.
+    pub fn literal_key_prefix(&self, input_types: &[ColumnType]) -> Vec<Datum> {
+        let mut pinned: Vec<Option<Datum>> = vec![None; self.input_arity.min(input_types.len())];
+        let mut conjuncts: Vec<&MirScalarExpr> = self.predicates.iter().collect();
+        while let Some(p) = conjuncts.pop() {
+            match p {
+                MirScalarExpr::CallVariadic {
+                    func: VariadicFunc::And,
+                    exprs,
+                } => conjuncts.extend(exprs),
+                MirScalarExpr::CallBinary {
+                    func: BinaryFunc::Eq,
+                    expr1,
+                    expr2,
+                } => {
+                    let (column, literal) = match (expr1.as_ref(), expr2.as_ref()) {
+                        (MirScalarExpr::Column(c), MirScalarExpr::Literal(Ok(d), t))
+                        | (MirScalarExpr::Literal(Ok(d), t), MirScalarExpr::Column(c)) => {
+                            (*c, (d, t))
+                        }
+                        _ => continue,
+                    };
+                    let (datum, literal_type) = literal;
+                    let Some(slot) = pinned.get_mut(column) else {
+                        continue;
+                    };
+                    let column_type = &input_types[column].scalar_type;
+                    if slot.is_none()
+                        && equality_is_bytewise(column_type, datum)
+                        && same_encoding_class(column_type, &literal_type.scalar_type)
+                    {
+                        *slot = Some(datum.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        pinned.into_iter().map_while(|d| d).collect()
+    }
+}
+
+/// Whether `datum` is a non-null value of `typ`'s row representation, and equal values
+/// of `typ` always pack to equal bytes.
+fn equality_is_bytewise(typ: &ScalarType, datum: &Datum) -> bool {
+    matches!(
+        (typ, datum),
+        (ScalarType::Bool, Datum::Bool(_))
+            | (ScalarType::Int16, Datum::Int16(_))
+            | (ScalarType::Int32, Datum::Int32(_))
+            | (ScalarType::Int64, Datum::Int64(_))
+            | (
+                ScalarType::Text | ScalarType::Varchar { .. },
+                Datum::String(_)
+            )
+            | (ScalarType::Date, Datum::Date(_))
+            | (ScalarType::Timestamp, Datum::Timestamp(_))
+            | (ScalarType::TimestampTz, Datum::TimestampTz(_))
+            | (ScalarType::Oid, Datum::Oid(_))
+    )
+}
+
+/// Whether two types compare by the same equality on the same representation: the
+/// same type, or text and varchar of any length (both compare strings bytewise).
+fn same_encoding_class(a: &ScalarType, b: &ScalarType) -> bool {
+    let strings = |t: &ScalarType| matches!(t, ScalarType::Text | ScalarType::Varchar { .. });
+    a == b || (strings(a) && strings(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::func::UnaryFunc;
+
+    fn eq(a: MirScalarExpr, b: MirScalarExpr) -> MirScalarExpr {
+        MirScalarExpr::CallBinary {
+            func: BinaryFunc::Eq,
+            expr1: Box::new(a),
+            expr2: Box::new(b),
+        }
+    }
+
+    fn lit(d: Datum, t: ScalarType) -> MirScalarExpr {
+        MirScalarExpr::literal(d, t.nullable(false))
+    }
+
+    fn filter(arity: usize, predicates: Vec<MirScalarExpr>) -> MapFilterProject {
+        MapFilterProject {
+            predicates,
+            ..MapFilterProject::identity(arity)
+        }
+    }
+
+    #[test]
+    fn key_prefix_from_leading_equalities() {
+        let types = vec![
+            ScalarType::Int64.nullable(false),
+            ScalarType::Text.nullable(true),
+            ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            }
+            .nullable(true),
+        ];
+        let id = || lit(Datum::Int64(10), ScalarType::Int64);
+        let name = || lit(Datum::String("a".into()), ScalarType::Text);
+        let col = MirScalarExpr::Column;
+        // Either operand order.
+        let mfp = filter(3, vec![eq(col(0), id())]);
+        assert_eq!(mfp.literal_key_prefix(&types), vec![Datum::Int64(10)]);
+        let mfp = filter(3, vec![eq(id(), col(0))]);
+        assert_eq!(mfp.literal_key_prefix(&types), vec![Datum::Int64(10)]);
+        // Two columns, in separate predicates or inside an AND.
+        let both = vec![Datum::Int64(10), Datum::String("a".into())];
+        let mfp = filter(3, vec![eq(col(1), name()), eq(col(0), id())]);
+        assert_eq!(mfp.literal_key_prefix(&types), both);
+        let and = MirScalarExpr::CallVariadic {
+            func: VariadicFunc::And,
+            exprs: vec![eq(col(0), id()), eq(name(), col(1))],
+        };
+        assert_eq!(filter(3, vec![and]).literal_key_prefix(&types), both);
+        // A gap at column 0 gives no prefix.
+        let mfp = filter(3, vec![eq(col(1), name())]);
+        assert!(mfp.literal_key_prefix(&types).is_empty());
+        // Numeric is not canonical: stop before it.
+        let num = lit(
+            Datum::Numeric("1.50".parse().unwrap()),
+            ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            },
+        );
+        let mfp = filter(
+            3,
+            vec![eq(col(0), id()), eq(col(1), name()), eq(col(2), num)],
+        );
+        assert_eq!(mfp.literal_key_prefix(&types), both);
+    }
+
+    #[test]
+    fn no_key_prefix_without_an_exact_literal() {
+        let types = vec![ScalarType::Int64.nullable(false)];
+        let col = MirScalarExpr::Column;
+        // An int4 literal against an int8 column encodes differently.
+        let mfp = filter(
+            1,
+            vec![eq(col(0), lit(Datum::Int32(10), ScalarType::Int32))],
+        );
+        assert!(mfp.literal_key_prefix(&types).is_empty());
+        // NULL, an error literal, an expression of the column, and other comparisons.
+        let null = MirScalarExpr::literal_null(ScalarType::Int64);
+        assert!(filter(1, vec![eq(col(0), null)])
+            .literal_key_prefix(&types)
+            .is_empty());
+        let error = MirScalarExpr::Literal(
+            Err(EvalError::DivisionByZero),
+            ScalarType::Int64.nullable(false),
+        );
+        assert!(filter(1, vec![eq(col(0), error)])
+            .literal_key_prefix(&types)
+            .is_empty());
+        let negated = MirScalarExpr::CallUnary {
+            func: UnaryFunc::Neg,
+            expr: Box::new(col(0)),
+        };
+        let ten = || lit(Datum::Int64(10), ScalarType::Int64);
+        assert!(filter(1, vec![eq(negated, ten())])
+            .literal_key_prefix(&types)
+            .is_empty());
+        let lt = MirScalarExpr::CallBinary {
+            func: BinaryFunc::Lt,
+            expr1: Box::new(col(0)),
+            expr2: Box::new(ten()),
+        };
+        assert!(filter(1, vec![lt]).literal_key_prefix(&types).is_empty());
+        // A column computed by the MFP is not an input column.
+        let mut mapped = filter(1, vec![eq(col(1), ten())]);
+        mapped.expressions.push(col(0));
+        assert!(mapped.literal_key_prefix(&types).is_empty());
+        // Floats are not canonical here.
+        let floats = vec![ScalarType::Float64.nullable(false)];
+        let f = lit(Datum::from(1.0f64), ScalarType::Float64);
+        assert!(filter(1, vec![eq(col(0), f)])
+            .literal_key_prefix(&floats)
+            .is_empty());
     }
 }

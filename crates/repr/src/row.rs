@@ -380,24 +380,14 @@ mod tests {
 
     #[test]
     fn prefixes_are_leading_datums() {
-        let row = Row::pack(&[
-            Datum::Int64(10),
-            Datum::String("ab".into()),
-            Datum::Null,
-        ]);
+        let row = Row::pack(&[Datum::Int64(10), Datum::String("ab".into()), Datum::Null]);
         assert!(row.starts_with(&Row::empty()));
         assert!(row.starts_with(&Row::pack(&[Datum::Int64(10)])));
-        assert!(row.starts_with(&Row::pack(&[
-            Datum::Int64(10),
-            Datum::String("ab".into())
-        ])));
+        assert!(row.starts_with(&Row::pack(&[Datum::Int64(10), Datum::String("ab".into())])));
         assert!(!row.starts_with(&Row::pack(&[Datum::Int32(10)])));
         assert!(!row.starts_with(&Row::pack(&[Datum::Int64(1)])));
         // A string is length-prefixed, so "a" is not a prefix datum of "ab".
-        assert!(!row.starts_with(&Row::pack(&[
-            Datum::Int64(10),
-            Datum::String("a".into())
-        ])));
+        assert!(!row.starts_with(&Row::pack(&[Datum::Int64(10), Datum::String("a".into())])));
         assert_eq!(row.as_bytes().len(), row.byte_len());
     }
 

@@ -20,10 +20,7 @@
 //! - Starting a server blocks the calling thread (it only spawns processes and polls), so
 //!   it can be called from synchronous code and from inside a tokio test alike;
 //!   `connect()` is async and needs a tokio runtime.
-//!
-//! The crate also ships `eddy-fake`, a stand-in for the `eddy` binary backed by Postgres,
-//! used to validate the harness and the server's integration tests before the real
-//! server can run them (see `src/bin/eddy-fake.rs` and `tests/README.md`).
+
 
 mod eddy;
 mod net;

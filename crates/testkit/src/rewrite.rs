@@ -2,7 +2,7 @@
 //!
 //! Postgres' materialized views are snapshots refreshed by hand, while Eddy keeps its own
 //! up to date. A plain Postgres view is always up to date, so when Postgres stands in for
-//! Eddy (as the oracle of `.slt` files, or behind `eddy-fake`), `MATERIALIZED VIEW` in a
+//! Eddy (as the oracle of `.slt` files), `MATERIALIZED VIEW` in a
 //! statement is rewritten to `VIEW`. The rewrite is textual: it also applies inside
 //! string literals, which the tests avoid.
 

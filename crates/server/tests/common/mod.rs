@@ -1,9 +1,8 @@
 //! Shared by the server's integration tests: which binary to run and how to start it.
 //!
 //! The tests run `env!("CARGO_BIN_EXE_eddy")` unless `EDDY_TEST_BINARY` names another
-//! binary with the same command line — in practice `eddy-fake`, the Postgres-backed
-//! stand-in from `eddy-testkit`, used to validate the tests themselves (see
-//! `tests/README.md`).
+//! binary with the same command line (for example a release build, or an older version
+//! to compare against).
 
 #![allow(dead_code)]
 
