@@ -30,6 +30,19 @@ pub fn optimize(mut expr: MirRelationExpr) -> MirRelationExpr {
 /// Folds every column-free scalar sub-expression into a literal (keeping errors as
 /// error literals, which fail only when a row reaches them).
 pub fn fold_scalar(expr: &mut MirScalarExpr, input_typ: &[eddy_repr::ColumnType]) {
+    // A cast that only drops a type modifier (`numeric(10,2)` to `numeric`) leaves
+    // every value as it is.
+    if let MirScalarExpr::CallUnary {
+        func: crate::func::UnaryFunc::Cast { to, .. },
+        expr: inner,
+    } = expr
+    {
+        let from = inner.typ(input_typ).scalar_type;
+        if from != *to && *to == to.without_modifiers() && from.without_modifiers() == *to {
+            let inner = std::mem::replace(inner.as_mut(), MirScalarExpr::Column(0));
+            *expr = inner;
+        }
+    }
     match expr {
         MirScalarExpr::Column(_) | MirScalarExpr::Literal(..) => return,
         MirScalarExpr::CallUnary { expr: e, .. } => fold_scalar(e, input_typ),

@@ -264,7 +264,7 @@ macro_rules! slt_files {
     };
 }
 
-slt_files!(types, dml, views, errors, show_explain, txn);
+slt_files!(types, dml, views, errors, show_explain, txn, explain);
 
 #[test]
 fn every_slt_file_has_a_test() {
