@@ -34,6 +34,15 @@ use crate::session::{Session, TxnState, READ_ONLY_VARS};
 pub struct CoordConfig {
     pub data_dir: PathBuf,
     pub workers: usize,
+    /// After this many table updates since the last snapshot, the log is compacted
+    /// into a snapshot of the catalog and every table (also done at clean shutdown).
+    pub snapshot_rows: u64,
+}
+
+impl CoordConfig {
+    /// The default `snapshot_rows`: large enough that snapshots are rare, small enough
+    /// that a restart never replays more than a few seconds of history.
+    pub const DEFAULT_SNAPSHOT_ROWS: u64 = 4_000_000;
 }
 
 /// Capacity of the channel from sessions to the coordinator.
@@ -109,6 +118,9 @@ pub(crate) struct Coordinator {
     views_files: BTreeMap<String, u64>,
     internal_tx: mpsc::Sender<Message>,
     metrics: Arc<Metrics>,
+    /// Table updates written since the last snapshot.
+    rows_since_snapshot: u64,
+    snapshot_rows: u64,
 }
 
 fn now_ms() -> Timestamp {
@@ -191,6 +203,8 @@ pub async fn start(config: CoordConfig) -> Result<Started, AdapterError> {
         views_files: BTreeMap::new(),
         internal_tx: tx.clone(),
         metrics: Arc::clone(&metrics),
+        rows_since_snapshot: 0,
+        snapshot_rows: config.snapshot_rows.max(1),
     };
     coord.recover(records)?;
     let handle = tokio::spawn(coord.run(rx));
@@ -360,6 +374,9 @@ impl Coordinator {
 
     async fn run(mut self, mut rx: mpsc::Receiver<Message>) {
         while let Some(msg) = rx.recv().await {
+            if self.rows_since_snapshot >= self.snapshot_rows {
+                self.snapshot().await;
+            }
             match msg {
                 Message::OpenSession { user, database, tx } => {
                     let id = self.next_session;
@@ -429,6 +446,11 @@ impl Coordinator {
                 Message::DropTransient(id) => self.compute.drop_collection(id),
                 Message::Shutdown { tx } => {
                     info!("coordinator shutting down");
+                    if self.rows_since_snapshot > 0
+                        || self.storage.last_seq() > self.storage.snapshot_seq().unwrap_or(0)
+                    {
+                        self.snapshot().await;
+                    }
                     self.compute.shutdown();
                     let _ = tx.send(());
                     return;
@@ -436,6 +458,80 @@ impl Coordinator {
             }
         }
         self.compute.shutdown();
+    }
+
+    /// Compacts the log: writes a snapshot of the catalog and of every table as of the
+    /// last write, which replaces every record so far. Statements wait while the
+    /// tables are read and the snapshot is written (rare: see `snapshot_rows`). A
+    /// failure is logged and leaves the log as it was.
+    async fn snapshot(&mut self) {
+        let started = Instant::now();
+        let upto_seq = self.storage.last_seq();
+        if upto_seq == 0 {
+            return;
+        }
+        let time = self.read_ts();
+        let mut state = Vec::new();
+        let mut tables = Vec::new();
+        for entry in self.catalog.entries() {
+            match entry.kind {
+                ItemKind::Table => {
+                    state.push(LogRecord::CreateTable {
+                        id: entry.id,
+                        name: entry.name.clone(),
+                        desc: entry.desc.clone(),
+                        create_sql: entry.create_sql.clone(),
+                    });
+                    tables.push(entry.id);
+                }
+                ItemKind::View | ItemKind::MaterializedView => state.push(LogRecord::CreateView {
+                    id: entry.id,
+                    create_sql: entry.create_sql.clone(),
+                }),
+                ItemKind::Source => {}
+            }
+        }
+        for (name, hash) in &self.views_files {
+            state.push(LogRecord::ViewsFileApplied {
+                name: name.clone(),
+                hash: *hash,
+            });
+        }
+        let reads: Vec<_> = tables
+            .iter()
+            .map(|id| (*id, self.compute.peek(*id, time)))
+            .collect();
+        let mut updates = Vec::with_capacity(reads.len());
+        let mut rows = 0;
+        for (id, rx) in reads {
+            match rx.await {
+                Ok(Ok(contents)) => {
+                    rows += contents.len();
+                    updates.push((id, contents));
+                }
+                Ok(Err(e)) => {
+                    warn!(table = %id, error = %e, "snapshot skipped: a table could not be read");
+                    return;
+                }
+                Err(_) => {
+                    warn!(table = %id, "snapshot skipped: the workers stopped");
+                    return;
+                }
+            }
+        }
+        state.push(LogRecord::Write { time, updates });
+        match self.storage.write_snapshot(upto_seq, &state) {
+            Ok(()) => {
+                self.rows_since_snapshot = 0;
+                info!(
+                    upto_seq,
+                    rows,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "compacted the log into a snapshot"
+                );
+            }
+            Err(e) => warn!(error = %e, "snapshot failed; the log is unchanged"),
+        }
     }
 
     fn plan_context(
@@ -657,6 +753,7 @@ impl Coordinator {
         self.upper = time + 1;
         self.compute.advance_time(self.upper);
         self.compute.allow_compaction(time);
+        self.rows_since_snapshot += rows;
         self.metrics
             .rows_ingested
             .fetch_add(rows, Ordering::Relaxed);

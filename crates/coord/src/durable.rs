@@ -68,13 +68,19 @@ impl Storage {
         .map_err(|e| {
             crate::error::AdapterError::new("XX001", format!("could not open the durable log: {e}"))
         })?;
-        if recovered.snapshot.is_some() {
-            return Err(crate::error::AdapterError::new(
-                "XX001",
-                "the log has a snapshot, which this version of eddy does not write or read",
-            ));
-        }
         let mut records = Vec::with_capacity(recovered.records.len());
+        if let Some(snapshot) = recovered.snapshot {
+            let state: Vec<LogRecord> = bincode::deserialize(&snapshot.data).map_err(|e| {
+                crate::error::AdapterError::new(
+                    "XX001",
+                    format!(
+                        "the snapshot up to log record {} does not decode: {e}",
+                        snapshot.upto_seq
+                    ),
+                )
+            })?;
+            records.extend(state);
+        }
         for record in recovered.records {
             let decoded = LogRecord::decode(&record.payload).map_err(|e| {
                 crate::error::AdapterError::new(
@@ -85,6 +91,30 @@ impl Storage {
             records.push(decoded);
         }
         Ok((Storage { log }, records))
+    }
+
+    /// The sequence number of the last record appended (0 for an empty log).
+    pub fn last_seq(&self) -> u64 {
+        self.log.last_seq()
+    }
+
+    /// The sequence number the current snapshot covers, if there is one.
+    pub fn snapshot_seq(&self) -> Option<u64> {
+        self.log.snapshot_seq()
+    }
+
+    /// Durably replaces every record up to `upto_seq` by `state`: records that, replayed
+    /// in order, rebuild exactly what those records did (catalog items, then each
+    /// table's contents as one write). Segments the snapshot covers are deleted.
+    pub fn write_snapshot(
+        &mut self,
+        upto_seq: u64,
+        state: &[LogRecord],
+    ) -> Result<(), crate::error::AdapterError> {
+        let bytes = bincode::serialize(state).map_err(storage_error)?;
+        self.log
+            .write_snapshot(upto_seq, &bytes)
+            .map_err(storage_error)
     }
 
     /// Appends records and fsyncs them before returning.

@@ -46,6 +46,9 @@ struct ServeArgs {
     /// per data directory, and again only when its contents change.
     #[arg(long)]
     views: Option<PathBuf>,
+    /// Compact the log into a snapshot after this many table updates (and at shutdown).
+    #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_SNAPSHOT_ROWS, hide = true)]
+    snapshot_rows: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -96,6 +99,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let started = eddy_coord::start(eddy_coord::CoordConfig {
         data_dir: args.data_dir.clone(),
         workers,
+        snapshot_rows: args.snapshot_rows,
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;

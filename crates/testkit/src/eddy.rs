@@ -50,6 +50,8 @@ pub struct EddyConfig {
     pub views_dir: Option<PathBuf>,
     /// The `eddy` binary (`env!("CARGO_BIN_EXE_eddy")` in the server's tests).
     pub binary: PathBuf,
+    /// More `eddy serve` arguments (for example `--snapshot-rows 50`).
+    pub extra_args: Vec<String>,
 }
 
 impl EddyConfig {
@@ -60,6 +62,7 @@ impl EddyConfig {
             data_dir: None,
             views_dir: None,
             binary: binary.into(),
+            extra_args: vec![],
         }
     }
 
@@ -294,6 +297,7 @@ impl Eddy {
         if let Some(views) = &self.config.views_dir {
             cmd.arg("--views").arg(views);
         }
+        cmd.args(&self.config.extra_args);
         // Plain text in the log file, whatever the terminal.
         cmd.env("NO_COLOR", "1");
         if std::env::var_os("RUST_LOG").is_none() {
