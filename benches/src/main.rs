@@ -242,7 +242,7 @@ async fn postgres_refresh(args: &Args) -> Result<Vec<Duration>> {
     client
         .batch_execute(&format!(
             "INSERT INTO customers SELECT i, 'customer' || i, 'region' || (i % {REGIONS}) FROM generate_series(0, {}) i;
-             INSERT INTO orders SELECT i, i % {CUSTOMERS}, ((i * 7919) % 100000) / 100.0,
+             INSERT INTO orders SELECT i, i % {CUSTOMERS}, ((i::bigint * 7919) % 100000) / 100.0,
                  CASE WHEN i % 3 = 0 THEN 'paid' ELSE 'open' END, timestamp '2026-11-01' + (i % 24) * interval '1 hour'
                  FROM generate_series(0, {}) i;
              CREATE INDEX ON orders (id);

@@ -4,6 +4,10 @@
 //!
 //! Invariant: an item's dependencies exist for as long as it does (DROP refuses, or
 //! cascades, when dependents remain).
+//!
+//! The catalog holds user items only; name resolution also finds the builtin
+//! relations of `pg_catalog` and `information_schema` (see `builtins.rs`), which are
+//! not entries and never show in [`Catalog::entries`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -104,12 +108,32 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// A builtin relation (`pg_catalog`, `information_schema`) as the planner sees it.
+    fn builtin_item(schema: &str, name: &str) -> Option<eddy_sql::CatalogItem> {
+        let builtin = crate::builtins::lookup(schema, name)?;
+        Some(eddy_sql::CatalogItem {
+            id: builtin.id(),
+            name: builtin.name.to_string(),
+            kind: ItemKind::Table,
+            desc: builtin.desc().clone(),
+            view_expr: None,
+        })
+    }
+}
+
 impl eddy_sql::Catalog for Catalog {
+    /// Unqualified names are looked up in `pg_catalog`, then `public`, as Postgres'
+    /// default search path does.
     fn resolve_item(&self, schema: Option<&str>, name: &str) -> Option<eddy_sql::CatalogItem> {
-        if let Some(schema) = schema {
-            if schema != "public" {
-                return None;
+        match schema {
+            None => {
+                if let Some(item) = Catalog::builtin_item("pg_catalog", name) {
+                    return Some(item);
+                }
             }
+            Some("public") => {}
+            Some(schema) => return Catalog::builtin_item(schema, name),
         }
         let entry = self.get_by_name(name)?;
         Some(eddy_sql::CatalogItem {

@@ -22,6 +22,7 @@ use sqlparser::ast::Statement;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use crate::builtins::BuiltinState;
 use crate::catalog::{Catalog, CatalogEntry};
 use crate::client::{ExecuteResponse, StatementDesc};
 use crate::durable::{LogRecord, Storage};
@@ -121,6 +122,8 @@ pub(crate) struct Coordinator {
     /// Table updates written since the last snapshot.
     rows_since_snapshot: u64,
     snapshot_rows: u64,
+    /// What the builtin (pg_catalog, information_schema) tables hold.
+    builtins: BuiltinState,
 }
 
 fn now_ms() -> Timestamp {
@@ -205,6 +208,7 @@ pub async fn start(config: CoordConfig) -> Result<Started, AdapterError> {
         metrics: Arc::clone(&metrics),
         rows_since_snapshot: 0,
         snapshot_rows: config.snapshot_rows.max(1),
+        builtins: BuiltinState::default(),
     };
     coord.recover(records)?;
     let handle = tokio::spawn(coord.run(rx));
@@ -282,6 +286,7 @@ impl Coordinator {
                 self.compute.update_table(id, load_time, updates);
             }
         }
+        self.install_builtins(load_time);
         self.upper = load_time + 1;
         self.compute.advance_time(self.upper);
         let views: Vec<CatalogEntry> = self
@@ -306,6 +311,36 @@ impl Coordinator {
             "recovered catalog and tables from the log"
         );
         Ok(())
+    }
+
+    // --- Builtin tables (see `builtins.rs`): derived from the catalog, never logged. ---
+
+    /// Creates the builtin tables with their rows at `time` (during recovery, before
+    /// any view that reads them is built).
+    fn install_builtins(&mut self, time: Timestamp) {
+        for builtin in crate::builtins::BUILTINS {
+            let typ = builtin.desc().types.clone();
+            self.compute.create_table(builtin.id(), builtin.name, typ);
+        }
+        for (id, rows) in self.builtins.updates(&self.catalog) {
+            self.compute.update_table(id, time, rows);
+        }
+    }
+
+    /// Rewrites the builtin tables after a catalog change: the difference between the
+    /// rows they hold and the rows the catalog implies, at a new time.
+    fn refresh_builtins(&mut self) {
+        let updates = self.builtins.updates(&self.catalog);
+        if updates.is_empty() {
+            return;
+        }
+        let time = now_ms().max(self.upper);
+        for (id, rows) in updates {
+            self.compute.update_table(id, time, rows);
+        }
+        self.upper = time + 1;
+        self.compute.advance_time(self.upper);
+        self.compute.allow_compaction(time);
     }
 
     fn replan_view(
@@ -549,6 +584,7 @@ impl Coordinator {
                 .unwrap_or_else(|| "eddy".into()),
             params,
             backend_pid: 0,
+            vars: session.map(|s| s.vars.clone()).unwrap_or_default(),
         }
     }
 
@@ -700,12 +736,15 @@ impl Coordinator {
                 .catalog
                 .get(*id)
                 .map(|e| matches!(e.kind, ItemKind::Table | ItemKind::MaterializedView))
-                .unwrap_or(false);
+                .unwrap_or(matches!(id, GlobalId::System(_)));
             if arranged {
-                let rx = self.compute.peek(*id, time);
+                // The workers apply the MFP as they scan, and seek to the rows its
+                // `#0 = literal [AND #1 = literal ...]` predicates pin down.
+                let prefix = mfp.literal_key_prefix(&input.typ());
+                let spec = eddy_dataflow::PeekSpec::with_mfp(mfp).with_key_prefix(&prefix);
+                let rx = self.compute.peek_with(*id, time, spec);
                 return Ok(ReadFuture::Peek {
                     rx,
-                    mfp: Some(mfp),
                     transient: None,
                 });
             }
@@ -721,7 +760,6 @@ impl Coordinator {
         let rx = self.compute.peek(id, time);
         Ok(ReadFuture::Peek {
             rx,
-            mfp: None,
             transient: Some((id, self.internal_tx.clone())),
         })
     }
@@ -867,6 +905,7 @@ impl Coordinator {
                     depends_on: BTreeSet::new(),
                 });
                 self.refresh_gauges();
+                self.refresh_builtins();
                 tag("CREATE TABLE")
             }
             Plan::CreateView {
@@ -931,6 +970,7 @@ impl Coordinator {
                     depends_on,
                 });
                 self.refresh_gauges();
+                self.refresh_builtins();
                 tag(tag_text)
             }
             Plan::Drop {
@@ -976,6 +1016,7 @@ impl Coordinator {
                     }
                 }
                 self.refresh_gauges();
+                self.refresh_builtins();
                 tag(match kind {
                     ItemKind::Table => "DROP TABLE",
                     ItemKind::View => "DROP VIEW",
@@ -1300,13 +1341,12 @@ fn datum_type(d: &Datum) -> Option<ScalarType> {
     })
 }
 
-/// A read in flight: a constant answer, or a peek whose rows get the MFP applied and
-/// whose one-off dataflow (if any) is dropped once it answers.
+/// A read in flight: a constant answer, or a peek (its MFP already applied by the
+/// workers) whose one-off dataflow (if any) is dropped once it answers.
 enum ReadFuture {
     Ready(Option<Result<Vec<(Row, Diff)>, AdapterError>>),
     Peek {
         rx: oneshot::Receiver<PeekResult>,
-        mfp: Option<MapFilterProject>,
         transient: Option<(GlobalId, mpsc::Sender<Message>)>,
     },
 }
@@ -1323,7 +1363,7 @@ impl std::future::Future for ReadFuture {
             ReadFuture::Ready(result) => {
                 Poll::Ready(result.take().expect("polled after completion"))
             }
-            ReadFuture::Peek { rx, mfp, transient } => {
+            ReadFuture::Peek { rx, transient } => {
                 let answer = match std::pin::Pin::new(rx).poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(answer) => answer,
@@ -1340,27 +1380,11 @@ impl std::future::Future for ReadFuture {
                         });
                     }
                 }
-                let rows = match answer {
-                    Err(_) => {
-                        return Poll::Ready(Err(AdapterError::internal("compute workers stopped")))
-                    }
-                    Ok(Err(e)) => return Poll::Ready(Err(peek_error(e))),
-                    Ok(Ok(rows)) => rows,
-                };
-                let Some(mfp) = mfp.take().filter(|m| !m.is_identity()) else {
-                    return Poll::Ready(Ok(rows));
-                };
-                let mut out = Vec::with_capacity(rows.len());
-                for (row, diff) in rows {
-                    match mfp.apply_row(&row) {
-                        Ok(Some(r)) => out.push((r, diff)),
-                        Ok(None) => {}
-                        Err(e) => {
-                            return Poll::Ready(Err(AdapterError::new(e.sqlstate(), e.to_string())))
-                        }
-                    }
-                }
-                Poll::Ready(Ok(out))
+                Poll::Ready(match answer {
+                    Err(_) => Err(AdapterError::internal("compute workers stopped")),
+                    Ok(Err(e)) => Err(peek_error(e)),
+                    Ok(Ok(rows)) => Ok(rows),
+                })
             }
         }
     }

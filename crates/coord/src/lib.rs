@@ -9,6 +9,7 @@
 //! - A SELECT reads every input at one timestamp.
 //! - The catalog holds nothing the log cannot rebuild.
 
+pub mod builtins;
 pub mod catalog;
 pub mod client;
 pub mod coord;

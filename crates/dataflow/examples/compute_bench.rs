@@ -8,7 +8,10 @@
 //! so each of the `regions` groups holds `orders / regions` rows.
 //!
 //! Run: `cargo run --release -p eddy-dataflow --example compute_bench -- \
-//!        [orders=1000000] [workers=2] [regions=4] [updates=300] [min_max=1]`
+//!        [orders=1000000] [workers=2] [regions=4] [updates=300] [min_max=1] [settle_ms=2000]`
+//!
+//! `settle_ms` is how long the load's leftover merges get before the updates are
+//! timed; 0 measures the updates that arrive right after a bulk load.
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +47,7 @@ fn main() {
     let regions = arg(3, 4) as i32;
     let updates = arg(4, 300);
     let with_min_max = arg(5, 1) != 0;
+    let settle = Duration::from_millis(arg(6, 2000) as u64);
 
     let mut compute = Compute::start(ComputeConfig { workers }).expect("compute starts");
     let int4 = ScalarType::Int32.nullable(false);
@@ -132,7 +136,7 @@ fn main() {
 
     // Let merges left over from the load finish (idle arrangements complete the merges
     // they started), so the latencies below are those of the steady state.
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(settle);
 
     // Single-row updates: change one order's amount, wait for the view at that time.
     let mut latencies: Vec<Duration> = Vec::with_capacity(updates);
@@ -168,8 +172,7 @@ fn main() {
         time += 1;
         compute.advance_time(time);
     }
-    let mut slowest: Vec<(Duration, usize)> =
-        latencies.iter().copied().zip(0..).collect();
+    let mut slowest: Vec<(Duration, usize)> = latencies.iter().copied().zip(0..).collect();
     slowest.sort();
     slowest.reverse();
     slowest.truncate(5);

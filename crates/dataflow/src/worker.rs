@@ -37,7 +37,9 @@ use timely::PartialOrder;
 
 use crate::api::{PeekError, PeekResult, PeekSpec};
 use crate::command::{Command, PeekResponder};
-use crate::render::{build_dataflow, CompiledMfp, ErrTrace, RowTrace, Time, TraceSource};
+use crate::render::{
+    arity_mismatch, build_dataflow, CompiledMfp, ErrTrace, RowTrace, Time, TraceSource,
+};
 
 /// How long an idle worker parks before looking at its commands again, should an
 /// unpark be missed.
@@ -454,12 +456,13 @@ fn read_peek(peek: &mut PendingPeek) -> PeekResult {
         return Err(PeekError::Eval(err));
     }
     let prefix = peek.spec.key_prefix.as_ref();
-    let mfp = peek
-        .spec
-        .mfp
-        .as_ref()
-        .filter(|mfp| !mfp.is_identity())
-        .map(|mfp| CompiledMfp::new(mfp.clone()));
+    // An identity MFP copies rows as stored, once the first row has shown the arity it
+    // expects (all rows of a collection have one arity).
+    let (mfp, mut unchecked_arity) = match &peek.spec.mfp {
+        Some(mfp) if mfp.is_identity() => (None, Some(mfp.input_arity)),
+        Some(mfp) => (Some(CompiledMfp::new(mfp.clone())), None),
+        None => (None, None),
+    };
     let mut rows = Vec::new();
     if let Some(batches) = peek.oks.batches_through(Antichain::new().borrow()) {
         let (mut cursor, storage) = cursor_list(batches);
@@ -472,6 +475,12 @@ fn read_peek(peek: &mut PendingPeek) -> PeekResult {
             }
             let count = count_at(&mut cursor, &storage, time);
             if count != 0 {
+                if let Some(expected) = unchecked_arity.take() {
+                    let found = row.iter().count();
+                    if found != expected {
+                        return Err(PeekError::Eval(arity_mismatch(found, expected)));
+                    }
+                }
                 match mfp.as_ref().map(|mfp| mfp.apply(row)) {
                     None => rows.push((row.clone(), count)),
                     Some(None) => {}

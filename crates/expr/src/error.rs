@@ -61,6 +61,9 @@ pub enum EvalError {
     /// A result larger than Postgres allows (`requested length too large`).
     #[error("{0}")]
     ProgramLimitExceeded(String),
+    /// A NULL where a function requires a value (`jsonb_build_object`'s keys).
+    #[error("{0}")]
+    NullValueNotAllowed(String),
 }
 
 impl EvalError {
@@ -86,6 +89,7 @@ impl EvalError {
             EvalError::InvalidEscapeSequence(_) => "22025",
             EvalError::FeatureNotSupported { .. } => "0A000",
             EvalError::ProgramLimitExceeded(_) => "54000",
+            EvalError::NullValueNotAllowed(_) => "22004",
         }
     }
 

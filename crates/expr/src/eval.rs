@@ -3,7 +3,9 @@
 //! Semantics and invariants:
 //! - Every function is *strict* (a NULL argument gives NULL) except `IS NULL`,
 //!   `IS TRUE`, `IS FALSE`, `IS DISTINCT FROM`, `AND`, `OR`, `COALESCE`, `concat()`,
-//!   `GREATEST`/`LEAST` (which skip NULLs).
+//!   `GREATEST`/`LEAST` (which skip NULLs), `ARRAY[...]` (which keeps them),
+//!   `= ANY(array)`, `format_type` and `array_to_string` (see [`array`]), and
+//!   `jsonb_build_object` (whose values may be NULL).
 //! - Arguments of strict functions are evaluated left to right, and the first error
 //!   wins, before NULLs are considered (as Postgres evaluates all arguments of a call).
 //! - `AND`/`OR` evaluate their arguments in order and let a decisive `false`/`true` win
@@ -16,10 +18,11 @@
 //! - The session time zone is UTC: `timestamptz` arithmetic and casts work in UTC.
 //!
 //! The work is split by domain: [`arith`] (numbers and math functions), [`cast`],
-//! [`datetime`] (date/time arithmetic, `extract`, `date_trunc`), [`string`] and
-//! [`jsonb`].
+//! [`datetime`] (date/time arithmetic, `extract`, `date_trunc`), [`string`],
+//! [`jsonb`] and [`array`] (arrays and catalog helpers).
 
 mod arith;
+mod array;
 mod cast;
 mod datetime;
 mod jsonb;
@@ -38,6 +41,7 @@ use crate::func::{BinaryFunc, UnaryFunc, VariadicFunc};
 use crate::scalar::MirScalarExpr;
 
 pub use arith::{numeric_div, numeric_with_typmod};
+pub use array::quote_ident;
 pub use cast::cast_datum;
 
 /// The longest string or byte result, as Postgres bounds a value (1 GiB - 1).
@@ -79,6 +83,7 @@ pub fn eval_unary(func: &UnaryFunc, arg: Datum) -> Result<Datum, EvalError> {
         UnaryFunc::DateTrunc(unit) => datetime::date_trunc(unit, arg),
         UnaryFunc::JsonbTypeof => jsonb::typeof_(arg),
         UnaryFunc::Md5 => string::md5(arg),
+        UnaryFunc::QuoteIdent => array::quote_ident_datum(arg),
     }
 }
 
@@ -135,6 +140,8 @@ pub fn eval_binary_datums(func: &BinaryFunc, a: Datum, b: Datum) -> Result<Datum
         BinaryFunc::Power => arith::power(a, b),
         BinaryFunc::JsonbGet => jsonb::get(a, b, false),
         BinaryFunc::JsonbGetText => jsonb::get(a, b, true),
+        BinaryFunc::ArrayUpper => array::array_upper(a, b),
+        BinaryFunc::ArrayIndex => array::array_index(a, b),
     }
 }
 
@@ -208,6 +215,11 @@ pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Dat
             Ok(best.unwrap_or(Datum::Null))
         }
         VariadicFunc::Concat => string::concat_fn(args),
+        VariadicFunc::ArrayCreate { .. } => Ok(Datum::Array(args)),
+        VariadicFunc::ArrayToString => array::array_to_string(args),
+        VariadicFunc::FormatType => array::format_type(args),
+        VariadicFunc::EqAny => array::eq_any(args),
+        VariadicFunc::JsonbBuildObject => jsonb::build_object(args),
         VariadicFunc::Substring
         | VariadicFunc::Replace
         | VariadicFunc::SplitPart

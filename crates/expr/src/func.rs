@@ -58,6 +58,8 @@ pub enum UnaryFunc {
     JsonbTypeof,
     /// `md5(text)` as lowercase hex.
     Md5,
+    /// `quote_ident(text)`: the identifier, double-quoted when Postgres would need it.
+    QuoteIdent,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -99,6 +101,11 @@ pub enum BinaryFunc {
     JsonbGetText,
     /// `a IS DISTINCT FROM b` (NULL-safe inequality; never NULL).
     IsDistinctFrom,
+    /// `array_upper(array, dimension)`: the array's length for dimension 1, NULL for an
+    /// empty array or another dimension (Eddy's arrays are one-dimensional, 1-based).
+    ArrayUpper,
+    /// `array[i]`: the element at 1-based position `i`, NULL when out of range.
+    ArrayIndex,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -118,6 +125,23 @@ pub enum VariadicFunc {
     SplitPart,
     Lpad,
     Rpad,
+    /// `ARRAY[a, b, ...]`: a one-dimensional array of values of `elem_type` (which has
+    /// an array type: text, smallint or oid).
+    ArrayCreate {
+        elem_type: ScalarType,
+    },
+    /// `array_to_string(array, delimiter [, null_string])`: the elements' text joined
+    /// by `delimiter`; NULL elements are skipped, or shown as `null_string`.
+    ArrayToString,
+    /// `format_type(type_oid, typmod)`: the SQL name of a type (see
+    /// [`eddy_repr::pgtype::format_type`]); NULL only for a NULL OID.
+    FormatType,
+    /// `x = ANY(array)`: true if an element equals `x`; else NULL if `x` or an element
+    /// is NULL (and the array is not empty); else false.
+    EqAny,
+    /// `jsonb_build_object(key, value, ...)`: keys as text (never NULL), values as
+    /// `to_jsonb` makes them.
+    JsonbBuildObject,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -165,7 +189,8 @@ impl UnaryFunc {
             | UnaryFunc::BTrim
             | UnaryFunc::LTrim
             | UnaryFunc::RTrim
-            | UnaryFunc::Md5 => Text,
+            | UnaryFunc::Md5
+            | UnaryFunc::QuoteIdent => Text,
             UnaryFunc::CharLength | UnaryFunc::OctetLength => Int32,
             UnaryFunc::Sqrt => match input.scalar_type {
                 Numeric { .. } => UNCONSTRAINED_NUMERIC,
@@ -232,6 +257,10 @@ impl BinaryFunc {
                 _ => Float64,
             },
             BinaryFunc::JsonbGet => return Jsonb.nullable(true),
+            BinaryFunc::ArrayUpper => return Int32.nullable(true),
+            BinaryFunc::ArrayIndex => {
+                return array_element_type(&l).unwrap_or(Text).nullable(true)
+            }
         };
         let nullable = n || matches!(self, BinaryFunc::JsonbGetText);
         typ.nullable(nullable)
@@ -257,7 +286,38 @@ impl VariadicFunc {
             | VariadicFunc::SplitPart
             | VariadicFunc::Lpad
             | VariadicFunc::Rpad => Text.nullable(nullable_if_any(inputs)),
+            VariadicFunc::ArrayCreate { elem_type } => array_type_of(elem_type)
+                .unwrap_or(TextArray)
+                .nullable(false),
+            VariadicFunc::ArrayToString => {
+                Text.nullable(inputs.iter().take(2).any(|t| t.nullable))
+            }
+            VariadicFunc::FormatType => Text.nullable(inputs.first().is_none_or(|t| t.nullable)),
+            VariadicFunc::EqAny => Bool.nullable(true),
+            VariadicFunc::JsonbBuildObject => Jsonb.nullable(false),
         }
+    }
+}
+
+/// The element type of one of Eddy's array types.
+pub fn array_element_type(array: &ScalarType) -> Option<ScalarType> {
+    match array {
+        ScalarType::TextArray => Some(ScalarType::Text),
+        ScalarType::Int16Array => Some(ScalarType::Int16),
+        ScalarType::OidArray => Some(ScalarType::Oid),
+        _ => None,
+    }
+}
+
+/// The array type whose elements have type `elem`, if Eddy has one (string types
+/// share `text[]`).
+pub fn array_type_of(elem: &ScalarType) -> Option<ScalarType> {
+    match elem {
+        t if t.is_string() => Some(ScalarType::TextArray),
+        ScalarType::PgChar => Some(ScalarType::TextArray),
+        ScalarType::Int16 => Some(ScalarType::Int16Array),
+        ScalarType::Oid => Some(ScalarType::OidArray),
+        _ => None,
     }
 }
 

@@ -9,6 +9,7 @@
 //! - Every [`ScalarType`] has one Postgres type OID and one text output format.
 
 pub mod datum;
+pub mod pgtype;
 pub mod row;
 pub mod strconv;
 pub mod types;

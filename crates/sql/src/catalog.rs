@@ -57,3 +57,17 @@ impl ItemKind {
         }
     }
 }
+
+/// The OID of a catalog item, as `pg_class` lists it: builtin relations keep the
+/// number of their [`GlobalId::System`] id, user items are numbered from 16384 (the
+/// first OID Postgres gives user objects) on. Transient items have none.
+pub fn item_oid(id: GlobalId) -> Option<u32> {
+    match id {
+        GlobalId::User(n) => u32::try_from(n).ok()?.checked_add(FIRST_USER_OID),
+        GlobalId::System(n) => u32::try_from(n).ok(),
+        GlobalId::Transient(_) => None,
+    }
+}
+
+/// The OID of the first user item.
+pub const FIRST_USER_OID: u32 = 16384;

@@ -262,6 +262,9 @@ impl<'a> StatementContext<'a> {
     ) -> Result<Typed, PlanError> {
         Ok(match expr {
             CExpr::Typed(t) => t,
+            CExpr::Str(s) if matches!(to, ScalarType::RegClass | ScalarType::RegType) => {
+                self.reg_literal(&s, to)?
+            }
             CExpr::Null => Typed::null(to),
             CExpr::Param(n) => {
                 self.inferred
@@ -302,6 +305,18 @@ impl<'a> StatementContext<'a> {
             _ => CastKind::Explicit,
         };
         match expr {
+            // A constant name read as an object: `'orders'::text::regclass`.
+            CExpr::Typed(t)
+                if matches!(to, ScalarType::RegClass | ScalarType::RegType)
+                    && t.scalar_type().is_string()
+                    && matches!(t.expr.as_literal(), Some(Datum::String(_)))
+                    && types::cast_allowed(&t.scalar_type(), &to, context) =>
+            {
+                let Some(Datum::String(s)) = t.expr.as_literal() else {
+                    unreachable!("matched above")
+                };
+                Ok(Ok(self.reg_literal(s, to)?))
+            }
             CExpr::Typed(t) => {
                 let from = t.typ.scalar_type;
                 if from == to {
@@ -313,6 +328,96 @@ impl<'a> StatementContext<'a> {
                 }
             }
             unknown => self.resolve_unknown(unknown, to, kind).map(Ok),
+        }
+    }
+}
+
+impl StatementContext<'_> {
+    /// `'name'::regclass` / `'name'::regtype`: the OID of the relation (or type) the
+    /// name resolves to now, as Postgres does when it reads such a constant; a number
+    /// is taken as the OID itself.
+    pub fn reg_literal(&self, s: &str, to: ScalarType) -> Result<Typed, PlanError> {
+        let trimmed = s.trim();
+        if let Ok(oid) = trimmed.parse::<u32>() {
+            return Ok(Typed::literal(Datum::Oid(oid), to));
+        }
+        let parts = parse_qualified_name(trimmed)?;
+        if to == ScalarType::RegType {
+            let name = parts.join(".");
+            let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);
+            let typ = eddy_repr::pgtype::PG_TYPES
+                .iter()
+                .find(|t| t.name == name || t.display == name)
+                .ok_or_else(|| {
+                    PlanError::new(
+                        sqlstate::UNDEFINED_OBJECT,
+                        format!("type \"{trimmed}\" does not exist"),
+                    )
+                })?;
+            return Ok(Typed::literal(Datum::Oid(typ.oid), to));
+        }
+        let (schema, name) = match parts.as_slice() {
+            [name] => (None, name),
+            [schema, name] | [_, schema, name] => (Some(schema.as_str()), name),
+            _ => {
+                return Err(PlanError::syntax(format!(
+                    "improper relation name (too many dotted names): {trimmed}"
+                )))
+            }
+        };
+        let oid = self
+            .catalog
+            .resolve_item(schema, name)
+            .and_then(|item| crate::catalog::item_oid(item.id))
+            .ok_or_else(|| {
+                PlanError::new(
+                    sqlstate::UNDEFINED_TABLE,
+                    format!("relation \"{trimmed}\" does not exist"),
+                )
+            })?;
+        Ok(Typed::literal(Datum::Oid(oid), to))
+    }
+}
+
+/// The parts of a dotted name written as text (`public."Orders"`): unquoted parts
+/// fold to lowercase, quoted ones keep their case (`""` is a quote).
+fn parse_qualified_name(s: &str) -> Result<Vec<String>, PlanError> {
+    let invalid = || PlanError::new(sqlstate::INVALID_NAME, "invalid name syntax");
+    let mut parts = vec![];
+    let mut chars = s.chars().peekable();
+    loop {
+        let mut part = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        part.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => part.push(c),
+                    None => return Err(invalid()),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == '.' {
+                    break;
+                }
+                part.extend(c.to_lowercase());
+                chars.next();
+            }
+            part = part.trim().to_string();
+        }
+        if part.is_empty() {
+            return Err(invalid());
+        }
+        parts.push(part);
+        match chars.next() {
+            None => return Ok(parts),
+            Some('.') => {}
+            Some(_) => return Err(invalid()),
         }
     }
 }

@@ -28,6 +28,9 @@ pub mod sqlstate {
     pub const AMBIGUOUS_COLUMN: &str = "42702";
     pub const AMBIGUOUS_FUNCTION: &str = "42725";
     pub const DATATYPE_MISMATCH: &str = "42804";
+    pub const INDETERMINATE_DATATYPE: &str = "42P18";
+    pub const INVALID_NAME: &str = "42602";
+    pub const INVALID_ESCAPE_SEQUENCE: &str = "22025";
     pub const CANNOT_COERCE: &str = "42846";
     pub const GROUPING_ERROR: &str = "42803";
     pub const INVALID_COLUMN_REFERENCE: &str = "42P10";

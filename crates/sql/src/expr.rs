@@ -18,15 +18,18 @@ use eddy_expr::{BinaryFunc, MirScalarExpr, UnaryFunc, VariadicFunc};
 use eddy_repr::{ColumnType, Datum, ScalarType};
 use rust_decimal::Decimal;
 use sqlparser::ast::{
-    BinaryOperator, CastKind as AstCastKind, CeilFloorKind, DateTimeField, Expr, Ident,
-    TrimWhereField, UnaryOperator, Value,
+    AccessExpr, BinaryOperator, CastKind as AstCastKind, CeilFloorKind, DataType, DateTimeField,
+    Expr, Ident, ObjectName, Query, Subscript, TrimWhereField, UnaryOperator, Value, Visit,
+    Visitor,
 };
 
 use crate::context::{CExpr, StatementContext, Typed};
 use crate::error::{sqlstate, PlanError};
 use crate::func;
+use crate::introspect;
 use crate::names::normalize_ident;
 use crate::scope::Scope;
+use crate::subquery;
 use crate::types::{self, CastContext};
 
 /// The state of a GROUP BY: the input the keys and aggregates were computed over, and
@@ -52,6 +55,16 @@ pub struct ExprContext<'a> {
     /// The clause, for messages: `WHERE`, `SELECT`, `JOIN/ON`, ...
     pub clause: &'static str,
     pub grouping: Option<&'a Grouping<'a>>,
+    /// The relation the expression is planned over (the grouped one under GROUP BY),
+    /// where the clause allows subqueries: planning a subquery or a catalog lookup
+    /// appends its value to it as a new column (existing columns keep their
+    /// positions), and the clause's planner drops such columns when it is done. `None`
+    /// where subqueries are not supported.
+    pub rel: Option<&'a subquery::OuterRelation>,
+    /// Which rows of `rel` the expression is evaluated for (inside a CASE branch, the
+    /// rows that reach it), over `rel`; subqueries are computed for those rows only,
+    /// so a branch that is not taken raises no error. `None` for every row.
+    pub guard: Option<MirScalarExpr>,
 }
 
 impl<'a> ExprContext<'a> {
@@ -67,6 +80,8 @@ impl<'a> ExprContext<'a> {
             typ,
             clause,
             grouping: None,
+            rel: None,
+            guard: None,
         }
     }
 
@@ -77,13 +92,80 @@ impl<'a> ExprContext<'a> {
             typ: self.typ,
             clause,
             grouping: self.grouping,
+            rel: self.rel,
+            guard: self.guard.clone(),
+        }
+    }
+
+    /// The same context over `rel`, which subqueries may join into.
+    pub fn with_rel<'b>(&self, rel: &'b subquery::OuterRelation) -> ExprContext<'b>
+    where
+        'a: 'b,
+    {
+        ExprContext {
+            scx: self.scx,
+            scope: self.scope,
+            typ: self.typ,
+            clause: self.clause,
+            grouping: self.grouping,
+            rel: Some(rel),
+            guard: None,
+        }
+    }
+
+    /// The same context for the rows where `cond` is also true.
+    pub fn with_guard(&self, cond: MirScalarExpr) -> ExprContext<'a> {
+        let guard = match &self.guard {
+            None => cond,
+            Some(g) => MirScalarExpr::and(vec![g.clone(), cond]),
+        };
+        ExprContext {
+            scx: self.scx,
+            scope: self.scope,
+            typ: self.typ,
+            clause: self.clause,
+            grouping: self.grouping,
+            rel: self.rel,
+            guard: Some(guard),
         }
     }
 }
 
-/// True if `expr` calls an aggregate function (outside any window).
+/// Calls `f` on `expr` and its sub-expressions, but not on those inside subqueries
+/// (which belong to another query level).
+pub fn visit_query_level<B>(
+    expr: &(impl Visit + ?Sized),
+    f: impl FnMut(&Expr) -> ControlFlow<B>,
+) -> ControlFlow<B> {
+    struct Level<F> {
+        depth: usize,
+        f: F,
+    }
+    impl<B, F: FnMut(&Expr) -> ControlFlow<B>> Visitor for Level<F> {
+        type Break = B;
+        fn pre_visit_query(&mut self, _query: &Query) -> ControlFlow<B> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<B> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<B> {
+            if self.depth == 0 {
+                (self.f)(expr)
+            } else {
+                ControlFlow::Continue(())
+            }
+        }
+    }
+    expr.visit(&mut Level { depth: 0, f })
+}
+
+/// True if `expr` calls an aggregate function (outside any window), at its own query
+/// level (an aggregate inside a subquery belongs to the subquery).
 pub fn contains_aggregate(expr: &Expr) -> bool {
-    sqlparser::ast::visit_expressions(expr, |e| match e {
+    visit_query_level(expr, |e| match e {
         Expr::Function(f) if func::is_aggregate_call(f) => ControlFlow::Break(()),
         _ => ControlFlow::Continue(()),
     })
@@ -156,6 +238,8 @@ fn plan_grouped(
         typ: grouping.input_typ,
         clause: ecx.clause,
         grouping: None,
+        rel: None,
+        guard: None,
     };
     match plan_expr_inner(&input_ecx, expr) {
         Ok(CExpr::Typed(t)) => {
@@ -299,7 +383,11 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
             )
             .into())
         }
-        Expr::InSubquery { .. } => Err(PlanError::unsupported("IN (subquery)")),
+        Expr::InSubquery {
+            expr,
+            subquery,
+            negated,
+        } => subquery::plan_in(ecx, expr, subquery, *negated),
         Expr::InUnnest { .. } => Err(PlanError::unsupported("IN UNNEST")),
         Expr::Between {
             expr,
@@ -365,8 +453,44 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
             if matches!(kind, AstCastKind::TryCast | AstCastKind::SafeCast) {
                 return Err(PlanError::unsupported(format!("{kind:?}").to_uppercase()));
             }
+            // `x::regnamespace::text`, `x::regrole::text`: the object's name.
+            if let Expr::Cast {
+                expr: oid,
+                data_type: reg_type,
+                format: None,
+                ..
+            } = strip_nested(expr)
+            {
+                if let Some(kind) = reg_name_type(reg_type) {
+                    let to = types::scalar_type(data_type)?;
+                    if to.is_string() {
+                        let oid = plan_expr(ecx, oid)?;
+                        let name = introspect::plan_object_name(ecx, kind, oid)?;
+                        return Ok(name.cast(to, CastKind::Explicit).into());
+                    }
+                }
+            }
+            if let Some(kind) = reg_name_type(data_type) {
+                return Err(PlanError::unsupported(format!("type {kind}")));
+            }
             let to = types::scalar_type(data_type)?;
             let inner = plan_expr(ecx, expr)?;
+            // Object identifiers print as names: a lookup in the catalog.
+            if let CExpr::Typed(t) = &inner {
+                if to.is_string() {
+                    match t.scalar_type() {
+                        ScalarType::RegClass => {
+                            let name = introspect::plan_object_name(ecx, "regclass", inner)?;
+                            return Ok(name.cast(to, CastKind::Explicit).into());
+                        }
+                        ScalarType::RegType => {
+                            let name = func::plan_call(scx, "format_type", vec![inner, CExpr::Null])?;
+                            return Ok(name.cast(to, CastKind::Explicit).into());
+                        }
+                        _ => {}
+                    }
+                }
+            }
             Ok(plan_cast(scx, inner, to)?.into())
         }
         Expr::Extract { field, expr, .. } => {
@@ -427,18 +551,30 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
             ..
         } => plan_case(ecx, operand.as_deref(), conditions, else_result.as_deref()),
         Expr::Function(f) => func::plan_function(ecx, f),
-        Expr::Exists { .. } => Err(PlanError::unsupported("EXISTS")),
-        Expr::Subquery(_) => Err(PlanError::unsupported_plural("scalar subqueries")),
+        Expr::Exists { subquery, negated } => subquery::plan_exists(ecx, subquery, *negated),
+        Expr::Subquery(query) => subquery::plan_scalar(ecx, query),
         Expr::Tuple(_) => Err(PlanError::unsupported_plural("row constructors")),
-        Expr::Array(_) => Err(PlanError::unsupported_plural("array constructors")),
-        Expr::AnyOp { .. } | Expr::AllOp { .. } => {
-            Err(PlanError::unsupported_plural("ANY/ALL comparisons"))
-        }
+        Expr::Array(array) => plan_array(ecx, &array.elem),
+        Expr::AnyOp {
+            left,
+            compare_op,
+            right,
+            ..
+        } => plan_any_all(ecx, left, compare_op, right, false),
+        Expr::AllOp {
+            left,
+            compare_op,
+            right,
+        } => plan_any_all(ecx, left, compare_op, right, true),
         Expr::AtTimeZone { .. } => Err(PlanError::unsupported("AT TIME ZONE")),
-        Expr::Collate { .. } => Err(PlanError::unsupported("COLLATE")),
-        Expr::CompoundFieldAccess { .. } | Expr::JsonAccess { .. } => {
-            Err(PlanError::unsupported_plural("field access and subscripts"))
+        Expr::Collate { expr, collation } => {
+            check_collation(collation)?;
+            plan_expr(ecx, expr)
         }
+        Expr::CompoundFieldAccess { root, access_chain } => {
+            plan_subscripts(ecx, root, access_chain)
+        }
+        Expr::JsonAccess { .. } => Err(PlanError::unsupported_plural("field access")),
         Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => {
             Err(PlanError::syntax("syntax error at or near \"*\""))
         }
@@ -816,6 +952,10 @@ pub fn plan_binary(
         Op::PGRegexNotIMatch => like(scx, l, r, regex(true), "!~*", true)?,
         Op::PGExp => func::plan_call(scx, "power", vec![l, r])?,
         Op::Arrow => plan_jsonb_get(scx, l, r, BinaryFunc::JsonbGet, "->")?,
+        Op::PGCustomBinaryOperator(parts) => {
+            let op = qualified_operator(parts)?;
+            return plan_binary(scx, &op, l, r);
+        }
         Op::LongArrow => plan_jsonb_get(scx, l, r, BinaryFunc::JsonbGetText, "->>")?,
         other => return Err(PlanError::unsupported(format!("operator {other}"))),
     };
@@ -1012,13 +1152,32 @@ fn plan_like(
     if any {
         return Err(PlanError::unsupported("LIKE ANY"));
     }
-    if let Some(escape) = escape_char {
-        if string_value(escape).as_deref() != Some("\\") {
-            return Err(PlanError::unsupported("LIKE ... ESCAPE"));
-        }
-    }
+    let escape = match escape_char {
+        None => None,
+        Some(escape) => Some(string_value(escape).ok_or_else(|| {
+            PlanError::syntax(format!("syntax error at or near \"{escape}\""))
+        })?),
+    };
     let l = plan_expr(ecx, expr)?;
-    let r = plan_expr(ecx, pattern)?;
+    let mut r = plan_expr(ecx, pattern)?;
+    if let Some(escape) = escape.filter(|e| e != "\\") {
+        // The evaluator's patterns escape with a backslash: rewrite a constant
+        // pattern that uses another escape character.
+        let typed = ecx.scx.resolve_unknown(r, ScalarType::Text, CastKind::Explicit)?;
+        let text = match typed.expr.as_literal() {
+            Some(Datum::String(s)) => Some(s.clone()),
+            Some(_) => None,
+            None if typed.expr.support().is_empty() => match typed.expr.eval(&[]) {
+                Ok(Datum::String(s)) => Some(s),
+                _ => None,
+            },
+            None => None,
+        };
+        let text = text
+            .ok_or_else(|| PlanError::unsupported("LIKE ... ESCAPE with a non-constant pattern"))?;
+        let rewritten = backslash_pattern(&text, &escape)?;
+        r = CExpr::Typed(Typed::literal(Datum::String(rewritten), ScalarType::Text));
+    }
     let (func, opname) = match (case_insensitive, negated) {
         (false, false) => (BinaryFunc::Like, "~~"),
         (false, true) => (BinaryFunc::Like, "!~~"),
@@ -1026,6 +1185,42 @@ fn plan_like(
         (true, true) => (BinaryFunc::ILike, "!~~*"),
     };
     Ok(like(ecx.scx, l, r, func, opname, negated)?.into())
+}
+
+/// A LIKE pattern that escapes with `escape` (one character, or none when empty)
+/// rewritten to escape with a backslash.
+fn backslash_pattern(pattern: &str, escape: &str) -> Result<String, PlanError> {
+    let mut chars = escape.chars();
+    let escape = match (chars.next(), chars.next()) {
+        (None, _) => None,
+        (Some(c), None) => Some(c),
+        _ => {
+            return Err(PlanError::new(
+                sqlstate::INVALID_ESCAPE_SEQUENCE,
+                "invalid escape string",
+            )
+            .with_hint("Escape string must be empty or one character."))
+        }
+    };
+    let mut out = String::with_capacity(pattern.len());
+    let mut it = pattern.chars();
+    while let Some(c) = it.next() {
+        if Some(c) == escape {
+            let Some(next) = it.next() else {
+                return Err(PlanError::new(
+                    sqlstate::INVALID_ESCAPE_SEQUENCE,
+                    "LIKE pattern must not end with escape character",
+                ));
+            };
+            out.push('\\');
+            out.push(next);
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 fn plan_jsonb_get(
@@ -1167,24 +1362,50 @@ fn plan_case(
 ) -> Result<CExpr, PlanError> {
     let scx = ecx.scx;
     let operand = operand.map(|o| plan_expr(ecx, o)).transpose()?;
-    let mut conds = vec![];
+    let mut conds: Vec<Typed> = vec![];
     let mut results = vec![];
+    // Each condition and result is evaluated only for the rows that reach it (which
+    // matters to the subqueries in it): no earlier condition was true, and for a
+    // result its own condition is.
+    let not_taken = |conds: &[Typed]| -> Option<MirScalarExpr> {
+        let terms: Vec<MirScalarExpr> = conds
+            .iter()
+            .map(|c| {
+                c.expr
+                    .clone()
+                    .call_unary(UnaryFunc::IsTrue)
+                    .call_unary(UnaryFunc::Not)
+            })
+            .collect();
+        match terms.len() {
+            0 => None,
+            1 => terms.into_iter().next(),
+            _ => Some(MirScalarExpr::and(terms)),
+        }
+    };
+    let guarded = |guard: Option<MirScalarExpr>| match guard {
+        None => ecx.with_clause(ecx.clause),
+        Some(g) => ecx.with_guard(g),
+    };
     for when in conditions {
+        let cond_ecx = guarded(not_taken(&conds));
         let cond = match &operand {
             Some(operand) => {
-                let value = plan_expr(ecx, &when.condition)?;
+                let value = plan_expr(&cond_ecx, &when.condition)?;
                 compare(scx, BinaryFunc::Eq, "=", operand.clone(), value)?
             }
-            None => require_bool(scx, plan_expr(ecx, &when.condition)?, "CASE/WHEN")?,
+            None => require_bool(scx, plan_expr(&cond_ecx, &when.condition)?, "CASE/WHEN")?,
         };
+        let taken = cond.expr.clone().call_unary(UnaryFunc::IsTrue);
+        let result_ecx = cond_ecx.with_guard(taken);
         conds.push(cond);
-        results.push(plan_expr(ecx, &when.result)?);
+        results.push(plan_expr(&result_ecx, &when.result)?);
     }
     // Postgres unifies the ELSE branch first (it names the types in that order).
     results.insert(
         0,
         match else_result {
-            Some(e) => plan_expr(ecx, e)?,
+            Some(e) => plan_expr(&guarded(not_taken(&conds)), e)?,
             None => CExpr::Null,
         },
     );
@@ -1224,4 +1445,228 @@ pub fn plan_nullif(scx: &StatementContext, a: CExpr, b: CExpr) -> Result<Typed, 
         },
         typ,
     ))
+}
+
+/// `expr` without enclosing parentheses.
+fn strip_nested(mut expr: &Expr) -> &Expr {
+    while let Expr::Nested(inner) = expr {
+        expr = inner;
+    }
+    expr
+}
+
+/// The object identifier types Eddy has no values of, whose only use is printing an
+/// object's name (`x::regnamespace::text`): `regnamespace` and `regrole`.
+fn reg_name_type(data_type: &DataType) -> Option<&'static str> {
+    let DataType::Custom(name, modifiers) = data_type else {
+        return None;
+    };
+    if !modifiers.is_empty() {
+        return None;
+    }
+    let parts = crate::names::object_name_parts(name).ok()?;
+    let (schema, name) = match parts.as_slice() {
+        [name] => (None, name.as_str()),
+        [schema, name] => (Some(schema.as_str()), name.as_str()),
+        _ => return None,
+    };
+    if schema.is_some_and(|s| s != crate::names::PG_CATALOG_SCHEMA) {
+        return None;
+    }
+    match name {
+        "regnamespace" => Some("regnamespace"),
+        "regrole" => Some("regrole"),
+        _ => None,
+    }
+}
+
+/// `COLLATE name`: the collations that compare as Eddy does (bytewise) are accepted
+/// and change nothing; others do not exist here.
+fn check_collation(collation: &ObjectName) -> Result<(), PlanError> {
+    let parts = crate::names::object_name_parts(collation)?;
+    let (schema, name) = match parts.as_slice() {
+        [name] => (None, name.as_str()),
+        [schema, name] => (Some(schema.as_str()), name.as_str()),
+        _ => (None, ""),
+    };
+    let known = schema.is_none_or(|s| s == crate::names::PG_CATALOG_SCHEMA)
+        && matches!(name, "default" | "C" | "POSIX" | "ucs_basic");
+    if known {
+        Ok(())
+    } else {
+        Err(PlanError::new(
+            sqlstate::UNDEFINED_OBJECT,
+            format!("collation \"{collation}\" for encoding \"UTF8\" does not exist"),
+        ))
+    }
+}
+
+/// `OPERATOR(pg_catalog.op)`: the builtin operator `op`.
+fn qualified_operator(parts: &[String]) -> Result<BinaryOperator, PlanError> {
+    use BinaryOperator as Op;
+    let (schema, op) = match parts {
+        [op] => (None, op.as_str()),
+        [schema, op] => (Some(schema.as_str()), op.as_str()),
+        _ => (None, ""),
+    };
+    let not_found = || {
+        PlanError::operator_does_not_exist(format!("OPERATOR({})", parts.join(".")))
+    };
+    if schema.is_some_and(|s| s != crate::names::PG_CATALOG_SCHEMA) {
+        return Err(not_found());
+    }
+    Ok(match op {
+        "+" => Op::Plus,
+        "-" => Op::Minus,
+        "*" => Op::Multiply,
+        "/" => Op::Divide,
+        "%" => Op::Modulo,
+        "^" => Op::PGExp,
+        "=" => Op::Eq,
+        "<>" | "!=" => Op::NotEq,
+        "<" => Op::Lt,
+        "<=" => Op::LtEq,
+        ">" => Op::Gt,
+        ">=" => Op::GtEq,
+        "||" => Op::StringConcat,
+        "~" => Op::PGRegexMatch,
+        "~*" => Op::PGRegexIMatch,
+        "!~" => Op::PGRegexNotMatch,
+        "!~*" => Op::PGRegexNotIMatch,
+        "~~" => Op::PGLikeMatch,
+        "!~~" => Op::PGNotLikeMatch,
+        "~~*" => Op::PGILikeMatch,
+        "!~~*" => Op::PGNotILikeMatch,
+        "->" => Op::Arrow,
+        "->>" => Op::LongArrow,
+        _ => return Err(not_found()),
+    })
+}
+
+/// `ARRAY[a, b, ...]`: elements of a common type that has an array type.
+fn plan_array(ecx: &ExprContext, elems: &[Expr]) -> Result<CExpr, PlanError> {
+    let planned = elems
+        .iter()
+        .map(|e| plan_expr(ecx, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    if planned.is_empty() {
+        return Err(PlanError::new(
+            sqlstate::INDETERMINATE_DATATYPE,
+            "cannot determine type of empty array",
+        )
+        .with_hint("Explicitly cast to the desired type, for example ARRAY[]::integer[]."));
+    }
+    let (typed, common) = unify(ecx.scx, planned, "ARRAY")?;
+    let elem_type = match common {
+        t if t.is_string() || t == ScalarType::PgChar => ScalarType::Text,
+        t => t,
+    };
+    if eddy_expr::func::array_type_of(&elem_type).is_none() {
+        return Err(PlanError::unsupported(format!(
+            "arrays of type {}",
+            elem_type.sql_name()
+        )));
+    }
+    let typed = typed
+        .into_iter()
+        .map(|t| t.cast(elem_type, CastKind::Explicit))
+        .collect();
+    Ok(Typed::variadic(VariadicFunc::ArrayCreate { elem_type }, typed).into())
+}
+
+/// `x op ANY (...)` / `x op ALL (...)` over a subquery or an array: `= ANY` and
+/// `<> ALL` (which are `IN` and `NOT IN`).
+fn plan_any_all(
+    ecx: &ExprContext,
+    left: &Expr,
+    op: &BinaryOperator,
+    right: &Expr,
+    all: bool,
+) -> Result<CExpr, PlanError> {
+    let negated = match (op, all) {
+        (BinaryOperator::Eq, false) => false,
+        (BinaryOperator::NotEq, true) => true,
+        _ => {
+            let which = if all { "ALL" } else { "ANY" };
+            return Err(PlanError::unsupported(format!("{op} {which} (...)")));
+        }
+    };
+    if let Expr::Subquery(query) = strip_nested(right) {
+        return subquery::plan_in(ecx, left, query, negated);
+    }
+    let scx = ecx.scx;
+    let x = plan_expr(ecx, left)?;
+    let array = plan_expr(ecx, right)?;
+    let array = match array {
+        CExpr::Typed(t) => t,
+        unknown => {
+            // An array literal takes the array type of the other side.
+            let elem = x.scalar_type().unwrap_or(ScalarType::Text);
+            let typ = eddy_expr::func::array_type_of(&elem).ok_or_else(|| {
+                PlanError::operator_does_not_exist(format!("{} = unknown", elem.sql_name()))
+            })?;
+            scx.resolve_unknown(unknown, typ, CastKind::Explicit)?
+        }
+    };
+    let Some(elem) = eddy_expr::func::array_element_type(&array.scalar_type()) else {
+        return Err(PlanError::new(
+            sqlstate::WRONG_OBJECT_TYPE,
+            format!(
+                "op ANY/ALL (array) requires array on right side, not type {}",
+                array.scalar_type().sql_name()
+            ),
+        ));
+    };
+    let x = match x {
+        CExpr::Typed(t) if t.scalar_type() == elem => t,
+        CExpr::Typed(t) if elem == ScalarType::Text && (t.scalar_type().is_string() || t.scalar_type() == ScalarType::PgChar) => {
+            t.cast(ScalarType::Text, CastKind::Explicit)
+        }
+        CExpr::Typed(t) => match types::common_type(&t.scalar_type(), &elem) {
+            Some(common) if common == elem => t.cast(elem, CastKind::Explicit),
+            _ => {
+                return Err(PlanError::operator_does_not_exist(format!(
+                    "{} {op} {}",
+                    t.scalar_type().sql_name(),
+                    elem.sql_name()
+                )))
+            }
+        },
+        unknown => scx.resolve_unknown(unknown, elem, CastKind::Explicit)?,
+    };
+    let any = Typed::variadic(VariadicFunc::EqAny, vec![x, array]);
+    Ok(if negated { any.unary(UnaryFunc::Not) } else { any }.into())
+}
+
+/// `array[i]`: one subscript of a one-dimensional array.
+fn plan_subscripts(
+    ecx: &ExprContext,
+    root: &Expr,
+    chain: &[AccessExpr],
+) -> Result<CExpr, PlanError> {
+    let [AccessExpr::Subscript(Subscript::Index { index })] = chain else {
+        return Err(PlanError::unsupported_plural(
+            "field access, slices and multi-dimensional subscripts",
+        ));
+    };
+    let array = plan_typed(ecx, root)?;
+    if eddy_expr::func::array_element_type(&array.scalar_type()).is_none() {
+        return Err(PlanError::datatype_mismatch(format!(
+            "cannot subscript type {} because it does not support subscripting",
+            array.scalar_type().sql_name()
+        )));
+    }
+    let index = match plan_expr(ecx, index)? {
+        CExpr::Typed(t) if matches!(t.scalar_type(), ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64) => t,
+        CExpr::Typed(t) => {
+            return Err(PlanError::datatype_mismatch(format!(
+                "array subscript must have type integer, not type {}",
+                t.scalar_type().sql_name()
+            )))
+        }
+        unknown => ecx
+            .scx
+            .resolve_unknown(unknown, ScalarType::Int32, CastKind::Explicit)?,
+    };
+    Ok(array.binary(index, BinaryFunc::ArrayIndex).into())
 }

@@ -13,7 +13,10 @@
 //! [`PlanContext::now`]: crate::plan::PlanContext::now
 
 use eddy_expr::func::CastKind;
-use eddy_expr::{AggregateExpr, AggregateFunc, BinaryFunc, MirScalarExpr, UnaryFunc, VariadicFunc};
+use eddy_expr::func::array_element_type;
+use eddy_expr::{
+    AggregateExpr, AggregateFunc, BinaryFunc, EvalError, MirScalarExpr, UnaryFunc, VariadicFunc,
+};
 use eddy_repr::{Datum, ScalarType};
 use sqlparser::ast::{
     DuplicateTreatment, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
@@ -22,7 +25,9 @@ use sqlparser::ast::{
 use crate::context::{CExpr, StatementContext, Typed};
 use crate::error::{sqlstate, PlanError};
 use crate::expr::{self, ExprContext};
+use crate::introspect;
 use crate::names::object_name_parts;
+use crate::subquery;
 use crate::types;
 
 const NUMERIC: ScalarType = ScalarType::Numeric {
@@ -89,7 +94,6 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "make_timestamp",
     "make_interval",
     "string_to_array",
-    "array_to_string",
     "format",
     "initcap",
     "reverse",
@@ -106,8 +110,6 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "pi",
     "cbrt",
     "div",
-    "jsonb_build_object",
-    "json_build_object",
     "jsonb_build_array",
     "jsonb_agg",
     "jsonb_array_length",
@@ -119,7 +121,6 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "to_jsonb",
     "to_json",
     "row_to_json",
-    "current_setting",
     "set_config",
     "pg_typeof",
     "clock_timestamp",
@@ -128,15 +129,7 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "decode",
     "sha256",
     "coalesce_",
-    "quote_ident",
     "quote_literal",
-    "pg_get_userbyid",
-    "pg_table_is_visible",
-    "has_table_privilege",
-    "obj_description",
-    "col_description",
-    "format_type",
-    "pg_get_expr",
     "array_remove",
     "cardinality",
 ];
@@ -232,6 +225,9 @@ pub fn plan_function(ecx: &ExprContext, f: &Function) -> Result<CExpr, PlanError
             "parameters of {name}"
         )));
     }
+    if let (FunctionArguments::Subquery(query), "array") = (&f.args, name.as_str()) {
+        return subquery::plan_array(ecx, query);
+    }
     let Some(arg_exprs) = argument_exprs(f, &name)? else {
         // `current_timestamp`, `current_user`, ... written without parentheses.
         return match plan_niladic(ecx, &name)? {
@@ -254,6 +250,12 @@ pub fn plan_function(ecx: &ExprContext, f: &Function) -> Result<CExpr, PlanError
         if let Some(t) = plan_niladic(ecx, &name)? {
             return Ok(t.into());
         }
+    }
+    if let Some(t) = introspect::plan_catalog_function(ecx, &name, &args)? {
+        return Ok(t.into());
+    }
+    if let Some(t) = introspect::plan_constant_function(ecx, &name, &args)? {
+        return Ok(t.into());
     }
     Ok(plan_call(scx, &name, args)?.into())
 }
@@ -584,6 +586,63 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             let (a, b) = (next(), next());
             expr::plan_nullif(scx, a, b)
         }
+        ("quote_ident", 1) => unary_text(UnaryFunc::QuoteIdent, next()),
+        ("jsonb_build_object" | "json_build_object", _) => {
+            if n % 2 != 0 {
+                return Err(PlanError::new(
+                    sqlstate::INVALID_PARAMETER_VALUE,
+                    "argument list must have even number of elements",
+                )
+                .with_hint(format!(
+                    "The arguments of {name}() must consist of alternating keys and values."
+                )));
+            }
+            let typed = (0..n)
+                .map(|_| scx.finalize(next()))
+                .collect::<Vec<_>>();
+            if name == "jsonb_build_object" {
+                return Ok(Typed::variadic(VariadicFunc::JsonbBuildObject, typed));
+            }
+            // There is no json type: the object would come back as jsonb (keys
+            // sorted, duplicates merged), so building one is an error when a row
+            // reaches it.
+            let unsupported = EvalError::FeatureNotSupported {
+                message: "function json_build_object is not supported yet".into(),
+                detail: Some("Eddy has no json type; jsonb_build_object builds jsonb.".into()),
+            };
+            Ok(Typed::new(
+                MirScalarExpr::Literal(Err(unsupported), ScalarType::Jsonb.nullable(false)),
+                ScalarType::Jsonb.nullable(false),
+            ))
+        }
+        ("format_type", 2) => {
+            let oid = scx
+                .coerce(next(), ScalarType::Oid, types::CastContext::Implicit)?
+                .map_err(|_| wrong_count())?
+                .cast(ScalarType::Oid, CastKind::Explicit);
+            let typmod = int_arg(scx, next(), &sig)?;
+            Ok(Typed::variadic(VariadicFunc::FormatType, vec![oid, typmod]))
+        }
+        ("array_to_string", 2 | 3) => {
+            let array = match next() {
+                CExpr::Typed(t) if array_element_type(&t.scalar_type()).is_some() => t,
+                CExpr::Typed(_) => return Err(wrong_count()),
+                unknown => scx.resolve_unknown(unknown, ScalarType::TextArray, CastKind::Explicit)?,
+            };
+            let mut typed = vec![array, text_arg(scx, next(), &sig)?];
+            if n == 3 {
+                typed.push(text_arg(scx, next(), &sig)?);
+            }
+            Ok(Typed::variadic(VariadicFunc::ArrayToString, typed))
+        }
+        ("array_upper", 2) => {
+            let array = match next() {
+                CExpr::Typed(t) if array_element_type(&t.scalar_type()).is_some() => t,
+                _ => return Err(wrong_count()),
+            };
+            let dimension = int_arg(scx, next(), &sig)?;
+            Ok(array.binary(dimension, BinaryFunc::ArrayUpper))
+        }
         _ if UNSUPPORTED_FUNCTIONS.contains(&name) => {
             Err(PlanError::unsupported(format!("function {name}")))
         }
@@ -679,6 +738,9 @@ pub fn plan_aggregate(
     } else {
         signature(&name, &args)
     };
+    if matches!(name.as_str(), "string_agg" | "array_agg") {
+        return plan_collecting_aggregate(ecx, &name, args, filter, distinct, first_column, &sig);
+    }
     let [arg] = <[CExpr; 1]>::try_from(args).map_err(|_| {
         if AGGREGATES.contains(&name.as_str())
             && !matches!(
@@ -756,6 +818,98 @@ pub fn plan_aggregate(
         "bool_or" => single(AggregateFunc::BoolOr),
         "avg" => plan_avg(arg, distinct, first_column),
         _ => return Err(PlanError::unsupported(format!("aggregate {name}"))),
+    })
+}
+
+/// `string_agg(x, delimiter)` and `array_agg(x)`, which collect their group's values.
+/// The dataflow has no collecting aggregate yet, so only their value over a group
+/// with nothing to collect is computed (NULL); any other group is a `0A000` error
+/// when the statement reads it. Catalog queries that aggregate over the catalogs Eddy
+/// keeps empty (publications, policies, ...) therefore work.
+fn plan_collecting_aggregate(
+    ecx: &ExprContext,
+    name: &str,
+    args: Vec<CExpr>,
+    filter: Option<Typed>,
+    distinct: bool,
+    first_column: usize,
+    sig: &str,
+) -> Result<PlannedAggregate, PlanError> {
+    let scx = ecx.scx;
+    let (counted, result_type) = match (name, args.len()) {
+        ("string_agg", 2) => {
+            let mut args = args.into_iter();
+            let value = args.next().expect("two arguments");
+            let value = match value {
+                CExpr::Typed(t) if !t.scalar_type().is_string() => {
+                    return Err(PlanError::function_does_not_exist(sig))
+                }
+                other => scx.resolve_unknown(other, ScalarType::Text, CastKind::Explicit)?,
+            };
+            text_arg(scx, args.next().expect("two arguments"), sig)?;
+            // NULL values are skipped, so a group of NULLs is NULL.
+            (value, ScalarType::Text)
+        }
+        ("array_agg", 1) => {
+            let value = scx.finalize(args.into_iter().next().expect("one argument"));
+            let array = eddy_expr::func::array_type_of(&value.scalar_type()).ok_or_else(|| {
+                PlanError::unsupported(format!(
+                    "array_agg of type {}",
+                    value.scalar_type().sql_name()
+                ))
+            })?;
+            // NULL values are collected too: every row counts.
+            (Typed::literal(Datum::Bool(true), ScalarType::Bool), array)
+        }
+        _ => return Err(PlanError::function_does_not_exist(sig)),
+    };
+    let counted = match filter {
+        None => counted,
+        Some(cond) => {
+            let typ = counted.typ.scalar_type.nullable(true);
+            Typed::new(
+                MirScalarExpr::If {
+                    cond: Box::new(cond.expr),
+                    then: Box::new(counted.expr),
+                    els: Box::new(MirScalarExpr::literal_null(counted.typ.scalar_type)),
+                },
+                typ,
+            )
+        }
+    };
+    let count = Typed::new(
+        MirScalarExpr::Column(first_column),
+        ScalarType::Int64.nullable(false),
+    );
+    let unsupported = EvalError::FeatureNotSupported {
+        message: format!("aggregate {name} is not supported yet"),
+        detail: Some("Eddy computes it only for groups with no values to collect.".into()),
+    };
+    let value = Typed::new(
+        MirScalarExpr::If {
+            cond: Box::new(
+                count
+                    .expr
+                    .call_binary(
+                        MirScalarExpr::literal(Datum::Int64(0), ScalarType::Int64.nullable(false)),
+                        BinaryFunc::Eq,
+                    ),
+            ),
+            then: Box::new(MirScalarExpr::literal_null(result_type)),
+            els: Box::new(MirScalarExpr::Literal(
+                Err(unsupported),
+                result_type.nullable(true),
+            )),
+        },
+        result_type.nullable(true),
+    );
+    Ok(PlannedAggregate {
+        aggregates: vec![AggregateExpr {
+            func: AggregateFunc::Count,
+            expr: counted.expr,
+            distinct,
+        }],
+        value,
     })
 }
 

@@ -14,21 +14,30 @@
 //!   literals, NULL, undeclared parameters) take their type from context, else `text`.
 //! - Errors are [`PlanError`]s with a SQLSTATE and a Postgres-style message. Features
 //!   that Postgres has and Eddy does not are `0A000 ... is not supported yet`, never a
-//!   silent difference: subqueries in expressions, LATERAL, window functions,
-//!   DISTINCT ON, WITH RECURSIVE, DEFAULT/UNIQUE/CHECK/REFERENCES, ALTER, COPY,
-//!   CREATE INDEX, and `now()` inside views.
+//!   silent difference: LATERAL subqueries, window functions, set-returning functions
+//!   in the select list, DISTINCT ON, WITH RECURSIVE, DEFAULT/UNIQUE/CHECK/REFERENCES,
+//!   ALTER, COPY, CREATE INDEX, and `now()` inside views. A few functions are only
+//!   partly computable (`string_agg`, `array_agg`, `ARRAY(subquery)` over non-empty
+//!   input, `json_build_object`): they plan, and a row that needs the missing part is
+//!   a `0A000` error when the statement reads it, so catalog queries over the
+//!   relations Eddy keeps empty still run.
+//! - Subqueries in expressions are decorrelated into joins (`subquery.rs`); the
+//!   functions that read the catalog are lookups in `pg_catalog` relations
+//!   (`introspect.rs`), never constants of planning time.
 
 mod catalog;
 mod context;
 mod error;
 mod expr;
 mod func;
+mod introspect;
 mod names;
 mod parse;
 mod plan;
 mod query;
 mod scope;
 mod statement;
+mod subquery;
 mod types;
 
 #[cfg(test)]
@@ -37,7 +46,7 @@ mod tests;
 use eddy_repr::{RelationDesc, ScalarType};
 pub use sqlparser::ast::Statement;
 
-pub use crate::catalog::{Catalog, CatalogItem, ItemKind};
+pub use crate::catalog::{item_oid, Catalog, CatalogItem, ItemKind, FIRST_USER_OID};
 pub use crate::error::{sqlstate, PlanError};
 pub use crate::parse::parse;
 pub use crate::plan::{

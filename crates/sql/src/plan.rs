@@ -30,6 +30,8 @@ pub struct PlanContext {
     pub params: Vec<(Datum, ScalarType)>,
     /// What `pg_backend_pid()` returns: the session's id as the client sees it.
     pub backend_pid: i32,
+    /// The session's variables (lowercase names), for `current_setting`.
+    pub vars: BTreeMap<String, String>,
 }
 
 impl PlanContext {
@@ -45,6 +47,7 @@ impl PlanContext {
             database: database.into(),
             params: vec![],
             backend_pid: 0,
+            vars: BTreeMap::new(),
         }
     }
 }

@@ -21,11 +21,13 @@ use std::ops::ControlFlow;
 
 use eddy_expr::func::CastKind;
 use eddy_expr::{
-    AggregateExpr, BinaryFunc, ColumnOrder, MirRelationExpr, MirScalarExpr, VariadicFunc,
+    AggregateExpr, BinaryFunc, ColumnOrder, EvalError, MirRelationExpr, MirScalarExpr,
+    UnaryFunc, VariadicFunc,
 };
 use eddy_repr::{ColumnType, Datum, Row, ScalarType};
 use sqlparser::ast::{
-    Distinct, Expr, GroupByExpr, Join, JoinConstraint, JoinOperator, LimitClause, ObjectName,
+    Distinct, Expr, FunctionArg, FunctionArgExpr, GroupByExpr, Join, JoinConstraint,
+    JoinOperator, LimitClause, ObjectName,
     OrderByExpr, OrderByKind, Query, Select, SelectFlavor, SelectItem,
     SelectItemQualifiedWildcardKind, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor,
     TableWithJoins, Value, Values, WildcardAdditionalOptions,
@@ -38,13 +40,18 @@ use crate::expr::{self, ExprContext, Grouping};
 use crate::func;
 use crate::names::{item_name, normalize_ident, object_name_parts};
 use crate::scope::{Scope, TableRef};
+use crate::subquery::{OuterRelation, Prefix};
 use crate::types;
 
 /// A planned query before ORDER BY/LIMIT are applied.
 #[derive(Clone, Debug)]
 pub struct PlannedQuery {
-    /// The rows: the visible columns, then any columns only ORDER BY needs.
+    /// The rows: the correlation prefix (see `subquery.rs`), the visible columns, then
+    /// any columns only ORDER BY needs.
     pub expr: MirRelationExpr,
+    /// How many leading columns carry the values of a correlated subquery's outer
+    /// columns (0 for every query that is not one).
+    pub prefix: usize,
     /// Names of the visible columns.
     pub names: Vec<String>,
     /// Which visible columns are unknown-typed literals (typed `text` for now), so a
@@ -60,15 +67,15 @@ impl PlannedQuery {
         self.names.len()
     }
 
-    /// The query as a relation of its visible columns: LIMIT/OFFSET become a `TopK`,
-    /// an ORDER BY without them is dropped.
+    /// The query as a relation of its prefix and visible columns: LIMIT/OFFSET become
+    /// a `TopK` (per prefix value), an ORDER BY without them is dropped.
     pub fn into_relation(self) -> (MirRelationExpr, Vec<String>, Vec<bool>) {
-        let arity = self.arity();
+        let arity = self.prefix + self.arity();
         let mut expr = self.expr;
         if self.limit.is_some() || self.offset > 0 {
             expr = MirRelationExpr::TopK {
                 input: Box::new(expr),
-                group_key: vec![],
+                group_key: (0..self.prefix).collect(),
                 order_key: self.order_by,
                 limit: self.limit,
                 offset: self.offset,
@@ -82,7 +89,12 @@ impl PlannedQuery {
 
     /// The column types of the visible columns.
     pub fn visible_types(&self) -> Vec<ColumnType> {
-        self.expr.typ().into_iter().take(self.arity()).collect()
+        self.expr
+            .typ()
+            .into_iter()
+            .skip(self.prefix)
+            .take(self.arity())
+            .collect()
     }
 }
 
@@ -96,13 +108,35 @@ pub fn unit_relation() -> MirRelationExpr {
 
 /// Plans a query (with its own WITH, ORDER BY, LIMIT and OFFSET).
 pub fn plan_query(scx: &StatementContext, query: &Query) -> Result<PlannedQuery, PlanError> {
+    plan_query_with(scx, query, None)
+}
+
+/// Plans a correlated subquery: its relation starts with the columns of `prefix`.
+pub fn plan_correlated_query(
+    scx: &StatementContext,
+    query: &Query,
+    prefix: &Prefix,
+) -> Result<PlannedQuery, PlanError> {
+    plan_query_with(scx, query, Some(prefix))
+}
+
+fn plan_query_with(
+    scx: &StatementContext,
+    query: &Query,
+    prefix: Option<&Prefix>,
+) -> Result<PlannedQuery, PlanError> {
     let saved_ctes = scx.ctes.borrow().len();
-    let result = plan_query_with_ctes(scx, query);
+    let result = plan_query_with_ctes(scx, query, prefix);
     scx.ctes.borrow_mut().truncate(saved_ctes);
     result
 }
 
-fn plan_query_with_ctes(scx: &StatementContext, query: &Query) -> Result<PlannedQuery, PlanError> {
+fn plan_query_with_ctes(
+    scx: &StatementContext,
+    query: &Query,
+    prefix: Option<&Prefix>,
+) -> Result<PlannedQuery, PlanError> {
+    let n = prefix.map_or(0, Prefix::arity);
     if !query.locks.is_empty() {
         return Err(PlanError::unsupported("SELECT ... FOR UPDATE/SHARE"));
     }
@@ -155,9 +189,10 @@ fn plan_query_with_ctes(scx: &StatementContext, query: &Query) -> Result<Planned
     }
     match query.body.as_ref() {
         SetExpr::Select(select) => {
-            let planned = plan_select(scx, select, order_by)?;
+            let planned = plan_select(scx, select, order_by, prefix)?;
             Ok(PlannedQuery {
                 expr: planned.expr,
+                prefix: n,
                 names: planned.names,
                 unknown: planned.unknown,
                 order_by: planned.order_by,
@@ -166,16 +201,17 @@ fn plan_query_with_ctes(scx: &StatementContext, query: &Query) -> Result<Planned
             })
         }
         body => {
-            let (expr, names, unknown) = plan_set_expr(scx, body)?;
+            let (expr, names, unknown) = plan_set_expr(scx, body, prefix)?;
             let order_by = order_by
                 .iter()
                 .map(|o| {
                     let column = output_column_only(o, &names)?;
-                    Ok(column_order(column, o))
+                    Ok(column_order(n + column, o))
                 })
                 .collect::<Result<Vec<_>, PlanError>>()?;
             Ok(PlannedQuery {
                 expr,
+                prefix: n,
                 names,
                 unknown,
                 order_by,
@@ -354,24 +390,36 @@ fn constant_count(
     Ok(Some(value as usize))
 }
 
-/// Plans a query body that is not a plain SELECT, as a relation of its columns.
+/// Plans a query body that is not a plain SELECT, as a relation of its columns
+/// (after the correlation prefix, if any).
 fn plan_set_expr(
     scx: &StatementContext,
     body: &SetExpr,
+    prefix: Option<&Prefix>,
 ) -> Result<(MirRelationExpr, Vec<String>, Vec<bool>), PlanError> {
     match body {
         SetExpr::Select(select) => {
-            let planned = plan_select(scx, select, &[])?;
+            let planned = plan_select(scx, select, &[], prefix)?;
             Ok((planned.expr, planned.names, planned.unknown))
         }
-        SetExpr::Query(query) => Ok(plan_query(scx, query)?.into_relation()),
-        SetExpr::Values(values) => plan_values(scx, values),
+        SetExpr::Query(query) => Ok(plan_query_with(scx, query, prefix)?.into_relation()),
+        SetExpr::Values(values) => {
+            let (expr, names, unknown) = plan_values(scx, values)?;
+            let expr = match prefix {
+                None => expr,
+                Some(prefix) => MirRelationExpr::Join {
+                    inputs: vec![prefix.keys.clone(), expr],
+                    equivalences: vec![],
+                },
+            };
+            Ok((expr, names, unknown))
+        }
         SetExpr::SetOperation {
             op,
             set_quantifier,
             left,
             right,
-        } => plan_set_operation(scx, op, set_quantifier, left, right),
+        } => plan_set_operation(scx, op, set_quantifier, left, right, prefix),
         SetExpr::Table(_) => Err(PlanError::unsupported("TABLE t")),
         SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => Err(
             PlanError::unsupported_plural("data-modifying statements in a query"),
@@ -385,7 +433,9 @@ fn plan_set_operation(
     quantifier: &SetQuantifier,
     left: &SetExpr,
     right: &SetExpr,
+    prefix: Option<&Prefix>,
 ) -> Result<(MirRelationExpr, Vec<String>, Vec<bool>), PlanError> {
+    let n = prefix.map_or(0, Prefix::arity);
     let op_name = match op {
         SetOperator::Union => "UNION",
         SetOperator::Intersect => "INTERSECT",
@@ -397,19 +447,20 @@ fn plan_set_operation(
         SetQuantifier::Distinct | SetQuantifier::None => false,
         _ => return Err(PlanError::unsupported(format!("{op_name} BY NAME"))),
     };
-    let (l, names, l_unknown) = plan_set_expr(scx, left)?;
-    let (r, _, r_unknown) = plan_set_expr(scx, right)?;
+    let (l, names, l_unknown) = plan_set_expr(scx, left, prefix)?;
+    let (r, _, r_unknown) = plan_set_expr(scx, right, prefix)?;
     if l.arity() != r.arity() {
         return Err(PlanError::syntax(format!(
             "each {op_name} query must have the same number of columns"
         )));
     }
     let (l_typ, r_typ) = (l.typ(), r.typ());
-    let mut l_casts = vec![];
-    let mut r_casts = vec![];
+    // The prefix columns are the same on both sides.
+    let mut l_casts: Vec<ScalarType> = l_typ[..n].iter().map(|t| t.scalar_type).collect();
+    let mut r_casts = l_casts.clone();
     let mut unknown = vec![];
-    for i in 0..l_typ.len() {
-        let (lt, rt) = (l_typ[i].scalar_type, r_typ[i].scalar_type);
+    for i in 0..l_typ.len() - n {
+        let (lt, rt) = (l_typ[n + i].scalar_type, r_typ[n + i].scalar_type);
         let target = match (l_unknown[i], r_unknown[i]) {
             (true, true) => ScalarType::Text,
             (true, false) => rt,
@@ -606,10 +657,10 @@ fn collect_aggregates<'e>(
 ) -> Result<Vec<Expr>, PlanError> {
     let mut found: Vec<Expr> = vec![];
     for e in exprs {
-        let flow = sqlparser::ast::visit_expressions(e, |sub| {
+        let flow = expr::visit_query_level(e, |sub| {
             if let Expr::Function(f) = sub {
                 if func::is_aggregate_call(f) {
-                    let nested = sqlparser::ast::visit_expressions(&f.args, |inner| match inner {
+                    let nested = expr::visit_query_level(&f.args, |inner| match inner {
                         Expr::Function(g) if func::is_aggregate_call(g) => ControlFlow::Break(()),
                         _ => ControlFlow::Continue(()),
                     })
@@ -646,14 +697,18 @@ fn plan_select(
     scx: &StatementContext,
     select: &Select,
     order_by: &[OrderByExpr],
+    prefix: Option<&Prefix>,
 ) -> Result<PlannedSelect, PlanError> {
     check_select_supported(select)?;
-    let (mut rel, scope) = plan_from(scx, &select.from)?;
+    let n = prefix.map_or(0, Prefix::arity);
+    let (mut rel, scope) = plan_from_with(scx, &select.from, prefix)?;
     let input_typ = rel.typ();
     let ecx = ExprContext::new(scx, &scope, &input_typ, "WHERE");
     if let Some(selection) = &select.selection {
-        let cond = expr::plan_condition(&ecx, selection)?;
-        rel = rel.filter(vec![cond.expr]);
+        let cond = with_subqueries(&mut rel, |cell| {
+            expr::plan_condition(&ecx.with_rel(cell), selection)
+        })?;
+        rel = keep_columns(rel.filter(vec![cond.expr]), input_typ.len());
     }
 
     // GROUP BY and aggregates.
@@ -677,30 +732,37 @@ fn plan_select(
     let grouped = !group_by_exprs.is_empty() || !aggregates.is_empty() || select.having.is_some();
     let grouping_storage;
     let grouping = if grouped {
-        let group_ecx = ecx.with_clause("GROUP BY");
-        let mut keys = vec![];
-        for e in group_by_exprs {
-            let e = resolve_group_by_item(&scope, select, e)?;
-            if expr::contains_aggregate(e) {
-                return Err(PlanError::new(
-                    sqlstate::GROUPING_ERROR,
-                    "aggregate functions are not allowed in GROUP BY",
-                ));
+        // Keys and aggregate arguments are planned over the input; a subquery in one
+        // of them joins into the input before it is grouped.
+        let (keys, reduce_aggregates, planned_aggregates) = with_subqueries(&mut rel, |cell| {
+            let group_ecx = ecx.with_clause("GROUP BY").with_rel(cell);
+            // A correlated subquery groups per value of the outer columns it reads.
+            let mut keys: Vec<MirScalarExpr> = (0..n).map(MirScalarExpr::Column).collect();
+            for e in group_by_exprs {
+                let e = resolve_group_by_item(&scope, select, e)?;
+                if expr::contains_aggregate(e) {
+                    return Err(PlanError::new(
+                        sqlstate::GROUPING_ERROR,
+                        "aggregate functions are not allowed in GROUP BY",
+                    ));
+                }
+                keys.push(expr::plan_typed(&group_ecx, e)?.expr);
             }
-            keys.push(expr::plan_typed(&group_ecx, e)?.expr);
-        }
-        let agg_ecx = ecx.with_clause("aggregate function calls");
-        let mut reduce_aggregates: Vec<AggregateExpr> = vec![];
-        let mut planned_aggregates = vec![];
-        for agg in &aggregates {
-            let Expr::Function(f) = agg else {
-                unreachable!("collected aggregates are calls")
-            };
-            let planned = func::plan_aggregate(&agg_ecx, f, keys.len() + reduce_aggregates.len())?;
-            reduce_aggregates.extend(planned.aggregates);
-            planned_aggregates.push((agg.clone(), planned.value));
-        }
-        let global = keys.is_empty();
+            let agg_ecx = ecx.with_clause("aggregate function calls").with_rel(cell);
+            let mut reduce_aggregates: Vec<AggregateExpr> = vec![];
+            let mut planned_aggregates = vec![];
+            for agg in &aggregates {
+                let Expr::Function(f) = agg else {
+                    unreachable!("collected aggregates are calls")
+                };
+                let planned =
+                    func::plan_aggregate(&agg_ecx, f, keys.len() + reduce_aggregates.len())?;
+                reduce_aggregates.extend(planned.aggregates);
+                planned_aggregates.push((agg.clone(), planned.value));
+            }
+            Ok((keys, reduce_aggregates, planned_aggregates))
+        })?;
+        let global = keys.len() == n;
         let defaults: Vec<Datum> = reduce_aggregates
             .iter()
             .map(|a| a.func.default_datum())
@@ -711,7 +773,10 @@ fn plan_select(
             aggregates: reduce_aggregates,
         };
         if global {
-            rel = with_default_row(rel, defaults);
+            rel = match prefix {
+                None => with_default_row(rel, defaults),
+                Some(prefix) => with_default_rows(rel, prefix.keys.clone(), defaults),
+            };
         }
         let grouped_typ = rel.typ();
         grouping_storage = Grouping {
@@ -731,86 +796,100 @@ fn plan_select(
         typ: &input_typ,
         clause: "SELECT",
         grouping,
+        rel: None,
+        guard: None,
     };
     if let Some(having) = &select.having {
-        let cond = expr::plan_condition(&ecx.with_clause("HAVING"), having)?;
-        rel = rel.filter(vec![cond.expr]);
+        let arity = rel.arity();
+        let cond = with_subqueries(&mut rel, |cell| {
+            expr::plan_condition(&ecx.with_clause("HAVING").with_rel(cell), having)
+        })?;
+        rel = keep_columns(rel.filter(vec![cond.expr]), arity);
     }
 
-    // The select list.
-    let mut outputs: Vec<Output> = vec![];
-    for item in &select.projection {
-        match item {
-            SelectItem::UnnamedExpr(e) => {
-                let planned = expr::plan_expr(&ecx, e)?;
-                let unknown = planned.is_unknown();
-                outputs.push(Output {
-                    expr: scx.finalize(planned).expr,
-                    name: column_name(e),
-                    unknown,
-                });
-            }
-            SelectItem::ExprWithAlias { expr: e, alias } => {
-                let planned = expr::plan_expr(&ecx, e)?;
-                let unknown = planned.is_unknown();
-                outputs.push(Output {
-                    expr: scx.finalize(planned).expr,
-                    name: normalize_ident(alias),
-                    unknown,
-                });
-            }
-            SelectItem::Wildcard(options) => {
-                check_wildcard_options(options)?;
-                if select.from.is_empty() {
-                    return Err(PlanError::syntax(
-                        "SELECT * with no tables specified is not valid",
-                    ));
+    // The select list, then ORDER BY: output names and positions, or expressions
+    // (added as hidden columns).
+    let (mut outputs, visible, order) = with_subqueries(&mut rel, |cell| {
+        let ecx = ecx.with_rel(cell);
+        let mut outputs: Vec<Output> = vec![];
+        for item in &select.projection {
+            match item {
+                SelectItem::UnnamedExpr(e) => {
+                    let planned = expr::plan_expr(&ecx, e)?;
+                    let unknown = planned.is_unknown();
+                    outputs.push(Output {
+                        expr: scx.finalize(planned).expr,
+                        name: column_name(e),
+                        unknown,
+                    });
                 }
-                for &i in &scope.star {
-                    outputs.push(star_output(&ecx, i)?);
+                SelectItem::ExprWithAlias { expr: e, alias } => {
+                    let planned = expr::plan_expr(&ecx, e)?;
+                    let unknown = planned.is_unknown();
+                    outputs.push(Output {
+                        expr: scx.finalize(planned).expr,
+                        name: normalize_ident(alias),
+                        unknown,
+                    });
                 }
-            }
-            SelectItem::QualifiedWildcard(kind, options) => {
-                check_wildcard_options(options)?;
-                let name = match kind {
-                    SelectItemQualifiedWildcardKind::ObjectName(name) => name,
-                    SelectItemQualifiedWildcardKind::Expr(_) => {
-                        return Err(PlanError::unsupported("(expression).*"))
+                SelectItem::Wildcard(options) => {
+                    check_wildcard_options(options)?;
+                    if select.from.is_empty() {
+                        return Err(PlanError::syntax(
+                            "SELECT * with no tables specified is not valid",
+                        ));
                     }
-                };
-                for i in qualified_star(&scope, name)? {
-                    outputs.push(star_output(&ecx, i)?);
+                    for &i in &scope.star {
+                        outputs.push(star_output(&ecx, i)?);
+                    }
+                }
+                SelectItem::QualifiedWildcard(kind, options) => {
+                    check_wildcard_options(options)?;
+                    let name = match kind {
+                        SelectItemQualifiedWildcardKind::ObjectName(name) => name,
+                        SelectItemQualifiedWildcardKind::Expr(_) => {
+                            return Err(PlanError::unsupported("(expression).*"))
+                        }
+                    };
+                    for i in qualified_star(&scope, name)? {
+                        outputs.push(star_output(&ecx, i)?);
+                    }
                 }
             }
         }
-    }
-    let visible = outputs.len();
-
-    // ORDER BY: output names and positions, or expressions (added as hidden columns).
-    let order_ecx = ecx.with_clause("ORDER BY");
-    let mut order = vec![];
-    for o in order_by {
-        let column = match order_by_output(o, &outputs[..visible])? {
-            Some(i) => i,
-            None => {
-                let e = scx.finalize(expr::plan_expr(&order_ecx, &o.expr)?).expr;
-                match outputs.iter().position(|out| out.expr == e) {
-                    Some(i) => i,
-                    None => {
-                        outputs.push(Output {
-                            expr: e,
-                            name: String::new(),
-                            unknown: false,
-                        });
-                        outputs.len() - 1
+        let visible = outputs.len();
+        let order_ecx = ecx.with_clause("ORDER BY");
+        let mut order = vec![];
+        for o in order_by {
+            let column = match order_by_output(o, &outputs[..visible])? {
+                Some(i) => i,
+                None => {
+                    let e = scx.finalize(expr::plan_expr(&order_ecx, &o.expr)?).expr;
+                    match outputs.iter().position(|out| out.expr == e) {
+                        Some(i) => i,
+                        None => {
+                            outputs.push(Output {
+                                expr: e,
+                                name: String::new(),
+                                unknown: false,
+                            });
+                            outputs.len() - 1
+                        }
                     }
                 }
-            }
-        };
-        order.push(column_order(column, o));
-    }
+            };
+            order.push(column_order(n + column, o));
+        }
+        Ok((outputs, visible, order))
+    })?;
 
-    rel = project_outputs(rel, outputs.iter().map(|o| o.expr.clone()).collect());
+    // A correlated subquery keeps its prefix (the first columns of the input, and of
+    // the grouped relation) in front of its outputs.
+    let exprs = (0..n)
+        .map(MirScalarExpr::Column)
+        .chain(outputs.iter().map(|o| o.expr.clone()))
+        .collect();
+    rel = project_outputs(rel, exprs);
     match &select.distinct {
         None => {}
         Some(Distinct::Distinct) => {
@@ -831,6 +910,27 @@ fn plan_select(
         unknown: outputs.iter().map(|o| o.unknown).collect(),
         order_by: order,
     })
+}
+
+/// Plans an expression over `rel` that may contain subqueries, each of which appends
+/// a column to `rel` (existing columns keep their positions).
+fn with_subqueries<T>(
+    rel: &mut MirRelationExpr,
+    plan: impl FnOnce(&OuterRelation) -> Result<T, PlanError>,
+) -> Result<T, PlanError> {
+    let outer = OuterRelation::new(std::mem::replace(rel, unit_relation()));
+    let result = plan(&outer);
+    *rel = outer.into_inner();
+    result
+}
+
+/// `rel` without the columns subqueries appended after its first `arity` ones.
+fn keep_columns(rel: MirRelationExpr, arity: usize) -> MirRelationExpr {
+    if rel.arity() == arity {
+        rel
+    } else {
+        rel.project((0..arity).collect())
+    }
 }
 
 fn check_wildcard_options(options: &WildcardAdditionalOptions) -> Result<(), PlanError> {
@@ -961,6 +1061,27 @@ fn with_default_row(reduce: MirRelationExpr, defaults: Vec<Datum>) -> MirRelatio
     }
 }
 
+/// The per-key version of [`with_default_row`] for a correlated subquery: `reduce`
+/// (grouped by the prefix only) plus a row of defaults for every key of `keys` that
+/// has no group.
+fn with_default_rows(
+    reduce: MirRelationExpr,
+    keys: MirRelationExpr,
+    defaults: Vec<Datum>,
+) -> MirRelationExpr {
+    let typ = reduce.typ();
+    let n = keys.arity();
+    let literals = defaults
+        .iter()
+        .zip(&typ[n..])
+        .map(|(d, t)| MirScalarExpr::literal(d.clone(), t.scalar_type.nullable(d.is_null())))
+        .collect();
+    let missing = keys
+        .union(reduce.clone().project((0..n).collect()).negate())
+        .threshold();
+    reduce.union(missing.map(literals))
+}
+
 /// The relation of `exprs` over `rel`: plain columns are projected, other expressions
 /// mapped first.
 pub fn project_outputs(rel: MirRelationExpr, exprs: Vec<MirScalarExpr>) -> MirRelationExpr {
@@ -1045,37 +1166,335 @@ fn figure_name(e: &Expr) -> Option<(String, u8)> {
     }
 }
 
-/// Plans a FROM clause: the cross product of its items.
-pub fn plan_from(
+/// Plans a FROM clause: the cross product of its items. A correlated subquery's FROM starts with its prefix, so join
+/// conditions may read outer columns. A function in FROM may read the items before
+/// it (Postgres treats functions in FROM as LATERAL).
+fn plan_from_with(
     scx: &StatementContext,
     from: &[TableWithJoins],
+    prefix: Option<&Prefix>,
 ) -> Result<(MirRelationExpr, Scope), PlanError> {
-    let mut items = from.iter();
-    let Some(first) = items.next() else {
-        return Ok((unit_relation(), Scope::empty()));
-    };
-    let (mut rel, mut scope) = plan_table_with_joins(scx, first)?;
-    for item in items {
-        let (right, right_scope) = plan_table_with_joins(scx, item)?;
-        rel = MirRelationExpr::Join {
-            inputs: vec![rel, right],
-            equivalences: vec![],
-        };
-        scope = Scope::concat(scope, right_scope);
+    let mut acc: Option<(MirRelationExpr, Scope)> = None;
+    let mut start = prefix.map(|p| (p.keys.clone(), p.scope.clone()));
+    for item in from {
+        if is_table_function(&item.relation) {
+            let left = acc
+                .take()
+                .or(start.take())
+                .unwrap_or_else(|| (unit_relation(), Scope::empty()));
+            let (mut rel, mut scope) = plan_table_function(scx, left, &item.relation)?;
+            for join in &item.joins {
+                (rel, scope) = plan_join(scx, rel, scope, join)?;
+            }
+            acc = Some((rel, scope));
+            continue;
+        }
+        let (rel, scope) = plan_table_with_joins(scx, item, start.take())?;
+        acc = Some(match acc.take() {
+            None => (rel, scope),
+            Some((left, left_scope)) => (
+                MirRelationExpr::Join {
+                    inputs: vec![left, rel],
+                    equivalences: vec![],
+                },
+                Scope::concat(left_scope, scope),
+            ),
+        });
     }
-    Ok((rel, scope))
+    Ok(acc
+        .or(start)
+        .unwrap_or_else(|| (unit_relation(), Scope::empty())))
 }
 
+/// Plans one FROM item with its joins; `start` (a correlation prefix) is cross-joined
+/// in before the joins.
 fn plan_table_with_joins(
     scx: &StatementContext,
     twj: &TableWithJoins,
+    start: Option<(MirRelationExpr, Scope)>,
 ) -> Result<(MirRelationExpr, Scope), PlanError> {
     let (mut rel, mut scope) = plan_table_factor(scx, &twj.relation)?;
+    if let Some((keys, keys_scope)) = start {
+        rel = MirRelationExpr::Join {
+            inputs: vec![keys, rel],
+            equivalences: vec![],
+        };
+        scope = Scope::concat(keys_scope, scope);
+    }
     for join in &twj.joins {
         (rel, scope) = plan_join(scx, rel, scope, join)?;
     }
     Ok((rel, scope))
 }
+
+fn is_table_function(factor: &TableFactor) -> bool {
+    matches!(factor, TableFactor::Table { args: Some(_), .. })
+}
+
+/// Rows of `generate_series` a constant call may produce; more is refused.
+const SERIES_CONSTANT_ROWS_MAX: i64 = 1_000_000;
+
+/// Base-16 digits a non-constant `generate_series` is built from: it covers a span of
+/// up to `16^8 = 2^32` values.
+const SERIES_DIGIT_STEPS: u32 = 8;
+
+/// A table function in FROM, for each row of `left` (whose columns its arguments may
+/// read). Only `generate_series(start, stop)` over integers exists.
+///
+/// With constant arguments the series is a constant relation. Otherwise it is built
+/// from the distinct `(start, stop)` pairs without a dedicated operator: starting from
+/// `start`, each of [`SERIES_DIGIT_STEPS`] steps joins with the 16 multiples
+/// `d * 16^k` and keeps the sums up to `stop`, so every value of the range is reached
+/// exactly once, with work proportional to the series' length.
+fn plan_table_function(
+    scx: &StatementContext,
+    left: (MirRelationExpr, Scope),
+    factor: &TableFactor,
+) -> Result<(MirRelationExpr, Scope), PlanError> {
+    let TableFactor::Table {
+        name,
+        alias,
+        args: Some(args),
+        with_hints,
+        version,
+        with_ordinality,
+        partitions,
+        json_path,
+        sample,
+        index_hints,
+    } = factor
+    else {
+        return Err(PlanError::internal("not a table function"));
+    };
+    if !with_hints.is_empty()
+        || version.is_some()
+        || *with_ordinality
+        || !partitions.is_empty()
+        || json_path.is_some()
+        || sample.is_some()
+        || !index_hints.is_empty()
+        || args.settings.is_some()
+    {
+        return Err(PlanError::unsupported("this FROM syntax"));
+    }
+    let parts = object_name_parts(name)?;
+    let function = match parts.as_slice() {
+        [f] | [_, f] if parts.len() == 1 || parts[0] == crate::names::PG_CATALOG_SCHEMA => f,
+        _ => return Err(PlanError::function_does_not_exist(format!("{name}()"))),
+    };
+    if function != "generate_series" {
+        return Err(PlanError::unsupported(format!("table function {function}")));
+    }
+    let (left, left_scope) = left;
+    let left_typ = left.typ();
+    let ecx = ExprContext::new(scx, &left_scope, &left_typ, "FROM");
+    let planned = args
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => expr::plan_expr(&ecx, e),
+            _ => Err(PlanError::unsupported_plural("named function arguments")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let types: Vec<String> = planned.iter().map(CExpr::type_name).collect();
+    let signature = format!("generate_series({})", types.join(", "));
+    let sig = || signature.clone();
+    if planned.len() != 2 {
+        return Err(PlanError::unsupported(sig()));
+    }
+    let is_int = |t: &ScalarType| matches!(t, ScalarType::Int16 | ScalarType::Int32);
+    let result_type = match (planned[0].scalar_type(), planned[1].scalar_type()) {
+        (a, b) if a.is_none_or(|t| is_int(&t)) && b.is_none_or(|t| is_int(&t)) => {
+            ScalarType::Int32
+        }
+        (a, b)
+            if a.is_none_or(|t| is_int(&t) || t == ScalarType::Int64)
+                && b.is_none_or(|t| is_int(&t) || t == ScalarType::Int64) =>
+        {
+            ScalarType::Int64
+        }
+        (Some(a), Some(b)) if a.is_numeric() && b.is_numeric() => {
+            return Err(PlanError::unsupported(sig()))
+        }
+        (Some(a), Some(b))
+            if matches!(a, ScalarType::Timestamp | ScalarType::TimestampTz)
+                && matches!(b, ScalarType::Timestamp | ScalarType::TimestampTz) =>
+        {
+            return Err(PlanError::unsupported(sig()))
+        }
+        _ => return Err(PlanError::function_does_not_exist(sig())),
+    };
+    let mut bounds = vec![];
+    for arg in planned {
+        let typed = scx
+            .coerce(arg, result_type, types::CastContext::Implicit)?
+            .map_err(|_| PlanError::function_does_not_exist(sig()))?;
+        bounds.push(typed.cast(ScalarType::Int64, CastKind::Explicit).expr);
+    }
+    let (table, column) = match alias {
+        Some(alias) => {
+            let table = normalize_ident(&alias.name);
+            let column = alias
+                .columns
+                .first()
+                .map(|c| normalize_ident(&c.name))
+                .unwrap_or_else(|| table.clone());
+            if alias.columns.len() > 1 {
+                return Err(PlanError::new(
+                    sqlstate::INVALID_COLUMN_REFERENCE,
+                    format!(
+                        "table \"{table}\" has 1 columns available but {} columns specified",
+                        alias.columns.len()
+                    ),
+                ));
+            }
+            (table, column)
+        }
+        None => (function.clone(), function.clone()),
+    };
+    let scope = Scope::concat(
+        left_scope,
+        Scope::from_names(
+            Some(TableRef {
+                schema: None,
+                name: table,
+            }),
+            &[column],
+        ),
+    );
+    let value_type = result_type.nullable(false);
+    let arity = left_typ.len();
+
+    // Constant bounds: the series itself.
+    if let (Some(lo), Some(hi)) = (bounds[0].as_literal(), bounds[1].as_literal()) {
+        let rows = match (lo, hi) {
+            (Datum::Int64(lo), Datum::Int64(hi)) if lo <= hi => {
+                if hi.saturating_sub(*lo) >= SERIES_CONSTANT_ROWS_MAX {
+                    return Err(PlanError::unsupported(format!(
+                        "generate_series with more than {SERIES_CONSTANT_ROWS_MAX} rows"
+                    )));
+                }
+                (*lo..=*hi)
+                    .map(|v| {
+                        let datum = if result_type == ScalarType::Int32 {
+                            Datum::Int32(v as i32)
+                        } else {
+                            Datum::Int64(v)
+                        };
+                        (Row::pack(&[datum]), 1)
+                    })
+                    .collect()
+            }
+            _ => vec![],
+        };
+        let series = MirRelationExpr::Constant {
+            rows,
+            typ: vec![value_type],
+        };
+        let rel = if left == unit_relation() {
+            series
+        } else {
+            MirRelationExpr::Join {
+                inputs: vec![left, series],
+                equivalences: vec![],
+            }
+        };
+        return Ok((rel, scope));
+    }
+
+    // Bounds from the rows of `left`: (lo, hi) pairs, then (lo, hi, value).
+    let with_bounds = left.map(bounds);
+    let (lo, hi) = (arity, arity + 1);
+    let mut series = with_bounds
+        .clone()
+        .project(vec![lo, hi])
+        .distinct()
+        .filter(vec![MirScalarExpr::Column(0).call_binary(
+            MirScalarExpr::Column(1),
+            BinaryFunc::Lte,
+        )]);
+    if result_type == ScalarType::Int64 {
+        // More values than the digits reach is an error, not a short series.
+        let span = MirScalarExpr::Column(1)
+            .call_unary(UnaryFunc::Cast {
+                to: NUMERIC_TYPE,
+                kind: CastKind::Explicit,
+            })
+            .call_binary(
+                MirScalarExpr::Column(0).call_unary(UnaryFunc::Cast {
+                    to: NUMERIC_TYPE,
+                    kind: CastKind::Explicit,
+                }),
+                BinaryFunc::Sub,
+            );
+        let limit = MirScalarExpr::literal(
+            Datum::Numeric(rust_decimal::Decimal::from(16i64.pow(SERIES_DIGIT_STEPS) - 1)),
+            NUMERIC_TYPE.nullable(false),
+        );
+        let too_long = EvalError::FeatureNotSupported {
+            message: format!(
+                "generate_series with more than {} rows is not supported yet",
+                16i64.pow(SERIES_DIGIT_STEPS)
+            ),
+            detail: None,
+        };
+        series = series
+            .map(vec![MirScalarExpr::If {
+                cond: Box::new(span.call_binary(limit, BinaryFunc::Gt)),
+                then: Box::new(MirScalarExpr::Literal(
+                    Err(too_long),
+                    ScalarType::Int64.nullable(false),
+                )),
+                els: Box::new(MirScalarExpr::Column(0)),
+            }])
+            .project(vec![2, 1]);
+    }
+    let mut series = series.map(vec![MirScalarExpr::Column(0)]);
+    for step in 0..SERIES_DIGIT_STEPS {
+        let unit = 16i64.pow(step);
+        let digits = MirRelationExpr::Constant {
+            rows: (0..16)
+                .map(|d| (Row::pack(&[Datum::Int64(d * unit)]), 1))
+                .collect(),
+            typ: vec![ScalarType::Int64.nullable(false)],
+        };
+        // (lo, hi, v, d): keep v + d where d <= hi - v (no overflow).
+        series = MirRelationExpr::Join {
+            inputs: vec![series, digits],
+            equivalences: vec![],
+        }
+        .filter(vec![MirScalarExpr::Column(3).call_binary(
+            MirScalarExpr::Column(1).call_binary(MirScalarExpr::Column(2), BinaryFunc::Sub),
+            BinaryFunc::Lte,
+        )])
+        .map(vec![MirScalarExpr::Column(2)
+            .call_binary(MirScalarExpr::Column(3), BinaryFunc::Add)])
+        .project(vec![0, 1, 4]);
+    }
+    let value = if result_type == ScalarType::Int32 {
+        MirScalarExpr::Column(arity + 4).call_unary(UnaryFunc::Cast {
+            to: ScalarType::Int32,
+            kind: CastKind::Explicit,
+        })
+    } else {
+        MirScalarExpr::Column(arity + 4)
+    };
+    let rel = MirRelationExpr::Join {
+        inputs: vec![with_bounds, series],
+        equivalences: vec![
+            vec![MirScalarExpr::Column(lo), MirScalarExpr::Column(arity + 2)],
+            vec![MirScalarExpr::Column(hi), MirScalarExpr::Column(arity + 3)],
+        ],
+    }
+    .map(vec![value])
+    .project((0..arity).chain([arity + 5]).collect());
+    Ok((rel, scope))
+}
+
+const NUMERIC_TYPE: ScalarType = ScalarType::Numeric {
+    precision: None,
+    scale: None,
+};
 
 /// The plan of a catalog item or CTE named in FROM, and its column names.
 fn plan_relation_name(
@@ -1129,7 +1548,7 @@ fn plan_table_factor(
             index_hints,
         } => {
             if args.is_some() {
-                return Err(PlanError::unsupported_plural("table functions"));
+                return plan_table_function(scx, (unit_relation(), Scope::empty()), factor);
             }
             if !with_hints.is_empty()
                 || version.is_some()
@@ -1180,7 +1599,7 @@ fn plan_table_factor(
             table_with_joins,
             alias,
         } => {
-            let (expr, scope) = plan_table_with_joins(scx, table_with_joins)?;
+            let (expr, scope) = plan_table_with_joins(scx, table_with_joins, None)?;
             match alias {
                 None => Ok((expr, scope)),
                 Some(alias) => {
@@ -1236,6 +1655,18 @@ fn plan_join(
     };
     if let TableFactor::Derived { lateral: true, .. } = &join.relation {
         return Err(PlanError::unsupported("LATERAL"));
+    }
+    // The rows a RIGHT or FULL join adds have no left side, so they would lose the
+    // outer values a correlated subquery's rows start with. (A scope that records
+    // outer uses is only planned to find the correlation, never run.)
+    let correlated = left_scope.items.iter().any(|i| i.level > 0);
+    if matches!(kind, JoinKind::Right | JoinKind::Full)
+        && correlated
+        && left_scope.outer_uses.is_none()
+    {
+        return Err(PlanError::unsupported_plural(
+            "RIGHT and FULL joins in correlated subqueries",
+        ));
     }
     let (right, right_scope) = plan_table_factor(scx, &join.relation)?;
     let left_arity = left_scope.len();
@@ -1406,6 +1837,7 @@ fn plan_join(
                         table: None,
                         column: column.clone(),
                         unqualified: true,
+                        level: 0,
                     });
                 }
             }

@@ -4,6 +4,17 @@
 //! column position directly. A column may be hidden from unqualified references (the
 //! right-hand copy of a `USING` column) and from `*` (which also has its own order:
 //! `USING` columns first, as in Postgres).
+//!
+//! Scopes are layered for correlated subqueries: a subquery's relation starts with the
+//! values of the outer columns it reads (see `subquery.rs`), named by items of a
+//! higher `level` (1 for the enclosing query, 2 for the one around it, ...). A name
+//! resolves to the lowest level that has it, so inner columns shadow outer ones, as in
+//! SQL. Every resolution to an outer item is recorded in [`Scope::outer_uses`], which
+//! is how the planner learns which outer columns a subquery is correlated on.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
 
 use crate::error::{sqlstate, PlanError};
 
@@ -20,6 +31,8 @@ pub struct ScopeItem {
     pub column: String,
     /// Whether an unqualified reference may resolve to this column.
     pub unqualified: bool,
+    /// 0 for the query's own columns; `n` for a column of the `n`-th enclosing query.
+    pub level: usize,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -27,6 +40,9 @@ pub struct Scope {
     pub items: Vec<ScopeItem>,
     /// The columns `*` expands to, in order.
     pub star: Vec<usize>,
+    /// Positions of outer items (`level > 0`) that names resolved to; shared by the
+    /// scopes built from one correlated subquery's scope.
+    pub outer_uses: Option<Rc<RefCell<BTreeSet<usize>>>>,
 }
 
 impl Scope {
@@ -43,9 +59,11 @@ impl Scope {
                     table: table.clone(),
                     column: n.as_ref().to_string(),
                     unqualified: true,
+                    level: 0,
                 })
                 .collect(),
             star: (0..names.len()).collect(),
+            outer_uses: None,
         }
     }
 
@@ -60,7 +78,23 @@ impl Scope {
         items.extend(right.items);
         let mut star = left.star;
         star.extend(right.star.iter().map(|i| i + offset));
-        Scope { items, star }
+        // Outer items only ever lead a scope (see `subquery.rs`), so recorded
+        // positions stay valid.
+        let outer_uses = left.outer_uses.or(right.outer_uses);
+        Scope {
+            items,
+            star,
+            outer_uses,
+        }
+    }
+
+    /// Records that position `pos` is read, if it names an outer column.
+    pub fn note_use(&self, pos: usize) {
+        if self.items[pos].level > 0 {
+            if let Some(uses) = &self.outer_uses {
+                uses.borrow_mut().insert(pos);
+            }
+        }
     }
 
     fn has_table(&self, schema: Option<&str>, table: &str) -> bool {
@@ -98,8 +132,17 @@ impl Scope {
             Some(t) => format!("{t}.{column}"),
             None => column.to_string(),
         };
+        // The innermost query that has the name wins.
+        let level = matches.iter().map(|&pos| self.items[pos].level).min();
+        let matches: Vec<usize> = matches
+            .into_iter()
+            .filter(|&pos| Some(self.items[pos].level) == level)
+            .collect();
         match matches.as_slice() {
-            [pos] => Ok(*pos),
+            [pos] => {
+                self.note_use(*pos);
+                Ok(*pos)
+            }
             [] => Err(match table {
                 Some(_) => PlanError::new(
                     sqlstate::UNDEFINED_COLUMN,
@@ -119,13 +162,21 @@ impl Scope {
         if !self.has_table(schema, table) {
             return Err(missing_from_entry(table));
         }
-        Ok(self
+        let level = self
+            .items
+            .iter()
+            .filter(|i| table_matches(i, schema, table))
+            .map(|i| i.level)
+            .min();
+        let columns: Vec<usize> = self
             .items
             .iter()
             .enumerate()
-            .filter(|(_, i)| table_matches(i, schema, table))
+            .filter(|(_, i)| table_matches(i, schema, table) && Some(i.level) == level)
             .map(|(pos, _)| pos)
-            .collect())
+            .collect();
+        columns.iter().for_each(|&pos| self.note_use(pos));
+        Ok(columns)
     }
 
     /// The name Postgres prints for a column in messages: `t.a`, or `a` without a table.

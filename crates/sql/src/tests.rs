@@ -513,7 +513,10 @@ fn run_with(e: &MirRelationExpr, data: &Data, eval: ScalarEval) -> Multiset {
                         AggregateFunc::Max => {
                             values.iter().max_by(|a, b| a.sql_cmp(b)).unwrap().clone()
                         }
-                        ref other => panic!("test interpreter: {other:?}"),
+                        AggregateFunc::BoolOr => Datum::Bool(values.contains(&Datum::Bool(true))),
+                        AggregateFunc::BoolAnd => {
+                            Datum::Bool(!values.contains(&Datum::Bool(false)))
+                        }
                     });
                 }
                 add(&mut out, result, 1);
@@ -548,14 +551,20 @@ fn run_with(e: &MirRelationExpr, data: &Data, eval: ScalarEval) -> Multiset {
             limit,
             offset,
         } => {
-            assert!(group_key.is_empty());
-            let rows = sorted_rows(run(input, data), order_key);
-            let end = limit
-                .map(|l| offset + l)
-                .unwrap_or(rows.len())
-                .min(rows.len());
-            for row in rows.into_iter().take(end).skip(*offset) {
-                add(&mut out, row, 1);
+            let mut groups: BTreeMap<Vec<Datum>, Multiset> = BTreeMap::new();
+            for (row, diff) in run(input, data) {
+                let key = group_key.iter().map(|c| row[*c].clone()).collect();
+                add(groups.entry(key).or_default(), row, diff);
+            }
+            for (_, group) in groups {
+                let rows = sorted_rows(group, order_key);
+                let end = limit
+                    .map(|l| offset + l)
+                    .unwrap_or(rows.len())
+                    .min(rows.len());
+                for row in rows.into_iter().take(end).skip(*offset) {
+                    add(&mut out, row, 1);
+                }
             }
         }
     }
@@ -1298,19 +1307,14 @@ fn function_errors() {
 #[test]
 fn unsupported_expressions_are_explicit() {
     assert_err(
-        "SELECT (SELECT 1)",
+        "SELECT a FROM t WHERE a > ANY (SELECT 1)",
         "0A000",
-        "scalar subqueries are not supported yet",
+        "> ANY (...) is not supported yet",
     );
     assert_err(
-        "SELECT a FROM t WHERE a IN (SELECT 1)",
+        "INSERT INTO t VALUES ((SELECT 1), 'x', 'y', NULL)",
         "0A000",
-        "IN (subquery) is not supported yet",
-    );
-    assert_err(
-        "SELECT EXISTS (SELECT 1)",
-        "0A000",
-        "EXISTS is not supported yet",
+        "subqueries in VALUES are not supported yet",
     );
     assert_err(
         "SELECT * FROM t, LATERAL (SELECT t.a) s",
@@ -1640,10 +1644,13 @@ fn aggregate_types_follow_postgres() {
         "42883",
         "function avg(text) does not exist",
     );
+    // string_agg plans (it is computed for groups with nothing to collect).
+    let s = select("SELECT string_agg(b, ',') FROM t");
+    assert_eq!(scalar_types(&s.desc), [ScalarType::Text]);
     assert_err(
-        "SELECT string_agg(b, ',') FROM t",
-        "0A000",
-        "aggregate string_agg is not supported yet",
+        "SELECT string_agg(a, ',') FROM t",
+        "42883",
+        "function string_agg(integer, unknown) does not exist",
     );
 }
 
@@ -2672,4 +2679,287 @@ fn describe_results_of_other_statements() {
         "42P01",
         "relation \"nope\" does not exist",
     );
+}
+
+// ---------------------------------------------------------------------------------
+// Subqueries (expected rows checked against Postgres 15)
+
+/// `eddy-expr`'s evaluator with errors shown as values, so a test can see which row
+/// an error reaches (a dataflow sends it to its error collection instead).
+fn eval_marking_errors(e: &MirScalarExpr, row: &[Datum]) -> Datum {
+    e.eval(row)
+        .unwrap_or_else(|err| Datum::String(format!("ERROR: {err}")))
+}
+
+fn subquery_rows(sql: &str) -> Vec<Vec<Datum>> {
+    let mut rows = query_with(sql, &join_data(), eval_marking_errors);
+    rows.sort();
+    rows
+}
+
+fn text(s: &str) -> Datum {
+    Datum::String(s.to_string())
+}
+
+#[test]
+fn scalar_subqueries_are_null_without_rows() {
+    assert_eq!(
+        subquery_rows("SELECT lv, (SELECT max(rv) FROM r WHERE r.id = l.id) FROM l"),
+        [
+            vec![i(10), i(101)],
+            vec![i(10), i(101)],
+            vec![i(20), i(200)],
+            vec![i(30), NULL],
+            vec![i(40), NULL],
+        ]
+    );
+    // Uncorrelated, in WHERE.
+    assert_eq!(
+        subquery_rows("SELECT lv FROM l WHERE lv > (SELECT min(rv) FROM r) / 10"),
+        [vec![i(20)], vec![i(30)], vec![i(40)]]
+    );
+    // LIMIT applies per outer row.
+    assert_eq!(
+        subquery_rows(
+            "SELECT lv, (SELECT rv FROM r WHERE r.id = l.id ORDER BY rv DESC LIMIT 1) FROM l"
+        ),
+        [
+            vec![i(10), i(101)],
+            vec![i(10), i(101)],
+            vec![i(20), i(200)],
+            vec![i(30), NULL],
+            vec![i(40), NULL],
+        ]
+    );
+}
+
+#[test]
+fn correlated_count_is_zero_not_missing() {
+    assert_eq!(
+        subquery_rows("SELECT lv, (SELECT count(*) FROM r WHERE r.id = l.id) FROM l"),
+        [
+            vec![i(10), big(2)],
+            vec![i(10), big(2)],
+            vec![i(20), big(1)],
+            vec![i(30), big(0)],
+            vec![i(40), big(0)],
+        ]
+    );
+    // A NULL correlation value is a key like any other.
+    assert_eq!(
+        subquery_rows(
+            "SELECT lv, (SELECT count(*) FROM r WHERE r.id IS NOT DISTINCT FROM l.id) FROM l"
+        ),
+        [
+            vec![i(10), big(2)],
+            vec![i(10), big(2)],
+            vec![i(20), big(1)],
+            vec![i(30), big(0)],
+            vec![i(40), big(1)],
+        ]
+    );
+}
+
+#[test]
+fn scalar_subquery_with_several_rows_is_an_error_for_that_row() {
+    let error = text("ERROR: more than one row returned by a subquery used as an expression");
+    assert_eq!(
+        subquery_rows("SELECT lv, (SELECT rv FROM r WHERE r.id = l.id) FROM l"),
+        [
+            vec![i(10), error.clone()],
+            vec![i(10), error],
+            vec![i(20), i(200)],
+            vec![i(30), NULL],
+            vec![i(40), NULL],
+        ]
+    );
+    // Inside a CASE branch, only the rows that reach the branch run the subquery.
+    assert_eq!(
+        subquery_rows(
+            "SELECT lv, CASE WHEN l.id = 2 THEN (SELECT rv FROM r WHERE r.id = l.id) END FROM l"
+        ),
+        [
+            vec![i(10), NULL],
+            vec![i(10), NULL],
+            vec![i(20), i(200)],
+            vec![i(30), NULL],
+            vec![i(40), NULL],
+        ]
+    );
+}
+
+#[test]
+fn exists_and_not_exists() {
+    assert_eq!(
+        subquery_rows("SELECT lv FROM l WHERE EXISTS (SELECT 1 FROM r WHERE r.id = l.id)"),
+        [vec![i(10)], vec![i(10)], vec![i(20)]]
+    );
+    assert_eq!(
+        subquery_rows("SELECT lv FROM l WHERE NOT EXISTS (SELECT 1 FROM r WHERE r.id = l.id)"),
+        [vec![i(30)], vec![i(40)]]
+    );
+    // Nested: the inner subquery reads a column two levels out.
+    assert_eq!(
+        subquery_rows(
+            "SELECT lv FROM l WHERE EXISTS (SELECT 1 FROM r WHERE r.id = l.id AND \
+             EXISTS (SELECT 1 FROM r r2 WHERE r2.rv = r.rv + 1 AND r2.id = l.id))"
+        ),
+        [vec![i(10)], vec![i(10)]]
+    );
+    let s = select("SELECT EXISTS (SELECT 1 FROM r)");
+    assert!(!s.desc.types[0].nullable, "EXISTS is never NULL");
+}
+
+#[test]
+fn in_subquery_follows_three_valued_logic() {
+    // r.id holds 1, 1, 2, 4 and NULL.
+    assert_eq!(
+        subquery_rows("SELECT lv, id IN (SELECT id FROM r) FROM l"),
+        [
+            vec![i(10), Datum::Bool(true)],
+            vec![i(10), Datum::Bool(true)],
+            vec![i(20), Datum::Bool(true)],
+            vec![i(30), NULL],
+            vec![i(40), NULL],
+        ]
+    );
+    assert_eq!(
+        subquery_rows("SELECT lv, id NOT IN (SELECT id FROM r) FROM l"),
+        [
+            vec![i(10), Datum::Bool(false)],
+            vec![i(10), Datum::Bool(false)],
+            vec![i(20), Datum::Bool(false)],
+            vec![i(30), NULL],
+            vec![i(40), NULL],
+        ]
+    );
+    assert_eq!(
+        subquery_rows("SELECT lv, id NOT IN (SELECT id FROM r WHERE id IS NOT NULL) FROM l"),
+        [
+            vec![i(10), Datum::Bool(false)],
+            vec![i(10), Datum::Bool(false)],
+            vec![i(20), Datum::Bool(false)],
+            vec![i(30), Datum::Bool(true)],
+            vec![i(40), NULL],
+        ]
+    );
+    // An empty subquery: false, even for NULL.
+    assert_eq!(
+        subquery_rows("SELECT lv, id IN (SELECT id FROM r WHERE rv < 0) FROM l"),
+        [
+            vec![i(10), Datum::Bool(false)],
+            vec![i(10), Datum::Bool(false)],
+            vec![i(20), Datum::Bool(false)],
+            vec![i(30), Datum::Bool(false)],
+            vec![i(40), Datum::Bool(false)],
+        ]
+    );
+    // Correlated, and `= ANY`.
+    assert_eq!(
+        subquery_rows("SELECT lv, lv = ANY (SELECT rv / 10 FROM r WHERE r.id = l.id) FROM l"),
+        [
+            vec![i(10), Datum::Bool(true)],
+            vec![i(10), Datum::Bool(true)],
+            vec![i(20), Datum::Bool(true)],
+            vec![i(30), Datum::Bool(false)],
+            vec![i(40), Datum::Bool(false)],
+        ]
+    );
+}
+
+#[test]
+fn subqueries_under_group_by_read_grouped_columns() {
+    assert_eq!(
+        subquery_rows(
+            "SELECT id, count(*), (SELECT count(*) FROM r WHERE r.id = l.id) FROM l GROUP BY id"
+        ),
+        [
+            vec![NULL, big(1), big(0)],
+            vec![i(1), big(2), big(2)],
+            vec![i(2), big(1), big(1)],
+            vec![i(3), big(1), big(0)],
+        ]
+    );
+    // An aggregate inside a subquery belongs to the subquery.
+    assert_eq!(subquery_rows("SELECT lv, (SELECT count(*) FROM r) FROM l").len(), 5);
+}
+
+#[test]
+fn subquery_errors() {
+    assert_err(
+        "SELECT (SELECT 1, 2)",
+        "42601",
+        "subquery must return only one column",
+    );
+    assert_err(
+        "SELECT a FROM t WHERE a IN (SELECT 1, 2)",
+        "42601",
+        "subquery has too many columns",
+    );
+    assert_err(
+        "SELECT (SELECT nope FROM r)",
+        "42703",
+        "column \"nope\" does not exist",
+    );
+    assert_err(
+        "SELECT a FROM t WHERE a IN (SELECT '2024-01-01'::date)",
+        "42883",
+        "operator does not exist: integer = date",
+    );
+}
+
+#[test]
+fn generate_series_in_from() {
+    assert_eq!(
+        subquery_rows("SELECT s FROM generate_series(1, 3) s"),
+        [vec![i(1)], vec![i(2)], vec![i(3)]]
+    );
+    // Arguments may read the items before it; NULL bounds give no rows.
+    assert_eq!(
+        subquery_rows("SELECT lv, s FROM l, generate_series(1, l.id) s WHERE lv > 10"),
+        [
+            vec![i(20), i(1)],
+            vec![i(20), i(2)],
+            vec![i(30), i(1)],
+            vec![i(30), i(2)],
+            vec![i(30), i(3)],
+        ]
+    );
+    assert_err(
+        "SELECT * FROM generate_series(1.5, 3)",
+        "0A000",
+        "generate_series(numeric, integer) is not supported yet",
+    );
+}
+
+#[test]
+fn catalog_query_syntax() {
+    // `OPERATOR(pg_catalog.~)`, `COLLATE`, `!~`, `= ANY(ARRAY[...])` and subscripts.
+    let s = select(
+        "SELECT relname FROM pg_class WHERE relname OPERATOR(pg_catalog.~) '^(t)$' \
+         COLLATE pg_catalog.default AND relname !~ '^pg_' \
+         AND relname = ANY (ARRAY['t', 'u']) AND (ARRAY['a', 'b'])[2] = 'b'",
+    );
+    assert_eq!(names(&s.desc), ["relname"]);
+    assert_err(
+        "SELECT 1 FROM pg_class WHERE relname COLLATE \"de_DE\" = 'x'",
+        "42704",
+        "collation \"\"de_DE\"\" for encoding \"UTF8\" does not exist",
+    );
+    assert_err(
+        "SELECT 'nope'::regclass",
+        "42P01",
+        "relation \"nope\" does not exist",
+    );
+    // A constant name is read as the OID of what it names.
+    let s = select("SELECT 'pg_class'::regclass::oid, 't'::regclass::oid");
+    assert_eq!(
+        query_with(
+            "SELECT 'pg_class'::regclass::oid, 't'::regclass::oid",
+            &Data::new(),
+            real_eval
+        ),
+        [vec![Datum::Oid(1), Datum::Oid(16385)]]
+    );
+    assert_eq!(scalar_types(&s.desc), [ScalarType::Oid, ScalarType::Oid]);
 }

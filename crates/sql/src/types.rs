@@ -389,6 +389,11 @@ pub fn common_type(a: &ScalarType, b: &ScalarType) -> Option<ScalarType> {
     if is_oid_like(a) && is_oid_like(b) {
         return Some(Oid);
     }
+    // Integers cast implicitly to oid (`relowner = 10`).
+    let is_int = |t: &ScalarType| matches!(t, Int16 | Int32 | Int64);
+    if (is_oid_like(a) && is_int(b)) || (is_int(a) && is_oid_like(b)) {
+        return Some(Oid);
+    }
     None
 }
 

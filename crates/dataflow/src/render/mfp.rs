@@ -44,11 +44,7 @@ impl CompiledMfp {
     pub(crate) fn apply(&self, row: &Row) -> Option<Result<Row, EvalError>> {
         let mut datums = row.unpack();
         if datums.len() != self.mfp.input_arity {
-            return Some(Err(EvalError::Internal(format!(
-                "a row of {} columns where {} were expected",
-                datums.len(),
-                self.mfp.input_arity
-            ))));
+            return Some(Err(arity_mismatch(datums.len(), self.mfp.input_arity)));
         }
         datums.reserve(self.mfp.expressions.len());
         for (predicate, need) in self.mfp.predicates.iter().zip(&self.predicate_needs) {
@@ -78,6 +74,13 @@ impl CompiledMfp {
         }
         Ok(())
     }
+}
+
+/// The error for a row that does not have the arity an MFP expects (a planner bug).
+pub(crate) fn arity_mismatch(found: usize, expected: usize) -> EvalError {
+    EvalError::Internal(format!(
+        "a row of {found} columns where {expected} were expected"
+    ))
 }
 
 /// Applies `mfp` to `input` in one operator named `name`.

@@ -34,7 +34,7 @@ use timely::dataflow::Scope;
 use timely::progress::Antichain;
 
 use crate::api::DataflowDesc;
-pub(crate) use mfp::CompiledMfp;
+pub(crate) use mfp::{arity_mismatch, CompiledMfp};
 pub(crate) use operators::{ErrTrace, Rendered, RowTrace, Time};
 
 /// The arrangements a dataflow may import: every registered collection's traces.

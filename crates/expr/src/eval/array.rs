@@ -1,0 +1,268 @@
+//! Array functions and the catalog helpers built on them, as Postgres computes them.
+//!
+//! Eddy's arrays are one-dimensional with lower bound 1 (Postgres' `int2vector` and
+//! `oidvector` catalog columns, which start at 0, are plain 1-based arrays here).
+//! - `x = ANY(array)` is true if an element equals `x`; otherwise NULL when `x` or an
+//!   element is NULL and the array is not empty; otherwise false.
+//! - `array_to_string` skips NULL elements unless a `null_string` is given.
+//! - `quote_ident` quotes unless the name is lowercase letters, digits and `_` (not
+//!   starting with a digit) and not a keyword Postgres reserves in any position.
+//! - `format_type` prints [`eddy_repr::pgtype::format_type`].
+
+use std::cmp::Ordering;
+
+use eddy_repr::Datum;
+
+use super::cast::output_text;
+use super::{compare, unexpected};
+use crate::error::EvalError;
+
+fn elements<'a>(func: &str, d: &'a Datum) -> Result<&'a [Datum], EvalError> {
+    match d {
+        Datum::Array(elems) => Ok(elems),
+        other => Err(unexpected(func, std::slice::from_ref(other))),
+    }
+}
+
+/// `x = ANY(array)`: `args` is `[x, array]`.
+pub(super) fn eq_any(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    let [x, array] = <[Datum; 2]>::try_from(args)
+        .map_err(|args| unexpected("= ANY", &args))?;
+    if array.is_null() {
+        return Ok(Datum::Null);
+    }
+    let elems = elements("= ANY", &array)?;
+    if elems.is_empty() {
+        return Ok(Datum::Bool(false));
+    }
+    if x.is_null() {
+        return Ok(Datum::Null);
+    }
+    let mut saw_null = false;
+    for e in elems {
+        if e.is_null() {
+            saw_null = true;
+        } else if compare(&x, e)? == Ordering::Equal {
+            return Ok(Datum::Bool(true));
+        }
+    }
+    Ok(if saw_null {
+        Datum::Null
+    } else {
+        Datum::Bool(false)
+    })
+}
+
+/// `array_to_string(array, delimiter [, null_string])`.
+pub(super) fn array_to_string(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    if args.len() < 2 || args[0].is_null() || args[1].is_null() {
+        return Ok(Datum::Null);
+    }
+    let elems = elements("array_to_string", &args[0])?;
+    let delimiter = output_text(&args[1]);
+    let null_string = args.get(2).filter(|d| !d.is_null()).map(output_text);
+    let mut parts = Vec::with_capacity(elems.len());
+    for e in elems {
+        match (e.is_null(), &null_string) {
+            (false, _) => parts.push(output_text(e)),
+            (true, Some(s)) => parts.push(s.clone()),
+            (true, None) => {}
+        }
+    }
+    Ok(Datum::String(parts.join(&delimiter)))
+}
+
+/// `array_upper(array, dimension)` (both non-NULL).
+pub(super) fn array_upper(array: Datum, dimension: Datum) -> Result<Datum, EvalError> {
+    let elems = elements("array_upper", &array)?;
+    let dimension = match dimension {
+        Datum::Int32(d) => d,
+        other => return Err(unexpected("array_upper", &[other])),
+    };
+    if dimension != 1 || elems.is_empty() {
+        return Ok(Datum::Null);
+    }
+    Ok(i32::try_from(elems.len())
+        .map(Datum::Int32)
+        .unwrap_or(Datum::Null))
+}
+
+/// `array[index]` (both non-NULL), 1-based.
+pub(super) fn array_index(array: Datum, index: Datum) -> Result<Datum, EvalError> {
+    let elems = elements("array subscript", &array)?;
+    let index: i64 = match index {
+        Datum::Int16(i) => i as i64,
+        Datum::Int32(i) => i as i64,
+        Datum::Int64(i) => i,
+        other => return Err(unexpected("array subscript", &[other])),
+    };
+    Ok(usize::try_from(index - 1)
+        .ok()
+        .and_then(|i| elems.get(i))
+        .cloned()
+        .unwrap_or(Datum::Null))
+}
+
+/// Keywords Postgres reserves in some position: `quote_ident` quotes them.
+const QUOTED_KEYWORDS: &[&str] = &[
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric",
+    "authorization", "between", "bigint", "binary", "bit", "boolean", "both", "case",
+    "cast", "char", "character", "check", "coalesce", "collate", "collation", "column",
+    "concurrently", "constraint", "create", "cross", "current_catalog", "current_date",
+    "current_role", "current_schema", "current_time", "current_timestamp",
+    "current_user", "dec", "decimal", "default", "deferrable", "desc", "distinct", "do",
+    "else", "end", "except", "exists", "extract", "false", "fetch", "float", "for",
+    "foreign", "freeze", "from", "full", "grant", "greatest", "group", "grouping",
+    "having", "ilike", "in", "initially", "inner", "inout", "int", "integer",
+    "intersect", "interval", "into", "is", "isnull", "join", "lateral", "leading",
+    "least", "left", "like", "limit", "localtime", "localtimestamp", "national",
+    "natural", "nchar", "none", "normalize", "not", "notnull", "null", "nullif",
+    "numeric", "offset", "on", "only", "or", "order", "out", "outer", "overlaps",
+    "overlay", "placing", "position", "precision", "primary", "real", "references",
+    "returning", "right", "row", "select", "session_user", "setof", "similar",
+    "smallint", "some", "substring", "symmetric", "table", "tablesample", "then",
+    "time", "timestamp", "to", "trailing", "treat", "trim", "true", "union", "unique",
+    "user", "using", "values", "varchar", "variadic", "verbose", "when", "where",
+    "window", "with", "xmlattributes", "xmlconcat", "xmlelement", "xmlexists",
+    "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot", "xmlserialize",
+    "xmltable",
+];
+
+/// An identifier as SQL must write it: as is when it reads back as itself unquoted,
+/// otherwise in double quotes with inner quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && QUOTED_KEYWORDS.binary_search(&name).is_err();
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+pub(super) fn quote_ident_datum(d: Datum) -> Result<Datum, EvalError> {
+    match d {
+        Datum::String(s) => Ok(Datum::String(quote_ident(&s))),
+        other => Err(unexpected("quote_ident", &[other])),
+    }
+}
+
+/// `format_type(oid, typmod)`: NULL for a NULL OID; a NULL typmod means none given.
+pub(super) fn format_type(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    let oid = match args.first() {
+        None | Some(Datum::Null) => return Ok(Datum::Null),
+        Some(Datum::Oid(oid)) => *oid,
+        Some(other) => return Err(unexpected("format_type", std::slice::from_ref(other))),
+    };
+    let typmod = match args.get(1) {
+        None | Some(Datum::Null) => None,
+        Some(Datum::Int32(m)) => Some(*m),
+        Some(other) => return Err(unexpected("format_type", std::slice::from_ref(other))),
+    };
+    Ok(Datum::String(eddy_repr::pgtype::format_type(oid, typmod)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(items: &[Option<&str>]) -> Datum {
+        Datum::Array(
+            items
+                .iter()
+                .map(|i| i.map(Datum::from).unwrap_or(Datum::Null))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn eq_any_follows_three_valued_logic() {
+        let any = |x: Datum, arr: Datum| eq_any(vec![x, arr]).unwrap();
+        let abc = texts(&[Some("a"), Some("b")]);
+        assert_eq!(any("a".into(), abc.clone()), Datum::Bool(true));
+        assert_eq!(any("z".into(), abc), Datum::Bool(false));
+        assert_eq!(
+            any("z".into(), texts(&[Some("a"), None])),
+            Datum::Null,
+            "no match but a NULL element"
+        );
+        assert_eq!(
+            any("a".into(), texts(&[None, Some("a")])),
+            Datum::Bool(true)
+        );
+        assert_eq!(any(Datum::Null, texts(&[Some("a")])), Datum::Null);
+        assert_eq!(any(Datum::Null, texts(&[])), Datum::Bool(false));
+        assert_eq!(any("a".into(), Datum::Null), Datum::Null);
+    }
+
+    #[test]
+    fn array_to_string_skips_or_replaces_nulls() {
+        let arr = texts(&[Some("a"), None, Some("c")]);
+        assert_eq!(
+            array_to_string(vec![arr.clone(), ",".into()]).unwrap(),
+            Datum::from("a,c")
+        );
+        assert_eq!(
+            array_to_string(vec![arr, ",".into(), "*".into()]).unwrap(),
+            Datum::from("a,*,c")
+        );
+        assert_eq!(
+            array_to_string(vec![Datum::Null, ",".into()]).unwrap(),
+            Datum::Null
+        );
+    }
+
+    #[test]
+    fn subscripts_and_bounds_are_one_based() {
+        let arr = Datum::Array(vec![Datum::Int16(5), Datum::Int16(7)]);
+        assert_eq!(
+            array_index(arr.clone(), Datum::Int32(1)).unwrap(),
+            Datum::Int16(5)
+        );
+        assert_eq!(array_index(arr.clone(), Datum::Int32(0)).unwrap(), Datum::Null);
+        assert_eq!(array_index(arr.clone(), Datum::Int32(3)).unwrap(), Datum::Null);
+        assert_eq!(
+            array_upper(arr.clone(), Datum::Int32(1)).unwrap(),
+            Datum::Int32(2)
+        );
+        assert_eq!(array_upper(arr, Datum::Int32(2)).unwrap(), Datum::Null);
+        assert_eq!(
+            array_upper(Datum::Array(vec![]), Datum::Int32(1)).unwrap(),
+            Datum::Null
+        );
+    }
+
+    #[test]
+    fn quote_ident_quotes_like_postgres() {
+        assert!(QUOTED_KEYWORDS.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(quote_ident("orders"), "orders");
+        assert_eq!(quote_ident("Orders"), "\"Orders\"");
+        assert_eq!(quote_ident("1x"), "\"1x\"");
+        assert_eq!(quote_ident("user"), "\"user\"");
+        assert_eq!(quote_ident("name"), "name", "unreserved keywords stay plain");
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_ident(""), "\"\"");
+    }
+
+    #[test]
+    fn format_type_handles_nulls() {
+        assert_eq!(
+            format_type(vec![Datum::Oid(1043), Datum::Int32(44)]).unwrap(),
+            Datum::from("character varying(40)")
+        );
+        assert_eq!(
+            format_type(vec![Datum::Oid(23), Datum::Null]).unwrap(),
+            Datum::from("integer")
+        );
+        assert_eq!(
+            format_type(vec![Datum::Null, Datum::Int32(1)]).unwrap(),
+            Datum::Null
+        );
+    }
+}
