@@ -85,7 +85,12 @@ impl Builtin {
     }
 }
 
-const fn table(schema: &'static str, name: &'static str, oid: u32, columns: &'static str) -> Builtin {
+const fn table(
+    schema: &'static str,
+    name: &'static str,
+    oid: u32,
+    columns: &'static str,
+) -> Builtin {
     Builtin {
         schema,
         name,
@@ -95,7 +100,12 @@ const fn table(schema: &'static str, name: &'static str, oid: u32, columns: &'st
     }
 }
 
-const fn view(schema: &'static str, name: &'static str, oid: u32, columns: &'static str) -> Builtin {
+const fn view(
+    schema: &'static str,
+    name: &'static str,
+    oid: u32,
+    columns: &'static str,
+) -> Builtin {
     Builtin {
         schema,
         name,
@@ -107,8 +117,18 @@ const fn view(schema: &'static str, name: &'static str, oid: u32, columns: &'sta
 
 /// Every builtin relation.
 pub static BUILTINS: &[Builtin] = &[
-    table(PG_CATALOG, "pg_am", 2601, "oid oid!, amname name!, amhandler regproc!, amtype char!"),
-    table(PG_CATALOG, "pg_attrdef", 2604, "oid oid!, adrelid oid!, adnum int2!, adbin text!"),
+    table(
+        PG_CATALOG,
+        "pg_am",
+        2601,
+        "oid oid!, amname name!, amhandler regproc!, amtype char!",
+    ),
+    table(
+        PG_CATALOG,
+        "pg_attrdef",
+        2604,
+        "oid oid!, adrelid oid!, adnum int2!, adbin text!",
+    ),
     table(
         PG_CATALOG,
         "pg_attribute",
@@ -188,7 +208,12 @@ pub static BUILTINS: &[Builtin] = &[
         2609,
         "objoid oid!, classoid oid!, objsubid int4!, description text!",
     ),
-    table(PG_CATALOG, "pg_enum", 3501, "oid oid!, enumtypid oid!, enumsortorder float4!, enumlabel name!"),
+    table(
+        PG_CATALOG,
+        "pg_enum",
+        3501,
+        "oid oid!, enumtypid oid!, enumsortorder float4!, enumlabel name!",
+    ),
     table(
         PG_CATALOG,
         "pg_extension",
@@ -765,10 +790,21 @@ fn builtin_rows(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
                     .set("reltuples", Datum::Float32(eddy_repr::OrdF32(-1.0)))
                     .char("relpersistence", 'p')
                     .char("relkind", r.kind)
-                    .set("relnatts", i16::try_from(r.desc.arity()).unwrap_or(i16::MAX))
+                    .set(
+                        "relnatts",
+                        i16::try_from(r.desc.arity()).unwrap_or(i16::MAX),
+                    )
                     .set("relhasrules", r.kind != 'r')
                     .set("relispopulated", true)
-                    .char("relreplident", if r.kind == 'v' { 'n' } else { 'd' })
+                    // Views and system catalogs have no replica identity.
+                    .char(
+                        "relreplident",
+                        if r.kind == 'v' || r.namespace != PUBLIC_OID {
+                            'n'
+                        } else {
+                            'd'
+                        },
+                    )
                     .finish()
             })
             .collect(),
@@ -886,16 +922,18 @@ fn builtin_rows(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
             .set("usebypassrls", false)
             .set("passwd", "********")
             .finish()],
-        (PG_CATALOG, "pg_tablespace") => [(DEFAULT_TABLESPACE_OID, "pg_default"), (1664, "pg_global")]
-            .into_iter()
-            .map(|(oid, name)| {
-                row()
-                    .oid("oid", oid)
-                    .set("spcname", name)
-                    .oid("spcowner", OWNER_OID)
-                    .finish()
-            })
-            .collect(),
+        (PG_CATALOG, "pg_tablespace") => {
+            [(DEFAULT_TABLESPACE_OID, "pg_default"), (1664, "pg_global")]
+                .into_iter()
+                .map(|(oid, name)| {
+                    row()
+                        .oid("oid", oid)
+                        .set("spcname", name)
+                        .oid("spcowner", OWNER_OID)
+                        .finish()
+                })
+                .collect()
+        }
         (PG_CATALOG, "pg_settings") => crate::session::DEFAULT_VARS
             .iter()
             .map(|(name, value)| {
@@ -973,7 +1011,10 @@ fn builtin_rows(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
                     .set("table_schema", r.schema)
                     .set("table_name", r.name)
                     .set("table_type", if base { "BASE TABLE" } else { "VIEW" })
-                    .set("is_insertable_into", yes_no(base && r.namespace == PUBLIC_OID))
+                    .set(
+                        "is_insertable_into",
+                        yes_no(base && r.namespace == PUBLIC_OID),
+                    )
                     .set("is_typed", "NO")
                     .finish()
             })
@@ -1001,8 +1042,8 @@ fn builtin_rows(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
             for r in rels.iter().filter(|r| r.kind != 'm') {
                 for (i, (name, typ)) in r.desc.iter().enumerate() {
                     let info = column_type_info(&typ.scalar_type);
-                    let udt = eddy_repr::pgtype::pg_type(typ.scalar_type.oid())
-                        .map_or("", |t| t.name);
+                    let udt =
+                        eddy_repr::pgtype::pg_type(typ.scalar_type.oid()).map_or("", |t| t.name);
                     let collatable =
                         typ.scalar_type.is_string() && typ.scalar_type != ScalarType::Name;
                     out.push(
@@ -1034,7 +1075,10 @@ fn builtin_rows(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
                             .set("is_identity", "NO")
                             .set("identity_cycle", "NO")
                             .set("is_generated", "NEVER")
-                            .set("is_updatable", yes_no(r.kind == 'r' && r.namespace == PUBLIC_OID))
+                            .set(
+                                "is_updatable",
+                                yes_no(r.kind == 'r' && r.namespace == PUBLIC_OID),
+                            )
                             .finish(),
                     );
                 }
@@ -1131,13 +1175,21 @@ mod tests {
                 }
                 .nullable(true),
             )
-            .with_column("name", ScalarType::Varchar { max_length: Some(40) }.nullable(true));
+            .with_column(
+                "name",
+                ScalarType::Varchar {
+                    max_length: Some(40),
+                }
+                .nullable(true),
+            );
         catalog.insert(CatalogEntry {
             id: GlobalId::User(1),
             name: "orders".into(),
             kind: ItemKind::Table,
             desc: desc.clone(),
-            create_sql: "CREATE TABLE orders (id bigint NOT NULL, amount numeric(10,2), name varchar(40))".into(),
+            create_sql:
+                "CREATE TABLE orders (id bigint NOT NULL, amount numeric(10,2), name varchar(40))"
+                    .into(),
             plan: None,
             depends_on: BTreeSet::new(),
         });
@@ -1146,7 +1198,8 @@ mod tests {
             name: "big".into(),
             kind: ItemKind::MaterializedView,
             desc: RelationDesc::empty().with_column("id", ScalarType::Int64.nullable(false)),
-            create_sql: "CREATE MATERIALIZED VIEW big AS SELECT id FROM orders WHERE amount > 10".into(),
+            create_sql: "CREATE MATERIALIZED VIEW big AS SELECT id FROM orders WHERE amount > 10"
+                .into(),
             plan: None,
             depends_on: BTreeSet::new(),
         });
@@ -1232,12 +1285,18 @@ mod tests {
             .find(|r| r[0] == Datum::Oid(16385) && r[1] == Datum::from("amount"))
             .expect("orders.amount");
         let attr = lookup(PG_CATALOG, "pg_attribute").unwrap().desc();
-        assert_eq!(amount[attr.column_index("atttypid").unwrap()], Datum::Oid(1700));
+        assert_eq!(
+            amount[attr.column_index("atttypid").unwrap()],
+            Datum::Oid(1700)
+        );
         assert_eq!(
             amount[attr.column_index("atttypmod").unwrap()],
             Datum::Int32((10 << 16 | 2) + 4)
         );
-        assert_eq!(amount[attr.column_index("attnum").unwrap()], Datum::Int16(2));
+        assert_eq!(
+            amount[attr.column_index("attnum").unwrap()],
+            Datum::Int16(2)
+        );
         assert_eq!(
             amount[attr.column_index("attnotnull").unwrap()],
             Datum::Bool(false)
@@ -1257,7 +1316,9 @@ mod tests {
         let mut state = BuiltinState::default();
         let mut catalog = sample_catalog();
         let first = state.updates(&catalog);
-        assert!(first.iter().all(|(_, rows)| rows.iter().all(|(_, d)| *d > 0)));
+        assert!(first
+            .iter()
+            .all(|(_, rows)| rows.iter().all(|(_, d)| *d > 0)));
         assert!(state.updates(&catalog).is_empty(), "nothing changed");
         catalog.remove(GlobalId::User(2));
         let second = state.updates(&catalog);

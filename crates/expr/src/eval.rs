@@ -84,6 +84,7 @@ pub fn eval_unary(func: &UnaryFunc, arg: Datum) -> Result<Datum, EvalError> {
         UnaryFunc::JsonbTypeof => jsonb::typeof_(arg),
         UnaryFunc::Md5 => string::md5(arg),
         UnaryFunc::QuoteIdent => array::quote_ident_datum(arg),
+        UnaryFunc::PgSizePretty => array::size_pretty(arg),
     }
 }
 
@@ -220,6 +221,7 @@ pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Dat
         VariadicFunc::FormatType => array::format_type(args),
         VariadicFunc::EqAny => array::eq_any(args),
         VariadicFunc::JsonbBuildObject => jsonb::build_object(args),
+        VariadicFunc::ArrayCat => array::array_cat(args),
         VariadicFunc::Substring
         | VariadicFunc::Replace
         | VariadicFunc::SplitPart

@@ -60,6 +60,8 @@ pub enum UnaryFunc {
     Md5,
     /// `quote_ident(text)`: the identifier, double-quoted when Postgres would need it.
     QuoteIdent,
+    /// `pg_size_pretty(bigint)`: a byte count in bytes, kB, MB, GB or TB.
+    PgSizePretty,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -142,6 +144,9 @@ pub enum VariadicFunc {
     /// `jsonb_build_object(key, value, ...)`: keys as text (never NULL), values as
     /// `to_jsonb` makes them.
     JsonbBuildObject,
+    /// `a || b` on two arrays of one type: the elements of both; a NULL side is
+    /// ignored (NULL only when both are).
+    ArrayCat,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -190,7 +195,8 @@ impl UnaryFunc {
             | UnaryFunc::LTrim
             | UnaryFunc::RTrim
             | UnaryFunc::Md5
-            | UnaryFunc::QuoteIdent => Text,
+            | UnaryFunc::QuoteIdent
+            | UnaryFunc::PgSizePretty => Text,
             UnaryFunc::CharLength | UnaryFunc::OctetLength => Int32,
             UnaryFunc::Sqrt => match input.scalar_type {
                 Numeric { .. } => UNCONSTRAINED_NUMERIC,
@@ -258,9 +264,7 @@ impl BinaryFunc {
             },
             BinaryFunc::JsonbGet => return Jsonb.nullable(true),
             BinaryFunc::ArrayUpper => return Int32.nullable(true),
-            BinaryFunc::ArrayIndex => {
-                return array_element_type(&l).unwrap_or(Text).nullable(true)
-            }
+            BinaryFunc::ArrayIndex => return array_element_type(&l).unwrap_or(Text).nullable(true),
         };
         let nullable = n || matches!(self, BinaryFunc::JsonbGetText);
         typ.nullable(nullable)
@@ -289,12 +293,14 @@ impl VariadicFunc {
             VariadicFunc::ArrayCreate { elem_type } => array_type_of(elem_type)
                 .unwrap_or(TextArray)
                 .nullable(false),
-            VariadicFunc::ArrayToString => {
-                Text.nullable(inputs.iter().take(2).any(|t| t.nullable))
-            }
+            VariadicFunc::ArrayToString => Text.nullable(inputs.iter().take(2).any(|t| t.nullable)),
             VariadicFunc::FormatType => Text.nullable(inputs.first().is_none_or(|t| t.nullable)),
             VariadicFunc::EqAny => Bool.nullable(true),
             VariadicFunc::JsonbBuildObject => Jsonb.nullable(false),
+            VariadicFunc::ArrayCat => {
+                let typ = inputs.first().map(|t| t.scalar_type).unwrap_or(TextArray);
+                typ.nullable(inputs.iter().all(|t| t.nullable))
+            }
         }
     }
 }

@@ -12,9 +12,110 @@ use serde::{Deserialize, Serialize};
 use crate::datum::{Datum, Interval, OrdF32, OrdF64};
 
 /// A packed sequence of datums. Cheap to compare, hash and move between workers.
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+///
+/// Rows of up to [`INLINE_BYTES`] encoded bytes (most rows of a few small columns) live
+/// inline in the 24-byte `Row` itself; longer ones on the heap. Equality, order and
+/// hashing are those of the encoded bytes either way.
+#[derive(Clone)]
 pub struct Row {
-    data: Box<[u8]>,
+    data: RowData,
+}
+
+/// The longest encoding stored inline.
+pub const INLINE_BYTES: usize = 22;
+
+#[derive(Clone)]
+enum RowData {
+    Inline { len: u8, bytes: [u8; INLINE_BYTES] },
+    Heap(Box<[u8]>),
+}
+
+impl RowData {
+    fn from_vec(buf: Vec<u8>) -> RowData {
+        if buf.len() <= INLINE_BYTES {
+            let mut bytes = [0u8; INLINE_BYTES];
+            bytes[..buf.len()].copy_from_slice(&buf);
+            RowData::Inline {
+                len: buf.len() as u8,
+                bytes,
+            }
+        } else {
+            RowData::Heap(buf.into_boxed_slice())
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            RowData::Inline { len, bytes } => &bytes[..*len as usize],
+            RowData::Heap(b) => b,
+        }
+    }
+}
+
+impl Default for Row {
+    fn default() -> Self {
+        Row {
+            data: RowData::from_vec(Vec::new()),
+        }
+    }
+}
+
+impl PartialEq for Row {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Row {}
+
+impl PartialOrd for Row {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Row {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::hash::Hash for Row {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
+    }
+}
+
+impl Serialize for Row {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.as_bytes())
+    }
+}
+
+impl<'de> Deserialize<'de> for Row {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RowVisitor;
+        impl<'de> serde::de::Visitor<'de> for RowVisitor {
+            type Value = Row;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("the bytes of an encoded row")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Row, E> {
+                Ok(Row::from_bytes(v.to_vec()))
+            }
+            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Row, E> {
+                Ok(Row::from_bytes(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Row, A::Error> {
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+                while let Some(b) = seq.next_element::<u8>()? {
+                    v.push(b);
+                }
+                Ok(Row::from_bytes(v))
+            }
+        }
+        deserializer.deserialize_bytes(RowVisitor)
+    }
 }
 
 mod tag {
@@ -261,14 +362,19 @@ impl Row {
         for d in datums {
             encode(&mut buf, d);
         }
-        Row {
-            data: buf.into_boxed_slice(),
-        }
+        Row::from_bytes(buf)
     }
 
     /// Packs an owned sequence of datums.
     pub fn from_datums(datums: Vec<Datum>) -> Row {
         Row::pack(datums.iter())
+    }
+
+    /// A row from bytes written by [`Row::pack`] (validated when the row is read).
+    fn from_bytes(buf: Vec<u8>) -> Row {
+        Row {
+            data: RowData::from_vec(buf),
+        }
     }
 
     pub fn empty() -> Row {
@@ -284,7 +390,7 @@ impl Row {
     pub fn iter(&self) -> RowIter<'_> {
         RowIter {
             dec: Decoder {
-                data: &self.data,
+                data: self.as_bytes(),
                 pos: 0,
             },
         }
@@ -292,30 +398,28 @@ impl Row {
 
     /// The encoded size in bytes (not counting the allocation header).
     pub fn byte_len(&self) -> usize {
-        self.data.len()
+        self.as_bytes().len()
     }
 
     /// The encoded bytes. Equal datums encode to equal bytes and each datum's
     /// encoding is self-delimiting, so the rows whose first datums equal some given
     /// datums are exactly those whose bytes start with those datums' packed bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.data
+        self.data.as_slice()
     }
 
     /// Whether this row's leading datums are exactly the datums of `prefix` (an empty
     /// prefix matches every row).
     pub fn starts_with(&self, prefix: &Row) -> bool {
-        self.data.starts_with(&prefix.data)
+        self.as_bytes().starts_with(prefix.as_bytes())
     }
 
     /// The concatenation of two rows.
     pub fn concat(&self, other: &Row) -> Row {
-        let mut v = Vec::with_capacity(self.data.len() + other.data.len());
-        v.extend_from_slice(&self.data);
-        v.extend_from_slice(&other.data);
-        Row {
-            data: v.into_boxed_slice(),
-        }
+        let mut v = Vec::with_capacity(self.byte_len() + other.byte_len());
+        v.extend_from_slice(self.as_bytes());
+        v.extend_from_slice(other.as_bytes());
+        Row::from_bytes(v)
     }
 }
 
@@ -389,6 +493,25 @@ mod tests {
         // A string is length-prefixed, so "a" is not a prefix datum of "ab".
         assert!(!row.starts_with(&Row::pack(&[Datum::Int64(10), Datum::String("a".into())])));
         assert_eq!(row.as_bytes().len(), row.byte_len());
+    }
+
+    #[test]
+    fn small_rows_are_inline_and_compare_by_bytes() {
+        assert_eq!(std::mem::size_of::<Row>(), 24);
+        let small = Row::pack(&[Datum::Int64(1), Datum::String("abc".into())]);
+        let large = Row::pack(&[Datum::String("x".repeat(40))]);
+        assert!(matches!(small.data, RowData::Inline { .. }));
+        assert!(matches!(large.data, RowData::Heap(_)));
+        // Order and equality are those of the bytes, inline or not.
+        let a = Row::pack(&[Datum::String("a".repeat(30))]);
+        let b = Row::pack(&[Datum::String("b".into())]);
+        assert_eq!(a.cmp(&b), a.as_bytes().cmp(b.as_bytes()));
+        assert_eq!(b.cmp(&a), b.as_bytes().cmp(a.as_bytes()));
+        assert_eq!(a.clone(), a);
+        let bytes = bincode::serialize(&large).unwrap();
+        assert_eq!(bincode::deserialize::<Row>(&bytes).unwrap(), large);
+        let bytes = bincode::serialize(&small).unwrap();
+        assert_eq!(bincode::deserialize::<Row>(&bytes).unwrap(), small);
     }
 
     #[test]

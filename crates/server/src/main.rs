@@ -13,6 +13,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing::{info, warn};
 
+/// mimalloc returns freed memory to the system and fragments less than the system
+/// allocator under many threads, which keeps resident memory close to live data.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Eddy: SQL views over tables, kept up to date incrementally, served over the
 /// Postgres wire protocol.
 #[derive(Parser, Debug)]

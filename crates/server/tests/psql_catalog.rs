@@ -137,7 +137,9 @@ async fn list_commands_print_what_postgres_prints() {
     );
     let databases = describe(&eddy, "\\l");
     assert!(
-        databases.contains(" eddy | eddy  | UTF8     | C       | C     |            | libc            | "),
+        databases.contains(
+            " eddy | eddy  | UTF8     | C       | C     |            | libc            | "
+        ),
         "{databases}"
     );
 
@@ -148,7 +150,10 @@ async fn list_commands_print_what_postgres_prints() {
         .await
         .expect("ddl");
     let tables = psql_ok(&eddy, &["-A", "-t", "-c", "\\dt"]);
-    assert_eq!(tables, "public|Mixed Case|table|eddy\npublic|orders|table|eddy\n");
+    assert_eq!(
+        tables,
+        "public|Mixed Case|table|eddy\npublic|orders|table|eddy\n"
+    );
 }
 
 #[tokio::test]

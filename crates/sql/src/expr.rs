@@ -484,7 +484,8 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
                             return Ok(name.cast(to, CastKind::Explicit).into());
                         }
                         ScalarType::RegType => {
-                            let name = func::plan_call(scx, "format_type", vec![inner, CExpr::Null])?;
+                            let name =
+                                func::plan_call(scx, "format_type", vec![inner, CExpr::Null])?;
                             return Ok(name.cast(to, CastKind::Explicit).into());
                         }
                         _ => {}
@@ -1067,6 +1068,25 @@ pub fn plan_arithmetic(
 }
 
 fn plan_concat_op(scx: &StatementContext, l: CExpr, r: CExpr) -> Result<Typed, PlanError> {
+    // `array || array`, an unknown side read as the other's array type.
+    let array_type = [&l, &r]
+        .iter()
+        .find_map(|c| c.scalar_type().filter(|t| eddy_expr::func::array_element_type(t).is_some()));
+    if let Some(array_type) = array_type {
+        let as_array = |c: CExpr| -> Result<Typed, PlanError> {
+            match c {
+                CExpr::Typed(t) if t.scalar_type() == array_type => Ok(t),
+                CExpr::Typed(t) => Err(PlanError::operator_does_not_exist(format!(
+                    "{} || {}",
+                    array_type.sql_name(),
+                    t.scalar_type().sql_name()
+                ))),
+                unknown => scx.resolve_unknown(unknown, array_type, CastKind::Explicit),
+            }
+        };
+        let args = vec![as_array(l)?, as_array(r)?];
+        return Ok(Typed::variadic(VariadicFunc::ArrayCat, args));
+    }
     let is_stringy = |c: &CExpr| c.scalar_type().is_none_or(|t| t.is_string());
     if !is_stringy(&l) && !is_stringy(&r) {
         return Err(PlanError::operator_does_not_exist(format!(
@@ -1152,18 +1172,21 @@ fn plan_like(
     if any {
         return Err(PlanError::unsupported("LIKE ANY"));
     }
-    let escape = match escape_char {
-        None => None,
-        Some(escape) => Some(string_value(escape).ok_or_else(|| {
-            PlanError::syntax(format!("syntax error at or near \"{escape}\""))
-        })?),
-    };
+    let escape =
+        match escape_char {
+            None => None,
+            Some(escape) => Some(string_value(escape).ok_or_else(|| {
+                PlanError::syntax(format!("syntax error at or near \"{escape}\""))
+            })?),
+        };
     let l = plan_expr(ecx, expr)?;
     let mut r = plan_expr(ecx, pattern)?;
     if let Some(escape) = escape.filter(|e| e != "\\") {
         // The evaluator's patterns escape with a backslash: rewrite a constant
         // pattern that uses another escape character.
-        let typed = ecx.scx.resolve_unknown(r, ScalarType::Text, CastKind::Explicit)?;
+        let typed = ecx
+            .scx
+            .resolve_unknown(r, ScalarType::Text, CastKind::Explicit)?;
         let text = match typed.expr.as_literal() {
             Some(Datum::String(s)) => Some(s.clone()),
             Some(_) => None,
@@ -1195,11 +1218,10 @@ fn backslash_pattern(pattern: &str, escape: &str) -> Result<String, PlanError> {
         (None, _) => None,
         (Some(c), None) => Some(c),
         _ => {
-            return Err(PlanError::new(
-                sqlstate::INVALID_ESCAPE_SEQUENCE,
-                "invalid escape string",
+            return Err(
+                PlanError::new(sqlstate::INVALID_ESCAPE_SEQUENCE, "invalid escape string")
+                    .with_hint("Escape string must be empty or one character."),
             )
-            .with_hint("Escape string must be empty or one character."))
         }
     };
     let mut out = String::with_capacity(pattern.len());
@@ -1509,9 +1531,7 @@ fn qualified_operator(parts: &[String]) -> Result<BinaryOperator, PlanError> {
         [schema, op] => (Some(schema.as_str()), op.as_str()),
         _ => (None, ""),
     };
-    let not_found = || {
-        PlanError::operator_does_not_exist(format!("OPERATOR({})", parts.join(".")))
-    };
+    let not_found = || PlanError::operator_does_not_exist(format!("OPERATOR({})", parts.join(".")));
     if schema.is_some_and(|s| s != crate::names::PG_CATALOG_SCHEMA) {
         return Err(not_found());
     }
@@ -1619,7 +1639,10 @@ fn plan_any_all(
     };
     let x = match x {
         CExpr::Typed(t) if t.scalar_type() == elem => t,
-        CExpr::Typed(t) if elem == ScalarType::Text && (t.scalar_type().is_string() || t.scalar_type() == ScalarType::PgChar) => {
+        CExpr::Typed(t)
+            if elem == ScalarType::Text
+                && (t.scalar_type().is_string() || t.scalar_type() == ScalarType::PgChar) =>
+        {
             t.cast(ScalarType::Text, CastKind::Explicit)
         }
         CExpr::Typed(t) => match types::common_type(&t.scalar_type(), &elem) {
@@ -1635,7 +1658,12 @@ fn plan_any_all(
         unknown => scx.resolve_unknown(unknown, elem, CastKind::Explicit)?,
     };
     let any = Typed::variadic(VariadicFunc::EqAny, vec![x, array]);
-    Ok(if negated { any.unary(UnaryFunc::Not) } else { any }.into())
+    Ok(if negated {
+        any.unary(UnaryFunc::Not)
+    } else {
+        any
+    }
+    .into())
 }
 
 /// `array[i]`: one subscript of a one-dimensional array.
@@ -1657,7 +1685,14 @@ fn plan_subscripts(
         )));
     }
     let index = match plan_expr(ecx, index)? {
-        CExpr::Typed(t) if matches!(t.scalar_type(), ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64) => t,
+        CExpr::Typed(t)
+            if matches!(
+                t.scalar_type(),
+                ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64
+            ) =>
+        {
+            t
+        }
         CExpr::Typed(t) => {
             return Err(PlanError::datatype_mismatch(format!(
                 "array subscript must have type integer, not type {}",

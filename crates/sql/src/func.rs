@@ -12,8 +12,8 @@
 //!
 //! [`PlanContext::now`]: crate::plan::PlanContext::now
 
-use eddy_expr::func::CastKind;
 use eddy_expr::func::array_element_type;
+use eddy_expr::func::CastKind;
 use eddy_expr::{
     AggregateExpr, AggregateFunc, BinaryFunc, EvalError, MirScalarExpr, UnaryFunc, VariadicFunc,
 };
@@ -587,8 +587,15 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             expr::plan_nullif(scx, a, b)
         }
         ("quote_ident", 1) => unary_text(UnaryFunc::QuoteIdent, next()),
+        ("pg_size_pretty", 1) => {
+            let bytes = scx
+                .coerce(next(), ScalarType::Int64, types::CastContext::Implicit)?
+                .map_err(|_| wrong_count())?
+                .cast(ScalarType::Int64, CastKind::Explicit);
+            Ok(bytes.unary(UnaryFunc::PgSizePretty))
+        }
         ("jsonb_build_object" | "json_build_object", _) => {
-            if n % 2 != 0 {
+            if !n.is_multiple_of(2) {
                 return Err(PlanError::new(
                     sqlstate::INVALID_PARAMETER_VALUE,
                     "argument list must have even number of elements",
@@ -597,9 +604,7 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                     "The arguments of {name}() must consist of alternating keys and values."
                 )));
             }
-            let typed = (0..n)
-                .map(|_| scx.finalize(next()))
-                .collect::<Vec<_>>();
+            let typed = (0..n).map(|_| scx.finalize(next())).collect::<Vec<_>>();
             if name == "jsonb_build_object" {
                 return Ok(Typed::variadic(VariadicFunc::JsonbBuildObject, typed));
             }
@@ -627,7 +632,9 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             let array = match next() {
                 CExpr::Typed(t) if array_element_type(&t.scalar_type()).is_some() => t,
                 CExpr::Typed(_) => return Err(wrong_count()),
-                unknown => scx.resolve_unknown(unknown, ScalarType::TextArray, CastKind::Explicit)?,
+                unknown => {
+                    scx.resolve_unknown(unknown, ScalarType::TextArray, CastKind::Explicit)?
+                }
             };
             let mut typed = vec![array, text_arg(scx, next(), &sig)?];
             if n == 3 {
@@ -887,14 +894,10 @@ fn plan_collecting_aggregate(
     };
     let value = Typed::new(
         MirScalarExpr::If {
-            cond: Box::new(
-                count
-                    .expr
-                    .call_binary(
-                        MirScalarExpr::literal(Datum::Int64(0), ScalarType::Int64.nullable(false)),
-                        BinaryFunc::Eq,
-                    ),
-            ),
+            cond: Box::new(count.expr.call_binary(
+                MirScalarExpr::literal(Datum::Int64(0), ScalarType::Int64.nullable(false)),
+                BinaryFunc::Eq,
+            )),
             then: Box::new(MirScalarExpr::literal_null(result_type)),
             els: Box::new(MirScalarExpr::Literal(
                 Err(unsupported),

@@ -35,7 +35,10 @@ fn oid_literal(oid: u32) -> MirScalarExpr {
 }
 
 fn text_literal(s: &str) -> MirScalarExpr {
-    MirScalarExpr::literal(Datum::String(s.to_string()), ScalarType::Text.nullable(false))
+    MirScalarExpr::literal(
+        Datum::String(s.to_string()),
+        ScalarType::Text.nullable(false),
+    )
 }
 
 fn bool_literal(b: bool) -> MirScalarExpr {
@@ -58,9 +61,8 @@ fn visibility_table(ecx: &ExprContext) -> Result<MirRelationExpr, PlanError> {
     let relname = catalog_column(&item, "relname")?;
     let relnamespace = catalog_column(&item, "relnamespace")?;
     let class = class.project(vec![oid, relname, relnamespace]);
-    let in_namespace = |ns: u32| {
-        MirScalarExpr::Column(2).call_binary(oid_literal(ns), BinaryFunc::Eq)
-    };
+    let in_namespace =
+        |ns: u32| MirScalarExpr::Column(2).call_binary(oid_literal(ns), BinaryFunc::Eq);
     // Names taken in pg_catalog, which comes first on the search path.
     let taken = class
         .clone()
@@ -142,18 +144,16 @@ pub fn plan_object_name(ecx: &ExprContext, kind: &str, oid: CExpr) -> Result<Typ
                 ("pg_roles", "rolname")
             };
             let (rel, item) = catalog_relation(ecx, relation)?;
-            rel.project(vec![catalog_column(&item, "oid")?, catalog_column(&item, column)?])
-                .map(vec![quote(MirScalarExpr::Column(1))])
-                .project(vec![0, 2])
+            rel.project(vec![
+                catalog_column(&item, "oid")?,
+                catalog_column(&item, column)?,
+            ])
+            .map(vec![quote(MirScalarExpr::Column(1))])
+            .project(vec![0, 2])
         }
         other => return Err(PlanError::internal(format!("no names for type {other}"))),
     };
-    let name = plan_catalog_lookup(
-        ecx,
-        oid.clone(),
-        table,
-        Typed::null(ScalarType::Text),
-    )?;
+    let name = plan_catalog_lookup(ecx, oid.clone(), table, Typed::null(ScalarType::Text))?;
     // Unknown OIDs print as numbers.
     let number = oid.cast(ScalarType::Text, CastKind::Explicit);
     Ok(Typed::variadic(VariadicFunc::Coalesce, vec![name, number]))
@@ -179,7 +179,8 @@ pub fn plan_catalog_function(
                 catalog_column(&item, "oid")?,
                 catalog_column(&item, "rolname")?,
             ]);
-            let found = plan_catalog_lookup(ecx, oid.clone(), table, Typed::null(ScalarType::Name))?;
+            let found =
+                plan_catalog_lookup(ecx, oid.clone(), table, Typed::null(ScalarType::Name))?;
             // Postgres names an unknown role by its OID.
             let unknown = Typed::variadic(
                 VariadicFunc::Concat,
@@ -197,10 +198,7 @@ pub fn plan_catalog_function(
             let table = visibility_table(ecx)?;
             plan_catalog_lookup(ecx, oid, table, Typed::null(ScalarType::Bool))?
         }
-        (
-            "pg_type_is_visible" | "pg_function_is_visible" | "pg_collation_is_visible",
-            1,
-        ) => {
+        ("pg_type_is_visible" | "pg_function_is_visible" | "pg_collation_is_visible", 1) => {
             let relation = match name {
                 "pg_type_is_visible" => "pg_type",
                 "pg_function_is_visible" => "pg_proc",
@@ -269,7 +267,15 @@ pub fn plan_constant_function(
         | ("pg_get_function_identity_arguments", 1)
         | ("pg_get_function_arguments", 1)
         | ("pg_get_function_result", 1) => null_text(),
-        ("pg_relation_size" | "pg_table_size" | "pg_total_relation_size" | "pg_indexes_size", 1)
+        (
+            "pg_relation_size"
+            | "pg_table_size"
+            | "pg_total_relation_size"
+            | "pg_indexes_size"
+            | "pg_database_size"
+            | "pg_tablespace_size",
+            1,
+        )
         | ("pg_relation_size", 2) => Typed::literal(Datum::Int64(0), ScalarType::Int64),
         ("pg_relation_is_publishable", 1) | ("pg_is_in_recovery", 0) => {
             Typed::literal(Datum::Bool(false), ScalarType::Bool)
@@ -301,7 +307,10 @@ pub fn plan_constant_function(
                 )),
                 els: Box::new(els),
             };
-            let empty = MirScalarExpr::literal(Datum::String(String::new()), ScalarType::Name.nullable(false));
+            let empty = MirScalarExpr::literal(
+                Datum::String(String::new()),
+                ScalarType::Name.nullable(false),
+            );
             let expr = name_of(6, "UTF8", name_of(0, "SQL_ASCII", empty));
             Typed::new(expr, ScalarType::Name.nullable(encoding.typ.nullable))
         }

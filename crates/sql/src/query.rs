@@ -21,14 +21,13 @@ use std::ops::ControlFlow;
 
 use eddy_expr::func::CastKind;
 use eddy_expr::{
-    AggregateExpr, BinaryFunc, ColumnOrder, EvalError, MirRelationExpr, MirScalarExpr,
-    UnaryFunc, VariadicFunc,
+    AggregateExpr, BinaryFunc, ColumnOrder, EvalError, MirRelationExpr, MirScalarExpr, UnaryFunc,
+    VariadicFunc,
 };
 use eddy_repr::{ColumnType, Datum, Row, ScalarType};
 use sqlparser::ast::{
-    Distinct, Expr, FunctionArg, FunctionArgExpr, GroupByExpr, Join, JoinConstraint,
-    JoinOperator, LimitClause, ObjectName,
-    OrderByExpr, OrderByKind, Query, Select, SelectFlavor, SelectItem,
+    Distinct, Expr, FunctionArg, FunctionArgExpr, GroupByExpr, Join, JoinConstraint, JoinOperator,
+    LimitClause, ObjectName, OrderByExpr, OrderByKind, Query, Select, SelectFlavor, SelectItem,
     SelectItemQualifiedWildcardKind, SetExpr, SetOperator, SetQuantifier, TableAlias, TableFactor,
     TableWithJoins, Value, Values, WildcardAdditionalOptions,
 };
@@ -1228,7 +1227,10 @@ fn plan_table_with_joins(
 }
 
 fn is_table_function(factor: &TableFactor) -> bool {
-    matches!(factor, TableFactor::Table { args: Some(_), .. })
+    matches!(
+        factor,
+        TableFactor::Table { args: Some(_), .. } | TableFactor::UNNEST { .. }
+    )
 }
 
 /// Rows of `generate_series` a constant call may produce; more is refused.
@@ -1251,62 +1253,95 @@ fn plan_table_function(
     left: (MirRelationExpr, Scope),
     factor: &TableFactor,
 ) -> Result<(MirRelationExpr, Scope), PlanError> {
-    let TableFactor::Table {
-        name,
-        alias,
-        args: Some(args),
-        with_hints,
-        version,
-        with_ordinality,
-        partitions,
-        json_path,
-        sample,
-        index_hints,
-    } = factor
-    else {
-        return Err(PlanError::internal("not a table function"));
+    let (function, arg_exprs, alias): (String, Vec<&Expr>, _) = match factor {
+        TableFactor::Table {
+            name,
+            alias,
+            args: Some(args),
+            with_hints,
+            version,
+            with_ordinality,
+            partitions,
+            json_path,
+            sample,
+            index_hints,
+        } => {
+            if !with_hints.is_empty()
+                || version.is_some()
+                || *with_ordinality
+                || !partitions.is_empty()
+                || json_path.is_some()
+                || sample.is_some()
+                || !index_hints.is_empty()
+                || args.settings.is_some()
+            {
+                return Err(PlanError::unsupported("this FROM syntax"));
+            }
+            let parts = object_name_parts(name)?;
+            let function = match parts.as_slice() {
+                [f] => f.clone(),
+                [schema, f] if schema == crate::names::PG_CATALOG_SCHEMA => f.clone(),
+                _ => return Err(PlanError::function_does_not_exist(format!("{name}()"))),
+            };
+            let exprs = args
+                .args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+                    _ => Err(PlanError::unsupported_plural("named function arguments")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (function, exprs, alias)
+        }
+        TableFactor::UNNEST {
+            alias,
+            array_exprs,
+            with_offset: false,
+            with_offset_alias: None,
+            with_ordinality: false,
+        } => ("unnest".to_string(), array_exprs.iter().collect(), alias),
+        TableFactor::UNNEST { .. } => return Err(PlanError::unsupported("this form of UNNEST")),
+        _ => return Err(PlanError::internal("not a table function")),
     };
-    if !with_hints.is_empty()
-        || version.is_some()
-        || *with_ordinality
-        || !partitions.is_empty()
-        || json_path.is_some()
-        || sample.is_some()
-        || !index_hints.is_empty()
-        || args.settings.is_some()
-    {
-        return Err(PlanError::unsupported("this FROM syntax"));
-    }
-    let parts = object_name_parts(name)?;
-    let function = match parts.as_slice() {
-        [f] | [_, f] if parts.len() == 1 || parts[0] == crate::names::PG_CATALOG_SCHEMA => f,
-        _ => return Err(PlanError::function_does_not_exist(format!("{name}()"))),
-    };
-    if function != "generate_series" {
+    let function = &function;
+    if function != "generate_series" && function != "unnest" {
         return Err(PlanError::unsupported(format!("table function {function}")));
     }
     let (left, left_scope) = left;
     let left_typ = left.typ();
     let ecx = ExprContext::new(scx, &left_scope, &left_typ, "FROM");
-    let planned = args
-        .args
-        .iter()
-        .map(|a| match a {
-            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => expr::plan_expr(&ecx, e),
-            _ => Err(PlanError::unsupported_plural("named function arguments")),
-        })
+    let planned = arg_exprs
+        .into_iter()
+        .map(|e| expr::plan_expr(&ecx, e))
         .collect::<Result<Vec<_>, _>>()?;
     let types: Vec<String> = planned.iter().map(CExpr::type_name).collect();
-    let signature = format!("generate_series({})", types.join(", "));
+    let signature = format!("{function}({})", types.join(", "));
     let sig = || signature.clone();
+    // `unnest(array)` is the series of the array's positions, each read from it.
+    let (planned, element) = if function == "unnest" {
+        let [array] = <[CExpr; 1]>::try_from(planned).map_err(|_| PlanError::unsupported(sig()))?;
+        let array = match array {
+            CExpr::Typed(t) => t,
+            _ => return Err(PlanError::function_not_unique(sig())),
+        };
+        let Some(elem) = eddy_expr::func::array_element_type(&array.scalar_type()) else {
+            return Err(PlanError::function_does_not_exist(sig()));
+        };
+        let upper = array.clone().binary(
+            Typed::literal(Datum::Int32(1), ScalarType::Int32),
+            BinaryFunc::ArrayUpper,
+        );
+        let first = Typed::literal(Datum::Int32(1), ScalarType::Int32);
+        (vec![first.into(), upper.into()], Some((array, elem)))
+    } else {
+        (planned, None)
+    };
     if planned.len() != 2 {
         return Err(PlanError::unsupported(sig()));
     }
     let is_int = |t: &ScalarType| matches!(t, ScalarType::Int16 | ScalarType::Int32);
     let result_type = match (planned[0].scalar_type(), planned[1].scalar_type()) {
-        (a, b) if a.is_none_or(|t| is_int(&t)) && b.is_none_or(|t| is_int(&t)) => {
-            ScalarType::Int32
-        }
+        (a, b) if a.is_none_or(|t| is_int(&t)) && b.is_none_or(|t| is_int(&t)) => ScalarType::Int32,
         (a, b)
             if a.is_none_or(|t| is_int(&t) || t == ScalarType::Int64)
                 && b.is_none_or(|t| is_int(&t) || t == ScalarType::Int64) =>
@@ -1350,7 +1385,7 @@ fn plan_table_function(
             }
             (table, column)
         }
-        None => (function.clone(), function.clone()),
+        None => (function.to_string(), function.to_string()),
     };
     let scope = Scope::concat(
         left_scope,
@@ -1409,10 +1444,9 @@ fn plan_table_function(
         .clone()
         .project(vec![lo, hi])
         .distinct()
-        .filter(vec![MirScalarExpr::Column(0).call_binary(
-            MirScalarExpr::Column(1),
-            BinaryFunc::Lte,
-        )]);
+        .filter(vec![
+            MirScalarExpr::Column(0).call_binary(MirScalarExpr::Column(1), BinaryFunc::Lte)
+        ]);
     if result_type == ScalarType::Int64 {
         // More values than the digits reach is an error, not a short series.
         let span = MirScalarExpr::Column(1)
@@ -1428,7 +1462,9 @@ fn plan_table_function(
                 BinaryFunc::Sub,
             );
         let limit = MirScalarExpr::literal(
-            Datum::Numeric(rust_decimal::Decimal::from(16i64.pow(SERIES_DIGIT_STEPS) - 1)),
+            Datum::Numeric(rust_decimal::Decimal::from(
+                16i64.pow(SERIES_DIGIT_STEPS) - 1,
+            )),
             NUMERIC_TYPE.nullable(false),
         );
         let too_long = EvalError::FeatureNotSupported {
@@ -1467,8 +1503,9 @@ fn plan_table_function(
             MirScalarExpr::Column(1).call_binary(MirScalarExpr::Column(2), BinaryFunc::Sub),
             BinaryFunc::Lte,
         )])
-        .map(vec![MirScalarExpr::Column(2)
-            .call_binary(MirScalarExpr::Column(3), BinaryFunc::Add)])
+        .map(vec![
+            MirScalarExpr::Column(2).call_binary(MirScalarExpr::Column(3), BinaryFunc::Add)
+        ])
         .project(vec![0, 1, 4]);
     }
     let value = if result_type == ScalarType::Int32 {
@@ -1478,6 +1515,11 @@ fn plan_table_function(
         })
     } else {
         MirScalarExpr::Column(arity + 4)
+    };
+    // The array's columns keep their positions in the joined relation.
+    let value = match element {
+        None => value,
+        Some((array, _)) => array.expr.call_binary(value, BinaryFunc::ArrayIndex),
     };
     let rel = MirRelationExpr::Join {
         inputs: vec![with_bounds, series],
@@ -1621,9 +1663,12 @@ fn plan_table_factor(
             }
         }
         TableFactor::Function { lateral: true, .. } => Err(PlanError::unsupported("LATERAL")),
-        TableFactor::Function { .. }
-        | TableFactor::TableFunction { .. }
-        | TableFactor::UNNEST { .. } => Err(PlanError::unsupported_plural("table functions")),
+        TableFactor::UNNEST { .. } => {
+            plan_table_function(scx, (unit_relation(), Scope::empty()), factor)
+        }
+        TableFactor::Function { .. } | TableFactor::TableFunction { .. } => {
+            Err(PlanError::unsupported_plural("table functions"))
+        }
         other => Err(PlanError::unsupported(format!("FROM item {other}"))),
     }
 }

@@ -7,12 +7,18 @@
 //! reads. The subquery is planned over `D = Distinct(Project_C(outer))` cross-joined in
 //! at the start of its FROM clause, so each of its rows starts with the values of `C`
 //! it was computed for (see [`Prefix`]); grouping, DISTINCT, ORDER BY/LIMIT and
-//! set operations inside it all work per key. From those rows a *table* with one row
-//! per key is built (the scalar value, whether a row exists, ...) and joined back onto
-//! the outer relation by [`lookup`], which appends the value as a new column. Keys are
+//! set operations inside it all work per key. Its rows are then reduced to one row per
+//! key of `D` (the scalar value, whether a row exists, ...): a `Reduce` over the rows
+//! and `D` itself, so a key without rows gets a row too (count 0, value NULL). That
+//! table is joined back onto the outer relation ([`join_per_key`]), which appends the
+//! value as a new column and keeps every outer row with its multiplicity. Keys are
 //! compared NULL-safely, so a NULL correlation value is a key like any other. An
-//! uncorrelated subquery is the case `C = []`: it is planned on its own and its table
-//! has at most one row.
+//! uncorrelated subquery is the case `C = []`.
+//!
+//! `D` is read from the clause's relation as it was before any subquery joined in
+//! ([`OuterRelation`]), so a clause with `k` subqueries holds `O(k)` copies of its
+//! input, not `O(2^k)`. (The IR has no shared subexpressions: the copies are there in
+//! the plan.)
 //!
 //! Finding `C`: the subquery is first planned with every outer column in scope, and
 //! every name that resolves to one is recorded ([`Scope::outer_uses`]); it is then
@@ -27,8 +33,11 @@
 //! - `x IN (SELECT y ...)` is true when some `y = x`; otherwise NULL when the subquery
 //!   has rows and `x` or some `y` is NULL; otherwise false. `NOT IN` negates that, so a
 //!   NULL in the subquery makes `NOT IN` NULL, never true.
-//! - Every subquery value is computed for every distinct key of the outer relation,
-//!   even where a CASE would not look at it.
+//! - Inside a CASE branch a subquery runs only for the outer rows that reach the
+//!   branch ([`ExprContext::guard`]), so a branch not taken raises no error. Elsewhere
+//!   (the arguments of `COALESCE`, `AND`, `OR`) it runs for every outer row.
+//! - Catalog functions use the same joins to look values up in `pg_catalog`
+//!   relations ([`plan_catalog_lookup`]).
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -36,8 +45,8 @@ use std::rc::Rc;
 
 use eddy_expr::func::array_type_of;
 use eddy_expr::{
-    AggregateExpr, AggregateFunc, BinaryFunc, EvalError, MirRelationExpr, MirScalarExpr,
-    UnaryFunc, VariadicFunc,
+    AggregateExpr, AggregateFunc, BinaryFunc, EvalError, MirRelationExpr, MirScalarExpr, UnaryFunc,
+    VariadicFunc,
 };
 use eddy_repr::{ColumnType, Datum, ScalarType};
 use sqlparser::ast::{Expr, Query};
@@ -276,7 +285,13 @@ impl OuterRelation {
 
     /// The distinct values of `keys` (expressions over the relation).
     fn key_values(&self, keys: &[MirScalarExpr]) -> MirRelationExpr {
-        key_values(&self.base, self.base_arity, &self.current.borrow(), keys, None)
+        key_values(
+            &self.base,
+            self.base_arity,
+            &self.current.borrow(),
+            keys,
+            None,
+        )
     }
 
     /// The distinct values of `keys` in the rows where `guard` is true (all rows
@@ -286,7 +301,13 @@ impl OuterRelation {
         keys: &[MirScalarExpr],
         guard: Option<&MirScalarExpr>,
     ) -> MirRelationExpr {
-        key_values(&self.base, self.base_arity, &self.current.borrow(), keys, guard)
+        key_values(
+            &self.base,
+            self.base_arity,
+            &self.current.borrow(),
+            keys,
+            guard,
+        )
     }
 
     /// Appends `finish` (see [`join_per_key`]) and returns the position of its first
@@ -378,7 +399,11 @@ fn join_per_key(
         aggregates,
     }
     .map(finish)
-    .project((0..n).chain(n + n_aggregates..n + n_aggregates + n_finish).collect());
+    .project(
+        (0..n)
+            .chain(n + n_aggregates..n + n_aggregates + n_finish)
+            .collect(),
+    );
     let key_types: Vec<ColumnType> = keys
         .iter()
         .zip(&rows_typ)
@@ -657,7 +682,10 @@ pub fn plan_array(ecx: &ExprContext, query: &Query) -> Result<CExpr, PlanError> 
         .map(vec![MirScalarExpr::literal_true()]);
     let value = MirScalarExpr::If {
         cond: Box::new(greater_than_zero(MirScalarExpr::Column(n))),
-        then: Box::new(MirScalarExpr::Literal(Err(unsupported), array.nullable(false))),
+        then: Box::new(MirScalarExpr::Literal(
+            Err(unsupported),
+            array.nullable(false),
+        )),
         els: Box::new(literal(Datum::Array(vec![]), array)),
     };
     let col = outer.append_per_key(
@@ -704,7 +732,9 @@ pub fn catalog_relation(
         .scx
         .catalog
         .resolve_item(Some(crate::names::PG_CATALOG_SCHEMA), name)
-        .ok_or_else(|| PlanError::internal(format!("builtin relation pg_catalog.{name} is missing")))?;
+        .ok_or_else(|| {
+            PlanError::internal(format!("builtin relation pg_catalog.{name} is missing"))
+        })?;
     let expr = MirRelationExpr::Get {
         id: item.id,
         typ: item.desc.types.clone(),
@@ -714,7 +744,10 @@ pub fn catalog_relation(
 }
 
 /// The position of column `column` of a builtin relation.
-pub fn catalog_column(item: &crate::catalog::CatalogItem, column: &str) -> Result<usize, PlanError> {
+pub fn catalog_column(
+    item: &crate::catalog::CatalogItem,
+    column: &str,
+) -> Result<usize, PlanError> {
     item.desc.column_index(column).ok_or_else(|| {
         PlanError::internal(format!(
             "builtin relation {} has no column {column}",

@@ -2881,7 +2881,10 @@ fn subqueries_under_group_by_read_grouped_columns() {
         ]
     );
     // An aggregate inside a subquery belongs to the subquery.
-    assert_eq!(subquery_rows("SELECT lv, (SELECT count(*) FROM r) FROM l").len(), 5);
+    assert_eq!(
+        subquery_rows("SELECT lv, (SELECT count(*) FROM r) FROM l").len(),
+        5
+    );
 }
 
 #[test]
@@ -2924,6 +2927,18 @@ fn generate_series_in_from() {
             vec![i(30), i(2)],
             vec![i(30), i(3)],
         ]
+    );
+    assert_eq!(
+        subquery_rows("SELECT lv, s FROM l, generate_series(2::bigint, l.id::bigint) s"),
+        [
+            vec![i(20), big(2)],
+            vec![i(30), big(2)],
+            vec![i(30), big(3)],
+        ]
+    );
+    assert_eq!(
+        subquery_rows("SELECT x FROM unnest(ARRAY['b', 'a', 'b']) x"),
+        [vec![text("a")], vec![text("b")], vec![text("b")]]
     );
     assert_err(
         "SELECT * FROM generate_series(1.5, 3)",

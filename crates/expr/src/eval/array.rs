@@ -26,8 +26,7 @@ fn elements<'a>(func: &str, d: &'a Datum) -> Result<&'a [Datum], EvalError> {
 
 /// `x = ANY(array)`: `args` is `[x, array]`.
 pub(super) fn eq_any(args: Vec<Datum>) -> Result<Datum, EvalError> {
-    let [x, array] = <[Datum; 2]>::try_from(args)
-        .map_err(|args| unexpected("= ANY", &args))?;
+    let [x, array] = <[Datum; 2]>::try_from(args).map_err(|args| unexpected("= ANY", &args))?;
     if array.is_null() {
         return Ok(Datum::Null);
     }
@@ -72,6 +71,19 @@ pub(super) fn array_to_string(args: Vec<Datum>) -> Result<Datum, EvalError> {
     Ok(Datum::String(parts.join(&delimiter)))
 }
 
+/// `a || b` on arrays: NULL sides are ignored.
+pub(super) fn array_cat(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    let mut out: Option<Vec<Datum>> = None;
+    for arg in args {
+        match arg {
+            Datum::Null => {}
+            Datum::Array(elems) => out.get_or_insert_with(Vec::new).extend(elems),
+            other => return Err(unexpected("||", &[other])),
+        }
+    }
+    Ok(out.map(Datum::Array).unwrap_or(Datum::Null))
+}
+
 /// `array_upper(array, dimension)` (both non-NULL).
 pub(super) fn array_upper(array: Datum, dimension: Datum) -> Result<Datum, EvalError> {
     let elems = elements("array_upper", &array)?;
@@ -105,26 +117,156 @@ pub(super) fn array_index(array: Datum, index: Datum) -> Result<Datum, EvalError
 
 /// Keywords Postgres reserves in some position: `quote_ident` quotes them.
 const QUOTED_KEYWORDS: &[&str] = &[
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric",
-    "authorization", "between", "bigint", "binary", "bit", "boolean", "both", "case",
-    "cast", "char", "character", "check", "coalesce", "collate", "collation", "column",
-    "concurrently", "constraint", "create", "cross", "current_catalog", "current_date",
-    "current_role", "current_schema", "current_time", "current_timestamp",
-    "current_user", "dec", "decimal", "default", "deferrable", "desc", "distinct", "do",
-    "else", "end", "except", "exists", "extract", "false", "fetch", "float", "for",
-    "foreign", "freeze", "from", "full", "grant", "greatest", "group", "grouping",
-    "having", "ilike", "in", "initially", "inner", "inout", "int", "integer",
-    "intersect", "interval", "into", "is", "isnull", "join", "lateral", "leading",
-    "least", "left", "like", "limit", "localtime", "localtimestamp", "national",
-    "natural", "nchar", "none", "normalize", "not", "notnull", "null", "nullif",
-    "numeric", "offset", "on", "only", "or", "order", "out", "outer", "overlaps",
-    "overlay", "placing", "position", "precision", "primary", "real", "references",
-    "returning", "right", "row", "select", "session_user", "setof", "similar",
-    "smallint", "some", "substring", "symmetric", "table", "tablesample", "then",
-    "time", "timestamp", "to", "trailing", "treat", "trim", "true", "union", "unique",
-    "user", "using", "values", "varchar", "variadic", "verbose", "when", "where",
-    "window", "with", "xmlattributes", "xmlconcat", "xmlelement", "xmlexists",
-    "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot", "xmlserialize",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "between",
+    "bigint",
+    "binary",
+    "bit",
+    "boolean",
+    "both",
+    "case",
+    "cast",
+    "char",
+    "character",
+    "check",
+    "coalesce",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "dec",
+    "decimal",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "extract",
+    "false",
+    "fetch",
+    "float",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "greatest",
+    "group",
+    "grouping",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "inout",
+    "int",
+    "integer",
+    "intersect",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "least",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "national",
+    "natural",
+    "nchar",
+    "none",
+    "normalize",
+    "not",
+    "notnull",
+    "null",
+    "nullif",
+    "numeric",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "out",
+    "outer",
+    "overlaps",
+    "overlay",
+    "placing",
+    "position",
+    "precision",
+    "primary",
+    "real",
+    "references",
+    "returning",
+    "right",
+    "row",
+    "select",
+    "session_user",
+    "setof",
+    "similar",
+    "smallint",
+    "some",
+    "substring",
+    "symmetric",
+    "table",
+    "tablesample",
+    "then",
+    "time",
+    "timestamp",
+    "to",
+    "trailing",
+    "treat",
+    "trim",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "values",
+    "varchar",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+    "xmlattributes",
+    "xmlconcat",
+    "xmlelement",
+    "xmlexists",
+    "xmlforest",
+    "xmlnamespaces",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
     "xmltable",
 ];
 
@@ -151,6 +293,29 @@ pub(super) fn quote_ident_datum(d: Datum) -> Result<Datum, EvalError> {
         Datum::String(s) => Ok(Datum::String(quote_ident(&s))),
         other => Err(unexpected("quote_ident", &[other])),
     }
+}
+
+/// `pg_size_pretty(bytes)`, rounding as Postgres does: bytes below 10 kB, then the
+/// largest unit that keeps the number below 20480, rounded half away from zero.
+pub(super) fn size_pretty(d: Datum) -> Result<Datum, EvalError> {
+    let Datum::Int64(mut size) = d else {
+        return Err(unexpected("pg_size_pretty", &[d]));
+    };
+    const LIMIT: i64 = 10 * 1024;
+    const LIMIT2: i64 = LIMIT * 2 - 1;
+    let half_rounded = |x: i64| (x + if x < 0 { -1 } else { 1 }) / 2;
+    if size.abs() < LIMIT {
+        return Ok(Datum::String(format!("{size} bytes")));
+    }
+    // One extra bit is kept for rounding.
+    size >>= 9;
+    for unit in ["kB", "MB", "GB"] {
+        if size.abs() < LIMIT2 {
+            return Ok(Datum::String(format!("{} {unit}", half_rounded(size))));
+        }
+        size >>= 10;
+    }
+    Ok(Datum::String(format!("{} TB", half_rounded(size))))
 }
 
 /// `format_type(oid, typmod)`: NULL for a NULL OID; a NULL typmod means none given.
@@ -225,8 +390,14 @@ mod tests {
             array_index(arr.clone(), Datum::Int32(1)).unwrap(),
             Datum::Int16(5)
         );
-        assert_eq!(array_index(arr.clone(), Datum::Int32(0)).unwrap(), Datum::Null);
-        assert_eq!(array_index(arr.clone(), Datum::Int32(3)).unwrap(), Datum::Null);
+        assert_eq!(
+            array_index(arr.clone(), Datum::Int32(0)).unwrap(),
+            Datum::Null
+        );
+        assert_eq!(
+            array_index(arr.clone(), Datum::Int32(3)).unwrap(),
+            Datum::Null
+        );
         assert_eq!(
             array_upper(arr.clone(), Datum::Int32(1)).unwrap(),
             Datum::Int32(2)
@@ -239,15 +410,44 @@ mod tests {
     }
 
     #[test]
+    fn array_cat_ignores_null_sides() {
+        let a = texts(&[Some("a")]);
+        let b = texts(&[Some("b"), None]);
+        assert_eq!(
+            array_cat(vec![a.clone(), b]).unwrap(),
+            texts(&[Some("a"), Some("b"), None])
+        );
+        assert_eq!(array_cat(vec![Datum::Null, a.clone()]).unwrap(), a);
+        assert_eq!(
+            array_cat(vec![Datum::Null, Datum::Null]).unwrap(),
+            Datum::Null
+        );
+    }
+
+    #[test]
     fn quote_ident_quotes_like_postgres() {
         assert!(QUOTED_KEYWORDS.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(quote_ident("orders"), "orders");
         assert_eq!(quote_ident("Orders"), "\"Orders\"");
         assert_eq!(quote_ident("1x"), "\"1x\"");
         assert_eq!(quote_ident("user"), "\"user\"");
-        assert_eq!(quote_ident("name"), "name", "unreserved keywords stay plain");
+        assert_eq!(
+            quote_ident("name"),
+            "name",
+            "unreserved keywords stay plain"
+        );
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(quote_ident(""), "\"\"");
+    }
+
+    #[test]
+    fn size_pretty_rounds_like_postgres() {
+        let pretty = |n: i64| size_pretty(Datum::Int64(n)).unwrap();
+        assert_eq!(pretty(0), Datum::from("0 bytes"));
+        assert_eq!(pretty(10239), Datum::from("10239 bytes"));
+        assert_eq!(pretty(10240), Datum::from("10 kB"));
+        assert_eq!(pretty(1_000_000), Datum::from("977 kB"));
+        assert_eq!(pretty(100_000_000), Datum::from("95 MB"));
     }
 
     #[test]

@@ -158,12 +158,9 @@ pub(super) fn to_jsonb_value(d: &Datum) -> Result<JsonbValue, EvalError> {
             JsonbValue::parse(&text).unwrap_or(JsonbValue::String(text))
         }
         Datum::Jsonb(s) => parse(s)?,
-        Datum::Array(elems) => JsonbValue::Array(
-            elems
-                .iter()
-                .map(to_jsonb_value)
-                .collect::<Result<_, _>>()?,
-        ),
+        Datum::Array(elems) => {
+            JsonbValue::Array(elems.iter().map(to_jsonb_value).collect::<Result<_, _>>()?)
+        }
         Datum::Timestamp(_) | Datum::TimestampTz(_) => {
             let text = super::cast::output_text(d).replacen(' ', "T", 1);
             // `+00` is `+00:00` in ISO 8601.
@@ -182,7 +179,7 @@ pub(super) fn to_jsonb_value(d: &Datum) -> Result<JsonbValue, EvalError> {
 /// `jsonb_build_object(key, value, ...)`: an object of the pairs (the last of
 /// duplicate keys wins); keys are the arguments' text and must not be NULL.
 pub(super) fn build_object(args: Vec<Datum>) -> Result<Datum, EvalError> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(EvalError::InvalidParameterValue(
             "argument list must have even number of elements".into(),
         ));
@@ -195,7 +192,10 @@ pub(super) fn build_object(args: Vec<Datum>) -> Result<Datum, EvalError> {
                 2 * i + 1
             )));
         }
-        entries.push((super::cast::output_text(&pair[0]), to_jsonb_value(&pair[1])?));
+        entries.push((
+            super::cast::output_text(&pair[0]),
+            to_jsonb_value(&pair[1])?,
+        ));
     }
     Ok(Datum::Jsonb(JsonbValue::object(entries).to_string()))
 }
