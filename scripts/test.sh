@@ -29,5 +29,12 @@ if ! have_postgres; then
         'apt-get update -q && apt-get install -y -q --no-install-recommends postgresql postgresql-client'
 fi
 
+# The Python driver tests (crates/server/tests/python_drivers.rs) use psycopg2 and
+# SQLAlchemy's inspector, as a data engineer's scripts would.
+if ! python3 -c 'import psycopg2, sqlalchemy' >/dev/null 2>&1; then
+    echo "test.sh: installing psycopg2-binary and sqlalchemy with pip"
+    python3 -m pip install --quiet --disable-pip-version-check 'psycopg2-binary>=2.9' 'sqlalchemy>=2'
+fi
+
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 cargo test --workspace --locked --no-fail-fast "$@"
