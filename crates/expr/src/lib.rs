@@ -18,7 +18,7 @@ pub mod relation;
 pub mod scalar;
 
 pub use error::EvalError;
-pub use mfp::MapFilterProject;
 pub use func::{AggregateFunc, BinaryFunc, UnaryFunc, VariadicFunc};
+pub use mfp::MapFilterProject;
 pub use relation::{AggregateExpr, ColumnOrder, MirRelationExpr};
 pub use scalar::MirScalarExpr;

@@ -264,7 +264,16 @@ macro_rules! slt_files {
     };
 }
 
-slt_files!(types, dml, views, errors, show_explain, txn, explain, subqueries);
+slt_files!(
+    types,
+    dml,
+    views,
+    errors,
+    show_explain,
+    txn,
+    explain,
+    subqueries
+);
 
 #[test]
 fn every_slt_file_has_a_test() {

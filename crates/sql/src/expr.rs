@@ -1069,9 +1069,10 @@ pub fn plan_arithmetic(
 
 fn plan_concat_op(scx: &StatementContext, l: CExpr, r: CExpr) -> Result<Typed, PlanError> {
     // `array || array`, an unknown side read as the other's array type.
-    let array_type = [&l, &r]
-        .iter()
-        .find_map(|c| c.scalar_type().filter(|t| eddy_expr::func::array_element_type(t).is_some()));
+    let array_type = [&l, &r].iter().find_map(|c| {
+        c.scalar_type()
+            .filter(|t| eddy_expr::func::array_element_type(t).is_some())
+    });
     if let Some(array_type) = array_type {
         let as_array = |c: CExpr| -> Result<Typed, PlanError> {
             match c {

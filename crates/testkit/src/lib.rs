@@ -21,7 +21,6 @@
 //!   it can be called from synchronous code and from inside a tokio test alike;
 //!   `connect()` is async and needs a tokio runtime.
 
-
 mod eddy;
 mod net;
 mod postgres;
