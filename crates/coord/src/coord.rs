@@ -367,11 +367,7 @@ impl Coordinator {
                 Ok(CatalogEntry {
                     id,
                     name,
-                    kind: if materialized {
-                        ItemKind::MaterializedView
-                    } else {
-                        ItemKind::View
-                    },
+                    kind: view_kind(materialized),
                     desc,
                     create_sql,
                     plan: Some(optimize(expr)),
@@ -959,11 +955,7 @@ impl Coordinator {
                 self.catalog.insert(CatalogEntry {
                     id,
                     name,
-                    kind: if materialized {
-                        ItemKind::MaterializedView
-                    } else {
-                        ItemKind::View
-                    },
+                    kind: view_kind(materialized),
                     desc,
                     create_sql,
                     plan: Some(plan),
@@ -1314,6 +1306,14 @@ impl Coordinator {
             self.write(updates)?;
         }
         Ok(())
+    }
+}
+
+fn view_kind(materialized: bool) -> ItemKind {
+    if materialized {
+        ItemKind::MaterializedView
+    } else {
+        ItemKind::View
     }
 }
 
