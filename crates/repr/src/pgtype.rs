@@ -349,4 +349,50 @@ mod tests {
         assert_eq!(format_type(1042, Some(-1)), "bpchar");
         assert_eq!(format_type(1, None), "???");
     }
+
+    /// `ScalarType`'s names and lengths come from this table, for every type.
+    #[test]
+    fn scalar_types_read_their_names_and_lengths_here() {
+        use ScalarType::*;
+        let cases = [
+            (Bool, "boolean", 1),
+            (Int16, "smallint", 2),
+            (Int64, "bigint", 8),
+            (Name, "name", 64),
+            (Interval, "interval", 16),
+            (Text, "text", -1),
+            (Char { length: None }, "character", -1),
+            (Char { length: Some(3) }, "character(3)", -1),
+            (Varchar { max_length: None }, "character varying", -1),
+            (
+                Varchar {
+                    max_length: Some(5),
+                },
+                "character varying(5)",
+                -1,
+            ),
+            (
+                Numeric {
+                    precision: None,
+                    scale: None,
+                },
+                "numeric",
+                -1,
+            ),
+            (
+                Numeric {
+                    precision: Some(10),
+                    scale: Some(2),
+                },
+                "numeric(10,2)",
+                -1,
+            ),
+            (Timestamp, "timestamp without time zone", 8),
+            (TextArray, "text[]", -1),
+        ];
+        for (typ, name, len) in cases {
+            assert_eq!(typ.sql_name(), name);
+            assert_eq!(typ.typlen(), len, "{typ:?}");
+        }
+    }
 }

@@ -87,68 +87,15 @@ impl ScalarType {
 
     /// The name Postgres' `format_type` prints, including modifiers.
     pub fn sql_name(&self) -> String {
-        match self {
-            ScalarType::Bool => "boolean".into(),
-            ScalarType::Int16 => "smallint".into(),
-            ScalarType::Int32 => "integer".into(),
-            ScalarType::Int64 => "bigint".into(),
-            ScalarType::Float32 => "real".into(),
-            ScalarType::Float64 => "double precision".into(),
-            ScalarType::Numeric {
-                precision: Some(p),
-                scale,
-            } => {
-                format!("numeric({},{})", p, scale.unwrap_or(0))
-            }
-            ScalarType::Numeric { .. } => "numeric".into(),
-            ScalarType::Text => "text".into(),
-            ScalarType::Varchar {
-                max_length: Some(n),
-            } => format!("character varying({n})"),
-            ScalarType::Varchar { max_length: None } => "character varying".into(),
-            ScalarType::Char { length: Some(n) } => format!("character({n})"),
-            ScalarType::Char { length: None } => "character".into(),
-            ScalarType::Timestamp => "timestamp without time zone".into(),
-            ScalarType::TimestampTz => "timestamp with time zone".into(),
-            ScalarType::Date => "date".into(),
-            ScalarType::Time => "time without time zone".into(),
-            ScalarType::Interval => "interval".into(),
-            ScalarType::Jsonb => "jsonb".into(),
-            ScalarType::Oid => "oid".into(),
-            ScalarType::Name => "name".into(),
-            ScalarType::TextArray => "text[]".into(),
-            ScalarType::Int16Array => "smallint[]".into(),
-            ScalarType::OidArray => "oid[]".into(),
-            ScalarType::RegClass => "regclass".into(),
-            ScalarType::RegType => "regtype".into(),
-            ScalarType::RegProc => "regproc".into(),
-            ScalarType::PgChar => "\"char\"".into(),
-            ScalarType::Bytea => "bytea".into(),
-            ScalarType::Uuid => "uuid".into(),
-        }
+        let typmod = Some(self.typmod()).filter(|m| *m >= 0);
+        crate::pgtype::format_type(self.oid(), typmod)
     }
 
     /// The Postgres `typlen` (byte length, or -1 for variable length).
     pub fn typlen(&self) -> i16 {
-        match self {
-            ScalarType::Bool | ScalarType::PgChar => 1,
-            ScalarType::Int16 => 2,
-            ScalarType::Int32
-            | ScalarType::Float32
-            | ScalarType::Oid
-            | ScalarType::Date
-            | ScalarType::RegClass
-            | ScalarType::RegType
-            | ScalarType::RegProc => 4,
-            ScalarType::Int64
-            | ScalarType::Float64
-            | ScalarType::Timestamp
-            | ScalarType::TimestampTz
-            | ScalarType::Time => 8,
-            ScalarType::Interval | ScalarType::Uuid => 16,
-            ScalarType::Name => 64,
-            _ => -1,
-        }
+        crate::pgtype::pg_type(self.oid())
+            .map(|t| t.len)
+            .expect("every scalar type is in the pg_type table")
     }
 
     /// The Postgres `atttypmod` for this type (-1 when it has no modifier).
