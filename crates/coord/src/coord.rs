@@ -622,25 +622,25 @@ impl Coordinator {
             finish(tx, Err(AdapterError::internal("unknown session")));
             return;
         };
-        // Parameters take the types of their datums; NULLs take the described type.
-        let params = if params.is_empty() {
-            vec![]
-        } else {
-            let described = self
-                .describe(session_id, &stmt, &[])
+        // Parameters take the types of their datums; only when a datum does not tell
+        // (NULL) is the statement described to learn the type from its context.
+        let described = if params.iter().any(|d| datum_type(d).is_none()) {
+            self.describe(session_id, &stmt, &[])
                 .map(|d| d.param_types)
-                .unwrap_or_default();
-            params
-                .into_iter()
-                .enumerate()
-                .map(|(i, d)| {
-                    let typ = datum_type(&d)
-                        .or_else(|| described.get(i).copied())
-                        .unwrap_or(ScalarType::Text);
-                    (d, typ)
-                })
-                .collect()
+                .unwrap_or_default()
+        } else {
+            vec![]
         };
+        let params: Vec<(Datum, ScalarType)> = params
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let typ = datum_type(&d)
+                    .or_else(|| described.get(i).copied())
+                    .unwrap_or(ScalarType::Text);
+                (d, typ)
+            })
+            .collect();
         let ctx = self.plan_context(Some(session), params);
         let plan = match eddy_sql::plan(&self.catalog, &ctx, &stmt) {
             Ok(plan) => plan,
