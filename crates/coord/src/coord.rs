@@ -667,28 +667,25 @@ impl Coordinator {
                 expr,
                 finishing,
                 desc,
-            } => {
-                let expr = optimize(self.overlay_pending(session_id, expr));
-                match self.start_read(expr) {
-                    Ok(read) => {
-                        self.metrics.peeks.fetch_add(1, Ordering::Relaxed);
-                        tokio::spawn(async move {
-                            let result = read.await.map(|rows| {
-                                let rows = finish_rows(
-                                    rows,
-                                    &finishing.order_by,
-                                    finishing.limit,
-                                    finishing.offset,
-                                    &finishing.project,
-                                );
-                                ExecuteResponse::Rows { desc, rows }
-                            });
-                            finish(tx, result);
+            } => match self.start_session_read(session_id, optimize(expr)) {
+                Ok(read) => {
+                    self.metrics.peeks.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(async move {
+                        let result = read.await.map(|rows| {
+                            let rows = finish_rows(
+                                rows,
+                                &finishing.order_by,
+                                finishing.limit,
+                                finishing.offset,
+                                &finishing.project,
+                            );
+                            ExecuteResponse::Rows { desc, rows }
                         });
-                    }
-                    Err(e) => finish(tx, Err(e)),
+                        finish(tx, result);
+                    });
                 }
-            }
+                Err(e) => finish(tx, Err(e)),
+            },
             other => {
                 let result = self.sequence(session_id, &stmt, other).await;
                 if result.is_err() {
@@ -760,12 +757,65 @@ impl Coordinator {
         })
     }
 
-    /// Reads `expr` now, waiting for the answer (used by writes that read first).
-    async fn read_now(&mut self, expr: MirRelationExpr) -> Result<Vec<(Row, Diff)>, AdapterError> {
+    /// Starts reading `expr` as `session_id` sees it: inside a transaction block, the
+    /// block's own buffered writes are part of every table it reads. A Map/Filter/
+    /// Project over one table is linear, so it is applied to the pending updates
+    /// directly and the read keeps its fast path; anything else reads each table plus
+    /// its pending updates (see `overlay_pending`).
+    fn start_session_read(
+        &mut self,
+        session_id: u64,
+        expr: MirRelationExpr,
+    ) -> Result<
+        impl std::future::Future<Output = Result<Vec<(Row, Diff)>, AdapterError>> + Send + 'static,
+        AdapterError,
+    > {
+        let pending = match self.sessions.get(&session_id).map(|s| &s.txn) {
+            Some(TxnState::InBlock { writes, .. }) if writes.values().any(|w| !w.is_empty()) => {
+                Some(writes)
+            }
+            _ => None,
+        };
+        let mut extra = Vec::new();
+        let expr = match pending {
+            None => expr,
+            Some(writes) => {
+                let (mfp, input) = MapFilterProject::extract(&expr);
+                match input {
+                    MirRelationExpr::Get { id, .. } => {
+                        for (row, diff) in writes.get(id).into_iter().flatten() {
+                            let row = mfp
+                                .apply_row(row)
+                                .map_err(|e| AdapterError::new(e.sqlstate(), e.to_string()))?;
+                            if let Some(row) = row {
+                                extra.push((row, *diff));
+                            }
+                        }
+                        expr
+                    }
+                    _ => self.overlay_pending(session_id, expr),
+                }
+            }
+        };
         let read = self.start_read(expr)?;
-        let result = read.await;
-        // A one-off dataflow's drop message is queued behind us; that is fine.
-        result
+        Ok(async move {
+            let mut rows = read.await?;
+            if !extra.is_empty() {
+                rows.extend(extra);
+                consolidate(&mut rows);
+            }
+            Ok(rows)
+        })
+    }
+
+    /// Reads `expr` as `session_id` sees it, waiting for the answer (used by writes
+    /// that read first).
+    async fn read_now(
+        &mut self,
+        session_id: u64,
+        expr: MirRelationExpr,
+    ) -> Result<Vec<(Row, Diff)>, AdapterError> {
+        self.start_session_read(session_id, expr)?.await
     }
 
     /// Appends updates durably at one new time and sends them to the workers.
@@ -1017,9 +1067,7 @@ impl Coordinator {
                 })
             }
             Plan::Insert { id, values } => {
-                let values = optimize(self.overlay_pending(session_id, values));
-                let mut rows = self.read_now(values).await?;
-                consolidate(&mut rows);
+                let rows = self.read_now(session_id, optimize(values)).await?;
                 self.check_not_null(id, &rows)?;
                 let n: Diff = rows.iter().map(|(_, d)| *d).sum();
                 self.apply_writes(session_id, id, rows)?;
@@ -1030,25 +1078,7 @@ impl Coordinator {
                 selection,
                 kind,
             } => {
-                let selection = optimize(selection);
-                let mut old = self.read_now(selection.clone()).await?;
-                // Inside a transaction block, the statement also sees the block's own
-                // earlier writes: the selection is linear (a Map/Filter/Project over the
-                // table), so it applies to the pending updates separately.
-                if let TxnState::InBlock { writes, .. } = &self.sessions[&session_id].txn {
-                    if let Some(pending) = writes.get(&id) {
-                        let (mfp, _) = MapFilterProject::extract(&selection);
-                        for (row, diff) in pending {
-                            if let Some(r) = mfp
-                                .apply_row(row)
-                                .map_err(|e| AdapterError::new(e.sqlstate(), e.to_string()))?
-                            {
-                                old.push((r, *diff));
-                            }
-                        }
-                    }
-                }
-                consolidate(&mut old);
+                let old = self.read_now(session_id, optimize(selection)).await?;
                 let n: Diff = old.iter().map(|(_, d)| *d).sum();
                 let mut updates: Vec<(Row, Diff)> = Vec::with_capacity(old.len() * 2);
                 let verb = match &kind {
@@ -1058,7 +1088,7 @@ impl Coordinator {
                     }
                     eddy_sql::MutationKind::Update { assignments } => {
                         for (row, diff) in old {
-                            let mut datums = row.unpack();
+                            let datums = row.unpack();
                             let mut new = datums.clone();
                             for (col, expr) in assignments {
                                 new[*col] = expr
@@ -1066,7 +1096,6 @@ impl Coordinator {
                                     .map_err(|e| AdapterError::new(e.sqlstate(), e.to_string()))?;
                             }
                             let new_row = Row::pack(&new);
-                            datums.clear();
                             updates.push((row, -diff));
                             updates.push((new_row, diff));
                         }
