@@ -64,6 +64,7 @@ fn main() {
         func,
         expr: col(c),
         distinct: false,
+        order_by: vec![],
     };
     // orders (0 id, 1 customer, 2 amount) ++ customers (3 id, 4 region)
     let plan = MirRelationExpr::Reduce {
@@ -77,6 +78,7 @@ fn main() {
                 func: AggregateFunc::Count,
                 expr: MirScalarExpr::literal_true(),
                 distinct: false,
+                order_by: vec![],
             },
             agg(AggregateFunc::Sum, 2),
         ]

@@ -57,6 +57,13 @@ fn arity(expr: &MirRelationExpr) -> Result<usize, String> {
             }
             Ok(a + scalars.len())
         }
+        MirRelationExpr::FlatMap { input, calls } => {
+            let a = arity(input)?;
+            for e in calls.iter().flat_map(|c| &c.exprs) {
+                check_scalar(e, a, "flat map")?;
+            }
+            Ok(a + calls.len())
+        }
         MirRelationExpr::Filter { input, predicates } => {
             let a = arity(input)?;
             for p in predicates {
@@ -97,6 +104,9 @@ fn arity(expr: &MirRelationExpr) -> Result<usize, String> {
             }
             for agg in aggregates {
                 check_scalar(&agg.expr, a, "aggregate")?;
+                for o in &agg.order_by {
+                    check_scalar(&o.expr, a, "aggregate order")?;
+                }
             }
             Ok(group_key.len() + aggregates.len())
         }

@@ -60,6 +60,7 @@ fn agg(func: AggregateFunc, expr: MirScalarExpr, distinct: bool) -> AggregateExp
         func,
         expr,
         distinct,
+        order_by: vec![],
     }
 }
 

@@ -53,6 +53,14 @@ fn explain_rec(expr: &MirRelationExpr, depth: usize, out: &mut String) {
         }
         MirRelationExpr::Get { name, id, .. } => format!("Get {name} ({id})"),
         MirRelationExpr::Map { scalars, .. } => format!("Map ({})", list(scalars, scalar_text)),
+        MirRelationExpr::FlatMap { calls, .. } => format!(
+            "FlatMap ({})",
+            list(calls, |c| format!(
+                "{}({})",
+                c.func.name(),
+                list(&c.exprs, scalar_text)
+            ))
+        ),
         MirRelationExpr::Filter { predicates, .. } => {
             format!("Filter {}", join(predicates, scalar_text, " AND "))
         }
@@ -87,7 +95,25 @@ fn explain_rec(expr: &MirRelationExpr, depth: usize, out: &mut String) {
             if !aggregates.is_empty() {
                 let aggs = list(aggregates, |a| {
                     let distinct = if a.distinct { "distinct " } else { "" };
-                    format!("{}({distinct}{})", a.func.name(), scalar_text(&a.expr))
+                    let order = if a.order_by.is_empty() {
+                        String::new()
+                    } else {
+                        let keys = list(&a.order_by, |o| {
+                            let dir = if o.desc { "desc" } else { "asc" };
+                            let nulls = if o.nulls_last {
+                                "nulls_last"
+                            } else {
+                                "nulls_first"
+                            };
+                            format!("{} {dir} {nulls}", scalar_text(&o.expr))
+                        });
+                        format!(" order_by=[{keys}]")
+                    };
+                    format!(
+                        "{}({distinct}{}{order})",
+                        a.func.name(),
+                        scalar_text(&a.expr)
+                    )
                 });
                 write!(s, " aggregates=[{aggs}]").unwrap();
             }

@@ -160,6 +160,14 @@ pub enum AggregateFunc {
     Max,
     BoolAnd,
     BoolOr,
+    /// `array_agg(x [ORDER BY ...])`: the group's values, NULLs included, as an array in
+    /// the aggregate's order (ties in value order).
+    ArrayAgg,
+    /// `string_agg(x, delimiter [ORDER BY ...])`: the non-NULL values joined by a
+    /// constant delimiter (NULL joins with nothing); NULL when there are none.
+    StringAgg {
+        delimiter: Option<String>,
+    },
 }
 
 fn nullable_if_any(inputs: &[ColumnType]) -> bool {
@@ -340,6 +348,10 @@ impl AggregateFunc {
             .nullable(true),
             AggregateFunc::Min | AggregateFunc::Max => input.scalar_type.nullable(true),
             AggregateFunc::BoolAnd | AggregateFunc::BoolOr => Bool.nullable(true),
+            AggregateFunc::ArrayAgg => array_type_of(&input.scalar_type)
+                .unwrap_or(TextArray)
+                .nullable(true),
+            AggregateFunc::StringAgg { .. } => Text.nullable(true),
         }
     }
 
@@ -359,6 +371,8 @@ impl AggregateFunc {
             AggregateFunc::Max => "max",
             AggregateFunc::BoolAnd => "bool_and",
             AggregateFunc::BoolOr => "bool_or",
+            AggregateFunc::ArrayAgg => "array_agg",
+            AggregateFunc::StringAgg { .. } => "string_agg",
         }
     }
 }

@@ -16,9 +16,11 @@ pub mod mfp;
 pub mod optimize;
 pub mod relation;
 pub mod scalar;
+pub mod table_func;
 
 pub use error::EvalError;
 pub use func::{AggregateFunc, BinaryFunc, UnaryFunc, VariadicFunc};
 pub use mfp::MapFilterProject;
-pub use relation::{AggregateExpr, ColumnOrder, MirRelationExpr};
+pub use relation::{AggregateExpr, AggregateOrder, ColumnOrder, MirRelationExpr};
 pub use scalar::MirScalarExpr;
+pub use table_func::{TableCall, TableFunc};

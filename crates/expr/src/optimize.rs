@@ -1,7 +1,7 @@
 //! Optimizer passes over the IR. Each pass preserves the multiset a plan denotes,
 //! including which rows produce errors: a pass may drop work, never change results.
 //!
-//! Passes, in order: scalar constant folding; relation constant folding (Map, Filter,
+//! Passes, in order: scalar constant folding; relation constant folding (Map, FlatMap, Filter,
 //! Project, Union and Negate over constants); fusion of stacked Filters and Projects;
 //! pushing filters into join inputs and turning cross-input equalities into join
 //! equivalences (so `FROM a, b WHERE a.x = b.y` joins on a key, not a cross product).
@@ -95,6 +95,13 @@ fn fold_scalars(expr: &mut MirRelationExpr) {
                 typ.push(s.typ(&typ));
             }
         }
+        MirRelationExpr::FlatMap { input, calls } => {
+            let typ = input.typ();
+            calls
+                .iter_mut()
+                .flat_map(|c| c.exprs.iter_mut())
+                .for_each(|e| fold_scalar(e, &typ));
+        }
         MirRelationExpr::Filter { input, predicates } => {
             let typ = input.typ();
             predicates.iter_mut().for_each(|p| fold_scalar(p, &typ));
@@ -111,9 +118,12 @@ fn fold_scalars(expr: &mut MirRelationExpr) {
         } => {
             let typ = input.typ();
             group_key.iter_mut().for_each(|k| fold_scalar(k, &typ));
-            aggregates
-                .iter_mut()
-                .for_each(|a| fold_scalar(&mut a.expr, &typ));
+            for a in aggregates.iter_mut() {
+                fold_scalar(&mut a.expr, &typ);
+                a.order_by
+                    .iter_mut()
+                    .for_each(|o| fold_scalar(&mut o.expr, &typ));
+            }
         }
         MirRelationExpr::Join {
             inputs,
@@ -154,6 +164,28 @@ pub fn eval_constant(expr: &MirRelationExpr) -> Option<Result<Vec<(Row, Diff)>, 
                 })
                 .collect()
         }),
+        MirRelationExpr::FlatMap { input, calls } => {
+            let rows = match eval_constant(input)? {
+                Ok(rows) => rows,
+                Err(e) => return Some(Err(e)),
+            };
+            // A long series is left to the dataflow, off the caller's thread.
+            let mut out = Vec::new();
+            for (row, diff) in rows {
+                let datums = row.unpack();
+                let limit = FOLDED_ROWS_MAX.saturating_sub(out.len());
+                match crate::table_func::eval_calls(calls, &datums, limit) {
+                    Ok(Some(appended)) => out.extend(
+                        appended
+                            .into_iter()
+                            .map(|a| (Row::pack(datums.iter().chain(a.iter())), diff)),
+                    ),
+                    Ok(None) => return None,
+                    Err(e) => return Some(Err(e)),
+                }
+            }
+            Ok(out)
+        }
         MirRelationExpr::Filter { input, predicates } => eval_constant(input)?.and_then(|rows| {
             let mut out = Vec::new();
             for (row, diff) in rows {
@@ -199,6 +231,10 @@ pub fn eval_constant(expr: &MirRelationExpr) -> Option<Result<Vec<(Row, Diff)>, 
     })
 }
 
+/// Rows a set-returning function may add to a constant: a larger result (a long
+/// `generate_series`) is left to the dataflow rather than computed in the plan.
+const FOLDED_ROWS_MAX: usize = 10_000;
+
 fn fold_constants(expr: &mut MirRelationExpr) {
     for child in expr.children_mut() {
         fold_constants(child);
@@ -206,6 +242,7 @@ fn fold_constants(expr: &mut MirRelationExpr) {
     let foldable = matches!(
         expr,
         MirRelationExpr::Map { .. }
+            | MirRelationExpr::FlatMap { .. }
             | MirRelationExpr::Filter { .. }
             | MirRelationExpr::Project { .. }
             | MirRelationExpr::Union { .. }

@@ -10,13 +10,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::func::AggregateFunc;
 use crate::scalar::MirScalarExpr;
+use crate::table_func::TableCall;
 
-/// An aggregate in a `Reduce`: `func(expr)` or `func(DISTINCT expr)`.
+/// An aggregate in a `Reduce`: `func(expr)` or `func(DISTINCT expr)`, with the
+/// `ORDER BY` of an order-sensitive aggregate (`array_agg`, `string_agg`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct AggregateExpr {
     pub func: AggregateFunc,
     pub expr: MirScalarExpr,
     pub distinct: bool,
+    pub order_by: Vec<AggregateOrder>,
+}
+
+/// One `ORDER BY` key inside an aggregate call, over the `Reduce`'s input.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AggregateOrder {
+    pub expr: MirScalarExpr,
+    pub desc: bool,
+    pub nulls_last: bool,
 }
 
 /// One ORDER BY key of a `TopK` (or of a SELECT's final ordering).
@@ -46,6 +57,13 @@ pub enum MirRelationExpr {
     Map {
         input: Box<MirRelationExpr>,
         scalars: Vec<MirScalarExpr>,
+    },
+    /// Appends one column per call of a set-returning function: each input row is
+    /// repeated once per row the calls yield, in lockstep (see [`crate::table_func`]);
+    /// a row for which they yield nothing is dropped.
+    FlatMap {
+        input: Box<MirRelationExpr>,
+        calls: Vec<TableCall>,
     },
     /// Keeps the rows for which every predicate is true (not false, not NULL).
     Filter {
@@ -104,6 +122,15 @@ impl MirRelationExpr {
                     let t = s.typ(&typ);
                     typ.push(t);
                 }
+                typ
+            }
+            MirRelationExpr::FlatMap { input, calls } => {
+                let mut typ = input.typ();
+                let lockstep = calls.len() > 1;
+                typ.extend(calls.iter().map(|c| {
+                    let t = c.func.output_type();
+                    t.scalar_type.nullable(t.nullable || lockstep)
+                }));
                 typ
             }
             MirRelationExpr::Filter { input, .. } => input.typ(),
@@ -224,6 +251,7 @@ impl MirRelationExpr {
         match self {
             MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } => vec![],
             MirRelationExpr::Map { input, .. }
+            | MirRelationExpr::FlatMap { input, .. }
             | MirRelationExpr::Filter { input, .. }
             | MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Reduce { input, .. }
@@ -241,6 +269,7 @@ impl MirRelationExpr {
         match self {
             MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } => vec![],
             MirRelationExpr::Map { input, .. }
+            | MirRelationExpr::FlatMap { input, .. }
             | MirRelationExpr::Filter { input, .. }
             | MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Reduce { input, .. }

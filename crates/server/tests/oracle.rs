@@ -179,6 +179,11 @@ const VIEWS: &[ViewDef] = &[
     ),
     late_view("v_over_distinct", "SELECT DISTINCT region FROM v_join2 WHERE amount IS NOT NULL"),
     view("v_over_agg", "SELECT status, n FROM v_count WHERE n > 1"),
+    // collecting aggregates (NULLs collected by array_agg, skipped by string_agg) and a
+    // set-returning function over them
+    late_view("v_collect", "SELECT region, array_agg(name ORDER BY name DESC, id) AS names, string_agg(name, '/' ORDER BY id, name) AS joined FROM customers GROUP BY region"),
+    view("v_unnest", "SELECT order_id, unnest(array_agg(sku ORDER BY sku)) AS sku FROM items GROUP BY order_id"),
+    view("v_series", "SELECT order_id, g FROM items, generate_series(1, items.qty % 4) AS g WHERE qty > 0"),
 ];
 
 const REGIONS: &[Option<&str>] = &[Some("eu"), Some("us"), Some("apac"), None];

@@ -265,6 +265,7 @@ macro_rules! slt_files {
 }
 
 slt_files!(
+    set_functions,
     types,
     dml,
     views,

@@ -65,6 +65,10 @@ pub struct ExprContext<'a> {
     /// rows that reach it), over `rel`; subqueries are computed for those rows only,
     /// so a branch that is not taken raises no error. `None` for every row.
     pub guard: Option<MirScalarExpr>,
+    /// In a select list: each set-returning function call (as written) and the column
+    /// of its values, which a `FlatMap` has appended to the relation. `None` where such
+    /// calls are not allowed.
+    pub table_calls: Option<&'a [(Expr, Typed)]>,
 }
 
 impl<'a> ExprContext<'a> {
@@ -82,6 +86,7 @@ impl<'a> ExprContext<'a> {
             grouping: None,
             rel: None,
             guard: None,
+            table_calls: None,
         }
     }
 
@@ -94,6 +99,7 @@ impl<'a> ExprContext<'a> {
             grouping: self.grouping,
             rel: self.rel,
             guard: self.guard.clone(),
+            table_calls: self.table_calls,
         }
     }
 
@@ -110,6 +116,7 @@ impl<'a> ExprContext<'a> {
             grouping: self.grouping,
             rel: Some(rel),
             guard: None,
+            table_calls: self.table_calls,
         }
     }
 
@@ -127,6 +134,7 @@ impl<'a> ExprContext<'a> {
             grouping: self.grouping,
             rel: self.rel,
             guard: Some(guard),
+            table_calls: self.table_calls,
         }
     }
 }
@@ -203,6 +211,20 @@ pub fn require_bool(
 
 /// Plans an expression, leaving unknown-typed values open.
 pub fn plan_expr(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
+    if let Expr::Function(f) = expr {
+        if func::is_table_function_call(f) {
+            return match ecx
+                .table_calls
+                .and_then(|c| c.iter().find(|(e, _)| e == expr))
+            {
+                Some((_, typed)) => Ok(typed.clone().into()),
+                None => Err(PlanError::new(
+                    sqlstate::FEATURE_NOT_SUPPORTED,
+                    format!("set-returning functions are not allowed in {}", ecx.clause),
+                )),
+            };
+        }
+    }
     if let Some(grouping) = ecx.grouping {
         if let Some(planned) = plan_grouped(ecx, grouping, expr)? {
             return Ok(planned);
@@ -240,6 +262,7 @@ fn plan_grouped(
         grouping: None,
         rel: None,
         guard: None,
+        table_calls: None,
     };
     match plan_expr_inner(&input_ecx, expr) {
         Ok(CExpr::Typed(t)) => {
@@ -474,6 +497,12 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
                 return Err(PlanError::unsupported(format!("type {kind}")));
             }
             let to = types::scalar_type(data_type)?;
+            // `ARRAY[]::text[]`: the cast gives the empty array its type.
+            if let Expr::Array(array) = strip_nested(expr) {
+                if array.elem.is_empty() && eddy_expr::func::array_element_type(&to).is_some() {
+                    return Ok(Typed::literal(Datum::Array(vec![]), to).into());
+                }
+            }
             let inner = plan_expr(ecx, expr)?;
             // Object identifiers print as names: a lookup in the catalog.
             if let CExpr::Typed(t) = &inner {

@@ -15,11 +15,13 @@
 use eddy_expr::func::array_element_type;
 use eddy_expr::func::CastKind;
 use eddy_expr::{
-    AggregateExpr, AggregateFunc, BinaryFunc, EvalError, MirScalarExpr, UnaryFunc, VariadicFunc,
+    AggregateExpr, AggregateFunc, AggregateOrder, BinaryFunc, EvalError, MirScalarExpr, TableCall,
+    TableFunc, UnaryFunc, VariadicFunc,
 };
-use eddy_repr::{Datum, ScalarType};
+use eddy_repr::{ColumnType, Datum, ScalarType};
 use sqlparser::ast::{
-    DuplicateTreatment, Function, FunctionArg, FunctionArgExpr, FunctionArguments,
+    DuplicateTreatment, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    FunctionArguments, OrderByExpr,
 };
 
 use crate::context::{CExpr, StatementContext, Typed};
@@ -72,7 +74,6 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "to_timestamp",
     "to_date",
     "to_number",
-    "generate_series",
     "row_number",
     "rank",
     "dense_rank",
@@ -87,7 +88,6 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "regexp_match",
     "regexp_matches",
     "array_length",
-    "unnest",
     "date_bin",
     "age",
     "make_date",
@@ -134,7 +134,133 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "cardinality",
 ];
 
-fn function_name(f: &Function) -> Result<String, PlanError> {
+/// Set-returning functions: in FROM, or in a select list (see [`plan_table_call`]).
+pub const TABLE_FUNCTIONS: &[&str] = &["generate_series", "unnest", "generate_subscripts"];
+
+/// Whether a call is of a set-returning function.
+pub fn is_table_function_call(f: &Function) -> bool {
+    f.over.is_none()
+        && function_name(f)
+            .map(|n| TABLE_FUNCTIONS.contains(&n.as_str()))
+            .unwrap_or(false)
+}
+
+/// The arguments of a set-returning function call, planned; `None` for a call
+/// written without parentheses.
+pub fn plan_table_call_args(ecx: &ExprContext, f: &Function) -> Result<Vec<CExpr>, PlanError> {
+    let name = function_name(f)?;
+    if f.filter.is_some() || is_distinct(f) {
+        return Err(PlanError::new(
+            sqlstate::WRONG_OBJECT_TYPE,
+            format!("DISTINCT or FILTER specified, but {name} is not an aggregate function"),
+        ));
+    }
+    let mut args = vec![];
+    for arg in argument_exprs(f, &name)?.unwrap_or_default() {
+        match arg {
+            FunctionArgExpr::Expr(e) => args.push(expr::plan_expr(ecx, e)?),
+            _ => {
+                return Err(PlanError::syntax(format!(
+                    "syntax error at or near \"*\" in a call of {name}"
+                )))
+            }
+        }
+    }
+    Ok(args)
+}
+
+/// A call of the set-returning function `name` on planned arguments, and the type of
+/// the column of its values:
+/// - `generate_series(start, stop [, step])` over `integer` or `bigint`;
+/// - `unnest(array)`;
+/// - `generate_subscripts(array, dim [, reverse])`.
+pub fn plan_table_call(
+    scx: &StatementContext,
+    name: &str,
+    args: Vec<CExpr>,
+) -> Result<(TableCall, ColumnType), PlanError> {
+    let sig = signature(name, &args);
+    let call = match name {
+        "generate_series" => {
+            if !(2..=3).contains(&args.len()) {
+                return Err(PlanError::function_does_not_exist(&sig));
+            }
+            let is_int = |t: &ScalarType| matches!(t, ScalarType::Int16 | ScalarType::Int32);
+            let types: Vec<Option<ScalarType>> = args.iter().map(CExpr::scalar_type).collect();
+            let typ = if types.iter().all(|t| t.is_none_or(|t| is_int(&t))) {
+                ScalarType::Int32
+            } else if types
+                .iter()
+                .all(|t| t.is_none_or(|t| is_int(&t) || t == ScalarType::Int64))
+            {
+                ScalarType::Int64
+            } else if types.iter().flatten().all(|t| t.is_numeric())
+                || types.iter().flatten().all(|t| {
+                    matches!(
+                        t,
+                        ScalarType::Timestamp | ScalarType::TimestampTz | ScalarType::Interval
+                    )
+                })
+            {
+                return Err(PlanError::unsupported(&sig));
+            } else {
+                return Err(PlanError::function_does_not_exist(&sig));
+            };
+            let mut exprs = vec![];
+            for arg in args {
+                let typed = scx
+                    .coerce(arg, typ, types::CastContext::Implicit)?
+                    .map_err(|_| PlanError::function_does_not_exist(&sig))?;
+                exprs.push(typed.expr);
+            }
+            TableCall {
+                func: TableFunc::GenerateSeries(typ),
+                exprs,
+            }
+        }
+        "unnest" | "generate_subscripts" => {
+            let mut args = args.into_iter();
+            let array = match args.next() {
+                Some(CExpr::Typed(t)) => t,
+                Some(_) => return Err(PlanError::function_not_unique(&sig)),
+                None => return Err(PlanError::function_does_not_exist(&sig)),
+            };
+            let Some(elem) = array_element_type(&array.scalar_type()) else {
+                return Err(PlanError::function_does_not_exist(&sig));
+            };
+            let mut exprs = vec![array.expr];
+            let func = if name == "unnest" {
+                TableFunc::Unnest(elem)
+            } else {
+                let Some(dim) = args.next() else {
+                    return Err(PlanError::function_does_not_exist(&sig));
+                };
+                exprs.push(int_arg(scx, dim, &sig)?.expr);
+                if let Some(reverse) = args.next() {
+                    let reverse = match reverse {
+                        CExpr::Typed(t) if t.scalar_type() != ScalarType::Bool => {
+                            return Err(PlanError::function_does_not_exist(&sig))
+                        }
+                        other => {
+                            scx.resolve_unknown(other, ScalarType::Bool, CastKind::Explicit)?
+                        }
+                    };
+                    exprs.push(reverse.expr);
+                }
+                TableFunc::GenerateSubscripts
+            };
+            if args.next().is_some() {
+                return Err(PlanError::function_does_not_exist(&sig));
+            }
+            TableCall { func, exprs }
+        }
+        _ => return Err(PlanError::unsupported(format!("table function {name}"))),
+    };
+    let typ = call.func.output_type();
+    Ok((call, typ))
+}
+
+pub fn function_name(f: &Function) -> Result<String, PlanError> {
     let parts = object_name_parts(&f.name)?;
     match parts.as_slice() {
         [name] => Ok(name.clone()),
@@ -167,7 +293,11 @@ fn argument_exprs<'f>(
             "subqueries as function arguments",
         )),
         FunctionArguments::List(list) => {
-            if !list.clauses.is_empty() {
+            // An aggregate's ORDER BY is read by `plan_aggregate`.
+            let aggregate_order = |c: &FunctionArgumentClause| {
+                matches!(c, FunctionArgumentClause::OrderBy(_)) && AGGREGATES.contains(&name)
+            };
+            if !list.clauses.iter().all(aggregate_order) {
                 return Err(PlanError::unsupported_plural(format!(
                     "ORDER BY, LIMIT and other clauses in a call of {name}"
                 )));
@@ -746,7 +876,15 @@ pub fn plan_aggregate(
         signature(&name, &args)
     };
     if matches!(name.as_str(), "string_agg" | "array_agg") {
-        return plan_collecting_aggregate(ecx, &name, args, filter, distinct, first_column, &sig);
+        let call = CollectingCall {
+            name: &name,
+            args,
+            order_by: aggregate_order_by(f),
+            filter,
+            distinct,
+            sig: &sig,
+        };
+        return plan_collecting_aggregate(ecx, call, first_column);
     }
     let [arg] = <[CExpr; 1]>::try_from(args).map_err(|_| {
         if AGGREGATES.contains(&name.as_str())
@@ -812,6 +950,7 @@ pub fn plan_aggregate(
                 func,
                 expr: arg.expr.clone(),
                 distinct,
+                order_by: vec![],
             }],
             value: Typed::new(MirScalarExpr::Column(first_column), typ),
         }
@@ -828,91 +967,114 @@ pub fn plan_aggregate(
     })
 }
 
-/// `string_agg(x, delimiter)` and `array_agg(x)`, which collect their group's values.
-/// The dataflow has no collecting aggregate yet, so only their value over a group
-/// with nothing to collect is computed (NULL); any other group is a `0A000` error
-/// when the statement reads it. Catalog queries that aggregate over the catalogs Eddy
-/// keeps empty (publications, policies, ...) therefore work.
-fn plan_collecting_aggregate(
-    ecx: &ExprContext,
-    name: &str,
+/// The `ORDER BY` inside an aggregate call's parentheses.
+fn aggregate_order_by(f: &Function) -> &[OrderByExpr] {
+    match &f.args {
+        FunctionArguments::List(list) => list
+            .clauses
+            .iter()
+            .find_map(|c| match c {
+                FunctionArgumentClause::OrderBy(order) => Some(order.as_slice()),
+                _ => None,
+            })
+            .unwrap_or(&[]),
+        _ => &[],
+    }
+}
+
+/// A call of a collecting aggregate, its arguments planned.
+struct CollectingCall<'a> {
+    name: &'a str,
     args: Vec<CExpr>,
+    order_by: &'a [OrderByExpr],
     filter: Option<Typed>,
     distinct: bool,
+    sig: &'a str,
+}
+
+/// `string_agg(x, delimiter [ORDER BY ...])` and `array_agg(x [ORDER BY ...])`, which
+/// collect their group's values. The delimiter must be a constant; `array_agg`
+/// collects `text`, `smallint` and `oid` values (the element types Eddy has arrays of).
+fn plan_collecting_aggregate(
+    ecx: &ExprContext,
+    call: CollectingCall,
     first_column: usize,
-    sig: &str,
 ) -> Result<PlannedAggregate, PlanError> {
     let scx = ecx.scx;
-    let (counted, result_type) = match (name, args.len()) {
+    let sig = call.sig;
+    let arity = call.args.len();
+    let mut args = call.args.into_iter();
+    let (value, func) = match (call.name, arity) {
         ("string_agg", 2) => {
-            let mut args = args.into_iter();
-            let value = args.next().expect("two arguments");
-            let value = match value {
+            let value = match args.next().expect("two arguments") {
                 CExpr::Typed(t) if !t.scalar_type().is_string() => {
                     return Err(PlanError::function_does_not_exist(sig))
                 }
                 other => scx.resolve_unknown(other, ScalarType::Text, CastKind::Explicit)?,
             };
-            text_arg(scx, args.next().expect("two arguments"), sig)?;
-            // NULL values are skipped, so a group of NULLs is NULL.
-            (value, ScalarType::Text)
+            let delimiter = text_arg(scx, args.next().expect("two arguments"), sig)?;
+            let delimiter = match delimiter.expr.as_literal() {
+                Some(Datum::String(d)) => Some(d.to_string()),
+                Some(Datum::Null) => None,
+                _ => {
+                    return Err(PlanError::unsupported(
+                        "string_agg with a delimiter that is not a constant",
+                    ))
+                }
+            };
+            (value, AggregateFunc::StringAgg { delimiter })
         }
         ("array_agg", 1) => {
-            let value = scx.finalize(args.into_iter().next().expect("one argument"));
-            let array = eddy_expr::func::array_type_of(&value.scalar_type()).ok_or_else(|| {
-                PlanError::unsupported(format!(
+            let value = scx.finalize(args.next().expect("one argument"));
+            if eddy_expr::func::array_type_of(&value.scalar_type()).is_none() {
+                return Err(PlanError::unsupported(format!(
                     "array_agg of type {}",
                     value.scalar_type().sql_name()
-                ))
-            })?;
-            // NULL values are collected too: every row counts.
-            (Typed::literal(Datum::Bool(true), ScalarType::Bool), array)
+                )));
+            }
+            (value, AggregateFunc::ArrayAgg)
         }
         _ => return Err(PlanError::function_does_not_exist(sig)),
     };
-    let counted = match filter {
-        None => counted,
-        Some(cond) => {
-            let typ = counted.typ.scalar_type.nullable(true);
-            Typed::new(
-                MirScalarExpr::If {
-                    cond: Box::new(cond.expr),
-                    then: Box::new(counted.expr),
-                    els: Box::new(MirScalarExpr::literal_null(counted.typ.scalar_type)),
-                },
-                typ,
-            )
+    // FILTER (WHERE cond): string_agg skips NULLs, so a filtered-out row is a NULL;
+    // array_agg collects NULLs too.
+    let value = match (call.filter, &func) {
+        (None, _) => value,
+        (Some(cond), AggregateFunc::StringAgg { .. }) => Typed::new(
+            MirScalarExpr::If {
+                cond: Box::new(cond.expr),
+                then: Box::new(value.expr),
+                els: Box::new(MirScalarExpr::literal_null(value.typ.scalar_type)),
+            },
+            value.typ.scalar_type.nullable(true),
+        ),
+        (Some(_), _) => return Err(PlanError::unsupported("FILTER in a call of array_agg")),
+    };
+    let mut order_by = vec![];
+    for o in call.order_by {
+        let key = expr::plan_typed(&ecx.with_clause("ORDER BY"), &o.expr)?;
+        if call.distinct && key.expr != value.expr {
+            return Err(PlanError::new(
+                sqlstate::INVALID_COLUMN_REFERENCE,
+                "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list",
+            ));
         }
-    };
-    let count = Typed::new(
-        MirScalarExpr::Column(first_column),
-        ScalarType::Int64.nullable(false),
-    );
-    let unsupported = EvalError::FeatureNotSupported {
-        message: format!("aggregate {name} is not supported yet"),
-        detail: Some("Eddy computes it only for groups with no values to collect.".into()),
-    };
-    let value = Typed::new(
-        MirScalarExpr::If {
-            cond: Box::new(count.expr.call_binary(
-                MirScalarExpr::literal(Datum::Int64(0), ScalarType::Int64.nullable(false)),
-                BinaryFunc::Eq,
-            )),
-            then: Box::new(MirScalarExpr::literal_null(result_type)),
-            els: Box::new(MirScalarExpr::Literal(
-                Err(unsupported),
-                result_type.nullable(true),
-            )),
-        },
-        result_type.nullable(true),
-    );
+        let (desc, nulls_last) = crate::query::order_direction(o);
+        order_by.push(AggregateOrder {
+            expr: key.expr,
+            desc,
+            nulls_last,
+        });
+    }
+    let typ = func.output_type(value.typ);
     Ok(PlannedAggregate {
         aggregates: vec![AggregateExpr {
-            func: AggregateFunc::Count,
-            expr: counted.expr,
-            distinct,
+            func,
+            expr: value.expr,
+            distinct: call.distinct,
+            order_by,
         }],
-        value,
+        value: Typed::new(MirScalarExpr::Column(first_column), typ),
     })
 }
 
@@ -947,11 +1109,13 @@ fn plan_avg(arg: Typed, distinct: bool, first_column: usize) -> PlannedAggregate
                 func: AggregateFunc::Sum,
                 expr: arg.expr.clone(),
                 distinct,
+                order_by: vec![],
             },
             AggregateExpr {
                 func: AggregateFunc::Count,
                 expr: arg.expr,
                 distinct,
+                order_by: vec![],
             },
         ],
         value,

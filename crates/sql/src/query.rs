@@ -21,8 +21,7 @@ use std::ops::ControlFlow;
 
 use eddy_expr::func::CastKind;
 use eddy_expr::{
-    AggregateExpr, BinaryFunc, ColumnOrder, EvalError, MirRelationExpr, MirScalarExpr, UnaryFunc,
-    VariadicFunc,
+    AggregateExpr, BinaryFunc, ColumnOrder, MirRelationExpr, MirScalarExpr, VariadicFunc,
 };
 use eddy_repr::{ColumnType, Datum, Row, ScalarType};
 use sqlparser::ast::{
@@ -296,12 +295,19 @@ fn check_ordinal(ordinal: i64, arity: usize, clause: &str) -> Result<usize, Plan
 }
 
 /// Postgres' defaults: ASC NULLS LAST, DESC NULLS FIRST.
-fn column_order(column: usize, o: &OrderByExpr) -> ColumnOrder {
+/// Whether an ORDER BY key sorts descending, and whether NULLs come last (the
+/// default: last ascending, first descending).
+pub(crate) fn order_direction(o: &OrderByExpr) -> (bool, bool) {
     let desc = o.options.asc == Some(false);
     let nulls_last = match o.options.nulls_first {
         Some(first) => !first,
         None => !desc,
     };
+    (desc, nulls_last)
+}
+
+fn column_order(column: usize, o: &OrderByExpr) -> ColumnOrder {
+    let (desc, nulls_last) = order_direction(o);
     ColumnOrder {
         column,
         desc,
@@ -685,6 +691,53 @@ fn collect_aggregates<'e>(
     Ok(found)
 }
 
+/// Plans the set-returning function calls in `exprs` (each once, in order of
+/// appearance) as one `FlatMap` over `rel`, running in lockstep; returns each call and
+/// the column of its values.
+fn plan_select_table_calls<'e>(
+    ecx: &ExprContext,
+    rel: &mut MirRelationExpr,
+    exprs: impl IntoIterator<Item = &'e Expr>,
+) -> Result<Vec<(Expr, Typed)>, PlanError> {
+    let mut found: Vec<Expr> = vec![];
+    for e in exprs {
+        let _ = expr::visit_query_level(e, |sub| {
+            if matches!(sub, Expr::Function(f) if func::is_table_function_call(f))
+                && !found.contains(sub)
+            {
+                found.push(sub.clone());
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    if found.is_empty() {
+        return Ok(vec![]);
+    }
+    let base = rel.arity();
+    let mut calls = vec![];
+    for e in &found {
+        let Expr::Function(f) = e else {
+            unreachable!("collected calls are functions")
+        };
+        let args = func::plan_table_call_args(ecx, f)?;
+        let name = func::function_name(f)?;
+        calls.push(func::plan_table_call(ecx.scx, &name, args)?.0);
+    }
+    *rel = MirRelationExpr::FlatMap {
+        input: Box::new(std::mem::replace(rel, unit_relation())),
+        calls,
+    };
+    let typ = rel.typ();
+    Ok(found
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let column = base + i;
+            (e, Typed::new(MirScalarExpr::Column(column), typ[column]))
+        })
+        .collect())
+}
+
 fn select_item_expr(item: &SelectItem) -> Option<&Expr> {
     match item {
         SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
@@ -789,7 +842,7 @@ fn plan_select(
     } else {
         None
     };
-    let ecx = ExprContext {
+    let mut ecx = ExprContext {
         scx,
         scope: &scope,
         typ: &input_typ,
@@ -797,6 +850,7 @@ fn plan_select(
         grouping,
         rel: None,
         guard: None,
+        table_calls: None,
     };
     if let Some(having) = &select.having {
         let arity = rel.arity();
@@ -805,6 +859,19 @@ fn plan_select(
         })?;
         rel = keep_columns(rel.filter(vec![cond.expr]), arity);
     }
+
+    // Set-returning functions in the select list (or ORDER BY) run after grouping and
+    // HAVING: a FlatMap appends their values, which the select list then reads.
+    let table_calls = plan_select_table_calls(
+        &ecx.with_clause("arguments of a set-returning function"),
+        &mut rel,
+        select
+            .projection
+            .iter()
+            .filter_map(select_item_expr)
+            .chain(order_by.iter().map(|o| &o.expr)),
+    )?;
+    ecx.table_calls = Some(&table_calls);
 
     // The select list, then ORDER BY: output names and positions, or expressions
     // (added as hidden columns).
@@ -1233,21 +1300,8 @@ fn is_table_function(factor: &TableFactor) -> bool {
     )
 }
 
-/// Rows of `generate_series` a constant call may produce; more is refused.
-const SERIES_CONSTANT_ROWS_MAX: i64 = 1_000_000;
-
-/// Base-16 digits a non-constant `generate_series` is built from: it covers a span of
-/// up to `16^8 = 2^32` values.
-const SERIES_DIGIT_STEPS: u32 = 8;
-
-/// A table function in FROM, for each row of `left` (whose columns its arguments may
-/// read). Only `generate_series(start, stop)` over integers exists.
-///
-/// With constant arguments the series is a constant relation. Otherwise it is built
-/// from the distinct `(start, stop)` pairs without a dedicated operator: starting from
-/// `start`, each of [`SERIES_DIGIT_STEPS`] steps joins with the 16 multiples
-/// `d * 16^k` and keeps the sums up to `stop`, so every value of the range is reached
-/// exactly once, with work proportional to the series' length.
+/// A set-returning function in FROM, called for each row of `left` (whose columns its
+/// arguments may read, as with an implicit LATERAL): a `FlatMap` over `left`.
 fn plan_table_function(
     scx: &StatementContext,
     left: (MirRelationExpr, Scope),
@@ -1303,10 +1357,6 @@ fn plan_table_function(
         TableFactor::UNNEST { .. } => return Err(PlanError::unsupported("this form of UNNEST")),
         _ => return Err(PlanError::internal("not a table function")),
     };
-    let function = &function;
-    if function != "generate_series" && function != "unnest" {
-        return Err(PlanError::unsupported(format!("table function {function}")));
-    }
     let (left, left_scope) = left;
     let left_typ = left.typ();
     let ecx = ExprContext::new(scx, &left_scope, &left_typ, "FROM");
@@ -1314,58 +1364,7 @@ fn plan_table_function(
         .into_iter()
         .map(|e| expr::plan_expr(&ecx, e))
         .collect::<Result<Vec<_>, _>>()?;
-    let types: Vec<String> = planned.iter().map(CExpr::type_name).collect();
-    let signature = format!("{function}({})", types.join(", "));
-    let sig = || signature.clone();
-    // `unnest(array)` is the series of the array's positions, each read from it.
-    let (planned, element) = if function == "unnest" {
-        let [array] = <[CExpr; 1]>::try_from(planned).map_err(|_| PlanError::unsupported(sig()))?;
-        let array = match array {
-            CExpr::Typed(t) => t,
-            _ => return Err(PlanError::function_not_unique(sig())),
-        };
-        let Some(elem) = eddy_expr::func::array_element_type(&array.scalar_type()) else {
-            return Err(PlanError::function_does_not_exist(sig()));
-        };
-        let upper = array.clone().binary(
-            Typed::literal(Datum::Int32(1), ScalarType::Int32),
-            BinaryFunc::ArrayUpper,
-        );
-        let first = Typed::literal(Datum::Int32(1), ScalarType::Int32);
-        (vec![first.into(), upper.into()], Some((array, elem)))
-    } else {
-        (planned, None)
-    };
-    if planned.len() != 2 {
-        return Err(PlanError::unsupported(sig()));
-    }
-    let is_int = |t: &ScalarType| matches!(t, ScalarType::Int16 | ScalarType::Int32);
-    let result_type = match (planned[0].scalar_type(), planned[1].scalar_type()) {
-        (a, b) if a.is_none_or(|t| is_int(&t)) && b.is_none_or(|t| is_int(&t)) => ScalarType::Int32,
-        (a, b)
-            if a.is_none_or(|t| is_int(&t) || t == ScalarType::Int64)
-                && b.is_none_or(|t| is_int(&t) || t == ScalarType::Int64) =>
-        {
-            ScalarType::Int64
-        }
-        (Some(a), Some(b)) if a.is_numeric() && b.is_numeric() => {
-            return Err(PlanError::unsupported(sig()))
-        }
-        (Some(a), Some(b))
-            if matches!(a, ScalarType::Timestamp | ScalarType::TimestampTz)
-                && matches!(b, ScalarType::Timestamp | ScalarType::TimestampTz) =>
-        {
-            return Err(PlanError::unsupported(sig()))
-        }
-        _ => return Err(PlanError::function_does_not_exist(sig())),
-    };
-    let mut bounds = vec![];
-    for arg in planned {
-        let typed = scx
-            .coerce(arg, result_type, types::CastContext::Implicit)?
-            .map_err(|_| PlanError::function_does_not_exist(sig()))?;
-        bounds.push(typed.cast(ScalarType::Int64, CastKind::Explicit).expr);
-    }
+    let (call, _) = func::plan_table_call(scx, &function, planned)?;
     let (table, column) = match alias {
         Some(alias) => {
             let table = normalize_ident(&alias.name);
@@ -1385,7 +1384,7 @@ fn plan_table_function(
             }
             (table, column)
         }
-        None => (function.to_string(), function.to_string()),
+        None => (function.clone(), function.clone()),
     };
     let scope = Scope::concat(
         left_scope,
@@ -1397,146 +1396,12 @@ fn plan_table_function(
             &[column],
         ),
     );
-    let value_type = result_type.nullable(false);
-    let arity = left_typ.len();
-
-    // Constant bounds: the series itself.
-    if let (Some(lo), Some(hi)) = (bounds[0].as_literal(), bounds[1].as_literal()) {
-        let rows = match (lo, hi) {
-            (Datum::Int64(lo), Datum::Int64(hi)) if lo <= hi => {
-                if hi.saturating_sub(*lo) >= SERIES_CONSTANT_ROWS_MAX {
-                    return Err(PlanError::unsupported(format!(
-                        "generate_series with more than {SERIES_CONSTANT_ROWS_MAX} rows"
-                    )));
-                }
-                (*lo..=*hi)
-                    .map(|v| {
-                        let datum = if result_type == ScalarType::Int32 {
-                            Datum::Int32(v as i32)
-                        } else {
-                            Datum::Int64(v)
-                        };
-                        (Row::pack(&[datum]), 1)
-                    })
-                    .collect()
-            }
-            _ => vec![],
-        };
-        let series = MirRelationExpr::Constant {
-            rows,
-            typ: vec![value_type],
-        };
-        let rel = if left == unit_relation() {
-            series
-        } else {
-            MirRelationExpr::Join {
-                inputs: vec![left, series],
-                equivalences: vec![],
-            }
-        };
-        return Ok((rel, scope));
-    }
-
-    // Bounds from the rows of `left`: (lo, hi) pairs, then (lo, hi, value).
-    let with_bounds = left.map(bounds);
-    let (lo, hi) = (arity, arity + 1);
-    let mut series = with_bounds
-        .clone()
-        .project(vec![lo, hi])
-        .distinct()
-        .filter(vec![
-            MirScalarExpr::Column(0).call_binary(MirScalarExpr::Column(1), BinaryFunc::Lte)
-        ]);
-    if result_type == ScalarType::Int64 {
-        // More values than the digits reach is an error, not a short series.
-        let span = MirScalarExpr::Column(1)
-            .call_unary(UnaryFunc::Cast {
-                to: NUMERIC_TYPE,
-                kind: CastKind::Explicit,
-            })
-            .call_binary(
-                MirScalarExpr::Column(0).call_unary(UnaryFunc::Cast {
-                    to: NUMERIC_TYPE,
-                    kind: CastKind::Explicit,
-                }),
-                BinaryFunc::Sub,
-            );
-        let limit = MirScalarExpr::literal(
-            Datum::Numeric(rust_decimal::Decimal::from(
-                16i64.pow(SERIES_DIGIT_STEPS) - 1,
-            )),
-            NUMERIC_TYPE.nullable(false),
-        );
-        let too_long = EvalError::FeatureNotSupported {
-            message: format!(
-                "generate_series with more than {} rows is not supported yet",
-                16i64.pow(SERIES_DIGIT_STEPS)
-            ),
-            detail: None,
-        };
-        series = series
-            .map(vec![MirScalarExpr::If {
-                cond: Box::new(span.call_binary(limit, BinaryFunc::Gt)),
-                then: Box::new(MirScalarExpr::Literal(
-                    Err(too_long),
-                    ScalarType::Int64.nullable(false),
-                )),
-                els: Box::new(MirScalarExpr::Column(0)),
-            }])
-            .project(vec![2, 1]);
-    }
-    let mut series = series.map(vec![MirScalarExpr::Column(0)]);
-    for step in 0..SERIES_DIGIT_STEPS {
-        let unit = 16i64.pow(step);
-        let digits = MirRelationExpr::Constant {
-            rows: (0..16)
-                .map(|d| (Row::pack(&[Datum::Int64(d * unit)]), 1))
-                .collect(),
-            typ: vec![ScalarType::Int64.nullable(false)],
-        };
-        // (lo, hi, v, d): keep v + d where d <= hi - v (no overflow).
-        series = MirRelationExpr::Join {
-            inputs: vec![series, digits],
-            equivalences: vec![],
-        }
-        .filter(vec![MirScalarExpr::Column(3).call_binary(
-            MirScalarExpr::Column(1).call_binary(MirScalarExpr::Column(2), BinaryFunc::Sub),
-            BinaryFunc::Lte,
-        )])
-        .map(vec![
-            MirScalarExpr::Column(2).call_binary(MirScalarExpr::Column(3), BinaryFunc::Add)
-        ])
-        .project(vec![0, 1, 4]);
-    }
-    let value = if result_type == ScalarType::Int32 {
-        MirScalarExpr::Column(arity + 4).call_unary(UnaryFunc::Cast {
-            to: ScalarType::Int32,
-            kind: CastKind::Explicit,
-        })
-    } else {
-        MirScalarExpr::Column(arity + 4)
+    let rel = MirRelationExpr::FlatMap {
+        input: Box::new(left),
+        calls: vec![call],
     };
-    // The array's columns keep their positions in the joined relation.
-    let value = match element {
-        None => value,
-        Some((array, _)) => array.expr.call_binary(value, BinaryFunc::ArrayIndex),
-    };
-    let rel = MirRelationExpr::Join {
-        inputs: vec![with_bounds, series],
-        equivalences: vec![
-            vec![MirScalarExpr::Column(lo), MirScalarExpr::Column(arity + 2)],
-            vec![MirScalarExpr::Column(hi), MirScalarExpr::Column(arity + 3)],
-        ],
-    }
-    .map(vec![value])
-    .project((0..arity).chain([arity + 5]).collect());
     Ok((rel, scope))
 }
-
-const NUMERIC_TYPE: ScalarType = ScalarType::Numeric {
-    precision: None,
-    scale: None,
-};
 
 /// The plan of a catalog item or CTE named in FROM, and its column names.
 fn plan_relation_name(

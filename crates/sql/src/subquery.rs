@@ -451,6 +451,7 @@ fn lookup_parts(
         func: AggregateFunc::Min,
         expr: MirScalarExpr::Column(c),
         distinct: false,
+        order_by: vec![],
     }));
     let finish = defaults
         .into_iter()
@@ -480,6 +481,7 @@ fn count_of(column: usize) -> AggregateExpr {
         func: AggregateFunc::Count,
         expr: MirScalarExpr::Column(column),
         distinct: false,
+        order_by: vec![],
     }
 }
 
@@ -509,6 +511,7 @@ pub fn plan_scalar(ecx: &ExprContext, query: &Query) -> Result<CExpr, PlanError>
             func: AggregateFunc::Min,
             expr: MirScalarExpr::Column(n),
             distinct: false,
+            order_by: vec![],
         },
     ];
     let checked = MirScalarExpr::If {
@@ -616,6 +619,7 @@ pub fn plan_in(
                 func: AggregateFunc::BoolOr,
                 expr: MirScalarExpr::Column(n + 2),
                 distinct: false,
+                order_by: vec![],
             },
         ],
         vec![

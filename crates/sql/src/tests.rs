@@ -413,6 +413,27 @@ fn run_with(e: &MirRelationExpr, data: &Data, eval: ScalarEval) -> Multiset {
                 add(&mut out, row, diff);
             }
         }
+        MirRelationExpr::FlatMap { input, calls } => {
+            for (row, diff) in run(input, data) {
+                let values: Vec<Vec<Datum>> = calls
+                    .iter()
+                    .map(|c| {
+                        let args: Vec<Datum> = c.exprs.iter().map(|e| eval(e, &row)).collect();
+                        c.func.eval(&args, usize::MAX).unwrap().unwrap()
+                    })
+                    .collect();
+                let n = values.iter().map(Vec::len).max().unwrap_or(0);
+                for i in 0..n {
+                    let mut out_row = row.clone();
+                    out_row.extend(
+                        values
+                            .iter()
+                            .map(|v| v.get(i).cloned().unwrap_or(Datum::Null)),
+                    );
+                    add(&mut out, out_row, diff);
+                }
+            }
+        }
         MirRelationExpr::Filter { input, predicates } => {
             for (row, diff) in run(input, data) {
                 if predicates
@@ -516,6 +537,9 @@ fn run_with(e: &MirRelationExpr, data: &Data, eval: ScalarEval) -> Multiset {
                         AggregateFunc::BoolOr => Datum::Bool(values.contains(&Datum::Bool(true))),
                         AggregateFunc::BoolAnd => {
                             Datum::Bool(!values.contains(&Datum::Bool(false)))
+                        }
+                        AggregateFunc::ArrayAgg | AggregateFunc::StringAgg { .. } => {
+                            panic!("the reference evaluator does not model {}", agg.func.name())
                         }
                     });
                 }

@@ -40,7 +40,10 @@ pub(crate) fn is_accumulable(plan: &AggPlan) -> bool {
             plan.input_type,
             ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64 | ScalarType::Numeric { .. }
         ),
-        AggregateFunc::Min | AggregateFunc::Max => false,
+        AggregateFunc::Min
+        | AggregateFunc::Max
+        | AggregateFunc::ArrayAgg
+        | AggregateFunc::StringAgg { .. } => false,
     }
 }
 
@@ -222,7 +225,10 @@ impl Accum {
                 }
                 AggregateFunc::BoolAnd => Datum::Bool(self.get(base + 1) == 0),
                 AggregateFunc::BoolOr => Datum::Bool(self.get(base) > 0),
-                AggregateFunc::Min | AggregateFunc::Max => Datum::Null,
+                AggregateFunc::Min
+                | AggregateFunc::Max
+                | AggregateFunc::ArrayAgg
+                | AggregateFunc::StringAgg { .. } => Datum::Null,
             };
             datums.push(datum);
         }

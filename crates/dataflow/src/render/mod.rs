@@ -28,6 +28,7 @@ use differential_dataflow::trace::TraceReader;
 use differential_dataflow::{AsCollection, VecCollection};
 use eddy_expr::{EvalError, MirRelationExpr};
 use eddy_repr::{Diff, GlobalId, Row};
+use operators::flat_map_fallible;
 use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::operators::{CapabilitySet, ToStream};
 use timely::dataflow::Scope;
@@ -121,6 +122,26 @@ impl<'s> Context<'_, 's> {
                 let (mfp, input) = eddy_expr::mfp::MapFilterProject::extract(expr);
                 let input = self.render(input);
                 mfp::render_mfp(&self.op_name("Mfp"), input, mfp)
+            }
+            MirRelationExpr::FlatMap { input, calls } => {
+                let input = self.render(input);
+                let calls = calls.clone();
+                let (oks, errs) =
+                    flat_map_fallible(input.oks, &self.op_name("FlatMap"), move |row: Row| {
+                        let datums = row.unpack();
+                        match eddy_expr::table_func::eval_calls(&calls, &datums, usize::MAX) {
+                            Ok(appended) => appended
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|a| Ok(Row::pack(datums.iter().chain(a.iter()))))
+                                .collect(),
+                            Err(e) => vec![Err(e)],
+                        }
+                    });
+                Rendered {
+                    oks,
+                    errs: input.errs.concat(errs),
+                }
             }
             MirRelationExpr::Join {
                 inputs,

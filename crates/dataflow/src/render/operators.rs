@@ -53,7 +53,7 @@ type VecOutput<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<(D, Time, D
 /// Applies `logic` to every record of `input`. `Some(Ok(out))` emits `out` to the first
 /// output, `Some(Err(e))` emits `e` to the error output, and `None` drops the record;
 /// every emitted record keeps the time and diff of its input.
-pub(crate) fn flat_map_fallible<'s, D, O, L>(
+pub(crate) fn flat_map_fallible<'s, D, O, I, L>(
     input: VecCollection<'s, Time, D, Diff>,
     name: &str,
     mut logic: L,
@@ -61,7 +61,8 @@ pub(crate) fn flat_map_fallible<'s, D, O, L>(
 where
     D: Data,
     O: Data,
-    L: FnMut(D) -> Option<Result<O, EvalError>> + 'static,
+    I: IntoIterator<Item = Result<O, EvalError>>,
+    L: FnMut(D) -> I + 'static,
 {
     let mut builder = OperatorBuilder::new(name.to_owned(), input.inner.scope());
     let mut handle = builder.new_input(input.inner, Pipeline);
@@ -80,10 +81,11 @@ where
                 let mut errs = errs_handle.session(&capability);
                 for container in containers {
                     for (data, time, diff) in container.drain(..) {
-                        match logic(data) {
-                            Some(Ok(out)) => oks.give((out, time, diff)),
-                            Some(Err(err)) => errs.give((err, time, diff)),
-                            None => {}
+                        for result in logic(data) {
+                            match result {
+                                Ok(out) => oks.give((out, time, diff)),
+                                Err(err) => errs.give((err, time, diff)),
+                            }
                         }
                     }
                 }

@@ -25,12 +25,15 @@
 //! - Each DISTINCT argument gets its own path over its distinct `(key, value)`
 //!   pairs (DISTINCT changes nothing for `min` and `max`, which stay in the shared
 //!   hierarchical path).
+//! - `array_agg` and `string_agg` each get a path that collects the group's values
+//!   with their `ORDER BY` keys and sorts them (ties in value order, so the result is
+//!   deterministic): a change rebuilds the group's value, O(group size).
 //!
 //! A partial state is a row `[rows: int8, error: int8, state per aggregate...]`;
 //! `error` is non-zero when a sum overflowed or met an unexpected datum, and turns
 //! into an error of the group at the end.
 
-use eddy_expr::{AggregateExpr, AggregateFunc, EvalError, MirScalarExpr};
+use eddy_expr::{AggregateExpr, AggregateFunc, ColumnOrder, EvalError, MirScalarExpr};
 use eddy_repr::{ColumnType, Datum, Diff, Interval, Row, ScalarType};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -40,6 +43,7 @@ use super::operators::{
     append_datum, explode_named, flat_map_fallible, key_datum, row_hash, row_prefix, KeyedArranged,
     KeyedBuilder, KeyedSpine, Rendered, RowCollection,
 };
+use super::top_k::compare_order_keys;
 
 /// Buckets per group at level 1: a change rescans about `group size / BUCKETS` rows
 /// at level 1 and at most `BUCKETS` partial states at level 2.
@@ -85,6 +89,9 @@ enum Acc {
     Max(Option<Datum>),
     And(Option<bool>),
     Or(Option<bool>),
+    /// An aggregate that is not computed by folding (a collecting one): reaching it
+    /// is a planning bug, reported as an error of the group.
+    NotFoldable,
 }
 
 impl Acc {
@@ -105,6 +112,7 @@ impl Acc {
             AggregateFunc::Max => Acc::Max(None),
             AggregateFunc::BoolAnd => Acc::And(None),
             AggregateFunc::BoolOr => Acc::Or(None),
+            AggregateFunc::ArrayAgg | AggregateFunc::StringAgg { .. } => Acc::NotFoldable,
         }
     }
 
@@ -194,6 +202,7 @@ impl Acc {
                 Datum::Bool(b) => *acc = Some(acc.unwrap_or(false) || b),
                 _ => fail(error, ERROR_UNEXPECTED),
             },
+            Acc::NotFoldable => fail(error, ERROR_UNEXPECTED),
         }
     }
 
@@ -214,6 +223,7 @@ impl Acc {
             Acc::SumInterval(s) => s.map(Datum::Interval).unwrap_or(Datum::Null),
             Acc::Min(d) | Acc::Max(d) => d.unwrap_or(Datum::Null),
             Acc::And(b) | Acc::Or(b) => b.map(Datum::Bool).unwrap_or(Datum::Null),
+            Acc::NotFoldable => Datum::Null,
         }
     }
 }
@@ -268,6 +278,62 @@ fn merge_states(plans: &[AggPlan], states: &[(&Row, Diff)]) -> Option<Row> {
         }
     }
     (total > 0).then(|| state_row(total, error, accs))
+}
+
+/// The state of a collecting aggregate over `(value row, count)` pairs, each value
+/// row holding the argument followed by the `ORDER BY` keys. With `distinct`, each
+/// value row with a positive count counts once. `None` if no row has a positive count.
+fn collect_values(
+    plan: &AggPlan,
+    order: &[ColumnOrder],
+    distinct: bool,
+    vals: &[(&Row, Diff)],
+) -> Option<Row> {
+    let mut total: i64 = 0;
+    let mut items: Vec<Vec<Datum>> = Vec::new();
+    for (row, count) in vals {
+        if *count <= 0 {
+            continue;
+        }
+        total = total.saturating_add(*count);
+        let datums = row.unpack();
+        let copies = if distinct { 1 } else { *count };
+        for _ in 1..copies {
+            items.push(datums.clone());
+        }
+        items.push(datums);
+    }
+    if total == 0 {
+        return None;
+    }
+    items.sort_by(|a, b| {
+        compare_order_keys(order, &a[1..], &b[1..]).then_with(|| a[0].sql_cmp(&b[0]))
+    });
+    let values = items.into_iter().map(|mut item| item.swap_remove(0));
+    let (datum, error) = match &plan.func {
+        AggregateFunc::ArrayAgg => (Datum::Array(values.collect()), ERROR_NONE),
+        AggregateFunc::StringAgg { delimiter } => {
+            let mut out: Option<String> = None;
+            for value in values {
+                match value {
+                    Datum::Null => {}
+                    Datum::String(v) => match &mut out {
+                        None => out = Some(v.to_string()),
+                        Some(s) => {
+                            s.push_str(delimiter.as_deref().unwrap_or(""));
+                            s.push_str(&v);
+                        }
+                    },
+                    _ => return Some(state_row(total, ERROR_UNEXPECTED, vec![])),
+                }
+            }
+            (out.map(Datum::from).unwrap_or(Datum::Null), ERROR_NONE)
+        }
+        _ => (Datum::Null, ERROR_UNEXPECTED),
+    };
+    Some(Row::pack(
+        [Datum::Int64(total), Datum::Int64(error), datum].iter(),
+    ))
 }
 
 fn state_row(total: i64, mut error: i64, accs: Vec<Acc>) -> Row {
@@ -348,6 +414,8 @@ enum PathKind {
     Accumulate,
     /// Hierarchically, from the values of buckets of the group.
     Hierarchical,
+    /// From all of the group's values, sorted ([`collect_values`]); one aggregate.
+    Collect,
 }
 
 /// One reduction path: some aggregates, reduced together.
@@ -365,6 +433,17 @@ struct Path {
 fn plan_paths(aggregates: &[AggregateExpr], plans: &[AggPlan]) -> Vec<Path> {
     let mut paths: Vec<Path> = Vec::new();
     for (i, (agg, plan)) in aggregates.iter().zip(plans).enumerate() {
+        if matches!(
+            plan.func,
+            AggregateFunc::ArrayAgg | AggregateFunc::StringAgg { .. }
+        ) {
+            paths.push(Path {
+                kind: PathKind::Collect,
+                aggregates: vec![i],
+                distinct: agg.distinct.then(|| agg.expr.clone()),
+            });
+            continue;
+        }
         let kind = if is_accumulable(plan) {
             PathKind::Accumulate
         } else {
@@ -374,7 +453,7 @@ fn plan_paths(aggregates: &[AggregateExpr], plans: &[AggPlan]) -> Vec<Path> {
         let distinct = (agg.distinct && !min_or_max).then(|| agg.expr.clone());
         match paths
             .iter_mut()
-            .find(|p| p.kind == kind && p.distinct == distinct)
+            .find(|p| p.kind == kind && p.kind != PathKind::Collect && p.distinct == distinct)
         {
             Some(path) => path.aggregates.push(i),
             None => paths.push(Path {
@@ -416,10 +495,25 @@ pub(crate) fn render_reduce<'s>(
         .collect();
     let paths = plan_paths(aggregates, &plans);
 
-    // Evaluate the key and every aggregate's argument once per row.
+    // Evaluate the key, every aggregate's argument, then every aggregate's ORDER BY
+    // keys once per row; `order_columns[j]` are the positions of aggregate `j`'s keys.
+    let mut order_columns: Vec<Vec<usize>> = Vec::with_capacity(aggregates.len());
+    let mut next_column = aggregates.len();
+    for a in aggregates {
+        order_columns.push((next_column..next_column + a.order_by.len()).collect());
+        next_column += a.order_by.len();
+    }
     let (evaluated, eval_errs) = {
         let group_key = group_key.to_vec();
-        let exprs: Vec<MirScalarExpr> = aggregates.iter().map(|a| a.expr.clone()).collect();
+        let exprs: Vec<MirScalarExpr> = aggregates
+            .iter()
+            .map(|a| a.expr.clone())
+            .chain(
+                aggregates
+                    .iter()
+                    .flat_map(|a| a.order_by.iter().map(|o| o.expr.clone())),
+            )
+            .collect();
         flat_map_fallible(input.oks, &format!("{name}/ReduceEval"), move |row: Row| {
             let datums = row.unpack();
             let key = match eval_key(&group_key, &datums) {
@@ -484,6 +578,31 @@ pub(crate) fn render_reduce<'s>(
                         ))
                     });
                 accumulate(&op, exploded, path_plans)
+            }
+            (PathKind::Collect, distinct) => {
+                let agg = path.aggregates[0];
+                let columns: Vec<usize> = std::iter::once(agg)
+                    .chain(order_columns[agg].iter().copied())
+                    .collect();
+                let keyed = evaluated.clone().map(move |(key, values): (Row, Row)| {
+                    let values = values.unpack();
+                    (key, Row::pack(columns.iter().map(|c| &values[*c])))
+                });
+                let order: Vec<ColumnOrder> = aggregates[agg]
+                    .order_by
+                    .iter()
+                    .enumerate()
+                    .map(|(column, o)| ColumnOrder {
+                        column,
+                        desc: o.desc,
+                        nulls_last: o.nulls_last,
+                    })
+                    .collect();
+                let plan = path_plans[0].clone();
+                let distinct = distinct.is_some();
+                reduce_level(&format!("{op}Collect"), keyed, move |vals| {
+                    collect_values(&plan, &order, distinct, vals)
+                })
             }
             (PathKind::Hierarchical, distinct) => {
                 let distinct = distinct.is_some();

@@ -1,0 +1,273 @@
+//! Set-returning functions, as `MirRelationExpr::FlatMap` calls them: each call maps
+//! its argument values (evaluated on one input row) to zero or more output values.
+//!
+//! Semantics follow Postgres:
+//! - `generate_series(start, stop [, step])` over `integer` or `bigint` counts from
+//!   `start` by `step` (default 1) while not past `stop`; any NULL argument gives no
+//!   rows, a zero step is an error (22023).
+//! - `unnest(array)` yields the elements in order, NULLs included; a NULL array gives
+//!   no rows.
+//! - `generate_subscripts(array, dim [, reverse])` yields the subscripts of dimension
+//!   `dim`: Eddy's arrays have one dimension with lower bound 1, so `dim = 1` gives
+//!   `1..=n` (descending with `reverse`) and any other dimension no rows.
+//!
+//! Several calls in one select list run in lockstep (Postgres 10 and later): the
+//! `k`-th output row holds each call's `k`-th value, NULL for a call that has fewer,
+//! and there are as many rows as the longest call yields.
+
+use eddy_repr::{ColumnType, Datum, ScalarType};
+use serde::{Deserialize, Serialize};
+
+use crate::error::EvalError;
+use crate::scalar::MirScalarExpr;
+
+/// Output rows one call may produce; a longer series is an error rather than an
+/// unbounded allocation.
+pub const MAX_ROWS_PER_CALL: i64 = 100_000_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum TableFunc {
+    /// `generate_series` over `integer` (`Int32`) or `bigint` (`Int64`) arguments.
+    GenerateSeries(ScalarType),
+    /// `unnest(array)`, yielding elements of the given type.
+    Unnest(ScalarType),
+    GenerateSubscripts,
+}
+
+/// One call of a set-returning function on scalar arguments over the input row.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TableCall {
+    pub func: TableFunc,
+    pub exprs: Vec<MirScalarExpr>,
+}
+
+impl TableFunc {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TableFunc::GenerateSeries(_) => "generate_series",
+            TableFunc::Unnest(_) => "unnest",
+            TableFunc::GenerateSubscripts => "generate_subscripts",
+        }
+    }
+
+    /// The type of the one column each call appends.
+    pub fn output_type(&self) -> ColumnType {
+        match self {
+            TableFunc::GenerateSeries(t) => t.nullable(false),
+            TableFunc::Unnest(elem) => elem.nullable(true),
+            TableFunc::GenerateSubscripts => ScalarType::Int32.nullable(false),
+        }
+    }
+
+    /// The values this function yields for `args`, or `None` if there would be more
+    /// than `limit`.
+    pub fn eval(&self, args: &[Datum], limit: usize) -> Result<Option<Vec<Datum>>, EvalError> {
+        let values = self.eval_unlimited(args, limit)?;
+        Ok(values.filter(|v| v.len() <= limit))
+    }
+
+    fn eval_unlimited(
+        &self,
+        args: &[Datum],
+        limit: usize,
+    ) -> Result<Option<Vec<Datum>>, EvalError> {
+        Ok(Some(match self {
+            TableFunc::GenerateSeries(typ) => return generate_series(*typ, args, limit),
+            TableFunc::Unnest(_) => match args {
+                [Datum::Null] => vec![],
+                [Datum::Array(elems)] => elems.clone(),
+                _ => return Err(unexpected(self, args)),
+            },
+            TableFunc::GenerateSubscripts => {
+                let (array, dim, reverse) = match args {
+                    [array, dim] => (array, dim, &Datum::Bool(false)),
+                    [array, dim, reverse] => (array, dim, reverse),
+                    _ => return Err(unexpected(self, args)),
+                };
+                let (Datum::Array(elems), Datum::Int32(1)) = (array, dim) else {
+                    return Ok(Some(vec![]));
+                };
+                let n = i32::try_from(elems.len())
+                    .map_err(|_| EvalError::OutOfRange("integer".into()))?;
+                let mut subscripts: Vec<Datum> = (1..=n).map(Datum::Int32).collect();
+                if *reverse == Datum::Bool(true) {
+                    subscripts.reverse();
+                }
+                subscripts
+            }
+        }))
+    }
+}
+
+impl TableCall {
+    /// This call's values on an input row (`None` if more than `limit`).
+    pub fn eval(&self, datums: &[Datum], limit: usize) -> Result<Option<Vec<Datum>>, EvalError> {
+        let args = self
+            .exprs
+            .iter()
+            .map(|e| e.eval(datums))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.func.eval(&args, limit)
+    }
+}
+
+/// The rows `calls` append to one input row, in lockstep: one inner vector per
+/// output row, holding one datum per call. `None` if a call yields more than `limit`
+/// values.
+pub fn eval_calls(
+    calls: &[TableCall],
+    datums: &[Datum],
+    limit: usize,
+) -> Result<Option<Vec<Vec<Datum>>>, EvalError> {
+    let mut columns = Vec::with_capacity(calls.len());
+    for call in calls {
+        match call.eval(datums, limit)? {
+            Some(values) => columns.push(values),
+            None => return Ok(None),
+        }
+    }
+    if let [column] = columns.as_mut_slice() {
+        return Ok(Some(
+            std::mem::take(column)
+                .into_iter()
+                .map(|d| vec![d])
+                .collect(),
+        ));
+    }
+    let rows = columns.iter().map(Vec::len).max().unwrap_or(0);
+    Ok(Some(
+        (0..rows)
+            .map(|r| {
+                columns
+                    .iter()
+                    .map(|c| c.get(r).cloned().unwrap_or(Datum::Null))
+                    .collect()
+            })
+            .collect(),
+    ))
+}
+
+fn generate_series(
+    typ: ScalarType,
+    args: &[Datum],
+    limit: usize,
+) -> Result<Option<Vec<Datum>>, EvalError> {
+    if args.iter().any(Datum::is_null) {
+        return Ok(Some(vec![]));
+    }
+    let int = |d: &Datum| match d {
+        Datum::Int32(v) => Some(i64::from(*v)),
+        Datum::Int64(v) => Some(*v),
+        _ => None,
+    };
+    let values: Option<Vec<i64>> = args.iter().map(int).collect();
+    let (start, stop, step) = match values.as_deref() {
+        Some([start, stop]) => (*start, *stop, 1),
+        Some([start, stop, step]) => (*start, *stop, *step),
+        _ => return Err(unexpected(&TableFunc::GenerateSeries(typ), args)),
+    };
+    if step == 0 {
+        return Err(EvalError::InvalidParameterValue(
+            "step size cannot equal zero".into(),
+        ));
+    }
+    let count = if (step > 0 && start > stop) || (step < 0 && start < stop) {
+        0
+    } else {
+        (i128::from(stop) - i128::from(start)) / i128::from(step) + 1
+    };
+    if count > i128::from(MAX_ROWS_PER_CALL) {
+        return Err(EvalError::FeatureNotSupported {
+            message: format!("generate_series with more than {MAX_ROWS_PER_CALL} rows"),
+            detail: None,
+        });
+    }
+    if count > limit as i128 {
+        return Ok(None);
+    }
+    let datum = |v: i64| match typ {
+        ScalarType::Int32 => Datum::Int32(v as i32),
+        _ => Datum::Int64(v),
+    };
+    Ok(Some(
+        (0..count as i64).map(|i| datum(start + i * step)).collect(),
+    ))
+}
+
+fn unexpected(func: &TableFunc, args: &[Datum]) -> EvalError {
+    EvalError::Internal(format!("{} got unexpected arguments {args:?}", func.name()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn i32s(values: &[i32]) -> Vec<Datum> {
+        values.iter().map(|v| Datum::Int32(*v)).collect()
+    }
+
+    #[test]
+    fn series_count_like_postgres() {
+        let f = TableFunc::GenerateSeries(ScalarType::Int32);
+        let all = |args: &[Datum]| f.eval(args, usize::MAX).map(Option::unwrap);
+        assert_eq!(all(&i32s(&[1, 4])).unwrap(), i32s(&[1, 2, 3, 4]));
+        assert_eq!(all(&i32s(&[1, 10, 4])).unwrap(), i32s(&[1, 5, 9]));
+        assert_eq!(all(&i32s(&[5, 1, -2])).unwrap(), i32s(&[5, 3, 1]));
+        assert_eq!(all(&i32s(&[5, 1])).unwrap(), vec![]);
+        assert_eq!(all(&[Datum::Int32(1), Datum::Null]).unwrap(), vec![]);
+        assert_eq!(f.eval(&i32s(&[1, 4]), 3), Ok(None));
+        assert_eq!(
+            all(&i32s(&[1, 2, 0])),
+            Err(EvalError::InvalidParameterValue(
+                "step size cannot equal zero".into()
+            ))
+        );
+        let big = TableFunc::GenerateSeries(ScalarType::Int64);
+        let last = big
+            .eval(&[Datum::Int64(i64::MAX - 1), Datum::Int64(i64::MAX)], 10)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            last,
+            vec![Datum::Int64(i64::MAX - 1), Datum::Int64(i64::MAX)]
+        );
+    }
+
+    #[test]
+    fn calls_run_in_lockstep() {
+        let array = MirScalarExpr::literal(
+            Datum::Array(vec![Datum::Int16(7), Datum::Null, Datum::Int16(9)]),
+            ScalarType::Int16Array.nullable(false),
+        );
+        let calls = vec![
+            TableCall {
+                func: TableFunc::Unnest(ScalarType::Int16),
+                exprs: vec![array.clone()],
+            },
+            TableCall {
+                func: TableFunc::GenerateSubscripts,
+                exprs: vec![
+                    array,
+                    MirScalarExpr::literal(Datum::Int32(1), ScalarType::Int32.nullable(false)),
+                ],
+            },
+            TableCall {
+                func: TableFunc::GenerateSeries(ScalarType::Int32),
+                exprs: vec![
+                    MirScalarExpr::literal(Datum::Int32(1), ScalarType::Int32.nullable(false)),
+                    MirScalarExpr::literal(Datum::Int32(4), ScalarType::Int32.nullable(false)),
+                ],
+            },
+        ];
+        let rows = eval_calls(&calls, &[], 10).unwrap().unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                vec![Datum::Int16(7), Datum::Int32(1), Datum::Int32(1)],
+                vec![Datum::Null, Datum::Int32(2), Datum::Int32(2)],
+                vec![Datum::Int16(9), Datum::Int32(3), Datum::Int32(3)],
+                vec![Datum::Null, Datum::Null, Datum::Int32(4)],
+            ]
+        );
+    }
+}
