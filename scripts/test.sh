@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the repository on a fresh machine: installs the Postgres server and
 # psql when they are missing (the end-to-end tests use a private Postgres as their
-# oracle, and the real psql as a client), then runs the whole workspace's tests.
+# oracle, and the real psql as a client), and the Python and Node.js drivers the driver
+# tests run, then runs the whole workspace's tests.
 #
 # Usage: bash scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
@@ -30,10 +31,31 @@ if ! have_postgres; then
 fi
 
 # The Python driver tests (crates/server/tests/python_drivers.rs) use psycopg2 and
-# SQLAlchemy's inspector, as a data engineer's scripts would.
+# SQLAlchemy's inspector, as a data engineer's scripts would, and psycopg 3.
 if ! python3 -c 'import psycopg2, sqlalchemy' >/dev/null 2>&1; then
     echo "test.sh: installing psycopg2-binary and sqlalchemy with pip"
     python3 -m pip install --quiet --disable-pip-version-check 'psycopg2-binary>=2.9' 'sqlalchemy>=2'
+fi
+if ! python3 -c 'import psycopg' >/dev/null 2>&1; then
+    echo "test.sh: installing psycopg (3) with pip"
+    python3 -m pip install --quiet --disable-pip-version-check 'psycopg[binary]>=3.1'
+fi
+
+# The Node.js driver test (crates/server/tests/node_drivers.rs) uses node-postgres,
+# pinned by tests/node/package-lock.json.
+if [ ! -d tests/node/node_modules/pg ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        if [ "$(id -u)" != 0 ]; then
+            echo "test.sh: node and npm are missing; install Node.js 16 or later" >&2
+            exit 1
+        fi
+        echo "test.sh: installing nodejs and npm with apt-get"
+        export DEBIAN_FRONTEND=noninteractive
+        flock /tmp/eddy-testkit-apt.lock sh -c \
+            'apt-get update -q && apt-get install -y -q --no-install-recommends nodejs npm'
+    fi
+    echo "test.sh: installing node-postgres with npm ci"
+    npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 fi
 
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"

@@ -4,13 +4,15 @@
 //! protocol. It turns protocol messages into calls on a [`Backend`] (the coordinator's
 //! session API, [`eddy_coord::Client`] in production) and backend results into protocol
 //! messages. It knows no SQL: statements are passed through as text, and their meaning,
-//! types and errors come from the backend.
+//! types and errors come from the backend. The one exception is `DEALLOCATE`, which
+//! drops prepared statements, and those live here (see `deallocate`).
 //!
 //! Modules:
 //! - [`server`]: the accept loop, the connection limit and shutdown.
 //! - `protocol`: one connection's startup, simple and extended query handling, on the
 //!   handler traits of the `pgwire` crate.
 //! - `format`: datums in the text and binary wire formats, row descriptions.
+//! - `deallocate`: recognizing `DEALLOCATE [PREPARE] { name | ALL }`.
 //! - [`backend`]: the [`Backend`] trait.
 //!
 //! Semantics in brief: trust authentication (any user and database), no TLS (SSLRequest
@@ -19,6 +21,7 @@
 //! requests accepted and ignored.
 
 pub mod backend;
+mod deallocate;
 mod format;
 mod protocol;
 pub mod server;

@@ -16,6 +16,11 @@
 //!   Execute runs `execute_prepared` and encodes rows lazily in the Bind's formats, so a
 //!   row limit leaves the rest in the portal for the next Execute.
 //!
+//! `DEALLOCATE` (see [`crate::deallocate`]) is answered here, in either protocol: it
+//! drops statements from the connection's store and never reaches the backend. Like
+//! Postgres, it fails with 25P02 in a failed transaction block (at execution; its Parse
+//! succeeds), and `DEALLOCATE ALL` keeps the unnamed statement.
+//!
 //! Transaction status (the ReadyForQuery indicator) is derived from command tags:
 //! `BEGIN`/`START TRANSACTION` enter a block, `COMMIT`/`ROLLBACK` leave it, and an
 //! error inside a block marks it failed until it ends.
@@ -23,7 +28,7 @@
 //! Invariant: nothing a client sends can panic this module; every bad message or value
 //! becomes an ErrorResponse with a SQLSTATE.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -57,6 +62,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tracing::{debug, info};
 
 use crate::backend::Backend;
+use crate::deallocate::{self, Deallocate};
 use crate::format::{self, DecodeError};
 
 /// The ParameterStatus values sent at startup, with the value used when the backend
@@ -77,12 +83,14 @@ pub const PARAMETERS: &[(&str, &str)] = &[
 /// asked about them.
 const FIXED_PARAMETERS: &[&str] = &["server_encoding", "client_encoding", "integer_datetimes"];
 
-/// The backend session of one connection, set once by the startup message, and the
-/// parameter values last reported to the client.
+/// The backend session of one connection, set once by the startup message, the
+/// parameter values last reported to the client, and the names of the named statements
+/// Parse stored (a superset of those still in the store: Close does not update it).
 pub(crate) struct Session<B> {
     backend: Arc<B>,
     handle: OnceLock<SessionHandle>,
     reported: Mutex<BTreeMap<String, String>>,
+    named_statements: Mutex<BTreeSet<String>>,
 }
 
 impl<B: Backend> Session<B> {
@@ -91,6 +99,7 @@ impl<B: Backend> Session<B> {
             backend,
             handle: OnceLock::new(),
             reported: Mutex::new(BTreeMap::new()),
+            named_statements: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -183,6 +192,19 @@ impl<B: Backend> Session<B> {
     /// Describes a statement for Parse. `type_oids` are the client's declared parameter
     /// types, 0 where it left the choice to the server.
     async fn prepare(&self, sql: &str, type_oids: &[u32]) -> PgWireResult<Prepared> {
+        if type_oids.is_empty() {
+            if let Some(deallocate) = deallocate::parse(sql) {
+                return Ok(Prepared {
+                    sql: sql.to_string(),
+                    desc: StatementDesc {
+                        param_types: Vec::new(),
+                        result: None,
+                    },
+                    params: Vec::new(),
+                    deallocate: Some(deallocate),
+                });
+            }
+        }
         let declared = type_oids
             .iter()
             .map(|&oid| match oid {
@@ -205,17 +227,60 @@ impl<B: Backend> Session<B> {
             sql: sql.to_string(),
             desc,
             params: Vec::new(),
+            deallocate: None,
+        })
+    }
+
+    /// Runs a `DEALLOCATE` against the connection's statement store.
+    fn deallocate<S: PortalStore>(
+        &self,
+        status: TransactionStatus,
+        store: &S,
+        deallocate: &Deallocate,
+    ) -> Result<ExecuteResponse, AdapterError> {
+        if status == TransactionStatus::Error {
+            return Err(AdapterError::new(
+                "25P02",
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        let mut named = self
+            .named_statements
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match deallocate {
+            Deallocate::All => {
+                for name in std::mem::take(&mut *named) {
+                    store.rm_statement(&name);
+                }
+            }
+            Deallocate::Name(name) => {
+                // The unnamed statement is stored under DEFAULT_NAME; SQL cannot name it.
+                if name == DEFAULT_NAME || store.get_statement(name).is_none() {
+                    return Err(AdapterError::new(
+                        "26000",
+                        format!("prepared statement \"{name}\" does not exist"),
+                    ));
+                }
+                store.rm_statement(name);
+                named.remove(name);
+            }
+        }
+        Ok(ExecuteResponse::Command {
+            tag: deallocate.tag().to_string(),
         })
     }
 }
 
 /// A prepared statement: its text and description, and, once bound into a portal, its
-/// parameters.
+/// parameters. `deallocate` is set for a `DEALLOCATE`, which runs here, not in the
+/// backend.
 #[derive(Clone, Debug)]
 pub(crate) struct Prepared {
     sql: String,
     desc: StatementDesc,
     params: Vec<Datum>,
+    deallocate: Option<Deallocate>,
 }
 
 /// The handlers of one connection. Cheap to clone: all state is shared.
@@ -366,6 +431,17 @@ impl<B: Backend> SimpleQueryHandler for Handler<B> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        if let Some(deallocate) = deallocate::parse(query) {
+            let status = client.transaction_status();
+            let response = match self
+                .session
+                .deallocate(status, client.portal_store(), &deallocate)
+            {
+                Ok(response) => to_response(response, Format::UnifiedText),
+                Err(err) => Response::Error(Box::new(error_info(err, SEVERITY_ERROR))),
+            };
+            return Ok(vec![response]);
+        }
         let results = self
             .backend()
             .execute_simple(self.session.handle()?, query)
@@ -466,6 +542,13 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
                 .session
                 .prepare(&message.query, &message.type_oids)
                 .await?;
+            if message.name.is_some() {
+                self.session
+                    .named_statements
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.to_string());
+            }
             let declared = message
                 .type_oids
                 .iter()
@@ -616,6 +699,14 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let prepared = &portal.statement.statement;
+        if let Some(deallocate) = &prepared.deallocate {
+            let status = client.transaction_status();
+            let response = self
+                .session
+                .deallocate(status, client.portal_store(), deallocate)
+                .map_err(adapter_error)?;
+            return Ok(to_response(response, Format::UnifiedText));
+        }
         let response = self
             .backend()
             .execute_prepared(
@@ -869,6 +960,7 @@ mod tests {
                 result: Some(result),
             },
             params: vec![],
+            deallocate: None,
         }
     }
 

@@ -907,6 +907,146 @@ async fn close_and_duplicate_names() {
     );
 }
 
+/// `DEALLOCATE` acts on the connection's statements: the fake backend would reject it
+/// (42601), so every success here was answered by the protocol layer.
+#[tokio::test]
+async fn deallocate_drops_prepared_statements() {
+    let server = TestServer::start().await;
+    let (mut raw, _) = RawClient::connect(server.addr).await;
+    let parse = |name: Option<&str>| {
+        PgWireFrontendMessage::Parse(Parse::new(name.map(Into::into), "numbers 1".into(), vec![]))
+    };
+    let bind = |name: Option<&str>| {
+        PgWireFrontendMessage::Bind(Bind::new(
+            None,
+            name.map(Into::into),
+            vec![],
+            vec![],
+            vec![],
+        ))
+    };
+    let sync = || PgWireFrontendMessage::Sync(PgSync::new());
+    fn outcome(messages: &[PgWireBackendMessage]) -> Vec<String> {
+        messages
+            .iter()
+            .filter_map(|m| match m {
+                PgWireBackendMessage::CommandComplete(c) => Some(c.tag.clone()),
+                PgWireBackendMessage::ErrorResponse(e) => Some(format!(
+                    "{} {}",
+                    error_fields(e)[&b'C'],
+                    error_fields(e)[&b'M']
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    raw.send(vec![
+        parse(Some("a")),
+        parse(Some("b")),
+        parse(None),
+        sync(),
+    ])
+    .await;
+    raw.until_ready().await;
+    assert_eq!(outcome(&raw.simple("DEALLOCATE a").await), ["DEALLOCATE"]);
+    assert_eq!(
+        outcome(&raw.simple("deallocate prepare a;").await),
+        ["26000 prepared statement \"a\" does not exist"]
+    );
+    raw.send(vec![bind(Some("a")), sync()]).await;
+    assert_eq!(
+        outcome(&raw.until_ready().await),
+        ["26000 prepared statement \"a\" does not exist"]
+    );
+    // The name is free again; DEALLOCATE ALL drops every named statement.
+    raw.send(vec![parse(Some("a")), sync()]).await;
+    assert_eq!(
+        kinds(&raw.until_ready().await),
+        ["ParseComplete", "ReadyForQuery"]
+    );
+    assert_eq!(
+        outcome(&raw.simple("DEALLOCATE ALL").await),
+        ["DEALLOCATE ALL"]
+    );
+    for name in ["a", "b"] {
+        raw.send(vec![bind(Some(name)), sync()]).await;
+        assert_eq!(
+            outcome(&raw.until_ready().await),
+            [format!(
+                "26000 prepared statement \"{name}\" does not exist"
+            )]
+        );
+    }
+    // ...but keeps the unnamed one, which SQL cannot name.
+    raw.send(vec![
+        bind(None),
+        PgWireFrontendMessage::Execute(Execute::new(None, 0)),
+        sync(),
+    ])
+    .await;
+    assert_eq!(outcome(&raw.until_ready().await), ["SELECT 1"]);
+    assert_eq!(
+        outcome(&raw.simple("DEALLOCATE \"POSTGRESQL_DEFAULT_NAME\"").await),
+        ["26000 prepared statement \"POSTGRESQL_DEFAULT_NAME\" does not exist"]
+    );
+
+    // In the extended protocol too (psycopg in pipeline mode).
+    raw.send(vec![
+        parse(Some("c")),
+        PgWireFrontendMessage::Parse(Parse::new(None, "DEALLOCATE c".into(), vec![])),
+        PgWireFrontendMessage::Describe(Describe::new(TARGET_TYPE_BYTE_STATEMENT, None)),
+        bind(None),
+        PgWireFrontendMessage::Execute(Execute::new(None, 0)),
+        bind(Some("c")),
+        sync(),
+    ])
+    .await;
+    let messages = raw.until_ready().await;
+    assert_eq!(
+        kinds(&messages),
+        [
+            "ParseComplete",
+            "ParseComplete",
+            "ParameterDescription",
+            "NoData",
+            "BindComplete",
+            "CommandComplete",
+            "ErrorResponse",
+            "ReadyForQuery"
+        ]
+    );
+    assert_eq!(
+        outcome(&messages),
+        [
+            "DEALLOCATE",
+            "26000 prepared statement \"c\" does not exist"
+        ]
+    );
+
+    // A failed block refuses it, as any statement but its end.
+    raw.send(vec![parse(Some("d")), sync()]).await;
+    raw.until_ready().await;
+    let messages = raw.simple("begin; fail").await;
+    assert_eq!(ready_status(&messages), Some(b'E'));
+    let messages = raw.simple("DEALLOCATE ALL").await;
+    assert_eq!(
+        outcome(&messages),
+        ["25P02 current transaction is aborted, commands ignored until end of transaction block"]
+    );
+    assert_eq!(ready_status(&messages), Some(b'E'));
+    raw.simple("rollback").await;
+    raw.send(vec![bind(Some("d")), sync()]).await;
+    assert_eq!(
+        kinds(&raw.until_ready().await),
+        ["BindComplete", "ReadyForQuery"]
+    );
+
+    // Not a lone DEALLOCATE: the backend's (here a syntax error).
+    let messages = raw.simple("DEALLOCATE d; numbers 1").await;
+    assert_eq!(kinds(&messages), ["ErrorResponse", "ReadyForQuery"]);
+}
+
 #[tokio::test]
 async fn portal_row_limits_suspend_and_resume() {
     let server = TestServer::start().await;
