@@ -246,6 +246,13 @@ pub static BUILTINS: &[Builtin] = &[
     ),
     table(
         PG_CATALOG,
+        "pg_opclass",
+        2616,
+        "oid oid!, opcmethod oid!, opcname name!, opcnamespace oid!, opcowner oid!, \
+         opcfamily oid!, opcintype oid!, opcdefault bool!, opckeytype oid!",
+    ),
+    table(
+        PG_CATALOG,
         "pg_inherits",
         2611,
         "inhrelid oid!, inhparent oid!, inhseqno int4!, inhdetachpending bool!",
@@ -543,6 +550,99 @@ struct Relation<'a> {
     desc: &'a RelationDesc,
     /// A view's query, as `pg_get_viewdef` prints it.
     definition: Option<String>,
+    /// A table's PRIMARY KEY columns (0-based), empty without one.
+    primary_key: &'a [usize],
+}
+
+/// A table's PRIMARY KEY index and constraint (`<table>_pkey`), which Eddy reports as
+/// Postgres does: a unique btree index. Their OIDs derive from the table's, in a range
+/// no item reaches.
+struct PrimaryKeyIndex<'a> {
+    table: &'a Relation<'a>,
+    oid: u32,
+    constraint_oid: u32,
+    name: String,
+}
+
+const INDEX_OID_OFFSET: u32 = 1 << 30;
+const CONSTRAINT_OID_OFFSET: u32 = INDEX_OID_OFFSET + (1 << 29);
+const BTREE_AM_OID: u32 = 403;
+
+impl PrimaryKeyIndex<'_> {
+    fn of<'a>(table: &'a Relation<'a>) -> Option<PrimaryKeyIndex<'a>> {
+        (!table.primary_key.is_empty()).then(|| PrimaryKeyIndex {
+            table,
+            oid: table.oid.wrapping_add(INDEX_OID_OFFSET),
+            constraint_oid: table.oid.wrapping_add(CONSTRAINT_OID_OFFSET),
+            name: format!("{}_pkey", table.name),
+        })
+    }
+
+    /// 1-based column numbers, as `indkey` and `conkey` hold them.
+    fn attnums(&self) -> Vec<Datum> {
+        let attnum = |c: &usize| Datum::Int16(i16::try_from(c + 1).unwrap_or(i16::MAX));
+        self.table.primary_key.iter().map(attnum).collect()
+    }
+
+    fn column_names(&self) -> Vec<&str> {
+        let names = &self.table.desc.names;
+        self.table
+            .primary_key
+            .iter()
+            .map(|c| names[*c].as_str())
+            .collect()
+    }
+
+    /// `CREATE UNIQUE INDEX ...`, as `pg_get_indexdef` and `pg_indexes` print it.
+    fn definition(&self) -> String {
+        let quote = eddy_expr::eval::quote_ident;
+        let columns: Vec<String> = self.column_names().into_iter().map(quote).collect();
+        format!(
+            "CREATE UNIQUE INDEX {} ON {}.{} USING btree ({})",
+            quote(&self.name),
+            self.table.schema,
+            quote(self.table.name),
+            columns.join(", ")
+        )
+    }
+}
+
+/// The default btree operator class of each type a key column can have:
+/// `(oid, name, family, input type)`, with Postgres' OIDs.
+const BTREE_OPCLASSES: &[(u32, &str, u32, u32)] = &[
+    (1978, "int4_ops", 1976, 23),
+    (1979, "int2_ops", 1976, 21),
+    (1981, "oid_ops", 1989, 26),
+    (3122, "date_ops", 434, 1082),
+    (3123, "float8_ops", 1970, 701),
+    (3124, "int8_ops", 1976, 20),
+    (3125, "numeric_ops", 1988, 1700),
+    (3126, "text_ops", 1994, 25),
+    (3127, "timestamptz_ops", 434, 1184),
+    (3128, "timestamp_ops", 434, 1114),
+    (10003, "bool_ops", 424, 16),
+    (10004, "bpchar_ops", 426, 1042),
+    (10006, "bytea_ops", 428, 17),
+    (10012, "float4_ops", 1970, 700),
+    (10022, "interval_ops", 1982, 1186),
+    (10028, "name_ops", 1994, 19),
+    (10038, "time_ops", 1996, 1083),
+    (10065, "uuid_ops", 2968, 2950),
+    (10088, "jsonb_ops", 4033, 3802),
+];
+
+/// The operator class a key column of type `typ` uses (`text_ops` for `varchar`, as
+/// in Postgres); 0 for a type without one.
+fn btree_opclass(typ: &ScalarType) -> u32 {
+    let input = if typ.is_string() && *typ != ScalarType::PgChar {
+        25
+    } else {
+        typ.oid()
+    };
+    BTREE_OPCLASSES
+        .iter()
+        .find(|(_, _, _, t)| *t == input)
+        .map_or(0, |(oid, ..)| *oid)
 }
 
 /// The query of a `CREATE [MATERIALIZED] VIEW` statement, as Postgres prints a view's
@@ -566,6 +666,7 @@ fn relations(catalog: &Catalog) -> Vec<Relation<'_>> {
             kind: if b.is_view { 'v' } else { 'r' },
             desc: b.desc(),
             definition: None,
+            primary_key: &[],
         })
         .collect();
     for entry in catalog.entries() {
@@ -587,6 +688,7 @@ fn relations(catalog: &Catalog) -> Vec<Relation<'_>> {
             definition: (kind != 'r')
                 .then(|| view_definition(&entry.create_sql))
                 .flatten(),
+            primary_key: &entry.primary_key,
         });
     }
     out
@@ -656,9 +758,7 @@ fn zero(typ: &ColumnType) -> Datum {
         ScalarType::Oid | ScalarType::RegProc | ScalarType::RegClass | ScalarType::RegType => {
             Datum::Oid(0)
         }
-        ScalarType::TextArray | ScalarType::OidArray | ScalarType::Int16Array => {
-            Datum::Array(vec![])
-        }
+        t if t.is_array() => Datum::Array(vec![]),
         ScalarType::Bytea => Datum::Bytes(vec![]),
         _ => Datum::String(String::new()),
     }
@@ -708,9 +808,7 @@ struct ColumnTypeInfo {
 fn column_type_info(typ: &ScalarType) -> ColumnTypeInfo {
     let mut info = ColumnTypeInfo {
         data_type: match typ {
-            ScalarType::TextArray | ScalarType::Int16Array | ScalarType::OidArray => {
-                "ARRAY".to_string()
-            }
+            t if t.is_array() => "ARRAY".to_string(),
             ScalarType::Varchar { .. } => "character varying".to_string(),
             ScalarType::Char { .. } => "character".to_string(),
             ScalarType::Numeric { .. } => "numeric".to_string(),
@@ -756,13 +854,128 @@ fn column_type_info(typ: &ScalarType) -> ColumnTypeInfo {
 /// The rows of builtin `b` for the relations `rels`.
 fn builtin_rows(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
     let row = || RowBuilder::new(b);
+    let indexes: Vec<PrimaryKeyIndex> = rels.iter().filter_map(PrimaryKeyIndex::of).collect();
     let user = |r: &&Relation| r.namespace == PUBLIC_OID;
     match (b.schema, b.name) {
-        (PG_CATALOG, "pg_am") => vec![row()
-            .oid("oid", HEAP_AM_OID)
-            .set("amname", "heap")
-            .char("amtype", 't')
-            .finish()],
+        (PG_CATALOG, "pg_am") => vec![
+            row()
+                .oid("oid", HEAP_AM_OID)
+                .set("amname", "heap")
+                .char("amtype", 't')
+                .finish(),
+            row()
+                .oid("oid", BTREE_AM_OID)
+                .set("amname", "btree")
+                .char("amtype", 'i')
+                .finish(),
+        ],
+        (PG_CATALOG, "pg_opclass") => BTREE_OPCLASSES
+            .iter()
+            .map(|(oid, name, family, input)| {
+                row()
+                    .oid("oid", *oid)
+                    .oid("opcmethod", BTREE_AM_OID)
+                    .set("opcname", *name)
+                    .oid("opcnamespace", PG_CATALOG_OID)
+                    .oid("opcowner", OWNER_OID)
+                    .oid("opcfamily", *family)
+                    .oid("opcintype", *input)
+                    .set("opcdefault", true)
+                    .finish()
+            })
+            .collect(),
+        (PG_CATALOG, "pg_index") => indexes
+            .iter()
+            .map(|i| {
+                let types = &i.table.desc.types;
+                let key = i.table.primary_key;
+                let oids = |f: &dyn Fn(&ScalarType) -> u32| {
+                    Datum::Array(
+                        key.iter()
+                            .map(|c| Datum::Oid(f(&types[*c].scalar_type)))
+                            .collect(),
+                    )
+                };
+                let n = i16::try_from(key.len()).unwrap_or(i16::MAX);
+                row()
+                    .oid("indexrelid", i.oid)
+                    .oid("indrelid", i.table.oid)
+                    .set("indnatts", n)
+                    .set("indnkeyatts", n)
+                    .set("indisunique", true)
+                    .set("indisprimary", true)
+                    .set("indimmediate", true)
+                    .set("indisvalid", true)
+                    .set("indisready", true)
+                    .set("indislive", true)
+                    .set("indkey", Datum::Array(i.attnums()))
+                    .set(
+                        "indcollation",
+                        oids(&|t: &ScalarType| if t.is_string() { 100 } else { 0 }),
+                    )
+                    .set("indclass", oids(&btree_opclass))
+                    .set(
+                        "indoption",
+                        Datum::Array(key.iter().map(|_| Datum::Int16(0)).collect()),
+                    )
+                    .finish()
+            })
+            .collect(),
+        (PG_CATALOG, "pg_indexes") => indexes
+            .iter()
+            .map(|i| {
+                row()
+                    .set("schemaname", i.table.schema)
+                    .set("tablename", i.table.name)
+                    .set("indexname", i.name.as_str())
+                    .set("indexdef", i.definition())
+                    .finish()
+            })
+            .collect(),
+        (PG_CATALOG, "pg_constraint") => indexes
+            .iter()
+            .map(|i| {
+                row()
+                    .oid("oid", i.constraint_oid)
+                    .set("conname", i.name.as_str())
+                    .oid("connamespace", i.table.namespace)
+                    .char("contype", 'p')
+                    .set("convalidated", true)
+                    .oid("conrelid", i.table.oid)
+                    .oid("conindid", i.oid)
+                    .char("confupdtype", ' ')
+                    .char("confdeltype", ' ')
+                    .char("confmatchtype", ' ')
+                    .set("conislocal", true)
+                    .set("connoinherit", true)
+                    .set("conkey", Datum::Array(i.attnums()))
+                    .finish()
+            })
+            .collect(),
+        (INFORMATION_SCHEMA, "key_column_usage") => indexes
+            .iter()
+            .flat_map(|i| {
+                i.column_names()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(pos, column)| {
+                        row()
+                            .set("constraint_catalog", DATABASE_NAME)
+                            .set("constraint_schema", i.table.schema)
+                            .set("constraint_name", i.name.as_str())
+                            .set("table_catalog", DATABASE_NAME)
+                            .set("table_schema", i.table.schema)
+                            .set("table_name", i.table.name)
+                            .set("column_name", column)
+                            .set(
+                                "ordinal_position",
+                                i32::try_from(pos + 1).unwrap_or(i32::MAX),
+                            )
+                            .finish()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
         (PG_CATALOG, "pg_namespace") => [
             (PG_CATALOG_OID, PG_CATALOG),
             (PUBLIC_OID, "public"),
@@ -795,6 +1008,7 @@ fn builtin_rows(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
                         i16::try_from(r.desc.arity()).unwrap_or(i16::MAX),
                     )
                     .set("relhasrules", r.kind != 'r')
+                    .set("relhasindex", !r.primary_key.is_empty())
                     .set("relispopulated", true)
                     // Views and system catalogs have no replica identity.
                     .char(
@@ -807,6 +1021,24 @@ fn builtin_rows(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
                     )
                     .finish()
             })
+            .chain(indexes.iter().map(|i| {
+                row()
+                    .oid("oid", i.oid)
+                    .set("relname", i.name.as_str())
+                    .oid("relnamespace", i.table.namespace)
+                    .oid("relowner", OWNER_OID)
+                    .oid("relam", BTREE_AM_OID)
+                    .set("reltuples", Datum::Float32(eddy_repr::OrdF32(-1.0)))
+                    .char("relpersistence", 'p')
+                    .char("relkind", 'i')
+                    .set(
+                        "relnatts",
+                        i16::try_from(i.table.primary_key.len()).unwrap_or(i16::MAX),
+                    )
+                    .set("relispopulated", true)
+                    .char("relreplident", 'n')
+                    .finish()
+            }))
             .collect(),
         (PG_CATALOG, "pg_attribute") => {
             let mut out = vec![];
@@ -1114,6 +1346,20 @@ fn builtin_rows(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
                     })
                     .collect::<Vec<_>>()
             })
+            .chain(indexes.iter().map(|i| {
+                row()
+                    .set("constraint_catalog", DATABASE_NAME)
+                    .set("constraint_schema", i.table.schema)
+                    .set("constraint_name", i.name.as_str())
+                    .set("table_catalog", DATABASE_NAME)
+                    .set("table_schema", i.table.schema)
+                    .set("table_name", i.table.name)
+                    .set("constraint_type", "PRIMARY KEY")
+                    .set("is_deferrable", "NO")
+                    .set("initially_deferred", "NO")
+                    .set("enforced", "YES")
+                    .finish()
+            }))
             .collect(),
         // Everything else describes objects Eddy does not have.
         _ => vec![],
@@ -1192,6 +1438,7 @@ mod tests {
                     .into(),
             plan: None,
             depends_on: BTreeSet::new(),
+            primary_key: vec![],
         });
         catalog.insert(CatalogEntry {
             id: GlobalId::User(2),
@@ -1202,6 +1449,7 @@ mod tests {
                 .into(),
             plan: None,
             depends_on: BTreeSet::new(),
+            primary_key: vec![],
         });
         catalog
     }
@@ -1220,7 +1468,7 @@ mod tests {
             (Datum::Int64(_), Int64) => true,
             (Datum::Float32(_), Float32) => true,
             (Datum::Bytes(_), Bytea) => true,
-            (Datum::Array(_), TextArray | OidArray | Int16Array) => true,
+            (Datum::Array(_), t) if t.is_array() => true,
             _ => false,
         }
     }

@@ -27,6 +27,8 @@ pub struct CatalogEntry {
     pub plan: Option<MirRelationExpr>,
     /// Items this one reads.
     pub depends_on: BTreeSet<GlobalId>,
+    /// A table's PRIMARY KEY columns (empty without one, and for views).
+    pub primary_key: Vec<usize>,
 }
 
 #[derive(Debug, Default)]

@@ -27,6 +27,7 @@ use crate::catalog::{Catalog, CatalogEntry};
 use crate::client::{ExecuteResponse, StatementDesc};
 use crate::durable::{LogRecord, Storage};
 use crate::error::AdapterError;
+use crate::keys::PrimaryKeys;
 use crate::metrics::Metrics;
 use crate::session::{Session, TxnState, READ_ONLY_VARS};
 
@@ -124,6 +125,8 @@ pub(crate) struct Coordinator {
     snapshot_rows: u64,
     /// What the builtin (pg_catalog, information_schema) tables hold.
     builtins: BuiltinState,
+    /// Key values of the tables with a PRIMARY KEY, checked before every write.
+    primary_keys: PrimaryKeys,
 }
 
 fn now_ms() -> Timestamp {
@@ -209,6 +212,7 @@ pub async fn start(config: CoordConfig) -> Result<Started, AdapterError> {
         rows_since_snapshot: 0,
         snapshot_rows: config.snapshot_rows.max(1),
         builtins: BuiltinState::default(),
+        primary_keys: PrimaryKeys::default(),
     };
     coord.recover(records)?;
     let handle = tokio::spawn(coord.run(rx));
@@ -234,6 +238,7 @@ impl Coordinator {
                     name,
                     desc,
                     create_sql,
+                    primary_key,
                 } => {
                     self.catalog.insert(CatalogEntry {
                         id,
@@ -243,6 +248,7 @@ impl Coordinator {
                         create_sql,
                         plan: None,
                         depends_on: BTreeSet::new(),
+                        primary_key,
                     });
                     tables.insert(id, HashMap::new());
                 }
@@ -281,6 +287,15 @@ impl Coordinator {
             let typ = entry.desc.types.clone();
             self.compute.create_table(id, &entry.name.clone(), typ);
             let updates: Vec<(Row, Diff)> = rows.into_iter().filter(|(_, d)| *d != 0).collect();
+            if !entry.primary_key.is_empty() {
+                self.primary_keys.add_table(
+                    id,
+                    &entry.name,
+                    &entry.desc,
+                    entry.primary_key.clone(),
+                    updates.iter().map(|(r, d)| (r, *d)),
+                );
+            }
             rows_loaded += updates.len();
             if !updates.is_empty() {
                 self.compute.update_table(id, load_time, updates);
@@ -372,6 +387,7 @@ impl Coordinator {
                     create_sql,
                     plan: Some(optimize(expr)),
                     depends_on,
+                    primary_key: vec![],
                 })
             }
             _ => Err(AdapterError::internal(
@@ -512,6 +528,7 @@ impl Coordinator {
                         name: entry.name.clone(),
                         desc: entry.desc.clone(),
                         create_sql: entry.create_sql.clone(),
+                        primary_key: entry.primary_key.clone(),
                     });
                     tables.push(entry.id);
                 }
@@ -823,6 +840,9 @@ impl Coordinator {
         &mut self,
         updates: Vec<(GlobalId, Vec<(Row, Diff)>)>,
     ) -> Result<Timestamp, AdapterError> {
+        for (id, batch) in &updates {
+            self.primary_keys.check(*id, &[batch])?;
+        }
         let time = now_ms().max(self.upper);
         let record = LogRecord::Write { time, updates };
         self.storage.append(std::slice::from_ref(&record))?;
@@ -831,6 +851,7 @@ impl Coordinator {
         };
         let mut rows = 0u64;
         for (id, batch) in updates {
+            self.primary_keys.apply(id, &batch);
             rows += batch.len() as u64;
             self.compute.update_table(id, time, batch);
         }
@@ -858,7 +879,11 @@ impl Coordinator {
         let session = self.sessions.get_mut(&session_id).expect("session exists");
         match &mut session.txn {
             TxnState::InBlock { writes, .. } => {
-                writes.entry(id).or_default().extend(rows);
+                // Checked now against the block's earlier writes too, as Postgres does;
+                // `write` checks again at COMMIT against what others committed since.
+                let pending = writes.entry(id).or_default();
+                self.primary_keys.check(id, &[pending, &rows])?;
+                pending.extend(rows);
                 Ok(())
             }
             _ => {
@@ -921,7 +946,7 @@ impl Coordinator {
                 name,
                 desc,
                 if_not_exists,
-                ..
+                primary_key,
             } => {
                 if self.catalog.get_by_name(&name).is_some() {
                     if if_not_exists {
@@ -939,8 +964,13 @@ impl Coordinator {
                     name: name.clone(),
                     desc: desc.clone(),
                     create_sql: create_sql.clone(),
+                    primary_key: primary_key.clone(),
                 }])?;
                 self.compute.create_table(id, &name, desc.types.clone());
+                if !primary_key.is_empty() {
+                    self.primary_keys
+                        .add_table(id, &name, &desc, primary_key.clone(), []);
+                }
                 self.catalog.insert(CatalogEntry {
                     id,
                     name,
@@ -949,6 +979,7 @@ impl Coordinator {
                     create_sql,
                     plan: None,
                     depends_on: BTreeSet::new(),
+                    primary_key,
                 });
                 self.refresh_gauges();
                 self.refresh_builtins();
@@ -1010,6 +1041,7 @@ impl Coordinator {
                     create_sql,
                     plan: Some(plan),
                     depends_on,
+                    primary_key: vec![],
                 });
                 self.refresh_gauges();
                 self.refresh_builtins();
@@ -1051,6 +1083,7 @@ impl Coordinator {
                         .append(&[LogRecord::Drop { ids: order.clone() }])?;
                 }
                 for id in order {
+                    self.primary_keys.remove_table(id);
                     if let Some(entry) = self.catalog.remove(id) {
                         if matches!(entry.kind, ItemKind::Table | ItemKind::MaterializedView) {
                             self.compute.drop_collection(id);

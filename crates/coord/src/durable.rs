@@ -15,6 +15,8 @@ pub enum LogRecord {
         name: String,
         desc: RelationDesc,
         create_sql: String,
+        /// The PRIMARY KEY columns, empty without one.
+        primary_key: Vec<usize>,
     },
     /// A view or materialized view, re-planned from `create_sql` on replay.
     CreateView {

@@ -15,6 +15,7 @@ pub mod client;
 pub mod coord;
 pub mod durable;
 pub mod error;
+pub mod keys;
 pub mod metrics;
 pub mod session;
 

@@ -315,12 +315,7 @@ impl VariadicFunc {
 
 /// The element type of one of Eddy's array types.
 pub fn array_element_type(array: &ScalarType) -> Option<ScalarType> {
-    match array {
-        ScalarType::TextArray => Some(ScalarType::Text),
-        ScalarType::Int16Array => Some(ScalarType::Int16),
-        ScalarType::OidArray => Some(ScalarType::Oid),
-        _ => None,
-    }
+    array.array_element()
 }
 
 /// The array type whose elements have type `elem`, if Eddy has one (string types
@@ -331,6 +326,9 @@ pub fn array_type_of(elem: &ScalarType) -> Option<ScalarType> {
         ScalarType::PgChar => Some(ScalarType::TextArray),
         ScalarType::Int16 => Some(ScalarType::Int16Array),
         ScalarType::Oid => Some(ScalarType::OidArray),
+        ScalarType::Bool => Some(ScalarType::BoolArray),
+        ScalarType::Int32 => Some(ScalarType::Int32Array),
+        ScalarType::Int64 => Some(ScalarType::Int64Array),
         _ => None,
     }
 }

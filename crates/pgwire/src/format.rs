@@ -123,7 +123,10 @@ pub fn scalar_type_from_oid(oid: u32) -> Option<ScalarType> {
         26 => ScalarType::Oid,
         700 => ScalarType::Float32,
         701 => ScalarType::Float64,
+        1000 => ScalarType::BoolArray,
         1005 => ScalarType::Int16Array,
+        1007 => ScalarType::Int32Array,
+        1016 => ScalarType::Int64Array,
         1009 => ScalarType::TextArray,
         1028 => ScalarType::OidArray,
         1042 => ScalarType::Char { length: None },
@@ -301,7 +304,7 @@ pub fn encode_binary(
         (T::Oid | T::RegClass | T::RegType | T::RegProc, Datum::Oid(oid)) => buf.put_u32(*oid),
         (T::Bytea, Datum::Bytes(bytes)) => buf.put_slice(bytes),
         (T::Uuid, Datum::Uuid(bytes)) => buf.put_slice(bytes),
-        (T::TextArray | T::Int16Array | T::OidArray, Datum::Array(elems)) => {
+        (_, Datum::Array(elems)) if typ.is_array() => {
             let elem_type =
                 array_element_type(typ).ok_or_else(|| EncodeError::mismatch(datum, typ))?;
             encode_array(elems, &elem_type, buf)?;
@@ -313,12 +316,7 @@ pub fn encode_binary(
 
 /// The element type of an array type.
 fn array_element_type(typ: &ScalarType) -> Option<ScalarType> {
-    match typ {
-        ScalarType::TextArray => Some(ScalarType::Text),
-        ScalarType::Int16Array => Some(ScalarType::Int16),
-        ScalarType::OidArray => Some(ScalarType::Oid),
-        _ => None,
-    }
+    typ.array_element()
 }
 
 /// `array_send` for a one-dimensional array with lower bound 1: ndim, has-nulls flag,
@@ -572,7 +570,12 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, DecodeErro
         T::Oid | T::RegClass | T::RegType | T::RegProc => Datum::Oid(r.u32()?),
         T::Bytea => Datum::Bytes(r.rest().to_vec()),
         T::Uuid => Datum::Uuid(r.take::<16>()?),
-        T::TextArray | T::Int16Array | T::OidArray => {
+        T::TextArray
+        | T::Int16Array
+        | T::OidArray
+        | T::BoolArray
+        | T::Int32Array
+        | T::Int64Array => {
             let elem_type = array_element_type(typ)
                 .ok_or_else(|| DecodeError::binary("unsupported array type"))?;
             Datum::Array(decode_array(&mut r, &elem_type)?)

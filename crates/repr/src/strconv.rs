@@ -326,9 +326,15 @@ pub fn parse_datum(s: &str, typ: &ScalarType) -> Result<Datum, ParseError> {
         }
         ScalarType::Bytea => parse_bytea(s).map(Datum::Bytes),
         ScalarType::Uuid => parse_uuid(s).map(Datum::Uuid),
-        ScalarType::TextArray => parse_array(s, &ScalarType::Text),
-        ScalarType::Int16Array => parse_array(s, &ScalarType::Int16),
-        ScalarType::OidArray => parse_array(s, &ScalarType::Oid),
+        ScalarType::TextArray
+        | ScalarType::Int16Array
+        | ScalarType::OidArray
+        | ScalarType::BoolArray
+        | ScalarType::Int32Array
+        | ScalarType::Int64Array => {
+            let elem = typ.array_element().expect("an array type");
+            parse_array(s, &elem)
+        }
     }
 }
 

@@ -41,6 +41,10 @@ pub enum ScalarType {
     Int16Array,
     /// A one-dimensional array of oids.
     OidArray,
+    /// One-dimensional arrays of booleans, integers and bigints.
+    BoolArray,
+    Int32Array,
+    Int64Array,
     /// `regclass`, `regtype`, `regproc`: OIDs shown by name.
     RegClass,
     RegType,
@@ -52,6 +56,23 @@ pub enum ScalarType {
 }
 
 impl ScalarType {
+    /// The element type of an array type (Eddy's arrays have one dimension).
+    pub fn array_element(&self) -> Option<ScalarType> {
+        Some(match self {
+            ScalarType::TextArray => ScalarType::Text,
+            ScalarType::Int16Array => ScalarType::Int16,
+            ScalarType::OidArray => ScalarType::Oid,
+            ScalarType::BoolArray => ScalarType::Bool,
+            ScalarType::Int32Array => ScalarType::Int32,
+            ScalarType::Int64Array => ScalarType::Int64,
+            _ => return None,
+        })
+    }
+
+    pub fn is_array(&self) -> bool {
+        self.array_element().is_some()
+    }
+
     /// The Postgres type OID, as reported in row descriptions.
     pub fn oid(&self) -> u32 {
         match self {
@@ -68,7 +89,10 @@ impl ScalarType {
             ScalarType::Jsonb => 3802,
             ScalarType::Float32 => 700,
             ScalarType::Float64 => 701,
+            ScalarType::BoolArray => 1000,
             ScalarType::Int16Array => 1005,
+            ScalarType::Int32Array => 1007,
+            ScalarType::Int64Array => 1016,
             ScalarType::TextArray => 1009,
             ScalarType::OidArray => 1028,
             ScalarType::Char { .. } => 1042,

@@ -428,6 +428,12 @@ async fn sigterm_stop_and_restart_keeps_everything() {
         op.apply(&mut state);
     }
     assert_eq!(read_state(&client).await, state);
+    client
+        .batch_execute(
+            "CREATE TABLE keyed (id bigint PRIMARY KEY); INSERT INTO keyed VALUES (1), (2)",
+        )
+        .await
+        .expect("create a table with a primary key");
     drop(client);
 
     for round in 0..2 {
@@ -442,6 +448,17 @@ async fn sigterm_stop_and_restart_keeps_everything() {
             "round {round}: tables after a clean restart"
         );
         check_views_against_postgres(&client, &format!("clean restart round {round}")).await;
+        // The primary key is still enforced, over the restored rows.
+        let err = client
+            .simple_query("INSERT INTO keyed VALUES (2)")
+            .await
+            .expect_err("a duplicate key after a restart");
+        assert_eq!(
+            err.as_db_error().map(|e| e.code().code()),
+            Some("23505"),
+            "round {round}: {}",
+            common::describe_error(&err)
+        );
         // The restarted server accepts new writes and new views.
         let op = Op::InsertTxn {
             batch: 10 + round,

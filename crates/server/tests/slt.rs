@@ -265,6 +265,7 @@ macro_rules! slt_files {
 }
 
 slt_files!(
+    constraints,
     set_functions,
     types,
     dml,

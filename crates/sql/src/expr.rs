@@ -1127,13 +1127,7 @@ fn plan_concat_op(scx: &StatementContext, l: CExpr, r: CExpr) -> Result<Typed, P
     }
     for side in [&l, &r] {
         if let Some(t) = side.scalar_type() {
-            if matches!(
-                t,
-                ScalarType::Jsonb
-                    | ScalarType::TextArray
-                    | ScalarType::Int16Array
-                    | ScalarType::OidArray
-            ) {
+            if t == ScalarType::Jsonb || t.is_array() {
                 return Err(PlanError::unsupported(format!(
                     "operator || on {}",
                     t.sql_name()
@@ -1667,16 +1661,24 @@ fn plan_any_all(
             ),
         ));
     };
-    let x = match x {
-        CExpr::Typed(t) if t.scalar_type() == elem => t,
+    let (x, array) = match x {
+        CExpr::Typed(t) if t.scalar_type() == elem => (t, array),
         CExpr::Typed(t)
             if elem == ScalarType::Text
                 && (t.scalar_type().is_string() || t.scalar_type() == ScalarType::PgChar) =>
         {
-            t.cast(ScalarType::Text, CastKind::Explicit)
+            (t.cast(ScalarType::Text, CastKind::Explicit), array)
         }
         CExpr::Typed(t) => match types::common_type(&t.scalar_type(), &elem) {
-            Some(common) if common == elem => t.cast(elem, CastKind::Explicit),
+            Some(common) if common == elem => (t.cast(elem, CastKind::Explicit), array),
+            // `int = ANY(smallint[])`: the array widens to the common type.
+            Some(common) if eddy_expr::func::array_type_of(&common).is_some() => {
+                let widened = eddy_expr::func::array_type_of(&common).expect("checked");
+                (
+                    t.cast(common, CastKind::Explicit),
+                    array.cast(widened, CastKind::Explicit),
+                )
+            }
             _ => {
                 return Err(PlanError::operator_does_not_exist(format!(
                     "{} {op} {}",
@@ -1685,7 +1687,10 @@ fn plan_any_all(
                 )))
             }
         },
-        unknown => scx.resolve_unknown(unknown, elem, CastKind::Explicit)?,
+        unknown => (
+            scx.resolve_unknown(unknown, elem, CastKind::Explicit)?,
+            array,
+        ),
     };
     let any = Typed::variadic(VariadicFunc::EqAny, vec![x, array]);
     Ok(if negated {

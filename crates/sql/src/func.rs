@@ -912,11 +912,10 @@ pub fn plan_aggregate(
         "min" | "max" => {
             let t = scx.finalize(arg);
             match t.scalar_type() {
-                ScalarType::Bool
-                | ScalarType::Jsonb
-                | ScalarType::TextArray
-                | ScalarType::Int16Array
-                | ScalarType::OidArray => return Err(PlanError::function_does_not_exist(&sig)),
+                ScalarType::Bool | ScalarType::Jsonb => {
+                    return Err(PlanError::function_does_not_exist(&sig))
+                }
+                t if t.is_array() => return Err(PlanError::function_does_not_exist(&sig)),
                 _ => t,
             }
         }

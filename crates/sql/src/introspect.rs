@@ -7,10 +7,12 @@
 //! correct as the catalog changes. Like Postgres, a lookup of an OID the catalog does
 //! not have gives NULL.
 //!
-//! Eddy has no indexes, constraints, defaults, rules (other than views' `_RETURN`),
-//! triggers, sequences, comments or statistics objects. The functions that describe
-//! those objects return NULL, which is what Postgres returns for an OID it does not
-//! know; sizes are 0 and privilege checks true (there is one role, `eddy`).
+//! Eddy's only indexes and constraints are PRIMARY KEYs (`<table>_pkey`), which
+//! `pg_get_indexdef` and `pg_get_constraintdef` describe. It has no defaults, rules
+//! (other than views' `_RETURN`), triggers, sequences, comments or statistics objects:
+//! the functions that describe those return NULL, which is what Postgres returns for
+//! an OID it does not know; sizes are 0 and privilege checks true (there is one role,
+//! `eddy`).
 //!
 //! Visibility follows the search path Eddy resolves names with: `pg_catalog`, then
 //! `public`. A relation is visible when it is in one of them and no relation of the
@@ -208,6 +210,71 @@ pub fn plan_catalog_function(
             let table = existence_table(ecx, relation)?;
             plan_catalog_lookup(ecx, oid, table, Typed::null(ScalarType::Bool))?
         }
+        ("pg_get_indexdef", 1 | 3) => {
+            let oid = oid_arg(ecx, next(), &sig)?;
+            let definition = plan_catalog_lookup(
+                ecx,
+                oid,
+                index_definitions(ecx)?,
+                Typed::null(ScalarType::Text),
+            )?;
+            if n == 1 {
+                definition
+            } else {
+                // (index, column, pretty): column 0 is the whole definition; a column
+                // number names one key column, which Eddy does not answer yet.
+                let column = ecx
+                    .scx
+                    .coerce(next(), ScalarType::Int32, CastContext::Implicit)?
+                    .map_err(|_| PlanError::function_does_not_exist(&sig))?;
+                let pretty = ecx
+                    .scx
+                    .coerce(next(), ScalarType::Bool, CastContext::Implicit)?
+                    .map_err(|_| PlanError::function_does_not_exist(&sig))?;
+                // Pretty-printed, the table's schema is left out when it is on the
+                // search path (Eddy's indexes are all on tables in `public`).
+                let unqualified = MirScalarExpr::CallVariadic {
+                    func: VariadicFunc::Replace,
+                    exprs: vec![
+                        definition.expr.clone(),
+                        text_literal(" ON public."),
+                        text_literal(" ON "),
+                    ],
+                };
+                let definition = Typed::new(
+                    MirScalarExpr::If {
+                        cond: Box::new(pretty.expr.call_unary(UnaryFunc::IsTrue)),
+                        then: Box::new(unqualified),
+                        els: Box::new(definition.expr),
+                    },
+                    ScalarType::Text.nullable(true),
+                );
+                let unsupported = eddy_expr::EvalError::FeatureNotSupported {
+                    message: "pg_get_indexdef of one index column is not supported yet".into(),
+                    detail: None,
+                };
+                let whole = column.expr.call_binary(
+                    MirScalarExpr::literal(Datum::Int32(0), ScalarType::Int32.nullable(false)),
+                    BinaryFunc::Eq,
+                );
+                Typed::new(
+                    MirScalarExpr::If {
+                        cond: Box::new(whole),
+                        then: Box::new(definition.expr),
+                        els: Box::new(MirScalarExpr::Literal(
+                            Err(unsupported),
+                            ScalarType::Text.nullable(true),
+                        )),
+                    },
+                    ScalarType::Text.nullable(true),
+                )
+            }
+        }
+        ("pg_get_constraintdef", 1 | 2) => {
+            let oid = oid_arg(ecx, next(), &sig)?;
+            let table = constraint_definitions(ecx)?;
+            plan_catalog_lookup(ecx, oid, table, Typed::null(ScalarType::Text))?
+        }
         ("pg_get_viewdef", 1 | 2) => {
             // A view's definition is its `_RETURN` rule, as in Postgres.
             let oid = oid_arg(ecx, next(), &sig)?;
@@ -240,6 +307,62 @@ pub fn plan_catalog_function(
     }))
 }
 
+/// `(index oid, definition)` of every index: its `pg_class` row joined by name with
+/// `pg_indexes` (indexes are PRIMARY KEY indexes of tables in `public`).
+fn index_definitions(ecx: &ExprContext) -> Result<MirRelationExpr, PlanError> {
+    let (class, class_item) = catalog_relation(ecx, "pg_class")?;
+    let (indexes, index_item) = catalog_relation(ecx, "pg_indexes")?;
+    let class = class.project(vec![
+        catalog_column(&class_item, "oid")?,
+        catalog_column(&class_item, "relname")?,
+    ]);
+    let indexes = indexes.project(vec![
+        catalog_column(&index_item, "indexname")?,
+        catalog_column(&index_item, "indexdef")?,
+    ]);
+    Ok(MirRelationExpr::Join {
+        inputs: vec![class, indexes],
+        equivalences: vec![vec![MirScalarExpr::Column(1), MirScalarExpr::Column(2)]],
+    }
+    .project(vec![0, 3]))
+}
+
+/// `(constraint oid, definition)` of every constraint. Eddy's constraints are PRIMARY
+/// KEYs, each with its index, whose definition ends in the same column list:
+/// `CREATE UNIQUE INDEX t_pkey ON public.t USING btree (a, b)` → `PRIMARY KEY (a, b)`.
+fn constraint_definitions(ecx: &ExprContext) -> Result<MirRelationExpr, PlanError> {
+    let (constraints, item) = catalog_relation(ecx, "pg_constraint")?;
+    let constraints = constraints.project(vec![
+        catalog_column(&item, "oid")?,
+        catalog_column(&item, "conindid")?,
+    ]);
+    let marker = " USING btree ";
+    let definition = MirScalarExpr::Column(3);
+    let columns_start = text_literal(marker)
+        .call_binary(definition.clone(), BinaryFunc::Position)
+        .call_binary(
+            MirScalarExpr::literal(
+                Datum::Int32(marker.len() as i32),
+                ScalarType::Int32.nullable(false),
+            ),
+            BinaryFunc::Add,
+        );
+    let columns = MirScalarExpr::CallVariadic {
+        func: VariadicFunc::Substring,
+        exprs: vec![definition, columns_start],
+    };
+    let primary_key = MirScalarExpr::CallVariadic {
+        func: VariadicFunc::Concat,
+        exprs: vec![text_literal("PRIMARY KEY "), columns],
+    };
+    Ok(MirRelationExpr::Join {
+        inputs: vec![constraints, index_definitions(ecx)?],
+        equivalences: vec![vec![MirScalarExpr::Column(1), MirScalarExpr::Column(2)]],
+    }
+    .map(vec![primary_key])
+    .project(vec![0, 4]))
+}
+
 /// Catalog functions whose answer does not depend on the catalog's contents: the
 /// objects they describe do not exist in Eddy, or the answer is fixed.
 pub fn plan_constant_function(
@@ -257,8 +380,6 @@ pub fn plan_constant_function(
         ("obj_description", 1 | 2)
         | ("col_description", 2)
         | ("shobj_description", 2)
-        | ("pg_get_indexdef", 1 | 3)
-        | ("pg_get_constraintdef", 1 | 2)
         | ("pg_get_ruledef", 1 | 2)
         | ("pg_get_triggerdef", 1 | 2)
         | ("pg_get_partkeydef", 1)

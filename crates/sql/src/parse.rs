@@ -5,7 +5,8 @@
 //!   `SET name = DEFAULT` / `SET all = DEFAULT` (the planner reads both as a reset);
 //!   `ABORT` becomes `ROLLBACK`.
 //! - Errors become Postgres-style `42601` errors (`syntax error at or near "x"`,
-//!   `syntax error at end of input`) with a 1-based character `position`.
+//!   `syntax error at end of input`) with a 1-based character `position`, except for
+//!   `COPY`, which is `0A000` (not supported yet) however it is written.
 
 use sqlparser::ast::{Expr, Ident, ObjectName, Set, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
@@ -17,7 +18,16 @@ use crate::error::{sqlstate, PlanError};
 
 /// Parses a string holding zero or more `;`-separated statements.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, PlanError> {
-    parse_inner(sql).map_err(|e| convert_error(sql, e))
+    parse_inner(sql).map_err(|e| {
+        // `COPY ... FROM STDIN` has its data after the statement, which `sqlparser`
+        // reads as a syntax error: the statement itself is what Eddy lacks.
+        let first_word = sql.split_whitespace().next().unwrap_or("");
+        if first_word.eq_ignore_ascii_case("copy") {
+            PlanError::unsupported("COPY")
+        } else {
+            convert_error(sql, e)
+        }
+    })
 }
 
 fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {

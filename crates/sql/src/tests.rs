@@ -3002,3 +3002,10 @@ fn catalog_query_syntax() {
     );
     assert_eq!(scalar_types(&s.desc), [ScalarType::Oid, ScalarType::Oid]);
 }
+
+#[test]
+fn copy_is_unsupported_not_a_syntax_error() {
+    let err = crate::parse("COPY t (a) FROM STDIN").unwrap_err();
+    assert_eq!(err.sqlstate, "0A000");
+    assert_eq!(err.message, "COPY is not supported yet");
+}

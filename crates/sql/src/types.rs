@@ -98,6 +98,9 @@ pub fn scalar_type(data_type: &DataType) -> Result<ScalarType, PlanError> {
             Text | Varchar { .. } | Name => TextArray,
             Int16 => Int16Array,
             Oid => OidArray,
+            Bool => BoolArray,
+            Int32 => Int32Array,
+            Int64 => Int64Array,
             other => {
                 return Err(PlanError::unsupported(format!(
                     "type {}[]",
@@ -274,6 +277,9 @@ pub fn internal_name(typ: &ScalarType) -> &'static str {
         Name => "name",
         TextArray => "_text",
         Int16Array => "_int2",
+        BoolArray => "_bool",
+        Int32Array => "_int4",
+        Int64Array => "_int8",
         OidArray => "_oid",
         RegClass => "regclass",
         RegType => "regtype",
@@ -326,6 +332,13 @@ pub fn cast_allowed(from: &ScalarType, to: &ScalarType, context: CastContext) ->
         return true;
     }
     let needed = match (from, to) {
+        // An array casts element by element.
+        (from, to) if from.is_array() && to.is_array() => {
+            return match (from.array_element(), to.array_element()) {
+                (Some(f), Some(t)) => cast_allowed(&f, &t, context),
+                _ => false,
+            };
+        }
         _ if numeric_rank(from).is_some() && numeric_rank(to).is_some() => {
             if numeric_rank(to) > numeric_rank(from) {
                 Implicit

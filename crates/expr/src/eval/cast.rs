@@ -114,12 +114,13 @@ pub fn cast_datum(d: Datum, to: &ScalarType, kind: CastKind) -> Result<Datum, Ev
             Datum::String(s) => Ok(strconv::parse_datum(&s, to)?),
             other => Err(unexpected("cast to uuid", &[other])),
         },
-        T::TextArray | T::Int16Array | T::OidArray => {
-            let elem = match to {
-                T::TextArray => T::Text,
-                T::Int16Array => T::Int16,
-                _ => T::Oid,
-            };
+        T::TextArray
+        | T::Int16Array
+        | T::OidArray
+        | T::BoolArray
+        | T::Int32Array
+        | T::Int64Array => {
+            let elem = to.array_element().expect("an array type");
             match d {
                 Datum::Array(elems) => Ok(Datum::Array(
                     elems
