@@ -799,7 +799,9 @@ impl Coordinator {
             Some(writes) => {
                 let (mfp, input) = MapFilterProject::extract(&expr);
                 match input {
-                    MirRelationExpr::Get { id, .. } => {
+                    // A table read directly takes the block's writes to it as they are;
+                    // so does a view none of the written tables feed.
+                    MirRelationExpr::Get { id, .. } if !self.reads_pending(*id, writes) => {
                         for (row, diff) in writes.get(id).into_iter().flatten() {
                             let row = mfp
                                 .apply_row(row)
@@ -1297,9 +1299,25 @@ impl Coordinator {
         }
     }
 
-    /// Inside a transaction block, a read of a table sees the block's own buffered
-    /// writes: each `Get` of such a table becomes the table plus those updates.
-    /// (Materialized views over the table reflect the writes only after COMMIT.)
+    /// Whether reading item `id` must see some of `writes`: it is a written table, or
+    /// a materialized view computed (directly or through other views) from one.
+    fn reads_pending(&self, id: GlobalId, writes: &BTreeMap<GlobalId, Vec<(Row, Diff)>>) -> bool {
+        if writes.get(&id).is_some_and(|w| !w.is_empty()) {
+            return true;
+        }
+        self.catalog.get(id).is_some_and(|entry| {
+            entry.kind == ItemKind::MaterializedView
+                && entry
+                    .depends_on
+                    .iter()
+                    .any(|dep| self.reads_pending(*dep, writes))
+        })
+    }
+
+    /// Inside a transaction block, a read sees the block's own buffered writes: each
+    /// `Get` of a written table becomes the table plus those updates, and each `Get` of
+    /// a materialized view that such a table feeds becomes the view's plan (read that
+    /// way, one-off, instead of from its arrangement, which holds committed data only).
     fn overlay_pending(&self, session_id: u64, mut expr: MirRelationExpr) -> MirRelationExpr {
         let Some(TxnState::InBlock { writes, .. }) = self.sessions.get(&session_id).map(|s| &s.txn)
         else {
@@ -1308,7 +1326,11 @@ impl Coordinator {
         if writes.values().all(|w| w.is_empty()) {
             return expr;
         }
-        fn rewrite(expr: &mut MirRelationExpr, writes: &BTreeMap<GlobalId, Vec<(Row, Diff)>>) {
+        fn rewrite(
+            coord: &Coordinator,
+            expr: &mut MirRelationExpr,
+            writes: &BTreeMap<GlobalId, Vec<(Row, Diff)>>,
+        ) {
             if let MirRelationExpr::Get { id, typ, .. } = expr {
                 if let Some(pending) = writes.get(id).filter(|w| !w.is_empty()) {
                     let constant = MirRelationExpr::Constant {
@@ -1317,14 +1339,19 @@ impl Coordinator {
                     };
                     let get = std::mem::replace(expr, constant.clone());
                     *expr = get.union(constant);
+                } else if coord.reads_pending(*id, writes) {
+                    if let Some(plan) = coord.catalog.get(*id).and_then(|e| e.plan.clone()) {
+                        *expr = plan;
+                        rewrite(coord, expr, writes);
+                    }
                 }
                 return;
             }
             for child in expr.children_mut() {
-                rewrite(child, writes);
+                rewrite(coord, child, writes);
             }
         }
-        rewrite(&mut expr, writes);
+        rewrite(self, &mut expr, writes);
         expr
     }
 

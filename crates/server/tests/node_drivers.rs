@@ -119,9 +119,8 @@ async function client_checks() {
   await rejectsWith(client.query('SELECT 1 / $1::int', [0]), '22012');
   assert.deepEqual((await client.query('SELECT $1::int + 1 AS x', [41])).rows, [{ x: 42 }]);
 
-  // A transaction block sees its own writes; ROLLBACK undoes them.
-  // TODO(eddy): inside the block, read `customer_totals` too: a materialized view does
-  // not yet reflect the block's pending writes to its inputs (Postgres' views do).
+  // A transaction block sees its own writes, in the table and in the view over it;
+  // ROLLBACK undoes them.
   await client.query('BEGIN');
   await client.query('INSERT INTO orders (id, customer, amount) VALUES ($1, $2, $3)', [3, 'ann', '7.00']);
   const inBlock = await client.query(
@@ -129,6 +128,11 @@ async function client_checks() {
     ['ann']
   );
   assert.deepEqual(inBlock.rows, [{ n: '2', total: '19.50' }]);
+  const viewInBlock = await client.query(
+    'SELECT n, total FROM customer_totals WHERE customer = $1',
+    ['ann']
+  );
+  assert.deepEqual(viewInBlock.rows, [{ n: '2', total: '19.50' }]);
   await client.query('ROLLBACK');
   assert.deepEqual((await client.query(byCustomer('ann'))).rows, [{ n: '1', total: '12.50', qty: '3' }]);
   await client.query('BEGIN');
