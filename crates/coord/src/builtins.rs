@@ -855,6 +855,21 @@ fn column_type_info(typ: &ScalarType) -> ColumnTypeInfo {
 fn builtin_rows(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
     let row = || RowBuilder::new(b);
     let indexes: Vec<PrimaryKeyIndex> = rels.iter().filter_map(PrimaryKeyIndex::of).collect();
+    // A row of `information_schema.table_constraints`.
+    let constraint_row = |r: &Relation, name: String, kind: &str| {
+        row()
+            .set("constraint_catalog", DATABASE_NAME)
+            .set("constraint_schema", r.schema)
+            .set("constraint_name", name)
+            .set("table_catalog", DATABASE_NAME)
+            .set("table_schema", r.schema)
+            .set("table_name", r.name)
+            .set("constraint_type", kind)
+            .set("is_deferrable", "NO")
+            .set("initially_deferred", "NO")
+            .set("enforced", "YES")
+            .finish()
+    };
     let user = |r: &&Relation| r.namespace == PUBLIC_OID;
     match (b.schema, b.name) {
         (PG_CATALOG, "pg_am") => vec![
@@ -1189,7 +1204,7 @@ fn builtin_rows(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
                     .set("schemaname", r.schema)
                     .set("tablename", r.name)
                     .set("tableowner", OWNER_NAME)
-                    .set("hasindexes", false)
+                    .set("hasindexes", !r.primary_key.is_empty())
                     .set("hasrules", false)
                     .set("hastriggers", false)
                     .set("rowsecurity", false)
@@ -1328,38 +1343,16 @@ fn builtin_rows(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
                     .enumerate()
                     .filter(|(_, (_, t))| !t.nullable)
                     .map(|(i, _)| {
-                        row()
-                            .set("constraint_catalog", DATABASE_NAME)
-                            .set("constraint_schema", r.schema)
-                            .set(
-                                "constraint_name",
-                                format!("{}_{}_{}_not_null", r.namespace, r.oid, i + 1),
-                            )
-                            .set("table_catalog", DATABASE_NAME)
-                            .set("table_schema", r.schema)
-                            .set("table_name", r.name)
-                            .set("constraint_type", "CHECK")
-                            .set("is_deferrable", "NO")
-                            .set("initially_deferred", "NO")
-                            .set("enforced", "YES")
-                            .finish()
+                        let name = format!("{}_{}_{}_not_null", r.namespace, r.oid, i + 1);
+                        constraint_row(r, name, "CHECK")
                     })
                     .collect::<Vec<_>>()
             })
-            .chain(indexes.iter().map(|i| {
-                row()
-                    .set("constraint_catalog", DATABASE_NAME)
-                    .set("constraint_schema", i.table.schema)
-                    .set("constraint_name", i.name.as_str())
-                    .set("table_catalog", DATABASE_NAME)
-                    .set("table_schema", i.table.schema)
-                    .set("table_name", i.table.name)
-                    .set("constraint_type", "PRIMARY KEY")
-                    .set("is_deferrable", "NO")
-                    .set("initially_deferred", "NO")
-                    .set("enforced", "YES")
-                    .finish()
-            }))
+            .chain(
+                indexes
+                    .iter()
+                    .map(|i| constraint_row(i.table, i.name.clone(), "PRIMARY KEY")),
+            )
             .collect(),
         // Everything else describes objects Eddy does not have.
         _ => vec![],
