@@ -1492,40 +1492,7 @@ fn finish_rows(
         .filter(|(_, d)| *d > 0)
         .map(|(r, d)| (r.unpack(), d))
         .collect();
-    unpacked.sort_by(|(a, _), (b, _)| {
-        for o in order_by {
-            let (x, y) = (&a[o.column], &b[o.column]);
-            let ord = match (x.is_null(), y.is_null()) {
-                (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => {
-                    if o.nulls_last {
-                        std::cmp::Ordering::Greater
-                    } else {
-                        std::cmp::Ordering::Less
-                    }
-                }
-                (false, true) => {
-                    if o.nulls_last {
-                        std::cmp::Ordering::Less
-                    } else {
-                        std::cmp::Ordering::Greater
-                    }
-                }
-                (false, false) => {
-                    let ord = x.sql_cmp(y);
-                    if o.desc {
-                        ord.reverse()
-                    } else {
-                        ord
-                    }
-                }
-            };
-            if ord != std::cmp::Ordering::Equal {
-                return ord;
-            }
-        }
-        std::cmp::Ordering::Equal
-    });
+    unpacked.sort_by(|(a, _), (b, _)| ColumnOrder::compare_rows(order_by, a, b));
     let limit = limit.unwrap_or(usize::MAX);
     unpacked
         .iter()

@@ -272,7 +272,7 @@ impl BinaryFunc {
             },
             BinaryFunc::JsonbGet => return Jsonb.nullable(true),
             BinaryFunc::ArrayUpper => return Int32.nullable(true),
-            BinaryFunc::ArrayIndex => return array_element_type(&l).unwrap_or(Text).nullable(true),
+            BinaryFunc::ArrayIndex => return l.array_element().unwrap_or(Text).nullable(true),
         };
         let nullable = n || matches!(self, BinaryFunc::JsonbGetText);
         typ.nullable(nullable)
@@ -311,11 +311,6 @@ impl VariadicFunc {
             }
         }
     }
-}
-
-/// The element type of one of Eddy's array types.
-pub fn array_element_type(array: &ScalarType) -> Option<ScalarType> {
-    array.array_element()
 }
 
 /// The array type whose elements have type `elem`, if Eddy has one (string types

@@ -5,7 +5,9 @@
 //! `(row, diff)`); `Negate` and `Union` can express differences, and `Threshold`
 //! clamps negative multiplicities to zero. Column positions are the only names here.
 
-use eddy_repr::{ColumnType, Diff, GlobalId, Row};
+use std::cmp::Ordering;
+
+use eddy_repr::{ColumnType, Datum, Diff, GlobalId, Row};
 use serde::{Deserialize, Serialize};
 
 use crate::func::AggregateFunc;
@@ -36,6 +38,31 @@ pub struct ColumnOrder {
     pub column: usize,
     pub desc: bool,
     pub nulls_last: bool,
+}
+
+impl ColumnOrder {
+    /// Compares two values of this key: NULLs first or last as asked, others in SQL
+    /// order, reversed when descending.
+    pub fn compare(&self, x: &Datum, y: &Datum) -> Ordering {
+        match (x.is_null(), y.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) if self.nulls_last => Ordering::Greater,
+            (true, false) => Ordering::Less,
+            (false, true) if self.nulls_last => Ordering::Less,
+            (false, true) => Ordering::Greater,
+            (false, false) if self.desc => y.sql_cmp(x),
+            (false, false) => x.sql_cmp(y),
+        }
+    }
+
+    /// Compares two rows (as datums) by the columns `order` names, in order.
+    pub fn compare_rows(order: &[ColumnOrder], a: &[Datum], b: &[Datum]) -> Ordering {
+        order
+            .iter()
+            .map(|o| o.compare(&a[o.column], &b[o.column]))
+            .find(|ord| ord.is_ne())
+            .unwrap_or(Ordering::Equal)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

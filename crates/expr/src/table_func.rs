@@ -126,25 +126,27 @@ pub fn eval_calls(
             None => return Ok(None),
         }
     }
+    Ok(Some(lockstep(columns)))
+}
+
+/// The rows of several calls' values run in lockstep: row `k` holds each call's `k`-th
+/// value, NULL for a call with fewer; as many rows as the longest call has values.
+pub fn lockstep(mut columns: Vec<Vec<Datum>>) -> Vec<Vec<Datum>> {
     if let [column] = columns.as_mut_slice() {
-        return Ok(Some(
-            std::mem::take(column)
-                .into_iter()
-                .map(|d| vec![d])
-                .collect(),
-        ));
+        return std::mem::take(column)
+            .into_iter()
+            .map(|d| vec![d])
+            .collect();
     }
     let rows = columns.iter().map(Vec::len).max().unwrap_or(0);
-    Ok(Some(
-        (0..rows)
-            .map(|r| {
-                columns
-                    .iter()
-                    .map(|c| c.get(r).cloned().unwrap_or(Datum::Null))
-                    .collect()
-            })
-            .collect(),
-    ))
+    (0..rows)
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| c.get(r).cloned().unwrap_or(Datum::Null))
+                .collect()
+        })
+        .collect()
 }
 
 fn generate_series(

@@ -305,18 +305,14 @@ pub fn encode_binary(
         (T::Bytea, Datum::Bytes(bytes)) => buf.put_slice(bytes),
         (T::Uuid, Datum::Uuid(bytes)) => buf.put_slice(bytes),
         (_, Datum::Array(elems)) if typ.is_array() => {
-            let elem_type =
-                array_element_type(typ).ok_or_else(|| EncodeError::mismatch(datum, typ))?;
+            let elem_type = typ
+                .array_element()
+                .ok_or_else(|| EncodeError::mismatch(datum, typ))?;
             encode_array(elems, &elem_type, buf)?;
         }
         _ => return Err(EncodeError::mismatch(datum, typ)),
     }
     Ok(())
-}
-
-/// The element type of an array type.
-fn array_element_type(typ: &ScalarType) -> Option<ScalarType> {
-    typ.array_element()
 }
 
 /// `array_send` for a one-dimensional array with lower bound 1: ndim, has-nulls flag,
@@ -576,7 +572,8 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, DecodeErro
         | T::BoolArray
         | T::Int32Array
         | T::Int64Array => {
-            let elem_type = array_element_type(typ)
+            let elem_type = typ
+                .array_element()
                 .ok_or_else(|| DecodeError::binary("unsupported array type"))?;
             Datum::Array(decode_array(&mut r, &elem_type)?)
         }

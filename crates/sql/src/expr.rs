@@ -499,7 +499,7 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
             let to = types::scalar_type(data_type)?;
             // `ARRAY[]::text[]`: the cast gives the empty array its type.
             if let Expr::Array(array) = strip_nested(expr) {
-                if array.elem.is_empty() && eddy_expr::func::array_element_type(&to).is_some() {
+                if array.elem.is_empty() && to.array_element().is_some() {
                     return Ok(Typed::literal(Datum::Array(vec![]), to).into());
                 }
             }
@@ -1098,10 +1098,9 @@ pub fn plan_arithmetic(
 
 fn plan_concat_op(scx: &StatementContext, l: CExpr, r: CExpr) -> Result<Typed, PlanError> {
     // `array || array`, an unknown side read as the other's array type.
-    let array_type = [&l, &r].iter().find_map(|c| {
-        c.scalar_type()
-            .filter(|t| eddy_expr::func::array_element_type(t).is_some())
-    });
+    let array_type = [&l, &r]
+        .iter()
+        .find_map(|c| c.scalar_type().filter(|t| t.array_element().is_some()));
     if let Some(array_type) = array_type {
         let as_array = |c: CExpr| -> Result<Typed, PlanError> {
             match c {
@@ -1652,7 +1651,7 @@ fn plan_any_all(
             scx.resolve_unknown(unknown, typ, CastKind::Explicit)?
         }
     };
-    let Some(elem) = eddy_expr::func::array_element_type(&array.scalar_type()) else {
+    let Some(elem) = array.scalar_type().array_element() else {
         return Err(PlanError::new(
             sqlstate::WRONG_OBJECT_TYPE,
             format!(
@@ -1713,7 +1712,7 @@ fn plan_subscripts(
         ));
     };
     let array = plan_typed(ecx, root)?;
-    if eddy_expr::func::array_element_type(&array.scalar_type()).is_none() {
+    if array.scalar_type().array_element().is_none() {
         return Err(PlanError::datatype_mismatch(format!(
             "cannot subscript type {} because it does not support subscripting",
             array.scalar_type().sql_name()

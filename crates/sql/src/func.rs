@@ -12,7 +12,6 @@
 //!
 //! [`PlanContext::now`]: crate::plan::PlanContext::now
 
-use eddy_expr::func::array_element_type;
 use eddy_expr::func::CastKind;
 use eddy_expr::{
     AggregateExpr, AggregateFunc, AggregateOrder, BinaryFunc, EvalError, MirScalarExpr, TableCall,
@@ -225,7 +224,7 @@ pub fn plan_table_call(
                 Some(_) => return Err(PlanError::function_not_unique(&sig)),
                 None => return Err(PlanError::function_does_not_exist(&sig)),
             };
-            let Some(elem) = array_element_type(&array.scalar_type()) else {
+            let Some(elem) = array.scalar_type().array_element() else {
                 return Err(PlanError::function_does_not_exist(&sig));
             };
             let mut exprs = vec![array.expr];
@@ -760,7 +759,7 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
         }
         ("array_to_string", 2 | 3) => {
             let array = match next() {
-                CExpr::Typed(t) if array_element_type(&t.scalar_type()).is_some() => t,
+                CExpr::Typed(t) if t.scalar_type().array_element().is_some() => t,
                 CExpr::Typed(_) => return Err(wrong_count()),
                 unknown => {
                     scx.resolve_unknown(unknown, ScalarType::TextArray, CastKind::Explicit)?
@@ -774,7 +773,7 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
         }
         ("array_upper", 2) => {
             let array = match next() {
-                CExpr::Typed(t) if array_element_type(&t.scalar_type()).is_some() => t,
+                CExpr::Typed(t) if t.scalar_type().array_element().is_some() => t,
                 _ => return Err(wrong_count()),
             };
             let dimension = int_arg(scx, next(), &sig)?;

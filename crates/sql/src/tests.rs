@@ -422,14 +422,9 @@ fn run_with(e: &MirRelationExpr, data: &Data, eval: ScalarEval) -> Multiset {
                         c.func.eval(&args, usize::MAX).unwrap().unwrap()
                     })
                     .collect();
-                let n = values.iter().map(Vec::len).max().unwrap_or(0);
-                for i in 0..n {
+                for appended in eddy_expr::table_func::lockstep(values) {
                     let mut out_row = row.clone();
-                    out_row.extend(
-                        values
-                            .iter()
-                            .map(|v| v.get(i).cloned().unwrap_or(Datum::Null)),
-                    );
+                    out_row.extend(appended);
                     add(&mut out, out_row, diff);
                 }
             }
@@ -603,40 +598,7 @@ fn sorted_rows(rows: Multiset, order: &[ColumnOrder]) -> Vec<Vec<Datum>> {
             flat.push(row.clone());
         }
     }
-    flat.sort_by(|a, b| {
-        for o in order {
-            let (x, y) = (&a[o.column], &b[o.column]);
-            let ord = match (x.is_null(), y.is_null()) {
-                (true, true) => std::cmp::Ordering::Equal,
-                (true, false) => {
-                    if o.nulls_last {
-                        std::cmp::Ordering::Greater
-                    } else {
-                        std::cmp::Ordering::Less
-                    }
-                }
-                (false, true) => {
-                    if o.nulls_last {
-                        std::cmp::Ordering::Less
-                    } else {
-                        std::cmp::Ordering::Greater
-                    }
-                }
-                (false, false) => {
-                    let c = x.sql_cmp(y);
-                    if o.desc {
-                        c.reverse()
-                    } else {
-                        c
-                    }
-                }
-            };
-            if ord.is_ne() {
-                return ord;
-            }
-        }
-        std::cmp::Ordering::Equal
-    });
+    flat.sort_by(|a, b| ColumnOrder::compare_rows(order, a, b));
     flat
 }
 

@@ -24,21 +24,12 @@ use super::reduce::BUCKETS;
 
 /// Compares two rows' order-key datums (in `order` order).
 pub(crate) fn compare_order_keys(order: &[ColumnOrder], a: &[Datum], b: &[Datum]) -> Ordering {
-    for (o, (x, y)) in order.iter().zip(a.iter().zip(b)) {
-        let ordering = match (x.is_null(), y.is_null()) {
-            (true, true) => Ordering::Equal,
-            (true, false) if o.nulls_last => Ordering::Greater,
-            (true, false) => Ordering::Less,
-            (false, true) if o.nulls_last => Ordering::Less,
-            (false, true) => Ordering::Greater,
-            (false, false) if o.desc => y.sql_cmp(x),
-            (false, false) => x.sql_cmp(y),
-        };
-        if ordering != Ordering::Equal {
-            return ordering;
-        }
-    }
-    Ordering::Equal
+    order
+        .iter()
+        .zip(a.iter().zip(b))
+        .map(|(o, (x, y))| o.compare(x, y))
+        .find(|ord| ord.is_ne())
+        .unwrap_or(Ordering::Equal)
 }
 
 /// The rows at positions `offset..offset+limit` of `vals` (distinct rows, ascending by

@@ -427,7 +427,8 @@ impl Oracle<'_> {
                 }
                 for (_, mut members) in groups {
                     members.sort_by(|(a, _), (b, _)| {
-                        order_cmp(order_key, &a.unpack(), &b.unpack()).then(a.cmp(b))
+                        ColumnOrder::compare_rows(order_key, &a.unpack(), &b.unpack())
+                            .then(a.cmp(b))
                     });
                     let expanded: Vec<Row> = members
                         .into_iter()
@@ -467,41 +468,6 @@ impl Oracle<'_> {
         }
         (out, errors)
     }
-}
-
-fn order_cmp(order: &[ColumnOrder], a: &[Datum], b: &[Datum]) -> Ordering {
-    for o in order {
-        let (x, y) = (&a[o.column], &b[o.column]);
-        let c = match (x.is_null(), y.is_null()) {
-            (true, true) => Ordering::Equal,
-            (true, false) => {
-                if o.nulls_last {
-                    Ordering::Greater
-                } else {
-                    Ordering::Less
-                }
-            }
-            (false, true) => {
-                if o.nulls_last {
-                    Ordering::Less
-                } else {
-                    Ordering::Greater
-                }
-            }
-            (false, false) => {
-                let c = x.sql_cmp(y);
-                if o.desc {
-                    c.reverse()
-                } else {
-                    c
-                }
-            }
-        };
-        if c != Ordering::Equal {
-            return c;
-        }
-    }
-    Ordering::Equal
 }
 
 /// An aggregate over non-NULL values with multiplicities, Postgres style.
