@@ -7,7 +7,8 @@ use eddy_repr::{Datum, RelationDesc, Row, ScalarType};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::coord::Message;
-use crate::error::AdapterError;
+use eddy_repr::SqlError;
+use eddy_repr::SqlState;
 
 /// What one statement produced.
 #[derive(Clone, Debug)]
@@ -52,21 +53,11 @@ pub struct Client {
     tx: mpsc::Sender<Message>,
 }
 
-fn gone() -> AdapterError {
-    AdapterError::new(
-        "57P01",
+fn gone() -> SqlError {
+    SqlError::new(
+        SqlState::ADMIN_SHUTDOWN,
         "terminating connection: the server is shutting down",
     )
-}
-
-fn parse(sql: &str) -> Result<Vec<sqlparser::ast::Statement>, AdapterError> {
-    eddy_sql::parse(sql).map_err(|e| AdapterError {
-        sqlstate: e.sqlstate,
-        message: e.message,
-        detail: e.detail,
-        hint: e.hint,
-        position: e.position,
-    })
 }
 
 impl Client {
@@ -77,7 +68,7 @@ impl Client {
     async fn call<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Message,
-    ) -> Result<T, AdapterError> {
+    ) -> Result<T, SqlError> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).await.map_err(|_| gone())?;
         rx.await.map_err(|_| gone())
@@ -88,7 +79,7 @@ impl Client {
         &self,
         user: &str,
         database: &str,
-    ) -> Result<SessionHandle, AdapterError> {
+    ) -> Result<SessionHandle, SqlError> {
         let (user, database) = (user.to_string(), database.to_string());
         let id = self
             .call(|tx| Message::OpenSession { user, database, tx })
@@ -107,8 +98,8 @@ impl Client {
         &self,
         session: &SessionHandle,
         sql: &str,
-    ) -> Vec<Result<ExecuteResponse, AdapterError>> {
-        let stmts = match parse(sql) {
+    ) -> Vec<Result<ExecuteResponse, SqlError>> {
+        let stmts = match eddy_sql::parse(sql) {
             Ok(stmts) => stmts,
             Err(e) => return vec![Err(e)],
         };
@@ -158,7 +149,7 @@ impl Client {
         session: &SessionHandle,
         stmt: sqlparser::ast::Statement,
         params: Vec<Datum>,
-    ) -> Result<ExecuteResponse, AdapterError> {
+    ) -> Result<ExecuteResponse, SqlError> {
         let id = session.id;
         self.call(|tx| Message::Execute {
             session: id,
@@ -169,13 +160,13 @@ impl Client {
         .await?
     }
 
-    fn single(sql: &str) -> Result<Option<sqlparser::ast::Statement>, AdapterError> {
-        let mut stmts = parse(sql)?;
+    fn single(sql: &str) -> Result<Option<sqlparser::ast::Statement>, SqlError> {
+        let mut stmts = eddy_sql::parse(sql)?;
         match stmts.len() {
             0 => Ok(None),
             1 => Ok(stmts.pop()),
-            _ => Err(AdapterError::new(
-                "42601",
+            _ => Err(SqlError::new(
+                SqlState::SYNTAX_ERROR,
                 "cannot insert multiple commands into a prepared statement",
             )),
         }
@@ -188,7 +179,7 @@ impl Client {
         session: &SessionHandle,
         sql: &str,
         param_types: &[Option<ScalarType>],
-    ) -> Result<StatementDesc, AdapterError> {
+    ) -> Result<StatementDesc, SqlError> {
         let Some(stmt) = Self::single(sql)? else {
             return Ok(StatementDesc {
                 param_types: vec![],
@@ -212,7 +203,7 @@ impl Client {
         session: &SessionHandle,
         sql: &str,
         params: Vec<Datum>,
-    ) -> Result<ExecuteResponse, AdapterError> {
+    ) -> Result<ExecuteResponse, SqlError> {
         match Self::single(sql)? {
             None => Ok(ExecuteResponse::EmptyQuery),
             Some(stmt) => self.execute_statement(session, stmt, params).await,
@@ -233,14 +224,14 @@ impl Client {
     }
 
     /// Whether a `--views` file with this name and content hash was applied before.
-    pub async fn views_file_applied(&self, name: &str, hash: u64) -> Result<bool, AdapterError> {
+    pub async fn views_file_applied(&self, name: &str, hash: u64) -> Result<bool, SqlError> {
         let name = name.to_string();
         self.call(|tx| Message::ViewsFileApplied { name, hash, tx })
             .await
     }
 
     /// Records durably that a `--views` file was applied.
-    pub async fn mark_views_file_applied(&self, name: &str, hash: u64) -> Result<(), AdapterError> {
+    pub async fn mark_views_file_applied(&self, name: &str, hash: u64) -> Result<(), SqlError> {
         let name = name.to_string();
         self.call(|tx| Message::MarkViewsFileApplied { name, hash, tx })
             .await?

@@ -26,10 +26,11 @@ use crate::builtins::BuiltinState;
 use crate::catalog::{Catalog, CatalogEntry};
 use crate::client::{ExecuteResponse, StatementDesc};
 use crate::durable::{LogRecord, Storage};
-use crate::error::AdapterError;
 use crate::keys::PrimaryKeys;
 use crate::metrics::Metrics;
 use crate::session::{Session, TxnState, READ_ONLY_VARS};
+use eddy_repr::SqlError;
+use eddy_repr::SqlState;
 
 /// How the coordinator is set up.
 #[derive(Clone, Debug)]
@@ -50,7 +51,7 @@ impl CoordConfig {
 /// Capacity of the channel from sessions to the coordinator.
 pub(crate) const COMMAND_QUEUE_CAPACITY: usize = 1024;
 
-pub(crate) type Responder<T> = oneshot::Sender<Result<T, AdapterError>>;
+pub(crate) type Responder<T> = oneshot::Sender<Result<T, SqlError>>;
 
 pub(crate) enum Message {
     OpenSession {
@@ -136,20 +137,10 @@ fn now_ms() -> Timestamp {
         .unwrap_or(0)
 }
 
-fn plan_error(e: eddy_sql::PlanError) -> AdapterError {
-    AdapterError {
-        sqlstate: e.sqlstate,
-        message: e.message,
-        detail: e.detail,
-        hint: e.hint,
-        position: e.position,
-    }
-}
-
-fn peek_error(e: PeekError) -> AdapterError {
+fn peek_error(e: PeekError) -> SqlError {
     match e {
-        PeekError::Eval(e) => AdapterError::new(e.sqlstate(), e.to_string()),
-        other => AdapterError::internal(other.to_string()),
+        PeekError::Eval(e) => e.into(),
+        other => SqlError::internal(other.to_string()),
     }
 }
 
@@ -190,12 +181,12 @@ pub struct Started {
 
 /// Recovers the catalog and tables from the log, starts the workers, and spawns the
 /// coordinator task.
-pub async fn start(config: CoordConfig) -> Result<Started, AdapterError> {
+pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
     let (storage, records) = Storage::open(&config.data_dir)?;
     let compute = Compute::start(ComputeConfig {
         workers: config.workers,
     })
-    .map_err(|e| AdapterError::internal(format!("could not start workers: {e}")))?;
+    .map_err(|e| SqlError::internal(format!("could not start workers: {e}")))?;
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
     let metrics = Arc::new(Metrics::default());
     let mut coord = Coordinator {
@@ -226,7 +217,7 @@ pub async fn start(config: CoordConfig) -> Result<Started, AdapterError> {
 impl Coordinator {
     /// Replays the log: rebuilds the catalog, loads each table's contents at one time,
     /// then builds every materialized view's dataflow over them.
-    fn recover(&mut self, records: Vec<LogRecord>) -> Result<(), AdapterError> {
+    fn recover(&mut self, records: Vec<LogRecord>) -> Result<(), SqlError> {
         let started = Instant::now();
         let mut tables: BTreeMap<GlobalId, HashMap<Row, Diff>> = BTreeMap::new();
         let mut max_time = 0;
@@ -358,18 +349,14 @@ impl Coordinator {
         self.compute.allow_compaction(time);
     }
 
-    fn replan_view(
-        &mut self,
-        id: GlobalId,
-        create_sql: &str,
-    ) -> Result<CatalogEntry, AdapterError> {
-        let stmts = eddy_sql::parse(create_sql).map_err(plan_error)?;
+    fn replan_view(&mut self, id: GlobalId, create_sql: &str) -> Result<CatalogEntry, SqlError> {
+        let stmts = eddy_sql::parse(create_sql)?;
         let stmt = stmts
             .into_iter()
             .next()
-            .ok_or_else(|| AdapterError::internal("empty view definition in the log"))?;
+            .ok_or_else(|| SqlError::internal("empty view definition in the log"))?;
         let ctx = self.plan_context(None, vec![]);
-        match eddy_sql::plan(&self.catalog, &ctx, &stmt).map_err(plan_error)? {
+        match eddy_sql::plan(&self.catalog, &ctx, &stmt)? {
             Plan::CreateView {
                 name,
                 materialized,
@@ -390,7 +377,7 @@ impl Coordinator {
                     primary_key: vec![],
                 })
             }
-            _ => Err(AdapterError::internal(
+            _ => Err(SqlError::internal(
                 "log holds a view record that is not CREATE VIEW",
             )),
         }
@@ -606,10 +593,9 @@ impl Coordinator {
         session: u64,
         stmt: &Statement,
         param_types: &[Option<ScalarType>],
-    ) -> Result<StatementDesc, AdapterError> {
+    ) -> Result<StatementDesc, SqlError> {
         let ctx = self.plan_context(self.sessions.get(&session), vec![]);
-        let (param_types, result) =
-            eddy_sql::describe(&self.catalog, &ctx, stmt, param_types).map_err(plan_error)?;
+        let (param_types, result) = eddy_sql::describe(&self.catalog, &ctx, stmt, param_types)?;
         Ok(StatementDesc {
             param_types,
             result,
@@ -628,7 +614,7 @@ impl Coordinator {
     ) {
         let metrics = Arc::clone(&self.metrics);
         let finish = move |tx: Responder<ExecuteResponse>,
-                           result: Result<ExecuteResponse, AdapterError>| {
+                           result: Result<ExecuteResponse, SqlError>| {
             if result.is_err() {
                 metrics.errors.fetch_add(1, Ordering::Relaxed);
             }
@@ -636,7 +622,7 @@ impl Coordinator {
             let _ = tx.send(result);
         };
         let Some(session) = self.sessions.get(&session_id) else {
-            finish(tx, Err(AdapterError::internal("unknown session")));
+            finish(tx, Err(SqlError::internal("unknown session")));
             return;
         };
         // Parameters take the types of their datums; only when a datum does not tell
@@ -663,7 +649,7 @@ impl Coordinator {
             Ok(plan) => plan,
             Err(e) => {
                 self.fail_txn(session_id);
-                finish(tx, Err(plan_error(e)));
+                finish(tx, Err(e));
                 return;
             }
         };
@@ -672,8 +658,8 @@ impl Coordinator {
         {
             finish(
                 tx,
-                Err(AdapterError::new(
-                    "25P02",
+                Err(SqlError::new(
+                    SqlState::IN_FAILED_SQL_TRANSACTION,
                     "current transaction is aborted, commands ignored until end of transaction block",
                 )),
             );
@@ -732,12 +718,12 @@ impl Coordinator {
         &mut self,
         expr: MirRelationExpr,
     ) -> Result<
-        impl std::future::Future<Output = Result<Vec<(Row, Diff)>, AdapterError>> + Send + 'static,
-        AdapterError,
+        impl std::future::Future<Output = Result<Vec<(Row, Diff)>, SqlError>> + Send + 'static,
+        SqlError,
     > {
         let time = self.read_ts();
         if let Some(result) = eval_constant(&expr) {
-            let result = result.map_err(|e| AdapterError::new(e.sqlstate(), e.to_string()));
+            let result = result.map_err(SqlError::from);
             return Ok(ReadFuture::Ready(Some(result)));
         }
         let (mfp, input) = MapFilterProject::extract(&expr);
@@ -784,8 +770,8 @@ impl Coordinator {
         session_id: u64,
         expr: MirRelationExpr,
     ) -> Result<
-        impl std::future::Future<Output = Result<Vec<(Row, Diff)>, AdapterError>> + Send + 'static,
-        AdapterError,
+        impl std::future::Future<Output = Result<Vec<(Row, Diff)>, SqlError>> + Send + 'static,
+        SqlError,
     > {
         let pending = match self.sessions.get(&session_id).map(|s| &s.txn) {
             Some(TxnState::InBlock { writes, .. }) if writes.values().any(|w| !w.is_empty()) => {
@@ -803,9 +789,7 @@ impl Coordinator {
                     // so does a view none of the written tables feed.
                     MirRelationExpr::Get { id, .. } if !self.reads_pending(*id, writes) => {
                         for (row, diff) in writes.get(id).into_iter().flatten() {
-                            let row = mfp
-                                .apply_row(row)
-                                .map_err(|e| AdapterError::new(e.sqlstate(), e.to_string()))?;
+                            let row = mfp.apply_row(row)?;
                             if let Some(row) = row {
                                 extra.push((row, *diff));
                             }
@@ -833,15 +817,12 @@ impl Coordinator {
         &mut self,
         session_id: u64,
         expr: MirRelationExpr,
-    ) -> Result<Vec<(Row, Diff)>, AdapterError> {
+    ) -> Result<Vec<(Row, Diff)>, SqlError> {
         self.start_session_read(session_id, expr)?.await
     }
 
     /// Appends updates durably at one new time and sends them to the workers.
-    fn write(
-        &mut self,
-        updates: Vec<(GlobalId, Vec<(Row, Diff)>)>,
-    ) -> Result<Timestamp, AdapterError> {
+    fn write(&mut self, updates: Vec<(GlobalId, Vec<(Row, Diff)>)>) -> Result<Timestamp, SqlError> {
         for (id, batch) in &updates {
             self.primary_keys.check(*id, &[batch])?;
         }
@@ -877,7 +858,7 @@ impl Coordinator {
         session_id: u64,
         id: GlobalId,
         rows: Vec<(Row, Diff)>,
-    ) -> Result<(), AdapterError> {
+    ) -> Result<(), SqlError> {
         let session = self.sessions.get_mut(&session_id).expect("session exists");
         match &mut session.txn {
             TxnState::InBlock { writes, .. } => {
@@ -897,7 +878,7 @@ impl Coordinator {
         }
     }
 
-    fn check_not_null(&self, id: GlobalId, rows: &[(Row, Diff)]) -> Result<(), AdapterError> {
+    fn check_not_null(&self, id: GlobalId, rows: &[(Row, Diff)]) -> Result<(), SqlError> {
         let entry = self.catalog.get(id).expect("target table exists");
         let required: Vec<usize> = entry
             .desc
@@ -917,8 +898,8 @@ impl Coordinator {
             let datums = row.unpack();
             for &c in &required {
                 if datums[c].is_null() {
-                    return Err(AdapterError::new(
-                        "23502",
+                    return Err(SqlError::new(
+                        SqlState::NOT_NULL_VIOLATION,
                         format!(
                             "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
                             entry.desc.names[c], entry.name
@@ -940,7 +921,7 @@ impl Coordinator {
         session_id: u64,
         stmt: &Statement,
         plan: Plan,
-    ) -> Result<ExecuteResponse, AdapterError> {
+    ) -> Result<ExecuteResponse, SqlError> {
         let tag = |t: &str| Ok(ExecuteResponse::Command { tag: t.to_string() });
         match plan {
             Plan::Select { .. } => unreachable!("handled by execute"),
@@ -954,8 +935,8 @@ impl Coordinator {
                     if if_not_exists {
                         return tag("CREATE TABLE");
                     }
-                    return Err(AdapterError::new(
-                        "42P07",
+                    return Err(SqlError::new(
+                        SqlState::DUPLICATE_TABLE,
                         format!("relation \"{name}\" already exists"),
                     ));
                 }
@@ -1006,13 +987,13 @@ impl Coordinator {
                         return tag(tag_text);
                     }
                     if !or_replace {
-                        return Err(AdapterError::new(
-                            "42P07",
+                        return Err(SqlError::new(
+                            SqlState::DUPLICATE_TABLE,
                             format!("relation \"{name}\" already exists"),
                         ));
                     }
-                    return Err(AdapterError::new(
-                        "0A000",
+                    return Err(SqlError::new(
+                        SqlState::FEATURE_NOT_SUPPORTED,
                         format!(
                             "CREATE OR REPLACE of existing {} \"{name}\" is not supported yet",
                             kind_name(existing.kind)
@@ -1062,8 +1043,8 @@ impl Coordinator {
                             .find(|id| self.catalog.drop_order(&[**id]).contains(dependent))
                             .and_then(|id| self.catalog.get(*id))
                             .expect("a requested item has the dependent");
-                        return Err(AdapterError::new(
-                            "2BP01",
+                        return Err(SqlError::new(
+                            SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
                             format!(
                                 "cannot drop {} {} because other objects depend on it",
                                 kind_name(target.kind),
@@ -1126,9 +1107,7 @@ impl Coordinator {
                             let datums = row.unpack();
                             let mut new = datums.clone();
                             for (col, expr) in assignments {
-                                new[*col] = expr
-                                    .eval(&datums)
-                                    .map_err(|e| AdapterError::new(e.sqlstate(), e.to_string()))?;
+                                new[*col] = expr.eval(&datums)?;
                             }
                             let new_row = Row::pack(&new);
                             updates.push((row, -diff));
@@ -1177,7 +1156,7 @@ impl Coordinator {
                 let entry = self
                     .catalog
                     .get(id)
-                    .ok_or_else(|| AdapterError::internal("unknown relation"))?;
+                    .ok_or_else(|| SqlError::internal("unknown relation"))?;
                 let desc = RelationDesc::empty()
                     .with_column("name", ScalarType::Text.nullable(false))
                     .with_column("nullable", ScalarType::Bool.nullable(false))
@@ -1212,8 +1191,8 @@ impl Coordinator {
                     return Ok(ExecuteResponse::Rows { desc, rows });
                 }
                 let value = session.vars.get(&name).cloned().ok_or_else(|| {
-                    AdapterError::new(
-                        "42704",
+                    SqlError::new(
+                        SqlState::UNDEFINED_OBJECT,
                         format!("unrecognized configuration parameter \"{name}\""),
                     )
                 })?;
@@ -1232,8 +1211,8 @@ impl Coordinator {
                     name
                 };
                 if READ_ONLY_VARS.contains(&name.as_str()) {
-                    return Err(AdapterError::new(
-                        "55P02",
+                    return Err(SqlError::new(
+                        SqlState::CANT_CHANGE_RUNTIME_PARAM,
                         format!("parameter \"{name}\" cannot be changed"),
                     ));
                 }
@@ -1242,8 +1221,8 @@ impl Coordinator {
                     .find(|(k, _)| *k == name)
                     .map(|(_, v)| v.to_string());
                 let Some(default) = default else {
-                    return Err(AdapterError::new(
-                        "42704",
+                    return Err(SqlError::new(
+                        SqlState::UNDEFINED_OBJECT,
                         format!("unrecognized configuration parameter \"{name}\""),
                     ));
                 };
@@ -1254,8 +1233,8 @@ impl Coordinator {
                         "utc" | "etc/utc" | "gmt" | "z" | "zulu" | "+00" | "00:00"
                     )
                 {
-                    return Err(AdapterError::new(
-                        "0A000",
+                    return Err(SqlError::new(
+                        SqlState::FEATURE_NOT_SUPPORTED,
                         format!("time zone \"{value}\" is not supported yet"),
                     )
                     .with_hint("Eddy runs in UTC."));
@@ -1355,7 +1334,7 @@ impl Coordinator {
         expr
     }
 
-    fn end_implicit(&mut self, session_id: u64, commit: bool) -> Result<(), AdapterError> {
+    fn end_implicit(&mut self, session_id: u64, commit: bool) -> Result<(), SqlError> {
         let Some(session) = self.sessions.get_mut(&session_id) else {
             return Ok(());
         };
@@ -1381,7 +1360,7 @@ impl Coordinator {
     fn commit_writes(
         &mut self,
         writes: BTreeMap<GlobalId, Vec<(Row, Diff)>>,
-    ) -> Result<(), AdapterError> {
+    ) -> Result<(), SqlError> {
         let updates: Vec<(GlobalId, Vec<(Row, Diff)>)> = writes
             .into_iter()
             .filter(|(id, _)| self.catalog.get(*id).is_some())
@@ -1433,7 +1412,7 @@ fn datum_type(d: &Datum) -> Option<ScalarType> {
 /// A read in flight: a constant answer, or a peek (its MFP already applied by the
 /// workers) whose one-off dataflow (if any) is dropped once it answers.
 enum ReadFuture {
-    Ready(Option<Result<Vec<(Row, Diff)>, AdapterError>>),
+    Ready(Option<Result<Vec<(Row, Diff)>, SqlError>>),
     Peek {
         rx: oneshot::Receiver<PeekResult>,
         transient: Option<(GlobalId, mpsc::Sender<Message>)>,
@@ -1441,7 +1420,7 @@ enum ReadFuture {
 }
 
 impl std::future::Future for ReadFuture {
-    type Output = Result<Vec<(Row, Diff)>, AdapterError>;
+    type Output = Result<Vec<(Row, Diff)>, SqlError>;
     fn poll(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -1470,7 +1449,7 @@ impl std::future::Future for ReadFuture {
                     }
                 }
                 Poll::Ready(match answer {
-                    Err(_) => Err(AdapterError::internal("compute workers stopped")),
+                    Err(_) => Err(SqlError::internal("compute workers stopped")),
                     Ok(Err(e)) => Err(peek_error(e)),
                     Ok(Ok(rows)) => Ok(rows),
                 })

@@ -5,6 +5,7 @@
 //! views are re-planned from their `CREATE` text and rebuilt by the dataflow.
 
 use eddy_repr::{Diff, GlobalId, RelationDesc, Row, Timestamp};
+use eddy_repr::{SqlError, SqlState};
 use serde::{Deserialize, Serialize};
 
 /// One durable record.
@@ -53,28 +54,26 @@ pub struct Storage {
     log: eddy_log::Log,
 }
 
-fn storage_error(e: impl std::fmt::Display) -> crate::error::AdapterError {
-    crate::error::AdapterError::new("58030", format!("could not write to the durable log: {e}"))
+fn storage_error(e: impl std::fmt::Display) -> SqlError {
+    SqlError::new(
+        SqlState::IO_ERROR,
+        format!("could not write to the durable log: {e}"),
+    )
 }
 
 impl Storage {
     /// Opens (or creates) the log under `data_dir/log` and decodes every record.
-    pub fn open(
-        data_dir: &std::path::Path,
-    ) -> Result<(Storage, Vec<LogRecord>), crate::error::AdapterError> {
+    pub fn open(data_dir: &std::path::Path) -> Result<(Storage, Vec<LogRecord>), SqlError> {
         std::fs::create_dir_all(data_dir).map_err(storage_error)?;
-        let (log, recovered) = eddy_log::Log::open(
-            &data_dir.join("log"),
-            eddy_log::LogConfig::default(),
-        )
-        .map_err(|e| {
-            crate::error::AdapterError::new("XX001", format!("could not open the durable log: {e}"))
-        })?;
+        let (log, recovered) =
+            eddy_log::Log::open(&data_dir.join("log"), eddy_log::LogConfig::default()).map_err(
+                |e| SqlError::new(e.sqlstate(), format!("could not open the durable log: {e}")),
+            )?;
         let mut records = Vec::with_capacity(recovered.records.len());
         if let Some(snapshot) = recovered.snapshot {
             let state: Vec<LogRecord> = bincode::deserialize(&snapshot.data).map_err(|e| {
-                crate::error::AdapterError::new(
-                    "XX001",
+                SqlError::new(
+                    SqlState::DATA_CORRUPTED,
                     format!(
                         "the snapshot up to log record {} does not decode: {e}",
                         snapshot.upto_seq
@@ -85,8 +84,8 @@ impl Storage {
         }
         for record in recovered.records {
             let decoded = LogRecord::decode(&record.payload).map_err(|e| {
-                crate::error::AdapterError::new(
-                    "XX001",
+                SqlError::new(
+                    SqlState::DATA_CORRUPTED,
                     format!("log record {} does not decode: {e}", record.seq),
                 )
             })?;
@@ -108,11 +107,7 @@ impl Storage {
     /// Durably replaces every record up to `upto_seq` by `state`: records that, replayed
     /// in order, rebuild exactly what those records did (catalog items, then each
     /// table's contents as one write). Segments the snapshot covers are deleted.
-    pub fn write_snapshot(
-        &mut self,
-        upto_seq: u64,
-        state: &[LogRecord],
-    ) -> Result<(), crate::error::AdapterError> {
+    pub fn write_snapshot(&mut self, upto_seq: u64, state: &[LogRecord]) -> Result<(), SqlError> {
         let bytes = bincode::serialize(state).map_err(storage_error)?;
         self.log
             .write_snapshot(upto_seq, &bytes)
@@ -120,7 +115,7 @@ impl Storage {
     }
 
     /// Appends records and fsyncs them before returning.
-    pub fn append(&mut self, records: &[LogRecord]) -> Result<(), crate::error::AdapterError> {
+    pub fn append(&mut self, records: &[LogRecord]) -> Result<(), SqlError> {
         let encoded: Vec<Vec<u8>> = records.iter().map(LogRecord::encode).collect();
         let slices: Vec<&[u8]> = encoded.iter().map(|v| v.as_slice()).collect();
         self.log.append(&slices).map_err(storage_error)?;

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use eddy_repr::{Datum, Diff, GlobalId, Row, ScalarType};
 
-use crate::error::AdapterError;
+use eddy_repr::SqlError;
+use eddy_repr::SqlState;
 
 /// A table's key columns and the number of rows holding each key value.
 struct TableKeys {
@@ -67,7 +68,7 @@ impl PrimaryKeys {
 
     /// Checks that applying `batches` (in addition to what the table holds) leaves
     /// every key of table `id` in at most one row.
-    pub fn check(&self, id: GlobalId, batches: &[&[(Row, Diff)]]) -> Result<(), AdapterError> {
+    pub fn check(&self, id: GlobalId, batches: &[&[(Row, Diff)]]) -> Result<(), SqlError> {
         let Some(keys) = self.tables.get(&id) else {
             return Ok(());
         };
@@ -104,7 +105,7 @@ impl PrimaryKeys {
     }
 }
 
-fn duplicate_key(keys: &TableKeys, key: &Row) -> AdapterError {
+fn duplicate_key(keys: &TableKeys, key: &Row) -> SqlError {
     let values: Vec<String> = key
         .iter()
         .zip(&keys.types)
@@ -113,8 +114,8 @@ fn duplicate_key(keys: &TableKeys, key: &Row) -> AdapterError {
             d => eddy_repr::strconv::format_datum(&d, typ),
         })
         .collect();
-    AdapterError::new(
-        "23505",
+    SqlError::new(
+        SqlState::UNIQUE_VIOLATION,
         format!(
             "duplicate key value violates unique constraint \"{}\"",
             keys.constraint

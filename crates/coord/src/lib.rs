@@ -14,12 +14,10 @@ pub mod catalog;
 pub mod client;
 pub mod coord;
 pub mod durable;
-pub mod error;
 pub mod keys;
 pub mod metrics;
 pub mod session;
 
 pub use client::{Client, ExecuteResponse, SessionHandle, StatementDesc};
 pub use coord::{start, CoordConfig, Started};
-pub use error::AdapterError;
 pub use metrics::Metrics;

@@ -1,6 +1,7 @@
 //! Errors raised while evaluating expressions on data. They travel through dataflows as
 //! data (so they must be orderable and serializable) and reach users as Postgres errors.
 
+use eddy_repr::{SqlError, SqlState};
 use serde::{Deserialize, Serialize};
 
 /// A runtime error in a scalar expression.
@@ -68,28 +69,32 @@ pub enum EvalError {
 
 impl EvalError {
     /// The Postgres SQLSTATE code for this error.
-    pub fn sqlstate(&self) -> &'static str {
+    pub fn sqlstate(&self) -> SqlState {
         match self {
-            EvalError::DivisionByZero => "22012",
-            EvalError::OutOfRange(_) => "22003",
-            EvalError::NumericFieldOverflow => "22003",
-            EvalError::InvalidTextRepresentation { .. } => "22P02",
-            EvalError::StringTooLong(_) => "22001",
-            EvalError::InvalidParameterValue(_) => "22023",
-            EvalError::DatetimeFieldOverflow(_) => "22008",
-            EvalError::InvalidRegularExpression(_) => "2201B",
-            EvalError::MultipleRowsFromSubquery => "21000",
-            EvalError::NotNullViolation(_) => "23502",
-            EvalError::Internal(_) => "XX000",
+            EvalError::DivisionByZero => SqlState::DIVISION_BY_ZERO,
+            EvalError::OutOfRange(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            EvalError::NumericFieldOverflow => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            EvalError::InvalidTextRepresentation { .. } => SqlState::INVALID_TEXT_REPRESENTATION,
+            EvalError::StringTooLong(_) => SqlState::STRING_DATA_RIGHT_TRUNCATION,
+            EvalError::InvalidParameterValue(_) => SqlState::INVALID_PARAMETER_VALUE,
+            EvalError::DatetimeFieldOverflow(_) => SqlState::DATETIME_FIELD_OVERFLOW,
+            EvalError::InvalidRegularExpression(_) => SqlState::INVALID_REGULAR_EXPRESSION,
+            EvalError::MultipleRowsFromSubquery => SqlState::CARDINALITY_VIOLATION,
+            EvalError::NotNullViolation(_) => SqlState::NOT_NULL_VIOLATION,
+            EvalError::Internal(_) => SqlState::INTERNAL_ERROR,
             EvalError::Parse(e) => e.sqlstate(),
-            EvalError::FloatOverflow | EvalError::FloatUnderflow => "22003",
-            EvalError::NumericTypmodOverflow { .. } => "22003",
-            EvalError::NegativeSubstringLength => "22011",
-            EvalError::InvalidArgumentForPowerFunction(_) => "2201F",
-            EvalError::InvalidEscapeSequence(_) => "22025",
-            EvalError::FeatureNotSupported { .. } => "0A000",
-            EvalError::ProgramLimitExceeded(_) => "54000",
-            EvalError::NullValueNotAllowed(_) => "22004",
+            EvalError::FloatOverflow | EvalError::FloatUnderflow => {
+                SqlState::NUMERIC_VALUE_OUT_OF_RANGE
+            }
+            EvalError::NumericTypmodOverflow { .. } => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            EvalError::NegativeSubstringLength => SqlState::SUBSTRING_ERROR,
+            EvalError::InvalidArgumentForPowerFunction(_) => {
+                SqlState::INVALID_ARGUMENT_FOR_POWER_FUNCTION
+            }
+            EvalError::InvalidEscapeSequence(_) => SqlState::INVALID_ESCAPE_SEQUENCE,
+            EvalError::FeatureNotSupported { .. } => SqlState::FEATURE_NOT_SUPPORTED,
+            EvalError::ProgramLimitExceeded(_) => SqlState::PROGRAM_LIMIT_EXCEEDED,
+            EvalError::NullValueNotAllowed(_) => SqlState::NULL_VALUE_NOT_ALLOWED,
         }
     }
 
@@ -111,5 +116,14 @@ impl EvalError {
             EvalError::FeatureNotSupported { detail, .. } => detail.clone(),
             _ => None,
         }
+    }
+}
+
+impl From<EvalError> for SqlError {
+    /// The error as a client sees it: code, message and `DETAIL`.
+    fn from(e: EvalError) -> SqlError {
+        let mut err = SqlError::new(e.sqlstate(), e.to_string());
+        err.detail = e.detail();
+        err
     }
 }

@@ -1,6 +1,7 @@
 //! Errors of the durable log. Messages follow Postgres style (lowercase, no final
 //! period); [`LogError::sqlstate`] gives the SQLSTATE a client sees.
 
+use eddy_repr::SqlState;
 use std::io;
 use std::path::PathBuf;
 
@@ -55,17 +56,19 @@ pub enum LogError {
 
 impl LogError {
     /// The Postgres SQLSTATE code for this error.
-    pub fn sqlstate(&self) -> &'static str {
+    pub fn sqlstate(&self) -> SqlState {
         match self {
-            LogError::Io { .. } => "58030",
-            LogError::Locked { .. } => "55006",
-            LogError::Corrupt { .. } | LogError::SnapshotCorrupt { .. } => "XX001",
+            LogError::Io { .. } => SqlState::IO_ERROR,
+            LogError::Locked { .. } => SqlState::OBJECT_IN_USE,
+            LogError::Corrupt { .. } | LogError::SnapshotCorrupt { .. } => SqlState::DATA_CORRUPTED,
             LogError::RecordTooLarge { .. }
             | LogError::BatchTooLarge { .. }
-            | LogError::SnapshotTooLarge { .. } => "54000",
-            LogError::InvalidSnapshotSeq { .. } | LogError::InvalidConfig(_) => "22023",
-            LogError::Compacted { .. } => "55000",
-            LogError::Poisoned => "58030",
+            | LogError::SnapshotTooLarge { .. } => SqlState::PROGRAM_LIMIT_EXCEEDED,
+            LogError::InvalidSnapshotSeq { .. } | LogError::InvalidConfig(_) => {
+                SqlState::INVALID_PARAMETER_VALUE
+            }
+            LogError::Compacted { .. } => SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+            LogError::Poisoned => SqlState::IO_ERROR,
         }
     }
 

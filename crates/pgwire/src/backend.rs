@@ -2,7 +2,7 @@
 //!
 //! The trait mirrors [`eddy_coord::Client`] method for method, so that the server runs
 //! against the real coordinator in production and against a small fake in tests. It
-//! speaks in Eddy's types (datums, relation descriptions, [`AdapterError`]) and knows
+//! speaks in Eddy's types (datums, relation descriptions, [`SqlError`]) and knows
 //! nothing of the wire protocol.
 //!
 //! Contract (the server relies on it):
@@ -15,15 +15,15 @@
 //!   `execute_prepared` receives datums of exactly those types.
 
 use async_trait::async_trait;
-use eddy_coord::{AdapterError, Client, ExecuteResponse, SessionHandle, StatementDesc};
+use eddy_coord::{Client, ExecuteResponse, SessionHandle, StatementDesc};
+use eddy_repr::SqlError;
 use eddy_repr::{Datum, ScalarType};
 
 /// The coordinator as seen by one connection. See the module docs for the contract.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Opens a session for a new connection.
-    async fn open_session(&self, user: &str, database: &str)
-        -> Result<SessionHandle, AdapterError>;
+    async fn open_session(&self, user: &str, database: &str) -> Result<SessionHandle, SqlError>;
 
     /// Closes a session, rolling back a transaction still open.
     async fn close_session(&self, session: SessionHandle);
@@ -33,7 +33,7 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         session: &SessionHandle,
         sql: &str,
-    ) -> Vec<Result<ExecuteResponse, AdapterError>>;
+    ) -> Vec<Result<ExecuteResponse, SqlError>>;
 
     /// Describes one statement: its parameter types (declared ones where given) and
     /// result shape.
@@ -42,7 +42,7 @@ pub trait Backend: Send + Sync + 'static {
         session: &SessionHandle,
         sql: &str,
         param_types: &[Option<ScalarType>],
-    ) -> Result<StatementDesc, AdapterError>;
+    ) -> Result<StatementDesc, SqlError>;
 
     /// Runs one statement with bound parameters.
     async fn execute_prepared(
@@ -50,7 +50,7 @@ pub trait Backend: Send + Sync + 'static {
         session: &SessionHandle,
         sql: &str,
         params: Vec<Datum>,
-    ) -> Result<ExecuteResponse, AdapterError>;
+    ) -> Result<ExecuteResponse, SqlError>;
 
     /// A session variable as SHOW prints it, if it exists.
     async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String>;
@@ -58,11 +58,7 @@ pub trait Backend: Send + Sync + 'static {
 
 #[async_trait]
 impl Backend for Client {
-    async fn open_session(
-        &self,
-        user: &str,
-        database: &str,
-    ) -> Result<SessionHandle, AdapterError> {
+    async fn open_session(&self, user: &str, database: &str) -> Result<SessionHandle, SqlError> {
         Client::open_session(self, user, database).await
     }
 
@@ -74,7 +70,7 @@ impl Backend for Client {
         &self,
         session: &SessionHandle,
         sql: &str,
-    ) -> Vec<Result<ExecuteResponse, AdapterError>> {
+    ) -> Vec<Result<ExecuteResponse, SqlError>> {
         Client::execute_simple(self, session, sql).await
     }
 
@@ -83,7 +79,7 @@ impl Backend for Client {
         session: &SessionHandle,
         sql: &str,
         param_types: &[Option<ScalarType>],
-    ) -> Result<StatementDesc, AdapterError> {
+    ) -> Result<StatementDesc, SqlError> {
         Client::describe(self, session, sql, param_types).await
     }
 
@@ -92,7 +88,7 @@ impl Backend for Client {
         session: &SessionHandle,
         sql: &str,
         params: Vec<Datum>,
-    ) -> Result<ExecuteResponse, AdapterError> {
+    ) -> Result<ExecuteResponse, SqlError> {
         Client::execute_prepared(self, session, sql, params).await
     }
 

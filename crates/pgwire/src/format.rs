@@ -21,6 +21,7 @@
 
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc};
+use eddy_repr::SqlState;
 use eddy_repr::{strconv, Datum, Interval, OrdF32, OrdF64, Row, ScalarType};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo};
@@ -45,21 +46,18 @@ pub enum DecodeError {
     Utf8(String),
     /// A well-formed value that Eddy cannot represent (infinity, NaN numeric, ...).
     #[error("{message}")]
-    OutOfRange {
-        sqlstate: &'static str,
-        message: String,
-    },
+    OutOfRange { sqlstate: SqlState, message: String },
 }
 
 impl DecodeError {
     /// The SQLSTATE Postgres reports for this error.
-    pub fn sqlstate(&self) -> &'static str {
+    pub fn sqlstate(&self) -> SqlState {
         match self {
-            DecodeError::Binary(_) => "22P03",
-            DecodeError::Insufficient => "08P01",
+            DecodeError::Binary(_) => SqlState::INVALID_BINARY_REPRESENTATION,
+            DecodeError::Insufficient => SqlState::PROTOCOL_VIOLATION,
             DecodeError::Text(err) => err.sqlstate(),
-            DecodeError::Utf8(_) => "22021",
-            DecodeError::OutOfRange { sqlstate, .. } => sqlstate,
+            DecodeError::Utf8(_) => SqlState::CHARACTER_NOT_IN_REPERTOIRE,
+            DecodeError::OutOfRange { sqlstate, .. } => *sqlstate,
         }
     }
 
@@ -67,7 +65,7 @@ impl DecodeError {
         DecodeError::Binary(what.into())
     }
 
-    fn out_of_range(sqlstate: &'static str, message: impl Into<String>) -> Self {
+    fn out_of_range(sqlstate: SqlState, message: impl Into<String>) -> Self {
         DecodeError::OutOfRange {
             sqlstate,
             message: message.into(),
@@ -517,14 +515,19 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, DecodeErro
             let days = r.i32()?;
             if days == i32::MAX || days == i32::MIN {
                 return Err(DecodeError::out_of_range(
-                    "22008",
+                    SqlState::DATETIME_FIELD_OVERFLOW,
                     "date infinity is not supported",
                 ));
             }
             Datum::Date(
                 pg_epoch_date()
                     .checked_add_signed(TimeDelta::days(i64::from(days)))
-                    .ok_or_else(|| DecodeError::out_of_range("22008", "date out of range"))?,
+                    .ok_or_else(|| {
+                        DecodeError::out_of_range(
+                            SqlState::DATETIME_FIELD_OVERFLOW,
+                            "date out of range",
+                        )
+                    })?,
             )
         }
         T::Timestamp => Datum::Timestamp(decode_timestamp(r.i64()?)?),
@@ -534,7 +537,9 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, DecodeErro
         )),
         T::Time => {
             let micros = r.i64()?;
-            let out_of_range = || DecodeError::out_of_range("22008", "time out of range");
+            let out_of_range = || {
+                DecodeError::out_of_range(SqlState::DATETIME_FIELD_OVERFLOW, "time out of range")
+            };
             let secs = u32::try_from(micros.div_euclid(1_000_000)).map_err(|_| out_of_range())?;
             let nanos = (micros.rem_euclid(1_000_000) * 1_000) as u32;
             Datum::Time(
@@ -584,13 +589,15 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, DecodeErro
 fn decode_timestamp(micros: i64) -> Result<NaiveDateTime, DecodeError> {
     if micros == i64::MAX || micros == i64::MIN {
         return Err(DecodeError::out_of_range(
-            "22008",
+            SqlState::DATETIME_FIELD_OVERFLOW,
             "timestamp infinity is not supported",
         ));
     }
     pg_epoch()
         .checked_add_signed(TimeDelta::microseconds(micros))
-        .ok_or_else(|| DecodeError::out_of_range("22008", "timestamp out of range"))
+        .ok_or_else(|| {
+            DecodeError::out_of_range(SqlState::DATETIME_FIELD_OVERFLOW, "timestamp out of range")
+        })
 }
 
 /// `array_recv` for a one-dimensional array (or the empty array) of `elem_type`.
@@ -609,7 +616,7 @@ fn decode_array(r: &mut Reader<'_>, elem_type: &ScalarType) -> Result<Vec<Datum>
         1 => {}
         n if n > 1 => {
             return Err(DecodeError::out_of_range(
-                "0A000",
+                SqlState::FEATURE_NOT_SUPPORTED,
                 "multidimensional arrays are not supported",
             ))
         }
@@ -664,7 +671,7 @@ fn decode_numeric(r: &mut Reader<'_>) -> Result<Decimal, DecodeError> {
         NUMERIC_NEG => true,
         NUMERIC_NAN | NUMERIC_PINF | NUMERIC_NINF => {
             return Err(DecodeError::out_of_range(
-                "0A000",
+                SqlState::FEATURE_NOT_SUPPORTED,
                 "numeric NaN and infinity are not supported",
             ))
         }
@@ -674,7 +681,12 @@ fn decode_numeric(r: &mut Reader<'_>) -> Result<Decimal, DecodeError> {
             ))
         }
     };
-    let out_of_range = || DecodeError::out_of_range("22003", "numeric value out of range");
+    let out_of_range = || {
+        DecodeError::out_of_range(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            "numeric value out of range",
+        )
+    };
     if dscale > 28 {
         return Err(out_of_range());
     }

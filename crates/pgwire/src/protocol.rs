@@ -33,7 +33,7 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
-use eddy_coord::{AdapterError, ExecuteResponse, SessionHandle, StatementDesc};
+use eddy_coord::{ExecuteResponse, SessionHandle, StatementDesc};
 use eddy_repr::{Datum, ScalarType};
 use futures::{stream, Sink, SinkExt, StreamExt};
 use pgwire::api::auth::{
@@ -64,6 +64,7 @@ use tracing::{debug, info};
 use crate::backend::Backend;
 use crate::deallocate::{self, Deallocate};
 use crate::format::{self, DecodeError};
+use eddy_repr::{SqlError, SqlState};
 
 /// The ParameterStatus values sent at startup, with the value used when the backend
 /// does not know the variable. `application_name` comes from the startup message.
@@ -181,7 +182,7 @@ impl<B: Backend> Session<B> {
     fn handle(&self) -> PgWireResult<&SessionHandle> {
         self.handle
             .get()
-            .ok_or_else(|| user_error("08P01", "query message before startup"))
+            .ok_or_else(|| user_error(SqlState::PROTOCOL_VIOLATION, "query message before startup"))
     }
 
     /// Takes the handle for closing; `None` if startup never opened a session.
@@ -214,7 +215,10 @@ impl<B: Backend> Session<B> {
                     let name = Type::from_oid(oid)
                         .map(|t| t.name().to_string())
                         .unwrap_or_else(|| format!("with OID {oid}"));
-                    user_error("0A000", format!("parameter type {name} is not supported"))
+                    user_error(
+                        SqlState::FEATURE_NOT_SUPPORTED,
+                        format!("parameter type {name} is not supported"),
+                    )
                 }),
             })
             .collect::<PgWireResult<Vec<_>>>()?;
@@ -237,10 +241,10 @@ impl<B: Backend> Session<B> {
         status: TransactionStatus,
         store: &S,
         deallocate: &Deallocate,
-    ) -> Result<ExecuteResponse, AdapterError> {
+    ) -> Result<ExecuteResponse, SqlError> {
         if status == TransactionStatus::Error {
-            return Err(AdapterError::new(
-                "25P02",
+            return Err(SqlError::new(
+                SqlState::IN_FAILED_SQL_TRANSACTION,
                 "current transaction is aborted, commands ignored until end of transaction block",
             ));
         }
@@ -257,8 +261,8 @@ impl<B: Backend> Session<B> {
             Deallocate::Name(name) => {
                 // The unnamed statement is stored under DEFAULT_NAME; SQL cannot name it.
                 if name == DEFAULT_NAME || store.get_statement(name).is_none() {
-                    return Err(AdapterError::new(
-                        "26000",
+                    return Err(SqlError::new(
+                        SqlState::INVALID_SQL_STATEMENT_NAME,
                         format!("prepared statement \"{name}\" does not exist"),
                     ));
                 }
@@ -356,7 +360,7 @@ impl<B: Backend> StartupHandler for Handler<B> {
     {
         let PgWireFrontendMessage::Startup(startup) = message else {
             return Err(fatal_error(
-                "08P01",
+                SqlState::PROTOCOL_VIOLATION,
                 "expected a startup message during authentication",
             ));
         };
@@ -366,7 +370,7 @@ impl<B: Backend> StartupHandler for Handler<B> {
             Some(user) if !user.is_empty() => user.clone(),
             _ => {
                 return Err(fatal_error(
-                    "28000",
+                    SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
                     "no PostgreSQL user name specified in startup packet",
                 ))
             }
@@ -391,7 +395,10 @@ impl<B: Backend> StartupHandler for Handler<B> {
         if let Err(handle) = self.session.handle.set(handle) {
             // Only reachable if pgwire dispatched a second startup message.
             self.backend().close_session(handle).await;
-            return Err(fatal_error("08P01", "duplicate startup message"));
+            return Err(fatal_error(
+                SqlState::PROTOCOL_VIOLATION,
+                "duplicate startup message",
+            ));
         }
         let statuses = self.session.initial_parameters(&application_name).await?;
 
@@ -531,7 +538,7 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
         if message.name.is_some() && client.portal_store().get_statement(name).is_some() {
             return Err(user_error(
-                "42P05",
+                SqlState::DUPLICATE_PREPARED_STATEMENT,
                 format!("prepared statement \"{name}\" already exists"),
             ));
         }
@@ -580,7 +587,7 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
         if message.portal_name.is_some() && client.portal_store().get_portal(portal_name).is_some()
         {
             return Err(user_error(
-                "42P03",
+                SqlState::DUPLICATE_CURSOR,
                 format!("cursor \"{portal_name}\" already exists"),
             ));
         }
@@ -602,7 +609,7 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
                 check_formats(&message, 0, 0)?;
                 if !message.parameters.is_empty() {
                     return Err(user_error(
-                        "08P01",
+                        SqlState::PROTOCOL_VIOLATION,
                         format!(
                             "bind message supplies {} parameters, but prepared statement \"{}\" requires 0",
                             message.parameters.len(),
@@ -649,7 +656,7 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
                 Some(Entry::Empty) => (None, None),
                 None => {
                     return Err(user_error(
-                        "34000",
+                        SqlState::INVALID_CURSOR_NAME,
                         format!(
                             "portal \"{}\" does not exist",
                             message.name.as_deref().unwrap_or("")
@@ -659,7 +666,7 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
             },
             other => {
                 return Err(user_error(
-                    "08P01",
+                    SqlState::PROTOCOL_VIOLATION,
                     format!("invalid DESCRIBE message subtype {other}"),
                 ))
             }
@@ -756,8 +763,12 @@ fn to_response(response: ExecuteResponse, formats: Format) -> Response {
             );
             let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
             let data_rows = stream::iter(rows).map(move |row| {
-                format::encode_row(&row, &types, &formats)
-                    .map_err(|e| user_error("XX000", format!("could not send result row: {e}")))
+                format::encode_row(&row, &types, &formats).map_err(|e| {
+                    user_error(
+                        SqlState::INTERNAL_ERROR,
+                        format!("could not send result row: {e}"),
+                    )
+                })
             });
             Response::Query(QueryResponse::new(Arc::new(fields), data_rows))
         }
@@ -803,14 +814,14 @@ fn check_formats(bind: &Bind, nparams: usize, ncolumns: usize) -> PgWireResult<(
     let nformats = bind.parameter_format_codes.len();
     if nformats > 1 && nformats != nparams {
         return Err(user_error(
-            "08P01",
+            SqlState::PROTOCOL_VIOLATION,
             format!("bind message has {nformats} parameter formats but {nparams} parameters"),
         ));
     }
     let nresult = bind.result_column_format_codes.len();
     if nresult > 1 && nresult != ncolumns {
         return Err(user_error(
-            "08P01",
+            SqlState::PROTOCOL_VIOLATION,
             format!("bind message has {nresult} result formats but query has {ncolumns} columns"),
         ));
     }
@@ -821,7 +832,7 @@ fn check_formats(bind: &Bind, nparams: usize, ncolumns: usize) -> PgWireResult<(
     {
         if code != 0 && code != 1 {
             return Err(user_error(
-                "22023",
+                SqlState::INVALID_PARAMETER_VALUE,
                 format!("unsupported format code: {code}"),
             ));
         }
@@ -836,7 +847,7 @@ fn bind_params(bind: &Bind, prepared: &Prepared) -> PgWireResult<Vec<Datum>> {
     check_formats(bind, types.len(), ncolumns)?;
     if bind.parameters.len() != types.len() {
         return Err(user_error(
-            "08P01",
+            SqlState::PROTOCOL_VIOLATION,
             format!(
                 "bind message supplies {} parameters, but prepared statement \"{}\" requires {}",
                 bind.parameters.len(),
@@ -872,14 +883,14 @@ fn bind_params(bind: &Bind, prepared: &Prepared) -> PgWireResult<Vec<Datum>> {
 fn param_error(position: usize, err: DecodeError) -> PgWireError {
     match err {
         DecodeError::Binary(reason) => adapter_error(
-            AdapterError::new(
-                "22P03",
+            SqlError::new(
+                SqlState::INVALID_BINARY_REPRESENTATION,
                 format!("incorrect binary data format in bind parameter {position}"),
             )
             .with_detail(reason),
         ),
         DecodeError::Text(err) => {
-            let mut adapter = AdapterError::new(err.sqlstate(), err.message);
+            let mut adapter = SqlError::new(err.sqlstate(), err.message);
             adapter.detail = err.detail;
             adapter_error(adapter)
         }
@@ -906,12 +917,16 @@ fn statement_not_found(name: Option<&str>) -> PgWireError {
         Some(name) => format!("prepared statement \"{name}\" does not exist"),
         None => "unnamed prepared statement does not exist".to_string(),
     };
-    user_error("26000", message)
+    user_error(SqlState::INVALID_SQL_STATEMENT_NAME, message)
 }
 
 /// An adapter error as a pgwire error with Postgres' fields.
-fn error_info(err: AdapterError, severity: &str) -> ErrorInfo {
-    let mut info = ErrorInfo::new(severity.into(), err.sqlstate.into(), err.message);
+fn error_info(err: SqlError, severity: &str) -> ErrorInfo {
+    let mut info = ErrorInfo::new(
+        severity.into(),
+        err.sqlstate.code().to_string(),
+        err.message,
+    );
     info.severity_nonlocalized = Some(severity.into());
     info.detail = err.detail;
     info.hint = err.hint;
@@ -919,17 +934,17 @@ fn error_info(err: AdapterError, severity: &str) -> ErrorInfo {
     info
 }
 
-fn adapter_error(err: AdapterError) -> PgWireError {
+fn adapter_error(err: SqlError) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(err, SEVERITY_ERROR)))
 }
 
-fn user_error(sqlstate: &'static str, message: impl Into<String>) -> PgWireError {
-    adapter_error(AdapterError::new(sqlstate, message))
+fn user_error(sqlstate: SqlState, message: impl Into<String>) -> PgWireError {
+    adapter_error(SqlError::new(sqlstate, message))
 }
 
-fn fatal_error(sqlstate: &'static str, message: impl Into<String>) -> PgWireError {
+fn fatal_error(sqlstate: SqlState, message: impl Into<String>) -> PgWireError {
     PgWireError::UserError(Box::new(error_info(
-        AdapterError::new(sqlstate, message),
+        SqlError::new(sqlstate, message),
         SEVERITY_FATAL,
     )))
 }
@@ -937,7 +952,10 @@ fn fatal_error(sqlstate: &'static str, message: impl Into<String>) -> PgWireErro
 /// The FATAL error a client gets when the server is at its connection limit.
 pub(crate) fn too_many_clients() -> ErrorInfo {
     error_info(
-        AdapterError::new("53300", "sorry, too many clients already"),
+        SqlError::new(
+            SqlState::TOO_MANY_CONNECTIONS,
+            "sorry, too many clients already",
+        ),
         SEVERITY_FATAL,
     )
 }

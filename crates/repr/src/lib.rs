@@ -9,12 +9,14 @@
 //! - Every [`ScalarType`] has one Postgres type OID and one text output format.
 
 pub mod datum;
+pub mod error;
 pub mod pgtype;
 pub mod row;
 pub mod strconv;
 pub mod types;
 
 pub use datum::{Datum, Interval, OrdF32, OrdF64};
+pub use error::{SqlError, SqlState};
 pub use row::Row;
 pub use types::{ColumnType, RelationDesc, ScalarType};
 

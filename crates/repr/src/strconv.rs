@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::datum::{Datum, OrdF32, OrdF64};
 use crate::types::ScalarType;
+use crate::SqlState;
 
 pub use datetime::{
     format_date, format_interval, format_time, format_timestamp, format_timestamptz, parse_date,
@@ -64,18 +65,20 @@ pub enum ParseErrorKind {
 
 impl ParseErrorKind {
     /// The Postgres SQLSTATE code.
-    pub fn sqlstate(&self) -> &'static str {
+    pub fn sqlstate(&self) -> SqlState {
         match self {
-            ParseErrorKind::InvalidTextRepresentation => "22P02",
-            ParseErrorKind::NumericValueOutOfRange => "22003",
-            ParseErrorKind::InvalidDatetimeFormat => "22007",
-            ParseErrorKind::DatetimeFieldOverflow => "22008",
-            ParseErrorKind::InvalidTimeZoneDisplacement => "22009",
-            ParseErrorKind::IntervalFieldOverflow => "22015",
-            ParseErrorKind::InvalidParameterValue => "22023",
-            ParseErrorKind::UntranslatableCharacter => "22P05",
-            ParseErrorKind::FeatureNotSupported => "0A000",
-            ParseErrorKind::StatementTooComplex => "54001",
+            ParseErrorKind::InvalidTextRepresentation => SqlState::INVALID_TEXT_REPRESENTATION,
+            ParseErrorKind::NumericValueOutOfRange => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            ParseErrorKind::InvalidDatetimeFormat => SqlState::INVALID_DATETIME_FORMAT,
+            ParseErrorKind::DatetimeFieldOverflow => SqlState::DATETIME_FIELD_OVERFLOW,
+            ParseErrorKind::InvalidTimeZoneDisplacement => {
+                SqlState::INVALID_TIME_ZONE_DISPLACEMENT_VALUE
+            }
+            ParseErrorKind::IntervalFieldOverflow => SqlState::INTERVAL_FIELD_OVERFLOW,
+            ParseErrorKind::InvalidParameterValue => SqlState::INVALID_PARAMETER_VALUE,
+            ParseErrorKind::UntranslatableCharacter => SqlState::UNTRANSLATABLE_CHARACTER,
+            ParseErrorKind::FeatureNotSupported => SqlState::FEATURE_NOT_SUPPORTED,
+            ParseErrorKind::StatementTooComplex => SqlState::STATEMENT_TOO_COMPLEX,
         }
     }
 }
@@ -122,7 +125,7 @@ impl ParseError {
         )
     }
 
-    pub fn sqlstate(&self) -> &'static str {
+    pub fn sqlstate(&self) -> SqlState {
         self.kind.sqlstate()
     }
 }

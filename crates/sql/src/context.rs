@@ -20,9 +20,9 @@ use eddy_expr::{MirRelationExpr, MirScalarExpr, UnaryFunc};
 use eddy_repr::{ColumnType, Datum, ScalarType};
 
 use crate::catalog::Catalog;
-use crate::error::{sqlstate, PlanError};
 use crate::plan::PlanContext;
 use crate::types::{self, CastContext};
+use eddy_repr::{SqlError, SqlState};
 
 /// Where parameter values come from.
 #[derive(Clone, Copy, Debug)]
@@ -195,16 +195,16 @@ impl<'a> StatementContext<'a> {
     }
 
     /// `$n` (1-based).
-    pub fn param(&self, n: usize) -> Result<CExpr, PlanError> {
+    pub fn param(&self, n: usize) -> Result<CExpr, SqlError> {
         if self.in_view.get() {
-            return Err(PlanError::new(
-                sqlstate::FEATURE_NOT_SUPPORTED,
+            return Err(SqlError::new(
+                SqlState::FEATURE_NOT_SUPPORTED,
                 "parameters are not allowed in views",
             ));
         }
         let missing = || {
-            PlanError::new(
-                sqlstate::UNDEFINED_PARAMETER,
+            SqlError::new(
+                SqlState::UNDEFINED_PARAMETER,
                 format!("there is no parameter ${n}"),
             )
         };
@@ -259,7 +259,7 @@ impl<'a> StatementContext<'a> {
         expr: CExpr,
         to: ScalarType,
         kind: CastKind,
-    ) -> Result<Typed, PlanError> {
+    ) -> Result<Typed, SqlError> {
         Ok(match expr {
             CExpr::Typed(t) => t,
             CExpr::Str(s) if matches!(to, ScalarType::RegClass | ScalarType::RegType) => {
@@ -299,7 +299,7 @@ impl<'a> StatementContext<'a> {
         expr: CExpr,
         to: ScalarType,
         context: CastContext,
-    ) -> Result<Result<Typed, String>, PlanError> {
+    ) -> Result<Result<Typed, String>, SqlError> {
         let kind = match context {
             CastContext::Assignment => CastKind::Assignment,
             _ => CastKind::Explicit,
@@ -336,7 +336,7 @@ impl StatementContext<'_> {
     /// `'name'::regclass` / `'name'::regtype`: the OID of the relation (or type) the
     /// name resolves to now, as Postgres does when it reads such a constant; a number
     /// is taken as the OID itself.
-    pub fn reg_literal(&self, s: &str, to: ScalarType) -> Result<Typed, PlanError> {
+    pub fn reg_literal(&self, s: &str, to: ScalarType) -> Result<Typed, SqlError> {
         let trimmed = s.trim();
         if let Ok(oid) = trimmed.parse::<u32>() {
             return Ok(Typed::literal(Datum::Oid(oid), to));
@@ -349,8 +349,8 @@ impl StatementContext<'_> {
                 .iter()
                 .find(|t| t.name == name || t.display == name)
                 .ok_or_else(|| {
-                    PlanError::new(
-                        sqlstate::UNDEFINED_OBJECT,
+                    SqlError::new(
+                        SqlState::UNDEFINED_OBJECT,
                         format!("type \"{trimmed}\" does not exist"),
                     )
                 })?;
@@ -360,7 +360,7 @@ impl StatementContext<'_> {
             [name] => (None, name),
             [schema, name] | [_, schema, name] => (Some(schema.as_str()), name),
             _ => {
-                return Err(PlanError::syntax(format!(
+                return Err(SqlError::syntax(format!(
                     "improper relation name (too many dotted names): {trimmed}"
                 )))
             }
@@ -370,8 +370,8 @@ impl StatementContext<'_> {
             .resolve_item(schema, name)
             .and_then(|item| crate::catalog::item_oid(item.id))
             .ok_or_else(|| {
-                PlanError::new(
-                    sqlstate::UNDEFINED_TABLE,
+                SqlError::new(
+                    SqlState::UNDEFINED_TABLE,
                     format!("relation \"{trimmed}\" does not exist"),
                 )
             })?;
@@ -381,8 +381,8 @@ impl StatementContext<'_> {
 
 /// The parts of a dotted name written as text (`public."Orders"`): unquoted parts
 /// fold to lowercase, quoted ones keep their case (`""` is a quote).
-fn parse_qualified_name(s: &str) -> Result<Vec<String>, PlanError> {
-    let invalid = || PlanError::new(sqlstate::INVALID_NAME, "invalid name syntax");
+fn parse_qualified_name(s: &str) -> Result<Vec<String>, SqlError> {
+    let invalid = || SqlError::new(SqlState::INVALID_NAME, "invalid name syntax");
     let mut parts = vec![];
     let mut chars = s.chars().peekable();
     loop {
@@ -423,7 +423,7 @@ fn parse_qualified_name(s: &str) -> Result<Vec<String>, PlanError> {
 }
 
 /// A string literal read as a value of type `to`.
-fn string_literal_as(s: String, to: ScalarType, kind: CastKind) -> Result<Typed, PlanError> {
+fn string_literal_as(s: String, to: ScalarType, kind: CastKind) -> Result<Typed, SqlError> {
     use ScalarType::*;
     match to {
         Text | Name | Varchar { max_length: None } => Ok(Typed::literal(Datum::String(s), to)),
@@ -438,8 +438,8 @@ fn string_literal_as(s: String, to: ScalarType, kind: CastKind) -> Result<Typed,
                     to,
                 ))
             } else {
-                Err(PlanError::new(
-                    sqlstate::STRING_DATA_RIGHT_TRUNCATION,
+                Err(SqlError::new(
+                    SqlState::STRING_DATA_RIGHT_TRUNCATION,
                     format!("value too long for type character varying({n})"),
                 ))
             }
@@ -448,7 +448,7 @@ fn string_literal_as(s: String, to: ScalarType, kind: CastKind) -> Result<Typed,
         // while planning, so `'x'::date` fails before any row is read).
         _ => match eddy_expr::eval::cast_datum(Datum::String(s), &to, kind) {
             Ok(datum) => Ok(Typed::literal(datum, to)),
-            Err(e) => Err(PlanError::new(e.sqlstate(), e.to_string())),
+            Err(e) => Err(e.into()),
         },
     }
 }

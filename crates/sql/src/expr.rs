@@ -24,13 +24,13 @@ use sqlparser::ast::{
 };
 
 use crate::context::{CExpr, StatementContext, Typed};
-use crate::error::{sqlstate, PlanError};
 use crate::func;
 use crate::introspect;
 use crate::names::normalize_ident;
 use crate::scope::Scope;
 use crate::subquery;
 use crate::types::{self, CastContext};
+use eddy_repr::{SqlError, SqlState};
 
 /// The state of a GROUP BY: the input the keys and aggregates were computed over, and
 /// how their results are laid out in the grouped relation (keys first, then
@@ -181,26 +181,22 @@ pub fn contains_aggregate(expr: &Expr) -> bool {
 }
 
 /// Plans an expression and types any unknown result as `text`.
-pub fn plan_typed(ecx: &ExprContext, expr: &Expr) -> Result<Typed, PlanError> {
+pub fn plan_typed(ecx: &ExprContext, expr: &Expr) -> Result<Typed, SqlError> {
     let planned = plan_expr(ecx, expr)?;
     Ok(ecx.scx.finalize(planned))
 }
 
 /// Plans a condition: the result must be boolean (`argument of WHERE must be type
 /// boolean, not type integer`).
-pub fn plan_condition(ecx: &ExprContext, expr: &Expr) -> Result<Typed, PlanError> {
+pub fn plan_condition(ecx: &ExprContext, expr: &Expr) -> Result<Typed, SqlError> {
     let planned = plan_expr(ecx, expr)?;
     require_bool(ecx.scx, planned, ecx.clause)
 }
 
-pub fn require_bool(
-    scx: &StatementContext,
-    planned: CExpr,
-    what: &str,
-) -> Result<Typed, PlanError> {
+pub fn require_bool(scx: &StatementContext, planned: CExpr, what: &str) -> Result<Typed, SqlError> {
     match planned {
         CExpr::Typed(t) if t.scalar_type() != ScalarType::Bool => {
-            Err(PlanError::datatype_mismatch(format!(
+            Err(SqlError::datatype_mismatch(format!(
                 "argument of {what} must be type boolean, not type {}",
                 t.scalar_type().sql_name()
             )))
@@ -210,7 +206,7 @@ pub fn require_bool(
 }
 
 /// Plans an expression, leaving unknown-typed values open.
-pub fn plan_expr(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
+pub fn plan_expr(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
     if let Expr::Function(f) = expr {
         if func::is_table_function_call(f) {
             return match ecx
@@ -218,8 +214,8 @@ pub fn plan_expr(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
                 .and_then(|c| c.iter().find(|(e, _)| e == expr))
             {
                 Some((_, typed)) => Ok(typed.clone().into()),
-                None => Err(PlanError::new(
-                    sqlstate::FEATURE_NOT_SUPPORTED,
+                None => Err(SqlError::new(
+                    SqlState::FEATURE_NOT_SUPPORTED,
                     format!("set-returning functions are not allowed in {}", ecx.clause),
                 )),
             };
@@ -239,12 +235,12 @@ fn plan_grouped(
     ecx: &ExprContext,
     grouping: &Grouping,
     expr: &Expr,
-) -> Result<Option<CExpr>, PlanError> {
+) -> Result<Option<CExpr>, SqlError> {
     if let Expr::Function(f) = expr {
         if func::is_aggregate_call(f) {
             return match grouping.aggregates.iter().find(|(e, _)| e == expr) {
                 Some((_, typed)) => Ok(Some(typed.clone().into())),
-                None => Err(PlanError::internal(format!(
+                None => Err(SqlError::internal(format!(
                     "aggregate {expr} was not collected"
                 ))),
             };
@@ -284,9 +280,9 @@ fn plan_grouped(
     Ok(None)
 }
 
-pub fn ungrouped_column(scope: &Scope, column: usize) -> PlanError {
-    PlanError::new(
-        sqlstate::GROUPING_ERROR,
+pub fn ungrouped_column(scope: &Scope, column: usize) -> SqlError {
+    SqlError::new(
+        SqlState::GROUPING_ERROR,
         format!(
             "column \"{}\" must appear in the GROUP BY clause or be used in an aggregate function",
             scope.qualified_name(column)
@@ -295,7 +291,7 @@ pub fn ungrouped_column(scope: &Scope, column: usize) -> PlanError {
 }
 
 /// The input column an identifier refers to, if `expr` is a column reference.
-fn column_reference(scope: &Scope, expr: &Expr) -> Result<Option<usize>, PlanError> {
+fn column_reference(scope: &Scope, expr: &Expr) -> Result<Option<usize>, SqlError> {
     match expr {
         Expr::Identifier(ident) => Ok(Some(resolve_column(scope, std::slice::from_ref(ident))?)),
         Expr::CompoundIdentifier(idents) => Ok(Some(resolve_column(scope, idents)?)),
@@ -304,7 +300,7 @@ fn column_reference(scope: &Scope, expr: &Expr) -> Result<Option<usize>, PlanErr
 }
 
 /// Resolves `col`, `t.col`, `s.t.col` or `db.s.t.col`.
-pub fn resolve_column(scope: &Scope, idents: &[Ident]) -> Result<usize, PlanError> {
+pub fn resolve_column(scope: &Scope, idents: &[Ident]) -> Result<usize, SqlError> {
     let parts: Vec<String> = idents.iter().map(normalize_ident).collect();
     match parts.as_slice() {
         [column] => scope.resolve(None, None, column),
@@ -312,7 +308,7 @@ pub fn resolve_column(scope: &Scope, idents: &[Ident]) -> Result<usize, PlanErro
         [_, schema, table, column] | [schema, table, column] => {
             scope.resolve(Some(schema), Some(table), column)
         }
-        _ => Err(PlanError::syntax(format!(
+        _ => Err(SqlError::syntax(format!(
             "improper qualified name (too many dotted names): {}",
             parts.join(".")
         ))),
@@ -323,13 +319,13 @@ fn column(ecx: &ExprContext, pos: usize) -> CExpr {
     Typed::new(MirScalarExpr::Column(pos), ecx.typ[pos]).into()
 }
 
-fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
+fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
     let scx = ecx.scx;
     match expr {
         Expr::Identifier(ident) => {
             match resolve_column(ecx.scope, std::slice::from_ref(ident)) {
                 Ok(pos) => Ok(column(ecx, pos)),
-                Err(e) if e.sqlstate == sqlstate::UNDEFINED_COLUMN => {
+                Err(e) if e.sqlstate == SqlState::UNDEFINED_COLUMN => {
                     // A few SQL-standard functions are written without parentheses.
                     match normalize_ident(ident).as_str() {
                         name @ ("current_schema" | "current_role")
@@ -351,7 +347,7 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
         Expr::TypedString(ts) => {
             let to = types::scalar_type(&ts.data_type)?;
             let s = string_value(&ts.value.value).ok_or_else(|| {
-                PlanError::syntax(format!("syntax error at or near \"{}\"", ts.value))
+                SqlError::syntax(format!("syntax error at or near \"{}\"", ts.value))
             })?;
             Ok(scx
                 .resolve_unknown(CExpr::Str(s), to, CastKind::Explicit)?
@@ -411,7 +407,7 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
             subquery,
             negated,
         } => subquery::plan_in(ecx, expr, subquery, *negated),
-        Expr::InUnnest { .. } => Err(PlanError::unsupported("IN UNNEST")),
+        Expr::InUnnest { .. } => Err(SqlError::unsupported("IN UNNEST")),
         Expr::Between {
             expr,
             negated,
@@ -462,7 +458,7 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
             escape_char.as_ref(),
             true,
         ),
-        Expr::SimilarTo { .. } => Err(PlanError::unsupported("SIMILAR TO")),
+        Expr::SimilarTo { .. } => Err(SqlError::unsupported("SIMILAR TO")),
         Expr::UnaryOp { op, expr } => plan_unary_op(ecx, op, expr),
         Expr::Cast {
             kind,
@@ -471,10 +467,10 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
             format,
         } => {
             if format.is_some() {
-                return Err(PlanError::unsupported("CAST ... FORMAT"));
+                return Err(SqlError::unsupported("CAST ... FORMAT"));
             }
             if matches!(kind, AstCastKind::TryCast | AstCastKind::SafeCast) {
-                return Err(PlanError::unsupported(format!("{kind:?}").to_uppercase()));
+                return Err(SqlError::unsupported(format!("{kind:?}").to_uppercase()));
             }
             // `x::regnamespace::text`, `x::regrole::text`: the object's name.
             if let Expr::Cast {
@@ -494,7 +490,7 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
                 }
             }
             if let Some(kind) = reg_name_type(data_type) {
-                return Err(PlanError::unsupported(format!("type {kind}")));
+                return Err(SqlError::unsupported(format!("type {kind}")));
             }
             let to = types::scalar_type(data_type)?;
             // `ARRAY[]::text[]`: the cast gives the empty array its type.
@@ -583,7 +579,7 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
         Expr::Function(f) => func::plan_function(ecx, f),
         Expr::Exists { subquery, negated } => subquery::plan_exists(ecx, subquery, *negated),
         Expr::Subquery(query) => subquery::plan_scalar(ecx, query),
-        Expr::Tuple(_) => Err(PlanError::unsupported_plural("row constructors")),
+        Expr::Tuple(_) => Err(SqlError::unsupported_plural("row constructors")),
         Expr::Array(array) => plan_array(ecx, &array.elem),
         Expr::AnyOp {
             left,
@@ -596,7 +592,7 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
             compare_op,
             right,
         } => plan_any_all(ecx, left, compare_op, right, true),
-        Expr::AtTimeZone { .. } => Err(PlanError::unsupported("AT TIME ZONE")),
+        Expr::AtTimeZone { .. } => Err(SqlError::unsupported("AT TIME ZONE")),
         Expr::Collate { expr, collation } => {
             check_collation(collation)?;
             plan_expr(ecx, expr)
@@ -604,11 +600,11 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
         Expr::CompoundFieldAccess { root, access_chain } => {
             plan_subscripts(ecx, root, access_chain)
         }
-        Expr::JsonAccess { .. } => Err(PlanError::unsupported_plural("field access")),
+        Expr::JsonAccess { .. } => Err(SqlError::unsupported_plural("field access")),
         Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => {
-            Err(PlanError::syntax("syntax error at or near \"*\""))
+            Err(SqlError::syntax("syntax error at or near \"*\""))
         }
-        other => Err(PlanError::unsupported(format!("expression {other}"))),
+        other => Err(SqlError::unsupported(format!("expression {other}"))),
     }
 }
 
@@ -617,12 +613,12 @@ fn plan_ceil_floor(
     expr: &Expr,
     field: &CeilFloorKind,
     name: &str,
-) -> Result<CExpr, PlanError> {
+) -> Result<CExpr, SqlError> {
     if !matches!(
         field,
         CeilFloorKind::DateTimeField(DateTimeField::NoDateTime)
     ) {
-        return Err(PlanError::unsupported(format!(
+        return Err(SqlError::unsupported(format!(
             "{} with a field or scale",
             name.to_uppercase()
         )));
@@ -644,7 +640,7 @@ pub fn string_value(value: &Value) -> Option<String> {
     }
 }
 
-pub fn plan_value(scx: &StatementContext, value: &Value) -> Result<CExpr, PlanError> {
+pub fn plan_value(scx: &StatementContext, value: &Value) -> Result<CExpr, SqlError> {
     if let Some(s) = string_value(value) {
         return Ok(CExpr::Str(s));
     }
@@ -654,20 +650,18 @@ pub fn plan_value(scx: &StatementContext, value: &Value) -> Result<CExpr, PlanEr
         Value::Null => Ok(CExpr::Null),
         Value::Placeholder(p) => match p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
             Some(n) => scx.param(n),
-            None => Err(PlanError::syntax(format!(
-                "syntax error at or near \"{p}\""
-            ))),
+            None => Err(SqlError::syntax(format!("syntax error at or near \"{p}\""))),
         },
-        other => Err(PlanError::unsupported(format!("literal {other}"))),
+        other => Err(SqlError::unsupported(format!("literal {other}"))),
     }
 }
 
 /// A numeric literal: `integer` if it fits, else `bigint`, else `numeric`; with a
 /// decimal point or exponent always `numeric`.
-pub fn parse_number(text: &str) -> Result<Typed, PlanError> {
+pub fn parse_number(text: &str) -> Result<Typed, SqlError> {
     let out_of_range = || {
-        PlanError::new(
-            sqlstate::NUMERIC_VALUE_OUT_OF_RANGE,
+        SqlError::new(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
             format!("value overflows numeric format: {text}"),
         )
     };
@@ -711,19 +705,19 @@ pub fn parse_number(text: &str) -> Result<Typed, PlanError> {
 fn plan_interval_literal(
     scx: &StatementContext,
     interval: &sqlparser::ast::Interval,
-) -> Result<CExpr, PlanError> {
+) -> Result<CExpr, SqlError> {
     let text = match interval.value.as_ref() {
         Expr::Value(v) => match (&v.value, string_value(&v.value)) {
             (_, Some(s)) => s,
             (Value::Number(n, _), None) => n.clone(),
             _ => {
-                return Err(PlanError::unsupported(format!(
+                return Err(SqlError::unsupported(format!(
                     "interval literal {interval}"
                 )))
             }
         },
         _ => {
-            return Err(PlanError::unsupported(format!(
+            return Err(SqlError::unsupported(format!(
                 "interval literal {interval}"
             )))
         }
@@ -737,7 +731,7 @@ fn plan_interval_literal(
         (None, None, None, None) => text,
         (Some(field), None, None, None) => format!("{text} {}", datetime_field_name(field)?),
         _ => {
-            return Err(PlanError::unsupported(format!(
+            return Err(SqlError::unsupported(format!(
                 "interval literal {interval}"
             )))
         }
@@ -748,17 +742,17 @@ fn plan_interval_literal(
 }
 
 /// The canonical (lowercase, Postgres) name of an EXTRACT / date_part field.
-pub fn datetime_field_name(field: &DateTimeField) -> Result<String, PlanError> {
+pub fn datetime_field_name(field: &DateTimeField) -> Result<String, SqlError> {
     let raw = match field {
         DateTimeField::Custom(ident) => normalize_ident(ident),
         DateTimeField::Week(Some(_)) => {
-            return Err(PlanError::unsupported(format!("field {field}")))
+            return Err(SqlError::unsupported(format!("field {field}")))
         }
         other => other.to_string().to_lowercase(),
     };
     canonical_datetime_field(&raw).ok_or_else(|| {
-        PlanError::new(
-            sqlstate::INVALID_PARAMETER_VALUE,
+        SqlError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
             format!("unit \"{raw}\" not recognized"),
         )
     })
@@ -799,7 +793,7 @@ fn plan_is(
     expr: &Expr,
     func: UnaryFunc,
     negated: bool,
-) -> Result<Typed, PlanError> {
+) -> Result<Typed, SqlError> {
     let arg = if func == UnaryFunc::IsNull {
         plan_typed(ecx, expr)?
     } else {
@@ -830,7 +824,7 @@ fn plan_comparison_operands(
     a: &Expr,
     b: &Expr,
     opname: &str,
-) -> Result<(Typed, Typed), PlanError> {
+) -> Result<(Typed, Typed), SqlError> {
     let a = plan_expr(ecx, a)?;
     let b = plan_expr(ecx, b)?;
     unify_for_comparison(ecx.scx, a, b, opname)
@@ -844,7 +838,7 @@ pub fn unify_for_comparison(
     a: CExpr,
     b: CExpr,
     opname: &str,
-) -> Result<(Typed, Typed), PlanError> {
+) -> Result<(Typed, Typed), SqlError> {
     let as_text_if_char = |t: Typed| match t.scalar_type() {
         ScalarType::Char { .. } => t.cast(ScalarType::Text, CastKind::Explicit),
         _ => t,
@@ -877,7 +871,7 @@ pub fn unify_for_comparison(
                     a.cast(common, CastKind::Explicit),
                     b.cast(common, CastKind::Explicit),
                 )),
-                None => Err(PlanError::operator_does_not_exist(format!(
+                None => Err(SqlError::operator_does_not_exist(format!(
                     "{} {opname} {}",
                     ta.sql_name(),
                     tb.sql_name()
@@ -894,12 +888,12 @@ pub fn compare(
     opname: &str,
     a: CExpr,
     b: CExpr,
-) -> Result<Typed, PlanError> {
+) -> Result<Typed, SqlError> {
     let (a, b) = unify_for_comparison(scx, a, b, opname)?;
     if matches!(a.scalar_type(), ScalarType::Jsonb)
         && !matches!(func, BinaryFunc::Eq | BinaryFunc::NotEq)
     {
-        return Err(PlanError::unsupported(format!(
+        return Err(SqlError::unsupported(format!(
             "operator jsonb {opname} jsonb"
         )));
     }
@@ -911,7 +905,7 @@ fn plan_binary_op(
     left: &Expr,
     op: &BinaryOperator,
     right: &Expr,
-) -> Result<CExpr, PlanError> {
+) -> Result<CExpr, SqlError> {
     let scx = ecx.scx;
     use BinaryOperator as Op;
     match op {
@@ -957,7 +951,7 @@ pub fn plan_binary(
     op: &BinaryOperator,
     l: CExpr,
     r: CExpr,
-) -> Result<CExpr, PlanError> {
+) -> Result<CExpr, SqlError> {
     use BinaryOperator as Op;
     let planned = match op {
         Op::Plus => plan_arithmetic(scx, BinaryFunc::Add, "+", l, r)?,
@@ -987,7 +981,7 @@ pub fn plan_binary(
             return plan_binary(scx, &op, l, r);
         }
         Op::LongArrow => plan_jsonb_get(scx, l, r, BinaryFunc::JsonbGetText, "->>")?,
-        other => return Err(PlanError::unsupported(format!("operator {other}"))),
+        other => return Err(SqlError::unsupported(format!("operator {other}"))),
     };
     Ok(planned.into())
 }
@@ -1003,7 +997,7 @@ fn unknown_arithmetic_partner(
     opname: &str,
     known: &ScalarType,
     known_is_left: bool,
-) -> Result<ScalarType, PlanError> {
+) -> Result<ScalarType, SqlError> {
     use ScalarType::*;
     let signature = || {
         if known_is_left {
@@ -1020,8 +1014,8 @@ fn unknown_arithmetic_partner(
         (BinaryFunc::Add, Timestamp | TimestampTz | Time) => Interval,
         (BinaryFunc::Sub, Timestamp | TimestampTz | Date) => *known,
         (BinaryFunc::Sub, Time) if known_is_left => Interval,
-        (BinaryFunc::Add, Date) => return Err(PlanError::operator_not_unique(signature())),
-        _ => return Err(PlanError::operator_does_not_exist(signature())),
+        (BinaryFunc::Add, Date) => return Err(SqlError::operator_not_unique(signature())),
+        _ => return Err(SqlError::operator_does_not_exist(signature())),
     })
 }
 
@@ -1032,11 +1026,11 @@ pub fn plan_arithmetic(
     opname: &str,
     l: CExpr,
     r: CExpr,
-) -> Result<Typed, PlanError> {
+) -> Result<Typed, SqlError> {
     use ScalarType::*;
     let (l, r) = match (l.scalar_type(), r.scalar_type()) {
         (None, None) => {
-            return Err(PlanError::operator_not_unique(format!(
+            return Err(SqlError::operator_not_unique(format!(
                 "unknown {opname} unknown"
             )))
         }
@@ -1058,7 +1052,7 @@ pub fn plan_arithmetic(
     };
     let (lt, rt) = (l.scalar_type(), r.scalar_type());
     let no_operator = || {
-        PlanError::operator_does_not_exist(format!("{} {opname} {}", lt.sql_name(), rt.sql_name()))
+        SqlError::operator_does_not_exist(format!("{} {opname} {}", lt.sql_name(), rt.sql_name()))
     };
     let cast = |t: Typed, to: ScalarType| t.cast(to, CastKind::Explicit);
     let is_small_int = |t: &ScalarType| matches!(t, Int16 | Int32);
@@ -1085,9 +1079,7 @@ pub fn plan_arithmetic(
             let common = types::common_type(&a, &b).ok_or_else(no_operator)?;
             (cast(l, common), cast(r, common))
         }
-        (BinaryFunc::Sub, Time, Time) => {
-            return Err(PlanError::unsupported("operator time - time"))
-        }
+        (BinaryFunc::Sub, Time, Time) => return Err(SqlError::unsupported("operator time - time")),
         (BinaryFunc::Add | BinaryFunc::Sub, Interval, Interval) => (l, r),
         (BinaryFunc::Mul | BinaryFunc::Div, Interval, n) if n.is_numeric() => (l, cast(r, Float64)),
         (BinaryFunc::Mul, n, Interval) if n.is_numeric() => (r, cast(l, Float64)),
@@ -1096,16 +1088,16 @@ pub fn plan_arithmetic(
     Ok(l.binary(r, func))
 }
 
-fn plan_concat_op(scx: &StatementContext, l: CExpr, r: CExpr) -> Result<Typed, PlanError> {
+fn plan_concat_op(scx: &StatementContext, l: CExpr, r: CExpr) -> Result<Typed, SqlError> {
     // `array || array`, an unknown side read as the other's array type.
     let array_type = [&l, &r]
         .iter()
         .find_map(|c| c.scalar_type().filter(|t| t.array_element().is_some()));
     if let Some(array_type) = array_type {
-        let as_array = |c: CExpr| -> Result<Typed, PlanError> {
+        let as_array = |c: CExpr| -> Result<Typed, SqlError> {
             match c {
                 CExpr::Typed(t) if t.scalar_type() == array_type => Ok(t),
-                CExpr::Typed(t) => Err(PlanError::operator_does_not_exist(format!(
+                CExpr::Typed(t) => Err(SqlError::operator_does_not_exist(format!(
                     "{} || {}",
                     array_type.sql_name(),
                     t.scalar_type().sql_name()
@@ -1118,7 +1110,7 @@ fn plan_concat_op(scx: &StatementContext, l: CExpr, r: CExpr) -> Result<Typed, P
     }
     let is_stringy = |c: &CExpr| c.scalar_type().is_none_or(|t| t.is_string());
     if !is_stringy(&l) && !is_stringy(&r) {
-        return Err(PlanError::operator_does_not_exist(format!(
+        return Err(SqlError::operator_does_not_exist(format!(
             "{} || {}",
             l.type_name(),
             r.type_name()
@@ -1127,14 +1119,14 @@ fn plan_concat_op(scx: &StatementContext, l: CExpr, r: CExpr) -> Result<Typed, P
     for side in [&l, &r] {
         if let Some(t) = side.scalar_type() {
             if t == ScalarType::Jsonb || t.is_array() {
-                return Err(PlanError::unsupported(format!(
+                return Err(SqlError::unsupported(format!(
                     "operator || on {}",
                     t.sql_name()
                 )));
             }
         }
     }
-    let as_text = |c: CExpr| -> Result<Typed, PlanError> {
+    let as_text = |c: CExpr| -> Result<Typed, SqlError> {
         match c {
             CExpr::Typed(t)
                 if t.scalar_type().is_string()
@@ -1157,16 +1149,16 @@ fn like(
     func: BinaryFunc,
     opname: &str,
     negated: bool,
-) -> Result<Typed, PlanError> {
+) -> Result<Typed, SqlError> {
     let ok = |c: &CExpr| c.scalar_type().is_none_or(|t| t.is_string());
     if !ok(&l) || !ok(&r) {
-        return Err(PlanError::operator_does_not_exist(format!(
+        return Err(SqlError::operator_does_not_exist(format!(
             "{} {opname} {}",
             l.type_name(),
             r.type_name()
         )));
     }
-    let text = |c: CExpr| -> Result<Typed, PlanError> {
+    let text = |c: CExpr| -> Result<Typed, SqlError> {
         match c {
             CExpr::Typed(t) if matches!(t.scalar_type(), ScalarType::Char { .. }) => {
                 Ok(t.cast(ScalarType::Text, CastKind::Explicit))
@@ -1191,17 +1183,17 @@ fn plan_like(
     pattern: &Expr,
     escape_char: Option<&Value>,
     case_insensitive: bool,
-) -> Result<CExpr, PlanError> {
+) -> Result<CExpr, SqlError> {
     if any {
-        return Err(PlanError::unsupported("LIKE ANY"));
+        return Err(SqlError::unsupported("LIKE ANY"));
     }
-    let escape =
-        match escape_char {
-            None => None,
-            Some(escape) => Some(string_value(escape).ok_or_else(|| {
-                PlanError::syntax(format!("syntax error at or near \"{escape}\""))
-            })?),
-        };
+    let escape = match escape_char {
+        None => None,
+        Some(escape) => Some(
+            string_value(escape)
+                .ok_or_else(|| SqlError::syntax(format!("syntax error at or near \"{escape}\"")))?,
+        ),
+    };
     let l = plan_expr(ecx, expr)?;
     let mut r = plan_expr(ecx, pattern)?;
     if let Some(escape) = escape.filter(|e| e != "\\") {
@@ -1220,7 +1212,7 @@ fn plan_like(
             None => None,
         };
         let text = text
-            .ok_or_else(|| PlanError::unsupported("LIKE ... ESCAPE with a non-constant pattern"))?;
+            .ok_or_else(|| SqlError::unsupported("LIKE ... ESCAPE with a non-constant pattern"))?;
         let rewritten = backslash_pattern(&text, &escape)?;
         r = CExpr::Typed(Typed::literal(Datum::String(rewritten), ScalarType::Text));
     }
@@ -1235,14 +1227,14 @@ fn plan_like(
 
 /// A LIKE pattern that escapes with `escape` (one character, or none when empty)
 /// rewritten to escape with a backslash.
-fn backslash_pattern(pattern: &str, escape: &str) -> Result<String, PlanError> {
+fn backslash_pattern(pattern: &str, escape: &str) -> Result<String, SqlError> {
     let mut chars = escape.chars();
     let escape = match (chars.next(), chars.next()) {
         (None, _) => None,
         (Some(c), None) => Some(c),
         _ => {
             return Err(
-                PlanError::new(sqlstate::INVALID_ESCAPE_SEQUENCE, "invalid escape string")
+                SqlError::new(SqlState::INVALID_ESCAPE_SEQUENCE, "invalid escape string")
                     .with_hint("Escape string must be empty or one character."),
             )
         }
@@ -1252,8 +1244,8 @@ fn backslash_pattern(pattern: &str, escape: &str) -> Result<String, PlanError> {
     while let Some(c) = it.next() {
         if Some(c) == escape {
             let Some(next) = it.next() else {
-                return Err(PlanError::new(
-                    sqlstate::INVALID_ESCAPE_SEQUENCE,
+                return Err(SqlError::new(
+                    SqlState::INVALID_ESCAPE_SEQUENCE,
                     "LIKE pattern must not end with escape character",
                 ));
             };
@@ -1274,11 +1266,11 @@ fn plan_jsonb_get(
     r: CExpr,
     func: BinaryFunc,
     opname: &str,
-) -> Result<Typed, PlanError> {
+) -> Result<Typed, SqlError> {
     let l = match l {
         CExpr::Typed(t) if t.scalar_type() == ScalarType::Jsonb => t,
         CExpr::Typed(t) => {
-            return Err(PlanError::operator_does_not_exist(format!(
+            return Err(SqlError::operator_does_not_exist(format!(
                 "{} {opname} {}",
                 t.scalar_type().sql_name(),
                 r.type_name()
@@ -1292,7 +1284,7 @@ fn plan_jsonb_get(
             t.cast(ScalarType::Int32, CastKind::Explicit)
         }
         CExpr::Typed(t) => {
-            return Err(PlanError::operator_does_not_exist(format!(
+            return Err(SqlError::operator_does_not_exist(format!(
                 "jsonb {opname} {}",
                 t.scalar_type().sql_name()
             )))
@@ -1302,7 +1294,7 @@ fn plan_jsonb_get(
     Ok(l.binary(r, func))
 }
 
-fn plan_unary_op(ecx: &ExprContext, op: &UnaryOperator, expr: &Expr) -> Result<CExpr, PlanError> {
+fn plan_unary_op(ecx: &ExprContext, op: &UnaryOperator, expr: &Expr) -> Result<CExpr, SqlError> {
     let scx = ecx.scx;
     match op {
         UnaryOperator::Not => {
@@ -1322,11 +1314,11 @@ fn plan_unary_op(ecx: &ExprContext, op: &UnaryOperator, expr: &Expr) -> Result<C
                 {
                     Ok(t.unary(UnaryFunc::Neg).into())
                 }
-                CExpr::Typed(t) => Err(PlanError::operator_does_not_exist(format!(
+                CExpr::Typed(t) => Err(SqlError::operator_does_not_exist(format!(
                     "- {}",
                     t.scalar_type().sql_name()
                 ))),
-                _ => Err(PlanError::operator_not_unique("- unknown")),
+                _ => Err(SqlError::operator_not_unique("- unknown")),
             }
         }
         UnaryOperator::Plus => match plan_expr(ecx, expr)? {
@@ -1335,11 +1327,11 @@ fn plan_unary_op(ecx: &ExprContext, op: &UnaryOperator, expr: &Expr) -> Result<C
             {
                 Ok(t.into())
             }
-            CExpr::Typed(t) => Err(PlanError::operator_does_not_exist(format!(
+            CExpr::Typed(t) => Err(SqlError::operator_does_not_exist(format!(
                 "+ {}",
                 t.scalar_type().sql_name()
             ))),
-            _ => Err(PlanError::operator_not_unique("+ unknown")),
+            _ => Err(SqlError::operator_not_unique("+ unknown")),
         },
         UnaryOperator::PGSquareRoot => {
             let arg = plan_expr(ecx, expr)?;
@@ -1349,16 +1341,16 @@ fn plan_unary_op(ecx: &ExprContext, op: &UnaryOperator, expr: &Expr) -> Result<C
             let arg = plan_expr(ecx, expr)?;
             Ok(func::plan_call(scx, "abs", vec![arg])?.into())
         }
-        other => Err(PlanError::unsupported(format!("operator {other}"))),
+        other => Err(SqlError::unsupported(format!("operator {other}"))),
     }
 }
 
 /// `CAST(x AS t)` / `x::t`.
-pub fn plan_cast(scx: &StatementContext, expr: CExpr, to: ScalarType) -> Result<Typed, PlanError> {
+pub fn plan_cast(scx: &StatementContext, expr: CExpr, to: ScalarType) -> Result<Typed, SqlError> {
     match scx.coerce(expr, to, CastContext::Explicit)? {
         Ok(t) => Ok(t),
-        Err(from) => Err(PlanError::new(
-            sqlstate::CANNOT_COERCE,
+        Err(from) => Err(SqlError::new(
+            SqlState::CANNOT_COERCE,
             format!("cannot cast type {from} to {}", to.sql_name()),
         )),
     }
@@ -1372,14 +1364,14 @@ pub fn unify(
     scx: &StatementContext,
     values: Vec<CExpr>,
     what: &str,
-) -> Result<(Vec<Typed>, ScalarType), PlanError> {
+) -> Result<(Vec<Typed>, ScalarType), SqlError> {
     let mut common: Option<ScalarType> = None;
     for v in &values {
         if let Some(t) = v.scalar_type() {
             common = Some(match common {
                 None => t,
                 Some(c) => types::common_type(&c, &t).ok_or_else(|| {
-                    PlanError::datatype_mismatch(format!(
+                    SqlError::datatype_mismatch(format!(
                         "{what} types {} and {} cannot be matched",
                         c.sql_name(),
                         t.sql_name()
@@ -1404,7 +1396,7 @@ fn plan_case(
     operand: Option<&Expr>,
     conditions: &[sqlparser::ast::CaseWhen],
     else_result: Option<&Expr>,
-) -> Result<CExpr, PlanError> {
+) -> Result<CExpr, SqlError> {
     let scx = ecx.scx;
     let operand = operand.map(|o| plan_expr(ecx, o)).transpose()?;
     let mut conds: Vec<Typed> = vec![];
@@ -1474,7 +1466,7 @@ fn plan_case(
 }
 
 /// Used by [`func`] for `nullif`: `CASE WHEN a = b THEN NULL ELSE a END`, typed as `a`.
-pub fn plan_nullif(scx: &StatementContext, a: CExpr, b: CExpr) -> Result<Typed, PlanError> {
+pub fn plan_nullif(scx: &StatementContext, a: CExpr, b: CExpr) -> Result<Typed, SqlError> {
     let a = match (&a, b.scalar_type()) {
         (CExpr::Typed(_), _) => scx.finalize(a),
         (_, Some(tb)) => scx.resolve_unknown(a, types::unknown_meets(&tb), CastKind::Explicit)?,
@@ -1527,7 +1519,7 @@ fn reg_name_type(data_type: &DataType) -> Option<&'static str> {
 
 /// `COLLATE name`: the collations that compare as Eddy does (bytewise) are accepted
 /// and change nothing; others do not exist here.
-fn check_collation(collation: &ObjectName) -> Result<(), PlanError> {
+fn check_collation(collation: &ObjectName) -> Result<(), SqlError> {
     let parts = crate::names::object_name_parts(collation)?;
     let (schema, name) = match parts.as_slice() {
         [name] => (None, name.as_str()),
@@ -1539,22 +1531,22 @@ fn check_collation(collation: &ObjectName) -> Result<(), PlanError> {
     if known {
         Ok(())
     } else {
-        Err(PlanError::new(
-            sqlstate::UNDEFINED_OBJECT,
+        Err(SqlError::new(
+            SqlState::UNDEFINED_OBJECT,
             format!("collation \"{collation}\" for encoding \"UTF8\" does not exist"),
         ))
     }
 }
 
 /// `OPERATOR(pg_catalog.op)`: the builtin operator `op`.
-fn qualified_operator(parts: &[String]) -> Result<BinaryOperator, PlanError> {
+fn qualified_operator(parts: &[String]) -> Result<BinaryOperator, SqlError> {
     use BinaryOperator as Op;
     let (schema, op) = match parts {
         [op] => (None, op.as_str()),
         [schema, op] => (Some(schema.as_str()), op.as_str()),
         _ => (None, ""),
     };
-    let not_found = || PlanError::operator_does_not_exist(format!("OPERATOR({})", parts.join(".")));
+    let not_found = || SqlError::operator_does_not_exist(format!("OPERATOR({})", parts.join(".")));
     if schema.is_some_and(|s| s != crate::names::PG_CATALOG_SCHEMA) {
         return Err(not_found());
     }
@@ -1587,14 +1579,14 @@ fn qualified_operator(parts: &[String]) -> Result<BinaryOperator, PlanError> {
 }
 
 /// `ARRAY[a, b, ...]`: elements of a common type that has an array type.
-fn plan_array(ecx: &ExprContext, elems: &[Expr]) -> Result<CExpr, PlanError> {
+fn plan_array(ecx: &ExprContext, elems: &[Expr]) -> Result<CExpr, SqlError> {
     let planned = elems
         .iter()
         .map(|e| plan_expr(ecx, e))
         .collect::<Result<Vec<_>, _>>()?;
     if planned.is_empty() {
-        return Err(PlanError::new(
-            sqlstate::INDETERMINATE_DATATYPE,
+        return Err(SqlError::new(
+            SqlState::INDETERMINATE_DATATYPE,
             "cannot determine type of empty array",
         )
         .with_hint("Explicitly cast to the desired type, for example ARRAY[]::integer[]."));
@@ -1605,7 +1597,7 @@ fn plan_array(ecx: &ExprContext, elems: &[Expr]) -> Result<CExpr, PlanError> {
         t => t,
     };
     if eddy_expr::func::array_type_of(&elem_type).is_none() {
-        return Err(PlanError::unsupported(format!(
+        return Err(SqlError::unsupported(format!(
             "arrays of type {}",
             elem_type.sql_name()
         )));
@@ -1625,13 +1617,13 @@ fn plan_any_all(
     op: &BinaryOperator,
     right: &Expr,
     all: bool,
-) -> Result<CExpr, PlanError> {
+) -> Result<CExpr, SqlError> {
     let negated = match (op, all) {
         (BinaryOperator::Eq, false) => false,
         (BinaryOperator::NotEq, true) => true,
         _ => {
             let which = if all { "ALL" } else { "ANY" };
-            return Err(PlanError::unsupported(format!("{op} {which} (...)")));
+            return Err(SqlError::unsupported(format!("{op} {which} (...)")));
         }
     };
     if let Expr::Subquery(query) = strip_nested(right) {
@@ -1646,14 +1638,14 @@ fn plan_any_all(
             // An array literal takes the array type of the other side.
             let elem = x.scalar_type().unwrap_or(ScalarType::Text);
             let typ = eddy_expr::func::array_type_of(&elem).ok_or_else(|| {
-                PlanError::operator_does_not_exist(format!("{} = unknown", elem.sql_name()))
+                SqlError::operator_does_not_exist(format!("{} = unknown", elem.sql_name()))
             })?;
             scx.resolve_unknown(unknown, typ, CastKind::Explicit)?
         }
     };
     let Some(elem) = array.scalar_type().array_element() else {
-        return Err(PlanError::new(
-            sqlstate::WRONG_OBJECT_TYPE,
+        return Err(SqlError::new(
+            SqlState::WRONG_OBJECT_TYPE,
             format!(
                 "op ANY/ALL (array) requires array on right side, not type {}",
                 array.scalar_type().sql_name()
@@ -1679,7 +1671,7 @@ fn plan_any_all(
                 )
             }
             _ => {
-                return Err(PlanError::operator_does_not_exist(format!(
+                return Err(SqlError::operator_does_not_exist(format!(
                     "{} {op} {}",
                     t.scalar_type().sql_name(),
                     elem.sql_name()
@@ -1705,15 +1697,15 @@ fn plan_subscripts(
     ecx: &ExprContext,
     root: &Expr,
     chain: &[AccessExpr],
-) -> Result<CExpr, PlanError> {
+) -> Result<CExpr, SqlError> {
     let [AccessExpr::Subscript(Subscript::Index { index })] = chain else {
-        return Err(PlanError::unsupported_plural(
+        return Err(SqlError::unsupported_plural(
             "field access, slices and multi-dimensional subscripts",
         ));
     };
     let array = plan_typed(ecx, root)?;
     if array.scalar_type().array_element().is_none() {
-        return Err(PlanError::datatype_mismatch(format!(
+        return Err(SqlError::datatype_mismatch(format!(
             "cannot subscript type {} because it does not support subscripting",
             array.scalar_type().sql_name()
         )));
@@ -1728,7 +1720,7 @@ fn plan_subscripts(
             t
         }
         CExpr::Typed(t) => {
-            return Err(PlanError::datatype_mismatch(format!(
+            return Err(SqlError::datatype_mismatch(format!(
                 "array subscript must have type integer, not type {}",
                 t.scalar_type().sql_name()
             )))

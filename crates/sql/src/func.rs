@@ -24,12 +24,12 @@ use sqlparser::ast::{
 };
 
 use crate::context::{CExpr, StatementContext, Typed};
-use crate::error::{sqlstate, PlanError};
 use crate::expr::{self, ExprContext};
 use crate::introspect;
 use crate::names::object_name_parts;
 use crate::subquery;
 use crate::types;
+use eddy_repr::{SqlError, SqlState};
 
 const NUMERIC: ScalarType = ScalarType::Numeric {
     precision: None,
@@ -146,11 +146,11 @@ pub fn is_table_function_call(f: &Function) -> bool {
 
 /// The arguments of a set-returning function call, planned; `None` for a call
 /// written without parentheses.
-pub fn plan_table_call_args(ecx: &ExprContext, f: &Function) -> Result<Vec<CExpr>, PlanError> {
+pub fn plan_table_call_args(ecx: &ExprContext, f: &Function) -> Result<Vec<CExpr>, SqlError> {
     let name = function_name(f)?;
     if f.filter.is_some() || is_distinct(f) {
-        return Err(PlanError::new(
-            sqlstate::WRONG_OBJECT_TYPE,
+        return Err(SqlError::new(
+            SqlState::WRONG_OBJECT_TYPE,
             format!("DISTINCT or FILTER specified, but {name} is not an aggregate function"),
         ));
     }
@@ -159,7 +159,7 @@ pub fn plan_table_call_args(ecx: &ExprContext, f: &Function) -> Result<Vec<CExpr
         match arg {
             FunctionArgExpr::Expr(e) => args.push(expr::plan_expr(ecx, e)?),
             _ => {
-                return Err(PlanError::syntax(format!(
+                return Err(SqlError::syntax(format!(
                     "syntax error at or near \"*\" in a call of {name}"
                 )))
             }
@@ -177,12 +177,12 @@ pub fn plan_table_call(
     scx: &StatementContext,
     name: &str,
     args: Vec<CExpr>,
-) -> Result<(TableCall, ColumnType), PlanError> {
+) -> Result<(TableCall, ColumnType), SqlError> {
     let sig = signature(name, &args);
     let call = match name {
         "generate_series" => {
             if !(2..=3).contains(&args.len()) {
-                return Err(PlanError::function_does_not_exist(&sig));
+                return Err(SqlError::function_does_not_exist(&sig));
             }
             let is_int = |t: &ScalarType| matches!(t, ScalarType::Int16 | ScalarType::Int32);
             let types: Vec<Option<ScalarType>> = args.iter().map(CExpr::scalar_type).collect();
@@ -201,15 +201,15 @@ pub fn plan_table_call(
                     )
                 })
             {
-                return Err(PlanError::unsupported(&sig));
+                return Err(SqlError::unsupported(&sig));
             } else {
-                return Err(PlanError::function_does_not_exist(&sig));
+                return Err(SqlError::function_does_not_exist(&sig));
             };
             let mut exprs = vec![];
             for arg in args {
                 let typed = scx
                     .coerce(arg, typ, types::CastContext::Implicit)?
-                    .map_err(|_| PlanError::function_does_not_exist(&sig))?;
+                    .map_err(|_| SqlError::function_does_not_exist(&sig))?;
                 exprs.push(typed.expr);
             }
             TableCall {
@@ -221,24 +221,24 @@ pub fn plan_table_call(
             let mut args = args.into_iter();
             let array = match args.next() {
                 Some(CExpr::Typed(t)) => t,
-                Some(_) => return Err(PlanError::function_not_unique(&sig)),
-                None => return Err(PlanError::function_does_not_exist(&sig)),
+                Some(_) => return Err(SqlError::function_not_unique(&sig)),
+                None => return Err(SqlError::function_does_not_exist(&sig)),
             };
             let Some(elem) = array.scalar_type().array_element() else {
-                return Err(PlanError::function_does_not_exist(&sig));
+                return Err(SqlError::function_does_not_exist(&sig));
             };
             let mut exprs = vec![array.expr];
             let func = if name == "unnest" {
                 TableFunc::Unnest(elem)
             } else {
                 let Some(dim) = args.next() else {
-                    return Err(PlanError::function_does_not_exist(&sig));
+                    return Err(SqlError::function_does_not_exist(&sig));
                 };
                 exprs.push(int_arg(scx, dim, &sig)?.expr);
                 if let Some(reverse) = args.next() {
                     let reverse = match reverse {
                         CExpr::Typed(t) if t.scalar_type() != ScalarType::Bool => {
-                            return Err(PlanError::function_does_not_exist(&sig))
+                            return Err(SqlError::function_does_not_exist(&sig))
                         }
                         other => {
                             scx.resolve_unknown(other, ScalarType::Bool, CastKind::Explicit)?
@@ -249,22 +249,22 @@ pub fn plan_table_call(
                 TableFunc::GenerateSubscripts
             };
             if args.next().is_some() {
-                return Err(PlanError::function_does_not_exist(&sig));
+                return Err(SqlError::function_does_not_exist(&sig));
             }
             TableCall { func, exprs }
         }
-        _ => return Err(PlanError::unsupported(format!("table function {name}"))),
+        _ => return Err(SqlError::unsupported(format!("table function {name}"))),
     };
     let typ = call.func.output_type();
     Ok((call, typ))
 }
 
-pub fn function_name(f: &Function) -> Result<String, PlanError> {
+pub fn function_name(f: &Function) -> Result<String, SqlError> {
     let parts = object_name_parts(&f.name)?;
     match parts.as_slice() {
         [name] => Ok(name.clone()),
         [schema, name] if schema == "pg_catalog" => Ok(name.clone()),
-        _ => Err(PlanError::function_does_not_exist(format!("{}()", f.name))),
+        _ => Err(SqlError::function_does_not_exist(format!("{}()", f.name))),
     }
 }
 
@@ -285,10 +285,10 @@ fn signature(name: &str, args: &[CExpr]) -> String {
 fn argument_exprs<'f>(
     f: &'f Function,
     name: &str,
-) -> Result<Option<Vec<&'f FunctionArgExpr>>, PlanError> {
+) -> Result<Option<Vec<&'f FunctionArgExpr>>, SqlError> {
     match &f.args {
         FunctionArguments::None => Ok(None),
-        FunctionArguments::Subquery(_) => Err(PlanError::unsupported_plural(
+        FunctionArguments::Subquery(_) => Err(SqlError::unsupported_plural(
             "subqueries as function arguments",
         )),
         FunctionArguments::List(list) => {
@@ -297,7 +297,7 @@ fn argument_exprs<'f>(
                 matches!(c, FunctionArgumentClause::OrderBy(_)) && AGGREGATES.contains(&name)
             };
             if !list.clauses.iter().all(aggregate_order) {
-                return Err(PlanError::unsupported_plural(format!(
+                return Err(SqlError::unsupported_plural(format!(
                     "ORDER BY, LIMIT and other clauses in a call of {name}"
                 )));
             }
@@ -305,7 +305,7 @@ fn argument_exprs<'f>(
                 .iter()
                 .map(|arg| match arg {
                     FunctionArg::Unnamed(e) => Ok(e),
-                    _ => Err(PlanError::unsupported_plural("named function arguments")),
+                    _ => Err(SqlError::unsupported_plural("named function arguments")),
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some)
@@ -322,35 +322,35 @@ fn is_distinct(f: &Function) -> bool {
 
 /// A function call in an expression (aggregates are handled by the caller under GROUP
 /// BY; reaching one here means the clause does not allow them).
-pub fn plan_function(ecx: &ExprContext, f: &Function) -> Result<CExpr, PlanError> {
+pub fn plan_function(ecx: &ExprContext, f: &Function) -> Result<CExpr, SqlError> {
     let scx = ecx.scx;
     let name = function_name(f)?;
     if f.over.is_some() {
-        return Err(PlanError::unsupported_plural("window functions"));
+        return Err(SqlError::unsupported_plural("window functions"));
     }
     if AGGREGATES.contains(&name.as_str()) {
-        return Err(PlanError::new(
-            sqlstate::GROUPING_ERROR,
+        return Err(SqlError::new(
+            SqlState::GROUPING_ERROR,
             format!("aggregate functions are not allowed in {}", ecx.clause),
         ));
     }
     if f.filter.is_some() {
-        return Err(PlanError::new(
-            sqlstate::WRONG_OBJECT_TYPE,
+        return Err(SqlError::new(
+            SqlState::WRONG_OBJECT_TYPE,
             format!("FILTER specified, but {name} is not an aggregate function"),
         ));
     }
     if is_distinct(f) {
-        return Err(PlanError::new(
-            sqlstate::WRONG_OBJECT_TYPE,
+        return Err(SqlError::new(
+            SqlState::WRONG_OBJECT_TYPE,
             format!("DISTINCT specified, but {name} is not an aggregate function"),
         ));
     }
     if !f.within_group.is_empty() || f.null_treatment.is_some() {
-        return Err(PlanError::unsupported(format!("this form of {name}")));
+        return Err(SqlError::unsupported(format!("this form of {name}")));
     }
     if !matches!(f.parameters, FunctionArguments::None) {
-        return Err(PlanError::unsupported_plural(format!(
+        return Err(SqlError::unsupported_plural(format!(
             "parameters of {name}"
         )));
     }
@@ -361,7 +361,7 @@ pub fn plan_function(ecx: &ExprContext, f: &Function) -> Result<CExpr, PlanError
         // `current_timestamp`, `current_user`, ... written without parentheses.
         return match plan_niladic(ecx, &name)? {
             Some(t) => Ok(t.into()),
-            None => Err(PlanError::function_does_not_exist(format!("{name}()"))),
+            None => Err(SqlError::function_does_not_exist(format!("{name}()"))),
         };
     };
     let mut args = vec![];
@@ -369,7 +369,7 @@ pub fn plan_function(ecx: &ExprContext, f: &Function) -> Result<CExpr, PlanError
         match arg {
             FunctionArgExpr::Expr(e) => args.push(expr::plan_expr(ecx, e)?),
             _ => {
-                return Err(PlanError::syntax(format!(
+                return Err(SqlError::syntax(format!(
                     "syntax error at or near \"*\" in a call of {name}"
                 )))
             }
@@ -390,7 +390,7 @@ pub fn plan_function(ecx: &ExprContext, f: &Function) -> Result<CExpr, PlanError
 }
 
 /// Functions without arguments that are constants of the statement.
-pub fn plan_niladic(ecx: &ExprContext, name: &str) -> Result<Option<Typed>, PlanError> {
+pub fn plan_niladic(ecx: &ExprContext, name: &str) -> Result<Option<Typed>, SqlError> {
     let scx = ecx.scx;
     let pcx = scx.pcx;
     let time_dependent = matches!(
@@ -405,8 +405,8 @@ pub fn plan_niladic(ecx: &ExprContext, name: &str) -> Result<Option<Typed>, Plan
     );
     if time_dependent && scx.in_view.get() {
         let shown = if name == "now" { "now()" } else { name };
-        return Err(PlanError::new(
-            sqlstate::FEATURE_NOT_SUPPORTED,
+        return Err(SqlError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
             format!("{shown} is not supported in views yet"),
         ));
     }
@@ -420,7 +420,7 @@ pub fn plan_niladic(ecx: &ExprContext, name: &str) -> Result<Option<Typed>, Plan
             Typed::literal(Datum::Timestamp(pcx.now.naive_utc()), ScalarType::Timestamp)
         }
         "localtime" => Typed::literal(Datum::Time(pcx.now.time()), ScalarType::Time),
-        "current_time" => return Err(PlanError::unsupported("type time with time zone")),
+        "current_time" => return Err(SqlError::unsupported("type time with time zone")),
         "current_user" | "session_user" | "user" | "current_role" => name_literal(&pcx.user),
         "current_database" | "current_catalog" => name_literal(&pcx.database),
         "current_schema" => name_literal(crate::names::PUBLIC_SCHEMA),
@@ -437,25 +437,25 @@ pub fn plan_niladic(ecx: &ExprContext, name: &str) -> Result<Option<Typed>, Plan
 }
 
 /// A string argument: any string type (as text) or an unknown literal.
-fn text_arg(scx: &StatementContext, arg: CExpr, sig: &str) -> Result<Typed, PlanError> {
+fn text_arg(scx: &StatementContext, arg: CExpr, sig: &str) -> Result<Typed, SqlError> {
     match arg {
         CExpr::Typed(t) => match t.scalar_type() {
             ScalarType::Char { .. } => Ok(t.cast(ScalarType::Text, CastKind::Explicit)),
             s if s.is_string() => Ok(t),
-            _ => Err(PlanError::function_does_not_exist(sig)),
+            _ => Err(SqlError::function_does_not_exist(sig)),
         },
         unknown => scx.resolve_unknown(unknown, ScalarType::Text, CastKind::Explicit),
     }
 }
 
 /// An `integer` argument (smallint and integer are accepted).
-fn int_arg(scx: &StatementContext, arg: CExpr, sig: &str) -> Result<Typed, PlanError> {
+fn int_arg(scx: &StatementContext, arg: CExpr, sig: &str) -> Result<Typed, SqlError> {
     match arg {
         CExpr::Typed(t) => match t.scalar_type() {
             ScalarType::Int16 | ScalarType::Int32 => {
                 Ok(t.cast(ScalarType::Int32, CastKind::Explicit))
             }
-            _ => Err(PlanError::function_does_not_exist(sig)),
+            _ => Err(SqlError::function_does_not_exist(sig)),
         },
         unknown => scx.resolve_unknown(unknown, ScalarType::Int32, CastKind::Explicit),
     }
@@ -463,14 +463,14 @@ fn int_arg(scx: &StatementContext, arg: CExpr, sig: &str) -> Result<Typed, PlanE
 
 /// A numeric argument for a math function that has `double precision` and `numeric`
 /// overloads: numeric stays numeric, every other number becomes double precision.
-fn math_arg(arg: CExpr, sig: &str) -> Result<Typed, PlanError> {
+fn math_arg(arg: CExpr, sig: &str) -> Result<Typed, SqlError> {
     match arg {
         CExpr::Typed(t) => match t.scalar_type() {
             ScalarType::Numeric { .. } => Ok(t.cast(NUMERIC, CastKind::Explicit)),
             s if s.is_numeric() => Ok(t.cast(ScalarType::Float64, CastKind::Explicit)),
-            _ => Err(PlanError::function_does_not_exist(sig)),
+            _ => Err(SqlError::function_does_not_exist(sig)),
         },
-        _ => Err(PlanError::function_not_unique(sig)),
+        _ => Err(SqlError::function_not_unique(sig)),
     }
 }
 
@@ -487,13 +487,13 @@ fn constant_string(arg: &CExpr) -> Option<String> {
 }
 
 /// Calls a builtin scalar function by name.
-pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result<Typed, PlanError> {
+pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result<Typed, SqlError> {
     let sig = signature(name, &args);
     let n = args.len();
     let mut args = args.into_iter();
     let mut next = || args.next().expect("argument count checked");
-    let wrong_count = || PlanError::function_does_not_exist(&sig);
-    let unary_text = |func: UnaryFunc, arg: CExpr| -> Result<Typed, PlanError> {
+    let wrong_count = || SqlError::function_does_not_exist(&sig);
+    let unary_text = |func: UnaryFunc, arg: CExpr| -> Result<Typed, SqlError> {
         Ok(text_arg(scx, arg, &sig)?.unary(func))
     };
     match (name, n) {
@@ -594,7 +594,7 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                 Ok(t.unary(UnaryFunc::Abs))
             }
             CExpr::Typed(_) => Err(wrong_count()),
-            _ => Err(PlanError::function_not_unique(&sig)),
+            _ => Err(SqlError::function_not_unique(&sig)),
         },
         ("round", 1) => Ok(math_arg(next(), &sig)?.unary(UnaryFunc::Round)),
         ("round", 2) => {
@@ -625,7 +625,7 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                 (Some(x), Some(y)) if !x.is_numeric() || !y.is_numeric() => {
                     return Err(wrong_count())
                 }
-                (None, None) => return Err(PlanError::function_not_unique(&sig)),
+                (None, None) => return Err(SqlError::function_not_unique(&sig)),
                 (x, y) => {
                     let is_numeric =
                         |t: Option<ScalarType>| matches!(t, Some(ScalarType::Numeric { .. }));
@@ -657,20 +657,20 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
         ("date_trunc", 2) => {
             let unit_arg = next();
             let unit = constant_string(&unit_arg)
-                .ok_or_else(|| PlanError::unsupported("date_trunc with a non-constant unit"))?;
+                .ok_or_else(|| SqlError::unsupported("date_trunc with a non-constant unit"))?;
             let x = match next() {
                 CExpr::Typed(t) => match t.scalar_type() {
                     ScalarType::Timestamp | ScalarType::TimestampTz | ScalarType::Interval => t,
                     ScalarType::Date => t.cast(ScalarType::TimestampTz, CastKind::Explicit),
                     _ => return Err(wrong_count()),
                 },
-                _ => return Err(PlanError::function_not_unique(&sig)),
+                _ => return Err(SqlError::function_not_unique(&sig)),
             };
             let canonical = expr::canonical_datetime_field(&unit.to_lowercase())
                 .filter(|u| TRUNCATION_UNITS.contains(&u.as_str()))
                 .ok_or_else(|| {
-                    PlanError::new(
-                        sqlstate::INVALID_PARAMETER_VALUE,
+                    SqlError::new(
+                        SqlState::INVALID_PARAMETER_VALUE,
                         format!(
                             "unit \"{unit}\" not recognized for type {}",
                             x.scalar_type().sql_name()
@@ -682,11 +682,11 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
         ("date_part", 2) => {
             let field_arg = next();
             let field = constant_string(&field_arg)
-                .ok_or_else(|| PlanError::unsupported("date_part with a non-constant field"))?;
+                .ok_or_else(|| SqlError::unsupported("date_part with a non-constant field"))?;
             let canonical =
                 expr::canonical_datetime_field(&field.to_lowercase()).ok_or_else(|| {
-                    PlanError::new(
-                        sqlstate::INVALID_PARAMETER_VALUE,
+                    SqlError::new(
+                        SqlState::INVALID_PARAMETER_VALUE,
                         format!("unit \"{field}\" not recognized"),
                     )
                 })?;
@@ -725,8 +725,8 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
         }
         ("jsonb_build_object" | "json_build_object", _) => {
             if !n.is_multiple_of(2) {
-                return Err(PlanError::new(
-                    sqlstate::INVALID_PARAMETER_VALUE,
+                return Err(SqlError::new(
+                    SqlState::INVALID_PARAMETER_VALUE,
                     "argument list must have even number of elements",
                 )
                 .with_hint(format!(
@@ -780,9 +780,9 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             Ok(array.binary(dimension, BinaryFunc::ArrayUpper))
         }
         _ if UNSUPPORTED_FUNCTIONS.contains(&name) => {
-            Err(PlanError::unsupported(format!("function {name}")))
+            Err(SqlError::unsupported(format!("function {name}")))
         }
-        _ => Err(PlanError::function_does_not_exist(&sig)),
+        _ => Err(SqlError::function_does_not_exist(&sig)),
     }
 }
 
@@ -804,7 +804,7 @@ const TRUNCATION_UNITS: &[&str] = &[
 ];
 
 /// `extract(field from x)` (numeric) or `date_part('field', x)` (double precision).
-pub fn plan_extract(field: &str, arg: CExpr, function: &str) -> Result<Typed, PlanError> {
+pub fn plan_extract(field: &str, arg: CExpr, function: &str) -> Result<Typed, SqlError> {
     let func = if function == "extract" {
         UnaryFunc::Extract(field.to_string())
     } else {
@@ -817,12 +817,12 @@ pub fn plan_extract(field: &str, arg: CExpr, function: &str) -> Result<Typed, Pl
             | ScalarType::TimestampTz
             | ScalarType::Time
             | ScalarType::Interval => Ok(t.unary(func)),
-            other => Err(PlanError::function_does_not_exist(format!(
+            other => Err(SqlError::function_does_not_exist(format!(
                 "pg_catalog.{function}(unknown, {})",
                 other.sql_name()
             ))),
         },
-        _ => Err(PlanError::function_not_unique(format!(
+        _ => Err(SqlError::function_not_unique(format!(
             "pg_catalog.{function}(unknown, unknown)"
         ))),
     }
@@ -840,11 +840,11 @@ pub fn plan_aggregate(
     ecx: &ExprContext,
     f: &Function,
     first_column: usize,
-) -> Result<PlannedAggregate, PlanError> {
+) -> Result<PlannedAggregate, SqlError> {
     let scx = ecx.scx;
     let name = function_name(f)?;
     if !f.within_group.is_empty() || f.null_treatment.is_some() {
-        return Err(PlanError::unsupported(format!("this form of {name}")));
+        return Err(SqlError::unsupported(format!("this form of {name}")));
     }
     let distinct = is_distinct(f);
     let arg_exprs = argument_exprs(f, &name)?.unwrap_or_default();
@@ -857,7 +857,7 @@ pub fn plan_aggregate(
         name == "count" && matches!(arg_exprs.as_slice(), [FunctionArgExpr::Wildcard]);
     let args: Vec<CExpr> = if is_count_star {
         if distinct {
-            return Err(PlanError::syntax("syntax error at or near \"*\""));
+            return Err(SqlError::syntax("syntax error at or near \"*\""));
         }
         vec![Typed::literal(Datum::Bool(true), ScalarType::Bool).into()]
     } else {
@@ -865,7 +865,7 @@ pub fn plan_aggregate(
             .iter()
             .map(|a| match a {
                 FunctionArgExpr::Expr(e) => expr::plan_expr(ecx, e),
-                _ => Err(PlanError::syntax("syntax error at or near \"*\"")),
+                _ => Err(SqlError::syntax("syntax error at or near \"*\"")),
             })
             .collect::<Result<_, _>>()?
     };
@@ -892,9 +892,9 @@ pub fn plan_aggregate(
                 "count" | "sum" | "min" | "max" | "avg" | "bool_and" | "bool_or" | "every"
             )
         {
-            PlanError::unsupported(format!("aggregate {name}"))
+            SqlError::unsupported(format!("aggregate {name}"))
         } else {
-            PlanError::function_does_not_exist(&sig)
+            SqlError::function_does_not_exist(&sig)
         }
     })?;
     let arg: Typed = match name.as_str() {
@@ -903,28 +903,28 @@ pub fn plan_aggregate(
             CExpr::Typed(t) if t.scalar_type().is_numeric() => t,
             CExpr::Typed(t) if t.scalar_type() == ScalarType::Interval && name == "sum" => t,
             CExpr::Typed(t) if t.scalar_type() == ScalarType::Interval => {
-                return Err(PlanError::unsupported("avg(interval)"))
+                return Err(SqlError::unsupported("avg(interval)"))
             }
-            CExpr::Typed(_) => return Err(PlanError::function_does_not_exist(&sig)),
-            _ => return Err(PlanError::function_not_unique(&sig)),
+            CExpr::Typed(_) => return Err(SqlError::function_does_not_exist(&sig)),
+            _ => return Err(SqlError::function_not_unique(&sig)),
         },
         "min" | "max" => {
             let t = scx.finalize(arg);
             match t.scalar_type() {
                 ScalarType::Bool | ScalarType::Jsonb => {
-                    return Err(PlanError::function_does_not_exist(&sig))
+                    return Err(SqlError::function_does_not_exist(&sig))
                 }
-                t if t.is_array() => return Err(PlanError::function_does_not_exist(&sig)),
+                t if t.is_array() => return Err(SqlError::function_does_not_exist(&sig)),
                 _ => t,
             }
         }
         "bool_and" | "bool_or" | "every" => match arg {
             CExpr::Typed(t) if t.scalar_type() != ScalarType::Bool => {
-                return Err(PlanError::function_does_not_exist(&sig))
+                return Err(SqlError::function_does_not_exist(&sig))
             }
             other => scx.resolve_unknown(other, ScalarType::Bool, CastKind::Explicit)?,
         },
-        _ => return Err(PlanError::unsupported(format!("aggregate {name}"))),
+        _ => return Err(SqlError::unsupported(format!("aggregate {name}"))),
     };
     // FILTER (WHERE cond): the aggregate sees NULL for rows that fail the condition.
     let arg = match filter {
@@ -961,7 +961,7 @@ pub fn plan_aggregate(
         "bool_and" | "every" => single(AggregateFunc::BoolAnd),
         "bool_or" => single(AggregateFunc::BoolOr),
         "avg" => plan_avg(arg, distinct, first_column),
-        _ => return Err(PlanError::unsupported(format!("aggregate {name}"))),
+        _ => return Err(SqlError::unsupported(format!("aggregate {name}"))),
     })
 }
 
@@ -997,7 +997,7 @@ fn plan_collecting_aggregate(
     ecx: &ExprContext,
     call: CollectingCall,
     first_column: usize,
-) -> Result<PlannedAggregate, PlanError> {
+) -> Result<PlannedAggregate, SqlError> {
     let scx = ecx.scx;
     let sig = call.sig;
     let arity = call.args.len();
@@ -1006,7 +1006,7 @@ fn plan_collecting_aggregate(
         ("string_agg", 2) => {
             let value = match args.next().expect("two arguments") {
                 CExpr::Typed(t) if !t.scalar_type().is_string() => {
-                    return Err(PlanError::function_does_not_exist(sig))
+                    return Err(SqlError::function_does_not_exist(sig))
                 }
                 other => scx.resolve_unknown(other, ScalarType::Text, CastKind::Explicit)?,
             };
@@ -1015,7 +1015,7 @@ fn plan_collecting_aggregate(
                 Some(Datum::String(d)) => Some(d.to_string()),
                 Some(Datum::Null) => None,
                 _ => {
-                    return Err(PlanError::unsupported(
+                    return Err(SqlError::unsupported(
                         "string_agg with a delimiter that is not a constant",
                     ))
                 }
@@ -1025,14 +1025,14 @@ fn plan_collecting_aggregate(
         ("array_agg", 1) => {
             let value = scx.finalize(args.next().expect("one argument"));
             if eddy_expr::func::array_type_of(&value.scalar_type()).is_none() {
-                return Err(PlanError::unsupported(format!(
+                return Err(SqlError::unsupported(format!(
                     "array_agg of type {}",
                     value.scalar_type().sql_name()
                 )));
             }
             (value, AggregateFunc::ArrayAgg)
         }
-        _ => return Err(PlanError::function_does_not_exist(sig)),
+        _ => return Err(SqlError::function_does_not_exist(sig)),
     };
     // FILTER (WHERE cond): string_agg skips NULLs, so a filtered-out row is a NULL;
     // array_agg collects NULLs too.
@@ -1046,14 +1046,14 @@ fn plan_collecting_aggregate(
             },
             value.typ.scalar_type.nullable(true),
         ),
-        (Some(_), _) => return Err(PlanError::unsupported("FILTER in a call of array_agg")),
+        (Some(_), _) => return Err(SqlError::unsupported("FILTER in a call of array_agg")),
     };
     let mut order_by = vec![];
     for o in call.order_by {
         let key = expr::plan_typed(&ecx.with_clause("ORDER BY"), &o.expr)?;
         if call.distinct && key.expr != value.expr {
-            return Err(PlanError::new(
-                sqlstate::INVALID_COLUMN_REFERENCE,
+            return Err(SqlError::new(
+                SqlState::INVALID_COLUMN_REFERENCE,
                 "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list",
             ));
         }

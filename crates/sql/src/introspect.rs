@@ -23,10 +23,10 @@ use eddy_expr::{BinaryFunc, MirRelationExpr, MirScalarExpr, UnaryFunc, VariadicF
 use eddy_repr::{Datum, ScalarType};
 
 use crate::context::{CExpr, Typed};
-use crate::error::{sqlstate, PlanError};
 use crate::expr::ExprContext;
 use crate::subquery::{catalog_column, catalog_relation, lookup, plan_catalog_lookup};
 use crate::types::CastContext;
+use eddy_repr::{SqlError, SqlState};
 
 /// OIDs of the namespaces Eddy has.
 pub const PG_CATALOG_OID: u32 = 11;
@@ -48,16 +48,16 @@ fn bool_literal(b: bool) -> MirScalarExpr {
 }
 
 /// An argument read as an OID (`oid`, `regclass`, an integer, or a literal).
-fn oid_arg(ecx: &ExprContext, arg: CExpr, sig: &str) -> Result<Typed, PlanError> {
+fn oid_arg(ecx: &ExprContext, arg: CExpr, sig: &str) -> Result<Typed, SqlError> {
     let typed = ecx
         .scx
         .coerce(arg, ScalarType::Oid, CastContext::Implicit)?
-        .map_err(|_| PlanError::function_does_not_exist(sig))?;
+        .map_err(|_| SqlError::function_does_not_exist(sig))?;
     Ok(typed.cast(ScalarType::Oid, CastKind::Explicit))
 }
 
 /// `(oid, visible)` for every relation in `pg_class` (see the module docs).
-fn visibility_table(ecx: &ExprContext) -> Result<MirRelationExpr, PlanError> {
+fn visibility_table(ecx: &ExprContext) -> Result<MirRelationExpr, SqlError> {
     let (class, item) = catalog_relation(ecx, "pg_class")?;
     let oid = catalog_column(&item, "oid")?;
     let relname = catalog_column(&item, "relname")?;
@@ -95,7 +95,7 @@ fn visibility_table(ecx: &ExprContext) -> Result<MirRelationExpr, PlanError> {
 }
 
 /// `(oid, true)` for every row of `pg_catalog.<relation>`.
-fn existence_table(ecx: &ExprContext, relation: &str) -> Result<MirRelationExpr, PlanError> {
+fn existence_table(ecx: &ExprContext, relation: &str) -> Result<MirRelationExpr, SqlError> {
     let (rel, item) = catalog_relation(ecx, relation)?;
     let oid = catalog_column(&item, "oid")?;
     Ok(rel.project(vec![oid]).map(vec![bool_literal(true)]))
@@ -104,7 +104,7 @@ fn existence_table(ecx: &ExprContext, relation: &str) -> Result<MirRelationExpr,
 /// The name `x::regclass::text` (or `::regnamespace`, `::regrole`) prints: the
 /// object's name, quoted as needed, schema-qualified when not visible; the OID itself
 /// when the catalog does not have it.
-pub fn plan_object_name(ecx: &ExprContext, kind: &str, oid: CExpr) -> Result<Typed, PlanError> {
+pub fn plan_object_name(ecx: &ExprContext, kind: &str, oid: CExpr) -> Result<Typed, SqlError> {
     let sig = format!("{kind}out({})", oid.type_name());
     let oid = oid_arg(ecx, oid, &sig)?;
     let quote = |e: MirScalarExpr| e.call_unary(UnaryFunc::QuoteIdent);
@@ -153,7 +153,7 @@ pub fn plan_object_name(ecx: &ExprContext, kind: &str, oid: CExpr) -> Result<Typ
             .map(vec![quote(MirScalarExpr::Column(1))])
             .project(vec![0, 2])
         }
-        other => return Err(PlanError::internal(format!("no names for type {other}"))),
+        other => return Err(SqlError::internal(format!("no names for type {other}"))),
     };
     let name = plan_catalog_lookup(ecx, oid.clone(), table, Typed::null(ScalarType::Text))?;
     // Unknown OIDs print as numbers.
@@ -167,7 +167,7 @@ pub fn plan_catalog_function(
     ecx: &ExprContext,
     name: &str,
     args: &[CExpr],
-) -> Result<Option<Typed>, PlanError> {
+) -> Result<Option<Typed>, SqlError> {
     let types: Vec<String> = args.iter().map(CExpr::type_name).collect();
     let sig = format!("{name}({})", types.join(", "));
     let n = args.len();
@@ -226,11 +226,11 @@ pub fn plan_catalog_function(
                 let column = ecx
                     .scx
                     .coerce(next(), ScalarType::Int32, CastContext::Implicit)?
-                    .map_err(|_| PlanError::function_does_not_exist(&sig))?;
+                    .map_err(|_| SqlError::function_does_not_exist(&sig))?;
                 let pretty = ecx
                     .scx
                     .coerce(next(), ScalarType::Bool, CastContext::Implicit)?
-                    .map_err(|_| PlanError::function_does_not_exist(&sig))?;
+                    .map_err(|_| SqlError::function_does_not_exist(&sig))?;
                 // Pretty-printed, the table's schema is left out when it is on the
                 // search path (Eddy's indexes are all on tables in `public`).
                 let unqualified = MirScalarExpr::CallVariadic {
@@ -284,7 +284,7 @@ pub fn plan_catalog_function(
                     pretty.scalar_type(),
                     None | Some(ScalarType::Bool | ScalarType::Int16 | ScalarType::Int32)
                 ) {
-                    return Err(PlanError::function_does_not_exist(&sig));
+                    return Err(SqlError::function_does_not_exist(&sig));
                 }
             }
             let (rewrite, item) = catalog_relation(ecx, "pg_rewrite")?;
@@ -309,7 +309,7 @@ pub fn plan_catalog_function(
 
 /// `(index oid, definition)` of every index: its `pg_class` row joined by name with
 /// `pg_indexes` (indexes are PRIMARY KEY indexes of tables in `public`).
-fn index_definitions(ecx: &ExprContext) -> Result<MirRelationExpr, PlanError> {
+fn index_definitions(ecx: &ExprContext) -> Result<MirRelationExpr, SqlError> {
     let (class, class_item) = catalog_relation(ecx, "pg_class")?;
     let (indexes, index_item) = catalog_relation(ecx, "pg_indexes")?;
     let class = class.project(vec![
@@ -330,7 +330,7 @@ fn index_definitions(ecx: &ExprContext) -> Result<MirRelationExpr, PlanError> {
 /// `(constraint oid, definition)` of every constraint. Eddy's constraints are PRIMARY
 /// KEYs, each with its index, whose definition ends in the same column list:
 /// `CREATE UNIQUE INDEX t_pkey ON public.t USING btree (a, b)` → `PRIMARY KEY (a, b)`.
-fn constraint_definitions(ecx: &ExprContext) -> Result<MirRelationExpr, PlanError> {
+fn constraint_definitions(ecx: &ExprContext) -> Result<MirRelationExpr, SqlError> {
     let (constraints, item) = catalog_relation(ecx, "pg_constraint")?;
     let constraints = constraints.project(vec![
         catalog_column(&item, "oid")?,
@@ -369,7 +369,7 @@ pub fn plan_constant_function(
     ecx: &ExprContext,
     name: &str,
     args: &[CExpr],
-) -> Result<Option<Typed>, PlanError> {
+) -> Result<Option<Typed>, SqlError> {
     let pcx = ecx.scx.pcx;
     let n = args.len();
     let types: Vec<String> = args.iter().map(CExpr::type_name).collect();
@@ -416,7 +416,7 @@ pub fn plan_constant_function(
             let encoding = ecx
                 .scx
                 .coerce(args[0].clone(), ScalarType::Int32, CastContext::Implicit)?
-                .map_err(|_| PlanError::function_does_not_exist(&sig))?;
+                .map_err(|_| SqlError::function_does_not_exist(&sig))?;
             let name_of = |code: i32, name: &str, els: MirScalarExpr| MirScalarExpr::If {
                 cond: Box::new(encoding.expr.clone().call_binary(
                     MirScalarExpr::literal(Datum::Int32(code), ScalarType::Int32.nullable(false)),
@@ -441,29 +441,28 @@ pub fn plan_constant_function(
                     .resolve_unknown(args[0].clone(), ScalarType::Text, CastKind::Explicit)?;
                 return Ok(Some(null_text()));
             }
-            let setting = constant_text(&args[0]).ok_or_else(|| {
-                PlanError::unsupported("current_setting with a non-constant name")
-            })?;
+            let setting = constant_text(&args[0])
+                .ok_or_else(|| SqlError::unsupported("current_setting with a non-constant name"))?;
             let missing_ok = match args.get(1) {
                 None => false,
                 Some(arg) => match arg {
                     CExpr::Typed(t) => match t.expr.as_literal() {
                         Some(Datum::Bool(b)) => *b,
                         _ => {
-                            return Err(PlanError::unsupported(
+                            return Err(SqlError::unsupported(
                                 "current_setting with a non-constant missing_ok",
                             ))
                         }
                     },
-                    _ => return Err(PlanError::function_does_not_exist(&sig)),
+                    _ => return Err(SqlError::function_does_not_exist(&sig)),
                 },
             };
             match pcx.vars.get(&setting.to_lowercase()) {
                 Some(value) => Typed::literal(Datum::String(value.clone()), ScalarType::Text),
                 None if missing_ok => null_text(),
                 None => {
-                    return Err(PlanError::new(
-                        sqlstate::UNDEFINED_OBJECT,
+                    return Err(SqlError::new(
+                        SqlState::UNDEFINED_OBJECT,
                         format!("unrecognized configuration parameter \"{setting}\""),
                     ))
                 }
@@ -474,12 +473,12 @@ pub fn plan_constant_function(
                 CExpr::Typed(t) => match t.expr.as_literal() {
                     Some(Datum::Bool(b)) => *b,
                     _ => {
-                        return Err(PlanError::unsupported(
+                        return Err(SqlError::unsupported(
                             "current_schemas with a non-constant argument",
                         ))
                     }
                 },
-                _ => return Err(PlanError::function_does_not_exist(&sig)),
+                _ => return Err(SqlError::function_does_not_exist(&sig)),
             };
             let mut schemas = vec![];
             if include_implicit {
@@ -501,14 +500,13 @@ pub fn plan_constant_function(
                     .resolve_unknown(args[0].clone(), ScalarType::Text, CastKind::Explicit)?;
                 return Ok(Some(Typed::null(to)));
             }
-            let text = constant_text(&args[0]).ok_or_else(|| {
-                PlanError::unsupported(format!("{name} with a non-constant name"))
-            })?;
+            let text = constant_text(&args[0])
+                .ok_or_else(|| SqlError::unsupported(format!("{name} with a non-constant name")))?;
             match ecx.scx.reg_literal(&text, to) {
                 Ok(t) => t,
                 Err(e)
-                    if e.sqlstate == sqlstate::UNDEFINED_TABLE
-                        || e.sqlstate == sqlstate::UNDEFINED_OBJECT =>
+                    if e.sqlstate == SqlState::UNDEFINED_TABLE
+                        || e.sqlstate == SqlState::UNDEFINED_OBJECT =>
                 {
                     Typed::null(to)
                 }
@@ -520,7 +518,7 @@ pub fn plan_constant_function(
             let text = ecx
                 .scx
                 .coerce(args[0].clone(), ScalarType::Text, CastContext::Implicit)?
-                .map_err(|_| PlanError::function_does_not_exist(&sig))?;
+                .map_err(|_| SqlError::function_does_not_exist(&sig))?;
             text.cast(ScalarType::Text, CastKind::Explicit)
         }
         _ => return Ok(None),

@@ -12,7 +12,8 @@
 //! - Plans are fully typed: every cast Postgres would insert is explicit in the IR, so
 //!   evaluation never meets an unexpected type. Values whose type is unknown (string
 //!   literals, NULL, undeclared parameters) take their type from context, else `text`.
-//! - Errors are [`PlanError`]s with a SQLSTATE and a Postgres-style message. Features
+//! - Errors are [`SqlError`]s with a SQLSTATE and a Postgres-style message; only syntax
+//!   errors carry a position, since planning works on the parsed tree. Features
 //!   that Postgres has and Eddy does not are `0A000 ... is not supported yet`, never a
 //!   silent difference: LATERAL subqueries, window functions, set-returning functions
 //!   in the select list, DISTINCT ON, WITH RECURSIVE, DEFAULT/UNIQUE/CHECK/REFERENCES,
@@ -27,7 +28,6 @@
 
 mod catalog;
 mod context;
-mod error;
 mod expr;
 mod func;
 mod introspect;
@@ -43,11 +43,10 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-use eddy_repr::{RelationDesc, ScalarType};
+use eddy_repr::{RelationDesc, ScalarType, SqlError};
 pub use sqlparser::ast::Statement;
 
 pub use crate::catalog::{item_oid, Catalog, CatalogItem, ItemKind, FIRST_USER_OID};
-pub use crate::error::{sqlstate, PlanError};
 pub use crate::parse::parse;
 pub use crate::plan::{
     explain_desc, show_columns_desc, show_objects_desc, show_variable_desc, MutationKind,
@@ -59,7 +58,7 @@ use crate::context::{Params, StatementContext};
 
 /// Plans one statement for execution. Parameters (`$1`, ...) take their values from
 /// `ctx.params`.
-pub fn plan(catalog: &dyn Catalog, ctx: &PlanContext, stmt: &Statement) -> Result<Plan, PlanError> {
+pub fn plan(catalog: &dyn Catalog, ctx: &PlanContext, stmt: &Statement) -> Result<Plan, SqlError> {
     let scx = StatementContext::new(catalog, ctx, Params::Bound(&ctx.params));
     statement::plan_statement(&scx, stmt)
 }
@@ -73,7 +72,7 @@ pub fn describe(
     ctx: &PlanContext,
     stmt: &Statement,
     param_types: &[Option<ScalarType>],
-) -> Result<(Vec<ScalarType>, Option<RelationDesc>), PlanError> {
+) -> Result<(Vec<ScalarType>, Option<RelationDesc>), SqlError> {
     let scx = StatementContext::new(catalog, ctx, Params::Describe(param_types));
     statement::describe_statement(&scx, stmt)
 }

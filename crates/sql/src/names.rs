@@ -3,7 +3,7 @@
 
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart};
 
-use crate::error::{sqlstate, PlanError};
+use eddy_repr::{SqlError, SqlState};
 
 /// The schema user objects live in.
 pub const PUBLIC_SCHEMA: &str = "public";
@@ -20,12 +20,12 @@ pub fn normalize_ident(ident: &Ident) -> String {
 }
 
 /// The parts of a dotted name, each normalized.
-pub fn object_name_parts(name: &ObjectName) -> Result<Vec<String>, PlanError> {
+pub fn object_name_parts(name: &ObjectName) -> Result<Vec<String>, SqlError> {
     name.0
         .iter()
         .map(|part| match part {
             ObjectNamePart::Identifier(ident) => Ok(normalize_ident(ident)),
-            ObjectNamePart::Function(_) => Err(PlanError::syntax(format!(
+            ObjectNamePart::Function(_) => Err(SqlError::syntax(format!(
                 "syntax error at or near \"{name}\""
             ))),
         })
@@ -50,7 +50,7 @@ impl std::fmt::Display for ItemName {
 
 /// Splits `[database.][schema.]name`. A database other than the session's is a
 /// cross-database reference, which Postgres does not allow either.
-pub fn item_name(name: &ObjectName, database: &str) -> Result<ItemName, PlanError> {
+pub fn item_name(name: &ObjectName, database: &str) -> Result<ItemName, SqlError> {
     let parts = object_name_parts(name)?;
     match parts.as_slice() {
         [item] => Ok(ItemName {
@@ -63,8 +63,8 @@ pub fn item_name(name: &ObjectName, database: &str) -> Result<ItemName, PlanErro
         }),
         [db, schema, item] => {
             if db != database {
-                return Err(PlanError::new(
-                    sqlstate::FEATURE_NOT_SUPPORTED,
+                return Err(SqlError::new(
+                    SqlState::FEATURE_NOT_SUPPORTED,
                     format!("cross-database references are not implemented: \"{name}\""),
                 ));
             }
@@ -73,23 +73,23 @@ pub fn item_name(name: &ObjectName, database: &str) -> Result<ItemName, PlanErro
                 item: item.clone(),
             })
         }
-        _ => Err(PlanError::syntax(format!(
+        _ => Err(SqlError::syntax(format!(
             "improper relation name (too many dotted names): {name}"
         ))),
     }
 }
 
 /// The name of a new user object: unqualified or in `public`.
-pub fn new_item_name(name: &ObjectName, database: &str) -> Result<String, PlanError> {
+pub fn new_item_name(name: &ObjectName, database: &str) -> Result<String, SqlError> {
     let name = item_name(name, database)?;
     match name.schema.as_deref() {
         None | Some(PUBLIC_SCHEMA) => Ok(name.item),
-        Some(PG_CATALOG_SCHEMA) => Err(PlanError::new(
-            sqlstate::INSUFFICIENT_PRIVILEGE,
+        Some(PG_CATALOG_SCHEMA) => Err(SqlError::new(
+            SqlState::INSUFFICIENT_PRIVILEGE,
             "permission denied for schema pg_catalog",
         )),
-        Some(other) => Err(PlanError::new(
-            sqlstate::UNDEFINED_SCHEMA,
+        Some(other) => Err(SqlError::new(
+            SqlState::INVALID_SCHEMA_NAME,
             format!("schema \"{other}\" does not exist"),
         )),
     }

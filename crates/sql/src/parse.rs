@@ -14,16 +14,16 @@ use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::Token;
 
-use crate::error::{sqlstate, PlanError};
+use eddy_repr::{SqlError, SqlState};
 
 /// Parses a string holding zero or more `;`-separated statements.
-pub fn parse(sql: &str) -> Result<Vec<Statement>, PlanError> {
+pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     parse_inner(sql).map_err(|e| {
         // `COPY ... FROM STDIN` has its data after the statement, which `sqlparser`
         // reads as a syntax error: the statement itself is what Eddy lacks.
         let first_word = sql.split_whitespace().next().unwrap_or("");
         if first_word.eq_ignore_ascii_case("copy") {
-            PlanError::unsupported("COPY")
+            SqlError::unsupported("COPY")
         } else {
             convert_error(sql, e)
         }
@@ -108,12 +108,12 @@ fn split_location(message: &str) -> (&str, Option<(u64, u64)>) {
     }
 }
 
-fn convert_error(sql: &str, err: ParserError) -> PlanError {
+fn convert_error(sql: &str, err: ParserError) -> SqlError {
     let end_position = sql.chars().count() + 1;
     let (raw, tokenizer) = match &err {
         ParserError::RecursionLimitExceeded => {
-            return PlanError::new(
-                sqlstate::PROGRAM_LIMIT_EXCEEDED,
+            return SqlError::new(
+                SqlState::STATEMENT_TOO_COMPLEX,
                 "statement is too deeply nested",
             )
         }
@@ -133,21 +133,21 @@ fn convert_error(sql: &str, err: ParserError) -> PlanError {
         } else {
             "syntax error".to_string()
         };
-        PlanError::syntax(format!("{what} at or near \"{near}\"")).with_detail(message.to_string())
+        SqlError::syntax(format!("{what} at or near \"{near}\"")).with_detail(message.to_string())
     } else if let Some(found) = message.rsplit_once(", found: ").map(|(_, f)| f) {
         if found == "EOF" {
-            PlanError {
+            SqlError {
                 position: Some(end_position),
-                ..PlanError::syntax("syntax error at end of input")
+                ..SqlError::syntax("syntax error at end of input")
             }
         } else {
             let near = found.trim_matches('\'');
             let near = if found.starts_with('\'') { found } else { near };
-            PlanError::syntax(format!("syntax error at or near \"{near}\""))
+            SqlError::syntax(format!("syntax error at or near \"{near}\""))
         }
         .with_detail(message.to_string())
     } else {
-        PlanError::syntax(format!("syntax error: {}", lowercase_first(message)))
+        SqlError::syntax(format!("syntax error: {}", lowercase_first(message)))
     };
     if error.position.is_none() {
         error.position = position;

@@ -33,13 +33,13 @@ use sqlparser::ast::{
 
 use crate::catalog::ItemKind;
 use crate::context::{CExpr, CteDef, StatementContext, Typed};
-use crate::error::{sqlstate, PlanError};
 use crate::expr::{self, ExprContext, Grouping};
 use crate::func;
 use crate::names::{item_name, normalize_ident, object_name_parts};
 use crate::scope::{Scope, TableRef};
 use crate::subquery::{OuterRelation, Prefix};
 use crate::types;
+use eddy_repr::{SqlError, SqlState};
 
 /// A planned query before ORDER BY/LIMIT are applied.
 #[derive(Clone, Debug)]
@@ -105,7 +105,7 @@ pub fn unit_relation() -> MirRelationExpr {
 }
 
 /// Plans a query (with its own WITH, ORDER BY, LIMIT and OFFSET).
-pub fn plan_query(scx: &StatementContext, query: &Query) -> Result<PlannedQuery, PlanError> {
+pub fn plan_query(scx: &StatementContext, query: &Query) -> Result<PlannedQuery, SqlError> {
     plan_query_with(scx, query, None)
 }
 
@@ -114,7 +114,7 @@ pub fn plan_correlated_query(
     scx: &StatementContext,
     query: &Query,
     prefix: &Prefix,
-) -> Result<PlannedQuery, PlanError> {
+) -> Result<PlannedQuery, SqlError> {
     plan_query_with(scx, query, Some(prefix))
 }
 
@@ -122,7 +122,7 @@ fn plan_query_with(
     scx: &StatementContext,
     query: &Query,
     prefix: Option<&Prefix>,
-) -> Result<PlannedQuery, PlanError> {
+) -> Result<PlannedQuery, SqlError> {
     let saved_ctes = scx.ctes.borrow().len();
     let result = plan_query_with_ctes(scx, query, prefix);
     scx.ctes.borrow_mut().truncate(saved_ctes);
@@ -133,31 +133,31 @@ fn plan_query_with_ctes(
     scx: &StatementContext,
     query: &Query,
     prefix: Option<&Prefix>,
-) -> Result<PlannedQuery, PlanError> {
+) -> Result<PlannedQuery, SqlError> {
     let n = prefix.map_or(0, Prefix::arity);
     if !query.locks.is_empty() {
-        return Err(PlanError::unsupported("SELECT ... FOR UPDATE/SHARE"));
+        return Err(SqlError::unsupported("SELECT ... FOR UPDATE/SHARE"));
     }
     if query.for_clause.is_some()
         || query.settings.is_some()
         || query.format_clause.is_some()
         || !query.pipe_operators.is_empty()
     {
-        return Err(PlanError::unsupported("this query syntax"));
+        return Err(SqlError::unsupported("this query syntax"));
     }
     if let Some(with) = &query.with {
         if with.recursive {
-            return Err(PlanError::unsupported("WITH RECURSIVE"));
+            return Err(SqlError::unsupported("WITH RECURSIVE"));
         }
         let mut seen: Vec<String> = vec![];
         for cte in &with.cte_tables {
             if cte.from.is_some() {
-                return Err(PlanError::unsupported("this CTE syntax"));
+                return Err(SqlError::unsupported("this CTE syntax"));
             }
             let name = normalize_ident(&cte.alias.name);
             if seen.contains(&name) {
-                return Err(PlanError::new(
-                    sqlstate::DUPLICATE_ALIAS,
+                return Err(SqlError::new(
+                    SqlState::DUPLICATE_ALIAS,
                     format!("WITH query name \"{name}\" specified more than once"),
                 ));
             }
@@ -172,17 +172,17 @@ fn plan_query_with_ctes(
         None => &[],
         Some(order_by) => {
             if order_by.interpolate.is_some() {
-                return Err(PlanError::unsupported("ORDER BY ... INTERPOLATE"));
+                return Err(SqlError::unsupported("ORDER BY ... INTERPOLATE"));
             }
             match &order_by.kind {
                 OrderByKind::Expressions(exprs) => exprs,
-                OrderByKind::All(_) => return Err(PlanError::unsupported("ORDER BY ALL")),
+                OrderByKind::All(_) => return Err(SqlError::unsupported("ORDER BY ALL")),
             }
         }
     };
     for o in order_by {
         if o.with_fill.is_some() {
-            return Err(PlanError::unsupported("ORDER BY ... WITH FILL"));
+            return Err(SqlError::unsupported("ORDER BY ... WITH FILL"));
         }
     }
     match query.body.as_ref() {
@@ -206,7 +206,7 @@ fn plan_query_with_ctes(
                     let column = output_column_only(o, &names)?;
                     Ok(column_order(n + column, o))
                 })
-                .collect::<Result<Vec<_>, PlanError>>()?;
+                .collect::<Result<Vec<_>, SqlError>>()?;
             Ok(PlannedQuery {
                 expr,
                 prefix: n,
@@ -221,10 +221,10 @@ fn plan_query_with_ctes(
 }
 
 /// Applies a table alias's column list to `names`.
-fn rename_columns(names: &mut [String], alias: &TableAlias, table: &str) -> Result<(), PlanError> {
+fn rename_columns(names: &mut [String], alias: &TableAlias, table: &str) -> Result<(), SqlError> {
     if alias.columns.len() > names.len() {
-        return Err(PlanError::new(
-            sqlstate::INVALID_COLUMN_REFERENCE,
+        return Err(SqlError::new(
+            SqlState::INVALID_COLUMN_REFERENCE,
             format!(
                 "table \"{table}\" has {} columns available but {} columns specified",
                 names.len(),
@@ -234,7 +234,7 @@ fn rename_columns(names: &mut [String], alias: &TableAlias, table: &str) -> Resu
     }
     for (name, column) in names.iter_mut().zip(&alias.columns) {
         if column.data_type.is_some() {
-            return Err(PlanError::unsupported_plural(
+            return Err(SqlError::unsupported_plural(
                 "column types in a table alias",
             ));
         }
@@ -245,7 +245,7 @@ fn rename_columns(names: &mut [String], alias: &TableAlias, table: &str) -> Resu
 
 /// An ORDER BY item of a query whose body is not a plain SELECT: only output column
 /// names and positions are allowed, as in Postgres.
-fn output_column_only(o: &OrderByExpr, names: &[String]) -> Result<usize, PlanError> {
+fn output_column_only(o: &OrderByExpr, names: &[String]) -> Result<usize, SqlError> {
     if let Some(ordinal) = ordinal(&o.expr) {
         return check_ordinal(ordinal, names.len(), "ORDER BY");
     }
@@ -254,17 +254,17 @@ fn output_column_only(o: &OrderByExpr, names: &[String]) -> Result<usize, PlanEr
         let matches: Vec<usize> = (0..names.len()).filter(|i| names[*i] == name).collect();
         match matches.as_slice() {
             [i] => return Ok(*i),
-            [] => return Err(PlanError::undefined_column(&name)),
+            [] => return Err(SqlError::undefined_column(&name)),
             _ => {
-                return Err(PlanError::new(
-                    sqlstate::AMBIGUOUS_COLUMN,
+                return Err(SqlError::new(
+                    SqlState::AMBIGUOUS_COLUMN,
                     format!("ORDER BY \"{name}\" is ambiguous"),
                 ))
             }
         }
     }
-    Err(PlanError::new(
-        sqlstate::FEATURE_NOT_SUPPORTED,
+    Err(SqlError::new(
+        SqlState::FEATURE_NOT_SUPPORTED,
         "invalid UNION/INTERSECT/EXCEPT ORDER BY clause",
     )
     .with_detail("Only result column names can be used, not expressions or functions.")
@@ -284,10 +284,10 @@ fn ordinal(expr: &Expr) -> Option<i64> {
     }
 }
 
-fn check_ordinal(ordinal: i64, arity: usize, clause: &str) -> Result<usize, PlanError> {
+fn check_ordinal(ordinal: i64, arity: usize, clause: &str) -> Result<usize, SqlError> {
     if ordinal < 1 || ordinal as usize > arity {
-        return Err(PlanError::new(
-            sqlstate::INVALID_COLUMN_REFERENCE,
+        return Err(SqlError::new(
+            SqlState::INVALID_COLUMN_REFERENCE,
             format!("{clause} position {ordinal} is not in select list"),
         ));
     }
@@ -318,7 +318,7 @@ fn column_order(column: usize, o: &OrderByExpr) -> ColumnOrder {
 fn plan_limit_offset(
     scx: &StatementContext,
     query: &Query,
-) -> Result<(Option<usize>, usize), PlanError> {
+) -> Result<(Option<usize>, usize), SqlError> {
     let (limit, offset) = match &query.limit_clause {
         None => (None, None),
         Some(LimitClause::LimitOffset {
@@ -327,35 +327,44 @@ fn plan_limit_offset(
             limit_by,
         }) => {
             if !limit_by.is_empty() {
-                return Err(PlanError::unsupported("LIMIT BY"));
+                return Err(SqlError::unsupported("LIMIT BY"));
             }
             (limit.as_ref(), offset.as_ref().map(|o| &o.value))
         }
         Some(LimitClause::OffsetCommaLimit { .. }) => {
-            return Err(PlanError::syntax("LIMIT #,# syntax is not supported")
+            return Err(SqlError::syntax("LIMIT #,# syntax is not supported")
                 .with_hint("Use separate LIMIT and OFFSET clauses."))
         }
     };
     let mut limit = match limit {
-        Some(e) => constant_count(scx, e, "LIMIT", sqlstate::INVALID_ROW_COUNT_IN_LIMIT)?,
+        Some(e) => constant_count(scx, e, "LIMIT", SqlState::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE)?,
         None => None,
     };
     if let Some(fetch) = &query.fetch {
         if fetch.with_ties || fetch.percent {
-            return Err(PlanError::unsupported("FETCH ... WITH TIES / PERCENT"));
+            return Err(SqlError::unsupported("FETCH ... WITH TIES / PERCENT"));
         }
         if limit.is_some() {
-            return Err(PlanError::syntax("multiple LIMIT clauses not allowed"));
+            return Err(SqlError::syntax("multiple LIMIT clauses not allowed"));
         }
         limit = match &fetch.quantity {
-            Some(e) => constant_count(scx, e, "FETCH FIRST", sqlstate::INVALID_ROW_COUNT_IN_LIMIT)?,
+            Some(e) => constant_count(
+                scx,
+                e,
+                "FETCH FIRST",
+                SqlState::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE,
+            )?,
             None => Some(1),
         };
     }
     let offset = match offset {
-        Some(e) => {
-            constant_count(scx, e, "OFFSET", sqlstate::INVALID_ROW_COUNT_IN_OFFSET)?.unwrap_or(0)
-        }
+        Some(e) => constant_count(
+            scx,
+            e,
+            "OFFSET",
+            SqlState::INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE,
+        )?
+        .unwrap_or(0),
         None => 0,
     };
     Ok((limit, offset))
@@ -366,15 +375,15 @@ fn constant_count(
     scx: &StatementContext,
     expr: &Expr,
     clause: &'static str,
-    negative_state: &'static str,
-) -> Result<Option<usize>, PlanError> {
+    negative_state: SqlState,
+) -> Result<Option<usize>, SqlError> {
     let scope = Scope::empty();
     let ecx = ExprContext::new(scx, &scope, &[], clause);
     let planned = expr::plan_expr(&ecx, expr)?;
     let typed = match scx.coerce(planned, ScalarType::Int64, types::CastContext::Implicit)? {
         Ok(t) => t,
         Err(from) => {
-            return Err(PlanError::datatype_mismatch(format!(
+            return Err(SqlError::datatype_mismatch(format!(
                 "argument of {clause} must be type bigint, not type {from}"
             )))
         }
@@ -384,10 +393,10 @@ fn constant_count(
         Some(Datum::Int64(v)) => *v,
         Some(Datum::Int32(v)) => *v as i64,
         Some(Datum::Int16(v)) => *v as i64,
-        _ => return Err(PlanError::unsupported(format!("non-constant {clause}"))),
+        _ => return Err(SqlError::unsupported(format!("non-constant {clause}"))),
     };
     if value < 0 {
-        return Err(PlanError::new(
+        return Err(SqlError::new(
             negative_state,
             format!("{clause} must not be negative"),
         ));
@@ -401,7 +410,7 @@ fn plan_set_expr(
     scx: &StatementContext,
     body: &SetExpr,
     prefix: Option<&Prefix>,
-) -> Result<(MirRelationExpr, Vec<String>, Vec<bool>), PlanError> {
+) -> Result<(MirRelationExpr, Vec<String>, Vec<bool>), SqlError> {
     match body {
         SetExpr::Select(select) => {
             let planned = plan_select(scx, select, &[], prefix)?;
@@ -425,9 +434,9 @@ fn plan_set_expr(
             left,
             right,
         } => plan_set_operation(scx, op, set_quantifier, left, right, prefix),
-        SetExpr::Table(_) => Err(PlanError::unsupported("TABLE t")),
+        SetExpr::Table(_) => Err(SqlError::unsupported("TABLE t")),
         SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => Err(
-            PlanError::unsupported_plural("data-modifying statements in a query"),
+            SqlError::unsupported_plural("data-modifying statements in a query"),
         ),
     }
 }
@@ -439,23 +448,23 @@ fn plan_set_operation(
     left: &SetExpr,
     right: &SetExpr,
     prefix: Option<&Prefix>,
-) -> Result<(MirRelationExpr, Vec<String>, Vec<bool>), PlanError> {
+) -> Result<(MirRelationExpr, Vec<String>, Vec<bool>), SqlError> {
     let n = prefix.map_or(0, Prefix::arity);
     let op_name = match op {
         SetOperator::Union => "UNION",
         SetOperator::Intersect => "INTERSECT",
         SetOperator::Except => "EXCEPT",
-        SetOperator::Minus => return Err(PlanError::unsupported("MINUS")),
+        SetOperator::Minus => return Err(SqlError::unsupported("MINUS")),
     };
     let all = match quantifier {
         SetQuantifier::All => true,
         SetQuantifier::Distinct | SetQuantifier::None => false,
-        _ => return Err(PlanError::unsupported(format!("{op_name} BY NAME"))),
+        _ => return Err(SqlError::unsupported(format!("{op_name} BY NAME"))),
     };
     let (l, names, l_unknown) = plan_set_expr(scx, left, prefix)?;
     let (r, _, r_unknown) = plan_set_expr(scx, right, prefix)?;
     if l.arity() != r.arity() {
-        return Err(PlanError::syntax(format!(
+        return Err(SqlError::syntax(format!(
             "each {op_name} query must have the same number of columns"
         )));
     }
@@ -471,7 +480,7 @@ fn plan_set_operation(
             (true, false) => rt,
             (false, true) => lt,
             (false, false) => types::common_type(&lt, &rt).ok_or_else(|| {
-                PlanError::datatype_mismatch(format!(
+                SqlError::datatype_mismatch(format!(
                     "{op_name} types {} and {} cannot be matched",
                     lt.sql_name(),
                     rt.sql_name()
@@ -529,12 +538,10 @@ pub fn cast_columns(expr: MirRelationExpr, targets: &[ScalarType]) -> MirRelatio
 fn plan_values(
     scx: &StatementContext,
     values: &Values,
-) -> Result<(MirRelationExpr, Vec<String>, Vec<bool>), PlanError> {
+) -> Result<(MirRelationExpr, Vec<String>, Vec<bool>), SqlError> {
     let arity = values.rows.first().map(|r| r.len()).unwrap_or(0);
     if values.rows.iter().any(|r| r.len() != arity) {
-        return Err(PlanError::syntax(
-            "VALUES lists must all be the same length",
-        ));
+        return Err(SqlError::syntax("VALUES lists must all be the same length"));
     }
     let scope = Scope::empty();
     let ecx = ExprContext::new(scx, &scope, &[], "VALUES");
@@ -627,15 +634,15 @@ struct Output {
     unknown: bool,
 }
 
-fn check_select_supported(select: &Select) -> Result<(), PlanError> {
+fn check_select_supported(select: &Select) -> Result<(), SqlError> {
     if select.top.is_some() {
-        return Err(PlanError::unsupported("TOP"));
+        return Err(SqlError::unsupported("TOP"));
     }
     if select.into.is_some() {
-        return Err(PlanError::unsupported("SELECT INTO"));
+        return Err(SqlError::unsupported("SELECT INTO"));
     }
     if !select.lateral_views.is_empty() {
-        return Err(PlanError::unsupported("LATERAL VIEW"));
+        return Err(SqlError::unsupported("LATERAL VIEW"));
     }
     if select.prewhere.is_some()
         || !select.cluster_by.is_empty()
@@ -647,10 +654,10 @@ fn check_select_supported(select: &Select) -> Result<(), PlanError> {
         || select.exclude.is_some()
         || select.flavor != SelectFlavor::Standard
     {
-        return Err(PlanError::unsupported("this SELECT syntax"));
+        return Err(SqlError::unsupported("this SELECT syntax"));
     }
     if !select.named_window.is_empty() {
-        return Err(PlanError::unsupported_plural("window functions"));
+        return Err(SqlError::unsupported_plural("window functions"));
     }
     Ok(())
 }
@@ -659,7 +666,7 @@ fn check_select_supported(select: &Select) -> Result<(), PlanError> {
 /// calls are an error.
 fn collect_aggregates<'e>(
     exprs: impl IntoIterator<Item = &'e Expr>,
-) -> Result<Vec<Expr>, PlanError> {
+) -> Result<Vec<Expr>, SqlError> {
     let mut found: Vec<Expr> = vec![];
     for e in exprs {
         let flow = expr::visit_query_level(e, |sub| {
@@ -672,8 +679,8 @@ fn collect_aggregates<'e>(
                     .is_break()
                         || f.filter.as_deref().is_some_and(expr::contains_aggregate);
                     if nested {
-                        return ControlFlow::Break(PlanError::new(
-                            sqlstate::GROUPING_ERROR,
+                        return ControlFlow::Break(SqlError::new(
+                            SqlState::GROUPING_ERROR,
                             "aggregate function calls cannot be nested",
                         ));
                     }
@@ -698,7 +705,7 @@ fn plan_select_table_calls<'e>(
     ecx: &ExprContext,
     rel: &mut MirRelationExpr,
     exprs: impl IntoIterator<Item = &'e Expr>,
-) -> Result<Vec<(Expr, Typed)>, PlanError> {
+) -> Result<Vec<(Expr, Typed)>, SqlError> {
     let mut found: Vec<Expr> = vec![];
     for e in exprs {
         let _ = expr::visit_query_level(e, |sub| {
@@ -750,7 +757,7 @@ fn plan_select(
     select: &Select,
     order_by: &[OrderByExpr],
     prefix: Option<&Prefix>,
-) -> Result<PlannedSelect, PlanError> {
+) -> Result<PlannedSelect, SqlError> {
     check_select_supported(select)?;
     let n = prefix.map_or(0, Prefix::arity);
     let (mut rel, scope) = plan_from_with(scx, &select.from, prefix)?;
@@ -767,11 +774,11 @@ fn plan_select(
     let group_by_exprs = match &select.group_by {
         GroupByExpr::Expressions(exprs, modifiers) => {
             if !modifiers.is_empty() {
-                return Err(PlanError::unsupported("GROUP BY ROLLUP/CUBE/GROUPING SETS"));
+                return Err(SqlError::unsupported("GROUP BY ROLLUP/CUBE/GROUPING SETS"));
             }
             exprs.as_slice()
         }
-        GroupByExpr::All(_) => return Err(PlanError::unsupported("GROUP BY ALL")),
+        GroupByExpr::All(_) => return Err(SqlError::unsupported("GROUP BY ALL")),
     };
     let aggregates = collect_aggregates(
         select
@@ -793,8 +800,8 @@ fn plan_select(
             for e in group_by_exprs {
                 let e = resolve_group_by_item(&scope, select, e)?;
                 if expr::contains_aggregate(e) {
-                    return Err(PlanError::new(
-                        sqlstate::GROUPING_ERROR,
+                    return Err(SqlError::new(
+                        SqlState::GROUPING_ERROR,
                         "aggregate functions are not allowed in GROUP BY",
                     ));
                 }
@@ -901,7 +908,7 @@ fn plan_select(
                 SelectItem::Wildcard(options) => {
                     check_wildcard_options(options)?;
                     if select.from.is_empty() {
-                        return Err(PlanError::syntax(
+                        return Err(SqlError::syntax(
                             "SELECT * with no tables specified is not valid",
                         ));
                     }
@@ -914,7 +921,7 @@ fn plan_select(
                     let name = match kind {
                         SelectItemQualifiedWildcardKind::ObjectName(name) => name,
                         SelectItemQualifiedWildcardKind::Expr(_) => {
-                            return Err(PlanError::unsupported("(expression).*"))
+                            return Err(SqlError::unsupported("(expression).*"))
                         }
                     };
                     for i in qualified_star(&scope, name)? {
@@ -960,14 +967,14 @@ fn plan_select(
         None => {}
         Some(Distinct::Distinct) => {
             if outputs.len() > visible {
-                return Err(PlanError::new(
-                    sqlstate::INVALID_COLUMN_REFERENCE,
+                return Err(SqlError::new(
+                    SqlState::INVALID_COLUMN_REFERENCE,
                     "for SELECT DISTINCT, ORDER BY expressions must appear in select list",
                 ));
             }
             rel = rel.distinct();
         }
-        Some(Distinct::On(_)) => return Err(PlanError::unsupported("SELECT DISTINCT ON")),
+        Some(Distinct::On(_)) => return Err(SqlError::unsupported("SELECT DISTINCT ON")),
     }
     outputs.truncate(visible);
     Ok(PlannedSelect {
@@ -982,8 +989,8 @@ fn plan_select(
 /// a column to `rel` (existing columns keep their positions).
 fn with_subqueries<T>(
     rel: &mut MirRelationExpr,
-    plan: impl FnOnce(&OuterRelation) -> Result<T, PlanError>,
-) -> Result<T, PlanError> {
+    plan: impl FnOnce(&OuterRelation) -> Result<T, SqlError>,
+) -> Result<T, SqlError> {
     let outer = OuterRelation::new(std::mem::replace(rel, unit_relation()));
     let result = plan(&outer);
     *rel = outer.into_inner();
@@ -999,31 +1006,31 @@ fn keep_columns(rel: MirRelationExpr, arity: usize) -> MirRelationExpr {
     }
 }
 
-fn check_wildcard_options(options: &WildcardAdditionalOptions) -> Result<(), PlanError> {
+fn check_wildcard_options(options: &WildcardAdditionalOptions) -> Result<(), SqlError> {
     if options.opt_ilike.is_some()
         || options.opt_exclude.is_some()
         || options.opt_except.is_some()
         || options.opt_replace.is_some()
         || options.opt_rename.is_some()
     {
-        return Err(PlanError::unsupported_plural("wildcard options"));
+        return Err(SqlError::unsupported_plural("wildcard options"));
     }
     Ok(())
 }
 
-fn qualified_star(scope: &Scope, name: &ObjectName) -> Result<Vec<usize>, PlanError> {
+fn qualified_star(scope: &Scope, name: &ObjectName) -> Result<Vec<usize>, SqlError> {
     let parts = object_name_parts(name)?;
     match parts.as_slice() {
         [table] => scope.table_star(None, table),
         [schema, table] | [_, schema, table] => scope.table_star(Some(schema), table),
-        _ => Err(PlanError::syntax(format!(
+        _ => Err(SqlError::syntax(format!(
             "improper qualified name (too many dotted names): {name}"
         ))),
     }
 }
 
 /// Input column `i` as an output (of `*`), checked against GROUP BY.
-fn star_output(ecx: &ExprContext, i: usize) -> Result<Output, PlanError> {
+fn star_output(ecx: &ExprContext, i: usize) -> Result<Output, SqlError> {
     let name = ecx.scope.items[i].column.clone();
     let expr = match ecx.grouping {
         None => MirScalarExpr::Column(i),
@@ -1046,7 +1053,7 @@ fn star_output(ecx: &ExprContext, i: usize) -> Result<Output, PlanError> {
 }
 
 /// An ORDER BY item that names an output column by position or name.
-fn order_by_output(o: &OrderByExpr, outputs: &[Output]) -> Result<Option<usize>, PlanError> {
+fn order_by_output(o: &OrderByExpr, outputs: &[Output]) -> Result<Option<usize>, SqlError> {
     if let Some(n) = ordinal(&o.expr) {
         return check_ordinal(n, outputs.len(), "ORDER BY").map(Some);
     }
@@ -1060,8 +1067,8 @@ fn order_by_output(o: &OrderByExpr, outputs: &[Output]) -> Result<Option<usize>,
                 .iter()
                 .any(|i| outputs[*i].expr != outputs[first].expr)
             {
-                return Err(PlanError::new(
-                    sqlstate::AMBIGUOUS_COLUMN,
+                return Err(SqlError::new(
+                    SqlState::AMBIGUOUS_COLUMN,
                     format!("ORDER BY \"{name}\" is ambiguous"),
                 ));
             }
@@ -1077,12 +1084,12 @@ fn resolve_group_by_item<'s>(
     scope: &Scope,
     select: &'s Select,
     e: &'s Expr,
-) -> Result<&'s Expr, PlanError> {
+) -> Result<&'s Expr, SqlError> {
     if let Some(n) = ordinal(e) {
         let i = check_ordinal(n, select.projection.len(), "GROUP BY")?;
         return match &select.projection[i] {
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Ok(e),
-            _ => Err(PlanError::unsupported("GROUP BY a position of *")),
+            _ => Err(SqlError::unsupported("GROUP BY a position of *")),
         };
     }
     if let Expr::Identifier(ident) = e {
@@ -1239,7 +1246,7 @@ fn plan_from_with(
     scx: &StatementContext,
     from: &[TableWithJoins],
     prefix: Option<&Prefix>,
-) -> Result<(MirRelationExpr, Scope), PlanError> {
+) -> Result<(MirRelationExpr, Scope), SqlError> {
     let mut acc: Option<(MirRelationExpr, Scope)> = None;
     let mut start = prefix.map(|p| (p.keys.clone(), p.scope.clone()));
     for item in from {
@@ -1278,7 +1285,7 @@ fn plan_table_with_joins(
     scx: &StatementContext,
     twj: &TableWithJoins,
     start: Option<(MirRelationExpr, Scope)>,
-) -> Result<(MirRelationExpr, Scope), PlanError> {
+) -> Result<(MirRelationExpr, Scope), SqlError> {
     let (mut rel, mut scope) = plan_table_factor(scx, &twj.relation)?;
     if let Some((keys, keys_scope)) = start {
         rel = MirRelationExpr::Join {
@@ -1306,7 +1313,7 @@ fn plan_table_function(
     scx: &StatementContext,
     left: (MirRelationExpr, Scope),
     factor: &TableFactor,
-) -> Result<(MirRelationExpr, Scope), PlanError> {
+) -> Result<(MirRelationExpr, Scope), SqlError> {
     let (function, arg_exprs, alias): (String, Vec<&Expr>, _) = match factor {
         TableFactor::Table {
             name,
@@ -1329,20 +1336,20 @@ fn plan_table_function(
                 || !index_hints.is_empty()
                 || args.settings.is_some()
             {
-                return Err(PlanError::unsupported("this FROM syntax"));
+                return Err(SqlError::unsupported("this FROM syntax"));
             }
             let parts = object_name_parts(name)?;
             let function = match parts.as_slice() {
                 [f] => f.clone(),
                 [schema, f] if schema == crate::names::PG_CATALOG_SCHEMA => f.clone(),
-                _ => return Err(PlanError::function_does_not_exist(format!("{name}()"))),
+                _ => return Err(SqlError::function_does_not_exist(format!("{name}()"))),
             };
             let exprs = args
                 .args
                 .iter()
                 .map(|a| match a {
                     FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
-                    _ => Err(PlanError::unsupported_plural("named function arguments")),
+                    _ => Err(SqlError::unsupported_plural("named function arguments")),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             (function, exprs, alias)
@@ -1354,8 +1361,8 @@ fn plan_table_function(
             with_offset_alias: None,
             with_ordinality: false,
         } => ("unnest".to_string(), array_exprs.iter().collect(), alias),
-        TableFactor::UNNEST { .. } => return Err(PlanError::unsupported("this form of UNNEST")),
-        _ => return Err(PlanError::internal("not a table function")),
+        TableFactor::UNNEST { .. } => return Err(SqlError::unsupported("this form of UNNEST")),
+        _ => return Err(SqlError::internal("not a table function")),
     };
     let (left, left_scope) = left;
     let left_typ = left.typ();
@@ -1374,8 +1381,8 @@ fn plan_table_function(
                 .map(|c| normalize_ident(&c.name))
                 .unwrap_or_else(|| table.clone());
             if alias.columns.len() > 1 {
-                return Err(PlanError::new(
-                    sqlstate::INVALID_COLUMN_REFERENCE,
+                return Err(SqlError::new(
+                    SqlState::INVALID_COLUMN_REFERENCE,
                     format!(
                         "table \"{table}\" has 1 columns available but {} columns specified",
                         alias.columns.len()
@@ -1407,7 +1414,7 @@ fn plan_table_function(
 fn plan_relation_name(
     scx: &StatementContext,
     name: &ObjectName,
-) -> Result<(MirRelationExpr, Vec<String>, TableRef), PlanError> {
+) -> Result<(MirRelationExpr, Vec<String>, TableRef), SqlError> {
     let item = item_name(name, &scx.pcx.database)?;
     if item.schema.is_none() {
         if let Some(cte) = scx.ctes.borrow().iter().rev().find(|c| c.name == item.item) {
@@ -1421,7 +1428,7 @@ fn plan_relation_name(
     let resolved = scx
         .catalog
         .resolve_item(item.schema.as_deref(), &item.item)
-        .ok_or_else(|| PlanError::undefined_table(&item.to_string()))?;
+        .ok_or_else(|| SqlError::undefined_table(&item.to_string()))?;
     let expr = match (&resolved.kind, &resolved.view_expr) {
         (ItemKind::View, Some(view_expr)) => view_expr.clone(),
         _ => MirRelationExpr::Get {
@@ -1440,7 +1447,7 @@ fn plan_relation_name(
 fn plan_table_factor(
     scx: &StatementContext,
     factor: &TableFactor,
-) -> Result<(MirRelationExpr, Scope), PlanError> {
+) -> Result<(MirRelationExpr, Scope), SqlError> {
     match factor {
         TableFactor::Table {
             name,
@@ -1465,7 +1472,7 @@ fn plan_table_factor(
                 || sample.is_some()
                 || !index_hints.is_empty()
             {
-                return Err(PlanError::unsupported("this FROM syntax"));
+                return Err(SqlError::unsupported("this FROM syntax"));
             }
             let (expr, mut names, table) = plan_relation_name(scx, name)?;
             let table = match alias {
@@ -1486,7 +1493,7 @@ fn plan_table_factor(
             alias,
         } => {
             if *lateral {
-                return Err(PlanError::unsupported("LATERAL"));
+                return Err(SqlError::unsupported("LATERAL"));
             }
             let (expr, mut names, _) = plan_query(scx, subquery)?.into_relation();
             let table = match alias {
@@ -1527,14 +1534,14 @@ fn plan_table_factor(
                 }
             }
         }
-        TableFactor::Function { lateral: true, .. } => Err(PlanError::unsupported("LATERAL")),
+        TableFactor::Function { lateral: true, .. } => Err(SqlError::unsupported("LATERAL")),
         TableFactor::UNNEST { .. } => {
             plan_table_function(scx, (unit_relation(), Scope::empty()), factor)
         }
         TableFactor::Function { .. } | TableFactor::TableFunction { .. } => {
-            Err(PlanError::unsupported_plural("table functions"))
+            Err(SqlError::unsupported_plural("table functions"))
         }
-        other => Err(PlanError::unsupported(format!("FROM item {other}"))),
+        other => Err(SqlError::unsupported(format!("FROM item {other}"))),
     }
 }
 
@@ -1551,7 +1558,7 @@ fn plan_join(
     left: MirRelationExpr,
     left_scope: Scope,
     join: &Join,
-) -> Result<(MirRelationExpr, Scope), PlanError> {
+) -> Result<(MirRelationExpr, Scope), SqlError> {
     let (kind, constraint) = match &join.join_operator {
         JoinOperator::Join(c) | JoinOperator::Inner(c) => (JoinKind::Inner, c),
         JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (JoinKind::Left, c),
@@ -1559,12 +1566,12 @@ fn plan_join(
         JoinOperator::FullOuter(c) => (JoinKind::Full, c),
         JoinOperator::CrossJoin(c) => (JoinKind::Inner, c),
         JoinOperator::CrossApply | JoinOperator::OuterApply => {
-            return Err(PlanError::unsupported("LATERAL"))
+            return Err(SqlError::unsupported("LATERAL"))
         }
-        other => return Err(PlanError::unsupported(format!("join {other:?}"))),
+        other => return Err(SqlError::unsupported(format!("join {other:?}"))),
     };
     if let TableFactor::Derived { lateral: true, .. } = &join.relation {
-        return Err(PlanError::unsupported("LATERAL"));
+        return Err(SqlError::unsupported("LATERAL"));
     }
     // The rows a RIGHT or FULL join adds have no left side, so they would lose the
     // outer values a correlated subquery's rows start with. (A scope that records
@@ -1574,7 +1581,7 @@ fn plan_join(
         && correlated
         && left_scope.outer_uses.is_none()
     {
-        return Err(PlanError::unsupported_plural(
+        return Err(SqlError::unsupported_plural(
             "RIGHT and FULL joins in correlated subqueries",
         ));
     }
@@ -1589,7 +1596,7 @@ fn plan_join(
     let using: Option<Vec<(usize, usize, String)>> = match constraint {
         JoinConstraint::None => {
             if !matches!(join.join_operator, JoinOperator::CrossJoin(_)) {
-                return Err(PlanError::syntax(
+                return Err(SqlError::syntax(
                     "syntax error: JOIN requires ON, USING or NATURAL",
                 ));
             }
@@ -1601,7 +1608,7 @@ fn plan_join(
             for name in names {
                 let parts = object_name_parts(name)?;
                 let [column] = parts.as_slice() else {
-                    return Err(PlanError::syntax(format!(
+                    return Err(SqlError::syntax(format!(
                         "syntax error at or near \"{name}\""
                     )));
                 };
@@ -1609,8 +1616,8 @@ fn plan_join(
                     .iter()
                     .any(|(_, _, c): &(usize, usize, String)| c == column)
                 {
-                    return Err(PlanError::new(
-                        sqlstate::DUPLICATE_COLUMN,
+                    return Err(SqlError::new(
+                        SqlState::DUPLICATE_COLUMN,
                         format!("column name \"{column}\" appears more than once in USING clause"),
                     ));
                 }
@@ -1764,18 +1771,18 @@ fn plan_join(
     Ok((rel, scope))
 }
 
-fn using_column(scope: &Scope, column: &str, side: &str) -> Result<usize, PlanError> {
+fn using_column(scope: &Scope, column: &str, side: &str) -> Result<usize, SqlError> {
     let matches: Vec<usize> = (0..scope.len())
         .filter(|&i| scope.items[i].unqualified && scope.items[i].column == column)
         .collect();
     match matches.as_slice() {
         [i] => Ok(*i),
-        [] => Err(PlanError::new(
-            sqlstate::UNDEFINED_COLUMN,
+        [] => Err(SqlError::new(
+            SqlState::UNDEFINED_COLUMN,
             format!("column \"{column}\" specified in USING clause does not exist in {side} table"),
         )),
-        _ => Err(PlanError::new(
-            sqlstate::AMBIGUOUS_COLUMN,
+        _ => Err(SqlError::new(
+            SqlState::AMBIGUOUS_COLUMN,
             format!("common column name \"{column}\" appears more than once in {side} table"),
         )),
     }

@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use crate::error::{sqlstate, PlanError};
+use eddy_repr::{SqlError, SqlState};
 
 /// The table a column comes from, as the query names it (an alias when one is given).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,7 +107,7 @@ impl Scope {
         schema: Option<&str>,
         table: Option<&str>,
         column: &str,
-    ) -> Result<usize, PlanError> {
+    ) -> Result<usize, SqlError> {
         let matches: Vec<usize> = match table {
             None => self
                 .items
@@ -144,21 +144,21 @@ impl Scope {
                 Ok(*pos)
             }
             [] => Err(match table {
-                Some(_) => PlanError::new(
-                    sqlstate::UNDEFINED_COLUMN,
+                Some(_) => SqlError::new(
+                    SqlState::UNDEFINED_COLUMN,
                     format!("column {display} does not exist"),
                 ),
-                None => PlanError::undefined_column(column),
+                None => SqlError::undefined_column(column),
             }),
-            _ => Err(PlanError::new(
-                sqlstate::AMBIGUOUS_COLUMN,
+            _ => Err(SqlError::new(
+                SqlState::AMBIGUOUS_COLUMN,
                 format!("column reference \"{display}\" is ambiguous"),
             )),
         }
     }
 
     /// The columns of `[schema.]table.*`, in table order.
-    pub fn table_star(&self, schema: Option<&str>, table: &str) -> Result<Vec<usize>, PlanError> {
+    pub fn table_star(&self, schema: Option<&str>, table: &str) -> Result<Vec<usize>, SqlError> {
         if !self.has_table(schema, table) {
             return Err(missing_from_entry(table));
         }
@@ -202,9 +202,9 @@ fn table_matches(item: &ScopeItem, schema: Option<&str>, table: &str) -> bool {
     }
 }
 
-fn missing_from_entry(table: &str) -> PlanError {
-    PlanError::new(
-        sqlstate::UNDEFINED_TABLE,
+fn missing_from_entry(table: &str) -> SqlError {
+    SqlError::new(
+        SqlState::UNDEFINED_TABLE,
         format!("missing FROM-clause entry for table \"{table}\""),
     )
 }

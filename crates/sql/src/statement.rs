@@ -20,16 +20,16 @@ use sqlparser::ast::{
 
 use crate::catalog::{CatalogItem, ItemKind};
 use crate::context::{CExpr, StatementContext, Typed};
-use crate::error::{sqlstate, PlanError};
 use crate::expr::{self, ExprContext};
 use crate::names::{item_name, new_item_name, normalize_ident, object_name_parts};
 use crate::plan::{MutationKind, ObjectKind, Plan, RowSetFinishing};
 use crate::query::{self, PlannedQuery};
 use crate::scope::{Scope, TableRef};
 use crate::types::{self, CastContext};
+use eddy_repr::{SqlError, SqlState};
 
 /// Plans one statement.
-pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, PlanError> {
+pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, SqlError> {
     match stmt {
         Statement::Query(query) => plan_select(scx, query),
         Statement::Insert(insert) => plan_insert(scx, insert),
@@ -43,31 +43,31 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             limit,
         } => {
             if from.is_some() {
-                return Err(PlanError::unsupported("UPDATE ... FROM"));
+                return Err(SqlError::unsupported("UPDATE ... FROM"));
             }
             if returning.is_some() {
-                return Err(PlanError::unsupported("UPDATE ... RETURNING"));
+                return Err(SqlError::unsupported("UPDATE ... RETURNING"));
             }
             if or.is_some() || limit.is_some() {
-                return Err(PlanError::unsupported("this UPDATE syntax"));
+                return Err(SqlError::unsupported("this UPDATE syntax"));
             }
             plan_update(scx, table, assignments, selection.as_ref())
         }
         Statement::Delete(delete) => {
             if !delete.tables.is_empty() || !delete.order_by.is_empty() || delete.limit.is_some() {
-                return Err(PlanError::unsupported("this DELETE syntax"));
+                return Err(SqlError::unsupported("this DELETE syntax"));
             }
             if delete.using.is_some() {
-                return Err(PlanError::unsupported("DELETE ... USING"));
+                return Err(SqlError::unsupported("DELETE ... USING"));
             }
             if delete.returning.is_some() {
-                return Err(PlanError::unsupported("DELETE ... RETURNING"));
+                return Err(SqlError::unsupported("DELETE ... RETURNING"));
             }
             let tables = match &delete.from {
                 FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
             };
             let [table] = tables.as_slice() else {
-                return Err(PlanError::unsupported("DELETE from several tables"));
+                return Err(SqlError::unsupported("DELETE from several tables"));
             };
             plan_delete(scx, table, delete.selection.as_ref())
         }
@@ -77,10 +77,10 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             ..
         } => {
             if partitions.is_some() {
-                return Err(PlanError::unsupported("TRUNCATE ... PARTITION"));
+                return Err(SqlError::unsupported("TRUNCATE ... PARTITION"));
             }
             let [target] = table_names.as_slice() else {
-                return Err(PlanError::unsupported("TRUNCATE of several tables"));
+                return Err(SqlError::unsupported("TRUNCATE of several tables"));
             };
             let item = resolve_write_target(scx, &target.name, "truncate")?;
             Ok(Plan::ReadThenWrite {
@@ -116,10 +116,10 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 || comment.is_some()
                 || !matches!(options, CreateTableOptions::None)
             {
-                return Err(PlanError::unsupported("this CREATE VIEW syntax"));
+                return Err(SqlError::unsupported("this CREATE VIEW syntax"));
             }
             if *or_replace && *if_not_exists {
-                return Err(PlanError::syntax(
+                return Err(SqlError::syntax(
                     "cannot combine OR REPLACE and IF NOT EXISTS",
                 ));
             }
@@ -127,7 +127,7 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 .iter()
                 .map(|c| {
                     if c.data_type.is_some() || c.options.is_some() {
-                        Err(PlanError::unsupported_plural("column types in CREATE VIEW"))
+                        Err(SqlError::unsupported_plural("column types in CREATE VIEW"))
                     } else {
                         Ok(normalize_ident(&c.name))
                     }
@@ -154,10 +154,10 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 ObjectType::Table => ItemKind::Table,
                 ObjectType::View => ItemKind::View,
                 ObjectType::MaterializedView => ItemKind::MaterializedView,
-                other => return Err(PlanError::unsupported(format!("DROP {other}"))),
+                other => return Err(SqlError::unsupported(format!("DROP {other}"))),
             };
             if *temporary || table.is_some() {
-                return Err(PlanError::unsupported("this DROP syntax"));
+                return Err(SqlError::unsupported("this DROP syntax"));
             }
             plan_drop(scx, kind, names, *if_exists, *cascade)
         }
@@ -180,7 +180,7 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             show_options,
         } => {
             if *terse || *history || *extended || *full || *external || !no_options(show_options) {
-                return Err(PlanError::unsupported("this SHOW TABLES syntax"));
+                return Err(SqlError::unsupported("this SHOW TABLES syntax"));
             }
             Ok(Plan::ShowObjects(ObjectKind::Tables))
         }
@@ -190,7 +190,7 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             show_options,
         } => {
             if *terse || !no_options(show_options) {
-                return Err(PlanError::unsupported("this SHOW VIEWS syntax"));
+                return Err(SqlError::unsupported("this SHOW VIEWS syntax"));
             }
             Ok(Plan::ShowObjects(if *materialized {
                 ObjectKind::MaterializedViews
@@ -216,7 +216,7 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 &show_options.limit_from,
                 &show_options.filter_position,
             ) else {
-                return Err(PlanError::unsupported("this SHOW COLUMNS syntax"));
+                return Err(SqlError::unsupported("this SHOW COLUMNS syntax"));
             };
             let item = resolve_item(scx, name)?;
             Ok(Plan::ShowColumns { id: item.id })
@@ -229,7 +229,7 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             ..
         } => {
             if !statements.is_empty() || exception.is_some() || modifier.is_some() {
-                return Err(PlanError::unsupported("this BEGIN syntax"));
+                return Err(SqlError::unsupported("this BEGIN syntax"));
             }
             Ok(Plan::StartTransaction)
         }
@@ -237,16 +237,16 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             chain, modifier, ..
         } => {
             if *chain || modifier.is_some() {
-                return Err(PlanError::unsupported("COMMIT AND CHAIN"));
+                return Err(SqlError::unsupported("COMMIT AND CHAIN"));
             }
             Ok(Plan::Commit)
         }
         Statement::Rollback { chain, savepoint } => {
             if savepoint.is_some() {
-                return Err(PlanError::unsupported("ROLLBACK TO SAVEPOINT"));
+                return Err(SqlError::unsupported("ROLLBACK TO SAVEPOINT"));
             }
             if *chain {
-                return Err(PlanError::unsupported("ROLLBACK AND CHAIN"));
+                return Err(SqlError::unsupported("ROLLBACK AND CHAIN"));
             }
             Ok(Plan::Rollback)
         }
@@ -261,17 +261,17 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             ..
         } => {
             if *describe_alias != DescribeAlias::Explain {
-                return Err(PlanError::unsupported("DESCRIBE"));
+                return Err(SqlError::unsupported("DESCRIBE"));
             }
             if *analyze {
-                return Err(PlanError::unsupported("EXPLAIN ANALYZE"));
+                return Err(SqlError::unsupported("EXPLAIN ANALYZE"));
             }
             if format.is_some() || options.is_some() || *estimate || *query_plan {
-                return Err(PlanError::unsupported_plural("EXPLAIN options"));
+                return Err(SqlError::unsupported_plural("EXPLAIN options"));
             }
             plan_explain(scx, statement)
         }
-        other => Err(PlanError::unsupported(statement_kind(other))),
+        other => Err(SqlError::unsupported(statement_kind(other))),
     }
 }
 
@@ -344,7 +344,7 @@ pub fn statement_kind(stmt: &Statement) -> String {
     }
 }
 
-fn plan_select(scx: &StatementContext, query: &Query) -> Result<Plan, PlanError> {
+fn plan_select(scx: &StatementContext, query: &Query) -> Result<Plan, SqlError> {
     let planned = query::plan_query(scx, query)?;
     let desc = RelationDesc::new(planned.names.clone(), planned.visible_types());
     let PlannedQuery {
@@ -367,7 +367,7 @@ fn plan_select(scx: &StatementContext, query: &Query) -> Result<Plan, PlanError>
     })
 }
 
-fn plan_explain(scx: &StatementContext, stmt: &Statement) -> Result<Plan, PlanError> {
+fn plan_explain(scx: &StatementContext, stmt: &Statement) -> Result<Plan, SqlError> {
     match stmt {
         Statement::Query(query) => {
             let (expr, _, _) = query::plan_query(scx, query)?.into_relation();
@@ -382,7 +382,7 @@ fn plan_explain(scx: &StatementContext, stmt: &Statement) -> Result<Plan, PlanEr
             let (expr, _, _) = query::plan_query(scx, query)?.into_relation();
             Ok(Plan::Explain { expr })
         }
-        other => Err(PlanError::unsupported(format!(
+        other => Err(SqlError::unsupported(format!(
             "EXPLAIN {}",
             statement_kind(other)
         ))),
@@ -397,11 +397,11 @@ fn get(item: &CatalogItem) -> MirRelationExpr {
     }
 }
 
-fn resolve_item(scx: &StatementContext, name: &ObjectName) -> Result<CatalogItem, PlanError> {
+fn resolve_item(scx: &StatementContext, name: &ObjectName) -> Result<CatalogItem, SqlError> {
     let item = item_name(name, &scx.pcx.database)?;
     scx.catalog
         .resolve_item(item.schema.as_deref(), &item.item)
-        .ok_or_else(|| PlanError::undefined_table(&item.to_string()))
+        .ok_or_else(|| SqlError::undefined_table(&item.to_string()))
 }
 
 /// The table an INSERT/UPDATE/DELETE/TRUNCATE writes: it must be a user table.
@@ -409,27 +409,27 @@ fn resolve_write_target(
     scx: &StatementContext,
     name: &ObjectName,
     verb: &str,
-) -> Result<CatalogItem, PlanError> {
+) -> Result<CatalogItem, SqlError> {
     let item = resolve_item(scx, name)?;
     if matches!(item.id, GlobalId::System(_)) {
-        return Err(PlanError::new(
-            sqlstate::INSUFFICIENT_PRIVILEGE,
+        return Err(SqlError::new(
+            SqlState::INSUFFICIENT_PRIVILEGE,
             format!("permission denied for table {}", item.name),
         ));
     }
     match item.kind {
         ItemKind::Table => Ok(item),
-        ItemKind::MaterializedView => Err(PlanError::new(
-            sqlstate::WRONG_OBJECT_TYPE,
+        ItemKind::MaterializedView => Err(SqlError::new(
+            SqlState::WRONG_OBJECT_TYPE,
             format!("cannot change materialized view \"{}\"", item.name),
         )),
-        ItemKind::View => Err(PlanError::new(
-            sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE,
+        ItemKind::View => Err(SqlError::new(
+            SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
             format!("cannot {verb} view \"{}\"", item.name),
         )
         .with_detail("Views are not updatable.")),
-        ItemKind::Source => Err(PlanError::new(
-            sqlstate::WRONG_OBJECT_TYPE,
+        ItemKind::Source => Err(SqlError::new(
+            SqlState::WRONG_OBJECT_TYPE,
             format!("cannot {verb} source \"{}\"", item.name),
         )),
     }
@@ -442,10 +442,10 @@ fn assign(
     value: CExpr,
     column: &str,
     typ: ScalarType,
-) -> Result<Typed, PlanError> {
+) -> Result<Typed, SqlError> {
     match scx.coerce(value, typ, CastContext::Assignment)? {
         Ok(t) => Ok(t),
-        Err(from) => Err(PlanError::datatype_mismatch(format!(
+        Err(from) => Err(SqlError::datatype_mismatch(format!(
             "column \"{column}\" is of type {} but expression is of type {from}",
             typ.sql_name()
         ))
@@ -458,12 +458,12 @@ fn is_default_keyword(e: &Expr) -> bool {
     matches!(e, Expr::Identifier(Ident { value, quote_style: None, .. }) if value.eq_ignore_ascii_case("default"))
 }
 
-fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, PlanError> {
+fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, SqlError> {
     if insert.on.is_some() {
-        return Err(PlanError::unsupported("INSERT ... ON CONFLICT"));
+        return Err(SqlError::unsupported("INSERT ... ON CONFLICT"));
     }
     if insert.returning.is_some() {
-        return Err(PlanError::unsupported("INSERT ... RETURNING"));
+        return Err(SqlError::unsupported("INSERT ... RETURNING"));
     }
     if insert.or.is_some()
         || insert.ignore
@@ -478,11 +478,11 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, PlanErro
         || insert.settings.is_some()
         || insert.format_clause.is_some()
     {
-        return Err(PlanError::unsupported("this INSERT syntax"));
+        return Err(SqlError::unsupported("this INSERT syntax"));
     }
     let name = match &insert.table {
         TableObject::TableName(name) => name,
-        _ => return Err(PlanError::unsupported("INSERT into a table function")),
+        _ => return Err(SqlError::unsupported("INSERT into a table function")),
     };
     let item = resolve_write_target(scx, name, "insert into")?;
     let desc = &item.desc;
@@ -493,8 +493,8 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, PlanErro
     for column in &insert.columns {
         let column = normalize_ident(column);
         let i = desc.column_index(&column).ok_or_else(|| {
-            PlanError::new(
-                sqlstate::UNDEFINED_COLUMN,
+            SqlError::new(
+                SqlState::UNDEFINED_COLUMN,
                 format!(
                     "column \"{column}\" of relation \"{}\" does not exist",
                     item.name
@@ -502,8 +502,8 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, PlanErro
             )
         })?;
         if targets.contains(&i) {
-            return Err(PlanError::new(
-                sqlstate::DUPLICATE_COLUMN,
+            return Err(SqlError::new(
+                SqlState::DUPLICATE_COLUMN,
                 format!("column \"{column}\" specified more than once"),
             ));
         }
@@ -512,8 +512,8 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, PlanErro
     if !explicit {
         targets = (0..desc.arity()).collect();
     }
-    let too_many = || PlanError::syntax("INSERT has more expressions than target columns");
-    let too_few = || PlanError::syntax("INSERT has more target columns than expressions");
+    let too_many = || SqlError::syntax("INSERT has more expressions than target columns");
+    let too_few = || SqlError::syntax("INSERT has more target columns than expressions");
     let column_types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
 
     let values = match insert.source.as_deref() {
@@ -588,9 +588,9 @@ fn write_target_with_scope(
     scx: &StatementContext,
     table: &TableWithJoins,
     verb: &str,
-) -> Result<(CatalogItem, Scope), PlanError> {
+) -> Result<(CatalogItem, Scope), SqlError> {
     if !table.joins.is_empty() {
-        return Err(PlanError::unsupported(format!(
+        return Err(SqlError::unsupported(format!(
             "{} with joins",
             verb.to_uppercase()
         )));
@@ -602,7 +602,7 @@ fn write_target_with_scope(
         ..
     } = &table.relation
     else {
-        return Err(PlanError::unsupported(format!(
+        return Err(SqlError::unsupported(format!(
             "this {} target",
             verb.to_uppercase()
         )));
@@ -611,7 +611,7 @@ fn write_target_with_scope(
     let table_ref = match alias {
         Some(alias) => {
             if !alias.columns.is_empty() {
-                return Err(PlanError::syntax("column aliases are not allowed here"));
+                return Err(SqlError::syntax("column aliases are not allowed here"));
             }
             TableRef {
                 schema: None,
@@ -632,7 +632,7 @@ fn selection(
     item: &CatalogItem,
     scope: &Scope,
     condition: Option<&Expr>,
-) -> Result<MirRelationExpr, PlanError> {
+) -> Result<MirRelationExpr, SqlError> {
     let mut rel = get(item);
     if let Some(condition) = condition {
         let ecx = ExprContext::new(scx, scope, &item.desc.types, "WHERE");
@@ -647,14 +647,14 @@ fn plan_update(
     table: &TableWithJoins,
     assignments: &[Assignment],
     condition: Option<&Expr>,
-) -> Result<Plan, PlanError> {
+) -> Result<Plan, SqlError> {
     let (item, scope) = write_target_with_scope(scx, table, "update")?;
     let selection = selection(scx, &item, &scope, condition)?;
     let ecx = ExprContext::new(scx, &scope, &item.desc.types, "UPDATE");
     let mut planned = BTreeMap::new();
     for assignment in assignments {
         let AssignmentTarget::ColumnName(target) = &assignment.target else {
-            return Err(PlanError::unsupported(
+            return Err(SqlError::unsupported(
                 "UPDATE with a multiple-column assignment",
             ));
         };
@@ -665,8 +665,8 @@ fn plan_update(
             _ => None,
         }
         .ok_or_else(|| {
-            PlanError::new(
-                sqlstate::UNDEFINED_COLUMN,
+            SqlError::new(
+                SqlState::UNDEFINED_COLUMN,
                 format!(
                     "column \"{}\" of relation \"{}\" does not exist",
                     parts.join("."),
@@ -675,7 +675,7 @@ fn plan_update(
             )
         })?;
         if planned.contains_key(&index) {
-            return Err(PlanError::syntax(format!(
+            return Err(SqlError::syntax(format!(
                 "multiple assignments to same column \"{column}\""
             )));
         }
@@ -701,7 +701,7 @@ fn plan_delete(
     scx: &StatementContext,
     table: &TableWithJoins,
     condition: Option<&Expr>,
-) -> Result<Plan, PlanError> {
+) -> Result<Plan, SqlError> {
     let (item, scope) = write_target_with_scope(scx, table, "delete from")?;
     let selection = selection(scx, &item, &scope, condition)?;
     Ok(Plan::ReadThenWrite {
@@ -716,36 +716,36 @@ fn check_new_name(
     scx: &StatementContext,
     name: &str,
     allow_existing: bool,
-) -> Result<Option<CatalogItem>, PlanError> {
+) -> Result<Option<CatalogItem>, SqlError> {
     let existing = scx
         .catalog
         .resolve_item(Some(crate::names::PUBLIC_SCHEMA), name);
     if existing.is_some() && !allow_existing {
-        return Err(PlanError::new(
-            sqlstate::DUPLICATE_TABLE,
+        return Err(SqlError::new(
+            SqlState::DUPLICATE_TABLE,
             format!("relation \"{name}\" already exists"),
         ));
     }
     Ok(existing)
 }
 
-fn plan_create_table(scx: &StatementContext, create: &CreateTable) -> Result<Plan, PlanError> {
+fn plan_create_table(scx: &StatementContext, create: &CreateTable) -> Result<Plan, SqlError> {
     if create.temporary {
-        return Err(PlanError::unsupported("CREATE TEMPORARY TABLE"));
+        return Err(SqlError::unsupported("CREATE TEMPORARY TABLE"));
     }
     if create.query.is_some() {
-        return Err(PlanError::unsupported("CREATE TABLE ... AS"));
+        return Err(SqlError::unsupported("CREATE TABLE ... AS"));
     }
     if create.like.is_some() || create.clone.is_some() {
-        return Err(PlanError::unsupported("CREATE TABLE ... LIKE"));
+        return Err(SqlError::unsupported("CREATE TABLE ... LIKE"));
     }
     if create.inherits.is_some() || create.partition_by.is_some() {
-        return Err(PlanError::unsupported(
+        return Err(SqlError::unsupported(
             "CREATE TABLE ... INHERITS/PARTITION BY",
         ));
     }
     if !matches!(create.table_options, CreateTableOptions::None) {
-        return Err(PlanError::unsupported("CREATE TABLE ... WITH (...)"));
+        return Err(SqlError::unsupported("CREATE TABLE ... WITH (...)"));
     }
     if create.or_replace
         || create.external
@@ -756,7 +756,7 @@ fn plan_create_table(scx: &StatementContext, create: &CreateTable) -> Result<Pla
         || create.order_by.is_some()
         || create.comment.is_some()
     {
-        return Err(PlanError::unsupported("this CREATE TABLE syntax"));
+        return Err(SqlError::unsupported("this CREATE TABLE syntax"));
     }
     let name = new_item_name(&create.name, &scx.pcx.database)?;
     check_new_name(scx, &name, create.if_not_exists)?;
@@ -764,10 +764,10 @@ fn plan_create_table(scx: &StatementContext, create: &CreateTable) -> Result<Pla
     let mut names: Vec<String> = vec![];
     let mut types: Vec<ColumnType> = vec![];
     let mut primary_key: Vec<usize> = vec![];
-    let set_primary_key = |columns: Vec<usize>, pk: &mut Vec<usize>| -> Result<(), PlanError> {
+    let set_primary_key = |columns: Vec<usize>, pk: &mut Vec<usize>| -> Result<(), SqlError> {
         if !pk.is_empty() {
-            return Err(PlanError::new(
-                sqlstate::INVALID_TABLE_DEFINITION,
+            return Err(SqlError::new(
+                SqlState::INVALID_TABLE_DEFINITION,
                 format!("multiple primary keys for table \"{name}\" are not allowed"),
             ));
         }
@@ -777,8 +777,8 @@ fn plan_create_table(scx: &StatementContext, create: &CreateTable) -> Result<Pla
     for column in &create.columns {
         let column_name = normalize_ident(&column.name);
         if names.contains(&column_name) {
-            return Err(PlanError::new(
-                sqlstate::DUPLICATE_COLUMN,
+            return Err(SqlError::new(
+                SqlState::DUPLICATE_COLUMN,
                 format!("column \"{column_name}\" specified more than once"),
             ));
         }
@@ -796,19 +796,19 @@ fn plan_create_table(scx: &StatementContext, create: &CreateTable) -> Result<Pla
                 }
                 ColumnOption::Unique {
                     is_primary: false, ..
-                } => return Err(PlanError::unsupported_plural("UNIQUE constraints")),
-                ColumnOption::Default(_) => return Err(PlanError::unsupported("DEFAULT")),
+                } => return Err(SqlError::unsupported_plural("UNIQUE constraints")),
+                ColumnOption::Default(_) => return Err(SqlError::unsupported("DEFAULT")),
                 ColumnOption::ForeignKey { .. } => {
-                    return Err(PlanError::unsupported_plural("REFERENCES constraints"))
+                    return Err(SqlError::unsupported_plural("REFERENCES constraints"))
                 }
                 ColumnOption::Check(_) => {
-                    return Err(PlanError::unsupported_plural("CHECK constraints"))
+                    return Err(SqlError::unsupported_plural("CHECK constraints"))
                 }
                 ColumnOption::Generated { .. } | ColumnOption::Identity(_) => {
-                    return Err(PlanError::unsupported_plural("generated columns"))
+                    return Err(SqlError::unsupported_plural("generated columns"))
                 }
-                ColumnOption::Collation(_) => return Err(PlanError::unsupported("COLLATE")),
-                other => return Err(PlanError::unsupported(format!("column option {other}"))),
+                ColumnOption::Collation(_) => return Err(SqlError::unsupported("COLLATE")),
+                other => return Err(SqlError::unsupported(format!("column option {other}"))),
             }
         }
         names.push(column_name);
@@ -820,15 +820,15 @@ fn plan_create_table(scx: &StatementContext, create: &CreateTable) -> Result<Pla
                 let mut key = vec![];
                 for column in columns {
                     let Expr::Identifier(ident) = &column.column.expr else {
-                        return Err(PlanError::unsupported("PRIMARY KEY on expressions"));
+                        return Err(SqlError::unsupported("PRIMARY KEY on expressions"));
                     };
                     let column_name = normalize_ident(ident);
                     let i = names
                         .iter()
                         .position(|n| *n == column_name)
                         .ok_or_else(|| {
-                            PlanError::new(
-                                sqlstate::UNDEFINED_COLUMN,
+                            SqlError::new(
+                                SqlState::UNDEFINED_COLUMN,
                                 format!("column \"{column_name}\" named in key does not exist"),
                             )
                         })?;
@@ -838,15 +838,15 @@ fn plan_create_table(scx: &StatementContext, create: &CreateTable) -> Result<Pla
                 set_primary_key(key, &mut primary_key)?;
             }
             TableConstraint::Unique { .. } => {
-                return Err(PlanError::unsupported_plural("UNIQUE constraints"))
+                return Err(SqlError::unsupported_plural("UNIQUE constraints"))
             }
             TableConstraint::ForeignKey { .. } => {
-                return Err(PlanError::unsupported_plural("FOREIGN KEY constraints"))
+                return Err(SqlError::unsupported_plural("FOREIGN KEY constraints"))
             }
             TableConstraint::Check { .. } => {
-                return Err(PlanError::unsupported_plural("CHECK constraints"))
+                return Err(SqlError::unsupported_plural("CHECK constraints"))
             }
-            other => return Err(PlanError::unsupported(format!("constraint {other}"))),
+            other => return Err(SqlError::unsupported(format!("constraint {other}"))),
         }
     }
     Ok(Plan::CreateTable {
@@ -870,7 +870,7 @@ fn plan_create_view(
     target: &ViewTarget,
     column_names: &[String],
     query: &Query,
-) -> Result<Plan, PlanError> {
+) -> Result<Plan, SqlError> {
     let name = new_item_name(target.name, &scx.pcx.database)?;
     let existing = check_new_name(scx, &name, target.or_replace || target.if_not_exists)?;
     if let (Some(existing), true) = (&existing, target.or_replace) {
@@ -880,8 +880,8 @@ fn plan_create_view(
             ItemKind::View
         };
         if existing.kind != wanted {
-            return Err(PlanError::new(
-                sqlstate::WRONG_OBJECT_TYPE,
+            return Err(SqlError::new(
+                SqlState::WRONG_OBJECT_TYPE,
                 format!("\"{name}\" is not a {}", wanted.noun()),
             ));
         }
@@ -891,7 +891,7 @@ fn plan_create_view(
     scx.in_view.set(false);
     let (expr, mut names, _) = planned?.into_relation();
     if column_names.len() > names.len() {
-        return Err(PlanError::syntax(
+        return Err(SqlError::syntax(
             "CREATE VIEW specifies more column names than columns",
         ));
     }
@@ -900,8 +900,8 @@ fn plan_create_view(
     }
     for (i, n) in names.iter().enumerate() {
         if names[..i].contains(n) {
-            return Err(PlanError::new(
-                sqlstate::DUPLICATE_COLUMN,
+            return Err(SqlError::new(
+                SqlState::DUPLICATE_COLUMN,
                 format!("column \"{n}\" specified more than once"),
             ));
         }
@@ -924,7 +924,7 @@ fn plan_drop(
     names: &[ObjectName],
     if_exists: bool,
     cascade: bool,
-) -> Result<Plan, PlanError> {
+) -> Result<Plan, SqlError> {
     let mut ids = vec![];
     let mut missing = vec![];
     for name in names {
@@ -934,14 +934,14 @@ fn plan_drop(
                 missing.push(item.to_string());
                 continue;
             }
-            return Err(PlanError::new(
-                sqlstate::UNDEFINED_TABLE,
+            return Err(SqlError::new(
+                SqlState::UNDEFINED_TABLE,
                 format!("{} \"{item}\" does not exist", kind.noun()),
             ));
         };
         if found.kind != kind {
-            return Err(PlanError::new(
-                sqlstate::WRONG_OBJECT_TYPE,
+            return Err(SqlError::new(
+                SqlState::WRONG_OBJECT_TYPE,
                 format!("\"{}\" is not a {}", found.name, kind.noun()),
             )
             .with_hint(format!(
@@ -951,8 +951,8 @@ fn plan_drop(
             )));
         }
         if matches!(found.id, GlobalId::System(_)) {
-            return Err(PlanError::new(
-                sqlstate::INSUFFICIENT_PRIVILEGE,
+            return Err(SqlError::new(
+                SqlState::INSUFFICIENT_PRIVILEGE,
                 format!("permission denied: \"{}\" is a system catalog", found.name),
             ));
         }
@@ -971,15 +971,13 @@ fn plan_drop(
 
 /// The text of a SET value: strings as written, identifiers case-folded, numbers as
 /// written.
-fn set_value_text(e: &Expr) -> Result<String, PlanError> {
+fn set_value_text(e: &Expr) -> Result<String, SqlError> {
     match e {
         Expr::Value(v) => match (&v.value, expr::string_value(&v.value)) {
             (_, Some(s)) => Ok(s),
             (Value::Number(n, _), _) => Ok(n.clone()),
             (Value::Boolean(b), _) => Ok(if *b { "on" } else { "off" }.to_string()),
-            _ => Err(PlanError::syntax(format!(
-                "syntax error at or near \"{v}\""
-            ))),
+            _ => Err(SqlError::syntax(format!("syntax error at or near \"{v}\""))),
         },
         Expr::Identifier(ident) => Ok(normalize_ident(ident)),
         Expr::CompoundIdentifier(idents) => Ok(idents
@@ -991,13 +989,13 @@ fn set_value_text(e: &Expr) -> Result<String, PlanError> {
             op: sqlparser::ast::UnaryOperator::Minus,
             expr,
         } => Ok(format!("-{}", set_value_text(expr)?)),
-        other => Err(PlanError::syntax(format!(
+        other => Err(SqlError::syntax(format!(
             "syntax error at or near \"{other}\""
         ))),
     }
 }
 
-fn plan_set(set: &Set) -> Result<Plan, PlanError> {
+fn plan_set(set: &Set) -> Result<Plan, SqlError> {
     match set {
         Set::SingleAssignment {
             scope,
@@ -1006,11 +1004,11 @@ fn plan_set(set: &Set) -> Result<Plan, PlanError> {
             values,
         } => {
             if *hivevar {
-                return Err(PlanError::unsupported("SET HIVEVAR"));
+                return Err(SqlError::unsupported("SET HIVEVAR"));
             }
             let local = matches!(scope, Some(sqlparser::ast::ContextModifier::Local));
             if matches!(scope, Some(sqlparser::ast::ContextModifier::Global)) {
-                return Err(PlanError::unsupported("SET GLOBAL"));
+                return Err(SqlError::unsupported("SET GLOBAL"));
             }
             let name = object_name_parts(variable)?.join(".");
             let value = match values.as_slice() {
@@ -1053,7 +1051,7 @@ fn plan_set(set: &Set) -> Result<Plan, PlanError> {
             session,
         } => {
             let [mode] = modes.as_slice() else {
-                return Err(PlanError::unsupported("SET TRANSACTION with several modes"));
+                return Err(SqlError::unsupported("SET TRANSACTION with several modes"));
             };
             let (name, value) = match mode {
                 TransactionMode::IsolationLevel(level) => (
@@ -1064,7 +1062,7 @@ fn plan_set(set: &Set) -> Result<Plan, PlanError> {
                         TransactionIsolationLevel::RepeatableRead => "repeatable read",
                         TransactionIsolationLevel::Serializable => "serializable",
                         TransactionIsolationLevel::Snapshot => {
-                            return Err(PlanError::unsupported("isolation level SNAPSHOT"))
+                            return Err(SqlError::unsupported("isolation level SNAPSHOT"))
                         }
                     },
                 ),
@@ -1087,7 +1085,7 @@ fn plan_set(set: &Set) -> Result<Plan, PlanError> {
                 local: !*session,
             })
         }
-        _ => Err(PlanError::unsupported(format!("{set}"))),
+        _ => Err(SqlError::unsupported(format!("{set}"))),
     }
 }
 
@@ -1095,7 +1093,7 @@ fn plan_set(set: &Set) -> Result<Plan, PlanError> {
 pub fn describe_statement(
     scx: &StatementContext,
     stmt: &Statement,
-) -> Result<(Vec<ScalarType>, Option<RelationDesc>), PlanError> {
+) -> Result<(Vec<ScalarType>, Option<RelationDesc>), SqlError> {
     let plan = plan_statement(scx, stmt)?;
     Ok((scx.param_types(), plan.result_desc()))
 }

@@ -52,10 +52,10 @@ use eddy_repr::{ColumnType, Datum, ScalarType};
 use sqlparser::ast::{Expr, Query};
 
 use crate::context::{CExpr, Typed};
-use crate::error::PlanError;
 use crate::expr::{self, ExprContext};
 use crate::query::{self, unit_relation};
 use crate::scope::{Scope, ScopeItem};
+use eddy_repr::SqlError;
 
 /// The outer columns a correlated subquery reads, as it sees them: every row of its
 /// relation starts with their values.
@@ -87,9 +87,9 @@ impl Planned {
     }
 
     /// The type of its only column, or the error for a subquery with several.
-    fn single_column(&self) -> Result<ColumnType, PlanError> {
+    fn single_column(&self) -> Result<ColumnType, SqlError> {
         if self.names.len() != 1 {
-            return Err(PlanError::syntax(if self.names.is_empty() {
+            return Err(SqlError::syntax(if self.names.is_empty() {
                 "subquery must return a column"
             } else {
                 "subquery must return only one column"
@@ -148,7 +148,7 @@ fn prefix_scope(
 }
 
 /// Plans `query` against the relation of `ecx` (see the module docs).
-fn plan_correlated(ecx: &ExprContext, query: &Query) -> Result<Planned, PlanError> {
+fn plan_correlated(ecx: &ExprContext, query: &Query) -> Result<Planned, SqlError> {
     let rel = outer_relation(ecx)?;
     let scx = ecx.scx;
     let outer = outer_scope(ecx);
@@ -467,9 +467,9 @@ fn lookup_parts(
     (rows, aggregates, finish)
 }
 
-fn outer_relation<'r>(ecx: &ExprContext<'r>) -> Result<&'r OuterRelation, PlanError> {
+fn outer_relation<'r>(ecx: &ExprContext<'r>) -> Result<&'r OuterRelation, SqlError> {
     ecx.rel
-        .ok_or_else(|| PlanError::unsupported_plural(format!("subqueries in {}", ecx.clause)))
+        .ok_or_else(|| SqlError::unsupported_plural(format!("subqueries in {}", ecx.clause)))
 }
 
 fn literal(datum: Datum, typ: ScalarType) -> MirScalarExpr {
@@ -500,7 +500,7 @@ fn columns(cols: &[usize]) -> Vec<MirScalarExpr> {
 }
 
 /// `(SELECT ...)` used as a value.
-pub fn plan_scalar(ecx: &ExprContext, query: &Query) -> Result<CExpr, PlanError> {
+pub fn plan_scalar(ecx: &ExprContext, query: &Query) -> Result<CExpr, SqlError> {
     let outer = outer_relation(ecx)?;
     let planned = plan_correlated(ecx, query)?;
     let value_typ = planned.single_column()?.scalar_type;
@@ -532,7 +532,7 @@ pub fn plan_scalar(ecx: &ExprContext, query: &Query) -> Result<CExpr, PlanError>
 }
 
 /// `[NOT] EXISTS (SELECT ...)`.
-pub fn plan_exists(ecx: &ExprContext, query: &Query, negated: bool) -> Result<CExpr, PlanError> {
+pub fn plan_exists(ecx: &ExprContext, query: &Query, negated: bool) -> Result<CExpr, SqlError> {
     let outer = outer_relation(ecx)?;
     let planned = plan_correlated(ecx, query)?;
     let n = planned.prefix();
@@ -561,12 +561,12 @@ pub fn plan_in(
     lhs: &Expr,
     query: &Query,
     negated: bool,
-) -> Result<CExpr, PlanError> {
+) -> Result<CExpr, SqlError> {
     let scx = ecx.scx;
     let outer = outer_relation(ecx)?;
     let planned = plan_correlated(ecx, query)?;
     if planned.names.len() > 1 {
-        return Err(PlanError::syntax("subquery has too many columns"));
+        return Err(SqlError::syntax("subquery has too many columns"));
     }
     let y_typ = planned.single_column()?;
     let n = planned.prefix();
@@ -670,12 +670,12 @@ pub fn plan_in(
 /// `ARRAY(SELECT ...)`: the empty array when the subquery has no rows. Collecting the
 /// rows of a non-empty result needs an aggregate the dataflow does not have yet, so
 /// such a result is a `0A000` error when the statement reads it.
-pub fn plan_array(ecx: &ExprContext, query: &Query) -> Result<CExpr, PlanError> {
+pub fn plan_array(ecx: &ExprContext, query: &Query) -> Result<CExpr, SqlError> {
     let outer = outer_relation(ecx)?;
     let planned = plan_correlated(ecx, query)?;
     let elem = planned.single_column()?.scalar_type;
     let array = array_type_of(&elem).ok_or_else(|| {
-        PlanError::unsupported(format!("ARRAY(subquery) of type {}", elem.sql_name()))
+        SqlError::unsupported(format!("ARRAY(subquery) of type {}", elem.sql_name()))
     })?;
     let n = planned.prefix();
     let unsupported = EvalError::FeatureNotSupported {
@@ -712,13 +712,13 @@ pub fn plan_catalog_lookup(
     key: Typed,
     table: MirRelationExpr,
     default: Typed,
-) -> Result<Typed, PlanError> {
+) -> Result<Typed, SqlError> {
     let outer = outer_relation(ecx)?;
     let value_typ = table.typ()[1];
     let default_expr = match default.expr {
         e @ MirScalarExpr::Literal(..) => e,
         other => {
-            return Err(PlanError::internal(format!(
+            return Err(SqlError::internal(format!(
                 "catalog lookup default is not a literal: {other:?}"
             )))
         }
@@ -733,13 +733,13 @@ pub fn plan_catalog_lookup(
 pub fn catalog_relation(
     ecx: &ExprContext,
     name: &str,
-) -> Result<(MirRelationExpr, crate::catalog::CatalogItem), PlanError> {
+) -> Result<(MirRelationExpr, crate::catalog::CatalogItem), SqlError> {
     let item = ecx
         .scx
         .catalog
         .resolve_item(Some(crate::names::PG_CATALOG_SCHEMA), name)
         .ok_or_else(|| {
-            PlanError::internal(format!("builtin relation pg_catalog.{name} is missing"))
+            SqlError::internal(format!("builtin relation pg_catalog.{name} is missing"))
         })?;
     let expr = MirRelationExpr::Get {
         id: item.id,
@@ -750,12 +750,9 @@ pub fn catalog_relation(
 }
 
 /// The position of column `column` of a builtin relation.
-pub fn catalog_column(
-    item: &crate::catalog::CatalogItem,
-    column: &str,
-) -> Result<usize, PlanError> {
+pub fn catalog_column(item: &crate::catalog::CatalogItem, column: &str) -> Result<usize, SqlError> {
     item.desc.column_index(column).ok_or_else(|| {
-        PlanError::internal(format!(
+        SqlError::internal(format!(
             "builtin relation {} has no column {column}",
             item.name
         ))

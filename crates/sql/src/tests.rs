@@ -15,6 +15,7 @@ use eddy_repr::{ColumnType, Datum, GlobalId, RelationDesc, ScalarType};
 use rust_decimal::Decimal;
 
 use crate::*;
+use eddy_repr::SqlError;
 
 // ---------------------------------------------------------------------------------
 // Fixture
@@ -201,11 +202,11 @@ fn one_statement(sql: &str) -> Statement {
     stmts.remove(0)
 }
 
-fn try_plan_with(sql: &str, ctx: &PlanContext) -> Result<Plan, PlanError> {
+fn try_plan_with(sql: &str, ctx: &PlanContext) -> Result<Plan, SqlError> {
     plan(&TestCatalog::new(), ctx, &one_statement(sql))
 }
 
-fn try_plan(sql: &str) -> Result<Plan, PlanError> {
+fn try_plan(sql: &str) -> Result<Plan, SqlError> {
     try_plan_with(sql, &ctx())
 }
 
@@ -214,12 +215,12 @@ fn plan_ok(sql: &str) -> Plan {
 }
 
 #[track_caller]
-fn assert_err(sql: &str, sqlstate: &str, message: &str) -> PlanError {
+fn assert_err(sql: &str, sqlstate: &str, message: &str) -> SqlError {
     match try_plan(sql) {
         Ok(plan) => panic!("{sql}: expected an error, got {plan:?}"),
         Err(e) => {
             assert_eq!(
-                (e.sqlstate, e.message.as_str()),
+                (e.sqlstate.code(), e.message.as_str()),
                 (sqlstate, message),
                 "{sql}"
             );
@@ -2472,7 +2473,7 @@ fn unsupported_statements_name_themselves() {
 fn describe_sql(
     sql: &str,
     declared: &[Option<ScalarType>],
-) -> Result<(Vec<ScalarType>, Option<RelationDesc>), PlanError> {
+) -> Result<(Vec<ScalarType>, Option<RelationDesc>), SqlError> {
     describe(&TestCatalog::new(), &ctx(), &one_statement(sql), declared)
 }
 
@@ -2522,7 +2523,7 @@ fn bound_parameters_are_literals() {
     }
     let err = try_plan_with("SELECT $3", &c).unwrap_err();
     assert_eq!(
-        (err.sqlstate, err.message.as_str()),
+        (err.sqlstate.code(), err.message.as_str()),
         ("42P02", "there is no parameter $3")
     );
 }

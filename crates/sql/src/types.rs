@@ -15,8 +15,8 @@ use sqlparser::ast::{
     ArrayElemTypeDef, CharacterLength, DataType, ExactNumberInfo, ObjectName, TimezoneInfo,
 };
 
-use crate::error::{sqlstate, PlanError};
 use crate::names::object_name_parts;
+use eddy_repr::{SqlError, SqlState};
 
 /// The context a cast happens in, from most to least permissive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,7 +38,7 @@ const UNCONSTRAINED_NUMERIC: ScalarType = ScalarType::Numeric {
 const NUMERIC_MAX_PRECISION: u64 = 1000;
 
 /// Maps a parsed type name to a scalar type.
-pub fn scalar_type(data_type: &DataType) -> Result<ScalarType, PlanError> {
+pub fn scalar_type(data_type: &DataType) -> Result<ScalarType, SqlError> {
     use ScalarType::*;
     Ok(match data_type {
         DataType::Bool | DataType::Boolean => Bool,
@@ -53,8 +53,8 @@ pub fn scalar_type(data_type: &DataType) -> Result<ScalarType, PlanError> {
             ExactNumberInfo::Precision(p) if (1..=24).contains(p) => Float32,
             ExactNumberInfo::Precision(p) if (25..=53).contains(p) => Float64,
             ExactNumberInfo::Precision(p) => {
-                return Err(PlanError::new(
-                    sqlstate::INVALID_PARAMETER_VALUE,
+                return Err(SqlError::new(
+                    SqlState::INVALID_PARAMETER_VALUE,
                     format!("precision for type float must be between 1 and 53, not {p}"),
                 ))
             }
@@ -81,14 +81,14 @@ pub fn scalar_type(data_type: &DataType) -> Result<ScalarType, PlanError> {
         DataType::Time(_, tz) => match tz {
             TimezoneInfo::None | TimezoneInfo::WithoutTimeZone => Time,
             TimezoneInfo::WithTimeZone | TimezoneInfo::Tz => {
-                return Err(PlanError::unsupported("type time with time zone"))
+                return Err(SqlError::unsupported("type time with time zone"))
             }
         },
         DataType::Interval { fields: None, .. } => Interval,
-        DataType::Interval { .. } => return Err(PlanError::unsupported_plural("interval fields")),
+        DataType::Interval { .. } => return Err(SqlError::unsupported_plural("interval fields")),
         DataType::JSONB => Jsonb,
         DataType::JSON => {
-            return Err(PlanError::unsupported("type json").with_hint("Use jsonb instead."))
+            return Err(SqlError::unsupported("type json").with_hint("Use jsonb instead."))
         }
         DataType::Bytea => Bytea,
         DataType::Uuid => Uuid,
@@ -102,7 +102,7 @@ pub fn scalar_type(data_type: &DataType) -> Result<ScalarType, PlanError> {
             Int32 => Int32Array,
             Int64 => Int64Array,
             other => {
-                return Err(PlanError::unsupported(format!(
+                return Err(SqlError::unsupported(format!(
                     "type {}[]",
                     other.sql_name()
                 )))
@@ -113,24 +113,24 @@ pub fn scalar_type(data_type: &DataType) -> Result<ScalarType, PlanError> {
     })
 }
 
-fn undefined_type(name: &str) -> PlanError {
-    PlanError::new(
-        sqlstate::UNDEFINED_OBJECT,
+fn undefined_type(name: &str) -> SqlError {
+    SqlError::new(
+        SqlState::UNDEFINED_OBJECT,
         format!("type \"{name}\" does not exist"),
     )
 }
 
-fn type_syntax(data_type: &DataType) -> PlanError {
-    PlanError::syntax(format!("invalid type modifier for type {data_type}"))
+fn type_syntax(data_type: &DataType) -> SqlError {
+    SqlError::syntax(format!("invalid type modifier for type {data_type}"))
 }
 
-fn char_length(len: &Option<CharacterLength>, dt: &DataType) -> Result<Option<u32>, PlanError> {
+fn char_length(len: &Option<CharacterLength>, dt: &DataType) -> Result<Option<u32>, SqlError> {
     match len {
         None => Ok(None),
         Some(CharacterLength::IntegerLength { length, .. }) => {
             if *length == 0 || *length > 10_485_760 {
-                return Err(PlanError::new(
-                    sqlstate::INVALID_PARAMETER_VALUE,
+                return Err(SqlError::new(
+                    SqlState::INVALID_PARAMETER_VALUE,
                     format!("length for type {dt} must be at least 1"),
                 ));
             }
@@ -140,26 +140,26 @@ fn char_length(len: &Option<CharacterLength>, dt: &DataType) -> Result<Option<u3
     }
 }
 
-fn numeric_type(info: &ExactNumberInfo) -> Result<ScalarType, PlanError> {
+fn numeric_type(info: &ExactNumberInfo) -> Result<ScalarType, SqlError> {
     let (p, s) = match info {
         ExactNumberInfo::None => return Ok(UNCONSTRAINED_NUMERIC),
         ExactNumberInfo::Precision(p) => (*p, 0i64),
         ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
     };
     if !(1..=NUMERIC_MAX_PRECISION).contains(&p) {
-        return Err(PlanError::new(
-            sqlstate::INVALID_PARAMETER_VALUE,
+        return Err(SqlError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
             format!("NUMERIC precision {p} must be between 1 and {NUMERIC_MAX_PRECISION}"),
         ));
     }
     if s < 0 || s as u64 > p {
-        return Err(PlanError::new(
-            sqlstate::INVALID_PARAMETER_VALUE,
+        return Err(SqlError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
             format!("NUMERIC scale {s} must be between 0 and precision {p}"),
         ));
     }
     if p > u8::MAX as u64 {
-        return Err(PlanError::unsupported(format!("NUMERIC precision {p}")));
+        return Err(SqlError::unsupported(format!("NUMERIC precision {p}")));
     }
     Ok(ScalarType::Numeric {
         precision: Some(p as u8),
@@ -169,7 +169,7 @@ fn numeric_type(info: &ExactNumberInfo) -> Result<ScalarType, PlanError> {
 
 /// Type names `sqlparser` does not know and leaves as custom names (`int4`,
 /// `timestamptz`, `"char"`, `pg_catalog.text`, ...).
-fn custom_type(name: &ObjectName, modifiers: &[String]) -> Result<ScalarType, PlanError> {
+fn custom_type(name: &ObjectName, modifiers: &[String]) -> Result<ScalarType, SqlError> {
     use ScalarType::*;
     let parts = object_name_parts(name)?;
     let (schema, type_name) = match parts.as_slice() {
@@ -180,7 +180,7 @@ fn custom_type(name: &ObjectName, modifiers: &[String]) -> Result<ScalarType, Pl
     if schema.is_some_and(|s| s != "pg_catalog") {
         return Err(undefined_type(&name.to_string()));
     }
-    let modifier = |i: usize| -> Result<Option<u32>, PlanError> {
+    let modifier = |i: usize| -> Result<Option<u32>, SqlError> {
         match modifiers.get(i) {
             None => Ok(None),
             Some(m) => m
@@ -188,14 +188,14 @@ fn custom_type(name: &ObjectName, modifiers: &[String]) -> Result<ScalarType, Pl
                 .ok()
                 .filter(|n| *n > 0)
                 .map(Some)
-                .ok_or_else(|| PlanError::syntax(format!("invalid type modifier \"{m}\""))),
+                .ok_or_else(|| SqlError::syntax(format!("invalid type modifier \"{m}\""))),
         }
     };
-    let no_modifiers = || -> Result<(), PlanError> {
+    let no_modifiers = || -> Result<(), SqlError> {
         if modifiers.is_empty() {
             Ok(())
         } else {
-            Err(PlanError::syntax(format!(
+            Err(SqlError::syntax(format!(
                 "type modifier is not allowed for type \"{type_name}\""
             )))
         }
@@ -240,10 +240,10 @@ fn custom_type(name: &ObjectName, modifiers: &[String]) -> Result<ScalarType, Pl
         "bytea" => Bytea,
         "uuid" => Uuid,
         "serial" | "serial4" | "bigserial" | "serial8" | "smallserial" | "serial2" => {
-            return Err(PlanError::unsupported(format!("type {type_name}")))
+            return Err(SqlError::unsupported(format!("type {type_name}")))
         }
-        "json" => return Err(PlanError::unsupported("type json").with_hint("Use jsonb instead.")),
-        "timetz" => return Err(PlanError::unsupported("type time with time zone")),
+        "json" => return Err(SqlError::unsupported("type json").with_hint("Use jsonb instead.")),
+        "timetz" => return Err(SqlError::unsupported("type time with time zone")),
         _ => return Err(undefined_type(type_name)),
     };
     if !matches!(typ, Numeric { .. } | Varchar { .. } | Char { .. }) {

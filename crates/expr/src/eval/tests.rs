@@ -3272,7 +3272,7 @@ fn numeric_results_beyond_rust_decimal_are_overflow_errors() {
     let one = Datum::Numeric(rust_decimal::Decimal::ONE);
     let e = eval_binary_datums(&BinaryFunc::Add, max, one).expect_err("overflows");
     assert_eq!(
-        (e.sqlstate(), e.to_string().as_str()),
+        (e.sqlstate().code(), e.to_string().as_str()),
         ("22003", "numeric field overflow")
     );
 }

@@ -27,9 +27,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::{Buf, BytesMut};
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use eddy_coord::{AdapterError, ExecuteResponse, SessionHandle, StatementDesc};
+use eddy_coord::{ExecuteResponse, SessionHandle, StatementDesc};
 use eddy_pgwire::{serve_with_shutdown, Backend, PgwireConfig};
 use eddy_repr::{Datum, Interval, OrdF32, OrdF64, RelationDesc, Row, ScalarType};
+use eddy_repr::{SqlError, SqlState};
 use pgwire::messages::response::ErrorResponse;
 use pgwire::messages::startup::Startup;
 use pgwire::messages::{
@@ -98,7 +99,7 @@ impl FakeBackend {
         id: u64,
         stmt: &str,
         params: Vec<Datum>,
-    ) -> Result<ExecuteResponse, AdapterError> {
+    ) -> Result<ExecuteResponse, SqlError> {
         let stmt = stmt.trim().to_lowercase();
         let tx = self.tx(id);
         let command = |tag: &str| Ok(ExecuteResponse::Command { tag: tag.into() });
@@ -145,7 +146,7 @@ impl FakeBackend {
         &self,
         stmt: &str,
         params: Vec<Datum>,
-    ) -> Result<ExecuteResponse, AdapterError> {
+    ) -> Result<ExecuteResponse, SqlError> {
         if stmt.is_empty() || stmt.starts_with("--") {
             return Ok(ExecuteResponse::EmptyQuery);
         }
@@ -185,7 +186,10 @@ impl FakeBackend {
                 None => parse_types(list)?,
             };
             if params.len() != types.len() {
-                return Err(AdapterError::new("08P01", "echo needs its parameters"));
+                return Err(SqlError::new(
+                    SqlState::PROTOCOL_VIOLATION,
+                    "echo needs its parameters",
+                ));
             }
             self.prepared_params.lock().unwrap().push(params.clone());
             return Ok(ExecuteResponse::Rows {
@@ -197,23 +201,26 @@ impl FakeBackend {
     }
 }
 
-fn fail_error() -> AdapterError {
-    let mut err = AdapterError::new("42P01", "relation \"nope\" does not exist")
-        .with_detail("the fake has no tables")
-        .with_hint("create one");
+fn fail_error() -> SqlError {
+    let mut err = SqlError::new(
+        SqlState::UNDEFINED_TABLE,
+        "relation \"nope\" does not exist",
+    )
+    .with_detail("the fake has no tables")
+    .with_hint("create one");
     err.position = Some(15);
     err
 }
 
-fn aborted() -> AdapterError {
-    AdapterError::new(
-        "25P02",
+fn aborted() -> SqlError {
+    SqlError::new(
+        SqlState::IN_FAILED_SQL_TRANSACTION,
         "current transaction is aborted, commands ignored until end of transaction block",
     )
 }
 
-fn syntax_error() -> AdapterError {
-    let mut err = AdapterError::new("42601", "syntax error at or near \"x\"");
+fn syntax_error() -> SqlError {
+    let mut err = SqlError::new(SqlState::SYNTAX_ERROR, "syntax error at or near \"x\"");
     err.position = Some(1);
     err
 }
@@ -275,7 +282,7 @@ pub fn scalar_type(name: &str) -> Option<ScalarType> {
     Some(t)
 }
 
-fn parse_types(list: &str) -> Result<Vec<ScalarType>, AdapterError> {
+fn parse_types(list: &str) -> Result<Vec<ScalarType>, SqlError> {
     list.split('/')
         .map(|name| scalar_type(name).ok_or_else(syntax_error))
         .collect()
@@ -357,13 +364,12 @@ pub fn all_types() -> (RelationDesc, Vec<Datum>) {
 
 #[async_trait]
 impl Backend for FakeBackend {
-    async fn open_session(
-        &self,
-        user: &str,
-        database: &str,
-    ) -> Result<SessionHandle, AdapterError> {
+    async fn open_session(&self, user: &str, database: &str) -> Result<SessionHandle, SqlError> {
         if user == "nobody" {
-            return Err(AdapterError::new("28000", "role \"nobody\" does not exist"));
+            return Err(SqlError::new(
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                "role \"nobody\" does not exist",
+            ));
         }
         let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
         self.sessions.lock().unwrap().insert(id, Tx::Idle);
@@ -387,7 +393,7 @@ impl Backend for FakeBackend {
         &self,
         session: &SessionHandle,
         sql: &str,
-    ) -> Vec<Result<ExecuteResponse, AdapterError>> {
+    ) -> Vec<Result<ExecuteResponse, SqlError>> {
         let mut out = Vec::new();
         for stmt in sql.split(';') {
             if stmt.trim().is_empty() {
@@ -411,7 +417,7 @@ impl Backend for FakeBackend {
         session: &SessionHandle,
         sql: &str,
         param_types: &[Option<ScalarType>],
-    ) -> Result<StatementDesc, AdapterError> {
+    ) -> Result<StatementDesc, SqlError> {
         let stmt = sql.trim().to_lowercase();
         let tx = self.tx(session.id);
         let control = ["begin", "start transaction", "commit", "rollback"].contains(&stmt.as_str());
@@ -430,7 +436,7 @@ impl Backend for FakeBackend {
         session: &SessionHandle,
         sql: &str,
         params: Vec<Datum>,
-    ) -> Result<ExecuteResponse, AdapterError> {
+    ) -> Result<ExecuteResponse, SqlError> {
         self.run(session.id, sql, params).await
     }
 
@@ -448,7 +454,7 @@ impl FakeBackend {
         &self,
         stmt: &str,
         param_types: &[Option<ScalarType>],
-    ) -> Result<StatementDesc, AdapterError> {
+    ) -> Result<StatementDesc, SqlError> {
         let no_rows = |param_types| {
             Ok(StatementDesc {
                 param_types,

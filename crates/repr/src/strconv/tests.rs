@@ -1200,8 +1200,8 @@ fn jsonb_navigation() {
     );
     let deep = "[".repeat(json::JSONB_MAX_DEPTH + 2);
     assert_eq!(
-        JsonbValue::parse(&deep).map_err(|e| e.sqlstate()),
-        Err("54001")
+        JsonbValue::parse(&deep).map_err(|e| e.sqlstate().to_string()),
+        Err("54001".to_string())
     );
 }
 
