@@ -2,17 +2,20 @@
 //! dependencies between them. It is rebuilt on start by replaying the durable log
 //! (see `durable.rs`), so it holds nothing that is not derivable from the log.
 //!
-//! Invariant: an item's dependencies exist for as long as it does (DROP refuses, or
-//! cascades, when dependents remain).
+//! Invariants:
+//! - An item's dependencies exist for as long as it does: [`Catalog::drop_order`]
+//!   refuses (2BP01), or cascades, when dependents remain.
+//! - Entries are built by [`CatalogEntry::table`] and [`CatalogEntry::view`] only, the
+//!   same way whether they come from a statement or from the log.
 //!
 //! The catalog holds user items only; name resolution also finds the builtin
-//! relations of `pg_catalog` and `information_schema` (see `builtins.rs`), which are
+//! relations of `pg_catalog` and `information_schema` (see `builtins/`), which are
 //! not entries and never show in [`Catalog::entries`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use eddy_expr::MirRelationExpr;
-use eddy_repr::{GlobalId, RelationDesc};
+use eddy_repr::{GlobalId, RelationDesc, SqlError, SqlState};
 use eddy_sql::ItemKind;
 
 #[derive(Clone, Debug)]
@@ -29,6 +32,67 @@ pub struct CatalogEntry {
     pub depends_on: BTreeSet<GlobalId>,
     /// A table's PRIMARY KEY columns (empty without one, and for views).
     pub primary_key: Vec<usize>,
+}
+
+impl CatalogEntry {
+    /// A table. `create_sql` is the normalized statement, kept for the catalog
+    /// relations; `desc` (not the text) is what its rows are read with.
+    pub fn table(
+        id: GlobalId,
+        name: impl Into<String>,
+        desc: RelationDesc,
+        create_sql: impl Into<String>,
+        primary_key: Vec<usize>,
+    ) -> Self {
+        CatalogEntry {
+            id,
+            name: name.into(),
+            kind: ItemKind::Table,
+            desc,
+            create_sql: create_sql.into(),
+            plan: None,
+            depends_on: BTreeSet::new(),
+            primary_key,
+        }
+    }
+
+    /// A view or materialized view with its optimized `plan`, re-planned from
+    /// `create_sql` on restart; `depends_on` is what planning resolved.
+    pub fn view(
+        id: GlobalId,
+        name: impl Into<String>,
+        kind: ItemKind,
+        desc: RelationDesc,
+        create_sql: impl Into<String>,
+        plan: MirRelationExpr,
+        depends_on: BTreeSet<GlobalId>,
+    ) -> Self {
+        CatalogEntry {
+            id,
+            name: name.into(),
+            kind,
+            desc,
+            create_sql: create_sql.into(),
+            plan: Some(plan),
+            depends_on,
+            primary_key: vec![],
+        }
+    }
+
+    /// Whether the item is an arrangement in the dataflow (tables and materialized
+    /// views are; plain views are inlined where they are read).
+    pub fn is_arranged(&self) -> bool {
+        matches!(self.kind, ItemKind::Table | ItemKind::MaterializedView)
+    }
+}
+
+/// The catalog kind of a planned `CREATE [MATERIALIZED] VIEW`.
+pub fn view_kind(materialized: bool) -> ItemKind {
+    if materialized {
+        ItemKind::MaterializedView
+    } else {
+        ItemKind::View
+    }
 }
 
 #[derive(Debug, Default)]
@@ -84,9 +148,40 @@ impl Catalog {
             .collect()
     }
 
-    /// `id` and everything that depends on it, transitively, dependents first (the
-    /// order in which they can be dropped).
-    pub fn drop_order(&self, ids: &[GlobalId]) -> Vec<GlobalId> {
+    /// What `DROP ... ids [CASCADE]` removes, dependents first (the order in which they
+    /// can be dropped). Without `cascade`, an item that something outside `ids`
+    /// depends on is an error (2BP01), as in Postgres.
+    pub fn drop_order(&self, ids: &[GlobalId], cascade: bool) -> Result<Vec<GlobalId>, SqlError> {
+        let order = self.dependents_closure(ids);
+        if cascade {
+            return Ok(order);
+        }
+        // Name an item that reads a requested one directly, as Postgres' DETAIL does.
+        let blocking = ids.iter().find_map(|target| {
+            let dependents = self.dependents(*target);
+            let dep = dependents.into_iter().find(|d| !ids.contains(d))?;
+            Some((&self.entries[target], &self.entries[&dep]))
+        });
+        let Some((target, dep)) = blocking else {
+            return Ok(order);
+        };
+        let (target_kind, dep_kind) = (target.kind.noun(), dep.kind.noun());
+        Err(SqlError::new(
+            SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+            format!(
+                "cannot drop {target_kind} {} because other objects depend on it",
+                target.name
+            ),
+        )
+        .with_detail(format!(
+            "{dep_kind} {} depends on {target_kind} {}",
+            dep.name, target.name
+        ))
+        .with_hint("Use DROP ... CASCADE to drop the dependent objects too."))
+    }
+
+    /// `ids` and everything that depends on them, transitively, dependents first.
+    fn dependents_closure(&self, ids: &[GlobalId]) -> Vec<GlobalId> {
         let mut order = Vec::new();
         let mut seen = BTreeSet::new();
         fn visit(
@@ -148,5 +243,100 @@ impl eddy_sql::Catalog for Catalog {
                 _ => None,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eddy_repr::ScalarType;
+
+    use super::*;
+
+    fn desc() -> RelationDesc {
+        RelationDesc::empty().with_column("a", ScalarType::Int32.nullable(true))
+    }
+
+    fn get(id: GlobalId) -> MirRelationExpr {
+        MirRelationExpr::Get {
+            id,
+            typ: desc().types,
+            name: id.to_string(),
+        }
+    }
+
+    /// t <- v <- m, and a table u nothing reads.
+    fn catalog() -> (Catalog, [GlobalId; 4]) {
+        let mut catalog = Catalog::default();
+        let t = catalog.allocate_id();
+        catalog.insert(CatalogEntry::table(
+            t,
+            "t",
+            desc(),
+            "CREATE TABLE t (a int)",
+            vec![],
+        ));
+        let v = catalog.allocate_id();
+        let view = |id, name: &str, kind, input| {
+            CatalogEntry::view(
+                id,
+                name,
+                kind,
+                desc(),
+                "",
+                get(input),
+                BTreeSet::from([input]),
+            )
+        };
+        catalog.insert(view(v, "v", ItemKind::View, t));
+        let m = catalog.allocate_id();
+        catalog.insert(view(m, "m", ItemKind::MaterializedView, v));
+        let u = catalog.allocate_id();
+        catalog.insert(CatalogEntry::table(
+            u,
+            "u",
+            desc(),
+            "CREATE TABLE u (a int)",
+            vec![],
+        ));
+        (catalog, [t, v, m, u])
+    }
+
+    #[test]
+    fn drop_refuses_while_dependents_remain() {
+        let (catalog, [t, v, m, _]) = catalog();
+        let err = catalog.drop_order(&[t], false).unwrap_err();
+        assert_eq!(err.sqlstate, SqlState::DEPENDENT_OBJECTS_STILL_EXIST);
+        assert_eq!(
+            err.message,
+            "cannot drop table t because other objects depend on it"
+        );
+        assert_eq!(err.detail.as_deref(), Some("view v depends on table t"));
+        // Naming every dependent drops them all, dependents first.
+        assert_eq!(catalog.drop_order(&[t, v, m], false), Ok(vec![m, v, t]));
+        assert_eq!(catalog.drop_order(&[m], false), Ok(vec![m]));
+    }
+
+    #[test]
+    fn cascade_drops_dependents_first() {
+        let (catalog, [t, v, m, u]) = catalog();
+        assert_eq!(catalog.drop_order(&[t], true), Ok(vec![m, v, t]));
+        assert_eq!(catalog.drop_order(&[u, v], true), Ok(vec![u, m, v]));
+    }
+
+    #[test]
+    fn ids_are_never_reused() {
+        let (mut catalog, [t, ..]) = catalog();
+        catalog.remove(t);
+        let next = catalog.allocate_id();
+        assert_eq!(next, GlobalId::User(5));
+        // Replaying an item with a higher id moves allocation past it.
+        catalog.insert(CatalogEntry::table(
+            GlobalId::User(9),
+            "x",
+            desc(),
+            "",
+            vec![],
+        ));
+        assert_eq!(catalog.allocate_id(), GlobalId::User(10));
     }
 }

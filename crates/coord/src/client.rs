@@ -1,56 +1,21 @@
 //! The API sessions use to run statements. `pgwire` is its only caller.
 //!
 //! Parsing happens here, on the session's task, so the coordinator only sees parsed
-//! statements, one at a time.
+//! statements, one at a time. A prepared statement is parsed once, by
+//! [`Client::prepare`]; executing it sends the parsed statement, never its text.
 
-use eddy_repr::{Datum, RelationDesc, Row, ScalarType};
+use std::sync::Arc;
+
+use eddy_repr::{Datum, ScalarType, SqlError, SqlState};
+use eddy_sql::Statement;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::coord::Message;
-use eddy_repr::SqlError;
-use eddy_repr::SqlState;
-
-/// What one statement produced.
-#[derive(Clone, Debug)]
-pub enum ExecuteResponse {
-    /// Result rows, already ordered, limited and projected.
-    Rows { desc: RelationDesc, rows: Vec<Row> },
-    /// A statement with no rows; `tag` is the Postgres command tag
-    /// (`INSERT 0 3`, `UPDATE 2`, `CREATE TABLE`, `SET`, ...).
-    Command { tag: String },
-    /// The empty query (`;` alone).
-    EmptyQuery,
-}
-
-impl ExecuteResponse {
-    /// The Postgres command tag (`SELECT 3` for rows).
-    pub fn tag(&self) -> String {
-        match self {
-            ExecuteResponse::Rows { rows, .. } => format!("SELECT {}", rows.len()),
-            ExecuteResponse::Command { tag } => tag.clone(),
-            ExecuteResponse::EmptyQuery => String::new(),
-        }
-    }
-}
-
-/// The parameter and result shape of a statement, for the extended protocol's Describe.
-#[derive(Clone, Debug)]
-pub struct StatementDesc {
-    pub param_types: Vec<ScalarType>,
-    /// `None` for statements that return no rows.
-    pub result: Option<RelationDesc>,
-}
-
-/// A session as the coordinator knows it.
-#[derive(Debug)]
-pub struct SessionHandle {
-    pub id: u64,
-}
+use crate::command::{Command, ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc};
 
 /// A handle to the coordinator. Cheap to clone; one per connection.
 #[derive(Clone)]
 pub struct Client {
-    tx: mpsc::Sender<Message>,
+    tx: mpsc::Sender<Command>,
 }
 
 fn gone() -> SqlError {
@@ -61,13 +26,13 @@ fn gone() -> SqlError {
 }
 
 impl Client {
-    pub(crate) fn new(tx: mpsc::Sender<Message>) -> Self {
+    pub(crate) fn new(tx: mpsc::Sender<Command>) -> Self {
         Client { tx }
     }
 
     async fn call<T>(
         &self,
-        make: impl FnOnce(oneshot::Sender<T>) -> Message,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, SqlError> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).await.map_err(|_| gone())?;
@@ -82,14 +47,14 @@ impl Client {
     ) -> Result<SessionHandle, SqlError> {
         let (user, database) = (user.to_string(), database.to_string());
         let id = self
-            .call(|tx| Message::OpenSession { user, database, tx })
+            .call(|tx| Command::OpenSession { user, database, tx })
             .await?;
         Ok(SessionHandle { id })
     }
 
     /// Closes a session: a transaction still open is rolled back.
     pub async fn close_session(&self, session: SessionHandle) {
-        let _ = self.tx.send(Message::CloseSession { id: session.id }).await;
+        let _ = self.tx.send(Command::CloseSession { id: session.id }).await;
     }
 
     /// Runs a simple-protocol query string, which may hold several statements. Stops at
@@ -110,7 +75,7 @@ impl Client {
         // Postgres: their writes commit together at the end, or not at all.
         let implicit = stmts.len() > 1;
         if implicit {
-            let message = Message::ImplicitBegin {
+            let message = Command::ImplicitBegin {
                 session: session.id,
             };
             if self.tx.send(message).await.is_err() {
@@ -120,7 +85,9 @@ impl Client {
         let mut results = Vec::with_capacity(stmts.len());
         let mut failed = false;
         for stmt in stmts {
-            let result = self.execute_statement(session, stmt, vec![]).await;
+            let result = self
+                .execute_statement(session, Arc::new(stmt), vec![])
+                .await;
             failed = result.is_err();
             results.push(result);
             if failed {
@@ -130,7 +97,7 @@ impl Client {
         if implicit {
             let id = session.id;
             let ended = self
-                .call(|tx| Message::ImplicitEnd {
+                .call(|tx| Command::ImplicitEnd {
                     session: id,
                     commit: !failed,
                     tx,
@@ -147,73 +114,75 @@ impl Client {
     async fn execute_statement(
         &self,
         session: &SessionHandle,
-        stmt: sqlparser::ast::Statement,
+        stmt: Arc<Statement>,
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, SqlError> {
         let id = session.id;
-        self.call(|tx| Message::Execute {
+        self.call(|tx| Command::Execute {
             session: id,
-            stmt: Box::new(stmt),
+            stmt,
             params,
             tx,
         })
         .await?
     }
 
-    fn single(sql: &str) -> Result<Option<sqlparser::ast::Statement>, SqlError> {
-        let mut stmts = eddy_sql::parse(sql)?;
-        match stmts.len() {
-            0 => Ok(None),
-            1 => Ok(stmts.pop()),
-            _ => Err(SqlError::new(
-                SqlState::SYNTAX_ERROR,
-                "cannot insert multiple commands into a prepared statement",
-            )),
-        }
-    }
-
-    /// Describes one statement for the extended protocol. `param_types` holds the types
-    /// the client declared (`None` where it left the choice to the server).
-    pub async fn describe(
+    /// Parses and describes one statement for the extended protocol's Parse.
+    /// `param_types` holds the types the client declared (`None` where it left the
+    /// choice to the server).
+    pub async fn prepare(
         &self,
         session: &SessionHandle,
         sql: &str,
         param_types: &[Option<ScalarType>],
-    ) -> Result<StatementDesc, SqlError> {
-        let Some(stmt) = Self::single(sql)? else {
-            return Ok(StatementDesc {
+    ) -> Result<PreparedStatement, SqlError> {
+        let mut stmts = eddy_sql::parse(sql)?;
+        if stmts.len() > 1 {
+            return Err(SqlError::new(
+                SqlState::SYNTAX_ERROR,
+                "cannot insert multiple commands into a prepared statement",
+            ));
+        }
+        let Some(stmt) = stmts.pop().map(Arc::new) else {
+            let desc = StatementDesc {
                 param_types: vec![],
                 result: None,
-            });
+            };
+            return Ok(PreparedStatement::new(None, desc));
         };
         let (id, param_types) = (session.id, param_types.to_vec());
-        self.call(|tx| Message::Describe {
-            session: id,
-            stmt: Box::new(stmt),
-            param_types,
-            tx,
-        })
-        .await?
+        let desc = self
+            .call(|tx| Command::Describe {
+                session: id,
+                stmt: Arc::clone(&stmt),
+                param_types,
+                tx,
+            })
+            .await??;
+        Ok(PreparedStatement::new(Some(stmt), desc))
     }
 
-    /// Runs one statement with bound parameters (extended protocol). `params` are
-    /// already decoded to datums of the described parameter types.
+    /// Runs a prepared statement with bound parameters (extended protocol). `params`
+    /// are already decoded to datums of the described parameter types.
     pub async fn execute_prepared(
         &self,
         session: &SessionHandle,
-        sql: &str,
+        prepared: &PreparedStatement,
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, SqlError> {
-        match Self::single(sql)? {
+        match &prepared.stmt {
             None => Ok(ExecuteResponse::EmptyQuery),
-            Some(stmt) => self.execute_statement(session, stmt, params).await,
+            Some(stmt) => {
+                self.execute_statement(session, Arc::clone(stmt), params)
+                    .await
+            }
         }
     }
 
     /// Reads a session variable as SHOW would print it (for ParameterStatus).
     pub async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String> {
         let (id, name) = (session.id, name.to_string());
-        self.call(|tx| Message::SessionVar {
+        self.call(|tx| Command::SessionVar {
             session: id,
             name,
             tx,
@@ -226,19 +195,19 @@ impl Client {
     /// Whether a `--views` file with this name and content hash was applied before.
     pub async fn views_file_applied(&self, name: &str, hash: u64) -> Result<bool, SqlError> {
         let name = name.to_string();
-        self.call(|tx| Message::ViewsFileApplied { name, hash, tx })
+        self.call(|tx| Command::ViewsFileApplied { name, hash, tx })
             .await
     }
 
     /// Records durably that a `--views` file was applied.
     pub async fn mark_views_file_applied(&self, name: &str, hash: u64) -> Result<(), SqlError> {
         let name = name.to_string();
-        self.call(|tx| Message::MarkViewsFileApplied { name, hash, tx })
+        self.call(|tx| Command::MarkViewsFileApplied { name, hash, tx })
             .await?
     }
 
     /// Stops the coordinator and the workers.
     pub async fn shutdown(&self) {
-        let _ = self.call(|tx| Message::Shutdown { tx }).await;
+        let _ = self.call(|tx| Command::Shutdown { tx }).await;
     }
 }

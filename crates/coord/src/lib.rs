@@ -12,12 +12,18 @@
 pub mod builtins;
 pub mod catalog;
 pub mod client;
+pub mod command;
 pub mod coord;
 pub mod durable;
 pub mod keys;
 pub mod metrics;
+mod recovery;
+mod sequence;
 pub mod session;
+pub mod timestamp;
+pub mod txn;
 
-pub use client::{Client, ExecuteResponse, SessionHandle, StatementDesc};
+pub use client::Client;
+pub use command::{ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc};
 pub use coord::{start, CoordConfig, Started};
 pub use metrics::Metrics;

@@ -1,8 +1,11 @@
 //! Per-connection state the coordinator keeps: variables and the open transaction.
+//!
+//! Invariant: a session's variables only ever hold names from [`DEFAULT_VARS`] (plus
+//! `session_authorization`), so SHOW answers every name SET accepted.
 
 use std::collections::BTreeMap;
 
-use eddy_repr::{Diff, GlobalId, Row};
+use crate::txn::TxnState;
 
 /// Session variables with their defaults, as `SHOW` prints them. Drivers read several
 /// of these at start-up; `SET` of a name not listed here is an error, as in Postgres.
@@ -58,22 +61,6 @@ pub const READ_ONLY_VARS: &[&str] = &[
     "lc_ctype",
     "max_identifier_length",
 ];
-
-#[derive(Debug, Default)]
-pub enum TxnState {
-    /// No explicit transaction: each statement commits on its own.
-    #[default]
-    Idle,
-    /// Inside BEGIN ... COMMIT: writes are buffered and applied at COMMIT at one time.
-    /// `implicit` marks the transaction Postgres wraps around a query string of several
-    /// statements: it commits when the string ends, or rolls back if a statement fails.
-    InBlock {
-        writes: BTreeMap<GlobalId, Vec<(Row, Diff)>>,
-        implicit: bool,
-    },
-    /// A statement failed inside a block; everything but ROLLBACK/COMMIT is refused.
-    Failed { implicit: bool },
-}
 
 #[derive(Debug)]
 pub struct Session {

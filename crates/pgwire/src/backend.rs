@@ -11,17 +11,23 @@
 //!   connection ends for any reason (terminate, dropped socket, protocol error,
 //!   server shutdown). Closing rolls back an open transaction.
 //! - `execute_simple` stops at the first error, which is then the last element.
-//! - `describe` resolves every parameter type (the result has one type per `$n`);
-//!   `execute_prepared` receives datums of exactly those types.
+//! - `prepare` parses and describes a statement once; its description
+//!   ([`Backend::prepared_desc`]) resolves every parameter type (one per `$n`), and
+//!   `execute_prepared` receives datums of exactly those types. Executing a prepared
+//!   statement never parses its text again.
 
 use async_trait::async_trait;
-use eddy_coord::{Client, ExecuteResponse, SessionHandle, StatementDesc};
+use eddy_coord::{Client, ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc};
 use eddy_repr::SqlError;
 use eddy_repr::{Datum, ScalarType};
 
 /// The coordinator as seen by one connection. See the module docs for the contract.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
+    /// A statement parsed and described by [`Backend::prepare`], kept by the
+    /// connection until it is closed or deallocated.
+    type Prepared: Clone + std::fmt::Debug + Send + Sync + 'static;
+
     /// Opens a session for a new connection.
     async fn open_session(&self, user: &str, database: &str) -> Result<SessionHandle, SqlError>;
 
@@ -35,20 +41,23 @@ pub trait Backend: Send + Sync + 'static {
         sql: &str,
     ) -> Vec<Result<ExecuteResponse, SqlError>>;
 
-    /// Describes one statement: its parameter types (declared ones where given) and
-    /// result shape.
-    async fn describe(
+    /// Parses and describes one statement (the extended protocol's Parse); the
+    /// parameter types are the declared ones where given.
+    async fn prepare(
         &self,
         session: &SessionHandle,
         sql: &str,
         param_types: &[Option<ScalarType>],
-    ) -> Result<StatementDesc, SqlError>;
+    ) -> Result<Self::Prepared, SqlError>;
 
-    /// Runs one statement with bound parameters.
+    /// A prepared statement's parameter types and result shape.
+    fn prepared_desc(prepared: &Self::Prepared) -> &StatementDesc;
+
+    /// Runs a prepared statement with bound parameters.
     async fn execute_prepared(
         &self,
         session: &SessionHandle,
-        sql: &str,
+        prepared: &Self::Prepared,
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, SqlError>;
 
@@ -58,6 +67,8 @@ pub trait Backend: Send + Sync + 'static {
 
 #[async_trait]
 impl Backend for Client {
+    type Prepared = PreparedStatement;
+
     async fn open_session(&self, user: &str, database: &str) -> Result<SessionHandle, SqlError> {
         Client::open_session(self, user, database).await
     }
@@ -74,22 +85,26 @@ impl Backend for Client {
         Client::execute_simple(self, session, sql).await
     }
 
-    async fn describe(
+    async fn prepare(
         &self,
         session: &SessionHandle,
         sql: &str,
         param_types: &[Option<ScalarType>],
-    ) -> Result<StatementDesc, SqlError> {
-        Client::describe(self, session, sql, param_types).await
+    ) -> Result<PreparedStatement, SqlError> {
+        Client::prepare(self, session, sql, param_types).await
+    }
+
+    fn prepared_desc(prepared: &PreparedStatement) -> &StatementDesc {
+        prepared.desc()
     }
 
     async fn execute_prepared(
         &self,
         session: &SessionHandle,
-        sql: &str,
+        prepared: &PreparedStatement,
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, SqlError> {
-        Client::execute_prepared(self, session, sql, params).await
+        Client::execute_prepared(self, session, prepared, params).await
     }
 
     async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String> {

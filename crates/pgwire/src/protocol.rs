@@ -190,13 +190,13 @@ impl<B: Backend> Session<B> {
         self.handle.into_inner()
     }
 
-    /// Describes a statement for Parse. `type_oids` are the client's declared parameter
-    /// types, 0 where it left the choice to the server.
-    async fn prepare(&self, sql: &str, type_oids: &[u32]) -> PgWireResult<Prepared> {
+    /// Parses and describes a statement for Parse. `type_oids` are the client's
+    /// declared parameter types, 0 where it left the choice to the server.
+    async fn prepare(&self, sql: &str, type_oids: &[u32]) -> PgWireResult<Prepared<B::Prepared>> {
         if type_oids.is_empty() {
             if let Some(deallocate) = deallocate::parse(sql) {
                 return Ok(Prepared {
-                    sql: sql.to_string(),
+                    statement: None,
                     desc: StatementDesc {
                         param_types: Vec::new(),
                         result: None,
@@ -222,14 +222,14 @@ impl<B: Backend> Session<B> {
                 }),
             })
             .collect::<PgWireResult<Vec<_>>>()?;
-        let desc = self
+        let statement = self
             .backend
-            .describe(self.handle()?, sql, &declared)
+            .prepare(self.handle()?, sql, &declared)
             .await
             .map_err(adapter_error)?;
         Ok(Prepared {
-            sql: sql.to_string(),
-            desc,
+            desc: B::prepared_desc(&statement).clone(),
+            statement: Some(statement),
             params: Vec::new(),
             deallocate: None,
         })
@@ -276,12 +276,12 @@ impl<B: Backend> Session<B> {
     }
 }
 
-/// A prepared statement: its text and description, and, once bound into a portal, its
-/// parameters. `deallocate` is set for a `DEALLOCATE`, which runs here, not in the
-/// backend.
+/// A prepared statement: the backend's parsed statement `P` and its description,
+/// and, once bound into a portal, its parameters. A `DEALLOCATE` runs here, not in the
+/// backend: it has `deallocate` set and no `statement`.
 #[derive(Clone, Debug)]
-pub(crate) struct Prepared {
-    sql: String,
+pub(crate) struct Prepared<P> {
+    statement: Option<P>,
     desc: StatementDesc,
     params: Vec<Datum>,
     deallocate: Option<Deallocate>,
@@ -485,14 +485,14 @@ pub(crate) struct Parser<B> {
 
 #[async_trait]
 impl<B: Backend> QueryParser for Parser<B> {
-    type Statement = Prepared;
+    type Statement = Prepared<B::Prepared>;
 
     async fn parse_sql<C>(
         &self,
         _client: &C,
         sql: &str,
         types: &[Option<Type>],
-    ) -> PgWireResult<Option<Prepared>>
+    ) -> PgWireResult<Option<Prepared<B::Prepared>>>
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
@@ -503,13 +503,13 @@ impl<B: Backend> QueryParser for Parser<B> {
         self.session.prepare(sql, &oids).await.map(Some)
     }
 
-    fn get_parameter_types(&self, stmt: &Prepared) -> PgWireResult<Vec<Type>> {
+    fn get_parameter_types(&self, stmt: &Prepared<B::Prepared>) -> PgWireResult<Vec<Type>> {
         Ok(stmt.desc.param_types.iter().map(format::pg_type).collect())
     }
 
     fn get_result_schema(
         &self,
-        stmt: &Prepared,
+        stmt: &Prepared<B::Prepared>,
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
         Ok(result_fields(
@@ -521,7 +521,7 @@ impl<B: Backend> QueryParser for Parser<B> {
 
 #[async_trait]
 impl<B: Backend> ExtendedQueryHandler for Handler<B> {
-    type Statement = Prepared;
+    type Statement = Prepared<B::Prepared>;
     type QueryParser = Parser<B>;
 
     fn query_parser(&self) -> Arc<Parser<B>> {
@@ -696,7 +696,7 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
     async fn do_query<C>(
         &self,
         client: &mut C,
-        portal: &Portal<Prepared>,
+        portal: &Portal<Prepared<B::Prepared>>,
         _max_rows: usize,
     ) -> PgWireResult<Response>
     where
@@ -706,21 +706,21 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let prepared = &portal.statement.statement;
-        if let Some(deallocate) = &prepared.deallocate {
+        let Some(statement) = &prepared.statement else {
+            let deallocate = prepared
+                .deallocate
+                .as_ref()
+                .expect("a statement without a backend statement is a DEALLOCATE");
             let status = client.transaction_status();
             let response = self
                 .session
                 .deallocate(status, client.portal_store(), deallocate)
                 .map_err(adapter_error)?;
             return Ok(to_response(response, Format::UnifiedText));
-        }
+        };
         let response = self
             .backend()
-            .execute_prepared(
-                self.session.handle()?,
-                &prepared.sql,
-                prepared.params.clone(),
-            )
+            .execute_prepared(self.session.handle()?, statement, prepared.params.clone())
             .await
             .map_err(adapter_error)?;
         if let ExecuteResponse::Command { tag } = &response {
@@ -841,7 +841,7 @@ fn check_formats(bind: &Bind, nparams: usize, ncolumns: usize) -> PgWireResult<(
 }
 
 /// Decodes a Bind's parameters into datums of the statement's parameter types.
-fn bind_params(bind: &Bind, prepared: &Prepared) -> PgWireResult<Vec<Datum>> {
+fn bind_params<P>(bind: &Bind, prepared: &Prepared<P>) -> PgWireResult<Vec<Datum>> {
     let types = &prepared.desc.param_types;
     let ncolumns = prepared.desc.result.as_ref().map_or(0, |r| r.arity());
     check_formats(bind, types.len(), ncolumns)?;
@@ -966,13 +966,13 @@ mod tests {
     use bytes::Bytes;
     use eddy_repr::RelationDesc;
 
-    fn prepared(param_types: Vec<ScalarType>, ncolumns: usize) -> Prepared {
+    fn prepared(param_types: Vec<ScalarType>, ncolumns: usize) -> Prepared<()> {
         let mut result = RelationDesc::empty();
         for i in 0..ncolumns {
             result = result.with_column(format!("c{i}"), ScalarType::Int32.nullable(true));
         }
         Prepared {
-            sql: "select".into(),
+            statement: Some(()),
             desc: StatementDesc {
                 param_types,
                 result: Some(result),

@@ -13,13 +13,13 @@
 //! in `inferred` (and `text` if nothing asks).
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use eddy_expr::func::CastKind;
 use eddy_expr::{MirRelationExpr, MirScalarExpr, UnaryFunc};
-use eddy_repr::{ColumnType, Datum, ScalarType};
+use eddy_repr::{ColumnType, Datum, GlobalId, ScalarType};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogItem};
 use crate::plan::PlanContext;
 use crate::types::{self, CastContext};
 use eddy_repr::{SqlError, SqlState};
@@ -52,6 +52,9 @@ pub struct StatementContext<'a> {
     pub in_view: Cell<bool>,
     /// CTEs visible at the current point, innermost last.
     pub ctes: RefCell<Vec<CteDef>>,
+    /// Every catalog item the statement's queries read, recorded as names resolve
+    /// (see [`StatementContext::resolve_relation`]): what a view depends on.
+    depends_on: RefCell<BTreeSet<GlobalId>>,
 }
 
 /// An expression and its type.
@@ -190,8 +193,23 @@ impl<'a> StatementContext<'a> {
             inferred: RefCell::new(BTreeMap::new()),
             max_param: Cell::new(0),
             in_view: Cell::new(false),
+            depends_on: RefCell::new(BTreeSet::new()),
             ctes: RefCell::new(vec![]),
         }
+    }
+
+    /// Looks up a relation a query reads and records it as a dependency of the
+    /// statement. DDL that only checks whether a name is taken, or names what it drops,
+    /// asks `catalog` directly.
+    pub fn resolve_relation(&self, schema: Option<&str>, name: &str) -> Option<CatalogItem> {
+        let item = self.catalog.resolve_item(schema, name)?;
+        self.depends_on.borrow_mut().insert(item.id);
+        Some(item)
+    }
+
+    /// The items recorded by [`StatementContext::resolve_relation`] so far.
+    pub fn dependencies(&self) -> BTreeSet<GlobalId> {
+        self.depends_on.borrow().clone()
     }
 
     /// `$n` (1-based).
@@ -366,8 +384,7 @@ impl StatementContext<'_> {
             }
         };
         let oid = self
-            .catalog
-            .resolve_item(schema, name)
+            .resolve_relation(schema, name)
             .and_then(|item| crate::catalog::item_oid(item.id))
             .ok_or_else(|| {
                 SqlError::new(

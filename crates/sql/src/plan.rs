@@ -10,7 +10,7 @@
 //!   here: the coordinator checks them against the table's `RelationDesc` when it
 //!   applies the write.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use eddy_expr::{ColumnOrder, MirRelationExpr, MirScalarExpr};
 use eddy_repr::{Datum, GlobalId, RelationDesc, ScalarType};
@@ -56,22 +56,27 @@ impl PlanContext {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Plan {
     /// `CREATE TABLE`. `primary_key` lists the PRIMARY KEY columns (empty if none);
-    /// those columns are already NOT NULL in `desc`.
+    /// those columns are already NOT NULL in `desc`. `create_sql` is the normalized
+    /// statement.
     CreateTable {
         name: String,
         desc: RelationDesc,
         primary_key: Vec<usize>,
+        create_sql: String,
         if_not_exists: bool,
     },
     /// `CREATE [MATERIALIZED] VIEW`. `expr` computes the view's rows (ORDER BY without
     /// LIMIT dropped, LIMIT/OFFSET as a `TopK`); `create_sql` is the normalized
-    /// statement, re-planned when the catalog is loaded on restart.
+    /// statement, re-planned when the catalog is loaded on restart; `depends_on` holds
+    /// every catalog item the query reads (plain views included, though their plans
+    /// are inlined into `expr`), as name resolution found them.
     CreateView {
         name: String,
         materialized: bool,
         expr: MirRelationExpr,
         desc: RelationDesc,
         create_sql: String,
+        depends_on: BTreeSet<GlobalId>,
         if_not_exists: bool,
         or_replace: bool,
     },

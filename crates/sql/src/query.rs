@@ -1426,8 +1426,7 @@ fn plan_relation_name(
         }
     }
     let resolved = scx
-        .catalog
-        .resolve_item(item.schema.as_deref(), &item.item)
+        .resolve_relation(item.schema.as_deref(), &item.item)
         .ok_or_else(|| SqlError::undefined_table(&item.to_string()))?;
     let expr = match (&resolved.kind, &resolved.view_expr) {
         (ItemKind::View, Some(view_expr)) => view_expr.clone(),

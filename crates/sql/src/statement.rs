@@ -89,7 +89,7 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 kind: MutationKind::Delete,
             })
         }
-        Statement::CreateTable(create) => plan_create_table(scx, create),
+        Statement::CreateTable(create) => plan_create_table(scx, stmt, create),
         Statement::CreateView {
             or_alter,
             or_replace,
@@ -729,7 +729,11 @@ fn check_new_name(
     Ok(existing)
 }
 
-fn plan_create_table(scx: &StatementContext, create: &CreateTable) -> Result<Plan, SqlError> {
+fn plan_create_table(
+    scx: &StatementContext,
+    stmt: &Statement,
+    create: &CreateTable,
+) -> Result<Plan, SqlError> {
     if create.temporary {
         return Err(SqlError::unsupported("CREATE TEMPORARY TABLE"));
     }
@@ -853,6 +857,7 @@ fn plan_create_table(scx: &StatementContext, create: &CreateTable) -> Result<Pla
         name,
         desc: RelationDesc::new(names, types),
         primary_key,
+        create_sql: stmt.to_string(),
         if_not_exists: create.if_not_exists,
     })
 }
@@ -913,6 +918,7 @@ fn plan_create_view(
         expr,
         desc,
         create_sql: stmt.to_string(),
+        depends_on: scx.dependencies(),
         if_not_exists: target.if_not_exists,
         or_replace: target.or_replace,
     })

@@ -736,8 +736,7 @@ pub fn catalog_relation(
 ) -> Result<(MirRelationExpr, crate::catalog::CatalogItem), SqlError> {
     let item = ecx
         .scx
-        .catalog
-        .resolve_item(Some(crate::names::PG_CATALOG_SCHEMA), name)
+        .resolve_relation(Some(crate::names::PG_CATALOG_SCHEMA), name)
         .ok_or_else(|| {
             SqlError::internal(format!("builtin relation pg_catalog.{name} is missing"))
         })?;

@@ -5,7 +5,7 @@
 //! plans on a tiny reference interpreter ([`run`]) that supports exactly the scalar
 //! functions those tests use, so they do not depend on `eddy-expr`'s evaluator.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use eddy_expr::func::CastKind;
 use eddy_expr::{
@@ -2100,6 +2100,7 @@ fn create_table_types_and_constraints() {
         name,
         desc,
         primary_key,
+        create_sql,
         if_not_exists,
     } = plan
     else {
@@ -2107,6 +2108,10 @@ fn create_table_types_and_constraints() {
     };
     assert_eq!(name, "n");
     assert!(if_not_exists);
+    assert!(
+        create_sql.starts_with("CREATE TABLE IF NOT EXISTS n (a BOOLEAN, "),
+        "{create_sql}"
+    );
     assert_eq!(
         scalar_types(&desc),
         [
@@ -2228,10 +2233,12 @@ fn create_views() {
             expr,
             desc,
             create_sql,
+            depends_on,
             if_not_exists,
             or_replace,
         } => {
             assert_eq!(name, "m");
+            assert_eq!(depends_on, BTreeSet::from([L]));
             assert!(materialized && !if_not_exists && !or_replace);
             assert_eq!(names(&desc), ["k", "n"]);
             assert_eq!(desc.types, expr.typ());
@@ -2260,6 +2267,18 @@ fn create_views() {
             let mut topk = false;
             expr.visit(&mut |e| topk |= matches!(e, MirRelationExpr::TopK { .. }));
             assert!(!topk, "ORDER BY without LIMIT is dropped in a view");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Dependencies come from name resolution: a plain view that is inlined, a
+    // relation in a subquery and a catalog relation all count; a CTE that shadows a
+    // table's name does not.
+    match plan_ok(
+        "CREATE VIEW w AS WITH t AS (SELECT 1 AS a) \
+         SELECT v.a FROM v, t WHERE v.a IN (SELECT id FROM r) AND EXISTS (SELECT 1 FROM pg_class)",
+    ) {
+        Plan::CreateView { depends_on, .. } => {
+            assert_eq!(depends_on, BTreeSet::from([GlobalId::User(3), R, PG_CLASS]));
         }
         other => panic!("{other:?}"),
     }

@@ -364,6 +364,9 @@ pub fn all_types() -> (RelationDesc, Vec<Datum>) {
 
 #[async_trait]
 impl Backend for FakeBackend {
+    /// The statement's text and its description.
+    type Prepared = (String, StatementDesc);
+
     async fn open_session(&self, user: &str, database: &str) -> Result<SessionHandle, SqlError> {
         if user == "nobody" {
             return Err(SqlError::new(
@@ -412,12 +415,12 @@ impl Backend for FakeBackend {
         out
     }
 
-    async fn describe(
+    async fn prepare(
         &self,
         session: &SessionHandle,
         sql: &str,
         param_types: &[Option<ScalarType>],
-    ) -> Result<StatementDesc, SqlError> {
+    ) -> Result<(String, StatementDesc), SqlError> {
         let stmt = sql.trim().to_lowercase();
         let tx = self.tx(session.id);
         let control = ["begin", "start transaction", "commit", "rollback"].contains(&stmt.as_str());
@@ -428,16 +431,20 @@ impl Backend for FakeBackend {
         if result.is_err() && tx == Tx::Open {
             self.set_tx(session.id, Tx::Failed);
         }
-        result
+        result.map(|desc| (sql.to_string(), desc))
+    }
+
+    fn prepared_desc(prepared: &(String, StatementDesc)) -> &StatementDesc {
+        &prepared.1
     }
 
     async fn execute_prepared(
         &self,
         session: &SessionHandle,
-        sql: &str,
+        prepared: &(String, StatementDesc),
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, SqlError> {
-        self.run(session.id, sql, params).await
+        self.run(session.id, &prepared.0, params).await
     }
 
     async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String> {

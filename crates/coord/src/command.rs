@@ -1,0 +1,136 @@
+//! What sessions and the coordinator say to each other.
+//!
+//! [`Command`] is the one message type on the coordinator's queue; every command that
+//! expects an answer carries a oneshot sender for it. The response types
+//! ([`ExecuteResponse`], [`StatementDesc`], [`PreparedStatement`]) are what
+//! [`crate::Client`] hands back to `pgwire`.
+//!
+//! Invariant: the queue is bounded ([`COMMAND_QUEUE_CAPACITY`]); a session waits for
+//! room rather than growing it, and a command whose sender is dropped is answered into
+//! the void without harm.
+
+use std::sync::Arc;
+
+use eddy_repr::{Datum, GlobalId, RelationDesc, Row, ScalarType, SqlError};
+use eddy_sql::Statement;
+use tokio::sync::oneshot;
+
+/// Capacity of the channel from sessions to the coordinator.
+pub(crate) const COMMAND_QUEUE_CAPACITY: usize = 1024;
+
+/// Where the coordinator sends a fallible answer.
+pub(crate) type Responder<T> = oneshot::Sender<Result<T, SqlError>>;
+
+pub(crate) enum Command {
+    OpenSession {
+        user: String,
+        database: String,
+        tx: oneshot::Sender<u64>,
+    },
+    CloseSession {
+        id: u64,
+    },
+    Execute {
+        session: u64,
+        stmt: Arc<Statement>,
+        params: Vec<Datum>,
+        tx: Responder<ExecuteResponse>,
+    },
+    Describe {
+        session: u64,
+        stmt: Arc<Statement>,
+        param_types: Vec<Option<ScalarType>>,
+        tx: Responder<StatementDesc>,
+    },
+    SessionVar {
+        session: u64,
+        name: String,
+        tx: oneshot::Sender<Option<String>>,
+    },
+    /// Has this `--views` file (by name and content hash) been applied before?
+    ViewsFileApplied {
+        name: String,
+        hash: u64,
+        tx: oneshot::Sender<bool>,
+    },
+    MarkViewsFileApplied {
+        name: String,
+        hash: u64,
+        tx: Responder<()>,
+    },
+    /// A query string of several statements starts: they form one implicit
+    /// transaction (unless an explicit block is already open).
+    ImplicitBegin {
+        session: u64,
+    },
+    /// The query string ended; commit its implicit transaction if `commit`, else
+    /// roll it back.
+    ImplicitEnd {
+        session: u64,
+        commit: bool,
+        tx: Responder<()>,
+    },
+    /// A one-off SELECT's dataflow has answered and can go.
+    DropTransient(GlobalId),
+    Shutdown {
+        tx: oneshot::Sender<()>,
+    },
+}
+
+/// What one statement produced.
+#[derive(Clone, Debug)]
+pub enum ExecuteResponse {
+    /// Result rows, already ordered, limited and projected.
+    Rows { desc: RelationDesc, rows: Vec<Row> },
+    /// A statement with no rows; `tag` is the Postgres command tag
+    /// (`INSERT 0 3`, `UPDATE 2`, `CREATE TABLE`, `SET`, ...).
+    Command { tag: String },
+    /// The empty query (`;` alone).
+    EmptyQuery,
+}
+
+impl ExecuteResponse {
+    /// The Postgres command tag (`SELECT 3` for rows).
+    pub fn tag(&self) -> String {
+        match self {
+            ExecuteResponse::Rows { rows, .. } => format!("SELECT {}", rows.len()),
+            ExecuteResponse::Command { tag } => tag.clone(),
+            ExecuteResponse::EmptyQuery => String::new(),
+        }
+    }
+}
+
+/// The parameter and result shape of a statement, for the extended protocol's Describe.
+#[derive(Clone, Debug)]
+pub struct StatementDesc {
+    pub param_types: Vec<ScalarType>,
+    /// `None` for statements that return no rows.
+    pub result: Option<RelationDesc>,
+}
+
+/// A statement parsed once and described, to be executed any number of times with
+/// parameters (the extended protocol's Parse, then Bind/Execute). Executing it never
+/// parses its text again. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct PreparedStatement {
+    /// `None` for the empty query.
+    pub(crate) stmt: Option<Arc<Statement>>,
+    desc: StatementDesc,
+}
+
+impl PreparedStatement {
+    pub(crate) fn new(stmt: Option<Arc<Statement>>, desc: StatementDesc) -> Self {
+        PreparedStatement { stmt, desc }
+    }
+
+    /// The parameter types (declared or inferred) and the result shape.
+    pub fn desc(&self) -> &StatementDesc {
+        &self.desc
+    }
+}
+
+/// A session as the coordinator knows it.
+#[derive(Debug)]
+pub struct SessionHandle {
+    pub id: u64,
+}

@@ -1,0 +1,267 @@
+//! Rebuilding everything from the durable log at start, and compacting the log into
+//! the snapshot that a later start rebuilds from.
+//!
+//! Invariants:
+//! - Recovery replays records in log order: catalog items as they were created and
+//!   dropped, every table's contents consolidated and loaded at one time, after every
+//!   write in the log; then each materialized view's dataflow is built over them, so
+//!   every view equals a computation from scratch over the tables.
+//! - Views are re-planned from their `CREATE` text; tables keep the `desc` in their
+//!   record, which is what their rows were written with.
+//! - A snapshot holds the catalog and every table's contents at one read time, as
+//!   records that replay to exactly the state of the records it replaces. A snapshot
+//!   that cannot be taken leaves the log as it was.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use eddy_dataflow::DataflowDesc;
+use eddy_expr::optimize::optimize;
+use eddy_repr::{Diff, GlobalId, Row, SqlError, Timestamp};
+use eddy_sql::{ItemKind, Plan};
+use tracing::{info, warn};
+
+use crate::catalog::{view_kind, CatalogEntry};
+use crate::coord::Coordinator;
+use crate::durable::LogRecord;
+use crate::timestamp::{now_ms, TimestampOracle};
+
+impl Coordinator {
+    /// Replays the log: rebuilds the catalog, loads each table's contents at one time,
+    /// then builds every materialized view's dataflow over them.
+    pub(crate) fn recover(&mut self, records: Vec<LogRecord>) -> Result<(), SqlError> {
+        let started = Instant::now();
+        let mut tables: BTreeMap<GlobalId, HashMap<Row, Diff>> = BTreeMap::new();
+        let mut max_time = 0;
+        let n_records = records.len();
+        for record in records {
+            match record {
+                LogRecord::CreateTable {
+                    id,
+                    name,
+                    desc,
+                    create_sql,
+                    primary_key,
+                } => {
+                    self.catalog.insert(CatalogEntry::table(
+                        id,
+                        name,
+                        desc,
+                        create_sql,
+                        primary_key,
+                    ));
+                    tables.insert(id, HashMap::new());
+                }
+                LogRecord::CreateView { id, create_sql } => {
+                    let entry = self.replan_view(id, &create_sql)?;
+                    self.catalog.insert(entry);
+                }
+                LogRecord::Drop { ids } => {
+                    for id in ids {
+                        self.catalog.remove(id);
+                        tables.remove(&id);
+                    }
+                }
+                LogRecord::Write { time, updates } => {
+                    max_time = max_time.max(time);
+                    for (id, rows) in updates {
+                        let table = tables.entry(id).or_default();
+                        for (row, diff) in rows {
+                            *table.entry(row).or_insert(0) += diff;
+                        }
+                    }
+                }
+                LogRecord::ViewsFileApplied { name, hash } => {
+                    self.views_files.insert(name, hash);
+                }
+            }
+        }
+        let load_time = now_ms().max(max_time + 1);
+        let rows_loaded = self.load_tables(tables, load_time);
+        self.install_builtins(load_time);
+        self.oracle = TimestampOracle::new(load_time + 1);
+        self.compute.advance_time(self.oracle.upper());
+        let views: Vec<CatalogEntry> = self
+            .catalog
+            .entries()
+            .filter(|e| e.kind == ItemKind::MaterializedView)
+            .cloned()
+            .collect();
+        for view in views {
+            self.compute.create_dataflow(DataflowDesc {
+                id: view.id,
+                name: view.name,
+                plan: view.plan.expect("views have plans"),
+                as_of: load_time,
+            });
+        }
+        self.refresh_gauges();
+        info!(
+            records = n_records,
+            rows = rows_loaded,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "recovered catalog and tables from the log"
+        );
+        Ok(())
+    }
+
+    /// Creates each table's input and loads its consolidated contents at `time`;
+    /// returns the number of distinct rows loaded.
+    fn load_tables(
+        &mut self,
+        tables: BTreeMap<GlobalId, HashMap<Row, Diff>>,
+        time: Timestamp,
+    ) -> usize {
+        let mut rows_loaded = 0;
+        for (id, rows) in tables {
+            let entry = self
+                .catalog
+                .get(id)
+                .expect("tables in the log are in the catalog");
+            self.compute
+                .create_table(id, &entry.name, entry.desc.types.clone());
+            let updates: Vec<(Row, Diff)> = rows.into_iter().filter(|(_, d)| *d != 0).collect();
+            if !entry.primary_key.is_empty() {
+                self.primary_keys.add_table(
+                    id,
+                    &entry.name,
+                    &entry.desc,
+                    entry.primary_key.clone(),
+                    updates.iter().map(|(r, d)| (r, *d)),
+                );
+            }
+            rows_loaded += updates.len();
+            if !updates.is_empty() {
+                self.compute.update_table(id, time, updates);
+            }
+        }
+        rows_loaded
+    }
+
+    /// Creates the builtin tables with their rows at `time` (during recovery, before
+    /// any view that reads them is built).
+    fn install_builtins(&mut self, time: Timestamp) {
+        for builtin in crate::builtins::BUILTINS {
+            let typ = builtin.desc().types.clone();
+            self.compute.create_table(builtin.id(), builtin.name, typ);
+        }
+        for (id, rows) in self.builtins.updates(&self.catalog) {
+            self.compute.update_table(id, time, rows);
+        }
+    }
+
+    /// A view's catalog entry from its logged `CREATE` text, planned against the
+    /// catalog as replay has rebuilt it so far.
+    fn replan_view(&mut self, id: GlobalId, create_sql: &str) -> Result<CatalogEntry, SqlError> {
+        let stmt = eddy_sql::parse(create_sql)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| SqlError::internal("empty view definition in the log"))?;
+        let ctx = self.plan_context(None, vec![]);
+        match eddy_sql::plan(&self.catalog, &ctx, &stmt)? {
+            Plan::CreateView {
+                name,
+                materialized,
+                expr,
+                desc,
+                create_sql,
+                depends_on,
+                ..
+            } => Ok(CatalogEntry::view(
+                id,
+                name,
+                view_kind(materialized),
+                desc,
+                create_sql,
+                optimize(expr),
+                depends_on,
+            )),
+            _ => Err(SqlError::internal(
+                "log holds a view record that is not CREATE VIEW",
+            )),
+        }
+    }
+
+    /// Compacts the log: writes a snapshot of the catalog and of every table as of the
+    /// last write, which replaces every record so far. Statements wait while the
+    /// tables are read and the snapshot is written (rare: see `snapshot_rows`). A
+    /// failure is logged and leaves the log as it was.
+    pub(crate) async fn snapshot(&mut self) {
+        let started = Instant::now();
+        let upto_seq = self.storage.last_seq();
+        if upto_seq == 0 {
+            return;
+        }
+        let time = self.oracle.read_ts();
+        let (mut state, tables) = self.catalog_records();
+        let reads: Vec<_> = tables
+            .iter()
+            .map(|id| (*id, self.compute.peek(*id, time)))
+            .collect();
+        let mut updates = Vec::with_capacity(reads.len());
+        let mut rows = 0;
+        for (id, rx) in reads {
+            match rx.await {
+                Ok(Ok(contents)) => {
+                    rows += contents.len();
+                    updates.push((id, contents));
+                }
+                Ok(Err(e)) => {
+                    warn!(table = %id, error = %e, "snapshot skipped: a table could not be read");
+                    return;
+                }
+                Err(_) => {
+                    warn!(table = %id, "snapshot skipped: the workers stopped");
+                    return;
+                }
+            }
+        }
+        state.push(LogRecord::Write { time, updates });
+        match self.storage.write_snapshot(upto_seq, &state) {
+            Ok(()) => {
+                self.rows_since_snapshot = 0;
+                info!(
+                    upto_seq,
+                    rows,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "compacted the log into a snapshot"
+                );
+            }
+            Err(e) => warn!(error = %e, "snapshot failed; the log is unchanged"),
+        }
+    }
+
+    /// The records that recreate the catalog (items in id order, so every item comes
+    /// after what it depends on, and the applied `--views` files), and the tables
+    /// whose contents the snapshot must add.
+    fn catalog_records(&self) -> (Vec<LogRecord>, Vec<GlobalId>) {
+        let mut state = Vec::new();
+        let mut tables = Vec::new();
+        for entry in self.catalog.entries() {
+            match entry.kind {
+                ItemKind::Table => {
+                    state.push(LogRecord::CreateTable {
+                        id: entry.id,
+                        name: entry.name.clone(),
+                        desc: entry.desc.clone(),
+                        create_sql: entry.create_sql.clone(),
+                        primary_key: entry.primary_key.clone(),
+                    });
+                    tables.push(entry.id);
+                }
+                ItemKind::View | ItemKind::MaterializedView => state.push(LogRecord::CreateView {
+                    id: entry.id,
+                    create_sql: entry.create_sql.clone(),
+                }),
+                ItemKind::Source => {}
+            }
+        }
+        for (name, hash) in &self.views_files {
+            state.push(LogRecord::ViewsFileApplied {
+                name: name.clone(),
+                hash: *hash,
+            });
+        }
+        (state, tables)
+    }
+}

@@ -1,0 +1,164 @@
+//! CREATE TABLE, CREATE [MATERIALIZED] VIEW and DROP.
+//!
+//! Invariants:
+//! - The name check, the dependency check and the log append all happen before the
+//!   catalog, the dataflow or the key index change: a failed DDL changes nothing.
+//! - A materialized view's dataflow starts at the current read time, so its first
+//!   answer already covers every write that has returned.
+//! - After every catalog change the builtin relations (`pg_catalog`,
+//!   `information_schema`) are rewritten at a new time, so psql's `\d` sees it at once.
+
+use eddy_dataflow::DataflowDesc;
+use eddy_expr::optimize::optimize;
+use eddy_repr::{GlobalId, SqlError, SqlState};
+use eddy_sql::{ItemKind, Plan};
+
+use super::tag;
+use crate::catalog::{view_kind, CatalogEntry};
+use crate::command::ExecuteResponse;
+use crate::coord::Coordinator;
+use crate::durable::LogRecord;
+use crate::timestamp::now_ms;
+
+fn already_exists(name: &str) -> SqlError {
+    SqlError::new(
+        SqlState::DUPLICATE_TABLE,
+        format!("relation \"{name}\" already exists"),
+    )
+}
+
+impl Coordinator {
+    pub(super) fn create_table(&mut self, plan: Plan) -> Result<ExecuteResponse, SqlError> {
+        let Plan::CreateTable {
+            name,
+            desc,
+            primary_key,
+            create_sql,
+            if_not_exists,
+        } = plan
+        else {
+            unreachable!("called with CREATE TABLE plans only")
+        };
+        if self.catalog.get_by_name(&name).is_some() {
+            if if_not_exists {
+                return tag("CREATE TABLE");
+            }
+            return Err(already_exists(&name));
+        }
+        let id = self.catalog.allocate_id();
+        let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key);
+        self.storage.append(&[LogRecord::CreateTable {
+            id,
+            name: entry.name.clone(),
+            desc: entry.desc.clone(),
+            create_sql: entry.create_sql.clone(),
+            primary_key: entry.primary_key.clone(),
+        }])?;
+        self.compute
+            .create_table(id, &entry.name, entry.desc.types.clone());
+        if !entry.primary_key.is_empty() {
+            let key = entry.primary_key.clone();
+            self.primary_keys
+                .add_table(id, &entry.name, &entry.desc, key, []);
+        }
+        self.catalog.insert(entry);
+        self.catalog_changed();
+        tag("CREATE TABLE")
+    }
+
+    pub(super) fn create_view(&mut self, plan: Plan) -> Result<ExecuteResponse, SqlError> {
+        let Plan::CreateView {
+            name,
+            materialized,
+            expr,
+            desc,
+            create_sql,
+            depends_on,
+            if_not_exists,
+            or_replace,
+        } = plan
+        else {
+            unreachable!("called with CREATE VIEW plans only")
+        };
+        let kind = view_kind(materialized);
+        let done = if materialized {
+            "CREATE MATERIALIZED VIEW"
+        } else {
+            "CREATE VIEW"
+        };
+        if let Some(existing) = self.catalog.get_by_name(&name) {
+            if if_not_exists {
+                return tag(done);
+            }
+            if !or_replace {
+                return Err(already_exists(&name));
+            }
+            return Err(SqlError::unsupported(format!(
+                "CREATE OR REPLACE of existing {} \"{name}\"",
+                existing.kind.noun()
+            ))
+            .with_hint("Drop it first, or create the new version under another name."));
+        }
+        let id = self.catalog.allocate_id();
+        let entry =
+            CatalogEntry::view(id, name, kind, desc, create_sql, optimize(expr), depends_on);
+        self.storage.append(&[LogRecord::CreateView {
+            id,
+            create_sql: entry.create_sql.clone(),
+        }])?;
+        if materialized {
+            self.compute.create_dataflow(DataflowDesc {
+                id,
+                name: entry.name.clone(),
+                plan: entry.plan.clone().expect("views have plans"),
+                as_of: self.oracle.read_ts(),
+            });
+        }
+        self.catalog.insert(entry);
+        self.catalog_changed();
+        tag(done)
+    }
+
+    pub(super) fn drop_items(
+        &mut self,
+        ids: &[GlobalId],
+        cascade: bool,
+        kind: ItemKind,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let order = self.catalog.drop_order(ids, cascade)?;
+        if !order.is_empty() {
+            self.storage
+                .append(&[LogRecord::Drop { ids: order.clone() }])?;
+        }
+        for id in order {
+            self.primary_keys.remove_table(id);
+            if let Some(entry) = self.catalog.remove(id) {
+                if entry.is_arranged() {
+                    self.compute.drop_collection(id);
+                }
+            }
+        }
+        self.catalog_changed();
+        tag(kind.drop_statement())
+    }
+
+    /// Updates what depends on the catalog: the gauges and the builtin relations.
+    fn catalog_changed(&mut self) {
+        self.refresh_gauges();
+        self.refresh_builtins();
+    }
+
+    /// Rewrites the builtin tables after a catalog change: the difference between the
+    /// rows they hold and the rows the catalog implies, at a new time.
+    fn refresh_builtins(&mut self) {
+        let updates = self.builtins.updates(&self.catalog);
+        if updates.is_empty() {
+            return;
+        }
+        let time = self.oracle.write_ts(now_ms());
+        for (id, rows) in updates {
+            self.compute.update_table(id, time, rows);
+        }
+        self.close_time(time);
+    }
+}

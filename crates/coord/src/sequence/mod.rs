@@ -1,0 +1,62 @@
+//! Sequencing: running one planned statement against the coordinator's state.
+//!
+//! Each kind of statement has a file: `ddl.rs` (CREATE, DROP), `dml.rs` (INSERT,
+//! UPDATE, DELETE and the write path), `read.rs` (SELECT, EXPLAIN and every read),
+//! `show.rs` (SHOW, SET), `transaction.rs` (BEGIN, COMMIT, ROLLBACK and implicit
+//! blocks).
+//!
+//! Invariants:
+//! - A statement either takes full effect or none: every check (names, dependencies,
+//!   NOT NULL, primary keys) runs before anything is logged, and nothing reaches the
+//!   workers before it is durable.
+//! - DDL writes its log record before it changes the catalog or the dataflow, and
+//!   rewrites the builtin catalog relations after (`refresh_builtins`).
+
+mod ddl;
+mod dml;
+mod read;
+mod show;
+mod transaction;
+
+use eddy_repr::SqlError;
+use eddy_sql::Plan;
+
+use crate::command::ExecuteResponse;
+use crate::coord::Coordinator;
+
+/// The response of a statement that returns no rows.
+fn tag(tag: impl Into<String>) -> Result<ExecuteResponse, SqlError> {
+    Ok(ExecuteResponse::Command { tag: tag.into() })
+}
+
+impl Coordinator {
+    /// Runs every statement but SELECT (see [`Coordinator::sequence_select`]).
+    pub(crate) async fn sequence(
+        &mut self,
+        session_id: u64,
+        plan: Plan,
+    ) -> Result<ExecuteResponse, SqlError> {
+        match plan {
+            Plan::Select { .. } => unreachable!("SELECT is sequenced by sequence_select"),
+            plan @ Plan::CreateTable { .. } => self.create_table(plan),
+            plan @ Plan::CreateView { .. } => self.create_view(plan),
+            Plan::Drop {
+                ids, cascade, kind, ..
+            } => self.drop_items(&ids, cascade, kind),
+            Plan::Insert { id, values } => self.insert(session_id, id, values).await,
+            Plan::ReadThenWrite {
+                id,
+                selection,
+                kind,
+            } => self.read_then_write(session_id, id, selection, kind).await,
+            Plan::Explain { expr } => Ok(read::explain(expr)),
+            Plan::ShowObjects(kind) => Ok(self.show_objects(kind)),
+            Plan::ShowColumns { id } => self.show_columns(id),
+            Plan::ShowVariable(name) => self.show_variable(session_id, &name),
+            Plan::SetVariable { name, value, .. } => self.set_variable(session_id, &name, value),
+            Plan::StartTransaction => self.begin(session_id),
+            Plan::Commit => self.commit(session_id),
+            Plan::Rollback => self.rollback(session_id),
+        }
+    }
+}

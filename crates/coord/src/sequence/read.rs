@@ -1,0 +1,229 @@
+//! SELECT, EXPLAIN, and every read a statement makes.
+//!
+//! Invariants:
+//! - A read happens at one time, the oracle's read time when the statement's turn
+//!   comes, for every input it reads (`timestamp.rs`).
+//! - A Map/Filter/Project over a table or materialized view is a peek of its
+//!   arrangement (the MFP runs on the workers, `#0 = literal` prefixes seek); anything
+//!   else is a one-off dataflow over the existing arrangements, dropped once it has
+//!   answered, whatever the outcome.
+//! - Inside a transaction block a read sees the block's writes (`txn.rs`).
+//! - The coordinator never waits for a SELECT: its answer is awaited by a task of its
+//!   own. Writes that read first (`INSERT ... SELECT`, UPDATE) do wait, in order.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+
+use eddy_dataflow::{DataflowDesc, PeekError, PeekResult, PeekSpec};
+use eddy_expr::optimize::{consolidate, eval_constant, optimize};
+use eddy_expr::{ColumnOrder, MapFilterProject, MirRelationExpr};
+use eddy_repr::{Datum, Diff, GlobalId, RelationDesc, Row, ScalarType, SqlError};
+use eddy_sql::RowSetFinishing;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::command::{Command, ExecuteResponse};
+use crate::coord::{Coordinator, Finish};
+use crate::txn;
+
+type Rows = Vec<(Row, Diff)>;
+
+impl Coordinator {
+    /// Starts a SELECT; a task of its own finishes the rows and answers.
+    pub(crate) fn sequence_select(
+        &mut self,
+        session_id: u64,
+        expr: MirRelationExpr,
+        finishing: RowSetFinishing,
+        desc: RelationDesc,
+        finish: Finish,
+    ) {
+        match self.start_session_read(session_id, optimize(expr)) {
+            Ok(read) => {
+                self.metrics.peeks.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let result = read.await.map(|rows| ExecuteResponse::Rows {
+                        desc,
+                        rows: finish_rows(rows, &finishing),
+                    });
+                    finish.send(result);
+                });
+            }
+            Err(e) => finish.send(Err(e)),
+        }
+    }
+
+    /// Reads `expr` as `session_id` sees it, waiting for the answer (used by writes
+    /// that read first).
+    pub(super) async fn read_now(
+        &mut self,
+        session_id: u64,
+        expr: MirRelationExpr,
+    ) -> Result<Rows, SqlError> {
+        self.start_session_read(session_id, expr)?.await
+    }
+
+    /// Starts reading `expr` as `session_id` sees it: inside a transaction block, the
+    /// block's own buffered writes are part of every table it reads. A Map/Filter/
+    /// Project over one table is linear, so it is applied to the pending updates
+    /// directly and the read keeps its fast path; anything else reads each table plus
+    /// its pending updates (see [`txn::overlay`]).
+    fn start_session_read(
+        &mut self,
+        session_id: u64,
+        expr: MirRelationExpr,
+    ) -> Result<impl Future<Output = Result<Rows, SqlError>> + Send + 'static, SqlError> {
+        let pending = self
+            .sessions
+            .get(&session_id)
+            .and_then(|s| s.txn.pending_writes());
+        let mut extra = Vec::new();
+        let expr = match pending {
+            None => expr,
+            Some(writes) => {
+                let (mfp, input) = MapFilterProject::extract(&expr);
+                match input {
+                    // A table read directly takes the block's writes to it as they are;
+                    // so does a view none of the written tables feed.
+                    MirRelationExpr::Get { id, .. }
+                        if !txn::reads_pending(&self.catalog, *id, writes) =>
+                    {
+                        for (row, diff) in writes.get(id).into_iter().flatten() {
+                            if let Some(row) = mfp.apply_row(row)? {
+                                extra.push((row, *diff));
+                            }
+                        }
+                        expr
+                    }
+                    _ => txn::overlay(&self.catalog, expr, writes),
+                }
+            }
+        };
+        let read = self.start_read(expr);
+        Ok(async move {
+            let mut rows = read.await?;
+            if !extra.is_empty() {
+                rows.extend(extra);
+                consolidate(&mut rows);
+            }
+            Ok(rows)
+        })
+    }
+
+    /// Starts reading `expr` at the current read time. A Map/Filter/Project over an
+    /// arranged collection reads that arrangement directly; anything else is built as
+    /// a one-off dataflow over the existing arrangements and dropped after the read.
+    fn start_read(&mut self, expr: MirRelationExpr) -> ReadFuture {
+        let time = self.oracle.read_ts();
+        if let Some(result) = eval_constant(&expr) {
+            return ReadFuture::Ready(Some(result.map_err(SqlError::from)));
+        }
+        let (mfp, input) = MapFilterProject::extract(&expr);
+        if let MirRelationExpr::Get { id, .. } = input {
+            let arranged = match self.catalog.get(*id) {
+                Some(entry) => entry.is_arranged(),
+                None => matches!(id, GlobalId::System(_)),
+            };
+            if arranged {
+                // The workers apply the MFP as they scan, and seek to the rows its
+                // `#0 = literal [AND #1 = literal ...]` predicates pin down.
+                let prefix = mfp.literal_key_prefix(&input.typ());
+                let spec = PeekSpec::with_mfp(mfp).with_key_prefix(&prefix);
+                let rx = self.compute.peek_with(*id, time, spec);
+                return ReadFuture::Peek {
+                    rx,
+                    transient: None,
+                };
+            }
+        }
+        self.next_transient += 1;
+        let id = GlobalId::Transient(self.next_transient);
+        self.compute.create_dataflow(DataflowDesc {
+            id,
+            name: format!("select-{}", self.next_transient),
+            plan: expr,
+            as_of: time,
+        });
+        let rx = self.compute.peek(id, time);
+        ReadFuture::Peek {
+            rx,
+            transient: Some((id, self.internal_tx.clone())),
+        }
+    }
+}
+
+/// `EXPLAIN`: the optimized plan, one row per line.
+pub(super) fn explain(expr: MirRelationExpr) -> ExecuteResponse {
+    let text = eddy_expr::explain::explain(&optimize(expr));
+    let desc = RelationDesc::empty().with_column("QUERY PLAN", ScalarType::Text.nullable(false));
+    let rows = text
+        .lines()
+        .map(|l| Row::pack(&[Datum::String(l.to_string())]))
+        .collect();
+    ExecuteResponse::Rows { desc, rows }
+}
+
+/// A read in flight: a constant answer, or a peek (its MFP already applied by the
+/// workers) whose one-off dataflow (if any) is dropped once it answers.
+enum ReadFuture {
+    Ready(Option<Result<Rows, SqlError>>),
+    Peek {
+        rx: oneshot::Receiver<PeekResult>,
+        transient: Option<(GlobalId, mpsc::Sender<Command>)>,
+    },
+}
+
+impl Future for ReadFuture {
+    type Output = Result<Rows, SqlError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match this {
+            ReadFuture::Ready(result) => {
+                Poll::Ready(result.take().expect("polled after completion"))
+            }
+            ReadFuture::Peek { rx, transient } => {
+                let answer = match Pin::new(rx).poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(answer) => answer,
+                };
+                if let Some((id, tx)) = transient.take() {
+                    // The coordinator drops the one-off dataflow. If its queue is full,
+                    // a task waits for room, so the dataflow is never leaked; an error
+                    // means the coordinator is shutting down and drops everything.
+                    if let Err(mpsc::error::TrySendError::Full(msg)) =
+                        tx.try_send(Command::DropTransient(id))
+                    {
+                        tokio::spawn(async move {
+                            let _ = tx.send(msg).await;
+                        });
+                    }
+                }
+                Poll::Ready(match answer {
+                    Err(_) => Err(SqlError::internal("compute workers stopped")),
+                    Ok(Err(PeekError::Eval(e))) => Err(e.into()),
+                    Ok(Err(other)) => Err(SqlError::internal(other.to_string())),
+                    Ok(Ok(rows)) => Ok(rows),
+                })
+            }
+        }
+    }
+}
+
+/// Orders, offsets, limits and projects a SELECT's rows, expanding multiplicities.
+fn finish_rows(rows: Rows, finishing: &RowSetFinishing) -> Vec<Row> {
+    let mut unpacked: Vec<(Vec<Datum>, Diff)> = rows
+        .into_iter()
+        .filter(|(_, d)| *d > 0)
+        .map(|(r, d)| (r.unpack(), d))
+        .collect();
+    unpacked.sort_by(|(a, _), (b, _)| ColumnOrder::compare_rows(&finishing.order_by, a, b));
+    unpacked
+        .iter()
+        .flat_map(|(datums, diff)| std::iter::repeat_n(datums, *diff as usize))
+        .skip(finishing.offset)
+        .take(finishing.limit.unwrap_or(usize::MAX))
+        .map(|datums| Row::pack(finishing.project.iter().map(|c| &datums[*c])))
+        .collect()
+}

@@ -1,0 +1,130 @@
+//! SHOW TABLES | VIEWS | MATERIALIZED VIEWS, SHOW COLUMNS, SHOW name and SET.
+//!
+//! Invariants:
+//! - Every answer has exactly the columns the planner describes for it
+//!   (`eddy_sql::show_*_desc`), so Describe and Execute agree.
+//! - SET changes only the session's own variables, and only names Postgres clients
+//!   expect (`session.rs`); read-only ones are refused with 55P02, unknown ones with
+//!   42704, as in Postgres.
+
+use eddy_repr::{Datum, GlobalId, Row, SqlError, SqlState};
+use eddy_sql::{show_columns_desc, show_objects_desc, show_variable_desc, ItemKind, ObjectKind};
+
+use super::tag;
+use crate::command::ExecuteResponse;
+use crate::coord::Coordinator;
+use crate::session::{DEFAULT_VARS, READ_ONLY_VARS};
+
+fn unrecognized(name: &str) -> SqlError {
+    SqlError::new(
+        SqlState::UNDEFINED_OBJECT,
+        format!("unrecognized configuration parameter \"{name}\""),
+    )
+}
+
+fn text(s: impl Into<String>) -> Datum {
+    Datum::String(s.into())
+}
+
+impl Coordinator {
+    pub(super) fn show_objects(&self, kind: ObjectKind) -> ExecuteResponse {
+        let want = match kind {
+            ObjectKind::Tables => ItemKind::Table,
+            ObjectKind::Views => ItemKind::View,
+            ObjectKind::MaterializedViews => ItemKind::MaterializedView,
+        };
+        let mut names: Vec<&str> = self
+            .catalog
+            .entries()
+            .filter(|e| e.kind == want)
+            .map(|e| e.name.as_str())
+            .collect();
+        names.sort();
+        let rows = names.into_iter().map(|n| Row::pack(&[text(n)])).collect();
+        ExecuteResponse::Rows {
+            desc: show_objects_desc(),
+            rows,
+        }
+    }
+
+    pub(super) fn show_columns(&self, id: GlobalId) -> Result<ExecuteResponse, SqlError> {
+        let entry = self
+            .catalog
+            .get(id)
+            .ok_or_else(|| SqlError::internal("unknown relation"))?;
+        let rows = entry
+            .desc
+            .iter()
+            .map(|(n, t)| {
+                Row::pack(&[
+                    text(n.as_str()),
+                    Datum::Bool(t.nullable),
+                    text(t.scalar_type.sql_name()),
+                ])
+            })
+            .collect();
+        Ok(ExecuteResponse::Rows {
+            desc: show_columns_desc(),
+            rows,
+        })
+    }
+
+    /// `SHOW name`, or `SHOW ALL` (every variable, with an empty description).
+    pub(super) fn show_variable(
+        &self,
+        session_id: u64,
+        name: &str,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let vars = &self.sessions[&session_id].vars;
+        let name = name.to_lowercase();
+        let rows = if name == "all" {
+            vars.iter()
+                .map(|(k, v)| Row::pack(&[text(k.as_str()), text(v.as_str()), text("")]))
+                .collect()
+        } else {
+            let value = vars.get(&name).ok_or_else(|| unrecognized(&name))?;
+            vec![Row::pack(&[text(value.as_str())])]
+        };
+        Ok(ExecuteResponse::Rows {
+            desc: show_variable_desc(&name),
+            rows,
+        })
+    }
+
+    /// `SET name = value`, `SET name TO DEFAULT` and `RESET name` (`value` is `None`).
+    pub(super) fn set_variable(
+        &mut self,
+        session_id: u64,
+        name: &str,
+        value: Option<String>,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let name = match name.to_lowercase() {
+            n if n == "time zone" => "timezone".to_string(),
+            n => n,
+        };
+        if READ_ONLY_VARS.contains(&name.as_str()) {
+            return Err(SqlError::new(
+                SqlState::CANT_CHANGE_RUNTIME_PARAM,
+                format!("parameter \"{name}\" cannot be changed"),
+            ));
+        }
+        let Some((_, default)) = DEFAULT_VARS.iter().find(|(k, _)| *k == name) else {
+            return Err(unrecognized(&name));
+        };
+        let value = value.unwrap_or_else(|| default.to_string());
+        if name == "timezone" && !is_utc(&value) {
+            return Err(SqlError::unsupported(format!("time zone \"{value}\""))
+                .with_hint("Eddy runs in UTC."));
+        }
+        self.session_mut(session_id).vars.insert(name, value);
+        tag("SET")
+    }
+}
+
+/// The spellings of UTC that `SET TIME ZONE` accepts.
+fn is_utc(zone: &str) -> bool {
+    matches!(
+        zone.to_lowercase().as_str(),
+        "utc" | "etc/utc" | "gmt" | "z" | "zulu" | "+00" | "00:00"
+    )
+}

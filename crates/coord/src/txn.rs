@@ -1,0 +1,261 @@
+//! Transaction blocks and their write overlay.
+//!
+//! Inside `BEGIN ... COMMIT` (or the implicit block around a multi-statement query
+//! string) writes are buffered in the session, not logged; COMMIT logs them all at one
+//! timestamp. Until then, reads by that session see them through an overlay:
+//!
+//! Invariants:
+//! - A read in a block sees exactly the committed state at its read time plus the
+//!   block's own buffered writes, in tables and in every materialized view computed
+//!   from them; no other session sees the buffered writes.
+//! - A block's writes reach the log and the workers together, at one time, or not at
+//!   all (ROLLBACK, a failed COMMIT, a closed session).
+//! - After a failed statement the block refuses everything but COMMIT/ROLLBACK (25P02).
+
+use std::collections::BTreeMap;
+
+use eddy_expr::optimize::consolidate;
+use eddy_expr::MirRelationExpr;
+use eddy_repr::{Diff, GlobalId, Row};
+use eddy_sql::ItemKind;
+
+use crate::catalog::Catalog;
+
+/// A block's buffered writes: the updates to each table, in statement order.
+pub type TxnWrites = BTreeMap<GlobalId, Vec<(Row, Diff)>>;
+
+#[derive(Debug, Default)]
+pub enum TxnState {
+    /// No explicit transaction: each statement commits on its own.
+    #[default]
+    Idle,
+    /// Inside BEGIN ... COMMIT: writes are buffered and applied at COMMIT at one time.
+    /// `implicit` marks the transaction Postgres wraps around a query string of several
+    /// statements: it commits when the string ends, or rolls back if a statement fails.
+    InBlock { writes: TxnWrites, implicit: bool },
+    /// A statement failed inside a block; everything but ROLLBACK/COMMIT is refused.
+    Failed { implicit: bool },
+}
+
+impl TxnState {
+    /// A new block.
+    pub fn begin(implicit: bool) -> Self {
+        TxnState::InBlock {
+            writes: BTreeMap::new(),
+            implicit,
+        }
+    }
+
+    /// The block's buffered writes, if it has any.
+    pub fn pending_writes(&self) -> Option<&TxnWrites> {
+        match self {
+            TxnState::InBlock { writes, .. } if writes.values().any(|w| !w.is_empty()) => {
+                Some(writes)
+            }
+            _ => None,
+        }
+    }
+
+    /// A failed statement fails the block it ran in (outside a block, nothing to do).
+    pub fn fail(&mut self) {
+        if let TxnState::InBlock { implicit, .. } = *self {
+            *self = TxnState::Failed { implicit };
+        }
+    }
+}
+
+/// Whether reading item `id` must see some of `writes`: it is a written table, or a
+/// materialized view computed (directly or through other views) from one.
+pub fn reads_pending(catalog: &Catalog, id: GlobalId, writes: &TxnWrites) -> bool {
+    if writes.get(&id).is_some_and(|w| !w.is_empty()) {
+        return true;
+    }
+    catalog.get(id).is_some_and(|entry| {
+        entry.kind == ItemKind::MaterializedView
+            && entry
+                .depends_on
+                .iter()
+                .any(|dep| reads_pending(catalog, *dep, writes))
+    })
+}
+
+/// `expr` as a block with `writes` sees it: each `Get` of a written table becomes the
+/// table plus those updates, and each `Get` of a materialized view that such a table
+/// feeds becomes the view's plan (read one-off that way instead of from its
+/// arrangement, which holds committed data only).
+pub fn overlay(
+    catalog: &Catalog,
+    mut expr: MirRelationExpr,
+    writes: &TxnWrites,
+) -> MirRelationExpr {
+    fn rewrite(catalog: &Catalog, expr: &mut MirRelationExpr, writes: &TxnWrites) {
+        if let MirRelationExpr::Get { id, typ, .. } = expr {
+            if let Some(pending) = writes.get(id).filter(|w| !w.is_empty()) {
+                let constant = MirRelationExpr::Constant {
+                    rows: pending.clone(),
+                    typ: typ.clone(),
+                };
+                let get = std::mem::replace(expr, constant.clone());
+                *expr = get.union(constant);
+            } else if reads_pending(catalog, *id, writes) {
+                if let Some(plan) = catalog.get(*id).and_then(|e| e.plan.clone()) {
+                    *expr = plan;
+                    rewrite(catalog, expr, writes);
+                }
+            }
+            return;
+        }
+        for child in expr.children_mut() {
+            rewrite(catalog, child, writes);
+        }
+    }
+    rewrite(catalog, &mut expr, writes);
+    expr
+}
+
+/// The updates a block commits: consolidated per table, without tables dropped since
+/// they were written or whose updates cancel out.
+pub fn committed_updates(
+    catalog: &Catalog,
+    writes: TxnWrites,
+) -> Vec<(GlobalId, Vec<(Row, Diff)>)> {
+    writes
+        .into_iter()
+        .filter(|(id, _)| catalog.get(*id).is_some())
+        .map(|(id, mut rows)| {
+            consolidate(&mut rows);
+            (id, rows)
+        })
+        .filter(|(_, rows)| !rows.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use eddy_repr::{Datum, RelationDesc, ScalarType};
+
+    use super::*;
+    use crate::catalog::CatalogEntry;
+
+    fn desc() -> RelationDesc {
+        RelationDesc::empty().with_column("a", ScalarType::Int32.nullable(true))
+    }
+
+    fn get(id: GlobalId) -> MirRelationExpr {
+        MirRelationExpr::Get {
+            id,
+            typ: desc().types,
+            name: id.to_string(),
+        }
+    }
+
+    fn row(a: i32) -> Row {
+        Row::pack(&[Datum::Int32(a)])
+    }
+
+    /// Table t, materialized view m over t, materialized view mm over m, and table u.
+    fn catalog() -> (Catalog, [GlobalId; 4]) {
+        let mut catalog = Catalog::default();
+        let t = catalog.allocate_id();
+        catalog.insert(CatalogEntry::table(
+            t,
+            "t",
+            desc(),
+            "CREATE TABLE t (a int)",
+            vec![],
+        ));
+        let m = catalog.allocate_id();
+        catalog.insert(CatalogEntry::view(
+            m,
+            "m",
+            ItemKind::MaterializedView,
+            desc(),
+            "CREATE MATERIALIZED VIEW m AS SELECT a FROM t",
+            get(t),
+            BTreeSet::from([t]),
+        ));
+        let mm = catalog.allocate_id();
+        catalog.insert(CatalogEntry::view(
+            mm,
+            "mm",
+            ItemKind::MaterializedView,
+            desc(),
+            "CREATE MATERIALIZED VIEW mm AS SELECT a FROM m",
+            get(m),
+            BTreeSet::from([m]),
+        ));
+        let u = catalog.allocate_id();
+        catalog.insert(CatalogEntry::table(
+            u,
+            "u",
+            desc(),
+            "CREATE TABLE u (a int)",
+            vec![],
+        ));
+        (catalog, [t, m, mm, u])
+    }
+
+    #[test]
+    fn views_fed_by_written_tables_read_pending_writes() {
+        let (catalog, [t, m, mm, u]) = catalog();
+        let writes = TxnWrites::from([(t, vec![(row(1), 1)])]);
+        assert!(reads_pending(&catalog, t, &writes));
+        assert!(reads_pending(&catalog, m, &writes));
+        assert!(reads_pending(&catalog, mm, &writes));
+        assert!(!reads_pending(&catalog, u, &writes));
+        // A table written and then written back to nothing still counts as written.
+        let empty = TxnWrites::from([(t, vec![])]);
+        assert!(!reads_pending(&catalog, m, &empty));
+    }
+
+    #[test]
+    fn overlay_adds_pending_rows_and_inlines_affected_views() {
+        let (catalog, [t, _m, mm, u]) = catalog();
+        let writes = TxnWrites::from([(t, vec![(row(1), 1), (row(2), -1)])]);
+        let pending = MirRelationExpr::Constant {
+            rows: vec![(row(1), 1), (row(2), -1)],
+            typ: desc().types,
+        };
+        // A read of mm becomes mm's plan, which reads m, whose plan reads t plus the
+        // block's writes.
+        assert_eq!(
+            overlay(&catalog, get(mm), &writes),
+            get(t).union(pending.clone())
+        );
+        // Untouched inputs stay reads of their arrangements.
+        assert_eq!(overlay(&catalog, get(u), &writes), get(u));
+        assert_eq!(
+            overlay(&catalog, get(u).union(get(t)), &writes),
+            get(u).union(get(t).union(pending))
+        );
+    }
+
+    #[test]
+    fn commit_consolidates_and_skips_dropped_tables() {
+        let (mut catalog, [t, _, _, u]) = catalog();
+        let dropped = GlobalId::User(99);
+        let writes = TxnWrites::from([
+            (t, vec![(row(1), 1), (row(1), 1), (row(2), 1)]),
+            (u, vec![(row(3), 1), (row(3), -1)]),
+            (dropped, vec![(row(4), 1)]),
+        ]);
+        assert_eq!(
+            committed_updates(&catalog, writes.clone()),
+            vec![(t, vec![(row(1), 2), (row(2), 1)])]
+        );
+        catalog.remove(t);
+        assert_eq!(committed_updates(&catalog, writes), vec![]);
+    }
+
+    #[test]
+    fn a_failed_statement_fails_only_a_block() {
+        let mut state = TxnState::Idle;
+        state.fail();
+        assert!(matches!(state, TxnState::Idle));
+        let mut state = TxnState::begin(true);
+        state.fail();
+        assert!(matches!(state, TxnState::Failed { implicit: true }));
+    }
+}
