@@ -1,0 +1,262 @@
+//! Primary keys, described as Postgres describes them: each table's PRIMARY KEY is a
+//! unique btree index `<table>_pkey` (`pg_index`, `pg_indexes`, and a `pg_class` row
+//! built in `relations.rs`) and a constraint of the same name (`pg_constraint`). Also
+//! the catalogs those refer to: the access methods (`pg_am`) and the btree operator
+//! classes (`pg_opclass`).
+//!
+//! Invariant: an index's and a constraint's OIDs derive from their table's, in ranges
+//! no item reaches, so they are stable across restarts and never collide.
+
+use eddy_repr::{Datum, Row, ScalarType};
+
+use super::{
+    int2, table, view, Builtin, Relation, BTREE_AM_OID, HEAP_AM_OID, OWNER_OID, PG_CATALOG,
+    PG_CATALOG_OID,
+};
+
+const INDEX_OID_OFFSET: u32 = 1 << 30;
+const CONSTRAINT_OID_OFFSET: u32 = INDEX_OID_OFFSET + (1 << 29);
+
+/// A table's PRIMARY KEY index and constraint (`<table>_pkey`).
+pub(super) struct PrimaryKeyIndex<'a> {
+    pub(super) table: &'a Relation<'a>,
+    pub(super) oid: u32,
+    constraint_oid: u32,
+    pub(super) name: String,
+}
+
+/// The primary key of every table that has one.
+pub(super) fn primary_keys<'a>(
+    rels: &'a [Relation<'a>],
+) -> impl Iterator<Item = PrimaryKeyIndex<'a>> {
+    rels.iter().filter_map(PrimaryKeyIndex::of)
+}
+
+impl PrimaryKeyIndex<'_> {
+    fn of<'a>(table: &'a Relation<'a>) -> Option<PrimaryKeyIndex<'a>> {
+        (!table.primary_key.is_empty()).then(|| PrimaryKeyIndex {
+            table,
+            oid: table.oid.wrapping_add(INDEX_OID_OFFSET),
+            constraint_oid: table.oid.wrapping_add(CONSTRAINT_OID_OFFSET),
+            name: format!("{}_pkey", table.name),
+        })
+    }
+
+    /// 1-based column numbers, as `indkey` and `conkey` hold them.
+    fn attnums(&self) -> Vec<Datum> {
+        let attnum = |c: &usize| Datum::Int16(int2(c + 1));
+        self.table.primary_key.iter().map(attnum).collect()
+    }
+
+    pub(super) fn column_names(&self) -> Vec<&str> {
+        let names = &self.table.desc.names;
+        self.table
+            .primary_key
+            .iter()
+            .map(|c| names[*c].as_str())
+            .collect()
+    }
+
+    /// `CREATE UNIQUE INDEX ...`, as `pg_get_indexdef` and `pg_indexes` print it.
+    fn definition(&self) -> String {
+        let quote = eddy_expr::eval::quote_ident;
+        let columns: Vec<String> = self.column_names().into_iter().map(quote).collect();
+        format!(
+            "CREATE UNIQUE INDEX {} ON {}.{} USING btree ({})",
+            quote(&self.name),
+            self.table.schema,
+            quote(self.table.name),
+            columns.join(", ")
+        )
+    }
+
+    /// One value for each key column, from the column's type.
+    fn per_key_column(&self, f: impl Fn(&ScalarType) -> Datum) -> Datum {
+        let types = &self.table.desc.types;
+        let key = self.table.primary_key;
+        Datum::Array(key.iter().map(|c| f(&types[*c].scalar_type)).collect())
+    }
+}
+
+/// The default btree operator class of each type a key column can have:
+/// `(oid, name, family, input type)`, with Postgres' OIDs.
+const BTREE_OPCLASSES: &[(u32, &str, u32, u32)] = &[
+    (1978, "int4_ops", 1976, 23),
+    (1979, "int2_ops", 1976, 21),
+    (1981, "oid_ops", 1989, 26),
+    (3122, "date_ops", 434, 1082),
+    (3123, "float8_ops", 1970, 701),
+    (3124, "int8_ops", 1976, 20),
+    (3125, "numeric_ops", 1988, 1700),
+    (3126, "text_ops", 1994, 25),
+    (3127, "timestamptz_ops", 434, 1184),
+    (3128, "timestamp_ops", 434, 1114),
+    (10003, "bool_ops", 424, 16),
+    (10004, "bpchar_ops", 426, 1042),
+    (10006, "bytea_ops", 428, 17),
+    (10012, "float4_ops", 1970, 700),
+    (10022, "interval_ops", 1982, 1186),
+    (10028, "name_ops", 1994, 19),
+    (10038, "time_ops", 1996, 1083),
+    (10065, "uuid_ops", 2968, 2950),
+    (10088, "jsonb_ops", 4033, 3802),
+];
+
+/// The operator class a key column of type `typ` uses (`text_ops` for `varchar`, as
+/// in Postgres); 0 for a type without one.
+fn btree_opclass(typ: &ScalarType) -> u32 {
+    let input = if typ.is_string() && *typ != ScalarType::PgChar {
+        25
+    } else {
+        typ.oid()
+    };
+    BTREE_OPCLASSES
+        .iter()
+        .find(|(_, _, _, t)| *t == input)
+        .map_or(0, |(oid, ..)| *oid)
+}
+
+pub(super) const PG_AM: Builtin = table(
+    PG_CATALOG,
+    "pg_am",
+    2601,
+    "oid oid!, amname name!, amhandler regproc!, amtype char!",
+    pg_am,
+);
+
+fn pg_am(b: &Builtin, _: &[Relation]) -> Vec<Row> {
+    [(HEAP_AM_OID, "heap", 't'), (BTREE_AM_OID, "btree", 'i')]
+        .into_iter()
+        .map(|(oid, name, kind)| {
+            b.row()
+                .oid("oid", oid)
+                .set("amname", name)
+                .char("amtype", kind)
+                .finish()
+        })
+        .collect()
+}
+
+pub(super) const PG_OPCLASS: Builtin = table(
+    PG_CATALOG,
+    "pg_opclass",
+    2616,
+    "oid oid!, opcmethod oid!, opcname name!, opcnamespace oid!, opcowner oid!, \
+     opcfamily oid!, opcintype oid!, opcdefault bool!, opckeytype oid!",
+    pg_opclass,
+);
+
+fn pg_opclass(b: &Builtin, _: &[Relation]) -> Vec<Row> {
+    BTREE_OPCLASSES
+        .iter()
+        .map(|(oid, name, family, input)| {
+            b.row()
+                .oid("oid", *oid)
+                .oid("opcmethod", BTREE_AM_OID)
+                .set("opcname", *name)
+                .oid("opcnamespace", PG_CATALOG_OID)
+                .oid("opcowner", OWNER_OID)
+                .oid("opcfamily", *family)
+                .oid("opcintype", *input)
+                .set("opcdefault", true)
+                .finish()
+        })
+        .collect()
+}
+
+pub(super) const PG_INDEX: Builtin = table(
+    PG_CATALOG,
+    "pg_index",
+    2610,
+    "indexrelid oid!, indrelid oid!, indnatts int2!, indnkeyatts int2!, \
+     indisunique bool!, indnullsnotdistinct bool!, indisprimary bool!, \
+     indisexclusion bool!, indimmediate bool!, indisclustered bool!, indisvalid bool!, \
+     indcheckxmin bool!, indisready bool!, indislive bool!, indisreplident bool!, \
+     indkey int2[]!, indcollation oid[]!, indclass oid[]!, indoption int2[]!, \
+     indexprs text, indpred text",
+    pg_index,
+);
+
+fn pg_index(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+    primary_keys(rels)
+        .map(|i| {
+            let n = int2(i.table.primary_key.len());
+            let collation = |t: &ScalarType| Datum::Oid(if t.is_string() { 100 } else { 0 });
+            b.row()
+                .oid("indexrelid", i.oid)
+                .oid("indrelid", i.table.oid)
+                .set("indnatts", n)
+                .set("indnkeyatts", n)
+                .set("indisunique", true)
+                .set("indisprimary", true)
+                .set("indimmediate", true)
+                .set("indisvalid", true)
+                .set("indisready", true)
+                .set("indislive", true)
+                .set("indkey", Datum::Array(i.attnums()))
+                .set("indcollation", i.per_key_column(collation))
+                .set(
+                    "indclass",
+                    i.per_key_column(|t| Datum::Oid(btree_opclass(t))),
+                )
+                .set("indoption", i.per_key_column(|_| Datum::Int16(0)))
+                .finish()
+        })
+        .collect()
+}
+
+pub(super) const PG_INDEXES: Builtin = view(
+    PG_CATALOG,
+    "pg_indexes",
+    12076,
+    "schemaname name, tablename name, indexname name, tablespace name, indexdef text",
+    pg_indexes,
+);
+
+fn pg_indexes(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+    primary_keys(rels)
+        .map(|i| {
+            b.row()
+                .set("schemaname", i.table.schema)
+                .set("tablename", i.table.name)
+                .set("indexname", i.name.as_str())
+                .set("indexdef", i.definition())
+                .finish()
+        })
+        .collect()
+}
+
+pub(super) const PG_CONSTRAINT: Builtin = table(
+    PG_CATALOG,
+    "pg_constraint",
+    2606,
+    "oid oid!, conname name!, connamespace oid!, contype char!, condeferrable bool!, \
+     condeferred bool!, convalidated bool!, conrelid oid!, contypid oid!, conindid oid!, \
+     conparentid oid!, confrelid oid!, confupdtype char!, confdeltype char!, \
+     confmatchtype char!, conislocal bool!, coninhcount int4!, connoinherit bool!, \
+     conkey int2[], confkey int2[], conpfeqop oid[], conppeqop oid[], conffeqop oid[], \
+     confdelsetcols int2[], conexclop oid[], conbin text",
+    pg_constraint,
+);
+
+fn pg_constraint(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+    primary_keys(rels)
+        .map(|i| {
+            b.row()
+                .oid("oid", i.constraint_oid)
+                .set("conname", i.name.as_str())
+                .oid("connamespace", i.table.namespace)
+                .char("contype", 'p')
+                .set("convalidated", true)
+                .oid("conrelid", i.table.oid)
+                .oid("conindid", i.oid)
+                .char("confupdtype", ' ')
+                .char("confdeltype", ' ')
+                .char("confmatchtype", ' ')
+                .set("conislocal", true)
+                .set("connoinherit", true)
+                .set("conkey", Datum::Array(i.attnums()))
+                .finish()
+        })
+        .collect()
+}
