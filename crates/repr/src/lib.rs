@@ -8,12 +8,14 @@
 //!   compares unpacked datums with [`Datum::sql_cmp`].
 //! - Every [`ScalarType`] has one Postgres type OID and one text output format.
 
+pub mod datetime_unit;
 pub mod datum;
 pub mod pgtype;
 pub mod row;
 pub mod strconv;
 pub mod types;
 
+pub use datetime_unit::DateTimeUnit;
 pub use datum::{Datum, Interval, OrdF32, OrdF64};
 pub use row::Row;
 pub use types::{ColumnType, RelationDesc, ScalarType};
