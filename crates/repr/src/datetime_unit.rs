@@ -21,38 +21,62 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A unit or field of a date/time value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum DateTimeUnit {
-    Microseconds,
-    Milliseconds,
-    Second,
-    Minute,
-    Hour,
-    Day,
-    Week,
-    Month,
-    Quarter,
-    Year,
-    Decade,
-    Century,
-    Millennium,
+/// Declares [`DateTimeUnit`] with each unit's canonical name beside it, and
+/// [`DateTimeUnit::ALL`] and [`DateTimeUnit::name`] from the same list.
+macro_rules! date_time_units {
+    ($($(#[doc = $doc:literal])* $unit:ident => $name:literal,)*) => {
+        /// A unit or field of a date/time value.
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+        )]
+        pub enum DateTimeUnit {
+            $($(#[doc = $doc])* $unit,)*
+        }
+
+        impl DateTimeUnit {
+            /// Every unit, in declaration order.
+            pub const ALL: &'static [DateTimeUnit] = &[$(DateTimeUnit::$unit),*];
+
+            /// The canonical name, as Postgres' documentation spells the field.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(DateTimeUnit::$unit => $name,)*
+                }
+            }
+        }
+    };
+}
+
+date_time_units! {
+    Microseconds => "microseconds",
+    Milliseconds => "milliseconds",
+    Second => "second",
+    Minute => "minute",
+    Hour => "hour",
+    Day => "day",
+    Week => "week",
+    Month => "month",
+    Quarter => "quarter",
+    Year => "year",
+    Decade => "decade",
+    Century => "century",
+    Millennium => "millennium",
     /// Seconds since 1970-01-01 00:00 UTC (of an interval: its length in seconds).
-    Epoch,
+    Epoch => "epoch",
     /// Day of the week, Sunday = 0.
-    Dow,
+    Dow => "dow",
     /// ISO day of the week, Monday = 1 ... Sunday = 7.
-    IsoDow,
+    IsoDow => "isodow",
     /// Day of the year, 1 to 366.
-    Doy,
+    Doy => "doy",
     /// The ISO 8601 week-numbering year.
-    IsoYear,
+    IsoYear => "isoyear",
     /// The Julian day number (with a fraction of a day for a timestamp).
-    Julian,
+    Julian => "julian",
     /// The time zone offset in seconds.
-    Timezone,
-    TimezoneHour,
-    TimezoneMinute,
+    Timezone => "timezone",
+    TimezoneHour => "timezone_hour",
+    TimezoneMinute => "timezone_minute",
 }
 
 /// Every accepted spelling (lowercase) and the unit it names: the one table.
@@ -136,35 +160,6 @@ pub const SPELLINGS: &[(&str, DateTimeUnit)] = {
 };
 
 impl DateTimeUnit {
-    /// Every unit, in declaration order.
-    pub const ALL: [DateTimeUnit; 22] = {
-        use DateTimeUnit::*;
-        [
-            Microseconds,
-            Milliseconds,
-            Second,
-            Minute,
-            Hour,
-            Day,
-            Week,
-            Month,
-            Quarter,
-            Year,
-            Decade,
-            Century,
-            Millennium,
-            Epoch,
-            Dow,
-            IsoDow,
-            Doy,
-            IsoYear,
-            Julian,
-            Timezone,
-            TimezoneHour,
-            TimezoneMinute,
-        ]
-    };
-
     /// The unit a spelling names (ASCII case-insensitive), or `None` for a name Eddy
     /// does not know.
     pub fn from_name(name: &str) -> Option<DateTimeUnit> {
@@ -172,35 +167,6 @@ impl DateTimeUnit {
             .iter()
             .find(|(spelling, _)| spelling.eq_ignore_ascii_case(name))
             .map(|(_, unit)| *unit)
-    }
-
-    /// The canonical name, as Postgres' documentation spells the field.
-    pub fn name(self) -> &'static str {
-        use DateTimeUnit::*;
-        match self {
-            Microseconds => "microseconds",
-            Milliseconds => "milliseconds",
-            Second => "second",
-            Minute => "minute",
-            Hour => "hour",
-            Day => "day",
-            Week => "week",
-            Month => "month",
-            Quarter => "quarter",
-            Year => "year",
-            Decade => "decade",
-            Century => "century",
-            Millennium => "millennium",
-            Epoch => "epoch",
-            Dow => "dow",
-            IsoDow => "isodow",
-            Doy => "doy",
-            IsoYear => "isoyear",
-            Julian => "julian",
-            Timezone => "timezone",
-            TimezoneHour => "timezone_hour",
-            TimezoneMinute => "timezone_minute",
-        }
     }
 
     /// True for the units of Postgres' `deltatktbl`, which `date_trunc` and interval
@@ -244,13 +210,11 @@ mod tests {
 
     #[test]
     fn canonical_names_round_trip() {
-        for unit in DateTimeUnit::ALL {
+        for &unit in DateTimeUnit::ALL {
             assert_eq!(DateTimeUnit::from_name(unit.name()), Some(unit));
             assert_eq!(unit.to_string(), unit.name());
         }
-        let mut sorted = DateTimeUnit::ALL;
-        sorted.sort();
-        assert_eq!(sorted, DateTimeUnit::ALL, "ALL is in declaration order");
+        assert!(DateTimeUnit::ALL.is_sorted(), "ALL is in declaration order");
     }
 
     #[test]
@@ -278,7 +242,8 @@ mod tests {
     #[test]
     fn delta_units_are_the_lengths_of_time_and_time_zone_fields() {
         let fields: Vec<_> = DateTimeUnit::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|u| !u.is_delta_unit())
             .map(DateTimeUnit::name)
             .collect();
