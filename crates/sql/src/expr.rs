@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 
 use eddy_expr::func::CastKind;
 use eddy_expr::{BinaryFunc, MirScalarExpr, UnaryFunc, VariadicFunc};
-use eddy_repr::{ColumnType, Datum, ScalarType};
+use eddy_repr::{ColumnType, DateTimeUnit, Datum, ScalarType};
 use rust_decimal::Decimal;
 use sqlparser::ast::{
     AccessExpr, BinaryOperator, CastKind as AstCastKind, CeilFloorKind, DataType, DateTimeField,
@@ -524,7 +524,7 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, PlanError> {
             Ok(plan_cast(scx, inner, to)?.into())
         }
         Expr::Extract { field, expr, .. } => {
-            let field = datetime_field_name(field)?;
+            let field = datetime_field_text(field)?;
             let arg = plan_expr(ecx, expr)?;
             Ok(func::plan_extract(&field, arg, "extract")?.into())
         }
@@ -735,7 +735,16 @@ fn plan_interval_literal(
         interval.fractional_seconds_precision,
     ) {
         (None, None, None, None) => text,
-        (Some(field), None, None, None) => format!("{text} {}", datetime_field_name(field)?),
+        (Some(field), None, None, None) => {
+            let name = datetime_field_text(field)?;
+            let unit = DateTimeUnit::from_name(&name).ok_or_else(|| {
+                PlanError::new(
+                    sqlstate::INVALID_PARAMETER_VALUE,
+                    format!("unit \"{name}\" not recognized"),
+                )
+            })?;
+            format!("{text} {unit}")
+        }
         _ => {
             return Err(PlanError::unsupported(format!(
                 "interval literal {interval}"
@@ -747,51 +756,14 @@ fn plan_interval_literal(
         .into())
 }
 
-/// The canonical (lowercase, Postgres) name of an EXTRACT / date_part field.
-pub fn datetime_field_name(field: &DateTimeField) -> Result<String, PlanError> {
-    let raw = match field {
-        DateTimeField::Custom(ident) => normalize_ident(ident),
-        DateTimeField::Week(Some(_)) => {
-            return Err(PlanError::unsupported(format!("field {field}")))
-        }
-        other => other.to_string().to_lowercase(),
-    };
-    canonical_datetime_field(&raw).ok_or_else(|| {
-        PlanError::new(
-            sqlstate::INVALID_PARAMETER_VALUE,
-            format!("unit \"{raw}\" not recognized"),
-        )
-    })
-}
-
-/// Postgres' spellings of date/time units, mapped to one canonical name each.
-pub fn canonical_datetime_field(raw: &str) -> Option<String> {
-    let canonical = match raw {
-        "microsecond" | "microseconds" | "us" | "usec" | "usecs" | "useconds" => "microseconds",
-        "millisecond" | "milliseconds" | "ms" | "msec" | "msecs" | "mseconds" => "milliseconds",
-        "second" | "seconds" | "s" | "sec" | "secs" => "second",
-        "minute" | "minutes" | "m" | "min" | "mins" => "minute",
-        "hour" | "hours" | "h" | "hr" | "hrs" => "hour",
-        "day" | "days" | "d" => "day",
-        "week" | "weeks" | "w" => "week",
-        "month" | "months" | "mon" | "mons" => "month",
-        "quarter" | "qtr" => "quarter",
-        "year" | "years" | "y" | "yr" | "yrs" => "year",
-        "decade" | "decades" | "dec" | "decs" => "decade",
-        "century" | "centuries" | "c" | "cent" => "century",
-        "millennium" | "millennia" | "millenium" | "mil" | "mils" => "millennium",
-        "epoch" => "epoch",
-        "dow" => "dow",
-        "doy" => "doy",
-        "isodow" => "isodow",
-        "isoyear" => "isoyear",
-        "julian" => "julian",
-        "timezone" => "timezone",
-        "timezone_hour" => "timezone_hour",
-        "timezone_minute" => "timezone_minute",
-        _ => return None,
-    };
-    Some(canonical.to_string())
+/// The unit name an EXTRACT field or an interval qualifier spells: an identifier as
+/// normalized, a keyword lowercased. [`DateTimeUnit::from_name`] reads it.
+fn datetime_field_text(field: &DateTimeField) -> Result<String, PlanError> {
+    match field {
+        DateTimeField::Custom(ident) => Ok(normalize_ident(ident)),
+        DateTimeField::Week(Some(_)) => Err(PlanError::unsupported(format!("field {field}"))),
+        other => Ok(other.to_string().to_lowercase()),
+    }
 }
 
 fn plan_is(
