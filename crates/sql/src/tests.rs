@@ -1325,6 +1325,19 @@ fn date_time_units_resolve_at_planning() {
             );
         }
     }
+    // EXPLAIN prints the canonical name, whatever the spelling.
+    let explained = [
+        ("extract(USECS from ts)", "extract(microseconds from #4)"),
+        ("date_part('Hrs', ts)", "date_part('hour', #4)"),
+        ("date_trunc('mons', ts)", "date_trunc('month', #4)"),
+        (
+            "extract(timezone_m from tz)",
+            "extract(timezone_minute from #5)",
+        ),
+    ];
+    for (e, text) in explained {
+        assert_eq!(eddy_expr::explain::scalar_text(&expr_of(e)), text, "{e}");
+    }
     // Postgres refuses the time zone fields of a timestamp per row (0A000), not here.
     assert_eq!(
         expr_of("date_trunc('timezone', ts)"),
