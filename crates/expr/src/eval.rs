@@ -43,6 +43,7 @@ use crate::scalar::MirScalarExpr;
 pub use arith::{numeric_div, numeric_with_typmod};
 pub use array::quote_ident;
 pub use cast::cast_datum;
+pub use datetime::unit_not_recognized;
 
 /// The longest string or byte result, as Postgres bounds a value (1 GiB - 1).
 pub const MAX_VALUE_BYTES: usize = (1 << 30) - 1;
@@ -78,9 +79,9 @@ pub fn eval_unary(func: &UnaryFunc, arg: Datum) -> Result<Datum, EvalError> {
         UnaryFunc::Ceil => arith::ceil(arg),
         UnaryFunc::Round => arith::round(arg),
         UnaryFunc::Sqrt => arith::sqrt(arg),
-        UnaryFunc::Extract(field) => datetime::extract(field, arg),
-        UnaryFunc::DatePart(field) => datetime::date_part(field, arg),
-        UnaryFunc::DateTrunc(unit) => datetime::date_trunc(unit, arg),
+        UnaryFunc::Extract(field) => datetime::extract(*field, arg),
+        UnaryFunc::DatePart(field) => datetime::date_part(*field, arg),
+        UnaryFunc::DateTrunc(unit) => datetime::date_trunc(*unit, arg),
         UnaryFunc::JsonbTypeof => jsonb::typeof_(arg),
         UnaryFunc::Md5 => string::md5(arg),
         UnaryFunc::QuoteIdent => array::quote_ident_datum(arg),

@@ -5,7 +5,7 @@
 //! `integer`s or two `numeric`s); the planner guarantees both sides already have the
 //! same type, inserting casts where Postgres would.
 
-use eddy_repr::{ColumnType, ScalarType};
+use eddy_repr::{ColumnType, DateTimeUnit, ScalarType};
 use serde::{Deserialize, Serialize};
 
 /// How a cast treats values that do not fit the target type's modifier.
@@ -47,13 +47,12 @@ pub enum UnaryFunc {
     /// (float), as Postgres does.
     Round,
     Sqrt,
-    /// `extract(field from x)` / `date_part`; `field` is lowercase (`year`, `epoch`, ...).
-    /// Returns numeric for `extract`, as in Postgres 14+.
-    Extract(String),
+    /// `extract(field from x)`: numeric, as in Postgres 14+.
+    Extract(DateTimeUnit),
     /// `date_part(field, x)`: like `extract` but returns double precision.
-    DatePart(String),
-    /// `date_trunc(unit, x)`; `unit` is lowercase.
-    DateTrunc(String),
+    DatePart(DateTimeUnit),
+    /// `date_trunc(unit, x)`.
+    DateTrunc(DateTimeUnit),
     /// `jsonb_typeof(x)`.
     JsonbTypeof,
     /// `md5(text)` as lowercase hex.

@@ -8,6 +8,7 @@
 //!   compares unpacked datums with [`Datum::sql_cmp`].
 //! - Every [`ScalarType`] has one Postgres type OID and one text output format.
 
+pub mod datetime_unit;
 pub mod datum;
 pub mod error;
 pub mod pgtype;
@@ -15,6 +16,7 @@ pub mod row;
 pub mod strconv;
 pub mod types;
 
+pub use datetime_unit::DateTimeUnit;
 pub use datum::{Datum, Interval, OrdF32, OrdF64};
 pub use error::{SqlError, SqlState};
 pub use row::Row;

@@ -15,7 +15,7 @@ use std::ops::ControlFlow;
 
 use eddy_expr::func::CastKind;
 use eddy_expr::{BinaryFunc, MirScalarExpr, UnaryFunc, VariadicFunc};
-use eddy_repr::{ColumnType, Datum, ScalarType};
+use eddy_repr::{ColumnType, DateTimeUnit, Datum, ScalarType};
 use rust_decimal::Decimal;
 use sqlparser::ast::{
     AccessExpr, BinaryOperator, CastKind as AstCastKind, CeilFloorKind, DataType, DateTimeField,
@@ -24,13 +24,13 @@ use sqlparser::ast::{
 };
 
 use crate::context::{CExpr, StatementContext, Typed};
+use eddy_repr::{SqlError, SqlState};
 use crate::func;
 use crate::introspect;
 use crate::names::normalize_ident;
 use crate::scope::Scope;
 use crate::subquery;
 use crate::types::{self, CastContext};
-use eddy_repr::{SqlError, SqlState};
 
 /// The state of a GROUP BY: the input the keys and aggregates were computed over, and
 /// how their results are laid out in the grouped relation (keys first, then
@@ -193,7 +193,11 @@ pub fn plan_condition(ecx: &ExprContext, expr: &Expr) -> Result<Typed, SqlError>
     require_bool(ecx.scx, planned, ecx.clause)
 }
 
-pub fn require_bool(scx: &StatementContext, planned: CExpr, what: &str) -> Result<Typed, SqlError> {
+pub fn require_bool(
+    scx: &StatementContext,
+    planned: CExpr,
+    what: &str,
+) -> Result<Typed, SqlError> {
     match planned {
         CExpr::Typed(t) if t.scalar_type() != ScalarType::Bool => {
             Err(SqlError::datatype_mismatch(format!(
@@ -520,7 +524,7 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
             Ok(plan_cast(scx, inner, to)?.into())
         }
         Expr::Extract { field, expr, .. } => {
-            let field = datetime_field_name(field)?;
+            let field = datetime_field_text(field)?;
             let arg = plan_expr(ecx, expr)?;
             Ok(func::plan_extract(&field, arg, "extract")?.into())
         }
@@ -650,7 +654,9 @@ pub fn plan_value(scx: &StatementContext, value: &Value) -> Result<CExpr, SqlErr
         Value::Null => Ok(CExpr::Null),
         Value::Placeholder(p) => match p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
             Some(n) => scx.param(n),
-            None => Err(SqlError::syntax(format!("syntax error at or near \"{p}\""))),
+            None => Err(SqlError::syntax(format!(
+                "syntax error at or near \"{p}\""
+            ))),
         },
         other => Err(SqlError::unsupported(format!("literal {other}"))),
     }
@@ -729,7 +735,16 @@ fn plan_interval_literal(
         interval.fractional_seconds_precision,
     ) {
         (None, None, None, None) => text,
-        (Some(field), None, None, None) => format!("{text} {}", datetime_field_name(field)?),
+        (Some(field), None, None, None) => {
+            let name = datetime_field_text(field)?;
+            let unit = DateTimeUnit::from_name(&name).ok_or_else(|| {
+                SqlError::new(
+                    SqlState::INVALID_PARAMETER_VALUE,
+                    format!("unit \"{name}\" not recognized"),
+                )
+            })?;
+            format!("{text} {unit}")
+        }
         _ => {
             return Err(SqlError::unsupported(format!(
                 "interval literal {interval}"
@@ -741,51 +756,14 @@ fn plan_interval_literal(
         .into())
 }
 
-/// The canonical (lowercase, Postgres) name of an EXTRACT / date_part field.
-pub fn datetime_field_name(field: &DateTimeField) -> Result<String, SqlError> {
-    let raw = match field {
-        DateTimeField::Custom(ident) => normalize_ident(ident),
-        DateTimeField::Week(Some(_)) => {
-            return Err(SqlError::unsupported(format!("field {field}")))
-        }
-        other => other.to_string().to_lowercase(),
-    };
-    canonical_datetime_field(&raw).ok_or_else(|| {
-        SqlError::new(
-            SqlState::INVALID_PARAMETER_VALUE,
-            format!("unit \"{raw}\" not recognized"),
-        )
-    })
-}
-
-/// Postgres' spellings of date/time units, mapped to one canonical name each.
-pub fn canonical_datetime_field(raw: &str) -> Option<String> {
-    let canonical = match raw {
-        "microsecond" | "microseconds" | "us" | "usec" | "usecs" | "useconds" => "microseconds",
-        "millisecond" | "milliseconds" | "ms" | "msec" | "msecs" | "mseconds" => "milliseconds",
-        "second" | "seconds" | "s" | "sec" | "secs" => "second",
-        "minute" | "minutes" | "m" | "min" | "mins" => "minute",
-        "hour" | "hours" | "h" | "hr" | "hrs" => "hour",
-        "day" | "days" | "d" => "day",
-        "week" | "weeks" | "w" => "week",
-        "month" | "months" | "mon" | "mons" => "month",
-        "quarter" | "qtr" => "quarter",
-        "year" | "years" | "y" | "yr" | "yrs" => "year",
-        "decade" | "decades" | "dec" | "decs" => "decade",
-        "century" | "centuries" | "c" | "cent" => "century",
-        "millennium" | "millennia" | "millenium" | "mil" | "mils" => "millennium",
-        "epoch" => "epoch",
-        "dow" => "dow",
-        "doy" => "doy",
-        "isodow" => "isodow",
-        "isoyear" => "isoyear",
-        "julian" => "julian",
-        "timezone" => "timezone",
-        "timezone_hour" => "timezone_hour",
-        "timezone_minute" => "timezone_minute",
-        _ => return None,
-    };
-    Some(canonical.to_string())
+/// The unit name an EXTRACT field or an interval qualifier spells: an identifier as
+/// normalized, a keyword lowercased. [`DateTimeUnit::from_name`] reads it.
+fn datetime_field_text(field: &DateTimeField) -> Result<String, SqlError> {
+    match field {
+        DateTimeField::Custom(ident) => Ok(normalize_ident(ident)),
+        DateTimeField::Week(Some(_)) => Err(SqlError::unsupported(format!("field {field}"))),
+        other => Ok(other.to_string().to_lowercase()),
+    }
 }
 
 fn plan_is(
@@ -1079,7 +1057,9 @@ pub fn plan_arithmetic(
             let common = types::common_type(&a, &b).ok_or_else(no_operator)?;
             (cast(l, common), cast(r, common))
         }
-        (BinaryFunc::Sub, Time, Time) => return Err(SqlError::unsupported("operator time - time")),
+        (BinaryFunc::Sub, Time, Time) => {
+            return Err(SqlError::unsupported("operator time - time"))
+        }
         (BinaryFunc::Add | BinaryFunc::Sub, Interval, Interval) => (l, r),
         (BinaryFunc::Mul | BinaryFunc::Div, Interval, n) if n.is_numeric() => (l, cast(r, Float64)),
         (BinaryFunc::Mul, n, Interval) if n.is_numeric() => (r, cast(l, Float64)),
@@ -1187,13 +1167,13 @@ fn plan_like(
     if any {
         return Err(SqlError::unsupported("LIKE ANY"));
     }
-    let escape = match escape_char {
-        None => None,
-        Some(escape) => Some(
-            string_value(escape)
-                .ok_or_else(|| SqlError::syntax(format!("syntax error at or near \"{escape}\"")))?,
-        ),
-    };
+    let escape =
+        match escape_char {
+            None => None,
+            Some(escape) => Some(string_value(escape).ok_or_else(|| {
+                SqlError::syntax(format!("syntax error at or near \"{escape}\""))
+            })?),
+        };
     let l = plan_expr(ecx, expr)?;
     let mut r = plan_expr(ecx, pattern)?;
     if let Some(escape) = escape.filter(|e| e != "\\") {

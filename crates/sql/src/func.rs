@@ -17,19 +17,19 @@ use eddy_expr::{
     AggregateExpr, AggregateFunc, AggregateOrder, BinaryFunc, EvalError, MirScalarExpr, TableCall,
     TableFunc, UnaryFunc, VariadicFunc,
 };
-use eddy_repr::{ColumnType, Datum, ScalarType};
+use eddy_repr::{ColumnType, DateTimeUnit, Datum, ScalarType};
 use sqlparser::ast::{
     DuplicateTreatment, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
     FunctionArguments, OrderByExpr,
 };
 
 use crate::context::{CExpr, StatementContext, Typed};
+use eddy_repr::{SqlError, SqlState};
 use crate::expr::{self, ExprContext};
 use crate::introspect;
 use crate::names::object_name_parts;
 use crate::subquery;
 use crate::types;
-use eddy_repr::{SqlError, SqlState};
 
 const NUMERIC: ScalarType = ScalarType::Numeric {
     precision: None,
@@ -656,7 +656,7 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
         }
         ("date_trunc", 2) => {
             let unit_arg = next();
-            let unit = constant_string(&unit_arg)
+            let name = constant_string(&unit_arg)
                 .ok_or_else(|| SqlError::unsupported("date_trunc with a non-constant unit"))?;
             let x = match next() {
                 CExpr::Typed(t) => match t.scalar_type() {
@@ -666,31 +666,18 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                 },
                 _ => return Err(SqlError::function_not_unique(&sig)),
             };
-            let canonical = expr::canonical_datetime_field(&unit.to_lowercase())
-                .filter(|u| TRUNCATION_UNITS.contains(&u.as_str()))
-                .ok_or_else(|| {
-                    SqlError::new(
-                        SqlState::INVALID_PARAMETER_VALUE,
-                        format!(
-                            "unit \"{unit}\" not recognized for type {}",
-                            x.scalar_type().sql_name()
-                        ),
-                    )
-                })?;
-            Ok(x.unary(UnaryFunc::DateTrunc(canonical)))
+            // Postgres' date_trunc knows only the units of interval input (and the time
+            // zone fields, which it then refuses per row); not `epoch`, `dow`, ...
+            let unit = DateTimeUnit::from_name(&name)
+                .filter(|u| u.is_delta_unit())
+                .ok_or_else(|| unit_not_recognized(&name, &x.scalar_type()))?;
+            Ok(x.unary(UnaryFunc::DateTrunc(unit)))
         }
         ("date_part", 2) => {
             let field_arg = next();
             let field = constant_string(&field_arg)
                 .ok_or_else(|| SqlError::unsupported("date_part with a non-constant field"))?;
-            let canonical =
-                expr::canonical_datetime_field(&field.to_lowercase()).ok_or_else(|| {
-                    SqlError::new(
-                        SqlState::INVALID_PARAMETER_VALUE,
-                        format!("unit \"{field}\" not recognized"),
-                    )
-                })?;
-            plan_extract(&canonical, next(), "date_part")
+            plan_extract(&field, next(), "date_part")
         }
         ("jsonb_typeof", 1) => match next() {
             CExpr::Typed(t) if t.scalar_type() == ScalarType::Jsonb => {
@@ -786,46 +773,50 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
     }
 }
 
-/// Units `date_trunc` accepts, canonical names.
-const TRUNCATION_UNITS: &[&str] = &[
-    "microseconds",
-    "milliseconds",
-    "second",
-    "minute",
-    "hour",
-    "day",
-    "week",
-    "month",
-    "quarter",
-    "year",
-    "decade",
-    "century",
-    "millennium",
-];
+/// Postgres' `22023` for a unit name no [`DateTimeUnit`] has (or one the function does
+/// not take) for an argument of type `typ`, given while planning: the name is
+/// constant, so no row would do better. The name is shown lowercased, as Postgres does.
+fn unit_not_recognized(name: &str, typ: &ScalarType) -> SqlError {
+    eddy_expr::eval::unit_not_recognized(&name.to_ascii_lowercase(), &typ.sql_name()).into()
+}
 
-/// `extract(field from x)` (numeric) or `date_part('field', x)` (double precision).
+/// `extract(field from x)` (numeric) or `date_part('field', x)` (double precision), with
+/// the field's name resolved here, once.
 pub fn plan_extract(field: &str, arg: CExpr, function: &str) -> Result<Typed, SqlError> {
-    let func = if function == "extract" {
-        UnaryFunc::Extract(field.to_string())
-    } else {
-        UnaryFunc::DatePart(field.to_string())
-    };
-    match arg {
+    let t = match arg {
         CExpr::Typed(t) => match t.scalar_type() {
             ScalarType::Date
             | ScalarType::Timestamp
             | ScalarType::TimestampTz
             | ScalarType::Time
-            | ScalarType::Interval => Ok(t.unary(func)),
-            other => Err(SqlError::function_does_not_exist(format!(
-                "pg_catalog.{function}(unknown, {})",
-                other.sql_name()
-            ))),
+            | ScalarType::Interval => t,
+            other => {
+                return Err(SqlError::function_does_not_exist(format!(
+                    "pg_catalog.{function}(unknown, {})",
+                    other.sql_name()
+                )))
+            }
         },
-        _ => Err(SqlError::function_not_unique(format!(
-            "pg_catalog.{function}(unknown, unknown)"
-        ))),
-    }
+        _ => {
+            return Err(SqlError::function_not_unique(format!(
+                "pg_catalog.{function}(unknown, unknown)"
+            )))
+        }
+    };
+    let unit = DateTimeUnit::from_name(field).ok_or_else(|| {
+        // Postgres' date_part(text, date) reads the date as a timestamp.
+        let typ = match t.scalar_type() {
+            ScalarType::Date if function == "date_part" => ScalarType::Timestamp,
+            other => other,
+        };
+        unit_not_recognized(field, &typ)
+    })?;
+    let func = if function == "extract" {
+        UnaryFunc::Extract(unit)
+    } else {
+        UnaryFunc::DatePart(unit)
+    };
+    Ok(t.unary(func))
 }
 
 /// The aggregates one aggregate call computes, and its value over the grouped

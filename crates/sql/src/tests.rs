@@ -11,7 +11,7 @@ use eddy_expr::func::CastKind;
 use eddy_expr::{
     AggregateFunc, BinaryFunc, ColumnOrder, MirRelationExpr, MirScalarExpr, UnaryFunc, VariadicFunc,
 };
-use eddy_repr::{ColumnType, Datum, GlobalId, RelationDesc, ScalarType};
+use eddy_repr::{ColumnType, DateTimeUnit, Datum, GlobalId, RelationDesc, ScalarType};
 use rust_decimal::Decimal;
 
 use crate::*;
@@ -1226,11 +1226,11 @@ fn functions_resolve_with_postgres_types() {
     }
     assert_eq!(
         expr_of("date_trunc('Months', ts)"),
-        MirScalarExpr::Column(4).call_unary(UnaryFunc::DateTrunc("month".into()))
+        MirScalarExpr::Column(4).call_unary(UnaryFunc::DateTrunc(DateTimeUnit::Month))
     );
     assert_eq!(
         expr_of("extract(dow from ts)"),
-        MirScalarExpr::Column(4).call_unary(UnaryFunc::Extract("dow".into()))
+        MirScalarExpr::Column(4).call_unary(UnaryFunc::Extract(DateTimeUnit::Dow))
     );
     assert_eq!(
         expr_of("now()"),
@@ -1288,6 +1288,103 @@ fn function_errors() {
         "SELECT lower(DISTINCT b) FROM t",
         "42809",
         "DISTINCT specified, but lower is not an aggregate function",
+    );
+}
+
+/// Unit names are read once, while planning, through repr's one table: every spelling
+/// reaches the IR as its [`DateTimeUnit`], and an unknown one is Postgres' error (which
+/// Postgres gives per row; Eddy's planner gives it once since the name is constant).
+#[test]
+fn date_time_units_resolve_at_planning() {
+    use eddy_repr::datetime_unit::SPELLINGS;
+    let ts = || MirScalarExpr::Column(4);
+    for (spelling, unit) in SPELLINGS {
+        assert_eq!(
+            expr_of(&format!("extract({spelling} from ts)")),
+            ts().call_unary(UnaryFunc::Extract(*unit)),
+            "{spelling}"
+        );
+        let upper = spelling.to_ascii_uppercase();
+        assert_eq!(
+            expr_of(&format!("date_part('{upper}', ts)")),
+            ts().call_unary(UnaryFunc::DatePart(*unit)),
+            "{upper}"
+        );
+        let trunc = format!("SELECT date_trunc('{spelling}', ts) FROM u");
+        if unit.is_delta_unit() {
+            let s = select(&trunc);
+            assert_eq!(
+                s.desc.types[0].scalar_type,
+                ScalarType::Timestamp,
+                "{trunc}"
+            );
+        } else {
+            assert_err(
+                &trunc,
+                "22023",
+                &format!("unit \"{spelling}\" not recognized for type timestamp without time zone"),
+            );
+        }
+    }
+    // EXPLAIN prints the canonical name, whatever the spelling.
+    let explained = [
+        ("extract(USECS from ts)", "extract(microseconds from #4)"),
+        ("date_part('Hrs', ts)", "date_part('hour', #4)"),
+        ("date_trunc('mons', ts)", "date_trunc('month', #4)"),
+        (
+            "extract(timezone_m from tz)",
+            "extract(timezone_minute from #5)",
+        ),
+    ];
+    for (e, text) in explained {
+        assert_eq!(eddy_expr::explain::scalar_text(&expr_of(e)), text, "{e}");
+    }
+    // Postgres refuses the time zone fields of a timestamp per row (0A000), not here.
+    assert_eq!(
+        expr_of("date_trunc('timezone', ts)"),
+        ts().call_unary(UnaryFunc::DateTrunc(DateTimeUnit::Timezone))
+    );
+    let unknown = [
+        ("extract(foo from ts)", "timestamp without time zone"),
+        ("extract(\"Foo\" from tz)", "timestamp with time zone"),
+        ("extract(foo from date '2024-01-02')", "date"),
+        ("extract(foo from time '03:04')", "time without time zone"),
+        ("extract(foo from interval '1 day')", "interval"),
+        ("date_part('foo', ts)", "timestamp without time zone"),
+        (
+            "date_part('foo', date '2024-01-02')",
+            "timestamp without time zone",
+        ),
+        ("date_trunc('Foo', ts)", "timestamp without time zone"),
+        (
+            "date_trunc('foo', date '2024-01-02')",
+            "timestamp with time zone",
+        ),
+        ("date_trunc('dow', interval '1 day')", "interval"),
+    ];
+    for (e, typ) in unknown {
+        let unit = if e.contains("dow") { "dow" } else { "foo" };
+        assert_err(
+            &format!("SELECT {e} FROM u"),
+            "22023",
+            &format!("unit \"{unit}\" not recognized for type {typ}"),
+        );
+    }
+    // Postgres 15 has no such spelling, though sqlparser has it as a keyword.
+    assert_err(
+        "SELECT extract(millenium from ts) FROM u",
+        "22023",
+        "unit \"millenium\" not recognized for type timestamp without time zone",
+    );
+    assert_err(
+        "SELECT date_trunc(b, ts) FROM u, (SELECT 'day'::text AS b) AS bt",
+        "0A000",
+        "date_trunc with a non-constant unit is not supported yet",
+    );
+    assert_err(
+        "SELECT date_part(b, ts) FROM u, (SELECT 'day'::text AS b) AS bt",
+        "0A000",
+        "date_part with a non-constant field is not supported yet",
     );
 }
 

@@ -10,10 +10,13 @@
 //!   reads a date as a timestamp at midnight.
 //! - BC years are astronomical inside (year 0 is 1 BC); fields computed from them
 //!   (`year`, `decade`, `century`, `millennium`) follow Postgres' BC conventions.
+//! - Units arrive resolved as [`DateTimeUnit`]s (the planner reads their names once);
+//!   a unit a value's type has no such field for is Postgres' `0A000` per row, as in
+//!   Postgres, and `date_trunc` of an `extract`-only field is its `22023`.
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use eddy_repr::strconv::datetime::{days_in_month, IntervalFields};
-use eddy_repr::{Datum, Interval};
+use eddy_repr::{DateTimeUnit, Datum, Interval};
 use rust_decimal::Decimal;
 
 use super::arith::{numeric_div, to_f64};
@@ -305,66 +308,6 @@ pub(crate) fn arith(op: &str, a: Datum, b: Datum) -> Result<Datum, EvalError> {
 // extract / date_part
 // ---------------------------------------------------------------------------------
 
-/// A field of `extract`/`date_part` or a unit of `date_trunc`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Field {
-    Microseconds,
-    Milliseconds,
-    Second,
-    Minute,
-    Hour,
-    Day,
-    Week,
-    Month,
-    Quarter,
-    Year,
-    Decade,
-    Century,
-    Millennium,
-    Epoch,
-    Dow,
-    IsoDow,
-    Doy,
-    IsoYear,
-    Julian,
-    Timezone,
-    TimezoneHour,
-    TimezoneMinute,
-}
-
-impl Field {
-    /// Postgres' unit names and abbreviations (case-insensitive).
-    fn parse(name: &str) -> Option<Field> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "microsecond" | "microseconds" | "microsecon" | "us" | "usec" | "usecs"
-            | "useconds" | "usecond" => Field::Microseconds,
-            "millisecond" | "milliseconds" | "millisecon" | "ms" | "msec" | "msecs"
-            | "mseconds" | "msecond" => Field::Milliseconds,
-            "second" | "seconds" | "s" | "sec" | "secs" => Field::Second,
-            "minute" | "minutes" | "m" | "min" | "mins" => Field::Minute,
-            "hour" | "hours" | "h" | "hr" | "hrs" => Field::Hour,
-            "day" | "days" | "d" => Field::Day,
-            "week" | "weeks" | "w" => Field::Week,
-            "month" | "months" | "mon" | "mons" => Field::Month,
-            "quarter" | "qtr" => Field::Quarter,
-            "year" | "years" | "y" | "yr" | "yrs" => Field::Year,
-            "decade" | "decades" | "dec" | "decs" => Field::Decade,
-            "century" | "centuries" | "c" | "cent" => Field::Century,
-            "millennium" | "millennia" | "mil" | "mils" => Field::Millennium,
-            "epoch" => Field::Epoch,
-            "dow" => Field::Dow,
-            "isodow" => Field::IsoDow,
-            "doy" => Field::Doy,
-            "isoyear" => Field::IsoYear,
-            "julian" | "j" | "jd" => Field::Julian,
-            "timezone" => Field::Timezone,
-            "timezone_h" | "timezone_hour" => Field::TimezoneHour,
-            "timezone_m" | "timezone_minute" => Field::TimezoneMinute,
-            _ => return None,
-        })
-    }
-}
-
 fn type_name(d: &Datum) -> &'static str {
     match d {
         Datum::Timestamp(_) => "timestamp without time zone",
@@ -376,16 +319,18 @@ fn type_name(d: &Datum) -> &'static str {
     }
 }
 
-fn not_recognized(name: &str, d: &Datum) -> EvalError {
+/// Postgres' error for a unit name a function does not know for values of the type
+/// `type_name` (`timestamp without time zone`, ...). The planner gives it for a
+/// spelling no [`DateTimeUnit`] has; evaluation for a unit `date_trunc` does not take.
+pub fn unit_not_recognized(name: &str, type_name: &str) -> EvalError {
     EvalError::InvalidParameterValue(format!(
-        "unit \"{name}\" not recognized for type {}",
-        type_name(d)
+        "unit \"{name}\" not recognized for type {type_name}"
     ))
 }
 
-fn not_supported(name: &str, d: &Datum) -> EvalError {
+fn not_supported(unit: DateTimeUnit, d: &Datum) -> EvalError {
     EvalError::FeatureNotSupported {
-        message: format!("unit \"{name}\" not supported for type {}", type_name(d)),
+        message: format!("unit \"{unit}\" not supported for type {}", type_name(d)),
         detail: None,
     }
 }
@@ -440,41 +385,41 @@ fn julian_day(d: &NaiveDate) -> i64 {
     d.num_days_from_ce() as i64 + 1_721_425
 }
 
-fn date_field(field: Field, d: &NaiveDate) -> Option<FieldValue> {
+fn date_field(field: DateTimeUnit, d: &NaiveDate) -> Option<FieldValue> {
     let y = d.year();
     Some(FieldValue::int(match field {
-        Field::Day => d.day() as i64,
-        Field::Month => d.month() as i64,
-        Field::Year => pg_year(y),
-        Field::Quarter => (d.month0() / 3 + 1) as i64,
-        Field::Decade => {
+        DateTimeUnit::Day => d.day() as i64,
+        DateTimeUnit::Month => d.month() as i64,
+        DateTimeUnit::Year => pg_year(y),
+        DateTimeUnit::Quarter => (d.month0() / 3 + 1) as i64,
+        DateTimeUnit::Decade => {
             if y >= 0 {
                 (y / 10) as i64
             } else {
                 -((8 - (y as i64 - 1)) / 10)
             }
         }
-        Field::Century => {
+        DateTimeUnit::Century => {
             if y > 0 {
                 ((y + 99) / 100) as i64
             } else {
                 -((99 - (y as i64 - 1)) / 100)
             }
         }
-        Field::Millennium => {
+        DateTimeUnit::Millennium => {
             if y > 0 {
                 ((y + 999) / 1000) as i64
             } else {
                 -((999 - (y as i64 - 1)) / 1000)
             }
         }
-        Field::Week => d.iso_week().week() as i64,
-        Field::IsoYear => pg_year(d.iso_week().year()),
-        Field::Dow => d.weekday().num_days_from_sunday() as i64,
-        Field::IsoDow => d.weekday().number_from_monday() as i64,
-        Field::Doy => d.ordinal() as i64,
-        Field::Julian => julian_day(d),
-        Field::Epoch => (julian_day(d) - UNIX_EPOCH_JDATE) * 86_400,
+        DateTimeUnit::Week => d.iso_week().week() as i64,
+        DateTimeUnit::IsoYear => pg_year(d.iso_week().year()),
+        DateTimeUnit::Dow => d.weekday().num_days_from_sunday() as i64,
+        DateTimeUnit::IsoDow => d.weekday().number_from_monday() as i64,
+        DateTimeUnit::Doy => d.ordinal() as i64,
+        DateTimeUnit::Julian => julian_day(d),
+        DateTimeUnit::Epoch => (julian_day(d) - UNIX_EPOCH_JDATE) * 86_400,
         _ => return None,
     }))
 }
@@ -484,52 +429,54 @@ fn sec_micros(t: &NaiveTime) -> i64 {
     t.second() as i64 * USECS_PER_SEC + (t.nanosecond() / 1000).min(999_999) as i64
 }
 
-fn time_field(field: Field, t: &NaiveTime) -> Option<FieldValue> {
+fn time_field(field: DateTimeUnit, t: &NaiveTime) -> Option<FieldValue> {
     Some(match field {
-        Field::Microseconds => FieldValue::int(sec_micros(t)),
-        Field::Milliseconds => FieldValue::Exact(sec_micros(t) as i128, 3),
-        Field::Second => FieldValue::Exact(sec_micros(t) as i128, 6),
-        Field::Minute => FieldValue::int(t.minute() as i64),
-        Field::Hour => FieldValue::int(t.hour() as i64),
+        DateTimeUnit::Microseconds => FieldValue::int(sec_micros(t)),
+        DateTimeUnit::Milliseconds => FieldValue::Exact(sec_micros(t) as i128, 3),
+        DateTimeUnit::Second => FieldValue::Exact(sec_micros(t) as i128, 6),
+        DateTimeUnit::Minute => FieldValue::int(t.minute() as i64),
+        DateTimeUnit::Hour => FieldValue::int(t.hour() as i64),
         _ => return None,
     })
 }
 
-fn timestamp_field(field: Field, ts: &NaiveDateTime, with_zone: bool) -> Option<FieldValue> {
+fn timestamp_field(field: DateTimeUnit, ts: &NaiveDateTime, with_zone: bool) -> Option<FieldValue> {
     match field {
-        Field::Epoch => {
+        DateTimeUnit::Epoch => {
             let micros = (*ts - NaiveDate::from_ymd_opt(1970, 1, 1)?.and_time(NaiveTime::MIN))
                 .num_microseconds()?;
             Some(FieldValue::Exact(micros as i128, 6))
         }
-        Field::Julian => Some(FieldValue::Julian {
+        DateTimeUnit::Julian => Some(FieldValue::Julian {
             day: julian_day(&ts.date()),
             micros_of_day: time_micros(&ts.time()),
         }),
-        Field::Timezone | Field::TimezoneHour | Field::TimezoneMinute if with_zone => {
+        DateTimeUnit::Timezone | DateTimeUnit::TimezoneHour | DateTimeUnit::TimezoneMinute
+            if with_zone =>
+        {
             Some(FieldValue::int(0))
         }
         _ => time_field(field, &ts.time()).or_else(|| date_field(field, &ts.date())),
     }
 }
 
-fn interval_field(field: Field, iv: &Interval) -> Option<FieldValue> {
+fn interval_field(field: DateTimeUnit, iv: &Interval) -> Option<FieldValue> {
     let f = IntervalFields::of(iv);
     let sec_us = f.seconds * USECS_PER_SEC + f.micros;
     Some(match field {
-        Field::Microseconds => FieldValue::int(sec_us),
-        Field::Milliseconds => FieldValue::Exact(sec_us as i128, 3),
-        Field::Second => FieldValue::Exact(sec_us as i128, 6),
-        Field::Minute => FieldValue::int(f.minutes),
-        Field::Hour => FieldValue::int(f.hours),
-        Field::Day => FieldValue::int(f.days as i64),
-        Field::Month => FieldValue::int(f.months as i64),
-        Field::Quarter => FieldValue::int((f.months / 3 + 1) as i64),
-        Field::Year => FieldValue::int(f.years as i64),
-        Field::Decade => FieldValue::int((f.years / 10) as i64),
-        Field::Century => FieldValue::int((f.years / 100) as i64),
-        Field::Millennium => FieldValue::int((f.years / 1000) as i64),
-        Field::Epoch => {
+        DateTimeUnit::Microseconds => FieldValue::int(sec_us),
+        DateTimeUnit::Milliseconds => FieldValue::Exact(sec_us as i128, 3),
+        DateTimeUnit::Second => FieldValue::Exact(sec_us as i128, 6),
+        DateTimeUnit::Minute => FieldValue::int(f.minutes),
+        DateTimeUnit::Hour => FieldValue::int(f.hours),
+        DateTimeUnit::Day => FieldValue::int(f.days as i64),
+        DateTimeUnit::Month => FieldValue::int(f.months as i64),
+        DateTimeUnit::Quarter => FieldValue::int((f.months / 3 + 1) as i64),
+        DateTimeUnit::Year => FieldValue::int(f.years as i64),
+        DateTimeUnit::Decade => FieldValue::int((f.years / 10) as i64),
+        DateTimeUnit::Century => FieldValue::int((f.years / 100) as i64),
+        DateTimeUnit::Millennium => FieldValue::int((f.years / 1000) as i64),
+        DateTimeUnit::Epoch => {
             // A year is 365.25 days, a month 30 days.
             let secs = f.years as i128 * 31_557_600
                 + f.months as i128 * 30 * 86_400
@@ -540,36 +487,35 @@ fn interval_field(field: Field, iv: &Interval) -> Option<FieldValue> {
     })
 }
 
-fn field_value(name: &str, d: &Datum) -> Result<FieldValue, EvalError> {
-    let field = Field::parse(name).ok_or_else(|| not_recognized(name, d))?;
+fn field_value(field: DateTimeUnit, d: &Datum) -> Result<FieldValue, EvalError> {
     let v = match d {
         Datum::Timestamp(ts) => timestamp_field(field, ts, false),
         Datum::TimestampTz(ts) => timestamp_field(field, &ts.naive_utc(), true),
         Datum::Date(x) => date_field(field, x),
         Datum::Time(t) => match field {
-            Field::Epoch => Some(FieldValue::Exact(time_micros(t) as i128, 6)),
+            DateTimeUnit::Epoch => Some(FieldValue::Exact(time_micros(t) as i128, 6)),
             _ => time_field(field, t),
         },
         Datum::Interval(iv) => interval_field(field, iv),
         other => return Err(unexpected("extract", std::slice::from_ref(other))),
     };
-    v.ok_or_else(|| not_supported(name, d))
+    v.ok_or_else(|| not_supported(field, d))
 }
 
 /// `extract(field from x)`: numeric.
-pub(crate) fn extract(name: &str, d: Datum) -> Result<Datum, EvalError> {
-    Ok(Datum::Numeric(field_value(name, &d)?.to_numeric()?))
+pub(crate) fn extract(field: DateTimeUnit, d: Datum) -> Result<Datum, EvalError> {
+    Ok(Datum::Numeric(field_value(field, &d)?.to_numeric()?))
 }
 
 /// `date_part(field, x)`: double precision; a date is read as a timestamp.
-pub(crate) fn date_part(name: &str, d: Datum) -> Result<Datum, EvalError> {
+pub(crate) fn date_part(field: DateTimeUnit, d: Datum) -> Result<Datum, EvalError> {
     let d = match d {
         Datum::Date(x) => Datum::Timestamp(x.and_time(NaiveTime::MIN)),
         other => other,
     };
-    let v = match (&d, Field::parse(name)) {
+    let v = match (&d, field) {
         // date_part computes these in floating point from the raw value.
-        (Datum::Timestamp(ts), Some(Field::Epoch)) => {
+        (Datum::Timestamp(ts), DateTimeUnit::Epoch) => {
             let micros = (*ts
                 - NaiveDate::from_ymd_opt(1970, 1, 1)
                     .unwrap_or_default()
@@ -578,13 +524,13 @@ pub(crate) fn date_part(name: &str, d: Datum) -> Result<Datum, EvalError> {
             .ok_or_else(timestamp_out_of_range)?;
             micros as f64 / 1e6
         }
-        (Datum::Interval(iv), Some(Field::Epoch)) => {
+        (Datum::Interval(iv), DateTimeUnit::Epoch) => {
             iv.micros as f64 / 1e6
                 + 365.25 * 86_400.0 * (iv.months / 12) as f64
                 + 30.0 * 86_400.0 * (iv.months % 12) as f64
                 + 86_400.0 * iv.days as f64
         }
-        _ => field_value(name, &d)?.to_f64(),
+        _ => field_value(field, &d)?.to_f64(),
     };
     Ok(Datum::Float64(eddy_repr::OrdF64(v)))
 }
@@ -593,7 +539,7 @@ pub(crate) fn date_part(name: &str, d: Datum) -> Result<Datum, EvalError> {
 // date_trunc
 // ---------------------------------------------------------------------------------
 
-fn trunc_timestamp(field: Field, ts: &NaiveDateTime) -> Option<NaiveDateTime> {
+fn trunc_timestamp(field: DateTimeUnit, ts: &NaiveDateTime) -> Option<NaiveDateTime> {
     let t = ts.time();
     let d = ts.date();
     let micros = (t.nanosecond() / 1000).min(999_999);
@@ -601,23 +547,23 @@ fn trunc_timestamp(field: Field, ts: &NaiveDateTime) -> Option<NaiveDateTime> {
     let ymd = |y: i32, m: u32, day: u32| NaiveDate::from_ymd_opt(y, m, day);
     let y = d.year();
     let (date, time) = match field {
-        Field::Microseconds => (d, hms(t.hour(), t.minute(), t.second(), micros)?),
-        Field::Milliseconds => (
+        DateTimeUnit::Microseconds => (d, hms(t.hour(), t.minute(), t.second(), micros)?),
+        DateTimeUnit::Milliseconds => (
             d,
             hms(t.hour(), t.minute(), t.second(), micros / 1000 * 1000)?,
         ),
-        Field::Second => (d, hms(t.hour(), t.minute(), t.second(), 0)?),
-        Field::Minute => (d, hms(t.hour(), t.minute(), 0, 0)?),
-        Field::Hour => (d, hms(t.hour(), 0, 0, 0)?),
-        Field::Day => (d, NaiveTime::MIN),
-        Field::Week => (
+        DateTimeUnit::Second => (d, hms(t.hour(), t.minute(), t.second(), 0)?),
+        DateTimeUnit::Minute => (d, hms(t.hour(), t.minute(), 0, 0)?),
+        DateTimeUnit::Hour => (d, hms(t.hour(), 0, 0, 0)?),
+        DateTimeUnit::Day => (d, NaiveTime::MIN),
+        DateTimeUnit::Week => (
             d.checked_sub_signed(Duration::days(d.weekday().num_days_from_monday() as i64))?,
             NaiveTime::MIN,
         ),
-        Field::Month => (ymd(y, d.month(), 1)?, NaiveTime::MIN),
-        Field::Quarter => (ymd(y, d.month0() / 3 * 3 + 1, 1)?, NaiveTime::MIN),
-        Field::Year => (ymd(y, 1, 1)?, NaiveTime::MIN),
-        Field::Decade => {
+        DateTimeUnit::Month => (ymd(y, d.month(), 1)?, NaiveTime::MIN),
+        DateTimeUnit::Quarter => (ymd(y, d.month0() / 3 * 3 + 1, 1)?, NaiveTime::MIN),
+        DateTimeUnit::Year => (ymd(y, 1, 1)?, NaiveTime::MIN),
+        DateTimeUnit::Decade => {
             let y = if y > 0 {
                 y / 10 * 10
             } else {
@@ -625,7 +571,7 @@ fn trunc_timestamp(field: Field, ts: &NaiveDateTime) -> Option<NaiveDateTime> {
             };
             (ymd(y, 1, 1)?, NaiveTime::MIN)
         }
-        Field::Century => {
+        DateTimeUnit::Century => {
             let y = if y > 0 {
                 (y + 99) / 100 * 100 - 99
             } else {
@@ -633,7 +579,7 @@ fn trunc_timestamp(field: Field, ts: &NaiveDateTime) -> Option<NaiveDateTime> {
             };
             (ymd(y, 1, 1)?, NaiveTime::MIN)
         }
-        Field::Millennium => {
+        DateTimeUnit::Millennium => {
             let y = if y > 0 {
                 (y + 999) / 1000 * 1000 - 999
             } else {
@@ -646,24 +592,24 @@ fn trunc_timestamp(field: Field, ts: &NaiveDateTime) -> Option<NaiveDateTime> {
     Some(date.and_time(time))
 }
 
-fn trunc_interval(field: Field, iv: &Interval) -> Option<Interval> {
+fn trunc_interval(field: DateTimeUnit, iv: &Interval) -> Option<Interval> {
     let f = IntervalFields::of(iv);
     let (mut years, mut months, mut days) = (f.years, f.months, f.days);
     let (mut hours, mut minutes, mut seconds, mut micros) =
         (f.hours, f.minutes, f.seconds, f.micros);
     let rank = match field {
-        Field::Microseconds => 0,
-        Field::Milliseconds => 1,
-        Field::Second => 2,
-        Field::Minute => 3,
-        Field::Hour => 4,
-        Field::Day => 5,
-        Field::Month => 6,
-        Field::Quarter => 7,
-        Field::Year => 8,
-        Field::Decade => 9,
-        Field::Century => 10,
-        Field::Millennium => 11,
+        DateTimeUnit::Microseconds => 0,
+        DateTimeUnit::Milliseconds => 1,
+        DateTimeUnit::Second => 2,
+        DateTimeUnit::Minute => 3,
+        DateTimeUnit::Hour => 4,
+        DateTimeUnit::Day => 5,
+        DateTimeUnit::Month => 6,
+        DateTimeUnit::Quarter => 7,
+        DateTimeUnit::Year => 8,
+        DateTimeUnit::Decade => 9,
+        DateTimeUnit::Century => 10,
+        DateTimeUnit::Millennium => 11,
         _ => return None,
     };
     if rank == 1 {
@@ -707,37 +653,27 @@ fn trunc_interval(field: Field, iv: &Interval) -> Option<Interval> {
 }
 
 /// `date_trunc(unit, x)`; a date is truncated as a timestamp at midnight.
-pub(crate) fn date_trunc(name: &str, d: Datum) -> Result<Datum, EvalError> {
+pub(crate) fn date_trunc(unit: DateTimeUnit, d: Datum) -> Result<Datum, EvalError> {
     let d = match d {
         Datum::Date(x) => Datum::Timestamp(x.and_time(NaiveTime::MIN)),
         other => other,
     };
-    let field = Field::parse(name)
-        .filter(|f| {
-            !matches!(
-                f,
-                Field::Julian
-                    | Field::Epoch
-                    | Field::Dow
-                    | Field::IsoDow
-                    | Field::Doy
-                    | Field::IsoYear
-            )
-        })
-        .ok_or_else(|| not_recognized(name, &d))?;
+    if !unit.is_delta_unit() {
+        return Err(unit_not_recognized(unit.name(), type_name(&d)));
+    }
     let r = match &d {
-        Datum::Timestamp(ts) => trunc_timestamp(field, ts).map(Datum::Timestamp),
-        Datum::TimestampTz(ts) => trunc_timestamp(field, &ts.naive_utc()).map(utc),
+        Datum::Timestamp(ts) => trunc_timestamp(unit, ts).map(Datum::Timestamp),
+        Datum::TimestampTz(ts) => trunc_timestamp(unit, &ts.naive_utc()).map(utc),
         Datum::Interval(iv) => {
-            if field == Field::Week {
+            if unit == DateTimeUnit::Week {
                 return Err(EvalError::FeatureNotSupported {
-                    message: format!("unit \"{name}\" not supported for type interval"),
+                    message: format!("unit \"{unit}\" not supported for type interval"),
                     detail: Some("Months usually have fractional weeks.".into()),
                 });
             }
-            trunc_interval(field, iv).map(Datum::Interval)
+            trunc_interval(unit, iv).map(Datum::Interval)
         }
         other => return Err(unexpected("date_trunc", std::slice::from_ref(other))),
     };
-    r.ok_or_else(|| not_supported(name, &d))
+    r.ok_or_else(|| not_supported(unit, &d))
 }

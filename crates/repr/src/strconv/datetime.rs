@@ -11,6 +11,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 
 use super::{is_pg_space, ParseError, ParseErrorKind};
+use crate::datetime_unit::DateTimeUnit;
 use crate::datum::Interval;
 
 const USECS_PER_SEC: i64 = 1_000_000;
@@ -596,48 +597,11 @@ pub fn parse_time(s: &str) -> Result<NaiveTime, ParseError> {
 // Interval input
 // ---------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Unit {
-    Microsecond,
-    Millisecond,
-    Second,
-    Minute,
-    Hour,
-    Day,
-    Week,
-    Month,
-    Year,
-    Decade,
-    Century,
-    Millennium,
-}
-
-impl Unit {
-    fn from_word(w: &str) -> Option<Unit> {
-        Some(match w {
-            "microsecond" | "microseconds" | "microsecon" | "us" | "usec" | "usecs"
-            | "useconds" | "usecond" => Unit::Microsecond,
-            "millisecond" | "milliseconds" | "millisecon" | "ms" | "msec" | "msecs"
-            | "mseconds" | "msecond" => Unit::Millisecond,
-            "second" | "seconds" | "s" | "sec" | "secs" => Unit::Second,
-            "minute" | "minutes" | "m" | "min" | "mins" => Unit::Minute,
-            "hour" | "hours" | "h" | "hr" | "hrs" => Unit::Hour,
-            "day" | "days" | "d" => Unit::Day,
-            "week" | "weeks" | "w" => Unit::Week,
-            "month" | "months" | "mon" | "mons" => Unit::Month,
-            "year" | "years" | "y" | "yr" | "yrs" => Unit::Year,
-            "decade" | "decades" | "dec" | "decs" => Unit::Decade,
-            "century" | "centuries" | "c" | "cent" => Unit::Century,
-            "millennium" | "millennia" | "mil" | "mils" => Unit::Millennium,
-            _ => return None,
-        })
-    }
-
-    /// The bit used to reject a unit given twice (seconds with a fraction also claim
-    /// milliseconds and microseconds, as in Postgres).
-    fn mask(self) -> u32 {
-        1 << (self as u32)
-    }
+/// The bit that marks `unit` as given, to reject a unit given twice (seconds with a
+/// fraction also claim milliseconds and microseconds, as in Postgres).
+fn mask(unit: DateTimeUnit) -> u32 {
+    const _: () = assert!(DateTimeUnit::ALL.len() <= 32);
+    1 << (unit as u32)
 }
 
 /// Accumulates interval fields with Postgres' overflow checks and fraction cascading.
@@ -676,7 +640,10 @@ impl IntervalAcc {
         self.add_fract_micros(f - extra as f64, USECS_PER_DAY);
     }
 
-    fn add(&mut self, unit: Unit, val: i64, frac: f64) {
+    /// Adds `val + frac` of `unit`; `None` for a unit interval input does not take
+    /// (quarters, time zones and the `extract`-only fields), as Postgres'
+    /// `DecodeInterval` rejects them.
+    fn add(&mut self, unit: DateTimeUnit, val: i64, frac: f64) -> Option<()> {
         let micros = |acc: &mut IntervalAcc, scale: i64| {
             acc.micros += val as i128 * scale as i128;
             acc.add_fract_micros(frac, scale);
@@ -687,29 +654,33 @@ impl IntervalAcc {
                 .saturating_add(val.saturating_mul(12 * scale))
                 .saturating_add((frac * (scale * 12) as f64).round_ties_even() as i64);
         };
+        use DateTimeUnit::*;
         match unit {
-            Unit::Microsecond => micros(self, 1),
-            Unit::Millisecond => micros(self, 1000),
-            Unit::Second => micros(self, USECS_PER_SEC),
-            Unit::Minute => micros(self, USECS_PER_MINUTE),
-            Unit::Hour => micros(self, USECS_PER_HOUR),
-            Unit::Day => {
+            Microseconds => micros(self, 1),
+            Milliseconds => micros(self, 1000),
+            Second => micros(self, USECS_PER_SEC),
+            Minute => micros(self, USECS_PER_MINUTE),
+            Hour => micros(self, USECS_PER_HOUR),
+            Day => {
                 self.days = self.days.saturating_add(val);
                 self.add_fract_micros(frac, USECS_PER_DAY);
             }
-            Unit::Week => {
+            Week => {
                 self.days = self.days.saturating_add(val.saturating_mul(7));
                 self.add_fract_days(frac, 7);
             }
-            Unit::Month => {
+            Month => {
                 self.months = self.months.saturating_add(val);
                 self.add_fract_days(frac, 30);
             }
-            Unit::Year => years(self, 1),
-            Unit::Decade => years(self, 10),
-            Unit::Century => years(self, 100),
-            Unit::Millennium => years(self, 1000),
+            Year => years(self, 1),
+            Decade => years(self, 10),
+            Century => years(self, 100),
+            Millennium => years(self, 1000),
+            Quarter | Epoch | Dow | IsoDow | Doy | IsoYear | Julian | Timezone | TimezoneHour
+            | TimezoneMinute => return None,
         }
+        Some(())
     }
 }
 
@@ -890,7 +861,7 @@ pub fn parse_interval(s: &str) -> Result<Interval, ParseError> {
         // before it, a time field makes a bare number before it a day count, and
         // otherwise a bare number keeps the unit of the number after it (seconds
         // for the last one).
-        let mut unit: Option<Unit> = None;
+        let mut unit: Option<DateTimeUnit> = None;
         let mut unit_pending = false;
         for token in tokens.iter().rev() {
             match token {
@@ -899,7 +870,7 @@ pub fn parse_interval(s: &str) -> Result<Interval, ParseError> {
                     if unit_pending {
                         return Err(syntax());
                     }
-                    unit = Some(Unit::from_word(w).ok_or_else(syntax)?);
+                    unit = Some(DateTimeUnit::from_name(w).ok_or_else(syntax)?);
                     unit_pending = true;
                 }
                 Token::Time(t) => {
@@ -909,21 +880,26 @@ pub fn parse_interval(s: &str) -> Result<Interval, ParseError> {
                     let micros = parse_interval_time(t)
                         .ok_or_else(syntax)?
                         .map_err(|_| field_range())?;
-                    claim(Unit::Hour.mask() | Unit::Minute.mask() | Unit::Second.mask())?;
+                    claim(
+                        mask(DateTimeUnit::Hour)
+                            | mask(DateTimeUnit::Minute)
+                            | mask(DateTimeUnit::Second),
+                    )?;
                     acc.micros += micros;
-                    unit = Some(Unit::Day);
+                    unit = Some(DateTimeUnit::Day);
                 }
                 Token::Number(n) => {
                     let n: String = n.chars().filter(|c| !is_pg_space(*c)).collect();
                     let (val, frac) = split_number(&n).ok_or_else(syntax)?;
-                    let unit = unit.unwrap_or(Unit::Second);
+                    let unit = unit.unwrap_or(DateTimeUnit::Second);
                     unit_pending = false;
-                    let mut mask = unit.mask();
-                    if unit == Unit::Second && frac != 0.0 {
-                        mask |= Unit::Millisecond.mask() | Unit::Microsecond.mask();
+                    let mut claimed = mask(unit);
+                    if unit == DateTimeUnit::Second && frac != 0.0 {
+                        claimed |=
+                            mask(DateTimeUnit::Milliseconds) | mask(DateTimeUnit::Microseconds);
                     }
-                    claim(mask)?;
-                    acc.add(unit, val, frac);
+                    claim(claimed)?;
+                    acc.add(unit, val, frac).ok_or_else(syntax)?;
                 }
             }
         }
@@ -972,17 +948,17 @@ fn parse_iso8601_interval(s: &str) -> Option<IntervalAcc> {
         }
         let (val, frac) = split_number(&s[start..i])?;
         let unit = match (b.get(i)?, in_time) {
-            (b'y', false) => Unit::Year,
-            (b'm', false) => Unit::Month,
-            (b'w', false) => Unit::Week,
-            (b'd', false) => Unit::Day,
-            (b'h', true) => Unit::Hour,
-            (b'm', true) => Unit::Minute,
-            (b's', true) => Unit::Second,
+            (b'y', false) => DateTimeUnit::Year,
+            (b'm', false) => DateTimeUnit::Month,
+            (b'w', false) => DateTimeUnit::Week,
+            (b'd', false) => DateTimeUnit::Day,
+            (b'h', true) => DateTimeUnit::Hour,
+            (b'm', true) => DateTimeUnit::Minute,
+            (b's', true) => DateTimeUnit::Second,
             _ => return None,
         };
         i += 1;
-        acc.add(unit, val, frac);
+        acc.add(unit, val, frac)?;
     }
     Some(acc)
 }

@@ -1002,6 +1002,38 @@ const PG_CASES: &[(&str, &str, Expected)] = &[
             None,
         )),
     ),
+    ("interval", "3 millisecon", Ok("00:00:00.003")),
+    ("interval", "3 msecond", Ok("00:00:00.003")),
+    ("interval", "3 usecond", Ok("00:00:00.000003")),
+    ("interval", "3 M", Ok("00:03:00")),
+    ("interval", "3 DecS 2 MSECS", Ok("30 years 00:00:00.002")),
+    (
+        "interval",
+        "3 qtr",
+        Err((
+            "22007",
+            "invalid input syntax for type interval: \"3 qtr\"",
+            None,
+        )),
+    ),
+    (
+        "interval",
+        "3 timezone_h",
+        Err((
+            "22007",
+            "invalid input syntax for type interval: \"3 timezone_h\"",
+            None,
+        )),
+    ),
+    (
+        "interval",
+        "3 jd",
+        Err((
+            "22007",
+            "invalid input syntax for type interval: \"3 jd\"",
+            None,
+        )),
+    ),
     ("int2[]", "{1,NULL, 3 }", Ok("{1,NULL,3}")),
     ("oid[]", "{1,4294967295}", Ok("{1,4294967295}")),
 ];
@@ -1066,6 +1098,29 @@ fn matches_postgres_io() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Interval input reads every spelling of a length of time through the one unit table,
+/// and rejects the other units (quarters, time zone fields, `extract`-only fields) as a
+/// syntax error, as Postgres' `DecodeInterval` does.
+#[test]
+fn interval_input_reads_every_unit_spelling() {
+    use crate::DateTimeUnit::*;
+    for (spelling, unit) in crate::datetime_unit::SPELLINGS {
+        let got = datetime::parse_interval(&format!("3 {spelling}"));
+        match unit {
+            Quarter | Epoch | Dow | IsoDow | Doy | IsoYear | Julian | Timezone | TimezoneHour
+            | TimezoneMinute => {
+                let e = got.expect_err(spelling);
+                assert_eq!(e.sqlstate(), "22007", "{spelling}");
+            }
+            _ => assert_eq!(
+                got,
+                datetime::parse_interval(&format!("3 {unit}")),
+                "{spelling}"
+            ),
+        }
+    }
 }
 
 /// Values Postgres accepts but Eddy's representation cannot hold: each is a clear error,
