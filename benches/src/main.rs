@@ -8,6 +8,10 @@
 //!    every earlier write), as p50/p99.
 //! 3. Memory: resident bytes per table row (5 small columns) and per view row.
 //! 4. Baseline: the same change in Postgres followed by `REFRESH MATERIALIZED VIEW`.
+//! 5. Prepared statements (`prepared.rs`): from one connection, a prepared single-row
+//!    `SELECT ... WHERE id = $1`, the same SELECT unprepared through the simple
+//!    protocol, and a prepared single-row `INSERT ... VALUES ($1, $2, $3)`, as ops/s
+//!    and p50/p99, on a keyed table of `--prepared-rows` rows in Eddy and in Postgres.
 //!
 //! Targets (from the foundation issue): p99 < 10 ms; at least 100x less time than
 //! Postgres per small change; at most 200 bytes per table row.
@@ -21,9 +25,12 @@ use eddy_testkit::{Eddy, EddyConfig, Postgres};
 use rand::{Rng, SeedableRng};
 use tokio_postgres::Client;
 
+mod prepared;
+
 #[derive(Parser, Debug)]
 #[command(
-    about = "Eddy benchmarks: ingest, update latency, memory, and Postgres REFRESH as baseline"
+    about = "Eddy benchmarks: ingest, update latency, memory, Postgres REFRESH as baseline, \
+             and prepared single-row statements beside Postgres"
 )]
 struct Args {
     /// Rows in `orders` (and in the memory table).
@@ -38,15 +45,27 @@ struct Args {
     /// Postgres UPDATE + REFRESH rounds timed for the baseline.
     #[arg(long, default_value_t = 10)]
     refreshes: usize,
-    /// Worker counts to measure ingest with.
+    /// Rows in `kv` for the prepared phase.
+    #[arg(long, default_value_t = 100_000)]
+    prepared_rows: usize,
+    /// Operations per loop in the prepared phase (prepared SELECT, simple SELECT,
+    /// prepared INSERT).
+    #[arg(long, default_value_t = 20_000)]
+    prepared_ops: usize,
+    /// Worker counts to measure ingest with (the latency and prepared phases use the
+    /// first).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     workers: Vec<usize>,
     /// The eddy binary [default: target/release/eddy next to this binary].
     #[arg(long)]
     eddy: Option<PathBuf>,
-    /// Run only these phases (ingest, latency, memory, baseline) [default: all]; the
-    /// latency and baseline phases need the ingest phase's data.
-    #[arg(long, value_delimiter = ',')]
+    /// Run only these phases [default: all]; the latency and baseline phases need the
+    /// ingest phase's data; the prepared phase starts its own servers.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = ["ingest", "latency", "memory", "baseline", "prepared"]
+    )]
     only: Vec<String>,
 }
 
@@ -342,6 +361,10 @@ async fn main() -> Result<()> {
             "  ratio: Eddy is {:.0}x faster per small change (target >= 100x)",
             pg_p50.as_secs_f64() / eddy_p50.as_secs_f64().max(1e-9)
         );
+    }
+
+    if args.runs("prepared") {
+        prepared::run(&args).await?;
     }
     Ok(())
 }
