@@ -24,13 +24,13 @@ use sqlparser::ast::{
 };
 
 use crate::context::{CExpr, StatementContext, Typed};
-use eddy_repr::{SqlError, SqlState};
 use crate::func;
 use crate::introspect;
 use crate::names::normalize_ident;
 use crate::scope::Scope;
 use crate::subquery;
 use crate::types::{self, CastContext};
+use eddy_repr::{SqlError, SqlState};
 
 /// The state of a GROUP BY: the input the keys and aggregates were computed over, and
 /// how their results are laid out in the grouped relation (keys first, then
@@ -193,11 +193,7 @@ pub fn plan_condition(ecx: &ExprContext, expr: &Expr) -> Result<Typed, SqlError>
     require_bool(ecx.scx, planned, ecx.clause)
 }
 
-pub fn require_bool(
-    scx: &StatementContext,
-    planned: CExpr,
-    what: &str,
-) -> Result<Typed, SqlError> {
+pub fn require_bool(scx: &StatementContext, planned: CExpr, what: &str) -> Result<Typed, SqlError> {
     match planned {
         CExpr::Typed(t) if t.scalar_type() != ScalarType::Bool => {
             Err(SqlError::datatype_mismatch(format!(
@@ -654,9 +650,7 @@ pub fn plan_value(scx: &StatementContext, value: &Value) -> Result<CExpr, SqlErr
         Value::Null => Ok(CExpr::Null),
         Value::Placeholder(p) => match p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
             Some(n) => scx.param(n),
-            None => Err(SqlError::syntax(format!(
-                "syntax error at or near \"{p}\""
-            ))),
+            None => Err(SqlError::syntax(format!("syntax error at or near \"{p}\""))),
         },
         other => Err(SqlError::unsupported(format!("literal {other}"))),
     }
@@ -1057,9 +1051,7 @@ pub fn plan_arithmetic(
             let common = types::common_type(&a, &b).ok_or_else(no_operator)?;
             (cast(l, common), cast(r, common))
         }
-        (BinaryFunc::Sub, Time, Time) => {
-            return Err(SqlError::unsupported("operator time - time"))
-        }
+        (BinaryFunc::Sub, Time, Time) => return Err(SqlError::unsupported("operator time - time")),
         (BinaryFunc::Add | BinaryFunc::Sub, Interval, Interval) => (l, r),
         (BinaryFunc::Mul | BinaryFunc::Div, Interval, n) if n.is_numeric() => (l, cast(r, Float64)),
         (BinaryFunc::Mul, n, Interval) if n.is_numeric() => (r, cast(l, Float64)),
@@ -1167,13 +1159,13 @@ fn plan_like(
     if any {
         return Err(SqlError::unsupported("LIKE ANY"));
     }
-    let escape =
-        match escape_char {
-            None => None,
-            Some(escape) => Some(string_value(escape).ok_or_else(|| {
-                SqlError::syntax(format!("syntax error at or near \"{escape}\""))
-            })?),
-        };
+    let escape = match escape_char {
+        None => None,
+        Some(escape) => Some(
+            string_value(escape)
+                .ok_or_else(|| SqlError::syntax(format!("syntax error at or near \"{escape}\"")))?,
+        ),
+    };
     let l = plan_expr(ecx, expr)?;
     let mut r = plan_expr(ecx, pattern)?;
     if let Some(escape) = escape.filter(|e| e != "\\") {

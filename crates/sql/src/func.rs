@@ -24,12 +24,12 @@ use sqlparser::ast::{
 };
 
 use crate::context::{CExpr, StatementContext, Typed};
-use eddy_repr::{SqlError, SqlState};
 use crate::expr::{self, ExprContext};
 use crate::introspect;
 use crate::names::object_name_parts;
 use crate::subquery;
 use crate::types;
+use eddy_repr::{SqlError, SqlState};
 
 const NUMERIC: ScalarType = ScalarType::Numeric {
     precision: None,
