@@ -246,17 +246,24 @@ impl eddy_sql::Catalog for Catalog {
     }
 }
 
+/// Small catalogs for the coordinator's unit tests: one-column relations.
 #[cfg(test)]
-mod tests {
-    use eddy_repr::ScalarType;
+pub(crate) mod fixtures {
+    use std::collections::BTreeSet;
 
-    use super::*;
+    use eddy_expr::MirRelationExpr;
+    use eddy_repr::{GlobalId, RelationDesc, ScalarType};
+    use eddy_sql::ItemKind;
 
-    fn desc() -> RelationDesc {
+    use super::{Catalog, CatalogEntry};
+
+    /// One nullable `int` column `a`.
+    pub fn desc() -> RelationDesc {
         RelationDesc::empty().with_column("a", ScalarType::Int32.nullable(true))
     }
 
-    fn get(id: GlobalId) -> MirRelationExpr {
+    /// A read of relation `id`.
+    pub fn get(id: GlobalId) -> MirRelationExpr {
         MirRelationExpr::Get {
             id,
             typ: desc().types,
@@ -264,40 +271,43 @@ mod tests {
         }
     }
 
-    /// t <- v <- m, and a table u nothing reads.
-    fn catalog() -> (Catalog, [GlobalId; 4]) {
-        let mut catalog = Catalog::default();
-        let t = catalog.allocate_id();
-        catalog.insert(CatalogEntry::table(
-            t,
-            "t",
-            desc(),
-            "CREATE TABLE t (a int)",
-            vec![],
-        ));
-        let v = catalog.allocate_id();
-        let view = |id, name: &str, kind, input| {
-            CatalogEntry::view(
+    impl Catalog {
+        pub fn add_table(&mut self, name: &str) -> GlobalId {
+            let id = self.allocate_id();
+            self.insert(CatalogEntry::table(id, name, desc(), "", vec![]));
+            id
+        }
+
+        /// A view of `kind` that reads `input` as it is.
+        pub fn add_view(&mut self, name: &str, kind: ItemKind, input: GlobalId) -> GlobalId {
+            let id = self.allocate_id();
+            let deps = BTreeSet::from([input]);
+            self.insert(CatalogEntry::view(
                 id,
                 name,
                 kind,
                 desc(),
                 "",
                 get(input),
-                BTreeSet::from([input]),
-            )
-        };
-        catalog.insert(view(v, "v", ItemKind::View, t));
-        let m = catalog.allocate_id();
-        catalog.insert(view(m, "m", ItemKind::MaterializedView, v));
-        let u = catalog.allocate_id();
-        catalog.insert(CatalogEntry::table(
-            u,
-            "u",
-            desc(),
-            "CREATE TABLE u (a int)",
-            vec![],
-        ));
+                deps,
+            ));
+            id
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::desc;
+    use super::*;
+
+    /// t <- v <- m, and a table u nothing reads.
+    fn catalog() -> (Catalog, [GlobalId; 4]) {
+        let mut catalog = Catalog::default();
+        let t = catalog.add_table("t");
+        let v = catalog.add_view("v", ItemKind::View, t);
+        let m = catalog.add_view("m", ItemKind::MaterializedView, v);
+        let u = catalog.add_table("u");
         (catalog, [t, v, m, u])
     }
 

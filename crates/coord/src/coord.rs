@@ -240,7 +240,7 @@ impl Coordinator {
             database,
             params,
             backend_pid: 0,
-            vars: session.map(|s| s.vars.clone()).unwrap_or_default(),
+            vars: session.map(|s| Arc::clone(&s.vars)).unwrap_or_default(),
         }
     }
 

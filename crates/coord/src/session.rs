@@ -4,6 +4,7 @@
 //! `session_authorization`), so SHOW answers every name SET accepted.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::txn::TxnState;
 
@@ -66,7 +67,8 @@ pub const READ_ONLY_VARS: &[&str] = &[
 pub struct Session {
     pub user: String,
     pub database: String,
-    pub vars: BTreeMap<String, String>,
+    /// Shared with every statement's plan context; SET copies on write.
+    pub vars: Arc<BTreeMap<String, String>>,
     pub txn: TxnState,
 }
 
@@ -80,7 +82,7 @@ impl Session {
         Session {
             user: user.to_string(),
             database: database.to_string(),
-            vars,
+            vars: Arc::new(vars),
             txn: TxnState::Idle,
         }
     }

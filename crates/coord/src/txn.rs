@@ -132,24 +132,10 @@ pub fn committed_updates(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
-    use eddy_repr::{Datum, RelationDesc, ScalarType};
+    use eddy_repr::Datum;
 
     use super::*;
-    use crate::catalog::CatalogEntry;
-
-    fn desc() -> RelationDesc {
-        RelationDesc::empty().with_column("a", ScalarType::Int32.nullable(true))
-    }
-
-    fn get(id: GlobalId) -> MirRelationExpr {
-        MirRelationExpr::Get {
-            id,
-            typ: desc().types,
-            name: id.to_string(),
-        }
-    }
+    use crate::catalog::fixtures::{desc, get};
 
     fn row(a: i32) -> Row {
         Row::pack(&[Datum::Int32(a)])
@@ -158,42 +144,10 @@ mod tests {
     /// Table t, materialized view m over t, materialized view mm over m, and table u.
     fn catalog() -> (Catalog, [GlobalId; 4]) {
         let mut catalog = Catalog::default();
-        let t = catalog.allocate_id();
-        catalog.insert(CatalogEntry::table(
-            t,
-            "t",
-            desc(),
-            "CREATE TABLE t (a int)",
-            vec![],
-        ));
-        let m = catalog.allocate_id();
-        catalog.insert(CatalogEntry::view(
-            m,
-            "m",
-            ItemKind::MaterializedView,
-            desc(),
-            "CREATE MATERIALIZED VIEW m AS SELECT a FROM t",
-            get(t),
-            BTreeSet::from([t]),
-        ));
-        let mm = catalog.allocate_id();
-        catalog.insert(CatalogEntry::view(
-            mm,
-            "mm",
-            ItemKind::MaterializedView,
-            desc(),
-            "CREATE MATERIALIZED VIEW mm AS SELECT a FROM m",
-            get(m),
-            BTreeSet::from([m]),
-        ));
-        let u = catalog.allocate_id();
-        catalog.insert(CatalogEntry::table(
-            u,
-            "u",
-            desc(),
-            "CREATE TABLE u (a int)",
-            vec![],
-        ));
+        let t = catalog.add_table("t");
+        let m = catalog.add_view("m", ItemKind::MaterializedView, t);
+        let mm = catalog.add_view("mm", ItemKind::MaterializedView, m);
+        let u = catalog.add_table("u");
         (catalog, [t, m, mm, u])
     }
 

@@ -11,6 +11,7 @@
 //!   applies the write.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use eddy_expr::{ColumnOrder, MirRelationExpr, MirScalarExpr};
 use eddy_repr::{Datum, GlobalId, RelationDesc, ScalarType};
@@ -30,8 +31,9 @@ pub struct PlanContext {
     pub params: Vec<(Datum, ScalarType)>,
     /// What `pg_backend_pid()` returns: the session's id as the client sees it.
     pub backend_pid: i32,
-    /// The session's variables (lowercase names), for `current_setting`.
-    pub vars: BTreeMap<String, String>,
+    /// The session's variables (lowercase names), for `current_setting`; shared with
+    /// the session, so a statement does not copy them.
+    pub vars: Arc<BTreeMap<String, String>>,
 }
 
 impl PlanContext {
@@ -47,7 +49,7 @@ impl PlanContext {
             database: database.into(),
             params: vec![],
             backend_pid: 0,
-            vars: BTreeMap::new(),
+            vars: Arc::default(),
         }
     }
 }

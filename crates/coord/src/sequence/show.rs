@@ -116,7 +116,7 @@ impl Coordinator {
             return Err(SqlError::unsupported(format!("time zone \"{value}\""))
                 .with_hint("Eddy runs in UTC."));
         }
-        self.session_mut(session_id).vars.insert(name, value);
+        std::sync::Arc::make_mut(&mut self.session_mut(session_id).vars).insert(name, value);
         tag("SET")
     }
 }
