@@ -12,6 +12,7 @@ pub mod error;
 pub mod eval;
 pub mod explain;
 pub mod func;
+pub mod join_order;
 pub mod mfp;
 pub mod optimize;
 pub mod relation;

@@ -2,9 +2,11 @@
 //! including which rows produce errors: a pass may drop work, never change results.
 //!
 //! Passes, in order: scalar constant folding; relation constant folding (Map, FlatMap, Filter,
-//! Project, Union and Negate over constants); fusion of stacked Filters and Projects;
-//! pushing filters into join inputs and turning cross-input equalities into join
-//! equivalences (so `FROM a, b WHERE a.x = b.y` joins on a key, not a cross product).
+//! Project, Union and Negate over constants); fusion of stacked Filters and Projects and
+//! of nested inner joins into one n-ary join; pushing filters into join inputs and
+//! turning cross-input equalities into join equivalences (so `FROM a, b WHERE a.x =
+//! b.y` joins on a key, not a cross product); and, once those reach a fixed point,
+//! ordering each join's inputs along its join graph (`join_order.rs`).
 
 use eddy_repr::{Datum, Diff, Row};
 
@@ -24,6 +26,8 @@ pub fn optimize(mut expr: MirRelationExpr) -> MirRelationExpr {
             break;
         }
     }
+    crate::join_order::order_joins(&mut expr);
+    fuse_and_push(&mut expr);
     expr
 }
 
@@ -314,6 +318,10 @@ fn fuse_and_push(expr: &mut MirRelationExpr) {
                 }
             }
         }
+        MirRelationExpr::Join {
+            inputs,
+            equivalences,
+        } => crate::join_order::flatten(inputs, equivalences),
         MirRelationExpr::Project { input, outputs } => {
             if let MirRelationExpr::Project {
                 input: inner,

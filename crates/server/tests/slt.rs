@@ -274,7 +274,8 @@ slt_files!(
     show_explain,
     txn,
     explain,
-    subqueries
+    subqueries,
+    joins
 );
 
 #[test]

@@ -1,0 +1,238 @@
+//! Join planning on the IR: nested inner joins become one n-ary join, and the inputs
+//! of every n-ary join are put in an order that never forms a cross product while a
+//! connecting equality exists.
+//!
+//! The join graph: inputs are nodes; two inputs are connected when an equivalence
+//! class has an expression over each of them alone (`a.x = b.y`). The dataflow renders
+//! a join as a left-deep chain in input order (`dataflow/render/join.rs`), so the
+//! order is the plan: each input after the first should share a class with the inputs
+//! before it, and then that step is keyed on it.
+//!
+//! Invariants:
+//! - Reordering never changes what a join denotes: the inputs are permuted, every
+//!   equivalence is rewritten to the new column positions, and a `Project` restores
+//!   the original column order above the join.
+//! - The order depends on the graph alone (connectivity first, then the order the
+//!   query wrote), never on chance: plans and EXPLAIN output are deterministic.
+//! - Ordering an already ordered join changes nothing (the pass is idempotent).
+
+use std::collections::BTreeSet;
+
+use crate::relation::MirRelationExpr;
+use crate::scalar::MirScalarExpr;
+
+/// Splices every input of `inputs` that is itself a join into this join: its inputs
+/// take its place, and its equivalences move up, shifted to their columns here. The
+/// columns of the join are unchanged.
+pub fn flatten(inputs: &mut Vec<MirRelationExpr>, equivalences: &mut Vec<Vec<MirScalarExpr>>) {
+    if !inputs
+        .iter()
+        .any(|i| matches!(i, MirRelationExpr::Join { .. }))
+    {
+        return;
+    }
+    let mut flat = Vec::with_capacity(inputs.len());
+    let mut offset = 0;
+    for input in inputs.drain(..) {
+        let arity = input.arity();
+        match input {
+            MirRelationExpr::Join {
+                inputs: inner,
+                equivalences: inner_equivalences,
+            } => {
+                for mut class in inner_equivalences {
+                    class.iter_mut().for_each(|e| e.permute(&|c| c + offset));
+                    equivalences.push(class);
+                }
+                flat.extend(inner);
+            }
+            other => flat.push(other),
+        }
+        offset += arity;
+    }
+    *inputs = flat;
+}
+
+/// The order in which to join `inputs`: start with the first input that has a
+/// connection (the first input if none has), then repeatedly take the first input (in
+/// the query's order) connected to those already taken; only when none is connected,
+/// the first remaining input (a cross product the query asked for).
+pub fn choose_order(arities: &[usize], equivalences: &[Vec<MirScalarExpr>]) -> Vec<usize> {
+    let n = arities.len();
+    let edges = connections(arities, equivalences);
+    let connected = |i: usize, taken: &[usize]| {
+        taken
+            .iter()
+            .any(|t| edges.contains(&(i.min(*t), i.max(*t))))
+    };
+    let start = (0..n)
+        .find(|i| edges.iter().any(|(a, b)| a == i || b == i))
+        .unwrap_or(0);
+    let mut order = vec![start];
+    while order.len() < n {
+        let remaining = || (0..n).filter(|i| !order.contains(i));
+        let next = remaining()
+            .find(|i| connected(*i, &order))
+            .or_else(|| remaining().next())
+            .expect("an input remains");
+        order.push(next);
+    }
+    order
+}
+
+/// Pairs of inputs `(a, b)` with `a < b` that some equivalence class connects.
+fn connections(arities: &[usize], equivalences: &[Vec<MirScalarExpr>]) -> BTreeSet<(usize, usize)> {
+    let mut offsets = Vec::with_capacity(arities.len());
+    let mut total = 0;
+    for a in arities {
+        offsets.push(total);
+        total += a;
+    }
+    let input_of = |col: usize| offsets.iter().rposition(|o| *o <= col).unwrap_or(0);
+    let mut edges = BTreeSet::new();
+    for class in equivalences {
+        // The inputs that an expression of this class reads alone.
+        let alone: BTreeSet<usize> = class
+            .iter()
+            .filter_map(|e| {
+                let inputs: BTreeSet<usize> = e.support().into_iter().map(input_of).collect();
+                (inputs.len() == 1).then(|| *inputs.iter().next().expect("one input"))
+            })
+            .collect();
+        for a in &alone {
+            for b in &alone {
+                if a < b {
+                    edges.insert((*a, *b));
+                }
+            }
+        }
+    }
+    edges
+}
+
+/// Reorders the inputs of every join in `expr` (see [`choose_order`]), bottom up.
+pub fn order_joins(expr: &mut MirRelationExpr) {
+    for child in expr.children_mut() {
+        order_joins(child);
+    }
+    let MirRelationExpr::Join {
+        inputs,
+        equivalences,
+    } = expr
+    else {
+        return;
+    };
+    let arities: Vec<usize> = inputs.iter().map(|i| i.arity()).collect();
+    let order = choose_order(&arities, equivalences);
+    if order.iter().enumerate().all(|(position, i)| position == *i) {
+        return;
+    }
+    let mut old_offsets = Vec::with_capacity(arities.len());
+    let mut total = 0;
+    for a in &arities {
+        old_offsets.push(total);
+        total += a;
+    }
+    // new_position[old column] = its column in the reordered join.
+    let mut new_position = vec![0; total];
+    let mut next = 0;
+    for &i in &order {
+        for c in 0..arities[i] {
+            new_position[old_offsets[i] + c] = next;
+            next += 1;
+        }
+    }
+    let mut old_inputs: Vec<Option<MirRelationExpr>> =
+        std::mem::take(inputs).into_iter().map(Some).collect();
+    let reordered: Vec<MirRelationExpr> = order
+        .iter()
+        .map(|i| old_inputs[*i].take().expect("each input once"))
+        .collect();
+    let mut classes = std::mem::take(equivalences);
+    for e in classes.iter_mut().flatten() {
+        e.permute(&|c| new_position[c]);
+    }
+    let join = MirRelationExpr::Join {
+        inputs: reordered,
+        equivalences: classes,
+    };
+    *expr = join.project(new_position);
+}
+
+#[cfg(test)]
+mod tests {
+    use eddy_repr::{GlobalId, ScalarType};
+
+    use super::*;
+    use crate::func::BinaryFunc;
+    use crate::optimize::optimize;
+
+    fn get(n: u64) -> MirRelationExpr {
+        MirRelationExpr::Get {
+            id: GlobalId::User(n),
+            typ: vec![ScalarType::Int32.nullable(true); 2],
+            name: format!("t{n}"),
+        }
+    }
+
+    fn col_eq(a: usize, b: usize) -> MirScalarExpr {
+        MirScalarExpr::column(a).call_binary(MirScalarExpr::column(b), BinaryFunc::Eq)
+    }
+
+    #[test]
+    fn nested_joins_flatten_and_follow_the_graph() {
+        // `FROM t1, t3, t2 WHERE t1.b = t2.a AND t2.b = t3.a`, planned as nested
+        // binary joins in FROM order: t1 and t3 share nothing.
+        let from = MirRelationExpr::Join {
+            inputs: vec![
+                MirRelationExpr::Join {
+                    inputs: vec![get(1), get(3)],
+                    equivalences: vec![],
+                },
+                get(2),
+            ],
+            equivalences: vec![],
+        };
+        let plan = optimize(from.filter(vec![col_eq(1, 4), col_eq(5, 2)]));
+        let expected = MirRelationExpr::Join {
+            inputs: vec![get(1), get(2), get(3)],
+            equivalences: vec![eq(1, 2), eq(3, 4)],
+        }
+        .project(vec![0, 1, 4, 5, 2, 3]);
+        assert_eq!(plan, expected);
+        // Optimizing again changes nothing.
+        assert_eq!(optimize(plan.clone()), plan);
+    }
+
+    fn eq(a: usize, b: usize) -> Vec<MirScalarExpr> {
+        vec![MirScalarExpr::Column(a), MirScalarExpr::Column(b)]
+    }
+
+    #[test]
+    fn a_chain_written_out_of_order_is_joined_along_the_chain() {
+        // Inputs of arity 2: t0 - t2 - t1 - t3 is the chain (columns 2k, 2k+1).
+        let arities = [2, 2, 2, 2];
+        let classes = [eq(1, 4), eq(5, 2), eq(3, 6)];
+        assert_eq!(choose_order(&arities, &classes), vec![0, 2, 1, 3]);
+    }
+
+    #[test]
+    fn disconnected_inputs_come_last_and_isolated_starts_are_skipped() {
+        let arities = [1, 1, 1, 1];
+        // t0 is isolated; t1 - t3; t2 isolated.
+        let classes = [eq(1, 3)];
+        assert_eq!(choose_order(&arities, &classes), vec![1, 3, 0, 2]);
+        assert_eq!(choose_order(&arities, &[]), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_class_of_three_connects_every_pair() {
+        let arities = [1, 1, 1];
+        let classes = [vec![
+            MirScalarExpr::Column(0),
+            MirScalarExpr::Column(2),
+            MirScalarExpr::Column(1),
+        ]];
+        assert_eq!(choose_order(&arities, &classes), vec![0, 1, 2]);
+    }
+}
