@@ -10,12 +10,14 @@ use eddy_repr::{Datum, ScalarType, SqlError, SqlState};
 use eddy_sql::Statement;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cancel::Cancels;
 use crate::command::{Command, ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc};
 
 /// A handle to the coordinator. Cheap to clone; one per connection.
 #[derive(Clone)]
 pub struct Client {
     tx: mpsc::Sender<Command>,
+    cancels: Cancels,
 }
 
 fn gone() -> SqlError {
@@ -26,8 +28,14 @@ fn gone() -> SqlError {
 }
 
 impl Client {
-    pub(crate) fn new(tx: mpsc::Sender<Command>) -> Self {
-        Client { tx }
+    pub(crate) fn new(tx: mpsc::Sender<Command>, cancels: Cancels) -> Self {
+        Client { tx, cancels }
+    }
+
+    /// Cancels the statement `session` is running, if any (it fails with 57014).
+    /// Safe to call from any task, however busy the coordinator is.
+    pub async fn cancel(&self, session: u64) {
+        self.cancels.cancel(session);
     }
 
     async fn call<T>(

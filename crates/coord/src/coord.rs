@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
 use crate::builtins::BuiltinState;
+use crate::cancel::Cancels;
 use crate::catalog::Catalog;
 use crate::command::{Command, ExecuteResponse, Responder, StatementDesc, COMMAND_QUEUE_CAPACITY};
 use crate::durable::{LogRecord, Storage};
@@ -44,12 +45,19 @@ pub struct CoordConfig {
     /// After this many table updates since the last snapshot, the log is compacted
     /// into a snapshot of the catalog and every table (also done at clean shutdown).
     pub snapshot_rows: u64,
+    /// The most records a one-off query may hold in its dataflow's arrangements
+    /// before it fails with 53200; `None` for no limit.
+    pub query_max_records: Option<u64>,
 }
 
 impl CoordConfig {
     /// The default `snapshot_rows`: large enough that snapshots are rare, small enough
     /// that a restart never replays more than a few seconds of history.
     pub const DEFAULT_SNAPSHOT_ROWS: u64 = 4_000_000;
+
+    /// The default `query_max_records`: about a gigabyte of small rows, far above what
+    /// an interactive query over the views needs, far below what takes a machine down.
+    pub const DEFAULT_QUERY_MAX_RECORDS: u64 = 10_000_000;
 }
 
 pub(crate) struct Coordinator {
@@ -70,6 +78,8 @@ pub(crate) struct Coordinator {
     pub(crate) builtins: BuiltinState,
     /// Key values of the tables with a PRIMARY KEY, checked before every write.
     pub(crate) primary_keys: PrimaryKeys,
+    /// The running reads that a cancel request or `statement_timeout` can stop.
+    pub(crate) cancels: Cancels,
 }
 
 /// What a started coordinator hands back.
@@ -85,10 +95,12 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
     let (storage, records) = Storage::open(&config.data_dir)?;
     let compute = Compute::start(ComputeConfig {
         workers: config.workers,
+        query_max_records: config.query_max_records,
     })
     .map_err(|e| SqlError::internal(format!("could not start workers: {e}")))?;
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
     let metrics = Arc::new(Metrics::default());
+    let cancels = Cancels::default();
     let mut coord = Coordinator {
         catalog: Catalog::default(),
         compute,
@@ -104,11 +116,12 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
         snapshot_rows: config.snapshot_rows.max(1),
         builtins: BuiltinState::default(),
         primary_keys: PrimaryKeys::default(),
+        cancels: cancels.clone(),
     };
     coord.recover(records)?;
     let handle = tokio::spawn(coord.run(rx));
     Ok(Started {
-        client: crate::Client::new(tx),
+        client: crate::Client::new(tx, cancels),
         metrics,
         handle,
     })
@@ -139,6 +152,9 @@ impl Coordinator {
                 let _ = tx.send(id);
             }
             Command::CloseSession { id } => {
+                // A statement still running for a connection that went away stops.
+                self.cancels.cancel(id);
+                self.cancels.forget(id);
                 self.sessions.remove(&id);
                 self.refresh_gauges();
             }

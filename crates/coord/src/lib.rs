@@ -10,6 +10,7 @@
 //! - The catalog holds nothing the log cannot rebuild.
 
 pub mod builtins;
+pub mod cancel;
 pub mod catalog;
 pub mod client;
 pub mod command;

@@ -73,6 +73,14 @@ pub struct Session {
 }
 
 impl Session {
+    /// `statement_timeout`: how long a statement's reads may run (`None`: no limit).
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        self.vars
+            .get("statement_timeout")
+            .and_then(|v| crate::cancel::parse_timeout(v))
+            .flatten()
+    }
+
     pub fn new(user: &str, database: &str) -> Self {
         let mut vars: BTreeMap<String, String> = DEFAULT_VARS
             .iter()

@@ -17,6 +17,7 @@ async fn coordinator() -> Harness {
         data_dir: dir.path().to_path_buf(),
         workers: 1,
         snapshot_rows: CoordConfig::DEFAULT_SNAPSHOT_ROWS,
+        query_max_records: Some(CoordConfig::DEFAULT_QUERY_MAX_RECORDS),
     })
     .await
     .expect("coordinator starts");

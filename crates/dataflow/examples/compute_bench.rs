@@ -49,7 +49,11 @@ fn main() {
     let with_min_max = arg(5, 1) != 0;
     let settle = Duration::from_millis(arg(6, 2000) as u64);
 
-    let mut compute = Compute::start(ComputeConfig { workers }).expect("compute starts");
+    let mut compute = Compute::start(ComputeConfig {
+        workers,
+        query_max_records: None,
+    })
+    .expect("compute starts");
     let int4 = ScalarType::Int32.nullable(false);
     let (customers, orders, view) = (GlobalId::User(1), GlobalId::User(2), GlobalId::User(3));
     compute.create_table(customers, "customers", vec![int4, int4]);

@@ -31,6 +31,9 @@ const COMMAND_CHANNEL_CAPACITY: usize = 1024;
 pub struct ComputeConfig {
     /// Number of timely worker threads.
     pub workers: usize,
+    /// The most records a one-off dataflow may hold in its arrangements, over all
+    /// workers; `None` for no limit.
+    pub query_max_records: Option<u64>,
 }
 
 /// A dataflow to build: the optimized plan of a view (or of a one-off SELECT) whose
@@ -59,6 +62,9 @@ pub enum PeekError {
     TimeCompacted { time: Timestamp, since: Timestamp },
     #[error("compute workers are shut down")]
     Shutdown,
+    /// A one-off dataflow outgrew its budget and was stopped.
+    #[error("the query holds more than {limit} records in its arrangements")]
+    ResourceExhausted { limit: u64 },
 }
 
 /// The rows of an arrangement at one time, with their multiplicities, gathered from
@@ -165,6 +171,7 @@ impl Compute {
         let mut timely_config = timely::Config::process(workers);
         configure_idle_merging(&mut timely_config.worker);
         let worker_poisoned = Arc::clone(&poisoned);
+        let query_max_records = config.query_max_records;
         let guards = timely::execute(timely_config, move |worker| {
             let index = worker.index();
             let commands = receivers
@@ -176,11 +183,14 @@ impl Compute {
                 worker_poisoned.store(true, Ordering::SeqCst);
                 return;
             };
+            // Each worker holds about its share of every dataflow.
+            let budget = query_max_records.map(|n| n.div_ceil(workers as u64));
             crate::worker::WorkerState::new(
                 worker,
                 commands,
                 Arc::clone(&worker_poisoned),
                 Arc::clone(&worker_installed),
+                budget,
             )
             .run();
         })

@@ -56,6 +56,7 @@ fn combine_errors(a: PeekError, b: PeekError) -> PeekError {
             PeekError::UnknownCollection(_) => 1,
             PeekError::TimeCompacted { .. } => 2,
             PeekError::Eval(_) => 3,
+            PeekError::ResourceExhausted { .. } => 4,
         }
     }
     match rank(&a).cmp(&rank(&b)) {
@@ -97,6 +98,18 @@ impl PeekResponder {
         (responders, rx)
     }
 
+    /// Whether nobody waits for the answer any more (the read was cancelled, timed
+    /// out, or its client went away).
+    pub(crate) fn is_abandoned(&self) -> bool {
+        let Some(collector) = &self.collector else {
+            return true;
+        };
+        match collector.lock() {
+            Ok(state) => state.tx.as_ref().is_none_or(|tx| tx.is_closed()),
+            Err(_) => true,
+        }
+    }
+
     /// Reports this worker's part of the answer.
     pub(crate) fn respond(mut self, result: PeekResult) {
         self.report(result);
@@ -111,6 +124,12 @@ impl PeekResponder {
         let Ok(mut state) = collector.lock() else {
             return;
         };
+        // A stopped query answers at once: the other workers' parts are not coming.
+        if let Err(e @ PeekError::ResourceExhausted { .. }) = &result {
+            if let Some(tx) = state.tx.take() {
+                let _ = tx.send(Err(e.clone()));
+            }
+        }
         match result {
             Ok(rows) => state.rows.extend(rows),
             Err(e) => {

@@ -13,17 +13,23 @@
 //!   joins, reductions (accumulated in diffs, or hierarchical for min/max), top-k,
 //!   union, negate, threshold.
 //! - `validate`: plan checks that keep malformed plans from panicking a worker.
+//! - `memory`: records held in each dataflow's arrangements, for the one-off query
+//!   budget.
 //!
 //! Invariants:
 //! - Workers never block on I/O; they only read their command channel and step timely.
 //! - Errors in user data become rows of a dataflow's error collection, never panics.
 //! - A peek at time `t` answers only once every worker's arrangement is complete
 //!   through `t`, and compaction never advances past a pending peek's time.
+//! - A one-off dataflow (a SELECT's, [`GlobalId::Transient`]) that holds more than
+//!   its budget of records in its arrangements is stopped, and its peek fails with
+//!   [`PeekError::ResourceExhausted`]; tables and views are never stopped.
 //! - A peek's [`PeekSpec`] (key prefix, map/filter/project) runs on the workers as
 //!   they scan, so a read costs the rows it touches and only its answer is copied out.
 
 pub mod api;
 mod command;
+mod memory;
 mod render;
 mod validate;
 mod worker;

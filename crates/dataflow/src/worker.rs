@@ -9,7 +9,8 @@
 //!   `as_of`. A pending peek holds its own handles at the peek's time, so compaction
 //!   never passes a time that a pending peek will read.
 //! - A dropped collection leaves the registry at once, but its dataflow is torn down
-//!   only after the peeks already pending on it are answered.
+//!   only after the peeks already pending on it are answered, or abandoned by their
+//!   readers (a cancelled or timed-out SELECT): then it goes at once.
 //! - A peek at time `t` is answered once both traces' upper frontiers are beyond `t`,
 //!   from all updates at times `<= t`. Its errors (the collection's error rows) take
 //!   precedence over its rows; its key prefix bounds the scan of the rows, and its MFP
@@ -37,6 +38,7 @@ use timely::PartialOrder;
 
 use crate::api::{PeekError, PeekResult, PeekSpec};
 use crate::command::{Command, PeekResponder};
+use crate::memory::ArrangementSizes;
 use crate::render::{
     arity_mismatch, build_dataflow, CompiledMfp, ErrTrace, RowTrace, Time, TraceSource,
 };
@@ -53,6 +55,8 @@ const COMMANDS_PER_STEP: usize = 64;
 struct CollectionState {
     name: String,
     dataflow_index: usize,
+    /// The ids of the dataflow's operators (see `memory.rs`).
+    operators: std::ops::Range<usize>,
     oks: RowTrace,
     errs: ErrTrace,
     /// The earliest time at which the contents are exact.
@@ -113,6 +117,10 @@ pub(crate) struct WorkerState<'w> {
     poisoned: Arc<AtomicBool>,
     /// Where each worker publishes how many dataflows it has installed.
     installed: Arc<Vec<AtomicUsize>>,
+    /// Records held in each dataflow's arrangements on this worker.
+    sizes: ArrangementSizes,
+    /// This worker's share of a one-off dataflow's record budget.
+    query_max_records: Option<u64>,
 }
 
 impl<'w> WorkerState<'w> {
@@ -121,8 +129,12 @@ impl<'w> WorkerState<'w> {
         commands: Receiver<Command>,
         poisoned: Arc<AtomicBool>,
         installed: Arc<Vec<AtomicUsize>>,
+        query_max_records: Option<u64>,
     ) -> Self {
+        let sizes = ArrangementSizes::install(worker);
         WorkerState {
+            sizes,
+            query_max_records,
             worker,
             commands,
             registry: Registry {
@@ -157,6 +169,7 @@ impl<'w> WorkerState<'w> {
                 }
             }
             self.serve_peeks();
+            self.enforce_query_budget();
             if self.poisoned.load(Ordering::SeqCst) {
                 tracing::error!(
                     worker = self.worker.index(),
@@ -198,6 +211,7 @@ impl<'w> WorkerState<'w> {
             return;
         }
         let dataflow_index = self.worker.next_dataflow_index();
+        let first_operator = self.worker.peek_identifier();
         let (mut input, oks, errs) = self.worker.dataflow_named::<Time, _, _>(&name, |scope| {
             let (input, rows) = scope.new_collection::<Row, Diff>();
             let oks = rows.arrange_by_self_named(&format!("{name}/ArrangeOks"));
@@ -211,6 +225,7 @@ impl<'w> WorkerState<'w> {
         let mut state = CollectionState {
             name,
             dataflow_index,
+            operators: first_operator..self.worker.peek_identifier(),
             oks,
             errs,
             as_of: 0,
@@ -231,14 +246,17 @@ impl<'w> WorkerState<'w> {
         let dataflow_index = self.worker.next_dataflow_index();
         let worker_index = self.worker.index();
         let registry = &mut self.registry;
+        let first_operator = self.worker.peek_identifier();
         let built = self
             .worker
             .dataflow_named::<Time, _, _>(&desc.name, |scope| {
                 build_dataflow(scope, worker_index, desc, registry)
             });
+        let operators = first_operator..self.worker.peek_identifier();
         let mut state = CollectionState {
             name: desc.name.clone(),
             dataflow_index,
+            operators,
             oks: built.oks,
             errs: built.errs,
             as_of: desc.as_of,
@@ -253,9 +271,17 @@ impl<'w> WorkerState<'w> {
 
     fn drop_collection(&mut self, id: GlobalId) {
         let Some(state) = self.registry.collections.remove(&id) else {
-            tracing::warn!(%id, "drop of an unknown collection");
+            // A one-off dataflow stopped by its budget is gone before the coordinator
+            // drops it.
+            if !matches!(id, GlobalId::Transient(_)) {
+                tracing::warn!(%id, "drop of an unknown collection");
+            }
             return;
         };
+        // Peeks nobody waits for (a cancelled or timed-out read) do not keep the
+        // collection: its dataflow stops now and its memory goes back.
+        self.pending
+            .retain(|p| p.id != id || !p.responder.is_abandoned());
         if self.pending.iter().any(|p| p.id == id) {
             self.dropping.push((id, state));
         } else {
@@ -271,8 +297,10 @@ impl<'w> WorkerState<'w> {
             button.press();
         }
         let index = state.dataflow_index;
+        let operators = state.operators.clone();
         drop(state);
         self.worker.drop_dataflow(index);
+        self.sizes.forget(&operators);
         self.publish_installed();
     }
 
@@ -367,6 +395,43 @@ impl<'w> WorkerState<'w> {
             errs,
             responder,
         });
+    }
+
+    /// Stops every one-off dataflow that holds more records than its budget on this
+    /// worker: its peeks fail with `ResourceExhausted` and its dataflow goes at once.
+    /// Tables and views are never stopped.
+    fn enforce_query_budget(&mut self) {
+        let Some(limit) = self.query_max_records else {
+            return;
+        };
+        let over: Vec<GlobalId> = self
+            .registry
+            .collections
+            .iter()
+            .filter(|(id, state)| {
+                matches!(id, GlobalId::Transient(_))
+                    && self.sizes.records_in(&state.operators) > limit as i64
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in over {
+            let Some(state) = self.registry.collections.remove(&id) else {
+                continue;
+            };
+            let records = self.sizes.records_in(&state.operators);
+            tracing::warn!(%id, name = %state.name, records, limit, "one-off query over its record budget; stopping it");
+            let peers = self.worker.peers() as u64;
+            let (stopped, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+                .into_iter()
+                .partition(|p| p.id == id);
+            self.pending = keep;
+            for peek in stopped {
+                peek.responder.respond(Err(PeekError::ResourceExhausted {
+                    limit: limit * peers,
+                }));
+            }
+            self.retire(state);
+        }
     }
 
     /// Answers every pending peek whose time is complete, and retires dropped

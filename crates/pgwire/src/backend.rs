@@ -63,6 +63,10 @@ pub trait Backend: Send + Sync + 'static {
 
     /// A session variable as SHOW prints it, if it exists.
     async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String>;
+
+    /// Cancels the statement session `session` (an id from [`SessionHandle`]) is
+    /// running, if any: it fails with 57014. Called from another connection.
+    async fn cancel(&self, session: u64);
 }
 
 #[async_trait]
@@ -109,5 +113,9 @@ impl Backend for Client {
 
     async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String> {
         Client::session_var(self, session, name).await
+    }
+
+    async fn cancel(&self, session: u64) {
+        Client::cancel(self, session).await
     }
 }

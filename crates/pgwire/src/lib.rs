@@ -18,9 +18,10 @@
 //! Semantics in brief: trust authentication (any user and database), no TLS (SSLRequest
 //! and GSSENCRequest are answered `N`), results in text (simple query) or in the
 //! formats a Bind asks for, ParameterStatus at startup and after SET/RESET, cancel
-//! requests accepted and ignored.
+//! requests (the running statement of the session the key names stops with 57014).
 
 pub mod backend;
+mod cancel;
 mod deallocate;
 mod format;
 mod protocol;

@@ -32,6 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::cancel::CancelKeys;
 use async_trait::async_trait;
 use eddy_coord::{ExecuteResponse, SessionHandle, StatementDesc};
 use eddy_repr::{Datum, ScalarType};
@@ -47,7 +48,7 @@ use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{
     ClientInfo, ClientPortalStore, ErrorHandler, NoopHandler, PgWireConnectionState,
-    PgWireServerHandlers, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type, DEFAULT_NAME,
+    PgWireServerHandlers, Type, DEFAULT_NAME,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult, SEVERITY_ERROR, SEVERITY_FATAL};
 use pgwire::messages::cancel::CancelRequest;
@@ -90,6 +91,8 @@ const FIXED_PARAMETERS: &[&str] = &["server_encoding", "client_encoding", "integ
 pub(crate) struct Session<B> {
     backend: Arc<B>,
     handle: OnceLock<SessionHandle>,
+    /// The pid of the backend key data sent at startup (see `cancel.rs`).
+    pid: OnceLock<i32>,
     reported: Mutex<BTreeMap<String, String>>,
     named_statements: Mutex<BTreeSet<String>>,
 }
@@ -99,6 +102,7 @@ impl<B: Backend> Session<B> {
         Session {
             backend,
             handle: OnceLock::new(),
+            pid: OnceLock::new(),
             reported: Mutex::new(BTreeMap::new()),
             named_statements: Mutex::new(BTreeSet::new()),
         }
@@ -185,9 +189,10 @@ impl<B: Backend> Session<B> {
             .ok_or_else(|| user_error(SqlState::PROTOCOL_VIOLATION, "query message before startup"))
     }
 
-    /// Takes the handle for closing; `None` if startup never opened a session.
-    pub(crate) fn into_handle(self) -> Option<SessionHandle> {
-        self.handle.into_inner()
+    /// Takes the handle for closing and the pid of its cancel key; `None` if startup
+    /// never opened a session.
+    pub(crate) fn into_handle(self) -> (Option<SessionHandle>, Option<i32>) {
+        (self.handle.into_inner(), self.pid.into_inner())
     }
 
     /// Parses and describes a statement for Parse. `type_oids` are the client's
@@ -291,7 +296,7 @@ pub(crate) struct Prepared<P> {
 pub(crate) struct Handler<B> {
     session: Arc<Session<B>>,
     parser: Arc<Parser<B>>,
-    keys: Arc<RandomPidSecretKeyGenerator>,
+    keys: Arc<CancelKeys>,
 }
 
 impl<B> Clone for Handler<B> {
@@ -305,7 +310,7 @@ impl<B> Clone for Handler<B> {
 }
 
 impl<B: Backend> Handler<B> {
-    pub(crate) fn new(session: Arc<Session<B>>, keys: Arc<RandomPidSecretKeyGenerator>) -> Self {
+    pub(crate) fn new(session: Arc<Session<B>>, keys: Arc<CancelKeys>) -> Self {
         Handler {
             parser: Arc::new(Parser {
                 session: Arc::clone(&session),
@@ -402,7 +407,9 @@ impl<B: Backend> StartupHandler for Handler<B> {
         }
         let statuses = self.session.initial_parameters(&application_name).await?;
 
-        let (pid, secret_key) = self.keys.generate(&*client);
+        let session_id = self.session.handle()?.id;
+        let (pid, secret_key) = self.keys.register(&*client, session_id);
+        let _ = self.session.pid.set(pid);
         client.set_pid_and_secret_key(pid, secret_key.clone());
         debug!(pid, user, database, application_name, "session started");
 
@@ -733,10 +740,22 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
 #[async_trait]
 impl<B: Backend> CancelHandler for Handler<B> {
     async fn on_cancel_request(&self, request: CancelRequest) {
-        info!(
+        cancel(&self.keys, self.backend(), &request).await;
+    }
+}
+
+/// Cancels the statement that the session addressed by `request` is running, if the
+/// request's key matches (see `cancel.rs`).
+pub(crate) async fn cancel<B: Backend>(keys: &CancelKeys, backend: &B, request: &CancelRequest) {
+    match keys.session_for(request.pid, &request.secret_key) {
+        Some(session) => {
+            info!(pid = request.pid, session, "cancel request");
+            backend.cancel(session).await;
+        }
+        None => info!(
             pid = request.pid,
-            "ignoring cancel request: cancellation is not supported"
-        );
+            "cancel request with an unknown key ignored"
+        ),
     }
 }
 

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, SinkExt, StreamExt};
-use pgwire::api::RandomPidSecretKeyGenerator;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::process_socket;
 use pgwire::tokio::server::negotiate_tls;
@@ -31,6 +30,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn, Instrument};
 
 use crate::backend::Backend;
+use crate::cancel::CancelKeys;
 use crate::protocol::{too_many_clients, Handler, Session};
 
 /// Server settings.
@@ -80,7 +80,7 @@ pub async fn serve_with_shutdown<B: Backend>(
     let permits = |n: usize| Arc::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)));
     let connection_permits = permits(config.max_connections);
     let reject_permits = permits(config.max_rejecting);
-    let keys = Arc::new(RandomPidSecretKeyGenerator::default());
+    let keys = Arc::new(CancelKeys::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -113,8 +113,10 @@ pub async fn serve_with_shutdown<B: Backend>(
                 } else if let Ok(permit) = Arc::clone(&reject_permits).try_acquire_owned() {
                     info!(%peer, "rejecting connection: too many clients");
                     let timeout = config.reject_timeout;
+                    let (backend, keys) = (Arc::clone(&backend), Arc::clone(&keys));
                     tasks.spawn(async move {
-                        if tokio::time::timeout(timeout, reject(stream)).await.is_err() {
+                        let rejected = reject(stream, &*backend, &keys);
+                        if tokio::time::timeout(timeout, rejected).await.is_err() {
                             debug!(%peer, "rejected client sent no startup message in time");
                         }
                         drop(permit);
@@ -145,11 +147,11 @@ fn log_join(joined: Result<(), tokio::task::JoinError>) {
 async fn run_connection<B: Backend>(
     stream: TcpStream,
     backend: Arc<B>,
-    keys: Arc<RandomPidSecretKeyGenerator>,
+    keys: Arc<CancelKeys>,
     mut stop: watch::Receiver<bool>,
 ) {
     let session = Arc::new(Session::new(Arc::clone(&backend)));
-    let handler = Handler::new(Arc::clone(&session), keys);
+    let handler = Handler::new(Arc::clone(&session), Arc::clone(&keys));
     // A panic in the message loop must still close the session below.
     let served = AssertUnwindSafe(process_socket(stream, None, handler)).catch_unwind();
     tokio::select! {
@@ -164,7 +166,11 @@ async fn run_connection<B: Backend>(
     // message loop above, so this is the last reference.
     match Arc::into_inner(session) {
         Some(session) => {
-            if let Some(handle) = session.into_handle() {
+            let (handle, pid) = session.into_handle();
+            if let Some(pid) = pid {
+                keys.unregister(pid);
+            }
+            if let Some(handle) = handle {
                 backend.close_session(handle).await;
             }
         }
@@ -173,8 +179,9 @@ async fn run_connection<B: Backend>(
 }
 
 /// Answers a connection past the limit: refuses SSL, reads the startup message and
-/// replies FATAL 53300. Cancel requests are ignored as on any connection.
-async fn reject(stream: TcpStream) {
+/// replies FATAL 53300. A cancel request is served as on any connection: cancelling
+/// is what a client does when the server is too busy.
+async fn reject<B: Backend>(stream: TcpStream, backend: &B, keys: &CancelKeys) {
     let Ok(Some(mut socket)) = negotiate_tls::<()>(stream, None).await else {
         return;
     };
@@ -186,10 +193,7 @@ async fn reject(stream: TcpStream) {
             }
         }
         Some(Ok(PgWireFrontendMessage::CancelRequest(request))) => {
-            info!(
-                pid = request.pid,
-                "ignoring cancel request: cancellation is not supported"
-            );
+            crate::protocol::cancel(keys, backend, &request).await;
         }
         _ => {}
     }

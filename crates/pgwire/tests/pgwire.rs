@@ -1314,17 +1314,51 @@ async fn a_bad_message_closes_only_its_connection() {
 }
 
 #[tokio::test]
-async fn cancel_requests_are_accepted_and_ignored() {
+async fn cancel_requests_reach_the_session_their_key_names() {
     let server = TestServer::start().await;
+    let _other = server.connect().await;
     let client = server.connect().await;
-    client
-        .cancel_token()
-        .cancel_query(tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let token = client.cancel_token();
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let id = match server.backend.events().as_slice() {
+        [Event::Opened { .. }, Event::Opened { id, .. }, ..] => *id,
+        other => panic!("{other:?}"),
+    };
+    // The cancel arrives on a connection of its own, which opens no session.
+    for _ in 0..200 {
+        if server.backend.events().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(server.backend.events()[2..], [Event::Cancelled { id }]);
     assert_eq!(client.query("numbers 1", &[]).await.unwrap().len(), 1);
-    // The cancel connection opened no session.
-    assert_eq!(server.backend.events().len(), 1);
+}
+
+#[tokio::test]
+async fn cancel_requests_with_a_wrong_key_are_ignored() {
+    let server = TestServer::start().await;
+    let _client = server.connect().await;
+    // CancelRequest: length 16, code 80877102, the first session's pid, a wrong key.
+    let mut request = Vec::new();
+    request.extend_from_slice(&16i32.to_be_bytes());
+    request.extend_from_slice(&80877102i32.to_be_bytes());
+    request.extend_from_slice(&100_000i32.to_be_bytes());
+    request.extend_from_slice(&0x5eed_i32.to_be_bytes());
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(&request).await.unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !server
+            .backend
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::Cancelled { .. })),
+        "{:?}",
+        server.backend.events()
+    );
 }
 
 #[tokio::test]

@@ -51,12 +51,37 @@ struct ServeArgs {
     /// per data directory, and again only when its contents change.
     #[arg(long)]
     views: Option<PathBuf>,
+    /// Fail a one-off query (53200) once its dataflow holds this many records in its
+    /// arrangements; 0 for no limit. Materialized views are never limited.
+    #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_QUERY_MAX_RECORDS)]
+    query_max_records: u64,
     /// Compact the log into a snapshot after this many table updates (and at shutdown).
     #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_SNAPSHOT_ROWS, hide = true)]
     snapshot_rows: u64,
 }
 
+/// mimalloc purges freed pages only when the thread that freed them allocates again
+/// after `MIMALLOC_PURGE_DELAY` ms; an idle timely worker never does, so the memory of
+/// a finished one-off query would stay resident. With a delay of 0, freed pages go
+/// back at once. The option is read from the environment when the allocator starts,
+/// before `main`, so the process re-executes itself once with it set (the user's own
+/// setting wins).
+fn purge_freed_memory_promptly() -> anyhow::Result<()> {
+    const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
+    if std::env::var_os(PURGE_DELAY).is_some() {
+        return Ok(());
+    }
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()?;
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(PURGE_DELAY, "0")
+        .exec();
+    Err(anyhow::anyhow!("could not re-execute eddy: {err}"))
+}
+
 fn main() -> anyhow::Result<()> {
+    purge_freed_memory_promptly()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -105,6 +130,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         workers,
         snapshot_rows: args.snapshot_rows,
+        query_max_records: (args.query_max_records > 0).then_some(args.query_max_records),
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -19,10 +19,11 @@ use std::task::{Context, Poll};
 use eddy_dataflow::{DataflowDesc, PeekError, PeekResult, PeekSpec};
 use eddy_expr::optimize::{consolidate, eval_constant, optimize};
 use eddy_expr::{ColumnOrder, MapFilterProject, MirRelationExpr};
-use eddy_repr::{Datum, Diff, GlobalId, RelationDesc, Row, ScalarType, SqlError};
+use eddy_repr::{Datum, Diff, GlobalId, RelationDesc, Row, ScalarType, SqlError, SqlState};
 use eddy_sql::RowSetFinishing;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cancel::cancellable;
 use crate::command::{Command, ExecuteResponse};
 use crate::coord::{Coordinator, Finish};
 use crate::txn;
@@ -42,7 +43,10 @@ impl Coordinator {
         match self.start_session_read(session_id, optimize(expr)) {
             Ok(read) => {
                 self.metrics.peeks.fetch_add(1, Ordering::Relaxed);
+                let cancel = self.cancels.arm(session_id);
+                let timeout = self.sessions[&session_id].statement_timeout();
                 tokio::spawn(async move {
+                    let read = cancellable(read, cancel, timeout);
                     let result = read.await.map(|rows| ExecuteResponse::Rows {
                         desc,
                         rows: finish_rows(rows, &finishing),
@@ -61,7 +65,10 @@ impl Coordinator {
         session_id: u64,
         expr: MirRelationExpr,
     ) -> Result<Rows, SqlError> {
-        self.start_session_read(session_id, expr)?.await
+        let read = self.start_session_read(session_id, expr)?;
+        let cancel = self.cancels.arm(session_id);
+        let timeout = self.sessions[&session_id].statement_timeout();
+        cancellable(read, cancel, timeout).await
     }
 
     /// Starts reading `expr` as `session_id` sees it: inside a transaction block, the
@@ -189,25 +196,51 @@ impl Future for ReadFuture {
                     Poll::Ready(answer) => answer,
                 };
                 if let Some((id, tx)) = transient.take() {
-                    // The coordinator drops the one-off dataflow. If its queue is full,
-                    // a task waits for room, so the dataflow is never leaked; an error
-                    // means the coordinator is shutting down and drops everything.
-                    if let Err(mpsc::error::TrySendError::Full(msg)) =
-                        tx.try_send(Command::DropTransient(id))
-                    {
-                        tokio::spawn(async move {
-                            let _ = tx.send(msg).await;
-                        });
-                    }
+                    drop_transient(id, tx);
                 }
                 Poll::Ready(match answer {
                     Err(_) => Err(SqlError::internal("compute workers stopped")),
                     Ok(Err(PeekError::Eval(e))) => Err(e.into()),
+                    Ok(Err(PeekError::ResourceExhausted { limit })) => Err(SqlError::new(
+                        SqlState::OUT_OF_MEMORY,
+                        "out of memory",
+                    )
+                    .with_detail(format!(
+                        "The query held more than {limit} records in its dataflow's arrangements."
+                    ))
+                    .with_hint(
+                        "Add join conditions or filters, or raise eddy serve --query-max-records.",
+                    )),
                     Ok(Err(other)) => Err(SqlError::internal(other.to_string())),
                     Ok(Ok(rows)) => Ok(rows),
                 })
             }
         }
+    }
+}
+
+impl Drop for ReadFuture {
+    /// A read dropped before it answered (cancelled, timed out, or its client gone)
+    /// still drops its one-off dataflow, which stops its work and frees its memory.
+    fn drop(&mut self) {
+        if let ReadFuture::Peek {
+            transient: Some((id, tx)),
+            ..
+        } = self
+        {
+            drop_transient(*id, tx.clone());
+        }
+    }
+}
+
+/// Asks the coordinator to drop a one-off dataflow. If its queue is full, a task waits
+/// for room, so the dataflow is never leaked; an error means the coordinator is
+/// shutting down and drops everything.
+fn drop_transient(id: GlobalId, tx: mpsc::Sender<Command>) {
+    if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(Command::DropTransient(id)) {
+        tokio::spawn(async move {
+            let _ = tx.send(msg).await;
+        });
     }
 }
 

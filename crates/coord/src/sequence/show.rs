@@ -112,6 +112,13 @@ impl Coordinator {
             return Err(unrecognized(&name));
         };
         let value = value.unwrap_or_else(|| default.to_string());
+        if name == "statement_timeout" && crate::cancel::parse_timeout(&value).is_none() {
+            return Err(SqlError::new(
+                SqlState::INVALID_PARAMETER_VALUE,
+                format!("invalid value for parameter \"{name}\": \"{value}\""),
+            )
+            .with_hint("Valid units for this parameter are \"us\", \"ms\", \"s\", \"min\", \"h\", and \"d\"."));
+        }
         if name == "timezone" && !is_utc(&value) {
             return Err(SqlError::unsupported(format!("time zone \"{value}\""))
                 .with_hint("Eddy runs in UTC."));

@@ -81,7 +81,11 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(workers: usize) -> Harness {
-        let compute = Compute::start(ComputeConfig { workers }).expect("compute starts");
+        let compute = Compute::start(ComputeConfig {
+            workers,
+            query_max_records: None,
+        })
+        .expect("compute starts");
         Harness {
             compute,
             tables: BTreeMap::new(),

@@ -60,6 +60,10 @@ pub enum Event {
     Closed {
         id: u64,
     },
+    /// A cancel request named this session.
+    Cancelled {
+        id: u64,
+    },
 }
 
 #[derive(Default)]
@@ -432,6 +436,13 @@ impl Backend for FakeBackend {
             self.set_tx(session.id, Tx::Failed);
         }
         result.map(|desc| (sql.to_string(), desc))
+    }
+
+    async fn cancel(&self, session: u64) {
+        self.events
+            .lock()
+            .unwrap()
+            .push(Event::Cancelled { id: session });
     }
 
     fn prepared_desc(prepared: &(String, StatementDesc)) -> &StatementDesc {
