@@ -184,6 +184,7 @@ fn datum_text(d: &Datum) -> String {
 }
 
 /// Renders a scalar expression (`#n` for columns).
+#[recursive::recursive]
 pub fn scalar_text(expr: &MirScalarExpr) -> String {
     match expr {
         MirScalarExpr::Column(c) => format!("#{c}"),

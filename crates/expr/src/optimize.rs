@@ -33,6 +33,7 @@ pub fn optimize(mut expr: MirRelationExpr) -> MirRelationExpr {
 
 /// Folds every column-free scalar sub-expression into a literal (keeping errors as
 /// error literals, which fail only when a row reaches them).
+#[recursive::recursive]
 pub fn fold_scalar(expr: &mut MirScalarExpr, input_typ: &[eddy_repr::ColumnType]) {
     // A cast that only drops a type modifier (`numeric(10,2)` to `numeric`) leaves
     // every value as it is.

@@ -76,6 +76,7 @@ impl MirScalarExpr {
     }
 
     /// The type of this expression over an input with column types `input`.
+    #[recursive::recursive]
     pub fn typ(&self, input: &[ColumnType]) -> ColumnType {
         match self {
             MirScalarExpr::Column(i) => input[*i],
@@ -102,7 +103,9 @@ impl MirScalarExpr {
         }
     }
 
-    /// Evaluates the expression on one row's datums.
+    /// Evaluates the expression on one row's datums. Like every recursion over an
+    /// expression, it grows the stack when nesting needs more (`recursive`).
+    #[recursive::recursive]
     pub fn eval(&self, datums: &[Datum]) -> Result<Datum, EvalError> {
         match self {
             MirScalarExpr::Column(i) => Ok(datums[*i].clone()),
@@ -137,6 +140,7 @@ impl MirScalarExpr {
     }
 
     /// Calls `f` on every column this expression reads.
+    #[recursive::recursive]
     pub fn visit_columns(&self, f: &mut impl FnMut(usize)) {
         match self {
             MirScalarExpr::Column(i) => f(*i),
@@ -167,6 +171,7 @@ impl MirScalarExpr {
     }
 
     /// Rewrites every column reference with `f`.
+    #[recursive::recursive]
     pub fn permute(&mut self, f: &impl Fn(usize) -> usize) {
         match self {
             MirScalarExpr::Column(i) => *i = f(*i),

@@ -275,7 +275,8 @@ slt_files!(
     txn,
     explain,
     subqueries,
-    joins
+    joins,
+    deep
 );
 
 #[test]

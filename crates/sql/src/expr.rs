@@ -206,6 +206,7 @@ pub fn require_bool(scx: &StatementContext, planned: CExpr, what: &str) -> Resul
 }
 
 /// Plans an expression, leaving unknown-typed values open.
+#[recursive::recursive]
 pub fn plan_expr(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
     if let Expr::Function(f) = expr {
         if func::is_table_function_call(f) {
@@ -903,6 +904,7 @@ fn plan_binary_op(
     }
 }
 
+#[recursive::recursive]
 fn flatten_bool_op<'e>(expr: &'e Expr, op: &BinaryOperator, out: &mut Vec<&'e Expr>) {
     match expr {
         Expr::BinaryOp {

@@ -4,6 +4,10 @@
 //! - `RESET name` / `RESET ALL`, which `sqlparser` does not parse, become
 //!   `SET name = DEFAULT` / `SET all = DEFAULT` (the planner reads both as a reset);
 //!   `ABORT` becomes `ROLLBACK`.
+//! - Nesting is allowed up to [`PARSE_DEPTH_MAX`] (`sqlparser` counts a few levels
+//!   per parenthesis): far beyond what Postgres users write, a guard against input
+//!   built to exhaust the stack (`54001 statement is too deeply nested`). Parsing,
+//!   planning and evaluation grow the stack as nesting needs (`recursive`).
 //! - Errors become Postgres-style `42601` errors (`syntax error at or near "x"`,
 //!   `syntax error at end of input`) with a 1-based character `position`, except for
 //!   `COPY`, which is `0A000` (not supported yet) however it is written.
@@ -16,9 +20,58 @@ use sqlparser::tokenizer::Token;
 
 use eddy_repr::{SqlError, SqlState};
 
+/// How deep `sqlparser` may recurse: a 30-deep WHERE clause of a few hundred terms
+/// takes about 100.
+pub const PARSE_DEPTH_MAX: usize = 2000;
+
+/// Makes every `recursive` function (sqlparser's and ours) keep a red zone large enough
+/// for the deepest path between two of its checks (sqlparser's expression parser has
+/// frames of tens of kilobytes in debug builds), and grow the stack in large steps.
+fn grow_stack_generously() {
+    recursive::set_minimum_stack_size(1024 * 1024);
+    recursive::set_stack_allocation_size(16 * 1024 * 1024);
+}
+
+/// Statements nested at most this deep (in parentheses) parse on the caller's stack.
+const SHALLOW_NESTING: usize = 16;
+
+/// The stack a deeply nested statement is parsed on (reserved, and touched only as
+/// deep as the parse goes).
+const DEEP_PARSE_STACK_BYTES: usize = 256 * 1024 * 1024;
+
+/// How deep parentheses nest in `sql`, or a bound above it (quotes are not skipped).
+fn nesting_depth(sql: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for b in sql.bytes() {
+        match b {
+            b'(' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b')' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    // Operator chains without parentheses (`NOT NOT ...`, long AND lists) recurse
+    // too; long statements take the large stack whatever their parentheses.
+    if sql.len() > 8 * 1024 {
+        max.max(SHALLOW_NESTING + 1)
+    } else {
+        max
+    }
+}
+
 /// Parses a string holding zero or more `;`-separated statements.
 pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
-    parse_inner(sql).map_err(|e| {
+    grow_stack_generously();
+    // `sqlparser`'s expression parser recurses on the caller's stack: deeply nested
+    // input is parsed on a stack of its own, large enough for PARSE_DEPTH_MAX.
+    let parsed = if nesting_depth(sql) > SHALLOW_NESTING {
+        stacker::grow(DEEP_PARSE_STACK_BYTES, || parse_inner(sql))
+    } else {
+        parse_inner(sql)
+    };
+    parsed.map_err(|e| {
         // `COPY ... FROM STDIN` has its data after the statement, which `sqlparser`
         // reads as a syntax error: the statement itself is what Eddy lacks.
         let first_word = sql.split_whitespace().next().unwrap_or("");
@@ -32,7 +85,9 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
 
 fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
     let dialect = PostgreSqlDialect {};
-    let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
+    let mut parser = Parser::new(&dialect)
+        .with_recursion_limit(PARSE_DEPTH_MAX)
+        .try_with_sql(sql)?;
     let mut stmts = Vec::new();
     let mut expecting_delimiter = false;
     loop {
