@@ -50,11 +50,7 @@ pub const MAX_VALUE_BYTES: usize = (1 << 30) - 1;
 
 /// Evaluates a unary function on its (already evaluated) argument.
 pub fn eval_unary(func: &UnaryFunc, arg: Datum) -> Result<Datum, EvalError> {
-    let strict = !matches!(
-        func,
-        UnaryFunc::IsNull | UnaryFunc::IsTrue | UnaryFunc::IsFalse
-    );
-    if strict && arg.is_null() {
+    if func.is_strict() && arg.is_null() {
         return Ok(Datum::Null);
     }
     match func {
@@ -103,8 +99,7 @@ pub fn eval_binary(
 
 /// Evaluates a binary function on evaluated arguments.
 pub fn eval_binary_datums(func: &BinaryFunc, a: Datum, b: Datum) -> Result<Datum, EvalError> {
-    let strict = !matches!(func, BinaryFunc::IsDistinctFrom);
-    if strict && (a.is_null() || b.is_null()) {
+    if func.is_strict() && (a.is_null() || b.is_null()) {
         return Ok(Datum::Null);
     }
     match func {

@@ -179,6 +179,14 @@ const UNCONSTRAINED_NUMERIC: ScalarType = ScalarType::Numeric {
 };
 
 impl UnaryFunc {
+    /// Whether a NULL argument makes the result NULL (all but the `IS` tests).
+    pub fn is_strict(&self) -> bool {
+        !matches!(
+            self,
+            UnaryFunc::IsNull | UnaryFunc::IsTrue | UnaryFunc::IsFalse
+        )
+    }
+
     pub fn output_type(&self, input: ColumnType) -> ColumnType {
         use ScalarType::*;
         let n = input.nullable;
@@ -222,6 +230,12 @@ impl UnaryFunc {
 }
 
 impl BinaryFunc {
+    /// Whether a NULL argument makes the result NULL without evaluating the function
+    /// (every binary function but `IS DISTINCT FROM`).
+    pub fn is_strict(&self) -> bool {
+        !matches!(self, BinaryFunc::IsDistinctFrom)
+    }
+
     pub fn output_type(&self, left: ColumnType, right: ColumnType) -> ColumnType {
         use ScalarType::*;
         let n = left.nullable || right.nullable;

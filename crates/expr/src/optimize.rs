@@ -81,6 +81,17 @@ pub fn fold_scalar(expr: &mut MirScalarExpr, input_typ: &[eddy_repr::ColumnType]
         }
         return;
     }
+    // A strict operator with a NULL operand is NULL, whatever the other operand would
+    // give, errors included (`x / 0 = NULL` is NULL, as in Postgres, which folds it
+    // before reading a row).
+    if let MirScalarExpr::CallBinary { func, expr1, expr2 } = expr {
+        let is_null = |e: &MirScalarExpr| matches!(e, MirScalarExpr::Literal(Ok(Datum::Null), _));
+        if func.is_strict() && (is_null(expr1) || is_null(expr2)) {
+            let typ = expr.typ(input_typ).scalar_type.nullable(true);
+            *expr = MirScalarExpr::Literal(Ok(Datum::Null), typ);
+            return;
+        }
+    }
     if expr.support().is_empty() {
         let typ = expr.typ(input_typ);
         let result = expr.eval(&[]);

@@ -276,7 +276,8 @@ slt_files!(
     explain,
     subqueries,
     joins,
-    deep
+    deep,
+    folding
 );
 
 #[test]

@@ -1439,20 +1439,28 @@ fn plan_case(
     Ok(acc.into())
 }
 
-/// Used by [`func`] for `nullif`: `CASE WHEN a = b THEN NULL ELSE a END`, typed as `a`.
+/// Used by [`func`] for `nullif`: `CASE WHEN a = b THEN NULL ELSE a END`. As in
+/// Postgres, the result is the first argument of the `=` that compares them, so it
+/// takes the type both sides were brought to (`NULLIF(1, 2.5)` is `numeric`); a
+/// `char(n)` first argument keeps its type.
 pub fn plan_nullif(scx: &StatementContext, a: CExpr, b: CExpr) -> Result<Typed, SqlError> {
     let a = match (&a, b.scalar_type()) {
         (CExpr::Typed(_), _) => scx.finalize(a),
         (_, Some(tb)) => scx.resolve_unknown(a, types::unknown_meets(&tb), CastKind::Explicit)?,
         (_, None) => scx.finalize(a),
     };
-    let cond = compare(scx, BinaryFunc::Eq, "=", a.clone().into(), b)?;
-    let typ = a.typ.scalar_type.nullable(true);
+    let (left, right) = unify_for_comparison(scx, a.clone().into(), b, "=")?;
+    let result = match a.scalar_type() {
+        ScalarType::Char { .. } => a,
+        _ => left.clone(),
+    };
+    let cond = compare(scx, BinaryFunc::Eq, "=", left.into(), right.into())?;
+    let typ = result.typ.scalar_type.nullable(true);
     Ok(Typed::new(
         MirScalarExpr::If {
             cond: Box::new(cond.expr),
-            then: Box::new(MirScalarExpr::literal_null(a.typ.scalar_type)),
-            els: Box::new(a.expr),
+            then: Box::new(MirScalarExpr::literal_null(result.typ.scalar_type)),
+            els: Box::new(result.expr),
         },
         typ,
     ))
