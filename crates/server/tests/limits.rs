@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{describe_error, start_eddy};
-use eddy_testkit::{Eddy, PgBinaries};
+use eddy_testkit::Eddy;
 use tokio_postgres::Client;
 
 /// A four-way join of 300,000-row inputs: seconds of work, spread over many keys (so
@@ -124,21 +124,7 @@ async fn a_driver_cancel_stops_a_running_query() {
 async fn psql_ctrl_c_cancels_the_running_query() {
     let eddy = start_eddy(1);
     let client = setup(&eddy).await;
-    let bins = PgBinaries::locate().expect("psql");
-    let port = eddy.pg_port().to_string();
-    let mut psql = bins
-        .psql()
-        .args([
-            "-X",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
-            "eddy",
-            "-d",
-            "eddy",
-        ])
+    let mut psql = common::psql_command(&eddy)
         .args(["-c", SLOW])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -8,41 +8,23 @@ mod common;
 
 use std::process::Output;
 
-use eddy_testkit::{Eddy, PgBinaries};
+use eddy_testkit::Eddy;
 
 struct Psql<'a> {
     eddy: &'a Eddy,
-    bins: PgBinaries,
 }
 
 impl Psql<'_> {
     fn new(eddy: &Eddy) -> Psql<'_> {
-        let bins = PgBinaries::locate().unwrap_or_else(|e| panic!("finding psql: {e:#}"));
-        Psql { eddy, bins }
+        Psql { eddy }
     }
 
     /// Runs psql with `args` after the connection options.
     fn run(&self, args: &[&str]) -> Output {
-        let port = self.eddy.pg_port().to_string();
-        let mut cmd = self.bins.psql();
-        cmd.args([
-            "-X",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
-            "eddy",
-            "-d",
-            "eddy",
-            "-v",
-            "ON_ERROR_STOP=1",
-        ])
-        .args(args)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .env_remove("PGPASSWORD")
-        .env_remove("PGOPTIONS");
-        cmd.output().expect("running psql")
+        common::psql_command(self.eddy)
+            .args(args)
+            .output()
+            .expect("running psql")
     }
 
     /// Runs psql and requires success; returns stdout.

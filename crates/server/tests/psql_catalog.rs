@@ -7,9 +7,11 @@
 //! tokio-postgres, as drivers do: type lookups by OID, `information_schema`, and
 //! catalog functions in prepared statements. Every test starts its own server.
 
+mod common;
+
 use std::process::Output;
 
-use eddy_testkit::{Eddy, EddyConfig, PgBinaries};
+use eddy_testkit::{Eddy, EddyConfig};
 
 fn start_eddy() -> Eddy {
     Eddy::start(EddyConfig::new(env!("CARGO_BIN_EXE_eddy")).workers(2))
@@ -18,26 +20,8 @@ fn start_eddy() -> Eddy {
 
 /// Runs `psql -X -h 127.0.0.1 -p PORT -U eddy -d eddy -v ON_ERROR_STOP=1 ARGS...`.
 fn psql(eddy: &Eddy, args: &[&str]) -> Output {
-    let bins = PgBinaries::locate().unwrap_or_else(|e| panic!("finding psql: {e:#}"));
-    let port = eddy.pg_port().to_string();
-    bins.psql()
-        .args([
-            "-X",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
-            "eddy",
-            "-d",
-            "eddy",
-            "-v",
-            "ON_ERROR_STOP=1",
-        ])
+    common::psql_command(eddy)
         .args(args)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .env_remove("PGPASSWORD")
-        .env_remove("PGOPTIONS")
         .output()
         .expect("running psql")
 }

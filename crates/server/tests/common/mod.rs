@@ -28,6 +28,31 @@ pub fn start_eddy(workers: usize) -> Eddy {
     Eddy::start(config(workers)).unwrap_or_else(|e| panic!("starting eddy: {e:#}"))
 }
 
+/// `psql -X -h 127.0.0.1 -p PORT -U eddy -d eddy -v ON_ERROR_STOP=1`, ready for the
+/// test's own arguments; `-X` skips any `~/.psqlrc`, and no password or options come
+/// from the environment.
+pub fn psql_command(eddy: &Eddy) -> std::process::Command {
+    let bins = eddy_testkit::PgBinaries::locate().unwrap_or_else(|e| panic!("finding psql: {e:#}"));
+    let port = eddy.pg_port().to_string();
+    let mut cmd = bins.psql();
+    cmd.args([
+        "-X",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-U",
+        "eddy",
+        "-d",
+        "eddy",
+    ])
+    .args(["-v", "ON_ERROR_STOP=1"])
+    .env("PGCONNECT_TIMEOUT", "10")
+    .env_remove("PGPASSWORD")
+    .env_remove("PGOPTIONS");
+    cmd
+}
+
 /// Formats a client error with its SQLSTATE, detail and hint, for assertion messages.
 pub fn describe_error(err: &tokio_postgres::Error) -> String {
     match err.as_db_error() {
