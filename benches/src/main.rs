@@ -12,6 +12,9 @@
 //!    `SELECT ... WHERE id = $1`, the same SELECT unprepared through the simple
 //!    protocol, and a prepared single-row `INSERT ... VALUES ($1, $2, $3)`, as ops/s
 //!    and p50/p99, on a keyed table of `--prepared-rows` rows in Eddy and in Postgres.
+//! 6. Joins (`joins.rs`): planning time (an `EXPLAIN` round trip) and execution time of
+//!    a 16-table chain join and an 8-dimension star join with shuffled FROM lists, at
+//!    each of `--join-sizes` rows per table, in Eddy and in Postgres, which must agree.
 //!
 //! Targets (from the foundation issue): p99 < 10 ms; at least 100x less time than
 //! Postgres per small change; at most 200 bytes per table row.
@@ -25,12 +28,14 @@ use eddy_testkit::{Eddy, EddyConfig, Postgres};
 use rand::{Rng, SeedableRng};
 use tokio_postgres::Client;
 
+mod joins;
 mod prepared;
 
 #[derive(Parser, Debug)]
 #[command(
     about = "Eddy benchmarks: ingest, update latency, memory, Postgres REFRESH as baseline, \
-             and prepared single-row statements beside Postgres"
+             prepared single-row statements beside Postgres, and planning and execution of \
+             16-table chain and 8-dimension star joins beside Postgres"
 )]
 struct Args {
     /// Rows in `orders` (and in the memory table).
@@ -52,19 +57,27 @@ struct Args {
     /// prepared INSERT).
     #[arg(long, default_value_t = 20_000)]
     prepared_ops: usize,
-    /// Worker counts to measure ingest with (the latency and prepared phases use the
-    /// first).
+    /// Rows per table in the joins phase, one run each: the chain's 16 tables have this
+    /// many rows, the star's fact table too and its 8 dimensions a tenth of it.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    join_sizes: Vec<usize>,
+    /// Timed runs per query and size in the joins phase (EXPLAIN and the query each),
+    /// after one warm-up; the medians are printed.
+    #[arg(long, default_value_t = 5)]
+    join_runs: usize,
+    /// Worker counts to measure ingest with (the latency, prepared and joins phases use
+    /// the first).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     workers: Vec<usize>,
     /// The eddy binary [default: target/release/eddy next to this binary].
     #[arg(long)]
     eddy: Option<PathBuf>,
     /// Run only these phases [default: all]; the latency and baseline phases need the
-    /// ingest phase's data; the prepared phase starts its own servers.
+    /// ingest phase's data; the prepared and joins phases start their own servers.
     #[arg(
         long,
         value_delimiter = ',',
-        value_parser = ["ingest", "latency", "memory", "baseline", "prepared"]
+        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins"]
     )]
     only: Vec<String>,
 }
@@ -133,7 +146,7 @@ async fn load(
     table: &str,
     rows: usize,
     batch: usize,
-    values: fn(usize, usize) -> String,
+    values: impl Fn(usize, usize) -> String,
 ) -> Result<Duration> {
     let started = Instant::now();
     let mut at = 0;
@@ -365,6 +378,10 @@ async fn main() -> Result<()> {
 
     if args.runs("prepared") {
         prepared::run(&args).await?;
+    }
+
+    if args.runs("joins") {
+        joins::run(&args).await?;
     }
     Ok(())
 }
