@@ -39,7 +39,10 @@ const SHALLOW_NESTING: usize = 16;
 /// deep as the parse goes).
 const DEEP_PARSE_STACK_BYTES: usize = 256 * 1024 * 1024;
 
-/// How deep parentheses nest in `sql`, or a bound above it (quotes are not skipped).
+/// A bound on how deep `sql` nests: parentheses and brackets, plus every `NOT` (which
+/// `sqlparser` parses by recursion too). Quotes are not skipped, so the bound can be
+/// high, never low. Long statements that do not nest (a 1000-row `INSERT ... VALUES`)
+/// stay on the caller's stack: a stack of its own costs page faults and TLB flushes.
 fn nesting_depth(sql: &str) -> usize {
     let (mut depth, mut max) = (0usize, 0usize);
     for b in sql.bytes() {
@@ -52,13 +55,12 @@ fn nesting_depth(sql: &str) -> usize {
             _ => {}
         }
     }
-    // Operator chains without parentheses (`NOT NOT ...`, long AND lists) recurse
-    // too; long statements take the large stack whatever their parentheses.
-    if sql.len() > 8 * 1024 {
-        max.max(SHALLOW_NESTING + 1)
-    } else {
-        max
-    }
+    let nots = sql
+        .as_bytes()
+        .windows(4)
+        .filter(|w| w[..3].eq_ignore_ascii_case(b"not") && w[3].is_ascii_whitespace())
+        .count();
+    max + nots
 }
 
 /// Parses a string holding zero or more `;`-separated statements.
@@ -220,6 +222,16 @@ fn lowercase_first(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_nesting_takes_the_large_stack() {
+        let values: Vec<String> = (0..2000).map(|i| format!("({i}, 'x')")).collect();
+        let insert = format!("INSERT INTO t VALUES {}", values.join(", "));
+        assert_eq!(nesting_depth(&insert), 1);
+        assert_eq!(nesting_depth("SELECT ((1) + [2])"), 2);
+        assert_eq!(nesting_depth("SELECT NOT NOT not true"), 3);
+        assert_eq!(nesting_depth("SELECT note FROM t"), 0);
+    }
+
     use super::*;
 
     #[test]
