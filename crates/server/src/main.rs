@@ -55,17 +55,22 @@ struct ServeArgs {
     /// arrangements; 0 for no limit. Materialized views are never limited.
     #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_QUERY_MAX_RECORDS)]
     query_max_records: u64,
+    /// Return freed memory to the system at once, so resident memory drops back after a
+    /// large one-off query (sets MIMALLOC_PURGE_DELAY=0; costs up to ~40% of ingest
+    /// throughput). Without it, freed memory stays with the process and is reused.
+    #[arg(long)]
+    purge_freed_memory: bool,
     /// Compact the log into a snapshot after this many table updates (and at shutdown).
     #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_SNAPSHOT_ROWS, hide = true)]
     snapshot_rows: u64,
 }
 
-/// mimalloc purges freed pages only when the thread that freed them allocates again
-/// after `MIMALLOC_PURGE_DELAY` ms; an idle timely worker never does, so the memory of
-/// a finished one-off query would stay resident. With a delay of 0, freed pages go
-/// back at once. The option is read from the environment when the allocator starts,
-/// before `main`, so the process re-executes itself once with it set (the user's own
-/// setting wins).
+/// `--purge-freed-memory`: mimalloc purges freed pages only when the thread that freed
+/// them allocates again after `MIMALLOC_PURGE_DELAY` ms; an idle timely worker never
+/// does, so the memory of a finished one-off query stays resident (and is reused).
+/// With a delay of 0, freed pages go back at once, at a cost in throughput. The option
+/// is read from the environment when the allocator starts, before `main`, so the
+/// process re-executes itself once with it set (the user's own setting wins).
 fn purge_freed_memory_promptly() -> anyhow::Result<()> {
     const PURGE_DELAY: &str = "MIMALLOC_PURGE_DELAY";
     if std::env::var_os(PURGE_DELAY).is_some() {
@@ -81,7 +86,6 @@ fn purge_freed_memory_promptly() -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    purge_freed_memory_promptly()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -93,6 +97,9 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
+            if args.purge_freed_memory {
+                purge_freed_memory_promptly()?;
+            }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .thread_name("eddy-io")

@@ -170,7 +170,11 @@ fn rss_bytes(pid: u32) -> u64 {
 #[tokio::test]
 async fn a_cross_join_bomb_fails_with_out_of_memory_and_the_memory_goes_back() {
     let mut config = common::config(2);
-    config.extra_args = vec!["--query-max-records".into(), "2000000".into()];
+    config.extra_args = vec![
+        "--query-max-records".into(),
+        "2000000".into(),
+        "--purge-freed-memory".into(),
+    ];
     let eddy = Eddy::start(config).expect("eddy starts");
     let client = setup(&eddy).await;
     let pid = eddy.pid().expect("running");
