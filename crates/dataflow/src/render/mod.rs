@@ -66,6 +66,7 @@ pub(crate) fn build_dataflow<'s>(
         worker_index,
         traces,
         imports: BTreeMap::new(),
+        shared: Vec::new(),
         buttons: Vec::new(),
     };
     let rendered = match crate::validate::validate(&desc.plan) {
@@ -101,6 +102,10 @@ struct Context<'a, 's> {
     traces: &'a mut dyn TraceSource,
     /// Collections already imported into this dataflow, reused when read twice.
     imports: BTreeMap<GlobalId, Rendered<'s>>,
+    /// Joins, reductions and top-k already rendered in this dataflow: a plan that
+    /// holds the same one twice (a global aggregate's plan holds its input twice, to
+    /// answer an empty input with one row) computes and arranges it once.
+    shared: Vec<(MirRelationExpr, Rendered<'s>)>,
     buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
 }
 
@@ -109,7 +114,27 @@ impl<'s> Context<'_, 's> {
         format!("{}/{}", self.name, op)
     }
 
+    /// Renders `expr`, reusing an identical join, reduction or top-k rendered before.
     fn render(&mut self, expr: &MirRelationExpr) -> Rendered<'s> {
+        let shareable = matches!(
+            expr,
+            MirRelationExpr::Join { .. }
+                | MirRelationExpr::Reduce { .. }
+                | MirRelationExpr::TopK { .. }
+        );
+        if shareable {
+            if let Some((_, rendered)) = self.shared.iter().find(|(e, _)| e == expr) {
+                return rendered.clone();
+            }
+        }
+        let rendered = self.render_operator(expr);
+        if shareable {
+            self.shared.push((expr.clone(), rendered.clone()));
+        }
+        rendered
+    }
+
+    fn render_operator(&mut self, expr: &MirRelationExpr) -> Rendered<'s> {
         match expr {
             MirRelationExpr::Constant { rows, .. } => Rendered {
                 oks: self.constant(rows.clone()),
