@@ -233,7 +233,7 @@ mod tests {
         }
         // Postgres 15 rejects this misspelling too (sqlparser has it as a keyword).
         assert_eq!(DateTimeUnit::from_name("millenium"), None);
-        // FIXME(issue 6): Postgres also reads a spelling by its first ten characters
+        // FIXME(issue 11): Postgres also reads a spelling by its first ten characters
         // and `mm` as minutes in extract; Eddy does not yet.
         assert_eq!(DateTimeUnit::from_name("microsecondsxyz"), None);
         assert_eq!(DateTimeUnit::from_name("mm"), None);
