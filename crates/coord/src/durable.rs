@@ -40,6 +40,26 @@ pub enum LogRecord {
 }
 
 impl LogRecord {
+    /// The record that recreates `entry` on replay (tables keep their `desc`, views are
+    /// re-planned from their text); `None` for kinds the log does not hold.
+    pub fn create(entry: &crate::catalog::CatalogEntry) -> Option<LogRecord> {
+        use eddy_sql::ItemKind;
+        match entry.kind {
+            ItemKind::Table => Some(LogRecord::CreateTable {
+                id: entry.id,
+                name: entry.name.clone(),
+                desc: entry.desc.clone(),
+                create_sql: entry.create_sql.clone(),
+                primary_key: entry.primary_key.clone(),
+            }),
+            ItemKind::View | ItemKind::MaterializedView => Some(LogRecord::CreateView {
+                id: entry.id,
+                create_sql: entry.create_sql.clone(),
+            }),
+            ItemKind::Source => None,
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         bincode::serialize(self).expect("log records serialize")
     }

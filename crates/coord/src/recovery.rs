@@ -238,22 +238,9 @@ impl Coordinator {
         let mut state = Vec::new();
         let mut tables = Vec::new();
         for entry in self.catalog.entries() {
-            match entry.kind {
-                ItemKind::Table => {
-                    state.push(LogRecord::CreateTable {
-                        id: entry.id,
-                        name: entry.name.clone(),
-                        desc: entry.desc.clone(),
-                        create_sql: entry.create_sql.clone(),
-                        primary_key: entry.primary_key.clone(),
-                    });
-                    tables.push(entry.id);
-                }
-                ItemKind::View | ItemKind::MaterializedView => state.push(LogRecord::CreateView {
-                    id: entry.id,
-                    create_sql: entry.create_sql.clone(),
-                }),
-                ItemKind::Source => {}
+            state.extend(LogRecord::create(entry));
+            if entry.kind == ItemKind::Table {
+                tables.push(entry.id);
             }
         }
         for (name, hash) in &self.views_files {

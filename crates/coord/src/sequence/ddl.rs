@@ -47,13 +47,8 @@ impl Coordinator {
         }
         let id = self.catalog.allocate_id();
         let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key);
-        self.storage.append(&[LogRecord::CreateTable {
-            id,
-            name: entry.name.clone(),
-            desc: entry.desc.clone(),
-            create_sql: entry.create_sql.clone(),
-            primary_key: entry.primary_key.clone(),
-        }])?;
+        self.storage
+            .append(&[LogRecord::create(&entry).expect("tables are logged")])?;
         self.compute
             .create_table(id, &entry.name, entry.desc.types.clone());
         if !entry.primary_key.is_empty() {
@@ -102,10 +97,8 @@ impl Coordinator {
         let id = self.catalog.allocate_id();
         let entry =
             CatalogEntry::view(id, name, kind, desc, create_sql, optimize(expr), depends_on);
-        self.storage.append(&[LogRecord::CreateView {
-            id,
-            create_sql: entry.create_sql.clone(),
-        }])?;
+        self.storage
+            .append(&[LogRecord::create(&entry).expect("views are logged")])?;
         if materialized {
             self.compute.create_dataflow(DataflowDesc {
                 id,
