@@ -24,12 +24,17 @@ use eddy_repr::{SqlError, SqlState};
 /// takes about 100.
 pub const PARSE_DEPTH_MAX: usize = 2000;
 
-/// Makes every `recursive` function (sqlparser's and ours) keep a red zone large enough
-/// for the deepest path between two of its checks (sqlparser's expression parser has
-/// frames of tens of kilobytes in debug builds), and grow the stack in large steps.
+/// Makes every `recursive` function in the process (the planner's, the optimizer's,
+/// evaluation's) keep a red zone large enough for the deepest path between two of its
+/// checks (planner frames reach tens of kilobytes in debug builds), and grow the stack
+/// in large steps. The setting is process-wide; it is made once, before the first
+/// statement is parsed (every plan starts from a parse, recovery's included).
 fn grow_stack_generously() {
-    recursive::set_minimum_stack_size(1024 * 1024);
-    recursive::set_stack_allocation_size(16 * 1024 * 1024);
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        recursive::set_minimum_stack_size(1024 * 1024);
+        recursive::set_stack_allocation_size(16 * 1024 * 1024);
+    });
 }
 
 /// Statements nested at most this deep (in parentheses) parse on the caller's stack.
