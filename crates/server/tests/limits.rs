@@ -100,6 +100,61 @@ async fn statement_timeout_stops_a_long_query() {
     still_serving(&client, ROWS).await;
 }
 
+/// Joins that pair 300,000 rows with 1,000 under one key (a cross join) or two (hot
+/// keys): 10^8 pairs and more examined for a handful of rows. The arrangements stay within the budget, so only a join that
+/// yields inside one key's product lets the timeout stop it, and only a join that
+/// filters each pair as it forms it keeps the memory flat meanwhile.
+#[tokio::test]
+async fn a_huge_product_under_one_key_is_stopped_in_bounded_memory() {
+    let eddy = start_eddy(2);
+    let client = setup(&eddy).await;
+    let pid = eddy.pid().expect("running");
+    let bomber = eddy.connect().await.unwrap();
+    bomber
+        .batch_execute("SET statement_timeout = '2s'")
+        .await
+        .unwrap();
+    for (query, shape) in [
+        (
+            "SELECT count(*) FROM wide a, big b WHERE a.x + b.x = 7",
+            "cross join",
+        ),
+        (
+            "SELECT count(*) FROM big a JOIN big b ON a.x % 1 = b.x % 1 \
+             JOIN big c ON c.x % 1 = b.x % 1 WHERE a.x + b.x + c.x = 7",
+            "hot key",
+        ),
+    ] {
+        let before = rss_bytes(pid);
+        let started = Instant::now();
+        assert_canceled(bomber.query(query, &[]).await, "statement timeout");
+        let elapsed = started.elapsed();
+        // The workers are free again: a view read answers at once (a join that cannot
+        // stop inside one key's product holds the workers until it has formed it all).
+        let n: i64 = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.query_one("SELECT n FROM n", &[]),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{shape}: the workers are still busy 10 s after the timeout"))
+        .unwrap()
+        .get(0);
+        assert_eq!(n, ROWS);
+        let after = rss_bytes(pid);
+        eprintln!(
+            "{shape}: stopped after {elapsed:?}; resident memory {} MiB before, {} MiB after",
+            before >> 20,
+            after >> 20
+        );
+        assert!(elapsed < Duration::from_secs(15), "{shape}: {elapsed:?}");
+        assert!(
+            after < before + 1024 * 1024 * 1024,
+            "{shape}: resident memory grew from {before} to {after} bytes"
+        );
+    }
+    still_serving(&client, ROWS).await;
+}
+
 #[tokio::test]
 async fn a_driver_cancel_stops_a_running_query() {
     let eddy = start_eddy(2);

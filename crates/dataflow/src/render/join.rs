@@ -16,16 +16,11 @@
 
 use std::cmp::Ordering;
 
-use differential_dataflow::consolidation::ConsolidatingContainerBuilder;
-use differential_dataflow::operators::join::join_traces;
-use differential_dataflow::AsCollection;
 use eddy_expr::{EvalError, MirScalarExpr};
-use eddy_repr::{Datum, Diff, Row};
-use timely::container::PushInto;
+use eddy_repr::{Datum, Row};
 
-use super::operators::{
-    flat_map_fallible, pack_join_key, KeyedArranged, Rendered, RowCollection, Time,
-};
+use super::operators::{flat_map_fallible, pack_join_key, KeyedArranged, Rendered, RowCollection};
+use super::pairs::join_pairs;
 
 /// A condition an equivalence class imposes on the rows that have its columns.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -252,28 +247,33 @@ pub(crate) fn render_join<'s>(
             stage.input_key,
             stage.input_filters,
         );
-        let joined: RowCollection<'s> =
-            join_traces::<_, _, _, _, ConsolidatingContainerBuilder<Vec<(Row, Time, Diff)>>>(
-                left,
-                right,
-                &format!("{name}/Join{step}"),
-                |_key, prefix_row, input_row, time, d1, d2, out| {
-                    out.push_into((prefix_row.concat(input_row), time, d1.saturating_mul(*d2)));
-                },
-            )
-            .as_collection();
-        prefix = filter(
-            &format!("{name}/JoinFilter{step}"),
-            Rendered {
-                oks: joined,
-                errs: prefix
-                    .errs
-                    .concat(input.errs)
-                    .concat(left_errs)
-                    .concat(right_errs),
+        let post_filters = stage.post_filters;
+        let (joined, join_errs) = join_pairs(
+            &format!("{name}/Join{step}"),
+            left,
+            right,
+            move |prefix_row: &Row, input_row: &Row| {
+                if !post_filters.is_empty() {
+                    let mut datums = prefix_row.unpack();
+                    datums.extend(input_row.iter());
+                    match all_hold(&post_filters, &datums) {
+                        Ok(true) => {}
+                        Ok(false) => return None,
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+                Some(Ok(prefix_row.concat(input_row)))
             },
-            stage.post_filters,
         );
+        prefix = Rendered {
+            oks: joined,
+            errs: prefix
+                .errs
+                .concat(input.errs)
+                .concat(left_errs)
+                .concat(right_errs)
+                .concat(join_errs),
+        };
     }
     prefix
 }

@@ -17,6 +17,7 @@
 mod accum;
 mod join;
 mod mfp;
+mod pairs;
 pub(crate) mod operators;
 mod reduce;
 mod top_k;

@@ -48,7 +48,7 @@ pub(crate) struct Rendered<'s> {
 }
 
 /// An operator output that builds vectors of `(data, time, diff)` updates.
-type VecOutput<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<(D, Time, Diff)>>>;
+pub(crate) type VecOutput<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<(D, Time, Diff)>>>;
 
 /// Applies `logic` to every record of `input`. `Some(Ok(out))` emits `out` to the first
 /// output, `Some(Err(e))` emits `e` to the error output, and `None` drops the record;
