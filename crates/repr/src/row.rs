@@ -178,8 +178,6 @@ fn encode(buf: &mut Vec<u8>, datum: &Datum) {
             buf.push(tag::FLOAT32);
             let bits = if f.0.is_nan() {
                 f32::NAN.to_bits()
-            } else if f.0 == 0.0 {
-                0
             } else {
                 f.0.to_bits()
             };
@@ -189,8 +187,6 @@ fn encode(buf: &mut Vec<u8>, datum: &Datum) {
             buf.push(tag::FLOAT64);
             let bits = if f.0.is_nan() {
                 f64::NAN.to_bits()
-            } else if f.0 == 0.0 {
-                0
             } else {
                 f.0.to_bits()
             };
@@ -516,9 +512,15 @@ mod tests {
 
     #[test]
     fn equal_datums_encode_equally() {
-        let a = Row::pack(&[Datum::Float64(OrdF64(0.0))]);
-        let b = Row::pack(&[Datum::Float64(OrdF64(-0.0))]);
+        // Every NaN is one value; -0 keeps its sign (Postgres prints it), and keys
+        // normalize it where SQL equality matters.
+        let a = Row::pack(&[Datum::Float64(OrdF64(f64::NAN))]);
+        let b = Row::pack(&[Datum::Float64(OrdF64(-f64::NAN))]);
         assert_eq!(a, b);
+        let zero = Row::pack(&[Datum::Float64(OrdF64(0.0))]);
+        let negative_zero = Row::pack(&[Datum::Float64(OrdF64(-0.0))]);
+        assert_ne!(zero, negative_zero);
+        assert!(matches!(negative_zero.unpack()[0], Datum::Float64(f) if f.0.is_sign_negative()));
         let small = Row::pack(&[Datum::Int64(7)]);
         assert_eq!(small.byte_len(), 2);
     }

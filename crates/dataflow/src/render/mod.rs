@@ -17,8 +17,8 @@
 mod accum;
 mod join;
 mod mfp;
-mod pairs;
 pub(crate) mod operators;
+mod pairs;
 mod reduce;
 mod top_k;
 
@@ -29,7 +29,7 @@ use differential_dataflow::trace::TraceReader;
 use differential_dataflow::{AsCollection, VecCollection};
 use eddy_expr::{EvalError, MirRelationExpr};
 use eddy_repr::{Diff, GlobalId, Row};
-use operators::flat_map_fallible;
+use operators::{flat_map_fallible, group_row};
 use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::operators::{CapabilitySet, ToStream};
 use timely::dataflow::Scope;
@@ -222,6 +222,7 @@ impl<'s> Context<'_, 's> {
                 let input = self.render(input);
                 let oks = input
                     .oks
+                    .map(group_row)
                     .threshold_named(&self.op_name("Threshold"), |_row, count: &Diff| {
                         (*count).max(0)
                     });

@@ -13,7 +13,7 @@ use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::{KeySpine, ValBuilder, ValSpine};
 use differential_dataflow::{AsCollection, Data, VecCollection};
 use eddy_expr::EvalError;
-use eddy_repr::{Datum, Diff, Row, Timestamp};
+use eddy_repr::{Datum, Diff, OrdF32, OrdF64, Row, Timestamp};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -96,11 +96,38 @@ where
     (oks_stream.as_collection(), errs_stream.as_collection())
 }
 
-/// Normalizes a datum for use in a key, so that SQL-equal values pack to equal bytes.
+/// A datum as a grouping key: `-0` is `0`, as SQL equality has it (rows keep the sign,
+/// which Postgres prints). Display is kept otherwise, so a group key shows a value the
+/// group holds.
+pub(crate) fn group_datum(datum: Datum) -> Datum {
+    match datum {
+        Datum::Float64(f) if f.0 == 0.0 => Datum::Float64(OrdF64(0.0)),
+        Datum::Float32(f) if f.0 == 0.0 => Datum::Float32(OrdF32(0.0)),
+        other => other,
+    }
+}
+
+/// Normalizes a datum for use in a join key, so that SQL-equal values pack to equal
+/// bytes.
 pub(crate) fn key_datum(datum: Datum) -> Datum {
     match datum {
         Datum::Numeric(d) => Datum::Numeric(d.normalize()),
-        other => other,
+        other => group_datum(other),
+    }
+}
+
+/// `row` with every `-0` made `0` (the same row when it has none), so that rows SQL
+/// holds equal are one record where whole rows are compared (EXCEPT, INTERSECT).
+pub(crate) fn group_row(row: Row) -> Row {
+    let negative_zero = |d: &Datum| match d {
+        Datum::Float64(f) => f.0 == 0.0 && f.0.is_sign_negative(),
+        Datum::Float32(f) => f.0 == 0.0 && f.0.is_sign_negative(),
+        _ => false,
+    };
+    if row.iter().any(|d| negative_zero(&d)) {
+        Row::from_datums(row.iter().map(group_datum).collect())
+    } else {
+        row
     }
 }
 

@@ -268,8 +268,7 @@ fn split<'s>(
     let (oks_output, oks_stream) = builder.new_output();
     let (errs_output, errs_stream) = builder.new_output();
     let mut oks_output: super::operators::VecOutput<Row> = OutputBuilder::from(oks_output);
-    let mut errs_output: super::operators::VecOutput<EvalError> =
-        OutputBuilder::from(errs_output);
+    let mut errs_output: super::operators::VecOutput<EvalError> = OutputBuilder::from(errs_output);
     builder.build(move |_capabilities| {
         move |_frontiers| {
             let mut oks_handle = oks_output.activate();

@@ -40,8 +40,8 @@ use rust_decimal::Decimal;
 
 use super::accum::{is_accumulable, Accum};
 use super::operators::{
-    append_datum, explode_named, flat_map_fallible, key_datum, row_hash, row_prefix, KeyedArranged,
-    KeyedBuilder, KeyedSpine, Rendered, RowCollection,
+    append_datum, explode_named, flat_map_fallible, group_datum, key_datum, row_hash, row_prefix,
+    KeyedArranged, KeyedBuilder, KeyedSpine, Rendered, RowCollection,
 };
 use super::top_k::compare_order_keys;
 
@@ -744,7 +744,7 @@ fn collate(path_aggregates: &[Vec<usize>], count: usize, vals: &[(&Row, Diff)]) 
 fn eval_key(group_key: &[MirScalarExpr], datums: &[Datum]) -> Result<Row, EvalError> {
     let mut key = Vec::with_capacity(group_key.len());
     for k in group_key {
-        key.push(k.eval(datums)?);
+        key.push(group_datum(k.eval(datums)?));
     }
     Ok(Row::from_datums(key))
 }

@@ -18,7 +18,8 @@ use eddy_expr::ColumnOrder;
 use eddy_repr::{Datum, Diff, Row};
 
 use super::operators::{
-    append_datum, row_hash, row_prefix, KeyedArranged, KeyedBuilder, KeyedSpine, Rendered,
+    append_datum, group_datum, row_hash, row_prefix, KeyedArranged, KeyedBuilder, KeyedSpine,
+    Rendered,
 };
 use super::reduce::BUCKETS;
 
@@ -114,7 +115,12 @@ pub(crate) fn render_top_k<'s>(
     let keyed = input.oks.map(move |row: Row| {
         let key = {
             let datums = row.unpack();
-            Row::pack(group_key.iter().map(|c| &datums[*c]))
+            Row::from_datums(
+                group_key
+                    .iter()
+                    .map(|c| group_datum(datums[*c].clone()))
+                    .collect(),
+            )
         };
         let key = if hierarchical {
             append_datum(&key, &Datum::Int64((row_hash(&row) % BUCKETS) as i64))
