@@ -6,13 +6,16 @@ use std::fmt::Write;
 use eddy_repr::Datum;
 
 use crate::func::{BinaryFunc, CastKind, UnaryFunc, VariadicFunc};
+use crate::join_order::{choose_implementation, JoinImplementation};
 use crate::relation::MirRelationExpr;
 use crate::scalar::MirScalarExpr;
 
-/// Renders a plan as indented text.
-pub fn explain(expr: &MirRelationExpr) -> String {
+/// Renders a plan as indented text. `maintained` is true for the plan of a
+/// materialized view (kept up to date), false for a one-off query: it decides how
+/// joins are rendered, which each `Join` line states with its reason.
+pub fn explain(expr: &MirRelationExpr, maintained: bool) -> String {
     let mut out = String::new();
-    explain_rec(expr, 0, &mut out);
+    explain_rec(expr, maintained, 0, &mut out);
     out
 }
 
@@ -24,7 +27,7 @@ fn join<T>(items: &[T], f: impl Fn(&T) -> String, sep: &str) -> String {
     items.iter().map(f).collect::<Vec<_>>().join(sep)
 }
 
-fn explain_rec(expr: &MirRelationExpr, depth: usize, out: &mut String) {
+fn explain_rec(expr: &MirRelationExpr, maintained: bool, depth: usize, out: &mut String) {
     let indent = "  ".repeat(depth);
     let line = match expr {
         MirRelationExpr::Constant { rows, .. } => {
@@ -67,7 +70,10 @@ fn explain_rec(expr: &MirRelationExpr, depth: usize, out: &mut String) {
         MirRelationExpr::Project { outputs, .. } => {
             format!("Project ({})", list(outputs, |c| format!("#{c}")))
         }
-        MirRelationExpr::Join { equivalences, .. } => {
+        MirRelationExpr::Join {
+            inputs,
+            equivalences,
+        } => {
             if equivalences.is_empty() {
                 "CrossJoin".to_string()
             } else {
@@ -76,7 +82,13 @@ fn explain_rec(expr: &MirRelationExpr, depth: usize, out: &mut String) {
                     |class| join(class, scalar_text, " = "),
                     " AND ",
                 );
-                format!("Join on=({eqs})")
+                let arities: Vec<usize> = inputs.iter().map(|i| i.arity()).collect();
+                let (kind, why) = choose_implementation(&arities, equivalences, maintained);
+                let kind = match kind {
+                    JoinImplementation::Linear => "linear",
+                    JoinImplementation::Delta => "delta",
+                };
+                format!("Join on=({eqs}) type={kind} ({why})")
             }
         }
         MirRelationExpr::Reduce {
@@ -154,7 +166,7 @@ fn explain_rec(expr: &MirRelationExpr, depth: usize, out: &mut String) {
     };
     writeln!(out, "{indent}{line}").unwrap();
     for child in expr.children() {
-        explain_rec(child, depth + 1, out);
+        explain_rec(child, maintained, depth + 1, out);
     }
 }
 

@@ -58,16 +58,21 @@ pub fn flatten(inputs: &mut Vec<MirRelationExpr>, equivalences: &mut Vec<Vec<Mir
 /// the query's order) connected to those already taken; only when none is connected,
 /// the first remaining input (a cross product the query asked for).
 pub fn choose_order(arities: &[usize], equivalences: &[Vec<MirScalarExpr>]) -> Vec<usize> {
-    let n = arities.len();
     let edges = connections(arities, equivalences);
+    let start = (0..arities.len())
+        .find(|i| edges.iter().any(|(a, b)| a == i || b == i))
+        .unwrap_or(0);
+    order_from(start, arities.len(), &edges)
+}
+
+/// From `start`, repeatedly the first input connected to those taken, else the first
+/// remaining one.
+fn order_from(start: usize, n: usize, edges: &BTreeSet<(usize, usize)>) -> Vec<usize> {
     let connected = |i: usize, taken: &[usize]| {
         taken
             .iter()
             .any(|t| edges.contains(&(i.min(*t), i.max(*t))))
     };
-    let start = (0..n)
-        .find(|i| edges.iter().any(|(a, b)| a == i || b == i))
-        .unwrap_or(0);
     let mut order = vec![start];
     while order.len() < n {
         let remaining = || (0..n).filter(|i| !order.contains(i));
@@ -78,6 +83,68 @@ pub fn choose_order(arities: &[usize], equivalences: &[Vec<MirScalarExpr>]) -> V
         order.push(next);
     }
     order
+}
+
+/// How a join is rendered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinImplementation {
+    /// A left-deep chain of binary joins in input order: each step arranges its
+    /// input and the result so far (an intermediate arrangement per step after the
+    /// first). Cheapest to compute once.
+    Linear,
+    /// One path per input: a change of that input looks up the matching rows of the
+    /// others, one arrangement after another, at the change's time (strictly before
+    /// it for inputs earlier in the list, so that simultaneous changes count once).
+    /// Arranges every input by each key it is looked up by, and nothing else: no
+    /// intermediate result is ever arranged, and a change costs lookups, not a pass
+    /// through every later join step.
+    Delta,
+}
+
+/// How to render a join of inputs with these arities and equivalences, and why (the
+/// reason EXPLAIN prints). `maintained` is true for a dataflow kept up to date (a
+/// materialized view), false for a one-off query.
+pub fn choose_implementation(
+    arities: &[usize],
+    equivalences: &[Vec<MirScalarExpr>],
+    maintained: bool,
+) -> (JoinImplementation, &'static str) {
+    if !maintained {
+        return (JoinImplementation::Linear, "one-off query: computed once");
+    }
+    if arities.len() < 3 {
+        return (
+            JoinImplementation::Linear,
+            "two inputs: no intermediate result to save",
+        );
+    }
+    let edges = connections(arities, equivalences);
+    let reached = order_from(0, arities.len(), &edges);
+    let all_connected = reached.iter().enumerate().skip(1).all(|(k, i)| {
+        reached[..k]
+            .iter()
+            .any(|t| edges.contains(&((*i).min(*t), (*i).max(*t))))
+    });
+    if !all_connected {
+        return (
+            JoinImplementation::Linear,
+            "a cross product: some input shares no equality with the others",
+        );
+    }
+    (
+        JoinImplementation::Delta,
+        "every input shares an equality with the others: changes look up arranged inputs, no intermediate result is arranged",
+    )
+}
+
+/// For a delta join, the order in which the path that starts at each input looks up
+/// the others: `paths[i][0] == i`, then along the join graph (query order among the
+/// connected ones).
+pub fn delta_paths(arities: &[usize], equivalences: &[Vec<MirScalarExpr>]) -> Vec<Vec<usize>> {
+    let edges = connections(arities, equivalences);
+    (0..arities.len())
+        .map(|start| order_from(start, arities.len(), &edges))
+        .collect()
 }
 
 /// Pairs of inputs `(a, b)` with `a < b` that some equivalence class connects.

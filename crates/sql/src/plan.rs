@@ -116,7 +116,11 @@ pub enum Plan {
     },
     /// `EXPLAIN <query>` or `EXPLAIN CREATE MATERIALIZED VIEW ... AS <query>`: the
     /// unoptimized plan; the coordinator optimizes and prints it.
-    Explain { expr: MirRelationExpr },
+    Explain {
+        expr: MirRelationExpr,
+        /// The plan of a materialized view (kept up to date), not of a one-off query.
+        maintained: bool,
+    },
     /// `SHOW TABLES | VIEWS | MATERIALIZED VIEWS`; rows described by
     /// [`show_objects_desc`].
     ShowObjects(ObjectKind),

@@ -371,7 +371,10 @@ fn plan_explain(scx: &StatementContext, stmt: &Statement) -> Result<Plan, SqlErr
     match stmt {
         Statement::Query(query) => {
             let (expr, _, _) = query::plan_query(scx, query)?.into_relation();
-            Ok(Plan::Explain { expr })
+            Ok(Plan::Explain {
+                expr,
+                maintained: false,
+            })
         }
         Statement::CreateView {
             materialized: true,
@@ -380,7 +383,10 @@ fn plan_explain(scx: &StatementContext, stmt: &Statement) -> Result<Plan, SqlErr
         } => {
             scx.in_view.set(true);
             let (expr, _, _) = query::plan_query(scx, query)?.into_relation();
-            Ok(Plan::Explain { expr })
+            Ok(Plan::Explain {
+                expr,
+                maintained: true,
+            })
         }
         other => Err(SqlError::unsupported(format!(
             "EXPLAIN {}",

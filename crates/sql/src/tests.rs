@@ -2544,11 +2544,11 @@ fn show_set_and_transactions() {
 #[test]
 fn explain() {
     match plan_ok("EXPLAIN SELECT a FROM t WHERE a = 1") {
-        Plan::Explain { expr } => assert!(expr.depends_on().contains(&T)),
+        Plan::Explain { expr, .. } => assert!(expr.depends_on().contains(&T)),
         other => panic!("{other:?}"),
     }
     match plan_ok("EXPLAIN CREATE MATERIALIZED VIEW m AS SELECT count(*) FROM l") {
-        Plan::Explain { expr } => assert_eq!(expr.arity(), 1),
+        Plan::Explain { expr, .. } => assert_eq!(expr.arity(), 1),
         other => panic!("{other:?}"),
     }
     assert_err(

@@ -49,7 +49,7 @@ impl Coordinator {
                 selection,
                 kind,
             } => self.read_then_write(session_id, id, selection, kind).await,
-            Plan::Explain { expr } => Ok(read::explain(expr)),
+            Plan::Explain { expr, maintained } => Ok(read::explain(expr, maintained)),
             Plan::ShowObjects(kind) => Ok(self.show_objects(kind)),
             Plan::ShowColumns { id } => self.show_columns(id),
             Plan::ShowVariable(name) => self.show_variable(session_id, &name),

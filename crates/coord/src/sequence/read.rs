@@ -161,8 +161,8 @@ impl Coordinator {
 }
 
 /// `EXPLAIN`: the optimized plan, one row per line.
-pub(super) fn explain(expr: MirRelationExpr) -> ExecuteResponse {
-    let text = eddy_expr::explain::explain(&optimize(expr));
+pub(super) fn explain(expr: MirRelationExpr, maintained: bool) -> ExecuteResponse {
+    let text = eddy_expr::explain::explain(&optimize(expr), maintained);
     let desc = RelationDesc::empty().with_column("QUERY PLAN", ScalarType::Text.nullable(false));
     let rows = text
         .lines()

@@ -19,8 +19,14 @@ use std::cmp::Ordering;
 use eddy_expr::{EvalError, MirScalarExpr};
 use eddy_repr::{Datum, Row};
 
-use super::operators::{flat_map_fallible, pack_join_key, KeyedArranged, Rendered, RowCollection};
-use super::pairs::join_pairs;
+use differential_dataflow::VecCollection;
+use eddy_repr::Diff;
+
+use super::half_join::half_join;
+use super::operators::{
+    flat_map_fallible, pack_join_key, ErrCollection, KeyedArranged, Rendered, RowCollection, Time,
+};
+use super::pairs::{join_pairs, PairResult};
 
 /// A condition an equivalence class imposes on the rows that have its columns.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,32 +183,42 @@ impl JoinPlan {
     }
 }
 
-/// Filters `input` by `constraints` in one operator (or returns it unchanged).
-fn filter<'s>(name: &str, input: Rendered<'s>, constraints: Vec<Constraint>) -> Rendered<'s> {
-    if constraints.is_empty() {
-        return input;
-    }
-    let (oks, errs) = flat_map_fallible(input.oks, name, move |row: Row| {
+/// The rows of `rows` that pass `constraints`, and the errors evaluating them.
+fn filter_rows<'s>(
+    name: &str,
+    rows: RowCollection<'s>,
+    constraints: Vec<Constraint>,
+) -> (RowCollection<'s>, ErrCollection<'s>) {
+    flat_map_fallible(rows, name, move |row: Row| {
         match all_hold(&constraints, &row.unpack()) {
             Ok(true) => Some(Ok(row)),
             Ok(false) => None,
             Err(e) => Some(Err(e)),
         }
-    });
+    })
+}
+
+/// Filters `input` by `constraints` in one operator (or returns it unchanged).
+fn filter<'s>(name: &str, input: Rendered<'s>, constraints: Vec<Constraint>) -> Rendered<'s> {
+    if constraints.is_empty() {
+        return input;
+    }
+    let (oks, errs) = filter_rows(name, input.oks, constraints);
     Rendered {
         oks,
         errs: input.errs.concat(errs),
     }
 }
 
-/// Arranges `rows` by `key` after checking `filters`; rows with a NULL key are dropped.
-fn arrange_by<'s>(
+/// `(key, row)` for every row of `rows` that passes `filters`; rows with a NULL key
+/// are dropped.
+fn key_by<'s>(
     name: &str,
     rows: RowCollection<'s>,
     key: Vec<MirScalarExpr>,
     filters: Vec<Constraint>,
-) -> (KeyedArranged<'s>, super::operators::ErrCollection<'s>) {
-    let (keyed, errs) = flat_map_fallible(rows, &format!("{name}Key"), move |row: Row| {
+) -> (VecCollection<'s, Time, (Row, Row), Diff>, ErrCollection<'s>) {
+    flat_map_fallible(rows, name, move |row: Row| {
         let datums = row.unpack();
         match all_hold(&filters, &datums) {
             Ok(true) => {}
@@ -217,8 +233,35 @@ fn arrange_by<'s>(
             }
         }
         pack_join_key(key_datums).map(|k| Ok((k, row)))
-    });
+    })
+}
+
+/// Arranges `rows` by `key` after checking `filters`; rows with a NULL key are dropped.
+fn arrange_by<'s>(
+    name: &str,
+    rows: RowCollection<'s>,
+    key: Vec<MirScalarExpr>,
+    filters: Vec<Constraint>,
+) -> (KeyedArranged<'s>, ErrCollection<'s>) {
+    let (keyed, errs) = key_by(&format!("{name}Key"), rows, key, filters);
     (keyed.arrange_by_key_named(&format!("{name}Arrange")), errs)
+}
+
+/// What a join step makes of a pair of rows: their concatenation, if it passes
+/// `post_filters` (which read the concatenated columns).
+fn pair_logic(post_filters: Vec<Constraint>) -> impl FnMut(&Row, &Row) -> PairResult + 'static {
+    move |prefix_row: &Row, input_row: &Row| {
+        if !post_filters.is_empty() {
+            let mut datums = prefix_row.unpack();
+            datums.extend(input_row.iter());
+            match all_hold(&post_filters, &datums) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        Some(Ok(prefix_row.concat(input_row)))
+    }
 }
 
 /// Renders the join of `first` and `rest` (with the given arities, `first`'s first)
@@ -247,23 +290,11 @@ pub(crate) fn render_join<'s>(
             stage.input_key,
             stage.input_filters,
         );
-        let post_filters = stage.post_filters;
         let (joined, join_errs) = join_pairs(
             &format!("{name}/Join{step}"),
             left,
             right,
-            move |prefix_row: &Row, input_row: &Row| {
-                if !post_filters.is_empty() {
-                    let mut datums = prefix_row.unpack();
-                    datums.extend(input_row.iter());
-                    match all_hold(&post_filters, &datums) {
-                        Ok(true) => {}
-                        Ok(false) => return None,
-                        Err(e) => return Some(Err(e)),
-                    }
-                }
-                Some(Ok(prefix_row.concat(input_row)))
-            },
+            pair_logic(stage.post_filters),
         );
         prefix = Rendered {
             oks: joined,
@@ -276,6 +307,126 @@ pub(crate) fn render_join<'s>(
         };
     }
     prefix
+}
+
+/// An input arranged for the lookups of a delta join: the input, its key and the
+/// filters on its own columns (the same for every path that looks it up by that key).
+type ArrangementKey = (usize, Vec<MirScalarExpr>, Vec<Constraint>);
+
+/// Renders a join as a delta join (see `eddy_expr::join_order::JoinImplementation`):
+/// one path per input, whose changes look up the other inputs in the order
+/// `eddy_expr::join_order::delta_paths` gives, each through its own arrangement by
+/// the key of that step. Every input must be connected to the others by equalities
+/// (else a step would have no key).
+pub(crate) fn render_delta_join<'s>(
+    name: &str,
+    inputs: Vec<Rendered<'s>>,
+    arities: Vec<usize>,
+    equivalences: &[Vec<MirScalarExpr>],
+) -> Rendered<'s> {
+    let paths = eddy_expr::join_order::delta_paths(&arities, equivalences);
+    let mut offsets = Vec::with_capacity(arities.len());
+    let mut total = 0;
+    for a in &arities {
+        offsets.push(total);
+        total += a;
+    }
+    let input_of = |col: usize| offsets.iter().rposition(|o| *o <= col).unwrap_or(0);
+
+    let mut errs = inputs[0].errs.clone();
+    for input in &inputs[1..] {
+        errs = errs.concat(input.errs.clone());
+    }
+    let mut arrangements: Vec<(ArrangementKey, KeyedArranged<'s>)> = Vec::new();
+    let mut oks: Option<RowCollection<'s>> = None;
+    for (start, order) in paths.iter().enumerate() {
+        // The path's rows hold the inputs' columns in the path's order.
+        let mut path_offset = vec![0; arities.len()];
+        let mut at = 0;
+        for i in order {
+            path_offset[*i] = at;
+            at += arities[*i];
+        }
+        let to_path = |c: usize| {
+            let k = input_of(c);
+            path_offset[k] + (c - offsets[k])
+        };
+        let path_arities: Vec<usize> = order.iter().map(|i| arities[*i]).collect();
+        let path_equivalences: Vec<Vec<MirScalarExpr>> = equivalences
+            .iter()
+            .map(|class| {
+                class
+                    .iter()
+                    .map(|e| {
+                        let mut e = e.clone();
+                        e.permute(&to_path);
+                        e
+                    })
+                    .collect()
+            })
+            .collect();
+        let plan = JoinPlan::new(&path_arities, &path_equivalences);
+
+        let path_name = format!("{name}/Delta{start}");
+        let (mut rows, filter_errs) = filter_rows(
+            &format!("{path_name}Filter"),
+            inputs[start].oks.clone(),
+            plan.initial_filters,
+        );
+        errs = errs.concat(filter_errs);
+        for (step, (stage, input)) in plan.stages.into_iter().zip(&order[1..]).enumerate() {
+            let step_name = format!("{path_name}/Lookup{step}");
+            let arrangement_key = (*input, stage.input_key, stage.input_filters);
+            let arranged = match arrangements.iter().find(|(k, _)| *k == arrangement_key) {
+                Some((_, arranged)) => arranged.clone(),
+                None => {
+                    let (arranged, arrange_errs) = arrange_by(
+                        &format!("{name}/DeltaInput{input}"),
+                        inputs[*input].oks.clone(),
+                        arrangement_key.1.clone(),
+                        arrangement_key.2.clone(),
+                    );
+                    errs = errs.concat(arrange_errs);
+                    arrangements.push((arrangement_key, arranged.clone()));
+                    arranged
+                }
+            };
+            let (keyed, key_errs) = key_by(
+                &format!("{step_name}Key"),
+                rows,
+                stage.prefix_key,
+                Vec::new(),
+            );
+            // Inputs before the path's own see only earlier times, so that changes at
+            // one time are paired once.
+            let strict = *input < start;
+            let (joined, join_errs) = half_join(
+                &step_name,
+                keyed,
+                arranged,
+                strict,
+                pair_logic(stage.post_filters),
+            );
+            errs = errs.concat(key_errs).concat(join_errs);
+            rows = joined;
+        }
+        // Back to the join's column order.
+        let positions: Vec<usize> = (0..total).map(to_path).collect();
+        if positions.iter().enumerate().any(|(c, p)| c != *p) {
+            rows = rows.map(move |row: Row| {
+                let datums = row.unpack();
+                Row::from_datums(positions.iter().map(|p| datums[*p].clone()).collect())
+            });
+        }
+        oks = Some(match oks {
+            Some(oks) => oks.concat(rows),
+            None => rows,
+        });
+    }
+    Rendered {
+        oks: oks.expect("a delta join has inputs"),
+        errs,
+    }
 }
 
 #[cfg(test)]

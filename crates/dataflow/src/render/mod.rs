@@ -15,6 +15,7 @@
 //!   the worker's index except where constants enter.
 
 mod accum;
+mod half_join;
 mod join;
 mod mfp;
 pub(crate) mod operators;
@@ -27,6 +28,7 @@ use std::collections::BTreeMap;
 use differential_dataflow::operators::arrange::ShutdownButton;
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::{AsCollection, VecCollection};
+use eddy_expr::join_order::{choose_implementation, JoinImplementation};
 use eddy_expr::{EvalError, MirRelationExpr};
 use eddy_repr::{Diff, GlobalId, Row};
 use operators::{flat_map_fallible, group_row};
@@ -69,6 +71,7 @@ pub(crate) fn build_dataflow<'s>(
         imports: BTreeMap::new(),
         shared: Vec::new(),
         buttons: Vec::new(),
+        maintained: !matches!(desc.id, GlobalId::Transient(_)),
     };
     let rendered = match crate::validate::validate(&desc.plan) {
         Ok(()) => ctx.render(&desc.plan),
@@ -108,6 +111,9 @@ struct Context<'a, 's> {
     /// answer an empty input with one row) computes and arranges it once.
     shared: Vec<(MirRelationExpr, Rendered<'s>)>,
     buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
+    /// Whether the dataflow is kept up to date (a view), not computed once for a
+    /// one-off query: it decides how joins are rendered.
+    maintained: bool,
 }
 
 impl<'s> Context<'_, 's> {
@@ -173,7 +179,7 @@ impl<'s> Context<'_, 's> {
                 inputs,
                 equivalences,
             } => {
-                let arities = inputs.iter().map(|i| i.arity()).collect();
+                let arities: Vec<usize> = inputs.iter().map(|i| i.arity()).collect();
                 let mut rendered: Vec<_> = inputs.iter().map(|i| self.render(i)).collect();
                 if rendered.is_empty() {
                     // The product of no relations: one empty row.
@@ -182,8 +188,17 @@ impl<'s> Context<'_, 's> {
                         errs: self.empty(),
                     };
                 }
-                let first = rendered.remove(0);
-                join::render_join(&self.name, first, rendered, arities, equivalences)
+                let (implementation, _why) =
+                    choose_implementation(&arities, equivalences, self.maintained);
+                match implementation {
+                    JoinImplementation::Delta => {
+                        join::render_delta_join(&self.name, rendered, arities, equivalences)
+                    }
+                    JoinImplementation::Linear => {
+                        let first = rendered.remove(0);
+                        join::render_join(&self.name, first, rendered, arities, equivalences)
+                    }
+                }
             }
             MirRelationExpr::Reduce {
                 input,

@@ -51,9 +51,9 @@ pub(crate) type PairResult = Option<Result<Row, EvalError>>;
 /// examined to find them.
 #[derive(Clone, Default)]
 pub(crate) struct PairOutput {
-    oks: Vec<(Row, Time, Diff)>,
-    errs: Vec<(EvalError, Time, Diff)>,
-    work: usize,
+    pub(super) oks: Vec<(Row, Time, Diff)>,
+    pub(super) errs: Vec<(EvalError, Time, Diff)>,
+    pub(super) work: usize,
 }
 
 impl Accountable for PairOutput {
@@ -258,7 +258,7 @@ fn push_product<D: Clone>(
 }
 
 /// Splits the join step's output into its rows and its errors.
-fn split<'s>(
+pub(super) fn split<'s>(
     name: &str,
     stream: Stream<'s, Time, PairOutput>,
 ) -> (RowCollection<'s>, ErrCollection<'s>) {
