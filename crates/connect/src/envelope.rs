@@ -216,3 +216,214 @@ impl Decoder {
         Ok(Row::pack(datums))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use eddy_repr::{RelationDesc, ScalarType};
+
+    use super::*;
+    use crate::spec::SourceKind;
+
+    fn spec(kind: SourceKind, format: &str, key_format: &str) -> KafkaSourceSpec {
+        let desc = RelationDesc::new(
+            vec!["id".into(), "name".into()],
+            vec![
+                ScalarType::Int64.nullable(false),
+                ScalarType::Text.nullable(true),
+            ],
+        );
+        let pk = if kind == SourceKind::Table {
+            vec![0]
+        } else {
+            vec![]
+        };
+        let options = [
+            ("KAFKA_TOPIC", "t"),
+            ("VALUE_FORMAT", format),
+            ("KEY_FORMAT", key_format),
+        ]
+        .map(|(n, v)| (n.to_string(), v.to_string()));
+        KafkaSourceSpec::from_options(kind, desc, pk, &options, Some("b:1")).unwrap()
+    }
+
+    fn msg<'a>(offset: i64, key: Option<&'a str>, value: Option<&'a str>) -> KafkaMessage<'a> {
+        KafkaMessage {
+            partition: 0,
+            offset,
+            timestamp_ms: None,
+            key: key.map(str::as_bytes),
+            value: value.map(str::as_bytes),
+        }
+    }
+
+    fn row(id: i64, name: &str) -> Row {
+        Row::pack(&[Datum::Int64(id), Datum::String(name.into())])
+    }
+
+    #[test]
+    fn upsert_replaces_and_deletes_by_key() {
+        let mut d = Decoder::new(&spec(SourceKind::Table, "JSON", "KAFKA"), [], 1 << 20);
+        let mut out = Vec::new();
+        d.decode(&msg(0, Some("1"), Some(r#"{"name":"a"}"#)), &mut out)
+            .unwrap();
+        d.decode(&msg(1, Some("1"), Some(r#"{"name":"b"}"#)), &mut out)
+            .unwrap();
+        // The same value again changes nothing.
+        d.decode(&msg(2, Some("1"), Some(r#"{"name":"b"}"#)), &mut out)
+            .unwrap();
+        d.decode(&msg(3, Some("2"), None), &mut out).unwrap();
+        d.decode(&msg(4, Some("1"), None), &mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                (row(1, "a"), 1),
+                (row(1, "a"), -1),
+                (row(1, "b"), 1),
+                (row(1, "b"), -1)
+            ]
+        );
+        assert!(d.state().is_empty());
+        // A key that is not a bigint, and a message without a key, are errors that leave
+        // the state alone.
+        let err = d
+            .decode(&msg(5, Some("x"), Some("{}")), &mut out)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "key column \"id\": invalid input syntax for type bigint: \"x\""
+        );
+        assert!(d.decode(&msg(6, None, Some("{}")), &mut out).is_err());
+        assert_eq!(out.len(), 4);
+    }
+
+    #[test]
+    fn upsert_state_is_rebuilt_from_current_rows() {
+        let s = spec(SourceKind::Table, "JSON", "JSON");
+        let mut d = Decoder::new(&s, [row(1, "a"), row(2, "b")], 1 << 20);
+        let mut out = Vec::new();
+        d.decode(
+            &msg(0, Some(r#"{"id": 1}"#), Some(r#"{"name":"c"}"#)),
+            &mut out,
+        )
+        .unwrap();
+        d.decode(&msg(1, Some("2"), None), &mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![(row(1, "a"), -1), (row(1, "c"), 1), (row(2, "b"), -1)]
+        );
+    }
+
+    #[test]
+    fn debezium_events_count_once() {
+        let mut d = Decoder::new(
+            &spec(SourceKind::Table, "DEBEZIUM_JSON", "KAFKA"),
+            [],
+            1 << 20,
+        );
+        let mut out = Vec::new();
+        let create = r#"{"before":null,"after":{"id":1,"name":"a"},"op":"c"}"#;
+        let wrapped_update = r#"{"schema":{"type":"struct"},"payload":
+            {"before":{"id":1,"name":"a"},"after":{"id":1,"name":"b"},"op":"u","ts_ms":1}}"#;
+        let delete = r#"{"before":{"id":1,"name":"b"},"after":null,"op":"d"}"#;
+        for (offset, value) in [create, create, wrapped_update, wrapped_update]
+            .into_iter()
+            .enumerate()
+        {
+            d.decode(&msg(offset as i64, None, Some(value)), &mut out)
+                .unwrap();
+        }
+        // A tombstone after the delete, and a replayed delete, change nothing.
+        d.decode(&msg(4, Some("1"), Some(delete)), &mut out)
+            .unwrap();
+        d.decode(&msg(5, Some("1"), None), &mut out).unwrap();
+        d.decode(&msg(6, Some("1"), Some(delete)), &mut out)
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                (row(1, "a"), 1),
+                (row(1, "a"), -1),
+                (row(1, "b"), 1),
+                (row(1, "b"), -1)
+            ]
+        );
+        // A key change moves the row.
+        out.clear();
+        d.decode(&msg(7, None, Some(create)), &mut out).unwrap();
+        let moved = r#"{"before":{"id":1,"name":"a"},"after":{"id":2,"name":"a"},"op":"u"}"#;
+        d.decode(&msg(8, None, Some(moved)), &mut out).unwrap();
+        assert_eq!(
+            out,
+            vec![(row(1, "a"), 1), (row(1, "a"), -1), (row(2, "a"), 1)]
+        );
+        for (bad, error) in [
+            (r#"{"op":"t"}"#, "unsupported Debezium op \"t\""),
+            (
+                r#"{"after":{"id":1}}"#,
+                "a Debezium change event needs an \"op\" field",
+            ),
+            (
+                r#"{"op":"c","after":{"id":null}}"#,
+                "null value in primary key column \"id\"",
+            ),
+            (
+                r#"{"op":"d"}"#,
+                "Debezium op \"d\" without a \"before\" image",
+            ),
+        ] {
+            assert_eq!(
+                d.decode(&msg(9, None, Some(bad)), &mut out),
+                Err(error.into())
+            );
+        }
+        assert_eq!(out.len(), 3);
+    }
+
+    #[test]
+    fn stream_errors_name_the_problem() {
+        let mut d = Decoder::new(&spec(SourceKind::Stream, "JSON", "KAFKA"), [], 64);
+        let mut out = Vec::new();
+        d.decode(
+            &msg(0, None, Some(r#"{"ID": 1, "Name": "x", "extra": 1}"#)),
+            &mut out,
+        )
+        .unwrap();
+        d.decode(&msg(1, None, Some(r#"{"id": 2}"#)), &mut out)
+            .unwrap();
+        assert_eq!(
+            out,
+            vec![
+                (row(1, "x"), 1),
+                (Row::pack(&[Datum::Int64(2), Datum::Null]), 1)
+            ]
+        );
+        let cases: [(&[u8], &str); 4] = [
+            (
+                b"{\"id\": ",
+                "invalid input syntax for type json: The input string ended unexpectedly.",
+            ),
+            (b"[1]", "expected a JSON object, found a JSON array"),
+            (
+                b"{\"id\": true}",
+                "column \"id\": cannot cast JSON boolean to type bigint",
+            ),
+            (
+                b"\xff{}",
+                "invalid byte sequence for encoding \"UTF8\": 0xff",
+            ),
+        ];
+        for (value, error) in cases {
+            let m = KafkaMessage {
+                value: Some(value),
+                ..msg(2, None, None)
+            };
+            assert_eq!(d.decode(&m, &mut out), Err(error.into()));
+        }
+        let big = format!(r#"{{"name": "{}"}}"#, "x".repeat(100));
+        assert_eq!(
+            d.decode(&msg(3, None, Some(&big)), &mut out),
+            Err("message of 112 bytes exceeds the limit of 64 bytes".into())
+        );
+        assert_eq!(out.len(), 2);
+    }
+}

@@ -10,15 +10,20 @@
 //! - `DEBEZIUM_JSON`: a change event, with or without the `schema`/`payload` wrapper;
 //!   `before` and `after` are decoded like `JSON` values.
 //!
+//! JSON is read by repr's `jsonb` parser, so numbers keep their exact `numeric` text
+//! (`12.50` stays `12.50`), nesting is bounded, and errors read as Postgres' do.
+//!
 //! Invariant: decoding never panics on any input; every failure is a message naming what
 //! was wrong (and the column, when one is to blame).
 
 use chrono::DateTime;
-use eddy_repr::strconv::{parse_datum, JsonbValue};
-use eddy_repr::{Datum, OrdF64, RelationDesc, ScalarType};
+use eddy_repr::strconv::{parse_datum, parse_numeric, JsonbValue};
+use eddy_repr::{Datum, RelationDesc, ScalarType};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
-use serde_json::{Map, Value};
+
+/// JSON as Postgres' `jsonb` reads it: numbers keep their `numeric` text.
+type Value = JsonbValue;
 
 use crate::spec::{KafkaSourceSpec, KeyFormat, MetadataColumn, ValueFormat};
 
@@ -160,7 +165,7 @@ impl Format {
     }
 
     /// The declared columns from a JSON object (metadata columns left NULL).
-    fn row_from_object(&self, object: &Map<String, Value>) -> Result<Vec<Datum>, String> {
+    fn row_from_object(&self, object: &[(String, Value)]) -> Result<Vec<Datum>, String> {
         let mut datums = vec![Datum::Null; self.desc.arity()];
         for (field, value) in object {
             let Some(&column) = self
@@ -204,20 +209,24 @@ impl Format {
             ));
         };
         // The JSON converter with schemas enabled wraps the event: {schema, payload}.
-        if event.contains_key("payload") && !event.contains_key("op") {
-            match event.remove("payload") {
-                Some(Value::Object(payload)) => event = payload,
-                Some(Value::Null) => return Ok(Decoded::Tombstone),
-                Some(other) => {
-                    return Err(format!(
-                        "expected the Debezium payload to be a JSON object, found a JSON {}",
-                        json_kind(&other)
-                    ))
+        let field =
+            |event: &[(String, Value)], name: &str| event.iter().position(|(k, _)| k == name);
+        if field(&event, "op").is_none() {
+            if let Some(i) = field(&event, "payload") {
+                match event.swap_remove(i).1 {
+                    Value::Object(payload) => event = payload,
+                    Value::Null => return Ok(Decoded::Tombstone),
+                    other => {
+                        return Err(format!(
+                            "expected the Debezium payload to be a JSON object, found a JSON {}",
+                            json_kind(&other)
+                        ))
+                    }
                 }
-                None => unreachable!("checked by contains_key"),
             }
         }
-        let op = match event.get("op") {
+        let get = |name: &str| field(&event, name).map(|i| &event[i].1);
+        let op = match get("op") {
             Some(Value::String(op)) => op.as_str(),
             Some(other) => {
                 return Err(format!(
@@ -228,7 +237,7 @@ impl Format {
             None => return Err("a Debezium change event needs an \"op\" field".into()),
         };
         let image = |field: &str| -> Result<Option<Vec<Datum>>, String> {
-            match event.get(field) {
+            match get(field) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::Object(object)) => self
                     .row_from_object(object)
@@ -286,7 +295,10 @@ impl Format {
 /// JSON text from bytes, with Postgres' message for bytes that are not UTF-8.
 fn parse_json(bytes: &[u8]) -> Result<Value, String> {
     let text = utf8(bytes)?;
-    serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))
+    JsonbValue::parse(text).map_err(|e| match e.detail {
+        Some(detail) => format!("{}: {detail}", e.message),
+        None => e.message,
+    })
 }
 
 /// `invalid byte sequence for encoding "UTF8": 0xff`, as Postgres says it.
@@ -330,12 +342,10 @@ fn json_kind(value: &Value) -> &'static str {
 /// - anything else is an error naming both types.
 pub fn json_to_datum(value: &Value, typ: &ScalarType) -> Result<Datum, String> {
     if *typ == ScalarType::Jsonb {
-        return match value {
-            Value::Null => Ok(Datum::Null),
-            other => JsonbValue::parse(&other.to_string())
-                .map(|v| Datum::Jsonb(v.to_string()))
-                .map_err(|e| e.message),
-        };
+        return Ok(match value {
+            Value::Null => Datum::Null,
+            other => Datum::Jsonb(other.to_string()),
+        });
     }
     let mismatch = || {
         format!(
@@ -353,37 +363,30 @@ pub fn json_to_datum(value: &Value, typ: &ScalarType) -> Result<Datum, String> {
         }
         Value::Number(n) => match typ {
             ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64 => {
-                let int = match n.as_i64() {
-                    Some(i) => i,
-                    None => {
-                        let exact = eddy_repr::strconv::parse_numeric(&n.to_string())
-                            .or_else(|_| n.as_f64().and_then(Decimal::from_f64_retain).ok_or(()))
-                            .map_err(|_| out_of_range(typ))?;
-                        exact
-                            .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
-                            .to_i64()
-                            .ok_or_else(|| out_of_range(typ))?
-                    }
+                let int = match n.parse::<i64>() {
+                    Ok(i) => i,
+                    Err(_) => parse_numeric(n)
+                        .map_err(|_| out_of_range(typ))?
+                        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+                        .to_i64()
+                        .ok_or_else(|| out_of_range(typ))?,
                 };
                 integer_datum(int, typ)
             }
-            ScalarType::Float64 if n.is_f64() => Ok(Datum::Float64(OrdF64(
-                n.as_f64().expect("is_f64 numbers have an f64"),
-            ))),
             ScalarType::Float32 | ScalarType::Float64 | ScalarType::Numeric { .. } => {
-                parse_datum(&n.to_string(), typ).map_err(|e| e.message)
+                parse_datum(n, typ).map_err(|e| e.message)
             }
-            t if t.is_string() => parse_datum(&n.to_string(), typ).map_err(|e| e.message),
-            ScalarType::Timestamp | ScalarType::TimestampTz => match n.as_i64() {
-                Some(ms) => epoch_ms_datum(ms, typ),
-                None => Err(format!(
+            t if t.is_string() => parse_datum(n, typ).map_err(|e| e.message),
+            ScalarType::Timestamp | ScalarType::TimestampTz => match n.parse::<i64>() {
+                Ok(ms) => epoch_ms_datum(ms, typ),
+                Err(_) => Err(format!(
                     "{n} is not a whole number of milliseconds since the epoch"
                 )),
             },
             ScalarType::Date => {
                 let days = n
-                    .as_i64()
-                    .ok_or_else(|| format!("{n} is not a whole number of days since the epoch"))?;
+                    .parse::<i64>()
+                    .map_err(|_| format!("{n} is not a whole number of days since the epoch"))?;
                 chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
                     .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::try_days(days)?))
                     .map(Datum::Date)
@@ -506,7 +509,13 @@ fn split_csv_record(text: &str, delimiter: u8) -> Result<Vec<Option<String>>, St
 
 #[cfg(test)]
 mod tests {
+    use eddy_repr::OrdF64;
+
     use super::*;
+
+    fn cast(json: &str, typ: &ScalarType) -> Result<Datum, String> {
+        json_to_datum(&JsonbValue::parse(json).unwrap(), typ)
+    }
 
     #[test]
     fn csv_records() {
@@ -531,41 +540,40 @@ mod tests {
 
     #[test]
     fn json_casts_follow_postgres() {
-        use serde_json::json;
         let int = ScalarType::Int32;
-        assert_eq!(json_to_datum(&json!(7), &int), Ok(Datum::Int32(7)));
-        assert_eq!(json_to_datum(&json!("7"), &int), Ok(Datum::Int32(7)));
-        assert_eq!(json_to_datum(&json!(2.5), &int), Ok(Datum::Int32(3)));
+        assert_eq!(cast(r#"7"#, &int), Ok(Datum::Int32(7)));
+        assert_eq!(cast(r#""7""#, &int), Ok(Datum::Int32(7)));
+        assert_eq!(cast(r#"2.5"#, &int), Ok(Datum::Int32(3)));
         assert_eq!(
-            json_to_datum(&json!(3_000_000_000i64), &int),
+            cast(r#"3000000000"#, &int),
             Err("integer out of range".into())
         );
         assert_eq!(
-            json_to_datum(&json!("x"), &int),
+            cast(r#""x""#, &int),
             Err("invalid input syntax for type integer: \"x\"".into())
         );
         assert_eq!(
-            json_to_datum(&json!(true), &int),
+            cast(r#"true"#, &int),
             Err("cannot cast JSON boolean to type integer".into())
         );
         assert_eq!(
-            json_to_datum(&json!(1.25), &ScalarType::Text),
+            cast(r#"1.25"#, &ScalarType::Text),
             Ok(Datum::String("1.25".into()))
         );
         assert_eq!(
-            json_to_datum(&json!({"b": 1}), &ScalarType::Text),
-            Ok(Datum::String("{\"b\":1}".into()))
+            cast(r#"{"b": 1}"#, &ScalarType::Text),
+            Ok(Datum::String("{\"b\": 1}".into()))
         );
         let numeric = ScalarType::Numeric {
             precision: None,
             scale: None,
         };
         assert_eq!(
-            json_to_datum(&json!(12.50), &numeric),
-            Ok(Datum::Numeric(Decimal::new(125, 1)))
+            cast(r#"12.50"#, &numeric),
+            Ok(Datum::Numeric(Decimal::new(1250, 2)))
         );
         assert_eq!(
-            json_to_datum(&json!(0.1), &ScalarType::Float64),
+            cast(r#"0.1"#, &ScalarType::Float64),
             Ok(Datum::Float64(OrdF64(0.1)))
         );
         let ts = ScalarType::Timestamp;
@@ -574,29 +582,29 @@ mod tests {
             .and_hms_milli_opt(3, 4, 5, 678)
             .unwrap();
         assert_eq!(
-            json_to_datum(&json!(1_704_164_645_678i64), &ts),
+            cast(r#"1704164645678"#, &ts),
             Ok(Datum::Timestamp(expected))
         );
         assert_eq!(
-            json_to_datum(&json!("2024-01-02T03:04:05.678Z"), &ts),
+            cast(r#""2024-01-02T03:04:05.678Z""#, &ts),
             Ok(Datum::Timestamp(expected))
         );
         assert_eq!(
-            json_to_datum(&json!("2024-01-02 03:04:05.678"), &ts),
+            cast(r#""2024-01-02 03:04:05.678""#, &ts),
             Ok(Datum::Timestamp(expected))
         );
         assert_eq!(
-            json_to_datum(&json!(19_724), &ScalarType::Date),
+            cast(r#"19724"#, &ScalarType::Date),
             Ok(Datum::Date(
                 chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap()
             ))
         );
         assert_eq!(
-            json_to_datum(&json!({"b": [1, null]}), &ScalarType::Jsonb),
+            cast(r#"{"b": [1, null]}"#, &ScalarType::Jsonb),
             Ok(Datum::Jsonb("{\"b\": [1, null]}".into()))
         );
         assert_eq!(
-            json_to_datum(&json!([1, null]), &ScalarType::Int64Array),
+            cast(r#"[1, null]"#, &ScalarType::Int64Array),
             Ok(Datum::Array(vec![Datum::Int64(1), Datum::Null]))
         );
     }

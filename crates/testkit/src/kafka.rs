@@ -30,6 +30,7 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -326,6 +327,21 @@ impl Kafka {
             }
             _ => Self::start_private(),
         }
+    }
+
+    /// A broker shared by the tests of this process that run at the same time: the first
+    /// caller starts it (as [`Kafka::start`] does), later callers get the same one while
+    /// any holder is alive, and it stops when the last holder drops it. Tests keep apart by
+    /// using [`Kafka::unique_topic`].
+    pub fn shared() -> Result<Arc<Kafka>> {
+        static SHARED: Mutex<Weak<Kafka>> = Mutex::new(Weak::new());
+        let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(kafka) = shared.upgrade() {
+            return Ok(kafka);
+        }
+        let kafka = Arc::new(Kafka::start()?);
+        *shared = Arc::downgrade(&kafka);
+        Ok(kafka)
     }
 
     /// Starts a private broker in a temporary directory, ignoring `EDDY_TEST_KAFKA`.
