@@ -703,3 +703,83 @@ async fn unreachable_broker_is_retried() {
     assert!(source.try_next_batch().is_none());
     source.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_at_a_timestamp() {
+    let kafka = broker();
+    let topic = kafka.unique_topic("start-ts");
+    kafka.create_topic(&topic, 2).await.unwrap();
+    let base = 1_700_000_000_000i64;
+    let records = (0..6).map(|i| {
+        TestRecord::value(format!(r#"{{"n": {i}}}"#))
+            .to_partition(i % 2)
+            .at(base + i as i64 * 1000)
+    });
+    let positions = kafka.produce(&topic, records).await.unwrap();
+    let desc = desc(&[("n", ScalarType::Int32)]);
+    let stream = spec(
+        &kafka,
+        SourceKind::Stream,
+        desc,
+        vec![],
+        &[("KAFKA_TOPIC", &topic), ("START", "2023-11-14 22:13:23+00")],
+    );
+    let mut source = KafkaSource::start(stream, config("start-ts"), Resume::default()).unwrap();
+    let mut got = Collected::default();
+    got.read_until(&mut source, &ends(&positions)).await;
+    // 22:13:23 is base + 3 s: messages 3, 4 and 5.
+    assert_eq!(got.rows(), vec![("3", 1), ("4", 1), ("5", 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_that_goes_away_is_retried_until_it_is_back() {
+    // This test kills its own broker, so it never shares one.
+    let mut kafka = Kafka::start().unwrap();
+    if kafka.log_path().is_none() {
+        eprintln!("EDDY_TEST_KAFKA names an external broker, which this test cannot kill");
+        return;
+    }
+    let topic = kafka.unique_topic("outage");
+    kafka.create_topic(&topic, 1).await.unwrap();
+    let values = |range: std::ops::Range<i32>| {
+        range
+            .map(|i| TestRecord::value(format!(r#"{{"n": {i}}}"#)))
+            .collect::<Vec<_>>()
+    };
+    let first = kafka.produce(&topic, values(0..10)).await.unwrap();
+    let stream = spec(
+        &kafka,
+        SourceKind::Stream,
+        desc(&[("n", ScalarType::Int32)]),
+        vec![],
+        &[("KAFKA_TOPIC", &topic)],
+    );
+    let mut config = config("outage");
+    config.request_timeout = Duration::from_millis(500);
+    config.backoff_max = Duration::from_millis(500);
+    let mut source = KafkaSource::start(stream, config, Resume::default()).unwrap();
+    let mut got = Collected::default();
+    got.read_until(&mut source, &ends(&first)).await;
+
+    kafka.kill().unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match source.status().state {
+            SourceState::Retrying { .. } => break,
+            SourceState::Running => {}
+            other => panic!("unexpected state {other:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never noticed the broker was gone"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    kafka.restart().unwrap();
+    let second = kafka.produce(&topic, values(10..20)).await.unwrap();
+    got.read_until(&mut source, &ends(&second)).await;
+    let expected: BTreeMap<String, Diff> = (0..20).map(|i| (i.to_string(), 1)).collect();
+    assert_eq!(got.rows, expected);
+    assert_eq!(source.status().state, SourceState::Running);
+}

@@ -297,6 +297,9 @@ num.io.threads=2
 /// A running broker process and its directory.
 struct KafkaServer {
     child: Child,
+    jars: KafkaJars,
+    log4j: PathBuf,
+    config: PathBuf,
     log: PathBuf,
     /// Deleted after the process is killed (fields drop after `Drop::drop`).
     _dir: TempDir,
@@ -379,29 +382,17 @@ impl Kafka {
                 "kafka StorageTool format",
             )?;
             let log_file = File::create(&log).context("creating kafka.log")?;
-            let mut child = jars
-                .java(&log4j)
-                .arg("kafka.Kafka")
-                .arg(&config)
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone()?)
-                .stderr(log_file)
-                .spawn()
-                .context("spawning java kafka.Kafka")?;
+            let mut child = spawn_broker(&jars, &log4j, &config, log_file)?;
             let bootstrap = format!("127.0.0.1:{broker_port}");
-            let deadline = Instant::now() + READY_TIMEOUT;
-            let exited = |child: &mut Child| -> Result<()> {
-                match child.try_wait()? {
-                    Some(status) => bail!("kafka exited with {status}"),
-                    None => Ok(()),
-                }
-            };
-            match wait_for_metadata(&bootstrap, deadline, || exited(&mut child)) {
+            match wait_until_ready(&mut child, &bootstrap) {
                 Ok(()) => {
                     return Ok(Kafka {
                         bootstrap,
                         server: Some(KafkaServer {
                             child,
+                            jars,
+                            log4j,
+                            config,
                             log,
                             _dir: dir,
                         }),
@@ -421,6 +412,43 @@ impl Kafka {
             }
         }
         bail!("kafka did not find free ports in {PORT_ATTEMPTS} attempts; last error: {last_error}")
+    }
+
+    /// Kills the private broker with SIGKILL, keeping its data, ports and log, as a
+    /// broker that goes away does. Fails for a broker from `EDDY_TEST_KAFKA`.
+    pub fn kill(&mut self) -> Result<()> {
+        let server = self.private_server()?;
+        server.child.kill().context("killing kafka")?;
+        server.child.wait().context("waiting for kafka to exit")?;
+        Ok(())
+    }
+
+    /// Starts a killed private broker again on the same ports and data, and waits until
+    /// it answers metadata requests.
+    pub fn restart(&mut self) -> Result<()> {
+        let bootstrap = self.bootstrap.clone();
+        let server = self.private_server()?;
+        if server.child.try_wait()?.is_none() {
+            bail!("kafka is still running; kill it first");
+        }
+        let log_file = OpenOptions::new()
+            .append(true)
+            .open(&server.log)
+            .context("opening kafka.log")?;
+        server.child = spawn_broker(&server.jars, &server.log4j, &server.config, log_file)?;
+        wait_until_ready(&mut server.child, &bootstrap).with_context(|| {
+            format!(
+                "restarting kafka\nkafka log tail ({}):\n{}",
+                server.log.display(),
+                file_tail(&server.log, LOG_TAIL_LINES)
+            )
+        })
+    }
+
+    fn private_server(&mut self) -> Result<&mut KafkaServer> {
+        self.server
+            .as_mut()
+            .ok_or_else(|| anyhow!("the broker from {KAFKA_ENV} is not this test's to stop"))
     }
 
     /// `host:port` for `bootstrap.servers`.
@@ -661,6 +689,28 @@ fn read_all_blocking(consumer: &BaseConsumer, topic: &str) -> Result<Vec<ReadRec
     }
     records.sort_by_key(|r| (r.partition, r.offset));
     Ok(records)
+}
+
+/// `java kafka.Kafka server.properties`, its output appended to `log`.
+fn spawn_broker(jars: &KafkaJars, log4j: &Path, config: &Path, log: File) -> Result<Child> {
+    jars.java(log4j)
+        .arg("kafka.Kafka")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("spawning java kafka.Kafka")
+}
+
+/// Waits until the broker at `bootstrap` answers metadata requests, failing early when
+/// `child` exits.
+fn wait_until_ready(child: &mut Child, bootstrap: &str) -> Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    wait_for_metadata(bootstrap, deadline, || match child.try_wait()? {
+        Some(status) => bail!("kafka exited with {status}"),
+        None => Ok(()),
+    })
 }
 
 fn admin_options() -> AdminOptions {
