@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the repository on a fresh machine: installs the Postgres server and
 # psql when they are missing (the end-to-end tests use a private Postgres as their
-# oracle, and the real psql as a client), and the Python and Node.js drivers the driver
-# tests run, then runs the whole workspace's tests.
+# oracle, and the real psql as a client), Java and Maven (the Kafka tests run a private
+# Apache Kafka broker), and the Python and Node.js drivers the driver tests run, then
+# runs the whole workspace's tests.
 #
 # Usage: bash scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
@@ -28,6 +29,24 @@ if ! have_postgres; then
     # The same lock file as eddy-testkit's own installer, so the two never run apt at once.
     flock /tmp/eddy-testkit-apt.lock sh -c \
         'apt-get update -q && apt-get install -y -q --no-install-recommends postgresql postgresql-client'
+fi
+
+# The Kafka tests (eddy-testkit's Kafka, eddy-connect) run Apache Kafka 4.1 from its Maven
+# Central jars, fetched once with Maven into ~/.cache/eddy-testkit (or $EDDY_TEST_CACHE):
+# they need a Java 17+ runtime and Maven, unless EDDY_TEST_KAFKA names a running broker.
+have_java_17() {
+    command -v java >/dev/null 2>&1 &&
+        java -version 2>&1 | awk -F'"' '/version/ { split($2, v, "."); exit !(v[1] >= 17) }'
+}
+if [ -z "${EDDY_TEST_KAFKA:-}" ] && { ! have_java_17 || ! command -v mvn >/dev/null 2>&1; }; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "test.sh: the Kafka tests need Java 17+ and Maven (mvn); install them, or set EDDY_TEST_KAFKA=host:port" >&2
+        exit 1
+    fi
+    echo "test.sh: installing a Java runtime and Maven with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    flock /tmp/eddy-testkit-apt.lock sh -c \
+        'apt-get update -q && apt-get install -y -q --no-install-recommends default-jre-headless maven'
 fi
 
 # The Python driver tests (crates/server/tests/python_drivers.rs) use psycopg2 and

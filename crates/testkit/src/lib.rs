@@ -9,6 +9,10 @@
 //!   once `GET /health` answers 200; it can be killed with SIGKILL, stopped with SIGTERM
 //!   and restarted on the same data directory. Its stdout and stderr go to a log file
 //!   whose tail is printed when a test panics while the server is alive.
+//! - [`Kafka`]: a private Apache Kafka 4.1 broker (one KRaft node from Maven Central's
+//!   jars, cached outside the checkout), or the broker named by `EDDY_TEST_KAFKA`, with
+//!   helpers to create topics, add partitions, produce and read back messages. Killed and
+//!   deleted on drop.
 //! - [`rows_as_strings`] and friends: results in Postgres' text format, sorted, so that
 //!   Eddy and Postgres can be compared row for row.
 //!
@@ -22,6 +26,7 @@
 //!   `connect()` is async and needs a tokio runtime.
 
 mod eddy;
+mod kafka;
 mod net;
 mod postgres;
 mod process;
@@ -29,6 +34,7 @@ mod rewrite;
 mod rows;
 
 pub use eddy::{Eddy, EddyConfig};
+pub use kafka::{Isolation, Kafka, KafkaJars, ReadRecord, TestRecord, KAFKA_VERSION};
 pub use net::{free_port, http_get, HttpResponse};
 pub use postgres::{Cluster, PgBinaries, Postgres};
 pub use process::is_root;

@@ -1,0 +1,619 @@
+//! Formats: the bytes of a message's value and key become datums of the declared columns.
+//!
+//! - `JSON`: an object; fields are matched to columns by name, ignoring ASCII case; a
+//!   missing field is NULL; extra fields are ignored. Values are cast as Postgres casts
+//!   `jsonb` and text ([`json_to_datum`]).
+//! - `DELIMITED`: one CSV record (RFC 4180 quoting); fields are matched to the value
+//!   columns by position, an unquoted empty field is NULL (as in Postgres' `COPY ... CSV`),
+//!   and each field is read with the column type's input function.
+//! - `KAFKA`: the raw value is the one value column (text: it must be UTF-8; bytea: as is).
+//! - `DEBEZIUM_JSON`: a change event, with or without the `schema`/`payload` wrapper;
+//!   `before` and `after` are decoded like `JSON` values.
+//!
+//! JSON is read by repr's `jsonb` parser, so numbers keep their exact `numeric` text
+//! (`12.50` stays `12.50`), nesting is bounded, and errors read as Postgres' do.
+//!
+//! Invariant: decoding never panics on any input; every failure is a message naming what
+//! was wrong (and the column, when one is to blame).
+
+use chrono::DateTime;
+use eddy_repr::strconv::{parse_datum, parse_numeric, JsonbValue};
+use eddy_repr::{Datum, RelationDesc, ScalarType};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+/// JSON as Postgres' `jsonb` reads it: numbers keep their `numeric` text.
+type Value = JsonbValue;
+
+use crate::spec::{KafkaSourceSpec, KeyFormat, MetadataColumn, ValueFormat};
+
+/// One Kafka message as the decoders see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KafkaMessage<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    /// Create or log-append time, milliseconds since the epoch.
+    pub timestamp_ms: Option<i64>,
+    pub key: Option<&'a [u8]>,
+    /// `None` is a tombstone.
+    pub value: Option<&'a [u8]>,
+}
+
+/// A decoded value: the declared columns' datums (metadata columns filled in).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Decoded {
+    /// A row (JSON, DELIMITED, KAFKA).
+    Row(Vec<Datum>),
+    /// A Debezium change event.
+    Change {
+        before: Option<Vec<Datum>>,
+        after: Option<Vec<Datum>>,
+    },
+    /// No value (a tombstone).
+    Tombstone,
+}
+
+/// Decodes values and keys for one source.
+#[derive(Clone, Debug)]
+pub(crate) struct Format {
+    desc: RelationDesc,
+    value_format: ValueFormat,
+    key_format: KeyFormat,
+    /// Columns filled from the value, in declaration order.
+    value_columns: Vec<usize>,
+    /// Columns filled from the message's metadata.
+    metadata_columns: Vec<(usize, MetadataColumn)>,
+    primary_key: Vec<usize>,
+}
+
+impl Format {
+    pub(crate) fn new(spec: &KafkaSourceSpec) -> Format {
+        let metadata_columns = spec
+            .desc
+            .names
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| MetadataColumn::from_name(name).map(|m| (i, m)))
+            .collect();
+        Format {
+            desc: spec.desc.clone(),
+            value_format: spec.value_format,
+            key_format: spec.key_format,
+            value_columns: spec.value_columns(),
+            metadata_columns,
+            primary_key: spec.primary_key.clone(),
+        }
+    }
+
+    /// Decodes the message's value into the declared columns.
+    pub(crate) fn decode_value(&self, msg: &KafkaMessage<'_>) -> Result<Decoded, String> {
+        let Some(value) = msg.value else {
+            return Ok(Decoded::Tombstone);
+        };
+        let mut decoded = match self.value_format {
+            ValueFormat::Json => {
+                let json = parse_json(value)?;
+                match json {
+                    Value::Object(object) => Decoded::Row(self.row_from_object(&object)?),
+                    other => {
+                        return Err(format!(
+                            "expected a JSON object, found a JSON {}",
+                            json_kind(&other)
+                        ))
+                    }
+                }
+            }
+            ValueFormat::Delimited { delimiter } => {
+                let text = utf8(value)?;
+                Decoded::Row(self.row_from_csv(text, delimiter)?)
+            }
+            ValueFormat::Kafka => {
+                let mut datums = vec![Datum::Null; self.desc.arity()];
+                let column = self.value_columns[0];
+                datums[column] = match self.desc.types[column].scalar_type {
+                    ScalarType::Bytea => Datum::Bytes(value.to_vec()),
+                    _ => Datum::String(utf8(value)?.to_string()),
+                };
+                Decoded::Row(datums)
+            }
+            ValueFormat::DebeziumJson => self.decode_debezium(value)?,
+        };
+        match &mut decoded {
+            Decoded::Row(datums) => self.fill_metadata(datums, msg)?,
+            Decoded::Change { before, after } => {
+                for datums in [before, after].into_iter().flatten() {
+                    self.fill_metadata(datums, msg)?;
+                }
+            }
+            Decoded::Tombstone => {}
+        }
+        Ok(decoded)
+    }
+
+    /// The primary key columns' datums from the message key, in primary key order.
+    pub(crate) fn decode_key(&self, key: &[u8]) -> Result<Vec<Datum>, String> {
+        match self.key_format {
+            KeyFormat::Kafka => {
+                let text = utf8(key).map_err(|e| format!("key: {e}"))?;
+                let column = self.primary_key[0];
+                let datum = parse_datum(text, &self.desc.types[column].scalar_type)
+                    .map_err(|e| format!("key column \"{}\": {e}", self.desc.names[column]))?;
+                Ok(vec![datum])
+            }
+            KeyFormat::Json => {
+                let json = parse_json(key).map_err(|e| format!("key: {e}"))?;
+                match json {
+                    Value::Object(object) => {
+                        let row = self.row_from_object(&object)?;
+                        Ok(self.primary_key.iter().map(|&i| row[i].clone()).collect())
+                    }
+                    scalar if self.primary_key.len() == 1 => {
+                        let column = self.primary_key[0];
+                        let datum = json_to_datum(&scalar, &self.desc.types[column].scalar_type)
+                            .map_err(|e| {
+                                format!("key column \"{}\": {e}", self.desc.names[column])
+                            })?;
+                        Ok(vec![datum])
+                    }
+                    other => Err(format!(
+                        "key: expected a JSON object with the primary key columns, found a JSON {}",
+                        json_kind(&other)
+                    )),
+                }
+            }
+        }
+    }
+
+    /// The declared columns from a JSON object (metadata columns left NULL).
+    fn row_from_object(&self, object: &[(String, Value)]) -> Result<Vec<Datum>, String> {
+        let mut datums = vec![Datum::Null; self.desc.arity()];
+        for (field, value) in object {
+            let Some(&column) = self
+                .value_columns
+                .iter()
+                .find(|&&i| self.desc.names[i].eq_ignore_ascii_case(field))
+            else {
+                continue;
+            };
+            datums[column] = json_to_datum(value, &self.desc.types[column].scalar_type)
+                .map_err(|e| format!("column \"{}\": {e}", self.desc.names[column]))?;
+        }
+        Ok(datums)
+    }
+
+    fn row_from_csv(&self, text: &str, delimiter: u8) -> Result<Vec<Datum>, String> {
+        let fields = split_csv_record(text, delimiter)?;
+        if fields.len() != self.value_columns.len() {
+            return Err(format!(
+                "expected {} fields, found {}",
+                self.value_columns.len(),
+                fields.len()
+            ));
+        }
+        let mut datums = vec![Datum::Null; self.desc.arity()];
+        for (field, &column) in fields.into_iter().zip(&self.value_columns) {
+            if let Some(field) = field {
+                datums[column] = parse_datum(&field, &self.desc.types[column].scalar_type)
+                    .map_err(|e| format!("column \"{}\": {e}", self.desc.names[column]))?;
+            }
+        }
+        Ok(datums)
+    }
+
+    fn decode_debezium(&self, value: &[u8]) -> Result<Decoded, String> {
+        let json = parse_json(value)?;
+        let Value::Object(mut event) = json else {
+            return Err(format!(
+                "expected a Debezium change event (a JSON object), found a JSON {}",
+                json_kind(&json)
+            ));
+        };
+        // The JSON converter with schemas enabled wraps the event: {schema, payload}.
+        let field =
+            |event: &[(String, Value)], name: &str| event.iter().position(|(k, _)| k == name);
+        if field(&event, "op").is_none() {
+            if let Some(i) = field(&event, "payload") {
+                match event.swap_remove(i).1 {
+                    Value::Object(payload) => event = payload,
+                    Value::Null => return Ok(Decoded::Tombstone),
+                    other => {
+                        return Err(format!(
+                            "expected the Debezium payload to be a JSON object, found a JSON {}",
+                            json_kind(&other)
+                        ))
+                    }
+                }
+            }
+        }
+        let get = |name: &str| field(&event, name).map(|i| &event[i].1);
+        let op = match get("op") {
+            Some(Value::String(op)) => op.as_str(),
+            Some(other) => {
+                return Err(format!(
+                    "expected the Debezium \"op\" to be a string, found a JSON {}",
+                    json_kind(other)
+                ))
+            }
+            None => return Err("a Debezium change event needs an \"op\" field".into()),
+        };
+        let image = |field: &str| -> Result<Option<Vec<Datum>>, String> {
+            match get(field) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Object(object)) => self
+                    .row_from_object(object)
+                    .map(Some)
+                    .map_err(|e| format!("{field}: {e}")),
+                Some(other) => Err(format!(
+                    "expected Debezium \"{field}\" to be a JSON object, found a JSON {}",
+                    json_kind(other)
+                )),
+            }
+        };
+        let before = image("before")?;
+        let after = image("after")?;
+        match op {
+            "c" | "r" | "u" if after.is_none() => {
+                Err(format!("Debezium op \"{op}\" without an \"after\" image"))
+            }
+            "c" | "r" => Ok(Decoded::Change {
+                before: None,
+                after,
+            }),
+            "u" => Ok(Decoded::Change { before, after }),
+            "d" if before.is_none() => Err("Debezium op \"d\" without a \"before\" image".into()),
+            "d" => Ok(Decoded::Change {
+                before,
+                after: None,
+            }),
+            other => Err(format!("unsupported Debezium op \"{other}\"")),
+        }
+    }
+
+    fn fill_metadata(&self, datums: &mut [Datum], msg: &KafkaMessage<'_>) -> Result<(), String> {
+        for &(column, meta) in &self.metadata_columns {
+            let typ = self.desc.types[column].scalar_type;
+            datums[column] = match meta {
+                MetadataColumn::Partition => integer_datum(msg.partition as i64, &typ)?,
+                MetadataColumn::Offset => integer_datum(msg.offset, &typ)?,
+                MetadataColumn::Timestamp => match msg.timestamp_ms {
+                    Some(ms) => epoch_ms_datum(ms, &typ)?,
+                    None => Datum::Null,
+                },
+                MetadataColumn::Key => match msg.key {
+                    None => Datum::Null,
+                    Some(key) if typ == ScalarType::Bytea => Datum::Bytes(key.to_vec()),
+                    Some(key) => {
+                        Datum::String(utf8(key).map_err(|e| format!("key: {e}"))?.to_string())
+                    }
+                },
+            };
+        }
+        Ok(())
+    }
+}
+
+/// JSON text from bytes, with Postgres' message for bytes that are not UTF-8.
+fn parse_json(bytes: &[u8]) -> Result<Value, String> {
+    let text = utf8(bytes)?;
+    JsonbValue::parse(text).map_err(|e| match e.detail {
+        Some(detail) => format!("{}: {detail}", e.message),
+        None => e.message,
+    })
+}
+
+/// `invalid byte sequence for encoding "UTF8": 0xff`, as Postgres says it.
+fn utf8(bytes: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let start = e.valid_up_to();
+        let end = (start + e.error_len().unwrap_or(1)).min(bytes.len());
+        let shown: Vec<String> = bytes[start..end]
+            .iter()
+            .map(|b| format!("0x{b:02x}"))
+            .collect();
+        format!(
+            "invalid byte sequence for encoding \"UTF8\": {}",
+            shown.join(" ")
+        )
+    })
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A JSON value as a datum of type `typ`, as Postgres casts it:
+///
+/// - null is NULL; any value into `jsonb` is that value;
+/// - a string is read by the type's input function (`'42'`, ISO timestamps, ...);
+/// - a number into an integer type is rounded to the nearest integer (ties away from
+///   zero) and must fit; into `real`, `double precision` and `numeric` as written; into
+///   a string type as its JSON text; into `timestamp`/`timestamptz` as milliseconds since
+///   the epoch; into `date` as days since the epoch (Debezium's `io.debezium.time.Date`);
+/// - a boolean into `boolean` or a string type (`true`/`false`);
+/// - an array into an array type element by element; an array or object into a string
+///   type as its JSON text;
+/// - anything else is an error naming both types.
+pub fn json_to_datum(value: &Value, typ: &ScalarType) -> Result<Datum, String> {
+    if *typ == ScalarType::Jsonb {
+        return Ok(match value {
+            Value::Null => Datum::Null,
+            other => Datum::Jsonb(other.to_string()),
+        });
+    }
+    let mismatch = || {
+        format!(
+            "cannot cast JSON {} to type {}",
+            json_kind(value),
+            typ.sql_name()
+        )
+    };
+    match value {
+        Value::Null => Ok(Datum::Null),
+        Value::String(s) => parse_datum(s, typ).map_err(|e| e.message),
+        Value::Bool(b) if *typ == ScalarType::Bool => Ok(Datum::Bool(*b)),
+        Value::Bool(b) if typ.is_string() => {
+            parse_datum(if *b { "true" } else { "false" }, typ).map_err(|e| e.message)
+        }
+        Value::Number(n) => match typ {
+            ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64 => {
+                let int = match n.parse::<i64>() {
+                    Ok(i) => i,
+                    Err(_) => parse_numeric(n)
+                        .map_err(|_| out_of_range(typ))?
+                        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
+                        .to_i64()
+                        .ok_or_else(|| out_of_range(typ))?,
+                };
+                integer_datum(int, typ)
+            }
+            ScalarType::Float32 | ScalarType::Float64 | ScalarType::Numeric { .. } => {
+                parse_datum(n, typ).map_err(|e| e.message)
+            }
+            t if t.is_string() => parse_datum(n, typ).map_err(|e| e.message),
+            ScalarType::Timestamp | ScalarType::TimestampTz => match n.parse::<i64>() {
+                Ok(ms) => epoch_ms_datum(ms, typ),
+                Err(_) => Err(format!(
+                    "{n} is not a whole number of milliseconds since the epoch"
+                )),
+            },
+            ScalarType::Date => {
+                let days = n
+                    .parse::<i64>()
+                    .map_err(|_| format!("{n} is not a whole number of days since the epoch"))?;
+                chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
+                    .and_then(|epoch| epoch.checked_add_signed(chrono::Duration::try_days(days)?))
+                    .map(Datum::Date)
+                    .ok_or_else(|| "date out of range".to_string())
+            }
+            _ => Err(mismatch()),
+        },
+        Value::Array(elements) if typ.is_array() => {
+            let element_type = typ.array_element().expect("an array type");
+            elements
+                .iter()
+                .map(|e| json_to_datum(e, &element_type))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Datum::Array)
+        }
+        Value::Array(_) | Value::Object(_) if typ.is_string() => {
+            parse_datum(&value.to_string(), typ).map_err(|e| e.message)
+        }
+        _ => Err(mismatch()),
+    }
+}
+
+fn out_of_range(typ: &ScalarType) -> String {
+    format!("{} out of range", typ.sql_name())
+}
+
+/// An integer as a datum of an integer or numeric type, range-checked.
+fn integer_datum(value: i64, typ: &ScalarType) -> Result<Datum, String> {
+    match typ {
+        ScalarType::Int16 => i16::try_from(value)
+            .map(Datum::Int16)
+            .map_err(|_| out_of_range(typ)),
+        ScalarType::Int32 => i32::try_from(value)
+            .map(Datum::Int32)
+            .map_err(|_| out_of_range(typ)),
+        ScalarType::Int64 => Ok(Datum::Int64(value)),
+        ScalarType::Numeric { .. } => Ok(Datum::Numeric(Decimal::from(value))),
+        other => Err(format!(
+            "cannot store an integer in type {}",
+            other.sql_name()
+        )),
+    }
+}
+
+/// Milliseconds since the epoch as a `timestamp` (UTC wall clock) or `timestamptz`.
+fn epoch_ms_datum(ms: i64, typ: &ScalarType) -> Result<Datum, String> {
+    let ts = DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| format!("{ms} milliseconds since the epoch is out of range"))?;
+    match typ {
+        ScalarType::Timestamp => Ok(Datum::Timestamp(ts.naive_utc())),
+        ScalarType::TimestampTz => Ok(Datum::TimestampTz(ts)),
+        other => Err(format!(
+            "cannot store a timestamp in type {}",
+            other.sql_name()
+        )),
+    }
+}
+
+/// Splits one CSV record (RFC 4180: fields in double quotes may hold the delimiter, line
+/// breaks and `""` for a quote). A trailing line break is ignored. `None` is an unquoted
+/// empty field (NULL), `Some("")` a quoted one.
+fn split_csv_record(text: &str, delimiter: u8) -> Result<Vec<Option<String>>, String> {
+    let text = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text);
+    let delimiter = delimiter as char;
+    let mut fields = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        // One field.
+        let mut field = String::new();
+        let mut quoted = false;
+        if chars.peek() == Some(&'"') {
+            quoted = true;
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => field.push(c),
+                    None => return Err("unterminated CSV quoted field".into()),
+                }
+            }
+            match chars.peek() {
+                None => {}
+                Some(&c) if c == delimiter => {}
+                Some(&c) => {
+                    return Err(format!(
+                        "unexpected character {c:?} after a CSV quoted field"
+                    ))
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c == delimiter {
+                    break;
+                }
+                if c == '"' {
+                    return Err("a quote inside an unquoted CSV field".into());
+                }
+                field.push(c);
+                chars.next();
+            }
+        }
+        fields.push(if field.is_empty() && !quoted {
+            None
+        } else {
+            Some(field)
+        });
+        match chars.next() {
+            None => return Ok(fields),
+            Some(_) => continue, // the delimiter
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eddy_repr::OrdF64;
+
+    use super::*;
+
+    fn cast(json: &str, typ: &ScalarType) -> Result<Datum, String> {
+        json_to_datum(&JsonbValue::parse(json).unwrap(), typ)
+    }
+
+    #[test]
+    fn csv_records() {
+        let f = |s: &str| split_csv_record(s, b',');
+        assert_eq!(
+            f("a,,\"\",\"x,\"\"y\"\"\"\n").unwrap(),
+            vec![
+                Some("a".into()),
+                None,
+                Some(String::new()),
+                Some("x,\"y\"".into())
+            ]
+        );
+        assert_eq!(f("").unwrap(), vec![None]);
+        assert!(f("\"open").is_err());
+        assert!(f("\"a\"b").is_err());
+        assert_eq!(
+            split_csv_record("1|2", b'|').unwrap(),
+            vec![Some("1".into()), Some("2".into())]
+        );
+    }
+
+    #[test]
+    fn json_casts_follow_postgres() {
+        let int = ScalarType::Int32;
+        assert_eq!(cast(r#"7"#, &int), Ok(Datum::Int32(7)));
+        assert_eq!(cast(r#""7""#, &int), Ok(Datum::Int32(7)));
+        assert_eq!(cast(r#"2.5"#, &int), Ok(Datum::Int32(3)));
+        assert_eq!(
+            cast(r#"3000000000"#, &int),
+            Err("integer out of range".into())
+        );
+        assert_eq!(
+            cast(r#""x""#, &int),
+            Err("invalid input syntax for type integer: \"x\"".into())
+        );
+        assert_eq!(
+            cast(r#"true"#, &int),
+            Err("cannot cast JSON boolean to type integer".into())
+        );
+        assert_eq!(
+            cast(r#"1.25"#, &ScalarType::Text),
+            Ok(Datum::String("1.25".into()))
+        );
+        assert_eq!(
+            cast(r#"{"b": 1}"#, &ScalarType::Text),
+            Ok(Datum::String("{\"b\": 1}".into()))
+        );
+        let numeric = ScalarType::Numeric {
+            precision: None,
+            scale: None,
+        };
+        assert_eq!(
+            cast(r#"12.50"#, &numeric),
+            Ok(Datum::Numeric(Decimal::new(1250, 2)))
+        );
+        assert_eq!(
+            cast(r#"0.1"#, &ScalarType::Float64),
+            Ok(Datum::Float64(OrdF64(0.1)))
+        );
+        let ts = ScalarType::Timestamp;
+        let expected = chrono::NaiveDate::from_ymd_opt(2024, 1, 2)
+            .unwrap()
+            .and_hms_milli_opt(3, 4, 5, 678)
+            .unwrap();
+        assert_eq!(
+            cast(r#"1704164645678"#, &ts),
+            Ok(Datum::Timestamp(expected))
+        );
+        assert_eq!(
+            cast(r#""2024-01-02T03:04:05.678Z""#, &ts),
+            Ok(Datum::Timestamp(expected))
+        );
+        assert_eq!(
+            cast(r#""2024-01-02 03:04:05.678""#, &ts),
+            Ok(Datum::Timestamp(expected))
+        );
+        assert_eq!(
+            cast(r#"19724"#, &ScalarType::Date),
+            Ok(Datum::Date(
+                chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap()
+            ))
+        );
+        assert_eq!(
+            cast(r#"{"b": [1, null]}"#, &ScalarType::Jsonb),
+            Ok(Datum::Jsonb("{\"b\": [1, null]}".into()))
+        );
+        assert_eq!(
+            cast(r#"[1, null]"#, &ScalarType::Int64Array),
+            Ok(Datum::Array(vec![Datum::Int64(1), Datum::Null]))
+        );
+    }
+
+    #[test]
+    fn utf8_errors_read_like_postgres() {
+        assert_eq!(
+            utf8(b"ab\xff").unwrap_err(),
+            "invalid byte sequence for encoding \"UTF8\": 0xff"
+        );
+    }
+}

@@ -1,0 +1,546 @@
+//! The Kafka transport: a consumer on its own thread that reads every partition of a
+//! topic and hands out [`SourceBatch`]es over a bounded channel.
+//!
+//! Semantics:
+//! - Partitions are assigned explicitly (no consumer-group rebalancing; nothing is
+//!   committed to the group). Each starts at the offset in the resume progress, else (for
+//!   a new source) at `START`: the first retained offset, the end, or the first offset at
+//!   or after a timestamp. Partitions that appear later (found by a metadata refresh every
+//!   [`SourceConfig::metadata_refresh`]) start at their first retained offset.
+//! - Every batch carries `progress`: for every assigned partition, the offset of the next
+//!   message to read. Applying all batches in order gives exactly the collection, and a
+//!   source restarted with the last batch's progress (and the collection's current rows)
+//!   reads nothing twice and loses nothing. A batch with only progress is sent when
+//!   partitions are assigned, so the resolved start offsets can be recorded too.
+//! - Messages are read with `isolation.level = read_committed`: aborted transactions
+//!   never reach a view.
+//! - A broker that cannot be reached is retried with exponential backoff; the source's
+//!   [`SourceState`] says `Retrying` with the last error meanwhile. It never panics.
+//! - With `ON_ERROR = 'FAIL'` the first message that does not decode ends the source: the
+//!   last batch holds the updates before it and the error, its progress stops at that
+//!   message, and the state is `Failed`.
+//!
+//! Threads: the consumer thread is the only one that calls librdkafka. It blocks only on
+//! librdkafka's bounded polls and on the bounded channel, never on a timely worker.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use eddy_repr::{Diff, Row, SqlError, SqlState};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use crate::envelope::Decoder;
+use crate::format::KafkaMessage;
+use crate::spec::{KafkaSourceSpec, OnError, StartOffset};
+
+/// How a source runs (not part of its definition: none of this changes what it reads).
+#[derive(Clone, Debug)]
+pub struct SourceConfig {
+    /// Names the thread (`kafka:<name>`), the consumer group and log lines.
+    pub name: String,
+    /// Most messages in one batch.
+    pub batch_messages_max: usize,
+    /// Most batches waiting in the channel; the consumer waits when it is full.
+    pub channel_batches_max: usize,
+    /// How often the topic's partitions are looked up, to find new ones.
+    pub metadata_refresh: Duration,
+    /// How long one metadata or offset request may take.
+    pub request_timeout: Duration,
+    /// The first wait after a failure; doubled on every failure up to `backoff_max`.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Messages whose key and value together are larger are errors.
+    pub message_bytes_max: usize,
+}
+
+impl SourceConfig {
+    pub fn new(name: impl Into<String>) -> SourceConfig {
+        SourceConfig {
+            name: name.into(),
+            batch_messages_max: 4096,
+            channel_batches_max: 16,
+            metadata_refresh: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(5),
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            message_bytes_max: 8 << 20,
+        }
+    }
+}
+
+/// Where a source resumes: what was recorded durably with the last batch it applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Resume {
+    /// Partition → next offset, from the last applied [`SourceBatch::progress`]. Empty
+    /// for a new source (which starts at `START`).
+    pub progress: BTreeMap<i32, i64>,
+    /// The collection's current rows (for UPSERT and DEBEZIUM: they rebuild the key →
+    /// row state; ignored for streams).
+    pub current_rows: Vec<Row>,
+}
+
+/// A message that could not be read, and where it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceError {
+    pub partition: i32,
+    pub offset: i64,
+    pub message: String,
+}
+
+/// What the source read since its previous batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceBatch {
+    /// Changes to the collection, in message order.
+    pub updates: Vec<(Row, Diff)>,
+    /// Messages that did not decode, in message order.
+    pub errors: Vec<SourceError>,
+    /// Partition → offset of the next message to read, for every assigned partition,
+    /// after this batch.
+    pub progress: BTreeMap<i32, i64>,
+}
+
+/// What a source is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceState {
+    /// Connecting and assigning partitions for the first time.
+    Starting,
+    /// Reading.
+    Running,
+    /// The broker (or topic) could not be reached; retrying with backoff.
+    Retrying { last_error: String, attempts: u32 },
+    /// Stopped by an error (`ON_ERROR = 'FAIL'`, or a configuration librdkafka refused).
+    Failed { error: String },
+    /// Stopped because its handle was dropped or stopped.
+    Stopped,
+}
+
+/// A snapshot of a source's state and counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceStatus {
+    pub state: SourceState,
+    /// Partition → next offset, as of the last batch sent.
+    pub progress: BTreeMap<i32, i64>,
+    pub messages_total: u64,
+    pub bytes_total: u64,
+    pub errors_total: u64,
+}
+
+/// A running Kafka source. Batches come from [`KafkaSource::next_batch`] (async) or
+/// [`KafkaSource::blocking_next_batch`]; dropping it stops the consumer thread.
+pub struct KafkaSource {
+    batches: mpsc::Receiver<SourceBatch>,
+    status: Arc<Mutex<SourceStatus>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl KafkaSource {
+    /// Starts reading `spec`'s topic from `resume` on a new thread. Returns at once;
+    /// connecting happens on the thread (see [`KafkaSource::status`]).
+    pub fn start(
+        spec: KafkaSourceSpec,
+        config: SourceConfig,
+        resume: Resume,
+    ) -> Result<KafkaSource, SqlError> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &spec.brokers)
+            .set("group.id", format!("eddy-{}", config.name))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("isolation.level", "read_committed")
+            .set("client.id", format!("eddy-{}", config.name))
+            .set(
+                "reconnect.backoff.max.ms",
+                config.backoff_max.as_millis().to_string(),
+            )
+            .create()
+            .map_err(|e| {
+                SqlError::new(
+                    SqlState::INVALID_PARAMETER_VALUE,
+                    format!("cannot create a kafka consumer: {e}"),
+                )
+            })?;
+        let (sender, batches) = mpsc::channel(config.channel_batches_max.max(1));
+        let status = Arc::new(Mutex::new(SourceStatus {
+            state: SourceState::Starting,
+            progress: BTreeMap::new(),
+            messages_total: 0,
+            bytes_total: 0,
+            errors_total: 0,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let decoder = Decoder::new(&spec, resume.current_rows, config.message_bytes_max);
+        let reader = Reader {
+            consumer,
+            decoder,
+            resumed: !resume.progress.is_empty(),
+            progress: resume.progress,
+            assigned: BTreeSet::new(),
+            sender,
+            status: Arc::clone(&status),
+            stop: Arc::clone(&stop),
+            spec,
+            config: config.clone(),
+            failures: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("kafka:{}", config.name))
+            .spawn(move || reader.run())
+            .map_err(|e| SqlError::internal(format!("cannot spawn a kafka source thread: {e}")))?;
+        Ok(KafkaSource {
+            batches,
+            status,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The next batch; `None` once the source has stopped and every batch was taken.
+    pub async fn next_batch(&mut self) -> Option<SourceBatch> {
+        self.batches.recv().await
+    }
+
+    /// The next batch, waiting on this thread (not for use inside an async task).
+    pub fn blocking_next_batch(&mut self) -> Option<SourceBatch> {
+        self.batches.blocking_recv()
+    }
+
+    /// A batch if one is waiting.
+    pub fn try_next_batch(&mut self) -> Option<SourceBatch> {
+        self.batches.try_recv().ok()
+    }
+
+    /// The source's state and counters now.
+    pub fn status(&self) -> SourceStatus {
+        lock(&self.status).clone()
+    }
+
+    /// Stops the consumer thread and waits for it to exit.
+    pub fn stop(mut self) {
+        self.signal_stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    fn signal_stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes a consumer waiting for room in the channel.
+        self.batches.close();
+    }
+}
+
+impl Drop for KafkaSource {
+    fn drop(&mut self) {
+        // The thread notices within one poll interval; it is not joined here, so that
+        // dropping a source never blocks an async task.
+        self.signal_stop();
+    }
+}
+
+fn lock(status: &Mutex<SourceStatus>) -> std::sync::MutexGuard<'_, SourceStatus> {
+    status
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How long one poll waits for the first message of a batch.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// The consumer thread's state.
+struct Reader {
+    spec: KafkaSourceSpec,
+    config: SourceConfig,
+    consumer: BaseConsumer,
+    decoder: Decoder,
+    /// Partition → next offset to read (every assigned partition).
+    progress: BTreeMap<i32, i64>,
+    /// Whether `progress` came from a resume (then unknown partitions are new ones).
+    resumed: bool,
+    /// Partitions handed to librdkafka.
+    assigned: BTreeSet<i32>,
+    sender: mpsc::Sender<SourceBatch>,
+    status: Arc<Mutex<SourceStatus>>,
+    stop: Arc<AtomicBool>,
+    /// Consecutive failures, for the backoff.
+    failures: u32,
+}
+
+/// Why the thread ends.
+enum Exit {
+    Stopped,
+    Failed(String),
+}
+
+impl Reader {
+    fn run(mut self) {
+        let exit = self.read_loop();
+        let state = match exit {
+            Exit::Stopped => SourceState::Stopped,
+            Exit::Failed(error) => {
+                tracing::warn!(source = %self.config.name, %error, "kafka source failed");
+                SourceState::Failed { error }
+            }
+        };
+        lock(&self.status).state = state;
+    }
+
+    fn read_loop(&mut self) -> Exit {
+        let mut next_refresh = Instant::now();
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return Exit::Stopped;
+            }
+            if Instant::now() >= next_refresh || self.assigned.is_empty() {
+                match self.refresh_partitions() {
+                    Ok(Some(batch)) => {
+                        if !self.send(batch) {
+                            return Exit::Stopped;
+                        }
+                        self.recovered();
+                    }
+                    Ok(None) => self.recovered(),
+                    Err(error) => {
+                        self.backoff(error);
+                        continue;
+                    }
+                }
+                next_refresh = Instant::now() + self.config.metadata_refresh;
+            }
+            match self.poll_batch() {
+                Ok(Some(batch)) => {
+                    if !self.send(batch) {
+                        return Exit::Stopped;
+                    }
+                }
+                Ok(None) => {}
+                Err(exit) => return exit,
+            }
+        }
+    }
+
+    /// Finds the topic's partitions and assigns new ones; returns a progress-only batch
+    /// when the assignment grew.
+    fn refresh_partitions(&mut self) -> Result<Option<SourceBatch>, String> {
+        let topic = self.spec.topic.as_str();
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(topic), self.config.request_timeout)
+            .map_err(|e| format!("fetching metadata for topic \"{topic}\": {e}"))?;
+        let topic_md = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .ok_or_else(|| format!("topic \"{topic}\" is not in the broker's metadata"))?;
+        if let Some(error) = topic_md.error() {
+            let code = RDKafkaErrorCode::from(error);
+            return Err(match code {
+                RDKafkaErrorCode::UnknownTopicOrPartition => {
+                    format!("topic \"{topic}\" does not exist")
+                }
+                other => format!("topic \"{topic}\": {other}"),
+            });
+        }
+        let new: Vec<i32> = topic_md
+            .partitions()
+            .iter()
+            .map(|p| p.id())
+            .filter(|p| !self.assigned.contains(p))
+            .collect();
+        if new.is_empty() {
+            return Ok(None);
+        }
+        let initial = self.assigned.is_empty() && !self.resumed;
+        let mut list = TopicPartitionList::new();
+        let mut starts = BTreeMap::new();
+        for &partition in &new {
+            let start = match self.progress.get(&partition) {
+                Some(&offset) => offset,
+                None if initial => self.start_offset(partition)?,
+                None => self.watermarks(partition)?.0,
+            };
+            starts.insert(partition, start);
+            list.add_partition_offset(topic, partition, Offset::Offset(start))
+                .map_err(|e| format!("assigning partition {partition}: {e}"))?;
+        }
+        self.consumer
+            .incremental_assign(&list)
+            .map_err(|e| format!("assigning partitions {new:?} of \"{topic}\": {e}"))?;
+        tracing::debug!(source = %self.config.name, ?starts, "kafka source assigned partitions");
+        for (partition, start) in starts {
+            self.assigned.insert(partition);
+            self.progress.insert(partition, start);
+        }
+        // Later partitions are new ones whichever way the source started.
+        self.resumed = true;
+        lock(&self.status).progress = self.progress.clone();
+        Ok(Some(SourceBatch {
+            progress: self.progress.clone(),
+            ..SourceBatch::default()
+        }))
+    }
+
+    /// The first offset to read from `partition` of a new source, per `START`.
+    fn start_offset(&self, partition: i32) -> Result<i64, String> {
+        match self.spec.start {
+            StartOffset::Earliest => Ok(self.watermarks(partition)?.0),
+            StartOffset::Latest => Ok(self.watermarks(partition)?.1),
+            StartOffset::Timestamp { epoch_ms } => {
+                let mut list = TopicPartitionList::new();
+                list.add_partition_offset(&self.spec.topic, partition, Offset::Offset(epoch_ms))
+                    .map_err(|e| e.to_string())?;
+                let found = self
+                    .consumer
+                    .offsets_for_times(list, self.config.request_timeout)
+                    .map_err(|e| format!("looking up offsets for START: {e}"))?;
+                let offset = found
+                    .find_partition(&self.spec.topic, partition)
+                    .map(|e| e.offset());
+                match offset {
+                    Some(Offset::Offset(offset)) => Ok(offset),
+                    // No message at or after the time: start at the end.
+                    _ => Ok(self.watermarks(partition)?.1),
+                }
+            }
+        }
+    }
+
+    fn watermarks(&self, partition: i32) -> Result<(i64, i64), String> {
+        self.consumer
+            .fetch_watermarks(&self.spec.topic, partition, self.config.request_timeout)
+            .map_err(|e| {
+                format!(
+                    "fetching offsets of partition {partition} of \"{}\": {e}",
+                    self.spec.topic
+                )
+            })
+    }
+
+    /// Polls up to one batch of messages. `Ok(None)` when nothing arrived.
+    fn poll_batch(&mut self) -> Result<Option<SourceBatch>, Exit> {
+        let mut batch = SourceBatch::default();
+        let mut messages = 0u64;
+        let mut bytes = 0u64;
+        let mut failed = None;
+        let mut timeout = POLL_INTERVAL;
+        while messages < self.config.batch_messages_max as u64 {
+            let Some(result) = self.consumer.poll(timeout) else {
+                break;
+            };
+            timeout = Duration::ZERO;
+            let message = match result {
+                Ok(message) => message,
+                Err(KafkaError::PartitionEOF(_)) => continue,
+                Err(e) => {
+                    // librdkafka reconnects by itself; report and go on polling.
+                    self.note_failure(format!("reading \"{}\": {e}", self.spec.topic));
+                    break;
+                }
+            };
+            let partition = message.partition();
+            let offset = message.offset();
+            let Some(&next) = self.progress.get(&partition) else {
+                continue;
+            };
+            if offset < next {
+                // Already read (a message fetched again after a reassignment).
+                continue;
+            }
+            messages += 1;
+            bytes += (message.key().map_or(0, <[u8]>::len)
+                + message.payload().map_or(0, <[u8]>::len)) as u64;
+            let msg = KafkaMessage {
+                partition,
+                offset,
+                timestamp_ms: message.timestamp().to_millis(),
+                key: message.key(),
+                value: message.payload(),
+            };
+            if let Err(error) = self.decoder.decode(&msg, &mut batch.updates) {
+                batch.errors.push(SourceError {
+                    partition,
+                    offset,
+                    message: error.clone(),
+                });
+                if self.spec.on_error == OnError::Fail {
+                    failed = Some(format!(
+                        "message at partition {partition}, offset {offset}: {error}"
+                    ));
+                    break;
+                }
+            }
+            self.progress.insert(partition, offset + 1);
+        }
+        if messages == 0 {
+            return Ok(None);
+        }
+        batch.progress = self.progress.clone();
+        {
+            let mut status = lock(&self.status);
+            status.messages_total += messages;
+            status.bytes_total += bytes;
+            status.errors_total += batch.errors.len() as u64;
+            status.progress = self.progress.clone();
+            if !matches!(status.state, SourceState::Running) {
+                status.state = SourceState::Running;
+            }
+        }
+        self.failures = 0;
+        match failed {
+            Some(error) => {
+                self.send(batch);
+                Err(Exit::Failed(error))
+            }
+            None => Ok(Some(batch)),
+        }
+    }
+
+    /// Sends a batch, waiting for room; false when the receiver is gone.
+    fn send(&self, batch: SourceBatch) -> bool {
+        self.sender.blocking_send(batch).is_ok()
+    }
+
+    fn note_failure(&mut self, error: String) {
+        self.failures = self.failures.saturating_add(1);
+        tracing::debug!(source = %self.config.name, %error, "kafka source retrying");
+        lock(&self.status).state = SourceState::Retrying {
+            last_error: error,
+            attempts: self.failures,
+        };
+    }
+
+    /// Records a failure and waits (in short steps, watching for a stop) before the next
+    /// attempt.
+    fn backoff(&mut self, error: String) {
+        self.note_failure(error);
+        let exponent = self.failures.saturating_sub(1).min(16);
+        let wait = self
+            .config
+            .backoff_initial
+            .saturating_mul(1 << exponent)
+            .min(self.config.backoff_max);
+        let until = Instant::now() + wait;
+        while Instant::now() < until && !self.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(POLL_INTERVAL.min(until - Instant::now()));
+        }
+    }
+
+    /// A metadata request succeeded: the broker is back.
+    fn recovered(&mut self) {
+        self.failures = 0;
+        let mut status = lock(&self.status);
+        if !matches!(status.state, SourceState::Running) {
+            status.state = SourceState::Running;
+        }
+    }
+}
