@@ -57,6 +57,7 @@ pub use envelope::{Decoder, UpsertState};
 pub use format::{json_to_datum, KafkaMessage};
 pub use source::{
     KafkaSource, Resume, SourceBatch, SourceConfig, SourceError, SourceState, SourceStatus,
+    StatusHandle,
 };
 pub use spec::{
     Envelope, KafkaSourceSpec, KeyFormat, MetadataColumn, OnError, SourceKind, StartOffset,

@@ -134,6 +134,16 @@ pub struct SourceStatus {
     pub errors_total: u64,
 }
 
+/// A source's status, readable from anywhere (see [`KafkaSource::status_handle`]).
+#[derive(Clone)]
+pub struct StatusHandle(Arc<Mutex<SourceStatus>>);
+
+impl StatusHandle {
+    pub fn get(&self) -> SourceStatus {
+        lock(&self.0).clone()
+    }
+}
+
 /// A running Kafka source. Batches come from [`KafkaSource::next_batch`] (async) or
 /// [`KafkaSource::blocking_next_batch`]; dropping it stops the consumer thread.
 pub struct KafkaSource {
@@ -223,6 +233,11 @@ impl KafkaSource {
     /// The source's state and counters now.
     pub fn status(&self) -> SourceStatus {
         lock(&self.status).clone()
+    }
+
+    /// A handle that reads the status while another task owns the source.
+    pub fn status_handle(&self) -> StatusHandle {
+        StatusHandle(Arc::clone(&self.status))
     }
 
     /// Stops the consumer thread and waits for it to exit.

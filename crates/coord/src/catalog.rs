@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use eddy_expr::MirRelationExpr;
 use eddy_repr::{GlobalId, RelationDesc, SqlError, SqlState};
-use eddy_sql::ItemKind;
+use eddy_sql::{ItemKind, SourceOptions};
 
 #[derive(Clone, Debug)]
 pub struct CatalogEntry {
@@ -32,6 +32,8 @@ pub struct CatalogEntry {
     pub depends_on: BTreeSet<GlobalId>,
     /// A table's PRIMARY KEY columns (empty without one, and for views).
     pub primary_key: Vec<usize>,
+    /// How a source reads its Kafka topic (`None` for every other kind).
+    pub source: Option<SourceOptions>,
 }
 
 impl CatalogEntry {
@@ -53,6 +55,24 @@ impl CatalogEntry {
             plan: None,
             depends_on: BTreeSet::new(),
             primary_key,
+            source: None,
+        }
+    }
+
+    /// A stream or table read from a Kafka topic: stored like a table (its rows are in
+    /// the log), written only by its source.
+    pub fn source(
+        id: GlobalId,
+        name: impl Into<String>,
+        desc: RelationDesc,
+        create_sql: impl Into<String>,
+        primary_key: Vec<usize>,
+        source: SourceOptions,
+    ) -> Self {
+        CatalogEntry {
+            kind: ItemKind::Source,
+            source: Some(source),
+            ..CatalogEntry::table(id, name, desc, create_sql, primary_key)
         }
     }
 
@@ -76,13 +96,17 @@ impl CatalogEntry {
             plan: Some(plan),
             depends_on,
             primary_key: vec![],
+            source: None,
         }
     }
 
     /// Whether the item is an arrangement in the dataflow (tables and materialized
     /// views are; plain views are inlined where they are read).
     pub fn is_arranged(&self) -> bool {
-        matches!(self.kind, ItemKind::Table | ItemKind::MaterializedView)
+        matches!(
+            self.kind,
+            ItemKind::Table | ItemKind::Source | ItemKind::MaterializedView
+        )
     }
 }
 

@@ -72,6 +72,11 @@ pub(crate) enum Command {
     },
     /// A one-off SELECT's dataflow has answered and can go.
     DropTransient(GlobalId),
+    /// What a source read (sent by its forwarding task, see `sources.rs`).
+    SourceBatch {
+        id: GlobalId,
+        batch: eddy_connect::SourceBatch,
+    },
     Shutdown {
         tx: oneshot::Sender<()>,
     },

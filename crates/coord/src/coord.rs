@@ -34,6 +34,7 @@ use crate::durable::{LogRecord, Storage};
 use crate::keys::PrimaryKeys;
 use crate::metrics::Metrics;
 use crate::session::Session;
+use crate::sources::Sources;
 use crate::timestamp::TimestampOracle;
 use crate::txn::TxnState;
 
@@ -48,6 +49,8 @@ pub struct CoordConfig {
     /// The most records a one-off query may hold in its dataflow's arrangements
     /// before it fails with 53200; `None` for no limit.
     pub query_max_records: Option<u64>,
+    /// The Kafka brokers sources read from when they name none (`--kafka-brokers`).
+    pub kafka_brokers: Option<String>,
 }
 
 impl CoordConfig {
@@ -80,6 +83,9 @@ pub(crate) struct Coordinator {
     pub(crate) primary_keys: PrimaryKeys,
     /// The running reads that a cancel request or `statement_timeout` can stop.
     pub(crate) cancels: Cancels,
+    /// The streams and tables being read from Kafka, and their offsets.
+    pub(crate) sources: Sources,
+    pub(crate) kafka_brokers: Option<String>,
 }
 
 /// What a started coordinator hands back.
@@ -117,6 +123,8 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
         builtins: BuiltinState::default(),
         primary_keys: PrimaryKeys::default(),
         cancels: cancels.clone(),
+        sources: Sources::default(),
+        kafka_brokers: config.kafka_brokers.clone(),
     };
     coord.recover(records)?;
     let handle = tokio::spawn(coord.run(rx));
@@ -202,6 +210,7 @@ impl Coordinator {
                 let _ = tx.send(self.implicit_end(session, commit));
             }
             Command::DropTransient(id) => self.compute.drop_collection(id),
+            Command::SourceBatch { id, batch } => self.apply_source_batch(id, batch),
             Command::Shutdown { tx } => {
                 info!("coordinator shutting down");
                 if self.rows_since_snapshot > 0
@@ -234,6 +243,9 @@ impl Coordinator {
             ),
             (&self.metrics.sessions, self.sessions.len() as u64),
         ];
+        let gauges = gauges
+            .into_iter()
+            .chain([(&self.metrics.sources, count(ItemKind::Source))]);
         for (gauge, value) in gauges {
             gauge.store(value, Ordering::Relaxed);
         }

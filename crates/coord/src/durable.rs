@@ -4,6 +4,8 @@
 //! from the start (or from a snapshot) rebuilds the catalog and every table exactly;
 //! views are re-planned from their `CREATE` text and rebuilt by the dataflow.
 
+use std::collections::BTreeMap;
+
 use eddy_repr::{Diff, GlobalId, RelationDesc, Row, Timestamp};
 use eddy_repr::{SqlError, SqlState};
 use serde::{Deserialize, Serialize};
@@ -37,6 +39,35 @@ pub enum LogRecord {
         name: String,
         hash: u64,
     },
+    /// A stream or table read from a Kafka topic: its columns, key and options (with
+    /// the brokers resolved), so a restart reads the same topic the same way.
+    CreateSource {
+        id: GlobalId,
+        name: String,
+        desc: RelationDesc,
+        create_sql: String,
+        primary_key: Vec<usize>,
+        stream: bool,
+        options: Vec<(String, String)>,
+    },
+    /// What a source read, at one time: its updates, the messages it could not read,
+    /// and the offsets it reached (partition → next offset), recorded together so that
+    /// a restart resumes exactly after what the log holds.
+    SourceWrite {
+        time: Timestamp,
+        id: GlobalId,
+        updates: Vec<(Row, Diff)>,
+        errors: Vec<SourceErrorRecord>,
+        progress: BTreeMap<i32, i64>,
+    },
+}
+
+/// A message a source could not read, as the log keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceErrorRecord {
+    pub partition: i32,
+    pub offset: i64,
+    pub message: String,
 }
 
 impl LogRecord {
@@ -56,7 +87,18 @@ impl LogRecord {
                 id: entry.id,
                 create_sql: entry.create_sql.clone(),
             }),
-            ItemKind::Source => None,
+            ItemKind::Source => {
+                let source = entry.source.as_ref()?;
+                Some(LogRecord::CreateSource {
+                    id: entry.id,
+                    name: entry.name.clone(),
+                    desc: entry.desc.clone(),
+                    create_sql: entry.create_sql.clone(),
+                    primary_key: entry.primary_key.clone(),
+                    stream: source.stream,
+                    options: source.options.clone(),
+                })
+            }
         }
     }
 

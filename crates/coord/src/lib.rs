@@ -21,6 +21,7 @@ pub mod metrics;
 mod recovery;
 mod sequence;
 pub mod session;
+mod sources;
 pub mod timestamp;
 pub mod txn;
 

@@ -17,8 +17,11 @@ pub struct Metrics {
     pub tables: AtomicU64,
     pub views: AtomicU64,
     pub materialized_views: AtomicU64,
+    pub sources: AtomicU64,
     pub sessions: AtomicU64,
     pub errors: AtomicU64,
+    /// Messages sources could not read (skipped, recorded in the log).
+    pub source_errors: AtomicU64,
     latency_buckets: [AtomicU64; 13],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -71,6 +74,20 @@ impl Metrics {
             "Statements that returned an error.",
             "counter",
             &self.errors,
+        );
+        counter(
+            &mut out,
+            "eddy_source_errors_total",
+            "Messages that sources could not read (skipped and recorded).",
+            "counter",
+            &self.source_errors,
+        );
+        counter(
+            &mut out,
+            "eddy_sources",
+            "Streams and tables read from Kafka topics.",
+            "gauge",
+            &self.sources,
         );
         counter(
             &mut out,

@@ -15,15 +15,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use eddy_connect::Resume;
 use eddy_dataflow::DataflowDesc;
 use eddy_expr::optimize::optimize;
 use eddy_repr::{Diff, GlobalId, Row, SqlError, Timestamp};
-use eddy_sql::{ItemKind, Plan};
+use eddy_sql::{ItemKind, Plan, SourceOptions};
 use tracing::{info, warn};
 
 use crate::catalog::{view_kind, CatalogEntry};
 use crate::coord::Coordinator;
 use crate::durable::LogRecord;
+use crate::sources::source_spec;
 use crate::timestamp::{now_ms, TimestampOracle};
 
 impl Coordinator {
@@ -74,7 +76,67 @@ impl Coordinator {
                 LogRecord::ViewsFileApplied { name, hash } => {
                     self.views_files.insert(name, hash);
                 }
+                LogRecord::CreateSource {
+                    id,
+                    name,
+                    desc,
+                    create_sql,
+                    primary_key,
+                    stream,
+                    options,
+                } => {
+                    let source = SourceOptions { stream, options };
+                    self.catalog.insert(CatalogEntry::source(
+                        id,
+                        name,
+                        desc,
+                        create_sql,
+                        primary_key,
+                        source,
+                    ));
+                    tables.insert(id, HashMap::new());
+                }
+                LogRecord::SourceWrite {
+                    time,
+                    id,
+                    updates,
+                    progress,
+                    ..
+                } => {
+                    max_time = max_time.max(time);
+                    let table = tables.entry(id).or_default();
+                    for (row, diff) in updates {
+                        *table.entry(row).or_insert(0) += diff;
+                    }
+                    self.sources.progress.insert(id, progress);
+                }
             }
+        }
+        // What each source resumes from: its offsets and (for its upsert state) rows.
+        let mut resumes = Vec::new();
+        for entry in self
+            .catalog
+            .entries()
+            .filter(|e| e.kind == ItemKind::Source)
+        {
+            let rows = tables.get(&entry.id).into_iter().flatten();
+            let current_rows = rows
+                .filter(|(_, d)| **d > 0)
+                .flat_map(|(row, d)| std::iter::repeat_n(row.clone(), *d as usize))
+                .collect();
+            let progress = self
+                .sources
+                .progress
+                .get(&entry.id)
+                .cloned()
+                .unwrap_or_default();
+            resumes.push((
+                entry.id,
+                Resume {
+                    progress,
+                    current_rows,
+                },
+            ));
         }
         let load_time = now_ms().max(max_time + 1);
         let rows_loaded = self.load_tables(tables, load_time);
@@ -94,6 +156,16 @@ impl Coordinator {
                 plan: view.plan.expect("views have plans"),
                 as_of: load_time,
             });
+        }
+        for (id, resume) in resumes {
+            // A source that cannot start (its options no longer valid with this
+            // server's settings) keeps its rows and is reported, never fatal.
+            let entry = self.catalog.get(id).expect("sources are in the catalog");
+            let started = source_spec(entry, self.kafka_brokers.as_deref())
+                .and_then(|spec| self.start_source(id, spec, resume));
+            if let Err(e) = started {
+                warn!(source = %id, error = %e.message, "source not started");
+            }
         }
         self.refresh_gauges();
         info!(
@@ -121,7 +193,8 @@ impl Coordinator {
             self.compute
                 .create_table(id, &entry.name, entry.desc.types.clone());
             let updates: Vec<(Row, Diff)> = rows.into_iter().filter(|(_, d)| *d != 0).collect();
-            if !entry.primary_key.is_empty() {
+            // A source's keys are kept unique by its envelope, not checked here.
+            if entry.kind == ItemKind::Table && !entry.primary_key.is_empty() {
                 self.primary_keys.add_table(
                     id,
                     &entry.name,
@@ -217,6 +290,17 @@ impl Coordinator {
             }
         }
         state.push(LogRecord::Write { time, updates });
+        // Every source's offsets, which the contents above cover exactly (batches are
+        // applied by this task, and each closes its time before the next command).
+        for (id, progress) in &self.sources.progress {
+            state.push(LogRecord::SourceWrite {
+                time,
+                id: *id,
+                updates: vec![],
+                errors: vec![],
+                progress: progress.clone(),
+            });
+        }
         match self.storage.write_snapshot(upto_seq, &state) {
             Ok(()) => {
                 self.rows_since_snapshot = 0;
@@ -239,7 +323,7 @@ impl Coordinator {
         let mut tables = Vec::new();
         for entry in self.catalog.entries() {
             state.extend(LogRecord::create(entry));
-            if entry.kind == ItemKind::Table {
+            if matches!(entry.kind, ItemKind::Table | ItemKind::Source) {
                 tables.push(entry.id);
             }
         }

@@ -18,6 +18,7 @@ async fn coordinator() -> Harness {
         workers: 1,
         snapshot_rows: CoordConfig::DEFAULT_SNAPSHOT_ROWS,
         query_max_records: Some(CoordConfig::DEFAULT_QUERY_MAX_RECORDS),
+        kafka_brokers: None,
     })
     .await
     .expect("coordinator starts");

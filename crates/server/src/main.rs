@@ -60,6 +60,10 @@ struct ServeArgs {
     /// throughput). Without it, freed memory stays with the process and is reused.
     #[arg(long)]
     purge_freed_memory: bool,
+    /// Kafka brokers (host:port,...) for streams and tables that name none in their
+    /// WITH (KAFKA_BROKERS = ...) option.
+    #[arg(long)]
+    kafka_brokers: Option<String>,
     /// Compact the log into a snapshot after this many table updates (and at shutdown).
     #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_SNAPSHOT_ROWS, hide = true)]
     snapshot_rows: u64,
@@ -138,6 +142,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         workers,
         snapshot_rows: args.snapshot_rows,
         query_max_records: (args.query_max_records > 0).then_some(args.query_max_records),
+        kafka_brokers: args.kafka_brokers.clone(),
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;

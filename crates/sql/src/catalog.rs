@@ -53,7 +53,7 @@ impl ItemKind {
             ItemKind::Table => "DROP TABLE",
             ItemKind::View => "DROP VIEW",
             ItemKind::MaterializedView => "DROP MATERIALIZED VIEW",
-            ItemKind::Source => "DROP SOURCE",
+            ItemKind::Source => "DROP STREAM",
         }
     }
 }

@@ -49,8 +49,8 @@ pub use sqlparser::ast::Statement;
 pub use crate::catalog::{item_oid, Catalog, CatalogItem, ItemKind, FIRST_USER_OID};
 pub use crate::parse::parse;
 pub use crate::plan::{
-    explain_desc, show_columns_desc, show_objects_desc, show_variable_desc, MutationKind,
-    ObjectKind, Plan, PlanContext, RowSetFinishing,
+    explain_desc, show_columns_desc, show_objects_desc, show_sources_desc, show_variable_desc,
+    MutationKind, ObjectKind, Plan, PlanContext, RowSetFinishing, SourceOptions,
 };
 pub use crate::types::{scalar_type, CastContext};
 

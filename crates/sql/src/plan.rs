@@ -66,6 +66,9 @@ pub enum Plan {
         primary_key: Vec<usize>,
         create_sql: String,
         if_not_exists: bool,
+        /// Set when the relation is read from a Kafka topic (`WITH (KAFKA_TOPIC = ...)`)
+        /// instead of written with INSERT, UPDATE and DELETE.
+        source: Option<SourceOptions>,
     },
     /// `CREATE [MATERIALIZED] VIEW`. `expr` computes the view's rows (ORDER BY without
     /// LIMIT dropped, LIMIT/OFFSET as a `TopK`); `create_sql` is the normalized
@@ -128,6 +131,8 @@ pub enum Plan {
     ShowColumns { id: GlobalId },
     /// `SHOW name` (lowercase; `SHOW TIME ZONE` is `timezone`, `SHOW ALL` is `all`).
     ShowVariable(String),
+    /// `SHOW SOURCES`: every stream and table read from Kafka, with its state.
+    ShowSources,
     /// `SET [SESSION | LOCAL] name = value`, `SET TIME ZONE ...`, `RESET name`.
     /// `value` is `None` for DEFAULT / RESET; several values are joined with `, `.
     /// `RESET ALL` is `name == "all"` with `value == None`.
@@ -209,6 +214,22 @@ pub fn show_objects_desc() -> RelationDesc {
     desc_of(vec![text_column("name")])
 }
 
+/// The result columns of [`Plan::ShowSources`]: `name`, `type` (`stream` or
+/// `table`), `topic`, `state` (`starting`, `running`, `retrying: <error>`,
+/// `failed: <error>`, `stopped`), `offsets` (`partition:next offset` pairs), and the
+/// counts of `messages` read and `errors` (messages that could not be read).
+pub fn show_sources_desc() -> RelationDesc {
+    desc_of(vec![
+        text_column("name"),
+        text_column("type"),
+        text_column("topic"),
+        text_column("state"),
+        text_column("offsets"),
+        ("messages".to_string(), ScalarType::Int64.nullable(false)),
+        ("errors".to_string(), ScalarType::Int64.nullable(false)),
+    ])
+}
+
 /// The result columns of [`Plan::ShowColumns`]: `name`, `nullable`, `type`.
 pub fn show_columns_desc() -> RelationDesc {
     desc_of(vec![
@@ -232,6 +253,16 @@ pub fn show_variable_desc(name: &str) -> RelationDesc {
     }
 }
 
+/// How a relation is read from a Kafka topic: as a stream (every message one appended
+/// row) or as a table (the message key is the primary key), with the `WITH (...)`
+/// options as written (names as written, values as text). The coordinator checks them
+/// (`eddy_connect::KafkaSourceSpec::from_options`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceOptions {
+    pub stream: bool,
+    pub options: Vec<(String, String)>,
+}
+
 /// The result columns of [`Plan::Explain`]: one text column `QUERY PLAN`.
 pub fn explain_desc() -> RelationDesc {
     desc_of(vec![text_column("QUERY PLAN")])
@@ -246,6 +277,7 @@ impl Plan {
             Plan::ShowObjects(_) => Some(show_objects_desc()),
             Plan::ShowColumns { .. } => Some(show_columns_desc()),
             Plan::ShowVariable(name) => Some(show_variable_desc(name)),
+            Plan::ShowSources => Some(show_sources_desc()),
             _ => None,
         }
     }

@@ -13,16 +13,16 @@ use eddy_repr::{ColumnType, GlobalId, RelationDesc, ScalarType};
 use sqlparser::ast::{
     Assignment, AssignmentTarget, ColumnOption, CreateTable, CreateTableOptions, DescribeAlias,
     Expr, FromTable, Ident, Insert, ObjectName, ObjectType, Query, Set, SetExpr,
-    ShowStatementFilterPosition, ShowStatementOptions, Statement, TableConstraint, TableFactor,
-    TableObject, TableWithJoins, TransactionAccessMode, TransactionIsolationLevel, TransactionMode,
-    Value,
+    ShowStatementFilterPosition, ShowStatementOptions, SqlOption, Statement, TableConstraint,
+    TableFactor, TableObject, TableWithJoins, TransactionAccessMode, TransactionIsolationLevel,
+    TransactionMode, Value,
 };
 
 use crate::catalog::{CatalogItem, ItemKind};
 use crate::context::{CExpr, StatementContext, Typed};
 use crate::expr::{self, ExprContext};
 use crate::names::{item_name, new_item_name, normalize_ident, object_name_parts};
-use crate::plan::{MutationKind, ObjectKind, Plan, RowSetFinishing};
+use crate::plan::{MutationKind, ObjectKind, Plan, RowSetFinishing, SourceOptions};
 use crate::query::{self, PlannedQuery};
 use crate::scope::{Scope, TableRef};
 use crate::types::{self, CastContext};
@@ -154,6 +154,7 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 ObjectType::Table => ItemKind::Table,
                 ObjectType::View => ItemKind::View,
                 ObjectType::MaterializedView => ItemKind::MaterializedView,
+                ObjectType::Stream => ItemKind::Source,
                 other => return Err(SqlError::unsupported(format!("DROP {other}"))),
             };
             if *temporary || table.is_some() {
@@ -167,6 +168,8 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 "time zone" => "timezone".to_string(),
                 "transaction isolation level" => "transaction_isolation".to_string(),
                 "session authorization" => "session_authorization".to_string(),
+                // Not a variable: Eddy's sources (ksqlDB's and Materialize's spelling).
+                "sources" | "streams" => return Ok(Plan::ShowSources),
                 other => other.to_string(),
             };
             Ok(Plan::ShowVariable(name))
@@ -754,9 +757,24 @@ fn plan_create_table(
             "CREATE TABLE ... INHERITS/PARTITION BY",
         ));
     }
-    if !matches!(create.table_options, CreateTableOptions::None) {
-        return Err(SqlError::unsupported("CREATE TABLE ... WITH (...)"));
-    }
+    let source = match &create.table_options {
+        CreateTableOptions::None => None,
+        CreateTableOptions::With(options) => {
+            let options = with_options(options)?;
+            if !options
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case("kafka_topic"))
+            {
+                return Err(SqlError::unsupported("CREATE TABLE ... WITH (...)")
+                    .with_hint("A table read from Kafka names its topic: WITH (KAFKA_TOPIC = 'name', VALUE_FORMAT = 'JSON')."));
+            }
+            Some(SourceOptions {
+                stream: false,
+                options,
+            })
+        }
+        _ => return Err(SqlError::unsupported("this CREATE TABLE syntax")),
+    };
     if create.or_replace
         || create.external
         || create.global.is_some()
@@ -865,7 +883,37 @@ fn plan_create_table(
         primary_key,
         create_sql: stmt.to_string(),
         if_not_exists: create.if_not_exists,
+        source,
     })
+}
+
+/// The `WITH (name = value, ...)` options of a statement as `(name, value)` text pairs:
+/// a value is a string, a number, a boolean or a bare word.
+fn with_options(options: &[SqlOption]) -> Result<Vec<(String, String)>, SqlError> {
+    options
+        .iter()
+        .map(|option| {
+            let SqlOption::KeyValue { key, value } = option else {
+                return Err(SqlError::syntax(format!(
+                    "option {option} is not of the form name = value"
+                )));
+            };
+            let text = match value {
+                Expr::Value(v) => match &v.value {
+                    Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                    Value::Number(n, _) => n.to_string(),
+                    Value::Boolean(b) => b.to_string(),
+                    other => other.to_string(),
+                },
+                Expr::Identifier(ident) => ident.value.clone(),
+                other => return Err(SqlError::syntax(format!(
+                    "the value of option \"{}\" must be a string, a number or a word, not {other}",
+                    key.value
+                ))),
+            };
+            Ok((key.value.clone(), text))
+        })
+        .collect()
 }
 
 struct ViewTarget<'a> {
@@ -951,7 +999,10 @@ fn plan_drop(
                 format!("{} \"{item}\" does not exist", kind.noun()),
             ));
         };
-        if found.kind != kind {
+        // A table read from Kafka is a source, dropped as a table too (as ksqlDB does).
+        let same_kind =
+            found.kind == kind || (found.kind == ItemKind::Source && kind == ItemKind::Table);
+        if !same_kind {
             return Err(SqlError::new(
                 SqlState::WRONG_OBJECT_TYPE,
                 format!("\"{}\" is not a {}", found.name, kind.noun()),

@@ -8,16 +8,18 @@
 //! - After every catalog change the builtin relations (`pg_catalog`,
 //!   `information_schema`) are rewritten at a new time, so psql's `\d` sees it at once.
 
+use eddy_connect::Resume;
 use eddy_dataflow::DataflowDesc;
 use eddy_expr::optimize::optimize;
 use eddy_repr::{GlobalId, SqlError, SqlState};
-use eddy_sql::{ItemKind, Plan};
+use eddy_sql::{ItemKind, Plan, SourceOptions};
 
 use super::tag;
 use crate::catalog::{view_kind, CatalogEntry};
 use crate::command::ExecuteResponse;
 use crate::coord::Coordinator;
 use crate::durable::LogRecord;
+use crate::sources::source_spec;
 use crate::timestamp::now_ms;
 
 fn already_exists(name: &str) -> SqlError {
@@ -35,17 +37,27 @@ impl Coordinator {
             primary_key,
             create_sql,
             if_not_exists,
+            source,
         } = plan
         else {
             unreachable!("called with CREATE TABLE plans only")
         };
+        let done = match &source {
+            Some(SourceOptions { stream: true, .. }) => "CREATE STREAM",
+            _ => "CREATE TABLE",
+        };
         if self.catalog.get_by_name(&name).is_some() {
             if if_not_exists {
-                return tag("CREATE TABLE");
+                return tag(done);
             }
             return Err(already_exists(&name));
         }
         let id = self.catalog.allocate_id();
+        if let Some(source) = source {
+            let entry = CatalogEntry::source(id, name, desc, create_sql, primary_key, source);
+            self.create_source(entry)?;
+            return tag(done);
+        }
         let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key);
         self.storage
             .append(&[LogRecord::create(&entry).expect("tables are logged")])?;
@@ -59,6 +71,28 @@ impl Coordinator {
         self.catalog.insert(entry);
         self.catalog_changed();
         tag("CREATE TABLE")
+    }
+
+    /// Creates a stream or table read from Kafka: checks its options, starts reading,
+    /// then logs it (a source that cannot start is never logged).
+    fn create_source(&mut self, entry: CatalogEntry) -> Result<(), SqlError> {
+        let id = entry.id;
+        let spec = source_spec(&entry, self.kafka_brokers.as_deref())?;
+        let record = LogRecord::create(&entry).expect("sources are logged");
+        self.compute
+            .create_table(id, &entry.name, entry.desc.types.clone());
+        self.catalog.insert(entry);
+        let logged = self
+            .start_source(id, spec, Resume::default())
+            .and_then(|()| self.storage.append(&[record]));
+        if let Err(e) = logged {
+            self.stop_source(id);
+            self.catalog.remove(id);
+            self.compute.drop_collection(id);
+            return Err(e);
+        }
+        self.catalog_changed();
+        Ok(())
     }
 
     pub(super) fn create_view(&mut self, plan: Plan) -> Result<ExecuteResponse, SqlError> {
@@ -124,6 +158,7 @@ impl Coordinator {
                 .append(&[LogRecord::Drop { ids: order.clone() }])?;
         }
         for id in order {
+            self.stop_source(id);
             self.primary_keys.remove_table(id);
             if let Some(entry) = self.catalog.remove(id) {
                 if entry.is_arranged() {

@@ -53,6 +53,7 @@ impl Coordinator {
             Plan::ShowObjects(kind) => Ok(self.show_objects(kind)),
             Plan::ShowColumns { id } => self.show_columns(id),
             Plan::ShowVariable(name) => self.show_variable(session_id, &name),
+            Plan::ShowSources => Ok(self.show_sources()),
             Plan::SetVariable { name, value, .. } => self.set_variable(session_id, &name, value),
             Plan::StartTransaction => self.begin(session_id),
             Plan::Commit => self.commit(session_id),

@@ -7,8 +7,12 @@
 //!   expect (`session.rs`); read-only ones are refused with 55P02, unknown ones with
 //!   42704, as in Postgres.
 
+use eddy_connect::SourceState;
 use eddy_repr::{Datum, GlobalId, Row, SqlError, SqlState};
-use eddy_sql::{show_columns_desc, show_objects_desc, show_variable_desc, ItemKind, ObjectKind};
+use eddy_sql::{
+    show_columns_desc, show_objects_desc, show_sources_desc, show_variable_desc, ItemKind,
+    ObjectKind,
+};
 
 use super::tag;
 use crate::command::ExecuteResponse;
@@ -43,6 +47,71 @@ impl Coordinator {
         let rows = names.into_iter().map(|n| Row::pack(&[text(n)])).collect();
         ExecuteResponse::Rows {
             desc: show_objects_desc(),
+            rows,
+        }
+    }
+
+    pub(super) fn show_sources(&self) -> ExecuteResponse {
+        let mut rows = Vec::new();
+        let mut entries: Vec<_> = self
+            .catalog
+            .entries()
+            .filter(|e| e.kind == ItemKind::Source)
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        for entry in entries {
+            let options = entry.source.as_ref();
+            let kind = match options {
+                Some(o) if o.stream => "stream",
+                _ => "table",
+            };
+            let topic = options
+                .and_then(|o| {
+                    o.options
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("kafka_topic"))
+                })
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            let (state, messages, errors) = match self.sources.running.get(&entry.id) {
+                Some(running) => {
+                    let status = running.status();
+                    let state = match status.state {
+                        SourceState::Starting => "starting".to_string(),
+                        SourceState::Running => "running".to_string(),
+                        SourceState::Retrying { last_error, .. } => {
+                            format!("retrying: {last_error}")
+                        }
+                        SourceState::Failed { error } => format!("failed: {error}"),
+                        SourceState::Stopped => "stopped".to_string(),
+                    };
+                    (state, status.messages_total, status.errors_total)
+                }
+                None => ("not started".to_string(), 0, 0),
+            };
+            let offsets = self
+                .sources
+                .progress
+                .get(&entry.id)
+                .map(|p| {
+                    p.iter()
+                        .map(|(partition, offset)| format!("{partition}:{offset}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .unwrap_or_default();
+            rows.push(Row::pack(&[
+                text(entry.name.as_str()),
+                text(kind),
+                text(topic),
+                text(state),
+                text(offsets),
+                Datum::Int64(messages as i64),
+                Datum::Int64(errors as i64),
+            ]));
+        }
+        ExecuteResponse::Rows {
+            desc: show_sources_desc(),
             rows,
         }
     }

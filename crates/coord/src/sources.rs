@@ -1,0 +1,203 @@
+//! Sources: streams and tables read from Kafka topics (`eddy_connect`), stored and
+//! timestamped like tables.
+//!
+//! A running source is a consumer thread (in `eddy_connect`) and a task that forwards
+//! its batches to the coordinator as [`Command::SourceBatch`]. The coordinator applies
+//! each batch as a table write of its own: one new time, one log record holding the
+//! updates, the messages that could not be read and the offsets reached, then the
+//! updates to the workers.
+//!
+//! Invariants:
+//! - Exactly once: a batch's updates and the offsets after it are made durable in one
+//!   record before the workers see the updates, and a restarted source resumes from the
+//!   offsets of the last record (with the rows the log holds, for its upsert state). So
+//!   after a crash at any point every message is in the collection once: either its
+//!   record is in the log, or it is read again.
+//! - Only the source writes its relation: INSERT, UPDATE and DELETE are refused by the
+//!   planner (it is a source, not a table).
+//! - A batch of a source dropped meanwhile is ignored; dropping a source stops its
+//!   consumer.
+//! - A batch that cannot be made durable stops the source (with the error in its
+//!   status); nothing of it reaches the workers, and a restart reads it again.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use eddy_connect::{
+    KafkaSource, KafkaSourceSpec, Resume, SourceBatch, SourceConfig, SourceKind, SourceState,
+    SourceStatus, StatusHandle,
+};
+use eddy_repr::{GlobalId, SqlError};
+use tracing::{error, warn};
+
+use crate::catalog::CatalogEntry;
+use crate::command::Command;
+use crate::coord::Coordinator;
+use crate::durable::{LogRecord, SourceErrorRecord};
+use crate::timestamp::now_ms;
+
+/// A source being read: the task forwarding its batches (aborting it drops the
+/// consumer, which stops its thread) and its status.
+pub(crate) struct RunningSource {
+    task: tokio::task::JoinHandle<()>,
+    status: StatusHandle,
+    /// Set when the coordinator stopped the source (a batch it could not log).
+    failure: Option<String>,
+}
+
+impl RunningSource {
+    pub(crate) fn status(&self) -> SourceStatus {
+        let mut status = self.status.get();
+        if let Some(error) = &self.failure {
+            status.state = SourceState::Failed {
+                error: error.clone(),
+            };
+        }
+        status
+    }
+}
+
+impl Drop for RunningSource {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What the coordinator keeps about its sources.
+#[derive(Default)]
+pub(crate) struct Sources {
+    pub(crate) running: BTreeMap<GlobalId, RunningSource>,
+    /// Partition → next offset of every source, as the log holds it.
+    pub(crate) progress: BTreeMap<GlobalId, BTreeMap<i32, i64>>,
+}
+
+/// The spec of a source's catalog entry, with the server's default brokers.
+pub(crate) fn source_spec(
+    entry: &CatalogEntry,
+    default_brokers: Option<&str>,
+) -> Result<KafkaSourceSpec, SqlError> {
+    let options = entry
+        .source
+        .as_ref()
+        .ok_or_else(|| SqlError::internal(format!("\"{}\" is not a source", entry.name)))?;
+    let kind = if options.stream {
+        SourceKind::Stream
+    } else {
+        SourceKind::Table
+    };
+    KafkaSourceSpec::from_options(
+        kind,
+        entry.desc.clone(),
+        entry.primary_key.clone(),
+        &options.options,
+        default_brokers,
+    )
+}
+
+impl Coordinator {
+    /// Starts reading source `id` (in the catalog) from `resume`.
+    pub(crate) fn start_source(
+        &mut self,
+        id: GlobalId,
+        spec: KafkaSourceSpec,
+        resume: Resume,
+    ) -> Result<(), SqlError> {
+        let name = self
+            .catalog
+            .get(id)
+            .map(|e| e.name.clone())
+            .unwrap_or_default();
+        let mut source = KafkaSource::start(spec, SourceConfig::new(name), resume)?;
+        let status = source.status_handle();
+        let tx = self.internal_tx.clone();
+        let task = tokio::spawn(async move {
+            while let Some(batch) = source.next_batch().await {
+                if tx.send(Command::SourceBatch { id, batch }).await.is_err() {
+                    return;
+                }
+            }
+        });
+        self.sources.running.insert(
+            id,
+            RunningSource {
+                task,
+                status,
+                failure: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops reading source `id` (dropped).
+    pub(crate) fn stop_source(&mut self, id: GlobalId) {
+        self.sources.running.remove(&id);
+        self.sources.progress.remove(&id);
+    }
+
+    /// Applies one batch of source `id`: logged with its offsets, then sent to the
+    /// workers at a new time.
+    pub(crate) fn apply_source_batch(&mut self, id: GlobalId, batch: SourceBatch) {
+        let Some(running) = self.sources.running.get_mut(&id) else {
+            return; // dropped meanwhile
+        };
+        if running.failure.is_some() {
+            return;
+        }
+        let SourceBatch {
+            updates,
+            errors,
+            progress,
+        } = batch;
+        let unchanged = self.sources.progress.get(&id) == Some(&progress);
+        if updates.is_empty() && errors.is_empty() && unchanged {
+            return;
+        }
+        for e in &errors {
+            warn!(source = %id, partition = e.partition, offset = e.offset, error = %e.message, "message skipped");
+        }
+        let errors: Vec<SourceErrorRecord> = errors
+            .into_iter()
+            .map(|e| SourceErrorRecord {
+                partition: e.partition,
+                offset: e.offset,
+                message: e.message,
+            })
+            .collect();
+        let time = self.oracle.write_ts(now_ms());
+        let record = LogRecord::SourceWrite {
+            time,
+            id,
+            updates,
+            errors,
+            progress,
+        };
+        if let Err(e) = self.storage.append(std::slice::from_ref(&record)) {
+            error!(source = %id, error = %e, "source stopped: its batch could not be logged");
+            running.failure = Some(format!("could not log what was read: {}", e.message));
+            running.task.abort();
+            return;
+        }
+        let LogRecord::SourceWrite {
+            updates,
+            errors,
+            progress,
+            ..
+        } = record
+        else {
+            unreachable!("built as a source write above")
+        };
+        let rows = updates.len() as u64;
+        if !updates.is_empty() {
+            self.compute.update_table(id, time, updates);
+        }
+        self.close_time(time);
+        self.sources.progress.insert(id, progress);
+        self.rows_since_snapshot += rows;
+        self.metrics
+            .rows_ingested
+            .fetch_add(rows, Ordering::Relaxed);
+        self.metrics
+            .source_errors
+            .fetch_add(errors.len() as u64, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,163 @@
+//! Kafka topics as sources, end to end on a real broker (`eddy_testkit::Kafka`): a
+//! topic read as an upsert table feeds a materialized view that follows every update
+//! and tombstone; writes into it are refused; `SHOW SOURCES` reports it; and after
+//! `kill -9` the restarted server resumes from the offsets it logged, so the view
+//! equals the topic read once, message for message.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use eddy_testkit::{Eddy, Kafka, TestRecord};
+use tokio_postgres::Client;
+
+fn start_with_kafka(kafka: &Kafka) -> Eddy {
+    let mut config = common::config(2);
+    config.extra_args = vec![
+        "--kafka-brokers".into(),
+        kafka.bootstrap_servers().to_string(),
+    ];
+    Eddy::start(config).unwrap_or_else(|e| panic!("starting eddy: {e:#}"))
+}
+
+/// The rows of `query` (every column as text), once they equal `expected`; panics
+/// with the last rows seen after 60 s.
+async fn wait_for(client: &Client, query: &str, expected: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows: Vec<String> = client
+            .simple_query(query)
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {}", common::describe_error(&e)))
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                _ => None,
+            })
+            .collect();
+        if rows == expected {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("{query}: still {rows:?}, expected {expected:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_upsert_table_from_a_topic_follows_updates_and_tombstones_across_kill_9() {
+    let kafka = Kafka::shared().expect("kafka");
+    let topic = kafka.unique_topic("users");
+    kafka.create_topic(&topic, 2).await.expect("topic");
+    let mut eddy = start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE users (userid text PRIMARY KEY, region text, visits int) \
+             WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON');
+             CREATE MATERIALIZED VIEW by_region AS \
+               SELECT region, count(*) AS n, sum(visits) AS visits FROM users GROUP BY region;"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+
+    kafka
+        .produce(
+            &topic,
+            [
+                TestRecord::keyed("u1", r#"{"region": "north", "visits": 1}"#),
+                TestRecord::keyed("u2", r#"{"region": "south", "visits": 2}"#),
+                TestRecord::keyed("u3", r#"{"region": "north", "visits": 3}"#),
+                TestRecord::keyed("u1", r#"{"region": "south", "visits": 4}"#),
+                TestRecord::tombstone("u3"),
+                TestRecord::tombstone("nobody"),
+                TestRecord::keyed("u4", "not json"),
+            ],
+        )
+        .await
+        .expect("produce");
+    wait_for(
+        &client,
+        "SELECT region, n, visits FROM by_region ORDER BY region",
+        &["south 2 6"],
+    )
+    .await;
+    wait_for(
+        &client,
+        "SELECT userid, region FROM users ORDER BY userid",
+        &["u1 south", "u2 south"],
+    )
+    .await;
+
+    // Only the topic writes the table.
+    let err = client
+        .execute("INSERT INTO users VALUES ('u9', 'east', 1)", &[])
+        .await
+        .expect_err("a source is not written with INSERT");
+    assert_eq!(
+        err.as_db_error().map(|e| e.code().code()),
+        Some("42809"),
+        "{}",
+        common::describe_error(&err)
+    );
+    let sources = client.simple_query("SHOW SOURCES").await.expect("show");
+    let row = sources
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        })
+        .expect("one source");
+    assert_eq!(row.get("name"), Some("users"));
+    assert_eq!(row.get("type"), Some("table"));
+    assert_eq!(row.get("topic"), Some(topic.as_str()));
+    assert_eq!(row.get("errors"), Some("1"), "the message that is not JSON");
+
+    // Kill -9, produce while the server is down, restart: nothing read twice, nothing
+    // lost.
+    drop(client);
+    eddy.kill9().expect("kill");
+    kafka
+        .produce(
+            &topic,
+            [
+                TestRecord::keyed("u5", r#"{"region": "east", "visits": 5}"#),
+                TestRecord::keyed("u2", r#"{"region": "east", "visits": 6}"#),
+            ],
+        )
+        .await
+        .expect("produce");
+    eddy.restart().expect("restart");
+    let client = eddy.connect().await.expect("connect");
+    wait_for(
+        &client,
+        "SELECT region, n, visits FROM by_region ORDER BY region",
+        &["east 2 11", "south 1 4"],
+    )
+    .await;
+    kafka
+        .produce(&topic, [TestRecord::tombstone("u1")])
+        .await
+        .expect("produce");
+    wait_for(
+        &client,
+        "SELECT region, n, visits FROM by_region ORDER BY region",
+        &["east 2 11"],
+    )
+    .await;
+
+    client
+        .batch_execute("DROP TABLE users CASCADE")
+        .await
+        .expect("drop");
+    let sources = client.simple_query("SHOW SOURCES").await.expect("show");
+    assert!(!sources
+        .iter()
+        .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))));
+}
