@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use eddy_dataflow::{Compute, ComputeConfig};
-use eddy_repr::{Datum, ScalarType, SqlError, SqlState, Timestamp};
+use eddy_repr::{Datum, GlobalId, ScalarType, SqlError, SqlState, Timestamp};
 use eddy_sql::{ItemKind, Plan, PlanContext, Statement};
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
@@ -33,6 +33,7 @@ use crate::command::{Command, ExecuteResponse, Responder, StatementDesc, COMMAND
 use crate::durable::{LogRecord, Storage};
 use crate::keys::PrimaryKeys;
 use crate::metrics::Metrics;
+use crate::sequence::ActiveSubscribe;
 use crate::session::Session;
 use crate::timestamp::TimestampOracle;
 use crate::txn::TxnState;
@@ -48,6 +49,9 @@ pub struct CoordConfig {
     /// The most records a one-off query may hold in its dataflow's arrangements
     /// before it fails with 53200; `None` for no limit.
     pub query_max_records: Option<u64>,
+    /// The most updates a subscription may have waiting for its client before it is
+    /// dropped with 53200 (see `subscribe.rs`).
+    pub subscribe_max_buffered_records: u64,
 }
 
 impl CoordConfig {
@@ -58,6 +62,10 @@ impl CoordConfig {
     /// The default `query_max_records`: about a gigabyte of small rows, far above what
     /// an interactive query over the views needs, far below what takes a machine down.
     pub const DEFAULT_QUERY_MAX_RECORDS: u64 = 10_000_000;
+
+    /// The default `subscribe_max_buffered_records`: seconds of a busy view's changes
+    /// for a client that reads, some hundred megabytes at most for one that does not.
+    pub const DEFAULT_SUBSCRIBE_MAX_BUFFERED_RECORDS: u64 = 1_000_000;
 }
 
 pub(crate) struct Coordinator {
@@ -80,6 +88,9 @@ pub(crate) struct Coordinator {
     pub(crate) primary_keys: PrimaryKeys,
     /// The running reads that a cancel request or `statement_timeout` can stop.
     pub(crate) cancels: Cancels,
+    /// Running subscriptions, by the id of their dataflow.
+    pub(crate) subscribes: BTreeMap<GlobalId, ActiveSubscribe>,
+    pub(crate) subscribe_max_buffered_records: u64,
 }
 
 /// What a started coordinator hands back.
@@ -117,6 +128,8 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
         builtins: BuiltinState::default(),
         primary_keys: PrimaryKeys::default(),
         cancels: cancels.clone(),
+        subscribes: BTreeMap::new(),
+        subscribe_max_buffered_records: config.subscribe_max_buffered_records,
     };
     coord.recover(records)?;
     let handle = tokio::spawn(coord.run(rx));
@@ -201,7 +214,11 @@ impl Coordinator {
             } => {
                 let _ = tx.send(self.implicit_end(session, commit));
             }
-            Command::DropTransient(id) => self.compute.drop_collection(id),
+            Command::DropTransient(id) => {
+                if !self.drop_subscribe(id) {
+                    self.compute.drop_collection(id);
+                }
+            }
             Command::Shutdown { tx } => {
                 info!("coordinator shutting down");
                 if self.rows_since_snapshot > 0
@@ -233,6 +250,7 @@ impl Coordinator {
                 count(ItemKind::MaterializedView),
             ),
             (&self.metrics.sessions, self.sessions.len() as u64),
+            (&self.metrics.subscribes, self.subscribes.len() as u64),
         ];
         for (gauge, value) in gauges {
             gauge.store(value, Ordering::Relaxed);

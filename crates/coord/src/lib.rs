@@ -21,6 +21,7 @@ pub mod metrics;
 mod recovery;
 mod sequence;
 pub mod session;
+pub mod subscribe;
 pub mod timestamp;
 pub mod txn;
 
@@ -28,3 +29,4 @@ pub use client::Client;
 pub use command::{ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc};
 pub use coord::{start, CoordConfig, Started};
 pub use metrics::Metrics;
+pub use subscribe::{SubscribeOutput, Subscription};

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub views: AtomicU64,
     pub materialized_views: AtomicU64,
     pub sessions: AtomicU64,
+    /// Running subscriptions (`SUBSCRIBE`).
+    pub subscribes: AtomicU64,
     pub errors: AtomicU64,
     latency_buckets: [AtomicU64; 13],
     latency_count: AtomicU64,
@@ -99,6 +101,13 @@ impl Metrics {
             "Open client sessions.",
             "gauge",
             &self.sessions,
+        );
+        counter(
+            &mut out,
+            "eddy_subscribes",
+            "Running subscriptions (SUBSCRIBE).",
+            "gauge",
+            &self.subscribes,
         );
         let name = "eddy_statement_latency_seconds";
         writeln!(

@@ -123,6 +123,7 @@ impl Coordinator {
             self.storage
                 .append(&[LogRecord::Drop { ids: order.clone() }])?;
         }
+        self.end_subscribes_reading(&order);
         for id in order {
             self.primary_keys.remove_table(id);
             if let Some(entry) = self.catalog.remove(id) {
