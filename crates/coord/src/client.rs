@@ -66,7 +66,7 @@ impl Client {
     }
 
     /// Runs a simple-protocol query string, which may hold several statements. Stops at
-    /// the first error, which is then the last element.
+    /// the first error, which is then the last element, or after a `SUBSCRIBE`.
     pub async fn execute_simple(
         &self,
         session: &SessionHandle,
@@ -97,8 +97,11 @@ impl Client {
                 .execute_statement(session, Arc::new(stmt), vec![])
                 .await;
             failed = result.is_err();
+            // A subscription runs until an error ends it, and the statements after it
+            // with it: they never run.
+            let subscribed = matches!(result, Ok(ExecuteResponse::Subscribe(_)));
             results.push(result);
-            if failed {
+            if failed || subscribed {
                 break;
             }
         }

@@ -15,6 +15,8 @@ use eddy_repr::{Datum, GlobalId, RelationDesc, Row, ScalarType, SqlError};
 use eddy_sql::Statement;
 use tokio::sync::oneshot;
 
+use crate::subscribe::Subscription;
+
 /// Capacity of the channel from sessions to the coordinator.
 pub(crate) const COMMAND_QUEUE_CAPACITY: usize = 1024;
 
@@ -83,7 +85,7 @@ pub(crate) enum Command {
 }
 
 /// What one statement produced.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub enum ExecuteResponse {
     /// Result rows, already ordered, limited and projected.
     Rows { desc: RelationDesc, rows: Vec<Row> },
@@ -92,6 +94,9 @@ pub enum ExecuteResponse {
     Command { tag: String },
     /// The empty query (`;` alone).
     EmptyQuery,
+    /// A running `SUBSCRIBE`: rows for as long as the client reads them, until an
+    /// error ends it.
+    Subscribe(Subscription),
 }
 
 impl ExecuteResponse {
@@ -101,6 +106,7 @@ impl ExecuteResponse {
             ExecuteResponse::Rows { rows, .. } => format!("SELECT {}", rows.len()),
             ExecuteResponse::Command { tag } => tag.clone(),
             ExecuteResponse::EmptyQuery => String::new(),
+            ExecuteResponse::Subscribe(_) => "SUBSCRIBE".to_string(),
         }
     }
 }
@@ -126,6 +132,15 @@ pub struct PreparedStatement {
 impl PreparedStatement {
     pub(crate) fn new(stmt: Option<Arc<Statement>>, desc: StatementDesc) -> Self {
         PreparedStatement { stmt, desc }
+    }
+
+    /// Whether executing it starts a subscription (`SUBSCRIBE`), whose rows flow for
+    /// as long as the client reads them.
+    pub fn is_subscribe(&self) -> bool {
+        matches!(
+            self.stmt.as_deref(),
+            Some(eddy_sql::Statement::Subscribe(_))
+        )
     }
 
     /// The parameter types (declared or inferred) and the result shape.

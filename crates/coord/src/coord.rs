@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use eddy_dataflow::{Compute, ComputeConfig};
-use eddy_repr::{Datum, ScalarType, SqlError, SqlState, Timestamp};
+use eddy_repr::{Datum, GlobalId, ScalarType, SqlError, SqlState, Timestamp};
 use eddy_sql::{ItemKind, Plan, PlanContext, Statement};
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
@@ -33,6 +33,7 @@ use crate::command::{Command, ExecuteResponse, Responder, StatementDesc, COMMAND
 use crate::durable::{LogRecord, Storage};
 use crate::keys::PrimaryKeys;
 use crate::metrics::Metrics;
+use crate::sequence::ActiveSubscribe;
 use crate::session::Session;
 use crate::sources::Sources;
 use crate::timestamp::TimestampOracle;
@@ -51,6 +52,9 @@ pub struct CoordConfig {
     pub query_max_records: Option<u64>,
     /// The Kafka brokers sources read from when they name none (`--kafka-brokers`).
     pub kafka_brokers: Option<String>,
+    /// The most updates a subscription may have waiting for its client before it is
+    /// dropped with 53200 (see `subscribe.rs`).
+    pub subscribe_max_buffered_records: u64,
 }
 
 impl CoordConfig {
@@ -61,6 +65,10 @@ impl CoordConfig {
     /// The default `query_max_records`: about a gigabyte of small rows, far above what
     /// an interactive query over the views needs, far below what takes a machine down.
     pub const DEFAULT_QUERY_MAX_RECORDS: u64 = 10_000_000;
+
+    /// The default `subscribe_max_buffered_records`: seconds of a busy view's changes
+    /// for a client that reads, some hundred megabytes at most for one that does not.
+    pub const DEFAULT_SUBSCRIBE_MAX_BUFFERED_RECORDS: u64 = 1_000_000;
 }
 
 pub(crate) struct Coordinator {
@@ -86,6 +94,9 @@ pub(crate) struct Coordinator {
     /// The streams and tables being read from Kafka, and their offsets.
     pub(crate) sources: Sources,
     pub(crate) kafka_brokers: Option<String>,
+    /// Running subscriptions, by the id of their dataflow.
+    pub(crate) subscribes: BTreeMap<GlobalId, ActiveSubscribe>,
+    pub(crate) subscribe_max_buffered_records: u64,
 }
 
 /// What a started coordinator hands back.
@@ -125,6 +136,8 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
         cancels: cancels.clone(),
         sources: Sources::default(),
         kafka_brokers: config.kafka_brokers.clone(),
+        subscribes: BTreeMap::new(),
+        subscribe_max_buffered_records: config.subscribe_max_buffered_records,
     };
     coord.recover(records)?;
     let handle = tokio::spawn(coord.run(rx));
@@ -209,7 +222,11 @@ impl Coordinator {
             } => {
                 let _ = tx.send(self.implicit_end(session, commit));
             }
-            Command::DropTransient(id) => self.compute.drop_collection(id),
+            Command::DropTransient(id) => {
+                if !self.drop_subscribe(id) {
+                    self.compute.drop_collection(id);
+                }
+            }
             Command::SourceBatch { id, batch } => self.apply_source_batch(id, batch),
             Command::Shutdown { tx } => {
                 info!("coordinator shutting down");
@@ -242,6 +259,7 @@ impl Coordinator {
                 count(ItemKind::MaterializedView),
             ),
             (&self.metrics.sessions, self.sessions.len() as u64),
+            (&self.metrics.subscribes, self.subscribes.len() as u64),
         ];
         let gauges = gauges
             .into_iter()

@@ -22,6 +22,7 @@ mod recovery;
 mod sequence;
 pub mod session;
 mod sources;
+pub mod subscribe;
 pub mod timestamp;
 pub mod txn;
 
@@ -29,3 +30,4 @@ pub use client::Client;
 pub use command::{ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc};
 pub use coord::{start, CoordConfig, Started};
 pub use metrics::Metrics;
+pub use subscribe::{SubscribeOutput, Subscription};

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub materialized_views: AtomicU64,
     pub sources: AtomicU64,
     pub sessions: AtomicU64,
+    /// Running subscriptions (`SUBSCRIBE`).
+    pub subscribes: AtomicU64,
     pub errors: AtomicU64,
     /// Messages sources could not read (skipped, recorded in the log).
     pub source_errors: AtomicU64,
@@ -116,6 +118,13 @@ impl Metrics {
             "Open client sessions.",
             "gauge",
             &self.sessions,
+        );
+        counter(
+            &mut out,
+            "eddy_subscribes",
+            "Running subscriptions (SUBSCRIBE).",
+            "gauge",
+            &self.subscribes,
         );
         let name = "eddy_statement_latency_seconds";
         writeln!(

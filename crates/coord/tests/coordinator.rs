@@ -19,6 +19,7 @@ async fn coordinator() -> Harness {
         snapshot_rows: CoordConfig::DEFAULT_SNAPSHOT_ROWS,
         query_max_records: Some(CoordConfig::DEFAULT_QUERY_MAX_RECORDS),
         kafka_brokers: None,
+        subscribe_max_buffered_records: CoordConfig::DEFAULT_SUBSCRIBE_MAX_BUFFERED_RECORDS,
     })
     .await
     .expect("coordinator starts");
@@ -217,4 +218,99 @@ async fn prepared_statements_run_what_they_parsed() {
         .await
         .unwrap_err();
     assert_eq!(err.sqlstate, SqlState::SYNTAX_ERROR);
+}
+
+/// The next batch of a subscription, as `[diff, datums...]` debug strings, sorted.
+async fn next_rows(sub: &mut eddy_coord::Subscription) -> Result<Vec<String>, SqlError> {
+    let next = tokio::time::timeout(std::time::Duration::from_secs(20), sub.next())
+        .await
+        .expect("a batch within 20s")
+        .expect("not ended");
+    next.map(|rows| {
+        let mut rows: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                let datums = r.unpack();
+                format!("{:?}", &datums[1..])
+            })
+            .collect();
+        rows.sort();
+        rows
+    })
+}
+
+#[tokio::test]
+async fn a_subscription_sees_the_snapshot_then_every_write_until_its_view_is_dropped() {
+    let h = coordinator().await;
+    let (a, b) = (h.session().await, h.session().await);
+    h.ok(&a, "CREATE TABLE t (x int)").await;
+    h.ok(&a, "INSERT INTO t VALUES (1), (1), (2)").await;
+    h.ok(
+        &a,
+        "CREATE MATERIALIZED VIEW v AS SELECT x FROM t WHERE x > 0",
+    )
+    .await;
+    let mut sub = match h.run(&b, "SUBSCRIBE TO v").await {
+        Ok(ExecuteResponse::Subscribe(sub)) => sub,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(sub.desc().names[..3], ["eddy_timestamp", "eddy_diff", "x"]);
+    assert_eq!(
+        next_rows(&mut sub).await.unwrap(),
+        vec![
+            format!("{:?}", [Datum::Int64(1), Datum::Int32(2)]),
+            format!("{:?}", [Datum::Int64(2), Datum::Int32(1)]),
+        ]
+    );
+    h.ok(&a, "UPDATE t SET x = 3 WHERE x = 2").await;
+    assert_eq!(
+        next_rows(&mut sub).await.unwrap(),
+        vec![
+            format!("{:?}", [Datum::Int64(-1), Datum::Int32(2)]),
+            format!("{:?}", [Datum::Int64(1), Datum::Int32(3)]),
+        ]
+    );
+    // A write the view filters out sends nothing; the next one is seen.
+    h.ok(&a, "INSERT INTO t VALUES (-5)").await;
+    h.ok(&a, "DELETE FROM t WHERE x = 1").await;
+    assert_eq!(
+        next_rows(&mut sub).await.unwrap(),
+        vec![format!("{:?}", [Datum::Int64(-2), Datum::Int32(1)])]
+    );
+    h.ok(&a, "DROP MATERIALIZED VIEW v").await;
+    let err = next_rows(&mut sub).await.unwrap_err();
+    assert_eq!(err.sqlstate, "42P01", "{err:?}");
+    assert_eq!(err.message, "subscribe ended: relation \"v\" was dropped");
+    assert!(sub.next().await.is_none());
+}
+
+#[tokio::test]
+async fn a_cancel_ends_a_subscription_and_the_session_goes_on() {
+    let h = coordinator().await;
+    let a = h.session().await;
+    h.ok(&a, "CREATE TABLE t (x int)").await;
+    let mut sub = match h
+        .run(
+            &a,
+            "SUBSCRIBE (SELECT x + 1 AS y FROM t) WITH (SNAPSHOT = false)",
+        )
+        .await
+    {
+        Ok(ExecuteResponse::Subscribe(sub)) => sub,
+        other => panic!("{other:?}"),
+    };
+    h.client.cancel(a.id).await;
+    let err = next_rows(&mut sub).await.unwrap_err();
+    assert_eq!(err.sqlstate, "57014");
+    drop(sub);
+    h.ok(&a, "INSERT INTO t VALUES (1)").await;
+    assert_eq!(h.rows(&a, "SELECT x FROM t").await, ints(&[1]));
+    // The statements after a SUBSCRIBE in one string do not run.
+    let results = h
+        .client
+        .execute_simple(&a, "SUBSCRIBE t; INSERT INTO t VALUES (2)")
+        .await;
+    assert_eq!(results.len(), 1);
+    drop(results);
+    assert_eq!(h.rows(&a, "SELECT x FROM t").await, ints(&[1]));
 }

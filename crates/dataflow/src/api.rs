@@ -23,6 +23,7 @@ use eddy_repr::{ColumnType, Diff, GlobalId, Row, Timestamp};
 use timely::communication::initialize::WorkerGuards;
 
 use crate::command::{Command, PeekResponder};
+use crate::subscribe::{SubscribeDesc, SubscribeReceiver};
 
 /// Commands each worker's channel holds before a sender waits.
 const COMMAND_CHANNEL_CAPACITY: usize = 1024;
@@ -251,8 +252,32 @@ impl Compute {
         self.broadcast(|| Command::CreateDataflow(Arc::clone(&desc)));
     }
 
-    /// Drops a table or dataflow and releases its arrangements once unused. Peeks
-    /// already issued against it are still answered.
+    /// Builds a subscription's dataflow (see `subscribe.rs`); the receiver gets its
+    /// changes from `desc.as_of` on. Drop it with [`Compute::drop_collection`] and
+    /// `desc.id` once the receiver is done.
+    pub fn subscribe(&mut self, desc: SubscribeDesc) -> SubscribeReceiver {
+        let (senders, receiver) =
+            crate::subscribe::channel(self.workers.len(), desc.as_of, desc.max_buffered_records);
+        let desc = Arc::new(desc);
+        if self.is_failed() {
+            // Dropping the senders tells the receiver the workers are gone.
+            return receiver;
+        }
+        for (index, sender) in senders.into_iter().enumerate() {
+            self.send(
+                index,
+                Command::Subscribe {
+                    desc: Arc::clone(&desc),
+                    sender,
+                },
+            );
+        }
+        self.unpark_all();
+        receiver
+    }
+
+    /// Drops a table, dataflow or subscription and releases its arrangements once
+    /// unused. Peeks already issued against it are still answered.
     pub fn drop_collection(&mut self, id: GlobalId) {
         self.broadcast(|| Command::Drop(id));
     }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use eddy_repr::{Diff, GlobalId, Row, Timestamp};
 
 use crate::api::{DataflowDesc, PeekError, PeekResult, PeekSpec};
+use crate::subscribe::{SubscribeDesc, SubscribeSender};
 
 pub(crate) enum Command {
     CreateTable {
@@ -21,6 +22,11 @@ pub(crate) enum Command {
         name: String,
     },
     CreateDataflow(Arc<DataflowDesc>),
+    /// Builds a subscription's dataflow; each worker gets its own sender.
+    Subscribe {
+        desc: Arc<SubscribeDesc>,
+        sender: SubscribeSender,
+    },
     Drop(GlobalId),
     UpdateTable {
         id: GlobalId,

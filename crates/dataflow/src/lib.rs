@@ -13,6 +13,8 @@
 //!   joins, reductions (accumulated in diffs, or hierarchical for min/max), top-k,
 //!   union, negate, threshold.
 //! - `validate`: plan checks that keep malformed plans from panicking a worker.
+//! - `subscribe`: subscriptions: a relation's changes captured as batches in time
+//!   order, for `SUBSCRIBE` and sinks.
 //! - `memory`: records held in each dataflow's arrangements, for the one-off query
 //!   budget.
 //!
@@ -24,6 +26,9 @@
 //! - A one-off dataflow (a SELECT's, [`GlobalId::Transient`]) that holds more than
 //!   its budget of records in its arrangements is stopped, and its peek fails with
 //!   [`PeekError::ResourceExhausted`]; tables and views are never stopped.
+//! - A subscription's batches leave worker 0 in time order, each complete on every
+//!   worker and consolidated; a subscriber that falls behind is failed, never waited
+//!   for (`subscribe`).
 //! - A peek's [`PeekSpec`] (key prefix, map/filter/project) runs on the workers as
 //!   they scan, so a read costs the rows it touches and only its answer is copied out.
 
@@ -31,7 +36,9 @@ pub mod api;
 mod command;
 mod memory;
 mod render;
+pub mod subscribe;
 mod validate;
 mod worker;
 
 pub use api::{Compute, ComputeConfig, DataflowDesc, PeekError, PeekResult, PeekSpec};
+pub use subscribe::{SubscribeBatch, SubscribeDesc, SubscribeError, SubscribeReceiver};

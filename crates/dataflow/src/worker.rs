@@ -40,8 +40,10 @@ use crate::api::{PeekError, PeekResult, PeekSpec};
 use crate::command::{Command, PeekResponder};
 use crate::memory::ArrangementSizes;
 use crate::render::{
-    arity_mismatch, build_dataflow, CompiledMfp, ErrTrace, RowTrace, Time, TraceSource,
+    arity_mismatch, build_dataflow, build_subscribe, CompiledMfp, ErrTrace, RowTrace, Time,
+    TraceSource,
 };
+use crate::subscribe::{SubscribeDesc, SubscribeSender};
 
 /// How long an idle worker parks before looking at its commands again, should an
 /// unpark be missed.
@@ -64,6 +66,14 @@ struct CollectionState {
     /// The input of a table.
     input: Option<InputSession<Time, Row, Diff>>,
     /// The shutdown buttons of a dataflow's imports.
+    buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
+}
+
+/// A subscription's dataflow (it registers no collection).
+struct SubscribeState {
+    name: String,
+    dataflow_index: usize,
+    operators: std::ops::Range<usize>,
     buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
 }
 
@@ -107,6 +117,8 @@ pub(crate) struct WorkerState<'w> {
     worker: &'w mut Worker,
     commands: Receiver<Command>,
     registry: Registry,
+    /// Running subscriptions, by id.
+    subscribes: BTreeMap<GlobalId, SubscribeState>,
     /// Dropped collections kept alive until their pending peeks are answered.
     dropping: Vec<(GlobalId, CollectionState)>,
     pending: Vec<PendingPeek>,
@@ -140,6 +152,7 @@ impl<'w> WorkerState<'w> {
             registry: Registry {
                 collections: BTreeMap::new(),
             },
+            subscribes: BTreeMap::new(),
             dropping: Vec::new(),
             pending: Vec::new(),
             upper: 0,
@@ -190,6 +203,7 @@ impl<'w> WorkerState<'w> {
         match command {
             Command::CreateTable { id, name } => self.create_table(id, name),
             Command::CreateDataflow(desc) => self.create_dataflow(&desc),
+            Command::Subscribe { desc, sender } => self.subscribe(&desc, sender),
             Command::Drop(id) => self.drop_collection(id),
             Command::UpdateTable { id, time, updates } => self.update_table(id, time, updates),
             Command::AdvanceTime(upper) => self.advance_time(upper),
@@ -269,7 +283,43 @@ impl<'w> WorkerState<'w> {
         self.registry.collections.insert(desc.id, state);
     }
 
+    fn subscribe(&mut self, desc: &SubscribeDesc, sender: SubscribeSender) {
+        if self.subscribes.contains_key(&desc.id)
+            || self.registry.collections.contains_key(&desc.id)
+        {
+            tracing::error!(id = %desc.id, name = %desc.name, "dataflow already exists; ignoring");
+            return;
+        }
+        let dataflow_index = self.worker.next_dataflow_index();
+        let worker_index = self.worker.index();
+        let registry = &mut self.registry;
+        let first_operator = self.worker.peek_identifier();
+        let buttons = self
+            .worker
+            .dataflow_named::<Time, _, _>(&desc.name, |scope| {
+                build_subscribe(scope, worker_index, desc, registry, sender)
+            });
+        let state = SubscribeState {
+            name: desc.name.clone(),
+            dataflow_index,
+            operators: first_operator..self.worker.peek_identifier(),
+            buttons,
+        };
+        tracing::debug!(id = %desc.id, name = %desc.name, as_of = desc.as_of, "created subscription");
+        self.publish_installed();
+        self.subscribes.insert(desc.id, state);
+    }
+
     fn drop_collection(&mut self, id: GlobalId) {
+        if let Some(state) = self.subscribes.remove(&id) {
+            self.retire_dataflow(
+                &state.name,
+                state.dataflow_index,
+                &state.operators,
+                state.buttons,
+            );
+            return;
+        }
         let Some(state) = self.registry.collections.remove(&id) else {
             // A one-off dataflow stopped by its budget is gone before the coordinator
             // drops it.
@@ -291,16 +341,32 @@ impl<'w> WorkerState<'w> {
 
     /// Tears down a collection's dataflow.
     fn retire(&mut self, mut state: CollectionState) {
-        tracing::debug!(name = %state.name, "dropping dataflow");
         drop(state.input.take());
-        for button in &mut state.buttons {
+        let buttons = std::mem::take(&mut state.buttons);
+        let (name, index, operators) = (
+            std::mem::take(&mut state.name),
+            state.dataflow_index,
+            state.operators.clone(),
+        );
+        drop(state);
+        self.retire_dataflow(&name, index, &operators, buttons);
+    }
+
+    /// Stops a dataflow's imports and drops it.
+    fn retire_dataflow(
+        &mut self,
+        name: &str,
+        index: usize,
+        operators: &std::ops::Range<usize>,
+        mut buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
+    ) {
+        tracing::debug!(name, "dropping dataflow");
+        for button in &mut buttons {
             button.press();
         }
-        let index = state.dataflow_index;
-        let operators = state.operators.clone();
-        drop(state);
+        drop(buttons);
         self.worker.drop_dataflow(index);
-        self.sizes.forget(&operators);
+        self.sizes.forget(operators);
         self.publish_installed();
     }
 
@@ -468,6 +534,14 @@ impl<'w> WorkerState<'w> {
     fn shutdown(mut self) {
         // Unanswered peeks resolve with `PeekError::Shutdown` as their responders drop.
         self.pending.clear();
+        for (_, state) in std::mem::take(&mut self.subscribes) {
+            self.retire_dataflow(
+                &state.name,
+                state.dataflow_index,
+                &state.operators,
+                state.buttons,
+            );
+        }
         let collections = std::mem::take(&mut self.registry.collections);
         let dropping = std::mem::take(&mut self.dropping);
         for state in collections

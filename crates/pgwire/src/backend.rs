@@ -10,7 +10,8 @@
 //!   `close_session` exactly once for every session that was opened, when the
 //!   connection ends for any reason (terminate, dropped socket, protocol error,
 //!   server shutdown). Closing rolls back an open transaction.
-//! - `execute_simple` stops at the first error, which is then the last element.
+//! - `execute_simple` stops at the first error, which is then the last element, or
+//!   after a subscription ([`ExecuteResponse::Subscribe`]), which never ends normally.
 //! - `prepare` parses and describes a statement once; its description
 //!   ([`Backend::prepared_desc`]) resolves every parameter type (one per `$n`), and
 //!   `execute_prepared` receives datums of exactly those types. Executing a prepared
@@ -52,6 +53,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// A prepared statement's parameter types and result shape.
     fn prepared_desc(prepared: &Self::Prepared) -> &StatementDesc;
+
+    /// Whether executing a prepared statement starts a subscription
+    /// ([`ExecuteResponse::Subscribe`]), whose rows are streamed as they come.
+    fn prepared_is_subscribe(_prepared: &Self::Prepared) -> bool {
+        false
+    }
 
     /// Runs a prepared statement with bound parameters.
     async fn execute_prepared(
@@ -100,6 +107,10 @@ impl Backend for Client {
 
     fn prepared_desc(prepared: &PreparedStatement) -> &StatementDesc {
         prepared.desc()
+    }
+
+    fn prepared_is_subscribe(prepared: &PreparedStatement) -> bool {
+        prepared.is_subscribe()
     }
 
     async fn execute_prepared(

@@ -212,6 +212,45 @@ pub fn encode_row(
     Ok(DataRow::new(buf, field_count))
 }
 
+/// A row as one line of COPY's text format: fields in their text format separated by
+/// tabs, NULL as `\N`, backslash, tab, newline and carriage return escaped, ended by a
+/// newline (what `COPY ... TO STDOUT` writes and `psql`, drivers' copy APIs read).
+pub fn encode_copy_text(row: &Row, types: &[ScalarType]) -> Result<Vec<u8>, EncodeError> {
+    let mut line = Vec::with_capacity(row.byte_len() + types.len());
+    let mut count = 0;
+    for (idx, datum) in row.iter().enumerate() {
+        let typ = types.get(idx).ok_or(EncodeError::Arity {
+            expected: types.len(),
+            actual: idx + 1,
+        })?;
+        if idx > 0 {
+            line.push(b'\t');
+        }
+        if datum.is_null() {
+            line.extend_from_slice(b"\\N");
+        } else {
+            for b in strconv::format_datum(&datum, typ).bytes() {
+                match b {
+                    b'\\' => line.extend_from_slice(b"\\\\"),
+                    b'\t' => line.extend_from_slice(b"\\t"),
+                    b'\n' => line.extend_from_slice(b"\\n"),
+                    b'\r' => line.extend_from_slice(b"\\r"),
+                    b => line.push(b),
+                }
+            }
+        }
+        count += 1;
+    }
+    if count != types.len() {
+        return Err(EncodeError::Arity {
+            expected: types.len(),
+            actual: count,
+        });
+    }
+    line.push(b'\n');
+    Ok(line)
+}
+
 /// Appends one field: its length (-1 for NULL) and its bytes.
 fn encode_field(
     datum: &Datum,
@@ -750,6 +789,26 @@ fn digit_at(digits: &[i16], weight: i32, pos: i32) -> i16 {
         .and_then(|idx| digits.get(idx))
         .copied()
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod copy_tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_and_writes_nulls() {
+        let row = Row::pack(&[
+            Datum::Int64(7),
+            Datum::Null,
+            Datum::String("a\tb\\c\nd".into()),
+        ]);
+        let types = [ScalarType::Int64, ScalarType::Text, ScalarType::Text];
+        assert_eq!(
+            encode_copy_text(&row, &types).unwrap(),
+            b"7\t\\N\ta\\tb\\\\c\\nd\n".to_vec()
+        );
+        assert!(encode_copy_text(&row, &types[..2]).is_err());
+    }
 }
 
 #[cfg(test)]

@@ -34,15 +34,21 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::cancel::CancelKeys;
 use async_trait::async_trait;
-use eddy_coord::{ExecuteResponse, SessionHandle, StatementDesc};
-use eddy_repr::{Datum, ScalarType};
+use eddy_coord::{ExecuteResponse, SessionHandle, StatementDesc, SubscribeOutput, Subscription};
+use eddy_repr::{Datum, Row, ScalarType};
 use futures::{stream, Sink, SinkExt, StreamExt};
 use pgwire::api::auth::{
     protocol_negotiation, save_startup_parameters_to_metadata, StartupHandler,
 };
 use pgwire::api::cancel::CancelHandler;
+use pgwire::api::copy::send_copy_out_response;
+use pgwire::api::portal::PortalExecutionState;
 use pgwire::api::portal::{Format, Portal};
-use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::query::{
+    send_execution_response, send_query_response, send_ready_for_query, ExtendedQueryHandler,
+    SimpleQueryHandler,
+};
+use pgwire::api::results::CopyResponse;
 use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
@@ -52,12 +58,14 @@ use pgwire::api::{
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult, SEVERITY_ERROR, SEVERITY_FATAL};
 use pgwire::messages::cancel::CancelRequest;
+use pgwire::messages::copy::{CopyData, CopyOutResponse};
 use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{
-    Bind, BindComplete, Describe, Parse, ParseComplete, TARGET_TYPE_BYTE_PORTAL,
+    Bind, BindComplete, Describe, Execute, Parse, ParseComplete, TARGET_TYPE_BYTE_PORTAL,
     TARGET_TYPE_BYTE_STATEMENT,
 };
-use pgwire::messages::response::{ReadyForQuery, TransactionStatus};
+use pgwire::messages::response::{EmptyQueryResponse, ReadyForQuery, TransactionStatus};
+use pgwire::messages::simplequery::Query;
 use pgwire::messages::startup::{Authentication, BackendKeyData, ParameterStatus};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tracing::{debug, info};
@@ -95,6 +103,8 @@ pub(crate) struct Session<B> {
     pid: OnceLock<i32>,
     reported: Mutex<BTreeMap<String, String>>,
     named_statements: Mutex<BTreeSet<String>>,
+    /// Closes the connection without a word (see [`Session::killed`]).
+    kill: tokio::sync::Notify,
 }
 
 impl<B: Backend> Session<B> {
@@ -105,7 +115,25 @@ impl<B: Backend> Session<B> {
             pid: OnceLock::new(),
             reported: Mutex::new(BTreeMap::new()),
             named_statements: Mutex::new(BTreeSet::new()),
+            kill: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Resolves once the connection must be closed at once: its client stopped reading
+    /// a subscription and fell too far behind, so not even an error can reach it.
+    pub(crate) async fn killed(&self) {
+        self.kill.notified().await
+    }
+
+    /// A ParameterStatus that repeats a value the client already has: sent to an idle
+    /// subscriber, so that a connection whose client went away fails a write and ends.
+    fn keepalive(&self) -> ParameterStatus {
+        let reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        let value = reported
+            .get("application_name")
+            .cloned()
+            .unwrap_or_default();
+        ParameterStatus::new("application_name".to_string(), value)
     }
 
     /// The ParameterStatus messages for a new session: every parameter of
@@ -438,7 +466,80 @@ impl<B: Backend> StartupHandler for Handler<B> {
 
 #[async_trait]
 impl<B: Backend> SimpleQueryHandler for Handler<B> {
+    /// As `pgwire`'s own `on_query`, except that a subscription's rows are flushed to
+    /// the client as each time completes (`pgwire` flushes a response only at its end,
+    /// and a subscription has none).
+    async fn on_query<C>(&self, client: &mut C, query: Query) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        let mut status = client.transaction_status();
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        if is_empty_query(&query.query) {
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+        } else {
+            for reply in self.simple_replies(client, &query.query).await? {
+                status = match reply {
+                    Reply::Response(response) => send_response(client, response, status).await?,
+                    Reply::Subscribe(subscription) => {
+                        let err = self
+                            .stream_subscription(client, subscription, &Format::UnifiedText, true)
+                            .await?;
+                        let info = error_info(err, SEVERITY_ERROR);
+                        client
+                            .feed(PgWireBackendMessage::ErrorResponse(info.into()))
+                            .await?;
+                        status.to_error_state()
+                    }
+                };
+            }
+        }
+        client.set_state(PgWireConnectionState::ReadyForQuery);
+        client.set_transaction_status(status);
+        send_ready_for_query(client, status).await
+    }
+
     async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let replies = self.simple_replies(client, query).await?;
+        Ok(replies
+            .into_iter()
+            .map(|reply| match reply {
+                Reply::Response(response) => response,
+                Reply::Subscribe(subscription) => {
+                    subscription_response(subscription, Format::UnifiedText)
+                }
+            })
+            .collect())
+    }
+}
+
+/// What one statement of a query string answers: a response `pgwire` sends, or a
+/// subscription this module streams.
+enum Reply {
+    Response(Response),
+    Subscribe(Subscription),
+}
+
+impl<B: Backend> Handler<B> {
+    /// Runs a simple-protocol query string: `DEALLOCATE` here, everything else in the
+    /// backend; one reply per statement run.
+    async fn simple_replies<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Reply>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
@@ -454,7 +555,7 @@ impl<B: Backend> SimpleQueryHandler for Handler<B> {
                 Ok(response) => to_response(response, Format::UnifiedText),
                 Err(err) => Response::Error(Box::new(error_info(err, SEVERITY_ERROR))),
             };
-            return Ok(vec![response]);
+            return Ok(vec![Reply::Response(response)]);
         }
         let results = self
             .backend()
@@ -468,20 +569,204 @@ impl<B: Backend> SimpleQueryHandler for Handler<B> {
             })
             .collect();
         self.session.report_changes(client, &tags).await?;
-        let mut responses = Vec::with_capacity(results.len());
+        let mut replies = Vec::with_capacity(results.len());
         for result in results {
             match result {
-                Ok(response) => responses.push(to_response(response, Format::UnifiedText)),
+                Ok(ExecuteResponse::Subscribe(subscription)) => {
+                    // Nothing runs after a subscription.
+                    replies.push(Reply::Subscribe(subscription));
+                    break;
+                }
+                Ok(response) => {
+                    replies.push(Reply::Response(to_response(response, Format::UnifiedText)));
+                }
                 Err(err) => {
                     // The backend stops at the first error; stop here too in case a
                     // backend does not.
-                    responses.push(Response::Error(Box::new(error_info(err, SEVERITY_ERROR))));
+                    replies.push(Reply::Response(Response::Error(Box::new(error_info(
+                        err,
+                        SEVERITY_ERROR,
+                    )))));
                     break;
                 }
             }
         }
-        Ok(responses)
+        Ok(replies)
     }
+
+    /// Sends a subscription's rows as each time completes, flushed per time: first its
+    /// RowDescription (if `describe`, as the simple protocol wants) or, for
+    /// `COPY (SUBSCRIBE ...)`, a CopyOutResponse; then DataRows in `formats` or COPY
+    /// text lines. Returns the error that ended it, for the caller to send. An idle
+    /// subscription sends a keepalive every [`SUBSCRIBE_KEEPALIVE`], so that a client
+    /// that went away is noticed. A client that stopped reading and fell too far
+    /// behind cannot be told: its connection is closed.
+    async fn stream_subscription<C>(
+        &self,
+        client: &mut C,
+        mut subscription: Subscription,
+        formats: &Format,
+        describe: bool,
+    ) -> PgWireResult<SqlError>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let desc = subscription.desc().clone();
+        let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
+        let output = subscription.output();
+        let header = match output {
+            SubscribeOutput::Rows => describe.then(|| {
+                let fields = format::field_infos(desc.names.iter().zip(types.iter()), formats);
+                PgWireBackendMessage::RowDescription(RowDescription::new(
+                    fields.iter().map(Into::into).collect(),
+                ))
+            }),
+            SubscribeOutput::CopyText => {
+                let columns = i16::try_from(types.len()).unwrap_or(i16::MAX);
+                Some(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+                    0,
+                    columns,
+                    vec![0; types.len()],
+                )))
+            }
+        };
+        let fell_behind = subscription.fell_behind();
+        tokio::pin!(fell_behind);
+        self.write_or_close(client, header.into_iter().collect(), &mut fell_behind)
+            .await?;
+        let mut keepalive = tokio::time::interval(SUBSCRIBE_KEEPALIVE);
+        keepalive.reset();
+        loop {
+            let next = tokio::select! {
+                next = subscription.next() => next,
+                _ = keepalive.tick() => {
+                    let status = PgWireBackendMessage::ParameterStatus(self.session.keepalive());
+                    self.write_or_close(client, vec![status], &mut fell_behind).await?;
+                    continue;
+                }
+            };
+            let rows = match next {
+                Some(Ok(rows)) => rows,
+                Some(Err(err)) => return Ok(err),
+                None => return Ok(SqlError::internal("the subscription ended")),
+            };
+            let messages =
+                rows.iter()
+                    .map(|row| match output {
+                        SubscribeOutput::Rows => format::encode_row(row, &types, formats)
+                            .map(PgWireBackendMessage::DataRow),
+                        SubscribeOutput::CopyText => format::encode_copy_text(row, &types)
+                            .map(|line| PgWireBackendMessage::CopyData(CopyData::new(line.into()))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| {
+                        user_error(
+                            SqlState::INTERNAL_ERROR,
+                            format!("could not send result row: {e}"),
+                        )
+                    })?;
+            self.write_or_close(client, messages, &mut fell_behind)
+                .await?;
+            keepalive.reset();
+        }
+    }
+
+    /// Writes `messages` and flushes them, unless the subscription's client falls too
+    /// far behind while the write waits: then the connection is closed (see
+    /// [`Session::killed`]) and the statement fails.
+    async fn write_or_close<C, F>(
+        &self,
+        client: &mut C,
+        messages: Vec<PgWireBackendMessage>,
+        fell_behind: &mut std::pin::Pin<&mut F>,
+    ) -> PgWireResult<()>
+    where
+        C: Sink<PgWireBackendMessage> + Unpin + Send,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+        F: std::future::Future<Output = ()>,
+    {
+        let write = async {
+            for message in messages {
+                client.feed(message).await?;
+            }
+            client.flush().await?;
+            Ok::<_, PgWireError>(())
+        };
+        tokio::select! {
+            biased;
+            written = write => written,
+            () = fell_behind.as_mut() => {
+                info!("a subscriber stopped reading and fell behind; closing its connection");
+                self.session.kill.notify_one();
+                Err(fatal_error(
+                    SqlState::OUT_OF_MEMORY,
+                    "subscribe dropped: the client fell behind",
+                ))
+            }
+        }
+    }
+}
+
+/// How long a subscription with no changes waits before it sends a keepalive.
+const SUBSCRIBE_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Sends one response of a simple query as `pgwire` would; returns the transaction
+/// status after it.
+async fn send_response<C>(
+    client: &mut C,
+    response: Response,
+    status: TransactionStatus,
+) -> PgWireResult<TransactionStatus>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    Ok(match response {
+        Response::EmptyQuery => {
+            client
+                .feed(PgWireBackendMessage::EmptyQueryResponse(
+                    EmptyQueryResponse::new(),
+                ))
+                .await?;
+            status
+        }
+        Response::Query(results) => {
+            send_query_response(client, results, true).await?;
+            status
+        }
+        Response::Execution(tag) => {
+            send_execution_response(client, tag).await?;
+            status
+        }
+        Response::TransactionStart(tag) => {
+            send_execution_response(client, tag).await?;
+            status.to_in_transaction_state()
+        }
+        Response::TransactionEnd(tag) => {
+            send_execution_response(client, tag).await?;
+            status.to_idle_state()
+        }
+        Response::Error(e) => {
+            client
+                .feed(PgWireBackendMessage::ErrorResponse((*e).into()))
+                .await?;
+            status.to_error_state()
+        }
+        Response::CopyOut(result) => {
+            send_copy_out_response(client, result).await?;
+            status
+        }
+        Response::CopyIn(_) | Response::CopyBoth(_) => {
+            return Err(user_error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                "COPY FROM is not supported yet",
+            ))
+        }
+    })
 }
 
 /// The pgwire query parser. Parse is handled by [`Handler::on_parse`] (which sees the
@@ -700,6 +985,55 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
         Ok(())
     }
 
+    /// As `pgwire`'s own `on_execute`, except that a subscription executed without a
+    /// row limit (as drivers stream a query) has its rows flushed as each time
+    /// completes. With a row limit it runs through the portal like any query: each
+    /// Execute waits for that many rows.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
+        let portal = match client.portal_store().get_portal(name) {
+            Some(Entry::Value(portal)) if message.max_rows == 0 => portal,
+            _ => return self._on_execute(client, message).await,
+        };
+        let prepared = &portal.statement.statement;
+        let Some(statement) = prepared
+            .statement
+            .as_ref()
+            .filter(|s| B::prepared_is_subscribe(s))
+        else {
+            return self._on_execute(client, message).await;
+        };
+        if !matches!(*portal.state().lock().await, PortalExecutionState::Initial) {
+            return self._on_execute(client, message).await;
+        }
+        if !matches!(client.state(), PgWireConnectionState::ReadyForQuery) {
+            return Err(PgWireError::NotReadyForQuery);
+        }
+        client.set_state(PgWireConnectionState::QueryInProgress);
+        *portal.state().lock().await = PortalExecutionState::Finished;
+        let response = self
+            .backend()
+            .execute_prepared(self.session.handle()?, statement, prepared.params.clone())
+            .await
+            .map_err(adapter_error)?;
+        let ExecuteResponse::Subscribe(subscription) = response else {
+            return Err(user_error(
+                SqlState::INTERNAL_ERROR,
+                "a prepared SUBSCRIBE did not start a subscription",
+            ));
+        };
+        let err = self
+            .stream_subscription(client, subscription, &portal.result_column_format, false)
+            .await?;
+        Err(adapter_error(err))
+    }
+
     async fn do_query<C>(
         &self,
         client: &mut C,
@@ -800,6 +1134,59 @@ fn to_response(response: ExecuteResponse, formats: Format) -> Response {
             }
         }
         ExecuteResponse::EmptyQuery => Response::EmptyQuery,
+        ExecuteResponse::Subscribe(subscription) => subscription_response(subscription, formats),
+    }
+}
+
+/// A subscription as a `pgwire` response whose rows (or COPY data) are produced as
+/// the subscription goes, ending with its error. `pgwire` flushes them only when its
+/// buffer fills or the response ends, so this serves only an Execute with a row limit,
+/// where the client waits for that many rows anyway; otherwise subscriptions are
+/// streamed by `Handler::stream_subscription`.
+fn subscription_response(subscription: Subscription, formats: Format) -> Response {
+    let desc = subscription.desc().clone();
+    let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
+    let output = subscription.output();
+    let columns = types.len();
+    let rows = stream::unfold(Some(subscription), |subscription| async move {
+        let mut subscription = subscription?;
+        let next = subscription.next().await?;
+        Some((next, Some(subscription)))
+    })
+    .flat_map(|next| {
+        let items: Vec<Result<Row, SqlError>> = match next {
+            Ok(rows) => rows.into_iter().map(Ok).collect(),
+            Err(err) => vec![Err(err)],
+        };
+        stream::iter(items)
+    });
+    match output {
+        SubscribeOutput::Rows => {
+            let fields = format::field_infos(desc.names.iter().zip(types.iter()), &formats);
+            let data_rows = rows.map(move |row| {
+                let row = row.map_err(adapter_error)?;
+                format::encode_row(&row, &types, &formats).map_err(|e| {
+                    user_error(
+                        SqlState::INTERNAL_ERROR,
+                        format!("could not send result row: {e}"),
+                    )
+                })
+            });
+            Response::Query(QueryResponse::new(Arc::new(fields), data_rows))
+        }
+        SubscribeOutput::CopyText => {
+            let data = rows.map(move |row| {
+                let row = row.map_err(adapter_error)?;
+                let line = format::encode_copy_text(&row, &types).map_err(|e| {
+                    user_error(
+                        SqlState::INTERNAL_ERROR,
+                        format!("could not send result row: {e}"),
+                    )
+                })?;
+                Ok(CopyData::new(line.into()))
+            });
+            Response::CopyOut(CopyResponse::new(0, columns, data))
+        }
     }
 }
 

@@ -161,6 +161,7 @@ async fn run_connection<B: Backend>(
             Err(_) => error!("connection handler panicked; connection closed"),
         },
         _ = stop.wait_for(|stopped| *stopped) => debug!("connection closed by shutdown"),
+        () = session.killed() => info!("connection closed: its client stopped reading"),
     }
     // The handler (and every clone of the session it held) was dropped with the
     // message loop above, so this is the last reference.

@@ -55,6 +55,10 @@ struct ServeArgs {
     /// arrangements; 0 for no limit. Materialized views are never limited.
     #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_QUERY_MAX_RECORDS)]
     query_max_records: u64,
+    /// Drop a subscription (SUBSCRIBE) with 53200 once this many of its updates are
+    /// waiting for a client that does not read them.
+    #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_SUBSCRIBE_MAX_BUFFERED_RECORDS)]
+    subscribe_max_buffered_records: u64,
     /// Return freed memory to the system at once, so resident memory drops back after a
     /// large one-off query (sets MIMALLOC_PURGE_DELAY=0; costs up to ~40% of ingest
     /// throughput). Without it, freed memory stays with the process and is reused.
@@ -143,6 +147,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         snapshot_rows: args.snapshot_rows,
         query_max_records: (args.query_max_records > 0).then_some(args.query_max_records),
         kafka_brokers: args.kafka_brokers.clone(),
+        subscribe_max_buffered_records: args.subscribe_max_buffered_records,
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -38,20 +38,22 @@ mod query;
 mod scope;
 mod statement;
 mod subquery;
+mod subscribe;
 mod types;
 
 #[cfg(test)]
 mod tests;
 
 use eddy_repr::{RelationDesc, ScalarType, SqlError};
-pub use sqlparser::ast::Statement;
+pub use sqlparser::ast;
 
 pub use crate::catalog::{item_oid, Catalog, CatalogItem, ItemKind, FIRST_USER_OID};
-pub use crate::parse::parse;
+pub use crate::parse::{parse, Statement};
 pub use crate::plan::{
     explain_desc, show_columns_desc, show_objects_desc, show_sources_desc, show_variable_desc,
-    MutationKind, ObjectKind, Plan, PlanContext, RowSetFinishing, SourceOptions,
+    MutationKind, ObjectKind, Plan, PlanContext, RowSetFinishing, SourceOptions, SubscribeOutput,
 };
+pub use crate::subscribe::{Subscribe, SubscribeRelation, DIFF_COLUMN, TIMESTAMP_COLUMN};
 pub use crate::types::{scalar_type, CastContext};
 
 use crate::context::{Params, StatementContext};
@@ -60,7 +62,10 @@ use crate::context::{Params, StatementContext};
 /// `ctx.params`.
 pub fn plan(catalog: &dyn Catalog, ctx: &PlanContext, stmt: &Statement) -> Result<Plan, SqlError> {
     let scx = StatementContext::new(catalog, ctx, Params::Bound(&ctx.params));
-    statement::plan_statement(&scx, stmt)
+    match stmt {
+        Statement::Sql(stmt) => statement::plan_statement(&scx, stmt),
+        Statement::Subscribe(subscribe) => subscribe::plan_subscribe(&scx, subscribe),
+    }
 }
 
 /// Describes one statement for the extended protocol: the type of each parameter
@@ -74,5 +79,9 @@ pub fn describe(
     param_types: &[Option<ScalarType>],
 ) -> Result<(Vec<ScalarType>, Option<RelationDesc>), SqlError> {
     let scx = StatementContext::new(catalog, ctx, Params::Describe(param_types));
-    statement::describe_statement(&scx, stmt)
+    let plan = match stmt {
+        Statement::Sql(stmt) => statement::plan_statement(&scx, stmt)?,
+        Statement::Subscribe(subscribe) => subscribe::plan_subscribe(&scx, subscribe)?,
+    };
+    Ok((scx.param_types(), plan.result_desc()))
 }

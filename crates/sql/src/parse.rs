@@ -8,17 +8,43 @@
 //!   per parenthesis): far beyond what Postgres users write, a guard against input
 //!   built to exhaust the stack (`54001 statement is too deeply nested`). Parsing,
 //!   planning and evaluation grow the stack as nesting needs (`recursive`).
+//! - `SUBSCRIBE ...` and `COPY (SUBSCRIBE ...) TO STDOUT`, Eddy's own statements, are
+//!   parsed by `subscribe.rs`; everything else is `sqlparser`'s ([`Statement::Sql`]).
 //! - Errors become Postgres-style `42601` errors (`syntax error at or near "x"`,
 //!   `syntax error at end of input`) with a 1-based character `position`, except for
 //!   `COPY`, which is `0A000` (not supported yet) however it is written.
 
-use sqlparser::ast::{Expr, Ident, ObjectName, Set, Statement};
+use std::fmt;
+
+use sqlparser::ast::{Expr, Ident, ObjectName, Set};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::Token;
 
 use eddy_repr::{SqlError, SqlState};
+
+use crate::subscribe::{self, Subscribe};
+
+/// One parsed statement: one `sqlparser` parses (Postgres' syntax), or one of Eddy's
+/// own.
+#[derive(Clone, Debug, PartialEq)]
+// `Sql` is nearly every statement: boxing it would cost an allocation each, to save
+// space in the rare `Subscribe`.
+#[allow(clippy::large_enum_variant)]
+pub enum Statement {
+    Sql(sqlparser::ast::Statement),
+    Subscribe(Subscribe),
+}
+
+impl fmt::Display for Statement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Statement::Sql(stmt) => stmt.fmt(f),
+            Statement::Subscribe(subscribe) => subscribe.fmt(f),
+        }
+    }
+}
 
 /// How deep `sqlparser` may recurse: a 30-deep WHERE clause of a few hundred terms
 /// takes about 100.
@@ -82,7 +108,7 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
         // `COPY ... FROM STDIN` has its data after the statement, which `sqlparser`
         // reads as a syntax error: the statement itself is what Eddy lacks.
         let first_word = sql.split_whitespace().next().unwrap_or("");
-        if first_word.eq_ignore_ascii_case("copy") {
+        if first_word.eq_ignore_ascii_case("copy") && !sql.to_lowercase().contains("subscribe") {
             SqlError::unsupported("COPY")
         } else {
             convert_error(sql, e)
@@ -109,6 +135,9 @@ fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
             return parser.expected("end of statement", next);
         }
         let stmt = match &next.token {
+            _ if subscribe::at_subscribe(&parser) => {
+                Statement::Subscribe(subscribe::parse_subscribe(&mut parser)?)
+            }
             Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("reset") => {
                 parser.next_token();
                 let variable = if parser.parse_keyword(Keyword::ALL) {
@@ -116,23 +145,23 @@ fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
                 } else {
                     parser.parse_object_name(false)?
                 };
-                Statement::Set(Set::SingleAssignment {
+                Statement::Sql(sqlparser::ast::Statement::Set(Set::SingleAssignment {
                     scope: None,
                     hivevar: false,
                     variable,
                     values: vec![Expr::Identifier(Ident::new("DEFAULT"))],
-                })
+                }))
             }
             Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("abort") => {
                 parser.next_token();
                 let _ = parser.parse_keyword(Keyword::WORK)
                     || parser.parse_keyword(Keyword::TRANSACTION);
-                Statement::Rollback {
+                Statement::Sql(sqlparser::ast::Statement::Rollback {
                     chain: false,
                     savepoint: None,
-                }
+                })
             }
-            _ => parser.parse_statement()?,
+            _ => Statement::Sql(parser.parse_statement()?),
         };
         stmts.push(stmt);
         expecting_delimiter = true;

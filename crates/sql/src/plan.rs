@@ -117,6 +117,17 @@ pub enum Plan {
         finishing: RowSetFinishing,
         desc: RelationDesc,
     },
+    /// `SUBSCRIBE` (see `subscribe.rs`): `expr` computes the relation's rows; `desc`
+    /// describes the rows a client sees, `eddy_timestamp` and `eddy_diff` first;
+    /// `depends_on` holds every catalog item `expr` reads, as name resolution found
+    /// them (the subscription ends when one is dropped).
+    Subscribe {
+        expr: MirRelationExpr,
+        desc: RelationDesc,
+        depends_on: BTreeSet<GlobalId>,
+        snapshot: bool,
+        output: SubscribeOutput,
+    },
     /// `EXPLAIN <query>` or `EXPLAIN CREATE MATERIALIZED VIEW ... AS <query>`: the
     /// unoptimized plan; the coordinator optimizes and prints it.
     Explain {
@@ -268,12 +279,26 @@ pub fn explain_desc() -> RelationDesc {
     desc_of(vec![text_column("QUERY PLAN")])
 }
 
+/// How a subscription's changes reach the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscribeOutput {
+    /// As result rows (`SUBSCRIBE ...`).
+    Rows,
+    /// As COPY data in the text format (`COPY (SUBSCRIBE ...) TO STDOUT`).
+    CopyText,
+}
+
 impl Plan {
     /// The columns this plan returns to the client, if it returns rows.
     pub fn result_desc(&self) -> Option<RelationDesc> {
         match self {
             Plan::Select { desc, .. } => Some(desc.clone()),
             Plan::Explain { .. } => Some(explain_desc()),
+            Plan::Subscribe {
+                desc,
+                output: SubscribeOutput::Rows,
+                ..
+            } => Some(desc.clone()),
             Plan::ShowObjects(_) => Some(show_objects_desc()),
             Plan::ShowColumns { .. } => Some(show_columns_desc()),
             Plan::ShowVariable(name) => Some(show_variable_desc(name)),

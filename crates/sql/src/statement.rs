@@ -1151,12 +1151,3 @@ fn plan_set(set: &Set) -> Result<Plan, SqlError> {
         _ => Err(SqlError::unsupported(format!("{set}"))),
     }
 }
-
-/// The parameter types and result columns of a statement (extended protocol).
-pub fn describe_statement(
-    scx: &StatementContext,
-    stmt: &Statement,
-) -> Result<(Vec<ScalarType>, Option<RelationDesc>), SqlError> {
-    let plan = plan_statement(scx, stmt)?;
-    Ok((scx.param_types(), plan.result_desc()))
-}

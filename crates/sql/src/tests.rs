@@ -3088,3 +3088,100 @@ fn copy_is_unsupported_not_a_syntax_error() {
     assert_eq!(err.sqlstate, "0A000");
     assert_eq!(err.message, "COPY is not supported yet");
 }
+
+#[test]
+fn subscribe_parses_in_every_spelling() {
+    for (sql, snapshot, output) in [
+        ("SUBSCRIBE TO mv", true, SubscribeOutput::Rows),
+        ("subscribe mv", true, SubscribeOutput::Rows),
+        (
+            "SUBSCRIBE TO mv WITH (SNAPSHOT = false)",
+            false,
+            SubscribeOutput::Rows,
+        ),
+        (
+            "SUBSCRIBE mv WITH (snapshot true)",
+            true,
+            SubscribeOutput::Rows,
+        ),
+        ("SUBSCRIBE mv WITH (SNAPSHOT)", true, SubscribeOutput::Rows),
+        (
+            "COPY (SUBSCRIBE TO mv) TO STDOUT",
+            true,
+            SubscribeOutput::CopyText,
+        ),
+        (
+            "copy ( subscribe mv with (snapshot = off) ) to stdout with (format text)",
+            false,
+            SubscribeOutput::CopyText,
+        ),
+    ] {
+        let Statement::Subscribe(subscribe) = one_statement(sql) else {
+            panic!("{sql} is not a SUBSCRIBE");
+        };
+        assert_eq!(subscribe.snapshot, snapshot, "{sql}");
+        assert_eq!(subscribe.output, output, "{sql}");
+        assert!(
+            matches!(&subscribe.relation, SubscribeRelation::Name(n) if n.to_string() == "mv"),
+            "{sql}"
+        );
+    }
+    let Statement::Subscribe(subscribe) = one_statement("SUBSCRIBE (SELECT a FROM t)") else {
+        panic!("not a SUBSCRIBE");
+    };
+    assert!(matches!(subscribe.relation, SubscribeRelation::Query(_)));
+    // Several statements in one string, SUBSCRIBE among them.
+    assert_eq!(parse("SELECT 1; SUBSCRIBE mv").unwrap().len(), 2);
+}
+
+#[test]
+fn subscribe_syntax_errors_are_42601() {
+    for sql in [
+        "SUBSCRIBE",
+        "SUBSCRIBE mv WITH (PROGRESS)",
+        "SUBSCRIBE mv WITH (SNAPSHOT = maybe)",
+        "COPY (SUBSCRIBE mv) TO STDIN",
+        "COPY (SUBSCRIBE mv) TO STDOUT (FORMAT csv)",
+        "SUBSCRIBE mv extra",
+    ] {
+        let err = parse(sql).unwrap_err();
+        assert_eq!(err.sqlstate, "42601", "{sql}: {err:?}");
+    }
+    // Other COPY statements are still not supported.
+    assert_eq!(parse("COPY t FROM STDIN").unwrap_err().sqlstate, "0A000");
+}
+
+#[test]
+fn subscribe_plans_the_relation_with_timestamp_and_diff_first() {
+    let Plan::Subscribe {
+        expr,
+        desc,
+        depends_on,
+        snapshot,
+        output,
+    } = plan_ok("SUBSCRIBE TO mv")
+    else {
+        panic!("not a subscribe plan");
+    };
+    assert!(snapshot);
+    assert_eq!(output, SubscribeOutput::Rows);
+    assert_eq!(&desc.names[..2], &["eddy_timestamp", "eddy_diff"]);
+    assert_eq!(desc.types[0].scalar_type, ScalarType::Int64);
+    assert_eq!(desc.arity(), expr.arity() + 2);
+    assert_eq!(depends_on, BTreeSet::from([MV]));
+    // A plain view is inlined, and the subscription depends on it and what it reads.
+    let Plan::Subscribe { depends_on, .. } = plan_ok("SUBSCRIBE v") else {
+        panic!("not a subscribe plan");
+    };
+    assert!(depends_on.contains(&GlobalId::User(3)), "{depends_on:?}");
+    // A query; its result shape is what Describe reports.
+    let plan = plan_ok("SUBSCRIBE (SELECT a + 1 AS b FROM t WHERE a > 0)");
+    let desc = plan.result_desc().unwrap();
+    assert_eq!(desc.names, vec!["eddy_timestamp", "eddy_diff", "b"]);
+    // COPY's Describe has no result columns.
+    assert!(plan_ok("COPY (SUBSCRIBE mv) TO STDOUT")
+        .result_desc()
+        .is_none());
+    // An unknown relation is 42P01.
+    assert_eq!(try_plan("SUBSCRIBE nope").unwrap_err().sqlstate, "42P01");
+}

@@ -374,7 +374,9 @@ fn namespace_oid(schema: &str) -> u32 {
 fn view_definition(create_sql: &str) -> Option<String> {
     let stmt = eddy_sql::parse(create_sql).ok()?.into_iter().next()?;
     match stmt {
-        eddy_sql::Statement::CreateView { query, .. } => Some(format!(" {query};")),
+        eddy_sql::Statement::Sql(eddy_sql::ast::Statement::CreateView { query, .. }) => {
+            Some(format!(" {query};"))
+        }
         _ => None,
     }
 }

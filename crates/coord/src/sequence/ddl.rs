@@ -157,6 +157,7 @@ impl Coordinator {
             self.storage
                 .append(&[LogRecord::Drop { ids: order.clone() }])?;
         }
+        self.end_subscribes_reading(&order);
         for id in order {
             self.stop_source(id);
             self.primary_keys.remove_table(id);

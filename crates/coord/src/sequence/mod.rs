@@ -2,7 +2,7 @@
 //!
 //! Each kind of statement has a file: `ddl.rs` (CREATE, DROP), `dml.rs` (INSERT,
 //! UPDATE, DELETE and the write path), `read.rs` (SELECT, EXPLAIN and every read),
-//! `show.rs` (SHOW, SET), `transaction.rs` (BEGIN, COMMIT, ROLLBACK and implicit
+//! `show.rs` (SHOW, SET), `subscribe.rs` (SUBSCRIBE), `transaction.rs` (BEGIN, COMMIT, ROLLBACK and implicit
 //! blocks).
 //!
 //! Invariants:
@@ -16,12 +16,17 @@ mod ddl;
 mod dml;
 mod read;
 mod show;
+mod subscribe;
+
+pub(crate) use subscribe::ActiveSubscribe;
 mod transaction;
 
-use eddy_repr::SqlError;
+use eddy_repr::{GlobalId, SqlError};
 use eddy_sql::Plan;
 
-use crate::command::ExecuteResponse;
+use tokio::sync::mpsc;
+
+use crate::command::{Command, ExecuteResponse};
 use crate::coord::Coordinator;
 
 /// The response of a statement that returns no rows.
@@ -50,6 +55,13 @@ impl Coordinator {
                 kind,
             } => self.read_then_write(session_id, id, selection, kind).await,
             Plan::Explain { expr, maintained } => Ok(read::explain(expr, maintained)),
+            Plan::Subscribe {
+                expr,
+                desc,
+                depends_on,
+                snapshot,
+                output,
+            } => self.subscribe(session_id, expr, desc, depends_on, snapshot, output),
             Plan::ShowObjects(kind) => Ok(self.show_objects(kind)),
             Plan::ShowColumns { id } => self.show_columns(id),
             Plan::ShowVariable(name) => self.show_variable(session_id, &name),
@@ -59,5 +71,16 @@ impl Coordinator {
             Plan::Commit => self.commit(session_id),
             Plan::Rollback => self.rollback(session_id),
         }
+    }
+}
+
+/// Asks the coordinator to drop a one-off dataflow. If its queue is full, a task waits
+/// for room, so the dataflow is never leaked; an error means the coordinator is
+/// shutting down and drops everything.
+pub(crate) fn drop_transient(id: GlobalId, tx: mpsc::Sender<Command>) {
+    if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(Command::DropTransient(id)) {
+        tokio::spawn(async move {
+            let _ = tx.send(msg).await;
+        });
     }
 }

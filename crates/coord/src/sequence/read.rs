@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::cancel::cancellable;
 use crate::command::{Command, ExecuteResponse};
 use crate::coord::{Coordinator, Finish};
+use crate::sequence::drop_transient;
 use crate::txn;
 
 type Rows = Vec<(Row, Diff)>;
@@ -230,17 +231,6 @@ impl Drop for ReadFuture {
         {
             drop_transient(*id, tx.clone());
         }
-    }
-}
-
-/// Asks the coordinator to drop a one-off dataflow. If its queue is full, a task waits
-/// for room, so the dataflow is never leaked; an error means the coordinator is
-/// shutting down and drops everything.
-fn drop_transient(id: GlobalId, tx: mpsc::Sender<Command>) {
-    if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(Command::DropTransient(id)) {
-        tokio::spawn(async move {
-            let _ = tx.send(msg).await;
-        });
     }
 }
 

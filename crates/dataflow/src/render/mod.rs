@@ -73,17 +73,7 @@ pub(crate) fn build_dataflow<'s>(
         buttons: Vec::new(),
         maintained: !matches!(desc.id, GlobalId::Transient(_)),
     };
-    let rendered = match crate::validate::validate(&desc.plan) {
-        Ok(()) => ctx.render(&desc.plan),
-        Err(message) => {
-            tracing::error!(dataflow = %desc.name, %message, "invalid plan");
-            let err = EvalError::Internal(format!("invalid plan: {message}"));
-            Rendered {
-                oks: ctx.empty(),
-                errs: ctx.constant(vec![(err, 1)]),
-            }
-        }
-    };
+    let rendered = ctx.render_plan(&desc.plan);
     let oks = rendered
         .oks
         .arrange_by_self_named(&format!("{}/ArrangeOks", desc.name));
@@ -95,6 +85,40 @@ pub(crate) fn build_dataflow<'s>(
         errs: errs.trace,
         buttons: ctx.buttons,
     }
+}
+
+/// Renders a subscription's plan into `scope` and captures its changes into `sender`
+/// (see `subscribe.rs`); returns the shutdown buttons of its imports.
+pub(crate) fn build_subscribe<'s>(
+    scope: Scope<'s, Time>,
+    worker_index: usize,
+    desc: &crate::subscribe::SubscribeDesc,
+    traces: &mut dyn TraceSource,
+    sender: crate::subscribe::SubscribeSender,
+) -> Vec<ShutdownButton<CapabilitySet<Time>>> {
+    let mut ctx = Context {
+        scope,
+        name: desc.name.clone(),
+        as_of: desc.as_of,
+        worker_index,
+        traces,
+        imports: BTreeMap::new(),
+        shared: Vec::new(),
+        buttons: Vec::new(),
+        // A subscription is kept up to date for as long as it runs.
+        maintained: true,
+    };
+    let rendered = ctx.render_plan(&desc.plan);
+    let name = ctx.op_name("Subscribe");
+    crate::subscribe::capture(
+        rendered,
+        &name,
+        desc.as_of,
+        desc.snapshot,
+        worker_index,
+        sender,
+    );
+    ctx.buttons
 }
 
 /// The state of rendering one dataflow.
@@ -117,6 +141,22 @@ struct Context<'a, 's> {
 }
 
 impl<'s> Context<'_, 's> {
+    /// Renders a whole plan, once it passes validation; an invalid plan renders as one
+    /// error row, never a panic.
+    fn render_plan(&mut self, plan: &MirRelationExpr) -> Rendered<'s> {
+        match crate::validate::validate(plan) {
+            Ok(()) => self.render(plan),
+            Err(message) => {
+                tracing::error!(dataflow = %self.name, %message, "invalid plan");
+                let err = EvalError::Internal(format!("invalid plan: {message}"));
+                Rendered {
+                    oks: self.empty(),
+                    errs: self.constant(vec![(err, 1)]),
+                }
+            }
+        }
+    }
+
     fn op_name(&self, op: &str) -> String {
         format!("{}/{}", self.name, op)
     }
