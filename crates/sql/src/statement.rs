@@ -906,10 +906,12 @@ fn with_options(options: &[SqlOption]) -> Result<Vec<(String, String)>, SqlError
                     other => other.to_string(),
                 },
                 Expr::Identifier(ident) => ident.value.clone(),
-                other => return Err(SqlError::syntax(format!(
+                other => {
+                    return Err(SqlError::syntax(format!(
                     "the value of option \"{}\" must be a string, a number or a word, not {other}",
                     key.value
-                ))),
+                )))
+                }
             };
             Ok((key.value.clone(), text))
         })
