@@ -161,3 +161,101 @@ async fn an_upsert_table_from_a_topic_follows_updates_and_tombstones_across_kill
         .iter()
         .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))));
 }
+
+/// A stream joined with a table, while the server is killed in the middle of reading:
+/// every message is counted exactly once after the restart (a stream re-read from
+/// the start, or from before what was logged, would count twice).
+#[tokio::test]
+async fn a_stream_joined_with_a_table_counts_every_message_once_across_kill_9() {
+    let kafka = Kafka::shared().expect("kafka");
+    let views = kafka.unique_topic("pageviews");
+    let users = kafka.unique_topic("users");
+    kafka.create_topic(&views, 4).await.expect("topic");
+    kafka.create_topic(&users, 1).await.expect("topic");
+    let regions = ["north", "south", "east", "west", "north"];
+    kafka
+        .produce(
+            &users,
+            regions.iter().enumerate().map(|(i, region)| {
+                TestRecord::keyed(format!("u{i}"), format!(r#"{{"region": "{region}"}}"#))
+            }),
+        )
+        .await
+        .expect("produce users");
+    let mut eddy = start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM pageviews (viewtime bigint, userid text, pageid text) \
+               WITH (KAFKA_TOPIC = '{views}', VALUE_FORMAT = 'JSON');
+             CREATE TABLE users (userid text PRIMARY KEY, region text) \
+               WITH (KAFKA_TOPIC = '{users}', VALUE_FORMAT = 'JSON');
+             CREATE MATERIALIZED VIEW views_by_region AS \
+               SELECT u.region, count(*) AS n FROM pageviews p \
+               LEFT JOIN users u ON u.userid = p.userid GROUP BY u.region;"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    let err = client
+        .execute("INSERT INTO pageviews VALUES (1, 'u1', 'home')", &[])
+        .await
+        .expect_err("a stream is not written with INSERT");
+    assert_eq!(err.as_db_error().map(|e| e.code().code()), Some("42809"));
+
+    let view = |i: usize| {
+        TestRecord::keyed(
+            format!("u{}", i % 6),
+            format!(
+                r#"{{"viewtime": {i}, "userid": "u{}", "pageid": "p{}"}}"#,
+                i % 6,
+                i % 13
+            ),
+        )
+    };
+    const FIRST: usize = 2_000;
+    const TOTAL: usize = 8_000;
+    kafka
+        .produce(&views, (0..FIRST).map(view))
+        .await
+        .expect("produce");
+    // The rest is produced while the server reads, and is killed.
+    let producer = {
+        let kafka = std::sync::Arc::clone(&kafka);
+        let views = views.clone();
+        tokio::spawn(async move {
+            for chunk in (FIRST..TOTAL).collect::<Vec<_>>().chunks(500) {
+                kafka
+                    .produce(&views, chunk.iter().copied().map(view))
+                    .await
+                    .expect("produce");
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(client);
+    eddy.kill9().expect("kill");
+    producer.await.expect("producer");
+    eddy.restart().expect("restart");
+    let client = eddy.connect().await.expect("connect");
+
+    // Expected: users u0..u4 have regions, u5 has none (NULL after the LEFT JOIN).
+    let mut expected: std::collections::BTreeMap<String, usize> = Default::default();
+    for i in 0..TOTAL {
+        let region = regions.get(i % 6).copied().unwrap_or("NULL");
+        *expected.entry(region.to_string()).or_default() += 1;
+    }
+    let expected: Vec<String> = expected.iter().map(|(r, n)| format!("{r} {n}")).collect();
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    wait_for(
+        &client,
+        "SELECT coalesce(region, 'NULL') AS r, n FROM views_by_region ORDER BY r",
+        &expected,
+    )
+    .await;
+    wait_for(
+        &client,
+        "SELECT count(*), count(DISTINCT viewtime) FROM pageviews",
+        &[&format!("{TOTAL} {TOTAL}")],
+    )
+    .await;
+}

@@ -65,6 +65,9 @@ pub fn plan(catalog: &dyn Catalog, ctx: &PlanContext, stmt: &Statement) -> Resul
     match stmt {
         Statement::Sql(stmt) => statement::plan_statement(&scx, stmt),
         Statement::Subscribe(subscribe) => subscribe::plan_subscribe(&scx, subscribe),
+        Statement::CreateStream(create) => {
+            statement::plan_create_table(&scx, stmt.to_string(), create, true)
+        }
     }
 }
 
@@ -82,6 +85,9 @@ pub fn describe(
     let plan = match stmt {
         Statement::Sql(stmt) => statement::plan_statement(&scx, stmt)?,
         Statement::Subscribe(subscribe) => subscribe::plan_subscribe(&scx, subscribe)?,
+        Statement::CreateStream(create) => {
+            statement::plan_create_table(&scx, stmt.to_string(), create, true)?
+        }
     };
     Ok((scx.param_types(), plan.result_desc()))
 }

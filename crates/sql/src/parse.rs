@@ -35,6 +35,9 @@ use crate::subscribe::{self, Subscribe};
 pub enum Statement {
     Sql(sqlparser::ast::Statement),
     Subscribe(Subscribe),
+    /// `CREATE STREAM name (columns) WITH (KAFKA_TOPIC = ...)`: a table's syntax, read
+    /// as a stream (every message one appended row).
+    CreateStream(sqlparser::ast::CreateTable),
 }
 
 impl fmt::Display for Statement {
@@ -42,6 +45,11 @@ impl fmt::Display for Statement {
         match self {
             Statement::Sql(stmt) => stmt.fmt(f),
             Statement::Subscribe(subscribe) => subscribe.fmt(f),
+            Statement::CreateStream(create) => {
+                let text = create.to_string();
+                let rest = text.strip_prefix("CREATE TABLE").unwrap_or(&text);
+                write!(f, "CREATE STREAM{rest}")
+            }
         }
     }
 }
@@ -116,6 +124,13 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     })
 }
 
+/// Whether the next words are `CREATE STREAM`.
+fn at_create_stream(parser: &Parser) -> bool {
+    let [create, stream] = parser.peek_tokens();
+    let is_word = |token: &Token, word: &str| matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word));
+    is_word(&create, "create") && is_word(&stream, "stream")
+}
+
 fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
     let dialect = PostgreSqlDialect {};
     let mut parser = Parser::new(&dialect)
@@ -135,6 +150,20 @@ fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
             return parser.expected("end of statement", next);
         }
         let stmt = match &next.token {
+            _ if at_create_stream(&parser) => {
+                parser.next_token();
+                parser.next_token();
+                match parser.parse_create_table(false, false, None, false)? {
+                    sqlparser::ast::Statement::CreateTable(create) => {
+                        Statement::CreateStream(create)
+                    }
+                    other => {
+                        return Err(ParserError::ParserError(format!(
+                            "expected CREATE STREAM, found {other}"
+                        )))
+                    }
+                }
+            }
             _ if subscribe::at_subscribe(&parser) => {
                 Statement::Subscribe(subscribe::parse_subscribe(&mut parser)?)
             }

@@ -89,7 +89,7 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 kind: MutationKind::Delete,
             })
         }
-        Statement::CreateTable(create) => plan_create_table(scx, stmt, create),
+        Statement::CreateTable(create) => plan_create_table(scx, stmt.to_string(), create, false),
         Statement::CreateView {
             or_alter,
             or_replace,
@@ -738,10 +738,13 @@ fn check_new_name(
     Ok(existing)
 }
 
-fn plan_create_table(
+/// `CREATE TABLE`, or with `stream`, `CREATE STREAM` (which must read a topic, and has
+/// no primary key); `create_sql` is the statement's normalized text.
+pub(crate) fn plan_create_table(
     scx: &StatementContext,
-    stmt: &Statement,
+    create_sql: String,
     create: &CreateTable,
+    stream: bool,
 ) -> Result<Plan, SqlError> {
     if create.temporary {
         return Err(SqlError::unsupported("CREATE TEMPORARY TABLE"));
@@ -768,13 +771,15 @@ fn plan_create_table(
                 return Err(SqlError::unsupported("CREATE TABLE ... WITH (...)")
                     .with_hint("A table read from Kafka names its topic: WITH (KAFKA_TOPIC = 'name', VALUE_FORMAT = 'JSON')."));
             }
-            Some(SourceOptions {
-                stream: false,
-                options,
-            })
+            Some(SourceOptions { stream, options })
         }
         _ => return Err(SqlError::unsupported("this CREATE TABLE syntax")),
     };
+    if stream && source.is_none() {
+        return Err(SqlError::syntax("a stream reads a Kafka topic").with_hint(
+            "CREATE STREAM name (columns) WITH (KAFKA_TOPIC = 'topic', VALUE_FORMAT = 'JSON')",
+        ));
+    }
     if create.or_replace
         || create.external
         || create.global.is_some()
@@ -881,7 +886,7 @@ fn plan_create_table(
         name,
         desc: RelationDesc::new(names, types),
         primary_key,
-        create_sql: stmt.to_string(),
+        create_sql,
         if_not_exists: create.if_not_exists,
         source,
     })
