@@ -62,17 +62,15 @@ pub(crate) fn build_dataflow<'s>(
     desc: &DataflowDesc,
     traces: &mut dyn TraceSource,
 ) -> BuiltDataflow {
-    let mut ctx = Context {
+    let maintained = !matches!(desc.id, GlobalId::Transient(_));
+    let mut ctx = Context::new(
         scope,
-        name: desc.name.clone(),
-        as_of: desc.as_of,
+        &desc.name,
+        desc.as_of,
         worker_index,
         traces,
-        imports: BTreeMap::new(),
-        shared: Vec::new(),
-        buttons: Vec::new(),
-        maintained: !matches!(desc.id, GlobalId::Transient(_)),
-    };
+        maintained,
+    );
     let rendered = ctx.render_plan(&desc.plan);
     let oks = rendered
         .oks
@@ -96,18 +94,8 @@ pub(crate) fn build_subscribe<'s>(
     traces: &mut dyn TraceSource,
     sender: crate::subscribe::SubscribeSender,
 ) -> Vec<ShutdownButton<CapabilitySet<Time>>> {
-    let mut ctx = Context {
-        scope,
-        name: desc.name.clone(),
-        as_of: desc.as_of,
-        worker_index,
-        traces,
-        imports: BTreeMap::new(),
-        shared: Vec::new(),
-        buttons: Vec::new(),
-        // A subscription is kept up to date for as long as it runs.
-        maintained: true,
-    };
+    // A subscription is kept up to date for as long as it runs.
+    let mut ctx = Context::new(scope, &desc.name, desc.as_of, worker_index, traces, true);
     let rendered = ctx.render_plan(&desc.plan);
     let name = ctx.op_name("Subscribe");
     crate::subscribe::capture(
@@ -140,7 +128,28 @@ struct Context<'a, 's> {
     maintained: bool,
 }
 
-impl<'s> Context<'_, 's> {
+impl<'a, 's> Context<'a, 's> {
+    fn new(
+        scope: Scope<'s, Time>,
+        name: &str,
+        as_of: Time,
+        worker_index: usize,
+        traces: &'a mut dyn TraceSource,
+        maintained: bool,
+    ) -> Self {
+        Context {
+            scope,
+            name: name.to_string(),
+            as_of,
+            worker_index,
+            traces,
+            imports: BTreeMap::new(),
+            shared: Vec::new(),
+            buttons: Vec::new(),
+            maintained,
+        }
+    }
+
     /// Renders a whole plan, once it passes validation; an invalid plan renders as one
     /// error row, never a panic.
     fn render_plan(&mut self, plan: &MirRelationExpr) -> Rendered<'s> {
