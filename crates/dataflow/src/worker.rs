@@ -11,6 +11,8 @@
 //! - A dropped collection leaves the registry at once, but its dataflow is torn down
 //!   only after the peeks already pending on it are answered, or abandoned by their
 //!   readers (a cancelled or timed-out SELECT): then it goes at once.
+//! - A subscription's dataflow (`subscribe.rs`) registers no collection; it is kept
+//!   by id beside the registry and dropped like any dataflow (`Drop` with its id).
 //! - A peek at time `t` is answered once both traces' upper frontiers are beyond `t`,
 //!   from all updates at times `<= t`. Its errors (the collection's error rows) take
 //!   precedence over its rows; its key prefix bounds the scan of the rows, and its MFP
