@@ -36,6 +36,7 @@ fn sample_catalog() -> Catalog {
         plan: None,
         depends_on: BTreeSet::new(),
         primary_key: vec![],
+        source: None,
     });
     catalog.insert(CatalogEntry {
         id: GlobalId::User(2),
@@ -47,6 +48,7 @@ fn sample_catalog() -> Catalog {
         plan: None,
         depends_on: BTreeSet::new(),
         primary_key: vec![],
+        source: None,
     });
     catalog
 }
