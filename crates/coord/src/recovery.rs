@@ -17,11 +17,12 @@ use std::time::Instant;
 
 use eddy_connect::Resume;
 use eddy_dataflow::DataflowDesc;
-use eddy_expr::optimize::optimize;
+use eddy_expr::optimize::{consolidate, optimize};
 use eddy_repr::{Diff, GlobalId, Row, SqlError, Timestamp};
 use eddy_sql::{ItemKind, Plan, SourceOptions};
 use tracing::{info, warn};
 
+use crate::builtins::EDDY_SOURCE_ERRORS;
 use crate::catalog::{view_kind, CatalogEntry};
 use crate::coord::Coordinator;
 use crate::durable::LogRecord;
@@ -36,6 +37,8 @@ impl Coordinator {
         let mut tables: BTreeMap<GlobalId, HashMap<Row, Diff>> = BTreeMap::new();
         let mut max_time = 0;
         let n_records = records.len();
+        // The rows of `eddy_source_errors`, loaded with the tables.
+        let mut error_rows = Vec::new();
         for record in records {
             match record {
                 LogRecord::CreateTable {
@@ -100,9 +103,16 @@ impl Coordinator {
                     time,
                     id,
                     updates,
+                    errors,
                     progress,
-                    ..
                 } => {
+                    if !errors.is_empty() {
+                        let name = self.catalog.get(id).map(|e| e.name.clone());
+                        let rows = self
+                            .sources
+                            .add_errors(id, &name.unwrap_or_default(), errors);
+                        error_rows.extend(rows);
+                    }
                     max_time = max_time.max(time);
                     let table = tables.entry(id).or_default();
                     for (row, diff) in updates {
@@ -141,6 +151,11 @@ impl Coordinator {
         let load_time = now_ms().max(max_time + 1);
         let rows_loaded = self.load_tables(tables, load_time);
         self.install_builtins(load_time);
+        consolidate(&mut error_rows);
+        if !error_rows.is_empty() {
+            self.compute
+                .update_table(EDDY_SOURCE_ERRORS.id(), load_time, error_rows);
+        }
         self.oracle = TimestampOracle::new(load_time + 1);
         self.compute.advance_time(self.oracle.upper());
         let views: Vec<CatalogEntry> = self
@@ -293,11 +308,12 @@ impl Coordinator {
         // Every source's offsets, which the contents above cover exactly (batches are
         // applied by this task, and each closes its time before the next command).
         for (id, progress) in &self.sources.progress {
+            let errors = self.sources.errors.get(id).into_iter().flatten();
             state.push(LogRecord::SourceWrite {
                 time,
                 id: *id,
                 updates: vec![],
-                errors: vec![],
+                errors: errors.cloned().collect(),
                 progress: progress.clone(),
             });
         }

@@ -20,16 +20,17 @@
 //! - A batch that cannot be made durable stops the source (with the error in its
 //!   status); nothing of it reaches the workers, and a restart reads it again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 
 use eddy_connect::{
     KafkaSource, KafkaSourceSpec, Resume, SourceBatch, SourceConfig, SourceKind, SourceState,
     SourceStatus, StatusHandle,
 };
-use eddy_repr::{GlobalId, SqlError};
+use eddy_repr::{Datum, Diff, GlobalId, Row, SqlError};
 use tracing::{error, warn};
 
+use crate::builtins::EDDY_SOURCE_ERRORS;
 use crate::catalog::CatalogEntry;
 use crate::command::Command;
 use crate::coord::Coordinator;
@@ -69,6 +70,59 @@ pub(crate) struct Sources {
     pub(crate) running: BTreeMap<GlobalId, RunningSource>,
     /// Partition → next offset of every source, as the log holds it.
     pub(crate) progress: BTreeMap<GlobalId, BTreeMap<i32, i64>>,
+    /// The last [`ERRORS_KEPT`] messages each source could not read, oldest first: the
+    /// rows of `eddy_source_errors`.
+    pub(crate) errors: BTreeMap<GlobalId, VecDeque<SourceErrorRecord>>,
+}
+
+/// How many unreadable messages `eddy_source_errors` keeps per source (the oldest go
+/// first); the count in `SHOW SOURCES` and `/metrics` covers them all.
+pub(crate) const ERRORS_KEPT: usize = 10_000;
+
+impl Sources {
+    /// Records `new` errors of source `id` (named `name`) and returns the changes of
+    /// `eddy_source_errors`: the new rows, and the oldest ones past [`ERRORS_KEPT`]
+    /// retracted.
+    pub(crate) fn add_errors(
+        &mut self,
+        id: GlobalId,
+        name: &str,
+        new: Vec<SourceErrorRecord>,
+    ) -> Vec<(Row, Diff)> {
+        let kept = self.errors.entry(id).or_default();
+        let mut rows = Vec::with_capacity(new.len());
+        for e in new {
+            rows.push((error_row(name, &e), 1));
+            kept.push_back(e);
+            if kept.len() > ERRORS_KEPT {
+                let old = kept.pop_front().expect("over the bound");
+                rows.push((error_row(name, &old), -1));
+            }
+        }
+        rows
+    }
+
+    /// Forgets source `id` (named `name`); returns the retraction of its error rows.
+    fn forget(&mut self, id: GlobalId, name: &str) -> Vec<(Row, Diff)> {
+        self.running.remove(&id);
+        self.progress.remove(&id);
+        self.errors
+            .remove(&id)
+            .into_iter()
+            .flatten()
+            .map(|e| (error_row(name, &e), -1))
+            .collect()
+    }
+}
+
+/// A row of `eddy_source_errors`.
+fn error_row(source: &str, e: &SourceErrorRecord) -> Row {
+    Row::pack(&[
+        Datum::String(source.to_string()),
+        Datum::Int32(e.partition),
+        Datum::Int64(e.offset),
+        Datum::String(e.message.clone()),
+    ])
 }
 
 /// The spec of a source's catalog entry, with the server's default brokers.
@@ -128,10 +182,21 @@ impl Coordinator {
         Ok(())
     }
 
-    /// Stops reading source `id` (dropped).
+    /// Stops reading source `id` (dropped), and removes its rows from
+    /// `eddy_source_errors`.
     pub(crate) fn stop_source(&mut self, id: GlobalId) {
-        self.sources.running.remove(&id);
-        self.sources.progress.remove(&id);
+        let name = self
+            .catalog
+            .get(id)
+            .map(|e| e.name.clone())
+            .unwrap_or_default();
+        let retractions = self.sources.forget(id, &name);
+        if !retractions.is_empty() {
+            let time = self.oracle.write_ts(now_ms());
+            self.compute
+                .update_table(EDDY_SOURCE_ERRORS.id(), time, retractions);
+            self.close_time(time);
+        }
     }
 
     /// Applies one batch of source `id`: logged with its offsets, then sent to the
@@ -190,6 +255,17 @@ impl Coordinator {
         if !updates.is_empty() {
             self.compute.update_table(id, time, updates);
         }
+        let n_errors = errors.len() as u64;
+        if !errors.is_empty() {
+            let name = self
+                .catalog
+                .get(id)
+                .map(|e| e.name.clone())
+                .unwrap_or_default();
+            let error_rows = self.sources.add_errors(id, &name, errors);
+            self.compute
+                .update_table(EDDY_SOURCE_ERRORS.id(), time, error_rows);
+        }
         self.close_time(time);
         self.sources.progress.insert(id, progress);
         self.rows_since_snapshot += rows;
@@ -198,6 +274,6 @@ impl Coordinator {
             .fetch_add(rows, Ordering::Relaxed);
         self.metrics
             .source_errors
-            .fetch_add(errors.len() as u64, Ordering::Relaxed);
+            .fetch_add(n_errors, Ordering::Relaxed);
     }
 }

@@ -118,6 +118,13 @@ async fn an_upsert_table_from_a_topic_follows_updates_and_tombstones_across_kill
     assert_eq!(row.get("type"), Some("table"));
     assert_eq!(row.get("topic"), Some(topic.as_str()));
     assert_eq!(row.get("errors"), Some("1"), "the message that is not JSON");
+    let error_row = "users 1";
+    wait_for(
+        &client,
+        "SELECT source, count(*) FROM eddy_source_errors WHERE error <> '' GROUP BY source",
+        &[error_row],
+    )
+    .await;
 
     // Kill -9, produce while the server is down, restart: nothing read twice, nothing
     // lost.
@@ -141,6 +148,13 @@ async fn an_upsert_table_from_a_topic_follows_updates_and_tombstones_across_kill
         &["east 2 11", "south 1 4"],
     )
     .await;
+    // The unreadable message is still recorded after the restart.
+    wait_for(
+        &client,
+        "SELECT source, count(*) FROM eddy_source_errors WHERE error <> '' GROUP BY source",
+        &[error_row],
+    )
+    .await;
     kafka
         .produce(&topic, [TestRecord::tombstone("u1")])
         .await
@@ -160,6 +174,67 @@ async fn an_upsert_table_from_a_topic_follows_updates_and_tombstones_across_kill
     assert!(!sources
         .iter()
         .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))));
+    wait_for(&client, "SELECT count(*) FROM eddy_source_errors", &["0"]).await;
+}
+
+/// 1,000 malformed messages mixed into 10,000 good ones: every good one is counted,
+/// every bad one is recorded with its partition and offset, and the source goes on.
+#[tokio::test]
+async fn malformed_messages_are_recorded_and_the_rest_is_counted() {
+    let kafka = Kafka::shared().expect("kafka");
+    let topic = kafka.unique_topic("events");
+    kafka.create_topic(&topic, 2).await.expect("topic");
+    let eddy = start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM events (id bigint, kind text, amount numeric) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON');
+             CREATE MATERIALIZED VIEW totals AS \
+               SELECT count(*) AS n, sum(amount) AS amount, count(DISTINCT id) AS ids FROM events;"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    let records = (0..11_000).map(|i| {
+        let value: Vec<u8> = match i % 11 {
+            // Malformed in five ways: not JSON, not UTF-8, a wrong type, not an object,
+            // and an unterminated document.
+            0 => match (i / 11) % 5 {
+                0 => b"not json".to_vec(),
+                1 => vec![0xff, 0xfe, b'{', b'}'],
+                2 => format!(r#"{{"id": "x{i}", "kind": "a", "amount": 1}}"#).into_bytes(),
+                3 => b"[1, 2, 3]".to_vec(),
+                _ => br#"{"id": 1, "kind": "#.to_vec(),
+            },
+            _ => format!(r#"{{"id": {i}, "kind": "k{}", "amount": 1.5}}"#, i % 3).into_bytes(),
+        };
+        TestRecord::keyed(format!("k{i}"), value)
+    });
+    kafka.produce(&topic, records).await.expect("produce");
+    wait_for(
+        &client,
+        "SELECT n, amount, ids FROM totals",
+        &["10000 15000.0 10000"],
+    )
+    .await;
+    wait_for(
+        &client,
+        "SELECT count(*), count(DISTINCT partition::bigint * 1000000000 + kafka_offset) \
+         FROM eddy_source_errors WHERE source = 'events'",
+        &["1000 1000"],
+    )
+    .await;
+    // The source is still running.
+    let show = client.simple_query("SHOW SOURCES").await.expect("show");
+    let row = show
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+            _ => None,
+        })
+        .expect("one source");
+    assert_eq!(row.get("state"), Some("running"));
+    assert_eq!(row.get("errors"), Some("1000"));
 }
 
 /// A stream joined with a table, while the server is killed in the middle of reading:

@@ -41,7 +41,9 @@
 //! - `database.rs`: `pg_database`, `pg_namespace`, `pg_tablespace`, `pg_settings`;
 //! - `roles.rs`: `pg_authid`, `pg_roles`, `pg_user`;
 //! - `information_schema.rs`: every `information_schema` relation;
-//! - `empty.rs`: the `pg_catalog` relations Eddy has no rows for.
+//! - `empty.rs`: the `pg_catalog` relations Eddy has no rows for;
+//! - `eddy.rs`: Eddy's own relations (`eddy_source_errors`), which the coordinator
+//!   writes itself.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -52,6 +54,7 @@ use eddy_sql::ItemKind;
 use crate::catalog::Catalog;
 
 mod database;
+mod eddy;
 mod empty;
 mod indexes;
 mod information_schema;
@@ -204,7 +207,10 @@ pub static BUILTINS: &[Builtin] = &[
     information_schema::TABLE_CONSTRAINTS,
     information_schema::TABLES,
     information_schema::VIEWS,
+    eddy::EDDY_SOURCE_ERRORS,
 ];
+
+pub use eddy::EDDY_SOURCE_ERRORS;
 
 /// The builtin relation `schema.name`.
 pub fn lookup(schema: &str, name: &str) -> Option<&'static Builtin> {
