@@ -2184,6 +2184,49 @@ fn update_and_delete() {
 // DDL
 
 #[test]
+fn tables_and_streams_read_from_kafka_carry_their_options() {
+    let plan = plan_ok(
+        "CREATE TABLE users (id text PRIMARY KEY, region text) \
+         WITH (KAFKA_TOPIC = 'users', VALUE_FORMAT = JSON, PARTITIONS = 4)",
+    );
+    let Plan::CreateTable { source, .. } = plan else {
+        panic!("{plan:?}")
+    };
+    let source = source.expect("a Kafka table");
+    assert!(!source.stream);
+    assert_eq!(
+        source.options,
+        vec![
+            ("KAFKA_TOPIC".to_string(), "users".to_string()),
+            ("VALUE_FORMAT".to_string(), "JSON".to_string()),
+            ("PARTITIONS".to_string(), "4".to_string()),
+        ]
+    );
+    let plan = plan_ok("CREATE STREAM clicks (url text) WITH (KAFKA_TOPIC = 'clicks')");
+    let Plan::CreateTable {
+        source, create_sql, ..
+    } = plan
+    else {
+        panic!("{plan:?}")
+    };
+    assert!(source.expect("a Kafka stream").stream);
+    assert!(
+        create_sql.starts_with("CREATE STREAM clicks"),
+        "{create_sql}"
+    );
+    assert_err(
+        "CREATE STREAM clicks (url text)",
+        "42601",
+        "a stream reads a Kafka topic",
+    );
+    assert_err(
+        "CREATE TABLE t2 (a int) WITH (fillfactor = 70)",
+        "0A000",
+        "CREATE TABLE ... WITH (...) is not supported yet",
+    );
+}
+
+#[test]
 fn create_table_types_and_constraints() {
     let plan = plan_ok(
         "CREATE TABLE IF NOT EXISTS n (a boolean, b bool, c smallint, d int2, e integer, f int, \
@@ -2199,10 +2242,12 @@ fn create_table_types_and_constraints() {
         primary_key,
         create_sql,
         if_not_exists,
+        source,
     } = plan
     else {
         panic!("{plan:?}")
     };
+    assert_eq!(source, None);
     assert_eq!(name, "n");
     assert!(if_not_exists);
     assert!(
