@@ -26,7 +26,7 @@ mod array;
 mod cast;
 mod datetime;
 mod jsonb;
-mod string;
+pub(crate) mod string;
 
 #[cfg(test)]
 mod tests;
@@ -214,6 +214,7 @@ pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Dat
         VariadicFunc::Concat => string::concat_fn(args),
         VariadicFunc::ArrayCreate { .. } => Ok(Datum::Array(args)),
         VariadicFunc::ArrayToString => array::array_to_string(args),
+        VariadicFunc::StringToArray => string::string_to_array(args),
         VariadicFunc::FormatType => array::format_type(args),
         VariadicFunc::EqAny => array::eq_any(args),
         VariadicFunc::JsonbBuildObject => jsonb::build_object(args),

@@ -134,6 +134,11 @@ pub enum VariadicFunc {
     /// `array_to_string(array, delimiter [, null_string])`: the elements' text joined
     /// by `delimiter`; NULL elements are skipped, or shown as `null_string`.
     ArrayToString,
+    /// `string_to_array(text, delimiter [, null_string])`: the pieces of `text` between
+    /// `delimiter`s as `text[]` (each character with a NULL delimiter, the whole text
+    /// with an empty one, `{}` for an empty text); pieces equal to `null_string` are
+    /// NULL.
+    StringToArray,
     /// `format_type(type_oid, typmod)`: the SQL name of a type (see
     /// [`eddy_repr::pgtype::format_type`]); NULL only for a NULL OID.
     FormatType,
@@ -315,6 +320,9 @@ impl VariadicFunc {
                 .unwrap_or(TextArray)
                 .nullable(false),
             VariadicFunc::ArrayToString => Text.nullable(inputs.iter().take(2).any(|t| t.nullable)),
+            VariadicFunc::StringToArray => {
+                TextArray.nullable(inputs.first().is_none_or(|t| t.nullable))
+            }
             VariadicFunc::FormatType => Text.nullable(inputs.first().is_none_or(|t| t.nullable)),
             VariadicFunc::EqAny => Bool.nullable(true),
             VariadicFunc::JsonbBuildObject => Jsonb.nullable(false),

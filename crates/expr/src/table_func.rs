@@ -32,6 +32,9 @@ pub enum TableFunc {
     /// `unnest(array)`, yielding elements of the given type.
     Unnest(ScalarType),
     GenerateSubscripts,
+    /// `regexp_split_to_table(text, pattern [, flags])`: the pieces of `text` between
+    /// the matches of `pattern` (flags: `i` case-insensitive, `c` case-sensitive).
+    RegexpSplitToTable,
 }
 
 /// One call of a set-returning function on scalar arguments over the input row.
@@ -47,6 +50,7 @@ impl TableFunc {
             TableFunc::GenerateSeries(_) => "generate_series",
             TableFunc::Unnest(_) => "unnest",
             TableFunc::GenerateSubscripts => "generate_subscripts",
+            TableFunc::RegexpSplitToTable => "regexp_split_to_table",
         }
     }
 
@@ -56,6 +60,7 @@ impl TableFunc {
             TableFunc::GenerateSeries(t) => t.nullable(false),
             TableFunc::Unnest(elem) => elem.nullable(true),
             TableFunc::GenerateSubscripts => ScalarType::Int32.nullable(false),
+            TableFunc::RegexpSplitToTable => ScalarType::Text.nullable(false),
         }
     }
 
@@ -94,6 +99,39 @@ impl TableFunc {
                     subscripts.reverse();
                 }
                 subscripts
+            }
+            TableFunc::RegexpSplitToTable => {
+                if args.iter().any(Datum::is_null) {
+                    return Ok(Some(vec![]));
+                }
+                let (Some(Datum::String(s)), Some(Datum::String(pattern))) =
+                    (args.first(), args.get(1))
+                else {
+                    return Err(unexpected(self, args));
+                };
+                let mut case_insensitive = false;
+                if let Some(Datum::String(flags)) = args.get(2) {
+                    for flag in flags.chars() {
+                        match flag {
+                            'i' => case_insensitive = true,
+                            'c' => case_insensitive = false,
+                            'g' => return Err(EvalError::InvalidParameterValue(
+                                "regexp_split_to_table() does not support the \"global\" option"
+                                    .into(),
+                            )),
+                            other => {
+                                return Err(EvalError::InvalidParameterValue(format!(
+                                    "invalid regular expression option: \"{other}\""
+                                )))
+                            }
+                        }
+                    }
+                }
+                let regex = crate::eval::string::compile_regex(pattern, case_insensitive)?;
+                crate::eval::string::regexp_split(s, &regex)
+                    .into_iter()
+                    .map(Datum::String)
+                    .collect()
             }
         }))
     }
@@ -271,5 +309,21 @@ mod tests {
                 vec![Datum::Null, Datum::Null, Datum::Int32(4)],
             ]
         );
+    }
+
+    #[test]
+    fn regexp_split_to_table_splits_as_postgres_does() {
+        let split = |s: &str, p: &str| {
+            TableFunc::RegexpSplitToTable
+                .eval(&[Datum::from(s), Datum::from(p)], usize::MAX)
+                .unwrap()
+                .unwrap()
+        };
+        let texts = |v: &[&str]| v.iter().map(|s| Datum::from(*s)).collect::<Vec<_>>();
+        assert_eq!(split("hello", ""), texts(&["h", "e", "l", "l", "o"]));
+        assert_eq!(split("the cat.", "\\W+"), texts(&["the", "cat", ""]));
+        assert_eq!(split(",a,", ","), texts(&["", "a", ""]));
+        assert_eq!(split("a b", "\\s*"), texts(&["a", "b"]));
+        assert_eq!(split("", ","), texts(&[""]));
     }
 }

@@ -92,7 +92,6 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "make_date",
     "make_timestamp",
     "make_interval",
-    "string_to_array",
     "format",
     "initcap",
     "reverse",
@@ -134,7 +133,12 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
 ];
 
 /// Set-returning functions: in FROM, or in a select list (see [`plan_table_call`]).
-pub const TABLE_FUNCTIONS: &[&str] = &["generate_series", "unnest", "generate_subscripts"];
+pub const TABLE_FUNCTIONS: &[&str] = &[
+    "generate_series",
+    "unnest",
+    "generate_subscripts",
+    "regexp_split_to_table",
+];
 
 /// Whether a call is of a set-returning function.
 pub fn is_table_function_call(f: &Function) -> bool {
@@ -172,7 +176,8 @@ pub fn plan_table_call_args(ecx: &ExprContext, f: &Function) -> Result<Vec<CExpr
 /// the column of its values:
 /// - `generate_series(start, stop [, step])` over `integer` or `bigint`;
 /// - `unnest(array)`;
-/// - `generate_subscripts(array, dim [, reverse])`.
+/// - `generate_subscripts(array, dim [, reverse])`;
+/// - `regexp_split_to_table(text, pattern [, flags])`.
 pub fn plan_table_call(
     scx: &StatementContext,
     name: &str,
@@ -252,6 +257,19 @@ pub fn plan_table_call(
                 return Err(SqlError::function_does_not_exist(&sig));
             }
             TableCall { func, exprs }
+        }
+        "regexp_split_to_table" => {
+            if !(2..=3).contains(&args.len()) {
+                return Err(SqlError::function_does_not_exist(&sig));
+            }
+            let mut exprs = vec![];
+            for arg in args {
+                exprs.push(text_arg(scx, arg, &sig)?.expr);
+            }
+            TableCall {
+                func: TableFunc::RegexpSplitToTable,
+                exprs,
+            }
         }
         _ => return Err(SqlError::unsupported(format!("table function {name}"))),
     };
@@ -743,6 +761,12 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                 .cast(ScalarType::Oid, CastKind::Explicit);
             let typmod = int_arg(scx, next(), &sig)?;
             Ok(Typed::variadic(VariadicFunc::FormatType, vec![oid, typmod]))
+        }
+        ("string_to_array", 2 | 3) => {
+            let typed = (0..n)
+                .map(|_| text_arg(scx, next(), &sig))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Typed::variadic(VariadicFunc::StringToArray, typed))
         }
         ("array_to_string", 2 | 3) => {
             let array = match next() {

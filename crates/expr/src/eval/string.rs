@@ -228,7 +228,10 @@ thread_local! {
         const { RefCell::new(VecDeque::new()) };
 }
 
-fn compile_regex(pattern: &str, case_insensitive: bool) -> Result<regex::Regex, EvalError> {
+pub(crate) fn compile_regex(
+    pattern: &str,
+    case_insensitive: bool,
+) -> Result<regex::Regex, EvalError> {
     let cached = REGEX_CACHE.with(|c| {
         c.borrow()
             .iter()
@@ -480,4 +483,48 @@ pub(super) fn md5(d: Datum) -> Result<Datum, EvalError> {
     Ok(Datum::String(
         digest.iter().map(|b| format!("{b:02x}")).collect(),
     ))
+}
+
+/// `string_to_array(text, delimiter [, null_string])`.
+pub(super) fn string_to_array(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    let Some(Datum::String(s)) = args.first() else {
+        return Ok(Datum::Null);
+    };
+    let null_string = match args.get(2) {
+        Some(Datum::String(n)) => Some(n.as_str()),
+        _ => None,
+    };
+    let piece = |p: &str| match null_string {
+        Some(n) if n == p => Datum::Null,
+        _ => Datum::String(p.to_string()),
+    };
+    if s.is_empty() {
+        return Ok(Datum::Array(vec![]));
+    }
+    let elems = match args.get(1) {
+        Some(Datum::String(d)) if d.is_empty() => vec![piece(s)],
+        Some(Datum::String(d)) => s.split(d.as_str()).map(piece).collect(),
+        _ => s
+            .char_indices()
+            .map(|(i, c)| piece(&s[i..i + c.len_utf8()]))
+            .collect(),
+    };
+    Ok(Datum::Array(elems))
+}
+
+/// The pieces of `s` between the matches of `pattern`, as Postgres'
+/// `regexp_split_to_table` gives them: a zero-length match at the start or the end of
+/// `s`, or right after the previous match, splits nothing.
+pub(crate) fn regexp_split(s: &str, pattern: &regex::Regex) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut last = 0;
+    for m in pattern.find_iter(s) {
+        if m.is_empty() && (m.start() == 0 || m.start() == s.len() || m.start() == last) {
+            continue;
+        }
+        pieces.push(s[last..m.start()].to_string());
+        last = m.end();
+    }
+    pieces.push(s[last..].to_string());
+    pieces
 }
