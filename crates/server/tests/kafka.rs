@@ -334,3 +334,75 @@ async fn a_stream_joined_with_a_table_counts_every_message_once_across_kill_9() 
     )
     .await;
 }
+
+/// A Debezium topic (change events with and without the schema wrapper) read as a CDC
+/// table: inserts, updates (one of the primary key), deletes with their tombstones, and
+/// a connector restart that replays events already applied.
+#[tokio::test]
+async fn a_debezium_topic_is_a_cdc_table_and_replayed_events_count_once() {
+    let kafka = Kafka::shared().expect("kafka");
+    let topic = kafka.unique_topic("dbserver1.inventory.customers");
+    kafka.create_topic(&topic, 1).await.expect("topic");
+    let eddy = start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE customers (id bigint PRIMARY KEY, name text, region text) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'DEBEZIUM_JSON');
+             CREATE MATERIALIZED VIEW per_region AS \
+               SELECT region, count(*) AS n FROM customers GROUP BY region;"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    let image = |id: i64, name: &str, region: &str| {
+        format!(r#"{{"id": {id}, "name": "{name}", "region": "{region}"}}"#)
+    };
+    let event = |op: &str, before: Option<String>, after: Option<String>| {
+        let before = before.unwrap_or_else(|| "null".into());
+        let after = after.unwrap_or_else(|| "null".into());
+        format!(r#"{{"before": {before}, "after": {after}, "op": "{op}", "ts_ms": 1}}"#)
+    };
+    let wrapped =
+        |payload: String| format!(r#"{{"schema": {{"type": "struct"}}, "payload": {payload}}}"#);
+    let events = vec![
+        event("r", None, Some(image(1, "ann", "north"))),
+        wrapped(event("c", None, Some(image(2, "bob", "south")))),
+        event("c", None, Some(image(3, "cy", "north"))),
+        event(
+            "u",
+            Some(image(1, "ann", "north")),
+            Some(image(1, "ann", "east")),
+        ),
+        // The primary key changes: 3 becomes 30.
+        wrapped(event(
+            "u",
+            Some(image(3, "cy", "north")),
+            Some(image(30, "cy", "west")),
+        )),
+        event("d", Some(image(2, "bob", "south")), None),
+    ];
+    let mut records: Vec<TestRecord> = events
+        .iter()
+        .map(|e| TestRecord::keyed("k", e.as_str()))
+        .collect();
+    records.push(TestRecord::tombstone("k"));
+    // The connector restarts and replays its last events.
+    records.extend(
+        events[3..]
+            .iter()
+            .map(|e| TestRecord::keyed("k", e.as_str())),
+    );
+    kafka.produce(&topic, records).await.expect("produce");
+    wait_for(
+        &client,
+        "SELECT id, name, region FROM customers ORDER BY id",
+        &["1 ann east", "30 cy west"],
+    )
+    .await;
+    wait_for(
+        &client,
+        "SELECT region, n FROM per_region ORDER BY region",
+        &["east 1", "west 1"],
+    )
+    .await;
+}
