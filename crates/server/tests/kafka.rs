@@ -364,7 +364,7 @@ async fn a_debezium_topic_is_a_cdc_table_and_replayed_events_count_once() {
     };
     let wrapped =
         |payload: String| format!(r#"{{"schema": {{"type": "struct"}}, "payload": {payload}}}"#);
-    let events = vec![
+    let events = [
         event("r", None, Some(image(1, "ann", "north"))),
         wrapped(event("c", None, Some(image(2, "bob", "south")))),
         event("c", None, Some(image(3, "cy", "north"))),
