@@ -20,14 +20,14 @@
 //! - A batch that cannot be made durable stops the source (with the error in its
 //!   status); nothing of it reaches the workers, and a restart reads it again.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::Ordering;
 
 use eddy_connect::{
     KafkaSource, KafkaSourceSpec, Resume, SourceBatch, SourceConfig, SourceKind, SourceState,
     SourceStatus, StatusHandle,
 };
-use eddy_repr::{Datum, Diff, GlobalId, Row, SqlError};
+use eddy_repr::{Datum, Diff, GlobalId, Row, SqlError, SqlState};
 use tracing::{error, warn};
 
 use crate::builtins::EDDY_SOURCE_ERRORS;
@@ -179,6 +179,37 @@ impl Coordinator {
                 failure: None,
             },
         );
+        Ok(())
+    }
+
+    /// An error if a source that `ids` read (directly or through views) has stopped
+    /// with an error (`ON_ERROR = 'FAIL'`, or a batch it could not log): its rows stop
+    /// at the message it could not read, so reads of it report that rather than
+    /// answer from data that no longer follows the topic.
+    pub(crate) fn check_sources(&self, ids: &BTreeSet<GlobalId>) -> Result<(), SqlError> {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<GlobalId> = ids.iter().copied().collect();
+        while let Some(id) = todo.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            let Some(entry) = self.catalog.get(id) else {
+                continue;
+            };
+            todo.extend(entry.depends_on.iter().copied());
+            let Some(running) = self.sources.running.get(&id) else {
+                continue;
+            };
+            if let SourceState::Failed { error } = running.status().state {
+                return Err(SqlError::new(
+                    SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    format!("source \"{}\" has stopped: {error}", entry.name),
+                )
+                .with_hint(
+                    "SHOW SOURCES says where it stopped; drop and re-create it (with ON_ERROR = 'SKIP' to skip such messages).",
+                ));
+            }
+        }
         Ok(())
     }
 

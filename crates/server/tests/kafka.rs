@@ -406,3 +406,80 @@ async fn a_debezium_topic_is_a_cdc_table_and_replayed_events_count_once() {
     )
     .await;
 }
+
+/// With `ON_ERROR = 'FAIL'` a source stops at the first message it cannot read: what
+/// came before it stays, reads of the source and of the views over it report the
+/// error (55000), and every other relation keeps serving.
+#[tokio::test]
+async fn a_source_that_fails_on_error_is_reported_by_its_views_only() {
+    let kafka = Kafka::shared().expect("kafka");
+    let topic = kafka.unique_topic("strict");
+    kafka.create_topic(&topic, 1).await.expect("topic");
+    let eddy = start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM strict (n int) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON', ON_ERROR = 'FAIL');
+             CREATE MATERIALIZED VIEW strict_total AS SELECT count(*) AS c FROM strict;
+             CREATE TABLE other (x int);
+             INSERT INTO other VALUES (1);"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    kafka
+        .produce(
+            &topic,
+            [
+                TestRecord::value(r#"{"n": 1}"#),
+                TestRecord::value(r#"{"n": 2}"#),
+                TestRecord::value("oops"),
+                TestRecord::value(r#"{"n": 3}"#),
+            ],
+        )
+        .await
+        .expect("produce");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let err = loop {
+        match client.query_one("SELECT c FROM strict_total", &[]).await {
+            Err(e) => break e,
+            Ok(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Ok(row) => panic!("still readable: {:?}", row.get::<_, i64>(0)),
+        }
+    };
+    let db = err.as_db_error().expect("a server error");
+    assert_eq!(
+        db.code().code(),
+        "55000",
+        "{}",
+        common::describe_error(&err)
+    );
+    assert!(
+        db.message().starts_with("source \"strict\" has stopped"),
+        "{}",
+        db.message()
+    );
+    assert!(client.query("SELECT * FROM strict", &[]).await.is_err());
+    let n: i32 = client
+        .query_one("SELECT x FROM other", &[])
+        .await
+        .expect("other relations keep serving")
+        .get(0);
+    assert_eq!(n, 1);
+    let show = client.simple_query("SHOW SOURCES").await.expect("show");
+    let state = show
+        .iter()
+        .find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get("state").map(str::to_string),
+            _ => None,
+        })
+        .expect("one source");
+    assert!(state.starts_with("failed: "), "{state}");
+    // Dropping it clears the way.
+    client
+        .batch_execute("DROP STREAM strict CASCADE")
+        .await
+        .expect("drop");
+}

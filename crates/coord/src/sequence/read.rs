@@ -82,6 +82,7 @@ impl Coordinator {
         session_id: u64,
         expr: MirRelationExpr,
     ) -> Result<impl Future<Output = Result<Rows, SqlError>> + Send + 'static, SqlError> {
+        self.check_sources(&expr.depends_on())?;
         let pending = self
             .sessions
             .get(&session_id)

@@ -51,6 +51,7 @@ impl Coordinator {
                 "SUBSCRIBE in a transaction block that has written",
             ));
         }
+        self.check_sources(&depends_on)?;
         self.next_transient += 1;
         let id = GlobalId::Transient(self.next_transient);
         let as_of = self.oracle.read_ts();
