@@ -93,6 +93,8 @@ pub(crate) struct Coordinator {
     pub(crate) cancels: Cancels,
     /// The streams and tables being read from Kafka, and their offsets.
     pub(crate) sources: Sources,
+    /// How many rows each table and source holds (joins are ordered by them).
+    pub(crate) row_counts: BTreeMap<GlobalId, i64>,
     pub(crate) kafka_brokers: Option<String>,
     /// Running subscriptions, by the id of their dataflow.
     pub(crate) subscribes: BTreeMap<GlobalId, ActiveSubscribe>,
@@ -135,6 +137,7 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
         primary_keys: PrimaryKeys::default(),
         cancels: cancels.clone(),
         sources: Sources::default(),
+        row_counts: BTreeMap::new(),
         kafka_brokers: config.kafka_brokers.clone(),
         subscribes: BTreeMap::new(),
         subscribe_max_buffered_records: config.subscribe_max_buffered_records,
@@ -247,6 +250,25 @@ impl Coordinator {
         let upper = self.oracle.close(time);
         self.compute.advance_time(upper);
         self.compute.allow_compaction(time);
+    }
+
+    /// Counts `updates` into the row count of table or source `id`.
+    pub(crate) fn count_rows(
+        &mut self,
+        id: GlobalId,
+        updates: &[(eddy_repr::Row, eddy_repr::Diff)],
+    ) {
+        let delta: i64 = updates.iter().map(|(_, d)| *d).sum();
+        *self.row_counts.entry(id).or_default() += delta;
+    }
+
+    /// Optimizes a plan, ordering its joins by the row counts of the tables and
+    /// sources they read.
+    pub(crate) fn optimize(&self, expr: eddy_expr::MirRelationExpr) -> eddy_expr::MirRelationExpr {
+        let counts = &self.row_counts;
+        eddy_expr::optimize::optimize_with_sizes(expr, &|id| {
+            counts.get(&id).map(|n| u64::try_from(*n).unwrap_or(0))
+        })
     }
 
     pub(crate) fn refresh_gauges(&self) {

@@ -219,6 +219,7 @@ impl Coordinator {
                 );
             }
             rows_loaded += updates.len();
+            self.count_rows(id, &updates);
             if !updates.is_empty() {
                 self.compute.update_table(id, time, updates);
             }

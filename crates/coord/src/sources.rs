@@ -221,6 +221,7 @@ impl Coordinator {
             .get(id)
             .map(|e| e.name.clone())
             .unwrap_or_default();
+        self.row_counts.remove(&id);
         let retractions = self.sources.forget(id, &name);
         if !retractions.is_empty() {
             let time = self.oracle.write_ts(now_ms());
@@ -283,6 +284,7 @@ impl Coordinator {
             unreachable!("built as a source write above")
         };
         let rows = updates.len() as u64;
+        self.count_rows(id, &updates);
         if !updates.is_empty() {
             self.compute.update_table(id, time, updates);
         }

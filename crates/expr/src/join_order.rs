@@ -18,6 +18,8 @@
 
 use std::collections::BTreeSet;
 
+use eddy_repr::GlobalId;
+
 use crate::relation::MirRelationExpr;
 use crate::scalar::MirScalarExpr;
 
@@ -58,11 +60,42 @@ pub fn flatten(inputs: &mut Vec<MirRelationExpr>, equivalences: &mut Vec<Vec<Mir
 /// the query's order) connected to those already taken; only when none is connected,
 /// the first remaining input (a cross product the query asked for).
 pub fn choose_order(arities: &[usize], equivalences: &[Vec<MirScalarExpr>]) -> Vec<usize> {
+    choose_order_by_size(arities, equivalences, &vec![None; arities.len()])
+}
+
+/// As [`choose_order`], with what is known of the inputs' sizes (rows): among the
+/// inputs that qualify at each step, the smallest known first (unknown ones after
+/// every known one), then the query's order. Starting small and growing by the
+/// smallest connected input keeps the intermediate results of a chain small when the
+/// equalities are selective; without sizes this is [`choose_order`].
+pub fn choose_order_by_size(
+    arities: &[usize],
+    equivalences: &[Vec<MirScalarExpr>],
+    sizes: &[Option<u64>],
+) -> Vec<usize> {
     let edges = connections(arities, equivalences);
-    let start = (0..arities.len())
-        .find(|i| edges.iter().any(|(a, b)| a == i || b == i))
+    let n = arities.len();
+    let rank = |i: usize| (sizes.get(i).copied().flatten().unwrap_or(u64::MAX), i);
+    let start = (0..n)
+        .filter(|i| edges.iter().any(|(a, b)| a == i || b == i))
+        .min_by_key(|i| rank(*i))
         .unwrap_or(0);
-    order_from(start, arities.len(), &edges)
+    let connected = |i: usize, taken: &[usize]| {
+        taken
+            .iter()
+            .any(|t| edges.contains(&(i.min(*t), i.max(*t))))
+    };
+    let mut order = vec![start];
+    while order.len() < n {
+        let remaining = || (0..n).filter(|i| !order.contains(i));
+        let next = remaining()
+            .filter(|i| connected(*i, &order))
+            .min_by_key(|i| rank(*i))
+            .or_else(|| remaining().next())
+            .expect("an input remains");
+        order.push(next);
+    }
+    order
 }
 
 /// From `start`, repeatedly the first input connected to those taken, else the first
@@ -179,8 +212,27 @@ fn connections(arities: &[usize], equivalences: &[Vec<MirScalarExpr>]) -> BTreeS
 
 /// Reorders the inputs of every join in `expr` (see [`choose_order`]), bottom up.
 pub fn order_joins(expr: &mut MirRelationExpr) {
+    order_joins_by_size(expr, &|_| None);
+}
+
+/// The rows an input of a join reads, as far as `sizes` (of stored relations) tells:
+/// a relation's size bounds any map, filter or projection of it.
+fn input_size(expr: &MirRelationExpr, sizes: &dyn Fn(GlobalId) -> Option<u64>) -> Option<u64> {
+    match expr {
+        MirRelationExpr::Get { id, .. } => sizes(*id),
+        MirRelationExpr::Map { input, .. }
+        | MirRelationExpr::Filter { input, .. }
+        | MirRelationExpr::Project { input, .. } => input_size(input, sizes),
+        MirRelationExpr::Constant { rows, .. } => Some(rows.len() as u64),
+        _ => None,
+    }
+}
+
+/// As [`order_joins`], ordering by the sizes of the stored relations the inputs read
+/// (see [`choose_order_by_size`]).
+pub fn order_joins_by_size(expr: &mut MirRelationExpr, sizes: &dyn Fn(GlobalId) -> Option<u64>) {
     for child in expr.children_mut() {
-        order_joins(child);
+        order_joins_by_size(child, sizes);
     }
     let MirRelationExpr::Join {
         inputs,
@@ -190,7 +242,8 @@ pub fn order_joins(expr: &mut MirRelationExpr) {
         return;
     };
     let arities: Vec<usize> = inputs.iter().map(|i| i.arity()).collect();
-    let order = choose_order(&arities, equivalences);
+    let input_sizes: Vec<Option<u64>> = inputs.iter().map(|i| input_size(i, sizes)).collect();
+    let order = choose_order_by_size(&arities, equivalences, &input_sizes);
     if order.iter().enumerate().all(|(position, i)| position == *i) {
         return;
     }
@@ -301,5 +354,28 @@ mod tests {
             MirScalarExpr::Column(1),
         ]];
         assert_eq!(choose_order(&arities, &classes), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn known_sizes_start_small_and_grow_by_the_smallest_neighbour() {
+        // A star: input 0 (the fact) joins each of 1, 2, 3.
+        let arities = [4, 1, 1, 1];
+        let classes = vec![eq(1, 4), eq(2, 5), eq(3, 6)];
+        assert_eq!(choose_order(&arities, &classes), vec![0, 1, 2, 3]);
+        let sizes = [Some(1_000_000), Some(500), Some(20), Some(90)];
+        assert_eq!(
+            choose_order_by_size(&arities, &classes, &sizes),
+            vec![2, 0, 3, 1]
+        );
+        // Unknown sizes come after known ones; without any, the query's order holds.
+        let sizes = [None, None, Some(7), None];
+        assert_eq!(
+            choose_order_by_size(&arities, &classes, &sizes),
+            vec![2, 0, 1, 3]
+        );
+        assert_eq!(
+            choose_order_by_size(&arities, &classes, &[None; 4]),
+            choose_order(&arities, &classes)
+        );
     }
 }

@@ -16,7 +16,16 @@ use crate::relation::MirRelationExpr;
 use crate::scalar::MirScalarExpr;
 
 /// Runs every pass to a fixed point (bounded).
-pub fn optimize(mut expr: MirRelationExpr) -> MirRelationExpr {
+pub fn optimize(expr: MirRelationExpr) -> MirRelationExpr {
+    optimize_with_sizes(expr, &|_| None)
+}
+
+/// As [`optimize`], ordering joins by what `sizes` tells of the stored relations they
+/// read (rows; `None` when unknown).
+pub fn optimize_with_sizes(
+    mut expr: MirRelationExpr,
+    sizes: &dyn Fn(eddy_repr::GlobalId) -> Option<u64>,
+) -> MirRelationExpr {
     for _ in 0..8 {
         let before = expr.clone();
         fold_scalars(&mut expr);
@@ -26,7 +35,7 @@ pub fn optimize(mut expr: MirRelationExpr) -> MirRelationExpr {
             break;
         }
     }
-    crate::join_order::order_joins(&mut expr);
+    crate::join_order::order_joins_by_size(&mut expr, sizes);
     fuse_and_push(&mut expr);
     expr
 }

@@ -10,7 +10,6 @@
 
 use eddy_connect::Resume;
 use eddy_dataflow::DataflowDesc;
-use eddy_expr::optimize::optimize;
 use eddy_repr::{GlobalId, SqlError, SqlState};
 use eddy_sql::{ItemKind, Plan, SourceOptions};
 
@@ -129,8 +128,15 @@ impl Coordinator {
             .with_hint("Drop it first, or create the new version under another name."));
         }
         let id = self.catalog.allocate_id();
-        let entry =
-            CatalogEntry::view(id, name, kind, desc, create_sql, optimize(expr), depends_on);
+        let entry = CatalogEntry::view(
+            id,
+            name,
+            kind,
+            desc,
+            create_sql,
+            self.optimize(expr),
+            depends_on,
+        );
         self.storage
             .append(&[LogRecord::create(&entry).expect("views are logged")])?;
         if materialized {
@@ -159,6 +165,7 @@ impl Coordinator {
         }
         self.end_subscribes_reading(&order);
         for id in order {
+            self.row_counts.remove(&id);
             self.stop_source(id);
             self.primary_keys.remove_table(id);
             if let Some(entry) = self.catalog.remove(id) {

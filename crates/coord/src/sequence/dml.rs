@@ -115,6 +115,7 @@ impl Coordinator {
         let mut rows = 0u64;
         for (id, batch) in updates {
             self.primary_keys.apply(id, &batch);
+            self.count_rows(id, &batch);
             rows += batch.len() as u64;
             self.compute.update_table(id, time, batch);
         }

@@ -54,7 +54,9 @@ impl Coordinator {
                 selection,
                 kind,
             } => self.read_then_write(session_id, id, selection, kind).await,
-            Plan::Explain { expr, maintained } => Ok(read::explain(expr, maintained)),
+            Plan::Explain { expr, maintained } => {
+                Ok(read::explain(self.optimize(expr), maintained))
+            }
             Plan::Subscribe {
                 expr,
                 desc,

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use eddy_dataflow::{DataflowDesc, PeekError, PeekResult, PeekSpec};
-use eddy_expr::optimize::{consolidate, eval_constant, optimize};
+use eddy_expr::optimize::{consolidate, eval_constant};
 use eddy_expr::{ColumnOrder, MapFilterProject, MirRelationExpr};
 use eddy_repr::{Datum, Diff, GlobalId, RelationDesc, Row, ScalarType, SqlError, SqlState};
 use eddy_sql::RowSetFinishing;
@@ -41,7 +41,7 @@ impl Coordinator {
         desc: RelationDesc,
         finish: Finish,
     ) {
-        match self.start_session_read(session_id, optimize(expr)) {
+        match self.start_session_read(session_id, self.optimize(expr)) {
             Ok(read) => {
                 self.metrics.peeks.fetch_add(1, Ordering::Relaxed);
                 let cancel = self.cancels.arm(session_id);
@@ -164,7 +164,7 @@ impl Coordinator {
 
 /// `EXPLAIN`: the optimized plan, one row per line.
 pub(super) fn explain(expr: MirRelationExpr, maintained: bool) -> ExecuteResponse {
-    let text = eddy_expr::explain::explain(&optimize(expr), maintained);
+    let text = eddy_expr::explain::explain(&expr, maintained);
     let desc = RelationDesc::empty().with_column("QUERY PLAN", ScalarType::Text.nullable(false));
     let rows = text
         .lines()

@@ -14,7 +14,6 @@
 use std::collections::BTreeSet;
 
 use eddy_dataflow::SubscribeDesc;
-use eddy_expr::optimize::optimize;
 use eddy_expr::MirRelationExpr;
 use eddy_repr::{GlobalId, RelationDesc, SqlError};
 use eddy_sql::SubscribeOutput;
@@ -58,7 +57,7 @@ impl Coordinator {
         let receiver = self.compute.subscribe(SubscribeDesc {
             id,
             name: format!("subscribe-{}", self.next_transient),
-            plan: optimize(expr),
+            plan: self.optimize(expr),
             as_of,
             snapshot,
             max_buffered_records: self.subscribe_max_buffered_records,
