@@ -50,6 +50,9 @@ pub struct CoordConfig {
     /// The most records a one-off query may hold in its dataflow's arrangements
     /// before it fails with 53200; `None` for no limit.
     pub query_max_records: Option<u64>,
+    /// The most bytes a one-off query's arrangements may take in before it fails
+    /// with 53200; `None` for no limit.
+    pub query_max_bytes: Option<u64>,
     /// The Kafka brokers sources read from when they name none (`--kafka-brokers`).
     pub kafka_brokers: Option<String>,
     /// The most updates a subscription may have waiting for its client before it is
@@ -65,6 +68,10 @@ impl CoordConfig {
     /// The default `query_max_records`: about a gigabyte of small rows, far above what
     /// an interactive query over the views needs, far below what takes a machine down.
     pub const DEFAULT_QUERY_MAX_RECORDS: u64 = 10_000_000;
+
+    /// The default `query_max_bytes`: 4 GiB, for queries over wide rows that stay
+    /// under the record budget.
+    pub const DEFAULT_QUERY_MAX_BYTES: u64 = 4 << 30;
 
     /// The default `subscribe_max_buffered_records`: seconds of a busy view's changes
     /// for a client that reads, some hundred megabytes at most for one that does not.
@@ -115,6 +122,7 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
     let compute = Compute::start(ComputeConfig {
         workers: config.workers,
         query_max_records: config.query_max_records,
+        query_max_bytes: config.query_max_bytes,
     })
     .map_err(|e| SqlError::internal(format!("could not start workers: {e}")))?;
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE_CAPACITY);

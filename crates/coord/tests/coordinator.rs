@@ -18,6 +18,7 @@ async fn coordinator() -> Harness {
         workers: 1,
         snapshot_rows: CoordConfig::DEFAULT_SNAPSHOT_ROWS,
         query_max_records: Some(CoordConfig::DEFAULT_QUERY_MAX_RECORDS),
+        query_max_bytes: Some(CoordConfig::DEFAULT_QUERY_MAX_BYTES),
         kafka_brokers: None,
         subscribe_max_buffered_records: CoordConfig::DEFAULT_SUBSCRIBE_MAX_BUFFERED_RECORDS,
     })

@@ -52,6 +52,7 @@ fn main() {
     let mut compute = Compute::start(ComputeConfig {
         workers,
         query_max_records: None,
+        query_max_bytes: None,
     })
     .expect("compute starts");
     let int4 = ScalarType::Int32.nullable(false);

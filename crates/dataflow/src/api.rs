@@ -35,6 +35,9 @@ pub struct ComputeConfig {
     /// The most records a one-off dataflow may hold in its arrangements, over all
     /// workers; `None` for no limit.
     pub query_max_records: Option<u64>,
+    /// The most bytes (estimated: records times their size as the arrangements'
+    /// batchers measured it) a one-off dataflow may hold, over all workers.
+    pub query_max_bytes: Option<u64>,
 }
 
 /// A dataflow to build: the optimized plan of a view (or of a one-off SELECT) whose
@@ -63,9 +66,10 @@ pub enum PeekError {
     TimeCompacted { time: Timestamp, since: Timestamp },
     #[error("compute workers are shut down")]
     Shutdown,
-    /// A one-off dataflow outgrew its budget and was stopped.
-    #[error("the query holds more than {limit} records in its arrangements")]
-    ResourceExhausted { limit: u64 },
+    /// A one-off dataflow outgrew its budget and was stopped; `limit` says which
+    /// (`10000000 records`, `4294967296 bytes`).
+    #[error("the query holds more than {limit} in its arrangements")]
+    ResourceExhausted { limit: String },
 }
 
 /// The rows of an arrangement at one time, with their multiplicities, gathered from
@@ -173,6 +177,7 @@ impl Compute {
         configure_idle_merging(&mut timely_config.worker);
         let worker_poisoned = Arc::clone(&poisoned);
         let query_max_records = config.query_max_records;
+        let query_max_bytes = config.query_max_bytes;
         let guards = timely::execute(timely_config, move |worker| {
             let index = worker.index();
             let commands = receivers
@@ -185,7 +190,11 @@ impl Compute {
                 return;
             };
             // Each worker holds about its share of every dataflow.
-            let budget = query_max_records.map(|n| n.div_ceil(workers as u64));
+            let budget = crate::worker::QueryBudget {
+                records: query_max_records.map(|n| n.div_ceil(workers as u64)),
+                bytes: query_max_bytes.map(|n| n.div_ceil(workers as u64)),
+                workers: workers as u64,
+            };
             crate::worker::WorkerState::new(
                 worker,
                 commands,

@@ -42,8 +42,8 @@ use crate::api::{PeekError, PeekResult, PeekSpec};
 use crate::command::{Command, PeekResponder};
 use crate::memory::ArrangementSizes;
 use crate::render::{
-    arity_mismatch, build_dataflow, build_subscribe, CompiledMfp, ErrTrace, RowTrace, Time,
-    TraceSource,
+    arity_mismatch, build_dataflow, build_subscribe, ByteMeter, CompiledMfp, ErrTrace, RowTrace,
+    Time, TraceSource,
 };
 use crate::subscribe::{SubscribeDesc, SubscribeSender};
 
@@ -69,6 +69,14 @@ struct CollectionState {
     input: Option<InputSession<Time, Row, Diff>>,
     /// The shutdown buttons of a dataflow's imports.
     buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
+    /// The bytes a one-off dataflow's arrangements took in on this worker.
+    bytes: ByteMeter,
+}
+
+impl CollectionState {
+    fn bytes(&self) -> i64 {
+        self.bytes.as_ref().map(|b| b.get()).unwrap_or(0)
+    }
 }
 
 /// A subscription's dataflow (it registers no collection).
@@ -133,8 +141,17 @@ pub(crate) struct WorkerState<'w> {
     installed: Arc<Vec<AtomicUsize>>,
     /// Records held in each dataflow's arrangements on this worker.
     sizes: ArrangementSizes,
-    /// This worker's share of a one-off dataflow's record budget.
-    query_max_records: Option<u64>,
+    /// This worker's share of a one-off dataflow's budget.
+    budget: QueryBudget,
+}
+
+/// This worker's share of what a one-off dataflow may hold in its arrangements.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QueryBudget {
+    pub(crate) records: Option<u64>,
+    pub(crate) bytes: Option<u64>,
+    /// The number of workers, which the whole budget is divided among.
+    pub(crate) workers: u64,
 }
 
 impl<'w> WorkerState<'w> {
@@ -143,12 +160,12 @@ impl<'w> WorkerState<'w> {
         commands: Receiver<Command>,
         poisoned: Arc<AtomicBool>,
         installed: Arc<Vec<AtomicUsize>>,
-        query_max_records: Option<u64>,
+        budget: QueryBudget,
     ) -> Self {
         let sizes = ArrangementSizes::install(worker);
         WorkerState {
             sizes,
-            query_max_records,
+            budget,
             worker,
             commands,
             registry: Registry {
@@ -247,6 +264,7 @@ impl<'w> WorkerState<'w> {
             as_of: 0,
             input: Some(input),
             buttons: Vec::new(),
+            bytes: None,
         };
         compact(&mut state, self.since);
         tracing::debug!(%id, name = %state.name, "created table");
@@ -278,6 +296,7 @@ impl<'w> WorkerState<'w> {
             as_of: desc.as_of,
             input: None,
             buttons: built.buttons,
+            bytes: built.bytes,
         };
         compact(&mut state, self.since);
         tracing::debug!(id = %desc.id, name = %desc.name, as_of = desc.as_of, "created dataflow");
@@ -469,33 +488,45 @@ impl<'w> WorkerState<'w> {
     /// worker: its peeks fail with `ResourceExhausted` and its dataflow goes at once.
     /// Tables and views are never stopped.
     fn enforce_query_budget(&mut self) {
-        let Some(limit) = self.query_max_records else {
+        let budget = self.budget;
+        if budget.records.is_none() && budget.bytes.is_none() {
             return;
+        }
+        // The first limit a one-off dataflow passes, as the whole query's limit.
+        let exceeded = |records: i64, bytes: i64| -> Option<String> {
+            if let Some(limit) = budget.records.filter(|l| records > *l as i64) {
+                return Some(format!("{} records", limit * budget.workers));
+            }
+            if let Some(limit) = budget.bytes.filter(|l| bytes > *l as i64) {
+                return Some(format!("{} bytes", limit * budget.workers));
+            }
+            None
         };
-        let over: Vec<GlobalId> = self
+        let over: Vec<(GlobalId, String)> = self
             .registry
             .collections
             .iter()
-            .filter(|(id, state)| {
-                matches!(id, GlobalId::Transient(_))
-                    && self.sizes.records_in(&state.operators) > limit as i64
+            .filter(|(id, _)| matches!(id, GlobalId::Transient(_)))
+            .filter_map(|(id, state)| {
+                let records = self.sizes.records_in(&state.operators);
+                let bytes = state.bytes();
+                exceeded(records, bytes).map(|limit| (*id, limit))
             })
-            .map(|(id, _)| *id)
             .collect();
-        for id in over {
+        for (id, limit) in over {
             let Some(state) = self.registry.collections.remove(&id) else {
                 continue;
             };
             let records = self.sizes.records_in(&state.operators);
-            tracing::warn!(%id, name = %state.name, records, limit, "one-off query over its record budget; stopping it");
-            let peers = self.worker.peers() as u64;
+            let bytes = state.bytes();
+            tracing::warn!(%id, name = %state.name, records, bytes, %limit, "one-off query over its budget; stopping it");
             let (stopped, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
                 .into_iter()
                 .partition(|p| p.id == id);
             self.pending = keep;
             for peek in stopped {
                 peek.responder.respond(Err(PeekError::ResourceExhausted {
-                    limit: limit * peers,
+                    limit: limit.clone(),
                 }));
             }
             self.retire(state);

@@ -55,6 +55,10 @@ struct ServeArgs {
     /// arrangements; 0 for no limit. Materialized views are never limited.
     #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_QUERY_MAX_RECORDS)]
     query_max_records: u64,
+    /// Fail a one-off query (53200) once its arrangements have taken in this many bytes
+    /// of rows; 0 for no limit. Materialized views are never limited.
+    #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_QUERY_MAX_BYTES)]
+    query_max_bytes: u64,
     /// Drop a subscription (SUBSCRIBE) with 53200 once this many of its updates are
     /// waiting for a client that does not read them.
     #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_SUBSCRIBE_MAX_BUFFERED_RECORDS)]
@@ -146,6 +150,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         workers,
         snapshot_rows: args.snapshot_rows,
         query_max_records: (args.query_max_records > 0).then_some(args.query_max_records),
+        query_max_bytes: (args.query_max_bytes > 0).then_some(args.query_max_bytes),
         kafka_brokers: args.kafka_brokers.clone(),
         subscribe_max_buffered_records: args.subscribe_max_buffered_records,
     })

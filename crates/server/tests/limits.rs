@@ -155,6 +155,47 @@ async fn a_huge_product_under_one_key_is_stopped_in_bounded_memory() {
     still_serving(&client, ROWS).await;
 }
 
+/// Wide rows under the record budget: a DISTINCT over a million rows of a kilobyte
+/// fails with 53200 once its arrangements have taken in `--query-max-bytes`.
+#[tokio::test]
+async fn wide_rows_fail_on_the_byte_budget() {
+    let mut config = common::config(2);
+    config.extra_args = vec!["--query-max-bytes".into(), "100000000".into()];
+    let eddy = Eddy::start(config).expect("eddy starts");
+    let client = setup(&eddy).await;
+    let started = Instant::now();
+    let err = client
+        .query(
+            "SELECT count(DISTINCT pad) FROM \
+             (SELECT a.x::text || '-' || b.x::text || repeat('x', 1000) AS pad FROM big a, big b) s",
+            &[],
+        )
+        .await
+        .expect_err("over the byte budget");
+    eprintln!("wide query failed after {:?}", started.elapsed());
+    let db = err
+        .as_db_error()
+        .unwrap_or_else(|| panic!("{}", describe_error(&err)));
+    assert_eq!(db.code().code(), "53200", "{}", describe_error(&err));
+    assert_eq!(
+        db.detail(),
+        Some("The query held more than 100000000 bytes in its dataflow's arrangements.")
+    );
+    still_serving(&client, ROWS).await;
+    // Narrow rows are within both budgets.
+    let started = Instant::now();
+    let n: i64 = client
+        .query_one(
+            "SELECT count(DISTINCT a.x * 10000 + b.x) FROM big a, big b WHERE a.x <= 100",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 101 * (ROWS + 1));
+    eprintln!("narrow query: {:?}", started.elapsed());
+}
+
 #[tokio::test]
 async fn a_driver_cancel_stops_a_running_query() {
     let eddy = start_eddy(2);

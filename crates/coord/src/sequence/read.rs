@@ -208,10 +208,11 @@ impl Future for ReadFuture {
                         "out of memory",
                     )
                     .with_detail(format!(
-                        "The query held more than {limit} records in its dataflow's arrangements."
+                        "The query held more than {limit} in its dataflow's arrangements."
                     ))
                     .with_hint(
-                        "Add join conditions or filters, or raise eddy serve --query-max-records.",
+                        "Add join conditions or filters, or raise eddy serve --query-max-records \
+                         or --query-max-bytes.",
                     )),
                     Ok(Err(other)) => Err(SqlError::internal(other.to_string())),
                     Ok(Ok(rows)) => Ok(rows),

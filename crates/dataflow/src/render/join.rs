@@ -24,7 +24,8 @@ use eddy_repr::Diff;
 
 use super::half_join::half_join;
 use super::operators::{
-    flat_map_fallible, pack_join_key, ErrCollection, KeyedArranged, Rendered, RowCollection, Time,
+    flat_map_fallible, metered, pack_join_key, ByteMeter, ErrCollection, KeyedArranged, Rendered,
+    RowCollection, Time,
 };
 use super::pairs::{join_pairs, PairResult};
 
@@ -272,6 +273,7 @@ pub(crate) fn render_join<'s>(
     rest: Vec<Rendered<'s>>,
     arities: Vec<usize>,
     equivalences: &[Vec<MirScalarExpr>],
+    meter: &ByteMeter,
 ) -> Rendered<'s> {
     let plan = JoinPlan::new(&arities, equivalences);
     let inputs = rest.into_iter();
@@ -280,13 +282,13 @@ pub(crate) fn render_join<'s>(
         let step = step + 1;
         let (left, left_errs) = arrange_by(
             &format!("{name}/Join{step}Prefix"),
-            prefix.oks,
+            metered(prefix.oks, meter),
             stage.prefix_key,
             Vec::new(),
         );
         let (right, right_errs) = arrange_by(
             &format!("{name}/Join{step}Input"),
-            input.oks,
+            metered(input.oks, meter),
             stage.input_key,
             stage.input_filters,
         );

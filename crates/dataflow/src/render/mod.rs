@@ -31,7 +31,7 @@ use differential_dataflow::{AsCollection, VecCollection};
 use eddy_expr::join_order::{choose_implementation, JoinImplementation};
 use eddy_expr::{EvalError, MirRelationExpr};
 use eddy_repr::{Diff, GlobalId, Row};
-use operators::{flat_map_fallible, group_row};
+use operators::{flat_map_fallible, group_row, metered};
 use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::operators::{CapabilitySet, ToStream};
 use timely::dataflow::Scope;
@@ -39,7 +39,7 @@ use timely::progress::Antichain;
 
 use crate::api::DataflowDesc;
 pub(crate) use mfp::{arity_mismatch, CompiledMfp};
-pub(crate) use operators::{ErrTrace, Rendered, RowTrace, Time};
+pub(crate) use operators::{ByteMeter, ErrTrace, Rendered, RowTrace, Time};
 
 /// The arrangements a dataflow may import: every registered collection's traces.
 pub(crate) trait TraceSource {
@@ -53,6 +53,8 @@ pub(crate) struct BuiltDataflow {
     pub oks: RowTrace,
     pub errs: ErrTrace,
     pub buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
+    /// The bytes its arrangements took in, for a one-off dataflow.
+    pub bytes: ByteMeter,
 }
 
 /// Renders `desc` into `scope` and arranges its output.
@@ -72,8 +74,7 @@ pub(crate) fn build_dataflow<'s>(
         maintained,
     );
     let rendered = ctx.render_plan(&desc.plan);
-    let oks = rendered
-        .oks
+    let oks = metered(rendered.oks, &ctx.meter)
         .arrange_by_self_named(&format!("{}/ArrangeOks", desc.name));
     let errs = rendered
         .errs
@@ -82,6 +83,7 @@ pub(crate) fn build_dataflow<'s>(
         oks: oks.trace,
         errs: errs.trace,
         buttons: ctx.buttons,
+        bytes: ctx.meter,
     }
 }
 
@@ -126,6 +128,8 @@ struct Context<'a, 's> {
     /// Whether the dataflow is kept up to date (a view), not computed once for a
     /// one-off query: it decides how joins are rendered.
     maintained: bool,
+    /// Counts the bytes a one-off dataflow's arrangements take in (see `memory.rs`).
+    meter: ByteMeter,
 }
 
 impl<'a, 's> Context<'a, 's> {
@@ -147,6 +151,7 @@ impl<'a, 's> Context<'a, 's> {
             shared: Vec::new(),
             buttons: Vec::new(),
             maintained,
+            meter: (!maintained).then(Default::default),
         }
     }
 
@@ -163,6 +168,16 @@ impl<'a, 's> Context<'a, 's> {
                     errs: self.constant(vec![(err, 1)]),
                 }
             }
+        }
+    }
+
+    /// Renders `expr`, whose rows an arrangement is about to take in: they count
+    /// towards a one-off dataflow's bytes.
+    fn render_metered(&mut self, expr: &MirRelationExpr) -> Rendered<'s> {
+        let rendered = self.render(expr);
+        Rendered {
+            oks: metered(rendered.oks, &self.meter),
+            errs: rendered.errs,
         }
     }
 
@@ -245,7 +260,8 @@ impl<'a, 's> Context<'a, 's> {
                     }
                     JoinImplementation::Linear => {
                         let first = rendered.remove(0);
-                        join::render_join(&self.name, first, rendered, arities, equivalences)
+                        let meter = &self.meter;
+                        join::render_join(&self.name, first, rendered, arities, equivalences, meter)
                     }
                 }
             }
@@ -255,7 +271,7 @@ impl<'a, 's> Context<'a, 's> {
                 aggregates,
             } => {
                 let input_typ = input.typ();
-                let rendered = self.render(input);
+                let rendered = self.render_metered(input);
                 reduce::render_reduce(&self.name, rendered, &input_typ, group_key, aggregates)
             }
             MirRelationExpr::TopK {
@@ -265,7 +281,7 @@ impl<'a, 's> Context<'a, 's> {
                 limit,
                 offset,
             } => {
-                let rendered = self.render(input);
+                let rendered = self.render_metered(input);
                 top_k::render_top_k(
                     &self.name,
                     rendered,
@@ -283,7 +299,7 @@ impl<'a, 's> Context<'a, 's> {
                 }
             }
             MirRelationExpr::Threshold { input } => {
-                let input = self.render(input);
+                let input = self.render_metered(input);
                 let oks = input
                     .oks
                     .map(group_row)

@@ -40,6 +40,23 @@ pub(crate) type RowTrace = TraceAgent<RowSpine>;
 pub(crate) type ErrTrace = TraceAgent<ErrSpine>;
 pub(crate) type KeyedArranged<'s> = Arranged<'s, TraceAgent<KeyedSpine>>;
 
+/// Bytes of the rows that a one-off dataflow's arrangements have taken in, on this
+/// worker (`None` for dataflows that are kept up to date: they are never limited).
+pub(crate) type ByteMeter = Option<std::rc::Rc<std::cell::Cell<i64>>>;
+
+/// `rows`, with the bytes of each row that passes counted into `meter`.
+pub(crate) fn metered<'s>(rows: RowCollection<'s>, meter: &ByteMeter) -> RowCollection<'s> {
+    match meter {
+        None => rows,
+        Some(meter) => {
+            let meter = std::rc::Rc::clone(meter);
+            rows.inspect(move |(row, _time, _diff)| {
+                meter.set(meter.get().saturating_add(row.byte_len() as i64));
+            })
+        }
+    }
+}
+
 /// A relation rendered into a dataflow: its rows and its errors.
 #[derive(Clone)]
 pub(crate) struct Rendered<'s> {

@@ -15,8 +15,8 @@
 //!   with the accumulated side's times advanced by the fresh batch's lower bound
 //!   (`meet`) and consolidated per value, which changes no accumulation at or beyond it.
 //! - A pair the logic rejects costs work but no allocation; the work done is what a
-//!   container reports as its record count, so the join driver's fuel bounds the pairs
-//!   examined per activation, not only the rows emitted.
+//!   container reports as its record count (times [`FUEL_PER_PAIR`]), so the join
+//!   driver's fuel bounds the pairs examined per activation, not only the rows emitted.
 
 use std::cell::RefCell;
 use std::cmp::Ordering;
@@ -56,10 +56,15 @@ pub(crate) struct PairOutput {
     pub(super) work: usize,
 }
 
+/// What one pair or row costs of the join driver's fuel (a million per activation):
+/// 16 makes an activation form at most 62,500 pairs, so a large product reaches the
+/// operators after the join, and the worker's checks (budget, cancel), in steps.
+const FUEL_PER_PAIR: usize = 16;
+
 impl Accountable for PairOutput {
     fn record_count(&self) -> i64 {
         let records = self.oks.len() + self.errs.len();
-        i64::try_from(records.max(self.work)).unwrap_or(i64::MAX)
+        i64::try_from(records.max(self.work).saturating_mul(FUEL_PER_PAIR)).unwrap_or(i64::MAX)
     }
 
     fn is_empty(&self) -> bool {

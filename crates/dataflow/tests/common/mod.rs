@@ -84,6 +84,7 @@ impl Harness {
         let compute = Compute::start(ComputeConfig {
             workers,
             query_max_records: None,
+            query_max_bytes: None,
         })
         .expect("compute starts");
         Harness {
