@@ -132,6 +132,21 @@ pub struct SourceStatus {
     pub messages_total: u64,
     pub bytes_total: u64,
     pub errors_total: u64,
+    /// Partition → the offset after its last message, as the broker last said (looked
+    /// up with each metadata refresh); `high - progress` is how far the source is
+    /// behind.
+    pub high_watermarks: BTreeMap<i32, i64>,
+}
+
+impl SourceStatus {
+    /// Messages the broker holds that the source has not read yet, per partition,
+    /// measured against `progress` (the source's, or what the caller has applied).
+    pub fn lag(&self, progress: &BTreeMap<i32, i64>) -> BTreeMap<i32, i64> {
+        self.high_watermarks
+            .iter()
+            .map(|(p, high)| (*p, (high - progress.get(p).copied().unwrap_or(0)).max(0)))
+            .collect()
+    }
 }
 
 /// A source's status, readable from anywhere (see [`KafkaSource::status_handle`]).
@@ -187,6 +202,7 @@ impl KafkaSource {
             messages_total: 0,
             bytes_total: 0,
             errors_total: 0,
+            high_watermarks: BTreeMap::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let decoder = Decoder::new(&spec, resume.current_rows, config.message_bytes_max);
@@ -330,6 +346,7 @@ impl Reader {
                         continue;
                     }
                 }
+                self.refresh_high_watermarks();
                 next_refresh = Instant::now() + self.config.metadata_refresh;
             }
             match self.poll_batch() {
@@ -439,6 +456,18 @@ impl Reader {
                     self.spec.topic
                 )
             })
+    }
+
+    /// Looks up where each assigned partition ends, for the lag in the status; a
+    /// partition whose lookup fails keeps its last known end.
+    fn refresh_high_watermarks(&mut self) {
+        let mut highs = BTreeMap::new();
+        for &partition in &self.assigned {
+            if let Ok((_, high)) = self.watermarks(partition) {
+                highs.insert(partition, high);
+            }
+        }
+        lock(&self.status).high_watermarks.extend(highs);
     }
 
     /// Polls up to one batch of messages. `Ok(None)` when nothing arrived.

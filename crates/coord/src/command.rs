@@ -79,6 +79,10 @@ pub(crate) enum Command {
         id: GlobalId,
         batch: eddy_connect::SourceBatch,
     },
+    /// Time to refresh a source's figures in `/metrics`.
+    SourceTick {
+        id: GlobalId,
+    },
     Shutdown {
         tx: oneshot::Sender<()>,
     },

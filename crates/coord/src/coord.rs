@@ -239,6 +239,7 @@ impl Coordinator {
                 }
             }
             Command::SourceBatch { id, batch } => self.apply_source_batch(id, batch),
+            Command::SourceTick { id } => self.publish_source_metrics(id),
             Command::Shutdown { tx } => {
                 info!("coordinator shutting down");
                 if self.rows_since_snapshot > 0

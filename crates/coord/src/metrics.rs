@@ -27,6 +27,18 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; 13],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
+    /// Per source (by name): what it has read, and how far behind the topic it is.
+    pub per_source: std::sync::Mutex<std::collections::BTreeMap<String, SourceMetrics>>,
+}
+
+/// The figures `/metrics` shows for one source.
+#[derive(Clone, Debug, Default)]
+pub struct SourceMetrics {
+    pub messages: u64,
+    pub bytes: u64,
+    pub errors: u64,
+    /// Partition → messages the broker holds that are not applied yet.
+    pub lag: std::collections::BTreeMap<i32, i64>,
 }
 
 impl Metrics {
@@ -147,6 +159,58 @@ impl Metrics {
         let sum = self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6;
         writeln!(out, "{name}_sum {sum}").unwrap();
         writeln!(out, "{name}_count {count}").unwrap();
+        self.render_sources(&mut out);
         out
+    }
+
+    /// The per-source series: messages, bytes and errors read, and lag per partition.
+    fn render_sources(&self, out: &mut String) {
+        let sources = self
+            .per_source
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let series: [(&str, &str, &str, fn(&SourceMetrics) -> u64); 3] = [
+            (
+                "eddy_source_messages_total",
+                "Messages a source has read from its topic.",
+                "counter",
+                |m| m.messages,
+            ),
+            (
+                "eddy_source_bytes_total",
+                "Bytes of the messages a source has read.",
+                "counter",
+                |m| m.bytes,
+            ),
+            (
+                "eddy_source_message_errors_total",
+                "Messages a source could not read.",
+                "counter",
+                |m| m.errors,
+            ),
+        ];
+        for (name, help, kind, value) in series {
+            writeln!(out, "# HELP {name} {help}").unwrap();
+            writeln!(out, "# TYPE {name} {kind}").unwrap();
+            for (source, m) in sources.iter() {
+                writeln!(out, "{name}{{source=\"{source}\"}} {}", value(m)).unwrap();
+            }
+        }
+        let name = "eddy_source_lag_messages";
+        writeln!(
+            out,
+            "# HELP {name} Messages the broker holds that a source has not applied yet."
+        )
+        .unwrap();
+        writeln!(out, "# TYPE {name} gauge").unwrap();
+        for (source, m) in sources.iter() {
+            for (partition, lag) in &m.lag {
+                writeln!(
+                    out,
+                    "{name}{{source=\"{source}\",partition=\"{partition}\"}} {lag}"
+                )
+                .unwrap();
+            }
+        }
     }
 }

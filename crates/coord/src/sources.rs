@@ -35,7 +35,11 @@ use crate::catalog::CatalogEntry;
 use crate::command::Command;
 use crate::coord::Coordinator;
 use crate::durable::{LogRecord, SourceErrorRecord};
+use crate::metrics::SourceMetrics;
 use crate::timestamp::now_ms;
+
+/// How often a source's figures in `/metrics` are refreshed.
+const METRICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A source being read: the task forwarding its batches (aborting it drops the
 /// consumer, which stops its thread) and its status.
@@ -165,8 +169,18 @@ impl Coordinator {
         let status = source.status_handle();
         let tx = self.internal_tx.clone();
         let task = tokio::spawn(async move {
-            while let Some(batch) = source.next_batch().await {
-                if tx.send(Command::SourceBatch { id, batch }).await.is_err() {
+            // Every second the coordinator also refreshes the source's figures in
+            // `/metrics` (its lag changes while no batch comes).
+            let mut tick = tokio::time::interval(METRICS_INTERVAL);
+            loop {
+                let command = tokio::select! {
+                    batch = source.next_batch() => match batch {
+                        Some(batch) => Command::SourceBatch { id, batch },
+                        None => return,
+                    },
+                    _ = tick.tick() => Command::SourceTick { id },
+                };
+                if tx.send(command).await.is_err() {
                     return;
                 }
             }
@@ -213,6 +227,28 @@ impl Coordinator {
         Ok(())
     }
 
+    /// Copies source `id`'s figures into `/metrics`: its counters, and its lag against
+    /// the offsets the log holds.
+    pub(crate) fn publish_source_metrics(&self, id: GlobalId) {
+        let (Some(entry), Some(running)) = (self.catalog.get(id), self.sources.running.get(&id))
+        else {
+            return;
+        };
+        let status = running.status();
+        let progress = self.sources.progress.get(&id).cloned().unwrap_or_default();
+        let figures = SourceMetrics {
+            messages: status.messages_total,
+            bytes: status.bytes_total,
+            errors: status.errors_total,
+            lag: status.lag(&progress),
+        };
+        self.metrics
+            .per_source
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(entry.name.clone(), figures);
+    }
+
     /// Stops reading source `id` (dropped), and removes its rows from
     /// `eddy_source_errors`.
     pub(crate) fn stop_source(&mut self, id: GlobalId) {
@@ -222,6 +258,11 @@ impl Coordinator {
             .map(|e| e.name.clone())
             .unwrap_or_default();
         self.row_counts.remove(&id);
+        self.metrics
+            .per_source
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&name);
         let retractions = self.sources.forget(id, &name);
         if !retractions.is_empty() {
             let time = self.oracle.write_ts(now_ms());
@@ -301,6 +342,7 @@ impl Coordinator {
         }
         self.close_time(time);
         self.sources.progress.insert(id, progress);
+        self.publish_source_metrics(id);
         self.rows_since_snapshot += rows;
         self.metrics
             .rows_ingested

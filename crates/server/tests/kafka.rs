@@ -235,6 +235,37 @@ async fn malformed_messages_are_recorded_and_the_rest_is_counted() {
         .expect("one source");
     assert_eq!(row.get("state"), Some("running"));
     assert_eq!(row.get("errors"), Some("1000"));
+    // Caught up: no lag, in SHOW SOURCES and in /metrics.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let show = client.simple_query("SHOW SOURCES").await.expect("show");
+        let lag = show.iter().find_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get("lag").map(str::to_string),
+            _ => None,
+        });
+        if lag.as_deref() == Some("0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "lag: {lag:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    loop {
+        let metrics = eddy.http_get("/metrics").expect("metrics").body;
+        let lag_zero = metrics
+            .lines()
+            .filter(|l| l.starts_with("eddy_source_lag_messages{source=\"events\""))
+            .count()
+            == 2
+            && metrics
+                .lines()
+                .filter(|l| l.starts_with("eddy_source_lag_messages{source=\"events\""))
+                .all(|l| l.ends_with(" 0"));
+        if lag_zero && metrics.contains("eddy_source_messages_total{source=\"events\"} 11000") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "metrics: {metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// A stream joined with a table, while the server is killed in the middle of reading:

@@ -228,7 +228,8 @@ pub fn show_objects_desc() -> RelationDesc {
 /// The result columns of [`Plan::ShowSources`]: `name`, `type` (`stream` or
 /// `table`), `topic`, `state` (`starting`, `running`, `retrying: <error>`,
 /// `failed: <error>`, `stopped`), `offsets` (`partition:next offset` pairs), and the
-/// counts of `messages` read and `errors` (messages that could not be read).
+/// counts of `messages` read and `errors` (messages that could not be read), and the
+/// `lag`: messages the broker holds that are not applied yet (NULL until known).
 pub fn show_sources_desc() -> RelationDesc {
     desc_of(vec![
         text_column("name"),
@@ -238,6 +239,7 @@ pub fn show_sources_desc() -> RelationDesc {
         text_column("offsets"),
         ("messages".to_string(), ScalarType::Int64.nullable(false)),
         ("errors".to_string(), ScalarType::Int64.nullable(false)),
+        ("lag".to_string(), ScalarType::Int64.nullable(true)),
     ])
 }
 

@@ -73,10 +73,16 @@ impl Coordinator {
                 })
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default();
-            let (state, messages, errors) = match self.sources.running.get(&entry.id) {
+            let progress = self
+                .sources
+                .progress
+                .get(&entry.id)
+                .cloned()
+                .unwrap_or_default();
+            let (state, messages, errors, lag) = match self.sources.running.get(&entry.id) {
                 Some(running) => {
                     let status = running.status();
-                    let state = match status.state {
+                    let state = match &status.state {
                         SourceState::Starting => "starting".to_string(),
                         SourceState::Running => "running".to_string(),
                         SourceState::Retrying { last_error, .. } => {
@@ -85,9 +91,11 @@ impl Coordinator {
                         SourceState::Failed { error } => format!("failed: {error}"),
                         SourceState::Stopped => "stopped".to_string(),
                     };
-                    (state, status.messages_total, status.errors_total)
+                    let lag = (!status.high_watermarks.is_empty())
+                        .then(|| status.lag(&progress).values().sum::<i64>());
+                    (state, status.messages_total, status.errors_total, lag)
                 }
-                None => ("not started".to_string(), 0, 0),
+                None => ("not started".to_string(), 0, 0, None),
             };
             let offsets = self
                 .sources
@@ -108,6 +116,7 @@ impl Coordinator {
                 text(offsets),
                 Datum::Int64(messages as i64),
                 Datum::Int64(errors as i64),
+                lag.map(Datum::Int64).unwrap_or(Datum::Null),
             ]));
         }
         ExecuteResponse::Rows {
