@@ -31,6 +31,9 @@ pub struct Metrics {
     pub per_source: std::sync::Mutex<std::collections::BTreeMap<String, SourceMetrics>>,
 }
 
+/// One per-source series: name, help, kind and the figure it shows.
+type Series = (&'static str, &'static str, &'static str, fn(&SourceMetrics) -> u64);
+
 /// The figures `/metrics` shows for one source.
 #[derive(Clone, Debug, Default)]
 pub struct SourceMetrics {
@@ -169,7 +172,7 @@ impl Metrics {
             .per_source
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let series: [(&str, &str, &str, fn(&SourceMetrics) -> u64); 3] = [
+        let series: [Series; 3] = [
             (
                 "eddy_source_messages_total",
                 "Messages a source has read from its topic.",
