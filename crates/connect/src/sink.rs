@@ -9,8 +9,9 @@
 //!   numerics with their exact digits —, booleans, `jsonb` as is, arrays as arrays,
 //!   every other type as its Postgres text form). `UPSERT`: one message per key and
 //!   time, the key's new row, or a tombstone (null value) when it has none left.
-//!   `DEBEZIUM`: `{"before": row | null, "after": row | null}`; a retraction and an
-//!   insertion of one key at one time are one message (an update), others stand alone.
+//!   `DEBEZIUM`: `{"before": row | null, "after": row | null, "op": "c" | "u" | "d"}`;
+//!   a retraction and an insertion of one key at one time are one message (an update,
+//!   `op` `u`), others stand alone.
 //! - **transport** ([`KafkaSink`]): a transactional producer on its own thread.
 //!
 //! # Exactly once
@@ -371,10 +372,17 @@ impl Encoder {
                     let mut before = before.into_iter();
                     let mut after = after.into_iter();
                     for _ in 0..pairs {
+                        let (b, a) = (before.next(), after.next());
+                        // Debezium's operation: create, update or delete.
+                        let op = match (&b, &a) {
+                            (None, _) => "c",
+                            (Some(_), Some(_)) => "u",
+                            (Some(_), None) => "d",
+                        };
                         let value = format!(
-                            "{{\"before\":{},\"after\":{}}}",
-                            before.next().as_deref().unwrap_or("null"),
-                            after.next().as_deref().unwrap_or("null")
+                            "{{\"before\":{},\"after\":{},\"op\":\"{op}\"}}",
+                            b.as_deref().unwrap_or("null"),
+                            a.as_deref().unwrap_or("null")
                         );
                         messages.push(SinkMessage {
                             key: key.clone(),
@@ -1177,13 +1185,13 @@ mod tests {
                 (
                     r#"{"id":1}"#.into(),
                     Some(
-                        r#"{"before":{"id":1,"name":"a","amount":1.50},"after":{"id":1,"name":"b","amount":2}}"#
+                        r#"{"before":{"id":1,"name":"a","amount":1.50},"after":{"id":1,"name":"b","amount":2},"op":"u"}"#
                             .into()
                     )
                 ),
                 (
                     r#"{"id":2}"#.into(),
-                    Some(r#"{"before":null,"after":{"id":2,"name":"c","amount":3}}"#.into())
+                    Some(r#"{"before":null,"after":{"id":2,"name":"c","amount":3},"op":"c"}"#.into())
                 ),
             ]
         );
@@ -1236,17 +1244,17 @@ mod tests {
                     (
                         r#"{"id":1}"#.into(),
                         Some(
-                            r#"{"before":{"id": 1, "name": "c", "amount": 1.0},"after":{"id":1,"name":"d","amount":1.0}}"#
+                            r#"{"before":{"id": 1, "name": "c", "amount": 1.0},"after":{"id":1,"name":"d","amount":1.0},"op":"u"}"#
                                 .into(),
                         ),
                     ),
                     (
                         r#"{"id":2}"#.into(),
-                        Some(r#"{"before":{"id": 2, "name": "b", "amount": 2},"after":null}"#.into()),
+                        Some(r#"{"before":{"id": 2, "name": "b", "amount": 2},"after":null,"op":"d"}"#.into()),
                     ),
                     (
                         r#"{"id":3}"#.into(),
-                        Some(r#"{"before":null,"after":{"id":3,"name":"e","amount":3}}"#.into()),
+                        Some(r#"{"before":null,"after":{"id":3,"name":"e","amount":3},"op":"c"}"#.into()),
                     ),
                 ],
             };
