@@ -1,12 +1,15 @@
-//! Eddy's connectors. This crate owns sources (and, later, sinks); so far it reads Kafka
-//! topics. Transport, format and envelope are kept apart:
+//! Eddy's connectors. This crate owns sources and sinks; so far it reads and writes
+//! Kafka topics. Transport, format and envelope are kept apart:
 //!
 //! - **transport** ([`source`]): a librdkafka consumer on its own thread, explicit
 //!   partition assignment, resume from recorded offsets, retries with backoff;
 //! - **format** ([`format`]): a message value (and key) becomes the declared columns:
 //!   `JSON`, `DELIMITED` (CSV), `KAFKA` (raw), `DEBEZIUM_JSON`;
 //! - **envelope** ([`envelope`]): decoded messages become updates: `NONE` (streams),
-//!   `UPSERT` (tables keyed by the message key), `DEBEZIUM` (CDC tables).
+//!   `UPSERT` (tables keyed by the message key), `DEBEZIUM` (CDC tables);
+//! - **sinks** ([`sink`]): a relation's changelog written to a topic (`UPSERT` or
+//!   `DEBEZIUM`, JSON) in Kafka transactions, exactly once across restarts: the topic
+//!   read back is the sink's durable state (see the module's docs).
 //!
 //! # Using it
 //!
@@ -45,16 +48,21 @@
 //!   batches over a bounded channel ([`SourceConfig::channel_batches_max`] batches of at
 //!   most [`SourceConfig::batch_messages_max`] messages).
 //!
-//! Not here yet: sinks, consumer-group offset commits (informational only, by design
+//! Not here yet: consumer-group offset commits (informational only, by design
 //! never used to resume), per-partition lag in [`SourceStatus`], Avro.
 
 pub mod envelope;
 pub mod format;
+pub mod sink;
 pub mod source;
 pub mod spec;
 
 pub use envelope::{Decoder, UpsertState};
 pub use format::{json_to_datum, KafkaMessage};
+pub use sink::{
+    Encoder, KafkaSink, SinkBatch, SinkConfig, SinkEnvelope, SinkKeyFormat, SinkMessage, SinkSpec,
+    SinkState, SinkStatus, SinkStatusHandle,
+};
 pub use source::{
     KafkaSource, Resume, SourceBatch, SourceConfig, SourceError, SourceState, SourceStatus,
     StatusHandle,

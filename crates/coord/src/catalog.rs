@@ -5,8 +5,12 @@
 //! Invariants:
 //! - An item's dependencies exist for as long as it does: [`Catalog::drop_order`]
 //!   refuses (2BP01), or cascades, when dependents remain.
-//! - Entries are built by [`CatalogEntry::table`] and [`CatalogEntry::view`] only, the
-//!   same way whether they come from a statement or from the log.
+//! - Entries are built by [`CatalogEntry::table`], [`CatalogEntry::source`],
+//!   [`CatalogEntry::view`] and [`CatalogEntry::sink`] only, the same way whether they
+//!   come from a statement or from the log.
+//! - A sink is an item (in the relations' namespace, with dependencies, so dropping
+//!   what it writes out needs CASCADE) but not a relation: it has no arrangement and
+//!   no `pg_class` row.
 //!
 //! The catalog holds user items only; name resolution also finds the builtin
 //! relations of `pg_catalog` and `information_schema` (see `builtins/`), which are
@@ -16,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use eddy_expr::MirRelationExpr;
 use eddy_repr::{GlobalId, RelationDesc, SqlError, SqlState};
-use eddy_sql::{ItemKind, SourceOptions};
+use eddy_sql::{ItemKind, SinkOptions, SourceOptions};
 
 #[derive(Clone, Debug)]
 pub struct CatalogEntry {
@@ -34,6 +38,9 @@ pub struct CatalogEntry {
     pub primary_key: Vec<usize>,
     /// How a source reads its Kafka topic (`None` for every other kind).
     pub source: Option<SourceOptions>,
+    /// How a sink writes its relation (`plan`, columns `desc`) to Kafka (`None` for
+    /// every other kind).
+    pub sink: Option<SinkOptions>,
 }
 
 impl CatalogEntry {
@@ -56,6 +63,7 @@ impl CatalogEntry {
             depends_on: BTreeSet::new(),
             primary_key,
             source: None,
+            sink: None,
         }
     }
 
@@ -97,6 +105,25 @@ impl CatalogEntry {
             depends_on,
             primary_key: vec![],
             source: None,
+            sink: None,
+        }
+    }
+
+    /// A sink writing the relation `plan` computes (columns `desc`) to Kafka,
+    /// re-planned from `create_sql` on restart; `depends_on` is what planning resolved.
+    pub fn sink(
+        id: GlobalId,
+        name: impl Into<String>,
+        desc: RelationDesc,
+        create_sql: impl Into<String>,
+        plan: MirRelationExpr,
+        depends_on: BTreeSet<GlobalId>,
+        sink: SinkOptions,
+    ) -> Self {
+        CatalogEntry {
+            kind: ItemKind::Sink,
+            sink: Some(sink),
+            ..CatalogEntry::view(id, name, ItemKind::View, desc, create_sql, plan, depends_on)
         }
     }
 

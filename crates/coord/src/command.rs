@@ -83,6 +83,18 @@ pub(crate) enum Command {
     SourceTick {
         id: GlobalId,
     },
+    /// A sink's parts stopped with an error (sent by its forwarding task, see
+    /// `sinks.rs`).
+    SinkFailed {
+        id: GlobalId,
+        generation: u64,
+        error: String,
+    },
+    /// Start a failed sink again (sent after its backoff).
+    RestartSink {
+        id: GlobalId,
+        generation: u64,
+    },
     Shutdown {
         tx: oneshot::Sender<()>,
     },

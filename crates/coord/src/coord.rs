@@ -35,6 +35,7 @@ use crate::keys::PrimaryKeys;
 use crate::metrics::Metrics;
 use crate::sequence::ActiveSubscribe;
 use crate::session::Session;
+use crate::sinks::Sinks;
 use crate::sources::Sources;
 use crate::timestamp::TimestampOracle;
 use crate::txn::TxnState;
@@ -102,6 +103,8 @@ pub(crate) struct Coordinator {
     pub(crate) sources: Sources,
     /// How many rows each table and source holds (joins are ordered by them).
     pub(crate) row_counts: BTreeMap<GlobalId, i64>,
+    /// The sinks being written to Kafka.
+    pub(crate) sinks: Sinks,
     pub(crate) kafka_brokers: Option<String>,
     /// Running subscriptions, by the id of their dataflow.
     pub(crate) subscribes: BTreeMap<GlobalId, ActiveSubscribe>,
@@ -146,6 +149,7 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
         cancels: cancels.clone(),
         sources: Sources::default(),
         row_counts: BTreeMap::new(),
+        sinks: Sinks::default(),
         kafka_brokers: config.kafka_brokers.clone(),
         subscribes: BTreeMap::new(),
         subscribe_max_buffered_records: config.subscribe_max_buffered_records,
@@ -240,6 +244,12 @@ impl Coordinator {
             }
             Command::SourceBatch { id, batch } => self.apply_source_batch(id, batch),
             Command::SourceTick { id } => self.publish_source_metrics(id),
+            Command::SinkFailed {
+                id,
+                generation,
+                error,
+            } => self.sink_failed(id, generation, error),
+            Command::RestartSink { id, generation } => self.restart_sink(id, generation),
             Command::Shutdown { tx } => {
                 info!("coordinator shutting down");
                 if self.rows_since_snapshot > 0

@@ -60,6 +60,13 @@ pub enum LogRecord {
         errors: Vec<SourceErrorRecord>,
         progress: BTreeMap<i32, i64>,
     },
+    /// A sink, re-planned from `create_sql` on replay. Only its definition is here:
+    /// what it has written is in its topic, which a restarted sink reads back (see
+    /// `sinks.rs`).
+    CreateSink {
+        id: GlobalId,
+        create_sql: String,
+    },
 }
 
 /// A message a source could not read, as the log keeps it.
@@ -99,6 +106,10 @@ impl LogRecord {
                     options: source.options.clone(),
                 })
             }
+            ItemKind::Sink => Some(LogRecord::CreateSink {
+                id: entry.id,
+                create_sql: entry.create_sql.clone(),
+            }),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod metrics;
 mod recovery;
 mod sequence;
 pub mod session;
+mod sinks;
 mod sources;
 pub mod subscribe;
 pub mod timestamp;

@@ -32,7 +32,12 @@ pub struct Metrics {
 }
 
 /// One per-source series: name, help, kind and the figure it shows.
-type Series = (&'static str, &'static str, &'static str, fn(&SourceMetrics) -> u64);
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&SourceMetrics) -> u64,
+);
 
 /// The figures `/metrics` shows for one source.
 #[derive(Clone, Debug, Default)]

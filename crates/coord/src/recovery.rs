@@ -61,6 +61,10 @@ impl Coordinator {
                     let entry = self.replan_view(id, &create_sql)?;
                     self.catalog.insert(entry);
                 }
+                LogRecord::CreateSink { id, create_sql } => {
+                    let entry = self.replan_sink(id, &create_sql)?;
+                    self.catalog.insert(entry);
+                }
                 LogRecord::Drop { ids } => {
                     for id in ids {
                         self.catalog.remove(id);
@@ -182,6 +186,20 @@ impl Coordinator {
                 warn!(source = %id, error = %e.message, "source not started");
             }
         }
+        // Sinks last, from the read time after the load: each reads its topic back and
+        // writes what the topic lacks (see `sinks.rs`).
+        let sinks: Vec<GlobalId> = self
+            .catalog
+            .entries()
+            .filter(|e| e.kind == ItemKind::Sink)
+            .map(|e| e.id)
+            .collect();
+        for id in sinks {
+            if let Err(e) = self.start_sink(id) {
+                warn!(sink = %id, error = %e.message, "sink not started");
+                self.sink_not_started(id, e.message);
+            }
+        }
         self.refresh_gauges();
         info!(
             records = n_records,
@@ -267,6 +285,38 @@ impl Coordinator {
             )),
             _ => Err(SqlError::internal(
                 "log holds a view record that is not CREATE VIEW",
+            )),
+        }
+    }
+
+    /// A sink's catalog entry from its logged `CREATE SINK` text, planned against the
+    /// catalog as replay has rebuilt it so far.
+    fn replan_sink(&mut self, id: GlobalId, create_sql: &str) -> Result<CatalogEntry, SqlError> {
+        let stmt = eddy_sql::parse(create_sql)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| SqlError::internal("empty sink definition in the log"))?;
+        let ctx = self.plan_context(None, vec![]);
+        match eddy_sql::plan(&self.catalog, &ctx, &stmt)? {
+            Plan::CreateSink {
+                name,
+                expr,
+                desc,
+                depends_on,
+                options,
+                create_sql,
+                ..
+            } => Ok(CatalogEntry::sink(
+                id,
+                name,
+                desc,
+                create_sql,
+                optimize(expr),
+                depends_on,
+                options,
+            )),
+            _ => Err(SqlError::internal(
+                "log holds a sink record that is not CREATE SINK",
             )),
         }
     }

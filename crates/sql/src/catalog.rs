@@ -34,6 +34,9 @@ pub enum ItemKind {
     View,
     MaterializedView,
     Source,
+    /// A Kafka sink: not a relation (nothing reads it), but an item in the relations'
+    /// namespace that depends on the relation it writes out.
+    Sink,
 }
 
 impl ItemKind {
@@ -44,6 +47,7 @@ impl ItemKind {
             ItemKind::View => "view",
             ItemKind::MaterializedView => "materialized view",
             ItemKind::Source => "source",
+            ItemKind::Sink => "sink",
         }
     }
 
@@ -54,6 +58,7 @@ impl ItemKind {
             ItemKind::View => "DROP VIEW",
             ItemKind::MaterializedView => "DROP MATERIALIZED VIEW",
             ItemKind::Source => "DROP STREAM",
+            ItemKind::Sink => "DROP SINK",
         }
     }
 }

@@ -36,6 +36,7 @@ mod parse;
 mod plan;
 mod query;
 mod scope;
+mod sink;
 mod statement;
 mod subquery;
 mod subscribe;
@@ -50,9 +51,11 @@ pub use sqlparser::ast;
 pub use crate::catalog::{item_oid, Catalog, CatalogItem, ItemKind, FIRST_USER_OID};
 pub use crate::parse::{parse, Statement};
 pub use crate::plan::{
-    explain_desc, show_columns_desc, show_objects_desc, show_sources_desc, show_variable_desc,
-    MutationKind, ObjectKind, Plan, PlanContext, RowSetFinishing, SourceOptions, SubscribeOutput,
+    explain_desc, show_columns_desc, show_objects_desc, show_sinks_desc, show_sources_desc,
+    show_variable_desc, MutationKind, ObjectKind, Plan, PlanContext, RowSetFinishing, SinkOptions,
+    SourceOptions, SubscribeOutput,
 };
+pub use crate::sink::{CreateSink, DropSink};
 pub use crate::subscribe::{Subscribe, SubscribeRelation, DIFF_COLUMN, TIMESTAMP_COLUMN};
 pub use crate::types::{scalar_type, CastContext};
 
@@ -68,6 +71,8 @@ pub fn plan(catalog: &dyn Catalog, ctx: &PlanContext, stmt: &Statement) -> Resul
         Statement::CreateStream(create) => {
             statement::plan_create_table(&scx, stmt.to_string(), create, true)
         }
+        Statement::CreateSink(create) => sink::plan_create_sink(&scx, create),
+        Statement::DropSink(drop) => sink::plan_drop_sink(&scx, drop),
     }
 }
 
@@ -88,6 +93,8 @@ pub fn describe(
         Statement::CreateStream(create) => {
             statement::plan_create_table(&scx, stmt.to_string(), create, true)?
         }
+        Statement::CreateSink(create) => sink::plan_create_sink(&scx, create)?,
+        Statement::DropSink(drop) => sink::plan_drop_sink(&scx, drop)?,
     };
     Ok((scx.param_types(), plan.result_desc()))
 }

@@ -9,7 +9,7 @@
 //!   built to exhaust the stack (`54001 statement is too deeply nested`). Parsing,
 //!   planning and evaluation grow the stack as nesting needs (`recursive`).
 //! - `SUBSCRIBE ...` and `COPY (SUBSCRIBE ...) TO STDOUT`, Eddy's own statements, are
-//!   parsed by `subscribe.rs`; everything else is `sqlparser`'s ([`Statement::Sql`]).
+//!   parsed by `subscribe.rs`, `CREATE SINK` and `DROP SINK` by `sink.rs`; everything else is `sqlparser`'s ([`Statement::Sql`]).
 //! - Errors become Postgres-style `42601` errors (`syntax error at or near "x"`,
 //!   `syntax error at end of input`) with a 1-based character `position`, except for
 //!   `COPY`, which is `0A000` (not supported yet) however it is written.
@@ -24,6 +24,7 @@ use sqlparser::tokenizer::Token;
 
 use eddy_repr::{SqlError, SqlState};
 
+use crate::sink::{self, CreateSink, DropSink};
 use crate::subscribe::{self, Subscribe};
 
 /// One parsed statement: one `sqlparser` parses (Postgres' syntax), or one of Eddy's
@@ -38,6 +39,10 @@ pub enum Statement {
     /// `CREATE STREAM name (columns) WITH (KAFKA_TOPIC = ...)`: a table's syntax, read
     /// as a stream (every message one appended row).
     CreateStream(sqlparser::ast::CreateTable),
+    /// `CREATE SINK name FROM relation WITH (...)` (see `sink.rs`).
+    CreateSink(CreateSink),
+    /// `DROP SINK name [, ...]` (`sqlparser` knows no sinks).
+    DropSink(DropSink),
 }
 
 impl fmt::Display for Statement {
@@ -50,6 +55,8 @@ impl fmt::Display for Statement {
                 let rest = text.strip_prefix("CREATE TABLE").unwrap_or(&text);
                 write!(f, "CREATE STREAM{rest}")
             }
+            Statement::CreateSink(create) => create.fmt(f),
+            Statement::DropSink(drop) => drop.fmt(f),
         }
     }
 }
@@ -163,6 +170,12 @@ fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
                         )))
                     }
                 }
+            }
+            _ if sink::at_create_sink(&parser) => {
+                Statement::CreateSink(sink::parse_create_sink(&mut parser)?)
+            }
+            _ if sink::at_drop_sink(&parser) => {
+                Statement::DropSink(sink::parse_drop_sink(&mut parser)?)
             }
             _ if subscribe::at_subscribe(&parser) => {
                 Statement::Subscribe(subscribe::parse_subscribe(&mut parser)?)

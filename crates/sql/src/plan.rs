@@ -144,6 +144,21 @@ pub enum Plan {
     ShowVariable(String),
     /// `SHOW SOURCES`: every stream and table read from Kafka, with its state.
     ShowSources,
+    /// `CREATE SINK` (see `sink.rs`): `expr` computes the relation's rows (columns
+    /// `desc`), whose changes are written to a Kafka topic as `options` say;
+    /// `depends_on` holds every catalog item `expr` reads, as name resolution found
+    /// them; `create_sql` is re-planned on restart.
+    CreateSink {
+        name: String,
+        expr: MirRelationExpr,
+        desc: RelationDesc,
+        depends_on: BTreeSet<GlobalId>,
+        options: SinkOptions,
+        create_sql: String,
+        if_not_exists: bool,
+    },
+    /// `SHOW SINKS`: every sink with its state; rows described by [`show_sinks_desc`].
+    ShowSinks,
     /// `SET [SESSION | LOCAL] name = value`, `SET TIME ZONE ...`, `RESET name`.
     /// `value` is `None` for DEFAULT / RESET; several values are joined with `, `.
     /// `RESET ALL` is `name == "all"` with `value == None`.
@@ -243,6 +258,23 @@ pub fn show_sources_desc() -> RelationDesc {
     ])
 }
 
+/// The result columns of [`Plan::ShowSinks`]: `name`, `relation` (what it writes
+/// out), `topic`, `envelope` (`upsert` or `debezium`), `state` (`starting`,
+/// `running`, `retrying: <error>`, `failed: <error>`), `last_time` (the last
+/// timestamp committed to the topic, NULL before the first) and the count of
+/// `messages` written.
+pub fn show_sinks_desc() -> RelationDesc {
+    desc_of(vec![
+        text_column("name"),
+        text_column("relation"),
+        text_column("topic"),
+        text_column("envelope"),
+        text_column("state"),
+        ("last_time".to_string(), ScalarType::Int64.nullable(true)),
+        ("messages".to_string(), ScalarType::Int64.nullable(false)),
+    ])
+}
+
 /// The result columns of [`Plan::ShowColumns`]: `name`, `nullable`, `type`.
 pub fn show_columns_desc() -> RelationDesc {
     desc_of(vec![
@@ -276,6 +308,15 @@ pub struct SourceOptions {
     pub options: Vec<(String, String)>,
 }
 
+/// How a sink writes its relation to Kafka: the `WITH (...)` options as written (names
+/// as written, values as text) and the `KEY = (...)` columns (case-folded). The
+/// coordinator checks them (`eddy_connect::SinkSpec::from_options`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SinkOptions {
+    pub options: Vec<(String, String)>,
+    pub key: Option<Vec<String>>,
+}
+
 /// The result columns of [`Plan::Explain`]: one text column `QUERY PLAN`.
 pub fn explain_desc() -> RelationDesc {
     desc_of(vec![text_column("QUERY PLAN")])
@@ -305,6 +346,7 @@ impl Plan {
             Plan::ShowColumns { .. } => Some(show_columns_desc()),
             Plan::ShowVariable(name) => Some(show_variable_desc(name)),
             Plan::ShowSources => Some(show_sources_desc()),
+            Plan::ShowSinks => Some(show_sinks_desc()),
             _ => None,
         }
     }

@@ -170,6 +170,7 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 "session authorization" => "session_authorization".to_string(),
                 // Not a variable: Eddy's sources (ksqlDB's and Materialize's spelling).
                 "sources" | "streams" => return Ok(Plan::ShowSources),
+                "sinks" => return Ok(Plan::ShowSinks),
                 other => other.to_string(),
             };
             Ok(Plan::ShowVariable(name))
@@ -441,6 +442,7 @@ fn resolve_write_target(
             SqlState::WRONG_OBJECT_TYPE,
             format!("cannot {verb} source \"{}\"", item.name),
         )),
+        ItemKind::Sink => Err(crate::sink::not_a_relation(&item.name)),
     }
 }
 
@@ -721,7 +723,7 @@ fn plan_delete(
 }
 
 /// Refuses a new name that is taken (unless IF NOT EXISTS / OR REPLACE allow it).
-fn check_new_name(
+pub(crate) fn check_new_name(
     scx: &StatementContext,
     name: &str,
     allow_existing: bool,
@@ -894,7 +896,7 @@ pub(crate) fn plan_create_table(
 
 /// The `WITH (name = value, ...)` options of a statement as `(name, value)` text pairs:
 /// a value is a string, a number, a boolean or a bare word.
-fn with_options(options: &[SqlOption]) -> Result<Vec<(String, String)>, SqlError> {
+pub(crate) fn with_options(options: &[SqlOption]) -> Result<Vec<(String, String)>, SqlError> {
     options
         .iter()
         .map(|option| {
@@ -985,7 +987,7 @@ fn plan_create_view(
     })
 }
 
-fn plan_drop(
+pub(crate) fn plan_drop(
     scx: &StatementContext,
     kind: ItemKind,
     names: &[ObjectName],

@@ -202,7 +202,7 @@ pub(crate) fn plan_subscribe(
 }
 
 /// `SELECT * FROM name`, parsed (the name prints with its quoting).
-fn select_star_from(name: &ObjectName) -> Result<Box<Query>, SqlError> {
+pub(crate) fn select_star_from(name: &ObjectName) -> Result<Box<Query>, SqlError> {
     let sql = format!("SELECT * FROM {name}");
     let dialect = sqlparser::dialect::PostgreSqlDialect {};
     Parser::new(&dialect)

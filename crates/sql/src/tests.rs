@@ -3230,3 +3230,87 @@ fn subscribe_plans_the_relation_with_timestamp_and_diff_first() {
     // An unknown relation is 42P01.
     assert_eq!(try_plan("SUBSCRIBE nope").unwrap_err().sqlstate, "42P01");
 }
+
+#[test]
+fn create_sink_parses_and_prints_back_the_same_statement() {
+    let sql = "create sink if not exists out from mv \
+               with (kafka_topic = 'o''t', ENVELOPE = upsert, key = (a, \"B\"), n = 3)";
+    let Statement::CreateSink(create) = one_statement(sql) else {
+        panic!("not a CREATE SINK");
+    };
+    assert!(create.if_not_exists);
+    assert_eq!(create.from.to_string(), "mv");
+    assert_eq!(
+        create.options.options,
+        vec![
+            ("kafka_topic".to_string(), "o't".to_string()),
+            ("ENVELOPE".to_string(), "upsert".to_string()),
+            ("n".to_string(), "3".to_string()),
+        ]
+    );
+    assert_eq!(
+        create.options.key,
+        Some(vec!["a".to_string(), "B".to_string()])
+    );
+    // The printed statement (kept in the log) parses back to the same one.
+    let text = create.to_string();
+    assert_eq!(
+        one_statement(&text),
+        Statement::CreateSink(create),
+        "{text}"
+    );
+
+    let Statement::DropSink(drop) = one_statement("DROP SINK IF EXISTS a, b CASCADE") else {
+        panic!("not a DROP SINK");
+    };
+    assert!(drop.if_exists && drop.cascade);
+    assert_eq!(drop.to_string(), "DROP SINK IF EXISTS a, b CASCADE");
+    for bad in [
+        "CREATE SINK s FROM mv",
+        "CREATE SINK s mv WITH (KAFKA_TOPIC = 't')",
+        "CREATE SINK s FROM mv WITH (KEY = a)",
+        "CREATE SINK s FROM mv WITH (KEY = (a), KEY = (a))",
+        "DROP SINK",
+    ] {
+        assert_eq!(parse(bad).unwrap_err().sqlstate, "42601", "{bad}");
+    }
+}
+
+#[test]
+fn create_sink_plans_the_relation_it_writes_out() {
+    let Plan::CreateSink {
+        name,
+        desc,
+        depends_on,
+        expr,
+        ..
+    } = plan_ok("CREATE SINK out FROM mv WITH (KAFKA_TOPIC = 'o')")
+    else {
+        panic!("not a CREATE SINK plan");
+    };
+    assert_eq!(name, "out");
+    assert_eq!(desc.arity(), expr.arity());
+    assert_eq!(depends_on, BTreeSet::from([MV]));
+    // A plain view is inlined; the sink depends on it too.
+    let Plan::CreateSink { depends_on, .. } =
+        plan_ok("CREATE SINK out FROM v WITH (KAFKA_TOPIC = 'o')")
+    else {
+        panic!("not a CREATE SINK plan");
+    };
+    assert!(depends_on.contains(&GlobalId::User(3)), "{depends_on:?}");
+    assert_err(
+        "CREATE SINK out FROM nope WITH (KAFKA_TOPIC = 'o')",
+        "42P01",
+        "relation \"nope\" does not exist",
+    );
+    assert_err(
+        "CREATE SINK t FROM mv WITH (KAFKA_TOPIC = 'o')",
+        "42P07",
+        "relation \"t\" already exists",
+    );
+    assert!(matches!(plan_ok("SHOW SINKS"), Plan::ShowSinks));
+    assert_eq!(
+        plan_ok("SHOW SINKS").result_desc().unwrap().names[..2],
+        ["name", "relation"]
+    );
+}

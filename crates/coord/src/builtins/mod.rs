@@ -350,6 +350,8 @@ fn relations(catalog: &Catalog) -> Vec<Relation<'_>> {
             ItemKind::Table | ItemKind::Source => 'r',
             ItemKind::View => 'v',
             ItemKind::MaterializedView => 'm',
+            // Not a relation: `SHOW SINKS` lists sinks.
+            ItemKind::Sink => continue,
         };
         out.push(Relation {
             oid,

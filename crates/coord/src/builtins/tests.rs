@@ -37,6 +37,7 @@ fn sample_catalog() -> Catalog {
         depends_on: BTreeSet::new(),
         primary_key: vec![],
         source: None,
+        sink: None,
     });
     catalog.insert(CatalogEntry {
         id: GlobalId::User(2),
@@ -49,6 +50,7 @@ fn sample_catalog() -> Catalog {
         depends_on: BTreeSet::new(),
         primary_key: vec![],
         source: None,
+        sink: None,
     });
     catalog
 }

@@ -1,4 +1,4 @@
-//! CREATE TABLE, CREATE [MATERIALIZED] VIEW and DROP.
+//! CREATE TABLE, CREATE [MATERIALIZED] VIEW, CREATE SINK and DROP.
 //!
 //! Invariants:
 //! - The name check, the dependency check and the log append all happen before the
@@ -18,6 +18,7 @@ use crate::catalog::{view_kind, CatalogEntry};
 use crate::command::ExecuteResponse;
 use crate::coord::Coordinator;
 use crate::durable::LogRecord;
+use crate::sinks::sink_spec;
 use crate::sources::source_spec;
 use crate::timestamp::now_ms;
 
@@ -167,6 +168,7 @@ impl Coordinator {
         for id in order {
             self.row_counts.remove(&id);
             self.stop_source(id);
+            self.stop_sink(id);
             self.primary_keys.remove_table(id);
             if let Some(entry) = self.catalog.remove(id) {
                 if entry.is_arranged() {
@@ -176,6 +178,48 @@ impl Coordinator {
         }
         self.catalog_changed();
         tag(kind.drop_statement())
+    }
+
+    /// Creates a sink: checks its options, logs it, then starts it (a sink whose
+    /// broker is unreachable is created all the same and retries, as a source does).
+    pub(super) fn create_sink(&mut self, plan: Plan) -> Result<ExecuteResponse, SqlError> {
+        let Plan::CreateSink {
+            name,
+            expr,
+            desc,
+            depends_on,
+            options,
+            create_sql,
+            if_not_exists,
+        } = plan
+        else {
+            unreachable!("called with CREATE SINK plans only")
+        };
+        if self.catalog.get_by_name(&name).is_some() {
+            if if_not_exists {
+                return tag("CREATE SINK");
+            }
+            return Err(already_exists(&name));
+        }
+        let id = self.catalog.allocate_id();
+        let entry = CatalogEntry::sink(
+            id,
+            name,
+            desc,
+            create_sql,
+            self.optimize(expr),
+            depends_on,
+            options,
+        );
+        sink_spec(&entry, self.kafka_brokers.as_deref())?;
+        self.storage
+            .append(&[LogRecord::create(&entry).expect("sinks are logged")])?;
+        self.catalog.insert(entry);
+        if let Err(e) = self.start_sink(id) {
+            self.sink_not_started(id, e.message);
+        }
+        self.catalog_changed();
+        tag("CREATE SINK")
     }
 
     /// Updates what depends on the catalog: the gauges and the builtin relations.

@@ -45,6 +45,7 @@ impl Coordinator {
             Plan::Select { .. } => unreachable!("SELECT is sequenced by sequence_select"),
             plan @ Plan::CreateTable { .. } => self.create_table(plan),
             plan @ Plan::CreateView { .. } => self.create_view(plan),
+            plan @ Plan::CreateSink { .. } => self.create_sink(plan),
             Plan::Drop {
                 ids, cascade, kind, ..
             } => self.drop_items(&ids, cascade, kind),
@@ -68,6 +69,7 @@ impl Coordinator {
             Plan::ShowColumns { id } => self.show_columns(id),
             Plan::ShowVariable(name) => self.show_variable(session_id, &name),
             Plan::ShowSources => Ok(self.show_sources()),
+            Plan::ShowSinks => Ok(self.show_sinks()),
             Plan::SetVariable { name, value, .. } => self.set_variable(session_id, &name, value),
             Plan::StartTransaction => self.begin(session_id),
             Plan::Commit => self.commit(session_id),

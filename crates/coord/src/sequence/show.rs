@@ -7,11 +7,11 @@
 //!   expect (`session.rs`); read-only ones are refused with 55P02, unknown ones with
 //!   42704, as in Postgres.
 
-use eddy_connect::SourceState;
+use eddy_connect::{SinkState, SourceState};
 use eddy_repr::{Datum, GlobalId, Row, SqlError, SqlState};
 use eddy_sql::{
-    show_columns_desc, show_objects_desc, show_sources_desc, show_variable_desc, ItemKind,
-    ObjectKind,
+    show_columns_desc, show_objects_desc, show_sinks_desc, show_sources_desc, show_variable_desc,
+    ItemKind, ObjectKind,
 };
 
 use super::tag;
@@ -121,6 +121,56 @@ impl Coordinator {
         }
         ExecuteResponse::Rows {
             desc: show_sources_desc(),
+            rows,
+        }
+    }
+
+    pub(super) fn show_sinks(&self) -> ExecuteResponse {
+        let mut entries: Vec<_> = self
+            .catalog
+            .entries()
+            .filter(|e| e.kind == ItemKind::Sink)
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut rows = Vec::new();
+        for entry in entries {
+            let relation = entry
+                .depends_on
+                .iter()
+                .filter_map(|id| self.catalog.get(*id))
+                .map(|e| e.name.clone())
+                .collect::<Vec<_>>()
+                .join(",");
+            let spec = crate::sinks::sink_spec(entry, self.kafka_brokers.as_deref()).ok();
+            let topic = spec.as_ref().map(|s| s.topic.clone()).unwrap_or_default();
+            let envelope = spec.as_ref().map_or("", |s| s.envelope.name());
+            let (state, last_time, messages) = match self.sinks.running.get(&entry.id) {
+                Some(running) => {
+                    let status = running.status();
+                    let state = match status.state {
+                        SinkState::Failed { error } if running.is_retrying() => {
+                            format!("retrying: {error}")
+                        }
+                        other => other.to_string(),
+                    };
+                    (state, status.last_time, status.messages_total)
+                }
+                None => ("not started".to_string(), None, 0),
+            };
+            rows.push(Row::pack(&[
+                text(entry.name.as_str()),
+                text(relation),
+                text(topic),
+                text(envelope),
+                text(state),
+                last_time.map_or(Datum::Null, |t| {
+                    Datum::Int64(i64::try_from(t).unwrap_or(i64::MAX))
+                }),
+                Datum::Int64(messages as i64),
+            ]));
+        }
+        ExecuteResponse::Rows {
+            desc: show_sinks_desc(),
             rows,
         }
     }

@@ -1,0 +1,261 @@
+//! `CREATE SINK`, `DROP SINK`: a relation's changelog written to a Kafka topic. Not
+//! Postgres syntax, so parsed here, in front of `sqlparser`, and planned into
+//! [`Plan::CreateSink`] and [`Plan::Drop`].
+//!
+//! ```text
+//! CREATE SINK [IF NOT EXISTS] name FROM relation
+//!   WITH (KAFKA_TOPIC = 'topic', ENVELOPE = 'UPSERT' | 'DEBEZIUM'
+//!         [, VALUE_FORMAT = 'JSON'] [, KEY = (column, ...)] [, KAFKA_BROKERS = '...'] ...)
+//! DROP SINK [IF EXISTS] name [, ...] [CASCADE | RESTRICT]
+//! ```
+//!
+//! Semantics (what the planned statement promises; the coordinator and
+//! `eddy_connect::sink` keep it):
+//! - The relation (table, stream, view or materialized view) is read as
+//!   `SELECT * FROM relation`, so plain views are inlined and the sink depends on what
+//!   name resolution found: dropping one of those needs CASCADE (2BP01 otherwise).
+//! - A sink is not a relation: it shares the relations' namespace (its name cannot be a
+//!   table's), and reading or writing it is `42809`.
+//! - The options are checked here only for their shape; their meaning (topic, envelope,
+//!   key columns) is `eddy_connect::SinkSpec`'s, which the coordinator builds from them.
+
+use std::fmt;
+
+use eddy_repr::{RelationDesc, SqlError, SqlState};
+use sqlparser::ast::ObjectName;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::Token;
+
+use crate::catalog::ItemKind;
+use crate::context::StatementContext;
+use crate::names::{new_item_name, normalize_ident};
+use crate::plan::{Plan, SinkOptions};
+use crate::query;
+use crate::statement::{check_new_name, plan_drop};
+
+/// A parsed `CREATE SINK`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateSink {
+    pub name: ObjectName,
+    pub from: ObjectName,
+    pub options: SinkOptions,
+    pub if_not_exists: bool,
+}
+
+/// A parsed `DROP SINK`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DropSink {
+    pub names: Vec<ObjectName>,
+    pub if_exists: bool,
+    pub cascade: bool,
+}
+
+/// `'text'` with quotes doubled, as SQL writes a string literal.
+fn quoted(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `"name"` with quotes doubled, as SQL writes a quoted identifier.
+fn quoted_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+impl fmt::Display for CreateSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CREATE SINK ")?;
+        if self.if_not_exists {
+            f.write_str("IF NOT EXISTS ")?;
+        }
+        write!(f, "{} FROM {} WITH (", self.name, self.from)?;
+        let mut parts: Vec<String> = self
+            .options
+            .options
+            .iter()
+            .map(|(name, value)| format!("{name} = {}", quoted(value)))
+            .collect();
+        if let Some(key) = &self.options.key {
+            let columns: Vec<String> = key.iter().map(|c| quoted_ident(c)).collect();
+            parts.push(format!("KEY = ({})", columns.join(", ")));
+        }
+        write!(f, "{})", parts.join(", "))
+    }
+}
+
+impl fmt::Display for DropSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DROP SINK ")?;
+        if self.if_exists {
+            f.write_str("IF EXISTS ")?;
+        }
+        let names: Vec<String> = self.names.iter().map(ToString::to_string).collect();
+        f.write_str(&names.join(", "))?;
+        if self.cascade {
+            f.write_str(" CASCADE")?;
+        }
+        Ok(())
+    }
+}
+
+fn is_word(token: &Token, word: &str) -> bool {
+    matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
+/// Whether the parser stands at `CREATE SINK` or `DROP SINK`.
+pub(crate) fn at_create_sink(parser: &Parser) -> bool {
+    is_word(&parser.peek_nth_token(0).token, "create")
+        && is_word(&parser.peek_nth_token(1).token, "sink")
+}
+
+pub(crate) fn at_drop_sink(parser: &Parser) -> bool {
+    is_word(&parser.peek_nth_token(0).token, "drop")
+        && is_word(&parser.peek_nth_token(1).token, "sink")
+}
+
+fn expect_word(parser: &mut Parser, word: &str) -> Result<(), ParserError> {
+    let next = parser.next_token();
+    if is_word(&next.token, word) {
+        Ok(())
+    } else {
+        parser.expected(&word.to_uppercase(), next)
+    }
+}
+
+/// Consumes `first second` if they come next.
+fn parse_words(parser: &mut Parser, first: &str, second: &str) -> bool {
+    if is_word(&parser.peek_nth_token(0).token, first)
+        && is_word(&parser.peek_nth_token(1).token, second)
+    {
+        parser.next_token();
+        parser.next_token();
+        return true;
+    }
+    false
+}
+
+/// Parses a statement [`at_create_sink`] found.
+pub(crate) fn parse_create_sink(parser: &mut Parser) -> Result<CreateSink, ParserError> {
+    expect_word(parser, "create")?;
+    expect_word(parser, "sink")?;
+    let if_not_exists = is_word(&parser.peek_token().token, "if") && {
+        parser.next_token();
+        expect_word(parser, "not")?;
+        expect_word(parser, "exists")?;
+        true
+    };
+    let name = parser.parse_object_name(false)?;
+    expect_word(parser, "from")?;
+    let from = parser.parse_object_name(false)?;
+    let mut options = SinkOptions::default();
+    expect_word(parser, "with")?;
+    parser.expect_token(&Token::LParen)?;
+    loop {
+        let option = parser.parse_identifier()?;
+        let _ = parser.consume_token(&Token::Eq);
+        if option.value.eq_ignore_ascii_case("key") {
+            parser.expect_token(&Token::LParen)?;
+            let mut columns = vec![normalize_ident(&parser.parse_identifier()?)];
+            while parser.consume_token(&Token::Comma) {
+                columns.push(normalize_ident(&parser.parse_identifier()?));
+            }
+            parser.expect_token(&Token::RParen)?;
+            if options.key.replace(columns).is_some() {
+                return Err(ParserError::ParserError(
+                    "option KEY is given more than once".into(),
+                ));
+            }
+        } else {
+            let value = parser.next_token();
+            let text = match &value.token {
+                Token::SingleQuotedString(s) => s.clone(),
+                Token::Number(n, _) => n.clone(),
+                Token::Word(w) => w.value.clone(),
+                _ => return parser.expected("an option value", value),
+            };
+            options.options.push((option.value, text));
+        }
+        if !parser.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    parser.expect_token(&Token::RParen)?;
+    Ok(CreateSink {
+        name,
+        from,
+        options,
+        if_not_exists,
+    })
+}
+
+/// Parses a statement [`at_drop_sink`] found.
+pub(crate) fn parse_drop_sink(parser: &mut Parser) -> Result<DropSink, ParserError> {
+    expect_word(parser, "drop")?;
+    expect_word(parser, "sink")?;
+    let if_exists = parse_words(parser, "if", "exists");
+    let mut names = vec![parser.parse_object_name(false)?];
+    while parser.consume_token(&Token::Comma) {
+        names.push(parser.parse_object_name(false)?);
+    }
+    let cascade = if is_word(&parser.peek_token().token, "cascade") {
+        parser.next_token();
+        true
+    } else {
+        if is_word(&parser.peek_token().token, "restrict") {
+            parser.next_token();
+        }
+        false
+    };
+    Ok(DropSink {
+        names,
+        if_exists,
+        cascade,
+    })
+}
+
+/// The error for reading or writing a sink as if it were a relation.
+pub(crate) fn not_a_relation(name: &str) -> SqlError {
+    SqlError::new(
+        SqlState::WRONG_OBJECT_TYPE,
+        format!("\"{name}\" is a sink, not a relation"),
+    )
+    .with_hint("A sink writes its relation to Kafka; read the relation itself.")
+}
+
+/// Plans a `CREATE SINK`: the relation as `SELECT * FROM relation`, its columns, and
+/// what it depends on.
+pub(crate) fn plan_create_sink(
+    scx: &StatementContext,
+    create: &CreateSink,
+) -> Result<Plan, SqlError> {
+    let name = new_item_name(&create.name, &scx.pcx.database)?;
+    check_new_name(scx, &name, create.if_not_exists)?;
+    let query = crate::subscribe::select_star_from(&create.from)?;
+    let (expr, names, _) = query::plan_query(scx, &query)?.into_relation();
+    let desc = RelationDesc::new(names, expr.typ());
+    let depends_on = scx.dependencies();
+    if depends_on
+        .iter()
+        .any(|id| matches!(id, eddy_repr::GlobalId::System(_)))
+    {
+        return Err(SqlError::unsupported("a sink of a system catalog relation"));
+    }
+    Ok(Plan::CreateSink {
+        name,
+        expr,
+        desc,
+        depends_on,
+        options: create.options.clone(),
+        create_sql: create.to_string(),
+        if_not_exists: create.if_not_exists,
+    })
+}
+
+/// Plans a `DROP SINK`.
+pub(crate) fn plan_drop_sink(scx: &StatementContext, drop: &DropSink) -> Result<Plan, SqlError> {
+    plan_drop(
+        scx,
+        ItemKind::Sink,
+        &drop.names,
+        drop.if_exists,
+        drop.cascade,
+    )
+}
