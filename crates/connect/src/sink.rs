@@ -144,20 +144,7 @@ impl SinkSpec {
         key: Option<&[String]>,
         default_brokers: Option<&str>,
     ) -> Result<SinkSpec, SqlError> {
-        let mut values: [Option<&str>; OPTIONS.len()] = [None; OPTIONS.len()];
-        for (name, value) in options {
-            let upper = name.to_ascii_uppercase();
-            let Some(index) = OPTIONS.iter().position(|o| *o == upper) else {
-                return Err(
-                    SqlError::syntax(format!("option \"{name}\" not recognized"))
-                        .with_hint(format!("Valid options are {}, KEY.", OPTIONS.join(", "))),
-                );
-            };
-            if values[index].replace(value.as_str()).is_some() {
-                return Err(SqlError::syntax("conflicting or redundant options")
-                    .with_detail(format!("Option \"{upper}\" is given more than once.")));
-            }
-        }
+        let values = crate::spec::option_values(options, &OPTIONS, ", KEY")?;
         let [topic, brokers, value_format, envelope, key_format, partitions] = values;
         let topic = match topic.map(str::trim) {
             Some(t) if !t.is_empty() => t.to_string(),

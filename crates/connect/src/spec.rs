@@ -191,20 +191,7 @@ impl KafkaSourceSpec {
         options: &[(String, String)],
         default_brokers: Option<&str>,
     ) -> Result<KafkaSourceSpec, SqlError> {
-        let mut values: [Option<&str>; OPTIONS.len()] = [None; OPTIONS.len()];
-        for (name, value) in options {
-            let upper = name.to_ascii_uppercase();
-            let Some(index) = OPTIONS.iter().position(|o| *o == upper) else {
-                return Err(
-                    SqlError::syntax(format!("option \"{name}\" not recognized"))
-                        .with_hint(format!("Valid options are {}.", OPTIONS.join(", "))),
-                );
-            };
-            if values[index].replace(value.as_str()).is_some() {
-                return Err(SqlError::syntax("conflicting or redundant options")
-                    .with_detail(format!("Option \"{upper}\" is given more than once.")));
-            }
-        }
+        let values = option_values(options, &OPTIONS, "")?;
         let [topic, brokers, value_format, key_format, delimiter, start, on_error] = values;
 
         let topic = match topic.map(str::trim) {
@@ -559,4 +546,29 @@ mod tests {
         .unwrap();
         assert_eq!(spec.value_columns(), vec![1]);
     }
+}
+
+/// The values of `options` (names as written, case-insensitive) by their position in
+/// `names`: `42601` for an option not in `names` (the hint lists them, and `more`) or
+/// one given twice.
+pub(crate) fn option_values<'a, const N: usize>(
+    options: &'a [(String, String)],
+    names: &[&str; N],
+    more: &str,
+) -> Result<[Option<&'a str>; N], SqlError> {
+    let mut values: [Option<&str>; N] = [None; N];
+    for (name, value) in options {
+        let upper = name.to_ascii_uppercase();
+        let Some(index) = names.iter().position(|o| *o == upper) else {
+            return Err(
+                SqlError::syntax(format!("option \"{name}\" not recognized"))
+                    .with_hint(format!("Valid options are {}{more}.", names.join(", "))),
+            );
+        };
+        if values[index].replace(value.as_str()).is_some() {
+            return Err(SqlError::syntax("conflicting or redundant options")
+                .with_detail(format!("Option \"{upper}\" is given more than once.")));
+        }
+    }
+    Ok(values)
 }

@@ -80,6 +80,23 @@ pub fn choose_order_by_size(
         .filter(|i| edges.iter().any(|(a, b)| a == i || b == i))
         .min_by_key(|i| rank(*i))
         .unwrap_or(0);
+    grow_order(start, n, &edges, rank)
+}
+
+/// From `start`, repeatedly the first input connected to those taken, else the first
+/// remaining one.
+fn order_from(start: usize, n: usize, edges: &BTreeSet<(usize, usize)>) -> Vec<usize> {
+    grow_order(start, n, edges, |i| (0, i))
+}
+
+/// From `start`, repeatedly the connected input of least `rank`, else (a cross
+/// product) the first remaining one.
+fn grow_order(
+    start: usize,
+    n: usize,
+    edges: &BTreeSet<(usize, usize)>,
+    rank: impl Fn(usize) -> (u64, usize),
+) -> Vec<usize> {
     let connected = |i: usize, taken: &[usize]| {
         taken
             .iter()
@@ -91,26 +108,6 @@ pub fn choose_order_by_size(
         let next = remaining()
             .filter(|i| connected(*i, &order))
             .min_by_key(|i| rank(*i))
-            .or_else(|| remaining().next())
-            .expect("an input remains");
-        order.push(next);
-    }
-    order
-}
-
-/// From `start`, repeatedly the first input connected to those taken, else the first
-/// remaining one.
-fn order_from(start: usize, n: usize, edges: &BTreeSet<(usize, usize)>) -> Vec<usize> {
-    let connected = |i: usize, taken: &[usize]| {
-        taken
-            .iter()
-            .any(|t| edges.contains(&(i.min(*t), i.max(*t))))
-    };
-    let mut order = vec![start];
-    while order.len() < n {
-        let remaining = || (0..n).filter(|i| !order.contains(i));
-        let next = remaining()
-            .find(|i| connected(*i, &order))
             .or_else(|| remaining().next())
             .expect("an input remains");
         order.push(next);
