@@ -401,6 +401,31 @@ fn parse_start(s: &str) -> Result<StartOffset, SqlError> {
     }
 }
 
+/// The values of `options` (names as written, case-insensitive) by their position in
+/// `names`: `42601` for an option not in `names` (the hint lists them, and `more`) or
+/// one given twice.
+pub(crate) fn option_values<'a, const N: usize>(
+    options: &'a [(String, String)],
+    names: &[&str; N],
+    more: &str,
+) -> Result<[Option<&'a str>; N], SqlError> {
+    let mut values: [Option<&str>; N] = [None; N];
+    for (name, value) in options {
+        let upper = name.to_ascii_uppercase();
+        let Some(index) = names.iter().position(|o| *o == upper) else {
+            return Err(
+                SqlError::syntax(format!("option \"{name}\" not recognized"))
+                    .with_hint(format!("Valid options are {}{more}.", names.join(", "))),
+            );
+        };
+        if values[index].replace(value.as_str()).is_some() {
+            return Err(SqlError::syntax("conflicting or redundant options")
+                .with_detail(format!("Option \"{upper}\" is given more than once.")));
+        }
+    }
+    Ok(values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,29 +571,4 @@ mod tests {
         .unwrap();
         assert_eq!(spec.value_columns(), vec![1]);
     }
-}
-
-/// The values of `options` (names as written, case-insensitive) by their position in
-/// `names`: `42601` for an option not in `names` (the hint lists them, and `more`) or
-/// one given twice.
-pub(crate) fn option_values<'a, const N: usize>(
-    options: &'a [(String, String)],
-    names: &[&str; N],
-    more: &str,
-) -> Result<[Option<&'a str>; N], SqlError> {
-    let mut values: [Option<&str>; N] = [None; N];
-    for (name, value) in options {
-        let upper = name.to_ascii_uppercase();
-        let Some(index) = names.iter().position(|o| *o == upper) else {
-            return Err(
-                SqlError::syntax(format!("option \"{name}\" not recognized"))
-                    .with_hint(format!("Valid options are {}{more}.", names.join(", "))),
-            );
-        };
-        if values[index].replace(value.as_str()).is_some() {
-            return Err(SqlError::syntax("conflicting or redundant options")
-                .with_detail(format!("Option \"{upper}\" is given more than once.")));
-        }
-    }
-    Ok(values)
 }
