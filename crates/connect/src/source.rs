@@ -108,6 +108,27 @@ pub struct SourceBatch {
     pub progress: BTreeMap<i32, i64>,
 }
 
+impl SourceBatch {
+    /// Appends `later`, the batch that came after this one: applying the result is
+    /// applying both in order (updates and errors concatenated, `later`'s progress,
+    /// which covers every partition this one's does).
+    pub fn append(&mut self, later: SourceBatch) {
+        let SourceBatch {
+            mut updates,
+            mut errors,
+            progress,
+        } = later;
+        debug_assert!(self.progress.keys().all(|p| progress.contains_key(p)));
+        if self.updates.is_empty() {
+            self.updates = updates;
+        } else {
+            self.updates.append(&mut updates);
+        }
+        self.errors.append(&mut errors);
+        self.progress = progress;
+    }
+}
+
 /// What a source is doing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceState {

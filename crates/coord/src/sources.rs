@@ -7,6 +7,16 @@
 //! updates, the messages that could not be read and the offsets reached, then the
 //! updates to the workers.
 //!
+//! Group commit: each source has at most one batch in the coordinator's queue or being
+//! applied. While it is applied (its fsync is most of the cost), the consumer's batches
+//! wait in the source's channel, and the task forwards all that waited as one batch
+//! (up to [`COALESCED_UPDATES_MAX`] updates and [`COALESCED_BYTES_MAX`] bytes of rows):
+//! one record, one fsync and one time for many consumer batches. So a busy source
+//! writes large batches, an idle one gets its message through after one fsync, and
+//! the coordinator's queue never fills with one source's small batches. The coordinator
+//! never waits on Kafka: it only hands the source its turn back
+//! ([`RunningSource::in_flight`]).
+//!
 //! Invariants:
 //! - Exactly once: a batch's updates and the offsets after it are made durable in one
 //!   record before the workers see the updates, and a restarted source resumes from the
@@ -22,12 +32,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use eddy_connect::{
     KafkaSource, KafkaSourceSpec, Resume, SourceBatch, SourceConfig, SourceKind, SourceState,
     SourceStatus, StatusHandle,
 };
 use eddy_repr::{GlobalId, SqlError};
+use tokio::sync::Semaphore;
 use tracing::{error, warn};
 
 use crate::catalog::CatalogEntry;
@@ -36,10 +48,20 @@ use crate::coord::Coordinator;
 use crate::durable::{LogRecord, SourceErrorRecord};
 use crate::timestamp::now_ms;
 
+/// Most updates in one batch forwarded to the coordinator after coalescing the
+/// consumer's batches (each of at most 4,096 messages).
+pub(crate) const COALESCED_UPDATES_MAX: usize = 65_536;
+/// Most bytes of rows in one forwarded batch, unless its first consumer batch alone
+/// is larger.
+pub(crate) const COALESCED_BYTES_MAX: usize = 64 << 20;
+
 /// A source being read: the task forwarding its batches (aborting it drops the
 /// consumer, which stops its thread) and its status.
 pub(crate) struct RunningSource {
     task: tokio::task::JoinHandle<()>,
+    /// One permit while the source may forward a batch; the forwarding task takes it
+    /// before each batch and the coordinator gives it back once the batch is applied.
+    in_flight: Arc<Semaphore>,
     status: StatusHandle,
     /// Set when the coordinator stopped the source (a batch it could not log).
     failure: Option<String>,
@@ -110,8 +132,19 @@ impl Coordinator {
         let mut source = KafkaSource::start(spec, SourceConfig::new(name), resume)?;
         let status = source.status_handle();
         let tx = self.internal_tx.clone();
+        let in_flight = Arc::new(Semaphore::new(1));
+        let turn = Arc::clone(&in_flight);
         let task = tokio::spawn(async move {
-            while let Some(batch) = source.next_batch().await {
+            loop {
+                // Wait until the previous batch is applied; meanwhile the next ones
+                // gather in the source's channel.
+                match turn.acquire().await {
+                    Ok(permit) => permit.forget(),
+                    Err(_) => return,
+                }
+                let Some(batch) = coalesce(&mut source).await else {
+                    return;
+                };
                 if tx.send(Command::SourceBatch { id, batch }).await.is_err() {
                     return;
                 }
@@ -121,6 +154,7 @@ impl Coordinator {
             id,
             RunningSource {
                 task,
+                in_flight,
                 status,
                 failure: None,
             },
@@ -135,10 +169,18 @@ impl Coordinator {
     }
 
     /// Applies one batch of source `id`: logged with its offsets, then sent to the
-    /// workers at a new time.
+    /// workers at a new time. Then the source may forward its next batch.
     pub(crate) fn apply_source_batch(&mut self, id: GlobalId, batch: SourceBatch) {
-        let Some(running) = self.sources.running.get_mut(&id) else {
+        let Some(running) = self.sources.running.get(&id) else {
             return; // dropped meanwhile
+        };
+        let _next_turn = NextTurn(Arc::clone(&running.in_flight));
+        self.apply_source_write(id, batch);
+    }
+
+    fn apply_source_write(&mut self, id: GlobalId, batch: SourceBatch) {
+        let Some(running) = self.sources.running.get_mut(&id) else {
+            return;
         };
         if running.failure.is_some() {
             return;
@@ -200,4 +242,34 @@ impl Coordinator {
             .source_errors
             .fetch_add(errors.len() as u64, Ordering::Relaxed);
     }
+}
+
+/// Gives a source its turn back (one permit) when dropped, on every way out of
+/// [`Coordinator::apply_source_batch`].
+struct NextTurn(Arc<Semaphore>);
+
+impl Drop for NextTurn {
+    fn drop(&mut self) {
+        self.0.add_permits(1);
+    }
+}
+
+/// The source's next batch followed by every batch already waiting behind it, as one
+/// batch, up to [`COALESCED_UPDATES_MAX`] updates and [`COALESCED_BYTES_MAX`] bytes of
+/// rows. `None` once the source has stopped.
+async fn coalesce(source: &mut KafkaSource) -> Option<SourceBatch> {
+    let mut batch = source.next_batch().await?;
+    let mut bytes = row_bytes(&batch);
+    while batch.updates.len() < COALESCED_UPDATES_MAX && bytes < COALESCED_BYTES_MAX {
+        let Some(next) = source.try_next_batch() else {
+            break;
+        };
+        bytes += row_bytes(&next);
+        batch.append(next);
+    }
+    Some(batch)
+}
+
+fn row_bytes(batch: &SourceBatch) -> usize {
+    batch.updates.iter().map(|(row, _)| row.byte_len()).sum()
 }
