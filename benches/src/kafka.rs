@@ -15,7 +15,8 @@
 //!    sequence number and the wall-clock time just before it was handed to the producer;
 //!    a `SUBSCRIBE` to a view grouping by the sequence number sees each message's row
 //!    appear, and the difference of the two clocks (one machine, one process) is its
-//!    latency. The first second is warm-up and is not counted.
+//!    latency. The first second is warm-up and is not counted. The baseline is the same
+//!    producer on another topic read by a plain consumer in this process.
 //! 3. Memory: resident bytes of the Eddy process before and after an upsert table
 //!    (`CREATE TABLE ... PRIMARY KEY ... WITH (KAFKA_TOPIC ...)`) reads
 //!    `--kafka-table-rows` keyed messages, beside a plain table with the same primary key
@@ -336,6 +337,89 @@ fn produce_steadily(
     Ok((sent, started.elapsed()))
 }
 
+/// A producer for the latency runs: each message leaves within a millisecond.
+fn steady_producer(kafka: &Kafka) -> Result<BaseProducer> {
+    kafka
+        .client_config()
+        .set("linger.ms", "1")
+        .create()
+        .context("creating a kafka producer")
+}
+
+/// The `sent_us` field of a latency message.
+fn sent_us_of(value: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(value).ok()?;
+    let at = text.find("\"sent_us\": ")? + "\"sent_us\": ".len();
+    text[at..].trim_end_matches('}').trim().parse().ok()
+}
+
+/// The latency baseline: the same steady producer, read by a plain consumer in this
+/// process (from each partition's end). Returns sorted latencies after the warm-up.
+fn raw_latency(kafka: &Kafka, topic: &str, args: &Args) -> Result<Vec<Duration>> {
+    let consumer: BaseConsumer = kafka
+        .client_config()
+        .set("group.id", "eddy-bench-raw")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .context("creating a kafka consumer")?;
+    let mut assignment = TopicPartitionList::new();
+    for partition in partitions(&consumer, topic)? {
+        assignment.add_partition_offset(topic, partition, Offset::End)?;
+    }
+    consumer.assign(&assignment)?;
+    // Let the assignment settle before the first message is sent.
+    consumer.poll(Duration::from_millis(500));
+    let producer = steady_producer(kafka)?;
+    let stop = AtomicBool::new(false);
+    let duration = Duration::from_secs(args.kafka_latency_secs);
+    let started_us = now_us();
+    let warm_up_us = WARM_UP.as_micros() as i64;
+    std::thread::scope(|scope| {
+        let producing = scope.spawn(|| {
+            produce_steadily(
+                &producer,
+                topic,
+                args.kafka_partitions,
+                args.kafka_rate,
+                duration,
+                &stop,
+            )
+        });
+        let total = (args.kafka_rate as f64 * duration.as_secs_f64()) as u64;
+        let mut latencies = Vec::new();
+        let mut seen = 0u64;
+        let deadline = Instant::now() + duration + WAIT;
+        while seen < total {
+            ensure!(
+                Instant::now() < deadline,
+                "raw latency: saw {seen} of {total} messages"
+            );
+            match consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Ok(message)) => {
+                    let seen_us = now_us();
+                    let sent_us = message
+                        .payload()
+                        .and_then(sent_us_of)
+                        .context("a latency message without sent_us")?;
+                    seen += 1;
+                    if sent_us - started_us >= warm_up_us {
+                        latencies.push(Duration::from_micros((seen_us - sent_us).max(0) as u64));
+                    }
+                }
+                Some(Err(e)) => bail!("raw latency: {e}"),
+            }
+        }
+        let (sent, _) = producing
+            .join()
+            .map_err(|_| anyhow::anyhow!("the producer thread panicked"))??;
+        ensure!(sent == total, "sent {sent} of {total} messages");
+        latencies.sort();
+        Ok(latencies)
+    })
+}
+
 async fn latency(args: &Args, kafka: &Kafka) -> Result<()> {
     let workers = args.workers[0];
     let rate = args.kafka_rate;
@@ -345,8 +429,17 @@ async fn latency(args: &Args, kafka: &Kafka) -> Result<()> {
          seen through SUBSCRIBE, {workers} worker(s)",
         duration.as_secs()
     );
-    let topic = kafka.unique_topic("bench-latency");
     let partitions = args.kafka_partitions;
+    let raw_topic = kafka.unique_topic("bench-latency-raw");
+    kafka.create_topic(&raw_topic, partitions).await?;
+    let raw = tokio::task::block_in_place(|| raw_latency(kafka, &raw_topic, args))?;
+    ensure!(!raw.is_empty(), "no raw latency samples after the warm-up");
+    println!(
+        "  baseline: produce -> a plain rdkafka consumer: p50 {:.1} ms, p99 {:.1} ms",
+        ms(percentile(&raw, 0.5)),
+        ms(percentile(&raw, 0.99)),
+    );
+    let topic = kafka.unique_topic("bench-latency");
     kafka.create_topic(&topic, partitions).await?;
     let eddy = start_eddy(args, kafka, workers)?;
     let client = eddy.connect().await?;
@@ -366,11 +459,7 @@ async fn latency(args: &Args, kafka: &Kafka) -> Result<()> {
     // The subscription starts reading before the first message is sent.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let producer = kafka
-        .client_config()
-        .set("linger.ms", "1")
-        .create::<BaseProducer>()
-        .context("creating a kafka producer")?;
+    let producer = steady_producer(kafka)?;
     let stop = Arc::new(AtomicBool::new(false));
     let sent_total = Arc::new(AtomicU64::new(u64::MAX));
     let producing = {

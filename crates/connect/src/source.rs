@@ -580,3 +580,40 @@ impl Reader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use eddy_repr::Datum;
+
+    use super::*;
+
+    fn batch(values: &[i64], errors: &[i64], progress: &[(i32, i64)]) -> SourceBatch {
+        SourceBatch {
+            updates: values
+                .iter()
+                .map(|&v| (Row::pack(&[Datum::Int64(v)]), 1))
+                .collect(),
+            errors: errors
+                .iter()
+                .map(|&offset| SourceError {
+                    partition: 0,
+                    offset,
+                    message: "bad".into(),
+                })
+                .collect(),
+            progress: progress.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn appending_a_later_batch_is_applying_both_in_order() {
+        let mut first = batch(&[1, 2], &[5], &[(0, 6)]);
+        first.append(batch(&[], &[], &[(0, 6), (1, 0)])); // a new partition, nothing read
+        first.append(batch(&[3], &[7], &[(0, 8), (1, 1)]));
+        assert_eq!(first, batch(&[1, 2, 3], &[5, 7], &[(0, 8), (1, 1)]));
+
+        let mut empty = SourceBatch::default();
+        empty.append(batch(&[4], &[], &[(0, 1)]));
+        assert_eq!(empty, batch(&[4], &[], &[(0, 1)]));
+    }
+}
