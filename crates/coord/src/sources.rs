@@ -10,7 +10,8 @@
 //! Group commit: each source has at most one batch in the coordinator's queue or being
 //! applied. While it is applied (its fsync is most of the cost), the consumer's batches
 //! wait in the source's channel, and the task forwards all that waited as one batch
-//! (up to [`COALESCED_UPDATES_MAX`] updates and [`COALESCED_BYTES_MAX`] bytes of rows):
+//! (it stops adding consumer batches once it holds [`COALESCED_UPDATES_MAX`] updates or
+//! [`COALESCED_BYTES_MAX`] bytes of rows, so it exceeds them by at most one of them):
 //! one record, one fsync and one time for many consumer batches. So a busy source
 //! writes large batches, an idle one gets its message through after one fsync, and
 //! the coordinator's queue never fills with one source's small batches. The coordinator
@@ -48,11 +49,10 @@ use crate::coord::Coordinator;
 use crate::durable::{LogRecord, SourceErrorRecord};
 use crate::timestamp::now_ms;
 
-/// Most updates in one batch forwarded to the coordinator after coalescing the
-/// consumer's batches (each of at most 4,096 messages).
+/// Updates after which coalescing stops adding the consumer's batches (each of at most
+/// 4,096 messages) to the batch forwarded to the coordinator.
 pub(crate) const COALESCED_UPDATES_MAX: usize = 65_536;
-/// Most bytes of rows in one forwarded batch, unless its first consumer batch alone
-/// is larger.
+/// Bytes of rows after which coalescing stops adding the consumer's batches.
 pub(crate) const COALESCED_BYTES_MAX: usize = 64 << 20;
 
 /// A source being read: the task forwarding its batches (aborting it drops the
@@ -254,9 +254,9 @@ impl Drop for NextTurn {
     }
 }
 
-/// The source's next batch followed by every batch already waiting behind it, as one
-/// batch, up to [`COALESCED_UPDATES_MAX`] updates and [`COALESCED_BYTES_MAX`] bytes of
-/// rows. `None` once the source has stopped.
+/// The source's next batch followed by the batches already waiting behind it, as one
+/// batch; no batch is added once it holds [`COALESCED_UPDATES_MAX`] updates or
+/// [`COALESCED_BYTES_MAX`] bytes of rows. `None` once the source has stopped.
 async fn coalesce(source: &mut KafkaSource) -> Option<SourceBatch> {
     let mut batch = source.next_batch().await?;
     let mut bytes = row_bytes(&batch);
