@@ -7,7 +7,9 @@
 //! 1. Throughput: `--kafka-messages` small JSON messages are produced to a topic of
 //!    `--kafka-partitions` partitions before anything reads them. The baseline is a plain
 //!    rdkafka consumer in this process reading the whole topic from the beginning (it
-//!    counts messages and bytes and decodes nothing): the broker's own consume rate.
+//!    counts messages and bytes and decodes nothing; librdkafka's defaults except
+//!    `fetch.queue.backoff.ms`, set as Eddy's consumer sets it): the broker's own
+//!    consume rate, the fastest of [`RAW_RUNS`] reads.
 //!    Then, for each `--workers` count, the time from `CREATE STREAM` until
 //!    `SELECT sum(n)` of a `GROUP BY k` count view over the stream equals the number of
 //!    messages (the view is read every [`POLL_INTERVAL`]).
@@ -194,6 +196,9 @@ fn topic_size(client: &BaseConsumer, topic: &str) -> Result<u64> {
 fn raw_consume(mut config: ClientConfig, topic: &str, expected: u64) -> Result<Duration> {
     let consumer: BaseConsumer = config
         .set("group.id", "eddy-bench-raw")
+        // As Eddy's consumer sets it: librdkafka's default (1 s) idles a consumer that
+        // drains its local queue faster than the broker refills it.
+        .set("fetch.queue.backoff.ms", "10")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create()

@@ -190,6 +190,13 @@ impl KafkaSource {
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
             .set("client.id", format!("eddy-{}", config.name))
+            // Once librdkafka's local queue is past `queued.min.messages` it waits this
+            // long before fetching more; its default (1 s) stalls a source that drains
+            // the queue faster than that for the rest of the second.
+            .set(
+                "fetch.queue.backoff.ms",
+                FETCH_QUEUE_BACKOFF.as_millis().to_string(),
+            )
             .set(
                 "reconnect.backoff.max.ms",
                 config.backoff_max.as_millis().to_string(),
@@ -289,6 +296,9 @@ fn lock(status: &Mutex<SourceStatus>) -> std::sync::MutexGuard<'_, SourceStatus>
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// How long librdkafka waits to fetch again for a partition whose local queue was full.
+const FETCH_QUEUE_BACKOFF: Duration = Duration::from_millis(10);
 
 /// How long one poll waits for the first message of a batch.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
