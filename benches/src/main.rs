@@ -15,9 +15,13 @@
 //! 6. Joins (`joins.rs`): planning time (an `EXPLAIN` round trip) and execution time of
 //!    a 16-table chain join and an 8-dimension star join with shuffled FROM lists, at
 //!    each of `--join-sizes` rows per table, in Eddy and in Postgres, which must agree.
+//! 7. Kafka (`kafka.rs`): Kafka -> view throughput beside a plain consumer's rate,
+//!    produce -> visible latency under a steady rate (through SUBSCRIBE), and resident
+//!    bytes per upsert-table row beside a table loaded by INSERT, on a private broker.
 //!
 //! Targets (from the foundation issue): p99 < 10 ms; at least 100x less time than
-//! Postgres per small change; at most 200 bytes per table row.
+//! Postgres per small change; at most 200 bytes per table row. Kafka (issue 7): at least
+//! 50% of the raw consume rate and 0.3M msg/s on 2 workers; p99 < 50 ms at 10k msg/s.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -29,13 +33,15 @@ use rand::{Rng, SeedableRng};
 use tokio_postgres::Client;
 
 mod joins;
+mod kafka;
 mod prepared;
 
 #[derive(Parser, Debug)]
 #[command(
     about = "Eddy benchmarks: ingest, update latency, memory, Postgres REFRESH as baseline, \
              prepared single-row statements beside Postgres, and planning and execution of \
-             16-table chain and 8-dimension star joins beside Postgres"
+             16-table chain and 8-dimension star joins beside Postgres, and Kafka ingest, \
+             latency and upsert-table memory beside a plain consumer and an INSERTed table"
 )]
 struct Args {
     /// Rows in `orders` (and in the memory table).
@@ -65,19 +71,35 @@ struct Args {
     /// after one warm-up; the medians are printed.
     #[arg(long, default_value_t = 5)]
     join_runs: usize,
-    /// Worker counts to measure ingest with (the latency, prepared and joins phases use
-    /// the first).
+    /// Messages produced for the kafka phase's throughput run.
+    #[arg(long, default_value_t = 1_000_000)]
+    kafka_messages: u64,
+    /// Partitions of the kafka phase's topics (the memory run's topic has one).
+    #[arg(long, default_value_t = 4)]
+    kafka_partitions: i32,
+    /// Messages per second in the kafka phase's latency run.
+    #[arg(long, default_value_t = 10_000)]
+    kafka_rate: u64,
+    /// Seconds the kafka phase's latency run produces for (the first is warm-up).
+    #[arg(long, default_value_t = 10)]
+    kafka_latency_secs: u64,
+    /// Keyed messages (distinct keys) read into the kafka phase's upsert table.
+    #[arg(long, default_value_t = 1_000_000)]
+    kafka_table_rows: u64,
+    /// Worker counts to measure ingest and kafka throughput with (the latency, prepared,
+    /// joins and kafka latency phases use the first).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     workers: Vec<usize>,
     /// The eddy binary [default: target/release/eddy next to this binary].
     #[arg(long)]
     eddy: Option<PathBuf>,
     /// Run only these phases [default: all]; the latency and baseline phases need the
-    /// ingest phase's data; the prepared and joins phases start their own servers.
+    /// ingest phase's data; the prepared, joins and kafka phases start their own servers
+    /// (kafka also its own broker).
     #[arg(
         long,
         value_delimiter = ',',
-        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins"]
+        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka"]
     )]
     only: Vec<String>,
 }
@@ -161,7 +183,7 @@ async fn load(
     Ok(started.elapsed())
 }
 
-fn rss_bytes(pid: u32) -> Result<u64> {
+pub(crate) fn rss_bytes(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()
@@ -382,6 +404,10 @@ async fn main() -> Result<()> {
 
     if args.runs("joins") {
         joins::run(&args).await?;
+    }
+
+    if args.runs("kafka") {
+        kafka::run(&args).await?;
     }
     Ok(())
 }

@@ -108,6 +108,27 @@ pub struct SourceBatch {
     pub progress: BTreeMap<i32, i64>,
 }
 
+impl SourceBatch {
+    /// Appends `later`, the batch that came after this one: applying the result is
+    /// applying both in order (updates and errors concatenated, `later`'s progress,
+    /// which covers every partition this one's does).
+    pub fn append(&mut self, later: SourceBatch) {
+        let SourceBatch {
+            mut updates,
+            mut errors,
+            progress,
+        } = later;
+        debug_assert!(self.progress.keys().all(|p| progress.contains_key(p)));
+        if self.updates.is_empty() {
+            self.updates = updates;
+        } else {
+            self.updates.append(&mut updates);
+        }
+        self.errors.append(&mut errors);
+        self.progress = progress;
+    }
+}
+
 /// What a source is doing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceState {
@@ -184,6 +205,13 @@ impl KafkaSource {
             .set("auto.offset.reset", "earliest")
             .set("isolation.level", "read_committed")
             .set("client.id", format!("eddy-{}", config.name))
+            // Once librdkafka's local queue is past `queued.min.messages` it waits this
+            // long before fetching more; its default (1 s) stalls a source that drains
+            // the queue faster than that for the rest of the second.
+            .set(
+                "fetch.queue.backoff.ms",
+                FETCH_QUEUE_BACKOFF.as_millis().to_string(),
+            )
             .set(
                 "reconnect.backoff.max.ms",
                 config.backoff_max.as_millis().to_string(),
@@ -284,6 +312,9 @@ fn lock(status: &Mutex<SourceStatus>) -> std::sync::MutexGuard<'_, SourceStatus>
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+/// How long librdkafka waits to fetch again for a partition whose local queue was full.
+const FETCH_QUEUE_BACKOFF: Duration = Duration::from_millis(10);
 
 /// How long one poll waits for the first message of a batch.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -586,5 +617,42 @@ impl Reader {
         if !matches!(status.state, SourceState::Running) {
             status.state = SourceState::Running;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eddy_repr::Datum;
+
+    use super::*;
+
+    fn batch(values: &[i64], errors: &[i64], progress: &[(i32, i64)]) -> SourceBatch {
+        SourceBatch {
+            updates: values
+                .iter()
+                .map(|&v| (Row::pack(&[Datum::Int64(v)]), 1))
+                .collect(),
+            errors: errors
+                .iter()
+                .map(|&offset| SourceError {
+                    partition: 0,
+                    offset,
+                    message: "bad".into(),
+                })
+                .collect(),
+            progress: progress.iter().copied().collect(),
+        }
+    }
+
+    #[test]
+    fn appending_a_later_batch_is_applying_both_in_order() {
+        let mut first = batch(&[1, 2], &[5], &[(0, 6)]);
+        first.append(batch(&[], &[], &[(0, 6), (1, 0)])); // a new partition, nothing read
+        first.append(batch(&[3], &[7], &[(0, 8), (1, 1)]));
+        assert_eq!(first, batch(&[1, 2, 3], &[5, 7], &[(0, 8), (1, 1)]));
+
+        let mut empty = SourceBatch::default();
+        empty.append(batch(&[4], &[], &[(0, 1)]));
+        assert_eq!(empty, batch(&[4], &[], &[(0, 1)]));
     }
 }

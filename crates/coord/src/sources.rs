@@ -7,6 +7,17 @@
 //! updates, the messages that could not be read and the offsets reached, then the
 //! updates to the workers.
 //!
+//! Group commit: each source has at most one batch in the coordinator's queue or being
+//! applied. While it is applied (its fsync is most of the cost), the consumer's batches
+//! wait in the source's channel, and the task forwards all that waited as one batch
+//! (it stops adding consumer batches once it holds [`COALESCED_UPDATES_MAX`] updates or
+//! [`COALESCED_BYTES_MAX`] bytes of rows, so it exceeds them by at most one of them):
+//! one record, one fsync and one time for many consumer batches. So a busy source
+//! writes large batches, an idle one gets its message through after one fsync, and
+//! the coordinator's queue never fills with one source's small batches. The coordinator
+//! never waits on Kafka: it only hands the source its turn back
+//! ([`RunningSource::in_flight`]).
+//!
 //! Invariants:
 //! - Exactly once: a batch's updates and the offsets after it are made durable in one
 //!   record before the workers see the updates, and a restarted source resumes from the
@@ -22,12 +33,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use eddy_connect::{
     KafkaSource, KafkaSourceSpec, Resume, SourceBatch, SourceConfig, SourceKind, SourceState,
     SourceStatus, StatusHandle,
 };
 use eddy_repr::{Datum, Diff, GlobalId, Row, SqlError, SqlState};
+use tokio::sync::Semaphore;
 use tracing::{error, warn};
 
 use crate::builtins::EDDY_SOURCE_ERRORS;
@@ -40,11 +53,19 @@ use crate::timestamp::now_ms;
 
 /// How often a source's figures in `/metrics` are refreshed.
 const METRICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Updates after which coalescing stops adding the consumer's batches (each of at most
+/// 4,096 messages) to the batch forwarded to the coordinator.
+pub(crate) const COALESCED_UPDATES_MAX: usize = 65_536;
+/// Bytes of rows after which coalescing stops adding the consumer's batches.
+pub(crate) const COALESCED_BYTES_MAX: usize = 64 << 20;
 
 /// A source being read: the task forwarding its batches (aborting it drops the
 /// consumer, which stops its thread) and its status.
 pub(crate) struct RunningSource {
     task: tokio::task::JoinHandle<()>,
+    /// One permit while the source may forward a batch; the forwarding task takes it
+    /// before each batch and the coordinator gives it back once the batch is applied.
+    in_flight: Arc<Semaphore>,
     status: StatusHandle,
     /// Set when the coordinator stopped the source (a batch it could not log).
     failure: Option<String>,
@@ -168,19 +189,45 @@ impl Coordinator {
         let mut source = KafkaSource::start(spec, SourceConfig::new(name), resume)?;
         let status = source.status_handle();
         let tx = self.internal_tx.clone();
+        let in_flight = Arc::new(Semaphore::new(1));
+        let turn = Arc::clone(&in_flight);
         let task = tokio::spawn(async move {
             // Every second the coordinator also refreshes the source's figures in
-            // `/metrics` (its lag changes while no batch comes).
+            // `/metrics` (its lag changes while no batch comes), also while the source
+            // waits for its turn or for messages.
             let mut tick = tokio::time::interval(METRICS_INTERVAL);
             loop {
-                let command = tokio::select! {
-                    batch = source.next_batch() => match batch {
-                        Some(batch) => Command::SourceBatch { id, batch },
-                        None => return,
-                    },
-                    _ = tick.tick() => Command::SourceTick { id },
+                // Wait until the previous batch is applied; meanwhile the next ones
+                // gather in the source's channel.
+                let permit = loop {
+                    tokio::select! {
+                        permit = turn.acquire() => break permit,
+                        _ = tick.tick() => {
+                            if tx.send(Command::SourceTick { id }).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
                 };
-                if tx.send(command).await.is_err() {
+                match permit {
+                    Ok(permit) => permit.forget(),
+                    Err(_) => return,
+                }
+                // Receiving is cancel-safe: a tick never loses a batch.
+                let batch = loop {
+                    tokio::select! {
+                        batch = coalesce(&mut source) => break batch,
+                        _ = tick.tick() => {
+                            if tx.send(Command::SourceTick { id }).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                };
+                let Some(batch) = batch else {
+                    return;
+                };
+                if tx.send(Command::SourceBatch { id, batch }).await.is_err() {
                     return;
                 }
             }
@@ -189,6 +236,7 @@ impl Coordinator {
             id,
             RunningSource {
                 task,
+                in_flight,
                 status,
                 failure: None,
             },
@@ -273,10 +321,18 @@ impl Coordinator {
     }
 
     /// Applies one batch of source `id`: logged with its offsets, then sent to the
-    /// workers at a new time.
+    /// workers at a new time. Then the source may forward its next batch.
     pub(crate) fn apply_source_batch(&mut self, id: GlobalId, batch: SourceBatch) {
-        let Some(running) = self.sources.running.get_mut(&id) else {
+        let Some(running) = self.sources.running.get(&id) else {
             return; // dropped meanwhile
+        };
+        let _next_turn = NextTurn(Arc::clone(&running.in_flight));
+        self.apply_source_write(id, batch);
+    }
+
+    fn apply_source_write(&mut self, id: GlobalId, batch: SourceBatch) {
+        let Some(running) = self.sources.running.get_mut(&id) else {
+            return;
         };
         if running.failure.is_some() {
             return;
@@ -351,4 +407,34 @@ impl Coordinator {
             .source_errors
             .fetch_add(n_errors, Ordering::Relaxed);
     }
+}
+
+/// Gives a source its turn back (one permit) when dropped, on every way out of
+/// [`Coordinator::apply_source_batch`].
+struct NextTurn(Arc<Semaphore>);
+
+impl Drop for NextTurn {
+    fn drop(&mut self) {
+        self.0.add_permits(1);
+    }
+}
+
+/// The source's next batch followed by the batches already waiting behind it, as one
+/// batch; no batch is added once it holds [`COALESCED_UPDATES_MAX`] updates or
+/// [`COALESCED_BYTES_MAX`] bytes of rows. `None` once the source has stopped.
+async fn coalesce(source: &mut KafkaSource) -> Option<SourceBatch> {
+    let mut batch = source.next_batch().await?;
+    let mut bytes = row_bytes(&batch);
+    while batch.updates.len() < COALESCED_UPDATES_MAX && bytes < COALESCED_BYTES_MAX {
+        let Some(next) = source.try_next_batch() else {
+            break;
+        };
+        bytes += row_bytes(&next);
+        batch.append(next);
+    }
+    Some(batch)
+}
+
+fn row_bytes(batch: &SourceBatch) -> usize {
+    batch.updates.iter().map(|(row, _)| row.byte_len()).sum()
 }
