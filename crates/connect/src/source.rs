@@ -426,9 +426,29 @@ impl Reader {
         let initial = self.assigned.is_empty() && !self.resumed;
         let mut list = TopicPartitionList::new();
         let mut starts = BTreeMap::new();
+        let mut errors = Vec::new();
         for &partition in &new {
             let start = match self.progress.get(&partition) {
-                Some(&offset) => offset,
+                Some(&offset) => {
+                    // Resuming: messages the broker deleted (retention) before this
+                    // source read them are lost to it; say so, and go on from the
+                    // first message the broker still has.
+                    let (low, _) = self.watermarks(partition)?;
+                    if offset < low {
+                        errors.push(SourceError {
+                            partition,
+                            offset,
+                            message: format!(
+                                "messages at offsets {offset} to {} were deleted by the broker \
+                                 (retention) before this source read them",
+                                low - 1
+                            ),
+                        });
+                        low
+                    } else {
+                        offset
+                    }
+                }
                 None if initial => self.start_offset(partition)?,
                 None => self.watermarks(partition)?.0,
             };
@@ -446,9 +466,14 @@ impl Reader {
         }
         // Later partitions are new ones whichever way the source started.
         self.resumed = true;
-        lock(&self.status).progress = self.progress.clone();
+        {
+            let mut status = lock(&self.status);
+            status.progress = self.progress.clone();
+            status.errors_total += errors.len() as u64;
+        }
         Ok(Some(SourceBatch {
             progress: self.progress.clone(),
+            errors,
             ..SourceBatch::default()
         }))
     }

@@ -783,3 +783,66 @@ async fn broker_that_goes_away_is_retried_until_it_is_back() {
     assert_eq!(got.rows, expected);
     assert_eq!(source.status().state, SourceState::Running);
 }
+
+/// Messages the broker deleted (retention, or `DeleteRecords`) before a resumed source
+/// read them are reported as an error with where they were, and the source goes on
+/// from the first message the broker still has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_left_by_retention_is_reported_on_resume() {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let kafka = broker();
+    let topic = kafka.unique_topic("gap");
+    kafka.create_topic(&topic, 1).await.unwrap();
+    let batch = |range: std::ops::Range<i32>| {
+        range
+            .map(|i| TestRecord::value(format!(r#"{{"n": {i}}}"#)))
+            .collect::<Vec<_>>()
+    };
+    let first = kafka.produce(&topic, batch(0..10)).await.unwrap();
+    let stream = spec(
+        &kafka,
+        SourceKind::Stream,
+        desc(&[("n", ScalarType::Int32)]),
+        vec![],
+        &[("KAFKA_TOPIC", &topic)],
+    );
+    let mut source = KafkaSource::start(stream.clone(), config("gap"), Resume::default()).unwrap();
+    let mut got = Collected::default();
+    got.read_until(&mut source, &ends(&first)).await;
+    source.stop();
+    let recorded = got.progress.clone();
+    assert_eq!(recorded.get(&0), Some(&10));
+
+    // While the source is away, ten more arrive and the first fifteen are deleted.
+    let second = kafka.produce(&topic, batch(10..20)).await.unwrap();
+    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create().unwrap();
+    let mut upto = TopicPartitionList::new();
+    upto.add_partition_offset(&topic, 0, Offset::Offset(15))
+        .unwrap();
+    admin
+        .delete_records(&upto, &AdminOptions::new())
+        .await
+        .expect("delete records");
+
+    let resume = Resume {
+        progress: recorded,
+        current_rows: vec![],
+    };
+    let mut source = KafkaSource::start(stream, config("gap2"), resume).unwrap();
+    got.read_until(&mut source, &ends(&second)).await;
+    let expected: BTreeMap<String, Diff> =
+        (0..10).chain(15..20).map(|i| (i.to_string(), 1)).collect();
+    assert_eq!(got.rows, expected);
+    assert_eq!(got.errors.len(), 1, "{:?}", got.errors);
+    assert_eq!((got.errors[0].partition, got.errors[0].offset), (0, 10));
+    assert!(
+        got.errors[0]
+            .message
+            .contains("offsets 10 to 14 were deleted"),
+        "{}",
+        got.errors[0].message
+    );
+}
