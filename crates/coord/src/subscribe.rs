@@ -143,6 +143,15 @@ pub(crate) fn subscribe_error(err: SubscribeError) -> SqlError {
         .with_hint(
             "Read the subscription faster, or raise eddy serve --subscribe-max-buffered-records.",
         ),
+        SubscribeError::ResourceExhausted { limit } => {
+            SqlError::new(SqlState::OUT_OF_MEMORY, "out of memory")
+                .with_detail(format!(
+                    "The subscription held more than {limit} in its dataflow's arrangements."
+                ))
+                .with_hint(
+                    "Add join conditions or filters, or raise eddy serve --query-max-records.",
+                )
+        }
         SubscribeError::Shutdown => SqlError::new(
             SqlState::ADMIN_SHUTDOWN,
             "subscribe ended: the compute workers stopped",

@@ -80,6 +80,10 @@ pub enum SubscribeError {
     /// The workers stopped (or dropped the dataflow) with the receiver still reading.
     #[error("compute workers are shut down")]
     Shutdown,
+    /// The subscription's dataflow outgrew the one-off query budget (`limit` says
+    /// which: `10000000 records`) and was stopped.
+    #[error("the subscription holds more than {limit} in its arrangements")]
+    ResourceExhausted { limit: String },
 }
 
 /// What worker 0 and the receiver share.
@@ -226,7 +230,26 @@ pub(crate) struct SubscribeSender {
     channel: Arc<Channel>,
 }
 
+/// A way to fail a subscription from outside its dataflow (the worker stopping it
+/// over its budget); not a sender: holding one does not keep the subscription alive.
+pub(crate) struct SubscribeFailer {
+    channel: Arc<Channel>,
+}
+
+impl SubscribeFailer {
+    pub(crate) fn fail(&self, error: SubscribeError) {
+        SubscribeSender::fail_channel(&self.channel, error);
+    }
+}
+
 impl SubscribeSender {
+    /// What fails this subscription from outside its dataflow.
+    pub(crate) fn failer(&self) -> SubscribeFailer {
+        SubscribeFailer {
+            channel: Arc::clone(&self.channel),
+        }
+    }
+
     /// Whether updates are still wanted: no failure, and the receiver is there.
     fn is_active(&self) -> bool {
         let state = self.channel.lock();
@@ -266,7 +289,11 @@ impl SubscribeSender {
     /// Fails the subscription: the queue is freed and the error is what the receiver
     /// reads next.
     fn fail(&self, error: SubscribeError) {
-        let mut state = self.channel.lock();
+        Self::fail_channel(&self.channel, error);
+    }
+
+    fn fail_channel(channel: &Channel, error: SubscribeError) {
+        let mut state = channel.lock();
         if state.error.is_some() {
             return;
         }
@@ -277,9 +304,9 @@ impl SubscribeSender {
         state.error = Some(error);
         drop(state);
         if overflow {
-            self.channel.overflowed.send_replace(true);
+            channel.overflowed.send_replace(true);
         }
-        self.channel.ready.notify_one();
+        channel.ready.notify_one();
     }
 }
 

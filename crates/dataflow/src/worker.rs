@@ -45,7 +45,7 @@ use crate::render::{
     arity_mismatch, build_dataflow, build_subscribe, ByteMeter, CompiledMfp, ErrTrace, RowTrace,
     Time, TraceSource,
 };
-use crate::subscribe::{SubscribeDesc, SubscribeSender};
+use crate::subscribe::{SubscribeDesc, SubscribeError, SubscribeFailer, SubscribeSender};
 
 /// How long an idle worker parks before looking at its commands again, should an
 /// unpark be missed.
@@ -85,6 +85,8 @@ struct SubscribeState {
     dataflow_index: usize,
     operators: std::ops::Range<usize>,
     buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
+    /// Fails the subscription when it outgrows the budget.
+    failer: SubscribeFailer,
 }
 
 struct PendingPeek {
@@ -315,6 +317,7 @@ impl<'w> WorkerState<'w> {
         let worker_index = self.worker.index();
         let registry = &mut self.registry;
         let first_operator = self.worker.peek_identifier();
+        let failer = sender.failer();
         let buttons = self
             .worker
             .dataflow_named::<Time, _, _>(&desc.name, |scope| {
@@ -325,6 +328,7 @@ impl<'w> WorkerState<'w> {
             dataflow_index,
             operators: first_operator..self.worker.peek_identifier(),
             buttons,
+            failer,
         };
         tracing::debug!(id = %desc.id, name = %desc.name, as_of = desc.as_of, "created subscription");
         self.publish_installed();
@@ -530,6 +534,25 @@ impl<'w> WorkerState<'w> {
                 }));
             }
             self.retire(state);
+        }
+        // A subscription's dataflow is kept up to date, but a user's query all the same:
+        // it runs under the record budget too.
+        let over: Vec<(GlobalId, String)> = self
+            .subscribes
+            .iter()
+            .filter_map(|(id, state)| {
+                let records = self.sizes.records_in(&state.operators);
+                exceeded(records, 0).map(|limit| (*id, limit))
+            })
+            .collect();
+        for (id, limit) in over {
+            if let Some(state) = self.subscribes.get(&id) {
+                tracing::warn!(%id, name = %state.name, %limit, "subscription over its budget; stopping it");
+                state
+                    .failer
+                    .fail(SubscribeError::ResourceExhausted { limit });
+            }
+            self.drop_collection(id);
         }
     }
 

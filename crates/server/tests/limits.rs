@@ -196,6 +196,33 @@ async fn wide_rows_fail_on_the_byte_budget() {
     eprintln!("narrow query: {:?}", started.elapsed());
 }
 
+/// A subscription is a user's query too: one over a cross-join bomb fails with 53200
+/// at `--query-max-records` instead of taking the server down.
+#[tokio::test]
+async fn a_subscription_runs_under_the_record_budget() {
+    let mut config = common::config(2);
+    config.extra_args = vec!["--query-max-records".into(), "2000000".into()];
+    let eddy = Eddy::start(config).expect("eddy starts");
+    let client = setup(&eddy).await;
+    let subscriber = eddy.connect().await.unwrap();
+    let err = tokio::time::timeout(
+        Duration::from_secs(60),
+        subscriber.simple_query("SUBSCRIBE (SELECT count(*) FROM big a, big b, big c)"),
+    )
+    .await
+    .expect("the subscription is stopped within a minute")
+    .expect_err("the bomb cannot be maintained");
+    let db = err
+        .as_db_error()
+        .unwrap_or_else(|| panic!("{}", describe_error(&err)));
+    assert_eq!(db.code().code(), "53200", "{}", describe_error(&err));
+    assert_eq!(
+        db.detail(),
+        Some("The subscription held more than 2000000 records in its dataflow's arrangements.")
+    );
+    still_serving(&client, ROWS).await;
+}
+
 #[tokio::test]
 async fn a_driver_cancel_stops_a_running_query() {
     let eddy = start_eddy(2);
