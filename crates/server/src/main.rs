@@ -51,7 +51,7 @@ struct ServeArgs {
     /// per data directory, and again only when its contents change.
     #[arg(long)]
     views: Option<PathBuf>,
-    /// Fail a one-off query (53200) once its dataflow holds this many records in its
+    /// Fail a one-off query or a subscription (53200) once its dataflow holds this many records in its
     /// arrangements; 0 for no limit. Materialized views are never limited.
     #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_QUERY_MAX_RECORDS)]
     query_max_records: u64,
