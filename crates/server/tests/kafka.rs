@@ -118,6 +118,7 @@ async fn an_upsert_table_from_a_topic_follows_updates_and_tombstones_across_kill
     assert_eq!(row.get("type"), Some("table"));
     assert_eq!(row.get("topic"), Some(topic.as_str()));
     assert_eq!(row.get("errors"), Some("1"), "the message that is not JSON");
+    wait_for(&client, "SHOW TABLES", &["users"]).await;
     let error_row = "users 1";
     wait_for(
         &client,

@@ -37,10 +37,14 @@ impl Coordinator {
             ObjectKind::Views => ItemKind::View,
             ObjectKind::MaterializedViews => ItemKind::MaterializedView,
         };
+        // A table read from Kafka is a table to its users (as in ksqlDB).
+        let kafka_table = |e: &crate::catalog::CatalogEntry| {
+            want == ItemKind::Table && e.source.as_ref().is_some_and(|s| !s.stream)
+        };
         let mut names: Vec<&str> = self
             .catalog
             .entries()
-            .filter(|e| e.kind == want)
+            .filter(|e| e.kind == want || kafka_table(e))
             .map(|e| e.name.as_str())
             .collect();
         names.sort();
