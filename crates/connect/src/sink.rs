@@ -68,6 +68,8 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
+use crate::spec::{invalid_value, option_values, topic_and_brokers};
+
 /// The header holding a message's time (decimal milliseconds).
 pub const TIME_HEADER: &str = "eddy_time";
 
@@ -124,14 +126,6 @@ const OPTIONS: [&str; 6] = [
     "TOPIC_PARTITIONS",
 ];
 
-fn invalid_value(option: &str, value: &str, expected: &str) -> SqlError {
-    SqlError::new(
-        SqlState::INVALID_PARAMETER_VALUE,
-        format!("invalid value for option \"{option}\": \"{value}\""),
-    )
-    .with_hint(format!("Expected {expected}."))
-}
-
 impl SinkSpec {
     /// Parses the `WITH (name = value, ...)` options and `KEY = (...)` columns of
     /// `CREATE SINK` for a relation with columns `desc`. `default_brokers` is the
@@ -144,25 +138,9 @@ impl SinkSpec {
         key: Option<&[String]>,
         default_brokers: Option<&str>,
     ) -> Result<SinkSpec, SqlError> {
-        let values = crate::spec::option_values(options, &OPTIONS, ", KEY")?;
+        let values = option_values(options, &OPTIONS, ", KEY")?;
         let [topic, brokers, value_format, envelope, key_format, partitions] = values;
-        let topic = match topic.map(str::trim) {
-            Some(t) if !t.is_empty() => t.to_string(),
-            Some(_) => return Err(invalid_value("KAFKA_TOPIC", "", "a topic name")),
-            None => return Err(SqlError::syntax("option \"KAFKA_TOPIC\" is required")),
-        };
-        let brokers = match brokers.or(default_brokers).map(str::trim) {
-            Some(b) if !b.is_empty() => b.to_string(),
-            _ => {
-                return Err(SqlError::new(
-                    SqlState::INVALID_PARAMETER_VALUE,
-                    "no kafka brokers given",
-                )
-                .with_hint(
-                    "Set KAFKA_BROKERS = 'host:port' or start the server with --kafka-brokers.",
-                ))
-            }
-        };
+        let (topic, brokers) = topic_and_brokers(topic, brokers, default_brokers)?;
         match value_format.map(str::to_ascii_uppercase).as_deref() {
             None | Some("JSON") => {}
             Some(other) => {

@@ -194,23 +194,7 @@ impl KafkaSourceSpec {
         let values = option_values(options, &OPTIONS, "")?;
         let [topic, brokers, value_format, key_format, delimiter, start, on_error] = values;
 
-        let topic = match topic.map(str::trim) {
-            Some(t) if !t.is_empty() => t.to_string(),
-            Some(_) => return Err(invalid_value("KAFKA_TOPIC", "", "a topic name")),
-            None => return Err(SqlError::syntax("option \"KAFKA_TOPIC\" is required")),
-        };
-        let brokers = match brokers.or(default_brokers).map(str::trim) {
-            Some(b) if !b.is_empty() => b.to_string(),
-            _ => {
-                return Err(SqlError::new(
-                    SqlState::INVALID_PARAMETER_VALUE,
-                    "no kafka brokers given",
-                )
-                .with_hint(
-                    "Set KAFKA_BROKERS = 'host:port' or start the server with --kafka-brokers.",
-                ))
-            }
-        };
+        let (topic, brokers) = topic_and_brokers(topic, brokers, default_brokers)?;
         let delimiter = match delimiter {
             None => b',',
             Some(d) if d.len() == 1 && d.is_ascii() && d != "\"" && d != "\n" => d.as_bytes()[0],
@@ -369,7 +353,34 @@ impl KafkaSourceSpec {
     }
 }
 
-fn invalid_value(option: &str, value: &str, expected: &str) -> SqlError {
+/// The `KAFKA_TOPIC` (required) and the brokers (`KAFKA_BROKERS`, else the server's
+/// `default_brokers`) of a source or sink.
+pub(crate) fn topic_and_brokers(
+    topic: Option<&str>,
+    brokers: Option<&str>,
+    default_brokers: Option<&str>,
+) -> Result<(String, String), SqlError> {
+    let topic = match topic.map(str::trim) {
+        Some(t) if !t.is_empty() => t.to_string(),
+        Some(_) => return Err(invalid_value("KAFKA_TOPIC", "", "a topic name")),
+        None => return Err(SqlError::syntax("option \"KAFKA_TOPIC\" is required")),
+    };
+    let brokers = match brokers.or(default_brokers).map(str::trim) {
+        Some(b) if !b.is_empty() => b.to_string(),
+        _ => {
+            return Err(
+                SqlError::new(SqlState::INVALID_PARAMETER_VALUE, "no kafka brokers given")
+                    .with_hint(
+                        "Set KAFKA_BROKERS = 'host:port' or start the server with --kafka-brokers.",
+                    ),
+            )
+        }
+    };
+    Ok((topic, brokers))
+}
+
+/// `22023` for a bad option value, with what was expected.
+pub(crate) fn invalid_value(option: &str, value: &str, expected: &str) -> SqlError {
     SqlError::new(
         SqlState::INVALID_PARAMETER_VALUE,
         format!("invalid value for option \"{option}\": \"{value}\""),
