@@ -249,6 +249,20 @@ impl Coordinator {
     /// at the message it could not read, so reads of it report that rather than
     /// answer from data that no longer follows the topic.
     pub(crate) fn check_sources(&self, ids: &BTreeSet<GlobalId>) -> Result<(), SqlError> {
+        // Every read comes here: with no failed source (nearly always) there is
+        // nothing to walk.
+        let failed: BTreeMap<GlobalId, String> = self
+            .sources
+            .running
+            .iter()
+            .filter_map(|(id, running)| match running.status().state {
+                SourceState::Failed { error } => Some((*id, error)),
+                _ => None,
+            })
+            .collect();
+        if failed.is_empty() {
+            return Ok(());
+        }
         let mut seen = BTreeSet::new();
         let mut todo: Vec<GlobalId> = ids.iter().copied().collect();
         while let Some(id) = todo.pop() {
@@ -259,10 +273,7 @@ impl Coordinator {
                 continue;
             };
             todo.extend(entry.depends_on.iter().copied());
-            let Some(running) = self.sources.running.get(&id) else {
-                continue;
-            };
-            if let SourceState::Failed { error } = running.status().state {
+            if let Some(error) = failed.get(&id) {
                 return Err(SqlError::new(
                     SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
                     format!("source \"{}\" has stopped: {error}", entry.name),
