@@ -30,7 +30,7 @@ use differential_dataflow::trace::TraceReader;
 use differential_dataflow::{AsCollection, VecCollection};
 use eddy_expr::join_order::{choose_implementation, JoinImplementation};
 use eddy_expr::{EvalError, MirRelationExpr};
-use eddy_repr::{Diff, GlobalId, Row};
+use eddy_repr::{Diff, GlobalId, Row, ScalarType};
 use operators::{flat_map_fallible, group_row, metered};
 use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::operators::{CapabilitySet, ToStream};
@@ -299,13 +299,20 @@ impl<'a, 's> Context<'a, 's> {
                 }
             }
             MirRelationExpr::Threshold { input } => {
+                // Only a float column can hold a -0 to make 0 (a pass per row otherwise).
+                let has_floats = input
+                    .typ()
+                    .iter()
+                    .any(|t| matches!(t.scalar_type, ScalarType::Float32 | ScalarType::Float64));
                 let input = self.render_metered(input);
-                let oks = input
-                    .oks
-                    .map(group_row)
-                    .threshold_named(&self.op_name("Threshold"), |_row, count: &Diff| {
-                        (*count).max(0)
-                    });
+                let rows = if has_floats {
+                    input.oks.map(group_row)
+                } else {
+                    input.oks
+                };
+                let oks = rows.threshold_named(&self.op_name("Threshold"), |_row, count: &Diff| {
+                    (*count).max(0)
+                });
                 Rendered {
                     oks,
                     errs: input.errs,
