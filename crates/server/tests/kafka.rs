@@ -8,17 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use eddy_testkit::{Eddy, Kafka, TestRecord};
+use eddy_testkit::{Kafka, TestRecord};
 use tokio_postgres::Client;
-
-fn start_with_kafka(kafka: &Kafka) -> Eddy {
-    let mut config = common::config(2);
-    config.extra_args = vec![
-        "--kafka-brokers".into(),
-        kafka.bootstrap_servers().to_string(),
-    ];
-    Eddy::start(config).unwrap_or_else(|e| panic!("starting eddy: {e:#}"))
-}
 
 /// The rows of `query` (every column as text), once they equal `expected`; panics
 /// with the last rows seen after 60 s.
@@ -55,7 +46,7 @@ async fn an_upsert_table_from_a_topic_follows_updates_and_tombstones_across_kill
     let kafka = Kafka::shared().expect("kafka");
     let topic = kafka.unique_topic("users");
     kafka.create_topic(&topic, 2).await.expect("topic");
-    let mut eddy = start_with_kafka(&kafka);
+    let mut eddy = common::start_with_kafka(&kafka);
     let client = eddy.connect().await.expect("connect");
     client
         .batch_execute(&format!(
@@ -185,7 +176,7 @@ async fn malformed_messages_are_recorded_and_the_rest_is_counted() {
     let kafka = Kafka::shared().expect("kafka");
     let topic = kafka.unique_topic("events");
     kafka.create_topic(&topic, 2).await.expect("topic");
-    let eddy = start_with_kafka(&kafka);
+    let eddy = common::start_with_kafka(&kafka);
     let client = eddy.connect().await.expect("connect");
     client
         .batch_execute(&format!(
@@ -289,7 +280,7 @@ async fn a_stream_joined_with_a_table_counts_every_message_once_across_kill_9() 
         )
         .await
         .expect("produce users");
-    let mut eddy = start_with_kafka(&kafka);
+    let mut eddy = common::start_with_kafka(&kafka);
     let client = eddy.connect().await.expect("connect");
     client
         .batch_execute(&format!(
@@ -375,7 +366,7 @@ async fn a_debezium_topic_is_a_cdc_table_and_replayed_events_count_once() {
     let kafka = Kafka::shared().expect("kafka");
     let topic = kafka.unique_topic("dbserver1.inventory.customers");
     kafka.create_topic(&topic, 1).await.expect("topic");
-    let eddy = start_with_kafka(&kafka);
+    let eddy = common::start_with_kafka(&kafka);
     let client = eddy.connect().await.expect("connect");
     client
         .batch_execute(&format!(
@@ -447,7 +438,7 @@ async fn a_source_that_fails_on_error_is_reported_by_its_views_only() {
     let kafka = Kafka::shared().expect("kafka");
     let topic = kafka.unique_topic("strict");
     kafka.create_topic(&topic, 1).await.expect("topic");
-    let eddy = start_with_kafka(&kafka);
+    let eddy = common::start_with_kafka(&kafka);
     let client = eddy.connect().await.expect("connect");
     client
         .batch_execute(&format!(

@@ -58,6 +58,16 @@ async fn still_serving(client: &Client, expected_before: i64) {
     assert_eq!(n, expected_before + 1);
 }
 
+/// The server error of `err`, which must be 53200 (a query or subscription over its
+/// budget).
+fn out_of_memory(err: &tokio_postgres::Error) -> &tokio_postgres::error::DbError {
+    let db = err
+        .as_db_error()
+        .unwrap_or_else(|| panic!("{}", describe_error(err)));
+    assert_eq!(db.code().code(), "53200", "{}", describe_error(err));
+    db
+}
+
 fn assert_canceled(result: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>, why: &str) {
     let err = result.expect_err("the query cannot finish");
     let db = err
@@ -173,10 +183,7 @@ async fn wide_rows_fail_on_the_byte_budget() {
         .await
         .expect_err("over the byte budget");
     eprintln!("wide query failed after {:?}", started.elapsed());
-    let db = err
-        .as_db_error()
-        .unwrap_or_else(|| panic!("{}", describe_error(&err)));
-    assert_eq!(db.code().code(), "53200", "{}", describe_error(&err));
+    let db = out_of_memory(&err);
     assert_eq!(
         db.detail(),
         Some("The query held more than 100000000 bytes in its dataflow's arrangements.")
@@ -212,10 +219,7 @@ async fn a_subscription_runs_under_the_record_budget() {
     .await
     .expect("the subscription is stopped within a minute")
     .expect_err("the bomb cannot be maintained");
-    let db = err
-        .as_db_error()
-        .unwrap_or_else(|| panic!("{}", describe_error(&err)));
-    assert_eq!(db.code().code(), "53200", "{}", describe_error(&err));
+    let db = out_of_memory(&err);
     assert_eq!(
         db.detail(),
         Some("The subscription held more than 2000000 records in its dataflow's arrangements.")
@@ -307,10 +311,7 @@ async fn a_cross_join_bomb_fails_with_out_of_memory_and_the_memory_goes_back() {
         .query(BOMB, &[])
         .await
         .expect_err("the bomb cannot finish");
-    let db = err
-        .as_db_error()
-        .unwrap_or_else(|| panic!("{}", describe_error(&err)));
-    assert_eq!(db.code().code(), "53200", "{}", describe_error(&err));
+    let db = out_of_memory(&err);
     assert_eq!(db.message(), "out of memory");
     assert!(started.elapsed() < Duration::from_secs(60));
     // The stopped dataflow's memory goes back (give the allocator a moment).

@@ -12,18 +12,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use eddy_testkit::{Eddy, Isolation, Kafka, ReadRecord};
+use eddy_testkit::{Isolation, Kafka, ReadRecord};
 use serde_json::Value;
 use tokio_postgres::{Client, SimpleQueryMessage};
-
-fn start_with_kafka(kafka: &Kafka) -> Eddy {
-    let mut config = common::config(2);
-    config.extra_args = vec![
-        "--kafka-brokers".into(),
-        kafka.bootstrap_servers().to_string(),
-    ];
-    Eddy::start(config).unwrap_or_else(|e| panic!("starting eddy: {e:#}"))
-}
 
 /// The rows of `query`, every column as text joined by spaces.
 async fn rows(client: &Client, query: &str) -> Vec<String> {
@@ -78,7 +69,7 @@ async fn upsert_and_debezium_sinks_read_back_as_tables_equal_the_view() {
     let kafka = Kafka::shared().expect("kafka");
     let upsert_topic = kafka.unique_topic("totals-upsert");
     let cdc_topic = kafka.unique_topic("totals-cdc");
-    let eddy = start_with_kafka(&kafka);
+    let eddy = common::start_with_kafka(&kafka);
     let client = eddy.connect().await.expect("connect");
     client
         .batch_execute(&format!(
@@ -313,7 +304,7 @@ async fn a_sink_killed_mid_output_writes_every_change_once_after_restart() {
     let cdc_topic = kafka.unique_topic("counted-cdc");
     kafka.create_topic(&upsert_topic, 2).await.expect("topic");
     kafka.create_topic(&cdc_topic, 2).await.expect("topic");
-    let mut eddy = start_with_kafka(&kafka);
+    let mut eddy = common::start_with_kafka(&kafka);
     let client = eddy.connect().await.expect("connect");
     let keys = 20;
     client

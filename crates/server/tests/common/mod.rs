@@ -23,6 +23,16 @@ pub fn config(workers: usize) -> EddyConfig {
     EddyConfig::new(eddy_binary()).workers(workers)
 }
 
+/// Starts a server with 2 workers whose sources and sinks use `kafka`'s brokers.
+pub fn start_with_kafka(kafka: &eddy_testkit::Kafka) -> Eddy {
+    let mut config = config(2);
+    config.extra_args = vec![
+        "--kafka-brokers".into(),
+        kafka.bootstrap_servers().to_string(),
+    ];
+    Eddy::start(config).unwrap_or_else(|e| panic!("starting eddy: {e:#}"))
+}
+
 /// Starts a server with `workers` workers and a temporary data directory.
 pub fn start_eddy(workers: usize) -> Eddy {
     Eddy::start(config(workers)).unwrap_or_else(|e| panic!("starting eddy: {e:#}"))
