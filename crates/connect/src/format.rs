@@ -17,6 +17,9 @@
 //! was wrong (and the column, when one is to blame).
 
 use chrono::DateTime;
+use std::borrow::Cow;
+
+use eddy_repr::strconv::json::{canonical_number, key_order, JsonField};
 use eddy_repr::strconv::{parse_datum, parse_numeric, JsonbValue};
 use eddy_repr::{Datum, RelationDesc, ScalarType};
 use rust_decimal::prelude::ToPrimitive;
@@ -90,8 +93,12 @@ impl Format {
         let Some(value) = msg.value else {
             return Ok(Decoded::Tombstone);
         };
-        let mut decoded = match self.value_format {
+        let decoded = match self.value_format {
             ValueFormat::Json => {
+                if let Some(datums) = self.row_from_json_fast(value) {
+                    return self.with_metadata(Decoded::Row(datums), msg);
+                }
+                // The slow path reads the whole value as a tree; it gives the errors.
                 let json = parse_json(value)?;
                 match json {
                     Value::Object(object) => Decoded::Row(self.row_from_object(&object)?),
@@ -118,6 +125,14 @@ impl Format {
             }
             ValueFormat::DebeziumJson => self.decode_debezium(value)?,
         };
+        self.with_metadata(decoded, msg)
+    }
+
+    fn with_metadata(
+        &self,
+        mut decoded: Decoded,
+        msg: &KafkaMessage<'_>,
+    ) -> Result<Decoded, String> {
         match &mut decoded {
             Decoded::Row(datums) => self.fill_metadata(datums, msg)?,
             Decoded::Change { before, after } => {
@@ -162,6 +177,42 @@ impl Format {
                 }
             }
         }
+    }
+
+    /// The declared columns from a JSON object, read field by field without building the
+    /// object; `None` when the value is not a valid object or a field does not convert,
+    /// so that the slow path ([`Format::row_from_object`]) gives the error. Agrees with
+    /// the slow path on every value that it reads: of fields that match one column
+    /// (ignoring ASCII case), the one last in jsonb key order wins, as in the slow path.
+    /// (It may give up where the slow path reads the value: a field that does not
+    /// convert but is followed by a duplicate of its key, which jsonb drops.)
+    fn row_from_json_fast(&self, value: &[u8]) -> Option<Vec<Datum>> {
+        let text = std::str::from_utf8(value).ok()?;
+        let mut datums = vec![Datum::Null; self.desc.arity()];
+        let mut keys: Vec<Option<Cow<'_, str>>> = vec![None; self.desc.arity()];
+        let mut failed = false;
+        let object = JsonbValue::visit_object(text, |key, field| {
+            let Some(&column) = self
+                .value_columns
+                .iter()
+                .find(|&&i| self.desc.names[i].eq_ignore_ascii_case(&key))
+            else {
+                return;
+            };
+            // The slow path converts every matching field, winner or not.
+            let Ok(datum) = field_to_datum(field, &self.desc.types[column].scalar_type) else {
+                failed = true;
+                return;
+            };
+            let loses = keys[column]
+                .as_ref()
+                .is_some_and(|previous| key_order(&key, previous) == std::cmp::Ordering::Less);
+            if !loses {
+                datums[column] = datum;
+                keys[column] = Some(key);
+            }
+        });
+        (object == Ok(true) && !failed).then_some(datums)
     }
 
     /// The declared columns from a JSON object (metadata columns left NULL).
@@ -409,6 +460,40 @@ pub fn json_to_datum(value: &Value, typ: &ScalarType) -> Result<Datum, String> {
     }
 }
 
+/// A field of [`JsonbValue::visit_object`] as a datum of type `typ`, as [`json_to_datum`]
+/// converts the field's value.
+fn field_to_datum(field: JsonField<'_>, typ: &ScalarType) -> Result<Datum, String> {
+    let plain_integer = |n: &str| {
+        let digits = n.strip_prefix('-').unwrap_or(n);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    };
+    match field {
+        JsonField::Null => Ok(Datum::Null),
+        JsonField::String(s) if *typ != ScalarType::Jsonb => {
+            parse_datum(&s, typ).map_err(|e| e.message)
+        }
+        JsonField::Number(n)
+            if matches!(
+                typ,
+                ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64
+            ) && plain_integer(n) =>
+        {
+            let int = n.parse::<i64>().map_err(|_| out_of_range(typ))?;
+            integer_datum(int, typ)
+        }
+        field => {
+            let value = match field {
+                JsonField::Null => Value::Null,
+                JsonField::Bool(b) => Value::Bool(b),
+                JsonField::Number(n) => Value::Number(canonical_number(n).map_err(|e| e.message)?),
+                JsonField::String(s) => Value::String(s.into_owned()),
+                JsonField::Nested(v) => v,
+            };
+            json_to_datum(&value, typ)
+        }
+    }
+}
+
 fn out_of_range(typ: &ScalarType) -> String {
     format!("{} out of range", typ.sql_name())
 }
@@ -515,6 +600,96 @@ mod tests {
 
     fn cast(json: &str, typ: &ScalarType) -> Result<Datum, String> {
         json_to_datum(&JsonbValue::parse(json).unwrap(), typ)
+    }
+
+    /// The fast JSON path reads every value the slow path reads, to the same datums, and
+    /// nothing the slow path rejects: over values of every kind and their one-character
+    /// mutations, into columns of many types.
+    #[test]
+    fn fast_json_path_agrees_with_the_tree() {
+        let types = [
+            ScalarType::Int16,
+            ScalarType::Int32,
+            ScalarType::Int64,
+            ScalarType::Float64,
+            ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            },
+            ScalarType::Text,
+            ScalarType::Bool,
+            ScalarType::Jsonb,
+            ScalarType::Timestamp,
+            ScalarType::Date,
+            ScalarType::TextArray,
+        ];
+        let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k"];
+        let mut desc = RelationDesc::empty();
+        for (name, typ) in names.iter().zip(&types) {
+            desc = desc.with_column(*name, typ.nullable(true));
+        }
+        let spec = KafkaSourceSpec::from_options(
+            crate::SourceKind::Stream,
+            desc,
+            vec![],
+            &[
+                ("KAFKA_TOPIC".into(), "t".into()),
+                ("VALUE_FORMAT".into(), "JSON".into()),
+            ],
+            Some("localhost:9092"),
+        )
+        .unwrap();
+        let format = Format::new(&spec);
+        let bases = [
+            r#"{"a": 7, "b": -0, "c": 9007199254740993, "d": 1.5e3, "e": 12.50, "f": "x\"y", "g": true}"#,
+            r#"{"h": {"z": [1, 2.0]}, "i": 1700000000000, "j": "2026-01-02", "k": ["p", null]}"#,
+            r#"{"A": 1, "a": 2, "F": 3, "f": "lower", "x": {"ignored": 1e999999}}"#,
+            r#"{"a": "12", "b": 2.5, "c": 1e2, "d": "NaN", "e": "-0.0", "f": 4.10, "g": "t"}"#,
+            r#"{"a": 70000, "b": [1], "f": ["s"], "h": null, "i": "2026-01-02 03:04:05"}"#,
+        ];
+        let alphabet = [
+            '0', '9', '-', '.', 'e', '"', '\\', '{', '}', ',', ':', 'A', ' ',
+        ];
+        let mut inputs: Vec<String> = bases.iter().map(|s| s.to_string()).collect();
+        for base in bases {
+            let chars: Vec<char> = base.chars().collect();
+            for i in 0..chars.len() {
+                for c in alphabet {
+                    let mut replaced = chars.clone();
+                    replaced[i] = c;
+                    inputs.push(replaced.into_iter().collect());
+                }
+                let mut removed = chars.clone();
+                removed.remove(i);
+                inputs.push(removed.into_iter().collect());
+            }
+        }
+        let mut read = 0;
+        for input in &inputs {
+            let slow = parse_json(input.as_bytes()).and_then(|json| match json {
+                Value::Object(object) => format.row_from_object(&object),
+                _ => Err("not an object".into()),
+            });
+            let fast = format.row_from_json_fast(input.as_bytes());
+            match (&slow, &fast) {
+                (Ok(slow), Some(fast)) => {
+                    assert_eq!(slow, fast, "{input}");
+                    read += 1;
+                }
+                (Err(_), None) => {}
+                // Only a duplicate key hides a bad field from the slow path.
+                (Ok(_), None) => {
+                    let mut keys = Vec::new();
+                    let _ = JsonbValue::visit_object(input, |k, _| keys.push(k.to_lowercase()));
+                    keys.sort();
+                    let before = keys.len();
+                    keys.dedup();
+                    assert!(keys.len() < before, "{input}: only the slow path reads it");
+                }
+                (Err(e), Some(_)) => panic!("{input}: the fast path reads what fails with {e}"),
+            }
+        }
+        assert!(read > 200, "only {read} inputs were read");
     }
 
     #[test]

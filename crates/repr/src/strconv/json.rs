@@ -9,6 +9,7 @@
 //! So the canonical text of a value identifies it: two jsonb datums are equal exactly
 //! when their texts are, which is what lets [`crate::Datum::Jsonb`] store the text.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::{scan_decimal, ParseError, ParseErrorKind};
@@ -27,6 +28,18 @@ pub enum JsonbValue {
     Array(Vec<JsonbValue>),
     /// Entries in canonical key order, keys unique.
     Object(Vec<(String, JsonbValue)>),
+}
+
+/// A field's value as [`JsonbValue::visit_object`] passes it on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JsonField<'a> {
+    Null,
+    Bool(bool),
+    /// A valid JSON number as written (not canonical: see [`canonical_number`]).
+    Number(&'a str),
+    String(Cow<'a, str>),
+    /// An array or object.
+    Nested(JsonbValue),
 }
 
 /// Postgres' jsonb key order: shorter keys first, then bytewise.
@@ -54,6 +67,65 @@ impl JsonbValue {
             )));
         }
         Ok(v)
+    }
+
+    /// Reads JSON text whose top level is an object, calling `field` with each of its
+    /// fields in document order, without building the object: strings without escapes
+    /// and numbers are borrowed from `text`. Accepts and rejects exactly what
+    /// [`JsonbValue::parse`] does, so a caller may fall back to it for the error message.
+    ///
+    /// Returns `Ok(false)` (having called nothing) when the top level is not an object.
+    /// Duplicate keys are all passed on; `JsonbValue::parse` would keep the last.
+    pub fn visit_object<'a>(
+        text: &'a str,
+        mut field: impl FnMut(Cow<'a, str>, JsonField<'a>),
+    ) -> Result<bool, ParseError> {
+        let mut p = Parser {
+            src: text,
+            b: text.as_bytes(),
+            i: 0,
+        };
+        p.skip_ws();
+        if p.b.get(p.i) != Some(&b'{') {
+            return Ok(false);
+        }
+        p.i += 1;
+        p.skip_ws();
+        if p.b.get(p.i) == Some(&b'}') {
+            p.i += 1;
+        } else {
+            loop {
+                p.skip_ws();
+                if p.b.get(p.i) != Some(&b'"') {
+                    return Err(p.expected("string"));
+                }
+                let key = p.borrowed_string()?;
+                p.skip_ws();
+                if p.b.get(p.i) != Some(&b':') {
+                    return Err(p.expected("\":\""));
+                }
+                p.i += 1;
+                let value = p.field_value()?;
+                field(key, value);
+                p.skip_ws();
+                match p.b.get(p.i) {
+                    Some(b',') => p.i += 1,
+                    Some(b'}') => {
+                        p.i += 1;
+                        break;
+                    }
+                    _ => return Err(p.expected("\",\" or \"}\"")),
+                }
+            }
+        }
+        p.skip_ws();
+        if p.i < p.b.len() {
+            let tok = p.token_text()?;
+            return Err(syntax_error(format!(
+                "Expected end of input, but found \"{tok}\"."
+            )));
+        }
+        Ok(true)
     }
 
     /// Builds an object from entries in any order; the last of duplicate keys wins.
@@ -198,7 +270,7 @@ fn is_alnum(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn skip_ws(&mut self) {
         while self.i < self.b.len() && is_json_ws(self.b[self.i]) {
             self.i += 1;
@@ -339,6 +411,67 @@ impl Parser<'_> {
                 }
             }
         }
+    }
+
+    /// A field value of [`JsonbValue::visit_object`]: scalars borrowed, nesting parsed.
+    fn field_value(&mut self) -> Result<JsonField<'a>, ParseError> {
+        self.skip_ws();
+        match self.b.get(self.i) {
+            Some(b'{' | b'[') => self.value(1).map(JsonField::Nested),
+            Some(b'"') => self.borrowed_string().map(JsonField::String),
+            None | Some(b'}' | b']' | b',' | b':') => self.value(1).map(|_| JsonField::Null),
+            Some(_) => {
+                let end = self.token_end();
+                let token = &self.src[self.i..end];
+                let field = match token {
+                    "true" => JsonField::Bool(true),
+                    "false" => JsonField::Bool(false),
+                    "null" => JsonField::Null,
+                    // An exponent or a huge number may overflow `numeric`, which the
+                    // canonical form finds; a plain one cannot.
+                    _ if token.len() <= 1000
+                        && !token.contains(['e', 'E'])
+                        && scan_json_number(token.as_bytes()) == Some(token.len()) =>
+                    {
+                        JsonField::Number(token)
+                    }
+                    _ => {
+                        // Invalid tokens and overflows fail here as `parse` fails.
+                        self.value(1)?;
+                        return Ok(JsonField::Number(token));
+                    }
+                };
+                self.i = end;
+                Ok(field)
+            }
+        }
+    }
+
+    /// The end of the bare token (literal or number) at the current position, by the
+    /// rule [`Parser::token_text`] uses.
+    fn token_end(&self) -> usize {
+        let b = self.b;
+        let numberish = b[self.i] == b'-' || b[self.i].is_ascii_digit();
+        let mut j = self.i;
+        while j < b.len() && (is_alnum(b[j]) || (numberish && matches!(b[j], b'-' | b'+' | b'.'))) {
+            j += 1;
+        }
+        j
+    }
+
+    /// A string literal at the current `"`, borrowed when it holds no escapes.
+    fn borrowed_string(&mut self) -> Result<Cow<'a, str>, ParseError> {
+        let b = self.b;
+        let start = self.i + 1;
+        let mut j = start;
+        while j < b.len() && b[j] != b'"' && b[j] != b'\\' && b[j] >= 0x20 {
+            j += 1;
+        }
+        if b.get(j) == Some(&b'"') {
+            self.i = j + 1;
+            return Ok(Cow::Borrowed(&self.src[start..j]));
+        }
+        self.string().map(Cow::Owned)
     }
 
     /// Reads a string literal at the current `"`.
@@ -499,8 +632,8 @@ fn scan_json_number(b: &[u8]) -> Option<usize> {
     Some(i)
 }
 
-/// The canonical numeric text of a (valid) JSON number.
-fn canonical_number(num: &str) -> Result<String, ParseError> {
+/// The canonical numeric text of a (valid) JSON number: `1e2` is `100`, `-0` is `0`.
+pub fn canonical_number(num: &str) -> Result<String, ParseError> {
     match scan_decimal(num) {
         Some(Ok(text)) => Ok(text.to_numeric_string()),
         _ => Err(ParseError::new(

@@ -1326,3 +1326,80 @@ fn mutated_inputs_never_panic_and_round_trip() {
         }
     }
 }
+
+/// `visit_object` accepts and rejects what `parse` does, with the same error, and passes
+/// on the fields `parse` keeps (the last of duplicate keys wins), over single-character
+/// mutations of objects with every kind of field.
+#[test]
+fn jsonb_visit_object_agrees_with_parse() {
+    use json::{canonical_number, JsonField};
+    const BASES: &[&str] = &[
+        r#"{"k": 12, "v": -0, "tag": "t\"1", "f": 1.50, "e": 1e2, "n": null, "b": true}"#,
+        r#" { "a" : [1, {"x": "y"}], "o": {"p": false}, "a": "dup", "s": "\u00e9\ud83d\ude00" } "#,
+        r#"{"Name": "x", "name": "y", "": 0.0e-3, "big": 1e999999}"#,
+        r#"{}"#,
+    ];
+    const ALPHABET: &[char] = &[
+        '0', '1', '-', '+', '.', ':', ' ', 'e', '{', '}', '[', ']', '"', '\\', ',', 'u', 'n', 'é',
+        '\u{0}', '\n',
+    ];
+    let mut inputs: Vec<String> = BASES.iter().map(|s| s.to_string()).collect();
+    for base in BASES {
+        let chars: Vec<char> = base.chars().collect();
+        for i in 0..=chars.len() {
+            for &c in ALPHABET {
+                let mut inserted = chars.clone();
+                inserted.insert(i, c);
+                inputs.push(inserted.into_iter().collect());
+                if i < chars.len() {
+                    let mut replaced = chars.clone();
+                    replaced[i] = c;
+                    inputs.push(replaced.into_iter().collect());
+                }
+            }
+            if i < chars.len() {
+                let mut removed = chars.clone();
+                removed.remove(i);
+                inputs.push(removed.into_iter().collect());
+            }
+        }
+    }
+    let mut objects = 0;
+    for input in &inputs {
+        let mut fields = Vec::new();
+        let visited =
+            JsonbValue::visit_object(input, |key, value| fields.push((key.into_owned(), value)));
+        let parsed = JsonbValue::parse(input);
+        match (visited, parsed) {
+            (Ok(true), Ok(parsed)) => {
+                let entries = fields
+                    .into_iter()
+                    .map(|(key, value)| {
+                        let value = match value {
+                            JsonField::Null => JsonbValue::Null,
+                            JsonField::Bool(b) => JsonbValue::Bool(b),
+                            JsonField::Number(n) => JsonbValue::Number(
+                                canonical_number(n).expect("a number that parsed"),
+                            ),
+                            JsonField::String(s) => JsonbValue::String(s.into_owned()),
+                            JsonField::Nested(v) => v,
+                        };
+                        (key, value)
+                    })
+                    .collect();
+                assert_eq!(JsonbValue::object(entries), parsed, "{input:?}");
+                objects += 1;
+            }
+            (Ok(false), parsed) => assert!(
+                !input.trim_start().starts_with('{')
+                    && !matches!(parsed, Ok(JsonbValue::Object(_))),
+                "{input:?}"
+            ),
+            (Err(visited), Err(parsed)) => {
+                assert_eq!(format!("{visited:?}"), format!("{parsed:?}"), "{input:?}")
+            }
+            (visited, parsed) => panic!("{input:?}: visit {visited:?}, parse {parsed:?}"),
+        }
+    }
+    assert!(objects > 100, "only {objects} of the inputs were objects");
+}
