@@ -45,7 +45,8 @@
 //!   ([`SinkState::Failed`]): its owner starts a new one (fold, difference, go on).
 //! - No timely worker and no coordinator task waits on Kafka: the producer runs on its
 //!   own thread, fed over a channel of [`SinkConfig::channel_batches_max`] batches.
-//! - A key must identify one row of the relation for UPSERT; a key with several rows
+//! - A key must identify one row of the relation for UPSERT (the coordinator refuses a
+//!   `KEY` not known to be unique, unless `NOT ENFORCED`); a key with several rows
 //!   writes one of them (a whole-row key always identifies one row; multiplicities
 //!   above one are written once).
 

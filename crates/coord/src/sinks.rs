@@ -26,9 +26,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use eddy_connect::{KafkaSink, SinkBatch, SinkConfig, SinkSpec, SinkState, SinkStatus};
+use eddy_connect::{
+    KafkaSink, SinkBatch, SinkConfig, SinkEnvelope, SinkSpec, SinkState, SinkStatus,
+};
 use eddy_dataflow::{SubscribeDesc, SubscribeReceiver};
-use eddy_repr::{GlobalId, SqlError, Timestamp};
+use eddy_repr::{GlobalId, SqlError, SqlState, Timestamp};
 use tracing::{info, warn};
 
 use crate::catalog::CatalogEntry;
@@ -112,6 +114,80 @@ pub(crate) fn sink_spec(
 }
 
 impl Coordinator {
+    /// For `ENVELOPE = 'UPSERT'` with `KEY = (...)`: the key must be known to be unique
+    /// in the relation (it holds a primary key, the GROUP BY columns, ...), else two
+    /// rows with one key would be folded into one message and a row lost. `NOT
+    /// ENFORCED` takes the user's word for it.
+    pub(crate) fn check_upsert_key(
+        &self,
+        entry: &CatalogEntry,
+        spec: &SinkSpec,
+    ) -> Result<(), SqlError> {
+        let Some(options) = &entry.sink else {
+            return Ok(());
+        };
+        if spec.envelope != SinkEnvelope::Upsert
+            || options.key.is_none()
+            || options.key_not_enforced
+        {
+            return Ok(());
+        }
+        let plan = entry
+            .plan
+            .as_ref()
+            .ok_or_else(|| SqlError::internal(format!("sink \"{}\" has no plan", entry.name)))?;
+        let keys = plan.keys(&|id| self.relation_keys(id));
+        if keys
+            .iter()
+            .any(|key| key.iter().all(|c| spec.key.contains(c)))
+        {
+            return Ok(());
+        }
+        let names: Vec<&str> = spec
+            .key
+            .iter()
+            .map(|&c| entry.desc.names[c].as_str())
+            .collect();
+        let known: Vec<String> = keys
+            .iter()
+            .map(|key| {
+                let names: Vec<&str> = key.iter().map(|&c| entry.desc.names[c].as_str()).collect();
+                format!("({})", names.join(", "))
+            })
+            .collect();
+        let detail = if known.is_empty() {
+            "No unique key of the relation is known.".to_string()
+        } else {
+            format!("Keys known to be unique: {}.", known.join(", "))
+        };
+        Err(SqlError::new(
+            SqlState::INVALID_COLUMN_REFERENCE,
+            format!(
+                "KEY ({}) of sink \"{}\" is not known to be unique, so an upsert topic could lose rows",
+                names.join(", "),
+                entry.name
+            ),
+        )
+        .with_detail(detail)
+        .with_hint(
+            "Use columns that hold a primary key or the GROUP BY columns, or write KEY = (...) NOT ENFORCED if you know the key is unique.",
+        ))
+    }
+
+    /// The known unique keys of table, source or view `id` (see `MirRelationExpr::keys`).
+    fn relation_keys(&self, id: GlobalId) -> Vec<Vec<usize>> {
+        let Some(entry) = self.catalog.get(id) else {
+            return vec![];
+        };
+        if !entry.primary_key.is_empty() {
+            return vec![entry.primary_key.clone()];
+        }
+        match (&entry.plan, &entry.sink) {
+            (Some(plan), None) => plan.keys(&|id| self.relation_keys(id)),
+            _ => vec![],
+        }
+    }
+
     /// Starts (or starts again) writing sink `id` (in the catalog): a subscription of
     /// its relation from the current read time, with the snapshot, feeding a new
     /// producer.

@@ -13,6 +13,7 @@ pub mod eval;
 pub mod explain;
 pub mod func;
 pub mod join_order;
+pub mod keys;
 pub mod mfp;
 pub mod optimize;
 pub mod relation;

@@ -202,6 +202,26 @@ async fn upsert_and_debezium_sinks_read_back_as_tables_equal_the_view() {
         .await,
         "22023"
     );
+    // An UPSERT key that is not known to be unique would fold rows together: refused,
+    // with the keys that are known, unless the user vouches for it.
+    let not_unique = client
+        .batch_execute(
+            "CREATE SINK by_n FROM totals WITH (KAFKA_TOPIC = 'x', ENVELOPE = 'UPSERT', KEY = (n))",
+        )
+        .await
+        .expect_err("a key that is not unique");
+    let db = not_unique.as_db_error().expect("a server error");
+    assert_eq!(db.code().code(), "42P10", "{db:?}");
+    assert_eq!(db.detail(), Some("Keys known to be unique: (region)."));
+    client
+        .batch_execute(&format!(
+            "CREATE SINK by_n FROM totals WITH (KAFKA_TOPIC = '{}', ENVELOPE = 'UPSERT', \
+               KEY = (n) NOT ENFORCED);
+             DROP SINK by_n;",
+            kafka.unique_topic("by-n")
+        ))
+        .await
+        .expect("NOT ENFORCED takes the user's word");
     client
         .batch_execute("DROP SINK totals_cdc")
         .await

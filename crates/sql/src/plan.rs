@@ -315,6 +315,9 @@ pub struct SourceOptions {
 pub struct SinkOptions {
     pub options: Vec<(String, String)>,
     pub key: Option<Vec<String>>,
+    /// `KEY (...) NOT ENFORCED`: the user vouches that the key is unique where Eddy
+    /// cannot tell.
+    pub key_not_enforced: bool,
 }
 
 /// The result columns of [`Plan::Explain`]: one text column `QUERY PLAN`.

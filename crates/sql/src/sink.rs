@@ -5,7 +5,8 @@
 //! ```text
 //! CREATE SINK [IF NOT EXISTS] name FROM relation
 //!   WITH (KAFKA_TOPIC = 'topic', ENVELOPE = 'UPSERT' | 'DEBEZIUM'
-//!         [, VALUE_FORMAT = 'JSON'] [, KEY = (column, ...)] [, KAFKA_BROKERS = '...'] ...)
+//!         [, VALUE_FORMAT = 'JSON'] [, KEY = (column, ...) [NOT ENFORCED]]
+//!         [, KAFKA_BROKERS = '...'] ...)
 //! DROP SINK [IF EXISTS] name [, ...] [CASCADE | RESTRICT]
 //! ```
 //!
@@ -75,7 +76,12 @@ impl fmt::Display for CreateSink {
             .collect();
         if let Some(key) = &self.options.key {
             let columns: Vec<String> = key.iter().map(|c| quoted_ident(c)).collect();
-            parts.push(format!("KEY = ({})", columns.join(", ")));
+            let not_enforced = if self.options.key_not_enforced {
+                " NOT ENFORCED"
+            } else {
+                ""
+            };
+            parts.push(format!("KEY = ({}){not_enforced}", columns.join(", ")));
         }
         write!(f, "{})", parts.join(", "))
     }
@@ -158,6 +164,7 @@ pub(crate) fn parse_create_sink(parser: &mut Parser) -> Result<CreateSink, Parse
                 columns.push(normalize_ident(&parser.parse_identifier()?));
             }
             parser.expect_token(&Token::RParen)?;
+            options.key_not_enforced = parse_words(parser, "not", "enforced");
             if options.key.replace(columns).is_some() {
                 return Err(ParserError::ParserError(
                     "option KEY is given more than once".into(),

@@ -3234,7 +3234,7 @@ fn subscribe_plans_the_relation_with_timestamp_and_diff_first() {
 #[test]
 fn create_sink_parses_and_prints_back_the_same_statement() {
     let sql = "create sink if not exists out from mv \
-               with (kafka_topic = 'o''t', ENVELOPE = upsert, key = (a, \"B\"), n = 3)";
+               with (kafka_topic = 'o''t', ENVELOPE = upsert, key = (a, \"B\") not enforced, n = 3)";
     let Statement::CreateSink(create) = one_statement(sql) else {
         panic!("not a CREATE SINK");
     };
@@ -3252,6 +3252,7 @@ fn create_sink_parses_and_prints_back_the_same_statement() {
         create.options.key,
         Some(vec!["a".to_string(), "B".to_string()])
     );
+    assert!(create.options.key_not_enforced);
     // The printed statement (kept in the log) parses back to the same one.
     let text = create.to_string();
     assert_eq!(

@@ -211,7 +211,8 @@ impl Coordinator {
             depends_on,
             options,
         );
-        sink_spec(&entry, self.kafka_brokers.as_deref())?;
+        let spec = sink_spec(&entry, self.kafka_brokers.as_deref())?;
+        self.check_upsert_key(&entry, &spec)?;
         self.storage
             .append(&[LogRecord::create(&entry).expect("sinks are logged")])?;
         self.catalog.insert(entry);
