@@ -40,6 +40,10 @@ use crate::sources::Sources;
 use crate::timestamp::TimestampOracle;
 use crate::txn::TxnState;
 
+/// How often the coordinator refreshes what changes without a command (the sinks'
+/// figures in `/metrics`).
+const PERIODIC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How the coordinator is set up.
 #[derive(Clone, Debug)]
 pub struct CoordConfig {
@@ -165,7 +169,19 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
 
 impl Coordinator {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        while let Some(command) = rx.recv().await {
+        let mut tick = tokio::time::interval(PERIODIC_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let command = tokio::select! {
+                command = rx.recv() => command,
+                _ = tick.tick() => {
+                    self.periodic();
+                    continue;
+                }
+            };
+            let Some(command) = command else {
+                break;
+            };
             if self.rows_since_snapshot >= self.snapshot_rows {
                 self.snapshot().await;
             }
@@ -176,6 +192,11 @@ impl Coordinator {
             }
         }
         self.compute.shutdown();
+    }
+
+    /// What the coordinator does every [`PERIODIC_INTERVAL`], busy or not.
+    fn periodic(&mut self) {
+        self.publish_sink_metrics();
     }
 
     async fn handle(&mut self, command: Command) -> ControlFlow {

@@ -29,6 +29,8 @@ pub struct Metrics {
     latency_sum_us: AtomicU64,
     /// Per source (by name): what it has read, and how far behind the topic it is.
     pub per_source: std::sync::Mutex<std::collections::BTreeMap<String, SourceMetrics>>,
+    /// Per sink (by name): what it has written, and how far it has got.
+    pub per_sink: std::sync::Mutex<std::collections::BTreeMap<String, SinkMetrics>>,
 }
 
 /// One per-source series: name, help, kind and the figure it shows.
@@ -47,6 +49,19 @@ pub struct SourceMetrics {
     pub errors: u64,
     /// Partition → messages the broker holds that are not applied yet.
     pub lag: std::collections::BTreeMap<i32, i64>,
+}
+
+/// The figures `/metrics` shows for one sink.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SinkMetrics {
+    /// Messages committed to the topic (since the server started).
+    pub messages: u64,
+    /// The last Eddy timestamp committed (milliseconds since the epoch), if any.
+    pub last_time: Option<u64>,
+    /// Whether it is running (not starting, not failed and waiting to start again).
+    pub up: bool,
+    /// Failures in a row, after each of which it was started again.
+    pub failures: u64,
 }
 
 impl Metrics {
@@ -168,7 +183,57 @@ impl Metrics {
         writeln!(out, "{name}_sum {sum}").unwrap();
         writeln!(out, "{name}_count {count}").unwrap();
         self.render_sources(&mut out);
+        self.render_sinks(&mut out);
         out
+    }
+
+    /// The per-sink series: messages written, the last time committed, whether it runs.
+    fn render_sinks(&self, out: &mut String) {
+        let sinks = self
+            .per_sink
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        type SinkSeries = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&SinkMetrics) -> Option<u64>,
+        );
+        let series: [SinkSeries; 4] = [
+            (
+                "eddy_sink_messages_total",
+                "Messages a sink has committed to its topic.",
+                "counter",
+                |m| Some(m.messages),
+            ),
+            (
+                "eddy_sink_last_committed_timestamp_ms",
+                "The last Eddy timestamp (ms since the epoch) a sink has committed to its topic.",
+                "gauge",
+                |m| m.last_time,
+            ),
+            (
+                "eddy_sink_up",
+                "1 while a sink runs; 0 while it starts or waits to start again after a failure.",
+                "gauge",
+                |m| Some(u64::from(m.up)),
+            ),
+            (
+                "eddy_sink_failures",
+                "Failures in a row of a sink (0 once it runs again).",
+                "gauge",
+                |m| Some(m.failures),
+            ),
+        ];
+        for (name, help, kind, value) in series {
+            writeln!(out, "# HELP {name} {help}").unwrap();
+            writeln!(out, "# TYPE {name} {kind}").unwrap();
+            for (sink, m) in sinks.iter() {
+                if let Some(v) = value(m) {
+                    writeln!(out, "{name}{{sink=\"{sink}\"}} {v}").unwrap();
+                }
+            }
+        }
     }
 
     /// The per-source series: messages, bytes and errors read, and lag per partition.

@@ -36,6 +36,7 @@ use tracing::{info, warn};
 use crate::catalog::CatalogEntry;
 use crate::command::Command;
 use crate::coord::Coordinator;
+use crate::metrics::SinkMetrics;
 
 /// The longest wait before a failed sink is started again.
 pub(crate) const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -186,6 +187,36 @@ impl Coordinator {
             (Some(plan), None) => plan.keys(&|id| self.relation_keys(id)),
             _ => vec![],
         }
+    }
+
+    /// Copies every sink's figures into `/metrics`; a sink that runs again has no
+    /// failures in a row any more (its next backoff starts short).
+    pub(crate) fn publish_sink_metrics(&mut self) {
+        let mut figures = std::collections::BTreeMap::new();
+        for (id, running) in &mut self.sinks.running {
+            let status = running.status();
+            let up = status.state == SinkState::Running;
+            if up {
+                running.failures = 0;
+            }
+            let Some(entry) = self.catalog.get(*id) else {
+                continue;
+            };
+            figures.insert(
+                entry.name.clone(),
+                SinkMetrics {
+                    messages: status.messages_total,
+                    last_time: status.last_time,
+                    up,
+                    failures: u64::from(running.failures),
+                },
+            );
+        }
+        *self
+            .metrics
+            .per_sink
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = figures;
     }
 
     /// Starts (or starts again) writing sink `id` (in the catalog): a subscription of

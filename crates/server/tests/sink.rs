@@ -155,6 +155,38 @@ async fn upsert_and_debezium_sinks_read_back_as_tables_equal_the_view() {
         .expect("an update of north is one message with before and after");
     assert_eq!(north_update["before"]["n"], 2);
 
+    // /metrics: each sink's committed messages (as many as the topic holds), its last
+    // time, and that it runs; refreshed every second.
+    let upsert_line = format!(
+        "eddy_sink_messages_total{{sink=\"totals_upsert\"}} {}",
+        upsert.len()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let metrics = loop {
+        let metrics = eddy.http_get("/metrics").expect("metrics").body;
+        if metrics.lines().any(|l| l == upsert_line) || Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for expected in [
+        upsert_line.as_str(),
+        "eddy_sink_up{sink=\"totals_upsert\"} 1",
+        "eddy_sink_up{sink=\"totals_cdc\"} 1",
+        "eddy_sink_failures{sink=\"totals_cdc\"} 0",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == expected),
+            "{expected} not in\n{metrics}"
+        );
+    }
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("eddy_sink_last_committed_timestamp_ms{sink=\"totals_cdc\"} ")),
+        "{metrics}"
+    );
+
     // SHOW SINKS.
     let show = client.simple_query("SHOW SINKS").await.expect("show");
     let sinks: Vec<_> = show
