@@ -7,7 +7,8 @@
 //! - `DEBEZIUM` (CDC tables): `after` is upserted and a delete removes `before`'s key,
 //!   each keyed by the primary key of the image, so a replayed duplicate event changes
 //!   nothing. An update that changes the primary key deletes `before`'s key first. A
-//!   Kafka tombstone (Debezium's compaction marker after a delete) is ignored.
+//!   Kafka tombstone (Debezium's compaction marker after a delete) is ignored. A
+//!   truncate event (`op` `t`) deletes every row.
 //!
 //! [`UpsertState`] is the current row of every key. It lives in the source, and a
 //! restarted source rebuilds it from the collection's current rows
@@ -59,6 +60,11 @@ impl UpsertState {
             updates.push((old, -1));
         }
     }
+
+    /// Removes every row.
+    fn clear(&mut self, updates: &mut Vec<(Row, Diff)>) {
+        updates.extend(self.rows.drain().map(|(_, old)| (old, -1)));
+    }
 }
 
 /// A message's effect on the collection, computed before anything is applied.
@@ -77,6 +83,8 @@ enum Effect {
         key: Row,
         row: Row,
     },
+    /// A Debezium truncate: every row goes.
+    Truncate,
     Nothing,
 }
 
@@ -158,7 +166,9 @@ impl Decoder {
                             row: Row::pack(&datums),
                         }
                     }
-                    Decoded::Change { .. } => unreachable!("only DEBEZIUM_JSON decodes changes"),
+                    Decoded::Change { .. } | Decoded::Truncate => {
+                        unreachable!("only DEBEZIUM_JSON decodes changes")
+                    }
                 }
             }
             (Envelope::Debezium, Decoded::Change { before, after }) => {
@@ -181,6 +191,7 @@ impl Decoder {
                 }
             }
             (Envelope::Debezium, Decoded::Tombstone) => Effect::Nothing,
+            (Envelope::Debezium, Decoded::Truncate) => Effect::Truncate,
             (envelope, decoded) => {
                 unreachable!("envelope {envelope:?} with decoded value {decoded:?}")
             }
@@ -193,6 +204,7 @@ impl Decoder {
                 self.state.delete(&from, updates);
                 self.state.upsert(key, row, updates);
             }
+            Effect::Truncate => self.state.clear(updates),
             Effect::Nothing => {}
         }
         Ok(())
@@ -356,8 +368,18 @@ mod tests {
             out,
             vec![(row(1, "a"), 1), (row(1, "a"), -1), (row(2, "a"), 1)]
         );
+        // A truncate empties the table, wrapped or not; a replayed one changes nothing.
+        out.clear();
+        let truncate = r#"{"schema":{},"payload":{"before":null,"after":null,"op":"t"}}"#;
+        d.decode(&msg(9, None, Some(truncate)), &mut out).unwrap();
+        d.decode(&msg(10, None, Some(r#"{"op":"t"}"#)), &mut out)
+            .unwrap();
+        assert_eq!(out, vec![(row(2, "a"), -1)]);
+        assert!(d.state().is_empty());
+        d.decode(&msg(11, None, Some(create)), &mut out).unwrap();
+        out.clear();
         for (bad, error) in [
-            (r#"{"op":"t"}"#, "unsupported Debezium op \"t\""),
+            (r#"{"op":"x"}"#, "unsupported Debezium op \"x\""),
             (
                 r#"{"after":{"id":1}}"#,
                 "a Debezium change event needs an \"op\" field",
@@ -376,7 +398,7 @@ mod tests {
                 Err(error.into())
             );
         }
-        assert_eq!(out.len(), 3);
+        assert!(out.is_empty());
     }
 
     #[test]

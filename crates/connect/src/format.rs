@@ -54,6 +54,8 @@ pub(crate) enum Decoded {
     },
     /// No value (a tombstone).
     Tombstone,
+    /// A Debezium truncate event: the table is emptied.
+    Truncate,
 }
 
 /// Decodes values and keys for one source.
@@ -140,7 +142,7 @@ impl Format {
                     self.fill_metadata(datums, msg)?;
                 }
             }
-            Decoded::Tombstone => {}
+            Decoded::Tombstone | Decoded::Truncate => {}
         }
         Ok(decoded)
     }
@@ -277,6 +279,9 @@ impl Format {
             }
         }
         let get = |name: &str| field(&event, name).map(|i| &event[i].1);
+        if matches!(get("op"), Some(Value::String(op)) if op == "t") {
+            return Ok(Decoded::Truncate);
+        }
         let op = match get("op") {
             Some(Value::String(op)) => op.as_str(),
             Some(other) => {
