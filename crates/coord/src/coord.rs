@@ -171,19 +171,40 @@ impl Coordinator {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         let mut tick = tokio::time::interval(PERIODIC_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A command taken from the queue while gathering source batches, next to run.
+        let mut next = None;
         loop {
-            let command = tokio::select! {
-                command = rx.recv() => command,
-                _ = tick.tick() => {
-                    self.periodic();
-                    continue;
-                }
+            let command = match next.take() {
+                Some(command) => Some(command),
+                None => tokio::select! {
+                    command = rx.recv() => command,
+                    _ = tick.tick() => {
+                        self.periodic();
+                        continue;
+                    }
+                },
             };
             let Some(command) = command else {
                 break;
             };
             if self.rows_since_snapshot >= self.snapshot_rows {
                 self.snapshot().await;
+            }
+            // Group commit across sources: the batches of other sources queued right
+            // behind this one are applied with it, in one append and one fsync.
+            if let Command::SourceBatch { id, batch } = command {
+                let mut batches = vec![(id, batch)];
+                while let Ok(command) = rx.try_recv() {
+                    match command {
+                        Command::SourceBatch { id, batch } => batches.push((id, batch)),
+                        other => {
+                            next = Some(other);
+                            break;
+                        }
+                    }
+                }
+                self.apply_source_batches(batches);
+                continue;
             }
             if let ControlFlow::Stop(tx) = self.handle(command).await {
                 self.compute.shutdown();
@@ -263,7 +284,7 @@ impl Coordinator {
                     self.compute.drop_collection(id);
                 }
             }
-            Command::SourceBatch { id, batch } => self.apply_source_batch(id, batch),
+            Command::SourceBatch { id, batch } => self.apply_source_batches(vec![(id, batch)]),
             Command::SourceTick { id } => self.publish_source_metrics(id),
             Command::SinkFailed {
                 id,

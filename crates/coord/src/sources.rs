@@ -16,7 +16,10 @@
 //! writes large batches, an idle one gets its message through after one fsync, and
 //! the coordinator's queue never fills with one source's small batches. The coordinator
 //! never waits on Kafka: it only hands the source its turn back
-//! ([`RunningSource::in_flight`]).
+//! ([`RunningSource::in_flight`]). Across sources too: the batches of several sources
+//! waiting in the coordinator's queue one behind the other are applied together
+//! ([`Coordinator::apply_source_batches`]): one time, one append of one record per
+//! source, one fsync.
 //!
 //! Invariants:
 //! - Exactly once: a batch's updates and the offsets after it are made durable in one
@@ -39,7 +42,7 @@ use eddy_connect::{
     KafkaSource, KafkaSourceSpec, Resume, SourceBatch, SourceConfig, SourceKind, SourceState,
     SourceStatus, StatusHandle,
 };
-use eddy_repr::{Datum, Diff, GlobalId, Row, SqlError, SqlState};
+use eddy_repr::{Datum, Diff, GlobalId, Row, SqlError, SqlState, Timestamp};
 use tokio::sync::Semaphore;
 use tracing::{error, warn};
 
@@ -331,66 +334,92 @@ impl Coordinator {
         }
     }
 
-    /// Applies one batch of source `id`: logged with its offsets, then sent to the
-    /// workers at a new time. Then the source may forward its next batch.
-    pub(crate) fn apply_source_batch(&mut self, id: GlobalId, batch: SourceBatch) {
-        let Some(running) = self.sources.running.get(&id) else {
-            return; // dropped meanwhile
-        };
-        let _next_turn = NextTurn(Arc::clone(&running.in_flight));
-        self.apply_source_write(id, batch);
+    /// Applies batches of several sources (each at most one, as their turns allow) as
+    /// one write: one new time, one append of one record per source (so one fsync for
+    /// all), then the updates to the workers. Then each source may forward its next
+    /// batch.
+    pub(crate) fn apply_source_batches(&mut self, batches: Vec<(GlobalId, SourceBatch)>) {
+        let mut turns = Vec::with_capacity(batches.len());
+        let mut records = Vec::with_capacity(batches.len());
+        let time = self.oracle.write_ts(now_ms());
+        for (id, batch) in batches {
+            let Some(running) = self.sources.running.get(&id) else {
+                continue; // dropped meanwhile
+            };
+            turns.push(NextTurn(Arc::clone(&running.in_flight)));
+            if running.failure.is_some() {
+                continue;
+            }
+            let SourceBatch {
+                updates,
+                errors,
+                progress,
+            } = batch;
+            let unchanged = self.sources.progress.get(&id) == Some(&progress);
+            if updates.is_empty() && errors.is_empty() && unchanged {
+                continue;
+            }
+            for e in &errors {
+                warn!(source = %id, partition = e.partition, offset = e.offset, error = %e.message, "message skipped");
+            }
+            let errors = errors
+                .into_iter()
+                .map(|e| SourceErrorRecord {
+                    partition: e.partition,
+                    offset: e.offset,
+                    message: e.message,
+                })
+                .collect();
+            records.push(LogRecord::SourceWrite {
+                time,
+                id,
+                updates,
+                errors,
+                progress,
+            });
+        }
+        if records.is_empty() {
+            return;
+        }
+        if let Err(e) = self.storage.append(&records) {
+            for record in &records {
+                let LogRecord::SourceWrite { id, .. } = record else {
+                    continue;
+                };
+                error!(source = %id, error = %e, "source stopped: its batch could not be logged");
+                if let Some(running) = self.sources.running.get_mut(id) {
+                    running.failure = Some(format!("could not log what was read: {}", e.message));
+                    running.task.abort();
+                }
+            }
+            return;
+        }
+        for record in records {
+            let LogRecord::SourceWrite {
+                id,
+                updates,
+                errors,
+                progress,
+                ..
+            } = record
+            else {
+                unreachable!("built as source writes above")
+            };
+            self.apply_logged_source_write(id, time, updates, errors, progress);
+        }
+        self.close_time(time);
+        drop(turns);
     }
 
-    fn apply_source_write(&mut self, id: GlobalId, batch: SourceBatch) {
-        let Some(running) = self.sources.running.get_mut(&id) else {
-            return;
-        };
-        if running.failure.is_some() {
-            return;
-        }
-        let SourceBatch {
-            updates,
-            errors,
-            progress,
-        } = batch;
-        let unchanged = self.sources.progress.get(&id) == Some(&progress);
-        if updates.is_empty() && errors.is_empty() && unchanged {
-            return;
-        }
-        for e in &errors {
-            warn!(source = %id, partition = e.partition, offset = e.offset, error = %e.message, "message skipped");
-        }
-        let errors: Vec<SourceErrorRecord> = errors
-            .into_iter()
-            .map(|e| SourceErrorRecord {
-                partition: e.partition,
-                offset: e.offset,
-                message: e.message,
-            })
-            .collect();
-        let time = self.oracle.write_ts(now_ms());
-        let record = LogRecord::SourceWrite {
-            time,
-            id,
-            updates,
-            errors,
-            progress,
-        };
-        if let Err(e) = self.storage.append(std::slice::from_ref(&record)) {
-            error!(source = %id, error = %e, "source stopped: its batch could not be logged");
-            running.failure = Some(format!("could not log what was read: {}", e.message));
-            running.task.abort();
-            return;
-        }
-        let LogRecord::SourceWrite {
-            updates,
-            errors,
-            progress,
-            ..
-        } = record
-        else {
-            unreachable!("built as a source write above")
-        };
+    /// Sends a logged batch of source `id` to the workers at `time` (not closed yet).
+    fn apply_logged_source_write(
+        &mut self,
+        id: GlobalId,
+        time: Timestamp,
+        updates: Vec<(Row, Diff)>,
+        errors: Vec<SourceErrorRecord>,
+        progress: BTreeMap<i32, i64>,
+    ) {
         let rows = updates.len() as u64;
         self.count_rows(id, &updates);
         if !updates.is_empty() {
@@ -407,7 +436,6 @@ impl Coordinator {
             self.compute
                 .update_table(EDDY_SOURCE_ERRORS.id(), time, error_rows);
         }
-        self.close_time(time);
         self.sources.progress.insert(id, progress);
         self.publish_source_metrics(id);
         self.rows_since_snapshot += rows;
@@ -421,7 +449,7 @@ impl Coordinator {
 }
 
 /// Gives a source its turn back (one permit) when dropped, on every way out of
-/// [`Coordinator::apply_source_batch`].
+/// [`Coordinator::apply_source_batches`].
 struct NextTurn(Arc<Semaphore>);
 
 impl Drop for NextTurn {
