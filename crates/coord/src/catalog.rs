@@ -20,11 +20,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use eddy_expr::MirRelationExpr;
 use eddy_repr::{GlobalId, RelationDesc, SqlError, SqlState};
-use eddy_sql::{ItemKind, SinkOptions, SourceOptions};
+use eddy_sql::{ItemKind, SinkOptions, SourceOptions, PUBLIC_SCHEMA, SYSTEM_SCHEMAS};
 
 #[derive(Clone, Debug)]
 pub struct CatalogEntry {
     pub id: GlobalId,
+    /// The schema it lives in (`public` unless created elsewhere).
+    pub schema: String,
     pub name: String,
     pub kind: ItemKind,
     pub desc: RelationDesc,
@@ -55,6 +57,7 @@ impl CatalogEntry {
     ) -> Self {
         CatalogEntry {
             id,
+            schema: PUBLIC_SCHEMA.to_string(),
             name: name.into(),
             kind: ItemKind::Table,
             desc,
@@ -97,6 +100,7 @@ impl CatalogEntry {
     ) -> Self {
         CatalogEntry {
             id,
+            schema: PUBLIC_SCHEMA.to_string(),
             name: name.into(),
             kind,
             desc,
@@ -127,6 +131,24 @@ impl CatalogEntry {
         }
     }
 
+    /// The same entry in schema `schema`.
+    pub fn in_schema(self, schema: impl Into<String>) -> Self {
+        CatalogEntry {
+            schema: schema.into(),
+            ..self
+        }
+    }
+
+    /// The name as a user writes it to reach this item from anywhere: bare in
+    /// `public`, `schema.name` elsewhere.
+    pub fn qualified_name(&self) -> String {
+        if self.schema == PUBLIC_SCHEMA {
+            self.name.clone()
+        } else {
+            format!("{}.{}", self.schema, self.name)
+        }
+    }
+
     /// Whether the item is an arrangement in the dataflow (tables and materialized
     /// views are; plain views are inlined where they are read).
     pub fn is_arranged(&self) -> bool {
@@ -149,7 +171,11 @@ pub fn view_kind(materialized: bool) -> ItemKind {
 #[derive(Debug, Default)]
 pub struct Catalog {
     entries: BTreeMap<GlobalId, CatalogEntry>,
-    by_name: BTreeMap<String, GlobalId>,
+    /// (schema, name) → item.
+    by_name: BTreeMap<(String, String), GlobalId>,
+    /// Schemas made with `CREATE SCHEMA` (not `public` nor the system ones) → their id
+    /// (which gives their OID).
+    schemas: BTreeMap<String, GlobalId>,
     next_user_id: u64,
 }
 
@@ -168,13 +194,15 @@ impl Catalog {
 
     pub fn insert(&mut self, entry: CatalogEntry) {
         self.observe_id(entry.id);
-        self.by_name.insert(entry.name.clone(), entry.id);
+        self.by_name
+            .insert((entry.schema.clone(), entry.name.clone()), entry.id);
         self.entries.insert(entry.id, entry);
     }
 
     pub fn remove(&mut self, id: GlobalId) -> Option<CatalogEntry> {
         let entry = self.entries.remove(&id)?;
-        self.by_name.remove(&entry.name);
+        self.by_name
+            .remove(&(entry.schema.clone(), entry.name.clone()));
         Some(entry)
     }
 
@@ -182,8 +210,40 @@ impl Catalog {
         self.entries.get(&id)
     }
 
-    pub fn get_by_name(&self, name: &str) -> Option<&CatalogEntry> {
-        self.by_name.get(name).and_then(|id| self.entries.get(id))
+    pub fn get_by_name(&self, schema: &str, name: &str) -> Option<&CatalogEntry> {
+        self.by_name
+            .get(&(schema.to_string(), name.to_string()))
+            .and_then(|id| self.entries.get(id))
+    }
+
+    /// Adds schema `name` (made by `CREATE SCHEMA`) with id `id`.
+    pub fn insert_schema(&mut self, id: GlobalId, name: impl Into<String>) {
+        self.observe_id(id);
+        self.schemas.insert(name.into(), id);
+    }
+
+    /// Removes schema `name` (its items must be gone already); returns its id.
+    pub fn remove_schema(&mut self, name: &str) -> Option<GlobalId> {
+        self.schemas.remove(name)
+    }
+
+    /// The schemas made by `CREATE SCHEMA`, by name, with their ids.
+    pub fn user_schemas(&self) -> impl Iterator<Item = (&String, GlobalId)> {
+        self.schemas.iter().map(|(name, id)| (name, *id))
+    }
+
+    /// The id of schema `name`, if it was made by `CREATE SCHEMA`.
+    pub fn user_schema(&self, name: &str) -> Option<GlobalId> {
+        self.schemas.get(name).copied()
+    }
+
+    /// The items in schema `schema`.
+    pub fn items_in_schema(&self, schema: &str) -> Vec<GlobalId> {
+        self.entries
+            .values()
+            .filter(|e| e.schema == schema)
+            .map(|e| e.id)
+            .collect()
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &CatalogEntry> {
@@ -274,16 +334,19 @@ impl eddy_sql::Catalog for Catalog {
     /// Unqualified names are looked up in `pg_catalog`, then `public`, as Postgres'
     /// default search path does.
     fn resolve_item(&self, schema: Option<&str>, name: &str) -> Option<eddy_sql::CatalogItem> {
-        match schema {
+        let schema = match schema {
             None => {
                 if let Some(item) = Catalog::builtin_item("pg_catalog", name) {
                     return Some(item);
                 }
+                PUBLIC_SCHEMA
             }
-            Some("public") => {}
-            Some(schema) => return Catalog::builtin_item(schema, name),
-        }
-        let entry = self.get_by_name(name)?;
+            Some(schema) if SYSTEM_SCHEMAS.contains(&schema) => {
+                return Catalog::builtin_item(schema, name)
+            }
+            Some(schema) => schema,
+        };
+        let entry = self.get_by_name(schema, name)?;
         Some(eddy_sql::CatalogItem {
             id: entry.id,
             name: entry.name.clone(),
@@ -294,6 +357,10 @@ impl eddy_sql::Catalog for Catalog {
                 _ => None,
             },
         })
+    }
+
+    fn schema_exists(&self, name: &str) -> bool {
+        name == PUBLIC_SCHEMA || SYSTEM_SCHEMAS.contains(&name) || self.schemas.contains_key(name)
     }
 }
 

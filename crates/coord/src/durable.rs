@@ -67,6 +67,22 @@ pub enum LogRecord {
         id: GlobalId,
         create_sql: String,
     },
+    /// A schema made with `CREATE SCHEMA`.
+    CreateSchema {
+        id: GlobalId,
+        name: String,
+    },
+    /// A schema dropped (a `Drop` record before it removed what it held).
+    DropSchema {
+        name: String,
+    },
+    /// The table or source `id` (created by the record before) lives in `schema`, not
+    /// in `public`. Views and sinks need none: the text they are re-planned from names
+    /// their schema.
+    ItemSchema {
+        id: GlobalId,
+        schema: String,
+    },
 }
 
 /// A message a source could not read, as the log keeps it.
@@ -78,9 +94,21 @@ pub struct SourceErrorRecord {
 }
 
 impl LogRecord {
-    /// The record that recreates `entry` on replay (tables keep their `desc`, views are
-    /// re-planned from their text); `None` for kinds the log does not hold.
-    pub fn create(entry: &crate::catalog::CatalogEntry) -> Option<LogRecord> {
+    /// The records that recreate `entry` on replay (tables keep their `desc`, views are
+    /// re-planned from their text): its record, and where it lives when that is not
+    /// `public`.
+    pub fn create(entry: &crate::catalog::CatalogEntry) -> Vec<LogRecord> {
+        let mut records: Vec<LogRecord> = Self::create_item(entry).into_iter().collect();
+        if entry.schema != eddy_sql::PUBLIC_SCHEMA && !records.is_empty() {
+            records.push(LogRecord::ItemSchema {
+                id: entry.id,
+                schema: entry.schema.clone(),
+            });
+        }
+        records
+    }
+
+    fn create_item(entry: &crate::catalog::CatalogEntry) -> Option<LogRecord> {
         use eddy_sql::ItemKind;
         match entry.kind {
             ItemKind::Table => Some(LogRecord::CreateTable {

@@ -65,6 +65,15 @@ impl Coordinator {
                     let entry = self.replan_sink(id, &create_sql)?;
                     self.catalog.insert(entry);
                 }
+                LogRecord::CreateSchema { id, name } => self.catalog.insert_schema(id, name),
+                LogRecord::DropSchema { name } => {
+                    self.catalog.remove_schema(&name);
+                }
+                LogRecord::ItemSchema { id, schema } => {
+                    if let Some(entry) = self.catalog.remove(id) {
+                        self.catalog.insert(entry.in_schema(schema));
+                    }
+                }
                 LogRecord::Drop { ids } => {
                     for id in ids {
                         self.catalog.remove(id);
@@ -267,6 +276,7 @@ impl Coordinator {
         let ctx = self.plan_context(None, vec![]);
         match eddy_sql::plan(&self.catalog, &ctx, &stmt)? {
             Plan::CreateView {
+                schema,
                 name,
                 materialized,
                 expr,
@@ -282,7 +292,8 @@ impl Coordinator {
                 create_sql,
                 optimize(expr),
                 depends_on,
-            )),
+            )
+            .in_schema(schema)),
             _ => Err(SqlError::internal(
                 "log holds a view record that is not CREATE VIEW",
             )),
@@ -299,6 +310,7 @@ impl Coordinator {
         let ctx = self.plan_context(None, vec![]);
         match eddy_sql::plan(&self.catalog, &ctx, &stmt)? {
             Plan::CreateSink {
+                schema,
                 name,
                 expr,
                 desc,
@@ -314,7 +326,8 @@ impl Coordinator {
                 optimize(expr),
                 depends_on,
                 options,
-            )),
+            )
+            .in_schema(schema)),
             _ => Err(SqlError::internal(
                 "log holds a sink record that is not CREATE SINK",
             )),
@@ -386,7 +399,14 @@ impl Coordinator {
     /// after what it depends on, and the applied `--views` files), and the tables
     /// whose contents the snapshot must add.
     fn catalog_records(&self) -> (Vec<LogRecord>, Vec<GlobalId>) {
-        let mut state = Vec::new();
+        let mut state: Vec<LogRecord> = self
+            .catalog
+            .user_schemas()
+            .map(|(name, id)| LogRecord::CreateSchema {
+                id,
+                name: name.clone(),
+            })
+            .collect();
         let mut tables = Vec::new();
         for entry in self.catalog.entries() {
             state.extend(LogRecord::create(entry));

@@ -277,7 +277,8 @@ slt_files!(
     subqueries,
     joins,
     deep,
-    folding
+    folding,
+    schemas
 );
 
 #[test]

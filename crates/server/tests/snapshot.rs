@@ -122,3 +122,71 @@ async fn snapshots_survive_kill9() {
     eddy.restart().unwrap();
     assert_same(&eddy, &pg, &format!("seed {seed}, after a clean stop")).await;
 }
+
+/// Schemas and what they hold survive a restart from the log, and from a snapshot; a
+/// dropped schema stays dropped, and a table of another schema keeps its name apart.
+#[tokio::test]
+async fn schemas_survive_restarts_and_snapshots() {
+    let mut config = common::config(1);
+    config.extra_args = vec!["--snapshot-rows".into(), "1000000".into()];
+    let mut eddy = Eddy::start(config).expect("start eddy");
+    let setup = "CREATE SCHEMA shop; CREATE SCHEMA gone; CREATE TABLE gone.t (a int);
+        CREATE TABLE shop.orders (id int PRIMARY KEY, region text);
+        CREATE TABLE orders (id int, note text);
+        CREATE MATERIALIZED VIEW shop.per_region AS
+          SELECT region, count(*) AS n FROM shop.orders GROUP BY region;
+        CREATE VIEW shop.eu AS SELECT id FROM shop.orders WHERE region = 'eu';
+        INSERT INTO shop.orders VALUES (1, 'eu'), (2, 'us'), (3, 'eu');
+        INSERT INTO orders VALUES (9, 'public');
+        DROP SCHEMA gone CASCADE;";
+    eddy.connect()
+        .await
+        .unwrap()
+        .batch_execute(setup)
+        .await
+        .unwrap();
+    let expected = [
+        (
+            "SELECT region, n FROM shop.per_region ORDER BY region",
+            vec!["eu 2", "us 1"],
+        ),
+        ("SELECT id FROM shop.eu ORDER BY id", vec!["1", "3"]),
+        ("SELECT id, note FROM orders", vec!["9 public"]),
+        (
+            "SELECT nspname FROM pg_namespace WHERE nspname IN ('shop', 'gone')",
+            vec!["shop"],
+        ),
+    ];
+    // From the log (kill -9), then from a snapshot (SIGTERM writes one), then from
+    // the snapshot and the log after it.
+    for round in ["log", "snapshot", "snapshot and log"] {
+        match round {
+            "log" => eddy.kill9().expect("kill"),
+            "snapshot" => eddy.stop().expect("stop"),
+            _ => {
+                eddy.connect()
+                    .await
+                    .unwrap()
+                    .batch_execute("INSERT INTO shop.orders VALUES (4, 'us'); DELETE FROM shop.orders WHERE id = 4")
+                    .await
+                    .unwrap();
+                eddy.kill9().expect("kill")
+            }
+        }
+        eddy.restart().expect("restart");
+        let client = eddy.connect().await.unwrap();
+        for (query, rows) in &expected {
+            let got = query_rows(&client, query).await.expect("query");
+            let got: Vec<String> = got
+                .iter()
+                .map(|r| r.iter().flatten().cloned().collect::<Vec<_>>().join(" "))
+                .collect();
+            assert_eq!(&got, rows, "after a restart from the {round}: {query}");
+        }
+        let err = client
+            .batch_execute("CREATE TABLE gone.t (a int)")
+            .await
+            .expect_err("gone stays dropped");
+        assert_eq!(err.code().map(|c| c.code()), Some("3F000"), "{err}");
+    }
+}

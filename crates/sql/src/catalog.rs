@@ -12,6 +12,10 @@ pub trait Catalog {
     /// lowercase). `schema` is `None` when the name is unqualified: then `pg_catalog` is
     /// searched first, then `public`.
     fn resolve_item(&self, schema: Option<&str>, name: &str) -> Option<CatalogItem>;
+
+    /// Whether schema `name` exists (`public`, the system schemas, or one made with
+    /// `CREATE SCHEMA`).
+    fn schema_exists(&self, name: &str) -> bool;
 }
 
 /// One relation in the catalog.

@@ -49,6 +49,9 @@ use eddy_repr::{RelationDesc, ScalarType, SqlError};
 pub use sqlparser::ast;
 
 pub use crate::catalog::{item_oid, Catalog, CatalogItem, ItemKind, FIRST_USER_OID};
+pub use crate::names::{
+    check_schema_for_new_item, PG_CATALOG_SCHEMA, PUBLIC_SCHEMA, SYSTEM_SCHEMAS,
+};
 pub use crate::parse::{parse, Statement};
 pub use crate::plan::{
     explain_desc, show_columns_desc, show_objects_desc, show_sinks_desc, show_sources_desc,

@@ -79,18 +79,45 @@ pub fn item_name(name: &ObjectName, database: &str) -> Result<ItemName, SqlError
     }
 }
 
-/// The name of a new user object: unqualified or in `public`.
-pub fn new_item_name(name: &ObjectName, database: &str) -> Result<String, SqlError> {
+/// The schemas of builtin relations: nothing can be created in them.
+pub const SYSTEM_SCHEMAS: [&str; 2] = [PG_CATALOG_SCHEMA, "information_schema"];
+
+/// The name of a new user object: `(schema, item)`, in `public` when unqualified. The
+/// schema must exist and not be a system schema.
+pub fn new_item_name(
+    name: &ObjectName,
+    database: &str,
+    catalog: &dyn crate::Catalog,
+) -> Result<(String, String), SqlError> {
     let name = item_name(name, database)?;
-    match name.schema.as_deref() {
-        None | Some(PUBLIC_SCHEMA) => Ok(name.item),
-        Some(PG_CATALOG_SCHEMA) => Err(SqlError::new(
+    let schema = name.schema.unwrap_or_else(|| PUBLIC_SCHEMA.to_string());
+    if SYSTEM_SCHEMAS.contains(&schema.as_str()) {
+        return Err(SqlError::new(
             SqlState::INSUFFICIENT_PRIVILEGE,
-            "permission denied for schema pg_catalog",
-        )),
-        Some(other) => Err(SqlError::new(
-            SqlState::INVALID_SCHEMA_NAME,
-            format!("schema \"{other}\" does not exist"),
-        )),
+            format!("permission denied to create \"{schema}.{}\"", name.item),
+        )
+        .with_detail("System catalog modifications are currently disallowed."));
     }
+    check_schema_for_new_item(&schema, catalog)?;
+    Ok((schema, name.item))
+}
+
+/// Refuses to create anything in a system schema or in one that does not exist.
+pub fn check_schema_for_new_item(
+    schema: &str,
+    catalog: &dyn crate::Catalog,
+) -> Result<(), SqlError> {
+    if SYSTEM_SCHEMAS.contains(&schema) {
+        return Err(SqlError::new(
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            format!("permission denied for schema {schema}"),
+        ));
+    }
+    if !catalog.schema_exists(schema) {
+        return Err(SqlError::new(
+            SqlState::INVALID_SCHEMA_NAME,
+            format!("schema \"{schema}\" does not exist"),
+        ));
+    }
+    Ok(())
 }

@@ -61,6 +61,7 @@ pub enum Plan {
     /// those columns are already NOT NULL in `desc`. `create_sql` is the normalized
     /// statement.
     CreateTable {
+        schema: String,
         name: String,
         desc: RelationDesc,
         primary_key: Vec<usize>,
@@ -76,6 +77,7 @@ pub enum Plan {
     /// every catalog item the query reads (plain views included, though their plans
     /// are inlined into `expr`), as name resolution found them.
     CreateView {
+        schema: String,
         name: String,
         materialized: bool,
         expr: MirRelationExpr,
@@ -84,6 +86,15 @@ pub enum Plan {
         depends_on: BTreeSet<GlobalId>,
         if_not_exists: bool,
         or_replace: bool,
+    },
+    /// `CREATE SCHEMA [IF NOT EXISTS] name`.
+    CreateSchema { name: String, if_not_exists: bool },
+    /// `DROP SCHEMA [IF EXISTS] name, ... [CASCADE]`: `names` found; with IF EXISTS,
+    /// names not found are in `missing`. The coordinator checks what they hold.
+    DropSchema {
+        names: Vec<String>,
+        missing: Vec<String>,
+        cascade: bool,
     },
     /// `DROP TABLE | VIEW | MATERIALIZED VIEW`. `ids` are the items found, in statement
     /// order; with IF EXISTS, names not found are listed in `missing` (for Postgres'
@@ -149,6 +160,7 @@ pub enum Plan {
     /// `depends_on` holds every catalog item `expr` reads, as name resolution found
     /// them; `create_sql` is re-planned on restart.
     CreateSink {
+        schema: String,
         name: String,
         expr: MirRelationExpr,
         desc: RelationDesc,

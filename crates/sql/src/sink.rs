@@ -233,8 +233,8 @@ pub(crate) fn plan_create_sink(
     scx: &StatementContext,
     create: &CreateSink,
 ) -> Result<Plan, SqlError> {
-    let name = new_item_name(&create.name, &scx.pcx.database)?;
-    check_new_name(scx, &name, create.if_not_exists)?;
+    let (schema, name) = new_item_name(&create.name, &scx.pcx.database, scx.catalog)?;
+    check_new_name(scx, &schema, &name, create.if_not_exists)?;
     let query = crate::subscribe::select_star_from(&create.from)?;
     let (expr, names, _) = query::plan_query(scx, &query)?.into_relation();
     let desc = RelationDesc::new(names, expr.typ());
@@ -246,6 +246,7 @@ pub(crate) fn plan_create_sink(
         return Err(SqlError::unsupported("a sink of a system catalog relation"));
     }
     Ok(Plan::CreateSink {
+        schema,
         name,
         expr,
         desc,

@@ -12,7 +12,7 @@ use eddy_expr::MirRelationExpr;
 use eddy_repr::{ColumnType, GlobalId, RelationDesc, ScalarType};
 use sqlparser::ast::{
     Assignment, AssignmentTarget, ColumnOption, CreateTable, CreateTableOptions, DescribeAlias,
-    Expr, FromTable, Ident, Insert, ObjectName, ObjectType, Query, Set, SetExpr,
+    Expr, FromTable, Ident, Insert, ObjectName, ObjectType, Query, SchemaName, Set, SetExpr,
     ShowStatementFilterPosition, ShowStatementOptions, SqlOption, Statement, TableConstraint,
     TableFactor, TableObject, TableWithJoins, TransactionAccessMode, TransactionIsolationLevel,
     TransactionMode, Value,
@@ -21,7 +21,9 @@ use sqlparser::ast::{
 use crate::catalog::{CatalogItem, ItemKind};
 use crate::context::{CExpr, StatementContext, Typed};
 use crate::expr::{self, ExprContext};
-use crate::names::{item_name, new_item_name, normalize_ident, object_name_parts};
+use crate::names::{
+    item_name, new_item_name, normalize_ident, object_name_parts, PUBLIC_SCHEMA, SYSTEM_SCHEMAS,
+};
 use crate::plan::{MutationKind, ObjectKind, Plan, RowSetFinishing, SourceOptions};
 use crate::query::{self, PlannedQuery};
 use crate::scope::{Scope, TableRef};
@@ -140,6 +142,78 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 if_not_exists: *if_not_exists,
             };
             plan_create_view(scx, stmt, &target, &column_names, query)
+        }
+        Statement::CreateSchema {
+            schema_name,
+            if_not_exists,
+            with,
+            options,
+            default_collate_spec,
+            clone,
+        } => {
+            let SchemaName::Simple(name) = schema_name else {
+                return Err(SqlError::unsupported("CREATE SCHEMA ... AUTHORIZATION"));
+            };
+            if with.is_some()
+                || options.is_some()
+                || default_collate_spec.is_some()
+                || clone.is_some()
+            {
+                return Err(SqlError::unsupported("this CREATE SCHEMA syntax"));
+            }
+            let name = schema_name_of(name)?;
+            if SYSTEM_SCHEMAS.contains(&name.as_str()) || name.starts_with("pg_") {
+                return Err(SqlError::new(
+                    SqlState::RESERVED_NAME,
+                    format!("unacceptable schema name \"{name}\""),
+                )
+                .with_detail("The prefix \"pg_\" is reserved for system schemas."));
+            }
+            if scx.catalog.schema_exists(&name) && !if_not_exists {
+                return Err(SqlError::new(
+                    SqlState::DUPLICATE_SCHEMA,
+                    format!("schema \"{name}\" already exists"),
+                ));
+            }
+            Ok(Plan::CreateSchema {
+                name,
+                if_not_exists: *if_not_exists,
+            })
+        }
+        Statement::Drop {
+            object_type: ObjectType::Schema,
+            if_exists,
+            names,
+            cascade,
+            ..
+        } => {
+            let mut found = vec![];
+            let mut missing = vec![];
+            for name in names {
+                let name = schema_name_of(name)?;
+                if SYSTEM_SCHEMAS.contains(&name.as_str()) || name == PUBLIC_SCHEMA {
+                    return Err(SqlError::new(
+                        SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+                        format!("cannot drop schema {name} because it is required by the database system"),
+                    ));
+                }
+                if !scx.catalog.schema_exists(&name) {
+                    if !if_exists {
+                        return Err(SqlError::new(
+                            SqlState::INVALID_SCHEMA_NAME,
+                            format!("schema \"{name}\" does not exist"),
+                        ));
+                    }
+                    missing.push(name);
+                } else if !found.contains(&name) {
+                    found.push(name);
+                }
+            }
+            Ok(Plan::DropSchema {
+                names: found,
+                missing,
+                cascade: *cascade,
+            })
         }
         Statement::Drop {
             object_type,
@@ -722,15 +796,25 @@ fn plan_delete(
     })
 }
 
+/// A schema's name: one identifier (`database.schema` is refused as Postgres does).
+fn schema_name_of(name: &ObjectName) -> Result<String, SqlError> {
+    match object_name_parts(name)?.as_slice() {
+        [schema] => Ok(schema.clone()),
+        _ => Err(SqlError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            format!("cross-database references are not implemented: \"{name}\""),
+        )),
+    }
+}
+
 /// Refuses a new name that is taken (unless IF NOT EXISTS / OR REPLACE allow it).
 pub(crate) fn check_new_name(
     scx: &StatementContext,
+    schema: &str,
     name: &str,
     allow_existing: bool,
 ) -> Result<Option<CatalogItem>, SqlError> {
-    let existing = scx
-        .catalog
-        .resolve_item(Some(crate::names::PUBLIC_SCHEMA), name);
+    let existing = scx.catalog.resolve_item(Some(schema), name);
     if existing.is_some() && !allow_existing {
         return Err(SqlError::new(
             SqlState::DUPLICATE_TABLE,
@@ -793,8 +877,8 @@ pub(crate) fn plan_create_table(
     {
         return Err(SqlError::unsupported("this CREATE TABLE syntax"));
     }
-    let name = new_item_name(&create.name, &scx.pcx.database)?;
-    check_new_name(scx, &name, create.if_not_exists)?;
+    let (schema, name) = new_item_name(&create.name, &scx.pcx.database, scx.catalog)?;
+    check_new_name(scx, &schema, &name, create.if_not_exists)?;
 
     let mut names: Vec<String> = vec![];
     let mut types: Vec<ColumnType> = vec![];
@@ -885,6 +969,7 @@ pub(crate) fn plan_create_table(
         }
     }
     Ok(Plan::CreateTable {
+        schema,
         name,
         desc: RelationDesc::new(names, types),
         primary_key,
@@ -939,8 +1024,13 @@ fn plan_create_view(
     column_names: &[String],
     query: &Query,
 ) -> Result<Plan, SqlError> {
-    let name = new_item_name(target.name, &scx.pcx.database)?;
-    let existing = check_new_name(scx, &name, target.or_replace || target.if_not_exists)?;
+    let (schema, name) = new_item_name(target.name, &scx.pcx.database, scx.catalog)?;
+    let existing = check_new_name(
+        scx,
+        &schema,
+        &name,
+        target.or_replace || target.if_not_exists,
+    )?;
     if let (Some(existing), true) = (&existing, target.or_replace) {
         let wanted = if target.materialized {
             ItemKind::MaterializedView
@@ -976,6 +1066,7 @@ fn plan_create_view(
     }
     let desc = RelationDesc::new(names, expr.typ());
     Ok(Plan::CreateView {
+        schema,
         name,
         materialized: target.materialized,
         expr,

@@ -181,6 +181,73 @@ impl Catalog for TestCatalog {
             None => get("pg_catalog").or_else(|| get("public")),
         }
     }
+
+    fn schema_exists(&self, name: &str) -> bool {
+        name == "public" || self.items.keys().any(|(schema, _)| schema == name)
+    }
+}
+
+#[test]
+fn schemas_are_created_dropped_and_hold_new_items() {
+    match plan_ok("CREATE SCHEMA IF NOT EXISTS shop") {
+        Plan::CreateSchema {
+            name,
+            if_not_exists,
+        } => assert!(name == "shop" && if_not_exists),
+        other => panic!("not CREATE SCHEMA: {other:?}"),
+    }
+    assert_err(
+        "CREATE SCHEMA public",
+        "42P06",
+        "schema \"public\" already exists",
+    );
+    assert_err(
+        "CREATE SCHEMA pg_mine",
+        "42939",
+        "unacceptable schema name \"pg_mine\"",
+    );
+    match plan_ok("DROP SCHEMA IF EXISTS nope, pg_catalog_x CASCADE") {
+        Plan::DropSchema {
+            names,
+            missing,
+            cascade,
+        } => {
+            assert!(names.is_empty() && cascade);
+            assert_eq!(missing, vec!["nope", "pg_catalog_x"]);
+        }
+        other => panic!("not DROP SCHEMA: {other:?}"),
+    }
+    assert_err(
+        "DROP SCHEMA nope",
+        "3F000",
+        "schema \"nope\" does not exist",
+    );
+    assert_err(
+        "DROP SCHEMA public",
+        "2BP01",
+        "cannot drop schema public because it is required by the database system",
+    );
+    // New items: in `public` unless qualified; the schema must exist and not be a
+    // system one.
+    match plan_ok("CREATE TABLE pg_catalog_free (a int)") {
+        Plan::CreateTable { schema, name, .. } => {
+            assert_eq!(
+                (schema.as_str(), name.as_str()),
+                ("public", "pg_catalog_free")
+            )
+        }
+        other => panic!("not CREATE TABLE: {other:?}"),
+    }
+    assert_err(
+        "CREATE TABLE nope.t (a int)",
+        "3F000",
+        "schema \"nope\" does not exist",
+    );
+    assert_err(
+        "CREATE VIEW pg_catalog.v AS SELECT 1",
+        "42501",
+        "permission denied to create \"pg_catalog.v\"",
+    );
 }
 
 fn now() -> chrono::DateTime<chrono::Utc> {
@@ -2237,6 +2304,7 @@ fn create_table_types_and_constraints() {
     );
     use ScalarType::*;
     let Plan::CreateTable {
+        schema,
         name,
         desc,
         primary_key,
@@ -2247,6 +2315,7 @@ fn create_table_types_and_constraints() {
     else {
         panic!("{plan:?}")
     };
+    assert_eq!(schema, "public");
     assert_eq!(source, None);
     assert_eq!(name, "n");
     assert!(if_not_exists);
@@ -2370,6 +2439,7 @@ fn create_table_types_and_constraints() {
 fn create_views() {
     match plan_ok("CREATE MATERIALIZED VIEW m (k, n) AS SELECT id, count(*) FROM l GROUP BY id") {
         Plan::CreateView {
+            schema,
             name,
             materialized,
             expr,
@@ -2379,7 +2449,7 @@ fn create_views() {
             if_not_exists,
             or_replace,
         } => {
-            assert_eq!(name, "m");
+            assert_eq!((schema.as_str(), name.as_str()), ("public", "m"));
             assert_eq!(depends_on, BTreeSet::from([L]));
             assert!(materialized && !if_not_exists && !or_replace);
             assert_eq!(names(&desc), ["k", "n"]);
@@ -2617,9 +2687,9 @@ fn unsupported_statements_name_themselves() {
     );
     assert_err("COPY t TO STDOUT", "0A000", "COPY is not supported yet");
     assert_err(
-        "CREATE SCHEMA s",
+        "CREATE SCHEMA s AUTHORIZATION bob",
         "0A000",
-        "CREATE SCHEMA is not supported yet",
+        "CREATE SCHEMA ... AUTHORIZATION is not supported yet",
     );
     assert_err(
         "GRANT SELECT ON t TO bob",

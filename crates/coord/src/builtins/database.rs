@@ -4,7 +4,7 @@
 
 use eddy_repr::Row;
 
-use super::{table, view, Builtin, Relation, DATABASE_NAME, NAMESPACES, OWNER_OID, PG_CATALOG};
+use super::{table, view, Builtin, Relations, DATABASE_NAME, OWNER_OID, PG_CATALOG};
 
 /// The database's OID in `pg_database`.
 const DATABASE_OID: u32 = 16383;
@@ -24,7 +24,7 @@ pub(super) const PG_DATABASE: Builtin = table(
     pg_database,
 );
 
-fn pg_database(b: &Builtin, _: &[Relation]) -> Vec<Row> {
+fn pg_database(b: &Builtin, _: &Relations) -> Vec<Row> {
     vec![b
         .row()
         .oid("oid", DATABASE_OID)
@@ -48,13 +48,13 @@ pub(super) const PG_NAMESPACE: Builtin = table(
     pg_namespace,
 );
 
-fn pg_namespace(b: &Builtin, _: &[Relation]) -> Vec<Row> {
-    NAMESPACES
-        .into_iter()
+fn pg_namespace(b: &Builtin, rels: &Relations) -> Vec<Row> {
+    rels.namespaces
+        .iter()
         .map(|(oid, name)| {
             b.row()
-                .oid("oid", oid)
-                .set("nspname", name)
+                .oid("oid", *oid)
+                .set("nspname", name.as_str())
                 .oid("nspowner", OWNER_OID)
                 .finish()
         })
@@ -69,7 +69,7 @@ pub(super) const PG_TABLESPACE: Builtin = table(
     pg_tablespace,
 );
 
-fn pg_tablespace(b: &Builtin, _: &[Relation]) -> Vec<Row> {
+fn pg_tablespace(b: &Builtin, _: &Relations) -> Vec<Row> {
     [(DEFAULT_TABLESPACE_OID, "pg_default"), (1664, "pg_global")]
         .into_iter()
         .map(|(oid, name)| {
@@ -93,7 +93,7 @@ pub(super) const PG_SETTINGS: Builtin = view(
     pg_settings,
 );
 
-fn pg_settings(b: &Builtin, _: &[Relation]) -> Vec<Row> {
+fn pg_settings(b: &Builtin, _: &Relations) -> Vec<Row> {
     crate::session::DEFAULT_VARS
         .iter()
         .map(|(name, value)| {

@@ -10,8 +10,8 @@
 use eddy_repr::{Datum, Row, ScalarType};
 
 use super::{
-    int2, table, view, Builtin, Relation, BTREE_AM_OID, HEAP_AM_OID, OWNER_OID, PG_CATALOG,
-    PG_CATALOG_OID,
+    int2, table, view, Builtin, Relation, Relations, BTREE_AM_OID, HEAP_AM_OID, OWNER_OID,
+    PG_CATALOG, PG_CATALOG_OID,
 };
 
 const INDEX_OID_OFFSET: u32 = 1 << 30;
@@ -124,7 +124,7 @@ pub(super) const PG_AM: Builtin = table(
     pg_am,
 );
 
-fn pg_am(b: &Builtin, _: &[Relation]) -> Vec<Row> {
+fn pg_am(b: &Builtin, _: &Relations) -> Vec<Row> {
     [(HEAP_AM_OID, "heap", 't'), (BTREE_AM_OID, "btree", 'i')]
         .into_iter()
         .map(|(oid, name, kind)| {
@@ -146,7 +146,7 @@ pub(super) const PG_OPCLASS: Builtin = table(
     pg_opclass,
 );
 
-fn pg_opclass(b: &Builtin, _: &[Relation]) -> Vec<Row> {
+fn pg_opclass(b: &Builtin, _: &Relations) -> Vec<Row> {
     BTREE_OPCLASSES
         .iter()
         .map(|(oid, name, family, input)| {
@@ -177,7 +177,7 @@ pub(super) const PG_INDEX: Builtin = table(
     pg_index,
 );
 
-fn pg_index(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn pg_index(b: &Builtin, rels: &Relations) -> Vec<Row> {
     primary_keys(rels)
         .map(|i| {
             let n = int2(i.table.primary_key.len());
@@ -213,7 +213,7 @@ pub(super) const PG_INDEXES: Builtin = view(
     pg_indexes,
 );
 
-fn pg_indexes(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn pg_indexes(b: &Builtin, rels: &Relations) -> Vec<Row> {
     primary_keys(rels)
         .map(|i| {
             b.row()
@@ -239,7 +239,7 @@ pub(super) const PG_CONSTRAINT: Builtin = table(
     pg_constraint,
 );
 
-fn pg_constraint(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn pg_constraint(b: &Builtin, rels: &Relations) -> Vec<Row> {
     primary_keys(rels)
         .map(|i| {
             b.row()

@@ -10,8 +10,8 @@ use eddy_repr::{ColumnType, Row, ScalarType};
 
 use super::indexes::primary_keys;
 use super::{
-    int4, no_rows, of_kind, view, Builtin, Relation, RowBuilder, DATABASE_NAME, INFORMATION_SCHEMA,
-    NAMESPACES, OWNER_NAME, PG_CATALOG, PUBLIC_OID,
+    int4, no_rows, of_kind, view, Builtin, Relation, Relations, RowBuilder, DATABASE_NAME,
+    INFORMATION_SCHEMA, OWNER_NAME, PG_CATALOG,
 };
 
 /// A boolean as `information_schema` spells it.
@@ -41,7 +41,7 @@ fn constraint_row(b: &Builtin, r: &Relation, name: &str) -> RowBuilder {
 
 /// Whether `r` is a user table, the one kind of relation whose rows can be written.
 fn is_user_table(r: &Relation) -> bool {
-    r.kind == 'r' && r.namespace == PUBLIC_OID
+    r.kind == 'r' && r.user
 }
 
 pub(super) const COLUMNS: Builtin = view(
@@ -65,7 +65,7 @@ pub(super) const COLUMNS: Builtin = view(
     columns,
 );
 
-fn columns(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn columns(b: &Builtin, rels: &Relations) -> Vec<Row> {
     let mut out = vec![];
     for r in rels.iter().filter(|r| r.kind != 'm') {
         for (i, (name, typ)) in r.desc.iter().enumerate() {
@@ -170,7 +170,7 @@ pub(super) const KEY_COLUMN_USAGE: Builtin = view(
     key_column_usage,
 );
 
-fn key_column_usage(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn key_column_usage(b: &Builtin, rels: &Relations) -> Vec<Row> {
     primary_keys(rels)
         .flat_map(|i| {
             i.column_names()
@@ -208,13 +208,13 @@ pub(super) const SCHEMATA: Builtin = view(
     schemata,
 );
 
-fn schemata(b: &Builtin, _: &[Relation]) -> Vec<Row> {
-    NAMESPACES
-        .into_iter()
+fn schemata(b: &Builtin, rels: &Relations) -> Vec<Row> {
+    rels.namespaces
+        .iter()
         .map(|(_, schema)| {
             b.row()
                 .set("catalog_name", DATABASE_NAME)
-                .set("schema_name", schema)
+                .set("schema_name", schema.as_str())
                 .set("schema_owner", OWNER_NAME)
                 .finish()
         })
@@ -233,7 +233,7 @@ pub(super) const TABLE_CONSTRAINTS: Builtin = view(
 );
 
 /// A user table's NOT NULL columns (as CHECK constraints) and primary key.
-fn table_constraints(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn table_constraints(b: &Builtin, rels: &Relations) -> Vec<Row> {
     let constraint = |r: &Relation, name: &str, kind: &str| {
         constraint_row(b, r, name)
             .set("constraint_type", kind)
@@ -265,7 +265,7 @@ pub(super) const TABLES: Builtin = view(
     tables,
 );
 
-fn tables(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn tables(b: &Builtin, rels: &Relations) -> Vec<Row> {
     rels.iter()
         .filter(|r| r.kind != 'm')
         .map(|r| {
@@ -292,7 +292,7 @@ pub(super) const VIEWS: Builtin = view(
     views,
 );
 
-fn views(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn views(b: &Builtin, rels: &Relations) -> Vec<Row> {
     of_kind(rels, 'v')
         .map(|r| {
             table_row(b, r)

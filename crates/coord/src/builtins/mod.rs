@@ -104,7 +104,7 @@ pub struct Builtin {
 }
 
 /// Builds the rows of a builtin relation from every relation there is.
-type BuildRows = fn(&Builtin, &[Relation]) -> Vec<Row>;
+type BuildRows = fn(&Builtin, &Relations) -> Vec<Row>;
 
 impl Builtin {
     pub fn id(&self) -> GlobalId {
@@ -220,12 +220,12 @@ pub fn lookup(schema: &str, name: &str) -> Option<&'static Builtin> {
 }
 
 /// The rows of builtin `b` for the relations `rels`.
-fn builtin_rows(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn builtin_rows(b: &Builtin, rels: &Relations) -> Vec<Row> {
     (b.rows)(b, rels)
 }
 
 /// The builder of a relation that has no rows.
-fn no_rows(_: &Builtin, _: &[Relation]) -> Vec<Row> {
+fn no_rows(_: &Builtin, _: &Relations) -> Vec<Row> {
     vec![]
 }
 
@@ -312,11 +312,28 @@ fn descs() -> &'static [RelationDesc] {
 
 // --- What the builders read: every relation, builtin and user. ---
 
+/// Every relation and every namespace, as the builders read them.
+struct Relations<'a> {
+    relations: Vec<Relation<'a>>,
+    /// `(oid, name)` of every namespace: the system ones, `public`, then the user's.
+    namespaces: Vec<(u32, String)>,
+}
+
+impl<'a> std::ops::Deref for Relations<'a> {
+    type Target = [Relation<'a>];
+
+    fn deref(&self) -> &[Relation<'a>] {
+        &self.relations
+    }
+}
+
 /// A relation as the catalog relations describe it.
 struct Relation<'a> {
     oid: u32,
     namespace: u32,
-    schema: &'static str,
+    schema: &'a str,
+    /// A user item (a table, source, view or materialized view), not a builtin.
+    user: bool,
     name: &'a str,
     /// `r`, `v` or `m`.
     kind: char,
@@ -327,14 +344,31 @@ struct Relation<'a> {
     primary_key: &'a [usize],
 }
 
-/// Every relation: the builtins first, in [`BUILTINS`] order, then the catalog's items.
-fn relations(catalog: &Catalog) -> Vec<Relation<'_>> {
+/// Every relation: the builtins first, in [`BUILTINS`] order, then the catalog's items;
+/// and every namespace.
+fn relations(catalog: &Catalog) -> Relations<'_> {
+    let mut namespaces: Vec<(u32, String)> = NAMESPACES
+        .iter()
+        .map(|(oid, name)| (*oid, name.to_string()))
+        .collect();
+    namespaces.extend(
+        catalog
+            .user_schemas()
+            .filter_map(|(name, id)| Some((eddy_sql::item_oid(id)?, name.clone()))),
+    );
+    let namespace_of = |schema: &str| {
+        namespaces
+            .iter()
+            .find(|(_, name)| name == schema)
+            .map_or(PUBLIC_OID, |(oid, _)| *oid)
+    };
     let mut out: Vec<Relation> = BUILTINS
         .iter()
         .map(|b| Relation {
             oid: b.oid,
-            namespace: namespace_oid(b.schema),
+            namespace: namespace_of(b.schema),
             schema: b.schema,
+            user: false,
             name: b.name,
             kind: if b.is_view { 'v' } else { 'r' },
             desc: b.desc(),
@@ -355,8 +389,9 @@ fn relations(catalog: &Catalog) -> Vec<Relation<'_>> {
         };
         out.push(Relation {
             oid,
-            namespace: PUBLIC_OID,
-            schema: PUBLIC,
+            namespace: namespace_of(&entry.schema),
+            schema: &entry.schema,
+            user: true,
             name: &entry.name,
             kind,
             desc: &entry.desc,
@@ -366,15 +401,10 @@ fn relations(catalog: &Catalog) -> Vec<Relation<'_>> {
             primary_key: &entry.primary_key,
         });
     }
-    out
-}
-
-/// The OID of namespace `schema` (`public` for any schema not in [`NAMESPACES`]).
-fn namespace_oid(schema: &str) -> u32 {
-    NAMESPACES
-        .iter()
-        .find(|(_, name)| *name == schema)
-        .map_or(PUBLIC_OID, |(oid, _)| *oid)
+    Relations {
+        relations: out,
+        namespaces,
+    }
 }
 
 /// The query of a `CREATE [MATERIALIZED] VIEW` statement, as Postgres prints a view's

@@ -10,8 +10,8 @@ use eddy_repr::{Datum, Row};
 
 use super::indexes::primary_keys;
 use super::{
-    int2, of_kind, table, view, Builtin, Relation, RowBuilder, BTREE_AM_OID, HEAP_AM_OID,
-    OWNER_NAME, OWNER_OID, PG_CATALOG, PUBLIC_OID,
+    int2, of_kind, table, view, Builtin, Relations, RowBuilder, BTREE_AM_OID, HEAP_AM_OID,
+    OWNER_NAME, OWNER_OID, PG_CATALOG,
 };
 
 pub(super) const PG_CLASS: Builtin = table(
@@ -29,15 +29,11 @@ pub(super) const PG_CLASS: Builtin = table(
     pg_class,
 );
 
-fn pg_class(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn pg_class(b: &Builtin, rels: &Relations) -> Vec<Row> {
     let relations = rels.iter().map(|r| {
         let stored = r.kind != 'v';
         // Views and system catalogs have no replica identity.
-        let replident = if r.kind == 'v' || r.namespace != PUBLIC_OID {
-            'n'
-        } else {
-            'd'
-        };
+        let replident = if r.kind == 'v' || !r.user { 'n' } else { 'd' };
         class_row(b, r.oid, r.name, r.namespace, r.kind)
             .oid("relam", if stored { HEAP_AM_OID } else { 0 })
             .set("relnatts", int2(r.desc.arity()))
@@ -82,9 +78,9 @@ pub(super) const PG_ATTRIBUTE: Builtin = table(
     pg_attribute,
 );
 
-fn pg_attribute(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn pg_attribute(b: &Builtin, rels: &Relations) -> Vec<Row> {
     let mut out = vec![];
-    for r in rels {
+    for r in rels.iter() {
         for (i, (name, typ)) in r.desc.iter().enumerate() {
             let scalar = typ.scalar_type;
             let pg = eddy_repr::pgtype::pg_type(scalar.oid());
@@ -124,7 +120,7 @@ pub(super) const PG_REWRITE: Builtin = table(
 );
 
 /// A view's `_RETURN` rule, with its query in `ev_action`.
-fn pg_rewrite(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn pg_rewrite(b: &Builtin, rels: &Relations) -> Vec<Row> {
     rels.iter()
         .filter_map(|r| {
             let definition = r.definition.clone()?;
@@ -153,7 +149,7 @@ pub(super) const PG_TABLES: Builtin = view(
     pg_tables,
 );
 
-fn pg_tables(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn pg_tables(b: &Builtin, rels: &Relations) -> Vec<Row> {
     of_kind(rels, 'r')
         .map(|r| {
             b.row()
@@ -177,7 +173,7 @@ pub(super) const PG_VIEWS: Builtin = view(
     pg_views,
 );
 
-fn pg_views(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn pg_views(b: &Builtin, rels: &Relations) -> Vec<Row> {
     of_kind(rels, 'v')
         .map(|r| {
             b.row()
@@ -199,7 +195,7 @@ pub(super) const PG_MATVIEWS: Builtin = view(
     pg_matviews,
 );
 
-fn pg_matviews(b: &Builtin, rels: &[Relation]) -> Vec<Row> {
+fn pg_matviews(b: &Builtin, rels: &Relations) -> Vec<Row> {
     of_kind(rels, 'm')
         .map(|r| {
             b.row()

@@ -4,7 +4,7 @@
 
 use eddy_repr::Row;
 
-use super::{table, view, Builtin, Relation, RowBuilder, OWNER_NAME, OWNER_OID, PG_CATALOG};
+use super::{table, view, Builtin, Relations, RowBuilder, OWNER_NAME, OWNER_OID, PG_CATALOG};
 
 /// How `pg_roles` and `pg_user` show a password.
 const PASSWORD_MASK: &str = "********";
@@ -32,7 +32,7 @@ pub(super) const PG_AUTHID: Builtin = table(
     pg_authid,
 );
 
-fn pg_authid(b: &Builtin, _: &[Relation]) -> Vec<Row> {
+fn pg_authid(b: &Builtin, _: &Relations) -> Vec<Row> {
     vec![role_row(b).finish()]
 }
 
@@ -47,7 +47,7 @@ pub(super) const PG_ROLES: Builtin = view(
     pg_roles,
 );
 
-fn pg_roles(b: &Builtin, _: &[Relation]) -> Vec<Row> {
+fn pg_roles(b: &Builtin, _: &Relations) -> Vec<Row> {
     vec![role_row(b)
         .set("rolreplication", false)
         .set("rolpassword", PASSWORD_MASK)
@@ -64,7 +64,7 @@ pub(super) const PG_USER: Builtin = view(
     pg_user,
 );
 
-fn pg_user(b: &Builtin, _: &[Relation]) -> Vec<Row> {
+fn pg_user(b: &Builtin, _: &Relations) -> Vec<Row> {
     vec![b
         .row()
         .set("usename", OWNER_NAME)

@@ -27,6 +27,7 @@ fn sample_catalog() -> Catalog {
         );
     catalog.insert(CatalogEntry {
         id: GlobalId::User(1),
+        schema: "public".into(),
         name: "orders".into(),
         kind: ItemKind::Table,
         desc: desc.clone(),
@@ -41,6 +42,7 @@ fn sample_catalog() -> Catalog {
     });
     catalog.insert(CatalogEntry {
         id: GlobalId::User(2),
+        schema: "public".into(),
         name: "big".into(),
         kind: ItemKind::MaterializedView,
         desc: RelationDesc::empty().with_column("id", ScalarType::Int64.nullable(false)),

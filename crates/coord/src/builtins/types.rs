@@ -4,7 +4,7 @@
 use eddy_repr::pgtype::{PgType, PG_TYPES};
 use eddy_repr::Row;
 
-use super::{table, Builtin, Relation, OWNER_OID, PG_CATALOG, PG_CATALOG_OID};
+use super::{table, Builtin, Relations, OWNER_OID, PG_CATALOG, PG_CATALOG_OID};
 
 pub(super) const PG_TYPE: Builtin = table(
     PG_CATALOG,
@@ -21,7 +21,7 @@ pub(super) const PG_TYPE: Builtin = table(
     pg_type,
 );
 
-fn pg_type(b: &Builtin, _: &[Relation]) -> Vec<Row> {
+fn pg_type(b: &Builtin, _: &Relations) -> Vec<Row> {
     PG_TYPES.iter().map(|t| type_row(b, t)).collect()
 }
 
@@ -58,7 +58,7 @@ pub(super) const PG_COLLATION: Builtin = table(
     pg_collation,
 );
 
-fn pg_collation(b: &Builtin, _: &[Relation]) -> Vec<Row> {
+fn pg_collation(b: &Builtin, _: &Relations) -> Vec<Row> {
     [
         (100, "default", 'd', None),
         (950, "C", 'c', Some("C")),

@@ -32,6 +32,7 @@ fn already_exists(name: &str) -> SqlError {
 impl Coordinator {
     pub(super) fn create_table(&mut self, plan: Plan) -> Result<ExecuteResponse, SqlError> {
         let Plan::CreateTable {
+            schema,
             name,
             desc,
             primary_key,
@@ -46,21 +47,22 @@ impl Coordinator {
             Some(SourceOptions { stream: true, .. }) => "CREATE STREAM",
             _ => "CREATE TABLE",
         };
-        if self.catalog.get_by_name(&name).is_some() {
+        if self.catalog.get_by_name(&schema, &name).is_some() {
             if if_not_exists {
                 return tag(done);
             }
             return Err(already_exists(&name));
         }
+        self.check_schema(&schema)?;
         let id = self.catalog.allocate_id();
         if let Some(source) = source {
-            let entry = CatalogEntry::source(id, name, desc, create_sql, primary_key, source);
+            let entry = CatalogEntry::source(id, name, desc, create_sql, primary_key, source)
+                .in_schema(schema);
             self.create_source(entry)?;
             return tag(done);
         }
-        let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key);
-        self.storage
-            .append(&[LogRecord::create(&entry).expect("tables are logged")])?;
+        let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key).in_schema(schema);
+        self.storage.append(&LogRecord::create(&entry))?;
         self.compute
             .create_table(id, &entry.name, entry.desc.types.clone());
         if !entry.primary_key.is_empty() {
@@ -78,13 +80,13 @@ impl Coordinator {
     fn create_source(&mut self, entry: CatalogEntry) -> Result<(), SqlError> {
         let id = entry.id;
         let spec = source_spec(&entry, self.kafka_brokers.as_deref())?;
-        let record = LogRecord::create(&entry).expect("sources are logged");
+        let records = LogRecord::create(&entry);
         self.compute
             .create_table(id, &entry.name, entry.desc.types.clone());
         self.catalog.insert(entry);
         let logged = self
             .start_source(id, spec, Resume::default())
-            .and_then(|()| self.storage.append(&[record]));
+            .and_then(|()| self.storage.append(&records));
         if let Err(e) = logged {
             self.stop_source(id);
             self.catalog.remove(id);
@@ -97,6 +99,7 @@ impl Coordinator {
 
     pub(super) fn create_view(&mut self, plan: Plan) -> Result<ExecuteResponse, SqlError> {
         let Plan::CreateView {
+            schema,
             name,
             materialized,
             expr,
@@ -115,7 +118,7 @@ impl Coordinator {
         } else {
             "CREATE VIEW"
         };
-        if let Some(existing) = self.catalog.get_by_name(&name) {
+        if let Some(existing) = self.catalog.get_by_name(&schema, &name) {
             if if_not_exists {
                 return tag(done);
             }
@@ -128,6 +131,7 @@ impl Coordinator {
             ))
             .with_hint("Drop it first, or create the new version under another name."));
         }
+        self.check_schema(&schema)?;
         let id = self.catalog.allocate_id();
         let entry = CatalogEntry::view(
             id,
@@ -137,9 +141,9 @@ impl Coordinator {
             create_sql,
             self.optimize(expr),
             depends_on,
-        );
-        self.storage
-            .append(&[LogRecord::create(&entry).expect("views are logged")])?;
+        )
+        .in_schema(schema);
+        self.storage.append(&LogRecord::create(&entry))?;
         if materialized {
             self.compute.create_dataflow(DataflowDesc {
                 id,
@@ -184,6 +188,7 @@ impl Coordinator {
     /// broker is unreachable is created all the same and retries, as a source does).
     pub(super) fn create_sink(&mut self, plan: Plan) -> Result<ExecuteResponse, SqlError> {
         let Plan::CreateSink {
+            schema,
             name,
             expr,
             desc,
@@ -195,12 +200,13 @@ impl Coordinator {
         else {
             unreachable!("called with CREATE SINK plans only")
         };
-        if self.catalog.get_by_name(&name).is_some() {
+        if self.catalog.get_by_name(&schema, &name).is_some() {
             if if_not_exists {
                 return tag("CREATE SINK");
             }
             return Err(already_exists(&name));
         }
+        self.check_schema(&schema)?;
         let id = self.catalog.allocate_id();
         let entry = CatalogEntry::sink(
             id,
@@ -210,17 +216,90 @@ impl Coordinator {
             self.optimize(expr),
             depends_on,
             options,
-        );
+        )
+        .in_schema(schema);
         let spec = sink_spec(&entry, self.kafka_brokers.as_deref())?;
         self.check_upsert_key(&entry, &spec)?;
-        self.storage
-            .append(&[LogRecord::create(&entry).expect("sinks are logged")])?;
+        self.storage.append(&LogRecord::create(&entry))?;
         self.catalog.insert(entry);
         if let Err(e) = self.start_sink(id) {
             self.sink_not_started(id, e.message);
         }
         self.catalog_changed();
         tag("CREATE SINK")
+    }
+
+    /// The schema a new item goes in must still exist (a transaction may have planned
+    /// the statement before another session dropped it).
+    fn check_schema(&self, schema: &str) -> Result<(), SqlError> {
+        eddy_sql::check_schema_for_new_item(schema, &self.catalog)
+    }
+
+    /// `CREATE SCHEMA`: logged, then in the catalog (and `pg_namespace`).
+    pub(super) fn create_schema(
+        &mut self,
+        name: String,
+        if_not_exists: bool,
+    ) -> Result<ExecuteResponse, SqlError> {
+        if eddy_sql::Catalog::schema_exists(&self.catalog, &name) {
+            if if_not_exists {
+                return tag("CREATE SCHEMA");
+            }
+            return Err(SqlError::new(
+                SqlState::DUPLICATE_SCHEMA,
+                format!("schema \"{name}\" already exists"),
+            ));
+        }
+        let id = self.catalog.allocate_id();
+        self.storage.append(&[LogRecord::CreateSchema {
+            id,
+            name: name.clone(),
+        }])?;
+        self.catalog.insert_schema(id, name);
+        self.catalog_changed();
+        tag("CREATE SCHEMA")
+    }
+
+    /// `DROP SCHEMA`: without CASCADE only empty schemas (2BP01 naming an item
+    /// otherwise); with it, their items and everything that depends on them go first.
+    pub(super) fn drop_schemas(
+        &mut self,
+        names: &[String],
+        cascade: bool,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let mut items = Vec::new();
+        for name in names {
+            let held = self.catalog.items_in_schema(name);
+            if let (Some(&first), false) = (held.first(), cascade) {
+                let entry = self.catalog.get(first).expect("listed above");
+                return Err(SqlError::new(
+                    SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+                    format!("cannot drop schema {name} because other objects depend on it"),
+                )
+                .with_detail(format!(
+                    "{} {} depends on schema {name}",
+                    entry.kind.noun(),
+                    entry.qualified_name()
+                ))
+                .with_hint("Use DROP ... CASCADE to drop the dependent objects too."));
+            }
+            items.extend(held);
+        }
+        if !items.is_empty() {
+            self.drop_items(&items, true, ItemKind::Table)?;
+        }
+        let records: Vec<LogRecord> = names
+            .iter()
+            .map(|name| LogRecord::DropSchema { name: name.clone() })
+            .collect();
+        if !records.is_empty() {
+            self.storage.append(&records)?;
+        }
+        for name in names {
+            self.catalog.remove_schema(name);
+        }
+        self.catalog_changed();
+        tag("DROP SCHEMA")
     }
 
     /// Updates what depends on the catalog: the gauges and the builtin relations.

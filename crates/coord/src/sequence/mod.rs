@@ -46,6 +46,11 @@ impl Coordinator {
             plan @ Plan::CreateTable { .. } => self.create_table(plan),
             plan @ Plan::CreateView { .. } => self.create_view(plan),
             plan @ Plan::CreateSink { .. } => self.create_sink(plan),
+            Plan::CreateSchema {
+                name,
+                if_not_exists,
+            } => self.create_schema(name, if_not_exists),
+            Plan::DropSchema { names, cascade, .. } => self.drop_schemas(&names, cascade),
             Plan::Drop {
                 ids, cascade, kind, ..
             } => self.drop_items(&ids, cascade, kind),

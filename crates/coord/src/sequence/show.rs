@@ -41,11 +41,12 @@ impl Coordinator {
         let kafka_table = |e: &crate::catalog::CatalogEntry| {
             want == ItemKind::Table && e.source.as_ref().is_some_and(|s| !s.stream)
         };
-        let mut names: Vec<&str> = self
+        // Outside `public`, names are qualified (`shop.orders`).
+        let mut names: Vec<String> = self
             .catalog
             .entries()
             .filter(|e| e.kind == want || kafka_table(e))
-            .map(|e| e.name.as_str())
+            .map(|e| e.qualified_name())
             .collect();
         names.sort();
         let rows = names.into_iter().map(|n| Row::pack(&[text(n)])).collect();
@@ -62,7 +63,7 @@ impl Coordinator {
             .entries()
             .filter(|e| e.kind == ItemKind::Source)
             .collect();
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        entries.sort_by_key(|e| e.qualified_name());
         for entry in entries {
             let options = entry.source.as_ref();
             let kind = match options {
@@ -113,7 +114,7 @@ impl Coordinator {
                 })
                 .unwrap_or_default();
             rows.push(Row::pack(&[
-                text(entry.name.as_str()),
+                text(entry.qualified_name()),
                 text(kind),
                 text(topic),
                 text(state),
@@ -135,14 +136,14 @@ impl Coordinator {
             .entries()
             .filter(|e| e.kind == ItemKind::Sink)
             .collect();
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        entries.sort_by_key(|e| e.qualified_name());
         let mut rows = Vec::new();
         for entry in entries {
             let relation = entry
                 .depends_on
                 .iter()
                 .filter_map(|id| self.catalog.get(*id))
-                .map(|e| e.name.clone())
+                .map(|e| e.qualified_name())
                 .collect::<Vec<_>>()
                 .join(",");
             let spec = crate::sinks::sink_spec(entry, self.kafka_brokers.as_deref()).ok();
@@ -162,7 +163,7 @@ impl Coordinator {
                 None => ("not started".to_string(), None, 0),
             };
             rows.push(Row::pack(&[
-                text(entry.name.as_str()),
+                text(entry.qualified_name()),
                 text(relation),
                 text(topic),
                 text(envelope),
