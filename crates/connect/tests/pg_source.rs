@@ -264,6 +264,8 @@ async fn churn(conninfo: String, stop: tokio::sync::watch::Receiver<bool>) -> u6
     let mut i: u64 = 0;
     while !*stop.borrow() {
         let id = (i * 7919) % 20_000;
+        // Every transaction also appends to `events`, which has no key: a change both
+        // in the snapshot and in the stream would show there as a duplicate row.
         let sql = match i % 4 {
             0 => format!("UPDATE big SET v = 'u{i}', n = n + 1 WHERE id = {id}"),
             1 => format!("INSERT INTO big VALUES ({}, 'new{i}', 0)", 100_000 + i),
@@ -275,6 +277,10 @@ async fn churn(conninfo: String, stop: tokio::sync::watch::Receiver<bool>) -> u6
                 (id + 1) % 20_000,
                 300_000 + i
             ),
+        };
+        let sql = match sql.strip_suffix("; COMMIT") {
+            Some(body) => format!("{body}; INSERT INTO events VALUES ({i}); COMMIT"),
+            None => format!("BEGIN; {sql}; INSERT INTO events VALUES ({i}); COMMIT"),
         };
         client.batch_execute(&sql).await.unwrap();
         i += 1;
@@ -290,6 +296,7 @@ async fn snapshot_meets_the_stream_under_concurrent_writes() {
     up.sql(
         "CREATE TABLE big (id int PRIMARY KEY, v text, n int NOT NULL); \
          INSERT INTO big SELECT i, 'v' || i, 0 FROM generate_series(0, 19999) i; \
+         CREATE TABLE events (seq bigint); ALTER TABLE events REPLICA IDENTITY FULL; \
          CREATE PUBLICATION p FOR ALL TABLES",
     )
     .await;
@@ -320,6 +327,9 @@ async fn snapshot_meets_the_stream_under_concurrent_writes() {
     let expected = up.rows(BIG_ROWS).await;
     got.until_equal(&mut source, 0, &expected).await;
     assert!(got.table(0).values().all(|&count| count == 1));
+    let events = up.rows("SELECT seq::text FROM events").await;
+    assert_eq!(events.len() as u64, writes);
+    got.until_equal(&mut source, 1, &events).await;
     // Every transaction after the snapshot was one batch, in commit order.
     let lsns: Vec<Lsn> = got
         .batches
@@ -513,7 +523,9 @@ async fn resume_loses_and_doubles_nothing() {
         Some(PgProgress::Snapshot { .. })
     ));
     source.stop();
-    up.sql("UPDATE t SET v = 'changed' WHERE id <= 10; DELETE FROM t WHERE id > 4990")
+    // Rows of the recorded batch change and go away: a restart that only re-copied
+    // (without retracting the recorded rows) would keep the deleted ones.
+    up.sql("UPDATE t SET v = 'changed' WHERE id <= 10; DELETE FROM t WHERE id BETWEEN 11 AND 20")
         .await;
     let resume = PgResume {
         progress: recorded.progress(),
@@ -523,7 +535,9 @@ async fn resume_loses_and_doubles_nothing() {
     let mut got = recorded;
     got.until(&mut source, "the second snapshot", snapshot_done)
         .await;
-    assert_eq!(got.table(0), up.rows(rows).await);
+    let expected = up.rows(rows).await;
+    got.until_equal(&mut source, 0, &expected).await;
+    assert!(got.table(0).values().all(|&c| c == 1));
 
     // 2. Streaming: batches 1..=3 are recorded and confirmed; 4 and 5 were sent but
     // not recorded when the source stops.
