@@ -1,5 +1,6 @@
-//! Eddy's connectors. This crate owns sources and sinks; so far it reads and writes
-//! Kafka topics. Transport, format and envelope are kept apart:
+//! Eddy's connectors. This crate owns sources and sinks: it reads and writes Kafka
+//! topics and reads Postgres databases by logical replication ([`postgres`]). For
+//! Kafka, transport, format and envelope are kept apart:
 //!
 //! - **transport** ([`source`]): a librdkafka consumer on its own thread, explicit
 //!   partition assignment, resume from recorded offsets, retries with backoff;
@@ -48,11 +49,39 @@
 //!   batches over a bounded channel ([`SourceConfig::channel_batches_max`] batches of at
 //!   most [`SourceConfig::batch_messages_max`] messages).
 //!
+//! # Postgres CDC ([`postgres`])
+//!
+//! ```text
+//! // Planning (pure): CREATE SOURCE s FROM POSTGRES WITH (...) [FOR TABLES (...)].
+//! let spec = PgSourceSpec::from_options(&options, for_tables)?;  // 42601, 22023, 0A000, 42712
+//! // Before planning the tables (I/O): the publication's tables, types, keys.
+//! let tables: Vec<PgTable> = postgres::discover(&spec).await?;   // 08001, 55000, 42501, 42704, ...
+//! // One Eddy table per PgTable (name, desc(), primary_key); keep `tables` and the slot
+//! // name in the catalog: a restarted source is given the same ones.
+//!
+//! // Running: snapshot at the slot's consistent point, then one batch per transaction.
+//! let config = PgSourceConfig::new("shop", "eddy_shop_17");   // name, replication slot
+//! let resume = PgResume { progress, current_rows };           // PgResume::default() when new
+//! let mut source = PgSource::start(spec, tables, config, resume)?;
+//! while let Some(batch) = source.next_batch().await {
+//!     // batch.updates: Vec<(table, Row, Diff)>  -> the tables, at one new timestamp
+//!     // batch.errors: Vec<PgTableError>         -> that table stopped (schema change, bad value)
+//!     // batch.progress: PgProgress              -> record with the updates, durably; then
+//!     if let Some(lsn) = batch.progress.lsn() { source.confirm(lsn) }  // lets the slot advance
+//! }
+//! source.status();          // state, snapshot_rows, confirmed_lsn, lag_bytes(), per-table errors
+//! postgres::drop_slot(&spec, "eddy_shop_17").await?;          // DROP SOURCE
+//! ```
+//!
+//! Batches whose progress is `PgProgress::Snapshot` are an unfinished snapshot: the
+//! snapshot is whole only with the batch whose progress is the first `PgProgress::Lsn`.
+//!
 //! Not here yet: consumer-group offset commits (informational only, by design
 //! never used to resume), per-partition lag in [`SourceStatus`], Avro.
 
 pub mod envelope;
 pub mod format;
+pub mod postgres;
 pub mod sink;
 pub mod source;
 pub mod spec;

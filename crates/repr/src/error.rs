@@ -26,6 +26,8 @@ macro_rules! sqlstates {
 
 sqlstates! {
     // Class 08: connection exception.
+    CONNECTION_EXCEPTION = "08000";
+    SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION = "08001";
     PROTOCOL_VIOLATION = "08P01";
     // Class 0A: feature not supported.
     FEATURE_NOT_SUPPORTED = "0A000";

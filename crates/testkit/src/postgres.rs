@@ -351,6 +351,27 @@ impl Cluster {
         .with_context(|| format!("connecting to postgres on port {}", self.port))
     }
 
+    /// Stops the cluster (`pg_ctl stop -m <mode>`) and starts it again on the same port,
+    /// waiting until it accepts connections: what clients see of a Postgres restart.
+    pub fn restart(&self, mode: &str) -> Result<()> {
+        self.stop(mode)?;
+        let log = self.log_path();
+        run_checked(
+            self.bins
+                .command("pg_ctl", &self.root)
+                .arg("-D")
+                .arg(self.root.join("data"))
+                .arg("-l")
+                .arg(&log)
+                .args(["-w", "-t", &START_TIMEOUT_S.to_string()])
+                .args(["-o", &format!("-p {}", self.port)])
+                .arg("start"),
+            "pg_ctl start",
+        )
+        .with_context(|| format!("restarting postgres; log tail:\n{}", file_tail(&log, 30)))?;
+        Ok(())
+    }
+
     /// `pg_ctl stop -m <mode>` (`immediate`, `fast` or `smart`), waiting for the exit.
     pub fn stop(&self, mode: &str) -> Result<()> {
         run_checked(
