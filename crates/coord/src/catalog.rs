@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use eddy_connect::postgres::PgTable;
 use eddy_expr::MirRelationExpr;
 use eddy_repr::{GlobalId, RelationDesc, SqlError, SqlState};
 use eddy_sql::{ItemKind, SinkOptions, SourceOptions, PUBLIC_SCHEMA, SYSTEM_SCHEMAS};
@@ -43,6 +44,24 @@ pub struct CatalogEntry {
     /// How a sink writes its relation (`plan`, columns `desc`) to Kafka (`None` for
     /// every other kind).
     pub sink: Option<SinkOptions>,
+    /// A Postgres source's definition (`None` for every other kind).
+    pub pg: Option<PgSourceDef>,
+    /// For a table of a Postgres source: that source, its only writer.
+    pub upstream: Option<GlobalId>,
+}
+
+/// What a Postgres source reads and where it stands upstream: kept in its catalog
+/// entry and in its log record, so a restart reads the same tables from the same slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgSourceDef {
+    /// `WITH (CONNECTION = ..., PUBLICATION = ...)` as written.
+    pub options: Vec<(String, String)>,
+    /// The tables found upstream when the source was created, in the source's order.
+    pub tables: Vec<PgTable>,
+    /// The catalog id of each of `tables` (same order).
+    pub table_ids: Vec<GlobalId>,
+    /// The replication slot upstream.
+    pub slot: String,
 }
 
 impl CatalogEntry {
@@ -67,6 +86,8 @@ impl CatalogEntry {
             primary_key,
             source: None,
             sink: None,
+            pg: None,
+            upstream: None,
         }
     }
 
@@ -110,6 +131,8 @@ impl CatalogEntry {
             primary_key: vec![],
             source: None,
             sink: None,
+            pg: None,
+            upstream: None,
         }
     }
 
@@ -129,6 +152,39 @@ impl CatalogEntry {
             sink: Some(sink),
             ..CatalogEntry::view(id, name, ItemKind::View, desc, create_sql, plan, depends_on)
         }
+    }
+
+    /// A Postgres source (not a relation; its tables are entries of their own).
+    pub fn pg_source(
+        id: GlobalId,
+        name: impl Into<String>,
+        create_sql: impl Into<String>,
+        def: PgSourceDef,
+    ) -> Self {
+        CatalogEntry {
+            kind: ItemKind::PgSource,
+            pg: Some(def),
+            ..CatalogEntry::table(id, name, RelationDesc::empty(), create_sql, vec![])
+        }
+    }
+
+    /// Table `table` of Postgres source `source` (named `source_name`): in the schema
+    /// of the source's name, written only by the source.
+    pub fn pg_table(id: GlobalId, source: GlobalId, source_name: &str, table: &PgTable) -> Self {
+        let create_sql = format!("-- table {} of source {source_name}", table.upstream());
+        CatalogEntry {
+            kind: ItemKind::Source,
+            depends_on: BTreeSet::from([source]),
+            upstream: Some(source),
+            ..CatalogEntry::table(
+                id,
+                table.name.clone(),
+                table.desc(),
+                create_sql,
+                table.primary_key.clone(),
+            )
+        }
+        .in_schema(source_name)
     }
 
     /// The same entry in schema `schema`.

@@ -79,6 +79,18 @@ pub(crate) enum Command {
         id: GlobalId,
         batch: eddy_connect::SourceBatch,
     },
+    /// What a Postgres source read (sent by its forwarding task, see `pg_sources.rs`).
+    PgSourceBatch {
+        id: GlobalId,
+        batch: eddy_connect::postgres::PgBatch,
+    },
+    /// The tables of a `CREATE SOURCE ... FROM POSTGRES` found upstream (or why not),
+    /// to finish the statement.
+    PgSourceDiscovered {
+        plan: Box<eddy_sql::Plan>,
+        tables: Result<Vec<eddy_connect::postgres::PgTable>, eddy_repr::SqlError>,
+        finish: crate::coord::Finish,
+    },
     /// Time to refresh a source's figures in `/metrics`.
     SourceTick {
         id: GlobalId,

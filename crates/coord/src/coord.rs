@@ -33,6 +33,7 @@ use crate::command::{Command, ExecuteResponse, Responder, StatementDesc, COMMAND
 use crate::durable::{LogRecord, Storage};
 use crate::keys::PrimaryKeys;
 use crate::metrics::Metrics;
+use crate::pg_sources::PgSources;
 use crate::sequence::ActiveSubscribe;
 use crate::session::Session;
 use crate::sinks::Sinks;
@@ -105,6 +106,7 @@ pub(crate) struct Coordinator {
     pub(crate) cancels: Cancels,
     /// The streams and tables being read from Kafka, and their offsets.
     pub(crate) sources: Sources,
+    pub(crate) pg_sources: PgSources,
     /// How many rows each table and source holds (joins are ordered by them).
     pub(crate) row_counts: BTreeMap<GlobalId, i64>,
     /// The sinks being written to Kafka.
@@ -152,6 +154,7 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
         primary_keys: PrimaryKeys::default(),
         cancels: cancels.clone(),
         sources: Sources::default(),
+        pg_sources: PgSources::default(),
         row_counts: BTreeMap::new(),
         sinks: Sinks::default(),
         kafka_brokers: config.kafka_brokers.clone(),
@@ -286,6 +289,12 @@ impl Coordinator {
             }
             Command::SourceBatch { id, batch } => self.apply_source_batches(vec![(id, batch)]),
             Command::SourceTick { id } => self.publish_source_metrics(id),
+            Command::PgSourceBatch { id, batch } => self.apply_pg_batch(id, batch),
+            Command::PgSourceDiscovered {
+                plan,
+                tables,
+                finish,
+            } => finish.send(self.finish_create_pg_source(*plan, tables)),
             Command::SinkFailed {
                 id,
                 generation,
@@ -432,6 +441,11 @@ impl Coordinator {
         {
             // Answered by a task of its own, so the coordinator does not wait.
             self.sequence_select(session_id, expr, finishing, desc, finish);
+            return;
+        }
+        if let Plan::CreatePgSource { .. } = plan {
+            // Finished once its tables are found upstream, without waiting here.
+            self.begin_create_pg_source(plan, finish);
             return;
         }
         let result = self.sequence(session_id, plan).await;

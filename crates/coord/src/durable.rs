@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use eddy_connect::postgres::{PgProgress, PgTable};
 use eddy_repr::{Diff, GlobalId, RelationDesc, Row, Timestamp};
 use eddy_repr::{SqlError, SqlState};
 use serde::{Deserialize, Serialize};
@@ -76,6 +77,27 @@ pub enum LogRecord {
     DropSchema {
         name: String,
     },
+    /// A Postgres source and its tables (in schema `name`), as found upstream when it
+    /// was created: a restart reads the same tables from the same slot.
+    CreatePgSource {
+        id: GlobalId,
+        name: String,
+        create_sql: String,
+        options: Vec<(String, String)>,
+        tables: Vec<PgTable>,
+        table_ids: Vec<GlobalId>,
+        slot: String,
+    },
+    /// What a Postgres source read, at one time: its tables' updates, the tables that
+    /// stopped (with why), and how far it read, recorded together so that a restart
+    /// resumes exactly after what the log holds.
+    PgSourceWrite {
+        time: Timestamp,
+        id: GlobalId,
+        updates: Vec<(GlobalId, Vec<(Row, Diff)>)>,
+        errors: Vec<(GlobalId, String)>,
+        progress: PgProgress,
+    },
     /// The table or source `id` (created by the record before) lives in `schema`, not
     /// in `public`. Views and sinks need none: the text they are re-planned from names
     /// their schema.
@@ -132,6 +154,18 @@ impl LogRecord {
                     primary_key: entry.primary_key.clone(),
                     stream: source.stream,
                     options: source.options.clone(),
+                })
+            }
+            ItemKind::PgSource => {
+                let def = entry.pg.as_ref()?;
+                Some(LogRecord::CreatePgSource {
+                    id: entry.id,
+                    name: entry.name.clone(),
+                    create_sql: entry.create_sql.clone(),
+                    options: def.options.clone(),
+                    tables: def.tables.clone(),
+                    table_ids: def.table_ids.clone(),
+                    slot: def.slot.clone(),
                 })
             }
             ItemKind::Sink => Some(LogRecord::CreateSink {

@@ -18,6 +18,7 @@ pub mod coord;
 pub mod durable;
 pub mod keys;
 pub mod metrics;
+mod pg_sources;
 mod recovery;
 mod sequence;
 pub mod session;

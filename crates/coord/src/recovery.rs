@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
+use eddy_connect::postgres::PgResume;
 use eddy_connect::Resume;
 use eddy_dataflow::DataflowDesc;
 use eddy_expr::optimize::{consolidate, optimize};
@@ -23,7 +24,7 @@ use eddy_sql::{ItemKind, Plan, SourceOptions};
 use tracing::{info, warn};
 
 use crate::builtins::EDDY_SOURCE_ERRORS;
-use crate::catalog::{view_kind, CatalogEntry};
+use crate::catalog::{view_kind, CatalogEntry, PgSourceDef};
 use crate::coord::Coordinator;
 use crate::durable::LogRecord;
 use crate::sources::source_spec;
@@ -66,6 +67,46 @@ impl Coordinator {
                     self.catalog.insert(entry);
                 }
                 LogRecord::CreateSchema { id, name } => self.catalog.insert_schema(id, name),
+                LogRecord::CreatePgSource {
+                    id,
+                    name,
+                    create_sql,
+                    options,
+                    tables: pg_tables,
+                    table_ids,
+                    slot,
+                } => {
+                    for table_id in &table_ids {
+                        tables.insert(*table_id, HashMap::new());
+                    }
+                    let def = PgSourceDef {
+                        options,
+                        tables: pg_tables,
+                        table_ids,
+                        slot,
+                    };
+                    self.insert_pg_source(
+                        CatalogEntry::pg_source(id, name, create_sql, def),
+                        false,
+                    );
+                }
+                LogRecord::PgSourceWrite {
+                    time,
+                    id,
+                    updates,
+                    errors,
+                    progress,
+                } => {
+                    max_time = max_time.max(time);
+                    for (table_id, rows) in updates {
+                        let table = tables.entry(table_id).or_default();
+                        for (row, diff) in rows {
+                            *table.entry(row).or_insert(0) += diff;
+                        }
+                    }
+                    self.pg_sources.table_errors.extend(errors);
+                    self.pg_sources.progress.insert(id, progress);
+                }
                 LogRecord::DropSchema { name } => {
                     self.catalog.remove_schema(&name);
                 }
@@ -140,7 +181,7 @@ impl Coordinator {
         for entry in self
             .catalog
             .entries()
-            .filter(|e| e.kind == ItemKind::Source)
+            .filter(|e| e.kind == ItemKind::Source && e.source.is_some())
         {
             let rows = tables.get(&entry.id).into_iter().flatten();
             let current_rows = rows
@@ -161,6 +202,32 @@ impl Coordinator {
                 },
             ));
         }
+        // What each Postgres source resumes from: its progress and its tables' rows.
+        let pg_contents: BTreeMap<GlobalId, Vec<Row>> = self
+            .catalog
+            .entries()
+            .filter(|e| e.upstream.is_some())
+            .map(|e| {
+                let rows = tables.get(&e.id).into_iter().flatten();
+                let rows = rows
+                    .filter(|(_, d)| **d > 0)
+                    .flat_map(|(row, d)| std::iter::repeat_n(row.clone(), *d as usize))
+                    .collect();
+                (e.id, rows)
+            })
+            .collect();
+        let pg_resumes: Vec<(GlobalId, PgResume)> = self
+            .catalog
+            .entries()
+            .filter(|e| e.kind == ItemKind::PgSource)
+            .map(|e| {
+                let resume = PgResume {
+                    progress: self.pg_sources.progress.get(&e.id).copied(),
+                    current_rows: self.pg_resume_rows(e.id, &pg_contents),
+                };
+                (e.id, resume)
+            })
+            .collect();
         let load_time = now_ms().max(max_time + 1);
         let rows_loaded = self.load_tables(tables, load_time);
         self.install_builtins(load_time);
@@ -194,6 +261,9 @@ impl Coordinator {
             if let Err(e) = started {
                 warn!(source = %id, error = %e.message, "source not started");
             }
+        }
+        for (id, resume) in pg_resumes {
+            self.start_pg_source(id, resume);
         }
         // Sinks last, from the read time after the load: each reads its topic back and
         // writes what the topic lacks (see `sinks.rs`).
@@ -379,6 +449,26 @@ impl Coordinator {
                 updates: vec![],
                 errors: errors.cloned().collect(),
                 progress: progress.clone(),
+            });
+        }
+        // Every Postgres source's progress and stopped tables, likewise.
+        for (id, progress) in &self.pg_sources.progress {
+            let table_ids = self
+                .catalog
+                .get(*id)
+                .and_then(|e| e.pg.as_ref())
+                .map(|def| def.table_ids.clone())
+                .unwrap_or_default();
+            let errors = table_ids
+                .iter()
+                .filter_map(|t| Some((*t, self.pg_sources.table_errors.get(t)?.clone())))
+                .collect();
+            state.push(LogRecord::PgSourceWrite {
+                time,
+                id: *id,
+                updates: vec![],
+                errors,
+                progress: *progress,
             });
         }
         match self.storage.write_snapshot(upto_seq, &state) {

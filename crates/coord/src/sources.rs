@@ -254,7 +254,7 @@ impl Coordinator {
     pub(crate) fn check_sources(&self, ids: &BTreeSet<GlobalId>) -> Result<(), SqlError> {
         // Every read comes here: with no failed source (nearly always) there is
         // nothing to walk.
-        let failed: BTreeMap<GlobalId, String> = self
+        let mut failed: BTreeMap<GlobalId, String> = self
             .sources
             .running
             .iter()
@@ -263,6 +263,7 @@ impl Coordinator {
                 _ => None,
             })
             .collect();
+        failed.extend(self.failed_pg_tables());
         if failed.is_empty() {
             return Ok(());
         }
@@ -277,13 +278,21 @@ impl Coordinator {
             };
             todo.extend(entry.depends_on.iter().copied());
             if let Some(error) = failed.get(&id) {
+                let (what, hint) = match entry.upstream {
+                    Some(_) => (
+                        format!("table \"{}\"", entry.qualified_name()),
+                        "SHOW SOURCES says why; drop and re-create its source to read it again.",
+                    ),
+                    None => (
+                        format!("source \"{}\"", entry.name),
+                        "SHOW SOURCES says where it stopped; drop and re-create it (with ON_ERROR = 'SKIP' to skip such messages).",
+                    ),
+                };
                 return Err(SqlError::new(
                     SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
-                    format!("source \"{}\" has stopped: {error}", entry.name),
+                    format!("{what} has stopped: {error}"),
                 )
-                .with_hint(
-                    "SHOW SOURCES says where it stopped; drop and re-create it (with ON_ERROR = 'SKIP' to skip such messages).",
-                ));
+                .with_hint(hint));
             }
         }
         Ok(())

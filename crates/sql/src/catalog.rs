@@ -41,6 +41,9 @@ pub enum ItemKind {
     /// A Kafka sink: not a relation (nothing reads it), but an item in the relations'
     /// namespace that depends on the relation it writes out.
     Sink,
+    /// A Postgres CDC source (`CREATE SOURCE ... FROM POSTGRES`): not a relation; its
+    /// tables are `Source` items in the schema of its name.
+    PgSource,
 }
 
 impl ItemKind {
@@ -52,6 +55,7 @@ impl ItemKind {
             ItemKind::MaterializedView => "materialized view",
             ItemKind::Source => "source",
             ItemKind::Sink => "sink",
+            ItemKind::PgSource => "source",
         }
     }
 
@@ -63,6 +67,7 @@ impl ItemKind {
             ItemKind::MaterializedView => "DROP MATERIALIZED VIEW",
             ItemKind::Source => "DROP STREAM",
             ItemKind::Sink => "DROP SINK",
+            ItemKind::PgSource => "DROP SOURCE",
         }
     }
 }

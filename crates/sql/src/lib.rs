@@ -33,6 +33,7 @@ mod func;
 mod introspect;
 mod names;
 mod parse;
+mod pg_source;
 mod plan;
 mod query;
 mod scope;
@@ -53,10 +54,11 @@ pub use crate::names::{
     check_schema_for_new_item, PG_CATALOG_SCHEMA, PUBLIC_SCHEMA, SYSTEM_SCHEMAS,
 };
 pub use crate::parse::{parse, Statement};
+pub use crate::pg_source::{CreatePgSource, DropSource};
 pub use crate::plan::{
     explain_desc, show_columns_desc, show_objects_desc, show_sinks_desc, show_sources_desc,
-    show_variable_desc, MutationKind, ObjectKind, Plan, PlanContext, RowSetFinishing, SinkOptions,
-    SourceOptions, SubscribeOutput,
+    show_variable_desc, MutationKind, ObjectKind, PgTableRef, Plan, PlanContext, RowSetFinishing,
+    SinkOptions, SourceOptions, SubscribeOutput,
 };
 pub use crate::sink::{CreateSink, DropSink};
 pub use crate::subscribe::{Subscribe, SubscribeRelation, DIFF_COLUMN, TIMESTAMP_COLUMN};
@@ -76,6 +78,8 @@ pub fn plan(catalog: &dyn Catalog, ctx: &PlanContext, stmt: &Statement) -> Resul
         }
         Statement::CreateSink(create) => sink::plan_create_sink(&scx, create),
         Statement::DropSink(drop) => sink::plan_drop_sink(&scx, drop),
+        Statement::CreatePgSource(create) => pg_source::plan_create_source(&scx, create),
+        Statement::DropSource(drop) => pg_source::plan_drop_source(&scx, drop),
     }
 }
 
@@ -98,6 +102,8 @@ pub fn describe(
         }
         Statement::CreateSink(create) => sink::plan_create_sink(&scx, create)?,
         Statement::DropSink(drop) => sink::plan_drop_sink(&scx, drop)?,
+        Statement::CreatePgSource(create) => pg_source::plan_create_source(&scx, create)?,
+        Statement::DropSource(drop) => pg_source::plan_drop_source(&scx, drop)?,
     };
     Ok((scx.param_types(), plan.result_desc()))
 }

@@ -24,6 +24,7 @@ use sqlparser::tokenizer::Token;
 
 use eddy_repr::{SqlError, SqlState};
 
+use crate::pg_source::{self, CreatePgSource, DropSource};
 use crate::sink::{self, CreateSink, DropSink};
 use crate::subscribe::{self, Subscribe};
 
@@ -43,6 +44,10 @@ pub enum Statement {
     CreateSink(CreateSink),
     /// `DROP SINK name [, ...]` (`sqlparser` knows no sinks).
     DropSink(DropSink),
+    /// `CREATE SOURCE name FROM POSTGRES ...` (see `pg_source.rs`).
+    CreatePgSource(CreatePgSource),
+    /// `DROP SOURCE name [, ...]`.
+    DropSource(DropSource),
 }
 
 impl fmt::Display for Statement {
@@ -57,6 +62,8 @@ impl fmt::Display for Statement {
             }
             Statement::CreateSink(create) => create.fmt(f),
             Statement::DropSink(drop) => drop.fmt(f),
+            Statement::CreatePgSource(create) => create.fmt(f),
+            Statement::DropSource(drop) => drop.fmt(f),
         }
     }
 }
@@ -176,6 +183,12 @@ fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
             }
             _ if sink::at_drop_sink(&parser) => {
                 Statement::DropSink(sink::parse_drop_sink(&mut parser)?)
+            }
+            _ if pg_source::at_create_source(&parser) => {
+                Statement::CreatePgSource(pg_source::parse_create_source(&mut parser)?)
+            }
+            _ if pg_source::at_drop_source(&parser) => {
+                Statement::DropSource(pg_source::parse_drop_source(&mut parser)?)
             }
             _ if subscribe::at_subscribe(&parser) => {
                 Statement::Subscribe(subscribe::parse_subscribe(&mut parser)?)

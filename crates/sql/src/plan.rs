@@ -87,6 +87,16 @@ pub enum Plan {
         if_not_exists: bool,
         or_replace: bool,
     },
+    /// `CREATE SOURCE name FROM POSTGRES WITH (...) [FOR TABLES (...)]`: the options
+    /// as written (the coordinator reads them with `eddy_connect::postgres`, and finds
+    /// the tables upstream).
+    CreatePgSource {
+        name: String,
+        if_not_exists: bool,
+        options: Vec<(String, String)>,
+        tables: Option<Vec<PgTableRef>>,
+        create_sql: String,
+    },
     /// `CREATE SCHEMA [IF NOT EXISTS] name`.
     CreateSchema { name: String, if_not_exists: bool },
     /// `DROP SCHEMA [IF EXISTS] name, ... [CASCADE]`: `names` found; with IF EXISTS,
@@ -330,6 +340,16 @@ pub struct SinkOptions {
     /// `KEY (...) NOT ENFORCED`: the user vouches that the key is unique where Eddy
     /// cannot tell.
     pub key_not_enforced: bool,
+}
+
+/// One table of `FOR TABLES (...)` in `CREATE SOURCE ... FROM POSTGRES`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgTableRef {
+    /// The upstream schema; `None` means `public`.
+    pub schema: Option<String>,
+    pub name: String,
+    /// `AS alias`: its name in Eddy.
+    pub alias: Option<String>,
 }
 
 /// The result columns of [`Plan::Explain`]: one text column `QUERY PLAN`.

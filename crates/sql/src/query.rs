@@ -1428,8 +1428,11 @@ fn plan_relation_name(
     let resolved = scx
         .resolve_relation(item.schema.as_deref(), &item.item)
         .ok_or_else(|| SqlError::undefined_table(&item.to_string()))?;
-    if resolved.kind == ItemKind::Sink {
-        return Err(crate::sink::not_a_relation(&resolved.name));
+    if matches!(resolved.kind, ItemKind::Sink | ItemKind::PgSource) {
+        return Err(crate::sink::not_a_relation_kind(
+            &resolved.name,
+            resolved.kind,
+        ));
     }
     let expr = match (&resolved.kind, &resolved.view_expr) {
         (ItemKind::View, Some(view_expr)) => view_expr.clone(),

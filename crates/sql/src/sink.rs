@@ -52,12 +52,12 @@ pub struct DropSink {
 }
 
 /// `'text'` with quotes doubled, as SQL writes a string literal.
-fn quoted(s: &str) -> String {
+pub(crate) fn quoted(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
 /// `"name"` with quotes doubled, as SQL writes a quoted identifier.
-fn quoted_ident(s: &str) -> String {
+pub(crate) fn quoted_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
@@ -102,7 +102,7 @@ impl fmt::Display for DropSink {
     }
 }
 
-fn is_word(token: &Token, word: &str) -> bool {
+pub(crate) fn is_word(token: &Token, word: &str) -> bool {
     matches!(token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
 }
 
@@ -117,7 +117,7 @@ pub(crate) fn at_drop_sink(parser: &Parser) -> bool {
         && is_word(&parser.peek_nth_token(1).token, "sink")
 }
 
-fn expect_word(parser: &mut Parser, word: &str) -> Result<(), ParserError> {
+pub(crate) fn expect_word(parser: &mut Parser, word: &str) -> Result<(), ParserError> {
     let next = parser.next_token();
     if is_word(&next.token, word) {
         Ok(())
@@ -127,7 +127,7 @@ fn expect_word(parser: &mut Parser, word: &str) -> Result<(), ParserError> {
 }
 
 /// Consumes `first second` if they come next.
-fn parse_words(parser: &mut Parser, first: &str, second: &str) -> bool {
+pub(crate) fn parse_words(parser: &mut Parser, first: &str, second: &str) -> bool {
     if is_word(&parser.peek_nth_token(0).token, first)
         && is_word(&parser.peek_nth_token(1).token, second)
     {
@@ -220,11 +220,21 @@ pub(crate) fn parse_drop_sink(parser: &mut Parser) -> Result<DropSink, ParserErr
 
 /// The error for reading or writing a sink as if it were a relation.
 pub(crate) fn not_a_relation(name: &str) -> SqlError {
-    SqlError::new(
+    not_a_relation_kind(name, ItemKind::Sink)
+}
+
+/// The error for reading or writing a sink or a Postgres source as a relation.
+pub(crate) fn not_a_relation_kind(name: &str, kind: ItemKind) -> SqlError {
+    let error = SqlError::new(
         SqlState::WRONG_OBJECT_TYPE,
-        format!("\"{name}\" is a sink, not a relation"),
-    )
-    .with_hint("A sink writes its relation to Kafka; read the relation itself.")
+        format!("\"{name}\" is a {}, not a relation", kind.noun()),
+    );
+    match kind {
+        ItemKind::PgSource => error.with_hint(format!(
+            "Its tables are in schema \"{name}\": SHOW TABLES lists them as {name}.<table>."
+        )),
+        _ => error.with_hint("A sink writes its relation to Kafka; read the relation itself."),
+    }
 }
 
 /// Plans a `CREATE SINK`: the relation as `SELECT * FROM relation`, its columns, and

@@ -517,6 +517,7 @@ fn resolve_write_target(
             format!("cannot {verb} source \"{}\"", item.name),
         )),
         ItemKind::Sink => Err(crate::sink::not_a_relation(&item.name)),
+        ItemKind::PgSource => Err(crate::sink::not_a_relation_kind(&item.name, item.kind)),
     }
 }
 

@@ -3385,3 +3385,56 @@ fn create_sink_plans_the_relation_it_writes_out() {
         ["name", "relation"]
     );
 }
+
+#[test]
+fn create_source_from_postgres_parses_prints_back_and_plans() {
+    let sql = "create source if not exists shop from postgres \
+               for tables (public.customers, Orders as \"O2\") \
+               with (CONNECTION = 'host=h dbname=''d''', publication = shop_pub)";
+    let Statement::CreatePgSource(create) = one_statement(sql) else {
+        panic!("not a CREATE SOURCE");
+    };
+    assert!(create.if_not_exists);
+    assert_eq!(
+        create.options,
+        vec![
+            ("CONNECTION".to_string(), "host=h dbname='d'".to_string()),
+            ("publication".to_string(), "shop_pub".to_string()),
+        ]
+    );
+    let tables = create.tables.clone().expect("FOR TABLES");
+    assert_eq!(tables[0].schema.as_deref(), Some("public"));
+    assert_eq!(
+        (
+            tables[1].schema.as_deref(),
+            tables[1].name.as_str(),
+            tables[1].alias.as_deref()
+        ),
+        (None, "orders", Some("O2"))
+    );
+    let text = create.to_string();
+    assert_eq!(
+        one_statement(&text),
+        Statement::CreatePgSource(create),
+        "{text}"
+    );
+    match plan_ok("CREATE SOURCE shop FROM POSTGRES WITH (CONNECTION = 'x', PUBLICATION = 'p') FOR ALL TABLES") {
+        Plan::CreatePgSource { name, tables, .. } => {
+            assert_eq!(name, "shop");
+            assert_eq!(tables, None);
+        }
+        other => panic!("not CREATE SOURCE: {other:?}"),
+    }
+    for bad in [
+        "CREATE SOURCE s FROM POSTGRES",
+        "CREATE SOURCE s FROM MYSQL WITH (CONNECTION = 'x')",
+        "CREATE SOURCE s FROM POSTGRES WITH (CONNECTION = 'x') FOR TABLES ()",
+        "DROP SOURCE",
+    ] {
+        assert_eq!(parse(bad).unwrap_err().sqlstate, "42601", "{bad}");
+    }
+    let Statement::DropSource(drop) = one_statement("DROP SOURCE IF EXISTS a, b CASCADE") else {
+        panic!("not DROP SOURCE");
+    };
+    assert_eq!(drop.to_string(), "DROP SOURCE IF EXISTS a, b CASCADE");
+}

@@ -385,7 +385,7 @@ fn relations(catalog: &Catalog) -> Relations<'_> {
             ItemKind::View => 'v',
             ItemKind::MaterializedView => 'm',
             // Not a relation: `SHOW SINKS` lists sinks.
-            ItemKind::Sink => continue,
+            ItemKind::Sink | ItemKind::PgSource => continue,
         };
         out.push(Relation {
             oid,

@@ -39,6 +39,8 @@ fn sample_catalog() -> Catalog {
         primary_key: vec![],
         source: None,
         sink: None,
+        pg: None,
+        upstream: None,
     });
     catalog.insert(CatalogEntry {
         id: GlobalId::User(2),
@@ -53,6 +55,8 @@ fn sample_catalog() -> Catalog {
         primary_key: vec![],
         source: None,
         sink: None,
+        pg: None,
+        upstream: None,
     });
     catalog
 }

@@ -163,7 +163,15 @@ impl Coordinator {
         cascade: bool,
         kind: ItemKind,
     ) -> Result<ExecuteResponse, SqlError> {
-        let order = self.catalog.drop_order(ids, cascade)?;
+        // A Postgres source goes with its tables; a table of one never goes alone.
+        let mut ids = ids.to_vec();
+        for id in ids.clone() {
+            if let Some(def) = self.catalog.get(id).and_then(|e| e.pg.as_ref()) {
+                ids.extend(def.table_ids.iter().copied());
+            }
+        }
+        self.check_pg_tables_dropped_with_source(&ids)?;
+        let order = self.catalog.drop_order(&ids, cascade)?;
         if !order.is_empty() {
             self.storage
                 .append(&[LogRecord::Drop { ids: order.clone() }])?;
@@ -173,6 +181,7 @@ impl Coordinator {
             self.row_counts.remove(&id);
             self.stop_source(id);
             self.stop_sink(id);
+            self.stop_pg_source(id);
             self.primary_keys.remove_table(id);
             if let Some(entry) = self.catalog.remove(id) {
                 if entry.is_arranged() {
@@ -303,7 +312,7 @@ impl Coordinator {
     }
 
     /// Updates what depends on the catalog: the gauges and the builtin relations.
-    fn catalog_changed(&mut self) {
+    pub(crate) fn catalog_changed(&mut self) {
         self.refresh_gauges();
         self.refresh_builtins();
     }

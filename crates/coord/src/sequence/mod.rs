@@ -30,7 +30,7 @@ use crate::command::{Command, ExecuteResponse};
 use crate::coord::Coordinator;
 
 /// The response of a statement that returns no rows.
-fn tag(tag: impl Into<String>) -> Result<ExecuteResponse, SqlError> {
+pub(crate) fn tag(tag: impl Into<String>) -> Result<ExecuteResponse, SqlError> {
     Ok(ExecuteResponse::Command { tag: tag.into() })
 }
 
@@ -46,6 +46,9 @@ impl Coordinator {
             plan @ Plan::CreateTable { .. } => self.create_table(plan),
             plan @ Plan::CreateView { .. } => self.create_view(plan),
             plan @ Plan::CreateSink { .. } => self.create_sink(plan),
+            Plan::CreatePgSource { .. } => {
+                unreachable!("CREATE SOURCE is sequenced by begin_create_pg_source")
+            }
             Plan::CreateSchema {
                 name,
                 if_not_exists,

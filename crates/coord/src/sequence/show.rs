@@ -37,9 +37,11 @@ impl Coordinator {
             ObjectKind::Views => ItemKind::View,
             ObjectKind::MaterializedViews => ItemKind::MaterializedView,
         };
-        // A table read from Kafka is a table to its users (as in ksqlDB).
+        // A table read from Kafka is a table to its users (as in ksqlDB), and so is a
+        // table of a Postgres source.
         let kafka_table = |e: &crate::catalog::CatalogEntry| {
-            want == ItemKind::Table && e.source.as_ref().is_some_and(|s| !s.stream)
+            want == ItemKind::Table
+                && (e.source.as_ref().is_some_and(|s| !s.stream) || e.upstream.is_some())
         };
         // Outside `public`, names are qualified (`shop.orders`).
         let mut names: Vec<String> = self
@@ -61,10 +63,16 @@ impl Coordinator {
         let mut entries: Vec<_> = self
             .catalog
             .entries()
-            .filter(|e| e.kind == ItemKind::Source)
+            .filter(|e| {
+                (e.kind == ItemKind::Source && e.source.is_some()) || e.kind == ItemKind::PgSource
+            })
             .collect();
         entries.sort_by_key(|e| e.qualified_name());
         for entry in entries {
+            if entry.kind == ItemKind::PgSource {
+                rows.push(self.pg_source_row(entry));
+                continue;
+            }
             let options = entry.source.as_ref();
             let kind = match options {
                 Some(o) if o.stream => "stream",

@@ -1,0 +1,269 @@
+//! Postgres CDC end to end: `CREATE SOURCE ... FROM POSTGRES` mirrors a live database
+//! (a private Postgres cluster) into Eddy; views over the mirrored tables must equal
+//! Postgres running the same queries, through a random workload of multi-statement
+//! transactions, a `kill -9` of Eddy in the middle of it, and a restart.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use eddy_testkit::{diff_rows, query_rows, Eddy, Postgres, TextRow};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio_postgres::Client;
+
+/// The upstream schema: keyed tables, and a keyless one with REPLICA IDENTITY FULL
+/// (where a change applied twice, or a snapshot off the slot's point, would show).
+const UPSTREAM: &str = "
+    CREATE TABLE customers (id int PRIMARY KEY, name text, region text);
+    CREATE TABLE orders (id int PRIMARY KEY, customer_id int, status text, amount numeric(10,2), note text);
+    CREATE TABLE events (kind text, n int);
+    ALTER TABLE events REPLICA IDENTITY FULL;
+    INSERT INTO customers SELECT i, 'c' || i, (ARRAY['eu','us','apac'])[1 + i % 3] FROM generate_series(1, 200) i;
+    INSERT INTO orders SELECT i, 1 + i % 200, CASE WHEN i % 4 = 0 THEN 'open' ELSE 'paid' END,
+        (i % 97) * 1.25, CASE WHEN i % 50 = 0 THEN repeat('x', 3000) END FROM generate_series(1, 3000) i;
+    INSERT INTO events SELECT 'k' || (i % 5), i % 7 FROM generate_series(1, 500) i;
+    CREATE PUBLICATION shop_pub FOR ALL TABLES;";
+
+/// Queries run on both sides: on Eddy over `shop.*`, on Postgres over `public.*`.
+const QUERIES: &[&str] = &[
+    "SELECT c.region, count(*) AS n, sum(o.amount) AS total FROM {s}orders o JOIN {s}customers c ON c.id = o.customer_id WHERE o.status = 'open' GROUP BY c.region",
+    "SELECT kind, count(*) AS n, sum(n) AS total FROM {s}events GROUP BY kind",
+    "SELECT id, customer_id, status, amount, length(note) FROM {s}orders",
+    "SELECT * FROM {s}customers",
+];
+
+fn query(template: &str, schema: &str) -> String {
+    template.replace("{s}", schema)
+}
+
+/// One upstream transaction of a few random statements.
+fn transaction(rng: &mut StdRng) -> String {
+    let mut stmts = vec!["BEGIN".to_string()];
+    for _ in 0..rng.gen_range(1..5) {
+        let id = rng.gen_range(1..4000);
+        stmts.push(match rng.gen_range(0..10) {
+            0..=2 => format!(
+                "INSERT INTO orders VALUES ({id}, {}, 'open', {}.50, NULL) ON CONFLICT (id) DO NOTHING",
+                rng.gen_range(1..220),
+                rng.gen_range(1..100)
+            ),
+            3 => format!("UPDATE orders SET status = 'paid', amount = amount + 1 WHERE id = {id}"),
+            4 => format!("UPDATE orders SET status = 'open' WHERE customer_id = {}", rng.gen_range(1..220)),
+            5 => format!("DELETE FROM orders WHERE id = {id}"),
+            // A primary key change.
+            6 => format!(
+                "UPDATE orders SET id = {} WHERE id = {id} AND NOT EXISTS (SELECT 1 FROM orders WHERE id = {})",
+                id + 5000,
+                id + 5000
+            ),
+            7 => format!(
+                "UPDATE customers SET region = '{}' WHERE id = {}",
+                ["eu", "us", "apac", "latam"][rng.gen_range(0..4)],
+                rng.gen_range(1..220)
+            ),
+            8 => format!(
+                "INSERT INTO events VALUES ('k{}', {}), ('k{}', {})",
+                rng.gen_range(0..6),
+                rng.gen_range(0..9),
+                rng.gen_range(0..6),
+                rng.gen_range(0..9)
+            ),
+            _ => format!("DELETE FROM events WHERE ctid IN (SELECT ctid FROM events WHERE n = {} LIMIT 2)", rng.gen_range(0..9)),
+        });
+    }
+    stmts.push("COMMIT".to_string());
+    stmts.join("; ")
+}
+
+async fn rows(client: &Client, sql: &str) -> Result<Vec<TextRow>, String> {
+    query_rows(client, sql).await.map_err(|e| format!("{e:#}"))
+}
+
+/// Waits until every query gives on Eddy what it gives on Postgres (the source has
+/// caught up), failing with the difference after `timeout`.
+async fn wait_in_sync(eddy: &Eddy, upstream: &Client, context: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let client = eddy.connect().await.expect("connect to eddy");
+    loop {
+        let mut differences = Vec::new();
+        for template in QUERIES {
+            let expected = rows(upstream, &query(template, "public."))
+                .await
+                .expect("upstream");
+            match rows(&client, &query(template, "shop.")).await {
+                Ok(actual) if actual == expected => {}
+                Ok(actual) => differences.push(format!(
+                    "{template}:\n{}",
+                    diff_rows(&expected, &actual).unwrap_or_default()
+                )),
+                Err(e) => differences.push(format!("{template}: {e}")),
+            }
+        }
+        if differences.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{context}: eddy never caught up with postgres:\n{}\n{}",
+            differences.join("\n"),
+            eddy.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn sqlstate(err: &tokio_postgres::Error) -> String {
+    err.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| format!("{err}"))
+}
+
+#[tokio::test]
+async fn a_postgres_database_is_mirrored_exactly_through_changes_and_kill9() {
+    let seed: u64 = rand::random();
+    println!("pg_cdc seed {seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let pg = Postgres::start().expect("start postgres");
+    let upstream = pg.connect().await.expect("connect to postgres");
+    upstream
+        .batch_execute(UPSTREAM)
+        .await
+        .expect("upstream schema");
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres",
+        pg.port()
+    );
+
+    // Compacting the log every few hundred rows: restarts read snapshots too.
+    let mut config = common::config(2);
+    config.extra_args = vec!["--snapshot-rows".into(), "700".into()];
+    let mut eddy = Eddy::start(config).expect("start eddy");
+    let client = eddy.connect().await.expect("connect");
+    // Bad setups are clear errors, and create nothing.
+    let err = client
+        .batch_execute(&format!(
+            "CREATE SOURCE nope FROM POSTGRES WITH (CONNECTION = '{conninfo}', PUBLICATION = 'missing')"
+        ))
+        .await
+        .expect_err("a missing publication");
+    assert_eq!(sqlstate(&err), "42704", "{err:?}");
+    client
+        .batch_execute(&format!(
+            "CREATE SOURCE shop FROM POSTGRES WITH (CONNECTION = '{conninfo}', PUBLICATION = 'shop_pub')"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create source: {}", common::describe_error(&e)));
+    client
+        .batch_execute(&format!(
+            "CREATE MATERIALIZED VIEW open_by_region AS {}",
+            query(QUERIES[0], "shop.")
+        ))
+        .await
+        .expect("view");
+    wait_in_sync(&eddy, &upstream, "after the snapshot").await;
+    let mirrored = rows(&client, "SHOW TABLES").await.expect("show tables");
+    for table in ["shop.customers", "shop.events", "shop.orders"] {
+        assert!(
+            mirrored.iter().any(|r| r[0].as_deref() == Some(table)),
+            "{mirrored:?}"
+        );
+    }
+    let view = rows(&client, "SELECT * FROM open_by_region")
+        .await
+        .expect("view");
+    let expected = rows(&upstream, &query(QUERIES[0], "public."))
+        .await
+        .expect("upstream");
+    assert_eq!(view, expected, "the view over the mirrored tables");
+
+    // Only the source writes its tables; the source is not a relation.
+    for (sql, code) in [
+        (
+            "INSERT INTO shop.orders VALUES (1, 1, 'x', 1, NULL)",
+            "42809",
+        ),
+        ("SELECT * FROM shop", "42809"),
+        ("DROP TABLE shop.orders", "2BP01"),
+    ] {
+        let err = client.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(sqlstate(&err), code, "{sql}: {err:?}");
+    }
+
+    // Changes, in rounds; after the second round, kill -9 while they keep coming.
+    for round in 0..3 {
+        let writer = {
+            let conninfo = conninfo.clone();
+            let mut rng = StdRng::seed_from_u64(rng.gen());
+            tokio::spawn(async move {
+                let (upstream, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+                    .await
+                    .expect("writer connects");
+                tokio::spawn(conn);
+                for _ in 0..150 {
+                    upstream
+                        .batch_execute(&transaction(&mut rng))
+                        .await
+                        .expect("upstream transaction");
+                }
+            })
+        };
+        if round == 1 {
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(50..400))).await;
+            eddy.kill9().expect("kill -9");
+            writer.await.expect("writer");
+            eddy.restart().expect("restart");
+        } else {
+            writer.await.expect("writer");
+        }
+        wait_in_sync(&eddy, &upstream, &format!("round {round}")).await;
+        let client = eddy.connect().await.expect("connect");
+        let view = rows(&client, "SELECT * FROM open_by_region")
+            .await
+            .expect("view");
+        let expected = rows(&upstream, &query(QUERIES[0], "public."))
+            .await
+            .expect("upstream");
+        assert_eq!(view, expected, "round {round}: the materialized view");
+    }
+
+    // TRUNCATE empties the mirror too.
+    upstream
+        .batch_execute("TRUNCATE events")
+        .await
+        .expect("truncate");
+    wait_in_sync(&eddy, &upstream, "after TRUNCATE").await;
+
+    // SHOW SOURCES; then DROP SOURCE (views over its tables need CASCADE) drops the
+    // replication slot upstream.
+    let client = eddy.connect().await.expect("connect");
+    let sources = rows(&client, "SHOW SOURCES").await.expect("show sources");
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert_eq!(sources[0][1].as_deref(), Some("postgres"));
+    assert_eq!(sources[0][3].as_deref(), Some("running"), "{sources:?}");
+    let err = client
+        .batch_execute("DROP SOURCE shop")
+        .await
+        .expect_err("a view depends");
+    assert_eq!(sqlstate(&err), "2BP01");
+    client
+        .batch_execute("DROP SOURCE shop CASCADE")
+        .await
+        .expect("drop source");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let slots = rows(&upstream, "SELECT slot_name FROM pg_replication_slots")
+            .await
+            .unwrap();
+        if slots.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slots left upstream: {slots:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let err = client
+        .batch_execute("SELECT * FROM shop.orders")
+        .await
+        .expect_err("dropped");
+    assert_eq!(sqlstate(&err), "42P01");
+}
