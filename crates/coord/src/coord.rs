@@ -221,6 +221,7 @@ impl Coordinator {
     /// What the coordinator does every [`PERIODIC_INTERVAL`], busy or not.
     fn periodic(&mut self) {
         self.publish_sink_metrics();
+        self.publish_pg_source_metrics();
     }
 
     async fn handle(&mut self, command: Command) -> ControlFlow {
@@ -353,9 +354,13 @@ impl Coordinator {
             (&self.metrics.sessions, self.sessions.len() as u64),
             (&self.metrics.subscribes, self.subscribes.len() as u64),
         ];
-        let gauges = gauges
-            .into_iter()
-            .chain([(&self.metrics.sources, count(ItemKind::Source))]);
+        // Kafka streams and tables, and Postgres sources (not their tables).
+        let sources = self
+            .catalog
+            .entries()
+            .filter(|e| e.source.is_some() || e.kind == ItemKind::PgSource)
+            .count() as u64;
+        let gauges = gauges.into_iter().chain([(&self.metrics.sources, sources)]);
         for (gauge, value) in gauges {
             gauge.store(value, Ordering::Relaxed);
         }

@@ -49,6 +49,8 @@ pub struct SourceMetrics {
     pub errors: u64,
     /// Partition → messages the broker holds that are not applied yet.
     pub lag: std::collections::BTreeMap<i32, i64>,
+    /// For a Postgres source: WAL bytes upstream past what it has applied.
+    pub lag_bytes: Option<u64>,
 }
 
 /// The figures `/metrics` shows for one sink.
@@ -122,7 +124,7 @@ impl Metrics {
         counter(
             &mut out,
             "eddy_sources",
-            "Streams and tables read from Kafka topics.",
+            "Sources: streams and tables read from Kafka topics, and Postgres sources.",
             "gauge",
             &self.sources,
         );
@@ -267,6 +269,18 @@ impl Metrics {
             writeln!(out, "# TYPE {name} {kind}").unwrap();
             for (source, m) in sources.iter() {
                 writeln!(out, "{name}{{source=\"{source}\"}} {}", value(m)).unwrap();
+            }
+        }
+        let name = "eddy_source_lag_bytes";
+        writeln!(
+            out,
+            "# HELP {name} WAL bytes upstream that a Postgres source has not applied yet."
+        )
+        .unwrap();
+        writeln!(out, "# TYPE {name} gauge").unwrap();
+        for (source, m) in sources.iter() {
+            if let Some(lag) = m.lag_bytes {
+                writeln!(out, "{name}{{source=\"{source}\"}} {lag}").unwrap();
             }
         }
         let name = "eddy_source_lag_messages";

@@ -44,6 +44,7 @@ use crate::catalog::{CatalogEntry, PgSourceDef};
 use crate::command::{Command, ExecuteResponse};
 use crate::coord::{Coordinator, Finish};
 use crate::durable::LogRecord;
+use crate::metrics::SourceMetrics;
 use crate::sequence::tag;
 use crate::timestamp::now_ms;
 
@@ -378,9 +379,14 @@ impl Coordinator {
     pub(crate) fn stop_pg_source(&mut self, id: GlobalId) {
         let running = self.pg_sources.running.remove(&id);
         self.pg_sources.progress.remove(&id);
-        let Some(entry) = self.catalog.get(id) else {
+        let Some(entry) = self.catalog.get(id).filter(|e| e.pg.is_some()) else {
             return;
         };
+        self.metrics
+            .per_source
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&entry.name);
         let Some(def) = entry.pg.clone() else {
             return;
         };
@@ -459,6 +465,34 @@ impl Coordinator {
             Datum::Int64(stopped as i64),
             lag.map_or(Datum::Null, Datum::Int64),
         ])
+    }
+
+    /// Copies every Postgres source's figures into `/metrics`: the row changes it read
+    /// (snapshot included, as messages), its stopped tables (as errors), and its lag
+    /// in WAL bytes.
+    pub(crate) fn publish_pg_source_metrics(&self) {
+        let mut per_source = self
+            .metrics
+            .per_source
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (id, running) in &self.pg_sources.running {
+            let Some(entry) = self.catalog.get(*id) else {
+                continue;
+            };
+            let status = running.status();
+            let stopped = status.tables.iter().filter(|t| t.error.is_some()).count();
+            per_source.insert(
+                entry.name.clone(),
+                SourceMetrics {
+                    messages: status.updates_total,
+                    bytes: 0,
+                    errors: stopped as u64,
+                    lag: BTreeMap::new(),
+                    lag_bytes: status.lag_bytes(),
+                },
+            );
+        }
     }
 
     /// Tables of Postgres sources that reads must refuse, with why: stopped tables,

@@ -312,6 +312,7 @@ impl Coordinator {
             bytes: status.bytes_total,
             errors: status.errors_total,
             lag: status.lag(&progress),
+            lag_bytes: None,
         };
         self.metrics
             .per_source

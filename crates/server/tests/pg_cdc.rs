@@ -267,3 +267,155 @@ async fn a_postgres_database_is_mirrored_exactly_through_changes_and_kill9() {
         .expect_err("dropped");
     assert_eq!(sqlstate(&err), "42P01");
 }
+
+/// Waits until `sql` gives `expected` on Eddy.
+async fn wait_for(eddy: &Eddy, sql: &str, expected: &[&str], context: &str) {
+    let client = eddy.connect().await.expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = rows(&client, sql).await;
+        let flat: Result<Vec<String>, String> = got.map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|v| v.clone().unwrap_or("NULL".into()))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect()
+        });
+        if flat.as_deref().ok()
+            == Some(&expected.iter().map(|s| s.to_string()).collect::<Vec<_>>()[..])
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{context}: {sql} gives {flat:?}, expected {expected:?}\n{}",
+            eddy.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn restarts_of_postgres_and_upstream_schema_changes_keep_the_other_tables_flowing() {
+    let pg = Postgres::start().expect("start postgres");
+    let upstream = pg.connect().await.expect("connect to postgres");
+    upstream
+        .batch_execute(
+            "CREATE TABLE a (id int PRIMARY KEY, v int);
+             CREATE TABLE b (id int PRIMARY KEY, w text);
+             CREATE TABLE nokey (x int);
+             INSERT INTO a VALUES (1, 10), (2, 20);
+             INSERT INTO b VALUES (1, 'one');
+             CREATE PUBLICATION pub FOR ALL TABLES;",
+        )
+        .await
+        .expect("upstream");
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres",
+        pg.port()
+    );
+    let eddy = Eddy::start(common::config(1)).expect("start eddy");
+    let client = eddy.connect().await.expect("connect");
+    // A table whose updates cannot be matched to rows is refused, by name.
+    let err = client
+        .batch_execute(&format!(
+            "CREATE SOURCE src FROM POSTGRES WITH (CONNECTION = '{conninfo}', PUBLICATION = 'pub')"
+        ))
+        .await
+        .expect_err("a table without a primary key");
+    assert_eq!(sqlstate(&err), "55000", "{err:?}");
+    assert!(format!("{err:?}").contains("nokey"), "{err:?}");
+    client
+        .batch_execute(&format!(
+            "CREATE SOURCE src FROM POSTGRES WITH (CONNECTION = '{conninfo}', PUBLICATION = 'pub')
+               FOR TABLES (public.a, b AS bee)"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create source: {}", common::describe_error(&e)));
+    wait_for(
+        &eddy,
+        "SELECT id, v FROM src.a",
+        &["1 10", "2 20"],
+        "snapshot",
+    )
+    .await;
+    wait_for(&eddy, "SELECT id, w FROM src.bee", &["1 one"], "snapshot").await;
+    // /metrics, refreshed every second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = eddy.http_get("/metrics").expect("metrics").body;
+        if metrics.contains("eddy_source_messages_total{source=\"src\"} 3")
+            && metrics.contains("eddy_source_lag_bytes{source=\"src\"}")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no figures of src in\n{metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Postgres restarts (fast shutdown: it waits for the source to confirm); the
+    // source reconnects and goes on from where it was.
+    pg.cluster().restart("fast").expect("restart postgres");
+    let upstream = pg.connect().await.expect("reconnect to postgres");
+    upstream
+        .batch_execute("INSERT INTO a VALUES (3, 30); UPDATE b SET w = 'uno' WHERE id = 1")
+        .await
+        .expect("write after restart");
+    wait_for(
+        &eddy,
+        "SELECT id, v FROM src.a",
+        &["1 10", "2 20", "3 30"],
+        "after a postgres restart",
+    )
+    .await;
+    wait_for(
+        &eddy,
+        "SELECT id, w FROM src.bee",
+        &["1 uno"],
+        "after a postgres restart",
+    )
+    .await;
+
+    // An added column is not read; the table flows on.
+    upstream
+        .batch_execute("ALTER TABLE a ADD COLUMN z int; INSERT INTO a VALUES (4, 40, 7)")
+        .await
+        .expect("add column");
+    wait_for(
+        &eddy,
+        "SELECT id, v FROM src.a",
+        &["1 10", "2 20", "3 30", "4 40"],
+        "after ADD COLUMN",
+    )
+    .await;
+
+    // A dropped column stops that table (reads say why), the other flows on.
+    upstream
+        .batch_execute("ALTER TABLE b DROP COLUMN w; INSERT INTO b VALUES (2); INSERT INTO a VALUES (5, 50, 0)")
+        .await
+        .expect("drop column");
+    wait_for(
+        &eddy,
+        "SELECT id, v FROM src.a",
+        &["1 10", "2 20", "3 30", "4 40", "5 50"],
+        "the other table after DROP COLUMN",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match client.batch_execute("SELECT * FROM src.bee").await {
+            Err(err) => {
+                assert_eq!(sqlstate(&err), "55000", "{err:?}");
+                assert!(format!("{err:?}").contains("src.bee"), "{err:?}");
+                break;
+            }
+            Ok(()) => {
+                assert!(Instant::now() < deadline, "src.bee never reported its stop");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
