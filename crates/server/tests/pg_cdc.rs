@@ -21,8 +21,10 @@ const UPSTREAM: &str = "
     ALTER TABLE events REPLICA IDENTITY FULL;
     INSERT INTO customers SELECT i, 'c' || i, (ARRAY['eu','us','apac'])[1 + i % 3] FROM generate_series(1, 200) i;
     INSERT INTO orders SELECT i, 1 + i % 200, CASE WHEN i % 4 = 0 THEN 'open' ELSE 'paid' END,
-        (i % 97) * 1.25, CASE WHEN i % 50 = 0 THEN repeat('x', 3000) END FROM generate_series(1, 3000) i;
+        (i % 97) * 1.25, CASE WHEN i % 500 = 0 THEN repeat('x', 3000) END FROM generate_series(1, 100000) i;
     INSERT INTO events SELECT 'k' || (i % 5), i % 7 FROM generate_series(1, 500) i;
+    CREATE TABLE accounts (id int PRIMARY KEY, balance int);
+    INSERT INTO accounts SELECT i, 1000 FROM generate_series(1, 100) i;
     CREATE PUBLICATION shop_pub FOR ALL TABLES;";
 
 /// Queries run on both sides: on Eddy over `shop.*`, on Postgres over `public.*`.
@@ -31,6 +33,7 @@ const QUERIES: &[&str] = &[
     "SELECT kind, count(*) AS n, sum(n) AS total FROM {s}events GROUP BY kind",
     "SELECT id, customer_id, status, amount, length(note) FROM {s}orders",
     "SELECT * FROM {s}customers",
+    "SELECT * FROM {s}accounts",
 ];
 
 fn query(template: &str, schema: &str) -> String {
@@ -41,7 +44,22 @@ fn query(template: &str, schema: &str) -> String {
 fn transaction(rng: &mut StdRng) -> String {
     let mut stmts = vec!["BEGIN".to_string()];
     for _ in 0..rng.gen_range(1..5) {
-        let id = rng.gen_range(1..4000);
+        let id = rng.gen_range(1..110_000);
+        if rng.gen_range(0..4) == 0 {
+            // A transfer: the total of all balances never changes.
+            let (from, to, amount) = (
+                rng.gen_range(1..=100),
+                rng.gen_range(1..=100),
+                rng.gen_range(1..50),
+            );
+            stmts.push(format!(
+                "UPDATE accounts SET balance = balance - {amount} WHERE id = {from}"
+            ));
+            stmts.push(format!(
+                "UPDATE accounts SET balance = balance + {amount} WHERE id = {to}"
+            ));
+            continue;
+        }
         stmts.push(match rng.gen_range(0..10) {
             0..=2 => format!(
                 "INSERT INTO orders VALUES ({id}, {}, 'open', {}.50, NULL) ON CONFLICT (id) DO NOTHING",
@@ -54,8 +72,8 @@ fn transaction(rng: &mut StdRng) -> String {
             // A primary key change.
             6 => format!(
                 "UPDATE orders SET id = {} WHERE id = {id} AND NOT EXISTS (SELECT 1 FROM orders WHERE id = {})",
-                id + 5000,
-                id + 5000
+                id + 200_000,
+                id + 200_000
             ),
             7 => format!(
                 "UPDATE customers SET region = '{}' WHERE id = {}",
@@ -113,6 +131,42 @@ async fn wait_in_sync(eddy: &Eddy, upstream: &Client, context: &str) {
     }
 }
 
+/// Runs `n` random upstream transactions on a connection of their own.
+fn spawn_writer(conninfo: String, seed: u64, n: usize) -> tokio::task::JoinHandle<()> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    tokio::spawn(async move {
+        let (upstream, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+            .await
+            .expect("writer connects");
+        tokio::spawn(conn);
+        for _ in 0..n {
+            upstream
+                .batch_execute(&transaction(&mut rng))
+                .await
+                .expect("upstream transaction");
+        }
+    })
+}
+
+/// While `writer` runs, reads the accounts' total over and over: transfers move money
+/// inside one transaction, so every read sees the same total (atomic transactions).
+async fn check_totals(eddy: &Eddy, writer: &tokio::task::JoinHandle<()>) {
+    let client = eddy.connect().await.expect("connect");
+    let mut reads = 0;
+    while !writer.is_finished() {
+        let got = rows(&client, "SELECT sum(balance), count(*) FROM shop.accounts")
+            .await
+            .expect("read the accounts");
+        assert_eq!(
+            got,
+            vec![vec![Some("100000".to_string()), Some("100".to_string())]],
+            "a read saw part of a transfer (after {reads} good reads)"
+        );
+        reads += 1;
+    }
+    assert!(reads > 0, "no read while the writer ran");
+}
+
 fn sqlstate(err: &tokio_postgres::Error) -> String {
     err.code()
         .map(|c| c.code().to_string())
@@ -148,12 +202,15 @@ async fn a_postgres_database_is_mirrored_exactly_through_changes_and_kill9() {
         .await
         .expect_err("a missing publication");
     assert_eq!(sqlstate(&err), "42704", "{err:?}");
+    // Writes go on while the source is created and takes its snapshot.
+    let during_snapshot = spawn_writer(conninfo.clone(), rng.gen(), 100);
     client
         .batch_execute(&format!(
             "CREATE SOURCE shop FROM POSTGRES WITH (CONNECTION = '{conninfo}', PUBLICATION = 'shop_pub')"
         ))
         .await
         .unwrap_or_else(|e| panic!("create source: {}", common::describe_error(&e)));
+    during_snapshot.await.expect("writer during the snapshot");
     client
         .batch_execute(&format!(
             "CREATE MATERIALIZED VIEW open_by_region AS {}",
@@ -192,22 +249,11 @@ async fn a_postgres_database_is_mirrored_exactly_through_changes_and_kill9() {
 
     // Changes, in rounds; after the second round, kill -9 while they keep coming.
     for round in 0..3 {
-        let writer = {
-            let conninfo = conninfo.clone();
-            let mut rng = StdRng::seed_from_u64(rng.gen());
-            tokio::spawn(async move {
-                let (upstream, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
-                    .await
-                    .expect("writer connects");
-                tokio::spawn(conn);
-                for _ in 0..150 {
-                    upstream
-                        .batch_execute(&transaction(&mut rng))
-                        .await
-                        .expect("upstream transaction");
-                }
-            })
-        };
+        let writer = spawn_writer(conninfo.clone(), rng.gen(), 150);
+        if round != 1 {
+            // Meanwhile, no read ever sees half of a transfer.
+            check_totals(&eddy, &writer).await;
+        }
         if round == 1 {
             tokio::time::sleep(Duration::from_millis(rng.gen_range(50..400))).await;
             eddy.kill9().expect("kill -9");
