@@ -224,7 +224,7 @@ pub fn view_kind(materialized: bool) -> ItemKind {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Catalog {
     entries: BTreeMap<GlobalId, CatalogEntry>,
     /// (schema, name) → item.

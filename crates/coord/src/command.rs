@@ -91,6 +91,13 @@ pub(crate) enum Command {
         tables: Result<Vec<eddy_connect::postgres::PgTable>, eddy_repr::SqlError>,
         finish: crate::coord::Finish,
     },
+    /// The new versions of a `CREATE OR REPLACE ... VIEW` have caught up (or failed):
+    /// swap to them (see `sequence/replace.rs`).
+    ReplaceReady {
+        pending: Box<crate::sequence::PendingReplace>,
+        result: Result<(), eddy_repr::SqlError>,
+        finish: crate::coord::Finish,
+    },
     /// Time to refresh a source's figures in `/metrics`.
     SourceTick {
         id: GlobalId,

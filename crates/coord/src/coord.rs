@@ -107,6 +107,9 @@ pub(crate) struct Coordinator {
     /// The streams and tables being read from Kafka, and their offsets.
     pub(crate) sources: Sources,
     pub(crate) pg_sources: PgSources,
+    /// Counts catalog changes, so that work planned against the catalog can tell
+    /// whether it changed since (see `sequence/replace.rs`).
+    pub(crate) catalog_generation: u64,
     /// How many rows each table and source holds (joins are ordered by them).
     pub(crate) row_counts: BTreeMap<GlobalId, i64>,
     /// The sinks being written to Kafka.
@@ -155,6 +158,7 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
         cancels: cancels.clone(),
         sources: Sources::default(),
         pg_sources: PgSources::default(),
+        catalog_generation: 0,
         row_counts: BTreeMap::new(),
         sinks: Sinks::default(),
         kafka_brokers: config.kafka_brokers.clone(),
@@ -291,6 +295,11 @@ impl Coordinator {
             Command::SourceBatch { id, batch } => self.apply_source_batches(vec![(id, batch)]),
             Command::SourceTick { id } => self.publish_source_metrics(id),
             Command::PgSourceBatch { id, batch } => self.apply_pg_batch(id, batch),
+            Command::ReplaceReady {
+                pending,
+                result,
+                finish,
+            } => finish.send(self.finish_replace(*pending, result)),
             Command::PgSourceDiscovered {
                 plan,
                 tables,
@@ -447,6 +456,19 @@ impl Coordinator {
             // Answered by a task of its own, so the coordinator does not wait.
             self.sequence_select(session_id, expr, finishing, desc, finish);
             return;
+        }
+        if let Plan::CreateView {
+            or_replace: true,
+            schema,
+            name,
+            ..
+        } = &plan
+        {
+            if self.catalog.get_by_name(schema, name).is_some() {
+                // Blue/green: finished once the new version has caught up.
+                self.begin_replace_view(plan, finish);
+                return;
+            }
         }
         if let Plan::CreatePgSource { .. } = plan {
             // Finished once its tables are found upstream, without waiting here.

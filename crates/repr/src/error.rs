@@ -68,6 +68,8 @@ sqlstates! {
     INVALID_CURSOR_NAME = "34000";
     // Class 3F: invalid schema name.
     INVALID_SCHEMA_NAME = "3F000";
+    // Class 40: transaction rollback.
+    T_R_SERIALIZATION_FAILURE = "40001";
     // Class 42: syntax error or access rule violation.
     INSUFFICIENT_PRIVILEGE = "42501";
     SYNTAX_ERROR = "42601";
@@ -92,6 +94,7 @@ sqlstates! {
     DUPLICATE_TABLE = "42P07";
     INVALID_COLUMN_REFERENCE = "42P10";
     INVALID_TABLE_DEFINITION = "42P16";
+    INVALID_OBJECT_DEFINITION = "42P17";
     INDETERMINATE_DATATYPE = "42P18";
     // Class 53: insufficient resources.
     OUT_OF_MEMORY = "53200";

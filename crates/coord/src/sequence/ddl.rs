@@ -313,6 +313,7 @@ impl Coordinator {
 
     /// Updates what depends on the catalog: the gauges and the builtin relations.
     pub(crate) fn catalog_changed(&mut self) {
+        self.catalog_generation += 1;
         self.refresh_gauges();
         self.refresh_builtins();
     }

@@ -15,9 +15,11 @@
 mod ddl;
 mod dml;
 mod read;
+mod replace;
 mod show;
 mod subscribe;
 
+pub(crate) use replace::PendingReplace;
 pub(crate) use subscribe::ActiveSubscribe;
 mod transaction;
 

@@ -1,0 +1,144 @@
+//! `CREATE OR REPLACE MATERIALIZED VIEW` is blue/green: the new version (and new
+//! versions of the views that read it) are built beside the old ones, which keep
+//! serving, and the names move in one step. A reader querying in a loop throughout
+//! never sees an error, an empty view, or the new version of one view beside the old
+//! version of another.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use eddy_testkit::query_rows;
+
+async fn flat(client: &tokio_postgres::Client, sql: &str) -> Result<Vec<String>, String> {
+    let rows = query_rows(client, sql)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect())
+}
+
+#[tokio::test]
+async fn replacing_a_view_swaps_it_and_its_readers_at_once() {
+    let mut eddy = common::start_eddy(2);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(
+            "CREATE TABLE t (k int, v int);
+             INSERT INTO t SELECT i % 10, i FROM generate_series(1, 20000) i;
+             CREATE MATERIALIZED VIEW per_k AS SELECT k, sum(v) AS total FROM t GROUP BY k;
+             CREATE MATERIALIZED VIEW summary AS SELECT count(*) AS n, sum(total) AS all_total FROM per_k;
+             CREATE VIEW big AS SELECT k FROM per_k WHERE total > 20000000;",
+        )
+        .await
+        .expect("setup");
+    let old_total = (1..=20000i64).sum::<i64>();
+    let old = format!("10 {old_total}");
+    let new = format!("10 {}", old_total * 2);
+    assert_eq!(
+        flat(&client, "SELECT * FROM summary").await.unwrap(),
+        vec![old.clone()]
+    );
+
+    // A reader in a loop: both views, in one read, always agree on one version.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let client = eddy.connect().await.expect("connect");
+        let stop = Arc::clone(&stop);
+        let (old, new) = (old.clone(), new.clone());
+        tokio::spawn(async move {
+            let mut seen_new = 0;
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let got = flat(
+                    &client,
+                    "SELECT s.n, s.all_total, (SELECT sum(total) FROM per_k) FROM summary s",
+                )
+                .await
+                .expect("a read during the swap");
+                let expected_old = format!("{old} {}", old.split(' ').nth(1).unwrap());
+                let expected_new = format!("{new} {}", new.split(' ').nth(1).unwrap());
+                assert!(
+                    got == vec![expected_old.clone()] || got == vec![expected_new.clone()],
+                    "a read saw {got:?}; expected {expected_old} or {expected_new}"
+                );
+                if got == vec![expected_new] {
+                    seen_new += 1;
+                }
+                reads += 1;
+            }
+            (reads, seen_new)
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    client
+        .batch_execute(
+            "CREATE OR REPLACE MATERIALIZED VIEW per_k AS SELECT k, sum(v) * 2 AS total FROM t GROUP BY k",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("replace: {}", common::describe_error(&e)));
+    // Right after the statement, everything reads the new version.
+    assert_eq!(
+        flat(&client, "SELECT * FROM summary").await.unwrap(),
+        vec![new.clone()]
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (reads, seen_new) = reader.await.expect("reader");
+    assert!(
+        reads > 2 && seen_new > 0,
+        "{reads} reads, {seen_new} of the new version"
+    );
+    // The plain view over it follows too.
+    assert_eq!(
+        flat(&client, "SELECT count(*) FROM big").await.unwrap(),
+        vec!["10"]
+    );
+
+    // A new version that fails leaves the old one serving.
+    let err = client
+        .batch_execute("CREATE OR REPLACE MATERIALIZED VIEW per_k AS SELECT k, sum(v) / 0 AS total FROM t GROUP BY k")
+        .await
+        .expect_err("division by zero");
+    assert_eq!(err.code().map(|c| c.code()), Some("42P17"), "{err:?}");
+    assert_eq!(
+        flat(&client, "SELECT * FROM summary").await.unwrap(),
+        vec![new.clone()]
+    );
+    // So does one that a reader cannot be planned on.
+    let err = client
+        .batch_execute("CREATE OR REPLACE MATERIALIZED VIEW per_k AS SELECT k FROM t GROUP BY k")
+        .await
+        .expect_err("summary reads total");
+    assert_eq!(err.code().map(|c| c.code()), Some("2BP01"), "{err:?}");
+    assert_eq!(
+        flat(&client, "SELECT * FROM summary").await.unwrap(),
+        vec![new.clone()]
+    );
+    // The same definition again changes nothing.
+    client
+        .batch_execute("CREATE OR REPLACE MATERIALIZED VIEW per_k AS SELECT k, sum(v) * 2 AS total FROM t GROUP BY k")
+        .await
+        .expect("same definition");
+
+    // The new definitions are what a restart finds, and they keep up with writes.
+    eddy.kill9().expect("kill");
+    eddy.restart().expect("restart");
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute("INSERT INTO t VALUES (3, 1)")
+        .await
+        .expect("insert");
+    assert_eq!(
+        flat(&client, "SELECT * FROM summary").await.unwrap(),
+        vec![format!("10 {}", old_total * 2 + 2)]
+    );
+}
