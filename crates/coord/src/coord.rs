@@ -466,7 +466,7 @@ impl Coordinator {
         {
             if self.catalog.get_by_name(schema, name).is_some() {
                 // Blue/green: finished once the new version has caught up.
-                self.begin_replace_view(plan, finish);
+                self.begin_replace_view(plan, stmt.clone(), finish);
                 return;
             }
         }

@@ -32,40 +32,42 @@ use crate::durable::LogRecord;
 
 /// New versions being built, waiting to take their names.
 pub(crate) struct PendingReplace {
-    /// The versions replaced: the view and its dependents, in dependency order.
-    old: Vec<GlobalId>,
-    /// Their new versions (same names), in the same order.
-    new: Vec<CatalogEntry>,
+    /// The versions replaced: the roots' old versions and their dependents, in
+    /// dependency order (and anything else the swap drops).
+    pub(crate) old: Vec<GlobalId>,
+    /// The new versions (and new items), in dependency order.
+    pub(crate) new: Vec<CatalogEntry>,
     /// The catalog generation the new versions were planned against.
     generation: u64,
-    /// The statement's tag.
-    done: &'static str,
+    /// What the statement answers once the swap is done.
+    pub(crate) response: ExecuteResponse,
+}
+
+/// A view or sink to build: new, or a new definition of an existing one.
+pub(crate) struct Root {
+    /// The item it replaces, if any.
+    pub(crate) old: Option<GlobalId>,
+    pub(crate) schema: String,
+    pub(crate) name: String,
+    pub(crate) stmt: eddy_sql::Statement,
+    /// `(schema, name)` of the relations it reads (those built with it order it).
+    pub(crate) reads: BTreeSet<(String, String)>,
 }
 
 impl Coordinator {
     /// Starts replacing the existing view that `plan` (a `CREATE OR REPLACE ... VIEW`)
     /// names: plans and builds the new versions, and lets a task wait until they have
     /// caught up ([`Command::ReplaceReady`] finishes it).
-    pub(crate) fn begin_replace_view(&mut self, plan: Plan, finish: Finish) {
-        match self.plan_replace(plan) {
-            Ok(Ok(pending)) => self.wait_then_swap(pending, finish),
-            Ok(Err(done)) => finish.send(tag(done)),
-            Err(e) => finish.send(Err(e)),
-        }
-    }
-
-    /// The new versions of the view `plan` replaces and of its dependents, with their
-    /// dataflows started; `Ok(Err(tag))` when the definition did not change.
-    fn plan_replace(
+    pub(crate) fn begin_replace_view(
         &mut self,
         plan: Plan,
-    ) -> Result<Result<PendingReplace, &'static str>, SqlError> {
+        stmt: eddy_sql::Statement,
+        finish: Finish,
+    ) {
         let Plan::CreateView {
             schema,
             name,
             materialized,
-            expr,
-            desc,
             create_sql,
             depends_on,
             ..
@@ -78,111 +80,192 @@ impl Coordinator {
         } else {
             "CREATE VIEW"
         };
-        let old = self
-            .catalog
-            .get_by_name(&schema, &name)
-            .cloned()
-            .ok_or_else(|| SqlError::internal(format!("\"{name}\" is not in the catalog")))?;
+        let Some(old) = self.catalog.get_by_name(&schema, &name).cloned() else {
+            return finish.send(Err(SqlError::internal(format!(
+                "\"{name}\" is not in the catalog"
+            ))));
+        };
         if old.kind != view_kind(materialized) {
-            return Err(SqlError::new(
+            return finish.send(Err(SqlError::new(
                 SqlState::WRONG_OBJECT_TYPE,
                 format!("\"{name}\" is not a {}", view_kind(materialized).noun()),
-            ));
+            )));
         }
-        if old.create_sql == create_sql {
-            return Ok(Err(done));
+        if normalized_sql(&old.create_sql) == normalized_sql(&create_sql) {
+            return finish.send(tag(done));
         }
-        // The view and everything that reads it, dependencies first.
-        let mut replaced: Vec<GlobalId> = self.catalog.drop_order(&[old.id], true)?;
+        let reads = depends_on
+            .iter()
+            .filter_map(|id| self.catalog.get(*id))
+            .map(|e| (e.schema.clone(), e.name.clone()))
+            .collect();
+        let root = Root {
+            old: Some(old.id),
+            schema,
+            name,
+            stmt,
+            reads,
+        };
+        let response = ExecuteResponse::Command { tag: done.into() };
+        match self.build_versions(vec![root], true, response) {
+            Ok(pending) => self.wait_then_swap(pending, finish),
+            Err(e) => finish.send(Err(e)),
+        }
+    }
+
+    /// Plans new versions: every root (new, or replacing its `old`), and a new version
+    /// of every view and sink that reads a replaced one, re-planned on the new
+    /// versions; in dependency order, against a catalog where the names already lead
+    /// to the new versions. With `build`, the new materialized views' dataflows start.
+    pub(crate) fn build_versions(
+        &mut self,
+        roots: Vec<Root>,
+        build: bool,
+        response: ExecuteResponse,
+    ) -> Result<PendingReplace, SqlError> {
+        let olds: Vec<GlobalId> = roots.iter().filter_map(|r| r.old).collect();
+        // The replaced items and everything that reads them, dependencies first.
+        let mut replaced: Vec<GlobalId> = self.catalog.drop_order(&olds, true)?;
         replaced.reverse();
         let replaced_set: BTreeSet<GlobalId> = replaced.iter().copied().collect();
-        if let Some(id) = depends_on.iter().find(|id| replaced_set.contains(id)) {
-            let reader = self
-                .catalog
-                .get(*id)
-                .map(|e| e.qualified_name())
-                .unwrap_or_default();
-            return Err(SqlError::new(
-                SqlState::INVALID_OBJECT_DEFINITION,
-                format!(
-                    "the new definition of \"{name}\" reads \"{reader}\", which reads \"{name}\""
-                ),
+        enum Source {
+            New(Box<Root>),
+            Old(CatalogEntry),
+        }
+        let mut items: Vec<((String, String), BTreeSet<(String, String)>, Source)> = Vec::new();
+        for root in roots {
+            let key = (root.schema.clone(), root.name.clone());
+            items.push((key, root.reads.clone(), Source::New(Box::new(root))));
+        }
+        for id in &replaced {
+            if olds.contains(id) {
+                continue;
+            }
+            let entry = self.catalog.get(*id).cloned().expect("in the drop order");
+            let reads = entry
+                .depends_on
+                .iter()
+                .filter_map(|d| self.catalog.get(*d))
+                .map(|e| (e.schema.clone(), e.name.clone()))
+                .collect();
+            items.push((
+                (entry.schema.clone(), entry.name.clone()),
+                reads,
+                Source::Old(entry),
             ));
         }
-        // Plan the new versions against a catalog where the names already lead to them.
+        // Dependency order among what is built (a root cannot read its own readers).
+        let names: BTreeSet<(String, String)> = items.iter().map(|(k, _, _)| k.clone()).collect();
+        let mut ordered = Vec::with_capacity(items.len());
+        let mut done: BTreeSet<(String, String)> = BTreeSet::new();
+        while !items.is_empty() {
+            let ready = items.iter().position(|(_, reads, _)| {
+                reads.iter().all(|r| !names.contains(r) || done.contains(r))
+            });
+            let Some(i) = ready else {
+                let (key, _, _) = &items[0];
+                return Err(SqlError::new(
+                    SqlState::INVALID_OBJECT_DEFINITION,
+                    format!(
+                        "\"{}\" would read a view that reads it (a cycle among {})",
+                        key.1,
+                        items
+                            .iter()
+                            .map(|(k, _, _)| k.1.clone())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            };
+            let item = items.remove(i);
+            done.insert(item.0.clone());
+            ordered.push(item);
+        }
         let mut scratch: Catalog = self.catalog.clone();
         for id in replaced.iter().rev() {
             scratch.remove(*id);
         }
-        let mut new = Vec::with_capacity(replaced.len());
-        let first = CatalogEntry::view(
-            self.catalog.allocate_id(),
-            name.clone(),
-            view_kind(materialized),
-            desc,
-            create_sql,
-            self.optimize(expr),
-            depends_on,
-        )
-        .in_schema(schema);
-        scratch.insert(first.clone());
-        new.push(first);
-        for id in &replaced[1..] {
-            let dependent = self.catalog.get(*id).cloned().expect("in the drop order");
-            // A sink keeps its id (so its Kafka transactional id, which fences the old
-            // producer): the old version is gone before the new one starts.
-            let new_id = match dependent.kind {
-                ItemKind::Sink => dependent.id,
-                _ => self.catalog.allocate_id(),
+        let mut new = Vec::with_capacity(ordered.len());
+        for (_, _, source) in ordered {
+            let entry = match source {
+                Source::New(root) => {
+                    let id = self.catalog.allocate_id();
+                    self.plan_entry(&scratch, &root.stmt, id)
+                        .map_err(|e| SqlError {
+                            message: format!("{}: {}", root.name, e.message),
+                            ..e
+                        })?
+                }
+                Source::Old(dependent) => {
+                    // A sink keeps its id (so its Kafka transactional id, which fences
+                    // the old producer): the old version is gone before the new starts.
+                    let id = match dependent.kind {
+                        ItemKind::Sink => dependent.id,
+                        _ => self.catalog.allocate_id(),
+                    };
+                    let stmt = eddy_sql::parse(&dependent.create_sql)?
+                        .into_iter()
+                        .next()
+                        .ok_or_else(|| SqlError::internal("an empty definition"))?;
+                    self.plan_entry(&scratch, &stmt, id).map_err(|e| {
+                        SqlError::new(
+                            SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+                            format!(
+                                "{} {} reads what is replaced, and does not plan on the new definition: {}",
+                                dependent.kind.noun(),
+                                dependent.qualified_name(),
+                                e.message
+                            ),
+                        )
+                    })?
+                }
             };
-            let entry = self
-                .replan(&scratch, &dependent, new_id)
-                .map_err(|e| {
-                    SqlError::new(
-                        SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
-                        format!(
-                            "cannot replace \"{name}\": {} {} reads it, and does not plan on the new definition: {}",
-                            dependent.kind.noun(),
-                            dependent.qualified_name(),
-                            e.message
-                        ),
-                    )
-                })?;
             scratch.insert(entry.clone());
             new.push(entry);
         }
-        let as_of = self.oracle.read_ts();
-        for entry in &new {
-            if entry.kind == ItemKind::MaterializedView {
-                self.compute.create_dataflow(DataflowDesc {
-                    id: entry.id,
-                    name: format!("{} (new version)", entry.name),
-                    plan: entry.plan.clone().expect("views have plans"),
-                    as_of,
-                });
+        if let Some(cycle) = new
+            .iter()
+            .find(|e| e.depends_on.iter().any(|d| replaced_set.contains(d)))
+        {
+            return Err(SqlError::new(
+                SqlState::INVALID_OBJECT_DEFINITION,
+                format!(
+                    "the new definition of \"{}\" reads a view that reads it",
+                    cycle.name
+                ),
+            ));
+        }
+        if build {
+            let as_of = self.oracle.read_ts();
+            for entry in &new {
+                if entry.kind == ItemKind::MaterializedView {
+                    self.compute.create_dataflow(DataflowDesc {
+                        id: entry.id,
+                        name: format!("{} (new version)", entry.name),
+                        plan: entry.plan.clone().expect("views have plans"),
+                        as_of,
+                    });
+                }
             }
         }
-        Ok(Ok(PendingReplace {
+        Ok(PendingReplace {
             old: replaced,
             new,
             generation: self.catalog_generation,
-            done,
-        }))
+            response,
+        })
     }
 
-    /// A view's or sink's entry re-planned from its text against `catalog`, as `id`.
-    fn replan(
+    /// The catalog entry of a `CREATE [MATERIALIZED] VIEW` or `CREATE SINK`
+    /// statement planned against `catalog`, as `id`.
+    pub(crate) fn plan_entry(
         &self,
         catalog: &Catalog,
-        entry: &CatalogEntry,
+        stmt: &eddy_sql::Statement,
         id: GlobalId,
     ) -> Result<CatalogEntry, SqlError> {
-        let stmt = eddy_sql::parse(&entry.create_sql)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| SqlError::internal("an empty definition"))?;
         let ctx = self.plan_context(None, vec![]);
-        match eddy_sql::plan(catalog, &ctx, &stmt)? {
+        match eddy_sql::plan(catalog, &ctx, stmt)? {
             Plan::CreateView {
                 schema,
                 name,
@@ -332,6 +415,75 @@ impl Coordinator {
             }
         }
         self.catalog_changed();
-        tag(pending.done)
+        Ok(pending.response)
+    }
+}
+
+/// A `CREATE` statement's text as compared to tell whether a definition changed:
+/// parsed and printed again (so whitespace, comments and keyword case do not count),
+/// without `OR REPLACE` and `IF NOT EXISTS`.
+pub(crate) fn normalized_sql(sql: &str) -> String {
+    let Ok(stmts) = eddy_sql::parse(sql) else {
+        return sql.to_string();
+    };
+    stmts
+        .into_iter()
+        .map(|stmt| normalized(stmt).to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// `stmt` without `OR REPLACE` and `IF NOT EXISTS`.
+pub(crate) fn normalized(stmt: eddy_sql::Statement) -> eddy_sql::Statement {
+    use eddy_sql::ast::Statement as Ast;
+    match stmt {
+        eddy_sql::Statement::Sql(Ast::CreateView {
+            or_alter,
+            or_replace: _,
+            materialized,
+            secure,
+            name,
+            name_before_not_exists,
+            columns,
+            query,
+            options,
+            cluster_by,
+            comment,
+            with_no_schema_binding,
+            if_not_exists: _,
+            temporary,
+            to,
+            params,
+        }) => eddy_sql::Statement::Sql(Ast::CreateView {
+            or_alter,
+            or_replace: false,
+            materialized,
+            secure,
+            name,
+            name_before_not_exists,
+            columns,
+            query,
+            options,
+            cluster_by,
+            comment,
+            with_no_schema_binding,
+            if_not_exists: false,
+            temporary,
+            to,
+            params,
+        }),
+        eddy_sql::Statement::Sql(Ast::CreateTable(mut create)) => {
+            create.if_not_exists = false;
+            eddy_sql::Statement::Sql(Ast::CreateTable(create))
+        }
+        eddy_sql::Statement::CreateStream(mut create) => {
+            create.if_not_exists = false;
+            eddy_sql::Statement::CreateStream(create)
+        }
+        eddy_sql::Statement::CreateSink(mut create) => {
+            create.if_not_exists = false;
+            eddy_sql::Statement::CreateSink(create)
+        }
+        other => other,
     }
 }
