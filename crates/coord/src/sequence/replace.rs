@@ -130,7 +130,7 @@ impl Coordinator {
         let replaced_set: BTreeSet<GlobalId> = replaced.iter().copied().collect();
         enum Source {
             New(Box<Root>),
-            Old(CatalogEntry),
+            Old(Box<CatalogEntry>),
         }
         let mut items: Vec<((String, String), BTreeSet<(String, String)>, Source)> = Vec::new();
         for root in roots {
@@ -151,7 +151,7 @@ impl Coordinator {
             items.push((
                 (entry.schema.clone(), entry.name.clone()),
                 reads,
-                Source::Old(entry),
+                Source::Old(Box::new(entry)),
             ));
         }
         // Dependency order among what is built (a root cannot read its own readers).
