@@ -43,6 +43,9 @@ pub(crate) struct PendingReplace {
     pub(crate) response: ExecuteResponse,
 }
 
+/// `(schema, name)`.
+type QualifiedName = (String, String);
+
 /// A view or sink to build: new, or a new definition of an existing one.
 pub(crate) struct Root {
     /// The item it replaces, if any.
@@ -132,7 +135,9 @@ impl Coordinator {
             New(Box<Root>),
             Old(Box<CatalogEntry>),
         }
-        let mut items: Vec<((String, String), BTreeSet<(String, String)>, Source)> = Vec::new();
+        // (name, names it reads, what to plan)
+        type Item = (QualifiedName, BTreeSet<QualifiedName>, Source);
+        let mut items: Vec<Item> = Vec::new();
         for root in roots {
             let key = (root.schema.clone(), root.name.clone());
             items.push((key, root.reads.clone(), Source::New(Box::new(root))));
