@@ -470,6 +470,10 @@ impl Coordinator {
                 return;
             }
         }
+        if let Plan::Apply(apply) = plan {
+            self.apply(session_id, apply, finish).await;
+            return;
+        }
         if let Plan::CreatePgSource { .. } = plan {
             // Finished once its tables are found upstream, without waiting here.
             self.begin_create_pg_source(plan, finish);

@@ -1,9 +1,10 @@
-//! The HTTP endpoint: `GET /health` (200 once the catalog and views are loaded, 503
-//! before) and `GET /metrics` (Prometheus text).
+//! The HTTP endpoint: `GET /health` (200 once the catalog and views are loaded; 503
+//! while starting, and while the `--views` directory could not be applied, with why)
+//! and `GET /metrics` (Prometheus text).
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -13,11 +14,17 @@ use tracing::debug;
 
 type MetricsSlot = Arc<OnceLock<Arc<eddy_coord::Metrics>>>;
 
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    ready: Arc<AtomicBool>,
-    metrics: MetricsSlot,
-) {
+/// What `/health` says.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// The catalog and views are loaded, and pgwire serves.
+    pub ready: AtomicBool,
+    /// Why the `--views` directory could not be applied (the server serves the last
+    /// good catalog meanwhile).
+    pub views_error: Mutex<Option<String>>,
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, ready: Arc<Health>, metrics: MetricsSlot) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
@@ -46,10 +53,21 @@ fn text(status: StatusCode, body: String, content_type: &str) -> Response<Full<B
         .expect("static response parts are valid")
 }
 
-fn route<B>(req: Request<B>, ready: &AtomicBool, metrics: &MetricsSlot) -> Response<Full<Bytes>> {
+fn route<B>(req: Request<B>, health: &Health, metrics: &MetricsSlot) -> Response<Full<Bytes>> {
     match (req.method().as_str(), req.uri().path()) {
         ("GET", "/health") => {
-            if ready.load(Ordering::SeqCst) {
+            let views_error = health
+                .views_error
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone();
+            if let Some(error) = views_error {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("views directory not applied: {error}\n"),
+                    "text/plain",
+                )
+            } else if health.ready.load(Ordering::SeqCst) {
                 text(StatusCode::OK, "ok\n".into(), "text/plain")
             } else {
                 text(

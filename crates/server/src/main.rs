@@ -6,7 +6,7 @@ mod views;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -31,6 +31,28 @@ struct Cli {
 enum Command {
     /// Start the server: pgwire for psql and drivers, HTTP for /health and /metrics.
     Serve(ServeArgs),
+    /// Move a running server's catalog to what a directory of .sql files defines:
+    /// prints the plan (+ create, ~ replace, = unchanged, - drop), asks, applies.
+    Apply(ApplyArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ApplyArgs {
+    /// The directory of .sql files (CREATE SCHEMA | TABLE | STREAM | [MATERIALIZED]
+    /// VIEW | SINK, and INSERTs as seed data applied once).
+    dir: PathBuf,
+    /// The server to apply to.
+    #[arg(long, default_value = "postgres://eddy@127.0.0.1:6875/eddy")]
+    url: String,
+    /// Only print the plan.
+    #[arg(long)]
+    dry_run: bool,
+    /// Also drop what the files no longer define.
+    #[arg(long)]
+    prune: bool,
+    /// Apply without asking.
+    #[arg(long)]
+    yes: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -47,8 +69,9 @@ struct ServeArgs {
     /// Number of dataflow worker threads [default: the number of cores].
     #[arg(long)]
     workers: Option<usize>,
-    /// A directory of .sql files run at start, in name order; a file is applied once
-    /// per data directory, and again only when its contents change.
+    /// A directory of .sql files applied at start as the desired catalog (the same
+    /// plan as `eddy apply`: create, replace changed views blue/green, seed INSERTs
+    /// once); if it cannot be applied, nothing of it is, and /health says why.
     #[arg(long)]
     views: Option<PathBuf>,
     /// Fail a one-off query or a subscription (53200) once its dataflow holds this many records in its
@@ -119,6 +142,18 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             runtime.block_on(serve(args))
         }
+        Command::Apply(args) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(views::apply_command(
+                &args.dir,
+                &args.url,
+                args.dry_run,
+                args.prune,
+                args.yes,
+            ))
+        }
     }
 }
 
@@ -137,11 +172,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let http_listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .with_context(|| format!("could not listen on --http-addr {}", args.http_addr))?;
-    let ready = Arc::new(AtomicBool::new(false));
+    let health = Arc::new(http::Health::default());
     let metrics_slot: Arc<std::sync::OnceLock<Arc<eddy_coord::Metrics>>> = Arc::default();
     tokio::spawn(http::serve(
         http_listener,
-        Arc::clone(&ready),
+        Arc::clone(&health),
         Arc::clone(&metrics_slot),
     ));
 
@@ -159,9 +194,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = metrics_slot.set(Arc::clone(&started.metrics));
     let client = started.client.clone();
     if let Some(dir) = &args.views {
-        views::apply_dir(&client, dir).await?;
+        if let Err(error) = views::apply_dir(&client, dir).await? {
+            *health
+                .views_error
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error);
+        }
     }
-    ready.store(true, Ordering::SeqCst);
+    health.ready.store(true, Ordering::SeqCst);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut shutdown_rx = shutdown_rx;
     let pg = tokio::spawn(eddy_pgwire::serve_with_shutdown(
@@ -182,7 +222,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     shutdown_signal().await;
     info!("shutting down");
-    ready.store(false, Ordering::SeqCst);
+    health.ready.store(false, Ordering::SeqCst);
     let _ = shutdown_tx.send(true);
     match pg.await {
         Ok(Ok(())) => {}

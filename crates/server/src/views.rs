@@ -1,65 +1,184 @@
-//! `--views DIR`: runs the directory's `.sql` files at start, in name order.
+//! Views directories: `eddy serve --views DIR` and `eddy apply DIR`.
 //!
-//! A file is applied once per data directory: its name and a hash of its contents are
-//! recorded durably after it runs without error, and an unchanged file is skipped on
-//! the next start. A file that fails is reported and not recorded; the server still
-//! starts, so one bad file never hides the others.
+//! Both read the directory's `.sql` files and send them as one `APPLY FILES`
+//! statement: the coordinator plans how to move the catalog to what the files define
+//! (create, replace blue/green, unchanged, seed data once, drop with `--prune`), checks
+//! the whole plan, and applies it (see the coordinator's `sequence/apply.rs`).
+//!
+//! - `--views DIR` applies the directory at start. A directory that cannot be applied
+//!   changes nothing; the server serves the last good catalog, and `/health` answers
+//!   503 with the file, line and error until a restart with fixed files.
+//! - `eddy apply DIR` prints the plan (terraform-style), asks before applying (unless
+//!   `--yes`), and applies it over pgwire against a running server.
 
+use std::io::Write;
 use std::path::Path;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use tracing::{info, warn};
 
-/// FNV-1a: a stable hash (std's hasher may change between Rust releases).
-fn content_hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
-}
-
-pub async fn apply_dir(client: &eddy_coord::Client, dir: &Path) -> anyhow::Result<()> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("could not read --views directory {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-        .collect();
-    files.sort();
-    let session = client
-        .open_session("eddy", "eddy")
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    for path in files {
+/// The `.sql` files of `dir`, by name: `(file name, contents)`.
+pub fn read_dir(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("could not read the views directory {}", dir.display()))?
+    {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "sql") {
+            continue;
+        }
         let name = path
             .file_name()
             .unwrap_or_default()
             .to_string_lossy()
             .to_string();
-        let sql = std::fs::read_to_string(&path)
+        let text = std::fs::read_to_string(&path)
             .with_context(|| format!("could not read {}", path.display()))?;
-        let hash = content_hash(sql.as_bytes());
-        if client
-            .views_file_applied(&name, hash)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-        {
-            info!(file = %name, "views file already applied");
-            continue;
-        }
-        let results = client.execute_simple(&session, &sql).await;
-        match results.iter().find_map(|r| r.as_ref().err()) {
-            Some(e) => warn!(file = %name, error = %e, "views file failed; fix it and restart"),
-            None => {
-                client
-                    .mark_views_file_applied(&name, hash)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                info!(file = %name, statements = results.len(), "applied views file");
+        files.push((name, text));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The `APPLY FILES` statement for `files`.
+fn apply_statement(files: Vec<(String, String)>, dry_run: bool, prune: bool) -> String {
+    eddy_sql::Apply {
+        files,
+        dry_run,
+        prune,
+    }
+    .to_string()
+}
+
+/// One line of a plan: `+ create materialized view revenue  (revenue.sql:3)`.
+fn plan_line(row: &[String]) -> String {
+    let [action, kind, name, detail, location] = row else {
+        return row.join(" ");
+    };
+    let verb = detail.split(' ').next().unwrap_or_default();
+    let rest = detail.strip_prefix(verb).unwrap_or_default().trim();
+    let mut line = format!("{action} {verb} {kind} {name}");
+    if !rest.is_empty() {
+        line.push(' ');
+        line.push_str(rest);
+    }
+    if !location.is_empty() {
+        line.push_str(&format!("  ({location})"));
+    }
+    line
+}
+
+/// `N to create, N to replace, ...`, and whether anything changes.
+fn summary(rows: &[Vec<String>]) -> (String, bool) {
+    let count = |symbol: &str| rows.iter().filter(|r| r[0] == symbol).count();
+    let (add, change, drop, same) = (count("+"), count("~"), count("-"), count("="));
+    (
+        format!(
+            "Plan: {add} to add, {change} to replace or rebuild, {drop} to drop, {same} unchanged."
+        ),
+        add + change + drop > 0,
+    )
+}
+
+/// `--views DIR` at start: applies the directory through the in-process client.
+/// `Ok(Err(message))` when it could not be applied (nothing of it was).
+pub async fn apply_dir(
+    client: &eddy_coord::Client,
+    dir: &Path,
+) -> anyhow::Result<Result<(), String>> {
+    let files = read_dir(dir)?;
+    let session = client
+        .open_session("eddy", "eddy")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sql = apply_statement(files, false, false);
+    let results = client.execute_simple(&session, &sql).await;
+    client.close_session(session).await;
+    for result in results {
+        match result {
+            Ok(eddy_coord::ExecuteResponse::Rows { rows, .. }) => {
+                for row in rows {
+                    let row: Vec<String> = row
+                        .unpack()
+                        .iter()
+                        .map(|d| match d {
+                            eddy_repr::Datum::String(s) => s.clone(),
+                            other => format!("{other:?}"),
+                        })
+                        .collect();
+                    if row[0] != "=" {
+                        info!(step = %plan_line(&row), "views directory");
+                    }
+                }
+                info!(dir = %dir.display(), "views directory applied");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let message = e.to_string();
+                warn!(dir = %dir.display(), error = %message, "views directory not applied; serving the last good catalog");
+                return Ok(Err(message));
             }
         }
     }
-    client.close_session(session).await;
+    Ok(Ok(()))
+}
+
+/// `eddy apply DIR`: prints the plan against the server at `url`, asks, applies.
+pub async fn apply_command(
+    dir: &Path,
+    url: &str,
+    dry_run: bool,
+    prune: bool,
+    yes: bool,
+) -> anyhow::Result<()> {
+    let files = read_dir(dir)?;
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("could not connect to {url}"))?;
+    tokio::spawn(connection);
+    let plan = run(&client, &apply_statement(files.clone(), true, prune)).await?;
+    for row in &plan {
+        println!("{}", plan_line(row));
+    }
+    let (summary, changes) = summary(&plan);
+    println!("\n{summary}");
+    if dry_run || !changes {
+        return Ok(());
+    }
+    if !yes {
+        print!("Apply this plan? Only 'yes' applies it: ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            bail!("not applied");
+        }
+    }
+    println!("Applying (new and replaced views are built beside the old ones, then swapped)...");
+    let started = std::time::Instant::now();
+    run(&client, &apply_statement(files, false, prune)).await?;
+    println!("Applied in {:.1} s.", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The rows of one statement, as text.
+async fn run(client: &tokio_postgres::Client, sql: &str) -> anyhow::Result<Vec<Vec<String>>> {
+    let messages = client
+        .simple_query(sql)
+        .await
+        .map_err(|e| match e.as_db_error() {
+            Some(db) => anyhow::anyhow!("{}: {}", db.code().code(), db.message()),
+            None => anyhow::anyhow!("{e}"),
+        })?;
+    Ok(messages
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or_default().to_string())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect())
 }

@@ -29,6 +29,7 @@
 mod catalog;
 mod context;
 mod expr;
+mod files;
 mod func;
 mod introspect;
 mod names;
@@ -50,6 +51,7 @@ use eddy_repr::{RelationDesc, ScalarType, SqlError};
 pub use sqlparser::ast;
 
 pub use crate::catalog::{item_oid, Catalog, CatalogItem, ItemKind, FIRST_USER_OID};
+pub use crate::files::{apply_desc, file_error, parse_files, Apply, FileItemKind, FileStatement};
 pub use crate::names::{
     check_schema_for_new_item, PG_CATALOG_SCHEMA, PUBLIC_SCHEMA, SYSTEM_SCHEMAS,
 };
@@ -80,6 +82,7 @@ pub fn plan(catalog: &dyn Catalog, ctx: &PlanContext, stmt: &Statement) -> Resul
         Statement::DropSink(drop) => sink::plan_drop_sink(&scx, drop),
         Statement::CreatePgSource(create) => pg_source::plan_create_source(&scx, create),
         Statement::DropSource(drop) => pg_source::plan_drop_source(&scx, drop),
+        Statement::Apply(apply) => Ok(Plan::Apply(apply.clone())),
     }
 }
 
@@ -104,6 +107,7 @@ pub fn describe(
         Statement::DropSink(drop) => sink::plan_drop_sink(&scx, drop)?,
         Statement::CreatePgSource(create) => pg_source::plan_create_source(&scx, create)?,
         Statement::DropSource(drop) => pg_source::plan_drop_source(&scx, drop)?,
+        Statement::Apply(apply) => Plan::Apply(apply.clone()),
     };
     Ok((scx.param_types(), plan.result_desc()))
 }

@@ -48,6 +48,8 @@ pub enum Statement {
     CreatePgSource(CreatePgSource),
     /// `DROP SOURCE name [, ...]`.
     DropSource(DropSource),
+    /// `APPLY FILES '<json>' [WITH (...)]` (see `files.rs`).
+    Apply(crate::files::Apply),
 }
 
 impl fmt::Display for Statement {
@@ -64,6 +66,7 @@ impl fmt::Display for Statement {
             Statement::DropSink(drop) => drop.fmt(f),
             Statement::CreatePgSource(create) => create.fmt(f),
             Statement::DropSource(drop) => drop.fmt(f),
+            Statement::Apply(apply) => apply.fmt(f),
         }
     }
 }
@@ -183,6 +186,9 @@ fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
             }
             _ if sink::at_drop_sink(&parser) => {
                 Statement::DropSink(sink::parse_drop_sink(&mut parser)?)
+            }
+            _ if crate::files::at_apply(&parser) => {
+                Statement::Apply(crate::files::parse_apply(&mut parser)?)
             }
             _ if pg_source::at_create_source(&parser) => {
                 Statement::CreatePgSource(pg_source::parse_create_source(&mut parser)?)

@@ -97,6 +97,9 @@ pub enum Plan {
         tables: Option<Vec<PgTableRef>>,
         create_sql: String,
     },
+    /// `APPLY FILES ...`: move the catalog to what the files define (the coordinator
+    /// plans and runs it; see its `apply`).
+    Apply(crate::files::Apply),
     /// `CREATE SCHEMA [IF NOT EXISTS] name`.
     CreateSchema { name: String, if_not_exists: bool },
     /// `DROP SCHEMA [IF EXISTS] name, ... [CASCADE]`: `names` found; with IF EXISTS,
@@ -382,6 +385,7 @@ impl Plan {
             Plan::ShowVariable(name) => Some(show_variable_desc(name)),
             Plan::ShowSources => Some(show_sources_desc()),
             Plan::ShowSinks => Some(show_sinks_desc()),
+            Plan::Apply(_) => Some(crate::files::apply_desc()),
             _ => None,
         }
     }

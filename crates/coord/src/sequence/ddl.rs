@@ -178,16 +178,7 @@ impl Coordinator {
         }
         self.end_subscribes_reading(&order);
         for id in order {
-            self.row_counts.remove(&id);
-            self.stop_source(id);
-            self.stop_sink(id);
-            self.stop_pg_source(id);
-            self.primary_keys.remove_table(id);
-            if let Some(entry) = self.catalog.remove(id) {
-                if entry.is_arranged() {
-                    self.compute.drop_collection(id);
-                }
-            }
+            self.forget_item(id);
         }
         self.catalog_changed();
         tag(kind.drop_statement())
@@ -236,6 +227,21 @@ impl Coordinator {
         }
         self.catalog_changed();
         tag("CREATE SINK")
+    }
+
+    /// Removes item `id` (logged as dropped already) from the catalog and the
+    /// dataflow, stopping what runs for it (a source, a sink).
+    pub(crate) fn forget_item(&mut self, id: GlobalId) {
+        self.row_counts.remove(&id);
+        self.stop_source(id);
+        self.stop_sink(id);
+        self.stop_pg_source(id);
+        self.primary_keys.remove_table(id);
+        if let Some(entry) = self.catalog.remove(id) {
+            if entry.is_arranged() {
+                self.compute.drop_collection(id);
+            }
+        }
     }
 
     /// The schema a new item goes in must still exist (a transaction may have planned

@@ -12,6 +12,7 @@
 //! - DDL writes its log record before it changes the catalog or the dataflow, and
 //!   rewrites the builtin catalog relations after (`refresh_builtins`).
 
+mod apply;
 mod ddl;
 mod dml;
 mod read;
@@ -48,6 +49,7 @@ impl Coordinator {
             plan @ Plan::CreateTable { .. } => self.create_table(plan),
             plan @ Plan::CreateView { .. } => self.create_view(plan),
             plan @ Plan::CreateSink { .. } => self.create_sink(plan),
+            Plan::Apply(_) => unreachable!("APPLY is sequenced by apply"),
             Plan::CreatePgSource { .. } => {
                 unreachable!("CREATE SOURCE is sequenced by begin_create_pg_source")
             }

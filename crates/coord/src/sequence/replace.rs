@@ -50,6 +50,8 @@ type QualifiedName = (String, String);
 pub(crate) struct Root {
     /// The item it replaces, if any.
     pub(crate) old: Option<GlobalId>,
+    /// Where it is defined (`file:line`), for messages; empty over pgwire.
+    pub(crate) location: String,
     pub(crate) schema: String,
     pub(crate) name: String,
     pub(crate) stmt: eddy_sql::Statement,
@@ -104,13 +106,15 @@ impl Coordinator {
             .collect();
         let root = Root {
             old: Some(old.id),
+            location: String::new(),
             schema,
             name,
             stmt,
             reads,
         };
         let response = ExecuteResponse::Command { tag: done.into() };
-        match self.build_versions(vec![root], true, response) {
+        let base = self.catalog.clone();
+        match self.build_versions(&base, vec![root], &[], true, response) {
             Ok(pending) => self.wait_then_swap(pending, finish),
             Err(e) => finish.send(Err(e)),
         }
@@ -120,16 +124,33 @@ impl Coordinator {
     /// of every view and sink that reads a replaced one, re-planned on the new
     /// versions; in dependency order, against a catalog where the names already lead
     /// to the new versions. With `build`, the new materialized views' dataflows start.
+    ///
+    /// `base` is the catalog they are planned against (the real one, or for a dry run
+    /// one with the new tables in it already); `dropped` are items that go in the same
+    /// swap without a new version (nothing else may read them).
     pub(crate) fn build_versions(
         &mut self,
+        base: &Catalog,
         roots: Vec<Root>,
+        dropped: &[GlobalId],
         build: bool,
         response: ExecuteResponse,
     ) -> Result<PendingReplace, SqlError> {
         let olds: Vec<GlobalId> = roots.iter().filter_map(|r| r.old).collect();
-        // The replaced items and everything that reads them, dependencies first.
-        let mut replaced: Vec<GlobalId> = self.catalog.drop_order(&olds, true)?;
+        // The replaced items and everything that reads them, dependencies first; then
+        // what is dropped.
+        let mut replaced: Vec<GlobalId> = base.drop_order(&olds, true)?;
         replaced.reverse();
+        let rebuilt_dependents: BTreeSet<GlobalId> = replaced
+            .iter()
+            .copied()
+            .filter(|id| !olds.contains(id) && !dropped.contains(id))
+            .collect();
+        for id in dropped {
+            if !replaced.contains(id) {
+                replaced.push(*id);
+            }
+        }
         let replaced_set: BTreeSet<GlobalId> = replaced.iter().copied().collect();
         enum Source {
             New(Box<Root>),
@@ -143,14 +164,14 @@ impl Coordinator {
             items.push((key, root.reads.clone(), Source::New(Box::new(root))));
         }
         for id in &replaced {
-            if olds.contains(id) {
+            if !rebuilt_dependents.contains(id) {
                 continue;
             }
-            let entry = self.catalog.get(*id).cloned().expect("in the drop order");
+            let entry = base.get(*id).cloned().expect("in the drop order");
             let reads = entry
                 .depends_on
                 .iter()
-                .filter_map(|d| self.catalog.get(*d))
+                .filter_map(|d| base.get(*d))
                 .map(|e| (e.schema.clone(), e.name.clone()))
                 .collect();
             items.push((
@@ -186,7 +207,7 @@ impl Coordinator {
             done.insert(item.0.clone());
             ordered.push(item);
         }
-        let mut scratch: Catalog = self.catalog.clone();
+        let mut scratch: Catalog = base.clone();
         for id in replaced.iter().rev() {
             scratch.remove(*id);
         }
@@ -195,11 +216,13 @@ impl Coordinator {
             let entry = match source {
                 Source::New(root) => {
                     let id = self.catalog.allocate_id();
-                    self.plan_entry(&scratch, &root.stmt, id)
-                        .map_err(|e| SqlError {
-                            message: format!("{}: {}", root.name, e.message),
-                            ..e
-                        })?
+                    self.plan_entry(&scratch, &root.stmt, id).map_err(|e| {
+                        let message = match root.location.as_str() {
+                            "" => e.message.clone(),
+                            location => format!("{location}: {}", e.message),
+                        };
+                        SqlError { message, ..e }
+                    })?
                 }
                 Source::Old(dependent) => {
                     // A sink keeps its id (so its Kafka transactional id, which fences
@@ -317,7 +340,7 @@ impl Coordinator {
 
     /// Waits (on a task) until every new materialized view answers a read at the time
     /// it was built from, then hands the swap back to the coordinator.
-    fn wait_then_swap(&mut self, pending: PendingReplace, finish: Finish) {
+    pub(crate) fn wait_then_swap(&mut self, pending: PendingReplace, finish: Finish) {
         let time = self.oracle.read_ts();
         let reads: Vec<_> = pending
             .new
@@ -399,13 +422,7 @@ impl Coordinator {
         }
         self.end_subscribes_reading(&pending.old);
         for id in pending.old.iter().rev() {
-            self.stop_sink(*id);
-            if let Some(entry) = self.catalog.remove(*id) {
-                self.row_counts.remove(id);
-                if entry.is_arranged() {
-                    self.compute.drop_collection(*id);
-                }
-            }
+            self.forget_item(*id);
         }
         let mut sinks = Vec::new();
         for entry in pending.new {

@@ -1,0 +1,205 @@
+//! Views as files: `eddy serve --views DIR` applies a directory at start, and `eddy
+//! apply DIR` moves a running server to it by a plan (create, replace blue/green,
+//! unchanged, seed data once, drop with --prune), checked as a whole before anything
+//! runs.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use eddy_testkit::{query_rows, Eddy};
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write a views file");
+}
+
+async fn flat(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    query_rows(client, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:#}"))
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// Runs `eddy apply DIR --url ... args`; returns (success, stdout + stderr).
+fn apply(eddy: &Eddy, dir: &Path, args: &[&str]) -> (bool, String) {
+    let url = format!("postgres://eddy@127.0.0.1:{}/eddy", eddy.pg_port());
+    let out = Command::new(common::eddy_binary())
+        .arg("apply")
+        .arg(dir)
+        .args(["--url", &url])
+        .args(args)
+        .output()
+        .expect("run eddy apply");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+const TABLES: &str = "-- tables and seed data
+CREATE TABLE orders (id int PRIMARY KEY, region text, amount int);
+INSERT INTO orders VALUES (1, 'eu', 10), (2, 'us', 5), (3, 'eu', 7);
+";
+
+// Named to sort before the file it reads: order comes from what reads what.
+const BIG: &str = "CREATE MATERIALIZED VIEW big AS SELECT region FROM revenue WHERE total > 6;";
+
+const REVENUE: &str = "CREATE MATERIALIZED VIEW revenue AS
+  SELECT region, sum(amount) AS total FROM orders GROUP BY region;";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_views_directory_is_applied_by_a_plan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "00_big.sql", BIG);
+    write(dir.path(), "10_tables.sql", TABLES);
+    write(dir.path(), "20_revenue.sql", REVENUE);
+    let mut config = common::config(2);
+    config.views_dir = Some(dir.path().to_path_buf());
+    let mut eddy = Eddy::start(config).unwrap_or_else(|e| panic!("start: {e:#}"));
+    let client = eddy.connect().await.expect("connect");
+    assert_eq!(
+        flat(&client, "SELECT * FROM revenue ORDER BY 1").await,
+        ["eu 17", "us 5"]
+    );
+    assert_eq!(flat(&client, "SELECT * FROM big").await, ["eu"]);
+
+    // Nothing changed: the plan says so, whitespace and comments aside.
+    write(
+        dir.path(),
+        "20_revenue.sql",
+        &format!(
+            "-- revenue per region\n{}\n\n",
+            REVENUE.replace("  ", "    ")
+        ),
+    );
+    let (ok, out) = apply(&eddy, dir.path(), &["--dry-run"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("= unchanged materialized view revenue"),
+        "{out}"
+    );
+    assert!(
+        out.contains("= insert seed data orders (applied before)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("0 to add, 0 to replace or rebuild, 0 to drop"),
+        "{out}"
+    );
+
+    // A changed view: replaced, its reader rebuilt, and a reader in a loop never sees
+    // an error or a mix meanwhile.
+    write(
+        dir.path(),
+        "20_revenue.sql",
+        "CREATE MATERIALIZED VIEW revenue AS SELECT region, sum(amount) * 10 AS total FROM orders GROUP BY region;",
+    );
+    write(
+        dir.path(),
+        "30_counts.sql",
+        "CREATE VIEW counts AS SELECT count(*) AS n FROM revenue;",
+    );
+    let (ok, out) = apply(&eddy, dir.path(), &["--dry-run"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("~ replace materialized view revenue"), "{out}");
+    assert!(out.contains("~ rebuild materialized view big"), "{out}");
+    assert!(out.contains("+ create view counts"), "{out}");
+    assert_eq!(
+        flat(&client, "SELECT * FROM revenue ORDER BY 1").await,
+        ["eu 17", "us 5"],
+        "a dry run changes nothing"
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let client = eddy.connect().await.expect("connect");
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let got = flat(&client, "SELECT (SELECT string_agg(region || total, ',' ORDER BY region) FROM revenue), (SELECT string_agg(region, ',') FROM big)").await;
+                assert!(
+                    got == ["eu17,us5 eu"] || got == ["eu170,us50 eu,us"],
+                    "a read during the swap saw {got:?}"
+                );
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let (ok, out) = apply(&eddy, dir.path(), &["--yes"]);
+    assert!(ok, "{out}");
+    stop.store(true, Ordering::Relaxed);
+    assert!(reader.await.expect("reader") > 0);
+    assert_eq!(
+        flat(&client, "SELECT * FROM revenue ORDER BY 1").await,
+        ["eu 170", "us 50"]
+    );
+    assert_eq!(
+        flat(&client, "SELECT * FROM big ORDER BY 1").await,
+        ["eu", "us"]
+    );
+    assert_eq!(flat(&client, "SELECT * FROM counts").await, ["2"]);
+    // Seed data ran once.
+    assert_eq!(flat(&client, "SELECT count(*) FROM orders").await, ["3"]);
+
+    // A broken file: an error with its file and line, and nothing of the plan applied.
+    write(
+        dir.path(),
+        "40_new.sql",
+        "CREATE VIEW fine AS SELECT 1 AS one;",
+    );
+    write(
+        dir.path(),
+        "50_bad.sql",
+        "\n\nCREATE VIEW broken AS SELECT nope FROM orders;",
+    );
+    let (ok, out) = apply(&eddy, dir.path(), &["--yes"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("50_bad.sql:3"), "{out}");
+    let views = flat(&client, "SHOW VIEWS").await;
+    assert!(!views.contains(&"fine".to_string()), "{views:?}");
+    // A cycle, likewise.
+    write(
+        dir.path(),
+        "50_bad.sql",
+        "CREATE VIEW a AS SELECT * FROM b; CREATE VIEW b AS SELECT * FROM a;",
+    );
+    let (ok, out) = apply(&eddy, dir.path(), &["--yes"]);
+    assert!(
+        !ok && out.contains("cycle") && out.contains("50_bad.sql:1"),
+        "{out}"
+    );
+    std::fs::remove_file(dir.path().join("50_bad.sql")).unwrap();
+
+    // --prune drops what the files no longer define.
+    std::fs::remove_file(dir.path().join("30_counts.sql")).unwrap();
+    let (ok, out) = apply(&eddy, dir.path(), &["--yes", "--prune"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("- drop view counts"), "{out}");
+    let views = flat(&client, "SHOW VIEWS").await;
+    assert_eq!(views, ["fine"]);
+
+    // A restart applies the same directory: nothing changes, seeds stay once.
+    eddy.kill9().expect("kill");
+    eddy.restart().expect("restart");
+    let client = eddy.connect().await.expect("connect");
+    assert_eq!(flat(&client, "SELECT count(*) FROM orders").await, ["3"]);
+    assert_eq!(
+        flat(&client, "SELECT * FROM revenue ORDER BY 1").await,
+        ["eu 170", "us 50"]
+    );
+    let health = eddy.http_get("/health").expect("health");
+    assert_eq!(health.status, 200, "{}", health.body);
+}
