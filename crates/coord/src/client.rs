@@ -203,20 +203,6 @@ impl Client {
         .flatten()
     }
 
-    /// Whether a `--views` file with this name and content hash was applied before.
-    pub async fn views_file_applied(&self, name: &str, hash: u64) -> Result<bool, SqlError> {
-        let name = name.to_string();
-        self.call(|tx| Command::ViewsFileApplied { name, hash, tx })
-            .await
-    }
-
-    /// Records durably that a `--views` file was applied.
-    pub async fn mark_views_file_applied(&self, name: &str, hash: u64) -> Result<(), SqlError> {
-        let name = name.to_string();
-        self.call(|tx| Command::MarkViewsFileApplied { name, hash, tx })
-            .await?
-    }
-
     /// Stops the coordinator and the workers.
     pub async fn shutdown(&self) {
         let _ = self.call(|tx| Command::Shutdown { tx }).await;

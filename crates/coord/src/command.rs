@@ -49,17 +49,6 @@ pub(crate) enum Command {
         name: String,
         tx: oneshot::Sender<Option<String>>,
     },
-    /// Has this `--views` file (by name and content hash) been applied before?
-    ViewsFileApplied {
-        name: String,
-        hash: u64,
-        tx: oneshot::Sender<bool>,
-    },
-    MarkViewsFileApplied {
-        name: String,
-        hash: u64,
-        tx: Responder<()>,
-    },
     /// A query string of several statements starts: they form one implicit
     /// transaction (unless an explicit block is already open).
     ImplicitBegin {

@@ -30,7 +30,7 @@ use crate::builtins::BuiltinState;
 use crate::cancel::Cancels;
 use crate::catalog::Catalog;
 use crate::command::{Command, ExecuteResponse, Responder, StatementDesc, COMMAND_QUEUE_CAPACITY};
-use crate::durable::{LogRecord, Storage};
+use crate::durable::Storage;
 use crate::keys::PrimaryKeys;
 use crate::metrics::Metrics;
 use crate::pg_sources::PgSources;
@@ -92,6 +92,8 @@ pub(crate) struct Coordinator {
     next_session: u64,
     pub(crate) oracle: TimestampOracle,
     pub(crate) next_transient: u64,
+    /// Seed data of views files applied so far (by file and statement text; see
+    /// `sequence/apply.rs`).
     pub(crate) views_files: BTreeMap<String, u64>,
     pub(crate) internal_tx: mpsc::Sender<Command>,
     pub(crate) metrics: Arc<Metrics>,
@@ -264,20 +266,6 @@ impl Coordinator {
                     .get(&session)
                     .and_then(|s| s.vars.get(&name.to_lowercase()).cloned());
                 let _ = tx.send(value);
-            }
-            Command::ViewsFileApplied { name, hash, tx } => {
-                let _ = tx.send(self.views_files.get(&name) == Some(&hash));
-            }
-            Command::MarkViewsFileApplied { name, hash, tx } => {
-                let record = LogRecord::ViewsFileApplied {
-                    name: name.clone(),
-                    hash,
-                };
-                let result = self.storage.append(&[record]);
-                if result.is_ok() {
-                    self.views_files.insert(name, hash);
-                }
-                let _ = tx.send(result);
             }
             Command::ImplicitBegin { session } => self.implicit_begin(session),
             Command::ImplicitEnd {

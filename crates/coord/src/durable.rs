@@ -35,7 +35,8 @@ pub enum LogRecord {
         time: Timestamp,
         updates: Vec<(GlobalId, Vec<(Row, Diff)>)>,
     },
-    /// A `--views` file was applied (so it is not applied again unless it changes).
+    /// Seed data of a views file was applied (the name is its key: file and statement
+    /// text), so it is not applied again.
     ViewsFileApplied {
         name: String,
         hash: u64,
