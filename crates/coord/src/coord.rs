@@ -458,6 +458,10 @@ impl Coordinator {
                 return;
             }
         }
+        if let Plan::Replay { id } = plan {
+            self.begin_replay(id, finish);
+            return;
+        }
         if let Plan::Apply(apply) = plan {
             self.apply(session_id, apply, finish).await;
             return;

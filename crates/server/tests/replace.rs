@@ -129,6 +129,21 @@ async fn replacing_a_view_swaps_it_and_its_readers_at_once() {
         .await
         .expect("same definition");
 
+    // REPLAY rebuilds a view (and its readers) from its inputs, then swaps: same rows.
+    client
+        .batch_execute("REPLAY MATERIALIZED VIEW per_k")
+        .await
+        .unwrap_or_else(|e| panic!("replay: {}", common::describe_error(&e)));
+    assert_eq!(
+        flat(&client, "SELECT * FROM summary").await.unwrap(),
+        vec![new.clone()]
+    );
+    let err = client
+        .batch_execute("REPLAY MATERIALIZED VIEW big")
+        .await
+        .expect_err("a plain view");
+    assert_eq!(err.code().map(|c| c.code()), Some("42809"), "{err:?}");
+
     // The new definitions are what a restart finds, and they keep up with writes.
     eddy.kill9().expect("kill");
     eddy.restart().expect("restart");

@@ -331,3 +331,52 @@ pub fn apply_desc() -> eddy_repr::RelationDesc {
         vec![text(), text(), text(), text(), text()],
     )
 }
+
+/// `REPLAY MATERIALIZED VIEW name`: rebuild a view from its inputs beside the running
+/// version, and swap to it (blue/green) once it has caught up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replay {
+    pub name: ObjectName,
+}
+
+impl std::fmt::Display for Replay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "REPLAY MATERIALIZED VIEW {}", self.name)
+    }
+}
+
+/// Whether the parser stands at `REPLAY`.
+pub(crate) fn at_replay(parser: &sqlparser::parser::Parser) -> bool {
+    crate::sink::is_word(&parser.peek_nth_token(0).token, "replay")
+}
+
+/// Parses a statement [`at_replay`] found.
+pub(crate) fn parse_replay(
+    parser: &mut sqlparser::parser::Parser,
+) -> Result<Replay, sqlparser::parser::ParserError> {
+    crate::sink::expect_word(parser, "replay")?;
+    crate::sink::expect_word(parser, "materialized")?;
+    crate::sink::expect_word(parser, "view")?;
+    Ok(Replay {
+        name: parser.parse_object_name(false)?,
+    })
+}
+
+/// Plans a `REPLAY MATERIALIZED VIEW`: the view must be one.
+pub(crate) fn plan_replay(
+    scx: &crate::context::StatementContext,
+    replay: &Replay,
+) -> Result<crate::plan::Plan, SqlError> {
+    let item = crate::names::item_name(&replay.name, &scx.pcx.database)?;
+    let found = scx
+        .catalog
+        .resolve_item(item.schema.as_deref(), &item.item)
+        .ok_or_else(|| SqlError::undefined_table(&item.to_string()))?;
+    if found.kind != crate::catalog::ItemKind::MaterializedView {
+        return Err(SqlError::new(
+            SqlState::WRONG_OBJECT_TYPE,
+            format!("\"{}\" is not a materialized view", found.name),
+        ));
+    }
+    Ok(crate::plan::Plan::Replay { id: found.id })
+}

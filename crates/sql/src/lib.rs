@@ -83,6 +83,7 @@ pub fn plan(catalog: &dyn Catalog, ctx: &PlanContext, stmt: &Statement) -> Resul
         Statement::CreatePgSource(create) => pg_source::plan_create_source(&scx, create),
         Statement::DropSource(drop) => pg_source::plan_drop_source(&scx, drop),
         Statement::Apply(apply) => Ok(Plan::Apply(apply.clone())),
+        Statement::Replay(replay) => files::plan_replay(&scx, replay),
     }
 }
 
@@ -108,6 +109,7 @@ pub fn describe(
         Statement::CreatePgSource(create) => pg_source::plan_create_source(&scx, create)?,
         Statement::DropSource(drop) => pg_source::plan_drop_source(&scx, drop)?,
         Statement::Apply(apply) => Plan::Apply(apply.clone()),
+        Statement::Replay(replay) => files::plan_replay(&scx, replay)?,
     };
     Ok((scx.param_types(), plan.result_desc()))
 }

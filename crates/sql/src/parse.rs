@@ -50,6 +50,8 @@ pub enum Statement {
     DropSource(DropSource),
     /// `APPLY FILES '<json>' [WITH (...)]` (see `files.rs`).
     Apply(crate::files::Apply),
+    /// `REPLAY MATERIALIZED VIEW name`.
+    Replay(crate::files::Replay),
 }
 
 impl fmt::Display for Statement {
@@ -67,6 +69,7 @@ impl fmt::Display for Statement {
             Statement::CreatePgSource(create) => create.fmt(f),
             Statement::DropSource(drop) => drop.fmt(f),
             Statement::Apply(apply) => apply.fmt(f),
+            Statement::Replay(replay) => replay.fmt(f),
         }
     }
 }
@@ -186,6 +189,9 @@ fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
             }
             _ if sink::at_drop_sink(&parser) => {
                 Statement::DropSink(sink::parse_drop_sink(&mut parser)?)
+            }
+            _ if crate::files::at_replay(&parser) => {
+                Statement::Replay(crate::files::parse_replay(&mut parser)?)
             }
             _ if crate::files::at_apply(&parser) => {
                 Statement::Apply(crate::files::parse_apply(&mut parser)?)

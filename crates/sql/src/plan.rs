@@ -100,6 +100,9 @@ pub enum Plan {
     /// `APPLY FILES ...`: move the catalog to what the files define (the coordinator
     /// plans and runs it; see its `apply`).
     Apply(crate::files::Apply),
+    /// `REPLAY MATERIALIZED VIEW`: rebuild materialized view `id` beside itself and
+    /// swap.
+    Replay { id: GlobalId },
     /// `CREATE SCHEMA [IF NOT EXISTS] name`.
     CreateSchema { name: String, if_not_exists: bool },
     /// `DROP SCHEMA [IF EXISTS] name, ... [CASCADE]`: `names` found; with IF EXISTS,

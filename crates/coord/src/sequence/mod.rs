@@ -50,6 +50,7 @@ impl Coordinator {
             plan @ Plan::CreateView { .. } => self.create_view(plan),
             plan @ Plan::CreateSink { .. } => self.create_sink(plan),
             Plan::Apply(_) => unreachable!("APPLY is sequenced by apply"),
+            Plan::Replay { .. } => unreachable!("REPLAY is sequenced by begin_replay"),
             Plan::CreatePgSource { .. } => {
                 unreachable!("CREATE SOURCE is sequenced by begin_create_pg_source")
             }

@@ -120,6 +120,42 @@ impl Coordinator {
         }
     }
 
+    /// `REPLAY MATERIALIZED VIEW`: a new version of view `id` with the same
+    /// definition, rebuilt from its inputs beside the running one (with its readers),
+    /// swapped in once caught up.
+    pub(crate) fn begin_replay(&mut self, id: GlobalId, finish: Finish) {
+        let Some(old) = self.catalog.get(id).cloned() else {
+            return finish.send(Err(SqlError::internal("the view is gone")));
+        };
+        let stmt = match eddy_sql::parse(&old.create_sql).map(|s| s.into_iter().next()) {
+            Ok(Some(stmt)) => stmt,
+            Ok(None) => return finish.send(Err(SqlError::internal("an empty definition"))),
+            Err(e) => return finish.send(Err(e)),
+        };
+        let reads = old
+            .depends_on
+            .iter()
+            .filter_map(|d| self.catalog.get(*d))
+            .map(|e| (e.schema.clone(), e.name.clone()))
+            .collect();
+        let root = Root {
+            old: Some(id),
+            location: String::new(),
+            schema: old.schema.clone(),
+            name: old.name.clone(),
+            stmt,
+            reads,
+        };
+        let base = self.catalog.clone();
+        let response = ExecuteResponse::Command {
+            tag: "REPLAY MATERIALIZED VIEW".into(),
+        };
+        match self.build_versions(&base, vec![root], &[], true, response) {
+            Ok(pending) => self.wait_then_swap(pending, finish),
+            Err(e) => finish.send(Err(e)),
+        }
+    }
+
     /// Plans new versions: every root (new, or replacing its `old`), and a new version
     /// of every view and sink that reads a replaced one, re-planned on the new
     /// versions; in dependency order, against a catalog where the names already lead
