@@ -84,7 +84,9 @@ pub(crate) enum Command {
     /// swap to them (see `sequence/replace.rs`).
     ReplaceReady {
         pending: Box<crate::sequence::PendingReplace>,
-        result: Result<(), eddy_repr::SqlError>,
+        /// How each replaced materialized view differs (for a held swap), or why the
+        /// new versions failed.
+        result: Result<Vec<eddy_repr::Row>, eddy_repr::SqlError>,
         finish: crate::coord::Finish,
     },
     /// Time to refresh a source's figures in `/metrics`.

@@ -34,7 +34,7 @@ use crate::durable::Storage;
 use crate::keys::PrimaryKeys;
 use crate::metrics::Metrics;
 use crate::pg_sources::PgSources;
-use crate::sequence::ActiveSubscribe;
+use crate::sequence::{ActiveSubscribe, HeldSwaps};
 use crate::session::Session;
 use crate::sinks::Sinks;
 use crate::sources::Sources;
@@ -112,6 +112,8 @@ pub(crate) struct Coordinator {
     /// Counts catalog changes, so that work planned against the catalog can tell
     /// whether it changed since (see `sequence/replace.rs`).
     pub(crate) catalog_generation: u64,
+    /// Swaps built by `APPLY ... WITH (HOLD = true)`, waiting for a decision.
+    pub(crate) held_swaps: HeldSwaps,
     /// How many rows each table and source holds (joins are ordered by them).
     pub(crate) row_counts: BTreeMap<GlobalId, i64>,
     /// The sinks being written to Kafka.
@@ -161,6 +163,7 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
         sources: Sources::default(),
         pg_sources: PgSources::default(),
         catalog_generation: 0,
+        held_swaps: HeldSwaps::default(),
         row_counts: BTreeMap::new(),
         sinks: Sinks::default(),
         kafka_brokers: config.kafka_brokers.clone(),
@@ -243,6 +246,7 @@ impl Coordinator {
                 // A statement still running for a connection that went away stops.
                 self.cancels.cancel(id);
                 self.cancels.forget(id);
+                self.drop_held_swaps(id);
                 self.sessions.remove(&id);
                 self.refresh_gauges();
             }

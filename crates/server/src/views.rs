@@ -41,11 +41,12 @@ pub fn read_dir(dir: &Path) -> anyhow::Result<Vec<(String, String)>> {
 }
 
 /// The `APPLY FILES` statement for `files`.
-fn apply_statement(files: Vec<(String, String)>, dry_run: bool, prune: bool) -> String {
+fn apply_statement(files: Vec<(String, String)>, dry_run: bool, prune: bool, hold: bool) -> String {
     eddy_sql::Apply {
         files,
         dry_run,
         prune,
+        hold,
     }
     .to_string()
 }
@@ -91,7 +92,7 @@ pub async fn apply_dir(
         .open_session("eddy", "eddy")
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let sql = apply_statement(files, false, false);
+    let sql = apply_statement(files, false, false, false);
     let results = client.execute_simple(&session, &sql).await;
     client.close_session(session).await;
     for result in results {
@@ -136,7 +137,7 @@ pub async fn apply_command(
         .await
         .with_context(|| format!("could not connect to {url}"))?;
     tokio::spawn(connection);
-    let plan = run(&client, &apply_statement(files.clone(), true, prune)).await?;
+    let plan = run(&client, &apply_statement(files.clone(), true, prune, false)).await?;
     for row in &plan {
         println!("{}", plan_line(row));
     }
@@ -145,19 +146,38 @@ pub async fn apply_command(
     if dry_run || !changes {
         return Ok(());
     }
-    if !yes {
-        print!("Apply this plan? Only 'yes' applies it: ");
-        std::io::stdout().flush()?;
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer)?;
-        if answer.trim() != "yes" {
-            bail!("not applied");
-        }
-    }
-    println!("Applying (new and replaced views are built beside the old ones, then swapped)...");
     let started = std::time::Instant::now();
-    run(&client, &apply_statement(files, false, prune)).await?;
-    println!("Applied in {:.1} s.", started.elapsed().as_secs_f64());
+    if yes {
+        println!(
+            "Applying (new and replaced views are built beside the old ones, then swapped)..."
+        );
+        run(&client, &apply_statement(files, false, prune, false)).await?;
+        println!("Applied in {:.1} s.", started.elapsed().as_secs_f64());
+        return Ok(());
+    }
+    println!(
+        "Applying tables, streams and seed data, and building the new views beside the old ones..."
+    );
+    let built = run(&client, &apply_statement(files, false, prune, true)).await?;
+    for row in built.iter().filter(|r| r[0] == "Δ") {
+        println!("{} {}: {}", row[0], row[2], row[3]);
+    }
+    let Some(token) = built.iter().find(|r| r[0] == "?").map(|r| r[2].clone()) else {
+        bail!("the server did not hold the swap");
+    };
+    print!(
+        "Built in {:.1} s. Swap to the new versions? Only 'yes' swaps: ",
+        started.elapsed().as_secs_f64()
+    );
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() != "yes" {
+        run(&client, &format!("APPLY ABORT {token}")).await?;
+        bail!("not swapped: the new versions are dropped, the old ones keep serving");
+    }
+    run(&client, &format!("APPLY COMMIT {token}")).await?;
+    println!("Swapped.");
     Ok(())
 }
 

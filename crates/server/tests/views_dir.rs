@@ -32,14 +32,27 @@ async fn flat(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
 
 /// Runs `eddy apply DIR --url ... args`; returns (success, stdout + stderr).
 fn apply(eddy: &Eddy, dir: &Path, args: &[&str]) -> (bool, String) {
+    apply_answering(eddy, dir, args, "")
+}
+
+/// Runs `eddy apply DIR --url ... args`, answering `answer` to its question.
+fn apply_answering(eddy: &Eddy, dir: &Path, args: &[&str], answer: &str) -> (bool, String) {
+    use std::io::Write;
     let url = format!("postgres://eddy@127.0.0.1:{}/eddy", eddy.pg_port());
-    let out = Command::new(common::eddy_binary())
+    let mut child = Command::new(common::eddy_binary())
         .arg("apply")
         .arg(dir)
         .args(["--url", &url])
         .args(args)
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run eddy apply");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let _ = stdin.write_all(answer.as_bytes());
+    drop(stdin);
+    let out = child.wait_with_output().expect("eddy apply ends");
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -191,6 +204,34 @@ async fn a_views_directory_is_applied_by_a_plan() {
     let views = flat(&client, "SHOW VIEWS").await;
     assert_eq!(views, ["fine"]);
 
+    // Without --yes: the new versions are built, their difference shown, and the swap
+    // waits for the answer; 'no' leaves the old versions serving.
+    write(
+        dir.path(),
+        "20_revenue.sql",
+        "CREATE MATERIALIZED VIEW revenue AS SELECT region, sum(amount) * 100 AS total FROM orders GROUP BY region;",
+    );
+    let (ok, out) = apply_answering(&eddy, dir.path(), &[], "no\n");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("Δ revenue: diff +2 rows -2 rows") && out.contains("+ (eu, 1700)"),
+        "{out}"
+    );
+    assert_eq!(
+        flat(&client, "SELECT * FROM revenue ORDER BY 1").await,
+        ["eu 170", "us 50"]
+    );
+    let (ok, out) = apply_answering(&eddy, dir.path(), &[], "yes\n");
+    assert!(ok && out.contains("Swapped."), "{out}");
+    assert_eq!(
+        flat(&client, "SELECT * FROM revenue ORDER BY 1").await,
+        ["eu 1700", "us 500"]
+    );
+    assert_eq!(
+        flat(&client, "SELECT * FROM big ORDER BY 1").await,
+        ["eu", "us"]
+    );
+
     // A restart applies the same directory: nothing changes, seeds stay once.
     eddy.kill9().expect("kill");
     eddy.restart().expect("restart");
@@ -198,7 +239,7 @@ async fn a_views_directory_is_applied_by_a_plan() {
     assert_eq!(flat(&client, "SELECT count(*) FROM orders").await, ["3"]);
     assert_eq!(
         flat(&client, "SELECT * FROM revenue ORDER BY 1").await,
-        ["eu 170", "us 50"]
+        ["eu 1700", "us 500"]
     );
     let health = eddy.http_get("/health").expect("health");
     assert_eq!(health.status, 200, "{}", health.body);

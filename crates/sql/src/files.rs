@@ -228,6 +228,48 @@ pub struct Apply {
     pub dry_run: bool,
     /// Also drop what the files no longer define.
     pub prune: bool,
+    /// Build the new versions, answer how they differ, and wait for `APPLY COMMIT`
+    /// (or `APPLY ABORT`) before swapping.
+    pub hold: bool,
+}
+
+/// `APPLY COMMIT token` or `APPLY ABORT token`: the decision on a held swap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApplyDecision {
+    pub token: u64,
+    pub commit: bool,
+}
+
+impl std::fmt::Display for ApplyDecision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verb = if self.commit { "COMMIT" } else { "ABORT" };
+        write!(f, "APPLY {verb} {}", self.token)
+    }
+}
+
+/// Whether the parser stands at `APPLY COMMIT | ABORT`.
+pub(crate) fn at_apply_decision(parser: &sqlparser::parser::Parser) -> bool {
+    crate::sink::is_word(&parser.peek_nth_token(0).token, "apply")
+        && (crate::sink::is_word(&parser.peek_nth_token(1).token, "commit")
+            || crate::sink::is_word(&parser.peek_nth_token(1).token, "abort"))
+}
+
+/// Parses a statement [`at_apply_decision`] found.
+pub(crate) fn parse_apply_decision(
+    parser: &mut sqlparser::parser::Parser,
+) -> Result<ApplyDecision, sqlparser::parser::ParserError> {
+    crate::sink::expect_word(parser, "apply")?;
+    let commit = crate::sink::is_word(&parser.peek_token().token, "commit");
+    parser.next_token();
+    let next = parser.next_token();
+    let token = match &next.token {
+        Token::Number(n, _) => n.parse().ok(),
+        _ => None,
+    };
+    match token {
+        Some(token) => Ok(ApplyDecision { token, commit }),
+        None => parser.expected("the swap's number", next),
+    }
 }
 
 impl std::fmt::Display for Apply {
@@ -240,10 +282,11 @@ impl std::fmt::Display for Apply {
         let json = serde_json::Value::Object(files).to_string();
         write!(
             f,
-            "APPLY FILES '{}' WITH (DRY_RUN = {}, PRUNE = {})",
+            "APPLY FILES '{}' WITH (DRY_RUN = {}, PRUNE = {}, HOLD = {})",
             json.replace('\'', "''"),
             self.dry_run,
-            self.prune
+            self.prune,
+            self.hold
         )
     }
 }
@@ -286,6 +329,7 @@ pub(crate) fn parse_apply(
         files,
         dry_run: false,
         prune: false,
+        hold: false,
     };
     if crate::sink::is_word(&parser.peek_token().token, "with") {
         parser.next_token();
@@ -302,9 +346,10 @@ pub(crate) fn parse_apply(
             match option.value.to_lowercase().as_str() {
                 "dry_run" => apply.dry_run = on,
                 "prune" => apply.prune = on,
+                "hold" => apply.hold = on,
                 other => {
                     return Err(ParserError::ParserError(format!(
-                        "unknown APPLY option {other} (DRY_RUN, PRUNE)"
+                        "unknown APPLY option {other} (DRY_RUN, PRUNE, HOLD)"
                     )))
                 }
             }

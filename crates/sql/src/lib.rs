@@ -84,6 +84,10 @@ pub fn plan(catalog: &dyn Catalog, ctx: &PlanContext, stmt: &Statement) -> Resul
         Statement::DropSource(drop) => pg_source::plan_drop_source(&scx, drop),
         Statement::Apply(apply) => Ok(Plan::Apply(apply.clone())),
         Statement::Replay(replay) => files::plan_replay(&scx, replay),
+        Statement::ApplyDecision(d) => Ok(Plan::ApplyDecision {
+            token: d.token,
+            commit: d.commit,
+        }),
     }
 }
 
@@ -110,6 +114,10 @@ pub fn describe(
         Statement::DropSource(drop) => pg_source::plan_drop_source(&scx, drop)?,
         Statement::Apply(apply) => Plan::Apply(apply.clone()),
         Statement::Replay(replay) => files::plan_replay(&scx, replay)?,
+        Statement::ApplyDecision(d) => Plan::ApplyDecision {
+            token: d.token,
+            commit: d.commit,
+        },
     };
     Ok((scx.param_types(), plan.result_desc()))
 }

@@ -52,6 +52,8 @@ pub enum Statement {
     Apply(crate::files::Apply),
     /// `REPLAY MATERIALIZED VIEW name`.
     Replay(crate::files::Replay),
+    /// `APPLY COMMIT | ABORT token`.
+    ApplyDecision(crate::files::ApplyDecision),
 }
 
 impl fmt::Display for Statement {
@@ -70,6 +72,7 @@ impl fmt::Display for Statement {
             Statement::DropSource(drop) => drop.fmt(f),
             Statement::Apply(apply) => apply.fmt(f),
             Statement::Replay(replay) => replay.fmt(f),
+            Statement::ApplyDecision(decision) => decision.fmt(f),
         }
     }
 }
@@ -189,6 +192,9 @@ fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
             }
             _ if sink::at_drop_sink(&parser) => {
                 Statement::DropSink(sink::parse_drop_sink(&mut parser)?)
+            }
+            _ if crate::files::at_apply_decision(&parser) => {
+                Statement::ApplyDecision(crate::files::parse_apply_decision(&mut parser)?)
             }
             _ if crate::files::at_replay(&parser) => {
                 Statement::Replay(crate::files::parse_replay(&mut parser)?)

@@ -103,6 +103,8 @@ pub enum Plan {
     /// `REPLAY MATERIALIZED VIEW`: rebuild materialized view `id` beside itself and
     /// swap.
     Replay { id: GlobalId },
+    /// `APPLY COMMIT | ABORT token`.
+    ApplyDecision { token: u64, commit: bool },
     /// `CREATE SCHEMA [IF NOT EXISTS] name`.
     CreateSchema { name: String, if_not_exists: bool },
     /// `DROP SCHEMA [IF EXISTS] name, ... [CASCADE]`: `names` found; with IF EXISTS,

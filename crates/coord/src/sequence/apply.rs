@@ -191,7 +191,8 @@ impl Coordinator {
             }
         }
         let base = self.catalog.clone();
-        let pending = self.build_versions(&base, roots(), &pruned, true, response)?;
+        let mut pending = self.build_versions(&base, roots(), &pruned, true, response)?;
+        pending.hold = apply.hold.then_some(session_id);
         Ok(Err(pending))
     }
 

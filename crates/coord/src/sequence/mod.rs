@@ -20,7 +20,7 @@ mod replace;
 mod show;
 mod subscribe;
 
-pub(crate) use replace::PendingReplace;
+pub(crate) use replace::{HeldSwaps, PendingReplace};
 pub(crate) use subscribe::ActiveSubscribe;
 mod transaction;
 
@@ -51,6 +51,7 @@ impl Coordinator {
             plan @ Plan::CreateSink { .. } => self.create_sink(plan),
             Plan::Apply(_) => unreachable!("APPLY is sequenced by apply"),
             Plan::Replay { .. } => unreachable!("REPLAY is sequenced by begin_replay"),
+            Plan::ApplyDecision { token, commit } => self.decide_held(session_id, token, commit),
             Plan::CreatePgSource { .. } => {
                 unreachable!("CREATE SOURCE is sequenced by begin_create_pg_source")
             }

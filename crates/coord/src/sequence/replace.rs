@@ -21,7 +21,7 @@
 use std::collections::BTreeSet;
 
 use eddy_dataflow::DataflowDesc;
-use eddy_repr::{GlobalId, SqlError, SqlState};
+use eddy_repr::{Datum, GlobalId, Row, SqlError, SqlState};
 use eddy_sql::{ItemKind, Plan};
 
 use super::tag;
@@ -41,6 +41,18 @@ pub(crate) struct PendingReplace {
     generation: u64,
     /// What the statement answers once the swap is done.
     pub(crate) response: ExecuteResponse,
+    /// Set for `APPLY ... WITH (HOLD = true)`: once built, the new versions wait for
+    /// `APPLY COMMIT` (or `APPLY ABORT`) from this session, and the answer shows how
+    /// each replaced materialized view's rows differ.
+    pub(crate) hold: Option<u64>,
+}
+
+/// Swaps built and waiting for `APPLY COMMIT | ABORT`, by token: the session that
+/// holds each, and the swap.
+#[derive(Default)]
+pub(crate) struct HeldSwaps {
+    next: u64,
+    held: std::collections::BTreeMap<u64, (u64, PendingReplace)>,
 }
 
 /// `(schema, name)`.
@@ -317,6 +329,7 @@ impl Coordinator {
             new,
             generation: self.catalog_generation,
             response,
+            hold: None,
         })
     }
 
@@ -382,14 +395,39 @@ impl Coordinator {
             .new
             .iter()
             .filter(|e| e.kind == ItemKind::MaterializedView)
-            .map(|e| (e.qualified_name(), self.compute.peek(e.id, time)))
+            .map(|e| (e.qualified_name(), e.id, self.compute.peek(e.id, time)))
             .collect();
+        // For a held swap: each replaced materialized view read at the same time.
+        let mut compared = Vec::new();
+        if pending.hold.is_some() {
+            for new in pending
+                .new
+                .iter()
+                .filter(|e| e.kind == ItemKind::MaterializedView)
+            {
+                let old = pending
+                    .old
+                    .iter()
+                    .filter_map(|id| self.catalog.get(*id))
+                    .find(|old| {
+                        old.kind == ItemKind::MaterializedView
+                            && (&old.schema, &old.name) == (&new.schema, &new.name)
+                    });
+                if let Some(old) = old {
+                    let types: Vec<_> = new.desc.types.iter().map(|t| t.scalar_type).collect();
+                    compared.push((new.id, types, self.compute.peek(old.id, time)));
+                }
+            }
+        }
         let tx = self.internal_tx.clone();
         tokio::spawn(async move {
             let mut result = Ok(());
-            for (name, read) in reads {
+            let mut contents = std::collections::BTreeMap::new();
+            for (name, id, read) in reads {
                 match read.await {
-                    Ok(Ok(_)) => {}
+                    Ok(Ok(rows)) => {
+                        contents.insert(id, (name, rows));
+                    }
                     Ok(Err(e)) => {
                         result = Err(SqlError::new(
                             SqlState::INVALID_OBJECT_DEFINITION,
@@ -406,41 +444,126 @@ impl Coordinator {
                     }
                 }
             }
+            let mut diffs = Vec::new();
+            if result.is_ok() {
+                for (new_id, types, old_read) in compared {
+                    let (Some((name, new_rows)), Ok(Ok(old_rows))) =
+                        (contents.get(&new_id), old_read.await)
+                    else {
+                        continue;
+                    };
+                    diffs.push(diff_row(name, &types, &old_rows, new_rows));
+                }
+            }
             let _ = tx
                 .send(Command::ReplaceReady {
                     pending: Box::new(pending),
-                    result,
+                    result: result.map(|()| diffs),
                     finish,
                 })
                 .await;
         });
     }
 
+    /// `APPLY COMMIT | ABORT token` from `session`: swaps to the held versions, or
+    /// drops them.
+    pub(crate) fn decide_held(
+        &mut self,
+        session: u64,
+        token: u64,
+        commit: bool,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let pending = match self.held_swaps.held.remove(&token) {
+            Some((holder, pending)) if holder == session => pending,
+            Some(other) => {
+                self.held_swaps.held.insert(token, other);
+                return Err(SqlError::new(
+                    SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    format!("swap {token} is held by another session"),
+                ));
+            }
+            None => {
+                return Err(SqlError::new(
+                    SqlState::UNDEFINED_OBJECT,
+                    format!("no swap {token} is waiting (it was decided, or its session ended)"),
+                ))
+            }
+        };
+        if commit {
+            let response = self.finish_replace(pending, Ok(vec![]))?;
+            let _ = response;
+            return super::tag("APPLY COMMIT");
+        }
+        self.drop_new_versions(&pending);
+        super::tag("APPLY ABORT")
+    }
+
+    /// Drops the swaps session `session` held (it ended).
+    pub(crate) fn drop_held_swaps(&mut self, session: u64) {
+        let tokens: Vec<u64> = self
+            .held_swaps
+            .held
+            .iter()
+            .filter(|(_, (holder, _))| *holder == session)
+            .map(|(token, _)| *token)
+            .collect();
+        for token in tokens {
+            if let Some((_, pending)) = self.held_swaps.held.remove(&token) {
+                self.drop_new_versions(&pending);
+            }
+        }
+    }
+
+    fn drop_new_versions(&mut self, pending: &PendingReplace) {
+        for entry in &pending.new {
+            if entry.kind == ItemKind::MaterializedView {
+                self.compute.drop_collection(entry.id);
+            }
+        }
+    }
+
     /// The new versions are ready (or failed): swap the names to them in one step, or
     /// drop them.
     pub(crate) fn finish_replace(
         &mut self,
-        pending: PendingReplace,
-        result: Result<(), SqlError>,
+        mut pending: PendingReplace,
+        result: Result<Vec<Row>, SqlError>,
     ) -> Result<ExecuteResponse, SqlError> {
-        let result = result.and_then(|()| {
-            if pending.generation == self.catalog_generation {
-                Ok(())
-            } else {
-                Err(SqlError::new(
-                    SqlState::T_R_SERIALIZATION_FAILURE,
-                    "the catalog changed while the new version was built; nothing was replaced",
-                )
-                .with_hint("Run the statement again."))
+        let diffs = match result {
+            Ok(diffs) => diffs,
+            Err(e) => {
+                self.drop_new_versions(&pending);
+                return Err(e);
             }
-        });
-        if let Err(e) = result {
-            for entry in &pending.new {
-                if entry.kind == ItemKind::MaterializedView {
-                    self.compute.drop_collection(entry.id);
-                }
+        };
+        if let Some(session) = pending.hold.take() {
+            // Built: wait for the session's decision, and show what would change.
+            let token = self.held_swaps.next;
+            self.held_swaps.next += 1;
+            let mut response =
+                std::mem::replace(&mut pending.response, ExecuteResponse::EmptyQuery);
+            if let ExecuteResponse::Rows { rows, .. } = &mut response {
+                rows.extend(diffs);
+                rows.push(Row::pack(&[
+                    Datum::String("?".into()),
+                    Datum::String("swap".into()),
+                    Datum::String(token.to_string()),
+                    Datum::String(format!(
+                        "built; APPLY COMMIT {token} swaps to it, APPLY ABORT {token} drops it"
+                    )),
+                    Datum::String(String::new()),
+                ]));
             }
-            return Err(e);
+            self.held_swaps.held.insert(token, (session, pending));
+            return Ok(response);
+        }
+        if pending.generation != self.catalog_generation {
+            self.drop_new_versions(&pending);
+            return Err(SqlError::new(
+                SqlState::T_R_SERIALIZATION_FAILURE,
+                "the catalog changed while the new version was built; nothing was replaced",
+            )
+            .with_hint("Run the statement again."));
         }
         let mut records = vec![LogRecord::Drop {
             ids: pending.old.iter().rev().copied().collect(),
@@ -449,11 +572,7 @@ impl Coordinator {
             records.extend(LogRecord::create(entry));
         }
         if let Err(e) = self.storage.append(&records) {
-            for entry in &pending.new {
-                if entry.kind == ItemKind::MaterializedView {
-                    self.compute.drop_collection(entry.id);
-                }
-            }
+            self.drop_new_versions(&pending);
             return Err(e);
         }
         self.end_subscribes_reading(&pending.old);
@@ -544,4 +663,60 @@ pub(crate) fn normalized(stmt: eddy_sql::Statement) -> eddy_sql::Statement {
         }
         other => other,
     }
+}
+
+/// How a replaced materialized view's rows differ between its old version and its new
+/// one at the same time: a plan row `Δ` with the counts and a sample of each.
+fn diff_row(
+    name: &str,
+    types: &[eddy_repr::ScalarType],
+    old: &[(Row, eddy_repr::Diff)],
+    new: &[(Row, eddy_repr::Diff)],
+) -> Row {
+    let mut counts: std::collections::BTreeMap<&Row, eddy_repr::Diff> = Default::default();
+    for (row, diff) in new {
+        *counts.entry(row).or_default() += diff;
+    }
+    for (row, diff) in old {
+        *counts.entry(row).or_default() -= diff;
+    }
+    let show = |row: &Row| {
+        let datums: Vec<String> = row
+            .unpack()
+            .iter()
+            .zip(types)
+            .map(|(d, t)| match d {
+                Datum::Null => "NULL".to_string(),
+                d => eddy_repr::strconv::format_datum(d, t),
+            })
+            .collect();
+        format!("({})", datums.join(", "))
+    };
+    let (mut added, mut removed) = (0, 0);
+    let (mut sample_added, mut sample_removed) = (Vec::new(), Vec::new());
+    for (row, diff) in counts {
+        if diff > 0 {
+            added += diff;
+            if sample_added.len() < 3 {
+                sample_added.push(format!("+ {}", show(row)));
+            }
+        } else if diff < 0 {
+            removed -= diff;
+            if sample_removed.len() < 3 {
+                sample_removed.push(format!("- {}", show(row)));
+            }
+        }
+    }
+    let mut detail = format!("diff +{added} rows -{removed} rows against the version serving now");
+    let sample: Vec<String> = sample_added.into_iter().chain(sample_removed).collect();
+    if !sample.is_empty() {
+        detail.push_str(&format!("; e.g. {}", sample.join(", ")));
+    }
+    Row::pack(&[
+        Datum::String("Δ".into()),
+        Datum::String("materialized view".into()),
+        Datum::String(name.to_string()),
+        Datum::String(detail),
+        Datum::String(String::new()),
+    ])
 }
