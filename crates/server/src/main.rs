@@ -74,6 +74,9 @@ struct ServeArgs {
     /// once); if it cannot be applied, nothing of it is, and /health says why.
     #[arg(long)]
     views: Option<PathBuf>,
+    /// With --views: apply the directory again whenever its files change.
+    #[arg(long, requires = "views")]
+    watch: bool,
     /// Fail a one-off query or a subscription (53200) once its dataflow holds this many records in its
     /// arrangements; 0 for no limit. Materialized views are never limited.
     #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_QUERY_MAX_RECORDS)]
@@ -200,6 +203,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(error);
         }
+    }
+    if let (true, Some(dir)) = (args.watch, &args.views) {
+        tokio::spawn(views::watch(
+            client.clone(),
+            dir.clone(),
+            Arc::clone(&health),
+        ));
     }
     health.ready.store(true, Ordering::SeqCst);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);

@@ -8,6 +8,7 @@
 //! - `--views DIR` applies the directory at start. A directory that cannot be applied
 //!   changes nothing; the server serves the last good catalog, and `/health` answers
 //!   503 with the file, line and error until a restart with fixed files.
+//! - `--watch` applies it again whenever a file changes.
 //! - `eddy apply DIR` prints the plan (terraform-style), asks before applying (unless
 //!   `--yes`), and applies it over pgwire against a running server.
 
@@ -122,6 +123,42 @@ pub async fn apply_dir(
         }
     }
     Ok(Ok(()))
+}
+
+/// `--watch`: applies the directory again whenever its files change (checked every
+/// second), through the same plan as at start; `/health` says whether the last attempt
+/// failed, and why.
+pub async fn watch(
+    client: eddy_coord::Client,
+    dir: std::path::PathBuf,
+    health: std::sync::Arc<crate::http::Health>,
+) {
+    let mut last = read_dir(&dir).ok();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let files = match read_dir(&dir) {
+            Ok(files) => files,
+            Err(e) => {
+                warn!(dir = %dir.display(), error = %e, "views directory unreadable");
+                continue;
+            }
+        };
+        if last.as_ref() == Some(&files) {
+            continue;
+        }
+        last = Some(files);
+        info!(dir = %dir.display(), "views directory changed; applying it");
+        let error = match apply_dir(&client, &dir).await {
+            Ok(Ok(())) => None,
+            Ok(Err(message)) => Some(message),
+            Err(e) => Some(format!("{e:#}")),
+        };
+        *health
+            .views_error
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = error;
+    }
 }
 
 /// `eddy apply DIR`: prints the plan against the server at `url`, asks, applies.

@@ -244,3 +244,64 @@ async fn a_views_directory_is_applied_by_a_plan() {
     let health = eddy.http_get("/health").expect("health");
     assert_eq!(health.status, 200, "{}", health.body);
 }
+
+/// Waits until `check` holds, polling every 100 ms for up to 20 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn watch_applies_changed_files_and_health_reports_a_broken_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "10_tables.sql", TABLES);
+    write(dir.path(), "20_revenue.sql", REVENUE);
+    let mut config = common::config(1);
+    config.views_dir = Some(dir.path().to_path_buf());
+    config.extra_args = vec!["--watch".into()];
+    let eddy = Eddy::start(config).unwrap_or_else(|e| panic!("start: {e:#}"));
+    let client = eddy.connect().await.expect("connect");
+    assert_eq!(
+        flat(&client, "SELECT * FROM revenue ORDER BY 1").await,
+        ["eu 17", "us 5"]
+    );
+
+    write(
+        dir.path(),
+        "20_revenue.sql",
+        "CREATE MATERIALIZED VIEW revenue AS SELECT region, max(amount) AS total FROM orders GROUP BY region;",
+    );
+    eventually("the changed view is applied", || async {
+        flat(&client, "SELECT * FROM revenue ORDER BY 1").await == ["eu 10", "us 5"]
+    })
+    .await;
+
+    write(
+        dir.path(),
+        "30_bad.sql",
+        "CREATE VIEW bad AS SELECT nope FROM orders;",
+    );
+    eventually("/health reports the broken file", || async {
+        let health = eddy.http_get("/health").expect("health");
+        health.status == 503 && health.body.contains("30_bad.sql:1")
+    })
+    .await;
+    // The last good catalog keeps serving.
+    assert_eq!(
+        flat(&client, "SELECT * FROM revenue ORDER BY 1").await,
+        ["eu 10", "us 5"]
+    );
+
+    std::fs::remove_file(dir.path().join("30_bad.sql")).unwrap();
+    eventually("/health is fine again", || async {
+        eddy.http_get("/health").expect("health").status == 200
+    })
+    .await;
+}
