@@ -462,6 +462,10 @@ impl Coordinator {
                 return;
             }
         }
+        if let Plan::RenameView { id, new_name } = plan {
+            self.begin_rename(id, new_name, finish);
+            return;
+        }
         if let Plan::Replay { id } = plan {
             self.begin_replay(id, finish);
             return;

@@ -144,6 +144,30 @@ async fn replacing_a_view_swaps_it_and_its_readers_at_once() {
         .expect_err("a plain view");
     assert_eq!(err.code().map(|c| c.code()), Some("42809"), "{err:?}");
 
+    // A rename moves the readers along, in one swap.
+    client
+        .batch_execute("ALTER MATERIALIZED VIEW per_k RENAME TO per_key")
+        .await
+        .unwrap_or_else(|e| panic!("rename: {}", common::describe_error(&e)));
+    assert_eq!(
+        flat(&client, "SELECT * FROM summary").await.unwrap(),
+        vec![new.clone()]
+    );
+    assert_eq!(
+        flat(&client, "SELECT count(*) FROM per_key").await.unwrap(),
+        vec!["10"]
+    );
+    let err = client
+        .batch_execute("SELECT * FROM per_k")
+        .await
+        .expect_err("the old name");
+    assert_eq!(err.code().map(|c| c.code()), Some("42P01"), "{err:?}");
+    let err = client
+        .batch_execute("ALTER VIEW per_key RENAME TO x")
+        .await
+        .expect_err("not a plain view");
+    assert_eq!(err.code().map(|c| c.code()), Some("42809"), "{err:?}");
+
     // The new definitions are what a restart finds, and they keep up with writes.
     eddy.kill9().expect("kill");
     eddy.restart().expect("restart");

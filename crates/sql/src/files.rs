@@ -425,3 +425,103 @@ pub(crate) fn plan_replay(
     }
     Ok(crate::plan::Plan::Replay { id: found.id })
 }
+
+/// `ALTER [MATERIALIZED] VIEW name RENAME TO new_name`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenameView {
+    pub materialized: bool,
+    pub name: ObjectName,
+    pub new_name: String,
+}
+
+impl std::fmt::Display for RenameView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let materialized = if self.materialized {
+            "MATERIALIZED "
+        } else {
+            ""
+        };
+        write!(
+            f,
+            "ALTER {materialized}VIEW {} RENAME TO {}",
+            self.name,
+            crate::sink::quoted_ident(&self.new_name)
+        )
+    }
+}
+
+/// Whether the parser stands at `ALTER [MATERIALIZED] VIEW name RENAME`.
+pub(crate) fn at_rename_view(parser: &sqlparser::parser::Parser) -> bool {
+    let word = |i: usize, w: &str| crate::sink::is_word(&parser.peek_nth_token(i).token, w);
+    if !word(0, "alter") {
+        return false;
+    }
+    let mut i = if word(1, "materialized") && word(2, "view") {
+        3
+    } else if word(1, "view") {
+        2
+    } else {
+        return false;
+    };
+    // The name: word (. word)*.
+    loop {
+        if !matches!(parser.peek_nth_token(i).token, Token::Word(_)) {
+            return false;
+        }
+        i += 1;
+        if parser.peek_nth_token(i).token != Token::Period {
+            break;
+        }
+        i += 1;
+    }
+    word(i, "rename")
+}
+
+/// Parses a statement [`at_rename_view`] found.
+pub(crate) fn parse_rename_view(
+    parser: &mut sqlparser::parser::Parser,
+) -> Result<RenameView, sqlparser::parser::ParserError> {
+    crate::sink::expect_word(parser, "alter")?;
+    let materialized = crate::sink::is_word(&parser.peek_token().token, "materialized");
+    if materialized {
+        parser.next_token();
+    }
+    crate::sink::expect_word(parser, "view")?;
+    let name = parser.parse_object_name(false)?;
+    crate::sink::expect_word(parser, "rename")?;
+    crate::sink::expect_word(parser, "to")?;
+    let new_name = crate::names::normalize_ident(&parser.parse_identifier()?);
+    Ok(RenameView {
+        materialized,
+        name,
+        new_name,
+    })
+}
+
+/// Plans an `ALTER ... VIEW ... RENAME TO`: the view must be of the kind named.
+pub(crate) fn plan_rename_view(
+    scx: &crate::context::StatementContext,
+    rename: &RenameView,
+) -> Result<crate::plan::Plan, SqlError> {
+    use crate::catalog::ItemKind;
+    let item = crate::names::item_name(&rename.name, &scx.pcx.database)?;
+    let found = scx
+        .catalog
+        .resolve_item(item.schema.as_deref(), &item.item)
+        .ok_or_else(|| SqlError::undefined_table(&item.to_string()))?;
+    let wanted = if rename.materialized {
+        ItemKind::MaterializedView
+    } else {
+        ItemKind::View
+    };
+    if found.kind != wanted {
+        return Err(SqlError::new(
+            SqlState::WRONG_OBJECT_TYPE,
+            format!("\"{}\" is not a {}", found.name, wanted.noun()),
+        ));
+    }
+    Ok(crate::plan::Plan::RenameView {
+        id: found.id,
+        new_name: rename.new_name.clone(),
+    })
+}

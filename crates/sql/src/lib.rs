@@ -88,6 +88,7 @@ pub fn plan(catalog: &dyn Catalog, ctx: &PlanContext, stmt: &Statement) -> Resul
             token: d.token,
             commit: d.commit,
         }),
+        Statement::RenameView(rename) => files::plan_rename_view(&scx, rename),
     }
 }
 
@@ -118,6 +119,7 @@ pub fn describe(
             token: d.token,
             commit: d.commit,
         },
+        Statement::RenameView(rename) => files::plan_rename_view(&scx, rename)?,
     };
     Ok((scx.param_types(), plan.result_desc()))
 }

@@ -54,6 +54,8 @@ pub enum Statement {
     Replay(crate::files::Replay),
     /// `APPLY COMMIT | ABORT token`.
     ApplyDecision(crate::files::ApplyDecision),
+    /// `ALTER [MATERIALIZED] VIEW name RENAME TO new_name`.
+    RenameView(crate::files::RenameView),
 }
 
 impl fmt::Display for Statement {
@@ -73,6 +75,7 @@ impl fmt::Display for Statement {
             Statement::Apply(apply) => apply.fmt(f),
             Statement::Replay(replay) => replay.fmt(f),
             Statement::ApplyDecision(decision) => decision.fmt(f),
+            Statement::RenameView(rename) => rename.fmt(f),
         }
     }
 }
@@ -192,6 +195,9 @@ fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
             }
             _ if sink::at_drop_sink(&parser) => {
                 Statement::DropSink(sink::parse_drop_sink(&mut parser)?)
+            }
+            _ if crate::files::at_rename_view(&parser) => {
+                Statement::RenameView(crate::files::parse_rename_view(&mut parser)?)
             }
             _ if crate::files::at_apply_decision(&parser) => {
                 Statement::ApplyDecision(crate::files::parse_apply_decision(&mut parser)?)

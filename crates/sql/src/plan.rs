@@ -103,6 +103,8 @@ pub enum Plan {
     /// `REPLAY MATERIALIZED VIEW`: rebuild materialized view `id` beside itself and
     /// swap.
     Replay { id: GlobalId },
+    /// `ALTER [MATERIALIZED] VIEW ... RENAME TO new_name` of view `id`.
+    RenameView { id: GlobalId, new_name: String },
     /// `APPLY COMMIT | ABORT token`.
     ApplyDecision { token: u64, commit: bool },
     /// `CREATE SCHEMA [IF NOT EXISTS] name`.

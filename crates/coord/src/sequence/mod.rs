@@ -51,6 +51,7 @@ impl Coordinator {
             plan @ Plan::CreateSink { .. } => self.create_sink(plan),
             Plan::Apply(_) => unreachable!("APPLY is sequenced by apply"),
             Plan::Replay { .. } => unreachable!("REPLAY is sequenced by begin_replay"),
+            Plan::RenameView { .. } => unreachable!("RENAME is sequenced by begin_rename"),
             Plan::ApplyDecision { token, commit } => self.decide_held(session_id, token, commit),
             Plan::CreatePgSource { .. } => {
                 unreachable!("CREATE SOURCE is sequenced by begin_create_pg_source")

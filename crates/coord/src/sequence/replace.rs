@@ -168,6 +168,94 @@ impl Coordinator {
         }
     }
 
+    /// `ALTER [MATERIALIZED] VIEW ... RENAME TO`: a new version of view `id` under the
+    /// new name, and new versions of its readers with the name changed in their text,
+    /// built and swapped in one step like a replace.
+    pub(crate) fn begin_rename(&mut self, id: GlobalId, new_name: String, finish: Finish) {
+        match self.plan_rename(id, new_name) {
+            Ok(pending) => self.wait_then_swap(pending, finish),
+            Err(e) => finish.send(Err(e)),
+        }
+    }
+
+    fn plan_rename(&mut self, id: GlobalId, new_name: String) -> Result<PendingReplace, SqlError> {
+        let old = self
+            .catalog
+            .get(id)
+            .cloned()
+            .ok_or_else(|| SqlError::internal("the view is gone"))?;
+        if self.catalog.get_by_name(&old.schema, &new_name).is_some() {
+            return Err(SqlError::new(
+                SqlState::DUPLICATE_TABLE,
+                format!("relation \"{new_name}\" already exists"),
+            ));
+        }
+        let from = (old.schema.clone(), old.name.clone());
+        let to = (old.schema.clone(), new_name.clone());
+        let parse_one = |sql: &str| -> Result<eddy_sql::Statement, SqlError> {
+            eddy_sql::parse(sql)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| SqlError::internal("an empty definition"))
+        };
+        // The view itself, under its new name.
+        let mut stmt = parse_one(&old.create_sql)?;
+        if let eddy_sql::Statement::Sql(eddy_sql::ast::Statement::CreateView { name, .. }) =
+            &mut stmt
+        {
+            *name = renamed(name, &new_name);
+        }
+        let reads_of = |entry: &CatalogEntry| -> BTreeSet<QualifiedName> {
+            entry
+                .depends_on
+                .iter()
+                .filter_map(|d| self.catalog.get(*d))
+                .map(|e| (e.schema.clone(), e.name.clone()))
+                .map(|key| if key == from { to.clone() } else { key })
+                .collect()
+        };
+        let mut roots = vec![Root {
+            old: Some(id),
+            location: String::new(),
+            schema: old.schema.clone(),
+            name: new_name.clone(),
+            stmt,
+            reads: reads_of(&old),
+        }];
+        // Its readers, with the name changed where they read it.
+        let mut readers = self.catalog.drop_order(&[id], true)?;
+        readers.retain(|r| *r != id);
+        for reader in readers {
+            let entry = self
+                .catalog
+                .get(reader)
+                .cloned()
+                .expect("in the drop order");
+            let mut stmt = parse_one(&entry.create_sql)?;
+            rename_reads(&mut stmt, &from, &new_name);
+            roots.push(Root {
+                old: Some(reader),
+                location: String::new(),
+                schema: entry.schema.clone(),
+                name: entry.name.clone(),
+                stmt,
+                reads: reads_of(&entry),
+            });
+        }
+        let tag = match old.kind {
+            ItemKind::MaterializedView => "ALTER MATERIALIZED VIEW",
+            _ => "ALTER VIEW",
+        };
+        let base = self.catalog.clone();
+        self.build_versions(
+            &base,
+            roots,
+            &[],
+            true,
+            ExecuteResponse::Command { tag: tag.into() },
+        )
+    }
+
     /// Plans new versions: every root (new, or replacing its `old`), and a new version
     /// of every view and sink that reads a replaced one, re-planned on the new
     /// versions; in dependency order, against a catalog where the names already lead
@@ -263,7 +351,14 @@ impl Coordinator {
         for (_, _, source) in ordered {
             let entry = match source {
                 Source::New(root) => {
-                    let id = self.catalog.allocate_id();
+                    // A sink keeps its id (see below).
+                    let id = match root
+                        .old
+                        .filter(|o| base.get(*o).is_some_and(|e| e.kind == ItemKind::Sink))
+                    {
+                        Some(old) => old,
+                        None => self.catalog.allocate_id(),
+                    };
                     self.plan_entry(&scratch, &root.stmt, id).map_err(|e| {
                         let message = match root.location.as_str() {
                             "" => e.message.clone(),
@@ -719,4 +814,58 @@ fn diff_row(
         Datum::String(detail),
         Datum::String(String::new()),
     ])
+}
+
+/// `name` with its last part replaced by `new_name`.
+fn renamed(name: &eddy_sql::ast::ObjectName, new_name: &str) -> eddy_sql::ast::ObjectName {
+    let mut name = name.clone();
+    if let Some(eddy_sql::ast::ObjectNamePart::Identifier(last)) = name.0.last_mut() {
+        *last = eddy_sql::ast::Ident::with_quote('"', new_name);
+    }
+    name
+}
+
+/// Renames every read of relation `from` (`(schema, name)`) in `stmt` to `new_name`.
+fn rename_reads(stmt: &mut eddy_sql::Statement, from: &QualifiedName, new_name: &str) {
+    let matches = |name: &eddy_sql::ast::ObjectName| {
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| match p {
+                eddy_sql::ast::ObjectNamePart::Identifier(ident) => {
+                    Some(if ident.quote_style.is_some() {
+                        ident.value.clone()
+                    } else {
+                        ident.value.to_lowercase()
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        match parts.as_slice() {
+            [item] => from.0 == eddy_sql::PUBLIC_SCHEMA && *item == from.1,
+            [.., schema, item] => *schema == from.0 && *item == from.1,
+            [] => false,
+        }
+    };
+    match stmt {
+        eddy_sql::Statement::Sql(sql) => {
+            let own_name = match sql {
+                eddy_sql::ast::Statement::CreateView { name, .. } => Some(name.clone()),
+                _ => None,
+            };
+            let _ = eddy_sql::ast::visit_relations_mut(sql, |name| {
+                if Some(&*name) != own_name.as_ref() && matches(name) {
+                    *name = renamed(name, new_name);
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            });
+        }
+        eddy_sql::Statement::CreateSink(create) => {
+            if matches(&create.from) {
+                create.from = renamed(&create.from, new_name);
+            }
+        }
+        _ => {}
+    }
 }
