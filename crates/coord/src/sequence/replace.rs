@@ -861,10 +861,8 @@ fn rename_reads(stmt: &mut eddy_sql::Statement, from: &QualifiedName, new_name: 
                 std::ops::ControlFlow::<()>::Continue(())
             });
         }
-        eddy_sql::Statement::CreateSink(create) => {
-            if matches(&create.from) {
-                create.from = renamed(&create.from, new_name);
-            }
+        eddy_sql::Statement::CreateSink(create) if matches(&create.from) => {
+            create.from = renamed(&create.from, new_name);
         }
         _ => {}
     }
