@@ -71,7 +71,8 @@ pub(crate) enum Command {
     /// What a Postgres source read (sent by its forwarding task, see `pg_sources.rs`).
     PgSourceBatch {
         id: GlobalId,
-        batch: eddy_connect::postgres::PgBatch,
+        /// Whole upstream transactions (or the whole snapshot), in commit order.
+        batches: Vec<eddy_connect::postgres::PgBatch>,
     },
     /// The tables of a `CREATE SOURCE ... FROM POSTGRES` found upstream (or why not),
     /// to finish the statement.

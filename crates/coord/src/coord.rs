@@ -286,7 +286,7 @@ impl Coordinator {
             }
             Command::SourceBatch { id, batch } => self.apply_source_batches(vec![(id, batch)]),
             Command::SourceTick { id } => self.publish_source_metrics(id),
-            Command::PgSourceBatch { id, batch } => self.apply_pg_batch(id, batch),
+            Command::PgSourceBatch { id, batches } => self.apply_pg_batches(id, batches),
             Command::ReplaceReady {
                 pending,
                 result,

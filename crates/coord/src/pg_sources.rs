@@ -278,10 +278,14 @@ impl Coordinator {
                     Ok(permit) => permit.forget(),
                     Err(_) => return,
                 }
-                let Some(batch) = coalesce(&mut source).await else {
+                let Some(batches) = coalesce(&mut source).await else {
                     return;
                 };
-                if tx.send(Command::PgSourceBatch { id, batch }).await.is_err() {
+                if tx
+                    .send(Command::PgSourceBatch { id, batches })
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -298,10 +302,12 @@ impl Coordinator {
         );
     }
 
-    /// Applies one batch of source `id`: logged with its progress, then sent to the
-    /// workers at a new time, then its LSN confirmed upstream. Then the source may
-    /// forward its next batch.
-    pub(crate) fn apply_pg_batch(&mut self, id: GlobalId, batch: PgBatch) {
+    /// Applies batches of source `id` (whole upstream transactions, or the whole
+    /// snapshot): each at a time of its own (consecutive times, so a subscription sees
+    /// each upstream transaction as one step), all logged in one append with their
+    /// progress, then sent to the workers, then the last LSN confirmed upstream. Then
+    /// the source may forward its next batches.
+    pub(crate) fn apply_pg_batches(&mut self, id: GlobalId, batches: Vec<PgBatch>) {
         let Some(running) = self.pg_sources.running.get(&id) else {
             return; // dropped meanwhile
         };
@@ -312,34 +318,44 @@ impl Coordinator {
         let Some(def) = self.catalog.get(id).and_then(|e| e.pg.clone()) else {
             return;
         };
-        let PgBatch {
-            updates,
-            errors,
-            progress,
-        } = batch;
-        let unchanged = self.pg_sources.progress.get(&id) == Some(&progress);
-        if updates.is_empty() && errors.is_empty() && unchanged {
+        let mut records = Vec::with_capacity(batches.len());
+        let mut last_progress = self.pg_sources.progress.get(&id).copied();
+        let mut time = self.oracle.write_ts(now_ms());
+        for batch in batches {
+            let PgBatch {
+                updates,
+                errors,
+                progress,
+            } = batch;
+            if updates.is_empty() && errors.is_empty() && last_progress == Some(progress) {
+                continue;
+            }
+            last_progress = Some(progress);
+            let mut by_table: BTreeMap<GlobalId, Vec<(Row, Diff)>> = BTreeMap::new();
+            for (table, row, diff) in updates {
+                if let Some(&table_id) = def.table_ids.get(table) {
+                    by_table.entry(table_id).or_default().push((row, diff));
+                }
+            }
+            let errors: Vec<(GlobalId, String)> = errors
+                .into_iter()
+                .filter_map(|e| Some((*def.table_ids.get(e.table)?, e.message)))
+                .collect();
+            if !records.is_empty() {
+                time += 1;
+            }
+            records.push(LogRecord::PgSourceWrite {
+                time,
+                id,
+                updates: by_table.into_iter().collect(),
+                errors,
+                progress,
+            });
+        }
+        if records.is_empty() {
             return;
         }
-        let mut by_table: BTreeMap<GlobalId, Vec<(Row, Diff)>> = BTreeMap::new();
-        for (table, row, diff) in updates {
-            if let Some(&table_id) = def.table_ids.get(table) {
-                by_table.entry(table_id).or_default().push((row, diff));
-            }
-        }
-        let errors: Vec<(GlobalId, String)> = errors
-            .into_iter()
-            .filter_map(|e| Some((*def.table_ids.get(e.table)?, e.message)))
-            .collect();
-        let time = self.oracle.write_ts(now_ms());
-        let record = LogRecord::PgSourceWrite {
-            time,
-            id,
-            updates: by_table.into_iter().collect(),
-            errors,
-            progress,
-        };
-        if let Err(e) = self.storage.append(std::slice::from_ref(&record)) {
+        if let Err(e) = self.storage.append(&records) {
             error!(source = %id, error = %e, "source stopped: its batch could not be logged");
             if let Some(running) = self.pg_sources.running.get_mut(&id) {
                 running.failure = Some(format!("could not log what was read: {}", e.message));
@@ -347,25 +363,32 @@ impl Coordinator {
             }
             return;
         }
-        let LogRecord::PgSourceWrite {
-            updates, errors, ..
-        } = record
-        else {
-            unreachable!("built as a postgres source write above")
-        };
         let mut rows = 0;
-        for (table_id, updates) in updates {
-            rows += updates.len() as u64;
-            self.count_rows(table_id, &updates);
-            self.compute.update_table(table_id, time, updates);
-        }
-        for (table_id, message) in errors {
-            warn!(source = %id, table = %table_id, error = %message, "postgres table stopped");
-            self.pg_sources.table_errors.insert(table_id, message);
+        for record in records {
+            let LogRecord::PgSourceWrite {
+                time,
+                updates,
+                errors,
+                progress,
+                ..
+            } = record
+            else {
+                unreachable!("built as postgres source writes above")
+            };
+            for (table_id, updates) in updates {
+                rows += updates.len() as u64;
+                self.count_rows(table_id, &updates);
+                self.compute.update_table(table_id, time, updates);
+            }
+            for (table_id, message) in errors {
+                warn!(source = %id, table = %table_id, error = %message, "postgres table stopped");
+                self.pg_sources.table_errors.insert(table_id, message);
+            }
+            self.pg_sources.progress.insert(id, progress);
         }
         self.close_time(time);
-        self.pg_sources.progress.insert(id, progress);
-        if let (Some(lsn), Some(running)) = (progress.lsn(), self.pg_sources.running.get(&id)) {
+        let confirmed = self.pg_sources.progress.get(&id).and_then(|p| p.lsn());
+        if let (Some(lsn), Some(running)) = (confirmed, self.pg_sources.running.get(&id)) {
             running.confirm.confirm(lsn);
         }
         self.rows_since_snapshot += rows;
@@ -586,30 +609,33 @@ impl Drop for NextTurn {
 /// forwarded whole, however large).
 const COALESCED_UPDATES_MAX: usize = 65_536;
 
-/// The source's next batch as the coordinator applies it: the whole snapshot (all its
-/// batches up to the one at the consistent point), or a transaction followed by the
-/// whole transactions already waiting behind it. `None` once the source has stopped.
-async fn coalesce(source: &mut PgSource) -> Option<PgBatch> {
-    let mut batch = source.next_batch().await?;
-    while matches!(batch.progress, PgProgress::Snapshot { .. }) {
-        let next = source.next_batch().await?;
-        append(&mut batch, next);
-    }
-    while batch.updates.len() < COALESCED_UPDATES_MAX {
+/// The source's next batches as the coordinator applies them (in one append): the
+/// whole snapshot as one (all its batches up to the one at the consistent point), or
+/// a transaction followed by the whole transactions already waiting behind it, each
+/// its own batch. `None` once the source has stopped.
+async fn coalesce(source: &mut PgSource) -> Option<Vec<PgBatch>> {
+    let first = source.next_batch().await?;
+    let mut batches = vec![whole(source, first).await?];
+    let mut updates = batches[0].updates.len();
+    while updates < COALESCED_UPDATES_MAX {
         let Some(next) = source.try_next_batch() else {
             break;
         };
-        let snapshot = matches!(next.progress, PgProgress::Snapshot { .. });
-        append(&mut batch, next);
-        if snapshot {
-            // A restarted snapshot (after a lost slot): gather it whole too.
-            while matches!(batch.progress, PgProgress::Snapshot { .. }) {
-                let next = source.next_batch().await?;
-                append(&mut batch, next);
-            }
-        }
+        // A restarted snapshot (after a lost slot) is gathered whole too.
+        let next = whole(source, next).await?;
+        updates += next.updates.len();
+        batches.push(next);
     }
-    Some(batch)
+    Some(batches)
+}
+
+/// `first`, and if it is part of a snapshot, the rest of the snapshot appended to it.
+async fn whole(source: &mut PgSource, mut first: PgBatch) -> Option<PgBatch> {
+    while matches!(first.progress, PgProgress::Snapshot { .. }) {
+        let next = source.next_batch().await?;
+        append(&mut first, next);
+    }
+    Some(first)
 }
 
 fn append(batch: &mut PgBatch, next: PgBatch) {

@@ -401,6 +401,45 @@ async fn restarts_of_postgres_and_upstream_schema_changes_keep_the_other_tables_
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // Each upstream transaction is one step of a subscription (its own timestamp),
+    // also when several arrive together.
+    {
+        use futures::{pin_mut, TryStreamExt};
+        let reader = eddy.connect().await.expect("connect");
+        let stream = reader
+            .simple_query_raw(
+                "SUBSCRIBE (SELECT id FROM src.a WHERE id >= 100) WITH (SNAPSHOT = false)",
+            )
+            .await
+            .expect("subscribe");
+        pin_mut!(stream);
+        upstream
+            .batch_execute(
+                "BEGIN; INSERT INTO a VALUES (100, 0), (101, 0); COMMIT;
+                 BEGIN; INSERT INTO a VALUES (102, 0), (103, 0); COMMIT;
+                 BEGIN; INSERT INTO a VALUES (104, 0), (105, 0); COMMIT;
+                 DELETE FROM a WHERE id >= 100;",
+            )
+            .await
+            .expect("three transactions");
+        let mut by_time: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        while by_time.values().map(Vec::len).sum::<usize>() < 12 {
+            let message = tokio::time::timeout(Duration::from_secs(30), stream.try_next())
+                .await
+                .expect("a change within 30 s")
+                .expect("no error")
+                .expect("the subscription goes on");
+            if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                by_time
+                    .entry(row.get(0).unwrap().to_string())
+                    .or_default()
+                    .push(format!("{}{}", row.get(1).unwrap(), row.get(2).unwrap()));
+            }
+        }
+        let steps: Vec<usize> = by_time.values().map(Vec::len).collect();
+        assert_eq!(steps, [2, 2, 2, 6], "{by_time:?}");
+    }
+
     // Postgres restarts (fast shutdown: it waits for the source to confirm); the
     // source reconnects and goes on from where it was.
     pg.cluster().restart("fast").expect("restart postgres");
