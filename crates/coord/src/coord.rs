@@ -431,7 +431,10 @@ impl Coordinator {
             }
         };
         if matches!(self.sessions[&session_id].txn, TxnState::Failed { .. })
-            && !matches!(plan, Plan::Commit | Plan::Rollback)
+            && !matches!(
+                plan,
+                Plan::Commit | Plan::Rollback | Plan::RollbackToSavepoint { .. }
+            )
         {
             finish.send(Err(SqlError::new(
                 SqlState::IN_FAILED_SQL_TRANSACTION,

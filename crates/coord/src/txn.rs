@@ -32,9 +32,44 @@ pub enum TxnState {
     /// Inside BEGIN ... COMMIT: writes are buffered and applied at COMMIT at one time.
     /// `implicit` marks the transaction Postgres wraps around a query string of several
     /// statements: it commits when the string ends, or rolls back if a statement fails.
-    InBlock { writes: TxnWrites, implicit: bool },
-    /// A statement failed inside a block; everything but ROLLBACK/COMMIT is refused.
-    Failed { implicit: bool },
+    InBlock {
+        writes: TxnWrites,
+        implicit: bool,
+        savepoints: Vec<Savepoint>,
+    },
+    /// A statement failed inside a block; everything but ROLLBACK/COMMIT and ROLLBACK
+    /// TO SAVEPOINT is refused. The writes and savepoints are kept for the last.
+    Failed {
+        implicit: bool,
+        writes: TxnWrites,
+        savepoints: Vec<Savepoint>,
+    },
+}
+
+/// `SAVEPOINT name`: how many buffered writes each table had then, so `ROLLBACK TO`
+/// can undo the later ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Savepoint {
+    pub name: String,
+    pub lengths: BTreeMap<GlobalId, usize>,
+}
+
+impl Savepoint {
+    /// A savepoint of `writes` as they are.
+    pub fn of(name: String, writes: &TxnWrites) -> Savepoint {
+        Savepoint {
+            name,
+            lengths: writes.iter().map(|(id, w)| (*id, w.len())).collect(),
+        }
+    }
+
+    /// Undoes the writes made after this savepoint.
+    pub fn roll_back(&self, writes: &mut TxnWrites) {
+        writes.retain(|id, _| self.lengths.contains_key(id));
+        for (id, w) in writes.iter_mut() {
+            w.truncate(self.lengths[id]);
+        }
+    }
 }
 
 impl TxnState {
@@ -43,6 +78,7 @@ impl TxnState {
         TxnState::InBlock {
             writes: BTreeMap::new(),
             implicit,
+            savepoints: vec![],
         }
     }
 
@@ -58,8 +94,20 @@ impl TxnState {
 
     /// A failed statement fails the block it ran in (outside a block, nothing to do).
     pub fn fail(&mut self) {
-        if let TxnState::InBlock { implicit, .. } = *self {
-            *self = TxnState::Failed { implicit };
+        if let TxnState::InBlock { .. } = self {
+            let TxnState::InBlock {
+                writes,
+                implicit,
+                savepoints,
+            } = std::mem::take(self)
+            else {
+                unreachable!("matched just above")
+            };
+            *self = TxnState::Failed {
+                implicit,
+                writes,
+                savepoints,
+            };
         }
     }
 }
@@ -210,6 +258,6 @@ mod tests {
         assert!(matches!(state, TxnState::Idle));
         let mut state = TxnState::begin(true);
         state.fail();
-        assert!(matches!(state, TxnState::Failed { implicit: true }));
+        assert!(matches!(state, TxnState::Failed { implicit: true, .. }));
     }
 }

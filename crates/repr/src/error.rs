@@ -57,6 +57,7 @@ sqlstates! {
     NOT_NULL_VIOLATION = "23502";
     UNIQUE_VIOLATION = "23505";
     // Class 25: invalid transaction state.
+    NO_ACTIVE_SQL_TRANSACTION = "25P01";
     IN_FAILED_SQL_TRANSACTION = "25P02";
     // Class 26: invalid SQL statement name.
     INVALID_SQL_STATEMENT_NAME = "26000";
@@ -70,6 +71,8 @@ sqlstates! {
     INVALID_SCHEMA_NAME = "3F000";
     // Class 40: transaction rollback.
     T_R_SERIALIZATION_FAILURE = "40001";
+    // Class 3B: savepoint exception.
+    INVALID_SAVEPOINT_SPECIFICATION = "3B001";
     // Class 42: syntax error or access rule violation.
     INSUFFICIENT_PRIVILEGE = "42501";
     SYNTAX_ERROR = "42601";

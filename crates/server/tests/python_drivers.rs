@@ -222,7 +222,53 @@ with conn.transaction():
 cur.execute("SELECT n FROM by_name WHERE name = %s", ("alpha",))
 assert cur.fetchone() == (2,), "the rollback undid the delete"
 
+# Nested blocks are savepoints: the inner rollback undoes only its own writes.
+with conn.transaction():
+    cur.execute("INSERT INTO events (id, name) VALUES (%s, %s)", (20, "outer"))
+    with conn.transaction():
+        cur.execute("INSERT INTO events (id, name) VALUES (%s, %s)", (21, "inner kept"))
+    with conn.transaction():
+        cur.execute("INSERT INTO events (id, name) VALUES (%s, %s)", (22, "inner undone"))
+        raise psycopg.Rollback
+cur.execute("SELECT id FROM events WHERE id >= 20 ORDER BY id")
+assert cur.fetchall() == [(20,), (21,)], "savepoints"
 conn.close()
+
+# SQLAlchemy 2's ORM on psycopg 3: 1,000 objects in one flush, and nested transactions
+# (SAVEPOINT), one of them rolled back after a duplicate key.
+import sqlalchemy
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    name: Mapped[str]
+
+
+engine = sqlalchemy.create_engine(f"postgresql+psycopg://eddy@127.0.0.1:{port}/eddy")
+with engine.connect() as c:
+    c.execute(sqlalchemy.text("CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL)"))
+    c.commit()
+with Session(engine) as session:
+    session.add_all([Item(id=i, name=f"item{i}") for i in range(1000)])
+    session.commit()
+    with session.begin_nested():
+        session.add(Item(id=5000, name="nested"))
+    try:
+        with session.begin_nested():
+            session.add(Item(id=1, name="duplicate"))
+            session.flush()
+        raise AssertionError("a duplicate key must fail")
+    except sqlalchemy.exc.IntegrityError:
+        pass
+    session.commit()
+    assert session.query(Item).count() == 1001, session.query(Item).count()
+    assert session.get(Item, 1).name == "item1"
 print("psycopg ok")
 "#;
 

@@ -202,6 +202,12 @@ pub enum Plan {
     /// `BEGIN` / `START TRANSACTION` (isolation and access modes are accepted and
     /// ignored: every transaction is serializable).
     StartTransaction,
+    /// `SAVEPOINT name`.
+    Savepoint { name: String },
+    /// `RELEASE [SAVEPOINT] name`.
+    ReleaseSavepoint { name: String },
+    /// `ROLLBACK TO [SAVEPOINT] name`.
+    RollbackToSavepoint { name: String },
     /// `COMMIT` / `END`.
     Commit,
     /// `ROLLBACK` / `ABORT`.

@@ -320,14 +320,22 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             Ok(Plan::Commit)
         }
         Statement::Rollback { chain, savepoint } => {
-            if savepoint.is_some() {
-                return Err(SqlError::unsupported("ROLLBACK TO SAVEPOINT"));
-            }
             if *chain {
                 return Err(SqlError::unsupported("ROLLBACK AND CHAIN"));
             }
-            Ok(Plan::Rollback)
+            match savepoint {
+                Some(name) => Ok(Plan::RollbackToSavepoint {
+                    name: normalize_ident(name),
+                }),
+                None => Ok(Plan::Rollback),
+            }
         }
+        Statement::Savepoint { name } => Ok(Plan::Savepoint {
+            name: normalize_ident(name),
+        }),
+        Statement::ReleaseSavepoint { name } => Ok(Plan::ReleaseSavepoint {
+            name: normalize_ident(name),
+        }),
         Statement::Explain {
             describe_alias,
             analyze,

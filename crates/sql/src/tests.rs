@@ -2649,11 +2649,15 @@ fn show_set_and_transactions() {
     assert_eq!(plan_ok("END"), Plan::Commit);
     assert_eq!(plan_ok("ROLLBACK"), Plan::Rollback);
     assert_eq!(plan_ok("ABORT"), Plan::Rollback);
-    assert_err(
-        "ROLLBACK TO SAVEPOINT s",
-        "0A000",
-        "ROLLBACK TO SAVEPOINT is not supported yet",
+    assert_eq!(
+        plan_ok("ROLLBACK TO SAVEPOINT S1"),
+        Plan::RollbackToSavepoint { name: "s1".into() }
     );
+    assert_eq!(
+        plan_ok("RELEASE s1"),
+        Plan::ReleaseSavepoint { name: "s1".into() }
+    );
+    assert_eq!(plan_ok("SAVEPOINT s1"), Plan::Savepoint { name: "s1".into() });
 }
 
 #[test]

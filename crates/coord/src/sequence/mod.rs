@@ -87,6 +87,9 @@ impl Coordinator {
             Plan::ShowSinks => Ok(self.show_sinks()),
             Plan::SetVariable { name, value, .. } => self.set_variable(session_id, &name, value),
             Plan::StartTransaction => self.begin(session_id),
+            Plan::Savepoint { name } => self.savepoint(session_id, name),
+            Plan::ReleaseSavepoint { name } => self.release_savepoint(session_id, name),
+            Plan::RollbackToSavepoint { name } => self.rollback_to_savepoint(session_id, name),
             Plan::Commit => self.commit(session_id),
             Plan::Rollback => self.rollback(session_id),
         }

@@ -9,14 +9,14 @@
 //! - An implicit block commits when its query string ends without error, and rolls
 //!   back otherwise; BEGIN inside the string makes it explicit.
 
-use eddy_repr::SqlError;
+use eddy_repr::{SqlError, SqlState};
 use tracing::warn;
 
 use super::tag;
 use crate::command::ExecuteResponse;
 use crate::coord::Coordinator;
 use crate::session::Session;
-use crate::txn::{self, TxnState, TxnWrites};
+use crate::txn::{self, Savepoint, TxnState, TxnWrites};
 
 impl Coordinator {
     pub(super) fn begin(&mut self, session_id: u64) -> Result<ExecuteResponse, SqlError> {
@@ -49,6 +49,73 @@ impl Coordinator {
         tag("ROLLBACK")
     }
 
+    /// `SAVEPOINT name` inside a block.
+    pub(super) fn savepoint(
+        &mut self,
+        session_id: u64,
+        name: String,
+    ) -> Result<ExecuteResponse, SqlError> {
+        match &mut self.session_mut(session_id).txn {
+            TxnState::InBlock {
+                writes, savepoints, ..
+            } => {
+                savepoints.push(Savepoint::of(name, writes));
+                tag("SAVEPOINT")
+            }
+            _ => Err(no_block("SAVEPOINT")),
+        }
+    }
+
+    /// `RELEASE [SAVEPOINT] name`: forgets it and every later savepoint; the writes
+    /// since stay.
+    pub(super) fn release_savepoint(
+        &mut self,
+        session_id: u64,
+        name: String,
+    ) -> Result<ExecuteResponse, SqlError> {
+        match &mut self.session_mut(session_id).txn {
+            TxnState::InBlock { savepoints, .. } => {
+                let at = find_savepoint(savepoints, &name)?;
+                savepoints.truncate(at);
+                tag("RELEASE")
+            }
+            _ => Err(no_block("RELEASE SAVEPOINT")),
+        }
+    }
+
+    /// `ROLLBACK TO [SAVEPOINT] name`: undoes the writes since, forgets the later
+    /// savepoints (keeps this one), and ends a failed state.
+    pub(super) fn rollback_to_savepoint(
+        &mut self,
+        session_id: u64,
+        name: String,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let txn = &mut self.session_mut(session_id).txn;
+        let (implicit, writes, savepoints) = match txn {
+            TxnState::InBlock {
+                implicit,
+                writes,
+                savepoints,
+            }
+            | TxnState::Failed {
+                implicit,
+                writes,
+                savepoints,
+            } => (*implicit, writes, savepoints),
+            TxnState::Idle => return Err(no_block("ROLLBACK TO SAVEPOINT")),
+        };
+        let at = find_savepoint(savepoints, &name)?;
+        savepoints[at].roll_back(writes);
+        savepoints.truncate(at + 1);
+        let (writes, savepoints) = (std::mem::take(writes), std::mem::take(savepoints));
+        *txn = TxnState::InBlock {
+            writes,
+            implicit,
+            savepoints,
+        };
+        tag("ROLLBACK")
+    }
+
     /// A query string of several statements starts: unless a block is open, they run
     /// in an implicit one.
     pub(crate) fn implicit_begin(&mut self, session_id: u64) {
@@ -75,7 +142,7 @@ impl Coordinator {
                 }
                 Ok(())
             }
-            TxnState::Failed { implicit: true } => {
+            TxnState::Failed { implicit: true, .. } => {
                 session.txn = TxnState::Idle;
                 Ok(())
             }
@@ -102,4 +169,25 @@ impl Coordinator {
     pub(crate) fn session_mut(&mut self, id: u64) -> &mut Session {
         self.sessions.get_mut(&id).expect("session exists")
     }
+}
+
+/// `X can only be used in transaction blocks` (25P01), as Postgres says it.
+fn no_block(what: &str) -> SqlError {
+    SqlError::new(
+        SqlState::NO_ACTIVE_SQL_TRANSACTION,
+        format!("{what} can only be used in transaction blocks"),
+    )
+}
+
+/// The position of the latest savepoint named `name`.
+fn find_savepoint(savepoints: &[Savepoint], name: &str) -> Result<usize, SqlError> {
+    savepoints
+        .iter()
+        .rposition(|s| s.name == name)
+        .ok_or_else(|| {
+            SqlError::new(
+                SqlState::INVALID_SAVEPOINT_SPECIFICATION,
+                format!("savepoint \"{name}\" does not exist"),
+            )
+        })
 }
