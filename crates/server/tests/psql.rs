@@ -109,6 +109,12 @@ async fn create_insert_select_output() {
         out,
         "UPDATE 1\nDELETE 1\nname|score\nalice|11.5\nbob|\n(2 rows)\n"
     );
+    // TRUNCATE's tag, as Postgres prints it.
+    assert_eq!(psql.ok(&["-c", "TRUNCATE people"]), "TRUNCATE TABLE\n");
+    assert_eq!(
+        psql.ok(&["-A", "-t", "-c", "SELECT count(*) FROM people"]),
+        "0\n"
+    );
 }
 
 #[tokio::test]

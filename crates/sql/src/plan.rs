@@ -218,6 +218,8 @@ pub enum Plan {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MutationKind {
     Delete,
+    /// A delete of every row (`TRUNCATE`, tagged `TRUNCATE TABLE`).
+    Truncate,
     /// Each selected row is replaced by itself with these columns overwritten; the
     /// expressions read the old row and are already assignment-cast to the column
     /// types.

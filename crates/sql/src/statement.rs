@@ -88,7 +88,7 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             Ok(Plan::ReadThenWrite {
                 id: item.id,
                 selection: get(&item),
-                kind: MutationKind::Delete,
+                kind: MutationKind::Truncate,
             })
         }
         Statement::CreateTable(create) => plan_create_table(scx, stmt.to_string(), create, false),

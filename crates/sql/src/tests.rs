@@ -2213,7 +2213,7 @@ fn update_and_delete() {
     match plan_ok("TRUNCATE t") {
         Plan::ReadThenWrite {
             selection,
-            kind: MutationKind::Delete,
+            kind: MutationKind::Truncate,
             ..
         } => assert!(matches!(selection, MirRelationExpr::Get { .. })),
         other => panic!("{other:?}"),
@@ -2657,7 +2657,10 @@ fn show_set_and_transactions() {
         plan_ok("RELEASE s1"),
         Plan::ReleaseSavepoint { name: "s1".into() }
     );
-    assert_eq!(plan_ok("SAVEPOINT s1"), Plan::Savepoint { name: "s1".into() });
+    assert_eq!(
+        plan_ok("SAVEPOINT s1"),
+        Plan::Savepoint { name: "s1".into() }
+    );
 }
 
 #[test]

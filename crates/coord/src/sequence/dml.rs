@@ -52,7 +52,7 @@ impl Coordinator {
         let n: Diff = old.iter().map(|(_, d)| *d).sum();
         let mut updates: Vec<(Row, Diff)> = Vec::with_capacity(old.len() * 2);
         let verb = match &kind {
-            MutationKind::Delete => {
+            MutationKind::Delete | MutationKind::Truncate => {
                 updates.extend(old.into_iter().map(|(r, d)| (r, -d)));
                 "DELETE"
             }
@@ -72,7 +72,11 @@ impl Coordinator {
         consolidate(&mut updates);
         self.check_not_null(id, &updates)?;
         self.apply_writes(session_id, id, updates)?;
-        tag(format!("{verb} {n}"))
+        match kind {
+            // Postgres' tag for TRUNCATE has no count.
+            MutationKind::Truncate => tag("TRUNCATE TABLE"),
+            _ => tag(format!("{verb} {n}")),
+        }
     }
 
     /// Applies a statement's table updates: buffered inside a transaction block,
