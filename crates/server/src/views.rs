@@ -185,17 +185,20 @@ pub async fn apply_command(
     }
     let started = std::time::Instant::now();
     if yes {
-        println!(
-            "Applying (new and replaced views are built beside the old ones, then swapped)..."
-        );
-        run(&client, &apply_statement(files, false, prune, false)).await?;
+        let spinner =
+            spinner("applying: new and replaced views are built beside the old ones, then swapped");
+        let applied = run(&client, &apply_statement(files, false, prune, false)).await;
+        spinner.finish_and_clear();
+        applied?;
         println!("Applied in {:.1} s.", started.elapsed().as_secs_f64());
         return Ok(());
     }
-    println!(
-        "Applying tables, streams and seed data, and building the new views beside the old ones..."
+    let spinner = spinner(
+        "applying tables, streams and seed data; building the new views beside the old ones",
     );
-    let built = run(&client, &apply_statement(files, false, prune, true)).await?;
+    let built = run(&client, &apply_statement(files, false, prune, true)).await;
+    spinner.finish_and_clear();
+    let built = built?;
     for row in built.iter().filter(|r| r[0] == "Δ") {
         println!("{} {}: {}", row[0], row[2], row[3]);
     }
@@ -216,6 +219,17 @@ pub async fn apply_command(
     run(&client, &format!("APPLY COMMIT {token}")).await?;
     println!("Swapped.");
     Ok(())
+}
+
+/// A spinner with the elapsed time while the server builds (on stderr, hidden when it
+/// is not a terminal).
+fn spinner(message: &'static str) -> indicatif::ProgressBar {
+    let spinner = indicatif::ProgressBar::new_spinner().with_message(message);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        spinner.set_style(style);
+    }
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    spinner
 }
 
 /// The rows of one statement, as text.
