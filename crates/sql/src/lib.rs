@@ -43,6 +43,7 @@ mod statement;
 mod subquery;
 mod subscribe;
 mod types;
+mod window;
 
 #[cfg(test)]
 mod tests;

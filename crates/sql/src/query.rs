@@ -39,6 +39,7 @@ use crate::names::{item_name, normalize_ident, object_name_parts};
 use crate::scope::{Scope, TableRef};
 use crate::subquery::{OuterRelation, Prefix};
 use crate::types;
+use crate::window::WindowKind;
 use eddy_repr::{SqlError, SqlState};
 
 /// A planned query before ORDER BY/LIMIT are applied.
@@ -221,7 +222,11 @@ fn plan_query_with_ctes(
 }
 
 /// Applies a table alias's column list to `names`.
-fn rename_columns(names: &mut [String], alias: &TableAlias, table: &str) -> Result<(), SqlError> {
+pub(crate) fn rename_columns(
+    names: &mut [String],
+    alias: &TableAlias,
+    table: &str,
+) -> Result<(), SqlError> {
     if alias.columns.len() > names.len() {
         return Err(SqlError::new(
             SqlState::INVALID_COLUMN_REFERENCE,
@@ -1301,10 +1306,15 @@ fn plan_table_with_joins(
 }
 
 fn is_table_function(factor: &TableFactor) -> bool {
-    matches!(
-        factor,
-        TableFactor::Table { args: Some(_), .. } | TableFactor::UNNEST { .. }
-    )
+    match factor {
+        TableFactor::Table {
+            name,
+            args: Some(_),
+            ..
+        } => WindowKind::from_name(name).is_none(),
+        TableFactor::UNNEST { .. } => true,
+        _ => false,
+    }
 }
 
 /// A set-returning function in FROM, called for each row of `left` (whose columns its
@@ -1411,7 +1421,7 @@ fn plan_table_function(
 }
 
 /// The plan of a catalog item or CTE named in FROM, and its column names.
-fn plan_relation_name(
+pub(crate) fn plan_relation_name(
     scx: &StatementContext,
     name: &ObjectName,
 ) -> Result<(MirRelationExpr, Vec<String>, TableRef), SqlError> {
@@ -1466,6 +1476,9 @@ fn plan_table_factor(
             sample,
             index_hints,
         } => {
+            if let (Some(args), Some(kind)) = (args, WindowKind::from_name(name)) {
+                return crate::window::plan_window(scx, kind, args, alias);
+            }
             if args.is_some() {
                 return plan_table_function(scx, (unit_relation(), Scope::empty()), factor);
             }
