@@ -6,9 +6,9 @@
 //! `bigint` to `integer`). Math functions over integers or floats work in double
 //! precision, over `numeric` in numeric, as Postgres' overloads resolve.
 //!
-//! `now()` and friends are constants of the statement: [`PlanContext::now`]. They are
-//! refused inside view definitions (a view would need a temporal filter to keep them
-//! correct over time).
+//! `now()` and friends are constants of the statement: [`PlanContext::now`]. Inside
+//! view definitions they are refused, except in temporal filters (`temporal.rs`),
+//! which never reach this module.
 //!
 //! [`PlanContext::now`]: crate::plan::PlanContext::now
 
@@ -424,7 +424,15 @@ pub fn plan_niladic(ecx: &ExprContext, name: &str) -> Result<Option<Typed>, SqlE
         let shown = if name == "now" { "now()" } else { name };
         return Err(SqlError::new(
             SqlState::FEATURE_NOT_SUPPORTED,
-            format!("{shown} is not supported in views yet"),
+            format!("{shown} inside a view is only allowed in temporal filters"),
+        )
+        .with_detail(
+            "now() is processing time: the time a row is read, which a maintained view \
+             cannot fix once; windows over event time need no now()",
+        )
+        .with_hint(
+            "compare a column with now() in WHERE, as in ts > now() - INTERVAL '1 hour', \
+             to keep the rows of the last hour",
         ));
     }
     let name_literal = |s: &str| Typed::literal(Datum::String(s.to_string()), ScalarType::Name);

@@ -38,6 +38,7 @@ use crate::func;
 use crate::names::{item_name, normalize_ident, object_name_parts};
 use crate::scope::{Scope, TableRef};
 use crate::subquery::{OuterRelation, Prefix};
+use crate::temporal;
 use crate::types;
 use crate::window::WindowKind;
 use eddy_repr::{SqlError, SqlState};
@@ -768,11 +769,24 @@ fn plan_select(
     let (mut rel, scope) = plan_from_with(scx, &select.from, prefix)?;
     let input_typ = rel.typ();
     let ecx = ExprContext::new(scx, &scope, &input_typ, "WHERE");
-    if let Some(selection) = &select.selection {
+    // In a view, WHERE conjuncts on now() are a temporal filter, applied after the rest.
+    let (temporal, selection) = match &select.selection {
+        Some(selection) if scx.in_view.get() && temporal::mentions_now(selection) => {
+            temporal::split_where(selection)
+        }
+        other => (vec![], other.clone()),
+    };
+    if let Some(selection) = &selection {
         let cond = with_subqueries(&mut rel, |cell| {
             expr::plan_condition(&ecx.with_rel(cell), selection)
         })?;
         rel = keep_columns(rel.filter(vec![cond.expr]), input_typ.len());
+    }
+    if !temporal.is_empty() {
+        rel = MirRelationExpr::TemporalFilter {
+            input: Box::new(rel),
+            predicates: temporal::plan_temporal(&ecx, &temporal)?,
+        };
     }
 
     // GROUP BY and aggregates.
