@@ -38,7 +38,7 @@ use crate::sequence::{ActiveSubscribe, HeldSwaps};
 use crate::session::Session;
 use crate::sinks::Sinks;
 use crate::sources::Sources;
-use crate::timestamp::TimestampOracle;
+use crate::timestamp::{now_ms, TimestampOracle};
 use crate::txn::TxnState;
 
 /// How often the coordinator refreshes what changes without a command (the sinks'
@@ -229,8 +229,21 @@ impl Coordinator {
 
     /// What the coordinator does every [`PERIODIC_INTERVAL`], busy or not.
     fn periodic(&mut self) {
+        self.advance_clock();
         self.publish_sink_metrics();
         self.publish_pg_source_metrics();
+    }
+
+    /// Closes every time up to the wall clock, written or not: rows leave temporal
+    /// filters when their time comes even when nothing is written, and a read sees
+    /// views as of (about) now. Every input advances (`close_time`); nothing is logged,
+    /// since an empty time holds no update and a restart starts the oracle from the
+    /// clock again (`recovery.rs`).
+    fn advance_clock(&mut self) {
+        let now = now_ms();
+        if now >= self.oracle.upper() {
+            self.close_time(now);
+        }
     }
 
     async fn handle(&mut self, command: Command) -> ControlFlow {

@@ -71,6 +71,13 @@ fn arity(expr: &MirRelationExpr) -> Result<usize, String> {
             }
             Ok(a)
         }
+        MirRelationExpr::TemporalFilter { input, predicates } => {
+            let a = arity(input)?;
+            for p in predicates {
+                check_scalar(&p.bound, a, "temporal filter")?;
+            }
+            Ok(a)
+        }
         MirRelationExpr::Project { input, outputs } => {
             let a = arity(input)?;
             match outputs.iter().find(|c| **c >= a) {

@@ -24,7 +24,7 @@
 mod arith;
 mod array;
 mod cast;
-mod datetime;
+pub(crate) mod datetime;
 mod jsonb;
 pub(crate) mod string;
 
@@ -43,7 +43,7 @@ use crate::scalar::MirScalarExpr;
 pub use arith::{numeric_div, numeric_with_typmod};
 pub use array::quote_ident;
 pub use cast::cast_datum;
-pub use datetime::unit_not_recognized;
+pub use datetime::{bin_start_micros, bin_stride_micros, unit_not_recognized};
 
 /// The longest string or byte result, as Postgres bounds a value (1 GiB - 1).
 pub const MAX_VALUE_BYTES: usize = (1 << 30) - 1;
@@ -219,6 +219,7 @@ pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Dat
         VariadicFunc::EqAny => array::eq_any(args),
         VariadicFunc::JsonbBuildObject => jsonb::build_object(args),
         VariadicFunc::ArrayCat => array::array_cat(args),
+        VariadicFunc::DateBin => datetime::date_bin(args),
         VariadicFunc::Substring
         | VariadicFunc::Replace
         | VariadicFunc::SplitPart

@@ -67,6 +67,19 @@ fn explain_rec(expr: &MirRelationExpr, maintained: bool, depth: usize, out: &mut
         MirRelationExpr::Filter { predicates, .. } => {
             format!("Filter {}", join(predicates, scalar_text, " AND "))
         }
+        MirRelationExpr::TemporalFilter { predicates, .. } => {
+            let shown = |p: &crate::temporal::TemporalPredicate| {
+                let op = match p.cmp {
+                    crate::BinaryFunc::Lt => "<",
+                    crate::BinaryFunc::Lte => "<=",
+                    crate::BinaryFunc::Gt => ">",
+                    crate::BinaryFunc::Gte => ">=",
+                    _ => "=",
+                };
+                format!("now() {op} {}", scalar_text(&p.bound))
+            };
+            format!("TemporalFilter {}", join(predicates, shown, " AND "))
+        }
         MirRelationExpr::Project { outputs, .. } => {
             format!("Project ({})", list(outputs, |c| format!("#{c}")))
         }

@@ -151,6 +151,10 @@ pub enum VariadicFunc {
     /// `a || b` on two arrays of one type: the elements of both; a NULL side is
     /// ignored (NULL only when both are).
     ArrayCat,
+    /// `date_bin(stride, source, origin)` over two `timestamp`s or two `timestamptz`s:
+    /// the start of the bin of width `stride`, counted from `origin`, that holds
+    /// `source` (see [`crate::eval::bin_start_micros`]).
+    DateBin,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -329,6 +333,10 @@ impl VariadicFunc {
             VariadicFunc::ArrayCat => {
                 let typ = inputs.first().map(|t| t.scalar_type).unwrap_or(TextArray);
                 typ.nullable(inputs.iter().all(|t| t.nullable))
+            }
+            VariadicFunc::DateBin => {
+                let typ = inputs.get(1).map(|t| t.scalar_type).unwrap_or(Timestamp);
+                typ.nullable(nullable_if_any(inputs))
             }
         }
     }

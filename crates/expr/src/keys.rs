@@ -37,6 +37,7 @@ impl MirRelationExpr {
             MirRelationExpr::Get { id, .. } => get(*id),
             MirRelationExpr::Map { input, .. }
             | MirRelationExpr::Filter { input, .. }
+            | MirRelationExpr::TemporalFilter { input, .. }
             | MirRelationExpr::Threshold { input } => input.keys(get),
             MirRelationExpr::Project { input, outputs } => input
                 .keys(get)

@@ -19,6 +19,7 @@ pub mod optimize;
 pub mod relation;
 pub mod scalar;
 pub mod table_func;
+pub mod temporal;
 
 pub use error::EvalError;
 pub use func::{AggregateFunc, BinaryFunc, UnaryFunc, VariadicFunc};

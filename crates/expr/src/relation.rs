@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::func::AggregateFunc;
 use crate::scalar::MirScalarExpr;
 use crate::table_func::TableCall;
+use crate::temporal::TemporalPredicate;
 
 /// An aggregate in a `Reduce`: `func(expr)` or `func(DISTINCT expr)`, with the
 /// `ORDER BY` of an order-sensitive aggregate (`array_agg`, `string_agg`).
@@ -97,6 +98,14 @@ pub enum MirRelationExpr {
         input: Box<MirRelationExpr>,
         predicates: Vec<MirScalarExpr>,
     },
+    /// Keeps each row while `now()` (the dataflow's time) satisfies every predicate: a
+    /// row enters when it becomes valid and leaves when it stops being valid, as time
+    /// passes (see [`crate::temporal`]). Only maintained views have one; `now()`
+    /// elsewhere in a view is refused when it is planned.
+    TemporalFilter {
+        input: Box<MirRelationExpr>,
+        predicates: Vec<TemporalPredicate>,
+    },
     /// Keeps (and may repeat or reorder) the listed columns.
     Project {
         input: Box<MirRelationExpr>,
@@ -160,7 +169,8 @@ impl MirRelationExpr {
                 }));
                 typ
             }
-            MirRelationExpr::Filter { input, .. } => input.typ(),
+            MirRelationExpr::Filter { input, .. }
+            | MirRelationExpr::TemporalFilter { input, .. } => input.typ(),
             MirRelationExpr::Project { input, outputs } => {
                 let typ = input.typ();
                 outputs.iter().map(|i| typ[*i]).collect()
@@ -280,6 +290,7 @@ impl MirRelationExpr {
             MirRelationExpr::Map { input, .. }
             | MirRelationExpr::FlatMap { input, .. }
             | MirRelationExpr::Filter { input, .. }
+            | MirRelationExpr::TemporalFilter { input, .. }
             | MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Reduce { input, .. }
             | MirRelationExpr::TopK { input, .. }
@@ -298,6 +309,7 @@ impl MirRelationExpr {
             MirRelationExpr::Map { input, .. }
             | MirRelationExpr::FlatMap { input, .. }
             | MirRelationExpr::Filter { input, .. }
+            | MirRelationExpr::TemporalFilter { input, .. }
             | MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Reduce { input, .. }
             | MirRelationExpr::TopK { input, .. }

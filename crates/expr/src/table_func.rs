@@ -10,6 +10,8 @@
 //! - `generate_subscripts(array, dim [, reverse])` yields the subscripts of dimension
 //!   `dim`: Eddy's arrays have one dimension with lower bound 1, so `dim = 1` gives
 //!   `1..=n` (descending with `reverse`) and any other dimension no rows.
+//! - `HOP(...)` in FROM (Eddy's own) yields the starts of the hopping windows that hold a
+//!   timestamp ([`TableFunc::HopWindowStarts`]).
 //!
 //! Several calls in one select list run in lockstep (Postgres 10 and later): the
 //! `k`-th output row holds each call's `k`-th value, NULL for a call that has fewer,
@@ -35,6 +37,15 @@ pub enum TableFunc {
     /// `regexp_split_to_table(text, pattern [, flags])`: the pieces of `text` between
     /// the matches of `pattern` (flags: `i` case-insensitive, `c` case-sensitive).
     RegexpSplitToTable,
+    /// The starts of the hopping windows that hold a timestamp (`HOP` in FROM): windows
+    /// of `size_micros`, one starting every `slide_micros`, aligned to the Unix epoch;
+    /// yields values of `typ` (`timestamp` or `timestamptz`, as the argument), none for
+    /// NULL.
+    HopWindowStarts {
+        typ: ScalarType,
+        size_micros: i64,
+        slide_micros: i64,
+    },
 }
 
 /// One call of a set-returning function on scalar arguments over the input row.
@@ -51,6 +62,7 @@ impl TableFunc {
             TableFunc::Unnest(_) => "unnest",
             TableFunc::GenerateSubscripts => "generate_subscripts",
             TableFunc::RegexpSplitToTable => "regexp_split_to_table",
+            TableFunc::HopWindowStarts { .. } => "hop",
         }
     }
 
@@ -61,6 +73,7 @@ impl TableFunc {
             TableFunc::Unnest(elem) => elem.nullable(true),
             TableFunc::GenerateSubscripts => ScalarType::Int32.nullable(false),
             TableFunc::RegexpSplitToTable => ScalarType::Text.nullable(false),
+            TableFunc::HopWindowStarts { typ, .. } => typ.nullable(false),
         }
     }
 
@@ -100,6 +113,14 @@ impl TableFunc {
                 }
                 subscripts
             }
+            TableFunc::HopWindowStarts {
+                size_micros,
+                slide_micros,
+                ..
+            } => match args {
+                [ts] => crate::eval::datetime::hop_window_starts(ts, *size_micros, *slide_micros)?,
+                _ => return Err(unexpected(self, args)),
+            },
             TableFunc::RegexpSplitToTable => {
                 if args.iter().any(Datum::is_null) {
                     return Ok(Some(vec![]));

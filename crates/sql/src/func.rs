@@ -6,9 +6,9 @@
 //! `bigint` to `integer`). Math functions over integers or floats work in double
 //! precision, over `numeric` in numeric, as Postgres' overloads resolve.
 //!
-//! `now()` and friends are constants of the statement: [`PlanContext::now`]. They are
-//! refused inside view definitions (a view would need a temporal filter to keep them
-//! correct over time).
+//! `now()` and friends are constants of the statement: [`PlanContext::now`]. Inside
+//! view definitions they are refused, except in temporal filters (`temporal.rs`),
+//! which never reach this module.
 //!
 //! [`PlanContext::now`]: crate::plan::PlanContext::now
 
@@ -87,7 +87,6 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "regexp_match",
     "regexp_matches",
     "array_length",
-    "date_bin",
     "age",
     "make_date",
     "make_timestamp",
@@ -425,7 +424,15 @@ pub fn plan_niladic(ecx: &ExprContext, name: &str) -> Result<Option<Typed>, SqlE
         let shown = if name == "now" { "now()" } else { name };
         return Err(SqlError::new(
             SqlState::FEATURE_NOT_SUPPORTED,
-            format!("{shown} is not supported in views yet"),
+            format!("{shown} inside a view is only allowed in temporal filters"),
+        )
+        .with_detail(
+            "now() is processing time: the time a row is read, which a maintained view \
+             cannot fix once; windows over event time need no now()",
+        )
+        .with_hint(
+            "compare a column with now() in WHERE, as in ts > now() - INTERVAL '1 hour', \
+             to keep the rows of the last hour",
         ));
     }
     let name_literal = |s: &str| Typed::literal(Datum::String(s.to_string()), ScalarType::Name);
@@ -690,6 +697,40 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                 .filter(|u| u.is_delta_unit())
                 .ok_or_else(|| unit_not_recognized(&name, &x.scalar_type()))?;
             Ok(x.unary(UnaryFunc::DateTrunc(unit)))
+        }
+        ("date_bin", 3) => {
+            let stride = scx
+                .coerce(next(), ScalarType::Interval, types::CastContext::Implicit)?
+                .map_err(|_| wrong_count())?;
+            let (source, origin) = (next(), next());
+            // Postgres has a `timestamp` and a `timestamptz` version; anything but two
+            // `timestamp`s (or one and an unknown literal) resolves to `timestamptz`.
+            let is_timestamp = |e: &CExpr| match e.scalar_type() {
+                Some(ScalarType::Timestamp) => Some(true),
+                Some(ScalarType::TimestampTz | ScalarType::Date) => Some(false),
+                Some(_) => None,
+                None => Some(false),
+            };
+            let target = match (is_timestamp(&source), is_timestamp(&origin)) {
+                (None, _) | (_, None) => return Err(wrong_count()),
+                (Some(true), Some(true)) => ScalarType::Timestamp,
+                (Some(true), Some(false)) if origin.scalar_type().is_none() => {
+                    ScalarType::Timestamp
+                }
+                (Some(false), Some(true)) if source.scalar_type().is_none() => {
+                    ScalarType::Timestamp
+                }
+                _ => ScalarType::TimestampTz,
+            };
+            let bring = |e: CExpr| -> Result<Typed, SqlError> {
+                scx.coerce(e, target, types::CastContext::Implicit)?
+                    .map_err(|_| wrong_count())
+            };
+            let (source, origin) = (bring(source)?, bring(origin)?);
+            Ok(Typed::variadic(
+                VariadicFunc::DateBin,
+                vec![stride, source, origin],
+            ))
         }
         ("date_part", 2) => {
             let field_arg = next();

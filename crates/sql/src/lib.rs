@@ -17,7 +17,8 @@
 //!   that Postgres has and Eddy does not are `0A000 ... is not supported yet`, never a
 //!   silent difference: LATERAL subqueries, window functions, set-returning functions
 //!   in the select list, DISTINCT ON, WITH RECURSIVE, DEFAULT/UNIQUE/CHECK/REFERENCES,
-//!   ALTER, COPY, CREATE INDEX, and `now()` inside views. A few functions are only
+//!   ALTER, COPY, CREATE INDEX, and `now()` inside views outside temporal filters
+//!   (`temporal.rs`). A few functions are only
 //!   partly computable (`string_agg`, `array_agg`, `ARRAY(subquery)` over non-empty
 //!   input, `json_build_object`): they plan, and a row that needs the missing part is
 //!   a `0A000` error when the statement reads it, so catalog queries over the
@@ -42,7 +43,9 @@ mod sink;
 mod statement;
 mod subquery;
 mod subscribe;
+mod temporal;
 mod types;
+mod window;
 
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,9 @@ use crate::func;
 use crate::names::{item_name, normalize_ident, object_name_parts};
 use crate::scope::{Scope, TableRef};
 use crate::subquery::{OuterRelation, Prefix};
+use crate::temporal;
 use crate::types;
+use crate::window::WindowKind;
 use eddy_repr::{SqlError, SqlState};
 
 /// A planned query before ORDER BY/LIMIT are applied.
@@ -221,7 +223,11 @@ fn plan_query_with_ctes(
 }
 
 /// Applies a table alias's column list to `names`.
-fn rename_columns(names: &mut [String], alias: &TableAlias, table: &str) -> Result<(), SqlError> {
+pub(crate) fn rename_columns(
+    names: &mut [String],
+    alias: &TableAlias,
+    table: &str,
+) -> Result<(), SqlError> {
     if alias.columns.len() > names.len() {
         return Err(SqlError::new(
             SqlState::INVALID_COLUMN_REFERENCE,
@@ -763,11 +769,24 @@ fn plan_select(
     let (mut rel, scope) = plan_from_with(scx, &select.from, prefix)?;
     let input_typ = rel.typ();
     let ecx = ExprContext::new(scx, &scope, &input_typ, "WHERE");
-    if let Some(selection) = &select.selection {
+    // In a view, WHERE conjuncts on now() are a temporal filter, applied after the rest.
+    let (temporal, selection) = match &select.selection {
+        Some(selection) if scx.in_view.get() && temporal::mentions_now(selection) => {
+            temporal::split_where(selection)
+        }
+        other => (vec![], other.clone()),
+    };
+    if let Some(selection) = &selection {
         let cond = with_subqueries(&mut rel, |cell| {
             expr::plan_condition(&ecx.with_rel(cell), selection)
         })?;
         rel = keep_columns(rel.filter(vec![cond.expr]), input_typ.len());
+    }
+    if !temporal.is_empty() {
+        rel = MirRelationExpr::TemporalFilter {
+            input: Box::new(rel),
+            predicates: temporal::plan_temporal(&ecx, &temporal)?,
+        };
     }
 
     // GROUP BY and aggregates.
@@ -1301,10 +1320,15 @@ fn plan_table_with_joins(
 }
 
 fn is_table_function(factor: &TableFactor) -> bool {
-    matches!(
-        factor,
-        TableFactor::Table { args: Some(_), .. } | TableFactor::UNNEST { .. }
-    )
+    match factor {
+        TableFactor::Table {
+            name,
+            args: Some(_),
+            ..
+        } => WindowKind::from_name(name).is_none(),
+        TableFactor::UNNEST { .. } => true,
+        _ => false,
+    }
 }
 
 /// A set-returning function in FROM, called for each row of `left` (whose columns its
@@ -1411,7 +1435,7 @@ fn plan_table_function(
 }
 
 /// The plan of a catalog item or CTE named in FROM, and its column names.
-fn plan_relation_name(
+pub(crate) fn plan_relation_name(
     scx: &StatementContext,
     name: &ObjectName,
 ) -> Result<(MirRelationExpr, Vec<String>, TableRef), SqlError> {
@@ -1466,6 +1490,9 @@ fn plan_table_factor(
             sample,
             index_hints,
         } => {
+            if let (Some(args), Some(kind)) = (args, WindowKind::from_name(name)) {
+                return crate::window::plan_window(scx, kind, args, alias);
+            }
             if args.is_some() {
                 return plan_table_function(scx, (unit_relation(), Scope::empty()), factor);
             }

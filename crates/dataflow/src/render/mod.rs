@@ -31,7 +31,7 @@ use differential_dataflow::{AsCollection, VecCollection};
 use eddy_expr::join_order::{choose_implementation, JoinImplementation};
 use eddy_expr::{EvalError, MirRelationExpr};
 use eddy_repr::{Diff, GlobalId, Row, ScalarType};
-use operators::{flat_map_fallible, group_row, metered};
+use operators::{flat_map_delayed_fallible, flat_map_fallible, group_row, metered};
 use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::operators::{CapabilitySet, ToStream};
 use timely::dataflow::Scope;
@@ -234,6 +234,31 @@ impl<'a, 's> Context<'a, 's> {
                             Err(e) => vec![Err(e)],
                         }
                     });
+                Rendered {
+                    oks,
+                    errs: input.errs.concat(errs),
+                }
+            }
+            MirRelationExpr::TemporalFilter { input, predicates } => {
+                let input = self.render(input);
+                let predicates = predicates.clone();
+                let (oks, errs) = flat_map_delayed_fallible(
+                    input.oks,
+                    &self.op_name("TemporalFilter"),
+                    move |row: Row, time, diff| {
+                        let datums = row.unpack();
+                        match eddy_expr::temporal::validity(&predicates, &datums) {
+                            Ok(Some(v)) => eddy_expr::temporal::updates_for(v, time)
+                                .into_iter()
+                                .map(|(t, insert)| {
+                                    Ok((row.clone(), t, if insert { diff } else { -diff }))
+                                })
+                                .collect(),
+                            Ok(None) => vec![],
+                            Err(e) => vec![Err(e)],
+                        }
+                    },
+                );
                 Rendered {
                     oks,
                     errs: input.errs.concat(errs),

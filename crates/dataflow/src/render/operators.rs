@@ -113,6 +113,58 @@ where
     (oks_stream.as_collection(), errs_stream.as_collection())
 }
 
+/// Applies `logic` to every update of `input`, which may move it to a later time: each
+/// `Ok((out, time, diff))` goes to the first output, each `Err(e)` to the error output
+/// at the input's time and diff. The times `logic` returns must not be before the
+/// input's (differential's `delay`): an update at a future time travels under the
+/// input's capability, and the arrangement downstream holds it until the frontier
+/// reaches its time.
+pub(crate) fn flat_map_delayed_fallible<'s, D, O, I, L>(
+    input: VecCollection<'s, Time, D, Diff>,
+    name: &str,
+    mut logic: L,
+) -> (VecCollection<'s, Time, O, Diff>, ErrCollection<'s>)
+where
+    D: Data,
+    O: Data,
+    I: IntoIterator<Item = Result<(O, Time, Diff), EvalError>>,
+    L: FnMut(D, Time, Diff) -> I + 'static,
+{
+    let mut builder = OperatorBuilder::new(name.to_owned(), input.inner.scope());
+    let mut handle = builder.new_input(input.inner, Pipeline);
+    builder.set_notify_for(0, FrontierInterest::Never);
+    let (oks_output, oks_stream) = builder.new_output();
+    let (errs_output, errs_stream) = builder.new_output();
+    let mut oks_output: VecOutput<O> = OutputBuilder::from(oks_output);
+    let mut errs_output: VecOutput<EvalError> = OutputBuilder::from(errs_output);
+
+    builder.build(move |_capabilities| {
+        move |_frontiers| {
+            let mut oks_handle = oks_output.activate();
+            let mut errs_handle = errs_output.activate();
+            handle.for_each_stamp(|capability, containers| {
+                let mut oks = oks_handle.session(&capability);
+                let mut errs = errs_handle.session(&capability);
+                for container in containers {
+                    for (data, time, diff) in container.drain(..) {
+                        for result in logic(data, time, diff) {
+                            match result {
+                                Ok((out, later, d)) => {
+                                    debug_assert!(later >= time, "an update moved back in time");
+                                    oks.give((out, later.max(time), d))
+                                }
+                                Err(err) => errs.give((err, time, diff)),
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+
+    (oks_stream.as_collection(), errs_stream.as_collection())
+}
+
 /// A datum as a grouping key: `-0` is `0`, as SQL equality has it (rows keep the sign,
 /// which Postgres prints). Display is kept otherwise, so a group key shows a value the
 /// group holds.

@@ -1,4 +1,4 @@
-//! Date/time arithmetic, `extract`/`date_part` and `date_trunc`, as Postgres 15
+//! Date/time arithmetic, `extract`/`date_part`, `date_trunc` and `date_bin`, as Postgres 15
 //! computes them in time zone UTC.
 //!
 //! - `timestamp ± interval` adds months first (clamping the day to the month's end:
@@ -676,4 +676,110 @@ pub(crate) fn date_trunc(unit: DateTimeUnit, d: Datum) -> Result<Datum, EvalErro
         other => return Err(unexpected("date_trunc", std::slice::from_ref(other))),
     };
     r.ok_or_else(|| not_supported(unit, &d))
+}
+
+// ---------------------------------------------------------------------------------
+// Binning: date_bin, and the windows of TUMBLE and HOP
+// ---------------------------------------------------------------------------------
+
+/// The width of a bin in microseconds, as Postgres' `date_bin` reads its stride: days
+/// count 24 hours; months and years, whose length varies, are refused (0A000), and so
+/// is a width that is not positive (22023).
+pub fn bin_stride_micros(stride: &Interval) -> Result<i64, EvalError> {
+    if stride.months != 0 {
+        return Err(EvalError::FeatureNotSupported {
+            message: "timestamps cannot be binned into intervals containing months or years".into(),
+            detail: None,
+        });
+    }
+    let micros = (stride.days as i64)
+        .checked_mul(USECS_PER_DAY)
+        .and_then(|d| d.checked_add(stride.micros))
+        .ok_or_else(interval_out_of_range)?;
+    if micros <= 0 {
+        return Err(EvalError::InvalidParameterValue(
+            "stride must be greater than zero".into(),
+        ));
+    }
+    Ok(micros)
+}
+
+/// The start of the bin of `stride_micros` (positive) counted from `origin_micros`
+/// that holds `source_micros`, all in microseconds since the Unix epoch: the largest
+/// `origin + k * stride` not after `source` (rounding toward minus infinity, also
+/// before the origin).
+pub fn bin_start_micros(
+    stride_micros: i64,
+    source_micros: i64,
+    origin_micros: i64,
+) -> Result<i64, EvalError> {
+    let diff = source_micros
+        .checked_sub(origin_micros)
+        .ok_or_else(interval_out_of_range)?;
+    let delta = diff - diff.rem_euclid(stride_micros);
+    origin_micros
+        .checked_add(delta)
+        .ok_or_else(timestamp_out_of_range)
+}
+
+fn naive_micros(ts: &NaiveDateTime) -> i64 {
+    ts.and_utc().timestamp_micros()
+}
+
+fn naive_from_micros(micros: i64) -> Result<NaiveDateTime, EvalError> {
+    let ts = DateTime::from_timestamp_micros(micros)
+        .ok_or_else(timestamp_out_of_range)?
+        .naive_utc();
+    check_timestamp_range(ts)
+}
+
+/// `date_bin(stride, source, origin)`; NULL if any argument is.
+pub(crate) fn date_bin(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    if args.iter().any(Datum::is_null) {
+        return Ok(Datum::Null);
+    }
+    let (stride, source, origin, tz) = match args.as_slice() {
+        [Datum::Interval(iv), Datum::Timestamp(s), Datum::Timestamp(o)] => (iv, *s, *o, false),
+        [Datum::Interval(iv), Datum::TimestampTz(s), Datum::TimestampTz(o)] => {
+            (iv, s.naive_utc(), o.naive_utc(), true)
+        }
+        other => return Err(unexpected("date_bin", other)),
+    };
+    let start = bin_start_micros(
+        bin_stride_micros(stride)?,
+        naive_micros(&source),
+        naive_micros(&origin),
+    )?;
+    let start = naive_from_micros(start)?;
+    Ok(if tz {
+        utc(start)
+    } else {
+        Datum::Timestamp(start)
+    })
+}
+
+/// The starts, ascending, of the hopping windows of `size_micros` that begin every
+/// `slide_micros` (both positive; counted from the Unix epoch) and hold `ts`: every
+/// aligned `s` with `s <= ts < s + size`. A NULL `ts` is in no window.
+pub(crate) fn hop_window_starts(
+    ts: &Datum,
+    size_micros: i64,
+    slide_micros: i64,
+) -> Result<Vec<Datum>, EvalError> {
+    let (micros, tz) = match ts {
+        Datum::Null => return Ok(vec![]),
+        Datum::Timestamp(t) => (naive_micros(t), false),
+        Datum::TimestampTz(t) => (naive_micros(&t.naive_utc()), true),
+        other => return Err(unexpected("hop", std::slice::from_ref(other))),
+    };
+    let mut starts = vec![];
+    let mut start = bin_start_micros(slide_micros, micros, 0)? as i128;
+    // A window narrower than the slide leaves gaps: then `ts` may be in none.
+    while start + size_micros as i128 > micros as i128 {
+        let t = naive_from_micros(i64::try_from(start).map_err(|_| timestamp_out_of_range())?)?;
+        starts.push(if tz { utc(t) } else { Datum::Timestamp(t) });
+        start -= slide_micros as i128;
+    }
+    starts.reverse();
+    Ok(starts)
 }
