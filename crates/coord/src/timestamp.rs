@@ -8,6 +8,11 @@
 //! - A read uses `upper - 1`, the latest complete time: it sees every write that has
 //!   returned to its client (read-your-writes, for every session) and never waits for
 //!   a write that has not.
+//! - Times close on writes, and also without them: the coordinator's periodic tick
+//!   closes every time up to the clock (`Coordinator::advance_clock`), so temporal
+//!   filters see time pass and an idle server reads at most about a second behind the
+//!   clock. An empty advance is not logged (recovery starts after the last write
+//!   anyway).
 
 use eddy_repr::Timestamp;
 
