@@ -320,7 +320,8 @@ impl Coordinator {
         };
         let mut records = Vec::with_capacity(batches.len());
         let mut last_progress = self.pg_sources.progress.get(&id).copied();
-        let mut time = self.oracle.write_ts(now_ms());
+        let now = now_ms();
+        let mut time = self.oracle.write_ts(now);
         for batch in batches {
             let PgBatch {
                 updates,
@@ -341,7 +342,11 @@ impl Coordinator {
                 .into_iter()
                 .filter_map(|e| Some((*def.table_ids.get(e.table)?, e.message)))
                 .collect();
-            if !records.is_empty() {
+            // Times are milliseconds: past 1,000 transactions/s they would run ahead
+            // of the clock, so they may lead it by TIMES_AHEAD_MAX_MS at most; beyond
+            // that, the transactions that arrive together share the last time (each
+            // still whole).
+            if !records.is_empty() && time < now + TIMES_AHEAD_MAX_MS {
                 time += 1;
             }
             records.push(LogRecord::PgSourceWrite {
@@ -604,6 +609,10 @@ impl Drop for NextTurn {
         self.0.add_permits(1);
     }
 }
+
+/// How far ahead of the clock the times of a busy source's transactions may run (see
+/// [`Coordinator::apply_pg_batches`]).
+const TIMES_AHEAD_MAX_MS: u64 = 100;
 
 /// Most updates in one forwarded batch of streamed transactions (the snapshot is
 /// forwarded whole, however large).
