@@ -24,13 +24,13 @@
 //! 50% of the raw consume rate and 0.3M msg/s on 2 workers; p99 < 50 ms at 10k msg/s.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use eddy_testkit::{Eddy, EddyConfig, Postgres};
 use rand::{Rng, SeedableRng};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 mod joins;
 mod kafka;
@@ -204,6 +204,22 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// The wall clock in microseconds since the Unix epoch.
+pub(crate) fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// The first column of the first row of `query` as text (`None` for NULL or no row).
+pub(crate) async fn scalar(client: &Client, query: &str) -> Result<Option<String>> {
+    let messages = client.simple_query(query).await?;
+    Ok(messages.into_iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+        _ => None,
+    }))
 }
 
 /// Loads customers and orders into Eddy with `workers` workers; returns the server and
