@@ -13,7 +13,11 @@
 //!    in Eddy (read every [`POLL_INTERVAL`]; the snapshot appears whole, at one time)
 //!    equals the row count, as rows/s. The baseline is `COPY accounts TO STDOUT` read
 //!    whole by tokio-postgres from the same upstream, the fastest of [`COPY_RUNS`]: how
-//!    fast Postgres hands the rows out.
+//!    fast Postgres hands the rows out. Beside the total it prints the stages as
+//!    `SHOW SOURCES` shows them: the last poll at which the source was still copying
+//!    (and its rows read), the poll at which the coordinator had logged the snapshot
+//!    and handed it to the workers (a poll waits while the coordinator applies it), and
+//!    what one more `count(*)` of the complete table costs alone.
 //! 2. Freshness: for each of `--pg-rates` transactions/s, `--pg-writers` connections run
 //!    pgbench-style transactions for `--pg-secs` seconds at a paced rate, each one round
 //!    trip: `BEGIN; UPDATE accounts SET abalance = abalance + d WHERE aid = a; INSERT
@@ -26,6 +30,13 @@
 //!    latency is the time from its `COMMIT` returning to its writer until that row
 //!    arrived (one process, one monotonic clock; a row that arrives before the writer saw
 //!    its `COMMIT` return counts as 0). The first [`WARM_UP`] of each run is not counted.
+//!    The latency is split at the row's `eddy_timestamp`, the coordinator's wall-clock
+//!    millisecond when it applied the batch holding the transaction: COMMIT ->
+//!    timestamp is upstream, replication and the source, timestamp -> visible is the
+//!    log, the dataflow and the subscription. Only a guide: the timestamp is truncated
+//!    to the millisecond, and runs ahead of the clock while the coordinator applies
+//!    more than one batch per millisecond (times never repeat), which moves latency
+//!    from the second part into the first.
 //! 3. REFRESH baseline: the same `branch_summary` as a Postgres materialized view over the
 //!    upstream tables (with the rows the runs left), `REFRESH MATERIALIZED VIEW` timed
 //!    `--pg-refreshes` times on the idle upstream: what a user who refreshes it today
@@ -33,8 +44,8 @@
 //!
 //! The writers' sessions use `synchronous_commit = on` unless `--pg-synchronous-commit
 //! off`: a logical walsender sends only flushed WAL, and the test cluster's default
-//! (`off`) leaves commits to the WAL writer, which flushes them up to
-//! `wal_writer_delay` (200 ms) later.
+//! (`off`) leaves commits to the WAL writer, which flushes them up to three times
+//! `wal_writer_delay` (200 ms) later: that delay, not Eddy's, would be measured.
 //!
 //! Invariants: every count is checked, so a run that loses or half-applies transactions
 //! fails instead of looking fast. The snapshot's count must be the row count; every row
@@ -131,7 +142,10 @@ impl Shape {
 pub async fn run(args: &Args) -> Result<()> {
     let writers = args.pg_writers;
     ensure!(writers > 0, "--pg-writers must be positive");
-    ensure!(args.pg_rows > 0, "--pg-rows must be positive");
+    ensure!(
+        args.pg_rows >= writers as u64,
+        "--pg-rows must be at least --pg-writers (every writer's branches need accounts)"
+    );
     let shape = Shape::new(args.pg_rows, writers);
     let workers = args.workers[0];
     println!(
@@ -247,7 +261,23 @@ async fn snapshot(
         .context("CREATE SOURCE")?;
     let created = started.elapsed();
     let expected = shape.rows.to_string();
+    // As SHOW SOURCES says: the last time the source was still copying (when that
+    // read was issued) and how many rows it had; when the coordinator had logged the
+    // snapshot and handed it to the workers (a read waits while it does).
+    let (mut copying, mut applied) = (None, None);
     loop {
+        let asked = started.elapsed();
+        let (state, position) = source_status(client).await?;
+        ensure!(!state.starts_with("failed"), "the source failed: {state}");
+        if let Some(rows) = state
+            .strip_prefix("snapshotting: ")
+            .and_then(|s| s.strip_suffix(" rows copied"))
+        {
+            copying = Some((asked, rows.parse::<u64>().unwrap_or(0)));
+        }
+        if applied.is_none() && position.starts_with("lsn") {
+            applied = Some(started.elapsed());
+        }
         let count = scalar(client, &format!("SELECT count(*) FROM {SOURCE}.accounts")).await?;
         if count.as_deref() == Some(expected.as_str()) {
             break;
@@ -263,6 +293,12 @@ async fn snapshot(
     let elapsed = started.elapsed();
     let after = rss_bytes(pid)?;
     let rate = shape.rows as f64 / elapsed.as_secs_f64();
+    let (copying, copied) = copying.unwrap_or_default();
+    let applied = applied.unwrap_or(elapsed);
+    // What the last read itself costs, now that the table is complete.
+    let counting = Instant::now();
+    scalar(client, &format!("SELECT count(*) FROM {SOURCE}.accounts")).await?;
+    let count_alone = counting.elapsed();
     println!(
         "  snapshot: CREATE SOURCE -> count(*) of {SOURCE}.accounts = {} in Eddy: {rate:.0} rows/s \
          ({:.2} s, of which CREATE SOURCE {:.0} ms), {:.0}% of the COPY rate; Eddy's resident \
@@ -274,7 +310,39 @@ async fn snapshot(
         after.saturating_sub(before) as f64 / 1e6,
         after.saturating_sub(before) as f64 / shape.rows as f64
     );
+    println!(
+        "    stages, as SHOW SOURCES saw them: the source was still copying at {:.2} s ({copied} \
+         rows read); the coordinator had logged the snapshot and handed it to the workers by \
+         {:.2} s; count(*) saw it at {:.2} s (a count(*) of the complete table alone takes \
+         {:.0} ms)",
+        copying.as_secs_f64(),
+        applied.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        ms(count_alone)
+    );
     Ok(())
+}
+
+/// The source's state and position as `SHOW SOURCES` shows them.
+async fn source_status(client: &Client) -> Result<(String, String)> {
+    let rows = query_rows(client, "SHOW SOURCES").await?;
+    let row = rows
+        .iter()
+        .find(|r| r.first().and_then(Option::as_deref) == Some(SOURCE))
+        .with_context(|| format!("SHOW SOURCES lacks {SOURCE}: {rows:?}"))?;
+    let column = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+    Ok((column(3), column(4)))
+}
+
+/// When the subscription showed a transaction.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    at: Instant,
+    /// `at` on the wall clock, in microseconds.
+    at_us: i64,
+    /// The row's `eddy_timestamp`: the time the coordinator gave the batch holding the
+    /// transaction, in milliseconds of its wall clock.
+    timestamp_ms: i64,
 }
 
 /// One transaction as its writer saw it.
@@ -287,6 +355,8 @@ struct Committed {
     sent: Instant,
     /// Its `COMMIT` returned.
     committed: Instant,
+    /// `committed` on the wall clock, in microseconds.
+    committed_us: i64,
 }
 
 /// Every transaction of the freshness runs, per branch in commit order, and what the
@@ -297,7 +367,7 @@ struct Ledger {
     /// each run, from the writers' logs).
     committed: Vec<Vec<Committed>>,
     /// Per branch: when each of its transactions became visible, in order.
-    visible: Vec<Vec<Instant>>,
+    visible: Vec<Vec<Seen>>,
     /// Rows the subscription showed since the last check: (bid, accounts, balance,
     /// transactions).
     shown: Vec<(u64, i64, i64, u64)>,
@@ -315,7 +385,7 @@ impl Ledger {
     }
 
     /// A row of the subscription, arrived at `now`.
-    fn show(&mut self, row: &tokio_postgres::SimpleQueryRow, now: Instant) -> Result<()> {
+    fn show(&mut self, row: &tokio_postgres::SimpleQueryRow, now: Seen) -> Result<()> {
         let field = |i: usize| -> Result<i64> {
             let text = row.get(i).with_context(|| format!("column {i} is NULL"))?;
             text.parse()
@@ -324,6 +394,10 @@ impl Ledger {
         if field(1)? != 1 {
             return Ok(()); // a retraction of a branch's previous row
         }
+        let now = Seen {
+            timestamp_ms: field(0)?,
+            ..now
+        };
         let bid = field(2)? as u64;
         let transactions = field(5)? as u64;
         ensure!(
@@ -428,12 +502,14 @@ async fn write_steadily(
             .await
             .with_context(|| format!("writer {}: transaction {i}", plan.id))?;
         let committed_at = Instant::now();
+        let committed_us = now_us();
         committed[(bid - 1) as usize].fetch_add(1, Ordering::Release);
         log.push(Committed {
             bid,
             delta,
             sent,
             committed: committed_at,
+            committed_us,
         });
     }
     Ok(log)
@@ -500,7 +576,12 @@ async fn freshness(
             Ok(Some(message)) => message?,
         };
         if let SimpleQueryMessage::Row(row) = message {
-            ledger.show(&row, Instant::now())?;
+            let now = Seen {
+                at: Instant::now(),
+                at_us: now_us(),
+                timestamp_ms: 0,
+            };
+            ledger.show(&row, now)?;
         }
     }
     let mut logs = Vec::with_capacity(writers);
@@ -522,19 +603,24 @@ async fn freshness(
     ledger.settle(logs)?;
 
     let mut latencies = Vec::with_capacity(sent);
+    let mut to_timestamp = Vec::with_capacity(sent);
+    let mut from_timestamp = Vec::with_capacity(sent);
     let mut early = 0;
     for (b, before) in shown_before.iter().enumerate() {
-        for (tx, visible) in ledger.committed[b][*before..]
+        for (tx, seen) in ledger.committed[b][*before..]
             .iter()
             .zip(&ledger.visible[b][*before..])
         {
             if tx.sent < start + WARM_UP {
                 continue;
             }
-            if *visible < tx.committed {
+            if seen.at < tx.committed {
                 early += 1;
             }
-            latencies.push(visible.saturating_duration_since(tx.committed));
+            latencies.push(seen.at.saturating_duration_since(tx.committed));
+            let timestamp_us = seen.timestamp_ms * 1_000;
+            to_timestamp.push(micros(timestamp_us - tx.committed_us));
+            from_timestamp.push(micros(seen.at_us - timestamp_us));
         }
     }
     ensure!(
@@ -543,6 +629,8 @@ async fn freshness(
     );
     latencies.sort();
     round_trips.sort();
+    to_timestamp.sort();
+    from_timestamp.sort();
     let (Some(first), Some(last)) = (first_sent, last_commit) else {
         bail!("no transactions were sent");
     };
@@ -572,7 +660,20 @@ async fn freshness(
             ""
         }
     );
+    println!(
+        "    split at the eddy_timestamp of the batch that held it: COMMIT -> timestamp p50 {:.2} \
+         ms, p99 {:.2} ms; timestamp -> visible p50 {:.2} ms, p99 {:.2} ms",
+        ms(percentile(&to_timestamp, 0.5)),
+        ms(percentile(&to_timestamp, 0.99)),
+        ms(percentile(&from_timestamp, 0.5)),
+        ms(percentile(&from_timestamp, 0.99)),
+    );
     Ok(p99)
+}
+
+/// A difference of two wall-clock readings in microseconds; 0 if negative.
+fn micros(us: i64) -> Duration {
+    Duration::from_micros(us.max(0) as u64)
 }
 
 /// Times `REFRESH MATERIALIZED VIEW branch_summary` upstream, and checks that Eddy's
