@@ -36,7 +36,9 @@
 //!    log, the dataflow and the subscription. Only a guide: the timestamp is truncated
 //!    to the millisecond, and runs ahead of the clock while the coordinator applies
 //!    more than one batch per millisecond (times never repeat), which moves latency
-//!    from the second part into the first.
+//!    from the second part into the first. It also prints the CPU Eddy used per
+//!    transaction and how busy the machine was (every process on it), since other load
+//!    on the cores shows in the tail.
 //! 3. REFRESH baseline: the same `branch_summary` as a Postgres materialized view over the
 //!    upstream tables (with the rows the runs left), `REFRESH MATERIALIZED VIEW` timed
 //!    `--pg-refreshes` times on the idle upstream: what a user who refreshes it today
@@ -166,6 +168,7 @@ pub async fn run(args: &Args) -> Result<()> {
     let copy = copy_baseline(&upstream, shape.rows).await?;
 
     let eddy = Eddy::start(EddyConfig::new(eddy_binary(args)?).workers(workers))?;
+    let eddy_pid = eddy.pid().context("eddy pid")?;
     let client = eddy.connect().await?;
     snapshot(&eddy, &client, &pg, shape, copy).await?;
 
@@ -179,9 +182,15 @@ pub async fn run(args: &Args) -> Result<()> {
     );
     // The subscription starts reading before the first transaction.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let setup = Setup {
+        args,
+        pg: &pg,
+        eddy_pid,
+        shape,
+    };
     let mut p99_at = Vec::new();
     for &rate in &args.pg_rates {
-        let p99 = freshness(args, &pg, shape, rate, &mut rows, &mut ledger).await?;
+        let p99 = freshness(&setup, rate, &mut rows, &mut ledger).await?;
         p99_at.push((rate, p99));
     }
 
@@ -515,16 +524,31 @@ async fn write_steadily(
     Ok(log)
 }
 
+/// What every freshness run uses.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    args: &'a Args,
+    /// The upstream cluster, for the writers' connections.
+    pg: &'a Postgres,
+    /// Eddy's process, whose CPU time is measured.
+    eddy_pid: u32,
+    shape: Shape,
+}
+
 /// One freshness run at `rate` transactions/s; returns its p99.
 async fn freshness(
-    args: &Args,
-    pg: &Postgres,
-    shape: Shape,
+    setup: &Setup<'_>,
     rate: u64,
     rows: &mut Pin<Box<impl Stream<Item = Result<SimpleQueryMessage, tokio_postgres::Error>>>>,
     ledger: &mut Ledger,
 ) -> Result<Duration> {
     ensure!(rate > 0, "--pg-rates must be positive");
+    let Setup {
+        args,
+        pg,
+        eddy_pid,
+        shape,
+    } = *setup;
     let writers = args.pg_writers;
     let duration = Duration::from_secs(args.pg_secs);
     println!(
@@ -546,6 +570,7 @@ async fn freshness(
         clients.push(pg.connect().await?);
     }
     let start = Instant::now() + Duration::from_millis(100);
+    let cpu_before = (Instant::now(), process_cpu(eddy_pid)?, machine_cpu()?);
     let handles: Vec<_> = clients
         .into_iter()
         .enumerate()
@@ -584,6 +609,7 @@ async fn freshness(
             ledger.show(&row, now)?;
         }
     }
+    let cpu_after = (Instant::now(), process_cpu(eddy_pid)?, machine_cpu()?);
     let mut logs = Vec::with_capacity(writers);
     for handle in handles {
         logs.push(handle.await??);
@@ -668,7 +694,67 @@ async fn freshness(
         ms(percentile(&from_timestamp, 0.5)),
         ms(percentile(&from_timestamp, 0.99)),
     );
+    let wall = (cpu_after.0 - cpu_before.0).as_secs_f64();
+    let eddy_cpu = (cpu_after.1 - cpu_before.1).as_secs_f64();
+    let (busy, total) = (
+        (cpu_after.2 .0 - cpu_before.2 .0).as_secs_f64(),
+        (cpu_after.2 .1 - cpu_before.2 .1).as_secs_f64(),
+    );
+    println!(
+        "    Eddy used {:.2} cores ({:.0} us of CPU per transaction); the machine's {} cores were \
+         {:.0}% busy (every process on it, this run's and any other)",
+        eddy_cpu / wall,
+        eddy_cpu * 1e6 / sent as f64,
+        std::thread::available_parallelism().map_or(0, usize::from),
+        100.0 * busy / total.max(1e-9)
+    );
     Ok(p99)
+}
+
+/// Clock ticks per second of `/proc`'s CPU times (`USER_HZ`, 100 on Linux).
+const USER_HZ: f64 = 100.0;
+
+/// The CPU time (user and system) process `pid` has used, from `/proc/<pid>/stat`.
+fn process_cpu(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces): state is field 3, utime
+    // and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("/proc/<pid>/stat without a command name")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| -> Result<f64> {
+        Ok(fields
+            .get(i - 3)
+            .context("a short /proc/<pid>/stat")?
+            .parse::<f64>()?)
+    };
+    Ok(Duration::from_secs_f64((ticks(14)? + ticks(15)?) / USER_HZ))
+}
+
+/// The busy and the total CPU time of the whole machine since boot, from `/proc/stat`
+/// (idle and iowait are not busy).
+fn machine_cpu() -> Result<(Duration, Duration)> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let line = stat
+        .lines()
+        .find(|l| l.starts_with("cpu "))
+        .context("/proc/stat without a cpu line")?;
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    ensure!(ticks.len() == 8, "a short cpu line in /proc/stat: {line}");
+    let total: f64 = ticks.iter().sum();
+    let idle = ticks[3] + ticks[4];
+    Ok((
+        Duration::from_secs_f64((total - idle) / USER_HZ),
+        Duration::from_secs_f64(total / USER_HZ),
+    ))
 }
 
 /// A difference of two wall-clock readings in microseconds; 0 if negative.
