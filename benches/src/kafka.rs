@@ -31,7 +31,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use eddy_testkit::{Eddy, EddyConfig, Kafka};
@@ -44,7 +44,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::{eddy_binary, load, ms, percentile, rss_bytes, Args};
+use crate::{eddy_binary, load, ms, now_us, percentile, rss_bytes, scalar, Args};
 
 /// How often the throughput phase reads the view's total: often enough to time a
 /// load of seconds to within 1-2%, seldom enough that the reads (each a one-off
@@ -86,12 +86,6 @@ fn start_eddy(args: &Args, kafka: &Kafka, workers: usize) -> Result<Eddy> {
         kafka.bootstrap_servers().to_string(),
     ];
     Eddy::start(config)
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
 }
 
 /// A producer for bulk loads: large batches, no per-message latency goal.
@@ -234,15 +228,6 @@ fn raw_consume(mut config: ClientConfig, topic: &str, expected: u64) -> Result<D
 fn stream_message(i: u64, partitions: i32) -> (i32, Option<Vec<u8>>, Vec<u8>) {
     let value = format!(r#"{{"k": {}, "v": {i}, "tag": "t{}"}}"#, i % GROUPS, i % 16);
     ((i % partitions as u64) as i32, None, value.into_bytes())
-}
-
-/// The first column of the first row of `query` as text (`None` for NULL or no row).
-async fn scalar(client: &Client, query: &str) -> Result<Option<String>> {
-    let messages = client.simple_query(query).await?;
-    Ok(messages.into_iter().find_map(|m| match m {
-        SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
-        _ => None,
-    }))
 }
 
 async fn throughput(args: &Args, kafka: &Kafka) -> Result<()> {

@@ -19,21 +19,29 @@
 //!    produce -> visible latency under a steady rate (through SUBSCRIBE), and resident
 //!    bytes per upsert-table row beside a table loaded by INSERT, on a private broker.
 //!
+//! 8. Postgres (`postgres.rs`): a Postgres CDC source's snapshot rate for a
+//!    `--pg-rows`-row table beside `COPY ... TO STDOUT` of it, and COMMIT -> visible
+//!    freshness (p50/p99, through SUBSCRIBE) under steady pgbench-style writers at each
+//!    of `--pg-rates` transactions/s, beside Postgres' `REFRESH MATERIALIZED VIEW` of
+//!    the same view, on a private upstream cluster.
+//!
 //! Targets (from the foundation issue): p99 < 10 ms; at least 100x less time than
 //! Postgres per small change; at most 200 bytes per table row. Kafka (issue 7): at least
 //! 50% of the raw consume rate and 0.3M msg/s on 2 workers; p99 < 50 ms at 10k msg/s.
+//! Postgres CDC (issue 8): p99 < 10 ms from COMMIT to visible at 1,000 tx/s.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use eddy_testkit::{Eddy, EddyConfig, Postgres};
 use rand::{Rng, SeedableRng};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 mod joins;
 mod kafka;
+mod postgres;
 mod prepared;
 
 #[derive(Parser, Debug)]
@@ -41,7 +49,9 @@ mod prepared;
     about = "Eddy benchmarks: ingest, update latency, memory, Postgres REFRESH as baseline, \
              prepared single-row statements beside Postgres, and planning and execution of \
              16-table chain and 8-dimension star joins beside Postgres, and Kafka ingest, \
-             latency and upsert-table memory beside a plain consumer and an INSERTed table"
+             latency and upsert-table memory beside a plain consumer and an INSERTed table, and \
+             Postgres CDC snapshot speed and COMMIT -> view freshness beside COPY and \
+             REFRESH MATERIALIZED VIEW"
 )]
 struct Args {
     /// Rows in `orders` (and in the memory table).
@@ -86,20 +96,41 @@ struct Args {
     /// Keyed messages (distinct keys) read into the kafka phase's upsert table.
     #[arg(long, default_value_t = 1_000_000)]
     kafka_table_rows: u64,
+    /// Accounts in the postgres phase's upstream table: the snapshot's size and the
+    /// REFRESH baseline's.
+    #[arg(long, default_value_t = 1_000_000)]
+    pg_rows: u64,
+    /// Transactions per second of the postgres phase's freshness runs, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    pg_rates: Vec<u64>,
+    /// Seconds each freshness run writes for (the first is warm-up).
+    #[arg(long, default_value_t = 10)]
+    pg_secs: u64,
+    /// Connections writing upstream in the freshness runs, each owning some branches.
+    #[arg(long, default_value_t = 8)]
+    pg_writers: usize,
+    /// Timed `REFRESH MATERIALIZED VIEW` runs of the postgres baseline (the median is
+    /// printed).
+    #[arg(long, default_value_t = 5)]
+    pg_refreshes: usize,
+    /// `synchronous_commit` of the writers' sessions: with `off` a commit reaches the
+    /// replication stream only when the WAL writer flushes it.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pg_synchronous_commit: String,
     /// Worker counts to measure ingest and kafka throughput with (the latency, prepared,
-    /// joins and kafka latency phases use the first).
+    /// joins, kafka latency and postgres phases use the first).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     workers: Vec<usize>,
     /// The eddy binary [default: target/release/eddy next to this binary].
     #[arg(long)]
     eddy: Option<PathBuf>,
     /// Run only these phases [default: all]; the latency and baseline phases need the
-    /// ingest phase's data; the prepared, joins and kafka phases start their own servers
-    /// (kafka also its own broker).
+    /// ingest phase's data; the prepared, joins, kafka and postgres phases start their
+    /// own servers (kafka also its own broker, postgres its own upstream cluster).
     #[arg(
         long,
         value_delimiter = ',',
-        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka"]
+        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres"]
     )]
     only: Vec<String>,
 }
@@ -204,6 +235,22 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
+}
+
+/// The wall clock in microseconds since the Unix epoch.
+pub(crate) fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// The first column of the first row of `query` as text (`None` for NULL or no row).
+pub(crate) async fn scalar(client: &Client, query: &str) -> Result<Option<String>> {
+    let messages = client.simple_query(query).await?;
+    Ok(messages.into_iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+        _ => None,
+    }))
 }
 
 /// Loads customers and orders into Eddy with `workers` workers; returns the server and
@@ -408,6 +455,10 @@ async fn main() -> Result<()> {
 
     if args.runs("kafka") {
         kafka::run(&args).await?;
+    }
+
+    if args.runs("postgres") {
+        postgres::run(&args).await?;
     }
     Ok(())
 }
