@@ -278,7 +278,8 @@ slt_files!(
     joins,
     deep,
     folding,
-    schemas
+    schemas,
+    functions
 );
 
 #[test]
