@@ -190,21 +190,18 @@ pub(super) fn format(args: Vec<Datum>) -> Result<Datum, EvalError> {
                 v => quote_literal(&output_text(v)),
             },
         };
-        let pad = width
-            .unwrap_or(0)
-            .saturating_sub(text.chars().count())
-            .min(MAX_VALUE_BYTES);
+        let pad = width.unwrap_or(0).saturating_sub(text.chars().count());
+        if out.len() + text.len() + pad > MAX_VALUE_BYTES {
+            return Err(EvalError::ProgramLimitExceeded(
+                "requested length too large".into(),
+            ));
+        }
         if left_align {
             out.push_str(&text);
             out.extend(std::iter::repeat_n(' ', pad));
         } else {
             out.extend(std::iter::repeat_n(' ', pad));
             out.push_str(&text);
-        }
-        if out.len() > MAX_VALUE_BYTES {
-            return Err(EvalError::ProgramLimitExceeded(
-                "requested length too large".into(),
-            ));
         }
     }
     Ok(Datum::String(out))

@@ -678,7 +678,7 @@ fn format_number(d: &Datum, fmt: &str) -> Result<String, EvalError> {
         // A zero integer part shows as `0` only without fraction digits to show
         // (Postgres writes `0.5` with template `9.9` as ` .5`).
         let shows_fraction = point.is_some() && (post > 0 && !(t.fill && frac.is_empty()));
-        if !shows_fraction {
+        if !shows_fraction && pre > 0 {
             int = "0".into();
         }
     }
