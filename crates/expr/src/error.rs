@@ -51,6 +51,9 @@ pub enum EvalError {
     /// `sqrt` of a negative number, `0 ^ -1`, `(-2) ^ 0.5`.
     #[error("{0}")]
     InvalidArgumentForPowerFunction(String),
+    /// `ln(0)`, `log(-1)`.
+    #[error("{0}")]
+    InvalidArgumentForLogarithm(String),
     /// A LIKE pattern ending in its escape character.
     #[error("{0}")]
     InvalidEscapeSequence(String),
@@ -92,6 +95,7 @@ impl EvalError {
                 SqlState::INVALID_ARGUMENT_FOR_POWER_FUNCTION
             }
             EvalError::InvalidEscapeSequence(_) => SqlState::INVALID_ESCAPE_SEQUENCE,
+            EvalError::InvalidArgumentForLogarithm(_) => SqlState::INVALID_ARGUMENT_FOR_LOGARITHM,
             EvalError::FeatureNotSupported { .. } => SqlState::FEATURE_NOT_SUPPORTED,
             EvalError::ProgramLimitExceeded(_) => SqlState::PROGRAM_LIMIT_EXCEEDED,
             EvalError::NullValueNotAllowed(_) => SqlState::NULL_VALUE_NOT_ALLOWED,

@@ -4,8 +4,9 @@
 //! - Every function is *strict* (a NULL argument gives NULL) except `IS NULL`,
 //!   `IS TRUE`, `IS FALSE`, `IS DISTINCT FROM`, `AND`, `OR`, `COALESCE`, `concat()`,
 //!   `GREATEST`/`LEAST` (which skip NULLs), `ARRAY[...]` (which keeps them),
-//!   `= ANY(array)`, `format_type` and `array_to_string` (see [`array`]), and
-//!   `jsonb_build_object` (whose values may be NULL).
+//!   `= ANY(array)`, `format_type` and `array_to_string` (see [`array`]),
+//!   `jsonb_build_object` (whose values may be NULL), `format()` (NULL only for a NULL
+//!   format string) and `array_position` (which finds NULL elements).
 //! - Arguments of strict functions are evaluated left to right, and the first error
 //!   wins, before NULLs are considered (as Postgres evaluates all arguments of a call).
 //! - `AND`/`OR` evaluate their arguments in order and let a decisive `false`/`true` win
@@ -18,15 +19,19 @@
 //! - The session time zone is UTC: `timestamptz` arithmetic and casts work in UTC.
 //!
 //! The work is split by domain: [`arith`] (numbers and math functions), [`cast`],
-//! [`datetime`] (date/time arithmetic, `extract`, `date_trunc`), [`string`],
-//! [`jsonb`] and [`array`] (arrays and catalog helpers).
+//! [`datetime`] (date/time arithmetic, `extract`, `date_trunc`, `make_*`, `age`),
+//! [`string`] (with regular expressions), [`format`] (`format()`), [`to_char`]
+//! (`to_char`, `to_timestamp`, `to_date`), [`jsonb`] and [`array`] (arrays and catalog
+//! helpers).
 
 mod arith;
 mod array;
 mod cast;
 pub(crate) mod datetime;
+mod format;
 mod jsonb;
 pub(crate) mod string;
+mod to_char;
 
 #[cfg(test)]
 mod tests;
@@ -82,6 +87,18 @@ pub fn eval_unary(func: &UnaryFunc, arg: Datum) -> Result<Datum, EvalError> {
         UnaryFunc::Md5 => string::md5(arg),
         UnaryFunc::QuoteIdent => array::quote_ident_datum(arg),
         UnaryFunc::PgSizePretty => array::size_pretty(arg),
+        UnaryFunc::Initcap => string::initcap(arg),
+        UnaryFunc::Reverse => string::reverse(arg),
+        UnaryFunc::Chr => string::chr(arg),
+        UnaryFunc::Ascii => string::ascii(arg),
+        UnaryFunc::Exp => arith::exp(arg),
+        UnaryFunc::Ln => arith::ln(arg),
+        UnaryFunc::Log10 => arith::log10(arg),
+        UnaryFunc::Sign => arith::sign(arg),
+        UnaryFunc::Trunc => arith::trunc(arg),
+        UnaryFunc::Cbrt => arith::cbrt(arg),
+        UnaryFunc::Cardinality => array::cardinality(arg),
+        UnaryFunc::ToTimestamp => datetime::to_timestamp(arg),
     }
 }
 
@@ -139,6 +156,12 @@ pub fn eval_binary_datums(func: &BinaryFunc, a: Datum, b: Datum) -> Result<Datum
         BinaryFunc::JsonbGetText => jsonb::get(a, b, true),
         BinaryFunc::ArrayUpper => array::array_upper(a, b),
         BinaryFunc::ArrayIndex => array::array_index(a, b),
+        BinaryFunc::StartsWith => string::starts_with(a, b),
+        BinaryFunc::Log => arith::log(a, b),
+        BinaryFunc::TruncTo => arith::trunc_to(a, b),
+        BinaryFunc::DivTrunc => arith::div_trunc(a, b),
+        BinaryFunc::ArrayLength => array::array_length(a, b),
+        BinaryFunc::Age => datetime::age(a, b),
     }
 }
 
@@ -220,11 +243,23 @@ pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Dat
         VariadicFunc::JsonbBuildObject => jsonb::build_object(args),
         VariadicFunc::ArrayCat => array::array_cat(args),
         VariadicFunc::DateBin => datetime::date_bin(args),
+        VariadicFunc::Format => format::format(args),
+        VariadicFunc::ArrayPosition => array::array_position(args),
         VariadicFunc::Substring
         | VariadicFunc::Replace
         | VariadicFunc::SplitPart
         | VariadicFunc::Lpad
-        | VariadicFunc::Rpad => {
+        | VariadicFunc::Rpad
+        | VariadicFunc::RegexpReplace
+        | VariadicFunc::RegexpMatch
+        | VariadicFunc::RegexpSplitToArray
+        | VariadicFunc::Translate
+        | VariadicFunc::MakeDate
+        | VariadicFunc::MakeTimestamp
+        | VariadicFunc::MakeInterval
+        | VariadicFunc::ToChar
+        | VariadicFunc::ToTimestampFormat
+        | VariadicFunc::ToDate => {
             if args.iter().any(Datum::is_null) {
                 return Ok(Datum::Null);
             }
@@ -233,7 +268,17 @@ pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Dat
                 VariadicFunc::Replace => string::replace(args),
                 VariadicFunc::SplitPart => string::split_part(args),
                 VariadicFunc::Lpad => string::pad(args, true),
-                _ => string::pad(args, false),
+                VariadicFunc::Rpad => string::pad(args, false),
+                VariadicFunc::RegexpReplace => string::regexp_replace(args),
+                VariadicFunc::RegexpMatch => string::regexp_match(args),
+                VariadicFunc::RegexpSplitToArray => string::regexp_split_to_array(args),
+                VariadicFunc::Translate => string::translate(args),
+                VariadicFunc::MakeDate => datetime::make_date(args),
+                VariadicFunc::MakeTimestamp => datetime::make_timestamp(args),
+                VariadicFunc::MakeInterval => datetime::make_interval(args),
+                VariadicFunc::ToChar => to_char::to_char(args),
+                VariadicFunc::ToTimestampFormat => to_char::to_timestamp(args),
+                _ => to_char::to_date(args),
             }
         }
     }

@@ -61,6 +61,31 @@ pub enum UnaryFunc {
     QuoteIdent,
     /// `pg_size_pretty(bigint)`: a byte count in bytes, kB, MB, GB or TB.
     PgSizePretty,
+    /// `initcap(text)`: the first letter of each run of letters and digits upper case,
+    /// the rest lower case.
+    Initcap,
+    /// `reverse(text)`: the characters in reverse order.
+    Reverse,
+    /// `chr(integer)`: the character with that code point.
+    Chr,
+    /// `ascii(text)`: the code point of the first character (0 for an empty text).
+    Ascii,
+    /// `exp(x)` on double precision or numeric.
+    Exp,
+    /// `ln(x)`: the natural logarithm, an error for zero and negative numbers.
+    Ln,
+    /// `log(x)` / `log10(x)`: the base-10 logarithm.
+    Log10,
+    /// `sign(x)`: -1, 0 or 1 in the argument's type.
+    Sign,
+    /// `trunc(x)`: towards zero.
+    Trunc,
+    /// `cbrt(double precision)`.
+    Cbrt,
+    /// `cardinality(array)`: the number of elements.
+    Cardinality,
+    /// `to_timestamp(double precision)`: seconds since the Unix epoch as `timestamptz`.
+    ToTimestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -107,6 +132,20 @@ pub enum BinaryFunc {
     ArrayUpper,
     /// `array[i]`: the element at 1-based position `i`, NULL when out of range.
     ArrayIndex,
+    /// `starts_with(text, prefix)`.
+    StartsWith,
+    /// `log(base, x)` on numeric.
+    Log,
+    /// `trunc(numeric, digits)`: towards zero at `digits` places.
+    TruncTo,
+    /// `div(a, b)`: the numeric quotient truncated towards zero.
+    DivTrunc,
+    /// `array_length(array, dimension)`: the length for dimension 1, NULL for an empty
+    /// array or another dimension.
+    ArrayLength,
+    /// `age(a, b)`: `a - b` as years, months and days ("symbolic"), on timestamps or
+    /// timestamptzs.
+    Age,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -155,6 +194,37 @@ pub enum VariadicFunc {
     /// the start of the bin of width `stride`, counted from `origin`, that holds
     /// `source` (see [`crate::eval::bin_start_micros`]).
     DateBin,
+    /// `regexp_replace(source, pattern, replacement [, flags])`: the first match (every
+    /// match with flag `g`) replaced; `\1`..`\9` and `\&` in `replacement` name the
+    /// captured groups and the whole match.
+    RegexpReplace,
+    /// `regexp_match(string, pattern [, flags])`: the captured groups of the first
+    /// match as `text[]` (the whole match when there are no groups), NULL without one.
+    RegexpMatch,
+    /// `regexp_split_to_array(string, pattern [, flags])`: the pieces between matches.
+    RegexpSplitToArray,
+    /// `format(formatstr, ...)`: `%s`, `%I`, `%L`, `%%`, with `n$` positions and
+    /// widths. NULL only for a NULL format string.
+    Format,
+    /// `translate(string, from, to)`: each character of `from` replaced by the one at
+    /// its position in `to`, or removed when `to` is shorter.
+    Translate,
+    /// `array_position(array, element [, start])`: the first 1-based position at or
+    /// after `start` whose element is not distinct from `element` (NULL finds NULL).
+    ArrayPosition,
+    /// `make_date(year, month, day)`.
+    MakeDate,
+    /// `make_timestamp(year, month, day, hour, min, sec)`.
+    MakeTimestamp,
+    /// `make_interval(years, months, weeks, days, hours, mins, secs)`, trailing
+    /// arguments defaulting to zero.
+    MakeInterval,
+    /// `to_char(value, format)` on timestamps, timestamptzs, intervals and numbers.
+    ToChar,
+    /// `to_timestamp(text, format)`.
+    ToTimestampFormat,
+    /// `to_date(text, format)`.
+    ToDate,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -232,7 +302,22 @@ impl UnaryFunc {
                 Date => Timestamp,
                 other => other,
             },
-            UnaryFunc::JsonbTypeof => Text,
+            UnaryFunc::JsonbTypeof | UnaryFunc::Initcap | UnaryFunc::Reverse | UnaryFunc::Chr => {
+                Text
+            }
+            UnaryFunc::Ascii | UnaryFunc::Cardinality => Int32,
+            UnaryFunc::Exp | UnaryFunc::Ln | UnaryFunc::Log10 | UnaryFunc::Trunc => {
+                match input.scalar_type {
+                    Numeric { .. } => UNCONSTRAINED_NUMERIC,
+                    _ => Float64,
+                }
+            }
+            UnaryFunc::Sign => match input.scalar_type {
+                Numeric { .. } => UNCONSTRAINED_NUMERIC,
+                other => other,
+            },
+            UnaryFunc::Cbrt => Float64,
+            UnaryFunc::ToTimestamp => TimestampTz,
         };
         typ.nullable(n)
     }
@@ -295,6 +380,10 @@ impl BinaryFunc {
             BinaryFunc::JsonbGet => return Jsonb.nullable(true),
             BinaryFunc::ArrayUpper => return Int32.nullable(true),
             BinaryFunc::ArrayIndex => return l.array_element().unwrap_or(Text).nullable(true),
+            BinaryFunc::StartsWith => Bool,
+            BinaryFunc::Log | BinaryFunc::TruncTo | BinaryFunc::DivTrunc => UNCONSTRAINED_NUMERIC,
+            BinaryFunc::ArrayLength => return Int32.nullable(true),
+            BinaryFunc::Age => Interval,
         };
         let nullable = n || matches!(self, BinaryFunc::JsonbGetText);
         typ.nullable(nullable)
@@ -338,6 +427,18 @@ impl VariadicFunc {
                 let typ = inputs.get(1).map(|t| t.scalar_type).unwrap_or(Timestamp);
                 typ.nullable(nullable_if_any(inputs))
             }
+            VariadicFunc::RegexpReplace | VariadicFunc::Translate => {
+                Text.nullable(nullable_if_any(inputs))
+            }
+            VariadicFunc::RegexpMatch => TextArray.nullable(true),
+            VariadicFunc::RegexpSplitToArray => TextArray.nullable(nullable_if_any(inputs)),
+            VariadicFunc::Format => Text.nullable(inputs.first().is_none_or(|t| t.nullable)),
+            VariadicFunc::ArrayPosition => Int32.nullable(true),
+            VariadicFunc::MakeDate | VariadicFunc::ToDate => Date.nullable(nullable_if_any(inputs)),
+            VariadicFunc::MakeTimestamp => Timestamp.nullable(nullable_if_any(inputs)),
+            VariadicFunc::MakeInterval => Interval.nullable(nullable_if_any(inputs)),
+            VariadicFunc::ToChar => Text.nullable(nullable_if_any(inputs)),
+            VariadicFunc::ToTimestampFormat => TimestampTz.nullable(nullable_if_any(inputs)),
         }
     }
 }

@@ -130,25 +130,15 @@ impl TableFunc {
                 else {
                     return Err(unexpected(self, args));
                 };
-                let mut case_insensitive = false;
-                if let Some(Datum::String(flags)) = args.get(2) {
-                    for flag in flags.chars() {
-                        match flag {
-                            'i' => case_insensitive = true,
-                            'c' => case_insensitive = false,
-                            'g' => return Err(EvalError::InvalidParameterValue(
-                                "regexp_split_to_table() does not support the \"global\" option"
-                                    .into(),
-                            )),
-                            other => {
-                                return Err(EvalError::InvalidParameterValue(format!(
-                                    "invalid regular expression option: \"{other}\""
-                                )))
-                            }
-                        }
-                    }
-                }
-                let regex = crate::eval::string::compile_regex(pattern, case_insensitive)?;
+                let flags = match args.get(2) {
+                    Some(Datum::String(flags)) => crate::eval::string::RegexFlags::parse(
+                        "regexp_split_to_table",
+                        flags,
+                        false,
+                    )?,
+                    _ => Default::default(),
+                };
+                let regex = crate::eval::string::compile_regex(pattern, flags.case_insensitive)?;
                 crate::eval::string::regexp_split(s, &regex)
                     .into_iter()
                     .map(Datum::String)

@@ -279,7 +279,8 @@ slt_files!(
     deep,
     folding,
     schemas,
-    windows
+    windows,
+    functions
 );
 
 #[test]

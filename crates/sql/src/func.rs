@@ -69,9 +69,6 @@ const AGGREGATES: &[&str] = &[
 /// Functions Postgres has that Eddy does not implement yet: calling one is a
 /// `0A000`, not a `42883`.
 const UNSUPPORTED_FUNCTIONS: &[&str] = &[
-    "to_char",
-    "to_timestamp",
-    "to_date",
     "to_number",
     "row_number",
     "rank",
@@ -83,30 +80,7 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "ntile",
     "random",
     "gen_random_uuid",
-    "regexp_replace",
-    "regexp_match",
     "regexp_matches",
-    "array_length",
-    "age",
-    "make_date",
-    "make_timestamp",
-    "make_interval",
-    "format",
-    "initcap",
-    "reverse",
-    "chr",
-    "ascii",
-    "translate",
-    "starts_with",
-    "exp",
-    "ln",
-    "log",
-    "log10",
-    "sign",
-    "trunc",
-    "pi",
-    "cbrt",
-    "div",
     "jsonb_build_array",
     "jsonb_agg",
     "jsonb_array_length",
@@ -128,7 +102,6 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "coalesce_",
     "quote_literal",
     "array_remove",
-    "cardinality",
 ];
 
 /// Set-returning functions: in FROM, or in a select list (see [`plan_table_call`]).
@@ -499,6 +472,66 @@ fn math_arg(arg: CExpr, sig: &str) -> Result<Typed, SqlError> {
     }
 }
 
+/// An array argument (any array type).
+fn array_arg(arg: CExpr, sig: &str) -> Result<Typed, SqlError> {
+    match arg {
+        CExpr::Typed(t) if t.scalar_type().array_element().is_some() => Ok(t),
+        CExpr::Typed(_) => Err(SqlError::function_does_not_exist(sig)),
+        _ => Err(SqlError::function_not_unique(sig)),
+    }
+}
+
+/// An argument brought to `to` by an implicit cast (an unknown literal read as `to`).
+fn coerce_arg(
+    scx: &StatementContext,
+    arg: CExpr,
+    to: ScalarType,
+    sig: &str,
+) -> Result<Typed, SqlError> {
+    Ok(scx
+        .coerce(arg, to, types::CastContext::Implicit)?
+        .map_err(|_| SqlError::function_does_not_exist(sig))?
+        .cast(to, CastKind::Explicit))
+}
+
+/// `age(a, b)` on two timestamps or two timestamptzs (a date is read as timestamptz),
+/// and `age(x)`, which is `age(current_date, x)` and so, like `now()`, refused in a
+/// view.
+fn plan_age(scx: &StatementContext, args: Vec<CExpr>, sig: &str) -> Result<Typed, SqlError> {
+    let types: Vec<Option<ScalarType>> = args.iter().map(CExpr::scalar_type).collect();
+    let typ = if types.iter().flatten().all(|t| *t == ScalarType::Timestamp) {
+        if types.iter().all(Option::is_none) {
+            return Err(SqlError::function_not_unique(sig));
+        }
+        ScalarType::Timestamp
+    } else {
+        ScalarType::TimestampTz
+    };
+    let mut typed = args
+        .into_iter()
+        .map(|a| coerce_arg(scx, a, typ, sig))
+        .collect::<Result<Vec<_>, _>>()?;
+    if typed.len() == 1 {
+        if scx.in_view.get() {
+            return Err(SqlError::new(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                "age with one argument is not supported in views yet",
+            )
+            .with_detail("age(x) is age(current_date, x), which changes every day."));
+        }
+        let midnight = scx.pcx.now.date_naive().and_time(chrono::NaiveTime::MIN);
+        let today = if typ == ScalarType::Timestamp {
+            Typed::literal(Datum::Timestamp(midnight), typ)
+        } else {
+            Typed::literal(Datum::TimestampTz(midnight.and_utc()), typ)
+        };
+        typed.insert(0, today);
+    }
+    let b = typed.pop().expect("two arguments");
+    let a = typed.pop().expect("two arguments");
+    Ok(a.binary(b, BinaryFunc::Age))
+}
+
 /// The constant string of a unit/field argument (`date_trunc('day', ...)`).
 fn constant_string(arg: &CExpr) -> Option<String> {
     match arg {
@@ -830,6 +863,130 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             };
             let dimension = int_arg(scx, next(), &sig)?;
             Ok(array.binary(dimension, BinaryFunc::ArrayUpper))
+        }
+        ("initcap", 1) => unary_text(UnaryFunc::Initcap, next()),
+        ("reverse", 1) => unary_text(UnaryFunc::Reverse, next()),
+        ("ascii", 1) => unary_text(UnaryFunc::Ascii, next()),
+        ("chr", 1) => Ok(int_arg(scx, next(), &sig)?.unary(UnaryFunc::Chr)),
+        ("starts_with", 2) => {
+            let s = text_arg(scx, next(), &sig)?;
+            let prefix = text_arg(scx, next(), &sig)?;
+            Ok(s.binary(prefix, BinaryFunc::StartsWith))
+        }
+        ("translate", 3)
+        | ("regexp_replace", 3 | 4)
+        | ("regexp_match" | "regexp_split_to_array", 2 | 3) => {
+            let typed = (0..n)
+                .map(|_| text_arg(scx, next(), &sig))
+                .collect::<Result<Vec<_>, _>>()?;
+            let func = match name {
+                "translate" => VariadicFunc::Translate,
+                "regexp_replace" => VariadicFunc::RegexpReplace,
+                "regexp_match" => VariadicFunc::RegexpMatch,
+                _ => VariadicFunc::RegexpSplitToArray,
+            };
+            Ok(Typed::variadic(func, typed))
+        }
+        ("format", _) if n > 0 => {
+            let mut typed = vec![text_arg(scx, next(), &sig)?];
+            typed.extend((1..n).map(|_| scx.finalize(next())));
+            Ok(Typed::variadic(VariadicFunc::Format, typed))
+        }
+        ("array_length", 2) => {
+            let array = array_arg(next(), &sig)?;
+            let dimension = int_arg(scx, next(), &sig)?;
+            Ok(array.binary(dimension, BinaryFunc::ArrayLength))
+        }
+        ("cardinality", 1) => Ok(array_arg(next(), &sig)?.unary(UnaryFunc::Cardinality)),
+        ("array_position", 2 | 3) => {
+            let array = array_arg(next(), &sig)?;
+            let elem = array
+                .scalar_type()
+                .array_element()
+                .ok_or_else(wrong_count)?;
+            let element = scx
+                .coerce(next(), elem, types::CastContext::Implicit)?
+                .map_err(|_| wrong_count())?;
+            let mut typed = vec![array, element];
+            if n == 3 {
+                typed.push(int_arg(scx, next(), &sig)?);
+            }
+            Ok(Typed::variadic(VariadicFunc::ArrayPosition, typed))
+        }
+        ("exp", 1) => Ok(math_arg(next(), &sig)?.unary(UnaryFunc::Exp)),
+        ("ln", 1) => Ok(math_arg(next(), &sig)?.unary(UnaryFunc::Ln)),
+        ("log" | "log10", 1) => Ok(math_arg(next(), &sig)?.unary(UnaryFunc::Log10)),
+        ("sign", 1) => Ok(math_arg(next(), &sig)?.unary(UnaryFunc::Sign)),
+        ("trunc", 1) => Ok(math_arg(next(), &sig)?.unary(UnaryFunc::Trunc)),
+        ("cbrt", 1) => {
+            Ok(coerce_arg(scx, next(), ScalarType::Float64, &sig)?.unary(UnaryFunc::Cbrt))
+        }
+        ("pi", 0) => Ok(Typed::literal(
+            Datum::Float64(eddy_repr::OrdF64(std::f64::consts::PI)),
+            ScalarType::Float64,
+        )),
+        ("log" | "div", 2) => {
+            let a = coerce_arg(scx, next(), NUMERIC, &sig)?;
+            let b = coerce_arg(scx, next(), NUMERIC, &sig)?;
+            let func = if name == "log" {
+                BinaryFunc::Log
+            } else {
+                BinaryFunc::DivTrunc
+            };
+            Ok(a.binary(b, func))
+        }
+        ("trunc", 2) => {
+            let x = coerce_arg(scx, next(), NUMERIC, &sig)?;
+            let digits = int_arg(scx, next(), &sig)?;
+            Ok(x.binary(digits, BinaryFunc::TruncTo))
+        }
+        ("make_date", 3) => {
+            let typed = (0..3)
+                .map(|_| int_arg(scx, next(), &sig))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Typed::variadic(VariadicFunc::MakeDate, typed))
+        }
+        ("make_timestamp", 6) | ("make_interval", 1..=7) => {
+            let mut typed = vec![];
+            for i in 0..n {
+                typed.push(if i == 5 && name == "make_timestamp" || i == 6 {
+                    coerce_arg(scx, next(), ScalarType::Float64, &sig)?
+                } else {
+                    int_arg(scx, next(), &sig)?
+                });
+            }
+            let func = if name == "make_timestamp" {
+                VariadicFunc::MakeTimestamp
+            } else {
+                VariadicFunc::MakeInterval
+            };
+            Ok(Typed::variadic(func, typed))
+        }
+        ("age", 1 | 2) => plan_age(scx, (0..n).map(|_| next()).collect(), &sig),
+        ("to_timestamp", 1) => {
+            Ok(coerce_arg(scx, next(), ScalarType::Float64, &sig)?.unary(UnaryFunc::ToTimestamp))
+        }
+        ("to_timestamp" | "to_date", 2) => {
+            let typed = vec![text_arg(scx, next(), &sig)?, text_arg(scx, next(), &sig)?];
+            let func = if name == "to_date" {
+                VariadicFunc::ToDate
+            } else {
+                VariadicFunc::ToTimestampFormat
+            };
+            Ok(Typed::variadic(func, typed))
+        }
+        ("to_char", 2) => {
+            let value = match next() {
+                CExpr::Typed(t) => match t.scalar_type() {
+                    ScalarType::Date => t.cast(ScalarType::TimestampTz, CastKind::Explicit),
+                    ScalarType::Timestamp | ScalarType::TimestampTz | ScalarType::Interval => t,
+                    s if s.is_numeric() => t,
+                    _ => return Err(wrong_count()),
+                },
+                _ => return Err(SqlError::function_not_unique(&sig)),
+            };
+            let fmt = text_arg(scx, next(), &sig)?;
+            Ok(Typed::variadic(VariadicFunc::ToChar, vec![value, fmt]))
         }
         _ if UNSUPPORTED_FUNCTIONS.contains(&name) => {
             Err(SqlError::unsupported(format!("function {name}")))

@@ -594,3 +594,192 @@ fn numeric_power(x: Decimal, y: Decimal) -> Result<Decimal, EvalError> {
     let r = x.checked_powd(y).ok_or_else(numeric_overflow)?;
     Ok(with_scale(r, rscale))
 }
+
+// ---------------------------------------------------------------------------------
+// Exponentials, logarithms, sign and truncation
+// ---------------------------------------------------------------------------------
+
+fn log_of_zero() -> EvalError {
+    EvalError::InvalidArgumentForLogarithm("cannot take logarithm of zero".into())
+}
+
+fn log_of_negative() -> EvalError {
+    EvalError::InvalidArgumentForLogarithm("cannot take logarithm of a negative number".into())
+}
+
+/// A float result checked as Postgres checks math results: infinity from a finite
+/// argument overflows, zero from a nonzero one underflows (when `check_zero`).
+fn checked_float(r: f64, x: f64, check_zero: bool) -> Result<Datum, EvalError> {
+    if r.is_infinite() && x.is_finite() {
+        return Err(EvalError::FloatOverflow);
+    }
+    if check_zero && r == 0.0 && x.is_finite() {
+        return Err(EvalError::FloatUnderflow);
+    }
+    Ok(Datum::Float64(eddy_repr::OrdF64(r)))
+}
+
+/// Postgres' `estimate_ln_dweight`: the decimal weight of `ln(x)` for `x > 0`, from
+/// `x - 1` near 1 and from a double-precision logarithm elsewhere.
+fn ln_dweight(x: &Decimal) -> i64 {
+    let near_one = Decimal::new(9, 1) <= *x && *x <= Decimal::new(11, 1);
+    if near_one {
+        let d = *x - Decimal::ONE;
+        if d.is_zero() {
+            return 0;
+        }
+        return numeric_to_f64(&d.abs()).log10().floor() as i64;
+    }
+    let ln = numeric_to_f64(x).ln();
+    if ln == 0.0 {
+        0
+    } else {
+        ln.abs().log10().trunc() as i64
+    }
+}
+
+/// `ln` of a positive numeric with Postgres' errors for zero and negatives.
+fn numeric_ln_value(x: &Decimal) -> Result<Decimal, EvalError> {
+    if x.is_zero() {
+        return Err(log_of_zero());
+    }
+    if x.is_sign_negative() {
+        return Err(log_of_negative());
+    }
+    x.checked_ln().ok_or_else(numeric_overflow)
+}
+
+/// `exp(x)`: floats as `dexp`; numerics with 16 significant digits (Postgres'
+/// `numeric_exp` scale: at least the argument's).
+pub(super) fn exp(a: Datum) -> Result<Datum, EvalError> {
+    match a {
+        Datum::Numeric(v) => {
+            let weight = (numeric_to_f64(&v) * std::f64::consts::LOG10_E).clamp(-2000.0, 2000.0);
+            let rscale = (NUMERIC_MIN_SIG_DIGITS - weight as i64).max(v.scale() as i64);
+            let r = v.checked_exp().ok_or_else(numeric_overflow)?;
+            Ok(Datum::Numeric(with_scale(r, rscale)))
+        }
+        other => {
+            let x = to_f64(&other)?;
+            let r = if x == f64::NEG_INFINITY { 0.0 } else { x.exp() };
+            checked_float(r, x, true)
+        }
+    }
+}
+
+/// `ln(x)`: floats as `dlog1`; numerics with Postgres' `numeric_ln` scale.
+pub(super) fn ln(a: Datum) -> Result<Datum, EvalError> {
+    match a {
+        Datum::Numeric(v) => {
+            let r = numeric_ln_value(&v)?;
+            let rscale = (NUMERIC_MIN_SIG_DIGITS - ln_dweight(&v)).max(v.scale() as i64);
+            Ok(Datum::Numeric(with_scale(r, rscale)))
+        }
+        other => float_log(&other, f64::ln),
+    }
+}
+
+fn float_log(a: &Datum, f: fn(f64) -> f64) -> Result<Datum, EvalError> {
+    let x = to_f64(a)?;
+    if x == 0.0 {
+        return Err(log_of_zero());
+    }
+    if x < 0.0 {
+        return Err(log_of_negative());
+    }
+    checked_float(f(x), x, false)
+}
+
+/// `log(x)` / `log10(x)`: floats as `dlog10`; numerics as `log(10, x)`.
+pub(super) fn log10(a: Datum) -> Result<Datum, EvalError> {
+    match a {
+        Datum::Numeric(v) => log(Datum::Numeric(Decimal::TEN), Datum::Numeric(v)),
+        other => float_log(&other, f64::log10),
+    }
+}
+
+/// `log(base, x)` on numerics: `ln(x) / ln(base)` with Postgres' `numeric_log` scale
+/// (16 significant digits, at least either argument's scale); base 1 divides by zero.
+pub(super) fn log(base: Datum, x: Datum) -> Result<Datum, EvalError> {
+    let (b, v) = (to_decimal(&base)?, to_decimal(&x)?);
+    let (ln_b, ln_v) = (numeric_ln_value(&b)?, numeric_ln_value(&v)?);
+    if ln_b.is_zero() {
+        return Err(EvalError::DivisionByZero);
+    }
+    let rscale = (NUMERIC_MIN_SIG_DIGITS - (ln_dweight(&v) - ln_dweight(&b)))
+        .max(b.scale() as i64)
+        .max(v.scale() as i64);
+    let r = ln_v.checked_div(ln_b).ok_or_else(numeric_overflow)?;
+    Ok(Datum::Numeric(with_scale(r, rscale)))
+}
+
+/// `sign(x)`: -1, 0 or 1 (numerics with scale 0; a float NaN is 0, as in `dsign`).
+pub(super) fn sign(a: Datum) -> Result<Datum, EvalError> {
+    match a {
+        Datum::Numeric(v) => Ok(Datum::Numeric(if v.is_zero() {
+            Decimal::ZERO
+        } else if v.is_sign_negative() {
+            Decimal::NEGATIVE_ONE
+        } else {
+            Decimal::ONE
+        })),
+        other => {
+            let x = to_f64(&other)?;
+            let s = if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            };
+            Ok(Datum::Float64(eddy_repr::OrdF64(s)))
+        }
+    }
+}
+
+/// `trunc(x)`: towards zero (numerics with scale 0).
+pub(super) fn trunc(a: Datum) -> Result<Datum, EvalError> {
+    match a {
+        Datum::Numeric(v) => Ok(Datum::Numeric(normalize_zero(v.trunc()))),
+        other => Ok(Datum::Float64(eddy_repr::OrdF64(to_f64(&other)?.trunc()))),
+    }
+}
+
+/// `trunc(numeric, digits)`: towards zero at `digits` places, padded to that scale; a
+/// negative `digits` zeroes tens, hundreds, ... with scale 0.
+pub(super) fn trunc_to(a: Datum, b: Datum) -> Result<Datum, EvalError> {
+    let digits = match int_of(&b) {
+        Some((n, _)) => n,
+        None => return Err(unexpected("trunc", &[a, b])),
+    };
+    let v = to_decimal(&a)?;
+    if digits >= 0 {
+        let scale = digits.min(MAX_SCALE) as u32;
+        let r = v.round_dp_with_strategy(scale, RoundingStrategy::ToZero);
+        return Ok(Datum::Numeric(with_scale(r, digits)));
+    }
+    let k = digits.unsigned_abs();
+    if k > MAX_SCALE as u64 {
+        return Ok(Datum::Numeric(Decimal::ZERO));
+    }
+    let unit = Decimal::from_i128_with_scale(10i128.pow(k as u32), 0);
+    let q = v.checked_div(unit).ok_or_else(numeric_overflow)?.trunc();
+    let r = q.checked_mul(unit).ok_or_else(numeric_overflow)?;
+    Ok(Datum::Numeric(with_scale(r, 0)))
+}
+
+/// `cbrt(double precision)`.
+pub(super) fn cbrt(a: Datum) -> Result<Datum, EvalError> {
+    let x = to_f64(&a)?;
+    checked_float(x.cbrt(), x, false)
+}
+
+/// `div(a, b)` on numerics: the quotient truncated towards zero, scale 0.
+pub(super) fn div_trunc(a: Datum, b: Datum) -> Result<Datum, EvalError> {
+    let (x, y) = (to_decimal(&a)?, to_decimal(&b)?);
+    if y.is_zero() {
+        return Err(EvalError::DivisionByZero);
+    }
+    let q = x.checked_div(y).ok_or_else(numeric_overflow)?;
+    Ok(Datum::Numeric(normalize_zero(q.trunc())))
+}

@@ -99,6 +99,59 @@ pub(super) fn array_upper(array: Datum, dimension: Datum) -> Result<Datum, EvalE
         .unwrap_or(Datum::Null))
 }
 
+/// `array_length(array, dimension)` (both non-NULL): as `array_upper`, since Eddy's
+/// arrays are one-dimensional and 1-based.
+pub(super) fn array_length(array: Datum, dimension: Datum) -> Result<Datum, EvalError> {
+    array_upper(array, dimension)
+}
+
+/// `cardinality(array)`: the number of elements, 0 for an empty array.
+pub(super) fn cardinality(array: Datum) -> Result<Datum, EvalError> {
+    let elems = elements("cardinality", &array)?;
+    i32::try_from(elems.len())
+        .map(Datum::Int32)
+        .map_err(|_| EvalError::OutOfRange("integer".into()))
+}
+
+/// `array_position(array, element [, start])`: the first position at or after `start`
+/// (1 when absent or below 1) whose element is not distinct from `element`, so a NULL
+/// `element` finds the first NULL; NULL when there is none or the array is NULL. A
+/// NULL `start` is Postgres' 22004.
+pub(super) fn array_position(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    let (array, element) = match args.as_slice() {
+        [a, e] | [a, e, _] => (a, e),
+        _ => return Err(unexpected("array_position", &args)),
+    };
+    if array.is_null() {
+        return Ok(Datum::Null);
+    }
+    let start = match args.get(2) {
+        None => 1,
+        Some(Datum::Int32(s)) => *s as i64,
+        Some(Datum::Null) => {
+            return Err(EvalError::NullValueNotAllowed(
+                "initial position must not be null".into(),
+            ))
+        }
+        Some(other) => return Err(unexpected("array_position", std::slice::from_ref(other))),
+    };
+    let elems = elements("array_position", array)?;
+    let skip = usize::try_from(start.max(1) - 1).unwrap_or(usize::MAX);
+    for (i, e) in elems.iter().enumerate().skip(skip) {
+        let found = match (e.is_null(), element.is_null()) {
+            (true, true) => true,
+            (false, false) => compare(e, element)? == Ordering::Equal,
+            _ => false,
+        };
+        if found {
+            return Ok(i32::try_from(i + 1)
+                .map(Datum::Int32)
+                .unwrap_or(Datum::Null));
+        }
+    }
+    Ok(Datum::Null)
+}
+
 /// `array[index]` (both non-NULL), 1-based.
 pub(super) fn array_index(array: Datum, index: Datum) -> Result<Datum, EvalError> {
     let elems = elements("array subscript", &array)?;

@@ -783,3 +783,258 @@ pub(crate) fn hop_window_starts(
     starts.reverse();
     Ok(starts)
 }
+
+// ---------------------------------------------------------------------------------
+// make_date, make_timestamp, make_interval, to_timestamp(double), age
+// ---------------------------------------------------------------------------------
+
+/// The integer arguments of a `make_*` function.
+fn int_args<const N: usize>(func: &str, args: &[Datum]) -> Result<[i64; N], EvalError> {
+    let mut out = [0; N];
+    for (o, d) in out.iter_mut().zip(args) {
+        *o = int_value(d).ok_or_else(|| unexpected(func, args))?;
+    }
+    Ok(out)
+}
+
+/// A double as C's `%g` prints it (six significant digits), for error messages.
+pub(crate) fn c_g(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return if x.is_nan() {
+            "nan".into()
+        } else if x.is_infinite() {
+            if x > 0.0 { "inf" } else { "-inf" }.into()
+        } else {
+            "0".into()
+        };
+    }
+    let exp = x.abs().log10().floor() as i32;
+    let sci = format!("{x:.5e}");
+    let exp = match sci.split_once('e') {
+        Some((_, e)) => e.parse().unwrap_or(exp),
+        None => exp,
+    };
+    let trim = |s: String| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    if !(-4..6).contains(&exp) {
+        let (mantissa, _) = sci.split_once('e').unwrap_or((&sci, ""));
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa.to_string()), exp.abs())
+    } else {
+        let decimals = (5 - exp).max(0) as usize;
+        trim(format!("{x:.decimals$}"))
+    }
+}
+
+/// A date from a year (negative for BC, no year 0), month and day, as Postgres
+/// validates them (`date field value out of range: 2023-02-30`).
+fn date_from_fields(year: i64, month: i64, day: i64) -> Result<NaiveDate, EvalError> {
+    let overflow = || {
+        EvalError::DatetimeFieldOverflow(format!(
+            "date field value out of range: {year}-{month:02}-{day:02}"
+        ))
+    };
+    if year == 0 {
+        return Err(overflow());
+    }
+    let astronomical = if year < 0 { year + 1 } else { year };
+    let year32 = i32::try_from(astronomical).map_err(|_| overflow())?;
+    let (month32, day32) = (
+        u32::try_from(month).map_err(|_| overflow())?,
+        u32::try_from(day).map_err(|_| overflow())?,
+    );
+    let last = days_in_month(year32, month32).ok_or_else(overflow)?;
+    if day32 == 0 || day32 > last {
+        return Err(overflow());
+    }
+    let date = NaiveDate::from_ymd_opt(year32, month32, day32).ok_or_else(|| {
+        EvalError::DatetimeFieldOverflow(format!("date out of range: {year}-{month:02}-{day:02}"))
+    })?;
+    let min = NaiveDate::from_ymd_opt(-4713, 11, 24).unwrap_or(NaiveDate::MIN);
+    let max = NaiveDate::from_ymd_opt(5_874_897, 12, 31).unwrap_or(NaiveDate::MAX);
+    if date < min || date > max {
+        return Err(EvalError::DatetimeFieldOverflow(format!(
+            "date out of range: {year}-{month:02}-{day:02}"
+        )));
+    }
+    Ok(date)
+}
+
+/// `make_date(year, month, day)`: a negative year is BC.
+pub(super) fn make_date(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    let [y, m, d] = int_args::<3>("make_date", &args)?;
+    Ok(Datum::Date(date_from_fields(y, m, d)?))
+}
+
+/// `make_timestamp(year, month, day, hour, min, sec)`: the year must be positive;
+/// `24:00:00` and a second of 60 roll over, as in Postgres.
+pub(super) fn make_timestamp(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    let [y, mo, d, h, mi] = int_args::<5>("make_timestamp", &args)?;
+    let sec = args
+        .get(5)
+        .map(to_f64)
+        .transpose()?
+        .ok_or_else(|| unexpected("make_timestamp", &args))?;
+    if y <= 0 {
+        return Err(EvalError::DatetimeFieldOverflow(format!(
+            "date field value out of range: {y}-{mo:02}-{d:02}"
+        )));
+    }
+    let date = date_from_fields(y, mo, d)?;
+    let bad_time = !(0..=24).contains(&h)
+        || !(0..60).contains(&mi)
+        || sec.is_nan()
+        || !(0.0..=60.0).contains(&sec)
+        || (h == 24 && (mi > 0 || sec > 0.0));
+    if bad_time {
+        let sec_text = c_g(sec);
+        let sec_text = if sec_text.len() < 2 {
+            format!("0{sec_text}")
+        } else {
+            sec_text
+        };
+        return Err(EvalError::DatetimeFieldOverflow(format!(
+            "time field value out of range: {h}:{mi:02}:{sec_text}"
+        )));
+    }
+    let micros =
+        (h * 60 + mi) * 60 * USECS_PER_SEC + (sec * USECS_PER_SEC as f64).round_ties_even() as i64;
+    let ts = date
+        .and_time(NaiveTime::MIN)
+        .checked_add_signed(Duration::microseconds(micros))
+        .ok_or_else(timestamp_out_of_range)?;
+    Ok(Datum::Timestamp(check_timestamp_range(ts)?))
+}
+
+/// `make_interval(years, months, weeks, days, hours, mins, secs)`, missing trailing
+/// arguments zero.
+pub(super) fn make_interval(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    let n = args.len().min(6);
+    let mut ints = [0i64; 6];
+    for (o, d) in ints.iter_mut().zip(&args[..n]) {
+        *o = int_value(d).ok_or_else(|| unexpected("make_interval", &args))?;
+    }
+    let [years, months, weeks, days, hours, mins] = ints;
+    let secs = match args.get(6) {
+        Some(d) => to_f64(d)?,
+        None => 0.0,
+    };
+    let overflow = interval_out_of_range;
+    if !secs.is_finite() {
+        return Err(overflow());
+    }
+    let secs_micros = (secs * USECS_PER_SEC as f64).round_ties_even();
+    if !(i64::MIN as f64..i64::MAX as f64).contains(&secs_micros) {
+        return Err(overflow());
+    }
+    let months = years
+        .checked_mul(12)
+        .and_then(|m| m.checked_add(months))
+        .and_then(|m| i32::try_from(m).ok())
+        .ok_or_else(overflow)?;
+    let days = weeks
+        .checked_mul(7)
+        .and_then(|d| d.checked_add(days))
+        .and_then(|d| i32::try_from(d).ok())
+        .ok_or_else(overflow)?;
+    let micros = hours
+        .checked_mul(3600 * USECS_PER_SEC)
+        .and_then(|h| h.checked_add(mins.checked_mul(60 * USECS_PER_SEC)?))
+        .and_then(|t| t.checked_add(secs_micros as i64))
+        .ok_or_else(overflow)?;
+    Ok(Datum::Interval(Interval {
+        months,
+        days,
+        micros,
+    }))
+}
+
+/// `to_timestamp(double precision)`: seconds since 1970-01-01 UTC, rounded to
+/// microseconds. NaN and out-of-range seconds are Postgres' errors; infinities would
+/// be infinite timestamps, which Eddy does not have.
+pub(super) fn to_timestamp(d: Datum) -> Result<Datum, EvalError> {
+    let seconds = to_f64(&d)?;
+    if seconds.is_nan() {
+        return Err(EvalError::DatetimeFieldOverflow(
+            "timestamp cannot be NaN".into(),
+        ));
+    }
+    if seconds.is_infinite() {
+        return Err(EvalError::FeatureNotSupported {
+            message: "infinite timestamps are not supported".into(),
+            detail: None,
+        });
+    }
+    // Postgres' range: Julian day 0 up to (not including) 294277-01-01.
+    const SECS_PER_DAY: f64 = 86_400.0;
+    let min = SECS_PER_DAY * (0 - UNIX_EPOCH_JDATE) as f64;
+    let max = SECS_PER_DAY * (109_203_528 - UNIX_EPOCH_JDATE) as f64;
+    if !(min..max).contains(&seconds) {
+        return Err(EvalError::DatetimeFieldOverflow(format!(
+            "timestamp out of range: \"{}\"",
+            c_g(seconds)
+        )));
+    }
+    let micros = (seconds * USECS_PER_SEC as f64).round_ties_even() as i64;
+    let ts = DateTime::<Utc>::from_timestamp_micros(micros).ok_or_else(timestamp_out_of_range)?;
+    Ok(Datum::TimestampTz(ts))
+}
+
+/// `age(a, b)`: Postgres' `timestamp_age`, the difference field by field (years,
+/// months, days, time), borrowing from the next larger field, a day borrowing the
+/// length of the month of the earlier timestamp's month.
+pub(super) fn age(a: Datum, b: Datum) -> Result<Datum, EvalError> {
+    let (t1, t2) = match (&a, &b) {
+        (Datum::Timestamp(x), Datum::Timestamp(y)) => (*x, *y),
+        (Datum::TimestampTz(x), Datum::TimestampTz(y)) => (x.naive_utc(), y.naive_utc()),
+        _ => return Err(unexpected("age", &[a, b])),
+    };
+    let flip = t1 < t2;
+    let sign = if flip { -1 } else { 1 };
+    let sub_micros = |t: &NaiveDateTime| (t.nanosecond() as i64 / 1000) % USECS_PER_SEC;
+    let mut fsec = sign * (sub_micros(&t1) - sub_micros(&t2));
+    let mut sec = sign * (t1.second() as i64 - t2.second() as i64);
+    let mut min = sign * (t1.minute() as i64 - t2.minute() as i64);
+    let mut hour = sign * (t1.hour() as i64 - t2.hour() as i64);
+    let mut mday = sign * (t1.day() as i64 - t2.day() as i64);
+    let mut mon = sign * (t1.month() as i64 - t2.month() as i64);
+    let mut year = sign * (t1.year() as i64 - t2.year() as i64);
+    while fsec < 0 {
+        fsec += USECS_PER_SEC;
+        sec -= 1;
+    }
+    while sec < 0 {
+        sec += 60;
+        min -= 1;
+    }
+    while min < 0 {
+        min += 60;
+        hour -= 1;
+    }
+    while hour < 0 {
+        hour += 24;
+        mday -= 1;
+    }
+    while mday < 0 {
+        let from = if flip { t1 } else { t2 };
+        mday += days_in_month(from.year(), from.month()).unwrap_or(30) as i64;
+        mon -= 1;
+    }
+    while mon < 0 {
+        mon += 12;
+        year -= 1;
+    }
+    let months = (year * 12 + mon) * sign;
+    let days = mday * sign;
+    let micros = (((hour * 60 + min) * 60 + sec) * USECS_PER_SEC + fsec) * sign;
+    Ok(Datum::Interval(Interval {
+        months: i32::try_from(months).map_err(|_| interval_out_of_range())?,
+        days: i32::try_from(days).map_err(|_| interval_out_of_range())?,
+        micros,
+    }))
+}

@@ -528,3 +528,236 @@ pub(crate) fn regexp_split(s: &str, pattern: &regex::Regex) -> Vec<String> {
     pieces.push(s[last..].to_string());
     pieces
 }
+
+// ---------------------------------------------------------------------------------
+// Regular expression functions
+// ---------------------------------------------------------------------------------
+
+/// The flags of a regular expression function that Eddy understands: `i` (case
+/// insensitive), `c` (case sensitive, the default; the later of `i`/`c` wins) and `g`
+/// (every match). Postgres' other flags (`n`, `s`, `x`, ...) are refused as unknown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RegexFlags {
+    pub case_insensitive: bool,
+    pub global: bool,
+}
+
+impl RegexFlags {
+    /// Reads `flags` for the function `func`, refusing `g` unless `allow_global`, with
+    /// Postgres' messages (`regexp_match() does not support the "global" option`).
+    pub(crate) fn parse(func: &str, flags: &str, allow_global: bool) -> Result<Self, EvalError> {
+        let mut out = RegexFlags::default();
+        for flag in flags.chars() {
+            match flag {
+                'i' => out.case_insensitive = true,
+                'c' => out.case_insensitive = false,
+                'g' if allow_global => out.global = true,
+                'g' => {
+                    return Err(EvalError::InvalidParameterValue(format!(
+                        "{func}() does not support the \"global\" option"
+                    )))
+                }
+                other => {
+                    return Err(EvalError::InvalidParameterValue(format!(
+                        "invalid regular expression option: \"{other}\""
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The flags in argument `i` of `args` (none when the function was called without
+    /// them).
+    fn from_arg(
+        func: &str,
+        args: &[Datum],
+        i: usize,
+        allow_global: bool,
+    ) -> Result<Self, EvalError> {
+        match args.get(i) {
+            None => Ok(RegexFlags::default()),
+            Some(d) => RegexFlags::parse(func, text(func, d)?, allow_global),
+        }
+    }
+}
+
+/// `regexp_replace(source, pattern, replacement [, flags])`. In `replacement`,
+/// `\1`..`\9` insert a captured group (empty when it did not participate or does not
+/// exist), `\&` the whole match, `\\` one backslash; any other backslash is literal.
+pub(super) fn regexp_replace(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    let name = "regexp_replace";
+    let (s, pattern, replacement) = match args.as_slice() {
+        [s, p, r] | [s, p, r, _] => (text(name, s)?, text(name, p)?, text(name, r)?),
+        _ => return Err(unexpected(name, &args)),
+    };
+    let flags = RegexFlags::from_arg(name, &args, 3, true)?;
+    let regex = compile_regex(pattern, flags.case_insensitive)?;
+    let mut out = String::with_capacity(s.len());
+    let mut last = 0;
+    for caps in regex.captures_iter(s) {
+        let whole = caps.get(0).expect("group 0 always matches");
+        out.push_str(&s[last..whole.start()]);
+        expand_replacement(&mut out, replacement, &caps);
+        if out.len() > MAX_VALUE_BYTES {
+            return Err(too_large());
+        }
+        last = whole.end();
+        if !flags.global {
+            break;
+        }
+    }
+    out.push_str(&s[last..]);
+    Ok(Datum::String(out))
+}
+
+/// Appends `replacement` to `out` with its back-references expanded from `caps`.
+fn expand_replacement(out: &mut String, replacement: &str, caps: &regex::Captures) {
+    let mut chars = replacement.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek() {
+            Some(&d @ '1'..='9') => {
+                chars.next();
+                let group = d as usize - '0' as usize;
+                if let Some(m) = caps.get(group) {
+                    out.push_str(m.as_str());
+                }
+            }
+            Some('&') => {
+                chars.next();
+                out.push_str(caps.get(0).map_or("", |m| m.as_str()));
+            }
+            Some('\\') => {
+                chars.next();
+                out.push('\\');
+            }
+            _ => out.push('\\'),
+        }
+    }
+}
+
+/// `regexp_match(string, pattern [, flags])`.
+pub(super) fn regexp_match(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    let name = "regexp_match";
+    let (s, pattern) = match args.as_slice() {
+        [s, p] | [s, p, _] => (text(name, s)?, text(name, p)?),
+        _ => return Err(unexpected(name, &args)),
+    };
+    let flags = RegexFlags::from_arg(name, &args, 2, false)?;
+    let regex = compile_regex(pattern, flags.case_insensitive)?;
+    let Some(caps) = regex.captures(s) else {
+        return Ok(Datum::Null);
+    };
+    let group =
+        |m: Option<regex::Match>| m.map_or(Datum::Null, |m| Datum::String(m.as_str().into()));
+    Ok(Datum::Array(if caps.len() == 1 {
+        vec![group(caps.get(0))]
+    } else {
+        caps.iter().skip(1).map(group).collect()
+    }))
+}
+
+/// `regexp_split_to_array(string, pattern [, flags])`: the pieces
+/// `regexp_split_to_table` gives, as `text[]`.
+pub(super) fn regexp_split_to_array(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    let name = "regexp_split_to_array";
+    let (s, pattern) = match args.as_slice() {
+        [s, p] | [s, p, _] => (text(name, s)?, text(name, p)?),
+        _ => return Err(unexpected(name, &args)),
+    };
+    let flags = RegexFlags::from_arg(name, &args, 2, false)?;
+    let regex = compile_regex(pattern, flags.case_insensitive)?;
+    Ok(Datum::Array(
+        regexp_split(s, &regex)
+            .into_iter()
+            .map(Datum::String)
+            .collect(),
+    ))
+}
+
+// ---------------------------------------------------------------------------------
+// Characters
+// ---------------------------------------------------------------------------------
+
+/// `initcap(text)`: a letter or digit after another letter or digit is lower case,
+/// any other upper case.
+pub(super) fn initcap(d: Datum) -> Result<Datum, EvalError> {
+    let s = text("initcap", &d)?;
+    let mut out = String::with_capacity(s.len());
+    let mut in_word = false;
+    for c in s.chars() {
+        if in_word {
+            out.extend(c.to_lowercase());
+        } else {
+            out.extend(c.to_uppercase());
+        }
+        in_word = c.is_alphanumeric();
+    }
+    Ok(Datum::String(out))
+}
+
+pub(super) fn reverse(d: Datum) -> Result<Datum, EvalError> {
+    Ok(Datum::String(text("reverse", &d)?.chars().rev().collect()))
+}
+
+/// `chr(n)`: the character with code point `n` (UTF-8 databases), with Postgres'
+/// errors for negative numbers (22023), zero, surrogates and numbers beyond Unicode
+/// (54000).
+pub(super) fn chr(d: Datum) -> Result<Datum, EvalError> {
+    let n = int_arg("chr", &d)?;
+    let limit = |msg: String| Err(EvalError::ProgramLimitExceeded(msg));
+    if n < 0 {
+        return Err(EvalError::InvalidParameterValue(
+            "character number must be positive".into(),
+        ));
+    }
+    if n == 0 {
+        return limit("null character not permitted".into());
+    }
+    if n > 0x10FFFF {
+        return limit(format!("requested character too large for encoding: {n}"));
+    }
+    match char::from_u32(n as u32) {
+        Some(c) => Ok(Datum::String(c.to_string())),
+        None => limit(format!("requested character not valid for encoding: {n}")),
+    }
+}
+
+/// `ascii(text)`: the code point of the first character, 0 for an empty text.
+pub(super) fn ascii(d: Datum) -> Result<Datum, EvalError> {
+    let s = text("ascii", &d)?;
+    Ok(Datum::Int32(s.chars().next().map_or(0, |c| c as i32)))
+}
+
+pub(super) fn starts_with(s: Datum, prefix: Datum) -> Result<Datum, EvalError> {
+    let (s, prefix) = (text("starts_with", &s)?, text("starts_with", &prefix)?);
+    Ok(Datum::Bool(s.starts_with(prefix)))
+}
+
+/// `translate(string, from, to)`: a character of `string` found in `from` (its first
+/// occurrence there) becomes the character at the same position in `to`, or is
+/// dropped when `to` is shorter.
+pub(super) fn translate(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    let [s, from, to] = args.as_slice() else {
+        return Err(unexpected("translate", &args));
+    };
+    let (s, from, to) = (
+        text("translate", s)?,
+        text("translate", from)?,
+        text("translate", to)?,
+    );
+    let from: Vec<char> = from.chars().collect();
+    let to: Vec<char> = to.chars().collect();
+    let out = s
+        .chars()
+        .filter_map(|c| match from.iter().position(|&f| f == c) {
+            Some(i) => to.get(i).copied(),
+            None => Some(c),
+        })
+        .collect();
+    Ok(Datum::String(out))
+}

@@ -3375,6 +3375,18 @@ fn no_datum_combination_panics() {
         UnaryFunc::Sqrt,
         UnaryFunc::JsonbTypeof,
         UnaryFunc::Md5,
+        UnaryFunc::Initcap,
+        UnaryFunc::Reverse,
+        UnaryFunc::Chr,
+        UnaryFunc::Ascii,
+        UnaryFunc::Exp,
+        UnaryFunc::Ln,
+        UnaryFunc::Log10,
+        UnaryFunc::Sign,
+        UnaryFunc::Trunc,
+        UnaryFunc::Cbrt,
+        UnaryFunc::Cardinality,
+        UnaryFunc::ToTimestamp,
     ];
     for &f in DateTimeUnit::ALL {
         unary.push(UnaryFunc::Extract(f));
@@ -3421,6 +3433,12 @@ fn no_datum_combination_panics() {
         BinaryFunc::JsonbGet,
         BinaryFunc::JsonbGetText,
         BinaryFunc::IsDistinctFrom,
+        BinaryFunc::StartsWith,
+        BinaryFunc::Log,
+        BinaryFunc::TruncTo,
+        BinaryFunc::DivTrunc,
+        BinaryFunc::ArrayLength,
+        BinaryFunc::Age,
     ];
     for f in &binary {
         for a in &datums {
@@ -3441,6 +3459,18 @@ fn no_datum_combination_panics() {
         VariadicFunc::SplitPart,
         VariadicFunc::Lpad,
         VariadicFunc::Rpad,
+        VariadicFunc::RegexpReplace,
+        VariadicFunc::RegexpMatch,
+        VariadicFunc::RegexpSplitToArray,
+        VariadicFunc::Format,
+        VariadicFunc::Translate,
+        VariadicFunc::ArrayPosition,
+        VariadicFunc::MakeDate,
+        VariadicFunc::MakeTimestamp,
+        VariadicFunc::MakeInterval,
+        VariadicFunc::ToChar,
+        VariadicFunc::ToTimestampFormat,
+        VariadicFunc::ToDate,
     ];
     let small: Vec<Datum> = datums.iter().step_by(3).cloned().collect();
     for f in &variadic {
@@ -3509,4 +3539,88 @@ fn numeric_precision_limits() {
         )),
         Ok("2460312".into())
     );
+}
+
+/// Templates and format strings are user data: odd ones give errors or text, never
+/// a panic, and widths cannot allocate beyond the value limit.
+#[test]
+fn templates_never_panic() {
+    let s = |v: &str| Datum::String(v.into());
+    let ts = Datum::Timestamp(
+        chrono::NaiveDate::from_ymd_opt(-96, 2, 29)
+            .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+            .expect("a valid timestamp"),
+    );
+    let iv = Datum::Interval(eddy_repr::Interval {
+        months: -13,
+        days: -40,
+        micros: -90_061_000_001,
+    });
+    let numbers = [
+        Datum::Int64(i64::MIN),
+        Datum::Numeric(rust_decimal::Decimal::MAX),
+        Datum::Float64(eddy_repr::OrdF64(1e300)),
+        Datum::Float64(eddy_repr::OrdF64(f64::NAN)),
+    ];
+    let templates = [
+        "",
+        "FM",
+        "\\",
+        "\"",
+        "\"unterminated",
+        "9.9.9",
+        "9,9,9,.0000000000000000000000000000009",
+        "FMFMFM9",
+        "YYYYYYYYY",
+        "FF6FF1THth",
+        "Month Mon Day Dy TZ OF J IW",
+        "S9",
+        "PR",
+    ];
+    for t in templates {
+        for v in numbers.iter().chain([&ts, &iv]) {
+            let _ = eval_variadic_datums(&VariadicFunc::ToChar, vec![v.clone(), s(t)]);
+        }
+        for input in [
+            "",
+            "999999999999 99 99",
+            "2023-02-29",
+            "12 PM 13",
+            "January",
+        ] {
+            let _ = eval_variadic_datums(&VariadicFunc::ToTimestampFormat, vec![s(input), s(t)]);
+            let _ = eval_variadic_datums(&VariadicFunc::ToDate, vec![s(input), s(t)]);
+        }
+    }
+    for f in [
+        "%2147483647s",
+        "%*s",
+        "%-*1$s",
+        "%99999999999$s",
+        "%",
+        "%1$",
+        "%I",
+    ] {
+        let r = eval_variadic_datums(&VariadicFunc::Format, vec![s(f), Datum::Int32(i32::MAX)]);
+        assert!(
+            r.is_err() || matches!(&r, Ok(Datum::String(x)) if x.len() < 1 << 20),
+            "{f}: {r:?}"
+        );
+    }
+}
+
+/// C's `%g`, which Postgres uses in `to_timestamp`'s range error.
+#[test]
+fn c_g_prints_like_c() {
+    for (x, want) in [
+        (1e20, "1e+20"),
+        (-1.5e-7, "-1.5e-07"),
+        (123456.0, "123456"),
+        (1234567.0, "1.23457e+06"),
+        (0.0001, "0.0001"),
+        (2.5, "2.5"),
+        (0.0, "0"),
+    ] {
+        assert_eq!(datetime::c_g(x), want, "{x}");
+    }
 }
