@@ -458,31 +458,33 @@ impl Coordinator {
                 .filter(|t| self.pg_sources.table_errors.contains_key(t))
                 .count()
         });
-        let (state, position, transactions, lag) = match self.pg_sources.running.get(&entry.id) {
-            Some(running) => {
-                let status = running.status();
-                let state = match &status.state {
-                    PgSourceState::Starting => "starting".to_string(),
-                    PgSourceState::Snapshotting => {
-                        format!("snapshotting: {} rows copied", status.snapshot_rows)
-                    }
-                    PgSourceState::Running => "running".to_string(),
-                    PgSourceState::Retrying { last_error, .. } => {
-                        format!("retrying: {last_error}")
-                    }
-                    PgSourceState::Failed { error } => format!("failed: {error}"),
-                    PgSourceState::Stopped => "stopped".to_string(),
-                };
-                let position = match self.pg_sources.progress.get(&entry.id) {
-                    Some(PgProgress::Lsn(lsn)) => format!("lsn {lsn}"),
-                    Some(PgProgress::Snapshot { rows }) => format!("snapshot {rows} rows"),
-                    None => String::new(),
-                };
-                let lag = status.lag_bytes().map(|b| b as i64);
-                (state, position, status.transactions_total, lag)
-            }
-            None => ("not started".to_string(), String::new(), 0, None),
-        };
+        let (state, position, transactions, lag, lag_ms) =
+            match self.pg_sources.running.get(&entry.id) {
+                Some(running) => {
+                    let status = running.status();
+                    let state = match &status.state {
+                        PgSourceState::Starting => "starting".to_string(),
+                        PgSourceState::Snapshotting => {
+                            format!("snapshotting: {} rows copied", status.snapshot_rows)
+                        }
+                        PgSourceState::Running => "running".to_string(),
+                        PgSourceState::Retrying { last_error, .. } => {
+                            format!("retrying: {last_error}")
+                        }
+                        PgSourceState::Failed { error } => format!("failed: {error}"),
+                        PgSourceState::Stopped => "stopped".to_string(),
+                    };
+                    let position = match self.pg_sources.progress.get(&entry.id) {
+                        Some(PgProgress::Lsn(lsn)) => format!("lsn {lsn}"),
+                        Some(PgProgress::Snapshot { rows }) => format!("snapshot {rows} rows"),
+                        None => String::new(),
+                    };
+                    let lag = status.lag_bytes().map(|b| b as i64);
+                    let lag_ms = status.lag_ms(now_ms() as i64);
+                    (state, position, status.transactions_total, lag, lag_ms)
+                }
+                None => ("not started".to_string(), String::new(), 0, None, None),
+            };
         Row::pack(&[
             Datum::String(entry.name.clone()),
             Datum::String("postgres".into()),
@@ -492,6 +494,7 @@ impl Coordinator {
             Datum::Int64(transactions as i64),
             Datum::Int64(stopped as i64),
             lag.map_or(Datum::Null, Datum::Int64),
+            lag_ms.map_or(Datum::Null, Datum::Int64),
         ])
     }
 

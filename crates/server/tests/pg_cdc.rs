@@ -287,6 +287,12 @@ async fn a_postgres_database_is_mirrored_exactly_through_changes_and_kill9() {
     assert_eq!(sources.len(), 1, "{sources:?}");
     assert_eq!(sources[0][1].as_deref(), Some("postgres"));
     assert_eq!(sources[0][3].as_deref(), Some("running"), "{sources:?}");
+    // Caught up, the lag is none in bytes and in ms (both NULL until upstream has said
+    // where its WAL ends).
+    assert_eq!(sources[0].len(), 9, "{sources:?}");
+    if sources[0][7].as_deref() == Some("0") {
+        assert_eq!(sources[0][8].as_deref(), Some("0"), "{sources:?}");
+    }
     let err = client
         .batch_execute("DROP SOURCE shop")
         .await

@@ -285,6 +285,9 @@ pub fn show_objects_desc() -> RelationDesc {
 /// `failed: <error>`, `stopped`), `offsets` (`partition:next offset` pairs), and the
 /// counts of `messages` read and `errors` (messages that could not be read), and the
 /// `lag`: messages the broker holds that are not applied yet (NULL until known).
+/// A Postgres source's row has type `postgres`, its publication, the LSN applied,
+/// transactions, stopped tables, the lag in WAL bytes and `lag_ms` (how long ago the
+/// last transaction read committed upstream, while behind; NULL for Kafka).
 pub fn show_sources_desc() -> RelationDesc {
     desc_of(vec![
         text_column("name"),
@@ -295,6 +298,7 @@ pub fn show_sources_desc() -> RelationDesc {
         ("messages".to_string(), ScalarType::Int64.nullable(false)),
         ("errors".to_string(), ScalarType::Int64.nullable(false)),
         ("lag".to_string(), ScalarType::Int64.nullable(true)),
+        ("lag_ms".to_string(), ScalarType::Int64.nullable(true)),
     ])
 }
 

@@ -186,9 +186,23 @@ pub struct PgSourceStatus {
     pub upstream_lsn: Option<Lsn>,
     /// Per table: error state and columns not read.
     pub tables: Vec<TableStatus>,
+    /// When the last transaction sent committed upstream (ms since the Unix epoch).
+    pub last_commit_ms: Option<i64>,
 }
 
+/// Postgres' epoch (2000-01-01) in ms since the Unix epoch.
+const PG_EPOCH_UNIX_MS: i64 = 946_684_800_000;
+
 impl PgSourceStatus {
+    /// How long ago (ms, at `now_ms`) the last transaction the source has sent
+    /// committed upstream, while it is behind; 0 once it has read all upstream WAL.
+    pub fn lag_ms(&self, now_ms: i64) -> Option<i64> {
+        if self.lag_bytes()? == 0 {
+            return Some(0);
+        }
+        Some((now_ms - self.last_commit_ms?).max(0))
+    }
+
     /// WAL bytes upstream has that the source has not read past, as far as its last
     /// message said.
     pub fn lag_bytes(&self) -> Option<u64> {
@@ -264,6 +278,7 @@ impl PgSource {
             confirmed_lsn: confirmed,
             upstream_lsn: None,
             tables: state.statuses(),
+            last_commit_ms: None,
         }));
         let (stop, stop_rx) = watch::channel(false);
         let (confirm, confirm_rx) = watch::channel(confirmed);
@@ -663,9 +678,14 @@ impl Reader {
                         None => self.apply_relations(vec![message]),
                     }
                 }
-                ReplicationEvent::Commit { end_lsn, .. } => {
+                ReplicationEvent::Commit {
+                    end_lsn,
+                    commit_time_micros,
+                    ..
+                } => {
                     let messages = transaction.take().unwrap_or_default();
-                    self.commit(Lsn(end_lsn.0), messages).await?;
+                    let committed_ms = commit_time_micros / 1000 + PG_EPOCH_UNIX_MS;
+                    self.commit(Lsn(end_lsn.0), committed_ms, messages).await?;
                 }
                 ReplicationEvent::KeepAlive { wal_end, .. } => {
                     let wal_end = Lsn(wal_end.0);
@@ -680,7 +700,12 @@ impl Reader {
     }
 
     /// Applies a committed transaction and sends its batch.
-    async fn commit(&mut self, end_lsn: Lsn, messages: Vec<Message>) -> Result<(), Failure> {
+    async fn commit(
+        &mut self,
+        end_lsn: Lsn,
+        committed_ms: i64,
+        messages: Vec<Message>,
+    ) -> Result<(), Failure> {
         if end_lsn <= self.last_lsn {
             // Already applied before a restart; its Relation messages still describe
             // the tables for what follows.
@@ -701,7 +726,11 @@ impl Reader {
             self.unsent_progress = true;
             return Ok(());
         }
-        lock(&self.status).transactions_total += 1;
+        {
+            let mut status = lock(&self.status);
+            status.transactions_total += 1;
+            status.last_commit_ms = Some(committed_ms);
+        }
         self.send(PgBatch {
             updates: out,
             errors,
@@ -952,8 +981,12 @@ mod tests {
             confirmed_lsn: Lsn(0),
             upstream_lsn: Some(Lsn(160)),
             tables: Vec::new(),
+            last_commit_ms: Some(1_000),
         };
         assert_eq!(status.lag_bytes(), Some(60));
+        assert_eq!(status.lag_ms(1_250), Some(250));
+        status.upstream_lsn = Some(Lsn(100));
+        assert_eq!(status.lag_ms(9_000), Some(0), "caught up");
         status.progress = Some(PgProgress::Snapshot { rows: 3 });
         assert_eq!(status.lag_bytes(), None);
     }

@@ -130,6 +130,7 @@ impl Coordinator {
                 Datum::Int64(messages as i64),
                 Datum::Int64(errors as i64),
                 lag.map(Datum::Int64).unwrap_or(Datum::Null),
+                Datum::Null,
             ]));
         }
         ExecuteResponse::Rows {
