@@ -21,6 +21,11 @@ pub struct Metrics {
     pub sessions: AtomicU64,
     /// Running subscriptions (`SUBSCRIBE`).
     pub subscribes: AtomicU64,
+    /// New versions of views being built beside the serving ones (blue/green), not yet
+    /// swapped in.
+    pub versions_building: AtomicU64,
+    /// Swaps built and waiting for `APPLY COMMIT` or `APPLY ABORT`.
+    pub swaps_held: AtomicU64,
     pub errors: AtomicU64,
     /// Messages sources could not read (skipped, recorded in the log).
     pub source_errors: AtomicU64,
@@ -162,6 +167,20 @@ impl Metrics {
             "Running subscriptions (SUBSCRIBE).",
             "gauge",
             &self.subscribes,
+        );
+        counter(
+            &mut out,
+            "eddy_view_versions_building",
+            "New versions of views being built beside the serving ones, not swapped in yet.",
+            "gauge",
+            &self.versions_building,
+        );
+        counter(
+            &mut out,
+            "eddy_view_swaps_held",
+            "Swaps built and waiting for APPLY COMMIT or APPLY ABORT.",
+            "gauge",
+            &self.swaps_held,
         );
         let name = "eddy_statement_latency_seconds";
         writeln!(

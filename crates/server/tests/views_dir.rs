@@ -223,6 +223,14 @@ async fn a_views_directory_is_applied_by_a_plan() {
     );
     let (ok, out) = apply_answering(&eddy, dir.path(), &[], "yes\n");
     assert!(ok && out.contains("Swapped."), "{out}");
+    // Nothing is left building or held.
+    let metrics = eddy.http_get("/metrics").expect("metrics").body;
+    for line in ["eddy_view_versions_building 0", "eddy_view_swaps_held 0"] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
+        );
+    }
     assert_eq!(
         flat(&client, "SELECT * FROM revenue ORDER BY 1").await,
         ["eu 1700", "us 500"]

@@ -485,6 +485,14 @@ impl Coordinator {
     /// Waits (on a task) until every new materialized view answers a read at the time
     /// it was built from, then hands the swap back to the coordinator.
     pub(crate) fn wait_then_swap(&mut self, pending: PendingReplace, finish: Finish) {
+        let building = pending
+            .new
+            .iter()
+            .filter(|e| e.kind == ItemKind::MaterializedView)
+            .count() as u64;
+        self.metrics
+            .versions_building
+            .fetch_add(building, std::sync::atomic::Ordering::Relaxed);
         let time = self.oracle.read_ts();
         let reads: Vec<_> = pending
             .new
@@ -584,9 +592,9 @@ impl Coordinator {
                 ))
             }
         };
+        self.count_held_swaps();
         if commit {
-            let response = self.finish_replace(pending, Ok(vec![]))?;
-            let _ = response;
+            self.finish_swap(pending)?;
             return super::tag("APPLY COMMIT");
         }
         self.drop_new_versions(&pending);
@@ -607,6 +615,15 @@ impl Coordinator {
                 self.drop_new_versions(&pending);
             }
         }
+        self.count_held_swaps();
+    }
+
+    /// Publishes how many swaps are held.
+    fn count_held_swaps(&self) {
+        self.metrics.swaps_held.store(
+            self.held_swaps.held.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     fn drop_new_versions(&mut self, pending: &PendingReplace) {
@@ -624,6 +641,16 @@ impl Coordinator {
         mut pending: PendingReplace,
         result: Result<Vec<Row>, SqlError>,
     ) -> Result<ExecuteResponse, SqlError> {
+        let built = pending
+            .new
+            .iter()
+            .filter(|e| e.kind == ItemKind::MaterializedView)
+            .count() as u64;
+        let _ = self.metrics.versions_building.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |n| Some(n.saturating_sub(built)),
+        );
         let diffs = match result {
             Ok(diffs) => diffs,
             Err(e) => {
@@ -650,8 +677,15 @@ impl Coordinator {
                 ]));
             }
             self.held_swaps.held.insert(token, (session, pending));
+            self.count_held_swaps();
             return Ok(response);
         }
+        self.finish_swap(pending)
+    }
+
+    /// Swaps the names to the new versions in one log append (or drops them, if the
+    /// catalog changed since they were planned).
+    fn finish_swap(&mut self, pending: PendingReplace) -> Result<ExecuteResponse, SqlError> {
         if pending.generation != self.catalog_generation {
             self.drop_new_versions(&pending);
             return Err(SqlError::new(
