@@ -130,10 +130,33 @@ async fn replacing_a_view_swaps_it_and_its_readers_at_once() {
         .expect("same definition");
 
     // REPLAY rebuilds a view (and its readers) from its inputs, then swaps: same rows.
+    // A subscription of the old version ends, saying so.
+    let subscriber = eddy.connect().await.expect("connect");
+    let stream = subscriber
+        .simple_query_raw("SUBSCRIBE summary WITH (SNAPSHOT = false)")
+        .await
+        .expect("subscribe");
     client
         .batch_execute("REPLAY MATERIALIZED VIEW per_k")
         .await
         .unwrap_or_else(|e| panic!("replay: {}", common::describe_error(&e)));
+    {
+        use futures::{pin_mut, TryStreamExt};
+        pin_mut!(stream);
+        let ended = loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(20), stream.try_next())
+                .await
+                .expect("the subscription ends within 20 s")
+            {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("the subscription ended without an error"),
+                Err(e) => break e,
+            }
+        };
+        let db = ended.as_db_error().expect("a server error");
+        assert_eq!(db.code().code(), "55000", "{db:?}");
+        assert!(db.message().contains("was replaced"), "{db:?}");
+    }
     assert_eq!(
         flat(&client, "SELECT * FROM summary").await.unwrap(),
         vec![new.clone()]

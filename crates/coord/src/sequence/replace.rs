@@ -704,7 +704,7 @@ impl Coordinator {
             self.drop_new_versions(&pending);
             return Err(e);
         }
-        self.end_subscribes_reading(&pending.old);
+        self.end_subscribes_replaced(&pending.old);
         for id in pending.old.iter().rev() {
             self.forget_item(*id);
         }

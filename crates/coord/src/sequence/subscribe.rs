@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use eddy_dataflow::SubscribeDesc;
 use eddy_expr::MirRelationExpr;
-use eddy_repr::{GlobalId, RelationDesc, SqlError};
+use eddy_repr::{GlobalId, RelationDesc, SqlError, SqlState};
 use eddy_sql::SubscribeOutput;
 use tokio::sync::oneshot;
 
@@ -83,6 +83,22 @@ impl Coordinator {
     /// dropped, in drop order): each fails with 42P01 naming the first of them it
     /// reads, and its dataflow goes now, before theirs.
     pub(crate) fn end_subscribes_reading(&mut self, dropped: &[GlobalId]) {
+        self.end_subscribes_with(dropped, relation_dropped);
+    }
+
+    /// Ends every subscription that reads one of `replaced` (new versions took their
+    /// names): `55000`, to subscribe again to the new version.
+    pub(crate) fn end_subscribes_replaced(&mut self, replaced: &[GlobalId]) {
+        self.end_subscribes_with(replaced, |name| {
+            SqlError::new(
+                SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!("subscribe ended: relation \"{name}\" was replaced by a new version"),
+            )
+            .with_hint("Subscribe again to read the new version.")
+        });
+    }
+
+    fn end_subscribes_with(&mut self, dropped: &[GlobalId], error: impl Fn(&str) -> SqlError) {
         let ending: Vec<(GlobalId, GlobalId)> = self
             .subscribes
             .iter()
@@ -101,7 +117,7 @@ impl Coordinator {
                 .catalog
                 .get(relation)
                 .map_or_else(|| relation.to_string(), |e| e.name.clone());
-            let _ = active.end.send(relation_dropped(&name));
+            let _ = active.end.send(error(&name));
             self.compute.drop_collection(id);
         }
         self.refresh_gauges();
