@@ -18,7 +18,9 @@
 //!   statement never parses its text again.
 
 use async_trait::async_trait;
-use eddy_coord::{Client, ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc};
+use eddy_coord::{
+    Client, CopyIn, ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc,
+};
 use eddy_repr::SqlError;
 use eddy_repr::{Datum, ScalarType};
 
@@ -67,6 +69,17 @@ pub trait Backend: Send + Sync + 'static {
         prepared: &Self::Prepared,
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, SqlError>;
+
+    /// Finishes a `COPY ... FROM STDIN` ([`ExecuteResponse::CopyIn`]) with all of its
+    /// data: the rows are written as one statement, or none is.
+    async fn copy_from(
+        &self,
+        _session: &SessionHandle,
+        _copy: &CopyIn,
+        _data: &[u8],
+    ) -> Result<ExecuteResponse, SqlError> {
+        Err(SqlError::unsupported("COPY FROM"))
+    }
 
     /// A session variable as SHOW prints it, if it exists.
     async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String>;
@@ -120,6 +133,15 @@ impl Backend for Client {
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, SqlError> {
         Client::execute_prepared(self, session, prepared, params).await
+    }
+
+    async fn copy_from(
+        &self,
+        session: &SessionHandle,
+        copy: &CopyIn,
+        data: &[u8],
+    ) -> Result<ExecuteResponse, SqlError> {
+        Client::copy_from(self, session, copy, data).await
     }
 
     async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String> {

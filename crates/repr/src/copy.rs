@@ -58,11 +58,14 @@ pub struct CopyColumns<'a> {
 }
 
 /// Reads COPY data: one `Vec<Datum>` per line (or CSV record), in the order of
-/// `columns`. The first error ends the read.
+/// `columns`. Each non-NULL value goes through `coerce` with its column's index (to
+/// enforce the column's type modifiers, which the input functions do not know). The
+/// first error ends the read.
 pub fn decode(
     format: &CopyFormat,
     columns: &CopyColumns,
     data: &[u8],
+    coerce: &dyn Fn(Datum, usize) -> Result<Datum, SqlError>,
 ) -> Result<Vec<Vec<Datum>>, SqlError> {
     let context = |line: usize| format!("COPY {}, line {line}", columns.relation);
     let text = std::str::from_utf8(data).map_err(|e| {
@@ -126,13 +129,16 @@ pub fn decode(
         for (i, field) in fields.into_iter().enumerate() {
             row.push(match field {
                 None => Datum::Null,
-                Some(value) => parse_datum(&value, &columns.types[i]).map_err(|e| {
-                    SqlError::new(e.sqlstate(), e.message).with_detail(format!(
-                        "{}, column {}: \"{value}\"",
-                        context(line_number),
-                        columns.names[i]
-                    ))
-                })?,
+                Some(value) => parse_datum(&value, &columns.types[i])
+                    .map_err(|e| SqlError::new(e.sqlstate(), e.message))
+                    .and_then(|datum| coerce(datum, i))
+                    .map_err(|e| {
+                        e.with_detail(format!(
+                            "{}, column {}: \"{value}\"",
+                            context(line_number),
+                            columns.names[i]
+                        ))
+                    })?,
             });
         }
         rows.push(row);
@@ -305,6 +311,10 @@ fn csv_field(format: &CopyFormat, text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn keep(datum: Datum, _: usize) -> Result<Datum, SqlError> {
+        Ok(datum)
+    }
+
     fn columns<'a>(names: &'a [String], types: &'a [ScalarType]) -> CopyColumns<'a> {
         CopyColumns {
             relation: "t",
@@ -322,6 +332,7 @@ mod tests {
             &format,
             &columns(&names, &types),
             b"1\tx\\ty\\\\z\n2\t\\N\n\\.\n3\tignored\n",
+            &keep,
         )
         .unwrap();
         assert_eq!(
@@ -340,16 +351,16 @@ mod tests {
         let names = vec!["id".to_string(), "amount".to_string()];
         let types = [ScalarType::Int32, ScalarType::Int32];
         let format = CopyFormat::new(CopyFormatKind::Csv);
-        let err = decode(&format, &columns(&names, &types), b"1,2\n3,4\n5,x\n").unwrap_err();
+        let err = decode(&format, &columns(&names, &types), b"1,2\n3,4\n5,x\n", &keep).unwrap_err();
         assert_eq!(err.sqlstate, SqlState::INVALID_TEXT_REPRESENTATION);
         assert_eq!(err.message, "invalid input syntax for type integer: \"x\"");
         assert_eq!(
             err.detail.as_deref(),
             Some("COPY t, line 3, column amount: \"x\"")
         );
-        let err = decode(&format, &columns(&names, &types), b"1\n").unwrap_err();
+        let err = decode(&format, &columns(&names, &types), b"1\n", &keep).unwrap_err();
         assert_eq!(err.message, "missing data for column \"amount\"");
-        let err = decode(&format, &columns(&names, &types), b"1,2,3\n").unwrap_err();
+        let err = decode(&format, &columns(&names, &types), b"1,2,3\n", &keep).unwrap_err();
         assert_eq!(err.sqlstate, SqlState::BAD_COPY_FILE_FORMAT);
     }
 
@@ -366,6 +377,7 @@ mod tests {
             &format,
             &columns(&names, &types),
             b"a;b\n'x;\ny';NA\n'NA';''\n",
+            &keep,
         )
         .unwrap();
         assert_eq!(
