@@ -240,6 +240,35 @@ impl Client {
         .await?
     }
 
+    /// Ends a `COPY ... FROM STDIN` that its client failed (CopyFail): nothing is
+    /// written, and an open transaction block is aborted, as in Postgres. Returns the
+    /// statement's error.
+    pub async fn copy_fail(
+        &self,
+        session: &SessionHandle,
+        copy: &CopyIn,
+        message: &str,
+    ) -> SqlError {
+        let err = SqlError::new(
+            SqlState::QUERY_CANCELED,
+            format!("COPY from stdin failed: {message}"),
+        );
+        let (id, table, rows) = (session.id, copy.id, Err(err.clone()));
+        match self
+            .call(|tx| Command::CopyRows {
+                session: id,
+                id: table,
+                rows,
+                tx,
+            })
+            .await
+        {
+            Ok(Err(e)) => e,
+            Ok(Ok(_)) => err,
+            Err(e) => e,
+        }
+    }
+
     /// Reads a session variable as SHOW would print it (for ParameterStatus).
     pub async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String> {
         let (id, name) = (session.id, name.to_string());

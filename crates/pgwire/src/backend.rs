@@ -81,6 +81,15 @@ pub trait Backend: Send + Sync + 'static {
         Err(SqlError::unsupported("COPY FROM"))
     }
 
+    /// Ends a `COPY ... FROM STDIN` its client failed with `message`: nothing is
+    /// written and an open transaction block is aborted. Returns the statement's error.
+    async fn copy_fail(&self, _session: &SessionHandle, _copy: &CopyIn, message: &str) -> SqlError {
+        SqlError::new(
+            eddy_repr::SqlState::QUERY_CANCELED,
+            format!("COPY from stdin failed: {message}"),
+        )
+    }
+
     /// A session variable as SHOW prints it, if it exists.
     async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String>;
 
@@ -142,6 +151,10 @@ impl Backend for Client {
         data: &[u8],
     ) -> Result<ExecuteResponse, SqlError> {
         Client::copy_from(self, session, copy, data).await
+    }
+
+    async fn copy_fail(&self, session: &SessionHandle, copy: &CopyIn, message: &str) -> SqlError {
+        Client::copy_fail(self, session, copy, message).await
     }
 
     async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String> {

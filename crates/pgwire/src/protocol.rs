@@ -1203,10 +1203,16 @@ impl<B: Backend> CopyHandler for Handler<B> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        self.session.take_copy();
-        user_error(
-            SqlState::QUERY_CANCELED,
-            format!("COPY from stdin failed: {}", fail.message),
+        let (Some(pending), Ok(handle)) = (self.session.take_copy(), self.session.handle()) else {
+            return user_error(
+                SqlState::QUERY_CANCELED,
+                format!("COPY from stdin failed: {}", fail.message),
+            );
+        };
+        adapter_error(
+            self.backend()
+                .copy_fail(handle, &pending.copy, &fail.message)
+                .await,
         )
     }
 }

@@ -304,6 +304,24 @@ assert cur.fetchone()[0] == 4
 with cur.copy("COPY (SELECT id, name FROM items WHERE id <= 2 ORDER BY id) TO STDOUT") as copy:
     out = list(copy.rows())
 assert out == [("1", "tab\there"), ("2", None)], out
+# A COPY the client abandons (CopyFail) writes nothing and aborts its block.
+conn2 = psycopg.connect(host="127.0.0.1", port=port, user="eddy", dbname="eddy")
+cur2 = conn2.cursor()
+cur2.execute("INSERT INTO items VALUES (9, 'nine', 9)")
+try:
+    with cur2.copy("COPY items FROM STDIN") as copy:
+        copy.write_row((10, "ten", 10))
+        raise RuntimeError("the client gives up")
+except (RuntimeError, psycopg.errors.QueryCanceled):
+    pass
+try:
+    cur2.execute("SELECT 1")
+    raise SystemExit("the block was not aborted")
+except psycopg.errors.InFailedSqlTransaction:
+    pass
+conn2.rollback()
+cur.execute("SELECT count(*) FROM items")
+assert cur.fetchone()[0] == 4
 print("psycopg copy ok")
 "#;
 
