@@ -524,6 +524,10 @@ impl<B: Backend> SimpleQueryHandler for Handler<B> {
                         client.set_transaction_status(status);
                         return Ok(());
                     }
+                    Reply::CopyOut { desc, rows, format } => {
+                        send_copy_out(client, &desc, rows, &format).await?;
+                        status
+                    }
                     Reply::Subscribe(subscription) => {
                         let err = self
                             .stream_subscription(client, subscription, &Format::UnifiedText, true)
@@ -561,6 +565,7 @@ impl<B: Backend> SimpleQueryHandler for Handler<B> {
                     SqlError::unsupported("COPY FROM STDIN here"),
                     SEVERITY_ERROR,
                 ))),
+                Reply::CopyOut { desc, rows, format } => copy_out_response(&desc, rows, &format),
             })
             .collect())
     }
@@ -573,6 +578,12 @@ enum Reply {
     Subscribe(Subscription),
     /// A `COPY ... FROM STDIN` waiting for its data (the last reply).
     CopyIn(CopyIn),
+    /// The rows of a `COPY ... TO STDOUT`, sent as COPY data with an exact tag.
+    CopyOut {
+        desc: eddy_repr::RelationDesc,
+        rows: Vec<Row>,
+        format: eddy_repr::copy::CopyFormat,
+    },
 }
 
 impl<B: Backend> Handler<B> {
@@ -619,6 +630,9 @@ impl<B: Backend> Handler<B> {
                 Ok(ExecuteResponse::CopyIn(copy)) => {
                     replies.push(Reply::CopyIn(copy));
                     break;
+                }
+                Ok(ExecuteResponse::CopyOut { desc, rows, format }) => {
+                    replies.push(Reply::CopyOut { desc, rows, format });
                 }
                 Ok(response) => {
                     replies.push(Reply::Response(to_response(response, Format::UnifiedText)));
@@ -1289,7 +1303,53 @@ fn to_response(response: ExecuteResponse, formats: Format) -> Response {
     }
 }
 
-/// The rows of `COPY ... TO STDOUT` as COPY data, one message per row. A CSV header
+/// Sends the rows of `COPY ... TO STDOUT` (simple protocol): CopyOutResponse, one
+/// CopyData per line (a CSV header first), CopyDone and `COPY n`.
+async fn send_copy_out<C>(
+    client: &mut C,
+    desc: &eddy_repr::RelationDesc,
+    rows: Vec<Row>,
+    format: &eddy_repr::copy::CopyFormat,
+) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
+    let columns = i16::try_from(types.len()).unwrap_or(i16::MAX);
+    client
+        .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+            0,
+            columns,
+            vec![0; types.len()],
+        )))
+        .await?;
+    if format.header && format.kind == eddy_repr::copy::CopyFormatKind::Csv {
+        let header = eddy_repr::copy::encode_header(format, &desc.names);
+        client
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(header.into())))
+            .await?;
+    }
+    let n = rows.len();
+    for row in rows {
+        let line = eddy_repr::copy::encode(format, &row.unpack(), &types);
+        client
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(line.into())))
+            .await?;
+    }
+    client
+        .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
+        .await?;
+    let tag = Tag::new("COPY").with_rows(n);
+    client
+        .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+        .await?;
+    Ok(())
+}
+
+/// The rows of `COPY ... TO STDOUT` as COPY data, one message per row (the extended
+/// protocol, where `pgwire` sends them). A CSV header
 /// goes in the first row's message, so that `pgwire` (which counts messages) tags the
 /// statement with the number of rows.
 fn copy_out_response(

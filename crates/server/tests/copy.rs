@@ -125,6 +125,27 @@ async fn psql_copy_both_ways_in_text_and_csv() {
         "id,name\n10,\"a, \"\"b\"\"\nc\"\n11,\n"
     );
 
+    // An empty result with a header: the header line, and `COPY 0`.
+    let out = psql_ok(
+        &eddy,
+        &[
+            "-c",
+            "COPY (SELECT id, name FROM u WHERE id < 0) TO STDOUT (FORMAT csv, HEADER)",
+        ],
+    );
+    assert_eq!(out, "id,name\n");
+    let out = psql_ok(
+        &eddy,
+        &[
+            "-c",
+            &format!(
+                "\\copy (SELECT id FROM u WHERE id < 0) TO '{}' CSV HEADER",
+                back_csv.display()
+            ),
+        ],
+    );
+    assert_eq!(out, "COPY 0\n");
+
     // A primary key conflict writes nothing.
     let dup = dir.path().join("dup.txt");
     std::fs::write(&dup, "4\tfour\t4\n1\tagain\t1\n").expect("write");
@@ -133,6 +154,15 @@ async fn psql_copy_both_ways_in_text_and_csv() {
         &["-c", &format!("\\copy t FROM '{}'", dup.display())],
     );
     assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("duplicate key"), "{stderr}");
+    assert_eq!(count(&client, "t").await, 3);
+    // So does the same key twice in one load, even in identical lines.
+    std::fs::write(&dup, "5\tfive\t5\n5\tfive\t5\n").expect("write");
+    let out = psql(
+        &eddy,
+        &["-c", &format!("\\copy t FROM '{}'", dup.display())],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("duplicate key"), "{stderr}");
     assert_eq!(count(&client, "t").await, 3);
