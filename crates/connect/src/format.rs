@@ -19,6 +19,7 @@
 use chrono::DateTime;
 use std::borrow::Cow;
 
+use eddy_repr::copy::split_csv_record;
 use eddy_repr::strconv::json::{canonical_number, key_order, JsonField};
 use eddy_repr::strconv::{parse_datum, parse_numeric, JsonbValue};
 use eddy_repr::{Datum, RelationDesc, ScalarType};
@@ -535,68 +536,6 @@ fn epoch_ms_datum(ms: i64, typ: &ScalarType) -> Result<Datum, String> {
     }
 }
 
-/// Splits one CSV record (RFC 4180: fields in double quotes may hold the delimiter, line
-/// breaks and `""` for a quote). A trailing line break is ignored. `None` is an unquoted
-/// empty field (NULL), `Some("")` a quoted one.
-fn split_csv_record(text: &str, delimiter: u8) -> Result<Vec<Option<String>>, String> {
-    let text = text
-        .strip_suffix("\r\n")
-        .or_else(|| text.strip_suffix('\n'))
-        .unwrap_or(text);
-    let delimiter = delimiter as char;
-    let mut fields = Vec::new();
-    let mut chars = text.chars().peekable();
-    loop {
-        // One field.
-        let mut field = String::new();
-        let mut quoted = false;
-        if chars.peek() == Some(&'"') {
-            quoted = true;
-            chars.next();
-            loop {
-                match chars.next() {
-                    Some('"') if chars.peek() == Some(&'"') => {
-                        chars.next();
-                        field.push('"');
-                    }
-                    Some('"') => break,
-                    Some(c) => field.push(c),
-                    None => return Err("unterminated CSV quoted field".into()),
-                }
-            }
-            match chars.peek() {
-                None => {}
-                Some(&c) if c == delimiter => {}
-                Some(&c) => {
-                    return Err(format!(
-                        "unexpected character {c:?} after a CSV quoted field"
-                    ))
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == delimiter {
-                    break;
-                }
-                if c == '"' {
-                    return Err("a quote inside an unquoted CSV field".into());
-                }
-                field.push(c);
-                chars.next();
-            }
-        }
-        fields.push(if field.is_empty() && !quoted {
-            None
-        } else {
-            Some(field)
-        });
-        match chars.next() {
-            None => return Ok(fields),
-            Some(_) => continue, // the delimiter
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use eddy_repr::OrdF64;
@@ -695,27 +634,6 @@ mod tests {
             }
         }
         assert!(read > 200, "only {read} inputs were read");
-    }
-
-    #[test]
-    fn csv_records() {
-        let f = |s: &str| split_csv_record(s, b',');
-        assert_eq!(
-            f("a,,\"\",\"x,\"\"y\"\"\"\n").unwrap(),
-            vec![
-                Some("a".into()),
-                None,
-                Some(String::new()),
-                Some("x,\"y\"".into())
-            ]
-        );
-        assert_eq!(f("").unwrap(), vec![None]);
-        assert!(f("\"open").is_err());
-        assert!(f("\"a\"b").is_err());
-        assert_eq!(
-            split_csv_record("1|2", b'|').unwrap(),
-            vec![Some("1".into()), Some("2".into())]
-        );
     }
 
     #[test]

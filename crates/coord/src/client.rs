@@ -6,12 +6,15 @@
 
 use std::sync::Arc;
 
-use eddy_repr::{Datum, ScalarType, SqlError, SqlState};
+use eddy_expr::func::CastKind;
+use eddy_repr::{Datum, Row, ScalarType, SqlError, SqlState};
 use eddy_sql::Statement;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cancel::Cancels;
-use crate::command::{Command, ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc};
+use crate::command::{
+    Command, CopyIn, ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc,
+};
 
 /// A handle to the coordinator. Cheap to clone; one per connection.
 #[derive(Clone)]
@@ -99,7 +102,11 @@ impl Client {
             failed = result.is_err();
             // A subscription runs until an error ends it, and the statements after it
             // with it: they never run.
-            let subscribed = matches!(result, Ok(ExecuteResponse::Subscribe(_)));
+            // So does a COPY FROM: its data comes next.
+            let subscribed = matches!(
+                result,
+                Ok(ExecuteResponse::Subscribe(_) | ExecuteResponse::CopyIn(_))
+            );
             results.push(result);
             if failed || subscribed {
                 break;
@@ -187,6 +194,78 @@ impl Client {
                 self.execute_statement(session, Arc::clone(stmt), params)
                     .await
             }
+        }
+    }
+
+    /// Finishes a `COPY ... FROM STDIN` with its data: decodes every line (the first bad
+    /// one fails the statement, naming its line number) and writes the rows as one
+    /// statement, in the session's transaction block if one is open.
+    pub async fn copy_from(
+        &self,
+        session: &SessionHandle,
+        copy: &CopyIn,
+        data: &[u8],
+    ) -> Result<ExecuteResponse, SqlError> {
+        let columns = eddy_repr::copy::CopyColumns {
+            relation: &copy.relation,
+            names: &copy.names,
+            types: &copy.types,
+        };
+        // The input functions know no type modifiers: `numeric(10,2)` and `varchar(n)`
+        // are enforced as when storing into the column.
+        let coerce = |datum: Datum, i: usize| {
+            eddy_expr::eval::cast_datum(datum, &copy.types[i], CastKind::Assignment)
+                .map_err(SqlError::from)
+        };
+        let decoded = eddy_repr::copy::decode(&copy.format, &columns, data, &coerce);
+        let rows = decoded.map(|lines| {
+            let mut full = vec![Datum::Null; copy.arity];
+            lines
+                .into_iter()
+                .map(|line| {
+                    for (datum, &column) in line.into_iter().zip(&copy.columns) {
+                        full[column] = datum;
+                    }
+                    Row::pack(&full)
+                })
+                .collect()
+        });
+        let (id, table) = (session.id, copy.id);
+        self.call(|tx| Command::CopyRows {
+            session: id,
+            id: table,
+            rows,
+            tx,
+        })
+        .await?
+    }
+
+    /// Ends a `COPY ... FROM STDIN` that its client failed (CopyFail): nothing is
+    /// written, and an open transaction block is aborted, as in Postgres. Returns the
+    /// statement's error.
+    pub async fn copy_fail(
+        &self,
+        session: &SessionHandle,
+        copy: &CopyIn,
+        message: &str,
+    ) -> SqlError {
+        let err = SqlError::new(
+            SqlState::QUERY_CANCELED,
+            format!("COPY from stdin failed: {message}"),
+        );
+        let (id, table, rows) = (session.id, copy.id, Err(err.clone()));
+        match self
+            .call(|tx| Command::CopyRows {
+                session: id,
+                id: table,
+                rows,
+                tx,
+            })
+            .await
+        {
+            Ok(Err(e)) => e,
+            Ok(Ok(_)) => err,
+            Err(e) => e,
         }
     }
 

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use eddy_repr::copy::CopyFormat;
 use eddy_repr::{Datum, GlobalId, RelationDesc, Row, ScalarType, SqlError};
 use eddy_sql::Statement;
 use tokio::sync::oneshot;
@@ -60,6 +61,15 @@ pub(crate) enum Command {
         session: u64,
         commit: bool,
         tx: Responder<()>,
+    },
+    /// The rows of a `COPY ... FROM STDIN`, decoded by the session, or why they could
+    /// not be: written to table `id` as one statement (see `sequence/dml.rs`), or the
+    /// statement fails (and with it an open transaction block).
+    CopyRows {
+        session: u64,
+        id: GlobalId,
+        rows: Result<Vec<Row>, SqlError>,
+        tx: Responder<ExecuteResponse>,
     },
     /// A one-off SELECT's dataflow has answered and can go.
     DropTransient(GlobalId),
@@ -124,6 +134,31 @@ pub enum ExecuteResponse {
     /// A running `SUBSCRIBE`: rows for as long as the client reads them, until an
     /// error ends it.
     Subscribe(Subscription),
+    /// `COPY ... FROM STDIN` is ready for its data: the client sends it, and the
+    /// session hands it to [`crate::Client::copy_from`].
+    CopyIn(CopyIn),
+    /// The rows of `COPY ... TO STDOUT`, to be written in `format`.
+    CopyOut {
+        desc: RelationDesc,
+        rows: Vec<Row>,
+        format: CopyFormat,
+    },
+}
+
+/// A `COPY ... FROM STDIN` waiting for its data: the table, the columns each line
+/// holds (in order) and the format.
+#[derive(Clone, Debug)]
+pub struct CopyIn {
+    pub(crate) id: GlobalId,
+    /// The table's name, for error messages.
+    pub relation: String,
+    /// The names and types of the columns each line holds.
+    pub names: Vec<String>,
+    pub types: Vec<ScalarType>,
+    /// Where each line's fields go in the table's rows.
+    pub(crate) columns: Vec<usize>,
+    pub(crate) arity: usize,
+    pub format: CopyFormat,
 }
 
 impl ExecuteResponse {
@@ -134,6 +169,8 @@ impl ExecuteResponse {
             ExecuteResponse::Command { tag } => tag.clone(),
             ExecuteResponse::EmptyQuery => String::new(),
             ExecuteResponse::Subscribe(_) => "SUBSCRIBE".to_string(),
+            ExecuteResponse::CopyIn(_) => "COPY".to_string(),
+            ExecuteResponse::CopyOut { rows, .. } => format!("COPY {}", rows.len()),
         }
     }
 }

@@ -292,6 +292,18 @@ impl Coordinator {
             } => {
                 let _ = tx.send(self.implicit_end(session, commit));
             }
+            Command::CopyRows {
+                session,
+                id,
+                rows,
+                tx,
+            } => {
+                let result = rows.and_then(|rows| self.copy_rows(session, id, rows));
+                if result.is_err() {
+                    self.fail_txn(session);
+                }
+                let _ = tx.send(result);
+            }
             Command::DropTransient(id) => {
                 if !self.drop_subscribe(id) {
                     self.compute.drop_collection(id);
@@ -465,6 +477,10 @@ impl Coordinator {
             self.sequence_select(session_id, expr, finishing, desc, finish);
             return;
         }
+        if let Plan::CopyTo { select, format } = plan {
+            self.sequence_copy_to(session_id, *select, format, finish);
+            return;
+        }
         if let Plan::CreateView {
             or_replace: true,
             schema,
@@ -545,6 +561,24 @@ pub(crate) struct Finish {
 }
 
 impl Finish {
+    /// A `Finish` (counting and timing the statement) whose answer comes back here to
+    /// be changed, and the sender of the final answer.
+    pub(crate) fn forward(
+        self,
+    ) -> (
+        Finish,
+        oneshot::Receiver<Result<ExecuteResponse, SqlError>>,
+        Responder<ExecuteResponse>,
+    ) {
+        let (tx, rx) = oneshot::channel();
+        let inner = Finish {
+            tx,
+            metrics: self.metrics,
+            started: self.started,
+        };
+        (inner, rx, self.tx)
+    }
+
     pub(crate) fn send(self, result: Result<ExecuteResponse, SqlError>) {
         if result.is_err() {
             self.metrics.errors.fetch_add(1, Ordering::Relaxed);

@@ -29,7 +29,7 @@ pub mod timestamp;
 pub mod txn;
 
 pub use client::Client;
-pub use command::{ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc};
+pub use command::{CopyIn, ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc};
 pub use coord::{start, CoordConfig, Started};
 pub use metrics::Metrics;
 pub use subscribe::{SubscribeOutput, Subscription};

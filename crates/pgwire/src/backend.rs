@@ -18,7 +18,9 @@
 //!   statement never parses its text again.
 
 use async_trait::async_trait;
-use eddy_coord::{Client, ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc};
+use eddy_coord::{
+    Client, CopyIn, ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc,
+};
 use eddy_repr::SqlError;
 use eddy_repr::{Datum, ScalarType};
 
@@ -67,6 +69,26 @@ pub trait Backend: Send + Sync + 'static {
         prepared: &Self::Prepared,
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, SqlError>;
+
+    /// Finishes a `COPY ... FROM STDIN` ([`ExecuteResponse::CopyIn`]) with all of its
+    /// data: the rows are written as one statement, or none is.
+    async fn copy_from(
+        &self,
+        _session: &SessionHandle,
+        _copy: &CopyIn,
+        _data: &[u8],
+    ) -> Result<ExecuteResponse, SqlError> {
+        Err(SqlError::unsupported("COPY FROM"))
+    }
+
+    /// Ends a `COPY ... FROM STDIN` its client failed with `message`: nothing is
+    /// written and an open transaction block is aborted. Returns the statement's error.
+    async fn copy_fail(&self, _session: &SessionHandle, _copy: &CopyIn, message: &str) -> SqlError {
+        SqlError::new(
+            eddy_repr::SqlState::QUERY_CANCELED,
+            format!("COPY from stdin failed: {message}"),
+        )
+    }
 
     /// A session variable as SHOW prints it, if it exists.
     async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String>;
@@ -120,6 +142,19 @@ impl Backend for Client {
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, SqlError> {
         Client::execute_prepared(self, session, prepared, params).await
+    }
+
+    async fn copy_from(
+        &self,
+        session: &SessionHandle,
+        copy: &CopyIn,
+        data: &[u8],
+    ) -> Result<ExecuteResponse, SqlError> {
+        Client::copy_from(self, session, copy, data).await
+    }
+
+    async fn copy_fail(&self, session: &SessionHandle, copy: &CopyIn, message: &str) -> SqlError {
+        Client::copy_fail(self, session, copy, message).await
     }
 
     async fn session_var(&self, session: &SessionHandle, name: &str) -> Option<String> {

@@ -34,14 +34,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::cancel::CancelKeys;
 use async_trait::async_trait;
-use eddy_coord::{ExecuteResponse, SessionHandle, StatementDesc, SubscribeOutput, Subscription};
+use eddy_coord::{
+    CopyIn, ExecuteResponse, SessionHandle, StatementDesc, SubscribeOutput, Subscription,
+};
 use eddy_repr::{Datum, Row, ScalarType};
 use futures::{stream, Sink, SinkExt, StreamExt};
 use pgwire::api::auth::{
     protocol_negotiation, save_startup_parameters_to_metadata, StartupHandler,
 };
 use pgwire::api::cancel::CancelHandler;
-use pgwire::api::copy::send_copy_out_response;
+use pgwire::api::copy::{send_copy_out_response, CopyHandler};
 use pgwire::api::portal::PortalExecutionState;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{
@@ -53,12 +55,12 @@ use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{
-    ClientInfo, ClientPortalStore, ErrorHandler, NoopHandler, PgWireConnectionState,
-    PgWireServerHandlers, Type, DEFAULT_NAME,
+    ClientInfo, ClientPortalStore, ErrorHandler, PgWireConnectionState, PgWireServerHandlers, Type,
+    DEFAULT_NAME,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult, SEVERITY_ERROR, SEVERITY_FATAL};
 use pgwire::messages::cancel::CancelRequest;
-use pgwire::messages::copy::{CopyData, CopyOutResponse};
+use pgwire::messages::copy::{CopyData, CopyDone, CopyFail, CopyInResponse, CopyOutResponse};
 use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{
     Bind, BindComplete, Describe, Execute, Parse, ParseComplete, TARGET_TYPE_BYTE_PORTAL,
@@ -93,6 +95,19 @@ pub const PARAMETERS: &[(&str, &str)] = &[
 /// asked about them.
 const FIXED_PARAMETERS: &[&str] = &["server_encoding", "client_encoding", "integer_datetimes"];
 
+/// A `COPY ... FROM STDIN` receiving its data. The data is buffered whole and handed
+/// to the backend at CopyDone, up to [`COPY_DATA_BYTES_MAX`].
+struct PendingCopy {
+    copy: CopyIn,
+    data: Vec<u8>,
+    /// Set when the data outgrew [`COPY_DATA_BYTES_MAX`]: the rest is dropped and the
+    /// COPY fails at CopyDone.
+    too_large: bool,
+}
+
+/// The most data one `COPY ... FROM STDIN` may send (it is held in memory).
+const COPY_DATA_BYTES_MAX: usize = 1 << 30;
+
 /// The backend session of one connection, set once by the startup message, the
 /// parameter values last reported to the client, and the names of the named statements
 /// Parse stored (a superset of those still in the store: Close does not update it).
@@ -103,6 +118,8 @@ pub(crate) struct Session<B> {
     pid: OnceLock<i32>,
     reported: Mutex<BTreeMap<String, String>>,
     named_statements: Mutex<BTreeSet<String>>,
+    /// The `COPY ... FROM STDIN` whose data is being received, and the data so far.
+    copy_in: Mutex<Option<PendingCopy>>,
     /// Closes the connection without a word (see [`Session::killed`]).
     kill: tokio::sync::Notify,
 }
@@ -115,6 +132,7 @@ impl<B: Backend> Session<B> {
             pid: OnceLock::new(),
             reported: Mutex::new(BTreeMap::new()),
             named_statements: Mutex::new(BTreeSet::new()),
+            copy_in: Mutex::new(None),
             kill: tokio::sync::Notify::new(),
         }
     }
@@ -367,7 +385,7 @@ impl<B: Backend> PgWireServerHandlers for Handler<B> {
     }
 
     fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
-        Arc::new(NoopHandler)
+        Arc::new(self.clone())
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
@@ -491,6 +509,25 @@ impl<B: Backend> SimpleQueryHandler for Handler<B> {
             for reply in self.simple_replies(client, &query.query).await? {
                 status = match reply {
                     Reply::Response(response) => send_response(client, response, status).await?,
+                    Reply::CopyIn(copy) => {
+                        // The data comes next; the CopyHandler answers at CopyDone.
+                        let columns = copy.types.len();
+                        self.session.start_copy(copy);
+                        client
+                            .send(PgWireBackendMessage::CopyInResponse(CopyInResponse::new(
+                                0,
+                                i16::try_from(columns).unwrap_or(i16::MAX),
+                                vec![0; columns],
+                            )))
+                            .await?;
+                        client.set_state(PgWireConnectionState::CopyInProgress(false));
+                        client.set_transaction_status(status);
+                        return Ok(());
+                    }
+                    Reply::CopyOut { desc, rows, format } => {
+                        send_copy_out(client, &desc, rows, &format).await?;
+                        status
+                    }
                     Reply::Subscribe(subscription) => {
                         let err = self
                             .stream_subscription(client, subscription, &Format::UnifiedText, true)
@@ -524,6 +561,11 @@ impl<B: Backend> SimpleQueryHandler for Handler<B> {
                 Reply::Subscribe(subscription) => {
                     subscription_response(subscription, Format::UnifiedText)
                 }
+                Reply::CopyIn(_) => Response::Error(Box::new(error_info(
+                    SqlError::unsupported("COPY FROM STDIN here"),
+                    SEVERITY_ERROR,
+                ))),
+                Reply::CopyOut { desc, rows, format } => copy_out_response(&desc, rows, &format),
             })
             .collect())
     }
@@ -534,6 +576,14 @@ impl<B: Backend> SimpleQueryHandler for Handler<B> {
 enum Reply {
     Response(Response),
     Subscribe(Subscription),
+    /// A `COPY ... FROM STDIN` waiting for its data (the last reply).
+    CopyIn(CopyIn),
+    /// The rows of a `COPY ... TO STDOUT`, sent as COPY data with an exact tag.
+    CopyOut {
+        desc: eddy_repr::RelationDesc,
+        rows: Vec<Row>,
+        format: eddy_repr::copy::CopyFormat,
+    },
 }
 
 impl<B: Backend> Handler<B> {
@@ -576,6 +626,13 @@ impl<B: Backend> Handler<B> {
                     // Nothing runs after a subscription.
                     replies.push(Reply::Subscribe(subscription));
                     break;
+                }
+                Ok(ExecuteResponse::CopyIn(copy)) => {
+                    replies.push(Reply::CopyIn(copy));
+                    break;
+                }
+                Ok(ExecuteResponse::CopyOut { desc, rows, format }) => {
+                    replies.push(Reply::CopyOut { desc, rows, format });
                 }
                 Ok(response) => {
                     replies.push(Reply::Response(to_response(response, Format::UnifiedText)));
@@ -763,7 +820,7 @@ where
         Response::CopyIn(_) | Response::CopyBoth(_) => {
             return Err(user_error(
                 SqlState::FEATURE_NOT_SUPPORTED,
-                "COPY FROM is not supported yet",
+                "COPY FROM STDIN is supported only as its statement's last response",
             ))
         }
     })
@@ -1067,7 +1124,110 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
         if let ExecuteResponse::Command { tag } = &response {
             self.session.report_changes(client, &[tag]).await?;
         }
+        if let ExecuteResponse::CopyIn(copy) = response {
+            let columns = copy.types.len();
+            self.session.start_copy(copy);
+            return Ok(Response::CopyIn(CopyResponse::new(
+                0,
+                columns,
+                stream::empty(),
+            )));
+        }
         Ok(to_response(response, portal.result_column_format.clone()))
+    }
+}
+
+impl<B: Backend> Session<B> {
+    fn start_copy(&self, copy: CopyIn) {
+        *self.copy_in.lock().unwrap_or_else(|e| e.into_inner()) = Some(PendingCopy {
+            copy,
+            data: Vec::new(),
+            too_large: false,
+        });
+    }
+
+    fn take_copy(&self) -> Option<PendingCopy> {
+        self.copy_in
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+}
+
+/// COPY data after a `COPY ... FROM STDIN`: buffered until CopyDone, then written by
+/// the backend as one statement; CopyFail drops it.
+#[async_trait]
+impl<B: Backend> CopyHandler for Handler<B> {
+    async fn on_copy_data<C>(&self, _client: &mut C, copy_data: CopyData) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let mut pending = self
+            .session
+            .copy_in
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(pending) = pending.as_mut() {
+            if pending.data.len() + copy_data.data.len() > COPY_DATA_BYTES_MAX {
+                pending.too_large = true;
+                pending.data = Vec::new();
+            }
+            if !pending.too_large {
+                pending.data.extend_from_slice(&copy_data.data);
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_copy_done<C>(&self, client: &mut C, _done: CopyDone) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let Some(pending) = self.session.take_copy() else {
+            return Err(user_error(
+                SqlState::PROTOCOL_VIOLATION,
+                "CopyDone without a COPY FROM STDIN",
+            ));
+        };
+        if pending.too_large {
+            return Err(user_error(
+                SqlState::PROGRAM_LIMIT_EXCEEDED,
+                format!("COPY data exceeds the limit of {COPY_DATA_BYTES_MAX} bytes"),
+            ));
+        }
+        let response = self
+            .backend()
+            .copy_from(self.session.handle()?, &pending.copy, &pending.data)
+            .await
+            .map_err(adapter_error)?;
+        let tag = response.tag();
+        client
+            .send(PgWireBackendMessage::CommandComplete(Tag::new(&tag).into()))
+            .await?;
+        Ok(())
+    }
+
+    async fn on_copy_fail<C>(&self, _client: &mut C, fail: CopyFail) -> PgWireError
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (Some(pending), Ok(handle)) = (self.session.take_copy(), self.session.handle()) else {
+            return user_error(
+                SqlState::QUERY_CANCELED,
+                format!("COPY from stdin failed: {}", fail.message),
+            );
+        };
+        adapter_error(
+            self.backend()
+                .copy_fail(handle, &pending.copy, &fail.message)
+                .await,
+        )
     }
 }
 
@@ -1135,7 +1295,81 @@ fn to_response(response: ExecuteResponse, formats: Format) -> Response {
         }
         ExecuteResponse::EmptyQuery => Response::EmptyQuery,
         ExecuteResponse::Subscribe(subscription) => subscription_response(subscription, formats),
+        ExecuteResponse::CopyIn(_) => Response::Error(Box::new(error_info(
+            SqlError::internal("COPY FROM STDIN answered as a result"),
+            SEVERITY_ERROR,
+        ))),
+        ExecuteResponse::CopyOut { desc, rows, format } => copy_out_response(&desc, rows, &format),
     }
+}
+
+/// Sends the rows of `COPY ... TO STDOUT` (simple protocol): CopyOutResponse, one
+/// CopyData per line (a CSV header first), CopyDone and `COPY n`.
+async fn send_copy_out<C>(
+    client: &mut C,
+    desc: &eddy_repr::RelationDesc,
+    rows: Vec<Row>,
+    format: &eddy_repr::copy::CopyFormat,
+) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
+    let columns = i16::try_from(types.len()).unwrap_or(i16::MAX);
+    client
+        .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
+            0,
+            columns,
+            vec![0; types.len()],
+        )))
+        .await?;
+    if format.header && format.kind == eddy_repr::copy::CopyFormatKind::Csv {
+        let header = eddy_repr::copy::encode_header(format, &desc.names);
+        client
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(header.into())))
+            .await?;
+    }
+    let n = rows.len();
+    for row in rows {
+        let line = eddy_repr::copy::encode(format, &row.unpack(), &types);
+        client
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(line.into())))
+            .await?;
+    }
+    client
+        .feed(PgWireBackendMessage::CopyDone(CopyDone::new()))
+        .await?;
+    let tag = Tag::new("COPY").with_rows(n);
+    client
+        .feed(PgWireBackendMessage::CommandComplete(tag.into()))
+        .await?;
+    Ok(())
+}
+
+/// The rows of `COPY ... TO STDOUT` as COPY data, one message per row (the extended
+/// protocol, where `pgwire` sends them). A CSV header
+/// goes in the first row's message, so that `pgwire` (which counts messages) tags the
+/// statement with the number of rows.
+fn copy_out_response(
+    desc: &eddy_repr::RelationDesc,
+    rows: Vec<Row>,
+    format: &eddy_repr::copy::CopyFormat,
+) -> Response {
+    let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
+    let mut header = (format.header && format.kind == eddy_repr::copy::CopyFormatKind::Csv)
+        .then(|| eddy_repr::copy::encode_header(format, &desc.names));
+    let mut data = Vec::with_capacity(rows.len().max(1));
+    for row in rows {
+        let mut line = header.take().unwrap_or_default();
+        line.extend(eddy_repr::copy::encode(format, &row.unpack(), &types));
+        data.push(Ok(CopyData::new(line.into())));
+    }
+    if let Some(header) = header {
+        data.push(Ok(CopyData::new(header.into())));
+    }
+    Response::CopyOut(CopyResponse::new(0, types.len(), stream::iter(data)))
 }
 
 /// A subscription as a `pgwire` response whose rows (or COPY data) are produced as

@@ -8,6 +8,7 @@
 //!   compares unpacked datums with [`Datum::sql_cmp`].
 //! - Every [`ScalarType`] has one Postgres type OID and one text output format.
 
+pub mod copy;
 pub mod datetime_unit;
 pub mod datum;
 pub mod error;

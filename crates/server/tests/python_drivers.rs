@@ -272,6 +272,59 @@ with Session(engine) as session:
 print("psycopg ok")
 "#;
 
+/// psycopg 3's `cursor.copy()`: rows written with `write_row` (text format, escapes
+/// included), raw CSV written in blocks, a bad row that writes nothing, and rows read
+/// back with `rows()`.
+const PSYCOPG_COPY_SCRIPT: &str = r#"
+import sys
+import psycopg
+
+port = int(sys.argv[1])
+conn = psycopg.connect(host="127.0.0.1", port=port, user="eddy", dbname="eddy", autocommit=True)
+cur = conn.cursor()
+cur.execute("CREATE TABLE items (id integer PRIMARY KEY, name text, price numeric(8,2))")
+with cur.copy("COPY items (id, name, price) FROM STDIN") as copy:
+    copy.write_row((1, "tab\there", "1.5"))
+    copy.write_row((2, None, 2))
+assert cur.rowcount == 2, cur.rowcount
+with cur.copy("COPY items FROM STDIN (FORMAT csv)") as copy:
+    copy.write("3,three,3\n4,")
+    copy.write("\"four, 4\",4.25\n")
+cur.execute("SELECT id, name, price::text FROM items ORDER BY id")
+rows = cur.fetchall()
+assert rows == [(1, "tab\there", "1.50"), (2, None, "2.00"), (3, "three", "3.00"), (4, "four, 4", "4.25")], rows
+try:
+    with cur.copy("COPY items FROM STDIN (FORMAT csv)") as copy:
+        copy.write("5,five,5\n6,six,oops\n")
+    raise SystemExit("a bad row was accepted")
+except psycopg.errors.InvalidTextRepresentation as e:
+    assert "line 2, column price" in (e.diag.message_detail or ""), e.diag.message_detail
+cur.execute("SELECT count(*) FROM items")
+assert cur.fetchone()[0] == 4
+with cur.copy("COPY (SELECT id, name FROM items WHERE id <= 2 ORDER BY id) TO STDOUT") as copy:
+    out = list(copy.rows())
+assert out == [("1", "tab\there"), ("2", None)], out
+# A COPY the client abandons (CopyFail) writes nothing and aborts its block.
+conn2 = psycopg.connect(host="127.0.0.1", port=port, user="eddy", dbname="eddy")
+cur2 = conn2.cursor()
+cur2.execute("INSERT INTO items VALUES (9, 'nine', 9)")
+try:
+    with cur2.copy("COPY items FROM STDIN") as copy:
+        copy.write_row((10, "ten", 10))
+        raise RuntimeError("the client gives up")
+except (RuntimeError, psycopg.errors.QueryCanceled):
+    pass
+try:
+    cur2.execute("SELECT 1")
+    raise SystemExit("the block was not aborted")
+except psycopg.errors.InFailedSqlTransaction:
+    pass
+conn2.rollback()
+cur.execute("SELECT count(*) FROM items")
+assert cur.fetchone()[0] == 4
+print("psycopg copy ok")
+"#;
+
 /// Runs `script` with `python3` against `eddy`, passing the port as its argument, and
 /// requires it to succeed and print every line of `done`.
 fn run_python(eddy: &Eddy, script: &str, done: &[&str]) {
@@ -310,4 +363,10 @@ fn psycopg2_and_sqlalchemy_inspector() {
 fn psycopg3_server_side_binding() {
     let eddy = common::start_eddy(2);
     run_python(&eddy, PSYCOPG_SCRIPT, &["psycopg ok"]);
+}
+
+#[test]
+fn psycopg3_copy() {
+    let eddy = common::start_eddy(1);
+    run_python(&eddy, PSYCOPG_COPY_SCRIPT, &["psycopg copy ok"]);
 }

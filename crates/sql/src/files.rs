@@ -135,6 +135,7 @@ fn kind_of(stmt: &Statement) -> String {
     match stmt {
         Statement::Sql(sql) => crate::statement::statement_kind(sql),
         Statement::Subscribe(_) => "SUBSCRIBE".into(),
+        Statement::Copy(_) => "COPY".into(),
         Statement::DropSink(_) => "DROP SINK".into(),
         Statement::DropSource(_) => "DROP SOURCE".into(),
         _ => "CREATE".into(),

@@ -29,6 +29,7 @@
 
 mod catalog;
 mod context;
+mod copy;
 mod expr;
 mod files;
 mod func;
@@ -54,6 +55,7 @@ use eddy_repr::{RelationDesc, ScalarType, SqlError};
 pub use sqlparser::ast;
 
 pub use crate::catalog::{item_oid, Catalog, CatalogItem, ItemKind, FIRST_USER_OID};
+pub use crate::copy::{Copy, CopyRelation};
 pub use crate::files::{apply_desc, file_error, parse_files, Apply, FileItemKind, FileStatement};
 pub use crate::names::{
     check_schema_for_new_item, PG_CATALOG_SCHEMA, PUBLIC_SCHEMA, SYSTEM_SCHEMAS,
@@ -78,6 +80,7 @@ pub fn plan(catalog: &dyn Catalog, ctx: &PlanContext, stmt: &Statement) -> Resul
     match stmt {
         Statement::Sql(stmt) => statement::plan_statement(&scx, stmt),
         Statement::Subscribe(subscribe) => subscribe::plan_subscribe(&scx, subscribe),
+        Statement::Copy(copy) => copy::plan_copy(&scx, copy),
         Statement::CreateStream(create) => {
             statement::plan_create_table(&scx, stmt.to_string(), create, true)
         }
@@ -109,6 +112,7 @@ pub fn describe(
     let plan = match stmt {
         Statement::Sql(stmt) => statement::plan_statement(&scx, stmt)?,
         Statement::Subscribe(subscribe) => subscribe::plan_subscribe(&scx, subscribe)?,
+        Statement::Copy(copy) => copy::plan_copy(&scx, copy)?,
         Statement::CreateStream(create) => {
             statement::plan_create_table(&scx, stmt.to_string(), create, true)?
         }

@@ -10,9 +10,11 @@
 //!   planning and evaluation grow the stack as nesting needs (`recursive`).
 //! - `SUBSCRIBE ...` and `COPY (SUBSCRIBE ...) TO STDOUT`, Eddy's own statements, are
 //!   parsed by `subscribe.rs`, `CREATE SINK` and `DROP SINK` by `sink.rs`; everything else is `sqlparser`'s ([`Statement::Sql`]).
+//! - `COPY ... FROM STDIN | TO STDOUT` is parsed by `copy.rs` (`sqlparser` would read
+//!   the data inline after the statement).
 //! - Errors become Postgres-style `42601` errors (`syntax error at or near "x"`,
 //!   `syntax error at end of input`) with a 1-based character `position`, except for
-//!   `COPY`, which is `0A000` (not supported yet) however it is written.
+//!   `COPY` to or from a file or program, which is `0A000`.
 
 use std::fmt;
 
@@ -37,6 +39,8 @@ use crate::subscribe::{self, Subscribe};
 pub enum Statement {
     Sql(sqlparser::ast::Statement),
     Subscribe(Subscribe),
+    /// `COPY ... FROM STDIN` / `COPY ... TO STDOUT` (see `copy.rs`).
+    Copy(crate::copy::Copy),
     /// `CREATE STREAM name (columns) WITH (KAFKA_TOPIC = ...)`: a table's syntax, read
     /// as a stream (every message one appended row).
     CreateStream(sqlparser::ast::CreateTable),
@@ -63,6 +67,7 @@ impl fmt::Display for Statement {
         match self {
             Statement::Sql(stmt) => stmt.fmt(f),
             Statement::Subscribe(subscribe) => subscribe.fmt(f),
+            Statement::Copy(copy) => copy.fmt(f),
             Statement::CreateStream(create) => {
                 let text = create.to_string();
                 let rest = text.strip_prefix("CREATE TABLE").unwrap_or(&text);
@@ -141,11 +146,11 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     parsed.map_err(|e| {
         // `COPY ... FROM STDIN` has its data after the statement, which `sqlparser`
         // reads as a syntax error: the statement itself is what Eddy lacks.
-        let first_word = sql.split_whitespace().next().unwrap_or("");
-        if first_word.eq_ignore_ascii_case("copy") && !sql.to_lowercase().contains("subscribe") {
-            SqlError::unsupported("COPY")
-        } else {
-            convert_error(sql, e)
+        match &e {
+            ParserError::ParserError(m) if m.starts_with(crate::copy::UNSUPPORTED_TARGET) => {
+                SqlError::unsupported(m.trim_start_matches(crate::copy::UNSUPPORTED_TARGET))
+            }
+            _ => convert_error(sql, e),
         }
     })
 }
@@ -216,6 +221,9 @@ fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
             }
             _ if subscribe::at_subscribe(&parser) => {
                 Statement::Subscribe(subscribe::parse_subscribe(&mut parser)?)
+            }
+            _ if crate::copy::at_copy(&parser) => {
+                Statement::Copy(crate::copy::parse_copy(&mut parser)?)
             }
             Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("reset") => {
                 parser.next_token();

@@ -148,6 +148,22 @@ pub enum Plan {
         finishing: RowSetFinishing,
         desc: RelationDesc,
     },
+    /// `COPY name [(columns)] FROM STDIN` (see `copy.rs`): the data that follows goes
+    /// into table `id` (named `name`, described by `desc`); each line holds the
+    /// `columns` (positions in `desc`) in order, and the other columns are NULL.
+    CopyFrom {
+        id: GlobalId,
+        name: String,
+        desc: RelationDesc,
+        columns: Vec<usize>,
+        format: eddy_repr::copy::CopyFormat,
+    },
+    /// `COPY name | (query) TO STDOUT`: the rows of `select` (a [`Plan::Select`]) as
+    /// COPY data in `format`.
+    CopyTo {
+        select: Box<Plan>,
+        format: eddy_repr::copy::CopyFormat,
+    },
     /// `SUBSCRIBE` (see `subscribe.rs`): `expr` computes the relation's rows; `desc`
     /// describes the rows a client sees, `eddy_timestamp` and `eddy_diff` first;
     /// `depends_on` holds every catalog item `expr` reads, as name resolution found

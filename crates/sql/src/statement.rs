@@ -430,7 +430,7 @@ pub fn statement_kind(stmt: &Statement) -> String {
     }
 }
 
-fn plan_select(scx: &StatementContext, query: &Query) -> Result<Plan, SqlError> {
+pub(crate) fn plan_select(scx: &StatementContext, query: &Query) -> Result<Plan, SqlError> {
     let planned = query::plan_query(scx, query)?;
     let desc = RelationDesc::new(planned.names.clone(), planned.visible_types());
     let PlannedQuery {
@@ -497,7 +497,7 @@ fn resolve_item(scx: &StatementContext, name: &ObjectName) -> Result<CatalogItem
 }
 
 /// The table an INSERT/UPDATE/DELETE/TRUNCATE writes: it must be a user table.
-fn resolve_write_target(
+pub(crate) fn resolve_write_target(
     scx: &StatementContext,
     name: &ObjectName,
     verb: &str,

@@ -39,6 +39,38 @@ impl Coordinator {
         tag(format!("INSERT 0 {n}"))
     }
 
+    /// The rows of a `COPY ... FROM STDIN`: written like an INSERT's (NOT NULL and
+    /// primary keys checked first, buffered in a transaction block). The table may
+    /// have been dropped while the data was sent.
+    pub(crate) fn copy_rows(
+        &mut self,
+        session_id: u64,
+        id: GlobalId,
+        rows: Vec<Row>,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let Some(session) = self.sessions.get(&session_id) else {
+            return Err(SqlError::internal("unknown session"));
+        };
+        if matches!(session.txn, TxnState::Failed { .. }) {
+            return Err(SqlError::new(
+                SqlState::IN_FAILED_SQL_TRANSACTION,
+                "current transaction is aborted, commands ignored until end of transaction block",
+            ));
+        }
+        if self.catalog.get(id).is_none() {
+            return Err(SqlError::new(
+                SqlState::UNDEFINED_TABLE,
+                "the table of this COPY was dropped while its data was sent",
+            ));
+        }
+        let n = rows.len();
+        let mut updates: Vec<(Row, Diff)> = rows.into_iter().map(|row| (row, 1)).collect();
+        consolidate(&mut updates);
+        self.check_not_null(id, &updates)?;
+        self.apply_writes(session_id, id, updates)?;
+        tag(format!("COPY {n}"))
+    }
+
     /// UPDATE and DELETE: read the selected rows, then retract them (and insert their
     /// new versions), at one time.
     pub(super) async fn read_then_write(

@@ -65,6 +65,22 @@ impl Coordinator {
                 ids, cascade, kind, ..
             } => self.drop_items(&ids, cascade, kind),
             Plan::Insert { id, values } => self.insert(session_id, id, values).await,
+            Plan::CopyFrom {
+                id,
+                name,
+                desc,
+                columns,
+                format,
+            } => Ok(ExecuteResponse::CopyIn(crate::command::CopyIn {
+                id,
+                relation: name,
+                names: columns.iter().map(|c| desc.names[*c].clone()).collect(),
+                types: columns.iter().map(|c| desc.types[*c].scalar_type).collect(),
+                columns,
+                arity: desc.arity(),
+                format,
+            })),
+            Plan::CopyTo { .. } => unreachable!("COPY TO is sequenced by sequence_copy_to"),
             Plan::ReadThenWrite {
                 id,
                 selection,

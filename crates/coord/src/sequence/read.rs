@@ -19,8 +19,9 @@ use std::task::{Context, Poll};
 use eddy_dataflow::{DataflowDesc, PeekError, PeekResult, PeekSpec};
 use eddy_expr::optimize::{consolidate, eval_constant};
 use eddy_expr::{ColumnOrder, MapFilterProject, MirRelationExpr};
+use eddy_repr::copy::CopyFormat;
 use eddy_repr::{Datum, Diff, GlobalId, RelationDesc, Row, ScalarType, SqlError, SqlState};
-use eddy_sql::RowSetFinishing;
+use eddy_sql::{Plan, RowSetFinishing};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cancel::cancellable;
@@ -33,6 +34,38 @@ type Rows = Vec<(Row, Diff)>;
 
 impl Coordinator {
     /// Starts a SELECT; a task of its own finishes the rows and answers.
+    /// `COPY ... TO STDOUT`: the SELECT's rows, answered as COPY data in `format`.
+    pub(crate) fn sequence_copy_to(
+        &mut self,
+        session_id: u64,
+        select: Plan,
+        format: CopyFormat,
+        finish: Finish,
+    ) {
+        let Plan::Select {
+            expr,
+            finishing,
+            desc,
+        } = select
+        else {
+            finish.send(Err(SqlError::internal("COPY TO without a SELECT")));
+            return;
+        };
+        let (rows_finish, rows, tx) = finish.forward();
+        self.sequence_select(session_id, expr, finishing, desc, rows_finish);
+        tokio::spawn(async move {
+            let result = match rows.await {
+                Ok(Ok(ExecuteResponse::Rows { desc, rows })) => {
+                    Ok(ExecuteResponse::CopyOut { desc, rows, format })
+                }
+                Ok(Ok(_)) => Err(SqlError::internal("COPY TO read no rows")),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(SqlError::internal("the COPY TO read was dropped")),
+            };
+            let _ = tx.send(result);
+        });
+    }
+
     pub(crate) fn sequence_select(
         &mut self,
         session_id: u64,
