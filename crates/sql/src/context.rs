@@ -52,6 +52,8 @@ pub struct StatementContext<'a> {
     pub in_view: Cell<bool>,
     /// CTEs visible at the current point, innermost last.
     pub ctes: RefCell<Vec<CteDef>>,
+    /// The id the next `WITH RECURSIVE` binding gets (unique within the statement).
+    pub next_recursive_id: Cell<u64>,
     /// Every catalog item the statement's queries read, recorded as names resolve
     /// (see [`StatementContext::resolve_relation`]): what a view depends on.
     depends_on: RefCell<BTreeSet<GlobalId>>,
@@ -195,6 +197,7 @@ impl<'a> StatementContext<'a> {
             in_view: Cell::new(false),
             depends_on: RefCell::new(BTreeSet::new()),
             ctes: RefCell::new(vec![]),
+            next_recursive_id: Cell::new(0),
         }
     }
 

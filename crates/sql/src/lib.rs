@@ -38,6 +38,7 @@ mod parse;
 mod pg_source;
 mod plan;
 mod query;
+mod recursive;
 mod scope;
 mod sink;
 mod statement;
@@ -65,6 +66,7 @@ pub use crate::plan::{
     show_variable_desc, MutationKind, ObjectKind, PgTableRef, Plan, PlanContext, RowSetFinishing,
     SinkOptions, SourceOptions, SubscribeOutput,
 };
+pub use crate::recursive::{parse_max_recursion, MAX_RECURSION_DEFAULT, MAX_RECURSION_VAR};
 pub use crate::sink::{CreateSink, DropSink};
 pub use crate::subscribe::{Subscribe, SubscribeRelation, DIFF_COLUMN, TIMESTAMP_COLUMN};
 pub use crate::types::{scalar_type, CastContext};
