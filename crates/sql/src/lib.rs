@@ -16,7 +16,8 @@
 //!   errors carry a position, since planning works on the parsed tree. Features
 //!   that Postgres has and Eddy does not are `0A000 ... is not supported yet`, never a
 //!   silent difference: LATERAL subqueries, window functions, set-returning functions
-//!   in the select list, DISTINCT ON, WITH RECURSIVE, DEFAULT/UNIQUE/CHECK/REFERENCES,
+//!   in the select list, DISTINCT ON, aggregates inside a recursive term,
+//!   DEFAULT/UNIQUE/CHECK/REFERENCES,
 //!   ALTER, COPY, CREATE INDEX, and `now()` inside views outside temporal filters
 //!   (`temporal.rs`). A few functions are only
 //!   partly computable (`string_agg`, `array_agg`, `ARRAY(subquery)` over non-empty

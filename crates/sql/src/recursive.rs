@@ -13,7 +13,7 @@
 
 use eddy_expr::MirRelationExpr;
 use eddy_repr::{ColumnType, ScalarType, SqlError, SqlState};
-use sqlparser::ast::{Cte, SetExpr};
+use sqlparser::ast::{CreateTableOptions, Cte, Expr, Ident, SetExpr, SqlOption, Statement, Value};
 
 use crate::context::{CteDef, StatementContext};
 use crate::query::{cast_columns, plan_set_expr, rename_columns};
@@ -128,8 +128,11 @@ pub(crate) fn plan_recursive_cte(
     Ok(CteDef { name, expr, names })
 }
 
-/// The session's `max_recursion`.
-fn max_recursion(scx: &StatementContext) -> Result<u64, SqlError> {
+/// The `max_recursion` in effect: the view's own, else the session's.
+pub(crate) fn max_recursion(scx: &StatementContext) -> Result<u64, SqlError> {
+    if let Some(n) = scx.max_recursion.get() {
+        return Ok(n);
+    }
     match scx.pcx.vars.get(MAX_RECURSION_VAR) {
         None => Ok(MAX_RECURSION_DEFAULT),
         Some(value) => parse_max_recursion(value),
@@ -147,4 +150,45 @@ pub fn parse_max_recursion(value: &str) -> Result<u64, SqlError> {
         )
         .with_hint("It must be a positive number of iterations.")),
     }
+}
+
+/// The options of `CREATE [MATERIALIZED] VIEW ... WITH (max_recursion = n)`, the only
+/// one a view takes: `Some(n)` if given.
+pub(crate) fn view_max_recursion(options: &CreateTableOptions) -> Result<Option<u64>, SqlError> {
+    let options = match options {
+        CreateTableOptions::None => return Ok(None),
+        CreateTableOptions::With(options) => options,
+        _ => return Err(SqlError::unsupported("this CREATE VIEW syntax")),
+    };
+    let mut limit = None;
+    for option in options {
+        match option {
+            SqlOption::KeyValue { key, value }
+                if key.value.eq_ignore_ascii_case(MAX_RECURSION_VAR) =>
+            {
+                let text = value.to_string();
+                limit = Some(parse_max_recursion(text.trim_matches('\''))?);
+            }
+            _ => {
+                return Err(SqlError::unsupported(format!(
+                    "CREATE VIEW option {option}"
+                )))
+            }
+        }
+    }
+    Ok(limit)
+}
+
+/// `stmt` (a CREATE VIEW) with `WITH (max_recursion = limit)`: the view's text as the
+/// log keeps it, so that planning it again (after a restart, or to rebuild it) gives
+/// the same limit whatever the session's setting then.
+pub(crate) fn with_max_recursion(stmt: &Statement, limit: u64) -> Statement {
+    let mut stmt = stmt.clone();
+    if let Statement::CreateView { options, .. } = &mut stmt {
+        *options = CreateTableOptions::With(vec![SqlOption::KeyValue {
+            key: Ident::new(MAX_RECURSION_VAR),
+            value: Expr::value(Value::SingleQuotedString(limit.to_string())),
+        }]);
+    }
+    stmt
 }

@@ -3575,3 +3575,47 @@ fn max_recursion_comes_from_the_session() {
         "recursive reference to query \"c\" must not appear more than once",
     );
 }
+
+#[test]
+fn a_view_keeps_its_max_recursion_in_its_text() {
+    let sql = "CREATE MATERIALIZED VIEW rec_v AS \
+               WITH RECURSIVE c (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 3) \
+               SELECT n FROM c";
+    let mut session = ctx();
+    session.vars = std::sync::Arc::new(BTreeMap::from([(
+        "max_recursion".to_string(),
+        "7".to_string(),
+    )]));
+    let Plan::CreateView {
+        expr, create_sql, ..
+    } = try_plan_with(sql, &session).unwrap()
+    else {
+        panic!("not a view");
+    };
+    assert_eq!(recursions(&expr)[0].2, 7);
+    // Planned again with the default session (after a restart), it has the same limit.
+    let Plan::CreateView { expr, .. } = plan_ok(&create_sql) else {
+        panic!("not a view: {create_sql}");
+    };
+    assert_eq!(recursions(&expr)[0].2, 7, "{create_sql}");
+    // Its own option wins over the session's; a view without recursion is unchanged.
+    let own = sql.replace("AS WITH", "WITH (max_recursion = 3) AS WITH");
+    let Plan::CreateView { expr, .. } = try_plan_with(&own, &session).unwrap() else {
+        panic!("not a view");
+    };
+    assert_eq!(recursions(&expr)[0].2, 3);
+    let Plan::CreateView { create_sql, .. } =
+        plan_ok("CREATE MATERIALIZED VIEW rec_w AS SELECT 1 AS one")
+    else {
+        panic!("not a view");
+    };
+    assert_eq!(
+        create_sql,
+        "CREATE MATERIALIZED VIEW rec_w AS SELECT 1 AS one"
+    );
+    assert_err(
+        "CREATE VIEW rec_w WITH (fillfactor = 3) AS SELECT 1",
+        "0A000",
+        "CREATE VIEW option fillfactor = 3 is not supported yet",
+    );
+}
