@@ -129,7 +129,7 @@ impl EvalError {
     pub fn hint(&self) -> Option<String> {
         match self {
             EvalError::RecursionLimit { .. } => Some(
-                "Check that the recursive term stops producing rows, or raise the limit with SET max_recursion (a materialized view keeps the value set when it was created).".to_string(),
+                "Check that the recursive term stops producing rows, or raise the limit: SET max_recursion = n for a query, CREATE MATERIALIZED VIEW ... WITH (max_recursion = n) for a view.".to_string(),
             ),
             _ => None,
         }
