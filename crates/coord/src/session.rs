@@ -29,6 +29,8 @@ pub const DEFAULT_VARS: &[(&str, &str)] = &[
     ("lc_numeric", "C"),
     ("lc_time", "C"),
     ("max_identifier_length", "63"),
+    // The rounds a WITH RECURSIVE query may take (`eddy_sql::MAX_RECURSION_DEFAULT`).
+    ("max_recursion", "10000"),
     ("search_path", "public"),
     ("server_encoding", "UTF8"),
     ("server_version", "15.0"),

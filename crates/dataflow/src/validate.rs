@@ -143,6 +143,17 @@ fn arity(expr: &MirRelationExpr) -> Result<usize, String> {
             }
             Ok(a)
         }
+        MirRelationExpr::Recursive { base, step, .. } => {
+            let a = arity(base)?;
+            let b = arity(step)?;
+            if a != b {
+                return Err(format!(
+                    "recursion of a base with {a} and a step with {b} columns"
+                ));
+            }
+            Ok(a)
+        }
+        MirRelationExpr::GetRecursive { typ, .. } => Ok(typ.len()),
     }
 }
 

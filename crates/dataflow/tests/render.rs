@@ -588,3 +588,66 @@ fn expressions_in_every_operator() {
         h.shutdown();
     });
 }
+
+/// A recursive read of binding 0 with `typ`.
+fn recursive_get(typ: Vec<eddy_repr::ColumnType>) -> MirRelationExpr {
+    MirRelationExpr::GetRecursive {
+        id: 0,
+        typ,
+        name: "r".into(),
+    }
+}
+
+fn recursive(
+    base: MirRelationExpr,
+    step: MirRelationExpr,
+    distinct: bool,
+    max_iterations: u64,
+) -> MirRelationExpr {
+    MirRelationExpr::Recursive {
+        id: 0,
+        name: "r".into(),
+        base: Box::new(base),
+        step: Box::new(step),
+        distinct,
+        max_iterations,
+    }
+}
+
+#[test]
+fn recursion_over_a_changing_graph() {
+    use eddy_expr::BinaryFunc::{Add, Lt};
+    for_each_worker_count(|workers| {
+        let mut h = Harness::new(workers);
+        let mut rng = Rng::new(700 + workers as u64);
+        let edges = h.table(1, vec![int4(), int4()]);
+        // Transitive closure (UNION): reach = edges ∪ {(r.src, e.dst) | r.dst = e.src}.
+        let closure_step = MirRelationExpr::Join {
+            inputs: vec![recursive_get(vec![int4(), int4()]), edges.clone()],
+            equivalences: vec![vec![col(1), col(2)]],
+        }
+        .project(vec![0, 3]);
+        h.view(
+            10,
+            recursive(edges.clone(), closure_step.clone(), true, 100),
+        );
+        // The same with a limit of 2 rounds: an error while some path is longer.
+        h.view(11, recursive(edges.clone(), closure_step, true, 2));
+        // Walks from node 0 with their lengths (UNION ALL: one row per path), below 4.
+        let walk_step = MirRelationExpr::Join {
+            inputs: vec![recursive_get(vec![int4(), int4()]), edges.clone()],
+            equivalences: vec![vec![col(0), col(2)]],
+        }
+        .filter(vec![binary(col(1), Lt, lit(Datum::Int32(3), int4()))])
+        .map(vec![binary(col(1), Add, lit(Datum::Int32(1), int4()))])
+        .project(vec![3, 4]);
+        let start = MirRelationExpr::Constant {
+            rows: vec![(row(&[Datum::Int32(0), Datum::Int32(0)]), 1)],
+            typ: vec![int4(), int4()],
+        };
+        h.view(12, recursive(start, walk_step, false, 100));
+        let gen = |rng: &mut Rng| row(&[rng.int4(6, 0), rng.int4(6, 12)]);
+        churn(&mut h, &mut rng, &[(1, &gen)], &[10, 11, 12], 8, 4);
+        h.shutdown();
+    });
+}

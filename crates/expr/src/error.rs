@@ -68,6 +68,9 @@ pub enum EvalError {
     /// A NULL where a function requires a value (`jsonb_build_object`'s keys).
     #[error("{0}")]
     NullValueNotAllowed(String),
+    /// A `WITH RECURSIVE` query still produced new rows after `limit` rounds.
+    #[error("recursive query \"{name}\" did not finish within {limit} iterations")]
+    RecursionLimit { name: String, limit: u64 },
 }
 
 impl EvalError {
@@ -99,6 +102,7 @@ impl EvalError {
             EvalError::FeatureNotSupported { .. } => SqlState::FEATURE_NOT_SUPPORTED,
             EvalError::ProgramLimitExceeded(_) => SqlState::PROGRAM_LIMIT_EXCEEDED,
             EvalError::NullValueNotAllowed(_) => SqlState::NULL_VALUE_NOT_ALLOWED,
+            EvalError::RecursionLimit { .. } => SqlState::STATEMENT_TOO_COMPLEX,
         }
     }
 
@@ -121,6 +125,15 @@ impl EvalError {
             _ => None,
         }
     }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            EvalError::RecursionLimit { .. } => Some(
+                "Check that the recursive term stops producing rows, or raise the limit: SET max_recursion = n for a query, CREATE MATERIALIZED VIEW ... WITH (max_recursion = n) for a view.".to_string(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 impl From<EvalError> for SqlError {
@@ -128,6 +141,7 @@ impl From<EvalError> for SqlError {
     fn from(e: EvalError) -> SqlError {
         let mut err = SqlError::new(e.sqlstate(), e.to_string());
         err.detail = e.detail();
+        err.hint = e.hint();
         err
     }
 }

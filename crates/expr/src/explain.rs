@@ -176,6 +176,16 @@ fn explain_rec(expr: &MirRelationExpr, maintained: bool, depth: usize, out: &mut
         MirRelationExpr::Negate { .. } => "Negate".to_string(),
         MirRelationExpr::Threshold { .. } => "Threshold".to_string(),
         MirRelationExpr::Union { .. } => "Union".to_string(),
+        MirRelationExpr::Recursive {
+            name,
+            distinct,
+            max_iterations,
+            ..
+        } => {
+            let kind = if *distinct { "union" } else { "union_all" };
+            format!("Recursive {name} {kind} max_iterations={max_iterations}")
+        }
+        MirRelationExpr::GetRecursive { name, .. } => format!("GetRecursive {name}"),
     };
     writeln!(out, "{indent}{line}").unwrap();
     for child in expr.children() {

@@ -65,9 +65,17 @@ impl MirRelationExpr {
                 inputs,
                 equivalences,
             } => join_keys(inputs, equivalences, get),
+            // UNION makes every round distinct, so the whole row is a key.
+            MirRelationExpr::Recursive {
+                distinct: true,
+                base,
+                ..
+            } => vec![(0..base.arity()).collect()],
             MirRelationExpr::FlatMap { .. }
             | MirRelationExpr::Negate { .. }
-            | MirRelationExpr::Union { .. } => vec![],
+            | MirRelationExpr::Union { .. }
+            | MirRelationExpr::Recursive { .. }
+            | MirRelationExpr::GetRecursive { .. } => vec![],
         };
         for key in &mut keys {
             key.sort_unstable();

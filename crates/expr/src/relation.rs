@@ -145,13 +145,39 @@ pub enum MirRelationExpr {
         base: Box<MirRelationExpr>,
         inputs: Vec<MirRelationExpr>,
     },
+    /// `WITH RECURSIVE`: the fixed point of `R = base ∪ step(R)`, where `step` reads `R`
+    /// through [`MirRelationExpr::GetRecursive`] with this node's `id`. With `distinct`
+    /// (SQL `UNION`) each round is made distinct; without it (`UNION ALL`) the rows of
+    /// every round are kept, which reaches a fixed point only when the step eventually
+    /// yields nothing. `step` must be linear in `R` (SQL requires the recursive
+    /// reference to appear once, outside aggregates), so `base ∪ step(R)` iterated is
+    /// the union of the working tables SQL's evaluation produces. A recursion still
+    /// changing after `max_iterations` rounds stops there with an error.
+    Recursive {
+        id: u64,
+        /// The CTE's name, for EXPLAIN and errors.
+        name: String,
+        base: Box<MirRelationExpr>,
+        step: Box<MirRelationExpr>,
+        distinct: bool,
+        max_iterations: u64,
+    },
+    /// The rows of the enclosing [`MirRelationExpr::Recursive`] binding `id`; only
+    /// valid inside that node's `step`.
+    GetRecursive {
+        id: u64,
+        typ: Vec<ColumnType>,
+        name: String,
+    },
 }
 
 impl MirRelationExpr {
     /// The column types of the output.
     pub fn typ(&self) -> Vec<ColumnType> {
         match self {
-            MirRelationExpr::Constant { typ, .. } | MirRelationExpr::Get { typ, .. } => typ.clone(),
+            MirRelationExpr::Constant { typ, .. }
+            | MirRelationExpr::Get { typ, .. }
+            | MirRelationExpr::GetRecursive { typ, .. } => typ.clone(),
             MirRelationExpr::Map { input, scalars } => {
                 let mut typ = input.typ();
                 for s in scalars {
@@ -202,6 +228,52 @@ impl MirRelationExpr {
                 }
                 typ
             }
+            MirRelationExpr::Recursive { base, step, .. } => {
+                let mut typ = base.typ();
+                for (t, u) in typ.iter_mut().zip(step.typ()) {
+                    t.nullable |= u.nullable;
+                }
+                typ
+            }
+        }
+    }
+
+    /// Whether this expression reads the recursive binding `id`.
+    pub fn reads_recursive(&self, id: u64) -> bool {
+        let mut found = false;
+        self.visit(&mut |e| {
+            if matches!(e, MirRelationExpr::GetRecursive { id: i, .. } if *i == id) {
+                found = true;
+            }
+        });
+        found
+    }
+
+    /// Why the step of the recursive binding `id` cannot be iterated: the first node
+    /// between the root of `self` and a read of the binding that the dataflow cannot
+    /// render inside a loop, named for an error message; `None` if every one can.
+    pub fn recursion_unsupported(&self, id: u64) -> Option<&'static str> {
+        if !self.reads_recursive(id) {
+            return None;
+        }
+        match self {
+            MirRelationExpr::Reduce { aggregates, .. } if !aggregates.is_empty() => {
+                Some("aggregate functions in a recursive query's recursive term")
+            }
+            MirRelationExpr::TopK { .. } => {
+                Some("ORDER BY, LIMIT or OFFSET in a recursive query's recursive term")
+            }
+            MirRelationExpr::FlatMap { .. } => {
+                Some("set-returning functions in a recursive query's recursive term")
+            }
+            MirRelationExpr::TemporalFilter { .. } => Some("now() in a recursive query"),
+            MirRelationExpr::Recursive { .. } => {
+                Some("a recursive query that reads an enclosing recursive query")
+            }
+            _ => self
+                .children()
+                .into_iter()
+                .find_map(|c| c.recursion_unsupported(id)),
         }
     }
 
@@ -286,7 +358,9 @@ impl MirRelationExpr {
 
     pub fn children(&self) -> Vec<&MirRelationExpr> {
         match self {
-            MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } => vec![],
+            MirRelationExpr::Constant { .. }
+            | MirRelationExpr::Get { .. }
+            | MirRelationExpr::GetRecursive { .. } => vec![],
             MirRelationExpr::Map { input, .. }
             | MirRelationExpr::FlatMap { input, .. }
             | MirRelationExpr::Filter { input, .. }
@@ -300,12 +374,15 @@ impl MirRelationExpr {
             MirRelationExpr::Union { base, inputs } => std::iter::once(base.as_ref())
                 .chain(inputs.iter())
                 .collect(),
+            MirRelationExpr::Recursive { base, step, .. } => vec![base, step],
         }
     }
 
     pub fn children_mut(&mut self) -> Vec<&mut MirRelationExpr> {
         match self {
-            MirRelationExpr::Constant { .. } | MirRelationExpr::Get { .. } => vec![],
+            MirRelationExpr::Constant { .. }
+            | MirRelationExpr::Get { .. }
+            | MirRelationExpr::GetRecursive { .. } => vec![],
             MirRelationExpr::Map { input, .. }
             | MirRelationExpr::FlatMap { input, .. }
             | MirRelationExpr::Filter { input, .. }
@@ -319,6 +396,7 @@ impl MirRelationExpr {
             MirRelationExpr::Union { base, inputs } => std::iter::once(base.as_mut())
                 .chain(inputs.iter_mut())
                 .collect(),
+            MirRelationExpr::Recursive { base, step, .. } => vec![base, step],
         }
     }
 }

@@ -280,7 +280,8 @@ slt_files!(
     folding,
     schemas,
     windows,
-    functions
+    functions,
+    recursive
 );
 
 #[test]

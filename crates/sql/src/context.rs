@@ -52,6 +52,10 @@ pub struct StatementContext<'a> {
     pub in_view: Cell<bool>,
     /// CTEs visible at the current point, innermost last.
     pub ctes: RefCell<Vec<CteDef>>,
+    /// The id the next `WITH RECURSIVE` binding gets (unique within the statement).
+    pub next_recursive_id: Cell<u64>,
+    /// A view's own `WITH (max_recursion = n)`, which overrides the session's.
+    pub max_recursion: Cell<Option<u64>>,
     /// Every catalog item the statement's queries read, recorded as names resolve
     /// (see [`StatementContext::resolve_relation`]): what a view depends on.
     depends_on: RefCell<BTreeSet<GlobalId>>,
@@ -195,6 +199,8 @@ impl<'a> StatementContext<'a> {
             in_view: Cell::new(false),
             depends_on: RefCell::new(BTreeSet::new()),
             ctes: RefCell::new(vec![]),
+            next_recursive_id: Cell::new(0),
+            max_recursion: Cell::new(None),
         }
     }
 

@@ -16,7 +16,8 @@
 //!   errors carry a position, since planning works on the parsed tree. Features
 //!   that Postgres has and Eddy does not are `0A000 ... is not supported yet`, never a
 //!   silent difference: LATERAL subqueries, window functions, set-returning functions
-//!   in the select list, DISTINCT ON, WITH RECURSIVE, DEFAULT/UNIQUE/CHECK/REFERENCES,
+//!   in the select list, DISTINCT ON, aggregates inside a recursive term,
+//!   DEFAULT/UNIQUE/CHECK/REFERENCES,
 //!   ALTER, COPY, CREATE INDEX, and `now()` inside views outside temporal filters
 //!   (`temporal.rs`). A few functions are only
 //!   partly computable (`string_agg`, `array_agg`, `ARRAY(subquery)` over non-empty
@@ -39,6 +40,7 @@ mod parse;
 mod pg_source;
 mod plan;
 mod query;
+mod recursive;
 mod scope;
 mod sink;
 mod statement;
@@ -67,6 +69,7 @@ pub use crate::plan::{
     show_variable_desc, MutationKind, ObjectKind, PgTableRef, Plan, PlanContext, RowSetFinishing,
     SinkOptions, SourceOptions, SubscribeOutput,
 };
+pub use crate::recursive::{parse_max_recursion, MAX_RECURSION_DEFAULT, MAX_RECURSION_VAR};
 pub use crate::sink::{CreateSink, DropSink};
 pub use crate::subscribe::{Subscribe, SubscribeRelation, DIFF_COLUMN, TIMESTAMP_COLUMN};
 pub use crate::types::{scalar_type, CastContext};

@@ -148,9 +148,6 @@ fn plan_query_with_ctes(
         return Err(SqlError::unsupported("this query syntax"));
     }
     if let Some(with) = &query.with {
-        if with.recursive {
-            return Err(SqlError::unsupported("WITH RECURSIVE"));
-        }
         let mut seen: Vec<String> = vec![];
         for cte in &with.cte_tables {
             if cte.from.is_some() {
@@ -164,9 +161,17 @@ fn plan_query_with_ctes(
                 ));
             }
             seen.push(name.clone());
-            let (expr, mut names, _) = plan_query(scx, &cte.query)?.into_relation();
-            rename_columns(&mut names, &cte.alias, &name)?;
-            scx.ctes.borrow_mut().push(CteDef { name, expr, names });
+            let def = match recursive_union(with.recursive, &cte.query) {
+                Some((all, left, right)) => {
+                    crate::recursive::plan_recursive_cte(scx, cte, name, all, left, right)?
+                }
+                None => {
+                    let (expr, mut names, _) = plan_query(scx, &cte.query)?.into_relation();
+                    rename_columns(&mut names, &cte.alias, &name)?;
+                    CteDef { name, expr, names }
+                }
+            };
+            scx.ctes.borrow_mut().push(def);
         }
     }
     let (limit, offset) = plan_limit_offset(scx, query)?;
@@ -219,6 +224,27 @@ fn plan_query_with_ctes(
                 offset,
             })
         }
+    }
+}
+
+/// The parts of a CTE of a `WITH RECURSIVE` that may read itself: `base UNION [ALL]
+/// step`, as `(all, base, step)`. Any other CTE is planned as an ordinary one.
+fn recursive_union(recursive: bool, query: &Query) -> Option<(bool, &SetExpr, &SetExpr)> {
+    if !recursive {
+        return None;
+    }
+    match query.body.as_ref() {
+        SetExpr::SetOperation {
+            op: SetOperator::Union,
+            set_quantifier,
+            left,
+            right,
+        } => Some((
+            matches!(set_quantifier, SetQuantifier::All),
+            left.as_ref(),
+            right.as_ref(),
+        )),
+        _ => None,
     }
 }
 
@@ -412,7 +438,7 @@ fn constant_count(
 
 /// Plans a query body that is not a plain SELECT, as a relation of its columns
 /// (after the correlation prefix, if any).
-fn plan_set_expr(
+pub(crate) fn plan_set_expr(
     scx: &StatementContext,
     body: &SetExpr,
     prefix: Option<&Prefix>,

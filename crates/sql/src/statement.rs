@@ -116,10 +116,11 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 || params.is_some()
                 || !cluster_by.is_empty()
                 || comment.is_some()
-                || !matches!(options, CreateTableOptions::None)
             {
                 return Err(SqlError::unsupported("this CREATE VIEW syntax"));
             }
+            scx.max_recursion
+                .set(crate::recursive::view_max_recursion(options)?);
             if *or_replace && *if_not_exists {
                 return Err(SqlError::syntax(
                     "cannot combine OR REPLACE and IF NOT EXISTS",
@@ -1074,13 +1075,21 @@ fn plan_create_view(
         }
     }
     let desc = RelationDesc::new(names, expr.typ());
+    let mut recursive = false;
+    expr.visit(&mut |e| recursive |= matches!(e, MirRelationExpr::Recursive { .. }));
+    let create_sql = if recursive {
+        let limit = crate::recursive::max_recursion(scx)?;
+        crate::recursive::with_max_recursion(stmt, limit).to_string()
+    } else {
+        stmt.to_string()
+    };
     Ok(Plan::CreateView {
         schema,
         name,
         materialized: target.materialized,
         expr,
         desc,
-        create_sql: stmt.to_string(),
+        create_sql,
         depends_on: scx.dependencies(),
         if_not_exists: target.if_not_exists,
         or_replace: target.or_replace,

@@ -624,6 +624,46 @@ fn run_with(e: &MirRelationExpr, data: &Data, eval: ScalarEval) -> Multiset {
                 }
             }
         }
+        MirRelationExpr::Recursive {
+            id,
+            base,
+            step,
+            distinct,
+            max_iterations,
+            ..
+        } => {
+            // Iterates `R = base ∪ step(R)` from scratch, the binding read as a constant.
+            let fix = |rows: Multiset| -> Multiset {
+                if *distinct {
+                    rows.into_iter()
+                        .filter(|(_, d)| *d > 0)
+                        .map(|(r, _)| (r, 1))
+                        .collect()
+                } else {
+                    rows
+                }
+            };
+            let base_rows = run(base, data);
+            let mut current = fix(base_rows.clone());
+            let mut rounds = 0;
+            loop {
+                let mut step = step.as_ref().clone();
+                bind_recursive(&mut step, *id, &current);
+                let mut next = base_rows.clone();
+                for (row, diff) in run(&step, data) {
+                    add(&mut next, row, diff);
+                }
+                let next = fix(next);
+                if next == current {
+                    break;
+                }
+                rounds += 1;
+                assert!(rounds <= *max_iterations, "recursion did not finish");
+                current = next;
+            }
+            out = current;
+        }
+        MirRelationExpr::GetRecursive { .. } => panic!("a recursive read outside its loop"),
         MirRelationExpr::Union { base, inputs } => {
             for (row, diff) in run(base, data) {
                 add(&mut out, row, diff);
@@ -659,6 +699,25 @@ fn run_with(e: &MirRelationExpr, data: &Data, eval: ScalarEval) -> Multiset {
         }
     }
     out
+}
+
+/// Replaces the reads of recursive binding `id` in `expr` with `rows`.
+fn bind_recursive(expr: &mut MirRelationExpr, id: u64, rows: &Multiset) {
+    if let MirRelationExpr::GetRecursive { id: i, typ, .. } = expr {
+        if *i == id {
+            *expr = MirRelationExpr::Constant {
+                rows: rows
+                    .iter()
+                    .map(|(r, d)| (eddy_repr::Row::pack(r), *d))
+                    .collect(),
+                typ: typ.clone(),
+            };
+        }
+        return;
+    }
+    for child in expr.children_mut() {
+        bind_recursive(child, id, rows);
+    }
 }
 
 fn sorted_rows(rows: Multiset, order: &[ColumnOrder]) -> Vec<Vec<Datum>> {
@@ -1481,9 +1540,9 @@ fn unsupported_expressions_are_explicit() {
         "SELECT DISTINCT ON is not supported yet",
     );
     assert_err(
-        "WITH RECURSIVE x AS (SELECT 1) SELECT * FROM x",
+        "WITH RECURSIVE x (n) AS (SELECT 1::bigint UNION SELECT count(*) FROM x) SELECT * FROM x",
         "0A000",
-        "WITH RECURSIVE is not supported yet",
+        "aggregate functions in a recursive query's recursive term are not supported yet",
     );
 }
 
@@ -3529,4 +3588,116 @@ fn create_source_from_postgres_parses_prints_back_and_plans() {
         panic!("not DROP SOURCE");
     };
     assert_eq!(drop.to_string(), "DROP SOURCE IF EXISTS a, b CASCADE");
+}
+
+// ---------------------------------------------------------------------------------
+// WITH RECURSIVE
+
+/// The `Recursive` nodes of `expr`, as `(name, distinct, max_iterations)`.
+fn recursions(expr: &MirRelationExpr) -> Vec<(String, bool, u64)> {
+    let mut out = vec![];
+    expr.visit(&mut |e| {
+        if let MirRelationExpr::Recursive {
+            name,
+            distinct,
+            max_iterations,
+            ..
+        } = e
+        {
+            out.push((name.clone(), *distinct, *max_iterations));
+        }
+    });
+    out
+}
+
+#[test]
+fn recursive_ctes_plan_as_loops() {
+    let sql = "WITH RECURSIVE c (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 4) \
+               SELECT n FROM c";
+    let s = select(sql);
+    assert_eq!(
+        recursions(&s.expr),
+        [("c".to_string(), false, crate::MAX_RECURSION_DEFAULT)]
+    );
+    assert_eq!(
+        query_set(sql, &join_data()),
+        [vec![i(1)], vec![i(2)], vec![i(3)], vec![i(4)]]
+    );
+    // UNION is distinct every round: the loop over l's ids ends.
+    let sql = "WITH RECURSIVE c (n) AS (SELECT 1 UNION SELECT l.id FROM c JOIN l ON l.id = c.n) \
+               SELECT n FROM c";
+    assert!(recursions(&select(sql).expr)[0].1);
+    assert_eq!(query_set(sql, &join_data()), [vec![i(1)]]);
+    // A CTE that does not read itself is an ordinary one.
+    let s = select("WITH RECURSIVE c (n) AS (SELECT 1 UNION SELECT 2) SELECT n FROM c");
+    assert!(recursions(&s.expr).is_empty());
+}
+
+#[test]
+fn max_recursion_comes_from_the_session() {
+    let sql = "WITH RECURSIVE c (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT n FROM c";
+    let mut ctx = ctx();
+    ctx.vars = std::sync::Arc::new(BTreeMap::from([(
+        "max_recursion".to_string(),
+        "7".to_string(),
+    )]));
+    match try_plan_with(sql, &ctx).unwrap() {
+        Plan::Select { expr, .. } => assert_eq!(recursions(&expr)[0].2, 7),
+        other => panic!("not a select: {other:?}"),
+    }
+    ctx.vars = std::sync::Arc::new(BTreeMap::from([(
+        "max_recursion".to_string(),
+        "-1".to_string(),
+    )]));
+    let err = try_plan_with(sql, &ctx).unwrap_err();
+    assert_eq!(err.sqlstate.code(), "22023");
+    assert_err(
+        "WITH RECURSIVE c (n) AS (SELECT 1 UNION ALL SELECT a.n FROM c a, c b) SELECT n FROM c",
+        "42P19",
+        "recursive reference to query \"c\" must not appear more than once",
+    );
+}
+
+#[test]
+fn a_view_keeps_its_max_recursion_in_its_text() {
+    let sql = "CREATE MATERIALIZED VIEW rec_v AS \
+               WITH RECURSIVE c (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 3) \
+               SELECT n FROM c";
+    let mut session = ctx();
+    session.vars = std::sync::Arc::new(BTreeMap::from([(
+        "max_recursion".to_string(),
+        "7".to_string(),
+    )]));
+    let Plan::CreateView {
+        expr, create_sql, ..
+    } = try_plan_with(sql, &session).unwrap()
+    else {
+        panic!("not a view");
+    };
+    assert_eq!(recursions(&expr)[0].2, 7);
+    // Planned again with the default session (after a restart), it has the same limit.
+    let Plan::CreateView { expr, .. } = plan_ok(&create_sql) else {
+        panic!("not a view: {create_sql}");
+    };
+    assert_eq!(recursions(&expr)[0].2, 7, "{create_sql}");
+    // Its own option wins over the session's; a view without recursion is unchanged.
+    let own = sql.replace("AS WITH", "WITH (max_recursion = 3) AS WITH");
+    let Plan::CreateView { expr, .. } = try_plan_with(&own, &session).unwrap() else {
+        panic!("not a view");
+    };
+    assert_eq!(recursions(&expr)[0].2, 3);
+    let Plan::CreateView { create_sql, .. } =
+        plan_ok("CREATE MATERIALIZED VIEW rec_w AS SELECT 1 AS one")
+    else {
+        panic!("not a view");
+    };
+    assert_eq!(
+        create_sql,
+        "CREATE MATERIALIZED VIEW rec_w AS SELECT 1 AS one"
+    );
+    assert_err(
+        "CREATE VIEW rec_w WITH (fillfactor = 3) AS SELECT 1",
+        "0A000",
+        "CREATE VIEW option fillfactor = 3 is not supported yet",
+    );
 }

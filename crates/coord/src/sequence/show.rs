@@ -261,6 +261,9 @@ impl Coordinator {
             )
             .with_hint("Valid units for this parameter are \"us\", \"ms\", \"s\", \"min\", \"h\", and \"d\"."));
         }
+        if name == eddy_sql::MAX_RECURSION_VAR {
+            eddy_sql::parse_max_recursion(&value)?;
+        }
         if name == "timezone" && !is_utc(&value) {
             return Err(SqlError::unsupported(format!("time zone \"{value}\""))
                 .with_hint("Eddy runs in UTC."));

@@ -39,7 +39,7 @@ pub(crate) enum Constraint {
 }
 
 impl Constraint {
-    fn holds(&self, datums: &[Datum]) -> Result<bool, EvalError> {
+    pub(crate) fn holds(&self, datums: &[Datum]) -> Result<bool, EvalError> {
         match self {
             Constraint::Equal(a, b) => {
                 let a = a.eval(datums)?;
@@ -55,7 +55,7 @@ impl Constraint {
 }
 
 /// Whether every constraint holds on `datums`.
-fn all_hold(constraints: &[Constraint], datums: &[Datum]) -> Result<bool, EvalError> {
+pub(crate) fn all_hold(constraints: &[Constraint], datums: &[Datum]) -> Result<bool, EvalError> {
     for c in constraints {
         if !c.holds(datums)? {
             return Ok(false);

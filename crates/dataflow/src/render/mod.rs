@@ -20,6 +20,7 @@ mod join;
 mod mfp;
 pub(crate) mod operators;
 mod pairs;
+mod recursive;
 mod reduce;
 mod top_k;
 
@@ -351,6 +352,25 @@ impl<'a, 's> Context<'a, 's> {
                     rendered.errs = rendered.errs.concat(other.errs);
                 }
                 rendered
+            }
+            MirRelationExpr::Recursive {
+                id,
+                name,
+                base,
+                step,
+                distinct,
+                max_iterations,
+            } => self.render_recursive(*id, name, base, step, *distinct, *max_iterations),
+            MirRelationExpr::GetRecursive { name, .. } => {
+                // Reads of a binding are rendered inside its loop (see `recursive.rs`).
+                tracing::error!(dataflow = %self.name, recursive = %name, "read outside its loop");
+                let err = EvalError::Internal(format!(
+                    "recursive query \"{name}\" read outside its recursion"
+                ));
+                Rendered {
+                    oks: self.empty(),
+                    errs: self.constant(vec![(err, 1)]),
+                }
             }
         }
     }

@@ -473,12 +473,82 @@ impl Oracle<'_> {
                     }
                 }
             }
+            MirRelationExpr::Recursive {
+                id,
+                name,
+                base,
+                step,
+                distinct,
+                max_iterations,
+            } => {
+                // Round r computes next_r = base ∪ step(R_r), R_0 = base, R_{r+1} =
+                // next_r; it has converged when next_r = next_{r-1}, and it is an error
+                // if it has not by round `max_iterations`.
+                let (base_rows, base_errs) = self.eval(base);
+                errors = base_errs;
+                let fix = |rows: Multiset| -> Multiset {
+                    if *distinct {
+                        rows.into_iter()
+                            .filter(|(_, d)| *d > 0)
+                            .map(|(r, _)| (r, 1))
+                            .collect()
+                    } else {
+                        rows
+                    }
+                };
+                let mut current = base_rows.clone();
+                let mut previous: Option<Multiset> = None;
+                let mut round = 0;
+                loop {
+                    let mut bound = step.as_ref().clone();
+                    bind_recursive(&mut bound, *id, &current);
+                    let (stepped, step_errs) = self.eval(&bound);
+                    let mut next = base_rows.clone();
+                    for (r, d) in stepped {
+                        add(&mut next, r, d);
+                    }
+                    let next = fix(next);
+                    if previous.as_ref() == Some(&next) {
+                        errors.extend(step_errs);
+                        out = next;
+                        break;
+                    }
+                    if round >= *max_iterations {
+                        errors.insert(EvalError::RecursionLimit {
+                            name: name.clone(),
+                            limit: *max_iterations,
+                        });
+                        out = next;
+                        break;
+                    }
+                    previous = Some(next.clone());
+                    current = next;
+                    round += 1;
+                }
+            }
+            MirRelationExpr::GetRecursive { .. } => panic!("a recursive read outside its loop"),
         }
         (out, errors)
     }
 }
 
 /// An aggregate over non-NULL values with multiplicities, Postgres style.
+/// Replaces the reads of recursive binding `id` in `expr` with `rows`.
+fn bind_recursive(expr: &mut MirRelationExpr, id: u64, rows: &Multiset) {
+    if let MirRelationExpr::GetRecursive { id: i, typ, .. } = expr {
+        if *i == id {
+            *expr = MirRelationExpr::Constant {
+                rows: rows.iter().map(|(r, d)| (r.clone(), *d)).collect(),
+                typ: typ.clone(),
+            };
+        }
+        return;
+    }
+    for child in expr.children_mut() {
+        bind_recursive(child, id, rows);
+    }
+}
+
 fn aggregate(func: &AggregateFunc, out_type: ScalarType, values: &[(Datum, Diff)]) -> Datum {
     match func {
         AggregateFunc::Count => Datum::Int64(values.iter().map(|(_, d)| d).sum()),
