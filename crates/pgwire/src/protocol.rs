@@ -697,6 +697,15 @@ impl<B: Backend> Handler<B> {
         keepalive.reset();
         loop {
             let next = tokio::select! {
+                biased;
+                () = fell_behind.as_mut() => {
+                    info!("a subscriber stopped reading and fell behind; closing its connection");
+                    self.session.kill.notify_one();
+                    return Err(fatal_error(
+                        SqlState::OUT_OF_MEMORY,
+                        "subscribe dropped: the client fell behind",
+                    ));
+                }
                 next = subscription.next() => next,
                 _ = keepalive.tick() => {
                     let status = PgWireBackendMessage::ParameterStatus(self.session.keepalive());
@@ -752,9 +761,10 @@ impl<B: Backend> Handler<B> {
             client.flush().await?;
             Ok::<_, PgWireError>(())
         };
+        // Falling behind wins over a write that became possible at the same moment (a
+        // client that starts reading only now must still find its connection closed).
         tokio::select! {
             biased;
-            written = write => written,
             () = fell_behind.as_mut() => {
                 info!("a subscriber stopped reading and fell behind; closing its connection");
                 self.session.kill.notify_one();
@@ -763,6 +773,7 @@ impl<B: Backend> Handler<B> {
                     "subscribe dropped: the client fell behind",
                 ))
             }
+            written = write => written,
         }
     }
 }
