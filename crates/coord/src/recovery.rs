@@ -18,13 +18,13 @@ use std::time::Instant;
 use eddy_connect::postgres::PgResume;
 use eddy_connect::Resume;
 use eddy_dataflow::DataflowDesc;
-use eddy_expr::optimize::{consolidate, optimize};
+use eddy_expr::optimize::consolidate;
 use eddy_repr::{Diff, GlobalId, Row, SqlError, Timestamp};
-use eddy_sql::{ItemKind, Plan, SourceOptions};
+use eddy_sql::{ItemKind, SourceOptions};
 use tracing::{info, warn};
 
 use crate::builtins::EDDY_SOURCE_ERRORS;
-use crate::catalog::{view_kind, CatalogEntry, PgSourceDef};
+use crate::catalog::{CatalogEntry, PgSourceDef};
 use crate::coord::Coordinator;
 use crate::durable::LogRecord;
 use crate::sources::source_spec;
@@ -59,11 +59,11 @@ impl Coordinator {
                     tables.insert(id, HashMap::new());
                 }
                 LogRecord::CreateView { id, create_sql } => {
-                    let entry = self.replan_view(id, &create_sql)?;
+                    let entry = self.replan(id, &create_sql, ItemKind::View)?;
                     self.catalog.insert(entry);
                 }
                 LogRecord::CreateSink { id, create_sql } => {
-                    let entry = self.replan_sink(id, &create_sql)?;
+                    let entry = self.replan(id, &create_sql, ItemKind::Sink)?;
                     self.catalog.insert(entry);
                 }
                 LogRecord::CreateSchema { id, name } => self.catalog.insert_schema(id, name),
@@ -336,72 +336,29 @@ impl Coordinator {
         }
     }
 
-    /// A view's catalog entry from its logged `CREATE` text, planned against the
-    /// catalog as replay has rebuilt it so far.
-    fn replan_view(&mut self, id: GlobalId, create_sql: &str) -> Result<CatalogEntry, SqlError> {
-        let stmt = eddy_sql::parse(create_sql)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| SqlError::internal("empty view definition in the log"))?;
-        let ctx = self.plan_context(None, vec![]);
-        match eddy_sql::plan(&self.catalog, &ctx, &stmt)? {
-            Plan::CreateView {
-                schema,
-                name,
-                materialized,
-                expr,
-                desc,
-                create_sql,
-                depends_on,
-                ..
-            } => Ok(CatalogEntry::view(
-                id,
-                name,
-                view_kind(materialized),
-                desc,
-                create_sql,
-                optimize(expr),
-                depends_on,
-            )
-            .in_schema(schema)),
-            _ => Err(SqlError::internal(
-                "log holds a view record that is not CREATE VIEW",
-            )),
+    /// A view's or sink's catalog entry from its logged `CREATE` text, planned against
+    /// the catalog as replay has rebuilt it so far; `kind` says which the record was
+    /// (views: `View`, which covers both kinds of view).
+    fn replan(
+        &self,
+        id: GlobalId,
+        create_sql: &str,
+        kind: ItemKind,
+    ) -> Result<CatalogEntry, SqlError> {
+        let stmt = crate::sequence::parse_one(create_sql)?;
+        let entry = self.plan_entry(&self.catalog, &stmt, id)?;
+        let matches = match kind {
+            ItemKind::Sink => entry.kind == ItemKind::Sink,
+            _ => matches!(entry.kind, ItemKind::View | ItemKind::MaterializedView),
+        };
+        if !matches {
+            return Err(SqlError::internal(format!(
+                "log holds a {} record whose text creates a {}",
+                kind.noun(),
+                entry.kind.noun()
+            )));
         }
-    }
-
-    /// A sink's catalog entry from its logged `CREATE SINK` text, planned against the
-    /// catalog as replay has rebuilt it so far.
-    fn replan_sink(&mut self, id: GlobalId, create_sql: &str) -> Result<CatalogEntry, SqlError> {
-        let stmt = eddy_sql::parse(create_sql)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| SqlError::internal("empty sink definition in the log"))?;
-        let ctx = self.plan_context(None, vec![]);
-        match eddy_sql::plan(&self.catalog, &ctx, &stmt)? {
-            Plan::CreateSink {
-                schema,
-                name,
-                expr,
-                desc,
-                depends_on,
-                options,
-                create_sql,
-                ..
-            } => Ok(CatalogEntry::sink(
-                id,
-                name,
-                desc,
-                create_sql,
-                optimize(expr),
-                depends_on,
-                options,
-            )
-            .in_schema(schema)),
-            _ => Err(SqlError::internal(
-                "log holds a sink record that is not CREATE SINK",
-            )),
-        }
+        Ok(entry)
     }
 
     /// Compacts the log: writes a snapshot of the catalog and of every table as of the

@@ -20,7 +20,7 @@ mod replace;
 mod show;
 mod subscribe;
 
-pub(crate) use replace::{HeldSwaps, PendingReplace};
+pub(crate) use replace::{parse_one, HeldSwaps, PendingReplace};
 pub(crate) use subscribe::ActiveSubscribe;
 mod transaction;
 

@@ -111,11 +111,7 @@ impl Coordinator {
         if normalized_sql(&old.create_sql) == normalized_sql(&create_sql) {
             return finish.send(tag(done));
         }
-        let reads = depends_on
-            .iter()
-            .filter_map(|id| self.catalog.get(*id))
-            .map(|e| (e.schema.clone(), e.name.clone()))
-            .collect();
+        let reads = names_of(&self.catalog, &depends_on);
         let root = Root {
             old: Some(old.id),
             location: String::new(),
@@ -139,17 +135,11 @@ impl Coordinator {
         let Some(old) = self.catalog.get(id).cloned() else {
             return finish.send(Err(SqlError::internal("the view is gone")));
         };
-        let stmt = match eddy_sql::parse(&old.create_sql).map(|s| s.into_iter().next()) {
-            Ok(Some(stmt)) => stmt,
-            Ok(None) => return finish.send(Err(SqlError::internal("an empty definition"))),
+        let stmt = match parse_one(&old.create_sql) {
+            Ok(stmt) => stmt,
             Err(e) => return finish.send(Err(e)),
         };
-        let reads = old
-            .depends_on
-            .iter()
-            .filter_map(|d| self.catalog.get(*d))
-            .map(|e| (e.schema.clone(), e.name.clone()))
-            .collect();
+        let reads = names_of(&self.catalog, &old.depends_on);
         let root = Root {
             old: Some(id),
             location: String::new(),
@@ -192,12 +182,6 @@ impl Coordinator {
         }
         let from = (old.schema.clone(), old.name.clone());
         let to = (old.schema.clone(), new_name.clone());
-        let parse_one = |sql: &str| -> Result<eddy_sql::Statement, SqlError> {
-            eddy_sql::parse(sql)?
-                .into_iter()
-                .next()
-                .ok_or_else(|| SqlError::internal("an empty definition"))
-        };
         // The view itself, under its new name.
         let mut stmt = parse_one(&old.create_sql)?;
         if let eddy_sql::Statement::Sql(eddy_sql::ast::Statement::CreateView { name, .. }) =
@@ -206,11 +190,8 @@ impl Coordinator {
             *name = renamed(name, &new_name);
         }
         let reads_of = |entry: &CatalogEntry| -> BTreeSet<QualifiedName> {
-            entry
-                .depends_on
-                .iter()
-                .filter_map(|d| self.catalog.get(*d))
-                .map(|e| (e.schema.clone(), e.name.clone()))
+            names_of(&self.catalog, &entry.depends_on)
+                .into_iter()
                 .map(|key| if key == from { to.clone() } else { key })
                 .collect()
         };
@@ -304,12 +285,7 @@ impl Coordinator {
                 continue;
             }
             let entry = base.get(*id).cloned().expect("in the drop order");
-            let reads = entry
-                .depends_on
-                .iter()
-                .filter_map(|d| base.get(*d))
-                .map(|e| (e.schema.clone(), e.name.clone()))
-                .collect();
+            let reads = names_of(base, &entry.depends_on);
             items.push((
                 (entry.schema.clone(), entry.name.clone()),
                 reads,
@@ -374,10 +350,7 @@ impl Coordinator {
                         ItemKind::Sink => dependent.id,
                         _ => self.catalog.allocate_id(),
                     };
-                    let stmt = eddy_sql::parse(&dependent.create_sql)?
-                        .into_iter()
-                        .next()
-                        .ok_or_else(|| SqlError::internal("an empty definition"))?;
+                    let stmt = parse_one(&dependent.create_sql)?;
                     self.plan_entry(&scratch, &stmt, id).map_err(|e| {
                         SqlError::new(
                             SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
@@ -723,6 +696,22 @@ impl Coordinator {
         self.catalog_changed();
         Ok(pending.response)
     }
+}
+
+/// `(schema, name)` of each of `ids` still in `catalog`.
+fn names_of(catalog: &Catalog, ids: &BTreeSet<GlobalId>) -> BTreeSet<QualifiedName> {
+    ids.iter()
+        .filter_map(|id| catalog.get(*id))
+        .map(|e| (e.schema.clone(), e.name.clone()))
+        .collect()
+}
+
+/// The one statement of a stored definition (`create_sql`).
+pub(crate) fn parse_one(sql: &str) -> Result<eddy_sql::Statement, SqlError> {
+    eddy_sql::parse(sql)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| SqlError::internal("an empty definition"))
 }
 
 /// A `CREATE` statement's text as compared to tell whether a definition changed:
