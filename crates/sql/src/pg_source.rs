@@ -31,7 +31,10 @@ use crate::catalog::ItemKind;
 use crate::context::StatementContext;
 use crate::names::{new_item_name, normalize_ident, object_name_parts, PUBLIC_SCHEMA};
 use crate::plan::{PgTableRef, Plan};
-use crate::sink::{expect_word, is_word, parse_words, quoted, quoted_ident};
+use crate::sink::{
+    expect_word, is_word, parse_drop_rest, parse_option_value, parse_words, quoted, quoted_ident,
+    write_drop,
+};
 use crate::statement::{check_new_name, plan_drop};
 
 /// A parsed `CREATE SOURCE ... FROM POSTGRES`.
@@ -91,16 +94,7 @@ impl fmt::Display for CreatePgSource {
 
 impl fmt::Display for DropSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DROP SOURCE ")?;
-        if self.if_exists {
-            f.write_str("IF EXISTS ")?;
-        }
-        let names: Vec<String> = self.names.iter().map(ToString::to_string).collect();
-        f.write_str(&names.join(", "))?;
-        if self.cascade {
-            f.write_str(" CASCADE")?;
-        }
-        Ok(())
+        write_drop(f, "SOURCE", &self.names, self.if_exists, self.cascade)
     }
 }
 
@@ -160,13 +154,7 @@ fn parse_options(parser: &mut Parser) -> Result<Vec<(String, String)>, ParserErr
     loop {
         let option = parser.parse_identifier()?;
         let _ = parser.consume_token(&Token::Eq);
-        let value = parser.next_token();
-        let text = match &value.token {
-            Token::SingleQuotedString(s) => s.clone(),
-            Token::Number(n, _) => n.clone(),
-            Token::Word(w) => w.value.clone(),
-            _ => return parser.expected("an option value", value),
-        };
+        let text = parse_option_value(parser)?;
         options.push((option.value, text));
         if !parser.consume_token(&Token::Comma) {
             break;
@@ -219,20 +207,7 @@ fn parse_tables(parser: &mut Parser) -> Result<Option<Vec<PgTableRef>>, ParserEr
 pub(crate) fn parse_drop_source(parser: &mut Parser) -> Result<DropSource, ParserError> {
     expect_word(parser, "drop")?;
     expect_word(parser, "source")?;
-    let if_exists = parse_words(parser, "if", "exists");
-    let mut names = vec![parser.parse_object_name(false)?];
-    while parser.consume_token(&Token::Comma) {
-        names.push(parser.parse_object_name(false)?);
-    }
-    let cascade = if is_word(&parser.peek_token().token, "cascade") {
-        parser.next_token();
-        true
-    } else {
-        if is_word(&parser.peek_token().token, "restrict") {
-            parser.next_token();
-        }
-        false
-    };
+    let (names, if_exists, cascade) = parse_drop_rest(parser)?;
     Ok(DropSource {
         names,
         if_exists,

@@ -89,16 +89,60 @@ impl fmt::Display for CreateSink {
 
 impl fmt::Display for DropSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DROP SINK ")?;
-        if self.if_exists {
-            f.write_str("IF EXISTS ")?;
+        write_drop(f, "SINK", &self.names, self.if_exists, self.cascade)
+    }
+}
+
+/// `DROP <what> [IF EXISTS] name, ... [CASCADE]`, as Eddy's own DROP statements print.
+pub(crate) fn write_drop(
+    f: &mut fmt::Formatter<'_>,
+    what: &str,
+    names: &[ObjectName],
+    if_exists: bool,
+    cascade: bool,
+) -> fmt::Result {
+    write!(f, "DROP {what} ")?;
+    if if_exists {
+        f.write_str("IF EXISTS ")?;
+    }
+    let names: Vec<String> = names.iter().map(ToString::to_string).collect();
+    f.write_str(&names.join(", "))?;
+    if cascade {
+        f.write_str(" CASCADE")?;
+    }
+    Ok(())
+}
+
+/// After `DROP <what>`: `[IF EXISTS] name [, ...] [CASCADE | RESTRICT]`, as
+/// `(names, if_exists, cascade)`.
+pub(crate) fn parse_drop_rest(
+    parser: &mut Parser,
+) -> Result<(Vec<ObjectName>, bool, bool), ParserError> {
+    let if_exists = parse_words(parser, "if", "exists");
+    let mut names = vec![parser.parse_object_name(false)?];
+    while parser.consume_token(&Token::Comma) {
+        names.push(parser.parse_object_name(false)?);
+    }
+    let cascade = if is_word(&parser.peek_token().token, "cascade") {
+        parser.next_token();
+        true
+    } else {
+        if is_word(&parser.peek_token().token, "restrict") {
+            parser.next_token();
         }
-        let names: Vec<String> = self.names.iter().map(ToString::to_string).collect();
-        f.write_str(&names.join(", "))?;
-        if self.cascade {
-            f.write_str(" CASCADE")?;
-        }
-        Ok(())
+        false
+    };
+    Ok((names, if_exists, cascade))
+}
+
+/// The value of a `name = value` option: a string, a number or a word, as text.
+pub(crate) fn parse_option_value(parser: &mut Parser) -> Result<String, ParserError> {
+    let value = parser.next_token();
+    match &value.token {
+        Token::SingleQuotedString(s) => Ok(s.clone()),
+        Token::Number(n, _) => Ok(n.clone()),
+        Token::Word(w) => Ok(w.value.clone()),
+        _ => parser.expected("an option value", value),
     }
 }
 
@@ -171,13 +215,7 @@ pub(crate) fn parse_create_sink(parser: &mut Parser) -> Result<CreateSink, Parse
                 ));
             }
         } else {
-            let value = parser.next_token();
-            let text = match &value.token {
-                Token::SingleQuotedString(s) => s.clone(),
-                Token::Number(n, _) => n.clone(),
-                Token::Word(w) => w.value.clone(),
-                _ => return parser.expected("an option value", value),
-            };
+            let text = parse_option_value(parser)?;
             options.options.push((option.value, text));
         }
         if !parser.consume_token(&Token::Comma) {
@@ -197,20 +235,7 @@ pub(crate) fn parse_create_sink(parser: &mut Parser) -> Result<CreateSink, Parse
 pub(crate) fn parse_drop_sink(parser: &mut Parser) -> Result<DropSink, ParserError> {
     expect_word(parser, "drop")?;
     expect_word(parser, "sink")?;
-    let if_exists = parse_words(parser, "if", "exists");
-    let mut names = vec![parser.parse_object_name(false)?];
-    while parser.consume_token(&Token::Comma) {
-        names.push(parser.parse_object_name(false)?);
-    }
-    let cascade = if is_word(&parser.peek_token().token, "cascade") {
-        parser.next_token();
-        true
-    } else {
-        if is_word(&parser.peek_token().token, "restrict") {
-            parser.next_token();
-        }
-        false
-    };
+    let (names, if_exists, cascade) = parse_drop_rest(parser)?;
     Ok(DropSink {
         names,
         if_exists,
