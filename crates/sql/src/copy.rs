@@ -22,7 +22,6 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::Token;
 
 use crate::context::StatementContext;
-use crate::names::normalize_ident;
 use crate::plan::Plan;
 use crate::statement::{plan_select, resolve_write_target};
 
@@ -298,29 +297,7 @@ pub(crate) fn plan_copy(scx: &StatementContext, copy: &Copy) -> Result<Plan, Sql
         ));
     };
     let item = resolve_write_target(scx, name, "copy to")?;
-    let mut targets: Vec<usize> = vec![];
-    for column in columns {
-        let column = normalize_ident(column);
-        let i = item.desc.column_index(&column).ok_or_else(|| {
-            SqlError::new(
-                SqlState::UNDEFINED_COLUMN,
-                format!(
-                    "column \"{column}\" of relation \"{}\" does not exist",
-                    item.name
-                ),
-            )
-        })?;
-        if targets.contains(&i) {
-            return Err(SqlError::new(
-                SqlState::DUPLICATE_COLUMN,
-                format!("column \"{column}\" specified more than once"),
-            ));
-        }
-        targets.push(i);
-    }
-    if targets.is_empty() {
-        targets = (0..item.desc.arity()).collect();
-    }
+    let targets = crate::statement::target_columns(&item, columns)?;
     Ok(Plan::CopyFrom {
         id: item.id,
         name: item.name,

@@ -530,6 +530,38 @@ pub(crate) fn resolve_write_target(
     }
 }
 
+/// Positions in `item` of the `columns` an INSERT or COPY writes, in statement order
+/// (every column, in table order, when none are named).
+pub(crate) fn target_columns(
+    item: &CatalogItem,
+    columns: &[Ident],
+) -> Result<Vec<usize>, SqlError> {
+    let mut targets: Vec<usize> = vec![];
+    for column in columns {
+        let column = normalize_ident(column);
+        let i = item.desc.column_index(&column).ok_or_else(|| {
+            SqlError::new(
+                SqlState::UNDEFINED_COLUMN,
+                format!(
+                    "column \"{column}\" of relation \"{}\" does not exist",
+                    item.name
+                ),
+            )
+        })?;
+        if targets.contains(&i) {
+            return Err(SqlError::new(
+                SqlState::DUPLICATE_COLUMN,
+                format!("column \"{column}\" specified more than once"),
+            ));
+        }
+        targets.push(i);
+    }
+    if targets.is_empty() {
+        targets = (0..item.desc.arity()).collect();
+    }
+    Ok(targets)
+}
+
 /// Brings a value to a column's type on assignment (`column "a" is of type integer but
 /// expression is of type boolean`).
 fn assign(
@@ -584,29 +616,7 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, SqlError
 
     // The target columns, in statement order.
     let explicit = !insert.columns.is_empty();
-    let mut targets: Vec<usize> = vec![];
-    for column in &insert.columns {
-        let column = normalize_ident(column);
-        let i = desc.column_index(&column).ok_or_else(|| {
-            SqlError::new(
-                SqlState::UNDEFINED_COLUMN,
-                format!(
-                    "column \"{column}\" of relation \"{}\" does not exist",
-                    item.name
-                ),
-            )
-        })?;
-        if targets.contains(&i) {
-            return Err(SqlError::new(
-                SqlState::DUPLICATE_COLUMN,
-                format!("column \"{column}\" specified more than once"),
-            ));
-        }
-        targets.push(i);
-    }
-    if !explicit {
-        targets = (0..desc.arity()).collect();
-    }
+    let targets = target_columns(&item, &insert.columns)?;
     let too_many = || SqlError::syntax("INSERT has more expressions than target columns");
     let too_few = || SqlError::syntax("INSERT has more target columns than expressions");
     let column_types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
