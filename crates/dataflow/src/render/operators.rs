@@ -81,36 +81,12 @@ where
     I: IntoIterator<Item = Result<O, EvalError>>,
     L: FnMut(D) -> I + 'static,
 {
-    let mut builder = OperatorBuilder::new(name.to_owned(), input.inner.scope());
-    let mut handle = builder.new_input(input.inner, Pipeline);
-    builder.set_notify_for(0, FrontierInterest::Never);
-    let (oks_output, oks_stream) = builder.new_output();
-    let (errs_output, errs_stream) = builder.new_output();
-    let mut oks_output: VecOutput<O> = OutputBuilder::from(oks_output);
-    let mut errs_output: VecOutput<EvalError> = OutputBuilder::from(errs_output);
-
-    builder.build(move |_capabilities| {
-        move |_frontiers| {
-            let mut oks_handle = oks_output.activate();
-            let mut errs_handle = errs_output.activate();
-            handle.for_each_stamp(|capability, containers| {
-                let mut oks = oks_handle.session(&capability);
-                let mut errs = errs_handle.session(&capability);
-                for container in containers {
-                    for (data, time, diff) in container.drain(..) {
-                        for result in logic(data) {
-                            match result {
-                                Ok(out) => oks.give((out, time, diff)),
-                                Err(err) => errs.give((err, time, diff)),
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-
-    (oks_stream.as_collection(), errs_stream.as_collection())
+    // The special case of `flat_map_delayed_fallible` that keeps every time.
+    flat_map_delayed_fallible(input, name, move |data, time, diff| {
+        logic(data)
+            .into_iter()
+            .map(move |result| result.map(|out| (out, time, diff)))
+    })
 }
 
 /// Applies `logic` to every update of `input`, which may move it to a later time: each
