@@ -14,7 +14,7 @@ use eddy_repr::{GlobalId, SqlError, SqlState};
 use eddy_sql::{ItemKind, Plan, SourceOptions};
 
 use super::tag;
-use crate::catalog::{view_kind, CatalogEntry};
+use crate::catalog::CatalogEntry;
 use crate::command::ExecuteResponse;
 use crate::coord::Coordinator;
 use crate::durable::LogRecord;
@@ -97,54 +97,35 @@ impl Coordinator {
         Ok(())
     }
 
+    /// `CREATE [MATERIALIZED] VIEW` of a new name (`CREATE OR REPLACE` of an existing
+    /// view is blue/green: see `replace.rs`).
     pub(super) fn create_view(&mut self, plan: Plan) -> Result<ExecuteResponse, SqlError> {
         let Plan::CreateView {
             schema,
             name,
             materialized,
-            expr,
-            desc,
-            create_sql,
-            depends_on,
             if_not_exists,
-            or_replace,
-        } = plan
+            ..
+        } = &plan
         else {
             unreachable!("called with CREATE VIEW plans only")
         };
-        let kind = view_kind(materialized);
-        let done = if materialized {
+        let done = if *materialized {
             "CREATE MATERIALIZED VIEW"
         } else {
             "CREATE VIEW"
         };
-        if let Some(existing) = self.catalog.get_by_name(&schema, &name) {
-            if if_not_exists {
+        if self.catalog.get_by_name(schema, name).is_some() {
+            if *if_not_exists {
                 return tag(done);
             }
-            if !or_replace {
-                return Err(already_exists(&name));
-            }
-            return Err(SqlError::unsupported(format!(
-                "CREATE OR REPLACE of existing {} \"{name}\"",
-                existing.kind.noun()
-            ))
-            .with_hint("Drop it first, or create the new version under another name."));
+            return Err(already_exists(name));
         }
-        self.check_schema(&schema)?;
+        self.check_schema(schema)?;
         let id = self.catalog.allocate_id();
-        let entry = CatalogEntry::view(
-            id,
-            name,
-            kind,
-            desc,
-            create_sql,
-            self.optimize(expr),
-            depends_on,
-        )
-        .in_schema(schema);
+        let entry = self.entry_of(plan, id)?;
         self.storage.append(&LogRecord::create(&entry))?;
-        if materialized {
+        if entry.kind == ItemKind::MaterializedView {
             self.compute.create_dataflow(DataflowDesc {
                 id,
                 name: entry.name.clone(),
@@ -190,34 +171,21 @@ impl Coordinator {
         let Plan::CreateSink {
             schema,
             name,
-            expr,
-            desc,
-            depends_on,
-            options,
-            create_sql,
             if_not_exists,
-        } = plan
+            ..
+        } = &plan
         else {
             unreachable!("called with CREATE SINK plans only")
         };
-        if self.catalog.get_by_name(&schema, &name).is_some() {
-            if if_not_exists {
+        if self.catalog.get_by_name(schema, name).is_some() {
+            if *if_not_exists {
                 return tag("CREATE SINK");
             }
-            return Err(already_exists(&name));
+            return Err(already_exists(name));
         }
-        self.check_schema(&schema)?;
+        self.check_schema(schema)?;
         let id = self.catalog.allocate_id();
-        let entry = CatalogEntry::sink(
-            id,
-            name,
-            desc,
-            create_sql,
-            self.optimize(expr),
-            depends_on,
-            options,
-        )
-        .in_schema(schema);
+        let entry = self.entry_of(plan, id)?;
         let spec = sink_spec(&entry, self.kafka_brokers.as_deref())?;
         self.check_upsert_key(&entry, &spec)?;
         self.storage.append(&LogRecord::create(&entry))?;

@@ -410,7 +410,13 @@ impl Coordinator {
         id: GlobalId,
     ) -> Result<CatalogEntry, SqlError> {
         let ctx = self.plan_context(None, vec![]);
-        match eddy_sql::plan(catalog, &ctx, stmt)? {
+        self.entry_of(eddy_sql::plan(catalog, &ctx, stmt)?, id)
+    }
+
+    /// The catalog entry, as `id`, of a planned `CREATE [MATERIALIZED] VIEW` or
+    /// `CREATE SINK` (its plan optimized).
+    pub(crate) fn entry_of(&self, plan: Plan, id: GlobalId) -> Result<CatalogEntry, SqlError> {
+        match plan {
             Plan::CreateView {
                 schema,
                 name,
@@ -450,7 +456,7 @@ impl Coordinator {
             )
             .in_schema(schema)),
             _ => Err(SqlError::internal(
-                "a dependent that is not a view or a sink",
+                "a plan that is not CREATE VIEW nor CREATE SINK",
             )),
         }
     }
@@ -729,58 +735,23 @@ pub(crate) fn normalized_sql(sql: &str) -> String {
 }
 
 /// `stmt` without `OR REPLACE` and `IF NOT EXISTS`.
-pub(crate) fn normalized(stmt: eddy_sql::Statement) -> eddy_sql::Statement {
+pub(crate) fn normalized(mut stmt: eddy_sql::Statement) -> eddy_sql::Statement {
     use eddy_sql::ast::Statement as Ast;
-    match stmt {
+    match &mut stmt {
         eddy_sql::Statement::Sql(Ast::CreateView {
-            or_alter,
-            or_replace: _,
-            materialized,
-            secure,
-            name,
-            name_before_not_exists,
-            columns,
-            query,
-            options,
-            cluster_by,
-            comment,
-            with_no_schema_binding,
-            if_not_exists: _,
-            temporary,
-            to,
-            params,
-        }) => eddy_sql::Statement::Sql(Ast::CreateView {
-            or_alter,
-            or_replace: false,
-            materialized,
-            secure,
-            name,
-            name_before_not_exists,
-            columns,
-            query,
-            options,
-            cluster_by,
-            comment,
-            with_no_schema_binding,
-            if_not_exists: false,
-            temporary,
-            to,
-            params,
-        }),
-        eddy_sql::Statement::Sql(Ast::CreateTable(mut create)) => {
-            create.if_not_exists = false;
-            eddy_sql::Statement::Sql(Ast::CreateTable(create))
+            or_replace,
+            if_not_exists,
+            ..
+        }) => {
+            *or_replace = false;
+            *if_not_exists = false;
         }
-        eddy_sql::Statement::CreateStream(mut create) => {
-            create.if_not_exists = false;
-            eddy_sql::Statement::CreateStream(create)
-        }
-        eddy_sql::Statement::CreateSink(mut create) => {
-            create.if_not_exists = false;
-            eddy_sql::Statement::CreateSink(create)
-        }
-        other => other,
+        eddy_sql::Statement::Sql(Ast::CreateTable(create))
+        | eddy_sql::Statement::CreateStream(create) => create.if_not_exists = false,
+        eddy_sql::Statement::CreateSink(create) => create.if_not_exists = false,
+        _ => {}
     }
+    stmt
 }
 
 /// How a replaced materialized view's rows differ between its old version and its new
