@@ -547,28 +547,6 @@ impl Coordinator {
         failed
     }
 
-    /// The tables of source `id` and their current rows, for its [`PgResume`].
-    pub(crate) fn pg_resume_rows(
-        &self,
-        id: GlobalId,
-        contents: &BTreeMap<GlobalId, Vec<Row>>,
-    ) -> Vec<(usize, Row)> {
-        let Some(def) = self.catalog.get(id).and_then(|e| e.pg.as_ref()) else {
-            return vec![];
-        };
-        def.table_ids
-            .iter()
-            .enumerate()
-            .flat_map(|(index, table_id)| {
-                contents
-                    .get(table_id)
-                    .into_iter()
-                    .flatten()
-                    .map(move |row| (index, row.clone()))
-            })
-            .collect()
-    }
-
     /// Refuses to drop a table of a Postgres source without its source.
     pub(crate) fn check_pg_tables_dropped_with_source(
         &self,

@@ -183,11 +183,6 @@ impl Coordinator {
             .entries()
             .filter(|e| e.kind == ItemKind::Source && e.source.is_some())
         {
-            let rows = tables.get(&entry.id).into_iter().flatten();
-            let current_rows = rows
-                .filter(|(_, d)| **d > 0)
-                .flat_map(|(row, d)| std::iter::repeat_n(row.clone(), *d as usize))
-                .collect();
             let progress = self
                 .sources
                 .progress
@@ -198,34 +193,32 @@ impl Coordinator {
                 entry.id,
                 Resume {
                     progress,
-                    current_rows,
+                    current_rows: current_rows(&tables, entry.id),
                 },
             ));
         }
-        // What each Postgres source resumes from: its progress and its tables' rows.
-        let pg_contents: BTreeMap<GlobalId, Vec<Row>> = self
-            .catalog
-            .entries()
-            .filter(|e| e.upstream.is_some())
-            .map(|e| {
-                let rows = tables.get(&e.id).into_iter().flatten();
-                let rows = rows
-                    .filter(|(_, d)| **d > 0)
-                    .flat_map(|(row, d)| std::iter::repeat_n(row.clone(), *d as usize))
-                    .collect();
-                (e.id, rows)
-            })
-            .collect();
+        // What each Postgres source resumes from: its progress and its tables' rows
+        // (by position in its table list).
         let pg_resumes: Vec<(GlobalId, PgResume)> = self
             .catalog
             .entries()
-            .filter(|e| e.kind == ItemKind::PgSource)
-            .map(|e| {
+            .filter_map(|e| Some((e.id, e.pg.as_ref()?)))
+            .map(|(id, def)| {
+                let current_rows = def
+                    .table_ids
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(index, table)| {
+                        current_rows(&tables, *table)
+                            .into_iter()
+                            .map(move |row| (index, row))
+                    })
+                    .collect();
                 let resume = PgResume {
-                    progress: self.pg_sources.progress.get(&e.id).copied(),
-                    current_rows: self.pg_resume_rows(e.id, &pg_contents),
+                    progress: self.pg_sources.progress.get(&id).copied(),
+                    current_rows,
                 };
-                (e.id, resume)
+                (id, resume)
             })
             .collect();
         let load_time = now_ms().max(max_time + 1);
@@ -469,4 +462,16 @@ impl Coordinator {
         }
         (state, tables)
     }
+}
+
+/// The rows table or source `id` holds in `tables` (as replay accumulated them), each
+/// as many times as it counts.
+fn current_rows(tables: &BTreeMap<GlobalId, HashMap<Row, Diff>>, id: GlobalId) -> Vec<Row> {
+    tables
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .filter(|(_, d)| **d > 0)
+        .flat_map(|(row, d)| std::iter::repeat_n(row.clone(), *d as usize))
+        .collect()
 }
