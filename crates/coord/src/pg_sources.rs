@@ -45,6 +45,7 @@ use crate::command::{Command, ExecuteResponse};
 use crate::coord::{Coordinator, Finish};
 use crate::durable::LogRecord;
 use crate::metrics::SourceMetrics;
+use crate::sources::NextTurn;
 use crate::sequence::tag;
 use crate::timestamp::now_ms;
 
@@ -578,16 +579,6 @@ impl Coordinator {
             }
         }
         Ok(())
-    }
-}
-
-/// Gives a source its turn back when dropped, on every way out of
-/// [`Coordinator::apply_pg_batch`].
-struct NextTurn(Arc<Semaphore>);
-
-impl Drop for NextTurn {
-    fn drop(&mut self) {
-        self.0.add_permits(1);
     }
 }
 

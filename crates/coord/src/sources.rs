@@ -459,8 +459,8 @@ impl Coordinator {
 }
 
 /// Gives a source its turn back (one permit) when dropped, on every way out of
-/// [`Coordinator::apply_source_batches`].
-struct NextTurn(Arc<Semaphore>);
+/// [`Coordinator::apply_source_batches`] (and of the Postgres sources' own).
+pub(crate) struct NextTurn(pub(crate) Arc<Semaphore>);
 
 impl Drop for NextTurn {
     fn drop(&mut self) {
