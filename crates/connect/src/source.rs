@@ -178,6 +178,11 @@ impl StatusHandle {
     pub fn get(&self) -> SourceStatus {
         lock(&self.0).clone()
     }
+
+    /// Only the state (cheap: what every read checks).
+    pub fn state(&self) -> SourceState {
+        lock(&self.0).state.clone()
+    }
 }
 
 /// A running Kafka source. Batches come from [`KafkaSource::next_batch`] (async) or

@@ -45,8 +45,8 @@ use crate::command::{Command, ExecuteResponse};
 use crate::coord::{Coordinator, Finish};
 use crate::durable::LogRecord;
 use crate::metrics::SourceMetrics;
-use crate::sources::NextTurn;
 use crate::sequence::tag;
+use crate::sources::NextTurn;
 use crate::timestamp::now_ms;
 
 /// A Postgres source being read: the task forwarding its batches (aborting it drops
@@ -62,6 +62,16 @@ pub(crate) struct RunningPgSource {
 }
 
 impl RunningPgSource {
+    /// Its state, without copying the rest of its status.
+    pub(crate) fn state(&self) -> PgSourceState {
+        match &self.failure {
+            Some(error) => PgSourceState::Failed {
+                error: error.clone(),
+            },
+            None => self.status.state(),
+        }
+    }
+
     pub(crate) fn status(&self) -> PgSourceStatus {
         let mut status = self.status.get();
         if let Some(error) = &self.failure {
@@ -316,7 +326,14 @@ impl Coordinator {
         if running.failure.is_some() {
             return;
         }
-        let Some(def) = self.catalog.get(id).and_then(|e| e.pg.clone()) else {
+        // The table ids only: cloning the whole definition (every table's columns)
+        // per batch would be work done again and again.
+        let Some(table_ids) = self
+            .catalog
+            .get(id)
+            .and_then(|e| e.pg.as_ref())
+            .map(|def| def.table_ids.clone())
+        else {
             return;
         };
         let mut records = Vec::with_capacity(batches.len());
@@ -335,13 +352,13 @@ impl Coordinator {
             last_progress = Some(progress);
             let mut by_table: BTreeMap<GlobalId, Vec<(Row, Diff)>> = BTreeMap::new();
             for (table, row, diff) in updates {
-                if let Some(&table_id) = def.table_ids.get(table) {
+                if let Some(&table_id) = table_ids.get(table) {
                     by_table.entry(table_id).or_default().push((row, diff));
                 }
             }
             let errors: Vec<(GlobalId, String)> = errors
                 .into_iter()
-                .filter_map(|e| Some((*def.table_ids.get(e.table)?, e.message)))
+                .filter_map(|e| Some((*table_ids.get(e.table)?, e.message)))
                 .collect();
             // Times are milliseconds: past 1,000 transactions/s they would run ahead
             // of the clock, so they may lead it by TIMES_AHEAD_MAX_MS at most; beyond
@@ -537,7 +554,7 @@ impl Coordinator {
             .map(|(id, e)| (*id, e.clone()))
             .collect();
         for (id, running) in &self.pg_sources.running {
-            if let PgSourceState::Failed { error } = running.status().state {
+            if let PgSourceState::Failed { error } = running.state() {
                 if let Some(def) = self.catalog.get(*id).and_then(|e| e.pg.as_ref()) {
                     for table_id in &def.table_ids {
                         failed.entry(*table_id).or_insert_with(|| error.clone());

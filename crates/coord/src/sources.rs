@@ -75,6 +75,16 @@ pub(crate) struct RunningSource {
 }
 
 impl RunningSource {
+    /// Its state, without copying the rest of its status.
+    pub(crate) fn state(&self) -> SourceState {
+        match &self.failure {
+            Some(error) => SourceState::Failed {
+                error: error.clone(),
+            },
+            None => self.status.state(),
+        }
+    }
+
     pub(crate) fn status(&self) -> SourceStatus {
         let mut status = self.status.get();
         if let Some(error) = &self.failure {
@@ -258,7 +268,7 @@ impl Coordinator {
             .sources
             .running
             .iter()
-            .filter_map(|(id, running)| match running.status().state {
+            .filter_map(|(id, running)| match running.state() {
                 SourceState::Failed { error } => Some((*id, error)),
                 _ => None,
             })

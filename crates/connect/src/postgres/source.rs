@@ -219,6 +219,11 @@ impl PgStatusHandle {
     pub fn get(&self) -> PgSourceStatus {
         lock(&self.0).clone()
     }
+
+    /// Only the state (cheap: what every read checks).
+    pub fn state(&self) -> PgSourceState {
+        lock(&self.0).state.clone()
+    }
 }
 
 /// Confirms LSNs as durable from anywhere (see [`PgSource::confirm`]).
