@@ -9,21 +9,9 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use eddy_testkit::query_rows;
 
 async fn flat(client: &tokio_postgres::Client, sql: &str) -> Result<Vec<String>, String> {
-    let rows = query_rows(client, sql)
-        .await
-        .map_err(|e| format!("{e:#}"))?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            r.iter()
-                .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect())
+    common::flat_rows(client, sql).await
 }
 
 #[tokio::test]

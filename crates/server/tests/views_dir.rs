@@ -10,24 +10,16 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use eddy_testkit::{query_rows, Eddy};
+use eddy_testkit::Eddy;
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).expect("write a views file");
 }
 
 async fn flat(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
-    query_rows(client, sql)
+    common::flat_rows(client, sql)
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:#}"))
-        .iter()
-        .map(|r| {
-            r.iter()
-                .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// Runs `eddy apply DIR --url ... args`; returns (success, stdout + stderr).

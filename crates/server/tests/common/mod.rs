@@ -84,3 +84,20 @@ pub fn describe_error(err: &tokio_postgres::Error) -> String {
         None => err.to_string(),
     }
 }
+
+/// The rows of `sql` as lines, columns separated by a space, NULL as `NULL` (sorted, as
+/// `query_rows` gives them).
+pub async fn flat_rows(client: &tokio_postgres::Client, sql: &str) -> Result<Vec<String>, String> {
+    let rows = eddy_testkit::query_rows(client, sql)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|v| v.clone().unwrap_or_else(|| "NULL".into()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect())
+}
