@@ -67,6 +67,11 @@ struct CollectionState {
     as_of: Timestamp,
     /// The input of a table.
     input: Option<InputSession<Time, Row, Diff>>,
+    /// The collections this one's dataflow imports (none for a table).
+    imports: Vec<GlobalId>,
+    /// One past the latest time at which the table was written: its input must be
+    /// closed up to here before those updates are visible.
+    written_until: Timestamp,
     /// The shutdown buttons of a dataflow's imports.
     buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
     /// The bytes a one-off dataflow's arrangements took in on this worker.
@@ -77,6 +82,16 @@ impl CollectionState {
     fn bytes(&self) -> i64 {
         self.bytes.as_ref().map(|b| b.get()).unwrap_or(0)
     }
+
+    /// Closes a table's input up to `upper` (exclusive), if it lags behind it.
+    fn close_input(&mut self, upper: Timestamp) {
+        if let Some(input) = self.input.as_mut() {
+            if *input.time() < upper {
+                input.advance_to(upper);
+                input.flush();
+            }
+        }
+    }
 }
 
 /// A subscription's dataflow (it registers no collection).
@@ -85,6 +100,8 @@ struct SubscribeState {
     dataflow_index: usize,
     operators: std::ops::Range<usize>,
     buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
+    /// The collections the subscription imports.
+    imports: Vec<GlobalId>,
     /// Fails the subscription when it outgrows the budget.
     failer: SubscribeFailer,
 }
@@ -100,6 +117,33 @@ struct PendingPeek {
 
 struct Registry {
     collections: BTreeMap<GlobalId, CollectionState>,
+    /// How many installed dataflows (views, one-off reads, subscriptions) import each
+    /// collection. A table no dataflow imports is closed lazily (see `advance_time`).
+    importers: BTreeMap<GlobalId, usize>,
+}
+
+impl Registry {
+    /// Counts `imports` as imported by one more dataflow, closing each table among
+    /// them up to `upper` first, so the new dataflow's frontier is not held back.
+    fn add_importer(&mut self, imports: &[GlobalId], upper: Timestamp) {
+        for id in imports {
+            *self.importers.entry(*id).or_default() += 1;
+            if let Some(state) = self.collections.get_mut(id) {
+                state.close_input(upper);
+            }
+        }
+    }
+
+    fn remove_importer(&mut self, imports: &[GlobalId]) {
+        for id in imports {
+            if let Some(count) = self.importers.get_mut(id) {
+                *count -= 1;
+                if *count == 0 {
+                    self.importers.remove(id);
+                }
+            }
+        }
+    }
 }
 
 impl TraceSource for Registry {
@@ -172,6 +216,7 @@ impl<'w> WorkerState<'w> {
             commands,
             registry: Registry {
                 collections: BTreeMap::new(),
+                importers: BTreeMap::new(),
             },
             subscribes: BTreeMap::new(),
             dropping: Vec::new(),
@@ -265,6 +310,8 @@ impl<'w> WorkerState<'w> {
             errs,
             as_of: 0,
             input: Some(input),
+            imports: Vec::new(),
+            written_until: 0,
             buttons: Vec::new(),
             bytes: None,
         };
@@ -279,6 +326,8 @@ impl<'w> WorkerState<'w> {
             tracing::error!(id = %desc.id, name = %desc.name, "collection already exists; ignoring");
             return;
         }
+        let imports: Vec<GlobalId> = desc.plan.depends_on().into_iter().collect();
+        self.registry.add_importer(&imports, self.upper);
         let dataflow_index = self.worker.next_dataflow_index();
         let worker_index = self.worker.index();
         let registry = &mut self.registry;
@@ -297,6 +346,8 @@ impl<'w> WorkerState<'w> {
             errs: built.errs,
             as_of: desc.as_of,
             input: None,
+            imports,
+            written_until: 0,
             buttons: built.buttons,
             bytes: built.bytes,
         };
@@ -313,6 +364,8 @@ impl<'w> WorkerState<'w> {
             tracing::error!(id = %desc.id, name = %desc.name, "dataflow already exists; ignoring");
             return;
         }
+        let imports: Vec<GlobalId> = desc.plan.depends_on().into_iter().collect();
+        self.registry.add_importer(&imports, self.upper);
         let dataflow_index = self.worker.next_dataflow_index();
         let worker_index = self.worker.index();
         let registry = &mut self.registry;
@@ -328,6 +381,7 @@ impl<'w> WorkerState<'w> {
             dataflow_index,
             operators: first_operator..self.worker.peek_identifier(),
             buttons,
+            imports,
             failer,
         };
         tracing::debug!(id = %desc.id, name = %desc.name, as_of = desc.as_of, "created subscription");
@@ -337,6 +391,7 @@ impl<'w> WorkerState<'w> {
 
     fn drop_collection(&mut self, id: GlobalId) {
         if let Some(state) = self.subscribes.remove(&id) {
+            self.registry.remove_importer(&state.imports);
             self.retire_dataflow(
                 &state.name,
                 state.dataflow_index,
@@ -366,6 +421,7 @@ impl<'w> WorkerState<'w> {
 
     /// Tears down a collection's dataflow.
     fn retire(&mut self, mut state: CollectionState) {
+        self.registry.remove_importer(&state.imports);
         drop(state.input.take());
         let buttons = std::mem::take(&mut state.buttons);
         let (name, index, operators) = (
@@ -403,11 +459,11 @@ impl<'w> WorkerState<'w> {
 
     fn update_table(&mut self, id: GlobalId, time: Timestamp, updates: Vec<(Row, Diff)>) {
         let upper = self.upper;
-        let Some(input) = self
+        let Some((input, written_until)) = self
             .registry
             .collections
             .get_mut(&id)
-            .and_then(|c| c.input.as_mut())
+            .and_then(|c| Some((c.input.as_mut()?, &mut c.written_until)))
         else {
             tracing::error!(%id, "updates to an unknown table; dropping them");
             return;
@@ -418,20 +474,31 @@ impl<'w> WorkerState<'w> {
         } else {
             time
         };
+        *written_until = (*written_until).max(time.saturating_add(1));
         for (row, diff) in updates {
             input.update_at(row, time, diff);
         }
     }
 
+    /// Closes the table inputs up to `upper`: every table that holds updates not yet
+    /// closed, that a pending peek reads, or that a dataflow imports. A table that is neither (most of
+    /// the builtin tables, most of the time) stays where it is until it is written,
+    /// read or imported: closing one costs its dataflow a step and its arrangement an
+    /// empty batch, which on every source batch adds up over dozens of tables.
     fn advance_time(&mut self, upper: Timestamp) {
         if upper <= self.upper {
             return;
         }
         self.upper = upper;
-        for state in self.registry.collections.values_mut() {
-            if let Some(input) = state.input.as_mut() {
-                input.advance_to(upper);
-                input.flush();
+        let importers = &self.registry.importers;
+        let pending = &self.pending;
+        for (id, state) in self.registry.collections.iter_mut() {
+            let lagging = state
+                .input
+                .as_ref()
+                .is_some_and(|input| *input.time() < state.written_until);
+            if lagging || importers.contains_key(id) || pending.iter().any(|p| p.id == *id) {
+                state.close_input(upper);
             }
         }
     }
@@ -457,6 +524,8 @@ impl<'w> WorkerState<'w> {
             responder.respond(Err(PeekError::UnknownCollection(id)));
             return;
         };
+        // A table nobody imports may lag behind the upper (see `advance_time`).
+        state.close_input(self.upper);
         if let Some(Err(message)) = spec.mfp.as_ref().map(crate::validate::validate_mfp) {
             tracing::error!(%id, %message, "invalid peek");
             responder.respond(Err(PeekError::Eval(EvalError::Internal(format!(

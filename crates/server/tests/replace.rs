@@ -9,7 +9,6 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-
 async fn flat(client: &tokio_postgres::Client, sql: &str) -> Result<Vec<String>, String> {
     common::flat_rows(client, sql).await
 }
