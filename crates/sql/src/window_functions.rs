@@ -496,17 +496,29 @@ fn plan_call(
             )
         }
         ("lag" | "lead", 1..=3) => {
+            // `lag(anycompatible, integer, anycompatible)`: the value and the default
+            // meet in a common type, without modifiers (`-1` beside a `numeric(10,2)`
+            // stays `-1`).
             let value = scx.finalize(args.next().expect("an argument"));
-            let typ = value.typ.scalar_type;
             let offset = match args.next() {
                 Some(a) => int(a)?,
                 None => Typed::literal(Datum::Int32(1), ScalarType::Int32),
             };
-            let default = match args.next() {
-                Some(a) => match scx.coerce(a, typ, CastContext::Implicit)? {
-                    Ok(t) => t,
-                    Err(_) => return Err(SqlError::function_does_not_exist(&sig)),
-                },
+            let default = args.next();
+            let mut typ = value.typ.scalar_type.without_modifiers();
+            if let Some(CExpr::Typed(d)) = &default {
+                typ = crate::types::common_type(&typ, &d.typ.scalar_type)
+                    .ok_or_else(|| SqlError::function_does_not_exist(&sig))?;
+            }
+            let to_common = |a: CExpr| -> Result<Typed, SqlError> {
+                match scx.coerce(a, typ, CastContext::Implicit)? {
+                    Ok(t) => Ok(t),
+                    Err(_) => Err(SqlError::function_does_not_exist(&sig)),
+                }
+            };
+            let value = to_common(value.into())?;
+            let default = match default {
+                Some(a) => to_common(a)?,
                 None => Typed::null(typ),
             };
             let func = if name == "lag" {
