@@ -925,6 +925,7 @@ fn plan_select(
         crate::window_functions::plan_window_calls(
             &ecx,
             &mut rel,
+            n,
             &select.named_window,
             window_calls,
         )?

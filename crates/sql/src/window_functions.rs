@@ -262,10 +262,13 @@ struct Call {
 }
 
 /// Plans `calls` over `rel` (the relation `ecx` plans over), appending the windows;
-/// returns each call with its value over the new `rel`.
+/// returns each call with its value over the new `rel`. In a correlated subquery the
+/// first `prefix` columns of `rel` hold the outer row's values: every window is
+/// partitioned by them first, so each outer row sees only its own rows.
 pub fn plan_window_calls(
     ecx: &ExprContext,
     rel: &mut MirRelationExpr,
+    prefix: usize,
     named: &[NamedWindowDefinition],
     calls: Vec<Expr>,
 ) -> Result<Vec<(Expr, Typed)>, SqlError> {
@@ -278,11 +281,10 @@ pub fn plan_window_calls(
         };
         let over = f.over.as_ref().expect("collected calls have OVER");
         let def = definition(named, over)?;
-        let partition = def
-            .partition_by
-            .iter()
-            .map(|e| expr::plan_typed(&arg_ecx, e).map(|t| t.expr))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut partition: Vec<MirScalarExpr> = (0..prefix).map(MirScalarExpr::Column).collect();
+        for e in def.partition_by {
+            partition.push(expr::plan_typed(&arg_ecx, e)?.expr);
+        }
         let order = def
             .order_by
             .iter()
