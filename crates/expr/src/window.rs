@@ -193,19 +193,22 @@ impl WindowFrame {
         let units = match self.units {
             FrameUnits::Rows => "rows",
             FrameUnits::Range => "range",
+            FrameUnits::Groups => "groups",
         };
         format!("{units} {} to {}", self.start.text(), self.end.text())
     }
 }
 
-/// `ROWS` counts rows; `RANGE` (without offsets) extends `CURRENT ROW` to its peers.
+/// `ROWS` counts rows; `RANGE` (without offsets) extends `CURRENT ROW` to its peers;
+/// `GROUPS` counts peer groups (`CURRENT ROW` is the row's peer group).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum FrameUnits {
     Rows,
     Range,
+    Groups,
 }
 
-/// One end of a frame. Offsets are only used with `ROWS`.
+/// One end of a frame. Offsets are only used with `ROWS` and `GROUPS`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum FrameBound {
     UnboundedPreceding,

@@ -196,7 +196,9 @@ const VIEWS: &[ViewDef] = &[
     view(
         "v_running",
         "SELECT customer_id, id, amount, sum(amount) OVER (PARTITION BY customer_id ORDER BY id) AS running, \
-         count(*) OVER (PARTITION BY customer_id ORDER BY id) AS n FROM orders",
+         count(*) OVER (PARTITION BY customer_id ORDER BY id) AS n, \
+         sum(amount) OVER (PARTITION BY customer_id ORDER BY id GROUPS BETWEEN 1 PRECEDING AND 1 FOLLOWING) AS near \
+         FROM orders",
     ),
     late_view(
         "v_lag",

@@ -3779,9 +3779,9 @@ fn window_functions_where_they_are_not_allowed() {
         "window \"w\" does not exist",
     );
     assert_err(
-        "SELECT sum(lv) OVER (ORDER BY lv GROUPS 1 PRECEDING) FROM l",
-        "0A000",
-        "window frames in GROUPS mode is not supported yet",
+        "SELECT sum(lv) OVER (GROUPS 1 PRECEDING) FROM l",
+        "42P20",
+        "GROUPS mode requires an ORDER BY clause",
     );
     assert_err(
         "SELECT sum(lv) OVER (ORDER BY lv RANGE 1 PRECEDING) FROM l",

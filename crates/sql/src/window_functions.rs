@@ -10,8 +10,8 @@
 //! then reads as the column the window appended (or, for `avg`, an expression over the
 //! `sum` and `count` columns), which `plan_expr` substitutes for the call.
 //!
-//! Frames: `ROWS` with constant offsets, and `RANGE` with UNBOUNDED and CURRENT ROW
-//! bounds; `RANGE` with offsets, `GROUPS` and `EXCLUDE` are refused with 0A000.
+//! Frames: `ROWS` and `GROUPS` with constant offsets, and `RANGE` with UNBOUNDED and
+//! CURRENT ROW bounds; `RANGE` with offsets and `EXCLUDE` are refused with 0A000.
 
 use std::ops::ControlFlow;
 
@@ -153,10 +153,12 @@ fn definition<'a>(
     }
 }
 
-/// The frame of a call, checked as Postgres checks it.
+/// The frame of a call, checked as Postgres checks it; `has_order` says whether the
+/// window has an ORDER BY.
 fn plan_frame(
     ecx: &ExprContext,
     frame: Option<&ast::WindowFrame>,
+    has_order: bool,
 ) -> Result<WindowFrame, SqlError> {
     let Some(frame) = frame else {
         return Ok(WindowFrame::default_frame());
@@ -164,9 +166,13 @@ fn plan_frame(
     let units = match frame.units {
         ast::WindowFrameUnits::Rows => FrameUnits::Rows,
         ast::WindowFrameUnits::Range => FrameUnits::Range,
-        ast::WindowFrameUnits::Groups => {
-            return Err(SqlError::unsupported("window frames in GROUPS mode"))
+        ast::WindowFrameUnits::Groups if !has_order => {
+            return Err(SqlError::new(
+                SqlState::WINDOWING_ERROR,
+                "GROUPS mode requires an ORDER BY clause",
+            ))
         }
+        ast::WindowFrameUnits::Groups => FrameUnits::Groups,
     };
     let windowing = |m: &str| SqlError::new(SqlState::WINDOWING_ERROR, m.to_string());
     let start = plan_bound(ecx, units, &frame.start_bound, "starting")?;
@@ -215,9 +221,14 @@ fn plan_bound(
         {
             Ok(t) => t,
             Err(typ) => {
+                let mode = if units == FrameUnits::Rows {
+                    "ROWS"
+                } else {
+                    "GROUPS"
+                };
                 return Err(SqlError::datatype_mismatch(format!(
-                    "argument of ROWS must be type bigint, not type {typ}"
-                )))
+                    "argument of {mode} must be type bigint, not type {typ}"
+                )));
             }
         };
         eddy_expr::optimize::fold_scalar(&mut planned.expr, &[]);
@@ -293,7 +304,7 @@ pub fn plan_window_calls(
                 expr::plan_typed(&arg_ecx, &o.expr).map(|t| (t.expr, desc, nulls_last))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let frame = plan_frame(&arg_ecx, def.frame)?;
+        let frame = plan_frame(&arg_ecx, def.frame, !order.is_empty())?;
         let (functions, value) = plan_call(&arg_ecx, f, &frame)?;
         let window = match windows
             .iter()

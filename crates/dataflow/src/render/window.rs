@@ -129,6 +129,9 @@ struct Partition {
     /// Position of the first and last peer of each row.
     peer_first: Vec<usize>,
     peer_last: Vec<usize>,
+    /// The peer group of each row (0, 1, ...), and each group's first and last row.
+    group_of: Vec<usize>,
+    groups: Vec<(usize, usize)>,
 }
 
 impl Partition {
@@ -166,10 +169,20 @@ impl Partition {
             }
             peer_last[i] = last;
         }
+        let mut group_of = Vec::with_capacity(n);
+        let mut groups: Vec<(usize, usize)> = Vec::new();
+        for i in 0..n {
+            if peer_first[i] == i {
+                groups.push((i, peer_last[i]));
+            }
+            group_of.push(groups.len() - 1);
+        }
         Partition {
             rows,
             peer_first,
             peer_last,
+            group_of,
+            groups,
         }
     }
 
@@ -184,23 +197,34 @@ impl Partition {
     /// The rows of row `i`'s frame, inclusive; `None` if it is empty.
     fn frame(&self, frame: &WindowFrame, i: usize) -> Option<(usize, usize)> {
         let n = self.len();
-        let rows = frame.units == FrameUnits::Rows;
         let offset = |k: u64| usize::try_from(k).unwrap_or(usize::MAX);
-        let start = match frame.start {
-            FrameBound::UnboundedPreceding => 0,
-            FrameBound::Preceding(k) => i.saturating_sub(offset(k)),
-            FrameBound::CurrentRow if rows => i,
-            FrameBound::CurrentRow => self.peer_first[i],
-            FrameBound::Following(k) => i.saturating_add(offset(k)),
-            FrameBound::UnboundedFollowing => n,
+        // Offsets count rows, or peer groups from the row's own.
+        let g = self.group_of[i];
+        let last_group = self.groups.len() - 1;
+        let start = match (frame.units, frame.start) {
+            (_, FrameBound::UnboundedPreceding) => 0,
+            (_, FrameBound::UnboundedFollowing) => n,
+            (FrameUnits::Rows, FrameBound::Preceding(k)) => i.saturating_sub(offset(k)),
+            (FrameUnits::Rows, FrameBound::CurrentRow) => i,
+            (FrameUnits::Rows, FrameBound::Following(k)) => i.saturating_add(offset(k)),
+            (_, FrameBound::CurrentRow) => self.peer_first[i],
+            (_, FrameBound::Preceding(k)) => self.groups[g.saturating_sub(offset(k))].0,
+            (_, FrameBound::Following(k)) => match self.groups.get(g.saturating_add(offset(k))) {
+                Some((first, _)) => *first,
+                None => n,
+            },
         };
-        let end = match frame.end {
-            FrameBound::UnboundedFollowing => n - 1,
-            FrameBound::Following(k) => i.saturating_add(offset(k)).min(n - 1),
-            FrameBound::CurrentRow if rows => i,
-            FrameBound::CurrentRow => self.peer_last[i],
-            FrameBound::Preceding(k) => i.checked_sub(offset(k))?,
-            FrameBound::UnboundedPreceding => return None,
+        let end = match (frame.units, frame.end) {
+            (_, FrameBound::UnboundedFollowing) => n - 1,
+            (_, FrameBound::UnboundedPreceding) => return None,
+            (FrameUnits::Rows, FrameBound::Following(k)) => i.saturating_add(offset(k)).min(n - 1),
+            (FrameUnits::Rows, FrameBound::CurrentRow) => i,
+            (FrameUnits::Rows, FrameBound::Preceding(k)) => i.checked_sub(offset(k))?,
+            (_, FrameBound::CurrentRow) => self.peer_last[i],
+            (_, FrameBound::Following(k)) => {
+                self.groups[g.saturating_add(offset(k)).min(last_group)].1
+            }
+            (_, FrameBound::Preceding(k)) => self.groups[g.checked_sub(offset(k))?].1,
         };
         (start <= end && start < n).then_some((start, end))
     }
