@@ -14,7 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use eddy_repr::{ColumnType, ScalarType};
+use eddy_repr::{ColumnType, Datum, ScalarType};
 
 use crate::func::AggregateFunc;
 
@@ -208,13 +208,19 @@ pub enum FrameUnits {
     Groups,
 }
 
-/// One end of a frame. Offsets are only used with `ROWS` and `GROUPS`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// One end of a frame. `Preceding`/`Following` count rows (`ROWS`) or peer groups
+/// (`GROUPS`); `ValuePreceding`/`ValueFollowing` (`RANGE` only, over a window with one
+/// ORDER BY column) bound the order value: the rows whose value lies within the offset
+/// (a non-negative number, or interval for date and time keys) before or after the
+/// current row's, in the window's direction.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum FrameBound {
     UnboundedPreceding,
     Preceding(u64),
+    ValuePreceding(Datum),
     CurrentRow,
     Following(u64),
+    ValueFollowing(Datum),
     UnboundedFollowing,
 }
 
@@ -225,6 +231,8 @@ impl FrameBound {
             FrameBound::Preceding(n) => format!("{n} preceding"),
             FrameBound::CurrentRow => "current row".into(),
             FrameBound::Following(n) => format!("{n} following"),
+            FrameBound::ValuePreceding(d) => format!("{} preceding", crate::explain::datum_text(d)),
+            FrameBound::ValueFollowing(d) => format!("{} following", crate::explain::datum_text(d)),
             FrameBound::UnboundedFollowing => "unbounded following".into(),
         }
     }

@@ -206,6 +206,12 @@ const VIEWS: &[ViewDef] = &[
          rank() OVER (PARTITION BY customer_id ORDER BY amount) AS r FROM orders \
          WINDOW w AS (PARTITION BY customer_id ORDER BY id, amount)",
     ),
+    view(
+        "v_range_frames",
+        "SELECT customer_id, id, ts, amount, count(*) OVER w AS n_week, sum(amount) OVER w AS week_total, \
+         max(id) OVER (PARTITION BY status ORDER BY amount DESC RANGE BETWEEN 50 PRECEDING AND 50 FOLLOWING) AS near_id \
+         FROM orders WINDOW w AS (PARTITION BY customer_id ORDER BY ts RANGE BETWEEN '7 days' PRECEDING AND '1 day' FOLLOWING)",
+    ),
     late_view(
         "v_status_rank",
         "SELECT status, count(*) AS n, rank() OVER (ORDER BY count(*) DESC) AS r, \

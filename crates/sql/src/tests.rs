@@ -3784,9 +3784,14 @@ fn window_functions_where_they_are_not_allowed() {
         "GROUPS mode requires an ORDER BY clause",
     );
     assert_err(
-        "SELECT sum(lv) OVER (ORDER BY lv RANGE 1 PRECEDING) FROM l",
+        "SELECT sum(lv) OVER (ORDER BY lv, id RANGE 1 PRECEDING) FROM l",
+        "42P20",
+        "RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column",
+    );
+    assert_err(
+        "SELECT sum(lv) OVER (ORDER BY lv RANGE 1.5 PRECEDING) FROM l",
         "0A000",
-        "RANGE with offset PRECEDING/FOLLOWING is not supported yet",
+        "RANGE with offset PRECEDING/FOLLOWING is not supported for column type integer and offset type numeric",
     );
     assert_err(
         "SELECT count(DISTINCT lv) OVER () FROM l",

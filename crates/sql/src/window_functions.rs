@@ -10,8 +10,8 @@
 //! then reads as the column the window appended (or, for `avg`, an expression over the
 //! `sum` and `count` columns), which `plan_expr` substitutes for the call.
 //!
-//! Frames: `ROWS` and `GROUPS` with constant offsets, and `RANGE` with UNBOUNDED and
-//! CURRENT ROW bounds; `RANGE` with offsets and `EXCLUDE` are refused with 0A000.
+//! Frames: `ROWS`, `GROUPS` and `RANGE` with constant offsets (`RANGE` offsets over
+//! one number, date or time ORDER BY key); `EXCLUDE` is refused with 0A000.
 
 use std::ops::ControlFlow;
 
@@ -153,13 +153,14 @@ fn definition<'a>(
     }
 }
 
-/// The frame of a call, checked as Postgres checks it; `has_order` says whether the
-/// window has an ORDER BY.
+/// The frame of a call, checked as Postgres checks it; `order_types` are the types of
+/// the window's ORDER BY keys.
 fn plan_frame(
     ecx: &ExprContext,
     frame: Option<&ast::WindowFrame>,
-    has_order: bool,
+    order_types: &[ScalarType],
 ) -> Result<WindowFrame, SqlError> {
+    let has_order = !order_types.is_empty();
     let Some(frame) = frame else {
         return Ok(WindowFrame::default_frame());
     };
@@ -175,9 +176,9 @@ fn plan_frame(
         ast::WindowFrameUnits::Groups => FrameUnits::Groups,
     };
     let windowing = |m: &str| SqlError::new(SqlState::WINDOWING_ERROR, m.to_string());
-    let start = plan_bound(ecx, units, &frame.start_bound, "starting")?;
+    let start = plan_bound(ecx, units, order_types, &frame.start_bound, "starting")?;
     let end = match &frame.end_bound {
-        Some(b) => plan_bound(ecx, units, b, "ending")?,
+        Some(b) => plan_bound(ecx, units, order_types, b, "ending")?,
         None => FrameBound::CurrentRow,
     };
     match (&start, &end) {
@@ -187,12 +188,15 @@ fn plan_frame(
         (_, FrameBound::UnboundedPreceding) => {
             return Err(windowing("frame end cannot be UNBOUNDED PRECEDING"))
         }
-        (FrameBound::CurrentRow, FrameBound::Preceding(_)) => {
+        (FrameBound::CurrentRow, FrameBound::Preceding(_) | FrameBound::ValuePreceding(_)) => {
             return Err(windowing(
                 "frame starting from current row cannot have preceding rows",
             ))
         }
-        (FrameBound::Following(_), FrameBound::Preceding(_) | FrameBound::CurrentRow) => {
+        (
+            FrameBound::Following(_) | FrameBound::ValueFollowing(_),
+            FrameBound::Preceding(_) | FrameBound::ValuePreceding(_) | FrameBound::CurrentRow,
+        ) => {
             return Err(windowing(
                 "frame starting from following row cannot have preceding rows",
             ))
@@ -205,15 +209,24 @@ fn plan_frame(
 fn plan_bound(
     ecx: &ExprContext,
     units: FrameUnits,
+    order_types: &[ScalarType],
     bound: &ast::WindowFrameBound,
     which: &str,
 ) -> Result<FrameBound, SqlError> {
+    if units == FrameUnits::Range {
+        let value = match bound {
+            ast::WindowFrameBound::Preceding(Some(e))
+            | ast::WindowFrameBound::Following(Some(e)) => range_offset(ecx, order_types, e)?,
+            ast::WindowFrameBound::CurrentRow => return Ok(FrameBound::CurrentRow),
+            ast::WindowFrameBound::Preceding(None) => return Ok(FrameBound::UnboundedPreceding),
+            ast::WindowFrameBound::Following(None) => return Ok(FrameBound::UnboundedFollowing),
+        };
+        return Ok(match bound {
+            ast::WindowFrameBound::Preceding(_) => FrameBound::ValuePreceding(value),
+            _ => FrameBound::ValueFollowing(value),
+        });
+    }
     let offset = |e: &Expr| -> Result<u64, SqlError> {
-        if units == FrameUnits::Range {
-            return Err(SqlError::unsupported(
-                "RANGE with offset PRECEDING/FOLLOWING",
-            ));
-        }
         let planned = expr::plan_expr(&ecx.with_clause("window frame offsets"), e)?;
         let mut planned = match ecx
             .scx
@@ -256,6 +269,87 @@ fn plan_bound(
     })
 }
 
+/// A `RANGE` frame's offset: a constant of the type `in_range` takes for the single
+/// ORDER BY key (the key's number type, or `interval` for date and time keys).
+fn range_offset(
+    ecx: &ExprContext,
+    order_types: &[ScalarType],
+    e: &Expr,
+) -> Result<Datum, SqlError> {
+    let [key] = order_types else {
+        return Err(SqlError::new(
+            SqlState::WINDOWING_ERROR,
+            "RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column",
+        ));
+    };
+    let offset_type = match key {
+        ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64 => Some(ScalarType::Int64),
+        ScalarType::Float32 | ScalarType::Float64 => Some(ScalarType::Float64),
+        ScalarType::Numeric { .. } => Some(ScalarType::Numeric {
+            precision: None,
+            scale: None,
+        }),
+        ScalarType::Date
+        | ScalarType::Timestamp
+        | ScalarType::TimestampTz
+        | ScalarType::Interval => Some(ScalarType::Interval),
+        _ => None,
+    };
+    let planned = expr::plan_expr(&ecx.with_clause("window frame offsets"), e)?;
+    let unsupported = |offset: &str| {
+        SqlError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            format!(
+                "RANGE with offset PRECEDING/FOLLOWING is not supported for column type {} and offset type {offset}",
+                key.sql_name()
+            ),
+        )
+    };
+    let Some(offset_type) = offset_type else {
+        return Err(SqlError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            format!(
+                "RANGE with offset PRECEDING/FOLLOWING is not supported for column type {}",
+                key.sql_name()
+            ),
+        ));
+    };
+    let type_name = planned.type_name();
+    let mut planned = match ecx
+        .scx
+        .coerce(planned, offset_type, CastContext::Implicit)?
+    {
+        Ok(t) => t,
+        Err(_) => return Err(unsupported(&type_name)),
+    };
+    eddy_expr::optimize::fold_scalar(&mut planned.expr, &[]);
+    let Some(value) = planned.expr.as_literal().cloned() else {
+        return Err(SqlError::unsupported_plural(
+            "window frame offsets that are not constants",
+        ));
+    };
+    let negative = match &value {
+        Datum::Null => {
+            return Err(SqlError::new(
+                SqlState::NULL_VALUE_NOT_ALLOWED,
+                "frame offset must not be null",
+            ))
+        }
+        Datum::Int64(v) => *v < 0,
+        Datum::Float64(v) => v.0 < 0.0 || v.0.is_nan(),
+        Datum::Numeric(v) => v.is_sign_negative() && !v.is_zero(),
+        Datum::Interval(v) => v.as_micros_approx() < 0,
+        _ => false,
+    };
+    if negative {
+        return Err(SqlError::new(
+            SqlState::INVALID_PRECEDING_OR_FOLLOWING_SIZE,
+            "invalid preceding or following size in window function",
+        ));
+    }
+    Ok(value)
+}
+
 /// The planned calls of one window (partition and order), before they get columns.
 struct Window {
     partition: Vec<MirScalarExpr>,
@@ -296,15 +390,15 @@ pub fn plan_window_calls(
         for e in def.partition_by {
             partition.push(expr::plan_typed(&arg_ecx, e)?.expr);
         }
-        let order = def
-            .order_by
-            .iter()
-            .map(|o| {
-                let (desc, nulls_last) = crate::query::order_direction(o);
-                expr::plan_typed(&arg_ecx, &o.expr).map(|t| (t.expr, desc, nulls_last))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let frame = plan_frame(&arg_ecx, def.frame, !order.is_empty())?;
+        let mut order = vec![];
+        let mut order_types = vec![];
+        for o in def.order_by {
+            let (desc, nulls_last) = crate::query::order_direction(o);
+            let key = expr::plan_typed(&arg_ecx, &o.expr)?;
+            order_types.push(key.scalar_type());
+            order.push((key.expr, desc, nulls_last));
+        }
+        let frame = plan_frame(&arg_ecx, def.frame, &order_types)?;
         let (functions, value) = plan_call(&arg_ecx, f, &frame)?;
         let window = match windows
             .iter()

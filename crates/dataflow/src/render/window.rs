@@ -132,6 +132,18 @@ struct Partition {
     /// The peer group of each row (0, 1, ...), and each group's first and last row.
     group_of: Vec<usize>,
     groups: Vec<(usize, usize)>,
+    /// The order key when it is one column (what `RANGE` offsets bound), and the rows
+    /// where it is not NULL (`lo..hi`: NULLs sort all first or all last).
+    range_key: Option<ColumnOrder>,
+    non_null: (usize, usize),
+}
+
+/// A `RANGE` offset bound on the order value: past every value on one side when
+/// `value ± offset` overflows.
+enum ValueBound {
+    Below,
+    At(Datum),
+    Above,
 }
 
 impl Partition {
@@ -177,12 +189,85 @@ impl Partition {
             }
             group_of.push(groups.len() - 1);
         }
+        let range_key = match order {
+            [key] => Some(*key),
+            _ => None,
+        };
+        let non_null = match range_key {
+            Some(key) => {
+                let is_null = |row: &Vec<Datum>| row[key.column].is_null();
+                let nulls = rows.iter().filter(|r| is_null(r)).count();
+                if key.nulls_last {
+                    (0, n - nulls)
+                } else {
+                    (nulls, n)
+                }
+            }
+            None => (0, n),
+        };
         Partition {
             rows,
             peer_first,
             peer_last,
             group_of,
             groups,
+            range_key,
+            non_null,
+        }
+    }
+
+    /// For a `RANGE` offset bound of row `i`: the position of the first row whose
+    /// order value is not before `value ∓ offset` (`start`), or one past the last row
+    /// whose value is not after `value ± offset` (`!start`). `preceding` says which
+    /// side of the current row the offset points to. A NULL current value bounds the
+    /// frame by its peers; NULL values are never within an offset of a value.
+    fn value_bound(&self, i: usize, offset: &Datum, preceding: bool, start: bool) -> usize {
+        let Some(key) = self.range_key else {
+            return if start {
+                self.peer_first[i]
+            } else {
+                self.peer_last[i] + 1
+            };
+        };
+        let current = self.datum(i, key.column);
+        if current.is_null() {
+            return if start {
+                self.peer_first[i]
+            } else {
+                self.peer_last[i] + 1
+            };
+        }
+        // Toward smaller values: preceding ascending, or following descending.
+        let subtract = preceding != key.desc;
+        let func = if subtract {
+            eddy_expr::BinaryFunc::Sub
+        } else {
+            eddy_expr::BinaryFunc::Add
+        };
+        let bound = match eddy_expr::eval::eval_binary_datums(&func, current, offset.clone()) {
+            Ok(d) if !d.is_null() => ValueBound::At(d),
+            _ if subtract => ValueBound::Below,
+            _ => ValueBound::Above,
+        };
+        // Whether `v` comes before the bound in window order (`start`), or not after it.
+        let cmp = |v: &Datum| -> Ordering {
+            let ord = match &bound {
+                ValueBound::Below => Ordering::Greater,
+                ValueBound::Above => Ordering::Less,
+                ValueBound::At(b) => eddy_expr::eval::compare(v, b).unwrap_or(Ordering::Equal),
+            };
+            if key.desc {
+                ord.reverse()
+            } else {
+                ord
+            }
+        };
+        let (lo, hi) = self.non_null;
+        let rows = &self.rows[lo..hi];
+        lo + if start {
+            rows.partition_point(|r| cmp(&r[key.column]) == Ordering::Less)
+        } else {
+            rows.partition_point(|r| cmp(&r[key.column]) != Ordering::Greater)
         }
     }
 
@@ -197,11 +282,13 @@ impl Partition {
     /// The rows of row `i`'s frame, inclusive; `None` if it is empty.
     fn frame(&self, frame: &WindowFrame, i: usize) -> Option<(usize, usize)> {
         let n = self.len();
-        let offset = |k: u64| usize::try_from(k).unwrap_or(usize::MAX);
+        let offset = |k: &u64| usize::try_from(*k).unwrap_or(usize::MAX);
         // Offsets count rows, or peer groups from the row's own.
         let g = self.group_of[i];
         let last_group = self.groups.len() - 1;
-        let start = match (frame.units, frame.start) {
+        let start = match (frame.units, &frame.start) {
+            (_, FrameBound::ValuePreceding(d)) => self.value_bound(i, d, true, true),
+            (_, FrameBound::ValueFollowing(d)) => self.value_bound(i, d, false, true),
             (_, FrameBound::UnboundedPreceding) => 0,
             (_, FrameBound::UnboundedFollowing) => n,
             (FrameUnits::Rows, FrameBound::Preceding(k)) => i.saturating_sub(offset(k)),
@@ -214,7 +301,13 @@ impl Partition {
                 None => n,
             },
         };
-        let end = match (frame.units, frame.end) {
+        let end = match (frame.units, &frame.end) {
+            (_, FrameBound::ValuePreceding(d)) => {
+                self.value_bound(i, d, true, false).checked_sub(1)?
+            }
+            (_, FrameBound::ValueFollowing(d)) => {
+                self.value_bound(i, d, false, false).checked_sub(1)?
+            }
             (_, FrameBound::UnboundedFollowing) => n - 1,
             (_, FrameBound::UnboundedPreceding) => return None,
             (FrameUnits::Rows, FrameBound::Following(k)) => i.saturating_add(offset(k)).min(n - 1),
