@@ -150,13 +150,12 @@ impl WindowFunc {
     /// partition to its first `k` rows before the window is computed.
     pub fn reads_only_preceding(&self, frame: &WindowFrame) -> bool {
         match self {
-            WindowFunc::RowNumber
-            | WindowFunc::Rank
-            | WindowFunc::DenseRank
-            | WindowFunc::Lag { .. } => true,
+            WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => true,
+            // `lag(x, -1)` reads the next row: the offset is a column, of unknown sign.
             WindowFunc::PercentRank
             | WindowFunc::CumeDist
             | WindowFunc::Ntile { .. }
+            | WindowFunc::Lag { .. }
             | WindowFunc::Lead { .. } => false,
             WindowFunc::FirstValue { .. }
             | WindowFunc::LastValue { .. }
