@@ -148,7 +148,8 @@ pub enum MirRelationExpr {
     /// O(P log P) for a partition of P rows (plus O(P · W) for a frame of bounded width
     /// W that starts after UNBOUNDED PRECEDING and ends before UNBOUNDED FOLLOWING; a
     /// running frame from UNBOUNDED PRECEDING, or one to UNBOUNDED FOLLOWING, is one
-    /// pass); only the output rows whose values changed flow downstream. The state is
+    /// pass; a RANGE offset bound costs O(log P) per row); only the output rows whose
+    /// values changed flow downstream. The state is
     /// the input rows and output rows of every partition. The exception is the
     /// top-K pattern: a filter `row_number() <= k` over a window whose functions read
     /// only preceding rows puts a `TopK` (limit k) under the window

@@ -7,8 +7,10 @@
 //! ranking functions, `ntile` and `lag`/`lead` from positions and peer groups;
 //! frame-reading functions in one pass when the frame starts at UNBOUNDED PRECEDING
 //! (a running fold) or ends at UNBOUNDED FOLLOWING (a fold from the end), and frame by
-//! frame otherwise. A change re-evaluates the changed row's partition; differential
-//! emits only the output rows that differ.
+//! frame otherwise. `ROWS` bounds are positions, `GROUPS` bounds peer groups, and
+//! `RANGE` offset bounds are found by binary search on the sorted order values. A
+//! change re-evaluates the changed row's partition; differential emits only the
+//! output rows that differ.
 //!
 //! Errors (`ntile(0)`, `nth_value(x, 0)`, a sum that overflows) are data: a partition
 //! whose evaluation fails yields one marker row, `arity + 1` datums ending in an error
