@@ -132,6 +132,25 @@ fn arity(expr: &MirRelationExpr) -> Result<usize, String> {
                 None => Ok(a),
             }
         }
+        MirRelationExpr::Window {
+            input,
+            partition_key,
+            order_key,
+            functions,
+        } => {
+            let a = arity(input)?;
+            let columns = partition_key
+                .iter()
+                .copied()
+                .chain(order_key.iter().map(|o| o.column))
+                .chain(functions.iter().flat_map(|f| f.func.columns()));
+            match columns.into_iter().find(|c| *c >= a) {
+                Some(c) => Err(format!(
+                    "window reads column {c} of an input with {a} columns"
+                )),
+                None => Ok(a + functions.len()),
+            }
+        }
         MirRelationExpr::Negate { input } | MirRelationExpr::Threshold { input } => arity(input),
         MirRelationExpr::Union { base, inputs } => {
             let a = arity(base)?;

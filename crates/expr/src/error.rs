@@ -68,6 +68,12 @@ pub enum EvalError {
     /// A NULL where a function requires a value (`jsonb_build_object`'s keys).
     #[error("{0}")]
     NullValueNotAllowed(String),
+    /// `ntile(n)` with `n <= 0`.
+    #[error("argument of ntile must be greater than zero")]
+    InvalidArgumentForNtile,
+    /// `nth_value(x, n)` with `n <= 0`.
+    #[error("argument of nth_value must be greater than zero")]
+    InvalidArgumentForNthValue,
     /// A `WITH RECURSIVE` query still produced new rows after `limit` rounds.
     #[error("recursive query \"{name}\" did not finish within {limit} iterations")]
     RecursionLimit { name: String, limit: u64 },
@@ -103,6 +109,8 @@ impl EvalError {
             EvalError::ProgramLimitExceeded(_) => SqlState::PROGRAM_LIMIT_EXCEEDED,
             EvalError::NullValueNotAllowed(_) => SqlState::NULL_VALUE_NOT_ALLOWED,
             EvalError::RecursionLimit { .. } => SqlState::STATEMENT_TOO_COMPLEX,
+            EvalError::InvalidArgumentForNtile => SqlState::INVALID_ARGUMENT_FOR_NTILE,
+            EvalError::InvalidArgumentForNthValue => SqlState::INVALID_ARGUMENT_FOR_NTH_VALUE,
         }
     }
 

@@ -7,7 +7,7 @@ use eddy_repr::Datum;
 
 use crate::func::{BinaryFunc, CastKind, UnaryFunc, VariadicFunc};
 use crate::join_order::{choose_implementation, JoinImplementation};
-use crate::relation::MirRelationExpr;
+use crate::relation::{ColumnOrder, MirRelationExpr};
 use crate::scalar::MirScalarExpr;
 
 /// Renders a plan as indented text. `maintained` is true for the plan of a
@@ -155,22 +155,42 @@ fn explain_rec(expr: &MirRelationExpr, maintained: bool, depth: usize, out: &mut
             if !group_key.is_empty() {
                 write!(s, " group_by=[{}]", list(group_key, |c| format!("#{c}"))).unwrap();
             }
-            let order = list(order_key, |o| {
-                let dir = if o.desc { " desc" } else { " asc" };
-                let nulls = if o.nulls_last {
-                    " nulls_last"
-                } else {
-                    " nulls_first"
-                };
-                format!("#{}{dir}{nulls}", o.column)
-            });
-            write!(s, " order_by=[{order}]").unwrap();
+            write!(s, " order_by=[{}]", list(order_key, order_text)).unwrap();
             if let Some(l) = limit {
                 write!(s, " limit={l}").unwrap();
             }
             if *offset > 0 {
                 write!(s, " offset={offset}").unwrap();
             }
+            s
+        }
+        MirRelationExpr::Window {
+            partition_key,
+            order_key,
+            functions,
+            ..
+        } => {
+            let mut s = String::from("Window");
+            if !partition_key.is_empty() {
+                write!(
+                    s,
+                    " partition_by=[{}]",
+                    list(partition_key, |c| format!("#{c}"))
+                )
+                .unwrap();
+            }
+            if !order_key.is_empty() {
+                write!(s, " order_by=[{}]", list(order_key, order_text)).unwrap();
+            }
+            let funcs = list(functions, |f| {
+                let args = list(&f.func.columns(), |c| format!("#{c}"));
+                if f.func.uses_frame() {
+                    format!("{}({args}) {}", f.func.name(), f.frame.text())
+                } else {
+                    format!("{}({args})", f.func.name())
+                }
+            });
+            write!(s, " functions=[{funcs}]").unwrap();
             s
         }
         MirRelationExpr::Negate { .. } => "Negate".to_string(),
@@ -193,7 +213,17 @@ fn explain_rec(expr: &MirRelationExpr, maintained: bool, depth: usize, out: &mut
     }
 }
 
-fn datum_text(d: &Datum) -> String {
+fn order_text(o: &ColumnOrder) -> String {
+    let dir = if o.desc { " desc" } else { " asc" };
+    let nulls = if o.nulls_last {
+        " nulls_last"
+    } else {
+        " nulls_first"
+    };
+    format!("#{}{dir}{nulls}", o.column)
+}
+
+pub(crate) fn datum_text(d: &Datum) -> String {
     match d {
         Datum::Null => "null".into(),
         Datum::Bool(b) => b.to_string(),

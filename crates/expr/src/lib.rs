@@ -20,6 +20,7 @@ pub mod relation;
 pub mod scalar;
 pub mod table_func;
 pub mod temporal;
+pub mod window;
 
 pub use error::EvalError;
 pub use func::{AggregateFunc, BinaryFunc, UnaryFunc, VariadicFunc};
@@ -27,3 +28,4 @@ pub use mfp::MapFilterProject;
 pub use relation::{AggregateExpr, AggregateOrder, ColumnOrder, MirRelationExpr};
 pub use scalar::MirScalarExpr;
 pub use table_func::{TableCall, TableFunc};
+pub use window::{FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunc};

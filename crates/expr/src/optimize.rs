@@ -5,7 +5,8 @@
 //! Project, Union and Negate over constants); fusion of stacked Filters and Projects and
 //! of nested inner joins into one n-ary join; pushing filters into join inputs and
 //! turning cross-input equalities into join equivalences (so `FROM a, b WHERE a.x =
-//! b.y` joins on a key, not a cross product); and, once those reach a fixed point,
+//! b.y` joins on a key, not a cross product); a `TopK` under a window filtered on its
+//! `row_number()` (see [`limit_window`]); and, once those reach a fixed point,
 //! ordering each join's inputs along its join graph (`join_order.rs`).
 
 use eddy_repr::{Datum, Diff, Row};
@@ -328,6 +329,9 @@ fn fuse_and_push(expr: &mut MirRelationExpr) {
                 flatten_and(p, &mut split);
             }
             *predicates = split;
+            for p in predicates.iter() {
+                limit_window(input, p);
+            }
             if let MirRelationExpr::Join {
                 inputs,
                 equivalences,
@@ -358,6 +362,98 @@ fn fuse_and_push(expr: &mut MirRelationExpr) {
             }
         }
         _ => {}
+    }
+}
+
+/// The top-K pattern: under a filter `rn <= k` (or `rn < k`, `rn = k`), where `rn`
+/// is the `row_number()` of a `Window` reached through Maps and Projects, and every
+/// function of that window reads only the rows before the current one, the window's
+/// input is cut to each partition's first `k` rows by a `TopK` with the window's
+/// partition and order. The TopK breaks ties among peers as the window numbers them
+/// (by row encoding), so the rows kept are exactly those numbered `1..=k`; the filter
+/// stays. A change then re-evaluates at most `k` rows of a partition.
+fn limit_window(input: &mut MirRelationExpr, predicate: &MirScalarExpr) {
+    let MirScalarExpr::CallBinary { func, expr1, expr2 } = predicate else {
+        return;
+    };
+    let (column, bound, func) = match (expr1.as_ref(), expr2.as_ref()) {
+        (MirScalarExpr::Column(c), other) => (*c, other, func.clone()),
+        (other, MirScalarExpr::Column(c)) => {
+            let flipped = match func {
+                BinaryFunc::Gte => BinaryFunc::Lte,
+                BinaryFunc::Gt => BinaryFunc::Lt,
+                BinaryFunc::Eq => BinaryFunc::Eq,
+                _ => return,
+            };
+            (*c, other, flipped)
+        }
+        _ => return,
+    };
+    let bound = match bound.as_literal() {
+        Some(Datum::Int64(k)) => *k,
+        Some(Datum::Int32(k)) => i64::from(*k),
+        Some(Datum::Int16(k)) => i64::from(*k),
+        _ => return,
+    };
+    let limit = match func {
+        BinaryFunc::Lte | BinaryFunc::Eq => bound,
+        BinaryFunc::Lt => bound - 1,
+        _ => return,
+    };
+    let Ok(limit) = usize::try_from(limit) else {
+        return;
+    };
+    let mut node = input;
+    let mut column = column;
+    loop {
+        match node {
+            MirRelationExpr::Map { input, .. } | MirRelationExpr::Filter { input, .. } => {
+                if column >= input.arity() {
+                    return;
+                }
+                node = input;
+            }
+            MirRelationExpr::Project { input, outputs } => {
+                column = outputs[column];
+                node = input;
+            }
+            MirRelationExpr::Window {
+                input,
+                partition_key,
+                order_key,
+                functions,
+            } => {
+                let arity = input.arity();
+                if column < arity {
+                    node = input;
+                    continue;
+                }
+                let numbers_rows = matches!(
+                    functions.get(column - arity).map(|f| &f.func),
+                    Some(crate::window::WindowFunc::RowNumber)
+                );
+                let prefix_safe = functions
+                    .iter()
+                    .all(|f| f.func.reads_only_preceding(&f.frame));
+                let limited = matches!(
+                    input.as_ref(),
+                    MirRelationExpr::TopK { group_key, order_key: o, limit: Some(l), offset: 0, .. }
+                        if group_key == partition_key && o == order_key && *l <= limit
+                );
+                if numbers_rows && prefix_safe && !limited {
+                    let inner = std::mem::replace(input.as_mut(), empty_like(&[]));
+                    **input = MirRelationExpr::TopK {
+                        input: Box::new(inner),
+                        group_key: partition_key.clone(),
+                        order_key: order_key.clone(),
+                        limit: Some(limit),
+                        offset: 0,
+                    };
+                }
+                return;
+            }
+            _ => return,
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use crate::func::AggregateFunc;
 use crate::scalar::MirScalarExpr;
 use crate::table_func::TableCall;
 use crate::temporal::TemporalPredicate;
+use crate::window::WindowExpr;
 
 /// An aggregate in a `Reduce`: `func(expr)` or `func(DISTINCT expr)`, with the
 /// `ORDER BY` of an order-sensitive aggregate (`array_agg`, `string_agg`).
@@ -136,6 +137,31 @@ pub enum MirRelationExpr {
         limit: Option<usize>,
         offset: usize,
     },
+    /// Window functions (see [`crate::window`]): rows are partitioned by the
+    /// `partition_key` columns and ordered by `order_key`; each of `functions` appends
+    /// one column with its value for the row. A row of multiplicity `n` is `n` rows
+    /// (numbered apart).
+    ///
+    /// Rendering (`dataflow/src/render/window.rs`): one reduction keyed by the
+    /// partition, which sorts the partition and computes every function in one pass.
+    /// Cost per change: the changed row's whole partition is re-sorted and re-evaluated,
+    /// O(P log P) for a partition of P rows (plus O(P · W) for a frame of bounded width
+    /// W that starts after UNBOUNDED PRECEDING and ends before UNBOUNDED FOLLOWING; a
+    /// running frame from UNBOUNDED PRECEDING, or one to UNBOUNDED FOLLOWING, is one
+    /// pass; a RANGE offset bound costs O(log P) per row); only the output rows whose
+    /// values changed flow downstream. The state is
+    /// the input rows and output rows of every partition. The exception is the
+    /// top-K pattern: a filter `row_number() <= k` over a window whose functions read
+    /// only preceding rows puts a `TopK` (limit k) under the window
+    /// ([`crate::optimize`]), so a change re-evaluates only the partition's first k
+    /// rows, and the TopK's own cost (a two-level reduction) is what the partition size
+    /// weighs on.
+    Window {
+        input: Box<MirRelationExpr>,
+        partition_key: Vec<usize>,
+        order_key: Vec<ColumnOrder>,
+        functions: Vec<WindowExpr>,
+    },
     /// Every multiplicity negated.
     Negate { input: Box<MirRelationExpr> },
     /// Negative multiplicities clamped to zero.
@@ -219,6 +245,15 @@ impl MirRelationExpr {
             MirRelationExpr::TopK { input, .. }
             | MirRelationExpr::Negate { input }
             | MirRelationExpr::Threshold { input } => input.typ(),
+            MirRelationExpr::Window {
+                input, functions, ..
+            } => {
+                let mut typ = input.typ();
+                let appended: Vec<ColumnType> =
+                    functions.iter().map(|f| f.func.output_type(&typ)).collect();
+                typ.extend(appended);
+                typ
+            }
             MirRelationExpr::Union { base, inputs } => {
                 let mut typ = base.typ();
                 for input in inputs {
@@ -262,6 +297,9 @@ impl MirRelationExpr {
             }
             MirRelationExpr::TopK { .. } => {
                 Some("ORDER BY, LIMIT or OFFSET in a recursive query's recursive term")
+            }
+            MirRelationExpr::Window { .. } => {
+                Some("window functions in a recursive query's recursive term")
             }
             MirRelationExpr::FlatMap { .. } => {
                 Some("set-returning functions in a recursive query's recursive term")
@@ -368,6 +406,7 @@ impl MirRelationExpr {
             | MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Reduce { input, .. }
             | MirRelationExpr::TopK { input, .. }
+            | MirRelationExpr::Window { input, .. }
             | MirRelationExpr::Negate { input }
             | MirRelationExpr::Threshold { input } => vec![input],
             MirRelationExpr::Join { inputs, .. } => inputs.iter().collect(),
@@ -390,6 +429,7 @@ impl MirRelationExpr {
             | MirRelationExpr::Project { input, .. }
             | MirRelationExpr::Reduce { input, .. }
             | MirRelationExpr::TopK { input, .. }
+            | MirRelationExpr::Window { input, .. }
             | MirRelationExpr::Negate { input }
             | MirRelationExpr::Threshold { input } => vec![input],
             MirRelationExpr::Join { inputs, .. } => inputs.iter_mut().collect(),

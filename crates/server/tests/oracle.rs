@@ -184,6 +184,40 @@ const VIEWS: &[ViewDef] = &[
     late_view("v_collect", "SELECT region, array_agg(name ORDER BY name DESC, id) AS names, string_agg(name, '/' ORDER BY id, name) AS joined FROM customers GROUP BY region"),
     view("v_unnest", "SELECT order_id, unnest(array_agg(sku ORDER BY sku)) AS sku FROM items GROUP BY order_id"),
     view("v_series", "SELECT order_id, g FROM items, generate_series(1, items.qty % 4) AS g WHERE qty > 0"),
+    // window functions: top-K per group (a TopK under the window), running aggregates
+    // (peers by id share a value), lag and rank, a window over grouped rows. Each
+    // order key covers the columns shown, so how peers are numbered is invisible.
+    view(
+        "v_top3",
+        "SELECT customer_id, id, amount, rn FROM (SELECT customer_id, id, amount, \
+         row_number() OVER (PARTITION BY customer_id ORDER BY amount DESC NULLS LAST, id) AS rn FROM orders) t \
+         WHERE rn <= 3",
+    ),
+    view(
+        "v_running",
+        "SELECT customer_id, id, amount, sum(amount) OVER (PARTITION BY customer_id ORDER BY id) AS running, \
+         count(*) OVER (PARTITION BY customer_id ORDER BY id) AS n, \
+         sum(amount) OVER (PARTITION BY customer_id ORDER BY id GROUPS BETWEEN 1 PRECEDING AND 1 FOLLOWING) AS near \
+         FROM orders",
+    ),
+    late_view(
+        "v_lag",
+        "SELECT customer_id, id, amount, lag(amount, 1, -1) OVER w AS prev, lead(id) OVER w AS next_id, \
+         rank() OVER (PARTITION BY customer_id ORDER BY amount) AS r FROM orders \
+         WINDOW w AS (PARTITION BY customer_id ORDER BY id, amount)",
+    ),
+    view(
+        "v_range_frames",
+        "SELECT customer_id, id, ts, amount, count(*) OVER w AS n_week, sum(amount) OVER w AS week_total, \
+         max(id) OVER (PARTITION BY status ORDER BY amount DESC RANGE BETWEEN 50 PRECEDING AND 50 FOLLOWING) AS near_id \
+         FROM orders WINDOW w AS (PARTITION BY customer_id ORDER BY ts RANGE BETWEEN '7 days' PRECEDING AND '1 day' FOLLOWING)",
+    ),
+    late_view(
+        "v_status_rank",
+        "SELECT status, count(*) AS n, rank() OVER (ORDER BY count(*) DESC) AS r, \
+         sum(count(*)) OVER (ORDER BY status ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) AS near \
+         FROM orders GROUP BY status",
+    ),
 ];
 
 const REGIONS: &[Option<&str>] = &[Some("eu"), Some("us"), Some("apac"), None];

@@ -281,7 +281,8 @@ slt_files!(
     schemas,
     windows,
     functions,
-    recursive
+    recursive,
+    window_functions
 );
 
 #[test]

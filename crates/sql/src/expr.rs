@@ -69,6 +69,10 @@ pub struct ExprContext<'a> {
     /// of its values, which a `FlatMap` has appended to the relation. `None` where such
     /// calls are not allowed.
     pub table_calls: Option<&'a [(Expr, Typed)]>,
+    /// In a select list and ORDER BY: each window function call (as written) and its
+    /// value over the relation the windows extended (see `window_functions.rs`).
+    /// `None` where window functions are not allowed.
+    pub window_calls: Option<&'a [(Expr, Typed)]>,
 }
 
 impl<'a> ExprContext<'a> {
@@ -87,6 +91,7 @@ impl<'a> ExprContext<'a> {
             rel: None,
             guard: None,
             table_calls: None,
+            window_calls: None,
         }
     }
 
@@ -100,6 +105,7 @@ impl<'a> ExprContext<'a> {
             rel: self.rel,
             guard: self.guard.clone(),
             table_calls: self.table_calls,
+            window_calls: self.window_calls,
         }
     }
 
@@ -117,6 +123,7 @@ impl<'a> ExprContext<'a> {
             rel: Some(rel),
             guard: None,
             table_calls: self.table_calls,
+            window_calls: self.window_calls,
         }
     }
 
@@ -135,6 +142,7 @@ impl<'a> ExprContext<'a> {
             rel: self.rel,
             guard: Some(guard),
             table_calls: self.table_calls,
+            window_calls: self.window_calls,
         }
     }
 }
@@ -209,6 +217,15 @@ pub fn require_bool(scx: &StatementContext, planned: CExpr, what: &str) -> Resul
 #[recursive::recursive]
 pub fn plan_expr(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
     if let Expr::Function(f) = expr {
+        if f.over.is_some() {
+            return match ecx
+                .window_calls
+                .and_then(|c| c.iter().find(|(e, _)| e == expr))
+            {
+                Some((_, typed)) => Ok(typed.clone().into()),
+                None => Err(crate::window_functions::not_allowed(ecx.clause)),
+            };
+        }
         if func::is_table_function_call(f) {
             return match ecx
                 .table_calls
@@ -260,6 +277,7 @@ fn plan_grouped(
         rel: None,
         guard: None,
         table_calls: None,
+        window_calls: None,
     };
     match plan_expr_inner(&input_ecx, expr) {
         Ok(CExpr::Typed(t)) => {

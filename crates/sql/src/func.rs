@@ -38,7 +38,7 @@ const NUMERIC: ScalarType = ScalarType::Numeric {
 
 /// Aggregate function names (including ones that are recognized but not supported,
 /// so their error says so).
-const AGGREGATES: &[&str] = &[
+pub(crate) const AGGREGATES: &[&str] = &[
     "count",
     "sum",
     "min",
@@ -316,7 +316,7 @@ pub fn plan_function(ecx: &ExprContext, f: &Function) -> Result<CExpr, SqlError>
     let scx = ecx.scx;
     let name = function_name(f)?;
     if f.over.is_some() {
-        return Err(SqlError::unsupported_plural("window functions"));
+        return Err(crate::window_functions::not_allowed(ecx.clause));
     }
     if AGGREGATES.contains(&name.as_str()) {
         return Err(SqlError::new(

@@ -49,6 +49,7 @@ mod subscribe;
 mod temporal;
 mod types;
 mod window;
+mod window_functions;
 
 #[cfg(test)]
 mod tests;

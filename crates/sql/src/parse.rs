@@ -14,7 +14,8 @@
 //!   the data inline after the statement).
 //! - Errors become Postgres-style `42601` errors (`syntax error at or near "x"`,
 //!   `syntax error at end of input`) with a 1-based character `position`, except for
-//!   `COPY` to or from a file or program, which is `0A000`.
+//!   `COPY` to or from a file or program and a window frame's `EXCLUDE`, which are
+//!   `0A000`.
 
 use std::fmt;
 
@@ -149,6 +150,10 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
         match &e {
             ParserError::ParserError(m) if m.starts_with(crate::copy::UNSUPPORTED_TARGET) => {
                 SqlError::unsupported(m.trim_start_matches(crate::copy::UNSUPPORTED_TARGET))
+            }
+            // `sqlparser` ends a window frame before `EXCLUDE`, which Postgres has.
+            ParserError::ParserError(m) if m.contains("Expected: ), found: EXCLUDE") => {
+                SqlError::unsupported("EXCLUDE in window frames")
             }
             _ => convert_error(sql, e),
         }

@@ -688,9 +688,6 @@ fn check_select_supported(select: &Select) -> Result<(), SqlError> {
     {
         return Err(SqlError::unsupported("this SELECT syntax"));
     }
-    if !select.named_window.is_empty() {
-        return Err(SqlError::unsupported_plural("window functions"));
-    }
     Ok(())
 }
 
@@ -903,6 +900,7 @@ fn plan_select(
         rel: None,
         guard: None,
         table_calls: None,
+        window_calls: None,
     };
     if let Some(having) = &select.having {
         let arity = rel.arity();
@@ -912,8 +910,31 @@ fn plan_select(
         rel = keep_columns(rel.filter(vec![cond.expr]), arity);
     }
 
-    // Set-returning functions in the select list (or ORDER BY) run after grouping and
-    // HAVING: a FlatMap appends their values, which the select list then reads.
+    // Window functions run after grouping and HAVING: each window appends its
+    // functions' values, which the select list and ORDER BY then read.
+    let window_calls = crate::window_functions::collect_window_calls(
+        select
+            .projection
+            .iter()
+            .filter_map(select_item_expr)
+            .chain(order_by.iter().map(|o| &o.expr)),
+    );
+    let window_calls = if window_calls.is_empty() {
+        vec![]
+    } else {
+        crate::window_functions::plan_window_calls(
+            &ecx,
+            &mut rel,
+            n,
+            &select.named_window,
+            window_calls,
+        )?
+    };
+    ecx.window_calls = Some(&window_calls);
+
+    // Set-returning functions in the select list (or ORDER BY) run after grouping,
+    // HAVING and window functions: a FlatMap appends their values, which the select
+    // list then reads.
     let table_calls = plan_select_table_calls(
         &ecx.with_clause("arguments of a set-returning function"),
         &mut rel,

@@ -612,6 +612,9 @@ fn run_with(e: &MirRelationExpr, data: &Data, eval: ScalarEval) -> Multiset {
                 add(&mut out, result, 1);
             }
         }
+        MirRelationExpr::Window { .. } => {
+            panic!("the reference evaluator does not model window functions (window_functions.slt checks them against Postgres)")
+        }
         MirRelationExpr::Negate { input } => {
             for (row, diff) in run(input, data) {
                 add(&mut out, row, -diff);
@@ -1409,9 +1412,9 @@ fn function_errors() {
         "function to_number is not supported yet",
     );
     assert_err(
-        "SELECT row_number() OVER () FROM t",
-        "0A000",
-        "window functions are not supported yet",
+        "SELECT lower(b) OVER () FROM t",
+        "42809",
+        "OVER specified, but lower is not a window function nor an aggregate function",
     );
     assert_err(
         "SELECT lower(DISTINCT b) FROM t",
@@ -3700,4 +3703,135 @@ fn a_view_keeps_its_max_recursion_in_its_text() {
         "0A000",
         "CREATE VIEW option fillfactor = 3 is not supported yet",
     );
+}
+
+/// The `Window` nodes of a plan, outermost first.
+fn windows(expr: &MirRelationExpr) -> Vec<MirRelationExpr> {
+    let mut found = vec![];
+    expr.visit(&mut |e| {
+        if matches!(e, MirRelationExpr::Window { .. }) {
+            found.push(e.clone());
+        }
+    });
+    found.reverse();
+    found
+}
+
+#[test]
+fn window_calls_with_one_window_share_a_node() {
+    let s = select(
+        "SELECT id, row_number() OVER w, rank() OVER w * 2, sum(lv) OVER (PARTITION BY id ORDER BY lv) \
+         FROM l WINDOW w AS (PARTITION BY id ORDER BY lv)",
+    );
+    let found = windows(&s.expr);
+    assert_eq!(found.len(), 1, "{:?}", s.expr);
+    let MirRelationExpr::Window {
+        partition_key,
+        order_key,
+        functions,
+        ..
+    } = &found[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(partition_key, &vec![0]);
+    assert_eq!(order_key[0].column, 1);
+    let names: Vec<String> = functions.iter().map(|f| f.func.name()).collect();
+    assert_eq!(names, ["row_number", "rank", "sum"]);
+    assert_eq!(
+        scalar_types(&s.desc),
+        [
+            ScalarType::Int32,
+            ScalarType::Int64,
+            ScalarType::Int64,
+            ScalarType::Int64
+        ]
+    );
+}
+
+#[test]
+fn different_windows_stack_and_avg_is_sum_over_count() {
+    let s = select("SELECT avg(lv) OVER (), lag(lv, 1, 0) OVER (ORDER BY id DESC) FROM l");
+    assert_eq!(windows(&s.expr).len(), 2, "{:?}", s.expr);
+    assert_eq!(scalar_types(&s.desc)[1], ScalarType::Int32);
+}
+
+#[test]
+fn window_functions_where_they_are_not_allowed() {
+    assert_err(
+        "SELECT id FROM l WHERE row_number() OVER () > 1",
+        "42P20",
+        "window functions are not allowed in WHERE",
+    );
+    assert_err(
+        "SELECT count(*) FROM l HAVING rank() OVER () > 1",
+        "42P20",
+        "window functions are not allowed in HAVING",
+    );
+    assert_err(
+        "SELECT sum(rank() OVER ()) OVER () FROM l",
+        "42P20",
+        "window function calls cannot be nested",
+    );
+    assert_err(
+        "SELECT row_number() OVER w FROM l",
+        "42704",
+        "window \"w\" does not exist",
+    );
+    assert_err(
+        "SELECT sum(lv) OVER (GROUPS 1 PRECEDING) FROM l",
+        "42P20",
+        "GROUPS mode requires an ORDER BY clause",
+    );
+    assert_err(
+        "SELECT sum(lv) OVER (ORDER BY lv, id RANGE 1 PRECEDING) FROM l",
+        "42P20",
+        "RANGE with offset PRECEDING/FOLLOWING requires exactly one ORDER BY column",
+    );
+    assert_err(
+        "SELECT sum(lv) OVER (ORDER BY lv RANGE 1.5 PRECEDING) FROM l",
+        "0A000",
+        "RANGE with offset PRECEDING/FOLLOWING is not supported for column type integer and offset type numeric",
+    );
+    assert_err(
+        "SELECT count(DISTINCT lv) OVER () FROM l",
+        "0A000",
+        "DISTINCT in window functions (Postgres does not implement it either) are not supported yet",
+    );
+    assert_err(
+        "SELECT sum(lv) OVER (ROWS BETWEEN 1 FOLLOWING AND CURRENT ROW) FROM l",
+        "42P20",
+        "frame starting from following row cannot have preceding rows",
+    );
+    assert_err(
+        "INSERT INTO l VALUES (row_number() OVER (), 1)",
+        "42P20",
+        "window functions are not allowed in VALUES",
+    );
+}
+
+#[test]
+fn row_number_filter_puts_a_topk_under_the_window() {
+    let sql =
+        "SELECT * FROM (SELECT id, lv, row_number() OVER (PARTITION BY id ORDER BY lv DESC) AS rn \
+               FROM l) s WHERE rn <= 3";
+    let optimized = eddy_expr::optimize::optimize(select(sql).expr);
+    let MirRelationExpr::Window { input, .. } = &windows(&optimized)[0] else {
+        unreachable!()
+    };
+    assert!(
+        matches!(input.as_ref(), MirRelationExpr::TopK { limit: Some(3), .. }),
+        "{optimized:?}"
+    );
+    // A function that may read following rows needs the whole partition: no TopK.
+    for other in ["lead(lv)", "lag(lv, -1)", "sum(lv)", "ntile(2)"] {
+        let sql = format!(
+            "SELECT * FROM (SELECT id, row_number() OVER w AS rn, {other} OVER w \
+             FROM l WINDOW w AS (ORDER BY lv)) s WHERE rn <= 3"
+        );
+        let optimized = eddy_expr::optimize::optimize(select(&sql).expr);
+        let mut topk = false;
+        optimized.visit(&mut |e| topk |= matches!(e, MirRelationExpr::TopK { .. }));
+        assert!(!topk, "{other}: {optimized:?}");
+    }
 }

@@ -23,6 +23,7 @@ mod pairs;
 mod recursive;
 mod reduce;
 mod top_k;
+mod window;
 
 use std::collections::BTreeMap;
 
@@ -193,6 +194,7 @@ impl<'a, 's> Context<'a, 's> {
             MirRelationExpr::Join { .. }
                 | MirRelationExpr::Reduce { .. }
                 | MirRelationExpr::TopK { .. }
+                | MirRelationExpr::Window { .. }
         );
         if shareable {
             if let Some((_, rendered)) = self.shared.iter().find(|(e, _)| e == expr) {
@@ -315,6 +317,23 @@ impl<'a, 's> Context<'a, 's> {
                     order_key.clone(),
                     *limit,
                     *offset,
+                )
+            }
+            MirRelationExpr::Window {
+                input,
+                partition_key,
+                order_key,
+                functions,
+            } => {
+                let input_typ = input.typ();
+                let rendered = self.render_metered(input);
+                window::render_window(
+                    &self.name,
+                    rendered,
+                    &input_typ,
+                    partition_key.clone(),
+                    order_key.clone(),
+                    functions,
                 )
             }
             MirRelationExpr::Negate { input } => {

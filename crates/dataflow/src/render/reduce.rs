@@ -71,9 +71,10 @@ impl AggPlan {
     }
 }
 
-/// The running value of one aggregate over a bucket (or over merged partial states).
+/// The running value of one aggregate over a bucket (or over merged partial states,
+/// or a window frame).
 #[derive(Clone, Debug)]
-enum Acc {
+pub(crate) enum Acc {
     /// `count` over input values.
     Count(i64),
     /// `count` over partial states (which hold counts).
@@ -96,7 +97,7 @@ enum Acc {
 
 impl Acc {
     /// The accumulator for input values (`merging == false`) or partial states.
-    fn new(plan: &AggPlan, merging: bool) -> Acc {
+    pub(crate) fn new(plan: &AggPlan, merging: bool) -> Acc {
         match plan.func {
             AggregateFunc::Count if merging => Acc::CountStates(0),
             AggregateFunc::Count => Acc::Count(0),
@@ -118,7 +119,7 @@ impl Acc {
 
     /// Adds `datum` with multiplicity `mult` (positive). Sets `error` on overflow or on
     /// a datum this aggregate cannot take.
-    fn add(&mut self, datum: Datum, mult: i64, error: &mut i64) {
+    pub(crate) fn add(&mut self, datum: Datum, mult: i64, error: &mut i64) {
         if datum.is_null() {
             return;
         }
@@ -207,7 +208,7 @@ impl Acc {
     }
 
     /// The partial state as a datum.
-    fn into_state(self, error: &mut i64) -> Datum {
+    pub(crate) fn into_state(self, error: &mut i64) -> Datum {
         match self {
             Acc::Count(n) | Acc::CountStates(n) => Datum::Int64(n),
             Acc::SumInt { any: false, .. } => Datum::Null,
@@ -360,22 +361,26 @@ fn finalize(plans: &[AggPlan], key: &Row, state: &Row) -> Result<Row, EvalError>
     }
     let mut out = key.unpack();
     for (plan, datum) in plans.iter().zip(datums) {
-        let value = match (&plan.func, datum) {
-            (AggregateFunc::Sum, Datum::Numeric(d)) => match plan.output_type {
-                ScalarType::Int64 => match d.to_i64() {
-                    Some(v) if d.fract().is_zero() => Datum::Int64(v),
-                    _ => return Err(EvalError::OutOfRange("bigint".into())),
-                },
-                _ => Datum::Numeric(d),
-            },
-            (AggregateFunc::Sum, Datum::Float64(f)) if plan.output_type == ScalarType::Float32 => {
-                Datum::Float32(eddy_repr::OrdF32(f.0 as f32))
-            }
-            (_, datum) => datum,
-        };
-        out.push(value);
+        out.push(finish_value(plan, datum)?);
     }
     Ok(Row::from_datums(out))
+}
+
+/// An aggregate's value from its final state datum, in the aggregate's output type.
+pub(crate) fn finish_value(plan: &AggPlan, state: Datum) -> Result<Datum, EvalError> {
+    Ok(match (&plan.func, state) {
+        (AggregateFunc::Sum, Datum::Numeric(d)) => match plan.output_type {
+            ScalarType::Int64 => match d.to_i64() {
+                Some(v) if d.fract().is_zero() => Datum::Int64(v),
+                _ => return Err(EvalError::OutOfRange("bigint".into())),
+            },
+            _ => Datum::Numeric(d),
+        },
+        (AggregateFunc::Sum, Datum::Float64(f)) if plan.output_type == ScalarType::Float32 => {
+            Datum::Float32(eddy_repr::OrdF32(f.0 as f32))
+        }
+        (_, datum) => datum,
+    })
 }
 
 /// One level of reduction of `(key, value)` pairs, arranged and reduced by `logic`,
