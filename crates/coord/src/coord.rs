@@ -34,7 +34,7 @@ use crate::durable::Storage;
 use crate::keys::PrimaryKeys;
 use crate::metrics::Metrics;
 use crate::pg_sources::PgSources;
-use crate::sequence::{ActiveSubscribe, HeldSwaps};
+use crate::sequence::{ActiveSubscribe, ApplyFailure, BuildingVersions, HeldSwaps};
 use crate::session::Session;
 use crate::sinks::Sinks;
 use crate::sources::Sources;
@@ -114,6 +114,10 @@ pub(crate) struct Coordinator {
     pub(crate) catalog_generation: u64,
     /// Swaps built by `APPLY ... WITH (HOLD = true)`, waiting for a decision.
     pub(crate) held_swaps: HeldSwaps,
+    /// New versions of views being built before a swap.
+    pub(crate) building: BuildingVersions,
+    /// The last `APPLY FILES` that failed, until one succeeds (for `SHOW VIEWS`).
+    pub(crate) apply_failure: Option<ApplyFailure>,
     /// How many rows each table and source holds (joins are ordered by them).
     pub(crate) row_counts: BTreeMap<GlobalId, i64>,
     /// The sinks being written to Kafka.
@@ -164,6 +168,8 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
         pg_sources: PgSources::default(),
         catalog_generation: 0,
         held_swaps: HeldSwaps::default(),
+        building: BuildingVersions::new(),
+        apply_failure: None,
         row_counts: BTreeMap::new(),
         sinks: Sinks::default(),
         kafka_brokers: config.kafka_brokers.clone(),

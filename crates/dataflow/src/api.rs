@@ -14,6 +14,7 @@
 //! - Once any worker has failed (panicked), peeks resolve with [`PeekError::Shutdown`]
 //!   instead of waiting forever.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -153,6 +154,8 @@ pub struct Compute {
     poisoned: Arc<AtomicBool>,
     /// The number of dataflows each worker has installed (tables included).
     installed: Arc<Vec<AtomicUsize>>,
+    /// The records each worker holds in each collection's arrangements.
+    records: Arc<Vec<Mutex<BTreeMap<GlobalId, i64>>>>,
     /// The worker that receives the first share of the next table update.
     next_worker: usize,
     upper: Timestamp,
@@ -172,6 +175,9 @@ impl Compute {
         let installed: Arc<Vec<AtomicUsize>> =
             Arc::new((0..workers).map(|_| AtomicUsize::new(0)).collect());
         let worker_installed = Arc::clone(&installed);
+        let records: Arc<Vec<Mutex<BTreeMap<GlobalId, i64>>>> =
+            Arc::new((0..workers).map(|_| Mutex::default()).collect());
+        let worker_records = Arc::clone(&records);
 
         let mut timely_config = timely::Config::process(workers);
         configure_idle_merging(&mut timely_config.worker);
@@ -200,6 +206,7 @@ impl Compute {
                 commands,
                 Arc::clone(&worker_poisoned),
                 Arc::clone(&worker_installed),
+                Arc::clone(&worker_records),
                 budget,
             )
             .run();
@@ -220,6 +227,7 @@ impl Compute {
             guards: Some(guards),
             poisoned,
             installed,
+            records,
             next_worker: 0,
             upper: 0,
         })
@@ -237,6 +245,20 @@ impl Compute {
             .iter()
             .map(|n| n.load(Ordering::Relaxed))
             .collect()
+    }
+
+    /// The records the arrangements of collection `id` hold, over all workers, as the
+    /// workers last published them (every [`crate::worker::PUBLISH_INTERVAL`]); `None`
+    /// for a collection no worker has published yet.
+    pub fn arrangement_records(&self, id: GlobalId) -> Option<i64> {
+        let mut found = None;
+        for worker in self.records.iter() {
+            let worker = worker.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = worker.get(&id) {
+                *found.get_or_insert(0) += n;
+            }
+        }
+        found
     }
 
     /// Whether a worker has failed; every later peek resolves with

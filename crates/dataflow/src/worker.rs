@@ -21,8 +21,8 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use differential_dataflow::input::{Input, InputSession};
 use differential_dataflow::operators::arrange::ShutdownButton;
@@ -50,6 +50,9 @@ use crate::subscribe::{SubscribeDesc, SubscribeError, SubscribeFailer, Subscribe
 /// How long an idle worker parks before looking at its commands again, should an
 /// unpark be missed.
 const PARK_TIMEOUT: Duration = Duration::from_millis(20);
+
+/// How often a worker publishes the records each collection's arrangements hold.
+pub(crate) const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Commands applied between two steps, so a burst of commands cannot starve the
 /// dataflows.
@@ -185,6 +188,10 @@ pub(crate) struct WorkerState<'w> {
     poisoned: Arc<AtomicBool>,
     /// Where each worker publishes how many dataflows it has installed.
     installed: Arc<Vec<AtomicUsize>>,
+    /// Where each worker publishes the records of each collection's arrangements.
+    records: Arc<Vec<Mutex<BTreeMap<GlobalId, i64>>>>,
+    /// When this worker last published them.
+    published: Instant,
     /// Records held in each dataflow's arrangements on this worker.
     sizes: ArrangementSizes,
     /// This worker's share of a one-off dataflow's budget.
@@ -206,6 +213,7 @@ impl<'w> WorkerState<'w> {
         commands: Receiver<Command>,
         poisoned: Arc<AtomicBool>,
         installed: Arc<Vec<AtomicUsize>>,
+        records: Arc<Vec<Mutex<BTreeMap<GlobalId, i64>>>>,
         budget: QueryBudget,
     ) -> Self {
         let sizes = ArrangementSizes::install(worker);
@@ -225,6 +233,8 @@ impl<'w> WorkerState<'w> {
             since: 0,
             poisoned,
             installed,
+            records,
+            published: Instant::now(),
         }
     }
 
@@ -249,6 +259,7 @@ impl<'w> WorkerState<'w> {
             }
             self.serve_peeks();
             self.enforce_query_budget();
+            self.publish_records();
             if self.poisoned.load(Ordering::SeqCst) {
                 tracing::error!(
                     worker = self.worker.index(),
@@ -449,6 +460,25 @@ impl<'w> WorkerState<'w> {
         self.worker.drop_dataflow(index);
         self.sizes.forget(operators);
         self.publish_installed();
+    }
+
+    /// Publishes the records each collection's arrangements hold on this worker, at
+    /// most every [`PUBLISH_INTERVAL`].
+    fn publish_records(&mut self) {
+        if self.published.elapsed() < PUBLISH_INTERVAL {
+            return;
+        }
+        self.published = Instant::now();
+        let Some(slot) = self.records.get(self.worker.index()) else {
+            return;
+        };
+        let records = self
+            .registry
+            .collections
+            .iter()
+            .map(|(id, state)| (*id, self.sizes.records_in(&state.operators)))
+            .collect();
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = records;
     }
 
     fn publish_installed(&self) {

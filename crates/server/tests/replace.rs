@@ -191,3 +191,82 @@ async fn replacing_a_view_swaps_it_and_its_readers_at_once() {
         vec![format!("10 {}", old_total * 2 + 2)]
     );
 }
+
+/// `SHOW MATERIALIZED VIEWS` says what a replacement is doing: replaying beside the
+/// serving version (with its progress), built and held for `APPLY COMMIT`, or done.
+#[tokio::test]
+async fn show_materialized_views_reports_a_replacement_in_progress() {
+    let eddy = common::start_eddy(1);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(
+            "CREATE TABLE t (k int, v int);
+             INSERT INTO t SELECT i % 1000, i FROM generate_series(1, 30000) i;
+             CREATE MATERIALIZED VIEW pairs AS SELECT a.k, count(*) AS n FROM t a JOIN t b ON a.k = b.k GROUP BY a.k;",
+        )
+        .await
+        .expect("setup");
+    assert_eq!(
+        flat(&client, "SHOW MATERIALIZED VIEWS").await.unwrap(),
+        ["pairs ready"]
+    );
+
+    // Replaced over pgwire, watched from another session until the swap.
+    let replacing = {
+        let client = eddy.connect().await.expect("connect");
+        tokio::spawn(async move {
+            client
+                .batch_execute(
+                    "CREATE OR REPLACE MATERIALIZED VIEW pairs AS \
+                     SELECT a.k, count(*) AS n, sum(b.v) AS s FROM t a JOIN t b ON a.k = b.k GROUP BY a.k",
+                )
+                .await
+        })
+    };
+    let mut seen = Vec::new();
+    while !replacing.is_finished() {
+        let rows = flat(&client, "SHOW MATERIALIZED VIEWS").await.unwrap();
+        seen.extend(rows);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    replacing.await.unwrap().expect("replace");
+    assert!(
+        seen.iter()
+            .any(|s| s.starts_with("pairs replacing: the new version is")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        flat(&client, "SHOW MATERIALIZED VIEWS").await.unwrap(),
+        ["pairs ready"]
+    );
+
+    // Held: built, and waiting for the decision.
+    let files = r#"{"pairs.sql": "CREATE MATERIALIZED VIEW pairs AS SELECT a.k, count(*) AS n FROM t a JOIN t b ON a.k = b.k GROUP BY a.k;"}"#;
+    let plan = flat(
+        &client,
+        &format!("APPLY FILES '{files}' WITH (DRY_RUN = false, PRUNE = false, HOLD = true)"),
+    )
+    .await
+    .unwrap();
+    let token = plan
+        .iter()
+        .find_map(|row| row.strip_prefix("? swap "))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no held swap in {plan:?}"))
+        .to_string();
+    assert_eq!(
+        flat(&client, "SHOW MATERIALIZED VIEWS").await.unwrap(),
+        [format!(
+            "pairs replacing: the new version is built; APPLY COMMIT {token} swaps to it, \
+             APPLY ABORT {token} drops it"
+        )]
+    );
+    client
+        .batch_execute(&format!("APPLY ABORT {token}"))
+        .await
+        .expect("abort");
+    assert_eq!(
+        flat(&client, "SHOW MATERIALIZED VIEWS").await.unwrap(),
+        ["pairs ready"]
+    );
+}

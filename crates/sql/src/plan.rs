@@ -291,9 +291,15 @@ fn desc_of(columns: Vec<(String, eddy_repr::ColumnType)>) -> RelationDesc {
     RelationDesc::new(names, types)
 }
 
-/// The result columns of [`Plan::ShowObjects`]: `name`.
-pub fn show_objects_desc() -> RelationDesc {
-    desc_of(vec![text_column("name")])
+/// The result columns of [`Plan::ShowObjects`]: `name`; for views also `status`
+/// (`ready`, a new version replaying its inputs or waiting to be swapped in, or a
+/// views directory that failed to apply).
+pub fn show_objects_desc(kind: ObjectKind) -> RelationDesc {
+    let mut columns = vec![text_column("name")];
+    if kind != ObjectKind::Tables {
+        columns.push(text_column("status"));
+    }
+    desc_of(columns)
 }
 
 /// The result columns of [`Plan::ShowSources`]: `name`, `type` (`stream` or
@@ -415,7 +421,7 @@ impl Plan {
                 output: SubscribeOutput::Rows,
                 ..
             } => Some(desc.clone()),
-            Plan::ShowObjects(_) => Some(show_objects_desc()),
+            Plan::ShowObjects(kind) => Some(show_objects_desc(*kind)),
             Plan::ShowColumns { .. } => Some(show_columns_desc()),
             Plan::ShowVariable(name) => Some(show_variable_desc(name)),
             Plan::ShowSources => Some(show_sources_desc()),

@@ -34,6 +34,7 @@ use crate::catalog::{Catalog, CatalogEntry};
 use crate::command::ExecuteResponse;
 use crate::coord::{Coordinator, Finish};
 use crate::durable::LogRecord;
+use crate::sequence::ApplyFailure;
 use crate::sources::source_spec;
 
 /// What a statement of the files does.
@@ -80,11 +81,26 @@ fn stable_hash(text: &str) -> u64 {
 impl Coordinator {
     /// Runs `APPLY FILES`: answers the plan (a dry run), or applies it and answers the
     /// plan once the swap is done.
+    /// A failed apply (not a dry run) is kept for `SHOW VIEWS` until one succeeds.
     pub(crate) async fn apply(&mut self, session_id: u64, apply: Apply, finish: Finish) {
+        let failure = (!apply.dry_run).then(|| apply.files.clone());
         match self.run_apply(session_id, apply).await {
-            Ok(Ok(response)) => finish.send(Ok(response)),
-            Ok(Err(pending)) => self.wait_then_swap(pending, finish),
-            Err(e) => finish.send(Err(e)),
+            Ok(Ok(response)) => {
+                if failure.is_some() {
+                    self.apply_failure = None;
+                }
+                finish.send(Ok(response))
+            }
+            Ok(Err(pending)) => {
+                self.apply_failure = None;
+                self.wait_then_swap(pending, finish)
+            }
+            Err(e) => {
+                if let Some(files) = failure {
+                    self.apply_failure = Some(ApplyFailure::new(&files, e.message.clone()));
+                }
+                finish.send(Err(e))
+            }
         }
     }
 

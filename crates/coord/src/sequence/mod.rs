@@ -18,9 +18,11 @@ mod dml;
 mod read;
 mod replace;
 mod show;
+mod status;
 mod subscribe;
 
 pub(crate) use replace::{parse_one, HeldSwaps, PendingReplace};
+pub(crate) use status::{ApplyFailure, BuildingVersions};
 pub(crate) use subscribe::ActiveSubscribe;
 mod transaction;
 

@@ -472,6 +472,28 @@ impl Coordinator {
         self.metrics
             .versions_building
             .fetch_add(building, std::sync::atomic::Ordering::Relaxed);
+        for new in pending
+            .new
+            .iter()
+            .filter(|e| e.kind == ItemKind::MaterializedView)
+        {
+            let old = pending
+                .old
+                .iter()
+                .filter_map(|id| self.catalog.get(*id))
+                .find(|old| (&old.schema, &old.name) == (&new.schema, &new.name))
+                .map(|old| old.id);
+            self.building.insert(
+                new.id,
+                super::status::Building {
+                    schema: new.schema.clone(),
+                    name: new.name.clone(),
+                    kind: new.kind,
+                    old,
+                    started: std::time::Instant::now(),
+                },
+            );
+        }
         let time = self.oracle.read_ts();
         let reads: Vec<_> = pending
             .new
@@ -597,6 +619,20 @@ impl Coordinator {
         self.count_held_swaps();
     }
 
+    /// The token of a held swap that replaces `schema.name`, if any.
+    pub(crate) fn held_swap_of(&self, schema: &str, name: &str) -> Option<u64> {
+        self.held_swaps
+            .held
+            .iter()
+            .find_map(|(token, (_, pending))| {
+                pending
+                    .new
+                    .iter()
+                    .any(|e| (e.schema.as_str(), e.name.as_str()) == (schema, name))
+                    .then_some(*token)
+            })
+    }
+
     /// Publishes how many swaps are held.
     fn count_held_swaps(&self) {
         self.metrics.swaps_held.store(
@@ -630,6 +666,9 @@ impl Coordinator {
             std::sync::atomic::Ordering::Relaxed,
             |n| Some(n.saturating_sub(built)),
         );
+        for entry in &pending.new {
+            self.building.remove(&entry.id);
+        }
         let diffs = match result {
             Ok(diffs) => diffs,
             Err(e) => {

@@ -30,6 +30,15 @@ fn text(s: impl Into<String>) -> Datum {
     Datum::String(s.into())
 }
 
+/// A row of `SHOW TABLES | VIEWS | MATERIALIZED VIEWS` (see `show_objects_desc`).
+fn object_row(kind: ObjectKind, name: String, status: String) -> Row {
+    if kind == ObjectKind::Tables {
+        Row::pack(&[text(name)])
+    } else {
+        Row::pack(&[text(name), text(status)])
+    }
+}
+
 impl Coordinator {
     pub(super) fn show_objects(&self, kind: ObjectKind) -> ExecuteResponse {
         let want = match kind {
@@ -44,17 +53,26 @@ impl Coordinator {
                 && (e.source.as_ref().is_some_and(|s| !s.stream) || e.upstream.is_some())
         };
         // Outside `public`, names are qualified (`shop.orders`).
-        let mut names: Vec<String> = self
+        let mut rows: Vec<(String, Row)> = self
             .catalog
             .entries()
             .filter(|e| e.kind == want || kafka_table(e))
-            .map(|e| e.qualified_name())
+            .map(|e| {
+                let name = e.qualified_name();
+                let status = self.view_status(e);
+                (name.clone(), object_row(kind, name, status))
+            })
             .collect();
-        names.sort();
-        let rows = names.into_iter().map(|n| Row::pack(&[text(n)])).collect();
+        // Views not in the catalog yet: being built, or in files that failed to apply.
+        if kind != ObjectKind::Tables {
+            for (name, status) in self.views_to_come(want) {
+                rows.push((name.clone(), object_row(kind, name, status)));
+            }
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
         ExecuteResponse::Rows {
-            desc: show_objects_desc(),
-            rows,
+            desc: show_objects_desc(kind),
+            rows: rows.into_iter().map(|(_, row)| row).collect(),
         }
     }
 

@@ -1,0 +1,145 @@
+//! What `SHOW VIEWS` and `SHOW MATERIALIZED VIEWS` say about each view: ready, a new
+//! version replaying beside the serving one (with its progress), a built version
+//! waiting for `APPLY COMMIT`, or a views directory that failed to apply.
+//!
+//! Progress of a replay is measured in the records the new version's arrangements
+//! hold, beside those of the version it replaces: a new version of a view holds about
+//! as many records as the old one once it has caught up, so the ratio is a fair
+//! estimate (capped below 100% until the swap). A view with no earlier version shows
+//! its records and the time spent only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use eddy_repr::GlobalId;
+use eddy_sql::{FileItemKind, ItemKind};
+
+use crate::catalog::CatalogEntry;
+use crate::coord::Coordinator;
+
+/// A new version being built (replaying its inputs) before a swap.
+pub(crate) struct Building {
+    pub(crate) schema: String,
+    pub(crate) name: String,
+    pub(crate) kind: ItemKind,
+    /// The version it replaces, if any.
+    pub(crate) old: Option<GlobalId>,
+    pub(crate) started: Instant,
+}
+
+/// The last `APPLY FILES` (not a dry run) that failed, until one succeeds.
+pub(crate) struct ApplyFailure {
+    /// The views the files define, `(schema, name, kind)`; empty when the files could
+    /// not be parsed.
+    pub(crate) views: BTreeSet<(String, String, ItemKind)>,
+    pub(crate) error: String,
+}
+
+impl ApplyFailure {
+    pub(crate) fn new(files: &[(String, String)], error: String) -> ApplyFailure {
+        let views = eddy_sql::parse_files(files)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|fs| {
+                let kind = match fs.kind {
+                    FileItemKind::View => ItemKind::View,
+                    FileItemKind::MaterializedView => ItemKind::MaterializedView,
+                    _ => return None,
+                };
+                Some((fs.schema, fs.name, kind))
+            })
+            .collect();
+        ApplyFailure { views, error }
+    }
+}
+
+/// The new versions being built, by their ids.
+pub(crate) type BuildingVersions = BTreeMap<GlobalId, Building>;
+
+fn display(schema: &str, name: &str) -> String {
+    if schema == "public" {
+        name.to_string()
+    } else {
+        format!("{schema}.{name}")
+    }
+}
+
+impl Coordinator {
+    /// The status of view `entry` in `SHOW [MATERIALIZED] VIEWS`.
+    pub(crate) fn view_status(&self, entry: &CatalogEntry) -> String {
+        let same = |schema: &str, name: &str| (schema, name) == (&entry.schema, &entry.name);
+        if let Some(failure) = &self.apply_failure {
+            if failure
+                .views
+                .iter()
+                .any(|(schema, name, _)| same(schema, name))
+            {
+                return format!(
+                    "serving its earlier definition: the views directory failed to apply: {}",
+                    failure.error
+                );
+            }
+        }
+        if let Some((id, building)) = self.building.iter().find(|(_, b)| same(&b.schema, &b.name)) {
+            return format!("replacing: {}", self.replay_progress(*id, building));
+        }
+        if let Some(token) = self.held_swap_of(&entry.schema, &entry.name) {
+            return format!(
+                "replacing: the new version is built; APPLY COMMIT {token} swaps to it, \
+                 APPLY ABORT {token} drops it"
+            );
+        }
+        "ready".into()
+    }
+
+    /// Views of `kind` that are not in the catalog yet: `(name, status)` of new views
+    /// being built and of views in files that failed to apply.
+    pub(crate) fn views_to_come(&self, kind: ItemKind) -> Vec<(String, String)> {
+        let mut rows = Vec::new();
+        for (id, building) in &self.building {
+            if building.kind == kind && building.old.is_none() {
+                rows.push((
+                    display(&building.schema, &building.name),
+                    format!("creating: {}", self.replay_progress(*id, building)),
+                ));
+            }
+        }
+        if let Some(failure) = &self.apply_failure {
+            for (schema, name, _) in failure.views.iter().filter(|v| v.2 == kind) {
+                let known = self.catalog.get_by_name(schema, name).is_some()
+                    || self
+                        .building
+                        .values()
+                        .any(|b| (&b.schema, &b.name) == (schema, name));
+                if !known {
+                    rows.push((
+                        display(schema, name),
+                        format!("not applied: {}", failure.error),
+                    ));
+                }
+            }
+        }
+        rows
+    }
+
+    /// `replaying its inputs: 1200000 records so far (about 40% of the current
+    /// version's 3000000), 12 s`.
+    fn replay_progress(&self, id: GlobalId, building: &Building) -> String {
+        let secs = building.started.elapsed().as_secs();
+        let Some(records) = self.compute.arrangement_records(id) else {
+            return format!("the new version is starting to replay its inputs, {secs} s");
+        };
+        let of_old = building
+            .old
+            .and_then(|old| self.compute.arrangement_records(old))
+            .filter(|old| *old > 0)
+            .map(|old| {
+                let percent = (records.max(0) * 100 / old).min(99);
+                format!(" (about {percent}% of the current version's {old})")
+            })
+            .unwrap_or_default();
+        format!(
+            "the new version is replaying its inputs: {records} records so far{of_old}, {secs} s"
+        )
+    }
+}
