@@ -187,7 +187,13 @@ pub async fn apply_command(
     if yes {
         let spinner =
             spinner("applying: new and replaced views are built beside the old ones, then swapped");
-        let applied = run(&client, &apply_statement(files, false, prune, false)).await;
+        let applied = run_watching(
+            url,
+            &client,
+            &apply_statement(files, false, prune, false),
+            &spinner,
+        )
+        .await;
         spinner.finish_and_clear();
         applied?;
         println!("Applied in {:.1} s.", started.elapsed().as_secs_f64());
@@ -196,7 +202,13 @@ pub async fn apply_command(
     let spinner = spinner(
         "applying tables, streams and seed data; building the new views beside the old ones",
     );
-    let built = run(&client, &apply_statement(files, false, prune, true)).await;
+    let built = run_watching(
+        url,
+        &client,
+        &apply_statement(files, false, prune, true),
+        &spinner,
+    )
+    .await;
     spinner.finish_and_clear();
     let built = built?;
     for row in built.iter().filter(|r| r[0] == "Δ") {
@@ -230,6 +242,60 @@ fn spinner(message: &'static str) -> indicatif::ProgressBar {
     }
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     spinner
+}
+
+/// How often `eddy apply` looks at the replay's progress.
+const PROGRESS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs `sql` while a second session at `url` shows under the spinner how far each new
+/// version's replay has come (the statuses of `SHOW MATERIALIZED VIEWS`).
+async fn run_watching(
+    url: &str,
+    client: &tokio_postgres::Client,
+    sql: &str,
+    spinner: &indicatif::ProgressBar,
+) -> anyhow::Result<Vec<Vec<String>>> {
+    let watcher = {
+        let (spinner, url) = (spinner.clone(), url.to_string());
+        let base = spinner.message();
+        tokio::spawn(async move {
+            let Ok((watch, connection)) =
+                tokio_postgres::connect(&url, tokio_postgres::NoTls).await
+            else {
+                return;
+            };
+            tokio::spawn(connection);
+            loop {
+                tokio::time::sleep(PROGRESS_INTERVAL).await;
+                let Ok(rows) = run(&watch, "SHOW MATERIALIZED VIEWS").await else {
+                    return;
+                };
+                let replaying: Vec<String> = rows
+                    .iter()
+                    .filter_map(|row| replay_line(row.first()?, row.get(1)?))
+                    .collect();
+                let mut message = base.clone();
+                for line in replaying {
+                    message.push_str("\n  ");
+                    message.push_str(&line);
+                }
+                spinner.set_message(message);
+            }
+        })
+    };
+    let result = run(client, sql).await;
+    watcher.abort();
+    result
+}
+
+/// `revenue: replaying its inputs: its arrangements hold 1200 records so far, 3 s`
+/// from a view's status, if it is replaying.
+fn replay_line(name: &str, status: &str) -> Option<String> {
+    let rest = status
+        .strip_prefix("replacing: ")
+        .or_else(|| status.strip_prefix("creating: "))?;
+    rest.contains("replay")
+        .then(|| format!("{name}: {}", rest.trim_start_matches("the new version is ")))
 }
 
 /// The rows of one statement, as text.

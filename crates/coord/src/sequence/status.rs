@@ -2,11 +2,11 @@
 //! version replaying beside the serving one (with its progress), a built version
 //! waiting for `APPLY COMMIT`, or a views directory that failed to apply.
 //!
-//! Progress of a replay is measured in the records the new version's arrangements
-//! hold, beside those of the version it replaces: a new version of a view holds about
-//! as many records as the old one once it has caught up, so the ratio is a fair
-//! estimate (capped below 100% until the swap). A view with no earlier version shows
-//! its records and the time spent only.
+//! Progress of a replay is shown as the records the new version's arrangements hold
+//! so far, beside those of the version it replaces, and the time spent. It is not a
+//! percentage: differential replays all of the inputs' history as one time, so the
+//! arrangements of the first operators (a join's inputs) fill at once while the work
+//! of the later ones (the reduce over the join) shows only when it is done.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -122,8 +122,8 @@ impl Coordinator {
         rows
     }
 
-    /// `replaying its inputs: 1200000 records so far (about 40% of the current
-    /// version's 3000000), 12 s`.
+    /// `replaying its inputs: its arrangements hold 1200000 records so far (the
+    /// current version's 3000000), 12 s`.
     fn replay_progress(&self, id: GlobalId, building: &Building) -> String {
         let secs = building.started.elapsed().as_secs();
         let Some(records) = self.compute.arrangement_records(id) else {
@@ -133,13 +133,11 @@ impl Coordinator {
             .old
             .and_then(|old| self.compute.arrangement_records(old))
             .filter(|old| *old > 0)
-            .map(|old| {
-                let percent = (records.max(0) * 100 / old).min(99);
-                format!(" (about {percent}% of the current version's {old})")
-            })
+            .map(|old| format!(" (the current version's: {old})"))
             .unwrap_or_default();
         format!(
-            "the new version is replaying its inputs: {records} records so far{of_old}, {secs} s"
+            "the new version is replaying its inputs: its arrangements hold {records} records \
+             so far{of_old}, {secs} s"
         )
     }
 }
