@@ -34,6 +34,34 @@ enum Command {
     /// Move a running server's catalog to what a directory of .sql files defines:
     /// prints the plan (+ create, ~ replace, = unchanged, - drop), asks, applies.
     Apply(ApplyArgs),
+    /// Rebuild a materialized view from its inputs beside the serving version (the
+    /// fix after a bug or a suspected corruption): shows how the rows differ, asks,
+    /// swaps.
+    Replay(ReplayArgs),
+    /// Rebuild a materialized view from its inputs beside the serving version and
+    /// print how the two differ, without swapping (exit status 1 when they differ).
+    Diff(DiffArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ReplayArgs {
+    /// The materialized view.
+    view: String,
+    /// The server.
+    #[arg(long, default_value = "postgres://eddy@127.0.0.1:6875/eddy")]
+    url: String,
+    /// Swap without showing the difference or asking.
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct DiffArgs {
+    /// The materialized view.
+    view: String,
+    /// The server.
+    #[arg(long, default_value = "postgres://eddy@127.0.0.1:6875/eddy")]
+    url: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -145,19 +173,27 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             runtime.block_on(serve(args))
         }
-        Command::Apply(args) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(views::apply_command(
-                &args.dir,
-                &args.url,
-                args.dry_run,
-                args.prune,
-                args.yes,
-            ))
+        Command::Apply(args) => client_runtime()?.block_on(views::apply_command(
+            &args.dir,
+            &args.url,
+            args.dry_run,
+            args.prune,
+            args.yes,
+        )),
+        Command::Replay(args) => {
+            client_runtime()?.block_on(views::replay_command(&args.view, &args.url, args.yes))
+        }
+        Command::Diff(args) => {
+            client_runtime()?.block_on(views::diff_command(&args.view, &args.url))
         }
     }
+}
+
+/// The runtime of the client commands (`apply`, `replay`, `diff`).
+fn client_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -170,10 +170,7 @@ pub async fn apply_command(
     yes: bool,
 ) -> anyhow::Result<()> {
     let files = read_dir(dir)?;
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .with_context(|| format!("could not connect to {url}"))?;
-    tokio::spawn(connection);
+    let client = connect(url).await?;
     let plan = run(&client, &apply_statement(files.clone(), true, prune, false)).await?;
     for row in &plan {
         println!("{}", plan_line(row));
@@ -210,27 +207,13 @@ pub async fn apply_command(
     )
     .await;
     spinner.finish_and_clear();
-    let built = built?;
-    for row in built.iter().filter(|r| r[0] == "Δ") {
-        println!("{} {}: {}", row[0], row[2], row[3]);
-    }
-    let Some(token) = built.iter().find(|r| r[0] == "?").map(|r| r[2].clone()) else {
-        bail!("the server did not hold the swap");
-    };
+    let held = Held::of(built?)?;
+    held.print_diffs();
     print!(
         "Built in {:.1} s. Swap to the new versions? Only 'yes' swaps: ",
         started.elapsed().as_secs_f64()
     );
-    std::io::stdout().flush()?;
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    if answer.trim() != "yes" {
-        run(&client, &format!("APPLY ABORT {token}")).await?;
-        bail!("not swapped: the new versions are dropped, the old ones keep serving");
-    }
-    run(&client, &format!("APPLY COMMIT {token}")).await?;
-    println!("Swapped.");
-    Ok(())
+    held.ask_and_decide(&client).await
 }
 
 /// A spinner with the elapsed time while the server builds (on stderr, hidden when it
@@ -242,6 +225,125 @@ fn spinner(message: &'static str) -> indicatif::ProgressBar {
     }
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     spinner
+}
+
+/// A swap the server built and holds: its token and the rows of its answer.
+struct Held {
+    token: String,
+    rows: Vec<Vec<String>>,
+}
+
+impl Held {
+    fn of(rows: Vec<Vec<String>>) -> anyhow::Result<Held> {
+        let Some(token) = rows.iter().find(|r| r[0] == "?").map(|r| r[2].clone()) else {
+            bail!("the server did not hold the swap");
+        };
+        Ok(Held { token, rows })
+    }
+
+    /// The diff rows: `(view, +added -removed ... e.g. ...)`.
+    fn diffs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.rows
+            .iter()
+            .filter(|r| r[0] == "Δ")
+            .map(|r| (r[2].as_str(), r[3].as_str()))
+    }
+
+    fn print_diffs(&self) {
+        for (view, detail) in self.diffs() {
+            println!("Δ {view}: {detail}");
+        }
+    }
+
+    /// Whether every rebuilt view has the rows of the version serving now.
+    fn unchanged(&self) -> bool {
+        self.diffs()
+            .all(|(_, detail)| detail.starts_with("diff +0 rows -0 rows"))
+    }
+
+    /// Reads the answer from stdin: only `yes` swaps.
+    async fn ask_and_decide(self, client: &tokio_postgres::Client) -> anyhow::Result<()> {
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            self.abort(client).await?;
+            bail!("not swapped: the new versions are dropped, the old ones keep serving");
+        }
+        run(client, &format!("APPLY COMMIT {}", self.token)).await?;
+        println!("Swapped.");
+        Ok(())
+    }
+
+    async fn abort(&self, client: &tokio_postgres::Client) -> anyhow::Result<()> {
+        run(client, &format!("APPLY ABORT {}", self.token)).await?;
+        Ok(())
+    }
+}
+
+/// `eddy replay VIEW`: rebuilds a materialized view from its inputs beside the serving
+/// version, shows how the rebuilt rows differ, asks, swaps (with `yes`, at once).
+pub async fn replay_command(view: &str, url: &str, yes: bool) -> anyhow::Result<()> {
+    let client = connect(url).await?;
+    let started = std::time::Instant::now();
+    let spinner =
+        spinner("replaying: the view is rebuilt from its inputs beside the serving version");
+    let hold = if yes { "" } else { " WITH (HOLD = true)" };
+    let built = run_watching(
+        url,
+        &client,
+        &format!("REPLAY MATERIALIZED VIEW {view}{hold}"),
+        &spinner,
+    )
+    .await;
+    spinner.finish_and_clear();
+    let built = built?;
+    if yes {
+        println!(
+            "Replayed and swapped in {:.1} s.",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    let held = Held::of(built)?;
+    held.print_diffs();
+    print!(
+        "Rebuilt in {:.1} s. Swap to the rebuilt version? Only 'yes' swaps: ",
+        started.elapsed().as_secs_f64()
+    );
+    held.ask_and_decide(&client).await
+}
+
+/// `eddy diff VIEW`: rebuilds a materialized view from its inputs beside the serving
+/// version, prints how the two differ at the same time, and drops the rebuilt one.
+/// Fails (exit status 1) when they differ, like diff(1).
+pub async fn diff_command(view: &str, url: &str) -> anyhow::Result<()> {
+    let client = connect(url).await?;
+    let spinner = spinner("rebuilding the view from its inputs beside the serving version");
+    let built = run_watching(
+        url,
+        &client,
+        &format!("REPLAY MATERIALIZED VIEW {view} WITH (HOLD = true)"),
+        &spinner,
+    )
+    .await;
+    spinner.finish_and_clear();
+    let held = Held::of(built?)?;
+    held.abort(&client).await?;
+    held.print_diffs();
+    if !held.unchanged() {
+        bail!("{view} differs from its recomputation from the log");
+    }
+    println!("No difference: {view} equals its recomputation from the log.");
+    Ok(())
+}
+
+async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("could not connect to {url}"))?;
+    tokio::spawn(connection);
+    Ok(client)
 }
 
 /// How often `eddy apply` looks at the replay's progress.

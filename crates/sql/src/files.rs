@@ -338,12 +338,7 @@ pub(crate) fn parse_apply(
         loop {
             let option = parser.parse_identifier()?;
             let _ = parser.consume_token(&Token::Eq);
-            let value = parser.next_token();
-            let on = match &value.token {
-                Token::Word(w) if w.value.eq_ignore_ascii_case("true") => true,
-                Token::Word(w) if w.value.eq_ignore_ascii_case("false") => false,
-                _ => return parser.expected("true or false", value),
-            };
+            let on = parse_bool(parser)?;
             match option.value.to_lowercase().as_str() {
                 "dry_run" => apply.dry_run = on,
                 "prune" => apply.prune = on,
@@ -378,16 +373,23 @@ pub fn apply_desc() -> eddy_repr::RelationDesc {
     )
 }
 
-/// `REPLAY MATERIALIZED VIEW name`: rebuild a view from its inputs beside the running
-/// version, and swap to it (blue/green) once it has caught up.
+/// `REPLAY MATERIALIZED VIEW name [WITH (HOLD = true)]`: rebuild a view from its
+/// inputs beside the running version, and swap to it (blue/green) once it has caught
+/// up. With `HOLD`, the rebuilt version waits for `APPLY COMMIT | ABORT` and the answer
+/// shows how its rows differ from the serving version's (as `APPLY ... HOLD` does).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Replay {
     pub name: ObjectName,
+    pub hold: bool,
 }
 
 impl std::fmt::Display for Replay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "REPLAY MATERIALIZED VIEW {}", self.name)
+        write!(f, "REPLAY MATERIALIZED VIEW {}", self.name)?;
+        if self.hold {
+            write!(f, " WITH (HOLD = true)")?;
+        }
+        Ok(())
     }
 }
 
@@ -403,9 +405,35 @@ pub(crate) fn parse_replay(
     crate::sink::expect_word(parser, "replay")?;
     crate::sink::expect_word(parser, "materialized")?;
     crate::sink::expect_word(parser, "view")?;
-    Ok(Replay {
-        name: parser.parse_object_name(false)?,
-    })
+    let name = parser.parse_object_name(false)?;
+    let mut hold = false;
+    if crate::sink::is_word(&parser.peek_token().token, "with") {
+        parser.next_token();
+        parser.expect_token(&Token::LParen)?;
+        let option = parser.parse_identifier()?;
+        if !option.value.eq_ignore_ascii_case("hold") {
+            return Err(sqlparser::parser::ParserError::ParserError(format!(
+                "unknown REPLAY option {} (HOLD)",
+                option.value
+            )));
+        }
+        let _ = parser.consume_token(&Token::Eq);
+        hold = parse_bool(parser)?;
+        parser.expect_token(&Token::RParen)?;
+    }
+    Ok(Replay { name, hold })
+}
+
+/// `true` or `false`.
+fn parse_bool(
+    parser: &mut sqlparser::parser::Parser,
+) -> Result<bool, sqlparser::parser::ParserError> {
+    let value = parser.next_token();
+    match &value.token {
+        Token::Word(w) if w.value.eq_ignore_ascii_case("true") => Ok(true),
+        Token::Word(w) if w.value.eq_ignore_ascii_case("false") => Ok(false),
+        _ => parser.expected("true or false", value),
+    }
 }
 
 /// Plans a `REPLAY MATERIALIZED VIEW`: the view must be one.
@@ -424,7 +452,10 @@ pub(crate) fn plan_replay(
             format!("\"{}\" is not a materialized view", found.name),
         ));
     }
-    Ok(crate::plan::Plan::Replay { id: found.id })
+    Ok(crate::plan::Plan::Replay {
+        id: found.id,
+        hold: replay.hold,
+    })
 }
 
 /// `ALTER [MATERIALIZED] VIEW name RENAME TO new_name`.

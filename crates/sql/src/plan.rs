@@ -101,8 +101,8 @@ pub enum Plan {
     /// plans and runs it; see its `apply`).
     Apply(crate::files::Apply),
     /// `REPLAY MATERIALIZED VIEW`: rebuild materialized view `id` beside itself and
-    /// swap.
-    Replay { id: GlobalId },
+    /// swap (with `hold`, wait for `APPLY COMMIT | ABORT` after showing the diff).
+    Replay { id: GlobalId, hold: bool },
     /// `ALTER [MATERIALIZED] VIEW ... RENAME TO new_name` of view `id`.
     RenameView { id: GlobalId, new_name: String },
     /// `APPLY COMMIT | ABORT token`.
@@ -422,6 +422,7 @@ impl Plan {
                 ..
             } => Some(desc.clone()),
             Plan::ShowObjects(kind) => Some(show_objects_desc(*kind)),
+            Plan::Replay { hold: true, .. } => Some(crate::files::apply_desc()),
             Plan::ShowColumns { .. } => Some(show_columns_desc()),
             Plan::ShowVariable(name) => Some(show_variable_desc(name)),
             Plan::ShowSources => Some(show_sources_desc()),

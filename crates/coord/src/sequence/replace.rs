@@ -130,8 +130,9 @@ impl Coordinator {
 
     /// `REPLAY MATERIALIZED VIEW`: a new version of view `id` with the same
     /// definition, rebuilt from its inputs beside the running one (with its readers),
-    /// swapped in once caught up.
-    pub(crate) fn begin_replay(&mut self, id: GlobalId, finish: Finish) {
+    /// swapped in once caught up. With `hold` (the session), the rebuilt version waits
+    /// for that session's `APPLY COMMIT | ABORT`.
+    pub(crate) fn begin_replay(&mut self, id: GlobalId, hold: Option<u64>, finish: Finish) {
         let Some(old) = self.catalog.get(id).cloned() else {
             return finish.send(Err(SqlError::internal("the view is gone")));
         };
@@ -149,11 +150,29 @@ impl Coordinator {
             reads,
         };
         let base = self.catalog.clone();
-        let response = ExecuteResponse::Command {
-            tag: "REPLAY MATERIALIZED VIEW".into(),
+        let response = match hold {
+            // As `APPLY ... HOLD` answers: the step, then the diff and the held swap.
+            Some(_) => ExecuteResponse::Rows {
+                desc: eddy_sql::apply_desc(),
+                rows: vec![Row::pack(&[
+                    Datum::String("~".into()),
+                    Datum::String("materialized view".into()),
+                    Datum::String(old.qualified_name()),
+                    Datum::String(
+                        "replay: rebuilt from its inputs beside the serving version".into(),
+                    ),
+                    Datum::String(String::new()),
+                ])],
+            },
+            None => ExecuteResponse::Command {
+                tag: "REPLAY MATERIALIZED VIEW".into(),
+            },
         };
         match self.build_versions(&base, vec![root], &[], true, response) {
-            Ok(pending) => self.wait_then_swap(pending, finish),
+            Ok(mut pending) => {
+                pending.hold = hold;
+                self.wait_then_swap(pending, finish)
+            }
             Err(e) => finish.send(Err(e)),
         }
     }
