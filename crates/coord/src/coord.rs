@@ -238,6 +238,7 @@ impl Coordinator {
         self.advance_clock();
         self.publish_sink_metrics();
         self.publish_pg_source_metrics();
+        self.publish_view_metrics();
     }
 
     /// Closes every time up to the wall clock, written or not: rows leave temporal

@@ -36,6 +36,18 @@ pub struct Metrics {
     pub per_source: std::sync::Mutex<std::collections::BTreeMap<String, SourceMetrics>>,
     /// Per sink (by name): what it has written, and how far it has got.
     pub per_sink: std::sync::Mutex<std::collections::BTreeMap<String, SinkMetrics>>,
+    /// Per materialized view (by name): its arrangements, and a new version's replay.
+    pub per_view: std::sync::Mutex<std::collections::BTreeMap<String, ViewMetrics>>,
+}
+
+/// The figures `/metrics` shows for one materialized view.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ViewMetrics {
+    /// Records its arrangements hold over all workers (unknown until they report).
+    pub records: Option<i64>,
+    /// A new version replaying its inputs beside it: the records its arrangements
+    /// hold so far, and the seconds since it started.
+    pub replay: Option<(i64, u64)>,
 }
 
 /// One per-source series: name, help, kind and the figure it shows.
@@ -205,6 +217,7 @@ impl Metrics {
         writeln!(out, "{name}_count {count}").unwrap();
         self.render_sources(&mut out);
         self.render_sinks(&mut out);
+        self.render_views(&mut out);
         out
     }
 
@@ -252,6 +265,40 @@ impl Metrics {
             for (sink, m) in sinks.iter() {
                 if let Some(v) = value(m) {
                     writeln!(out, "{name}{{sink=\"{sink}\"}} {v}").unwrap();
+                }
+            }
+        }
+    }
+
+    /// The per-view series: records held, and the replay of a new version.
+    fn render_views(&self, out: &mut String) {
+        let views = self
+            .per_view
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let series: [(&str, &str, fn(&ViewMetrics) -> Option<i64>); 3] = [
+            (
+                "eddy_view_arrangement_records",
+                "Records a materialized view's arrangements hold, over all workers.",
+                |m| m.records,
+            ),
+            (
+                "eddy_view_replay_records",
+                "Records the arrangements of a new version being built hold so far.",
+                |m| m.replay.map(|(records, _)| records),
+            ),
+            (
+                "eddy_view_replay_seconds",
+                "Seconds a new version of a view has been replaying its inputs.",
+                |m| m.replay.map(|(_, secs)| secs as i64),
+            ),
+        ];
+        for (name, help, value) in series {
+            writeln!(out, "# HELP {name} {help}").unwrap();
+            writeln!(out, "# TYPE {name} gauge").unwrap();
+            for (view, m) in views.iter() {
+                if let Some(v) = value(m) {
+                    writeln!(out, "{name}{{view=\"{view}\"}} {v}").unwrap();
                 }
             }
         }

@@ -210,6 +210,25 @@ async fn show_materialized_views_reports_a_replacement_in_progress() {
         flat(&client, "SHOW MATERIALIZED VIEWS").await.unwrap(),
         ["pairs ready"]
     );
+    // /metrics has the records its arrangements hold (published every second).
+    let records = |body: &str| -> Option<i64> {
+        body.lines()
+            .find_map(|l| l.strip_prefix("eddy_view_arrangement_records{view=\"pairs\"} "))
+            .and_then(|v| v.parse().ok())
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let body = eddy.http_get("/metrics").expect("metrics").body;
+        match records(&body) {
+            // At least the 30,000 rows of t arranged by k for the join.
+            Some(n) if n >= 30_000 => break,
+            other => assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "{other:?} in {body}"
+            ),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // Replaced over pgwire, watched from another session until the swap.
     let replacing = {

@@ -16,6 +16,7 @@ use eddy_sql::{FileItemKind, ItemKind};
 
 use crate::catalog::CatalogEntry;
 use crate::coord::Coordinator;
+use crate::metrics::ViewMetrics;
 
 /// A new version being built (replaying its inputs) before a swap.
 pub(crate) struct Building {
@@ -120,6 +121,36 @@ impl Coordinator {
             }
         }
         rows
+    }
+
+    /// Publishes each materialized view's records and the replay of its new version,
+    /// if one is being built, for `/metrics`.
+    pub(crate) fn publish_view_metrics(&self) {
+        let mut views: BTreeMap<String, ViewMetrics> = self
+            .catalog
+            .entries()
+            .filter(|e| e.kind == ItemKind::MaterializedView)
+            .map(|e| {
+                let metrics = ViewMetrics {
+                    records: self.compute.arrangement_records(e.id),
+                    replay: None,
+                };
+                (e.qualified_name(), metrics)
+            })
+            .collect();
+        for (id, building) in &self.building {
+            let records = self.compute.arrangement_records(*id).unwrap_or(0);
+            let secs = building.started.elapsed().as_secs();
+            views
+                .entry(display(&building.schema, &building.name))
+                .or_default()
+                .replay = Some((records, secs));
+        }
+        *self
+            .metrics
+            .per_view
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = views;
     }
 
     /// `replaying its inputs: its arrangements hold 1200000 records so far (the
