@@ -40,6 +40,9 @@ pub struct Metrics {
     pub per_view: std::sync::Mutex<std::collections::BTreeMap<String, ViewMetrics>>,
 }
 
+/// One per-view gauge: name, help and the figure it shows (none: no sample).
+type ViewSeries = (&'static str, &'static str, fn(&ViewMetrics) -> Option<i64>);
+
 /// The figures `/metrics` shows for one materialized view.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ViewMetrics {
@@ -276,7 +279,7 @@ impl Metrics {
             .per_view
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let series: [(&str, &str, fn(&ViewMetrics) -> Option<i64>); 3] = [
+        let series: [ViewSeries; 3] = [
             (
                 "eddy_view_arrangement_records",
                 "Records a materialized view's arrangements hold, over all workers.",
