@@ -126,6 +126,13 @@ pub(crate) enum Command {
 pub enum ExecuteResponse {
     /// Result rows, already ordered, limited and projected.
     Rows { desc: RelationDesc, rows: Vec<Row> },
+    /// The rows of a write's `RETURNING`, one per row written; the tag is `command`
+    /// and the count (`INSERT 0 3`, `UPDATE 2`, `DELETE 1`).
+    Returning {
+        desc: RelationDesc,
+        rows: Vec<Row>,
+        command: String,
+    },
     /// A statement with no rows; `tag` is the Postgres command tag
     /// (`INSERT 0 3`, `UPDATE 2`, `CREATE TABLE`, `SET`, ...).
     Command { tag: String },
@@ -166,6 +173,9 @@ impl ExecuteResponse {
     pub fn tag(&self) -> String {
         match self {
             ExecuteResponse::Rows { rows, .. } => format!("SELECT {}", rows.len()),
+            ExecuteResponse::Returning { rows, command, .. } => {
+                format!("{command} {}", rows.len())
+            }
             ExecuteResponse::Command { tag } => tag.clone(),
             ExecuteResponse::EmptyQuery => String::new(),
             ExecuteResponse::Subscribe(_) => "SUBSCRIBE".to_string(),

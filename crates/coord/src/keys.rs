@@ -62,6 +62,13 @@ impl PrimaryKeys {
         self.tables.insert(id, keys);
     }
 
+    /// The primary key of table `id`: its constraint's name and its columns.
+    pub fn key_of_table(&self, id: GlobalId) -> Option<(&str, &[usize])> {
+        self.tables
+            .get(&id)
+            .map(|keys| (keys.constraint.as_str(), keys.columns.as_slice()))
+    }
+
     pub fn remove_table(&mut self, id: GlobalId) {
         self.tables.remove(&id);
     }

@@ -1274,28 +1274,45 @@ impl<B: Backend> ErrorHandler for Handler<B> {
     }
 }
 
+/// Rows as a query response whose tag is `command` and the row count.
+fn query_response(
+    desc: &eddy_repr::RelationDesc,
+    rows: Vec<Row>,
+    formats: Format,
+    command: &str,
+) -> QueryResponse {
+    let fields = format::field_infos(
+        desc.names
+            .iter()
+            .zip(desc.types.iter().map(|t| &t.scalar_type)),
+        &formats,
+    );
+    let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
+    let data_rows = stream::iter(rows).map(move |row| {
+        format::encode_row(&row, &types, &formats).map_err(|e| {
+            user_error(
+                SqlState::INTERNAL_ERROR,
+                format!("could not send result row: {e}"),
+            )
+        })
+    });
+    let mut response = QueryResponse::new(Arc::new(fields), data_rows);
+    response.set_command_tag(command);
+    response
+}
+
 /// A backend response as a pgwire response. Rows are encoded lazily, one DataRow at a
 /// time, in the given result formats.
 fn to_response(response: ExecuteResponse, formats: Format) -> Response {
     match response {
         ExecuteResponse::Rows { desc, rows } => {
-            let fields = format::field_infos(
-                desc.names
-                    .iter()
-                    .zip(desc.types.iter().map(|t| &t.scalar_type)),
-                &formats,
-            );
-            let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
-            let data_rows = stream::iter(rows).map(move |row| {
-                format::encode_row(&row, &types, &formats).map_err(|e| {
-                    user_error(
-                        SqlState::INTERNAL_ERROR,
-                        format!("could not send result row: {e}"),
-                    )
-                })
-            });
-            Response::Query(QueryResponse::new(Arc::new(fields), data_rows))
+            Response::Query(query_response(&desc, rows, formats, "SELECT"))
         }
+        ExecuteResponse::Returning {
+            desc,
+            rows,
+            command,
+        } => Response::Query(query_response(&desc, rows, formats, &command)),
         ExecuteResponse::Command { tag } => {
             let pg_tag = Tag::new(&tag);
             match tag.as_str() {

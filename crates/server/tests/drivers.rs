@@ -466,3 +466,63 @@ async fn transactions_through_the_driver() {
         .expect("read the view");
     assert_eq!(row.get::<_, i64>(0), 10);
 }
+
+/// Upserts as an application writes them: a prepared `INSERT ... ON CONFLICT ... DO
+/// UPDATE ... RETURNING` with parameters, described (its rows' types known before it
+/// runs) and executed many times; `execute` counts from the tag.
+#[tokio::test]
+async fn prepared_upserts_with_returning() {
+    let (_eddy, client) = connect().await;
+    client
+        .batch_execute("CREATE TABLE counters (name text PRIMARY KEY, hits bigint NOT NULL)")
+        .await
+        .unwrap();
+    let upsert = client
+        .prepare(
+            "INSERT INTO counters VALUES ($1, 1) \
+             ON CONFLICT (name) DO UPDATE SET hits = counters.hits + 1 \
+             RETURNING name, hits",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        upsert
+            .columns()
+            .iter()
+            .map(|c| (c.name(), c.type_().clone()))
+            .collect::<Vec<_>>(),
+        [("name", Type::TEXT), ("hits", Type::INT8)]
+    );
+    let mut last = Vec::new();
+    for name in ["a", "b", "a", "a"] {
+        let rows = client.query(&upsert, &[&name]).await.unwrap();
+        last = rows
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+            .collect();
+    }
+    assert_eq!(last, [("a".to_string(), 3)]);
+    // Without RETURNING the count comes from the tag: DO NOTHING skips the existing row.
+    let n = client
+        .execute(
+            "INSERT INTO counters VALUES ($1, 1), ($2, 1) ON CONFLICT DO NOTHING",
+            &[&"a", &"c"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let deleted = client
+        .query(
+            "DELETE FROM counters WHERE hits > $1 RETURNING name",
+            &[&1i64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(deleted.len(), 1);
+    assert_eq!(deleted[0].get::<_, String>(0), "a");
+    let n = client
+        .execute("UPDATE counters SET hits = 0 RETURNING name", &[])
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+}

@@ -132,6 +132,8 @@ pub enum Plan {
     Insert {
         id: GlobalId,
         values: MirRelationExpr,
+        on_conflict: Option<OnConflict>,
+        returning: Option<Returning>,
     },
     /// `UPDATE` and `DELETE` (and `TRUNCATE`, a delete of every row): `selection`
     /// yields the current rows to change (the table's arity), read and written at one
@@ -140,6 +142,7 @@ pub enum Plan {
         id: GlobalId,
         selection: MirRelationExpr,
         kind: MutationKind,
+        returning: Option<Returning>,
     },
     /// A query. The coordinator evaluates `expr`, then applies `finishing` (ordering,
     /// offset, limit, then projection to the visible columns described by `desc`).
@@ -242,6 +245,44 @@ pub enum MutationKind {
     Update {
         assignments: BTreeMap<usize, MirScalarExpr>,
     },
+}
+
+/// `INSERT ... ON CONFLICT [target] DO NOTHING | DO UPDATE SET ... [WHERE ...]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnConflict {
+    pub target: ConflictTarget,
+    pub action: ConflictAction,
+}
+
+/// What a conflict is on; the coordinator checks it names the table's primary key
+/// (Eddy's only unique constraint), else 42P10.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConflictTarget {
+    /// No target (DO NOTHING only): any unique constraint.
+    Any,
+    /// `(col, ...)`: the columns, by index.
+    Columns(Vec<usize>),
+    /// `ON CONSTRAINT name`.
+    Constraint(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConflictAction {
+    Nothing,
+    /// Column → new value, and the condition; both over the existing row's columns
+    /// followed by the proposed row's (`EXCLUDED`).
+    Update {
+        assignments: BTreeMap<usize, MirScalarExpr>,
+        selection: Option<MirScalarExpr>,
+    },
+}
+
+/// `RETURNING ...`: what each written row yields (over the table's columns: the new
+/// row of an INSERT or UPDATE, the old row of a DELETE).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Returning {
+    pub exprs: Vec<MirScalarExpr>,
+    pub desc: RelationDesc,
 }
 
 /// Which objects `SHOW ...` lists.
@@ -423,6 +464,14 @@ impl Plan {
             } => Some(desc.clone()),
             Plan::ShowObjects(kind) => Some(show_objects_desc(*kind)),
             Plan::Replay { hold: true, .. } => Some(crate::files::apply_desc()),
+            Plan::Insert {
+                returning: Some(returning),
+                ..
+            }
+            | Plan::ReadThenWrite {
+                returning: Some(returning),
+                ..
+            } => Some(returning.desc.clone()),
             Plan::ShowColumns { .. } => Some(show_columns_desc()),
             Plan::ShowVariable(name) => Some(show_variable_desc(name)),
             Plan::ShowSources => Some(show_sources_desc()),

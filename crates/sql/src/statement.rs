@@ -12,10 +12,10 @@ use eddy_expr::MirRelationExpr;
 use eddy_repr::{ColumnType, GlobalId, RelationDesc, ScalarType};
 use sqlparser::ast::{
     Assignment, AssignmentTarget, ColumnOption, CreateTable, CreateTableOptions, DescribeAlias,
-    Expr, FromTable, Ident, Insert, ObjectName, ObjectType, Query, SchemaName, Set, SetExpr,
-    ShowStatementFilterPosition, ShowStatementOptions, SqlOption, Statement, TableConstraint,
-    TableFactor, TableObject, TableWithJoins, TransactionAccessMode, TransactionIsolationLevel,
-    TransactionMode, Value,
+    Expr, FromTable, Ident, Insert, ObjectName, ObjectType, OnConflict, OnConflictAction, OnInsert,
+    Query, SchemaName, SelectItem, Set, SetExpr, ShowStatementFilterPosition, ShowStatementOptions,
+    SqlOption, Statement, TableConstraint, TableFactor, TableObject, TableWithJoins,
+    TransactionAccessMode, TransactionIsolationLevel, TransactionMode, Value,
 };
 
 use crate::catalog::{CatalogItem, ItemKind};
@@ -47,13 +47,16 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             if from.is_some() {
                 return Err(SqlError::unsupported("UPDATE ... FROM"));
             }
-            if returning.is_some() {
-                return Err(SqlError::unsupported("UPDATE ... RETURNING"));
-            }
             if or.is_some() || limit.is_some() {
                 return Err(SqlError::unsupported("this UPDATE syntax"));
             }
-            plan_update(scx, table, assignments, selection.as_ref())
+            plan_update(
+                scx,
+                table,
+                assignments,
+                selection.as_ref(),
+                returning.as_deref(),
+            )
         }
         Statement::Delete(delete) => {
             if !delete.tables.is_empty() || !delete.order_by.is_empty() || delete.limit.is_some() {
@@ -62,16 +65,18 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             if delete.using.is_some() {
                 return Err(SqlError::unsupported("DELETE ... USING"));
             }
-            if delete.returning.is_some() {
-                return Err(SqlError::unsupported("DELETE ... RETURNING"));
-            }
             let tables = match &delete.from {
                 FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
             };
             let [table] = tables.as_slice() else {
                 return Err(SqlError::unsupported("DELETE from several tables"));
             };
-            plan_delete(scx, table, delete.selection.as_ref())
+            plan_delete(
+                scx,
+                table,
+                delete.selection.as_ref(),
+                delete.returning.as_deref(),
+            )
         }
         Statement::Truncate {
             table_names,
@@ -89,6 +94,7 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 id: item.id,
                 selection: get(&item),
                 kind: MutationKind::Truncate,
+                returning: None,
             })
         }
         Statement::CreateTable(create) => plan_create_table(scx, stmt.to_string(), create, false),
@@ -586,15 +592,8 @@ fn is_default_keyword(e: &Expr) -> bool {
 }
 
 fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, SqlError> {
-    if insert.on.is_some() {
-        return Err(SqlError::unsupported("INSERT ... ON CONFLICT"));
-    }
-    if insert.returning.is_some() {
-        return Err(SqlError::unsupported("INSERT ... RETURNING"));
-    }
     if insert.or.is_some()
         || insert.ignore
-        || insert.table_alias.is_some()
         || insert.overwrite
         || !insert.assignments.is_empty()
         || insert.partitioned.is_some()
@@ -674,9 +673,140 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, SqlError
             query::project_outputs(rel, exprs.into_iter().map(|t| t.expr).collect())
         }
     };
+    // The table's columns (under its alias, if any), then for ON CONFLICT the
+    // proposed row's, as `excluded`.
+    let table_ref = TableRef {
+        schema: None,
+        name: match &insert.table_alias {
+            Some(alias) => normalize_ident(alias),
+            None => item.name.clone(),
+        },
+    };
+    let scope = Scope::from_names(Some(table_ref), &desc.names);
+    let on_conflict = match &insert.on {
+        None => None,
+        Some(OnInsert::OnConflict(on)) => Some(plan_on_conflict(scx, &item, &scope, on)?),
+        Some(_) => return Err(SqlError::unsupported("ON DUPLICATE KEY UPDATE")),
+    };
+    let returning = insert
+        .returning
+        .as_deref()
+        .map(|items| plan_returning(scx, &item, &scope, items))
+        .transpose()?;
     Ok(Plan::Insert {
         id: item.id,
         values,
+        on_conflict,
+        returning,
+    })
+}
+
+/// `ON CONFLICT [(cols) | ON CONSTRAINT name] DO NOTHING | DO UPDATE SET ... [WHERE]`
+/// of an INSERT into `item`, whose columns `scope` names.
+fn plan_on_conflict(
+    scx: &StatementContext,
+    item: &CatalogItem,
+    scope: &Scope,
+    on: &OnConflict,
+) -> Result<crate::plan::OnConflict, SqlError> {
+    use crate::plan::{ConflictAction, ConflictTarget};
+    let target = match &on.conflict_target {
+        None => ConflictTarget::Any,
+        Some(sqlparser::ast::ConflictTarget::Columns(columns)) => {
+            let columns = columns
+                .iter()
+                .map(|c| {
+                    let name = normalize_ident(c);
+                    item.desc.column_index(&name).ok_or_else(|| {
+                        SqlError::new(
+                            SqlState::UNDEFINED_COLUMN,
+                            format!("column \"{name}\" does not exist"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            ConflictTarget::Columns(columns)
+        }
+        Some(sqlparser::ast::ConflictTarget::OnConstraint(name)) => {
+            let parts = object_name_parts(name)?;
+            ConflictTarget::Constraint(parts.last().cloned().unwrap_or_default())
+        }
+    };
+    let action = match &on.action {
+        OnConflictAction::DoNothing => ConflictAction::Nothing,
+        OnConflictAction::DoUpdate(update) => {
+            if target == ConflictTarget::Any {
+                return Err(SqlError::syntax(
+                    "ON CONFLICT DO UPDATE requires inference specification or constraint name",
+                )
+                .with_hint("For example, ON CONFLICT (column_name)."));
+            }
+            let excluded = Scope::from_names(
+                Some(TableRef {
+                    schema: None,
+                    name: "excluded".into(),
+                }),
+                &item.desc.names,
+            );
+            let both = Scope::concat(scope.clone(), excluded);
+            let types: Vec<ColumnType> = item
+                .desc
+                .types
+                .iter()
+                .chain(item.desc.types.iter())
+                .copied()
+                .collect();
+            let assignments = plan_assignments(scx, item, &both, &types, &update.assignments)?;
+            let selection = match &update.selection {
+                None => None,
+                Some(condition) => {
+                    let ecx = ExprContext::new(scx, &both, &types, "WHERE");
+                    Some(expr::plan_condition(&ecx, condition)?.expr)
+                }
+            };
+            ConflictAction::Update {
+                assignments,
+                selection,
+            }
+        }
+    };
+    Ok(crate::plan::OnConflict { target, action })
+}
+
+/// `RETURNING items` of a write to `item` whose columns `scope` names.
+fn plan_returning(
+    scx: &StatementContext,
+    item: &CatalogItem,
+    scope: &Scope,
+    items: &[SelectItem],
+) -> Result<crate::plan::Returning, SqlError> {
+    let ecx = ExprContext::new(scx, scope, &item.desc.types, "RETURNING");
+    let (mut exprs, mut names, mut types) = (vec![], vec![], vec![]);
+    let all_columns = |exprs: &mut Vec<_>, names: &mut Vec<_>, types: &mut Vec<_>| {
+        for (c, (name, typ)) in item.desc.names.iter().zip(&item.desc.types).enumerate() {
+            exprs.push(eddy_expr::MirScalarExpr::Column(c));
+            names.push(name.clone());
+            types.push(*typ);
+        }
+    };
+    for select_item in items {
+        let (expr, name) = match select_item {
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(_, _) => {
+                all_columns(&mut exprs, &mut names, &mut types);
+                continue;
+            }
+            SelectItem::UnnamedExpr(e) => (e, query::column_name(e)),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, normalize_ident(alias)),
+        };
+        let planned = expr::plan_expr(&ecx, expr)?;
+        let typed = scx.resolve_unknown(planned, ScalarType::Text, CastKind::Explicit)?;
+        exprs.push(typed.expr);
+        names.push(name);
+        types.push(typed.typ);
+    }
+    Ok(crate::plan::Returning {
+        exprs,
+        desc: RelationDesc::new(names, types),
     })
 }
 
@@ -752,10 +882,35 @@ fn plan_update(
     table: &TableWithJoins,
     assignments: &[Assignment],
     condition: Option<&Expr>,
+    returning: Option<&[SelectItem]>,
 ) -> Result<Plan, SqlError> {
     let (item, scope) = write_target_with_scope(scx, table, "update")?;
     let selection = selection(scx, &item, &scope, condition)?;
-    let ecx = ExprContext::new(scx, &scope, &item.desc.types, "UPDATE");
+    let planned = plan_assignments(scx, &item, &scope, &item.desc.types, assignments)?;
+    let returning = returning
+        .map(|items| plan_returning(scx, &item, &scope, items))
+        .transpose()?;
+    Ok(Plan::ReadThenWrite {
+        id: item.id,
+        selection,
+        kind: MutationKind::Update {
+            assignments: planned,
+        },
+        returning,
+    })
+}
+
+/// `SET col = value, ...` of an UPDATE (or of ON CONFLICT DO UPDATE) of `item`: each
+/// value planned in `scope` (whose columns have `types`), assignment-cast to its
+/// column's type.
+fn plan_assignments(
+    scx: &StatementContext,
+    item: &CatalogItem,
+    scope: &Scope,
+    types: &[ColumnType],
+    assignments: &[Assignment],
+) -> Result<BTreeMap<usize, eddy_expr::MirScalarExpr>, SqlError> {
+    let ecx = ExprContext::new(scx, scope, types, "UPDATE");
     let mut planned = BTreeMap::new();
     for assignment in assignments {
         let AssignmentTarget::ColumnName(target) = &assignment.target else {
@@ -793,26 +948,25 @@ fn plan_update(
         };
         planned.insert(index, value.expr);
     }
-    Ok(Plan::ReadThenWrite {
-        id: item.id,
-        selection,
-        kind: MutationKind::Update {
-            assignments: planned,
-        },
-    })
+    Ok(planned)
 }
 
 fn plan_delete(
     scx: &StatementContext,
     table: &TableWithJoins,
     condition: Option<&Expr>,
+    returning: Option<&[SelectItem]>,
 ) -> Result<Plan, SqlError> {
     let (item, scope) = write_target_with_scope(scx, table, "delete from")?;
     let selection = selection(scx, &item, &scope, condition)?;
+    let returning = returning
+        .map(|items| plan_returning(scx, &item, &scope, items))
+        .transpose()?;
     Ok(Plan::ReadThenWrite {
         id: item.id,
         selection,
         kind: MutationKind::Delete,
+        returning,
     })
 }
 

@@ -2095,7 +2095,7 @@ fn values_queries() {
 
 fn insert_values(sql: &str) -> (GlobalId, MirRelationExpr) {
     match plan_ok(sql) {
-        Plan::Insert { id, values } => (id, values),
+        Plan::Insert { id, values, .. } => (id, values),
         other => panic!("{other:?}"),
     }
 }
@@ -2221,14 +2221,14 @@ fn insert_errors() {
         "relation \"nope\" does not exist",
     );
     assert_err(
-        "INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING",
-        "0A000",
-        "INSERT ... ON CONFLICT is not supported yet",
+        "INSERT INTO t VALUES (1) ON CONFLICT (nope) DO NOTHING",
+        "42703",
+        "column \"nope\" does not exist",
     );
     assert_err(
-        "INSERT INTO t VALUES (1) RETURNING a",
-        "0A000",
-        "INSERT ... RETURNING is not supported yet",
+        "INSERT INTO t VALUES (1) RETURNING nope",
+        "42703",
+        "column \"nope\" does not exist",
     );
 }
 
@@ -2256,6 +2256,7 @@ fn update_and_delete() {
             id,
             selection,
             kind: MutationKind::Update { assignments },
+            ..
         } => {
             assert_eq!(id, T);
             assert!(matches!(selection, MirRelationExpr::Filter { .. }));

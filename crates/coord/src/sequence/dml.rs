@@ -11,12 +11,13 @@
 //! - Inside a transaction block the updates are buffered in the session instead
 //!   (`txn.rs`), checked against the block's earlier writes, and written at COMMIT.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
 use eddy_expr::optimize::{consolidate, optimize};
 use eddy_expr::MirRelationExpr;
 use eddy_repr::{Diff, GlobalId, Row, SqlError, SqlState, Timestamp};
-use eddy_sql::MutationKind;
+use eddy_sql::{ConflictAction, ConflictTarget, MutationKind, OnConflict, Returning};
 
 use super::tag;
 use crate::command::ExecuteResponse;
@@ -31,12 +32,164 @@ impl Coordinator {
         session_id: u64,
         id: GlobalId,
         values: MirRelationExpr,
+        on_conflict: Option<OnConflict>,
+        returning: Option<Returning>,
     ) -> Result<ExecuteResponse, SqlError> {
-        let rows = self.read_now(session_id, optimize(values)).await?;
-        self.check_not_null(id, &rows)?;
-        let n: Diff = rows.iter().map(|(_, d)| *d).sum();
-        self.apply_writes(session_id, id, rows)?;
-        tag(format!("INSERT 0 {n}"))
+        // Literal rows in statement order (ON CONFLICT keeps the first of a key).
+        let rows = match values {
+            MirRelationExpr::Constant { rows, .. } => rows,
+            values => self.read_now(session_id, optimize(values)).await?,
+        };
+        let (updates, written) = match on_conflict {
+            None => (rows.clone(), rows),
+            Some(on_conflict) => {
+                self.resolve_conflicts(session_id, id, rows, on_conflict)
+                    .await?
+            }
+        };
+        let mut updates = updates;
+        consolidate(&mut updates);
+        self.check_not_null(id, &updates)?;
+        self.apply_writes(session_id, id, updates)?;
+        respond("INSERT 0", &written, returning)
+    }
+
+    /// The updates of `INSERT ... ON CONFLICT` into table `id` proposing `rows`, and
+    /// the rows it writes (inserted, or updated to): a proposed row whose key a row
+    /// of the table (as this session sees it) or an earlier proposed row already has
+    /// is skipped (DO NOTHING) or updates that row (DO UPDATE, when its WHERE holds).
+    async fn resolve_conflicts(
+        &mut self,
+        session_id: u64,
+        id: GlobalId,
+        rows: Vec<(Row, Diff)>,
+        on_conflict: OnConflict,
+    ) -> Result<(Vec<(Row, Diff)>, Vec<(Row, Diff)>), SqlError> {
+        let Some(columns) = self.conflict_key(id, &on_conflict.target)? else {
+            // No unique constraint (DO NOTHING without a target): nothing conflicts.
+            return Ok((rows.clone(), rows));
+        };
+        let key_of = |row: &Row| -> Row {
+            let datums = row.unpack();
+            Row::pack(columns.iter().map(|c| &datums[*c]))
+        };
+        // The table's rows with the proposed keys.
+        let keys: BTreeSet<Row> = rows.iter().map(|(row, _)| key_of(row)).collect();
+        let existing = self
+            .read_now(
+                session_id,
+                rows_with_keys(self.table_get(id)?, &columns, &keys),
+            )
+            .await?;
+        let mut current: BTreeMap<Row, Row> = BTreeMap::new();
+        for (row, diff) in existing {
+            if diff > 0 {
+                current.insert(key_of(&row), row);
+            }
+        }
+        let mut updates = Vec::new();
+        let mut written = Vec::new();
+        // Keys this statement has inserted or updated already.
+        let mut touched: BTreeSet<Row> = BTreeSet::new();
+        for (row, diff) in rows {
+            for _ in 0..diff.max(0) {
+                let key = key_of(&row);
+                let Some(old) = current.get(&key).cloned() else {
+                    touched.insert(key.clone());
+                    current.insert(key, row.clone());
+                    updates.push((row.clone(), 1));
+                    written.push((row.clone(), 1));
+                    continue;
+                };
+                let ConflictAction::Update {
+                    assignments,
+                    selection,
+                } = &on_conflict.action
+                else {
+                    continue;
+                };
+                if !touched.insert(key.clone()) {
+                    return Err(SqlError::new(
+                        SqlState::CARDINALITY_VIOLATION,
+                        "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                    )
+                    .with_hint(
+                        "Ensure that no rows proposed for insertion within the same command have duplicate constrained values.",
+                    ));
+                }
+                let both: Vec<_> = old.unpack().into_iter().chain(row.unpack()).collect();
+                if let Some(selection) = selection {
+                    if selection.eval(&both)? != eddy_repr::Datum::Bool(true) {
+                        continue;
+                    }
+                }
+                let mut new = old.unpack();
+                for (column, value) in assignments {
+                    new[*column] = value.eval(&both)?;
+                }
+                let new = Row::pack(&new);
+                updates.push((old, -1));
+                updates.push((new.clone(), 1));
+                written.push((new.clone(), 1));
+                current.insert(key, new);
+            }
+        }
+        Ok((updates, written))
+    }
+
+    /// The key columns an ON CONFLICT target names: the table's primary key (Eddy's
+    /// only unique constraint), or `None` when there is none and the target is any.
+    fn conflict_key(
+        &self,
+        id: GlobalId,
+        target: &ConflictTarget,
+    ) -> Result<Option<Vec<usize>>, SqlError> {
+        let key = self.primary_keys.key_of_table(id);
+        let no_match = || {
+            SqlError::new(
+                SqlState::INVALID_COLUMN_REFERENCE,
+                "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+            )
+        };
+        match (target, key) {
+            (ConflictTarget::Any, key) => Ok(key.map(|(_, columns)| columns.to_vec())),
+            (ConflictTarget::Columns(named), Some((_, columns))) => {
+                let named: BTreeSet<_> = named.iter().collect();
+                if named == columns.iter().collect() {
+                    Ok(Some(columns.to_vec()))
+                } else {
+                    Err(no_match())
+                }
+            }
+            (ConflictTarget::Constraint(name), Some((constraint, columns))) => {
+                if name == constraint {
+                    Ok(Some(columns.to_vec()))
+                } else {
+                    Err(SqlError::new(
+                        SqlState::UNDEFINED_OBJECT,
+                        format!("constraint \"{name}\" for table does not exist"),
+                    ))
+                }
+            }
+            (ConflictTarget::Constraint(name), None) => Err(SqlError::new(
+                SqlState::UNDEFINED_OBJECT,
+                format!("constraint \"{name}\" for table does not exist"),
+            )),
+            (ConflictTarget::Columns(_), None) => Err(no_match()),
+        }
+    }
+
+    /// A read of table `id`.
+    fn table_get(&self, id: GlobalId) -> Result<MirRelationExpr, SqlError> {
+        let entry = self
+            .catalog
+            .get(id)
+            .ok_or_else(|| SqlError::internal("the table is gone"))?;
+        Ok(MirRelationExpr::Get {
+            id,
+            typ: entry.desc.types.clone(),
+            name: entry.name.clone(),
+        })
     }
 
     /// The rows of a `COPY ... FROM STDIN`: written like an INSERT's (NOT NULL and
@@ -79,13 +232,16 @@ impl Coordinator {
         id: GlobalId,
         selection: MirRelationExpr,
         kind: MutationKind,
+        returning: Option<Returning>,
     ) -> Result<ExecuteResponse, SqlError> {
         let old = self.read_now(session_id, optimize(selection)).await?;
-        let n: Diff = old.iter().map(|(_, d)| *d).sum();
         let mut updates: Vec<(Row, Diff)> = Vec::with_capacity(old.len() * 2);
+        // The rows RETURNING reads: the old ones of a DELETE, the new ones of an UPDATE.
+        let mut written = Vec::with_capacity(old.len());
         let verb = match &kind {
             MutationKind::Delete | MutationKind::Truncate => {
-                updates.extend(old.into_iter().map(|(r, d)| (r, -d)));
+                updates.extend(old.iter().map(|(r, d)| (r.clone(), -d)));
+                written = old;
                 "DELETE"
             }
             MutationKind::Update { assignments } => {
@@ -95,8 +251,10 @@ impl Coordinator {
                     for (col, expr) in assignments {
                         new[*col] = expr.eval(&datums)?;
                     }
+                    let new = Row::pack(&new);
                     updates.push((row, -diff));
-                    updates.push((Row::pack(&new), diff));
+                    updates.push((new.clone(), diff));
+                    written.push((new, diff));
                 }
                 "UPDATE"
             }
@@ -107,7 +265,7 @@ impl Coordinator {
         match kind {
             // Postgres' tag for TRUNCATE has no count.
             MutationKind::Truncate => tag("TRUNCATE TABLE"),
-            _ => tag(format!("{verb} {n}")),
+            _ => respond(verb, &written, returning),
         }
     }
 
@@ -189,4 +347,68 @@ impl Coordinator {
         }
         Ok(())
     }
+}
+
+/// The answer of a write of `written` rows: its tag (`command` and the count), or with
+/// RETURNING, a row per written row and that tag.
+fn respond(
+    command: &str,
+    written: &[(Row, Diff)],
+    returning: Option<Returning>,
+) -> Result<ExecuteResponse, SqlError> {
+    let Some(returning) = returning else {
+        let n: Diff = written.iter().map(|(_, d)| *d).sum();
+        return tag(format!("{command} {n}"));
+    };
+    let mut rows = Vec::new();
+    for (row, diff) in written {
+        let datums = row.unpack();
+        let out = returning
+            .exprs
+            .iter()
+            .map(|e| e.eval(&datums))
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = Row::pack(&out);
+        for _ in 0..diff.max(&0).to_owned() {
+            rows.push(out.clone());
+        }
+    }
+    Ok(ExecuteResponse::Returning {
+        desc: returning.desc,
+        rows,
+        command: command.to_string(),
+    })
+}
+
+/// The rows of `table` whose `columns` hold one of `keys`: a filter of equalities
+/// (an OR over the keys), which a read of a table keyed by its first columns answers
+/// from the prefix of its arrangement.
+fn rows_with_keys(
+    table: MirRelationExpr,
+    columns: &[usize],
+    keys: &BTreeSet<Row>,
+) -> MirRelationExpr {
+    use eddy_expr::{BinaryFunc, MirScalarExpr, VariadicFunc};
+    let typ = table.typ();
+    let matches: Vec<MirScalarExpr> = keys
+        .iter()
+        .map(|key| {
+            let equalities: Vec<MirScalarExpr> = columns
+                .iter()
+                .zip(key.unpack())
+                .map(|(c, datum)| {
+                    MirScalarExpr::Column(*c)
+                        .call_binary(MirScalarExpr::literal(datum, typ[*c]), BinaryFunc::Eq)
+                })
+                .collect();
+            MirScalarExpr::CallVariadic {
+                func: VariadicFunc::And,
+                exprs: equalities,
+            }
+        })
+        .collect();
+    table.filter(vec![MirScalarExpr::CallVariadic {
+        func: VariadicFunc::Or,
+        exprs: matches,
+    }])
 }

@@ -66,7 +66,15 @@ impl Coordinator {
             Plan::Drop {
                 ids, cascade, kind, ..
             } => self.drop_items(&ids, cascade, kind),
-            Plan::Insert { id, values } => self.insert(session_id, id, values).await,
+            Plan::Insert {
+                id,
+                values,
+                on_conflict,
+                returning,
+            } => {
+                self.insert(session_id, id, values, on_conflict, returning)
+                    .await
+            }
             Plan::CopyFrom {
                 id,
                 name,
@@ -87,7 +95,11 @@ impl Coordinator {
                 id,
                 selection,
                 kind,
-            } => self.read_then_write(session_id, id, selection, kind).await,
+                returning,
+            } => {
+                self.read_then_write(session_id, id, selection, kind, returning)
+                    .await
+            }
             Plan::Explain { expr, maintained } => {
                 Ok(read::explain(self.optimize(expr), maintained))
             }
