@@ -48,6 +48,9 @@ pub struct CatalogEntry {
     pub pg: Option<PgSourceDef>,
     /// For a table of a Postgres source: that source, its only writer.
     pub upstream: Option<GlobalId>,
+    /// For a table: each column's `DEFAULT` expression as SQL text (see
+    /// `eddy_sql::CatalogItem::defaults`); empty when none has one.
+    pub defaults: Vec<Option<String>>,
 }
 
 /// What a Postgres source reads and where it stands upstream: kept in its catalog
@@ -88,6 +91,7 @@ impl CatalogEntry {
             sink: None,
             pg: None,
             upstream: None,
+            defaults: vec![],
         }
     }
 
@@ -133,6 +137,7 @@ impl CatalogEntry {
             sink: None,
             pg: None,
             upstream: None,
+            defaults: vec![],
         }
     }
 
@@ -185,6 +190,11 @@ impl CatalogEntry {
             )
         }
         .in_schema(source_name)
+    }
+
+    /// The same table with the columns' `DEFAULT` expressions.
+    pub fn with_defaults(self, defaults: Vec<Option<String>>) -> Self {
+        CatalogEntry { defaults, ..self }
     }
 
     /// The same entry in schema `schema`.
@@ -382,6 +392,7 @@ impl Catalog {
             kind: ItemKind::Table,
             desc: builtin.desc().clone(),
             view_expr: None,
+            defaults: vec![],
         })
     }
 }
@@ -412,6 +423,7 @@ impl eddy_sql::Catalog for Catalog {
                 ItemKind::View => entry.plan.clone(),
                 _ => None,
             },
+            defaults: entry.defaults.clone(),
         })
     }
 

@@ -49,13 +49,12 @@ impl Coordinator {
                     create_sql,
                     primary_key,
                 } => {
-                    self.catalog.insert(CatalogEntry::table(
-                        id,
-                        name,
-                        desc,
-                        create_sql,
-                        primary_key,
-                    ));
+                    // Not in the record: a table's defaults are in its statement.
+                    let defaults = eddy_sql::table_defaults(&create_sql);
+                    self.catalog.insert(
+                        CatalogEntry::table(id, name, desc, create_sql, primary_key)
+                            .with_defaults(defaults),
+                    );
                     tables.insert(id, HashMap::new());
                 }
                 LogRecord::CreateView { id, create_sql } => {

@@ -495,3 +495,36 @@ async fn sigterm_stop_and_restart_keeps_everything() {
     assert_eq!(rows, vec![vec![Some(expected.to_string())]]);
     eddy.stop().expect("the last stop exits 0");
 }
+
+/// A table's DEFAULT expressions come back after `kill -9` (they are read from its
+/// logged statement).
+#[tokio::test]
+async fn column_defaults_survive_a_restart() {
+    let mut eddy = common::start_eddy(1);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(
+            "CREATE TABLE t (id int, kind text DEFAULT 'new', at date DEFAULT current_date);
+             INSERT INTO t (id) VALUES (1);",
+        )
+        .await
+        .expect("setup");
+    eddy.kill9().expect("kill -9");
+    eddy.restart().expect("restart");
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute("INSERT INTO t (id) VALUES (2)")
+        .await
+        .expect("insert");
+    let rows = query_rows(
+        &client,
+        "SELECT id, kind, at = current_date FROM t ORDER BY id",
+    )
+    .await
+    .expect("read");
+    let expected: Vec<TextRow> = vec![
+        vec![Some("1".into()), Some("new".into()), Some("t".into())],
+        vec![Some("2".into()), Some("new".into()), Some("t".into())],
+    ];
+    assert_eq!(rows, expected);
+}

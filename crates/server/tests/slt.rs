@@ -283,7 +283,8 @@ slt_files!(
     functions,
     recursive,
     window_functions,
-    upsert
+    upsert,
+    defaults
 );
 
 #[test]

@@ -28,6 +28,9 @@ pub struct CatalogItem {
     /// For a plain (non-materialized) VIEW: its optimized plan, inlined where the view
     /// is used. `None` for every other kind.
     pub view_expr: Option<MirRelationExpr>,
+    /// For a table: each column's `DEFAULT` expression as SQL text (planned anew by
+    /// every INSERT, so `now()` is the statement's time); empty when none has one.
+    pub defaults: Vec<Option<String>>,
 }
 
 /// What kind of relation a catalog item is. System (builtin) tables count as `Table`;

@@ -73,6 +73,7 @@ pub use crate::plan::{
 };
 pub use crate::recursive::{parse_max_recursion, MAX_RECURSION_DEFAULT, MAX_RECURSION_VAR};
 pub use crate::sink::{CreateSink, DropSink};
+pub use crate::statement::table_defaults;
 pub use crate::subscribe::{Subscribe, SubscribeRelation, DIFF_COLUMN, TIMESTAMP_COLUMN};
 pub use crate::types::{scalar_type, CastContext};
 

@@ -64,6 +64,8 @@ pub enum Plan {
         schema: String,
         name: String,
         desc: RelationDesc,
+        /// Each column's `DEFAULT` expression as SQL text; empty when none has one.
+        defaults: Vec<Option<String>>,
         primary_key: Vec<usize>,
         create_sql: String,
         if_not_exists: bool,

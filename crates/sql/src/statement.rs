@@ -586,7 +586,61 @@ fn assign(
     }
 }
 
-/// `DEFAULT` in VALUES or SET: columns have no defaults yet, so it is NULL.
+/// The value column `column` of `item` takes when a statement gives none (omitted
+/// from an INSERT, or `DEFAULT`): its `DEFAULT` expression, planned now (so `now()`
+/// is this statement's time), else NULL.
+fn default_value(
+    scx: &StatementContext,
+    item: &CatalogItem,
+    column: usize,
+) -> Result<Typed, SqlError> {
+    let typ = item.desc.types[column].scalar_type;
+    let Some(Some(text)) = item.defaults.get(column) else {
+        return Ok(Typed::null(typ));
+    };
+    let parsed = parse_default(text)?;
+    let scope = Scope::empty();
+    let ecx = ExprContext::new(scx, &scope, &[], "DEFAULT");
+    let planned = expr::plan_expr(&ecx, &parsed)?;
+    assign(scx, planned, &item.desc.names[column], typ)
+}
+
+/// A column's `DEFAULT` expression from its SQL text.
+fn parse_default(text: &str) -> Result<Expr, SqlError> {
+    sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
+        .try_with_sql(text)
+        .and_then(|mut parser| parser.parse_expr())
+        .map_err(|e| SqlError::internal(format!("a stored DEFAULT does not parse: {e}")))
+}
+
+/// Each column's `DEFAULT` expression, as SQL text, of a `CREATE TABLE` statement's
+/// normalized text (as the catalog keeps it); empty when no column has one.
+pub fn table_defaults(create_sql: &str) -> Vec<Option<String>> {
+    match crate::parse::parse(create_sql).as_deref() {
+        Ok([crate::parse::Statement::Sql(Statement::CreateTable(create))]) => defaults_of(create),
+        _ => vec![],
+    }
+}
+
+fn defaults_of(create: &CreateTable) -> Vec<Option<String>> {
+    let defaults: Vec<Option<String>> = create
+        .columns
+        .iter()
+        .map(|column| {
+            column.options.iter().find_map(|o| match &o.option {
+                ColumnOption::Default(e) => Some(e.to_string()),
+                _ => None,
+            })
+        })
+        .collect();
+    if defaults.iter().all(Option::is_none) {
+        vec![]
+    } else {
+        defaults
+    }
+}
+
+/// `DEFAULT` in VALUES or SET.
 fn is_default_keyword(e: &Expr) -> bool {
     matches!(e, Expr::Identifier(Ident { value, quote_style: None, .. }) if value.eq_ignore_ascii_case("default"))
 }
@@ -620,11 +674,12 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, SqlError
     let too_few = || SqlError::syntax("INSERT has more target columns than expressions");
     let column_types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
 
+    // What each column holds when the statement gives it no value.
+    let defaults: Vec<Typed> = (0..desc.arity())
+        .map(|c| default_value(scx, &item, c))
+        .collect::<Result<_, _>>()?;
     let values = match insert.source.as_deref() {
-        None => query::rows_relation(
-            vec![column_types.iter().map(|t| Typed::null(*t)).collect()],
-            &column_types,
-        ),
+        None => query::rows_relation(vec![defaults], &column_types),
         Some(source) if is_plain_values(source) => {
             let SetExpr::Values(values) = source.body.as_ref() else {
                 unreachable!("checked by is_plain_values")
@@ -639,7 +694,7 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, SqlError
                 if explicit && row.len() < targets.len() {
                     return Err(too_few());
                 }
-                let mut full: Vec<Typed> = column_types.iter().map(|t| Typed::null(*t)).collect();
+                let mut full: Vec<Typed> = defaults.clone();
                 for (value, &column) in row.iter().zip(&targets) {
                     if is_default_keyword(value) {
                         continue;
@@ -660,7 +715,7 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, SqlError
             if explicit && typ.len() < targets.len() {
                 return Err(too_few());
             }
-            let mut exprs: Vec<Typed> = column_types.iter().map(|t| Typed::null(*t)).collect();
+            let mut exprs: Vec<Typed> = defaults;
             for (i, &column) in targets.iter().enumerate().take(typ.len()) {
                 let value = Typed::new(eddy_expr::MirScalarExpr::Column(i), typ[i]);
                 exprs[column] = if unknown[i] {
@@ -941,7 +996,7 @@ fn plan_assignments(
         }
         let typ = item.desc.types[index].scalar_type;
         let value = if is_default_keyword(&assignment.value) {
-            Typed::null(typ)
+            default_value(scx, item, index)?
         } else {
             let value = expr::plan_expr(&ecx, &assignment.value)?;
             assign(scx, value, &column, typ)?
@@ -996,6 +1051,37 @@ pub(crate) fn check_new_name(
         ));
     }
     Ok(existing)
+}
+
+/// Checks a column's `DEFAULT` expression when the table is created: it plans without
+/// columns in scope (a column reference is an error, as in Postgres) and can be
+/// stored in the column.
+fn check_default(
+    scx: &StatementContext,
+    default: &Expr,
+    column: &str,
+    typ: ScalarType,
+) -> Result<(), SqlError> {
+    let scope = Scope::empty();
+    let ecx = ExprContext::new(scx, &scope, &[], "DEFAULT expressions");
+    let planned = expr::plan_expr(&ecx, default).map_err(|e| {
+        if e.sqlstate == SqlState::UNDEFINED_COLUMN {
+            SqlError::new(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                "cannot use column reference in DEFAULT expression",
+            )
+        } else {
+            e
+        }
+    })?;
+    match scx.coerce(planned, typ, CastContext::Assignment)? {
+        Ok(_) => Ok(()),
+        Err(from) => Err(SqlError::datatype_mismatch(format!(
+            "column \"{column}\" is of type {} but default expression is of type {from}",
+            typ.sql_name()
+        ))
+        .with_hint("You will need to rewrite or cast the expression.")),
+    }
 }
 
 /// `CREATE TABLE`, or with `stream`, `CREATE STREAM` (which must read a topic, and has
@@ -1090,7 +1176,9 @@ pub(crate) fn plan_create_table(
                 ColumnOption::Unique {
                     is_primary: false, ..
                 } => return Err(SqlError::unsupported_plural("UNIQUE constraints")),
-                ColumnOption::Default(_) => return Err(SqlError::unsupported("DEFAULT")),
+                ColumnOption::Default(default) => {
+                    check_default(scx, default, &column_name, scalar_type)?
+                }
                 ColumnOption::ForeignKey { .. } => {
                     return Err(SqlError::unsupported_plural("REFERENCES constraints"))
                 }
@@ -1142,10 +1230,15 @@ pub(crate) fn plan_create_table(
             other => return Err(SqlError::unsupported(format!("constraint {other}"))),
         }
     }
+    let defaults = defaults_of(create);
+    if stream && !defaults.is_empty() {
+        return Err(SqlError::unsupported("DEFAULT on a stream"));
+    }
     Ok(Plan::CreateTable {
         schema,
         name,
         desc: RelationDesc::new(names, types),
+        defaults,
         primary_key,
         create_sql,
         if_not_exists: create.if_not_exists,

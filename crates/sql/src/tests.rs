@@ -80,6 +80,7 @@ impl TestCatalog {
                 kind: ItemKind::Table,
                 desc: t_desc.clone(),
                 view_expr: None,
+                defaults: vec![],
             },
         );
         add(
@@ -101,6 +102,7 @@ impl TestCatalog {
                     col("s", Int16, true),
                 ]),
                 view_expr: None,
+                defaults: vec![],
             },
         );
         // A plain view over t: `SELECT a, b FROM t WHERE a > 0`.
@@ -122,6 +124,7 @@ impl TestCatalog {
                 kind: ItemKind::View,
                 desc: desc(vec![col("a", Int32, false), col("b", Text, true)]),
                 view_expr: Some(view_expr),
+                defaults: vec![],
             },
         );
         add(
@@ -132,6 +135,7 @@ impl TestCatalog {
                 kind: ItemKind::MaterializedView,
                 desc: desc(vec![col("a", Int32, false), col("cnt", Int64, false)]),
                 view_expr: None,
+                defaults: vec![],
             },
         );
         add(
@@ -142,6 +146,7 @@ impl TestCatalog {
                 kind: ItemKind::Source,
                 desc: desc(vec![col("k", Text, false)]),
                 view_expr: None,
+                defaults: vec![],
             },
         );
         for (id, name) in [(L, "l"), (R, "r")] {
@@ -156,6 +161,7 @@ impl TestCatalog {
                         col(&format!("{name}v"), Int32, true),
                     ]),
                     view_expr: None,
+                    defaults: vec![],
                 },
             );
         }
@@ -167,6 +173,7 @@ impl TestCatalog {
                 kind: ItemKind::Table,
                 desc: desc(vec![col("oid", Oid, false), col("relname", Name, false)]),
                 view_expr: None,
+                defaults: vec![],
             },
         );
         TestCatalog { items }
@@ -2164,7 +2171,7 @@ fn insert_casts_on_assignment() {
         "22001",
         "value too long for type character varying(3)",
     );
-    // DEFAULT is NULL (no column defaults yet).
+    // DEFAULT of a column without a DEFAULT expression is NULL.
     plan_ok("INSERT INTO t VALUES (1, DEFAULT)");
     plan_ok("INSERT INTO t DEFAULT VALUES");
 }
@@ -2377,6 +2384,7 @@ fn create_table_types_and_constraints() {
         create_sql,
         if_not_exists,
         source,
+        ..
     } = plan
     else {
         panic!("{plan:?}")
@@ -2453,9 +2461,9 @@ fn create_table_types_and_constraints() {
         "column \"x\" specified more than once",
     );
     assert_err(
-        "CREATE TABLE w (x int DEFAULT 1)",
-        "0A000",
-        "DEFAULT is not supported yet",
+        "CREATE TABLE w (x int DEFAULT 'a')",
+        "22P02",
+        "invalid input syntax for type integer: \"a\"",
     );
     assert_err(
         "CREATE TABLE w (x int UNIQUE)",

@@ -87,6 +87,7 @@ fn column_row(b: &Builtin, r: &Relation, position: usize, name: &str, typ: &Colu
     table_row(b, r)
         .set("column_name", name)
         .set("ordinal_position", int4(position))
+        .set("column_default", r.default_of(position - 1))
         .set("is_nullable", yes_no(r.kind != 'r' || typ.nullable))
         .set("data_type", info.data_type)
         .set("character_maximum_length", info.character_maximum_length)

@@ -342,6 +342,15 @@ struct Relation<'a> {
     definition: Option<String>,
     /// A table's PRIMARY KEY columns (0-based), empty without one.
     primary_key: &'a [usize],
+    /// A table's columns' DEFAULT expressions (empty when none has one).
+    defaults: &'a [Option<String>],
+}
+
+impl Relation<'_> {
+    /// The DEFAULT expression of column `column` (0-based), if it has one.
+    fn default_of(&self, column: usize) -> Option<&str> {
+        self.defaults.get(column)?.as_deref()
+    }
 }
 
 /// Every relation: the builtins first, in [`BUILTINS`] order, then the catalog's items;
@@ -374,6 +383,7 @@ fn relations(catalog: &Catalog) -> Relations<'_> {
             desc: b.desc(),
             definition: None,
             primary_key: &[],
+            defaults: &[],
         })
         .collect();
     for entry in catalog.entries() {
@@ -399,6 +409,7 @@ fn relations(catalog: &Catalog) -> Relations<'_> {
                 .then(|| view_definition(&entry.create_sql))
                 .flatten(),
             primary_key: &entry.primary_key,
+            defaults: &entry.defaults,
         });
     }
     Relations {

@@ -41,6 +41,7 @@ fn sample_catalog() -> Catalog {
         sink: None,
         pg: None,
         upstream: None,
+        defaults: vec![],
     });
     catalog.insert(CatalogEntry {
         id: GlobalId::User(2),
@@ -57,6 +58,7 @@ fn sample_catalog() -> Catalog {
         sink: None,
         pg: None,
         upstream: None,
+        defaults: vec![],
     });
     catalog
 }

@@ -304,6 +304,7 @@ impl Coordinator {
             schema,
             name,
             desc,
+            defaults,
             primary_key,
             create_sql,
             source,
@@ -318,7 +319,9 @@ impl Coordinator {
                 source_spec(&entry, self.kafka_brokers.as_deref())?;
                 entry
             }
-            None => CatalogEntry::table(id, name, desc, create_sql, primary_key),
+            None => {
+                CatalogEntry::table(id, name, desc, create_sql, primary_key).with_defaults(defaults)
+            }
         };
         Ok(entry.in_schema(schema))
     }

@@ -35,6 +35,7 @@ impl Coordinator {
             schema,
             name,
             desc,
+            defaults,
             primary_key,
             create_sql,
             if_not_exists,
@@ -61,7 +62,9 @@ impl Coordinator {
             self.create_source(entry)?;
             return tag(done);
         }
-        let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key).in_schema(schema);
+        let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key)
+            .with_defaults(defaults)
+            .in_schema(schema);
         self.storage.append(&LogRecord::create(&entry))?;
         self.compute
             .create_table(id, &entry.name, entry.desc.types.clone());
