@@ -51,6 +51,8 @@ pub struct CatalogEntry {
     /// For a table: each column's `DEFAULT` expression as SQL text (see
     /// `eddy_sql::CatalogItem::defaults`); empty when none has one.
     pub defaults: Vec<Option<String>>,
+    /// For a table: its CHECK constraints, enforced on every row written.
+    pub checks: Vec<eddy_sql::CheckConstraint>,
 }
 
 /// What a Postgres source reads and where it stands upstream: kept in its catalog
@@ -92,6 +94,7 @@ impl CatalogEntry {
             pg: None,
             upstream: None,
             defaults: vec![],
+            checks: vec![],
         }
     }
 
@@ -138,6 +141,7 @@ impl CatalogEntry {
             pg: None,
             upstream: None,
             defaults: vec![],
+            checks: vec![],
         }
     }
 
@@ -192,9 +196,18 @@ impl CatalogEntry {
         .in_schema(source_name)
     }
 
-    /// The same table with the columns' `DEFAULT` expressions.
-    pub fn with_defaults(self, defaults: Vec<Option<String>>) -> Self {
-        CatalogEntry { defaults, ..self }
+    /// The same table with the columns' `DEFAULT` expressions and its CHECK
+    /// constraints.
+    pub fn with_defaults(
+        self,
+        defaults: Vec<Option<String>>,
+        checks: Vec<eddy_sql::CheckConstraint>,
+    ) -> Self {
+        CatalogEntry {
+            defaults,
+            checks,
+            ..self
+        }
     }
 
     /// The same entry in schema `schema`.

@@ -49,11 +49,13 @@ impl Coordinator {
                     create_sql,
                     primary_key,
                 } => {
-                    // Not in the record: a table's defaults are in its statement.
+                    // Not in the record: a table's defaults and checks are in its
+                    // statement.
                     let defaults = eddy_sql::table_defaults(&create_sql);
+                    let checks = self.table_checks(&create_sql);
                     self.catalog.insert(
                         CatalogEntry::table(id, name, desc, create_sql, primary_key)
-                            .with_defaults(defaults),
+                            .with_defaults(defaults, checks),
                     );
                     tables.insert(id, HashMap::new());
                 }
@@ -325,6 +327,23 @@ impl Coordinator {
         }
         for (id, rows) in self.builtins.updates(&self.catalog) {
             self.compute.update_table(id, time, rows);
+        }
+    }
+
+    /// The CHECK constraints of a table, planned again from its logged `CREATE TABLE`
+    /// text (before the table is in the catalog). A text that no longer plans (never
+    /// expected: it planned when the table was created) is logged and yields none.
+    fn table_checks(&self, create_sql: &str) -> Vec<eddy_sql::CheckConstraint> {
+        let planned = crate::sequence::parse_one(create_sql).and_then(|stmt| {
+            eddy_sql::plan(&self.catalog, &self.plan_context(None, vec![]), &stmt)
+        });
+        match planned {
+            Ok(eddy_sql::Plan::CreateTable { checks, .. }) => checks,
+            Ok(_) => vec![],
+            Err(e) => {
+                warn!(error = %e, create_sql, "the CHECK constraints of a table could not be planned again");
+                vec![]
+            }
         }
     }
 

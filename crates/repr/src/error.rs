@@ -61,6 +61,7 @@ sqlstates! {
     // Class 23: integrity constraint violation.
     NOT_NULL_VIOLATION = "23502";
     UNIQUE_VIOLATION = "23505";
+    CHECK_VIOLATION = "23514";
     // Class 25: invalid transaction state.
     NO_ACTIVE_SQL_TRANSACTION = "25P01";
     IN_FAILED_SQL_TRANSACTION = "25P02";

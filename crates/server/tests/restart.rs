@@ -496,15 +496,15 @@ async fn sigterm_stop_and_restart_keeps_everything() {
     eddy.stop().expect("the last stop exits 0");
 }
 
-/// A table's DEFAULT expressions come back after `kill -9` (they are read from its
-/// logged statement).
+/// A table's DEFAULT expressions and CHECK constraints come back after `kill -9`
+/// (they are read from its logged statement).
 #[tokio::test]
-async fn column_defaults_survive_a_restart() {
+async fn column_defaults_and_checks_survive_a_restart() {
     let mut eddy = common::start_eddy(1);
     let client = eddy.connect().await.expect("connect");
     client
         .batch_execute(
-            "CREATE TABLE t (id int, kind text DEFAULT 'new', at date DEFAULT current_date);
+            "CREATE TABLE t (id int CHECK (id > 0), kind text DEFAULT 'new', at date DEFAULT current_date);
              INSERT INTO t (id) VALUES (1);",
         )
         .await
@@ -527,4 +527,9 @@ async fn column_defaults_survive_a_restart() {
         vec![Some("2".into()), Some("new".into()), Some("t".into())],
     ];
     assert_eq!(rows, expected);
+    let err = client
+        .batch_execute("INSERT INTO t (id) VALUES (-1)")
+        .await
+        .expect_err("a failed check");
+    assert_eq!(err.code().map(|c| c.code()), Some("23514"), "{err:?}");
 }

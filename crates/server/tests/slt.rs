@@ -284,7 +284,8 @@ slt_files!(
     recursive,
     window_functions,
     upsert,
-    defaults
+    defaults,
+    checks
 );
 
 #[test]

@@ -67,9 +67,9 @@ pub use crate::parse::{parse, Statement};
 pub use crate::pg_source::{CreatePgSource, DropSource};
 pub use crate::plan::{
     explain_desc, show_columns_desc, show_objects_desc, show_sinks_desc, show_sources_desc,
-    show_variable_desc, ConflictAction, ConflictTarget, MutationKind, ObjectKind, OnConflict,
-    PgTableRef, Plan, PlanContext, Returning, RowSetFinishing, SinkOptions, SourceOptions,
-    SubscribeOutput,
+    show_variable_desc, CheckConstraint, ConflictAction, ConflictTarget, MutationKind, ObjectKind,
+    OnConflict, PgTableRef, Plan, PlanContext, Returning, RowSetFinishing, SinkOptions,
+    SourceOptions, SubscribeOutput,
 };
 pub use crate::recursive::{parse_max_recursion, MAX_RECURSION_DEFAULT, MAX_RECURSION_VAR};
 pub use crate::sink::{CreateSink, DropSink};

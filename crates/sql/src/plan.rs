@@ -66,6 +66,8 @@ pub enum Plan {
         desc: RelationDesc,
         /// Each column's `DEFAULT` expression as SQL text; empty when none has one.
         defaults: Vec<Option<String>>,
+        /// The `CHECK` constraints, over the table's columns.
+        checks: Vec<CheckConstraint>,
         primary_key: Vec<usize>,
         create_sql: String,
         if_not_exists: bool,
@@ -247,6 +249,14 @@ pub enum MutationKind {
     Update {
         assignments: BTreeMap<usize, MirScalarExpr>,
     },
+}
+
+/// A `CHECK` constraint of a table: a row for which `expr` is false (not NULL) is
+/// refused with 23514 naming `name`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckConstraint {
+    pub name: String,
+    pub expr: MirScalarExpr,
 }
 
 /// `INSERT ... ON CONFLICT [target] DO NOTHING | DO UPDATE SET ... [WHERE ...]`.

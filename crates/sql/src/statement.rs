@@ -1053,6 +1053,63 @@ pub(crate) fn check_new_name(
     Ok(existing)
 }
 
+/// Plans the CHECK constraints of table `table` (columns `names` of `types`), naming
+/// them as Postgres does: a column's `<table>_<column>_check`, a table's by the one
+/// column it reads or `<table>_check`, with a number added to a name already taken.
+fn plan_checks(
+    scx: &StatementContext,
+    table: &str,
+    names: &[String],
+    types: &[ColumnType],
+    checks: Vec<(Option<String>, Expr, Option<String>)>,
+) -> Result<Vec<crate::plan::CheckConstraint>, SqlError> {
+    let scope = Scope::from_names(
+        Some(TableRef {
+            schema: None,
+            name: table.to_string(),
+        }),
+        names,
+    );
+    let mut planned: Vec<crate::plan::CheckConstraint> = Vec::new();
+    for (name, check, column) in checks {
+        let ecx = ExprContext::new(scx, &scope, types, "check constraints");
+        let cond = expr::plan_expr(&ecx, &check)?;
+        let cond = match scx.coerce(cond, ScalarType::Bool, CastContext::Implicit)? {
+            Ok(cond) => cond,
+            Err(from) => {
+                return Err(SqlError::datatype_mismatch(format!(
+                    "argument of CHECK must be type boolean, not type {from}"
+                )))
+            }
+        };
+        let name = match name {
+            Some(name) => name,
+            None => {
+                let column = column.or_else(|| {
+                    let read = cond.expr.support();
+                    (read.len() == 1).then(|| names[*read.iter().next().expect("one")].clone())
+                });
+                let base = match column {
+                    Some(column) => format!("{table}_{column}_check"),
+                    None => format!("{table}_check"),
+                };
+                let mut name = base.clone();
+                let mut n = 1;
+                while planned.iter().any(|c| c.name == name) {
+                    name = format!("{base}{n}");
+                    n += 1;
+                }
+                name
+            }
+        };
+        planned.push(crate::plan::CheckConstraint {
+            name,
+            expr: cond.expr,
+        });
+    }
+    Ok(planned)
+}
+
 /// Checks a column's `DEFAULT` expression when the table is created: it plans without
 /// columns in scope (a column reference is an error, as in Postgres) and can be
 /// stored in the column.
@@ -1143,6 +1200,8 @@ pub(crate) fn plan_create_table(
     let mut names: Vec<String> = vec![];
     let mut types: Vec<ColumnType> = vec![];
     let mut primary_key: Vec<usize> = vec![];
+    // `(name, expression, column)` of each CHECK: named, or of a column.
+    let mut check_exprs: Vec<(Option<String>, Expr, Option<String>)> = vec![];
     let set_primary_key = |columns: Vec<usize>, pk: &mut Vec<usize>| -> Result<(), SqlError> {
         if !pk.is_empty() {
             return Err(SqlError::new(
@@ -1182,9 +1241,11 @@ pub(crate) fn plan_create_table(
                 ColumnOption::ForeignKey { .. } => {
                     return Err(SqlError::unsupported_plural("REFERENCES constraints"))
                 }
-                ColumnOption::Check(_) => {
-                    return Err(SqlError::unsupported_plural("CHECK constraints"))
-                }
+                ColumnOption::Check(expr) => check_exprs.push((
+                    option.name.as_ref().map(normalize_ident),
+                    expr.clone(),
+                    Some(column_name.clone()),
+                )),
                 ColumnOption::Generated { .. } | ColumnOption::Identity(_) => {
                     return Err(SqlError::unsupported_plural("generated columns"))
                 }
@@ -1224,9 +1285,11 @@ pub(crate) fn plan_create_table(
             TableConstraint::ForeignKey { .. } => {
                 return Err(SqlError::unsupported_plural("FOREIGN KEY constraints"))
             }
-            TableConstraint::Check { .. } => {
-                return Err(SqlError::unsupported_plural("CHECK constraints"))
-            }
+            TableConstraint::Check {
+                name,
+                expr,
+                enforced: None,
+            } => check_exprs.push((name.as_ref().map(normalize_ident), (**expr).clone(), None)),
             other => return Err(SqlError::unsupported(format!("constraint {other}"))),
         }
     }
@@ -1234,11 +1297,16 @@ pub(crate) fn plan_create_table(
     if stream && !defaults.is_empty() {
         return Err(SqlError::unsupported("DEFAULT on a stream"));
     }
+    if source.is_some() && !check_exprs.is_empty() {
+        return Err(SqlError::unsupported("CHECK constraints on a topic"));
+    }
+    let checks = plan_checks(scx, &name, &names, &types, check_exprs)?;
     Ok(Plan::CreateTable {
         schema,
         name,
         desc: RelationDesc::new(names, types),
         defaults,
+        checks,
         primary_key,
         create_sql,
         if_not_exists: create.if_not_exists,

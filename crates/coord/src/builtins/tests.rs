@@ -42,6 +42,7 @@ fn sample_catalog() -> Catalog {
         pg: None,
         upstream: None,
         defaults: vec![],
+        checks: vec![],
     });
     catalog.insert(CatalogEntry {
         id: GlobalId::User(2),
@@ -59,6 +60,7 @@ fn sample_catalog() -> Catalog {
         pg: None,
         upstream: None,
         defaults: vec![],
+        checks: vec![],
     });
     catalog
 }

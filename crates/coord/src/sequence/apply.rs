@@ -305,6 +305,7 @@ impl Coordinator {
             name,
             desc,
             defaults,
+            checks,
             primary_key,
             create_sql,
             source,
@@ -319,9 +320,8 @@ impl Coordinator {
                 source_spec(&entry, self.kafka_brokers.as_deref())?;
                 entry
             }
-            None => {
-                CatalogEntry::table(id, name, desc, create_sql, primary_key).with_defaults(defaults)
-            }
+            None => CatalogEntry::table(id, name, desc, create_sql, primary_key)
+                .with_defaults(defaults, checks),
         };
         Ok(entry.in_schema(schema))
     }

@@ -36,6 +36,7 @@ impl Coordinator {
             name,
             desc,
             defaults,
+            checks,
             primary_key,
             create_sql,
             if_not_exists,
@@ -63,7 +64,7 @@ impl Coordinator {
             return tag(done);
         }
         let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key)
-            .with_defaults(defaults)
+            .with_defaults(defaults, checks)
             .in_schema(schema);
         self.storage.append(&LogRecord::create(&entry))?;
         self.compute

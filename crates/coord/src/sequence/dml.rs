@@ -49,7 +49,7 @@ impl Coordinator {
         };
         let mut updates = updates;
         consolidate(&mut updates);
-        self.check_not_null(id, &updates)?;
+        self.check_rows(id, &updates)?;
         self.apply_writes(session_id, id, updates)?;
         respond("INSERT 0", &written, returning)
     }
@@ -219,7 +219,7 @@ impl Coordinator {
         let n = rows.len();
         let mut updates: Vec<(Row, Diff)> = rows.into_iter().map(|row| (row, 1)).collect();
         consolidate(&mut updates);
-        self.check_not_null(id, &updates)?;
+        self.check_rows(id, &updates)?;
         self.apply_writes(session_id, id, updates)?;
         tag(format!("COPY {n}"))
     }
@@ -260,7 +260,7 @@ impl Coordinator {
             }
         };
         consolidate(&mut updates);
-        self.check_not_null(id, &updates)?;
+        self.check_rows(id, &updates)?;
         self.apply_writes(session_id, id, updates)?;
         match kind {
             // Postgres' tag for TRUNCATE has no count.
@@ -322,6 +322,36 @@ impl Coordinator {
             .write_statements
             .fetch_add(1, Ordering::Relaxed);
         Ok(time)
+    }
+
+    /// 23502 when a row written has NULL in a NOT NULL column of table `id`, 23514 when
+    /// it fails one of its CHECK constraints.
+    fn check_rows(&self, id: GlobalId, rows: &[(Row, Diff)]) -> Result<(), SqlError> {
+        self.check_not_null(id, rows)?;
+        let entry = self.catalog.get(id).expect("target table exists");
+        if entry.checks.is_empty() {
+            return Ok(());
+        }
+        for (row, _) in rows.iter().filter(|(_, diff)| *diff > 0) {
+            let datums = row.unpack();
+            for check in &entry.checks {
+                if check.expr.eval(&datums)? == eddy_repr::Datum::Bool(false) {
+                    let types: Vec<_> = entry.desc.types.iter().map(|t| t.scalar_type).collect();
+                    return Err(SqlError::new(
+                        SqlState::CHECK_VIOLATION,
+                        format!(
+                            "new row for relation \"{}\" violates check constraint \"{}\"",
+                            entry.name, check.name
+                        ),
+                    )
+                    .with_detail(format!(
+                        "Failing row contains {}.",
+                        row_text(&datums, &types)
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// 23502 when an inserted row has NULL in a NOT NULL column of table `id`.
@@ -411,4 +441,17 @@ fn rows_with_keys(
         func: VariadicFunc::Or,
         exprs: matches,
     }])
+}
+
+/// A row as Postgres shows it in a message: `(1, abc, null)`.
+fn row_text(datums: &[eddy_repr::Datum], types: &[eddy_repr::ScalarType]) -> String {
+    let values: Vec<String> = datums
+        .iter()
+        .zip(types)
+        .map(|(d, t)| match d {
+            eddy_repr::Datum::Null => "null".to_string(),
+            d => eddy_repr::strconv::format_datum(d, t),
+        })
+        .collect();
+    format!("({})", values.join(", "))
 }
