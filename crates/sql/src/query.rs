@@ -35,6 +35,7 @@ use crate::catalog::ItemKind;
 use crate::context::{CExpr, CteDef, StatementContext, Typed};
 use crate::expr::{self, ExprContext, Grouping};
 use crate::func;
+use crate::lateral;
 use crate::names::{item_name, normalize_ident, object_name_parts};
 use crate::scope::{Scope, TableRef};
 use crate::subquery::{OuterRelation, Prefix};
@@ -1305,9 +1306,10 @@ fn figure_name(e: &Expr) -> Option<(String, u8)> {
     }
 }
 
-/// Plans a FROM clause: the cross product of its items. A correlated subquery's FROM starts with its prefix, so join
-/// conditions may read outer columns. A function in FROM may read the items before
-/// it (Postgres treats functions in FROM as LATERAL).
+/// Plans a FROM clause: the cross product of its items. A correlated subquery's FROM
+/// starts with its prefix, so join conditions may read outer columns. A LATERAL item
+/// (a function in FROM is one, as in Postgres) may read the items before it, also
+/// from inside the join tree of a later item (see `lateral.rs`).
 fn plan_from_with(
     scx: &StatementContext,
     from: &[TableWithJoins],
@@ -1316,16 +1318,43 @@ fn plan_from_with(
     let mut acc: Option<(MirRelationExpr, Scope)> = None;
     let mut start = prefix.map(|p| (p.keys.clone(), p.scope.clone()));
     for item in from {
-        if is_table_function(&item.relation) {
-            let left = acc
+        if lateral::is_lateral(&item.relation) {
+            let (left, left_scope) = acc
                 .take()
                 .or(start.take())
                 .unwrap_or_else(|| (unit_relation(), Scope::empty()));
-            let (mut rel, mut scope) = plan_table_function(scx, left, &item.relation)?;
+            let (right, right_scope) =
+                lateral::plan_lateral_factor(scx, &left, &left_scope, &item.relation)?;
+            let mut rel = match right {
+                lateral::RightInput::Independent(right) => MirRelationExpr::Join {
+                    inputs: vec![left, right],
+                    equivalences: vec![],
+                },
+                lateral::RightInput::PerLeftRow { product, .. } => product,
+            };
+            let mut scope = Scope::concat(left_scope, right_scope);
             for join in &item.joins {
                 (rel, scope) = plan_join(scx, rel, scope, join)?;
             }
             acc = Some((rel, scope));
+            continue;
+        }
+        // An item whose joins have a LATERAL item may read the items before it: it is
+        // planned as their product followed by its joins (the same rows when its joins
+        // are inner or left ones).
+        let reads_before = item.joins.iter().any(|j| lateral::is_lateral(&j.relation))
+            && item.joins.iter().all(|j| {
+                matches!(
+                    j.join_operator,
+                    JoinOperator::Join(_)
+                        | JoinOperator::Inner(_)
+                        | JoinOperator::CrossJoin(_)
+                        | JoinOperator::Left(_)
+                        | JoinOperator::LeftOuter(_)
+                )
+            });
+        if reads_before && acc.is_some() {
+            acc = Some(plan_table_with_joins(scx, item, acc.take())?);
             continue;
         }
         let (rel, scope) = plan_table_with_joins(scx, item, start.take())?;
@@ -1366,7 +1395,12 @@ fn plan_table_with_joins(
     Ok((rel, scope))
 }
 
-fn is_table_function(factor: &TableFactor) -> bool {
+/// Whether `factor` is a call of a set-returning function (with or without LATERAL).
+fn is_table_function_call(factor: &TableFactor) -> bool {
+    is_table_function(factor) || matches!(factor, TableFactor::Function { lateral: true, .. })
+}
+
+pub(crate) fn is_table_function(factor: &TableFactor) -> bool {
     match factor {
         TableFactor::Table {
             name,
@@ -1380,7 +1414,7 @@ fn is_table_function(factor: &TableFactor) -> bool {
 
 /// A set-returning function in FROM, called for each row of `left` (whose columns its
 /// arguments may read, as with an implicit LATERAL): a `FlatMap` over `left`.
-fn plan_table_function(
+pub(crate) fn plan_table_function(
     scx: &StatementContext,
     left: (MirRelationExpr, Scope),
     factor: &TableFactor,
@@ -1433,6 +1467,27 @@ fn plan_table_function(
             with_ordinality: false,
         } => ("unnest".to_string(), array_exprs.iter().collect(), alias),
         TableFactor::UNNEST { .. } => return Err(SqlError::unsupported("this form of UNNEST")),
+        TableFactor::Function {
+            lateral: true,
+            name,
+            args,
+            alias,
+        } => {
+            let parts = object_name_parts(name)?;
+            let function = match parts.as_slice() {
+                [f] => f.clone(),
+                [schema, f] if schema == crate::names::PG_CATALOG_SCHEMA => f.clone(),
+                _ => return Err(SqlError::function_does_not_exist(format!("{name}()"))),
+            };
+            let exprs = args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+                    _ => Err(SqlError::unsupported_plural("named function arguments")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (function, exprs, alias)
+        }
         _ => return Err(SqlError::internal("not a table function")),
     };
     let (left, left_scope) = left;
@@ -1566,14 +1621,13 @@ fn plan_table_factor(
             };
             Ok((expr, Scope::from_names(Some(table), &names)))
         }
+        // LATERAL with nothing to its left reads nothing (a LATERAL item after others
+        // is planned in `lateral.rs`).
         TableFactor::Derived {
-            lateral,
+            lateral: _,
             subquery,
             alias,
         } => {
-            if *lateral {
-                return Err(SqlError::unsupported("LATERAL"));
-            }
             let (expr, mut names, _) = plan_query(scx, subquery)?.into_relation();
             let table = match alias {
                 Some(alias) => {
@@ -1613,8 +1667,7 @@ fn plan_table_factor(
                 }
             }
         }
-        TableFactor::Function { lateral: true, .. } => Err(SqlError::unsupported("LATERAL")),
-        TableFactor::UNNEST { .. } => {
+        TableFactor::Function { lateral: true, .. } | TableFactor::UNNEST { .. } => {
             plan_table_function(scx, (unit_relation(), Scope::empty()), factor)
         }
         TableFactor::Function { .. } | TableFactor::TableFunction { .. } => {
@@ -1649,9 +1702,6 @@ fn plan_join(
         }
         other => return Err(SqlError::unsupported(format!("join {other:?}"))),
     };
-    if let TableFactor::Derived { lateral: true, .. } = &join.relation {
-        return Err(SqlError::unsupported("LATERAL"));
-    }
     // The rows a RIGHT or FULL join adds have no left side, so they would lose the
     // outer values a correlated subquery's rows start with. (A scope that records
     // outer uses is only planned to find the correlation, never run.)
@@ -1664,11 +1714,29 @@ fn plan_join(
             "RIGHT and FULL joins in correlated subqueries",
         ));
     }
-    let (right, right_scope) = plan_table_factor(scx, &join.relation)?;
+    // A LATERAL item on the right pairs each left row with the rows computed for it.
+    // (A function on the right of a RIGHT or FULL join reads nothing of the left.)
+    let outer_kind = matches!(kind, JoinKind::Right | JoinKind::Full);
+    let (right, right_scope) = if lateral::is_lateral(&join.relation)
+        && !(outer_kind && is_table_function_call(&join.relation))
+    {
+        lateral::plan_lateral_factor(scx, &left, &left_scope, &join.relation)?
+    } else {
+        let (right, scope) = plan_table_factor(scx, &join.relation)?;
+        (lateral::RightInput::Independent(right), scope)
+    };
     let left_arity = left_scope.len();
     let right_arity = right_scope.len();
     let left_typ = left.typ();
-    let right_typ = right.typ();
+    let right_typ: Vec<ColumnType> = match &right {
+        lateral::RightInput::Independent(right) => right.typ(),
+        lateral::RightInput::PerLeftRow { product, reads } => {
+            if outer_kind {
+                return Err(lateral::right_or_full_error(&left_scope, reads));
+            }
+            product.typ()[left_arity..].to_vec()
+        }
+    };
     let mut typ = left_typ.clone();
     typ.extend(right_typ.iter().copied());
 
@@ -1745,20 +1813,27 @@ fn plan_join(
         }
     }
 
-    // Inner-join equalities across the inputs become equivalences.
-    let mut equivalences = vec![];
-    let mut predicates = vec![];
-    for c in conjuncts {
-        match cross_equality(&c, left_arity) {
-            Some(pair) => equivalences.push(pair),
-            None => predicates.push(c),
+    let (matched, right) = match right {
+        lateral::RightInput::Independent(right) => {
+            // Inner-join equalities across the inputs become equivalences.
+            let mut equivalences = vec![];
+            let mut predicates = vec![];
+            for c in conjuncts {
+                match cross_equality(&c, left_arity) {
+                    Some(pair) => equivalences.push(pair),
+                    None => predicates.push(c),
+                }
+            }
+            let matched = MirRelationExpr::Join {
+                inputs: vec![left.clone(), right.clone()],
+                equivalences,
+            }
+            .filter(predicates);
+            (matched, Some(right))
         }
-    }
-    let matched = MirRelationExpr::Join {
-        inputs: vec![left.clone(), right.clone()],
-        equivalences,
-    }
-    .filter(predicates);
+        // The optimizer pushes the conditions into the product's join.
+        lateral::RightInput::PerLeftRow { product, .. } => (product.filter(conjuncts), None),
+    };
     let mut rel = match kind {
         JoinKind::Inner => matched,
         _ => {
@@ -1774,7 +1849,7 @@ fn plan_join(
                     .collect();
                 parts.push(unmatched.map(nulls));
             }
-            if matches!(kind, JoinKind::Right | JoinKind::Full) {
+            if let (Some(right), true) = (&right, outer_kind) {
                 let unmatched = right
                     .clone()
                     .union(

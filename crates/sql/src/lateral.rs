@@ -1,0 +1,156 @@
+//! LATERAL in FROM: a subquery or set-returning function that reads the columns of
+//! the FROM items to its left, planned without evaluating anything per outer row.
+//!
+//! A FROM item `L, LATERAL (q) s` (also `L CROSS JOIN LATERAL (q) s`, `L [LEFT] JOIN
+//! LATERAL (q) s ON c`) denotes, for every row `l` of `L`, `l` paired with each row
+//! of `q` evaluated with `l`'s values. It is decorrelated with the machinery of
+//! `subquery.rs`: `q` is planned over `D = Distinct(Project_C(L))`, where `C` are the
+//! columns of `L` it reads, so each of its rows starts with the values of `C` it was
+//! computed for, and grouping, aggregates (a key without rows still gets `count(*) =
+//! 0`), DISTINCT and set operations all work per key; `ORDER BY ... LIMIT k` becomes
+//! a `TopK` grouped by `C`. The rows are then joined back onto `L` on `C`, compared
+//! NULL-safely: `D` holds each NULL-containing key once and `q` was computed for it
+//! (where `u.x = t.x` matches nothing for a NULL `t.x`, as in Postgres), so every row
+//! of `L` meets exactly the rows computed for its own values. Because `D` is
+//! distinct and the join is on all of `C`, a row of `L` that occurs `m` times pairs
+//! with a row of `q` that occurs `n` times `m * n` times, as in Postgres.
+//!
+//! A LATERAL subquery that reads no column of `L` is an ordinary subquery joined
+//! like any other. A set-returning function in FROM (with or without the keyword;
+//! Postgres treats every function in FROM as LATERAL) is a `FlatMap` over `L`,
+//! which evaluates its arguments from each row's own columns.
+//!
+//! `LEFT JOIN LATERAL` keeps the rows of `L` that pair with nothing that satisfies
+//! the ON condition, padded with NULLs, through the same unmatched-rows difference as
+//! any outer join (see `query.rs`). A LATERAL item that reads its left side cannot be
+//! the right side of a RIGHT or FULL join: Postgres refuses that with 42P10, and so
+//! does Eddy.
+
+use eddy_expr::{MirRelationExpr, MirScalarExpr};
+use eddy_repr::{SqlError, SqlState};
+use sqlparser::ast::TableFactor;
+
+use crate::context::StatementContext;
+use crate::names::normalize_ident;
+use crate::query::{self, rename_columns};
+use crate::scope::{Scope, TableRef};
+use crate::subquery::{self, null_safe_equivalences};
+
+/// The right side of a join, planned against its left side.
+pub enum RightInput {
+    /// A relation that reads nothing of the left side.
+    Independent(MirRelationExpr),
+    /// Every left row paired with the right rows computed for it: the left side's
+    /// columns, then the right side's. `reads` are the left columns a subquery
+    /// reads (empty for a function, whose arguments read each row's own columns).
+    PerLeftRow {
+        product: MirRelationExpr,
+        reads: Vec<usize>,
+    },
+}
+
+/// Whether `factor` may read the columns of the FROM items to its left.
+pub fn is_lateral(factor: &TableFactor) -> bool {
+    matches!(
+        factor,
+        TableFactor::Derived { lateral: true, .. } | TableFactor::Function { lateral: true, .. }
+    ) || query::is_table_function(factor)
+}
+
+/// Plans the lateral `factor` (see [`is_lateral`]) against `left`, named by
+/// `left_scope`; returns it with the scope of its own columns.
+pub fn plan_lateral_factor(
+    scx: &StatementContext,
+    left: &MirRelationExpr,
+    left_scope: &Scope,
+    factor: &TableFactor,
+) -> Result<(RightInput, Scope), SqlError> {
+    let TableFactor::Derived {
+        subquery, alias, ..
+    } = factor
+    else {
+        let left_arity = left.arity();
+        let (product, scope) =
+            query::plan_table_function(scx, (left.clone(), left_scope.clone()), factor)?;
+        let right_scope = right_part(scope, left_arity);
+        let product = RightInput::PerLeftRow {
+            product,
+            reads: vec![],
+        };
+        return Ok((product, right_scope));
+    };
+    let lateral = subquery::plan_lateral(scx, left, left_scope, subquery)?;
+    let mut names = lateral.names;
+    let table = match alias {
+        Some(alias) => {
+            let table = normalize_ident(&alias.name);
+            rename_columns(&mut names, alias, &table)?;
+            Some(TableRef {
+                schema: None,
+                name: table,
+            })
+        }
+        None => None,
+    };
+    let scope = Scope::from_names(table, &names);
+    if lateral.columns.is_empty() {
+        return Ok((RightInput::Independent(lateral.expr), scope));
+    }
+    let product = join_back(left, &lateral.columns, lateral.expr);
+    let product = RightInput::PerLeftRow {
+        product,
+        reads: lateral.columns,
+    };
+    Ok((product, scope))
+}
+
+/// `left` joined with `rows` (the values of `left`'s `columns`, then the subquery's
+/// columns) where the values equal NULL-safely; keeps `left`'s columns and the
+/// subquery's.
+fn join_back(left: &MirRelationExpr, columns: &[usize], rows: MirRelationExpr) -> MirRelationExpr {
+    let arity = left.arity();
+    let n = columns.len();
+    let left_typ = left.typ();
+    let key_types: Vec<_> = columns.iter().map(|&c| left_typ[c]).collect();
+    let equivalences = null_safe_equivalences(
+        columns.iter().map(|&c| MirScalarExpr::Column(c)).collect(),
+        (arity..arity + n).map(MirScalarExpr::Column).collect(),
+        &key_types,
+    );
+    let rows_arity = rows.arity();
+    MirRelationExpr::Join {
+        inputs: vec![left.clone(), rows],
+        equivalences,
+    }
+    .project((0..arity).chain(arity + n..arity + rows_arity).collect())
+}
+
+/// The items of `scope` after the first `left_arity`: the right side's own scope.
+fn right_part(scope: Scope, left_arity: usize) -> Scope {
+    let items = scope.items[left_arity..].to_vec();
+    let star = scope
+        .star
+        .iter()
+        .filter(|&&i| i >= left_arity)
+        .map(|&i| i - left_arity)
+        .collect();
+    Scope {
+        items,
+        star,
+        outer_uses: None,
+    }
+}
+
+/// The error for a LATERAL item that reads its left side on the right of a RIGHT or
+/// FULL join, naming the table of the first column it reads, as Postgres does.
+pub fn right_or_full_error(left_scope: &Scope, columns: &[usize]) -> SqlError {
+    let table = columns
+        .first()
+        .and_then(|&c| left_scope.items[c].table.as_ref())
+        .map_or_else(String::new, |t| t.name.clone());
+    SqlError::new(
+        SqlState::INVALID_COLUMN_REFERENCE,
+        format!("invalid reference to FROM-clause entry for table \"{table}\""),
+    )
+    .with_detail("The combining JOIN type must be INNER or LEFT for a LATERAL reference.")
+}
