@@ -16,7 +16,9 @@
 //! with a row of `q` that occurs `n` times `m * n` times, as in Postgres.
 //!
 //! A LATERAL subquery that reads no column of `L` is an ordinary subquery joined
-//! like any other. A set-returning function in FROM (with or without the keyword;
+//! like any other. A subquery in the FROM of a correlated subquery, LATERAL or not,
+//! may read the outer query's columns (which lead `L`, see `subquery.rs`): it is
+//! planned the same way, with only those columns in scope when it is not LATERAL. A set-returning function in FROM (with or without the keyword;
 //! Postgres treats every function in FROM as LATERAL) is a `FlatMap` over `L`,
 //! which evaluates its arguments from each row's own columns.
 //!
@@ -57,6 +59,15 @@ pub fn is_lateral(factor: &TableFactor) -> bool {
     ) || query::is_table_function(factor)
 }
 
+/// Whether `factor`, with `left_scope` to its left, is planned here: a LATERAL item,
+/// or a subquery in the FROM of a correlated subquery (which may read the outer
+/// query's columns, though not those of the items beside it).
+pub fn reads_left(factor: &TableFactor, left_scope: &Scope) -> bool {
+    is_lateral(factor)
+        || (matches!(factor, TableFactor::Derived { .. })
+            && left_scope.items.iter().any(|i| i.level > 0))
+}
+
 /// Plans the lateral `factor` (see [`is_lateral`]) against `left`, named by
 /// `left_scope`; returns it with the scope of its own columns.
 pub fn plan_lateral_factor(
@@ -79,7 +90,15 @@ pub fn plan_lateral_factor(
         };
         return Ok((product, right_scope));
     };
-    let lateral = subquery::plan_lateral(scx, left, left_scope, subquery)?;
+    // Without LATERAL, only the outer query's columns are in scope.
+    let hidden;
+    let visible = if is_lateral(factor) {
+        left_scope
+    } else {
+        hidden = outer_items_only(left_scope);
+        &hidden
+    };
+    let lateral = subquery::plan_lateral(scx, left, visible, subquery)?;
     let mut names = lateral.names;
     let table = match alias {
         Some(alias) => {
@@ -123,6 +142,18 @@ fn join_back(left: &MirRelationExpr, columns: &[usize], rows: MirRelationExpr) -
         equivalences,
     }
     .project((0..arity).chain(arity + n..arity + rows_arity).collect())
+}
+
+/// `scope` with its own items (level 0) hidden from every name.
+fn outer_items_only(scope: &Scope) -> Scope {
+    let mut scope = scope.clone();
+    for item in scope.items.iter_mut().filter(|i| i.level == 0) {
+        item.table = None;
+        item.column = String::new();
+        item.unqualified = false;
+    }
+    scope.star.clear();
+    scope
 }
 
 /// The items of `scope` after the first `left_arity`: the right side's own scope.

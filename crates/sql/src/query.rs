@@ -167,7 +167,20 @@ fn plan_query_with_ctes(
                     crate::recursive::plan_recursive_cte(scx, cte, name, all, left, right)?
                 }
                 None => {
-                    let (expr, mut names, _) = plan_query(scx, &cte.query)?.into_relation();
+                    let planned = match plan_query(scx, &cte.query) {
+                        Err(e) => {
+                            return Err(match prefix {
+                                Some(prefix) if reads_outer(scx, &cte.query, prefix) => {
+                                    SqlError::unsupported_plural(
+                                        "WITH queries that read columns of an outer query",
+                                    )
+                                }
+                                _ => e,
+                            })
+                        }
+                        Ok(planned) => planned,
+                    };
+                    let (expr, mut names, _) = planned.into_relation();
                     rename_columns(&mut names, &cte.alias, &name)?;
                     CteDef { name, expr, names }
                 }
@@ -226,6 +239,22 @@ fn plan_query_with_ctes(
             })
         }
     }
+}
+
+/// Whether `query` plans when the outer columns of `prefix` are in scope, and reads
+/// some of them.
+fn reads_outer(scx: &StatementContext, query: &Query, prefix: &Prefix) -> bool {
+    let uses = std::rc::Rc::new(std::cell::RefCell::new(std::collections::BTreeSet::new()));
+    let probe = Prefix {
+        keys: prefix.keys.clone(),
+        scope: Scope {
+            outer_uses: Some(std::rc::Rc::clone(&uses)),
+            ..prefix.scope.clone()
+        },
+    };
+    let planned = plan_correlated_query(scx, query, &probe).is_ok();
+    let reads = !uses.borrow().is_empty();
+    planned && reads
 }
 
 /// The parts of a CTE of a `WITH RECURSIVE` that may read itself: `base UNION [ALL]
@@ -451,11 +480,36 @@ pub(crate) fn plan_set_expr(
         }
         SetExpr::Query(query) => Ok(plan_query_with(scx, query, prefix)?.into_relation()),
         SetExpr::Values(values) => {
-            let (expr, names, unknown) = plan_values(scx, values)?;
+            let PlannedValues {
+                rows,
+                types,
+                names,
+                unknown,
+            } = plan_values(scx, values, prefix)?;
+            let reads_prefix = rows
+                .iter()
+                .flatten()
+                .any(|value| !value.expr.support().is_empty());
             let expr = match prefix {
-                None => expr,
+                None => rows_relation(rows, &types),
+                // Rows that read the outer columns are computed per key.
+                Some(prefix) if reads_prefix => {
+                    let mut parts = rows.into_iter().map(|row| {
+                        prefix
+                            .keys
+                            .clone()
+                            .map(row.into_iter().map(|v| v.expr).collect())
+                    });
+                    let base = parts
+                        .next()
+                        .ok_or_else(|| SqlError::internal("VALUES without rows"))?;
+                    MirRelationExpr::Union {
+                        base: Box::new(base),
+                        inputs: parts.collect(),
+                    }
+                }
                 Some(prefix) => MirRelationExpr::Join {
-                    inputs: vec![prefix.keys.clone(), expr],
+                    inputs: vec![prefix.keys.clone(), rows_relation(rows, &types)],
                     equivalences: vec![],
                 },
             };
@@ -568,16 +622,30 @@ pub fn cast_columns(expr: MirRelationExpr, targets: &[ScalarType]) -> MirRelatio
 }
 
 /// `VALUES (...), (...)`: columns `column1`, `column2`, ... of the rows' common types.
+/// A VALUES list: its rows typed to their columns' common types.
+struct PlannedValues {
+    rows: Vec<Vec<Typed>>,
+    types: Vec<ScalarType>,
+    names: Vec<String>,
+    unknown: Vec<bool>,
+}
+
+/// Plans a VALUES list. In a correlated subquery the values may read the outer
+/// columns of `prefix`.
 fn plan_values(
     scx: &StatementContext,
     values: &Values,
-) -> Result<(MirRelationExpr, Vec<String>, Vec<bool>), SqlError> {
+    prefix: Option<&Prefix>,
+) -> Result<PlannedValues, SqlError> {
     let arity = values.rows.first().map(|r| r.len()).unwrap_or(0);
     if values.rows.iter().any(|r| r.len() != arity) {
         return Err(SqlError::syntax("VALUES lists must all be the same length"));
     }
-    let scope = Scope::empty();
-    let ecx = ExprContext::new(scx, &scope, &[], "VALUES");
+    let (scope, typ) = match prefix {
+        Some(prefix) => (prefix.scope.clone(), prefix.keys.typ()),
+        None => (Scope::empty(), vec![]),
+    };
+    let ecx = ExprContext::new(scx, &scope, &typ, "VALUES");
     let mut columns: Vec<Vec<CExpr>> = vec![vec![]; arity];
     for row in &values.rows {
         for (i, e) in row.iter().enumerate() {
@@ -603,7 +671,12 @@ fn plan_values(
         }
     }
     let names = (1..=arity).map(|i| format!("column{i}")).collect();
-    Ok((rows_relation(rows, &column_types), names, unknown))
+    Ok(PlannedValues {
+        rows,
+        types: column_types,
+        names,
+        unknown,
+    })
 }
 
 /// A relation of the given rows of expressions (with no input columns). Rows of plain
@@ -1318,7 +1391,10 @@ fn plan_from_with(
     let mut acc: Option<(MirRelationExpr, Scope)> = None;
     let mut start = prefix.map(|p| (p.keys.clone(), p.scope.clone()));
     for item in from {
-        if lateral::is_lateral(&item.relation) {
+        let left_scope = acc.as_ref().or(start.as_ref()).map(|(_, s)| s);
+        if left_scope.is_some_and(|s| lateral::reads_left(&item.relation, s))
+            || lateral::is_lateral(&item.relation)
+        {
             let (left, left_scope) = acc
                 .take()
                 .or(start.take())
@@ -1719,6 +1795,7 @@ fn plan_join(
     let outer_kind = matches!(kind, JoinKind::Right | JoinKind::Full);
     let (right, right_scope) = if lateral::is_lateral(&join.relation)
         && !(outer_kind && is_table_function_call(&join.relation))
+        || !outer_kind && lateral::reads_left(&join.relation, &left_scope)
     {
         lateral::plan_lateral_factor(scx, &left, &left_scope, &join.relation)?
     } else {
