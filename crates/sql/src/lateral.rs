@@ -146,13 +146,19 @@ fn join_back(left: &MirRelationExpr, columns: &[usize], rows: MirRelationExpr) -
 
 /// `scope` with its own items (level 0) hidden from every name.
 fn outer_items_only(scope: &Scope) -> Scope {
+    without_context(scope, scope.len())
+}
+
+/// `scope` with its own items (level 0) among the first `context` hidden from every
+/// name and from `*` (outer items stay: a correlated subquery's conditions read them).
+pub fn without_context(scope: &Scope, context: usize) -> Scope {
     let mut scope = scope.clone();
-    for item in scope.items.iter_mut().filter(|i| i.level == 0) {
+    for item in scope.items[..context].iter_mut().filter(|i| i.level == 0) {
         item.table = None;
         item.column = String::new();
         item.unqualified = false;
     }
-    scope.star.clear();
+    scope.star.retain(|&i| i >= context);
     scope
 }
 

@@ -188,7 +188,7 @@ fn plan_query_with_ctes(
             scx.ctes.borrow_mut().push(def);
         }
     }
-    let (limit, offset) = plan_limit_offset(scx, query)?;
+    let (limit, offset) = plan_limit_offset(scx, query, prefix)?;
     let order_by: &[OrderByExpr] = match &query.order_by {
         None => &[],
         Some(order_by) => {
@@ -380,7 +380,15 @@ fn column_order(column: usize, o: &OrderByExpr) -> ColumnOrder {
 fn plan_limit_offset(
     scx: &StatementContext,
     query: &Query,
+    prefix: Option<&Prefix>,
 ) -> Result<(Option<usize>, usize), SqlError> {
+    // In a correlated subquery a count may name the outer columns, which makes it
+    // non-constant (0A000) rather than unknown.
+    let (scope, typ) = match prefix {
+        Some(prefix) => (prefix.scope.clone(), prefix.keys.typ()),
+        None => (Scope::empty(), vec![]),
+    };
+    let ecx = ExprContext::new(scx, &scope, &typ, "LIMIT");
     let (limit, offset) = match &query.limit_clause {
         None => (None, None),
         Some(LimitClause::LimitOffset {
@@ -399,7 +407,12 @@ fn plan_limit_offset(
         }
     };
     let mut limit = match limit {
-        Some(e) => constant_count(scx, e, "LIMIT", SqlState::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE)?,
+        Some(e) => constant_count(
+            &ecx,
+            e,
+            "LIMIT",
+            SqlState::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE,
+        )?,
         None => None,
     };
     if let Some(fetch) = &query.fetch {
@@ -411,7 +424,7 @@ fn plan_limit_offset(
         }
         limit = match &fetch.quantity {
             Some(e) => constant_count(
-                scx,
+                &ecx,
                 e,
                 "FETCH FIRST",
                 SqlState::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE,
@@ -421,7 +434,7 @@ fn plan_limit_offset(
     }
     let offset = match offset {
         Some(e) => constant_count(
-            scx,
+            &ecx,
             e,
             "OFFSET",
             SqlState::INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE,
@@ -434,13 +447,13 @@ fn plan_limit_offset(
 
 /// A LIMIT/OFFSET count: a constant (or parameter) integer; NULL means none.
 fn constant_count(
-    scx: &StatementContext,
+    ecx: &ExprContext,
     expr: &Expr,
     clause: &'static str,
     negative_state: SqlState,
 ) -> Result<Option<usize>, SqlError> {
-    let scope = Scope::empty();
-    let ecx = ExprContext::new(scx, &scope, &[], clause);
+    let scx = ecx.scx;
+    let ecx = ecx.with_clause(clause);
     let planned = expr::plan_expr(&ecx, expr)?;
     let typed = match scx.coerce(planned, ScalarType::Int64, types::CastContext::Implicit)? {
         Ok(t) => t,
@@ -1391,49 +1404,65 @@ fn plan_from_with(
     let mut acc: Option<(MirRelationExpr, Scope)> = None;
     let mut start = prefix.map(|p| (p.keys.clone(), p.scope.clone()));
     for item in from {
+        // An item that may read the items before it (a LATERAL item, or one with a
+        // LATERAL item in its joins) is planned over their product: the same rows as
+        // the product of the item alone when its joins are inner or left ones, as
+        // they must be then. The items before it stay hidden from its join
+        // conditions.
+        let outer_joins = item.joins.iter().any(|j| {
+            matches!(
+                j.join_operator,
+                JoinOperator::Right(_) | JoinOperator::RightOuter(_) | JoinOperator::FullOuter(_)
+            )
+        });
         let left_scope = acc.as_ref().or(start.as_ref()).map(|(_, s)| s);
-        if left_scope.is_some_and(|s| lateral::reads_left(&item.relation, s))
-            || lateral::is_lateral(&item.relation)
-        {
-            let (left, left_scope) = acc
-                .take()
-                .or(start.take())
-                .unwrap_or_else(|| (unit_relation(), Scope::empty()));
-            let (right, right_scope) =
-                lateral::plan_lateral_factor(scx, &left, &left_scope, &item.relation)?;
-            let mut rel = match right {
-                lateral::RightInput::Independent(right) => MirRelationExpr::Join {
-                    inputs: vec![left, right],
-                    equivalences: vec![],
-                },
-                lateral::RightInput::PerLeftRow { product, .. } => product,
+        let reads_before = lateral::is_lateral(&item.relation)
+            || left_scope.is_some_and(|s| lateral::reads_left(&item.relation, s))
+            || item.joins.iter().any(|j| lateral::is_lateral(&j.relation));
+        if reads_before && !outer_joins {
+            let (mut rel, mut scope, context) = match acc.take().or(start.take()) {
+                Some((left, left_scope)) => {
+                    let context = left_scope.len();
+                    let (rel, scope) = plan_factor_over(scx, left, left_scope, &item.relation)?;
+                    (rel, scope, context)
+                }
+                None => {
+                    let (rel, scope) = plan_table_factor(scx, &item.relation)?;
+                    (rel, scope, 0)
+                }
             };
-            let mut scope = Scope::concat(left_scope, right_scope);
             for join in &item.joins {
-                (rel, scope) = plan_join(scx, rel, scope, join)?;
+                (rel, scope) = plan_join(scx, rel, scope, join, context)?;
             }
             acc = Some((rel, scope));
             continue;
         }
-        // An item whose joins have a LATERAL item may read the items before it: it is
-        // planned as their product followed by its joins (the same rows when its joins
-        // are inner or left ones).
-        let reads_before = item.joins.iter().any(|j| lateral::is_lateral(&j.relation))
-            && item.joins.iter().all(|j| {
-                matches!(
-                    j.join_operator,
-                    JoinOperator::Join(_)
-                        | JoinOperator::Inner(_)
-                        | JoinOperator::CrossJoin(_)
-                        | JoinOperator::Left(_)
-                        | JoinOperator::LeftOuter(_)
-                )
-            });
-        if reads_before && acc.is_some() {
-            acc = Some(plan_table_with_joins(scx, item, acc.take())?);
-            continue;
-        }
-        let (rel, scope) = plan_table_with_joins(scx, item, start.take())?;
+        let (rel, scope) = match plan_table_with_joins(scx, item, start.take()) {
+            Ok(planned) => planned,
+            // A LATERAL item in a join tree with RIGHT or FULL joins is planned without
+            // the items before it; it is refused if it needs them.
+            Err(e) => {
+                let reads_earlier = reads_before
+                    && acc.as_ref().is_some_and(|(left, left_scope)| {
+                        plan_factor_over(scx, left.clone(), left_scope.clone(), &item.relation)
+                            .and_then(|(mut rel, mut scope)| {
+                                let context = left_scope.len();
+                                for join in &item.joins {
+                                    (rel, scope) = plan_join(scx, rel, scope, join, context)?;
+                                }
+                                Ok((rel, scope))
+                            })
+                            .is_ok()
+                    });
+                return Err(if reads_earlier {
+                    SqlError::unsupported_plural(
+                        "LATERAL items that read earlier FROM items from inside a RIGHT or FULL join",
+                    )
+                } else {
+                    e
+                });
+            }
+        };
         acc = Some(match acc.take() {
             None => (rel, scope),
             Some((left, left_scope)) => (
@@ -1448,6 +1477,30 @@ fn plan_from_with(
     Ok(acc
         .or(start)
         .unwrap_or_else(|| (unit_relation(), Scope::empty())))
+}
+
+/// `left` (named by `left_scope`) paired with the rows of `factor`, which may read
+/// its columns when it is LATERAL (see `lateral.rs`).
+fn plan_factor_over(
+    scx: &StatementContext,
+    left: MirRelationExpr,
+    left_scope: Scope,
+    factor: &TableFactor,
+) -> Result<(MirRelationExpr, Scope), SqlError> {
+    let (right, right_scope) = if lateral::reads_left(factor, &left_scope) {
+        lateral::plan_lateral_factor(scx, &left, &left_scope, factor)?
+    } else {
+        let (right, scope) = plan_table_factor(scx, factor)?;
+        (lateral::RightInput::Independent(right), scope)
+    };
+    let rel = match right {
+        lateral::RightInput::Independent(right) => MirRelationExpr::Join {
+            inputs: vec![left, right],
+            equivalences: vec![],
+        },
+        lateral::RightInput::PerLeftRow { product, .. } => product,
+    };
+    Ok((rel, Scope::concat(left_scope, right_scope)))
 }
 
 /// Plans one FROM item with its joins; `start` (a correlation prefix) is cross-joined
@@ -1466,7 +1519,7 @@ fn plan_table_with_joins(
         scope = Scope::concat(keys_scope, scope);
     }
     for join in &twj.joins {
-        (rel, scope) = plan_join(scx, rel, scope, join)?;
+        (rel, scope) = plan_join(scx, rel, scope, join, 0)?;
     }
     Ok((rel, scope))
 }
@@ -1761,11 +1814,15 @@ enum JoinKind {
     Full,
 }
 
+/// Plans `left JOIN ...`. The first `context` columns of `left` belong to the FROM
+/// items before this item's join tree: only LATERAL items may read them, the join's
+/// ON, USING and NATURAL do not see them, and `*` lists them first.
 fn plan_join(
     scx: &StatementContext,
     left: MirRelationExpr,
     left_scope: Scope,
     join: &Join,
+    context: usize,
 ) -> Result<(MirRelationExpr, Scope), SqlError> {
     let (kind, constraint) = match &join.join_operator {
         JoinOperator::Join(c) | JoinOperator::Inner(c) => (JoinKind::Inner, c),
@@ -1774,7 +1831,7 @@ fn plan_join(
         JoinOperator::FullOuter(c) => (JoinKind::Full, c),
         JoinOperator::CrossJoin(c) => (JoinKind::Inner, c),
         JoinOperator::CrossApply | JoinOperator::OuterApply => {
-            return Err(SqlError::unsupported("LATERAL"))
+            return Err(SqlError::unsupported_plural("CROSS APPLY and OUTER APPLY"))
         }
         other => return Err(SqlError::unsupported(format!("join {other:?}"))),
     };
@@ -1817,6 +1874,8 @@ fn plan_join(
     let mut typ = left_typ.clone();
     typ.extend(right_typ.iter().copied());
 
+    // The join's own columns on the left: what ON, USING and NATURAL may name.
+    let own_left = lateral::without_context(&left_scope, context);
     let using: Option<Vec<(usize, usize, String)>> = match constraint {
         JoinConstraint::None => {
             if !matches!(join.join_operator, JoinOperator::CrossJoin(_)) {
@@ -1845,7 +1904,7 @@ fn plan_join(
                         format!("column name \"{column}\" appears more than once in USING clause"),
                     ));
                 }
-                let l = using_column(&left_scope, column, "left")?;
+                let l = using_column(&own_left, column, "left")?;
                 let r = using_column(&right_scope, column, "right")?;
                 pairs.push((l, r, column.clone()));
             }
@@ -1853,14 +1912,14 @@ fn plan_join(
         }
         JoinConstraint::Natural => {
             let mut pairs = vec![];
-            for &l in &left_scope.star {
-                let column = &left_scope.items[l].column;
+            for &l in &own_left.star {
+                let column = &own_left.items[l].column;
                 if right_scope
                     .items
                     .iter()
                     .any(|i| i.unqualified && &i.column == column)
                 {
-                    let l = using_column(&left_scope, column, "left")?;
+                    let l = using_column(&own_left, column, "left")?;
                     let r = using_column(&right_scope, column, "right")?;
                     if !pairs
                         .iter()
@@ -1877,7 +1936,8 @@ fn plan_join(
     let mut scope = Scope::concat(left_scope.clone(), right_scope.clone());
     let mut conjuncts: Vec<MirScalarExpr> = vec![];
     if let JoinConstraint::On(on) = constraint {
-        let ecx = ExprContext::new(scx, &scope, &typ, "JOIN/ON");
+        let on_scope = Scope::concat(own_left.clone(), right_scope.clone());
+        let ecx = ExprContext::new(scx, &on_scope, &typ, "JOIN/ON");
         let cond = expr::plan_condition(&ecx, on)?;
         split_conjuncts(cond.expr, &mut conjuncts);
     }
@@ -1995,8 +2055,20 @@ fn plan_join(
             .iter()
             .flat_map(|(l, r, _)| [*l, left_arity + r])
             .collect();
-        let mut star = merged;
-        star.extend(scope.star.iter().copied().filter(|i| !hidden.contains(i)));
+        let mut star: Vec<usize> = scope
+            .star
+            .iter()
+            .copied()
+            .filter(|&i| i < context)
+            .collect();
+        star.extend(merged);
+        star.extend(
+            scope
+                .star
+                .iter()
+                .copied()
+                .filter(|&i| i >= context && !hidden.contains(&i)),
+        );
         scope.star = star;
     }
     Ok((rel, scope))
