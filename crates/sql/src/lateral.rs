@@ -18,15 +18,27 @@
 //! A LATERAL subquery that reads no column of `L` is an ordinary subquery joined
 //! like any other. A subquery in the FROM of a correlated subquery, LATERAL or not,
 //! may read the outer query's columns (which lead `L`, see `subquery.rs`): it is
-//! planned the same way, with only those columns in scope when it is not LATERAL. A set-returning function in FROM (with or without the keyword;
-//! Postgres treats every function in FROM as LATERAL) is a `FlatMap` over `L`,
-//! which evaluates its arguments from each row's own columns.
+//! planned the same way, with only those columns in scope when it is not LATERAL.
+//! A set-returning function in FROM (with or without the keyword; Postgres treats
+//! every function in FROM as LATERAL) is a `FlatMap` over `L`, which evaluates its
+//! arguments from each row's own columns: a map, not a query per row.
 //!
 //! `LEFT JOIN LATERAL` keeps the rows of `L` that pair with nothing that satisfies
 //! the ON condition, padded with NULLs, through the same unmatched-rows difference as
 //! any outer join (see `query.rs`). A LATERAL item that reads its left side cannot be
 //! the right side of a RIGHT or FULL join: Postgres refuses that with 42P10, and so
 //! does Eddy.
+//!
+//! Scopes, as in Postgres: a LATERAL item inside the join tree of a later FROM item
+//! (`FROM a, b JOIN LATERAL (...) ON ...`) may read the earlier items too, so such an
+//! item is planned over the product of the items before it; the joins of the tree
+//! still see only the tree's own items (ON, USING and NATURAL cannot name `a`), and
+//! `*` lists the earlier items first. That product has the rows Postgres means only
+//! when the tree's joins are inner or left ones: a tree with a RIGHT or FULL join is
+//! planned alone, and one whose LATERAL item needs the earlier items is `0A000`.
+//!
+//! Not supported (`0A000`): a LIMIT or OFFSET that reads the outer row (the TopK
+//! has one limit for every key), and a WITH query inside the subquery that reads it.
 
 use eddy_expr::{MirRelationExpr, MirScalarExpr};
 use eddy_repr::{SqlError, SqlState};
@@ -90,15 +102,25 @@ pub fn plan_lateral_factor(
         };
         return Ok((product, right_scope));
     };
-    // Without LATERAL, only the outer query's columns are in scope.
-    let hidden;
-    let visible = if is_lateral(factor) {
-        left_scope
+    // Without LATERAL, only the outer query's columns are in scope. Most such
+    // subqueries read none of them: planning them alone first (names resolve the
+    // same way, inner ones shadowing outer ones) keeps nested subqueries in FROM
+    // from being planned twice per level.
+    let lateral = if is_lateral(factor) {
+        subquery::plan_lateral(scx, left, left_scope, subquery)?
     } else {
-        hidden = outer_items_only(left_scope);
-        &hidden
+        match query::plan_query(scx, subquery) {
+            Ok(planned) => {
+                let (expr, names, _) = planned.into_relation();
+                subquery::Lateral {
+                    columns: vec![],
+                    expr,
+                    names,
+                }
+            }
+            Err(_) => subquery::plan_lateral(scx, left, &outer_items_only(left_scope), subquery)?,
+        }
     };
-    let lateral = subquery::plan_lateral(scx, left, visible, subquery)?;
     let mut names = lateral.names;
     let table = match alias {
         Some(alias) => {

@@ -24,7 +24,9 @@
 //! every name that resolves to one is recorded ([`Scope::outer_uses`]); it is then
 //! planned again with exactly those. Planning is pure, so the first plan is simply
 //! dropped. A nested subquery that reads a column of a query further out makes the
-//! subqueries between them correlated on it too.
+//! subqueries between them correlated on it too. LATERAL subqueries in FROM are
+//! planned the same way against the FROM items to their left ([`plan_lateral`],
+//! `lateral.rs`).
 //!
 //! Semantics, as in Postgres:
 //! - A scalar subquery is NULL when it has no row, and an error (`21000 more than one
