@@ -1409,16 +1409,11 @@ fn plan_from_with(
         // the product of the item alone when its joins are inner or left ones, as
         // they must be then. The items before it stay hidden from its join
         // conditions.
-        let outer_joins = item.joins.iter().any(|j| {
-            matches!(
-                j.join_operator,
-                JoinOperator::Right(_) | JoinOperator::RightOuter(_) | JoinOperator::FullOuter(_)
-            )
-        });
         let left_scope = acc.as_ref().or(start.as_ref()).map(|(_, s)| s);
-        let reads_before = lateral::is_lateral(&item.relation)
-            || left_scope.is_some_and(|s| lateral::reads_left(&item.relation, s))
-            || item.joins.iter().any(|j| lateral::is_lateral(&j.relation));
+        let shape = TreeShape::of(item);
+        let reads_before =
+            shape.lateral || left_scope.is_some_and(|s| lateral::reads_left(&item.relation, s));
+        let outer_joins = shape.outer_joins;
         if reads_before && !outer_joins {
             let (mut rel, mut scope, context) = match acc.take().or(start.take()) {
                 Some((left, left_scope)) => {
@@ -1479,14 +1474,65 @@ fn plan_from_with(
         .unwrap_or_else(|| (unit_relation(), Scope::empty())))
 }
 
+/// What `plan_from_with` needs to know of a FROM item's join tree: whether a LATERAL
+/// item in it may read the FROM items before the tree (its head, the right side of
+/// one of its joins, or either inside a parenthesized join without an alias), and
+/// whether it has RIGHT or FULL joins.
+struct TreeShape {
+    lateral: bool,
+    outer_joins: bool,
+}
+
+impl TreeShape {
+    fn of(twj: &TableWithJoins) -> TreeShape {
+        let mut shape = TreeShape {
+            lateral: lateral::is_lateral(&twj.relation),
+            outer_joins: false,
+        };
+        if let TableFactor::NestedJoin {
+            table_with_joins,
+            alias: None,
+        } = &twj.relation
+        {
+            let inner = TreeShape::of(table_with_joins);
+            shape.lateral |= inner.lateral;
+            shape.outer_joins |= inner.outer_joins;
+        }
+        for join in &twj.joins {
+            shape.lateral |= lateral::is_lateral(&join.relation);
+            shape.outer_joins |= matches!(
+                join.join_operator,
+                JoinOperator::Right(_) | JoinOperator::RightOuter(_) | JoinOperator::FullOuter(_)
+            );
+        }
+        shape
+    }
+}
+
 /// `left` (named by `left_scope`) paired with the rows of `factor`, which may read
-/// its columns when it is LATERAL (see `lateral.rs`).
+/// its columns when it is LATERAL (see `lateral.rs`), or has a LATERAL item in it
+/// when it is a parenthesized join without an alias.
 fn plan_factor_over(
     scx: &StatementContext,
     left: MirRelationExpr,
     left_scope: Scope,
     factor: &TableFactor,
 ) -> Result<(MirRelationExpr, Scope), SqlError> {
+    if let TableFactor::NestedJoin {
+        table_with_joins: twj,
+        alias: None,
+    } = factor
+    {
+        let shape = TreeShape::of(twj);
+        if shape.lateral && !shape.outer_joins {
+            let context = left_scope.len();
+            let (mut rel, mut scope) = plan_factor_over(scx, left, left_scope, &twj.relation)?;
+            for join in &twj.joins {
+                (rel, scope) = plan_join(scx, rel, scope, join, context)?;
+            }
+            return Ok((rel, scope));
+        }
+    }
     let (right, right_scope) = if lateral::reads_left(factor, &left_scope) {
         lateral::plan_lateral_factor(scx, &left, &left_scope, factor)?
     } else {
