@@ -634,7 +634,6 @@ pub fn cast_columns(expr: MirRelationExpr, targets: &[ScalarType]) -> MirRelatio
     expr.map(scalars).project(outputs)
 }
 
-/// `VALUES (...), (...)`: columns `column1`, `column2`, ... of the rows' common types.
 /// A VALUES list: its rows typed to their columns' common types.
 struct PlannedValues {
     rows: Vec<Vec<Typed>>,
@@ -643,8 +642,8 @@ struct PlannedValues {
     unknown: Vec<bool>,
 }
 
-/// Plans a VALUES list. In a correlated subquery the values may read the outer
-/// columns of `prefix`.
+/// `VALUES (...), (...)`: columns `column1`, `column2`, ... of the rows' common types.
+/// In a correlated subquery the values may read the outer columns of `prefix`.
 fn plan_values(
     scx: &StatementContext,
     values: &Values,
@@ -1415,21 +1414,10 @@ fn plan_from_with(
             shape.lateral || left_scope.is_some_and(|s| lateral::reads_left(&item.relation, s));
         let outer_joins = shape.outer_joins;
         if reads_before && !outer_joins {
-            let (mut rel, mut scope, context) = match acc.take().or(start.take()) {
-                Some((left, left_scope)) => {
-                    let context = left_scope.len();
-                    let (rel, scope) = plan_factor_over(scx, left, left_scope, &item.relation)?;
-                    (rel, scope, context)
-                }
-                None => {
-                    let (rel, scope) = plan_table_factor(scx, &item.relation)?;
-                    (rel, scope, 0)
-                }
-            };
-            for join in &item.joins {
-                (rel, scope) = plan_join(scx, rel, scope, join, context)?;
-            }
-            acc = Some((rel, scope));
+            acc = Some(match acc.take().or(start.take()) {
+                Some((left, left_scope)) => plan_tree_over(scx, left, left_scope, item)?,
+                None => plan_table_with_joins(scx, item, None)?,
+            });
             continue;
         }
         let (rel, scope) = match plan_table_with_joins(scx, item, start.take()) {
@@ -1439,15 +1427,7 @@ fn plan_from_with(
             Err(e) => {
                 let reads_earlier = reads_before
                     && acc.as_ref().is_some_and(|(left, left_scope)| {
-                        plan_factor_over(scx, left.clone(), left_scope.clone(), &item.relation)
-                            .and_then(|(mut rel, mut scope)| {
-                                let context = left_scope.len();
-                                for join in &item.joins {
-                                    (rel, scope) = plan_join(scx, rel, scope, join, context)?;
-                                }
-                                Ok((rel, scope))
-                            })
-                            .is_ok()
+                        plan_tree_over(scx, left.clone(), left_scope.clone(), item).is_ok()
                     });
                 return Err(if reads_earlier {
                     SqlError::unsupported_plural(
@@ -1509,6 +1489,22 @@ impl TreeShape {
     }
 }
 
+/// `left` (named by `left_scope`) paired with the rows of the join tree `twj`, whose
+/// LATERAL items may read `left`'s columns and whose join conditions may not.
+fn plan_tree_over(
+    scx: &StatementContext,
+    left: MirRelationExpr,
+    left_scope: Scope,
+    twj: &TableWithJoins,
+) -> Result<(MirRelationExpr, Scope), SqlError> {
+    let context = left_scope.len();
+    let (mut rel, mut scope) = plan_factor_over(scx, left, left_scope, &twj.relation)?;
+    for join in &twj.joins {
+        (rel, scope) = plan_join(scx, rel, scope, join, context)?;
+    }
+    Ok((rel, scope))
+}
+
 /// `left` (named by `left_scope`) paired with the rows of `factor`, which may read
 /// its columns when it is LATERAL (see `lateral.rs`), or has a LATERAL item in it
 /// when it is a parenthesized join without an alias.
@@ -1525,12 +1521,7 @@ fn plan_factor_over(
     {
         let shape = TreeShape::of(twj);
         if shape.lateral && !shape.outer_joins {
-            let context = left_scope.len();
-            let (mut rel, mut scope) = plan_factor_over(scx, left, left_scope, &twj.relation)?;
-            for join in &twj.joins {
-                (rel, scope) = plan_join(scx, rel, scope, join, context)?;
-            }
-            return Ok((rel, scope));
+            return plan_tree_over(scx, left, left_scope, twj);
         }
     }
     let (right, right_scope) = if lateral::reads_left(factor, &left_scope) {
