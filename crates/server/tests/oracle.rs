@@ -218,6 +218,29 @@ const VIEWS: &[ViewDef] = &[
          sum(count(*)) OVER (ORDER BY status ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) AS near \
          FROM orders GROUP BY status",
     ),
+    // LATERAL: a top-1 per outer row (duplicate customer ids and NULL keys included),
+    // a count per outer row that is 0 without rows, a LEFT JOIN LATERAL top-2 whose ON
+    // condition pads some rows, and set-returning functions reading the outer row
+    view(
+        "v_lateral_top1",
+        "SELECT c.id, c.name, l.id AS order_id, l.amount FROM customers c, LATERAL (SELECT o.id, o.amount \
+         FROM orders o WHERE o.customer_id = c.id ORDER BY o.amount DESC NULLS LAST, o.id LIMIT 1) l",
+    ),
+    late_view(
+        "v_lateral_count",
+        "SELECT c.id, c.region, s.n, s.total FROM customers c LEFT JOIN LATERAL (SELECT count(*) AS n, \
+         sum(o.amount) AS total FROM orders o WHERE o.customer_id = c.id AND o.status IS DISTINCT FROM c.region) s ON true",
+    ),
+    view(
+        "v_lateral_items",
+        "SELECT o.id, o.status, l.sku, l.qty FROM orders o LEFT JOIN LATERAL (SELECT i.sku, i.qty FROM items i \
+         WHERE i.order_id = o.id ORDER BY i.qty DESC NULLS LAST, i.sku NULLS LAST LIMIT 2) l ON l.qty > 1",
+    ),
+    view(
+        "v_lateral_srf",
+        "SELECT o.id, e, g FROM orders o, LATERAL unnest(ARRAY[o.customer_id, o.id % 5]) e, \
+         LATERAL generate_series(1, o.id % 3) g",
+    ),
 ];
 
 const REGIONS: &[Option<&str>] = &[Some("eu"), Some("us"), Some("apac"), None];

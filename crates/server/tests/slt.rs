@@ -285,7 +285,8 @@ slt_files!(
     window_functions,
     upsert,
     defaults,
-    checks
+    checks,
+    lateral
 );
 
 #[test]

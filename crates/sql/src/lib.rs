@@ -15,8 +15,7 @@
 //! - Errors are [`SqlError`]s with a SQLSTATE and a Postgres-style message; only syntax
 //!   errors carry a position, since planning works on the parsed tree. Features
 //!   that Postgres has and Eddy does not are `0A000 ... is not supported yet`, never a
-//!   silent difference: LATERAL subqueries, window functions, set-returning functions
-//!   in the select list, DISTINCT ON, aggregates inside a recursive term,
+//!   silent difference: DISTINCT ON, aggregates inside a recursive term,
 //!   DEFAULT/UNIQUE/CHECK/REFERENCES,
 //!   ALTER, COPY, CREATE INDEX, and `now()` inside views outside temporal filters
 //!   (`temporal.rs`). A few functions are only
@@ -24,7 +23,8 @@
 //!   input, `json_build_object`): they plan, and a row that needs the missing part is
 //!   a `0A000` error when the statement reads it, so catalog queries over the
 //!   relations Eddy keeps empty still run.
-//! - Subqueries in expressions are decorrelated into joins (`subquery.rs`); the
+//! - Subqueries in expressions and LATERAL subqueries in FROM are decorrelated into
+//!   joins (`subquery.rs`, `lateral.rs`), never evaluated per outer row; the
 //!   functions that read the catalog are lookups in `pg_catalog` relations
 //!   (`introspect.rs`), never constants of planning time.
 
@@ -35,6 +35,7 @@ mod expr;
 mod files;
 mod func;
 mod introspect;
+mod lateral;
 mod names;
 mod parse;
 mod pg_source;

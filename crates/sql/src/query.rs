@@ -35,6 +35,7 @@ use crate::catalog::ItemKind;
 use crate::context::{CExpr, CteDef, StatementContext, Typed};
 use crate::expr::{self, ExprContext, Grouping};
 use crate::func;
+use crate::lateral;
 use crate::names::{item_name, normalize_ident, object_name_parts};
 use crate::scope::{Scope, TableRef};
 use crate::subquery::{OuterRelation, Prefix};
@@ -166,7 +167,20 @@ fn plan_query_with_ctes(
                     crate::recursive::plan_recursive_cte(scx, cte, name, all, left, right)?
                 }
                 None => {
-                    let (expr, mut names, _) = plan_query(scx, &cte.query)?.into_relation();
+                    let planned = match plan_query(scx, &cte.query) {
+                        Err(e) => {
+                            return Err(match prefix {
+                                Some(prefix) if reads_outer(scx, &cte.query, prefix) => {
+                                    SqlError::unsupported_plural(
+                                        "WITH queries that read columns of an outer query",
+                                    )
+                                }
+                                _ => e,
+                            })
+                        }
+                        Ok(planned) => planned,
+                    };
+                    let (expr, mut names, _) = planned.into_relation();
                     rename_columns(&mut names, &cte.alias, &name)?;
                     CteDef { name, expr, names }
                 }
@@ -174,7 +188,7 @@ fn plan_query_with_ctes(
             scx.ctes.borrow_mut().push(def);
         }
     }
-    let (limit, offset) = plan_limit_offset(scx, query)?;
+    let (limit, offset) = plan_limit_offset(scx, query, prefix)?;
     let order_by: &[OrderByExpr] = match &query.order_by {
         None => &[],
         Some(order_by) => {
@@ -225,6 +239,22 @@ fn plan_query_with_ctes(
             })
         }
     }
+}
+
+/// Whether `query` plans when the outer columns of `prefix` are in scope, and reads
+/// some of them.
+fn reads_outer(scx: &StatementContext, query: &Query, prefix: &Prefix) -> bool {
+    let uses = std::rc::Rc::new(std::cell::RefCell::new(std::collections::BTreeSet::new()));
+    let probe = Prefix {
+        keys: prefix.keys.clone(),
+        scope: Scope {
+            outer_uses: Some(std::rc::Rc::clone(&uses)),
+            ..prefix.scope.clone()
+        },
+    };
+    let planned = plan_correlated_query(scx, query, &probe).is_ok();
+    let reads = !uses.borrow().is_empty();
+    planned && reads
 }
 
 /// The parts of a CTE of a `WITH RECURSIVE` that may read itself: `base UNION [ALL]
@@ -350,7 +380,15 @@ fn column_order(column: usize, o: &OrderByExpr) -> ColumnOrder {
 fn plan_limit_offset(
     scx: &StatementContext,
     query: &Query,
+    prefix: Option<&Prefix>,
 ) -> Result<(Option<usize>, usize), SqlError> {
+    // In a correlated subquery a count may name the outer columns, which makes it
+    // non-constant (0A000) rather than unknown.
+    let (scope, typ) = match prefix {
+        Some(prefix) => (prefix.scope.clone(), prefix.keys.typ()),
+        None => (Scope::empty(), vec![]),
+    };
+    let ecx = ExprContext::new(scx, &scope, &typ, "LIMIT");
     let (limit, offset) = match &query.limit_clause {
         None => (None, None),
         Some(LimitClause::LimitOffset {
@@ -369,7 +407,12 @@ fn plan_limit_offset(
         }
     };
     let mut limit = match limit {
-        Some(e) => constant_count(scx, e, "LIMIT", SqlState::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE)?,
+        Some(e) => constant_count(
+            &ecx,
+            e,
+            "LIMIT",
+            SqlState::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE,
+        )?,
         None => None,
     };
     if let Some(fetch) = &query.fetch {
@@ -381,7 +424,7 @@ fn plan_limit_offset(
         }
         limit = match &fetch.quantity {
             Some(e) => constant_count(
-                scx,
+                &ecx,
                 e,
                 "FETCH FIRST",
                 SqlState::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE,
@@ -391,7 +434,7 @@ fn plan_limit_offset(
     }
     let offset = match offset {
         Some(e) => constant_count(
-            scx,
+            &ecx,
             e,
             "OFFSET",
             SqlState::INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE,
@@ -404,13 +447,13 @@ fn plan_limit_offset(
 
 /// A LIMIT/OFFSET count: a constant (or parameter) integer; NULL means none.
 fn constant_count(
-    scx: &StatementContext,
+    ecx: &ExprContext,
     expr: &Expr,
     clause: &'static str,
     negative_state: SqlState,
 ) -> Result<Option<usize>, SqlError> {
-    let scope = Scope::empty();
-    let ecx = ExprContext::new(scx, &scope, &[], clause);
+    let scx = ecx.scx;
+    let ecx = ecx.with_clause(clause);
     let planned = expr::plan_expr(&ecx, expr)?;
     let typed = match scx.coerce(planned, ScalarType::Int64, types::CastContext::Implicit)? {
         Ok(t) => t,
@@ -450,11 +493,36 @@ pub(crate) fn plan_set_expr(
         }
         SetExpr::Query(query) => Ok(plan_query_with(scx, query, prefix)?.into_relation()),
         SetExpr::Values(values) => {
-            let (expr, names, unknown) = plan_values(scx, values)?;
+            let PlannedValues {
+                rows,
+                types,
+                names,
+                unknown,
+            } = plan_values(scx, values, prefix)?;
+            let reads_prefix = rows
+                .iter()
+                .flatten()
+                .any(|value| !value.expr.support().is_empty());
             let expr = match prefix {
-                None => expr,
+                None => rows_relation(rows, &types),
+                // Rows that read the outer columns are computed per key.
+                Some(prefix) if reads_prefix => {
+                    let mut parts = rows.into_iter().map(|row| {
+                        prefix
+                            .keys
+                            .clone()
+                            .map(row.into_iter().map(|v| v.expr).collect())
+                    });
+                    let base = parts
+                        .next()
+                        .ok_or_else(|| SqlError::internal("VALUES without rows"))?;
+                    MirRelationExpr::Union {
+                        base: Box::new(base),
+                        inputs: parts.collect(),
+                    }
+                }
                 Some(prefix) => MirRelationExpr::Join {
-                    inputs: vec![prefix.keys.clone(), expr],
+                    inputs: vec![prefix.keys.clone(), rows_relation(rows, &types)],
                     equivalences: vec![],
                 },
             };
@@ -566,17 +634,30 @@ pub fn cast_columns(expr: MirRelationExpr, targets: &[ScalarType]) -> MirRelatio
     expr.map(scalars).project(outputs)
 }
 
+/// A VALUES list: its rows typed to their columns' common types.
+struct PlannedValues {
+    rows: Vec<Vec<Typed>>,
+    types: Vec<ScalarType>,
+    names: Vec<String>,
+    unknown: Vec<bool>,
+}
+
 /// `VALUES (...), (...)`: columns `column1`, `column2`, ... of the rows' common types.
+/// In a correlated subquery the values may read the outer columns of `prefix`.
 fn plan_values(
     scx: &StatementContext,
     values: &Values,
-) -> Result<(MirRelationExpr, Vec<String>, Vec<bool>), SqlError> {
+    prefix: Option<&Prefix>,
+) -> Result<PlannedValues, SqlError> {
     let arity = values.rows.first().map(|r| r.len()).unwrap_or(0);
     if values.rows.iter().any(|r| r.len() != arity) {
         return Err(SqlError::syntax("VALUES lists must all be the same length"));
     }
-    let scope = Scope::empty();
-    let ecx = ExprContext::new(scx, &scope, &[], "VALUES");
+    let (scope, typ) = match prefix {
+        Some(prefix) => (prefix.scope.clone(), prefix.keys.typ()),
+        None => (Scope::empty(), vec![]),
+    };
+    let ecx = ExprContext::new(scx, &scope, &typ, "VALUES");
     let mut columns: Vec<Vec<CExpr>> = vec![vec![]; arity];
     for row in &values.rows {
         for (i, e) in row.iter().enumerate() {
@@ -602,7 +683,12 @@ fn plan_values(
         }
     }
     let names = (1..=arity).map(|i| format!("column{i}")).collect();
-    Ok((rows_relation(rows, &column_types), names, unknown))
+    Ok(PlannedValues {
+        rows,
+        types: column_types,
+        names,
+        unknown,
+    })
 }
 
 /// A relation of the given rows of expressions (with no input columns). Rows of plain
@@ -1305,9 +1391,10 @@ fn figure_name(e: &Expr) -> Option<(String, u8)> {
     }
 }
 
-/// Plans a FROM clause: the cross product of its items. A correlated subquery's FROM starts with its prefix, so join
-/// conditions may read outer columns. A function in FROM may read the items before
-/// it (Postgres treats functions in FROM as LATERAL).
+/// Plans a FROM clause: the cross product of its items. A correlated subquery's FROM
+/// starts with its prefix, so join conditions may read outer columns. A LATERAL item
+/// (a function in FROM is one, as in Postgres) may read the items before it, also
+/// from inside the join tree of a later item (see `lateral.rs`).
 fn plan_from_with(
     scx: &StatementContext,
     from: &[TableWithJoins],
@@ -1316,19 +1403,41 @@ fn plan_from_with(
     let mut acc: Option<(MirRelationExpr, Scope)> = None;
     let mut start = prefix.map(|p| (p.keys.clone(), p.scope.clone()));
     for item in from {
-        if is_table_function(&item.relation) {
-            let left = acc
-                .take()
-                .or(start.take())
-                .unwrap_or_else(|| (unit_relation(), Scope::empty()));
-            let (mut rel, mut scope) = plan_table_function(scx, left, &item.relation)?;
-            for join in &item.joins {
-                (rel, scope) = plan_join(scx, rel, scope, join)?;
-            }
-            acc = Some((rel, scope));
+        // An item that may read the items before it (a LATERAL item, or one with a
+        // LATERAL item in its joins) is planned over their product: the same rows as
+        // the product of the item alone when its joins are inner or left ones, as
+        // they must be then. The items before it stay hidden from its join
+        // conditions.
+        let left_scope = acc.as_ref().or(start.as_ref()).map(|(_, s)| s);
+        let shape = TreeShape::of(item);
+        let reads_before =
+            shape.lateral || left_scope.is_some_and(|s| lateral::reads_left(&item.relation, s));
+        let outer_joins = shape.outer_joins;
+        if reads_before && !outer_joins {
+            acc = Some(match acc.take().or(start.take()) {
+                Some((left, left_scope)) => plan_tree_over(scx, left, left_scope, item)?,
+                None => plan_table_with_joins(scx, item, None)?,
+            });
             continue;
         }
-        let (rel, scope) = plan_table_with_joins(scx, item, start.take())?;
+        let (rel, scope) = match plan_table_with_joins(scx, item, start.take()) {
+            Ok(planned) => planned,
+            // A LATERAL item in a join tree with RIGHT or FULL joins is planned without
+            // the items before it; it is refused if it needs them.
+            Err(e) => {
+                let reads_earlier = reads_before
+                    && acc.as_ref().is_some_and(|(left, left_scope)| {
+                        plan_tree_over(scx, left.clone(), left_scope.clone(), item).is_ok()
+                    });
+                return Err(if reads_earlier {
+                    SqlError::unsupported_plural(
+                        "LATERAL items that read earlier FROM items from inside a RIGHT or FULL join",
+                    )
+                } else {
+                    e
+                });
+            }
+        };
         acc = Some(match acc.take() {
             None => (rel, scope),
             Some((left, left_scope)) => (
@@ -1343,6 +1452,92 @@ fn plan_from_with(
     Ok(acc
         .or(start)
         .unwrap_or_else(|| (unit_relation(), Scope::empty())))
+}
+
+/// What `plan_from_with` needs to know of a FROM item's join tree: whether a LATERAL
+/// item in it may read the FROM items before the tree (its head, the right side of
+/// one of its joins, or either inside a parenthesized join without an alias), and
+/// whether it has RIGHT or FULL joins.
+struct TreeShape {
+    lateral: bool,
+    outer_joins: bool,
+}
+
+impl TreeShape {
+    fn of(twj: &TableWithJoins) -> TreeShape {
+        let mut shape = TreeShape {
+            lateral: lateral::is_lateral(&twj.relation),
+            outer_joins: false,
+        };
+        if let TableFactor::NestedJoin {
+            table_with_joins,
+            alias: None,
+        } = &twj.relation
+        {
+            let inner = TreeShape::of(table_with_joins);
+            shape.lateral |= inner.lateral;
+            shape.outer_joins |= inner.outer_joins;
+        }
+        for join in &twj.joins {
+            shape.lateral |= lateral::is_lateral(&join.relation);
+            shape.outer_joins |= matches!(
+                join.join_operator,
+                JoinOperator::Right(_) | JoinOperator::RightOuter(_) | JoinOperator::FullOuter(_)
+            );
+        }
+        shape
+    }
+}
+
+/// `left` (named by `left_scope`) paired with the rows of the join tree `twj`, whose
+/// LATERAL items may read `left`'s columns and whose join conditions may not.
+fn plan_tree_over(
+    scx: &StatementContext,
+    left: MirRelationExpr,
+    left_scope: Scope,
+    twj: &TableWithJoins,
+) -> Result<(MirRelationExpr, Scope), SqlError> {
+    let context = left_scope.len();
+    let (mut rel, mut scope) = plan_factor_over(scx, left, left_scope, &twj.relation)?;
+    for join in &twj.joins {
+        (rel, scope) = plan_join(scx, rel, scope, join, context)?;
+    }
+    Ok((rel, scope))
+}
+
+/// `left` (named by `left_scope`) paired with the rows of `factor`, which may read
+/// its columns when it is LATERAL (see `lateral.rs`), or has a LATERAL item in it
+/// when it is a parenthesized join without an alias.
+fn plan_factor_over(
+    scx: &StatementContext,
+    left: MirRelationExpr,
+    left_scope: Scope,
+    factor: &TableFactor,
+) -> Result<(MirRelationExpr, Scope), SqlError> {
+    if let TableFactor::NestedJoin {
+        table_with_joins: twj,
+        alias: None,
+    } = factor
+    {
+        let shape = TreeShape::of(twj);
+        if shape.lateral && !shape.outer_joins {
+            return plan_tree_over(scx, left, left_scope, twj);
+        }
+    }
+    let (right, right_scope) = if lateral::reads_left(factor, &left_scope) {
+        lateral::plan_lateral_factor(scx, &left, &left_scope, factor)?
+    } else {
+        let (right, scope) = plan_table_factor(scx, factor)?;
+        (lateral::RightInput::Independent(right), scope)
+    };
+    let rel = match right {
+        lateral::RightInput::Independent(right) => MirRelationExpr::Join {
+            inputs: vec![left, right],
+            equivalences: vec![],
+        },
+        lateral::RightInput::PerLeftRow { product, .. } => product,
+    };
+    Ok((rel, Scope::concat(left_scope, right_scope)))
 }
 
 /// Plans one FROM item with its joins; `start` (a correlation prefix) is cross-joined
@@ -1361,12 +1556,17 @@ fn plan_table_with_joins(
         scope = Scope::concat(keys_scope, scope);
     }
     for join in &twj.joins {
-        (rel, scope) = plan_join(scx, rel, scope, join)?;
+        (rel, scope) = plan_join(scx, rel, scope, join, 0)?;
     }
     Ok((rel, scope))
 }
 
-fn is_table_function(factor: &TableFactor) -> bool {
+/// Whether `factor` is a call of a set-returning function (with or without LATERAL).
+fn is_table_function_call(factor: &TableFactor) -> bool {
+    is_table_function(factor) || matches!(factor, TableFactor::Function { lateral: true, .. })
+}
+
+pub(crate) fn is_table_function(factor: &TableFactor) -> bool {
     match factor {
         TableFactor::Table {
             name,
@@ -1380,7 +1580,7 @@ fn is_table_function(factor: &TableFactor) -> bool {
 
 /// A set-returning function in FROM, called for each row of `left` (whose columns its
 /// arguments may read, as with an implicit LATERAL): a `FlatMap` over `left`.
-fn plan_table_function(
+pub(crate) fn plan_table_function(
     scx: &StatementContext,
     left: (MirRelationExpr, Scope),
     factor: &TableFactor,
@@ -1433,6 +1633,27 @@ fn plan_table_function(
             with_ordinality: false,
         } => ("unnest".to_string(), array_exprs.iter().collect(), alias),
         TableFactor::UNNEST { .. } => return Err(SqlError::unsupported("this form of UNNEST")),
+        TableFactor::Function {
+            lateral: true,
+            name,
+            args,
+            alias,
+        } => {
+            let parts = object_name_parts(name)?;
+            let function = match parts.as_slice() {
+                [f] => f.clone(),
+                [schema, f] if schema == crate::names::PG_CATALOG_SCHEMA => f.clone(),
+                _ => return Err(SqlError::function_does_not_exist(format!("{name}()"))),
+            };
+            let exprs = args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+                    _ => Err(SqlError::unsupported_plural("named function arguments")),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            (function, exprs, alias)
+        }
         _ => return Err(SqlError::internal("not a table function")),
     };
     let (left, left_scope) = left;
@@ -1566,14 +1787,13 @@ fn plan_table_factor(
             };
             Ok((expr, Scope::from_names(Some(table), &names)))
         }
+        // LATERAL with nothing to its left reads nothing (a LATERAL item after others
+        // is planned in `lateral.rs`).
         TableFactor::Derived {
-            lateral,
+            lateral: _,
             subquery,
             alias,
         } => {
-            if *lateral {
-                return Err(SqlError::unsupported("LATERAL"));
-            }
             let (expr, mut names, _) = plan_query(scx, subquery)?.into_relation();
             let table = match alias {
                 Some(alias) => {
@@ -1613,8 +1833,7 @@ fn plan_table_factor(
                 }
             }
         }
-        TableFactor::Function { lateral: true, .. } => Err(SqlError::unsupported("LATERAL")),
-        TableFactor::UNNEST { .. } => {
+        TableFactor::Function { lateral: true, .. } | TableFactor::UNNEST { .. } => {
             plan_table_function(scx, (unit_relation(), Scope::empty()), factor)
         }
         TableFactor::Function { .. } | TableFactor::TableFunction { .. } => {
@@ -1632,11 +1851,15 @@ enum JoinKind {
     Full,
 }
 
+/// Plans `left JOIN ...`. The first `context` columns of `left` belong to the FROM
+/// items before this item's join tree: only LATERAL items may read them, the join's
+/// ON, USING and NATURAL do not see them, and `*` lists them first.
 fn plan_join(
     scx: &StatementContext,
     left: MirRelationExpr,
     left_scope: Scope,
     join: &Join,
+    context: usize,
 ) -> Result<(MirRelationExpr, Scope), SqlError> {
     let (kind, constraint) = match &join.join_operator {
         JoinOperator::Join(c) | JoinOperator::Inner(c) => (JoinKind::Inner, c),
@@ -1645,13 +1868,10 @@ fn plan_join(
         JoinOperator::FullOuter(c) => (JoinKind::Full, c),
         JoinOperator::CrossJoin(c) => (JoinKind::Inner, c),
         JoinOperator::CrossApply | JoinOperator::OuterApply => {
-            return Err(SqlError::unsupported("LATERAL"))
+            return Err(SqlError::unsupported_plural("CROSS APPLY and OUTER APPLY"))
         }
         other => return Err(SqlError::unsupported(format!("join {other:?}"))),
     };
-    if let TableFactor::Derived { lateral: true, .. } = &join.relation {
-        return Err(SqlError::unsupported("LATERAL"));
-    }
     // The rows a RIGHT or FULL join adds have no left side, so they would lose the
     // outer values a correlated subquery's rows start with. (A scope that records
     // outer uses is only planned to find the correlation, never run.)
@@ -1664,14 +1884,35 @@ fn plan_join(
             "RIGHT and FULL joins in correlated subqueries",
         ));
     }
-    let (right, right_scope) = plan_table_factor(scx, &join.relation)?;
+    // A LATERAL item on the right pairs each left row with the rows computed for it.
+    // (A function on the right of a RIGHT or FULL join reads nothing of the left.)
+    let outer_kind = matches!(kind, JoinKind::Right | JoinKind::Full);
+    let (right, right_scope) = if lateral::is_lateral(&join.relation)
+        && !(outer_kind && is_table_function_call(&join.relation))
+        || !outer_kind && lateral::reads_left(&join.relation, &left_scope)
+    {
+        lateral::plan_lateral_factor(scx, &left, &left_scope, &join.relation)?
+    } else {
+        let (right, scope) = plan_table_factor(scx, &join.relation)?;
+        (lateral::RightInput::Independent(right), scope)
+    };
     let left_arity = left_scope.len();
     let right_arity = right_scope.len();
     let left_typ = left.typ();
-    let right_typ = right.typ();
+    let right_typ: Vec<ColumnType> = match &right {
+        lateral::RightInput::Independent(right) => right.typ(),
+        lateral::RightInput::PerLeftRow { product, reads } => {
+            if outer_kind {
+                return Err(lateral::right_or_full_error(&left_scope, reads));
+            }
+            product.typ()[left_arity..].to_vec()
+        }
+    };
     let mut typ = left_typ.clone();
     typ.extend(right_typ.iter().copied());
 
+    // The join's own columns on the left: what ON, USING and NATURAL may name.
+    let own_left = lateral::without_context(&left_scope, context);
     let using: Option<Vec<(usize, usize, String)>> = match constraint {
         JoinConstraint::None => {
             if !matches!(join.join_operator, JoinOperator::CrossJoin(_)) {
@@ -1700,7 +1941,7 @@ fn plan_join(
                         format!("column name \"{column}\" appears more than once in USING clause"),
                     ));
                 }
-                let l = using_column(&left_scope, column, "left")?;
+                let l = using_column(&own_left, column, "left")?;
                 let r = using_column(&right_scope, column, "right")?;
                 pairs.push((l, r, column.clone()));
             }
@@ -1708,14 +1949,14 @@ fn plan_join(
         }
         JoinConstraint::Natural => {
             let mut pairs = vec![];
-            for &l in &left_scope.star {
-                let column = &left_scope.items[l].column;
+            for &l in &own_left.star {
+                let column = &own_left.items[l].column;
                 if right_scope
                     .items
                     .iter()
                     .any(|i| i.unqualified && &i.column == column)
                 {
-                    let l = using_column(&left_scope, column, "left")?;
+                    let l = using_column(&own_left, column, "left")?;
                     let r = using_column(&right_scope, column, "right")?;
                     if !pairs
                         .iter()
@@ -1732,7 +1973,8 @@ fn plan_join(
     let mut scope = Scope::concat(left_scope.clone(), right_scope.clone());
     let mut conjuncts: Vec<MirScalarExpr> = vec![];
     if let JoinConstraint::On(on) = constraint {
-        let ecx = ExprContext::new(scx, &scope, &typ, "JOIN/ON");
+        let on_scope = Scope::concat(own_left.clone(), right_scope.clone());
+        let ecx = ExprContext::new(scx, &on_scope, &typ, "JOIN/ON");
         let cond = expr::plan_condition(&ecx, on)?;
         split_conjuncts(cond.expr, &mut conjuncts);
     }
@@ -1745,20 +1987,27 @@ fn plan_join(
         }
     }
 
-    // Inner-join equalities across the inputs become equivalences.
-    let mut equivalences = vec![];
-    let mut predicates = vec![];
-    for c in conjuncts {
-        match cross_equality(&c, left_arity) {
-            Some(pair) => equivalences.push(pair),
-            None => predicates.push(c),
+    let (matched, right) = match right {
+        lateral::RightInput::Independent(right) => {
+            // Inner-join equalities across the inputs become equivalences.
+            let mut equivalences = vec![];
+            let mut predicates = vec![];
+            for c in conjuncts {
+                match cross_equality(&c, left_arity) {
+                    Some(pair) => equivalences.push(pair),
+                    None => predicates.push(c),
+                }
+            }
+            let matched = MirRelationExpr::Join {
+                inputs: vec![left.clone(), right.clone()],
+                equivalences,
+            }
+            .filter(predicates);
+            (matched, Some(right))
         }
-    }
-    let matched = MirRelationExpr::Join {
-        inputs: vec![left.clone(), right.clone()],
-        equivalences,
-    }
-    .filter(predicates);
+        // The optimizer pushes the conditions into the product's join.
+        lateral::RightInput::PerLeftRow { product, .. } => (product.filter(conjuncts), None),
+    };
     let mut rel = match kind {
         JoinKind::Inner => matched,
         _ => {
@@ -1774,7 +2023,7 @@ fn plan_join(
                     .collect();
                 parts.push(unmatched.map(nulls));
             }
-            if matches!(kind, JoinKind::Right | JoinKind::Full) {
+            if let (Some(right), true) = (&right, outer_kind) {
                 let unmatched = right
                     .clone()
                     .union(
@@ -1843,8 +2092,20 @@ fn plan_join(
             .iter()
             .flat_map(|(l, r, _)| [*l, left_arity + r])
             .collect();
-        let mut star = merged;
-        star.extend(scope.star.iter().copied().filter(|i| !hidden.contains(i)));
+        let mut star: Vec<usize> = scope
+            .star
+            .iter()
+            .copied()
+            .filter(|&i| i < context)
+            .collect();
+        star.extend(merged);
+        star.extend(
+            scope
+                .star
+                .iter()
+                .copied()
+                .filter(|&i| i >= context && !hidden.contains(&i)),
+        );
         scope.star = star;
     }
     Ok((rel, scope))

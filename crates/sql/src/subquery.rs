@@ -24,7 +24,9 @@
 //! every name that resolves to one is recorded ([`Scope::outer_uses`]); it is then
 //! planned again with exactly those. Planning is pure, so the first plan is simply
 //! dropped. A nested subquery that reads a column of a query further out makes the
-//! subqueries between them correlated on it too.
+//! subqueries between them correlated on it too. LATERAL subqueries in FROM are
+//! planned the same way against the FROM items to their left ([`plan_lateral`],
+//! `lateral.rs`).
 //!
 //! Semantics, as in Postgres:
 //! - A scalar subquery is NULL when it has no row, and an error (`21000 more than one
@@ -150,10 +152,27 @@ fn prefix_scope(
 /// Plans `query` against the relation of `ecx` (see the module docs).
 fn plan_correlated(ecx: &ExprContext, query: &Query) -> Result<Planned, SqlError> {
     let rel = outer_relation(ecx)?;
-    let scx = ecx.scx;
     let outer = outer_scope(ecx);
     let outer_typ: Vec<ColumnType> = rel.typ().into_iter().take(outer.len()).collect();
+    // Inside a CASE branch, the subquery runs for the rows that reach the branch.
+    let guard = ecx.guard.as_ref();
+    plan_against(ecx.scx, &outer, outer_typ, query, |cols| {
+        (!cols.is_empty() || guard.is_some())
+            .then(|| rel.key_values_where(&self::columns(cols), guard))
+    })
+}
 
+/// Plans `query` against an outer relation whose columns `outer` names (of types
+/// `outer_typ`): finds the columns it reads, then plans it over the relation
+/// `key_values(columns)` returns (their distinct values), or uncorrelated when that
+/// is `None`.
+fn plan_against(
+    scx: &crate::context::StatementContext,
+    outer: &Scope,
+    outer_typ: Vec<ColumnType>,
+    query: &Query,
+    key_values: impl FnOnce(&[usize]) -> Option<MirRelationExpr>,
+) -> Result<Planned, SqlError> {
     // First pass: every outer column in scope; record the ones names resolve to.
     let uses = Rc::new(RefCell::new(BTreeSet::new()));
     let all: Vec<usize> = (0..outer.len()).collect();
@@ -162,7 +181,7 @@ fn plan_correlated(ecx: &ExprContext, query: &Query) -> Result<Planned, SqlError
             rows: vec![],
             typ: outer_typ,
         },
-        scope: prefix_scope(&outer, &all, Some(Rc::clone(&uses))),
+        scope: prefix_scope(outer, &all, Some(Rc::clone(&uses))),
     };
     query::plan_correlated_query(scx, query, &probe)?;
     let columns: Vec<usize> = uses.borrow().iter().copied().collect();
@@ -171,26 +190,51 @@ fn plan_correlated(ecx: &ExprContext, query: &Query) -> Result<Planned, SqlError
         outer.note_use(c);
     }
 
-    // Inside a CASE branch, the subquery runs for the rows that reach the branch.
-    let guard = ecx.guard.as_ref();
-    if columns.is_empty() && guard.is_none() {
+    let Some(keys) = key_values(&columns) else {
         let (expr, names, _) = query::plan_query(scx, query)?.into_relation();
         return Ok(Planned {
-            columns,
+            columns: vec![],
             expr,
             names,
         });
-    }
-    let keys = rel.key_values_where(&self::columns(&columns), guard);
+    };
     let prefix = Prefix {
         keys,
-        scope: prefix_scope(&outer, &columns, None),
+        scope: prefix_scope(outer, &columns, None),
     };
     let (expr, names, _) = query::plan_correlated_query(scx, query, &prefix)?.into_relation();
     Ok(Planned {
         columns,
         expr,
         names,
+    })
+}
+
+/// A subquery in FROM marked LATERAL, planned against `left`, the relation of the
+/// FROM items before it (named by `left_scope`). Its rows start with the values of
+/// the columns of `left` it reads (`columns`; none when it reads none).
+pub struct Lateral {
+    pub columns: Vec<usize>,
+    pub expr: MirRelationExpr,
+    pub names: Vec<String>,
+}
+
+/// Plans a LATERAL subquery over the distinct values of the columns of `left` it
+/// reads (see `lateral.rs`).
+pub fn plan_lateral(
+    scx: &crate::context::StatementContext,
+    left: &MirRelationExpr,
+    left_scope: &Scope,
+    query: &Query,
+) -> Result<Lateral, SqlError> {
+    let arity = left.arity();
+    let planned = plan_against(scx, left_scope, left.typ(), query, |cols| {
+        (!cols.is_empty()).then(|| key_values(left, arity, left, &self::columns(cols), None))
+    })?;
+    Ok(Lateral {
+        columns: planned.columns,
+        expr: planned.expr,
+        names: planned.names,
     })
 }
 

@@ -1540,11 +1540,6 @@ fn unsupported_expressions_are_explicit() {
         "subqueries in VALUES are not supported yet",
     );
     assert_err(
-        "SELECT * FROM t, LATERAL (SELECT t.a) s",
-        "0A000",
-        "LATERAL is not supported yet",
-    );
-    assert_err(
         "SELECT DISTINCT ON (a) a FROM t",
         "0A000",
         "SELECT DISTINCT ON is not supported yet",
@@ -3054,6 +3049,87 @@ fn correlated_count_is_zero_not_missing() {
             vec![i(20), big(1)],
             vec![i(30), big(0)],
             vec![i(40), big(1)],
+        ]
+    );
+}
+
+#[test]
+fn lateral_top_k_per_outer_row_keeps_duplicates() {
+    assert_eq!(
+        subquery_rows(
+            "SELECT lv, s.rv FROM l, LATERAL (SELECT rv FROM r WHERE r.id = l.id \
+             ORDER BY rv DESC LIMIT 1) s"
+        ),
+        [
+            vec![i(10), i(101)],
+            vec![i(10), i(101)],
+            vec![i(20), i(200)],
+        ]
+    );
+    // The limit is a TopK grouped by the correlation key, read from each distinct key.
+    let s = select("SELECT lv, s.rv FROM l, LATERAL (SELECT rv FROM r WHERE r.id = l.id ORDER BY rv LIMIT 1) s");
+    let mut top_k_keys = vec![];
+    s.expr.visit(&mut |e| {
+        if let MirRelationExpr::TopK { group_key, .. } = e {
+            top_k_keys.push(group_key.clone());
+        }
+    });
+    assert_eq!(top_k_keys, [vec![0]]);
+}
+
+#[test]
+fn lateral_count_is_zero_for_keys_without_rows_and_null_keys() {
+    assert_eq!(
+        subquery_rows(
+            "SELECT lv, c.n FROM l LEFT JOIN LATERAL (SELECT count(*) AS n FROM r \
+             WHERE r.id = l.id) c ON true"
+        ),
+        [
+            vec![i(10), big(2)],
+            vec![i(10), big(2)],
+            vec![i(20), big(1)],
+            vec![i(30), big(0)],
+            vec![i(40), big(0)],
+        ]
+    );
+    // LEFT JOIN LATERAL pads the outer rows the ON condition rejects everything for.
+    assert_eq!(
+        subquery_rows(
+            "SELECT lv, s.rv FROM l LEFT JOIN LATERAL (SELECT rv FROM r WHERE r.id = l.id) s \
+             ON s.rv > 100"
+        ),
+        [
+            vec![i(10), i(101)],
+            vec![i(10), i(101)],
+            vec![i(20), i(200)],
+            vec![i(30), NULL],
+            vec![i(40), NULL],
+        ]
+    );
+}
+
+#[test]
+fn lateral_on_the_right_of_right_or_full_joins_is_refused() {
+    let err = assert_err(
+        "SELECT * FROM l RIGHT JOIN LATERAL (SELECT rv FROM r WHERE r.id = l.id) s ON true",
+        "42P10",
+        "invalid reference to FROM-clause entry for table \"l\"",
+    );
+    assert_eq!(
+        err.detail.as_deref(),
+        Some("The combining JOIN type must be INNER or LEFT for a LATERAL reference.")
+    );
+    // Without a reference to the left side it is an ordinary join.
+    assert_eq!(
+        subquery_rows(
+            "SELECT lv, s.rv FROM l FULL JOIN LATERAL (SELECT rv FROM r WHERE r.id = 4) s ON lv = 30"
+        ),
+        [
+            vec![i(10), NULL],
+            vec![i(10), NULL],
+            vec![i(20), NULL],
+            vec![i(30), i(400)],
+            vec![i(40), NULL],
         ]
     );
 }
