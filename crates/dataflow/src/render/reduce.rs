@@ -155,7 +155,14 @@ impl Acc {
                     .checked_mul(Decimal::from(mult))
                     .and_then(|v| v.checked_add(sum.unwrap_or(Decimal::ZERO)));
                 match next {
-                    Some(s) => *sum = Some(s),
+                    Some(mut s) => {
+                        // As Postgres: the sum has the largest scale of its values
+                        // (rust_decimal drops the scale of a zero product: 0.00 * 1 = 0).
+                        if s.scale() < v.scale() {
+                            s.rescale(v.scale());
+                        }
+                        *sum = Some(s)
+                    }
                     None => fail(error, ERROR_OVERFLOW),
                 }
             }
