@@ -356,7 +356,7 @@ async fn record_timestamps_as_event_time_and_option_errors() {
     let kafka = Kafka::shared().expect("kafka");
     let topic = kafka.unique_topic("events");
     kafka.create_topic(&topic, 1).await.expect("topic");
-    let eddy = common::start_with_kafka(&kafka);
+    let mut eddy = common::start_with_kafka(&kafka);
     let client = eddy.connect().await.expect("connect");
     client
         .batch_execute(&format!(
@@ -413,6 +413,33 @@ async fn record_timestamps_as_event_time_and_option_errors() {
         "no event time, no watermark: {row:?}"
     );
     assert_eq!(row["late"].as_deref(), Some("0"), "{row:?}");
+
+    // A clean restart compacts the log into a snapshot, which keeps the watermark: an
+    // event half a minute before it is still late, one at it on time.
+    drop(client);
+    eddy.restart().expect("restart");
+    assert!(
+        std::fs::read_to_string(eddy.log_path())
+            .unwrap_or_default()
+            .contains("compacted the log into a snapshot"),
+        "the restart went through a snapshot"
+    );
+    let client = eddy.connect().await.expect("connect");
+    let records = [(5, 17 * minute / 2), (6, 9 * minute)]
+        .map(|(id, t)| TestRecord::value(format!(r#"{{"id": {id}}}"#)).at(t0 + t));
+    kafka.produce(&topic, records).await.expect("produce");
+    wait_for(
+        &client,
+        "SELECT id FROM events ORDER BY id",
+        &["0", "1", "2", "4", "6"].map(String::from),
+    )
+    .await;
+    wait_for(
+        &client,
+        "SELECT kafka_offset FROM eddy_source_errors ORDER BY 1",
+        &["3", "5"].map(String::from),
+    )
+    .await;
 
     // Errors: which option, and why.
     let cases = [
