@@ -81,9 +81,8 @@ pub fn parse_lateness(text: &str) -> Result<i64, SqlError> {
     if interval.months != 0 {
         return Err(invalid(Some("A lateness cannot hold months or years.")));
     }
-    let micros = i64::from(interval.days)
-        .checked_mul(86_400_000_000)
-        .and_then(|d| d.checked_add(interval.micros))
+    let micros = interval
+        .fixed_micros()
         .ok_or_else(|| invalid(Some("The interval is out of range.")))?;
     if micros < 0 {
         return Err(invalid(Some("A lateness cannot be negative.")));
