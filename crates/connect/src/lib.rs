@@ -25,12 +25,13 @@
 //! )?;                                    // Err(SqlError): 42601, 22023, 0A000, 42P16, 42804
 //!
 //! // Running: a new source starts at START; a restarted one from what was recorded.
-//! let resume = Resume { progress, current_rows };   // Resume::default() for a new source
+//! let resume = Resume { progress, current_rows, watermark_us };  // Resume::default() when new
 //! let mut source = KafkaSource::start(spec, SourceConfig::new("users"), resume)?;
 //! while let Some(batch) = source.next_batch().await {  // or blocking_next_batch()
 //!     // batch.updates: Vec<(Row, Diff)>     -> the collection, at one new timestamp
 //!     // batch.errors: Vec<SourceError>      -> eddy_source_errors (partition, offset, message)
 //!     // batch.progress: BTreeMap<i32, i64>  -> record durably with that timestamp
+//!     // batch.watermark_us: Option<i64>     -> likewise (streams with an event time)
 //! }
 //! // None: the source stopped; source.status().state says why (Failed { error }).
 //! source.status();                           // state (Running / Retrying { last_error, .. }),
@@ -40,8 +41,8 @@
 //! Invariants:
 //! - Applying every batch in order gives exactly the collection the messages define, and
 //!   a source restarted with `Resume { progress: <the last applied batch's progress>,
-//!   current_rows: <the collection then> }` continues it: nothing read twice, nothing
-//!   lost. So the coordinator gets exactly-once by recording `progress` in the same
+//!   current_rows: <the collection then>, watermark_us: <its watermark> }` continues it:
+//!   nothing read twice, nothing lost, and every late / on-time decision the same. So the coordinator gets exactly-once by recording `progress` in the same
 //!   durable step as the batch's updates.
 //! - A message that cannot be read is a [`SourceError`] with its partition and offset,
 //!   never a panic and never a stopped source, unless `ON_ERROR = 'FAIL'`.
@@ -80,6 +81,7 @@
 //! never used to resume), per-partition lag in [`SourceStatus`], Avro.
 
 pub mod envelope;
+pub mod event_time;
 pub mod format;
 pub mod postgres;
 pub mod sink;
@@ -87,6 +89,7 @@ pub mod source;
 pub mod spec;
 
 pub use envelope::{Decoder, UpsertState};
+pub use event_time::{EventTime, EventTimeColumn, Watermark};
 pub use format::{json_to_datum, KafkaMessage};
 pub use sink::{
     Encoder, KafkaSink, SinkBatch, SinkConfig, SinkEnvelope, SinkKeyFormat, SinkMessage, SinkSpec,

@@ -19,6 +19,10 @@
 //! - With `ON_ERROR = 'FAIL'` the first message that does not decode ends the source: the
 //!   last batch holds the updates before it and the error, its progress stops at that
 //!   message, and the state is `Failed`.
+//! - A stream with an event time decides right after decoding whether a message is late
+//!   ([`crate::event_time`]): a late one is a [`SourceError`] (never a failure) and is
+//!   counted in [`SourceStatus::late_total`]. Every batch carries the watermark after
+//!   it, which is durable progress just like the offsets: resuming needs both.
 //!
 //! Threads: the consumer thread is the only one that calls librdkafka. It blocks only on
 //! librdkafka's bounded polls and on the bounded channel, never on a timely worker.
@@ -39,6 +43,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::envelope::Decoder;
+use crate::event_time::{Rejected, Watermark};
 use crate::format::KafkaMessage;
 use crate::spec::{KafkaSourceSpec, OnError, StartOffset};
 
@@ -86,6 +91,9 @@ pub struct Resume {
     /// The collection's current rows (for UPSERT and DEBEZIUM: they rebuild the key →
     /// row state; ignored for streams).
     pub current_rows: Vec<Row>,
+    /// The watermark of the last applied batch ([`SourceBatch::watermark_us`]), for a
+    /// stream with an event time; `None` for a new source.
+    pub watermark_us: Option<i64>,
 }
 
 /// A message that could not be read, and where it is.
@@ -106,18 +114,24 @@ pub struct SourceBatch {
     /// Partition → offset of the next message to read, for every assigned partition,
     /// after this batch.
     pub progress: BTreeMap<i32, i64>,
+    /// For a stream with an event time: its watermark after this batch, in
+    /// microseconds since the epoch (`None` until the first event). Part of the
+    /// progress: record it with the offsets.
+    pub watermark_us: Option<i64>,
 }
 
 impl SourceBatch {
     /// Appends `later`, the batch that came after this one: applying the result is
     /// applying both in order (updates and errors concatenated, `later`'s progress,
-    /// which covers every partition this one's does).
+    /// which covers every partition this one's does, and `later`'s watermark).
     pub fn append(&mut self, later: SourceBatch) {
         let SourceBatch {
             mut updates,
             mut errors,
             progress,
+            watermark_us,
         } = later;
+        debug_assert!(watermark_us >= self.watermark_us);
         debug_assert!(self.progress.keys().all(|p| progress.contains_key(p)));
         if self.updates.is_empty() {
             self.updates = updates;
@@ -126,6 +140,7 @@ impl SourceBatch {
         }
         self.errors.append(&mut errors);
         self.progress = progress;
+        self.watermark_us = watermark_us;
     }
 }
 
@@ -153,6 +168,8 @@ pub struct SourceStatus {
     pub messages_total: u64,
     pub bytes_total: u64,
     pub errors_total: u64,
+    /// Of `errors_total`, the events that came after the watermark (late).
+    pub late_total: u64,
     /// Partition → the offset after its last message, as the broker last said (looked
     /// up with each metadata refresh); `high - progress` is how far the source is
     /// behind.
@@ -235,13 +252,19 @@ impl KafkaSource {
             messages_total: 0,
             bytes_total: 0,
             errors_total: 0,
+            late_total: 0,
             high_watermarks: BTreeMap::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let decoder = Decoder::new(&spec, resume.current_rows, config.message_bytes_max);
+        let watermark = spec
+            .event_time
+            .clone()
+            .map(|event_time| Watermark::new(event_time, resume.watermark_us));
         let reader = Reader {
             consumer,
             decoder,
+            watermark,
             resumed: !resume.progress.is_empty(),
             progress: resume.progress,
             assigned: BTreeSet::new(),
@@ -330,6 +353,8 @@ struct Reader {
     config: SourceConfig,
     consumer: BaseConsumer,
     decoder: Decoder,
+    /// The stream's watermark, when it has an event time.
+    watermark: Option<Watermark>,
     /// Partition → next offset to read (every assigned partition).
     progress: BTreeMap<i32, i64>,
     /// Whether `progress` came from a resume (then unknown partitions are new ones).
@@ -479,6 +504,7 @@ impl Reader {
         Ok(Some(SourceBatch {
             progress: self.progress.clone(),
             errors,
+            watermark_us: self.watermark_us(),
             ..SourceBatch::default()
         }))
     }
@@ -536,6 +562,7 @@ impl Reader {
         let mut batch = SourceBatch::default();
         let mut messages = 0u64;
         let mut bytes = 0u64;
+        let mut late = 0u64;
         let mut failed = None;
         let mut timeout = POLL_INTERVAL;
         while messages < self.config.batch_messages_max as u64 {
@@ -571,17 +598,37 @@ impl Reader {
                 key: message.key(),
                 value: message.payload(),
             };
-            if let Err(error) = self.decoder.decode(&msg, &mut batch.updates) {
-                batch.errors.push(SourceError {
-                    partition,
-                    offset,
-                    message: error.clone(),
-                });
-                if self.spec.on_error == OnError::Fail {
-                    failed = Some(format!(
-                        "message at partition {partition}, offset {offset}: {error}"
-                    ));
-                    break;
+            let before = batch.updates.len();
+            let outcome = self
+                .decoder
+                .decode(&msg, &mut batch.updates)
+                .map_err(Rejected::Unreadable)
+                .and_then(|()| admit(&mut self.watermark, &msg, &batch.updates[before..]));
+            match outcome {
+                Ok(()) => {}
+                Err(Rejected::Late(error)) => {
+                    // Late is expected of an event stream: recorded, never a failure.
+                    batch.updates.truncate(before);
+                    late += 1;
+                    batch.errors.push(SourceError {
+                        partition,
+                        offset,
+                        message: error,
+                    });
+                }
+                Err(Rejected::Unreadable(error)) => {
+                    batch.updates.truncate(before);
+                    batch.errors.push(SourceError {
+                        partition,
+                        offset,
+                        message: error.clone(),
+                    });
+                    if self.spec.on_error == OnError::Fail {
+                        failed = Some(format!(
+                            "message at partition {partition}, offset {offset}: {error}"
+                        ));
+                        break;
+                    }
                 }
             }
             self.progress.insert(partition, offset + 1);
@@ -590,11 +637,13 @@ impl Reader {
             return Ok(None);
         }
         batch.progress = self.progress.clone();
+        batch.watermark_us = self.watermark_us();
         {
             let mut status = lock(&self.status);
             status.messages_total += messages;
             status.bytes_total += bytes;
             status.errors_total += batch.errors.len() as u64;
+            status.late_total += late;
             status.progress = self.progress.clone();
             if !matches!(status.state, SourceState::Running) {
                 status.state = SourceState::Running;
@@ -608,6 +657,10 @@ impl Reader {
             }
             None => Ok(Some(batch)),
         }
+    }
+
+    fn watermark_us(&self) -> Option<i64> {
+        self.watermark.as_ref().and_then(Watermark::get)
     }
 
     /// Sends a batch, waiting for room; false when the receiver is gone.
@@ -650,6 +703,25 @@ impl Reader {
     }
 }
 
+/// Decides whether the message `msg`, decoded into `updates` (one row: sources with an
+/// event time are streams), is on time against `watermark` (none: no event time), and
+/// advances the watermark if it is.
+fn admit(
+    watermark: &mut Option<Watermark>,
+    msg: &KafkaMessage<'_>,
+    updates: &[(Row, Diff)],
+) -> Result<(), Rejected> {
+    let Some(watermark) = watermark else {
+        return Ok(());
+    };
+    debug_assert_eq!(updates.len(), 1, "a stream's message is one row");
+    let Some((row, _)) = updates.first() else {
+        return Ok(());
+    };
+    let event_time_us = watermark.event_time_us(row, msg.timestamp_ms)?;
+    watermark.admit(event_time_us)
+}
+
 #[cfg(test)]
 mod tests {
     use eddy_repr::Datum;
@@ -671,6 +743,7 @@ mod tests {
                 })
                 .collect(),
             progress: progress.iter().copied().collect(),
+            watermark_us: None,
         }
     }
 
@@ -684,5 +757,17 @@ mod tests {
         let mut empty = SourceBatch::default();
         empty.append(batch(&[4], &[], &[(0, 1)]));
         assert_eq!(empty, batch(&[4], &[], &[(0, 1)]));
+    }
+
+    #[test]
+    fn appending_keeps_the_later_watermark() {
+        let with = |watermark_us| SourceBatch {
+            watermark_us,
+            ..batch(&[1], &[], &[(0, 1)])
+        };
+        let mut first = with(None);
+        first.append(with(Some(5)));
+        first.append(with(Some(7)));
+        assert_eq!(first.watermark_us, Some(7));
     }
 }

@@ -12,6 +12,12 @@
 //! | `VALUE_DELIMITER` | one character, for `DELIMITED` | `,` |
 //! | `START` | `earliest`, `latest`, a timestamp or epoch milliseconds | `earliest` |
 //! | `ON_ERROR` | `SKIP`, `FAIL` | `SKIP` |
+//! | `TIMESTAMP` | a `timestamp` or `timestamptz` column: the stream's event time | the Kafka record timestamp, when `LATENESS` is given |
+//! | `LATENESS` | an interval: how late an event may arrive ([`crate::event_time`]) | `0 seconds`, when `TIMESTAMP` is given |
+//!
+//! A stream with `TIMESTAMP` or `LATENESS` has an event time and a watermark; late
+//! events are not applied ([`crate::event_time`]). One with neither has no event time.
+//! Tables have none (`0A000`).
 //!
 //! The envelope follows from what is declared: a stream is `NONE` (every message is one
 //! appended row); a table with `VALUE_FORMAT = 'DEBEZIUM_JSON'` is `DEBEZIUM`; any other
@@ -22,12 +28,15 @@
 //!
 //! Errors are Postgres-style [`SqlError`]s: an unknown or repeated option is `42601` (as
 //! Postgres' COPY reports them), a bad value `22023`, a combination Eddy does not
-//! support (yet) `0A000`, a table without a primary key `42P16`.
+//! support (yet) `0A000`, a table without a primary key `42P16`, a `TIMESTAMP` column
+//! that is not declared `42703`, or not a timestamp `42804`.
 
 use std::fmt;
 
 use eddy_repr::strconv::parse_timestamptz;
 use eddy_repr::{RelationDesc, ScalarType, SqlError, SqlState};
+
+use crate::event_time::{parse_lateness, EventTime, EventTimeColumn, DEFAULT_LATENESS};
 
 /// Whether the relation is a stream (append-only) or a table (keyed by its primary key).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -167,10 +176,13 @@ pub struct KafkaSourceSpec {
     pub envelope: Envelope,
     pub start: StartOffset,
     pub on_error: OnError,
+    /// The stream's event time and lateness (`TIMESTAMP`, `LATENESS`); `None` for
+    /// tables and for streams that declare neither.
+    pub event_time: Option<EventTime>,
 }
 
 /// The options [`KafkaSourceSpec::from_options`] knows, in the order of its hint.
-const OPTIONS: [&str; 7] = [
+const OPTIONS: [&str; 9] = [
     "KAFKA_TOPIC",
     "KAFKA_BROKERS",
     "VALUE_FORMAT",
@@ -178,6 +190,8 @@ const OPTIONS: [&str; 7] = [
     "VALUE_DELIMITER",
     "START",
     "ON_ERROR",
+    "TIMESTAMP",
+    "LATENESS",
 ];
 
 impl KafkaSourceSpec {
@@ -192,7 +206,8 @@ impl KafkaSourceSpec {
         default_brokers: Option<&str>,
     ) -> Result<KafkaSourceSpec, SqlError> {
         let values = option_values(options, &OPTIONS, "")?;
-        let [topic, brokers, value_format, key_format, delimiter, start, on_error] = values;
+        let [topic, brokers, value_format, key_format, delimiter, start, on_error, timestamp, lateness] =
+            values;
 
         let (topic, brokers) = topic_and_brokers(topic, brokers, default_brokers)?;
         let delimiter = match delimiter {
@@ -271,6 +286,16 @@ impl KafkaSourceSpec {
             (SourceKind::Table, _) => Envelope::Upsert,
         };
 
+        let event_time = match kind {
+            SourceKind::Stream => event_time(&desc, timestamp, lateness)?,
+            SourceKind::Table if timestamp.is_some() || lateness.is_some() => {
+                return Err(SqlError::unsupported("event time on a table").with_hint(
+                    "TIMESTAMP and LATENESS are options of a STREAM, whose messages are events.",
+                ))
+            }
+            SourceKind::Table => None,
+        };
+
         let spec = KafkaSourceSpec {
             brokers,
             topic,
@@ -282,6 +307,7 @@ impl KafkaSourceSpec {
             envelope,
             start,
             on_error,
+            event_time,
         };
         spec.validate_columns()?;
         Ok(spec)
@@ -351,6 +377,52 @@ impl KafkaSourceSpec {
         }
         Ok(())
     }
+}
+
+/// A stream's event time from its `TIMESTAMP` and `LATENESS` options: `None` when it
+/// gives neither; the record timestamp without `TIMESTAMP`; `0 seconds` without
+/// `LATENESS`.
+fn event_time(
+    desc: &RelationDesc,
+    timestamp: Option<&str>,
+    lateness: Option<&str>,
+) -> Result<Option<EventTime>, SqlError> {
+    if timestamp.is_none() && lateness.is_none() {
+        return Ok(None);
+    }
+    let (column, column_name) = match timestamp.map(str::trim) {
+        None => (
+            EventTimeColumn::RecordTimestamp,
+            "kafka timestamp".to_string(),
+        ),
+        Some(name) => {
+            let index = desc
+                .names
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(name))
+                .ok_or_else(|| {
+                    SqlError::undefined_column(name)
+                        .with_hint("TIMESTAMP names the column that holds the event time.")
+                })?;
+            let typ = desc.types[index].scalar_type;
+            if !matches!(typ, ScalarType::Timestamp | ScalarType::TimestampTz) {
+                return Err(SqlError::datatype_mismatch(format!(
+                    "TIMESTAMP column \"{}\" is of type {}, not timestamp or timestamptz",
+                    desc.names[index],
+                    typ.sql_name()
+                )));
+            }
+            (EventTimeColumn::Column(index), desc.names[index].clone())
+        }
+    };
+    let lateness_text = lateness.unwrap_or(DEFAULT_LATENESS).trim().to_string();
+    let lateness_us = parse_lateness(lateness.unwrap_or(DEFAULT_LATENESS))?;
+    Ok(Some(EventTime {
+        column,
+        column_name,
+        lateness_us,
+        lateness_text,
+    }))
 }
 
 /// The `KAFKA_TOPIC` (required) and the brokers (`KAFKA_BROKERS`, else the server's
@@ -581,5 +653,73 @@ mod tests {
         )
         .unwrap();
         assert_eq!(spec.value_columns(), vec![1]);
+    }
+
+    #[test]
+    fn event_time_options() {
+        let d = desc(&[
+            ("user_id", ScalarType::Text),
+            ("ts", ScalarType::Timestamp),
+            ("n", ScalarType::Int64),
+        ]);
+        let spec = |kind, o: &[(&str, &str)]| {
+            KafkaSourceSpec::from_options(kind, d.clone(), vec![0], &opts(o), Some("b:1"))
+        };
+        let stream = |o: &[(&str, &str)]| spec(SourceKind::Stream, o);
+        // Neither option: no event time.
+        assert_eq!(stream(&[("KAFKA_TOPIC", "t")]).unwrap().event_time, None);
+        let et = stream(&[
+            ("KAFKA_TOPIC", "t"),
+            ("timestamp", "TS"),
+            ("LATENESS", "30 seconds"),
+        ])
+        .unwrap()
+        .event_time
+        .unwrap();
+        assert_eq!(et.column, EventTimeColumn::Column(1));
+        assert_eq!(et.column_name, "ts");
+        assert_eq!(et.lateness_us, 30_000_000);
+        assert_eq!(et.lateness_text, "30 seconds");
+        // TIMESTAMP alone: no lateness.
+        let et = stream(&[("KAFKA_TOPIC", "t"), ("TIMESTAMP", "ts")])
+            .unwrap()
+            .event_time
+            .unwrap();
+        assert_eq!(
+            (et.lateness_us, et.lateness_text.as_str()),
+            (0, "0 seconds")
+        );
+        // LATENESS alone: the record timestamp.
+        let et = stream(&[("KAFKA_TOPIC", "t"), ("LATENESS", "1 minute")])
+            .unwrap()
+            .event_time
+            .unwrap();
+        assert_eq!(et.column, EventTimeColumn::RecordTimestamp);
+        assert_eq!(et.lateness_us, 60_000_000);
+
+        let e = stream(&[("KAFKA_TOPIC", "t"), ("TIMESTAMP", "at")]).unwrap_err();
+        assert_eq!(e.sqlstate, "42703");
+        assert_eq!(e.message, "column \"at\" does not exist");
+        let e = stream(&[("KAFKA_TOPIC", "t"), ("TIMESTAMP", "n")]).unwrap_err();
+        assert_eq!(e.sqlstate, "42804");
+        assert_eq!(
+            e.message,
+            "TIMESTAMP column \"n\" is of type bigint, not timestamp or timestamptz"
+        );
+        let e = stream(&[("KAFKA_TOPIC", "t"), ("LATENESS", "a while")]).unwrap_err();
+        assert_eq!(e.sqlstate, "22023");
+        assert_eq!(
+            e.message,
+            "invalid value for option \"LATENESS\": \"a while\""
+        );
+        let e = stream(&[("KAFKA_TOPIC", "t"), ("LATENESS", "-1 second")]).unwrap_err();
+        assert_eq!(e.sqlstate, "22023");
+        let e = spec(
+            SourceKind::Table,
+            &[("KAFKA_TOPIC", "t"), ("TIMESTAMP", "ts")],
+        )
+        .unwrap_err();
+        assert_eq!(e.sqlstate, "0A000");
+        assert_eq!(e.message, "event time on a table is not supported yet");
     }
 }

@@ -361,6 +361,7 @@ async fn upsert_table_updates_deletes_and_resumes() {
     let resume = Resume {
         progress: got.progress.clone(),
         current_rows,
+        watermark_us: None,
     };
     let more = kafka
         .produce(
@@ -519,6 +520,7 @@ async fn resume_reads_nothing_twice_and_loses_nothing() {
     let resume = Resume {
         progress: recorded,
         current_rows: vec![],
+        watermark_us: None,
     };
     let mut source = KafkaSource::start(stream.clone(), config("resume2"), resume).unwrap();
     got.read_until(&mut source, &ends(&second)).await;
@@ -833,6 +835,7 @@ async fn a_gap_left_by_retention_is_reported_on_resume() {
     let resume = Resume {
         progress: recorded,
         current_rows: vec![],
+        watermark_us: None,
     };
     let mut source = KafkaSource::start(stream, config("gap2"), resume).unwrap();
     got.read_until(&mut source, &ends(&second)).await;

@@ -106,6 +106,16 @@ pub enum LogRecord {
         id: GlobalId,
         schema: String,
     },
+    /// The watermark (microseconds since the epoch) of stream `id`, which has an event
+    /// time, after the `SourceWrite` just before it. Always appended in the same log
+    /// batch as that write (batches are atomic), so the watermark and the offsets a
+    /// restart resumes from are of the same message: see `eddy_connect::event_time`.
+    /// (A record of its own rather than a field of `SourceWrite`, so that logs written
+    /// before event time existed still decode.)
+    SourceWatermark {
+        id: GlobalId,
+        watermark_us: i64,
+    },
 }
 
 /// A message a source could not read, as the log keeps it.

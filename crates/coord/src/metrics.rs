@@ -67,6 +67,8 @@ pub struct SourceMetrics {
     pub messages: u64,
     pub bytes: u64,
     pub errors: u64,
+    /// Of `errors`, events that came after the stream's watermark (not applied).
+    pub late: u64,
     /// Partition → messages the broker holds that are not applied yet.
     pub lag: std::collections::BTreeMap<i32, i64>,
     /// For a Postgres source: WAL bytes upstream past what it has applied.
@@ -313,7 +315,7 @@ impl Metrics {
             .per_source
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let series: [Series; 3] = [
+        let series: [Series; 4] = [
             (
                 "eddy_source_messages_total",
                 "Messages a source has read from its topic.",
@@ -331,6 +333,12 @@ impl Metrics {
                 "Messages a source could not read.",
                 "counter",
                 |m| m.errors,
+            ),
+            (
+                "eddy_source_late_messages_total",
+                "Events a stream did not apply because they came after its watermark.",
+                "counter",
+                |m| m.late,
             ),
         ];
         for (name, help, kind, value) in series {

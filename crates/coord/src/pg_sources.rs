@@ -459,7 +459,8 @@ impl Coordinator {
 
     /// A Postgres source's row of `SHOW SOURCES`: name, type `postgres`, its
     /// publication, state, the LSN applied (or the rows copied so far), upstream
-    /// transactions applied, stopped tables, and the lag in WAL bytes.
+    /// transactions applied, stopped tables, the lag in WAL bytes and in ms; no late
+    /// events and no watermark (NULL: those are of streams with an event time).
     pub(crate) fn pg_source_row(&self, entry: &CatalogEntry) -> Row {
         let def = entry.pg.as_ref();
         let publication = def
@@ -513,6 +514,8 @@ impl Coordinator {
             Datum::Int64(stopped as i64),
             lag.map_or(Datum::Null, Datum::Int64),
             lag_ms.map_or(Datum::Null, Datum::Int64),
+            Datum::Null,
+            Datum::Null,
         ])
     }
 
@@ -537,6 +540,7 @@ impl Coordinator {
                     messages: status.updates_total,
                     bytes: 0,
                     errors: stopped as u64,
+                    late: 0,
                     lag: BTreeMap::new(),
                     lag_bytes: status.lag_bytes(),
                 },

@@ -175,9 +175,13 @@ impl Coordinator {
                     }
                     self.sources.progress.insert(id, progress);
                 }
+                LogRecord::SourceWatermark { id, watermark_us } => {
+                    self.sources.watermarks.insert(id, watermark_us);
+                }
             }
         }
-        // What each source resumes from: its offsets and (for its upsert state) rows.
+        // What each source resumes from: its offsets, its watermark and (for its upsert
+        // state) rows.
         let mut resumes = Vec::new();
         for entry in self
             .catalog
@@ -195,6 +199,7 @@ impl Coordinator {
                 Resume {
                     progress,
                     current_rows: current_rows(&tables, entry.id),
+                    watermark_us: self.sources.watermarks.get(&entry.id).copied(),
                 },
             ));
         }
@@ -418,6 +423,12 @@ impl Coordinator {
                 errors: errors.cloned().collect(),
                 progress: progress.clone(),
             });
+            if let Some(&watermark_us) = self.sources.watermarks.get(id) {
+                state.push(LogRecord::SourceWatermark {
+                    id: *id,
+                    watermark_us,
+                });
+            }
         }
         // Every Postgres source's progress and stopped tables, likewise.
         for (id, progress) in &self.pg_sources.progress {

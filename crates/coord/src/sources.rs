@@ -27,6 +27,11 @@
 //!   offsets of the last record (with the rows the log holds, for its upsert state). So
 //!   after a crash at any point every message is in the collection once: either its
 //!   record is in the log, or it is read again.
+//! - Late events are decided once: a stream's watermark after a batch is logged in the
+//!   same atomic append as the batch (a `SourceWatermark` record beside its
+//!   `SourceWrite`), and a restarted stream resumes from it, so a message read again
+//!   after a crash is judged against exactly the watermark of the messages the log holds
+//!   before it (`eddy_connect::event_time`).
 //! - Only the source writes its relation: INSERT, UPDATE and DELETE are refused by the
 //!   planner (it is a source, not a table).
 //! - A batch of a source dropped meanwhile is ignored; dropping a source stops its
@@ -108,6 +113,9 @@ pub(crate) struct Sources {
     pub(crate) running: BTreeMap<GlobalId, RunningSource>,
     /// Partition → next offset of every source, as the log holds it.
     pub(crate) progress: BTreeMap<GlobalId, BTreeMap<i32, i64>>,
+    /// The watermark (microseconds since the epoch) of every stream with an event time
+    /// that has accepted an event, as the log holds it.
+    pub(crate) watermarks: BTreeMap<GlobalId, i64>,
     /// The last [`ERRORS_KEPT`] messages each source could not read, oldest first: the
     /// rows of `eddy_source_errors`.
     pub(crate) errors: BTreeMap<GlobalId, VecDeque<SourceErrorRecord>>,
@@ -144,6 +152,7 @@ impl Sources {
     fn forget(&mut self, id: GlobalId, name: &str) -> Vec<(Row, Diff)> {
         self.running.remove(&id);
         self.progress.remove(&id);
+        self.watermarks.remove(&id);
         self.errors
             .remove(&id)
             .into_iter()
@@ -321,6 +330,7 @@ impl Coordinator {
             messages: status.messages_total,
             bytes: status.bytes_total,
             errors: status.errors_total,
+            late: status.late_total,
             lag: status.lag(&progress),
             lag_bytes: None,
         };
@@ -374,9 +384,11 @@ impl Coordinator {
                 updates,
                 errors,
                 progress,
+                watermark_us,
             } = batch;
+            let watermark_us = watermark_us.filter(|w| self.sources.watermarks.get(&id) != Some(w));
             let unchanged = self.sources.progress.get(&id) == Some(&progress);
-            if updates.is_empty() && errors.is_empty() && unchanged {
+            if updates.is_empty() && errors.is_empty() && unchanged && watermark_us.is_none() {
                 continue;
             }
             for e in &errors {
@@ -397,6 +409,10 @@ impl Coordinator {
                 errors,
                 progress,
             });
+            // In the same append as the write: the watermark is progress too.
+            if let Some(watermark_us) = watermark_us {
+                records.push(LogRecord::SourceWatermark { id, watermark_us });
+            }
         }
         if records.is_empty() {
             return;
@@ -415,17 +431,19 @@ impl Coordinator {
             return;
         }
         for record in records {
-            let LogRecord::SourceWrite {
-                id,
-                updates,
-                errors,
-                progress,
-                ..
-            } = record
-            else {
-                unreachable!("built as source writes above")
-            };
-            self.apply_logged_source_write(id, time, updates, errors, progress);
+            match record {
+                LogRecord::SourceWrite {
+                    id,
+                    updates,
+                    errors,
+                    progress,
+                    ..
+                } => self.apply_logged_source_write(id, time, updates, errors, progress),
+                LogRecord::SourceWatermark { id, watermark_us } => {
+                    self.sources.watermarks.insert(id, watermark_us);
+                }
+                _ => unreachable!("built as source writes and watermarks above"),
+            }
         }
         self.close_time(time);
         drop(turns);

@@ -77,6 +77,18 @@ impl Interval {
         const DAY: i128 = 86_400_000_000;
         (self.months as i128 * 30 + self.days as i128) * DAY + self.micros as i128
     }
+
+    /// The exact span in microseconds of an interval without months (a day counts 24
+    /// hours, as `date_bin` and window sizes read it): `None` when it holds months or
+    /// years, whose length varies, or when it does not fit.
+    pub fn fixed_micros(&self) -> Option<i64> {
+        if self.months != 0 {
+            return None;
+        }
+        i64::from(self.days)
+            .checked_mul(86_400_000_000)
+            .and_then(|days| days.checked_add(self.micros))
+    }
 }
 
 /// One SQL value.

@@ -362,7 +362,10 @@ pub fn show_objects_desc(kind: ObjectKind) -> RelationDesc {
 /// `lag`: messages the broker holds that are not applied yet (NULL until known).
 /// A Postgres source's row has type `postgres`, its publication, the LSN applied,
 /// transactions, stopped tables, the lag in WAL bytes and `lag_ms` (how long ago the
-/// last transaction read committed upstream, while behind; NULL for Kafka).
+/// last transaction read committed upstream, while behind; NULL for Kafka). Then
+/// `late`: of the errors, events after the watermark (NULL for Postgres), and the
+/// `watermark` of a stream with an event time (a `timestamp` in UTC; NULL before its
+/// first event, for streams without event time, tables and Postgres sources).
 pub fn show_sources_desc() -> RelationDesc {
     desc_of(vec![
         text_column("name"),
@@ -374,6 +377,11 @@ pub fn show_sources_desc() -> RelationDesc {
         ("errors".to_string(), ScalarType::Int64.nullable(false)),
         ("lag".to_string(), ScalarType::Int64.nullable(true)),
         ("lag_ms".to_string(), ScalarType::Int64.nullable(true)),
+        ("late".to_string(), ScalarType::Int64.nullable(true)),
+        (
+            "watermark".to_string(),
+            ScalarType::Timestamp.nullable(true),
+        ),
     ])
 }
 

@@ -30,6 +30,14 @@ fn text(s: impl Into<String>) -> Datum {
     Datum::String(s.into())
 }
 
+/// A stream's watermark (microseconds since the epoch) as SHOW SOURCES shows it: a
+/// `timestamp` in UTC, NULL when there is none.
+fn watermark_datum(watermark_us: Option<i64>) -> Datum {
+    watermark_us
+        .and_then(chrono::DateTime::from_timestamp_micros)
+        .map_or(Datum::Null, |ts| Datum::Timestamp(ts.naive_utc()))
+}
+
 /// A row of `SHOW TABLES | VIEWS | MATERIALIZED VIEWS` (see `show_objects_desc`).
 fn object_row(kind: ObjectKind, name: String, status: String) -> Row {
     if kind == ObjectKind::Tables {
@@ -110,7 +118,7 @@ impl Coordinator {
                 .get(&entry.id)
                 .cloned()
                 .unwrap_or_default();
-            let (state, messages, errors, lag) = match self.sources.running.get(&entry.id) {
+            let (state, messages, errors, late, lag) = match self.sources.running.get(&entry.id) {
                 Some(running) => {
                     let status = running.status();
                     let state = match &status.state {
@@ -124,9 +132,14 @@ impl Coordinator {
                     };
                     let lag = (!status.high_watermarks.is_empty())
                         .then(|| status.lag(&progress).values().sum::<i64>());
-                    (state, status.messages_total, status.errors_total, lag)
+                    let figures = (
+                        status.messages_total,
+                        status.errors_total,
+                        status.late_total,
+                    );
+                    (state, figures.0, figures.1, figures.2, lag)
                 }
-                None => ("not started".to_string(), 0, 0, None),
+                None => ("not started".to_string(), 0, 0, 0, None),
             };
             let offsets = self
                 .sources
@@ -149,6 +162,8 @@ impl Coordinator {
                 Datum::Int64(errors as i64),
                 lag.map(Datum::Int64).unwrap_or(Datum::Null),
                 Datum::Null,
+                Datum::Int64(late as i64),
+                watermark_datum(self.sources.watermarks.get(&entry.id).copied()),
             ]));
         }
         ExecuteResponse::Rows {

@@ -692,10 +692,7 @@ pub fn bin_stride_micros(stride: &Interval) -> Result<i64, EvalError> {
             detail: None,
         });
     }
-    let micros = (stride.days as i64)
-        .checked_mul(USECS_PER_DAY)
-        .and_then(|d| d.checked_add(stride.micros))
-        .ok_or_else(interval_out_of_range)?;
+    let micros = stride.fixed_micros().ok_or_else(interval_out_of_range)?;
     if micros <= 0 {
         return Err(EvalError::InvalidParameterValue(
             "stride must be greater than zero".into(),
