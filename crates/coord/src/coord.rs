@@ -118,6 +118,8 @@ pub(crate) struct Coordinator {
     pub(crate) building: BuildingVersions,
     /// The last `APPLY FILES` that failed, until one succeeds (for `SHOW VIEWS`).
     pub(crate) apply_failure: Option<ApplyFailure>,
+    /// `CREATE SEQUENCE` and `serial` columns' sequences.
+    pub(crate) sequences: crate::sequences::Sequences,
     /// How many rows each table and source holds (joins are ordered by them).
     pub(crate) row_counts: BTreeMap<GlobalId, i64>,
     /// The sinks being written to Kafka.
@@ -170,6 +172,7 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
         held_swaps: HeldSwaps::default(),
         building: BuildingVersions::new(),
         apply_failure: None,
+        sequences: Default::default(),
         row_counts: BTreeMap::new(),
         sinks: Sinks::default(),
         kafka_brokers: config.kafka_brokers.clone(),
@@ -417,6 +420,7 @@ impl Coordinator {
             params,
             backend_pid: 0,
             vars: session.map(|s| Arc::clone(&s.vars)).unwrap_or_default(),
+            sequences: Some(self.sequences.access()),
         }
     }
 
@@ -426,7 +430,9 @@ impl Coordinator {
         stmt: &Statement,
         param_types: &[Option<ScalarType>],
     ) -> Result<StatementDesc, SqlError> {
-        let ctx = self.plan_context(self.sessions.get(&session), vec![]);
+        let mut ctx = self.plan_context(self.sessions.get(&session), vec![]);
+        // Describing plans the statement: it takes no value from a sequence.
+        ctx.sequences = Some(self.sequences.dry());
         let (param_types, result) = eddy_sql::describe(&self.catalog, &ctx, stmt, param_types)?;
         Ok(StatementDesc {
             param_types,
@@ -454,7 +460,10 @@ impl Coordinator {
         };
         let params = self.type_params(session_id, stmt, params);
         let ctx = self.plan_context(Some(session), params);
-        let plan = match eddy_sql::plan(&self.catalog, &ctx, stmt) {
+        // Values planning took from sequences are logged before anything uses them.
+        let plan = match eddy_sql::plan(&self.catalog, &ctx, stmt)
+            .and_then(|plan| self.log_sequences().map(|()| plan))
+        {
             Ok(plan) => plan,
             Err(e) => {
                 self.fail_txn(session_id);

@@ -116,6 +116,26 @@ pub enum LogRecord {
         id: GlobalId,
         watermark_us: i64,
     },
+    /// `CREATE SEQUENCE`, or a `serial` column's sequence (owned by table `owner`,
+    /// dropped with it). New variants go last, so older logs still decode.
+    CreateSequence {
+        schema: String,
+        name: String,
+        start: i64,
+        increment: i64,
+        owner: Option<GlobalId>,
+    },
+    /// A sequence's state as a restart takes it on (see `sequences.rs`).
+    SequenceValue {
+        schema: String,
+        name: String,
+        last: i64,
+        is_called: bool,
+    },
+    DropSequence {
+        schema: String,
+        name: String,
+    },
 }
 
 /// A message a source could not read, as the log keeps it.

@@ -21,6 +21,7 @@ pub mod metrics;
 mod pg_sources;
 mod recovery;
 mod sequence;
+mod sequences;
 pub mod session;
 mod sinks;
 mod sources;

@@ -120,8 +120,12 @@ impl Coordinator {
                     for id in ids {
                         self.catalog.remove(id);
                         tables.remove(&id);
+                        self.forget_owned_sequences(id);
                     }
                 }
+                record @ (LogRecord::CreateSequence { .. }
+                | LogRecord::SequenceValue { .. }
+                | LogRecord::DropSequence { .. }) => self.replay_sequence(record),
                 LogRecord::Write { time, updates } => {
                     max_time = max_time.max(time);
                     for (id, rows) in updates {
@@ -489,6 +493,7 @@ impl Coordinator {
                 hash: *hash,
             });
         }
+        state.extend(self.sequence_records());
         (state, tables)
     }
 }

@@ -533,3 +533,61 @@ async fn column_defaults_and_checks_survive_a_restart() {
         .expect_err("a failed check");
     assert_eq!(err.code().map(|c| c.code()), Some("23514"), "{err:?}");
 }
+
+/// After `kill -9`, a sequence never hands out a value it handed out before (values
+/// reserved and unused are skipped, as in Postgres), and a serial column keeps
+/// counting; `setval` is kept.
+#[tokio::test]
+async fn sequences_never_repeat_a_value_after_a_restart() {
+    let mut eddy = common::start_eddy(1);
+    let mut client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(
+            "CREATE TABLE t (id bigserial PRIMARY KEY, v text);
+             CREATE SEQUENCE s INCREMENT BY 5;",
+        )
+        .await
+        .expect("setup");
+    let (mut ids, mut values) = (
+        std::collections::BTreeSet::new(),
+        std::collections::BTreeSet::new(),
+    );
+    for round in 0..3 {
+        for _ in 0..40 {
+            let id: i64 = client
+                .query_one("INSERT INTO t (v) VALUES ('x') RETURNING id", &[])
+                .await
+                .expect("insert")
+                .get(0);
+            assert!(ids.insert(id), "round {round}: id {id} handed out twice");
+        }
+        let s: i64 = client
+            .query_one("SELECT nextval('s')", &[])
+            .await
+            .expect("nextval")
+            .get(0);
+        assert!(values.insert(s), "round {round}: s gave {s} twice");
+        eddy.kill9().expect("kill -9");
+        eddy.restart().expect("restart");
+        client = eddy.connect().await.expect("connect");
+    }
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 120);
+    client
+        .batch_execute("SELECT setval('s', 1000)")
+        .await
+        .expect("setval");
+    eddy.kill9().expect("kill -9");
+    eddy.restart().expect("restart");
+    let client = eddy.connect().await.expect("connect");
+    let next: i64 = client
+        .query_one("SELECT nextval('s')", &[])
+        .await
+        .expect("nextval")
+        .get(0);
+    assert!(next > 1000, "{next}");
+}

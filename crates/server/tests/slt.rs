@@ -286,7 +286,8 @@ slt_files!(
     upsert,
     defaults,
     checks,
-    lateral
+    lateral,
+    sequences
 );
 
 #[test]

@@ -370,6 +370,9 @@ pub fn plan_function(ecx: &ExprContext, f: &Function) -> Result<CExpr, SqlError>
             return Ok(t.into());
         }
     }
+    if let Some(t) = crate::sequences::plan_sequence_function(ecx, &name, &args)? {
+        return Ok(t.into());
+    }
     if let Some(t) = introspect::plan_catalog_function(ecx, &name, &args)? {
         return Ok(t.into());
     }

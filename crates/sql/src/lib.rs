@@ -43,6 +43,7 @@ mod plan;
 mod query;
 mod recursive;
 mod scope;
+mod sequences;
 mod sink;
 mod statement;
 mod subquery;
@@ -73,6 +74,7 @@ pub use crate::plan::{
     SourceOptions, SubscribeOutput,
 };
 pub use crate::recursive::{parse_max_recursion, MAX_RECURSION_DEFAULT, MAX_RECURSION_VAR};
+pub use crate::sequences::{sequence_of_default, SequenceAccess};
 pub use crate::sink::{CreateSink, DropSink};
 pub use crate::statement::table_defaults;
 pub use crate::subscribe::{Subscribe, SubscribeRelation, DIFF_COLUMN, TIMESTAMP_COLUMN};

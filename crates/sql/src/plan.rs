@@ -34,6 +34,9 @@ pub struct PlanContext {
     /// The session's variables (lowercase names), for `current_setting`; shared with
     /// the session, so a statement does not copy them.
     pub vars: Arc<BTreeMap<String, String>>,
+    /// The coordinator's sequences, for `nextval` and friends; `None` where there are
+    /// none to call (they are then refused).
+    pub sequences: Option<Arc<dyn crate::sequences::SequenceAccess>>,
 }
 
 impl PlanContext {
@@ -50,6 +53,7 @@ impl PlanContext {
             params: vec![],
             backend_pid: 0,
             vars: Arc::default(),
+            sequences: None,
         }
     }
 }
@@ -68,6 +72,9 @@ pub enum Plan {
         defaults: Vec<Option<String>>,
         /// The `CHECK` constraints, over the table's columns.
         checks: Vec<CheckConstraint>,
+        /// The sequences its `serial` and identity columns own (created with it, in
+        /// its schema, dropped with it).
+        sequences: Vec<String>,
         primary_key: Vec<usize>,
         create_sql: String,
         if_not_exists: bool,
@@ -136,8 +143,24 @@ pub enum Plan {
     Insert {
         id: GlobalId,
         values: MirRelationExpr,
+        /// Columns the coordinator fills with the next value of a sequence, one per
+        /// row: `serial` columns an `INSERT ... SELECT` leaves out.
+        serial_fill: Vec<(usize, String, String)>,
         on_conflict: Option<OnConflict>,
         returning: Option<Returning>,
+    },
+    /// `CREATE SEQUENCE`.
+    CreateSequence {
+        schema: String,
+        name: String,
+        start: i64,
+        increment: i64,
+        if_not_exists: bool,
+    },
+    /// `DROP SEQUENCE`.
+    DropSequence {
+        names: Vec<(String, String)>,
+        if_exists: bool,
     },
     /// `UPDATE` and `DELETE` (and `TRUNCATE`, a delete of every row): `selection`
     /// yields the current rows to change (the table's arity), read and written at one

@@ -222,6 +222,31 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 cascade: *cascade,
             })
         }
+        Statement::CreateSequence {
+            temporary,
+            if_not_exists,
+            name,
+            data_type,
+            sequence_options,
+            owned_by,
+        } => crate::sequences::plan_create_sequence(
+            name,
+            *if_not_exists,
+            *temporary,
+            data_type.as_ref(),
+            sequence_options,
+            owned_by.as_ref(),
+        ),
+        Statement::Drop {
+            object_type: ObjectType::Sequence,
+            if_exists,
+            names,
+            cascade: false,
+            ..
+        } => Ok(Plan::DropSequence {
+            names: crate::sequences::drop_names(names)?,
+            if_exists: *if_exists,
+        }),
         Statement::Drop {
             object_type,
             if_exists,
@@ -623,12 +648,29 @@ pub fn table_defaults(create_sql: &str) -> Vec<Option<String>> {
 }
 
 fn defaults_of(create: &CreateTable) -> Vec<Option<String>> {
+    let table = object_name_parts(&create.name)
+        .ok()
+        .and_then(|parts| parts.last().cloned())
+        .unwrap_or_default();
     let defaults: Vec<Option<String>> = create
         .columns
         .iter()
         .map(|column| {
+            let owned = || {
+                let sequence =
+                    crate::sequences::owned_sequence_name(&table, &normalize_ident(&column.name));
+                Some(crate::sequences::nextval_default(&sequence))
+            };
+            if crate::sequences::serial_type(&column.data_type).is_some() {
+                return owned();
+            }
             column.options.iter().find_map(|o| match &o.option {
                 ColumnOption::Default(e) => Some(e.to_string()),
+                ColumnOption::Generated {
+                    generated_as: sqlparser::ast::GeneratedAs::ByDefault,
+                    generation_expr: None,
+                    ..
+                } => owned(),
                 _ => None,
             })
         })
@@ -674,12 +716,16 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, SqlError
     let too_few = || SqlError::syntax("INSERT has more target columns than expressions");
     let column_types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
 
-    // What each column holds when the statement gives it no value.
-    let defaults: Vec<Typed> = (0..desc.arity())
-        .map(|c| default_value(scx, &item, c))
-        .collect::<Result<_, _>>()?;
+    // What each column holds when the statement gives it no value: planned for each
+    // row, so a serial column's `nextval` gives each its own value.
+    let defaults = || -> Result<Vec<Typed>, SqlError> {
+        (0..desc.arity())
+            .map(|c| default_value(scx, &item, c))
+            .collect()
+    };
+    let mut serial_fill = vec![];
     let values = match insert.source.as_deref() {
-        None => query::rows_relation(vec![defaults], &column_types),
+        None => query::rows_relation(vec![defaults()?], &column_types),
         Some(source) if is_plain_values(source) => {
             let SetExpr::Values(values) = source.body.as_ref() else {
                 unreachable!("checked by is_plain_values")
@@ -694,7 +740,18 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, SqlError
                 if explicit && row.len() < targets.len() {
                     return Err(too_few());
                 }
-                let mut full: Vec<Typed> = defaults.clone();
+                let given: Vec<usize> = row
+                    .iter()
+                    .zip(&targets)
+                    .filter(|(value, _)| !is_default_keyword(value))
+                    .map(|(_, column)| *column)
+                    .collect();
+                let mut full: Vec<Typed> = (0..desc.arity())
+                    .map(|c| match given.contains(&c) {
+                        true => Ok(Typed::null(column_types[c])),
+                        false => default_value(scx, &item, c),
+                    })
+                    .collect::<Result<_, SqlError>>()?;
                 for (value, &column) in row.iter().zip(&targets) {
                     if is_default_keyword(value) {
                         continue;
@@ -715,7 +772,25 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, SqlError
             if explicit && typ.len() < targets.len() {
                 return Err(too_few());
             }
-            let mut exprs: Vec<Typed> = defaults;
+            // Columns left out take their defaults, except a serial one: the
+            // coordinator gives each row its own value.
+            let given: Vec<usize> = targets.iter().copied().take(typ.len()).collect();
+            let mut exprs: Vec<Typed> = Vec::with_capacity(desc.arity());
+            for (c, &column_type) in column_types.iter().enumerate() {
+                let serial = item
+                    .defaults
+                    .get(c)
+                    .and_then(|d| d.as_deref())
+                    .and_then(crate::sequences::sequence_of_default);
+                match serial {
+                    Some((schema, sequence)) if !given.contains(&c) => {
+                        serial_fill.push((c, schema, sequence));
+                        exprs.push(Typed::null(column_type));
+                    }
+                    _ if given.contains(&c) => exprs.push(Typed::null(column_type)),
+                    _ => exprs.push(default_value(scx, &item, c)?),
+                }
+            }
             for (i, &column) in targets.iter().enumerate().take(typ.len()) {
                 let value = Typed::new(eddy_expr::MirScalarExpr::Column(i), typ[i]);
                 exprs[column] = if unknown[i] {
@@ -751,6 +826,7 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, SqlError
     Ok(Plan::Insert {
         id: item.id,
         values,
+        serial_fill,
         on_conflict,
         returning,
     })
@@ -1200,6 +1276,8 @@ pub(crate) fn plan_create_table(
     let mut names: Vec<String> = vec![];
     let mut types: Vec<ColumnType> = vec![];
     let mut primary_key: Vec<usize> = vec![];
+    // The sequences of serial and identity columns.
+    let mut sequences: Vec<String> = vec![];
     // `(name, expression, column)` of each CHECK: named, or of a column.
     let mut check_exprs: Vec<(Option<String>, Expr, Option<String>)> = vec![];
     let set_primary_key = |columns: Vec<usize>, pk: &mut Vec<usize>| -> Result<(), SqlError> {
@@ -1220,8 +1298,15 @@ pub(crate) fn plan_create_table(
                 format!("column \"{column_name}\" specified more than once"),
             ));
         }
-        let scalar_type = types::scalar_type(&column.data_type)?;
-        let mut nullable = true;
+        let serial = crate::sequences::serial_type(&column.data_type);
+        let scalar_type = match serial {
+            Some(t) => {
+                sequences.push(crate::sequences::owned_sequence_name(&name, &column_name));
+                t
+            }
+            None => types::scalar_type(&column.data_type)?,
+        };
+        let mut nullable = serial.is_none();
         for option in &column.options {
             match &option.option {
                 ColumnOption::Null => nullable = true,
@@ -1246,6 +1331,28 @@ pub(crate) fn plan_create_table(
                     expr.clone(),
                     Some(column_name.clone()),
                 )),
+                ColumnOption::Generated {
+                    generated_as: sqlparser::ast::GeneratedAs::ByDefault,
+                    generation_expr: None,
+                    sequence_options,
+                    ..
+                } if sequence_options.as_ref().is_none_or(Vec::is_empty)
+                    && matches!(
+                        scalar_type,
+                        ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64
+                    ) =>
+                {
+                    nullable = false;
+                    sequences.push(crate::sequences::owned_sequence_name(&name, &column_name));
+                }
+                ColumnOption::Generated {
+                    generated_as: sqlparser::ast::GeneratedAs::Always,
+                    generation_expr: None,
+                    ..
+                } => {
+                    return Err(SqlError::unsupported("GENERATED ALWAYS AS IDENTITY")
+                        .with_hint("GENERATED BY DEFAULT AS IDENTITY and serial are supported."))
+                }
                 ColumnOption::Generated { .. } | ColumnOption::Identity(_) => {
                     return Err(SqlError::unsupported_plural("generated columns"))
                 }
@@ -1294,8 +1401,10 @@ pub(crate) fn plan_create_table(
         }
     }
     let defaults = defaults_of(create);
-    if stream && !defaults.is_empty() {
-        return Err(SqlError::unsupported("DEFAULT on a stream"));
+    if source.is_some() && !defaults.is_empty() {
+        return Err(SqlError::unsupported(
+            "DEFAULT and serial columns on a topic",
+        ));
     }
     if source.is_some() && !check_exprs.is_empty() {
         return Err(SqlError::unsupported("CHECK constraints on a topic"));
@@ -1307,6 +1416,7 @@ pub(crate) fn plan_create_table(
         desc: RelationDesc::new(names, types),
         defaults,
         checks,
+        sequences,
         primary_key,
         create_sql,
         if_not_exists: create.if_not_exists,

@@ -2476,9 +2476,9 @@ fn create_table_types_and_constraints() {
         "REFERENCES constraints are not supported yet",
     );
     assert_err(
-        "CREATE TABLE w (x serial)",
+        "CREATE TABLE w (x int GENERATED ALWAYS AS IDENTITY)",
         "0A000",
-        "type serial is not supported yet",
+        "GENERATED ALWAYS AS IDENTITY is not supported yet",
     );
     assert_err(
         "CREATE TABLE w (x json)",

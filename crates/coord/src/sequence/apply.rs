@@ -121,9 +121,10 @@ impl Coordinator {
         } else {
             vec![]
         };
-        // Check everything against a copy of the catalog.
+        // Check everything against a copy of the catalog (taking no sequence values).
         let mut base = self.catalog.clone();
-        let ctx = self.plan_context(self.sessions.get(&session_id), vec![]);
+        let mut ctx = self.plan_context(self.sessions.get(&session_id), vec![]);
+        ctx.sequences = Some(self.sequences.dry());
         for (fs, action) in &steps {
             let located = |e: SqlError| file_error(&fs.file, fs.line, e);
             match (fs.kind, action) {
@@ -194,6 +195,7 @@ impl Coordinator {
                 (FileItemKind::Seed, Action::Seed(key)) => {
                     let ctx = self.plan_context(self.sessions.get(&session_id), vec![]);
                     let plan = eddy_sql::plan(&self.catalog, &ctx, &fs.stmt).map_err(located)?;
+                    self.log_sequences()?;
                     Box::pin(self.sequence(session_id, plan))
                         .await
                         .map_err(located)?;

@@ -37,6 +37,7 @@ impl Coordinator {
             desc,
             defaults,
             checks,
+            sequences,
             primary_key,
             create_sql,
             if_not_exists,
@@ -65,8 +66,20 @@ impl Coordinator {
         }
         let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key)
             .with_defaults(defaults, checks)
-            .in_schema(schema);
+            .in_schema(schema.clone());
+        for sequence in &sequences {
+            if self
+                .sequences
+                .lock()
+                .contains_key(&(schema.clone(), sequence.clone()))
+            {
+                return Err(already_exists(sequence));
+            }
+        }
         self.storage.append(&LogRecord::create(&entry))?;
+        for sequence in &sequences {
+            self.create_sequence(&schema, sequence, 1, 1, Some(id))?;
+        }
         self.compute
             .create_table(id, &entry.name, entry.desc.types.clone());
         if !entry.primary_key.is_empty() {
@@ -209,6 +222,7 @@ impl Coordinator {
         self.stop_sink(id);
         self.stop_pg_source(id);
         self.primary_keys.remove_table(id);
+        self.forget_owned_sequences(id);
         if let Some(entry) = self.catalog.remove(id) {
             if entry.is_arranged() {
                 self.compute.drop_collection(id);
@@ -218,7 +232,7 @@ impl Coordinator {
 
     /// The schema a new item goes in must still exist (a transaction may have planned
     /// the statement before another session dropped it).
-    fn check_schema(&self, schema: &str) -> Result<(), SqlError> {
+    pub(crate) fn check_schema(&self, schema: &str) -> Result<(), SqlError> {
         eddy_sql::check_schema_for_new_item(schema, &self.catalog)
     }
 

@@ -32,14 +32,18 @@ impl Coordinator {
         session_id: u64,
         id: GlobalId,
         values: MirRelationExpr,
+        serial_fill: Vec<(usize, String, String)>,
         on_conflict: Option<OnConflict>,
         returning: Option<Returning>,
     ) -> Result<ExecuteResponse, SqlError> {
         // Literal rows in statement order (ON CONFLICT keeps the first of a key).
-        let rows = match values {
+        let mut rows = match values {
             MirRelationExpr::Constant { rows, .. } => rows,
             values => self.read_now(session_id, optimize(values)).await?,
         };
+        if !serial_fill.is_empty() {
+            rows = self.fill_serials(id, rows, &serial_fill)?;
+        }
         let (updates, written) = match on_conflict {
             None => (rows.clone(), rows),
             Some(on_conflict) => {
@@ -52,6 +56,39 @@ impl Coordinator {
         self.check_rows(id, &updates)?;
         self.apply_writes(session_id, id, updates)?;
         respond("INSERT 0", &written, returning)
+    }
+
+    /// Gives each row (each copy of a row with a multiplicity) the next value of the
+    /// sequence of each of `columns`, and logs the values taken before they are used.
+    fn fill_serials(
+        &mut self,
+        id: GlobalId,
+        rows: Vec<(Row, Diff)>,
+        columns: &[(usize, String, String)],
+    ) -> Result<Vec<(Row, Diff)>, SqlError> {
+        use eddy_sql::SequenceAccess;
+        let types: Vec<eddy_repr::ScalarType> = self
+            .catalog
+            .get(id)
+            .ok_or_else(|| SqlError::internal("the table is gone"))?
+            .desc
+            .types
+            .iter()
+            .map(|t| t.scalar_type)
+            .collect();
+        let mut filled = Vec::with_capacity(rows.len());
+        for (row, diff) in rows {
+            for _ in 0..diff.max(0) {
+                let mut datums = row.unpack();
+                for (column, schema, name) in columns {
+                    let value = self.sequences.nextval(schema, name)?;
+                    datums[*column] = int_datum(types[*column], value)?;
+                }
+                filled.push((Row::pack(&datums), 1));
+            }
+        }
+        self.log_sequences()?;
+        Ok(filled)
     }
 
     /// The updates of `INSERT ... ON CONFLICT` into table `id` proposing `rows`, and
@@ -454,4 +491,24 @@ fn row_text(datums: &[eddy_repr::Datum], types: &[eddy_repr::ScalarType]) -> Str
         })
         .collect();
     format!("({})", values.join(", "))
+}
+
+/// A sequence's value as a datum of a column of type `typ`.
+fn int_datum(typ: eddy_repr::ScalarType, value: i64) -> Result<eddy_repr::Datum, SqlError> {
+    use eddy_repr::{Datum, ScalarType};
+    let out_of_range = |t: &str| {
+        SqlError::new(
+            SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("{t} out of range"),
+        )
+    };
+    Ok(match typ {
+        ScalarType::Int16 => {
+            Datum::Int16(i16::try_from(value).map_err(|_| out_of_range("smallint"))?)
+        }
+        ScalarType::Int32 => {
+            Datum::Int32(i32::try_from(value).map_err(|_| out_of_range("integer"))?)
+        }
+        _ => Datum::Int64(value),
+    })
 }

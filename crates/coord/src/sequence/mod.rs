@@ -69,11 +69,33 @@ impl Coordinator {
             Plan::Insert {
                 id,
                 values,
+                serial_fill,
                 on_conflict,
                 returning,
             } => {
-                self.insert(session_id, id, values, on_conflict, returning)
+                self.insert(session_id, id, values, serial_fill, on_conflict, returning)
                     .await
+            }
+            Plan::CreateSequence {
+                schema,
+                name,
+                start,
+                increment,
+                if_not_exists,
+            } => {
+                let exists = self
+                    .sequences
+                    .lock()
+                    .contains_key(&(schema.clone(), name.clone()));
+                if !(exists && if_not_exists) {
+                    self.check_schema(&schema)?;
+                    self.create_sequence(&schema, &name, start, increment, None)?;
+                }
+                tag("CREATE SEQUENCE")
+            }
+            Plan::DropSequence { names, if_exists } => {
+                self.drop_sequences(names, if_exists)?;
+                tag("DROP SEQUENCE")
             }
             Plan::CopyFrom {
                 id,
