@@ -302,6 +302,12 @@ pub fn scalar_text(expr: &MirScalarExpr) -> String {
                 } => "~*",
                 BinaryFunc::JsonbGet => "->",
                 BinaryFunc::JsonbGetText => "->>",
+                BinaryFunc::JsonbGetPath => "#>",
+                BinaryFunc::JsonbGetPathText => "#>>",
+                BinaryFunc::JsonbContains => "@>",
+                BinaryFunc::JsonbExists => "?",
+                BinaryFunc::JsonbExistsAny => "?|",
+                BinaryFunc::JsonbExistsAll => "?&",
                 BinaryFunc::IsDistinctFrom => "IS DISTINCT FROM",
                 other => return format!("{}({a}, {b})", snake(&format!("{other:?}"))),
             };

@@ -86,6 +86,11 @@ pub enum UnaryFunc {
     Cardinality,
     /// `to_timestamp(double precision)`: seconds since the Unix epoch as `timestamptz`.
     ToTimestamp,
+    /// `jsonb_array_length(jsonb)`: an error for an object or a scalar.
+    JsonbArrayLength,
+    /// `to_jsonb(x)`: numbers and booleans as JSON scalars, arrays as arrays, anything
+    /// else as a string of its text (date/time values in ISO 8601).
+    ToJsonb,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -146,6 +151,18 @@ pub enum BinaryFunc {
     /// `age(a, b)`: `a - b` as years, months and days ("symbolic"), on timestamps or
     /// timestamptzs.
     Age,
+    /// `jsonb #> text[]` (and `jsonb_extract_path(jsonb, VARIADIC text[])`).
+    JsonbGetPath,
+    /// `jsonb #>> text[]` (and `jsonb_extract_path_text`).
+    JsonbGetPathText,
+    /// `jsonb @> jsonb` (`a <@ b` is `b @> a`).
+    JsonbContains,
+    /// `jsonb ? text`.
+    JsonbExists,
+    /// `jsonb ?| text[]`.
+    JsonbExistsAny,
+    /// `jsonb ?& text[]`.
+    JsonbExistsAll,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -225,6 +242,8 @@ pub enum VariadicFunc {
     ToTimestampFormat,
     /// `to_date(text, format)`.
     ToDate,
+    /// `jsonb_build_array(...)`: the values as `to_jsonb` makes them, NULL as `null`.
+    JsonbBuildArray,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -246,6 +265,9 @@ pub enum AggregateFunc {
     StringAgg {
         delimiter: Option<String>,
     },
+    /// `jsonb_agg(x [ORDER BY ...])`: the group's values as `to_jsonb` makes them (NULL
+    /// as `null`) in a jsonb array, in the aggregate's order; NULL over no rows.
+    JsonbAgg,
 }
 
 fn nullable_if_any(inputs: &[ColumnType]) -> bool {
@@ -318,6 +340,8 @@ impl UnaryFunc {
             },
             UnaryFunc::Cbrt => Float64,
             UnaryFunc::ToTimestamp => TimestampTz,
+            UnaryFunc::JsonbArrayLength => Int32,
+            UnaryFunc::ToJsonb => Jsonb,
         };
         typ.nullable(n)
     }
@@ -384,6 +408,12 @@ impl BinaryFunc {
             BinaryFunc::Log | BinaryFunc::TruncTo | BinaryFunc::DivTrunc => UNCONSTRAINED_NUMERIC,
             BinaryFunc::ArrayLength => return Int32.nullable(true),
             BinaryFunc::Age => Interval,
+            BinaryFunc::JsonbGetPath => return Jsonb.nullable(true),
+            BinaryFunc::JsonbGetPathText => return Text.nullable(true),
+            BinaryFunc::JsonbContains
+            | BinaryFunc::JsonbExists
+            | BinaryFunc::JsonbExistsAny
+            | BinaryFunc::JsonbExistsAll => Bool,
         };
         let nullable = n || matches!(self, BinaryFunc::JsonbGetText);
         typ.nullable(nullable)
@@ -418,7 +448,7 @@ impl VariadicFunc {
             }
             VariadicFunc::FormatType => Text.nullable(inputs.first().is_none_or(|t| t.nullable)),
             VariadicFunc::EqAny => Bool.nullable(true),
-            VariadicFunc::JsonbBuildObject => Jsonb.nullable(false),
+            VariadicFunc::JsonbBuildObject | VariadicFunc::JsonbBuildArray => Jsonb.nullable(false),
             VariadicFunc::ArrayCat => {
                 let typ = inputs.first().map(|t| t.scalar_type).unwrap_or(TextArray);
                 typ.nullable(inputs.iter().all(|t| t.nullable))
@@ -475,7 +505,17 @@ impl AggregateFunc {
                 .unwrap_or(TextArray)
                 .nullable(true),
             AggregateFunc::StringAgg { .. } => Text.nullable(true),
+            AggregateFunc::JsonbAgg => Jsonb.nullable(true),
         }
+    }
+
+    /// Whether the aggregate needs its group's values (in an order), rather than
+    /// folding them into an accumulator: rendered by collecting the group.
+    pub fn is_collecting(&self) -> bool {
+        matches!(
+            self,
+            AggregateFunc::ArrayAgg | AggregateFunc::StringAgg { .. } | AggregateFunc::JsonbAgg
+        )
     }
 
     /// The value over an empty input (`count` is 0, the others NULL).
@@ -496,6 +536,7 @@ impl AggregateFunc {
             AggregateFunc::BoolOr => "bool_or",
             AggregateFunc::ArrayAgg => "array_agg",
             AggregateFunc::StringAgg { .. } => "string_agg",
+            AggregateFunc::JsonbAgg => "jsonb_agg",
         }
     }
 }

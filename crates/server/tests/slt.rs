@@ -282,7 +282,8 @@ slt_files!(
     windows,
     functions,
     recursive,
-    window_functions
+    window_functions,
+    jsonb
 );
 
 #[test]

@@ -973,6 +973,14 @@ pub fn plan_binary(
             return plan_binary(scx, &op, l, r);
         }
         Op::LongArrow => plan_jsonb_get(scx, l, r, BinaryFunc::JsonbGetText, "->>")?,
+        Op::HashArrow => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbGetPath, "#>")?,
+        Op::HashLongArrow => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbGetPathText, "#>>")?,
+        Op::AtArrow => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbContains, "@>")?,
+        // `a <@ b` is `b @> a`.
+        Op::ArrowAt => plan_jsonb_op(scx, r, l, BinaryFunc::JsonbContains, "<@")?,
+        Op::Question => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbExists, "?")?,
+        Op::QuestionPipe => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbExistsAny, "?|")?,
+        Op::QuestionAnd => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbExistsAll, "?&")?,
         other => return Err(SqlError::unsupported(format!("operator {other}"))),
     };
     Ok(planned.into())
@@ -1286,6 +1294,53 @@ fn plan_jsonb_get(
     Ok(l.binary(r, func))
 }
 
+/// The jsonb operators `#>`, `#>>`, `@>`, `?`, `?|` and `?&` (`<@` comes here with
+/// its operands swapped): the left operand is jsonb, the right one jsonb, text or
+/// text[] as the operator takes; an unknown literal is read as that type.
+fn plan_jsonb_op(
+    scx: &StatementContext,
+    l: CExpr,
+    r: CExpr,
+    func: BinaryFunc,
+    opname: &str,
+) -> Result<Typed, SqlError> {
+    let right_type = match func {
+        BinaryFunc::JsonbContains => ScalarType::Jsonb,
+        BinaryFunc::JsonbExists => ScalarType::Text,
+        _ => ScalarType::TextArray,
+    };
+    let (shown_l, shown_r) = if opname == "<@" {
+        (r.type_name(), l.type_name())
+    } else {
+        (l.type_name(), r.type_name())
+    };
+    let signature = format!("{shown_l} {opname} {shown_r}");
+    let fits = |t: &Typed, want: ScalarType| match want {
+        ScalarType::Text => t.scalar_type().is_string(),
+        other => t.scalar_type() == other,
+    };
+    if !matches!(l, CExpr::Typed(_)) && !matches!(r, CExpr::Typed(_)) {
+        return Err(SqlError::operator_not_unique(signature));
+    }
+    let is_array = |e: &CExpr| matches!(e, CExpr::Typed(t) if t.scalar_type().is_array());
+    if matches!(func, BinaryFunc::JsonbContains) && (is_array(&l) || is_array(&r)) {
+        return Err(SqlError::unsupported(format!(
+            "operator {opname} on arrays"
+        )));
+    }
+    let l = match l {
+        CExpr::Typed(t) if fits(&t, ScalarType::Jsonb) => t,
+        CExpr::Typed(_) => return Err(SqlError::operator_does_not_exist(signature)),
+        unknown => scx.resolve_unknown(unknown, ScalarType::Jsonb, CastKind::Explicit)?,
+    };
+    let r = match r {
+        CExpr::Typed(t) if fits(&t, right_type) => t,
+        CExpr::Typed(_) => return Err(SqlError::operator_does_not_exist(signature)),
+        unknown => scx.resolve_unknown(unknown, right_type, CastKind::Explicit)?,
+    };
+    Ok(l.binary(r, func))
+}
+
 fn plan_unary_op(ecx: &ExprContext, op: &UnaryOperator, expr: &Expr) -> Result<CExpr, SqlError> {
     let scx = ecx.scx;
     match op {
@@ -1574,6 +1629,13 @@ fn qualified_operator(parts: &[String]) -> Result<BinaryOperator, SqlError> {
         "!~~*" => Op::PGNotILikeMatch,
         "->" => Op::Arrow,
         "->>" => Op::LongArrow,
+        "#>" => Op::HashArrow,
+        "#>>" => Op::HashLongArrow,
+        "@>" => Op::AtArrow,
+        "<@" => Op::ArrowAt,
+        "?" => Op::Question,
+        "?|" => Op::QuestionPipe,
+        "?&" => Op::QuestionAnd,
         _ => return Err(not_found()),
     })
 }

@@ -17,7 +17,7 @@ use eddy_expr::{
     AggregateExpr, AggregateFunc, AggregateOrder, BinaryFunc, EvalError, MirScalarExpr, TableCall,
     TableFunc, UnaryFunc, VariadicFunc,
 };
-use eddy_repr::{ColumnType, DateTimeUnit, Datum, ScalarType};
+use eddy_repr::{DateTimeUnit, Datum, ScalarType};
 use sqlparser::ast::{
     DuplicateTreatment, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
     FunctionArguments, OrderByExpr,
@@ -81,15 +81,7 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "random",
     "gen_random_uuid",
     "regexp_matches",
-    "jsonb_build_array",
-    "jsonb_agg",
-    "jsonb_array_length",
-    "jsonb_extract_path",
-    "jsonb_extract_path_text",
     "jsonb_set",
-    "jsonb_each",
-    "jsonb_array_elements",
-    "to_jsonb",
     "to_json",
     "row_to_json",
     "set_config",
@@ -110,6 +102,11 @@ pub const TABLE_FUNCTIONS: &[&str] = &[
     "unnest",
     "generate_subscripts",
     "regexp_split_to_table",
+    "jsonb_each",
+    "jsonb_each_text",
+    "jsonb_array_elements",
+    "jsonb_array_elements_text",
+    "jsonb_object_keys",
 ];
 
 /// Whether a call is of a set-returning function.
@@ -144,17 +141,17 @@ pub fn plan_table_call_args(ecx: &ExprContext, f: &Function) -> Result<Vec<CExpr
     Ok(args)
 }
 
-/// A call of the set-returning function `name` on planned arguments, and the type of
-/// the column of its values:
+/// A call of the set-returning function `name` on planned arguments:
 /// - `generate_series(start, stop [, step])` over `integer` or `bigint`;
 /// - `unnest(array)`;
 /// - `generate_subscripts(array, dim [, reverse])`;
-/// - `regexp_split_to_table(text, pattern [, flags])`.
+/// - `regexp_split_to_table(text, pattern [, flags])`;
+/// - `jsonb_each(_text)`, `jsonb_array_elements(_text)`, `jsonb_object_keys` of a jsonb.
 pub fn plan_table_call(
     scx: &StatementContext,
     name: &str,
     args: Vec<CExpr>,
-) -> Result<(TableCall, ColumnType), SqlError> {
+) -> Result<TableCall, SqlError> {
     let sig = signature(name, &args);
     let call = match name {
         "generate_series" => {
@@ -243,10 +240,45 @@ pub fn plan_table_call(
                 exprs,
             }
         }
+        "jsonb_each"
+        | "jsonb_each_text"
+        | "jsonb_array_elements"
+        | "jsonb_array_elements_text"
+        | "jsonb_object_keys" => {
+            let [arg] = <[CExpr; 1]>::try_from(args)
+                .map_err(|_| SqlError::function_does_not_exist(&sig))?;
+            let as_text = name.ends_with("_text");
+            let func = match name {
+                "jsonb_each" | "jsonb_each_text" => TableFunc::JsonbEach { as_text },
+                "jsonb_object_keys" => TableFunc::JsonbObjectKeys,
+                _ => TableFunc::JsonbArrayElements { as_text },
+            };
+            TableCall {
+                func,
+                exprs: vec![jsonb_arg(scx, arg, &sig)?.expr],
+            }
+        }
         _ => return Err(SqlError::unsupported(format!("table function {name}"))),
     };
-    let typ = call.func.output_type();
-    Ok((call, typ))
+    Ok(call)
+}
+
+/// Postgres' error for an untyped literal given to an `anyelement` parameter
+/// (`to_jsonb('a')`): it cannot pick a type either.
+fn polymorphic_unknown() -> SqlError {
+    SqlError::new(
+        SqlState::DATATYPE_MISMATCH,
+        "could not determine polymorphic type because input has type unknown",
+    )
+}
+
+/// A `jsonb` argument (an unknown literal is read as jsonb).
+fn jsonb_arg(scx: &StatementContext, arg: CExpr, sig: &str) -> Result<Typed, SqlError> {
+    match arg {
+        CExpr::Typed(t) if t.scalar_type() == ScalarType::Jsonb => Ok(t),
+        CExpr::Typed(_) => Err(SqlError::function_does_not_exist(sig)),
+        unknown => scx.resolve_unknown(unknown, ScalarType::Jsonb, CastKind::Explicit),
+    }
 }
 
 pub fn function_name(f: &Function) -> Result<String, SqlError> {
@@ -771,15 +803,36 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                 .ok_or_else(|| SqlError::unsupported("date_part with a non-constant field"))?;
             plan_extract(&field, next(), "date_part")
         }
-        ("jsonb_typeof", 1) => match next() {
-            CExpr::Typed(t) if t.scalar_type() == ScalarType::Jsonb => {
-                Ok(t.unary(UnaryFunc::JsonbTypeof))
-            }
-            CExpr::Typed(_) => Err(wrong_count()),
-            unknown => Ok(scx
-                .resolve_unknown(unknown, ScalarType::Jsonb, CastKind::Explicit)?
-                .unary(UnaryFunc::JsonbTypeof)),
+        ("jsonb_typeof", 1) => Ok(jsonb_arg(scx, next(), &sig)?.unary(UnaryFunc::JsonbTypeof)),
+        ("jsonb_array_length", 1) => {
+            Ok(jsonb_arg(scx, next(), &sig)?.unary(UnaryFunc::JsonbArrayLength))
+        }
+        ("jsonb_extract_path" | "jsonb_extract_path_text", _) if n >= 2 => {
+            let j = jsonb_arg(scx, next(), &sig)?;
+            let path = (1..n)
+                .map(|_| text_arg(scx, next(), &sig))
+                .collect::<Result<Vec<_>, _>>()?;
+            let path = Typed::variadic(
+                VariadicFunc::ArrayCreate {
+                    elem_type: ScalarType::Text,
+                },
+                path,
+            );
+            let func = if name == "jsonb_extract_path" {
+                BinaryFunc::JsonbGetPath
+            } else {
+                BinaryFunc::JsonbGetPathText
+            };
+            Ok(j.binary(path, func))
+        }
+        ("to_jsonb", 1) => match next() {
+            CExpr::Typed(t) => Ok(t.unary(UnaryFunc::ToJsonb)),
+            _ => Err(polymorphic_unknown()),
         },
+        ("jsonb_build_array", _) => {
+            let typed = (0..n).map(|_| scx.finalize(next())).collect::<Vec<_>>();
+            Ok(Typed::variadic(VariadicFunc::JsonbBuildArray, typed))
+        }
         ("coalesce" | "greatest" | "least", _) if n > 0 => {
             let what = name.to_uppercase();
             let (typed, _) = expr::unify(scx, (0..n).map(|_| next()).collect(), &what)?;
@@ -1087,7 +1140,7 @@ pub fn plan_aggregate(
     } else {
         signature(&name, &args)
     };
-    if matches!(name.as_str(), "string_agg" | "array_agg") {
+    if matches!(name.as_str(), "string_agg" | "array_agg" | "jsonb_agg") {
         let call = CollectingCall {
             name: &name,
             args,
@@ -1245,6 +1298,10 @@ fn plan_collecting_aggregate(
             }
             (value, AggregateFunc::ArrayAgg)
         }
+        ("jsonb_agg", 1) => match args.next().expect("one argument") {
+            CExpr::Typed(value) => (value, AggregateFunc::JsonbAgg),
+            _ => return Err(polymorphic_unknown()),
+        },
         _ => return Err(SqlError::function_does_not_exist(sig)),
     };
     // FILTER (WHERE cond): string_agg skips NULLs, so a filtered-out row is a NULL;
@@ -1259,7 +1316,12 @@ fn plan_collecting_aggregate(
             },
             value.typ.scalar_type.nullable(true),
         ),
-        (Some(_), _) => return Err(SqlError::unsupported("FILTER in a call of array_agg")),
+        (Some(_), _) => {
+            return Err(SqlError::unsupported(format!(
+                "FILTER in a call of {}",
+                call.name
+            )))
+        }
     };
     let mut order_by = vec![];
     for o in call.order_by {

@@ -113,7 +113,8 @@ impl Acc {
             AggregateFunc::Max => Acc::Max(None),
             AggregateFunc::BoolAnd => Acc::And(None),
             AggregateFunc::BoolOr => Acc::Or(None),
-            AggregateFunc::ArrayAgg | AggregateFunc::StringAgg { .. } => Acc::NotFoldable,
+            // The collecting aggregates.
+            _ => Acc::NotFoldable,
         }
     }
 
@@ -313,6 +314,12 @@ fn collect_values(
     let values = items.into_iter().map(|mut item| item.swap_remove(0));
     let (datum, error) = match &plan.func {
         AggregateFunc::ArrayAgg => (Datum::Array(values.collect()), ERROR_NONE),
+        AggregateFunc::JsonbAgg => {
+            match eddy_expr::eval::jsonb_build_array(&values.collect::<Vec<_>>()) {
+                Ok(array) => (array, ERROR_NONE),
+                Err(_) => (Datum::Null, ERROR_UNEXPECTED),
+            }
+        }
         AggregateFunc::StringAgg { delimiter } => {
             let mut out: Option<String> = None;
             for value in values {
@@ -438,10 +445,7 @@ struct Path {
 fn plan_paths(aggregates: &[AggregateExpr], plans: &[AggPlan]) -> Vec<Path> {
     let mut paths: Vec<Path> = Vec::new();
     for (i, (agg, plan)) in aggregates.iter().zip(plans).enumerate() {
-        if matches!(
-            plan.func,
-            AggregateFunc::ArrayAgg | AggregateFunc::StringAgg { .. }
-        ) {
+        if plan.func.is_collecting() {
             paths.push(Path {
                 kind: PathKind::Collect,
                 aggregates: vec![i],
