@@ -102,6 +102,14 @@ pub fn eval_unary(func: &UnaryFunc, arg: Datum) -> Result<Datum, EvalError> {
         UnaryFunc::ToTimestamp => datetime::to_timestamp(arg),
         UnaryFunc::JsonbArrayLength => jsonb::array_length(arg),
         UnaryFunc::ToJsonb => jsonb::to_jsonb(arg),
+        UnaryFunc::TimestampTzToLocal(zone) => match arg {
+            Datum::TimestampTz(ts) => Ok(Datum::Timestamp(zone.local(&ts))),
+            other => Err(unexpected("timezone", &[other])),
+        },
+        UnaryFunc::LocalToTimestampTz(zone) => match arg {
+            Datum::Timestamp(ts) => Ok(Datum::TimestampTz(zone.instant(&ts))),
+            other => Err(unexpected("timezone", &[other])),
+        },
     }
 }
 

@@ -274,6 +274,9 @@ pub fn scalar_text(expr: &MirScalarExpr) -> String {
                 UnaryFunc::Extract(field) => format!("extract({field} from {arg})"),
                 UnaryFunc::DatePart(field) => format!("date_part('{field}', {arg})"),
                 UnaryFunc::DateTrunc(unit) => format!("date_trunc('{unit}', {arg})"),
+                UnaryFunc::TimestampTzToLocal(zone) | UnaryFunc::LocalToTimestampTz(zone) => {
+                    format!("({arg} AT TIME ZONE '{zone}')")
+                }
                 other => format!("{}({arg})", snake(&format!("{other:?}"))),
             }
         }

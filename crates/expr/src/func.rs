@@ -88,6 +88,10 @@ pub enum UnaryFunc {
     ToTimestamp,
     /// `jsonb_array_length(jsonb)`: an error for an object or a scalar.
     JsonbArrayLength,
+    /// `timestamptz AT TIME ZONE zone`: the zone's wall-clock time, a `timestamp`.
+    TimestampTzToLocal(crate::zone::TimeZone),
+    /// `timestamp AT TIME ZONE zone`: the instant of that wall-clock time in the zone.
+    LocalToTimestampTz(crate::zone::TimeZone),
     /// `to_jsonb(x)`: numbers and booleans as JSON scalars, arrays as arrays, anything
     /// else as a string of its text (date/time values in ISO 8601).
     ToJsonb,
@@ -342,6 +346,8 @@ impl UnaryFunc {
             UnaryFunc::ToTimestamp => TimestampTz,
             UnaryFunc::JsonbArrayLength => Int32,
             UnaryFunc::ToJsonb => Jsonb,
+            UnaryFunc::TimestampTzToLocal(_) => Timestamp,
+            UnaryFunc::LocalToTimestampTz(_) => TimestampTz,
         };
         typ.nullable(n)
     }

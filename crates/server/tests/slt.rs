@@ -283,7 +283,8 @@ slt_files!(
     functions,
     recursive,
     window_functions,
-    jsonb
+    jsonb,
+    time_zones
 );
 
 #[test]

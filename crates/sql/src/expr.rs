@@ -611,7 +611,10 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
             compare_op,
             right,
         } => plan_any_all(ecx, left, compare_op, right, true),
-        Expr::AtTimeZone { .. } => Err(SqlError::unsupported("AT TIME ZONE")),
+        Expr::AtTimeZone {
+            timestamp,
+            time_zone,
+        } => plan_at_time_zone(ecx, timestamp, time_zone),
         Expr::Collate { expr, collation } => {
             check_collation(collation)?;
             plan_expr(ecx, expr)
@@ -625,6 +628,63 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
         }
         other => Err(SqlError::unsupported(format!("expression {other}"))),
     }
+}
+
+/// `x AT TIME ZONE zone`: a `timestamptz` (or an unknown literal, read as one) to the
+/// zone's wall-clock `timestamp`, or a `timestamp` to the `timestamptz` of that
+/// wall-clock time in the zone. The zone is a constant IANA name, resolved here once.
+fn plan_at_time_zone(
+    ecx: &ExprContext,
+    timestamp: &Expr,
+    time_zone: &Expr,
+) -> Result<CExpr, SqlError> {
+    let scx = ecx.scx;
+    let arg = match plan_expr(ecx, timestamp)? {
+        CExpr::Typed(t) => t,
+        unknown => scx.resolve_unknown(unknown, ScalarType::TimestampTz, CastKind::Explicit)?,
+    };
+    let (to_local, result_type) = match arg.scalar_type() {
+        ScalarType::TimestampTz => (true, ScalarType::Timestamp),
+        ScalarType::Timestamp => (false, ScalarType::TimestampTz),
+        other => {
+            return Err(SqlError::function_does_not_exist(format!(
+                "timezone(unknown, {})",
+                other.sql_name()
+            )))
+        }
+    };
+    let zone_name = match plan_expr(ecx, time_zone)? {
+        CExpr::Str(s) => s,
+        CExpr::Null => return Ok(Typed::null(result_type).into()),
+        CExpr::Typed(t) if t.scalar_type().is_string() => match t.expr.as_literal() {
+            Some(Datum::String(s)) => s.clone(),
+            Some(Datum::Null) => return Ok(Typed::null(result_type).into()),
+            _ => {
+                return Err(SqlError::unsupported(
+                    "AT TIME ZONE with a time zone that is not a constant",
+                ))
+            }
+        },
+        other => {
+            return Err(SqlError::function_does_not_exist(format!(
+                "timezone({}, {})",
+                other.type_name(),
+                arg.scalar_type().sql_name()
+            )))
+        }
+    };
+    let zone = eddy_expr::zone::TimeZone::from_name(&zone_name).ok_or_else(|| {
+        SqlError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("time zone \"{zone_name}\" not recognized"),
+        )
+    })?;
+    let func = if to_local {
+        UnaryFunc::TimestampTzToLocal(zone)
+    } else {
+        UnaryFunc::LocalToTimestampTz(zone)
+    };
+    Ok(arg.unary(func).into())
 }
 
 fn plan_ceil_floor(
