@@ -63,6 +63,9 @@ pub enum TableFunc {
     },
     /// `jsonb_object_keys(j)`.
     JsonbObjectKeys,
+    /// `regexp_matches(text, pattern [, flags])`: the captured groups of the first
+    /// match, or of every match with flag `g`, as `text[]`.
+    RegexpMatches,
 }
 
 /// One call of a set-returning function on scalar arguments over the input row.
@@ -85,6 +88,7 @@ impl TableFunc {
             TableFunc::JsonbArrayElements { as_text: false } => "jsonb_array_elements",
             TableFunc::JsonbArrayElements { as_text: true } => "jsonb_array_elements_text",
             TableFunc::JsonbObjectKeys => "jsonb_object_keys",
+            TableFunc::RegexpMatches => "regexp_matches",
         }
     }
 
@@ -107,6 +111,7 @@ impl TableFunc {
             TableFunc::JsonbArrayElements { as_text: false } => ScalarType::Jsonb.nullable(false),
             TableFunc::JsonbArrayElements { as_text: true } => ScalarType::Text.nullable(true),
             TableFunc::JsonbObjectKeys => ScalarType::Text.nullable(false),
+            TableFunc::RegexpMatches => ScalarType::TextArray.nullable(false),
         };
         vec![one]
     }
@@ -198,6 +203,7 @@ impl TableFunc {
                     .map(Datum::String)
                     .collect()
             }
+            TableFunc::RegexpMatches => crate::eval::string::regexp_matches(args)?,
             TableFunc::JsonbEach { .. }
             | TableFunc::JsonbArrayElements { .. }
             | TableFunc::JsonbObjectKeys => match args {

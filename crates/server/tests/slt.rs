@@ -284,7 +284,8 @@ slt_files!(
     recursive,
     window_functions,
     jsonb,
-    time_zones
+    time_zones,
+    ordered_sets
 );
 
 #[test]

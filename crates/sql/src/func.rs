@@ -80,7 +80,6 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "ntile",
     "random",
     "gen_random_uuid",
-    "regexp_matches",
     "jsonb_set",
     "to_json",
     "row_to_json",
@@ -107,6 +106,7 @@ pub const TABLE_FUNCTIONS: &[&str] = &[
     "jsonb_array_elements",
     "jsonb_array_elements_text",
     "jsonb_object_keys",
+    "regexp_matches",
 ];
 
 /// Whether a call is of a set-returning function.
@@ -227,7 +227,7 @@ pub fn plan_table_call(
             }
             TableCall { func, exprs }
         }
-        "regexp_split_to_table" => {
+        "regexp_split_to_table" | "regexp_matches" => {
             if !(2..=3).contains(&args.len()) {
                 return Err(SqlError::function_does_not_exist(&sig));
             }
@@ -235,10 +235,12 @@ pub fn plan_table_call(
             for arg in args {
                 exprs.push(text_arg(scx, arg, &sig)?.expr);
             }
-            TableCall {
-                func: TableFunc::RegexpSplitToTable,
-                exprs,
-            }
+            let func = if name == "regexp_matches" {
+                TableFunc::RegexpMatches
+            } else {
+                TableFunc::RegexpSplitToTable
+            };
+            TableCall { func, exprs }
         }
         "jsonb_each"
         | "jsonb_each_text"
@@ -1109,6 +1111,12 @@ pub fn plan_aggregate(
 ) -> Result<PlannedAggregate, SqlError> {
     let scx = ecx.scx;
     let name = function_name(f)?;
+    if matches!(
+        name.as_str(),
+        "percentile_cont" | "percentile_disc" | "mode"
+    ) {
+        return plan_ordered_set_aggregate(ecx, f, &name, first_column);
+    }
     if !f.within_group.is_empty() || f.null_treatment.is_some() {
         return Err(SqlError::unsupported(format!("this form of {name}")));
     }
@@ -1346,6 +1354,137 @@ fn plan_collecting_aggregate(
             expr: value.expr,
             distinct: call.distinct,
             order_by,
+        }],
+        value: Typed::new(MirScalarExpr::Column(first_column), typ),
+    })
+}
+
+/// The ordered-set aggregates `percentile_cont(f)`, `percentile_disc(f)` and `mode()`,
+/// each `WITHIN GROUP (ORDER BY x)`: collecting aggregates over `x` in that order. The
+/// fraction must be a constant (Postgres also takes an expression of the group).
+fn plan_ordered_set_aggregate(
+    ecx: &ExprContext,
+    f: &Function,
+    name: &str,
+    first_column: usize,
+) -> Result<PlannedAggregate, SqlError> {
+    let scx = ecx.scx;
+    if f.within_group.is_empty() {
+        return Err(SqlError::new(
+            SqlState::WRONG_OBJECT_TYPE,
+            format!("WITHIN GROUP is required for ordered-set aggregate {name}"),
+        ));
+    }
+    if is_distinct(f) || f.null_treatment.is_some() || !aggregate_order_by(f).is_empty() {
+        return Err(SqlError::unsupported(format!("this form of {name}")));
+    }
+    let args = argument_exprs(f, name)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| match a {
+            FunctionArgExpr::Expr(e) => expr::plan_expr(ecx, e),
+            _ => Err(SqlError::syntax("syntax error at or near \"*\"")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let [order] = f.within_group.as_slice() else {
+        return Err(SqlError::function_does_not_exist(format!(
+            "{name} with {} ORDER BY keys in WITHIN GROUP",
+            f.within_group.len()
+        )));
+    };
+    let key = expr::plan_typed(&ecx.with_clause("WITHIN GROUP"), &order.expr)?;
+    let sig = format!(
+        "{name}({})",
+        args.iter()
+            .map(CExpr::type_name)
+            .chain([key.scalar_type().sql_name().to_string()])
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let fraction = |args: Vec<CExpr>| -> Result<Option<eddy_repr::OrdF64>, SqlError> {
+        let [arg] =
+            <[CExpr; 1]>::try_from(args).map_err(|_| SqlError::function_does_not_exist(&sig))?;
+        let typed = scx
+            .coerce(arg, ScalarType::Float64, types::CastContext::Implicit)?
+            .map_err(|_| SqlError::function_does_not_exist(&sig))?
+            .cast(ScalarType::Float64, CastKind::Explicit);
+        let mut folded = typed.expr;
+        if folded.support().is_empty() {
+            eddy_expr::optimize::fold_scalar(&mut folded, &[]);
+        }
+        match folded.as_literal() {
+            // Postgres checks the fraction even over no rows: here, once.
+            Some(Datum::Float64(v)) if !(0.0..=1.0).contains(&v.0) => {
+                Err(EvalError::PercentileOutOfRange(v.0.to_string()).into())
+            }
+            Some(Datum::Float64(v)) => Ok(Some(*v)),
+            Some(Datum::Null) => Ok(None),
+            _ => Err(SqlError::unsupported(format!(
+                "{name} with a fraction that is not a constant"
+            ))),
+        }
+    };
+    let (func, value) = match name {
+        "percentile_cont" => {
+            let fraction = fraction(args)?;
+            let value = match key.scalar_type() {
+                t if t.is_numeric() => key.cast(ScalarType::Float64, CastKind::Explicit),
+                ScalarType::Interval => {
+                    return Err(SqlError::unsupported("percentile_cont over intervals"))
+                }
+                _ => return Err(SqlError::function_does_not_exist(&sig)),
+            };
+            (AggregateFunc::PercentileCont { fraction }, value)
+        }
+        "percentile_disc" => (
+            AggregateFunc::PercentileDisc {
+                fraction: fraction(args)?,
+            },
+            key,
+        ),
+        _ => {
+            if !args.is_empty() {
+                return Err(SqlError::function_does_not_exist(&sig));
+            }
+            (AggregateFunc::Mode, key)
+        }
+    };
+    if value.scalar_type() == ScalarType::Jsonb || value.scalar_type().is_array() {
+        return Err(SqlError::unsupported(format!(
+            "{name} over type {}",
+            value.scalar_type().sql_name()
+        )));
+    }
+    // These aggregates skip NULLs, so FILTER (WHERE cond) turns a filtered-out row's
+    // value into NULL.
+    let filter = f
+        .filter
+        .as_deref()
+        .map(|cond| expr::plan_condition(&ecx.with_clause("FILTER"), cond))
+        .transpose()?;
+    let input = match filter {
+        None => value.clone(),
+        Some(cond) => Typed::new(
+            MirScalarExpr::If {
+                cond: Box::new(cond.expr),
+                then: Box::new(value.expr.clone()),
+                els: Box::new(MirScalarExpr::literal_null(value.typ.scalar_type)),
+            },
+            value.typ.scalar_type.nullable(true),
+        ),
+    };
+    let (desc, nulls_last) = crate::query::order_direction(order);
+    let typ = func.output_type(input.typ);
+    Ok(PlannedAggregate {
+        aggregates: vec![AggregateExpr {
+            func,
+            expr: input.expr,
+            distinct: false,
+            order_by: vec![AggregateOrder {
+                expr: value.expr,
+                desc,
+                nulls_last,
+            }],
         }],
         value: Typed::new(MirScalarExpr::Column(first_column), typ),
     })

@@ -312,6 +312,17 @@ fn collect_values(
         compare_order_keys(order, &a[1..], &b[1..]).then_with(|| a[0].sql_cmp(&b[0]))
     });
     let values = items.into_iter().map(|mut item| item.swap_remove(0));
+    if plan.func.is_ordered_set() {
+        let sorted: Vec<Datum> = values.filter(|d| !d.is_null()).collect();
+        // The planner checked the fraction, so no error is expected here.
+        let (datum, error) = match plan.func.eval_ordered_set(&sorted) {
+            Some(Ok(datum)) => (datum, ERROR_NONE),
+            _ => (Datum::Null, ERROR_UNEXPECTED),
+        };
+        return Some(Row::pack(
+            [Datum::Int64(total), Datum::Int64(error), datum].iter(),
+        ));
+    }
     let (datum, error) = match &plan.func {
         AggregateFunc::ArrayAgg => (Datum::Array(values.collect()), ERROR_NONE),
         AggregateFunc::JsonbAgg => {
