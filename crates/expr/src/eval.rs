@@ -265,6 +265,21 @@ pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Dat
         VariadicFunc::EqAny => array::eq_any(args),
         VariadicFunc::JsonbBuildObject => jsonb::build_object(args),
         VariadicFunc::JsonbBuildArray => jsonb::build_array(&args),
+        VariadicFunc::Random => Ok(Datum::Float64(eddy_repr::OrdF64(rand::random::<f64>()))),
+        VariadicFunc::GenRandomUuid => {
+            let mut bytes: [u8; 16] = rand::random();
+            bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+            bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+            Ok(Datum::Uuid(bytes))
+        }
+        VariadicFunc::ClockTimestamp => {
+            let now = chrono::Utc::now();
+            // Timestamps hold microseconds.
+            let micros = now.timestamp_micros();
+            Ok(Datum::TimestampTz(
+                chrono::DateTime::from_timestamp_micros(micros).unwrap_or(now),
+            ))
+        }
         VariadicFunc::ArrayCat => array::array_cat(args),
         VariadicFunc::DateBin => datetime::date_bin(args),
         VariadicFunc::Format => format::format(args),

@@ -250,6 +250,12 @@ pub enum VariadicFunc {
     ToDate,
     /// `jsonb_build_array(...)`: the values as `to_jsonb` makes them, NULL as `null`.
     JsonbBuildArray,
+    /// `random()`: a uniform double precision in `[0, 1)`, new on every evaluation.
+    Random,
+    /// `gen_random_uuid()`: a version 4 (random) UUID, new on every evaluation.
+    GenRandomUuid,
+    /// `clock_timestamp()`: the wall-clock time when it is evaluated.
+    ClockTimestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -443,6 +449,16 @@ impl BinaryFunc {
 }
 
 impl VariadicFunc {
+    /// Whether the function may give another value on every evaluation (Postgres'
+    /// `VOLATILE`): never folded into a constant, refused where rows are recomputed
+    /// (views, subscriptions).
+    pub fn is_volatile(&self) -> bool {
+        matches!(
+            self,
+            VariadicFunc::Random | VariadicFunc::GenRandomUuid | VariadicFunc::ClockTimestamp
+        )
+    }
+
     pub fn output_type(&self, inputs: &[ColumnType]) -> ColumnType {
         use ScalarType::*;
         match self {
@@ -471,6 +487,9 @@ impl VariadicFunc {
             VariadicFunc::FormatType => Text.nullable(inputs.first().is_none_or(|t| t.nullable)),
             VariadicFunc::EqAny => Bool.nullable(true),
             VariadicFunc::JsonbBuildObject | VariadicFunc::JsonbBuildArray => Jsonb.nullable(false),
+            VariadicFunc::Random => Float64.nullable(false),
+            VariadicFunc::GenRandomUuid => Uuid.nullable(false),
+            VariadicFunc::ClockTimestamp => TimestampTz.nullable(false),
             VariadicFunc::ArrayCat => {
                 let typ = inputs.first().map(|t| t.scalar_type).unwrap_or(TextArray);
                 typ.nullable(inputs.iter().all(|t| t.nullable))

@@ -102,7 +102,7 @@ pub fn fold_scalar(expr: &mut MirScalarExpr, input_typ: &[eddy_repr::ColumnType]
             return;
         }
     }
-    if expr.support().is_empty() {
+    if expr.support().is_empty() && !expr.is_volatile() {
         let typ = expr.typ(input_typ);
         let result = expr.eval(&[]);
         *expr = MirScalarExpr::Literal(result, typ);
@@ -383,7 +383,7 @@ fn push_below_flat_map(flat_input: &mut Box<MirRelationExpr>, predicates: &mut V
     let arity = flat_input.arity();
     let (below, above): (Vec<_>, Vec<_>) = std::mem::take(predicates)
         .into_iter()
-        .partition(|p| p.support().iter().all(|c| *c < arity));
+        .partition(|p| !p.is_volatile() && p.support().iter().all(|c| *c < arity));
     *predicates = above;
     if below.is_empty() {
         return;
@@ -523,6 +523,11 @@ fn push_into_join(
     };
     let mut remaining = Vec::new();
     for p in predicates.drain(..) {
+        // A volatile predicate stays where it is, evaluated once per joined row.
+        if p.is_volatile() {
+            remaining.push(p);
+            continue;
+        }
         let support = p.support();
         let owners: std::collections::BTreeSet<usize> =
             support.iter().map(|c| input_of(*c)).collect();

@@ -285,7 +285,8 @@ slt_files!(
     window_functions,
     jsonb,
     time_zones,
-    ordered_sets
+    ordered_sets,
+    volatile
 );
 
 #[test]

@@ -78,14 +78,11 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "first_value",
     "last_value",
     "ntile",
-    "random",
-    "gen_random_uuid",
     "jsonb_set",
     "to_json",
     "row_to_json",
     "set_config",
     "pg_typeof",
-    "clock_timestamp",
     "timeofday",
     "encode",
     "decode",
@@ -263,6 +260,30 @@ pub fn plan_table_call(
         _ => return Err(SqlError::unsupported(format!("table function {name}"))),
     };
     Ok(call)
+}
+
+/// A volatile function (`random()`) is evaluated once per row where a statement reads
+/// it once; a view or subscription recomputes a row to retract it, and would then
+/// retract a row it never added. Refused there (0A000), with the reason.
+fn refuse_volatile(scx: &StatementContext, name: &str) -> Result<(), SqlError> {
+    let place = if scx.in_view.get() {
+        "a view"
+    } else if scx.in_subscribe.get() {
+        "a subscription"
+    } else {
+        return Ok(());
+    };
+    Err(SqlError::new(
+        SqlState::FEATURE_NOT_SUPPORTED,
+        format!("{name}() is volatile: {place} must give the same rows when it is recomputed"),
+    )
+    .with_detail(format!(
+        "Eddy maintains {place} incrementally: it retracts a row by computing it again, \
+         and {name}() would give another value."
+    ))
+    .with_hint(format!(
+        "Compute the value when the row is written, as in INSERT INTO t VALUES (..., {name}())."
+    )))
 }
 
 /// Postgres' error for an untyped literal given to an `anyelement` parameter
@@ -831,6 +852,15 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             CExpr::Typed(t) => Ok(t.unary(UnaryFunc::ToJsonb)),
             _ => Err(polymorphic_unknown()),
         },
+        ("random" | "gen_random_uuid" | "clock_timestamp", 0) => {
+            refuse_volatile(scx, name)?;
+            let func = match name {
+                "random" => VariadicFunc::Random,
+                "gen_random_uuid" => VariadicFunc::GenRandomUuid,
+                _ => VariadicFunc::ClockTimestamp,
+            };
+            Ok(Typed::variadic(func, vec![]))
+        }
         ("jsonb_build_array", _) => {
             let typed = (0..n).map(|_| scx.finalize(next())).collect::<Vec<_>>();
             Ok(Typed::variadic(VariadicFunc::JsonbBuildArray, typed))

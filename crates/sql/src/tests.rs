@@ -3836,3 +3836,30 @@ fn row_number_filter_puts_a_topk_under_the_window() {
         assert!(!topk, "{other}: {optimized:?}");
     }
 }
+
+#[test]
+fn volatile_functions_are_refused_where_rows_are_recomputed() {
+    for (sql, place) in [
+        (
+            "CREATE MATERIALIZED VIEW volatile_v AS SELECT a, random() FROM t",
+            "a view",
+        ),
+        (
+            "SUBSCRIBE TO (SELECT gen_random_uuid() FROM t)",
+            "a subscription",
+        ),
+    ] {
+        let err = try_plan(sql).unwrap_err();
+        assert_eq!(err.sqlstate.code(), "0A000", "{sql}");
+        assert!(
+            err.message.contains(&format!(
+                "is volatile: {place} must give the same rows when it is recomputed"
+            )),
+            "{sql}: {}",
+            err.message
+        );
+    }
+    // Ad hoc, random() stays a call: it is not folded into one constant.
+    let expr = select("SELECT random() FROM t").expr;
+    assert!(format!("{expr:?}").contains("Random"));
+}
