@@ -630,6 +630,16 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
     }
 }
 
+/// The IANA zone `name`, or Postgres' 22023 for a name that is not one.
+pub(crate) fn time_zone(name: &str) -> Result<eddy_expr::zone::TimeZone, SqlError> {
+    eddy_expr::zone::TimeZone::from_name(name).ok_or_else(|| {
+        SqlError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("time zone \"{name}\" not recognized"),
+        )
+    })
+}
+
 /// `x AT TIME ZONE zone`: a `timestamptz` (or an unknown literal, read as one) to the
 /// zone's wall-clock `timestamp`, or a `timestamp` to the `timestamptz` of that
 /// wall-clock time in the zone. The zone is a constant IANA name, resolved here once.
@@ -638,8 +648,18 @@ fn plan_at_time_zone(
     timestamp: &Expr,
     time_zone: &Expr,
 ) -> Result<CExpr, SqlError> {
-    let scx = ecx.scx;
-    let arg = match plan_expr(ecx, timestamp)? {
+    let arg = plan_expr(ecx, timestamp)?;
+    let zone = plan_expr(ecx, time_zone)?;
+    plan_timezone(ecx.scx, arg, zone)
+}
+
+/// `timezone(zone, x)`, which is `x AT TIME ZONE zone`, on planned operands.
+pub(crate) fn plan_timezone(
+    scx: &StatementContext,
+    arg: CExpr,
+    zone: CExpr,
+) -> Result<CExpr, SqlError> {
+    let arg = match arg {
         CExpr::Typed(t) => t,
         unknown => scx.resolve_unknown(unknown, ScalarType::TimestampTz, CastKind::Explicit)?,
     };
@@ -653,7 +673,7 @@ fn plan_at_time_zone(
             )))
         }
     };
-    let zone_name = match plan_expr(ecx, time_zone)? {
+    let zone_name = match zone {
         CExpr::Str(s) => s,
         CExpr::Null => return Ok(Typed::null(result_type).into()),
         CExpr::Typed(t) if t.scalar_type().is_string() => match t.expr.as_literal() {
@@ -673,12 +693,7 @@ fn plan_at_time_zone(
             )))
         }
     };
-    let zone = eddy_expr::zone::TimeZone::from_name(&zone_name).ok_or_else(|| {
-        SqlError::new(
-            SqlState::INVALID_PARAMETER_VALUE,
-            format!("time zone \"{zone_name}\" not recognized"),
-        )
-    })?;
+    let zone = time_zone(&zone_name)?;
     let func = if to_local {
         UnaryFunc::TimestampTzToLocal(zone)
     } else {

@@ -786,6 +786,31 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                 .ok_or_else(|| unit_not_recognized(&name, &x.scalar_type()))?;
             Ok(x.unary(UnaryFunc::DateTrunc(unit)))
         }
+        ("date_trunc", 3) => {
+            // date_trunc(unit, timestamptz, zone): truncated as a wall-clock time in
+            // `zone`, which is (date_trunc(unit, x AT TIME ZONE zone)) AT TIME ZONE zone.
+            let (unit_arg, x, zone_arg) = (next(), next(), next());
+            let name = constant_string(&unit_arg)
+                .ok_or_else(|| SqlError::unsupported("date_trunc with a non-constant unit"))?;
+            let zone_name = constant_string(&zone_arg).ok_or_else(|| {
+                SqlError::unsupported("date_trunc with a time zone that is not a constant")
+            })?;
+            let zone = expr::time_zone(&zone_name)?;
+            let x = coerce_arg(scx, x, ScalarType::TimestampTz, &sig)?;
+            let unit = DateTimeUnit::from_name(&name)
+                .filter(|u| u.is_delta_unit())
+                .ok_or_else(|| unit_not_recognized(&name, &ScalarType::TimestampTz))?;
+            Ok(x.unary(UnaryFunc::TimestampTzToLocal(zone))
+                .unary(UnaryFunc::DateTrunc(unit))
+                .unary(UnaryFunc::LocalToTimestampTz(zone)))
+        }
+        ("timezone", 2) => {
+            let (zone, x) = (next(), next());
+            match expr::plan_timezone(scx, x, zone)? {
+                CExpr::Typed(t) => Ok(t),
+                other => Ok(scx.finalize(other)),
+            }
+        }
         ("date_bin", 3) => {
             let stride = scx
                 .coerce(next(), ScalarType::Interval, types::CastContext::Implicit)?
