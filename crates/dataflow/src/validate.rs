@@ -62,7 +62,7 @@ fn arity(expr: &MirRelationExpr) -> Result<usize, String> {
             for e in calls.iter().flat_map(|c| &c.exprs) {
                 check_scalar(e, a, "flat map")?;
             }
-            Ok(a + calls.len())
+            Ok(a + calls.iter().map(|c| c.func.arity()).sum::<usize>())
         }
         MirRelationExpr::Filter { input, predicates } => {
             let a = arity(input)?;

@@ -68,6 +68,9 @@ pub enum EvalError {
     /// A NULL where a function requires a value (`jsonb_build_object`'s keys).
     #[error("{0}")]
     NullValueNotAllowed(String),
+    /// `percentile_cont(f)` / `percentile_disc(f)` with `f` outside `[0, 1]`.
+    #[error("percentile value {0} is not between 0 and 1")]
+    PercentileOutOfRange(String),
     /// `ntile(n)` with `n <= 0`.
     #[error("argument of ntile must be greater than zero")]
     InvalidArgumentForNtile,
@@ -110,6 +113,7 @@ impl EvalError {
             EvalError::NullValueNotAllowed(_) => SqlState::NULL_VALUE_NOT_ALLOWED,
             EvalError::RecursionLimit { .. } => SqlState::STATEMENT_TOO_COMPLEX,
             EvalError::InvalidArgumentForNtile => SqlState::INVALID_ARGUMENT_FOR_NTILE,
+            EvalError::PercentileOutOfRange(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
             EvalError::InvalidArgumentForNthValue => SqlState::INVALID_ARGUMENT_FOR_NTH_VALUE,
         }
     }

@@ -29,7 +29,7 @@ mod array;
 mod cast;
 pub(crate) mod datetime;
 mod format;
-mod jsonb;
+pub(crate) mod jsonb;
 pub(crate) mod string;
 mod to_char;
 
@@ -49,6 +49,7 @@ pub use arith::{numeric_div, numeric_with_typmod};
 pub use array::quote_ident;
 pub use cast::cast_datum;
 pub use datetime::{bin_start_micros, bin_stride_micros, unit_not_recognized};
+pub use jsonb::build_array as jsonb_build_array;
 
 /// The longest string or byte result, as Postgres bounds a value (1 GiB - 1).
 pub const MAX_VALUE_BYTES: usize = (1 << 30) - 1;
@@ -99,6 +100,16 @@ pub fn eval_unary(func: &UnaryFunc, arg: Datum) -> Result<Datum, EvalError> {
         UnaryFunc::Cbrt => arith::cbrt(arg),
         UnaryFunc::Cardinality => array::cardinality(arg),
         UnaryFunc::ToTimestamp => datetime::to_timestamp(arg),
+        UnaryFunc::JsonbArrayLength => jsonb::array_length(arg),
+        UnaryFunc::ToJsonb => jsonb::to_jsonb(arg),
+        UnaryFunc::TimestampTzToLocal(zone) => match arg {
+            Datum::TimestampTz(ts) => Ok(Datum::Timestamp(zone.local(&ts))),
+            other => Err(unexpected("timezone", &[other])),
+        },
+        UnaryFunc::LocalToTimestampTz(zone) => match arg {
+            Datum::Timestamp(ts) => Ok(Datum::TimestampTz(zone.instant(&ts))),
+            other => Err(unexpected("timezone", &[other])),
+        },
     }
 }
 
@@ -162,6 +173,18 @@ pub fn eval_binary_datums(func: &BinaryFunc, a: Datum, b: Datum) -> Result<Datum
         BinaryFunc::DivTrunc => arith::div_trunc(a, b),
         BinaryFunc::ArrayLength => array::array_length(a, b),
         BinaryFunc::Age => datetime::age(a, b),
+        BinaryFunc::JsonbGetPath => jsonb::get_path(a, b, false),
+        BinaryFunc::JsonbGetPathText => jsonb::get_path(a, b, true),
+        BinaryFunc::JsonbContains => match (&a, &b) {
+            (Datum::Jsonb(x), Datum::Jsonb(y)) => Ok(Datum::Bool(jsonb::contains(x, y)?)),
+            _ => Err(unexpected("@>", &[a, b])),
+        },
+        BinaryFunc::JsonbExists => match (&a, &b) {
+            (Datum::Jsonb(x), Datum::String(k)) => Ok(Datum::Bool(jsonb::exists(x, k)?)),
+            _ => Err(unexpected("?", &[a, b])),
+        },
+        BinaryFunc::JsonbExistsAny => jsonb::exists_keys(a, b, false),
+        BinaryFunc::JsonbExistsAll => jsonb::exists_keys(a, b, true),
     }
 }
 
@@ -241,6 +264,22 @@ pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Dat
         VariadicFunc::FormatType => array::format_type(args),
         VariadicFunc::EqAny => array::eq_any(args),
         VariadicFunc::JsonbBuildObject => jsonb::build_object(args),
+        VariadicFunc::JsonbBuildArray => jsonb::build_array(&args),
+        VariadicFunc::Random => Ok(Datum::Float64(eddy_repr::OrdF64(rand::random::<f64>()))),
+        VariadicFunc::GenRandomUuid => {
+            let mut bytes: [u8; 16] = rand::random();
+            bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+            bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+            Ok(Datum::Uuid(bytes))
+        }
+        VariadicFunc::ClockTimestamp => {
+            let now = chrono::Utc::now();
+            // Timestamps hold microseconds.
+            let micros = now.timestamp_micros();
+            Ok(Datum::TimestampTz(
+                chrono::DateTime::from_timestamp_micros(micros).unwrap_or(now),
+            ))
+        }
         VariadicFunc::ArrayCat => array::array_cat(args),
         VariadicFunc::DateBin => datetime::date_bin(args),
         VariadicFunc::Format => format::format(args),

@@ -274,6 +274,9 @@ pub fn scalar_text(expr: &MirScalarExpr) -> String {
                 UnaryFunc::Extract(field) => format!("extract({field} from {arg})"),
                 UnaryFunc::DatePart(field) => format!("date_part('{field}', {arg})"),
                 UnaryFunc::DateTrunc(unit) => format!("date_trunc('{unit}', {arg})"),
+                UnaryFunc::TimestampTzToLocal(zone) | UnaryFunc::LocalToTimestampTz(zone) => {
+                    format!("({arg} AT TIME ZONE '{zone}')")
+                }
                 other => format!("{}({arg})", snake(&format!("{other:?}"))),
             }
         }
@@ -302,6 +305,12 @@ pub fn scalar_text(expr: &MirScalarExpr) -> String {
                 } => "~*",
                 BinaryFunc::JsonbGet => "->",
                 BinaryFunc::JsonbGetText => "->>",
+                BinaryFunc::JsonbGetPath => "#>",
+                BinaryFunc::JsonbGetPathText => "#>>",
+                BinaryFunc::JsonbContains => "@>",
+                BinaryFunc::JsonbExists => "?",
+                BinaryFunc::JsonbExistsAny => "?|",
+                BinaryFunc::JsonbExistsAll => "?&",
                 BinaryFunc::IsDistinctFrom => "IS DISTINCT FROM",
                 other => return format!("{}({a}, {b})", snake(&format!("{other:?}"))),
             };

@@ -5,7 +5,9 @@
 //! `integer`s or two `numeric`s); the planner guarantees both sides already have the
 //! same type, inserting casts where Postgres would.
 
-use eddy_repr::{ColumnType, DateTimeUnit, ScalarType};
+use eddy_repr::{ColumnType, DateTimeUnit, Datum, OrdF64, ScalarType};
+
+use crate::error::EvalError;
 use serde::{Deserialize, Serialize};
 
 /// How a cast treats values that do not fit the target type's modifier.
@@ -86,6 +88,15 @@ pub enum UnaryFunc {
     Cardinality,
     /// `to_timestamp(double precision)`: seconds since the Unix epoch as `timestamptz`.
     ToTimestamp,
+    /// `jsonb_array_length(jsonb)`: an error for an object or a scalar.
+    JsonbArrayLength,
+    /// `timestamptz AT TIME ZONE zone`: the zone's wall-clock time, a `timestamp`.
+    TimestampTzToLocal(crate::zone::TimeZone),
+    /// `timestamp AT TIME ZONE zone`: the instant of that wall-clock time in the zone.
+    LocalToTimestampTz(crate::zone::TimeZone),
+    /// `to_jsonb(x)`: numbers and booleans as JSON scalars, arrays as arrays, anything
+    /// else as a string of its text (date/time values in ISO 8601).
+    ToJsonb,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -146,6 +157,18 @@ pub enum BinaryFunc {
     /// `age(a, b)`: `a - b` as years, months and days ("symbolic"), on timestamps or
     /// timestamptzs.
     Age,
+    /// `jsonb #> text[]` (and `jsonb_extract_path(jsonb, VARIADIC text[])`).
+    JsonbGetPath,
+    /// `jsonb #>> text[]` (and `jsonb_extract_path_text`).
+    JsonbGetPathText,
+    /// `jsonb @> jsonb` (`a <@ b` is `b @> a`).
+    JsonbContains,
+    /// `jsonb ? text`.
+    JsonbExists,
+    /// `jsonb ?| text[]`.
+    JsonbExistsAny,
+    /// `jsonb ?& text[]`.
+    JsonbExistsAll,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -225,6 +248,14 @@ pub enum VariadicFunc {
     ToTimestampFormat,
     /// `to_date(text, format)`.
     ToDate,
+    /// `jsonb_build_array(...)`: the values as `to_jsonb` makes them, NULL as `null`.
+    JsonbBuildArray,
+    /// `random()`: a uniform double precision in `[0, 1)`, new on every evaluation.
+    Random,
+    /// `gen_random_uuid()`: a version 4 (random) UUID, new on every evaluation.
+    GenRandomUuid,
+    /// `clock_timestamp()`: the wall-clock time when it is evaluated.
+    ClockTimestamp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -246,6 +277,23 @@ pub enum AggregateFunc {
     StringAgg {
         delimiter: Option<String>,
     },
+    /// `jsonb_agg(x [ORDER BY ...])`: the group's values as `to_jsonb` makes them (NULL
+    /// as `null`) in a jsonb array, in the aggregate's order; NULL over no rows.
+    JsonbAgg,
+    /// `percentile_cont(fraction) WITHIN GROUP (ORDER BY x)` over double precision:
+    /// the value at `fraction` of the way through the sorted non-NULL values,
+    /// interpolated between the two nearest; `None` for a NULL fraction (a NULL result).
+    PercentileCont {
+        fraction: Option<OrdF64>,
+    },
+    /// `percentile_disc(fraction) WITHIN GROUP (ORDER BY x)`: the first sorted non-NULL
+    /// value whose position reaches `fraction` of the count.
+    PercentileDisc {
+        fraction: Option<OrdF64>,
+    },
+    /// `mode() WITHIN GROUP (ORDER BY x)`: the most frequent non-NULL value, the first
+    /// in the sort order among equally frequent ones.
+    Mode,
 }
 
 fn nullable_if_any(inputs: &[ColumnType]) -> bool {
@@ -318,6 +366,10 @@ impl UnaryFunc {
             },
             UnaryFunc::Cbrt => Float64,
             UnaryFunc::ToTimestamp => TimestampTz,
+            UnaryFunc::JsonbArrayLength => Int32,
+            UnaryFunc::ToJsonb => Jsonb,
+            UnaryFunc::TimestampTzToLocal(_) => Timestamp,
+            UnaryFunc::LocalToTimestampTz(_) => TimestampTz,
         };
         typ.nullable(n)
     }
@@ -384,6 +436,12 @@ impl BinaryFunc {
             BinaryFunc::Log | BinaryFunc::TruncTo | BinaryFunc::DivTrunc => UNCONSTRAINED_NUMERIC,
             BinaryFunc::ArrayLength => return Int32.nullable(true),
             BinaryFunc::Age => Interval,
+            BinaryFunc::JsonbGetPath => return Jsonb.nullable(true),
+            BinaryFunc::JsonbGetPathText => return Text.nullable(true),
+            BinaryFunc::JsonbContains
+            | BinaryFunc::JsonbExists
+            | BinaryFunc::JsonbExistsAny
+            | BinaryFunc::JsonbExistsAll => Bool,
         };
         let nullable = n || matches!(self, BinaryFunc::JsonbGetText);
         typ.nullable(nullable)
@@ -391,6 +449,16 @@ impl BinaryFunc {
 }
 
 impl VariadicFunc {
+    /// Whether the function may give another value on every evaluation (Postgres'
+    /// `VOLATILE`): never folded into a constant, refused where rows are recomputed
+    /// (views, subscriptions).
+    pub fn is_volatile(&self) -> bool {
+        matches!(
+            self,
+            VariadicFunc::Random | VariadicFunc::GenRandomUuid | VariadicFunc::ClockTimestamp
+        )
+    }
+
     pub fn output_type(&self, inputs: &[ColumnType]) -> ColumnType {
         use ScalarType::*;
         match self {
@@ -418,7 +486,10 @@ impl VariadicFunc {
             }
             VariadicFunc::FormatType => Text.nullable(inputs.first().is_none_or(|t| t.nullable)),
             VariadicFunc::EqAny => Bool.nullable(true),
-            VariadicFunc::JsonbBuildObject => Jsonb.nullable(false),
+            VariadicFunc::JsonbBuildObject | VariadicFunc::JsonbBuildArray => Jsonb.nullable(false),
+            VariadicFunc::Random => Float64.nullable(false),
+            VariadicFunc::GenRandomUuid => Uuid.nullable(false),
+            VariadicFunc::ClockTimestamp => TimestampTz.nullable(false),
             VariadicFunc::ArrayCat => {
                 let typ = inputs.first().map(|t| t.scalar_type).unwrap_or(TextArray);
                 typ.nullable(inputs.iter().all(|t| t.nullable))
@@ -475,14 +546,98 @@ impl AggregateFunc {
                 .unwrap_or(TextArray)
                 .nullable(true),
             AggregateFunc::StringAgg { .. } => Text.nullable(true),
+            AggregateFunc::JsonbAgg => Jsonb.nullable(true),
+            AggregateFunc::PercentileCont { .. } => Float64.nullable(true),
+            AggregateFunc::PercentileDisc { .. } | AggregateFunc::Mode => {
+                input.scalar_type.nullable(true)
+            }
         }
+    }
+
+    /// An ordered-set aggregate's value over its group's non-NULL values, sorted in
+    /// the `WITHIN GROUP` order (`None` for the other aggregates). An out-of-range
+    /// fraction is an error even over no values, as in Postgres (the planner already
+    /// refuses a constant one).
+    pub fn eval_ordered_set(&self, sorted: &[Datum]) -> Option<Result<Datum, EvalError>> {
+        let check = |f: &Option<OrdF64>| match f {
+            Some(OrdF64(f)) if !(0.0..=1.0).contains(f) => {
+                Err(EvalError::PercentileOutOfRange(f.to_string()))
+            }
+            Some(OrdF64(f)) => Ok(Some(*f)),
+            None => Ok(None),
+        };
+        Some(match self {
+            AggregateFunc::PercentileCont { fraction } => check(fraction).map(|f| {
+                let Some(f) = f.filter(|_| !sorted.is_empty()) else {
+                    return Datum::Null;
+                };
+                let float = |d: &Datum| match d {
+                    Datum::Float64(OrdF64(v)) => *v,
+                    _ => f64::NAN,
+                };
+                // Postgres' arithmetic, step for step, so the float results agree.
+                let position = f * (sorted.len() - 1) as f64;
+                let (first, second) = (position.floor(), position.ceil());
+                let lo = float(&sorted[first as usize]);
+                if first == second {
+                    return Datum::Float64(OrdF64(lo));
+                }
+                let hi = float(&sorted[second as usize]);
+                Datum::Float64(OrdF64(lo + (hi - lo) * (position - first)))
+            }),
+            AggregateFunc::PercentileDisc { fraction } => check(fraction).map(|f| {
+                let Some(f) = f.filter(|_| !sorted.is_empty()) else {
+                    return Datum::Null;
+                };
+                let row = (f * sorted.len() as f64).ceil() as usize;
+                sorted[row.clamp(1, sorted.len()) - 1].clone()
+            }),
+            AggregateFunc::Mode => {
+                let mut best: Option<(&Datum, usize)> = None;
+                let mut i = 0;
+                while i < sorted.len() {
+                    let run = sorted[i..].iter().take_while(|d| **d == sorted[i]).count();
+                    if best.is_none_or(|(_, n)| run > n) {
+                        best = Some((&sorted[i], run));
+                    }
+                    i += run;
+                }
+                Ok(best.map_or(Datum::Null, |(d, _)| d.clone()))
+            }
+            _ => return None,
+        })
+    }
+
+    /// Whether the aggregate is one of the ordered sets (`WITHIN GROUP`), which see
+    /// only non-NULL values.
+    pub fn is_ordered_set(&self) -> bool {
+        matches!(
+            self,
+            AggregateFunc::PercentileCont { .. }
+                | AggregateFunc::PercentileDisc { .. }
+                | AggregateFunc::Mode
+        )
+    }
+
+    /// Whether the aggregate needs its group's values (in an order), rather than
+    /// folding them into an accumulator: rendered by collecting the group.
+    pub fn is_collecting(&self) -> bool {
+        matches!(
+            self,
+            AggregateFunc::ArrayAgg
+                | AggregateFunc::StringAgg { .. }
+                | AggregateFunc::JsonbAgg
+                | AggregateFunc::PercentileCont { .. }
+                | AggregateFunc::PercentileDisc { .. }
+                | AggregateFunc::Mode
+        )
     }
 
     /// The value over an empty input (`count` is 0, the others NULL).
     pub fn default_datum(&self) -> eddy_repr::Datum {
         match self {
-            AggregateFunc::Count => eddy_repr::Datum::Int64(0),
-            _ => eddy_repr::Datum::Null,
+            AggregateFunc::Count => Datum::Int64(0),
+            _ => Datum::Null,
         }
     }
 
@@ -496,6 +651,58 @@ impl AggregateFunc {
             AggregateFunc::BoolOr => "bool_or",
             AggregateFunc::ArrayAgg => "array_agg",
             AggregateFunc::StringAgg { .. } => "string_agg",
+            AggregateFunc::JsonbAgg => "jsonb_agg",
+            AggregateFunc::PercentileCont { .. } => "percentile_cont",
+            AggregateFunc::PercentileDisc { .. } => "percentile_disc",
+            AggregateFunc::Mode => "mode",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn floats(values: &[f64]) -> Vec<Datum> {
+        values.iter().map(|v| Datum::Float64(OrdF64(*v))).collect()
+    }
+
+    #[test]
+    fn ordered_sets_pick_as_postgres_does() {
+        let cont = |f: f64, v: &[f64]| {
+            AggregateFunc::PercentileCont {
+                fraction: Some(OrdF64(f)),
+            }
+            .eval_ordered_set(&floats(v))
+            .unwrap()
+            .unwrap()
+        };
+        assert_eq!(cont(0.5, &[10.0, 20.0, 40.0]), Datum::Float64(OrdF64(20.0)));
+        assert_eq!(
+            cont(0.25, &[10.0, 20.0, 40.0]),
+            Datum::Float64(OrdF64(15.0))
+        );
+        assert_eq!(cont(0.5, &[]), Datum::Null);
+        let disc = |f: f64, v: &[f64]| {
+            AggregateFunc::PercentileDisc {
+                fraction: Some(OrdF64(f)),
+            }
+            .eval_ordered_set(&floats(v))
+            .unwrap()
+            .unwrap()
+        };
+        assert_eq!(disc(0.0, &[1.0, 2.0]), Datum::Float64(OrdF64(1.0)));
+        assert_eq!(disc(0.5, &[1.0, 2.0]), Datum::Float64(OrdF64(1.0)));
+        assert_eq!(disc(0.51, &[1.0, 2.0]), Datum::Float64(OrdF64(2.0)));
+        // Ties in frequency go to the first in the sort order.
+        let mode = AggregateFunc::Mode.eval_ordered_set(&floats(&[1.0, 2.0, 2.0, 3.0, 3.0]));
+        assert_eq!(mode, Some(Ok(Datum::Float64(OrdF64(2.0)))));
+        assert!(matches!(
+            AggregateFunc::PercentileCont {
+                fraction: Some(OrdF64(1.5))
+            }
+            .eval_ordered_set(&[]),
+            Some(Err(EvalError::PercentileOutOfRange(_)))
+        ));
     }
 }

@@ -102,7 +102,7 @@ pub fn fold_scalar(expr: &mut MirScalarExpr, input_typ: &[eddy_repr::ColumnType]
             return;
         }
     }
-    if expr.support().is_empty() {
+    if expr.support().is_empty() && !expr.is_volatile() {
         let typ = expr.typ(input_typ);
         let result = expr.eval(&[]);
         *expr = MirScalarExpr::Literal(result, typ);
@@ -332,6 +332,16 @@ fn fuse_and_push(expr: &mut MirRelationExpr) {
             for p in predicates.iter() {
                 limit_window(input, p);
             }
+            if let MirRelationExpr::FlatMap {
+                input: flat_input, ..
+            } = input.as_mut()
+            {
+                push_below_flat_map(flat_input, predicates);
+                if predicates.is_empty() {
+                    *expr = std::mem::replace(input.as_mut(), empty_like(&[]));
+                    return;
+                }
+            }
             if let MirRelationExpr::Join {
                 inputs,
                 equivalences,
@@ -363,6 +373,26 @@ fn fuse_and_push(expr: &mut MirRelationExpr) {
         }
         _ => {}
     }
+}
+
+/// Moves the conjuncts that read only a `FlatMap`'s input columns below it, so the
+/// set-returning functions run only on the rows that pass them. As in Postgres, a
+/// function then never sees a row the filter drops: `FROM t, jsonb_each(t.j) WHERE
+/// jsonb_typeof(t.j) = 'object'` raises no error for a `t.j` that is an array.
+fn push_below_flat_map(flat_input: &mut Box<MirRelationExpr>, predicates: &mut Vec<MirScalarExpr>) {
+    let arity = flat_input.arity();
+    let (below, above): (Vec<_>, Vec<_>) = std::mem::take(predicates)
+        .into_iter()
+        .partition(|p| !p.is_volatile() && p.support().iter().all(|c| *c < arity));
+    *predicates = above;
+    if below.is_empty() {
+        return;
+    }
+    let inner = std::mem::replace(flat_input.as_mut(), empty_like(&[]));
+    **flat_input = MirRelationExpr::Filter {
+        input: Box::new(inner),
+        predicates: below,
+    };
 }
 
 /// The top-K pattern: under a filter `rn <= k` (or `rn < k`, `rn = k`), where `rn`
@@ -493,6 +523,11 @@ fn push_into_join(
     };
     let mut remaining = Vec::new();
     for p in predicates.drain(..) {
+        // A volatile predicate stays where it is, evaluated once per joined row.
+        if p.is_volatile() {
+            remaining.push(p);
+            continue;
+        }
         let support = p.support();
         let owners: std::collections::BTreeSet<usize> =
             support.iter().map(|c| input_of(*c)).collect();

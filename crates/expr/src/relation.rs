@@ -215,9 +215,11 @@ impl MirRelationExpr {
             MirRelationExpr::FlatMap { input, calls } => {
                 let mut typ = input.typ();
                 let lockstep = calls.len() > 1;
-                typ.extend(calls.iter().map(|c| {
-                    let t = c.func.output_type();
-                    t.scalar_type.nullable(t.nullable || lockstep)
+                typ.extend(calls.iter().flat_map(|c| {
+                    c.func
+                        .output_types()
+                        .into_iter()
+                        .map(move |t| t.scalar_type.nullable(t.nullable || lockstep))
                 }));
                 typ
             }

@@ -161,6 +161,27 @@ impl MirScalarExpr {
         }
     }
 
+    /// Whether the expression calls a volatile function (see
+    /// [`VariadicFunc::is_volatile`]): then it is not a constant even without columns.
+    ///
+    /// [`VariadicFunc::is_volatile`]: crate::func::VariadicFunc::is_volatile
+    #[recursive::recursive]
+    pub fn is_volatile(&self) -> bool {
+        match self {
+            MirScalarExpr::Column(_) | MirScalarExpr::Literal(..) => false,
+            MirScalarExpr::CallUnary { expr, .. } => expr.is_volatile(),
+            MirScalarExpr::CallBinary { expr1, expr2, .. } => {
+                expr1.is_volatile() || expr2.is_volatile()
+            }
+            MirScalarExpr::CallVariadic { func, exprs } => {
+                func.is_volatile() || exprs.iter().any(MirScalarExpr::is_volatile)
+            }
+            MirScalarExpr::If { cond, then, els } => {
+                cond.is_volatile() || then.is_volatile() || els.is_volatile()
+            }
+        }
+    }
+
     /// The columns read, sorted and distinct.
     pub fn support(&self) -> std::collections::BTreeSet<usize> {
         let mut set = std::collections::BTreeSet::new();

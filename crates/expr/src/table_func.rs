@@ -12,10 +12,16 @@
 //!   `1..=n` (descending with `reverse`) and any other dimension no rows.
 //! - `HOP(...)` in FROM (Eddy's own) yields the starts of the hopping windows that hold a
 //!   timestamp ([`TableFunc::HopWindowStarts`]).
+//! - `jsonb_each(_text)`, `jsonb_array_elements(_text)` and `jsonb_object_keys` yield an
+//!   object's `(key, value)` pairs (two columns), an array's elements, an object's keys,
+//!   in storage order; a NULL gives no rows, a value of the wrong shape is an error
+//!   (22023) as in Postgres.
 //!
-//! Several calls in one select list run in lockstep (Postgres 10 and later): the
-//! `k`-th output row holds each call's `k`-th value, NULL for a call that has fewer,
-//! and there are as many rows as the longest call yields.
+//! A call appends [`TableFunc::arity`] columns (one for most functions); its values
+//! come flattened, `arity` per output row. Several calls in one select list run in
+//! lockstep (Postgres 10 and later): the `k`-th output row holds each call's `k`-th
+//! row, NULLs for a call that has fewer, and there are as many rows as the longest
+//! call yields.
 
 use eddy_repr::{ColumnType, Datum, ScalarType};
 use serde::{Deserialize, Serialize};
@@ -46,6 +52,20 @@ pub enum TableFunc {
         size_micros: i64,
         slide_micros: i64,
     },
+    /// `jsonb_each(j)` (`as_text == false`) or `jsonb_each_text(j)`: two columns,
+    /// `key` and `value`.
+    JsonbEach {
+        as_text: bool,
+    },
+    /// `jsonb_array_elements(j)` or `jsonb_array_elements_text(j)`.
+    JsonbArrayElements {
+        as_text: bool,
+    },
+    /// `jsonb_object_keys(j)`.
+    JsonbObjectKeys,
+    /// `regexp_matches(text, pattern [, flags])`: the captured groups of the first
+    /// match, or of every match with flag `g`, as `text[]`.
+    RegexpMatches,
 }
 
 /// One call of a set-returning function on scalar arguments over the input row.
@@ -63,25 +83,64 @@ impl TableFunc {
             TableFunc::GenerateSubscripts => "generate_subscripts",
             TableFunc::RegexpSplitToTable => "regexp_split_to_table",
             TableFunc::HopWindowStarts { .. } => "hop",
+            TableFunc::JsonbEach { as_text: false } => "jsonb_each",
+            TableFunc::JsonbEach { as_text: true } => "jsonb_each_text",
+            TableFunc::JsonbArrayElements { as_text: false } => "jsonb_array_elements",
+            TableFunc::JsonbArrayElements { as_text: true } => "jsonb_array_elements_text",
+            TableFunc::JsonbObjectKeys => "jsonb_object_keys",
+            TableFunc::RegexpMatches => "regexp_matches",
         }
     }
 
-    /// The type of the one column each call appends.
-    pub fn output_type(&self) -> ColumnType {
-        match self {
+    /// The types of the columns each call appends.
+    pub fn output_types(&self) -> Vec<ColumnType> {
+        let one = match self {
             TableFunc::GenerateSeries(t) => t.nullable(false),
             TableFunc::Unnest(elem) => elem.nullable(true),
             TableFunc::GenerateSubscripts => ScalarType::Int32.nullable(false),
             TableFunc::RegexpSplitToTable => ScalarType::Text.nullable(false),
             TableFunc::HopWindowStarts { typ, .. } => typ.nullable(false),
+            TableFunc::JsonbEach { as_text } => {
+                let value = if *as_text {
+                    ScalarType::Text.nullable(true)
+                } else {
+                    ScalarType::Jsonb.nullable(false)
+                };
+                return vec![ScalarType::Text.nullable(false), value];
+            }
+            TableFunc::JsonbArrayElements { as_text: false } => ScalarType::Jsonb.nullable(false),
+            TableFunc::JsonbArrayElements { as_text: true } => ScalarType::Text.nullable(true),
+            TableFunc::JsonbObjectKeys => ScalarType::Text.nullable(false),
+            TableFunc::RegexpMatches => ScalarType::TextArray.nullable(false),
+        };
+        vec![one]
+    }
+
+    /// The number of columns each call appends.
+    pub fn arity(&self) -> usize {
+        match self {
+            TableFunc::JsonbEach { .. } => 2,
+            _ => 1,
         }
     }
 
-    /// The values this function yields for `args`, or `None` if there would be more
-    /// than `limit`.
+    /// The names Postgres gives the columns (its OUT parameters), which an alias
+    /// without a column list does not replace; `None` for a function whose one column
+    /// takes the alias or the function's name.
+    pub fn column_names(&self) -> Option<&'static [&'static str]> {
+        match self {
+            TableFunc::JsonbEach { .. } => Some(&["key", "value"]),
+            TableFunc::JsonbArrayElements { .. } => Some(&["value"]),
+            _ => None,
+        }
+    }
+
+    /// The values this function yields for `args`, [`TableFunc::arity`] per row, or
+    /// `None` if there would be more than `limit` rows.
     pub fn eval(&self, args: &[Datum], limit: usize) -> Result<Option<Vec<Datum>>, EvalError> {
         let values = self.eval_unlimited(args, limit)?;
-        Ok(values.filter(|v| v.len() <= limit))
+        let arity = self.arity();
+        Ok(values.filter(|v| v.len() / arity <= limit))
     }
 
     fn eval_unlimited(
@@ -144,6 +203,20 @@ impl TableFunc {
                     .map(Datum::String)
                     .collect()
             }
+            TableFunc::RegexpMatches => crate::eval::string::regexp_matches(args)?,
+            TableFunc::JsonbEach { .. }
+            | TableFunc::JsonbArrayElements { .. }
+            | TableFunc::JsonbObjectKeys => match args {
+                [Datum::Null] => vec![],
+                [Datum::Jsonb(s)] => match self {
+                    TableFunc::JsonbEach { as_text } => crate::eval::jsonb::each(s, *as_text)?,
+                    TableFunc::JsonbArrayElements { as_text } => {
+                        crate::eval::jsonb::array_elements(s, *as_text)?
+                    }
+                    _ => crate::eval::jsonb::object_keys(s)?,
+                },
+                _ => return Err(unexpected(self, args)),
+            },
         }))
     }
 }
@@ -161,8 +234,8 @@ impl TableCall {
 }
 
 /// The rows `calls` append to one input row, in lockstep: one inner vector per
-/// output row, holding one datum per call. `None` if a call yields more than `limit`
-/// values.
+/// output row, holding each call's columns. `None` if a call yields more than `limit`
+/// rows.
 pub fn eval_calls(
     calls: &[TableCall],
     datums: &[Datum],
@@ -171,29 +244,39 @@ pub fn eval_calls(
     let mut columns = Vec::with_capacity(calls.len());
     for call in calls {
         match call.eval(datums, limit)? {
-            Some(values) => columns.push(values),
+            Some(values) => columns.push((call.func.arity(), values)),
             None => return Ok(None),
         }
     }
     Ok(Some(lockstep(columns)))
 }
 
-/// The rows of several calls' values run in lockstep: row `k` holds each call's `k`-th
-/// value, NULL for a call with fewer; as many rows as the longest call has values.
-pub fn lockstep(mut columns: Vec<Vec<Datum>>) -> Vec<Vec<Datum>> {
-    if let [column] = columns.as_mut_slice() {
-        return std::mem::take(column)
+/// The rows of several calls' values run in lockstep: each call gives its arity and
+/// its values, that many per row; row `k` holds each call's `k`-th row, NULLs for a
+/// call with fewer; as many rows as the longest call has.
+pub fn lockstep(mut calls: Vec<(usize, Vec<Datum>)>) -> Vec<Vec<Datum>> {
+    if let [(1, values)] = calls.as_mut_slice() {
+        return std::mem::take(values)
             .into_iter()
             .map(|d| vec![d])
             .collect();
     }
-    let rows = columns.iter().map(Vec::len).max().unwrap_or(0);
+    let rows = calls
+        .iter()
+        .map(|(arity, values)| values.len() / arity)
+        .max()
+        .unwrap_or(0);
+    let width = calls.iter().map(|(arity, _)| arity).sum();
     (0..rows)
         .map(|r| {
-            columns
-                .iter()
-                .map(|c| c.get(r).cloned().unwrap_or(Datum::Null))
-                .collect()
+            let mut row = Vec::with_capacity(width);
+            for (arity, values) in &calls {
+                match values.get(r * arity..(r + 1) * arity) {
+                    Some(part) => row.extend_from_slice(part),
+                    None => row.extend(std::iter::repeat_n(Datum::Null, *arity)),
+                }
+            }
+            row
         })
         .collect()
 }

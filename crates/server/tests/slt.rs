@@ -287,7 +287,11 @@ slt_files!(
     defaults,
     checks,
     lateral,
-    sequences
+    sequences,
+    jsonb,
+    time_zones,
+    ordered_sets,
+    volatile
 );
 
 #[test]

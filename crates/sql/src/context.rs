@@ -50,6 +50,9 @@ pub struct StatementContext<'a> {
     max_param: Cell<usize>,
     /// Set while planning a view definition: `now()` and parameters are refused.
     pub in_view: Cell<bool>,
+    /// Set while planning a `SUBSCRIBE`, whose rows are maintained like a view's:
+    /// volatile functions are refused.
+    pub in_subscribe: Cell<bool>,
     /// CTEs visible at the current point, innermost last.
     pub ctes: RefCell<Vec<CteDef>>,
     /// The id the next `WITH RECURSIVE` binding gets (unique within the statement).
@@ -197,6 +200,7 @@ impl<'a> StatementContext<'a> {
             inferred: RefCell::new(BTreeMap::new()),
             max_param: Cell::new(0),
             in_view: Cell::new(false),
+            in_subscribe: Cell::new(false),
             depends_on: RefCell::new(BTreeSet::new()),
             ctes: RefCell::new(vec![]),
             next_recursive_id: Cell::new(0),

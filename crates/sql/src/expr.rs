@@ -611,7 +611,10 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
             compare_op,
             right,
         } => plan_any_all(ecx, left, compare_op, right, true),
-        Expr::AtTimeZone { .. } => Err(SqlError::unsupported("AT TIME ZONE")),
+        Expr::AtTimeZone {
+            timestamp,
+            time_zone,
+        } => plan_at_time_zone(ecx, timestamp, time_zone),
         Expr::Collate { expr, collation } => {
             check_collation(collation)?;
             plan_expr(ecx, expr)
@@ -625,6 +628,78 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
         }
         other => Err(SqlError::unsupported(format!("expression {other}"))),
     }
+}
+
+/// The IANA zone `name`, or Postgres' 22023 for a name that is not one.
+pub(crate) fn time_zone(name: &str) -> Result<eddy_expr::zone::TimeZone, SqlError> {
+    eddy_expr::zone::TimeZone::from_name(name).ok_or_else(|| {
+        SqlError::new(
+            SqlState::INVALID_PARAMETER_VALUE,
+            format!("time zone \"{name}\" not recognized"),
+        )
+    })
+}
+
+/// `x AT TIME ZONE zone`: a `timestamptz` (or an unknown literal, read as one) to the
+/// zone's wall-clock `timestamp`, or a `timestamp` to the `timestamptz` of that
+/// wall-clock time in the zone. The zone is a constant IANA name, resolved here once.
+fn plan_at_time_zone(
+    ecx: &ExprContext,
+    timestamp: &Expr,
+    time_zone: &Expr,
+) -> Result<CExpr, SqlError> {
+    let arg = plan_expr(ecx, timestamp)?;
+    let zone = plan_expr(ecx, time_zone)?;
+    plan_timezone(ecx.scx, arg, zone)
+}
+
+/// `timezone(zone, x)`, which is `x AT TIME ZONE zone`, on planned operands.
+pub(crate) fn plan_timezone(
+    scx: &StatementContext,
+    arg: CExpr,
+    zone: CExpr,
+) -> Result<CExpr, SqlError> {
+    let arg = match arg {
+        CExpr::Typed(t) => t,
+        unknown => scx.resolve_unknown(unknown, ScalarType::TimestampTz, CastKind::Explicit)?,
+    };
+    let (to_local, result_type) = match arg.scalar_type() {
+        ScalarType::TimestampTz => (true, ScalarType::Timestamp),
+        ScalarType::Timestamp => (false, ScalarType::TimestampTz),
+        other => {
+            return Err(SqlError::function_does_not_exist(format!(
+                "timezone(unknown, {})",
+                other.sql_name()
+            )))
+        }
+    };
+    let zone_name = match zone {
+        CExpr::Str(s) => s,
+        CExpr::Null => return Ok(Typed::null(result_type).into()),
+        CExpr::Typed(t) if t.scalar_type().is_string() => match t.expr.as_literal() {
+            Some(Datum::String(s)) => s.clone(),
+            Some(Datum::Null) => return Ok(Typed::null(result_type).into()),
+            _ => {
+                return Err(SqlError::unsupported(
+                    "AT TIME ZONE with a time zone that is not a constant",
+                ))
+            }
+        },
+        other => {
+            return Err(SqlError::function_does_not_exist(format!(
+                "timezone({}, {})",
+                other.type_name(),
+                arg.scalar_type().sql_name()
+            )))
+        }
+    };
+    let zone = time_zone(&zone_name)?;
+    let func = if to_local {
+        UnaryFunc::TimestampTzToLocal(zone)
+    } else {
+        UnaryFunc::LocalToTimestampTz(zone)
+    };
+    Ok(arg.unary(func).into())
 }
 
 fn plan_ceil_floor(
@@ -973,6 +1048,14 @@ pub fn plan_binary(
             return plan_binary(scx, &op, l, r);
         }
         Op::LongArrow => plan_jsonb_get(scx, l, r, BinaryFunc::JsonbGetText, "->>")?,
+        Op::HashArrow => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbGetPath, "#>")?,
+        Op::HashLongArrow => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbGetPathText, "#>>")?,
+        Op::AtArrow => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbContains, "@>")?,
+        // `a <@ b` is `b @> a`.
+        Op::ArrowAt => plan_jsonb_op(scx, r, l, BinaryFunc::JsonbContains, "<@")?,
+        Op::Question => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbExists, "?")?,
+        Op::QuestionPipe => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbExistsAny, "?|")?,
+        Op::QuestionAnd => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbExistsAll, "?&")?,
         other => return Err(SqlError::unsupported(format!("operator {other}"))),
     };
     Ok(planned.into())
@@ -1286,6 +1369,53 @@ fn plan_jsonb_get(
     Ok(l.binary(r, func))
 }
 
+/// The jsonb operators `#>`, `#>>`, `@>`, `?`, `?|` and `?&` (`<@` comes here with
+/// its operands swapped): the left operand is jsonb, the right one jsonb, text or
+/// text[] as the operator takes; an unknown literal is read as that type.
+fn plan_jsonb_op(
+    scx: &StatementContext,
+    l: CExpr,
+    r: CExpr,
+    func: BinaryFunc,
+    opname: &str,
+) -> Result<Typed, SqlError> {
+    let right_type = match func {
+        BinaryFunc::JsonbContains => ScalarType::Jsonb,
+        BinaryFunc::JsonbExists => ScalarType::Text,
+        _ => ScalarType::TextArray,
+    };
+    let (shown_l, shown_r) = if opname == "<@" {
+        (r.type_name(), l.type_name())
+    } else {
+        (l.type_name(), r.type_name())
+    };
+    let signature = format!("{shown_l} {opname} {shown_r}");
+    let fits = |t: &Typed, want: ScalarType| match want {
+        ScalarType::Text => t.scalar_type().is_string(),
+        other => t.scalar_type() == other,
+    };
+    if !matches!(l, CExpr::Typed(_)) && !matches!(r, CExpr::Typed(_)) {
+        return Err(SqlError::operator_not_unique(signature));
+    }
+    let is_array = |e: &CExpr| matches!(e, CExpr::Typed(t) if t.scalar_type().is_array());
+    if matches!(func, BinaryFunc::JsonbContains) && (is_array(&l) || is_array(&r)) {
+        return Err(SqlError::unsupported(format!(
+            "operator {opname} on arrays"
+        )));
+    }
+    let l = match l {
+        CExpr::Typed(t) if fits(&t, ScalarType::Jsonb) => t,
+        CExpr::Typed(_) => return Err(SqlError::operator_does_not_exist(signature)),
+        unknown => scx.resolve_unknown(unknown, ScalarType::Jsonb, CastKind::Explicit)?,
+    };
+    let r = match r {
+        CExpr::Typed(t) if fits(&t, right_type) => t,
+        CExpr::Typed(_) => return Err(SqlError::operator_does_not_exist(signature)),
+        unknown => scx.resolve_unknown(unknown, right_type, CastKind::Explicit)?,
+    };
+    Ok(l.binary(r, func))
+}
+
 fn plan_unary_op(ecx: &ExprContext, op: &UnaryOperator, expr: &Expr) -> Result<CExpr, SqlError> {
     let scx = ecx.scx;
     match op {
@@ -1574,6 +1704,13 @@ fn qualified_operator(parts: &[String]) -> Result<BinaryOperator, SqlError> {
         "!~~*" => Op::PGNotILikeMatch,
         "->" => Op::Arrow,
         "->>" => Op::LongArrow,
+        "#>" => Op::HashArrow,
+        "#>>" => Op::HashLongArrow,
+        "@>" => Op::AtArrow,
+        "<@" => Op::ArrowAt,
+        "?" => Op::Question,
+        "?|" => Op::QuestionPipe,
+        "?&" => Op::QuestionAnd,
         _ => return Err(not_found()),
     })
 }

@@ -17,7 +17,7 @@ use eddy_expr::{
     AggregateExpr, AggregateFunc, AggregateOrder, BinaryFunc, EvalError, MirScalarExpr, TableCall,
     TableFunc, UnaryFunc, VariadicFunc,
 };
-use eddy_repr::{ColumnType, DateTimeUnit, Datum, ScalarType};
+use eddy_repr::{DateTimeUnit, Datum, ScalarType};
 use sqlparser::ast::{
     DuplicateTreatment, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
     FunctionArguments, OrderByExpr,
@@ -78,23 +78,11 @@ const UNSUPPORTED_FUNCTIONS: &[&str] = &[
     "first_value",
     "last_value",
     "ntile",
-    "random",
-    "gen_random_uuid",
-    "regexp_matches",
-    "jsonb_build_array",
-    "jsonb_agg",
-    "jsonb_array_length",
-    "jsonb_extract_path",
-    "jsonb_extract_path_text",
     "jsonb_set",
-    "jsonb_each",
-    "jsonb_array_elements",
-    "to_jsonb",
     "to_json",
     "row_to_json",
     "set_config",
     "pg_typeof",
-    "clock_timestamp",
     "timeofday",
     "encode",
     "decode",
@@ -110,6 +98,12 @@ pub const TABLE_FUNCTIONS: &[&str] = &[
     "unnest",
     "generate_subscripts",
     "regexp_split_to_table",
+    "jsonb_each",
+    "jsonb_each_text",
+    "jsonb_array_elements",
+    "jsonb_array_elements_text",
+    "jsonb_object_keys",
+    "regexp_matches",
 ];
 
 /// Whether a call is of a set-returning function.
@@ -144,17 +138,17 @@ pub fn plan_table_call_args(ecx: &ExprContext, f: &Function) -> Result<Vec<CExpr
     Ok(args)
 }
 
-/// A call of the set-returning function `name` on planned arguments, and the type of
-/// the column of its values:
+/// A call of the set-returning function `name` on planned arguments:
 /// - `generate_series(start, stop [, step])` over `integer` or `bigint`;
 /// - `unnest(array)`;
 /// - `generate_subscripts(array, dim [, reverse])`;
-/// - `regexp_split_to_table(text, pattern [, flags])`.
+/// - `regexp_split_to_table(text, pattern [, flags])`;
+/// - `jsonb_each(_text)`, `jsonb_array_elements(_text)`, `jsonb_object_keys` of a jsonb.
 pub fn plan_table_call(
     scx: &StatementContext,
     name: &str,
     args: Vec<CExpr>,
-) -> Result<(TableCall, ColumnType), SqlError> {
+) -> Result<TableCall, SqlError> {
     let sig = signature(name, &args);
     let call = match name {
         "generate_series" => {
@@ -230,7 +224,7 @@ pub fn plan_table_call(
             }
             TableCall { func, exprs }
         }
-        "regexp_split_to_table" => {
+        "regexp_split_to_table" | "regexp_matches" => {
             if !(2..=3).contains(&args.len()) {
                 return Err(SqlError::function_does_not_exist(&sig));
             }
@@ -238,15 +232,76 @@ pub fn plan_table_call(
             for arg in args {
                 exprs.push(text_arg(scx, arg, &sig)?.expr);
             }
+            let func = if name == "regexp_matches" {
+                TableFunc::RegexpMatches
+            } else {
+                TableFunc::RegexpSplitToTable
+            };
+            TableCall { func, exprs }
+        }
+        "jsonb_each"
+        | "jsonb_each_text"
+        | "jsonb_array_elements"
+        | "jsonb_array_elements_text"
+        | "jsonb_object_keys" => {
+            let [arg] = <[CExpr; 1]>::try_from(args)
+                .map_err(|_| SqlError::function_does_not_exist(&sig))?;
+            let as_text = name.ends_with("_text");
+            let func = match name {
+                "jsonb_each" | "jsonb_each_text" => TableFunc::JsonbEach { as_text },
+                "jsonb_object_keys" => TableFunc::JsonbObjectKeys,
+                _ => TableFunc::JsonbArrayElements { as_text },
+            };
             TableCall {
-                func: TableFunc::RegexpSplitToTable,
-                exprs,
+                func,
+                exprs: vec![jsonb_arg(scx, arg, &sig)?.expr],
             }
         }
         _ => return Err(SqlError::unsupported(format!("table function {name}"))),
     };
-    let typ = call.func.output_type();
-    Ok((call, typ))
+    Ok(call)
+}
+
+/// A volatile function (`random()`) is evaluated once per row where a statement reads
+/// it once; a view or subscription recomputes a row to retract it, and would then
+/// retract a row it never added. Refused there (0A000), with the reason.
+fn refuse_volatile(scx: &StatementContext, name: &str) -> Result<(), SqlError> {
+    let place = if scx.in_view.get() {
+        "a view"
+    } else if scx.in_subscribe.get() {
+        "a subscription"
+    } else {
+        return Ok(());
+    };
+    Err(SqlError::new(
+        SqlState::FEATURE_NOT_SUPPORTED,
+        format!("{name}() is volatile: {place} must give the same rows when it is recomputed"),
+    )
+    .with_detail(format!(
+        "Eddy maintains {place} incrementally: it retracts a row by computing it again, \
+         and {name}() would give another value."
+    ))
+    .with_hint(format!(
+        "Compute the value when the row is written, as in INSERT INTO t VALUES (..., {name}())."
+    )))
+}
+
+/// Postgres' error for an untyped literal given to an `anyelement` parameter
+/// (`to_jsonb('a')`): it cannot pick a type either.
+fn polymorphic_unknown() -> SqlError {
+    SqlError::new(
+        SqlState::DATATYPE_MISMATCH,
+        "could not determine polymorphic type because input has type unknown",
+    )
+}
+
+/// A `jsonb` argument (an unknown literal is read as jsonb).
+fn jsonb_arg(scx: &StatementContext, arg: CExpr, sig: &str) -> Result<Typed, SqlError> {
+    match arg {
+        CExpr::Typed(t) if t.scalar_type() == ScalarType::Jsonb => Ok(t),
+        CExpr::Typed(_) => Err(SqlError::function_does_not_exist(sig)),
+        unknown => scx.resolve_unknown(unknown, ScalarType::Jsonb, CastKind::Explicit),
+    }
 }
 
 pub fn function_name(f: &Function) -> Result<String, SqlError> {
@@ -734,6 +789,31 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                 .ok_or_else(|| unit_not_recognized(&name, &x.scalar_type()))?;
             Ok(x.unary(UnaryFunc::DateTrunc(unit)))
         }
+        ("date_trunc", 3) => {
+            // date_trunc(unit, timestamptz, zone): truncated as a wall-clock time in
+            // `zone`, which is (date_trunc(unit, x AT TIME ZONE zone)) AT TIME ZONE zone.
+            let (unit_arg, x, zone_arg) = (next(), next(), next());
+            let name = constant_string(&unit_arg)
+                .ok_or_else(|| SqlError::unsupported("date_trunc with a non-constant unit"))?;
+            let zone_name = constant_string(&zone_arg).ok_or_else(|| {
+                SqlError::unsupported("date_trunc with a time zone that is not a constant")
+            })?;
+            let zone = expr::time_zone(&zone_name)?;
+            let x = coerce_arg(scx, x, ScalarType::TimestampTz, &sig)?;
+            let unit = DateTimeUnit::from_name(&name)
+                .filter(|u| u.is_delta_unit())
+                .ok_or_else(|| unit_not_recognized(&name, &ScalarType::TimestampTz))?;
+            Ok(x.unary(UnaryFunc::TimestampTzToLocal(zone))
+                .unary(UnaryFunc::DateTrunc(unit))
+                .unary(UnaryFunc::LocalToTimestampTz(zone)))
+        }
+        ("timezone", 2) => {
+            let (zone, x) = (next(), next());
+            match expr::plan_timezone(scx, x, zone)? {
+                CExpr::Typed(t) => Ok(t),
+                other => Ok(scx.finalize(other)),
+            }
+        }
         ("date_bin", 3) => {
             let stride = scx
                 .coerce(next(), ScalarType::Interval, types::CastContext::Implicit)?
@@ -774,15 +854,45 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                 .ok_or_else(|| SqlError::unsupported("date_part with a non-constant field"))?;
             plan_extract(&field, next(), "date_part")
         }
-        ("jsonb_typeof", 1) => match next() {
-            CExpr::Typed(t) if t.scalar_type() == ScalarType::Jsonb => {
-                Ok(t.unary(UnaryFunc::JsonbTypeof))
-            }
-            CExpr::Typed(_) => Err(wrong_count()),
-            unknown => Ok(scx
-                .resolve_unknown(unknown, ScalarType::Jsonb, CastKind::Explicit)?
-                .unary(UnaryFunc::JsonbTypeof)),
+        ("jsonb_typeof", 1) => Ok(jsonb_arg(scx, next(), &sig)?.unary(UnaryFunc::JsonbTypeof)),
+        ("jsonb_array_length", 1) => {
+            Ok(jsonb_arg(scx, next(), &sig)?.unary(UnaryFunc::JsonbArrayLength))
+        }
+        ("jsonb_extract_path" | "jsonb_extract_path_text", _) if n >= 2 => {
+            let j = jsonb_arg(scx, next(), &sig)?;
+            let path = (1..n)
+                .map(|_| text_arg(scx, next(), &sig))
+                .collect::<Result<Vec<_>, _>>()?;
+            let path = Typed::variadic(
+                VariadicFunc::ArrayCreate {
+                    elem_type: ScalarType::Text,
+                },
+                path,
+            );
+            let func = if name == "jsonb_extract_path" {
+                BinaryFunc::JsonbGetPath
+            } else {
+                BinaryFunc::JsonbGetPathText
+            };
+            Ok(j.binary(path, func))
+        }
+        ("to_jsonb", 1) => match next() {
+            CExpr::Typed(t) => Ok(t.unary(UnaryFunc::ToJsonb)),
+            _ => Err(polymorphic_unknown()),
         },
+        ("random" | "gen_random_uuid" | "clock_timestamp", 0) => {
+            refuse_volatile(scx, name)?;
+            let func = match name {
+                "random" => VariadicFunc::Random,
+                "gen_random_uuid" => VariadicFunc::GenRandomUuid,
+                _ => VariadicFunc::ClockTimestamp,
+            };
+            Ok(Typed::variadic(func, vec![]))
+        }
+        ("jsonb_build_array", _) => {
+            let typed = (0..n).map(|_| scx.finalize(next())).collect::<Vec<_>>();
+            Ok(Typed::variadic(VariadicFunc::JsonbBuildArray, typed))
+        }
         ("coalesce" | "greatest" | "least", _) if n > 0 => {
             let what = name.to_uppercase();
             let (typed, _) = expr::unify(scx, (0..n).map(|_| next()).collect(), &what)?;
@@ -1059,6 +1169,12 @@ pub fn plan_aggregate(
 ) -> Result<PlannedAggregate, SqlError> {
     let scx = ecx.scx;
     let name = function_name(f)?;
+    if matches!(
+        name.as_str(),
+        "percentile_cont" | "percentile_disc" | "mode"
+    ) {
+        return plan_ordered_set_aggregate(ecx, f, &name, first_column);
+    }
     if !f.within_group.is_empty() || f.null_treatment.is_some() {
         return Err(SqlError::unsupported(format!("this form of {name}")));
     }
@@ -1090,7 +1206,7 @@ pub fn plan_aggregate(
     } else {
         signature(&name, &args)
     };
-    if matches!(name.as_str(), "string_agg" | "array_agg") {
+    if matches!(name.as_str(), "string_agg" | "array_agg" | "jsonb_agg") {
         let call = CollectingCall {
             name: &name,
             args,
@@ -1248,6 +1364,10 @@ fn plan_collecting_aggregate(
             }
             (value, AggregateFunc::ArrayAgg)
         }
+        ("jsonb_agg", 1) => match args.next().expect("one argument") {
+            CExpr::Typed(value) => (value, AggregateFunc::JsonbAgg),
+            _ => return Err(polymorphic_unknown()),
+        },
         _ => return Err(SqlError::function_does_not_exist(sig)),
     };
     // FILTER (WHERE cond): string_agg skips NULLs, so a filtered-out row is a NULL;
@@ -1262,7 +1382,12 @@ fn plan_collecting_aggregate(
             },
             value.typ.scalar_type.nullable(true),
         ),
-        (Some(_), _) => return Err(SqlError::unsupported("FILTER in a call of array_agg")),
+        (Some(_), _) => {
+            return Err(SqlError::unsupported(format!(
+                "FILTER in a call of {}",
+                call.name
+            )))
+        }
     };
     let mut order_by = vec![];
     for o in call.order_by {
@@ -1287,6 +1412,137 @@ fn plan_collecting_aggregate(
             expr: value.expr,
             distinct: call.distinct,
             order_by,
+        }],
+        value: Typed::new(MirScalarExpr::Column(first_column), typ),
+    })
+}
+
+/// The ordered-set aggregates `percentile_cont(f)`, `percentile_disc(f)` and `mode()`,
+/// each `WITHIN GROUP (ORDER BY x)`: collecting aggregates over `x` in that order. The
+/// fraction must be a constant (Postgres also takes an expression of the group).
+fn plan_ordered_set_aggregate(
+    ecx: &ExprContext,
+    f: &Function,
+    name: &str,
+    first_column: usize,
+) -> Result<PlannedAggregate, SqlError> {
+    let scx = ecx.scx;
+    if f.within_group.is_empty() {
+        return Err(SqlError::new(
+            SqlState::WRONG_OBJECT_TYPE,
+            format!("WITHIN GROUP is required for ordered-set aggregate {name}"),
+        ));
+    }
+    if is_distinct(f) || f.null_treatment.is_some() || !aggregate_order_by(f).is_empty() {
+        return Err(SqlError::unsupported(format!("this form of {name}")));
+    }
+    let args = argument_exprs(f, name)?
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| match a {
+            FunctionArgExpr::Expr(e) => expr::plan_expr(ecx, e),
+            _ => Err(SqlError::syntax("syntax error at or near \"*\"")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let [order] = f.within_group.as_slice() else {
+        return Err(SqlError::function_does_not_exist(format!(
+            "{name} with {} ORDER BY keys in WITHIN GROUP",
+            f.within_group.len()
+        )));
+    };
+    let key = expr::plan_typed(&ecx.with_clause("WITHIN GROUP"), &order.expr)?;
+    let sig = format!(
+        "{name}({})",
+        args.iter()
+            .map(CExpr::type_name)
+            .chain([key.scalar_type().sql_name().to_string()])
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let fraction = |args: Vec<CExpr>| -> Result<Option<eddy_repr::OrdF64>, SqlError> {
+        let [arg] =
+            <[CExpr; 1]>::try_from(args).map_err(|_| SqlError::function_does_not_exist(&sig))?;
+        let typed = scx
+            .coerce(arg, ScalarType::Float64, types::CastContext::Implicit)?
+            .map_err(|_| SqlError::function_does_not_exist(&sig))?
+            .cast(ScalarType::Float64, CastKind::Explicit);
+        let mut folded = typed.expr;
+        if folded.support().is_empty() {
+            eddy_expr::optimize::fold_scalar(&mut folded, &[]);
+        }
+        match folded.as_literal() {
+            // Postgres checks the fraction even over no rows: here, once.
+            Some(Datum::Float64(v)) if !(0.0..=1.0).contains(&v.0) => {
+                Err(EvalError::PercentileOutOfRange(v.0.to_string()).into())
+            }
+            Some(Datum::Float64(v)) => Ok(Some(*v)),
+            Some(Datum::Null) => Ok(None),
+            _ => Err(SqlError::unsupported(format!(
+                "{name} with a fraction that is not a constant"
+            ))),
+        }
+    };
+    let (func, value) = match name {
+        "percentile_cont" => {
+            let fraction = fraction(args)?;
+            let value = match key.scalar_type() {
+                t if t.is_numeric() => key.cast(ScalarType::Float64, CastKind::Explicit),
+                ScalarType::Interval => {
+                    return Err(SqlError::unsupported("percentile_cont over intervals"))
+                }
+                _ => return Err(SqlError::function_does_not_exist(&sig)),
+            };
+            (AggregateFunc::PercentileCont { fraction }, value)
+        }
+        "percentile_disc" => (
+            AggregateFunc::PercentileDisc {
+                fraction: fraction(args)?,
+            },
+            key,
+        ),
+        _ => {
+            if !args.is_empty() {
+                return Err(SqlError::function_does_not_exist(&sig));
+            }
+            (AggregateFunc::Mode, key)
+        }
+    };
+    if value.scalar_type() == ScalarType::Jsonb || value.scalar_type().is_array() {
+        return Err(SqlError::unsupported(format!(
+            "{name} over type {}",
+            value.scalar_type().sql_name()
+        )));
+    }
+    // These aggregates skip NULLs, so FILTER (WHERE cond) turns a filtered-out row's
+    // value into NULL.
+    let filter = f
+        .filter
+        .as_deref()
+        .map(|cond| expr::plan_condition(&ecx.with_clause("FILTER"), cond))
+        .transpose()?;
+    let input = match filter {
+        None => value.clone(),
+        Some(cond) => Typed::new(
+            MirScalarExpr::If {
+                cond: Box::new(cond.expr),
+                then: Box::new(value.expr.clone()),
+                els: Box::new(MirScalarExpr::literal_null(value.typ.scalar_type)),
+            },
+            value.typ.scalar_type.nullable(true),
+        ),
+    };
+    let (desc, nulls_last) = crate::query::order_direction(order);
+    let typ = func.output_type(input.typ);
+    Ok(PlannedAggregate {
+        aggregates: vec![AggregateExpr {
+            func,
+            expr: input.expr,
+            distinct: false,
+            order_by: vec![AggregateOrder {
+                expr: value.expr,
+                desc,
+                nulls_last,
+            }],
         }],
         value: Typed::new(MirScalarExpr::Column(first_column), typ),
     })

@@ -37,7 +37,7 @@ use crate::expr::{self, ExprContext, Grouping};
 use crate::func;
 use crate::lateral;
 use crate::names::{item_name, normalize_ident, object_name_parts};
-use crate::scope::{Scope, TableRef};
+use crate::scope::{Scope, ScopeItem, TableRef};
 use crate::subquery::{OuterRelation, Prefix};
 use crate::temporal;
 use crate::types;
@@ -843,7 +843,16 @@ fn plan_select_table_calls<'e>(
         };
         let args = func::plan_table_call_args(ecx, f)?;
         let name = func::function_name(f)?;
-        calls.push(func::plan_table_call(ecx.scx, &name, args)?.0);
+        let call = func::plan_table_call(ecx.scx, &name, args)?;
+        if call.func.arity() != 1 {
+            return Err(SqlError::unsupported_plural(format!(
+                "records from {name} in a select list"
+            ))
+            .with_hint(format!(
+                "call it in FROM, as in SELECT e.key, e.value FROM t, {name}(t.j) AS e"
+            )));
+        }
+        calls.push(call);
     }
     *rel = MirRelationExpr::FlatMap {
         input: Box::new(std::mem::replace(rel, unit_relation())),
@@ -1663,42 +1672,58 @@ pub(crate) fn plan_table_function(
         .into_iter()
         .map(|e| expr::plan_expr(&ecx, e))
         .collect::<Result<Vec<_>, _>>()?;
-    let (call, _) = func::plan_table_call(scx, &function, planned)?;
-    let (table, column) = match alias {
-        Some(alias) => {
-            let table = normalize_ident(&alias.name);
-            let column = alias
-                .columns
-                .first()
-                .map(|c| normalize_ident(&c.name))
-                .unwrap_or_else(|| table.clone());
-            if alias.columns.len() > 1 {
-                return Err(SqlError::new(
-                    SqlState::INVALID_COLUMN_REFERENCE,
-                    format!(
-                        "table \"{table}\" has 1 columns available but {} columns specified",
-                        alias.columns.len()
-                    ),
-                ));
-            }
-            (table, column)
-        }
-        None => (function.clone(), function.clone()),
+    let call = func::plan_table_call(scx, &function, planned)?;
+    // Functions with OUT parameters keep their names; a one-column function takes the
+    // alias; an alias's column list renames the first columns.
+    let table = alias
+        .as_ref()
+        .map(|a| normalize_ident(&a.name))
+        .unwrap_or_else(|| function.clone());
+    let mut columns: Vec<String> = match call.func.column_names() {
+        Some(names) => names.iter().map(|n| n.to_string()).collect(),
+        None => vec![table.clone()],
     };
-    let scope = Scope::concat(
-        left_scope,
-        Scope::from_names(
-            Some(TableRef {
-                schema: None,
-                name: table,
-            }),
-            &[column],
-        ),
-    );
-    let rel = MirRelationExpr::FlatMap {
+    if let Some(alias) = alias {
+        if alias.columns.len() > columns.len() {
+            return Err(SqlError::new(
+                SqlState::INVALID_COLUMN_REFERENCE,
+                format!(
+                    "table \"{table}\" has {} columns available but {} columns specified",
+                    columns.len(),
+                    alias.columns.len()
+                ),
+            ));
+        }
+        for (column, name) in columns.iter_mut().zip(&alias.columns) {
+            *column = normalize_ident(&name.name);
+        }
+    }
+    // `FROM jsonb_array_elements(j) AS e` keeps the column `value`, and Postgres also
+    // lets `e` name it (a one-column function's whole row is its value): a hidden copy
+    // of the column under the alias's name.
+    let whole_row_alias = alias.as_ref().is_some_and(|a| a.columns.is_empty())
+        && columns.len() == 1
+        && columns[0] != table;
+    let table_ref = TableRef {
+        schema: None,
+        name: table.clone(),
+    };
+    let mut right_scope = Scope::from_names(Some(table_ref.clone()), &columns);
+    let base = left.arity();
+    let mut rel = MirRelationExpr::FlatMap {
         input: Box::new(left),
         calls: vec![call],
     };
+    if whole_row_alias {
+        rel = rel.map(vec![MirScalarExpr::Column(base)]);
+        right_scope.items.push(ScopeItem {
+            table: Some(table_ref),
+            column: table,
+            unqualified: true,
+            level: 0,
+        });
+    }
+    let scope = Scope::concat(left_scope, right_scope);
     Ok((rel, scope))
 }
 

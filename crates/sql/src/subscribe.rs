@@ -185,7 +185,10 @@ pub(crate) fn plan_subscribe(
         SubscribeRelation::Query(query) => query.clone(),
         SubscribeRelation::Name(name) => select_star_from(name)?,
     };
-    let (expr, names, _) = query::plan_query(scx, &query)?.into_relation();
+    scx.in_subscribe.set(true);
+    let planned = query::plan_query(scx, &query);
+    scx.in_subscribe.set(false);
+    let (expr, names, _) = planned?.into_relation();
     let mut desc = RelationDesc::empty()
         .with_column(TIMESTAMP_COLUMN, ScalarType::Int64.nullable(false))
         .with_column(DIFF_COLUMN, ScalarType::Int64.nullable(false));

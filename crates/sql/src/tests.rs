@@ -490,11 +490,14 @@ fn run_with(e: &MirRelationExpr, data: &Data, eval: ScalarEval) -> Multiset {
         }
         MirRelationExpr::FlatMap { input, calls } => {
             for (row, diff) in run(input, data) {
-                let values: Vec<Vec<Datum>> = calls
+                let values: Vec<(usize, Vec<Datum>)> = calls
                     .iter()
                     .map(|c| {
                         let args: Vec<Datum> = c.exprs.iter().map(|e| eval(e, &row)).collect();
-                        c.func.eval(&args, usize::MAX).unwrap().unwrap()
+                        (
+                            c.func.arity(),
+                            c.func.eval(&args, usize::MAX).unwrap().unwrap(),
+                        )
                     })
                     .collect();
                 for appended in eddy_expr::table_func::lockstep(values) {
@@ -611,9 +614,7 @@ fn run_with(e: &MirRelationExpr, data: &Data, eval: ScalarEval) -> Multiset {
                         AggregateFunc::BoolAnd => {
                             Datum::Bool(!values.contains(&Datum::Bool(false)))
                         }
-                        AggregateFunc::ArrayAgg | AggregateFunc::StringAgg { .. } => {
-                            panic!("the reference evaluator does not model {}", agg.func.name())
-                        }
+                        _ => panic!("the reference evaluator does not model {}", agg.func.name()),
                     });
                 }
                 add(&mut out, result, 1);
@@ -3919,4 +3920,31 @@ fn row_number_filter_puts_a_topk_under_the_window() {
         optimized.visit(&mut |e| topk |= matches!(e, MirRelationExpr::TopK { .. }));
         assert!(!topk, "{other}: {optimized:?}");
     }
+}
+
+#[test]
+fn volatile_functions_are_refused_where_rows_are_recomputed() {
+    for (sql, place) in [
+        (
+            "CREATE MATERIALIZED VIEW volatile_v AS SELECT a, random() FROM t",
+            "a view",
+        ),
+        (
+            "SUBSCRIBE TO (SELECT gen_random_uuid() FROM t)",
+            "a subscription",
+        ),
+    ] {
+        let err = try_plan(sql).unwrap_err();
+        assert_eq!(err.sqlstate.code(), "0A000", "{sql}");
+        assert!(
+            err.message.contains(&format!(
+                "is volatile: {place} must give the same rows when it is recomputed"
+            )),
+            "{sql}: {}",
+            err.message
+        );
+    }
+    // Ad hoc, random() stays a call: it is not folded into one constant.
+    let expr = select("SELECT random() FROM t").expr;
+    assert!(format!("{expr:?}").contains("Random"));
 }

@@ -16,8 +16,8 @@
 use std::ops::ControlFlow;
 
 use eddy_expr::{
-    AggregateFunc, ColumnOrder, FrameBound, FrameUnits, MirRelationExpr, MirScalarExpr, WindowExpr,
-    WindowFrame, WindowFunc,
+    ColumnOrder, FrameBound, FrameUnits, MirRelationExpr, MirScalarExpr, WindowExpr, WindowFrame,
+    WindowFunc,
 };
 use eddy_repr::{Datum, ScalarType, SqlError, SqlState};
 use sqlparser::ast::{
@@ -698,12 +698,7 @@ fn plan_aggregate_call(
     let planned = func::plan_aggregate(ecx, f, 0)?;
     let mut functions = vec![];
     for agg in planned.aggregates {
-        if !agg.order_by.is_empty()
-            || matches!(
-                agg.func,
-                AggregateFunc::ArrayAgg | AggregateFunc::StringAgg { .. }
-            )
-        {
+        if !agg.order_by.is_empty() || agg.func.is_collecting() {
             return Err(SqlError::unsupported(format!(
                 "{name} as a window function"
             )));

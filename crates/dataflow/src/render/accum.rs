@@ -40,10 +40,9 @@ pub(crate) fn is_accumulable(plan: &AggPlan) -> bool {
             plan.input_type,
             ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64 | ScalarType::Numeric { .. }
         ),
-        AggregateFunc::Min
-        | AggregateFunc::Max
-        | AggregateFunc::ArrayAgg
-        | AggregateFunc::StringAgg { .. } => false,
+        AggregateFunc::Min | AggregateFunc::Max => false,
+        // The collecting aggregates.
+        _ => false,
     }
 }
 
@@ -190,7 +189,13 @@ impl Accum {
         let mut datums = vec![Datum::Int64(saturate(rows)), Datum::Null];
         for (j, plan) in plans.iter().enumerate() {
             let base = 1 + j as u32 * SLOTS_PER_AGGREGATE;
-            let non_null = self.get(base);
+            // bool_and/bool_or count trues at `base` and falses at `base + 1`.
+            let non_null = match plan.func {
+                AggregateFunc::BoolAnd | AggregateFunc::BoolOr => {
+                    self.get(base) + self.get(base + 1)
+                }
+                _ => self.get(base),
+            };
             let datum = match plan.func {
                 AggregateFunc::Count => Datum::Int64(saturate(non_null)),
                 _ if non_null <= 0 => Datum::Null,
@@ -225,10 +230,8 @@ impl Accum {
                 }
                 AggregateFunc::BoolAnd => Datum::Bool(self.get(base + 1) == 0),
                 AggregateFunc::BoolOr => Datum::Bool(self.get(base) > 0),
-                AggregateFunc::Min
-                | AggregateFunc::Max
-                | AggregateFunc::ArrayAgg
-                | AggregateFunc::StringAgg { .. } => Datum::Null,
+                // Not accumulable: never on this path.
+                _ => Datum::Null,
             };
             datums.push(datum);
         }
@@ -311,5 +314,24 @@ mod tests {
         total.plus_equals(&minus_a);
         assert!(total.is_zero());
         assert_eq!(total.to_state(&plans), None);
+    }
+
+    #[test]
+    fn bool_aggregates_of_only_false_values_are_false() {
+        let plans = vec![
+            plan(AggregateFunc::BoolAnd, ScalarType::Bool),
+            plan(AggregateFunc::BoolOr, ScalarType::Bool),
+        ];
+        let row = [Datum::Bool(false), Datum::Bool(false)];
+        let state = Accum::of_row(&plans, &row, 2).to_state(&plans).unwrap();
+        assert_eq!(
+            state.unpack(),
+            vec![
+                Datum::Int64(2),
+                Datum::Int64(ERROR_NONE),
+                Datum::Bool(false),
+                Datum::Bool(false)
+            ]
+        );
     }
 }

@@ -113,7 +113,8 @@ impl Acc {
             AggregateFunc::Max => Acc::Max(None),
             AggregateFunc::BoolAnd => Acc::And(None),
             AggregateFunc::BoolOr => Acc::Or(None),
-            AggregateFunc::ArrayAgg | AggregateFunc::StringAgg { .. } => Acc::NotFoldable,
+            // The collecting aggregates.
+            _ => Acc::NotFoldable,
         }
     }
 
@@ -318,8 +319,25 @@ fn collect_values(
         compare_order_keys(order, &a[1..], &b[1..]).then_with(|| a[0].sql_cmp(&b[0]))
     });
     let values = items.into_iter().map(|mut item| item.swap_remove(0));
+    if plan.func.is_ordered_set() {
+        let sorted: Vec<Datum> = values.filter(|d| !d.is_null()).collect();
+        // The planner checked the fraction, so no error is expected here.
+        let (datum, error) = match plan.func.eval_ordered_set(&sorted) {
+            Some(Ok(datum)) => (datum, ERROR_NONE),
+            _ => (Datum::Null, ERROR_UNEXPECTED),
+        };
+        return Some(Row::pack(
+            [Datum::Int64(total), Datum::Int64(error), datum].iter(),
+        ));
+    }
     let (datum, error) = match &plan.func {
         AggregateFunc::ArrayAgg => (Datum::Array(values.collect()), ERROR_NONE),
+        AggregateFunc::JsonbAgg => {
+            match eddy_expr::eval::jsonb_build_array(&values.collect::<Vec<_>>()) {
+                Ok(array) => (array, ERROR_NONE),
+                Err(_) => (Datum::Null, ERROR_UNEXPECTED),
+            }
+        }
         AggregateFunc::StringAgg { delimiter } => {
             let mut out: Option<String> = None;
             for value in values {
@@ -445,10 +463,7 @@ struct Path {
 fn plan_paths(aggregates: &[AggregateExpr], plans: &[AggPlan]) -> Vec<Path> {
     let mut paths: Vec<Path> = Vec::new();
     for (i, (agg, plan)) in aggregates.iter().zip(plans).enumerate() {
-        if matches!(
-            plan.func,
-            AggregateFunc::ArrayAgg | AggregateFunc::StringAgg { .. }
-        ) {
+        if plan.func.is_collecting() {
             paths.push(Path {
                 kind: PathKind::Collect,
                 aggregates: vec![i],

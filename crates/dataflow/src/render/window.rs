@@ -19,8 +19,7 @@
 use std::cmp::Ordering;
 
 use eddy_expr::{
-    AggregateFunc, ColumnOrder, EvalError, FrameBound, FrameUnits, WindowExpr, WindowFrame,
-    WindowFunc,
+    ColumnOrder, EvalError, FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunc,
 };
 use eddy_repr::{ColumnType, Datum, Diff, Row};
 
@@ -494,10 +493,7 @@ fn aggregate(
     value: usize,
 ) -> Result<Vec<Datum>, i64> {
     let n = p.len();
-    if matches!(
-        plan.func,
-        AggregateFunc::ArrayAgg | AggregateFunc::StringAgg { .. }
-    ) {
+    if plan.func.is_collecting() {
         return Err(ERROR_INTERNAL);
     }
     let mut error = ERROR_NONE;
@@ -557,6 +553,7 @@ fn aggregate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use eddy_expr::AggregateFunc;
 
     fn ints(values: &[Option<i32>]) -> Vec<Row> {
         values

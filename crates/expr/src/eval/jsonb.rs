@@ -1,7 +1,11 @@
-//! `jsonb` operators: `->`, `->>`, `jsonb_typeof`, `||` and ordering.
+//! `jsonb` operators and functions: `->`, `->>`, `#>`, `#>>`, `@>`, `<@`, `?`, `?|`,
+//! `?&`, `||`, ordering, `jsonb_typeof`, `jsonb_array_length`, `to_jsonb` and the
+//! builders.
 //!
 //! Jsonb datums hold canonical text (see [`JsonbValue`]), so every operator parses its
-//! operands, works on the tree and prints the canonical result.
+//! operands, works on the tree and prints the canonical result. A scalar at the top
+//! level behaves, as in Postgres, like a one-element array for containment and `?`
+//! (Postgres stores it as a "raw scalar" pseudo-array).
 
 use std::cmp::Ordering;
 
@@ -35,6 +39,218 @@ pub(super) fn get(j: Datum, key: Datum, as_text: bool) -> Result<Datum, EvalErro
         Some(x) if as_text => x.to_text().map(Datum::String).unwrap_or(Datum::Null),
         Some(x) => Datum::Jsonb(x.to_string()),
     })
+}
+
+/// `j #> path` / `j #>> path` (`as_text`): the value reached by following `path`'s
+/// keys (in objects) and integer subscripts (in arrays, negative from the end); NULL
+/// when a step is missing, a subscript is not an integer, or an element is NULL. An
+/// empty path gives `j` itself.
+pub(super) fn get_path(j: Datum, path: Datum, as_text: bool) -> Result<Datum, EvalError> {
+    let (Datum::Jsonb(s), Datum::Array(steps)) = (&j, &path) else {
+        return Err(unexpected("#>", &[j, path]));
+    };
+    let root = parse(s)?;
+    let mut at = &root;
+    for step in steps {
+        let Datum::String(step) = step else {
+            return Ok(Datum::Null);
+        };
+        let next = match at {
+            JsonbValue::Object(_) => at.get_key(step),
+            JsonbValue::Array(_) => step
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .and_then(|i| at.get_index(i)),
+            _ => None,
+        };
+        match next {
+            Some(v) => at = v,
+            None => return Ok(Datum::Null),
+        }
+    }
+    Ok(if as_text {
+        at.to_text().map(Datum::String).unwrap_or(Datum::Null)
+    } else {
+        Datum::Jsonb(at.to_string())
+    })
+}
+
+/// `a @> b`: whether `a` contains `b`, as Postgres' `JsonbDeepContains` decides.
+pub(super) fn contains(a: &str, b: &str) -> Result<bool, EvalError> {
+    let (a, b) = (parse(a)?, parse(b)?);
+    Ok(match (&a, &b) {
+        // A top-level scalar is a one-element array that may contain only a scalar.
+        (JsonbValue::Array(elems), b) if is_scalar(b) => {
+            contains_in_array(elems, std::slice::from_ref(b))
+        }
+        (a, b) if is_scalar(a) && is_scalar(b) => scalar_eq(a, b),
+        (a, _) if is_scalar(a) => false,
+        (a, b) => contains_value(a, b),
+    })
+}
+
+fn is_scalar(v: &JsonbValue) -> bool {
+    !matches!(v, JsonbValue::Array(_) | JsonbValue::Object(_))
+}
+
+fn scalar_eq(a: &JsonbValue, b: &JsonbValue) -> bool {
+    match (a, b) {
+        (JsonbValue::Number(x), JsonbValue::Number(y)) => {
+            compare_numeric_text(x, y) == Ordering::Equal
+        }
+        _ => a == b,
+    }
+}
+
+/// Containment of two containers of one kind: every pair of `b` in `a` (a scalar value
+/// equal, a container contained), every element of `b` among `a`'s elements.
+fn contains_value(a: &JsonbValue, b: &JsonbValue) -> bool {
+    match (a, b) {
+        (JsonbValue::Object(_), JsonbValue::Object(want)) => {
+            want.iter().all(|(k, wv)| match a.get_key(k) {
+                None => false,
+                Some(av) if is_scalar(wv) => is_scalar(av) && scalar_eq(av, wv),
+                Some(av) => contains_value(av, wv),
+            })
+        }
+        (JsonbValue::Array(have), JsonbValue::Array(want)) => contains_in_array(have, want),
+        _ => false,
+    }
+}
+
+fn contains_in_array(have: &[JsonbValue], want: &[JsonbValue]) -> bool {
+    want.iter().all(|w| {
+        if is_scalar(w) {
+            have.iter().any(|h| is_scalar(h) && scalar_eq(h, w))
+        } else {
+            have.iter().any(|h| contains_value(h, w))
+        }
+    })
+}
+
+/// `j ? key`: whether `key` is a top-level object key, or a string element of a
+/// top-level array (or the top-level string itself).
+fn exists_in(v: &JsonbValue, key: &str) -> bool {
+    match v {
+        JsonbValue::Object(_) => v.get_key(key).is_some(),
+        JsonbValue::Array(elems) => elems
+            .iter()
+            .any(|e| matches!(e, JsonbValue::String(s) if s == key)),
+        JsonbValue::String(s) => s == key,
+        _ => false,
+    }
+}
+
+pub(super) fn exists(j: &str, key: &str) -> Result<bool, EvalError> {
+    Ok(exists_in(&parse(j)?, key))
+}
+
+/// `j ?| keys` (`all == false`) and `j ?& keys`: NULL elements of `keys` are skipped,
+/// so `?&` over no keys is true and `?|` false.
+pub(super) fn exists_keys(j: Datum, keys: Datum, all: bool) -> Result<Datum, EvalError> {
+    let (Datum::Jsonb(s), Datum::Array(keys)) = (&j, &keys) else {
+        return Err(unexpected(if all { "?&" } else { "?|" }, &[j, keys]));
+    };
+    let v = parse(s)?;
+    let mut keys = keys.iter().filter_map(|k| match k {
+        Datum::String(k) => Some(k),
+        _ => None,
+    });
+    let found = if all {
+        keys.all(|k| exists_in(&v, k))
+    } else {
+        keys.any(|k| exists_in(&v, k))
+    };
+    Ok(Datum::Bool(found))
+}
+
+/// `jsonb_array_length(j)`: an error (22023) for anything but an array.
+pub(super) fn array_length(j: Datum) -> Result<Datum, EvalError> {
+    let Datum::Jsonb(s) = &j else {
+        return Err(unexpected("jsonb_array_length", &[j]));
+    };
+    match parse(s)? {
+        JsonbValue::Array(elems) => Ok(Datum::Int32(
+            i32::try_from(elems.len()).map_err(|_| EvalError::OutOfRange("integer".into()))?,
+        )),
+        JsonbValue::Object(_) => Err(EvalError::InvalidParameterValue(
+            "cannot get array length of a non-array".into(),
+        )),
+        _ => Err(EvalError::InvalidParameterValue(
+            "cannot get array length of a scalar".into(),
+        )),
+    }
+}
+
+/// The pieces a set-returning jsonb function yields for one value (see
+/// [`crate::table_func::TableFunc`]): `(key, value)` pairs of an object, elements of
+/// an array, or keys; values as jsonb or, with `as_text`, as `->>` shows them.
+pub(crate) fn each(s: &str, as_text: bool) -> Result<Vec<Datum>, EvalError> {
+    let name = if as_text {
+        "jsonb_each_text"
+    } else {
+        "jsonb_each"
+    };
+    match parse(s)? {
+        JsonbValue::Object(entries) => Ok(entries
+            .into_iter()
+            .flat_map(|(k, v)| [Datum::String(k), element(v, as_text)])
+            .collect()),
+        _ => Err(EvalError::InvalidParameterValue(format!(
+            "cannot call {name} on a non-object"
+        ))),
+    }
+}
+
+pub(crate) fn array_elements(s: &str, as_text: bool) -> Result<Vec<Datum>, EvalError> {
+    match parse(s)? {
+        JsonbValue::Array(elems) => Ok(elems.into_iter().map(|v| element(v, as_text)).collect()),
+        JsonbValue::Object(_) => Err(EvalError::InvalidParameterValue(
+            "cannot extract elements from an object".into(),
+        )),
+        _ => Err(EvalError::InvalidParameterValue(
+            "cannot extract elements from a scalar".into(),
+        )),
+    }
+}
+
+pub(crate) fn object_keys(s: &str) -> Result<Vec<Datum>, EvalError> {
+    match parse(s)? {
+        JsonbValue::Object(entries) => {
+            Ok(entries.into_iter().map(|(k, _)| Datum::String(k)).collect())
+        }
+        JsonbValue::Array(_) => Err(EvalError::InvalidParameterValue(
+            "cannot call jsonb_object_keys on an array".into(),
+        )),
+        _ => Err(EvalError::InvalidParameterValue(
+            "cannot call jsonb_object_keys on a scalar".into(),
+        )),
+    }
+}
+
+fn element(v: JsonbValue, as_text: bool) -> Datum {
+    if as_text {
+        match v {
+            JsonbValue::Null => Datum::Null,
+            JsonbValue::String(s) => Datum::String(s),
+            other => Datum::String(other.to_string()),
+        }
+    } else {
+        Datum::Jsonb(v.to_string())
+    }
+}
+
+/// `to_jsonb(x)`.
+pub(super) fn to_jsonb(d: Datum) -> Result<Datum, EvalError> {
+    Ok(Datum::Jsonb(to_jsonb_value(&d)?.to_string()))
+}
+
+/// `jsonb_build_array(...)` and `jsonb_agg`'s result: the values as `to_jsonb` makes
+/// them, NULLs as JSON `null`.
+pub fn build_array(args: &[Datum]) -> Result<Datum, EvalError> {
+    let elems = args.iter().map(to_jsonb_value).collect::<Result<_, _>>()?;
+    Ok(Datum::Jsonb(JsonbValue::Array(elems).to_string()))
 }
 
 pub(super) fn typeof_(j: Datum) -> Result<Datum, EvalError> {

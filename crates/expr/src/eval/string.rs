@@ -661,6 +661,36 @@ pub(super) fn regexp_match(args: Vec<Datum>) -> Result<Datum, EvalError> {
     }))
 }
 
+/// `regexp_matches(string, pattern [, flags])`: for the first match (every match with
+/// flag `g`), its captured groups as `text[]` (the whole match when there are no
+/// groups; an unmatched group is NULL). A NULL argument gives no rows.
+pub(crate) fn regexp_matches(args: &[Datum]) -> Result<Vec<Datum>, EvalError> {
+    let name = "regexp_matches";
+    if args.iter().any(Datum::is_null) {
+        return Ok(vec![]);
+    }
+    let (s, pattern) = match args {
+        [s, p] | [s, p, _] => (text(name, s)?, text(name, p)?),
+        _ => return Err(unexpected(name, args)),
+    };
+    let flags = RegexFlags::from_arg(name, args, 2, true)?;
+    let regex = compile_regex(pattern, flags.case_insensitive)?;
+    let group =
+        |m: Option<regex::Match>| m.map_or(Datum::Null, |m| Datum::String(m.as_str().into()));
+    let groups = |caps: regex::Captures| {
+        Datum::Array(if caps.len() == 1 {
+            vec![group(caps.get(0))]
+        } else {
+            caps.iter().skip(1).map(group).collect()
+        })
+    };
+    Ok(if flags.global {
+        regex.captures_iter(s).map(groups).collect()
+    } else {
+        regex.captures(s).map(groups).into_iter().collect()
+    })
+}
+
 /// `regexp_split_to_array(string, pattern [, flags])`: the pieces
 /// `regexp_split_to_table` gives, as `text[]`.
 pub(super) fn regexp_split_to_array(args: Vec<Datum>) -> Result<Datum, EvalError> {

@@ -3387,6 +3387,8 @@ fn no_datum_combination_panics() {
         UnaryFunc::Cbrt,
         UnaryFunc::Cardinality,
         UnaryFunc::ToTimestamp,
+        UnaryFunc::JsonbArrayLength,
+        UnaryFunc::ToJsonb,
     ];
     for &f in DateTimeUnit::ALL {
         unary.push(UnaryFunc::Extract(f));
@@ -3439,6 +3441,12 @@ fn no_datum_combination_panics() {
         BinaryFunc::DivTrunc,
         BinaryFunc::ArrayLength,
         BinaryFunc::Age,
+        BinaryFunc::JsonbGetPath,
+        BinaryFunc::JsonbGetPathText,
+        BinaryFunc::JsonbContains,
+        BinaryFunc::JsonbExists,
+        BinaryFunc::JsonbExistsAny,
+        BinaryFunc::JsonbExistsAll,
     ];
     for f in &binary {
         for a in &datums {
@@ -3471,6 +3479,7 @@ fn no_datum_combination_panics() {
         VariadicFunc::ToChar,
         VariadicFunc::ToTimestampFormat,
         VariadicFunc::ToDate,
+        VariadicFunc::JsonbBuildArray,
     ];
     let small: Vec<Datum> = datums.iter().step_by(3).cloned().collect();
     for f in &variadic {
