@@ -38,6 +38,8 @@ pub struct Metrics {
     pub per_sink: std::sync::Mutex<std::collections::BTreeMap<String, SinkMetrics>>,
     /// Per materialized view (by name): its arrangements, and a new version's replay.
     pub per_view: std::sync::Mutex<std::collections::BTreeMap<String, ViewMetrics>>,
+    /// Sources that stopped with an error (by name), for `/health`.
+    pub failed_sources: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 /// One per-view gauge: name, help and the figure it shows (none: no sample).
@@ -51,6 +53,8 @@ pub struct ViewMetrics {
     /// A new version replaying its inputs beside it: the records its arrangements
     /// hold so far, and the seconds since it started.
     pub replay: Option<(i64, u64)>,
+    /// The error reading it fails with, if any.
+    pub error: Option<String>,
 }
 
 /// One per-source series: name, help, kind and the figure it shows.
@@ -98,6 +102,28 @@ impl Metrics {
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// What is wrong while the server serves: the materialized views in error and the
+    /// sources that failed, one line each (empty when all is well).
+    pub fn degraded(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .per_view
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(|(view, m)| {
+                Some(format!("materialized view {view}: {}", m.error.as_ref()?))
+            })
+            .collect();
+        out.extend(
+            self.failed_sources
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|(source, error)| format!("source {source}: {error}")),
+        );
+        out
     }
 
     /// Prometheus exposition text.
@@ -281,7 +307,7 @@ impl Metrics {
             .per_view
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let series: [ViewSeries; 3] = [
+        let series: [ViewSeries; 4] = [
             (
                 "eddy_view_arrangement_records",
                 "Records a materialized view's arrangements hold, over all workers.",
@@ -296,6 +322,11 @@ impl Metrics {
                 "eddy_view_replay_seconds",
                 "Seconds a new version of a view has been replaying its inputs.",
                 |m| m.replay.map(|(_, secs)| secs as i64),
+            ),
+            (
+                "eddy_view_in_error",
+                "1 while reading a materialized view fails with an error its input causes.",
+                |m| Some(i64::from(m.error.is_some())),
             ),
         ];
         for (name, help, value) in series {

@@ -250,6 +250,7 @@ impl Coordinator {
         for view in views {
             self.compute.create_dataflow(DataflowDesc {
                 id: view.id,
+                view: Some(view.qualified_name()),
                 name: view.name,
                 plan: view.plan.expect("views have plans"),
                 as_of: load_time,

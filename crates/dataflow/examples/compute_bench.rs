@@ -101,6 +101,7 @@ fn main() {
         name: "revenue".into(),
         plan,
         as_of: 0,
+        view: None,
     });
 
     let mut time = 0u64;

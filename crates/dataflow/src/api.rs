@@ -51,6 +51,9 @@ pub struct DataflowDesc {
     pub plan: MirRelationExpr,
     /// The output must be exact at `as_of` and every later time.
     pub as_of: Timestamp,
+    /// The materialized view it maintains, if any: its error rows name it (and every
+    /// reader of the view sees which view failed). `None` for one-off reads.
+    pub view: Option<String>,
 }
 
 /// Why a peek could not be answered.
@@ -155,7 +158,7 @@ pub struct Compute {
     /// The number of dataflows each worker has installed (tables included).
     installed: Arc<Vec<AtomicUsize>>,
     /// The records each worker holds in each collection's arrangements.
-    records: Arc<Vec<Mutex<BTreeMap<GlobalId, i64>>>>,
+    records: Arc<Vec<Mutex<BTreeMap<GlobalId, crate::worker::Published>>>>,
     /// The worker that receives the first share of the next table update.
     next_worker: usize,
     upper: Timestamp,
@@ -175,7 +178,7 @@ impl Compute {
         let installed: Arc<Vec<AtomicUsize>> =
             Arc::new((0..workers).map(|_| AtomicUsize::new(0)).collect());
         let worker_installed = Arc::clone(&installed);
-        let records: Arc<Vec<Mutex<BTreeMap<GlobalId, i64>>>> =
+        let records: Arc<Vec<Mutex<BTreeMap<GlobalId, crate::worker::Published>>>> =
             Arc::new((0..workers).map(|_| Mutex::default()).collect());
         let worker_records = Arc::clone(&records);
 
@@ -254,11 +257,23 @@ impl Compute {
         let mut found = None;
         for worker in self.records.iter() {
             let worker = worker.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(n) = worker.get(&id) {
-                *found.get_or_insert(0) += n;
+            if let Some(published) = worker.get(&id) {
+                *found.get_or_insert(0) += published.records;
             }
         }
         found
+    }
+
+    /// The smallest error collection `id` holds on any worker, as the workers last
+    /// published it (every [`crate::worker::PUBLISH_INTERVAL`]).
+    pub fn collection_error(&self, id: GlobalId) -> Option<EvalError> {
+        self.records
+            .iter()
+            .filter_map(|worker| {
+                let worker = worker.lock().unwrap_or_else(|p| p.into_inner());
+                worker.get(&id).and_then(|p| p.error.clone())
+            })
+            .min()
     }
 
     /// Whether a worker has failed; every later peek resolves with

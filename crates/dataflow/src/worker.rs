@@ -189,7 +189,7 @@ pub(crate) struct WorkerState<'w> {
     /// Where each worker publishes how many dataflows it has installed.
     installed: Arc<Vec<AtomicUsize>>,
     /// Where each worker publishes the records of each collection's arrangements.
-    records: Arc<Vec<Mutex<BTreeMap<GlobalId, i64>>>>,
+    records: Arc<Vec<Mutex<BTreeMap<GlobalId, Published>>>>,
     /// When this worker last published them.
     published: Instant,
     /// Records held in each dataflow's arrangements on this worker.
@@ -213,7 +213,7 @@ impl<'w> WorkerState<'w> {
         commands: Receiver<Command>,
         poisoned: Arc<AtomicBool>,
         installed: Arc<Vec<AtomicUsize>>,
-        records: Arc<Vec<Mutex<BTreeMap<GlobalId, i64>>>>,
+        records: Arc<Vec<Mutex<BTreeMap<GlobalId, Published>>>>,
         budget: QueryBudget,
     ) -> Self {
         let sizes = ArrangementSizes::install(worker);
@@ -462,8 +462,8 @@ impl<'w> WorkerState<'w> {
         self.publish_installed();
     }
 
-    /// Publishes the records each collection's arrangements hold on this worker, at
-    /// most every [`PUBLISH_INTERVAL`].
+    /// Publishes the records each collection's arrangements hold on this worker, and
+    /// its smallest error, at most every [`PUBLISH_INTERVAL`].
     fn publish_records(&mut self) {
         if self.published.elapsed() < PUBLISH_INTERVAL {
             return;
@@ -472,11 +472,18 @@ impl<'w> WorkerState<'w> {
         let Some(slot) = self.records.get(self.worker.index()) else {
             return;
         };
+        let sizes = &self.sizes;
         let records = self
             .registry
             .collections
-            .iter()
-            .map(|(id, state)| (*id, self.sizes.records_in(&state.operators)))
+            .iter_mut()
+            .map(|(id, state)| {
+                let published = Published {
+                    records: sizes.records_in(&state.operators),
+                    error: smallest_error(&mut state.errs, Timestamp::MAX),
+                };
+                (*id, published)
+            })
             .collect();
         *slot.lock().unwrap_or_else(|p| p.into_inner()) = records;
     }
@@ -729,26 +736,37 @@ fn is_complete<Tr: TraceReader<Time = Time>>(
     !upper.less_equal(&time)
 }
 
+/// What a worker publishes about a collection (see `Compute::arrangement_records`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Published {
+    /// Records its arrangements hold on this worker.
+    pub(crate) records: i64,
+    /// Its smallest error on this worker with a positive count, if any.
+    pub(crate) error: Option<EvalError>,
+}
+
+/// The smallest error in `errs` with a positive count at `time`.
+fn smallest_error(errs: &mut ErrTrace, time: Timestamp) -> Option<EvalError> {
+    let batches = errs.batches_through(Antichain::new().borrow())?;
+    let (mut cursor, storage) = cursor_list(batches);
+    // Keys are sorted, so the first error with a positive count is the smallest.
+    while let Some(err) = cursor.get_key(&storage) {
+        if count_at(&mut cursor, &storage, time) > 0 {
+            return Some(err.clone());
+        }
+        cursor.step_key(&storage);
+    }
+    None
+}
+
 /// Reads a complete peek: the collection's errors if it has any, else its rows under
 /// the key prefix with the MFP applied (or the MFP's smallest error).
 fn read_peek(peek: &mut PendingPeek) -> PeekResult {
     let time = peek.time;
-    let mut smallest_error: Option<EvalError> = None;
-    if let Some(batches) = peek.errs.batches_through(Antichain::new().borrow()) {
-        let (mut cursor, storage) = cursor_list(batches);
-        // Keys are sorted, so the first error with a positive count is the smallest.
-        while let Some(err) = cursor.get_key(&storage) {
-            let count = count_at(&mut cursor, &storage, time);
-            if count > 0 {
-                smallest_error = Some(err.clone());
-                break;
-            }
-            cursor.step_key(&storage);
-        }
-    }
-    if let Some(err) = smallest_error {
+    if let Some(err) = smallest_error(&mut peek.errs, time) {
         return Err(PeekError::Eval(err));
     }
+    let mut smallest_error: Option<EvalError> = None;
     let prefix = peek.spec.key_prefix.as_ref();
     // An identity MFP copies rows as stored, once the first row has shown the arity it
     // expects (all rows of a collection have one arity).

@@ -54,6 +54,7 @@ fn transient_dataflows_do_not_leak() {
                 name: format!("select-{i}"),
                 plan: plan.clone(),
                 as_of: h.read_time(),
+                view: None,
             });
             let rx = h.compute.peek(id, h.read_time());
             if i % 2 == 0 {
@@ -262,6 +263,7 @@ fn unknown_collections_and_malformed_plans() {
                 name: "ghost".into(),
             },
             as_of: 0,
+            view: None,
         });
         assert!(matches!(
             h.peek_at(user(10), 0),
@@ -277,6 +279,7 @@ fn unknown_collections_and_malformed_plans() {
             }
             .project(vec![3]),
             as_of: 0,
+            view: None,
         });
         match h.peek_at(user(11), 0) {
             Err(PeekError::Eval(EvalError::Internal(message))) => {

@@ -80,12 +80,29 @@ pub enum EvalError {
     /// A `WITH RECURSIVE` query still produced new rows after `limit` rounds.
     #[error("recursive query \"{name}\" did not finish within {limit} iterations")]
     RecursionLimit { name: String, limit: u64 },
+    /// An error of materialized view `view` (computing it failed on some input): as
+    /// its readers see it, naming the view.
+    #[error("{error} (in materialized view \"{view}\")")]
+    InView { view: String, error: Box<EvalError> },
 }
 
 impl EvalError {
+    /// The error as the readers of materialized view `view` see it; an error of a view
+    /// it reads keeps the name of that (innermost) view.
+    pub fn in_view(self, view: &str) -> EvalError {
+        match self {
+            e @ EvalError::InView { .. } => e,
+            e => EvalError::InView {
+                view: view.to_string(),
+                error: Box::new(e),
+            },
+        }
+    }
+
     /// The Postgres SQLSTATE code for this error.
     pub fn sqlstate(&self) -> SqlState {
         match self {
+            EvalError::InView { error, .. } => error.sqlstate(),
             EvalError::DivisionByZero => SqlState::DIVISION_BY_ZERO,
             EvalError::OutOfRange(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
             EvalError::NumericFieldOverflow => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
@@ -121,6 +138,7 @@ impl EvalError {
     /// The Postgres `DETAIL` line for this error, if it has one.
     pub fn detail(&self) -> Option<String> {
         match self {
+            EvalError::InView { error, .. } => error.detail(),
             EvalError::Parse(e) => e.detail.clone(),
             EvalError::NumericTypmodOverflow { precision, scale } => {
                 let max_digits = precision.saturating_sub(*scale);
@@ -140,6 +158,11 @@ impl EvalError {
 
     pub fn hint(&self) -> Option<String> {
         match self {
+            EvalError::InView { error, .. } => Some(error.hint().unwrap_or_else(|| {
+                "The view reads as this error until the input rows that cause it change; \
+                 SHOW MATERIALIZED VIEWS lists the views in error."
+                    .to_string()
+            })),
             EvalError::RecursionLimit { .. } => Some(
                 "Check that the recursive term stops producing rows, or raise the limit: SET max_recursion = n for a query, CREATE MATERIALIZED VIEW ... WITH (max_recursion = n) for a view.".to_string(),
             ),

@@ -68,7 +68,18 @@ fn route<B>(req: Request<B>, health: &Health, metrics: &MetricsSlot) -> Response
                     "text/plain",
                 )
             } else if health.ready.load(Ordering::SeqCst) {
-                text(StatusCode::OK, "ok\n".into(), "text/plain")
+                // Degraded, not down: everything else serves (a 503 would get a healthy
+                // server restarted by its orchestrator).
+                let degraded = metrics.get().map(|m| m.degraded()).unwrap_or_default();
+                if degraded.is_empty() {
+                    text(StatusCode::OK, "ok\n".into(), "text/plain")
+                } else {
+                    text(
+                        StatusCode::OK,
+                        format!("degraded\n{}\n", degraded.join("\n")),
+                        "text/plain",
+                    )
+                }
             } else {
                 text(
                     StatusCode::SERVICE_UNAVAILABLE,

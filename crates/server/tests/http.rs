@@ -43,3 +43,90 @@ fn health_and_metrics() {
     let missing = eddy.http_get("/nope").expect("GET /nope");
     assert_eq!(missing.status, 404, "{missing:?}");
 }
+
+/// A materialized view whose input makes it fail (division by zero): reading it names
+/// the view, readers of readers name the view the error comes from, `SHOW
+/// MATERIALIZED VIEWS` and `/metrics` show it without reading it, `/health` says
+/// degraded (still 200: everything else serves), and all of it clears when the input
+/// row is fixed.
+#[tokio::test]
+async fn a_view_in_error_is_visible_without_reading_it() {
+    let eddy = common::start_eddy(2);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(
+            "CREATE TABLE t (a int, b int);
+             CREATE MATERIALIZED VIEW q AS SELECT a / b AS r FROM t;
+             CREATE MATERIALIZED VIEW q2 AS SELECT count(*) AS n FROM q;
+             INSERT INTO t VALUES (1, 0), (4, 2);",
+        )
+        .await
+        .expect("setup");
+    for (view, named) in [("q", "q"), ("q2", "q")] {
+        let err = client
+            .batch_execute(&format!("SELECT * FROM {view}"))
+            .await
+            .expect_err("a view in error");
+        let db = err.as_db_error().expect("a server error");
+        assert_eq!(db.code().code(), "22012");
+        assert_eq!(
+            db.message(),
+            format!("division by zero (in materialized view \"{named}\")")
+        );
+    }
+    let until = |what: &'static str, check: &dyn Fn(&str) -> bool, path: &'static str| {
+        let started = std::time::Instant::now();
+        loop {
+            let body = eddy.http_get(path).expect("GET").body;
+            if check(&body) {
+                return body;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "{what}: {body}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let health = until(
+        "degraded",
+        &|b| b.starts_with("degraded") && b.contains("materialized view q2"),
+        "/health",
+    );
+    assert!(
+        health.contains("materialized view q: division by zero\n"),
+        "{health}"
+    );
+    assert_eq!(eddy.http_get("/health").expect("health").status, 200);
+    until(
+        "in error",
+        &|b| b.contains("eddy_view_in_error{view=\"q\"} 1"),
+        "/metrics",
+    );
+    let views = common::flat_rows(&client, "SHOW MATERIALIZED VIEWS")
+        .await
+        .expect("show");
+    assert_eq!(
+        views,
+        [
+            "q error: division by zero",
+            "q2 error: division by zero (in materialized view \"q\")"
+        ]
+    );
+
+    client
+        .batch_execute("DELETE FROM t WHERE b = 0")
+        .await
+        .expect("fix the input");
+    assert_eq!(
+        common::flat_rows(&client, "SELECT n FROM q2")
+            .await
+            .expect("read"),
+        ["1"]
+    );
+    until("ok again", &|b| b == "ok\n", "/health");
+    let views = common::flat_rows(&client, "SHOW MATERIALIZED VIEWS")
+        .await
+        .expect("show");
+    assert_eq!(views, ["q ready", "q2 ready"]);
+}

@@ -148,6 +148,7 @@ impl Coordinator {
                 name: entry.name.clone(),
                 plan: entry.plan.clone().expect("views have plans"),
                 as_of: self.oracle.read_ts(),
+                view: Some(entry.qualified_name()),
             });
         }
         self.catalog.insert(entry);

@@ -186,6 +186,7 @@ impl Coordinator {
             name: format!("select-{}", self.next_transient),
             plan: expr,
             as_of: time,
+            view: None,
         });
         let rx = self.compute.peek(id, time);
         ReadFuture::Peek {

@@ -407,6 +407,7 @@ impl Coordinator {
                         name: format!("{} (new version)", entry.name),
                         plan: entry.plan.clone().expect("views have plans"),
                         as_of,
+                        view: Some(entry.qualified_name()),
                     });
                 }
             }

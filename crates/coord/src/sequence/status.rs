@@ -90,7 +90,25 @@ impl Coordinator {
                  APPLY ABORT {token} drops it"
             );
         }
+        if let Some(error) = self.view_error(entry) {
+            return format!("error: {error}");
+        }
         "ready".into()
+    }
+
+    /// The error materialized view `entry` holds (reading it fails with it), as the
+    /// workers last reported: the error of the view it comes from, and which view that
+    /// is when it is another one.
+    pub(crate) fn view_error(&self, entry: &CatalogEntry) -> Option<String> {
+        if entry.kind != ItemKind::MaterializedView {
+            return None;
+        }
+        Some(match self.compute.collection_error(entry.id)? {
+            eddy_expr::EvalError::InView { view, error } if view == entry.qualified_name() => {
+                error.to_string()
+            }
+            other => other.to_string(),
+        })
     }
 
     /// Views of `kind` that are not in the catalog yet: `(name, status)` of new views
@@ -134,6 +152,7 @@ impl Coordinator {
                 let metrics = ViewMetrics {
                     records: self.compute.arrangement_records(e.id),
                     replay: None,
+                    error: self.view_error(e),
                 };
                 (e.qualified_name(), metrics)
             })
@@ -151,6 +170,25 @@ impl Coordinator {
             .per_view
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = views;
+        // Sources that stopped: a Kafka source that failed, a Postgres source's table.
+        let mut failed = BTreeMap::new();
+        for (id, running) in &self.sources.running {
+            if let eddy_connect::SourceState::Failed { error } = running.state() {
+                if let Some(entry) = self.catalog.get(*id) {
+                    failed.insert(entry.qualified_name(), error);
+                }
+            }
+        }
+        for (table, error) in &self.pg_sources.table_errors {
+            if let Some(entry) = self.catalog.get(*table) {
+                failed.insert(entry.qualified_name(), error.clone());
+            }
+        }
+        *self
+            .metrics
+            .failed_sources
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = failed;
     }
 
     /// `replaying its inputs: its arrangements hold 1200000 records so far (the

@@ -78,9 +78,18 @@ pub(crate) fn build_dataflow<'s>(
     let rendered = ctx.render_plan(&desc.plan);
     let oks = metered(rendered.oks, &ctx.meter)
         .arrange_by_self_named(&format!("{}/ArrangeOks", desc.name));
-    let errs = rendered
-        .errs
-        .arrange_by_self_named(&format!("{}/ArrangeErrs", desc.name));
+    let errs = match &desc.view {
+        Some(view) => {
+            let view = view.clone();
+            rendered
+                .errs
+                .map(move |e| e.in_view(&view))
+                .arrange_by_self_named(&format!("{}/ArrangeErrs", desc.name))
+        }
+        None => rendered
+            .errs
+            .arrange_by_self_named(&format!("{}/ArrangeErrs", desc.name)),
+    };
     BuiltDataflow {
         oks: oks.trace,
         errs: errs.trace,

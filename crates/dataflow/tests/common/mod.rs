@@ -157,6 +157,7 @@ impl Harness {
             name: format!("v{id}"),
             plan: plan.clone(),
             as_of: self.read_time(),
+            view: None,
         });
         self.views.insert(id, plan);
         MirRelationExpr::Get {
