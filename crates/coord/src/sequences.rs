@@ -105,6 +105,16 @@ impl Sequence {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Sequences(Arc<Mutex<BTreeMap<(String, String), Sequence>>>);
 
+/// The record that gives sequence `schema.name` the state `(last, is_called)`.
+fn value_record(schema: &str, name: &str, (last, is_called): (i64, bool)) -> LogRecord {
+    LogRecord::SequenceValue {
+        schema: schema.to_string(),
+        name: name.to_string(),
+        last,
+        is_called,
+    }
+}
+
 fn undefined(schema: &str, name: &str) -> SqlError {
     let shown = if schema == eddy_sql::PUBLIC_SCHEMA {
         name.to_string()
@@ -122,6 +132,20 @@ impl Sequences {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs `f` on sequence `schema.name` (42P01 when there is none).
+    fn with<T>(
+        &self,
+        schema: &str,
+        name: &str,
+        f: impl FnOnce(&mut Sequence) -> Result<T, SqlError>,
+    ) -> Result<T, SqlError> {
+        let mut sequences = self.lock();
+        let seq = sequences
+            .get_mut(&(schema.to_string(), name.to_string()))
+            .ok_or_else(|| undefined(schema, name))?;
+        f(seq)
+    }
+
     pub(crate) fn access(&self) -> Arc<dyn SequenceAccess> {
         Arc::new(self.clone())
     }
@@ -136,13 +160,8 @@ impl Sequences {
     fn reservations(&self) -> Vec<LogRecord> {
         let mut records = vec![];
         for ((schema, name), seq) in self.lock().iter_mut() {
-            if let Some((last, is_called)) = seq.reservation() {
-                records.push(LogRecord::SequenceValue {
-                    schema: schema.clone(),
-                    name: name.clone(),
-                    last,
-                    is_called,
-                });
+            if let Some(state) = seq.reservation() {
+                records.push(value_record(schema, name, state));
             }
         }
         records
@@ -151,39 +170,35 @@ impl Sequences {
 
 impl SequenceAccess for Sequences {
     fn nextval(&self, schema: &str, name: &str) -> Result<i64, SqlError> {
-        let mut sequences = self.lock();
-        let seq = sequences
-            .get_mut(&(schema.to_string(), name.to_string()))
-            .ok_or_else(|| undefined(schema, name))?;
-        let next = seq.next_after((seq.last, seq.is_called)).ok_or_else(|| {
-            SqlError::new(
-                SqlState::SEQUENCE_GENERATOR_LIMIT_EXCEEDED,
-                format!("nextval: reached maximum value of sequence \"{name}\""),
-            )
-        })?;
-        seq.last = next;
-        seq.is_called = true;
-        seq.called_here = true;
-        // A restart would hand out `next` (or a value past it) again: reserve.
-        let restart_next = seq.next_after(seq.logged).unwrap_or(i64::MAX);
-        if seq.reaches(next, restart_next) {
-            seq.dirty = true;
-        }
-        Ok(next)
+        self.with(schema, name, |seq| {
+            let next = seq.next_after((seq.last, seq.is_called)).ok_or_else(|| {
+                SqlError::new(
+                    SqlState::SEQUENCE_GENERATOR_LIMIT_EXCEEDED,
+                    format!("nextval: reached maximum value of sequence \"{name}\""),
+                )
+            })?;
+            seq.last = next;
+            seq.is_called = true;
+            seq.called_here = true;
+            // A restart would hand out `next` (or a value past it) again: reserve.
+            let restart_next = seq.next_after(seq.logged).unwrap_or(i64::MAX);
+            if seq.reaches(next, restart_next) {
+                seq.dirty = true;
+            }
+            Ok(next)
+        })
     }
 
     fn currval(&self, schema: &str, name: &str) -> Result<i64, SqlError> {
-        let sequences = self.lock();
-        let seq = sequences
-            .get(&(schema.to_string(), name.to_string()))
-            .ok_or_else(|| undefined(schema, name))?;
-        if !seq.called_here {
-            return Err(SqlError::new(
-                SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
-                format!("currval of sequence \"{name}\" is not yet defined in this session"),
-            ));
-        }
-        Ok(seq.last)
+        self.with(schema, name, |seq| {
+            if !seq.called_here {
+                return Err(SqlError::new(
+                    SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    format!("currval of sequence \"{name}\" is not yet defined in this session"),
+                ));
+            }
+            Ok(seq.last)
+        })
     }
 
     fn setval(
@@ -193,14 +208,12 @@ impl SequenceAccess for Sequences {
         value: i64,
         is_called: bool,
     ) -> Result<i64, SqlError> {
-        let mut sequences = self.lock();
-        let seq = sequences
-            .get_mut(&(schema.to_string(), name.to_string()))
-            .ok_or_else(|| undefined(schema, name))?;
-        seq.last = value;
-        seq.is_called = is_called;
-        seq.dirty = true;
-        Ok(value)
+        self.with(schema, name, |seq| {
+            seq.last = value;
+            seq.is_called = is_called;
+            seq.dirty = true;
+            Ok(value)
+        })
     }
 }
 
@@ -334,13 +347,7 @@ impl Coordinator {
                 owner: seq.owner,
             });
             // As the log holds it (`log_sequences` ran after the last statement).
-            let (last, is_called) = seq.logged;
-            records.push(LogRecord::SequenceValue {
-                schema: schema.clone(),
-                name: name.clone(),
-                last,
-                is_called,
-            });
+            records.push(value_record(schema, name, seq.logged));
         }
         records
     }

@@ -1015,18 +1015,33 @@ fn plan_update(
     condition: Option<&Expr>,
     returning: Option<&[SelectItem]>,
 ) -> Result<Plan, SqlError> {
-    let (item, scope) = write_target_with_scope(scx, table, "update")?;
+    plan_read_then_write(scx, table, "update", condition, returning, |item, scope| {
+        Ok(MutationKind::Update {
+            assignments: plan_assignments(scx, item, scope, &item.desc.types, assignments)?,
+        })
+    })
+}
+
+/// UPDATE or DELETE (`verb`) of the rows of `table` where `condition` holds, with
+/// what `kind` makes of them, and the rows RETURNING gives.
+fn plan_read_then_write(
+    scx: &StatementContext,
+    table: &TableWithJoins,
+    verb: &str,
+    condition: Option<&Expr>,
+    returning: Option<&[SelectItem]>,
+    kind: impl FnOnce(&CatalogItem, &Scope) -> Result<MutationKind, SqlError>,
+) -> Result<Plan, SqlError> {
+    let (item, scope) = write_target_with_scope(scx, table, verb)?;
     let selection = selection(scx, &item, &scope, condition)?;
-    let planned = plan_assignments(scx, &item, &scope, &item.desc.types, assignments)?;
+    let kind = kind(&item, &scope)?;
     let returning = returning
         .map(|items| plan_returning(scx, &item, &scope, items))
         .transpose()?;
     Ok(Plan::ReadThenWrite {
         id: item.id,
         selection,
-        kind: MutationKind::Update {
-            assignments: planned,
-        },
+        kind,
         returning,
     })
 }
@@ -1088,16 +1103,8 @@ fn plan_delete(
     condition: Option<&Expr>,
     returning: Option<&[SelectItem]>,
 ) -> Result<Plan, SqlError> {
-    let (item, scope) = write_target_with_scope(scx, table, "delete from")?;
-    let selection = selection(scx, &item, &scope, condition)?;
-    let returning = returning
-        .map(|items| plan_returning(scx, &item, &scope, items))
-        .transpose()?;
-    Ok(Plan::ReadThenWrite {
-        id: item.id,
-        selection,
-        kind: MutationKind::Delete,
-        returning,
+    plan_read_then_write(scx, table, "delete from", condition, returning, |_, _| {
+        Ok(MutationKind::Delete)
     })
 }
 

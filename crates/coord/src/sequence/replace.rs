@@ -497,12 +497,7 @@ impl Coordinator {
             .iter()
             .filter(|e| e.kind == ItemKind::MaterializedView)
         {
-            let old = pending
-                .old
-                .iter()
-                .filter_map(|id| self.catalog.get(*id))
-                .find(|old| (&old.schema, &old.name) == (&new.schema, &new.name))
-                .map(|old| old.id);
+            let old = self.replaced_by(&pending, new).map(|old| old.id);
             self.building.insert(
                 new.id,
                 super::status::Building {
@@ -529,14 +524,9 @@ impl Coordinator {
                 .iter()
                 .filter(|e| e.kind == ItemKind::MaterializedView)
             {
-                let old = pending
-                    .old
-                    .iter()
-                    .filter_map(|id| self.catalog.get(*id))
-                    .find(|old| {
-                        old.kind == ItemKind::MaterializedView
-                            && (&old.schema, &old.name) == (&new.schema, &new.name)
-                    });
+                let old = self
+                    .replaced_by(&pending, new)
+                    .filter(|old| old.kind == ItemKind::MaterializedView);
                 if let Some(old) = old {
                     let types: Vec<_> = new.desc.types.iter().map(|t| t.scalar_type).collect();
                     compared.push((new.id, types, self.compute.peek(old.id, time)));
@@ -637,6 +627,15 @@ impl Coordinator {
             }
         }
         self.count_held_swaps();
+    }
+
+    /// The item of `pending`'s old versions that `new` replaces (the one of its name).
+    fn replaced_by(&self, pending: &PendingReplace, new: &CatalogEntry) -> Option<&CatalogEntry> {
+        pending
+            .old
+            .iter()
+            .filter_map(|id| self.catalog.get(*id))
+            .find(|old| (&old.schema, &old.name) == (&new.schema, &new.name))
     }
 
     /// The token of a held swap that replaces `schema.name`, if any.
