@@ -138,6 +138,7 @@ fn kind_of(stmt: &Statement) -> String {
         Statement::Copy(_) => "COPY".into(),
         Statement::DropSink(_) => "DROP SINK".into(),
         Statement::DropSource(_) => "DROP SOURCE".into(),
+        Statement::RefreshView(_) => "REFRESH MATERIALIZED VIEW".into(),
         _ => "CREATE".into(),
     }
 }
@@ -441,7 +442,30 @@ pub(crate) fn plan_replay(
     scx: &crate::context::StatementContext,
     replay: &Replay,
 ) -> Result<crate::plan::Plan, SqlError> {
-    let item = crate::names::item_name(&replay.name, &scx.pcx.database)?;
+    Ok(crate::plan::Plan::Replay {
+        id: materialized_view(scx, &replay.name)?.id,
+        hold: replay.hold,
+    })
+}
+
+/// Plans `REFRESH MATERIALIZED VIEW name`: nothing to do (Eddy keeps it fresh), once
+/// the name is a materialized view, as Postgres checks.
+pub(crate) fn plan_refresh(
+    scx: &crate::context::StatementContext,
+    name: &ObjectName,
+) -> Result<crate::plan::Plan, SqlError> {
+    materialized_view(scx, name)?;
+    Ok(crate::plan::Plan::Noop {
+        tag: "REFRESH MATERIALIZED VIEW".into(),
+    })
+}
+
+/// The materialized view `name` names: 42P01 if nothing, 42809 if something else.
+fn materialized_view(
+    scx: &crate::context::StatementContext,
+    name: &ObjectName,
+) -> Result<crate::catalog::CatalogItem, SqlError> {
+    let item = crate::names::item_name(name, &scx.pcx.database)?;
     let found = scx
         .catalog
         .resolve_item(item.schema.as_deref(), &item.item)
@@ -452,10 +476,7 @@ pub(crate) fn plan_replay(
             format!("\"{}\" is not a materialized view", found.name),
         ));
     }
-    Ok(crate::plan::Plan::Replay {
-        id: found.id,
-        hold: replay.hold,
-    })
+    Ok(found)
 }
 
 /// `ALTER [MATERIALIZED] VIEW name RENAME TO new_name`.

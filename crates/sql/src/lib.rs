@@ -99,6 +99,7 @@ pub fn plan(catalog: &dyn Catalog, ctx: &PlanContext, stmt: &Statement) -> Resul
         Statement::DropSource(drop) => pg_source::plan_drop_source(&scx, drop),
         Statement::Apply(apply) => Ok(Plan::Apply(apply.clone())),
         Statement::Replay(replay) => files::plan_replay(&scx, replay),
+        Statement::RefreshView(name) => files::plan_refresh(&scx, name),
         Statement::ApplyDecision(d) => Ok(Plan::ApplyDecision {
             token: d.token,
             commit: d.commit,
@@ -131,6 +132,7 @@ pub fn describe(
         Statement::DropSource(drop) => pg_source::plan_drop_source(&scx, drop)?,
         Statement::Apply(apply) => Plan::Apply(apply.clone()),
         Statement::Replay(replay) => files::plan_replay(&scx, replay)?,
+        Statement::RefreshView(name) => files::plan_refresh(&scx, name)?,
         Statement::ApplyDecision(d) => Plan::ApplyDecision {
             token: d.token,
             commit: d.commit,

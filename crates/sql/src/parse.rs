@@ -61,6 +61,9 @@ pub enum Statement {
     ApplyDecision(crate::files::ApplyDecision),
     /// `ALTER [MATERIALIZED] VIEW name RENAME TO new_name`.
     RenameView(crate::files::RenameView),
+    /// `REFRESH MATERIALIZED VIEW name`: Eddy's materialized views are always fresh,
+    /// so it only checks the name.
+    RefreshView(ObjectName),
 }
 
 impl fmt::Display for Statement {
@@ -82,6 +85,7 @@ impl fmt::Display for Statement {
             Statement::Replay(replay) => replay.fmt(f),
             Statement::ApplyDecision(decision) => decision.fmt(f),
             Statement::RenameView(rename) => rename.fmt(f),
+            Statement::RefreshView(name) => write!(f, "REFRESH MATERIALIZED VIEW {name}"),
         }
     }
 }
@@ -160,6 +164,19 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
     })
 }
 
+/// Whether the next tokens are the unquoted words `words`.
+fn at_words(parser: &Parser, words: &[&str]) -> bool {
+    words
+        .iter()
+        .enumerate()
+        .all(|(i, word)| crate::sink::is_word(&parser.peek_nth_token(i).token, word))
+}
+
+/// A parser error that `parse` answers with 0A000 naming `what`.
+fn unsupported_statement(what: &str) -> ParserError {
+    ParserError::ParserError(format!("{}{what}", crate::copy::UNSUPPORTED_TARGET))
+}
+
 /// Whether the next words are `CREATE STREAM`.
 fn at_create_stream(parser: &Parser) -> bool {
     let [create, stream] = parser.peek_tokens();
@@ -230,6 +247,33 @@ fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
             _ if crate::copy::at_copy(&parser) => {
                 Statement::Copy(crate::copy::parse_copy(&mut parser)?)
             }
+            _ if at_words(&parser, &["refresh", "materialized", "view"]) => {
+                for _ in 0..3 {
+                    parser.next_token();
+                }
+                let _ = crate::sink::is_word(&parser.peek_token().token, "concurrently")
+                    && parser.next_token() != Token::EOF;
+                let name = parser.parse_object_name(false)?;
+                if parser.parse_keyword(Keyword::WITH) {
+                    let _ = parser.parse_keyword(Keyword::NO);
+                    crate::sink::expect_word(&mut parser, "data")?;
+                }
+                Statement::RefreshView(name)
+            }
+            _ if at_words(&parser, &["alter", "materialized", "view"])
+                || at_words(&parser, &["alter", "view"]) =>
+            {
+                return Err(unsupported_statement(
+                    "ALTER VIEW and ALTER MATERIALIZED VIEW other than RENAME TO",
+                ))
+            }
+            _ if at_words(&parser, &["create", "source"]) => {
+                return Err(unsupported_statement(
+                    "CREATE SOURCE other than FROM POSTGRES (a Kafka topic is read with \
+                     CREATE STREAM or CREATE TABLE ... WITH (KAFKA_TOPIC = ...))",
+                ))
+            }
+            _ if at_words(&parser, &["do"]) => return Err(unsupported_statement("DO blocks")),
             Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("reset") => {
                 parser.next_token();
                 let variable = if parser.parse_keyword(Keyword::ALL) {

@@ -99,9 +99,19 @@ impl fmt::Display for DropSource {
 }
 
 /// Whether the parser stands at `CREATE SOURCE` or `DROP SOURCE`.
+/// Whether the next words are `CREATE SOURCE name FROM POSTGRES` (any other source
+/// is 0A000: see `parse.rs`).
 pub(crate) fn at_create_source(parser: &Parser) -> bool {
-    is_word(&parser.peek_nth_token(0).token, "create")
-        && is_word(&parser.peek_nth_token(1).token, "source")
+    if !(is_word(&parser.peek_nth_token(0).token, "create")
+        && is_word(&parser.peek_nth_token(1).token, "source"))
+    {
+        return false;
+    }
+    // The first FROM after the name (which may be qualified, or follow IF NOT EXISTS).
+    match (2..10).find(|i| is_word(&parser.peek_nth_token(*i).token, "from")) {
+        Some(i) => is_word(&parser.peek_nth_token(i + 1).token, "postgres"),
+        None => true,
+    }
 }
 
 pub(crate) fn at_drop_source(parser: &Parser) -> bool {

@@ -254,6 +254,9 @@ pub enum Plan {
     ReleaseSavepoint { name: String },
     /// `ROLLBACK TO [SAVEPOINT] name`.
     RollbackToSavepoint { name: String },
+    /// A statement with nothing to do: answered with `tag` (`REFRESH MATERIALIZED
+    /// VIEW` of a view that is always fresh).
+    Noop { tag: String },
     /// `COMMIT` / `END`.
     Commit,
     /// `ROLLBACK` / `ABORT`.

@@ -3665,9 +3665,15 @@ fn create_source_from_postgres_parses_prints_back_and_plans() {
         }
         other => panic!("not CREATE SOURCE: {other:?}"),
     }
+    // A source Eddy does not have is a feature it lacks, not a syntax error.
+    assert_eq!(
+        parse("CREATE SOURCE s FROM MYSQL WITH (CONNECTION = 'x')")
+            .unwrap_err()
+            .sqlstate,
+        "0A000"
+    );
     for bad in [
         "CREATE SOURCE s FROM POSTGRES",
-        "CREATE SOURCE s FROM MYSQL WITH (CONNECTION = 'x')",
         "CREATE SOURCE s FROM POSTGRES WITH (CONNECTION = 'x') FOR TABLES ()",
         "DROP SOURCE",
     ] {

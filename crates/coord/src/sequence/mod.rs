@@ -93,6 +93,7 @@ impl Coordinator {
                 }
                 tag("CREATE SEQUENCE")
             }
+            Plan::Noop { tag: done } => tag(done),
             Plan::DropSequence { names, if_exists } => {
                 self.drop_sequences(names, if_exists)?;
                 tag("DROP SEQUENCE")
