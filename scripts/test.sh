@@ -32,21 +32,22 @@ if ! have_postgres; then
 fi
 
 # The Kafka tests (eddy-testkit's Kafka, eddy-connect) run Apache Kafka 4.1 from its Maven
-# Central jars, fetched once with Maven into ~/.cache/eddy-testkit (or $EDDY_TEST_CACHE):
-# they need a Java 17+ runtime and Maven, unless EDDY_TEST_KAFKA names a running broker.
+# Central jars, and the JDBC test (crates/server/tests/jdbc.rs) compiles a small program
+# against pgjdbc's jar; both are fetched once with Maven into ~/.cache/eddy-testkit (or
+# $EDDY_TEST_CACHE). They need a Java 17+ JDK (javac) and Maven.
 have_java_17() {
-    command -v java >/dev/null 2>&1 &&
+    command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1 &&
         java -version 2>&1 | awk -F'"' '/version/ { split($2, v, "."); exit !(v[1] >= 17) }'
 }
-if [ -z "${EDDY_TEST_KAFKA:-}" ] && { ! have_java_17 || ! command -v mvn >/dev/null 2>&1; }; then
+if ! have_java_17 || ! command -v mvn >/dev/null 2>&1; then
     if [ "$(id -u)" != 0 ]; then
-        echo "test.sh: the Kafka tests need Java 17+ and Maven (mvn); install them, or set EDDY_TEST_KAFKA=host:port" >&2
+        echo "test.sh: the Kafka and JDBC tests need a Java 17+ JDK and Maven (mvn); install them" >&2
         exit 1
     fi
-    echo "test.sh: installing a Java runtime and Maven with apt-get"
+    echo "test.sh: installing a Java JDK and Maven with apt-get"
     export DEBIAN_FRONTEND=noninteractive
     flock /tmp/eddy-testkit-apt.lock sh -c \
-        'apt-get update -q && apt-get install -y -q --no-install-recommends default-jre-headless maven'
+        'apt-get update -q && apt-get install -y -q --no-install-recommends default-jdk-headless maven'
 fi
 
 # The Python driver tests (crates/server/tests/python_drivers.rs) use psycopg2 and

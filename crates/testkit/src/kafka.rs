@@ -1,13 +1,8 @@
 //! A private Apache Kafka broker for tests, and the client helpers tests need.
 //!
-//! [`KafkaJars`] is Apache Kafka 4.1.0 as Maven Central publishes it: a one-dependency
-//! pom naming `org.apache.kafka:kafka_2.13:4.1.0` (plus a log4j binding so the broker
-//! writes a log), resolved with `mvn dependency:copy-dependencies` into a cache outside
-//! the checkout (`$EDDY_TEST_CACHE/kafka-4.1.0`, else `~/.cache/eddy-testkit/kafka-4.1.0`).
-//! The jars are fetched once and reused: a manifest (`jars.txt`, every jar's name and
-//! size) is written last, and a cache whose manifest is missing or does not match the
-//! directory is fetched again. A lock file serializes the fetch across processes, so
-//! parallel test binaries fetch once.
+//! [`KafkaJars`] is Apache Kafka 4.1.0 as Maven Central publishes it: a pom naming
+//! `org.apache.kafka:kafka_2.13:4.1.0` (plus a log4j binding so the broker writes a
+//! log), fetched once into the cache `kafka-4.1.0` (see [`crate::maven`]).
 //!
 //! [`Kafka::start`] runs one KRaft node (combined broker and controller, static quorum of
 //! one voter) in a temporary directory: `kafka.tools.StorageTool format`, then
@@ -51,8 +46,6 @@ use crate::process::{file_tail, run_checked};
 pub const KAFKA_VERSION: &str = "4.1.0";
 /// The environment variable naming an existing broker (`host:port`) to use instead.
 pub const KAFKA_ENV: &str = "EDDY_TEST_KAFKA";
-/// The environment variable naming the cache directory for downloaded jars.
-pub const CACHE_ENV: &str = "EDDY_TEST_CACHE";
 
 /// The KRaft cluster id (22 characters of URL-safe base64: 16 bytes).
 const CLUSTER_ID: &str = "ZWRkeS10ZXN0a2l0LWtmaw";
@@ -69,7 +62,8 @@ const LOG_TAIL_LINES: usize = 40;
 /// The broker's JVM heap.
 const JVM_HEAP: &str = "-Xmx512m";
 
-/// Apache Kafka's jars in the local cache, fetched from Maven Central when missing.
+/// Apache Kafka's jars in the local cache, fetched from Maven Central when missing
+/// (see [`crate::maven`]).
 #[derive(Clone, Debug)]
 pub struct KafkaJars {
     libs: PathBuf,
@@ -78,39 +72,25 @@ pub struct KafkaJars {
 impl KafkaJars {
     /// The cache directory for this Kafka version.
     pub fn cache_dir() -> Result<PathBuf> {
-        let base = match std::env::var_os(CACHE_ENV) {
-            Some(dir) => PathBuf::from(dir),
-            None => {
-                let home = std::env::var_os("HOME")
-                    .ok_or_else(|| anyhow!("neither {CACHE_ENV} nor HOME is set"))?;
-                PathBuf::from(home).join(".cache").join("eddy-testkit")
-            }
-        };
-        Ok(base.join(format!("kafka-{KAFKA_VERSION}")))
+        crate::maven::cache_dir(&format!("kafka-{KAFKA_VERSION}"))
     }
 
     /// The jars, fetched with `mvn` under a lock file when the cache is not complete.
     pub fn locate() -> Result<KafkaJars> {
-        let dir = Self::cache_dir()?;
-        let libs = dir.join("libs");
-        if cache_is_complete(&dir) {
-            return Ok(KafkaJars { libs });
+        for (program, package) in [("java", "a Java 17+ runtime"), ("mvn", "Maven")] {
+            if Command::new(program).arg("-version").output().is_err() {
+                bail!(
+                    "`{program}` not found: the Kafka test broker needs {package} \
+                     (scripts/test.sh installs both as root), or set {KAFKA_ENV}=host:port"
+                );
+            }
         }
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let lock_path = dir.join("fetch.lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("opening {}", lock_path.display()))?;
-        lock.lock()
-            .with_context(|| format!("locking {}", lock_path.display()))?;
-        // Another process may have fetched while we waited for the lock.
-        if !cache_is_complete(&dir) {
-            fetch_jars(&dir)?;
-        }
-        drop(lock);
+        let libs = crate::maven::locate(
+            &format!("kafka-{KAFKA_VERSION}"),
+            &format!("Apache Kafka {KAFKA_VERSION}"),
+            &dependencies_xml(),
+            &format!("kafka_2.13-{KAFKA_VERSION}.jar"),
+        )?;
         Ok(KafkaJars { libs })
     }
 
@@ -139,97 +119,10 @@ impl KafkaJars {
     }
 }
 
-/// Whether `dir/jars.txt` exists and every jar it lists is in `dir/libs` with its size.
-fn cache_is_complete(dir: &Path) -> bool {
-    let Ok(manifest) = std::fs::read_to_string(dir.join("jars.txt")) else {
-        return false;
-    };
-    let mut jars = 0;
-    for line in manifest.lines() {
-        let Some((name, size)) = line.rsplit_once(' ') else {
-            return false;
-        };
-        let Ok(size) = size.parse::<u64>() else {
-            return false;
-        };
-        match std::fs::metadata(dir.join("libs").join(name)) {
-            Ok(meta) if meta.len() == size => jars += 1,
-            _ => return false,
-        }
-    }
-    jars > 0
-}
-
-/// Resolves the pom into `dir/libs` with Maven and writes the manifest last.
-fn fetch_jars(dir: &Path) -> Result<()> {
-    for (program, package) in [("java", "a Java 17+ runtime"), ("mvn", "Maven")] {
-        if Command::new(program).arg("-version").output().is_err() {
-            bail!(
-                "`{program}` not found: the Kafka test broker needs {package} \
-                 (scripts/test.sh installs both as root), or set {KAFKA_ENV}=host:port"
-            );
-        }
-    }
-    let started = Instant::now();
-    eprintln!(
-        "eddy-testkit: fetching Apache Kafka {KAFKA_VERSION} jars into {}",
-        dir.display()
-    );
-    let pom = dir.join("pom.xml");
-    std::fs::write(&pom, pom_xml()).with_context(|| format!("writing {}", pom.display()))?;
-    let partial = dir.join("libs.partial");
-    let libs = dir.join("libs");
-    for d in [&partial, &libs] {
-        if d.exists() {
-            std::fs::remove_dir_all(d).with_context(|| format!("removing {}", d.display()))?;
-        }
-    }
-    let _ = std::fs::remove_file(dir.join("jars.txt"));
-    run_checked(
-        Command::new("mvn")
-            .args(["-q", "-B", "-f"])
-            .arg(&pom)
-            .arg("dependency:copy-dependencies")
-            .arg(format!("-DoutputDirectory={}", partial.display()))
-            .arg("-DincludeScope=runtime"),
-        "mvn dependency:copy-dependencies (Apache Kafka jars)",
-    )?;
-    let mut manifest = String::new();
-    let mut entries: Vec<_> = std::fs::read_dir(&partial)
-        .with_context(|| format!("reading {}", partial.display()))?
-        .collect::<std::io::Result<_>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let size = entry.metadata()?.len();
-        manifest.push_str(&format!("{name} {size}\n"));
-    }
-    if !manifest.contains(&format!("kafka_2.13-{KAFKA_VERSION}.jar")) {
-        bail!(
-            "mvn finished but {} holds no kafka_2.13-{KAFKA_VERSION}.jar",
-            partial.display()
-        );
-    }
-    std::fs::rename(&partial, &libs)
-        .with_context(|| format!("renaming {} to {}", partial.display(), libs.display()))?;
-    std::fs::write(dir.join("jars.txt"), manifest).context("writing the jar manifest")?;
-    eprintln!(
-        "eddy-testkit: fetched Apache Kafka {KAFKA_VERSION} jars in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
-}
-
-fn pom_xml() -> String {
+/// The pom's dependencies: Kafka, and a log4j binding so the broker writes a log.
+fn dependencies_xml() -> String {
     format!(
-        r#"<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>dev.eddy</groupId>
-  <artifactId>eddy-testkit-kafka</artifactId>
-  <version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
+        r#"<dependency>
       <groupId>org.apache.kafka</groupId>
       <artifactId>kafka_2.13</artifactId>
       <version>{KAFKA_VERSION}</version>
@@ -240,10 +133,7 @@ fn pom_xml() -> String {
       <groupId>org.apache.logging.log4j</groupId>
       <artifactId>log4j-slf4j-impl</artifactId>
       <version>2.24.3</version>
-    </dependency>
-  </dependencies>
-</project>
-"#
+    </dependency>"#
     )
 }
 

@@ -27,6 +27,7 @@
 
 mod eddy;
 mod kafka;
+mod maven;
 mod net;
 mod postgres;
 mod process;
@@ -35,6 +36,7 @@ mod rows;
 
 pub use eddy::{Eddy, EddyConfig};
 pub use kafka::{Isolation, Kafka, KafkaJars, ReadRecord, TestRecord, KAFKA_VERSION};
+pub use maven::{pgjdbc_jars, PGJDBC_VERSION};
 pub use net::{free_port, http_get, HttpResponse};
 pub use postgres::{Cluster, PgBinaries, Postgres};
 pub use process::is_root;
