@@ -166,32 +166,27 @@ pub fn plan_window(
     };
     let ts_type = ts.scalar_type();
     let n = typ.len();
-    if kind == WindowKind::Session {
-        let gap = constant_interval(scx, kind, exprs[2], "gap")?;
-        if gap.months != 0 || gap.fixed_micros().is_none_or(|m| m <= 0) {
-            return Err(SqlError::new(
-                SqlState::INVALID_PARAMETER_VALUE,
-                "the gap of SESSION must be a positive interval without months or years",
-            ));
-        }
-        let mut keys = vec![];
-        for key in &exprs[3..] {
-            // An untyped literal or NULL is one value for every row: no split.
-            if let CExpr::Typed(t) = expr::plan_expr(&ecx, key)? {
-                keys.push(t.expr);
-            }
-        }
-        let rel = plan_session(input, n, ts.expr, keys, gap);
-        return finish(rel, names, table, alias);
-    }
-    let size = constant_interval(scx, kind, exprs[2], "size")?;
-    let size_micros = eddy_expr::eval::bin_stride_micros(&size)?;
-    let end = MirScalarExpr::Column(n).call_binary(
-        MirScalarExpr::literal(Datum::Interval(size), ScalarType::Interval.nullable(false)),
-        BinaryFunc::Add,
-    );
     let rel = match kind {
+        WindowKind::Session => {
+            let gap = constant_interval(scx, kind, exprs[2], "gap")?;
+            if gap.months != 0 || gap.fixed_micros().is_none_or(|m| m <= 0) {
+                return Err(SqlError::new(
+                    SqlState::INVALID_PARAMETER_VALUE,
+                    "the gap of SESSION must be a positive interval without months or years",
+                ));
+            }
+            let mut keys = vec![];
+            for key in &exprs[3..] {
+                // An untyped literal or NULL is one value for every row: no split.
+                if let CExpr::Typed(t) = expr::plan_expr(&ecx, key)? {
+                    keys.push(t.expr);
+                }
+            }
+            plan_session(input, n, ts.expr, keys, gap)
+        }
         WindowKind::Tumble => {
+            let size = constant_interval(scx, kind, exprs[2], "size")?;
+            eddy_expr::eval::bin_stride_micros(&size)?;
             let epoch = match ts_type {
                 ScalarType::Timestamp => Datum::Timestamp(chrono::DateTime::UNIX_EPOCH.naive_utc()),
                 _ => Datum::TimestampTz(chrono::DateTime::UNIX_EPOCH),
@@ -211,10 +206,13 @@ pub fn plan_window(
                 .expr
                 .call_unary(UnaryFunc::IsNull)
                 .call_unary(UnaryFunc::Not);
-            input.filter(vec![not_null]).map(vec![start, end])
+            input
+                .filter(vec![not_null])
+                .map(vec![start, window_end(n, size)])
         }
-        WindowKind::Session => unreachable!("planned above"),
         WindowKind::Hop => {
+            let size = constant_interval(scx, kind, exprs[2], "size")?;
+            let size_micros = eddy_expr::eval::bin_stride_micros(&size)?;
             let slide = constant_interval(scx, kind, exprs[3], "slide")?;
             let slide_micros = eddy_expr::eval::bin_stride_micros(&slide)?;
             if (size_micros - 1) / slide_micros + 1 > HOP_WINDOWS_PER_ROW_MAX {
@@ -236,10 +234,18 @@ pub fn plan_window(
                     exprs: vec![ts.expr],
                 }],
             }
-            .map(vec![end])
+            .map(vec![window_end(n, size)])
         }
     };
     finish(rel, names, table, alias)
+}
+
+/// `window_end` of a `TUMBLE` or `HOP` window whose start is column `start`.
+fn window_end(start: usize, size: eddy_repr::Interval) -> MirScalarExpr {
+    MirScalarExpr::Column(start).call_binary(
+        MirScalarExpr::literal(Datum::Interval(size), ScalarType::Interval.nullable(false)),
+        BinaryFunc::Add,
+    )
 }
 
 /// `SESSION` over `input` (of arity `n`): see the module docs.

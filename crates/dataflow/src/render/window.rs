@@ -341,8 +341,9 @@ fn evaluate(
         return Ok(());
     }
     let mut columns: Vec<Vec<Datum>> = Vec::with_capacity(functions.len());
+    let mut sessions = SessionCache::default();
     for f in functions {
-        columns.push(evaluate_function(&partition, f)?);
+        columns.push(evaluate_function(&partition, f, &mut sessions)?);
     }
     let mut rows: Vec<Row> = (0..n)
         .map(|i| {
@@ -372,8 +373,36 @@ fn int_arg(d: &Datum) -> Option<i64> {
     }
 }
 
+/// The sessions of a partition, cut once for its `session_start` and `session_end`.
+#[derive(Default)]
+struct SessionCache {
+    cut: Option<((usize, Interval), Sessions)>,
+}
+
+impl SessionCache {
+    fn get(&mut self, p: &Partition, ts: usize, gap: Interval) -> Result<&Sessions, i64> {
+        if self.cut.as_ref().is_none_or(|(at, _)| *at != (ts, gap)) {
+            self.cut = Some(((ts, gap), sessions(p, ts, gap)?));
+        }
+        match &self.cut {
+            Some((_, cut)) => Ok(cut),
+            None => Err(ERROR_INTERNAL),
+        }
+    }
+}
+
+/// Every row's session start and end.
+struct Sessions {
+    starts: Vec<Datum>,
+    ends: Vec<Datum>,
+}
+
 /// One function's value for every row of `p`.
-fn evaluate_function(p: &Partition, f: &Function) -> Result<Vec<Datum>, i64> {
+fn evaluate_function(
+    p: &Partition,
+    f: &Function,
+    sessions: &mut SessionCache,
+) -> Result<Vec<Datum>, i64> {
     let n = p.len();
     let count = |v: usize| Datum::Int64(i64::try_from(v).unwrap_or(i64::MAX));
     Ok(match &f.func {
@@ -486,14 +515,8 @@ fn evaluate_function(p: &Partition, f: &Function) -> Result<Vec<Datum>, i64> {
             };
             aggregate(p, &f.frame, plan, *value)?
         }
-        WindowFunc::SessionStart { ts, gap } => {
-            let (starts, _) = sessions(p, *ts, *gap)?;
-            starts
-        }
-        WindowFunc::SessionEnd { ts, gap } => {
-            let (_, ends) = sessions(p, *ts, *gap)?;
-            ends
-        }
+        WindowFunc::SessionStart { ts, gap } => sessions.get(p, *ts, *gap)?.starts.clone(),
+        WindowFunc::SessionEnd { ts, gap } => sessions.get(p, *ts, *gap)?.ends.clone(),
     })
 }
 
@@ -501,7 +524,7 @@ fn evaluate_function(p: &Partition, f: &Function) -> Result<Vec<Datum>, i64> {
 /// `ts` ascending: a row opens a session when its `ts` is not before the previous
 /// row's `ts + gap`; a session ends at its last `ts + gap`. One pass forward, one
 /// back. A NULL `ts` (the planner filters them out) is in no session.
-fn sessions(p: &Partition, ts: usize, gap: Interval) -> Result<(Vec<Datum>, Vec<Datum>), i64> {
+fn sessions(p: &Partition, ts: usize, gap: Interval) -> Result<Sessions, i64> {
     let n = p.len();
     let plus_gap = |d: Datum| -> Result<Datum, i64> {
         if d.is_null() {
@@ -536,7 +559,7 @@ fn sessions(p: &Partition, ts: usize, gap: Interval) -> Result<(Vec<Datum>, Vec<
             reach[i].clone()
         };
     }
-    Ok((starts, ends))
+    Ok(Sessions { starts, ends })
 }
 
 /// An aggregate of column `value` over every row's frame.
