@@ -183,7 +183,10 @@ fn explain_rec(expr: &MirRelationExpr, maintained: bool, depth: usize, out: &mut
                 write!(s, " order_by=[{}]", list(order_key, order_text)).unwrap();
             }
             let funcs = list(functions, |f| {
-                let args = list(&f.func.columns(), |c| format!("#{c}"));
+                let mut args = list(&f.func.columns(), |c| format!("#{c}"));
+                if let Some(params) = f.func.params_text() {
+                    args = format!("{args}, {params}");
+                }
                 if f.func.uses_frame() {
                     format!("{}({args}) {}", f.func.name(), f.frame.text())
                 } else {

@@ -8,13 +8,20 @@
 //! functions and `lag`/`lead`/`ntile` ignore the frame; aggregates and
 //! `first_value`/`last_value`/`nth_value` read the rows of the frame.
 //!
+//! Session windows (`SESSION` in FROM) are two window functions over a partition
+//! ordered by the event time `ts`: consecutive rows belong to one session while the
+//! next row's `ts` is before the previous row's `ts + gap`; `session_start` is the
+//! first `ts` of the row's session and `session_end` its last `ts` plus the gap (the
+//! session is the half-open `[start, end)`, as Flink and ksqlDB define it). A row whose
+//! `ts` is exactly `gap` after the previous one opens a new session.
+//!
 //! Invariant: every column a function names is a column of the `Window`'s input (the
 //! planner maps arguments into columns first), so evaluating a window function never
 //! evaluates a scalar expression.
 
 use serde::{Deserialize, Serialize};
 
-use eddy_repr::{ColumnType, Datum, ScalarType};
+use eddy_repr::{ColumnType, Datum, Interval, ScalarType};
 
 use crate::func::AggregateFunc;
 
@@ -64,6 +71,11 @@ pub enum WindowFunc {
     /// An aggregate (`count`, `sum`, `min`, `max`, `bool_and`, `bool_or`) of the
     /// `value` column over the frame, with the aggregate's NULL rules.
     Aggregate { func: AggregateFunc, value: usize },
+    /// The first `ts` of the row's session (see the module docs); the window's order
+    /// key is `ts` ascending.
+    SessionStart { ts: usize, gap: Interval },
+    /// The last `ts` of the row's session plus `gap`.
+    SessionEnd { ts: usize, gap: Interval },
 }
 
 impl WindowFunc {
@@ -81,6 +93,8 @@ impl WindowFunc {
             WindowFunc::LastValue { .. } => "last_value".into(),
             WindowFunc::NthValue { .. } => "nth_value".into(),
             WindowFunc::Aggregate { func, .. } => func.name().to_string(),
+            WindowFunc::SessionStart { .. } => "session_start".into(),
+            WindowFunc::SessionEnd { .. } => "session_end".into(),
         }
     }
 
@@ -107,6 +121,17 @@ impl WindowFunc {
             | WindowFunc::LastValue { value }
             | WindowFunc::Aggregate { value, .. } => vec![*value],
             WindowFunc::NthValue { value, n } => vec![*value, *n],
+            WindowFunc::SessionStart { ts, .. } | WindowFunc::SessionEnd { ts, .. } => vec![*ts],
+        }
+    }
+
+    /// Its constant parameters as EXPLAIN shows them, if it has any.
+    pub fn params_text(&self) -> Option<String> {
+        match self {
+            WindowFunc::SessionStart { gap, .. } | WindowFunc::SessionEnd { gap, .. } => Some(
+                format!("gap={}", crate::explain::datum_text(&Datum::Interval(*gap))),
+            ),
+            _ => None,
         }
     }
 
@@ -123,6 +148,7 @@ impl WindowFunc {
             | WindowFunc::FirstValue { value }
             | WindowFunc::LastValue { value }
             | WindowFunc::NthValue { value, .. } => input[*value].scalar_type.nullable(true),
+            WindowFunc::SessionStart { ts, .. } | WindowFunc::SessionEnd { ts, .. } => input[*ts],
             WindowFunc::Aggregate {
                 func: AggregateFunc::Count,
                 value,
@@ -151,6 +177,9 @@ impl WindowFunc {
     pub fn reads_only_preceding(&self, frame: &WindowFrame) -> bool {
         match self {
             WindowFunc::RowNumber | WindowFunc::Rank | WindowFunc::DenseRank => true,
+            // A session's start is decided by the rows before; its end by those after.
+            WindowFunc::SessionStart { .. } => true,
+            WindowFunc::SessionEnd { .. } => false,
             // `lag(x, -1)` reads the next row: the offset is a column, of unknown sign.
             WindowFunc::PercentRank
             | WindowFunc::CumeDist

@@ -4,7 +4,8 @@
 //! the same tables and the same seeded random workload of INSERT / UPDATE / DELETE
 //! batches (with NULLs and duplicate rows; some batches inside BEGIN ... COMMIT). Eddy
 //! holds every view as a MATERIALIZED VIEW; Postgres holds the same names as plain views
-//! (so views over views resolve). After every batch, each view's contents on Eddy
+//! (so views over views resolve); a view in Eddy's own syntax (`SESSION`) is given to
+//! Postgres as the same relation in Postgres' SQL. After every batch, each view's contents on Eddy
 //! (`SELECT * FROM v`) must equal Postgres running the view's defining query, compared as
 //! sorted rows in text format; the tables themselves are compared too.
 //!
@@ -44,11 +45,14 @@ const TABLES: &[(&str, &str)] = &[
 
 /// A view under test: its name, its defining query, and whether it is created only after
 /// the first batches (so that it starts from existing data rather than from empty
-/// tables). Views used by other views come first.
+/// tables). Views used by other views come first. `eddy_query`, when set, is what Eddy
+/// runs instead of `query` (Eddy's own syntax, such as `SESSION`; `query` is then the
+/// same relation in Postgres' SQL).
 struct ViewDef {
     name: &'static str,
     query: &'static str,
     late: bool,
+    eddy_query: Option<&'static str>,
 }
 
 const fn view(name: &'static str, query: &'static str) -> ViewDef {
@@ -56,6 +60,7 @@ const fn view(name: &'static str, query: &'static str) -> ViewDef {
         name,
         query,
         late: false,
+        eddy_query: None,
     }
 }
 
@@ -64,7 +69,39 @@ const fn late_view(name: &'static str, query: &'static str) -> ViewDef {
         name,
         query,
         late: true,
+        eddy_query: None,
     }
+}
+
+/// A view Eddy defines with `eddy_query` and Postgres with `query`.
+const fn eddy_view(
+    name: &'static str,
+    eddy_query: &'static str,
+    query: &'static str,
+    late: bool,
+) -> ViewDef {
+    ViewDef {
+        name,
+        query,
+        late,
+        eddy_query: Some(eddy_query),
+    }
+}
+
+/// Sessions of each customer's orders with a 30-day gap, in Postgres' SQL: a session
+/// opens where `ts - lag(ts)` reaches the gap; a running count numbers them (peers share
+/// it: the default frame).
+macro_rules! sessions_by_lag {
+    ($cols:literal, $agg:literal) => {
+        concat!(
+            "SELECT ", $cols, " FROM (SELECT customer_id, id, ts, amount, \
+             min(ts) OVER s AS window_start, max(ts) OVER s + INTERVAL '30 days' AS window_end \
+             FROM (SELECT *, sum(opens) OVER (PARTITION BY customer_id ORDER BY ts) AS session \
+             FROM (SELECT customer_id, id, ts, amount, CASE WHEN ts < lag(ts) OVER (PARTITION BY customer_id ORDER BY ts) \
+             + INTERVAL '30 days' THEN 0 ELSE 1 END AS opens FROM orders WHERE ts IS NOT NULL) m) n \
+             WINDOW s AS (PARTITION BY customer_id, session)) w", $agg
+        )
+    };
 }
 
 const VIEWS: &[ViewDef] = &[
@@ -240,6 +277,25 @@ const VIEWS: &[ViewDef] = &[
         "v_lateral_srf",
         "SELECT o.id, e, g FROM orders o, LATERAL unnest(ARRAY[o.customer_id, o.id % 5]) e, \
          LATERAL generate_series(1, o.id % 3) g",
+    ),
+    // SESSION windows: orders merge into and split out of sessions as their times are
+    // inserted, moved a day on and deleted (NULL customers are one partition).
+    eddy_view(
+        "v_sessions",
+        "SELECT customer_id, id, ts, window_start, window_end \
+         FROM SESSION(orders, ts, INTERVAL '30 days', customer_id)",
+        sessions_by_lag!("customer_id, id, ts, window_start, window_end", ""),
+        false,
+    ),
+    eddy_view(
+        "v_session_totals",
+        "SELECT customer_id, window_start, window_end, count(*) AS n, sum(amount) AS total \
+         FROM SESSION(orders, ts, INTERVAL '30 days', customer_id) GROUP BY 1, 2, 3",
+        sessions_by_lag!(
+            "customer_id, window_start, window_end, count(*) AS n, sum(amount) AS total",
+            " GROUP BY 1, 2, 3"
+        ),
+        true,
     ),
 ];
 
@@ -510,7 +566,11 @@ impl Run {
         } else {
             "MATERIALIZED VIEW"
         };
-        let ddl = format!("CREATE {kind} {} AS {}", view.name, view.query);
+        let query = match view.eddy_query {
+            Some(eddy_query) if !self.subject_plain_views => eddy_query,
+            _ => view.query,
+        };
+        let ddl = format!("CREATE {kind} {} AS {query}", view.name);
         if let Err(e) = self.subject.batch_execute(&ddl).await {
             panic!(
                 "{}: creating a view failed:\n{ddl}\n{}",
@@ -542,7 +602,7 @@ impl Run {
             checks.push((
                 view.name.to_string(),
                 view.query.to_string(),
-                view.query.to_string(),
+                view.eddy_query.unwrap_or(view.query).to_string(),
             ));
         }
         for (name, oracle_query, definition) in checks {

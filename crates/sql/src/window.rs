@@ -1,7 +1,7 @@
-//! Event-time windows in FROM: `TUMBLE(relation, ts, size)` and
-//! `HOP(relation, ts, size, slide)`.
+//! Event-time windows in FROM: `TUMBLE(relation, ts, size)`,
+//! `HOP(relation, ts, size, slide)` and `SESSION(relation, ts, gap [, key ...])`.
 //!
-//! Both yield the relation's columns followed by `window_start` and `window_end`, of
+//! All three yield the relation's columns followed by `window_start` and `window_end`, of
 //! the type of `ts` (`timestamp` or `timestamptz`). Windows are half-open,
 //! `window_start <= ts < window_end`, and aligned to the Unix epoch, so `TUMBLE`'s
 //! `window_start` is `date_bin(size, ts, '1970-01-01')`, and grouping by `date_bin` or
@@ -14,12 +14,32 @@
 //! [`HOP_WINDOWS_PER_ROW_MAX`]). Neither keeps state: the windows are columns, and what
 //! groups them (a `Reduce`) is the ordinary one.
 //!
-//! Sizes and slides are constant intervals without months or years (their length
+//! `SESSION` groups the rows of each partition (the rows equal on every `key`, NULLs
+//! equal; one partition without keys) into sessions: sorted by `ts`, a row joins the
+//! previous row's session when its `ts` is before that row's `ts + gap`, so an event
+//! that falls between two sessions merges them and removing one can split a session.
+//! `window_start` is the session's first `ts`, `window_end` its last `ts` plus the gap
+//! (the half-open `[start, end)` of Flink and ksqlDB: an event exactly `gap` after the
+//! previous one opens a new session). Postgres computes the same with `lag` and a
+//! running count (`tests/slt/windows.slt`). Plan: a `Filter` (ts not NULL), a `Map` of
+//! `ts` and of any key that is not a column, and a [`MirRelationExpr::Window`]
+//! partitioned by the keys and ordered by `ts`, appending
+//! [`WindowFunc::SessionStart`] and [`WindowFunc::SessionEnd`], then (after a `Map`) a
+//! `Project` to the relation's columns and the two bounds. Cost per change: the changed row's
+//! partition is re-sorted and re-cut, O(P log P) for a partition of P rows, and only the
+//! rows whose session changed flow on (a merge or split re-emits the rows of the
+//! sessions involved); the state is every row of every partition (released by no
+//! watermark yet).
+//!
+//! Sizes, slides and gaps are constant intervals without months or years (their length
 //! varies), as `date_bin` requires of its stride. The relation is a name (table,
 //! stream, view or CTE); `ts` is any expression over its columns.
 
 use eddy_expr::optimize::fold_scalar;
-use eddy_expr::{BinaryFunc, MirRelationExpr, MirScalarExpr, TableCall, TableFunc, UnaryFunc};
+use eddy_expr::{
+    BinaryFunc, ColumnOrder, MirRelationExpr, MirScalarExpr, TableCall, TableFunc, UnaryFunc,
+    WindowExpr, WindowFrame, WindowFunc,
+};
 use eddy_repr::{Datum, ScalarType, SqlError, SqlState};
 use sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, ObjectName, TableAlias, TableFunctionArgs,
@@ -41,6 +61,7 @@ pub const HOP_WINDOWS_PER_ROW_MAX: i64 = 1_000;
 pub enum WindowKind {
     Tumble,
     Hop,
+    Session,
 }
 
 impl WindowKind {
@@ -53,6 +74,7 @@ impl WindowKind {
         match normalize_ident(ident).as_str() {
             "tumble" => Some(WindowKind::Tumble),
             "hop" => Some(WindowKind::Hop),
+            "session" => Some(WindowKind::Session),
             _ => None,
         }
     }
@@ -61,6 +83,7 @@ impl WindowKind {
         match self {
             WindowKind::Tumble => "TUMBLE",
             WindowKind::Hop => "HOP",
+            WindowKind::Session => "SESSION",
         }
     }
 
@@ -68,6 +91,9 @@ impl WindowKind {
         match self {
             WindowKind::Tumble => "TUMBLE(relation, timestamp column, size interval)",
             WindowKind::Hop => "HOP(relation, timestamp column, size interval, slide interval)",
+            WindowKind::Session => {
+                "SESSION(relation, timestamp column, gap interval [, partition key ...])"
+            }
         }
     }
 }
@@ -93,11 +119,12 @@ pub fn plan_window(
             _ => Err(wrong()),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let want = match kind {
-        WindowKind::Tumble => 3,
-        WindowKind::Hop => 4,
+    let arity_ok = match kind {
+        WindowKind::Tumble => exprs.len() == 3,
+        WindowKind::Hop => exprs.len() == 4,
+        WindowKind::Session => exprs.len() >= 3,
     };
-    if exprs.len() != want || args.settings.is_some() {
+    if !arity_ok || args.settings.is_some() {
         return Err(wrong());
     }
     let relation = match exprs[0] {
@@ -110,7 +137,7 @@ pub fn plan_window(
             ))
         }
     };
-    let (input, mut names, table) = plan_relation_name(scx, &relation)?;
+    let (input, names, table) = plan_relation_name(scx, &relation)?;
     let typ = input.typ();
     let scope = Scope::from_names(Some(table.clone()), &names);
     let ecx = ExprContext::new(scx, &scope, &typ, kind.name());
@@ -137,16 +164,29 @@ pub fn plan_window(
             ));
         }
     };
-    let size = constant_interval(scx, kind, exprs[2], "size")?;
-    let size_micros = eddy_expr::eval::bin_stride_micros(&size)?;
     let ts_type = ts.scalar_type();
     let n = typ.len();
-    let end = MirScalarExpr::Column(n).call_binary(
-        MirScalarExpr::literal(Datum::Interval(size), ScalarType::Interval.nullable(false)),
-        BinaryFunc::Add,
-    );
     let rel = match kind {
+        WindowKind::Session => {
+            let gap = constant_interval(scx, kind, exprs[2], "gap")?;
+            if gap.months != 0 || gap.fixed_micros().is_none_or(|m| m <= 0) {
+                return Err(SqlError::new(
+                    SqlState::INVALID_PARAMETER_VALUE,
+                    "the gap of SESSION must be a positive interval without months or years",
+                ));
+            }
+            let mut keys = vec![];
+            for key in &exprs[3..] {
+                // An untyped literal or NULL is one value for every row: no split.
+                if let CExpr::Typed(t) = expr::plan_expr(&ecx, key)? {
+                    keys.push(t.expr);
+                }
+            }
+            plan_session(input, n, ts.expr, keys, gap)
+        }
         WindowKind::Tumble => {
+            let size = constant_interval(scx, kind, exprs[2], "size")?;
+            eddy_expr::eval::bin_stride_micros(&size)?;
             let epoch = match ts_type {
                 ScalarType::Timestamp => Datum::Timestamp(chrono::DateTime::UNIX_EPOCH.naive_utc()),
                 _ => Datum::TimestampTz(chrono::DateTime::UNIX_EPOCH),
@@ -166,9 +206,13 @@ pub fn plan_window(
                 .expr
                 .call_unary(UnaryFunc::IsNull)
                 .call_unary(UnaryFunc::Not);
-            input.filter(vec![not_null]).map(vec![start, end])
+            input
+                .filter(vec![not_null])
+                .map(vec![start, window_end(n, size)])
         }
         WindowKind::Hop => {
+            let size = constant_interval(scx, kind, exprs[2], "size")?;
+            let size_micros = eddy_expr::eval::bin_stride_micros(&size)?;
             let slide = constant_interval(scx, kind, exprs[3], "slide")?;
             let slide_micros = eddy_expr::eval::bin_stride_micros(&slide)?;
             if (size_micros - 1) / slide_micros + 1 > HOP_WINDOWS_PER_ROW_MAX {
@@ -190,9 +234,77 @@ pub fn plan_window(
                     exprs: vec![ts.expr],
                 }],
             }
-            .map(vec![end])
+            .map(vec![window_end(n, size)])
         }
     };
+    finish(rel, names, table, alias)
+}
+
+/// `window_end` of a `TUMBLE` or `HOP` window whose start is column `start`.
+fn window_end(start: usize, size: eddy_repr::Interval) -> MirScalarExpr {
+    MirScalarExpr::Column(start).call_binary(
+        MirScalarExpr::literal(Datum::Interval(size), ScalarType::Interval.nullable(false)),
+        BinaryFunc::Add,
+    )
+}
+
+/// `SESSION` over `input` (of arity `n`): see the module docs.
+fn plan_session(
+    input: MirRelationExpr,
+    n: usize,
+    ts: MirScalarExpr,
+    keys: Vec<MirScalarExpr>,
+    gap: eddy_repr::Interval,
+) -> MirRelationExpr {
+    let not_null = ts
+        .clone()
+        .call_unary(UnaryFunc::IsNull)
+        .call_unary(UnaryFunc::Not);
+    // The window reads columns only: map `ts` and every key that is not a column.
+    let mut mapped = vec![];
+    let mut column_of = |e: MirScalarExpr| match e {
+        MirScalarExpr::Column(c) => c,
+        other => {
+            mapped.push(other);
+            n + mapped.len() - 1
+        }
+    };
+    let ts = column_of(ts);
+    let partition_key: Vec<usize> = keys.into_iter().map(&mut column_of).collect();
+    let width = n + mapped.len();
+    let window = MirRelationExpr::Window {
+        input: Box::new(input.filter(vec![not_null]).map(mapped)),
+        partition_key,
+        order_key: vec![ColumnOrder {
+            column: ts,
+            desc: false,
+            nulls_last: true,
+        }],
+        functions: vec![
+            WindowExpr {
+                func: WindowFunc::SessionStart { ts, gap },
+                frame: WindowFrame::default_frame(),
+            },
+            WindowExpr {
+                func: WindowFunc::SessionEnd { ts, gap },
+                frame: WindowFrame::default_frame(),
+            },
+        ],
+    };
+    if width == n {
+        return window;
+    }
+    window.project((0..n).chain([width, width + 1]).collect())
+}
+
+/// The window relation `rel` with its columns named: the relation's, then
+/// `window_start` and `window_end`, renamed by `alias` if given.
+fn finish(
+    rel: MirRelationExpr,
+    mut names: Vec<String>,
+    table: TableRef,
+    alias: &Option<TableAlias>,
+) -> Result<(MirRelationExpr, Scope), SqlError> {
     names.push("window_start".into());
     names.push("window_end".into());
     let table = match alias {

@@ -8,7 +8,9 @@
 //! frame-reading functions in one pass when the frame starts at UNBOUNDED PRECEDING
 //! (a running fold) or ends at UNBOUNDED FOLLOWING (a fold from the end), and frame by
 //! frame otherwise. `ROWS` bounds are positions, `GROUPS` bounds peer groups, and
-//! `RANGE` offset bounds are found by binary search on the sorted order values. A
+//! `RANGE` offset bounds are found by binary search on the sorted order values.
+//! `session_start`/`session_end` (`SESSION` in FROM) are one pass that cuts the sorted
+//! partition where the gap between neighbours reaches the session gap, and one back. A
 //! change re-evaluates the changed row's partition; differential emits only the
 //! output rows that differ.
 //!
@@ -19,9 +21,9 @@
 use std::cmp::Ordering;
 
 use eddy_expr::{
-    ColumnOrder, EvalError, FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunc,
+    BinaryFunc, ColumnOrder, EvalError, FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunc,
 };
-use eddy_repr::{ColumnType, Datum, Diff, Row};
+use eddy_repr::{ColumnType, Datum, Diff, Interval, Row};
 
 use super::operators::{flat_map_fallible, group_datum, KeyedBuilder, KeyedSpine, Rendered};
 use super::reduce::{finish_value, Acc, AggPlan, ERROR_NONE, ERROR_OVERFLOW};
@@ -31,6 +33,7 @@ const ERROR_NTILE: i64 = 10;
 const ERROR_NTH_VALUE: i64 = 11;
 const ERROR_BIGINT_RANGE: i64 = 12;
 const ERROR_INTERNAL: i64 = 13;
+const ERROR_TIMESTAMP_RANGE: i64 = 14;
 
 fn error_of(code: i64) -> EvalError {
     match code {
@@ -38,6 +41,7 @@ fn error_of(code: i64) -> EvalError {
         ERROR_NTILE => EvalError::InvalidArgumentForNtile,
         ERROR_NTH_VALUE => EvalError::InvalidArgumentForNthValue,
         ERROR_BIGINT_RANGE => EvalError::OutOfRange("bigint".into()),
+        ERROR_TIMESTAMP_RANGE => EvalError::DatetimeFieldOverflow("timestamp out of range".into()),
         other => EvalError::Internal(format!("window function failed with code {other}")),
     }
 }
@@ -337,8 +341,9 @@ fn evaluate(
         return Ok(());
     }
     let mut columns: Vec<Vec<Datum>> = Vec::with_capacity(functions.len());
+    let mut sessions = SessionCache::default();
     for f in functions {
-        columns.push(evaluate_function(&partition, f)?);
+        columns.push(evaluate_function(&partition, f, &mut sessions)?);
     }
     let mut rows: Vec<Row> = (0..n)
         .map(|i| {
@@ -368,8 +373,36 @@ fn int_arg(d: &Datum) -> Option<i64> {
     }
 }
 
+/// The sessions of a partition, cut once for its `session_start` and `session_end`.
+#[derive(Default)]
+struct SessionCache {
+    cut: Option<((usize, Interval), Sessions)>,
+}
+
+impl SessionCache {
+    fn get(&mut self, p: &Partition, ts: usize, gap: Interval) -> Result<&Sessions, i64> {
+        if self.cut.as_ref().is_none_or(|(at, _)| *at != (ts, gap)) {
+            self.cut = Some(((ts, gap), sessions(p, ts, gap)?));
+        }
+        match &self.cut {
+            Some((_, cut)) => Ok(cut),
+            None => Err(ERROR_INTERNAL),
+        }
+    }
+}
+
+/// Every row's session start and end.
+struct Sessions {
+    starts: Vec<Datum>,
+    ends: Vec<Datum>,
+}
+
 /// One function's value for every row of `p`.
-fn evaluate_function(p: &Partition, f: &Function) -> Result<Vec<Datum>, i64> {
+fn evaluate_function(
+    p: &Partition,
+    f: &Function,
+    sessions: &mut SessionCache,
+) -> Result<Vec<Datum>, i64> {
     let n = p.len();
     let count = |v: usize| Datum::Int64(i64::try_from(v).unwrap_or(i64::MAX));
     Ok(match &f.func {
@@ -482,7 +515,51 @@ fn evaluate_function(p: &Partition, f: &Function) -> Result<Vec<Datum>, i64> {
             };
             aggregate(p, &f.frame, plan, *value)?
         }
+        WindowFunc::SessionStart { ts, gap } => sessions.get(p, *ts, *gap)?.starts.clone(),
+        WindowFunc::SessionEnd { ts, gap } => sessions.get(p, *ts, *gap)?.ends.clone(),
     })
+}
+
+/// The session start and end of every row of `p`, whose order key is the time column
+/// `ts` ascending: a row opens a session when its `ts` is not before the previous
+/// row's `ts + gap`; a session ends at its last `ts + gap`. One pass forward, one
+/// back. A NULL `ts` (the planner filters them out) is in no session.
+fn sessions(p: &Partition, ts: usize, gap: Interval) -> Result<Sessions, i64> {
+    let n = p.len();
+    let plus_gap = |d: Datum| -> Result<Datum, i64> {
+        if d.is_null() {
+            return Ok(Datum::Null);
+        }
+        eddy_expr::eval::eval_binary_datums(&BinaryFunc::Add, d, Datum::Interval(gap))
+            .map_err(|_| ERROR_TIMESTAMP_RANGE)
+    };
+    // Each row's `ts + gap`, then where sessions begin.
+    let mut reach = Vec::with_capacity(n);
+    for i in 0..n {
+        reach.push(plus_gap(p.datum(i, ts))?);
+    }
+    let mut starts = Vec::with_capacity(n);
+    for i in 0..n {
+        let here = p.datum(i, ts);
+        let opens = i == 0
+            || here.is_null()
+            || reach[i - 1].is_null()
+            || eddy_expr::eval::compare(&here, &reach[i - 1]).map_err(|_| ERROR_INTERNAL)?
+                != Ordering::Less;
+        starts.push(match (opens, starts.last()) {
+            (false, Some(first)) => Datum::clone(first),
+            _ => here,
+        });
+    }
+    let mut ends = vec![Datum::Null; n];
+    for i in (0..n).rev() {
+        ends[i] = if i + 1 < n && starts[i + 1] == starts[i] && !starts[i].is_null() {
+            ends[i + 1].clone()
+        } else {
+            reach[i].clone()
+        };
+    }
+    Ok(Sessions { starts, ends })
 }
 
 /// An aggregate of column `value` over every row's frame.
@@ -628,6 +705,49 @@ mod tests {
         let got = run(vec![sum], sliding, &rows);
         let sums: Vec<Datum> = got.iter().map(|r| r[1].clone()).collect();
         assert_eq!(sums, vec![i(3), i(5), i(9), i(7)]);
+    }
+
+    #[test]
+    fn sessions_merge_within_the_gap_and_split_at_it() {
+        let at = |m: i64| {
+            Datum::Timestamp(
+                chrono::DateTime::from_timestamp(m * 60, 0)
+                    .unwrap()
+                    .naive_utc(),
+            )
+        };
+        // Minutes 0, 10, 39 (within 30 of 10), 69 (exactly 30 after 39: a new session),
+        // 69 again (a peer), and a NULL time.
+        let rows: Vec<Row> = [Some(0), Some(10), Some(39), Some(69), Some(69), None]
+            .iter()
+            .map(|m| Row::pack([m.map(at).unwrap_or(Datum::Null)].iter()))
+            .collect();
+        let gap = Interval {
+            months: 0,
+            days: 0,
+            micros: 30 * 60_000_000,
+        };
+        let got = run(
+            vec![
+                WindowFunc::SessionStart { ts: 0, gap },
+                WindowFunc::SessionEnd { ts: 0, gap },
+            ],
+            WindowFrame::default_frame(),
+            &rows,
+        );
+        let bounds: Vec<(Datum, Datum)> =
+            got.iter().map(|r| (r[1].clone(), r[2].clone())).collect();
+        assert_eq!(
+            bounds,
+            vec![
+                (at(0), at(69)),
+                (at(0), at(69)),
+                (at(0), at(69)),
+                (at(69), at(99)),
+                (at(69), at(99)),
+                (Datum::Null, Datum::Null),
+            ]
+        );
     }
 
     #[test]
