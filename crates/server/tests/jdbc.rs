@@ -55,9 +55,8 @@ fn pgjdbc_application_and_metadata() {
             "OK rollback 0",
             "FAIL error: 22012 ERROR: division by zero",
             "OK getTables good,users",
-            // Postgres says `serial` for id: pgjdbc finds the nextval default in
-            // pg_attrdef, which Eddy leaves empty.
-            "OK getColumns id:int4:NO,name:text:NO,score:numeric:YES",
+            // `serial`, as Postgres says: pgjdbc finds the nextval default in pg_attrdef.
+            "OK getColumns id:serial:NO,name:text:NO,score:numeric:YES",
             "OK getSchemas information_schema,pg_catalog,public",
             // FIXME(#11): pgjdbc reads key columns with field access on a composite
             // (`(information_schema._pg_expandarray(i.indkey)).n`), which Eddy lacks.

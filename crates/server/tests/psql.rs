@@ -250,6 +250,18 @@ async fn describe_meta_commands() {
         ["name".to_string(), "character varying(40)".to_string()],
         "{columns:?}"
     );
+    // A column's DEFAULT shows in \d's Default column (from pg_attrdef).
+    psql.rows("CREATE TABLE tickets (id serial PRIMARY KEY, state text DEFAULT 'open')");
+    let columns = psql.rows("\\d tickets");
+    let defaults: Vec<(&str, &str)> = columns
+        .iter()
+        .map(|row| (row[0].as_str(), row[4].as_str()))
+        .collect();
+    assert_eq!(
+        defaults,
+        [("id", "nextval('tickets_id_seq')"), ("state", "'open'")],
+        "\\d tickets: {columns:?}"
+    );
     let columns = psql.rows("\\d order_totals");
     let described: Vec<(&str, &str)> = columns
         .iter()

@@ -1,5 +1,6 @@
 //! The `pg_catalog` relations Eddy has no rows for, because it has none of the objects
-//! they describe: defaults, dependencies, comments, enums, extensions, foreign and
+//! they describe (and `pg_attrdef`, the columns' defaults, whose rows are in
+//! `relations.rs`): dependencies, comments, enums, extensions, foreign and
 //! partitioned tables, inheritance, policies, functions, publications, ranges,
 //! sequences, extended statistics, triggers, role memberships. Clients read them, so
 //! they exist, with Postgres' columns, and stay empty.
@@ -11,7 +12,7 @@ pub(super) const PG_ATTRDEF: Builtin = table(
     "pg_attrdef",
     2604,
     "oid oid!, adrelid oid!, adnum int2!, adbin text!",
-    no_rows,
+    super::relations::pg_attrdef,
 );
 
 pub(super) const PG_AUTH_MEMBERS: Builtin = table(

@@ -78,6 +78,28 @@ pub(super) const PG_ATTRIBUTE: Builtin = table(
     pg_attribute,
 );
 
+/// One row per column with a `DEFAULT`: its expression as SQL text (which
+/// `pg_get_expr` returns as it is), so psql's `\d` and JDBC's `getColumns` show it.
+pub(super) fn pg_attrdef(b: &Builtin, rels: &Relations) -> Vec<Row> {
+    let mut out = vec![];
+    for r in rels.iter() {
+        for i in 0..r.desc.arity() {
+            if let Some(default) = r.default_of(i) {
+                out.push(
+                    b.row()
+                        // A stable oid of its own: the table's, with the column number.
+                        .oid("oid", r.oid.wrapping_shl(8) | (i as u32 + 1))
+                        .oid("adrelid", r.oid)
+                        .set("adnum", int2(i + 1))
+                        .set("adbin", default)
+                        .finish(),
+                );
+            }
+        }
+    }
+    out
+}
+
 fn pg_attribute(b: &Builtin, rels: &Relations) -> Vec<Row> {
     let mut out = vec![];
     for r in rels.iter() {
@@ -102,6 +124,7 @@ fn pg_attribute(b: &Builtin, rels: &Relations) -> Vec<Row> {
                     // Postgres records NOT NULL for table columns only.
                     .set("attnotnull", r.kind == 'r' && !typ.nullable)
                     .set("attislocal", true)
+                    .set("atthasdef", r.default_of(i).is_some())
                     .oid("attcollation", pg.map_or(0, |t| t.collation))
                     .finish(),
             );
