@@ -176,10 +176,14 @@ fn an_error_row_fails_the_subscription() {
     assert!(matches!(next(&mut rx), Some(Ok(_))));
     h.insert(1, vec![row(&[Datum::Int32(0)])]);
     h.tick();
-    assert_eq!(
-        next(&mut rx),
-        Some(Err(SubscribeError::Eval(EvalError::DivisionByZero)))
-    );
+    // The error names the input row it came from, in its DETAIL.
+    match next(&mut rx) {
+        Some(Err(SubscribeError::Eval(e))) => {
+            assert_eq!(e.without_row(), &EvalError::DivisionByZero);
+            assert_eq!(e.detail().as_deref(), Some("Failing input row: (0)."));
+        }
+        other => panic!("expected division by zero, got {other:?}"),
+    }
     assert_eq!(next(&mut rx), None);
     h.shutdown();
 }

@@ -84,6 +84,10 @@ pub enum EvalError {
     /// its readers see it, naming the view.
     #[error("{error} (in materialized view \"{view}\")")]
     InView { view: String, error: Box<EvalError> },
+    /// An error computing a row from input row `row` (as Postgres prints a row), which
+    /// its DETAIL shows.
+    #[error("{error}")]
+    WithRow { error: Box<EvalError>, row: String },
 }
 
 impl EvalError {
@@ -99,10 +103,47 @@ impl EvalError {
         }
     }
 
+    /// The error with the input row it came from (`datums` of `types`); an error that
+    /// names its row already, or an internal one, stays as it is.
+    pub fn with_row(
+        self,
+        datums: &[eddy_repr::Datum],
+        types: &[eddy_repr::ScalarType],
+    ) -> EvalError {
+        if datums.is_empty()
+            || matches!(
+                self,
+                EvalError::WithRow { .. } | EvalError::InView { .. } | EvalError::Internal(_)
+            )
+        {
+            return self;
+        }
+        let values: Vec<String> = datums
+            .iter()
+            .zip(types)
+            .map(|(d, t)| match d {
+                eddy_repr::Datum::Null => "null".to_string(),
+                d => eddy_repr::strconv::format_datum(d, t),
+            })
+            .collect();
+        EvalError::WithRow {
+            error: Box::new(self),
+            row: format!("({})", values.join(", ")),
+        }
+    }
+
+    /// The error without the input row it came from.
+    pub fn without_row(&self) -> &EvalError {
+        match self {
+            EvalError::WithRow { error, .. } => error.without_row(),
+            e => e,
+        }
+    }
+
     /// The Postgres SQLSTATE code for this error.
     pub fn sqlstate(&self) -> SqlState {
         match self {
-            EvalError::InView { error, .. } => error.sqlstate(),
+            EvalError::InView { error, .. } | EvalError::WithRow { error, .. } => error.sqlstate(),
             EvalError::DivisionByZero => SqlState::DIVISION_BY_ZERO,
             EvalError::OutOfRange(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
             EvalError::NumericFieldOverflow => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
@@ -139,6 +180,10 @@ impl EvalError {
     pub fn detail(&self) -> Option<String> {
         match self {
             EvalError::InView { error, .. } => error.detail(),
+            EvalError::WithRow { error, row } => Some(match error.detail() {
+                Some(detail) => format!("{detail} Failing input row: {row}."),
+                None => format!("Failing input row: {row}."),
+            }),
             EvalError::Parse(e) => e.detail.clone(),
             EvalError::NumericTypmodOverflow { precision, scale } => {
                 let max_digits = precision.saturating_sub(*scale);
@@ -158,6 +203,7 @@ impl EvalError {
 
     pub fn hint(&self) -> Option<String> {
         match self {
+            EvalError::WithRow { error, .. } => error.hint(),
             EvalError::InView { error, .. } => Some(error.hint().unwrap_or_else(|| {
                 "The view reads as this error until the input rows that cause it change; \
                  SHOW MATERIALIZED VIEWS lists the views in error."

@@ -45,7 +45,7 @@ fn health_and_metrics() {
 }
 
 /// A materialized view whose input makes it fail (division by zero): reading it names
-/// the view, readers of readers name the view the error comes from, `SHOW
+/// the view and (in DETAIL) the failing input row, readers of readers name the view the error comes from, `SHOW
 /// MATERIALIZED VIEWS` and `/metrics` show it without reading it, `/health` says
 /// degraded (still 200: everything else serves), and all of it clears when the input
 /// row is fixed.
@@ -73,6 +73,8 @@ async fn a_view_in_error_is_visible_without_reading_it() {
             db.message(),
             format!("division by zero (in materialized view \"{named}\")")
         );
+        // The DETAIL names the input row that fails.
+        assert_eq!(db.detail(), Some("Failing input row: (1, 0)."), "{view}");
     }
     let until = |what: &'static str, check: &dyn Fn(&str) -> bool, path: &'static str| {
         let started = std::time::Instant::now();

@@ -83,17 +83,23 @@ pub(crate) fn arity_mismatch(found: usize, expected: usize) -> EvalError {
     ))
 }
 
-/// Applies `mfp` to `input` in one operator named `name`.
+/// Applies `mfp` to `input` (whose columns have `types`) in one operator named `name`;
+/// an error carries the input row it came from (`EvalError::WithRow`), for its DETAIL.
 pub(crate) fn render_mfp<'s>(
     name: &str,
     input: Rendered<'s>,
     mfp: MapFilterProject,
+    types: Vec<eddy_repr::ScalarType>,
 ) -> Rendered<'s> {
     if mfp.is_identity() {
         return input;
     }
     let compiled = CompiledMfp::new(mfp);
-    let (oks, errs) = flat_map_fallible(input.oks, name, move |row: Row| compiled.apply(&row));
+    let (oks, errs) = flat_map_fallible(input.oks, name, move |row: Row| {
+        compiled
+            .apply(&row)
+            .map(|result| result.map_err(|e| e.with_row(&row.unpack(), &types)))
+    });
     Rendered {
         oks,
         errs: input.errs.concat(errs),

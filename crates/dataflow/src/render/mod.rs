@@ -228,8 +228,9 @@ impl<'a, 's> Context<'a, 's> {
             | MirRelationExpr::Filter { .. }
             | MirRelationExpr::Project { .. } => {
                 let (mfp, input) = eddy_expr::mfp::MapFilterProject::extract(expr);
+                let types = input.typ().iter().map(|t| t.scalar_type).collect();
                 let input = self.render(input);
-                mfp::render_mfp(&self.op_name("Mfp"), input, mfp)
+                mfp::render_mfp(&self.op_name("Mfp"), input, mfp, types)
             }
             MirRelationExpr::FlatMap { input, calls } => {
                 let input = self.render(input);
