@@ -534,6 +534,48 @@ async fn column_defaults_and_checks_survive_a_restart() {
     assert_eq!(err.code().map(|c| c.code()), Some("23514"), "{err:?}");
 }
 
+/// `CREATE TABLE ... AS` answers `SELECT n`; after `kill -9` the table holds the rows
+/// it was loaded with (logged with the table, in one append) and is an ordinary table.
+#[tokio::test]
+async fn create_table_as_survives_a_restart() {
+    let mut eddy = common::start_eddy(1);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute("CREATE TABLE src (id int, v text); INSERT INTO src VALUES (1, 'a'), (2, 'b'), (3, 'c');")
+        .await
+        .expect("setup");
+    let n = client
+        .execute(
+            "CREATE TABLE copy (k, v) AS SELECT id, v FROM src WHERE id > 1",
+            &[],
+        )
+        .await
+        .expect("create table as");
+    assert_eq!(n, 2, "the tag is SELECT 2");
+    client
+        .batch_execute("CREATE TABLE shape AS SELECT * FROM src WITH NO DATA; DROP TABLE src;")
+        .await
+        .expect("no data, drop the source");
+    eddy.kill9().expect("kill -9");
+    eddy.restart().expect("restart");
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute("INSERT INTO copy VALUES (4, 'd'); INSERT INTO shape VALUES (5, 'e');")
+        .await
+        .expect("insert");
+    let rows = query_rows(
+        &client,
+        "SELECT k, v FROM copy UNION ALL SELECT id, v FROM shape ORDER BY 1",
+    )
+    .await
+    .expect("read");
+    let expected: Vec<TextRow> = [("2", "b"), ("3", "c"), ("4", "d"), ("5", "e")]
+        .iter()
+        .map(|(k, v)| vec![Some(k.to_string()), Some(v.to_string())])
+        .collect();
+    assert_eq!(rows, expected);
+}
+
 /// After `kill -9`, a sequence never hands out a value it handed out before (values
 /// reserved and unused are skipped, as in Postgres), and a serial column keeps
 /// counting; `setval` is kept.

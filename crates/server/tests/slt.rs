@@ -291,7 +291,8 @@ slt_files!(
     jsonb,
     time_zones,
     ordered_sets,
-    volatile
+    volatile,
+    create_table_as
 );
 
 #[test]

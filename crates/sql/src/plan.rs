@@ -82,6 +82,15 @@ pub enum Plan {
         /// instead of written with INSERT, UPDATE and DELETE.
         source: Option<SourceOptions>,
     },
+    /// `CREATE TABLE name [(columns)] AS query [WITH [NO] DATA]` (see
+    /// `create_table_as.rs`): `table` is the [`Plan::CreateTable`] of the plain table
+    /// (its `create_sql` names the query's columns and types, nothing of the query),
+    /// `rows` computes its rows (`None` for `WITH NO DATA`), loaded at one time with
+    /// the table.
+    CreateTableAs {
+        table: Box<Plan>,
+        rows: Option<MirRelationExpr>,
+    },
     /// `CREATE [MATERIALIZED] VIEW`. `expr` computes the view's rows (ORDER BY without
     /// LIMIT dropped, LIMIT/OFFSET as a `TopK`); `create_sql` is the normalized
     /// statement, re-planned when the catalog is loaded on restart; `depends_on` holds

@@ -1229,7 +1229,13 @@ pub(crate) fn plan_create_table(
         return Err(SqlError::unsupported("CREATE TEMPORARY TABLE"));
     }
     if create.query.is_some() {
-        return Err(SqlError::unsupported("CREATE TABLE ... AS"));
+        // `create_table_as.rs` parses the statement with bare column names; with
+        // typed columns it is Postgres' syntax error too.
+        return Err(
+            SqlError::syntax("syntax error at or near \"AS\"").with_hint(
+                "CREATE TABLE name [(column, ...)] AS query takes column names without types.",
+            ),
+        );
     }
     if create.like.is_some() || create.clone.is_some() {
         return Err(SqlError::unsupported("CREATE TABLE ... LIKE"));

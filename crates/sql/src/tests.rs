@@ -3948,3 +3948,62 @@ fn volatile_functions_are_refused_where_rows_are_recomputed() {
     let expr = select("SELECT random() FROM t").expr;
     assert!(format!("{expr:?}").contains("Random"));
 }
+
+#[test]
+fn create_table_as_plans_a_plain_table_and_its_rows() {
+    let Plan::CreateTableAs { table, rows } =
+        plan_ok("CREATE TABLE n (x, \"Y\") AS SELECT a, c, d FROM t WHERE a > 1")
+    else {
+        panic!("not CREATE TABLE AS")
+    };
+    assert!(rows.is_some());
+    let Plan::CreateTable {
+        name,
+        desc,
+        create_sql,
+        primary_key,
+        ..
+    } = *table
+    else {
+        panic!("not a CREATE TABLE")
+    };
+    assert_eq!(name, "n");
+    assert_eq!(names(&desc), ["x", "Y", "d"]);
+    // Every column nullable (a is NOT NULL in t), typmods kept.
+    assert!(desc.types.iter().all(|t| t.nullable));
+    assert!(primary_key.is_empty());
+    assert_eq!(
+        create_sql,
+        "CREATE TABLE n (x integer, \"Y\" character varying(3), d date)"
+    );
+    // The logged text creates the same table.
+    let Plan::CreateTable { desc: again, .. } = plan_ok(&create_sql) else {
+        panic!("the logged text is not a CREATE TABLE")
+    };
+    assert_eq!(again, desc);
+
+    let stmt = one_statement("create table e as select * from t with no data");
+    assert_eq!(
+        stmt.to_string(),
+        "CREATE TABLE e AS SELECT * FROM t WITH NO DATA"
+    );
+    let Plan::CreateTableAs { rows: None, .. } = plan_ok(&stmt.to_string()) else {
+        panic!("WITH NO DATA loads no rows")
+    };
+    // Typed columns with a query: Postgres' syntax error.
+    assert_err(
+        "CREATE TABLE e (a int) AS SELECT 1",
+        "42601",
+        "syntax error at or near \"AS\"",
+    );
+    assert_err(
+        "CREATE TABLE e (a, b) AS SELECT 1",
+        "42601",
+        "too many column names were specified",
+    );
+    assert_err(
+        "CREATE TABLE t AS SELECT 1",
+        "42P07",
+        "relation \"t\" already exists",
+    );
+}

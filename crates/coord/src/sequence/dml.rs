@@ -343,6 +343,18 @@ impl Coordinator {
         let LogRecord::Write { updates, .. } = record else {
             unreachable!("built as a write above")
         };
+        self.publish_write(time, updates);
+        Ok(time)
+    }
+
+    /// Sends updates logged at `time` (by [`Coordinator::write`], or with the table
+    /// they fill by `CREATE TABLE ... AS`) to the key index and the workers, and
+    /// closes `time`.
+    pub(crate) fn publish_write(
+        &mut self,
+        time: Timestamp,
+        updates: Vec<(GlobalId, Vec<(Row, Diff)>)>,
+    ) {
         let mut rows = 0u64;
         for (id, batch) in updates {
             self.primary_keys.apply(id, &batch);
@@ -358,7 +370,6 @@ impl Coordinator {
         self.metrics
             .write_statements
             .fetch_add(1, Ordering::Relaxed);
-        Ok(time)
     }
 
     /// 23502 when a row written has NULL in a NOT NULL column of table `id`, 23514 when

@@ -49,6 +49,9 @@ impl Coordinator {
         match plan {
             Plan::Select { .. } => unreachable!("SELECT is sequenced by sequence_select"),
             plan @ Plan::CreateTable { .. } => self.create_table(plan),
+            Plan::CreateTableAs { table, rows } => {
+                self.create_table_as(session_id, *table, rows).await
+            }
             plan @ Plan::CreateView { .. } => self.create_view(plan),
             plan @ Plan::CreateSink { .. } => self.create_sink(plan),
             Plan::Apply(_) => unreachable!("APPLY is sequenced by apply"),
