@@ -534,6 +534,62 @@ async fn column_defaults_and_checks_survive_a_restart() {
     assert_eq!(err.code().map(|c| c.code()), Some("23514"), "{err:?}");
 }
 
+/// UNIQUE constraints are enforced after `kill -9` with the names they were created
+/// with (a name numbered because a relation had it stays numbered once that relation
+/// is gone), the index of existing keys rebuilt from the log, NULLs still distinct.
+#[tokio::test]
+async fn unique_constraints_survive_a_restart() {
+    let mut eddy = common::start_eddy(1);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(
+            "CREATE TABLE u_a_key (x int);
+             CREATE TABLE u (id int PRIMARY KEY, a int UNIQUE, b text, c text, UNIQUE (b, c));
+             DROP TABLE u_a_key;
+             INSERT INTO u VALUES (1, 10, 'x', 'y'), (2, NULL, 'x', NULL), (3, NULL, 'x', NULL);",
+        )
+        .await
+        .expect("setup");
+    eddy.kill9().expect("kill -9");
+    eddy.restart().expect("restart");
+    let client = eddy.connect().await.expect("connect");
+    let violation = |sql: &'static str| {
+        let client = &client;
+        async move {
+            let err = client.batch_execute(sql).await.expect_err(sql);
+            let db = err.as_db_error().expect("a server error");
+            assert_eq!(db.code().code(), "23505", "{sql}: {db:?}");
+            (db.message().to_string(), db.detail().map(str::to_string))
+        }
+    };
+    assert_eq!(
+        violation("INSERT INTO u VALUES (4, 10, 'z', 'z')").await,
+        (
+            "duplicate key value violates unique constraint \"u_a_key1\"".to_string(),
+            Some("Key (a)=(10) already exists.".to_string())
+        )
+    );
+    assert_eq!(
+        violation("INSERT INTO u VALUES (4, 11, 'x', 'y')").await.0,
+        "duplicate key value violates unique constraint \"u_b_c_key\""
+    );
+    client
+        .batch_execute(
+            "INSERT INTO u VALUES (4, NULL, 'x', NULL);
+             INSERT INTO u VALUES (5, 12, 'z', 'z') ON CONFLICT (a) DO NOTHING;
+             INSERT INTO u VALUES (6, 12, 'w', 'w') ON CONFLICT (a) DO UPDATE SET b = EXCLUDED.b;",
+        )
+        .await
+        .expect("NULLs and upserts");
+    let rows = query_rows(&client, "SELECT id, b FROM u WHERE a = 12")
+        .await
+        .expect("read");
+    assert_eq!(
+        rows,
+        vec![vec![Some("5".to_string()), Some("w".to_string())]]
+    );
+}
+
 /// `CREATE TABLE ... AS` answers `SELECT n`; after `kill -9` the table holds the rows
 /// it was loaded with (logged with the table, in one append) and is an ordinary table.
 #[tokio::test]

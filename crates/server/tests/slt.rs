@@ -292,7 +292,8 @@ slt_files!(
     time_zones,
     ordered_sets,
     volatile,
-    create_table_as
+    create_table_as,
+    unique
 );
 
 #[test]

@@ -175,6 +175,7 @@ pub(crate) fn plan_create_table_as(
         desc: RelationDesc::new(names, types),
         defaults: vec![],
         checks: vec![],
+        unique: vec![],
         sequences: vec![],
         primary_key: vec![],
         create_sql,

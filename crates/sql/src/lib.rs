@@ -50,6 +50,7 @@ mod subquery;
 mod subscribe;
 mod temporal;
 mod types;
+mod unique;
 mod window;
 mod window_functions;
 
@@ -80,6 +81,7 @@ pub use crate::sink::{CreateSink, DropSink};
 pub use crate::statement::table_defaults;
 pub use crate::subscribe::{Subscribe, SubscribeRelation, DIFF_COLUMN, TIMESTAMP_COLUMN};
 pub use crate::types::{scalar_type, CastContext};
+pub use crate::unique::UniqueConstraint;
 
 use crate::context::{Params, StatementContext};
 

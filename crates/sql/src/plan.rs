@@ -72,6 +72,8 @@ pub enum Plan {
         defaults: Vec<Option<String>>,
         /// The `CHECK` constraints, over the table's columns.
         checks: Vec<CheckConstraint>,
+        /// The `UNIQUE` constraints (named; none repeats the primary key).
+        unique: Vec<crate::unique::UniqueConstraint>,
         /// The sequences its `serial` and identity columns own (created with it, in
         /// its schema, dropped with it).
         sequences: Vec<String>,
@@ -298,8 +300,8 @@ pub struct OnConflict {
     pub action: ConflictAction,
 }
 
-/// What a conflict is on; the coordinator checks it names the table's primary key
-/// (Eddy's only unique constraint), else 42P10.
+/// What a conflict is on; the coordinator checks it names the table's primary key or
+/// one of its UNIQUE constraints, else 42P10.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ConflictTarget {
     /// No target (DO NOTHING only): any unique constraint.

@@ -2462,9 +2462,14 @@ fn create_table_types_and_constraints() {
         "invalid input syntax for type integer: \"a\"",
     );
     assert_err(
-        "CREATE TABLE w (x int UNIQUE)",
+        "CREATE TABLE w (x int, UNIQUE NULLS NOT DISTINCT (x))",
         "0A000",
-        "UNIQUE constraints are not supported yet",
+        "UNIQUE NULLS NOT DISTINCT is not supported yet",
+    );
+    assert_err(
+        "CREATE TABLE w (x int, UNIQUE (y))",
+        "42703",
+        "column \"y\" named in key does not exist",
     );
     assert_err(
         "CREATE TABLE w (x int CHECK (x))",
@@ -4005,5 +4010,30 @@ fn create_table_as_plans_a_plain_table_and_its_rows() {
         "CREATE TABLE t AS SELECT 1",
         "42P07",
         "relation \"t\" already exists",
+    );
+}
+
+#[test]
+fn unique_constraints_are_named_as_postgres_names_them() {
+    let Plan::CreateTable { unique, .. } = plan_ok(
+        "CREATE TABLE w (id int PRIMARY KEY, a int UNIQUE, b text CONSTRAINT b_once UNIQUE, c int,
+         UNIQUE (a, c), UNIQUE (id), UNIQUE (a), UNIQUE (c, a), CONSTRAINT other UNIQUE (b, c))",
+    ) else {
+        panic!("not CREATE TABLE")
+    };
+    let got: Vec<(&str, &[usize])> = unique
+        .iter()
+        .map(|u| (u.name.as_str(), u.columns.as_slice()))
+        .collect();
+    // UNIQUE (id) repeats the primary key and UNIQUE (a) the column's: dropped.
+    assert_eq!(
+        got,
+        [
+            ("w_a_key", &[1][..]),
+            ("b_once", &[2][..]),
+            ("w_a_c_key", &[1, 3][..]),
+            ("w_c_a_key", &[3, 1][..]),
+            ("other", &[2, 3][..]),
+        ]
     );
 }

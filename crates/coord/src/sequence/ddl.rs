@@ -39,6 +39,7 @@ impl Coordinator {
             desc,
             defaults,
             checks,
+            unique,
             sequences,
             primary_key,
             create_sql,
@@ -68,6 +69,7 @@ impl Coordinator {
         }
         let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key)
             .with_defaults(defaults, checks)
+            .with_unique(unique)
             .in_schema(schema.clone());
         for sequence in &sequences {
             if self
@@ -84,11 +86,8 @@ impl Coordinator {
         }
         self.compute
             .create_table(id, &entry.name, entry.desc.types.clone());
-        if !entry.primary_key.is_empty() {
-            let key = entry.primary_key.clone();
-            self.primary_keys
-                .add_table(id, &entry.name, &entry.desc, key, []);
-        }
+        self.unique_keys
+            .add_table(id, &entry.desc, entry.key_sets(), []);
         self.catalog.insert(entry);
         self.catalog_changed();
         tag("CREATE TABLE")
@@ -284,7 +283,7 @@ impl Coordinator {
         self.stop_source(id);
         self.stop_sink(id);
         self.stop_pg_source(id);
-        self.primary_keys.remove_table(id);
+        self.unique_keys.remove_table(id);
         self.forget_owned_sequences(id);
         if let Some(entry) = self.catalog.remove(id) {
             if entry.is_arranged() {
