@@ -468,6 +468,12 @@ impl eddy_sql::Catalog for Catalog {
         })
     }
 
+    fn create_sql(&self, id: GlobalId) -> Option<String> {
+        self.get(id)
+            .filter(|e| e.kind == ItemKind::Table)
+            .map(|e| e.create_sql.clone())
+    }
+
     fn schema_exists(&self, name: &str) -> bool {
         name == PUBLIC_SCHEMA || SYSTEM_SCHEMAS.contains(&name) || self.schemas.contains_key(name)
     }

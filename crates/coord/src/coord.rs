@@ -104,6 +104,9 @@ pub(crate) struct Coordinator {
     pub(crate) builtins: BuiltinState,
     /// Key values of the tables with a PRIMARY KEY, checked before every write.
     pub(crate) unique_keys: UniqueKeys,
+    /// Tables whose columns an `ALTER TABLE` changed since the start: a block's writes
+    /// to them are checked for their shape at COMMIT (see `sequence/alter.rs`).
+    pub(crate) altered_tables: std::collections::BTreeSet<GlobalId>,
     /// The running reads that a cancel request or `statement_timeout` can stop.
     pub(crate) cancels: Cancels,
     /// The streams and tables being read from Kafka, and their offsets.
@@ -165,6 +168,7 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
         snapshot_rows: config.snapshot_rows.max(1),
         builtins: BuiltinState::default(),
         unique_keys: UniqueKeys::default(),
+        altered_tables: Default::default(),
         cancels: cancels.clone(),
         sources: Sources::default(),
         pg_sources: PgSources::default(),

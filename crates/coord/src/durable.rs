@@ -136,6 +136,19 @@ pub enum LogRecord {
         schema: String,
         name: String,
     },
+    /// `ALTER TABLE`: table `id` (created by an earlier record) has this definition
+    /// now, and each of `readers` (views reading it, by id) this text, re-planned on
+    /// replay. When a column came or went, a `Write` in the same append retracts every
+    /// row in its old shape and inserts it in its new one. Its defaults and constraints
+    /// are in `create_sql`, as a `CreateTable`'s are.
+    AlterTable {
+        id: GlobalId,
+        name: String,
+        desc: RelationDesc,
+        create_sql: String,
+        primary_key: Vec<usize>,
+        readers: Vec<(GlobalId, String)>,
+    },
 }
 
 /// A message a source could not read, as the log keeps it.

@@ -109,6 +109,16 @@ impl UniqueKeys {
         self.tables.get(&id).into_iter().flatten().map(|k| &k.set)
     }
 
+    /// Renames what table `id`'s messages name (its constraints and columns, after a
+    /// rename), keeping the counts: `sets` are its key sets again, on the same columns.
+    pub fn relabel(&mut self, id: GlobalId, desc: &eddy_repr::RelationDesc, sets: Vec<KeySet>) {
+        for (keys, set) in self.tables.get_mut(&id).into_iter().flatten().zip(sets) {
+            debug_assert_eq!(keys.set.columns, set.columns, "a rename keeps the keys");
+            keys.names = set.columns.iter().map(|c| desc.names[*c].clone()).collect();
+            keys.set = set;
+        }
+    }
+
     pub fn remove_table(&mut self, id: GlobalId) {
         self.tables.remove(&id);
     }

@@ -60,6 +60,31 @@ impl Coordinator {
                     );
                     tables.insert(id, HashMap::new());
                 }
+                LogRecord::AlterTable {
+                    id,
+                    name,
+                    desc,
+                    create_sql,
+                    primary_key,
+                    readers,
+                } => {
+                    let schema = self.catalog.remove(id).map(|e| e.schema);
+                    let defaults = eddy_sql::table_defaults(&create_sql);
+                    let (checks, unique) = self.table_constraints(&create_sql);
+                    let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key)
+                        .with_defaults(defaults, checks)
+                        .with_unique(unique);
+                    self.catalog.insert(match schema {
+                        Some(schema) => entry.in_schema(schema),
+                        None => entry,
+                    });
+                    for (reader, create_sql) in readers {
+                        // Planned as new: its old version is not in the way.
+                        self.catalog.remove(reader);
+                        let entry = self.replan(reader, &create_sql, ItemKind::View)?;
+                        self.catalog.insert(entry);
+                    }
+                }
                 LogRecord::CreateView { id, create_sql } => {
                     let entry = self.replan(id, &create_sql, ItemKind::View)?;
                     self.catalog.insert(entry);

@@ -293,7 +293,8 @@ slt_files!(
     ordered_sets,
     volatile,
     create_table_as,
-    unique
+    unique,
+    alter_table
 );
 
 #[test]

@@ -16,7 +16,8 @@
 //!   errors carry a position, since planning works on the parsed tree. Features
 //!   that Postgres has and Eddy does not are `0A000 ... is not supported yet`, never a
 //!   silent difference: DISTINCT ON, aggregates inside a recursive term,
-//!   REFERENCES, ALTER TABLE, CREATE INDEX, and `now()` inside views outside temporal filters
+//!   REFERENCES, ALTER TABLE actions other than RENAME / ADD COLUMN / DROP COLUMN,
+//!   CREATE INDEX, and `now()` inside views outside temporal filters
 //!   (`temporal.rs`). A few functions are only
 //!   partly computable (`string_agg`, `array_agg`, `ARRAY(subquery)` over non-empty
 //!   input, `json_build_object`): they plan, and a row that needs the missing part is
@@ -27,6 +28,7 @@
 //!   functions that read the catalog are lookups in `pg_catalog` relations
 //!   (`introspect.rs`), never constants of planning time.
 
+mod alter_table;
 mod catalog;
 mod context;
 mod copy;
@@ -60,6 +62,7 @@ mod tests;
 use eddy_repr::{RelationDesc, ScalarType, SqlError};
 pub use sqlparser::ast;
 
+pub use crate::alter_table::{AlterTable, TableChange};
 pub use crate::catalog::{item_oid, Catalog, CatalogItem, ItemKind, FIRST_USER_OID};
 pub use crate::copy::{Copy, CopyRelation};
 pub use crate::create_table_as::CreateTableAs;

@@ -93,6 +93,9 @@ pub enum Plan {
         table: Box<Plan>,
         rows: Option<MirRelationExpr>,
     },
+    /// `ALTER TABLE` (see `alter_table.rs`); `None` for `ALTER TABLE IF EXISTS` of a
+    /// table that does not exist.
+    AlterTable(Option<crate::alter_table::AlterTable>),
     /// `CREATE [MATERIALIZED] VIEW`. `expr` computes the view's rows (ORDER BY without
     /// LIMIT dropped, LIMIT/OFFSET as a `TopK`); `create_sql` is the normalized
     /// statement, re-planned when the catalog is loaded on restart; `depends_on` holds

@@ -389,6 +389,16 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             }
             plan_explain(scx, statement)
         }
+        Statement::AlterTable {
+            name,
+            if_exists,
+            only,
+            operations,
+            location: None,
+            on_cluster: None,
+            iceberg: false,
+            ..
+        } => crate::alter_table::plan_alter_table(scx, name, *if_exists, *only, operations),
         other => Err(SqlError::unsupported(statement_kind(other))),
     }
 }
@@ -614,7 +624,7 @@ fn assign(
 /// The value column `column` of `item` takes when a statement gives none (omitted
 /// from an INSERT, or `DEFAULT`): its `DEFAULT` expression, planned now (so `now()`
 /// is this statement's time), else NULL.
-fn default_value(
+pub(crate) fn default_value(
     scx: &StatementContext,
     item: &CatalogItem,
     column: usize,
@@ -631,7 +641,7 @@ fn default_value(
 }
 
 /// A column's `DEFAULT` expression from its SQL text.
-fn parse_default(text: &str) -> Result<Expr, SqlError> {
+pub(crate) fn parse_default(text: &str) -> Result<Expr, SqlError> {
     sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
         .try_with_sql(text)
         .and_then(|mut parser| parser.parse_expr())
@@ -1195,6 +1205,11 @@ fn check_default(
     column: &str,
     typ: ScalarType,
 ) -> Result<(), SqlError> {
+    // Planning `nextval('s')` would take a value: a sequence's default is checked by
+    // the INSERTs that use it.
+    if crate::sequences::sequence_of_default(&default.to_string()).is_some() {
+        return Ok(());
+    }
     let scope = Scope::empty();
     let ecx = ExprContext::new(scx, &scope, &[], "DEFAULT expressions");
     let planned = expr::plan_expr(&ecx, default).map_err(|e| {

@@ -192,6 +192,13 @@ impl Catalog for TestCatalog {
     fn schema_exists(&self, name: &str) -> bool {
         name == "public" || self.items.keys().any(|(schema, _)| schema == name)
     }
+
+    fn create_sql(&self, id: GlobalId) -> Option<String> {
+        (id == T).then(|| {
+            "CREATE TABLE t (a int NOT NULL CHECK (a > 0), b text, c varchar(3), d date, CHECK (b <> c))"
+                .to_string()
+        })
+    }
 }
 
 #[test]
@@ -2763,9 +2770,9 @@ fn unsupported_statements_name_themselves() {
         "CREATE INDEX is not supported yet",
     );
     assert_err(
-        "ALTER TABLE t ADD COLUMN z int",
+        "ALTER TABLE t ADD CONSTRAINT x UNIQUE (a)",
         "0A000",
-        "ALTER TABLE is not supported yet",
+        "ALTER TABLE ... ADD CONSTRAINT x UNIQUE (a) is not supported yet",
     );
     assert_err(
         "CREATE SCHEMA s AUTHORIZATION bob",
@@ -4035,5 +4042,90 @@ fn unique_constraints_are_named_as_postgres_names_them() {
             ("w_c_a_key", &[3, 1][..]),
             ("other", &[2, 3][..]),
         ]
+    );
+}
+
+#[test]
+fn alter_table_plans_the_new_text() {
+    let plan_alter = |sql: &str| match plan_ok(sql) {
+        Plan::AlterTable(Some(alter)) => {
+            let Plan::CreateTable {
+                name,
+                desc,
+                create_sql,
+                checks,
+                ..
+            } = *alter.table
+            else {
+                panic!("not a CREATE TABLE")
+            };
+            let checks: Vec<String> = checks.into_iter().map(|c| c.name).collect();
+            (name, desc, create_sql, checks, alter.change)
+        }
+        other => panic!("{sql}: not ALTER TABLE: {other:?}"),
+    };
+    // The CHECK names Postgres gave are written out before the name changes.
+    let (name, desc, create_sql, checks, change) = plan_alter("ALTER TABLE t RENAME TO n");
+    assert_eq!(name, "n");
+    assert_eq!(names(&desc), ["a", "b", "c", "d"]);
+    assert_eq!(checks, ["t_a_check", "t_check"]);
+    assert_eq!(
+        create_sql,
+        "CREATE TABLE \"n\" (a INT NOT NULL CONSTRAINT \"t_a_check\" CHECK (a > 0), b TEXT, c VARCHAR(3), d DATE, CONSTRAINT \"t_check\" CHECK (b <> c))"
+    );
+    assert_eq!(change, TableChange::RenameTable);
+    // A renamed column is renamed in the constraints.
+    let (_, desc, create_sql, _, _) = plan_alter("ALTER TABLE t RENAME COLUMN b TO bee");
+    assert_eq!(names(&desc), ["a", "bee", "c", "d"]);
+    assert!(create_sql.contains("CHECK (\"bee\" <> c)"), "{create_sql}");
+    // A dropped column takes the constraints that read it.
+    let (_, desc, create_sql, checks, change) = plan_alter("ALTER TABLE t DROP COLUMN c");
+    assert_eq!(names(&desc), ["a", "b", "d"]);
+    assert_eq!(checks, ["t_a_check"]);
+    assert!(!create_sql.contains("t_check"), "{create_sql}");
+    assert_eq!(
+        change,
+        TableChange::DropColumn {
+            column: 2,
+            cascade: false
+        }
+    );
+    // An added column's default fills the rows.
+    let (_, desc, _, _, change) = plan_alter("ALTER TABLE t ADD COLUMN e int DEFAULT 7 NOT NULL");
+    assert_eq!(names(&desc), ["a", "b", "c", "d", "e"]);
+    assert!(!desc.types[4].nullable);
+    let TableChange::AddColumn { fill } = change else {
+        panic!("not ADD COLUMN")
+    };
+    assert_eq!(eval(&fill, &[]), Datum::Int32(7));
+
+    assert!(matches!(
+        plan_ok("ALTER TABLE IF EXISTS nope RENAME TO x"),
+        Plan::AlterTable(None)
+    ));
+    assert_err(
+        "ALTER TABLE src ADD COLUMN x int",
+        "42809",
+        "cannot alter \"src\": it is read from a source",
+    );
+    assert_err(
+        "ALTER TABLE mv RENAME TO x",
+        "42809",
+        "\"mv\" is not a table",
+    );
+    assert_err(
+        "ALTER TABLE t RENAME TO u",
+        "42P07",
+        "relation \"u\" already exists",
+    );
+    assert_err(
+        "ALTER TABLE t ADD COLUMN e int UNIQUE",
+        "0A000",
+        "ADD COLUMN with a key is not supported yet",
+    );
+    assert_err(
+        "ALTER TABLE t ADD COLUMN e int, DROP COLUMN b",
+        "0A000",
+        "several ALTER TABLE actions in one statement are not supported yet",
     );
 }

@@ -229,7 +229,7 @@ impl Coordinator {
     }
 
     /// A read of table `id`.
-    fn table_get(&self, id: GlobalId) -> Result<MirRelationExpr, SqlError> {
+    pub(super) fn table_get(&self, id: GlobalId) -> Result<MirRelationExpr, SqlError> {
         let entry = self
             .catalog
             .get(id)
@@ -347,6 +347,15 @@ impl Coordinator {
         updates: Vec<(GlobalId, Vec<(Row, Diff)>)>,
     ) -> Result<Timestamp, SqlError> {
         for (id, batch) in &updates {
+            if self.altered_tables.contains(id) {
+                let entry = self.catalog.get(*id);
+                if entry.is_some_and(|e| !super::alter::arity_matches(e, batch)) {
+                    return Err(SqlError::new(
+                        SqlState::T_R_SERIALIZATION_FAILURE,
+                        "could not serialize access: the table was altered after this transaction wrote to it",
+                    ));
+                }
+            }
             self.unique_keys.check(*id, &[batch])?;
         }
         let time = self.oracle.write_ts(now_ms());
