@@ -301,3 +301,34 @@ impl Storage {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// bincode tags a variant by its position: logs written before a variant was added
+    /// decode only if the variants before it keep their places (new ones go last).
+    #[test]
+    fn variants_keep_their_tags() {
+        let tag = |record: &LogRecord| u32::from_le_bytes(record.encode()[..4].try_into().unwrap());
+        assert_eq!(tag(&LogRecord::Drop { ids: vec![] }), 2);
+        assert_eq!(
+            tag(&LogRecord::DropSequence {
+                schema: String::new(),
+                name: String::new()
+            }),
+            16
+        );
+        let alter = LogRecord::AlterTable {
+            id: GlobalId::User(1),
+            name: "t".into(),
+            desc: RelationDesc::empty(),
+            create_sql: "CREATE TABLE t ()".into(),
+            primary_key: vec![],
+            readers: vec![(GlobalId::User(2), "CREATE VIEW v AS SELECT 1".into())],
+        };
+        assert_eq!(tag(&alter), 17);
+        let decoded = LogRecord::decode(&alter.encode()).unwrap();
+        assert_eq!(format!("{decoded:?}"), format!("{alter:?}"));
+    }
+}
