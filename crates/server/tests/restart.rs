@@ -592,8 +592,9 @@ async fn unique_constraints_survive_a_restart() {
 
 /// `ALTER TABLE` survives `kill -9`: a renamed table (and the view reading it, whose
 /// text now names the new name), renamed, added and dropped columns with the rows
-/// rewritten, the serial default and the constraints' names; then the same again
-/// after a restart that replays a snapshot.
+/// rewritten, a materialized view rebuilt over an added column, the serial default
+/// and the constraints' names; then the same again after a restart that replays a
+/// snapshot.
 #[tokio::test]
 async fn alter_table_survives_a_restart() {
     let mut eddy = common::start_eddy(1);
@@ -618,7 +619,9 @@ async fn alter_table_survives_a_restart() {
              ALTER TABLE plain ADD COLUMN d text DEFAULT 'new' NOT NULL;
              ALTER TABLE plain DROP COLUMN b;
              ALTER TABLE plain RENAME COLUMN c TO total;
-             INSERT INTO plain VALUES (3, 30, 'own');",
+             CREATE MATERIALIZED VIEW plain_sum AS SELECT sum(total) AS s FROM plain;
+             ALTER TABLE plain ADD COLUMN e int DEFAULT 1;
+             INSERT INTO plain VALUES (3, 30, 'own', 2);",
         )
         .await
         .expect("alter");
@@ -673,6 +676,10 @@ async fn alter_table_survives_a_restart() {
                 row("3", "30", "own")
             ]
         );
+        let sum = query_rows(&client, "SELECT s FROM plain_sum")
+            .await
+            .expect("the view over the altered table");
+        assert_eq!(sum, vec![vec![Some("60".to_string())]]);
         client
             .batch_execute("DELETE FROM parts WHERE name = 'pin'")
             .await

@@ -8,18 +8,23 @@
 //!   text of every view it rewrites) and, when a column comes or goes, a `Write` that
 //!   retracts every row in its old shape and inserts it in its new one: a restart
 //!   finds both or neither, and replays rows of either shape in log order.
-//! - Views are never silently broken. `RENAME TO` keeps them: their texts are
-//!   rewritten to read the new name and planned again to check they still plan (their
-//!   running dataflows read the table by id, which does not change, so they go on).
-//!   Any other change to a table a view or sink reads is refused with 2BP01 (`DROP
-//!   COLUMN ... CASCADE` drops them first), since their plans read the table's columns
-//!   by position.
+//! - Views are never silently broken: every view reading the table is planned again
+//!   on the new definition (its text reading the new name after `RENAME TO`), keeping
+//!   its id, and must plan with the columns it had. One that does not (it reads a
+//!   dropped column, or every column through `SELECT *`) refuses the change with
+//!   2BP01, or with `DROP COLUMN ... CASCADE` is dropped (with what reads it). A
+//!   rename leaves the running dataflows as they are (they read the table by id); when
+//!   a column comes or goes, the materialized views reading the table are built again
+//!   over its new collection from the write's time. `RENAME COLUMN` of a table a view
+//!   reads is refused (the view's text names the column), as is any change to a table
+//!   a sink reads.
 //! - A column coming or going replaces the table's collection in the workers (same
 //!   id, new arity), and ends the subscriptions reading it. The rows this session's
 //!   transaction block wrote to it and has not committed are reshaped where they
 //!   wait; another block that wrote rows of the old shape cannot commit them (40001
 //!   at COMMIT: see [`Coordinator::write`]).
 
+use eddy_dataflow::DataflowDesc;
 use eddy_expr::optimize::consolidate;
 use eddy_repr::{Datum, Diff, GlobalId, Row, SqlError, SqlState};
 use eddy_sql::{AlterTable, ItemKind, Plan, TableChange};
@@ -65,27 +70,54 @@ impl Coordinator {
         let mut readers = self.catalog.drop_order(&[id], true)?;
         readers.retain(|r| *r != id);
         readers.reverse();
-        let readers = match (&change, readers.is_empty()) {
-            (_, true) => vec![],
-            (TableChange::RenameTable, false) => self.renamed_readers(&old, &entry, &readers)?,
-            (TableChange::DropColumn { cascade: true, .. }, false) => {
-                // The views that read the column (they no longer plan) go, with what
-                // reads them; any other reader stays and refuses the change.
-                let doomed = self.readers_of_column(&old, &entry, &readers);
-                let mut gone = self.catalog.drop_order(&doomed, true)?;
-                gone.push(id);
-                let remaining: Vec<GlobalId> = readers
-                    .iter()
-                    .copied()
-                    .filter(|r| !gone.contains(r))
-                    .collect();
-                if !remaining.is_empty() {
-                    return Err(self.readers_depend(&old, &change, &remaining));
-                }
-                self.drop_items(&doomed, true, ItemKind::View)?;
-                vec![]
+        let replanned = self.replan_readers(&old, &entry, &readers);
+        let readers: Vec<CatalogEntry> = match &change {
+            TableChange::RenameColumn { .. } if !readers.is_empty() => {
+                return Err(self.readers_depend(&old, &change, &readers))
             }
-            (change, false) => return Err(self.readers_depend(&old, change, &readers)),
+            TableChange::DropColumn { cascade: true, .. } => {
+                // The views that read the column (they no longer plan) go, with what
+                // reads them; the others are rebuilt.
+                let doomed: Vec<GlobalId> = replanned
+                    .iter()
+                    .filter(|(r, planned)| planned.is_err() && self.reads(*r, id))
+                    .map(|(r, _)| *r)
+                    .collect();
+                let gone = self.catalog.drop_order(&doomed, true)?;
+                if let Some((_, Err(e))) = replanned
+                    .iter()
+                    .find(|(r, planned)| planned.is_err() && !gone.contains(r))
+                {
+                    return Err(e.clone());
+                }
+                if !doomed.is_empty() {
+                    self.drop_items(&doomed, true, ItemKind::View)?;
+                }
+                replanned
+                    .into_iter()
+                    .filter(|(r, _)| !gone.contains(r))
+                    .filter_map(|(_, planned)| planned.ok())
+                    .collect()
+            }
+            _ => {
+                let failed: Vec<GlobalId> = replanned
+                    .iter()
+                    .filter(|(_, planned)| planned.is_err())
+                    .map(|(r, _)| *r)
+                    .collect();
+                match (
+                    &change,
+                    replanned.iter().find_map(|(_, p)| p.as_ref().err()),
+                ) {
+                    (_, None) => {}
+                    (TableChange::RenameTable, Some(e)) => return Err(e.clone()),
+                    (_, Some(_)) => return Err(self.readers_depend(&old, &change, &failed)),
+                }
+                replanned
+                    .into_iter()
+                    .filter_map(|(_, planned)| planned.ok())
+                    .collect()
+            }
         };
         // A column comes or goes: every row is reshaped, the committed ones by a write
         // logged with the new definition, this session's pending ones (of its
@@ -158,6 +190,11 @@ impl Coordinator {
         self.storage.append(&records)?;
         self.catalog.remove(id);
         self.catalog.insert(entry.clone());
+        let rebuilt: Vec<CatalogEntry> = readers
+            .iter()
+            .filter(|r| r.kind == ItemKind::MaterializedView)
+            .cloned()
+            .collect();
         for reader in readers {
             self.catalog.remove(reader.id);
             self.catalog.insert(reader);
@@ -170,7 +207,14 @@ impl Coordinator {
                     .flat_map(|(_, rows)| rows)
                     .filter(|(_, diff)| *diff > 0)
                     .collect();
-                self.end_subscribes_reading(&[id]);
+                // The materialized views reading the table read the old collection:
+                // they are built again over the new one, from the write's time.
+                let mut replaced: Vec<GlobalId> = rebuilt.iter().map(|r| r.id).collect();
+                replaced.push(id);
+                self.end_subscribes_reading(&replaced);
+                for view in rebuilt.iter().rev() {
+                    self.compute.drop_collection(view.id);
+                }
                 self.compute.drop_collection(id);
                 self.compute
                     .create_table(id, &entry.name, entry.desc.types.clone());
@@ -180,6 +224,14 @@ impl Coordinator {
                     .add_table(id, &entry.desc, entry.key_sets(), []);
                 self.altered_tables.insert(id);
                 self.publish_write(time, vec![(id, new_rows)]);
+                for view in rebuilt {
+                    self.compute.create_dataflow(DataflowDesc {
+                        id: view.id,
+                        name: view.name,
+                        plan: view.plan.expect("views have plans"),
+                        as_of: time,
+                    });
+                }
                 if let (Some(pending), TxnState::InBlock { writes, .. }) = (
                     pending,
                     &mut self.sessions.get_mut(&session_id).expect("session").txn,
@@ -196,79 +248,77 @@ impl Coordinator {
         tag("ALTER TABLE")
     }
 
-    /// The views reading table `old` (`readers`, in creation order) with their texts
-    /// reading it as `new` is named, each planned again on the renamed table (and the
-    /// readers before it) to check it still plans; they keep their ids.
-    fn renamed_readers(
+    /// Each of `readers` (what reads table `old`, in creation order) planned again on
+    /// the table's new definition `new` (its text reading the new name after a
+    /// rename), keeping its id; an error for one that no longer plans (it reads a
+    /// column that goes), whose columns would change (it reads every column: `SELECT
+    /// *`), that reads one that fails, or that is not a view.
+    fn replan_readers(
         &self,
         old: &CatalogEntry,
         new: &CatalogEntry,
         readers: &[GlobalId],
-    ) -> Result<Vec<CatalogEntry>, SqlError> {
+    ) -> Vec<(GlobalId, Result<CatalogEntry, SqlError>)> {
         let mut scratch = self.catalog.clone();
         scratch.remove(old.id);
         scratch.insert(new.clone());
         let from = (old.schema.clone(), old.name.clone());
-        let mut entries = Vec::with_capacity(readers.len());
+        let mut failed: Vec<GlobalId> = vec![];
+        let mut out = Vec::with_capacity(readers.len());
         for reader in readers {
             let entry = self.catalog.get(*reader).expect("a reader in the catalog");
-            if !matches!(entry.kind, ItemKind::View | ItemKind::MaterializedView) {
-                return Err(SqlError::unsupported(format!(
-                    "renaming a table {} {} reads",
-                    entry.kind.noun(),
-                    entry.qualified_name()
-                )));
-            }
-            let mut stmt = super::parse_one(&entry.create_sql)?;
-            super::replace::rename_reads(&mut stmt, &from, &new.name);
-            scratch.remove(*reader);
-            let replanned = self.plan_entry(&scratch, &stmt, *reader).map_err(|e| {
+            let does_not_plan = |why: String| {
                 SqlError::new(
                     SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
                     format!(
-                        "{} {} does not plan on the renamed table: {}",
+                        "{} {} does not plan on the new definition of table {}: {why}",
                         entry.kind.noun(),
                         entry.qualified_name(),
-                        e.message
+                        old.qualified_name()
                     ),
                 )
-            })?;
-            scratch.insert(replanned.clone());
-            entries.push(replanned);
+            };
+            scratch.remove(*reader);
+            let planned = if !matches!(entry.kind, ItemKind::View | ItemKind::MaterializedView) {
+                Err(SqlError::unsupported(format!(
+                    "altering a table {} {} reads",
+                    entry.kind.noun(),
+                    entry.qualified_name()
+                )))
+            } else if let Some(failed) = entry.depends_on.iter().find(|d| failed.contains(d)) {
+                let name = self.catalog.get(*failed).map(|e| e.qualified_name());
+                Err(does_not_plan(format!(
+                    "it reads {}",
+                    name.unwrap_or_default()
+                )))
+            } else {
+                super::parse_one(&entry.create_sql).and_then(|mut stmt| {
+                    if old.name != new.name {
+                        super::replace::rename_reads(&mut stmt, &from, &new.name);
+                    }
+                    let planned = self
+                        .plan_entry(&scratch, &stmt, *reader)
+                        .map_err(|e| does_not_plan(e.message))?;
+                    if planned.desc != entry.desc {
+                        return Err(does_not_plan("its columns would change".into()));
+                    }
+                    Ok(planned)
+                })
+            };
+            match &planned {
+                Ok(planned) => scratch.insert(planned.clone()),
+                Err(_) => failed.push(*reader),
+            }
+            out.push((*reader, planned));
         }
-        Ok(entries)
+        out
     }
 
-    /// The direct readers of table `old` (among `readers`) whose text does not plan on
-    /// its new definition `new`: those reading a dropped column. (A reader that plans
-    /// still reads the columns by their old positions: it is not dropped, and refuses
-    /// the change.)
-    fn readers_of_column(
-        &self,
-        old: &CatalogEntry,
-        new: &CatalogEntry,
-        readers: &[GlobalId],
-    ) -> Vec<GlobalId> {
-        let mut scratch = self.catalog.clone();
-        scratch.remove(old.id);
-        scratch.insert(new.clone());
-        readers
-            .iter()
-            .copied()
-            .filter(|r| {
-                let Some(entry) = self.catalog.get(*r) else {
-                    return false;
-                };
-                if !entry.depends_on.contains(&old.id) {
-                    return false;
-                }
-                let mut scratch = scratch.clone();
-                scratch.remove(*r);
-                super::parse_one(&entry.create_sql)
-                    .and_then(|stmt| self.plan_entry(&scratch, &stmt, *r))
-                    .is_err()
-            })
-            .collect()
+    /// Whether item `reader` reads `id` directly.
+    fn reads(&self, reader: GlobalId, id: GlobalId) -> bool {
+        self.catalog
+            .get(reader)
+            .is_some_and(|e| e.depends_on.contains(&id))
     }
 
     /// 2BP01 for a change to table `old` that the items `readers` would not survive.
