@@ -53,6 +53,9 @@ pub struct CatalogEntry {
     pub defaults: Vec<Option<String>>,
     /// For a table: its CHECK constraints, enforced on every row written.
     pub checks: Vec<eddy_sql::CheckConstraint>,
+    /// For a table: its UNIQUE constraints (enforced with the primary key: see
+    /// [`CatalogEntry::key_sets`]).
+    pub unique: Vec<eddy_sql::UniqueConstraint>,
 }
 
 /// What a Postgres source reads and where it stands upstream: kept in its catalog
@@ -95,6 +98,7 @@ impl CatalogEntry {
             upstream: None,
             defaults: vec![],
             checks: vec![],
+            unique: vec![],
         }
     }
 
@@ -142,6 +146,7 @@ impl CatalogEntry {
             upstream: None,
             defaults: vec![],
             checks: vec![],
+            unique: vec![],
         }
     }
 
@@ -208,6 +213,29 @@ impl CatalogEntry {
             checks,
             ..self
         }
+    }
+
+    /// The same table with its UNIQUE constraints.
+    pub fn with_unique(self, unique: Vec<eddy_sql::UniqueConstraint>) -> Self {
+        CatalogEntry { unique, ..self }
+    }
+
+    /// The key sets the key index enforces for a table: its primary key
+    /// (`<table>_pkey`), then its UNIQUE constraints. A source's keys are kept unique by
+    /// its envelope, not checked: it has none here.
+    pub fn key_sets(&self) -> Vec<crate::keys::KeySet> {
+        if self.kind != eddy_sql::ItemKind::Table {
+            return vec![];
+        }
+        let primary = (!self.primary_key.is_empty()).then(|| crate::keys::KeySet {
+            constraint: format!("{}_pkey", self.name),
+            columns: self.primary_key.clone(),
+        });
+        let unique = self.unique.iter().map(|u| crate::keys::KeySet {
+            constraint: u.name.clone(),
+            columns: u.columns.clone(),
+        });
+        primary.into_iter().chain(unique).collect()
     }
 
     /// The same entry in schema `schema`.
@@ -438,6 +466,12 @@ impl eddy_sql::Catalog for Catalog {
             },
             defaults: entry.defaults.clone(),
         })
+    }
+
+    fn create_sql(&self, id: GlobalId) -> Option<String> {
+        self.get(id)
+            .filter(|e| e.kind == ItemKind::Table)
+            .map(|e| e.create_sql.clone())
     }
 
     fn schema_exists(&self, name: &str) -> bool {

@@ -31,7 +31,7 @@ use crate::cancel::Cancels;
 use crate::catalog::Catalog;
 use crate::command::{Command, ExecuteResponse, Responder, StatementDesc, COMMAND_QUEUE_CAPACITY};
 use crate::durable::Storage;
-use crate::keys::PrimaryKeys;
+use crate::keys::UniqueKeys;
 use crate::metrics::Metrics;
 use crate::pg_sources::PgSources;
 use crate::sequence::{ActiveSubscribe, ApplyFailure, BuildingVersions, HeldSwaps};
@@ -103,7 +103,10 @@ pub(crate) struct Coordinator {
     /// What the builtin (pg_catalog, information_schema) tables hold.
     pub(crate) builtins: BuiltinState,
     /// Key values of the tables with a PRIMARY KEY, checked before every write.
-    pub(crate) primary_keys: PrimaryKeys,
+    pub(crate) unique_keys: UniqueKeys,
+    /// Tables whose columns an `ALTER TABLE` changed since the start: a block's writes
+    /// to them are checked for their shape at COMMIT (see `sequence/alter.rs`).
+    pub(crate) altered_tables: std::collections::BTreeSet<GlobalId>,
     /// The running reads that a cancel request or `statement_timeout` can stop.
     pub(crate) cancels: Cancels,
     /// The streams and tables being read from Kafka, and their offsets.
@@ -164,7 +167,8 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
         rows_since_snapshot: 0,
         snapshot_rows: config.snapshot_rows.max(1),
         builtins: BuiltinState::default(),
-        primary_keys: PrimaryKeys::default(),
+        unique_keys: UniqueKeys::default(),
+        altered_tables: Default::default(),
         cancels: cancels.clone(),
         sources: Sources::default(),
         pg_sources: PgSources::default(),

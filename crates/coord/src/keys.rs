@@ -1,11 +1,13 @@
-//! PRIMARY KEY enforcement: the set of key values of every table that has a primary
-//! key, kept by the coordinator next to the tables it writes.
+//! PRIMARY KEY and UNIQUE enforcement: for every table with keys, the values of each
+//! of its key sets, kept by the coordinator next to the tables it writes.
 //!
-//! Invariant: after every committed write, each key of a table appears in at most one
-//! of its rows, as Postgres' unique index guarantees. A write is checked before it is
-//! made durable; one that would leave two rows with a key fails with `23505` and
-//! changes nothing. The index holds one entry per row (the key's packed datums), and is
-//! rebuilt from the tables' contents on recovery.
+//! Invariant: after every committed write, each non-NULL value of a table's key set
+//! appears in at most one of its rows, as Postgres' unique indexes guarantee. A key
+//! holding a NULL is not counted and never conflicts (Postgres' default `NULLS
+//! DISTINCT`; primary key columns are NOT NULL anyway). A write is checked against
+//! every key set before it is made durable; one that would leave two rows with a key
+//! fails with `23505` naming the constraint and changes nothing. The index holds one
+//! entry per key value and is rebuilt from the tables' contents on recovery.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,59 +16,107 @@ use eddy_repr::{Datum, Diff, GlobalId, Row, ScalarType};
 use eddy_repr::SqlError;
 use eddy_repr::SqlState;
 
-/// A table's key columns and the number of rows holding each key value.
-struct TableKeys {
-    /// Constraint name (`<table>_pkey`), column names and types, for messages.
-    constraint: String,
+/// One key set of a table: a primary key or a UNIQUE constraint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeySet {
+    /// The constraint's name (`<table>_pkey`, `<table>_<column>_key`, or as given).
+    pub constraint: String,
+    pub columns: Vec<usize>,
+}
+
+/// One key set's columns and the number of rows holding each (non-NULL) key value.
+struct KeyCounts {
+    set: KeySet,
+    /// Column names and types, for messages.
     names: Vec<String>,
     types: Vec<ScalarType>,
-    columns: Vec<usize>,
     counts: HashMap<Row, Diff>,
 }
 
-impl TableKeys {
-    fn key_of(&self, row: &Row) -> Row {
+impl KeyCounts {
+    /// The key of `row`, or `None` when it holds a NULL (it conflicts with nothing).
+    fn key_of(&self, row: &Row) -> Option<Row> {
         let datums = row.unpack();
-        Row::pack(self.columns.iter().map(|c| &datums[*c]))
+        let key: Vec<&Datum> = self.set.columns.iter().map(|c| &datums[*c]).collect();
+        if key.iter().any(|d| d.is_null()) {
+            return None;
+        }
+        Some(Row::pack(key))
+    }
+
+    /// The first key value (in key order) that `delta` would leave in two rows.
+    fn duplicate(&self, batches: &[&[(Row, Diff)]]) -> Option<Row> {
+        let mut delta: HashMap<Row, Diff> = HashMap::new();
+        for (row, diff) in batches.iter().flat_map(|b| b.iter()) {
+            if let Some(key) = self.key_of(row) {
+                *delta.entry(key).or_insert(0) += diff;
+            }
+        }
+        delta
+            .into_iter()
+            .filter(|(key, d)| *d > 0 && self.counts.get(key).copied().unwrap_or(0) + *d > 1)
+            .map(|(key, _)| key)
+            .min()
     }
 }
 
 #[derive(Default)]
-pub struct PrimaryKeys {
-    tables: BTreeMap<GlobalId, TableKeys>,
+pub struct UniqueKeys {
+    tables: BTreeMap<GlobalId, Vec<KeyCounts>>,
 }
 
-impl PrimaryKeys {
-    /// Starts tracking table `id`, keyed on `columns` of `desc`, whose contents are
-    /// `rows`.
+impl UniqueKeys {
+    /// Starts tracking table `id` (columns `desc`) with key sets `sets`, whose
+    /// contents are `rows`. A table without key sets is not tracked.
     pub fn add_table<'a>(
         &mut self,
         id: GlobalId,
-        table: &str,
         desc: &eddy_repr::RelationDesc,
-        columns: Vec<usize>,
+        sets: Vec<KeySet>,
         rows: impl IntoIterator<Item = (&'a Row, Diff)>,
     ) {
-        let mut keys = TableKeys {
-            constraint: format!("{table}_pkey"),
-            names: columns.iter().map(|c| desc.names[*c].clone()).collect(),
-            types: columns.iter().map(|c| desc.types[*c].scalar_type).collect(),
-            columns,
-            counts: HashMap::new(),
-        };
-        for (row, diff) in rows {
-            let key = keys.key_of(row);
-            *keys.counts.entry(key).or_insert(0) += diff;
+        if sets.is_empty() {
+            return;
         }
-        keys.counts.retain(|_, n| *n != 0);
+        let mut keys: Vec<KeyCounts> = sets
+            .into_iter()
+            .map(|set| KeyCounts {
+                names: set.columns.iter().map(|c| desc.names[*c].clone()).collect(),
+                types: set
+                    .columns
+                    .iter()
+                    .map(|c| desc.types[*c].scalar_type)
+                    .collect(),
+                set,
+                counts: HashMap::new(),
+            })
+            .collect();
+        for (row, diff) in rows {
+            for k in &mut keys {
+                if let Some(key) = k.key_of(row) {
+                    *k.counts.entry(key).or_insert(0) += diff;
+                }
+            }
+        }
+        for k in &mut keys {
+            k.counts.retain(|_, n| *n != 0);
+        }
         self.tables.insert(id, keys);
     }
 
-    /// The primary key of table `id`: its constraint's name and its columns.
-    pub fn key_of_table(&self, id: GlobalId) -> Option<(&str, &[usize])> {
-        self.tables
-            .get(&id)
-            .map(|keys| (keys.constraint.as_str(), keys.columns.as_slice()))
+    /// The key sets of table `id`, its primary key first.
+    pub fn key_sets(&self, id: GlobalId) -> impl Iterator<Item = &KeySet> {
+        self.tables.get(&id).into_iter().flatten().map(|k| &k.set)
+    }
+
+    /// Renames what table `id`'s messages name (its constraints and columns, after a
+    /// rename), keeping the counts: `sets` are its key sets again, on the same columns.
+    pub fn relabel(&mut self, id: GlobalId, desc: &eddy_repr::RelationDesc, sets: Vec<KeySet>) {
+        for (keys, set) in self.tables.get_mut(&id).into_iter().flatten().zip(sets) {
+            debug_assert_eq!(keys.set.columns, set.columns, "a rename keeps the keys");
+            keys.names = set.columns.iter().map(|c| desc.names[*c].clone()).collect();
+            keys.set = set;
+        }
     }
 
     pub fn remove_table(&mut self, id: GlobalId) {
@@ -74,58 +124,45 @@ impl PrimaryKeys {
     }
 
     /// Checks that applying `batches` (in addition to what the table holds) leaves
-    /// every key of table `id` in at most one row.
+    /// every key of every key set of table `id` in at most one row; the first set
+    /// violated is reported.
     pub fn check(&self, id: GlobalId, batches: &[&[(Row, Diff)]]) -> Result<(), SqlError> {
-        let Some(keys) = self.tables.get(&id) else {
-            return Ok(());
-        };
-        let mut delta: HashMap<Row, Diff> = HashMap::new();
-        for (row, diff) in batches.iter().flat_map(|b| b.iter()) {
-            *delta.entry(keys.key_of(row)).or_insert(0) += diff;
+        for keys in self.tables.get(&id).into_iter().flatten() {
+            if let Some(key) = keys.duplicate(batches) {
+                return Err(duplicate_key(keys, &key));
+            }
         }
-        // Report the first offending key in key order, so the message is deterministic.
-        let mut duplicates: Vec<&Row> = delta
-            .iter()
-            .filter(|(key, d)| **d > 0 && keys.counts.get(*key).copied().unwrap_or(0) + **d > 1)
-            .map(|(key, _)| key)
-            .collect();
-        duplicates.sort();
-        match duplicates.first() {
-            None => Ok(()),
-            Some(key) => Err(duplicate_key(keys, key)),
-        }
+        Ok(())
     }
 
     /// Records a committed write to table `id`.
     pub fn apply(&mut self, id: GlobalId, rows: &[(Row, Diff)]) {
-        let Some(keys) = self.tables.get_mut(&id) else {
-            return;
-        };
-        for (row, diff) in rows {
-            let key = keys.key_of(row);
-            let count = keys.counts.entry(key.clone()).or_insert(0);
-            *count += diff;
-            if *count == 0 {
-                keys.counts.remove(&key);
+        for keys in self.tables.get_mut(&id).into_iter().flatten() {
+            for (row, diff) in rows {
+                let Some(key) = keys.key_of(row) else {
+                    continue;
+                };
+                let count = keys.counts.entry(key.clone()).or_insert(0);
+                *count += diff;
+                if *count == 0 {
+                    keys.counts.remove(&key);
+                }
             }
         }
     }
 }
 
-fn duplicate_key(keys: &TableKeys, key: &Row) -> SqlError {
+fn duplicate_key(keys: &KeyCounts, key: &Row) -> SqlError {
     let values: Vec<String> = key
         .iter()
         .zip(&keys.types)
-        .map(|(d, typ)| match d {
-            Datum::Null => "null".to_string(),
-            d => eddy_repr::strconv::format_datum(&d, typ),
-        })
+        .map(|(d, typ)| eddy_repr::strconv::format_datum(&d, typ))
         .collect();
     SqlError::new(
         SqlState::UNIQUE_VIOLATION,
         format!(
             "duplicate key value violates unique constraint \"{}\"",
-            keys.constraint
+            keys.set.constraint
         ),
     )
     .with_detail(format!(
@@ -143,17 +180,23 @@ mod tests {
         Row::pack(&[Datum::Int64(id), Datum::String(v.into())])
     }
 
-    fn keys() -> PrimaryKeys {
-        let mut keys = PrimaryKeys::default();
+    fn pkey() -> Vec<KeySet> {
+        vec![KeySet {
+            constraint: "t_pkey".into(),
+            columns: vec![0],
+        }]
+    }
+
+    fn keys() -> UniqueKeys {
+        let mut keys = UniqueKeys::default();
         let existing = [row(1, "a"), row(2, "b")];
         let desc = eddy_repr::RelationDesc::empty()
             .with_column("id", ScalarType::Int64.nullable(false))
             .with_column("v", ScalarType::Text.nullable(true));
         keys.add_table(
             GlobalId::User(1),
-            "t",
             &desc,
-            vec![0],
+            pkey(),
             existing.iter().map(|r| (r, 1)),
         );
         keys
@@ -187,5 +230,52 @@ mod tests {
         // Tables without a key are not checked.
         keys.check(GlobalId::User(9), &[&[(row(1, "a"), 5)]])
             .unwrap();
+    }
+
+    fn nullable_row(id: i64, v: Option<&str>) -> Row {
+        Row::pack(&[
+            Datum::Int64(id),
+            v.map_or(Datum::Null, |v| Datum::String(v.into())),
+        ])
+    }
+
+    #[test]
+    fn every_key_set_is_checked_and_nulls_never_conflict() {
+        let mut keys = UniqueKeys::default();
+        let desc = eddy_repr::RelationDesc::empty()
+            .with_column("id", ScalarType::Int64.nullable(false))
+            .with_column("v", ScalarType::Text.nullable(true));
+        let mut sets = pkey();
+        sets.push(KeySet {
+            constraint: "t_v_key".into(),
+            columns: vec![1],
+        });
+        let existing = [nullable_row(1, Some("a")), nullable_row(2, None)];
+        let id = GlobalId::User(1);
+        keys.add_table(id, &desc, sets, existing.iter().map(|r| (r, 1)));
+        let err = keys
+            .check(id, &[&[(nullable_row(3, Some("a")), 1)]])
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "duplicate key value violates unique constraint \"t_v_key\""
+        );
+        assert_eq!(err.detail.as_deref(), Some("Key (v)=(a) already exists."));
+        // The primary key is reported first.
+        let err = keys
+            .check(id, &[&[(nullable_row(1, Some("a")), 1)]])
+            .unwrap_err();
+        assert!(err.message.contains("t_pkey"), "{err:?}");
+        // Any number of NULLs.
+        let nulls = [(nullable_row(3, None), 1), (nullable_row(4, None), 1)];
+        keys.check(id, &[&nulls]).unwrap();
+        keys.apply(id, &nulls);
+        keys.check(id, &[&[(nullable_row(5, None), 1)]]).unwrap();
+        assert_eq!(
+            keys.key_sets(id)
+                .map(|s| s.constraint.as_str())
+                .collect::<Vec<_>>(),
+            ["t_pkey", "t_v_key"]
+        );
     }
 }

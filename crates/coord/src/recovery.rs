@@ -49,15 +49,41 @@ impl Coordinator {
                     create_sql,
                     primary_key,
                 } => {
-                    // Not in the record: a table's defaults and checks are in its
-                    // statement.
+                    // Not in the record: a table's defaults, checks and UNIQUE
+                    // constraints are in its statement.
                     let defaults = eddy_sql::table_defaults(&create_sql);
-                    let checks = self.table_checks(&create_sql);
+                    let (checks, unique) = self.table_constraints(&create_sql);
                     self.catalog.insert(
                         CatalogEntry::table(id, name, desc, create_sql, primary_key)
-                            .with_defaults(defaults, checks),
+                            .with_defaults(defaults, checks)
+                            .with_unique(unique),
                     );
                     tables.insert(id, HashMap::new());
+                }
+                LogRecord::AlterTable {
+                    id,
+                    name,
+                    desc,
+                    create_sql,
+                    primary_key,
+                    readers,
+                } => {
+                    let schema = self.catalog.remove(id).map(|e| e.schema);
+                    let defaults = eddy_sql::table_defaults(&create_sql);
+                    let (checks, unique) = self.table_constraints(&create_sql);
+                    let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key)
+                        .with_defaults(defaults, checks)
+                        .with_unique(unique);
+                    self.catalog.insert(match schema {
+                        Some(schema) => entry.in_schema(schema),
+                        None => entry,
+                    });
+                    for (reader, create_sql) in readers {
+                        // Planned as new: its old version is not in the way.
+                        self.catalog.remove(reader);
+                        let entry = self.replan(reader, &create_sql, ItemKind::View)?;
+                        self.catalog.insert(entry);
+                    }
                 }
                 LogRecord::CreateView { id, create_sql } => {
                     let entry = self.replan(id, &create_sql, ItemKind::View)?;
@@ -309,16 +335,12 @@ impl Coordinator {
             self.compute
                 .create_table(id, &entry.name, entry.desc.types.clone());
             let updates: Vec<(Row, Diff)> = rows.into_iter().filter(|(_, d)| *d != 0).collect();
-            // A source's keys are kept unique by its envelope, not checked here.
-            if entry.kind == ItemKind::Table && !entry.primary_key.is_empty() {
-                self.primary_keys.add_table(
-                    id,
-                    &entry.name,
-                    &entry.desc,
-                    entry.primary_key.clone(),
-                    updates.iter().map(|(r, d)| (r, *d)),
-                );
-            }
+            self.unique_keys.add_table(
+                id,
+                &entry.desc,
+                entry.key_sets(),
+                updates.iter().map(|(r, d)| (r, *d)),
+            );
             rows_loaded += updates.len();
             self.count_rows(id, &updates);
             if !updates.is_empty() {
@@ -340,19 +362,26 @@ impl Coordinator {
         }
     }
 
-    /// The CHECK constraints of a table, planned again from its logged `CREATE TABLE`
-    /// text (before the table is in the catalog). A text that no longer plans (never
-    /// expected: it planned when the table was created) is logged and yields none.
-    fn table_checks(&self, create_sql: &str) -> Vec<eddy_sql::CheckConstraint> {
+    /// The CHECK and UNIQUE constraints of a table, planned again from its logged
+    /// `CREATE TABLE` text (before the table is in the catalog). A text that no longer
+    /// plans (never expected: it planned when the table was created) is logged and
+    /// yields none.
+    fn table_constraints(
+        &self,
+        create_sql: &str,
+    ) -> (
+        Vec<eddy_sql::CheckConstraint>,
+        Vec<eddy_sql::UniqueConstraint>,
+    ) {
         let planned = crate::sequence::parse_one(create_sql).and_then(|stmt| {
             eddy_sql::plan(&self.catalog, &self.plan_context(None, vec![]), &stmt)
         });
         match planned {
-            Ok(eddy_sql::Plan::CreateTable { checks, .. }) => checks,
-            Ok(_) => vec![],
+            Ok(eddy_sql::Plan::CreateTable { checks, unique, .. }) => (checks, unique),
+            Ok(_) => (vec![], vec![]),
             Err(e) => {
-                warn!(error = %e, create_sql, "the CHECK constraints of a table could not be planned again");
-                vec![]
+                warn!(error = %e, create_sql, "the constraints of a table could not be planned again");
+                (vec![], vec![])
             }
         }
     }

@@ -526,3 +526,55 @@ async fn prepared_upserts_with_returning() {
         .unwrap();
     assert_eq!(n, 2);
 }
+
+/// `ALTER TABLE` and transaction blocks: rows a block wrote and has not committed are
+/// reshaped with the table when the block's own session alters it; another session's
+/// block that wrote rows of the old shape cannot commit them (40001).
+#[tokio::test]
+async fn alter_table_and_open_blocks() {
+    let (eddy, client) = connect().await;
+    let other = eddy.connect().await.expect("connect");
+    client
+        .batch_execute("CREATE TABLE t (a int, b text); INSERT INTO t VALUES (1, 'x')")
+        .await
+        .expect("setup");
+    // Its own block: the pending row gets the new column.
+    client
+        .batch_execute(
+            "BEGIN; INSERT INTO t VALUES (2, 'y'); ALTER TABLE t ADD COLUMN c int DEFAULT 7; COMMIT",
+        )
+        .await
+        .expect("own block");
+    let rows: Vec<(i32, i32)> = client
+        .query("SELECT a, c FROM t ORDER BY a", &[])
+        .await
+        .expect("read")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(rows, [(1, 7), (2, 7)]);
+    // Another session's block wrote rows of the old shape.
+    other
+        .batch_execute("BEGIN; INSERT INTO t VALUES (3, 'z', 0)")
+        .await
+        .expect("other block");
+    client
+        .batch_execute("ALTER TABLE t DROP COLUMN b")
+        .await
+        .expect("drop column");
+    let err = other
+        .batch_execute("COMMIT")
+        .await
+        .expect_err("rows of the old shape");
+    assert_eq!(
+        err.code(),
+        Some(&SqlState::T_R_SERIALIZATION_FAILURE),
+        "{err:?}"
+    );
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 2);
+}

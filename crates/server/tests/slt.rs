@@ -292,7 +292,10 @@ slt_files!(
     time_zones,
     ordered_sets,
     volatile,
-    sessions
+    sessions,
+    create_table_as,
+    unique,
+    alter_table
 );
 
 #[test]

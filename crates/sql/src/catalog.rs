@@ -16,6 +16,13 @@ pub trait Catalog {
     /// Whether schema `name` exists (`public`, the system schemas, or one made with
     /// `CREATE SCHEMA`).
     fn schema_exists(&self, name: &str) -> bool;
+
+    /// The `CREATE TABLE` text of user table `id` (what `ALTER TABLE` changes); `None`
+    /// for anything else.
+    fn create_sql(&self, id: GlobalId) -> Option<String> {
+        let _ = id;
+        None
+    }
 }
 
 /// One relation in the catalog.

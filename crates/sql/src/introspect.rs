@@ -328,16 +328,18 @@ fn index_definitions(ecx: &ExprContext) -> Result<MirRelationExpr, SqlError> {
 }
 
 /// `(constraint oid, definition)` of every constraint. Eddy's constraints are PRIMARY
-/// KEYs, each with its index, whose definition ends in the same column list:
-/// `CREATE UNIQUE INDEX t_pkey ON public.t USING btree (a, b)` → `PRIMARY KEY (a, b)`.
+/// KEYs and UNIQUE constraints, each with its index, whose definition ends in the same
+/// column list: `CREATE UNIQUE INDEX t_pkey ON public.t USING btree (a, b)` →
+/// `PRIMARY KEY (a, b)` (`contype` `p`), else `UNIQUE (a, b)`.
 fn constraint_definitions(ecx: &ExprContext) -> Result<MirRelationExpr, SqlError> {
     let (constraints, item) = catalog_relation(ecx, "pg_constraint")?;
     let constraints = constraints.project(vec![
         catalog_column(&item, "oid")?,
         catalog_column(&item, "conindid")?,
+        catalog_column(&item, "contype")?,
     ]);
     let marker = " USING btree ";
-    let definition = MirScalarExpr::Column(3);
+    let definition = MirScalarExpr::Column(4);
     let columns_start = text_literal(marker)
         .call_binary(definition.clone(), BinaryFunc::Position)
         .call_binary(
@@ -351,16 +353,28 @@ fn constraint_definitions(ecx: &ExprContext) -> Result<MirRelationExpr, SqlError
         func: VariadicFunc::Substring,
         exprs: vec![definition, columns_start],
     };
-    let primary_key = MirScalarExpr::CallVariadic {
+    let primary = MirScalarExpr::Column(2).call_binary(
+        MirScalarExpr::literal(
+            Datum::String("p".into()),
+            ScalarType::PgChar.nullable(false),
+        ),
+        BinaryFunc::Eq,
+    );
+    let kind = MirScalarExpr::If {
+        cond: Box::new(primary),
+        then: Box::new(text_literal("PRIMARY KEY ")),
+        els: Box::new(text_literal("UNIQUE ")),
+    };
+    let definition = MirScalarExpr::CallVariadic {
         func: VariadicFunc::Concat,
-        exprs: vec![text_literal("PRIMARY KEY "), columns],
+        exprs: vec![kind, columns],
     };
     Ok(MirRelationExpr::Join {
         inputs: vec![constraints, index_definitions(ecx)?],
-        equivalences: vec![vec![MirScalarExpr::Column(1), MirScalarExpr::Column(2)]],
+        equivalences: vec![vec![MirScalarExpr::Column(1), MirScalarExpr::Column(3)]],
     }
-    .map(vec![primary_key])
-    .project(vec![0, 4]))
+    .map(vec![definition])
+    .project(vec![0, 5]))
 }
 
 /// Catalog functions whose answer does not depend on the catalog's contents: the

@@ -16,8 +16,8 @@
 //!   errors carry a position, since planning works on the parsed tree. Features
 //!   that Postgres has and Eddy does not are `0A000 ... is not supported yet`, never a
 //!   silent difference: DISTINCT ON, aggregates inside a recursive term,
-//!   DEFAULT/UNIQUE/CHECK/REFERENCES,
-//!   ALTER, COPY, CREATE INDEX, and `now()` inside views outside temporal filters
+//!   REFERENCES, ALTER TABLE actions other than RENAME / ADD COLUMN / DROP COLUMN,
+//!   CREATE INDEX, and `now()` inside views outside temporal filters
 //!   (`temporal.rs`). A few functions are only
 //!   partly computable (`string_agg`, `array_agg`, `ARRAY(subquery)` over non-empty
 //!   input, `json_build_object`): they plan, and a row that needs the missing part is
@@ -28,9 +28,11 @@
 //!   functions that read the catalog are lookups in `pg_catalog` relations
 //!   (`introspect.rs`), never constants of planning time.
 
+mod alter_table;
 mod catalog;
 mod context;
 mod copy;
+mod create_table_as;
 mod expr;
 mod files;
 mod func;
@@ -50,6 +52,7 @@ mod subquery;
 mod subscribe;
 mod temporal;
 mod types;
+mod unique;
 mod window;
 mod window_functions;
 
@@ -59,8 +62,10 @@ mod tests;
 use eddy_repr::{RelationDesc, ScalarType, SqlError};
 pub use sqlparser::ast;
 
+pub use crate::alter_table::{AlterTable, TableChange};
 pub use crate::catalog::{item_oid, Catalog, CatalogItem, ItemKind, FIRST_USER_OID};
 pub use crate::copy::{Copy, CopyRelation};
+pub use crate::create_table_as::CreateTableAs;
 pub use crate::files::{apply_desc, file_error, parse_files, Apply, FileItemKind, FileStatement};
 pub use crate::names::{
     check_schema_for_new_item, PG_CATALOG_SCHEMA, PUBLIC_SCHEMA, SYSTEM_SCHEMAS,
@@ -79,6 +84,7 @@ pub use crate::sink::{CreateSink, DropSink};
 pub use crate::statement::table_defaults;
 pub use crate::subscribe::{Subscribe, SubscribeRelation, DIFF_COLUMN, TIMESTAMP_COLUMN};
 pub use crate::types::{scalar_type, CastContext};
+pub use crate::unique::UniqueConstraint;
 
 use crate::context::{Params, StatementContext};
 
@@ -105,6 +111,7 @@ pub fn plan(catalog: &dyn Catalog, ctx: &PlanContext, stmt: &Statement) -> Resul
             commit: d.commit,
         }),
         Statement::RenameView(rename) => files::plan_rename_view(&scx, rename),
+        Statement::CreateTableAs(create) => create_table_as::plan_create_table_as(&scx, create),
     }
 }
 
@@ -138,6 +145,7 @@ pub fn describe(
             commit: d.commit,
         },
         Statement::RenameView(rename) => files::plan_rename_view(&scx, rename)?,
+        Statement::CreateTableAs(create) => create_table_as::plan_create_table_as(&scx, create)?,
     };
     Ok((scx.param_types(), plan.result_desc()))
 }

@@ -10,6 +10,8 @@
 //!   planning and evaluation grow the stack as nesting needs (`recursive`).
 //! - `SUBSCRIBE ...` and `COPY (SUBSCRIBE ...) TO STDOUT`, Eddy's own statements, are
 //!   parsed by `subscribe.rs`, `CREATE SINK` and `DROP SINK` by `sink.rs`; everything else is `sqlparser`'s ([`Statement::Sql`]).
+//! - `CREATE TABLE ... AS query [WITH [NO] DATA]` is parsed by `create_table_as.rs`
+//!   (`sqlparser` reads neither bare column names nor `WITH NO DATA`).
 //! - `COPY ... FROM STDIN | TO STDOUT` is parsed by `copy.rs` (`sqlparser` would read
 //!   the data inline after the statement).
 //! - Errors become Postgres-style `42601` errors (`syntax error at or near "x"`,
@@ -64,6 +66,8 @@ pub enum Statement {
     /// `REFRESH MATERIALIZED VIEW name`: Eddy's materialized views are always fresh,
     /// so it only checks the name.
     RefreshView(ObjectName),
+    /// `CREATE TABLE name [(columns)] AS query [WITH [NO] DATA]`.
+    CreateTableAs(crate::create_table_as::CreateTableAs),
 }
 
 impl fmt::Display for Statement {
@@ -86,6 +90,7 @@ impl fmt::Display for Statement {
             Statement::ApplyDecision(decision) => decision.fmt(f),
             Statement::RenameView(rename) => rename.fmt(f),
             Statement::RefreshView(name) => write!(f, "REFRESH MATERIALIZED VIEW {name}"),
+            Statement::CreateTableAs(create) => create.fmt(f),
         }
     }
 }
@@ -217,6 +222,9 @@ fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
                     }
                 }
             }
+            _ if crate::create_table_as::at_create_table_as(&parser) => Statement::CreateTableAs(
+                crate::create_table_as::parse_create_table_as(&mut parser)?,
+            ),
             _ if sink::at_create_sink(&parser) => {
                 Statement::CreateSink(sink::parse_create_sink(&mut parser)?)
             }

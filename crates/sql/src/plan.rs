@@ -72,6 +72,8 @@ pub enum Plan {
         defaults: Vec<Option<String>>,
         /// The `CHECK` constraints, over the table's columns.
         checks: Vec<CheckConstraint>,
+        /// The `UNIQUE` constraints (named; none repeats the primary key).
+        unique: Vec<crate::unique::UniqueConstraint>,
         /// The sequences its `serial` and identity columns own (created with it, in
         /// its schema, dropped with it).
         sequences: Vec<String>,
@@ -82,6 +84,18 @@ pub enum Plan {
         /// instead of written with INSERT, UPDATE and DELETE.
         source: Option<SourceOptions>,
     },
+    /// `CREATE TABLE name [(columns)] AS query [WITH [NO] DATA]` (see
+    /// `create_table_as.rs`): `table` is the [`Plan::CreateTable`] of the plain table
+    /// (its `create_sql` names the query's columns and types, nothing of the query),
+    /// `rows` computes its rows (`None` for `WITH NO DATA`), loaded at one time with
+    /// the table.
+    CreateTableAs {
+        table: Box<Plan>,
+        rows: Option<MirRelationExpr>,
+    },
+    /// `ALTER TABLE` (see `alter_table.rs`); `None` for `ALTER TABLE IF EXISTS` of a
+    /// table that does not exist.
+    AlterTable(Option<crate::alter_table::AlterTable>),
     /// `CREATE [MATERIALIZED] VIEW`. `expr` computes the view's rows (ORDER BY without
     /// LIMIT dropped, LIMIT/OFFSET as a `TopK`); `create_sql` is the normalized
     /// statement, re-planned when the catalog is loaded on restart; `depends_on` holds
@@ -292,8 +306,8 @@ pub struct OnConflict {
     pub action: ConflictAction,
 }
 
-/// What a conflict is on; the coordinator checks it names the table's primary key
-/// (Eddy's only unique constraint), else 42P10.
+/// What a conflict is on; the coordinator checks it names the table's primary key or
+/// one of its UNIQUE constraints, else 42P10.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ConflictTarget {
     /// No target (DO NOTHING only): any unique constraint.

@@ -389,6 +389,16 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             }
             plan_explain(scx, statement)
         }
+        Statement::AlterTable {
+            name,
+            if_exists,
+            only,
+            operations,
+            location: None,
+            on_cluster: None,
+            iceberg: false,
+            ..
+        } => crate::alter_table::plan_alter_table(scx, name, *if_exists, *only, operations),
         other => Err(SqlError::unsupported(statement_kind(other))),
     }
 }
@@ -614,7 +624,7 @@ fn assign(
 /// The value column `column` of `item` takes when a statement gives none (omitted
 /// from an INSERT, or `DEFAULT`): its `DEFAULT` expression, planned now (so `now()`
 /// is this statement's time), else NULL.
-fn default_value(
+pub(crate) fn default_value(
     scx: &StatementContext,
     item: &CatalogItem,
     column: usize,
@@ -631,7 +641,7 @@ fn default_value(
 }
 
 /// A column's `DEFAULT` expression from its SQL text.
-fn parse_default(text: &str) -> Result<Expr, SqlError> {
+pub(crate) fn parse_default(text: &str) -> Result<Expr, SqlError> {
     sqlparser::parser::Parser::new(&sqlparser::dialect::PostgreSqlDialect {})
         .try_with_sql(text)
         .and_then(|mut parser| parser.parse_expr())
@@ -1202,6 +1212,11 @@ fn check_default(
     column: &str,
     typ: ScalarType,
 ) -> Result<(), SqlError> {
+    // Planning `nextval('s')` would take a value: a sequence's default is checked by
+    // the INSERTs that use it.
+    if crate::sequences::sequence_of_default(&default.to_string()).is_some() {
+        return Ok(());
+    }
     let scope = Scope::empty();
     let ecx = ExprContext::new(scx, &scope, &[], "DEFAULT expressions");
     let planned = expr::plan_expr(&ecx, default).map_err(|e| {
@@ -1236,7 +1251,13 @@ pub(crate) fn plan_create_table(
         return Err(SqlError::unsupported("CREATE TEMPORARY TABLE"));
     }
     if create.query.is_some() {
-        return Err(SqlError::unsupported("CREATE TABLE ... AS"));
+        // `create_table_as.rs` parses the statement with bare column names; with
+        // typed columns it is Postgres' syntax error too.
+        return Err(
+            SqlError::syntax("syntax error at or near \"AS\"").with_hint(
+                "CREATE TABLE name [(column, ...)] AS query takes column names without types.",
+            ),
+        );
     }
     if create.like.is_some() || create.clone.is_some() {
         return Err(SqlError::unsupported("CREATE TABLE ... LIKE"));
@@ -1285,6 +1306,8 @@ pub(crate) fn plan_create_table(
     let mut primary_key: Vec<usize> = vec![];
     // The sequences of serial and identity columns.
     let mut sequences: Vec<String> = vec![];
+    // `(name, columns)` of each UNIQUE constraint, in order.
+    let mut unique: Vec<(Option<String>, Vec<usize>)> = vec![];
     // `(name, expression, column)` of each CHECK: named, or of a column.
     let mut check_exprs: Vec<(Option<String>, Expr, Option<String>)> = vec![];
     let set_primary_key = |columns: Vec<usize>, pk: &mut Vec<usize>| -> Result<(), SqlError> {
@@ -1325,8 +1348,9 @@ pub(crate) fn plan_create_table(
                     set_primary_key(vec![names.len()], &mut primary_key)?;
                 }
                 ColumnOption::Unique {
-                    is_primary: false, ..
-                } => return Err(SqlError::unsupported_plural("UNIQUE constraints")),
+                    is_primary: false,
+                    characteristics: None,
+                } => unique.push((option.name.as_ref().map(normalize_ident), vec![names.len()])),
                 ColumnOption::Default(default) => {
                     check_default(scx, default, &column_name, scalar_type)?
                 }
@@ -1373,28 +1397,27 @@ pub(crate) fn plan_create_table(
     for constraint in &create.constraints {
         match constraint {
             TableConstraint::PrimaryKey { columns, .. } => {
-                let mut key = vec![];
-                for column in columns {
-                    let Expr::Identifier(ident) = &column.column.expr else {
-                        return Err(SqlError::unsupported("PRIMARY KEY on expressions"));
-                    };
-                    let column_name = normalize_ident(ident);
-                    let i = names
-                        .iter()
-                        .position(|n| *n == column_name)
-                        .ok_or_else(|| {
-                            SqlError::new(
-                                SqlState::UNDEFINED_COLUMN,
-                                format!("column \"{column_name}\" named in key does not exist"),
-                            )
-                        })?;
-                    types[i].nullable = false;
-                    key.push(i);
+                let key = crate::unique::key_columns(columns, &names)?;
+                for i in &key {
+                    types[*i].nullable = false;
                 }
                 set_primary_key(key, &mut primary_key)?;
             }
-            TableConstraint::Unique { .. } => {
-                return Err(SqlError::unsupported_plural("UNIQUE constraints"))
+            TableConstraint::Unique {
+                name,
+                index_name: None,
+                index_type: None,
+                columns,
+                index_options,
+                characteristics: None,
+                nulls_distinct,
+                ..
+            } if index_options.is_empty() => {
+                if *nulls_distinct == sqlparser::ast::NullsDistinctOption::NotDistinct {
+                    return Err(SqlError::unsupported("UNIQUE NULLS NOT DISTINCT"));
+                }
+                let key = crate::unique::key_columns(columns, &names)?;
+                unique.push((name.as_ref().map(normalize_ident), key));
             }
             TableConstraint::ForeignKey { .. } => {
                 return Err(SqlError::unsupported_plural("FOREIGN KEY constraints"))
@@ -1416,13 +1439,26 @@ pub(crate) fn plan_create_table(
     if source.is_some() && !check_exprs.is_empty() {
         return Err(SqlError::unsupported("CHECK constraints on a topic"));
     }
+    if source.is_some() && !unique.is_empty() {
+        return Err(SqlError::unsupported("UNIQUE constraints on a topic"));
+    }
     let checks = plan_checks(scx, &name, &names, &types, check_exprs)?;
+    let unique = crate::unique::plan_unique(scx, &schema, &name, &names, &primary_key, unique)?;
+    // The names chosen go into the text a restart plans again: the relations of the
+    // schema they were chosen against may be gone by then.
+    let create_sql = if unique.iter().flatten().next().is_some() && !stream {
+        crate::unique::with_constraint_names(create, &unique)
+    } else {
+        create_sql
+    };
+    let unique = unique.into_iter().flatten().collect();
     Ok(Plan::CreateTable {
         schema,
         name,
         desc: RelationDesc::new(names, types),
         defaults,
         checks,
+        unique,
         sequences,
         primary_key,
         create_sql,

@@ -192,6 +192,13 @@ impl Catalog for TestCatalog {
     fn schema_exists(&self, name: &str) -> bool {
         name == "public" || self.items.keys().any(|(schema, _)| schema == name)
     }
+
+    fn create_sql(&self, id: GlobalId) -> Option<String> {
+        (id == T).then(|| {
+            "CREATE TABLE t (a int NOT NULL CHECK (a > 0), b text, c varchar(3), d date, CHECK (b <> c))"
+                .to_string()
+        })
+    }
 }
 
 #[test]
@@ -2462,9 +2469,14 @@ fn create_table_types_and_constraints() {
         "invalid input syntax for type integer: \"a\"",
     );
     assert_err(
-        "CREATE TABLE w (x int UNIQUE)",
+        "CREATE TABLE w (x int, UNIQUE NULLS NOT DISTINCT (x))",
         "0A000",
-        "UNIQUE constraints are not supported yet",
+        "UNIQUE NULLS NOT DISTINCT is not supported yet",
+    );
+    assert_err(
+        "CREATE TABLE w (x int, UNIQUE (y))",
+        "42703",
+        "column \"y\" named in key does not exist",
     );
     assert_err(
         "CREATE TABLE w (x int CHECK (x))",
@@ -2758,9 +2770,9 @@ fn unsupported_statements_name_themselves() {
         "CREATE INDEX is not supported yet",
     );
     assert_err(
-        "ALTER TABLE t ADD COLUMN z int",
+        "ALTER TABLE t ADD CONSTRAINT x UNIQUE (a)",
         "0A000",
-        "ALTER TABLE is not supported yet",
+        "ALTER TABLE ... ADD CONSTRAINT x UNIQUE (a) is not supported yet",
     );
     assert_err(
         "CREATE SCHEMA s AUTHORIZATION bob",
@@ -3953,4 +3965,173 @@ fn volatile_functions_are_refused_where_rows_are_recomputed() {
     // Ad hoc, random() stays a call: it is not folded into one constant.
     let expr = select("SELECT random() FROM t").expr;
     assert!(format!("{expr:?}").contains("Random"));
+}
+
+#[test]
+fn create_table_as_plans_a_plain_table_and_its_rows() {
+    let Plan::CreateTableAs { table, rows } =
+        plan_ok("CREATE TABLE n (x, \"Y\") AS SELECT a, c, d FROM t WHERE a > 1")
+    else {
+        panic!("not CREATE TABLE AS")
+    };
+    assert!(rows.is_some());
+    let Plan::CreateTable {
+        name,
+        desc,
+        create_sql,
+        primary_key,
+        ..
+    } = *table
+    else {
+        panic!("not a CREATE TABLE")
+    };
+    assert_eq!(name, "n");
+    assert_eq!(names(&desc), ["x", "Y", "d"]);
+    // Every column nullable (a is NOT NULL in t), typmods kept.
+    assert!(desc.types.iter().all(|t| t.nullable));
+    assert!(primary_key.is_empty());
+    assert_eq!(
+        create_sql,
+        "CREATE TABLE n (x integer, \"Y\" character varying(3), d date)"
+    );
+    // The logged text creates the same table.
+    let Plan::CreateTable { desc: again, .. } = plan_ok(&create_sql) else {
+        panic!("the logged text is not a CREATE TABLE")
+    };
+    assert_eq!(again, desc);
+
+    let stmt = one_statement("create table e as select * from t with no data");
+    assert_eq!(
+        stmt.to_string(),
+        "CREATE TABLE e AS SELECT * FROM t WITH NO DATA"
+    );
+    let Plan::CreateTableAs { rows: None, .. } = plan_ok(&stmt.to_string()) else {
+        panic!("WITH NO DATA loads no rows")
+    };
+    // Typed columns with a query: Postgres' syntax error.
+    assert_err(
+        "CREATE TABLE e (a int) AS SELECT 1",
+        "42601",
+        "syntax error at or near \"AS\"",
+    );
+    assert_err(
+        "CREATE TABLE e (a, b) AS SELECT 1",
+        "42601",
+        "too many column names were specified",
+    );
+    assert_err(
+        "CREATE TABLE t AS SELECT 1",
+        "42P07",
+        "relation \"t\" already exists",
+    );
+}
+
+#[test]
+fn unique_constraints_are_named_as_postgres_names_them() {
+    let Plan::CreateTable { unique, .. } = plan_ok(
+        "CREATE TABLE w (id int PRIMARY KEY, a int UNIQUE, b text CONSTRAINT b_once UNIQUE, c int,
+         UNIQUE (a, c), UNIQUE (id), UNIQUE (a), UNIQUE (c, a), CONSTRAINT other UNIQUE (b, c))",
+    ) else {
+        panic!("not CREATE TABLE")
+    };
+    let got: Vec<(&str, &[usize])> = unique
+        .iter()
+        .map(|u| (u.name.as_str(), u.columns.as_slice()))
+        .collect();
+    // UNIQUE (id) repeats the primary key and UNIQUE (a) the column's: dropped.
+    assert_eq!(
+        got,
+        [
+            ("w_a_key", &[1][..]),
+            ("b_once", &[2][..]),
+            ("w_a_c_key", &[1, 3][..]),
+            ("w_c_a_key", &[3, 1][..]),
+            ("other", &[2, 3][..]),
+        ]
+    );
+}
+
+#[test]
+fn alter_table_plans_the_new_text() {
+    let plan_alter = |sql: &str| match plan_ok(sql) {
+        Plan::AlterTable(Some(alter)) => {
+            let Plan::CreateTable {
+                name,
+                desc,
+                create_sql,
+                checks,
+                ..
+            } = *alter.table
+            else {
+                panic!("not a CREATE TABLE")
+            };
+            let checks: Vec<String> = checks.into_iter().map(|c| c.name).collect();
+            (name, desc, create_sql, checks, alter.change)
+        }
+        other => panic!("{sql}: not ALTER TABLE: {other:?}"),
+    };
+    // The CHECK names Postgres gave are written out before the name changes.
+    let (name, desc, create_sql, checks, change) = plan_alter("ALTER TABLE t RENAME TO n");
+    assert_eq!(name, "n");
+    assert_eq!(names(&desc), ["a", "b", "c", "d"]);
+    assert_eq!(checks, ["t_a_check", "t_check"]);
+    assert_eq!(
+        create_sql,
+        "CREATE TABLE \"n\" (a INT NOT NULL CONSTRAINT \"t_a_check\" CHECK (a > 0), b TEXT, c VARCHAR(3), d DATE, CONSTRAINT \"t_check\" CHECK (b <> c))"
+    );
+    assert_eq!(change, TableChange::RenameTable);
+    // A renamed column is renamed in the constraints.
+    let (_, desc, create_sql, _, _) = plan_alter("ALTER TABLE t RENAME COLUMN b TO bee");
+    assert_eq!(names(&desc), ["a", "bee", "c", "d"]);
+    assert!(create_sql.contains("CHECK (\"bee\" <> c)"), "{create_sql}");
+    // A dropped column takes the constraints that read it.
+    let (_, desc, create_sql, checks, change) = plan_alter("ALTER TABLE t DROP COLUMN c");
+    assert_eq!(names(&desc), ["a", "b", "d"]);
+    assert_eq!(checks, ["t_a_check"]);
+    assert!(!create_sql.contains("t_check"), "{create_sql}");
+    assert_eq!(
+        change,
+        TableChange::DropColumn {
+            column: 2,
+            cascade: false
+        }
+    );
+    // An added column's default fills the rows.
+    let (_, desc, _, _, change) = plan_alter("ALTER TABLE t ADD COLUMN e int DEFAULT 7 NOT NULL");
+    assert_eq!(names(&desc), ["a", "b", "c", "d", "e"]);
+    assert!(!desc.types[4].nullable);
+    let TableChange::AddColumn { fill } = change else {
+        panic!("not ADD COLUMN")
+    };
+    assert_eq!(eval(&fill, &[]), Datum::Int32(7));
+
+    assert!(matches!(
+        plan_ok("ALTER TABLE IF EXISTS nope RENAME TO x"),
+        Plan::AlterTable(None)
+    ));
+    assert_err(
+        "ALTER TABLE src ADD COLUMN x int",
+        "42809",
+        "cannot alter \"src\": it is read from a source",
+    );
+    assert_err(
+        "ALTER TABLE mv RENAME TO x",
+        "42809",
+        "\"mv\" is not a table",
+    );
+    assert_err(
+        "ALTER TABLE t RENAME TO u",
+        "42P07",
+        "relation \"u\" already exists",
+    );
+    assert_err(
+        "ALTER TABLE t ADD COLUMN e int UNIQUE",
+        "0A000",
+        "ADD COLUMN with a key is not supported yet",
+    );
+    assert_err(
+        "ALTER TABLE t ADD COLUMN e int, DROP COLUMN b",
+        "0A000",
+        "several ALTER TABLE actions in one statement are not supported yet",
+    );
 }

@@ -1,11 +1,13 @@
-//! Primary keys, described as Postgres describes them: each table's PRIMARY KEY is a
-//! unique btree index `<table>_pkey` (`pg_index`, `pg_indexes`, and a `pg_class` row
-//! built in `relations.rs`) and a constraint of the same name (`pg_constraint`). Also
-//! the catalogs those refer to: the access methods (`pg_am`) and the btree operator
-//! classes (`pg_opclass`).
+//! Primary keys and UNIQUE constraints, described as Postgres describes them: each is
+//! a unique btree index (`<table>_pkey`, or the constraint's name: `pg_index`,
+//! `pg_indexes`, and a `pg_class` row built in `relations.rs`) and a constraint of the
+//! same name (`pg_constraint`, `contype` `p` or `u`). Also the catalogs those refer to:
+//! the access methods (`pg_am`) and the btree operator classes (`pg_opclass`).
 //!
-//! Invariant: an index's and a constraint's OIDs derive from their table's, in ranges
-//! no item reaches, so they are stable across restarts and never collide.
+//! Invariant: an index's and a constraint's OIDs derive from their table's and the
+//! key's position among the table's keys (the primary key first), in ranges no item
+//! reaches, so they are stable across restarts and never collide. A table shows at
+//! most [`KEY_INDEXES_MAX`] keys here (all are enforced).
 
 use eddy_repr::{Datum, Row, ScalarType};
 
@@ -16,45 +18,64 @@ use super::{
 
 const INDEX_OID_OFFSET: u32 = 1 << 30;
 const CONSTRAINT_OID_OFFSET: u32 = INDEX_OID_OFFSET + (1 << 29);
+/// The OIDs of a table's successive keys are this far apart (more than any table's
+/// OID: user OIDs stay far below it).
+const KEY_OID_STRIDE: u32 = 1 << 24;
+/// The keys of one table `pg_index` and `pg_constraint` show: as many as fit between
+/// the index and the constraint OID ranges.
+pub(super) const KEY_INDEXES_MAX: usize = 32;
 
-/// A table's PRIMARY KEY index and constraint (`<table>_pkey`).
-pub(super) struct PrimaryKeyIndex<'a> {
+/// A table's PRIMARY KEY or UNIQUE constraint, as an index and a constraint.
+pub(super) struct KeyIndex<'a> {
     pub(super) table: &'a Relation<'a>,
     pub(super) oid: u32,
     constraint_oid: u32,
     pub(super) name: String,
+    pub(super) columns: &'a [usize],
+    pub(super) primary: bool,
 }
 
-/// The primary key of every table that has one.
-pub(super) fn primary_keys<'a>(
-    rels: &'a [Relation<'a>],
-) -> impl Iterator<Item = PrimaryKeyIndex<'a>> {
-    rels.iter().filter_map(PrimaryKeyIndex::of)
+/// The primary key and UNIQUE constraints of every table that has some.
+pub(super) fn key_indexes<'a>(rels: &'a [Relation<'a>]) -> impl Iterator<Item = KeyIndex<'a>> {
+    rels.iter().flat_map(KeyIndex::of)
 }
 
-impl PrimaryKeyIndex<'_> {
-    fn of<'a>(table: &'a Relation<'a>) -> Option<PrimaryKeyIndex<'a>> {
-        (!table.primary_key.is_empty()).then(|| PrimaryKeyIndex {
-            table,
-            oid: table.oid.wrapping_add(INDEX_OID_OFFSET),
-            constraint_oid: table.oid.wrapping_add(CONSTRAINT_OID_OFFSET),
-            name: format!("{}_pkey", table.name),
-        })
+impl KeyIndex<'_> {
+    fn of<'a>(table: &'a Relation<'a>) -> Vec<KeyIndex<'a>> {
+        let primary = (!table.primary_key.is_empty())
+            .then(|| (format!("{}_pkey", table.name), table.primary_key, true));
+        let unique = table
+            .unique
+            .iter()
+            .map(|u| (u.name.clone(), u.columns.as_slice(), false));
+        primary
+            .into_iter()
+            .chain(unique)
+            .take(KEY_INDEXES_MAX)
+            .enumerate()
+            .map(|(k, (name, columns, primary))| {
+                let offset = KEY_OID_STRIDE.wrapping_mul(k as u32);
+                KeyIndex {
+                    table,
+                    oid: table.oid.wrapping_add(INDEX_OID_OFFSET + offset),
+                    constraint_oid: table.oid.wrapping_add(CONSTRAINT_OID_OFFSET + offset),
+                    name,
+                    columns,
+                    primary,
+                }
+            })
+            .collect()
     }
 
     /// 1-based column numbers, as `indkey` and `conkey` hold them.
     fn attnums(&self) -> Vec<Datum> {
         let attnum = |c: &usize| Datum::Int16(int2(c + 1));
-        self.table.primary_key.iter().map(attnum).collect()
+        self.columns.iter().map(attnum).collect()
     }
 
     pub(super) fn column_names(&self) -> Vec<&str> {
         let names = &self.table.desc.names;
-        self.table
-            .primary_key
-            .iter()
-            .map(|c| names[*c].as_str())
-            .collect()
+        self.columns.iter().map(|c| names[*c].as_str()).collect()
     }
 
     /// `CREATE UNIQUE INDEX ...`, as `pg_get_indexdef` and `pg_indexes` print it.
@@ -73,8 +94,12 @@ impl PrimaryKeyIndex<'_> {
     /// One value for each key column, from the column's type.
     fn per_key_column(&self, f: impl Fn(&ScalarType) -> Datum) -> Datum {
         let types = &self.table.desc.types;
-        let key = self.table.primary_key;
-        Datum::Array(key.iter().map(|c| f(&types[*c].scalar_type)).collect())
+        Datum::Array(
+            self.columns
+                .iter()
+                .map(|c| f(&types[*c].scalar_type))
+                .collect(),
+        )
     }
 }
 
@@ -178,9 +203,9 @@ pub(super) const PG_INDEX: Builtin = table(
 );
 
 fn pg_index(b: &Builtin, rels: &Relations) -> Vec<Row> {
-    primary_keys(rels)
+    key_indexes(rels)
         .map(|i| {
-            let n = int2(i.table.primary_key.len());
+            let n = int2(i.columns.len());
             let collation = |t: &ScalarType| Datum::Oid(if t.is_string() { 100 } else { 0 });
             b.row()
                 .oid("indexrelid", i.oid)
@@ -188,7 +213,7 @@ fn pg_index(b: &Builtin, rels: &Relations) -> Vec<Row> {
                 .set("indnatts", n)
                 .set("indnkeyatts", n)
                 .set("indisunique", true)
-                .set("indisprimary", true)
+                .set("indisprimary", i.primary)
                 .set("indimmediate", true)
                 .set("indisvalid", true)
                 .set("indisready", true)
@@ -214,7 +239,7 @@ pub(super) const PG_INDEXES: Builtin = view(
 );
 
 fn pg_indexes(b: &Builtin, rels: &Relations) -> Vec<Row> {
-    primary_keys(rels)
+    key_indexes(rels)
         .map(|i| {
             b.row()
                 .set("schemaname", i.table.schema)
@@ -240,13 +265,13 @@ pub(super) const PG_CONSTRAINT: Builtin = table(
 );
 
 fn pg_constraint(b: &Builtin, rels: &Relations) -> Vec<Row> {
-    primary_keys(rels)
+    key_indexes(rels)
         .map(|i| {
             b.row()
                 .oid("oid", i.constraint_oid)
                 .set("conname", i.name.as_str())
                 .oid("connamespace", i.table.namespace)
-                .char("contype", 'p')
+                .char("contype", if i.primary { 'p' } else { 'u' })
                 .set("convalidated", true)
                 .oid("conrelid", i.table.oid)
                 .oid("conindid", i.oid)

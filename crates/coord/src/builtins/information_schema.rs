@@ -8,7 +8,7 @@
 
 use eddy_repr::{ColumnType, Row, ScalarType};
 
-use super::indexes::primary_keys;
+use super::indexes::key_indexes;
 use super::{
     int4, no_rows, of_kind, view, Builtin, Relation, Relations, RowBuilder, DATABASE_NAME,
     INFORMATION_SCHEMA, OWNER_NAME, PG_CATALOG,
@@ -172,7 +172,7 @@ pub(super) const KEY_COLUMN_USAGE: Builtin = view(
 );
 
 fn key_column_usage(b: &Builtin, rels: &Relations) -> Vec<Row> {
-    primary_keys(rels)
+    key_indexes(rels)
         .flat_map(|i| {
             i.column_names()
                 .into_iter()
@@ -250,8 +250,11 @@ fn table_constraints(b: &Builtin, rels: &Relations) -> Vec<Row> {
             constraint(r, &name, "CHECK")
         })
     });
-    let primary_keys = primary_keys(rels).map(|i| constraint(i.table, &i.name, "PRIMARY KEY"));
-    not_null.chain(primary_keys).collect()
+    let keys = key_indexes(rels).map(|i| {
+        let kind = if i.primary { "PRIMARY KEY" } else { "UNIQUE" };
+        constraint(i.table, &i.name, kind)
+    });
+    not_null.chain(keys).collect()
 }
 
 pub(super) const TABLES: Builtin = view(

@@ -342,6 +342,8 @@ struct Relation<'a> {
     definition: Option<String>,
     /// A table's PRIMARY KEY columns (0-based), empty without one.
     primary_key: &'a [usize],
+    /// A table's UNIQUE constraints.
+    unique: &'a [eddy_sql::UniqueConstraint],
     /// A table's columns' DEFAULT expressions (empty when none has one).
     defaults: &'a [Option<String>],
 }
@@ -383,6 +385,7 @@ fn relations(catalog: &Catalog) -> Relations<'_> {
             desc: b.desc(),
             definition: None,
             primary_key: &[],
+            unique: &[],
             defaults: &[],
         })
         .collect();
@@ -409,6 +412,7 @@ fn relations(catalog: &Catalog) -> Relations<'_> {
                 .then(|| view_definition(&entry.create_sql))
                 .flatten(),
             primary_key: &entry.primary_key,
+            unique: &entry.unique,
             defaults: &entry.defaults,
         });
     }

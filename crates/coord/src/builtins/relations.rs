@@ -8,7 +8,7 @@
 
 use eddy_repr::{Datum, Row};
 
-use super::indexes::primary_keys;
+use super::indexes::key_indexes;
 use super::{
     int2, of_kind, table, view, Builtin, Relations, RowBuilder, BTREE_AM_OID, HEAP_AM_OID,
     OWNER_NAME, OWNER_OID, PG_CATALOG,
@@ -42,10 +42,10 @@ fn pg_class(b: &Builtin, rels: &Relations) -> Vec<Row> {
             .char("relreplident", replident)
             .finish()
     });
-    let indexes = primary_keys(rels).map(|i| {
+    let indexes = key_indexes(rels).map(|i| {
         class_row(b, i.oid, &i.name, i.table.namespace, 'i')
             .oid("relam", BTREE_AM_OID)
-            .set("relnatts", int2(i.table.primary_key.len()))
+            .set("relnatts", int2(i.columns.len()))
             .char("relreplident", 'n')
             .finish()
     });

@@ -43,6 +43,7 @@ fn sample_catalog() -> Catalog {
         upstream: None,
         defaults: vec![],
         checks: vec![],
+        unique: vec![],
     });
     catalog.insert(CatalogEntry {
         id: GlobalId::User(2),
@@ -61,6 +62,7 @@ fn sample_catalog() -> Catalog {
         upstream: None,
         defaults: vec![],
         checks: vec![],
+        unique: vec![],
     });
     catalog
 }

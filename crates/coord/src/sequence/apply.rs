@@ -308,6 +308,7 @@ impl Coordinator {
             desc,
             defaults,
             checks,
+            unique,
             primary_key,
             create_sql,
             source,
@@ -323,7 +324,8 @@ impl Coordinator {
                 entry
             }
             None => CatalogEntry::table(id, name, desc, create_sql, primary_key)
-                .with_defaults(defaults, checks),
+                .with_defaults(defaults, checks)
+                .with_unique(unique),
         };
         Ok(entry.in_schema(schema))
     }

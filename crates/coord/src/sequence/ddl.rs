@@ -1,4 +1,4 @@
-//! CREATE TABLE, CREATE [MATERIALIZED] VIEW, CREATE SINK and DROP.
+//! CREATE TABLE [AS], CREATE [MATERIALIZED] VIEW, CREATE SINK and DROP.
 //!
 //! Invariants:
 //! - The name check, the dependency check and the log append all happen before the
@@ -10,6 +10,8 @@
 
 use eddy_connect::Resume;
 use eddy_dataflow::DataflowDesc;
+use eddy_expr::optimize::{consolidate, optimize};
+use eddy_expr::MirRelationExpr;
 use eddy_repr::{GlobalId, SqlError, SqlState};
 use eddy_sql::{ItemKind, Plan, SourceOptions};
 
@@ -37,6 +39,7 @@ impl Coordinator {
             desc,
             defaults,
             checks,
+            unique,
             sequences,
             primary_key,
             create_sql,
@@ -66,6 +69,7 @@ impl Coordinator {
         }
         let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key)
             .with_defaults(defaults, checks)
+            .with_unique(unique)
             .in_schema(schema.clone());
         for sequence in &sequences {
             if self
@@ -82,14 +86,72 @@ impl Coordinator {
         }
         self.compute
             .create_table(id, &entry.name, entry.desc.types.clone());
-        if !entry.primary_key.is_empty() {
-            let key = entry.primary_key.clone();
-            self.primary_keys
-                .add_table(id, &entry.name, &entry.desc, key, []);
-        }
+        self.unique_keys
+            .add_table(id, &entry.desc, entry.key_sets(), []);
         self.catalog.insert(entry);
         self.catalog_changed();
         tag("CREATE TABLE")
+    }
+
+    /// `CREATE TABLE ... AS`: reads the query's rows as the session sees them, then
+    /// logs the table and its rows in one append (a restart finds both or neither),
+    /// and answers `SELECT n` as Postgres does (`CREATE TABLE AS` without data).
+    pub(super) async fn create_table_as(
+        &mut self,
+        session_id: u64,
+        table: Plan,
+        rows: Option<MirRelationExpr>,
+    ) -> Result<ExecuteResponse, SqlError> {
+        let Plan::CreateTable {
+            schema,
+            name,
+            desc,
+            create_sql,
+            if_not_exists,
+            ..
+        } = table
+        else {
+            unreachable!("CREATE TABLE ... AS plans a CREATE TABLE")
+        };
+        let exists = |coord: &Self| coord.catalog.get_by_name(&schema, &name).is_some();
+        if exists(self) && if_not_exists {
+            return tag("CREATE TABLE AS");
+        }
+        let rows_requested = rows.is_some();
+        let mut updates = match rows {
+            Some(expr) => self.read_now(session_id, optimize(expr)).await?,
+            None => vec![],
+        };
+        if exists(self) {
+            return Err(already_exists(&name));
+        }
+        self.check_schema(&schema)?;
+        consolidate(&mut updates);
+        let n: i64 = updates.iter().map(|(_, d)| *d).sum();
+        let id = self.catalog.allocate_id();
+        let entry = CatalogEntry::table(id, name, desc, create_sql, vec![]).in_schema(schema);
+        let mut records = LogRecord::create(&entry);
+        let write = (!updates.is_empty()).then(|| {
+            let time = self.oracle.write_ts(now_ms());
+            records.push(LogRecord::Write {
+                time,
+                updates: vec![(id, updates)],
+            });
+            time
+        });
+        self.storage.append(&records)?;
+        self.compute
+            .create_table(id, &entry.name, entry.desc.types.clone());
+        self.catalog.insert(entry);
+        if let (Some(time), Some(LogRecord::Write { updates, .. })) = (write, records.pop()) {
+            self.publish_write(time, updates);
+        }
+        self.catalog_changed();
+        if rows_requested {
+            tag(format!("SELECT {n}"))
+        } else {
+            tag("CREATE TABLE AS")
+        }
     }
 
     /// Creates a stream or table read from Kafka: checks its options, starts reading,
@@ -222,7 +284,7 @@ impl Coordinator {
         self.stop_source(id);
         self.stop_sink(id);
         self.stop_pg_source(id);
-        self.primary_keys.remove_table(id);
+        self.unique_keys.remove_table(id);
         self.forget_owned_sequences(id);
         if let Some(entry) = self.catalog.remove(id) {
             if entry.is_arranged() {

@@ -3,7 +3,7 @@
 //! Invariants:
 //! - A write statement reads what it needs (the rows of `INSERT ... SELECT`, the rows
 //!   an UPDATE or DELETE changes) as its session sees them, at the current read time.
-//! - NOT NULL and PRIMARY KEY are checked before anything is logged; a violation
+//! - NOT NULL, CHECK, PRIMARY KEY and UNIQUE are checked before anything is logged; a violation
 //!   writes nothing.
 //! - [`Coordinator::write`] appends to the log (fsynced) before the workers see the
 //!   updates, and closes the write's time before it returns: the next read of any
@@ -92,9 +92,10 @@ impl Coordinator {
     }
 
     /// The updates of `INSERT ... ON CONFLICT` into table `id` proposing `rows`, and
-    /// the rows it writes (inserted, or updated to): a proposed row whose key a row
-    /// of the table (as this session sees it) or an earlier proposed row already has
-    /// is skipped (DO NOTHING) or updates that row (DO UPDATE, when its WHERE holds).
+    /// the rows it writes (inserted, or updated to): a proposed row whose key (in a key
+    /// set the target names) a row of the table (as this session sees it) or an
+    /// earlier proposed row already has is skipped (DO NOTHING) or updates that row
+    /// (DO UPDATE, when its WHERE holds). A key holding a NULL conflicts with nothing.
     async fn resolve_conflicts(
         &mut self,
         session_id: u64,
@@ -102,38 +103,57 @@ impl Coordinator {
         rows: Vec<(Row, Diff)>,
         on_conflict: OnConflict,
     ) -> Result<(Vec<(Row, Diff)>, Vec<(Row, Diff)>), SqlError> {
-        let Some(columns) = self.conflict_key(id, &on_conflict.target)? else {
+        let sets = self.conflict_keys(id, &on_conflict.target)?;
+        if sets.is_empty() {
             // No unique constraint (DO NOTHING without a target): nothing conflicts.
             return Ok((rows.clone(), rows));
-        };
-        let key_of = |row: &Row| -> Row {
+        }
+        let key_of = |set: &[usize], row: &Row| -> Option<Row> {
             let datums = row.unpack();
-            Row::pack(columns.iter().map(|c| &datums[*c]))
+            let key: Vec<&eddy_repr::Datum> = set.iter().map(|c| &datums[*c]).collect();
+            (!key.iter().any(|d| d.is_null())).then(|| Row::pack(key))
         };
-        // The table's rows with the proposed keys.
-        let keys: BTreeSet<Row> = rows.iter().map(|(row, _)| key_of(row)).collect();
+        // The table's rows with the proposed keys, by key set.
+        let proposed: Vec<(&[usize], BTreeSet<Row>)> = sets
+            .iter()
+            .map(|set| {
+                let keys = rows.iter().filter_map(|(row, _)| key_of(set, row));
+                (set.as_slice(), keys.collect())
+            })
+            .collect();
         let existing = self
-            .read_now(
-                session_id,
-                rows_with_keys(self.table_get(id)?, &columns, &keys),
-            )
+            .read_now(session_id, rows_with_keys(self.table_get(id)?, &proposed))
             .await?;
-        let mut current: BTreeMap<Row, Row> = BTreeMap::new();
+        // For each key set, the current row of each key.
+        let mut current: Vec<BTreeMap<Row, Row>> = vec![BTreeMap::new(); sets.len()];
+        let add = |current: &mut Vec<BTreeMap<Row, Row>>, row: &Row| {
+            for (set, by_key) in sets.iter().zip(current.iter_mut()) {
+                if let Some(key) = key_of(set, row) {
+                    by_key.insert(key, row.clone());
+                }
+            }
+        };
         for (row, diff) in existing {
             if diff > 0 {
-                current.insert(key_of(&row), row);
+                add(&mut current, &row);
             }
         }
         let mut updates = Vec::new();
         let mut written = Vec::new();
-        // Keys this statement has inserted or updated already.
+        // Keys (of the one key set DO UPDATE names) this statement has inserted or
+        // updated already.
         let mut touched: BTreeSet<Row> = BTreeSet::new();
         for (row, diff) in rows {
             for _ in 0..diff.max(0) {
-                let key = key_of(&row);
-                let Some(old) = current.get(&key).cloned() else {
-                    touched.insert(key.clone());
-                    current.insert(key, row.clone());
+                let conflict = sets.iter().zip(&current).find_map(|(set, by_key)| {
+                    let key = key_of(set, &row)?;
+                    Some((key.clone(), by_key.get(&key)?.clone()))
+                });
+                let Some((key, old)) = conflict else {
+                    if let Some(key) = key_of(&sets[0], &row) {
+                        touched.insert(key);
+                    }
+                    add(&mut current, &row);
                     updates.push((row.clone(), 1));
                     written.push((row.clone(), 1));
                     continue;
@@ -168,56 +188,48 @@ impl Coordinator {
                 updates.push((old, -1));
                 updates.push((new.clone(), 1));
                 written.push((new.clone(), 1));
-                current.insert(key, new);
+                current[0].insert(key, new);
             }
         }
         Ok((updates, written))
     }
 
-    /// The key columns an ON CONFLICT target names: the table's primary key (Eddy's
-    /// only unique constraint), or `None` when there is none and the target is any.
-    fn conflict_key(
+    /// The key sets an ON CONFLICT target names: the primary key's or a UNIQUE
+    /// constraint's columns (in any order) or name; every key set of the table when
+    /// there is no target (DO NOTHING), none when it has none.
+    fn conflict_keys(
         &self,
         id: GlobalId,
         target: &ConflictTarget,
-    ) -> Result<Option<Vec<usize>>, SqlError> {
-        let key = self.primary_keys.key_of_table(id);
-        let no_match = || {
-            SqlError::new(
-                SqlState::INVALID_COLUMN_REFERENCE,
-                "there is no unique or exclusion constraint matching the ON CONFLICT specification",
-            )
-        };
-        match (target, key) {
-            (ConflictTarget::Any, key) => Ok(key.map(|(_, columns)| columns.to_vec())),
-            (ConflictTarget::Columns(named), Some((_, columns))) => {
+    ) -> Result<Vec<Vec<usize>>, SqlError> {
+        let mut sets = self.unique_keys.key_sets(id);
+        match target {
+            ConflictTarget::Any => Ok(sets.map(|s| s.columns.clone()).collect()),
+            ConflictTarget::Columns(named) => {
                 let named: BTreeSet<_> = named.iter().collect();
-                if named == columns.iter().collect() {
-                    Ok(Some(columns.to_vec()))
-                } else {
-                    Err(no_match())
-                }
+                sets.find(|s| s.columns.iter().collect::<BTreeSet<_>>() == named)
+                    .map(|s| vec![s.columns.clone()])
+                    .ok_or_else(|| {
+                        SqlError::new(
+                            SqlState::INVALID_COLUMN_REFERENCE,
+                            "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+                        )
+                    })
             }
-            (ConflictTarget::Constraint(name), Some((constraint, columns))) => {
-                if name == constraint {
-                    Ok(Some(columns.to_vec()))
-                } else {
-                    Err(SqlError::new(
+            ConflictTarget::Constraint(name) => sets
+                .find(|s| s.constraint == *name)
+                .map(|s| vec![s.columns.clone()])
+                .ok_or_else(|| {
+                    SqlError::new(
                         SqlState::UNDEFINED_OBJECT,
                         format!("constraint \"{name}\" for table does not exist"),
-                    ))
-                }
-            }
-            (ConflictTarget::Constraint(name), None) => Err(SqlError::new(
-                SqlState::UNDEFINED_OBJECT,
-                format!("constraint \"{name}\" for table does not exist"),
-            )),
-            (ConflictTarget::Columns(_), None) => Err(no_match()),
+                    )
+                }),
         }
     }
 
     /// A read of table `id`.
-    fn table_get(&self, id: GlobalId) -> Result<MirRelationExpr, SqlError> {
+    pub(super) fn table_get(&self, id: GlobalId) -> Result<MirRelationExpr, SqlError> {
         let entry = self
             .catalog
             .get(id)
@@ -320,7 +332,7 @@ impl Coordinator {
                 // Checked now against the block's earlier writes too, as Postgres does;
                 // `write` checks again at COMMIT against what others committed since.
                 let pending = writes.entry(id).or_default();
-                self.primary_keys.check(id, &[pending, &rows])?;
+                self.unique_keys.check(id, &[pending, &rows])?;
                 pending.extend(rows);
                 Ok(())
             }
@@ -335,7 +347,16 @@ impl Coordinator {
         updates: Vec<(GlobalId, Vec<(Row, Diff)>)>,
     ) -> Result<Timestamp, SqlError> {
         for (id, batch) in &updates {
-            self.primary_keys.check(*id, &[batch])?;
+            if self.altered_tables.contains(id) {
+                let entry = self.catalog.get(*id);
+                if entry.is_some_and(|e| !super::alter::arity_matches(e, batch)) {
+                    return Err(SqlError::new(
+                        SqlState::T_R_SERIALIZATION_FAILURE,
+                        "could not serialize access: the table was altered after this transaction wrote to it",
+                    ));
+                }
+            }
+            self.unique_keys.check(*id, &[batch])?;
         }
         let time = self.oracle.write_ts(now_ms());
         let record = LogRecord::Write { time, updates };
@@ -343,9 +364,21 @@ impl Coordinator {
         let LogRecord::Write { updates, .. } = record else {
             unreachable!("built as a write above")
         };
+        self.publish_write(time, updates);
+        Ok(time)
+    }
+
+    /// Sends updates logged at `time` (by [`Coordinator::write`], or with the table
+    /// they fill by `CREATE TABLE ... AS`) to the key index and the workers, and
+    /// closes `time`.
+    pub(crate) fn publish_write(
+        &mut self,
+        time: Timestamp,
+        updates: Vec<(GlobalId, Vec<(Row, Diff)>)>,
+    ) {
         let mut rows = 0u64;
         for (id, batch) in updates {
-            self.primary_keys.apply(id, &batch);
+            self.unique_keys.apply(id, &batch);
             self.count_rows(id, &batch);
             rows += batch.len() as u64;
             self.compute.update_table(id, time, batch);
@@ -358,7 +391,6 @@ impl Coordinator {
         self.metrics
             .write_statements
             .fetch_add(1, Ordering::Relaxed);
-        Ok(time)
     }
 
     /// 23502 when a row written has NULL in a NOT NULL column of table `id`, 23514 when
@@ -447,19 +479,16 @@ fn respond(
     })
 }
 
-/// The rows of `table` whose `columns` hold one of `keys`: a filter of equalities
-/// (an OR over the keys), which a read of a table keyed by its first columns answers
-/// from the prefix of its arrangement.
-fn rows_with_keys(
-    table: MirRelationExpr,
-    columns: &[usize],
-    keys: &BTreeSet<Row>,
-) -> MirRelationExpr {
+/// The rows of `table` whose columns hold one of the keys of a key set (`(columns,
+/// keys)` pairs): a filter of equalities (an OR over the keys), which a read of a
+/// table keyed by its first columns answers from the prefix of its arrangement.
+fn rows_with_keys(table: MirRelationExpr, sets: &[(&[usize], BTreeSet<Row>)]) -> MirRelationExpr {
     use eddy_expr::{BinaryFunc, MirScalarExpr, VariadicFunc};
     let typ = table.typ();
-    let matches: Vec<MirScalarExpr> = keys
+    let matches: Vec<MirScalarExpr> = sets
         .iter()
-        .map(|key| {
+        .flat_map(|(columns, keys)| keys.iter().map(move |key| (columns, key)))
+        .map(|(columns, key)| {
             let equalities: Vec<MirScalarExpr> = columns
                 .iter()
                 .zip(key.unpack())

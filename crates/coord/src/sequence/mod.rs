@@ -1,6 +1,6 @@
 //! Sequencing: running one planned statement against the coordinator's state.
 //!
-//! Each kind of statement has a file: `ddl.rs` (CREATE, DROP), `dml.rs` (INSERT,
+//! Each kind of statement has a file: `ddl.rs` (CREATE, DROP), `alter.rs` (ALTER TABLE), `dml.rs` (INSERT,
 //! UPDATE, DELETE and the write path), `read.rs` (SELECT, EXPLAIN and every read),
 //! `show.rs` (SHOW, SET), `subscribe.rs` (SUBSCRIBE), `transaction.rs` (BEGIN, COMMIT, ROLLBACK and implicit
 //! blocks).
@@ -12,6 +12,7 @@
 //! - DDL writes its log record before it changes the catalog or the dataflow, and
 //!   rewrites the builtin catalog relations after (`refresh_builtins`).
 
+mod alter;
 mod apply;
 mod ddl;
 mod dml;
@@ -49,6 +50,11 @@ impl Coordinator {
         match plan {
             Plan::Select { .. } => unreachable!("SELECT is sequenced by sequence_select"),
             plan @ Plan::CreateTable { .. } => self.create_table(plan),
+            Plan::AlterTable(None) => tag("ALTER TABLE"),
+            Plan::AlterTable(Some(alter)) => self.alter_table(session_id, alter).await,
+            Plan::CreateTableAs { table, rows } => {
+                self.create_table_as(session_id, *table, rows).await
+            }
             plan @ Plan::CreateView { .. } => self.create_view(plan),
             plan @ Plan::CreateSink { .. } => self.create_sink(plan),
             Plan::Apply(_) => unreachable!("APPLY is sequenced by apply"),

@@ -878,7 +878,7 @@ fn renamed(name: &eddy_sql::ast::ObjectName, new_name: &str) -> eddy_sql::ast::O
 }
 
 /// Renames every read of relation `from` (`(schema, name)`) in `stmt` to `new_name`.
-fn rename_reads(stmt: &mut eddy_sql::Statement, from: &QualifiedName, new_name: &str) {
+pub(super) fn rename_reads(stmt: &mut eddy_sql::Statement, from: &QualifiedName, new_name: &str) {
     let matches = |name: &eddy_sql::ast::ObjectName| {
         let parts: Vec<String> = name
             .0

@@ -1,0 +1,417 @@
+//! `ALTER TABLE name RENAME TO new | RENAME COLUMN a TO b | ADD COLUMN ... | DROP COLUMN
+//! c [CASCADE]`, one action per statement.
+//!
+//! A table is defined by its `CREATE TABLE` text (its defaults and constraints are
+//! planned again from it on restart), so an ALTER plans the table's new text: the old
+//! one with the change made, planned like a `CREATE TABLE` into its new columns,
+//! defaults and constraints. The coordinator replaces the definition (and the rows,
+//! when a column comes or goes) in one log append.
+//!
+//! Before the change, the old text gets everything that depended on the table's name
+//! written out, so the new text means the same under any name: the names Postgres
+//! gave its CHECK constraints (`t_a_check`) become explicit, and a `serial` or identity
+//! column becomes `integer NOT NULL DEFAULT nextval('t_a_seq')` (its sequence keeps
+//! its name, as in Postgres).
+//!
+//! Semantics, as Postgres':
+//! - `ADD COLUMN` gives every existing row the column's default (NULL without one),
+//!   evaluated for each row, so a volatile default differs per row and a stable one
+//!   (`now()`) is the statement's; `NOT NULL` without a default on a table with rows
+//!   is 23502, a failing CHECK 23514. A column with a key or a sequence default is not
+//!   supported (0A000).
+//! - `DROP COLUMN` drops the constraints that name the column (a key over it, a CHECK
+//!   reading it).
+//! - `RENAME COLUMN` renames it in the constraints too.
+//! - A table read from a source (Kafka or Postgres) cannot be altered (42809): its
+//!   columns are what its source reads.
+
+use std::ops::ControlFlow;
+
+use eddy_expr::MirScalarExpr;
+use eddy_repr::{GlobalId, ScalarType, SqlError, SqlState};
+use sqlparser::ast::{
+    AlterTableOperation, ColumnDef, ColumnOption, ColumnOptionDef, CreateTable, DataType,
+    DropBehavior, Expr, Ident, ObjectName, RenameTableNameKind, Statement, TableConstraint,
+};
+
+use crate::catalog::{CatalogItem, ItemKind};
+use crate::context::StatementContext;
+use crate::names::{item_name, normalize_ident};
+use crate::plan::Plan;
+
+/// A planned `ALTER TABLE`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlterTable {
+    pub id: GlobalId,
+    /// The table's new definition: a [`Plan::CreateTable`] of its new text.
+    pub table: Box<Plan>,
+    pub change: TableChange,
+}
+
+/// What an `ALTER TABLE` does besides replacing the definition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TableChange {
+    /// `RENAME TO`: the rows stay; the views reading the table read it under its new
+    /// name.
+    RenameTable,
+    /// `RENAME COLUMN`: the rows stay.
+    RenameColumn { column: usize },
+    /// `ADD COLUMN`: each row gets `fill` (the column's default, over no columns)
+    /// appended, evaluated for each row.
+    AddColumn { fill: MirScalarExpr },
+    /// `DROP COLUMN`: the column goes from every row; with `cascade`, so do the views
+    /// reading the table.
+    DropColumn { column: usize, cascade: bool },
+}
+
+impl TableChange {
+    /// The rows stay as they are.
+    pub fn keeps_rows(&self) -> bool {
+        matches!(
+            self,
+            TableChange::RenameTable | TableChange::RenameColumn { .. }
+        )
+    }
+}
+
+pub(crate) fn plan_alter_table(
+    scx: &StatementContext,
+    name: &ObjectName,
+    if_exists: bool,
+    only: bool,
+    operations: &[AlterTableOperation],
+) -> Result<Plan, SqlError> {
+    let [operation] = operations else {
+        return Err(SqlError::unsupported_plural(
+            "several ALTER TABLE actions in one statement",
+        ));
+    };
+    let _ = only; // Eddy has no inheritance: ONLY changes nothing.
+    let wanted = item_name(name, &scx.pcx.database)?;
+    let Some(item) = scx
+        .catalog
+        .resolve_item(wanted.schema.as_deref(), &wanted.item)
+    else {
+        if if_exists {
+            return Ok(Plan::AlterTable(None));
+        }
+        return Err(SqlError::undefined_table(&wanted.to_string()));
+    };
+    match item.kind {
+        ItemKind::Table if matches!(item.id, GlobalId::User(_)) => {}
+        ItemKind::Source => return Err(SqlError::new(
+            SqlState::WRONG_OBJECT_TYPE,
+            format!("cannot alter \"{}\": it is read from a source", item.name),
+        )
+        .with_hint(
+            "Its columns are what its source reads: drop it and create it again to change them.",
+        )),
+        _ => {
+            return Err(SqlError::new(
+                SqlState::WRONG_OBJECT_TYPE,
+                format!("\"{}\" is not a table", item.name),
+            ))
+        }
+    }
+    let create_sql = scx
+        .catalog
+        .create_sql(item.id)
+        .ok_or_else(|| SqlError::internal("a table without its CREATE TABLE text"))?;
+    let mut create = parse_create_table(&create_sql)?;
+    pin_names(scx, &item, &mut create)?;
+    let column_of = |create: &CreateTable, column: &Ident| {
+        let wanted = normalize_ident(column);
+        create
+            .columns
+            .iter()
+            .position(|c| normalize_ident(&c.name) == wanted)
+    };
+    let no_column = |column: &Ident| {
+        SqlError::new(
+            SqlState::UNDEFINED_COLUMN,
+            format!(
+                "column \"{}\" of relation \"{}\" does not exist",
+                normalize_ident(column),
+                item.name
+            ),
+        )
+    };
+    let taken = |column: &str| {
+        SqlError::new(
+            SqlState::DUPLICATE_COLUMN,
+            format!(
+                "column \"{column}\" of relation \"{}\" already exists",
+                item.name
+            ),
+        )
+    };
+    let change = match operation {
+        AlterTableOperation::RenameTable { table_name } => {
+            let (RenameTableNameKind::To(new) | RenameTableNameKind::As(new)) = table_name;
+            let new_name = match crate::names::object_name_parts(new)?.as_slice() {
+                [name] => name.clone(),
+                _ => {
+                    return Err(SqlError::syntax(
+                        "the new name of a table is a name without a schema",
+                    ))
+                }
+            };
+            let schema = wanted.schema.clone().unwrap_or(crate::PUBLIC_SCHEMA.into());
+            if scx.catalog.resolve_item(Some(&schema), &new_name).is_some() {
+                return Err(SqlError::new(
+                    SqlState::DUPLICATE_TABLE,
+                    format!("relation \"{new_name}\" already exists"),
+                ));
+            }
+            if let Some(last) = create.name.0.last_mut() {
+                *last =
+                    sqlparser::ast::ObjectNamePart::Identifier(Ident::with_quote('"', new_name));
+            }
+            TableChange::RenameTable
+        }
+        AlterTableOperation::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => {
+            let column = column_of(&create, old_column_name).ok_or_else(|| {
+                SqlError::new(
+                    SqlState::UNDEFINED_COLUMN,
+                    format!(
+                        "column \"{}\" does not exist",
+                        normalize_ident(old_column_name)
+                    ),
+                )
+            })?;
+            let new = normalize_ident(new_column_name);
+            if column_of(&create, new_column_name).is_some() {
+                return Err(taken(&new));
+            }
+            let old = normalize_ident(old_column_name);
+            create.columns[column].name = Ident::with_quote('"', new.clone());
+            let _ = sqlparser::ast::visit_expressions_mut(&mut create, |e| {
+                rename_reference(e, &old, &new);
+                ControlFlow::<()>::Continue(())
+            });
+            TableChange::RenameColumn { column }
+        }
+        AlterTableOperation::AddColumn {
+            if_not_exists: false,
+            column_def,
+            column_position: None,
+            ..
+        } => {
+            check_new_column(column_def)?;
+            if column_of(&create, &column_def.name).is_some() {
+                return Err(taken(&normalize_ident(&column_def.name)));
+            }
+            create.columns.push(column_def.clone());
+            // Planned below, once the new definition is.
+            TableChange::AddColumn {
+                fill: MirScalarExpr::literal_null(ScalarType::Bool),
+            }
+        }
+        AlterTableOperation::DropColumn {
+            column_names,
+            if_exists: false,
+            drop_behavior,
+            ..
+        } => {
+            let [column_name] = column_names.as_slice() else {
+                return Err(SqlError::unsupported("DROP COLUMN of several columns"));
+            };
+            let column = column_of(&create, column_name).ok_or_else(|| no_column(column_name))?;
+            if create.columns.len() == 1 {
+                return Err(SqlError::unsupported("a table without columns"));
+            }
+            let dropped = normalize_ident(column_name);
+            create.columns.remove(column);
+            for other in &mut create.columns {
+                other.options.retain(|o| !mentions(&o.option, &dropped));
+            }
+            create.constraints.retain(|c| !mentions(c, &dropped));
+            TableChange::DropColumn {
+                column,
+                cascade: matches!(drop_behavior, Some(DropBehavior::Cascade)),
+            }
+        }
+        other => return Err(SqlError::unsupported(format!("ALTER TABLE ... {other}"))),
+    };
+    // Planned as the CREATE TABLE it now is (the table's own name is not taken).
+    create.if_not_exists = true;
+    let new_sql = Statement::CreateTable(create.clone()).to_string();
+    let mut table = crate::statement::plan_create_table(scx, new_sql, &create, false)?;
+    create.if_not_exists = false;
+    let Plan::CreateTable {
+        create_sql,
+        if_not_exists,
+        desc,
+        defaults,
+        ..
+    } = &mut table
+    else {
+        unreachable!("CREATE TABLE plans a CREATE TABLE")
+    };
+    *create_sql = Statement::CreateTable(create).to_string();
+    *if_not_exists = false;
+    let change = match change {
+        TableChange::AddColumn { .. } => {
+            let column = desc.arity() - 1;
+            let default = defaults.get(column).cloned().flatten();
+            if default
+                .as_deref()
+                .and_then(crate::sequences::sequence_of_default)
+                .is_some()
+            {
+                return Err(SqlError::unsupported("ADD COLUMN with a sequence default"));
+            }
+            let new_item = CatalogItem {
+                desc: desc.clone(),
+                defaults: defaults.clone(),
+                ..item.clone()
+            };
+            let fill = crate::statement::default_value(scx, &new_item, column)?;
+            TableChange::AddColumn { fill: fill.expr }
+        }
+        change => change,
+    };
+    Ok(Plan::AlterTable(Some(AlterTable {
+        id: item.id,
+        table: Box::new(table),
+        change,
+    })))
+}
+
+/// The `CREATE TABLE` of a table's text.
+fn parse_create_table(create_sql: &str) -> Result<CreateTable, SqlError> {
+    match crate::parse::parse(create_sql)?.pop() {
+        Some(crate::parse::Statement::Sql(Statement::CreateTable(create))) => Ok(create),
+        _ => Err(SqlError::internal(
+            "a table's text is not a CREATE TABLE statement",
+        )),
+    }
+}
+
+/// Writes out in `create` (the text of table `item`) what Postgres derived from the
+/// table's name when it was created: its CHECK constraints' names, and the sequences
+/// of its `serial` and identity columns.
+fn pin_names(
+    scx: &StatementContext,
+    item: &CatalogItem,
+    create: &mut CreateTable,
+) -> Result<(), SqlError> {
+    let mut as_new = create.clone();
+    as_new.if_not_exists = true;
+    let text = Statement::CreateTable(as_new.clone()).to_string();
+    let Plan::CreateTable { checks, .. } =
+        crate::statement::plan_create_table(scx, text, &as_new, false)?
+    else {
+        unreachable!("CREATE TABLE plans a CREATE TABLE")
+    };
+    let mut check_names = checks.into_iter().map(|c| c.name);
+    let mut pin = |name: &mut Option<Ident>| {
+        let planned = check_names.next();
+        if name.is_none() {
+            *name = planned.map(|n| Ident::with_quote('"', n));
+        }
+    };
+    for (i, column) in create.columns.iter_mut().enumerate() {
+        for option in &mut column.options {
+            if let ColumnOption::Check(_) = option.option {
+                pin(&mut option.name);
+            }
+        }
+        let Some(Some(default)) = item.defaults.get(i) else {
+            continue;
+        };
+        if crate::sequences::sequence_of_default(default).is_none() {
+            continue;
+        }
+        let serial = crate::sequences::serial_type(&column.data_type);
+        let identity = column.options.iter().any(|o| {
+            matches!(
+                o.option,
+                ColumnOption::Generated {
+                    generated_as: sqlparser::ast::GeneratedAs::ByDefault,
+                    generation_expr: None,
+                    ..
+                }
+            )
+        });
+        if serial.is_none() && !identity {
+            continue;
+        }
+        if let Some(typ) = serial {
+            column.data_type = match typ {
+                ScalarType::Int16 => DataType::SmallInt(None),
+                ScalarType::Int32 => DataType::Integer(None),
+                _ => DataType::BigInt(None),
+            };
+        }
+        column
+            .options
+            .retain(|o| !matches!(o.option, ColumnOption::Generated { .. }));
+        let unnamed = |option| ColumnOptionDef { name: None, option };
+        column.options.push(unnamed(ColumnOption::NotNull));
+        column.options.push(unnamed(ColumnOption::Default(
+            crate::statement::parse_default(default)?,
+        )));
+    }
+    for constraint in &mut create.constraints {
+        if let TableConstraint::Check { name, .. } = constraint {
+            pin(name);
+        }
+    }
+    Ok(())
+}
+
+/// A new column may have a type, NULL / NOT NULL, DEFAULT and CHECK.
+fn check_new_column(column: &ColumnDef) -> Result<(), SqlError> {
+    if crate::sequences::serial_type(&column.data_type).is_some() {
+        return Err(SqlError::unsupported("ADD COLUMN of a serial column"));
+    }
+    for option in &column.options {
+        match option.option {
+            ColumnOption::Null
+            | ColumnOption::NotNull
+            | ColumnOption::Default(_)
+            | ColumnOption::Check(_) => {}
+            ColumnOption::Unique { .. } => {
+                return Err(SqlError::unsupported("ADD COLUMN with a key"))
+            }
+            ColumnOption::Generated { .. } | ColumnOption::Identity(_) => {
+                return Err(SqlError::unsupported("ADD COLUMN of a generated column"))
+            }
+            ref other => return Err(SqlError::unsupported(format!("ADD COLUMN ... {other}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Renames a reference to column `old` (alone, or qualified by the table) to `new`.
+fn rename_reference(expr: &mut Expr, old: &str, new: &str) {
+    match expr {
+        Expr::Identifier(ident) if normalize_ident(ident) == old => {
+            *ident = Ident::with_quote('"', new);
+        }
+        Expr::CompoundIdentifier(parts) => {
+            if let Some(last) = parts.last_mut().filter(|l| normalize_ident(l) == old) {
+                *last = Ident::with_quote('"', new);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether an expression of `node` names column `column`.
+fn mentions<V: sqlparser::ast::Visit>(node: &V, column: &str) -> bool {
+    let found = sqlparser::ast::visit_expressions(node, |e| match e {
+        Expr::Identifier(ident) if normalize_ident(ident) == column => ControlFlow::Break(()),
+        Expr::CompoundIdentifier(parts)
+            if parts.last().is_some_and(|l| normalize_ident(l) == column) =>
+        {
+            ControlFlow::Break(())
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    found.is_break()
+}
