@@ -21,6 +21,7 @@
 //! requests (the running statement of the session the key names stops with 57014).
 
 pub mod backend;
+mod binary_copy;
 mod cancel;
 mod deallocate;
 mod format;

@@ -512,12 +512,13 @@ impl<B: Backend> SimpleQueryHandler for Handler<B> {
                     Reply::CopyIn(copy) => {
                         // The data comes next; the CopyHandler answers at CopyDone.
                         let columns = copy.types.len();
+                        let format = copy_wire_format(&copy.format);
                         self.session.start_copy(copy);
                         client
                             .send(PgWireBackendMessage::CopyInResponse(CopyInResponse::new(
-                                0,
+                                format,
                                 i16::try_from(columns).unwrap_or(i16::MAX),
-                                vec![0; columns],
+                                vec![i16::from(format); columns],
                             )))
                             .await?;
                         client.set_state(PgWireConnectionState::CopyInProgress(false));
@@ -1137,9 +1138,10 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
         }
         if let ExecuteResponse::CopyIn(copy) = response {
             let columns = copy.types.len();
+            let format = copy_wire_format(&copy.format);
             self.session.start_copy(copy);
             return Ok(Response::CopyIn(CopyResponse::new(
-                0,
+                format,
                 columns,
                 stream::empty(),
             )));
@@ -1210,9 +1212,21 @@ impl<B: Backend> CopyHandler for Handler<B> {
                 format!("COPY data exceeds the limit of {COPY_DATA_BYTES_MAX} bytes"),
             ));
         }
+        // Binary data goes to the backend as COPY text (see `binary_copy.rs`).
+        let (copy, data) = match pending.copy.format.kind {
+            eddy_repr::copy::CopyFormatKind::Binary => {
+                let text = crate::binary_copy::to_text(&pending.data, &pending.copy.types)
+                    .map_err(adapter_error)?;
+                let mut copy = pending.copy.clone();
+                copy.format =
+                    eddy_repr::copy::CopyFormat::new(eddy_repr::copy::CopyFormatKind::Text);
+                (copy, text)
+            }
+            _ => (pending.copy, pending.data),
+        };
         let response = self
             .backend()
-            .copy_from(self.session.handle()?, &pending.copy, &pending.data)
+            .copy_from(self.session.handle()?, &copy, &data)
             .await
             .map_err(adapter_error)?;
         let tag = response.tag();
@@ -1346,24 +1360,20 @@ where
 {
     let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
     let columns = i16::try_from(types.len()).unwrap_or(i16::MAX);
+    let wire = copy_wire_format(format);
     client
         .feed(PgWireBackendMessage::CopyOutResponse(CopyOutResponse::new(
-            0,
+            wire,
             columns,
-            vec![0; types.len()],
+            vec![i16::from(wire); types.len()],
         )))
         .await?;
-    if format.header && format.kind == eddy_repr::copy::CopyFormatKind::Csv {
-        let header = eddy_repr::copy::encode_header(format, &desc.names);
-        client
-            .feed(PgWireBackendMessage::CopyData(CopyData::new(header.into())))
-            .await?;
-    }
     let n = rows.len();
-    for row in rows {
-        let line = eddy_repr::copy::encode(format, &row.unpack(), &types);
+    for chunk in copy_out_chunks(desc, rows, format) {
         client
-            .feed(PgWireBackendMessage::CopyData(CopyData::new(line.into())))
+            .feed(PgWireBackendMessage::CopyData(CopyData::new(
+                chunk.map_err(adapter_error)?.into(),
+            )))
             .await?;
     }
     client
@@ -1385,19 +1395,63 @@ fn copy_out_response(
     rows: Vec<Row>,
     format: &eddy_repr::copy::CopyFormat,
 ) -> Response {
+    let columns = desc.types.len();
+    let data: Vec<PgWireResult<CopyData>> = copy_out_chunks(desc, rows, format)
+        .into_iter()
+        .map(|chunk| {
+            chunk
+                .map(|bytes| CopyData::new(bytes.into()))
+                .map_err(adapter_error)
+        })
+        .collect();
+    Response::CopyOut(CopyResponse::new(
+        copy_wire_format(format),
+        columns,
+        stream::iter(data),
+    ))
+}
+
+/// The overall format code of a COPY's CopyIn/CopyOutResponse: 1 for binary.
+fn copy_wire_format(format: &eddy_repr::copy::CopyFormat) -> i8 {
+    i8::from(format.kind == eddy_repr::copy::CopyFormatKind::Binary)
+}
+
+/// The CopyData payloads of `COPY ... TO STDOUT`: a line per row (a CSV header
+/// first), or in binary the header, a tuple per row and the trailer.
+fn copy_out_chunks(
+    desc: &eddy_repr::RelationDesc,
+    rows: Vec<Row>,
+    format: &eddy_repr::copy::CopyFormat,
+) -> Vec<Result<Vec<u8>, SqlError>> {
     let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
-    let mut header = (format.header && format.kind == eddy_repr::copy::CopyFormatKind::Csv)
-        .then(|| eddy_repr::copy::encode_header(format, &desc.names));
-    let mut data = Vec::with_capacity(rows.len().max(1));
-    for row in rows {
-        let mut line = header.take().unwrap_or_default();
-        line.extend(eddy_repr::copy::encode(format, &row.unpack(), &types));
-        data.push(Ok(CopyData::new(line.into())));
+    let mut chunks = Vec::with_capacity(rows.len() + 2);
+    match format.kind {
+        eddy_repr::copy::CopyFormatKind::Binary => {
+            // As Postgres sends it (and psycopg reads it): the header in the first
+            // tuple's message, the trailer in a message of its own.
+            let mut header = Some(crate::binary_copy::header());
+            for row in &rows {
+                chunks.push(crate::binary_copy::encode_row(row, &types).map(|tuple| {
+                    let mut chunk = header.take().unwrap_or_default();
+                    chunk.extend(tuple);
+                    chunk
+                }));
+            }
+            let mut last = header.take().unwrap_or_default();
+            last.extend(crate::binary_copy::trailer());
+            chunks.push(Ok(last));
+        }
+        kind => {
+            if format.header && kind == eddy_repr::copy::CopyFormatKind::Csv {
+                chunks.push(Ok(eddy_repr::copy::encode_header(format, &desc.names)));
+            }
+            chunks.extend(
+                rows.iter()
+                    .map(|row| Ok(eddy_repr::copy::encode(format, &row.unpack(), &types))),
+            );
+        }
     }
-    if let Some(header) = header {
-        data.push(Ok(CopyData::new(header.into())));
-    }
-    Response::CopyOut(CopyResponse::new(0, types.len(), stream::iter(data)))
+    chunks
 }
 
 /// A subscription as a `pgwire` response whose rows (or COPY data) are produced as

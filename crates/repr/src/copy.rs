@@ -29,6 +29,9 @@ pub struct CopyFormat {
 pub enum CopyFormatKind {
     Text,
     Csv,
+    /// Postgres' binary format: the wire layer translates it (from COPY text for COPY
+    /// TO, to COPY text for COPY FROM), so the functions here treat it as text.
+    Binary,
 }
 
 impl CopyFormat {
@@ -36,7 +39,7 @@ impl CopyFormat {
     /// CSV, `"` as the quote, no header.
     pub fn new(kind: CopyFormatKind) -> Self {
         let (delimiter, null) = match kind {
-            CopyFormatKind::Text => ('\t', "\\N"),
+            CopyFormatKind::Text | CopyFormatKind::Binary => ('\t', "\\N"),
             CopyFormatKind::Csv => (',', ""),
         };
         CopyFormat {
@@ -100,7 +103,7 @@ pub fn decode(
             continue;
         }
         let fields = match format.kind {
-            CopyFormatKind::Text => split_text_line(body, format),
+            CopyFormatKind::Text | CopyFormatKind::Binary => split_text_line(body, format),
             CopyFormatKind::Csv => {
                 split_csv_fields(body, format.delimiter, format.quote).map(|fields| {
                     fields
@@ -263,7 +266,7 @@ pub fn encode(format: &CopyFormat, datums: &[Datum], types: &[ScalarType]) -> Ve
         }
         let text = format_datum(datum, typ);
         match format.kind {
-            CopyFormatKind::Text => {
+            CopyFormatKind::Text | CopyFormatKind::Binary => {
                 for c in text.chars() {
                     match c {
                         '\\' => line.push_str("\\\\"),

@@ -322,6 +322,31 @@ except psycopg.errors.InFailedSqlTransaction:
 conn2.rollback()
 cur.execute("SELECT count(*) FROM items")
 assert cur.fetchone()[0] == 4
+# The binary format, both ways, as psycopg writes and reads it with declared types.
+from decimal import Decimal
+import datetime
+cur.execute("CREATE TABLE bins (id bigint, name text, price numeric(8,2), ok boolean, day date, at timestamptz)")
+at = datetime.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=datetime.timezone.utc)
+with cur.copy("COPY bins FROM STDIN (FORMAT BINARY)") as copy:
+    copy.set_types(["int8", "text", "numeric", "bool", "date", "timestamptz"])
+    copy.write_row((1, "one", Decimal("1.5"), True, datetime.date(2026, 1, 2), at))
+    copy.write_row((2, None, None, False, None, None))
+assert cur.rowcount == 2, cur.rowcount
+cur.execute("SELECT id, name, price::text, ok, day, at FROM bins ORDER BY id")
+assert cur.fetchall() == [(1, "one", "1.50", True, datetime.date(2026, 1, 2), at), (2, None, None, False, None, None)]
+with cur.copy("COPY (SELECT id, name, price, ok, day, at FROM bins ORDER BY id) TO STDOUT (FORMAT BINARY)") as copy:
+    copy.set_types(["int8", "text", "numeric", "bool", "date", "timestamptz"])
+    out = list(copy.rows())
+assert out == [(1, "one", Decimal("1.50"), True, datetime.date(2026, 1, 2), at), (2, None, None, False, None, None)], out
+# Bad binary data is refused and writes nothing.
+try:
+    with cur.copy("COPY bins (id) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.write(b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8 + b"\x00\x01\x00\x00\x00\x02\x00\x01\xff\xff")
+    raise SystemExit("bad binary data was accepted")
+except psycopg.errors.InvalidBinaryRepresentation:
+    pass
+cur.execute("SELECT count(*) FROM bins")
+assert cur.fetchone()[0] == 2
 print("psycopg copy ok")
 "#;
 

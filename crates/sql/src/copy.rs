@@ -209,7 +209,7 @@ fn copy_format(options: &[(String, Option<String>)]) -> Result<CopyFormat, SqlEr
     {
         None | Some("text") => CopyFormatKind::Text,
         Some("csv") => CopyFormatKind::Csv,
-        Some("binary") => return Err(SqlError::unsupported("COPY in the binary format")),
+        Some("binary") => CopyFormatKind::Binary,
         Some(other) => {
             return Err(SqlError::new(
                 SqlState::INVALID_PARAMETER_VALUE,
@@ -236,6 +236,12 @@ fn copy_format(options: &[(String, Option<String>)]) -> Result<CopyFormat, SqlEr
     };
     for (name, value) in options {
         let value = value.as_deref();
+        if kind == CopyFormatKind::Binary && matches!(name.as_str(), "delimiter" | "null") {
+            return Err(SqlError::syntax(format!(
+                "cannot specify {} in BINARY mode",
+                name.to_uppercase()
+            )));
+        }
         match (name.as_str(), value) {
             ("format", _) => {}
             ("header", v) => {

@@ -3419,9 +3419,9 @@ fn copy_plans_columns_and_options() {
 #[test]
 fn copy_errors() {
     assert_err(
-        "COPY t FROM STDIN (FORMAT binary)",
-        "0A000",
-        "COPY in the binary format is not supported yet",
+        "COPY t FROM STDIN (FORMAT binary, DELIMITER ',')",
+        "42601",
+        "cannot specify DELIMITER in BINARY mode",
     );
     assert_err(
         "COPY t FROM STDIN (HEADER)",
