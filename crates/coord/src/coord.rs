@@ -258,12 +258,23 @@ impl Coordinator {
 
     async fn handle(&mut self, command: Command) -> ControlFlow {
         match command {
-            Command::OpenSession { user, database, tx } => {
+            Command::OpenSession {
+                user,
+                database,
+                vars,
+                tx,
+            } => {
                 let id = self.next_session;
                 self.next_session += 1;
                 self.sessions.insert(id, Session::new(&user, &database));
+                let set = vars.into_iter().try_for_each(|(name, value)| {
+                    self.set_variable(id, &name, Some(value)).map(drop)
+                });
+                if set.is_err() {
+                    self.sessions.remove(&id);
+                }
                 self.refresh_gauges();
-                let _ = tx.send(id);
+                let _ = tx.send(set.map(|()| id));
             }
             Command::CloseSession { id } => {
                 // A statement still running for a connection that went away stops.
@@ -420,6 +431,7 @@ impl Coordinator {
             params,
             backend_pid: 0,
             vars: session.map(|s| Arc::clone(&s.vars)).unwrap_or_default(),
+            zone: session.map_or(eddy_repr::zone::TimeZone::UTC, Session::zone),
             sequences: Some(self.sequences.access()),
         }
     }

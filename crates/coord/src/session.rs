@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use eddy_repr::zone::TimeZone;
+
 use crate::txn::TxnState;
 
 /// Session variables with their defaults, as `SHOW` prints them. Drivers read several
@@ -81,6 +83,15 @@ impl Session {
             .get("statement_timeout")
             .and_then(|v| crate::cancel::parse_timeout(v))
             .flatten()
+    }
+
+    /// The session's `TimeZone` (UTC if the variable somehow names no zone: SET
+    /// checks every value it stores).
+    pub fn zone(&self) -> TimeZone {
+        self.vars
+            .get("timezone")
+            .and_then(|v| TimeZone::from_setting(v))
+            .map_or(TimeZone::UTC, |(zone, _)| zone)
     }
 
     pub fn new(user: &str, database: &str) -> Self {

@@ -277,6 +277,8 @@ pub fn scalar_text(expr: &MirScalarExpr) -> String {
                 UnaryFunc::TimestampTzToLocal(zone) | UnaryFunc::LocalToTimestampTz(zone) => {
                     format!("({arg} AT TIME ZONE '{zone}')")
                 }
+                UnaryFunc::TimestampTzToTextIn(zone) => format!("timestamptz_out({arg}, '{zone}')"),
+                UnaryFunc::TextToTimestampTzIn(zone) => format!("timestamptz_in({arg}, '{zone}')"),
                 other => format!("{}({arg})", snake(&format!("{other:?}"))),
             }
         }
@@ -312,6 +314,12 @@ pub fn scalar_text(expr: &MirScalarExpr) -> String {
                 BinaryFunc::JsonbExistsAny => "?|",
                 BinaryFunc::JsonbExistsAll => "?&",
                 BinaryFunc::IsDistinctFrom => "IS DISTINCT FROM",
+                BinaryFunc::AddTimestampTzIntervalIn(zone) => {
+                    return format!("date_add({a}, {b}, '{zone}')")
+                }
+                BinaryFunc::SubTimestampTzIntervalIn(zone) => {
+                    return format!("date_subtract({a}, {b}, '{zone}')")
+                }
                 other => return format!("{}({a}, {b})", snake(&format!("{other:?}"))),
             };
             format!("({a} {op} {b})")

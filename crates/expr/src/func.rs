@@ -94,6 +94,12 @@ pub enum UnaryFunc {
     TimestampTzToLocal(crate::zone::TimeZone),
     /// `timestamp AT TIME ZONE zone`: the instant of that wall-clock time in the zone.
     LocalToTimestampTz(crate::zone::TimeZone),
+    /// `timestamptz::text` in a session whose time zone is not UTC: the wall-clock time
+    /// in the zone with its offset (`2024-03-31 03:30:00+02`).
+    TimestampTzToTextIn(crate::zone::TimeZone),
+    /// `text::timestamptz` in a session whose time zone is not UTC: a time without an
+    /// offset is the zone's wall-clock time.
+    TextToTimestampTzIn(crate::zone::TimeZone),
     /// `to_jsonb(x)`: numbers and booleans as JSON scalars, arrays as arrays, anything
     /// else as a string of its text (date/time values in ISO 8601).
     ToJsonb,
@@ -157,6 +163,12 @@ pub enum BinaryFunc {
     /// `age(a, b)`: `a - b` as years, months and days ("symbolic"), on timestamps or
     /// timestamptzs.
     Age,
+    /// `timestamptz + interval` in a session whose time zone is not UTC (Postgres 16's
+    /// `date_add(timestamptz, interval, zone)`): months and days move the wall-clock
+    /// time in the zone, so a day across a daylight-saving change is 23 or 25 hours.
+    AddTimestampTzIntervalIn(crate::zone::TimeZone),
+    /// `timestamptz - interval` in a zone (`date_subtract(timestamptz, interval, zone)`).
+    SubTimestampTzIntervalIn(crate::zone::TimeZone),
     /// `jsonb #> text[]` (and `jsonb_extract_path(jsonb, VARIADIC text[])`).
     JsonbGetPath,
     /// `jsonb #>> text[]` (and `jsonb_extract_path_text`).
@@ -370,6 +382,8 @@ impl UnaryFunc {
             UnaryFunc::ToJsonb => Jsonb,
             UnaryFunc::TimestampTzToLocal(_) => Timestamp,
             UnaryFunc::LocalToTimestampTz(_) => TimestampTz,
+            UnaryFunc::TimestampTzToTextIn(_) => Text,
+            UnaryFunc::TextToTimestampTzIn(_) => TimestampTz,
         };
         typ.nullable(n)
     }
@@ -436,6 +450,9 @@ impl BinaryFunc {
             BinaryFunc::Log | BinaryFunc::TruncTo | BinaryFunc::DivTrunc => UNCONSTRAINED_NUMERIC,
             BinaryFunc::ArrayLength => return Int32.nullable(true),
             BinaryFunc::Age => Interval,
+            BinaryFunc::AddTimestampTzIntervalIn(_) | BinaryFunc::SubTimestampTzIntervalIn(_) => {
+                TimestampTz
+            }
             BinaryFunc::JsonbGetPath => return Jsonb.nullable(true),
             BinaryFunc::JsonbGetPathText => return Text.nullable(true),
             BinaryFunc::JsonbContains

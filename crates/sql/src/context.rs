@@ -11,12 +11,19 @@
 //! and type. When describing (`Params::Describe`) a declared type makes `$n` a typed
 //! placeholder; an undeclared one takes the first type its context asks for, recorded
 //! in `inferred` (and `text` if nothing asks).
+//!
+//! Time zones: a statement is planned in a zone ([`StatementContext::zone`]), which
+//! decides how text becomes `timestamptz` and how `timestamptz` converts to the zone-less
+//! types. In UTC every such conversion is the plain cast; in another zone it is planned
+//! as `AT TIME ZONE` with that zone as a constant ([`StatementContext::cast`]), so a plan
+//! never depends on the session that runs it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 
 use eddy_expr::func::CastKind;
 use eddy_expr::{MirRelationExpr, MirScalarExpr, UnaryFunc};
+use eddy_repr::zone::TimeZone;
 use eddy_repr::{ColumnType, Datum, GlobalId, ScalarType};
 
 use crate::catalog::{Catalog, CatalogItem};
@@ -217,6 +224,50 @@ impl<'a> StatementContext<'a> {
         Some(item)
     }
 
+    /// The time zone the statement's zone-dependent operations are planned in: the
+    /// session's `TimeZone`, except in a view or materialized view definition, which
+    /// is always planned in UTC. A view is computed once and read by sessions in any
+    /// zone (and re-planned from its text on restart, with no session at all), so its
+    /// results must not depend on the zone of the session that created it; a
+    /// definition that wants another zone says so with `AT TIME ZONE`.
+    pub fn zone(&self) -> TimeZone {
+        if self.in_view.get() {
+            TimeZone::UTC
+        } else {
+            self.pcx.zone
+        }
+    }
+
+    /// `t` cast to `to`, in the statement's [`zone`](StatementContext::zone):
+    /// `timestamptz` to `timestamp`, `date` or `time` takes the wall-clock time in the
+    /// zone, the reverse reads one there, and text converts with the zone's offsets.
+    /// In UTC (or for any other pair of types) this is [`Typed::cast`].
+    pub fn cast(&self, t: Typed, to: ScalarType, kind: CastKind) -> Typed {
+        use ScalarType::*;
+        let zone = self.zone();
+        let from = t.scalar_type();
+        if zone.is_utc() || from == to {
+            return t.cast(to, kind);
+        }
+        match (from, to) {
+            (TimestampTz, Timestamp) => t.unary(UnaryFunc::TimestampTzToLocal(zone)),
+            (TimestampTz, Date | Time) => {
+                t.unary(UnaryFunc::TimestampTzToLocal(zone)).cast(to, kind)
+            }
+            (Timestamp, TimestampTz) => t.unary(UnaryFunc::LocalToTimestampTz(zone)),
+            (Date, TimestampTz) => t
+                .cast(Timestamp, kind)
+                .unary(UnaryFunc::LocalToTimestampTz(zone)),
+            (TimestampTz, to) if to.is_string() => {
+                t.unary(UnaryFunc::TimestampTzToTextIn(zone)).cast(to, kind)
+            }
+            (from, TimestampTz) if from.is_string() => t
+                .cast(Text, kind)
+                .unary(UnaryFunc::TextToTimestampTzIn(zone)),
+            _ => t.cast(to, kind),
+        }
+    }
+
     /// The items recorded by [`StatementContext::resolve_relation`] so far.
     pub fn dependencies(&self) -> BTreeSet<GlobalId> {
         self.depends_on.borrow().clone()
@@ -301,7 +352,7 @@ impl<'a> StatementContext<'a> {
                     .or_insert(to.without_modifiers());
                 Typed::null(to)
             }
-            CExpr::Str(s) => string_literal_as(s, to, kind)?,
+            CExpr::Str(s) => string_literal_as(s, to, kind, &self.zone())?,
         })
     }
 
@@ -350,7 +401,7 @@ impl<'a> StatementContext<'a> {
                 if from == to {
                     Ok(Ok(t))
                 } else if types::cast_allowed(&from, &to, context) {
-                    Ok(Ok(t.cast(to, kind)))
+                    Ok(Ok(self.cast(t, to, kind)))
                 } else {
                     Ok(Err(from.sql_name()))
                 }
@@ -450,9 +501,18 @@ fn parse_qualified_name(s: &str) -> Result<Vec<String>, SqlError> {
 }
 
 /// A string literal read as a value of type `to`.
-fn string_literal_as(s: String, to: ScalarType, kind: CastKind) -> Result<Typed, SqlError> {
+fn string_literal_as(
+    s: String,
+    to: ScalarType,
+    kind: CastKind,
+    zone: &TimeZone,
+) -> Result<Typed, SqlError> {
     use ScalarType::*;
     match to {
+        TimestampTz => match eddy_repr::strconv::parse_timestamptz_in(&s, zone) {
+            Ok(ts) => Ok(Typed::literal(Datum::TimestampTz(ts), to)),
+            Err(e) => Err(eddy_expr::EvalError::from(e).into()),
+        },
         Text | Name | Varchar { max_length: None } => Ok(Typed::literal(Datum::String(s), to)),
         Varchar {
             max_length: Some(n),

@@ -795,7 +795,7 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, SqlError
                 let value = Typed::new(eddy_expr::MirScalarExpr::Column(i), typ[i]);
                 exprs[column] = if unknown[i] {
                     // A literal of unknown type: read with the column type's input function.
-                    value.cast(column_types[column], CastKind::Assignment)
+                    scx.cast(value, column_types[column], CastKind::Assignment)
                 } else {
                     assign(scx, value.into(), &desc.names[column], column_types[column])?
                 };
