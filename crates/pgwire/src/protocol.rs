@@ -1831,4 +1831,57 @@ mod tests {
         assert!(is_empty_query(" ; ;\n"));
         assert!(!is_empty_query("select 1"));
     }
+
+    #[test]
+    fn text_parameters_are_read_in_the_session_zone() {
+        let stmt = prepared(vec![ScalarType::TimestampTz], 0);
+        let berlin = TimeZone::from_name("Europe/Berlin").unwrap();
+        let text: Option<&'static [u8]> = Some(b"2024-07-01 12:00:00");
+        let params = bind_params(&bind(vec![0], vec![text], vec![]), &stmt, &berlin).unwrap();
+        let Datum::TimestampTz(ts) = params[0] else {
+            panic!("{params:?}")
+        };
+        assert_eq!(ts.to_rfc3339(), "2024-07-01T10:00:00+00:00");
+        // An explicit offset wins.
+        let text: Option<&'static [u8]> = Some(b"2024-07-01 12:00:00+00");
+        let params = bind_params(&bind(vec![0], vec![text], vec![]), &stmt, &berlin).unwrap();
+        let Datum::TimestampTz(ts) = params[0] else {
+            panic!("{params:?}")
+        };
+        assert_eq!(ts.to_rfc3339(), "2024-07-01T12:00:00+00:00");
+    }
+
+    #[test]
+    fn startup_vars_come_from_parameters_and_options() {
+        let params = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let tz = |v: &str| vec![("timezone".to_string(), v.to_string())];
+        assert_eq!(
+            startup_vars(&params(&[("TimeZone", "Europe/Berlin"), ("user", "u")])),
+            tz("Europe/Berlin")
+        );
+        assert_eq!(
+            startup_vars(&params(&[(
+                "options",
+                "-c TimeZone=Asia/Tokyo -c geqo=off"
+            )])),
+            tz("Asia/Tokyo")
+        );
+        assert_eq!(
+            startup_vars(&params(&[("options", "--timezone=America/New\\ York")])),
+            tz("America/New York")
+        );
+        assert_eq!(
+            startup_vars(&params(&[
+                ("options", "-ctimezone=UTC"),
+                ("timezone", "GMT")
+            ])),
+            tz("GMT")
+        );
+        assert!(startup_vars(&params(&[("DateStyle", "ISO")])).is_empty());
+    }
 }
