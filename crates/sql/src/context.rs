@@ -57,6 +57,10 @@ pub struct StatementContext<'a> {
     max_param: Cell<usize>,
     /// Set while planning a view definition: `now()` and parameters are refused.
     pub in_view: Cell<bool>,
+    /// Set while planning a CHECK constraint, which (like a view) the catalog keeps
+    /// and re-plans from its text on restart: planned in UTC (see
+    /// [`StatementContext::zone`]).
+    pub in_check: Cell<bool>,
     /// Set while planning a `SUBSCRIBE`, whose rows are maintained like a view's:
     /// volatile functions are refused.
     pub in_subscribe: Cell<bool>,
@@ -207,6 +211,7 @@ impl<'a> StatementContext<'a> {
             inferred: RefCell::new(BTreeMap::new()),
             max_param: Cell::new(0),
             in_view: Cell::new(false),
+            in_check: Cell::new(false),
             in_subscribe: Cell::new(false),
             depends_on: RefCell::new(BTreeSet::new()),
             ctes: RefCell::new(vec![]),
@@ -225,13 +230,14 @@ impl<'a> StatementContext<'a> {
     }
 
     /// The time zone the statement's zone-dependent operations are planned in: the
-    /// session's `TimeZone`, except in a view or materialized view definition, which
-    /// is always planned in UTC. A view is computed once and read by sessions in any
-    /// zone (and re-planned from its text on restart, with no session at all), so its
-    /// results must not depend on the zone of the session that created it; a
-    /// definition that wants another zone says so with `AT TIME ZONE`.
+    /// session's `TimeZone`, except in a view or materialized view definition or a
+    /// CHECK constraint, which are always planned in UTC. A view is computed once and
+    /// read by sessions in any zone, and both are re-planned from their text on
+    /// restart with no session at all, so their results must not depend on the zone
+    /// of the session that created them; a definition that wants another zone says so
+    /// with `AT TIME ZONE`.
     pub fn zone(&self) -> TimeZone {
-        if self.in_view.get() {
+        if self.in_view.get() || self.in_check.get() {
             TimeZone::UTC
         } else {
             self.pcx.zone

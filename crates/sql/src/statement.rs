@@ -1149,7 +1149,10 @@ fn plan_checks(
     let mut planned: Vec<crate::plan::CheckConstraint> = Vec::new();
     for (name, check, column) in checks {
         let ecx = ExprContext::new(scx, &scope, types, "check constraints");
-        let cond = expr::plan_expr(&ecx, &check)?;
+        scx.in_check.set(true);
+        let cond = expr::plan_expr(&ecx, &check);
+        scx.in_check.set(false);
+        let cond = cond?;
         let cond = match scx.coerce(cond, ScalarType::Bool, CastContext::Implicit)? {
             Ok(cond) => cond,
             Err(from) => {
