@@ -110,6 +110,10 @@ pub fn eval_unary(func: &UnaryFunc, arg: Datum) -> Result<Datum, EvalError> {
             Datum::Timestamp(ts) => Ok(Datum::TimestampTz(zone.instant(&ts))),
             other => Err(unexpected("timezone", &[other])),
         },
+        UnaryFunc::ExtractZoneField(field, zone) => datetime::extract_zone_field(*field, arg, zone),
+        UnaryFunc::DatePartZoneField(field, zone) => {
+            datetime::date_part_zone_field(*field, arg, zone)
+        }
         UnaryFunc::TimestampTzToTextIn(zone) => match arg {
             Datum::TimestampTz(ts) => Ok(Datum::String(eddy_repr::strconv::format_timestamptz_in(
                 &ts, zone,

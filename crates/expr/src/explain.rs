@@ -277,6 +277,12 @@ pub fn scalar_text(expr: &MirScalarExpr) -> String {
                 UnaryFunc::TimestampTzToLocal(zone) | UnaryFunc::LocalToTimestampTz(zone) => {
                     format!("({arg} AT TIME ZONE '{zone}')")
                 }
+                UnaryFunc::ExtractZoneField(field, zone) => {
+                    format!("extract({field} from {arg} in time zone '{zone}')")
+                }
+                UnaryFunc::DatePartZoneField(field, zone) => {
+                    format!("date_part('{field}', {arg} in time zone '{zone}')")
+                }
                 UnaryFunc::TimestampTzToTextIn(zone) => format!("timestamptz_out({arg}, '{zone}')"),
                 UnaryFunc::TextToTimestampTzIn(zone) => format!("timestamptz_in({arg}, '{zone}')"),
                 other => format!("{}({arg})", snake(&format!("{other:?}"))),

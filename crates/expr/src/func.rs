@@ -94,6 +94,12 @@ pub enum UnaryFunc {
     TimestampTzToLocal(crate::zone::TimeZone),
     /// `timestamp AT TIME ZONE zone`: the instant of that wall-clock time in the zone.
     LocalToTimestampTz(crate::zone::TimeZone),
+    /// `extract(field from timestamptz)` of a zone field (`timezone`, `timezone_hour`,
+    /// `timezone_minute`) in a session whose time zone is not UTC: the offset in force
+    /// at that instant, seconds east.
+    ExtractZoneField(DateTimeUnit, crate::zone::TimeZone),
+    /// `date_part(field, timestamptz)` of a zone field (see `ExtractZoneField`).
+    DatePartZoneField(DateTimeUnit, crate::zone::TimeZone),
     /// `timestamptz::text` in a session whose time zone is not UTC: the wall-clock time
     /// in the zone with its offset (`2024-03-31 03:30:00+02`).
     TimestampTzToTextIn(crate::zone::TimeZone),
@@ -382,6 +388,8 @@ impl UnaryFunc {
             UnaryFunc::ToJsonb => Jsonb,
             UnaryFunc::TimestampTzToLocal(_) => Timestamp,
             UnaryFunc::LocalToTimestampTz(_) => TimestampTz,
+            UnaryFunc::ExtractZoneField(..) => UNCONSTRAINED_NUMERIC,
+            UnaryFunc::DatePartZoneField(..) => Float64,
             UnaryFunc::TimestampTzToTextIn(_) => Text,
             UnaryFunc::TextToTimestampTzIn(_) => TimestampTz,
         };

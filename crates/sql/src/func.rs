@@ -1196,14 +1196,17 @@ pub fn plan_extract(
     };
     let zone = scx.zone();
     if t.scalar_type() == ScalarType::TimestampTz && !zone.is_utc() {
-        // The fields of the wall-clock time in the session's zone; `epoch` counts from
-        // the instant, whatever the zone.
+        // The fields of the wall-clock time in the session's zone and its offset;
+        // `epoch` counts from the instant, whatever the zone.
         match unit {
             DateTimeUnit::Epoch => {}
             DateTimeUnit::Timezone | DateTimeUnit::TimezoneHour | DateTimeUnit::TimezoneMinute => {
-                return Err(SqlError::unsupported(format!(
-                    "{function}({unit}) of timestamp with time zone in a session time zone other than UTC"
-                )))
+                let func = if function == "extract" {
+                    UnaryFunc::ExtractZoneField(unit, zone)
+                } else {
+                    UnaryFunc::DatePartZoneField(unit, zone)
+                };
+                return Ok(t.unary(func));
             }
             _ => return Ok(t.unary(UnaryFunc::TimestampTzToLocal(zone)).unary(func)),
         }

@@ -548,6 +548,47 @@ pub(crate) fn extract(field: DateTimeUnit, d: Datum) -> Result<Datum, EvalError>
     Ok(Datum::Numeric(field_value(field, &d)?.to_numeric()?))
 }
 
+/// A zone field of a `timestamptz` in time zone `zone`: the offset in force at that
+/// instant (seconds east), its whole hours, or its minutes beyond them (both with the
+/// offset's sign, as Postgres computes them).
+fn zone_field_value(
+    field: DateTimeUnit,
+    d: &Datum,
+    zone: &TimeZone,
+) -> Result<FieldValue, EvalError> {
+    let Datum::TimestampTz(ts) = d else {
+        return Err(unexpected("extract", std::slice::from_ref(d)));
+    };
+    let offset = i64::from(zone.offset_secs(ts));
+    match field {
+        DateTimeUnit::Timezone => Ok(FieldValue::int(offset)),
+        DateTimeUnit::TimezoneHour => Ok(FieldValue::int(offset / 3600)),
+        DateTimeUnit::TimezoneMinute => Ok(FieldValue::int(offset / 60 % 60)),
+        _ => Err(not_supported(field, d)),
+    }
+}
+
+/// `extract(field from timestamptz)` of a zone field in time zone `zone`: numeric.
+pub(crate) fn extract_zone_field(
+    field: DateTimeUnit,
+    d: Datum,
+    zone: &TimeZone,
+) -> Result<Datum, EvalError> {
+    Ok(Datum::Numeric(
+        zone_field_value(field, &d, zone)?.to_numeric()?,
+    ))
+}
+
+/// `date_part(field, timestamptz)` of a zone field in time zone `zone`: double precision.
+pub(crate) fn date_part_zone_field(
+    field: DateTimeUnit,
+    d: Datum,
+    zone: &TimeZone,
+) -> Result<Datum, EvalError> {
+    let v = zone_field_value(field, &d, zone)?.to_f64();
+    Ok(Datum::Float64(eddy_repr::OrdF64(v)))
+}
+
 /// `date_part(field, x)`: double precision; a date is read as a timestamp.
 pub(crate) fn date_part(field: DateTimeUnit, d: Datum) -> Result<Datum, EvalError> {
     let d = match d {
