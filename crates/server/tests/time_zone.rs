@@ -172,3 +172,34 @@ async fn an_unknown_zone_in_the_startup_message_is_fatal() {
     let client = eddy.connect().await.expect("connect");
     assert_eq!(simple_row(&client, "SHOW TimeZone").await, ["UTC"]);
 }
+
+/// A view created in a session with another zone is planned in UTC: its rows are the
+/// same for every reader and after a restart (which re-plans it without a session).
+#[tokio::test]
+async fn a_view_is_planned_in_utc_and_keeps_its_plan_across_a_restart() {
+    let mut eddy = common::start_eddy(1);
+    let berlin = connect_with_options(&eddy, "-c TimeZone=Europe/Berlin")
+        .await
+        .unwrap_or_else(|e| panic!("{}", common::describe_error(&e)));
+    berlin
+        .batch_execute(
+            "CREATE TABLE ev (id integer, at timestamptz);
+             INSERT INTO ev VALUES (1, '2024-03-31 00:30'), (2, '2024-03-31 12:00');
+             CREATE MATERIALIZED VIEW days AS
+                 SELECT id, at::date AS day, extract(hour FROM at) AS hour, at::text AS shown
+                 FROM ev WHERE at >= '2024-03-31'",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}", common::describe_error(&e)));
+    let sql = "SELECT * FROM days";
+    let expected = ["2 2024-03-31 10 2024-03-31 10:00:00+00".to_string()];
+    assert_eq!(common::flat_rows(&berlin, sql).await.unwrap(), expected);
+    let utc = eddy.connect().await.expect("connect");
+    assert_eq!(common::flat_rows(&utc, sql).await.unwrap(), expected);
+
+    eddy.restart().unwrap_or_else(|e| panic!("restart: {e:#}"));
+    let berlin = connect_with_options(&eddy, "-c TimeZone=Europe/Berlin")
+        .await
+        .unwrap_or_else(|e| panic!("{}", common::describe_error(&e)));
+    assert_eq!(common::flat_rows(&berlin, sql).await.unwrap(), expected);
+}
