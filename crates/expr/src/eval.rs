@@ -315,6 +315,7 @@ pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Dat
         | VariadicFunc::MakeTimestamp
         | VariadicFunc::MakeInterval
         | VariadicFunc::ToChar
+        | VariadicFunc::ToCharIn(_)
         | VariadicFunc::ToTimestampFormat
         | VariadicFunc::ToDate => {
             if args.iter().any(Datum::is_null) {
@@ -334,6 +335,7 @@ pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Dat
                 VariadicFunc::MakeTimestamp => datetime::make_timestamp(args),
                 VariadicFunc::MakeInterval => datetime::make_interval(args),
                 VariadicFunc::ToChar => to_char::to_char(args),
+                VariadicFunc::ToCharIn(zone) => to_char::to_char_in(args, zone),
                 VariadicFunc::ToTimestampFormat => to_char::to_timestamp(args),
                 _ => to_char::to_date(args),
             }

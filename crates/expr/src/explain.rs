@@ -333,6 +333,9 @@ pub fn scalar_text(expr: &MirScalarExpr) -> String {
         MirScalarExpr::CallVariadic { func, exprs } => match func {
             VariadicFunc::And => format!("({})", join(exprs, scalar_text, " AND ")),
             VariadicFunc::Or => format!("({})", join(exprs, scalar_text, " OR ")),
+            VariadicFunc::ToCharIn(zone) => {
+                format!("to_char({}, '{zone}')", list(exprs, scalar_text))
+            }
             other => format!(
                 "{}({})",
                 snake(&format!("{other:?}")),

@@ -262,6 +262,8 @@ pub enum VariadicFunc {
     MakeInterval,
     /// `to_char(value, format)` on timestamps, timestamptzs, intervals and numbers.
     ToChar,
+    /// `to_char(timestamptz, format)` in a session whose time zone is not UTC.
+    ToCharIn(crate::zone::TimeZone),
     /// `to_timestamp(text, format)`.
     ToTimestampFormat,
     /// `to_date(text, format)`.
@@ -533,7 +535,9 @@ impl VariadicFunc {
             VariadicFunc::MakeDate | VariadicFunc::ToDate => Date.nullable(nullable_if_any(inputs)),
             VariadicFunc::MakeTimestamp => Timestamp.nullable(nullable_if_any(inputs)),
             VariadicFunc::MakeInterval => Interval.nullable(nullable_if_any(inputs)),
-            VariadicFunc::ToChar => Text.nullable(nullable_if_any(inputs)),
+            VariadicFunc::ToChar | VariadicFunc::ToCharIn(_) => {
+                Text.nullable(nullable_if_any(inputs))
+            }
             VariadicFunc::ToTimestampFormat => TimestampTz.nullable(nullable_if_any(inputs)),
         }
     }

@@ -129,6 +129,24 @@ impl TimeZone {
         .local_minus_utc()
     }
 
+    /// The abbreviation the zone's clocks show at instant `ts` (`CEST`, `EST`, `-03`),
+    /// as `to_char`'s `TZ` prints it; a fixed offset's is its offset (`+02`).
+    pub fn abbreviation(&self, ts: &DateTime<Utc>) -> String {
+        use chrono_tz::OffsetName;
+        match self {
+            TimeZone::Iana(tz) => tz
+                .offset_from_utc_datetime(&ts.naive_utc())
+                .abbreviation()
+                .unwrap_or_default()
+                .to_string(),
+            TimeZone::Fixed(offset) => {
+                let mut out = String::new();
+                push_offset(&mut out, offset.local_minus_utc());
+                out
+            }
+        }
+    }
+
     /// `timestamptz AT TIME ZONE zone`: the zone's wall-clock time at that instant.
     pub fn local(&self, ts: &DateTime<Utc>) -> NaiveDateTime {
         ts.naive_utc() + chrono::Duration::seconds(i64::from(self.offset_secs(ts)))

@@ -1120,22 +1120,11 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             let fmt = text_arg(scx, next(), &sig)?;
             let zone = scx.zone();
             if value.scalar_type() == ScalarType::TimestampTz && !zone.is_utc() {
-                // The wall-clock time in the session's zone. The zone's own fields
-                // (`TZ`, `OF`, ...) are not printed in another zone yet.
-                let names_zone = match fmt.expr.as_literal() {
-                    Some(Datum::String(f)) => {
-                        let f = f.to_ascii_uppercase();
-                        f.contains("TZ") || f.contains("OF")
-                    }
-                    _ => true,
-                };
-                if names_zone {
-                    return Err(SqlError::unsupported(
-                        "to_char of timestamp with time zone with a format that is not a constant without TZ, TZH, TZM or OF in a session time zone other than UTC",
-                    ));
-                }
-                let local = value.unary(UnaryFunc::TimestampTzToLocal(zone));
-                return Ok(Typed::variadic(VariadicFunc::ToChar, vec![local, fmt]));
+                // The wall-clock time, abbreviation and offset in the session's zone.
+                return Ok(Typed::variadic(
+                    VariadicFunc::ToCharIn(zone),
+                    vec![value, fmt],
+                ));
             }
             Ok(Typed::variadic(VariadicFunc::ToChar, vec![value, fmt]))
         }

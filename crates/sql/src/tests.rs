@@ -4005,9 +4005,10 @@ fn views_are_planned_in_utc_whatever_the_session_zone() {
 }
 
 #[test]
-fn to_char_names_no_zone_outside_utc() {
-    let err =
-        try_plan_with("SELECT to_char(tz, 'HH24 TZ') FROM u", &berlin_ctx()).expect_err("refused");
-    assert_eq!(err.sqlstate.code(), "0A000");
-    try_plan_with("SELECT to_char(tz, 'HH24:MI') FROM u", &berlin_ctx()).expect("planned");
+fn to_char_prints_the_session_zone() {
+    let berlin = explained("SELECT to_char(tz, 'HH24 TZ OF') FROM u", &berlin_ctx());
+    assert!(
+        berlin.contains("to_char(#5, \"HH24 TZ OF\", 'Europe/Berlin')"),
+        "{berlin}"
+    );
 }
