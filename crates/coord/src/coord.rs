@@ -270,8 +270,14 @@ impl Coordinator {
                 let set = vars.into_iter().try_for_each(|(name, value)| {
                     self.set_variable(id, &name, Some(value)).map(drop)
                 });
-                if set.is_err() {
-                    self.sessions.remove(&id);
+                match (&set, self.sessions.get_mut(&id)) {
+                    (Ok(()), Some(session)) => {
+                        // What RESET goes back to.
+                        session.startup_vars = session.vars.as_ref().clone();
+                    }
+                    _ => {
+                        self.sessions.remove(&id);
+                    }
                 }
                 self.refresh_gauges();
                 let _ = tx.send(set.map(|()| id));

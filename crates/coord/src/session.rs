@@ -73,6 +73,10 @@ pub struct Session {
     pub database: String,
     /// Shared with every statement's plan context; SET copies on write.
     pub vars: Arc<BTreeMap<String, String>>,
+    /// The variables as the startup message left them (its `TimeZone`, the defaults
+    /// for the rest): what `RESET` and `SET ... TO DEFAULT` go back to, as in
+    /// Postgres.
+    pub startup_vars: BTreeMap<String, String>,
     pub txn: TxnState,
 }
 
@@ -104,6 +108,7 @@ impl Session {
             user: user.to_string(),
             database: database.to_string(),
             vars: Arc::new(vars),
+            startup_vars: BTreeMap::new(),
             txn: TxnState::Idle,
         }
     }

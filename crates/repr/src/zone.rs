@@ -23,7 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// the margin its `TZDISP_LIMIT` allows).
 const FIXED_OFFSET_SECS_MAX: i32 = 15 * 3600 + 59 * 60 + 59;
 
-/// A time zone, compared and serialized by [`TimeZone::name`].
+/// A time zone, serialized by [`TimeZone::name`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TimeZone {
     /// An IANA zone with its daylight-saving rules.
@@ -240,8 +240,17 @@ impl PartialOrd for TimeZone {
 }
 
 impl Ord for TimeZone {
+    /// IANA zones by name, then fixed offsets from west to east (without allocating:
+    /// plans holding zones are compared while optimizing).
     fn cmp(&self, other: &Self) -> Ordering {
-        self.name().cmp(&other.name())
+        match (self, other) {
+            (TimeZone::Iana(a), TimeZone::Iana(b)) => a.name().cmp(b.name()),
+            (TimeZone::Iana(_), TimeZone::Fixed(_)) => Ordering::Less,
+            (TimeZone::Fixed(_), TimeZone::Iana(_)) => Ordering::Greater,
+            (TimeZone::Fixed(a), TimeZone::Fixed(b)) => {
+                a.local_minus_utc().cmp(&b.local_minus_utc())
+            }
+        }
     }
 }
 

@@ -51,11 +51,18 @@ fn psql_sends_pgtz_at_startup() {
     let out = common::psql_command(&eddy)
         .env("PGTZ", "America/New_York")
         .args([
-            "-At",
+            "-Atq",
             "-c",
             "SHOW TimeZone",
             "-c",
             "SELECT TIMESTAMPTZ '2024-03-10 06:30:00+00', TIMESTAMPTZ '2024-03-10 07:30:00+00'",
+            // RESET goes back to the startup message's zone, as in Postgres.
+            "-c",
+            "SET TimeZone = 'Asia/Tokyo'",
+            "-c",
+            "RESET TimeZone",
+            "-c",
+            "SHOW TimeZone",
         ])
         .output()
         .expect("running psql");
@@ -66,7 +73,7 @@ fn psql_sends_pgtz_at_startup() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "America/New_York\n2024-03-10 01:30:00-05|2024-03-10 03:30:00-04\n"
+        "America/New_York\n2024-03-10 01:30:00-05|2024-03-10 03:30:00-04\nAmerica/New_York\n"
     );
 
     let out = common::psql_command(&eddy)

@@ -286,7 +286,14 @@ impl Coordinator {
         let Some((_, default)) = DEFAULT_VARS.iter().find(|(k, _)| *k == name) else {
             return Err(unrecognized(&name));
         };
-        let value = value.unwrap_or_else(|| default.to_string());
+        let value = value.unwrap_or_else(|| {
+            let session = self.session_mut(session_id);
+            session
+                .startup_vars
+                .get(&name)
+                .cloned()
+                .unwrap_or_else(|| default.to_string())
+        });
         if name == "statement_timeout" && crate::cancel::parse_timeout(&value).is_none() {
             return Err(SqlError::new(
                 SqlState::INVALID_PARAMETER_VALUE,
