@@ -114,6 +114,7 @@ pub fn eval_unary(func: &UnaryFunc, arg: Datum) -> Result<Datum, EvalError> {
         UnaryFunc::DatePartZoneField(field, zone) => {
             datetime::date_part_zone_field(*field, arg, zone)
         }
+        UnaryFunc::TimestampTzToJsonbIn(zone) => jsonb::timestamptz_to_jsonb(arg, zone),
         UnaryFunc::TimestampTzToTextIn(zone) => match arg {
             Datum::TimestampTz(ts) => Ok(Datum::String(eddy_repr::strconv::format_timestamptz_in(
                 &ts, zone,

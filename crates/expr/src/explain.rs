@@ -283,6 +283,7 @@ pub fn scalar_text(expr: &MirScalarExpr) -> String {
                 UnaryFunc::DatePartZoneField(field, zone) => {
                     format!("date_part('{field}', {arg} in time zone '{zone}')")
                 }
+                UnaryFunc::TimestampTzToJsonbIn(zone) => format!("to_jsonb({arg}, '{zone}')"),
                 UnaryFunc::TimestampTzToTextIn(zone) => format!("timestamptz_out({arg}, '{zone}')"),
                 UnaryFunc::TextToTimestampTzIn(zone) => format!("timestamptz_in({arg}, '{zone}')"),
                 other => format!("{}({arg})", snake(&format!("{other:?}"))),

@@ -100,6 +100,10 @@ pub enum UnaryFunc {
     ExtractZoneField(DateTimeUnit, crate::zone::TimeZone),
     /// `date_part(field, timestamptz)` of a zone field (see `ExtractZoneField`).
     DatePartZoneField(DateTimeUnit, crate::zone::TimeZone),
+    /// `to_jsonb(timestamptz)` in a session whose time zone is not UTC (also the
+    /// timestamptz values `jsonb_build_*` and `jsonb_agg` take): an ISO 8601 string of
+    /// the wall-clock time in the zone with its offset.
+    TimestampTzToJsonbIn(crate::zone::TimeZone),
     /// `timestamptz::text` in a session whose time zone is not UTC: the wall-clock time
     /// in the zone with its offset (`2024-03-31 03:30:00+02`).
     TimestampTzToTextIn(crate::zone::TimeZone),
@@ -392,6 +396,7 @@ impl UnaryFunc {
             UnaryFunc::LocalToTimestampTz(_) => TimestampTz,
             UnaryFunc::ExtractZoneField(..) => UNCONSTRAINED_NUMERIC,
             UnaryFunc::DatePartZoneField(..) => Float64,
+            UnaryFunc::TimestampTzToJsonbIn(_) => Jsonb,
             UnaryFunc::TimestampTzToTextIn(_) => Text,
             UnaryFunc::TextToTimestampTzIn(_) => TimestampTz,
         };

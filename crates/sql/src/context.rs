@@ -274,6 +274,19 @@ impl<'a> StatementContext<'a> {
         }
     }
 
+    /// `t` as the jsonb builders (`to_jsonb`, `jsonb_build_*`, `jsonb_agg`) take it: a
+    /// `timestamptz` outside UTC becomes its jsonb string in the statement's
+    /// [`zone`](StatementContext::zone) first (the builders print date/time values in
+    /// UTC); anything else is unchanged.
+    pub fn jsonb_input(&self, t: Typed) -> Typed {
+        let zone = self.zone();
+        if t.scalar_type() == ScalarType::TimestampTz && !zone.is_utc() {
+            t.unary(UnaryFunc::TimestampTzToJsonbIn(zone))
+        } else {
+            t
+        }
+    }
+
     /// The items recorded by [`StatementContext::resolve_relation`] so far.
     pub fn dependencies(&self) -> BTreeSet<GlobalId> {
         self.depends_on.borrow().clone()

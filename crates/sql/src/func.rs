@@ -896,7 +896,7 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             Ok(j.binary(path, func))
         }
         ("to_jsonb", 1) => match next() {
-            CExpr::Typed(t) => Ok(t.unary(UnaryFunc::ToJsonb)),
+            CExpr::Typed(t) => Ok(scx.jsonb_input(t).unary(UnaryFunc::ToJsonb)),
             _ => Err(polymorphic_unknown()),
         },
         ("random" | "gen_random_uuid" | "clock_timestamp", 0) => {
@@ -909,7 +909,9 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             Ok(Typed::variadic(func, vec![]))
         }
         ("jsonb_build_array", _) => {
-            let typed = (0..n).map(|_| scx.finalize(next())).collect::<Vec<_>>();
+            let typed = (0..n)
+                .map(|_| scx.jsonb_input(scx.finalize(next())))
+                .collect::<Vec<_>>();
             Ok(Typed::variadic(VariadicFunc::JsonbBuildArray, typed))
         }
         ("coalesce" | "greatest" | "least", _) if n > 0 => {
@@ -944,7 +946,20 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                     "The arguments of {name}() must consist of alternating keys and values."
                 )));
             }
-            let typed = (0..n).map(|_| scx.finalize(next())).collect::<Vec<_>>();
+            // Keys are their text, values their jsonb form, both in the session's zone.
+            let typed = (0..n)
+                .map(|i| {
+                    let t = scx.finalize(next());
+                    if i % 2 == 0
+                        && t.scalar_type() == ScalarType::TimestampTz
+                        && !scx.zone().is_utc()
+                    {
+                        scx.cast(t, ScalarType::Text, CastKind::Explicit)
+                    } else {
+                        scx.jsonb_input(t)
+                    }
+                })
+                .collect::<Vec<_>>();
             if name == "jsonb_build_object" {
                 return Ok(Typed::variadic(VariadicFunc::JsonbBuildObject, typed));
             }
@@ -1414,7 +1429,7 @@ fn plan_collecting_aggregate(
             (value, AggregateFunc::ArrayAgg)
         }
         ("jsonb_agg", 1) => match args.next().expect("one argument") {
-            CExpr::Typed(value) => (value, AggregateFunc::JsonbAgg),
+            CExpr::Typed(value) => (scx.jsonb_input(value), AggregateFunc::JsonbAgg),
             _ => return Err(polymorphic_unknown()),
         },
         _ => return Err(SqlError::function_does_not_exist(sig)),
