@@ -668,6 +668,11 @@ impl<B: Backend> Handler<B> {
             };
             return Ok(vec![Reply::Response(response)]);
         }
+        // Rows print in the zone in force when their statement ran: the zone before
+        // the string until a statement that may change it, the zone after the string
+        // from then on (exact unless one string changes the zone twice with rows in
+        // between).
+        let zone_before = self.session.zone();
         let results = self
             .backend()
             .execute_simple(self.session.handle()?, query)
@@ -680,6 +685,8 @@ impl<B: Backend> Handler<B> {
             })
             .collect();
         self.session.report_changes(client, &tags).await?;
+        let zone_after = self.session.zone();
+        let mut zone = zone_before;
         let mut replies = Vec::with_capacity(results.len());
         for result in results {
             match result {
@@ -696,10 +703,15 @@ impl<B: Backend> Handler<B> {
                     replies.push(Reply::CopyOut { desc, rows, format });
                 }
                 Ok(response) => {
+                    if let ExecuteResponse::Command { tag } = &response {
+                        if changes_parameters(tag) {
+                            zone = zone_after;
+                        }
+                    }
                     replies.push(Reply::Response(to_response(
                         response,
                         Format::UnifiedText,
-                        &self.session.zone(),
+                        &zone,
                     )));
                 }
                 Err(err) => {

@@ -210,3 +210,26 @@ async fn a_view_is_planned_in_utc_and_keeps_its_plan_across_a_restart() {
         .unwrap_or_else(|e| panic!("{}", common::describe_error(&e)));
     assert_eq!(common::flat_rows(&berlin, sql).await.unwrap(), expected);
 }
+
+/// In one query string, each statement's rows print in the zone in force when it ran.
+#[tokio::test]
+async fn a_query_string_that_sets_the_zone_prints_each_result_in_its_zone() {
+    let eddy = common::start_eddy(1);
+    let client = eddy.connect().await.expect("connect");
+    let messages = client
+        .simple_query(
+            "SELECT TIMESTAMPTZ '2024-07-01 03:00:00+00';
+             SET TimeZone = 'Asia/Tokyo';
+             SELECT TIMESTAMPTZ '2024-07-01 03:00:00+00'",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{}", common::describe_error(&e)));
+    let rows: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rows, ["2024-07-01 03:00:00+00", "2024-07-01 12:00:00+09"]);
+}
