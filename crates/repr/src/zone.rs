@@ -149,7 +149,14 @@ impl TimeZone {
 
     /// `timestamptz AT TIME ZONE zone`: the zone's wall-clock time at that instant.
     pub fn local(&self, ts: &DateTime<Utc>) -> NaiveDateTime {
-        ts.naive_utc() + chrono::Duration::seconds(i64::from(self.offset_secs(ts)))
+        self.local_with_offset(ts).0
+    }
+
+    /// The wall-clock time at instant `ts` and the offset (seconds east) that makes
+    /// it, looked up once: what printing a timestamptz needs.
+    pub fn local_with_offset(&self, ts: &DateTime<Utc>) -> (NaiveDateTime, i32) {
+        let offset = self.offset_secs(ts);
+        (shift(ts.naive_utc(), i64::from(offset)), offset)
     }
 
     /// `timestamp AT TIME ZONE zone`: the instant whose wall-clock time in the zone is
@@ -160,7 +167,7 @@ impl TimeZone {
             TimeZone::Iana(tz) => tz,
             TimeZone::Fixed(offset) => {
                 let east = i64::from(offset.local_minus_utc());
-                return (*local - chrono::Duration::seconds(east)).and_utc();
+                return shift(*local, -east).and_utc();
             }
         };
         match tz.from_local_datetime(local) {
@@ -168,12 +175,19 @@ impl TimeZone {
             LocalResult::Ambiguous(_, later) => later.with_timezone(&Utc),
             LocalResult::None => {
                 // In a gap: the offset in force half a day earlier, before the jump.
-                let before = *local - chrono::Duration::hours(12);
+                let before = shift(*local, -12 * 3600);
                 let offset = tz.offset_from_utc_datetime(&before).fix();
-                (*local - chrono::Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc()
+                shift(*local, -i64::from(offset.local_minus_utc())).and_utc()
             }
         }
     }
+}
+
+/// `t` moved by `secs` seconds; at the ends of chrono's range (years ±262143, beyond
+/// any timestamp Postgres reads) it stays where it is rather than overflow.
+fn shift(t: NaiveDateTime, secs: i64) -> NaiveDateTime {
+    t.checked_add_signed(chrono::Duration::seconds(secs))
+        .unwrap_or(t)
 }
 
 /// Appends an offset as Postgres prints one after a time: `+02`, `-05:30`, `+00:19:32`.
@@ -331,5 +345,14 @@ mod tests {
         let mut out = String::new();
         push_offset(&mut out, -(5 * 3600 + 30 * 60));
         assert_eq!(out, "-05:30");
+        // No overflow at the ends of the range.
+        let tokyo = TimeZone::from_name("Asia/Tokyo").unwrap();
+        let max = NaiveDateTime::MAX.and_utc();
+        assert_eq!(tokyo.local(&max), NaiveDateTime::MAX);
+        assert_eq!(posix.instant(&NaiveDateTime::MAX), max);
+        assert_eq!(
+            tokyo.instant(&NaiveDateTime::MIN),
+            NaiveDateTime::MIN.and_utc()
+        );
     }
 }

@@ -94,8 +94,7 @@ pub fn format_timestamptz(ts: &DateTime<Utc>) -> String {
 /// `timestamptz_out` in time zone `zone`: the wall-clock time there and the offset in
 /// force at that instant, `2024-03-31 03:30:00+02`.
 pub fn format_timestamptz_in(ts: &DateTime<Utc>, zone: &TimeZone) -> String {
-    let offset = zone.offset_secs(ts);
-    let naive = ts.naive_utc() + Duration::seconds(i64::from(offset));
+    let (naive, offset) = zone.local_with_offset(ts);
     let mut out = String::with_capacity(32);
     push_year_month_day(&mut out, &naive.date());
     out.push(' ');
