@@ -50,16 +50,24 @@ impl Client {
         rx.await.map_err(|_| gone())
     }
 
-    /// Opens a session for a new connection (any user and database are accepted).
+    /// Opens a session for a new connection (any user and database are accepted),
+    /// with the variables its startup message sets (`TimeZone`, ...): a value `SET`
+    /// would refuse fails the open with `SET`'s error.
     pub async fn open_session(
         &self,
         user: &str,
         database: &str,
+        vars: Vec<(String, String)>,
     ) -> Result<SessionHandle, SqlError> {
         let (user, database) = (user.to_string(), database.to_string());
         let id = self
-            .call(|tx| Command::OpenSession { user, database, tx })
-            .await?;
+            .call(|tx| Command::OpenSession {
+                user,
+                database,
+                vars,
+                tx,
+            })
+            .await??;
         Ok(SessionHandle { id })
     }
 

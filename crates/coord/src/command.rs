@@ -25,10 +25,13 @@ pub(crate) const COMMAND_QUEUE_CAPACITY: usize = 1024;
 pub(crate) type Responder<T> = oneshot::Sender<Result<T, SqlError>>;
 
 pub(crate) enum Command {
+    /// A new session, with the variables its startup message set (as `SET` would;
+    /// one the session refuses fails the whole startup).
     OpenSession {
         user: String,
         database: String,
-        tx: oneshot::Sender<u64>,
+        vars: Vec<(String, String)>,
+        tx: Responder<u64>,
     },
     CloseSession {
         id: u64,

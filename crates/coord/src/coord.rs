@@ -262,12 +262,29 @@ impl Coordinator {
 
     async fn handle(&mut self, command: Command) -> ControlFlow {
         match command {
-            Command::OpenSession { user, database, tx } => {
+            Command::OpenSession {
+                user,
+                database,
+                vars,
+                tx,
+            } => {
                 let id = self.next_session;
                 self.next_session += 1;
                 self.sessions.insert(id, Session::new(&user, &database));
+                let set = vars.into_iter().try_for_each(|(name, value)| {
+                    self.set_variable(id, &name, Some(value)).map(drop)
+                });
+                match (&set, self.sessions.get_mut(&id)) {
+                    (Ok(()), Some(session)) => {
+                        // What RESET goes back to.
+                        session.startup_vars = session.vars.as_ref().clone();
+                    }
+                    _ => {
+                        self.sessions.remove(&id);
+                    }
+                }
                 self.refresh_gauges();
-                let _ = tx.send(id);
+                let _ = tx.send(set.map(|()| id));
             }
             Command::CloseSession { id } => {
                 // A statement still running for a connection that went away stops.
@@ -424,6 +441,7 @@ impl Coordinator {
             params,
             backend_pid: 0,
             vars: session.map(|s| Arc::clone(&s.vars)).unwrap_or_default(),
+            zone: session.map_or(eddy_repr::zone::TimeZone::UTC, Session::zone),
             sequences: Some(self.sequences.access()),
         }
     }

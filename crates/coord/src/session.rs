@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use eddy_repr::zone::TimeZone;
+
 use crate::txn::TxnState;
 
 /// Session variables with their defaults, as `SHOW` prints them. Drivers read several
@@ -71,6 +73,10 @@ pub struct Session {
     pub database: String,
     /// Shared with every statement's plan context; SET copies on write.
     pub vars: Arc<BTreeMap<String, String>>,
+    /// The variables as the startup message left them (its `TimeZone`, the defaults
+    /// for the rest): what `RESET` and `SET ... TO DEFAULT` go back to, as in
+    /// Postgres.
+    pub startup_vars: BTreeMap<String, String>,
     pub txn: TxnState,
 }
 
@@ -83,6 +89,15 @@ impl Session {
             .flatten()
     }
 
+    /// The session's `TimeZone` (UTC if the variable somehow names no zone: SET
+    /// checks every value it stores).
+    pub fn zone(&self) -> TimeZone {
+        self.vars
+            .get("timezone")
+            .and_then(|v| TimeZone::from_setting(v))
+            .map_or(TimeZone::UTC, |(zone, _)| zone)
+    }
+
     pub fn new(user: &str, database: &str) -> Self {
         let mut vars: BTreeMap<String, String> = DEFAULT_VARS
             .iter()
@@ -93,6 +108,7 @@ impl Session {
             user: user.to_string(),
             database: database.to_string(),
             vars: Arc::new(vars),
+            startup_vars: BTreeMap::new(),
             txn: TxnState::Idle,
         }
     }

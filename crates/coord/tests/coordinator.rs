@@ -32,7 +32,10 @@ async fn coordinator() -> Harness {
 
 impl Harness {
     async fn session(&self) -> SessionHandle {
-        self.client.open_session("eddy", "eddy").await.unwrap()
+        self.client
+            .open_session("eddy", "eddy", vec![])
+            .await
+            .unwrap()
     }
 
     /// Runs a query string; returns the last statement's result.

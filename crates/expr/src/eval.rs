@@ -110,6 +110,23 @@ pub fn eval_unary(func: &UnaryFunc, arg: Datum) -> Result<Datum, EvalError> {
             Datum::Timestamp(ts) => Ok(Datum::TimestampTz(zone.instant(&ts))),
             other => Err(unexpected("timezone", &[other])),
         },
+        UnaryFunc::ExtractZoneField(field, zone) => datetime::extract_zone_field(*field, arg, zone),
+        UnaryFunc::DatePartZoneField(field, zone) => {
+            datetime::date_part_zone_field(*field, arg, zone)
+        }
+        UnaryFunc::TimestampTzToJsonbIn(zone) => jsonb::timestamptz_to_jsonb(arg, zone),
+        UnaryFunc::TimestampTzToTextIn(zone) => match arg {
+            Datum::TimestampTz(ts) => Ok(Datum::String(eddy_repr::strconv::format_timestamptz_in(
+                &ts, zone,
+            ))),
+            other => Err(unexpected("timestamptz_out", &[other])),
+        },
+        UnaryFunc::TextToTimestampTzIn(zone) => match arg {
+            Datum::String(s) => eddy_repr::strconv::parse_timestamptz_in(&s, zone)
+                .map(Datum::TimestampTz)
+                .map_err(EvalError::from),
+            other => Err(unexpected("timestamptz_in", &[other])),
+        },
     }
 }
 
@@ -173,6 +190,8 @@ pub fn eval_binary_datums(func: &BinaryFunc, a: Datum, b: Datum) -> Result<Datum
         BinaryFunc::DivTrunc => arith::div_trunc(a, b),
         BinaryFunc::ArrayLength => array::array_length(a, b),
         BinaryFunc::Age => datetime::age(a, b),
+        BinaryFunc::AddTimestampTzIntervalIn(zone) => datetime::add_interval_in(a, b, zone),
+        BinaryFunc::SubTimestampTzIntervalIn(zone) => datetime::sub_interval_in(a, b, zone),
         BinaryFunc::JsonbGetPath => jsonb::get_path(a, b, false),
         BinaryFunc::JsonbGetPathText => jsonb::get_path(a, b, true),
         BinaryFunc::JsonbContains => match (&a, &b) {
@@ -297,6 +316,7 @@ pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Dat
         | VariadicFunc::MakeTimestamp
         | VariadicFunc::MakeInterval
         | VariadicFunc::ToChar
+        | VariadicFunc::ToCharIn(_)
         | VariadicFunc::ToTimestampFormat
         | VariadicFunc::ToDate => {
             if args.iter().any(Datum::is_null) {
@@ -316,6 +336,7 @@ pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Dat
                 VariadicFunc::MakeTimestamp => datetime::make_timestamp(args),
                 VariadicFunc::MakeInterval => datetime::make_interval(args),
                 VariadicFunc::ToChar => to_char::to_char(args),
+                VariadicFunc::ToCharIn(zone) => to_char::to_char_in(args, zone),
                 VariadicFunc::ToTimestampFormat => to_char::to_timestamp(args),
                 _ => to_char::to_date(args),
             }

@@ -280,6 +280,15 @@ pub fn scalar_text(expr: &MirScalarExpr) -> String {
                 UnaryFunc::TimestampTzToLocal(zone) | UnaryFunc::LocalToTimestampTz(zone) => {
                     format!("({arg} AT TIME ZONE '{zone}')")
                 }
+                UnaryFunc::ExtractZoneField(field, zone) => {
+                    format!("extract({field} from {arg} in time zone '{zone}')")
+                }
+                UnaryFunc::DatePartZoneField(field, zone) => {
+                    format!("date_part('{field}', {arg} in time zone '{zone}')")
+                }
+                UnaryFunc::TimestampTzToJsonbIn(zone) => format!("to_jsonb({arg}, '{zone}')"),
+                UnaryFunc::TimestampTzToTextIn(zone) => format!("timestamptz_out({arg}, '{zone}')"),
+                UnaryFunc::TextToTimestampTzIn(zone) => format!("timestamptz_in({arg}, '{zone}')"),
                 other => format!("{}({arg})", snake(&format!("{other:?}"))),
             }
         }
@@ -315,6 +324,12 @@ pub fn scalar_text(expr: &MirScalarExpr) -> String {
                 BinaryFunc::JsonbExistsAny => "?|",
                 BinaryFunc::JsonbExistsAll => "?&",
                 BinaryFunc::IsDistinctFrom => "IS DISTINCT FROM",
+                BinaryFunc::AddTimestampTzIntervalIn(zone) => {
+                    return format!("date_add({a}, {b}, '{zone}')")
+                }
+                BinaryFunc::SubTimestampTzIntervalIn(zone) => {
+                    return format!("date_subtract({a}, {b}, '{zone}')")
+                }
                 other => return format!("{}({a}, {b})", snake(&format!("{other:?}"))),
             };
             format!("({a} {op} {b})")
@@ -322,6 +337,9 @@ pub fn scalar_text(expr: &MirScalarExpr) -> String {
         MirScalarExpr::CallVariadic { func, exprs } => match func {
             VariadicFunc::And => format!("({})", join(exprs, scalar_text, " AND ")),
             VariadicFunc::Or => format!("({})", join(exprs, scalar_text, " OR ")),
+            VariadicFunc::ToCharIn(zone) => {
+                format!("to_char({}, '{zone}')", list(exprs, scalar_text))
+            }
             other => format!(
                 "{}({})",
                 snake(&format!("{other:?}")),

@@ -94,6 +94,22 @@ pub enum UnaryFunc {
     TimestampTzToLocal(crate::zone::TimeZone),
     /// `timestamp AT TIME ZONE zone`: the instant of that wall-clock time in the zone.
     LocalToTimestampTz(crate::zone::TimeZone),
+    /// `extract(field from timestamptz)` of a zone field (`timezone`, `timezone_hour`,
+    /// `timezone_minute`) in a session whose time zone is not UTC: the offset in force
+    /// at that instant, seconds east.
+    ExtractZoneField(DateTimeUnit, crate::zone::TimeZone),
+    /// `date_part(field, timestamptz)` of a zone field (see `ExtractZoneField`).
+    DatePartZoneField(DateTimeUnit, crate::zone::TimeZone),
+    /// `to_jsonb(timestamptz)` in a session whose time zone is not UTC (also the
+    /// timestamptz values `jsonb_build_*` and `jsonb_agg` take): an ISO 8601 string of
+    /// the wall-clock time in the zone with its offset.
+    TimestampTzToJsonbIn(crate::zone::TimeZone),
+    /// `timestamptz::text` in a session whose time zone is not UTC: the wall-clock time
+    /// in the zone with its offset (`2024-03-31 03:30:00+02`).
+    TimestampTzToTextIn(crate::zone::TimeZone),
+    /// `text::timestamptz` in a session whose time zone is not UTC: a time without an
+    /// offset is the zone's wall-clock time.
+    TextToTimestampTzIn(crate::zone::TimeZone),
     /// `to_jsonb(x)`: numbers and booleans as JSON scalars, arrays as arrays, anything
     /// else as a string of its text (date/time values in ISO 8601).
     ToJsonb,
@@ -157,6 +173,12 @@ pub enum BinaryFunc {
     /// `age(a, b)`: `a - b` as years, months and days ("symbolic"), on timestamps or
     /// timestamptzs.
     Age,
+    /// `timestamptz + interval` in a session whose time zone is not UTC (Postgres 16's
+    /// `date_add(timestamptz, interval, zone)`): months and days move the wall-clock
+    /// time in the zone, so a day across a daylight-saving change is 23 or 25 hours.
+    AddTimestampTzIntervalIn(crate::zone::TimeZone),
+    /// `timestamptz - interval` in a zone (`date_subtract(timestamptz, interval, zone)`).
+    SubTimestampTzIntervalIn(crate::zone::TimeZone),
     /// `jsonb #> text[]` (and `jsonb_extract_path(jsonb, VARIADIC text[])`).
     JsonbGetPath,
     /// `jsonb #>> text[]` (and `jsonb_extract_path_text`).
@@ -244,6 +266,8 @@ pub enum VariadicFunc {
     MakeInterval,
     /// `to_char(value, format)` on timestamps, timestamptzs, intervals and numbers.
     ToChar,
+    /// `to_char(timestamptz, format)` in a session whose time zone is not UTC.
+    ToCharIn(crate::zone::TimeZone),
     /// `to_timestamp(text, format)`.
     ToTimestampFormat,
     /// `to_date(text, format)`.
@@ -370,6 +394,11 @@ impl UnaryFunc {
             UnaryFunc::ToJsonb => Jsonb,
             UnaryFunc::TimestampTzToLocal(_) => Timestamp,
             UnaryFunc::LocalToTimestampTz(_) => TimestampTz,
+            UnaryFunc::ExtractZoneField(..) => UNCONSTRAINED_NUMERIC,
+            UnaryFunc::DatePartZoneField(..) => Float64,
+            UnaryFunc::TimestampTzToJsonbIn(_) => Jsonb,
+            UnaryFunc::TimestampTzToTextIn(_) => Text,
+            UnaryFunc::TextToTimestampTzIn(_) => TimestampTz,
         };
         typ.nullable(n)
     }
@@ -436,6 +465,9 @@ impl BinaryFunc {
             BinaryFunc::Log | BinaryFunc::TruncTo | BinaryFunc::DivTrunc => UNCONSTRAINED_NUMERIC,
             BinaryFunc::ArrayLength => return Int32.nullable(true),
             BinaryFunc::Age => Interval,
+            BinaryFunc::AddTimestampTzIntervalIn(_) | BinaryFunc::SubTimestampTzIntervalIn(_) => {
+                TimestampTz
+            }
             BinaryFunc::JsonbGetPath => return Jsonb.nullable(true),
             BinaryFunc::JsonbGetPathText => return Text.nullable(true),
             BinaryFunc::JsonbContains
@@ -508,7 +540,9 @@ impl VariadicFunc {
             VariadicFunc::MakeDate | VariadicFunc::ToDate => Date.nullable(nullable_if_any(inputs)),
             VariadicFunc::MakeTimestamp => Timestamp.nullable(nullable_if_any(inputs)),
             VariadicFunc::MakeInterval => Interval.nullable(nullable_if_any(inputs)),
-            VariadicFunc::ToChar => Text.nullable(nullable_if_any(inputs)),
+            VariadicFunc::ToChar | VariadicFunc::ToCharIn(_) => {
+                Text.nullable(nullable_if_any(inputs))
+            }
             VariadicFunc::ToTimestampFormat => TimestampTz.nullable(nullable_if_any(inputs)),
         }
     }

@@ -21,7 +21,7 @@ pub mod scalar;
 pub mod table_func;
 pub mod temporal;
 pub mod window;
-pub mod zone;
+pub use eddy_repr::zone;
 
 pub use error::EvalError;
 pub use func::{AggregateFunc, BinaryFunc, UnaryFunc, VariadicFunc};

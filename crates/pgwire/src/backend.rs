@@ -31,8 +31,14 @@ pub trait Backend: Send + Sync + 'static {
     /// connection until it is closed or deallocated.
     type Prepared: Clone + std::fmt::Debug + Send + Sync + 'static;
 
-    /// Opens a session for a new connection.
-    async fn open_session(&self, user: &str, database: &str) -> Result<SessionHandle, SqlError>;
+    /// Opens a session for a new connection, with the variables its startup message
+    /// set (`TimeZone`, ...), which it may refuse as `SET` would.
+    async fn open_session(
+        &self,
+        user: &str,
+        database: &str,
+        vars: Vec<(String, String)>,
+    ) -> Result<SessionHandle, SqlError>;
 
     /// Closes a session, rolling back a transaction still open.
     async fn close_session(&self, session: SessionHandle);
@@ -102,8 +108,13 @@ pub trait Backend: Send + Sync + 'static {
 impl Backend for Client {
     type Prepared = PreparedStatement;
 
-    async fn open_session(&self, user: &str, database: &str) -> Result<SessionHandle, SqlError> {
-        Client::open_session(self, user, database).await
+    async fn open_session(
+        &self,
+        user: &str,
+        database: &str,
+        vars: Vec<(String, String)>,
+    ) -> Result<SessionHandle, SqlError> {
+        Client::open_session(self, user, database, vars).await
     }
 
     async fn close_session(&self, session: SessionHandle) {

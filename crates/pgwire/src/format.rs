@@ -8,6 +8,10 @@
 //!   (big-endian integers, days/microseconds since 2000-01-01 for dates and times,
 //!   base-10000 digits for numeric, a version byte before jsonb text, the array header
 //!   of `array_send` for the array types).
+//! - Text is read and written in the session's time zone: a `timestamptz` prints as the
+//!   zone's wall-clock time with its offset and is read in the zone when it carries no
+//!   offset. The binary format of `timestamptz` is UTC microseconds whatever the zone,
+//!   as in Postgres.
 //! - NULL is never encoded here: on the wire it is a length of -1, written by the row
 //!   encoder.
 //!
@@ -21,6 +25,7 @@
 
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc};
+use eddy_repr::zone::TimeZone;
 use eddy_repr::SqlState;
 use eddy_repr::{strconv, Datum, Interval, OrdF32, OrdF64, Row, ScalarType};
 use pgwire::api::portal::Format;
@@ -188,6 +193,7 @@ pub fn encode_row(
     row: &Row,
     types: &[ScalarType],
     formats: &Format,
+    zone: &TimeZone,
 ) -> Result<DataRow, EncodeError> {
     let mut buf = BytesMut::with_capacity(row.byte_len() + 4 * types.len());
     let mut count = 0;
@@ -196,7 +202,7 @@ pub fn encode_row(
             expected: types.len(),
             actual: idx + 1,
         })?;
-        encode_field(&datum, typ, column_format(formats, idx), &mut buf)?;
+        encode_field(&datum, typ, column_format(formats, idx), zone, &mut buf)?;
         count += 1;
     }
     if count != types.len() {
@@ -215,7 +221,11 @@ pub fn encode_row(
 /// A row as one line of COPY's text format: fields in their text format separated by
 /// tabs, NULL as `\N`, backslash, tab, newline and carriage return escaped, ended by a
 /// newline (what `COPY ... TO STDOUT` writes and `psql`, drivers' copy APIs read).
-pub fn encode_copy_text(row: &Row, types: &[ScalarType]) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_copy_text(
+    row: &Row,
+    types: &[ScalarType],
+    zone: &TimeZone,
+) -> Result<Vec<u8>, EncodeError> {
     let mut line = Vec::with_capacity(row.byte_len() + types.len());
     let mut count = 0;
     for (idx, datum) in row.iter().enumerate() {
@@ -229,7 +239,7 @@ pub fn encode_copy_text(row: &Row, types: &[ScalarType]) -> Result<Vec<u8>, Enco
         if datum.is_null() {
             line.extend_from_slice(b"\\N");
         } else {
-            for b in strconv::format_datum(&datum, typ).bytes() {
+            for b in strconv::format_datum_in(&datum, typ, zone).bytes() {
                 match b {
                     b'\\' => line.extend_from_slice(b"\\\\"),
                     b'\t' => line.extend_from_slice(b"\\t"),
@@ -256,6 +266,7 @@ fn encode_field(
     datum: &Datum,
     typ: &ScalarType,
     format: FieldFormat,
+    zone: &TimeZone,
     buf: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     if datum.is_null() {
@@ -265,7 +276,7 @@ fn encode_field(
     let len_at = buf.len();
     buf.put_i32(0);
     match format {
-        FieldFormat::Text => buf.put_slice(strconv::format_datum(datum, typ).as_bytes()),
+        FieldFormat::Text => buf.put_slice(strconv::format_datum_in(datum, typ, zone).as_bytes()),
         FieldFormat::Binary => encode_binary(datum, typ, buf)?,
     }
     let len = i32::try_from(buf.len() - len_at - 4).map_err(|_| EncodeError::out_of_range(typ))?;
@@ -370,7 +381,7 @@ fn encode_array(
         buf.put_i32(1);
     }
     for elem in elems {
-        encode_field(elem, elem_type, FieldFormat::Binary, buf)?;
+        encode_field(elem, elem_type, FieldFormat::Binary, &TimeZone::UTC, buf)?;
     }
     Ok(())
 }
@@ -516,10 +527,11 @@ fn utf8(bytes: &[u8]) -> Result<&str, DecodeError> {
     })
 }
 
-/// Parses the text format of a value with the type's input function.
-pub fn decode_text(bytes: &[u8], typ: &ScalarType) -> Result<Datum, DecodeError> {
+/// Parses the text format of a value with the type's input function, in the session's
+/// time zone `zone`.
+pub fn decode_text(bytes: &[u8], typ: &ScalarType, zone: &TimeZone) -> Result<Datum, DecodeError> {
     let text = utf8(bytes)?;
-    Ok(strconv::parse_datum(text, typ)?)
+    Ok(strconv::parse_datum_in(text, typ, zone)?)
 }
 
 /// Decodes the binary (`typrecv`) form of a non-NULL value.
@@ -605,7 +617,7 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, DecodeErro
             }
             // The text after the version byte is client JSON; the input function
             // canonicalizes it.
-            decode_text(r.rest(), typ)?
+            decode_text(r.rest(), typ, &TimeZone::UTC)?
         }
         T::Oid | T::RegClass | T::RegType | T::RegProc => Datum::Oid(r.u32()?),
         T::Bytea => Datum::Bytes(r.rest().to_vec()),
@@ -804,10 +816,10 @@ mod copy_tests {
         ]);
         let types = [ScalarType::Int64, ScalarType::Text, ScalarType::Text];
         assert_eq!(
-            encode_copy_text(&row, &types).unwrap(),
+            encode_copy_text(&row, &types, &TimeZone::UTC).unwrap(),
             b"7\t\\N\ta\\tb\\\\c\\nd\n".to_vec()
         );
-        assert!(encode_copy_text(&row, &types[..2]).is_err());
+        assert!(encode_copy_text(&row, &types[..2], &TimeZone::UTC).is_err());
     }
 }
 
@@ -1201,18 +1213,20 @@ mod tests {
     fn encode_row_writes_nulls_and_checks_arity() {
         let row = Row::pack(&[Datum::Int32(7), Datum::Null]);
         let types = [ScalarType::Int32, ScalarType::Int32];
-        let data_row = encode_row(&row, &types, &Format::UnifiedBinary).unwrap();
+        let data_row = encode_row(&row, &types, &Format::UnifiedBinary, &TimeZone::UTC).unwrap();
         assert_eq!(data_row.field_count, 2);
         assert_eq!(
             &data_row.data[..],
             &[0, 0, 0, 4, 0, 0, 0, 7, 0xff, 0xff, 0xff, 0xff]
         );
-        let err = encode_row(&row, &types[..1], &Format::UnifiedBinary).unwrap_err();
+        let err =
+            encode_row(&row, &types[..1], &Format::UnifiedBinary, &TimeZone::UTC).unwrap_err();
         assert!(matches!(err, EncodeError::Arity { .. }));
         let err = encode_row(
             &row,
             &[types[0], types[0], types[0]],
             &Format::UnifiedBinary,
+            &TimeZone::UTC,
         )
         .unwrap_err();
         assert!(matches!(err, EncodeError::Arity { .. }));

@@ -75,6 +75,7 @@ use tracing::{debug, info};
 use crate::backend::Backend;
 use crate::deallocate::{self, Deallocate};
 use crate::format::{self, DecodeError};
+use eddy_repr::zone::TimeZone;
 use eddy_repr::{SqlError, SqlState};
 
 /// The ParameterStatus values sent at startup, with the value used when the backend
@@ -90,6 +91,54 @@ pub const PARAMETERS: &[(&str, &str)] = &[
     ("standard_conforming_strings", "on"),
     ("is_superuser", "on"),
 ];
+
+/// The session variables a startup message may set, besides `application_name`:
+/// `TimeZone`, which libpq sends for `PGTZ` and pgjdbc for the JVM's zone.
+const STARTUP_VARS: &[&str] = &["timezone"];
+
+/// The variables of [`STARTUP_VARS`] a startup message sets: as parameters of their
+/// own (`TimeZone=Europe/Berlin`, names case-insensitive) or in `options` as
+/// `-c timezone=Europe/Berlin` or `--timezone=Europe/Berlin` (spaces escaped by a
+/// backslash), as Postgres reads them; a later setting of a name wins.
+fn startup_vars(parameters: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut vars = BTreeMap::new();
+    if let Some(options) = parameters.get("options") {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut chars = options.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => word.extend(chars.next()),
+                c if c.is_ascii_whitespace() => {
+                    words.extend(Some(std::mem::take(&mut word)).filter(|w| !w.is_empty()))
+                }
+                c => word.push(c),
+            }
+        }
+        words.extend(Some(word).filter(|w| !w.is_empty()));
+        let mut words = words.into_iter();
+        while let Some(word) = words.next() {
+            let setting = match word.strip_prefix("--") {
+                Some(setting) => Some(setting.to_string()),
+                None if word == "-c" => words.next(),
+                None => word.strip_prefix("-c").map(str::to_string),
+            };
+            if let Some((name, value)) = setting.as_deref().and_then(|s| s.split_once('=')) {
+                let name = name.to_ascii_lowercase().replace('-', "_");
+                if STARTUP_VARS.contains(&name.as_str()) {
+                    vars.insert(name, value.to_string());
+                }
+            }
+        }
+    }
+    for (name, value) in parameters {
+        let name = name.to_ascii_lowercase();
+        if STARTUP_VARS.contains(&name.as_str()) {
+            vars.insert(name, value.clone());
+        }
+    }
+    vars.into_iter().collect()
+}
 
 /// Parameters whose value is fixed by the wire format Eddy speaks: the backend is not
 /// asked about them.
@@ -152,6 +201,17 @@ impl<B: Backend> Session<B> {
             .cloned()
             .unwrap_or_default();
         ParameterStatus::new("application_name".to_string(), value)
+    }
+
+    /// The session's time zone as last reported to the client (`TimeZone`): the zone
+    /// text results are printed and text parameters read in. A query string that sets
+    /// it has its results printed in the zone it set.
+    fn zone(&self) -> TimeZone {
+        let reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        reported
+            .get("TimeZone")
+            .and_then(|value| TimeZone::from_setting(value))
+            .map_or(TimeZone::UTC, |(zone, _)| zone)
     }
 
     /// The ParameterStatus messages for a new session: every parameter of
@@ -440,7 +500,7 @@ impl<B: Backend> StartupHandler for Handler<B> {
 
         let handle = self
             .backend()
-            .open_session(&user, &database)
+            .open_session(&user, &database, startup_vars(&startup.parameters))
             .await
             .map_err(|e| PgWireError::UserError(Box::new(error_info(e, SEVERITY_FATAL))))?;
         if let Err(handle) = self.session.handle.set(handle) {
@@ -555,12 +615,13 @@ impl<B: Backend> SimpleQueryHandler for Handler<B> {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let replies = self.simple_replies(client, query).await?;
+        let zone = self.session.zone();
         Ok(replies
             .into_iter()
             .map(|reply| match reply {
                 Reply::Response(response) => response,
                 Reply::Subscribe(subscription) => {
-                    subscription_response(subscription, Format::UnifiedText)
+                    subscription_response(subscription, Format::UnifiedText, zone)
                 }
                 Reply::CopyIn(_) => Response::Error(Box::new(error_info(
                     SqlError::unsupported("COPY FROM STDIN here"),
@@ -603,11 +664,16 @@ impl<B: Backend> Handler<B> {
                 .session
                 .deallocate(status, client.portal_store(), &deallocate)
             {
-                Ok(response) => to_response(response, Format::UnifiedText),
+                Ok(response) => to_response(response, Format::UnifiedText, &TimeZone::UTC),
                 Err(err) => Response::Error(Box::new(error_info(err, SEVERITY_ERROR))),
             };
             return Ok(vec![Reply::Response(response)]);
         }
+        // Rows print in the zone in force when their statement ran: the zone before
+        // the string until a statement that may change it, the zone after the string
+        // from then on (exact unless one string changes the zone twice with rows in
+        // between).
+        let zone_before = self.session.zone();
         let results = self
             .backend()
             .execute_simple(self.session.handle()?, query)
@@ -620,6 +686,8 @@ impl<B: Backend> Handler<B> {
             })
             .collect();
         self.session.report_changes(client, &tags).await?;
+        let zone_after = self.session.zone();
+        let mut zone = zone_before;
         let mut replies = Vec::with_capacity(results.len());
         for result in results {
             match result {
@@ -636,7 +704,16 @@ impl<B: Backend> Handler<B> {
                     replies.push(Reply::CopyOut { desc, rows, format });
                 }
                 Ok(response) => {
-                    replies.push(Reply::Response(to_response(response, Format::UnifiedText)));
+                    if let ExecuteResponse::Command { tag } = &response {
+                        if changes_parameters(tag) {
+                            zone = zone_after;
+                        }
+                    }
+                    replies.push(Reply::Response(to_response(
+                        response,
+                        Format::UnifiedText,
+                        &zone,
+                    )));
                 }
                 Err(err) => {
                     // The backend stops at the first error; stop here too in case a
@@ -674,6 +751,7 @@ impl<B: Backend> Handler<B> {
         let desc = subscription.desc().clone();
         let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
         let output = subscription.output();
+        let zone = self.session.zone();
         let header = match output {
             SubscribeOutput::Rows => describe.then(|| {
                 let fields = format::field_infos(desc.names.iter().zip(types.iter()), formats);
@@ -719,21 +797,21 @@ impl<B: Backend> Handler<B> {
                 Some(Err(err)) => return Ok(err),
                 None => return Ok(SqlError::internal("the subscription ended")),
             };
-            let messages =
-                rows.iter()
-                    .map(|row| match output {
-                        SubscribeOutput::Rows => format::encode_row(row, &types, formats)
-                            .map(PgWireBackendMessage::DataRow),
-                        SubscribeOutput::CopyText => format::encode_copy_text(row, &types)
-                            .map(|line| PgWireBackendMessage::CopyData(CopyData::new(line.into()))),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| {
-                        user_error(
-                            SqlState::INTERNAL_ERROR,
-                            format!("could not send result row: {e}"),
-                        )
-                    })?;
+            let messages = rows
+                .iter()
+                .map(|row| match output {
+                    SubscribeOutput::Rows => format::encode_row(row, &types, formats, &zone)
+                        .map(PgWireBackendMessage::DataRow),
+                    SubscribeOutput::CopyText => format::encode_copy_text(row, &types, &zone)
+                        .map(|line| PgWireBackendMessage::CopyData(CopyData::new(line.into()))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    user_error(
+                        SqlState::INTERNAL_ERROR,
+                        format!("could not send result row: {e}"),
+                    )
+                })?;
             self.write_or_close(client, messages, &mut fell_behind)
                 .await?;
             keepalive.reset();
@@ -954,7 +1032,7 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
         }
         match client.portal_store().get_statement(statement_name) {
             Some(Entry::Value(statement)) => {
-                let params = bind_params(&message, &statement.statement)?;
+                let params = bind_params(&message, &statement.statement, &self.session.zone())?;
                 let bound = StoredStatement::new(
                     statement.id.clone(),
                     Prepared {
@@ -1126,7 +1204,7 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
                 .session
                 .deallocate(status, client.portal_store(), deallocate)
                 .map_err(adapter_error)?;
-            return Ok(to_response(response, Format::UnifiedText));
+            return Ok(to_response(response, Format::UnifiedText, &TimeZone::UTC));
         };
         let response = self
             .backend()
@@ -1146,7 +1224,11 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
                 stream::empty(),
             )));
         }
-        Ok(to_response(response, portal.result_column_format.clone()))
+        Ok(to_response(
+            response,
+            portal.result_column_format.clone(),
+            &self.session.zone(),
+        ))
     }
 }
 
@@ -1293,6 +1375,7 @@ fn query_response(
     desc: &eddy_repr::RelationDesc,
     rows: Vec<Row>,
     formats: Format,
+    zone: TimeZone,
     command: &str,
 ) -> QueryResponse {
     let fields = format::field_infos(
@@ -1303,7 +1386,7 @@ fn query_response(
     );
     let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
     let data_rows = stream::iter(rows).map(move |row| {
-        format::encode_row(&row, &types, &formats).map_err(|e| {
+        format::encode_row(&row, &types, &formats, &zone).map_err(|e| {
             user_error(
                 SqlState::INTERNAL_ERROR,
                 format!("could not send result row: {e}"),
@@ -1317,16 +1400,16 @@ fn query_response(
 
 /// A backend response as a pgwire response. Rows are encoded lazily, one DataRow at a
 /// time, in the given result formats.
-fn to_response(response: ExecuteResponse, formats: Format) -> Response {
+fn to_response(response: ExecuteResponse, formats: Format, zone: &TimeZone) -> Response {
     match response {
         ExecuteResponse::Rows { desc, rows } => {
-            Response::Query(query_response(&desc, rows, formats, "SELECT"))
+            Response::Query(query_response(&desc, rows, formats, *zone, "SELECT"))
         }
         ExecuteResponse::Returning {
             desc,
             rows,
             command,
-        } => Response::Query(query_response(&desc, rows, formats, &command)),
+        } => Response::Query(query_response(&desc, rows, formats, *zone, &command)),
         ExecuteResponse::Command { tag } => {
             let pg_tag = Tag::new(&tag);
             match tag.as_str() {
@@ -1336,7 +1419,9 @@ fn to_response(response: ExecuteResponse, formats: Format) -> Response {
             }
         }
         ExecuteResponse::EmptyQuery => Response::EmptyQuery,
-        ExecuteResponse::Subscribe(subscription) => subscription_response(subscription, formats),
+        ExecuteResponse::Subscribe(subscription) => {
+            subscription_response(subscription, formats, *zone)
+        }
         ExecuteResponse::CopyIn(_) => Response::Error(Box::new(error_info(
             SqlError::internal("COPY FROM STDIN answered as a result"),
             SEVERITY_ERROR,
@@ -1459,7 +1544,7 @@ fn copy_out_chunks(
 /// buffer fills or the response ends, so this serves only an Execute with a row limit,
 /// where the client waits for that many rows anyway; otherwise subscriptions are
 /// streamed by `Handler::stream_subscription`.
-fn subscription_response(subscription: Subscription, formats: Format) -> Response {
+fn subscription_response(subscription: Subscription, formats: Format, zone: TimeZone) -> Response {
     let desc = subscription.desc().clone();
     let types: Vec<ScalarType> = desc.types.iter().map(|t| t.scalar_type).collect();
     let output = subscription.output();
@@ -1481,7 +1566,7 @@ fn subscription_response(subscription: Subscription, formats: Format) -> Respons
             let fields = format::field_infos(desc.names.iter().zip(types.iter()), &formats);
             let data_rows = rows.map(move |row| {
                 let row = row.map_err(adapter_error)?;
-                format::encode_row(&row, &types, &formats).map_err(|e| {
+                format::encode_row(&row, &types, &formats, &zone).map_err(|e| {
                     user_error(
                         SqlState::INTERNAL_ERROR,
                         format!("could not send result row: {e}"),
@@ -1493,7 +1578,7 @@ fn subscription_response(subscription: Subscription, formats: Format) -> Respons
         SubscribeOutput::CopyText => {
             let data = rows.map(move |row| {
                 let row = row.map_err(adapter_error)?;
-                let line = format::encode_copy_text(&row, &types).map_err(|e| {
+                let line = format::encode_copy_text(&row, &types, &zone).map_err(|e| {
                     user_error(
                         SqlState::INTERNAL_ERROR,
                         format!("could not send result row: {e}"),
@@ -1563,7 +1648,11 @@ fn check_formats(bind: &Bind, nparams: usize, ncolumns: usize) -> PgWireResult<(
 }
 
 /// Decodes a Bind's parameters into datums of the statement's parameter types.
-fn bind_params<P>(bind: &Bind, prepared: &Prepared<P>) -> PgWireResult<Vec<Datum>> {
+fn bind_params<P>(
+    bind: &Bind,
+    prepared: &Prepared<P>,
+    zone: &TimeZone,
+) -> PgWireResult<Vec<Datum>> {
     let types = &prepared.desc.param_types;
     let ncolumns = prepared.desc.result.as_ref().map_or(0, |r| r.arity());
     check_formats(bind, types.len(), ncolumns)?;
@@ -1595,7 +1684,7 @@ fn bind_params<P>(bind: &Bind, prepared: &Prepared<P>) -> PgWireResult<Vec<Datum
             let decoded = if code == 1 {
                 format::decode_binary(bytes, typ)
             } else {
-                format::decode_text(bytes, typ)
+                format::decode_text(bytes, typ, zone)
             };
             decoded.map_err(|e| param_error(idx + 1, e))
         })
@@ -1727,6 +1816,7 @@ mod tests {
         let params = bind_params(
             &bind(vec![1], vec![Some(&[0, 0, 0, 5]), None], vec![1]),
             &stmt,
+            &TimeZone::UTC,
         )
         .unwrap();
         assert_eq!(params, vec![Datum::Int32(5), Datum::Null]);
@@ -1737,25 +1827,49 @@ mod tests {
         let stmt = prepared(vec![ScalarType::Int32], 2);
         let ok_param: Vec<Option<&'static [u8]>> = vec![Some(&[0, 0, 0, 1])];
         // Wrong number of parameters.
-        let err = bind_params(&bind(vec![1], vec![], vec![]), &stmt).unwrap_err();
+        let err = bind_params(&bind(vec![1], vec![], vec![]), &stmt, &TimeZone::UTC).unwrap_err();
         assert_eq!(code(err), "08P01");
         // Two parameter formats for one parameter.
-        let err = bind_params(&bind(vec![1, 1], ok_param.clone(), vec![]), &stmt).unwrap_err();
+        let err = bind_params(
+            &bind(vec![1, 1], ok_param.clone(), vec![]),
+            &stmt,
+            &TimeZone::UTC,
+        )
+        .unwrap_err();
         assert_eq!(code(err), "08P01");
         // Three result formats for two columns.
-        let err = bind_params(&bind(vec![1], ok_param.clone(), vec![0, 1, 0]), &stmt).unwrap_err();
+        let err = bind_params(
+            &bind(vec![1], ok_param.clone(), vec![0, 1, 0]),
+            &stmt,
+            &TimeZone::UTC,
+        )
+        .unwrap_err();
         assert_eq!(code(err), "08P01");
         // Format code 2.
-        let err = bind_params(&bind(vec![2], ok_param.clone(), vec![]), &stmt).unwrap_err();
+        let err = bind_params(
+            &bind(vec![2], ok_param.clone(), vec![]),
+            &stmt,
+            &TimeZone::UTC,
+        )
+        .unwrap_err();
         assert_eq!(code(err), "22023");
         // Short and malformed binary.
-        let err = bind_params(&bind(vec![1], vec![Some(&[1])], vec![]), &stmt).unwrap_err();
+        let err = bind_params(
+            &bind(vec![1], vec![Some(&[1])], vec![]),
+            &stmt,
+            &TimeZone::UTC,
+        )
+        .unwrap_err();
         assert_eq!(code(err), "08P01");
-        let err =
-            bind_params(&bind(vec![1], vec![Some(&[0, 0, 0, 0, 1])], vec![]), &stmt).unwrap_err();
+        let err = bind_params(
+            &bind(vec![1], vec![Some(&[0, 0, 0, 0, 1])], vec![]),
+            &stmt,
+            &TimeZone::UTC,
+        )
+        .unwrap_err();
         assert_eq!(code(err), "22P03");
         // One code per column is fine.
-        bind_params(&bind(vec![1], ok_param, vec![0, 1]), &stmt).unwrap();
+        bind_params(&bind(vec![1], ok_param, vec![0, 1]), &stmt, &TimeZone::UTC).unwrap();
     }
 
     #[test]
@@ -1764,6 +1878,7 @@ mod tests {
             to_response(
                 ExecuteResponse::Command { tag: tag.into() },
                 Format::UnifiedText,
+                &TimeZone::UTC,
             )
         };
         assert!(matches!(response("BEGIN"), Response::TransactionStart(_)));
@@ -1781,5 +1896,58 @@ mod tests {
         assert!(is_empty_query(""));
         assert!(is_empty_query(" ; ;\n"));
         assert!(!is_empty_query("select 1"));
+    }
+
+    #[test]
+    fn text_parameters_are_read_in_the_session_zone() {
+        let stmt = prepared(vec![ScalarType::TimestampTz], 0);
+        let berlin = TimeZone::from_name("Europe/Berlin").unwrap();
+        let text: Option<&'static [u8]> = Some(b"2024-07-01 12:00:00");
+        let params = bind_params(&bind(vec![0], vec![text], vec![]), &stmt, &berlin).unwrap();
+        let Datum::TimestampTz(ts) = params[0] else {
+            panic!("{params:?}")
+        };
+        assert_eq!(ts.to_rfc3339(), "2024-07-01T10:00:00+00:00");
+        // An explicit offset wins.
+        let text: Option<&'static [u8]> = Some(b"2024-07-01 12:00:00+00");
+        let params = bind_params(&bind(vec![0], vec![text], vec![]), &stmt, &berlin).unwrap();
+        let Datum::TimestampTz(ts) = params[0] else {
+            panic!("{params:?}")
+        };
+        assert_eq!(ts.to_rfc3339(), "2024-07-01T12:00:00+00:00");
+    }
+
+    #[test]
+    fn startup_vars_come_from_parameters_and_options() {
+        let params = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let tz = |v: &str| vec![("timezone".to_string(), v.to_string())];
+        assert_eq!(
+            startup_vars(&params(&[("TimeZone", "Europe/Berlin"), ("user", "u")])),
+            tz("Europe/Berlin")
+        );
+        assert_eq!(
+            startup_vars(&params(&[(
+                "options",
+                "-c TimeZone=Asia/Tokyo -c geqo=off"
+            )])),
+            tz("Asia/Tokyo")
+        );
+        assert_eq!(
+            startup_vars(&params(&[("options", "--timezone=America/New\\ York")])),
+            tz("America/New York")
+        );
+        assert_eq!(
+            startup_vars(&params(&[
+                ("options", "-ctimezone=UTC"),
+                ("timezone", "GMT")
+            ])),
+            tz("GMT")
+        );
+        assert!(startup_vars(&params(&[("DateStyle", "ISO")])).is_empty());
     }
 }

@@ -12,7 +12,8 @@
 //! Invariant: decoding never panics; a bad line is an error naming the line number
 //! (1-based, counting the header) and the column, as Postgres' `CONTEXT` does.
 
-use crate::strconv::{format_datum, parse_datum};
+use crate::strconv::{format_datum_in, parse_datum_in};
+use crate::zone::TimeZone;
 use crate::{Datum, ScalarType, SqlError, SqlState};
 
 /// COPY's data format and its options.
@@ -23,6 +24,9 @@ pub struct CopyFormat {
     pub null: String,
     pub quote: char,
     pub header: bool,
+    /// The session's time zone when the COPY was planned: `timestamptz` values are
+    /// written, and read when they carry no offset, in it.
+    pub zone: TimeZone,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +52,7 @@ impl CopyFormat {
             null: null.to_string(),
             quote: '"',
             header: false,
+            zone: TimeZone::UTC,
         }
     }
 }
@@ -132,7 +137,7 @@ pub fn decode(
         for (i, field) in fields.into_iter().enumerate() {
             row.push(match field {
                 None => Datum::Null,
-                Some(value) => parse_datum(&value, &columns.types[i])
+                Some(value) => parse_datum_in(&value, &columns.types[i], &format.zone)
                     .map_err(|e| SqlError::new(e.sqlstate(), e.message))
                     .and_then(|datum| coerce(datum, i))
                     .map_err(|e| {
@@ -264,7 +269,7 @@ pub fn encode(format: &CopyFormat, datums: &[Datum], types: &[ScalarType]) -> Ve
             line.push_str(&format.null);
             continue;
         }
-        let text = format_datum(datum, typ);
+        let text = format_datum_in(datum, typ, &format.zone);
         match format.kind {
             CopyFormatKind::Text | CopyFormatKind::Binary => {
                 for c in text.chars() {

@@ -16,6 +16,7 @@ pub mod pgtype;
 pub mod row;
 pub mod strconv;
 pub mod types;
+pub mod zone;
 
 pub use datetime_unit::DateTimeUnit;
 pub use datum::{Datum, Interval, OrdF32, OrdF64};

@@ -30,11 +30,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::datum::{Datum, OrdF32, OrdF64};
 use crate::types::ScalarType;
+use crate::zone::TimeZone;
 use crate::SqlState;
 
 pub use datetime::{
-    format_date, format_interval, format_time, format_timestamp, format_timestamptz, parse_date,
-    parse_interval, parse_time, parse_timestamp, parse_timestamptz,
+    format_date, format_interval, format_time, format_timestamp, format_timestamptz,
+    format_timestamptz_in, parse_date, parse_interval, parse_time, parse_timestamp,
+    parse_timestamptz, parse_timestamptz_in,
 };
 pub use json::JsonbValue;
 
@@ -136,8 +138,14 @@ impl ParseError {
 /// `typ` says); `typ` adds what the datum alone does not carry: the blank padding of
 /// `char(n)`. NULL prints as the empty string (callers send NULL out of band).
 pub fn format_datum(d: &Datum, typ: &ScalarType) -> String {
+    format_datum_in(d, typ, &TimeZone::UTC)
+}
+
+/// [`format_datum`] for a session in time zone `zone`: `timestamptz` values (also
+/// inside arrays) print as the zone's wall-clock time with its offset.
+pub fn format_datum_in(d: &Datum, typ: &ScalarType, zone: &TimeZone) -> String {
     let mut out = String::new();
-    write_datum(&mut out, d);
+    write_datum(&mut out, d, zone);
     if let (ScalarType::Char { length: Some(n) }, Datum::String(_)) = (typ, d) {
         let chars = out.chars().count();
         if chars < *n as usize {
@@ -147,7 +155,7 @@ pub fn format_datum(d: &Datum, typ: &ScalarType) -> String {
     out
 }
 
-fn write_datum(out: &mut String, d: &Datum) {
+fn write_datum(out: &mut String, d: &Datum, zone: &TimeZone) {
     match d {
         Datum::Null => {}
         Datum::Bool(b) => out.push(if *b { 't' } else { 'f' }),
@@ -159,7 +167,7 @@ fn write_datum(out: &mut String, d: &Datum) {
         Datum::Numeric(v) => out.push_str(&format_numeric(v)),
         Datum::String(s) => out.push_str(s),
         Datum::Timestamp(ts) => out.push_str(&format_timestamp(ts)),
-        Datum::TimestampTz(ts) => out.push_str(&format_timestamptz(ts)),
+        Datum::TimestampTz(ts) => out.push_str(&format_timestamptz_in(ts, zone)),
         Datum::Date(d) => out.push_str(&format_date(d)),
         Datum::Time(t) => out.push_str(&format_time(t)),
         Datum::Interval(iv) => out.push_str(&format_interval(iv)),
@@ -182,7 +190,7 @@ fn write_datum(out: &mut String, d: &Datum) {
                     out.push_str("NULL");
                 } else {
                     let mut s = String::new();
-                    write_datum(&mut s, e);
+                    write_datum(&mut s, e, zone);
                     write_array_element(out, &s);
                 }
             }
@@ -303,6 +311,12 @@ fn format_shortest(sci: &str, fixed_exp_max: i32) -> String {
 
 /// Reads `s` as a value of type `typ`, as Postgres' input function for `typ` does.
 pub fn parse_datum(s: &str, typ: &ScalarType) -> Result<Datum, ParseError> {
+    parse_datum_in(s, typ, &TimeZone::UTC)
+}
+
+/// [`parse_datum`] for a session in time zone `zone`: a `timestamptz` without an
+/// explicit offset is a wall-clock time in the zone.
+pub fn parse_datum_in(s: &str, typ: &ScalarType, zone: &TimeZone) -> Result<Datum, ParseError> {
     match typ {
         ScalarType::Bool => parse_bool(s).map(Datum::Bool),
         ScalarType::Int16 => parse_int(s, "smallint", i16::MIN as i64, i16::MAX as i64)
@@ -319,7 +333,7 @@ pub fn parse_datum(s: &str, typ: &ScalarType) -> Result<Datum, ParseError> {
         ScalarType::Name => Ok(Datum::String(truncate_name(s).to_string())),
         ScalarType::PgChar => Ok(Datum::String(s.chars().take(1).collect())),
         ScalarType::Timestamp => parse_timestamp(s).map(Datum::Timestamp),
-        ScalarType::TimestampTz => parse_timestamptz(s).map(Datum::TimestampTz),
+        ScalarType::TimestampTz => parse_timestamptz_in(s, zone).map(Datum::TimestampTz),
         ScalarType::Date => parse_date(s).map(Datum::Date),
         ScalarType::Time => parse_time(s).map(Datum::Time),
         ScalarType::Interval => parse_interval(s).map(Datum::Interval),
@@ -336,7 +350,7 @@ pub fn parse_datum(s: &str, typ: &ScalarType) -> Result<Datum, ParseError> {
         | ScalarType::Int32Array
         | ScalarType::Int64Array => {
             let elem = typ.array_element().expect("an array type");
-            parse_array(s, &elem)
+            parse_array_in(s, &elem, zone)
         }
     }
 }
@@ -825,6 +839,11 @@ fn malformed_array(s: &str, detail: &str) -> ParseError {
 /// `array_in` for one-dimensional arrays: `{a,"b c",NULL}` with double quotes and
 /// backslash escapes; each element is read with [`parse_datum`] of `elem`.
 pub fn parse_array(s: &str, elem: &ScalarType) -> Result<Datum, ParseError> {
+    parse_array_in(s, elem, &TimeZone::UTC)
+}
+
+/// [`parse_array`] in a session whose time zone is `zone` (see [`parse_datum_in`]).
+pub fn parse_array_in(s: &str, elem: &ScalarType, zone: &TimeZone) -> Result<Datum, ParseError> {
     let t = s.trim_start_matches(is_pg_space);
     let Some(body) = t.strip_prefix('{') else {
         return Err(malformed_array(
@@ -927,7 +946,7 @@ pub fn parse_array(s: &str, elem: &ScalarType) -> Result<Datum, ParseError> {
             if !quoted && text.eq_ignore_ascii_case("NULL") {
                 elems.push(Datum::Null);
             } else {
-                elems.push(parse_datum(&text, elem)?);
+                elems.push(parse_datum_in(&text, elem, zone)?);
             }
             match chars.get(i) {
                 Some(',') => i += 1,

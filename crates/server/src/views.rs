@@ -90,7 +90,7 @@ pub async fn apply_dir(
 ) -> anyhow::Result<Result<(), String>> {
     let files = read_dir(dir)?;
     let session = client
-        .open_session("eddy", "eddy")
+        .open_session("eddy", "eddy", vec![])
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let sql = apply_statement(files, false, false, false);

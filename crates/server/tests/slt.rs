@@ -290,6 +290,7 @@ slt_files!(
     sequences,
     jsonb,
     time_zones,
+    session_time_zone,
     ordered_sets,
     volatile,
     sessions,

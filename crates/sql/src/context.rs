@@ -11,12 +11,19 @@
 //! and type. When describing (`Params::Describe`) a declared type makes `$n` a typed
 //! placeholder; an undeclared one takes the first type its context asks for, recorded
 //! in `inferred` (and `text` if nothing asks).
+//!
+//! Time zones: a statement is planned in a zone ([`StatementContext::zone`]), which
+//! decides how text becomes `timestamptz` and how `timestamptz` converts to the zone-less
+//! types. In UTC every such conversion is the plain cast; in another zone it is planned
+//! as `AT TIME ZONE` with that zone as a constant ([`StatementContext::cast`]), so a plan
+//! never depends on the session that runs it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 
 use eddy_expr::func::CastKind;
 use eddy_expr::{MirRelationExpr, MirScalarExpr, UnaryFunc};
+use eddy_repr::zone::TimeZone;
 use eddy_repr::{ColumnType, Datum, GlobalId, ScalarType};
 
 use crate::catalog::{Catalog, CatalogItem};
@@ -50,6 +57,10 @@ pub struct StatementContext<'a> {
     max_param: Cell<usize>,
     /// Set while planning a view definition: `now()` and parameters are refused.
     pub in_view: Cell<bool>,
+    /// Set while planning a CHECK constraint, which (like a view) the catalog keeps
+    /// and re-plans from its text on restart: planned in UTC (see
+    /// [`StatementContext::zone`]).
+    pub in_check: Cell<bool>,
     /// Set while planning a `SUBSCRIBE`, whose rows are maintained like a view's:
     /// volatile functions are refused.
     pub in_subscribe: Cell<bool>,
@@ -200,6 +211,7 @@ impl<'a> StatementContext<'a> {
             inferred: RefCell::new(BTreeMap::new()),
             max_param: Cell::new(0),
             in_view: Cell::new(false),
+            in_check: Cell::new(false),
             in_subscribe: Cell::new(false),
             depends_on: RefCell::new(BTreeSet::new()),
             ctes: RefCell::new(vec![]),
@@ -215,6 +227,64 @@ impl<'a> StatementContext<'a> {
         let item = self.catalog.resolve_item(schema, name)?;
         self.depends_on.borrow_mut().insert(item.id);
         Some(item)
+    }
+
+    /// The time zone the statement's zone-dependent operations are planned in: the
+    /// session's `TimeZone`, except in a view or materialized view definition or a
+    /// CHECK constraint, which are always planned in UTC. A view is computed once and
+    /// read by sessions in any zone, and both are re-planned from their text on
+    /// restart with no session at all, so their results must not depend on the zone
+    /// of the session that created them; a definition that wants another zone says so
+    /// with `AT TIME ZONE`.
+    pub fn zone(&self) -> TimeZone {
+        if self.in_view.get() || self.in_check.get() {
+            TimeZone::UTC
+        } else {
+            self.pcx.zone
+        }
+    }
+
+    /// `t` cast to `to`, in the statement's [`zone`](StatementContext::zone):
+    /// `timestamptz` to `timestamp`, `date` or `time` takes the wall-clock time in the
+    /// zone, the reverse reads one there, and text converts with the zone's offsets.
+    /// In UTC (or for any other pair of types) this is [`Typed::cast`].
+    pub fn cast(&self, t: Typed, to: ScalarType, kind: CastKind) -> Typed {
+        use ScalarType::*;
+        let zone = self.zone();
+        let from = t.scalar_type();
+        if zone.is_utc() || from == to {
+            return t.cast(to, kind);
+        }
+        match (from, to) {
+            (TimestampTz, Timestamp) => t.unary(UnaryFunc::TimestampTzToLocal(zone)),
+            (TimestampTz, Date | Time) => {
+                t.unary(UnaryFunc::TimestampTzToLocal(zone)).cast(to, kind)
+            }
+            (Timestamp, TimestampTz) => t.unary(UnaryFunc::LocalToTimestampTz(zone)),
+            (Date, TimestampTz) => t
+                .cast(Timestamp, kind)
+                .unary(UnaryFunc::LocalToTimestampTz(zone)),
+            (TimestampTz, to) if to.is_string() => {
+                t.unary(UnaryFunc::TimestampTzToTextIn(zone)).cast(to, kind)
+            }
+            (from, TimestampTz) if from.is_string() => t
+                .cast(Text, kind)
+                .unary(UnaryFunc::TextToTimestampTzIn(zone)),
+            _ => t.cast(to, kind),
+        }
+    }
+
+    /// `t` as the jsonb builders (`to_jsonb`, `jsonb_build_*`, `jsonb_agg`) take it: a
+    /// `timestamptz` outside UTC becomes its jsonb string in the statement's
+    /// [`zone`](StatementContext::zone) first (the builders print date/time values in
+    /// UTC); anything else is unchanged.
+    pub fn jsonb_input(&self, t: Typed) -> Typed {
+        let zone = self.zone();
+        if t.scalar_type() == ScalarType::TimestampTz && !zone.is_utc() {
+            t.unary(UnaryFunc::TimestampTzToJsonbIn(zone))
+        } else {
+            t
+        }
     }
 
     /// The items recorded by [`StatementContext::resolve_relation`] so far.
@@ -301,7 +371,7 @@ impl<'a> StatementContext<'a> {
                     .or_insert(to.without_modifiers());
                 Typed::null(to)
             }
-            CExpr::Str(s) => string_literal_as(s, to, kind)?,
+            CExpr::Str(s) => string_literal_as(s, to, kind, &self.zone())?,
         })
     }
 
@@ -350,7 +420,7 @@ impl<'a> StatementContext<'a> {
                 if from == to {
                     Ok(Ok(t))
                 } else if types::cast_allowed(&from, &to, context) {
-                    Ok(Ok(t.cast(to, kind)))
+                    Ok(Ok(self.cast(t, to, kind)))
                 } else {
                     Ok(Err(from.sql_name()))
                 }
@@ -450,9 +520,18 @@ fn parse_qualified_name(s: &str) -> Result<Vec<String>, SqlError> {
 }
 
 /// A string literal read as a value of type `to`.
-fn string_literal_as(s: String, to: ScalarType, kind: CastKind) -> Result<Typed, SqlError> {
+fn string_literal_as(
+    s: String,
+    to: ScalarType,
+    kind: CastKind,
+    zone: &TimeZone,
+) -> Result<Typed, SqlError> {
     use ScalarType::*;
     match to {
+        TimestampTz => match eddy_repr::strconv::parse_timestamptz_in(&s, zone) {
+            Ok(ts) => Ok(Typed::literal(Datum::TimestampTz(ts), to)),
+            Err(e) => Err(eddy_expr::EvalError::from(e).into()),
+        },
         Text | Name | Varchar { max_length: None } => Ok(Typed::literal(Datum::String(s), to)),
         Varchar {
             max_length: Some(n),

@@ -285,7 +285,10 @@ fn copy_format(options: &[(String, Option<String>)]) -> Result<CopyFormat, SqlEr
 }
 
 pub(crate) fn plan_copy(scx: &StatementContext, copy: &Copy) -> Result<Plan, SqlError> {
-    let format = copy_format(&copy.options)?;
+    let format = CopyFormat {
+        zone: scx.zone(),
+        ..copy_format(&copy.options)?
+    };
     if !copy.from {
         let query = match &copy.relation {
             CopyRelation::Query(query) => query.clone(),

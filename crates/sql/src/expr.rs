@@ -541,7 +541,7 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
         Expr::Extract { field, expr, .. } => {
             let field = datetime_field_text(field)?;
             let arg = plan_expr(ecx, expr)?;
-            Ok(func::plan_extract(&field, arg, "extract")?.into())
+            Ok(func::plan_extract(ecx.scx, &field, arg, "extract")?.into())
         }
         Expr::Ceil { expr, field } => plan_ceil_floor(ecx, expr, field, "ceil"),
         Expr::Floor { expr, field } => plan_ceil_floor(ecx, expr, field, "floor"),
@@ -934,8 +934,8 @@ pub fn unify_for_comparison(
             }
             match types::common_type(&ta, &tb) {
                 Some(common) => Ok((
-                    a.cast(common, CastKind::Explicit),
-                    b.cast(common, CastKind::Explicit),
+                    scx.cast(a, common, CastKind::Explicit),
+                    scx.cast(b, common, CastKind::Explicit),
                 )),
                 None => Err(SqlError::operator_does_not_exist(format!(
                     "{} {opname} {}",
@@ -1129,7 +1129,7 @@ pub fn plan_arithmetic(
     let no_operator = || {
         SqlError::operator_does_not_exist(format!("{} {opname} {}", lt.sql_name(), rt.sql_name()))
     };
-    let cast = |t: Typed, to: ScalarType| t.cast(to, CastKind::Explicit);
+    let cast = |t: Typed, to: ScalarType| scx.cast(t, to, CastKind::Explicit);
     let is_small_int = |t: &ScalarType| matches!(t, Int16 | Int32);
     let is_datetime = |t: &ScalarType| matches!(t, Date | Timestamp | TimestampTz);
     if lt.is_numeric() && rt.is_numeric() {
@@ -1160,6 +1160,22 @@ pub fn plan_arithmetic(
         (BinaryFunc::Mul, n, Interval) if n.is_numeric() => (r, cast(l, Float64)),
         _ => return Err(no_operator()),
     };
+    let zone = scx.zone();
+    if l.scalar_type() == TimestampTz && r.scalar_type() == Interval && !zone.is_utc() {
+        // Months and days move the wall-clock time in the zone; an interval known to
+        // have neither moves the instant, as in UTC.
+        let fixed = matches!(
+            r.expr.as_literal(),
+            Some(Datum::Interval(iv)) if iv.months == 0 && iv.days == 0
+        );
+        let func = match func {
+            _ if fixed => func,
+            BinaryFunc::Add => BinaryFunc::AddTimestampTzIntervalIn(zone),
+            BinaryFunc::Sub => BinaryFunc::SubTimestampTzIntervalIn(zone),
+            other => other,
+        };
+        return Ok(l.binary(r, func));
+    }
     Ok(l.binary(r, func))
 }
 
@@ -1209,7 +1225,7 @@ fn plan_concat_op(scx: &StatementContext, l: CExpr, r: CExpr) -> Result<Typed, S
             {
                 Ok(t)
             }
-            CExpr::Typed(t) => Ok(t.cast(ScalarType::Text, CastKind::Explicit)),
+            CExpr::Typed(t) => Ok(scx.cast(t, ScalarType::Text, CastKind::Explicit)),
             unknown => scx.resolve_unknown(unknown, ScalarType::Text, CastKind::Explicit),
         }
     };
@@ -1506,7 +1522,7 @@ pub fn unify(
     let typed = values
         .into_iter()
         .map(|v| match v {
-            CExpr::Typed(t) => Ok(t.cast(common, CastKind::Explicit)),
+            CExpr::Typed(t) => Ok(scx.cast(t, common, CastKind::Explicit)),
             unknown => scx.resolve_unknown(unknown, common, CastKind::Explicit),
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -1798,12 +1814,12 @@ fn plan_any_all(
             (t.cast(ScalarType::Text, CastKind::Explicit), array)
         }
         CExpr::Typed(t) => match types::common_type(&t.scalar_type(), &elem) {
-            Some(common) if common == elem => (t.cast(elem, CastKind::Explicit), array),
+            Some(common) if common == elem => (scx.cast(t, elem, CastKind::Explicit), array),
             // `int = ANY(smallint[])`: the array widens to the common type.
             Some(common) if eddy_expr::func::array_type_of(&common).is_some() => {
                 let widened = eddy_expr::func::array_type_of(&common).expect("checked");
                 (
-                    t.cast(common, CastKind::Explicit),
+                    scx.cast(t, common, CastKind::Explicit),
                     array.cast(widened, CastKind::Explicit),
                 )
             }

@@ -467,15 +467,15 @@ pub fn plan_niladic(ecx: &ExprContext, name: &str) -> Result<Option<Typed>, SqlE
         ));
     }
     let name_literal = |s: &str| Typed::literal(Datum::String(s.to_string()), ScalarType::Name);
+    // The wall-clock time in the session's zone (views never read the clock).
+    let local_now = scx.zone().local(&pcx.now);
     Ok(Some(match name {
         "now" | "current_timestamp" | "transaction_timestamp" | "statement_timestamp" => {
             Typed::literal(Datum::TimestampTz(pcx.now), ScalarType::TimestampTz)
         }
-        "current_date" => Typed::literal(Datum::Date(pcx.now.date_naive()), ScalarType::Date),
-        "localtimestamp" => {
-            Typed::literal(Datum::Timestamp(pcx.now.naive_utc()), ScalarType::Timestamp)
-        }
-        "localtime" => Typed::literal(Datum::Time(pcx.now.time()), ScalarType::Time),
+        "current_date" => Typed::literal(Datum::Date(local_now.date()), ScalarType::Date),
+        "localtimestamp" => Typed::literal(Datum::Timestamp(local_now), ScalarType::Timestamp),
+        "localtime" => Typed::literal(Datum::Time(local_now.time()), ScalarType::Time),
         "current_time" => return Err(SqlError::unsupported("type time with time zone")),
         "current_user" | "session_user" | "user" | "current_role" => name_literal(&pcx.user),
         "current_database" | "current_catalog" => name_literal(&pcx.database),
@@ -577,16 +577,26 @@ fn plan_age(scx: &StatementContext, args: Vec<CExpr>, sig: &str) -> Result<Typed
             )
             .with_detail("age(x) is age(current_date, x), which changes every day."));
         }
-        let midnight = scx.pcx.now.date_naive().and_time(chrono::NaiveTime::MIN);
+        let zone = scx.zone();
+        let midnight = zone
+            .local(&scx.pcx.now)
+            .date()
+            .and_time(chrono::NaiveTime::MIN);
         let today = if typ == ScalarType::Timestamp {
             Typed::literal(Datum::Timestamp(midnight), typ)
         } else {
-            Typed::literal(Datum::TimestampTz(midnight.and_utc()), typ)
+            Typed::literal(Datum::TimestampTz(zone.instant(&midnight)), typ)
         };
         typed.insert(0, today);
     }
     let b = typed.pop().expect("two arguments");
     let a = typed.pop().expect("two arguments");
+    let zone = scx.zone();
+    if typ == ScalarType::TimestampTz && !zone.is_utc() {
+        // The difference of the wall-clock times in the session's zone.
+        let local = |t: Typed| t.unary(UnaryFunc::TimestampTzToLocal(zone));
+        return Ok(local(a).binary(local(b), BinaryFunc::Age));
+    }
     Ok(a.binary(b, BinaryFunc::Age))
 }
 
@@ -695,7 +705,7 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                     {
                         Ok(t)
                     }
-                    CExpr::Typed(t) => Ok(t.cast(ScalarType::Text, CastKind::Explicit)),
+                    CExpr::Typed(t) => Ok(scx.cast(t, ScalarType::Text, CastKind::Explicit)),
                     unknown => scx.resolve_unknown(unknown, ScalarType::Text, CastKind::Explicit),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -777,7 +787,7 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             let x = match next() {
                 CExpr::Typed(t) => match t.scalar_type() {
                     ScalarType::Timestamp | ScalarType::TimestampTz | ScalarType::Interval => t,
-                    ScalarType::Date => t.cast(ScalarType::TimestampTz, CastKind::Explicit),
+                    ScalarType::Date => scx.cast(t, ScalarType::TimestampTz, CastKind::Explicit),
                     _ => return Err(wrong_count()),
                 },
                 _ => return Err(SqlError::function_not_unique(&sig)),
@@ -787,6 +797,15 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             let unit = DateTimeUnit::from_name(&name)
                 .filter(|u| u.is_delta_unit())
                 .ok_or_else(|| unit_not_recognized(&name, &x.scalar_type()))?;
+            let zone = scx.zone();
+            if x.scalar_type() == ScalarType::TimestampTz && !zone.is_utc() {
+                // Truncated as a wall-clock time in the session's zone, as
+                // date_trunc(unit, x, zone) is.
+                return Ok(x
+                    .unary(UnaryFunc::TimestampTzToLocal(zone))
+                    .unary(UnaryFunc::DateTrunc(unit))
+                    .unary(UnaryFunc::LocalToTimestampTz(zone)));
+            }
             Ok(x.unary(UnaryFunc::DateTrunc(unit)))
         }
         ("date_trunc", 3) => {
@@ -852,7 +871,7 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             let field_arg = next();
             let field = constant_string(&field_arg)
                 .ok_or_else(|| SqlError::unsupported("date_part with a non-constant field"))?;
-            plan_extract(&field, next(), "date_part")
+            plan_extract(scx, &field, next(), "date_part")
         }
         ("jsonb_typeof", 1) => Ok(jsonb_arg(scx, next(), &sig)?.unary(UnaryFunc::JsonbTypeof)),
         ("jsonb_array_length", 1) => {
@@ -877,7 +896,7 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             Ok(j.binary(path, func))
         }
         ("to_jsonb", 1) => match next() {
-            CExpr::Typed(t) => Ok(t.unary(UnaryFunc::ToJsonb)),
+            CExpr::Typed(t) => Ok(scx.jsonb_input(t).unary(UnaryFunc::ToJsonb)),
             _ => Err(polymorphic_unknown()),
         },
         ("random" | "gen_random_uuid" | "clock_timestamp", 0) => {
@@ -890,7 +909,9 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
             Ok(Typed::variadic(func, vec![]))
         }
         ("jsonb_build_array", _) => {
-            let typed = (0..n).map(|_| scx.finalize(next())).collect::<Vec<_>>();
+            let typed = (0..n)
+                .map(|_| scx.jsonb_input(scx.finalize(next())))
+                .collect::<Vec<_>>();
             Ok(Typed::variadic(VariadicFunc::JsonbBuildArray, typed))
         }
         ("coalesce" | "greatest" | "least", _) if n > 0 => {
@@ -925,7 +946,20 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                     "The arguments of {name}() must consist of alternating keys and values."
                 )));
             }
-            let typed = (0..n).map(|_| scx.finalize(next())).collect::<Vec<_>>();
+            // Keys are their text, values their jsonb form, both in the session's zone.
+            let typed = (0..n)
+                .map(|i| {
+                    let t = scx.finalize(next());
+                    if i % 2 == 0
+                        && t.scalar_type() == ScalarType::TimestampTz
+                        && !scx.zone().is_utc()
+                    {
+                        scx.cast(t, ScalarType::Text, CastKind::Explicit)
+                    } else {
+                        scx.jsonb_input(t)
+                    }
+                })
+                .collect::<Vec<_>>();
             if name == "jsonb_build_object" {
                 return Ok(Typed::variadic(VariadicFunc::JsonbBuildObject, typed));
             }
@@ -1091,7 +1125,7 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
         ("to_char", 2) => {
             let value = match next() {
                 CExpr::Typed(t) => match t.scalar_type() {
-                    ScalarType::Date => t.cast(ScalarType::TimestampTz, CastKind::Explicit),
+                    ScalarType::Date => scx.cast(t, ScalarType::TimestampTz, CastKind::Explicit),
                     ScalarType::Timestamp | ScalarType::TimestampTz | ScalarType::Interval => t,
                     s if s.is_numeric() => t,
                     _ => return Err(wrong_count()),
@@ -1099,6 +1133,14 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                 _ => return Err(SqlError::function_not_unique(&sig)),
             };
             let fmt = text_arg(scx, next(), &sig)?;
+            let zone = scx.zone();
+            if value.scalar_type() == ScalarType::TimestampTz && !zone.is_utc() {
+                // The wall-clock time, abbreviation and offset in the session's zone.
+                return Ok(Typed::variadic(
+                    VariadicFunc::ToCharIn(zone),
+                    vec![value, fmt],
+                ));
+            }
             Ok(Typed::variadic(VariadicFunc::ToChar, vec![value, fmt]))
         }
         _ if UNSUPPORTED_FUNCTIONS.contains(&name) => {
@@ -1117,7 +1159,12 @@ fn unit_not_recognized(name: &str, typ: &ScalarType) -> SqlError {
 
 /// `extract(field from x)` (numeric) or `date_part('field', x)` (double precision), with
 /// the field's name resolved here, once.
-pub fn plan_extract(field: &str, arg: CExpr, function: &str) -> Result<Typed, SqlError> {
+pub fn plan_extract(
+    scx: &StatementContext,
+    field: &str,
+    arg: CExpr,
+    function: &str,
+) -> Result<Typed, SqlError> {
     let t = match arg {
         CExpr::Typed(t) => match t.scalar_type() {
             ScalarType::Date
@@ -1151,6 +1198,23 @@ pub fn plan_extract(field: &str, arg: CExpr, function: &str) -> Result<Typed, Sq
     } else {
         UnaryFunc::DatePart(unit)
     };
+    let zone = scx.zone();
+    if t.scalar_type() == ScalarType::TimestampTz && !zone.is_utc() {
+        // The fields of the wall-clock time in the session's zone and its offset;
+        // `epoch` counts from the instant, whatever the zone.
+        match unit {
+            DateTimeUnit::Epoch => {}
+            DateTimeUnit::Timezone | DateTimeUnit::TimezoneHour | DateTimeUnit::TimezoneMinute => {
+                let func = if function == "extract" {
+                    UnaryFunc::ExtractZoneField(unit, zone)
+                } else {
+                    UnaryFunc::DatePartZoneField(unit, zone)
+                };
+                return Ok(t.unary(func));
+            }
+            _ => return Ok(t.unary(UnaryFunc::TimestampTzToLocal(zone)).unary(func)),
+        }
+    }
     Ok(t.unary(func))
 }
 
@@ -1365,7 +1429,7 @@ fn plan_collecting_aggregate(
             (value, AggregateFunc::ArrayAgg)
         }
         ("jsonb_agg", 1) => match args.next().expect("one argument") {
-            CExpr::Typed(value) => (value, AggregateFunc::JsonbAgg),
+            CExpr::Typed(value) => (scx.jsonb_input(value), AggregateFunc::JsonbAgg),
             _ => return Err(polymorphic_unknown()),
         },
         _ => return Err(SqlError::function_does_not_exist(sig)),

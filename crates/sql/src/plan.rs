@@ -34,6 +34,11 @@ pub struct PlanContext {
     /// The session's variables (lowercase names), for `current_setting`; shared with
     /// the session, so a statement does not copy them.
     pub vars: Arc<BTreeMap<String, String>>,
+    /// The session's `TimeZone`, resolved from `vars`: the zone `timestamptz` values
+    /// are read and broken into fields in by ad hoc statements. Definitions that are
+    /// kept (views, materialized views) never see it: see
+    /// [`crate::context::StatementContext::zone`].
+    pub zone: eddy_repr::zone::TimeZone,
     /// The coordinator's sequences, for `nextval` and friends; `None` where there are
     /// none to call (they are then refused).
     pub sequences: Option<Arc<dyn crate::sequences::SequenceAccess>>,
@@ -53,6 +58,7 @@ impl PlanContext {
             params: vec![],
             backend_pid: 0,
             vars: Arc::default(),
+            zone: eddy_repr::zone::TimeZone::UTC,
             sequences: None,
         }
     }

@@ -591,8 +591,8 @@ fn plan_set_operation(
         r_casts.push(target);
         unknown.push(l_unknown[i] && r_unknown[i]);
     }
-    let l = cast_columns(l, &l_casts);
-    let r = cast_columns(r, &r_casts);
+    let l = cast_columns(scx, l, &l_casts);
+    let r = cast_columns(scx, r, &r_casts);
     let expr = match (op, all) {
         (SetOperator::Union, true) => l.union(r),
         (SetOperator::Union, false) => l.union(r).distinct(),
@@ -613,7 +613,11 @@ fn plan_set_operation(
 }
 
 /// Casts the columns of `expr` to `targets` where they differ.
-pub fn cast_columns(expr: MirRelationExpr, targets: &[ScalarType]) -> MirRelationExpr {
+pub fn cast_columns(
+    scx: &StatementContext,
+    expr: MirRelationExpr,
+    targets: &[ScalarType],
+) -> MirRelationExpr {
     let typ = expr.typ();
     let arity = typ.len();
     let mut scalars = vec![];
@@ -622,8 +626,8 @@ pub fn cast_columns(expr: MirRelationExpr, targets: &[ScalarType]) -> MirRelatio
         if typ[i].scalar_type == *target {
             outputs.push(i);
         } else {
-            let cast =
-                Typed::new(MirScalarExpr::Column(i), typ[i]).cast(*target, CastKind::Explicit);
+            let column = Typed::new(MirScalarExpr::Column(i), typ[i]);
+            let cast = scx.cast(column, *target, CastKind::Explicit);
             outputs.push(arity + scalars.len());
             scalars.push(cast.expr);
         }

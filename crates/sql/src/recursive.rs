@@ -49,7 +49,7 @@ pub(crate) fn plan_recursive_cte(
         .zip(&unknown)
         .map(|(t, u)| if *u { ScalarType::Text } else { t.scalar_type })
         .collect();
-    let base = cast_columns(base, &base_casts);
+    let base = cast_columns(scx, base, &base_casts);
     rename_columns(&mut names, &cte.alias, &name)?;
 
     let id = scx.next_recursive_id.get();
@@ -91,7 +91,7 @@ pub(crate) fn plan_recursive_cte(
             .with_hint("Cast the output of the non-recursive term to the correct type."));
         }
     }
-    let step = cast_columns(step, &base_casts);
+    let step = cast_columns(scx, step, &base_casts);
 
     let mut reads = 0;
     step.visit(&mut |e| {

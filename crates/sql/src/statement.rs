@@ -805,7 +805,7 @@ fn plan_insert(scx: &StatementContext, insert: &Insert) -> Result<Plan, SqlError
                 let value = Typed::new(eddy_expr::MirScalarExpr::Column(i), typ[i]);
                 exprs[column] = if unknown[i] {
                     // A literal of unknown type: read with the column type's input function.
-                    value.cast(column_types[column], CastKind::Assignment)
+                    scx.cast(value, column_types[column], CastKind::Assignment)
                 } else {
                     assign(scx, value.into(), &desc.names[column], column_types[column])?
                 };
@@ -1166,7 +1166,10 @@ fn plan_checks(
     let mut planned: Vec<crate::plan::CheckConstraint> = Vec::new();
     for (name, check, column) in checks {
         let ecx = ExprContext::new(scx, &scope, types, "check constraints");
-        let cond = expr::plan_expr(&ecx, &check)?;
+        scx.in_check.set(true);
+        let cond = expr::plan_expr(&ecx, &check);
+        scx.in_check.set(false);
+        let cond = cond?;
         let cond = match scx.coerce(cond, ScalarType::Bool, CastContext::Implicit)? {
             Ok(cond) => cond,
             Err(from) => {

@@ -4135,3 +4135,67 @@ fn alter_table_plans_the_new_text() {
         "several ALTER TABLE actions in one statement are not supported yet",
     );
 }
+
+// ---------------------------------------------------------------------------------
+// The session's time zone
+
+fn berlin_ctx() -> PlanContext {
+    PlanContext {
+        zone: eddy_repr::zone::TimeZone::from_name("Europe/Berlin").unwrap(),
+        ..ctx()
+    }
+}
+
+/// The EXPLAIN text of `sql`'s plan in context `ctx`.
+fn explained(sql: &str, ctx: &PlanContext) -> String {
+    match try_plan_with(sql, ctx).unwrap_or_else(|e| panic!("plan {sql}: {e:?}")) {
+        Plan::Select { expr, .. } => eddy_expr::explain::explain(&expr, false),
+        Plan::CreateView { expr, .. } => eddy_expr::explain::explain(&expr, true),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn zone_dependent_operations_are_planned_in_the_session_zone() {
+    let sql = "SELECT tz::date, tz::text, extract(hour FROM tz), extract(timezone FROM tz), \
+               date_trunc('day', tz), \
+               tz + INTERVAL '1 day', tz + INTERVAL '1 hour', tz > '2024-03-31 02:30' FROM u";
+    let berlin = explained(sql, &berlin_ctx());
+    for step in [
+        "(#5 AT TIME ZONE 'Europe/Berlin')::date",
+        "timestamptz_out(#5, 'Europe/Berlin')",
+        "extract(hour from (#5 AT TIME ZONE 'Europe/Berlin'))",
+        "extract(timezone from #5 in time zone 'Europe/Berlin')",
+        "(date_trunc('day', (#5 AT TIME ZONE 'Europe/Berlin')) AT TIME ZONE 'Europe/Berlin')",
+        "date_add(#5, interval(0 months 1 days 0 us), 'Europe/Berlin')",
+        // An interval without days or months moves the instant, as in UTC.
+        "(#5 + interval(0 months 0 days 3600000000 us))",
+        // The literal is read in the zone: 02:30 does not exist, 01:30 UTC does.
+        "(#5 > 2024-03-31T01:30:00Z)",
+    ] {
+        assert!(berlin.contains(step), "{step} not in\n{berlin}");
+    }
+    // In UTC nothing changes.
+    let utc = explained(sql, &ctx());
+    assert!(!utc.contains("AT TIME ZONE"), "{utc}");
+    assert!(utc.contains("(#5 > 2024-03-31T02:30:00Z)"), "{utc}");
+}
+
+#[test]
+fn views_are_planned_in_utc_whatever_the_session_zone() {
+    let sql =
+        "CREATE MATERIALIZED VIEW v_zone AS SELECT tz::date AS d, tz + INTERVAL '1 day' AS n \
+               FROM u WHERE tz > '2024-03-31 02:30'";
+    assert_eq!(explained(sql, &berlin_ctx()), explained(sql, &ctx()));
+    let utc = explained(sql, &ctx());
+    assert!(!utc.contains("Europe/Berlin"), "{utc}");
+}
+
+#[test]
+fn to_char_prints_the_session_zone() {
+    let berlin = explained("SELECT to_char(tz, 'HH24 TZ OF') FROM u", &berlin_ctx());
+    assert!(
+        berlin.contains("to_char(#5, \"HH24 TZ OF\", 'Europe/Berlin')"),
+        "{berlin}"
+    );
+}

@@ -347,6 +347,18 @@ fn range_offset(
             "invalid preceding or following size in window function",
         ));
     }
+    // FIXME(#13): frames add their offsets in UTC; in another zone a day or a month
+    // moves the wall-clock time there, which frames do not do yet.
+    if let Datum::Interval(iv) = &value {
+        if *key == ScalarType::TimestampTz
+            && (iv.months != 0 || iv.days != 0)
+            && !ecx.scx.zone().is_utc()
+        {
+            return Err(SqlError::unsupported_plural(
+                "RANGE offsets with days or months over timestamp with time zone in a session time zone other than UTC",
+            ));
+        }
+    }
     Ok(value)
 }
 

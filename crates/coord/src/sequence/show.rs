@@ -267,7 +267,7 @@ impl Coordinator {
     }
 
     /// `SET name = value`, `SET name TO DEFAULT` and `RESET name` (`value` is `None`).
-    pub(super) fn set_variable(
+    pub(crate) fn set_variable(
         &mut self,
         session_id: u64,
         name: &str,
@@ -286,7 +286,14 @@ impl Coordinator {
         let Some((_, default)) = DEFAULT_VARS.iter().find(|(k, _)| *k == name) else {
             return Err(unrecognized(&name));
         };
-        let value = value.unwrap_or_else(|| default.to_string());
+        let value = value.unwrap_or_else(|| {
+            let session = self.session_mut(session_id);
+            session
+                .startup_vars
+                .get(&name)
+                .cloned()
+                .unwrap_or_else(|| default.to_string())
+        });
         if name == "statement_timeout" && crate::cancel::parse_timeout(&value).is_none() {
             return Err(SqlError::new(
                 SqlState::INVALID_PARAMETER_VALUE,
@@ -297,19 +304,26 @@ impl Coordinator {
         if name == eddy_sql::MAX_RECURSION_VAR {
             eddy_sql::parse_max_recursion(&value)?;
         }
-        if name == "timezone" && !is_utc(&value) {
-            return Err(SqlError::unsupported(format!("time zone \"{value}\""))
-                .with_hint("Eddy runs in UTC."));
-        }
+        let value = if name == "timezone" {
+            timezone_setting(&value)?
+        } else {
+            value
+        };
         std::sync::Arc::make_mut(&mut self.session_mut(session_id).vars).insert(name, value);
         tag("SET")
     }
 }
 
-/// The spellings of UTC that `SET TIME ZONE` accepts.
-fn is_utc(zone: &str) -> bool {
-    matches!(
-        zone.to_lowercase().as_str(),
-        "utc" | "etc/utc" | "gmt" | "z" | "zulu" | "+00" | "00:00"
-    )
+/// A `TimeZone` value as the session keeps and `SHOW` prints it (Postgres' spelling:
+/// `Europe/Berlin` for `europe/berlin`, `<+02>-02` for `2`), or Postgres' 22023 for a
+/// zone it does not know.
+pub(crate) fn timezone_setting(value: &str) -> Result<String, SqlError> {
+    eddy_repr::zone::TimeZone::from_setting(value)
+        .map(|(_, shown)| shown)
+        .ok_or_else(|| {
+            SqlError::new(
+                SqlState::INVALID_PARAMETER_VALUE,
+                format!("invalid value for parameter \"TimeZone\": \"{value}\""),
+            )
+        })
 }

@@ -16,6 +16,7 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use eddy_repr::strconv::datetime::{days_in_month, IntervalFields};
+use eddy_repr::zone::TimeZone;
 use eddy_repr::{DateTimeUnit, Datum, Interval};
 use rust_decimal::Decimal;
 
@@ -65,6 +66,46 @@ pub(crate) fn add_interval(ts: NaiveDateTime, iv: &Interval) -> Result<NaiveDate
         .checked_add_signed(Duration::microseconds(iv.micros))
         .ok_or_else(timestamp_out_of_range)?;
     check_timestamp_range(ts)
+}
+
+/// `timestamptz + interval` in time zone `zone` (`timestamptz_pl_interval`): months,
+/// then days, move the wall-clock time in the zone (a local time a move lands in a gap
+/// or fold of is read as the zone reads it); the time part then moves the instant.
+pub(crate) fn add_interval_in(a: Datum, b: Datum, zone: &TimeZone) -> Result<Datum, EvalError> {
+    let (ts, iv) = match (&a, &b) {
+        (Datum::TimestampTz(ts), Datum::Interval(iv)) => (*ts, *iv),
+        _ => return Err(unexpected("date_add", &[a, b])),
+    };
+    let mut ts = ts;
+    for part in [
+        Interval {
+            months: iv.months,
+            days: 0,
+            micros: 0,
+        },
+        Interval {
+            months: 0,
+            days: iv.days,
+            micros: 0,
+        },
+    ] {
+        if part != Interval::default() {
+            ts = zone.instant(&add_interval(zone.local(&ts), &part)?);
+        }
+    }
+    let ts = ts
+        .checked_add_signed(Duration::microseconds(iv.micros))
+        .ok_or_else(timestamp_out_of_range)?;
+    check_timestamp_range(ts.naive_utc())?;
+    Ok(Datum::TimestampTz(ts))
+}
+
+/// `timestamptz - interval` in time zone `zone` (see [`add_interval_in`]).
+pub(crate) fn sub_interval_in(a: Datum, b: Datum, zone: &TimeZone) -> Result<Datum, EvalError> {
+    match b {
+        Datum::Interval(iv) => add_interval_in(a, Datum::Interval(neg_interval(&iv)?), zone),
+        b => Err(unexpected("date_subtract", &[a, b])),
+    }
 }
 
 /// Postgres' timestamps start at 4714-11-24 BC (Julian day 0).
@@ -505,6 +546,47 @@ fn field_value(field: DateTimeUnit, d: &Datum) -> Result<FieldValue, EvalError> 
 /// `extract(field from x)`: numeric.
 pub(crate) fn extract(field: DateTimeUnit, d: Datum) -> Result<Datum, EvalError> {
     Ok(Datum::Numeric(field_value(field, &d)?.to_numeric()?))
+}
+
+/// A zone field of a `timestamptz` in time zone `zone`: the offset in force at that
+/// instant (seconds east), its whole hours, or its minutes beyond them (both with the
+/// offset's sign, as Postgres computes them).
+fn zone_field_value(
+    field: DateTimeUnit,
+    d: &Datum,
+    zone: &TimeZone,
+) -> Result<FieldValue, EvalError> {
+    let Datum::TimestampTz(ts) = d else {
+        return Err(unexpected("extract", std::slice::from_ref(d)));
+    };
+    let offset = i64::from(zone.offset_secs(ts));
+    match field {
+        DateTimeUnit::Timezone => Ok(FieldValue::int(offset)),
+        DateTimeUnit::TimezoneHour => Ok(FieldValue::int(offset / 3600)),
+        DateTimeUnit::TimezoneMinute => Ok(FieldValue::int(offset / 60 % 60)),
+        _ => Err(not_supported(field, d)),
+    }
+}
+
+/// `extract(field from timestamptz)` of a zone field in time zone `zone`: numeric.
+pub(crate) fn extract_zone_field(
+    field: DateTimeUnit,
+    d: Datum,
+    zone: &TimeZone,
+) -> Result<Datum, EvalError> {
+    Ok(Datum::Numeric(
+        zone_field_value(field, &d, zone)?.to_numeric()?,
+    ))
+}
+
+/// `date_part(field, timestamptz)` of a zone field in time zone `zone`: double precision.
+pub(crate) fn date_part_zone_field(
+    field: DateTimeUnit,
+    d: Datum,
+    zone: &TimeZone,
+) -> Result<Datum, EvalError> {
+    let v = zone_field_value(field, &d, zone)?.to_f64();
+    Ok(Datum::Float64(eddy_repr::OrdF64(v)))
 }
 
 /// `date_part(field, x)`: double precision; a date is read as a timestamp.

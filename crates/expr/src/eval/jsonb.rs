@@ -11,6 +11,7 @@ use std::cmp::Ordering;
 
 use eddy_repr::strconv::json::key_order;
 use eddy_repr::strconv::JsonbValue;
+use eddy_repr::zone::TimeZone;
 use eddy_repr::Datum;
 
 use super::unexpected;
@@ -359,6 +360,26 @@ fn compare_numeric_text(x: &str, y: &str) -> Ordering {
     }
 }
 
+/// A timestamptz in ISO 8601 as jsonb holds it, in time zone `zone`:
+/// `2024-07-01T05:00:00+02:00` (an offset of whole hours gets its `:00`).
+fn iso_timestamptz(ts: &chrono::DateTime<chrono::Utc>, zone: &TimeZone) -> String {
+    let text = eddy_repr::strconv::format_timestamptz_in(ts, zone).replacen(' ', "T", 1);
+    match text.rfind(['+', '-']) {
+        Some(i) if text.len() - i == 3 => format!("{text}:00"),
+        _ => text,
+    }
+}
+
+/// `to_jsonb(timestamptz)` in a session whose time zone is `zone`: a jsonb string.
+pub(super) fn timestamptz_to_jsonb(d: Datum, zone: &TimeZone) -> Result<Datum, EvalError> {
+    match d {
+        Datum::TimestampTz(ts) => Ok(Datum::Jsonb(
+            JsonbValue::String(iso_timestamptz(&ts, zone)).to_string(),
+        )),
+        other => Err(unexpected("to_jsonb", &[other])),
+    }
+}
+
 /// The jsonb form of a datum, as `to_jsonb` makes it: numbers and booleans as JSON
 /// scalars (a non-finite float is a string), jsonb as itself, arrays as arrays,
 /// date/time values in ISO 8601, anything else as its text.
@@ -377,17 +398,10 @@ pub(super) fn to_jsonb_value(d: &Datum) -> Result<JsonbValue, EvalError> {
         Datum::Array(elems) => {
             JsonbValue::Array(elems.iter().map(to_jsonb_value).collect::<Result<_, _>>()?)
         }
-        Datum::Timestamp(_) | Datum::TimestampTz(_) => {
-            let text = super::cast::output_text(d).replacen(' ', "T", 1);
-            // `+00` is `+00:00` in ISO 8601.
-            let text = match text.rfind(['+', '-']) {
-                Some(i) if matches!(d, Datum::TimestampTz(_)) && text.len() - i == 3 => {
-                    format!("{text}:00")
-                }
-                _ => text,
-            };
-            JsonbValue::String(text)
+        Datum::Timestamp(_) => {
+            JsonbValue::String(super::cast::output_text(d).replacen(' ', "T", 1))
         }
+        Datum::TimestampTz(ts) => JsonbValue::String(iso_timestamptz(ts, &TimeZone::UTC)),
         other => JsonbValue::String(super::cast::output_text(other)),
     })
 }

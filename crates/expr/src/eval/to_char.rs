@@ -21,11 +21,13 @@
 //! skipped, a separator in the template skips one separator in the input, numeric fields
 //! read up to their width (`YYYY` all its digits unless another numeric field follows),
 //! and input that ends early leaves the remaining fields at their defaults (year 1 BC,
-//! January 1, midnight, as Postgres). Time zones are UTC (the session time zone).
+//! January 1, midnight, as Postgres). A timestamptz is shown in the session time zone
+//! ([`to_char_in`]; `TZ` its abbreviation, `OF` its offset).
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use eddy_repr::strconv::datetime::days_in_month;
 use eddy_repr::strconv::{ParseError, ParseErrorKind};
+use eddy_repr::zone::{push_offset, TimeZone};
 use eddy_repr::{Datum, Interval};
 use rust_decimal::RoundingStrategy;
 
@@ -341,13 +343,15 @@ struct Parts {
     micros: i64,
     /// The calendar date, absent for an interval.
     date: Option<NaiveDate>,
-    /// The zone abbreviation `TZ` prints: `Some("UTC")` for timestamptz, `Some("")`
-    /// for timestamp.
-    zone: &'static str,
+    /// The zone abbreviation `TZ` prints: the session zone's for timestamptz (`UTC`,
+    /// `CEST`), empty for timestamp.
+    zone: String,
+    /// The offset from UTC `OF` prints, seconds east.
+    offset_secs: i32,
 }
 
 impl Parts {
-    fn of_timestamp(ts: &NaiveDateTime, zone: &'static str) -> Parts {
+    fn of_timestamp(ts: &NaiveDateTime, zone: String, offset_secs: i32) -> Parts {
         Parts {
             year: ts.year() as i64,
             month: ts.month() as i64,
@@ -358,6 +362,7 @@ impl Parts {
             micros: (ts.nanosecond() as i64 / 1000).min(999_999),
             date: Some(ts.date()),
             zone,
+            offset_secs,
         }
     }
 
@@ -372,7 +377,8 @@ impl Parts {
             second: micros / 1_000_000 % 60,
             micros: micros % 1_000_000,
             date: None,
-            zone: "",
+            zone: String::new(),
+            offset_secs: 0,
         }
     }
 
@@ -519,11 +525,11 @@ fn format_field(out: &mut String, field: Field, fill: bool, ordinal: Option<Case
             (j, j.to_string())
         }
         Field::Tz(case) => {
-            out.push_str(&case.apply(p.zone));
+            out.push_str(&case.apply(&p.zone));
             return;
         }
         Field::Of => {
-            out.push_str("+00");
+            push_offset(out, p.offset_secs);
             return;
         }
     };
@@ -748,6 +754,13 @@ fn format_number(d: &Datum, fmt: &str) -> Result<String, EvalError> {
 
 /// `to_char(value, format)`: timestamps, timestamptzs (in UTC), intervals and numbers.
 pub(super) fn to_char(args: Vec<Datum>) -> Result<Datum, EvalError> {
+    to_char_in(args, &TimeZone::UTC)
+}
+
+/// `to_char(value, format)` in a session whose time zone is `zone`: a timestamptz's
+/// fields are its wall-clock time there, `TZ` the zone's abbreviation and `OF` its
+/// offset at that instant.
+pub(super) fn to_char_in(args: Vec<Datum>, zone: &TimeZone) -> Result<Datum, EvalError> {
     let [value, fmt] = args.as_slice() else {
         return Err(unexpected("to_char", &args));
     };
@@ -755,9 +768,11 @@ pub(super) fn to_char(args: Vec<Datum>) -> Result<Datum, EvalError> {
         return Err(unexpected("to_char", &args));
     };
     let text = match value {
-        Datum::Timestamp(ts) => format_datetime(&Parts::of_timestamp(ts, ""), fmt),
+        Datum::Timestamp(ts) => format_datetime(&Parts::of_timestamp(ts, String::new(), 0), fmt),
         Datum::TimestampTz(ts) => {
-            format_datetime(&Parts::of_timestamp(&ts.naive_utc(), "UTC"), fmt)
+            let parts =
+                Parts::of_timestamp(&zone.local(ts), zone.abbreviation(ts), zone.offset_secs(ts));
+            format_datetime(&parts, fmt)
         }
         Datum::Interval(iv) => format_datetime(&Parts::of_interval(iv), fmt),
         number => format_number(number, fmt)?,

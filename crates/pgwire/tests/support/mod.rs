@@ -371,7 +371,12 @@ impl Backend for FakeBackend {
     /// The statement's text and its description.
     type Prepared = (String, StatementDesc);
 
-    async fn open_session(&self, user: &str, database: &str) -> Result<SessionHandle, SqlError> {
+    async fn open_session(
+        &self,
+        user: &str,
+        database: &str,
+        _vars: Vec<(String, String)>,
+    ) -> Result<SessionHandle, SqlError> {
         if user == "nobody" {
             return Err(SqlError::new(
                 SqlState::INVALID_AUTHORIZATION_SPECIFICATION,

@@ -13,6 +13,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, 
 use super::{is_pg_space, ParseError, ParseErrorKind};
 use crate::datetime_unit::DateTimeUnit;
 use crate::datum::Interval;
+use crate::zone::{push_offset, TimeZone};
 
 const USECS_PER_SEC: i64 = 1_000_000;
 const USECS_PER_MINUTE: i64 = 60 * USECS_PER_SEC;
@@ -87,12 +88,18 @@ pub fn format_timestamp(ts: &NaiveDateTime) -> String {
 
 /// `timestamptz_out` in time zone UTC: `2024-01-02 03:04:05+00`.
 pub fn format_timestamptz(ts: &DateTime<Utc>) -> String {
-    let naive = ts.naive_utc();
+    format_timestamptz_in(ts, &TimeZone::UTC)
+}
+
+/// `timestamptz_out` in time zone `zone`: the wall-clock time there and the offset in
+/// force at that instant, `2024-03-31 03:30:00+02`.
+pub fn format_timestamptz_in(ts: &DateTime<Utc>, zone: &TimeZone) -> String {
+    let (naive, offset) = zone.local_with_offset(ts);
     let mut out = String::with_capacity(32);
     push_year_month_day(&mut out, &naive.date());
     out.push(' ');
     push_time(&mut out, &naive.time());
-    out.push_str("+00");
+    push_offset(&mut out, offset);
     push_bc(&mut out, &naive.date());
     out
 }
@@ -546,13 +553,23 @@ pub fn parse_timestamp(s: &str) -> Result<NaiveDateTime, ParseError> {
 /// `timestamptz_in`: the local time in the text's zone (UTC when none is given) is
 /// converted to UTC.
 pub fn parse_timestamptz(s: &str) -> Result<DateTime<Utc>, ParseError> {
+    parse_timestamptz_in(s, &TimeZone::UTC)
+}
+
+/// `timestamptz_in` in a session whose time zone is `zone`: a time without an offset
+/// is the zone's wall-clock time (`epoch` is the same instant in every zone).
+pub fn parse_timestamptz_in(s: &str, zone: &TimeZone) -> Result<DateTime<Utc>, ParseError> {
     let ctx = Ctx {
         input: s,
         typ: "timestamp with time zone",
     };
     let p = scan(&ctx)?;
     let local = timestamp_from_parsed(&p, &ctx)?;
-    let offset = p.offset_secs.unwrap_or(0) as i64;
+    let offset = match p.offset_secs {
+        Some(offset) => i64::from(offset),
+        None if p.epoch || zone.is_utc() => 0,
+        None => return Ok(zone.instant(&local)),
+    };
     let utc = local
         .checked_sub_signed(Duration::seconds(offset))
         .ok_or_else(|| ctx.out_of_range("timestamp"))?;

@@ -1403,3 +1403,54 @@ fn jsonb_visit_object_agrees_with_parse() {
     }
     assert!(objects > 100, "only {objects} of the inputs were objects");
 }
+
+/// In any zone, a timestamptz printed with its offset reads back as the same instant,
+/// also inside the hours a daylight-saving change repeats or skips.
+#[test]
+fn timestamptz_text_round_trips_in_every_zone() {
+    use crate::zone::TimeZone;
+    let zones = [
+        "UTC",
+        "Europe/Berlin",
+        "America/New_York",
+        "Asia/Kolkata",
+        "America/St_Johns",
+        "Australia/Lord_Howe",
+        "+02:00",
+        "<+05:45>-05:45",
+    ]
+    .map(|name| TimeZone::from_name(name).unwrap_or_else(|| panic!("{name}")));
+    // A walk over 1900..2100 in uneven steps (a prime number of seconds plus some
+    // microseconds), with the 2024 transitions of Berlin and New York added.
+    let mut instants: Vec<chrono::DateTime<chrono::Utc>> = (0..5_000i64)
+        .map(|i| {
+            chrono::DateTime::from_timestamp(
+                -2_208_988_800 + i * 1_262_303 + i % 7 * 3_600,
+                (i as u32 % 1000) * 1000,
+            )
+            .expect("in range")
+        })
+        .collect();
+    for secs in [
+        1_711_846_800i64,
+        1_729_990_800,
+        1_710_054_000,
+        1_730_613_600,
+    ] {
+        for delta in [-5_400, -1_800, 0, 1_800, 5_400] {
+            instants.push(chrono::DateTime::from_timestamp(secs + delta, 0).expect("in range"));
+        }
+    }
+    for zone in &zones {
+        for ts in &instants {
+            let text = format_timestamptz_in(ts, zone);
+            assert_eq!(
+                parse_timestamptz_in(&text, zone).as_ref(),
+                Ok(ts),
+                "{text} in {zone}"
+            );
+            // The offset makes the text mean the same instant in any other zone too.
+            assert_eq!(parse_timestamptz(&text).as_ref(), Ok(ts), "{text}");
+        }
+    }
+}
