@@ -118,17 +118,9 @@ impl EvalError {
         {
             return self;
         }
-        let values: Vec<String> = datums
-            .iter()
-            .zip(types)
-            .map(|(d, t)| match d {
-                eddy_repr::Datum::Null => "null".to_string(),
-                d => eddy_repr::strconv::format_datum(d, t),
-            })
-            .collect();
         EvalError::WithRow {
             error: Box::new(self),
-            row: format!("({})", values.join(", ")),
+            row: eddy_repr::strconv::row_text(datums, types),
         }
     }
 

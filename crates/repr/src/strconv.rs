@@ -132,6 +132,19 @@ impl ParseError {
     }
 }
 
+/// A row as Postgres shows it in a message's DETAIL: `(1, abc, null)`.
+pub fn row_text(datums: &[Datum], types: &[ScalarType]) -> String {
+    let values: Vec<String> = datums
+        .iter()
+        .zip(types)
+        .map(|(d, t)| match d {
+            Datum::Null => "null".to_string(),
+            d => format_datum(d, t),
+        })
+        .collect();
+    format!("({})", values.join(", "))
+}
+
 /// The Postgres text output of `d`, a value of type `typ`.
 ///
 /// The datum's variant decides the format (a `Datum::Float32` prints as `real` whatever

@@ -415,7 +415,7 @@ impl Coordinator {
                     )
                     .with_detail(format!(
                         "Failing row contains {}.",
-                        row_text(&datums, &types)
+                        eddy_repr::strconv::row_text(&datums, &types)
                     )));
                 }
             }
@@ -507,19 +507,6 @@ fn rows_with_keys(table: MirRelationExpr, sets: &[(&[usize], BTreeSet<Row>)]) ->
         func: VariadicFunc::Or,
         exprs: matches,
     }])
-}
-
-/// A row as Postgres shows it in a message: `(1, abc, null)`.
-fn row_text(datums: &[eddy_repr::Datum], types: &[eddy_repr::ScalarType]) -> String {
-    let values: Vec<String> = datums
-        .iter()
-        .zip(types)
-        .map(|(d, t)| match d {
-            eddy_repr::Datum::Null => "null".to_string(),
-            d => eddy_repr::strconv::format_datum(d, t),
-        })
-        .collect();
-    format!("({})", values.join(", "))
 }
 
 /// A sequence's value as a datum of a column of type `typ`.
