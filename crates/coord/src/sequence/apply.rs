@@ -302,32 +302,15 @@ impl Coordinator {
         stmt: &eddy_sql::Statement,
         id: GlobalId,
     ) -> Result<CatalogEntry, SqlError> {
-        let Plan::CreateTable {
-            schema,
-            name,
-            desc,
-            defaults,
-            checks,
-            unique,
-            primary_key,
-            create_sql,
-            source,
-            ..
-        } = eddy_sql::plan(catalog, ctx, stmt)?
-        else {
+        let plan = eddy_sql::plan(catalog, ctx, stmt)?;
+        if !matches!(plan, Plan::CreateTable { .. }) {
             return Err(SqlError::internal("not a CREATE TABLE"));
-        };
-        let entry = match source {
-            Some(source) => {
-                let entry = CatalogEntry::source(id, name, desc, create_sql, primary_key, source);
-                source_spec(&entry, self.kafka_brokers.as_deref())?;
-                entry
-            }
-            None => CatalogEntry::table(id, name, desc, create_sql, primary_key)
-                .with_defaults(defaults, checks)
-                .with_unique(unique),
-        };
-        Ok(entry.in_schema(schema))
+        }
+        let (entry, _) = super::ddl::table_entry_of(id, plan);
+        if entry.source.is_some() {
+            source_spec(&entry, self.kafka_brokers.as_deref())?;
+        }
+        Ok(entry)
     }
 
     /// The plan's rows, in the order the steps run (drops last).

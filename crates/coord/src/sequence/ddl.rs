@@ -31,46 +31,64 @@ fn already_exists(name: &str) -> SqlError {
     )
 }
 
+/// The catalog entry (in its schema) of a `CREATE TABLE | STREAM` plan with id `id`,
+/// and the sequences its `serial` columns own, which the entry does not hold.
+pub(super) fn table_entry_of(id: GlobalId, plan: Plan) -> (CatalogEntry, Vec<String>) {
+    let Plan::CreateTable {
+        schema,
+        name,
+        desc,
+        defaults,
+        checks,
+        unique,
+        sequences,
+        primary_key,
+        create_sql,
+        source,
+        ..
+    } = plan
+    else {
+        unreachable!("called with CREATE TABLE plans only")
+    };
+    let entry = match source {
+        Some(source) => CatalogEntry::source(id, name, desc, create_sql, primary_key, source),
+        None => CatalogEntry::table(id, name, desc, create_sql, primary_key)
+            .with_defaults(defaults, checks)
+            .with_unique(unique),
+    };
+    (entry.in_schema(schema), sequences)
+}
+
 impl Coordinator {
     pub(super) fn create_table(&mut self, plan: Plan) -> Result<ExecuteResponse, SqlError> {
         let Plan::CreateTable {
             schema,
             name,
-            desc,
-            defaults,
-            checks,
-            unique,
-            sequences,
-            primary_key,
-            create_sql,
             if_not_exists,
             source,
-        } = plan
+            ..
+        } = &plan
         else {
             unreachable!("called with CREATE TABLE plans only")
         };
-        let done = match &source {
+        let done = match source {
             Some(SourceOptions { stream: true, .. }) => "CREATE STREAM",
             _ => "CREATE TABLE",
         };
-        if self.catalog.get_by_name(&schema, &name).is_some() {
-            if if_not_exists {
+        if self.catalog.get_by_name(schema, name).is_some() {
+            if *if_not_exists {
                 return tag(done);
             }
-            return Err(already_exists(&name));
+            return Err(already_exists(name));
         }
-        self.check_schema(&schema)?;
+        self.check_schema(schema)?;
         let id = self.catalog.allocate_id();
-        if let Some(source) = source {
-            let entry = CatalogEntry::source(id, name, desc, create_sql, primary_key, source)
-                .in_schema(schema);
+        let (entry, sequences) = table_entry_of(id, plan);
+        if entry.source.is_some() {
             self.create_source(entry)?;
             return tag(done);
         }
-        let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key)
-            .with_defaults(defaults, checks)
-            .with_unique(unique)
-            .in_schema(schema.clone());
+        let schema = entry.schema.clone();
         for sequence in &sequences {
             if self
                 .sequences
