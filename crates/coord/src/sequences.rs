@@ -12,6 +12,7 @@
 //! - A sequence a table's `serial` column owns is created and dropped with the table.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use eddy_repr::{GlobalId, SqlError, SqlState};
@@ -103,7 +104,15 @@ impl Sequence {
 
 /// The coordinator's sequences, shared with the planner (see `eddy_sql::SequenceAccess`).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Sequences(Arc<Mutex<BTreeMap<(String, String), Sequence>>>);
+pub(crate) struct Sequences(Arc<SequenceTable>);
+
+/// The sequences by `(schema, name)`, and whether any has a value to log: every
+/// statement asks (`Coordinator::log_sequences`), and almost always none has.
+#[derive(Debug, Default)]
+pub(crate) struct SequenceTable {
+    map: Mutex<BTreeMap<(String, String), Sequence>>,
+    dirty: AtomicBool,
+}
 
 /// The record that gives sequence `schema.name` the state `(last, is_called)`.
 fn value_record(schema: &str, name: &str, (last, is_called): (i64, bool)) -> LogRecord {
@@ -127,12 +136,13 @@ fn undefined(schema: &str, name: &str) -> SqlError {
     )
 }
 
-impl Sequences {
-    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Sequence>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+impl SequenceTable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Sequence>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` on sequence `schema.name` (42P01 when there is none).
+    /// Runs `f` on sequence `schema.name` (42P01 when there is none); notes whether it
+    /// left a value to log.
     fn with<T>(
         &self,
         schema: &str,
@@ -143,11 +153,26 @@ impl Sequences {
         let seq = sequences
             .get_mut(&(schema.to_string(), name.to_string()))
             .ok_or_else(|| undefined(schema, name))?;
-        f(seq)
+        let result = f(seq);
+        if seq.dirty {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+impl Sequences {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(String, String), Sequence>> {
+        self.0.lock()
+    }
+
+    /// `nextval` of sequence `schema.name`, for a serial column the coordinator fills.
+    pub(crate) fn nextval(&self, schema: &str, name: &str) -> Result<i64, SqlError> {
+        self.0.nextval(schema, name)
     }
 
     pub(crate) fn access(&self) -> Arc<dyn SequenceAccess> {
-        Arc::new(self.clone())
+        Arc::clone(&self.0) as Arc<dyn SequenceAccess>
     }
 
     /// An access for describing a statement: it answers without taking values.
@@ -159,6 +184,9 @@ impl Sequences {
     /// marking them logged (the caller appends them before anything uses the values).
     fn reservations(&self) -> Vec<LogRecord> {
         let mut records = vec![];
+        if !self.0.dirty.swap(false, Ordering::Relaxed) {
+            return records;
+        }
         for ((schema, name), seq) in self.lock().iter_mut() {
             if let Some(state) = seq.reservation() {
                 records.push(value_record(schema, name, state));
@@ -168,7 +196,7 @@ impl Sequences {
     }
 }
 
-impl SequenceAccess for Sequences {
+impl SequenceAccess for SequenceTable {
     fn nextval(&self, schema: &str, name: &str) -> Result<i64, SqlError> {
         self.with(schema, name, |seq| {
             let next = seq.next_after((seq.last, seq.is_called)).ok_or_else(|| {

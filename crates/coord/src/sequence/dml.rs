@@ -66,7 +66,6 @@ impl Coordinator {
         rows: Vec<(Row, Diff)>,
         columns: &[(usize, String, String)],
     ) -> Result<Vec<(Row, Diff)>, SqlError> {
-        use eddy_sql::SequenceAccess;
         let types: Vec<eddy_repr::ScalarType> = self
             .catalog
             .get(id)
