@@ -176,6 +176,18 @@ pub(crate) fn group_row(row: Row) -> Row {
     }
 }
 
+/// The group key of `row`: its `columns`, each normalized by [`group_datum`] (TopK
+/// and window partitions key rows by it).
+pub(crate) fn group_key(row: &Row, columns: &[usize]) -> Row {
+    let datums = row.unpack();
+    Row::from_datums(
+        columns
+            .iter()
+            .map(|c| group_datum(datums[*c].clone()))
+            .collect(),
+    )
+}
+
 /// Packs the datums of a join key; `None` if any is NULL (a NULL key matches nothing).
 pub(crate) fn pack_join_key(datums: Vec<Datum>) -> Option<Row> {
     if datums.iter().any(Datum::is_null) {

@@ -18,8 +18,7 @@ use eddy_expr::ColumnOrder;
 use eddy_repr::{Datum, Diff, Row};
 
 use super::operators::{
-    append_datum, group_datum, row_hash, row_prefix, KeyedArranged, KeyedBuilder, KeyedSpine,
-    Rendered,
+    append_datum, row_hash, row_prefix, KeyedArranged, KeyedBuilder, KeyedSpine, Rendered,
 };
 use super::reduce::BUCKETS;
 
@@ -113,15 +112,7 @@ pub(crate) fn render_top_k<'s>(
     let key_arity = group_key.len();
     let hierarchical = limit.is_some();
     let keyed = input.oks.map(move |row: Row| {
-        let key = {
-            let datums = row.unpack();
-            Row::from_datums(
-                group_key
-                    .iter()
-                    .map(|c| group_datum(datums[*c].clone()))
-                    .collect(),
-            )
-        };
+        let key = super::operators::group_key(&row, &group_key);
         let key = if hierarchical {
             append_datum(&key, &Datum::Int64((row_hash(&row) % BUCKETS) as i64))
         } else {

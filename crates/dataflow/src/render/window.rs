@@ -25,7 +25,7 @@ use eddy_expr::{
 };
 use eddy_repr::{ColumnType, Datum, Diff, Interval, Row};
 
-use super::operators::{flat_map_fallible, group_datum, KeyedBuilder, KeyedSpine, Rendered};
+use super::operators::{flat_map_fallible, group_key, KeyedBuilder, KeyedSpine, Rendered};
 use super::reduce::{finish_value, Acc, AggPlan, ERROR_NONE, ERROR_OVERFLOW};
 
 /// Why a partition failed, carried in its marker row.
@@ -78,15 +78,7 @@ pub(crate) fn render_window<'s>(
         })
         .collect();
     let keyed = input.oks.map(move |row: Row| {
-        let key = {
-            let datums = row.unpack();
-            Row::from_datums(
-                partition_key
-                    .iter()
-                    .map(|c| group_datum(datums[*c].clone()))
-                    .collect(),
-            )
-        };
+        let key = group_key(&row, &partition_key);
         (key, row)
     });
     let rows = keyed
