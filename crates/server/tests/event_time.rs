@@ -19,31 +19,11 @@ use tokio_postgres::Client;
 const LATENESS_S: i64 = 30;
 const WINDOW_S: i64 = 600;
 
-/// The rows of `sql` in the order the server sends them, each as its columns joined
-/// by spaces (NULL as `NULL`).
-async fn lines(client: &Client, sql: &str) -> Vec<String> {
-    client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", common::describe_error(&e)))
-        .iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Waits until `sql` gives `expected`; panics with the last rows after 60 s.
 async fn wait_for(client: &Client, sql: &str, expected: &[String]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let got = lines(client, sql).await;
+        let got = common::lines(client, sql).await;
         if got == expected {
             return;
         }
@@ -233,7 +213,7 @@ async fn tumbling_windows_over_late_and_out_of_order_events_across_kill_9() {
     let late_offsets: Vec<String> = late.iter().map(|i| i.to_string()).collect();
     wait_for(&client, ERRORS_SQL, &late_offsets).await;
     // The error says what was late, against what.
-    let message = lines(
+    let message = common::lines(
         &client,
         &format!(
             "SELECT partition, error FROM eddy_source_errors WHERE kafka_offset = {}",

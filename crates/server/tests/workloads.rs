@@ -28,21 +28,7 @@ use tokio_postgres::Client;
 /// The rows of `sql`, each as its columns joined by spaces (NULL as `NULL`), sorted
 /// here so that no collation is involved.
 async fn sorted_lines(client: &Client, sql: &str) -> Vec<String> {
-    let mut lines: Vec<String> = client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {}", common::describe_error(&e)))
-        .iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL"))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            _ => None,
-        })
-        .collect();
+    let mut lines = common::lines(client, sql).await;
     lines.sort();
     lines
 }

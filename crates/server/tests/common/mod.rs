@@ -85,6 +85,26 @@ pub fn describe_error(err: &tokio_postgres::Error) -> String {
     }
 }
 
+/// The rows of `sql` in the order the server sends them, each as its columns joined by
+/// spaces (NULL as `NULL`); panics on an error.
+pub async fn lines(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {}", describe_error(&e)))
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The rows of `sql` as lines, columns separated by a space, NULL as `NULL` (sorted, as
 /// `query_rows` gives them).
 pub async fn flat_rows(client: &tokio_postgres::Client, sql: &str) -> Result<Vec<String>, String> {
