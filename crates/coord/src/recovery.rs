@@ -49,15 +49,8 @@ impl Coordinator {
                     create_sql,
                     primary_key,
                 } => {
-                    // Not in the record: a table's defaults, checks and UNIQUE
-                    // constraints are in its statement.
-                    let defaults = eddy_sql::table_defaults(&create_sql);
-                    let (checks, unique) = self.table_constraints(&create_sql);
-                    self.catalog.insert(
-                        CatalogEntry::table(id, name, desc, create_sql, primary_key)
-                            .with_defaults(defaults, checks)
-                            .with_unique(unique),
-                    );
+                    let entry = self.logged_table(id, name, desc, create_sql, primary_key);
+                    self.catalog.insert(entry);
                     tables.insert(id, HashMap::new());
                 }
                 LogRecord::AlterTable {
@@ -69,11 +62,7 @@ impl Coordinator {
                     readers,
                 } => {
                     let schema = self.catalog.remove(id).map(|e| e.schema);
-                    let defaults = eddy_sql::table_defaults(&create_sql);
-                    let (checks, unique) = self.table_constraints(&create_sql);
-                    let entry = CatalogEntry::table(id, name, desc, create_sql, primary_key)
-                        .with_defaults(defaults, checks)
-                        .with_unique(unique);
+                    let entry = self.logged_table(id, name, desc, create_sql, primary_key);
                     self.catalog.insert(match schema {
                         Some(schema) => entry.in_schema(schema),
                         None => entry,
@@ -362,28 +351,38 @@ impl Coordinator {
         }
     }
 
-    /// The CHECK and UNIQUE constraints of a table, planned again from its logged
-    /// `CREATE TABLE` text (before the table is in the catalog). A text that no longer
+    /// A table's catalog entry from its logged record. What the record does not hold
+    /// (defaults, CHECK and UNIQUE constraints) comes from planning its `CREATE TABLE`
+    /// text again, once, before the table is in the catalog. A text that no longer
     /// plans (never expected: it planned when the table was created) is logged and
-    /// yields none.
-    fn table_constraints(
+    /// keeps its defaults (read from the text alone) but no constraints.
+    fn logged_table(
         &self,
-        create_sql: &str,
-    ) -> (
-        Vec<eddy_sql::CheckConstraint>,
-        Vec<eddy_sql::UniqueConstraint>,
-    ) {
-        let planned = crate::sequence::parse_one(create_sql).and_then(|stmt| {
+        id: GlobalId,
+        name: String,
+        desc: eddy_repr::RelationDesc,
+        create_sql: String,
+        primary_key: Vec<usize>,
+    ) -> CatalogEntry {
+        let planned = crate::sequence::parse_one(&create_sql).and_then(|stmt| {
             eddy_sql::plan(&self.catalog, &self.plan_context(None, vec![]), &stmt)
         });
-        match planned {
-            Ok(eddy_sql::Plan::CreateTable { checks, unique, .. }) => (checks, unique),
-            Ok(_) => (vec![], vec![]),
+        let (defaults, checks, unique) = match planned {
+            Ok(eddy_sql::Plan::CreateTable {
+                defaults,
+                checks,
+                unique,
+                ..
+            }) => (defaults, checks, unique),
+            Ok(_) => (eddy_sql::table_defaults(&create_sql), vec![], vec![]),
             Err(e) => {
                 warn!(error = %e, create_sql, "the constraints of a table could not be planned again");
-                (vec![], vec![])
+                (eddy_sql::table_defaults(&create_sql), vec![], vec![])
             }
-        }
+        };
+        CatalogEntry::table(id, name, desc, create_sql, primary_key)
+            .with_defaults(defaults, checks)
+            .with_unique(unique)
     }
 
     /// A view's or sink's catalog entry from its logged `CREATE` text, planned against
