@@ -130,10 +130,7 @@ fn undefined(schema: &str, name: &str) -> SqlError {
     } else {
         format!("{schema}.{name}")
     };
-    SqlError::new(
-        SqlState::UNDEFINED_TABLE,
-        format!("relation \"{shown}\" does not exist"),
-    )
+    SqlError::undefined_table(&shown)
 }
 
 impl SequenceTable {
