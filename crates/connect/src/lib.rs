@@ -100,6 +100,6 @@ pub use source::{
     StatusHandle,
 };
 pub use spec::{
-    Envelope, KafkaSourceSpec, KeyFormat, MetadataColumn, OnError, SourceKind, StartOffset,
-    ValueFormat,
+    event_time_column, Envelope, KafkaSourceSpec, KeyFormat, MetadataColumn, OnError, SourceKind,
+    StartOffset, ValueFormat,
 };

@@ -382,6 +382,27 @@ impl KafkaSourceSpec {
 /// A stream's event time from its `TIMESTAMP` and `LATENESS` options: `None` when it
 /// gives neither; the record timestamp without `TIMESTAMP`; `0 seconds` without
 /// `LATENESS`.
+/// The column of a stream's rows that holds its event time (the column views can
+/// bound windows by, see `eddy_expr::watermark`): the `TIMESTAMP` column, or, with
+/// only `LATENESS`, a declared `_kafka_timestamp` column. `None` when the stream has
+/// no event time, when its rows do not hold it, or when its options do not parse.
+pub fn event_time_column(desc: &RelationDesc, options: &[(String, String)]) -> Option<usize> {
+    let values = option_values(options, &OPTIONS, "").ok()?;
+    let [.., timestamp, lateness] = values;
+    match event_time(desc, timestamp, lateness).ok()??.column {
+        EventTimeColumn::Column(index) => Some(index),
+        EventTimeColumn::RecordTimestamp => {
+            desc.names.iter().zip(&desc.types).position(|(n, t)| {
+                MetadataColumn::from_name(n) == Some(MetadataColumn::Timestamp)
+                    && matches!(
+                        t.scalar_type,
+                        ScalarType::Timestamp | ScalarType::TimestampTz
+                    )
+            })
+        }
+    }
+}
+
 fn event_time(
     desc: &RelationDesc,
     timestamp: Option<&str>,

@@ -434,6 +434,7 @@ impl Catalog {
             desc: builtin.desc().clone(),
             view_expr: None,
             defaults: vec![],
+            event_time: None,
         })
     }
 }
@@ -465,6 +466,11 @@ impl eddy_sql::Catalog for Catalog {
                 _ => None,
             },
             defaults: entry.defaults.clone(),
+            event_time: entry
+                .source
+                .as_ref()
+                .filter(|s| s.stream)
+                .and_then(|s| eddy_connect::event_time_column(&entry.desc, &s.options)),
         })
     }
 

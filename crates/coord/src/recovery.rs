@@ -23,7 +23,7 @@ use eddy_repr::{Diff, GlobalId, Row, SqlError, Timestamp};
 use eddy_sql::{ItemKind, SourceOptions};
 use tracing::{info, warn};
 
-use crate::builtins::EDDY_SOURCE_ERRORS;
+use crate::builtins::{EDDY_SOURCE_ERRORS, EDDY_WATERMARKS};
 use crate::catalog::{CatalogEntry, PgSourceDef};
 use crate::coord::Coordinator;
 use crate::durable::LogRecord;
@@ -253,6 +253,19 @@ impl Coordinator {
         if !error_rows.is_empty() {
             self.compute
                 .update_table(EDDY_SOURCE_ERRORS.id(), load_time, error_rows);
+        }
+        let watermark_rows: Vec<(Row, Diff)> = self
+            .sources
+            .watermarks
+            .iter()
+            .filter_map(|(id, us)| {
+                let name = &self.catalog.get(*id)?.name;
+                Some((crate::sources::watermark_row(name, *id, *us), 1))
+            })
+            .collect();
+        if !watermark_rows.is_empty() {
+            self.compute
+                .update_table(EDDY_WATERMARKS.id(), load_time, watermark_rows);
         }
         self.oracle = TimestampOracle::new(load_time + 1);
         self.compute.advance_time(self.oracle.upper());

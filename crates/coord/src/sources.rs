@@ -51,7 +51,7 @@ use eddy_repr::{Datum, Diff, GlobalId, Row, SqlError, SqlState, Timestamp};
 use tokio::sync::Semaphore;
 use tracing::{error, warn};
 
-use crate::builtins::EDDY_SOURCE_ERRORS;
+use crate::builtins::{EDDY_SOURCE_ERRORS, EDDY_WATERMARKS};
 use crate::catalog::CatalogEntry;
 use crate::command::Command;
 use crate::coord::Coordinator;
@@ -160,6 +160,18 @@ impl Sources {
             .map(|e| (error_row(name, &e), -1))
             .collect()
     }
+}
+
+/// A row of `eddy_watermarks`: stream `id` (named `source`) has watermark
+/// `watermark_us`.
+pub(crate) fn watermark_row(source: &str, id: GlobalId, watermark_us: i64) -> Row {
+    let instant = chrono::DateTime::from_timestamp_micros(watermark_us)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    Row::pack(&[
+        Datum::String(source.to_string()),
+        Datum::Oid(eddy_sql::item_oid(id).unwrap_or(0)),
+        Datum::TimestampTz(instant),
+    ])
 }
 
 /// A row of `eddy_source_errors`.
@@ -355,13 +367,39 @@ impl Coordinator {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .remove(&name);
+        let watermark = self
+            .sources
+            .watermarks
+            .get(&id)
+            .map(|us| (watermark_row(&name, id, *us), -1));
         let retractions = self.sources.forget(id, &name);
-        if !retractions.is_empty() {
+        if !retractions.is_empty() || watermark.is_some() {
             let time = self.oracle.write_ts(now_ms());
-            self.compute
-                .update_table(EDDY_SOURCE_ERRORS.id(), time, retractions);
+            if !retractions.is_empty() {
+                self.compute
+                    .update_table(EDDY_SOURCE_ERRORS.id(), time, retractions);
+            }
+            if let Some(row) = watermark {
+                self.compute
+                    .update_table(EDDY_WATERMARKS.id(), time, vec![row]);
+            }
             self.close_time(time);
         }
+    }
+
+    /// Moves stream `id`'s watermark to `watermark_us` at `time` (not closed yet), in
+    /// `eddy_watermarks` too.
+    pub(crate) fn set_watermark(&mut self, id: GlobalId, watermark_us: i64, time: Timestamp) {
+        let name = self
+            .catalog
+            .get(id)
+            .map(|e| e.name.clone())
+            .unwrap_or_default();
+        let mut rows = vec![(watermark_row(&name, id, watermark_us), 1)];
+        if let Some(old) = self.sources.watermarks.insert(id, watermark_us) {
+            rows.push((watermark_row(&name, id, old), -1));
+        }
+        self.compute.update_table(EDDY_WATERMARKS.id(), time, rows);
     }
 
     /// Applies batches of several sources (each at most one, as their turns allow) as
@@ -440,7 +478,7 @@ impl Coordinator {
                     ..
                 } => self.apply_logged_source_write(id, time, updates, errors, progress),
                 LogRecord::SourceWatermark { id, watermark_us } => {
-                    self.sources.watermarks.insert(id, watermark_us);
+                    self.set_watermark(id, watermark_us, time)
                 }
                 _ => unreachable!("built as source writes and watermarks above"),
             }

@@ -71,6 +71,23 @@ fn arity(expr: &MirRelationExpr) -> Result<usize, String> {
             }
             Ok(a)
         }
+        MirRelationExpr::Watermarked {
+            input,
+            watermark,
+            bound_column,
+            ..
+        } => {
+            let a = arity(input)?;
+            if *bound_column >= a {
+                return Err(format!(
+                    "watermarked bound reads column {bound_column} of an input with {a} columns"
+                ));
+            }
+            match arity(watermark)? {
+                1 => Ok(a),
+                n => Err(format!("a watermark relation has {n} columns, not 1")),
+            }
+        }
         MirRelationExpr::TemporalFilter { input, predicates } => {
             let a = arity(input)?;
             for p in predicates {

@@ -196,6 +196,18 @@ fn explain_rec(expr: &MirRelationExpr, maintained: bool, depth: usize, out: &mut
             write!(s, " functions=[{funcs}]").unwrap();
             s
         }
+        MirRelationExpr::Watermarked {
+            bound_column,
+            offset_us,
+            mode,
+            ..
+        } => {
+            let bound = match offset_us {
+                0 => format!("#{bound_column}"),
+                us => format!("#{bound_column} + {us}us"),
+            };
+            format!("Watermarked {} bound={bound}", mode.name())
+        }
         MirRelationExpr::Negate { .. } => "Negate".to_string(),
         MirRelationExpr::Threshold { .. } => "Threshold".to_string(),
         MirRelationExpr::Union { .. } => "Union".to_string(),

@@ -38,6 +38,7 @@ impl MirRelationExpr {
             MirRelationExpr::Map { input, .. }
             | MirRelationExpr::Filter { input, .. }
             | MirRelationExpr::TemporalFilter { input, .. }
+            | MirRelationExpr::Watermarked { input, .. }
             | MirRelationExpr::Window { input, .. }
             | MirRelationExpr::Threshold { input } => input.keys(get),
             MirRelationExpr::Project { input, outputs } => input

@@ -20,6 +20,7 @@ pub mod relation;
 pub mod scalar;
 pub mod table_func;
 pub mod temporal;
+pub mod watermark;
 pub mod window;
 pub use eddy_repr::zone;
 
@@ -29,4 +30,5 @@ pub use mfp::MapFilterProject;
 pub use relation::{AggregateExpr, AggregateOrder, ColumnOrder, MirRelationExpr};
 pub use scalar::MirScalarExpr;
 pub use table_func::{TableCall, TableFunc};
+pub use watermark::WatermarkMode;
 pub use window::{FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunc};

@@ -162,6 +162,18 @@ pub enum MirRelationExpr {
         order_key: Vec<ColumnOrder>,
         functions: Vec<WindowExpr>,
     },
+    /// Event-time finality by a stream's watermark (see [`crate::watermark`]): each
+    /// row's bound is its `bound_column` (a `timestamp` or `timestamptz`) plus
+    /// `offset_us`, and `mode` expires, finalizes or emits rows once `watermark` (a
+    /// relation of one `timestamptz` column, one row at a time) reaches their bound.
+    /// Only maintained views have one.
+    Watermarked {
+        input: Box<MirRelationExpr>,
+        watermark: Box<MirRelationExpr>,
+        bound_column: usize,
+        offset_us: i64,
+        mode: crate::WatermarkMode,
+    },
     /// Every multiplicity negated.
     Negate { input: Box<MirRelationExpr> },
     /// Negative multiplicities clamped to zero.
@@ -224,7 +236,8 @@ impl MirRelationExpr {
                 typ
             }
             MirRelationExpr::Filter { input, .. }
-            | MirRelationExpr::TemporalFilter { input, .. } => input.typ(),
+            | MirRelationExpr::TemporalFilter { input, .. }
+            | MirRelationExpr::Watermarked { input, .. } => input.typ(),
             MirRelationExpr::Project { input, outputs } => {
                 let typ = input.typ();
                 outputs.iter().map(|i| typ[*i]).collect()
@@ -307,6 +320,9 @@ impl MirRelationExpr {
                 Some("set-returning functions in a recursive query's recursive term")
             }
             MirRelationExpr::TemporalFilter { .. } => Some("now() in a recursive query"),
+            MirRelationExpr::Watermarked { .. } => {
+                Some("event-time windows in a recursive query's recursive term")
+            }
             MirRelationExpr::Recursive { .. } => {
                 Some("a recursive query that reads an enclosing recursive query")
             }
@@ -412,6 +428,9 @@ impl MirRelationExpr {
             | MirRelationExpr::Negate { input }
             | MirRelationExpr::Threshold { input } => vec![input],
             MirRelationExpr::Join { inputs, .. } => inputs.iter().collect(),
+            MirRelationExpr::Watermarked {
+                input, watermark, ..
+            } => vec![input, watermark],
             MirRelationExpr::Union { base, inputs } => std::iter::once(base.as_ref())
                 .chain(inputs.iter())
                 .collect(),
@@ -435,6 +454,9 @@ impl MirRelationExpr {
             | MirRelationExpr::Negate { input }
             | MirRelationExpr::Threshold { input } => vec![input],
             MirRelationExpr::Join { inputs, .. } => inputs.iter_mut().collect(),
+            MirRelationExpr::Watermarked {
+                input, watermark, ..
+            } => vec![input, watermark],
             MirRelationExpr::Union { base, inputs } => std::iter::once(base.as_mut())
                 .chain(inputs.iter_mut())
                 .collect(),

@@ -38,6 +38,9 @@ pub struct CatalogItem {
     /// For a table: each column's `DEFAULT` expression as SQL text (planned anew by
     /// every INSERT, so `now()` is the statement's time); empty when none has one.
     pub defaults: Vec<Option<String>>,
+    /// For a stream with an event time: the column that holds it (windows over it
+    /// close as the stream's watermark passes, see `window.rs`).
+    pub event_time: Option<usize>,
 }
 
 /// What kind of relation a catalog item is. System (builtin) tables count as `Table`;

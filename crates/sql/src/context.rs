@@ -70,6 +70,9 @@ pub struct StatementContext<'a> {
     pub next_recursive_id: Cell<u64>,
     /// A view's own `WITH (max_recursion = n)`, which overrides the session's.
     pub max_recursion: Cell<Option<u64>>,
+    /// Set while planning a view with `EMIT ON WINDOW CLOSE`: its windowed groupings
+    /// emit each final row once, when the window closes (`eddy_expr::watermark`).
+    pub emit_on_window_close: Cell<bool>,
     /// Every catalog item the statement's queries read, recorded as names resolve
     /// (see [`StatementContext::resolve_relation`]): what a view depends on.
     depends_on: RefCell<BTreeSet<GlobalId>>,
@@ -217,6 +220,7 @@ impl<'a> StatementContext<'a> {
             ctes: RefCell::new(vec![]),
             next_recursive_id: Cell::new(0),
             max_recursion: Cell::new(None),
+            emit_on_window_close: Cell::new(false),
         }
     }
 

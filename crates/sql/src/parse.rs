@@ -305,12 +305,54 @@ fn parse_inner(sql: &str) -> Result<Vec<Statement>, ParserError> {
                     savepoint: None,
                 })
             }
-            _ => Statement::Sql(parser.parse_statement()?),
+            _ => {
+                let mut stmt = parser.parse_statement()?;
+                if at_words(&parser, &["emit", "on", "window", "close"]) {
+                    for _ in 0..4 {
+                        parser.next_token();
+                    }
+                    add_emit_on_window_close(&mut stmt)?;
+                }
+                Statement::Sql(stmt)
+            }
         };
         stmts.push(stmt);
         expecting_delimiter = true;
     }
     Ok(stmts)
+}
+
+/// `stmt` (which `EMIT ON WINDOW CLOSE` followed) with the view option that keeps
+/// it, `WITH (emit = 'on window close')`: only a `CREATE MATERIALIZED VIEW` takes it.
+fn add_emit_on_window_close(stmt: &mut sqlparser::ast::Statement) -> Result<(), ParserError> {
+    use sqlparser::ast::{CreateTableOptions, SqlOption, Value};
+    if let sqlparser::ast::Statement::Explain { statement, .. } = stmt {
+        return add_emit_on_window_close(statement);
+    }
+    let sqlparser::ast::Statement::CreateView {
+        materialized: true,
+        options,
+        ..
+    } = stmt
+    else {
+        return Err(unsupported_statement(
+            "EMIT ON WINDOW CLOSE other than at the end of CREATE MATERIALIZED VIEW",
+        ));
+    };
+    let mut kept = match std::mem::replace(options, CreateTableOptions::None) {
+        CreateTableOptions::With(kept) => kept,
+        CreateTableOptions::None => vec![],
+        other => {
+            *options = other;
+            return Err(unsupported_statement("this CREATE VIEW syntax"));
+        }
+    };
+    kept.push(SqlOption::KeyValue {
+        key: Ident::new(crate::recursive::EMIT_OPTION),
+        value: Expr::value(Value::SingleQuotedString("on window close".into())),
+    });
+    *options = CreateTableOptions::With(kept);
+    Ok(())
 }
 
 /// The 1-based character offset of a 1-based line and column.

@@ -22,6 +22,7 @@ use std::ops::ControlFlow;
 use eddy_expr::func::CastKind;
 use eddy_expr::{
     AggregateExpr, BinaryFunc, ColumnOrder, MirRelationExpr, MirScalarExpr, VariadicFunc,
+    WatermarkMode,
 };
 use eddy_repr::{ColumnType, Datum, Row, ScalarType};
 use sqlparser::ast::{
@@ -880,6 +881,78 @@ fn select_item_expr(item: &SelectItem) -> Option<&Expr> {
     }
 }
 
+/// A grouping of a maintained view by an event-time bound (see
+/// [`crate::scope::EventBound`]): which key, which input column, and the watermark
+/// that closes its groups.
+struct WindowClosing {
+    /// The key's position among the group keys (its column in the grouped output).
+    key_position: usize,
+    /// The input column the key is.
+    input_column: usize,
+    offset_us: i64,
+    /// The stream's watermark: a relation of one `timestamptz` column.
+    watermark: MirRelationExpr,
+}
+
+impl WindowClosing {
+    fn watermarked(
+        &self,
+        input: MirRelationExpr,
+        column: usize,
+        mode: WatermarkMode,
+    ) -> MirRelationExpr {
+        MirRelationExpr::Watermarked {
+            input: Box::new(input),
+            watermark: Box::new(self.watermark.clone()),
+            bound_column: column,
+            offset_us: self.offset_us,
+            mode,
+        }
+    }
+}
+
+/// How the groups of `keys` (over `scope`) close, when this is a maintained view's
+/// grouping and a key is a window bound of a stream with an event time: the groups
+/// are then final once the stream's watermark passes them, and their state can be
+/// released (`eddy_expr::watermark`).
+fn window_closing(
+    scx: &StatementContext,
+    scope: &Scope,
+    keys: &[MirScalarExpr],
+) -> Option<WindowClosing> {
+    if !scx.in_view.get() {
+        return None;
+    }
+    let (key_position, input_column, bound) = keys.iter().enumerate().find_map(|(k, key)| {
+        let MirScalarExpr::Column(c) = key else {
+            return None;
+        };
+        let item = scope.items.get(*c).filter(|i| i.level == 0)?;
+        item.event_bound.map(|b| (k, *c, b))
+    })?;
+    let watermarks = scx
+        .catalog
+        .resolve_item(Some("pg_catalog"), "eddy_watermarks")?;
+    let oid = crate::catalog::item_oid(bound.source)?;
+    let source_oid = MirScalarExpr::Column(1).call_binary(
+        MirScalarExpr::literal(Datum::Oid(oid), ScalarType::Oid.nullable(false)),
+        BinaryFunc::Eq,
+    );
+    let watermark = MirRelationExpr::Get {
+        id: watermarks.id,
+        typ: watermarks.desc.types.clone(),
+        name: watermarks.name.clone(),
+    }
+    .filter(vec![source_oid])
+    .project(vec![2]);
+    Some(WindowClosing {
+        key_position,
+        input_column,
+        offset_us: bound.offset_us,
+        watermark,
+    })
+}
+
 fn plan_select(
     scx: &StatementContext,
     select: &Select,
@@ -967,11 +1040,22 @@ fn plan_select(
             .iter()
             .map(|a| a.func.default_datum())
             .collect();
+        let closing = window_closing(scx, &scope, &keys);
+        if let Some(c) = &closing {
+            rel = c.watermarked(rel, c.input_column, WatermarkMode::Expire);
+        }
         rel = MirRelationExpr::Reduce {
             input: Box::new(rel),
             group_key: keys.clone(),
             aggregates: reduce_aggregates,
         };
+        if let Some(c) = &closing {
+            let mode = match scx.emit_on_window_close.get() {
+                true => WatermarkMode::EmitOnClose,
+                false => WatermarkMode::Finalize,
+            };
+            rel = c.watermarked(rel, c.key_position, mode);
+        }
         if global {
             rel = match prefix {
                 None => with_default_row(rel, defaults),
@@ -1725,6 +1809,7 @@ pub(crate) fn plan_table_function(
             column: table,
             unqualified: true,
             level: 0,
+            event_bound: None,
         });
     }
     let scope = Scope::concat(left_scope, right_scope);
@@ -2112,6 +2197,7 @@ fn plan_join(
                         column: column.clone(),
                         unqualified: true,
                         level: 0,
+                        event_bound: None,
                     });
                 }
             }

@@ -169,6 +169,7 @@ pub(crate) fn view_max_recursion(options: &CreateTableOptions) -> Result<Option<
                 let text = value.to_string();
                 limit = Some(parse_max_recursion(text.trim_matches('\''))?);
             }
+            SqlOption::KeyValue { key, .. } if key.value.eq_ignore_ascii_case(EMIT_OPTION) => {}
             _ => {
                 return Err(SqlError::unsupported(format!(
                     "CREATE VIEW option {option}"
@@ -185,10 +186,48 @@ pub(crate) fn view_max_recursion(options: &CreateTableOptions) -> Result<Option<
 pub(crate) fn with_max_recursion(stmt: &Statement, limit: u64) -> Statement {
     let mut stmt = stmt.clone();
     if let Statement::CreateView { options, .. } = &mut stmt {
-        *options = CreateTableOptions::With(vec![SqlOption::KeyValue {
+        let mut kept = match std::mem::replace(options, CreateTableOptions::None) {
+            CreateTableOptions::With(kept) => kept,
+            _ => vec![],
+        };
+        kept.retain(|o| {
+            !matches!(o, SqlOption::KeyValue { key, .. } if key.value.eq_ignore_ascii_case(MAX_RECURSION_VAR))
+        });
+        kept.push(SqlOption::KeyValue {
             key: Ident::new(MAX_RECURSION_VAR),
             value: Expr::value(Value::SingleQuotedString(limit.to_string())),
-        }]);
+        });
+        *options = CreateTableOptions::With(kept);
     }
     stmt
+}
+
+/// The view option that `EMIT ON WINDOW CLOSE` is kept as:
+/// `WITH (emit = 'on window close')`.
+pub const EMIT_OPTION: &str = "emit";
+
+/// Whether a view's options say `EMIT ON WINDOW CLOSE` (`22023` for another `emit`).
+pub(crate) fn view_emits_on_window_close(options: &CreateTableOptions) -> Result<bool, SqlError> {
+    let CreateTableOptions::With(options) = options else {
+        return Ok(false);
+    };
+    let mut emit = false;
+    for option in options {
+        if let SqlOption::KeyValue { key, value } = option {
+            if key.value.eq_ignore_ascii_case(EMIT_OPTION) {
+                let text = value.to_string();
+                let text = text.trim_matches('\'').trim();
+                let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
+                if words != ["on", "window", "close"] {
+                    return Err(SqlError::new(
+                        SqlState::INVALID_PARAMETER_VALUE,
+                        format!("invalid value for view option \"emit\": \"{text}\""),
+                    )
+                    .with_hint("The one value is 'on window close' (EMIT ON WINDOW CLOSE)."));
+                }
+                emit = true;
+            }
+        }
+    }
+    Ok(emit)
 }

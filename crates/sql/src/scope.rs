@@ -33,6 +33,20 @@ pub struct ScopeItem {
     pub unqualified: bool,
     /// 0 for the query's own columns; `n` for a column of the `n`-th enclosing query.
     pub level: usize,
+    /// Set when the column bounds an event time from above: see [`EventBound`].
+    pub event_bound: Option<EventBound>,
+}
+
+/// A column that bounds the event time of the stream row behind each row: every row
+/// comes from one row of stream `source` whose event time is before the column's value
+/// plus `offset_us` (a `TUMBLE` or `HOP` window's `window_end`, offset 0, or its
+/// `window_start`, offset the window's size). Once the stream's watermark reaches that
+/// bound, no event can still change the rows sharing it: a grouping by the column is
+/// final there (`eddy_expr::watermark`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventBound {
+    pub source: eddy_repr::GlobalId,
+    pub offset_us: i64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -60,6 +74,7 @@ impl Scope {
                     column: n.as_ref().to_string(),
                     unqualified: true,
                     level: 0,
+                    event_bound: None,
                 })
                 .collect(),
             star: (0..names.len()).collect(),

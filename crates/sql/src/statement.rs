@@ -127,6 +127,12 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             }
             scx.max_recursion
                 .set(crate::recursive::view_max_recursion(options)?);
+            let emit = crate::recursive::view_emits_on_window_close(options)?;
+            if emit && !*materialized {
+                return Err(SqlError::unsupported("EMIT ON WINDOW CLOSE on a view that is not materialized")
+                    .with_hint("Only a materialized view keeps its rows to emit them when their window closes."));
+            }
+            scx.emit_on_window_close.set(emit);
             if *or_replace && *if_not_exists {
                 return Err(SqlError::syntax(
                     "cannot combine OR REPLACE and IF NOT EXISTS",
@@ -507,8 +513,11 @@ fn plan_explain(scx: &StatementContext, stmt: &Statement) -> Result<Plan, SqlErr
         Statement::CreateView {
             materialized: true,
             query,
+            options,
             ..
         } => {
+            scx.emit_on_window_close
+                .set(crate::recursive::view_emits_on_window_close(options)?);
             scx.in_view.set(true);
             let (expr, _, _) = query::plan_query(scx, query)?.into_relation();
             Ok(Plan::Explain {
@@ -521,6 +530,31 @@ fn plan_explain(scx: &StatementContext, stmt: &Statement) -> Result<Plan, SqlErr
             statement_kind(other)
         ))),
     }
+}
+
+/// `EMIT ON WINDOW CLOSE` needs a grouping whose windows close: by `window_start` or
+/// `window_end` of `TUMBLE` or `HOP` over a stream's event time.
+fn check_emits_on_window_close(expr: &MirRelationExpr) -> Result<(), SqlError> {
+    let mut emits = false;
+    expr.visit(&mut |e| {
+        emits |= matches!(
+            e,
+            MirRelationExpr::Watermarked {
+                mode: eddy_expr::WatermarkMode::EmitOnClose,
+                ..
+            }
+        )
+    });
+    if emits {
+        return Ok(());
+    }
+    Err(SqlError::new(
+        SqlState::FEATURE_NOT_SUPPORTED,
+        "EMIT ON WINDOW CLOSE needs a GROUP BY on the window_start or window_end of TUMBLE or HOP over a stream's event time",
+    )
+    .with_hint(
+        "Declare the stream's event time with WITH (TIMESTAMP = 'column' [, LATENESS = 'interval']) and pass that column to TUMBLE or HOP; windows close when the stream's watermark passes them.",
+    ))
 }
 
 fn get(item: &CatalogItem) -> MirRelationExpr {
@@ -1539,6 +1573,9 @@ fn plan_create_view(
     let planned = query::plan_query(scx, query);
     scx.in_view.set(false);
     let (expr, mut names, _) = planned?.into_relation();
+    if scx.emit_on_window_close.get() {
+        check_emits_on_window_close(&expr)?;
+    }
     if column_names.len() > names.len() {
         return Err(SqlError::syntax(
             "CREATE VIEW specifies more column names than columns",

@@ -113,6 +113,7 @@ fn outer_scope(ecx: &ExprContext) -> Scope {
         column: String::new(),
         unqualified: false,
         level: 0,
+        event_bound: None,
     };
     let mut items: Vec<ScopeItem> = grouping
         .keys

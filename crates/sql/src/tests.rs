@@ -81,6 +81,7 @@ impl TestCatalog {
                 desc: t_desc.clone(),
                 view_expr: None,
                 defaults: vec![],
+                event_time: None,
             },
         );
         add(
@@ -103,6 +104,7 @@ impl TestCatalog {
                 ]),
                 view_expr: None,
                 defaults: vec![],
+                event_time: None,
             },
         );
         // A plain view over t: `SELECT a, b FROM t WHERE a > 0`.
@@ -125,6 +127,7 @@ impl TestCatalog {
                 desc: desc(vec![col("a", Int32, false), col("b", Text, true)]),
                 view_expr: Some(view_expr),
                 defaults: vec![],
+                event_time: None,
             },
         );
         add(
@@ -136,6 +139,7 @@ impl TestCatalog {
                 desc: desc(vec![col("a", Int32, false), col("cnt", Int64, false)]),
                 view_expr: None,
                 defaults: vec![],
+                event_time: None,
             },
         );
         add(
@@ -147,6 +151,7 @@ impl TestCatalog {
                 desc: desc(vec![col("k", Text, false)]),
                 view_expr: None,
                 defaults: vec![],
+                event_time: None,
             },
         );
         for (id, name) in [(L, "l"), (R, "r")] {
@@ -162,6 +167,7 @@ impl TestCatalog {
                     ]),
                     view_expr: None,
                     defaults: vec![],
+                    event_time: None,
                 },
             );
         }
@@ -174,6 +180,7 @@ impl TestCatalog {
                 desc: desc(vec![col("oid", Oid, false), col("relname", Name, false)]),
                 view_expr: None,
                 defaults: vec![],
+                event_time: None,
             },
         );
         TestCatalog { items }
@@ -524,8 +531,8 @@ fn run_with(e: &MirRelationExpr, data: &Data, eval: ScalarEval) -> Multiset {
                 }
             }
         }
-        MirRelationExpr::TemporalFilter { .. } => {
-            panic!("plans are run here without time: no temporal filters")
+        MirRelationExpr::TemporalFilter { .. } | MirRelationExpr::Watermarked { .. } => {
+            panic!("plans are run here without time: no temporal filters or watermarks")
         }
         MirRelationExpr::Project { input, outputs } => {
             for (row, diff) in run(input, data) {

@@ -31,6 +31,11 @@
 //! sessions involved); the state is every row of every partition (released by no
 //! watermark yet).
 //!
+//! Closing: a `TUMBLE` or `HOP` whose `ts` is a stream's event-time column marks
+//! `window_start` and `window_end` in its scope as bounds of that stream's event time
+//! ([`crate::scope::EventBound`]); a maintained view grouped by one of them closes each
+//! group when the stream's watermark passes it (`query.rs`, `eddy_expr::watermark`).
+//!
 //! Sizes, slides and gaps are constant intervals without months or years (their length
 //! varies), as `date_bin` requires of its stride. The relation is a name (table,
 //! stream, view or CTE); `ts` is any expression over its columns.
@@ -40,7 +45,7 @@ use eddy_expr::{
     BinaryFunc, ColumnOrder, MirRelationExpr, MirScalarExpr, TableCall, TableFunc, UnaryFunc,
     WindowExpr, WindowFrame, WindowFunc,
 };
-use eddy_repr::{Datum, ScalarType, SqlError, SqlState};
+use eddy_repr::{Datum, GlobalId, ScalarType, SqlError, SqlState};
 use sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, ObjectName, TableAlias, TableFunctionArgs,
 };
@@ -49,7 +54,7 @@ use crate::context::{CExpr, StatementContext, Typed};
 use crate::expr::{self, ExprContext};
 use crate::names::normalize_ident;
 use crate::query::{plan_relation_name, rename_columns};
-use crate::scope::{Scope, TableRef};
+use crate::scope::{EventBound, Scope, TableRef};
 use crate::types::CastContext;
 
 /// How many windows one row may fall in under `HOP` (`size / slide`): a bound on the
@@ -166,6 +171,7 @@ pub fn plan_window(
     };
     let ts_type = ts.scalar_type();
     let n = typ.len();
+    let stream = event_stream(scx, &relation, &input, &ts.expr);
     let rel = match kind {
         WindowKind::Session => {
             let gap = constant_interval(scx, kind, exprs[2], "gap")?;
@@ -206,9 +212,11 @@ pub fn plan_window(
                 .expr
                 .call_unary(UnaryFunc::IsNull)
                 .call_unary(UnaryFunc::Not);
-            input
+            let rel = input
                 .filter(vec![not_null])
-                .map(vec![start, window_end(n, size)])
+                .map(vec![start, window_end(n, size)]);
+            let (rel, scope) = finish(rel, names, table, alias)?;
+            return Ok((rel, bound_by(scope, n, stream, &size)));
         }
         WindowKind::Hop => {
             let size = constant_interval(scx, kind, exprs[2], "size")?;
@@ -223,7 +231,7 @@ pub fn plan_window(
                     ),
                 ));
             }
-            MirRelationExpr::FlatMap {
+            let rel = MirRelationExpr::FlatMap {
                 input: Box::new(input),
                 calls: vec![TableCall {
                     func: TableFunc::HopWindowStarts {
@@ -234,10 +242,52 @@ pub fn plan_window(
                     exprs: vec![ts.expr],
                 }],
             }
-            .map(vec![window_end(n, size)])
+            .map(vec![window_end(n, size)]);
+            let (rel, scope) = finish(rel, names, table, alias)?;
+            return Ok((rel, bound_by(scope, n, stream, &size)));
         }
     };
     finish(rel, names, table, alias)
+}
+
+/// The stream `input` (what `relation` names) reads, when `ts` is its event-time
+/// column: then its windows close as its watermark passes.
+fn event_stream(
+    scx: &StatementContext,
+    relation: &ObjectName,
+    input: &MirRelationExpr,
+    ts: &MirScalarExpr,
+) -> Option<GlobalId> {
+    let MirRelationExpr::Get { id, .. } = input else {
+        return None;
+    };
+    let name = crate::names::item_name(relation, &scx.pcx.database).ok()?;
+    let item = scx
+        .catalog
+        .resolve_item(name.schema.as_deref(), &name.item)?;
+    let column = item.event_time?;
+    (item.id == *id && *ts == MirScalarExpr::Column(column)).then_some(item.id)
+}
+
+/// `scope` (a `TUMBLE` or `HOP` window's, whose `window_start` is column `start`) with
+/// its bounds marked when the window is over `stream`'s event time.
+fn bound_by(
+    mut scope: Scope,
+    start: usize,
+    stream: Option<GlobalId>,
+    size: &eddy_repr::Interval,
+) -> Scope {
+    if let (Some(source), Some(size_us)) = (stream, size.fixed_micros()) {
+        scope.items[start].event_bound = Some(EventBound {
+            source,
+            offset_us: size_us,
+        });
+        scope.items[start + 1].event_bound = Some(EventBound {
+            source,
+            offset_us: 0,
+        });
+    }
+    scope
 }
 
 /// `window_end` of a `TUMBLE` or `HOP` window whose start is column `start`.

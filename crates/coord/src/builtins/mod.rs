@@ -208,9 +208,10 @@ pub static BUILTINS: &[Builtin] = &[
     information_schema::TABLES,
     information_schema::VIEWS,
     eddy::EDDY_SOURCE_ERRORS,
+    eddy::EDDY_WATERMARKS,
 ];
 
-pub use eddy::EDDY_SOURCE_ERRORS;
+pub use eddy::{EDDY_SOURCE_ERRORS, EDDY_WATERMARKS};
 
 /// The builtin relation `schema.name`.
 pub fn lookup(schema: &str, name: &str) -> Option<&'static Builtin> {

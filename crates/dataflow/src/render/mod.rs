@@ -23,6 +23,7 @@ mod pairs;
 mod recursive;
 mod reduce;
 mod top_k;
+mod watermark;
 mod window;
 
 use std::collections::BTreeMap;
@@ -352,6 +353,24 @@ impl<'a, 's> Context<'a, 's> {
                     oks: input.oks.negate(),
                     errs: input.errs,
                 }
+            }
+            MirRelationExpr::Watermarked {
+                input,
+                watermark,
+                bound_column,
+                offset_us,
+                mode,
+            } => {
+                let input = self.render(input);
+                let watermark = self.render(watermark);
+                watermark::render_watermarked(
+                    &self.op_name(&format!("Watermarked({})", mode.name())),
+                    input,
+                    watermark,
+                    *bound_column,
+                    *offset_us,
+                    *mode,
+                )
             }
             MirRelationExpr::Threshold { input } => {
                 // Only a float column can hold a -0 to make 0 (a pass per row otherwise).

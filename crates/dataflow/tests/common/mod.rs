@@ -286,8 +286,8 @@ impl Oracle<'_> {
                     add(&mut out, Row::pack(&datums), d);
                 }
             }
-            MirRelationExpr::TemporalFilter { .. } => {
-                panic!("the oracle evaluates plans without time: no temporal filters")
+            MirRelationExpr::TemporalFilter { .. } | MirRelationExpr::Watermarked { .. } => {
+                panic!("the oracle evaluates plans without time: no temporal filters or watermarks")
             }
             MirRelationExpr::FlatMap { input, calls } => {
                 let (rows, errs) = self.eval(input);

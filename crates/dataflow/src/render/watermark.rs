@@ -1,0 +1,323 @@
+//! Rendering of `Watermarked`: rows expired, finalized or emitted once a stream's
+//! watermark reaches their bound (semantics in `eddy_expr::watermark`).
+//!
+//! One operator reads the rows and the watermark relation, the latter broadcast so
+//! that every worker knows it. Both are held until their time is complete in both
+//! inputs, then applied time by time in order: at each time the watermark before it
+//! (`W(t-1)`, for `Finalize` and `EmitOnClose`) and after it (`W(t)`) are known
+//! exactly, whatever order the two inputs' messages came in. `EmitOnClose` exchanges
+//! rows by their hash, so all updates of one row meet on one worker.
+//!
+//! State: `Expire` keeps each open row (until one tick after it closes), `EmitOnClose`
+//! each open row's sum; `Finalize` keeps nothing per row. A row whose bound is NULL
+//! never closes: `Expire` and `Finalize` pass it, `EmitOnClose` never emits it.
+
+use std::collections::BTreeMap;
+
+use differential_dataflow::{AsCollection, Hashable};
+use eddy_expr::watermark::{instant_micros, row_bound};
+use eddy_expr::WatermarkMode;
+use eddy_repr::{Diff, Row};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::{Exchange, ParallelizationContract, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::CapabilitySet;
+
+use super::operators::{Rendered, RowCollection, Time};
+
+/// Renders `input` watermarked by `watermark` (a relation of one `timestamptz`
+/// column).
+pub(crate) fn render_watermarked<'s>(
+    name: &str,
+    input: Rendered<'s>,
+    watermark: Rendered<'s>,
+    bound_column: usize,
+    offset_us: i64,
+    mode: WatermarkMode,
+) -> Rendered<'s> {
+    let marks = watermark.oks.inner.broadcast();
+    let oks = match mode {
+        WatermarkMode::EmitOnClose => {
+            let exchange = Exchange::new(|update: &(Row, Time, Diff)| update.0.hashed());
+            closing(
+                name,
+                input.oks,
+                marks,
+                exchange,
+                bound_column,
+                offset_us,
+                mode,
+            )
+        }
+        _ => closing(
+            name,
+            input.oks,
+            marks,
+            Pipeline,
+            bound_column,
+            offset_us,
+            mode,
+        ),
+    };
+    Rendered {
+        oks,
+        errs: input.errs.concat(watermark.errs),
+    }
+}
+
+fn closing<'s, P>(
+    name: &str,
+    rows: RowCollection<'s>,
+    marks: timely::dataflow::StreamVec<'s, Time, (Row, Time, Diff)>,
+    pact: P,
+    bound_column: usize,
+    offset_us: i64,
+    mode: WatermarkMode,
+) -> RowCollection<'s>
+where
+    P: ParallelizationContract<Time, Vec<(Row, Time, Diff)>>,
+{
+    rows.inner
+        .binary_frontier::<_, CapacityContainerBuilder<Vec<(Row, Time, Diff)>>, _, _, _, _>(
+            marks,
+            pact,
+            Pipeline,
+            name,
+            move |capability, _info| {
+                let mut capabilities = CapabilitySet::from_elem(capability);
+                let mut closer = Closer::new(mode, bound_column, offset_us);
+                let mut pending_rows: BTreeMap<Time, Vec<(Row, Diff)>> = BTreeMap::new();
+                let mut pending_marks: BTreeMap<Time, Vec<(Option<i64>, Diff)>> = BTreeMap::new();
+                let mut out = Vec::new();
+                move |(rows, rows_frontier), (marks, marks_frontier), output| {
+                    rows.for_each(|_, data| {
+                        for (row, time, diff) in data.drain(..) {
+                            pending_rows.entry(time).or_default().push((row, diff));
+                        }
+                    });
+                    marks.for_each(|_, data| {
+                        for (row, time, diff) in data.drain(..) {
+                            let mark = row.iter().next().and_then(|d| instant_micros(&d));
+                            pending_marks.entry(time).or_default().push((mark, diff));
+                        }
+                    });
+                    let complete =
+                        |t: &Time| !rows_frontier.less_equal(t) && !marks_frontier.less_equal(t);
+                    loop {
+                        let next = [pending_rows.keys().next(), pending_marks.keys().next()]
+                            .into_iter()
+                            .flatten()
+                            .min()
+                            .copied();
+                        let Some(time) = next.filter(complete) else {
+                            break;
+                        };
+                        let rows = pending_rows.remove(&time).unwrap_or_default();
+                        let marks = pending_marks.remove(&time).unwrap_or_default();
+                        closer.step(time, rows, marks, &mut out);
+                        for (row, at, diff) in out.drain(..) {
+                            output
+                                .session(&capabilities.delayed(&at))
+                                .give((row, at, diff));
+                        }
+                    }
+                    let joint = rows_frontier
+                        .frontier()
+                        .iter()
+                        .chain(marks_frontier.frontier().iter())
+                        .min()
+                        .copied();
+                    capabilities.downgrade(joint.as_ref());
+                }
+            },
+        )
+        .as_collection()
+}
+
+/// What one worker's operator knows: the watermark now, and the rows it holds.
+struct Closer {
+    mode: WatermarkMode,
+    bound_column: usize,
+    offset_us: i64,
+    /// The watermark relation's rows (as instants) and their multiplicities: its
+    /// value is the largest present one.
+    marks: BTreeMap<i64, Diff>,
+    /// Rows not closed yet, by bound: each update (`Expire`), or each row's sum
+    /// (`EmitOnClose`).
+    open: BTreeMap<i64, BTreeMap<Row, Diff>>,
+}
+
+impl Closer {
+    fn new(mode: WatermarkMode, bound_column: usize, offset_us: i64) -> Self {
+        Closer {
+            mode,
+            bound_column,
+            offset_us,
+            marks: BTreeMap::new(),
+            open: BTreeMap::new(),
+        }
+    }
+
+    fn watermark(&self) -> Option<i64> {
+        self.marks
+            .iter()
+            .rev()
+            .find(|(_, count)| **count > 0)
+            .map(|(mark, _)| *mark)
+    }
+
+    fn bound(&self, row: &Row) -> Option<i64> {
+        row_bound(&row.unpack(), self.bound_column, self.offset_us)
+    }
+
+    /// Applies time `time`'s row updates and watermark changes, pushing what goes out
+    /// (at `time`, or at `time + 1` for expiries) into `out`.
+    fn step(
+        &mut self,
+        time: Time,
+        rows: Vec<(Row, Diff)>,
+        marks: Vec<(Option<i64>, Diff)>,
+        out: &mut Vec<(Row, Time, Diff)>,
+    ) {
+        let before = self.watermark();
+        for (mark, diff) in marks {
+            let Some(mark) = mark else { continue };
+            let count = self.marks.entry(mark).or_default();
+            *count += diff;
+            if *count == 0 {
+                self.marks.remove(&mark);
+            }
+        }
+        let now = self.watermark();
+        let closed_before = |b: i64| before.is_some_and(|w| b <= w);
+        match self.mode {
+            WatermarkMode::Expire => {
+                for (row, diff) in rows {
+                    if let Some(b) = self.bound(&row) {
+                        *self
+                            .open
+                            .entry(b)
+                            .or_default()
+                            .entry(row.clone())
+                            .or_default() += diff;
+                    }
+                    out.push((row, time, diff));
+                }
+                for (row, diff) in self.close(now) {
+                    out.push((row, time + 1, -diff));
+                }
+            }
+            WatermarkMode::Finalize => {
+                for (row, diff) in rows {
+                    if !self.bound(&row).is_some_and(closed_before) {
+                        out.push((row, time, diff));
+                    }
+                }
+            }
+            WatermarkMode::EmitOnClose => {
+                for (row, diff) in rows {
+                    match self.bound(&row) {
+                        Some(b) if !closed_before(b) => {
+                            *self.open.entry(b).or_default().entry(row).or_default() += diff;
+                        }
+                        _ => {}
+                    }
+                }
+                for (row, diff) in self.close(now) {
+                    out.push((row, time, diff));
+                }
+            }
+        }
+    }
+
+    /// Removes and returns the open rows whose bound `watermark` has reached, with
+    /// their (non-zero) sums.
+    fn close(&mut self, watermark: Option<i64>) -> impl Iterator<Item = (Row, Diff)> {
+        let closed = match watermark {
+            Some(w) => {
+                let still_open = self.open.split_off(&w.saturating_add(1));
+                std::mem::replace(&mut self.open, still_open)
+            }
+            None => BTreeMap::new(),
+        };
+        closed
+            .into_values()
+            .flatten()
+            .filter(|(_, diff)| *diff != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eddy_repr::Datum;
+
+    fn row(micros: i64, tag: i64) -> Row {
+        let ts = chrono::DateTime::from_timestamp_micros(micros).unwrap();
+        Row::pack([Datum::TimestampTz(ts), Datum::Int64(tag)].iter())
+    }
+
+    #[test]
+    fn expire_retracts_one_tick_after_the_watermark_reaches_the_bound() {
+        let mut c = Closer::new(WatermarkMode::Expire, 0, 0);
+        let mut out = vec![];
+        c.step(
+            10,
+            vec![(row(100, 1), 1), (row(200, 2), 1)],
+            vec![],
+            &mut out,
+        );
+        assert_eq!(out, vec![(row(100, 1), 10, 1), (row(200, 2), 10, 1)]);
+        out.clear();
+        c.step(11, vec![], vec![(Some(100), 1)], &mut out);
+        assert_eq!(out, vec![(row(100, 1), 12, -1)], "bound 100 closes at 11");
+        out.clear();
+        c.step(12, vec![], vec![(Some(100), -1), (Some(150), 1)], &mut out);
+        assert!(out.is_empty(), "200 is still open");
+    }
+
+    #[test]
+    fn finalize_drops_updates_after_the_close() {
+        let mut c = Closer::new(WatermarkMode::Finalize, 0, 0);
+        let mut out = vec![];
+        c.step(5, vec![(row(100, 1), 1)], vec![(Some(100), 1)], &mut out);
+        assert_eq!(
+            out,
+            vec![(row(100, 1), 5, 1)],
+            "updates at the closing time pass"
+        );
+        out.clear();
+        c.step(
+            6,
+            vec![(row(100, 1), -1), (row(101, 2), 1)],
+            vec![],
+            &mut out,
+        );
+        assert_eq!(out, vec![(row(101, 2), 6, 1)]);
+    }
+
+    #[test]
+    fn emit_on_close_emits_sums_once() {
+        let mut c = Closer::new(WatermarkMode::EmitOnClose, 0, 0);
+        let mut out = vec![];
+        c.step(
+            1,
+            vec![(row(100, 1), 1), (row(100, 2), 1)],
+            vec![],
+            &mut out,
+        );
+        c.step(
+            2,
+            vec![(row(100, 1), -1), (row(100, 3), 1)],
+            vec![],
+            &mut out,
+        );
+        assert!(out.is_empty(), "nothing is emitted while open");
+        c.step(3, vec![], vec![(Some(100), 1)], &mut out);
+        assert_eq!(out, vec![(row(100, 2), 3, 1), (row(100, 3), 3, 1)]);
+        out.clear();
+        c.step(4, vec![(row(100, 3), -1)], vec![], &mut out);
+        assert!(out.is_empty(), "a closed row never changes");
+    }
+}

@@ -1,0 +1,252 @@
+//! Windows that close (`eddy_expr::watermark`), on a real broker: a view grouped by an
+//! event-time window keeps each window's row as it was when the stream's watermark
+//! passed the window's end, whatever happens to the tables it was joined with later;
+//! `EMIT ON WINDOW CLOSE` shows only closed windows, each once; and the state of
+//! closed windows is released (the view's arrangements shrink to its rows).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use eddy_testkit::{Kafka, TestRecord};
+use tokio_postgres::Client;
+
+/// Waits until `sql` gives `expected`; panics with the last rows after 60 s.
+async fn wait_for(client: &Client, sql: &str, expected: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = common::lines(client, sql).await;
+        if got == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{sql}:\n got {got:#?}\nwant {expected:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn view(user: &str, ts: &str) -> TestRecord {
+    TestRecord::value(format!(
+        r#"{{"user_id": "{user}", "ts": "2026-03-01 {ts}"}}"#
+    ))
+}
+
+const PER_REGION: &str = "SELECT region, window_start::time, n FROM per_region ORDER BY 2, 1";
+const PER_REGION_FINAL: &str =
+    "SELECT region, window_start::time, n FROM per_region_final ORDER BY 2, 1";
+
+/// Page views per region per minute: the stream LEFT JOIN a users table, tumbling
+/// windows (the ksqlDB classic), a user moved to another region mid-stream.
+#[tokio::test]
+async fn closed_windows_keep_their_rows_and_emit_once() {
+    let kafka = Kafka::shared().expect("kafka");
+    let topic = kafka.unique_topic("pageviews");
+    kafka.create_topic(&topic, 1).await.expect("topic");
+    let eddy = common::start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    let select = "SELECT u.region, window_start, window_end, count(*) AS n \
+                  FROM TUMBLE(pageviews, ts, INTERVAL '1 minute') p \
+                  LEFT JOIN users u ON u.user_id = p.user_id \
+                  GROUP BY u.region, window_start, window_end";
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM pageviews (user_id text, ts timestamp) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON', TIMESTAMP = 'ts', \
+                     LATENESS = '10 seconds');
+             CREATE TABLE users (user_id text PRIMARY KEY, region text);
+             INSERT INTO users VALUES ('u1', 'east'), ('u2', 'west');
+             CREATE MATERIALIZED VIEW per_region AS {select};
+             CREATE MATERIALIZED VIEW per_region_final AS {select} EMIT ON WINDOW CLOSE;"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+
+    // The plans: the windows' state expires under the reduction, and its output is
+    // finalized (or emitted on close) by the stream's watermark.
+    let plan = common::lines(
+        &client,
+        &format!("EXPLAIN CREATE MATERIALIZED VIEW x AS {select}"),
+    )
+    .await
+    .join("\n");
+    assert!(plan.contains("Watermarked finalize bound=#1"), "{plan}");
+    assert!(plan.contains("Watermarked expire bound=#"), "{plan}");
+    let plan = common::lines(
+        &client,
+        &format!("EXPLAIN CREATE MATERIALIZED VIEW x AS {select} EMIT ON WINDOW CLOSE"),
+    )
+    .await
+    .join("\n");
+    assert!(
+        plan.contains("Watermarked emit_on_close bound=#1"),
+        "{plan}"
+    );
+
+    // 1. Views in the 09:00 window, then one at 09:01:20: the watermark (09:01:10)
+    //    closes 09:00.
+    let mut records: Vec<TestRecord> = ["09:00:05", "09:00:15", "09:00:40"]
+        .iter()
+        .map(|ts| view("u1", ts))
+        .collect();
+    records.push(view("u2", "09:00:30"));
+    records.push(view("u2", "09:00:59"));
+    records.push(view("u1", "09:01:20"));
+    kafka.produce(&topic, records).await.expect("produce");
+    wait_for(
+        &client,
+        PER_REGION,
+        &["east 09:00:00 3", "west 09:00:00 2", "east 09:01:00 1"],
+    )
+    .await;
+    wait_for(
+        &client,
+        PER_REGION_FINAL,
+        &["east 09:00:00 3", "west 09:00:00 2"],
+    )
+    .await;
+    wait_for(
+        &client,
+        "SELECT source, watermark FROM eddy_watermarks",
+        &["pageviews 2026-03-01 09:01:10+00"],
+    )
+    .await;
+
+    // 2. u1 moves to the north: the open window follows, the closed one keeps what it
+    //    was when it closed. (A query computed from scratch moves both.)
+    client
+        .batch_execute("UPDATE users SET region = 'north' WHERE user_id = 'u1'")
+        .await
+        .expect("update");
+    wait_for(
+        &client,
+        PER_REGION,
+        &["east 09:00:00 3", "west 09:00:00 2", "north 09:01:00 1"],
+    )
+    .await;
+    let scratch = common::lines(
+        &client,
+        &format!("SELECT region, window_start::time, n FROM ({select}) s ORDER BY 2, 1"),
+    )
+    .await;
+    assert_eq!(
+        scratch,
+        ["north 09:00:00 3", "west 09:00:00 2", "north 09:01:00 1"]
+    );
+    assert_eq!(
+        common::lines(&client, PER_REGION_FINAL).await,
+        ["east 09:00:00 3", "west 09:00:00 2"]
+    );
+
+    // 3. A late view of 09:00 changes nothing; 09:02:30 closes 09:01, which the
+    //    emitting view now shows, once, with its final count.
+    kafka
+        .produce(
+            &topic,
+            vec![
+                view("u2", "09:00:50"),
+                view("u1", "09:01:30"),
+                view("u2", "09:02:30"),
+            ],
+        )
+        .await
+        .expect("produce");
+    wait_for(
+        &client,
+        PER_REGION,
+        &[
+            "east 09:00:00 3",
+            "west 09:00:00 2",
+            "north 09:01:00 2",
+            "west 09:02:00 1",
+        ],
+    )
+    .await;
+    wait_for(
+        &client,
+        PER_REGION_FINAL,
+        &["east 09:00:00 3", "west 09:00:00 2", "north 09:01:00 2"],
+    )
+    .await;
+}
+
+/// The records a view's arrangements hold, from `/metrics`.
+fn arrangement_records(eddy: &eddy_testkit::Eddy, view: &str) -> Option<u64> {
+    let metrics = eddy.http_get("/metrics").expect("metrics").body;
+    let prefix = format!("eddy_view_arrangement_records{{view=\"{view}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A view's state over many closed windows is about its rows, not its events: the
+/// state of a window is released once the watermark passes it. A view over the same
+/// stream grouped by a column that is not a window keeps every event's state.
+#[tokio::test]
+async fn closed_windows_release_their_state() {
+    let kafka = Kafka::shared().expect("kafka");
+    let topic = kafka.unique_topic("ticks");
+    kafka.create_topic(&topic, 1).await.expect("topic");
+    let eddy = common::start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM ticks (ticker text, price int8, ts timestamp) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON', TIMESTAMP = 'ts');
+             CREATE MATERIALIZED VIEW stats AS \
+               SELECT ticker, window_start, min(price) AS low, max(price) AS high, count(*) AS n \
+               FROM TUMBLE(ticks, ts, INTERVAL '10 seconds') GROUP BY ticker, window_start;
+             CREATE MATERIALIZED VIEW by_minute AS \
+               SELECT ticker, date_trunc('minute', ts) AS minute, min(price) AS low, \
+                      max(price) AS high, count(*) AS n \
+               FROM ticks GROUP BY ticker, date_trunc('minute', ts);"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    // 20,000 ticks, one a second, two tickers, prices all different, in rounds of
+    // 1,000 (so the arrangements merge as a running stream makes them): 2,000 windows
+    // of 10 s, in order (lateness 0).
+    const TICKS: usize = 20_000;
+    const ROUND: usize = 1_000;
+    for round in 0..TICKS / ROUND {
+        let records: Vec<TestRecord> = (round * ROUND..(round + 1) * ROUND)
+            .map(|i| {
+                let ts = chrono::DateTime::from_timestamp(1_772_355_600 + i as i64, 0)
+                    .unwrap()
+                    .naive_utc();
+                TestRecord::value(format!(
+                    r#"{{"ticker": "T{}", "price": {}, "ts": "{}"}}"#,
+                    i % 2,
+                    (i * 7919) % 1_000_003,
+                    ts.format("%Y-%m-%d %H:%M:%S")
+                ))
+            })
+            .collect();
+        kafka.produce(&topic, records).await.expect("produce");
+        wait_for(
+            &client,
+            "SELECT sum(n) FROM stats",
+            &[&((round + 1) * ROUND).to_string()],
+        )
+        .await;
+    }
+    // The figures are published every 200 ms.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let windowed = arrangement_records(&eddy, "stats").expect("stats records");
+    let unbounded = arrangement_records(&eddy, "by_minute").expect("by_minute records");
+    // Closed windows keep their output rows (4,000: two tickers, 2,000 windows), and
+    // their reductions' state only while open (and until the arrangements merge away
+    // what expired); the minute view keeps every price of every minute in its
+    // min/max buckets, some 3 records a tick.
+    eprintln!("after {TICKS} ticks: windowed {windowed} records, unwindowed {unbounded}");
+    assert!(
+        windowed < 16_000,
+        "windowed view holds {windowed} records for {TICKS} ticks (the unwindowed one {unbounded})"
+    );
+    assert!(
+        unbounded > 2 * TICKS as u64,
+        "the unwindowed view holds every tick: {unbounded}"
+    );
+}
