@@ -206,7 +206,14 @@ fn explain_rec(expr: &MirRelationExpr, maintained: bool, depth: usize, out: &mut
                 0 => format!("#{bound_column}"),
                 us => format!("#{bound_column} + {us}us"),
             };
-            format!("Watermarked {} bound={bound}", mode.name())
+            match mode {
+                crate::WatermarkMode::ExpireSessions { partition_key } => format!(
+                    "Watermarked {} partition_by=[{}] time=#{bound_column} gap={offset_us}us",
+                    mode.name(),
+                    list(partition_key, |c| format!("#{c}"))
+                ),
+                _ => format!("Watermarked {} bound={bound}", mode.name()),
+            }
         }
         MirRelationExpr::Negate { .. } => "Negate".to_string(),
         MirRelationExpr::Threshold { .. } => "Threshold".to_string(),

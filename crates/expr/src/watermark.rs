@@ -27,6 +27,16 @@
 //!   their sum at `C(b)`, dropping later ones: each final row appears once, when its
 //!   window closes, and never changes (`EMIT ON WINDOW CLOSE`: append-only output).
 //!
+//! - [`WatermarkMode::ExpireSessions`] is `Expire` for the rows under a `SESSION`
+//!   window's `Window` node, whose bounds are not known row by row: the bound column is
+//!   the event time, `offset_us` the session gap, and rows are partitioned as the
+//!   window is. A session (the rows of a partition cut where neighbours are a gap apart)
+//!   closes when the watermark reaches its last time plus the gap; no event can join it
+//!   then (one would have to come before the watermark). Its rows are retracted, all at
+//!   once, one tick after it closes: the sessions left are cut as before (a closed
+//!   session is separated from the next by at least the gap), so the window's rows for
+//!   them do not change, and the partition's state is only its open sessions.
+//!
 //! After a restart, or for a view created over a stream with history, rows of windows
 //! that closed earlier arrive at the dataflow's first time together with the
 //! watermark: they close at that time, so they are computed once (their final rows
@@ -36,10 +46,14 @@ use eddy_repr::Datum;
 use serde::{Deserialize, Serialize};
 
 /// What a [`crate::MirRelationExpr::Watermarked`] does with its input's updates.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum WatermarkMode {
     /// Retract each row one tick after it closes (releases state below a reduction).
     Expire,
+    /// Retract each closed session's rows one tick after it closes; sessions are cut
+    /// per partition of the `partition_key` columns (released below a `SESSION`
+    /// window).
+    ExpireSessions { partition_key: Vec<usize> },
     /// Drop the updates to a row after it closed (keeps final rows as they were).
     Finalize,
     /// Emit each row once, when it closes (append-only output).
@@ -47,9 +61,10 @@ pub enum WatermarkMode {
 }
 
 impl WatermarkMode {
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             WatermarkMode::Expire => "expire",
+            WatermarkMode::ExpireSessions { .. } => "expire_sessions",
             WatermarkMode::Finalize => "finalize",
             WatermarkMode::EmitOnClose => "emit_on_close",
         }

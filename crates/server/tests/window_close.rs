@@ -250,3 +250,97 @@ async fn closed_windows_release_their_state() {
         "the unwindowed view holds every tick: {unbounded}"
     );
 }
+
+/// Sessions close too: once the watermark passes a session's end (its last event plus
+/// the gap), its rows leave the window's partition, so a change costs the user's open
+/// session, not their whole history. A view grouped without `window_end` cannot close
+/// its groups and keeps every event.
+#[tokio::test]
+async fn closed_sessions_leave_the_window_state() {
+    let kafka = Kafka::shared().expect("kafka");
+    let topic = kafka.unique_topic("actions");
+    kafka.create_topic(&topic, 1).await.expect("topic");
+    let eddy = common::start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    let from = "FROM SESSION(actions, ts, INTERVAL '10 seconds', user_id)";
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM actions (user_id text, ts timestamp) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON', TIMESTAMP = 'ts');
+             CREATE MATERIALIZED VIEW sessions AS \
+               SELECT user_id, window_start, window_end, count(*) AS n {from} \
+               GROUP BY user_id, window_start, window_end;
+             CREATE MATERIALIZED VIEW open_sessions AS \
+               SELECT user_id, window_start, count(*) AS n {from} \
+               GROUP BY user_id, window_start;"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    let plan = common::lines(
+        &client,
+        &format!(
+            "EXPLAIN CREATE MATERIALIZED VIEW x AS SELECT user_id, window_end, count(*) {from} \
+             GROUP BY user_id, window_end"
+        ),
+    )
+    .await
+    .join("\n");
+    assert!(
+        plan.contains("Watermarked expire_sessions partition_by=[#0] time=#1 gap=10000000us"),
+        "{plan}"
+    );
+    assert!(plan.contains("Watermarked finalize bound=#1"), "{plan}");
+
+    // 10 users, each active for 20 s (an event a second) then idle for 30 s: sessions of
+    // 20 events. 20,000 events in rounds of 2,000 (100 event-seconds each).
+    const EVENTS: usize = 20_000;
+    const ROUND: usize = 2_000;
+    const USERS: usize = 10;
+    for round in 0..EVENTS / ROUND {
+        let records: Vec<TestRecord> = (round * ROUND..(round + 1) * ROUND)
+            .map(|i| {
+                let second = (i / USERS) as i64;
+                let cycle = second / 20; // 20 active seconds, then 30 idle
+                let at = 1_772_355_600 + cycle * 50 + second % 20;
+                let ts = chrono::DateTime::from_timestamp(at, 0).unwrap().naive_utc();
+                TestRecord::value(format!(
+                    r#"{{"user_id": "u{}", "ts": "{}"}}"#,
+                    i % USERS,
+                    ts.format("%Y-%m-%d %H:%M:%S")
+                ))
+            })
+            .collect();
+        kafka.produce(&topic, records).await.expect("produce");
+        wait_for(
+            &client,
+            "SELECT sum(n) FROM sessions",
+            &[&((round + 1) * ROUND).to_string()],
+        )
+        .await;
+    }
+    // Every session has its 20 events; the last one is still open.
+    wait_for(
+        &client,
+        "SELECT count(*), min(n), max(n), count(DISTINCT window_end - window_start) FROM sessions",
+        &[&format!("{} 20 20 1", EVENTS / 20)],
+    )
+    .await;
+    wait_for(
+        &client,
+        "SELECT count(*), sum(n) FROM open_sessions",
+        &[&format!("{} {EVENTS}", EVENTS / 20)],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let closing = arrangement_records(&eddy, "sessions").expect("sessions records");
+    let keeping = arrangement_records(&eddy, "open_sessions").expect("open_sessions records");
+    eprintln!("after {EVENTS} events: closing {closing} records, keeping {keeping}");
+    assert!(
+        closing < (EVENTS / 2) as u64,
+        "the closing view holds {closing} records for {EVENTS} events (the other {keeping})"
+    );
+    assert!(
+        keeping > (2 * EVENTS) as u64,
+        "the view that cannot close keeps every event in its partitions: {keeping}"
+    );
+}

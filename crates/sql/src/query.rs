@@ -892,6 +892,8 @@ struct WindowClosing {
     offset_us: i64,
     /// The stream's watermark: a relation of one `timestamptz` column.
     watermark: MirRelationExpr,
+    /// The stream, when the key is a `SESSION` window's end.
+    sessions_of: Option<eddy_repr::GlobalId>,
 }
 
 impl WindowClosing {
@@ -950,6 +952,7 @@ fn window_closing(
         input_column,
         offset_us: bound.offset_us,
         watermark,
+        sessions_of: bound.session.then_some(bound.source),
     })
 }
 
@@ -1042,7 +1045,14 @@ fn plan_select(
             .collect();
         let closing = window_closing(scx, &scope, &keys);
         if let Some(c) = &closing {
-            rel = c.watermarked(rel, c.input_column, WatermarkMode::Expire);
+            // A session's rows expire under its window (which then retracts them from
+            // here on); any other window's rows expire here.
+            let expired = c.sessions_of.is_some_and(|source| {
+                crate::window::expire_sessions(&mut rel, source, &c.watermark)
+            });
+            if !expired {
+                rel = c.watermarked(rel, c.input_column, WatermarkMode::Expire);
+            }
         }
         rel = MirRelationExpr::Reduce {
             input: Box::new(rel),

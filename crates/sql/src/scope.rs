@@ -47,6 +47,9 @@ pub struct ScopeItem {
 pub struct EventBound {
     pub source: eddy_repr::GlobalId,
     pub offset_us: i64,
+    /// The bound is a `SESSION` window's end: its rows are expired under the window's
+    /// `Window` node, session by session (`crate::window::expire_sessions`).
+    pub session: bool,
 }
 
 #[derive(Clone, Debug, Default)]

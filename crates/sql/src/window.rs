@@ -28,8 +28,9 @@
 //! `Project` to the relation's columns and the two bounds. Cost per change: the changed row's
 //! partition is re-sorted and re-cut, O(P log P) for a partition of P rows, and only the
 //! rows whose session changed flow on (a merge or split re-emits the rows of the
-//! sessions involved); the state is every row of every partition (released by no
-//! watermark yet).
+//! sessions involved); the state is every row of every partition, except that over a
+//! stream's event time, grouped by `window_end`, closed sessions leave it
+//! ([`expire_sessions`]).
 //!
 //! Closing: a `TUMBLE` or `HOP` whose `ts` is a stream's event-time column marks
 //! `window_start` and `window_end` in its scope as bounds of that stream's event time
@@ -43,7 +44,7 @@
 use eddy_expr::optimize::fold_scalar;
 use eddy_expr::{
     BinaryFunc, ColumnOrder, MirRelationExpr, MirScalarExpr, TableCall, TableFunc, UnaryFunc,
-    WindowExpr, WindowFrame, WindowFunc,
+    WatermarkMode, WindowExpr, WindowFrame, WindowFunc,
 };
 use eddy_repr::{Datum, GlobalId, ScalarType, SqlError, SqlState};
 use sqlparser::ast::{
@@ -172,7 +173,8 @@ pub fn plan_window(
     let ts_type = ts.scalar_type();
     let n = typ.len();
     let stream = event_stream(scx, &relation, &input, &ts.expr);
-    let rel = match kind {
+    // The relation, and the bounds of its window columns (`window_start` is `n`).
+    let (rel, bounds) = match kind {
         WindowKind::Session => {
             let gap = constant_interval(scx, kind, exprs[2], "gap")?;
             if gap.months != 0 || gap.fixed_micros().is_none_or(|m| m <= 0) {
@@ -188,7 +190,12 @@ pub fn plan_window(
                     keys.push(t.expr);
                 }
             }
-            plan_session(input, n, ts.expr, keys, gap)
+            let end = stream.map(|source| EventBound {
+                source,
+                offset_us: 0,
+                session: true,
+            });
+            (plan_session(input, n, ts.expr, keys, gap), [None, end])
         }
         WindowKind::Tumble => {
             let size = constant_interval(scx, kind, exprs[2], "size")?;
@@ -215,8 +222,7 @@ pub fn plan_window(
             let rel = input
                 .filter(vec![not_null])
                 .map(vec![start, window_end(n, size)]);
-            let (rel, scope) = finish(rel, names, table, alias)?;
-            return Ok((rel, bound_by(scope, n, stream, &size)));
+            (rel, window_bounds(stream, &size))
         }
         WindowKind::Hop => {
             let size = constant_interval(scx, kind, exprs[2], "size")?;
@@ -243,11 +249,13 @@ pub fn plan_window(
                 }],
             }
             .map(vec![window_end(n, size)]);
-            let (rel, scope) = finish(rel, names, table, alias)?;
-            return Ok((rel, bound_by(scope, n, stream, &size)));
+            (rel, window_bounds(stream, &size))
         }
     };
-    finish(rel, names, table, alias)
+    let (rel, mut scope) = finish(rel, names, table, alias)?;
+    scope.items[n].event_bound = bounds[0];
+    scope.items[n + 1].event_bound = bounds[1];
+    Ok((rel, scope))
 }
 
 /// The stream `input` (what `relation` names) reads, when `ts` is its event-time
@@ -269,25 +277,71 @@ fn event_stream(
     (item.id == *id && *ts == MirScalarExpr::Column(column)).then_some(item.id)
 }
 
-/// `scope` (a `TUMBLE` or `HOP` window's, whose `window_start` is column `start`) with
-/// its bounds marked when the window is over `stream`'s event time.
-fn bound_by(
-    mut scope: Scope,
-    start: usize,
-    stream: Option<GlobalId>,
-    size: &eddy_repr::Interval,
-) -> Scope {
-    if let (Some(source), Some(size_us)) = (stream, size.fixed_micros()) {
-        scope.items[start].event_bound = Some(EventBound {
+/// The bounds of a `TUMBLE` or `HOP` window's `window_start` and `window_end`, when
+/// it is over `stream`'s event time.
+fn window_bounds(stream: Option<GlobalId>, size: &eddy_repr::Interval) -> [Option<EventBound>; 2] {
+    let (Some(source), Some(size_us)) = (stream, size.fixed_micros()) else {
+        return [None, None];
+    };
+    let bound = |offset_us| {
+        Some(EventBound {
             source,
-            offset_us: size_us,
-        });
-        scope.items[start + 1].event_bound = Some(EventBound {
-            source,
-            offset_us: 0,
-        });
+            offset_us,
+            session: false,
+        })
+    };
+    [bound(size_us), bound(0)]
+}
+
+/// Puts an `ExpireSessions` under every `SESSION` window of `rel` over stream
+/// `source`, closed by `watermark`: the sessions' rows leave the window's state once
+/// they close. Only for a grouping whose groups close with them (its `Finalize` keeps
+/// their rows). Whether there was one.
+pub(crate) fn expire_sessions(
+    rel: &mut MirRelationExpr,
+    source: GlobalId,
+    watermark: &MirRelationExpr,
+) -> bool {
+    let mut found = false;
+    for child in rel.children_mut() {
+        found |= expire_sessions(child, source, watermark);
     }
-    scope
+    let MirRelationExpr::Window {
+        input,
+        partition_key,
+        functions,
+        ..
+    } = rel
+    else {
+        return found;
+    };
+    let session = functions.iter().find_map(|f| match &f.func {
+        WindowFunc::SessionEnd { ts, gap } => Some((*ts, gap.fixed_micros()?)),
+        _ => None,
+    });
+    let Some((ts, gap_us)) = session else {
+        return found;
+    };
+    if !input.depends_on().contains(&source) {
+        return found;
+    }
+    let below = std::mem::replace(
+        input.as_mut(),
+        MirRelationExpr::Constant {
+            rows: vec![],
+            typ: vec![],
+        },
+    );
+    **input = MirRelationExpr::Watermarked {
+        input: Box::new(below),
+        watermark: Box::new(watermark.clone()),
+        bound_column: ts,
+        offset_us: gap_us,
+        mode: WatermarkMode::ExpireSessions {
+            partition_key: partition_key.clone(),
+        },
+    };
+    true
 }
 
 /// `window_end` of a `TUMBLE` or `HOP` window whose start is column `start`.

@@ -369,7 +369,7 @@ impl<'a, 's> Context<'a, 's> {
                     watermark,
                     *bound_column,
                     *offset_us,
-                    *mode,
+                    mode.clone(),
                 )
             }
             MirRelationExpr::Threshold { input } => {

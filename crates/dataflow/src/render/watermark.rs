@@ -12,7 +12,7 @@
 //! each open row's sum; `Finalize` keeps nothing per row. A row whose bound is NULL
 //! never closes: `Expire` and `Finalize` pass it, `EmitOnClose` never emits it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use differential_dataflow::{AsCollection, Hashable};
 use eddy_expr::watermark::{instant_micros, row_bound};
@@ -24,7 +24,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::CapabilitySet;
 
-use super::operators::{Rendered, RowCollection, Time};
+use super::operators::{group_key, Rendered, RowCollection, Time};
 
 /// Renders `input` watermarked by `watermark` (a relation of one `timestamptz`
 /// column).
@@ -37,9 +37,24 @@ pub(crate) fn render_watermarked<'s>(
     mode: WatermarkMode,
 ) -> Rendered<'s> {
     let marks = watermark.oks.inner.broadcast();
-    let oks = match mode {
+    let oks = match &mode {
         WatermarkMode::EmitOnClose => {
             let exchange = Exchange::new(|update: &(Row, Time, Diff)| update.0.hashed());
+            closing(
+                name,
+                input.oks,
+                marks,
+                exchange,
+                bound_column,
+                offset_us,
+                mode,
+            )
+        }
+        WatermarkMode::ExpireSessions { partition_key } => {
+            let partition_key = partition_key.clone();
+            let exchange = Exchange::new(move |update: &(Row, Time, Diff)| {
+                group_key(&update.0, &partition_key).hashed()
+            });
             closing(
                 name,
                 input.oks,
@@ -146,6 +161,108 @@ struct Closer {
     /// Rows not closed yet, by bound: each update (`Expire`), or each row's sum
     /// (`EmitOnClose`).
     open: BTreeMap<i64, BTreeMap<Row, Diff>>,
+    /// `ExpireSessions`: each partition's open rows, and when its first session ends.
+    sessions: Sessions,
+}
+
+/// The open sessions of every partition (`ExpireSessions`).
+#[derive(Default)]
+struct Sessions {
+    /// Each partition's rows by time.
+    partitions: BTreeMap<Row, BTreeMap<i64, BTreeMap<Row, Diff>>>,
+    /// Each partition's first session's end, and the partitions by it: the next to
+    /// close.
+    first_end: BTreeMap<Row, i64>,
+    by_first_end: BTreeMap<i64, BTreeSet<Row>>,
+}
+
+impl Sessions {
+    fn add(&mut self, key: Row, time: i64, row: Row, diff: Diff) {
+        let rows = self
+            .partitions
+            .entry(key)
+            .or_default()
+            .entry(time)
+            .or_default();
+        let count = rows.entry(row.clone()).or_default();
+        *count += diff;
+        if *count == 0 {
+            rows.remove(&row);
+        }
+    }
+
+    /// Re-indexes partition `key` by its first session's end (forgetting it when it
+    /// holds no rows).
+    fn reindex(&mut self, key: &Row, gap: i64) {
+        if let Some(end) = self.first_end.remove(key) {
+            if let Some(keys) = self.by_first_end.get_mut(&end) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.by_first_end.remove(&end);
+                }
+            }
+        }
+        let Some(rows) = self.partitions.get_mut(key) else {
+            return;
+        };
+        rows.retain(|_, r| !r.is_empty());
+        let Some(last) = first_session(rows, gap).last().copied() else {
+            self.partitions.remove(key);
+            return;
+        };
+        let end = last.saturating_add(gap);
+        self.first_end.insert(key.clone(), end);
+        self.by_first_end
+            .entry(end)
+            .or_default()
+            .insert(key.clone());
+    }
+
+    /// Removes the sessions whose end `watermark` has reached; returns their rows.
+    fn close(&mut self, watermark: i64, gap: i64) -> Vec<(Row, Diff)> {
+        let mut closed = vec![];
+        while let Some(entry) = self.by_first_end.first_entry() {
+            if *entry.key() > watermark {
+                break;
+            }
+            for key in entry.remove() {
+                self.first_end.remove(&key);
+                let Some(rows) = self.partitions.get_mut(&key) else {
+                    continue;
+                };
+                // Sessions end in time order: the closed ones are a prefix.
+                loop {
+                    let times = first_session(rows, gap);
+                    match times.last() {
+                        Some(last) if last.saturating_add(gap) <= watermark => {
+                            for t in times {
+                                closed.extend(rows.remove(&t).into_iter().flatten());
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+                self.reindex(&key, gap);
+            }
+        }
+        closed
+    }
+}
+
+/// The times of the first session of `rows` (rows by time, none empty): up to the
+/// first neighbour a gap or more after the previous one.
+fn first_session(rows: &BTreeMap<i64, BTreeMap<Row, Diff>>, gap: i64) -> Vec<i64> {
+    let mut times: Vec<i64> = vec![];
+    for &t in rows.keys() {
+        if times
+            .last()
+            .is_some_and(|&last| t >= last.saturating_add(gap))
+        {
+            break;
+        }
+        times.push(t);
+    }
+    times
 }
 
 impl Closer {
@@ -156,6 +273,7 @@ impl Closer {
             offset_us,
             marks: BTreeMap::new(),
             open: BTreeMap::new(),
+            sessions: Sessions::default(),
         }
     }
 
@@ -191,7 +309,27 @@ impl Closer {
         }
         let now = self.watermark();
         let closed_before = |b: i64| before.is_some_and(|w| b <= w);
-        match self.mode {
+        match &self.mode {
+            WatermarkMode::ExpireSessions { partition_key } => {
+                let mut touched = BTreeSet::new();
+                for (row, diff) in rows {
+                    let at = row.unpack().get(self.bound_column).and_then(instant_micros);
+                    if let Some(at) = at {
+                        let key = group_key(&row, partition_key);
+                        self.sessions.add(key.clone(), at, row.clone(), diff);
+                        touched.insert(key);
+                    }
+                    out.push((row, time, diff));
+                }
+                for key in &touched {
+                    self.sessions.reindex(key, self.offset_us);
+                }
+                if let Some(w) = now {
+                    for (row, diff) in self.sessions.close(w, self.offset_us) {
+                        out.push((row, time + 1, -diff));
+                    }
+                }
+            }
             WatermarkMode::Expire => {
                 for (row, diff) in rows {
                     if let Some(b) = self.bound(&row) {
@@ -275,6 +413,57 @@ mod tests {
         out.clear();
         c.step(12, vec![], vec![(Some(100), -1), (Some(150), 1)], &mut out);
         assert!(out.is_empty(), "200 is still open");
+    }
+
+    fn event(key: &str, micros: i64) -> Row {
+        let ts = chrono::DateTime::from_timestamp_micros(micros).unwrap();
+        Row::pack([Datum::String(key.into()), Datum::TimestampTz(ts)].iter())
+    }
+
+    #[test]
+    fn expire_sessions_retracts_whole_closed_sessions() {
+        let mode = WatermarkMode::ExpireSessions {
+            partition_key: vec![0],
+        };
+        let mut c = Closer::new(mode, 1, 10);
+        let mut out = vec![];
+        let rows = [event("a", 0), event("a", 5), event("a", 30), event("b", 2)];
+        c.step(
+            1,
+            rows.iter().map(|r| (r.clone(), 1)).collect(),
+            vec![],
+            &mut out,
+        );
+        assert_eq!(out.len(), 4, "rows pass");
+        out.clear();
+        c.step(2, vec![], vec![(Some(14), 1)], &mut out);
+        assert_eq!(
+            out,
+            vec![(event("b", 2), 3, -1)],
+            "b's session ends at 12, a's first at 15"
+        );
+        out.clear();
+        c.step(3, vec![], vec![(Some(14), -1), (Some(15), 1)], &mut out);
+        out.sort();
+        assert_eq!(
+            out,
+            vec![(event("a", 0), 4, -1), (event("a", 5), 4, -1)],
+            "a closed session goes, all its rows, one tick later"
+        );
+        out.clear();
+        // A row at 35 joins the open session (30..40), which now ends at 45.
+        c.step(
+            5,
+            vec![(event("a", 35), 1)],
+            vec![(Some(15), -1), (Some(40), 1)],
+            &mut out,
+        );
+        assert_eq!(out, vec![(event("a", 35), 5, 1)]);
+        out.clear();
+        c.step(6, vec![], vec![(Some(40), -1), (Some(45), 1)], &mut out);
+        out.sort();
+        assert_eq!(out, vec![(event("a", 30), 7, -1), (event("a", 35), 7, -1)]);
+        assert!(c.sessions.partitions.is_empty() && c.sessions.by_first_end.is_empty());
     }
 
     #[test]
