@@ -8,7 +8,8 @@
 //!   handshake and authentication included), then it is disconnected.
 //! - A session that waits for its client's next command longer than its idle timeout
 //!   (outside or inside a transaction block) gets FATAL 57P05 or 25P03 and is closed.
-//!   A running statement, a subscription or a COPY is never idle.
+//!   Idle means that ReadyForQuery was the last message sent: a running statement, a
+//!   subscription, a COPY or an extended-query pipeline before its Sync is not idle.
 //! - At most [`PgwireConfig::max_connections`] connections hold a session at once. A
 //!   connection past the limit is answered, after its startup message, with FATAL
 //!   `sorry, too many clients already` (SQLSTATE 53300) and closed; it never reaches
@@ -272,6 +273,10 @@ async fn serve_socket<B: Backend>(
     // One handler serves every kind of message.
     let handler = Arc::new(handler);
 
+    // Whether the client is inside an extended-query pipeline (a Parse, Bind, Execute,
+    // ... not yet followed by Sync): no ReadyForQuery has been sent, so the session is
+    // not idle, as in Postgres, even while it waits for the next message.
+    let mut in_pipeline = false;
     loop {
         let message = match socket.state() {
             PgWireConnectionState::AwaitingStartup
@@ -279,7 +284,7 @@ async fn serve_socket<B: Backend>(
                 () = &mut startup_deadline => None,
                 message = socket.next() => message,
             },
-            PgWireConnectionState::ReadyForQuery => {
+            PgWireConnectionState::ReadyForQuery if !in_pipeline => {
                 match connections.idle_timeout(socket.transaction_status()) {
                     Some((timeout, reason)) => {
                         match tokio::time::timeout(timeout, socket.next()).await {
@@ -309,6 +314,11 @@ async fn serve_socket<B: Backend>(
         let is_extended_query = match socket.state() {
             PgWireConnectionState::CopyInProgress(is_extended_query) => is_extended_query,
             _ => message.is_extended_query(),
+        };
+        in_pipeline = match &message {
+            PgWireFrontendMessage::Sync(_) | PgWireFrontendMessage::Query(_) => false,
+            message if message.is_extended_query() => true,
+            _ => in_pipeline,
         };
         // `process_message` closes a CancelRequest's dedicated connection.
         let is_cancel_request = matches!(message, PgWireFrontendMessage::CancelRequest(_));

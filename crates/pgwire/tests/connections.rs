@@ -194,3 +194,51 @@ async fn a_postgres_verifier_logs_in_with_its_password() {
         SqlState::INVALID_PASSWORD
     );
 }
+
+#[tokio::test]
+async fn an_extended_query_pipeline_before_its_sync_is_not_idle() {
+    use pgwire::messages::extendedquery::{Bind, Execute, Parse, Sync};
+    use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+    let server = TestServer::with_config(PgwireConfig {
+        idle_session_timeout: Some(Duration::from_millis(300)),
+        ..PgwireConfig::default()
+    })
+    .await;
+    let (mut raw, _) = support::RawClient::connect(server.addr).await;
+    raw.send(vec![
+        PgWireFrontendMessage::Parse(Parse::new(None, "numbers 3".into(), vec![])),
+        PgWireFrontendMessage::Bind(Bind::new(None, None, vec![], vec![], vec![])),
+        PgWireFrontendMessage::Execute(Execute::new(None, 1)),
+    ])
+    .await;
+    // Three times the timeout without a Sync: no ReadyForQuery was sent, not idle.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    raw.send(vec![
+        PgWireFrontendMessage::Execute(Execute::new(None, 0)),
+        PgWireFrontendMessage::Sync(Sync::new()),
+    ])
+    .await;
+    let messages = raw.until_ready().await;
+    assert_eq!(
+        support::kinds(&messages),
+        [
+            "ParseComplete",
+            "BindComplete",
+            "DataRow",
+            "PortalSuspended",
+            "DataRow",
+            "DataRow",
+            "CommandComplete",
+            "ReadyForQuery"
+        ]
+    );
+    // After the ReadyForQuery, it is idle.
+    match raw.recv().await {
+        Some(PgWireBackendMessage::ErrorResponse(error)) => {
+            let fields = support::error_fields(&error);
+            assert_eq!(fields[&b'C'], "57P05");
+        }
+        other => panic!("expected the idle-session timeout, got {other:?}"),
+    }
+    assert!(raw.closed().await);
+}
