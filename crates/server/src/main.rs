@@ -459,3 +459,25 @@ async fn shutdown_signal() {
         let _ = ctrl_c.await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_postgres_reads_them() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_duration("0"), Ok(ms(0)));
+        assert_eq!(parse_duration("250"), Ok(ms(250)));
+        assert_eq!(parse_duration("250ms"), Ok(ms(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(ms(1500)));
+        assert_eq!(parse_duration("10min"), Ok(ms(600_000)));
+        assert_eq!(parse_duration("1h"), Ok(ms(3_600_000)));
+        assert_eq!(parse_duration("1d"), Ok(ms(86_400_000)));
+        assert!(parse_duration("10m")
+            .unwrap_err()
+            .contains("valid units are"));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+}
