@@ -1,12 +1,15 @@
 //! One connection's protocol handling, on `pgwire`'s handler traits.
 //!
-//! `pgwire` runs the message loop (framing, SSL refusal, the startup timeout, skipping
-//! to Sync after an extended-protocol error, portal bookkeeping, PortalSuspended); this
-//! module supplies what happens for each message:
+//! `pgwire` provides the framing, TLS negotiation, skipping to Sync after an
+//! extended-protocol error, portal bookkeeping and PortalSuspended; `server.rs` runs
+//! the message loop; this module supplies what happens for each message:
 //!
-//! - **Startup**: trust authentication. The startup message opens a backend session
-//!   (`user`, `database` defaulting to the user); then AuthenticationOk, the
-//!   ParameterStatus values of [`PARAMETERS`], BackendKeyData and ReadyForQuery.
+//! - **Startup**: with trust authentication, the startup message opens a backend
+//!   session (`user`, `database` defaulting to the user); with passwords, the SCRAM
+//!   exchange of `auth.rs` runs first and the session is opened only once it succeeds
+//!   (a wrong password is FATAL 28P01). Then AuthenticationOk, the ParameterStatus
+//!   values of [`PARAMETERS`], BackendKeyData and ReadyForQuery. A server that takes
+//!   only TLS refuses a plain connection after its startup message (FATAL 28000).
 //! - **Simple query**: one `execute_simple` call; each statement's response in order
 //!   (RowDescription + text DataRows + `SELECT n`, a command tag, EmptyQueryResponse,
 //!   or an ErrorResponse that ends the list).
@@ -40,7 +43,7 @@ use eddy_coord::{
 use eddy_repr::{Datum, Row, ScalarType};
 use futures::{stream, Sink, SinkExt, StreamExt};
 use pgwire::api::auth::{
-    protocol_negotiation, save_startup_parameters_to_metadata, StartupHandler,
+    protocol_negotiation, save_startup_parameters_to_metadata, AuthOutcome, StartupHandler,
 };
 use pgwire::api::cancel::CancelHandler;
 use pgwire::api::copy::{send_copy_out_response, CopyHandler};
@@ -55,8 +58,7 @@ use pgwire::api::results::{FieldInfo, QueryResponse, Response, Tag};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
 use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{
-    ClientInfo, ClientPortalStore, ErrorHandler, PgWireConnectionState, PgWireServerHandlers, Type,
-    DEFAULT_NAME,
+    ClientInfo, ClientPortalStore, ErrorHandler, PgWireConnectionState, Type, DEFAULT_NAME,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult, SEVERITY_ERROR, SEVERITY_FATAL};
 use pgwire::messages::cancel::CancelRequest;
@@ -75,6 +77,7 @@ use tracing::{debug, info};
 use crate::backend::Backend;
 use crate::deallocate::{self, Deallocate};
 use crate::format::{self, DecodeError};
+use crate::server::{ConnectionConfig, PlainConnections};
 use eddy_repr::zone::TimeZone;
 use eddy_repr::{SqlError, SqlState};
 
@@ -171,6 +174,8 @@ pub(crate) struct Session<B> {
     copy_in: Mutex<Option<PendingCopy>>,
     /// Closes the connection without a word (see [`Session::killed`]).
     kill: tokio::sync::Notify,
+    /// The startup message of a client that is authenticating.
+    startup: Mutex<Option<StartupRequest>>,
 }
 
 impl<B: Backend> Session<B> {
@@ -183,7 +188,12 @@ impl<B: Backend> Session<B> {
             named_statements: Mutex::new(BTreeSet::new()),
             copy_in: Mutex::new(None),
             kill: tokio::sync::Notify::new(),
+            startup: Mutex::new(None),
         }
+    }
+
+    fn lock_startup(&self) -> std::sync::MutexGuard<'_, Option<StartupRequest>> {
+        self.startup.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Resolves once the connection must be closed at once: its client stopped reading
@@ -403,6 +413,7 @@ pub(crate) struct Handler<B> {
     session: Arc<Session<B>>,
     parser: Arc<Parser<B>>,
     keys: Arc<CancelKeys>,
+    connections: Arc<ConnectionConfig>,
 }
 
 impl<B> Clone for Handler<B> {
@@ -411,18 +422,24 @@ impl<B> Clone for Handler<B> {
             session: Arc::clone(&self.session),
             parser: Arc::clone(&self.parser),
             keys: Arc::clone(&self.keys),
+            connections: Arc::clone(&self.connections),
         }
     }
 }
 
 impl<B: Backend> Handler<B> {
-    pub(crate) fn new(session: Arc<Session<B>>, keys: Arc<CancelKeys>) -> Self {
+    pub(crate) fn new(
+        session: Arc<Session<B>>,
+        keys: Arc<CancelKeys>,
+        connections: Arc<ConnectionConfig>,
+    ) -> Self {
         Handler {
             parser: Arc::new(Parser {
                 session: Arc::clone(&session),
             }),
             session,
             keys,
+            connections,
         }
     }
 
@@ -431,32 +448,45 @@ impl<B: Backend> Handler<B> {
     }
 }
 
-impl<B: Backend> PgWireServerHandlers for Handler<B> {
-    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
-        Arc::new(self.clone())
-    }
+/// What a startup message asks for, kept while the client authenticates.
+struct StartupRequest {
+    user: String,
+    database: String,
+    application_name: String,
+    vars: Vec<(String, String)>,
+}
 
-    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
-        Arc::new(self.clone())
-    }
-
-    fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        Arc::new(self.clone())
-    }
-
-    fn copy_handler(&self) -> Arc<impl pgwire::api::copy::CopyHandler> {
-        Arc::new(self.clone())
-    }
-
-    fn error_handler(&self) -> Arc<impl ErrorHandler> {
-        Arc::new(self.clone())
-    }
-
-    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
-        Arc::new(self.clone())
+impl StartupRequest {
+    fn new(parameters: &BTreeMap<String, String>) -> PgWireResult<StartupRequest> {
+        let user = match parameters.get("user") {
+            Some(user) if !user.is_empty() => user.clone(),
+            _ => {
+                return Err(fatal_error(
+                    SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+                    "no PostgreSQL user name specified in startup packet",
+                ))
+            }
+        };
+        let database = parameters
+            .get("database")
+            .filter(|db| !db.is_empty())
+            .cloned()
+            .unwrap_or_else(|| user.clone());
+        let application_name = parameters
+            .get("application_name")
+            .cloned()
+            .unwrap_or_default();
+        Ok(StartupRequest {
+            user,
+            database,
+            application_name,
+            vars: startup_vars(parameters),
+        })
     }
 }
 
+/// Startup: the startup message, then (with passwords) the SASL exchange, then the
+/// session is opened and the client told so. Trust authentication opens it at once.
 #[async_trait]
 impl<B: Backend> StartupHandler for Handler<B> {
     async fn on_startup<C>(
@@ -469,38 +499,88 @@ impl<B: Backend> StartupHandler for Handler<B> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let PgWireFrontendMessage::Startup(startup) = message else {
-            return Err(fatal_error(
+        match message {
+            PgWireFrontendMessage::Startup(startup) => {
+                protocol_negotiation(client, &startup).await?;
+                save_startup_parameters_to_metadata(client, &startup);
+                let request = StartupRequest::new(&startup.parameters)?;
+                if self.connections.plain == PlainConnections::Refused && !client.is_secure() {
+                    return Err(no_encryption(&request));
+                }
+                let Some(authenticator) = &self.connections.authenticator else {
+                    return self.start_session(client, request, None).await;
+                };
+                let mechanism = authenticator.mechanism(&*client);
+                let begun = authenticator
+                    .driver
+                    .begin_authentication(client, mechanism)
+                    .await;
+                match begun.map_err(|e| authentication_error(e, &request))? {
+                    AuthOutcome::InProgress => {
+                        *self.session.lock_startup() = Some(request);
+                        Ok(())
+                    }
+                    AuthOutcome::Authenticated { final_message, .. } => {
+                        self.start_session(client, request, final_message).await
+                    }
+                }
+            }
+            PgWireFrontendMessage::PasswordMessageFamily(password) => {
+                let (Some(authenticator), Some(request)) = (
+                    &self.connections.authenticator,
+                    self.session.lock_startup().take(),
+                ) else {
+                    return Err(fatal_error(
+                        SqlState::PROTOCOL_VIOLATION,
+                        "unexpected password message",
+                    ));
+                };
+                let advanced = authenticator
+                    .driver
+                    .advance_authentication(client, password)
+                    .await;
+                match advanced.map_err(|e| authentication_error(e, &request))? {
+                    AuthOutcome::InProgress => {
+                        *self.session.lock_startup() = Some(request);
+                        Ok(())
+                    }
+                    AuthOutcome::Authenticated { final_message, .. } => {
+                        self.start_session(client, request, final_message).await
+                    }
+                }
+            }
+            _ => Err(fatal_error(
                 SqlState::PROTOCOL_VIOLATION,
                 "expected a startup message during authentication",
-            ));
-        };
-        protocol_negotiation(client, &startup).await?;
-        save_startup_parameters_to_metadata(client, &startup);
-        let user = match startup.parameters.get("user") {
-            Some(user) if !user.is_empty() => user.clone(),
-            _ => {
-                return Err(fatal_error(
-                    SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
-                    "no PostgreSQL user name specified in startup packet",
-                ))
-            }
-        };
-        let database = startup
-            .parameters
-            .get("database")
-            .filter(|db| !db.is_empty())
-            .cloned()
-            .unwrap_or_else(|| user.clone());
-        let application_name = startup
-            .parameters
-            .get("application_name")
-            .cloned()
-            .unwrap_or_default();
+            )),
+        }
+    }
+}
 
+impl<B: Backend> Handler<B> {
+    /// Opens the backend session of an authenticated client and sends the end of
+    /// the startup: `final_message` (SCRAM's server signature), AuthenticationOk, the
+    /// parameters, the cancel key and ReadyForQuery.
+    async fn start_session<C>(
+        &self,
+        client: &mut C,
+        request: StartupRequest,
+        final_message: Option<Authentication>,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let StartupRequest {
+            user,
+            database,
+            application_name,
+            vars,
+        } = request;
         let handle = self
             .backend()
-            .open_session(&user, &database, startup_vars(&startup.parameters))
+            .open_session(&user, &database, vars)
             .await
             .map_err(|e| PgWireError::UserError(Box::new(error_info(e, SEVERITY_FATAL))))?;
         if let Err(handle) = self.session.handle.set(handle) {
@@ -517,8 +597,20 @@ impl<B: Backend> StartupHandler for Handler<B> {
         let (pid, secret_key) = self.keys.register(&*client, session_id);
         let _ = self.session.pid.set(pid);
         client.set_pid_and_secret_key(pid, secret_key.clone());
-        debug!(pid, user, database, application_name, "session started");
+        debug!(
+            pid,
+            user,
+            database,
+            application_name,
+            secure = client.is_secure(),
+            "session started"
+        );
 
+        if let Some(message) = final_message {
+            client
+                .feed(PgWireBackendMessage::Authentication(message))
+                .await?;
+        }
         client
             .feed(PgWireBackendMessage::Authentication(Authentication::Ok))
             .await?;
@@ -540,6 +632,45 @@ impl<B: Backend> StartupHandler for Handler<B> {
         client.set_state(PgWireConnectionState::ReadyForQuery);
         Ok(())
     }
+}
+
+/// A failed authentication as Postgres reports it: a wrong password (or a user that
+/// does not exist) is FATAL 28P01 naming the user of the startup message; a malformed
+/// exchange keeps `pgwire`'s code (08P01), as FATAL.
+fn authentication_error(err: PgWireError, request: &StartupRequest) -> PgWireError {
+    match err {
+        PgWireError::InvalidPassword(_) => {
+            info!(user = request.user, "password authentication failed");
+            fatal_error(
+                SqlState::INVALID_PASSWORD,
+                format!(
+                    "password authentication failed for user \"{}\"",
+                    request.user
+                ),
+            )
+        }
+        PgWireError::UserError(_) => err,
+        other => {
+            info!(user = request.user, error = %other, "authentication failed");
+            let sqlstate =
+                SqlState::from_code(other.code()).unwrap_or(SqlState::PROTOCOL_VIOLATION);
+            fatal_error(sqlstate, other.to_string())
+        }
+    }
+}
+
+/// The FATAL error of a plain connection to a server that takes only TLS ones.
+fn no_encryption(request: &StartupRequest) -> PgWireError {
+    let mut info = fatal_info(
+        SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
+        format!(
+            "connection for user \"{}\", database \"{}\" refused: no encryption",
+            request.user, request.database
+        ),
+    );
+    info.hint =
+        Some("This server accepts only TLS connections: connect with sslmode=require.".into());
+    PgWireError::UserError(Box::new(info))
 }
 
 #[async_trait]
@@ -1760,14 +1891,16 @@ fn fatal_error(sqlstate: SqlState, message: impl Into<String>) -> PgWireError {
     )))
 }
 
+/// A FATAL error that ends the connection.
+pub(crate) fn fatal_info(sqlstate: SqlState, message: impl Into<String>) -> ErrorInfo {
+    error_info(SqlError::new(sqlstate, message), SEVERITY_FATAL)
+}
+
 /// The FATAL error a client gets when the server is at its connection limit.
 pub(crate) fn too_many_clients() -> ErrorInfo {
-    error_info(
-        SqlError::new(
-            SqlState::TOO_MANY_CONNECTIONS,
-            "sorry, too many clients already",
-        ),
-        SEVERITY_FATAL,
+    fatal_info(
+        SqlState::TOO_MANY_CONNECTIONS,
+        "sorry, too many clients already",
     )
 }
 

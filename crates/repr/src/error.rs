@@ -66,10 +66,12 @@ sqlstates! {
     // Class 25: invalid transaction state.
     NO_ACTIVE_SQL_TRANSACTION = "25P01";
     IN_FAILED_SQL_TRANSACTION = "25P02";
+    IDLE_IN_TRANSACTION_SESSION_TIMEOUT = "25P03";
     // Class 26: invalid SQL statement name.
     INVALID_SQL_STATEMENT_NAME = "26000";
     // Class 28: invalid authorization specification.
     INVALID_AUTHORIZATION_SPECIFICATION = "28000";
+    INVALID_PASSWORD = "28P01";
     // Class 2B: dependent privilege descriptors still exist.
     DEPENDENT_OBJECTS_STILL_EXIST = "2BP01";
     // Class 34: invalid cursor name.
@@ -121,6 +123,7 @@ sqlstates! {
     // Class 57: operator intervention.
     QUERY_CANCELED = "57014";
     ADMIN_SHUTDOWN = "57P01";
+    IDLE_SESSION_TIMEOUT = "57P05";
     // Class 58: system error.
     IO_ERROR = "58030";
     // Class XX: internal error.

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -30,7 +31,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Start the server: pgwire for psql and drivers, HTTP for /health and /metrics.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Move a running server's catalog to what a directory of .sql files defines:
     /// prints the plan (+ create, ~ replace, = unchanged, - drop), asks, applies.
     Apply(ApplyArgs),
@@ -129,6 +130,159 @@ struct ServeArgs {
     /// Compact the log into a snapshot after this many table updates (and at shutdown).
     #[arg(long, default_value_t = eddy_coord::CoordConfig::DEFAULT_SNAPSHOT_ROWS, hide = true)]
     snapshot_rows: u64,
+    #[command(flatten)]
+    security: SecurityArgs,
+}
+
+/// Who may connect over pgwire, and how.
+#[derive(clap::Args, Debug)]
+#[command(next_help_heading = "Security")]
+struct SecurityArgs {
+    /// Require a password (SCRAM-SHA-256) of every pgwire client: FILE has one
+    /// user:password line per user (split at the first colon; # starts a comment); a
+    /// password may be a SCRAM-SHA-256$... verifier as Postgres stores it. Without this
+    /// option, the environment variable EDDY_PASSWORD, if set, is the password of the
+    /// one user `eddy`. With neither, any user name connects without a password.
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<PathBuf>,
+    /// Serve TLS (sslmode=require) with this PEM certificate chain; needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Refuse pgwire connections without TLS (FATAL 28000).
+    #[arg(long, requires = "tls_cert")]
+    tls_required: bool,
+    /// Listen on an address other than loopback without a password. Without this
+    /// option, Eddy refuses to start on such an address unless a password is set.
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// The most pgwire connections served at once; further clients get FATAL 53300
+    /// `sorry, too many clients already`.
+    #[arg(long, default_value_t = eddy_pgwire::PgwireConfig::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Close a session idle this long outside a transaction block (FATAL 57P05), as
+    /// Postgres' idle_session_timeout: 500ms, 30s, 10min, 1h, or a number of
+    /// milliseconds; 0 for never.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
+    idle_session_timeout: Duration,
+    /// Close a session idle this long inside a transaction block (FATAL 25P03), as
+    /// Postgres' idle_in_transaction_session_timeout; 0 for never.
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = parse_duration)]
+    idle_in_transaction_session_timeout: Duration,
+}
+
+/// The environment variable that, without --password-file, holds the password of
+/// user [`DEFAULT_USER`].
+const PASSWORD_ENV: &str = "EDDY_PASSWORD";
+/// The user of `EDDY_PASSWORD`, and of the default URLs of the client commands.
+const DEFAULT_USER: &str = "eddy";
+
+/// A duration as Postgres' settings take them: a number of milliseconds, or a number
+/// and one of the units `us`, `ms`, `s`, `min`, `h`, `d`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| {
+        format!("invalid duration \"{text}\": expected a number and a unit, as 30s")
+    })?;
+    let unit_ms = match unit.trim() {
+        "" | "ms" => 1.0,
+        "us" => 0.001,
+        "s" => 1_000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        other => {
+            return Err(format!(
+                "invalid unit \"{other}\": valid units are us, ms, s, min, h and d"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(number * unit_ms / 1_000.0)
+        .map_err(|e| format!("invalid duration \"{text}\": {e}"))
+}
+
+impl SecurityArgs {
+    /// The pgwire settings these options ask for; reads the password, certificate and
+    /// key files, and refuses to serve without a password on an address other than
+    /// loopback unless told to.
+    fn pgwire_config(&self, pg_addr: SocketAddr) -> anyhow::Result<eddy_pgwire::PgwireConfig> {
+        let env_password = std::env::var(PASSWORD_ENV).ok();
+        let auth = match (&self.password_file, env_password) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("both --password-file and {PASSWORD_ENV} are set; use one of them")
+            }
+            (Some(path), None) => {
+                let text = std::fs::read_to_string(path).with_context(|| {
+                    format!("could not read --password-file {}", path.display())
+                })?;
+                let passwords = eddy_pgwire::Passwords::parse_file(&text)
+                    .with_context(|| format!("invalid --password-file {}", path.display()))?;
+                eddy_pgwire::Auth::Password(Arc::new(passwords))
+            }
+            (None, Some(password)) if password.is_empty() => {
+                anyhow::bail!("{PASSWORD_ENV} is set but empty")
+            }
+            (None, Some(password)) => eddy_pgwire::Auth::Password(Arc::new(
+                eddy_pgwire::Passwords::single(DEFAULT_USER, &password),
+            )),
+            (None, None) => eddy_pgwire::Auth::Trust,
+        };
+        if matches!(auth, eddy_pgwire::Auth::Trust)
+            && !pg_addr.ip().is_loopback()
+            && !self.insecure_no_auth
+        {
+            anyhow::bail!(
+                "refusing to listen on --pg-addr {pg_addr} without a password: anyone who \
+                 can reach it could read and change every table\n\
+                 HINT: set passwords with --password-file FILE or {PASSWORD_ENV}, listen on \
+                 127.0.0.1, or pass --insecure-no-auth"
+            );
+        }
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => {
+                let read = |path: &PathBuf, what: &str| {
+                    std::fs::read(path)
+                        .with_context(|| format!("could not read --{what} {}", path.display()))
+                };
+                let tls =
+                    eddy_pgwire::Tls::from_pem(&read(cert, "tls-cert")?, &read(key, "tls-key")?)
+                        .with_context(|| {
+                            format!(
+                                "invalid --tls-cert {} or --tls-key {}",
+                                cert.display(),
+                                key.display()
+                            )
+                        })?;
+                Some(tls)
+            }
+            _ => None,
+        };
+        if tls.is_none() && !pg_addr.ip().is_loopback() {
+            warn!(%pg_addr, "pgwire connections are not encrypted: set --tls-cert and --tls-key");
+        }
+        let zero_is_off = |timeout: Duration| (!timeout.is_zero()).then_some(timeout);
+        Ok(eddy_pgwire::PgwireConfig {
+            max_connections: self.max_connections.max(1),
+            auth,
+            tls,
+            plain: if self.tls_required {
+                eddy_pgwire::PlainConnections::Refused
+            } else {
+                eddy_pgwire::PlainConnections::Allowed
+            },
+            idle_session_timeout: zero_is_off(self.idle_session_timeout),
+            idle_in_transaction_session_timeout: zero_is_off(
+                self.idle_in_transaction_session_timeout,
+            ),
+            ..eddy_pgwire::PgwireConfig::default()
+        })
+    }
 }
 
 /// `--purge-freed-memory`: mimalloc purges freed pages only when the thread that freed
@@ -171,7 +325,7 @@ fn main() -> anyhow::Result<()> {
                 .thread_name("eddy-io")
                 .enable_all()
                 .build()?;
-            runtime.block_on(serve(args))
+            runtime.block_on(serve(*args))
         }
         Command::Apply(args) => client_runtime()?.block_on(views::apply_command(
             &args.dir,
@@ -205,6 +359,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or(1)
         })
         .max(1);
+    let pgwire_config = args.security.pgwire_config(args.pg_addr)?;
     let pg_listener = tokio::net::TcpListener::bind(args.pg_addr)
         .await
         .with_context(|| format!("could not listen on --pg-addr {}", args.pg_addr))?;
@@ -253,13 +408,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let pg = tokio::spawn(eddy_pgwire::serve_with_shutdown(
         pg_listener,
         Arc::new(client.clone()),
-        eddy_pgwire::PgwireConfig::default(),
+        pgwire_config.clone(),
         async move {
             let _ = shutdown_rx.wait_for(|stop| *stop).await;
         },
     ));
+    let auth = match &pgwire_config.auth {
+        eddy_pgwire::Auth::Trust => "no password",
+        eddy_pgwire::Auth::Password(_) => "password",
+    };
+    let tls = match (&pgwire_config.tls, pgwire_config.plain) {
+        (None, _) => "",
+        (Some(_), eddy_pgwire::PlainConnections::Allowed) => ", tls",
+        (Some(_), eddy_pgwire::PlainConnections::Refused) => ", tls required",
+    };
     println!(
-        "eddy listening: pgwire {}, http {}, data {}, {} worker{}",
+        "eddy listening: pgwire {} ({auth}{tls}), http {}, data {}, {} worker{}",
         args.pg_addr,
         args.http_addr,
         args.data_dir.display(),
@@ -293,5 +457,27 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = ctrl_c.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_postgres_reads_them() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_duration("0"), Ok(ms(0)));
+        assert_eq!(parse_duration("250"), Ok(ms(250)));
+        assert_eq!(parse_duration("250ms"), Ok(ms(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(ms(1500)));
+        assert_eq!(parse_duration("10min"), Ok(ms(600_000)));
+        assert_eq!(parse_duration("1h"), Ok(ms(3_600_000)));
+        assert_eq!(parse_duration("1d"), Ok(ms(86_400_000)));
+        assert!(parse_duration("10m")
+            .unwrap_err()
+            .contains("valid units are"));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
     }
 }

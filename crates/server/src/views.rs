@@ -338,8 +338,23 @@ pub async fn diff_command(view: &str, url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The connection settings of `url`, with the password of `PGPASSWORD` when the URL
+/// names none (as psql does).
+fn client_config(url: &str) -> anyhow::Result<tokio_postgres::Config> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .with_context(|| format!("invalid server URL {url}"))?;
+    if config.get_password().is_none() {
+        if let Some(password) = std::env::var_os("PGPASSWORD") {
+            config.password(password.as_encoded_bytes());
+        }
+    }
+    Ok(config)
+}
+
 async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+    let (client, connection) = client_config(url)?
+        .connect(tokio_postgres::NoTls)
         .await
         .with_context(|| format!("could not connect to {url}"))?;
     tokio::spawn(connection);
@@ -361,9 +376,10 @@ async fn run_watching(
         let (spinner, url) = (spinner.clone(), url.to_string());
         let base = spinner.message();
         tokio::spawn(async move {
-            let Ok((watch, connection)) =
-                tokio_postgres::connect(&url, tokio_postgres::NoTls).await
-            else {
+            let Ok(config) = client_config(&url) else {
+                return;
+            };
+            let Ok((watch, connection)) = config.connect(tokio_postgres::NoTls).await else {
                 return;
             };
             tokio::spawn(connection);

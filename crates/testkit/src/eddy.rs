@@ -52,6 +52,8 @@ pub struct EddyConfig {
     pub binary: PathBuf,
     /// More `eddy serve` arguments (for example `--snapshot-rows 50`).
     pub extra_args: Vec<String>,
+    /// Environment variables of the server process (for example `EDDY_PASSWORD`).
+    pub env: Vec<(String, String)>,
 }
 
 impl EddyConfig {
@@ -63,6 +65,7 @@ impl EddyConfig {
             views_dir: None,
             binary: binary.into(),
             extra_args: vec![],
+            env: vec![],
         }
     }
 
@@ -298,6 +301,10 @@ impl Eddy {
             cmd.arg("--views").arg(views);
         }
         cmd.args(&self.config.extra_args);
+        // Only what the config sets: a password in the test's own environment must
+        // not change how every other test's server starts.
+        cmd.env_remove("EDDY_PASSWORD");
+        cmd.envs(self.config.env.iter().map(|(k, v)| (k, v)));
         // Plain text in the log file, whatever the terminal.
         cmd.env("NO_COLOR", "1");
         if std::env::var_os("RUST_LOG").is_none() {
