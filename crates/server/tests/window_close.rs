@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use eddy_testkit::{Kafka, TestRecord};
+use eddy_testkit::{Isolation, Kafka, TestRecord};
 use tokio_postgres::Client;
 
 /// Waits until `sql` gives `expected`; panics with the last rows after 60 s.
@@ -43,6 +43,7 @@ const PER_REGION_FINAL: &str =
 async fn closed_windows_keep_their_rows_and_emit_once() {
     let kafka = Kafka::shared().expect("kafka");
     let topic = kafka.unique_topic("pageviews");
+    let sink_topic = kafka.unique_topic("per_region_final");
     kafka.create_topic(&topic, 1).await.expect("topic");
     let eddy = common::start_with_kafka(&kafka);
     let client = eddy.connect().await.expect("connect");
@@ -58,7 +59,9 @@ async fn closed_windows_keep_their_rows_and_emit_once() {
              CREATE TABLE users (user_id text PRIMARY KEY, region text);
              INSERT INTO users VALUES ('u1', 'east'), ('u2', 'west');
              CREATE MATERIALIZED VIEW per_region AS {select};
-             CREATE MATERIALIZED VIEW per_region_final AS {select} EMIT ON WINDOW CLOSE;"
+             CREATE MATERIALIZED VIEW per_region_final AS {select} EMIT ON WINDOW CLOSE;
+             CREATE SINK per_region_out FROM per_region_final \
+               WITH (KAFKA_TOPIC = '{sink_topic}', VALUE_FORMAT = 'JSON', ENVELOPE = 'DEBEZIUM');"
         ))
         .await
         .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
@@ -169,6 +172,47 @@ async fn closed_windows_keep_their_rows_and_emit_once() {
         &["east 09:00:00 3", "west 09:00:00 2", "north 09:01:00 2"],
     )
     .await;
+
+    // The sink of the emitting view is append-only: each window once, as created.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let messages = loop {
+        let records = kafka
+            .read_all(&sink_topic, Isolation::ReadCommitted)
+            .await
+            .expect("read sink");
+        let mut messages: Vec<serde_json::Value> = records
+            .iter()
+            .filter_map(|r| serde_json::from_slice(r.value.as_deref()?).ok())
+            .collect();
+        if messages.len() >= 3 || Instant::now() > deadline {
+            messages.sort_by_key(|m| {
+                (
+                    m["after"]["window_start"].to_string(),
+                    m["after"]["region"].to_string(),
+                )
+            });
+            break messages;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let shown: Vec<String> = messages
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {} {} {}",
+                m["op"], m["after"]["region"], m["after"]["window_start"], m["after"]["n"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            r#""c" "east" "2026-03-01 09:00:00" 3"#,
+            r#""c" "west" "2026-03-01 09:00:00" 2"#,
+            r#""c" "north" "2026-03-01 09:01:00" 2"#,
+        ],
+        "{messages:#?}"
+    );
 }
 
 /// The records a view's arrangements hold, from `/metrics`.
