@@ -73,6 +73,8 @@ pub struct StatementContext<'a> {
     /// Set while planning a view with `EMIT ON WINDOW CLOSE`: its windowed groupings
     /// emit each final row once, when the window closes (`eddy_expr::watermark`).
     pub emit_on_window_close: Cell<bool>,
+    /// A view's `WITH (retention = ...)`: how long (µs) a closed window's row stays.
+    pub window_retention_us: Cell<Option<i64>>,
     /// Every catalog item the statement's queries read, recorded as names resolve
     /// (see [`StatementContext::resolve_relation`]): what a view depends on.
     depends_on: RefCell<BTreeSet<GlobalId>>,
@@ -206,6 +208,13 @@ impl From<Typed> for CExpr {
 }
 
 impl<'a> StatementContext<'a> {
+    /// Takes a view's `WITH (...)` options for the planning of its query.
+    pub(crate) fn set_view_options(&self, options: &crate::view_options::ViewOptions) {
+        self.max_recursion.set(options.max_recursion);
+        self.emit_on_window_close.set(options.emit_on_window_close);
+        self.window_retention_us.set(options.retention_us);
+    }
+
     pub fn new(catalog: &'a dyn Catalog, pcx: &'a PlanContext, params: Params<'a>) -> Self {
         StatementContext {
             catalog,
@@ -221,6 +230,7 @@ impl<'a> StatementContext<'a> {
             next_recursive_id: Cell::new(0),
             max_recursion: Cell::new(None),
             emit_on_window_close: Cell::new(false),
+            window_retention_us: Cell::new(None),
         }
     }
 

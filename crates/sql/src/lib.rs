@@ -53,6 +53,7 @@ mod subscribe;
 mod temporal;
 mod types;
 mod unique;
+mod view_options;
 mod window;
 mod window_functions;
 

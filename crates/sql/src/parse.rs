@@ -348,7 +348,7 @@ fn add_emit_on_window_close(stmt: &mut sqlparser::ast::Statement) -> Result<(), 
         }
     };
     kept.push(SqlOption::KeyValue {
-        key: Ident::new(crate::recursive::EMIT_OPTION),
+        key: Ident::new(crate::view_options::EMIT_OPTION),
         value: Expr::value(Value::SingleQuotedString("on window close".into())),
     });
     *options = CreateTableOptions::With(kept);

@@ -1065,6 +1065,17 @@ fn plan_select(
                 false => WatermarkMode::Finalize,
             };
             rel = c.watermarked(rel, c.key_position, mode);
+            // With a retention, a closed window's row leaves once the watermark is
+            // that far past its end.
+            if let Some(retention_us) = scx.window_retention_us.get() {
+                rel = MirRelationExpr::Watermarked {
+                    input: Box::new(rel),
+                    watermark: Box::new(c.watermark.clone()),
+                    bound_column: c.key_position,
+                    offset_us: c.offset_us.saturating_add(retention_us),
+                    mode: WatermarkMode::Expire,
+                };
+            }
         }
         if global {
             rel = match prefix {

@@ -152,34 +152,6 @@ pub fn parse_max_recursion(value: &str) -> Result<u64, SqlError> {
     }
 }
 
-/// The options of `CREATE [MATERIALIZED] VIEW ... WITH (max_recursion = n)`, the only
-/// one a view takes: `Some(n)` if given.
-pub(crate) fn view_max_recursion(options: &CreateTableOptions) -> Result<Option<u64>, SqlError> {
-    let options = match options {
-        CreateTableOptions::None => return Ok(None),
-        CreateTableOptions::With(options) => options,
-        _ => return Err(SqlError::unsupported("this CREATE VIEW syntax")),
-    };
-    let mut limit = None;
-    for option in options {
-        match option {
-            SqlOption::KeyValue { key, value }
-                if key.value.eq_ignore_ascii_case(MAX_RECURSION_VAR) =>
-            {
-                let text = value.to_string();
-                limit = Some(parse_max_recursion(text.trim_matches('\''))?);
-            }
-            SqlOption::KeyValue { key, .. } if key.value.eq_ignore_ascii_case(EMIT_OPTION) => {}
-            _ => {
-                return Err(SqlError::unsupported(format!(
-                    "CREATE VIEW option {option}"
-                )))
-            }
-        }
-    }
-    Ok(limit)
-}
-
 /// `stmt` (a CREATE VIEW) with `WITH (max_recursion = limit)`: the view's text as the
 /// log keeps it, so that planning it again (after a restart, or to rebuild it) gives
 /// the same limit whatever the session's setting then.
@@ -200,34 +172,4 @@ pub(crate) fn with_max_recursion(stmt: &Statement, limit: u64) -> Statement {
         *options = CreateTableOptions::With(kept);
     }
     stmt
-}
-
-/// The view option that `EMIT ON WINDOW CLOSE` is kept as:
-/// `WITH (emit = 'on window close')`.
-pub const EMIT_OPTION: &str = "emit";
-
-/// Whether a view's options say `EMIT ON WINDOW CLOSE` (`22023` for another `emit`).
-pub(crate) fn view_emits_on_window_close(options: &CreateTableOptions) -> Result<bool, SqlError> {
-    let CreateTableOptions::With(options) = options else {
-        return Ok(false);
-    };
-    let mut emit = false;
-    for option in options {
-        if let SqlOption::KeyValue { key, value } = option {
-            if key.value.eq_ignore_ascii_case(EMIT_OPTION) {
-                let text = value.to_string();
-                let text = text.trim_matches('\'').trim();
-                let words: Vec<String> = text.split_whitespace().map(str::to_lowercase).collect();
-                if words != ["on", "window", "close"] {
-                    return Err(SqlError::new(
-                        SqlState::INVALID_PARAMETER_VALUE,
-                        format!("invalid value for view option \"emit\": \"{text}\""),
-                    )
-                    .with_hint("The one value is 'on window close' (EMIT ON WINDOW CLOSE)."));
-                }
-                emit = true;
-            }
-        }
-    }
-    Ok(emit)
 }

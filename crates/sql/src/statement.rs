@@ -125,14 +125,18 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             {
                 return Err(SqlError::unsupported("this CREATE VIEW syntax"));
             }
-            scx.max_recursion
-                .set(crate::recursive::view_max_recursion(options)?);
-            let emit = crate::recursive::view_emits_on_window_close(options)?;
-            if emit && !*materialized {
-                return Err(SqlError::unsupported("EMIT ON WINDOW CLOSE on a view that is not materialized")
-                    .with_hint("Only a materialized view keeps its rows to emit them when their window closes."));
+            let view_options = crate::view_options::ViewOptions::read(options)?;
+            if view_options.needs_closing() && !*materialized {
+                let what = match view_options.emit_on_window_close {
+                    true => "EMIT ON WINDOW CLOSE",
+                    false => "retention",
+                };
+                return Err(SqlError::unsupported(format!(
+                    "{what} on a view that is not materialized"
+                ))
+                .with_hint("Only a materialized view keeps the rows of closed windows."));
             }
-            scx.emit_on_window_close.set(emit);
+            scx.set_view_options(&view_options);
             if *or_replace && *if_not_exists {
                 return Err(SqlError::syntax(
                     "cannot combine OR REPLACE and IF NOT EXISTS",
@@ -516,8 +520,7 @@ fn plan_explain(scx: &StatementContext, stmt: &Statement) -> Result<Plan, SqlErr
             options,
             ..
         } => {
-            scx.emit_on_window_close
-                .set(crate::recursive::view_emits_on_window_close(options)?);
+            scx.set_view_options(&crate::view_options::ViewOptions::read(options)?);
             scx.in_view.set(true);
             let (expr, _, _) = query::plan_query(scx, query)?.into_relation();
             Ok(Plan::Explain {
@@ -532,25 +535,30 @@ fn plan_explain(scx: &StatementContext, stmt: &Statement) -> Result<Plan, SqlErr
     }
 }
 
-/// `EMIT ON WINDOW CLOSE` needs a grouping whose windows close: by `window_start` or
-/// `window_end` of `TUMBLE` or `HOP` over a stream's event time.
-fn check_emits_on_window_close(expr: &MirRelationExpr) -> Result<(), SqlError> {
-    let mut emits = false;
+/// `EMIT ON WINDOW CLOSE` (`emit`) and `retention` need a grouping whose windows close:
+/// by `window_start` or `window_end` of `TUMBLE` or `HOP` (or `window_end` of `SESSION`)
+/// over a stream's event time.
+fn check_closes_windows(expr: &MirRelationExpr, emit: bool) -> Result<(), SqlError> {
+    let mut closes = false;
     expr.visit(&mut |e| {
-        emits |= matches!(
+        closes |= matches!(
             e,
             MirRelationExpr::Watermarked {
-                mode: eddy_expr::WatermarkMode::EmitOnClose,
+                mode: eddy_expr::WatermarkMode::EmitOnClose | eddy_expr::WatermarkMode::Finalize,
                 ..
             }
         )
     });
-    if emits {
+    if closes {
         return Ok(());
     }
+    let what = match emit {
+        true => "EMIT ON WINDOW CLOSE",
+        false => "A view's retention",
+    };
     Err(SqlError::new(
         SqlState::FEATURE_NOT_SUPPORTED,
-        "EMIT ON WINDOW CLOSE needs a GROUP BY on the window_start or window_end of TUMBLE or HOP over a stream's event time",
+        format!("{what} needs a GROUP BY on the window_start or window_end of TUMBLE or HOP over a stream's event time"),
     )
     .with_hint(
         "Declare the stream's event time with WITH (TIMESTAMP = 'column' [, LATENESS = 'interval']) and pass that column to TUMBLE or HOP; windows close when the stream's watermark passes them.",
@@ -1573,8 +1581,8 @@ fn plan_create_view(
     let planned = query::plan_query(scx, query);
     scx.in_view.set(false);
     let (expr, mut names, _) = planned?.into_relation();
-    if scx.emit_on_window_close.get() {
-        check_emits_on_window_close(&expr)?;
+    if scx.emit_on_window_close.get() || scx.window_retention_us.get().is_some() {
+        check_closes_windows(&expr, scx.emit_on_window_close.get())?;
     }
     if column_names.len() > names.len() {
         return Err(SqlError::syntax(
