@@ -37,6 +37,14 @@
 //!   session is separated from the next by at least the gap), so the window's rows for
 //!   them do not change, and the partition's state is only its open sessions.
 //!
+//! - [`WatermarkMode::KeepExpired`] passes an update unless it is a retraction and
+//!   `t > C(b)`: over an interval join whose stream inputs expire (rows that can no
+//!   longer match anything to come), it keeps the pairs their expiry retracts. Unlike
+//!   `Finalize` it passes insertions after the close: a pair forms when its second row
+//!   comes, which may be after the first row's bound (two streams' watermarks need not
+//!   agree). It is exact when what expires is only the join's stream inputs (nothing
+//!   else in them can change a row that expired).
+//!
 //! After a restart, or for a view created over a stream with history, rows of windows
 //! that closed earlier arrive at the dataflow's first time together with the
 //! watermark: they close at that time, so they are computed once (their final rows
@@ -58,6 +66,9 @@ pub enum WatermarkMode {
     Finalize,
     /// Emit each row once, when it closes (append-only output).
     EmitOnClose,
+    /// Drop the retractions of a row after it closed (keeps an interval join's pairs
+    /// when its inputs expire).
+    KeepExpired,
 }
 
 impl WatermarkMode {
@@ -67,6 +78,7 @@ impl WatermarkMode {
             WatermarkMode::ExpireSessions { .. } => "expire_sessions",
             WatermarkMode::Finalize => "finalize",
             WatermarkMode::EmitOnClose => "emit_on_close",
+            WatermarkMode::KeepExpired => "keep_expired",
         }
     }
 }

@@ -181,6 +181,8 @@ async fn the_simple_protocol_streams_without_snapshot_and_a_query_can_be_subscri
         .await
         .expect("subscribe");
     pin_mut!(stream);
+    // Without a snapshot, only what is written after the subscription starts shows.
+    wait_for_subscribes(&eddy, 1).await;
     writer
         .execute("INSERT INTO t VALUES (7, 'g')", &[])
         .await

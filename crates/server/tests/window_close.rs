@@ -400,3 +400,150 @@ async fn closed_sessions_leave_the_window_state() {
         "the view that cannot close keeps every event in its partitions: {keeping}"
     );
 }
+
+/// An interval join of two streams (searches, then the clicks of the same user within
+/// a second) keeps every pair, and only the rows that can still match: once the
+/// clicks' watermark is a second past a search, no click to come can join it. The
+/// same join over the same topics read without event time keeps every row.
+#[tokio::test]
+async fn interval_joins_keep_pairs_and_forget_rows() {
+    let kafka = Kafka::shared().expect("kafka");
+    let searches_topic = kafka.unique_topic("searches");
+    let clicks_topic = kafka.unique_topic("clicks");
+    for topic in [&searches_topic, &clicks_topic] {
+        kafka.create_topic(topic, 1).await.expect("topic");
+    }
+    let eddy = common::start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    let join = "SELECT s.user_id, s.terms, c.url, c.ts FROM {s} s JOIN {c} c \
+                ON c.user_id = s.user_id AND c.ts BETWEEN s.ts AND s.ts + INTERVAL '1 second'";
+    let timed = join.replace("{s}", "searches").replace("{c}", "clicks");
+    let untimed = join
+        .replace("{s}", "searches_untimed")
+        .replace("{c}", "clicks_untimed");
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM searches (user_id text, terms text, ts timestamp) \
+               WITH (KAFKA_TOPIC = '{searches_topic}', VALUE_FORMAT = 'JSON', \
+                     TIMESTAMP = 'ts', LATENESS = '1 second');
+             CREATE STREAM clicks (user_id text, url text, ts timestamp) \
+               WITH (KAFKA_TOPIC = '{clicks_topic}', VALUE_FORMAT = 'JSON', \
+                     TIMESTAMP = 'ts', LATENESS = '1 second');
+             CREATE STREAM searches_untimed (user_id text, terms text, ts timestamp) \
+               WITH (KAFKA_TOPIC = '{searches_topic}', VALUE_FORMAT = 'JSON');
+             CREATE STREAM clicks_untimed (user_id text, url text, ts timestamp) \
+               WITH (KAFKA_TOPIC = '{clicks_topic}', VALUE_FORMAT = 'JSON');
+             CREATE MATERIALIZED VIEW search_then_click AS {timed};
+             CREATE MATERIALIZED VIEW search_then_click_untimed AS {untimed};"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    let plan = common::lines(
+        &client,
+        &format!("EXPLAIN CREATE MATERIALIZED VIEW x AS {timed}"),
+    )
+    .await
+    .join("\n");
+    // Searches (columns 0-2) go when the clicks' watermark passes ts + 1 s; clicks
+    // (3-5) when the searches' passes their ts; the pairs stay.
+    assert!(
+        plan.contains("Watermarked keep_expired bound=#2 + 1000001us"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("Watermarked keep_expired bound=#5 + 1us"),
+        "{plan}"
+    );
+    assert_eq!(
+        plan.matches("Watermarked expire bound=").count(),
+        2,
+        "{plan}"
+    );
+
+    // An event every 100 ms, every 10th a search, the others clicks.
+    const EVENTS: usize = 30_000;
+    const ROUND: usize = 3_000;
+    let at = |i: usize| {
+        chrono::DateTime::from_timestamp_millis(1_772_355_600_000 + 100 * i as i64)
+            .unwrap()
+            .naive_utc()
+    };
+    // A search's user clicks 100 ms later; the other clicks are other users'.
+    let user = |i: usize| match i % 10 {
+        0 | 1 => format!("u{}", (i / 10) % 50),
+        _ => format!("u{}", (i / 10 + 25) % 50),
+    };
+    let mut searches: Vec<(String, String, chrono::NaiveDateTime)> = vec![];
+    let mut clicks: Vec<(String, String, chrono::NaiveDateTime)> = vec![];
+    for round in 0..EVENTS / ROUND {
+        let (mut s_records, mut c_records) = (vec![], vec![]);
+        for i in round * ROUND..(round + 1) * ROUND {
+            let ts = at(i);
+            let text = ts.format("%Y-%m-%d %H:%M:%S%.3f");
+            if i % 10 == 0 {
+                let terms = format!("t{i}");
+                s_records.push(TestRecord::value(format!(
+                    r#"{{"user_id": "{}", "terms": "{terms}", "ts": "{text}"}}"#,
+                    user(i)
+                )));
+                searches.push((user(i), terms, ts));
+            } else {
+                let url = format!("/p{i}");
+                c_records.push(TestRecord::value(format!(
+                    r#"{{"user_id": "{}", "url": "{url}", "ts": "{text}"}}"#,
+                    user(i)
+                )));
+                clicks.push((user(i), url, ts));
+            }
+        }
+        kafka
+            .produce(&searches_topic, s_records)
+            .await
+            .expect("produce");
+        kafka
+            .produce(&clicks_topic, c_records)
+            .await
+            .expect("produce");
+    }
+    // The pairs, computed here.
+    let mut pairs: Vec<String> = vec![];
+    for (su, terms, sts) in &searches {
+        for (cu, url, cts) in &clicks {
+            if su == cu && cts >= sts && *cts <= *sts + chrono::TimeDelta::seconds(1) {
+                pairs.push(format!(
+                    "{su} {terms} {url} {}",
+                    cts.format("%Y-%m-%d %H:%M:%S%.3f")
+                ));
+            }
+        }
+    }
+    pairs.sort();
+    assert_eq!(pairs.len(), EVENTS / 10, "a pair per search");
+    let count = pairs.len().to_string();
+    wait_for(
+        &client,
+        "SELECT count(*) FROM search_then_click_untimed",
+        &[&count],
+    )
+    .await;
+    wait_for(&client, "SELECT count(*) FROM search_then_click", &[&count]).await;
+    let mut got = common::lines(
+        &client,
+        "SELECT user_id, terms, url, to_char(ts, 'YYYY-MM-DD HH24:MI:SS.MS') FROM search_then_click",
+    )
+    .await;
+    got.sort();
+    assert_eq!(got, pairs);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let timed = arrangement_records(&eddy, "search_then_click").expect("records");
+    let untimed = arrangement_records(&eddy, "search_then_click_untimed").expect("records");
+    eprintln!("after {EVENTS} events, {count} pairs: timed {timed} records, untimed {untimed}");
+    assert!(
+        untimed > EVENTS as u64,
+        "the join without event time keeps every event: {untimed}"
+    );
+    assert!(
+        3 * timed < untimed,
+        "the interval join holds {timed} records (the other {untimed}) for {count} pairs"
+    );
+}

@@ -368,7 +368,8 @@ async fn stock_statistics_in_hopping_windows() {
 }
 
 /// (5) Click-stream enrichment: clicks LEFT JOIN profiles, JOIN the searches of the
-/// same user in the second before each click (both ends included).
+/// same user in the second before each click (both ends included). The searches leave
+/// the join once the clicks' watermark is a second past them (`interval_join.rs`).
 #[tokio::test]
 async fn clicks_enriched_with_profiles_and_searches_within_a_second() {
     let kafka = Kafka::shared().expect("kafka");
@@ -435,14 +436,23 @@ async fn clicks_enriched_with_profiles_and_searches_within_a_second() {
             format_ts(at_ms(*ms))
         ))
     };
+    // `closed`: the clicks' watermark (ms) when the profiles changed, and the profiles
+    // before: a search the watermark had passed by more than a second could match no
+    // click to come, so it had left the join, and its pairs keep the tiers they had.
+    type Closed<'a> = Option<(i64, &'a BTreeMap<String, String>)>;
     let expected = |clicks: &[(String, String, i64)],
                     searches: &[(String, String, i64)],
-                    profiles: &BTreeMap<String, String>|
+                    profiles: &BTreeMap<String, String>,
+                    closed: Closed|
      -> Vec<String> {
         let mut rows = vec![];
         for (cu, url, cms) in clicks {
             for (su, terms, sms) in searches {
                 if cu == su && *sms <= *cms && *cms <= sms + 1000 {
+                    let profiles = match closed {
+                        Some((watermark, before)) if sms + 1001 <= watermark => before,
+                        _ => profiles,
+                    };
                     let tier = profiles.get(cu).map_or("NULL", String::as_str);
                     rows.push(format!(
                         "{cu} {tier} {terms} {url} {}",
@@ -469,7 +479,7 @@ async fn clicks_enriched_with_profiles_and_searches_within_a_second() {
         )
         .await
         .expect("produce");
-    let first = expected(&clicks[..half_c], &searches[..half_s], &profiles);
+    let first = expected(&clicks[..half_c], &searches[..half_s], &profiles, None);
     let edges = clicks[..half_c]
         .iter()
         .filter(|(u, _, c)| {
@@ -484,6 +494,8 @@ async fn clicks_enriched_with_profiles_and_searches_within_a_second() {
         first.len()
     );
     wait_for(&client, SQL, first).await;
+    let watermark = clicks[..half_c].iter().map(|c| c.2).max().unwrap() - 5_000;
+    let before = profiles.clone();
 
     // A profile changes, one appears; then the rest of both streams.
     kafka
@@ -509,7 +521,14 @@ async fn clicks_enriched_with_profiles_and_searches_within_a_second() {
         )
         .await
         .expect("produce");
-    wait_for(&client, SQL, expected(&clicks, &searches, &profiles)).await;
+    let closed = Some((watermark, &before));
+    let all = expected(&clicks, &searches, &profiles, closed);
+    assert_ne!(
+        all,
+        expected(&clicks, &searches, &profiles, None),
+        "some pair keeps the tier it had"
+    );
+    wait_for(&client, SQL, all).await;
 }
 
 /// (6) Sessions per user with a 30-minute gap, over out-of-order and late events; an

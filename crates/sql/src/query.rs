@@ -932,21 +932,7 @@ fn window_closing(
         let item = scope.items.get(*c).filter(|i| i.level == 0)?;
         item.event_bound.map(|b| (k, *c, b))
     })?;
-    let watermarks = scx
-        .catalog
-        .resolve_item(Some("pg_catalog"), "eddy_watermarks")?;
-    let oid = crate::catalog::item_oid(bound.source)?;
-    let source_oid = MirScalarExpr::Column(1).call_binary(
-        MirScalarExpr::literal(Datum::Oid(oid), ScalarType::Oid.nullable(false)),
-        BinaryFunc::Eq,
-    );
-    let watermark = MirRelationExpr::Get {
-        id: watermarks.id,
-        typ: watermarks.desc.types.clone(),
-        name: watermarks.name.clone(),
-    }
-    .filter(vec![source_oid])
-    .project(vec![2]);
+    let watermark = crate::window::watermark_of(scx, bound.source)?;
     Some(WindowClosing {
         key_position,
         input_column,
@@ -1920,7 +1906,17 @@ fn plan_table_factor(
                 }
                 None => table,
             };
-            Ok((expr, Scope::from_names(Some(table), &names)))
+            let mut scope = Scope::from_names(Some(table), &names);
+            // A stream's event time bounds itself: every row's event is before it
+            // plus a microsecond (an interval join between streams closes by it).
+            if let Some((source, column)) = crate::window::stream_event_time(scx, name, &expr) {
+                scope.items[column].event_bound = Some(crate::scope::EventBound {
+                    source,
+                    offset_us: 1,
+                    session: false,
+                });
+            }
+            Ok((expr, scope))
         }
         // LATERAL with nothing to its left reads nothing (a LATERAL item after others
         // is planned in `lateral.rs`).
@@ -2133,11 +2129,25 @@ fn plan_join(
                     None => predicates.push(c),
                 }
             }
-            let matched = MirRelationExpr::Join {
-                inputs: vec![left.clone(), right.clone()],
-                equivalences,
-            }
-            .filter(predicates);
+            let (mut join_left, mut join_right) = (left.clone(), right.clone());
+            let keep = match kind {
+                JoinKind::Inner => crate::interval_join::bound(
+                    scx,
+                    &scope,
+                    &mut join_left,
+                    &mut join_right,
+                    left_arity,
+                    &predicates,
+                ),
+                _ => crate::interval_join::KeepPairs::default(),
+            };
+            let matched = keep.apply(
+                MirRelationExpr::Join {
+                    inputs: vec![join_left, join_right],
+                    equivalences,
+                }
+                .filter(predicates),
+            );
             (matched, Some(right))
         }
         // The optimizer pushes the conditions into the product's join.

@@ -266,6 +266,17 @@ fn event_stream(
     input: &MirRelationExpr,
     ts: &MirScalarExpr,
 ) -> Option<GlobalId> {
+    let (id, column) = stream_event_time(scx, relation, input)?;
+    (*ts == MirScalarExpr::Column(column)).then_some(id)
+}
+
+/// The stream `input` (what `relation` names, planned) reads, and its event-time
+/// column, when it is a stream with an event time.
+pub(crate) fn stream_event_time(
+    scx: &StatementContext,
+    relation: &ObjectName,
+    input: &MirRelationExpr,
+) -> Option<(GlobalId, usize)> {
     let MirRelationExpr::Get { id, .. } = input else {
         return None;
     };
@@ -274,7 +285,30 @@ fn event_stream(
         .catalog
         .resolve_item(name.schema.as_deref(), &name.item)?;
     let column = item.event_time?;
-    (item.id == *id && *ts == MirScalarExpr::Column(column)).then_some(item.id)
+    (item.id == *id).then_some((item.id, column))
+}
+
+/// Stream `source`'s watermark as a relation: one `timestamptz` column, at most one
+/// row (`eddy_watermarks`); `None` where that relation is unknown (a catalog without
+/// it).
+pub(crate) fn watermark_of(scx: &StatementContext, source: GlobalId) -> Option<MirRelationExpr> {
+    let watermarks = scx
+        .catalog
+        .resolve_item(Some("pg_catalog"), "eddy_watermarks")?;
+    let oid = crate::catalog::item_oid(source)?;
+    let source_oid = MirScalarExpr::Column(1).call_binary(
+        MirScalarExpr::literal(Datum::Oid(oid), ScalarType::Oid.nullable(false)),
+        BinaryFunc::Eq,
+    );
+    Some(
+        MirRelationExpr::Get {
+            id: watermarks.id,
+            typ: watermarks.desc.types.clone(),
+            name: watermarks.name.clone(),
+        }
+        .filter(vec![source_oid])
+        .project(vec![2]),
+    )
 }
 
 /// The bounds of a `TUMBLE` or `HOP` window's `window_start` and `window_end`, when

@@ -38,7 +38,8 @@ pub(crate) fn render_watermarked<'s>(
 ) -> Rendered<'s> {
     let marks = watermark.oks.inner.broadcast();
     let oks = match &mode {
-        WatermarkMode::EmitOnClose => {
+        // The modes that decide on a row's net change at a time see all of its updates.
+        WatermarkMode::EmitOnClose | WatermarkMode::Finalize | WatermarkMode::KeepExpired => {
             let exchange = Exchange::new(|update: &(Row, Time, Diff)| update.0.hashed());
             closing(
                 name,
@@ -128,13 +129,20 @@ where
                         let Some(time) = next.filter(complete) else {
                             break;
                         };
-                        let rows = pending_rows.remove(&time).unwrap_or_default();
+                        let mut rows = pending_rows.remove(&time).unwrap_or_default();
+                        consolidate(&mut rows);
                         let marks = pending_marks.remove(&time).unwrap_or_default();
                         closer.step(time, rows, marks, &mut out);
-                        for (row, at, diff) in out.drain(..) {
-                            output
-                                .session(&capabilities.delayed(&at))
-                                .give((row, at, diff));
+                        // One session per time out (`time`, and `time + 1` for
+                        // expiries), not one per update.
+                        out.sort_by_key(|(_, at, _)| *at);
+                        let mut updates = out.drain(..).peekable();
+                        while let Some(&(_, at, _)) = updates.peek() {
+                            let capability = capabilities.delayed(&at);
+                            let mut session = output.session(&capability);
+                            while let Some(update) = updates.next_if(|u| u.1 == at) {
+                                session.give(update);
+                            }
                         }
                     }
                     let joint = rows_frontier
@@ -148,6 +156,22 @@ where
             },
         )
         .as_collection()
+}
+
+/// Sums the diffs of equal rows and drops those that cancel: an operator upstream may
+/// send one row's net change at a time as several updates (a join, `+1` and `-1`
+/// from two batches), and a rule on the sign of a change must see the sum.
+fn consolidate(rows: &mut Vec<(Row, Diff)>) {
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(Row, Diff)> = Vec::with_capacity(rows.len());
+    for (row, diff) in rows.drain(..) {
+        match out.last_mut() {
+            Some((last, sum)) if *last == row => *sum += diff,
+            _ => out.push((row, diff)),
+        }
+    }
+    out.retain(|(_, diff)| *diff != 0);
+    *rows = out;
 }
 
 /// What one worker's operator knows: the watermark now, and the rows it holds.
@@ -346,6 +370,13 @@ impl Closer {
                     out.push((row, time + 1, -diff));
                 }
             }
+            WatermarkMode::KeepExpired => {
+                for (row, diff) in rows {
+                    if diff > 0 || !self.bound(&row).is_some_and(closed_before) {
+                        out.push((row, time, diff));
+                    }
+                }
+            }
             WatermarkMode::Finalize => {
                 for (row, diff) in rows {
                     if !self.bound(&row).is_some_and(closed_before) {
@@ -484,6 +515,33 @@ mod tests {
             &mut out,
         );
         assert_eq!(out, vec![(row(101, 2), 6, 1)]);
+    }
+
+    #[test]
+    fn keep_expired_drops_only_retractions_after_the_close() {
+        let mut c = Closer::new(WatermarkMode::KeepExpired, 0, 0);
+        let mut out = vec![];
+        c.step(5, vec![(row(100, 1), 1)], vec![(Some(100), 1)], &mut out);
+        c.step(
+            6,
+            vec![(row(100, 1), -1), (row(90, 2), 1)],
+            vec![],
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            vec![(row(100, 1), 5, 1), (row(90, 2), 6, 1)],
+            "a pair formed after the close passes; a retraction after it does not"
+        );
+    }
+
+    #[test]
+    fn keep_expired_decides_on_a_rows_net_change() {
+        // A join may send a change that nets to nothing as `-1` and `+1`: dropping the
+        // retraction alone would double the row.
+        let mut rows = vec![(row(100, 1), -1), (row(90, 2), 1), (row(100, 1), 1)];
+        consolidate(&mut rows);
+        assert_eq!(rows, vec![(row(90, 2), 1)]);
     }
 
     #[test]
