@@ -39,6 +39,7 @@ use eddy_testkit::{Eddy, EddyConfig, Postgres};
 use rand::{Rng, SeedableRng};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
+mod broker;
 mod joins;
 mod kafka;
 mod postgres;
