@@ -23,7 +23,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_postgres::{Client, SimpleQueryMessage, SimpleQueryRow, SimpleQueryStream};
 
-use crate::{eddy_binary, now_us, scalar, Args};
+use crate::{eddy_binary, ms, now_us, percentile, scalar, Args};
 
 /// How often a load's view is read: often enough to time a load of seconds to within
 /// 1-2%, seldom enough that the reads (each a one-off dataflow on the workers) do not
@@ -422,6 +422,29 @@ pub(crate) struct SteadyRun {
     pub sent_rate: f64,
     /// Produce -> visible latencies after the warm-up, sorted.
     pub latencies: Vec<Duration>,
+}
+
+impl SteadyRun {
+    /// `sent 10000 messages at 9998/s; produce -> visible: p50 .. ms, p99 .. ms, max ..`.
+    pub fn summary(&self, what: &str) -> String {
+        format!(
+            "sent {} {what} at {:.0}/s; produce -> visible: {}, max {:.1} ms over {} samples",
+            self.sent,
+            self.sent_rate,
+            p50_p99(&self.latencies),
+            ms(*self.latencies.last().expect("samples")),
+            self.latencies.len()
+        )
+    }
+}
+
+/// `p50 1.2 ms, p99 3.4 ms` of sorted latencies.
+pub(crate) fn p50_p99(sorted: &[Duration]) -> String {
+    format!(
+        "p50 {:.1} ms, p99 {:.1} ms",
+        ms(percentile(sorted, 0.5)),
+        ms(percentile(sorted, 0.99))
+    )
 }
 
 /// Sends `load` made by `message` from a producer thread while reading `rows` (a

@@ -38,10 +38,10 @@ use eddy_testkit::Kafka;
 use tokio_postgres::Client;
 
 use crate::broker::{
-    broker_name, produce_all, raw_consume_rate, raw_latency, start_broker, start_eddy,
+    broker_name, p50_p99, produce_all, raw_consume_rate, raw_latency, start_broker, start_eddy,
     subscribe_latency, wait_for_total, SteadyLoad, SteadyMessage, WAIT,
 };
-use crate::{load, ms, percentile, rss_bytes, scalar, Args};
+use crate::{load, rss_bytes, scalar, Args};
 
 /// Distinct keys of the throughput view.
 const GROUPS: u64 = 1_000;
@@ -130,9 +130,8 @@ async fn latency(args: &Args, kafka: &Kafka) -> Result<()> {
     kafka.create_topic(&load.topic, load.partitions).await?;
     let raw = tokio::task::block_in_place(|| raw_latency(kafka, &load, &*message))?;
     println!(
-        "  baseline: produce -> a plain rdkafka consumer: p50 {:.1} ms, p99 {:.1} ms",
-        ms(percentile(&raw, 0.5)),
-        ms(percentile(&raw, 0.99)),
+        "  baseline: produce -> a plain rdkafka consumer: {}",
+        p50_p99(&raw)
     );
     load.topic = kafka.unique_topic("bench-latency");
     kafka.create_topic(&load.topic, load.partitions).await?;
@@ -162,17 +161,7 @@ async fn latency(args: &Args, kafka: &Kafka) -> Result<()> {
         Ok(vec![row.get(4).context("sent_us")?.parse()?])
     })
     .await?;
-    let latencies = &run.latencies;
-    println!(
-        "  sent {} messages at {:.0} msg/s; produce -> visible: p50 {:.1} ms, p99 {:.1} ms, \
-         max {:.1} ms over {} samples (aim p99 < 50 ms)",
-        run.sent,
-        run.sent_rate,
-        ms(percentile(latencies, 0.5)),
-        ms(percentile(latencies, 0.99)),
-        ms(*latencies.last().expect("samples")),
-        latencies.len()
-    );
+    println!("  {} (aim p99 < 50 ms)", run.summary("messages"));
     Ok(())
 }
 

@@ -58,10 +58,10 @@ use eddy_testkit::{Eddy, Kafka};
 use tokio_postgres::Client;
 
 use crate::broker::{
-    broker_name, produce_all, raw_consume_rate, raw_latency, start_broker, start_eddy,
+    broker_name, p50_p99, produce_all, raw_consume_rate, raw_latency, start_broker, start_eddy,
     subscribe_latency, wait_for_total, SteadyLoad, SteadyMessage,
 };
-use crate::{ms, percentile, rss_bytes, scalar, Args};
+use crate::{rss_bytes, scalar, Args};
 
 /// Events per event-second of the produced streams.
 const EVENTS_PER_SECOND: u64 = 1_000;
@@ -480,9 +480,8 @@ async fn latency(args: &Args, kafka: &Kafka) -> Result<()> {
     let raw_message = steady_click(Arc::default());
     let raw = tokio::task::block_in_place(|| raw_latency(kafka, &load, &*raw_message))?;
     println!(
-        "  baseline: produce -> a plain rdkafka consumer: p50 {:.1} ms, p99 {:.1} ms",
-        ms(percentile(&raw, 0.5)),
-        ms(percentile(&raw, 0.99)),
+        "  baseline: produce -> a plain rdkafka consumer: {}",
+        p50_p99(&raw)
     );
     load.topic = kafka.unique_topic("bench-clicks-latency");
     kafka.create_topic(&load.topic, 1).await?;
@@ -528,16 +527,6 @@ async fn latency(args: &Args, kafka: &Kafka) -> Result<()> {
         w.total,
         run.sent
     );
-    let latencies = &run.latencies;
-    println!(
-        "  sent {} clicks at {:.0}/s; produce -> visible: p50 {:.1} ms, p99 {:.1} ms, \
-         max {:.1} ms over {} samples",
-        run.sent,
-        run.sent_rate,
-        ms(percentile(latencies, 0.5)),
-        ms(percentile(latencies, 0.99)),
-        ms(*latencies.last().expect("samples")),
-        latencies.len()
-    );
+    println!("  {}", run.summary("clicks"));
     Ok(())
 }
