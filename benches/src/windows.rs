@@ -16,7 +16,9 @@
 //!    reads them; the baseline is a plain rdkafka consumer's rate reading the same topic
 //!    (the fastest of three reads, decoding nothing). Then, for each `--workers` count
 //!    and workload, a fresh server is timed from `CREATE STREAM` (with the view) until
-//!    the view holds every event, checked by an exact total:
+//!    the view holds every event, checked by an exact total (with the server's peak
+//!    resident memory meanwhile, sampled every 20 ms: the backlog is read in large
+//!    batches):
 //!    - workload 2: clicks per user ([`USERS`]) per 10-minute `TUMBLE` window;
 //!      `sum(n)` = events;
 //!    - workload 3: page views per region per minute: the stream `TUMBLE`d LEFT JOIN a
@@ -27,10 +29,11 @@
 //!      `HOP` windows advancing every second; each event is in five windows, so
 //!      `sum(trades)` = 5 × events.
 //! 2. Memory: workload 2 on one server while its topic grows to each of
-//!    `--windows-memory-events` events: at each mark, once the view counts every event,
-//!    the server's resident memory, the view's `eddy_view_arrangement_records` and
-//!    rows, the events the stream read (`eddy_source_messages_total`) and its
-//!    watermark. Closed windows' reduction state is released once the watermark passes
+//!    `--windows-memory-events` events, produced [`MEMORY_CHUNK`] at a time and each
+//!    chunk read before the next (a bounded backlog): at each mark, once the view counts
+//!    every event, the server's resident memory (and its peak since the previous
+//!    mark), the view's `eddy_view_arrangement_records` and rows, the events the stream
+//!    read (`eddy_source_messages_total`) and its watermark. Closed windows' reduction state is released once the watermark passes
 //!    them (`eddy_expr::watermark`), but a stream still keeps every event (no retention
 //!    yet), so RSS is expected to grow with the events while the window state should
 //!    not; the phase prints both and leaves the verdict to the numbers.
@@ -49,6 +52,7 @@
 //! Eddy share this machine's cores, as the figures do.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -76,6 +80,10 @@ const USERS: u64 = 1_000;
 const REGIONS: u64 = 10;
 /// Tickers of workload 4.
 const TICKERS: u64 = 100;
+/// How often [`PeakRss`] reads a server's resident memory.
+const RSS_SAMPLE_INTERVAL: Duration = Duration::from_millis(20);
+/// Events the memory run produces at a time, each chunk read before the next.
+const MEMORY_CHUNK: u64 = 500_000;
 /// Workload 2's window, in ms, as its view says: `INTERVAL '10 minutes'`.
 const CLICK_WINDOW_MS: i64 = 600_000;
 
@@ -297,26 +305,62 @@ async fn throughput(args: &Args, kafka: &Kafka) -> Result<()> {
             if let Some(setup) = workload.setup {
                 client.batch_execute(&setup()).await?;
             }
+            let peak = PeakRss::start(eddy.pid().context("eddy pid")?);
             let started = Instant::now();
             client.batch_execute(&workload.create_sql(&topic)).await?;
             let elapsed = workload
                 .wait_for_events(&eddy, &client, events, started)
                 .await?;
+            let peak = peak.stop().await?;
             let rate = events as f64 / elapsed.as_secs_f64();
             println!(
-                "    {workers} worker(s): {rate:.0} events/s ({:.2} s), {:.1}% of raw consume",
+                "    {workers} worker(s): {rate:.0} events/s ({:.2} s), {:.1}% of raw consume; \
+                 peak RSS {:.0} MiB",
                 elapsed.as_secs_f64(),
-                100.0 * rate / raw_rate
+                100.0 * rate / raw_rate,
+                mib(peak)
             );
         }
     }
     Ok(())
 }
 
+/// The largest resident memory of a process, sampled every [`RSS_SAMPLE_INTERVAL`]
+/// from `start` until `stop`.
+struct PeakRss {
+    stop: Arc<AtomicBool>,
+    sampler: tokio::task::JoinHandle<Result<u64>>,
+}
+
+impl PeakRss {
+    fn start(pid: u32) -> PeakRss {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sampler = tokio::spawn({
+            let stop = Arc::clone(&stop);
+            async move {
+                let mut peak = rss_bytes(pid)?;
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(RSS_SAMPLE_INTERVAL).await;
+                    peak = peak.max(rss_bytes(pid)?);
+                }
+                Ok(peak)
+            }
+        });
+        PeakRss { stop, sampler }
+    }
+
+    async fn stop(self) -> Result<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.sampler.await?
+    }
+}
+
 /// What the memory run reads at a mark.
 struct MemoryMark {
     events: u64,
     rss: u64,
+    /// The largest RSS seen while the events since the previous mark were read.
+    rss_peak: u64,
     view_records: Option<u64>,
     view_rows: String,
     stream_events: Option<u64>,
@@ -324,12 +368,13 @@ struct MemoryMark {
 }
 
 impl MemoryMark {
-    async fn read(eddy: &Eddy, client: &Client, events: u64) -> Result<MemoryMark> {
+    async fn read(eddy: &Eddy, client: &Client, events: u64, rss_peak: u64) -> Result<MemoryMark> {
         let pid = eddy.pid().context("eddy pid")?;
         let w = &CLICKS;
         Ok(MemoryMark {
             events,
             rss: rss_bytes(pid)?,
+            rss_peak,
             view_records: metric(eddy, "eddy_view_arrangement_records", "view", w.view)?,
             view_rows: scalar(client, &format!("SELECT count(*) FROM {}", w.view))
                 .await?
@@ -374,34 +419,43 @@ async fn memory(args: &Args, kafka: &Kafka) -> Result<()> {
     let client = eddy.connect().await?;
     client.batch_execute(&w.create_sql(&topic)).await?;
     let empty = rss_bytes(eddy.pid().context("eddy pid")?)?;
+    let pid = eddy.pid().context("eddy pid")?;
     let mut produced = 0;
     let mut readings = Vec::new();
     for &mark in marks {
-        let from = produced;
-        produce_all(kafka, &topic, mark - from, move |i| {
-            (0, None, click(from + i).into_bytes())
-        })
-        .await?;
-        produced = mark;
-        w.wait_for_events(&eddy, &client, mark, Instant::now())
+        let peak = PeakRss::start(pid);
+        // In chunks, each read before the next is produced: the backlog, and the memory
+        // its batches take, stay bounded.
+        while produced < mark {
+            let from = produced;
+            let to = mark.min(from + MEMORY_CHUNK);
+            produce_all(kafka, &topic, to - from, move |i| {
+                (0, None, click(from + i).into_bytes())
+            })
             .await?;
+            produced = to;
+            w.wait_for_events(&eddy, &client, to, Instant::now())
+                .await?;
+        }
+        let peak = peak.stop().await?;
         // Let the last batches' garbage go and the windows' release reach the workers.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        readings.push(MemoryMark::read(&eddy, &client, mark).await?);
+        readings.push(MemoryMark::read(&eddy, &client, mark, peak).await?);
     }
     println!(
         "  RSS with the stream and view created, no events: {:.1} MiB",
         mib(empty)
     );
     println!(
-        "  {:>10}  {:>10}  {:>14}  {:>9}  {:>13}  watermark",
-        "events", "RSS MiB", "view records", "view rows", "stream events"
+        "  {:>10}  {:>10}  {:>13}  {:>14}  {:>9}  {:>13}  watermark",
+        "events", "RSS MiB", "peak RSS MiB", "view records", "view rows", "stream events"
     );
     for r in &readings {
         println!(
-            "  {:>10}  {:>10.1}  {:>14}  {:>9}  {:>13}  {}",
+            "  {:>10}  {:>10.1}  {:>13.1}  {:>14}  {:>9}  {:>13}  {}",
             r.events,
             mib(r.rss),
+            mib(r.rss_peak),
             or_missing(r.view_records),
             r.view_rows,
             or_missing(r.stream_events),
