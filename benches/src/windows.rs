@@ -477,7 +477,8 @@ async fn memory(args: &Args, kafka: &Kafka) -> Result<()> {
     }
     println!(
         "  (view records: the view's arrangements, its closed windows' rows included; the \
-         stream keeps every event it read, no retention yet, so RSS grows with the stream)"
+         stream keeps every event it read, no retention yet, so RSS is expected to grow with \
+         the stream; RSS at a mark includes what the allocator kept from the load's peak)"
     );
     Ok(())
 }
