@@ -25,6 +25,13 @@
 //!    of `--pg-rates` transactions/s, beside Postgres' `REFRESH MATERIALIZED VIEW` of
 //!    the same view, on a private upstream cluster.
 //!
+//! 9. Windows (`windows.rs`): event-time windowed views over Kafka streams (issue 10):
+//!    throughput of three workloads (clicks per user per 10-minute `TUMBLE`, page views
+//!    per region per minute through a LEFT JOIN with a table, ticker statistics in
+//!    5-second `HOP` windows) beside a plain consumer's rate; resident memory, the
+//!    view's arrangement records and the stream's events as its topic grows; and
+//!    produce -> visible latency of the clicks view under a steady rate.
+//!
 //! Targets (from the foundation issue): p99 < 10 ms; at least 100x less time than
 //! Postgres per small change; at most 200 bytes per table row. Kafka (issue 7): at least
 //! 50% of the raw consume rate and 0.3M msg/s on 2 workers; p99 < 50 ms at 10k msg/s.
@@ -39,10 +46,12 @@ use eddy_testkit::{Eddy, EddyConfig, Postgres};
 use rand::{Rng, SeedableRng};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
+mod broker;
 mod joins;
 mod kafka;
 mod postgres;
 mod prepared;
+mod windows;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -51,7 +60,8 @@ mod prepared;
              16-table chain and 8-dimension star joins beside Postgres, and Kafka ingest, \
              latency and upsert-table memory beside a plain consumer and an INSERTed table, and \
              Postgres CDC snapshot speed and COMMIT -> view freshness beside COPY and \
-             REFRESH MATERIALIZED VIEW"
+             REFRESH MATERIALIZED VIEW, and event-time windowed views over Kafka beside a plain \
+             consumer"
 )]
 struct Args {
     /// Rows in `orders` (and in the memory table).
@@ -117,20 +127,34 @@ struct Args {
     /// replication stream only when the WAL writer flushes it.
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     pg_synchronous_commit: String,
-    /// Worker counts to measure ingest and kafka throughput with (the latency, prepared,
-    /// joins, kafka latency and postgres phases use the first).
+    /// Events produced for each workload of the windows phase's throughput runs.
+    #[arg(long, default_value_t = 1_000_000)]
+    windows_events: u64,
+    /// Sizes (in events, increasing) the windows phase's memory run grows its stream to,
+    /// reading the memory at each.
+    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+    windows_memory_events: Vec<u64>,
+    /// Events per second in the windows phase's latency run.
+    #[arg(long, default_value_t = 10_000)]
+    windows_rate: u64,
+    /// Seconds the windows phase's latency run produces for (the first is warm-up).
+    #[arg(long, default_value_t = 10)]
+    windows_latency_secs: u64,
+    /// Worker counts to measure ingest, kafka and windows throughput with (the latency, prepared,
+    /// joins, kafka latency, postgres and windows memory and latency runs use the first).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
     workers: Vec<usize>,
     /// The eddy binary [default: target/release/eddy next to this binary].
     #[arg(long)]
     eddy: Option<PathBuf>,
     /// Run only these phases [default: all]; the latency and baseline phases need the
-    /// ingest phase's data; the prepared, joins, kafka and postgres phases start their
-    /// own servers (kafka also its own broker, postgres its own upstream cluster).
+    /// ingest phase's data; the prepared, joins, kafka, postgres and windows phases start
+    /// their own servers (kafka and windows also their own broker, postgres its own
+    /// upstream cluster).
     #[arg(
         long,
         value_delimiter = ',',
-        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres"]
+        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres", "windows"]
     )]
     only: Vec<String>,
 }
@@ -459,6 +483,10 @@ async fn main() -> Result<()> {
 
     if args.runs("postgres") {
         postgres::run(&args).await?;
+    }
+
+    if args.runs("windows") {
+        windows::run(&args).await?;
     }
     Ok(())
 }
