@@ -18,7 +18,13 @@
 //! - [`WatermarkMode::Expire`] passes it, and retracts it at `max(t, C(b)) + 1`: one
 //!   tick after the row's window closed. Below a reduction it releases the window's
 //!   state; the reduction's output retracts the window's row at that tick, which the
-//!   `Finalize` above it drops, so readers keep the final row.
+//!   `Finalize` above it drops, so readers keep the final row. An update with
+//!   `t > C(b)` is dropped instead: it can only re-derive a row the window no longer
+//!   counts (a table the stream was joined with changed), and passing it would put a
+//!   transient change (a negative count) into a closed window's state.
+//! - [`WatermarkMode::ExpireArrivals`] is `Expire` that passes every update, even after
+//!   the close (retracted a tick later): under an interval join, an event that comes
+//!   after its bound can still pair with the rows already there.
 //! - [`WatermarkMode::Finalize`] passes it only if `t <= C(b)`: updates to a row that
 //!   closed before `t` are dropped. What a window's row was when it closed is what the
 //!   view keeps, whatever happens to its inputs later (the expiry above, and a change
@@ -56,8 +62,12 @@ use serde::{Deserialize, Serialize};
 /// What a [`crate::MirRelationExpr::Watermarked`] does with its input's updates.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum WatermarkMode {
-    /// Retract each row one tick after it closes (releases state below a reduction).
+    /// Retract each row one tick after it closes (releases state below a reduction);
+    /// drop updates after the close.
     Expire,
+    /// Retract each row one tick after it closes, or after it comes when that is
+    /// later (releases an interval join's inputs).
+    ExpireArrivals,
     /// Retract each closed session's rows one tick after it closes; sessions are cut
     /// per partition of the `partition_key` columns (released below a `SESSION`
     /// window).
@@ -75,6 +85,7 @@ impl WatermarkMode {
     pub fn name(&self) -> &'static str {
         match self {
             WatermarkMode::Expire => "expire",
+            WatermarkMode::ExpireArrivals => "expire_arrivals",
             WatermarkMode::ExpireSessions { .. } => "expire_sessions",
             WatermarkMode::Finalize => "finalize",
             WatermarkMode::EmitOnClose => "emit_on_close",

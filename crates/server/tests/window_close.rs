@@ -455,7 +455,7 @@ async fn interval_joins_keep_pairs_and_forget_rows() {
         "{plan}"
     );
     assert_eq!(
-        plan.matches("Watermarked expire bound=").count(),
+        plan.matches("Watermarked expire_arrivals bound=").count(),
         2,
         "{plan}"
     );

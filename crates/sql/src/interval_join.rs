@@ -10,7 +10,7 @@
 //! - a left row `a` is done once the right watermark reaches `a - lo + 1µs`.
 //!
 //! A side whose rows come from its stream alone (nothing else in that input can
-//! change a row) then gets an `Expire` by that bound (its rows leave the join's
+//! change a row) then gets an `ExpireArrivals` by that bound (its rows leave the join's
 //! arrangement), and the join's output a `KeepExpired` by the same bound, which drops
 //! the retractions the expiry causes and so keeps every pair
 //! (`eddy_expr::watermark`). Without a finite bound on its side, or with a table in
@@ -80,7 +80,7 @@ pub(crate) fn bound(
                         offset_us: 1i64.saturating_sub(lo),
                         watermark,
                     };
-                    *left = e.wrap(take(left), a, WatermarkMode::Expire);
+                    *left = e.wrap(take(left), a, WatermarkMode::ExpireArrivals);
                     expiries.push(e);
                 }
             }
@@ -91,7 +91,7 @@ pub(crate) fn bound(
                         offset_us: hi.saturating_add(1),
                         watermark,
                     };
-                    *right = e.wrap(take(right), b - left_arity, WatermarkMode::Expire);
+                    *right = e.wrap(take(right), b - left_arity, WatermarkMode::ExpireArrivals);
                     expiries.push(e);
                 }
             }

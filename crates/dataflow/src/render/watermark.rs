@@ -354,9 +354,14 @@ impl Closer {
                     }
                 }
             }
-            WatermarkMode::Expire => {
+            WatermarkMode::Expire | WatermarkMode::ExpireArrivals => {
+                let drop_closed = self.mode == WatermarkMode::Expire;
                 for (row, diff) in rows {
-                    if let Some(b) = self.bound(&row) {
+                    let bound = self.bound(&row);
+                    if drop_closed && bound.is_some_and(closed_before) {
+                        continue;
+                    }
+                    if let Some(b) = bound {
                         *self
                             .open
                             .entry(b)
@@ -495,6 +500,37 @@ mod tests {
         out.sort();
         assert_eq!(out, vec![(event("a", 30), 7, -1), (event("a", 35), 7, -1)]);
         assert!(c.sessions.partitions.is_empty() && c.sessions.by_first_end.is_empty());
+    }
+
+    #[test]
+    fn expire_drops_updates_after_the_close_and_expire_arrivals_passes_them() {
+        for (mode, passed) in [
+            (WatermarkMode::Expire, false),
+            (WatermarkMode::ExpireArrivals, true),
+        ] {
+            let mut c = Closer::new(mode.clone(), 0, 0);
+            let mut out = vec![];
+            c.step(1, vec![(row(100, 1), 1)], vec![(Some(100), 1)], &mut out);
+            assert_eq!(out, vec![(row(100, 1), 1, 1), (row(100, 1), 2, -1)]);
+            out.clear();
+            c.step(
+                3,
+                vec![(row(100, 1), -1), (row(50, 2), 1)],
+                vec![],
+                &mut out,
+            );
+            let expected = match passed {
+                true => vec![
+                    (row(50, 2), 3, 1),
+                    (row(100, 1), 3, -1),
+                    (row(50, 2), 4, -1),
+                    (row(100, 1), 4, 1),
+                ],
+                false => vec![],
+            };
+            out.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+            assert_eq!(out, expected, "{mode:?}");
+        }
     }
 
     #[test]
