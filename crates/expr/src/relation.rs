@@ -364,6 +364,24 @@ impl MirRelationExpr {
         }
     }
 
+    /// `self` under a [`MirRelationExpr::Watermarked`] of `mode`, by `watermark`
+    /// (cloned), each row bounded by its `bound_column` plus `offset_us`.
+    pub fn watermarked(
+        self,
+        watermark: &MirRelationExpr,
+        bound_column: usize,
+        offset_us: i64,
+        mode: crate::WatermarkMode,
+    ) -> Self {
+        MirRelationExpr::Watermarked {
+            input: Box::new(self),
+            watermark: Box::new(watermark.clone()),
+            bound_column,
+            offset_us,
+            mode,
+        }
+    }
+
     pub fn negate(self) -> Self {
         MirRelationExpr::Negate {
             input: Box::new(self),

@@ -41,13 +41,7 @@ struct Expiry {
 
 impl Expiry {
     fn wrap(&self, input: MirRelationExpr, column: usize, mode: WatermarkMode) -> MirRelationExpr {
-        MirRelationExpr::Watermarked {
-            input: Box::new(input),
-            watermark: Box::new(self.watermark.clone()),
-            bound_column: column,
-            offset_us: self.offset_us,
-            mode,
-        }
+        input.watermarked(&self.watermark, column, self.offset_us, mode)
     }
 }
 

@@ -903,13 +903,7 @@ impl WindowClosing {
         column: usize,
         mode: WatermarkMode,
     ) -> MirRelationExpr {
-        MirRelationExpr::Watermarked {
-            input: Box::new(input),
-            watermark: Box::new(self.watermark.clone()),
-            bound_column: column,
-            offset_us: self.offset_us,
-            mode,
-        }
+        input.watermarked(&self.watermark, column, self.offset_us, mode)
     }
 }
 
@@ -1054,13 +1048,13 @@ fn plan_select(
             // With a retention, a closed window's row leaves once the watermark is
             // that far past its end.
             if let Some(retention_us) = scx.window_retention_us.get() {
-                rel = MirRelationExpr::Watermarked {
-                    input: Box::new(rel),
-                    watermark: Box::new(c.watermark.clone()),
-                    bound_column: c.key_position,
-                    offset_us: c.offset_us.saturating_add(retention_us),
-                    mode: WatermarkMode::Expire,
-                };
+                let offset_us = c.offset_us.saturating_add(retention_us);
+                rel = rel.watermarked(
+                    &c.watermark,
+                    c.key_position,
+                    offset_us,
+                    WatermarkMode::Expire,
+                );
             }
         }
         if global {

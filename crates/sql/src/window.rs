@@ -366,15 +366,10 @@ pub(crate) fn expire_sessions(
             typ: vec![],
         },
     );
-    **input = MirRelationExpr::Watermarked {
-        input: Box::new(below),
-        watermark: Box::new(watermark.clone()),
-        bound_column: ts,
-        offset_us: gap_us,
-        mode: WatermarkMode::ExpireSessions {
-            partition_key: partition_key.clone(),
-        },
+    let mode = WatermarkMode::ExpireSessions {
+        partition_key: partition_key.clone(),
     };
+    **input = below.watermarked(watermark, ts, gap_us, mode);
     true
 }
 

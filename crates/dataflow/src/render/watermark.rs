@@ -26,6 +26,9 @@ use timely::dataflow::operators::CapabilitySet;
 
 use super::operators::{group_key, Rendered, RowCollection, Time};
 
+/// How an operator's rows are spread over the workers: by this hash of each row.
+type Route = Box<dyn Fn(&Row) -> u64>;
+
 /// Renders `input` watermarked by `watermark` (a relation of one `timestamptz`
 /// column).
 pub(crate) fn render_watermarked<'s>(
@@ -37,25 +40,24 @@ pub(crate) fn render_watermarked<'s>(
     mode: WatermarkMode,
 ) -> Rendered<'s> {
     let marks = watermark.oks.inner.broadcast();
-    let oks = match &mode {
-        // The modes that decide on a row's net change at a time see all of its updates.
+    // Where a row goes: the modes that decide on a row's net change at a time see all
+    // of its updates (by the row), sessions all of their partition's rows; the others
+    // stay on their worker.
+    let route: Option<Route> = match &mode {
         WatermarkMode::EmitOnClose | WatermarkMode::Finalize | WatermarkMode::KeepExpired => {
-            let exchange = Exchange::new(|update: &(Row, Time, Diff)| update.0.hashed());
-            closing(
-                name,
-                input.oks,
-                marks,
-                exchange,
-                bound_column,
-                offset_us,
-                mode,
-            )
+            Some(Box::new(|row: &Row| row.hashed()))
         }
         WatermarkMode::ExpireSessions { partition_key } => {
             let partition_key = partition_key.clone();
-            let exchange = Exchange::new(move |update: &(Row, Time, Diff)| {
-                group_key(&update.0, &partition_key).hashed()
-            });
+            Some(Box::new(move |row: &Row| {
+                group_key(row, &partition_key).hashed()
+            }))
+        }
+        WatermarkMode::Expire | WatermarkMode::ExpireArrivals => None,
+    };
+    let oks = match route {
+        Some(route) => {
+            let exchange = Exchange::new(move |update: &(Row, Time, Diff)| route(&update.0));
             closing(
                 name,
                 input.oks,
@@ -66,7 +68,7 @@ pub(crate) fn render_watermarked<'s>(
                 mode,
             )
         }
-        _ => closing(
+        None => closing(
             name,
             input.oks,
             marks,
