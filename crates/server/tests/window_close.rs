@@ -547,3 +547,89 @@ async fn interval_joins_keep_pairs_and_forget_rows() {
         "the interval join holds {timed} records (the other {untimed}) for {count} pairs"
     );
 }
+
+/// A view reads its streams from where `WITH (start = ...)` says, by event time: a
+/// timestamp, or `'latest'` (kept as the view's creation time, so a restart gives the
+/// same view).
+#[tokio::test]
+async fn views_start_where_they_say() {
+    let kafka = Kafka::shared().expect("kafka");
+    let topic = kafka.unique_topic("starts");
+    kafka.create_topic(&topic, 1).await.expect("topic");
+    let mut eddy = common::start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM events (k text, ts timestamp) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON', TIMESTAMP = 'ts', \
+                     LATENESS = '1 day');"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    let event = |k: &str, ts: chrono::NaiveDateTime| {
+        TestRecord::value(format!(
+            r#"{{"k": "{k}", "ts": "{}"}}"#,
+            ts.format("%Y-%m-%d %H:%M:%S")
+        ))
+    };
+    let now = chrono::Utc::now().naive_utc();
+    let hour = chrono::TimeDelta::hours(1);
+    kafka
+        .produce(
+            &topic,
+            vec![
+                event("past", now - hour * 3),
+                event("past", now - hour * 2),
+                event("recent", now - hour / 2),
+            ],
+        )
+        .await
+        .expect("produce");
+    wait_for(&client, "SELECT count(*) FROM events", &["3"]).await;
+    let from = (now - hour).format("%Y-%m-%d %H:%M:%S").to_string();
+    client
+        .batch_execute(&format!(
+            "CREATE MATERIALIZED VIEW everything AS SELECT k, count(*) AS n FROM events GROUP BY k;
+             CREATE MATERIALIZED VIEW last_hour WITH (start = '{from}') AS \
+               SELECT k, count(*) AS n FROM events GROUP BY k;
+             CREATE MATERIALIZED VIEW from_now WITH (start = 'latest') AS \
+               SELECT k, count(*) AS n FROM events GROUP BY k;"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    kafka
+        .produce(&topic, vec![event("next", now + hour)])
+        .await
+        .expect("produce");
+    let counts = |view: &str| format!("SELECT k, n FROM {view} ORDER BY k");
+    wait_for(
+        &client,
+        &counts("everything"),
+        &["next 1", "past 2", "recent 1"],
+    )
+    .await;
+    wait_for(&client, &counts("last_hour"), &["next 1", "recent 1"]).await;
+    wait_for(&client, &counts("from_now"), &["next 1"]).await;
+    // `latest` is kept as the time it stood for: the same after a restart.
+    drop(client);
+    eddy.restart().expect("restart");
+    let client = eddy.connect().await.expect("connect");
+    wait_for(&client, &counts("from_now"), &["next 1"]).await;
+    wait_for(&client, &counts("last_hour"), &["next 1", "recent 1"]).await;
+
+    // A view that reads no stream with an event time cannot start anywhere.
+    let err = client
+        .batch_execute(
+            "CREATE TABLE plain (k text);
+             CREATE MATERIALIZED VIEW nowhere WITH (start = 'latest') AS SELECT * FROM plain",
+        )
+        .await
+        .expect_err("no stream to start in");
+    let described = common::describe_error(&err);
+    assert!(
+        described.starts_with(
+            "ERROR: a view's start needs a stream with an event time to read (SQLSTATE 0A000)\nHINT: START picks events by event time"
+        ),
+        "{described}"
+    );
+}

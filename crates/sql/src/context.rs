@@ -75,6 +75,10 @@ pub struct StatementContext<'a> {
     pub emit_on_window_close: Cell<bool>,
     /// A view's `WITH (retention = ...)`: how long (µs) a closed window's row stays.
     pub window_retention_us: Cell<Option<i64>>,
+    /// A view's `WITH (start = ...)` as an instant (µs, UTC): the streams it reads are
+    /// read from that event time on. Set when a stream was so filtered too.
+    pub view_start_us: Cell<Option<i64>>,
+    pub view_start_applied: Cell<bool>,
     /// Every catalog item the statement's queries read, recorded as names resolve
     /// (see [`StatementContext::resolve_relation`]): what a view depends on.
     depends_on: RefCell<BTreeSet<GlobalId>>,
@@ -213,6 +217,17 @@ impl<'a> StatementContext<'a> {
         self.max_recursion.set(options.max_recursion);
         self.emit_on_window_close.set(options.emit_on_window_close);
         self.window_retention_us.set(options.retention_us);
+        use crate::view_options::StartAt;
+        self.view_start_us.set(match options.start {
+            None | Some(StartAt::Earliest) => None,
+            Some(StartAt::Latest) => Some(
+                options
+                    .started_at_us
+                    .unwrap_or_else(|| self.pcx.now.timestamp_micros()),
+            ),
+            Some(StartAt::At(us)) => Some(us),
+        });
+        self.view_start_applied.set(false);
     }
 
     pub fn new(catalog: &'a dyn Catalog, pcx: &'a PlanContext, params: Params<'a>) -> Self {
@@ -231,6 +246,8 @@ impl<'a> StatementContext<'a> {
             max_recursion: Cell::new(None),
             emit_on_window_close: Cell::new(false),
             window_retention_us: Cell::new(None),
+            view_start_us: Cell::new(None),
+            view_start_applied: Cell::new(false),
         }
     }
 

@@ -54,7 +54,7 @@ mod subscribe;
 mod temporal;
 mod types;
 mod unique;
-mod view_options;
+pub mod view_options;
 mod window;
 mod window_functions;
 

@@ -1841,7 +1841,7 @@ pub(crate) fn plan_relation_name(
             resolved.kind,
         ));
     }
-    let expr = match (&resolved.kind, &resolved.view_expr) {
+    let mut expr = match (&resolved.kind, &resolved.view_expr) {
         (ItemKind::View, Some(view_expr)) => view_expr.clone(),
         _ => MirRelationExpr::Get {
             id: resolved.id,
@@ -1849,6 +1849,25 @@ pub(crate) fn plan_relation_name(
             name: resolved.name.clone(),
         },
     };
+    // A view's `start`: the events of a stream with an event time from then on.
+    if let (Some(start), Some(column), true) = (
+        scx.view_start_us.get(),
+        resolved.event_time,
+        scx.in_view.get(),
+    ) {
+        let at = chrono::DateTime::from_timestamp_micros(start).unwrap_or_default();
+        let typ = resolved.desc.types[column];
+        let bound = match typ.scalar_type {
+            ScalarType::TimestampTz => Datum::TimestampTz(at),
+            _ => Datum::Timestamp(at.naive_utc()),
+        };
+        let from = MirScalarExpr::Column(column).call_binary(
+            MirScalarExpr::literal(bound, typ.scalar_type.nullable(false)),
+            BinaryFunc::Gte,
+        );
+        expr = expr.filter(vec![from]);
+        scx.view_start_applied.set(true);
+    }
     let table = TableRef {
         schema: item.schema,
         name: item.item,

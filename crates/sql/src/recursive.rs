@@ -13,7 +13,7 @@
 
 use eddy_expr::MirRelationExpr;
 use eddy_repr::{ColumnType, ScalarType, SqlError, SqlState};
-use sqlparser::ast::{CreateTableOptions, Cte, Expr, Ident, SetExpr, SqlOption, Statement, Value};
+use sqlparser::ast::{Cte, SetExpr, Statement};
 
 use crate::context::{CteDef, StatementContext};
 use crate::query::{cast_columns, plan_set_expr, rename_columns};
@@ -156,20 +156,5 @@ pub fn parse_max_recursion(value: &str) -> Result<u64, SqlError> {
 /// log keeps it, so that planning it again (after a restart, or to rebuild it) gives
 /// the same limit whatever the session's setting then.
 pub(crate) fn with_max_recursion(stmt: &Statement, limit: u64) -> Statement {
-    let mut stmt = stmt.clone();
-    if let Statement::CreateView { options, .. } = &mut stmt {
-        let mut kept = match std::mem::replace(options, CreateTableOptions::None) {
-            CreateTableOptions::With(kept) => kept,
-            _ => vec![],
-        };
-        kept.retain(|o| {
-            !matches!(o, SqlOption::KeyValue { key, .. } if key.value.eq_ignore_ascii_case(MAX_RECURSION_VAR))
-        });
-        kept.push(SqlOption::KeyValue {
-            key: Ident::new(MAX_RECURSION_VAR),
-            value: Expr::value(Value::SingleQuotedString(limit.to_string())),
-        });
-        *options = CreateTableOptions::With(kept);
-    }
-    stmt
+    crate::view_options::with_option(stmt, MAX_RECURSION_VAR, &limit.to_string())
 }

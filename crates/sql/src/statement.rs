@@ -1584,6 +1584,13 @@ fn plan_create_view(
     if scx.emit_on_window_close.get() || scx.window_retention_us.get().is_some() {
         check_closes_windows(&expr, scx.emit_on_window_close.get())?;
     }
+    if scx.view_start_us.get().is_some() && !scx.view_start_applied.get() {
+        return Err(SqlError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "a view's start needs a stream with an event time to read",
+        )
+        .with_hint("START picks events by event time: declare the stream's WITH (TIMESTAMP = 'column'), and read it in the view."));
+    }
     if column_names.len() > names.len() {
         return Err(SqlError::syntax(
             "CREATE VIEW specifies more column names than columns",
@@ -1603,12 +1610,26 @@ fn plan_create_view(
     let desc = RelationDesc::new(names, expr.typ());
     let mut recursive = false;
     expr.visit(&mut |e| recursive |= matches!(e, MirRelationExpr::Recursive { .. }));
-    let create_sql = if recursive {
+    let mut kept = stmt.clone();
+    if recursive {
         let limit = crate::recursive::max_recursion(scx)?;
-        crate::recursive::with_max_recursion(stmt, limit).to_string()
-    } else {
-        stmt.to_string()
-    };
+        kept = crate::recursive::with_max_recursion(&kept, limit);
+    }
+    // `start = 'latest'` is kept with the time it stood for.
+    if let (Some(start), Statement::CreateView { options, .. }) = (scx.view_start_us.get(), stmt) {
+        let read = crate::view_options::ViewOptions::read(options)?;
+        if read.start == Some(crate::view_options::StartAt::Latest) && read.started_at_us.is_none()
+        {
+            let at = chrono::DateTime::from_timestamp_micros(start).unwrap_or_default();
+            let text = eddy_repr::strconv::format_timestamptz(&at);
+            kept = crate::view_options::with_option(
+                &kept,
+                crate::view_options::STARTED_AT_OPTION,
+                &text,
+            );
+        }
+    }
+    let create_sql = kept.to_string();
     Ok(Plan::CreateView {
         schema,
         name,

@@ -277,8 +277,14 @@ pub(crate) fn stream_event_time(
     relation: &ObjectName,
     input: &MirRelationExpr,
 ) -> Option<(GlobalId, usize)> {
-    let MirRelationExpr::Get { id, .. } = input else {
-        return None;
+    // The stream itself, or (a view's `start`) a filter of it.
+    let id = match input {
+        MirRelationExpr::Get { id, .. } => id,
+        MirRelationExpr::Filter { input, .. } => match input.as_ref() {
+            MirRelationExpr::Get { id, .. } => id,
+            _ => return None,
+        },
+        _ => return None,
     };
     let name = crate::names::item_name(relation, &scx.pcx.database).ok()?;
     let item = scx

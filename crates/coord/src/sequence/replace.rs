@@ -792,17 +792,21 @@ pub(crate) fn normalized_sql(sql: &str) -> String {
         .join("; ")
 }
 
-/// `stmt` without `OR REPLACE` and `IF NOT EXISTS`.
+/// `stmt` without `OR REPLACE`, `IF NOT EXISTS` and the view options Eddy adds.
 pub(crate) fn normalized(mut stmt: eddy_sql::Statement) -> eddy_sql::Statement {
     use eddy_sql::ast::Statement as Ast;
     match &mut stmt {
-        eddy_sql::Statement::Sql(Ast::CreateView {
-            or_replace,
-            if_not_exists,
-            ..
-        }) => {
-            *or_replace = false;
-            *if_not_exists = false;
+        eddy_sql::Statement::Sql(view @ Ast::CreateView { .. }) => {
+            if let Ast::CreateView {
+                or_replace,
+                if_not_exists,
+                ..
+            } = view
+            {
+                *or_replace = false;
+                *if_not_exists = false;
+            }
+            eddy_sql::view_options::without_derived_options(view);
         }
         eddy_sql::Statement::Sql(Ast::CreateTable(create))
         | eddy_sql::Statement::CreateStream(create) => create.if_not_exists = false,
@@ -917,5 +921,23 @@ pub(super) fn rename_reads(stmt: &mut eddy_sql::Statement, from: &QualifiedName,
             create.from = renamed(&create.from, new_name);
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalized_sql;
+
+    #[test]
+    fn a_latest_views_kept_start_time_is_not_a_change() {
+        let kept = "CREATE MATERIALIZED VIEW v WITH (start = 'latest', \
+                    started_at = '2026-12-06 12:00:00+00') AS SELECT 1";
+        let file = "create materialized view v with (start = 'latest') as select 1";
+        assert_eq!(normalized_sql(kept), normalized_sql(file));
+        let only = "CREATE MATERIALIZED VIEW v WITH (started_at = '2026-12-06') AS SELECT 1";
+        assert_eq!(
+            normalized_sql(only),
+            normalized_sql("CREATE MATERIALIZED VIEW v AS SELECT 1")
+        );
     }
 }
