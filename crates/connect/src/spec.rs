@@ -14,6 +14,7 @@
 //! | `ON_ERROR` | `SKIP`, `FAIL` | `SKIP` |
 //! | `TIMESTAMP` | a `timestamp` or `timestamptz` column: the stream's event time | the Kafka record timestamp, when `LATENESS` is given |
 //! | `LATENESS` | an interval: how late an event may arrive ([`crate::event_time`]) | `0 seconds`, when `TIMESTAMP` is given |
+//! | `RETENTION` | an interval: a stream's events leave once its watermark is that far past them (needs the event time in a column) | none: every event stays |
 //!
 //! A stream with `TIMESTAMP` or `LATENESS` has an event time and a watermark; late
 //! events are not applied ([`crate::event_time`]). One with neither has no event time.
@@ -179,10 +180,13 @@ pub struct KafkaSourceSpec {
     /// The stream's event time and lateness (`TIMESTAMP`, `LATENESS`); `None` for
     /// tables and for streams that declare neither.
     pub event_time: Option<EventTime>,
+    /// `RETENTION` of a stream: its rows leave once its watermark is this far (µs)
+    /// past their event time.
+    pub retention_us: Option<i64>,
 }
 
 /// The options [`KafkaSourceSpec::from_options`] knows, in the order of its hint.
-const OPTIONS: [&str; 9] = [
+const OPTIONS: [&str; 10] = [
     "KAFKA_TOPIC",
     "KAFKA_BROKERS",
     "VALUE_FORMAT",
@@ -192,6 +196,7 @@ const OPTIONS: [&str; 9] = [
     "ON_ERROR",
     "TIMESTAMP",
     "LATENESS",
+    "RETENTION",
 ];
 
 impl KafkaSourceSpec {
@@ -206,7 +211,7 @@ impl KafkaSourceSpec {
         default_brokers: Option<&str>,
     ) -> Result<KafkaSourceSpec, SqlError> {
         let values = option_values(options, &OPTIONS, "")?;
-        let [topic, brokers, value_format, key_format, delimiter, start, on_error, timestamp, lateness] =
+        let [topic, brokers, value_format, key_format, delimiter, start, on_error, timestamp, lateness, retention] =
             values;
 
         let (topic, brokers) = topic_and_brokers(topic, brokers, default_brokers)?;
@@ -296,6 +301,24 @@ impl KafkaSourceSpec {
             SourceKind::Table => None,
         };
 
+        let retention_us = match retention {
+            None => None,
+            Some(text) => {
+                if kind != SourceKind::Stream {
+                    return Err(SqlError::unsupported("RETENTION on a table").with_hint(
+                        "A table keeps its current rows; RETENTION is how long a STREAM keeps its events.",
+                    ));
+                }
+                if event_time_index(&desc, event_time.as_ref()).is_none() {
+                    return Err(SqlError::new(
+                        SqlState::INVALID_PARAMETER_VALUE,
+                        "RETENTION needs the stream's event time in a column",
+                    )
+                    .with_hint("Give the stream WITH (TIMESTAMP = 'column'), or LATENESS and a _kafka_timestamp column: events leave when its watermark is RETENTION past them."));
+                }
+                Some(parse_interval_option("RETENTION", text)?)
+            }
+        };
         let spec = KafkaSourceSpec {
             brokers,
             topic,
@@ -308,6 +331,7 @@ impl KafkaSourceSpec {
             start,
             on_error,
             event_time,
+            retention_us,
         };
         spec.validate_columns()?;
         Ok(spec)
@@ -388,8 +412,22 @@ impl KafkaSourceSpec {
 /// no event time, when its rows do not hold it, or when its options do not parse.
 pub fn event_time_column(desc: &RelationDesc, options: &[(String, String)]) -> Option<usize> {
     let values = option_values(options, &OPTIONS, "").ok()?;
-    let [.., timestamp, lateness] = values;
-    match event_time(desc, timestamp, lateness).ok()??.column {
+    let [.., timestamp, lateness, _] = values;
+    event_time_index(desc, event_time(desc, timestamp, lateness).ok()?.as_ref())
+}
+
+/// A stream's `RETENTION` (µs) and the column of the event time it is counted from;
+/// `None` without one (or when its options do not parse).
+pub fn stream_retention(desc: &RelationDesc, options: &[(String, String)]) -> Option<(usize, i64)> {
+    let values = option_values(options, &OPTIONS, "").ok()?;
+    let [.., retention] = values;
+    let retention = parse_interval_option("RETENTION", retention?).ok()?;
+    Some((event_time_column(desc, options)?, retention))
+}
+
+/// The column holding `event_time` (see [`event_time_column`]).
+fn event_time_index(desc: &RelationDesc, event_time: Option<&EventTime>) -> Option<usize> {
+    match event_time?.column {
         EventTimeColumn::Column(index) => Some(index),
         EventTimeColumn::RecordTimestamp => {
             desc.names.iter().zip(&desc.types).position(|(n, t)| {
@@ -401,6 +439,18 @@ pub fn event_time_column(desc: &RelationDesc, options: &[(String, String)]) -> O
             })
         }
     }
+}
+
+/// An option holding an interval of days, hours, minutes and seconds, not negative
+/// (`22023` otherwise).
+fn parse_interval_option(name: &str, text: &str) -> Result<i64, SqlError> {
+    crate::event_time::parse_lateness(text).map_err(|_| {
+        invalid_value(
+            name,
+            text,
+            "an interval such as '1 hour' or '7 days' (no months)",
+        )
+    })
 }
 
 fn event_time(
@@ -742,5 +792,35 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.sqlstate, "0A000");
         assert_eq!(e.message, "event time on a table is not supported yet");
+
+        // RETENTION: an interval, counted from the event time in a column.
+        let with = |extra: &[(&str, &str)]| {
+            let mut o = vec![("KAFKA_TOPIC", "t")];
+            o.extend_from_slice(extra);
+            stream(&o)
+        };
+        let s = with(&[("TIMESTAMP", "ts"), ("RETENTION", "1 hour")]).unwrap();
+        assert_eq!(s.retention_us, Some(3_600_000_000));
+        let options = opts(&[("TIMESTAMP", "ts"), ("RETENTION", "1 hour")]);
+        assert_eq!(stream_retention(&d, &options), Some((1, 3_600_000_000)));
+        let e = with(&[("RETENTION", "1 hour")]).unwrap_err();
+        assert_eq!(e.sqlstate, "22023");
+        assert_eq!(
+            e.message,
+            "RETENTION needs the stream's event time in a column"
+        );
+        let e = with(&[("LATENESS", "1 minute"), ("RETENTION", "1 hour")]).unwrap_err();
+        assert_eq!(
+            e.sqlstate, "22023",
+            "the record timestamp is in no column here"
+        );
+        let e = with(&[("TIMESTAMP", "ts"), ("RETENTION", "1 month")]).unwrap_err();
+        assert_eq!(e.sqlstate, "22023");
+        let e = spec(
+            SourceKind::Table,
+            &[("KAFKA_TOPIC", "t"), ("RETENTION", "1 hour")],
+        )
+        .unwrap_err();
+        assert_eq!(e.sqlstate, "0A000");
     }
 }

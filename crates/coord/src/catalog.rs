@@ -435,6 +435,7 @@ impl Catalog {
             view_expr: None,
             defaults: vec![],
             event_time: None,
+            retention_us: None,
         })
     }
 }
@@ -471,6 +472,12 @@ impl eddy_sql::Catalog for Catalog {
                 .as_ref()
                 .filter(|s| s.stream)
                 .and_then(|s| eddy_connect::event_time_column(&entry.desc, &s.options)),
+            retention_us: entry
+                .source
+                .as_ref()
+                .filter(|s| s.stream)
+                .and_then(|s| eddy_connect::stream_retention(&entry.desc, &s.options))
+                .map(|(_, us)| us),
         })
     }
 

@@ -267,6 +267,25 @@ impl Coordinator {
             self.compute
                 .update_table(EDDY_WATERMARKS.id(), load_time, watermark_rows);
         }
+        // A stream with a retention gets its watermark too: what it holds past its
+        // retention leaves one tick after it is loaded.
+        let retained: Vec<(GlobalId, i64)> = self
+            .sources
+            .watermarks
+            .iter()
+            .filter(|(id, _)| {
+                self.catalog
+                    .get(**id)
+                    .and_then(crate::sources::stream_retention)
+                    .is_some()
+            })
+            .map(|(id, us)| (*id, *us))
+            .collect();
+        for (id, watermark_us) in retained {
+            let mark = crate::sources::mark_row(watermark_us);
+            self.compute
+                .update_watermark(id, load_time, vec![(mark, 1)]);
+        }
         self.oracle = TimestampOracle::new(load_time + 1);
         self.compute.advance_time(self.oracle.upper());
         let views: Vec<CatalogEntry> = self
@@ -333,9 +352,9 @@ impl Coordinator {
             let entry = self
                 .catalog
                 .get(id)
-                .expect("tables in the log are in the catalog");
-            self.compute
-                .create_table(id, &entry.name, entry.desc.types.clone());
+                .expect("tables in the log are in the catalog")
+                .clone();
+            self.create_input(&entry);
             let updates: Vec<(Row, Diff)> = rows.into_iter().filter(|(_, d)| *d != 0).collect();
             self.unique_keys.add_table(
                 id,

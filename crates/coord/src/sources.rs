@@ -162,6 +162,23 @@ impl Sources {
     }
 }
 
+/// A stream's `RETENTION`, if it has one.
+pub(crate) fn stream_retention(entry: &CatalogEntry) -> Option<eddy_dataflow::Retention> {
+    let options = entry.source.as_ref().filter(|s| s.stream)?;
+    let (column, retention_us) = eddy_connect::stream_retention(&entry.desc, &options.options)?;
+    Some(eddy_dataflow::Retention {
+        column,
+        retention_us,
+    })
+}
+
+/// A watermark as a stream's own watermark input holds it: one `timestamptz`.
+pub(crate) fn mark_row(watermark_us: i64) -> Row {
+    let instant = chrono::DateTime::from_timestamp_micros(watermark_us)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    Row::pack(&[Datum::TimestampTz(instant)])
+}
+
 /// A row of `eddy_watermarks`: stream `id` (named `source`) has watermark
 /// `watermark_us`.
 pub(crate) fn watermark_row(source: &str, id: GlobalId, watermark_us: i64) -> Row {
@@ -388,18 +405,35 @@ impl Coordinator {
     }
 
     /// Moves stream `id`'s watermark to `watermark_us` at `time` (not closed yet), in
-    /// `eddy_watermarks` too.
+    /// `eddy_watermarks` too, and in the stream's own input when it has a retention.
     pub(crate) fn set_watermark(&mut self, id: GlobalId, watermark_us: i64, time: Timestamp) {
         let name = self
             .catalog
             .get(id)
             .map(|e| e.name.clone())
             .unwrap_or_default();
+        let old = self.sources.watermarks.insert(id, watermark_us);
         let mut rows = vec![(watermark_row(&name, id, watermark_us), 1)];
-        if let Some(old) = self.sources.watermarks.insert(id, watermark_us) {
+        let mut marks = vec![(mark_row(watermark_us), 1)];
+        if let Some(old) = old {
             rows.push((watermark_row(&name, id, old), -1));
+            marks.push((mark_row(old), -1));
         }
         self.compute.update_table(EDDY_WATERMARKS.id(), time, rows);
+        if self.catalog.get(id).and_then(stream_retention).is_some() {
+            self.compute.update_watermark(id, time, marks);
+        }
+    }
+
+    /// Creates the input of a table, stream or Kafka table: with a `RETENTION`, a
+    /// stream whose rows leave once its watermark is that far past them.
+    pub(crate) fn create_input(&mut self, entry: &CatalogEntry) {
+        match stream_retention(entry) {
+            Some(retention) => self.compute.create_stream(entry.id, &entry.name, retention),
+            None => self
+                .compute
+                .create_table(entry.id, &entry.name, entry.desc.types.clone()),
+        }
     }
 
     /// Applies batches of several sources (each at most one, as their turns allow) as

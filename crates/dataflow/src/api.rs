@@ -143,6 +143,14 @@ fn configure_idle_merging(config: &mut timely::WorkerConfig) {
     config.set("differential/default_exert_logic".to_string(), logic);
 }
 
+/// How long a stream keeps its rows: until its watermark is `retention_us` past the
+/// event time in `column`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub column: usize,
+    pub retention_us: i64,
+}
+
 /// A worker as the controller sees it.
 struct WorkerHandle {
     commands: SyncSender<Command>,
@@ -289,6 +297,29 @@ impl Compute {
         self.broadcast(|| Command::CreateTable {
             id,
             name: name.to_string(),
+            retention: None,
+        });
+    }
+
+    /// Creates a stream that keeps its rows for `retention`: a table whose rows leave
+    /// once its watermark (moved with [`Compute::update_watermark`]) is that far past
+    /// their event time.
+    pub fn create_stream(&mut self, id: GlobalId, name: &str, retention: Retention) {
+        self.broadcast(|| Command::CreateTable {
+            id,
+            name: name.to_string(),
+            retention: Some(retention),
+        });
+    }
+
+    /// Moves the watermark of stream `id` (made with [`Compute::create_stream`]) at
+    /// `time`: `updates` retract the old watermark row and insert the new one (one
+    /// `timestamptz` column).
+    pub fn update_watermark(&mut self, id: GlobalId, time: Timestamp, updates: Vec<(Row, Diff)>) {
+        self.broadcast(|| Command::UpdateWatermark {
+            id,
+            time,
+            updates: updates.clone(),
         });
     }
 

@@ -20,6 +20,14 @@ pub(crate) enum Command {
     CreateTable {
         id: GlobalId,
         name: String,
+        retention: Option<crate::api::Retention>,
+    },
+    /// A stream's new watermark (every worker gets all of it): its rows leave after
+    /// their retention (see `create_table`).
+    UpdateWatermark {
+        id: GlobalId,
+        time: Timestamp,
+        updates: Vec<(Row, Diff)>,
     },
     CreateDataflow(Arc<DataflowDesc>),
     /// Builds a subscription's dataflow; each worker gets its own sender.

@@ -40,5 +40,5 @@ pub mod subscribe;
 mod validate;
 mod worker;
 
-pub use api::{Compute, ComputeConfig, DataflowDesc, PeekError, PeekResult, PeekSpec};
+pub use api::{Compute, ComputeConfig, DataflowDesc, PeekError, PeekResult, PeekSpec, Retention};
 pub use subscribe::{SubscribeBatch, SubscribeDesc, SubscribeError, SubscribeReceiver};

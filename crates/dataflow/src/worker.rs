@@ -70,6 +70,8 @@ struct CollectionState {
     as_of: Timestamp,
     /// The input of a table.
     input: Option<InputSession<Time, Row, Diff>>,
+    /// The watermark input of a stream with a retention.
+    marks: Option<InputSession<Time, Row, Diff>>,
     /// The collections this one's dataflow imports (none for a table).
     imports: Vec<GlobalId>,
     /// One past the latest time at which the table was written: its input must be
@@ -88,7 +90,10 @@ impl CollectionState {
 
     /// Closes a table's input up to `upper` (exclusive), if it lags behind it.
     fn close_input(&mut self, upper: Timestamp) {
-        if let Some(input) = self.input.as_mut() {
+        for input in [self.input.as_mut(), self.marks.as_mut()]
+            .into_iter()
+            .flatten()
+        {
             if *input.time() < upper {
                 input.advance_to(upper);
                 input.flush();
@@ -278,7 +283,14 @@ impl<'w> WorkerState<'w> {
 
     fn handle(&mut self, command: Command) {
         match command {
-            Command::CreateTable { id, name } => self.create_table(id, name),
+            Command::CreateTable {
+                id,
+                name,
+                retention,
+            } => self.create_table(id, name, retention),
+            Command::UpdateWatermark { id, time, updates } => {
+                self.update_watermark(id, time, updates)
+            }
             Command::CreateDataflow(desc) => self.create_dataflow(&desc),
             Command::Subscribe { desc, sender } => self.subscribe(&desc, sender),
             Command::Drop(id) => self.drop_collection(id),
@@ -296,23 +308,48 @@ impl<'w> WorkerState<'w> {
         }
     }
 
-    fn create_table(&mut self, id: GlobalId, name: String) {
+    /// Creates a table; with a `retention`, a stream whose rows leave once its
+    /// watermark (its second input, see `update_watermark`) is that far past their
+    /// event time (an `Expire`, `eddy_expr::watermark`).
+    fn create_table(
+        &mut self,
+        id: GlobalId,
+        name: String,
+        retention: Option<crate::api::Retention>,
+    ) {
         if self.registry.collections.contains_key(&id) {
             tracing::error!(%id, %name, "table already exists; ignoring");
             return;
         }
         let dataflow_index = self.worker.next_dataflow_index();
         let first_operator = self.worker.peek_identifier();
-        let (mut input, oks, errs) = self.worker.dataflow_named::<Time, _, _>(&name, |scope| {
-            let (input, rows) = scope.new_collection::<Row, Diff>();
-            let oks = rows.arrange_by_self_named(&format!("{name}/ArrangeOks"));
-            let errs = empty::<Time, Vec<(EvalError, Time, Diff)>>(scope)
-                .as_collection()
-                .arrange_by_self_named(&format!("{name}/ArrangeErrs"));
-            (input, oks.trace, errs.trace)
-        });
+        let (mut input, mut marks, oks, errs) =
+            self.worker.dataflow_named::<Time, _, _>(&name, |scope| {
+                let (input, mut rows) = scope.new_collection::<Row, Diff>();
+                let mut marks = None;
+                if let Some(retention) = retention {
+                    let (marks_input, watermarks) = scope.new_collection::<Row, Diff>();
+                    rows = crate::render::expire_by_watermark(
+                        &format!("{name}/Retention"),
+                        rows,
+                        watermarks,
+                        retention.column,
+                        retention.retention_us,
+                    );
+                    marks = Some(marks_input);
+                }
+                let oks = rows.arrange_by_self_named(&format!("{name}/ArrangeOks"));
+                let errs = empty::<Time, Vec<(EvalError, Time, Diff)>>(scope)
+                    .as_collection()
+                    .arrange_by_self_named(&format!("{name}/ArrangeErrs"));
+                (input, marks, oks.trace, errs.trace)
+            });
         input.advance_to(self.upper);
         input.flush();
+        if let Some(marks) = marks.as_mut() {
+            marks.advance_to(self.upper);
+            marks.flush();
+        }
         let mut state = CollectionState {
             name,
             dataflow_index,
@@ -321,6 +358,7 @@ impl<'w> WorkerState<'w> {
             errs,
             as_of: 0,
             input: Some(input),
+            marks,
             imports: Vec::new(),
             written_until: 0,
             buttons: Vec::new(),
@@ -357,6 +395,7 @@ impl<'w> WorkerState<'w> {
             errs: built.errs,
             as_of: desc.as_of,
             input: None,
+            marks: None,
             imports,
             written_until: 0,
             buttons: built.buttons,
@@ -434,6 +473,7 @@ impl<'w> WorkerState<'w> {
     fn retire(&mut self, mut state: CollectionState) {
         self.registry.remove_importer(&state.imports);
         drop(state.input.take());
+        drop(state.marks.take());
         let buttons = std::mem::take(&mut state.buttons);
         let (name, index, operators) = (
             std::mem::take(&mut state.name),
@@ -491,6 +531,26 @@ impl<'w> WorkerState<'w> {
     fn publish_installed(&self) {
         if let Some(count) = self.installed.get(self.worker.index()) {
             count.store(self.worker.installed_dataflows().len(), Ordering::Relaxed);
+        }
+    }
+
+    /// Moves a stream's watermark (every worker gets the whole change): its input is
+    /// written like the table's, and closed with it.
+    fn update_watermark(&mut self, id: GlobalId, time: Timestamp, updates: Vec<(Row, Diff)>) {
+        let upper = self.upper;
+        let Some((marks, written_until)) = self
+            .registry
+            .collections
+            .get_mut(&id)
+            .and_then(|c| Some((c.marks.as_mut()?, &mut c.written_until)))
+        else {
+            tracing::error!(%id, "a watermark for a stream without retention; dropping it");
+            return;
+        };
+        let time = time.max(upper);
+        *written_until = (*written_until).max(time.saturating_add(1));
+        for (row, diff) in updates {
+            marks.update_at(row, time, diff);
         }
     }
 

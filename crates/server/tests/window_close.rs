@@ -633,3 +633,104 @@ async fn views_start_where_they_say() {
         "{described}"
     );
 }
+
+/// A stream with a `RETENTION` keeps its recent events only: an event leaves once the
+/// stream's watermark is that far past it, from the stream and from what is computed
+/// from it (a count over the stream is a count over its retention), except closed
+/// windows, which a view keeps for its own retention, no longer than the stream keeps
+/// their events, so that a restart computes the same rows again.
+#[tokio::test]
+async fn streams_keep_their_retention_and_views_within_it() {
+    let kafka = Kafka::shared().expect("kafka");
+    let topic = kafka.unique_topic("retained");
+    kafka.create_topic(&topic, 1).await.expect("topic");
+    let mut eddy = common::start_with_kafka(&kafka);
+    let mut client = eddy.connect().await.expect("connect");
+    let windowed = "SELECT window_start::time AS w, count(*) AS n \
+                    FROM TUMBLE(events, ts, INTERVAL '10 seconds') GROUP BY window_start";
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM events (k text, ts timestamp) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON', TIMESTAMP = 'ts', \
+                     RETENTION = '1 minute');
+             CREATE MATERIALIZED VIEW per_key AS SELECT k, count(*) AS n FROM events GROUP BY k;
+             CREATE MATERIALIZED VIEW per_window WITH (retention = '50 seconds') AS {windowed};"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    // Closed windows kept longer than the stream keeps their events: refused.
+    for options in ["", "WITH (retention = '55 seconds')"] {
+        let err = client
+            .batch_execute(&format!(
+                "CREATE MATERIALIZED VIEW too_long {options} AS {windowed}"
+            ))
+            .await
+            .expect_err("kept too long");
+        let described = common::describe_error(&err);
+        assert!(
+            described.contains("a view that keeps closed windows of a stream with RETENTION needs a retention of its own (SQLSTATE 0A000)")
+                && described.contains("HINT: Add WITH (retention = '00:00:50')"),
+            "{described}"
+        );
+    }
+
+    // 300 events, one a second, keys a and b in turn; the last is at 09:04:59.
+    const EVENTS: i64 = 300;
+    let start = 1_772_355_600; // 2026-03-01 09:00:00
+    for round in 0..3 {
+        let records: Vec<TestRecord> = (round * 100..(round + 1) * 100)
+            .map(|i| {
+                let ts = chrono::DateTime::from_timestamp(start + i, 0)
+                    .unwrap()
+                    .naive_utc();
+                TestRecord::value(format!(
+                    r#"{{"k": "{}", "ts": "{}"}}"#,
+                    if i % 2 == 0 { "a" } else { "b" },
+                    ts.format("%Y-%m-%d %H:%M:%S")
+                ))
+            })
+            .collect();
+        kafka.produce(&topic, records).await.expect("produce");
+    }
+    // The watermark is the last event (no lateness): events up to a minute before it
+    // stay (09:04:00 leaves when the watermark reaches 09:05:00).
+    let last = start + EVENTS - 1;
+    let kept = (0..EVENTS).filter(|i| start + i + 60 > last).count();
+    assert_eq!(kept, 60);
+    for round in 0..2 {
+        wait_for(
+            &client,
+            "SELECT count(*), min(ts)::time FROM events",
+            &[&format!("{kept} 09:04:00")],
+        )
+        .await;
+        wait_for(
+            &client,
+            "SELECT k, n FROM per_key ORDER BY k",
+            &["a 30", "b 30"],
+        )
+        .await;
+        // Windows ending less than 50 s before the watermark: 09:04:00 (closed at
+        // 09:04:10, kept until 09:05:00) and on.
+        wait_for(
+            &client,
+            "SELECT w, n FROM per_window ORDER BY w",
+            &[
+                "09:04:00 10",
+                "09:04:10 10",
+                "09:04:20 10",
+                "09:04:30 10",
+                "09:04:40 10",
+                "09:04:50 10",
+            ],
+        )
+        .await;
+        if round == 0 {
+            // What a restart computes again from what the stream keeps is the same.
+            drop(client);
+            eddy.kill9().expect("kill");
+            eddy.restart().expect("restart");
+            client = eddy.connect().await.expect("connect");
+        }
+    }
+}

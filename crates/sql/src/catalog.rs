@@ -41,6 +41,8 @@ pub struct CatalogItem {
     /// For a stream with an event time: the column that holds it (windows over it
     /// close as the stream's watermark passes, see `window.rs`).
     pub event_time: Option<usize>,
+    /// For a stream with a `RETENTION`: how long (µs of event time) it keeps events.
+    pub retention_us: Option<i64>,
 }
 
 /// What kind of relation a catalog item is. System (builtin) tables count as `Table`;

@@ -16,7 +16,9 @@
 //! (`eddy_expr::watermark`). Without a finite bound on its side, or with a table in
 //! its input, a side keeps its rows; without any, the join is planned as before.
 //!
-//! Only in maintained views (a one-off query is computed once).
+//! Only in maintained views (a one-off query is computed once), and not over a stream
+//! with a `RETENTION`: there pairs leave with their rows, as everything read from
+//! such a stream does, so that a restart computes them again from what it holds.
 
 use eddy_expr::{BinaryFunc, MirRelationExpr, MirScalarExpr, WatermarkMode};
 use eddy_repr::{Datum, GlobalId};
@@ -132,7 +134,7 @@ fn find_interval(
             .items
             .get(c)
             .and_then(|i| i.event_bound)
-            .is_some_and(|b| b.offset_us == 1 && !b.session)
+            .is_some_and(|b| b.offset_us == 1 && !b.session && b.retention_us.is_none())
     };
     let mut found: Option<(usize, usize, Interval)> = None;
     for p in predicates {

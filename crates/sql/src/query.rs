@@ -915,7 +915,7 @@ fn window_closing(
     scx: &StatementContext,
     scope: &Scope,
     keys: &[MirScalarExpr],
-) -> Option<WindowClosing> {
+) -> Option<Result<WindowClosing, SqlError>> {
     if !scx.in_view.get() {
         return None;
     }
@@ -927,13 +927,63 @@ fn window_closing(
         item.event_bound.map(|b| (k, *c, b))
     })?;
     let watermark = crate::window::watermark_of(scx, bound.source)?;
-    Some(WindowClosing {
+    if let Err(e) = check_kept_within_retention(scx, &bound) {
+        return Some(Err(e));
+    }
+    Some(Ok(WindowClosing {
         key_position,
         input_column,
         offset_us: bound.offset_us,
         watermark,
         sessions_of: bound.session.then_some(bound.source),
-    })
+    }))
+}
+
+/// A view that keeps closed windows' rows over a stream with a `RETENTION` must drop
+/// each row (its own `retention`) before the stream drops the row's events: so that
+/// what the view shows can always be computed again from what the stream holds (a
+/// restart does that).
+fn check_kept_within_retention(
+    scx: &StatementContext,
+    bound: &crate::scope::EventBound,
+) -> Result<(), SqlError> {
+    let Some(stream_retention) = bound.retention_us else {
+        return Ok(());
+    };
+    let Some(span) = bound.span_us else {
+        return Err(SqlError::unsupported(
+            "SESSION windows over a stream with RETENTION",
+        )
+        .with_hint("A session can outlast the stream's retention: group its events by TUMBLE or HOP windows instead."));
+    };
+    let most = stream_retention.saturating_sub(span);
+    match scx.window_retention_us.get() {
+        Some(kept) if kept <= most => Ok(()),
+        _ => Err(SqlError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "a view that keeps closed windows of a stream with RETENTION needs a retention of its own",
+        )
+        .with_detail(format!(
+            "The stream keeps events {} past their time; a window of {} must leave the view at most {} after it closes.",
+            interval_text(stream_retention),
+            interval_text(span),
+            interval_text(most.max(0))
+        ))
+        .with_hint(format!(
+            "Add WITH (retention = '{}') (or less) to the view, so that a restart can compute every row it shows again.",
+            interval_text(most.max(0))
+        ))),
+    }
+}
+
+/// `us` microseconds as an interval's text (`1 hour`, `00:10:00`).
+fn interval_text(us: i64) -> String {
+    let interval = eddy_repr::Interval {
+        months: 0,
+        days: 0,
+        micros: us,
+    };
+    eddy_repr::strconv::format_interval(&interval)
 }
 
 fn plan_select(
@@ -1023,7 +1073,7 @@ fn plan_select(
             .iter()
             .map(|a| a.func.default_datum())
             .collect();
-        let closing = window_closing(scx, &scope, &keys);
+        let closing = window_closing(scx, &scope, &keys).transpose()?;
         if let Some(c) = &closing {
             // A session's rows expire under its window (which then retracts them from
             // here on); any other window's rows expire here.
@@ -1922,12 +1972,8 @@ fn plan_table_factor(
             let mut scope = Scope::from_names(Some(table), &names);
             // A stream's event time bounds itself: every row's event is before it
             // plus a microsecond (an interval join between streams closes by it).
-            if let Some((source, column)) = crate::window::stream_event_time(scx, name, &expr) {
-                scope.items[column].event_bound = Some(crate::scope::EventBound {
-                    source,
-                    offset_us: 1,
-                    session: false,
-                });
+            if let Some(stream) = crate::window::stream_event_time(scx, name, &expr) {
+                scope.items[stream.column].event_bound = Some(stream.bound(1, Some(1), false));
             }
             Ok((expr, scope))
         }

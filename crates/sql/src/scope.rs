@@ -50,6 +50,12 @@ pub struct EventBound {
     /// The bound is a `SESSION` window's end: its rows are expired under the window's
     /// `Window` node, session by session (`crate::window::expire_sessions`).
     pub session: bool,
+    /// How far before the bound the events behind a row may be (µs): a window's size;
+    /// `None` when unbounded (a session). A view that keeps closed rows over a stream
+    /// with a `RETENTION` must drop them before the stream drops their events.
+    pub span_us: Option<i64>,
+    /// The stream's `RETENTION` (µs), if it has one.
+    pub retention_us: Option<i64>,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -82,6 +82,7 @@ impl TestCatalog {
                 view_expr: None,
                 defaults: vec![],
                 event_time: None,
+                retention_us: None,
             },
         );
         add(
@@ -105,6 +106,7 @@ impl TestCatalog {
                 view_expr: None,
                 defaults: vec![],
                 event_time: None,
+                retention_us: None,
             },
         );
         // A plain view over t: `SELECT a, b FROM t WHERE a > 0`.
@@ -128,6 +130,7 @@ impl TestCatalog {
                 view_expr: Some(view_expr),
                 defaults: vec![],
                 event_time: None,
+                retention_us: None,
             },
         );
         add(
@@ -140,6 +143,7 @@ impl TestCatalog {
                 view_expr: None,
                 defaults: vec![],
                 event_time: None,
+                retention_us: None,
             },
         );
         add(
@@ -152,6 +156,7 @@ impl TestCatalog {
                 view_expr: None,
                 defaults: vec![],
                 event_time: None,
+                retention_us: None,
             },
         );
         for (id, name) in [(L, "l"), (R, "r")] {
@@ -168,6 +173,7 @@ impl TestCatalog {
                     view_expr: None,
                     defaults: vec![],
                     event_time: None,
+                    retention_us: None,
                 },
             );
         }
@@ -181,6 +187,7 @@ impl TestCatalog {
                 view_expr: None,
                 defaults: vec![],
                 event_time: None,
+                retention_us: None,
             },
         );
         TestCatalog { items }

@@ -190,11 +190,7 @@ pub fn plan_window(
                     keys.push(t.expr);
                 }
             }
-            let end = stream.map(|source| EventBound {
-                source,
-                offset_us: 0,
-                session: true,
-            });
+            let end = stream.map(|stream| stream.bound(0, None, true));
             (plan_session(input, n, ts.expr, keys, gap), [None, end])
         }
         WindowKind::Tumble => {
@@ -265,9 +261,32 @@ fn event_stream(
     relation: &ObjectName,
     input: &MirRelationExpr,
     ts: &MirScalarExpr,
-) -> Option<GlobalId> {
-    let (id, column) = stream_event_time(scx, relation, input)?;
-    (*ts == MirScalarExpr::Column(column)).then_some(id)
+) -> Option<EventStream> {
+    let stream = stream_event_time(scx, relation, input)?;
+    (*ts == MirScalarExpr::Column(stream.column)).then_some(stream)
+}
+
+/// A stream with an event time, as a FROM item reads it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EventStream {
+    pub id: GlobalId,
+    /// Its event-time column.
+    pub column: usize,
+    pub retention_us: Option<i64>,
+}
+
+impl EventStream {
+    /// The bound of a column `offset_us` past the event time, whose rows' events are at
+    /// most `span_us` before it.
+    pub(crate) fn bound(&self, offset_us: i64, span_us: Option<i64>, session: bool) -> EventBound {
+        EventBound {
+            source: self.id,
+            offset_us,
+            session,
+            span_us,
+            retention_us: self.retention_us,
+        }
+    }
 }
 
 /// The stream `input` (what `relation` names, planned) reads, and its event-time
@@ -276,7 +295,7 @@ pub(crate) fn stream_event_time(
     scx: &StatementContext,
     relation: &ObjectName,
     input: &MirRelationExpr,
-) -> Option<(GlobalId, usize)> {
+) -> Option<EventStream> {
     // The stream itself, or (a view's `start`) a filter of it.
     let id = match input {
         MirRelationExpr::Get { id, .. } => id,
@@ -291,7 +310,11 @@ pub(crate) fn stream_event_time(
         .catalog
         .resolve_item(name.schema.as_deref(), &name.item)?;
     let column = item.event_time?;
-    (item.id == *id).then_some((item.id, column))
+    (item.id == *id).then_some(EventStream {
+        id: item.id,
+        column,
+        retention_us: item.retention_us,
+    })
 }
 
 /// Stream `source`'s watermark as a relation: one `timestamptz` column, at most one
@@ -319,18 +342,17 @@ pub(crate) fn watermark_of(scx: &StatementContext, source: GlobalId) -> Option<M
 
 /// The bounds of a `TUMBLE` or `HOP` window's `window_start` and `window_end`, when
 /// it is over `stream`'s event time.
-fn window_bounds(stream: Option<GlobalId>, size: &eddy_repr::Interval) -> [Option<EventBound>; 2] {
-    let (Some(source), Some(size_us)) = (stream, size.fixed_micros()) else {
+fn window_bounds(
+    stream: Option<EventStream>,
+    size: &eddy_repr::Interval,
+) -> [Option<EventBound>; 2] {
+    let (Some(stream), Some(size_us)) = (stream, size.fixed_micros()) else {
         return [None, None];
     };
-    let bound = |offset_us| {
-        Some(EventBound {
-            source,
-            offset_us,
-            session: false,
-        })
-    };
-    [bound(size_us), bound(0)]
+    [
+        Some(stream.bound(size_us, Some(size_us), false)),
+        Some(stream.bound(0, Some(size_us), false)),
+    ]
 }
 
 /// Puts an `ExpireSessions` under every `SESSION` window of `rel` over stream

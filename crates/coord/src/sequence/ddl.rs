@@ -178,8 +178,7 @@ impl Coordinator {
         let id = entry.id;
         let spec = source_spec(&entry, self.kafka_brokers.as_deref())?;
         let records = LogRecord::create(&entry);
-        self.compute
-            .create_table(id, &entry.name, entry.desc.types.clone());
+        self.create_input(&entry);
         self.catalog.insert(entry);
         let logged = self
             .start_source(id, spec, Resume::default())

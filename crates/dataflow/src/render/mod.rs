@@ -43,6 +43,7 @@ use timely::progress::Antichain;
 use crate::api::DataflowDesc;
 pub(crate) use mfp::{arity_mismatch, CompiledMfp};
 pub(crate) use operators::{ByteMeter, ErrTrace, Rendered, RowTrace, Time};
+pub(crate) use watermark::expire_by_watermark;
 
 /// The arrangements a dataflow may import: every registered collection's traces.
 pub(crate) trait TraceSource {

@@ -84,6 +84,20 @@ pub(crate) fn render_watermarked<'s>(
     }
 }
 
+/// `rows` with each row retracted once the watermark (`marks`, a relation of one
+/// `timestamptz` column, whole on every worker) is `offset_us` past its `column`: a
+/// stream's retention.
+pub(crate) fn expire_by_watermark<'s>(
+    name: &str,
+    rows: RowCollection<'s>,
+    marks: RowCollection<'s>,
+    column: usize,
+    offset_us: i64,
+) -> RowCollection<'s> {
+    let mode = WatermarkMode::Expire;
+    closing(name, rows, marks.inner, Pipeline, column, offset_us, mode)
+}
+
 fn closing<'s, P>(
     name: &str,
     rows: RowCollection<'s>,
