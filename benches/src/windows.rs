@@ -30,13 +30,14 @@
 //!      `sum(trades)` = 5 × events.
 //! 2. Memory: workload 2 on one server while its topic grows to each of
 //!    `--windows-memory-events` events, produced [`MEMORY_CHUNK`] at a time and each
-//!    chunk read before the next (a bounded backlog): at each mark, once the view counts
-//!    every event, the server's resident memory (and its peak since the previous
-//!    mark), the view's `eddy_view_arrangement_records` and rows, the events the stream
-//!    read (`eddy_source_messages_total`) and its watermark. Closed windows' reduction state is released once the watermark passes
-//!    them (`eddy_expr::watermark`), but a stream still keeps every event (no retention
-//!    yet), so RSS is expected to grow with the events while the window state should
-//!    not; the phase prints both and leaves the verdict to the numbers.
+//!    chunk read before the next (a bounded backlog): at each mark, once every event is
+//!    in, the server's resident memory (and its peak since the previous mark), the
+//!    view's `eddy_view_arrangement_records` and rows, the events the stream read
+//!    (`eddy_source_messages_total`) and holds, and its watermark. Twice: a stream that
+//!    keeps every event (RSS is expected to grow with the events, the closed windows'
+//!    state not), then a stream with a `RETENTION` and a view with a `retention`
+//!    ([`MEMORY_RETENTION`]), where both should stay flat once the stream has run longer
+//!    than its retention. The phase prints the figures and leaves the verdict to them.
 //! 3. Latency: a producer thread sends `--windows-rate` clicks/s for
 //!    `--windows-latency-secs` s, each with `ts` the wall clock (one in ten shifted back
 //!    as above) and `sent_us` the wall clock just before it was handed to the producer.
@@ -277,7 +278,8 @@ pub async fn run(args: &Args) -> Result<()> {
     ensure!(args.windows_events > 0, "--windows-events must be positive");
     let kafka = start_broker().await?;
     throughput(args, &kafka).await?;
-    memory(args, &kafka).await?;
+    memory(args, &kafka, None).await?;
+    memory(args, &kafka, Some(MEMORY_RETENTION)).await?;
     latency(args, &kafka).await?;
     Ok(())
 }
@@ -355,6 +357,11 @@ impl PeakRss {
     }
 }
 
+/// The stream's `RETENTION` and the view's `retention` of the memory run that bounds
+/// them: the stream keeps 15 minutes of events (900,000 at 1,000 a second), the view
+/// a closed 10-minute window for 5 minutes.
+const MEMORY_RETENTION: (&str, &str) = ("15 minutes", "5 minutes");
+
 /// What the memory run reads at a mark.
 struct MemoryMark {
     events: u64,
@@ -363,7 +370,9 @@ struct MemoryMark {
     rss_peak: u64,
     view_records: Option<u64>,
     view_rows: String,
+    /// Events the stream has read, and the ones it holds.
     stream_events: Option<u64>,
+    stream_rows: String,
     watermark: String,
 }
 
@@ -380,6 +389,9 @@ impl MemoryMark {
                 .await?
                 .unwrap_or_default(),
             stream_events: metric(eddy, "eddy_source_messages_total", "source", w.stream)?,
+            stream_rows: scalar(client, &format!("SELECT count(*) FROM {}", w.stream))
+                .await?
+                .unwrap_or_default(),
             watermark: scalar(
                 client,
                 &format!(
@@ -401,7 +413,7 @@ fn or_missing(v: Option<u64>) -> String {
     v.map_or_else(|| "-".into(), |v| v.to_string())
 }
 
-async fn memory(args: &Args, kafka: &Kafka) -> Result<()> {
+async fn memory(args: &Args, kafka: &Kafka, retention: Option<(&str, &str)>) -> Result<()> {
     let marks = &args.windows_memory_events;
     ensure!(
         !marks.is_empty() && marks[0] > 0 && marks.windows(2).all(|w| w[0] < w[1]),
@@ -409,15 +421,30 @@ async fn memory(args: &Args, kafka: &Kafka) -> Result<()> {
     );
     let workers = args.workers[0];
     let w = &CLICKS;
+    let kept = match retention {
+        None => "the stream keeping every event".to_string(),
+        Some((stream, view)) => {
+            format!("the stream with RETENTION = '{stream}', the view with retention = '{view}'")
+        }
+    };
     println!(
-        "\n[windows memory] {}, {workers} worker(s), the topic growing to {marks:?} events",
+        "\n[windows memory] {}, {workers} worker(s), {kept}, the topic growing to {marks:?} events",
         w.title
     );
     let topic = kafka.unique_topic("bench-clicks-memory");
     kafka.create_topic(&topic, 1).await?;
     let eddy = start_eddy(args, kafka, workers)?;
     let client = eddy.connect().await?;
-    client.batch_execute(&w.create_sql(&topic)).await?;
+    let create = match retention {
+        None => w.create_sql(&topic),
+        Some((stream, view)) => format!(
+            "CREATE STREAM {} ({}) WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON', \
+               TIMESTAMP = 'ts', LATENESS = '{LATENESS}', RETENTION = '{stream}');
+             CREATE MATERIALIZED VIEW {} WITH (retention = '{view}') AS {};",
+            w.stream, w.columns, w.view, w.query
+        ),
+    };
+    client.batch_execute(&create).await?;
     let empty = rss_bytes(eddy.pid().context("eddy pid")?)?;
     let pid = eddy.pid().context("eddy pid")?;
     let mut produced = 0;
@@ -434,8 +461,15 @@ async fn memory(args: &Args, kafka: &Kafka) -> Result<()> {
             })
             .await?;
             produced = to;
-            w.wait_for_events(&eddy, &client, to, Instant::now())
-                .await?;
+            match retention {
+                // Every event in the view (its total).
+                None => {
+                    w.wait_for_events(&eddy, &client, to, Instant::now())
+                        .await?;
+                }
+                // The view drops old windows: every event read by the stream.
+                Some(_) => wait_for_read(&eddy, w.stream, to).await?,
+            }
         }
         let peak = peak.stop().await?;
         // Let the last batches' garbage go and the windows' release reach the workers.
@@ -447,18 +481,25 @@ async fn memory(args: &Args, kafka: &Kafka) -> Result<()> {
         mib(empty)
     );
     println!(
-        "  {:>10}  {:>10}  {:>13}  {:>14}  {:>9}  {:>13}  watermark",
-        "events", "RSS MiB", "peak RSS MiB", "view records", "view rows", "stream events"
+        "  {:>10}  {:>10}  {:>13}  {:>14}  {:>9}  {:>11}  {:>11}  watermark",
+        "events",
+        "RSS MiB",
+        "peak RSS MiB",
+        "view records",
+        "view rows",
+        "stream read",
+        "stream rows"
     );
     for r in &readings {
         println!(
-            "  {:>10}  {:>10.1}  {:>13.1}  {:>14}  {:>9}  {:>13}  {}",
+            "  {:>10}  {:>10.1}  {:>13.1}  {:>14}  {:>9}  {:>11}  {:>11}  {}",
             r.events,
             mib(r.rss),
             mib(r.rss_peak),
             or_missing(r.view_records),
             r.view_rows,
             or_missing(r.stream_events),
+            r.stream_rows,
             r.watermark
         );
     }
@@ -475,12 +516,34 @@ async fn memory(args: &Args, kafka: &Kafka) -> Result<()> {
             or_missing(b.view_records)
         );
     }
-    println!(
-        "  (view records: the view's arrangements, its closed windows' rows included; the \
-         stream keeps every event it read, no retention yet, so RSS is expected to grow with \
-         the stream; RSS at a mark includes what the allocator kept from the load's peak)"
-    );
+    match retention {
+        None => println!(
+            "  (view records: the view's arrangements, its closed windows' rows included; the \
+             stream keeps every event it read, so RSS is expected to grow with the stream; RSS \
+             at a mark includes what the allocator kept from the load's peak)"
+        ),
+        Some(_) => println!(
+            "  (the stream holds the events of its retention and the view the windows of its \
+             own: both should stay flat once the stream has run for longer than its retention)"
+        ),
+    }
     Ok(())
+}
+
+/// Waits until stream `stream` has read `events` messages (`/metrics`).
+async fn wait_for_read(eddy: &Eddy, stream: &str, events: u64) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let read = metric(eddy, "eddy_source_messages_total", "source", stream)?.unwrap_or(0);
+        if read >= events {
+            return Ok(());
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "stream {stream} read {read} of {events} messages"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The events of each (user, window start in ms) group in the order they were sent:
