@@ -80,12 +80,25 @@ pub async fn cancellable<T>(
 /// `statement_timeout` as Postgres reads it: a number of milliseconds, or a number
 /// with a unit (`us`, `ms`, `s`, `min`, `h`, `d`); 0 means none. `None` if malformed.
 pub fn parse_timeout(value: &str) -> Option<Option<Duration>> {
+    let ms = duration_millis(value).ok()?;
+    if ms > i32::MAX as f64 {
+        return None;
+    }
+    Some((ms >= 1.0).then(|| Duration::from_millis(ms as u64)))
+}
+
+/// A duration as Postgres' settings take them, in milliseconds: a number of
+/// milliseconds, or a number and one of the units `us`, `ms`, `s`, `min`, `h`, `d`.
+/// The error says what is wrong.
+pub fn duration_millis(value: &str) -> Result<f64, String> {
     let value = value.trim();
     let split = value
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(value.len());
     let (number, unit) = value.split_at(split);
-    let number: f64 = number.parse().ok()?;
+    let number: f64 = number.parse().map_err(|_| {
+        format!("invalid duration \"{value}\": expected a number and a unit, as 30s")
+    })?;
     let ms_per_unit = match unit.trim() {
         "" | "ms" => 1.0,
         "us" => 0.001,
@@ -93,13 +106,17 @@ pub fn parse_timeout(value: &str) -> Option<Option<Duration>> {
         "min" => 60_000.0,
         "h" => 3_600_000.0,
         "d" => 86_400_000.0,
-        _ => return None,
+        other => {
+            return Err(format!(
+                "invalid unit \"{other}\": valid units are us, ms, s, min, h and d"
+            ))
+        }
     };
     let ms = number * ms_per_unit;
-    if !ms.is_finite() || ms > i32::MAX as f64 {
-        return None;
+    match ms.is_finite() {
+        true => Ok(ms),
+        false => Err(format!("invalid duration \"{value}\": out of range")),
     }
-    Some((ms >= 1.0).then(|| Duration::from_millis(ms as u64)))
 }
 
 #[cfg(test)]

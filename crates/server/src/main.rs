@@ -182,29 +182,9 @@ const DEFAULT_USER: &str = "eddy";
 /// A duration as Postgres' settings take them: a number of milliseconds, or a number
 /// and one of the units `us`, `ms`, `s`, `min`, `h`, `d`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| {
-        format!("invalid duration \"{text}\": expected a number and a unit, as 30s")
-    })?;
-    let unit_ms = match unit.trim() {
-        "" | "ms" => 1.0,
-        "us" => 0.001,
-        "s" => 1_000.0,
-        "min" => 60_000.0,
-        "h" => 3_600_000.0,
-        "d" => 86_400_000.0,
-        other => {
-            return Err(format!(
-                "invalid unit \"{other}\": valid units are us, ms, s, min, h and d"
-            ))
-        }
-    };
-    Duration::try_from_secs_f64(number * unit_ms / 1_000.0)
-        .map_err(|e| format!("invalid duration \"{text}\": {e}"))
+    let ms = eddy_coord::cancel::duration_millis(text)?;
+    Duration::try_from_secs_f64(ms / 1_000.0)
+        .map_err(|e| format!("invalid duration \"{}\": {e}", text.trim()))
 }
 
 impl SecurityArgs {

@@ -10,7 +10,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use eddy_testkit::{Kafka, TestRecord};
@@ -19,21 +19,7 @@ use tokio_postgres::Client;
 const LATENESS_S: i64 = 30;
 const WINDOW_S: i64 = 600;
 
-/// Waits until `sql` gives `expected`; panics with the last rows after 60 s.
-async fn wait_for(client: &Client, sql: &str, expected: &[String]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = common::lines(client, sql).await;
-        if got == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{sql}:\n got {got:#?}\nwant {expected:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use common::wait_for_lines as wait_for;
 
 fn start_time() -> NaiveDateTime {
     NaiveDate::from_ymd_opt(2026, 3, 1)

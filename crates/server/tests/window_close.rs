@@ -9,23 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use eddy_testkit::{Isolation, Kafka, TestRecord};
-use tokio_postgres::Client;
 
-/// Waits until `sql` gives `expected`; panics with the last rows after 60 s.
-async fn wait_for(client: &Client, sql: &str, expected: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = common::lines(client, sql).await;
-        if got == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{sql}:\n got {got:#?}\nwant {expected:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use common::wait_for_lines as wait_for;
 
 fn view(user: &str, ts: &str) -> TestRecord {
     TestRecord::value(format!(

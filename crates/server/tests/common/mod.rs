@@ -105,6 +105,29 @@ pub async fn lines(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until [`lines`] of `sql` are `expected`; panics with the last rows after 60 s.
+pub async fn wait_for_lines<S>(client: &tokio_postgres::Client, sql: &str, expected: &[S])
+where
+    S: AsRef<str> + std::fmt::Debug,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let got = lines(client, sql).await;
+        if got
+            .iter()
+            .map(String::as_str)
+            .eq(expected.iter().map(AsRef::as_ref))
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sql}:\n got {got:#?}\nwant {expected:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// The rows of `sql` as lines, columns separated by a space, NULL as `NULL` (sorted, as
 /// `query_rows` gives them).
 pub async fn flat_rows(client: &tokio_postgres::Client, sql: &str) -> Result<Vec<String>, String> {
