@@ -68,6 +68,15 @@ impl Semigroup for Accum {
             self.0.clone_from(&rhs.0);
             return;
         }
+        // The same slots (rows of one group under the same aggregates, the common
+        // case when differential consolidates): add in place, no new vector.
+        if self.0.len() == rhs.0.len() && self.0.iter().zip(&rhs.0).all(|(a, b)| a.0 == b.0) {
+            for (a, b) in self.0.iter_mut().zip(&rhs.0) {
+                a.1 = a.1.wrapping_add(b.1);
+            }
+            self.0.retain(|(_, v)| *v != 0);
+            return;
+        }
         let mut merged = Vec::with_capacity(self.0.len().max(rhs.0.len()));
         let (mut a, mut b) = (self.0.iter().peekable(), rhs.0.iter().peekable());
         loop {
@@ -314,6 +323,33 @@ mod tests {
         total.plus_equals(&minus_a);
         assert!(total.is_zero());
         assert_eq!(total.to_state(&plans), None);
+    }
+
+    #[test]
+    fn sums_over_the_same_slots_add_in_place_and_drop_zeros() {
+        let plans = vec![
+            plan(AggregateFunc::Count, ScalarType::Int32),
+            plan(AggregateFunc::Sum, ScalarType::Int64),
+        ];
+        let row = |v: i64, diff| Accum::of_row(&plans, &[Datum::Int32(1), Datum::Int64(v)], diff);
+        let mut total = row(5, 1);
+        total.plus_equals(&row(7, 1));
+        assert_eq!(total, {
+            let mut merged = row(12, 1);
+            merged.plus_equals(&row(0, 1));
+            merged
+        });
+        // Equal slots, one of which cancels (the sum, 12 - 12): it goes, the rest stay.
+        let slots = total.0.len();
+        total.plus_equals(&row(-12, 1));
+        assert_eq!(total.0.len(), slots - 1, "{total:?}");
+        assert!(total.0.iter().all(|(_, v)| *v != 0));
+        total.plus_equals(&{
+            let mut back = total.clone();
+            back.negate();
+            back
+        });
+        assert!(total.is_zero());
     }
 
     #[test]
