@@ -146,7 +146,9 @@ where
                             break;
                         };
                         let mut rows = pending_rows.remove(&time).unwrap_or_default();
-                        consolidate(&mut rows);
+                        if closer.decides_on_net_changes() {
+                            consolidate(&mut rows);
+                        }
                         let marks = pending_marks.remove(&time).unwrap_or_default();
                         closer.step(time, rows, marks, &mut out);
                         // One session per time out (`time`, and `time + 1` for
@@ -201,6 +203,9 @@ struct Closer {
     /// Rows not closed yet, by bound: each update (`Expire`), or each row's sum
     /// (`EmitOnClose`).
     open: BTreeMap<i64, BTreeMap<Row, Diff>>,
+    /// `Expire`, `ExpireArrivals`: the updates to retract, by bound (no sums: a
+    /// retraction per update is as good, and costs no row comparisons).
+    expiring: BTreeMap<i64, Vec<(Row, Diff)>>,
     /// `ExpireSessions`: each partition's open rows, and when its first session ends.
     sessions: Sessions,
 }
@@ -313,8 +318,17 @@ impl Closer {
             offset_us,
             marks: BTreeMap::new(),
             open: BTreeMap::new(),
+            expiring: BTreeMap::new(),
             sessions: Sessions::default(),
         }
+    }
+
+    /// Whether the mode decides on a row's net change at a time (its sign, or its sum).
+    fn decides_on_net_changes(&self) -> bool {
+        matches!(
+            self.mode,
+            WatermarkMode::EmitOnClose | WatermarkMode::Finalize | WatermarkMode::KeepExpired
+        )
     }
 
     fn watermark(&self) -> Option<i64> {
@@ -378,17 +392,19 @@ impl Closer {
                         continue;
                     }
                     if let Some(b) = bound {
-                        *self
-                            .open
+                        self.expiring
                             .entry(b)
                             .or_default()
-                            .entry(row.clone())
-                            .or_default() += diff;
+                            .push((row.clone(), diff));
                     }
                     out.push((row, time, diff));
                 }
-                for (row, diff) in self.close(now) {
-                    out.push((row, time + 1, -diff));
+                if let Some(w) = now {
+                    let still_open = self.expiring.split_off(&w.saturating_add(1));
+                    let expired = std::mem::replace(&mut self.expiring, still_open);
+                    for (row, diff) in expired.into_values().flatten() {
+                        out.push((row, time + 1, -diff));
+                    }
                 }
             }
             WatermarkMode::KeepExpired => {
