@@ -62,9 +62,10 @@ pub(crate) fn bound(
     let mut expiries: Vec<Expiry> = vec![];
     if scx.in_view.get() {
         if let Some((a, b, interval)) = find_interval(scope, left_arity, predicates) {
-            let stream = |c: usize| scope.items[c].event_bound.map(|e| e.source);
+            // Both are event-time columns (`find_interval` checked).
+            let stream = |c: usize| scope.items.get(c)?.event_bound.map(|e| e.source);
             let (Some(left_stream), Some(right_stream)) = (stream(a), stream(b)) else {
-                unreachable!("found on event-time columns");
+                return KeepPairs::default();
             };
             let alone = |input: &MirRelationExpr, stream: GlobalId| {
                 input.depends_on().into_iter().eq([stream])
