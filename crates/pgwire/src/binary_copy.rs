@@ -59,12 +59,13 @@ fn bad_copy(message: impl Into<String>) -> SqlError {
 /// `text`'s format, which must be the text format's defaults).
 pub(crate) fn to_text(data: &[u8], types: &[ScalarType]) -> Result<Vec<u8>, SqlError> {
     let text = CopyFormat::new(CopyFormatKind::Text);
-    let mut pos = 0usize;
-    let mut take = |n: usize| -> Result<&[u8], SqlError> {
+    let pos = std::cell::Cell::new(0usize);
+    let take = |n: usize| -> Result<&[u8], SqlError> {
+        let at = pos.get();
         let bytes = data
-            .get(pos..pos + n)
+            .get(at..at + n)
             .ok_or_else(|| bad_copy("unexpected EOF in COPY data"))?;
-        pos += n;
+        pos.set(at + n);
         Ok(bytes)
     };
     if take(SIGNATURE.len())? != SIGNATURE {
@@ -82,6 +83,11 @@ pub(crate) fn to_text(data: &[u8], types: &[ScalarType]) -> Result<Vec<u8>, SqlE
     let mut out = Vec::with_capacity(data.len());
     let mut line = 0u64;
     loop {
+        // The end of the data between tuples ends it, with or without the trailer, as
+        // Postgres reads it (pgx's CopyFrom sends none).
+        if pos.get() == data.len() {
+            break;
+        }
         let fields = i16::from_be_bytes(take(2)?.try_into().expect("2 bytes"));
         if fields == -1 {
             break;
@@ -115,4 +121,25 @@ pub(crate) fn to_text(data: &[u8], types: &[ScalarType]) -> Result<Vec<u8>, SqlE
         out.extend(eddy_repr::copy::encode(&text, &datums, types));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_ends_with_or_without_the_trailer_but_not_inside_a_tuple() {
+        let types = [ScalarType::Int64, ScalarType::Text];
+        let row = Row::pack(&[Datum::Int64(7), Datum::String("seven".into())]);
+        let mut data = header();
+        data.extend(encode_row(&row, &types).unwrap());
+        let without = to_text(&data, &types).unwrap();
+        assert_eq!(without, b"7\tseven\n");
+        let mut with = data.clone();
+        with.extend(trailer());
+        assert_eq!(to_text(&with, &types).unwrap(), without);
+        data.pop();
+        let e = to_text(&data, &types).unwrap_err();
+        assert_eq!(e.message, "unexpected EOF in COPY data");
+    }
 }
