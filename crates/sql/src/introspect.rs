@@ -482,6 +482,32 @@ pub fn plan_constant_function(
                 }
             }
         }
+        // `set_config(name, value, is_local)` that leaves the setting as it is (what
+        // drivers do to make sure of one, asyncpg with `jit`) returns the value; one that
+        // would change it is for `SET`.
+        ("set_config", 3) => {
+            let (Some(setting), Some(value)) = (constant_text(&args[0]), constant_text(&args[1]))
+            else {
+                return Err(SqlError::unsupported(
+                    "set_config with a non-constant name or value",
+                ));
+            };
+            match pcx.vars.get(&setting.to_lowercase()) {
+                Some(current) if current.eq_ignore_ascii_case(&value) => {
+                    Typed::literal(Datum::String(value), ScalarType::Text)
+                }
+                Some(_) => {
+                    return Err(SqlError::unsupported("set_config that changes a setting")
+                        .with_hint(format!("Use SET {setting} = '{value}'.")))
+                }
+                None => {
+                    return Err(SqlError::new(
+                        SqlState::UNDEFINED_OBJECT,
+                        format!("unrecognized configuration parameter \"{setting}\""),
+                    ))
+                }
+            }
+        }
         ("current_schemas", 1) => {
             let include_implicit = match &args[0] {
                 CExpr::Typed(t) => match t.expr.as_literal() {
