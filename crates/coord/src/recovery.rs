@@ -273,12 +273,7 @@ impl Coordinator {
             .sources
             .watermarks
             .iter()
-            .filter(|(id, _)| {
-                self.catalog
-                    .get(**id)
-                    .and_then(crate::sources::stream_retention)
-                    .is_some()
-            })
+            .filter(|(id, _)| self.sources.retained.contains(id))
             .map(|(id, us)| (*id, *us))
             .collect();
         for (id, watermark_us) in retained {

@@ -116,6 +116,9 @@ pub(crate) struct Sources {
     /// The watermark (microseconds since the epoch) of every stream with an event time
     /// that has accepted an event, as the log holds it.
     pub(crate) watermarks: BTreeMap<GlobalId, i64>,
+    /// The streams with a `RETENTION`: their own input takes their watermark too (kept
+    /// here when their input is made, so a watermark's move reads no options).
+    pub(crate) retained: std::collections::BTreeSet<GlobalId>,
     /// The last [`ERRORS_KEPT`] messages each source could not read, oldest first: the
     /// rows of `eddy_source_errors`.
     pub(crate) errors: BTreeMap<GlobalId, VecDeque<SourceErrorRecord>>,
@@ -153,6 +156,7 @@ impl Sources {
         self.running.remove(&id);
         self.progress.remove(&id);
         self.watermarks.remove(&id);
+        self.retained.remove(&id);
         self.errors
             .remove(&id)
             .into_iter()
@@ -420,7 +424,7 @@ impl Coordinator {
             marks.push((mark_row(old), -1));
         }
         self.compute.update_table(EDDY_WATERMARKS.id(), time, rows);
-        if self.catalog.get(id).and_then(stream_retention).is_some() {
+        if self.sources.retained.contains(&id) {
             self.compute.update_watermark(id, time, marks);
         }
     }
@@ -429,7 +433,10 @@ impl Coordinator {
     /// stream whose rows leave once its watermark is that far past them.
     pub(crate) fn create_input(&mut self, entry: &CatalogEntry) {
         match stream_retention(entry) {
-            Some(retention) => self.compute.create_stream(entry.id, &entry.name, retention),
+            Some(retention) => {
+                self.sources.retained.insert(entry.id);
+                self.compute.create_stream(entry.id, &entry.name, retention)
+            }
             None => self
                 .compute
                 .create_table(entry.id, &entry.name, entry.desc.types.clone()),
