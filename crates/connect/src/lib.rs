@@ -100,6 +100,6 @@ pub use source::{
     StatusHandle,
 };
 pub use spec::{
-    event_time_column, stream_retention, Envelope, KafkaSourceSpec, KeyFormat, MetadataColumn,
+    stream_event_time, stream_retention, Envelope, KafkaSourceSpec, KeyFormat, MetadataColumn,
     OnError, SourceKind, StartOffset, ValueFormat,
 };

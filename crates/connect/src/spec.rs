@@ -403,29 +403,29 @@ impl KafkaSourceSpec {
     }
 }
 
-/// A stream's event time from its `TIMESTAMP` and `LATENESS` options: `None` when it
-/// gives neither; the record timestamp without `TIMESTAMP`; `0 seconds` without
-/// `LATENESS`.
 /// The column of a stream's rows that holds its event time (the column views can
 /// bound windows by, see `eddy_expr::watermark`): the `TIMESTAMP` column, or, with
-/// only `LATENESS`, a declared `_kafka_timestamp` column. `None` when the stream has
-/// no event time, when its rows do not hold it, or when its options do not parse.
-pub fn event_time_column(desc: &RelationDesc, options: &[(String, String)]) -> Option<usize> {
+/// only `LATENESS`, a declared `_kafka_timestamp` column; and its `RETENTION` (µs), if
+/// any. `None` when the stream has no event time, when its rows do not hold it, or when
+/// its options do not parse. One reading of the options for both.
+pub fn stream_event_time(
+    desc: &RelationDesc,
+    options: &[(String, String)],
+) -> Option<(usize, Option<i64>)> {
     let values = option_values(options, &OPTIONS, "").ok()?;
-    let [.., timestamp, lateness, _] = values;
-    event_time_index(desc, event_time(desc, timestamp, lateness).ok()?.as_ref())
+    let [.., timestamp, lateness, retention] = values;
+    let column = event_time_index(desc, event_time(desc, timestamp, lateness).ok()?.as_ref())?;
+    let retention = retention.and_then(|text| parse_interval_option("RETENTION", text).ok());
+    Some((column, retention))
 }
 
-/// A stream's `RETENTION` (µs) and the column of the event time it is counted from;
-/// `None` without one (or when its options do not parse).
+/// A stream's `RETENTION` (µs) and the column of the event time it is counted from.
 pub fn stream_retention(desc: &RelationDesc, options: &[(String, String)]) -> Option<(usize, i64)> {
-    let values = option_values(options, &OPTIONS, "").ok()?;
-    let [.., retention] = values;
-    let retention = parse_interval_option("RETENTION", retention?).ok()?;
-    Some((event_time_column(desc, options)?, retention))
+    let (column, retention) = stream_event_time(desc, options)?;
+    Some((column, retention?))
 }
 
-/// The column holding `event_time` (see [`event_time_column`]).
+/// The column holding `event_time` (see [`stream_event_time`]).
 fn event_time_index(desc: &RelationDesc, event_time: Option<&EventTime>) -> Option<usize> {
     match event_time?.column {
         EventTimeColumn::Column(index) => Some(index),

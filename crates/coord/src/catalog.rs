@@ -457,6 +457,12 @@ impl eddy_sql::Catalog for Catalog {
             Some(schema) => schema,
         };
         let entry = self.get_by_name(schema, name)?;
+        // One reading of a stream's options for its event time and retention.
+        let stream_time = entry
+            .source
+            .as_ref()
+            .filter(|s| s.stream)
+            .and_then(|s| eddy_connect::stream_event_time(&entry.desc, &s.options));
         Some(eddy_sql::CatalogItem {
             id: entry.id,
             name: entry.name.clone(),
@@ -467,17 +473,8 @@ impl eddy_sql::Catalog for Catalog {
                 _ => None,
             },
             defaults: entry.defaults.clone(),
-            event_time: entry
-                .source
-                .as_ref()
-                .filter(|s| s.stream)
-                .and_then(|s| eddy_connect::event_time_column(&entry.desc, &s.options)),
-            retention_us: entry
-                .source
-                .as_ref()
-                .filter(|s| s.stream)
-                .and_then(|s| eddy_connect::stream_retention(&entry.desc, &s.options))
-                .map(|(_, us)| us),
+            event_time: stream_time.map(|(column, _)| column),
+            retention_us: stream_time.and_then(|(_, retention)| retention),
         })
     }
 
