@@ -8,18 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-fn run(command: &mut Command, what: &str) -> String {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{what} failed:\n{text}");
-    text
-}
+use common::run_command as run;
 
 #[test]
 fn pgx_batches_copy_from_and_typed_reads() {

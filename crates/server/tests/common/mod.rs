@@ -144,3 +144,18 @@ pub async fn flat_rows(client: &tokio_postgres::Client, sql: &str) -> Result<Vec
         })
         .collect())
 }
+
+/// Runs `command` (a driver's probe, a compiler); panics with its output when it
+/// cannot run or fails. Returns its stdout and stderr.
+pub fn run_command(command: &mut std::process::Command, what: &str) -> String {
+    let out = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{what} failed:\n{text}");
+    text
+}
