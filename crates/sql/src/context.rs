@@ -79,6 +79,8 @@ pub struct StatementContext<'a> {
     /// read from that event time on. Set when a stream was so filtered too.
     pub view_start_us: Cell<Option<i64>>,
     pub view_start_applied: Cell<bool>,
+    /// The view's options as read (see [`StatementContext::set_view_options`]).
+    pub view_options: Cell<crate::view_options::ViewOptions>,
     /// Every catalog item the statement's queries read, recorded as names resolve
     /// (see [`StatementContext::resolve_relation`]): what a view depends on.
     depends_on: RefCell<BTreeSet<GlobalId>>,
@@ -228,6 +230,7 @@ impl<'a> StatementContext<'a> {
             Some(StartAt::At(us)) => Some(us),
         });
         self.view_start_applied.set(false);
+        self.view_options.set(*options);
     }
 
     pub fn new(catalog: &'a dyn Catalog, pcx: &'a PlanContext, params: Params<'a>) -> Self {
@@ -248,6 +251,7 @@ impl<'a> StatementContext<'a> {
             window_retention_us: Cell::new(None),
             view_start_us: Cell::new(None),
             view_start_applied: Cell::new(false),
+            view_options: Cell::new(Default::default()),
         }
     }
 

@@ -1616,8 +1616,8 @@ fn plan_create_view(
         kept = crate::recursive::with_max_recursion(&kept, limit);
     }
     // `start = 'latest'` is kept with the time it stood for.
-    if let (Some(start), Statement::CreateView { options, .. }) = (scx.view_start_us.get(), stmt) {
-        let read = crate::view_options::ViewOptions::read(options)?;
+    if let Some(start) = scx.view_start_us.get() {
+        let read = scx.view_options.get();
         if read.start == Some(crate::view_options::StartAt::Latest) && read.started_at_us.is_none()
         {
             let at = chrono::DateTime::from_timestamp_micros(start).unwrap_or_default();
