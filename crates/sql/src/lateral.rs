@@ -45,9 +45,8 @@ use eddy_repr::{SqlError, SqlState};
 use sqlparser::ast::TableFactor;
 
 use crate::context::StatementContext;
-use crate::names::normalize_ident;
-use crate::query::{self, rename_columns};
-use crate::scope::{Scope, TableRef};
+use crate::query;
+use crate::scope::Scope;
 use crate::subquery::{self, null_safe_equivalences};
 
 /// The right side of a join, planned against its left side.
@@ -122,17 +121,7 @@ pub fn plan_lateral_factor(
         }
     };
     let mut names = lateral.names;
-    let table = match alias {
-        Some(alias) => {
-            let table = normalize_ident(&alias.name);
-            rename_columns(&mut names, alias, &table)?;
-            Some(TableRef {
-                schema: None,
-                name: table,
-            })
-        }
-        None => None,
-    };
+    let table = crate::query::aliased(&mut names, alias)?;
     let scope = Scope::from_names(table, &names);
     if lateral.columns.is_empty() {
         return Ok((RightInput::Independent(lateral.expr), scope));

@@ -280,6 +280,20 @@ fn recursive_union(recursive: bool, query: &Query) -> Option<(bool, &SetExpr, &S
 }
 
 /// Applies a table alias's column list to `names`.
+/// The table an `alias` names (renaming `names` by its column list), or `None`
+/// without one.
+pub(crate) fn aliased(
+    names: &mut [String],
+    alias: &Option<TableAlias>,
+) -> Result<Option<TableRef>, SqlError> {
+    let Some(alias) = alias else {
+        return Ok(None);
+    };
+    let name = normalize_ident(&alias.name);
+    rename_columns(names, alias, &name)?;
+    Ok(Some(TableRef { schema: None, name }))
+}
+
 pub(crate) fn rename_columns(
     names: &mut [String],
     alias: &TableAlias,
@@ -1985,17 +1999,7 @@ fn plan_table_factor(
             alias,
         } => {
             let (expr, mut names, _) = plan_query(scx, subquery)?.into_relation();
-            let table = match alias {
-                Some(alias) => {
-                    let table = normalize_ident(&alias.name);
-                    rename_columns(&mut names, alias, &table)?;
-                    Some(TableRef {
-                        schema: None,
-                        name: table,
-                    })
-                }
-                None => None,
-            };
+            let table = aliased(&mut names, alias)?;
             Ok((expr, Scope::from_names(table, &names)))
         }
         TableFactor::NestedJoin {

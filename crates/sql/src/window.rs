@@ -54,7 +54,7 @@ use sqlparser::ast::{
 use crate::context::{CExpr, StatementContext, Typed};
 use crate::expr::{self, ExprContext};
 use crate::names::normalize_ident;
-use crate::query::{plan_relation_name, rename_columns};
+use crate::query::plan_relation_name;
 use crate::scope::{EventBound, Scope, TableRef};
 use crate::types::CastContext;
 
@@ -468,14 +468,7 @@ fn finish(
 ) -> Result<(MirRelationExpr, Scope), SqlError> {
     names.push("window_start".into());
     names.push("window_end".into());
-    let table = match alias {
-        Some(alias) => {
-            let name = normalize_ident(&alias.name);
-            rename_columns(&mut names, alias, &name)?;
-            TableRef { schema: None, name }
-        }
-        None => table,
-    };
+    let table = crate::query::aliased(&mut names, alias)?.unwrap_or(table);
     Ok((rel, Scope::from_names(Some(table), &names)))
 }
 
