@@ -27,11 +27,9 @@ const PER_REGION_FINAL: &str =
 #[tokio::test]
 async fn closed_windows_keep_their_rows_and_emit_once() {
     let kafka = Kafka::shared().expect("kafka");
-    let topic = kafka.unique_topic("pageviews");
+    let [topic] = common::new_topics(&kafka, ["pageviews"]).await;
     let sink_topic = kafka.unique_topic("per_region_final");
-    kafka.create_topic(&topic, 1).await.expect("topic");
-    let eddy = common::start_with_kafka(&kafka);
-    let client = eddy.connect().await.expect("connect");
+    let (_eddy, client) = common::eddy_with_kafka(&kafka).await;
     let select = "SELECT u.region, window_start, window_end, count(*) AS n \
                   FROM TUMBLE(pageviews, ts, INTERVAL '1 minute') p \
                   LEFT JOIN users u ON u.user_id = p.user_id \
@@ -225,10 +223,8 @@ fn arrangement_records(eddy: &eddy_testkit::Eddy, view: &str) -> Option<u64> {
 #[tokio::test]
 async fn closed_windows_release_their_state() {
     let kafka = Kafka::shared().expect("kafka");
-    let topic = kafka.unique_topic("ticks");
-    kafka.create_topic(&topic, 1).await.expect("topic");
-    let eddy = common::start_with_kafka(&kafka);
-    let client = eddy.connect().await.expect("connect");
+    let [topic] = common::new_topics(&kafka, ["ticks"]).await;
+    let (eddy, client) = common::eddy_with_kafka(&kafka).await;
     client
         .batch_execute(&format!(
             "CREATE STREAM ticks (ticker text, price int8, ts timestamp) \
@@ -296,10 +292,8 @@ async fn closed_windows_release_their_state() {
 #[tokio::test]
 async fn closed_sessions_leave_the_window_state() {
     let kafka = Kafka::shared().expect("kafka");
-    let topic = kafka.unique_topic("actions");
-    kafka.create_topic(&topic, 1).await.expect("topic");
-    let eddy = common::start_with_kafka(&kafka);
-    let client = eddy.connect().await.expect("connect");
+    let [topic] = common::new_topics(&kafka, ["actions"]).await;
+    let (eddy, client) = common::eddy_with_kafka(&kafka).await;
     let from = "FROM SESSION(actions, ts, INTERVAL '10 seconds', user_id)";
     client
         .batch_execute(&format!(
@@ -393,13 +387,8 @@ async fn closed_sessions_leave_the_window_state() {
 #[tokio::test]
 async fn interval_joins_keep_pairs_and_forget_rows() {
     let kafka = Kafka::shared().expect("kafka");
-    let searches_topic = kafka.unique_topic("searches");
-    let clicks_topic = kafka.unique_topic("clicks");
-    for topic in [&searches_topic, &clicks_topic] {
-        kafka.create_topic(topic, 1).await.expect("topic");
-    }
-    let eddy = common::start_with_kafka(&kafka);
-    let client = eddy.connect().await.expect("connect");
+    let [searches_topic, clicks_topic] = common::new_topics(&kafka, ["searches", "clicks"]).await;
+    let (eddy, client) = common::eddy_with_kafka(&kafka).await;
     let join = "SELECT s.user_id, s.terms, c.url, c.ts FROM {s} s JOIN {c} c \
                 ON c.user_id = s.user_id AND c.ts BETWEEN s.ts AND s.ts + INTERVAL '1 second'";
     let timed = join.replace("{s}", "searches").replace("{c}", "clicks");
@@ -539,10 +528,8 @@ async fn interval_joins_keep_pairs_and_forget_rows() {
 #[tokio::test]
 async fn views_start_where_they_say() {
     let kafka = Kafka::shared().expect("kafka");
-    let topic = kafka.unique_topic("starts");
-    kafka.create_topic(&topic, 1).await.expect("topic");
-    let mut eddy = common::start_with_kafka(&kafka);
-    let client = eddy.connect().await.expect("connect");
+    let [topic] = common::new_topics(&kafka, ["starts"]).await;
+    let (mut eddy, client) = common::eddy_with_kafka(&kafka).await;
     client
         .batch_execute(&format!(
             "CREATE STREAM events (k text, ts timestamp) \
@@ -627,10 +614,8 @@ async fn views_start_where_they_say() {
 #[tokio::test]
 async fn streams_keep_their_retention_and_views_within_it() {
     let kafka = Kafka::shared().expect("kafka");
-    let topic = kafka.unique_topic("retained");
-    kafka.create_topic(&topic, 1).await.expect("topic");
-    let mut eddy = common::start_with_kafka(&kafka);
-    let mut client = eddy.connect().await.expect("connect");
+    let [topic] = common::new_topics(&kafka, ["retained"]).await;
+    let (mut eddy, mut client) = common::eddy_with_kafka(&kafka).await;
     let windowed = "SELECT window_start::time AS w, count(*) AS n \
                     FROM TUMBLE(events, ts, INTERVAL '10 seconds') GROUP BY window_start";
     client

@@ -273,10 +273,8 @@ async fn page_views_per_region_per_minute_follow_user_changes() {
 #[tokio::test]
 async fn stock_statistics_in_hopping_windows() {
     let kafka = Kafka::shared().expect("kafka");
-    let topic = kafka.unique_topic("trades");
-    kafka.create_topic(&topic, 1).await.expect("topic");
-    let eddy = common::start_with_kafka(&kafka);
-    let client = eddy.connect().await.expect("connect");
+    let [topic] = common::new_topics(&kafka, ["trades"]).await;
+    let (_eddy, client) = common::eddy_with_kafka(&kafka).await;
     create(
         &client,
         &format!(
@@ -536,10 +534,8 @@ async fn clicks_enriched_with_profiles_and_searches_within_a_second() {
 #[tokio::test]
 async fn sessions_per_user_with_a_30_minute_gap() {
     let kafka = Kafka::shared().expect("kafka");
-    let topic = kafka.unique_topic("clicks");
-    kafka.create_topic(&topic, 1).await.expect("topic");
-    let eddy = common::start_with_kafka(&kafka);
-    let client = eddy.connect().await.expect("connect");
+    let [topic] = common::new_topics(&kafka, ["clicks"]).await;
+    let (_eddy, client) = common::eddy_with_kafka(&kafka).await;
     create(
         &client,
         &format!(

@@ -33,6 +33,25 @@ pub fn start_with_kafka(kafka: &eddy_testkit::Kafka) -> Eddy {
     Eddy::start(config).unwrap_or_else(|e| panic!("starting eddy: {e:#}"))
 }
 
+/// New topics of one partition on `kafka`, one per prefix (made unique).
+pub async fn new_topics<const N: usize>(
+    kafka: &eddy_testkit::Kafka,
+    prefixes: [&str; N],
+) -> [String; N] {
+    let topics = prefixes.map(|p| kafka.unique_topic(p));
+    for topic in &topics {
+        kafka.create_topic(topic, 1).await.expect("topic");
+    }
+    topics
+}
+
+/// A server reading from `kafka` ([`start_with_kafka`]) and a client of it.
+pub async fn eddy_with_kafka(kafka: &eddy_testkit::Kafka) -> (Eddy, tokio_postgres::Client) {
+    let eddy = start_with_kafka(kafka);
+    let client = eddy.connect().await.expect("connect");
+    (eddy, client)
+}
+
 /// Starts a server with `workers` workers and a temporary data directory.
 pub fn start_eddy(workers: usize) -> Eddy {
     Eddy::start(config(workers)).unwrap_or_else(|e| panic!("starting eddy: {e:#}"))
