@@ -1740,6 +1740,28 @@ pub(crate) fn is_table_function(factor: &TableFactor) -> bool {
     }
 }
 
+/// A set-returning function's name (unqualified or in `pg_catalog`) and its arguments,
+/// as a FROM item calls it.
+fn table_function_call<'a>(
+    name: &ObjectName,
+    args: &'a [FunctionArg],
+) -> Result<(String, Vec<&'a Expr>), SqlError> {
+    let parts = object_name_parts(name)?;
+    let function = match parts.as_slice() {
+        [f] => f.clone(),
+        [schema, f] if schema == crate::names::PG_CATALOG_SCHEMA => f.clone(),
+        _ => return Err(SqlError::function_does_not_exist(format!("{name}()"))),
+    };
+    let exprs = args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+            _ => Err(SqlError::unsupported_plural("named function arguments")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((function, exprs))
+}
+
 /// A set-returning function in FROM, called for each row of `left` (whose columns its
 /// arguments may read, as with an implicit LATERAL): a `FlatMap` over `left`.
 pub(crate) fn plan_table_function(
@@ -1771,20 +1793,7 @@ pub(crate) fn plan_table_function(
             {
                 return Err(SqlError::unsupported("this FROM syntax"));
             }
-            let parts = object_name_parts(name)?;
-            let function = match parts.as_slice() {
-                [f] => f.clone(),
-                [schema, f] if schema == crate::names::PG_CATALOG_SCHEMA => f.clone(),
-                _ => return Err(SqlError::function_does_not_exist(format!("{name}()"))),
-            };
-            let exprs = args
-                .args
-                .iter()
-                .map(|a| match a {
-                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
-                    _ => Err(SqlError::unsupported_plural("named function arguments")),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let (function, exprs) = table_function_call(name, &args.args)?;
             (function, exprs, alias)
         }
         TableFactor::UNNEST {
@@ -1801,19 +1810,7 @@ pub(crate) fn plan_table_function(
             args,
             alias,
         } => {
-            let parts = object_name_parts(name)?;
-            let function = match parts.as_slice() {
-                [f] => f.clone(),
-                [schema, f] if schema == crate::names::PG_CATALOG_SCHEMA => f.clone(),
-                _ => return Err(SqlError::function_does_not_exist(format!("{name}()"))),
-            };
-            let exprs = args
-                .iter()
-                .map(|a| match a {
-                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
-                    _ => Err(SqlError::unsupported_plural("named function arguments")),
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let (function, exprs) = table_function_call(name, args)?;
             (function, exprs, alias)
         }
         _ => return Err(SqlError::internal("not a table function")),
