@@ -73,6 +73,17 @@ pub struct PgSourceDef {
 }
 
 impl CatalogEntry {
+    /// The dataflow that maintains this materialized view from `as_of` on.
+    pub(crate) fn dataflow(&self, as_of: eddy_repr::Timestamp) -> eddy_dataflow::DataflowDesc {
+        eddy_dataflow::DataflowDesc {
+            id: self.id,
+            view: Some(self.qualified_name()),
+            name: self.name.clone(),
+            plan: self.plan.clone().expect("views have plans"),
+            as_of,
+        }
+    }
+
     /// A table. `create_sql` is the normalized statement, kept for the catalog
     /// relations; `desc` (not the text) is what its rows are read with.
     pub fn table(

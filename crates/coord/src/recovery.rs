@@ -17,7 +17,6 @@ use std::time::Instant;
 
 use eddy_connect::postgres::PgResume;
 use eddy_connect::Resume;
-use eddy_dataflow::DataflowDesc;
 use eddy_expr::optimize::consolidate;
 use eddy_repr::{Diff, GlobalId, Row, SqlError, Timestamp};
 use eddy_sql::{ItemKind, SourceOptions};
@@ -290,13 +289,7 @@ impl Coordinator {
             .cloned()
             .collect();
         for view in views {
-            self.compute.create_dataflow(DataflowDesc {
-                id: view.id,
-                view: Some(view.qualified_name()),
-                name: view.name,
-                plan: view.plan.expect("views have plans"),
-                as_of: load_time,
-            });
+            self.compute.create_dataflow(view.dataflow(load_time));
         }
         for (id, resume) in resumes {
             // A source that cannot start (its options no longer valid with this

@@ -24,7 +24,6 @@
 //!   wait; another block that wrote rows of the old shape cannot commit them (40001
 //!   at COMMIT: see [`Coordinator::write`]).
 
-use eddy_dataflow::DataflowDesc;
 use eddy_expr::optimize::consolidate;
 use eddy_repr::{Datum, Diff, GlobalId, Row, SqlError, SqlState};
 use eddy_sql::{AlterTable, ItemKind, Plan, TableChange};
@@ -225,13 +224,7 @@ impl Coordinator {
                 self.altered_tables.insert(id);
                 self.publish_write(time, vec![(id, new_rows)]);
                 for view in rebuilt {
-                    self.compute.create_dataflow(DataflowDesc {
-                        id: view.id,
-                        view: Some(view.qualified_name()),
-                        name: view.name,
-                        plan: view.plan.expect("views have plans"),
-                        as_of: time,
-                    });
+                    self.compute.create_dataflow(view.dataflow(time));
                 }
                 if let (Some(pending), TxnState::InBlock { writes, .. }) = (
                     pending,

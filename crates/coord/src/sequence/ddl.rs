@@ -9,7 +9,6 @@
 //!   `information_schema`) are rewritten at a new time, so psql's `\d` sees it at once.
 
 use eddy_connect::Resume;
-use eddy_dataflow::DataflowDesc;
 use eddy_expr::optimize::{consolidate, optimize};
 use eddy_expr::MirRelationExpr;
 use eddy_repr::{GlobalId, SqlError, SqlState};
@@ -222,13 +221,8 @@ impl Coordinator {
         let entry = self.entry_of(plan, id)?;
         self.storage.append(&LogRecord::create(&entry))?;
         if entry.kind == ItemKind::MaterializedView {
-            self.compute.create_dataflow(DataflowDesc {
-                id,
-                name: entry.name.clone(),
-                plan: entry.plan.clone().expect("views have plans"),
-                as_of: self.oracle.read_ts(),
-                view: Some(entry.qualified_name()),
-            });
+            self.compute
+                .create_dataflow(entry.dataflow(self.oracle.read_ts()));
         }
         self.catalog.insert(entry);
         self.catalog_changed();

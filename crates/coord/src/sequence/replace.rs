@@ -403,11 +403,8 @@ impl Coordinator {
             for entry in &new {
                 if entry.kind == ItemKind::MaterializedView {
                     self.compute.create_dataflow(DataflowDesc {
-                        id: entry.id,
                         name: format!("{} (new version)", entry.name),
-                        plan: entry.plan.clone().expect("views have plans"),
-                        as_of,
-                        view: Some(entry.qualified_name()),
+                        ..entry.dataflow(as_of)
                     });
                 }
             }
