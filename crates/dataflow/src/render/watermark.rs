@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use differential_dataflow::{AsCollection, Hashable};
+use eddy_expr::optimize::consolidate;
 use eddy_expr::watermark::{instant_micros, row_bound};
 use eddy_expr::WatermarkMode;
 use eddy_repr::{Diff, Row};
@@ -146,6 +147,9 @@ where
                             break;
                         };
                         let mut rows = pending_rows.remove(&time).unwrap_or_default();
+                        // An operator upstream may send one row's net change at a time
+                        // as several updates (a join, `+1` and `-1` from two batches):
+                        // a rule on the sign of a change must see the sum.
                         if closer.decides_on_net_changes() {
                             consolidate(&mut rows);
                         }
@@ -176,21 +180,6 @@ where
         .as_collection()
 }
 
-/// Sums the diffs of equal rows and drops those that cancel: an operator upstream may
-/// send one row's net change at a time as several updates (a join, `+1` and `-1`
-/// from two batches), and a rule on the sign of a change must see the sum.
-fn consolidate(rows: &mut Vec<(Row, Diff)>) {
-    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let mut out: Vec<(Row, Diff)> = Vec::with_capacity(rows.len());
-    for (row, diff) in rows.drain(..) {
-        match out.last_mut() {
-            Some((last, sum)) if *last == row => *sum += diff,
-            _ => out.push((row, diff)),
-        }
-    }
-    out.retain(|(_, diff)| *diff != 0);
-    *rows = out;
-}
 
 /// What one worker's operator knows: the watermark now, and the rows it holds.
 struct Closer {
