@@ -56,7 +56,7 @@
 //! watermark: they close at that time, so they are computed once (their final rows
 //! are what a computation from scratch gives), and expire one tick later.
 
-use eddy_repr::Datum;
+use eddy_repr::{Datum, Row};
 use serde::{Deserialize, Serialize};
 
 /// What a [`crate::MirRelationExpr::Watermarked`] does with its input's updates.
@@ -104,13 +104,16 @@ pub fn instant_micros(datum: &Datum) -> Option<i64> {
     }
 }
 
-/// The bound of a row (its datums): its `column` as an instant plus `offset_us`,
-/// saturating; `None` when the column is NULL.
-pub fn row_bound(datums: &[Datum], column: usize, offset_us: i64) -> Option<i64> {
-    datums
-        .get(column)
-        .and_then(instant_micros)
-        .map(|b| b.saturating_add(offset_us))
+/// The instant in `row`'s `column`, decoding only the datums up to it (what the
+/// watermark operators read from every update); `None` for NULL.
+pub fn row_instant(row: &Row, column: usize) -> Option<i64> {
+    row.iter().nth(column).and_then(|d| instant_micros(&d))
+}
+
+/// The bound of `row`: its `column` as an instant plus `offset_us`, saturating;
+/// `None` when the column is NULL.
+pub fn row_bound(row: &Row, column: usize, offset_us: i64) -> Option<i64> {
+    row_instant(row, column).map(|b| b.saturating_add(offset_us))
 }
 
 #[cfg(test)]
@@ -120,9 +123,9 @@ mod tests {
     #[test]
     fn bounds_are_utc_micros_plus_the_offset() {
         let ts = chrono::DateTime::from_timestamp(60, 0).unwrap();
-        let datums = [Datum::Null, Datum::Timestamp(ts.naive_utc())];
-        assert_eq!(row_bound(&datums, 1, 5), Some(60_000_005));
-        assert_eq!(row_bound(&datums, 0, 5), None);
+        let row = Row::pack([Datum::Null, Datum::Timestamp(ts.naive_utc())].iter());
+        assert_eq!(row_bound(&row, 1, 5), Some(60_000_005));
+        assert_eq!(row_bound(&row, 0, 5), None);
         assert_eq!(
             instant_micros(&Datum::TimestampTz(ts)),
             Some(60_000_000),

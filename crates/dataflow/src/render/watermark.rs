@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use differential_dataflow::{AsCollection, Hashable};
 use eddy_expr::optimize::consolidate;
-use eddy_expr::watermark::{instant_micros, row_bound};
+use eddy_expr::watermark::{row_bound, row_instant};
 use eddy_expr::WatermarkMode;
 use eddy_repr::{Diff, Row};
 use timely::container::CapacityContainerBuilder;
@@ -131,7 +131,7 @@ where
                     });
                     marks.for_each(|_, data| {
                         for (row, time, diff) in data.drain(..) {
-                            let mark = row.iter().next().and_then(|d| instant_micros(&d));
+                            let mark = row_instant(&row, 0);
                             pending_marks.entry(time).or_default().push((mark, diff));
                         }
                     });
@@ -179,7 +179,6 @@ where
         )
         .as_collection()
 }
-
 
 /// What one worker's operator knows: the watermark now, and the rows it holds.
 struct Closer {
@@ -329,7 +328,7 @@ impl Closer {
     }
 
     fn bound(&self, row: &Row) -> Option<i64> {
-        row_bound(&row.unpack(), self.bound_column, self.offset_us)
+        row_bound(row, self.bound_column, self.offset_us)
     }
 
     /// Applies time `time`'s row updates and watermark changes, pushing what goes out
@@ -356,7 +355,7 @@ impl Closer {
             WatermarkMode::ExpireSessions { partition_key } => {
                 let mut touched = BTreeSet::new();
                 for (row, diff) in rows {
-                    let at = row.unpack().get(self.bound_column).and_then(instant_micros);
+                    let at = row_instant(&row, self.bound_column);
                     if let Some(at) = at {
                         let key = group_key(&row, partition_key);
                         self.sessions.add(key.clone(), at, row.clone(), diff);
