@@ -178,20 +178,24 @@ pub(crate) fn stream_retention(entry: &CatalogEntry) -> Option<eddy_dataflow::Re
 
 /// A watermark as a stream's own watermark input holds it: one `timestamptz`.
 pub(crate) fn mark_row(watermark_us: i64) -> Row {
-    let instant = chrono::DateTime::from_timestamp_micros(watermark_us)
-        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
-    Row::pack(&[Datum::TimestampTz(instant)])
+    Row::pack(&[instant_datum(watermark_us)])
+}
+
+/// A watermark as a `timestamptz` datum.
+fn instant_datum(watermark_us: i64) -> Datum {
+    Datum::TimestampTz(
+        chrono::DateTime::from_timestamp_micros(watermark_us)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+    )
 }
 
 /// A row of `eddy_watermarks`: stream `id` (named `source`) has watermark
 /// `watermark_us`.
 pub(crate) fn watermark_row(source: &str, id: GlobalId, watermark_us: i64) -> Row {
-    let instant = chrono::DateTime::from_timestamp_micros(watermark_us)
-        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
     Row::pack(&[
         Datum::String(source.to_string()),
         Datum::Oid(eddy_sql::item_oid(id).unwrap_or(0)),
-        Datum::TimestampTz(instant),
+        instant_datum(watermark_us),
     ])
 }
 
