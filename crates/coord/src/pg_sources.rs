@@ -140,19 +140,12 @@ impl Coordinator {
     /// `CREATE SOURCE ... FROM POSTGRES`, first half: finds the tables upstream on a
     /// task of its own, which hands them back as [`Command::PgSourceDiscovered`].
     pub(crate) fn begin_create_pg_source(&mut self, plan: Plan, finish: Finish) {
-        let Plan::CreatePgSource {
-            options, tables, ..
-        } = &plan
-        else {
-            unreachable!("called with CREATE SOURCE plans only")
-        };
-        let spec = match PgSourceSpec::from_options(options, selections(tables)) {
-            Ok(spec) => spec,
-            Err(e) => return finish.send(Err(e)),
-        };
+        if let Err(e) = pg_spec_of(&plan) {
+            return finish.send(Err(e));
+        }
         let tx = self.internal_tx.clone();
         tokio::spawn(async move {
-            let result = discover(&spec).await;
+            let result = discover_pg_tables(&plan).await;
             let _ = tx
                 .send(Command::PgSourceDiscovered {
                     plan: Box::new(plan),
@@ -185,27 +178,11 @@ impl Coordinator {
             .catalog
             .get_by_name(eddy_sql::PUBLIC_SCHEMA, &name)
             .is_some()
+            && if_not_exists
         {
-            if if_not_exists {
-                return tag("CREATE SOURCE");
-            }
-            return Err(SqlError::new(
-                SqlState::DUPLICATE_TABLE,
-                format!("relation \"{name}\" already exists"),
-            ));
+            return tag("CREATE SOURCE");
         }
-        if let Some(taken) = tables
-            .iter()
-            .find(|t| self.catalog.get_by_name(&name, &t.name).is_some())
-        {
-            return Err(SqlError::new(
-                SqlState::DUPLICATE_TABLE,
-                format!("relation \"{name}.{}\" already exists", taken.name),
-            )
-            .with_hint(
-                "Rename the table with FOR TABLES (... AS other_name), or drop the existing one.",
-            ));
-        }
+        check_new_pg_source(&self.catalog, &name, &tables)?;
         let mut records = Vec::new();
         if !eddy_sql::Catalog::schema_exists(&self.catalog, &name) {
             let schema_id = self.catalog.allocate_id();
@@ -214,15 +191,8 @@ impl Coordinator {
                 name: name.clone(),
             });
         }
-        let id = self.catalog.allocate_id();
-        let table_ids: Vec<GlobalId> = tables.iter().map(|_| self.catalog.allocate_id()).collect();
-        let def = PgSourceDef {
-            options,
-            tables,
-            table_ids,
-            slot: slot_name(id, &name),
-        };
-        let entry = CatalogEntry::pg_source(id, &name, create_sql, def);
+        let entry = self.new_pg_source_entry(&name, options, create_sql, tables);
+        let id = entry.id;
         records.extend(LogRecord::create(&entry));
         self.storage.append(&records)?;
         for record in &records {
@@ -237,16 +207,34 @@ impl Coordinator {
         tag("CREATE SOURCE")
     }
 
+    /// The entry of a new source `name` mirroring `tables` (ids allocated: the
+    /// source's, then its tables').
+    pub(crate) fn new_pg_source_entry(
+        &mut self,
+        name: &str,
+        options: Vec<(String, String)>,
+        create_sql: String,
+        tables: Vec<PgTable>,
+    ) -> CatalogEntry {
+        let id = self.catalog.allocate_id();
+        let table_ids: Vec<GlobalId> = tables.iter().map(|_| self.catalog.allocate_id()).collect();
+        let def = PgSourceDef {
+            options,
+            tables,
+            table_ids,
+            slot: slot_name(id, name),
+        };
+        CatalogEntry::pg_source(id, name, create_sql, def)
+    }
+
     /// Puts source `entry` and its tables in the catalog, and with `create_inputs` their
     /// inputs in the dataflow (replaying the log creates them with their contents).
     pub(crate) fn insert_pg_source(&mut self, entry: CatalogEntry, create_inputs: bool) {
-        let def = entry.pg.clone().expect("a postgres source");
         self.catalog.insert(entry.clone());
-        for (table, &table_id) in def.tables.iter().zip(&def.table_ids) {
-            let table_entry = CatalogEntry::pg_table(table_id, entry.id, &entry.name, table);
+        for table_entry in pg_table_entries(&entry) {
             if create_inputs {
                 self.compute.create_table(
-                    table_id,
+                    table_entry.id,
                     &table_entry.qualified_name(),
                     table_entry.desc.types.clone(),
                 );
@@ -615,6 +603,58 @@ const COALESCED_UPDATES_MAX: usize = 65_536;
 /// whole snapshot as one (all its batches up to the one at the consistent point), or
 /// a transaction followed by the whole transactions already waiting behind it, each
 /// its own batch. `None` once the source has stopped.
+/// The spec of a `CREATE SOURCE ... FROM POSTGRES` plan (its options read).
+fn pg_spec_of(plan: &Plan) -> Result<PgSourceSpec, SqlError> {
+    let Plan::CreatePgSource {
+        options, tables, ..
+    } = plan
+    else {
+        unreachable!("called with CREATE SOURCE plans only")
+    };
+    PgSourceSpec::from_options(options, selections(tables))
+}
+
+/// The tables a `CREATE SOURCE ... FROM POSTGRES` plan would mirror, found upstream.
+pub(crate) async fn discover_pg_tables(plan: &Plan) -> Result<Vec<PgTable>, SqlError> {
+    discover(&pg_spec_of(plan)?).await
+}
+
+/// A new source `name` with `tables` must not take a name that `catalog` has.
+pub(crate) fn check_new_pg_source(
+    catalog: &crate::catalog::Catalog,
+    name: &str,
+    tables: &[PgTable],
+) -> Result<(), SqlError> {
+    if catalog.get_by_name(eddy_sql::PUBLIC_SCHEMA, name).is_some() {
+        return Err(SqlError::new(
+            SqlState::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists"),
+        ));
+    }
+    if let Some(taken) = tables
+        .iter()
+        .find(|t| catalog.get_by_name(name, &t.name).is_some())
+    {
+        return Err(SqlError::new(
+            SqlState::DUPLICATE_TABLE,
+            format!("relation \"{name}.{}\" already exists", taken.name),
+        )
+        .with_hint(
+            "Rename the table with FOR TABLES (... AS other_name), or drop the existing one.",
+        ));
+    }
+    Ok(())
+}
+
+/// The entries of source `entry`'s tables.
+pub(crate) fn pg_table_entries(entry: &CatalogEntry) -> impl Iterator<Item = CatalogEntry> + '_ {
+    let def = entry.pg.as_ref().expect("a postgres source");
+    def.tables
+        .iter()
+        .zip(&def.table_ids)
+        .map(|(table, &table_id)| CatalogEntry::pg_table(table_id, entry.id, &entry.name, table))
+}
+
 async fn coalesce(source: &mut PgSource) -> Option<Vec<PgBatch>> {
     let first = source.next_batch().await?;
     let mut batches = vec![whole(source, first).await?];

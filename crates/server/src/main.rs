@@ -67,8 +67,8 @@ struct DiffArgs {
 
 #[derive(clap::Args, Debug)]
 struct ApplyArgs {
-    /// The directory of .sql files (CREATE SCHEMA | TABLE | STREAM | [MATERIALIZED]
-    /// VIEW | SINK, and INSERTs as seed data applied once).
+    /// The directory of .sql files (CREATE SCHEMA | TABLE | STREAM | SOURCE ... FROM
+    /// POSTGRES | [MATERIALIZED] VIEW | SINK, and INSERTs as seed data applied once).
     dir: PathBuf,
     /// The server to apply to.
     #[arg(long, default_value = "postgres://eddy@127.0.0.1:6875/eddy")]

@@ -394,3 +394,108 @@ async fn replay_and_diff_rebuild_a_view_from_the_log() {
     let (ok, out) = client_command(&eddy, "diff", &["orders"], "");
     assert!(!ok && out.contains("42809"), "{out}");
 }
+
+/// A Postgres source in a views directory: found upstream while the plan is checked
+/// (so the views over its tables are checked too, and nothing is made upstream by a
+/// dry run or a failed plan), created by the apply, unchanged after, refused when
+/// changed, and dropped with its tables and replication slot by `--prune`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_source_in_a_views_directory() {
+    let pg = eddy_testkit::Postgres::start().expect("start postgres");
+    let upstream = pg.connect().await.expect("connect to postgres");
+    upstream
+        .batch_execute(
+            "CREATE TABLE orders (id int PRIMARY KEY, region text, amount int);
+             INSERT INTO orders VALUES (1, 'eu', 10), (2, 'us', 5), (3, 'eu', 7);
+             CREATE PUBLICATION pub FOR ALL TABLES;",
+        )
+        .await
+        .expect("upstream");
+    let slots = || async { flat(&upstream, "SELECT count(*) FROM pg_replication_slots").await };
+    let source = format!(
+        "CREATE SOURCE shop FROM POSTGRES WITH (CONNECTION = 'host=127.0.0.1 port={} user=postgres dbname=postgres', PUBLICATION = 'pub');",
+        pg.port()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Named to sort first: the view is ordered after the source that makes its table.
+    write(
+        dir.path(),
+        "00_revenue.sql",
+        "CREATE MATERIALIZED VIEW revenue AS SELECT region, sum(amount) AS total FROM shop.orders GROUP BY region;",
+    );
+    write(dir.path(), "10_shop.sql", &source);
+    write(
+        dir.path(),
+        "20_bad.sql",
+        "CREATE VIEW bad AS SELECT * FROM shop.missing;",
+    );
+    let eddy = Eddy::start(common::config(1)).unwrap_or_else(|e| panic!("start: {e:#}"));
+    let client = eddy.connect().await.expect("connect");
+
+    // A view over a table the source does not have fails the whole plan, by file and
+    // line, and nothing is made here or upstream.
+    let (ok, out) = apply(&eddy, dir.path(), &["--yes"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("20_bad.sql:1"), "{out}");
+    assert!(out.contains("shop.missing"), "{out}");
+    assert!(flat(&client, "SHOW SOURCES").await.is_empty());
+    assert_eq!(slots().await, ["0"]);
+
+    std::fs::remove_file(dir.path().join("20_bad.sql")).expect("remove");
+    let (ok, out) = apply(&eddy, dir.path(), &["--dry-run"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("+ create source shop"), "{out}");
+    assert!(out.contains("+ create materialized view revenue"), "{out}");
+    assert_eq!(slots().await, ["0"], "a dry run makes nothing upstream");
+
+    let (ok, out) = apply(&eddy, dir.path(), &["--yes"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        flat(&client, "SELECT * FROM revenue ORDER BY 1").await,
+        ["eu 17", "us 5"]
+    );
+    upstream
+        .batch_execute("INSERT INTO orders VALUES (4, 'us', 1)")
+        .await
+        .expect("insert upstream");
+    eventually("the view follows upstream", || async {
+        flat(&client, "SELECT * FROM revenue ORDER BY 1").await == ["eu 17", "us 6"]
+    })
+    .await;
+    assert_eq!(slots().await, ["1"]);
+
+    let (ok, out) = apply(&eddy, dir.path(), &["--dry-run"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("= unchanged source shop"), "{out}");
+    assert!(
+        out.contains("= unchanged materialized view revenue"),
+        "{out}"
+    );
+
+    // A changed source is refused, by file and line; nothing changes.
+    write(
+        dir.path(),
+        "10_shop.sql",
+        &source.replace("PUBLICATION = 'pub'", "PUBLICATION = 'pub2'"),
+    );
+    let (ok, out) = apply(&eddy, dir.path(), &["--yes"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("10_shop.sql:1"), "{out}");
+    assert!(out.contains("changing a source is not supported"), "{out}");
+
+    // Without the source (and its reader) in the files, --prune drops both, the
+    // source's table and its slot upstream.
+    std::fs::remove_file(dir.path().join("10_shop.sql")).expect("remove");
+    std::fs::remove_file(dir.path().join("00_revenue.sql")).expect("remove");
+    write(dir.path(), "00_t.sql", "CREATE TABLE t (x int);");
+    let (ok, out) = apply(&eddy, dir.path(), &["--prune", "--yes"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("- drop source shop"), "{out}");
+    assert!(out.contains("- drop table shop.orders"), "{out}");
+    assert!(out.contains("- drop materialized view revenue"), "{out}");
+    assert!(flat(&client, "SHOW SOURCES").await.is_empty());
+    eventually("the slot is dropped upstream", || async {
+        slots().await == ["0"]
+    })
+    .await;
+}

@@ -24,6 +24,9 @@ pub enum FileItemKind {
     Sink,
     /// `INSERT`: seed data, applied once.
     Seed,
+    /// `CREATE SOURCE ... FROM POSTGRES`: a source whose tables (`name.table`) appear
+    /// when it is created.
+    Source,
 }
 
 impl FileItemKind {
@@ -36,6 +39,7 @@ impl FileItemKind {
             FileItemKind::MaterializedView => "materialized view",
             FileItemKind::Sink => "sink",
             FileItemKind::Seed => "seed data",
+            FileItemKind::Source => "source",
         }
     }
 }
@@ -72,8 +76,8 @@ pub fn file_error(file: &str, line: usize, e: SqlError) -> SqlError {
 }
 
 /// The statements of `files` (`(name, contents)`, read in that order), each with what
-/// it defines and reads. Anything but `CREATE SCHEMA | TABLE | STREAM | [MATERIALIZED]
-/// VIEW | SINK` and `INSERT` is an error naming its file and line.
+/// it defines and reads. Anything but `CREATE SCHEMA | TABLE | STREAM | SOURCE |
+/// [MATERIALIZED] VIEW | SINK` and `INSERT` is an error naming its file and line.
 pub fn parse_files(files: &[(String, String)]) -> Result<Vec<FileStatement>, SqlError> {
     let mut out = Vec::new();
     for (file, text) in files {
@@ -179,17 +183,14 @@ fn describe(file: &str, line: usize, stmt: Statement) -> Result<FileStatement, S
             };
             (FileItemKind::Seed, target)
         }
-        Statement::CreatePgSource(_) => {
-            return Err(located(
-                SqlError::unsupported("CREATE SOURCE ... FROM POSTGRES in a views directory")
-                    .with_hint("Create the source over psql; views in the directory can read its tables."),
-            ))
+        Statement::CreatePgSource(create) => {
+            (FileItemKind::Source, qualified(&create.name).map_err(located)?)
         }
         other => {
             return Err(located(SqlError::new(
                 SqlState::FEATURE_NOT_SUPPORTED,
                 format!(
-                    "a views file holds CREATE SCHEMA, TABLE, STREAM, [MATERIALIZED] VIEW and SINK statements and INSERTs (seed data); found: {}",
+                    "a views file holds CREATE SCHEMA, TABLE, STREAM, SOURCE, [MATERIALIZED] VIEW and SINK statements and INSERTs (seed data); found: {}",
                     kind_of(other)
                 ),
             )))

@@ -34,8 +34,10 @@ use crate::catalog::{Catalog, CatalogEntry};
 use crate::command::ExecuteResponse;
 use crate::coord::{Coordinator, Finish};
 use crate::durable::LogRecord;
+use crate::pg_sources::{check_new_pg_source, discover_pg_tables, pg_table_entries};
 use crate::sequence::ApplyFailure;
 use crate::sources::source_spec;
+use eddy_connect::postgres::PgTable;
 
 /// What a statement of the files does.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,6 +127,8 @@ impl Coordinator {
         let mut base = self.catalog.clone();
         let mut ctx = self.plan_context(self.sessions.get(&session_id), vec![]);
         ctx.sequences = Some(self.sequences.dry());
+        // The tables each new Postgres source found upstream, by its location.
+        let mut discovered: BTreeMap<String, Vec<PgTable>> = BTreeMap::new();
         for (fs, action) in &steps {
             let located = |e: SqlError| file_error(&fs.file, fs.line, e);
             match (fs.kind, action) {
@@ -140,6 +144,31 @@ impl Coordinator {
                 }
                 (FileItemKind::Seed, Action::Seed(_)) => {
                     eddy_sql::plan(&base, &ctx, &fs.stmt).map_err(located)?;
+                }
+                (FileItemKind::Source, Action::Create) => {
+                    // Its tables are what is upstream now: found before anything runs,
+                    // so that the views over them are checked too.
+                    let plan = eddy_sql::plan(&base, &ctx, &fs.stmt).map_err(located)?;
+                    let tables = discover_pg_tables(&plan).await.map_err(located)?;
+                    check_new_pg_source(&base, &fs.name, &tables).map_err(located)?;
+                    let Plan::CreatePgSource {
+                        options,
+                        create_sql,
+                        ..
+                    } = plan
+                    else {
+                        return Err(located(SqlError::internal("not a CREATE SOURCE")));
+                    };
+                    let entry =
+                        self.new_pg_source_entry(&fs.name, options, create_sql, tables.clone());
+                    if !eddy_sql::Catalog::schema_exists(&base, &fs.name) {
+                        base.insert_schema(self.catalog.allocate_id(), fs.name.clone());
+                    }
+                    for table in pg_table_entries(&entry) {
+                        base.insert(table);
+                    }
+                    base.insert(entry);
+                    discovered.insert(fs.location(), tables);
                 }
                 _ => {}
             }
@@ -192,6 +221,13 @@ impl Coordinator {
                         .await
                         .map_err(located)?;
                 }
+                (FileItemKind::Source, Action::Create) => {
+                    let ctx = self.plan_context(self.sessions.get(&session_id), vec![]);
+                    let plan = eddy_sql::plan(&self.catalog, &ctx, &fs.stmt).map_err(located)?;
+                    let tables = discovered.remove(&fs.location()).unwrap_or_default();
+                    self.finish_create_pg_source(plan, Ok(tables))
+                        .map_err(located)?;
+                }
                 (FileItemKind::Seed, Action::Seed(key)) => {
                     let ctx = self.plan_context(self.sessions.get(&session_id), vec![]);
                     let plan = eddy_sql::plan(&self.catalog, &ctx, &fs.stmt).map_err(located)?;
@@ -242,6 +278,7 @@ impl Coordinator {
                 | (FileItemKind::View, ItemKind::View)
                 | (FileItemKind::MaterializedView, ItemKind::MaterializedView)
                 | (FileItemKind::Sink, ItemKind::Sink)
+                | (FileItemKind::Source, ItemKind::PgSource)
         ) && existing.upstream.is_none();
         if !same_kind {
             return Err(located(
@@ -260,6 +297,16 @@ impl Coordinator {
         if normalized_sql(&existing.create_sql) == text {
             return Ok(Action::Unchanged);
         }
+        if fs.kind == FileItemKind::Source {
+            return Err(located(SqlError::new(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                format!(
+                    "source \"{}\" is defined differently in Eddy; changing a source is not supported yet",
+                    existing.qualified_name()
+                ),
+            )
+            .with_hint("Drop it (DROP SOURCE name CASCADE: its tables and the views over them go with it), then apply.")));
+        }
         if fs.kind == FileItemKind::Table {
             return Err(located(SqlError::new(
                 SqlState::FEATURE_NOT_SUPPORTED,
@@ -273,8 +320,8 @@ impl Coordinator {
         Ok(Action::Replace(existing.id))
     }
 
-    /// With `PRUNE`: the user's items that the files no longer define (not the tables
-    /// of Postgres sources, nor the sources, which files cannot define yet).
+    /// With `PRUNE`: the user's items that the files no longer define (a Postgres
+    /// source with its tables, which the files never name).
     fn pruned(&self, steps: &[(FileStatement, Action)]) -> Vec<GlobalId> {
         let desired: BTreeSet<(String, String)> = steps
             .iter()
@@ -286,10 +333,15 @@ impl Coordinator {
             .filter(|e| {
                 matches!(e.id, GlobalId::User(_))
                     && e.upstream.is_none()
-                    && e.kind != ItemKind::PgSource
                     && !desired.contains(&(e.schema.clone(), e.name.clone()))
             })
-            .map(|e| e.id)
+            .flat_map(|e| {
+                let tables = match e.kind {
+                    ItemKind::PgSource => pg_table_entries(e).map(|t| t.id).collect(),
+                    _ => vec![],
+                };
+                std::iter::once(e.id).chain(tables)
+            })
             .collect()
     }
 
@@ -370,9 +422,15 @@ impl Coordinator {
         }
         for id in pruned {
             if let Some(entry) = self.catalog.get(*id) {
+                // Sources' relations by the word their files use.
+                let noun = match (entry.kind, &entry.source) {
+                    (ItemKind::Source, Some(source)) if source.stream => "stream",
+                    (ItemKind::Source, _) => "table",
+                    (kind, _) => kind.noun(),
+                };
                 rows.push(plan_row(
                     "-",
-                    entry.kind.noun(),
+                    noun,
                     &entry.qualified_name(),
                     "drop (not in the files)",
                     "",
@@ -442,7 +500,7 @@ fn order(statements: Vec<FileStatement>) -> Result<Vec<FileStatement>, SqlError>
     // Schemas, then tables, seeds, then views and sinks in dependency order.
     let rank = |fs: &FileStatement| match fs.kind {
         FileItemKind::Schema => 0,
-        FileItemKind::Table => 1,
+        FileItemKind::Table | FileItemKind::Source => 1,
         FileItemKind::Seed => 2,
         _ => 3,
     };
