@@ -536,8 +536,8 @@ impl Coordinator {
             self.begin_rename(id, new_name, finish);
             return;
         }
-        if let Plan::Replay { id, hold } = plan {
-            self.begin_replay(id, hold.then_some(session_id), finish);
+        if let Plan::Replay { id, from, hold } = plan {
+            self.begin_replay(id, from, hold.then_some(session_id), finish);
             return;
         }
         if let Plan::Apply(apply) = plan {

@@ -48,6 +48,12 @@ enum Command {
 struct ReplayArgs {
     /// The materialized view.
     view: String,
+    /// Where in its streams the rebuilt view starts, by event time: 'earliest' (every
+    /// event the streams hold), 'latest' (from now on) or a timestamp such as
+    /// '2026-03-01 09:00:00+00'. Kept as the view's start. Without it, the view is
+    /// rebuilt as it is defined.
+    #[arg(long)]
+    from: Option<String>,
     /// The server.
     #[arg(long, default_value = "postgres://eddy@127.0.0.1:6875/eddy")]
     url: String,
@@ -314,9 +320,12 @@ fn main() -> anyhow::Result<()> {
             args.prune,
             args.yes,
         )),
-        Command::Replay(args) => {
-            client_runtime()?.block_on(views::replay_command(&args.view, &args.url, args.yes))
-        }
+        Command::Replay(args) => client_runtime()?.block_on(views::replay_command(
+            &args.view,
+            args.from.as_deref(),
+            &args.url,
+            args.yes,
+        )),
         Command::Diff(args) => {
             client_runtime()?.block_on(views::diff_command(&args.view, &args.url))
         }

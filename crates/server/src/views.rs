@@ -281,18 +281,27 @@ impl Held {
     }
 }
 
-/// `eddy replay VIEW`: rebuilds a materialized view from its inputs beside the serving
-/// version, shows how the rebuilt rows differ, asks, swaps (with `yes`, at once).
-pub async fn replay_command(view: &str, url: &str, yes: bool) -> anyhow::Result<()> {
+/// `eddy replay VIEW [--from WHERE]`: rebuilds a materialized view from its inputs
+/// beside the serving version (with `from`, starting there in its streams), shows how
+/// the rebuilt rows differ, asks, swaps (with `yes`, at once).
+pub async fn replay_command(
+    view: &str,
+    from: Option<&str>,
+    url: &str,
+    yes: bool,
+) -> anyhow::Result<()> {
     let client = connect(url).await?;
     let started = std::time::Instant::now();
     let spinner =
         spinner("replaying: the view is rebuilt from its inputs beside the serving version");
+    let from = from
+        .map(|from| format!(" FROM '{}'", from.replace('\'', "''")))
+        .unwrap_or_default();
     let hold = if yes { "" } else { " WITH (HOLD = true)" };
     let built = run_watching(
         url,
         &client,
-        &format!("REPLAY MATERIALIZED VIEW {view}{hold}"),
+        &format!("REPLAY MATERIALIZED VIEW {view}{from}{hold}"),
         &spinner,
     )
     .await;

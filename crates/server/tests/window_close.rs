@@ -704,3 +704,135 @@ async fn streams_keep_their_retention_and_views_within_it() {
         }
     }
 }
+
+/// `REPLAY MATERIALIZED VIEW v FROM ...` rebuilds a view starting where it says in its
+/// streams (by event time; tables are state, read whole), kept as the view's start
+/// across a restart; `eddy replay --from earliest` brings every event back; a view
+/// reading only tables, or a stream that began reading its topic later, is refused.
+#[tokio::test]
+async fn replay_from_a_timestamp_on_a_stream_and_a_table() {
+    let kafka = Kafka::shared().expect("kafka");
+    let [topic] = common::new_topics(&kafka, ["replayed"]).await;
+    let (mut eddy, client) = common::eddy_with_kafka(&kafka).await;
+    let late_start = (chrono::Utc::now() - chrono::TimeDelta::minutes(30))
+        .format("%Y-%m-%d %H:%M:%S+00")
+        .to_string();
+    let per_label = "SELECT n.label, count(*) AS n FROM events e JOIN names n ON n.k = e.k";
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM events (k text, ts timestamp) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON', TIMESTAMP = 'ts', \
+                     LATENESS = '1 day');
+             CREATE STREAM events_later (k text, ts timestamp) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON', TIMESTAMP = 'ts', \
+                     LATENESS = '1 day', START = '{late_start}');
+             CREATE TABLE names (k text PRIMARY KEY, label text);
+             INSERT INTO names VALUES ('a', 'apple'), ('b', 'banana');
+             CREATE MATERIALIZED VIEW per_label AS {per_label} GROUP BY n.label;
+             CREATE MATERIALIZED VIEW labels AS SELECT label FROM names;
+             CREATE MATERIALIZED VIEW later AS SELECT count(*) AS n FROM events_later;"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    let event = |k: &str, ts: chrono::NaiveDateTime| {
+        TestRecord::value(format!(
+            r#"{{"k": "{k}", "ts": "{}"}}"#,
+            ts.format("%Y-%m-%d %H:%M:%S")
+        ))
+    };
+    let now = chrono::Utc::now().naive_utc();
+    let hour = chrono::TimeDelta::hours(1);
+    kafka
+        .produce(
+            &topic,
+            vec![
+                event("a", now - hour * 3),
+                event("b", now - hour * 2),
+                event("a", now - hour / 2),
+                event("b", now - hour / 4),
+                event("b", now - hour / 5),
+            ],
+        )
+        .await
+        .expect("produce");
+    let counts = "SELECT label, n FROM per_label ORDER BY label";
+    wait_for(&client, counts, &["apple 2", "banana 3"]).await;
+    wait_for(&client, "SELECT n FROM later", &["5"]).await;
+
+    // From an hour ago: the events since then, joined with the table as it is.
+    let from = (now - hour).format("%Y-%m-%d %H:%M:%S").to_string();
+    client
+        .batch_execute(&format!(
+            "REPLAY MATERIALIZED VIEW per_label FROM TIMESTAMP '{from}'"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("replay: {}", common::describe_error(&e)));
+    let recomputed =
+        format!("{per_label} WHERE e.ts >= '{from}' GROUP BY n.label ORDER BY n.label");
+    assert_eq!(
+        common::lines(&client, counts).await,
+        ["apple 1", "banana 2"]
+    );
+    assert_eq!(
+        common::lines(&client, counts).await,
+        common::lines(&client, &recomputed).await,
+        "the replayed view equals the query over the events since then"
+    );
+    // The table is read whole, and changes go on flowing.
+    client
+        .batch_execute("UPDATE names SET label = 'blueberry' WHERE k = 'b'")
+        .await
+        .expect("update");
+    wait_for(&client, counts, &["apple 1", "blueberry 2"]).await;
+    // Kept as the view's start: the same after a restart.
+    drop(client);
+    eddy.restart().expect("restart");
+    let client = eddy.connect().await.expect("connect");
+    wait_for(&client, counts, &["apple 1", "blueberry 2"]).await;
+
+    // From the shell, from the earliest: every event the stream holds again.
+    let url = format!("postgres://eddy@127.0.0.1:{}/eddy", eddy.pg_port());
+    let out = common::run_command(
+        std::process::Command::new(common::eddy_binary()).args([
+            "replay",
+            "per_label",
+            "--from",
+            "earliest",
+            "--yes",
+            "--url",
+            &url,
+        ]),
+        "eddy replay --from earliest",
+    );
+    assert!(out.contains("Replayed and swapped"), "{out}");
+    assert_eq!(
+        common::lines(&client, counts).await,
+        ["apple 2", "blueberry 3"]
+    );
+
+    // A view over tables only has no stream to start in.
+    let err = client
+        .batch_execute(&format!("REPLAY MATERIALIZED VIEW labels FROM '{from}'"))
+        .await
+        .expect_err("tables only");
+    let described = common::describe_error(&err);
+    assert!(described.contains("(SQLSTATE 0A000)"), "{described}");
+    assert!(described.contains("tables are state"), "{described}");
+    // A stream that began reading its topic half an hour ago cannot give the hour.
+    let err = client
+        .batch_execute(&format!("REPLAY MATERIALIZED VIEW later FROM '{from}'"))
+        .await
+        .expect_err("the stream began later");
+    let described = common::describe_error(&err);
+    assert!(described.contains("(SQLSTATE 55000)"), "{described}");
+    assert!(described.contains("events_later"), "{described}");
+    // A bad FROM is a clear error, not a parser's list of keywords.
+    let err = client
+        .batch_execute("REPLAY MATERIALIZED VIEW per_label FROM 'yesterday-ish'")
+        .await
+        .expect_err("bad from");
+    let described = common::describe_error(&err);
+    assert!(described.contains("(SQLSTATE 22023)"), "{described}");
+    assert!(described.contains("yesterday-ish"), "{described}");
+    assert_eq!(common::lines(&client, "SELECT n FROM later").await, ["5"]);
+}

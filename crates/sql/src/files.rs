@@ -375,19 +375,26 @@ pub fn apply_desc() -> eddy_repr::RelationDesc {
     )
 }
 
-/// `REPLAY MATERIALIZED VIEW name [WITH (HOLD = true)]`: rebuild a view from its
-/// inputs beside the running version, and swap to it (blue/green) once it has caught
-/// up. With `HOLD`, the rebuilt version waits for `APPLY COMMIT | ABORT` and the answer
-/// shows how its rows differ from the serving version's (as `APPLY ... HOLD` does).
+/// `REPLAY MATERIALIZED VIEW name [FROM 'earliest' | 'latest' | [TIMESTAMP] 'ts']
+/// [WITH (HOLD = true)]`: rebuild a view from its inputs beside the running version,
+/// and swap to it (blue/green) once it has caught up. `FROM` sets where in its streams
+/// the rebuilt view starts (its `start` option, by event time). With `HOLD`, the
+/// rebuilt version waits for `APPLY COMMIT | ABORT` and the answer shows how its rows
+/// differ from the serving version's (as `APPLY ... HOLD` does).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Replay {
     pub name: ObjectName,
+    /// `FROM`, as given.
+    pub from: Option<String>,
     pub hold: bool,
 }
 
 impl std::fmt::Display for Replay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "REPLAY MATERIALIZED VIEW {}", self.name)?;
+        if let Some(text) = &self.from {
+            write!(f, " FROM '{}'", text.replace('\'', "''"))?;
+        }
         if self.hold {
             write!(f, " WITH (HOLD = true)")?;
         }
@@ -408,6 +415,14 @@ pub(crate) fn parse_replay(
     crate::sink::expect_word(parser, "materialized")?;
     crate::sink::expect_word(parser, "view")?;
     let name = parser.parse_object_name(false)?;
+    let mut from = None;
+    if crate::sink::is_word(&parser.peek_token().token, "from") {
+        parser.next_token();
+        if crate::sink::is_word(&parser.peek_token().token, "timestamp") {
+            parser.next_token();
+        }
+        from = Some(parser.parse_literal_string()?);
+    }
     let mut hold = false;
     if crate::sink::is_word(&parser.peek_token().token, "with") {
         parser.next_token();
@@ -423,7 +438,7 @@ pub(crate) fn parse_replay(
         hold = parse_bool(parser)?;
         parser.expect_token(&Token::RParen)?;
     }
-    Ok(Replay { name, hold })
+    Ok(Replay { name, from, hold })
 }
 
 /// `true` or `false`.
@@ -445,6 +460,11 @@ pub(crate) fn plan_replay(
 ) -> Result<crate::plan::Plan, SqlError> {
     Ok(crate::plan::Plan::Replay {
         id: materialized_view(scx, &replay.name)?.id,
+        from: replay
+            .from
+            .as_deref()
+            .map(crate::view_options::parse_start)
+            .transpose()?,
         hold: replay.hold,
     })
 }

@@ -132,8 +132,13 @@ pub enum Plan {
     /// plans and runs it; see its `apply`).
     Apply(crate::files::Apply),
     /// `REPLAY MATERIALIZED VIEW`: rebuild materialized view `id` beside itself and
-    /// swap (with `hold`, wait for `APPLY COMMIT | ABORT` after showing the diff).
-    Replay { id: GlobalId, hold: bool },
+    /// swap (with `hold`, wait for `APPLY COMMIT | ABORT` after showing the diff); with
+    /// `from`, the rebuilt view starts there in its streams (its `start` option).
+    Replay {
+        id: GlobalId,
+        from: Option<crate::view_options::StartAt>,
+        hold: bool,
+    },
     /// `ALTER [MATERIALIZED] VIEW ... RENAME TO new_name` of view `id`.
     RenameView { id: GlobalId, new_name: String },
     /// `APPLY COMMIT | ABORT token`.

@@ -102,7 +102,7 @@ impl ViewOptions {
 }
 
 /// `start`: `earliest`, `latest` or a timestamp (read in UTC).
-fn parse_start(text: &str) -> Result<StartAt, SqlError> {
+pub(crate) fn parse_start(text: &str) -> Result<StartAt, SqlError> {
     match text.to_ascii_lowercase().as_str() {
         "earliest" => Ok(StartAt::Earliest),
         "latest" => Ok(StartAt::Latest),
@@ -119,21 +119,28 @@ fn parse_start(text: &str) -> Result<StartAt, SqlError> {
 /// `stmt` (a `CREATE VIEW`) without the options Eddy adds to a view's kept text
 /// (`started_at`): what the files' text is compared with.
 pub fn without_derived_options(stmt: &mut sqlparser::ast::Statement) {
-    if let sqlparser::ast::Statement::CreateView { options, .. } = stmt {
+    *stmt = without_option(stmt, STARTED_AT_OPTION);
+}
+
+/// `stmt` (a `CREATE VIEW`) without its option `key`.
+pub fn without_option(stmt: &sqlparser::ast::Statement, key: &str) -> sqlparser::ast::Statement {
+    let mut stmt = stmt.clone();
+    if let sqlparser::ast::Statement::CreateView { options, .. } = &mut stmt {
         if let CreateTableOptions::With(kept) = options {
             kept.retain(|o| {
-                !matches!(o, SqlOption::KeyValue { key, .. } if key.value.eq_ignore_ascii_case(STARTED_AT_OPTION))
+                !matches!(o, SqlOption::KeyValue { key: k, .. } if k.value.eq_ignore_ascii_case(key))
             });
             if kept.is_empty() {
                 *options = CreateTableOptions::None;
             }
         }
     }
+    stmt
 }
 
 /// `stmt` (a `CREATE VIEW`) with its option `key` set to `value` (added or replaced):
 /// how a view's text is kept so that planning it again gives the same view.
-pub(crate) fn with_option(
+pub fn with_option(
     stmt: &sqlparser::ast::Statement,
     key: &str,
     value: &str,

@@ -20,8 +20,10 @@
 
 use std::collections::BTreeSet;
 
+use eddy_connect::StartOffset;
 use eddy_dataflow::DataflowDesc;
 use eddy_repr::{Datum, GlobalId, Row, SqlError, SqlState};
+use eddy_sql::view_options::StartAt;
 use eddy_sql::{ItemKind, Plan};
 
 use super::tag;
@@ -29,6 +31,7 @@ use crate::catalog::{view_kind, Catalog, CatalogEntry};
 use crate::command::{Command, ExecuteResponse};
 use crate::coord::{Coordinator, Finish};
 use crate::durable::LogRecord;
+use crate::sources::source_spec;
 
 /// New versions being built, waiting to take their names.
 pub(crate) struct PendingReplace {
@@ -132,14 +135,31 @@ impl Coordinator {
     /// definition, rebuilt from its inputs beside the running one (with its readers),
     /// swapped in once caught up. With `hold` (the session), the rebuilt version waits
     /// for that session's `APPLY COMMIT | ABORT`.
-    pub(crate) fn begin_replay(&mut self, id: GlobalId, hold: Option<u64>, finish: Finish) {
+    ///
+    /// With `from`, the rebuilt view starts there in its streams: its kept text gets
+    /// that `start` (a restart gives the same view). A Kafka stream that Eddy began
+    /// reading at a later time (its `START`) does not hold what the view would need:
+    /// that is an error, not a view missing rows without saying so.
+    pub(crate) fn begin_replay(
+        &mut self,
+        id: GlobalId,
+        from: Option<StartAt>,
+        hold: Option<u64>,
+        finish: Finish,
+    ) {
         let Some(old) = self.catalog.get(id).cloned() else {
             return finish.send(Err(SqlError::internal("the view is gone")));
         };
-        let stmt = match parse_one(&old.create_sql) {
+        let mut stmt = match parse_one(&old.create_sql) {
             Ok(stmt) => stmt,
             Err(e) => return finish.send(Err(e)),
         };
+        if let Some(from) = from {
+            if let Err(e) = self.check_streams_hold(&old, from) {
+                return finish.send(Err(e));
+            }
+            stmt = with_start(stmt, from);
+        }
         let reads = names_of(&self.catalog, &old.depends_on);
         let root = Root {
             old: Some(id),
@@ -173,8 +193,53 @@ impl Coordinator {
                 pending.hold = hold;
                 self.wait_then_swap(pending, finish)
             }
+            Err(e) if from.is_some() && e.message.starts_with("a view's start needs") => {
+                finish.send(Err(e.with_hint(
+                    "FROM picks a stream's events by event time; tables are state and are read whole. REPLAY without FROM rebuilds the view from its tables' rows.",
+                )))
+            }
             Err(e) => finish.send(Err(e)),
         }
+    }
+
+    /// Whether every Kafka stream that `view` reads (directly or through views) holds
+    /// its events from `from` on: a stream created with a later `START` timestamp
+    /// began reading its topic there.
+    fn check_streams_hold(&self, view: &CatalogEntry, from: StartAt) -> Result<(), SqlError> {
+        let from_ms = match from {
+            StartAt::Earliest => i64::MIN,
+            StartAt::Latest => return Ok(()),
+            StartAt::At(us) => us.div_euclid(1000),
+        };
+        let mut pending: Vec<GlobalId> = view.depends_on.iter().copied().collect();
+        let mut seen = BTreeSet::new();
+        while let Some(id) = pending.pop() {
+            let Some(entry) = self.catalog.get(id).filter(|_| seen.insert(id)) else {
+                continue;
+            };
+            pending.extend(entry.depends_on.iter().copied());
+            if !entry.source.as_ref().is_some_and(|s| s.stream) {
+                continue;
+            }
+            let Ok(spec) = source_spec(entry, self.kafka_brokers.as_deref()) else {
+                continue;
+            };
+            let began = match spec.start {
+                StartOffset::Timestamp { epoch_ms } if epoch_ms > from_ms => epoch_ms,
+                _ => continue,
+            };
+            let began = chrono::DateTime::from_timestamp_millis(began).unwrap_or_default();
+            return Err(SqlError::new(
+                SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!(
+                    "stream \"{}\" holds its topic's events from {} on (its START), not from where the replay would begin",
+                    entry.qualified_name(),
+                    eddy_repr::strconv::format_timestamptz(&began)
+                ),
+            )
+            .with_hint("Replay from that time or later, or create a stream over the topic with an earlier START (it reads the topic from the offsets for that time) and read it in the view."));
+        }
+        Ok(())
     }
 
     /// `ALTER [MATERIALIZED] VIEW ... RENAME TO`: a new version of view `id` under the
@@ -757,6 +822,28 @@ impl Coordinator {
         self.catalog_changed();
         Ok(pending.response)
     }
+}
+
+/// `stmt` (a view's kept text) starting at `from` in its streams: its `start` (and
+/// the `started_at` of an earlier `'latest'`) replaced.
+fn with_start(stmt: eddy_sql::Statement, from: StartAt) -> eddy_sql::Statement {
+    let eddy_sql::Statement::Sql(mut sql) = stmt else {
+        return stmt;
+    };
+    eddy_sql::view_options::without_derived_options(&mut sql);
+    sql = eddy_sql::view_options::without_option(&sql, eddy_sql::view_options::START_OPTION);
+    let value = match from {
+        StartAt::Earliest => return eddy_sql::Statement::Sql(sql),
+        StartAt::Latest => "latest".to_string(),
+        StartAt::At(us) => eddy_repr::strconv::format_timestamptz(
+            &chrono::DateTime::from_timestamp_micros(us).unwrap_or_default(),
+        ),
+    };
+    eddy_sql::Statement::Sql(eddy_sql::view_options::with_option(
+        &sql,
+        eddy_sql::view_options::START_OPTION,
+        &value,
+    ))
 }
 
 /// `(schema, name)` of each of `ids` still in `catalog`.
