@@ -32,6 +32,11 @@
 //!    view's arrangement records and the stream's events as its topic grows; and
 //!    produce -> visible latency of the clicks view under a steady rate.
 //!
+//! 10. Replay (`replay.rs`): a join + group-by view rebuilt by replaying its inputs from
+//!    Eddy's log (held: build, memory while two versions coexist, swap; and at once),
+//!    beside creating the view and Postgres' REFRESH; and a stream reading its topic
+//!    from the earliest offsets into the view, beside a plain consumer.
+//!
 //! Targets (from the foundation issue): p99 < 10 ms; at least 100x less time than
 //! Postgres per small change; at most 200 bytes per table row. Kafka (issue 7): at least
 //! 50% of the raw consume rate and 0.3M msg/s on 2 workers; p99 < 50 ms at 10k msg/s.
@@ -51,6 +56,7 @@ mod joins;
 mod kafka;
 mod postgres;
 mod prepared;
+mod replay;
 mod windows;
 
 #[derive(Parser, Debug)]
@@ -61,7 +67,7 @@ mod windows;
              latency and upsert-table memory beside a plain consumer and an INSERTed table, and \
              Postgres CDC snapshot speed and COMMIT -> view freshness beside COPY and \
              REFRESH MATERIALIZED VIEW, and event-time windowed views over Kafka beside a plain \
-             consumer"
+             consumer, and views rebuilt by replaying their inputs from the log and from Kafka"
 )]
 struct Args {
     /// Rows in `orders` (and in the memory table).
@@ -140,6 +146,9 @@ struct Args {
     /// Seconds the windows phase's latency run produces for (the first is warm-up).
     #[arg(long, default_value_t = 10)]
     windows_latency_secs: u64,
+    /// Orders in the replay phase's tables and topic.
+    #[arg(long, default_value_t = 1_000_000)]
+    replay_rows: usize,
     /// Worker counts to measure ingest, kafka and windows throughput with (the latency, prepared,
     /// joins, kafka latency, postgres and windows memory and latency runs use the first).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
@@ -154,7 +163,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres", "windows"]
+        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres", "windows", "replay"]
     )]
     only: Vec<String>,
 }
@@ -487,6 +496,10 @@ async fn main() -> Result<()> {
 
     if args.runs("windows") {
         windows::run(&args).await?;
+    }
+
+    if args.runs("replay") {
+        replay::run(&args).await?;
     }
     Ok(())
 }

@@ -730,7 +730,11 @@ async fn replay_from_a_timestamp_on_a_stream_and_a_table() {
              INSERT INTO names VALUES ('a', 'apple'), ('b', 'banana');
              CREATE MATERIALIZED VIEW per_label AS {per_label} GROUP BY n.label;
              CREATE MATERIALIZED VIEW labels AS SELECT label FROM names;
-             CREATE MATERIALIZED VIEW later AS SELECT count(*) AS n FROM events_later;"
+             CREATE MATERIALIZED VIEW later AS SELECT count(*) AS n FROM events_later;
+             CREATE STREAM events_kept (k text, ts timestamp) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON', TIMESTAMP = 'ts', \
+                     RETENTION = '1 hour');
+             CREATE MATERIALIZED VIEW kept AS SELECT count(*) AS n FROM events_kept;"
         ))
         .await
         .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
@@ -835,4 +839,22 @@ async fn replay_from_a_timestamp_on_a_stream_and_a_table() {
     assert!(described.contains("(SQLSTATE 22023)"), "{described}");
     assert!(described.contains("yesterday-ish"), "{described}");
     assert_eq!(common::lines(&client, "SELECT n FROM later").await, ["5"]);
+    // A stream with a RETENTION no longer holds what is further behind its watermark
+    // (the last event, 12 minutes ago): from two hours ago is refused, from one is not.
+    wait_for(&client, "SELECT n FROM kept", &["3"]).await;
+    let two_hours_ago = (now - hour * 2).format("%Y-%m-%d %H:%M:%S").to_string();
+    let err = client
+        .batch_execute(&format!(
+            "REPLAY MATERIALIZED VIEW kept FROM '{two_hours_ago}'"
+        ))
+        .await
+        .expect_err("past the retention");
+    let described = common::describe_error(&err);
+    assert!(described.contains("(SQLSTATE 55000)"), "{described}");
+    assert!(described.contains("RETENTION"), "{described}");
+    client
+        .batch_execute(&format!("REPLAY MATERIALIZED VIEW kept FROM '{from}'"))
+        .await
+        .unwrap_or_else(|e| panic!("replay kept: {}", common::describe_error(&e)));
+    assert_eq!(common::lines(&client, "SELECT n FROM kept").await, ["3"]);
 }

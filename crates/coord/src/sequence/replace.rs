@@ -31,7 +31,7 @@ use crate::catalog::{view_kind, Catalog, CatalogEntry};
 use crate::command::{Command, ExecuteResponse};
 use crate::coord::{Coordinator, Finish};
 use crate::durable::LogRecord;
-use crate::sources::source_spec;
+use crate::sources::{source_spec, stream_retention};
 
 /// New versions being built, waiting to take their names.
 pub(crate) struct PendingReplace {
@@ -202,14 +202,30 @@ impl Coordinator {
         }
     }
 
-    /// Whether every Kafka stream that `view` reads (directly or through views) holds
-    /// its events from `from` on: a stream created with a later `START` timestamp
-    /// began reading its topic there.
+    /// Whether every stream that `view` reads (directly or through views) still holds
+    /// its events from `from` on: a Kafka stream created with a later `START`
+    /// timestamp began reading its topic there, and a stream with a `RETENTION` has
+    /// let go of the events further behind its watermark. (From `'earliest'` is what
+    /// each holds.)
     fn check_streams_hold(&self, view: &CatalogEntry, from: StartAt) -> Result<(), SqlError> {
-        let from_ms = match from {
-            StartAt::Earliest => i64::MIN,
-            StartAt::Latest => return Ok(()),
-            StartAt::At(us) => us.div_euclid(1000),
+        let StartAt::At(from_us) = from else {
+            return Ok(());
+        };
+        let format = |us: i64| {
+            eddy_repr::strconv::format_timestamptz(
+                &chrono::DateTime::from_timestamp_micros(us).unwrap_or_default(),
+            )
+        };
+        let not_held = |entry: &CatalogEntry, why: String, hint: &str| {
+            SqlError::new(
+                SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
+                format!(
+                    "stream \"{}\" {why}, not from {} where the replay would begin",
+                    entry.qualified_name(),
+                    format(from_us)
+                ),
+            )
+            .with_hint(hint.to_string())
         };
         let mut pending: Vec<GlobalId> = view.depends_on.iter().copied().collect();
         let mut seen = BTreeSet::new();
@@ -221,23 +237,29 @@ impl Coordinator {
             if !entry.source.as_ref().is_some_and(|s| s.stream) {
                 continue;
             }
-            let Ok(spec) = source_spec(entry, self.kafka_brokers.as_deref()) else {
-                continue;
-            };
-            let began = match spec.start {
-                StartOffset::Timestamp { epoch_ms } if epoch_ms > from_ms => epoch_ms,
-                _ => continue,
-            };
-            let began = chrono::DateTime::from_timestamp_millis(began).unwrap_or_default();
-            return Err(SqlError::new(
-                SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE,
-                format!(
-                    "stream \"{}\" holds its topic's events from {} on (its START), not from where the replay would begin",
-                    entry.qualified_name(),
-                    eddy_repr::strconv::format_timestamptz(&began)
-                ),
-            )
-            .with_hint("Replay from that time or later, or create a stream over the topic with an earlier START (it reads the topic from the offsets for that time) and read it in the view."));
+            if let Ok(spec) = source_spec(entry, self.kafka_brokers.as_deref()) {
+                if let StartOffset::Timestamp { epoch_ms } = spec.start {
+                    if epoch_ms.saturating_mul(1000) > from_us {
+                        return Err(not_held(
+                            entry,
+                            format!("holds its topic's events from {} on (its START)", format(epoch_ms * 1000)),
+                            "Replay from that time or later, or create a stream over the topic with an earlier START (it reads the topic from the offsets for that time) and read it in the view.",
+                        ));
+                    }
+                }
+            }
+            if let (Some(retention), Some(&watermark)) =
+                (stream_retention(entry), self.sources.watermarks.get(&id))
+            {
+                let kept_from = watermark.saturating_sub(retention.retention_us);
+                if kept_from > from_us {
+                    return Err(not_held(
+                        entry,
+                        format!("keeps the events of its RETENTION only: those from {} on", format(kept_from)),
+                        "Replay from that time or later (or FROM 'earliest': what the stream holds).",
+                    ));
+                }
+            }
         }
         Ok(())
     }
