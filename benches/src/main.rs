@@ -33,9 +33,9 @@
 //!    produce -> visible latency of the clicks view under a steady rate.
 //!
 //! 10. Replay (`replay.rs`): a join + group-by view rebuilt by replaying its inputs from
-//!    Eddy's log (held: build, memory while two versions coexist, swap; and at once),
-//!    beside creating the view and Postgres' REFRESH; and a stream reading its topic
-//!    from the earliest offsets into the view, beside a plain consumer.
+//!     Eddy's log (held: build, memory while two versions coexist, swap; and at once),
+//!     beside creating the view and Postgres' REFRESH; and a stream reading its topic
+//!     from the earliest offsets into the view, beside a plain consumer.
 //!
 //! Targets (from the foundation issue): p99 < 10 ms; at least 100x less time than
 //! Postgres per small change; at most 200 bytes per table row. Kafka (issue 7): at least
