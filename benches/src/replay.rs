@@ -244,7 +244,7 @@ async fn from_kafka(args: &Args) -> Result<()> {
             i % CUSTOMERS,
             cents / 100,
             cents % 100,
-            if i % 3 == 0 { "paid" } else { "open" },
+            if i.is_multiple_of(3) { "paid" } else { "open" },
             1 + i % 28,
             i % 24
         );
