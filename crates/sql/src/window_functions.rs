@@ -529,6 +529,16 @@ fn plan_call(
     if f.null_treatment.is_some() {
         return Err(SqlError::unsupported("IGNORE NULLS and RESPECT NULLS"));
     }
+    // As in Postgres: an ordered-set aggregate has no window form.
+    if matches!(
+        name.as_str(),
+        "percentile_cont" | "percentile_disc" | "mode"
+    ) {
+        return Err(SqlError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            format!("OVER is not supported for ordered-set aggregate {name}"),
+        ));
+    }
     if !f.within_group.is_empty() {
         return Err(SqlError::unsupported(format!(
             "WITHIN GROUP in a call of {name}"
