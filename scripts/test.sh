@@ -61,6 +61,11 @@ if ! python3 -c 'import psycopg' >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check 'psycopg[binary]>=3.1'
 fi
 
+if ! python3 -c 'import asyncpg' >/dev/null 2>&1; then
+    echo "test.sh: installing asyncpg with pip"
+    python3 -m pip install --quiet --disable-pip-version-check 'asyncpg>=0.29'
+fi
+
 # The Node.js driver test (crates/server/tests/node_drivers.rs) uses node-postgres,
 # pinned by tests/node/package-lock.json.
 if [ ! -d tests/node/node_modules/pg ]; then

@@ -6,7 +6,10 @@
 //! - psycopg 3, which binds parameters on the server through the extended protocol (in
 //!   text and in binary), prepares named statements (and drops them all with
 //!   `DEALLOCATE ALL` after a `ROLLBACK` or a `DROP`), pipelines statements, reads
-//!   binary results, introspects `pg_type`, and wraps transaction blocks.
+//!   binary results, introspects `pg_type`, and wraps transaction blocks;
+//! - asyncpg (binary everything): `executemany`, `copy_records_to_table` (binary
+//!   COPY), the type introspection its first array result runs (a `WITH RECURSIVE`
+//!   correlated with the outer row), transactions and its error classes.
 //!
 //! `scripts/test.sh` installs the drivers with pip when they are missing.
 
@@ -350,6 +353,75 @@ assert cur.fetchone()[0] == 2
 print("psycopg copy ok")
 "#;
 
+const ASYNCPG_SCRIPT: &str = r#"
+import asyncio, datetime, sys
+from decimal import Decimal
+import asyncpg
+
+port = int(sys.argv[1])
+
+async def main():
+    conn = await asyncpg.connect(host="127.0.0.1", port=port, user="eddy", database="eddy")
+    await conn.execute(
+        "CREATE TABLE orders (id int PRIMARY KEY, region text, amount numeric(10,2), tags text[], ts timestamptz)"
+    )
+    await conn.execute(
+        "CREATE MATERIALIZED VIEW totals AS SELECT region, count(*) AS n, sum(amount) AS total FROM orders GROUP BY region"
+    )
+    at = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    # executemany: one prepared INSERT, many bindings.
+    await conn.executemany(
+        "INSERT INTO orders VALUES ($1, $2, $3, $4, $5)",
+        [(1, "north", Decimal("9.50"), ["a", "b"], at), (2, "south", Decimal("5.25"), [], None)],
+    )
+    # copy_records_to_table: COPY in the binary format.
+    result = await conn.copy_records_to_table(
+        "orders",
+        records=[(i, "north", Decimal("1.00"), None, at) for i in range(10, 1010)],
+        columns=["id", "region", "amount", "tags", "ts"],
+    )
+    assert result == "COPY 1000", result
+    rows = await conn.fetch("SELECT region, n, total FROM totals ORDER BY region")
+    assert [tuple(r) for r in rows] == [("north", 1001, Decimal("1009.50")), ("south", 1, Decimal("5.25"))], rows
+    # Arrays of int make asyncpg introspect their type (a recursive query per type,
+    # correlated with pg_type's row).
+    assert await conn.fetchval("SELECT ARRAY[1, 2, 3]") == [1, 2, 3]
+    assert await conn.fetchval("SELECT array_agg(id ORDER BY id) FROM orders WHERE id < 3") == [1, 2]
+    assert await conn.fetchval("SELECT tags FROM orders WHERE id = $1", 1) == ["a", "b"]
+    assert await conn.fetchval("SELECT count(*) FROM orders WHERE id = any($1::int[])", [1, 2, 5000]) == 2
+    assert await conn.fetchval("SELECT ts FROM orders WHERE id = 1") == at
+    # A transaction block, rolled back by an exception.
+    try:
+        async with conn.transaction():
+            await conn.execute("INSERT INTO orders (id, region) VALUES (3, 'east')")
+            raise RuntimeError("undo")
+    except RuntimeError:
+        pass
+    assert await conn.fetchval("SELECT count(*) FROM orders WHERE id = 3") == 0
+    # A duplicate key is asyncpg's UniqueViolationError.
+    try:
+        await conn.execute("INSERT INTO orders (id, region) VALUES (1, 'west')")
+        raise SystemExit("a duplicate key was accepted")
+    except asyncpg.UniqueViolationError:
+        pass
+    # A bad row in a COPY writes nothing.
+    try:
+        await conn.copy_records_to_table("orders", records=[(2000, "x"), (1, "dup")], columns=["id", "region"])
+        raise SystemExit("a COPY with a duplicate key was accepted")
+    except asyncpg.UniqueViolationError:
+        pass
+    assert await conn.fetchval("SELECT count(*) FROM orders") == 1002
+    # A prepared statement, used again.
+    stmt = await conn.prepare("SELECT total FROM totals WHERE region = $1")
+    assert await stmt.fetchval("south") == Decimal("5.25")
+    await conn.execute("UPDATE orders SET amount = amount + 1 WHERE id = 2")
+    assert await stmt.fetchval("south") == Decimal("6.25")
+    await conn.close()
+    print("asyncpg ok")
+
+asyncio.run(main())
+"#;
+
 /// Runs `script` with `python3` against `eddy`, passing the port as its argument, and
 /// requires it to succeed and print every line of `done`.
 fn run_python(eddy: &Eddy, script: &str, done: &[&str]) {
@@ -394,4 +466,10 @@ fn psycopg3_server_side_binding() {
 fn psycopg3_copy() {
     let eddy = common::start_eddy(1);
     run_python(&eddy, PSYCOPG_COPY_SCRIPT, &["psycopg copy ok"]);
+}
+
+#[test]
+fn asyncpg_copy_and_type_introspection() {
+    let eddy = common::start_eddy(2);
+    run_python(&eddy, ASYNCPG_SCRIPT, &["asyncpg ok"]);
 }

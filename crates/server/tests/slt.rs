@@ -266,6 +266,7 @@ macro_rules! slt_files {
 
 slt_files!(
     constraints,
+    correlated_ctes,
     set_functions,
     types,
     dml,

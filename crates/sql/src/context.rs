@@ -46,6 +46,11 @@ pub struct CteDef {
     pub name: String,
     pub expr: MirRelationExpr,
     pub names: Vec<String>,
+    /// For a CTE that reads columns of an outer query (in a correlated subquery): the
+    /// keys of the outer columns it was planned over (`subquery::Prefix::keys`). Its
+    /// rows start with them, and only an item of a FROM list planned over the same keys
+    /// reads it, joined on them (see `query::plan_correlated_cte`).
+    pub prefix: Option<MirRelationExpr>,
 }
 
 /// State shared by everything planned for one statement.

@@ -165,25 +165,27 @@ fn plan_query_with_ctes(
             seen.push(name.clone());
             let def = match recursive_union(with.recursive, &cte.query) {
                 Some((all, left, right)) => {
-                    crate::recursive::plan_recursive_cte(scx, cte, name, all, left, right)?
+                    crate::recursive::plan_recursive_cte(scx, cte, name, all, left, right, prefix)?
                 }
                 None => {
-                    let planned = match plan_query(scx, &cte.query) {
-                        Err(e) => {
-                            return Err(match prefix {
-                                Some(prefix) if reads_outer(scx, &cte.query, prefix) => {
-                                    SqlError::unsupported_plural(
-                                        "WITH queries that read columns of an outer query",
-                                    )
-                                }
-                                _ => e,
-                            })
-                        }
-                        Ok(planned) => planned,
+                    // A CTE that reads columns of the outer query is planned over its
+                    // keys, as the subquery is.
+                    let (planned, keys) = match (plan_query(scx, &cte.query), prefix) {
+                        (Ok(planned), _) => (planned, None),
+                        (Err(_), Some(prefix)) if reads_outer(scx, &cte.query, prefix) => (
+                            plan_correlated_query(scx, &cte.query, prefix)?,
+                            Some(prefix.keys.clone()),
+                        ),
+                        (Err(e), _) => return Err(e),
                     };
                     let (expr, mut names, _) = planned.into_relation();
                     rename_columns(&mut names, &cte.alias, &name)?;
-                    CteDef { name, expr, names }
+                    CteDef {
+                        name,
+                        expr,
+                        names,
+                        prefix: keys,
+                    }
                 }
             };
             scx.ctes.borrow_mut().push(def);
@@ -1565,6 +1567,11 @@ fn plan_from_with(
     let mut acc: Option<(MirRelationExpr, Scope)> = None;
     let mut start = prefix.map(|p| (p.keys.clone(), p.scope.clone()));
     for item in from {
+        if let Some(cte) = correlated_cte(scx, item) {
+            let left = acc.take().or(start.take());
+            acc = Some(plan_correlated_cte(cte, item, prefix, left)?);
+            continue;
+        }
         // An item that may read the items before it (a LATERAL item, or one with a
         // LATERAL item in its joins) is planned over their product: the same rows as
         // the product of the item alone when its joins are inner or left ones, as
@@ -1614,6 +1621,93 @@ fn plan_from_with(
     Ok(acc
         .or(start)
         .unwrap_or_else(|| (unit_relation(), Scope::empty())))
+}
+
+/// The CTE that `item` reads, when it is a CTE that reads columns of an outer query.
+fn correlated_cte(scx: &StatementContext, item: &TableWithJoins) -> Option<CteDef> {
+    let TableFactor::Table {
+        name, args: None, ..
+    } = &item.relation
+    else {
+        return None;
+    };
+    let [cte_name] = object_name_parts(name).ok()?.try_into().ok()?;
+    let ctes = scx.ctes.borrow();
+    let cte = ctes.iter().rev().find(|c| c.name == cte_name)?;
+    cte.prefix.as_ref().map(|_| cte.clone())
+}
+
+/// A CTE that reads columns of an outer query, named alone as an item of a FROM list
+/// planned over the same outer keys (the query it is defined in, or the step of a
+/// recursive one): its rows for the outer row at hand, that is, its rows joined with
+/// `left` (which starts with the keys) on the keys they start with. The keys it
+/// carries stay in the relation, out of reach of names and `*`.
+fn plan_correlated_cte(
+    cte: CteDef,
+    item: &TableWithJoins,
+    prefix: Option<&Prefix>,
+    left: Option<(MirRelationExpr, Scope)>,
+) -> Result<(MirRelationExpr, Scope), SqlError> {
+    let (Some(prefix), Some(keys), Some((left, left_scope))) = (prefix, &cte.prefix, left) else {
+        return Err(correlated_cte_elsewhere());
+    };
+    if *keys != prefix.keys || !item.joins.is_empty() {
+        return Err(correlated_cte_elsewhere());
+    }
+    let TableFactor::Table { alias, .. } = &item.relation else {
+        return Err(correlated_cte_elsewhere());
+    };
+    let n = prefix.arity();
+    let mut names = cte.names.clone();
+    let table = match alias {
+        Some(alias) => {
+            rename_columns(&mut names, alias, &cte.name)?;
+            normalize_ident(&alias.name)
+        }
+        None => cte.name.clone(),
+    };
+    let visible = Scope::from_names(
+        Some(TableRef {
+            schema: None,
+            name: table,
+        }),
+        &names,
+    );
+    let hidden = Scope {
+        items: (0..n)
+            .map(|_| ScopeItem {
+                table: None,
+                column: "?key?".into(),
+                unqualified: false,
+                level: 0,
+                event_bound: None,
+            })
+            .collect(),
+        star: vec![],
+        outer_uses: None,
+    };
+    let left_arity = left.arity();
+    let rel = MirRelationExpr::Join {
+        inputs: vec![left, cte.expr],
+        equivalences: (0..n)
+            .map(|i| {
+                vec![
+                    MirScalarExpr::Column(i),
+                    MirScalarExpr::Column(left_arity + i),
+                ]
+            })
+            .collect(),
+    };
+    Ok((
+        rel,
+        Scope::concat(left_scope, Scope::concat(hidden, visible)),
+    ))
+}
+
+fn correlated_cte_elsewhere() -> SqlError {
+    SqlError::unsupported_plural(
+        "reads of a WITH query that reads columns of an outer query, other than as an item of its own query's FROM list",
+    )
 }
 
 /// What `plan_from_with` needs to know of a FROM item's join tree: whether a LATERAL
@@ -1886,6 +1980,9 @@ pub(crate) fn plan_relation_name(
     let item = item_name(name, &scx.pcx.database)?;
     if item.schema.is_none() {
         if let Some(cte) = scx.ctes.borrow().iter().rev().find(|c| c.name == item.item) {
+            if cte.prefix.is_some() {
+                return Err(correlated_cte_elsewhere());
+            }
             let table = TableRef {
                 schema: None,
                 name: item.item.clone(),

@@ -17,6 +17,7 @@ use sqlparser::ast::{Cte, SetExpr, Statement};
 
 use crate::context::{CteDef, StatementContext};
 use crate::query::{cast_columns, plan_set_expr, rename_columns};
+use crate::subquery::Prefix;
 use crate::types;
 
 /// The session variable that bounds the rounds of a recursive query.
@@ -27,6 +28,10 @@ pub const MAX_RECURSION_DEFAULT: u64 = 10_000;
 
 /// Plans `cte`, whose query is `left UNION [ALL] right` (`all`), as a recursive CTE
 /// named `name`.
+///
+/// In a correlated subquery (`prefix`), a CTE whose base reads columns of the outer
+/// query is planned over the outer keys, as the subquery is: its rows start with them,
+/// and its step reads it joined on them (each outer row recurses on its own rows).
 pub(crate) fn plan_recursive_cte(
     scx: &StatementContext,
     cte: &Cte,
@@ -34,6 +39,7 @@ pub(crate) fn plan_recursive_cte(
     all: bool,
     left: &SetExpr,
     right: &SetExpr,
+    prefix: Option<&Prefix>,
 ) -> Result<CteDef, SqlError> {
     if cte.query.order_by.is_some() {
         return Err(SqlError::unsupported("ORDER BY in a recursive query"));
@@ -41,20 +47,34 @@ pub(crate) fn plan_recursive_cte(
     if cte.query.limit_clause.is_some() {
         return Err(SqlError::unsupported("OFFSET/LIMIT in a recursive query"));
     }
-    let (base, mut names, unknown) = plan_set_expr(scx, left, None)?;
+    let (correlated, (base, mut names, unknown)) = match (plan_set_expr(scx, left, None), prefix) {
+        (Ok(planned), _) => (None, planned),
+        (Err(e), Some(prefix)) => match plan_set_expr(scx, left, Some(prefix)) {
+            Ok(planned) => (Some(prefix), planned),
+            Err(_) => return Err(e),
+        },
+        (Err(e), None) => return Err(e),
+    };
+    let keys = correlated.map_or(0, Prefix::arity);
     // An untyped literal in the base is text, as in Postgres.
-    let base_casts: Vec<ScalarType> = base
-        .typ()
+    let base_typ = base.typ();
+    let base_casts: Vec<ScalarType> = base_typ[keys..]
         .iter()
         .zip(&unknown)
         .map(|(t, u)| if *u { ScalarType::Text } else { t.scalar_type })
         .collect();
-    let base = cast_columns(scx, base, &base_casts);
+    let key_types: Vec<ScalarType> = base_typ[..keys].iter().map(|t| t.scalar_type).collect();
+    let all_casts: Vec<ScalarType> = key_types.iter().chain(&base_casts).copied().collect();
+    let base = cast_columns(scx, base, &all_casts);
     rename_columns(&mut names, &cte.alias, &name)?;
 
     let id = scx.next_recursive_id.get();
     scx.next_recursive_id.set(id + 1);
-    let typ: Vec<ColumnType> = base_casts.iter().map(|t| t.nullable(true)).collect();
+    let typ: Vec<ColumnType> = base_typ[..keys]
+        .iter()
+        .copied()
+        .chain(base_casts.iter().map(|t| t.nullable(true)))
+        .collect();
     let get = MirRelationExpr::GetRecursive {
         id,
         typ,
@@ -64,8 +84,9 @@ pub(crate) fn plan_recursive_cte(
         name: name.clone(),
         expr: get,
         names: names.clone(),
+        prefix: correlated.map(|p| p.keys.clone()),
     });
-    let planned = plan_set_expr(scx, right, None);
+    let planned = plan_set_expr(scx, right, correlated);
     scx.ctes.borrow_mut().pop();
     let (step, _, step_unknown) = planned?;
 
@@ -75,7 +96,7 @@ pub(crate) fn plan_recursive_cte(
         ));
     }
     let step_typ = step.typ();
-    for (i, (target, t)) in base_casts.iter().zip(&step_typ).enumerate() {
+    for (i, (target, t)) in base_casts.iter().zip(&step_typ[keys..]).enumerate() {
         if step_unknown[i] || t.scalar_type == *target {
             continue;
         }
@@ -91,7 +112,8 @@ pub(crate) fn plan_recursive_cte(
             .with_hint("Cast the output of the non-recursive term to the correct type."));
         }
     }
-    let step = cast_columns(scx, step, &base_casts);
+    let step = cast_columns(scx, step, &all_casts);
+    let prefix_keys = correlated.map(|p| p.keys.clone());
 
     let mut reads = 0;
     step.visit(&mut |e| {
@@ -105,7 +127,12 @@ pub(crate) fn plan_recursive_cte(
         } else {
             base.union(step).distinct()
         };
-        return Ok(CteDef { name, expr, names });
+        return Ok(CteDef {
+            name,
+            expr,
+            names,
+            prefix: prefix_keys,
+        });
     }
     // Before counting reads: a global aggregate's plan reads its input twice.
     if let Some(what) = step.recursion_unsupported(id) {
@@ -125,7 +152,12 @@ pub(crate) fn plan_recursive_cte(
         distinct: !all,
         max_iterations: max_recursion(scx)?,
     };
-    Ok(CteDef { name, expr, names })
+    Ok(CteDef {
+        name,
+        expr,
+        names,
+        prefix: prefix_keys,
+    })
 }
 
 /// The `max_recursion` in effect: the view's own, else the session's.
