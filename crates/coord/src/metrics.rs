@@ -338,7 +338,7 @@ impl Metrics {
             ("rows", "Rows in {a}.", "gauge", |m| m.rows),
             (
                 "updates_total",
-                "Updates (inserted or deleted rows) written to {a} since the server started.",
+                "Updates (inserted or deleted rows) written to {a} since the server started, recovered rows included.",
                 "counter",
                 |m| m.updates as i64,
             ),
