@@ -2,8 +2,9 @@
 # Runs every test of the repository on a fresh machine: installs the Postgres server and
 # psql when they are missing (the end-to-end tests use a private Postgres as their
 # oracle, and the real psql as a client), Java and Maven (the Kafka tests run a private
-# Apache Kafka broker), and the Python and Node.js drivers the driver tests run, then
-# runs the whole workspace's tests.
+# Apache Kafka broker), Chromium (the status page test renders the page in headless
+# Chromium), and the Python and Node.js drivers the driver tests run, then runs the
+# whole workspace's tests.
 #
 # Usage: bash scripts/test.sh [extra cargo test arguments]
 set -euo pipefail
@@ -29,6 +30,23 @@ if ! have_postgres; then
     # The same lock file as eddy-testkit's own installer, so the two never run apt at once.
     flock /tmp/eddy-testkit-apt.lock sh -c \
         'apt-get update -q && apt-get install -y -q --no-install-recommends postgresql postgresql-client'
+fi
+
+# The status page test (crates/server/tests/status_page.rs) renders `GET /` in headless
+# Chromium and takes a screenshot.
+have_chromium() {
+    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ||
+        command -v google-chrome >/dev/null 2>&1
+}
+if ! have_chromium; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "test.sh: chromium is missing (the status page test runs it headless); install the chromium package" >&2
+        exit 1
+    fi
+    echo "test.sh: installing chromium with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    flock /tmp/eddy-testkit-apt.lock sh -c \
+        'apt-get update -q && apt-get install -y -q --no-install-recommends chromium'
 fi
 
 # The Kafka tests (eddy-testkit's Kafka, eddy-connect) run Apache Kafka 4.1 from its Maven

@@ -1,4 +1,8 @@
 //! Counters the server exposes at `GET /metrics` in Prometheus text format.
+//!
+//! The coordinator publishes the per-collection figures every second (tables, sources
+//! and materialized views, from what the compute workers last published, every
+//! 200 ms); the status page (`GET /`) reads the same figures.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,23 +42,87 @@ pub struct Metrics {
     pub per_sink: std::sync::Mutex<std::collections::BTreeMap<String, SinkMetrics>>,
     /// Per materialized view (by name): its arrangements, and a new version's replay.
     pub per_view: std::sync::Mutex<std::collections::BTreeMap<String, ViewMetrics>>,
+    /// Per table and per source relation (by name): its rows and arrangements.
+    pub per_table: std::sync::Mutex<std::collections::BTreeMap<String, TableMetrics>>,
     /// Sources that stopped with an error (by name), for `/health`.
     pub failed_sources: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
 }
 
-/// One per-view gauge: name, help and the figure it shows (none: no sample).
-type ViewSeries = (&'static str, &'static str, fn(&ViewMetrics) -> Option<i64>);
+/// `value` as a Prometheus label value: backslash, double quote and newline escaped.
+fn label_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// One per-view series: name, help, kind and the figure it shows (none: no sample).
+type ViewSeries = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ViewMetrics) -> Option<i64>,
+);
+
+/// Bytes an update takes in an arrangement beside its row: its time and its diff.
+const UPDATE_OVERHEAD_BYTES: i64 = 16;
+
+/// An estimate of the bytes `records` updates of a collection take in arrangements:
+/// each is an average row of the collection (the net encoded bytes of its rows over
+/// their number) plus [`UPDATE_OVERHEAD_BYTES`]. It counts neither the spare capacity
+/// of the arrangements' buffers nor that their intermediate arrangements (a join's
+/// inputs, a reduction's) may hold rows wider or narrower than the output's.
+pub fn estimate_arrangement_bytes(records: i64, rows: i64, row_bytes: i64) -> i64 {
+    let average_row = if rows > 0 { row_bytes / rows } else { 0 };
+    records.max(0) * (average_row.max(0) + UPDATE_OVERHEAD_BYTES)
+}
 
 /// The figures `/metrics` shows for one materialized view.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ViewMetrics {
+    /// What `SHOW MATERIALIZED VIEWS` says of it: `ready`, `error: ...`,
+    /// `replacing: ...` (empty for a new version that is not in the catalog yet).
+    pub status: String,
     /// Records its arrangements hold over all workers (unknown until they report).
     pub records: Option<i64>,
+    /// An estimate of the bytes they take ([`estimate_arrangement_bytes`]).
+    pub bytes: Option<i64>,
+    /// Rows in it (the sum of its output's diffs).
+    pub rows: Option<i64>,
+    /// Updates its output has carried since its dataflow was built.
+    pub updates: Option<u64>,
+    /// Milliseconds between the wall clock and its output's frontier: how far behind
+    /// the live time its contents are (a view that keeps up shows about the 1 s at
+    /// which times close when nothing is written, plus up to 0.2 s of reporting).
+    pub lag_ms: Option<u64>,
     /// A new version replaying its inputs beside it: the records its arrangements
     /// hold so far, and the seconds since it started.
     pub replay: Option<(i64, u64)>,
     /// The error reading it fails with, if any.
     pub error: Option<String>,
+}
+
+/// What kind of relation a [`TableMetrics`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableKind {
+    /// A table written with INSERT, UPDATE, DELETE and COPY.
+    Table,
+    /// A relation a source writes: a Kafka stream or table, a Postgres source's table.
+    Source,
+}
+
+/// The figures `/metrics` shows for one table or source relation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableMetrics {
+    pub kind: TableKind,
+    /// Rows in it (the sum of its diffs).
+    pub rows: i64,
+    /// Updates written to it since the server started.
+    pub updates: u64,
+    /// Records its arrangement holds over all workers.
+    pub records: i64,
+    /// An estimate of the bytes they take ([`estimate_arrangement_bytes`]).
+    pub bytes: i64,
 }
 
 /// One per-source series: name, help, kind and the figure it shows.
@@ -249,7 +317,58 @@ impl Metrics {
         self.render_sources(&mut out);
         self.render_sinks(&mut out);
         self.render_views(&mut out);
+        self.render_tables(&mut out);
         out
+    }
+
+    /// The per-table and per-source-relation series: rows, updates, and their
+    /// arrangement's records and bytes.
+    fn render_tables(&self, out: &mut String) {
+        let tables = self
+            .per_table
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        type TableSeries = (
+            &'static str,
+            &'static str,
+            &'static str,
+            fn(&TableMetrics) -> i64,
+        );
+        let series: [TableSeries; 4] = [
+            ("rows", "Rows in {a}.", "gauge", |m| m.rows),
+            (
+                "updates_total",
+                "Updates (inserted or deleted rows) written to {a} since the server started, recovered rows included.",
+                "counter",
+                |m| m.updates as i64,
+            ),
+            (
+                "arrangement_records",
+                "Records the arrangement of {a} holds, over all workers.",
+                "gauge",
+                |m| m.records,
+            ),
+            (
+                "arrangement_bytes",
+                "Estimated bytes the arrangement of {a} holds: records times (average row bytes + 16).",
+                "gauge",
+                |m| m.bytes,
+            ),
+        ];
+        for (kind, label, a) in [
+            (TableKind::Table, "table", "a table"),
+            (TableKind::Source, "source", "a relation a source writes"),
+        ] {
+            for (suffix, help, type_, value) in series {
+                let name = format!("eddy_{label}_{suffix}");
+                writeln!(out, "# HELP {name} {}", help.replace("{a}", a)).unwrap();
+                writeln!(out, "# TYPE {name} {type_}").unwrap();
+                for (table, m) in tables.iter().filter(|(_, m)| m.kind == kind) {
+                    let table = label_value(table);
+                    writeln!(out, "{name}{{{label}=\"{table}\"}} {}", value(m)).unwrap();
+                }
+            }
+        }
     }
 
     /// The per-sink series: messages written, the last time committed, whether it runs.
@@ -294,6 +413,7 @@ impl Metrics {
             writeln!(out, "# HELP {name} {help}").unwrap();
             writeln!(out, "# TYPE {name} {kind}").unwrap();
             for (sink, m) in sinks.iter() {
+                let sink = label_value(sink);
                 if let Some(v) = value(m) {
                     writeln!(out, "{name}{{sink=\"{sink}\"}} {v}").unwrap();
                 }
@@ -307,32 +427,61 @@ impl Metrics {
             .per_view
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let series: [ViewSeries; 4] = [
+        let series: [ViewSeries; 8] = [
             (
                 "eddy_view_arrangement_records",
                 "Records a materialized view's arrangements hold, over all workers.",
+                "gauge",
                 |m| m.records,
+            ),
+            (
+                "eddy_view_arrangement_bytes",
+                "Estimated bytes a materialized view's arrangements hold: records times (average output row bytes + 16).",
+                "gauge",
+                |m| m.bytes,
+            ),
+            (
+                "eddy_view_rows",
+                "Rows in a materialized view.",
+                "gauge",
+                |m| m.rows,
+            ),
+            (
+                "eddy_view_updates_total",
+                "Updates (inserted or deleted rows) a materialized view's output has carried since its dataflow was built.",
+                "counter",
+                |m| m.updates.map(|n| n as i64),
+            ),
+            (
+                "eddy_view_freshness_lag_ms",
+                "Milliseconds between the wall clock and a materialized view's output frontier.",
+                "gauge",
+                |m| m.lag_ms.map(|ms| ms as i64),
             ),
             (
                 "eddy_view_replay_records",
                 "Records the arrangements of a new version being built hold so far.",
+                "gauge",
                 |m| m.replay.map(|(records, _)| records),
             ),
             (
                 "eddy_view_replay_seconds",
                 "Seconds a new version of a view has been replaying its inputs.",
+                "gauge",
                 |m| m.replay.map(|(_, secs)| secs as i64),
             ),
             (
                 "eddy_view_in_error",
                 "1 while reading a materialized view fails with an error its input causes.",
+                "gauge",
                 |m| Some(i64::from(m.error.is_some())),
             ),
         ];
-        for (name, help, value) in series {
+        for (name, help, kind, value) in series {
             writeln!(out, "# HELP {name} {help}").unwrap();
-            writeln!(out, "# TYPE {name} gauge").unwrap();
+            writeln!(out, "# TYPE {name} {kind}").unwrap();
             for (view, m) in views.iter() {
+                let view = label_value(view);
                 if let Some(v) = value(m) {
                     writeln!(out, "{name}{{view=\"{view}\"}} {v}").unwrap();
                 }
@@ -376,6 +525,7 @@ impl Metrics {
             writeln!(out, "# HELP {name} {help}").unwrap();
             writeln!(out, "# TYPE {name} {kind}").unwrap();
             for (source, m) in sources.iter() {
+                let source = label_value(source);
                 writeln!(out, "{name}{{source=\"{source}\"}} {}", value(m)).unwrap();
             }
         }
@@ -387,6 +537,7 @@ impl Metrics {
         .unwrap();
         writeln!(out, "# TYPE {name} gauge").unwrap();
         for (source, m) in sources.iter() {
+            let source = label_value(source);
             if let Some(lag) = m.lag_bytes {
                 writeln!(out, "{name}{{source=\"{source}\"}} {lag}").unwrap();
             }
@@ -399,6 +550,7 @@ impl Metrics {
         .unwrap();
         writeln!(out, "# TYPE {name} gauge").unwrap();
         for (source, m) in sources.iter() {
+            let source = label_value(source);
             for (partition, lag) in &m.lag {
                 writeln!(
                     out,

@@ -272,6 +272,36 @@ impl Compute {
         found
     }
 
+    /// What the output of collection `id` has carried over all workers since it was
+    /// built (updates, net rows, net row bytes), as the workers last published it;
+    /// `None` for a collection no worker has published yet.
+    pub fn collection_flow(&self, id: GlobalId) -> Option<crate::Flow> {
+        let mut found: Option<crate::Flow> = None;
+        for worker in self.records.iter() {
+            let worker = worker.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(published) = worker.get(&id) {
+                let total = found.get_or_insert_with(Default::default);
+                total.updates += published.flow.updates;
+                total.rows += published.flow.rows;
+                total.row_bytes += published.flow.row_bytes;
+            }
+        }
+        found
+    }
+
+    /// The upper frontier of collection `id`'s rows over all workers (the least of
+    /// theirs), as the workers last published it: every earlier time is complete.
+    /// `None` until every worker has published it, and once it is empty.
+    pub fn collection_upper(&self, id: GlobalId) -> Option<Timestamp> {
+        self.records
+            .iter()
+            .map(|worker| {
+                let worker = worker.lock().unwrap_or_else(|p| p.into_inner());
+                worker.get(&id).and_then(|p| p.upper)
+            })
+            .try_fold(Timestamp::MAX, |least, upper| Some(least.min(upper?)))
+    }
+
     /// The smallest error collection `id` holds on any worker, as the workers last
     /// published it (every [`crate::worker::PUBLISH_INTERVAL`]).
     pub fn collection_error(&self, id: GlobalId) -> Option<EvalError> {

@@ -41,4 +41,5 @@ mod validate;
 mod worker;
 
 pub use api::{Compute, ComputeConfig, DataflowDesc, PeekError, PeekResult, PeekSpec, Retention};
+pub use render::Flow;
 pub use subscribe::{SubscribeBatch, SubscribeDesc, SubscribeError, SubscribeReceiver};

@@ -42,8 +42,8 @@ use crate::api::{PeekError, PeekResult, PeekSpec};
 use crate::command::{Command, PeekResponder};
 use crate::memory::ArrangementSizes;
 use crate::render::{
-    arity_mismatch, build_dataflow, build_subscribe, ByteMeter, CompiledMfp, ErrTrace, RowTrace,
-    Time, TraceSource,
+    arity_mismatch, build_dataflow, build_subscribe, counted, ByteMeter, CompiledMfp, ErrTrace,
+    Flow, FlowMeter, RowTrace, Time, TraceSource,
 };
 use crate::subscribe::{SubscribeDesc, SubscribeError, SubscribeFailer, SubscribeSender};
 
@@ -81,6 +81,8 @@ struct CollectionState {
     buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
     /// The bytes a one-off dataflow's arrangements took in on this worker.
     bytes: ByteMeter,
+    /// What its output (a table's rows, a dataflow's output) has carried on this worker.
+    flow: FlowMeter,
 }
 
 impl CollectionState {
@@ -323,6 +325,7 @@ impl<'w> WorkerState<'w> {
         }
         let dataflow_index = self.worker.next_dataflow_index();
         let first_operator = self.worker.peek_identifier();
+        let flow = FlowMeter::default();
         let (mut input, mut marks, oks, errs) =
             self.worker.dataflow_named::<Time, _, _>(&name, |scope| {
                 let (input, mut rows) = scope.new_collection::<Row, Diff>();
@@ -338,7 +341,7 @@ impl<'w> WorkerState<'w> {
                     );
                     marks = Some(marks_input);
                 }
-                let oks = rows.arrange_by_self_named(&format!("{name}/ArrangeOks"));
+                let oks = counted(rows, &flow).arrange_by_self_named(&format!("{name}/ArrangeOks"));
                 let errs = empty::<Time, Vec<(EvalError, Time, Diff)>>(scope)
                     .as_collection()
                     .arrange_by_self_named(&format!("{name}/ArrangeErrs"));
@@ -363,6 +366,7 @@ impl<'w> WorkerState<'w> {
             written_until: 0,
             buttons: Vec::new(),
             bytes: None,
+            flow,
         };
         compact(&mut state, self.since);
         tracing::debug!(%id, name = %state.name, "created table");
@@ -400,6 +404,7 @@ impl<'w> WorkerState<'w> {
             written_until: 0,
             buttons: built.buttons,
             bytes: built.bytes,
+            flow: built.flow,
         };
         compact(&mut state, self.since);
         tracing::debug!(id = %desc.id, name = %desc.name, as_of = desc.as_of, "created dataflow");
@@ -518,9 +523,13 @@ impl<'w> WorkerState<'w> {
             .collections
             .iter_mut()
             .map(|(id, state)| {
+                let mut upper = Antichain::new();
+                state.oks.read_upper(&mut upper);
                 let published = Published {
                     records: sizes.records_in(&state.operators),
                     error: smallest_error(&mut state.errs, Timestamp::MAX),
+                    flow: state.flow.get(),
+                    upper: upper.first().copied(),
                 };
                 (*id, published)
             })
@@ -803,6 +812,11 @@ pub(crate) struct Published {
     pub(crate) records: i64,
     /// Its smallest error on this worker with a positive count, if any.
     pub(crate) error: Option<EvalError>,
+    /// What its output has carried on this worker.
+    pub(crate) flow: Flow,
+    /// The upper frontier of its rows' arrangement on this worker: every earlier time
+    /// is complete (`None`: the empty frontier, it will not change again).
+    pub(crate) upper: Option<Timestamp>,
 }
 
 /// The smallest error in `errs` with a positive count at `time`.

@@ -2,6 +2,7 @@
 //! the HTTP endpoint, and clean shutdown on Ctrl-C / SIGTERM.
 
 mod http;
+mod status;
 mod views;
 
 use std::net::SocketAddr;

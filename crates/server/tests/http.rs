@@ -132,3 +132,63 @@ async fn a_view_in_error_is_visible_without_reading_it() {
         .expect("show");
     assert_eq!(views, ["q ready", "q2 ready"]);
 }
+
+/// The value of the series `name{labels}` in `/metrics`, if it is there.
+fn series(metrics: &str, name_and_labels: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        (series == name_and_labels).then(|| value.parse().expect("a number"))
+    })
+}
+
+/// Per materialized view: rows, updates, arrangement records and (estimated) bytes,
+/// freshness lag; per table: rows, updates, records and bytes. Label values are
+/// escaped (a name may hold a double quote).
+#[tokio::test]
+async fn per_view_and_per_table_series() {
+    let eddy = common::start_eddy(2);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(
+            "CREATE TABLE t (a int, b text);
+             CREATE MATERIALIZED VIEW \"by \"\"a\"\"\" AS SELECT a, count(*) AS n FROM t GROUP BY a;
+             INSERT INTO t VALUES (1, 'x'), (1, 'y'), (2, 'z');",
+        )
+        .await
+        .expect("setup");
+    // Not in the INSERT's transaction, where the two would consolidate.
+    client
+        .batch_execute("UPDATE t SET b = 'w' WHERE a = 2")
+        .await
+        .expect("update");
+    let view = r#"view="by \"a\"""#;
+    let started = std::time::Instant::now();
+    let metrics = loop {
+        let metrics = eddy.http_get("/metrics").expect("GET /metrics").body;
+        if series(&metrics, &format!("eddy_view_rows{{{view}}}")) == Some(2.0)
+            && series(&metrics, "eddy_table_rows{table=\"t\"}") == Some(3.0)
+            // 3 inserts, and the UPDATE's deletion and insertion.
+            && series(&metrics, "eddy_table_updates_total{table=\"t\"}") == Some(5.0)
+        {
+            break metrics;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{metrics}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let value =
+        |name: &str| series(&metrics, name).unwrap_or_else(|| panic!("no {name} in\n{metrics}"));
+    // One INSERT: +(1, 2) and +(2, 1); the UPDATE of a = 2 keeps its count.
+    assert_eq!(value(&format!("eddy_view_updates_total{{{view}}}")), 2.0);
+    assert!(value(&format!("eddy_view_arrangement_records{{{view}}}")) > 0.0);
+    assert!(value(&format!("eddy_view_arrangement_bytes{{{view}}}")) > 0.0);
+    let lag = value(&format!("eddy_view_freshness_lag_ms{{{view}}}"));
+    assert!((0.0..10_000.0).contains(&lag), "lag {lag} ms");
+    assert!(value("eddy_table_arrangement_records{table=\"t\"}") >= 3.0);
+    assert!(value("eddy_table_arrangement_bytes{table=\"t\"}") >= 3.0 * 16.0);
+    assert!(metrics.contains("# TYPE eddy_view_rows gauge"));
+    assert!(metrics.contains("# TYPE eddy_view_updates_total counter"));
+    assert!(metrics.contains("# TYPE eddy_table_updates_total counter"));
+}

@@ -17,10 +17,12 @@ pub fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// An HTTP response: status code and body text.
+/// An HTTP response: status code, content type and body text.
 #[derive(Clone, Debug)]
 pub struct HttpResponse {
     pub status: u16,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
     pub body: String,
 }
 
@@ -46,8 +48,14 @@ pub fn http_get(port: u16, path: &str, timeout: Duration) -> Result<HttpResponse
         .nth(1)
         .and_then(|code| code.parse::<u16>().ok())
         .ok_or_else(|| anyhow!("malformed HTTP status line {status_line:?}"))?;
+    let content_type = head.lines().skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-type")
+            .then(|| value.trim().to_string())
+    });
     Ok(HttpResponse {
         status,
+        content_type,
         body: body.to_string(),
     })
 }

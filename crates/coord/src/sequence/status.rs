@@ -16,7 +16,8 @@ use eddy_sql::{FileItemKind, ItemKind};
 
 use crate::catalog::CatalogEntry;
 use crate::coord::Coordinator;
-use crate::metrics::ViewMetrics;
+use crate::metrics::{estimate_arrangement_bytes, TableKind, TableMetrics, ViewMetrics};
+use crate::timestamp::now_ms;
 
 /// A new version being built (replaying its inputs) before a swap.
 pub(crate) struct Building {
@@ -141,16 +142,30 @@ impl Coordinator {
         rows
     }
 
-    /// Publishes each materialized view's records and the replay of its new version,
-    /// if one is being built, for `/metrics`.
+    /// Publishes each materialized view's status, rows, records, freshness lag and the
+    /// replay of its new version, if one is being built, and each table's and source
+    /// relation's rows and records, for `/metrics` and the status page.
     pub(crate) fn publish_view_metrics(&self) {
+        let now = now_ms();
         let mut views: BTreeMap<String, ViewMetrics> = self
             .catalog
             .entries()
             .filter(|e| e.kind == ItemKind::MaterializedView)
             .map(|e| {
+                let records = self.compute.arrangement_records(e.id);
+                let flow = self.compute.collection_flow(e.id);
                 let metrics = ViewMetrics {
-                    records: self.compute.arrangement_records(e.id),
+                    status: self.view_status(e),
+                    records,
+                    bytes: records.zip(flow).map(|(records, flow)| {
+                        estimate_arrangement_bytes(records, flow.rows, flow.row_bytes)
+                    }),
+                    rows: flow.map(|f| f.rows),
+                    updates: flow.map(|f| f.updates),
+                    lag_ms: self
+                        .compute
+                        .collection_upper(e.id)
+                        .map(|upper| now.saturating_sub(upper)),
                     replay: None,
                     error: self.view_error(e),
                 };
@@ -170,6 +185,36 @@ impl Coordinator {
             .per_view
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = views;
+        let tables: BTreeMap<String, TableMetrics> = self
+            .catalog
+            .entries()
+            .filter_map(|e| {
+                let kind = match e.kind {
+                    ItemKind::Table => TableKind::Table,
+                    ItemKind::Source => TableKind::Source,
+                    _ => return None,
+                };
+                // Builtin tables (`eddy_source_errors`, ...) are not the user's data.
+                if !matches!(e.id, GlobalId::User(_)) {
+                    return None;
+                }
+                let flow = self.compute.collection_flow(e.id).unwrap_or_default();
+                let records = self.compute.arrangement_records(e.id).unwrap_or(0);
+                let metrics = TableMetrics {
+                    kind,
+                    rows: flow.rows,
+                    updates: flow.updates,
+                    records,
+                    bytes: estimate_arrangement_bytes(records, flow.rows, flow.row_bytes),
+                };
+                Some((e.qualified_name(), metrics))
+            })
+            .collect();
+        *self
+            .metrics
+            .per_table
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = tables;
         // Sources that stopped: a Kafka source that failed, a Postgres source's table.
         let mut failed = BTreeMap::new();
         for (id, running) in &self.sources.running {

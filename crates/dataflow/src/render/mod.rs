@@ -42,7 +42,8 @@ use timely::progress::Antichain;
 
 use crate::api::DataflowDesc;
 pub(crate) use mfp::{arity_mismatch, CompiledMfp};
-pub(crate) use operators::{ByteMeter, ErrTrace, Rendered, RowTrace, Time};
+pub use operators::Flow;
+pub(crate) use operators::{counted, ByteMeter, ErrTrace, FlowMeter, Rendered, RowTrace, Time};
 pub(crate) use watermark::expire_by_watermark;
 
 /// The arrangements a dataflow may import: every registered collection's traces.
@@ -59,6 +60,8 @@ pub(crate) struct BuiltDataflow {
     pub buttons: Vec<ShutdownButton<CapabilitySet<Time>>>,
     /// The bytes its arrangements took in, for a one-off dataflow.
     pub bytes: ByteMeter,
+    /// What its output has carried.
+    pub flow: FlowMeter,
 }
 
 /// Renders `desc` into `scope` and arranges its output.
@@ -78,7 +81,8 @@ pub(crate) fn build_dataflow<'s>(
         maintained,
     );
     let rendered = ctx.render_plan(&desc.plan);
-    let oks = metered(rendered.oks, &ctx.meter)
+    let flow = FlowMeter::default();
+    let oks = counted(metered(rendered.oks, &ctx.meter), &flow)
         .arrange_by_self_named(&format!("{}/ArrangeOks", desc.name));
     let errs = match &desc.view {
         Some(view) => {
@@ -97,6 +101,7 @@ pub(crate) fn build_dataflow<'s>(
         errs: errs.trace,
         buttons: ctx.buttons,
         bytes: ctx.meter,
+        flow,
     }
 }
 

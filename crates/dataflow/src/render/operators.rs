@@ -57,6 +57,31 @@ pub(crate) fn metered<'s>(rows: RowCollection<'s>, meter: &ByteMeter) -> RowColl
     }
 }
 
+/// What a collection's output has carried on one worker since it was built: the
+/// updates, their net rows (the sum of their diffs) and the net bytes of those rows
+/// (encoded row bytes times the diff), for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flow {
+    pub updates: u64,
+    pub rows: i64,
+    pub row_bytes: i64,
+}
+
+/// Where a collection's output counts its [`Flow`] on this worker.
+pub(crate) type FlowMeter = std::rc::Rc<std::cell::Cell<Flow>>;
+
+/// `rows`, with every update that passes counted into `meter`.
+pub(crate) fn counted<'s>(rows: RowCollection<'s>, meter: &FlowMeter) -> RowCollection<'s> {
+    let meter = std::rc::Rc::clone(meter);
+    rows.inspect(move |(row, _time, diff)| {
+        let mut flow = meter.get();
+        flow.updates += 1;
+        flow.rows += diff;
+        flow.row_bytes += row.byte_len() as i64 * diff;
+        meter.set(flow);
+    })
+}
+
 /// A relation rendered into a dataflow: its rows and its errors.
 #[derive(Clone)]
 pub(crate) struct Rendered<'s> {
