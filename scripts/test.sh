@@ -86,7 +86,7 @@ fi
 
 # The Node.js driver test (crates/server/tests/node_drivers.rs) uses node-postgres,
 # pinned by tests/node/package-lock.json.
-if [ ! -d tests/node/node_modules/pg ]; then
+if [ ! -d tests/node/node_modules/pg ] || [ ! -d tests/node/node_modules/pg-copy-streams ]; then
     if ! command -v npm >/dev/null 2>&1; then
         if [ "$(id -u)" != 0 ]; then
             echo "test.sh: node and npm are missing; install Node.js 16 or later" >&2

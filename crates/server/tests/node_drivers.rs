@@ -5,7 +5,10 @@
 //! Also: named prepared statements, `rowMode: 'array'`, binary results, SQLSTATEs,
 //! transaction blocks and materialized views read after writes.
 //!
-//! `pg` is pinned in `tests/node/package-lock.json`; `scripts/test.sh` runs `npm ci`
+//! `pg-copy-streams` streams a million rows into `COPY FROM STDIN` and out of `COPY TO
+//! STDOUT`.
+//!
+//! `pg` and `pg-copy-streams` are pinned in `tests/node/package-lock.json`; `scripts/test.sh` runs `npm ci`
 //! there when `tests/node/node_modules` is missing. The script runs with `TZ=UTC`, so
 //! `timestamp` and `date` values (which `pg` reads as local time) compare as UTC.
 
@@ -180,25 +183,78 @@ async function pool_checks() {
 });
 "#;
 
+const COPY_SCRIPT: &str = r#"
+const assert = require('node:assert/strict');
+const { Readable } = require('node:stream');
+const { pipeline } = require('node:stream/promises');
+const { Client } = require('pg');
+const { from, to } = require('pg-copy-streams');
+
+const port = Number(process.argv[2]);
+const ROWS = 1000000;
+
+// One line at a time, as an application streams a file or a generator into COPY.
+function* lines(badAt) {
+  for (let i = 0; i < ROWS; i++) {
+    const amount = i === badAt ? 'oops' : `${i % 1000}.${String(i % 100).padStart(2, '0')}`;
+    yield `${i}\tname ${i}\t${amount}\t${i % 2 ? 't' : 'f'}\t\\N\n`;
+  }
+}
+
+(async () => {
+  const client = new Client({ host: '127.0.0.1', port, user: 'eddy', database: 'eddy' });
+  await client.connect();
+  await client.query('CREATE TABLE big (id bigint PRIMARY KEY, name text, amount numeric(10,2), ok boolean, note text)');
+  await client.query('CREATE MATERIALIZED VIEW big_totals AS SELECT ok, count(*) AS n FROM big GROUP BY ok');
+
+  // A bad line in the middle: the stream fails with the line, nothing is written.
+  await assert.rejects(
+    pipeline(Readable.from(lines(600000)), client.query(from('COPY big FROM STDIN'))),
+    (err) => err.code === '22P02' && /line 600001, column amount/.test(err.detail || err.where || ''),
+  );
+  assert.equal((await client.query('SELECT count(*)::int AS n FROM big')).rows[0].n, 0);
+
+  const copy = client.query(from('COPY big FROM STDIN'));
+  await pipeline(Readable.from(lines()), copy);
+  assert.equal(copy.rowCount, ROWS);
+  const totals = await client.query('SELECT ok, n FROM big_totals ORDER BY ok');
+  assert.deepEqual(totals.rows, [{ ok: false, n: '500000' }, { ok: true, n: '500000' }]);
+
+  // And out, streamed.
+  const chunks = [];
+  const out = client.query(to('COPY (SELECT id, name, note FROM big WHERE id < 3 ORDER BY id) TO STDOUT WITH (FORMAT csv)'));
+  for await (const chunk of out) chunks.push(chunk);
+  assert.equal(Buffer.concat(chunks).toString(), '0,name 0,\n1,name 1,\n2,name 2,\n');
+  await client.end();
+  console.log('pg-copy-streams ok');
+})().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
+"#;
+
 /// `tests/node/node_modules`, where `npm ci` installs `pg`.
 fn node_modules() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/node/node_modules")
 }
 
-#[test]
-fn node_postgres_client_and_pool() {
+/// Runs `script` with `node` against a new Eddy with `workers` workers, passing its
+/// port, and requires it to succeed and print every line of `done`.
+fn run_node(workers: usize, script: &str, done: &[&str]) {
     let modules = node_modules();
-    assert!(
-        modules.join("pg").is_dir(),
-        "{} has no pg: run `npm ci --prefix tests/node` (scripts/test.sh does)",
-        modules.display()
-    );
-    let eddy = common::start_eddy(2);
+    for module in ["pg", "pg-copy-streams"] {
+        assert!(
+            modules.join(module).is_dir(),
+            "{} has no {module}: run `npm ci --prefix tests/node` (scripts/test.sh does)",
+            modules.display()
+        );
+    }
+    let eddy = common::start_eddy(workers);
     let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("drivers.js");
-    std::fs::write(&script, SCRIPT).unwrap();
+    let path = dir.path().join("drivers.js");
+    std::fs::write(&path, script).unwrap();
     let output = Command::new("node")
-        .arg(&script)
+        .arg(&path)
         .arg(eddy.pg_port().to_string())
         .env("NODE_PATH", &modules)
         .env("TZ", "UTC")
@@ -213,10 +269,22 @@ fn node_postgres_client_and_pool() {
         "node driver script failed\nstdout:\n{stdout}\nstderr:\n{stderr}\n{}",
         eddy.log_tail(30)
     );
-    for line in ["pg client ok", "pg pool ok"] {
+    for line in done {
         assert!(
-            stdout.lines().any(|l| l == line),
+            stdout.lines().any(|l| l == *line),
             "no {line:?} in\n{stdout}"
         );
     }
+}
+
+#[test]
+fn node_postgres_client_and_pool() {
+    run_node(2, SCRIPT, &["pg client ok", "pg pool ok"]);
+}
+
+/// `pg-copy-streams`: a million lines streamed into `COPY FROM STDIN` (one bad line in
+/// the middle fails the load and writes nothing), and `COPY TO STDOUT` streamed out.
+#[test]
+fn node_pg_copy_streams_a_million_rows() {
+    run_node(2, COPY_SCRIPT, &["pg-copy-streams ok"]);
 }

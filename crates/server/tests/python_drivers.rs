@@ -353,6 +353,66 @@ assert cur.fetchone()[0] == 2
 print("psycopg copy ok")
 "#;
 
+const PSYCOPG2_COPY_SCRIPT: &str = r#"
+import io, sys
+import psycopg2
+
+port = int(sys.argv[1])
+conn = psycopg2.connect(host="127.0.0.1", port=port, user="eddy", dbname="eddy")
+conn.autocommit = True
+cur = conn.cursor()
+cur.execute("CREATE TABLE big (id bigint PRIMARY KEY, name text, amount numeric(10,2), ok boolean, day date)")
+cur.execute("CREATE MATERIALIZED VIEW big_totals AS SELECT ok, count(*) AS n, sum(amount) AS total FROM big GROUP BY ok")
+ROWS = 1_000_000
+
+def lines(bad_at=None):
+    yield "id,name,amount,ok,day\n"
+    for i in range(ROWS):
+        amount = "x" if i == bad_at else f"{i % 1000}.{i % 100:02d}"
+        yield f"{i},\"n {i}, quoted\",{amount},{'t' if i % 2 else 'f'},2026-01-{1 + i % 28:02d}\n"
+
+class Lines(io.TextIOBase):
+    # A file-like reader over a generator, as copy_expert reads in chunks.
+    def __init__(self, gen):
+        self.gen, self.buf = gen, ""
+    def readable(self):
+        return True
+    def read(self, size=-1):
+        while size < 0 or len(self.buf) < size:
+            try:
+                self.buf += next(self.gen)
+            except StopIteration:
+                break
+        out, self.buf = (self.buf, "") if size < 0 else (self.buf[:size], self.buf[size:])
+        return out
+    readline = read
+
+# A bad line in the middle of a million: nothing is written, and the error names it.
+try:
+    cur.copy_expert("COPY big FROM STDIN WITH (FORMAT csv, HEADER)", Lines(lines(bad_at=500_000)), size=65536)
+    raise SystemExit("a bad line was accepted")
+except psycopg2.errors.InvalidTextRepresentation as e:
+    assert "line 500002, column amount" in (e.diag.message_detail or e.diag.context or ""), (e.diag.message_detail, e.diag.context)
+cur.execute("SELECT count(*) FROM big")
+assert cur.fetchone()[0] == 0, "a failed COPY wrote rows"
+
+cur.copy_expert("COPY big FROM STDIN WITH (FORMAT csv, HEADER)", Lines(lines()), size=65536)
+assert cur.rowcount == ROWS, cur.rowcount
+cur.execute("SELECT ok, n, total FROM big_totals ORDER BY ok")
+rows = cur.fetchall()
+assert [r[1] for r in rows] == [ROWS // 2, ROWS // 2], rows
+cur.execute("SELECT sum(amount) FROM big")
+assert cur.fetchone()[0] == sum(rows_total for _, _, rows_total in rows)
+cur.execute("SELECT name FROM big WHERE id = 7")
+assert cur.fetchone()[0] == "n 7, quoted"
+
+# And out again, in CSV.
+out = io.StringIO()
+cur.copy_expert("COPY (SELECT id, name, ok FROM big WHERE id < 3 ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)", out)
+assert out.getvalue() == 'id,name,ok\n0,"n 0, quoted",f\n1,"n 1, quoted",t\n2,"n 2, quoted",f\n', out.getvalue()
+print("psycopg2 copy ok")
+"#;
+
 const ASYNCPG_SCRIPT: &str = r#"
 import asyncio, datetime, sys
 from decimal import Decimal
@@ -472,4 +532,10 @@ fn psycopg3_copy() {
 fn asyncpg_copy_and_type_introspection() {
     let eddy = common::start_eddy(2);
     run_python(&eddy, ASYNCPG_SCRIPT, &["asyncpg ok"]);
+}
+
+#[test]
+fn psycopg2_copy_expert_a_million_rows() {
+    let eddy = common::start_eddy(2);
+    run_python(&eddy, PSYCOPG2_COPY_SCRIPT, &["psycopg2 copy ok"]);
 }
