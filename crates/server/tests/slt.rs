@@ -283,6 +283,7 @@ slt_files!(
     functions,
     recursive,
     window_functions,
+    running_aggregates,
     upsert,
     defaults,
     checks,
