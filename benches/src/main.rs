@@ -32,6 +32,12 @@
 //!    view's arrangement records and the stream's events as its topic grows; and
 //!    produce -> visible latency of the clicks view under a steady rate.
 //!
+//! 10. Running aggregates (`running.rs`): per-change latency (appends at the end of a
+//!     partition, updates in its middle) of a running-sum window view over
+//!     `--running-rows` rows in `--running-partitions` partitions, rendered as prefix
+//!     sums and, as a baseline, by the whole-partition renderer; and Postgres' REFRESH
+//!     of the same view and query of one partition.
+//!
 //! Targets (from the foundation issue): p99 < 10 ms; at least 100x less time than
 //! Postgres per small change; at most 200 bytes per table row. Kafka (issue 7): at least
 //! 50% of the raw consume rate and 0.3M msg/s on 2 workers; p99 < 50 ms at 10k msg/s.
@@ -51,6 +57,7 @@ mod joins;
 mod kafka;
 mod postgres;
 mod prepared;
+mod running;
 mod windows;
 
 #[derive(Parser, Debug)]
@@ -61,7 +68,8 @@ mod windows;
              latency and upsert-table memory beside a plain consumer and an INSERTed table, and \
              Postgres CDC snapshot speed and COMMIT -> view freshness beside COPY and \
              REFRESH MATERIALIZED VIEW, and event-time windowed views over Kafka beside a plain \
-             consumer"
+             consumer, and running-sum window views beside the whole-partition renderer and \
+             Postgres"
 )]
 struct Args {
     /// Rows in `orders` (and in the memory table).
@@ -140,6 +148,18 @@ struct Args {
     /// Seconds the windows phase's latency run produces for (the first is warm-up).
     #[arg(long, default_value_t = 10)]
     windows_latency_secs: u64,
+    /// Rows of the running phase's table.
+    #[arg(long, default_value_t = 1_000_000)]
+    running_rows: usize,
+    /// Partitions of the running phase's window.
+    #[arg(long, default_value_t = 10_000)]
+    running_partitions: usize,
+    /// Changes of each kind (appends, middle updates) timed in the running phase.
+    #[arg(long, default_value_t = 200)]
+    running_changes: usize,
+    /// Timed Postgres runs (REFRESH, one partition's query) of the running phase.
+    #[arg(long, default_value_t = 5)]
+    running_pg_runs: usize,
     /// Worker counts to measure ingest, kafka and windows throughput with (the latency, prepared,
     /// joins, kafka latency, postgres and windows memory and latency runs use the first).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
@@ -154,7 +174,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres", "windows"]
+        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres", "windows", "running"]
     )]
     only: Vec<String>,
 }
@@ -487,6 +507,10 @@ async fn main() -> Result<()> {
 
     if args.runs("windows") {
         windows::run(&args).await?;
+    }
+
+    if args.runs("running") {
+        running::run(&args).await?;
     }
     Ok(())
 }
