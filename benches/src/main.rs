@@ -36,6 +36,11 @@
 //!     Eddy's log (held: build, memory while two versions coexist, swap; and at once),
 //!     beside creating the view and Postgres' REFRESH; and a stream reading its topic
 //!     from the earliest offsets into the view, beside a plain consumer.
+//! 11. Running aggregates (`running.rs`): per-change latency (appends at the end of a
+//!     partition, updates in its middle) of a running-sum window view over
+//!     `--running-rows` rows in `--running-partitions` partitions, rendered as prefix
+//!     sums and, as a baseline, by the whole-partition renderer; and Postgres' REFRESH
+//!     of the same view and query of one partition.
 //!
 //! Targets (from the foundation issue): p99 < 10 ms; at least 100x less time than
 //! Postgres per small change; at most 200 bytes per table row. Kafka (issue 7): at least
@@ -57,6 +62,7 @@ mod kafka;
 mod postgres;
 mod prepared;
 mod replay;
+mod running;
 mod windows;
 
 #[derive(Parser, Debug)]
@@ -67,7 +73,8 @@ mod windows;
              latency and upsert-table memory beside a plain consumer and an INSERTed table, and \
              Postgres CDC snapshot speed and COMMIT -> view freshness beside COPY and \
              REFRESH MATERIALIZED VIEW, and event-time windowed views over Kafka beside a plain \
-             consumer, and views rebuilt by replaying their inputs from the log and from Kafka"
+             consumer, and views rebuilt by replaying their inputs from the log and from Kafka, \
+             and running-sum window views beside the whole-partition renderer and Postgres"
 )]
 struct Args {
     /// Rows in `orders` (and in the memory table).
@@ -149,6 +156,18 @@ struct Args {
     /// Orders in the replay phase's tables and topic.
     #[arg(long, default_value_t = 1_000_000)]
     replay_rows: usize,
+    /// Rows of the running phase's table.
+    #[arg(long, default_value_t = 1_000_000)]
+    running_rows: usize,
+    /// Partitions of the running phase's window.
+    #[arg(long, default_value_t = 10_000)]
+    running_partitions: usize,
+    /// Changes of each kind (appends, middle updates) timed in the running phase.
+    #[arg(long, default_value_t = 200)]
+    running_changes: usize,
+    /// Timed Postgres runs (REFRESH, one partition's query) of the running phase.
+    #[arg(long, default_value_t = 5)]
+    running_pg_runs: usize,
     /// Worker counts to measure ingest, kafka and windows throughput with (the latency, prepared,
     /// joins, kafka latency, postgres and windows memory and latency runs use the first).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
@@ -163,7 +182,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres", "windows", "replay"]
+        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres", "windows", "replay", "running"]
     )]
     only: Vec<String>,
 }
@@ -500,6 +519,10 @@ async fn main() -> Result<()> {
 
     if args.runs("replay") {
         replay::run(&args).await?;
+    }
+
+    if args.runs("running") {
+        running::run(&args).await?;
     }
     Ok(())
 }

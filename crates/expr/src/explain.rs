@@ -165,10 +165,10 @@ fn explain_rec(expr: &MirRelationExpr, maintained: bool, depth: usize, out: &mut
             s
         }
         MirRelationExpr::Window {
+            input,
             partition_key,
             order_key,
             functions,
-            ..
         } => {
             let mut s = String::from("Window");
             if !partition_key.is_empty() {
@@ -194,6 +194,11 @@ fn explain_rec(expr: &MirRelationExpr, maintained: bool, depth: usize, out: &mut
                 }
             });
             write!(s, " functions=[{funcs}]").unwrap();
+            // Only the cheap strategy is named: the partition's is the default.
+            let strategy = crate::WindowStrategy::choose(&input.typ(), order_key, functions);
+            if strategy != crate::WindowStrategy::Partition {
+                write!(s, " strategy={}", strategy.name()).unwrap();
+            }
             s
         }
         MirRelationExpr::Watermarked {

@@ -31,4 +31,4 @@ pub use relation::{AggregateExpr, AggregateOrder, ColumnOrder, MirRelationExpr};
 pub use scalar::MirScalarExpr;
 pub use table_func::{TableCall, TableFunc};
 pub use watermark::WatermarkMode;
-pub use window::{FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunc};
+pub use window::{FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunc, WindowStrategy};

@@ -142,7 +142,11 @@ pub enum MirRelationExpr {
     /// one column with its value for the row. A row of multiplicity `n` is `n` rows
     /// (numbered apart).
     ///
-    /// Rendering (`dataflow/src/render/window.rs`): one reduction keyed by the
+    /// Rendering ([`crate::WindowStrategy`]): when every function is a running
+    /// aggregate (`UNBOUNDED PRECEDING` to `CURRENT ROW` with an ORDER BY, see
+    /// `dataflow/src/render/running.rs`), prefix sums over a tree of partial
+    /// aggregates: a change costs O(log P) plus the output rows whose value it changes.
+    /// Otherwise (`dataflow/src/render/window.rs`): one reduction keyed by the
     /// partition, which sorts the partition and computes every function in one pass.
     /// Cost per change: the changed row's whole partition is re-sorted and re-evaluated,
     /// O(P log P) for a partition of P rows (plus O(P · W) for a frame of bounded width

@@ -18,12 +18,81 @@
 //! Invariant: every column a function names is a column of the `Window`'s input (the
 //! planner maps arguments into columns first), so evaluating a window function never
 //! evaluates a scalar expression.
+//!
+//! Rendering ([`WindowStrategy`], chosen here so that EXPLAIN and the renderer agree):
+//! a window whose functions are all running aggregates (`count`, `sum` of an exact
+//! type, `min`, `max`, `bool_and`, `bool_or` over `UNBOUNDED PRECEDING` to `CURRENT
+//! ROW`, with an ORDER BY) is rendered as prefix sums over a tree of partial
+//! aggregates, so a change costs O(log P) plus the output rows it changes; every
+//! other window re-evaluates the changed row's whole partition.
 
 use serde::{Deserialize, Serialize};
 
 use eddy_repr::{ColumnType, Datum, Interval, ScalarType};
 
 use crate::func::AggregateFunc;
+use crate::relation::ColumnOrder;
+
+/// How a `Window` is rendered (see `dataflow/src/render/window.rs` and
+/// `dataflow/src/render/running.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowStrategy {
+    /// One reduction per partition: a change sorts and re-evaluates the changed row's
+    /// partition, O(P log P) for a partition of P rows.
+    Partition,
+    /// Running aggregates as prefix sums over a tree of partial aggregates keyed by
+    /// the partition and a prefix of the first order column's position: a change
+    /// updates one path of the tree (O(log P)) and re-emits only the rows whose value
+    /// changed.
+    PrefixSums,
+}
+
+impl WindowStrategy {
+    /// The strategy for a window over rows of types `input`, ordered by `order_key`,
+    /// computing `functions`. Prefix sums need an ORDER BY (without one every row is
+    /// a peer and the frame is the whole partition) and every function a running
+    /// aggregate whose partial states combine exactly: float sums are left to the
+    /// partition's sequential fold, whose rounding is Postgres'.
+    pub fn choose(
+        input: &[ColumnType],
+        order_key: &[ColumnOrder],
+        functions: &[WindowExpr],
+    ) -> WindowStrategy {
+        let running = |f: &WindowExpr| {
+            let WindowFunc::Aggregate { func, value } = &f.func else {
+                return false;
+            };
+            let exact = match func {
+                AggregateFunc::Count
+                | AggregateFunc::Min
+                | AggregateFunc::Max
+                | AggregateFunc::BoolAnd
+                | AggregateFunc::BoolOr => true,
+                AggregateFunc::Sum => !matches!(
+                    input.get(*value).map(|t| t.scalar_type),
+                    Some(ScalarType::Float32 | ScalarType::Float64) | None
+                ),
+                _ => false,
+            };
+            exact
+                && f.frame.start == FrameBound::UnboundedPreceding
+                && f.frame.end == FrameBound::CurrentRow
+        };
+        if !order_key.is_empty() && !functions.is_empty() && functions.iter().all(running) {
+            WindowStrategy::PrefixSums
+        } else {
+            WindowStrategy::Partition
+        }
+    }
+
+    /// As EXPLAIN names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            WindowStrategy::Partition => "partition",
+            WindowStrategy::PrefixSums => "prefix_sums",
+        }
+    }
+}
 
 /// One window function call: what it computes and over which frame.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

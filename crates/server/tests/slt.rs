@@ -284,6 +284,7 @@ slt_files!(
     functions,
     recursive,
     window_functions,
+    running_aggregates,
     upsert,
     defaults,
     checks,

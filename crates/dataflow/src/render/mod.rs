@@ -22,6 +22,7 @@ pub(crate) mod operators;
 mod pairs;
 mod recursive;
 mod reduce;
+mod running;
 mod top_k;
 mod watermark;
 mod window;
@@ -32,7 +33,7 @@ use differential_dataflow::operators::arrange::ShutdownButton;
 use differential_dataflow::trace::TraceReader;
 use differential_dataflow::{AsCollection, VecCollection};
 use eddy_expr::join_order::{choose_implementation, JoinImplementation};
-use eddy_expr::{EvalError, MirRelationExpr};
+use eddy_expr::{EvalError, MirRelationExpr, WindowStrategy};
 use eddy_repr::{Diff, GlobalId, Row, ScalarType};
 use operators::{flat_map_delayed_fallible, flat_map_fallible, group_row, metered};
 use timely::dataflow::operators::generic::operator::empty;
@@ -344,7 +345,12 @@ impl<'a, 's> Context<'a, 's> {
             } => {
                 let input_typ = input.typ();
                 let rendered = self.render_metered(input);
-                window::render_window(
+                let strategy = WindowStrategy::choose(&input_typ, order_key, functions);
+                let render = match strategy {
+                    WindowStrategy::PrefixSums => running::render_running,
+                    WindowStrategy::Partition => window::render_window,
+                };
+                render(
                     &self.name,
                     rendered,
                     &input_typ,
