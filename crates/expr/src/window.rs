@@ -272,6 +272,11 @@ pub struct WindowFrame {
     pub units: FrameUnits,
     pub start: FrameBound,
     pub end: FrameBound,
+    /// For `RANGE` offsets with days or months over a `timestamptz` order key: the
+    /// time zone (by name) in which they move the wall-clock time, as `timestamptz +
+    /// interval` does in the session's zone (`None`: UTC, or offsets without days and
+    /// months, which are the same in every zone).
+    pub zone: Option<String>,
 }
 
 impl WindowFrame {
@@ -282,6 +287,7 @@ impl WindowFrame {
             units: FrameUnits::Range,
             start: FrameBound::UnboundedPreceding,
             end: FrameBound::CurrentRow,
+            zone: None,
         }
     }
 
@@ -292,7 +298,11 @@ impl WindowFrame {
             FrameUnits::Range => "range",
             FrameUnits::Groups => "groups",
         };
-        format!("{units} {} to {}", self.start.text(), self.end.text())
+        let zone = match &self.zone {
+            Some(zone) => format!(" in zone {zone}"),
+            None => String::new(),
+        };
+        format!("{units} {} to {}{zone}", self.start.text(), self.end.text())
     }
 }
 

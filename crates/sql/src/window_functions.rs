@@ -203,7 +203,24 @@ fn plan_frame(
         }
         _ => {}
     }
-    Ok(WindowFrame { units, start, end })
+    // Days and months move the wall-clock time in the session's zone (a frame over a
+    // `timestamptz` key keeps the zone it was planned in, as a view does).
+    let moves_wall_clock = |b: &FrameBound| match b {
+        FrameBound::ValuePreceding(Datum::Interval(iv))
+        | FrameBound::ValueFollowing(Datum::Interval(iv)) => iv.months != 0 || iv.days != 0,
+        _ => false,
+    };
+    let zone = ecx.scx.zone();
+    let zone = (order_types == [ScalarType::TimestampTz]
+        && !zone.is_utc()
+        && (moves_wall_clock(&start) || moves_wall_clock(&end)))
+    .then(|| zone.name());
+    Ok(WindowFrame {
+        units,
+        start,
+        end,
+        zone,
+    })
 }
 
 fn plan_bound(
@@ -346,18 +363,6 @@ fn range_offset(
             SqlState::INVALID_PRECEDING_OR_FOLLOWING_SIZE,
             "invalid preceding or following size in window function",
         ));
-    }
-    // FIXME(#13): frames add their offsets in UTC; in another zone a day or a month
-    // moves the wall-clock time there, which frames do not do yet.
-    if let Datum::Interval(iv) = &value {
-        if *key == ScalarType::TimestampTz
-            && (iv.months != 0 || iv.days != 0)
-            && !ecx.scx.zone().is_utc()
-        {
-            return Err(SqlError::unsupported_plural(
-                "RANGE offsets with days or months over timestamp with time zone in a session time zone other than UTC",
-            ));
-        }
     }
     Ok(value)
 }

@@ -23,6 +23,7 @@ use std::cmp::Ordering;
 use eddy_expr::{
     BinaryFunc, ColumnOrder, EvalError, FrameBound, FrameUnits, WindowExpr, WindowFrame, WindowFunc,
 };
+use eddy_repr::zone::TimeZone;
 use eddy_repr::{ColumnType, Datum, Diff, Interval, Row};
 
 use super::operators::{flat_map_fallible, group_key, KeyedBuilder, KeyedSpine, Rendered};
@@ -218,7 +219,14 @@ impl Partition {
     /// whose value is not after `value ± offset` (`!start`). `preceding` says which
     /// side of the current row the offset points to. A NULL current value bounds the
     /// frame by its peers; NULL values are never within an offset of a value.
-    fn value_bound(&self, i: usize, offset: &Datum, preceding: bool, start: bool) -> usize {
+    fn value_bound(
+        &self,
+        i: usize,
+        offset: &Datum,
+        zone: Option<&TimeZone>,
+        preceding: bool,
+        start: bool,
+    ) -> usize {
         let Some(key) = self.range_key else {
             return if start {
                 self.peer_first[i]
@@ -236,10 +244,13 @@ impl Partition {
         }
         // Toward smaller values: preceding ascending, or following descending.
         let subtract = preceding != key.desc;
-        let func = if subtract {
-            eddy_expr::BinaryFunc::Sub
-        } else {
-            eddy_expr::BinaryFunc::Add
+        // With a zone (a `timestamptz` key, offsets with days or months): the
+        // wall-clock time moves in it, as `timestamptz + interval` does.
+        let func = match (subtract, zone) {
+            (true, None) => eddy_expr::BinaryFunc::Sub,
+            (false, None) => eddy_expr::BinaryFunc::Add,
+            (true, Some(zone)) => eddy_expr::BinaryFunc::SubTimestampTzIntervalIn(*zone),
+            (false, Some(zone)) => eddy_expr::BinaryFunc::AddTimestampTzIntervalIn(*zone),
         };
         let bound = match eddy_expr::eval::eval_binary_datums(&func, current, offset.clone()) {
             Ok(d) if !d.is_null() => ValueBound::At(d),
@@ -283,9 +294,11 @@ impl Partition {
         // Offsets count rows, or peer groups from the row's own.
         let g = self.group_of[i];
         let last_group = self.groups.len() - 1;
+        let zone = frame.zone.as_deref().and_then(TimeZone::from_name);
+        let zone = zone.as_ref();
         let start = match (frame.units, &frame.start) {
-            (_, FrameBound::ValuePreceding(d)) => self.value_bound(i, d, true, true),
-            (_, FrameBound::ValueFollowing(d)) => self.value_bound(i, d, false, true),
+            (_, FrameBound::ValuePreceding(d)) => self.value_bound(i, d, zone, true, true),
+            (_, FrameBound::ValueFollowing(d)) => self.value_bound(i, d, zone, false, true),
             (_, FrameBound::UnboundedPreceding) => 0,
             (_, FrameBound::UnboundedFollowing) => n,
             (FrameUnits::Rows, FrameBound::Preceding(k)) => i.saturating_sub(offset(k)),
@@ -300,10 +313,10 @@ impl Partition {
         };
         let end = match (frame.units, &frame.end) {
             (_, FrameBound::ValuePreceding(d)) => {
-                self.value_bound(i, d, true, false).checked_sub(1)?
+                self.value_bound(i, d, zone, true, false).checked_sub(1)?
             }
             (_, FrameBound::ValueFollowing(d)) => {
-                self.value_bound(i, d, false, false).checked_sub(1)?
+                self.value_bound(i, d, zone, false, false).checked_sub(1)?
             }
             (_, FrameBound::UnboundedFollowing) => n - 1,
             (_, FrameBound::UnboundedPreceding) => return None,
@@ -693,6 +706,7 @@ mod tests {
             units: FrameUnits::Rows,
             start: FrameBound::Preceding(1),
             end: FrameBound::Following(1),
+            zone: None,
         };
         let got = run(vec![sum], sliding, &rows);
         let sums: Vec<Datum> = got.iter().map(|r| r[1].clone()).collect();
