@@ -18,6 +18,7 @@ fn running(units: FrameUnits) -> WindowFrame {
         units,
         start: FrameBound::UnboundedPreceding,
         end: FrameBound::CurrentRow,
+        zone: None,
     }
 }
 
