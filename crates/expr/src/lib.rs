@@ -27,7 +27,9 @@ pub use eddy_repr::zone;
 pub use error::EvalError;
 pub use func::{AggregateFunc, BinaryFunc, UnaryFunc, VariadicFunc};
 pub use mfp::MapFilterProject;
-pub use relation::{AggregateExpr, AggregateOrder, ColumnOrder, MirRelationExpr};
+pub use relation::{
+    AggregateExpr, AggregateOrder, ColumnOrder, MirRelationExpr, AGGREGATES_IN_RECURSION,
+};
 pub use scalar::MirScalarExpr;
 pub use table_func::{TableCall, TableFunc};
 pub use watermark::WatermarkMode;

@@ -213,6 +213,11 @@ pub enum MirRelationExpr {
     },
 }
 
+/// What [`MirRelationExpr::recursion_unsupported`] says of an aggregate over the
+/// recursive query in its recursive term (which Postgres refuses too, with `42P19`).
+pub const AGGREGATES_IN_RECURSION: &str =
+    "aggregate functions in a recursive query's recursive term";
+
 impl MirRelationExpr {
     /// The column types of the output.
     pub fn typ(&self) -> Vec<ColumnType> {
@@ -312,7 +317,7 @@ impl MirRelationExpr {
         }
         match self {
             MirRelationExpr::Reduce { aggregates, .. } if !aggregates.is_empty() => {
-                Some("aggregate functions in a recursive query's recursive term")
+                Some(AGGREGATES_IN_RECURSION)
             }
             MirRelationExpr::TopK { .. } => {
                 Some("ORDER BY, LIMIT or OFFSET in a recursive query's recursive term")

@@ -136,6 +136,12 @@ pub(crate) fn plan_recursive_cte(
     }
     // Before counting reads: a global aggregate's plan reads its input twice.
     if let Some(what) = step.recursion_unsupported(id) {
+        if what == eddy_expr::AGGREGATES_IN_RECURSION {
+            return Err(SqlError::new(
+                SqlState::INVALID_RECURSION,
+                "aggregate functions are not allowed in a recursive query's recursive term",
+            ));
+        }
         return Err(SqlError::unsupported_plural(what));
     }
     if reads > 1 {

@@ -1568,8 +1568,8 @@ fn unsupported_expressions_are_explicit() {
     );
     assert_err(
         "WITH RECURSIVE x (n) AS (SELECT 1::bigint UNION SELECT count(*) FROM x) SELECT * FROM x",
-        "0A000",
-        "aggregate functions in a recursive query's recursive term are not supported yet",
+        "42P19",
+        "aggregate functions are not allowed in a recursive query's recursive term",
     );
 }
 
