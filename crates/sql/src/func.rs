@@ -358,6 +358,113 @@ fn argument_exprs<'f>(
     }
 }
 
+/// The parameter names of the functions that may be called with named arguments
+/// (`make_interval(days => 2)`), and the default of each (`None`: required).
+fn parameters(name: &str) -> Option<&'static [(&'static str, Option<&'static str>)]> {
+    Some(match name {
+        "make_interval" => &[
+            ("years", Some("0")),
+            ("months", Some("0")),
+            ("weeks", Some("0")),
+            ("days", Some("0")),
+            ("hours", Some("0")),
+            ("mins", Some("0")),
+            ("secs", Some("0.0")),
+        ],
+        "make_date" => &[("year", None), ("month", None), ("day", None)],
+        "make_timestamp" => &[
+            ("year", None),
+            ("month", None),
+            ("mday", None),
+            ("hour", None),
+            ("min", None),
+            ("sec", None),
+        ],
+        _ => return None,
+    })
+}
+
+/// `f` with its named arguments (`name => value`) in their places and the
+/// parameters it leaves out given their defaults, as Postgres binds them; `None` when
+/// it has no named arguments.
+fn with_positional_arguments(f: &Function, name: &str) -> Result<Option<Function>, SqlError> {
+    let FunctionArguments::List(list) = &f.args else {
+        return Ok(None);
+    };
+    if list
+        .args
+        .iter()
+        .all(|a| matches!(a, FunctionArg::Unnamed(_)))
+    {
+        return Ok(None);
+    }
+    let Some(params) = parameters(name) else {
+        return Err(SqlError::unsupported_plural(format!(
+            "named arguments in a call of {name}"
+        )));
+    };
+    let mut bound: Vec<Option<FunctionArgExpr>> = vec![None; params.len()];
+    let mut named_seen = false;
+    for (i, arg) in list.args.iter().enumerate() {
+        let (slot, value) = match arg {
+            FunctionArg::Unnamed(value) if !named_seen => (i, value),
+            FunctionArg::Unnamed(_) => {
+                return Err(SqlError::syntax(
+                    "positional argument cannot follow named argument",
+                ))
+            }
+            FunctionArg::Named {
+                name: arg,
+                arg: value,
+                ..
+            }
+            | FunctionArg::ExprNamed {
+                name: sqlparser::ast::Expr::Identifier(arg),
+                arg: value,
+                ..
+            } => {
+                named_seen = true;
+                let arg = crate::names::normalize_ident(arg);
+                let slot = params.iter().position(|(p, _)| *p == arg).ok_or_else(|| {
+                    SqlError::function_does_not_exist(format!("{name}({arg} => ...)"))
+                })?;
+                (slot, value)
+            }
+            _ => return Err(SqlError::unsupported_plural("this form of named argument")),
+        };
+        let Some(place) = bound.get_mut(slot) else {
+            return Err(SqlError::function_does_not_exist(format!("{name}(...)")));
+        };
+        if place.is_some() {
+            return Err(SqlError::syntax(format!(
+                "argument name \"{}\" used more than once",
+                params[slot].0
+            )));
+        }
+        *place = Some(value.clone());
+    }
+    let mut args = Vec::with_capacity(params.len());
+    for ((param, default), value) in params.iter().zip(bound) {
+        let value = match (value, default) {
+            (Some(value), _) => value,
+            (None, Some(default)) => FunctionArgExpr::Expr(sqlparser::ast::Expr::Value(
+                sqlparser::ast::Value::Number((*default).to_string(), false).into(),
+            )),
+            (None, None) => {
+                return Err(SqlError::function_does_not_exist(format!(
+                    "{name}(...) without {param}"
+                )))
+            }
+        };
+        args.push(FunctionArg::Unnamed(value));
+    }
+    let mut positional = f.clone();
+    if let FunctionArguments::List(list) = &mut positional.args {
+        list.args = args;
+    }
+    Ok(Some(positional))
+}
+
 fn is_distinct(f: &Function) -> bool {
     matches!(
         &f.args,
@@ -368,8 +475,11 @@ fn is_distinct(f: &Function) -> bool {
 /// A function call in an expression (aggregates are handled by the caller under GROUP
 /// BY; reaching one here means the clause does not allow them).
 pub fn plan_function(ecx: &ExprContext, f: &Function) -> Result<CExpr, SqlError> {
-    let scx = ecx.scx;
     let name = function_name(f)?;
+    if let Some(positional) = with_positional_arguments(f, &name)? {
+        return plan_function(ecx, &positional);
+    }
+    let scx = ecx.scx;
     if f.over.is_some() {
         return Err(crate::window_functions::not_allowed(ecx.clause));
     }
