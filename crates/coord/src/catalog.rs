@@ -272,7 +272,7 @@ impl CatalogEntry {
     pub fn is_arranged(&self) -> bool {
         matches!(
             self.kind,
-            ItemKind::Table | ItemKind::Source | ItemKind::MaterializedView
+            ItemKind::Table | ItemKind::Source | ItemKind::MaterializedView | ItemKind::Index
         )
     }
 }
@@ -386,9 +386,12 @@ impl Catalog {
             return Ok(order);
         }
         // Name an item that reads a requested one directly, as Postgres' DETAIL does.
+        // A table's indexes go with it, as in Postgres.
         let blocking = ids.iter().find_map(|target| {
             let dependents = self.dependents(*target);
-            let dep = dependents.into_iter().find(|d| !ids.contains(d))?;
+            let dep = dependents
+                .into_iter()
+                .find(|d| !ids.contains(d) && self.entries[d].kind != ItemKind::Index)?;
             Some((&self.entries[target], &self.entries[&dep]))
         });
         let Some((target, dep)) = blocking else {

@@ -184,10 +184,13 @@ impl LogRecord {
                 create_sql: entry.create_sql.clone(),
                 primary_key: entry.primary_key.clone(),
             }),
-            ItemKind::View | ItemKind::MaterializedView => Some(LogRecord::CreateView {
-                id: entry.id,
-                create_sql: entry.create_sql.clone(),
-            }),
+            // An index is re-planned from its text as a view is.
+            ItemKind::View | ItemKind::MaterializedView | ItemKind::Index => {
+                Some(LogRecord::CreateView {
+                    id: entry.id,
+                    create_sql: entry.create_sql.clone(),
+                })
+            }
             ItemKind::Source => {
                 let source = entry.source.as_ref()?;
                 Some(LogRecord::CreateSource {

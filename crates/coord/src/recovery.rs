@@ -285,7 +285,7 @@ impl Coordinator {
         let views: Vec<CatalogEntry> = self
             .catalog
             .entries()
-            .filter(|e| e.kind == ItemKind::MaterializedView)
+            .filter(|e| matches!(e.kind, ItemKind::MaterializedView | ItemKind::Index))
             .cloned()
             .collect();
         for view in views {
@@ -418,7 +418,10 @@ impl Coordinator {
         let entry = self.plan_entry(&self.catalog, &stmt, id)?;
         let matches = match kind {
             ItemKind::Sink => entry.kind == ItemKind::Sink,
-            _ => matches!(entry.kind, ItemKind::View | ItemKind::MaterializedView),
+            _ => matches!(
+                entry.kind,
+                ItemKind::View | ItemKind::MaterializedView | ItemKind::Index
+            ),
         };
         if !matches {
             return Err(SqlError::internal(format!(

@@ -250,7 +250,7 @@ fn order_text(o: &ColumnOrder) -> String {
     format!("#{}{dir}{nulls}", o.column)
 }
 
-pub(crate) fn datum_text(d: &Datum) -> String {
+pub fn datum_text(d: &Datum) -> String {
     match d {
         Datum::Null => "null".into(),
         Datum::Bool(b) => b.to_string(),

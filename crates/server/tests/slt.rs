@@ -267,6 +267,7 @@ macro_rules! slt_files {
 slt_files!(
     constraints,
     correlated_ctes,
+    indexes,
     set_functions,
     types,
     dml,

@@ -59,6 +59,10 @@ pub enum ItemKind {
     /// A Postgres CDC source (`CREATE SOURCE ... FROM POSTGRES`): not a relation; its
     /// tables are `Source` items in the schema of its name.
     PgSource,
+    /// `CREATE INDEX ON t (cols)`: an arrangement of a table's rows with the indexed
+    /// columns first, which point reads by those columns seek in. Not a relation:
+    /// nothing names it in a query; it goes with its table.
+    Index,
 }
 
 impl ItemKind {
@@ -71,6 +75,7 @@ impl ItemKind {
             ItemKind::Source => "source",
             ItemKind::Sink => "sink",
             ItemKind::PgSource => "source",
+            ItemKind::Index => "index",
         }
     }
 
@@ -83,6 +88,7 @@ impl ItemKind {
             ItemKind::Source => "DROP STREAM",
             ItemKind::Sink => "DROP SINK",
             ItemKind::PgSource => "DROP SOURCE",
+            ItemKind::Index => "DROP INDEX",
         }
     }
 }

@@ -36,6 +36,7 @@ mod create_table_as;
 mod expr;
 mod files;
 mod func;
+mod index;
 mod interval_join;
 mod introspect;
 mod lateral;

@@ -128,6 +128,17 @@ pub enum Plan {
         tables: Option<Vec<PgTableRef>>,
         create_sql: String,
     },
+    /// `CREATE INDEX`: an arrangement of table `on`'s rows, key columns first
+    /// (`expr`, a projection of the table, with columns `desc`).
+    CreateIndex {
+        schema: String,
+        name: String,
+        on: GlobalId,
+        expr: MirRelationExpr,
+        desc: RelationDesc,
+        create_sql: String,
+        if_not_exists: bool,
+    },
     /// `APPLY FILES ...`: move the catalog to what the files define (the coordinator
     /// plans and runs it; see its `apply`).
     Apply(crate::files::Apply),

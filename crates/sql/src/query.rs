@@ -1993,7 +1993,10 @@ pub(crate) fn plan_relation_name(
     let resolved = scx
         .resolve_relation(item.schema.as_deref(), &item.item)
         .ok_or_else(|| SqlError::undefined_table(&item.to_string()))?;
-    if matches!(resolved.kind, ItemKind::Sink | ItemKind::PgSource) {
+    if matches!(
+        resolved.kind,
+        ItemKind::Sink | ItemKind::PgSource | ItemKind::Index
+    ) {
         return Err(crate::sink::not_a_relation_kind(
             &resolved.name,
             resolved.kind,

@@ -252,12 +252,19 @@ pub(crate) fn not_a_relation(name: &str) -> SqlError {
 pub(crate) fn not_a_relation_kind(name: &str, kind: ItemKind) -> SqlError {
     let error = SqlError::new(
         SqlState::WRONG_OBJECT_TYPE,
-        format!("\"{name}\" is a {}, not a relation", kind.noun()),
+        format!(
+            "\"{name}\" is {} {}, not a relation",
+            if kind == ItemKind::Index { "an" } else { "a" },
+            kind.noun()
+        ),
     );
     match kind {
         ItemKind::PgSource => error.with_hint(format!(
             "Its tables are in schema \"{name}\": SHOW TABLES lists them as {name}.<table>."
         )),
+        ItemKind::Index => error.with_hint(
+            "An index speeds up reads of its table by the indexed columns; read the table.",
+        ),
         _ => error.with_hint("A sink writes its relation to Kafka; read the relation itself."),
     }
 }

@@ -160,6 +160,7 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             };
             plan_create_view(scx, stmt, &target, &column_names, query)
         }
+        Statement::CreateIndex(create) => crate::index::plan_create_index(scx, create),
         Statement::CreateSchema {
             schema_name,
             if_not_exists,
@@ -271,6 +272,7 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
                 ObjectType::View => ItemKind::View,
                 ObjectType::MaterializedView => ItemKind::MaterializedView,
                 ObjectType::Stream => ItemKind::Source,
+                ObjectType::Index => ItemKind::Index,
                 other => return Err(SqlError::unsupported(format!("DROP {other}"))),
             };
             if *temporary || table.is_some() {
@@ -573,7 +575,10 @@ fn get(item: &CatalogItem) -> MirRelationExpr {
     }
 }
 
-fn resolve_item(scx: &StatementContext, name: &ObjectName) -> Result<CatalogItem, SqlError> {
+pub(crate) fn resolve_item(
+    scx: &StatementContext,
+    name: &ObjectName,
+) -> Result<CatalogItem, SqlError> {
     let item = item_name(name, &scx.pcx.database)?;
     scx.catalog
         .resolve_item(item.schema.as_deref(), &item.item)
@@ -609,7 +614,9 @@ pub(crate) fn resolve_write_target(
             format!("cannot {verb} source \"{}\"", item.name),
         )),
         ItemKind::Sink => Err(crate::sink::not_a_relation(&item.name)),
-        ItemKind::PgSource => Err(crate::sink::not_a_relation_kind(&item.name, item.kind)),
+        ItemKind::PgSource | ItemKind::Index => {
+            Err(crate::sink::not_a_relation_kind(&item.name, item.kind))
+        }
     }
 }
 

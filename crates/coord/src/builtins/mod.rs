@@ -398,8 +398,9 @@ fn relations(catalog: &Catalog) -> Relations<'_> {
             ItemKind::Table | ItemKind::Source => 'r',
             ItemKind::View => 'v',
             ItemKind::MaterializedView => 'm',
-            // Not a relation: `SHOW SINKS` lists sinks.
-            ItemKind::Sink | ItemKind::PgSource => continue,
+            // Not a relation: `SHOW SINKS` lists sinks. (FIXME(#11): user indexes
+            // are not in pg_class / pg_index yet.)
+            ItemKind::Sink | ItemKind::PgSource | ItemKind::Index => continue,
         };
         out.push(Relation {
             oid,

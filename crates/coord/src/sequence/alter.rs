@@ -191,7 +191,7 @@ impl Coordinator {
         self.catalog.insert(entry.clone());
         let rebuilt: Vec<CatalogEntry> = readers
             .iter()
-            .filter(|r| r.kind == ItemKind::MaterializedView)
+            .filter(|r| matches!(r.kind, ItemKind::MaterializedView | ItemKind::Index))
             .cloned()
             .collect();
         for reader in readers {
@@ -273,7 +273,10 @@ impl Coordinator {
                 )
             };
             scratch.remove(*reader);
-            let planned = if !matches!(entry.kind, ItemKind::View | ItemKind::MaterializedView) {
+            let planned = if !matches!(
+                entry.kind,
+                ItemKind::View | ItemKind::MaterializedView | ItemKind::Index
+            ) {
                 Err(SqlError::unsupported(format!(
                     "altering a table {} {} reads",
                     entry.kind.noun(),
@@ -293,7 +296,8 @@ impl Coordinator {
                     let planned = self
                         .plan_entry(&scratch, &stmt, *reader)
                         .map_err(|e| does_not_plan(e.message))?;
-                    if planned.desc != entry.desc {
+                    // (An index holds all of its table's columns: they change with it.)
+                    if planned.desc != entry.desc && entry.kind != ItemKind::Index {
                         return Err(does_not_plan("its columns would change".into()));
                     }
                     Ok(planned)

@@ -229,6 +229,34 @@ impl Coordinator {
         tag(done)
     }
 
+    /// `CREATE INDEX`: logged, then its arrangement built like a materialized view's.
+    pub(super) fn create_index(&mut self, plan: Plan) -> Result<ExecuteResponse, SqlError> {
+        let Plan::CreateIndex {
+            schema,
+            name,
+            if_not_exists,
+            ..
+        } = &plan
+        else {
+            unreachable!("called with CREATE INDEX plans only")
+        };
+        if self.catalog.get_by_name(schema, name).is_some() {
+            if *if_not_exists {
+                return tag("CREATE INDEX");
+            }
+            return Err(already_exists(name));
+        }
+        self.check_schema(schema)?;
+        let id = self.catalog.allocate_id();
+        let entry = self.entry_of(plan, id)?;
+        self.storage.append(&LogRecord::create(&entry))?;
+        self.compute
+            .create_dataflow(entry.dataflow(self.oracle.read_ts()));
+        self.catalog.insert(entry);
+        self.catalog_changed();
+        tag("CREATE INDEX")
+    }
+
     pub(super) fn drop_items(
         &mut self,
         ids: &[GlobalId],

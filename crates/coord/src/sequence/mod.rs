@@ -56,6 +56,7 @@ impl Coordinator {
                 self.create_table_as(session_id, *table, rows).await
             }
             plan @ Plan::CreateView { .. } => self.create_view(plan),
+            plan @ Plan::CreateIndex { .. } => self.create_index(plan),
             plan @ Plan::CreateSink { .. } => self.create_sink(plan),
             Plan::Apply(_) => unreachable!("APPLY is sequenced by apply"),
             Plan::Replay { .. } => unreachable!("REPLAY is sequenced by begin_replay"),
@@ -130,7 +131,13 @@ impl Coordinator {
                     .await
             }
             Plan::Explain { expr, maintained } => {
-                Ok(read::explain(self.optimize(expr), maintained))
+                let expr = self.optimize(expr);
+                // A read through an index says so first.
+                let index = (!maintained)
+                    .then(|| self.indexed_read(&expr))
+                    .flatten()
+                    .map(|read| read.describe(&self.catalog));
+                Ok(read::explain(expr, maintained, index))
             }
             Plan::Subscribe {
                 expr,

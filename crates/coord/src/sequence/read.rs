@@ -6,7 +6,9 @@
 //! - A Map/Filter/Project over a table or materialized view is a peek of its
 //!   arrangement (the MFP runs on the workers, `#0 = literal` prefixes seek); anything
 //!   else is a one-off dataflow over the existing arrangements, dropped once it has
-//!   answered, whatever the outcome.
+//!   answered, whatever the outcome. A table read whose predicates pin the leading
+//!   columns of one of its indexes to constants (more of them than of the table's own
+//!   order) peeks that index instead, seeking to the rows ([`IndexedRead`]).
 //! - Inside a transaction block a read sees the block's writes (`txn.rs`).
 //! - The coordinator never waits for a SELECT: its answer is awaited by a task of its
 //!   own. Writes that read first (`INSERT ... SELECT`, UPDATE) do wait, in order.
@@ -21,7 +23,7 @@ use eddy_expr::optimize::{consolidate, eval_constant};
 use eddy_expr::{ColumnOrder, MapFilterProject, MirRelationExpr};
 use eddy_repr::copy::CopyFormat;
 use eddy_repr::{Datum, Diff, GlobalId, RelationDesc, Row, ScalarType, SqlError, SqlState};
-use eddy_sql::{Plan, RowSetFinishing};
+use eddy_sql::{ItemKind, Plan, RowSetFinishing};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cancel::cancellable;
@@ -161,6 +163,11 @@ impl Coordinator {
         if let Some(result) = eval_constant(&expr) {
             return ReadFuture::Ready(Some(result.map_err(SqlError::from)));
         }
+        let indexed = self.indexed_read(&expr);
+        let expr = match indexed {
+            Some(read) => read.expr,
+            None => expr,
+        };
         let (mfp, input) = MapFilterProject::extract(&expr);
         if let MirRelationExpr::Get { id, .. } = input {
             let arranged = match self.catalog.get(*id) {
@@ -196,9 +203,118 @@ impl Coordinator {
     }
 }
 
-/// `EXPLAIN`: the optimized plan, one row per line.
-pub(super) fn explain(expr: MirRelationExpr, maintained: bool) -> ExecuteResponse {
+/// A table read that one of its indexes serves: `expr` reads the index (its rows
+/// put back in table order), and its predicates pin the index's first `prefix`
+/// columns to constants, which a peek seeks to.
+pub(crate) struct IndexedRead {
+    pub(crate) index: GlobalId,
+    pub(crate) expr: MirRelationExpr,
+    pub(crate) prefix: Vec<Datum>,
+}
+
+impl IndexedRead {
+    /// `Index lookup: t_b_idx (b = 'x')`, for EXPLAIN.
+    pub(crate) fn describe(&self, catalog: &crate::catalog::Catalog) -> String {
+        let Some(index) = catalog.get(self.index) else {
+            return String::new();
+        };
+        let pinned: Vec<String> = self
+            .prefix
+            .iter()
+            .zip(&index.desc.names)
+            .map(|(value, column)| format!("{column} = {}", eddy_expr::explain::datum_text(value)))
+            .collect();
+        format!(
+            "Index lookup: {} ({})",
+            index.qualified_name(),
+            pinned.join(", ")
+        )
+    }
+}
+
+impl Coordinator {
+    /// The index that serves `expr` (a Map/Filter/Project over a table), if one pins
+    /// more of its leading columns than the table's own arrangement does.
+    pub(crate) fn indexed_read(&self, expr: &MirRelationExpr) -> Option<IndexedRead> {
+        let (mfp, input) = MapFilterProject::extract(expr);
+        let MirRelationExpr::Get { id: table, .. } = input else {
+            return None;
+        };
+        let own = mfp.literal_key_prefix(&input.typ()).len();
+        let mut best: Option<IndexedRead> = None;
+        for index in self
+            .catalog
+            .entries()
+            .filter(|e| e.kind == ItemKind::Index && e.depends_on.contains(table))
+        {
+            let Some(MirRelationExpr::Project { outputs, .. }) = &index.plan else {
+                continue;
+            };
+            // The index holds table column `outputs[p]` at `p`: read back in table order.
+            let mut table_order = vec![0; outputs.len()];
+            for (position, column) in outputs.iter().enumerate() {
+                table_order[*column] = position;
+            }
+            let over_index = MirRelationExpr::Get {
+                id: index.id,
+                typ: index.desc.types.clone(),
+                name: index.name.clone(),
+            }
+            .project(table_order);
+            let rewritten = with_input(expr, &over_index);
+            let (index_mfp, _) = MapFilterProject::extract(&rewritten);
+            let prefix = index_mfp.literal_key_prefix(&index.desc.types);
+            if prefix.len() > own && best.as_ref().is_none_or(|b| prefix.len() > b.prefix.len()) {
+                best = Some(IndexedRead {
+                    index: index.id,
+                    expr: rewritten,
+                    prefix,
+                });
+            }
+        }
+        best
+    }
+}
+
+/// `expr`, a Map/Filter/Project chain over one input, over `input` instead.
+fn with_input(expr: &MirRelationExpr, input: &MirRelationExpr) -> MirRelationExpr {
+    match expr {
+        MirRelationExpr::Map {
+            input: inner,
+            scalars,
+        } => MirRelationExpr::Map {
+            input: Box::new(with_input(inner, input)),
+            scalars: scalars.clone(),
+        },
+        MirRelationExpr::Filter {
+            input: inner,
+            predicates,
+        } => MirRelationExpr::Filter {
+            input: Box::new(with_input(inner, input)),
+            predicates: predicates.clone(),
+        },
+        MirRelationExpr::Project {
+            input: inner,
+            outputs,
+        } => MirRelationExpr::Project {
+            input: Box::new(with_input(inner, input)),
+            outputs: outputs.clone(),
+        },
+        _ => input.clone(),
+    }
+}
+
+/// `EXPLAIN`: the optimized plan, one row per line, after the index a read uses.
+pub(super) fn explain(
+    expr: MirRelationExpr,
+    maintained: bool,
+    index: Option<String>,
+) -> ExecuteResponse {
     let text = eddy_expr::explain::explain(&expr, maintained);
+    let text = match index {
+        Some(index) => format!("{index}\n{text}"),
+        None => text,
+    };
     let desc = RelationDesc::empty().with_column("QUERY PLAN", ScalarType::Text.nullable(false));
     let rows = text
         .lines()

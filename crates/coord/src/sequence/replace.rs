@@ -559,8 +559,26 @@ impl Coordinator {
                 options,
             )
             .in_schema(schema)),
+            Plan::CreateIndex {
+                schema,
+                name,
+                on,
+                expr,
+                desc,
+                create_sql,
+                ..
+            } => Ok(CatalogEntry::view(
+                id,
+                name,
+                ItemKind::Index,
+                desc,
+                create_sql,
+                expr,
+                BTreeSet::from([on]),
+            )
+            .in_schema(schema)),
             _ => Err(SqlError::internal(
-                "a plan that is not CREATE VIEW nor CREATE SINK",
+                "a plan that is not CREATE VIEW, CREATE SINK nor CREATE INDEX",
             )),
         }
     }

@@ -1,0 +1,168 @@
+//! `CREATE INDEX [name] ON table (column, ...)` and `DROP INDEX`.
+//!
+//! An index is an arrangement of its table's rows with the indexed columns first (the
+//! other columns after them, in table order), kept up to date like a materialized
+//! view. A point read of the table whose `WHERE` pins the leading indexed columns to
+//! constants (`WHERE b = 'x'`, `WHERE b = 'x' AND c = 2`) seeks to those rows in it
+//! instead of scanning the table (the coordinator picks it; `EXPLAIN` says so). An
+//! index is not a relation: nothing names it in a query, and it goes with its table.
+//!
+//! Accepted as Postgres takes them: `IF NOT EXISTS`, `CONCURRENTLY` (the index is
+//! built while writes go on either way), `USING btree | hash`, `ASC`/`DESC` and
+//! `NULLS FIRST | LAST` (which order nothing here). Refused with `0A000`: `UNIQUE`
+//! (declare a UNIQUE constraint), expressions, `INCLUDE`, `WHERE` (partial indexes),
+//! `WITH (...)`, and indexes of anything but a table.
+
+use eddy_expr::MirRelationExpr;
+use eddy_repr::{RelationDesc, SqlError, SqlState};
+use sqlparser::ast::{CreateIndex, Expr, IndexType};
+
+use crate::catalog::ItemKind;
+use crate::context::StatementContext;
+use crate::names::normalize_ident;
+use crate::plan::Plan;
+
+/// Plans a `CREATE INDEX`.
+pub(crate) fn plan_create_index(
+    scx: &StatementContext,
+    create: &CreateIndex,
+) -> Result<Plan, SqlError> {
+    if create.unique {
+        return Err(SqlError::unsupported("CREATE UNIQUE INDEX").with_hint(
+            "Declare the columns UNIQUE (or PRIMARY KEY) in CREATE TABLE: Eddy enforces those.",
+        ));
+    }
+    if !create.include.is_empty() {
+        return Err(SqlError::unsupported("INCLUDE in CREATE INDEX"));
+    }
+    if create.predicate.is_some() {
+        return Err(SqlError::unsupported_plural(
+            "partial indexes (CREATE INDEX ... WHERE)",
+        ));
+    }
+    if !create.with.is_empty()
+        || !create.index_options.is_empty()
+        || !create.alter_options.is_empty()
+    {
+        return Err(SqlError::unsupported("options in CREATE INDEX"));
+    }
+    match &create.using {
+        None | Some(IndexType::BTree) | Some(IndexType::Hash) => {}
+        Some(other) => {
+            return Err(SqlError::unsupported(format!(
+                "index access method {other}"
+            )));
+        }
+    }
+    let table = crate::statement::resolve_item(scx, &create.table_name)?;
+    let schema = crate::names::item_name(&create.table_name, &scx.pcx.database)?
+        .schema
+        .unwrap_or_else(|| crate::names::PUBLIC_SCHEMA.to_string());
+    match table.kind {
+        ItemKind::Table | ItemKind::Source
+            if !matches!(table.id, eddy_repr::GlobalId::System(_)) => {}
+        ItemKind::MaterializedView => {
+            return Err(SqlError::unsupported_plural(
+                "indexes on materialized views",
+            ));
+        }
+        _ => {
+            return Err(SqlError::new(
+                SqlState::WRONG_OBJECT_TYPE,
+                format!("cannot create index on relation \"{}\"", table.name),
+            )
+            .with_detail(format!(
+                "This operation is not supported for {}s.",
+                table.kind.noun()
+            )));
+        }
+    }
+    if create.columns.is_empty() {
+        return Err(SqlError::syntax("CREATE INDEX needs at least one column"));
+    }
+    let mut key = Vec::with_capacity(create.columns.len());
+    for column in &create.columns {
+        let Expr::Identifier(ident) = &column.column.expr else {
+            return Err(SqlError::unsupported_plural("indexes on expressions"));
+        };
+        let name = normalize_ident(ident);
+        let position = table.desc.column_index(&name).ok_or_else(|| {
+            SqlError::new(
+                SqlState::UNDEFINED_COLUMN,
+                format!("column \"{name}\" does not exist"),
+            )
+        })?;
+        if !key.contains(&position) {
+            key.push(position);
+        }
+    }
+    let name = match &create.name {
+        Some(name) => {
+            let parts = crate::names::object_name_parts(name)?;
+            match parts.as_slice() {
+                [name] => name.clone(),
+                [s, name] if *s == schema => name.clone(),
+                _ => {
+                    return Err(SqlError::new(
+                        SqlState::INVALID_SCHEMA_NAME,
+                        "an index is in the schema of its table",
+                    ))
+                }
+            }
+        }
+        None => default_name(scx, &schema, &table.name, &table.desc, &key),
+    };
+    // The rows as the index holds them: the key columns, then the others.
+    let mut order = key.clone();
+    order.extend((0..table.desc.arity()).filter(|c| !key.contains(c)));
+    let expr = MirRelationExpr::Get {
+        id: table.id,
+        typ: table.desc.types.clone(),
+        name: table.name.clone(),
+    }
+    .project(order.clone());
+    let desc = RelationDesc::new(
+        order.iter().map(|c| table.desc.names[*c].clone()).collect(),
+        order.iter().map(|c| table.desc.types[*c]).collect(),
+    );
+    Ok(Plan::CreateIndex {
+        schema,
+        name: name.clone(),
+        on: table.id,
+        expr,
+        desc,
+        // Kept with its name, so that planning it again (a restart, an ALTER TABLE of
+        // its table) gives the same index.
+        create_sql: sqlparser::ast::Statement::CreateIndex(CreateIndex {
+            name: Some(sqlparser::ast::ObjectName::from(vec![
+                sqlparser::ast::Ident::new(name.clone()),
+            ])),
+            if_not_exists: false,
+            concurrently: false,
+            ..create.clone()
+        })
+        .to_string(),
+        if_not_exists: create.if_not_exists,
+    })
+}
+
+/// Postgres' name for an unnamed index: `<table>_<col>[_<col>...]_idx`, with a number
+/// appended when that name is taken.
+fn default_name(
+    scx: &StatementContext,
+    schema: &str,
+    table: &str,
+    desc: &RelationDesc,
+    key: &[usize],
+) -> String {
+    let columns: Vec<&str> = key.iter().map(|c| desc.names[*c].as_str()).collect();
+    let base = format!("{table}_{}_idx", columns.join("_"));
+    let taken = |name: &str| scx.catalog.resolve_item(Some(schema), name).is_some();
+    if !taken(&base) {
+        return base;
+    }
+    (1..)
+        .map(|n| format!("{base}{n}"))
+        .find(|name| !taken(name))
+        .expect("some number is free")
+}
