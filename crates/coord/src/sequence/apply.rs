@@ -331,8 +331,10 @@ impl Coordinator {
         self.catalog
             .entries()
             .filter(|e| {
+                // Indexes go with their tables (files do not define them).
                 matches!(e.id, GlobalId::User(_))
                     && e.upstream.is_none()
+                    && e.kind != ItemKind::Index
                     && !desired.contains(&(e.schema.clone(), e.name.clone()))
             })
             .flat_map(|e| {
