@@ -56,6 +56,8 @@ pub struct CatalogEntry {
     /// For a table: its UNIQUE constraints (enforced with the primary key: see
     /// [`CatalogEntry::key_sets`]).
     pub unique: Vec<eddy_sql::UniqueConstraint>,
+    /// For an index: the columns of its table it is keyed by, in order.
+    pub index_key: Vec<usize>,
 }
 
 /// What a Postgres source reads and where it stands upstream: kept in its catalog
@@ -110,6 +112,7 @@ impl CatalogEntry {
             defaults: vec![],
             checks: vec![],
             unique: vec![],
+            index_key: vec![],
         }
     }
 
@@ -158,6 +161,7 @@ impl CatalogEntry {
             defaults: vec![],
             checks: vec![],
             unique: vec![],
+            index_key: vec![],
         }
     }
 

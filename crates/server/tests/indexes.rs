@@ -20,6 +20,28 @@ async fn an_index_serves_point_reads_by_its_columns() {
         )
         .await
         .unwrap_or_else(|e| panic!("setup: {}", describe_error(&e)));
+    // Listed as Postgres lists indexes (psql's \d and \di read these).
+    assert_eq!(
+        lines(
+            &client,
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'events' ORDER BY 1"
+        )
+        .await,
+        [
+            "events_kind_idx CREATE INDEX events_kind_idx ON public.events USING btree (kind)",
+            "events_kind_size CREATE INDEX events_kind_size ON public.events USING btree (kind, size)",
+            "events_pkey CREATE UNIQUE INDEX events_pkey ON public.events USING btree (id)",
+        ]
+    );
+    assert_eq!(
+        lines(
+            &client,
+            "SELECT c.relname, i.indisunique FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE i.indrelid = 'events'::regclass AND NOT i.indisprimary ORDER BY 1"
+        )
+        .await,
+        ["events_kind_idx f", "events_kind_size f"]
+    );
     let explain = |sql: &str| format!("EXPLAIN {sql}");
     // The longest pinned prefix wins; the table's own key needs no index.
     let by_kind = "SELECT id FROM events WHERE kind = 'k42' ORDER BY id";

@@ -129,6 +129,7 @@ pub(crate) fn plan_create_index(
         schema,
         name: name.clone(),
         on: table.id,
+        key,
         expr,
         desc,
         // Kept with its name, so that planning it again (a restart, an ALTER TABLE of

@@ -134,6 +134,8 @@ pub enum Plan {
         schema: String,
         name: String,
         on: GlobalId,
+        /// The columns of `on` it is keyed by.
+        key: Vec<usize>,
         expr: MirRelationExpr,
         desc: RelationDesc,
         create_sql: String,

@@ -1,8 +1,9 @@
 //! Primary keys and UNIQUE constraints, described as Postgres describes them: each is
 //! a unique btree index (`<table>_pkey`, or the constraint's name: `pg_index`,
 //! `pg_indexes`, and a `pg_class` row built in `relations.rs`) and a constraint of the
-//! same name (`pg_constraint`, `contype` `p` or `u`). Also the catalogs those refer to:
-//! the access methods (`pg_am`) and the btree operator classes (`pg_opclass`).
+//! same name (`pg_constraint`, `contype` `p` or `u`). Indexes made with `CREATE INDEX`
+//! are (non-unique) indexes there too, with no constraint. Also the catalogs those
+//! refer to: the access methods (`pg_am`) and the btree operator classes (`pg_opclass`).
 //!
 //! Invariant: an index's and a constraint's OIDs derive from their table's and the
 //! key's position among the table's keys (the primary key first), in ranges no item
@@ -33,11 +34,19 @@ pub(super) struct KeyIndex<'a> {
     pub(super) name: String,
     pub(super) columns: &'a [usize],
     pub(super) primary: bool,
+    /// A PRIMARY KEY or UNIQUE constraint (unique, with a `pg_constraint` row), not an
+    /// index made with `CREATE INDEX`.
+    pub(super) constraint: bool,
 }
 
 /// The primary key and UNIQUE constraints of every table that has some.
 pub(super) fn key_indexes<'a>(rels: &'a [Relation<'a>]) -> impl Iterator<Item = KeyIndex<'a>> {
     rels.iter().flat_map(KeyIndex::of)
+}
+
+/// The constraints among [`key_indexes`]: primary keys and UNIQUE constraints.
+pub(super) fn key_constraints<'a>(rels: &'a [Relation<'a>]) -> impl Iterator<Item = KeyIndex<'a>> {
+    key_indexes(rels).filter(|i| i.constraint)
 }
 
 impl KeyIndex<'_> {
@@ -62,8 +71,18 @@ impl KeyIndex<'_> {
                     name,
                     columns,
                     primary,
+                    constraint: true,
                 }
             })
+            .chain(table.indexes.iter().map(|(oid, name, columns)| KeyIndex {
+                table,
+                oid: *oid,
+                constraint_oid: 0,
+                name: name.to_string(),
+                columns,
+                primary: false,
+                constraint: false,
+            }))
             .collect()
     }
 
@@ -83,7 +102,8 @@ impl KeyIndex<'_> {
         let quote = eddy_expr::eval::quote_ident;
         let columns: Vec<String> = self.column_names().into_iter().map(quote).collect();
         format!(
-            "CREATE UNIQUE INDEX {} ON {}.{} USING btree ({})",
+            "CREATE {}INDEX {} ON {}.{} USING btree ({})",
+            if self.constraint { "UNIQUE " } else { "" },
             quote(&self.name),
             self.table.schema,
             quote(self.table.name),
@@ -212,7 +232,7 @@ fn pg_index(b: &Builtin, rels: &Relations) -> Vec<Row> {
                 .oid("indrelid", i.table.oid)
                 .set("indnatts", n)
                 .set("indnkeyatts", n)
-                .set("indisunique", true)
+                .set("indisunique", i.constraint)
                 .set("indisprimary", i.primary)
                 .set("indimmediate", true)
                 .set("indisvalid", true)
@@ -265,7 +285,7 @@ pub(super) const PG_CONSTRAINT: Builtin = table(
 );
 
 fn pg_constraint(b: &Builtin, rels: &Relations) -> Vec<Row> {
-    key_indexes(rels)
+    key_constraints(rels)
         .map(|i| {
             b.row()
                 .oid("oid", i.constraint_oid)

@@ -8,7 +8,7 @@
 
 use eddy_repr::{ColumnType, Row, ScalarType};
 
-use super::indexes::key_indexes;
+use super::indexes::key_constraints;
 use super::{
     int4, no_rows, of_kind, view, Builtin, Relation, Relations, RowBuilder, DATABASE_NAME,
     INFORMATION_SCHEMA, OWNER_NAME, PG_CATALOG,
@@ -172,7 +172,7 @@ pub(super) const KEY_COLUMN_USAGE: Builtin = view(
 );
 
 fn key_column_usage(b: &Builtin, rels: &Relations) -> Vec<Row> {
-    key_indexes(rels)
+    key_constraints(rels)
         .flat_map(|i| {
             i.column_names()
                 .into_iter()
@@ -250,7 +250,7 @@ fn table_constraints(b: &Builtin, rels: &Relations) -> Vec<Row> {
             constraint(r, &name, "CHECK")
         })
     });
-    let keys = key_indexes(rels).map(|i| {
+    let keys = key_constraints(rels).map(|i| {
         let kind = if i.primary { "PRIMARY KEY" } else { "UNIQUE" };
         constraint(i.table, &i.name, kind)
     });

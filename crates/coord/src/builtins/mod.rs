@@ -347,6 +347,8 @@ struct Relation<'a> {
     unique: &'a [eddy_sql::UniqueConstraint],
     /// A table's columns' DEFAULT expressions (empty when none has one).
     defaults: &'a [Option<String>],
+    /// A table's indexes (`CREATE INDEX`): `(oid, name, key columns)`.
+    indexes: Vec<(u32, &'a str, &'a [usize])>,
 }
 
 impl Relation<'_> {
@@ -388,6 +390,7 @@ fn relations(catalog: &Catalog) -> Relations<'_> {
             primary_key: &[],
             unique: &[],
             defaults: &[],
+            indexes: vec![],
         })
         .collect();
     for entry in catalog.entries() {
@@ -398,8 +401,8 @@ fn relations(catalog: &Catalog) -> Relations<'_> {
             ItemKind::Table | ItemKind::Source => 'r',
             ItemKind::View => 'v',
             ItemKind::MaterializedView => 'm',
-            // Not a relation: `SHOW SINKS` lists sinks. (FIXME(#11): user indexes
-            // are not in pg_class / pg_index yet.)
+            // Not a relation: `SHOW SINKS` lists sinks; an index is listed with its
+            // table (`indexes.rs`).
             ItemKind::Sink | ItemKind::PgSource | ItemKind::Index => continue,
         };
         out.push(Relation {
@@ -416,6 +419,14 @@ fn relations(catalog: &Catalog) -> Relations<'_> {
             primary_key: &entry.primary_key,
             unique: &entry.unique,
             defaults: &entry.defaults,
+            indexes: catalog
+                .entries()
+                .filter(|i| i.kind == ItemKind::Index && i.depends_on.contains(&entry.id))
+                .filter_map(|i| {
+                    let oid = eddy_sql::item_oid(i.id)?;
+                    Some((oid, i.name.as_str(), i.index_key.as_slice()))
+                })
+                .collect(),
         });
     }
     Relations {

@@ -38,7 +38,10 @@ fn pg_class(b: &Builtin, rels: &Relations) -> Vec<Row> {
             .oid("relam", if stored { HEAP_AM_OID } else { 0 })
             .set("relnatts", int2(r.desc.arity()))
             .set("relhasrules", r.kind != 'r')
-            .set("relhasindex", !r.primary_key.is_empty())
+            .set(
+                "relhasindex",
+                !r.primary_key.is_empty() || !r.unique.is_empty() || !r.indexes.is_empty(),
+            )
             .char("relreplident", replident)
             .finish()
     });

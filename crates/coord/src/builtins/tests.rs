@@ -44,6 +44,7 @@ fn sample_catalog() -> Catalog {
         defaults: vec![],
         checks: vec![],
         unique: vec![],
+        index_key: vec![],
     });
     catalog.insert(CatalogEntry {
         id: GlobalId::User(2),
@@ -63,6 +64,7 @@ fn sample_catalog() -> Catalog {
         defaults: vec![],
         checks: vec![],
         unique: vec![],
+        index_key: vec![],
     });
     catalog
 }

@@ -563,20 +563,24 @@ impl Coordinator {
                 schema,
                 name,
                 on,
+                key,
                 expr,
                 desc,
                 create_sql,
                 ..
-            } => Ok(CatalogEntry::view(
-                id,
-                name,
-                ItemKind::Index,
-                desc,
-                create_sql,
-                expr,
-                BTreeSet::from([on]),
-            )
-            .in_schema(schema)),
+            } => Ok(CatalogEntry {
+                index_key: key,
+                ..CatalogEntry::view(
+                    id,
+                    name,
+                    ItemKind::Index,
+                    desc,
+                    create_sql,
+                    expr,
+                    BTreeSet::from([on]),
+                )
+                .in_schema(schema)
+            }),
             _ => Err(SqlError::internal(
                 "a plan that is not CREATE VIEW, CREATE SINK nor CREATE INDEX",
             )),
