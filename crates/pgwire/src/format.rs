@@ -120,6 +120,7 @@ pub fn scalar_type_from_oid(oid: u32) -> Option<ScalarType> {
         19 => ScalarType::Name,
         20 => ScalarType::Int64,
         21 => ScalarType::Int16,
+        22 => ScalarType::Int2Vector,
         23 => ScalarType::Int32,
         24 => ScalarType::RegProc,
         25 => ScalarType::Text,
@@ -624,6 +625,7 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, DecodeErro
         T::Uuid => Datum::Uuid(r.take::<16>()?),
         T::TextArray
         | T::Int16Array
+        | T::Int2Vector
         | T::OidArray
         | T::BoolArray
         | T::Int32Array

@@ -157,6 +157,14 @@ pub fn format_datum(d: &Datum, typ: &ScalarType) -> String {
 /// [`format_datum`] for a session in time zone `zone`: `timestamptz` values (also
 /// inside arrays) print as the zone's wall-clock time with its offset.
 pub fn format_datum_in(d: &Datum, typ: &ScalarType, zone: &TimeZone) -> String {
+    // `int2vectorout`: numbers separated by spaces.
+    if let (ScalarType::Int2Vector, Datum::Array(elems)) = (typ, d) {
+        let parts: Vec<String> = elems
+            .iter()
+            .map(|e| format_datum_in(e, &ScalarType::Int16, zone))
+            .collect();
+        return parts.join(" ");
+    }
     let mut out = String::new();
     write_datum(&mut out, d, zone);
     if let (ScalarType::Char { length: Some(n) }, Datum::String(_)) = (typ, d) {
@@ -365,6 +373,13 @@ pub fn parse_datum_in(s: &str, typ: &ScalarType, zone: &TimeZone) -> Result<Datu
             let elem = typ.array_element().expect("an array type");
             parse_array_in(s, &elem, zone)
         }
+        // `int2vectorin`: numbers separated by spaces.
+        ScalarType::Int2Vector => s
+            .split(is_pg_space)
+            .filter(|part| !part.is_empty())
+            .map(|part| parse_datum_in(part, &ScalarType::Int16, zone))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Datum::Array),
     }
 }
 

@@ -37,8 +37,12 @@ pub enum ScalarType {
     Name,
     /// A one-dimensional array of text values, shown in Postgres array syntax.
     TextArray,
-    /// A one-dimensional array of int2 (int2vector-like catalog columns).
+    /// A one-dimensional array of int2.
     Int16Array,
+    /// `int2vector`, the catalogs' list of column numbers (`pg_index.indkey`): an
+    /// array of int2 that prints space-separated (`1 3`), as drivers that read the
+    /// catalogs (SQLAlchemy over psycopg2) expect.
+    Int2Vector,
     /// A one-dimensional array of oids.
     OidArray,
     /// One-dimensional arrays of booleans, integers and bigints.
@@ -60,7 +64,7 @@ impl ScalarType {
     pub fn array_element(&self) -> Option<ScalarType> {
         Some(match self {
             ScalarType::TextArray => ScalarType::Text,
-            ScalarType::Int16Array => ScalarType::Int16,
+            ScalarType::Int16Array | ScalarType::Int2Vector => ScalarType::Int16,
             ScalarType::OidArray => ScalarType::Oid,
             ScalarType::BoolArray => ScalarType::Bool,
             ScalarType::Int32Array => ScalarType::Int32,
@@ -82,6 +86,7 @@ impl ScalarType {
             ScalarType::Name => 19,
             ScalarType::Int64 => 20,
             ScalarType::Int16 => 21,
+            ScalarType::Int2Vector => 22,
             ScalarType::Int32 => 23,
             ScalarType::RegProc => 24,
             ScalarType::Text => 25,

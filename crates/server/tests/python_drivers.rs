@@ -80,10 +80,23 @@ assert inspector.get_indexes("customers") == [], inspector.get_indexes("customer
 assert inspector.get_unique_constraints("customers") == []
 assert inspector.get_check_constraints("customers") == []
 assert inspector.get_table_comment("customers") == {"text": None}
+# A UNIQUE constraint and an index (pg_index's int2vector columns, as psycopg2 reads them).
+cur.execute("CREATE TABLE tags (id int PRIMARY KEY, label text UNIQUE, kind text, rank int)")
+cur.execute("CREATE INDEX tags_kind_rank ON tags (kind, rank)")
+inspector = inspect(engine)
+indexes = sorted(inspector.get_indexes("tags"), key=lambda i: i["name"])
+assert [(i["name"], i["unique"], i["column_names"]) for i in indexes] == [
+    ("tags_kind_rank", False, ["kind", "rank"]),
+    ("tags_label_key", True, ["label"]),
+], indexes
+assert [u["column_names"] for u in inspector.get_unique_constraints("tags")] == [["label"]]
 # Reflecting the whole schema runs every introspection call for every relation.
 metadata = sqlalchemy.MetaData()
 metadata.reflect(bind=engine, views=True)
-assert sorted(metadata.tables) == ["customers", "orders", "totals"], sorted(metadata.tables)
+assert sorted(metadata.tables) == ["customers", "orders", "tags", "totals"], sorted(metadata.tables)
+assert [(i.name, [c.name for c in i.columns]) for i in metadata.tables["tags"].indexes] == [
+    ("tags_kind_rank", ["kind", "rank"])
+], metadata.tables["tags"].indexes
 customers = metadata.tables["customers"]
 assert [c.name for c in customers.primary_key.columns] == ["region", "seq"]
 assert str(customers.c.name.type) == "VARCHAR(40)", customers.c.name.type

@@ -1851,12 +1851,20 @@ fn plan_subscripts(
     root: &Expr,
     chain: &[AccessExpr],
 ) -> Result<CExpr, SqlError> {
+    // `t.col[i]`: the dots name a column (`root` is its table).
+    let (root, chain) = match (root, chain) {
+        (Expr::Identifier(table), [AccessExpr::Dot(Expr::Identifier(column)), rest @ ..]) => (
+            Expr::CompoundIdentifier(vec![table.clone(), column.clone()]),
+            rest,
+        ),
+        _ => (root.clone(), chain),
+    };
     let [AccessExpr::Subscript(Subscript::Index { index })] = chain else {
         return Err(SqlError::unsupported_plural(
             "field access, slices and multi-dimensional subscripts",
         ));
     };
-    let array = plan_typed(ecx, root)?;
+    let array = plan_typed(ecx, &root)?;
     if array.scalar_type().array_element().is_none() {
         return Err(SqlError::datatype_mismatch(format!(
             "cannot subscript type {} because it does not support subscripting",
@@ -1881,6 +1889,15 @@ fn plan_subscripts(
         unknown => ecx
             .scx
             .resolve_unknown(unknown, ScalarType::Int32, CastKind::Explicit)?,
+    };
+    // An int2vector counts from 0, as Postgres' catalogs do (`indkey[0]`).
+    let index = if array.scalar_type() == ScalarType::Int2Vector {
+        let one = Typed::literal(Datum::Int64(1), ScalarType::Int64);
+        index
+            .cast(ScalarType::Int64, CastKind::Explicit)
+            .binary(one, BinaryFunc::Add)
+    } else {
+        index
     };
     Ok(array.binary(index, BinaryFunc::ArrayIndex).into())
 }

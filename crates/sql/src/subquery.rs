@@ -259,7 +259,7 @@ fn any_datum(typ: &ScalarType) -> Datum {
         Interval => Datum::Interval(eddy_repr::Interval::default()),
         Jsonb => Datum::Jsonb("null".to_string()),
         Oid | RegClass | RegType | RegProc => Datum::Oid(0),
-        TextArray | Int16Array | OidArray | BoolArray | Int32Array | Int64Array => {
+        TextArray | Int16Array | Int2Vector | OidArray | BoolArray | Int32Array | Int64Array => {
             Datum::Array(vec![])
         }
         Bytea => Datum::Bytes(vec![]),

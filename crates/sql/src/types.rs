@@ -239,6 +239,7 @@ fn custom_type(name: &ObjectName, modifiers: &[String]) -> Result<ScalarType, Sq
         "timestamptz" => TimestampTz,
         "bytea" => Bytea,
         "uuid" => Uuid,
+        "int2vector" => Int2Vector,
         "serial" | "serial4" | "bigserial" | "serial8" | "smallserial" | "serial2" => {
             return Err(SqlError::unsupported(format!("type {type_name}")))
         }
@@ -277,6 +278,7 @@ pub fn internal_name(typ: &ScalarType) -> &'static str {
         Name => "name",
         TextArray => "_text",
         Int16Array => "_int2",
+        Int2Vector => "int2vector",
         BoolArray => "_bool",
         Int32Array => "_int4",
         Int64Array => "_int8",

@@ -217,7 +217,7 @@ pub(super) const PG_INDEX: Builtin = table(
      indisunique bool!, indnullsnotdistinct bool!, indisprimary bool!, \
      indisexclusion bool!, indimmediate bool!, indisclustered bool!, indisvalid bool!, \
      indcheckxmin bool!, indisready bool!, indislive bool!, indisreplident bool!, \
-     indkey int2[]!, indcollation oid[]!, indclass oid[]!, indoption int2[]!, \
+     indkey int2vector!, indcollation oid[]!, indclass oid[]!, indoption int2vector!, \
      indexprs text, indpred text",
     pg_index,
 );

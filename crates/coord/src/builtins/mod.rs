@@ -286,6 +286,7 @@ fn column_type(name: &str) -> ScalarType {
         "text[]" => ScalarType::TextArray,
         "oid[]" => ScalarType::OidArray,
         "int2[]" => ScalarType::Int16Array,
+        "int2vector" => ScalarType::Int2Vector,
         other => unreachable!("builtin column type {other} is not mapped"),
     }
 }

@@ -116,6 +116,7 @@ pub fn cast_datum(d: Datum, to: &ScalarType, kind: CastKind) -> Result<Datum, Ev
         },
         T::TextArray
         | T::Int16Array
+        | T::Int2Vector
         | T::OidArray
         | T::BoolArray
         | T::Int32Array
