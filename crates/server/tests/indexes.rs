@@ -133,9 +133,27 @@ async fn an_index_serves_point_reads_by_its_columns() {
             }
         }
     }
+    // An index of a dropped column goes with it, as in Postgres.
+    client
+        .batch_execute("DROP VIEW v")
+        .await
+        .expect("drop view");
+    client
+        .batch_execute(
+            "CREATE INDEX events_size ON events (size); ALTER TABLE events DROP COLUMN size",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("drop an indexed column: {}", describe_error(&e)));
+    assert!(lines(
+        &client,
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'events' ORDER BY 1"
+    )
+    .await
+    .iter()
+    .all(|name| name != "events_size" && name != "events_kind_size"));
     // An index goes with its table.
     client
-        .batch_execute("DROP VIEW v; DROP TABLE events")
+        .batch_execute("DROP TABLE events")
         .await
         .expect("drop");
     client

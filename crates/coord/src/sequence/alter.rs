@@ -99,6 +99,29 @@ impl Coordinator {
                     .collect()
             }
             _ => {
+                // An index of a dropped column goes with it, as in Postgres.
+                let mut replanned = replanned;
+                if matches!(change, TableChange::DropColumn { .. }) {
+                    let doomed: Vec<GlobalId> = replanned
+                        .iter()
+                        .filter(|(r, planned)| {
+                            planned.is_err()
+                                && self
+                                    .catalog
+                                    .get(*r)
+                                    .is_some_and(|e| e.kind == ItemKind::Index)
+                        })
+                        .map(|(r, _)| *r)
+                        .collect();
+                    // Only when nothing else stops the change (it is all or nothing).
+                    let others_fail = replanned
+                        .iter()
+                        .any(|(r, planned)| planned.is_err() && !doomed.contains(r));
+                    if !doomed.is_empty() && !others_fail {
+                        self.drop_items(&doomed, false, ItemKind::Index)?;
+                        replanned.retain(|(r, _)| !doomed.contains(r));
+                    }
+                }
                 let failed: Vec<GlobalId> = replanned
                     .iter()
                     .filter(|(_, planned)| planned.is_err())
