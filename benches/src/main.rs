@@ -37,6 +37,11 @@
 //!     beside creating the view and Postgres' REFRESH; and a stream reading its topic
 //!     from the earliest offsets into the view, beside a plain consumer.
 //!
+//! 11. COPY (`copy.rs`): `COPY ... FROM STDIN` of `--copy-rows` rows into a table
+//!     feeding a join + group-by view, until the view reflects them, with each worker
+//!     count, beside Postgres' COPY + REFRESH MATERIALIZED VIEW and a hand-written
+//!     differential dataflow (parse + arrange + join + reduce) of the same rows.
+//!
 //! Targets (from the foundation issue): p99 < 10 ms; at least 100x less time than
 //! Postgres per small change; at most 200 bytes per table row. Kafka (issue 7): at least
 //! 50% of the raw consume rate and 0.3M msg/s on 2 workers; p99 < 50 ms at 10k msg/s.
@@ -52,6 +57,7 @@ use rand::{Rng, SeedableRng};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 mod broker;
+mod copy;
 mod joins;
 mod kafka;
 mod postgres;
@@ -67,7 +73,9 @@ mod windows;
              latency and upsert-table memory beside a plain consumer and an INSERTed table, and \
              Postgres CDC snapshot speed and COMMIT -> view freshness beside COPY and \
              REFRESH MATERIALIZED VIEW, and event-time windowed views over Kafka beside a plain \
-             consumer, and views rebuilt by replaying their inputs from the log and from Kafka"
+             consumer, and views rebuilt by replaying their inputs from the log and from Kafka, and \
+             COPY FROM STDIN into a view's table beside Postgres' COPY + REFRESH and a \
+             hand-written differential dataflow"
 )]
 struct Args {
     /// Rows in `orders` (and in the memory table).
@@ -149,6 +157,9 @@ struct Args {
     /// Orders in the replay phase's tables and topic.
     #[arg(long, default_value_t = 1_000_000)]
     replay_rows: usize,
+    /// Rows loaded by `COPY ... FROM STDIN` in the copy phase.
+    #[arg(long, default_value_t = 1_000_000)]
+    copy_rows: usize,
     /// Worker counts to measure ingest, kafka and windows throughput with (the latency, prepared,
     /// joins, kafka latency, postgres and windows memory and latency runs use the first).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
@@ -163,7 +174,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres", "windows", "replay"]
+        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres", "windows", "replay", "copy"]
     )]
     only: Vec<String>,
 }
@@ -500,6 +511,10 @@ async fn main() -> Result<()> {
 
     if args.runs("replay") {
         replay::run(&args).await?;
+    }
+
+    if args.runs("copy") {
+        copy::run(&args).await?;
     }
     Ok(())
 }
