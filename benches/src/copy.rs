@@ -82,7 +82,8 @@ async fn view_total(client: &Client) -> Result<u64> {
 }
 
 /// Eddy with `workers` workers: COPY of the orders until the view reflects them.
-async fn eddy_copy(args: &Args, workers: usize, orders: &[u8]) -> Result<Duration> {
+/// Returns the time until the COPY returned and until the view reflected it.
+async fn eddy_copy(args: &Args, workers: usize, orders: &[u8]) -> Result<(Duration, Duration)> {
     let eddy = Eddy::start(EddyConfig::new(eddy_binary(args)?).workers(workers))?;
     let client = eddy.connect().await?;
     client.batch_execute(SCHEMA).await?;
@@ -90,6 +91,7 @@ async fn eddy_copy(args: &Args, workers: usize, orders: &[u8]) -> Result<Duratio
     copy_in(&client, "customers", &customer_lines()).await?;
     let started = Instant::now();
     let n = copy_in(&client, "orders", orders).await?;
+    let copied = started.elapsed();
     let total = view_total(&client).await?;
     let elapsed = started.elapsed();
     anyhow::ensure!(
@@ -98,7 +100,7 @@ async fn eddy_copy(args: &Args, workers: usize, orders: &[u8]) -> Result<Duratio
     );
     drop(client);
     drop(eddy);
-    Ok(elapsed)
+    Ok((copied, elapsed))
 }
 
 /// Postgres: COPY of the orders, then REFRESH MATERIALIZED VIEW.
@@ -219,11 +221,13 @@ pub(crate) async fn run(args: &Args) -> Result<()> {
     println!("  data: {} MiB of COPY text", orders.len() >> 20);
     let mut eddy_rates = Vec::new();
     for &workers in &args.workers {
-        let elapsed = eddy_copy(args, workers, &orders).await?;
+        let (copied, elapsed) = eddy_copy(args, workers, &orders).await?;
         let r = rate(rows, elapsed);
         println!(
-            "  Eddy, {workers} worker(s): {r:.0} rows/s ({:.2} s)  (aim >= 500000 on 2)",
-            elapsed.as_secs_f64()
+            "  Eddy, {workers} worker(s): {r:.0} rows/s ({:.2} s; the COPY returned after {:.2} s)  \
+             (aim >= 500000 on 2)",
+            elapsed.as_secs_f64(),
+            copied.as_secs_f64()
         );
         eddy_rates.push((workers, r));
     }
