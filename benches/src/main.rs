@@ -41,6 +41,10 @@
 //!     `--running-rows` rows in `--running-partitions` partitions, rendered as prefix
 //!     sums and, as a baseline, by the whole-partition renderer; and Postgres' REFRESH
 //!     of the same view and query of one partition.
+//! 12. COPY (`copy.rs`): `COPY ... FROM STDIN` of `--copy-rows` rows into a table
+//!     feeding a join + group-by view, until the view reflects them, with each worker
+//!     count, beside Postgres' COPY + REFRESH MATERIALIZED VIEW and a hand-written
+//!     differential dataflow (parse + arrange + join + reduce) of the same rows.
 //!
 //! Targets (from the foundation issue): p99 < 10 ms; at least 100x less time than
 //! Postgres per small change; at most 200 bytes per table row. Kafka (issue 7): at least
@@ -57,6 +61,7 @@ use rand::{Rng, SeedableRng};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 mod broker;
+mod copy;
 mod joins;
 mod kafka;
 mod postgres;
@@ -74,7 +79,9 @@ mod windows;
              Postgres CDC snapshot speed and COMMIT -> view freshness beside COPY and \
              REFRESH MATERIALIZED VIEW, and event-time windowed views over Kafka beside a plain \
              consumer, and views rebuilt by replaying their inputs from the log and from Kafka, \
-             and running-sum window views beside the whole-partition renderer and Postgres"
+             running-sum window views beside the whole-partition renderer and Postgres, and \
+             COPY FROM STDIN into a view's table beside Postgres' COPY + REFRESH and a \
+             hand-written differential dataflow"
 )]
 struct Args {
     /// Rows in `orders` (and in the memory table).
@@ -168,6 +175,9 @@ struct Args {
     /// Timed Postgres runs (REFRESH, one partition's query) of the running phase.
     #[arg(long, default_value_t = 5)]
     running_pg_runs: usize,
+    /// Rows loaded by `COPY ... FROM STDIN` in the copy phase.
+    #[arg(long, default_value_t = 1_000_000)]
+    copy_rows: usize,
     /// Worker counts to measure ingest, kafka and windows throughput with (the latency, prepared,
     /// joins, kafka latency, postgres and windows memory and latency runs use the first).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
@@ -182,7 +192,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres", "windows", "replay", "running"]
+        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres", "windows", "replay", "running", "copy"]
     )]
     only: Vec<String>,
 }
@@ -523,6 +533,10 @@ async fn main() -> Result<()> {
 
     if args.runs("running") {
         running::run(&args).await?;
+    }
+
+    if args.runs("copy") {
+        copy::run(&args).await?;
     }
     Ok(())
 }

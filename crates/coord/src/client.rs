@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use eddy_expr::func::CastKind;
-use eddy_repr::{Datum, Row, ScalarType, SqlError, SqlState};
+use eddy_repr::{Datum, ScalarType, SqlError, SqlState};
 use eddy_sql::Statement;
 use tokio::sync::{mpsc, oneshot};
 
@@ -15,6 +14,7 @@ use crate::cancel::Cancels;
 use crate::command::{
     Command, CopyIn, ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc,
 };
+use crate::copy_load::CopyLoad;
 
 /// A handle to the coordinator. Cheap to clone; one per connection.
 #[derive(Clone)]
@@ -205,47 +205,57 @@ impl Client {
         }
     }
 
-    /// Finishes a `COPY ... FROM STDIN` with its data: decodes every line (the first bad
-    /// one fails the statement, naming its line number) and writes the rows as one
-    /// statement, in the session's transaction block if one is open.
+    /// Finishes a `COPY ... FROM STDIN` whose data has all been pushed into `load`:
+    /// sends its rows to the coordinator in chunks of at most
+    /// [`crate::copy_load::COPY_CHUNK_ROWS`], the last of which writes them all as one
+    /// statement (in the session's transaction block if one is open). A bad line
+    /// found while decoding fails the statement, naming its line number.
     pub async fn copy_from(
         &self,
         session: &SessionHandle,
-        copy: &CopyIn,
-        data: &[u8],
+        load: CopyLoad,
     ) -> Result<ExecuteResponse, SqlError> {
-        let columns = eddy_repr::copy::CopyColumns {
-            relation: &copy.relation,
-            names: &copy.names,
-            types: &copy.types,
+        let (id, table, load_id) = (session.id, load.copy.id, load.load);
+        let mut staged = match load.finish() {
+            Ok(staged) => staged,
+            Err(e) => {
+                return self
+                    .call(|tx| Command::CopyRows {
+                        session: id,
+                        id: table,
+                        load: load_id,
+                        rows: Err(e),
+                        tx,
+                    })
+                    .await?;
+            }
         };
-        // The input functions know no type modifiers: `numeric(10,2)` and `varchar(n)`
-        // are enforced as when storing into the column.
-        let coerce = |datum: Datum, i: usize| {
-            eddy_expr::eval::cast_datum(datum, &copy.types[i], CastKind::Assignment)
-                .map_err(SqlError::from)
-        };
-        let decoded = eddy_repr::copy::decode(&copy.format, &columns, data, &coerce);
-        let rows = decoded.map(|lines| {
-            let mut full = vec![Datum::Null; copy.arity];
-            lines
-                .into_iter()
-                .map(|line| {
-                    for (datum, &column) in line.into_iter().zip(&copy.columns) {
-                        full[column] = datum;
-                    }
-                    Row::pack(&full)
+        let mut left = staged.rows;
+        loop {
+            let rows = staged.next_chunk();
+            let chunk_rows = rows.as_ref().map_or(0, |r| r.len() as u64);
+            left = left.saturating_sub(chunk_rows);
+            if rows.is_err() || left == 0 {
+                return self
+                    .call(|tx| Command::CopyRows {
+                        session: id,
+                        id: table,
+                        load: load_id,
+                        rows,
+                        tx,
+                    })
+                    .await?;
+            }
+            let rows = rows.expect("checked above");
+            self.tx
+                .send(Command::CopyChunk {
+                    session: id,
+                    load: load_id,
+                    rows,
                 })
-                .collect()
-        });
-        let (id, table) = (session.id, copy.id);
-        self.call(|tx| Command::CopyRows {
-            session: id,
-            id: table,
-            rows,
-            tx,
-        })
-        .await?
+                .await
+                .map_err(|_| gone())?;
+        }
     }
 
     /// Ends a `COPY ... FROM STDIN` that its client failed (CopyFail): nothing is
@@ -266,6 +276,7 @@ impl Client {
             .call(|tx| Command::CopyRows {
                 session: id,
                 id: table,
+                load: 0,
                 rows,
                 tx,
             })

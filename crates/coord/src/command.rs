@@ -65,12 +65,22 @@ pub(crate) enum Command {
         commit: bool,
         tx: Responder<()>,
     },
-    /// The rows of a `COPY ... FROM STDIN`, decoded by the session, or why they could
-    /// not be: written to table `id` as one statement (see `sequence/dml.rs`), or the
-    /// statement fails (and with it an open transaction block).
+    /// Rows of the `COPY ... FROM STDIN` numbered `load` (see `copy_load.rs`), decoded
+    /// by the session: staged until its [`Command::CopyRows`] (a chunk of another
+    /// load drops what an abandoned one staged).
+    CopyChunk {
+        session: u64,
+        load: u64,
+        rows: Vec<Row>,
+    },
+    /// The last rows of a `COPY ... FROM STDIN`, or why they could not be decoded:
+    /// written with the rows its chunks staged to table `id` as one statement (see
+    /// `sequence/dml.rs`), or the statement fails (and with it an open transaction
+    /// block) and the staged rows are dropped.
     CopyRows {
         session: u64,
         id: GlobalId,
+        load: u64,
         rows: Result<Vec<Row>, SqlError>,
         tx: Responder<ExecuteResponse>,
     },

@@ -323,13 +323,24 @@ impl Coordinator {
             } => {
                 let _ = tx.send(self.implicit_end(session, commit));
             }
+            Command::CopyChunk {
+                session,
+                load,
+                rows,
+            } => self.stage_copy_rows(session, load, rows),
             Command::CopyRows {
                 session,
                 id,
+                load,
                 rows,
                 tx,
             } => {
-                let result = rows.and_then(|rows| self.copy_rows(session, id, rows));
+                let staged = self.take_copy_rows(session, load);
+                let result = rows.and_then(|rows| {
+                    let mut updates = staged;
+                    updates.extend(rows.into_iter().map(|row| (row, 1)));
+                    self.copy_rows(session, id, updates)
+                });
                 if result.is_err() {
                     self.fail_txn(session);
                 }

@@ -78,6 +78,9 @@ pub struct Session {
     /// Postgres.
     pub startup_vars: BTreeMap<String, String>,
     pub txn: TxnState,
+    /// The rows the chunks of a `COPY ... FROM STDIN` sent so far, and its load's
+    /// number (see `copy_load.rs`): written at its last command, dropped if it fails.
+    pub copy_staged: Option<(u64, Vec<(eddy_repr::Row, eddy_repr::Diff)>)>,
 }
 
 impl Session {
@@ -110,6 +113,7 @@ impl Session {
             vars: Arc::new(vars),
             startup_vars: BTreeMap::new(),
             txn: TxnState::Idle,
+            copy_staged: None,
         }
     }
 }

@@ -19,7 +19,7 @@
 
 use async_trait::async_trait;
 use eddy_coord::{
-    Client, CopyIn, ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc,
+    Client, CopyIn, CopyLoad, ExecuteResponse, PreparedStatement, SessionHandle, StatementDesc,
 };
 use eddy_repr::SqlError;
 use eddy_repr::{Datum, ScalarType};
@@ -76,13 +76,12 @@ pub trait Backend: Send + Sync + 'static {
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, SqlError>;
 
-    /// Finishes a `COPY ... FROM STDIN` ([`ExecuteResponse::CopyIn`]) with all of its
-    /// data: the rows are written as one statement, or none is.
+    /// Finishes a `COPY ... FROM STDIN` ([`ExecuteResponse::CopyIn`]) whose data has
+    /// all been pushed into `load`: the rows are written as one statement, or none is.
     async fn copy_from(
         &self,
         _session: &SessionHandle,
-        _copy: &CopyIn,
-        _data: &[u8],
+        _load: CopyLoad,
     ) -> Result<ExecuteResponse, SqlError> {
         Err(SqlError::unsupported("COPY FROM"))
     }
@@ -158,10 +157,9 @@ impl Backend for Client {
     async fn copy_from(
         &self,
         session: &SessionHandle,
-        copy: &CopyIn,
-        data: &[u8],
+        load: CopyLoad,
     ) -> Result<ExecuteResponse, SqlError> {
-        Client::copy_from(self, session, copy, data).await
+        Client::copy_from(self, session, load).await
     }
 
     async fn copy_fail(&self, session: &SessionHandle, copy: &CopyIn, message: &str) -> SqlError {

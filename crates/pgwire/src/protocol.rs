@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::cancel::CancelKeys;
 use async_trait::async_trait;
 use eddy_coord::{
-    CopyIn, ExecuteResponse, SessionHandle, StatementDesc, SubscribeOutput, Subscription,
+    CopyIn, CopyLoad, ExecuteResponse, SessionHandle, StatementDesc, SubscribeOutput, Subscription,
 };
 use eddy_repr::{Datum, Row, ScalarType};
 use futures::{stream, Sink, SinkExt, StreamExt};
@@ -147,18 +147,68 @@ fn startup_vars(parameters: &BTreeMap<String, String>) -> Vec<(String, String)> 
 /// asked about them.
 const FIXED_PARAMETERS: &[&str] = &["server_encoding", "client_encoding", "integer_datetimes"];
 
-/// A `COPY ... FROM STDIN` receiving its data. The data is buffered whole and handed
-/// to the backend at CopyDone, up to [`COPY_DATA_BYTES_MAX`].
+/// A `COPY ... FROM STDIN` receiving its data: each CopyData is decoded as it
+/// arrives and its rows staged by the load (in memory up to a bound, then in a
+/// temporary file; see `eddy_coord::copy_load`), written by the backend at CopyDone.
 struct PendingCopy {
-    copy: CopyIn,
-    data: Vec<u8>,
-    /// Set when the data outgrew [`COPY_DATA_BYTES_MAX`]: the rest is dropped and the
-    /// COPY fails at CopyDone.
-    too_large: bool,
+    load: CopyLoad,
+    /// Binary data's translation to COPY text (see `binary_copy.rs`), if binary.
+    binary: Option<crate::binary_copy::BinaryToText>,
+    /// The types of the columns, for the binary translation.
+    types: Vec<eddy_repr::ScalarType>,
 }
 
-/// The most data one `COPY ... FROM STDIN` may send (it is held in memory).
-const COPY_DATA_BYTES_MAX: usize = 1 << 30;
+impl PendingCopy {
+    fn new(copy: CopyIn) -> PendingCopy {
+        let types = copy.types.clone();
+        // Binary data goes to the load as COPY text (see `binary_copy.rs`).
+        let (copy, binary) = match copy.format.kind {
+            eddy_repr::copy::CopyFormatKind::Binary => {
+                let mut copy = copy;
+                copy.format =
+                    eddy_repr::copy::CopyFormat::new(eddy_repr::copy::CopyFormatKind::Text);
+                (copy, Some(crate::binary_copy::BinaryToText::default()))
+            }
+            _ => (copy, None),
+        };
+        PendingCopy {
+            load: CopyLoad::new(copy),
+            binary,
+            types,
+        }
+    }
+
+    /// Decodes one CopyData message (nothing once the load failed).
+    fn push(&mut self, data: &[u8]) {
+        if self.load.failed() {
+            return;
+        }
+        match &mut self.binary {
+            None => self.load.push(data),
+            Some(binary) => {
+                let mut text = Vec::new();
+                match binary.push(data, &self.types, &mut text) {
+                    Ok(()) => self.load.push(&text),
+                    Err(e) => {
+                        // The tuples before the bad one are lines of the load too.
+                        self.load.push(&text);
+                        self.load.fail(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the data: the load, ready for the backend.
+    fn finish(mut self) -> CopyLoad {
+        if let Some(binary) = &mut self.binary {
+            if let Err(e) = binary.finish() {
+                self.load.fail(e);
+            }
+        }
+        self.load
+    }
+}
 
 /// The backend session of one connection, set once by the startup message, the
 /// parameter values last reported to the client, and the names of the named statements
@@ -1365,11 +1415,7 @@ impl<B: Backend> ExtendedQueryHandler for Handler<B> {
 
 impl<B: Backend> Session<B> {
     fn start_copy(&self, copy: CopyIn) {
-        *self.copy_in.lock().unwrap_or_else(|e| e.into_inner()) = Some(PendingCopy {
-            copy,
-            data: Vec::new(),
-            too_large: false,
-        });
+        *self.copy_in.lock().unwrap_or_else(|e| e.into_inner()) = Some(PendingCopy::new(copy));
     }
 
     fn take_copy(&self) -> Option<PendingCopy> {
@@ -1380,8 +1426,9 @@ impl<B: Backend> Session<B> {
     }
 }
 
-/// COPY data after a `COPY ... FROM STDIN`: buffered until CopyDone, then written by
-/// the backend as one statement; CopyFail drops it.
+/// COPY data after a `COPY ... FROM STDIN`: decoded as it arrives, then written by
+/// the backend as one statement at CopyDone; CopyFail drops it. A bad line is
+/// reported at CopyDone (Postgres reports it at once); the data after it is ignored.
 #[async_trait]
 impl<B: Backend> CopyHandler for Handler<B> {
     async fn on_copy_data<C>(&self, _client: &mut C, copy_data: CopyData) -> PgWireResult<()>
@@ -1396,13 +1443,7 @@ impl<B: Backend> CopyHandler for Handler<B> {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if let Some(pending) = pending.as_mut() {
-            if pending.data.len() + copy_data.data.len() > COPY_DATA_BYTES_MAX {
-                pending.too_large = true;
-                pending.data = Vec::new();
-            }
-            if !pending.too_large {
-                pending.data.extend_from_slice(&copy_data.data);
-            }
+            pending.push(&copy_data.data);
         }
         Ok(())
     }
@@ -1419,27 +1460,9 @@ impl<B: Backend> CopyHandler for Handler<B> {
                 "CopyDone without a COPY FROM STDIN",
             ));
         };
-        if pending.too_large {
-            return Err(user_error(
-                SqlState::PROGRAM_LIMIT_EXCEEDED,
-                format!("COPY data exceeds the limit of {COPY_DATA_BYTES_MAX} bytes"),
-            ));
-        }
-        // Binary data goes to the backend as COPY text (see `binary_copy.rs`).
-        let (copy, data) = match pending.copy.format.kind {
-            eddy_repr::copy::CopyFormatKind::Binary => {
-                let text = crate::binary_copy::to_text(&pending.data, &pending.copy.types)
-                    .map_err(adapter_error)?;
-                let mut copy = pending.copy.clone();
-                copy.format =
-                    eddy_repr::copy::CopyFormat::new(eddy_repr::copy::CopyFormatKind::Text);
-                (copy, text)
-            }
-            _ => (pending.copy, pending.data),
-        };
         let response = self
             .backend()
-            .copy_from(self.session.handle()?, &copy, &data)
+            .copy_from(self.session.handle()?, pending.finish())
             .await
             .map_err(adapter_error)?;
         let tag = response.tag();
@@ -1463,7 +1486,7 @@ impl<B: Backend> CopyHandler for Handler<B> {
         };
         adapter_error(
             self.backend()
-                .copy_fail(handle, &pending.copy, &fail.message)
+                .copy_fail(handle, pending.load.copy(), &fail.message)
                 .await,
         )
     }

@@ -68,44 +68,147 @@ pub struct CopyColumns<'a> {
 /// Reads COPY data: one `Vec<Datum>` per line (or CSV record), in the order of
 /// `columns`. Each non-NULL value goes through `coerce` with its column's index (to
 /// enforce the column's type modifiers, which the input functions do not know). The
-/// first error ends the read.
+/// first error ends the read. (All of [`CopyDecoder`] at once.)
 pub fn decode(
     format: &CopyFormat,
     columns: &CopyColumns,
     data: &[u8],
     coerce: &dyn Fn(Datum, usize) -> Result<Datum, SqlError>,
 ) -> Result<Vec<Vec<Datum>>, SqlError> {
-    let context = |line: usize| format!("COPY {}, line {line}", columns.relation);
-    let text = std::str::from_utf8(data).map_err(|e| {
-        SqlError::new(
-            SqlState::CHARACTER_NOT_IN_REPERTOIRE,
-            format!("invalid byte sequence for encoding \"UTF8\": {e}"),
-        )
-    })?;
     let mut rows = Vec::new();
-    let mut lines = text.split_inclusive('\n').enumerate().peekable();
-    let mut first = true;
-    while let Some((index, line)) = lines.next() {
-        let line_number = index + 1;
-        let mut record = line.to_string();
-        if format.kind == CopyFormatKind::Csv {
-            // A quoted field may span lines: take lines until the quotes balance.
-            while record.chars().filter(|c| *c == format.quote).count() % 2 == 1 {
-                match lines.next() {
-                    Some((_, more)) => record.push_str(more),
-                    None => break,
-                }
+    let mut decoder = CopyDecoder::new(format.clone());
+    decoder.push(columns, data, coerce, &mut |row| rows.push(row))?;
+    decoder.finish(columns, coerce, &mut |row| rows.push(row))?;
+    Ok(rows)
+}
+
+/// Reads COPY data as it arrives, in pieces split anywhere (inside a line, inside a
+/// CSV quoted field, inside a UTF-8 character): each call decodes the lines the data
+/// so far completes, and keeps only the incomplete last one.
+///
+/// Invariant: the rows and errors are those [`decode`] finds in the concatenation of
+/// every piece, whatever the split: a record ends at a line break outside CSV quotes,
+/// and its number is that of its first line.
+pub struct CopyDecoder {
+    format: CopyFormat,
+    /// The bytes of the record not yet ended.
+    pending: Vec<u8>,
+    /// How much of `pending` was searched for the record's end, and (CSV) whether
+    /// that much leaves a quoted field open.
+    scanned: usize,
+    in_quotes: bool,
+    /// The lines read before `pending`.
+    lines: usize,
+    /// Whether the CSV header line is still to be skipped.
+    header: bool,
+    /// Set by the end marker `\.`: the rest of the data is ignored.
+    ended: bool,
+}
+
+impl CopyDecoder {
+    pub fn new(format: CopyFormat) -> CopyDecoder {
+        let header = format.header && format.kind == CopyFormatKind::Csv;
+        CopyDecoder {
+            format,
+            pending: Vec::new(),
+            scanned: 0,
+            in_quotes: false,
+            lines: 0,
+            header,
+            ended: false,
+        }
+    }
+
+    /// Decodes the records `data` completes, passing each row to `row`. The first
+    /// error ends the read (later calls must not be made).
+    pub fn push(
+        &mut self,
+        columns: &CopyColumns,
+        data: &[u8],
+        coerce: &dyn Fn(Datum, usize) -> Result<Datum, SqlError>,
+        row: &mut dyn FnMut(Vec<Datum>),
+    ) -> Result<(), SqlError> {
+        if self.ended {
+            return Ok(());
+        }
+        self.pending.extend_from_slice(data);
+        let quote = self.format.quote;
+        let csv = self.format.kind == CopyFormatKind::Csv;
+        let mut quote_bytes = [0u8; 4];
+        let quote_bytes = quote.encode_utf8(&mut quote_bytes).as_bytes();
+        let mut start = 0;
+        let mut at = self.scanned;
+        while at < self.pending.len() {
+            let byte = self.pending[at];
+            if csv && self.pending[at..].starts_with(quote_bytes) {
+                self.in_quotes = !self.in_quotes;
+                at += quote_bytes.len();
+                continue;
+            }
+            at += 1;
+            if byte != b'\n' || self.in_quotes {
+                continue;
+            }
+            let record = std::mem::take(&mut self.pending);
+            let result = self.record(columns, &record[start..at], coerce, row);
+            self.pending = record;
+            result?;
+            start = at;
+            if self.ended {
+                self.pending = Vec::new();
+                return Ok(());
             }
         }
+        self.pending.drain(..start);
+        self.scanned = self.pending.len();
+        Ok(())
+    }
+
+    /// Ends the data: decodes a last record that no line break ends.
+    pub fn finish(
+        &mut self,
+        columns: &CopyColumns,
+        coerce: &dyn Fn(Datum, usize) -> Result<Datum, SqlError>,
+        row: &mut dyn FnMut(Vec<Datum>),
+    ) -> Result<(), SqlError> {
+        let record = std::mem::take(&mut self.pending);
+        if self.ended || record.is_empty() {
+            return Ok(());
+        }
+        self.record(columns, &record, coerce, row)
+    }
+
+    /// Decodes one record (with its line break, if any).
+    fn record(
+        &mut self,
+        columns: &CopyColumns,
+        record: &[u8],
+        coerce: &dyn Fn(Datum, usize) -> Result<Datum, SqlError>,
+        row: &mut dyn FnMut(Vec<Datum>),
+    ) -> Result<(), SqlError> {
+        let format = &self.format;
+        let line_number = self.lines + 1;
+        self.lines += record.iter().filter(|b| **b == b'\n').count().max(1);
+        self.in_quotes = false;
+        self.scanned = 0;
+        let context = |line: usize| format!("COPY {}, line {line}", columns.relation);
+        let record = std::str::from_utf8(record).map_err(|e| {
+            SqlError::new(
+                SqlState::CHARACTER_NOT_IN_REPERTOIRE,
+                format!("invalid byte sequence for encoding \"UTF8\": {e}"),
+            )
+            .with_detail(context(line_number))
+        })?;
         let body = record
             .strip_suffix('\n')
             .map(|r| r.strip_suffix('\r').unwrap_or(r))
-            .unwrap_or(&record);
+            .unwrap_or(record);
         if body == "\\." {
-            break;
+            self.ended = true;
+            return Ok(());
         }
-        if std::mem::take(&mut first) && format.header && format.kind == CopyFormatKind::Csv {
-            continue;
+        if std::mem::take(&mut self.header) {
+            return Ok(());
         }
         let fields = match format.kind {
             CopyFormatKind::Text | CopyFormatKind::Binary => split_text_line(body, format),
@@ -133,9 +236,9 @@ pub fn decode(
             return Err(SqlError::new(SqlState::BAD_COPY_FILE_FORMAT, message)
                 .with_detail(context(line_number)));
         }
-        let mut row = Vec::with_capacity(fields.len());
+        let mut datums = Vec::with_capacity(fields.len());
         for (i, field) in fields.into_iter().enumerate() {
-            row.push(match field {
+            datums.push(match field {
                 None => Datum::Null,
                 Some(value) => parse_datum_in(&value, &columns.types[i], &format.zone)
                     .map_err(|e| SqlError::new(e.sqlstate(), e.message))
@@ -149,9 +252,9 @@ pub fn decode(
                     })?,
             });
         }
-        rows.push(row);
+        row(datums);
+        Ok(())
     }
-    Ok(rows)
 }
 
 /// Splits one text-format line into fields, unescaped; `None` is NULL.
@@ -398,6 +501,69 @@ mod tests {
         assert_eq!(encode(&format, &rows[0], &types), b"'x;\ny';NA\n");
         assert_eq!(encode(&format, &rows[1], &types), b"'NA';\n");
         assert_eq!(encode_header(&format, &names), b"a;b\n");
+    }
+
+    /// Every split of the data into two or three pieces decodes as the whole does:
+    /// lines, CSV quoted fields holding line breaks, UTF-8 characters, `\r\n`, the
+    /// header, the end marker and an error's line number.
+    #[test]
+    fn pieces_split_anywhere_decode_as_the_whole() {
+        let names = vec!["a".to_string(), "b".to_string()];
+        let types = [ScalarType::Int32, ScalarType::Text];
+        let decode_pieces = |format: &CopyFormat, pieces: &[&[u8]]| {
+            let columns = columns(&names, &types);
+            let mut rows = Vec::new();
+            let mut decoder = CopyDecoder::new(format.clone());
+            for piece in pieces {
+                decoder.push(&columns, piece, &keep, &mut |r| rows.push(r))?;
+            }
+            decoder.finish(&columns, &keep, &mut |r| rows.push(r))?;
+            Ok::<_, SqlError>(rows)
+        };
+        let mut csv = CopyFormat::new(CopyFormatKind::Csv);
+        csv.header = true;
+        let cases: [(CopyFormat, &[u8]); 4] = [
+            (
+                CopyFormat::new(CopyFormatKind::Text),
+                "1\tx\\ty\r\n2\t\\N\n3\tn\u{e9}e\n\\.\n4\tz".as_bytes(),
+            ),
+            (
+                csv.clone(),
+                "a,b\n1,\"x,\n\"\"y\"\"\"\n2,\n3,\"\u{e9}\r\n\"\n4,last".as_bytes(),
+            ),
+            (csv.clone(), b"a,b\n1,x\n2,\"y\n3,z\n"),
+            (CopyFormat::new(CopyFormatKind::Text), b"1\tx\n2\ty\nx\tz\n"),
+        ];
+        for (format, data) in cases {
+            let whole = decode_pieces(&format, &[data]);
+            for i in 0..=data.len() {
+                assert_eq!(
+                    decode_pieces(&format, &[&data[..i], &data[i..]]),
+                    whole,
+                    "split at {i}"
+                );
+                for j in i..=data.len() {
+                    assert_eq!(
+                        decode_pieces(&format, &[&data[..i], &data[i..j], &data[j..]]),
+                        whole,
+                        "split at {i}, {j}"
+                    );
+                }
+            }
+        }
+        let whole = decode_pieces(&csv, &[b"a,b\n1,\"x\ny\"\n2,w\n"]).unwrap();
+        assert_eq!(
+            whole,
+            vec![
+                vec![Datum::Int32(1), Datum::String("x\ny".into())],
+                vec![Datum::Int32(2), Datum::String("w".into())],
+            ]
+        );
+        let err = decode_pieces(&csv, &[b"a,b\n1,\"x\ny\"\nx,w\n"]).unwrap_err();
+        assert_eq!(
+            err.detail.as_deref(),
+            Some("COPY t, line 4, column a: \"x\"")
+        );
     }
 
     #[test]

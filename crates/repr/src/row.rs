@@ -366,6 +366,12 @@ impl Row {
         Row::pack(datums.iter())
     }
 
+    /// A row from the bytes of a row's [`Row::as_bytes`], for example read back from
+    /// a file (validated when the row is read, as every row is).
+    pub fn from_packed_bytes(buf: Vec<u8>) -> Row {
+        Row::from_bytes(buf)
+    }
+
     /// A row from bytes written by [`Row::pack`] (validated when the row is read).
     fn from_bytes(buf: Vec<u8>) -> Row {
         Row {

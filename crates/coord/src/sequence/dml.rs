@@ -240,6 +240,33 @@ impl Coordinator {
         })
     }
 
+    /// Stages a chunk of the rows of the `COPY ... FROM STDIN` numbered `load` (see
+    /// `copy_load.rs`); what another load of the session staged is dropped (a load
+    /// whose session stopped sending it).
+    pub(crate) fn stage_copy_rows(&mut self, session_id: u64, load: u64, rows: Vec<Row>) {
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        let staged = match &mut session.copy_staged {
+            Some((staged_load, staged)) if *staged_load == load => staged,
+            other => &mut other.insert((load, Vec::new())).1,
+        };
+        staged.extend(rows.into_iter().map(|row| (row, 1)));
+    }
+
+    /// The rows staged for the `COPY ... FROM STDIN` numbered `load` (none if its
+    /// data came in one command), leaving none staged.
+    pub(crate) fn take_copy_rows(&mut self, session_id: u64, load: u64) -> Vec<(Row, Diff)> {
+        match self
+            .sessions
+            .get_mut(&session_id)
+            .and_then(|s| s.copy_staged.take())
+        {
+            Some((staged_load, staged)) if staged_load == load => staged,
+            _ => Vec::new(),
+        }
+    }
+
     /// The rows of a `COPY ... FROM STDIN`: written like an INSERT's (NOT NULL and
     /// primary keys checked first, buffered in a transaction block). The table may
     /// have been dropped while the data was sent.
@@ -247,7 +274,7 @@ impl Coordinator {
         &mut self,
         session_id: u64,
         id: GlobalId,
-        rows: Vec<Row>,
+        mut updates: Vec<(Row, Diff)>,
     ) -> Result<ExecuteResponse, SqlError> {
         let Some(session) = self.sessions.get(&session_id) else {
             return Err(SqlError::internal("unknown session"));
@@ -264,8 +291,7 @@ impl Coordinator {
                 "the table of this COPY was dropped while its data was sent",
             ));
         }
-        let n = rows.len();
-        let mut updates: Vec<(Row, Diff)> = rows.into_iter().map(|row| (row, 1)).collect();
+        let n = updates.len();
         consolidate(&mut updates);
         self.check_rows(id, &updates)?;
         self.apply_writes(session_id, id, updates)?;
