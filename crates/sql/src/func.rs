@@ -1085,6 +1085,14 @@ pub fn plan_call(scx: &StatementContext, name: &str, args: Vec<CExpr>) -> Result
                 ScalarType::Jsonb.nullable(false),
             ))
         }
+        // The type's name, as Postgres' regtype result prints it (Eddy's is text).
+        ("pg_typeof", 1) => {
+            let name = match next() {
+                CExpr::Typed(t) => t.scalar_type().without_modifiers().sql_name(),
+                CExpr::Str(_) | CExpr::Null | CExpr::Param(_) => "unknown".to_string(),
+            };
+            Ok(Typed::literal(Datum::String(name), ScalarType::Text))
+        }
         ("format_type", 2) => {
             let oid = scx
                 .coerce(next(), ScalarType::Oid, types::CastContext::Implicit)?
