@@ -486,7 +486,7 @@ pub fn statement_kind(stmt: &Statement) -> String {
 
 pub(crate) fn plan_select(scx: &StatementContext, query: &Query) -> Result<Plan, SqlError> {
     let planned = query::plan_query(scx, query)?;
-    let desc = RelationDesc::new(planned.names.clone(), planned.visible_types());
+    let mut types = planned.visible_types();
     let PlannedQuery {
         expr,
         order_by,
@@ -495,16 +495,68 @@ pub(crate) fn plan_select(scx: &StatementContext, query: &Query) -> Result<Plan,
         names,
         ..
     } = planned;
+    let (expr, project) = with_object_names(scx, expr, &mut types)?;
     Ok(Plan::Select {
         expr,
         finishing: RowSetFinishing {
             order_by,
             limit,
             offset,
-            project: (0..names.len()).collect(),
+            project,
         },
-        desc,
+        desc: RelationDesc::new(names, types),
     })
+}
+
+/// A SELECT's result with its `regclass` and `regtype` columns (among the
+/// first `types.len()`) printed as Postgres prints them, as the object's name (a
+/// number when there is no such object): each is looked up, and the result column
+/// becomes that text (`types` changes with it). Returns the relation and the columns
+/// of the result in it. Inside the query they stay OIDs (they compare and order as
+/// numbers, as in Postgres).
+fn with_object_names(
+    scx: &StatementContext,
+    expr: MirRelationExpr,
+    types: &mut [eddy_repr::ColumnType],
+) -> Result<(MirRelationExpr, Vec<usize>), SqlError> {
+    let kind_of = |t: &ScalarType| match t {
+        ScalarType::RegClass => Some("regclass"),
+        ScalarType::RegType => Some("regtype"),
+        _ => None,
+    };
+    let mut project: Vec<usize> = (0..types.len()).collect();
+    if !types.iter().any(|t| kind_of(&t.scalar_type).is_some()) {
+        return Ok((expr, project));
+    }
+    let typ = expr.typ();
+    let outer = crate::subquery::OuterRelation::new(expr);
+    let scope = crate::scope::Scope::empty();
+    let mut ecx = crate::expr::ExprContext::new(scx, &scope, &typ, "SELECT");
+    ecx.rel = Some(&outer);
+    let mut names = vec![];
+    for (column, t) in types.iter().enumerate() {
+        if let Some(kind) = kind_of(&t.scalar_type) {
+            let oid = crate::context::Typed::new(eddy_expr::MirScalarExpr::Column(column), *t);
+            let name = match kind {
+                "regtype" => {
+                    crate::func::plan_call(scx, "format_type", vec![oid.into(), CExpr::Null])?
+                        .cast(ScalarType::Text, eddy_expr::func::CastKind::Explicit)
+                }
+                _ => crate::introspect::plan_object_name(&ecx, kind, oid.into())?,
+            };
+            names.push((column, name));
+        }
+    }
+    drop(ecx);
+    let rel = outer.into_inner();
+    let base = rel.arity();
+    let mut scalars = vec![];
+    for (i, (column, name)) in names.into_iter().enumerate() {
+        project[column] = base + i;
+        types[column] = name.typ;
+        scalars.push(name.expr);
+    }
+    Ok((rel.map(scalars), project))
 }
 
 fn plan_explain(scx: &StatementContext, stmt: &Statement) -> Result<Plan, SqlError> {
