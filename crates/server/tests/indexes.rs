@@ -161,3 +161,57 @@ async fn an_index_serves_point_reads_by_its_columns() {
         .await
         .unwrap_or_else(|e| panic!("the name is free again: {}", describe_error(&e)));
 }
+
+/// An index of a materialized view serves its point reads, and is rebuilt on the new
+/// version when the view is replaced (blue/green), or refuses a definition that drops
+/// its column.
+#[tokio::test]
+async fn an_index_of_a_materialized_view_follows_it() {
+    let eddy = common::start_eddy(1);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(
+            "CREATE TABLE o (id int PRIMARY KEY, region text);
+             INSERT INTO o SELECT g, 'r' || (g % 10) FROM generate_series(1, 1000) g;
+             INSERT INTO o VALUES (5000, 'r3');
+             CREATE MATERIALIZED VIEW per_region AS SELECT region, count(*) AS n FROM o GROUP BY region;
+             CREATE INDEX per_region_n ON per_region (n);",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("setup: {}", describe_error(&e)));
+    let read = "SELECT region FROM per_region WHERE n = 101";
+    assert_eq!(
+        lines(&client, &format!("EXPLAIN {read}")).await[0],
+        "Index lookup: per_region_n (n = 101)"
+    );
+    assert_eq!(lines(&client, read).await, ["r3"]);
+    client
+        .batch_execute(
+            "CREATE OR REPLACE MATERIALIZED VIEW per_region AS \
+               SELECT region, count(*) * 2 AS n FROM o GROUP BY region",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("replace: {}", describe_error(&e)));
+    let read = "SELECT region FROM per_region WHERE n = 202";
+    assert_eq!(
+        lines(&client, &format!("EXPLAIN {read}")).await[0],
+        "Index lookup: per_region_n (n = 202)"
+    );
+    assert_eq!(lines(&client, read).await, ["r3"]);
+    client
+        .batch_execute("INSERT INTO o VALUES (5001, 'r4')")
+        .await
+        .expect("insert");
+    assert_eq!(lines(&client, read).await, ["r3", "r4"]);
+    let err = client
+        .batch_execute(
+            "CREATE OR REPLACE MATERIALIZED VIEW per_region AS SELECT region FROM o GROUP BY region",
+        )
+        .await
+        .expect_err("the index's column is gone");
+    assert!(
+        describe_error(&err).contains("per_region_n"),
+        "{}",
+        describe_error(&err)
+    );
+}

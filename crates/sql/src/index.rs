@@ -10,8 +10,9 @@
 //! Accepted as Postgres takes them: `IF NOT EXISTS`, `CONCURRENTLY` (the index is
 //! built while writes go on either way), `USING btree | hash`, `ASC`/`DESC` and
 //! `NULLS FIRST | LAST` (which order nothing here). Refused with `0A000`: `UNIQUE`
-//! (declare a UNIQUE constraint), expressions, `INCLUDE`, `WHERE` (partial indexes),
-//! `WITH (...)`, and indexes of anything but a table.
+//! (declare a UNIQUE constraint), expressions, `INCLUDE`, `WHERE` (partial indexes) and
+//! `WITH (...)`; an index of anything but a table or a materialized view with `42809`.
+//! An index of a materialized view is rebuilt with it when the view is replaced.
 
 use eddy_expr::MirRelationExpr;
 use eddy_repr::{RelationDesc, SqlError, SqlState};
@@ -59,13 +60,8 @@ pub(crate) fn plan_create_index(
         .schema
         .unwrap_or_else(|| crate::names::PUBLIC_SCHEMA.to_string());
     match table.kind {
-        ItemKind::Table | ItemKind::Source
+        ItemKind::Table | ItemKind::Source | ItemKind::MaterializedView
             if !matches!(table.id, eddy_repr::GlobalId::System(_)) => {}
-        ItemKind::MaterializedView => {
-            return Err(SqlError::unsupported_plural(
-                "indexes on materialized views",
-            ));
-        }
         _ => {
             return Err(SqlError::new(
                 SqlState::WRONG_OBJECT_TYPE,

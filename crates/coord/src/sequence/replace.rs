@@ -488,7 +488,8 @@ impl Coordinator {
         if build {
             let as_of = self.oracle.read_ts();
             for entry in &new {
-                if entry.kind == ItemKind::MaterializedView {
+                // (An index of a replaced materialized view is rebuilt on the new one.)
+                if matches!(entry.kind, ItemKind::MaterializedView | ItemKind::Index) {
                     self.compute.create_dataflow(DataflowDesc {
                         name: format!("{} (new version)", entry.name),
                         ..entry.dataflow(as_of)
@@ -768,7 +769,7 @@ impl Coordinator {
 
     fn drop_new_versions(&mut self, pending: &PendingReplace) {
         for entry in &pending.new {
-            if entry.kind == ItemKind::MaterializedView {
+            if matches!(entry.kind, ItemKind::MaterializedView | ItemKind::Index) {
                 self.compute.drop_collection(entry.id);
             }
         }
