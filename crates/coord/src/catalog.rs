@@ -502,6 +502,16 @@ impl eddy_sql::Catalog for Catalog {
             .map(|e| e.create_sql.clone())
     }
 
+    fn table_with_unique(&self, schema: &str, constraint: &str) -> Option<String> {
+        self.entries()
+            .find(|e| {
+                e.kind == ItemKind::Table
+                    && e.schema == schema
+                    && e.unique.iter().any(|u| u.name == constraint)
+            })
+            .map(|e| e.name.clone())
+    }
+
     fn schema_exists(&self, name: &str) -> bool {
         name == PUBLIC_SCHEMA || SYSTEM_SCHEMAS.contains(&name) || self.schemas.contains_key(name)
     }

@@ -152,6 +152,46 @@ impl UniqueKeys {
     }
 }
 
+/// `Key (cols)=(values) is duplicated.` for the first key of `set` that `rows` (of a
+/// table with columns `desc`) hold twice; `None` when none is.
+pub fn duplicated(
+    desc: &eddy_repr::RelationDesc,
+    set: &KeySet,
+    rows: &[(Row, Diff)],
+) -> Option<String> {
+    let keys = KeyCounts {
+        names: set.columns.iter().map(|c| desc.names[*c].clone()).collect(),
+        types: set
+            .columns
+            .iter()
+            .map(|c| desc.types[*c].scalar_type)
+            .collect(),
+        set: set.clone(),
+        counts: HashMap::new(),
+    };
+    let mut counts: HashMap<Row, Diff> = HashMap::new();
+    for (row, diff) in rows {
+        if let Some(key) = keys.key_of(row) {
+            *counts.entry(key).or_insert(0) += diff;
+        }
+    }
+    let key = counts
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, _)| k)
+        .min()?;
+    let values: Vec<String> = key
+        .iter()
+        .zip(&keys.types)
+        .map(|(d, typ)| eddy_repr::strconv::format_datum(&d, typ))
+        .collect();
+    Some(format!(
+        "Key ({})=({}) is duplicated.",
+        keys.names.join(", "),
+        values.join(", ")
+    ))
+}
+
 fn duplicate_key(keys: &KeyCounts, key: &Row) -> SqlError {
     let values: Vec<String> = key
         .iter()

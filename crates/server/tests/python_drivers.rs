@@ -103,6 +103,26 @@ assert str(customers.c.name.type) == "VARCHAR(40)", customers.c.name.type
 with engine.connect() as c:
     rows = c.execute(sqlalchemy.text("SELECT region, n FROM totals ORDER BY region")).all()
     assert [tuple(r) for r in rows] == [("north", 1), ("south", 1)], rows
+# A model whose columns have index=True (CREATE INDEX) and unique=True, index=True
+# (CREATE UNIQUE INDEX), created by create_all and enforced.
+models = sqlalchemy.MetaData()
+people = sqlalchemy.Table(
+    "people", models,
+    sqlalchemy.Column("id", sqlalchemy.Integer, primary_key=True),
+    sqlalchemy.Column("email", sqlalchemy.String(80), unique=True, index=True),
+    sqlalchemy.Column("city", sqlalchemy.String(40), index=True),
+)
+models.create_all(engine)
+with engine.begin() as c:
+    c.execute(people.insert(), [{"id": 1, "email": "a@x", "city": "Oslo"}, {"id": 2, "email": "b@x", "city": "Oslo"}])
+try:
+    with engine.begin() as c:
+        c.execute(people.insert(), [{"id": 3, "email": "a@x", "city": "Rome"}])
+    raise SystemExit("a duplicate email was accepted")
+except sqlalchemy.exc.IntegrityError:
+    pass
+indexes = sorted((i["name"], i["unique"]) for i in inspect(engine).get_indexes("people"))
+assert indexes == [("ix_people_city", False), ("ix_people_email", True)], indexes
 print("sqlalchemy ok")
 "#;
 

@@ -46,6 +46,9 @@ pub struct AlterTable {
     /// The table's new definition: a [`Plan::CreateTable`] of its new text.
     pub table: Box<Plan>,
     pub change: TableChange,
+    /// The command tag: `ALTER TABLE`, or `CREATE INDEX` / `DROP INDEX` for a unique
+    /// index (a UNIQUE constraint).
+    pub tag: &'static str,
 }
 
 /// What an `ALTER TABLE` does besides replacing the definition.
@@ -62,6 +65,13 @@ pub enum TableChange {
     /// `DROP COLUMN`: the column goes from every row; with `cascade`, so do the views
     /// reading the table.
     DropColumn { column: usize, cascade: bool },
+    /// `ADD [CONSTRAINT name] UNIQUE (cols)` (also `CREATE UNIQUE INDEX`): the rows
+    /// stay, and must not hold a key twice already. `None` when the key is one the
+    /// table has (the same index, in Postgres).
+    AddUnique(Option<crate::unique::UniqueConstraint>),
+    /// `DROP CONSTRAINT name` of a UNIQUE constraint (also `DROP INDEX` of a unique
+    /// index): the rows stay.
+    DropUnique,
 }
 
 impl TableChange {
@@ -69,7 +79,10 @@ impl TableChange {
     pub fn keeps_rows(&self) -> bool {
         matches!(
             self,
-            TableChange::RenameTable | TableChange::RenameColumn { .. }
+            TableChange::RenameTable
+                | TableChange::RenameColumn { .. }
+                | TableChange::AddUnique(_)
+                | TableChange::DropUnique
         )
     }
 }
@@ -145,6 +158,7 @@ pub(crate) fn plan_alter_table(
             ),
         )
     };
+    let mut old_unique: Vec<crate::unique::UniqueConstraint> = vec![];
     let change = match operation {
         AlterTableOperation::RenameTable { table_name } => {
             let (RenameTableNameKind::To(new) | RenameTableNameKind::As(new)) = table_name;
@@ -234,6 +248,52 @@ pub(crate) fn plan_alter_table(
                 cascade: matches!(drop_behavior, Some(DropBehavior::Cascade)),
             }
         }
+        AlterTableOperation::AddConstraint {
+            constraint: constraint @ TableConstraint::Unique { .. },
+            not_valid: false,
+        } => {
+            // The keys the table has, to tell the new one.
+            let mut before = create.clone();
+            before.if_not_exists = true;
+            let text = Statement::CreateTable(before.clone()).to_string();
+            if let Plan::CreateTable { unique, .. } =
+                crate::statement::plan_create_table(scx, text, &before, false)?
+            {
+                old_unique = unique;
+            }
+            create.constraints.push(constraint.clone());
+            // Its name and columns, once planned.
+            TableChange::AddUnique(None)
+        }
+        AlterTableOperation::DropConstraint {
+            if_exists,
+            name: constraint,
+            drop_behavior: _,
+        } => {
+            // A UNIQUE constraint named in the table's text (one added by ALTER TABLE
+            // or CREATE UNIQUE INDEX, or named in CREATE TABLE).
+            let wanted = normalize_ident(constraint);
+            let position = create.constraints.iter().position(|c| {
+                matches!(c, TableConstraint::Unique { name: Some(n), .. } if normalize_ident(n) == wanted)
+            });
+            match position {
+                Some(i) => {
+                    create.constraints.remove(i);
+                    TableChange::DropUnique
+                }
+                None if *if_exists => return Ok(Plan::AlterTable(None)),
+                None => {
+                    return Err(SqlError::new(
+                        SqlState::UNDEFINED_OBJECT,
+                        format!(
+                            "constraint \"{wanted}\" of relation \"{}\" does not exist",
+                            item.name
+                        ),
+                    )
+                    .with_hint("Eddy drops UNIQUE constraints named in the table's definition; others go with DROP TABLE."))
+                }
+            }
+        }
         other => return Err(SqlError::unsupported(format!("ALTER TABLE ... {other}"))),
     };
     // Planned as the CREATE TABLE it now is (the table's own name is not taken).
@@ -241,6 +301,26 @@ pub(crate) fn plan_alter_table(
     let new_sql = Statement::CreateTable(create.clone()).to_string();
     let mut table = crate::statement::plan_create_table(scx, new_sql, &create, false)?;
     create.if_not_exists = false;
+    // A new UNIQUE constraint keeps the name it was given now (planning the text again
+    // later must not name it otherwise).
+    let change = match change {
+        TableChange::AddUnique(_) => {
+            let Plan::CreateTable { unique, .. } = &table else {
+                unreachable!("CREATE TABLE plans a CREATE TABLE")
+            };
+            let added = unique
+                .iter()
+                .find(|u| !old_unique.iter().any(|old| old.columns == u.columns))
+                .cloned();
+            if let (Some(added), Some(TableConstraint::Unique { name, .. })) =
+                (&added, create.constraints.last_mut())
+            {
+                *name = Some(Ident::with_quote('"', added.name.clone()));
+            }
+            TableChange::AddUnique(added)
+        }
+        change => change,
+    };
     let Plan::CreateTable {
         create_sql,
         if_not_exists,
@@ -278,6 +358,7 @@ pub(crate) fn plan_alter_table(
         id: item.id,
         table: Box::new(table),
         change,
+        tag: "ALTER TABLE",
     })))
 }
 

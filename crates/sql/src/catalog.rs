@@ -23,6 +23,13 @@ pub trait Catalog {
         let _ = id;
         None
     }
+
+    /// The name of the user table in `schema` with a UNIQUE constraint named
+    /// `constraint` (what `CREATE UNIQUE INDEX` made), if one has.
+    fn table_with_unique(&self, schema: &str, constraint: &str) -> Option<String> {
+        let _ = (schema, constraint);
+        None
+    }
 }
 
 /// One relation in the catalog.

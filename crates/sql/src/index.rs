@@ -29,9 +29,7 @@ pub(crate) fn plan_create_index(
     create: &CreateIndex,
 ) -> Result<Plan, SqlError> {
     if create.unique {
-        return Err(SqlError::unsupported("CREATE UNIQUE INDEX").with_hint(
-            "Declare the columns UNIQUE (or PRIMARY KEY) in CREATE TABLE: Eddy enforces those.",
-        ));
+        return plan_unique_index(scx, create);
     }
     if !create.include.is_empty() {
         return Err(SqlError::unsupported("INCLUDE in CREATE INDEX"));
@@ -141,6 +139,119 @@ pub(crate) fn plan_create_index(
         .to_string(),
         if_not_exists: create.if_not_exists,
     })
+}
+
+/// `CREATE UNIQUE INDEX [name] ON t (cols)`: a UNIQUE constraint of the table (named
+/// as the index), which Eddy enforces on every write, added as `ALTER TABLE t ADD
+/// CONSTRAINT name UNIQUE (cols)` is (the rows must not hold a key twice already).
+/// Unlike Postgres' unique index it is a constraint: `DROP INDEX` refuses it, as
+/// Postgres refuses a constraint's index.
+fn plan_unique_index(scx: &StatementContext, create: &CreateIndex) -> Result<Plan, SqlError> {
+    if !create.include.is_empty()
+        || create.predicate.is_some()
+        || !create.with.is_empty()
+        || create.nulls_distinct == Some(false)
+    {
+        return Err(SqlError::unsupported("this form of CREATE UNIQUE INDEX"));
+    }
+    let table = crate::statement::resolve_item(scx, &create.table_name)?;
+    if table.kind != ItemKind::Table {
+        return Err(SqlError::unsupported(format!(
+            "CREATE UNIQUE INDEX on a {}",
+            table.kind.noun()
+        ))
+        .with_hint("Unique indexes are UNIQUE constraints of tables in Eddy."));
+    }
+    let schema = crate::names::item_name(&create.table_name, &scx.pcx.database)?
+        .schema
+        .unwrap_or_else(|| crate::names::PUBLIC_SCHEMA.to_string());
+    let name = match &create.name {
+        Some(name) => {
+            let parts = crate::names::object_name_parts(name)?;
+            let [.., last] = parts.as_slice() else {
+                return Err(SqlError::syntax("an index needs a name"));
+            };
+            last.clone()
+        }
+        None => {
+            let key = crate::unique::key_columns(&create.columns, &table.desc.names)?;
+            default_name(scx, &schema, &table.name, &table.desc, &key)
+        }
+    };
+    let taken = scx.catalog.resolve_item(Some(&schema), &name).is_some()
+        || scx.catalog.table_with_unique(&schema, &name).is_some();
+    if taken {
+        if create.if_not_exists {
+            return Ok(Plan::AlterTable(None));
+        }
+        return Err(SqlError::new(
+            SqlState::DUPLICATE_TABLE,
+            format!("relation \"{name}\" already exists"),
+        ));
+    }
+    let name = Some(sqlparser::ast::Ident::with_quote('"', name));
+    let constraint = sqlparser::ast::TableConstraint::Unique {
+        name,
+        index_name: None,
+        index_type_display: sqlparser::ast::KeyOrIndexDisplay::None,
+        index_type: None,
+        columns: create.columns.clone(),
+        index_options: vec![],
+        characteristics: None,
+        nulls_distinct: sqlparser::ast::NullsDistinctOption::None,
+    };
+    let plan = crate::alter_table::plan_alter_table(
+        scx,
+        &create.table_name,
+        false,
+        false,
+        &[sqlparser::ast::AlterTableOperation::AddConstraint {
+            constraint,
+            not_valid: false,
+        }],
+    )?;
+    Ok(match plan {
+        Plan::AlterTable(Some(alter)) => Plan::AlterTable(Some(crate::alter_table::AlterTable {
+            tag: "CREATE INDEX",
+            ..alter
+        })),
+        other => other,
+    })
+}
+
+/// `DROP INDEX name` of a unique index (a UNIQUE constraint of its table, as `CREATE
+/// UNIQUE INDEX` makes): `ALTER TABLE ... DROP CONSTRAINT name`. `None` when no table
+/// of `schema` has such a constraint.
+pub(crate) fn plan_drop_unique_index(
+    scx: &StatementContext,
+    schema: &str,
+    name: &str,
+) -> Result<Option<Plan>, SqlError> {
+    let Some(table) = scx.catalog.table_with_unique(schema, name) else {
+        return Ok(None);
+    };
+    let table_name = sqlparser::ast::ObjectName::from(vec![
+        sqlparser::ast::Ident::with_quote('"', schema),
+        sqlparser::ast::Ident::with_quote('"', table),
+    ]);
+    let plan = crate::alter_table::plan_alter_table(
+        scx,
+        &table_name,
+        false,
+        false,
+        &[sqlparser::ast::AlterTableOperation::DropConstraint {
+            if_exists: false,
+            name: sqlparser::ast::Ident::with_quote('"', name),
+            drop_behavior: None,
+        }],
+    )?;
+    Ok(Some(match plan {
+        Plan::AlterTable(Some(alter)) => Plan::AlterTable(Some(crate::alter_table::AlterTable {
+            tag: "DROP INDEX",
+            ..alter
+        })),
+        other => other,
+    }))
 }
 
 /// Postgres' name for an unnamed index: `<table>_<col>[_<col>...]_idx`, with a number

@@ -278,6 +278,21 @@ pub fn plan_statement(scx: &StatementContext, stmt: &Statement) -> Result<Plan, 
             if *temporary || table.is_some() {
                 return Err(SqlError::unsupported("this DROP syntax"));
             }
+            // A unique index is a UNIQUE constraint of its table.
+            if let (ItemKind::Index, [name]) = (kind, names.as_slice()) {
+                let item = item_name(name, &scx.pcx.database)?;
+                let schema = item
+                    .schema
+                    .as_deref()
+                    .unwrap_or(crate::names::PUBLIC_SCHEMA);
+                if scx.catalog.resolve_item(Some(schema), &item.item).is_none() {
+                    if let Some(plan) =
+                        crate::index::plan_drop_unique_index(scx, schema, &item.item)?
+                    {
+                        return Ok(plan);
+                    }
+                }
+            }
             plan_drop(scx, kind, names, *if_exists, *cascade)
         }
         Statement::ShowVariable { variable } => {

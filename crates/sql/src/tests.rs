@@ -2779,14 +2779,14 @@ fn explain() {
 #[test]
 fn unsupported_statements_name_themselves() {
     assert_err(
-        "CREATE UNIQUE INDEX i ON t (a)",
+        "CREATE INDEX i ON t ((a + 1))",
         "0A000",
-        "CREATE UNIQUE INDEX is not supported yet",
+        "indexes on expressions are not supported yet",
     );
     assert_err(
-        "ALTER TABLE t ADD CONSTRAINT x UNIQUE (a)",
+        "ALTER TABLE t ADD CONSTRAINT x CHECK (a > 0)",
         "0A000",
-        "ALTER TABLE ... ADD CONSTRAINT x UNIQUE (a) is not supported yet",
+        "ALTER TABLE ... ADD CONSTRAINT x CHECK (a > 0) is not supported yet",
     );
     assert_err(
         "CREATE SCHEMA s AUTHORIZATION bob",

@@ -42,7 +42,12 @@ impl Coordinator {
         session_id: u64,
         alter: AlterTable,
     ) -> Result<ExecuteResponse, SqlError> {
-        let AlterTable { id, table, change } = alter;
+        let AlterTable {
+            id,
+            table,
+            change,
+            tag: done,
+        } = alter;
         let Plan::CreateTable {
             name,
             desc,
@@ -151,7 +156,10 @@ impl Coordinator {
                 TableChange::DropColumn { column, .. } => {
                     datums.remove(*column);
                 }
-                TableChange::RenameTable | TableChange::RenameColumn { .. } => {}
+                TableChange::RenameTable
+                | TableChange::RenameColumn { .. }
+                | TableChange::AddUnique(_)
+                | TableChange::DropUnique => {}
             }
             Ok(Row::pack(&datums))
         };
@@ -185,6 +193,28 @@ impl Coordinator {
                 self.check_filled(&entry, &pending)?;
             }
             Some((rows, pending))
+        };
+        // A new UNIQUE constraint: the rows must not hold a key twice (this session's
+        // pending rows included); the key counts start from them.
+        let keyed_rows = match &change {
+            // A dropped one: the counts start again without it.
+            TableChange::DropUnique => Some(self.read_now(session_id, self.table_get(id)?).await?),
+            TableChange::AddUnique(Some(added)) => {
+                let rows = self.read_now(session_id, self.table_get(id)?).await?;
+                let set = crate::keys::KeySet {
+                    constraint: added.name.clone(),
+                    columns: added.columns.clone(),
+                };
+                if let Some(message) = crate::keys::duplicated(&entry.desc, &set, &rows) {
+                    return Err(SqlError::new(
+                        SqlState::UNIQUE_VIOLATION,
+                        format!("could not create unique index \"{}\"", added.name),
+                    )
+                    .with_detail(message));
+                }
+                Some(rows)
+            }
+            _ => None,
         };
         let mut records = vec![LogRecord::AlterTable {
             id,
@@ -259,10 +289,32 @@ impl Coordinator {
                     }
                 }
             }
-            _ => self.unique_keys.relabel(id, &entry.desc, entry.key_sets()),
+            _ => match keyed_rows {
+                // The committed rows: this session's pending ones are counted when
+                // its block commits.
+                Some(rows) => {
+                    let pending: Vec<(Row, Diff)> = self.sessions[&session_id]
+                        .txn
+                        .pending_writes()
+                        .and_then(|writes| writes.get(&id))
+                        .cloned()
+                        .unwrap_or_default();
+                    let mut committed = rows;
+                    committed.extend(pending.iter().map(|(row, diff)| (row.clone(), -diff)));
+                    consolidate(&mut committed);
+                    self.unique_keys.remove_table(id);
+                    self.unique_keys.add_table(
+                        id,
+                        &entry.desc,
+                        entry.key_sets(),
+                        committed.iter().map(|(row, diff)| (row, *diff)),
+                    );
+                }
+                None => self.unique_keys.relabel(id, &entry.desc, entry.key_sets()),
+            },
         }
         self.catalog_changed();
-        tag("ALTER TABLE")
+        tag(done)
     }
 
     /// Each of `readers` (what reads table `old`, in creation order) planned again on
