@@ -658,6 +658,11 @@ fn datum_type(d: &Datum) -> Option<ScalarType> {
         Datum::Time(_) => ScalarType::Time,
         Datum::Interval(_) => ScalarType::Interval,
         Datum::Jsonb(_) => ScalarType::Jsonb,
+        // An array as the client sent it (`int2[]` for a list of small numbers), which
+        // the statement may then cast (`$1::oid[]`).
+        Datum::Array(elems) => {
+            return eddy_expr::func::array_type_of(&elems.iter().find_map(datum_type)?)
+        }
         _ => return None,
     })
 }

@@ -140,6 +140,10 @@ port = int(sys.argv[1])
 conn = psycopg.connect(host="127.0.0.1", port=port, user="eddy", dbname="eddy", autocommit=True)
 assert conn.info.server_version // 10000 == 15, conn.info.server_version
 assert conn.info.timezone.utcoffset(datetime(2026, 1, 1)) == timedelta(0), conn.info.timezone
+# A list parameter arrives as the array type psycopg picks (int2[] for small numbers),
+# which the statement casts.
+assert conn.execute("SELECT 1007::oid = any(%s::oid[])", [[1007]]).fetchone() == (True,)
+assert conn.execute("SELECT 7::oid = any(%s::oid[])", [[1007]]).fetchone() == (False,)
 
 conn.execute(
     "CREATE TABLE events (id bigint NOT NULL, name text, amount numeric(10,2), at timestamp,"
