@@ -1,5 +1,6 @@
 //! `ALTER TABLE name RENAME TO new | RENAME COLUMN a TO b | ADD COLUMN ... | DROP COLUMN
-//! c [CASCADE]`, one action per statement.
+//! c [CASCADE] | ALTER COLUMN c SET DEFAULT e | DROP DEFAULT | ADD [CONSTRAINT n] UNIQUE
+//! (...) | DROP CONSTRAINT n`, one action per statement.
 //!
 //! A table is defined by its `CREATE TABLE` text (its defaults and constraints are
 //! planned again from it on restart), so an ALTER plans the table's new text: the old
@@ -30,8 +31,9 @@ use std::ops::ControlFlow;
 use eddy_expr::MirScalarExpr;
 use eddy_repr::{GlobalId, ScalarType, SqlError, SqlState};
 use sqlparser::ast::{
-    AlterTableOperation, ColumnDef, ColumnOption, ColumnOptionDef, CreateTable, DataType,
-    DropBehavior, Expr, Ident, ObjectName, RenameTableNameKind, Statement, TableConstraint,
+    AlterColumnOperation, AlterTableOperation, ColumnDef, ColumnOption, ColumnOptionDef,
+    CreateTable, DataType, DropBehavior, Expr, Ident, ObjectName, RenameTableNameKind, Statement,
+    TableConstraint,
 };
 
 use crate::catalog::{CatalogItem, ItemKind};
@@ -72,6 +74,9 @@ pub enum TableChange {
     /// `DROP CONSTRAINT name` of a UNIQUE constraint (also `DROP INDEX` of a unique
     /// index): the rows stay.
     DropUnique,
+    /// `ALTER COLUMN c SET DEFAULT expr | DROP DEFAULT`: the rows stay; later writes
+    /// take the new default.
+    SetDefault,
 }
 
 impl TableChange {
@@ -83,6 +88,7 @@ impl TableChange {
                 | TableChange::RenameColumn { .. }
                 | TableChange::AddUnique(_)
                 | TableChange::DropUnique
+                | TableChange::SetDefault
         )
     }
 }
@@ -264,6 +270,31 @@ pub(crate) fn plan_alter_table(
             create.constraints.push(constraint.clone());
             // Its name and columns, once planned.
             TableChange::AddUnique(None)
+        }
+        AlterTableOperation::AlterColumn {
+            column_name,
+            op: op @ (AlterColumnOperation::SetDefault { .. } | AlterColumnOperation::DropDefault),
+        } => {
+            let column = column_of(&create, column_name).ok_or_else(|| no_column(column_name))?;
+            let options = &mut create.columns[column].options;
+            if options.iter().any(|o| {
+                matches!(
+                    o.option,
+                    ColumnOption::Generated { .. } | ColumnOption::Identity(_)
+                )
+            }) {
+                return Err(SqlError::unsupported(
+                    "changing the default of an identity column",
+                ));
+            }
+            options.retain(|o| !matches!(o.option, ColumnOption::Default(_)));
+            if let AlterColumnOperation::SetDefault { value } = op {
+                options.push(ColumnOptionDef {
+                    name: None,
+                    option: ColumnOption::Default(value.clone()),
+                });
+            }
+            TableChange::SetDefault
         }
         AlterTableOperation::DropConstraint {
             if_exists,

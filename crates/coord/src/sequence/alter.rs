@@ -159,7 +159,8 @@ impl Coordinator {
                 TableChange::RenameTable
                 | TableChange::RenameColumn { .. }
                 | TableChange::AddUnique(_)
-                | TableChange::DropUnique => {}
+                | TableChange::DropUnique
+                | TableChange::SetDefault => {}
             }
             Ok(Row::pack(&datums))
         };
