@@ -1,6 +1,6 @@
 //! `ALTER TABLE name RENAME TO new | RENAME COLUMN a TO b | ADD COLUMN ... | DROP COLUMN
-//! c [CASCADE] | ALTER COLUMN c SET DEFAULT e | DROP DEFAULT | ADD [CONSTRAINT n] UNIQUE
-//! (...) | DROP CONSTRAINT n`, one action per statement.
+//! c [CASCADE] | ALTER COLUMN c SET DEFAULT e | DROP DEFAULT | SET NOT NULL | DROP NOT
+//! NULL | ADD [CONSTRAINT n] UNIQUE (...) | DROP CONSTRAINT n`, one action per statement.
 //!
 //! A table is defined by its `CREATE TABLE` text (its defaults and constraints are
 //! planned again from it on restart), so an ALTER plans the table's new text: the old
@@ -77,6 +77,9 @@ pub enum TableChange {
     /// `ALTER COLUMN c SET DEFAULT expr | DROP DEFAULT`: the rows stay; later writes
     /// take the new default.
     SetDefault,
+    /// `ALTER COLUMN c SET NOT NULL` (the rows must hold no NULL in it) or `DROP NOT
+    /// NULL`: the rows stay.
+    SetNotNull { column: usize, not_null: bool },
 }
 
 impl TableChange {
@@ -89,6 +92,7 @@ impl TableChange {
                 | TableChange::AddUnique(_)
                 | TableChange::DropUnique
                 | TableChange::SetDefault
+                | TableChange::SetNotNull { .. }
         )
     }
 }
@@ -296,6 +300,29 @@ pub(crate) fn plan_alter_table(
             }
             TableChange::SetDefault
         }
+        AlterTableOperation::AlterColumn {
+            column_name,
+            op: op @ (AlterColumnOperation::SetNotNull | AlterColumnOperation::DropNotNull),
+        } => {
+            let column = column_of(&create, column_name).ok_or_else(|| no_column(column_name))?;
+            let not_null = matches!(op, AlterColumnOperation::SetNotNull);
+            let name = normalize_ident(column_name);
+            if !not_null && in_primary_key(&create, &name) {
+                return Err(SqlError::new(
+                    SqlState::INVALID_TABLE_DEFINITION,
+                    format!("column \"{name}\" is in a primary key"),
+                ));
+            }
+            let options = &mut create.columns[column].options;
+            options.retain(|o| !matches!(o.option, ColumnOption::NotNull | ColumnOption::Null));
+            if not_null {
+                options.push(ColumnOptionDef {
+                    name: None,
+                    option: ColumnOption::NotNull,
+                });
+            }
+            TableChange::SetNotNull { column, not_null }
+        }
         AlterTableOperation::DropConstraint {
             if_exists,
             name: constraint,
@@ -391,6 +418,29 @@ pub(crate) fn plan_alter_table(
         change,
         tag: "ALTER TABLE",
     })))
+}
+
+/// Whether column `name` is in the primary key of `create`.
+fn in_primary_key(create: &CreateTable, name: &str) -> bool {
+    let column_level = create.columns.iter().any(|c| {
+        normalize_ident(&c.name) == name
+            && c.options.iter().any(|o| {
+                matches!(
+                    o.option,
+                    ColumnOption::Unique {
+                        is_primary: true,
+                        ..
+                    }
+                )
+            })
+    });
+    let table_level = create.constraints.iter().any(|c| match c {
+        TableConstraint::PrimaryKey { columns, .. } => columns
+            .iter()
+            .any(|k| matches!(&k.column.expr, Expr::Identifier(i) if normalize_ident(i) == name)),
+        _ => false,
+    });
+    column_level || table_level
 }
 
 /// The `CREATE TABLE` of a table's text.

@@ -160,7 +160,8 @@ impl Coordinator {
                 | TableChange::RenameColumn { .. }
                 | TableChange::AddUnique(_)
                 | TableChange::DropUnique
-                | TableChange::SetDefault => {}
+                | TableChange::SetDefault
+                | TableChange::SetNotNull { .. } => {}
             }
             Ok(Row::pack(&datums))
         };
@@ -197,6 +198,27 @@ impl Coordinator {
         };
         // A new UNIQUE constraint: the rows must not hold a key twice (this session's
         // pending rows included); the key counts start from them.
+        // SET NOT NULL: no row may hold a NULL there (this session's pending rows
+        // included).
+        if let TableChange::SetNotNull {
+            column,
+            not_null: true,
+        } = &change
+        {
+            let rows = self.read_now(session_id, self.table_get(id)?).await?;
+            if rows
+                .iter()
+                .any(|(row, diff)| *diff > 0 && row.unpack()[*column].is_null())
+            {
+                return Err(SqlError::new(
+                    SqlState::NOT_NULL_VIOLATION,
+                    format!(
+                        "column \"{}\" of relation \"{}\" contains null values",
+                        entry.desc.names[*column], entry.name
+                    ),
+                ));
+            }
+        }
         let keyed_rows = match &change {
             // A dropped one: the counts start again without it.
             TableChange::DropUnique => Some(self.read_now(session_id, self.table_get(id)?).await?),
@@ -408,6 +430,9 @@ impl Coordinator {
             }
             TableChange::RenameColumn { column } => {
                 format!("rename column {} of", old.desc.names[*column])
+            }
+            TableChange::SetNotNull { column, .. } => {
+                format!("change column {} of", old.desc.names[*column])
             }
             _ => "add a column to".to_string(),
         };
