@@ -242,9 +242,43 @@ async fn a_unique_index_is_enforced_across_a_restart() {
     assert!(duplicate("INSERT INTO accounts VALUES (3, 'a@x', 'c')")
         .await
         .contains("duplicate key value violates unique constraint \"ix_accounts_email\""));
+    // A retyped column keeps every row (also those whose bytes do not change), and
+    // its constraint, across the restart.
+    client
+        .batch_execute(
+            "ALTER TABLE accounts ALTER COLUMN email TYPE varchar(40);
+             ALTER TABLE accounts ALTER COLUMN id TYPE bigint;",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("retype: {}", describe_error(&e)));
+    assert_eq!(
+        lines(
+            &client,
+            "SELECT id, email, handle FROM accounts ORDER BY id"
+        )
+        .await,
+        ["1 a@x a", "2 b@x b"]
+    );
     drop(client);
     eddy.restart().expect("restart");
     let client = eddy.connect().await.expect("connect");
+    assert_eq!(
+        lines(
+            &client,
+            "SELECT id, email, handle FROM accounts ORDER BY id"
+        )
+        .await,
+        ["1 a@x a", "2 b@x b"]
+    );
+    assert_eq!(
+        lines(
+            &client,
+            "SELECT column_name, data_type FROM information_schema.columns \
+             WHERE table_name = 'accounts' AND column_name IN ('id', 'email') ORDER BY 1"
+        )
+        .await,
+        ["email character varying", "id bigint"]
+    );
     for (sql, constraint) in [
         (
             "INSERT INTO accounts VALUES (3, 'a@x', 'c')",

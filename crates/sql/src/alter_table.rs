@@ -1,6 +1,7 @@
 //! `ALTER TABLE name RENAME TO new | RENAME COLUMN a TO b | ADD COLUMN ... | DROP COLUMN
 //! c [CASCADE] | ALTER COLUMN c SET DEFAULT e | DROP DEFAULT | SET NOT NULL | DROP NOT
-//! NULL | ADD [CONSTRAINT n] UNIQUE (...) | DROP CONSTRAINT n`, one action per statement.
+//! NULL | TYPE t | ADD [CONSTRAINT n] UNIQUE (...) | DROP CONSTRAINT n`, one action per
+//! statement.
 //!
 //! A table is defined by its `CREATE TABLE` text (its defaults and constraints are
 //! planned again from it on restart), so an ALTER plans the table's new text: the old
@@ -80,6 +81,9 @@ pub enum TableChange {
     /// `ALTER COLUMN c SET NOT NULL` (the rows must hold no NULL in it) or `DROP NOT
     /// NULL`: the rows stay.
     SetNotNull { column: usize, not_null: bool },
+    /// `ALTER COLUMN c [SET DATA] TYPE t`: every row's value is cast to `to` (as an
+    /// assignment casts it; a value that does not fit fails the change).
+    SetType { column: usize, to: ScalarType },
 }
 
 impl TableChange {
@@ -322,6 +326,33 @@ pub(crate) fn plan_alter_table(
                 });
             }
             TableChange::SetNotNull { column, not_null }
+        }
+        AlterTableOperation::AlterColumn {
+            column_name,
+            op:
+                AlterColumnOperation::SetDataType {
+                    data_type, using, ..
+                },
+        } => {
+            if using.is_some() {
+                return Err(SqlError::unsupported("ALTER COLUMN ... TYPE ... USING"));
+            }
+            let column = column_of(&create, column_name).ok_or_else(|| no_column(column_name))?;
+            let from = item.desc.types[column].scalar_type;
+            let to = crate::types::scalar_type(data_type)?;
+            if !crate::types::cast_allowed(&from, &to, crate::types::CastContext::Assignment) {
+                return Err(SqlError::new(
+                    SqlState::DATATYPE_MISMATCH,
+                    format!(
+                        "column \"{}\" cannot be cast automatically to type {}",
+                        normalize_ident(column_name),
+                        to.sql_name()
+                    ),
+                )
+                .with_hint("ALTER COLUMN ... TYPE ... USING is not supported yet: add a column, fill it, drop the old one."));
+            }
+            create.columns[column].data_type = data_type.clone();
+            TableChange::SetType { column, to }
         }
         AlterTableOperation::DropConstraint {
             if_exists,

@@ -153,6 +153,15 @@ impl Coordinator {
             let mut datums = row.unpack();
             match &change {
                 TableChange::AddColumn { fill } => datums.push(fill.eval(&[])?),
+                TableChange::SetType { column, to } => {
+                    let value = std::mem::replace(&mut datums[*column], Datum::Null);
+                    datums[*column] = eddy_expr::eval::cast_datum(
+                        value,
+                        to,
+                        eddy_expr::func::CastKind::Assignment,
+                    )
+                    .map_err(SqlError::from)?;
+                }
                 TableChange::DropColumn { column, .. } => {
                     datums.remove(*column);
                 }
@@ -250,6 +259,12 @@ impl Coordinator {
                 .map(|r: &CatalogEntry| (r.id, r.create_sql.clone()))
                 .collect(),
         }];
+        // The collection is replaced by the rows in their new shape: all of them, also
+        // those the change leaves as they were (which the write's consolidation drops).
+        let reshaped: Vec<(Row, Diff)> = rows
+            .as_ref()
+            .map(|(rows, _)| rows.iter().filter(|(_, d)| *d > 0).cloned().collect())
+            .unwrap_or_default();
         let (write, pending) = match rows {
             Some((mut rows, pending)) => {
                 consolidate(&mut rows);
@@ -275,13 +290,8 @@ impl Coordinator {
             self.catalog.insert(reader);
         }
         match (write, records.pop()) {
-            (Some(time), Some(LogRecord::Write { updates, .. })) => {
-                // The collection is replaced: the rows in their new shape only.
-                let new_rows: Vec<(Row, Diff)> = updates
-                    .into_iter()
-                    .flat_map(|(_, rows)| rows)
-                    .filter(|(_, diff)| *diff > 0)
-                    .collect();
+            (Some(time), Some(LogRecord::Write { .. })) => {
+                let new_rows = reshaped;
                 // The materialized views reading the table read the old collection:
                 // they are built again over the new one, from the write's time.
                 let mut replaced: Vec<GlobalId> = rebuilt.iter().map(|r| r.id).collect();
@@ -431,7 +441,7 @@ impl Coordinator {
             TableChange::RenameColumn { column } => {
                 format!("rename column {} of", old.desc.names[*column])
             }
-            TableChange::SetNotNull { column, .. } => {
+            TableChange::SetNotNull { column, .. } | TableChange::SetType { column, .. } => {
                 format!("change column {} of", old.desc.names[*column])
             }
             _ => "add a column to".to_string(),
