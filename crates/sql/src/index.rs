@@ -182,7 +182,9 @@ fn plan_unique_index(scx: &StatementContext, create: &CreateIndex) -> Result<Pla
         || scx.catalog.table_with_unique(&schema, &name).is_some();
     if taken {
         if create.if_not_exists {
-            return Ok(Plan::AlterTable(None));
+            return Ok(Plan::Noop {
+                tag: "CREATE INDEX".into(),
+            });
         }
         return Err(SqlError::new(
             SqlState::DUPLICATE_TABLE,
