@@ -298,6 +298,9 @@ pub struct Catalog {
     /// Schemas made with `CREATE SCHEMA` (not `public` nor the system ones) → their id
     /// (which gives their OID).
     schemas: BTreeMap<String, GlobalId>,
+    /// Relation → its indexes (`CREATE INDEX`), so that a read finds them without
+    /// looking at every item.
+    indexes: BTreeMap<GlobalId, BTreeSet<GlobalId>>,
     next_user_id: u64,
 }
 
@@ -318,6 +321,14 @@ impl Catalog {
         self.observe_id(entry.id);
         self.by_name
             .insert((entry.schema.clone(), entry.name.clone()), entry.id);
+        if let Some(old) = self.entries.remove(&entry.id) {
+            self.unlink_index(&old);
+        }
+        if entry.kind == ItemKind::Index {
+            for on in &entry.depends_on {
+                self.indexes.entry(*on).or_default().insert(entry.id);
+            }
+        }
         self.entries.insert(entry.id, entry);
     }
 
@@ -325,7 +336,32 @@ impl Catalog {
         let entry = self.entries.remove(&id)?;
         self.by_name
             .remove(&(entry.schema.clone(), entry.name.clone()));
+        self.unlink_index(&entry);
         Some(entry)
+    }
+
+    /// Forgets that `entry`, if an index, indexes its relation.
+    fn unlink_index(&mut self, entry: &CatalogEntry) {
+        if entry.kind != ItemKind::Index {
+            return;
+        }
+        for on in &entry.depends_on {
+            if let Some(set) = self.indexes.get_mut(on) {
+                set.remove(&entry.id);
+                if set.is_empty() {
+                    self.indexes.remove(on);
+                }
+            }
+        }
+    }
+
+    /// The indexes of relation `id`.
+    pub fn indexes_of(&self, id: GlobalId) -> impl Iterator<Item = &CatalogEntry> {
+        self.indexes
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .filter_map(|index| self.entries.get(index))
     }
 
     pub fn get(&self, id: GlobalId) -> Option<&CatalogEntry> {

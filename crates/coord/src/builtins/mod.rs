@@ -421,8 +421,7 @@ fn relations(catalog: &Catalog) -> Relations<'_> {
             unique: &entry.unique,
             defaults: &entry.defaults,
             indexes: catalog
-                .entries()
-                .filter(|i| i.kind == ItemKind::Index && i.depends_on.contains(&entry.id))
+                .indexes_of(entry.id)
                 .filter_map(|i| {
                     let oid = eddy_sql::item_oid(i.id)?;
                     Some((oid, i.name.as_str(), i.index_key.as_slice()))

@@ -23,7 +23,7 @@ use eddy_expr::optimize::{consolidate, eval_constant};
 use eddy_expr::{ColumnOrder, MapFilterProject, MirRelationExpr};
 use eddy_repr::copy::CopyFormat;
 use eddy_repr::{Datum, Diff, GlobalId, RelationDesc, Row, ScalarType, SqlError, SqlState};
-use eddy_sql::{ItemKind, Plan, RowSetFinishing};
+use eddy_sql::{Plan, RowSetFinishing};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::cancel::cancellable;
@@ -240,13 +240,11 @@ impl Coordinator {
         let MirRelationExpr::Get { id: table, .. } = input else {
             return None;
         };
+        // Most relations have none: nothing more to look at.
+        self.catalog.indexes_of(*table).next()?;
         let own = mfp.literal_key_prefix(&input.typ()).len();
         let mut best: Option<IndexedRead> = None;
-        for index in self
-            .catalog
-            .entries()
-            .filter(|e| e.kind == ItemKind::Index && e.depends_on.contains(table))
-        {
+        for index in self.catalog.indexes_of(*table) {
             let Some(MirRelationExpr::Project { outputs, .. }) = &index.plan else {
                 continue;
             };
