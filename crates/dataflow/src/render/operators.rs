@@ -274,3 +274,28 @@ where
         )
         .as_collection()
 }
+
+/// A reduction of `input` (arranged by key) by `logic`, which maps a key's values (with
+/// their counts) to its output values, kept under the key. The one shape every keyed
+/// reduction here has (TopK, windows, running aggregates, hierarchical min/max).
+pub(crate) fn reduce_keyed<'s, L>(
+    input: KeyedArranged<'s>,
+    name: &str,
+    mut logic: L,
+) -> KeyedArranged<'s>
+where
+    L: FnMut(&[(&Row, Diff)], &mut Vec<(Row, Diff)>) + 'static,
+{
+    input.reduce_abelian::<_, KeyedBuilder, KeyedSpine, _, _>(
+        name,
+        move |_key, vals, out| logic(vals, out),
+        |buffer, key, updates| {
+            buffer.clear();
+            buffer.extend(
+                updates
+                    .drain(..)
+                    .map(|(val, time, diff)| ((key.clone(), val), time, diff)),
+            );
+        },
+    )
+}

@@ -40,8 +40,8 @@ use rust_decimal::Decimal;
 
 use super::accum::{is_accumulable, Accum};
 use super::operators::{
-    append_datum, explode_named, flat_map_fallible, group_datum, key_datum, row_hash, row_prefix,
-    KeyedArranged, KeyedBuilder, KeyedSpine, Rendered, RowCollection,
+    append_datum, explode_named, flat_map_fallible, group_datum, key_datum, reduce_keyed, row_hash,
+    row_prefix, KeyedArranged, KeyedBuilder, KeyedSpine, Rendered, RowCollection,
 };
 use super::top_k::compare_order_keys;
 
@@ -414,24 +414,15 @@ fn reduce_level<'s, L>(name: &str, input: VecCollectionKeyed<'s>, mut logic: L) 
 where
     L: FnMut(&[(&Row, Diff)]) -> Option<Row> + 'static,
 {
-    input
-        .arrange_by_key_named(&format!("{name}Arrange"))
-        .reduce_abelian::<_, KeyedBuilder, KeyedSpine, _, _>(
-            name,
-            move |_key, vals, out| {
-                if let Some(row) = logic(vals) {
-                    out.push((row, 1));
-                }
-            },
-            |buffer, key, updates| {
-                buffer.clear();
-                buffer.extend(
-                    updates
-                        .drain(..)
-                        .map(|(val, time, diff)| ((key.clone(), val), time, diff)),
-                );
-            },
-        )
+    reduce_keyed(
+        input.arrange_by_key_named(&format!("{name}Arrange")),
+        name,
+        move |vals, out| {
+            if let Some(row) = logic(vals) {
+                out.push((row, 1));
+            }
+        },
+    )
 }
 
 type VecCollectionKeyed<'s> =

@@ -51,8 +51,7 @@ use eddy_repr::{ColumnType, Datum, Diff, Row, ScalarType};
 use rust_decimal::prelude::ToPrimitive;
 
 use super::operators::{
-    append_datum, flat_map_fallible, group_key, row_prefix, KeyedArranged, KeyedBuilder,
-    KeyedSpine, Rendered,
+    append_datum, flat_map_fallible, group_key, reduce_keyed, row_prefix, KeyedArranged, Rendered,
 };
 use super::reduce::{finish_value, Acc, AggPlan, ERROR_NONE, ERROR_OVERFLOW, ERROR_UNEXPECTED};
 
@@ -112,7 +111,7 @@ pub(crate) fn render_running<'s>(
         .arrange_by_key_named(&format!("{name}/RunningLeavesArrange"));
     let sums = {
         let functions = functions.clone();
-        reduce(
+        reduce_keyed(
             leaves.clone(),
             &format!("{name}/RunningLeafSums"),
             move |vals, out| {
@@ -127,7 +126,7 @@ pub(crate) fn render_running<'s>(
     };
     let locals = {
         let functions = functions.clone();
-        reduce(
+        reduce_keyed(
             leaves,
             &format!("{name}/RunningLeafRows"),
             move |vals, out| leaf_rows(&order_key, &functions, vals, out),
@@ -151,14 +150,14 @@ pub(crate) fn render_running<'s>(
             })
             .arrange_by_key_named(&format!("{name}/RunningLevel{level}Arrange"));
         let merge = functions.clone();
-        sibling_prefixes.push(reduce(
+        sibling_prefixes.push(reduce_keyed(
             children.clone(),
             &format!("{name}/RunningLevel{level}Prefixes"),
             move |vals, out| sibling_prefix_rows(&merge, vals, out),
         ));
         if level < levels {
             let merge = functions.clone();
-            children_sums = reduce(
+            children_sums = reduce_keyed(
                 children,
                 &format!("{name}/RunningLevel{level}Sums"),
                 move |vals, out| {
@@ -221,25 +220,6 @@ pub(crate) fn render_running<'s>(
         oks,
         errs: input.errs.concat(errs),
     }
-}
-
-/// A reduction of an arrangement by `logic`, which maps a key's values to output values.
-fn reduce<'s, L>(input: KeyedArranged<'s>, name: &str, mut logic: L) -> KeyedArranged<'s>
-where
-    L: FnMut(&[(&Row, Diff)], &mut Vec<(Row, Diff)>) + 'static,
-{
-    input.reduce_abelian::<_, KeyedBuilder, KeyedSpine, _, _>(
-        name,
-        move |_key, vals, out| logic(vals, out),
-        |buffer, key, updates| {
-            buffer.clear();
-            buffer.extend(
-                updates
-                    .drain(..)
-                    .map(|(val, time, diff)| ((key.clone(), val), time, diff)),
-            );
-        },
-    )
 }
 
 /// The key of a node: the partition key followed by the node's number at its level.

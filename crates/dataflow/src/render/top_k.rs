@@ -17,9 +17,7 @@ use std::cmp::Ordering;
 use eddy_expr::ColumnOrder;
 use eddy_repr::{Datum, Diff, Row};
 
-use super::operators::{
-    append_datum, row_hash, row_prefix, KeyedArranged, KeyedBuilder, KeyedSpine, Rendered,
-};
+use super::operators::{append_datum, reduce_keyed, row_hash, row_prefix, KeyedArranged, Rendered};
 use super::reduce::BUCKETS;
 
 /// Compares two rows' order-key datums (in `order` order).
@@ -79,25 +77,16 @@ fn select(
 fn reduce_rows<'s, L>(
     name: &str,
     input: differential_dataflow::VecCollection<'s, super::operators::Time, (Row, Row), Diff>,
-    mut logic: L,
+    logic: L,
 ) -> KeyedArranged<'s>
 where
     L: FnMut(&[(&Row, Diff)], &mut Vec<(Row, Diff)>) + 'static,
 {
-    input
-        .arrange_by_key_named(&format!("{name}Arrange"))
-        .reduce_abelian::<_, KeyedBuilder, KeyedSpine, _, _>(
-            name,
-            move |_key, vals, out| logic(vals, out),
-            |buffer, key, updates| {
-                buffer.clear();
-                buffer.extend(
-                    updates
-                        .drain(..)
-                        .map(|(val, time, diff)| ((key.clone(), val), time, diff)),
-                );
-            },
-        )
+    reduce_keyed(
+        input.arrange_by_key_named(&format!("{name}Arrange")),
+        name,
+        logic,
+    )
 }
 
 /// Renders a `TopK`.

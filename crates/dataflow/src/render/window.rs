@@ -26,7 +26,7 @@ use eddy_expr::{
 use eddy_repr::zone::TimeZone;
 use eddy_repr::{ColumnType, Datum, Diff, Interval, Row};
 
-use super::operators::{flat_map_fallible, group_key, KeyedBuilder, KeyedSpine, Rendered};
+use super::operators::{flat_map_fallible, group_key, reduce_keyed, Rendered};
 use super::reduce::{finish_value, Acc, AggPlan, ERROR_NONE, ERROR_OVERFLOW};
 
 /// Why a partition failed, carried in its marker row.
@@ -82,28 +82,19 @@ pub(crate) fn render_window<'s>(
         let key = group_key(&row, &partition_key);
         (key, row)
     });
-    let rows = keyed
-        .arrange_by_key_named(&format!("{name}/WindowArrange"))
-        .reduce_abelian::<_, KeyedBuilder, KeyedSpine, _, _>(
-            &format!("{name}/Window"),
-            move |_key, vals, out| {
-                if let Err(code) = evaluate(&order_key, &functions, vals, out) {
-                    out.clear();
-                    let mut marker = vec![Datum::Null; arity];
-                    marker.push(Datum::Int64(code));
-                    out.push((Row::from_datums(marker), 1));
-                }
-            },
-            |buffer, key, updates| {
-                buffer.clear();
-                buffer.extend(
-                    updates
-                        .drain(..)
-                        .map(|(val, time, diff)| ((key.clone(), val), time, diff)),
-                );
-            },
-        )
-        .as_collection(|_key, row| row.clone());
+    let rows = reduce_keyed(
+        keyed.arrange_by_key_named(&format!("{name}/WindowArrange")),
+        &format!("{name}/Window"),
+        move |vals, out| {
+            if let Err(code) = evaluate(&order_key, &functions, vals, out) {
+                out.clear();
+                let mut marker = vec![Datum::Null; arity];
+                marker.push(Datum::Int64(code));
+                out.push((Row::from_datums(marker), 1));
+            }
+        },
+    )
+    .as_collection(|_key, row| row.clone());
     let (oks, errs) = flat_map_fallible(rows, &format!("{name}/WindowErrors"), move |row: Row| {
         if row.iter().count() == arity {
             return Some(Ok(row));
