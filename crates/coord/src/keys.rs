@@ -34,6 +34,40 @@ struct KeyCounts {
 }
 
 impl KeyCounts {
+    /// Key set `set` of a table with columns `desc`, counting nothing yet.
+    fn new(set: KeySet, desc: &eddy_repr::RelationDesc) -> KeyCounts {
+        KeyCounts {
+            names: set.columns.iter().map(|c| desc.names[*c].clone()).collect(),
+            types: set
+                .columns
+                .iter()
+                .map(|c| desc.types[*c].scalar_type)
+                .collect(),
+            set,
+            counts: HashMap::new(),
+        }
+    }
+
+    /// Counts `rows` in.
+    fn add<'a>(&mut self, rows: impl IntoIterator<Item = (&'a Row, Diff)>) {
+        for (row, diff) in rows {
+            if let Some(key) = self.key_of(row) {
+                *self.counts.entry(key).or_insert(0) += diff;
+            }
+        }
+        self.counts.retain(|_, n| *n != 0);
+    }
+
+    /// `(a, b)=(1, x)`: the key's columns and values, as Postgres' messages show them.
+    fn describe(&self, key: &Row) -> String {
+        let values: Vec<String> = key
+            .iter()
+            .zip(&self.types)
+            .map(|(d, typ)| eddy_repr::strconv::format_datum(&d, typ))
+            .collect();
+        format!("({})=({})", self.names.join(", "), values.join(", "))
+    }
+
     /// The key of `row`, or `None` when it holds a NULL (it conflicts with nothing).
     fn key_of(&self, row: &Row) -> Option<Row> {
         let datums = row.unpack();
@@ -78,29 +112,15 @@ impl UniqueKeys {
         if sets.is_empty() {
             return;
         }
-        let mut keys: Vec<KeyCounts> = sets
+        let rows: Vec<(&Row, Diff)> = rows.into_iter().collect();
+        let keys: Vec<KeyCounts> = sets
             .into_iter()
-            .map(|set| KeyCounts {
-                names: set.columns.iter().map(|c| desc.names[*c].clone()).collect(),
-                types: set
-                    .columns
-                    .iter()
-                    .map(|c| desc.types[*c].scalar_type)
-                    .collect(),
-                set,
-                counts: HashMap::new(),
+            .map(|set| {
+                let mut keys = KeyCounts::new(set, desc);
+                keys.add(rows.iter().copied());
+                keys
             })
             .collect();
-        for (row, diff) in rows {
-            for k in &mut keys {
-                if let Some(key) = k.key_of(row) {
-                    *k.counts.entry(key).or_insert(0) += diff;
-                }
-            }
-        }
-        for k in &mut keys {
-            k.counts.retain(|_, n| *n != 0);
-        }
         self.tables.insert(id, keys);
     }
 
@@ -159,45 +179,18 @@ pub fn duplicated(
     set: &KeySet,
     rows: &[(Row, Diff)],
 ) -> Option<String> {
-    let keys = KeyCounts {
-        names: set.columns.iter().map(|c| desc.names[*c].clone()).collect(),
-        types: set
-            .columns
-            .iter()
-            .map(|c| desc.types[*c].scalar_type)
-            .collect(),
-        set: set.clone(),
-        counts: HashMap::new(),
-    };
-    let mut counts: HashMap<Row, Diff> = HashMap::new();
-    for (row, diff) in rows {
-        if let Some(key) = keys.key_of(row) {
-            *counts.entry(key).or_insert(0) += diff;
-        }
-    }
-    let key = counts
-        .into_iter()
-        .filter(|(_, n)| *n > 1)
+    let mut keys = KeyCounts::new(set.clone(), desc);
+    keys.add(rows.iter().map(|(row, diff)| (row, *diff)));
+    let key = keys
+        .counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
         .map(|(k, _)| k)
         .min()?;
-    let values: Vec<String> = key
-        .iter()
-        .zip(&keys.types)
-        .map(|(d, typ)| eddy_repr::strconv::format_datum(&d, typ))
-        .collect();
-    Some(format!(
-        "Key ({})=({}) is duplicated.",
-        keys.names.join(", "),
-        values.join(", ")
-    ))
+    Some(format!("Key {} is duplicated.", keys.describe(key)))
 }
 
 fn duplicate_key(keys: &KeyCounts, key: &Row) -> SqlError {
-    let values: Vec<String> = key
-        .iter()
-        .zip(&keys.types)
-        .map(|(d, typ)| eddy_repr::strconv::format_datum(&d, typ))
-        .collect();
     SqlError::new(
         SqlState::UNIQUE_VIOLATION,
         format!(
@@ -205,11 +198,7 @@ fn duplicate_key(keys: &KeyCounts, key: &Row) -> SqlError {
             keys.set.constraint
         ),
     )
-    .with_detail(format!(
-        "Key ({})=({}) already exists.",
-        keys.names.join(", "),
-        values.join(", ")
-    ))
+    .with_detail(format!("Key {} already exists.", keys.describe(key)))
 }
 
 #[cfg(test)]

@@ -174,20 +174,22 @@ impl Coordinator {
             }
             Ok(Row::pack(&datums))
         };
+        // The table's rows, read once, for the changes that look at them.
+        let needs_rows = !change.keeps_rows()
+            || matches!(
+                change,
+                TableChange::AddUnique(Some(_))
+                    | TableChange::DropUnique
+                    | TableChange::SetNotNull { not_null: true, .. }
+            );
+        let mut table_rows = match needs_rows {
+            true => Some(self.table_rows(session_id, id).await?),
+            false => None,
+        };
         let rows = if change.keeps_rows() {
             None
         } else {
-            let pending: Vec<(Row, Diff)> = self.sessions[&session_id]
-                .txn
-                .pending_writes()
-                .and_then(|writes| writes.get(&id))
-                .cloned()
-                .unwrap_or_default();
-            // The session's read includes its pending writes: the committed rows are
-            // the read without them.
-            let mut committed = self.read_now(session_id, self.table_get(id)?).await?;
-            committed.extend(pending.iter().map(|(row, diff)| (row.clone(), -diff)));
-            consolidate(&mut committed);
+            let TableRows { committed, pending } = table_rows.take().expect("read for a reshape");
             let mut rows = Vec::with_capacity(committed.len() * 2);
             for (row, diff) in committed {
                 for _ in 0..diff.max(0) {
@@ -205,19 +207,14 @@ impl Coordinator {
             }
             Some((rows, pending))
         };
-        // A new UNIQUE constraint: the rows must not hold a key twice (this session's
-        // pending rows included); the key counts start from them.
-        // SET NOT NULL: no row may hold a NULL there (this session's pending rows
-        // included).
-        if let TableChange::SetNotNull {
-            column,
-            not_null: true,
-        } = &change
-        {
-            let rows = self.read_now(session_id, self.table_get(id)?).await?;
-            if rows
-                .iter()
-                .any(|(row, diff)| *diff > 0 && row.unpack()[*column].is_null())
+        // SET NOT NULL: no row may hold a NULL there; a new UNIQUE constraint: no key may
+        // be held twice (this session's pending rows included in both).
+        match (&change, &table_rows) {
+            (TableChange::SetNotNull { column, .. }, Some(rows))
+                if rows
+                    .read()
+                    .iter()
+                    .any(|(row, diff)| *diff > 0 && row.unpack()[*column].is_null()) =>
             {
                 return Err(SqlError::new(
                     SqlState::NOT_NULL_VIOLATION,
@@ -227,27 +224,21 @@ impl Coordinator {
                     ),
                 ));
             }
-        }
-        let keyed_rows = match &change {
-            // A dropped one: the counts start again without it.
-            TableChange::DropUnique => Some(self.read_now(session_id, self.table_get(id)?).await?),
-            TableChange::AddUnique(Some(added)) => {
-                let rows = self.read_now(session_id, self.table_get(id)?).await?;
+            (TableChange::AddUnique(Some(added)), Some(rows)) => {
                 let set = crate::keys::KeySet {
                     constraint: added.name.clone(),
                     columns: added.columns.clone(),
                 };
-                if let Some(message) = crate::keys::duplicated(&entry.desc, &set, &rows) {
+                if let Some(message) = crate::keys::duplicated(&entry.desc, &set, &rows.read()) {
                     return Err(SqlError::new(
                         SqlState::UNIQUE_VIOLATION,
                         format!("could not create unique index \"{}\"", added.name),
                     )
                     .with_detail(message));
                 }
-                Some(rows)
             }
-            _ => None,
-        };
+            _ => {}
+        }
         let mut records = vec![LogRecord::AlterTable {
             id,
             name: entry.name.clone(),
@@ -322,32 +313,40 @@ impl Coordinator {
                     }
                 }
             }
-            _ => match keyed_rows {
-                // The committed rows: this session's pending ones are counted when
-                // its block commits.
-                Some(rows) => {
-                    let pending: Vec<(Row, Diff)> = self.sessions[&session_id]
-                        .txn
-                        .pending_writes()
-                        .and_then(|writes| writes.get(&id))
-                        .cloned()
-                        .unwrap_or_default();
-                    let mut committed = rows;
-                    committed.extend(pending.iter().map(|(row, diff)| (row.clone(), -diff)));
-                    consolidate(&mut committed);
+            // The key sets changed: counted again over the committed rows (this
+            // session's pending ones are counted when its block commits).
+            _ => match (&change, table_rows) {
+                (TableChange::AddUnique(Some(_)) | TableChange::DropUnique, Some(rows)) => {
                     self.unique_keys.remove_table(id);
                     self.unique_keys.add_table(
                         id,
                         &entry.desc,
                         entry.key_sets(),
-                        committed.iter().map(|(row, diff)| (row, *diff)),
+                        rows.committed.iter().map(|(row, diff)| (row, *diff)),
                     );
                 }
-                None => self.unique_keys.relabel(id, &entry.desc, entry.key_sets()),
+                _ => self.unique_keys.relabel(id, &entry.desc, entry.key_sets()),
             },
         }
         self.catalog_changed();
         tag(done)
+    }
+
+    /// Table `id`'s rows as session `session_id` reads them, split into the committed
+    /// ones and those its transaction block has written and not committed.
+    async fn table_rows(&mut self, session_id: u64, id: GlobalId) -> Result<TableRows, SqlError> {
+        let pending: Vec<(Row, Diff)> = self.sessions[&session_id]
+            .txn
+            .pending_writes()
+            .and_then(|writes| writes.get(&id))
+            .cloned()
+            .unwrap_or_default();
+        // The session's read includes its pending writes: the committed rows are the
+        // read without them.
+        let mut committed = self.read_now(session_id, self.table_get(id)?).await?;
+        committed.extend(pending.iter().map(|(row, diff)| (row.clone(), -diff)));
+        consolidate(&mut committed);
+        Ok(TableRows { committed, pending })
     }
 
     /// Each of `readers` (what reads table `old`, in creation order) planned again on
@@ -513,4 +512,20 @@ impl Coordinator {
 pub(crate) fn arity_matches(entry: &CatalogEntry, rows: &[(Row, Diff)]) -> bool {
     let arity = entry.desc.arity();
     rows.iter().all(|(row, _)| row.iter().count() == arity)
+}
+
+/// A table's rows as a session reads them (see `Coordinator::table_rows`).
+struct TableRows {
+    committed: Vec<(Row, Diff)>,
+    pending: Vec<(Row, Diff)>,
+}
+
+impl TableRows {
+    /// What the session reads: the committed rows and its pending ones.
+    fn read(&self) -> Vec<(Row, Diff)> {
+        let mut rows = self.committed.clone();
+        rows.extend(self.pending.iter().cloned());
+        consolidate(&mut rows);
+        rows
+    }
 }
