@@ -417,7 +417,9 @@ async fn eddy_memory(args: &Args) -> Result<(f64, f64)> {
     Ok((per_table_row, per_view_row))
 }
 
-async fn postgres_refresh(args: &Args) -> Result<Vec<Duration>> {
+/// A private Postgres with the benchmark's `customers` and `rows` `orders` loaded (the
+/// same rows Eddy gets) and the `revenue` view made over them.
+pub(crate) async fn postgres_with_orders(rows: usize) -> Result<(Postgres, Client)> {
     let pg = Postgres::start()?;
     let client = pg.connect().await?;
     client.batch_execute(SCHEMA).await?;
@@ -427,13 +429,20 @@ async fn postgres_refresh(args: &Args) -> Result<Vec<Duration>> {
              INSERT INTO orders SELECT i, i % {CUSTOMERS}, ((i::bigint * 7919) % 100000) / 100.0,
                  CASE WHEN i % 3 = 0 THEN 'paid' ELSE 'open' END, timestamp '2026-11-01' + (i % 24) * interval '1 hour'
                  FROM generate_series(0, {}) i;
-             CREATE INDEX ON orders (id);
              ANALYZE;",
             CUSTOMERS - 1,
-            args.rows - 1
+            rows - 1
         ))
         .await?;
     client.batch_execute(VIEW).await?;
+    Ok((pg, client))
+}
+
+async fn postgres_refresh(args: &Args) -> Result<Vec<Duration>> {
+    let (_pg, client) = postgres_with_orders(args.rows).await?;
+    client
+        .batch_execute("CREATE INDEX ON orders (id); ANALYZE;")
+        .await?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut times = Vec::with_capacity(args.refreshes);
     for _ in 0..args.refreshes {

@@ -28,15 +28,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use eddy_testkit::{Eddy, EddyConfig, Postgres};
+use eddy_testkit::{Eddy, EddyConfig};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::broker::{
     broker_name, produce_all, raw_consume_rate, start_broker, start_eddy, wait_for_total,
 };
 use crate::{
-    customer_values, eddy_binary, load, ms, order_values, rss_bytes, Args, CUSTOMERS, REGIONS,
-    SCHEMA, VIEW,
+    customer_values, eddy_binary, load, ms, order_values, rss_bytes, Args, CUSTOMERS, SCHEMA, VIEW,
 };
 
 pub async fn run(args: &Args) -> Result<()> {
@@ -293,21 +292,7 @@ async fn from_kafka(args: &Args) -> Result<()> {
 /// Postgres' `REFRESH MATERIALIZED VIEW` of the view over `rows` orders (the median
 /// of three).
 async fn postgres_refresh(rows: usize) -> Result<Duration> {
-    let pg = Postgres::start()?;
-    let client = pg.connect().await?;
-    client.batch_execute(SCHEMA).await?;
-    client
-        .batch_execute(&format!(
-            "INSERT INTO customers SELECT i, 'customer' || i, 'region' || (i % {REGIONS}) FROM generate_series(0, {}) i;
-             INSERT INTO orders SELECT i, i % {CUSTOMERS}, ((i::bigint * 7919) % 100000) / 100.0,
-                 CASE WHEN i % 3 = 0 THEN 'paid' ELSE 'open' END, timestamp '2026-11-01' + (i % 24) * interval '1 hour'
-                 FROM generate_series(0, {}) i;
-             ANALYZE;",
-            CUSTOMERS - 1,
-            rows - 1
-        ))
-        .await?;
-    client.batch_execute(VIEW).await?;
+    let (_pg, client) = crate::postgres_with_orders(rows).await?;
     let mut times = Vec::new();
     for _ in 0..3 {
         let started = Instant::now();

@@ -54,9 +54,7 @@ pub(crate) fn plan_create_index(
         }
     }
     let table = crate::statement::resolve_item(scx, &create.table_name)?;
-    let schema = crate::names::item_name(&create.table_name, &scx.pcx.database)?
-        .schema
-        .unwrap_or_else(|| crate::names::PUBLIC_SCHEMA.to_string());
+    let schema = table_schema(scx, create)?;
     match table.kind {
         ItemKind::Table | ItemKind::Source | ItemKind::MaterializedView
             if !matches!(table.id, eddy_repr::GlobalId::System(_)) => {}
@@ -162,9 +160,7 @@ fn plan_unique_index(scx: &StatementContext, create: &CreateIndex) -> Result<Pla
         ))
         .with_hint("Unique indexes are UNIQUE constraints of tables in Eddy."));
     }
-    let schema = crate::names::item_name(&create.table_name, &scx.pcx.database)?
-        .schema
-        .unwrap_or_else(|| crate::names::PUBLIC_SCHEMA.to_string());
+    let schema = table_schema(scx, create)?;
     let name = match &create.name {
         Some(name) => {
             let parts = crate::names::object_name_parts(name)?;
@@ -275,4 +271,13 @@ fn default_name(
         .map(|n| format!("{base}{n}"))
         .find(|name| !taken(name))
         .expect("some number is free")
+}
+
+/// The schema of the relation `create` indexes (where the index lives too).
+fn table_schema(scx: &StatementContext, create: &CreateIndex) -> Result<String, SqlError> {
+    Ok(
+        crate::names::item_name(&create.table_name, &scx.pcx.database)?
+            .schema
+            .unwrap_or_else(|| crate::names::PUBLIC_SCHEMA.to_string()),
+    )
 }
