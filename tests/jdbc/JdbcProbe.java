@@ -35,6 +35,9 @@ public class JdbcProbe {
             step("ddl", () -> {
                 s.execute("CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, score numeric(6,2))");
                 s.execute("CREATE MATERIALIZED VIEW good AS SELECT name, score FROM users WHERE score > 1");
+                s.execute("CREATE TABLE pairs (a int, b text, c int, PRIMARY KEY (b, a))");
+                s.execute("CREATE INDEX pairs_c_a ON pairs (c, a)");
+                s.execute("CREATE UNIQUE INDEX users_name ON users (name)");
                 return null;
             });
             step("batch insert", () -> {
@@ -85,6 +88,26 @@ public class JdbcProbe {
             });
             step("getSchemas", () -> column(m.getSchemas(), "TABLE_SCHEM"));
             step("getPrimaryKeys", () -> column(m.getPrimaryKeys(null, "public", "users"), "COLUMN_NAME"));
+            step("getPrimaryKeys composite", () -> {
+                ResultSet r = m.getPrimaryKeys(null, "public", "pairs");
+                List<String> keys = new ArrayList<>();
+                while (r.next()) {
+                    keys.add(r.getString("COLUMN_NAME") + ":" + r.getInt("KEY_SEQ") + ":" + r.getString("PK_NAME"));
+                }
+                return String.join(",", keys);
+            });
+            step("getIndexInfo", () -> {
+                List<String> indexes = new ArrayList<>();
+                for (String table : new String[] {"pairs", "users"}) {
+                    ResultSet r = m.getIndexInfo(null, "public", table, false, false);
+                    while (r.next()) {
+                        indexes.add(r.getString("INDEX_NAME") + ":" + r.getString("COLUMN_NAME") + ":"
+                            + r.getInt("ORDINAL_POSITION") + ":" + (r.getBoolean("NON_UNIQUE") ? "nonunique" : "unique")
+                            + ":" + r.getString("ASC_OR_DESC"));
+                    }
+                }
+                return String.join(",", indexes);
+            });
         }
     }
 }

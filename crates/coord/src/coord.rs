@@ -638,31 +638,11 @@ impl Finish {
     }
 }
 
-/// The type a bound parameter's datum carries, if it tells.
+/// The type a bound parameter's datum carries, if it tells (an oid, bytea, uuid or
+/// record does not: the statement's context decides).
 fn datum_type(d: &Datum) -> Option<ScalarType> {
-    Some(match d {
-        Datum::Bool(_) => ScalarType::Bool,
-        Datum::Int16(_) => ScalarType::Int16,
-        Datum::Int32(_) => ScalarType::Int32,
-        Datum::Int64(_) => ScalarType::Int64,
-        Datum::Float32(_) => ScalarType::Float32,
-        Datum::Float64(_) => ScalarType::Float64,
-        Datum::Numeric(_) => ScalarType::Numeric {
-            precision: None,
-            scale: None,
-        },
-        Datum::String(_) => ScalarType::Text,
-        Datum::Timestamp(_) => ScalarType::Timestamp,
-        Datum::TimestampTz(_) => ScalarType::TimestampTz,
-        Datum::Date(_) => ScalarType::Date,
-        Datum::Time(_) => ScalarType::Time,
-        Datum::Interval(_) => ScalarType::Interval,
-        Datum::Jsonb(_) => ScalarType::Jsonb,
-        // An array as the client sent it (`int2[]` for a list of small numbers), which
-        // the statement may then cast (`$1::oid[]`).
-        Datum::Array(elems) => {
-            return eddy_expr::func::array_type_of(&elems.iter().find_map(datum_type)?)
-        }
-        _ => return None,
-    })
+    match d {
+        Datum::Oid(_) | Datum::Bytes(_) | Datum::Uuid(_) | Datum::Record(_) => None,
+        _ => d.natural_type(),
+    }
 }

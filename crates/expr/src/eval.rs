@@ -102,6 +102,16 @@ pub fn eval_unary(func: &UnaryFunc, arg: Datum) -> Result<Datum, EvalError> {
         UnaryFunc::ToTimestamp => datetime::to_timestamp(arg),
         UnaryFunc::JsonbArrayLength => jsonb::array_length(arg),
         UnaryFunc::ToJsonb => jsonb::to_jsonb(arg),
+        UnaryFunc::BitNot => match arg {
+            Datum::Int16(v) => Ok(Datum::Int16(!v)),
+            Datum::Int32(v) => Ok(Datum::Int32(!v)),
+            Datum::Int64(v) => Ok(Datum::Int64(!v)),
+            other => Err(unexpected("~", &[other])),
+        },
+        UnaryFunc::RecordField { index, .. } => match arg {
+            Datum::Record(mut fields) if *index < fields.len() => Ok(fields.swap_remove(*index)),
+            other => Err(unexpected("record field", &[other])),
+        },
         UnaryFunc::TimestampTzToLocal(zone) => match arg {
             Datum::TimestampTz(ts) => Ok(Datum::Timestamp(zone.local(&ts))),
             other => Err(unexpected("timezone", &[other])),
@@ -204,6 +214,11 @@ pub fn eval_binary_datums(func: &BinaryFunc, a: Datum, b: Datum) -> Result<Datum
         },
         BinaryFunc::JsonbExistsAny => jsonb::exists_keys(a, b, false),
         BinaryFunc::JsonbExistsAll => jsonb::exists_keys(a, b, true),
+        BinaryFunc::BitAnd
+        | BinaryFunc::BitOr
+        | BinaryFunc::BitXor
+        | BinaryFunc::ShiftLeft
+        | BinaryFunc::ShiftRight => arith::bitwise(func, a, b),
     }
 }
 
@@ -278,6 +293,8 @@ pub fn eval_variadic_datums(func: &VariadicFunc, args: Vec<Datum>) -> Result<Dat
         }
         VariadicFunc::Concat => string::concat_fn(args),
         VariadicFunc::ArrayCreate { .. } => Ok(Datum::Array(args)),
+        VariadicFunc::RecordCreate => Ok(Datum::Record(args)),
+        VariadicFunc::ArraySlice { lower, upper } => array::array_slice(args, *lower, *upper),
         VariadicFunc::ArrayToString => array::array_to_string(args),
         VariadicFunc::StringToArray => string::string_to_array(args),
         VariadicFunc::FormatType => array::format_type(args),

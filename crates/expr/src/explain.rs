@@ -347,6 +347,11 @@ pub fn scalar_text(expr: &MirScalarExpr) -> String {
                 BinaryFunc::JsonbExists => "?",
                 BinaryFunc::JsonbExistsAny => "?|",
                 BinaryFunc::JsonbExistsAll => "?&",
+                BinaryFunc::BitAnd => "&",
+                BinaryFunc::BitOr => "|",
+                BinaryFunc::BitXor => "#",
+                BinaryFunc::ShiftLeft => "<<",
+                BinaryFunc::ShiftRight => ">>",
                 BinaryFunc::IsDistinctFrom => "IS DISTINCT FROM",
                 BinaryFunc::AddTimestampTzIntervalIn(zone) => {
                     return format!("date_add({a}, {b}, '{zone}')")

@@ -113,6 +113,14 @@ pub enum UnaryFunc {
     /// `to_jsonb(x)`: numbers and booleans as JSON scalars, arrays as arrays, anything
     /// else as a string of its text (date/time values in ISO 8601).
     ToJsonb,
+    /// `(record).field`: field `index` of a record, of type `typ` (the planner knows
+    /// the record's fields; the record does not carry them).
+    RecordField {
+        index: usize,
+        typ: ScalarType,
+    },
+    /// `~x`: the bitwise complement of an integer.
+    BitNot,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -191,6 +199,13 @@ pub enum BinaryFunc {
     JsonbExistsAny,
     /// `jsonb ?& text[]`.
     JsonbExistsAll,
+    /// `&`, `|`, `#` (exclusive or) on two integers of one type.
+    BitAnd,
+    BitOr,
+    BitXor,
+    /// `<<` and `>>` of an integer by an `integer` count (arithmetic shift right).
+    ShiftLeft,
+    ShiftRight,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -280,6 +295,17 @@ pub enum VariadicFunc {
     GenRandomUuid,
     /// `clock_timestamp()`: the wall-clock time when it is evaluated.
     ClockTimestamp,
+    /// `ROW(a, b, ...)`, a select list's multi-column set-returning function: a record
+    /// of the values (NULLs kept).
+    RecordCreate,
+    /// `array[lower:upper]`: the elements from `lower` to `upper` (1-based, both
+    /// included, clamped to the array) as an array of the same type, `{}` when none;
+    /// the arguments are the array and the bounds that are written (an omitted bound is
+    /// the array's own). NULL if any argument is.
+    ArraySlice {
+        lower: bool,
+        upper: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -399,6 +425,8 @@ impl UnaryFunc {
             UnaryFunc::TimestampTzToJsonbIn(_) => Jsonb,
             UnaryFunc::TimestampTzToTextIn(_) => Text,
             UnaryFunc::TextToTimestampTzIn(_) => TimestampTz,
+            UnaryFunc::RecordField { typ, .. } => return typ.nullable(true),
+            UnaryFunc::BitNot => input.scalar_type,
         };
         typ.nullable(n)
     }
@@ -474,6 +502,11 @@ impl BinaryFunc {
             | BinaryFunc::JsonbExists
             | BinaryFunc::JsonbExistsAny
             | BinaryFunc::JsonbExistsAll => Bool,
+            BinaryFunc::BitAnd
+            | BinaryFunc::BitOr
+            | BinaryFunc::BitXor
+            | BinaryFunc::ShiftLeft
+            | BinaryFunc::ShiftRight => l,
         };
         let nullable = n || matches!(self, BinaryFunc::JsonbGetText);
         typ.nullable(nullable)
@@ -509,9 +542,9 @@ impl VariadicFunc {
             | VariadicFunc::SplitPart
             | VariadicFunc::Lpad
             | VariadicFunc::Rpad => Text.nullable(nullable_if_any(inputs)),
-            VariadicFunc::ArrayCreate { elem_type } => array_type_of(elem_type)
-                .unwrap_or(TextArray)
-                .nullable(false),
+            VariadicFunc::ArrayCreate { elem_type } => {
+                elem_type.array_type().unwrap_or(TextArray).nullable(false)
+            }
             VariadicFunc::ArrayToString => Text.nullable(inputs.iter().take(2).any(|t| t.nullable)),
             VariadicFunc::StringToArray => {
                 TextArray.nullable(inputs.first().is_none_or(|t| t.nullable))
@@ -544,22 +577,12 @@ impl VariadicFunc {
                 Text.nullable(nullable_if_any(inputs))
             }
             VariadicFunc::ToTimestampFormat => TimestampTz.nullable(nullable_if_any(inputs)),
+            VariadicFunc::RecordCreate => Record.nullable(false),
+            VariadicFunc::ArraySlice { .. } => {
+                let typ = inputs.first().map(|t| t.scalar_type).unwrap_or(TextArray);
+                typ.nullable(nullable_if_any(inputs))
+            }
         }
-    }
-}
-
-/// The array type whose elements have type `elem`, if Eddy has one (string types
-/// share `text[]`).
-pub fn array_type_of(elem: &ScalarType) -> Option<ScalarType> {
-    match elem {
-        t if t.is_string() => Some(ScalarType::TextArray),
-        ScalarType::PgChar => Some(ScalarType::TextArray),
-        ScalarType::Int16 => Some(ScalarType::Int16Array),
-        ScalarType::Oid => Some(ScalarType::OidArray),
-        ScalarType::Bool => Some(ScalarType::BoolArray),
-        ScalarType::Int32 => Some(ScalarType::Int32Array),
-        ScalarType::Int64 => Some(ScalarType::Int64Array),
-        _ => None,
     }
 }
 
@@ -576,7 +599,9 @@ impl AggregateFunc {
             .nullable(true),
             AggregateFunc::Min | AggregateFunc::Max => input.scalar_type.nullable(true),
             AggregateFunc::BoolAnd | AggregateFunc::BoolOr => Bool.nullable(true),
-            AggregateFunc::ArrayAgg => array_type_of(&input.scalar_type)
+            AggregateFunc::ArrayAgg => input
+                .scalar_type
+                .array_type()
                 .unwrap_or(TextArray)
                 .nullable(true),
             AggregateFunc::StringAgg { .. } => Text.nullable(true),

@@ -58,6 +58,22 @@ pub fn fold_scalar(expr: &mut MirScalarExpr, input_typ: &[eddy_repr::ColumnType]
             *expr = inner;
         }
     }
+    // A field of a record built right there is the value put in it.
+    if let MirScalarExpr::CallUnary {
+        func: crate::func::UnaryFunc::RecordField { index, .. },
+        expr: inner,
+    } = expr
+    {
+        if let MirScalarExpr::CallVariadic {
+            func: crate::func::VariadicFunc::RecordCreate,
+            exprs,
+        } = inner.as_mut()
+        {
+            if *index < exprs.len() {
+                *expr = exprs.swap_remove(*index);
+            }
+        }
+    }
     match expr {
         MirScalarExpr::Column(_) | MirScalarExpr::Literal(..) => return,
         MirScalarExpr::CallUnary { expr: e, .. } => fold_scalar(e, input_typ),

@@ -66,6 +66,9 @@ pub enum TableFunc {
     /// `regexp_matches(text, pattern [, flags])`: the captured groups of the first
     /// match, or of every match with flag `g`, as `text[]`.
     RegexpMatches,
+    /// `information_schema._pg_expandarray(array)`, which drivers' catalog queries
+    /// call: each element `x` of an array of `elem`s with its 1-based position `n`.
+    ExpandArray(ScalarType),
 }
 
 /// One call of a set-returning function on scalar arguments over the input row.
@@ -89,6 +92,7 @@ impl TableFunc {
             TableFunc::JsonbArrayElements { as_text: true } => "jsonb_array_elements_text",
             TableFunc::JsonbObjectKeys => "jsonb_object_keys",
             TableFunc::RegexpMatches => "regexp_matches",
+            TableFunc::ExpandArray(_) => "_pg_expandarray",
         }
     }
 
@@ -100,6 +104,9 @@ impl TableFunc {
             TableFunc::GenerateSubscripts => ScalarType::Int32.nullable(false),
             TableFunc::RegexpSplitToTable => ScalarType::Text.nullable(false),
             TableFunc::HopWindowStarts { typ, .. } => typ.nullable(false),
+            TableFunc::ExpandArray(elem) => {
+                return vec![elem.nullable(true), ScalarType::Int32.nullable(false)]
+            }
             TableFunc::JsonbEach { as_text } => {
                 let value = if *as_text {
                     ScalarType::Text.nullable(true)
@@ -119,7 +126,7 @@ impl TableFunc {
     /// The number of columns each call appends.
     pub fn arity(&self) -> usize {
         match self {
-            TableFunc::JsonbEach { .. } => 2,
+            TableFunc::JsonbEach { .. } | TableFunc::ExpandArray(_) => 2,
             _ => 1,
         }
     }
@@ -131,6 +138,7 @@ impl TableFunc {
         match self {
             TableFunc::JsonbEach { .. } => Some(&["key", "value"]),
             TableFunc::JsonbArrayElements { .. } => Some(&["value"]),
+            TableFunc::ExpandArray(_) => Some(&["x", "n"]),
             _ => None,
         }
     }
@@ -153,6 +161,19 @@ impl TableFunc {
             TableFunc::Unnest(_) => match args {
                 [Datum::Null] => vec![],
                 [Datum::Array(elems)] => elems.clone(),
+                _ => return Err(unexpected(self, args)),
+            },
+            TableFunc::ExpandArray(_) => match args {
+                [Datum::Null] => vec![],
+                [Datum::Array(elems)] => {
+                    let n = i32::try_from(elems.len())
+                        .map_err(|_| EvalError::OutOfRange("integer".into()))?;
+                    elems
+                        .iter()
+                        .zip(1..=n)
+                        .flat_map(|(x, n)| [x.clone(), Datum::Int32(n)])
+                        .collect()
+                }
                 _ => return Err(unexpected(self, args)),
             },
             TableFunc::GenerateSubscripts => {

@@ -359,6 +359,7 @@ pub fn encode_binary(
                 .ok_or_else(|| EncodeError::mismatch(datum, typ))?;
             encode_array(elems, &elem_type, buf)?;
         }
+        (T::Record, Datum::Record(fields)) => encode_record(fields, buf)?,
         _ => return Err(EncodeError::mismatch(datum, typ)),
     }
     Ok(())
@@ -383,6 +384,22 @@ fn encode_array(
     }
     for elem in elems {
         encode_field(elem, elem_type, FieldFormat::Binary, &TimeZone::UTC, buf)?;
+    }
+    Ok(())
+}
+
+/// `record_send`: the number of fields, then each field's type OID and its value with
+/// its length (-1 for NULL). A record does not carry its fields' types, so each field
+/// is sent as the type its value naturally has ([`Datum::natural_type`]; `text` when
+/// it does not tell).
+fn encode_record(fields: &[Datum], buf: &mut BytesMut) -> Result<(), EncodeError> {
+    let count =
+        i32::try_from(fields.len()).map_err(|_| EncodeError::out_of_range(&ScalarType::Record))?;
+    buf.put_i32(count);
+    for field in fields {
+        let typ = field.natural_type().unwrap_or(ScalarType::Text);
+        buf.put_u32(typ.oid());
+        encode_field(field, &typ, FieldFormat::Binary, &TimeZone::UTC, buf)?;
     }
     Ok(())
 }
@@ -634,6 +651,12 @@ pub fn decode_binary(bytes: &[u8], typ: &ScalarType) -> Result<Datum, DecodeErro
                 .array_element()
                 .ok_or_else(|| DecodeError::binary("unsupported array type"))?;
             Datum::Array(decode_array(&mut r, &elem_type)?)
+        }
+        T::Record => {
+            return Err(DecodeError::out_of_range(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                "input of anonymous composite types is not implemented",
+            ))
         }
     };
     r.finish(datum)

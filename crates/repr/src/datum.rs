@@ -2,6 +2,7 @@
 
 use std::cmp::Ordering;
 
+use crate::ScalarType;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -118,6 +119,9 @@ pub enum Datum {
     Uuid([u8; 16]),
     /// A one-dimensional array (elements may be NULL).
     Array(Vec<Datum>),
+    /// A composite value (`record`): its fields in order (each may be NULL). The names
+    /// and types of the fields are known to the planner, not carried here.
+    Record(Vec<Datum>),
 }
 
 impl Datum {
@@ -160,8 +164,46 @@ impl Datum {
                 self.as_i64_lossless().cmp(&other.as_i64_lossless())
             }
             (Numeric(a), Numeric(b)) => a.cmp(b),
+            (Record(a), Record(b)) => a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| x.sql_cmp(y))
+                .find(|o| o.is_ne())
+                .unwrap_or_else(|| a.len().cmp(&b.len())),
             _ => self.cmp(other),
         }
+    }
+
+    /// The type a value of this variant has when nothing else says (a bound
+    /// parameter's datum, the fields of a record): `text` for strings, `numeric`
+    /// unconstrained, an array by its first non-NULL element. `None` for NULL and for
+    /// an array whose elements do not tell.
+    pub fn natural_type(&self) -> Option<ScalarType> {
+        Some(match self {
+            Datum::Null => return None,
+            Datum::String(_) => ScalarType::Text,
+            Datum::Bool(_) => ScalarType::Bool,
+            Datum::Int16(_) => ScalarType::Int16,
+            Datum::Int32(_) => ScalarType::Int32,
+            Datum::Int64(_) => ScalarType::Int64,
+            Datum::Float32(_) => ScalarType::Float32,
+            Datum::Float64(_) => ScalarType::Float64,
+            Datum::Numeric(_) => ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            },
+            Datum::Timestamp(_) => ScalarType::Timestamp,
+            Datum::TimestampTz(_) => ScalarType::TimestampTz,
+            Datum::Date(_) => ScalarType::Date,
+            Datum::Time(_) => ScalarType::Time,
+            Datum::Interval(_) => ScalarType::Interval,
+            Datum::Jsonb(_) => ScalarType::Jsonb,
+            Datum::Oid(_) => ScalarType::Oid,
+            Datum::Bytes(_) => ScalarType::Bytea,
+            Datum::Uuid(_) => ScalarType::Uuid,
+            Datum::Record(_) => ScalarType::Record,
+            Datum::Array(elems) => return elems.iter().find_map(Datum::natural_type)?.array_type(),
+        })
     }
 
     fn as_i64_lossless(&self) -> i64 {

@@ -208,6 +208,9 @@ pub const PG_TYPES: &[PgType] = &[
     base!(2206, "regtype", "regtype", 4, true, 'N', false, 2211, 'i', 'p', 0),
     array!(2210, "_regclass", "regclass[]", 2205, 'i', 0),
     array!(2211, "_regtype", "regtype[]", 2206, 'i', 0),
+    // The pseudo-type of anonymous composite values.
+    base!(2249, "record", "record", -1, false, 'P', false, 2287, 'd', 'x', 0),
+    array!(2287, "_record", "record[]", 2249, 'd', 0),
     base!(2950, "uuid", "uuid", 16, false, 'U', false, 2951, 'c', 'p', 0),
     array!(2951, "_uuid", "uuid[]", 2950, 'i', 0),
     base!(3802, "jsonb", "jsonb", -1, false, 'U', false, 3807, 'i', 'x', 0),
@@ -281,6 +284,7 @@ impl ScalarType {
             },
             2205 => RegClass,
             2206 => RegType,
+            2249 => Record,
             2950 => Uuid,
             3802 => Jsonb,
             _ => return None,

@@ -139,6 +139,7 @@ mod tag {
     pub const BYTES: u8 = 17;
     pub const UUID: u8 = 18;
     pub const ARRAY: u8 = 19;
+    pub const RECORD: u8 = 30;
 }
 
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
@@ -242,8 +243,11 @@ fn encode(buf: &mut Vec<u8>, datum: &Datum) {
             buf.push(tag::UUID);
             buf.extend_from_slice(u);
         }
-        Datum::Array(elems) => {
-            buf.push(tag::ARRAY);
+        Datum::Array(elems) | Datum::Record(elems) => {
+            buf.push(match datum {
+                Datum::Array(_) => tag::ARRAY,
+                _ => tag::RECORD,
+            });
             put_varint(buf, elems.len() as u64);
             for e in elems {
                 encode(buf, e);
@@ -345,6 +349,10 @@ impl<'a> Decoder<'a> {
             tag::ARRAY => {
                 let n = self.varint() as usize;
                 Datum::Array((0..n).map(|_| self.datum()).collect())
+            }
+            tag::RECORD => {
+                let n = self.varint() as usize;
+                Datum::Record((0..n).map(|_| self.datum()).collect())
             }
             t => panic!("corrupt row: unknown tag {t}"),
         }
@@ -479,6 +487,11 @@ mod tests {
             Datum::Jsonb("{\"a\": 1}".into()),
             Datum::Oid(4_000_000_000),
             Datum::Array(vec![Datum::String("x".into()), Datum::Null]),
+            Datum::Record(vec![
+                Datum::Int16(3),
+                Datum::Null,
+                Datum::String("a b".into()),
+            ]),
         ];
         let row = Row::pack(&datums);
         assert_eq!(row.unpack(), datums);

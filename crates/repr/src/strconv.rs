@@ -217,7 +217,42 @@ fn write_datum(out: &mut String, d: &Datum, zone: &TimeZone) {
             }
             out.push('}');
         }
+        Datum::Record(fields) => {
+            out.push('(');
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                if !f.is_null() {
+                    let mut s = String::new();
+                    write_datum(&mut s, f, zone);
+                    write_record_field(out, &s);
+                }
+            }
+            out.push(')');
+        }
     }
+}
+
+/// Writes one field of a record, quoted when Postgres' `record_out` would quote it
+/// (quotes and backslashes inside are doubled).
+fn write_record_field(out: &mut String, s: &str) {
+    let needs_quotes = s.is_empty()
+        || s.chars().any(|c| {
+            matches!(c, '"' | '\\' | '(' | ')' | ',') || c.is_ascii_whitespace() || c == '\x0b'
+        });
+    if !needs_quotes {
+        out.push_str(s);
+        return;
+    }
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('"');
 }
 
 /// Writes one array element, quoted when Postgres' `array_out` would quote it.
@@ -380,6 +415,10 @@ pub fn parse_datum_in(s: &str, typ: &ScalarType, zone: &TimeZone) -> Result<Datu
             .map(|part| parse_datum_in(part, &ScalarType::Int16, zone))
             .collect::<Result<Vec<_>, _>>()
             .map(Datum::Array),
+        ScalarType::Record => Err(ParseError::new(
+            ParseErrorKind::FeatureNotSupported,
+            "input of anonymous composite types is not implemented",
+        )),
     }
 }
 

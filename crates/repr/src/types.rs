@@ -57,6 +57,9 @@ pub enum ScalarType {
     PgChar,
     Bytea,
     Uuid,
+    /// `record`: a composite value (`Datum::Record`). The type carries no field names
+    /// or types; the planner knows them where a query names a field.
+    Record,
 }
 
 impl ScalarType {
@@ -71,6 +74,21 @@ impl ScalarType {
             ScalarType::Int64Array => ScalarType::Int64,
             _ => return None,
         })
+    }
+
+    /// The array type whose elements have this type, if Eddy has one (string types
+    /// share `text[]`).
+    pub fn array_type(&self) -> Option<ScalarType> {
+        match self {
+            t if t.is_string() => Some(ScalarType::TextArray),
+            ScalarType::PgChar => Some(ScalarType::TextArray),
+            ScalarType::Int16 => Some(ScalarType::Int16Array),
+            ScalarType::Oid => Some(ScalarType::OidArray),
+            ScalarType::Bool => Some(ScalarType::BoolArray),
+            ScalarType::Int32 => Some(ScalarType::Int32Array),
+            ScalarType::Int64 => Some(ScalarType::Int64Array),
+            _ => None,
+        }
     }
 
     pub fn is_array(&self) -> bool {
@@ -110,6 +128,7 @@ impl ScalarType {
             ScalarType::Numeric { .. } => 1700,
             ScalarType::RegClass => 2205,
             ScalarType::RegType => 2206,
+            ScalarType::Record => 2249,
             ScalarType::Uuid => 2950,
         }
     }

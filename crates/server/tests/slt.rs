@@ -299,7 +299,8 @@ slt_files!(
     sessions,
     create_table_as,
     unique,
-    alter_table
+    alter_table,
+    composite
 );
 
 #[test]

@@ -14,7 +14,7 @@
 
 use std::fmt;
 
-use eddy_repr::{ColumnType, RelationDesc, SqlError, SqlState};
+use eddy_repr::{ColumnType, RelationDesc, SqlError};
 use sqlparser::ast::{Ident, ObjectName, Query};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
@@ -143,14 +143,7 @@ pub(crate) fn plan_create_table_as(
     for (name, column) in names.iter_mut().zip(&create.columns) {
         *name = normalize_ident(column);
     }
-    for (i, n) in names.iter().enumerate() {
-        if names[..i].contains(n) {
-            return Err(SqlError::new(
-                SqlState::DUPLICATE_COLUMN,
-                format!("column \"{n}\" specified more than once"),
-            ));
-        }
-    }
+    crate::statement::check_stored_columns(&names, &expr.typ())?;
     // Postgres keeps no NOT NULL from the query.
     let types: Vec<ColumnType> = expr
         .typ()

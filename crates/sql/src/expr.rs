@@ -27,7 +27,8 @@ use crate::context::{CExpr, StatementContext, Typed};
 use crate::func;
 use crate::introspect;
 use crate::names::normalize_ident;
-use crate::scope::Scope;
+use crate::rows;
+use crate::scope::{RecordFields, Scope};
 use crate::subquery;
 use crate::types::{self, CastContext};
 use eddy_repr::{SqlError, SqlState};
@@ -44,6 +45,15 @@ pub struct Grouping<'a> {
     pub aggregates: Vec<(Expr, Typed)>,
     /// The column types of the grouped relation.
     pub grouped_typ: Vec<ColumnType>,
+}
+
+/// A set-returning function call of a select list: the call as written, its value
+/// over the relation its `FlatMap` extended (a record of its columns when it has
+/// several), and the names and types of those columns when it does.
+pub struct TableCallValue {
+    pub call: Expr,
+    pub value: Typed,
+    pub fields: Option<RecordFields>,
 }
 
 /// Where an expression is planned.
@@ -65,10 +75,9 @@ pub struct ExprContext<'a> {
     /// rows that reach it), over `rel`; subqueries are computed for those rows only,
     /// so a branch that is not taken raises no error. `None` for every row.
     pub guard: Option<MirScalarExpr>,
-    /// In a select list: each set-returning function call (as written) and the column
-    /// of its values, which a `FlatMap` has appended to the relation. `None` where such
-    /// calls are not allowed.
-    pub table_calls: Option<&'a [(Expr, Typed)]>,
+    /// In a select list: each set-returning function call and its values, which a
+    /// `FlatMap` has appended to the relation. `None` where such calls are not allowed.
+    pub table_calls: Option<&'a [TableCallValue]>,
     /// In a select list and ORDER BY: each window function call (as written) and its
     /// value over the relation the windows extended (see `window_functions.rs`).
     /// `None` where window functions are not allowed.
@@ -229,9 +238,9 @@ pub fn plan_expr(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
         if func::is_table_function_call(f) {
             return match ecx
                 .table_calls
-                .and_then(|c| c.iter().find(|(e, _)| e == expr))
+                .and_then(|c| c.iter().find(|c| c.call == *expr))
             {
-                Some((_, typed)) => Ok(typed.clone().into()),
+                Some(c) => Ok(c.value.clone().into()),
                 None => Err(SqlError::new(
                     SqlState::FEATURE_NOT_SUPPORTED,
                     format!("set-returning functions are not allowed in {}", ecx.clause),
@@ -374,6 +383,11 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
         }
         Expr::Interval(interval) => plan_interval_literal(scx, interval),
         Expr::Nested(inner) => plan_expr(ecx, inner),
+        Expr::IsNull(e) | Expr::IsNotNull(e) if rows::row_constructor(e).is_some() => {
+            let fields = rows::row_constructor(e).unwrap_or_default();
+            let negated = matches!(expr, Expr::IsNotNull(_));
+            Ok(rows::plan_row_is_null(ecx, &fields, negated)?.into())
+        }
         Expr::IsNull(e) => Ok(plan_typed(ecx, e)?.unary(UnaryFunc::IsNull).into()),
         Expr::IsNotNull(e) => Ok(plan_typed(ecx, e)?
             .unary(UnaryFunc::IsNull)
@@ -385,6 +399,16 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
         Expr::IsNotFalse(e) => Ok(plan_is(ecx, e, UnaryFunc::IsFalse, true)?.into()),
         Expr::IsUnknown(e) => Ok(plan_is(ecx, e, UnaryFunc::IsNull, false)?.into()),
         Expr::IsNotUnknown(e) => Ok(plan_is(ecx, e, UnaryFunc::IsNull, true)?.into()),
+        Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b)
+            if rows::row_constructor(a).is_some() && rows::row_constructor(b).is_some() =>
+        {
+            let (a, b) = (
+                rows::row_constructor(a).unwrap_or_default(),
+                rows::row_constructor(b).unwrap_or_default(),
+            );
+            let negated = matches!(expr, Expr::IsNotDistinctFrom(..));
+            Ok(rows::plan_row_distinct(ecx, &a, &b, negated)?.into())
+        }
         Expr::IsDistinctFrom(a, b) => {
             let (a, b) = plan_comparison_operands(ecx, a, b, "IS DISTINCT FROM")?;
             Ok(a.binary(b, BinaryFunc::IsDistinctFrom).into())
@@ -405,11 +429,26 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
             } else {
                 (BinaryFunc::Eq, "=")
             };
-            let target = plan_expr(ecx, expr)?;
             let mut terms = vec![];
-            for item in list {
-                let item = plan_expr(ecx, item)?;
-                terms.push(compare(scx, func.clone(), opname, target.clone(), item)?);
+            if let Some(target) = rows::row_constructor(expr) {
+                let op = if *negated {
+                    BinaryOperator::NotEq
+                } else {
+                    BinaryOperator::Eq
+                };
+                for item in list {
+                    let item = rows::row_constructor(item).ok_or_else(|| {
+                        SqlError::unsupported("IN with a row on the left and a list item that is not a row constructor")
+                    })?;
+                    let term = rows::plan_row_comparison(ecx, &target, &op, &item)?;
+                    terms.push(term.expect("= and <> are comparisons"));
+                }
+            } else {
+                let target = plan_expr(ecx, expr)?;
+                for item in list {
+                    let item = plan_expr(ecx, item)?;
+                    terms.push(compare(scx, func.clone(), opname, target.clone(), item)?);
+                }
             }
             Ok(variadic_bool(
                 if *negated {
@@ -595,10 +634,13 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
             else_result,
             ..
         } => plan_case(ecx, operand.as_deref(), conditions, else_result.as_deref()),
+        Expr::Function(_) if rows::row_constructor(expr).is_some() => {
+            rows::plan_row(ecx, &rows::row_constructor(expr).unwrap_or_default())
+        }
         Expr::Function(f) => func::plan_function(ecx, f),
         Expr::Exists { subquery, negated } => subquery::plan_exists(ecx, subquery, *negated),
         Expr::Subquery(query) => subquery::plan_scalar(ecx, query),
-        Expr::Tuple(_) => Err(SqlError::unsupported_plural("row constructors")),
+        Expr::Tuple(fields) => rows::plan_row(ecx, &fields.iter().collect::<Vec<_>>()),
         Expr::Array(array) => plan_array(ecx, &array.elem),
         Expr::AnyOp {
             left,
@@ -619,9 +661,7 @@ fn plan_expr_inner(ecx: &ExprContext, expr: &Expr) -> Result<CExpr, SqlError> {
             check_collation(collation)?;
             plan_expr(ecx, expr)
         }
-        Expr::CompoundFieldAccess { root, access_chain } => {
-            plan_subscripts(ecx, root, access_chain)
-        }
+        Expr::CompoundFieldAccess { root, access_chain } => plan_access(ecx, root, access_chain),
         Expr::JsonAccess { .. } => Err(SqlError::unsupported_plural("field access")),
         Expr::Wildcard(_) | Expr::QualifiedWildcard(..) => {
             Err(SqlError::syntax("syntax error at or near \"*\""))
@@ -990,6 +1030,12 @@ fn plan_binary_op(
             Ok(Typed::variadic(func, terms).into())
         }
         _ => {
+            if let (Some(l), Some(r)) = (rows::row_constructor(left), rows::row_constructor(right))
+            {
+                if let Some(planned) = rows::plan_row_comparison(ecx, &l, op, &r)? {
+                    return Ok(planned.into());
+                }
+            }
             let l = plan_expr(ecx, left)?;
             let r = plan_expr(ecx, right)?;
             plan_binary(scx, op, l, r)
@@ -1056,9 +1102,51 @@ pub fn plan_binary(
         Op::Question => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbExists, "?")?,
         Op::QuestionPipe => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbExistsAny, "?|")?,
         Op::QuestionAnd => plan_jsonb_op(scx, l, r, BinaryFunc::JsonbExistsAll, "?&")?,
+        Op::BitwiseAnd => plan_bitwise(scx, BinaryFunc::BitAnd, "&", l, r)?,
+        Op::BitwiseOr => plan_bitwise(scx, BinaryFunc::BitOr, "|", l, r)?,
+        Op::PGBitwiseXor => plan_bitwise(scx, BinaryFunc::BitXor, "#", l, r)?,
+        Op::PGBitwiseShiftLeft => plan_bitwise(scx, BinaryFunc::ShiftLeft, "<<", l, r)?,
+        Op::PGBitwiseShiftRight => plan_bitwise(scx, BinaryFunc::ShiftRight, ">>", l, r)?,
         other => return Err(SqlError::unsupported(format!("operator {other}"))),
     };
     Ok(planned.into())
+}
+
+/// `&`, `|`, `#` on integers (of their common type), `<<` and `>>` of an integer by
+/// an `integer` count.
+fn plan_bitwise(
+    scx: &StatementContext,
+    func: BinaryFunc,
+    opname: &str,
+    l: CExpr,
+    r: CExpr,
+) -> Result<Typed, SqlError> {
+    use ScalarType::*;
+    let is_shift = matches!(func, BinaryFunc::ShiftLeft | BinaryFunc::ShiftRight);
+    let partner = |known: Option<ScalarType>| match known {
+        Some(t) if !is_shift => t,
+        _ => Int32,
+    };
+    let (lt, rt) = (l.scalar_type(), r.scalar_type());
+    let l = scx.resolve_unknown(l, partner(rt), CastKind::Explicit)?;
+    let r = scx.resolve_unknown(r, partner(lt), CastKind::Explicit)?;
+    let (lt, rt) = (l.scalar_type(), r.scalar_type());
+    let is_int = |t: &ScalarType| matches!(t, Int16 | Int32 | Int64);
+    let no_operator = || {
+        SqlError::operator_does_not_exist(format!("{} {opname} {}", lt.sql_name(), rt.sql_name()))
+    };
+    if !is_int(&lt) || !is_int(&rt) {
+        return Err(no_operator());
+    }
+    let cast = |t: Typed, to: ScalarType| scx.cast(t, to, CastKind::Explicit);
+    if is_shift {
+        if rt == Int64 {
+            return Err(no_operator());
+        }
+        return Ok(l.binary(cast(r, Int32), func));
+    }
+    let common = types::common_type(&lt, &rt).ok_or_else(no_operator)?;
+    Ok(cast(l, common).binary(cast(r, common), func))
 }
 
 fn regex(case_insensitive: bool) -> BinaryFunc {
@@ -1479,6 +1567,19 @@ fn plan_unary_op(ecx: &ExprContext, op: &UnaryOperator, expr: &Expr) -> Result<C
             let arg = plan_expr(ecx, expr)?;
             Ok(func::plan_call(scx, "abs", vec![arg])?.into())
         }
+        UnaryOperator::PGBitwiseNot => {
+            let arg =
+                scx.resolve_unknown(plan_expr(ecx, expr)?, ScalarType::Int32, CastKind::Explicit)?;
+            match arg.scalar_type() {
+                ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64 => {
+                    Ok(arg.unary(UnaryFunc::BitNot).into())
+                }
+                other => Err(SqlError::operator_does_not_exist(format!(
+                    "~ {}",
+                    other.sql_name()
+                ))),
+            }
+        }
         other => Err(SqlError::unsupported(format!("operator {other}"))),
     }
 }
@@ -1749,7 +1850,7 @@ fn plan_array(ecx: &ExprContext, elems: &[Expr]) -> Result<CExpr, SqlError> {
         t if t.is_string() || t == ScalarType::PgChar => ScalarType::Text,
         t => t,
     };
-    if eddy_expr::func::array_type_of(&elem_type).is_none() {
+    if elem_type.array_type().is_none() {
         return Err(SqlError::unsupported(format!(
             "arrays of type {}",
             elem_type.sql_name()
@@ -1790,7 +1891,7 @@ fn plan_any_all(
         unknown => {
             // An array literal takes the array type of the other side.
             let elem = x.scalar_type().unwrap_or(ScalarType::Text);
-            let typ = eddy_expr::func::array_type_of(&elem).ok_or_else(|| {
+            let typ = elem.array_type().ok_or_else(|| {
                 SqlError::operator_does_not_exist(format!("{} = unknown", elem.sql_name()))
             })?;
             scx.resolve_unknown(unknown, typ, CastKind::Explicit)?
@@ -1816,8 +1917,8 @@ fn plan_any_all(
         CExpr::Typed(t) => match types::common_type(&t.scalar_type(), &elem) {
             Some(common) if common == elem => (scx.cast(t, elem, CastKind::Explicit), array),
             // `int = ANY(smallint[])`: the array widens to the common type.
-            Some(common) if eddy_expr::func::array_type_of(&common).is_some() => {
-                let widened = eddy_expr::func::array_type_of(&common).expect("checked");
+            Some(common) if common.array_type().is_some() => {
+                let widened = common.array_type().expect("checked");
                 (
                     scx.cast(t, common, CastKind::Explicit),
                     array.cast(widened, CastKind::Explicit),
@@ -1845,12 +1946,9 @@ fn plan_any_all(
     .into())
 }
 
-/// `array[i]`: one subscript of a one-dimensional array.
-fn plan_subscripts(
-    ecx: &ExprContext,
-    root: &Expr,
-    chain: &[AccessExpr],
-) -> Result<CExpr, SqlError> {
+/// A chain of field accesses and subscripts: `(record).field` on a record whose fields
+/// the planner knows, `array[i]` and `array[i:j]` on a one-dimensional array.
+fn plan_access(ecx: &ExprContext, root: &Expr, chain: &[AccessExpr]) -> Result<CExpr, SqlError> {
     // `t.col[i]`: the dots name a column (`root` is its table).
     let (root, chain) = match (root, chain) {
         (Expr::Identifier(table), [AccessExpr::Dot(Expr::Identifier(column)), rest @ ..]) => (
@@ -1859,45 +1957,150 @@ fn plan_subscripts(
         ),
         _ => (root.clone(), chain),
     };
-    let [AccessExpr::Subscript(Subscript::Index { index })] = chain else {
-        return Err(SqlError::unsupported_plural(
-            "field access, slices and multi-dimensional subscripts",
+    let mut value = plan_typed(ecx, &root)?;
+    let mut fields = record_fields(ecx, &root);
+    let mut subscripted = false;
+    for access in chain {
+        match access {
+            AccessExpr::Dot(Expr::Identifier(name)) => {
+                value = plan_field(value, fields.as_deref(), &normalize_ident(name))?;
+                subscripted = false;
+            }
+            AccessExpr::Dot(other) => {
+                return Err(SqlError::unsupported(format!("field selection .{other}")))
+            }
+            AccessExpr::Subscript(_) if subscripted => {
+                return Err(SqlError::unsupported_plural("multi-dimensional subscripts"))
+            }
+            AccessExpr::Subscript(subscript) => {
+                value = plan_subscript(ecx, value, subscript)?;
+                subscripted = true;
+            }
+        }
+        fields = None;
+    }
+    Ok(value.into())
+}
+
+/// The fields of the record `e` is, when the planner knows them: a select list's
+/// set-returning function with several columns, or a column of a subquery that is one.
+pub(crate) fn record_fields(ecx: &ExprContext, e: &Expr) -> Option<RecordFields> {
+    let column_fields = |idents: &[Ident]| {
+        let pos = resolve_column(ecx.scope, idents).ok()?;
+        ecx.scope.items[pos].fields.clone()
+    };
+    match e {
+        Expr::Nested(inner) => record_fields(ecx, inner),
+        Expr::Function(_) => ecx
+            .table_calls?
+            .iter()
+            .find(|c| c.call == *e)?
+            .fields
+            .clone(),
+        Expr::Identifier(ident) => column_fields(std::slice::from_ref(ident)),
+        Expr::CompoundIdentifier(idents) => column_fields(idents),
+        _ => None,
+    }
+}
+
+/// `(value).name`: the field of a record (whose fields are `fields`, when known).
+fn plan_field(
+    value: Typed,
+    fields: Option<&[(String, ColumnType)]>,
+    name: &str,
+) -> Result<Typed, SqlError> {
+    if value.scalar_type() != ScalarType::Record {
+        return Err(SqlError::new(
+            SqlState::WRONG_OBJECT_TYPE,
+            format!(
+                "column notation .{name} applied to type {}, which is not a composite type",
+                value.scalar_type().sql_name()
+            ),
+        ));
+    }
+    let Some((index, (_, typ))) = fields
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .find(|(_, (field, _))| field == name)
+    else {
+        return Err(SqlError::new(
+            SqlState::UNDEFINED_COLUMN,
+            format!("could not identify column \"{name}\" in record data type"),
         ));
     };
-    let array = plan_typed(ecx, &root)?;
+    Ok(value.unary(UnaryFunc::RecordField {
+        index,
+        typ: typ.scalar_type,
+    }))
+}
+
+/// `array[i]` or `array[i:j]` (either bound may be left out) on a one-dimensional
+/// array.
+fn plan_subscript(
+    ecx: &ExprContext,
+    array: Typed,
+    subscript: &Subscript,
+) -> Result<Typed, SqlError> {
     if array.scalar_type().array_element().is_none() {
         return Err(SqlError::datatype_mismatch(format!(
             "cannot subscript type {} because it does not support subscripting",
             array.scalar_type().sql_name()
         )));
     }
-    let index = match plan_expr(ecx, index)? {
+    // An int2vector counts from 0, as Postgres' catalogs do (`indkey[0]`).
+    let zero_based = array.scalar_type() == ScalarType::Int2Vector;
+    let position = |e: &Expr| -> Result<Typed, SqlError> {
+        let index = subscript_integer(ecx, e)?;
+        Ok(if zero_based {
+            let one = Typed::literal(Datum::Int64(1), ScalarType::Int64);
+            index
+                .cast(ScalarType::Int64, CastKind::Explicit)
+                .binary(one, BinaryFunc::Add)
+        } else {
+            index
+        })
+    };
+    match subscript {
+        Subscript::Index { index } => Ok(array.binary(position(index)?, BinaryFunc::ArrayIndex)),
+        Subscript::Slice {
+            lower_bound,
+            upper_bound,
+            stride: None,
+        } => {
+            let mut args = vec![array];
+            for bound in [lower_bound, upper_bound].into_iter().flatten() {
+                args.push(position(bound)?);
+            }
+            Ok(Typed::variadic(
+                VariadicFunc::ArraySlice {
+                    lower: lower_bound.is_some(),
+                    upper: upper_bound.is_some(),
+                },
+                args,
+            ))
+        }
+        Subscript::Slice { .. } => Err(SqlError::unsupported_plural("array slices with a stride")),
+    }
+}
+
+/// An array subscript: an integer (an unknown literal is read as one).
+fn subscript_integer(ecx: &ExprContext, e: &Expr) -> Result<Typed, SqlError> {
+    match plan_expr(ecx, e)? {
         CExpr::Typed(t)
             if matches!(
                 t.scalar_type(),
                 ScalarType::Int16 | ScalarType::Int32 | ScalarType::Int64
             ) =>
         {
-            t
+            Ok(t)
         }
-        CExpr::Typed(t) => {
-            return Err(SqlError::datatype_mismatch(format!(
-                "array subscript must have type integer, not type {}",
-                t.scalar_type().sql_name()
-            )))
-        }
+        CExpr::Typed(t) => Err(SqlError::datatype_mismatch(format!(
+            "array subscript must have type integer, not type {}",
+            t.scalar_type().sql_name()
+        ))),
         unknown => ecx
             .scx
-            .resolve_unknown(unknown, ScalarType::Int32, CastKind::Explicit)?,
-    };
-    // An int2vector counts from 0, as Postgres' catalogs do (`indkey[0]`).
-    let index = if array.scalar_type() == ScalarType::Int2Vector {
-        let one = Typed::literal(Datum::Int64(1), ScalarType::Int64);
-        index
-            .cast(ScalarType::Int64, CastKind::Explicit)
-            .binary(one, BinaryFunc::Add)
-    } else {
-        index
-    };
-    Ok(array.binary(index, BinaryFunc::ArrayIndex).into())
+            .resolve_unknown(unknown, ScalarType::Int32, CastKind::Explicit),
+    }
 }

@@ -104,6 +104,7 @@ pub const TABLE_FUNCTIONS: &[&str] = &[
     "jsonb_array_elements_text",
     "jsonb_object_keys",
     "regexp_matches",
+    "_pg_expandarray",
 ];
 
 /// Whether a call is of a set-returning function.
@@ -186,6 +187,21 @@ pub fn plan_table_call(
             TableCall {
                 func: TableFunc::GenerateSeries(typ),
                 exprs,
+            }
+        }
+        "_pg_expandarray" => {
+            let [CExpr::Typed(array)] = <[CExpr; 1]>::try_from(args)
+                .map_err(|_| SqlError::function_does_not_exist(&sig))?
+            else {
+                return Err(SqlError::function_does_not_exist(&sig));
+            };
+            let elem = array
+                .scalar_type()
+                .array_element()
+                .ok_or_else(|| SqlError::function_does_not_exist(&sig))?;
+            TableCall {
+                func: TableFunc::ExpandArray(elem),
+                exprs: vec![array.expr],
             }
         }
         "unnest" | "generate_subscripts" => {
@@ -309,6 +325,10 @@ pub fn function_name(f: &Function) -> Result<String, SqlError> {
     match parts.as_slice() {
         [name] => Ok(name.clone()),
         [schema, name] if schema == "pg_catalog" => Ok(name.clone()),
+        // The one function of information_schema that drivers call.
+        [schema, name] if schema == "information_schema" && name == "_pg_expandarray" => {
+            Ok(name.clone())
+        }
         _ => Err(SqlError::function_does_not_exist(format!("{}()", f.name))),
     }
 }
@@ -1538,7 +1558,7 @@ fn plan_collecting_aggregate(
         }
         ("array_agg", 1) => {
             let value = scx.finalize(args.next().expect("one argument"));
-            if eddy_expr::func::array_type_of(&value.scalar_type()).is_none() {
+            if value.scalar_type().array_type().is_none() {
                 return Err(SqlError::unsupported(format!(
                     "array_agg of type {}",
                     value.scalar_type().sql_name()

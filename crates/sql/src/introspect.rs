@@ -214,7 +214,7 @@ pub fn plan_catalog_function(
             let oid = oid_arg(ecx, next(), &sig)?;
             let definition = plan_catalog_lookup(
                 ecx,
-                oid,
+                oid.clone(),
                 index_definitions(ecx)?,
                 Typed::null(ScalarType::Text),
             )?;
@@ -249,10 +249,17 @@ pub fn plan_catalog_function(
                     },
                     ScalarType::Text.nullable(true),
                 );
-                let unsupported = eddy_expr::EvalError::FeatureNotSupported {
-                    message: "pg_get_indexdef of one index column is not supported yet".into(),
-                    detail: None,
-                };
+                // Eddy's index keys are plain columns: key column `k` is its name.
+                let key = Typed::variadic(
+                    VariadicFunc::RecordCreate,
+                    vec![oid.clone(), column.clone()],
+                );
+                let key_column = plan_catalog_lookup(
+                    ecx,
+                    key,
+                    index_key_columns(ecx)?,
+                    Typed::null(ScalarType::Text),
+                )?;
                 let whole = column.expr.call_binary(
                     MirScalarExpr::literal(Datum::Int32(0), ScalarType::Int32.nullable(false)),
                     BinaryFunc::Eq,
@@ -261,10 +268,7 @@ pub fn plan_catalog_function(
                     MirScalarExpr::If {
                         cond: Box::new(whole),
                         then: Box::new(definition.expr),
-                        els: Box::new(MirScalarExpr::Literal(
-                            Err(unsupported),
-                            ScalarType::Text.nullable(true),
-                        )),
+                        els: Box::new(key_column.expr),
                     },
                     ScalarType::Text.nullable(true),
                 )
@@ -325,6 +329,52 @@ fn index_definitions(ecx: &ExprContext) -> Result<MirRelationExpr, SqlError> {
         equivalences: vec![vec![MirScalarExpr::Column(1), MirScalarExpr::Column(2)]],
     }
     .project(vec![0, 3]))
+}
+
+/// `((index oid, k), name)` for key column `k` (from 1) of every index: the column's
+/// name, quoted where an identifier needs it, as `pg_get_indexdef(index, k, ...)`
+/// prints it.
+fn index_key_columns(ecx: &ExprContext) -> Result<MirRelationExpr, SqlError> {
+    let (index, index_item) = catalog_relation(ecx, "pg_index")?;
+    let (attribute, attribute_item) = catalog_relation(ecx, "pg_attribute")?;
+    // (indexrelid, indrelid, attnum, k)
+    let keys = MirRelationExpr::FlatMap {
+        input: Box::new(index.project(vec![
+            catalog_column(&index_item, "indexrelid")?,
+            catalog_column(&index_item, "indrelid")?,
+            catalog_column(&index_item, "indkey")?,
+        ])),
+        calls: vec![eddy_expr::TableCall {
+            func: eddy_expr::TableFunc::ExpandArray(ScalarType::Int16),
+            exprs: vec![MirScalarExpr::Column(2)],
+        }],
+    }
+    .project(vec![0, 1, 3, 4]);
+    // (attrelid, attnum, attname)
+    let attributes = attribute.project(vec![
+        catalog_column(&attribute_item, "attrelid")?,
+        catalog_column(&attribute_item, "attnum")?,
+        catalog_column(&attribute_item, "attname")?,
+    ]);
+    let key = MirScalarExpr::CallVariadic {
+        func: VariadicFunc::RecordCreate,
+        exprs: vec![MirScalarExpr::Column(0), MirScalarExpr::Column(3)],
+    };
+    let name = MirScalarExpr::Column(6)
+        .call_unary(UnaryFunc::Cast {
+            to: ScalarType::Text,
+            kind: CastKind::Explicit,
+        })
+        .call_unary(UnaryFunc::QuoteIdent);
+    Ok(MirRelationExpr::Join {
+        inputs: vec![keys, attributes],
+        equivalences: vec![
+            vec![MirScalarExpr::Column(1), MirScalarExpr::Column(4)],
+            vec![MirScalarExpr::Column(2), MirScalarExpr::Column(5)],
+        ],
+    }
+    .map(vec![key, name])
+    .project(vec![7, 8]))
 }
 
 /// `(constraint oid, definition)` of every constraint. Eddy's constraints are PRIMARY

@@ -46,6 +46,7 @@ mod pg_source;
 mod plan;
 mod query;
 mod recursive;
+mod rows;
 mod scope;
 mod sequences;
 mod sink;

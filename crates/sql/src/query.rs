@@ -34,11 +34,11 @@ use sqlparser::ast::{
 
 use crate::catalog::ItemKind;
 use crate::context::{CExpr, CteDef, StatementContext, Typed};
-use crate::expr::{self, ExprContext, Grouping};
+use crate::expr::{self, ExprContext, Grouping, TableCallValue};
 use crate::func;
 use crate::lateral;
 use crate::names::{item_name, normalize_ident, object_name_parts};
-use crate::scope::{Scope, ScopeItem, TableRef};
+use crate::scope::{RecordFields, Scope, ScopeItem, TableRef};
 use crate::subquery::{OuterRelation, Prefix};
 use crate::temporal;
 use crate::types;
@@ -59,6 +59,9 @@ pub struct PlannedQuery {
     /// Which visible columns are unknown-typed literals (typed `text` for now), so a
     /// UNION or INSERT can still read them as another type.
     pub unknown: Vec<bool>,
+    /// The fields of each visible column that is a record whose fields are known (see
+    /// [`ScopeItem::fields`](crate::scope::ScopeItem)); empty when none is.
+    pub fields: Vec<Option<RecordFields>>,
     pub order_by: Vec<ColumnOrder>,
     pub limit: Option<usize>,
     pub offset: usize,
@@ -217,6 +220,7 @@ fn plan_query_with_ctes(
                 prefix: n,
                 names: planned.names,
                 unknown: planned.unknown,
+                fields: planned.fields,
                 order_by: planned.order_by,
                 limit,
                 offset,
@@ -236,6 +240,7 @@ fn plan_query_with_ctes(
                 prefix: n,
                 names,
                 unknown,
+                fields: vec![],
                 order_by,
                 limit,
                 offset,
@@ -763,6 +768,7 @@ struct PlannedSelect {
     expr: MirRelationExpr,
     names: Vec<String>,
     unknown: Vec<bool>,
+    fields: Vec<Option<RecordFields>>,
     order_by: Vec<ColumnOrder>,
 }
 
@@ -771,6 +777,8 @@ struct Output {
     expr: MirScalarExpr,
     name: String,
     unknown: bool,
+    /// The record's fields, when the output is a record whose fields are known.
+    fields: Option<RecordFields>,
 }
 
 fn check_select_supported(select: &Select) -> Result<(), SqlError> {
@@ -836,12 +844,13 @@ fn collect_aggregates<'e>(
 
 /// Plans the set-returning function calls in `exprs` (each once, in order of
 /// appearance) as one `FlatMap` over `rel`, running in lockstep; returns each call and
-/// the column of its values.
+/// its values: its column, or a record of its columns when it has several
+/// (`jsonb_each`), whose fields `(call).key` reads.
 fn plan_select_table_calls<'e>(
     ecx: &ExprContext,
     rel: &mut MirRelationExpr,
     exprs: impl IntoIterator<Item = &'e Expr>,
-) -> Result<Vec<(Expr, Typed)>, SqlError> {
+) -> Result<Vec<TableCallValue>, SqlError> {
     let mut found: Vec<Expr> = vec![];
     for e in exprs {
         let _ = expr::visit_query_level(e, |sub| {
@@ -856,7 +865,6 @@ fn plan_select_table_calls<'e>(
     if found.is_empty() {
         return Ok(vec![]);
     }
-    let base = rel.arity();
     let mut calls = vec![];
     for e in &found {
         let Expr::Function(f) = e else {
@@ -864,30 +872,64 @@ fn plan_select_table_calls<'e>(
         };
         let args = func::plan_table_call_args(ecx, f)?;
         let name = func::function_name(f)?;
-        let call = func::plan_table_call(ecx.scx, &name, args)?;
-        if call.func.arity() != 1 {
-            return Err(SqlError::unsupported_plural(format!(
-                "records from {name} in a select list"
-            ))
-            .with_hint(format!(
-                "call it in FROM, as in SELECT e.key, e.value FROM t, {name}(t.j) AS e"
-            )));
-        }
-        calls.push(call);
+        calls.push(func::plan_table_call(ecx.scx, &name, args)?);
+    }
+    let mut column = rel.arity();
+    let mut values = vec![];
+    for (call, e) in calls.iter().zip(found) {
+        let types = call.func.output_types();
+        let columns = (column..column + types.len()).map(MirScalarExpr::Column);
+        column += types.len();
+        let value = match types.as_slice() {
+            [typ] => TableCallValue {
+                call: e,
+                value: Typed::new(MirScalarExpr::Column(column - 1), *typ),
+                fields: None,
+            },
+            _ => {
+                let names = call.func.column_names().unwrap_or_default();
+                let columns: Vec<Typed> = columns
+                    .zip(&types)
+                    .map(|(c, t)| Typed::new(c, *t))
+                    .collect();
+                // Past its last row (when another call runs longer) a call's record is
+                // NULL, which its column that is never NULL tells.
+                let ended = columns.iter().find(|c| !c.typ.nullable).cloned();
+                let record = Typed::variadic(VariadicFunc::RecordCreate, columns);
+                let value = match ended {
+                    Some(column) => Typed::new(
+                        MirScalarExpr::If {
+                            cond: Box::new(column.unary(eddy_expr::UnaryFunc::IsNull).expr),
+                            then: Box::new(MirScalarExpr::literal(
+                                Datum::Null,
+                                ScalarType::Record.nullable(true),
+                            )),
+                            els: Box::new(record.expr),
+                        },
+                        ScalarType::Record.nullable(true),
+                    ),
+                    None => record,
+                };
+                TableCallValue {
+                    call: e,
+                    value,
+                    fields: Some(
+                        names
+                            .iter()
+                            .map(|n| n.to_string())
+                            .zip(types.iter().copied())
+                            .collect(),
+                    ),
+                }
+            }
+        };
+        values.push(value);
     }
     *rel = MirRelationExpr::FlatMap {
         input: Box::new(std::mem::replace(rel, unit_relation())),
         calls,
     };
-    let typ = rel.typ();
-    Ok(found
-        .into_iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let column = base + i;
-            (e, Typed::new(MirScalarExpr::Column(column), typ[column]))
-        })
-        .collect())
+    Ok(values)
 }
 
 fn select_item_expr(item: &SelectItem) -> Option<&Expr> {
@@ -1210,6 +1252,7 @@ fn plan_select(
                         expr: scx.finalize(planned).expr,
                         name: column_name(e),
                         unknown,
+                        fields: expr::record_fields(&ecx, e),
                     });
                 }
                 SelectItem::ExprWithAlias { expr: e, alias } => {
@@ -1219,6 +1262,7 @@ fn plan_select(
                         expr: scx.finalize(planned).expr,
                         name: normalize_ident(alias),
                         unknown,
+                        fields: expr::record_fields(&ecx, e),
                     });
                 }
                 SelectItem::Wildcard(options) => {
@@ -1261,6 +1305,7 @@ fn plan_select(
                                 expr: e,
                                 name: String::new(),
                                 unknown: false,
+                                fields: None,
                             });
                             outputs.len() - 1
                         }
@@ -1297,6 +1342,7 @@ fn plan_select(
         expr: rel,
         names: outputs.iter().map(|o| o.name.clone()).collect(),
         unknown: outputs.iter().map(|o| o.unknown).collect(),
+        fields: outputs.iter_mut().map(|o| o.fields.take()).collect(),
         order_by: order,
     })
 }
@@ -1365,6 +1411,7 @@ fn star_output(ecx: &ExprContext, i: usize) -> Result<Output, SqlError> {
         expr,
         name,
         unknown: false,
+        fields: ecx.scope.items[i].fields.clone(),
     })
 }
 
@@ -1506,6 +1553,13 @@ fn figure_name(e: &Expr) -> Option<(String, u8)> {
         Expr::Identifier(i) => Some((normalize_ident(i), 2)),
         Expr::CompoundIdentifier(parts) => parts.last().map(|i| (normalize_ident(i), 2)),
         Expr::Nested(inner) => figure_name(inner),
+        // `(r).field` is named by its field, `a[i]` by its array.
+        Expr::CompoundFieldAccess { root, access_chain } => match access_chain.last() {
+            Some(sqlparser::ast::AccessExpr::Dot(Expr::Identifier(field))) => {
+                Some((normalize_ident(field), 2))
+            }
+            _ => figure_name(root),
+        },
         Expr::Function(f) => f
             .name
             .0
@@ -1681,6 +1735,7 @@ fn plan_correlated_cte(
                 unqualified: false,
                 level: 0,
                 event_bound: None,
+                fields: None,
             })
             .collect(),
         star: vec![],
@@ -1966,6 +2021,7 @@ pub(crate) fn plan_table_function(
             unqualified: true,
             level: 0,
             event_bound: None,
+            fields: None,
         });
     }
     let scope = Scope::concat(left_scope, right_scope);
@@ -2095,9 +2151,11 @@ fn plan_table_factor(
             subquery,
             alias,
         } => {
-            let (expr, mut names, _) = plan_query(scx, subquery)?.into_relation();
+            let planned = plan_query(scx, subquery)?;
+            let fields = planned.fields.clone();
+            let (expr, mut names, _) = planned.into_relation();
             let table = aliased(&mut names, alias)?;
-            Ok((expr, Scope::from_names(table, &names)))
+            Ok((expr, Scope::from_names(table, &names).with_fields(fields)))
         }
         TableFactor::NestedJoin {
             table_with_joins,
@@ -2389,6 +2447,7 @@ fn plan_join(
                         unqualified: true,
                         level: 0,
                         event_bound: None,
+                        fields: None,
                     });
                 }
             }

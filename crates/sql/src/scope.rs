@@ -35,7 +35,13 @@ pub struct ScopeItem {
     pub level: usize,
     /// Set when the column bounds an event time from above: see [`EventBound`].
     pub event_bound: Option<EventBound>,
+    /// The fields of a `record` column, when the query that made it knew them (a
+    /// set-returning function's record in a subquery's select list), for `(c).field`.
+    pub fields: Option<RecordFields>,
 }
+
+/// The fields of a record value as the planner knows them: names and types, in order.
+pub type RecordFields = Rc<[(String, eddy_repr::ColumnType)]>;
 
 /// A column that bounds the event time of the stream row behind each row: every row
 /// comes from one row of stream `source` whose event time is before the column's value
@@ -84,11 +90,20 @@ impl Scope {
                     unqualified: true,
                     level: 0,
                     event_bound: None,
+                    fields: None,
                 })
                 .collect(),
             star: (0..names.len()).collect(),
             outer_uses: None,
         }
+    }
+
+    /// This scope with the record fields each column is known to have (by position).
+    pub fn with_fields(mut self, fields: Vec<Option<RecordFields>>) -> Self {
+        for (item, fields) in self.items.iter_mut().zip(fields) {
+            item.fields = fields;
+        }
+        self
     }
 
     pub fn len(&self) -> usize {

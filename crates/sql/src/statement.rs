@@ -1617,6 +1617,31 @@ pub(crate) fn with_options(options: &[SqlOption]) -> Result<Vec<(String, String)
         .collect()
 }
 
+/// The columns a view or a table made from a query will have: each name once, and no
+/// `record` (which Postgres cannot store either: its fields are not part of its type).
+pub(crate) fn check_stored_columns(names: &[String], types: &[ColumnType]) -> Result<(), SqlError> {
+    for (i, n) in names.iter().enumerate() {
+        if names[..i].contains(n) {
+            return Err(SqlError::new(
+                SqlState::DUPLICATE_COLUMN,
+                format!("column \"{n}\" specified more than once"),
+            ));
+        }
+    }
+    if let Some((n, _)) = names
+        .iter()
+        .zip(types)
+        .find(|(_, t)| t.scalar_type == ScalarType::Record)
+    {
+        return Err(SqlError::new(
+            SqlState::INVALID_TABLE_DEFINITION,
+            format!("column \"{n}\" has pseudo-type record"),
+        )
+        .with_hint("Select the record's fields as columns of their own, as in (r).x."));
+    }
+    Ok(())
+}
+
 struct ViewTarget<'a> {
     name: &'a ObjectName,
     materialized: bool,
@@ -1673,14 +1698,7 @@ fn plan_create_view(
     for (name, column) in names.iter_mut().zip(column_names) {
         *name = column.clone();
     }
-    for (i, n) in names.iter().enumerate() {
-        if names[..i].contains(n) {
-            return Err(SqlError::new(
-                SqlState::DUPLICATE_COLUMN,
-                format!("column \"{n}\" specified more than once"),
-            ));
-        }
-    }
+    check_stored_columns(&names, &expr.typ())?;
     let desc = RelationDesc::new(names, expr.typ());
     let mut recursive = false;
     expr.visit(&mut |e| recursive |= matches!(e, MirRelationExpr::Recursive { .. }));

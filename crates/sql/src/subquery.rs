@@ -45,7 +45,6 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use eddy_expr::func::array_type_of;
 use eddy_expr::{
     AggregateExpr, AggregateFunc, BinaryFunc, EvalError, MirRelationExpr, MirScalarExpr, UnaryFunc,
     VariadicFunc,
@@ -114,6 +113,7 @@ fn outer_scope(ecx: &ExprContext) -> Scope {
         unqualified: false,
         level: 0,
         event_bound: None,
+        fields: None,
     };
     let mut items: Vec<ScopeItem> = grouping
         .keys
@@ -264,6 +264,7 @@ fn any_datum(typ: &ScalarType) -> Datum {
         }
         Bytea => Datum::Bytes(vec![]),
         Uuid => Datum::Uuid([0; 16]),
+        Record => Datum::Record(vec![]),
     }
 }
 
@@ -719,7 +720,7 @@ pub fn plan_array(ecx: &ExprContext, query: &Query) -> Result<CExpr, SqlError> {
     let outer = outer_relation(ecx)?;
     let planned = plan_correlated(ecx, query)?;
     let elem = planned.single_column()?.scalar_type;
-    let array = array_type_of(&elem).ok_or_else(|| {
+    let array = elem.array_type().ok_or_else(|| {
         SqlError::unsupported(format!("ARRAY(subquery) of type {}", elem.sql_name()))
     })?;
     let n = planned.prefix();

@@ -289,6 +289,7 @@ pub fn internal_name(typ: &ScalarType) -> &'static str {
         PgChar => "char",
         Bytea => "bytea",
         Uuid => "uuid",
+        Record => "record",
     }
 }
 

@@ -336,7 +336,7 @@ fn ascending_position(datum: &Datum) -> u64 {
         Datum::Bytes(b) => bytes(b),
         Datum::Uuid(u) => bytes(u),
         // Arrays (and NULL, handled by the caller) share one position.
-        Datum::Array(_) | Datum::Null => 0,
+        Datum::Array(_) | Datum::Record(_) | Datum::Null => 0,
     }
 }
 

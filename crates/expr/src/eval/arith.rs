@@ -17,6 +17,7 @@ use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
 
 use super::{datetime, normalize_zero, unexpected};
 use crate::error::EvalError;
+use crate::func::BinaryFunc;
 
 /// Postgres' minimum number of significant digits in division and math results.
 const NUMERIC_MIN_SIG_DIGITS: i64 = 16;
@@ -782,4 +783,48 @@ pub(super) fn div_trunc(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     }
     let q = x.checked_div(y).ok_or_else(numeric_overflow)?;
     Ok(Datum::Numeric(normalize_zero(q.trunc())))
+}
+
+/// `&`, `|`, `#` on two integers of one type; `<<` and `>>` of an integer by an
+/// `integer` count, which wraps as Postgres' C shifts do on the machines it runs on (a
+/// smallint is shifted as an integer, then cut to 16 bits).
+pub(super) fn bitwise(func: &BinaryFunc, a: Datum, b: Datum) -> Result<Datum, EvalError> {
+    let logical = |x: i64, y: i64| match func {
+        BinaryFunc::BitAnd => Some(x & y),
+        BinaryFunc::BitOr => Some(x | y),
+        BinaryFunc::BitXor => Some(x ^ y),
+        _ => None,
+    };
+    let shifted = |x: i64, bits: u32| match (func, &b) {
+        (BinaryFunc::ShiftLeft, Datum::Int32(n)) => Some(if bits == 64 {
+            x.wrapping_shl(*n as u32)
+        } else {
+            i64::from((x as i32).wrapping_shl(*n as u32))
+        }),
+        (BinaryFunc::ShiftRight, Datum::Int32(n)) => Some(if bits == 64 {
+            x.wrapping_shr(*n as u32)
+        } else {
+            i64::from((x as i32).wrapping_shr(*n as u32))
+        }),
+        _ => None,
+    };
+    let is_shift = matches!(func, BinaryFunc::ShiftLeft | BinaryFunc::ShiftRight);
+    let result = match (&a, &b) {
+        (Datum::Int16(x), _) if is_shift => {
+            shifted(i64::from(*x), 16).map(|v| Datum::Int16(v as i16))
+        }
+        (Datum::Int32(x), _) if is_shift => {
+            shifted(i64::from(*x), 32).map(|v| Datum::Int32(v as i32))
+        }
+        (Datum::Int64(x), _) if is_shift => shifted(*x, 64).map(Datum::Int64),
+        (Datum::Int16(x), Datum::Int16(y)) => {
+            logical(i64::from(*x), i64::from(*y)).map(|v| Datum::Int16(v as i16))
+        }
+        (Datum::Int32(x), Datum::Int32(y)) => {
+            logical(i64::from(*x), i64::from(*y)).map(|v| Datum::Int32(v as i32))
+        }
+        (Datum::Int64(x), Datum::Int64(y)) => logical(*x, *y).map(Datum::Int64),
+        _ => None,
+    };
+    result.ok_or_else(|| unexpected("bitwise operator", &[a, b]))
 }

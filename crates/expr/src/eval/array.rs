@@ -168,6 +168,42 @@ pub(super) fn array_index(array: Datum, index: Datum) -> Result<Datum, EvalError
         .unwrap_or(Datum::Null))
 }
 
+/// `array[lower:upper]`: `args` are the array, then the bounds that are written
+/// (`lower`, `upper` say which); an omitted bound is the array's own. The elements
+/// between the bounds (1-based, both included, clamped to the array), `{}` when none;
+/// NULL if an argument is NULL.
+pub(super) fn array_slice(args: Vec<Datum>, lower: bool, upper: bool) -> Result<Datum, EvalError> {
+    if args.iter().any(Datum::is_null) {
+        return Ok(Datum::Null);
+    }
+    let mut args = args.into_iter();
+    let array = args.next().unwrap_or(Datum::Null);
+    let elems = elements("array slice", &array)?;
+    let mut bound = |written: bool, default: i64| -> Result<i64, EvalError> {
+        if !written {
+            return Ok(default);
+        }
+        match args.next() {
+            Some(Datum::Int16(i)) => Ok(i64::from(i)),
+            Some(Datum::Int32(i)) => Ok(i64::from(i)),
+            Some(Datum::Int64(i)) => Ok(i),
+            other => Err(unexpected(
+                "array slice",
+                &other.into_iter().collect::<Vec<_>>(),
+            )),
+        }
+    };
+    let len = elems.len() as i64;
+    let from = bound(lower, 1)?.max(1);
+    let to = bound(upper, len)?.min(len);
+    let picked = if from > to {
+        vec![]
+    } else {
+        elems[(from - 1) as usize..to as usize].to_vec()
+    };
+    Ok(Datum::Array(picked))
+}
+
 /// Keywords Postgres reserves in some position: `quote_ident` quotes them.
 const QUOTED_KEYWORDS: &[&str] = &[
     "all",

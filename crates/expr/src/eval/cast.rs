@@ -133,6 +133,11 @@ pub fn cast_datum(d: Datum, to: &ScalarType, kind: CastKind) -> Result<Datum, Ev
                 other => Err(unexpected("cast to array", &[other])),
             }
         }
+        T::Record => match d {
+            Datum::Record(_) => Ok(d),
+            Datum::String(s) => Ok(strconv::parse_datum(&s, to)?),
+            other => Err(unexpected("cast to record", &[other])),
+        },
     }
 }
 
