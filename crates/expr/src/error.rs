@@ -77,6 +77,9 @@ pub enum EvalError {
     /// `nth_value(x, n)` with `n <= 0`.
     #[error("argument of nth_value must be greater than zero")]
     InvalidArgumentForNthValue,
+    /// A LIMIT that reads the outer row of a LATERAL subquery, negative for one row.
+    #[error("LIMIT must not be negative")]
+    NegativeLimit,
     /// A `WITH RECURSIVE` query still produced new rows after `limit` rounds.
     #[error("recursive query \"{name}\" did not finish within {limit} iterations")]
     RecursionLimit { name: String, limit: u64 },
@@ -165,6 +168,7 @@ impl EvalError {
             EvalError::InvalidArgumentForNtile => SqlState::INVALID_ARGUMENT_FOR_NTILE,
             EvalError::PercentileOutOfRange(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
             EvalError::InvalidArgumentForNthValue => SqlState::INVALID_ARGUMENT_FOR_NTH_VALUE,
+            EvalError::NegativeLimit => SqlState::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE,
         }
     }
 

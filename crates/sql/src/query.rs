@@ -64,6 +64,9 @@ pub struct PlannedQuery {
     pub fields: Vec<Option<RecordFields>>,
     pub order_by: Vec<ColumnOrder>,
     pub limit: Option<usize>,
+    /// A LIMIT that reads the outer columns of a correlated subquery: a `bigint` over
+    /// the prefix columns, so each outer row has its own (NULL: no limit).
+    pub limit_per_key: Option<MirScalarExpr>,
     pub offset: usize,
 }
 
@@ -77,7 +80,9 @@ impl PlannedQuery {
     pub fn into_relation(self) -> (MirRelationExpr, Vec<String>, Vec<bool>) {
         let arity = self.prefix + self.arity();
         let mut expr = self.expr;
-        if self.limit.is_some() || self.offset > 0 {
+        if let Some(limit) = self.limit_per_key {
+            expr = limit_per_key(expr, self.prefix, self.order_by, limit, self.offset);
+        } else if self.limit.is_some() || self.offset > 0 {
             expr = MirRelationExpr::TopK {
                 input: Box::new(expr),
                 group_key: (0..self.prefix).collect(),
@@ -194,7 +199,7 @@ fn plan_query_with_ctes(
             scx.ctes.borrow_mut().push(def);
         }
     }
-    let (limit, offset) = plan_limit_offset(scx, query, prefix)?;
+    let (limit, limit_per_key, offset) = plan_limit_offset(scx, query, prefix)?;
     let order_by: &[OrderByExpr] = match &query.order_by {
         None => &[],
         Some(order_by) => {
@@ -223,6 +228,7 @@ fn plan_query_with_ctes(
                 fields: planned.fields,
                 order_by: planned.order_by,
                 limit,
+                limit_per_key,
                 offset,
             })
         }
@@ -243,6 +249,7 @@ fn plan_query_with_ctes(
                 fields: vec![],
                 order_by,
                 limit,
+                limit_per_key,
                 offset,
             })
         }
@@ -399,13 +406,66 @@ fn column_order(column: usize, o: &OrderByExpr) -> ColumnOrder {
     }
 }
 
+/// The rows of `expr` at positions `offset + 1 ..= offset + limit` of each group of
+/// the `prefix` columns in `order` order, where `limit` reads those columns: each row
+/// numbered in its group by a window (a change re-sorts its group), kept while its
+/// number is within the group's limit. A NULL limit keeps every row; a negative one
+/// is an error for that group (2201W), as in Postgres.
+fn limit_per_key(
+    expr: MirRelationExpr,
+    prefix: usize,
+    order: Vec<ColumnOrder>,
+    limit: MirScalarExpr,
+    offset: usize,
+) -> MirRelationExpr {
+    let arity = expr.arity();
+    let numbered = MirRelationExpr::Window {
+        input: Box::new(expr),
+        partition_key: (0..prefix).collect(),
+        order_key: order,
+        functions: vec![eddy_expr::WindowExpr {
+            func: eddy_expr::WindowFunc::RowNumber,
+            frame: eddy_expr::WindowFrame::default_frame(),
+        }],
+    };
+    let int8 = |v: i64| MirScalarExpr::literal(Datum::Int64(v), ScalarType::Int64.nullable(false));
+    let row_number = MirScalarExpr::Column(arity);
+    let past_offset = row_number
+        .clone()
+        .call_binary(int8(offset as i64), BinaryFunc::Gt);
+    let within = row_number.call_binary(
+        limit
+            .clone()
+            .call_binary(int8(offset as i64), BinaryFunc::Add),
+        BinaryFunc::Lte,
+    );
+    let negative = limit.clone().call_binary(int8(0), BinaryFunc::Lt);
+    let keep = MirScalarExpr::If {
+        cond: Box::new(limit.call_unary(eddy_expr::UnaryFunc::IsNull)),
+        then: Box::new(MirScalarExpr::literal(
+            Datum::Bool(true),
+            ScalarType::Bool.nullable(false),
+        )),
+        els: Box::new(MirScalarExpr::If {
+            cond: Box::new(negative),
+            then: Box::new(MirScalarExpr::Literal(
+                Err(eddy_expr::EvalError::NegativeLimit),
+                ScalarType::Bool.nullable(false),
+            )),
+            els: Box::new(within),
+        }),
+    };
+    numbered
+        .filter(vec![past_offset, keep])
+        .project((0..arity).collect())
+}
+
 fn plan_limit_offset(
     scx: &StatementContext,
     query: &Query,
     prefix: Option<&Prefix>,
-) -> Result<(Option<usize>, usize), SqlError> {
-    // In a correlated subquery a count may name the outer columns, which makes it
-    // non-constant (0A000) rather than unknown.
+) -> Result<(Option<usize>, Option<MirScalarExpr>, usize), SqlError> {
+    // In a correlated subquery a LIMIT may read the outer columns (the prefix).
     let (scope, typ) = match prefix {
         Some(prefix) => (prefix.scope.clone(), prefix.keys.typ()),
         None => (Scope::empty(), vec![]),
@@ -428,52 +488,75 @@ fn plan_limit_offset(
                 .with_hint("Use separate LIMIT and OFFSET clauses."))
         }
     };
-    let mut limit = match limit {
-        Some(e) => constant_count(
+    let (mut limit, limit_per_key) = match limit {
+        Some(e) => match plan_count(
             &ecx,
             e,
             "LIMIT",
             SqlState::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE,
-        )?,
-        None => None,
+        )? {
+            Count::Constant(limit) => (limit, None),
+            Count::PerRow(limit) => (None, Some(limit)),
+        },
+        None => (None, None),
     };
     if let Some(fetch) = &query.fetch {
         if fetch.with_ties || fetch.percent {
             return Err(SqlError::unsupported("FETCH ... WITH TIES / PERCENT"));
         }
-        if limit.is_some() {
+        if limit.is_some() || limit_per_key.is_some() {
             return Err(SqlError::syntax("multiple LIMIT clauses not allowed"));
         }
         limit = match &fetch.quantity {
-            Some(e) => constant_count(
+            Some(e) => plan_count(
                 &ecx,
                 e,
                 "FETCH FIRST",
                 SqlState::INVALID_ROW_COUNT_IN_LIMIT_CLAUSE,
-            )?,
+            )?
+            .constant("FETCH FIRST")?,
             None => Some(1),
         };
     }
     let offset = match offset {
-        Some(e) => constant_count(
+        Some(e) => plan_count(
             &ecx,
             e,
             "OFFSET",
             SqlState::INVALID_ROW_COUNT_IN_RESULT_OFFSET_CLAUSE,
         )?
+        .constant("OFFSET")?
         .unwrap_or(0),
         None => 0,
     };
-    Ok((limit, offset))
+    Ok((limit, limit_per_key, offset))
 }
 
-/// A LIMIT/OFFSET count: a constant (or parameter) integer; NULL means none.
-fn constant_count(
+/// A LIMIT/OFFSET count.
+enum Count {
+    /// A constant (or parameter) integer; `None` for NULL, which means none.
+    Constant(Option<usize>),
+    /// A `bigint` over the outer columns a correlated subquery reads.
+    PerRow(MirScalarExpr),
+}
+
+impl Count {
+    fn constant(self, clause: &str) -> Result<Option<usize>, SqlError> {
+        match self {
+            Count::Constant(count) => Ok(count),
+            Count::PerRow(_) => Err(SqlError::unsupported(format!(
+                "{clause} that reads the columns of an outer query"
+            ))),
+        }
+    }
+}
+
+fn plan_count(
     ecx: &ExprContext,
     expr: &Expr,
     clause: &'static str,
     negative_state: SqlState,
-) -> Result<Option<usize>, SqlError> {
+) -> Result<Count, SqlError> {
     let scx = ecx.scx;
     let ecx = ecx.with_clause(clause);
     let planned = expr::plan_expr(&ecx, expr)?;
@@ -486,10 +569,13 @@ fn constant_count(
         }
     };
     let value = match typed.expr.as_literal() {
-        Some(Datum::Null) => return Ok(None),
+        Some(Datum::Null) => return Ok(Count::Constant(None)),
         Some(Datum::Int64(v)) => *v,
         Some(Datum::Int32(v)) => *v as i64,
         Some(Datum::Int16(v)) => *v as i64,
+        _ if !typed.expr.support().is_empty() && !typed.expr.is_volatile() => {
+            return Ok(Count::PerRow(typed.expr))
+        }
         _ => return Err(SqlError::unsupported(format!("non-constant {clause}"))),
     };
     if value < 0 {
@@ -498,7 +584,7 @@ fn constant_count(
             format!("{clause} must not be negative"),
         ));
     }
-    Ok(Some(value as usize))
+    Ok(Count::Constant(Some(value as usize)))
 }
 
 /// Plans a query body that is not a plain SELECT, as a relation of its columns
