@@ -108,6 +108,29 @@ public class JdbcProbe {
                 }
                 return String.join(",", indexes);
             });
+            // What DBeaver and Metabase also read when they connect.
+            step("getTypeInfo", () -> {
+                ResultSet r = m.getTypeInfo();
+                java.util.Map<String, Integer> types = new java.util.TreeMap<>();
+                while (r.next()) {
+                    types.put(r.getString("TYPE_NAME"), r.getInt("DATA_TYPE"));
+                }
+                List<String> shown = new ArrayList<>();
+                for (String t : new String[] {"int4", "int8", "text", "numeric", "timestamptz", "_int4", "_text"}) {
+                    shown.add(t + ":" + types.get(t));
+                }
+                return String.join(",", shown);
+            });
+            step("getImportedKeys", () -> column(m.getImportedKeys(null, "public", "users"), "FKCOLUMN_NAME")
+                + "|" + column(m.getExportedKeys(null, "public", "users"), "FKCOLUMN_NAME"));
+            step("getSQLKeywords", () -> {
+                List<String> words = java.util.Arrays.asList(m.getSQLKeywords().split(","));
+                return words.contains("returning") + " " + words.contains("ilike") + " " + words.contains("select");
+            });
+            step("getColumns everywhere", () -> {
+                ResultSet r = m.getColumns(null, null, "users", "%");
+                return column(r, "COLUMN_NAME");
+            });
         }
     }
 }

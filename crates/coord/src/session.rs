@@ -31,6 +31,11 @@ pub const DEFAULT_VARS: &[(&str, &str)] = &[
     ("lc_numeric", "C"),
     ("lc_time", "C"),
     ("max_identifier_length", "63"),
+    // Compile-time limits of Postgres that drivers read (pgjdbc's foreign-key metadata
+    // reads max_index_keys).
+    ("max_index_keys", "32"),
+    ("max_function_args", "100"),
+    ("block_size", "8192"),
     // The rounds a WITH RECURSIVE query may take (`eddy_sql::MAX_RECURSION_DEFAULT`).
     ("max_recursion", "10000"),
     ("search_path", "public"),
@@ -65,6 +70,9 @@ pub const READ_ONLY_VARS: &[&str] = &[
     "lc_collate",
     "lc_ctype",
     "max_identifier_length",
+    "max_index_keys",
+    "max_function_args",
+    "block_size",
 ];
 
 #[derive(Debug)]

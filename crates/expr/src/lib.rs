@@ -14,6 +14,7 @@ pub mod explain;
 pub mod func;
 pub mod join_order;
 pub mod keys;
+pub mod keywords;
 pub mod mfp;
 pub mod optimize;
 pub mod relation;

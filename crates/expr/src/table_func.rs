@@ -69,6 +69,8 @@ pub enum TableFunc {
     /// `information_schema._pg_expandarray(array)`, which drivers' catalog queries
     /// call: each element `x` of an array of `elem`s with its 1-based position `n`.
     ExpandArray(ScalarType),
+    /// `pg_get_keywords()`: Postgres' SQL keywords ([`crate::keywords`]).
+    PgGetKeywords,
 }
 
 /// One call of a set-returning function on scalar arguments over the input row.
@@ -93,6 +95,7 @@ impl TableFunc {
             TableFunc::JsonbObjectKeys => "jsonb_object_keys",
             TableFunc::RegexpMatches => "regexp_matches",
             TableFunc::ExpandArray(_) => "_pg_expandarray",
+            TableFunc::PgGetKeywords => "pg_get_keywords",
         }
     }
 
@@ -106,6 +109,15 @@ impl TableFunc {
             TableFunc::HopWindowStarts { typ, .. } => typ.nullable(false),
             TableFunc::ExpandArray(elem) => {
                 return vec![elem.nullable(true), ScalarType::Int32.nullable(false)]
+            }
+            TableFunc::PgGetKeywords => {
+                return vec![
+                    ScalarType::Text.nullable(false),
+                    ScalarType::PgChar.nullable(false),
+                    ScalarType::Bool.nullable(false),
+                    ScalarType::Text.nullable(false),
+                    ScalarType::Text.nullable(false),
+                ]
             }
             TableFunc::JsonbEach { as_text } => {
                 let value = if *as_text {
@@ -127,6 +139,7 @@ impl TableFunc {
     pub fn arity(&self) -> usize {
         match self {
             TableFunc::JsonbEach { .. } | TableFunc::ExpandArray(_) => 2,
+            TableFunc::PgGetKeywords => 5,
             _ => 1,
         }
     }
@@ -139,6 +152,9 @@ impl TableFunc {
             TableFunc::JsonbEach { .. } => Some(&["key", "value"]),
             TableFunc::JsonbArrayElements { .. } => Some(&["value"]),
             TableFunc::ExpandArray(_) => Some(&["x", "n"]),
+            TableFunc::PgGetKeywords => {
+                Some(&["word", "catcode", "barelabel", "catdesc", "baredesc"])
+            }
             _ => None,
         }
     }
@@ -163,6 +179,24 @@ impl TableFunc {
                 [Datum::Array(elems)] => elems.clone(),
                 _ => return Err(unexpected(self, args)),
             },
+            TableFunc::PgGetKeywords => crate::keywords::keywords()
+                .flat_map(|(word, category, bare)| {
+                    [
+                        Datum::String(word.into()),
+                        Datum::String(category.into()),
+                        Datum::Bool(bare),
+                        Datum::String(crate::keywords::category_description(category).into()),
+                        Datum::String(
+                            if bare {
+                                "can be bare label"
+                            } else {
+                                "requires AS"
+                            }
+                            .into(),
+                        ),
+                    ]
+                })
+                .collect(),
             TableFunc::ExpandArray(_) => match args {
                 [Datum::Null] => vec![],
                 [Datum::Array(elems)] => {

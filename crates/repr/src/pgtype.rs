@@ -225,6 +225,27 @@ pub fn pg_type(oid: u32) -> Option<&'static PgType> {
         .map(|i| &PG_TYPES[i])
 }
 
+/// The functions of `pg_proc` that a `regproc` literal may name (`'array_in'::regproc`,
+/// as pgjdbc's type queries write it): the input, output, receive and send functions
+/// of the array types, which are every array type's (`pg_type.typinput` and the
+/// others show them). Eddy lists no functions in `pg_proc`.
+pub const ARRAY_FUNCTIONS: [(&str, u32); 4] = [
+    ("array_in", 750),
+    ("array_out", 751),
+    ("array_recv", 2400),
+    ("array_send", 2401),
+];
+
+/// The oid of the function a `regproc` literal names (`array_in`,
+/// `pg_catalog.array_in`), if Eddy knows it.
+pub fn regproc_oid(name: &str) -> Option<u32> {
+    let name = name.strip_prefix("pg_catalog.").unwrap_or(name);
+    ARRAY_FUNCTIONS
+        .iter()
+        .find(|(f, _)| *f == name)
+        .map(|(_, oid)| *oid)
+}
+
 /// What Postgres' `format_type(oid, typmod)` prints: the SQL name of the type with its
 /// modifier (`numeric(10,2)`, `character varying(40)`), `???` for an unknown OID.
 /// `typmod` is `None` when the caller passed NULL. A `bpchar` with a modifier of -1

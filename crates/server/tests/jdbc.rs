@@ -2,7 +2,8 @@
 //! application's statements (DDL, a batched prepared INSERT, generated keys from a
 //! serial column, numeric results, a rolled-back transaction, an error's SQLSTATE) and
 //! the `DatabaseMetaData` calls JDBC tools make (`getTables`, `getColumns`,
-//! `getSchemas`, `getPrimaryKeys`, `getIndexInfo`), run by `tests/jdbc/JdbcProbe.java`.
+//! `getSchemas`, `getPrimaryKeys`, `getIndexInfo`, `getTypeInfo`, `getImportedKeys`,
+//! `getSQLKeywords`), run by `tests/jdbc/JdbcProbe.java`.
 
 mod common;
 
@@ -58,6 +59,14 @@ fn pgjdbc_application_and_metadata() {
             "OK getIndexInfo pairs_pkey:b:1:unique:A,pairs_pkey:a:2:unique:A,\
              pairs_c_a:c:1:nonunique:A,pairs_c_a:a:2:nonunique:A,\
              users_name:name:1:unique:A,users_pkey:id:1:unique:A",
+            // What DBeaver and Metabase also read when they connect: the type map
+            // (`typinput = 'array_in'::regproc` marks arrays), foreign keys (none:
+            // Eddy refuses REFERENCES), keywords (`pg_get_keywords()`), every schema's
+            // columns.
+            "OK getTypeInfo int4:4,int8:-5,text:12,numeric:2,timestamptz:93,_int4:2003,_text:2003",
+            "OK getImportedKeys |",
+            "OK getSQLKeywords true true false",
+            "OK getColumns everywhere id,name,score",
         ],
         "{out}"
     );

@@ -400,7 +400,12 @@ impl<'a> StatementContext<'a> {
     ) -> Result<Typed, SqlError> {
         Ok(match expr {
             CExpr::Typed(t) => t,
-            CExpr::Str(s) if matches!(to, ScalarType::RegClass | ScalarType::RegType) => {
+            CExpr::Str(s)
+                if matches!(
+                    to,
+                    ScalarType::RegClass | ScalarType::RegType | ScalarType::RegProc
+                ) =>
+            {
                 self.reg_literal(&s, to)?
             }
             CExpr::Null => Typed::null(to),
@@ -480,6 +485,15 @@ impl StatementContext<'_> {
             return Ok(Typed::literal(Datum::Oid(oid), to));
         }
         let parts = parse_qualified_name(trimmed)?;
+        if to == ScalarType::RegProc {
+            let oid = eddy_repr::pgtype::regproc_oid(&parts.join(".")).ok_or_else(|| {
+                SqlError::new(
+                    SqlState::UNDEFINED_FUNCTION,
+                    format!("function \"{trimmed}\" does not exist"),
+                )
+            })?;
+            return Ok(Typed::literal(Datum::Oid(oid), to));
+        }
         if to == ScalarType::RegType {
             let name = parts.join(".");
             let name = name.strip_prefix("pg_catalog.").unwrap_or(&name);

@@ -105,6 +105,7 @@ pub const TABLE_FUNCTIONS: &[&str] = &[
     "jsonb_object_keys",
     "regexp_matches",
     "_pg_expandarray",
+    "pg_get_keywords",
 ];
 
 /// Whether a call is of a set-returning function.
@@ -187,6 +188,15 @@ pub fn plan_table_call(
             TableCall {
                 func: TableFunc::GenerateSeries(typ),
                 exprs,
+            }
+        }
+        "pg_get_keywords" => {
+            if !args.is_empty() {
+                return Err(SqlError::function_does_not_exist(&sig));
+            }
+            TableCall {
+                func: TableFunc::PgGetKeywords,
+                exprs: vec![],
             }
         }
         "_pg_expandarray" => {

@@ -27,6 +27,13 @@ fn pg_type(b: &Builtin, _: &Relations) -> Vec<Row> {
 
 /// The row of `pg_type` for a type.
 fn type_row(b: &Builtin, t: &PgType) -> Row {
+    // An array type's I/O functions are the array ones (not int2vector's, which has
+    // its own).
+    let [input, output, receive, send] = if t.name.starts_with('_') {
+        eddy_repr::pgtype::ARRAY_FUNCTIONS.map(|(_, oid)| oid)
+    } else {
+        [0; 4]
+    };
     b.row()
         .oid("oid", t.oid)
         .set("typname", t.name)
@@ -41,6 +48,10 @@ fn type_row(b: &Builtin, t: &PgType) -> Row {
         .char("typdelim", ',')
         .oid("typelem", t.elem)
         .oid("typarray", t.array)
+        .oid("typinput", input)
+        .oid("typoutput", output)
+        .oid("typreceive", receive)
+        .oid("typsend", send)
         .char("typalign", t.align)
         .char("typstorage", t.storage)
         .set("typtypmod", -1i32)
