@@ -273,6 +273,18 @@ const VIEWS: &[ViewDef] = &[
         "SELECT o.id, o.status, l.sku, l.qty FROM orders o LEFT JOIN LATERAL (SELECT i.sku, i.qty FROM items i \
          WHERE i.order_id = o.id ORDER BY i.qty DESC NULLS LAST, i.sku NULLS LAST LIMIT 2) l ON l.qty > 1",
     ),
+    // a LIMIT read from the outer row (0, 1 or 2 items per order, by its id)
+    view(
+        "v_lateral_per_row_limit",
+        "SELECT o.id, l.sku FROM orders o, LATERAL (SELECT i.sku FROM items i WHERE i.order_id = o.id \
+         ORDER BY i.qty DESC NULLS LAST, i.sku NULLS LAST LIMIT o.id % 3) l",
+    ),
+    // row comparisons, as keyset pagination writes them (NULLs decide as in Postgres)
+    view(
+        "v_row_compare",
+        "SELECT id, customer_id, amount FROM orders WHERE (customer_id, amount) > (3, 250) \
+         AND (customer_id, id) <> (5, 7)",
+    ),
     view(
         "v_lateral_srf",
         "SELECT o.id, e, g FROM orders o, LATERAL unnest(ARRAY[o.customer_id, o.id % 5]) e, \
