@@ -306,16 +306,20 @@ fn fold_constants(expr: &mut MirRelationExpr) {
 
 /// Sorts updates and sums the diffs of equal rows, dropping zeros.
 pub fn consolidate(rows: &mut Vec<(Row, Diff)>) {
-    rows.sort();
-    let mut out: Vec<(Row, Diff)> = Vec::with_capacity(rows.len());
-    for (row, diff) in rows.drain(..) {
-        match out.last_mut() {
-            Some((last, d)) if *last == row => *d += diff,
-            _ => out.push((row, diff)),
+    // In place: the copies of a row are merged into its first, without a second vector
+    // (loads consolidate millions of rows).
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut kept = 0;
+    for i in 0..rows.len() {
+        if kept > 0 && rows[kept - 1].0 == rows[i].0 {
+            rows[kept - 1].1 += rows[i].1;
+        } else {
+            rows.swap(kept, i);
+            kept += 1;
         }
     }
-    out.retain(|(_, d)| *d != 0);
-    *rows = out;
+    rows.truncate(kept);
+    rows.retain(|(_, d)| *d != 0);
 }
 
 fn fuse_and_push(expr: &mut MirRelationExpr) {
@@ -574,4 +578,29 @@ fn push_into_join(
         remaining.push(p);
     }
     *predicates = remaining;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::consolidate;
+    use eddy_repr::{Datum, Row};
+
+    #[test]
+    fn consolidate_merges_copies_and_drops_zeros() {
+        let row = |i: i64| Row::pack(&[Datum::Int64(i)]);
+        let mut rows = vec![
+            (row(3), 1),
+            (row(1), 2),
+            (row(3), -1),
+            (row(2), 1),
+            (row(1), 1),
+            (row(4), 1),
+            (row(2), 1),
+        ];
+        consolidate(&mut rows);
+        assert_eq!(rows, vec![(row(1), 3), (row(2), 2), (row(4), 1)]);
+        let mut none: Vec<(Row, i64)> = vec![];
+        consolidate(&mut none);
+        assert!(none.is_empty());
+    }
 }

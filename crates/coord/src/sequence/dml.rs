@@ -274,7 +274,7 @@ impl Coordinator {
         &mut self,
         session_id: u64,
         id: GlobalId,
-        mut updates: Vec<(Row, Diff)>,
+        updates: Vec<(Row, Diff)>,
     ) -> Result<ExecuteResponse, SqlError> {
         let Some(session) = self.sessions.get(&session_id) else {
             return Err(SqlError::internal("unknown session"));
@@ -292,7 +292,8 @@ impl Coordinator {
             ));
         }
         let n = updates.len();
-        consolidate(&mut updates);
+        // Every row is an insert (+1): consolidating them would only merge copies of a
+        // row, at the price of sorting the whole load.
         self.check_rows(id, &updates)?;
         self.apply_writes(session_id, id, updates)?;
         tag(format!("COPY {n}"))
@@ -457,8 +458,10 @@ impl Coordinator {
         if required.is_empty() {
             return Ok(());
         }
+        // Rows are decoded only as far as the last required column.
+        let last = required.last().copied().unwrap_or(0);
         for (row, _) in rows.iter().filter(|(_, diff)| *diff > 0) {
-            let datums = row.unpack();
+            let datums: Vec<_> = row.iter().take(last + 1).collect();
             if let Some(c) = required.iter().find(|c| datums[**c].is_null()) {
                 return Err(SqlError::new(
                     SqlState::NOT_NULL_VIOLATION,
