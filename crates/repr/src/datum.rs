@@ -3,8 +3,9 @@
 use std::cmp::Ordering;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+
+use crate::numeric::Numeric;
 
 /// A `real` with a total order (NaN sorts after every other value, as in Postgres) and
 /// `-0.0` equal to `0.0`.
@@ -105,7 +106,7 @@ pub enum Datum {
     Int64(i64),
     Float32(OrdF32),
     Float64(OrdF64),
-    Numeric(Decimal),
+    Numeric(Numeric),
     String(String),
     Timestamp(NaiveDateTime),
     TimestampTz(DateTime<Utc>),
@@ -199,8 +200,8 @@ impl From<f64> for Datum {
         Datum::Float64(OrdF64(v))
     }
 }
-impl From<Decimal> for Datum {
-    fn from(v: Decimal) -> Self {
+impl From<Numeric> for Datum {
+    fn from(v: Numeric) -> Self {
         Datum::Numeric(v)
     }
 }
