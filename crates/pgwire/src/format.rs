@@ -49,7 +49,7 @@ pub enum DecodeError {
     /// Bytes that are not UTF-8; the field holds the offending bytes in hex.
     #[error("invalid byte sequence for encoding \"UTF8\": {0}")]
     Utf8(String),
-    /// A well-formed value that Eddy cannot represent (infinity, NaN numeric, ...).
+    /// A well-formed value that Eddy cannot represent (numeric infinity, more than 38 digits, ...).
     #[error("{message}")]
     OutOfRange { sqlstate: SqlState, message: String },
 }

@@ -220,3 +220,27 @@ impl<T: Into<Datum>> From<Option<T>> for Datum {
         v.map(Into::into).unwrap_or(Datum::Null)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A numeric (a 24-byte fixed-size decimal) fits beside a `String`: a datum stays
+    /// 32 bytes, as it was with the earlier 16-byte numeric.
+    #[test]
+    fn a_datum_is_32_bytes() {
+        assert_eq!(std::mem::size_of::<crate::Numeric>(), 24);
+        assert_eq!(std::mem::size_of::<Datum>(), 32);
+    }
+
+    #[test]
+    fn numerics_compare_by_value_with_nan_last() {
+        let n = |s: &str| Datum::Numeric(s.parse().unwrap());
+        assert_eq!(n("1.50"), n("1.5"));
+        assert_eq!(n("NaN"), n("nan"));
+        assert!(n("NaN")
+            .sql_cmp(&n("99999999999999999999999999999999999999"))
+            .is_gt());
+        assert!(n("NaN").sql_cmp(&Datum::Null).is_lt());
+    }
+}
