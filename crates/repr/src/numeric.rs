@@ -432,7 +432,10 @@ impl Numeric {
         if self.is_nan() {
             return None;
         }
-        let int = self.coefficient() / 10u128.checked_pow(self.scale())?;
+        // A scale above 38 means no integer digits (10^39 > 2^128).
+        let int = 10u128
+            .checked_pow(self.scale())
+            .map_or(0, |unit| self.coefficient() / unit);
         let int = i128::try_from(int).ok()?;
         Some(if self.is_negative() { -int } else { int })
     }
@@ -742,6 +745,8 @@ mod tests {
         assert_eq!(n("-1.99").trunc_to_scale(1).unwrap().to_string(), "-1.9");
         assert_eq!(n("-1.5").floor().unwrap().to_string(), "-2");
         assert_eq!(n("1.2").ceil().unwrap().to_string(), "2");
+        assert_eq!(n("1e-50").ceil().unwrap().to_string(), "1");
+        assert_eq!(n("-1e-50").trunc_to_i128(), Some(0));
         assert_eq!(n("1.01").ceil().unwrap().to_string(), "2");
         assert_eq!(n("-1.01").floor().unwrap().to_string(), "-2");
         assert_eq!(n("-1.01").ceil().unwrap().to_string(), "-1");
@@ -774,6 +779,20 @@ mod tests {
         let m = n("12345678901234567890123456789012345678");
         let (h, l) = m.split();
         assert_eq!(sum_of_parts([(0, h, l)], 0).unwrap(), m);
+    }
+
+    /// Serialized as its text, as `rust_decimal` (the earlier numeric) was, so
+    /// durable state written before still reads.
+    #[test]
+    fn serializes_as_text_like_the_earlier_numeric() {
+        let bytes = bincode::serialize(&n("-12.50")).unwrap();
+        assert_eq!(bytes, bincode::serialize("-12.50").unwrap());
+        assert_eq!(
+            bincode::deserialize::<Numeric>(&bytes).unwrap().to_string(),
+            "-12.50"
+        );
+        let nan = bincode::serialize(&Numeric::NAN).unwrap();
+        assert!(bincode::deserialize::<Numeric>(&nan).unwrap().is_nan());
     }
 
     #[test]

@@ -186,7 +186,10 @@ pub fn numeric_with_typmod(d: Numeric, precision: u8, scale: u8) -> Result<Numer
         return Ok(d);
     }
     let r = with_scale(d, scale as i64)?;
-    let int_part = r.coefficient() / 10u128.pow(r.scale());
+    // A scale above 38 means no integer digits (10^39 > 2^128).
+    let int_part = 10u128
+        .checked_pow(r.scale())
+        .map_or(0, |unit| r.coefficient() / unit);
     let int_digits = if int_part == 0 {
         0
     } else {
