@@ -51,8 +51,8 @@ pub(crate) fn is_accumulable(plan: &AggPlan) -> bool {
 
 /// A sparse vector of integer slots, sorted by slot, with no zero values (so equal
 /// accumulations are equal values and the zero accumulation is empty). Sums wrap on
-/// overflow of 128 bits rather than panic; that needs more than 2^31 rows at the
-/// largest numeric magnitude.
+/// overflow of 128 bits rather than panic; a numeric slot sums 64-bit halves of
+/// coefficients, so that needs more than 2^63 rows.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) struct Accum(Vec<(u32, i128)>);
 
