@@ -23,8 +23,6 @@ use eddy_repr::copy::split_csv_record;
 use eddy_repr::strconv::json::{canonical_number, key_order, JsonField};
 use eddy_repr::strconv::{parse_datum, parse_numeric, JsonbValue};
 use eddy_repr::{Datum, RelationDesc, ScalarType};
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::{Decimal, RoundingStrategy};
 
 /// JSON as Postgres' `jsonb` reads it: numbers keep their `numeric` text.
 type Value = JsonbValue;
@@ -424,8 +422,8 @@ pub fn json_to_datum(value: &Value, typ: &ScalarType) -> Result<Datum, String> {
                     Ok(i) => i,
                     Err(_) => parse_numeric(n)
                         .map_err(|_| out_of_range(typ))?
-                        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
-                        .to_i64()
+                        .round_to_i128()
+                        .and_then(|v| i64::try_from(v).ok())
                         .ok_or_else(|| out_of_range(typ))?,
                 };
                 integer_datum(int, typ)
@@ -514,7 +512,7 @@ fn integer_datum(value: i64, typ: &ScalarType) -> Result<Datum, String> {
             .map(Datum::Int32)
             .map_err(|_| out_of_range(typ)),
         ScalarType::Int64 => Ok(Datum::Int64(value)),
-        ScalarType::Numeric { .. } => Ok(Datum::Numeric(Decimal::from(value))),
+        ScalarType::Numeric { .. } => Ok(Datum::Numeric(eddy_repr::Numeric::from(value))),
         other => Err(format!(
             "cannot store an integer in type {}",
             other.sql_name()
@@ -668,7 +666,17 @@ mod tests {
         };
         assert_eq!(
             cast(r#"12.50"#, &numeric),
-            Ok(Datum::Numeric(Decimal::new(1250, 2)))
+            Ok(Datum::Numeric("12.50".parse().unwrap()))
+        );
+        // Kafka and CDC decimals of 38 digits arrive whole, never rounded.
+        let wide = cast(r#"-1234567890123456789012345678.9012345678"#, &numeric).unwrap();
+        assert_eq!(
+            eddy_repr::strconv::format_datum(&wide, &numeric),
+            "-1234567890123456789012345678.9012345678"
+        );
+        assert_eq!(
+            cast(r#"123456789012345678901234567890123456789012"#, &numeric),
+            Err("value overflows numeric format".into())
         );
         assert_eq!(
             cast(r#"0.1"#, &ScalarType::Float64),

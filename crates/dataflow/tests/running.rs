@@ -11,7 +11,6 @@ use eddy_expr::{
     WindowFunc, WindowStrategy,
 };
 use eddy_repr::{Datum, GlobalId, Row};
-use rust_decimal::Decimal;
 
 fn running(units: FrameUnits) -> WindowFrame {
     WindowFrame {
@@ -135,7 +134,11 @@ fn running_aggregates_equal_the_partition_renderer() {
         }
         let gen = |rng: &mut Rng| {
             let n = match rng.int4(2000, 7) {
-                Datum::Int32(v) => Datum::Numeric(Decimal::new(i64::from(v) - 1000, 2)),
+                Datum::Int32(v) => Datum::Numeric(
+                    eddy_repr::Numeric::from(i64::from(v) - 1000)
+                        .div_with_scale(eddy_repr::Numeric::from(100), 2)
+                        .unwrap(),
+                ),
                 _ => Datum::Null,
             };
             Row::pack(&[

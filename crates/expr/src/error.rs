@@ -15,8 +15,9 @@ pub enum EvalError {
     /// name as Postgres prints it, e.g. `integer`.
     #[error("{0} out of range")]
     OutOfRange(String),
-    #[error("numeric field overflow")]
-    NumericFieldOverflow,
+    /// A numeric result beyond the 38 digits (or the scale) a numeric holds.
+    #[error("value overflows numeric format")]
+    NumericOverflow,
     #[error("invalid input syntax for type {typ}: \"{value}\"")]
     InvalidTextRepresentation { typ: String, value: String },
     #[error("value too long for type {0}")]
@@ -141,7 +142,7 @@ impl EvalError {
             EvalError::InView { error, .. } | EvalError::WithRow { error, .. } => error.sqlstate(),
             EvalError::DivisionByZero => SqlState::DIVISION_BY_ZERO,
             EvalError::OutOfRange(_) => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
-            EvalError::NumericFieldOverflow => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
+            EvalError::NumericOverflow => SqlState::NUMERIC_VALUE_OUT_OF_RANGE,
             EvalError::InvalidTextRepresentation { .. } => SqlState::INVALID_TEXT_REPRESENTATION,
             EvalError::StringTooLong(_) => SqlState::STRING_DATA_RIGHT_TRUNCATION,
             EvalError::InvalidParameterValue(_) => SqlState::INVALID_PARAMETER_VALUE,
@@ -193,6 +194,11 @@ impl EvalError {
                 ))
             }
             EvalError::FeatureNotSupported { detail, .. } => detail.clone(),
+            EvalError::NumericOverflow => Some(format!(
+                "Eddy's numeric holds {} digits and a scale of at most {}.",
+                eddy_repr::numeric::NUMERIC_MAX_PRECISION,
+                eddy_repr::numeric::NUMERIC_MAX_SCALE
+            )),
             _ => None,
         }
     }
@@ -220,5 +226,14 @@ impl From<EvalError> for SqlError {
         err.detail = e.detail();
         err.hint = e.hint();
         err
+    }
+}
+
+impl From<eddy_repr::NumericError> for EvalError {
+    fn from(e: eddy_repr::NumericError) -> Self {
+        match e {
+            eddy_repr::NumericError::Overflow => EvalError::NumericOverflow,
+            eddy_repr::NumericError::DivisionByZero => EvalError::DivisionByZero,
+        }
     }
 }

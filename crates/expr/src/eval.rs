@@ -39,7 +39,6 @@ mod tests;
 use std::cmp::Ordering;
 
 use eddy_repr::Datum;
-use rust_decimal::Decimal;
 
 use crate::error::EvalError;
 use crate::func::{BinaryFunc, UnaryFunc, VariadicFunc};
@@ -444,12 +443,4 @@ pub fn compare(a: &Datum, b: &Datum) -> Result<Ordering, EvalError> {
         _ if std::mem::discriminant(a) == std::mem::discriminant(b) => a.sql_cmp(b),
         _ => return Err(unexpected("comparison", &[a.clone(), b.clone()])),
     })
-}
-
-/// A numeric with no negative zero (rust_decimal keeps the sign of `-0.00`).
-pub(crate) fn normalize_zero(mut d: Decimal) -> Decimal {
-    if d.is_zero() {
-        d.set_sign_positive(true);
-    }
-    d
 }

@@ -25,14 +25,14 @@
 
 use bytes::{BufMut, BytesMut};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike, Utc};
+use eddy_repr::numeric::NUMERIC_MAX_SCALE;
 use eddy_repr::zone::TimeZone;
 use eddy_repr::SqlState;
-use eddy_repr::{strconv, Datum, Interval, OrdF32, OrdF64, Row, ScalarType};
+use eddy_repr::{strconv, Datum, Interval, Numeric, OrdF32, OrdF64, Row, ScalarType};
 use pgwire::api::portal::Format;
 use pgwire::api::results::{FieldFormat, FieldInfo};
 use pgwire::api::Type;
 use pgwire::messages::data::DataRow;
-use rust_decimal::Decimal;
 
 /// A value a client sent that cannot become a datum of the expected type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,7 +49,7 @@ pub enum DecodeError {
     /// Bytes that are not UTF-8; the field holds the offending bytes in hex.
     #[error("invalid byte sequence for encoding \"UTF8\": {0}")]
     Utf8(String),
-    /// A well-formed value that Eddy cannot represent (infinity, NaN numeric, ...).
+    /// A well-formed value that Eddy cannot represent (numeric infinity, more than 38 digits, ...).
     #[error("{message}")]
     OutOfRange { sqlstate: SqlState, message: String },
 }
@@ -412,10 +412,17 @@ const NUMERIC_NINF: u16 = 0xF000;
 
 /// `numeric_send`: the number of base-10000 digits, the weight of the first digit, the
 /// sign, the display scale, then the digits. Leading and trailing zero digits are
-/// stripped; zero has no digits.
-fn encode_numeric(d: &Decimal, buf: &mut BytesMut) {
+/// stripped; zero has no digits; NaN is the sign `0xC000` alone.
+fn encode_numeric(d: &Numeric, buf: &mut BytesMut) {
+    if d.is_nan() {
+        buf.put_i16(0);
+        buf.put_i16(0);
+        buf.put_u16(NUMERIC_NAN);
+        buf.put_u16(0);
+        return;
+    }
     let scale = d.scale() as usize;
-    let unscaled = d.mantissa().unsigned_abs().to_string();
+    let unscaled = d.coefficient().to_string();
     let (int_part, frac_part) = if unscaled.len() > scale {
         let (i, f) = unscaled.split_at(unscaled.len() - scale);
         (i.trim_start_matches('0').to_string(), f.to_string())
@@ -437,7 +444,7 @@ fn encode_numeric(d: &Decimal, buf: &mut BytesMut) {
                 .fold(0i16, |acc, b| acc * 10 + i16::from(b - b'0'))
         })
         .collect();
-    // A Decimal has at most 29 significant digits, so these fit in i16.
+    // A numeric has at most 39 digits and a scale of at most 1000, so these fit in i16.
     let mut weight = (int_width / 4) as i16 - 1;
     while digits.first() == Some(&0) {
         digits.remove(0);
@@ -449,7 +456,7 @@ fn encode_numeric(d: &Decimal, buf: &mut BytesMut) {
     let sign = if digits.is_empty() {
         weight = 0;
         NUMERIC_POS
-    } else if d.is_sign_negative() {
+    } else if d.is_negative() {
         NUMERIC_NEG
     } else {
         NUMERIC_POS
@@ -723,9 +730,9 @@ fn decode_array(r: &mut Reader<'_>, elem_type: &ScalarType) -> Result<Vec<Datum>
     Ok(elems)
 }
 
-/// `numeric_recv` into a [`Decimal`]. Values a Decimal cannot hold exactly (NaN,
-/// infinities, more than 28 fractional digits, more than 96 bits) are errors.
-fn decode_numeric(r: &mut Reader<'_>) -> Result<Decimal, DecodeError> {
+/// `numeric_recv` into a [`Numeric`]. Values a numeric cannot hold exactly
+/// (infinities, more than 38 digits, a scale above 1000) are errors, never rounded.
+fn decode_numeric(r: &mut Reader<'_>) -> Result<Numeric, DecodeError> {
     let ndigits = r.i16()?;
     let weight = r.i16()?;
     let sign = r.u16()?;
@@ -745,10 +752,11 @@ fn decode_numeric(r: &mut Reader<'_>) -> Result<Decimal, DecodeError> {
     let negative = match sign {
         NUMERIC_POS => false,
         NUMERIC_NEG => true,
-        NUMERIC_NAN | NUMERIC_PINF | NUMERIC_NINF => {
+        NUMERIC_NAN => return Ok(Numeric::NAN),
+        NUMERIC_PINF | NUMERIC_NINF => {
             return Err(DecodeError::out_of_range(
                 SqlState::FEATURE_NOT_SUPPORTED,
-                "numeric NaN and infinity are not supported",
+                "numeric infinity is not supported",
             ))
         }
         _ => {
@@ -763,7 +771,7 @@ fn decode_numeric(r: &mut Reader<'_>) -> Result<Decimal, DecodeError> {
             "numeric value out of range",
         )
     };
-    if dscale > 28 {
+    if u32::from(dscale) > NUMERIC_MAX_SCALE {
         return Err(out_of_range());
     }
     // Strip zero digits so that the bounds below only look at significant ones.
@@ -779,12 +787,13 @@ fn decode_numeric(r: &mut Reader<'_>) -> Result<Decimal, DecodeError> {
     }
     let digits = &digits[first..last];
     if digits.is_empty() {
-        return Ok(Decimal::new(0, u32::from(dscale)));
+        return Numeric::from_parts(false, 0, u32::from(dscale)).map_err(|_| out_of_range());
     }
-    // A Decimal holds at most 29 digits: anything with a digit above 10^32 or below
-    // 10^-32 cannot fit, and rejecting it here keeps the string below short.
+    // A numeric holds at most 39 digits (below 2^128 < 10^40 = 10000^10) and a scale of
+    // at most 1000: anything with a digit beyond cannot fit, and rejecting it here
+    // keeps the string below short.
     let lowest = weight - (digits.len() as i32 - 1);
-    if weight > 8 || lowest < -8 {
+    if weight > 9 || lowest < -(NUMERIC_MAX_SCALE as i32 / 4) {
         return Err(out_of_range());
     }
     let mut text = String::with_capacity(80);
@@ -815,7 +824,7 @@ fn decode_numeric(r: &mut Reader<'_>) -> Result<Decimal, DecodeError> {
         text.push('.');
         text.push_str(&frac);
     }
-    Decimal::from_str_exact(&text).map_err(|_| out_of_range())
+    strconv::parse_numeric(&text).map_err(|_| out_of_range())
 }
 
 /// The base-10000 digit at position `pos` (10000^pos) of a number whose first digit has
@@ -854,7 +863,7 @@ mod tests {
 
     fn numeric_bytes(d: &str) -> Vec<u8> {
         let mut buf = BytesMut::new();
-        encode_numeric(&d.parse::<Decimal>().unwrap(), &mut buf);
+        encode_numeric(&d.parse::<Numeric>().unwrap(), &mut buf);
         buf.to_vec()
     }
 
@@ -902,6 +911,28 @@ mod tests {
                 vec![7, 9228, 1625, 1426, 4337, 5935, 4395, 335]
             )
         );
+        // 38 digits (numeric(38,10)), and the largest coefficient.
+        assert_eq!(
+            numeric_parts("-1234567890123456789012345678.9012345678"),
+            (
+                10,
+                6,
+                NUMERIC_NEG,
+                10,
+                vec![1234, 5678, 9012, 3456, 7890, 1234, 5678, 9012, 3456, 7800]
+            )
+        );
+        assert_eq!(
+            numeric_parts("340282366920938463463374607431768211455"),
+            (
+                10,
+                9,
+                NUMERIC_POS,
+                0,
+                vec![340, 2823, 6692, 938, 4634, 6337, 4607, 4317, 6821, 1455]
+            )
+        );
+        assert_eq!(numeric_parts("NaN"), (0, 0, NUMERIC_NAN, 0, vec![]));
     }
 
     #[test]
@@ -918,8 +949,13 @@ mod tests {
             "79228162514264337593543950335",
             "-7.9228162514264337593543950335",
             "0.0000000000000000000000000001",
+            "12345678901234567890123456789012345678",
+            "-1234567890123456789012345678.9012345678",
+            "340282366920938463463374607431768211455",
+            "0.00000000000000000000000000000000000000000000000001",
+            "NaN",
         ] {
-            let d: Decimal = text.parse().unwrap();
+            let d: Numeric = text.parse().unwrap();
             let bytes = numeric_bytes(text);
             let back = decode_binary(
                 &bytes,
@@ -938,19 +974,31 @@ mod tests {
     }
 
     #[test]
-    fn numeric_binary_rejects_what_decimal_cannot_hold() {
+    fn numeric_binary_rejects_what_numeric_cannot_hold() {
         let numeric = ScalarType::Numeric {
             precision: None,
             scale: None,
         };
-        let mut nan = BytesMut::new();
-        nan.put_i16(0);
-        nan.put_i16(0);
-        nan.put_u16(NUMERIC_NAN);
-        nan.put_u16(0);
+        let mut inf = BytesMut::new();
+        inf.put_i16(0);
+        inf.put_i16(0);
+        inf.put_u16(NUMERIC_PINF);
+        inf.put_u16(0);
         assert_eq!(
-            decode_binary(&nan, &numeric).unwrap_err().sqlstate(),
+            decode_binary(&inf, &numeric).unwrap_err().sqlstate(),
             "0A000"
+        );
+
+        // 4 × 10^38 has weight 9 but is above 2^128.
+        let mut above = BytesMut::new();
+        above.put_i16(1);
+        above.put_i16(9);
+        above.put_u16(NUMERIC_POS);
+        above.put_u16(0);
+        above.put_i16(400);
+        assert_eq!(
+            decode_binary(&above, &numeric).unwrap_err().sqlstate(),
+            "22003"
         );
 
         // 1e40

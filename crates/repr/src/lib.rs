@@ -12,6 +12,7 @@ pub mod copy;
 pub mod datetime_unit;
 pub mod datum;
 pub mod error;
+pub mod numeric;
 pub mod pgtype;
 pub mod row;
 pub mod strconv;
@@ -21,6 +22,7 @@ pub mod zone;
 pub use datetime_unit::DateTimeUnit;
 pub use datum::{Datum, Interval, OrdF32, OrdF64};
 pub use error::{SqlError, SqlState};
+pub use numeric::{Numeric, NumericError};
 pub use row::Row;
 pub use types::{ColumnType, RelationDesc, ScalarType};
 

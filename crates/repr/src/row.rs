@@ -4,12 +4,19 @@
 //! small numbers take one or two bytes; strings are a varint length and their UTF-8
 //! bytes. Floats are stored by their canonical bits (one NaN, one zero), so equal
 //! datums always encode to equal bytes, which is what lets rows serve as keys.
+//!
+//! A numeric (tag `NUMERIC`) is a varint header `scale << 2 | kind` (kind 0 for a
+//! positive number or zero, 1 negative, 2 NaN) and, unless NaN, a varint of its
+//! 128-bit coefficient: `12.50` takes four bytes. Rows written before Eddy had its own
+//! numeric carry tag `LEGACY_NUMERIC`, a `rust_decimal` serialization (16 bytes: flags
+//! with the scale in bits 16-23 and the sign in bit 31, then the 96-bit mantissa as
+//! three little-endian u32s); they are still read, and never written.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::datum::{Datum, Interval, OrdF32, OrdF64};
+use crate::numeric::Numeric;
 
 /// A packed sequence of datums. Cheap to compare, hash and move between workers.
 ///
@@ -127,7 +134,8 @@ mod tag {
     pub const INT64: u8 = 5;
     pub const FLOAT32: u8 = 6;
     pub const FLOAT64: u8 = 7;
-    pub const NUMERIC: u8 = 8;
+    /// The `rust_decimal` numeric of rows written before Eddy's own; read only.
+    pub const LEGACY_NUMERIC: u8 = 8;
     pub const STRING: u8 = 9;
     pub const TIMESTAMP: u8 = 10;
     pub const TIMESTAMPTZ: u8 = 11;
@@ -139,10 +147,37 @@ mod tag {
     pub const BYTES: u8 = 17;
     pub const UUID: u8 = 18;
     pub const ARRAY: u8 = 19;
+    pub const NUMERIC: u8 = 20;
     pub const RECORD: u8 = 30;
 }
 
+/// The low two bits of a numeric's header.
+mod numeric_kind {
+    pub const POSITIVE: u64 = 0;
+    pub const NEGATIVE: u64 = 1;
+    pub const NAN: u64 = 2;
+}
+
+/// A numeric of the legacy encoding (see the module docs). Every `rust_decimal` value
+/// (28 digits, scale at most 28) is a valid [`Numeric`].
+fn legacy_numeric(b: [u8; 16]) -> Numeric {
+    let word = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
+    let flags = word(0);
+    let mantissa = u128::from(word(4)) | u128::from(word(8)) << 32 | u128::from(word(12)) << 64;
+    let scale = (flags >> 16) & 0xff;
+    Numeric::from_parts(flags & 0x8000_0000 != 0, mantissa, scale)
+        .expect("a rust_decimal fits a numeric")
+}
+
 fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+fn put_varint_u128(buf: &mut Vec<u8>, mut v: u128) {
     while v >= 0x80 {
         buf.push((v as u8) | 0x80);
         v >>= 7;
@@ -193,9 +228,19 @@ fn encode(buf: &mut Vec<u8>, datum: &Datum) {
             };
             buf.extend_from_slice(&bits.to_le_bytes());
         }
-        Datum::Numeric(d) => {
+        Datum::Numeric(n) => {
             buf.push(tag::NUMERIC);
-            buf.extend_from_slice(&d.serialize());
+            let kind = if n.is_nan() {
+                numeric_kind::NAN
+            } else if n.is_negative() {
+                numeric_kind::NEGATIVE
+            } else {
+                numeric_kind::POSITIVE
+            };
+            put_varint(buf, u64::from(n.scale()) << 2 | kind);
+            if kind != numeric_kind::NAN {
+                put_varint_u128(buf, n.coefficient());
+            }
         }
         Datum::String(s) => {
             buf.push(tag::STRING);
@@ -286,6 +331,18 @@ impl<'a> Decoder<'a> {
             shift += 7;
         }
     }
+    fn varint_u128(&mut self) -> u128 {
+        let mut v = 0u128;
+        let mut shift = 0;
+        loop {
+            let b = self.byte();
+            v |= ((b & 0x7f) as u128) << shift;
+            if b < 0x80 {
+                return v;
+            }
+            shift += 7;
+        }
+    }
     fn zigzag(&mut self) -> i64 {
         let v = self.varint();
         ((v >> 1) as i64) ^ -((v & 1) as i64)
@@ -311,8 +368,20 @@ impl<'a> Decoder<'a> {
                 Datum::Float64(OrdF64(f64::from_bits(u64::from_le_bytes(b))))
             }
             tag::NUMERIC => {
+                let header = self.varint();
+                let scale = u32::try_from(header >> 2).expect("numeric scale fits u32");
+                let n = match header & 3 {
+                    numeric_kind::NAN => Ok(Numeric::NAN),
+                    kind => {
+                        let negative = kind == numeric_kind::NEGATIVE;
+                        Numeric::from_parts(negative, self.varint_u128(), scale)
+                    }
+                };
+                Datum::Numeric(n.expect("row numerics are within limits"))
+            }
+            tag::LEGACY_NUMERIC => {
                 let b: [u8; 16] = self.bytes(16).try_into().unwrap();
-                Datum::Numeric(Decimal::deserialize(b))
+                Datum::Numeric(legacy_numeric(b))
             }
             tag::STRING => Datum::String(self.string()),
             tag::TIMESTAMP => {
@@ -471,6 +540,10 @@ mod tests {
             Datum::Float32(OrdF32(1.5)),
             Datum::Float64(OrdF64(-2.25)),
             Datum::Numeric("12.50".parse().unwrap()),
+            Datum::Numeric("-0.000".parse().unwrap()),
+            Datum::Numeric("-12345678901234567890123456789012345678".parse().unwrap()),
+            Datum::Numeric("0.340282366920938463463374607431768211455".parse().unwrap()),
+            Datum::Numeric(Numeric::NAN),
             Datum::String("héllo".into()),
             Datum::Timestamp(
                 NaiveDate::from_ymd_opt(2024, 2, 29)
@@ -542,5 +615,51 @@ mod tests {
         assert!(matches!(negative_zero.unpack()[0], Datum::Float64(f) if f.0.is_sign_negative()));
         let small = Row::pack(&[Datum::Int64(7)]);
         assert_eq!(small.byte_len(), 2);
+    }
+
+    #[test]
+    fn numerics_encode_compactly_and_keep_their_scale() {
+        let row = Row::pack(&[Datum::Numeric("12.50".parse().unwrap())]);
+        assert_eq!(row.as_bytes(), &[tag::NUMERIC, 2 << 2, 0xe2, 0x09]);
+        let Datum::Numeric(n) = &row.unpack()[0] else {
+            panic!("not a numeric");
+        };
+        assert_eq!(n.to_string(), "12.50");
+        let nan = Row::pack(&[Datum::Numeric(Numeric::NAN)]);
+        assert_eq!(nan.as_bytes(), &[tag::NUMERIC, 2]);
+    }
+
+    /// Rows written by earlier versions (rust_decimal's 16-byte serialization) still
+    /// load: these bytes are `Decimal::serialize` of `-12.50` and of
+    /// `79228162514264337593543950335` (96 bits, scale 0), built by hand.
+    #[test]
+    fn legacy_numerics_still_decode() {
+        let mut bytes = vec![tag::LEGACY_NUMERIC];
+        bytes.extend_from_slice(&[0, 0, 2, 0x80]); // scale 2, negative
+        bytes.extend_from_slice(&1250u32.to_le_bytes());
+        bytes.extend_from_slice(&[0; 8]);
+        bytes.push(tag::LEGACY_NUMERIC);
+        bytes.extend_from_slice(&[0, 0, 0, 0]);
+        bytes.extend_from_slice(&[0xff; 12]);
+        bytes.push(tag::INT32);
+        put_zigzag(&mut bytes, 7);
+        let row = Row {
+            data: RowData::from_vec(bytes),
+        };
+        let datums = row.unpack();
+        assert_eq!(datums.len(), 3);
+        let Datum::Numeric(n) = &datums[0] else {
+            panic!("not a numeric");
+        };
+        assert_eq!(n.to_string(), "-12.50");
+        let Datum::Numeric(n) = &datums[1] else {
+            panic!("not a numeric");
+        };
+        assert_eq!(n.to_string(), "79228162514264337593543950335");
+        assert_eq!(datums[2], Datum::Int32(7));
+        // Re-encoding writes the new tag, and the values survive.
+        let again = Row::pack(&datums);
+        assert_eq!(again.as_bytes()[0], tag::NUMERIC);
+        assert_eq!(again.unpack(), datums);
     }
 }

@@ -25,10 +25,10 @@ pub mod json;
 
 use std::fmt::Write;
 
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::datum::{Datum, OrdF32, OrdF64};
+use crate::numeric::{Numeric, NUMERIC_MAX_PRECISION, NUMERIC_MAX_SCALE};
 use crate::types::ScalarType;
 use crate::zone::TimeZone;
 use crate::SqlState;
@@ -279,12 +279,9 @@ fn write_array_element(out: &mut String, s: &str) {
     out.push('"');
 }
 
-/// `numeric_out`: the value with exactly its scale's digits (`9.50`), never `-0`.
-pub fn format_numeric(v: &Decimal) -> String {
-    let mut v = *v;
-    if v.is_zero() {
-        v.set_sign_positive(true);
-    }
+/// `numeric_out`: `NaN`, or the value with exactly its scale's digits (`9.50`), never
+/// `-0`.
+pub fn format_numeric(v: &Numeric) -> String {
     v.to_string()
 }
 
@@ -715,94 +712,42 @@ impl DecimalText {
     }
 }
 
-/// The largest scale a numeric can carry (rust_decimal's limit; Postgres allows more).
-pub const NUMERIC_MAX_SCALE: u32 = 28;
-
-/// `numeric_in`: decimal or exponent notation, surrounding whitespace ignored; the
-/// display scale is the number of fractional digits after applying the exponent.
-/// More than [`NUMERIC_MAX_SCALE`] fractional digits are rounded (half away from
-/// zero); `NaN` and `Infinity` are not supported.
-pub fn parse_numeric(s: &str) -> Result<Decimal, ParseError> {
+/// `numeric_in`: `NaN` (any case), or decimal or exponent notation, surrounding
+/// whitespace ignored; the display scale is the number of fractional digits after
+/// applying the exponent. A value beyond what [`Numeric`] holds (38 digits, scale
+/// [`NUMERIC_MAX_SCALE`]) is `value overflows numeric format`, never rounded;
+/// `Infinity` is not supported.
+pub fn parse_numeric(s: &str) -> Result<Numeric, ParseError> {
     let t = trim_pg_space(s);
     let lower = t.to_ascii_lowercase();
-    if matches!(
-        lower.trim_start_matches(['+', '-']),
-        "nan" | "inf" | "infinity"
-    ) {
+    if lower == "nan" {
+        return Ok(Numeric::NAN);
+    }
+    if matches!(lower.trim_start_matches(['+', '-']), "inf" | "infinity") {
         return Err(ParseError::new(
             ParseErrorKind::FeatureNotSupported,
             format!("numeric value \"{s}\" is not supported"),
         )
-        .with_detail("Eddy's numeric type has no NaN or infinity."));
+        .with_detail("Eddy's numeric type has no infinity."));
     }
     let text = match scan_decimal(t) {
         None => return Err(ParseError::invalid_syntax("numeric", s)),
         Some(Err(())) => return Err(numeric_overflow_error()),
         Some(Ok(text)) => text,
     };
-    decimal_from_digits(text.negative, &text.int_digits, &text.frac_digits)
-        .ok_or_else(numeric_overflow_error)
+    Numeric::from_digits(text.negative, &text.int_digits, &text.frac_digits)
+        .map_err(|_| numeric_overflow_error())
 }
 
-fn numeric_overflow_error() -> ParseError {
+pub(crate) fn numeric_overflow_error() -> ParseError {
     ParseError::new(
         ParseErrorKind::NumericValueOutOfRange,
         "value overflows numeric format",
     )
-}
-
-/// Builds a decimal from plain digits, rounding fractional digits beyond what fits (half
-/// away from zero). `None` if the integer part does not fit.
-pub(crate) fn decimal_from_digits(
-    negative: bool,
-    int_digits: &str,
-    frac_digits: &str,
-) -> Option<Decimal> {
-    let mut frac: Vec<u8> = frac_digits.bytes().map(|b| b - b'0').collect();
-    let mut int: Vec<u8> = int_digits.bytes().map(|b| b - b'0').collect();
-    loop {
-        if let Some(d) = digits_to_decimal(negative, &int, &frac) {
-            return Some(d);
-        }
-        if frac.is_empty() {
-            return None;
-        }
-        // Drop one fractional digit, rounding half away from zero.
-        let last = frac.pop().unwrap_or(0);
-        if last >= 5 {
-            let mut carry = true;
-            for d in frac.iter_mut().rev().chain(int.iter_mut().rev()) {
-                if *d == 9 {
-                    *d = 0;
-                } else {
-                    *d += 1;
-                    carry = false;
-                    break;
-                }
-            }
-            if carry {
-                int.insert(0, 1);
-            }
-        }
-    }
-}
-
-fn digits_to_decimal(negative: bool, int: &[u8], frac: &[u8]) -> Option<Decimal> {
-    if frac.len() > NUMERIC_MAX_SCALE as usize {
-        return None;
-    }
-    let mut m: i128 = 0;
-    for &d in int.iter().chain(frac.iter()) {
-        m = m.checked_mul(10)?.checked_add(d as i128)?;
-    }
-    if negative {
-        m = -m;
-    }
-    let mut d = Decimal::try_from_i128_with_scale(m, frac.len() as u32).ok()?;
-    if d.is_zero() {
-        d.set_sign_positive(true);
-    }
-    Some(d)
+    .with_detail(format!(
+        "Eddy's numeric holds {NUMERIC_MAX_PRECISION} digits and a scale of at most \
+         {NUMERIC_MAX_SCALE}."
+    ))
 }
 
 /// `byteain`: `\x` followed by hex digit pairs (whitespace between pairs allowed), or

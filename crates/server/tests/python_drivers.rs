@@ -203,6 +203,12 @@ with conn.cursor(binary=True) as bcur:
         ("alpha", 2, Decimal("12.50"), 1.5, date(2026, 11, 1)),
         ("beta", 1, Decimal("7.25"), -0.25, date(2024, 2, 29)),
     ], "binary view rows"
+    # numeric both ways in binary (%b): 38 digits with their scale, and NaN.
+    wide = Decimal("-1234567890123456789012345678.9012345678")
+    bcur.execute("SELECT %b::numeric, %b::numeric + 1, %b::numeric", (wide, Decimal("12345678901234567890123456789012345678"), Decimal("NaN")))
+    got = bcur.fetchone()
+    assert str(got[0]) == str(wide) and str(got[1]) == "12345678901234567890123456789012345679", got
+    assert got[2].is_nan(), got
 
 # Pipeline mode: statements sent back to back, results read at the end.
 with conn.pipeline():
@@ -513,6 +519,17 @@ async def main():
     assert await stmt.fetchval("south") == Decimal("5.25")
     await conn.execute("UPDATE orders SET amount = amount + 1 WHERE id = 2")
     assert await stmt.fetchval("south") == Decimal("6.25")
+    # numeric in the binary format both ways (asyncpg's own codec): 38 digits with
+    # their scale, and NaN.
+    wide = Decimal("-1234567890123456789012345678.9012345678")
+    got = await conn.fetchval("SELECT $1::numeric", wide)
+    assert str(got) == str(wide), got
+    got = await conn.fetchval("SELECT $1::numeric + 1", Decimal("12345678901234567890123456789012345678"))
+    assert str(got) == "12345678901234567890123456789012345679", got
+    assert str(await conn.fetchval("SELECT 1.50::numeric * $1", Decimal("2.0"))) == "3.000"
+    assert (await conn.fetchval("SELECT $1::numeric", Decimal("NaN"))).is_nan()
+    assert await conn.fetchval("SELECT 'NaN'::numeric = $1", Decimal("NaN")) is True
+    assert (await conn.fetchval("SELECT sum(x) FROM (VALUES (1.5), ('NaN'::numeric)) v(x)")).is_nan()
     await conn.close()
     print("asyncpg ok")
 

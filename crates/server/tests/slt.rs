@@ -298,6 +298,7 @@ slt_files!(
     volatile,
     sessions,
     create_table_as,
+    numeric_wide,
     unique,
     alter_table,
     composite

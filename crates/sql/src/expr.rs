@@ -16,7 +16,6 @@ use std::ops::ControlFlow;
 use eddy_expr::func::CastKind;
 use eddy_expr::{BinaryFunc, MirScalarExpr, UnaryFunc, VariadicFunc};
 use eddy_repr::{ColumnType, DateTimeUnit, Datum, ScalarType};
-use rust_decimal::Decimal;
 use sqlparser::ast::{
     AccessExpr, BinaryOperator, CastKind as AstCastKind, CeilFloorKind, DataType, DateTimeField,
     Expr, Ident, ObjectName, Query, Subscript, TrimWhereField, UnaryOperator, Value, Visit,
@@ -807,14 +806,9 @@ pub fn parse_number(text: &str) -> Result<Typed, SqlError> {
             return Ok(Typed::literal(Datum::Int64(v), ScalarType::Int64));
         }
     }
-    let decimal = if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text)
-    } else {
-        text.parse::<Decimal>()
-    };
-    let decimal = match decimal {
+    let decimal = match eddy_repr::strconv::parse_numeric(text) {
         Ok(d) => d,
-        // Beyond `numeric`'s 28 digits here (Postgres' numeric has no such limit): a
+        // Beyond `numeric`'s 38 digits here (Postgres' numeric has no such limit): a
         // literal like `1e100` is kept as double precision, which is what it becomes
         // in nearly every use (`1e100::float8`), instead of failing.
         Err(_) => match text.parse::<f64>() {

@@ -220,9 +220,12 @@ pub(crate) fn plan_sequence_function(
                 Datum::Int16(v) => i64::from(v),
                 Datum::Int32(v) => i64::from(v),
                 Datum::Int64(v) => v,
-                Datum::Numeric(d) => d.try_into().map_err(|_| {
-                    SqlError::new(SqlState::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range")
-                })?,
+                Datum::Numeric(d) => d
+                    .round_to_i128()
+                    .and_then(|v| i64::try_from(v).ok())
+                    .ok_or_else(|| {
+                        SqlError::new(SqlState::NUMERIC_VALUE_OUT_OF_RANGE, "bigint out of range")
+                    })?,
                 _ => {
                     return Err(SqlError::function_does_not_exist(
                         "setval(unknown, unknown)",

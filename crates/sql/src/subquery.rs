@@ -250,7 +250,7 @@ fn any_datum(typ: &ScalarType) -> Datum {
         Int64 => Datum::Int64(0),
         Float32 => Datum::Float32(eddy_repr::OrdF32(0.0)),
         Float64 => Datum::Float64(eddy_repr::OrdF64(0.0)),
-        Numeric { .. } => Datum::Numeric(rust_decimal::Decimal::ZERO),
+        Numeric { .. } => Datum::Numeric(eddy_repr::Numeric::ZERO),
         Text | Varchar { .. } | Char { .. } | Name | PgChar => Datum::String(String::new()),
         Timestamp => Datum::Timestamp(chrono::DateTime::UNIX_EPOCH.naive_utc()),
         TimestampTz => Datum::TimestampTz(chrono::DateTime::UNIX_EPOCH),

@@ -11,8 +11,8 @@ use eddy_expr::func::CastKind;
 use eddy_expr::{
     AggregateFunc, BinaryFunc, ColumnOrder, MirRelationExpr, MirScalarExpr, UnaryFunc, VariadicFunc,
 };
+use eddy_repr::Numeric;
 use eddy_repr::{ColumnType, DateTimeUnit, Datum, GlobalId, RelationDesc, ScalarType};
-use rust_decimal::Decimal;
 
 use crate::*;
 use eddy_repr::SqlError;
@@ -380,10 +380,10 @@ fn int_of(d: &Datum) -> Option<i64> {
     }
 }
 
-fn num_of(d: &Datum) -> Decimal {
+fn num_of(d: &Datum) -> Numeric {
     match d {
         Datum::Numeric(n) => *n,
-        other => Decimal::from(int_of(other).expect("number")),
+        other => Numeric::from(int_of(other).expect("number")),
     }
 }
 
@@ -440,7 +440,7 @@ fn eval(e: &MirScalarExpr, row: &[Datum]) -> Datum {
                     _ => panic!("test interpreter: {a:?} + {b:?}"),
                 },
                 BinaryFunc::Div => match (&a, &b) {
-                    (Numeric(x), Numeric(y)) => Numeric(x / y),
+                    (Numeric(x), Numeric(y)) => Numeric(x.checked_div(*y).unwrap()),
                     _ => panic!("test interpreter: {a:?} / {b:?}"),
                 },
                 other => panic!("test interpreter: {other:?}"),
@@ -622,7 +622,13 @@ fn run_with(e: &MirRelationExpr, data: &Data, eval: ScalarEval) -> Multiset {
                                 (_, ScalarType::Int64) => {
                                     Datum::Int64(values.iter().map(|v| int_of(v).unwrap()).sum())
                                 }
-                                _ => Datum::Numeric(values.iter().map(num_of).sum()),
+                                _ => Datum::Numeric(
+                                    values
+                                        .iter()
+                                        .map(num_of)
+                                        .try_fold(eddy_repr::Numeric::ZERO, |a, b| a.checked_add(b))
+                                        .unwrap(),
+                                ),
                             }
                         }
                         AggregateFunc::Min => {
@@ -866,7 +872,7 @@ fn literal_types_follow_postgres() {
     );
     assert_eq!(
         scalars[4].as_literal(),
-        Some(&Datum::Numeric(Decimal::from(1000)))
+        Some(&Datum::Numeric(eddy_repr::Numeric::from(1000)))
     );
     assert_eq!(scalars[5].as_literal(), Some(&Datum::Int32(i32::MIN)));
 }
@@ -1908,7 +1914,7 @@ fn avg_is_sum_over_count_in_numeric() {
     );
     assert_eq!(
         query("SELECT avg(a) FROM t", &data),
-        [vec![Datum::Numeric(Decimal::new(15, 1))]]
+        [vec![Datum::Numeric("1.5".parse().unwrap())]]
     );
     data.insert(T, vec![]);
     assert_eq!(query("SELECT avg(a) FROM t", &data), [vec![NULL]]);

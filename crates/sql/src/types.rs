@@ -34,7 +34,8 @@ const UNCONSTRAINED_NUMERIC: ScalarType = ScalarType::Numeric {
     scale: None,
 };
 
-/// Postgres' `NUMERIC` precision limit; Eddy's representation keeps at most 255.
+/// Postgres' `NUMERIC` precision limit, checked first for Postgres' message; Eddy's
+/// own limit ([`eddy_repr::numeric::NUMERIC_MAX_PRECISION`], 38) comes after it.
 const NUMERIC_MAX_PRECISION: u64 = 1000;
 
 /// Maps a parsed type name to a scalar type.
@@ -158,8 +159,15 @@ fn numeric_type(info: &ExactNumberInfo) -> Result<ScalarType, SqlError> {
             format!("NUMERIC scale {s} must be between 0 and precision {p}"),
         ));
     }
-    if p > u8::MAX as u64 {
-        return Err(SqlError::unsupported(format!("NUMERIC precision {p}")));
+    if p > u64::from(eddy_repr::numeric::NUMERIC_MAX_PRECISION) {
+        return Err(SqlError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            format!(
+                "NUMERIC precision {p} is beyond Eddy's limit of {}",
+                eddy_repr::numeric::NUMERIC_MAX_PRECISION
+            ),
+        )
+        .with_hint("Use numeric without a precision, which holds 38 digits."));
     }
     Ok(ScalarType::Numeric {
         precision: Some(p as u8),

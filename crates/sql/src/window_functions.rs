@@ -354,7 +354,7 @@ fn range_offset(
         }
         Datum::Int64(v) => *v < 0,
         Datum::Float64(v) => v.0 < 0.0 || v.0.is_nan(),
-        Datum::Numeric(v) => v.is_sign_negative() && !v.is_zero(),
+        Datum::Numeric(v) => v.is_negative(),
         Datum::Interval(v) => v.as_micros_approx() < 0,
         _ => false,
     };

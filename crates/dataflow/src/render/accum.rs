@@ -6,30 +6,33 @@
 //! the row's diff. Differential sums the diffs of equal records, so a group's record
 //! carries the exact totals of all its rows at every time; an update costs O(1)
 //! regardless of the group's size, and a retraction subtracts exactly what the
-//! insertion added. A numeric sum keeps one slot per scale (the decimal mantissas of
-//! values with that many fractional digits), so it is exact for any mix of scales.
+//! insertion added. A numeric sum keeps, per scale, the sums of the high and of the
+//! low 64 bits of the coefficients of values with that many fractional digits (so a
+//! slot never overflows 128 bits short of 2^63 rows), and it *counts* NaNs rather
+//! than absorbing them: the sum is NaN while the count is positive, and deleting the
+//! NaN row brings the number back, exactly.
 //!
 //! Slot layout: slot 0 counts rows; aggregate `j` uses slots
 //! `1 + j * SLOTS_PER_AGGREGATE ..`, the first of which is its non-NULL count (then,
-//! for sums, the sum or the mantissa sums and value counts per scale; for booleans,
-//! the counts of true and false);
+//! for integer sums, the sum as the low sum of scale 0; for numeric sums, the NaN count and per scale `s` the
+//! high sum, the low sum and the count of values at `2 + 3s ..`; for booleans, the
+//! counts of true and false);
 //! [`UNEXPECTED_SLOT`] counts datums of a type the aggregate cannot take.
 
 use differential_dataflow::difference::{Abelian, IsZero, Monoid, Semigroup};
 use eddy_expr::AggregateFunc;
-use eddy_repr::{Datum, Diff, Row, ScalarType};
-use rust_decimal::Decimal;
+use eddy_repr::numeric::{sum_of_parts, NUMERIC_MAX_SCALE};
+use eddy_repr::{Datum, Diff, Numeric, Row, ScalarType};
 use serde::{Deserialize, Serialize};
 
 use super::reduce::{AggPlan, ERROR_NONE, ERROR_OVERFLOW, ERROR_UNEXPECTED};
 
-/// The largest scale of a `rust_decimal` value.
-const MAX_SCALE: u32 = 28;
-/// A numeric sum's slots: the non-NULL count, a mantissa sum per scale, and a count
-/// of values per scale (the result has the largest scale among its current values,
-/// as in Postgres).
-const SLOTS_PER_AGGREGATE: u32 = 1 + 2 * (MAX_SCALE + 1);
-const SCALE_COUNTS: u32 = 1 + MAX_SCALE + 1;
+/// A numeric sum's slots: the non-NULL count, the NaN count, and per scale the high
+/// and low coefficient sums and a count of values (the result has the largest scale
+/// among its current values, as in Postgres).
+const SLOTS_PER_AGGREGATE: u32 = 2 + 3 * (NUMERIC_MAX_SCALE + 1);
+const NAN_SLOT: u32 = 1;
+const SCALE_SLOTS: u32 = 2;
 const UNEXPECTED_SLOT: u32 = u32::MAX;
 
 /// Whether `plan`'s aggregate can be maintained in an [`Accum`].
@@ -48,8 +51,8 @@ pub(crate) fn is_accumulable(plan: &AggPlan) -> bool {
 
 /// A sparse vector of integer slots, sorted by slot, with no zero values (so equal
 /// accumulations are equal values and the zero accumulation is empty). Sums wrap on
-/// overflow of 128 bits rather than panic; that needs more than 2^31 rows at the
-/// largest numeric magnitude.
+/// overflow of 128 bits rather than panic; a numeric slot sums 64-bit halves of
+/// coefficients, so that needs more than 2^63 rows.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) struct Accum(Vec<(u32, i128)>);
 
@@ -136,6 +139,32 @@ impl Accum {
             .unwrap_or(0)
     }
 
+    /// The numeric sum of the aggregate at `base`, at the largest scale among its
+    /// current values. Reads only the slots present (a sparse range).
+    fn numeric_sum(&self, base: u32) -> Result<Numeric, eddy_repr::NumericError> {
+        let first = base + SCALE_SLOTS;
+        let start = self.0.partition_point(|(slot, _)| *slot < first);
+        let end = self
+            .0
+            .partition_point(|(slot, _)| *slot < base + SLOTS_PER_AGGREGATE);
+        let mut parts: Vec<(u32, i128, i128)> = Vec::new();
+        let mut result_scale = 0;
+        for &(slot, v) in &self.0[start..end] {
+            let (scale, which) = ((slot - first) / 3, (slot - first) % 3);
+            if parts.last().is_none_or(|p| p.0 != scale) {
+                parts.push((scale, 0, 0));
+            }
+            let part = parts.last_mut().expect("pushed above");
+            match which {
+                0 => part.1 = v,
+                1 => part.2 = v,
+                _ if v > 0 => result_scale = scale,
+                _ => {}
+            }
+        }
+        sum_of_parts(parts, result_scale)
+    }
+
     /// The contribution of one row with aggregate arguments `values` (one per plan)
     /// and multiplicity `diff`.
     pub(crate) fn of_row(plans: &[AggPlan], values: &[Datum], diff: Diff) -> Accum {
@@ -162,14 +191,21 @@ impl Accum {
                 (AggregateFunc::Sum, Datum::Int64(v)) => {
                     int_sum(&mut slots, base, *v as i128, diff)
                 }
+                (AggregateFunc::Sum, Datum::Numeric(d)) if d.is_nan() => {
+                    slots.push((base, diff));
+                    slots.push((base + NAN_SLOT, diff));
+                }
                 (AggregateFunc::Sum, Datum::Numeric(d)) => {
                     slots.push((base, diff));
-                    let scale = d.scale().min(MAX_SCALE);
-                    let mantissa = d.mantissa().wrapping_mul(diff);
-                    if mantissa != 0 {
-                        slots.push((base + 1 + scale, mantissa));
+                    let at = base + SCALE_SLOTS + 3 * d.scale();
+                    let (high, low) = d.split();
+                    for (slot, v) in [(at, high), (at + 1, low)] {
+                        let v = v.wrapping_mul(diff);
+                        if v != 0 {
+                            slots.push((slot, v));
+                        }
                     }
-                    slots.push((base + SCALE_COUNTS + scale, diff));
+                    slots.push((at + 2, diff));
                 }
                 (AggregateFunc::BoolAnd | AggregateFunc::BoolOr, Datum::Bool(b)) => {
                     slots.push((base + u32::from(!*b), diff))
@@ -208,35 +244,14 @@ impl Accum {
             let datum = match plan.func {
                 AggregateFunc::Count => Datum::Int64(saturate(non_null)),
                 _ if non_null <= 0 => Datum::Null,
-                AggregateFunc::Sum => {
-                    let mut sum = Some(Decimal::ZERO);
-                    let result_scale = (0..=MAX_SCALE)
-                        .rev()
-                        .find(|s| self.get(base + SCALE_COUNTS + s) > 0)
-                        .unwrap_or(0);
-                    for scale in 0..=MAX_SCALE {
-                        let mantissa = self.get(base + 1 + scale);
-                        if mantissa != 0 {
-                            sum = sum.and_then(|s| {
-                                Decimal::try_from_i128_with_scale(mantissa, scale)
-                                    .ok()
-                                    .and_then(|d| s.checked_add(d))
-                            });
-                        }
+                AggregateFunc::Sum if self.get(base + NAN_SLOT) > 0 => Datum::Numeric(Numeric::NAN),
+                AggregateFunc::Sum => match self.numeric_sum(base) {
+                    Ok(sum) => Datum::Numeric(sum),
+                    Err(_) => {
+                        error = error.max(ERROR_OVERFLOW);
+                        Datum::Null
                     }
-                    match sum {
-                        Some(mut s) => {
-                            if s.scale() < result_scale {
-                                s.rescale(result_scale);
-                            }
-                            Datum::Numeric(s)
-                        }
-                        None => {
-                            error = error.max(ERROR_OVERFLOW);
-                            Datum::Null
-                        }
-                    }
-                }
+                },
                 AggregateFunc::BoolAnd => Datum::Bool(self.get(base + 1) == 0),
                 AggregateFunc::BoolOr => Datum::Bool(self.get(base) > 0),
                 // Not accumulable: never on this path.
@@ -249,12 +264,13 @@ impl Accum {
     }
 }
 
-/// Records one integer summand: the non-NULL count and the sum.
+/// Records one integer summand: the non-NULL count and the sum (in the low slot of
+/// scale 0, where [`Accum::numeric_sum`] reads it).
 fn int_sum(slots: &mut Vec<(u32, i128)>, base: u32, value: i128, diff: i128) {
     slots.push((base, diff));
     let v = value.wrapping_mul(diff);
     if v != 0 {
-        slots.push((base + 1, v));
+        slots.push((base + SCALE_SLOTS + 1, v));
     }
 }
 
@@ -323,6 +339,45 @@ mod tests {
         total.plus_equals(&minus_a);
         assert!(total.is_zero());
         assert_eq!(total.to_state(&plans), None);
+    }
+
+    /// A NaN makes the sum NaN while it is there; retracting it brings the exact
+    /// number back (the accumulation counts NaNs instead of absorbing them).
+    #[test]
+    fn numeric_sums_count_nans_and_retract_them() {
+        let plans = vec![plan(
+            AggregateFunc::Sum,
+            ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            },
+        )];
+        let row =
+            |v: &str, diff| Accum::of_row(&plans, &[Datum::Numeric(v.parse().unwrap())], diff);
+        let sum = |a: &Accum| a.to_state(&plans).unwrap().unpack()[2].clone();
+        let mut total = row("12345678901234567890123456789012345678", 1);
+        total.plus_equals(&row("0.50", 2));
+        total.plus_equals(&row("-12345678901234567890123456789012345000", 1));
+        assert_eq!(format!("{:?}", sum(&total)), "Numeric(679.00)");
+        let nan = row("NaN", 1);
+        total.plus_equals(&nan);
+        assert_eq!(format!("{:?}", sum(&total)), "Numeric(NaN)");
+        let mut minus_nan = nan;
+        minus_nan.negate();
+        total.plus_equals(&minus_nan);
+        assert_eq!(format!("{:?}", sum(&total)), "Numeric(679.00)");
+        // Four values of 38 digits do not fit a numeric (an overflow error for the
+        // group); retracting three of them brings the exact value back.
+        let mut big = row("99999999999999999999999999999999999999", 4);
+        assert_eq!(
+            big.to_state(&plans).unwrap().unpack()[1],
+            Datum::Int64(ERROR_OVERFLOW)
+        );
+        big.plus_equals(&row("-99999999999999999999999999999999999999", 3));
+        assert_eq!(
+            format!("{:?}", sum(&big)),
+            "Numeric(99999999999999999999999999999999999999)"
+        );
     }
 
     #[test]

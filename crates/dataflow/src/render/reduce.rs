@@ -35,8 +35,6 @@
 
 use eddy_expr::{AggregateExpr, AggregateFunc, ColumnOrder, EvalError, MirScalarExpr};
 use eddy_repr::{ColumnType, Datum, Diff, Interval, Row, ScalarType};
-use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::Decimal;
 
 use super::accum::{is_accumulable, Accum};
 use super::operators::{
@@ -83,7 +81,7 @@ pub(crate) enum Acc {
         sum: i128,
         any: bool,
     },
-    SumNumeric(Option<Decimal>),
+    SumNumeric(Option<eddy_repr::Numeric>),
     SumFloat(Option<f64>),
     SumInterval(Option<Interval>),
     Min(Option<Datum>),
@@ -145,26 +143,23 @@ impl Acc {
                 *any = true;
             }
             Acc::SumNumeric(sum) => {
+                use eddy_repr::Numeric;
                 let v = match datum {
                     Datum::Numeric(d) => d,
-                    Datum::Int16(v) => Decimal::from(v),
-                    Datum::Int32(v) => Decimal::from(v),
-                    Datum::Int64(v) => Decimal::from(v),
+                    Datum::Int16(v) => Numeric::from(v),
+                    Datum::Int32(v) => Numeric::from(v),
+                    Datum::Int64(v) => Numeric::from(v),
                     _ => return fail(error, ERROR_UNEXPECTED),
                 };
+                // Exact, and with the largest scale of its values, as in Postgres; a
+                // NaN makes the sum NaN (this fold starts over on every change, so a
+                // retracted NaN is simply not folded in).
                 let next = v
-                    .checked_mul(Decimal::from(mult))
-                    .and_then(|v| v.checked_add(sum.unwrap_or(Decimal::ZERO)));
+                    .checked_mul(Numeric::from(mult))
+                    .and_then(|v| v.checked_add(sum.unwrap_or(Numeric::ZERO)));
                 match next {
-                    Some(mut s) => {
-                        // As Postgres: the sum has the largest scale of its values
-                        // (rust_decimal drops the scale of a zero product: 0.00 * 1 = 0).
-                        if s.scale() < v.scale() {
-                            s.rescale(v.scale());
-                        }
-                        *sum = Some(s)
-                    }
-                    None => fail(error, ERROR_OVERFLOW),
+                    Ok(s) => *sum = Some(s),
+                    Err(_) => fail(error, ERROR_OVERFLOW),
                 }
             }
             Acc::SumFloat(sum) => {
@@ -220,7 +215,7 @@ impl Acc {
         match self {
             Acc::Count(n) | Acc::CountStates(n) => Datum::Int64(n),
             Acc::SumInt { any: false, .. } => Datum::Null,
-            Acc::SumInt { sum, any: true } => match Decimal::try_from_i128_with_scale(sum, 0) {
+            Acc::SumInt { sum, any: true } => match eddy_repr::Numeric::from_i128(sum) {
                 Ok(d) => Datum::Numeric(d),
                 Err(_) => {
                     *error = (*error).max(ERROR_OVERFLOW);
@@ -377,7 +372,7 @@ fn finalize(plans: &[AggPlan], key: &Row, state: &Row) -> Result<Row, EvalError>
     let _rows = datums.next();
     match datums.next() {
         Some(Datum::Int64(ERROR_NONE)) => {}
-        Some(Datum::Int64(ERROR_OVERFLOW)) => return Err(EvalError::NumericFieldOverflow),
+        Some(Datum::Int64(ERROR_OVERFLOW)) => return Err(EvalError::NumericOverflow),
         other => {
             return Err(EvalError::Internal(format!(
                 "unexpected datum in aggregate state: {other:?}"
@@ -395,8 +390,8 @@ fn finalize(plans: &[AggPlan], key: &Row, state: &Row) -> Result<Row, EvalError>
 pub(crate) fn finish_value(plan: &AggPlan, state: Datum) -> Result<Datum, EvalError> {
     Ok(match (&plan.func, state) {
         (AggregateFunc::Sum, Datum::Numeric(d)) => match plan.output_type {
-            ScalarType::Int64 => match d.to_i64() {
-                Some(v) if d.fract().is_zero() => Datum::Int64(v),
+            ScalarType::Int64 => match d.trunc_to_i128().map(i64::try_from) {
+                Some(Ok(v)) if d.scale() == 0 => Datum::Int64(v),
                 _ => return Err(EvalError::OutOfRange("bigint".into())),
             },
             _ => Datum::Numeric(d),

@@ -48,7 +48,6 @@ use std::cmp::Ordering;
 use chrono::{Datelike, Timelike};
 use eddy_expr::{ColumnOrder, EvalError, FrameUnits, WindowExpr, WindowFunc};
 use eddy_repr::{ColumnType, Datum, Diff, Row, ScalarType};
-use rust_decimal::prelude::ToPrimitive;
 
 use super::operators::{
     append_datum, flat_map_fallible, group_key, reduce_keyed, row_prefix, KeyedArranged, Rendered,
@@ -309,16 +308,15 @@ fn ascending_position(datum: &Datum) -> u64 {
         Datum::Float32(f) => float(f64::from(f.0)),
         Datum::Float64(f) => float(f.0),
         // The floor of the value in thousandths, saturating (equal numerics, whatever
-        // their scale, get one position).
+        // their scale, get one position; NaN, the largest, the last).
         Datum::Numeric(d) => {
-            let saturated = if d.is_sign_negative() {
-                i64::MIN
-            } else {
-                i64::MAX
-            };
+            let saturated = if d.is_negative() { i64::MIN } else { i64::MAX };
             let scaled = d
-                .checked_mul(rust_decimal::Decimal::from(1000))
-                .and_then(|d| d.floor().to_i64())
+                .checked_mul(eddy_repr::Numeric::from(1000))
+                .and_then(|d| d.floor())
+                .ok()
+                .and_then(|d| d.trunc_to_i128())
+                .and_then(|v| i64::try_from(v).ok())
                 .unwrap_or(saturated);
             signed(scaled)
         }
@@ -525,7 +523,7 @@ fn finish_row(
     let datums = state.datums();
     match datums[0] {
         Datum::Int64(ERROR_NONE) => {}
-        Datum::Int64(ERROR_OVERFLOW) => return Err(EvalError::NumericFieldOverflow),
+        Datum::Int64(ERROR_OVERFLOW) => return Err(EvalError::NumericOverflow),
         ref other => {
             return Err(EvalError::Internal(format!(
                 "unexpected running aggregate state: {other:?}"

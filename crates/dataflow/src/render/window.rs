@@ -38,7 +38,7 @@ const ERROR_TIMESTAMP_RANGE: i64 = 14;
 
 fn error_of(code: i64) -> EvalError {
     match code {
-        ERROR_OVERFLOW => EvalError::NumericFieldOverflow,
+        ERROR_OVERFLOW => EvalError::NumericOverflow,
         ERROR_NTILE => EvalError::InvalidArgumentForNtile,
         ERROR_NTH_VALUE => EvalError::InvalidArgumentForNthValue,
         ERROR_BIGINT_RANGE => EvalError::OutOfRange("bigint".into()),

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use eddy_dataflow::{Compute, ComputeConfig, DataflowDesc, PeekError, PeekResult};
 use eddy_expr::{AggregateFunc, ColumnOrder, EvalError, MirRelationExpr, MirScalarExpr};
+use eddy_repr::Numeric;
 use eddy_repr::{ColumnType, Datum, Diff, GlobalId, Row, ScalarType};
-use rust_decimal::Decimal;
 
 pub type Multiset = BTreeMap<Row, Diff>;
 
@@ -587,17 +587,20 @@ fn aggregate(func: &AggregateFunc, out_type: ScalarType, values: &[(Datum, Diff)
                 Datum::from(s)
             }
             _ => {
-                let s: Decimal = values
+                // Exact, NaN-absorbing, from scratch: the oracle for the
+                // incremental sums (which count NaNs so they can retract them).
+                let s = values
                     .iter()
                     .map(|(v, d)| {
                         let x = match v {
-                            Datum::Int64(x) => Decimal::from(*x),
+                            Datum::Int64(x) => Numeric::from(*x),
                             Datum::Numeric(x) => *x,
                             other => panic!("sum over {other:?}"),
                         };
-                        x * Decimal::from(*d)
+                        x.checked_mul(Numeric::from(*d)).expect("fits")
                     })
-                    .sum();
+                    .try_fold(Numeric::ZERO, Numeric::checked_add)
+                    .expect("fits");
                 Datum::Numeric(s)
             }
         },

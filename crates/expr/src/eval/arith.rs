@@ -7,22 +7,18 @@
 //! - Floats: IEEE arithmetic with Postgres' checks: an infinite result from finite
 //!   operands is `value out of range: overflow`, a zero result from nonzero operands
 //!   `value out of range: underflow`, and dividing by zero is an error, not infinity.
-//! - Numerics: `+`/`-` keep the larger scale, `*` the sum of scales, `/` the scale of
-//!   Postgres' `select_div_scale` (at least 16 significant digits). Results are exact up
-//!   to rust_decimal's 28-29 significant digits; beyond that the scale is reduced
-//!   (rounding), and an integer part that does not fit is `numeric field overflow`.
+//! - Numerics ([`Numeric`]): `+`/`-` keep the larger scale, `*` the sum of scales, `/`
+//!   the scale of Postgres' `select_div_scale` (at least 16 significant digits), all
+//!   exact; a result that needs more than the 38 digits a numeric holds is `value
+//!   overflows numeric format` (22003), never a rounded value. NaN in gives NaN out
+//!   (`NaN / 0` too), as in Postgres.
 
-use eddy_repr::Datum;
-use rust_decimal::{Decimal, MathematicalOps, RoundingStrategy};
+use eddy_repr::numeric::{NUMERIC_MAX_PRECISION, NUMERIC_MAX_SCALE, NUMERIC_MIN_SIG_DIGITS};
+use eddy_repr::{Datum, Numeric};
 
-use super::{datetime, normalize_zero, unexpected};
+use super::{datetime, unexpected};
 use crate::error::EvalError;
 use crate::func::BinaryFunc;
-
-/// Postgres' minimum number of significant digits in division and math results.
-const NUMERIC_MIN_SIG_DIGITS: i64 = 16;
-/// The largest scale rust_decimal can hold.
-const MAX_SCALE: i64 = 28;
 
 // ---------------------------------------------------------------------------------
 // Classification
@@ -90,23 +86,19 @@ pub(crate) fn to_f64(d: &Datum) -> Result<f64, EvalError> {
     })
 }
 
-pub(crate) fn numeric_to_f64(v: &Decimal) -> f64 {
-    v.to_string().parse().unwrap_or(f64::NAN)
+pub(crate) fn numeric_to_f64(v: &Numeric) -> f64 {
+    v.to_f64()
 }
 
 /// An exact number as `numeric`.
-pub(crate) fn to_decimal(d: &Datum) -> Result<Decimal, EvalError> {
+pub(crate) fn to_decimal(d: &Datum) -> Result<Numeric, EvalError> {
     Ok(match d {
-        Datum::Int16(v) => Decimal::from(*v),
-        Datum::Int32(v) => Decimal::from(*v),
-        Datum::Int64(v) => Decimal::from(*v),
+        Datum::Int16(v) => Numeric::from(*v),
+        Datum::Int32(v) => Numeric::from(*v),
+        Datum::Int64(v) => Numeric::from(*v),
         Datum::Numeric(v) => *v,
         other => return Err(unexpected("to numeric", std::slice::from_ref(other))),
     })
-}
-
-fn numeric_overflow() -> EvalError {
-    EvalError::NumericFieldOverflow
 }
 
 // ---------------------------------------------------------------------------------
@@ -175,72 +167,30 @@ fn float_arith(op: Op, a: &Datum, b: &Datum) -> Result<Datum, EvalError> {
 // Numerics
 // ---------------------------------------------------------------------------------
 
-/// `d` with exactly `scale` fractional digits: rounded half away from zero, or padded
-/// with zeros (as far as rust_decimal can hold them).
-pub(crate) fn with_scale(d: Decimal, scale: i64) -> Decimal {
-    let scale = scale.clamp(0, MAX_SCALE) as u32;
-    let mut r = if d.scale() > scale {
-        d.round_dp_with_strategy(scale, RoundingStrategy::MidpointAwayFromZero)
-    } else {
-        d
-    };
-    if r.scale() < scale {
-        r.rescale(scale);
-    }
-    normalize_zero(r)
-}
-
-/// The weight (position in base 10000, 0 for the units group) and value of the first
-/// nonzero base-10000 digit of `|d|`, as Postgres' numeric stores it; `(0, 0)` for zero.
-fn nbase_weight(d: &Decimal) -> (i64, u32) {
-    let m = d.mantissa().unsigned_abs();
-    if m == 0 {
-        return (0, 0);
-    }
-    let scale = d.scale() as i64;
-    let pad = (4 - scale % 4) % 4;
-    // m < 2^96 and pad <= 3, so this stays far below u128::MAX.
-    let m = m * 10u128.pow(pad as u32);
-    let frac_groups = (scale + pad) / 4;
-    let mut group = 0;
-    let mut unit: u128 = 1;
-    while unit * 10_000 <= m {
-        unit *= 10_000;
-        group += 1;
-    }
-    (group - frac_groups, (m / unit) as u32)
-}
-
-/// Postgres' `select_div_scale`: enough digits for 16 significant digits in the
-/// quotient, and no fewer than either operand's scale.
-fn div_scale(a: &Decimal, b: &Decimal) -> i64 {
-    let (w1, f1) = nbase_weight(a);
-    let (w2, f2) = nbase_weight(b);
-    let mut qweight = w1 - w2;
-    if f1 <= f2 {
-        qweight -= 1;
-    }
-    (NUMERIC_MIN_SIG_DIGITS - qweight * 4)
-        .max(a.scale() as i64)
-        .max(b.scale() as i64)
-        .max(0)
+/// `d` with exactly `scale` fractional digits (a negative `scale` is 0): rounded half
+/// away from zero, or padded with zeros.
+pub(crate) fn with_scale(d: Numeric, scale: i64) -> Result<Numeric, EvalError> {
+    let scale = scale.clamp(0, i64::from(NUMERIC_MAX_SCALE)) as u32;
+    Ok(d.with_scale(scale)?)
 }
 
 /// `numeric / numeric` with Postgres' result scale (`1/3` is `0.33333333333333333333`,
 /// `10/4` is `2.5000000000000000`).
-pub fn numeric_div(a: Decimal, b: Decimal) -> Result<Decimal, EvalError> {
-    if b.is_zero() {
-        return Err(EvalError::DivisionByZero);
-    }
-    let q = a.checked_div(b).ok_or_else(numeric_overflow)?;
-    Ok(with_scale(q, div_scale(&a, &b)))
+pub fn numeric_div(a: Numeric, b: Numeric) -> Result<Numeric, EvalError> {
+    Ok(a.checked_div(b)?)
 }
 
 /// Rounds `d` to `numeric(precision, scale)` (half away from zero) and checks that it
-/// fits, as Postgres' `apply_typmod` does.
-pub fn numeric_with_typmod(d: Decimal, precision: u8, scale: u8) -> Result<Decimal, EvalError> {
-    let r = with_scale(d, scale as i64);
-    let int_part = r.mantissa().unsigned_abs() / 10u128.pow(r.scale());
+/// fits, as Postgres' `apply_typmod` does. NaN fits every typmod.
+pub fn numeric_with_typmod(d: Numeric, precision: u8, scale: u8) -> Result<Numeric, EvalError> {
+    if d.is_nan() {
+        return Ok(d);
+    }
+    let r = with_scale(d, scale as i64)?;
+    // A scale above 38 means no integer digits (10^39 > 2^128).
+    let int_part = 10u128
+        .checked_pow(r.scale())
+        .map_or(0, |unit| r.coefficient() / unit);
     let int_digits = if int_part == 0 {
         0
     } else {
@@ -252,16 +202,13 @@ pub fn numeric_with_typmod(d: Decimal, precision: u8, scale: u8) -> Result<Decim
     Ok(r)
 }
 
-fn numeric_arith(op: Op, a: Decimal, b: Decimal) -> Result<Decimal, EvalError> {
-    let (r, scale) = match op {
-        Op::Add => (a.checked_add(b), a.scale().max(b.scale())),
-        Op::Sub => (a.checked_sub(b), a.scale().max(b.scale())),
-        Op::Mul => (a.checked_mul(b), a.scale() + b.scale()),
-        Op::Div => return numeric_div(a, b),
-    };
-    // rust_decimal drops the scale of a zero result; Postgres keeps it.
-    r.map(|r| with_scale(r, scale as i64))
-        .ok_or_else(numeric_overflow)
+fn numeric_arith(op: Op, a: Numeric, b: Numeric) -> Result<Numeric, EvalError> {
+    Ok(match op {
+        Op::Add => a.checked_add(b)?,
+        Op::Sub => a.checked_sub(b)?,
+        Op::Mul => a.checked_mul(b)?,
+        Op::Div => a.checked_div(b)?,
+    })
 }
 
 // ---------------------------------------------------------------------------------
@@ -331,11 +278,7 @@ pub(super) fn modulo(a: Datum, b: Datum) -> Result<Datum, EvalError> {
             if !is_float(&b) && is_number(&b) =>
         {
             let (x, y) = (to_decimal(&a)?, to_decimal(&b)?);
-            if y.is_zero() {
-                return Err(EvalError::DivisionByZero);
-            }
-            let r = x.checked_rem(y).ok_or_else(numeric_overflow)?;
-            Ok(Datum::Numeric(normalize_zero(r)))
+            Ok(Datum::Numeric(x.checked_rem(y)?))
         }
         _ => Err(unexpected("%", &[a, b])),
     }
@@ -357,7 +300,7 @@ pub(super) fn neg(a: Datum) -> Result<Datum, EvalError> {
         ),
         Datum::Float32(v) => Datum::Float32(eddy_repr::OrdF32(-v.0)),
         Datum::Float64(v) => Datum::Float64(eddy_repr::OrdF64(-v.0)),
-        Datum::Numeric(v) => Datum::Numeric(normalize_zero(-v)),
+        Datum::Numeric(v) => Datum::Numeric(-v),
         Datum::Interval(iv) => Datum::Interval(datetime::neg_interval(&iv)?),
         other => return Err(unexpected("-", &[other])),
     })
@@ -403,7 +346,7 @@ fn map_float(
 
 pub(super) fn floor(a: Datum) -> Result<Datum, EvalError> {
     match a {
-        Datum::Numeric(v) => Ok(Datum::Numeric(normalize_zero(v.floor()))),
+        Datum::Numeric(v) => Ok(Datum::Numeric(v.floor()?)),
         Datum::Int16(_) | Datum::Int32(_) | Datum::Int64(_) => Ok(a),
         other => map_float(other, "floor", f32::floor, f64::floor),
     }
@@ -411,7 +354,7 @@ pub(super) fn floor(a: Datum) -> Result<Datum, EvalError> {
 
 pub(super) fn ceil(a: Datum) -> Result<Datum, EvalError> {
     match a {
-        Datum::Numeric(v) => Ok(Datum::Numeric(normalize_zero(v.ceil()))),
+        Datum::Numeric(v) => Ok(Datum::Numeric(v.ceil()?)),
         Datum::Int16(_) | Datum::Int32(_) | Datum::Int64(_) => Ok(a),
         other => map_float(other, "ceil", f32::ceil, f64::ceil),
     }
@@ -420,9 +363,7 @@ pub(super) fn ceil(a: Datum) -> Result<Datum, EvalError> {
 /// `round(x)`: numerics half away from zero, floats half to even (`rint`).
 pub(super) fn round(a: Datum) -> Result<Datum, EvalError> {
     match a {
-        Datum::Numeric(v) => Ok(Datum::Numeric(normalize_zero(
-            v.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero),
-        ))),
+        Datum::Numeric(v) => Ok(Datum::Numeric(v.with_scale(0)?)),
         Datum::Int16(_) | Datum::Int32(_) | Datum::Int64(_) => Ok(a),
         other => map_float(other, "round", f32::round_ties_even, f64::round_ties_even),
     }
@@ -440,25 +381,21 @@ pub(super) fn round_to(a: Datum, b: Datum) -> Result<Datum, EvalError> {
         _ => return Err(unexpected("round", &[a, b])),
     };
     if digits >= 0 {
-        return Ok(Datum::Numeric(with_scale(v, digits)));
+        return Ok(Datum::Numeric(with_scale(v, digits)?));
     }
     let k = digits.unsigned_abs();
-    let r = if k > MAX_SCALE as u64 {
-        // 10^29 exceeds every numeric we hold; only values >= 5 * 10^28 round up.
-        let half = Decimal::from_i128_with_scale(5 * 10i128.pow(28), 0);
-        if k == MAX_SCALE as u64 + 1 && v.abs() >= half {
-            return Err(numeric_overflow());
-        }
-        Decimal::ZERO
-    } else {
-        let unit = Decimal::from_i128_with_scale(10i128.pow(k as u32), 0);
-        let q = v
-            .checked_div(unit)
-            .ok_or_else(numeric_overflow)?
-            .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
-        q.checked_mul(unit).ok_or_else(numeric_overflow)?
-    };
-    Ok(Datum::Numeric(with_scale(r, 0)))
+    if k > u64::from(NUMERIC_MAX_PRECISION) {
+        // 10^39 / 2 exceeds every numeric we hold: everything rounds to 0.
+        return Ok(Datum::Numeric(if v.is_nan() { v } else { Numeric::ZERO }));
+    }
+    let unit = power_of_ten(k as u32)?;
+    let q = v.div_with_scale(unit, 0)?;
+    Ok(Datum::Numeric(q.checked_mul(unit)?))
+}
+
+/// `10^k` for `k <= 38`, scale 0.
+fn power_of_ten(k: u32) -> Result<Numeric, EvalError> {
+    Ok(Numeric::from_parts(false, 10u128.pow(k), 0)?)
 }
 
 fn negative_sqrt() -> EvalError {
@@ -472,20 +409,16 @@ fn negative_sqrt() -> EvalError {
 pub(super) fn sqrt(a: Datum) -> Result<Datum, EvalError> {
     match a {
         Datum::Numeric(v) => {
-            if v.is_sign_negative() && !v.is_zero() {
+            if v.is_nan() {
+                return Ok(Datum::Numeric(v));
+            }
+            if v.is_negative() {
                 return Err(negative_sqrt());
             }
-            let (weight, _) = nbase_weight(&v);
+            let (weight, _) = v.nbase_weight();
             let sweight = weight * 2 + 1;
-            let rscale = (NUMERIC_MIN_SIG_DIGITS - sweight)
-                .max(v.scale() as i64)
-                .max(0);
-            let root = if v.is_zero() {
-                Decimal::ZERO
-            } else {
-                v.sqrt().ok_or_else(numeric_overflow)?
-            };
-            Ok(Datum::Numeric(with_scale(root, rscale)))
+            let rscale = result_scale(NUMERIC_MIN_SIG_DIGITS - sweight, &[&v]);
+            Ok(Datum::Numeric(v.sqrt_with_scale(rscale)?))
         }
         Datum::Float32(_)
         | Datum::Float64(_)
@@ -500,6 +433,15 @@ pub(super) fn sqrt(a: Datum) -> Result<Datum, EvalError> {
         }
         other => Err(unexpected("sqrt", &[other])),
     }
+}
+
+/// A math result's scale: `rscale`, but no less than any argument's display scale,
+/// and within `0..=NUMERIC_MAX_SCALE`.
+fn result_scale(rscale: i64, args: &[&Numeric]) -> u32 {
+    args.iter()
+        .map(|a| i64::from(a.scale()))
+        .fold(rscale, i64::max)
+        .clamp(0, i64::from(NUMERIC_MAX_SCALE)) as u32
 }
 
 fn zero_to_negative_power() -> EvalError {
@@ -553,33 +495,41 @@ fn float_power(x: f64, y: f64) -> Result<f64, EvalError> {
     Ok(r)
 }
 
-fn numeric_power(x: Decimal, y: Decimal) -> Result<Decimal, EvalError> {
-    if x.is_zero() && y.is_sign_negative() && !y.is_zero() {
+fn numeric_power(x: Numeric, y: Numeric) -> Result<Numeric, EvalError> {
+    // As Postgres: NaN ^ 0 and 1 ^ NaN are 1, any other NaN operand gives NaN.
+    if x.is_nan() || y.is_nan() {
+        let one = (x.is_nan() && y.is_zero()) || (y.is_nan() && x == Numeric::ONE);
+        return Ok(if one { Numeric::ONE } else { Numeric::NAN });
+    }
+    if x.is_zero() && y.is_negative() {
         return Err(zero_to_negative_power());
     }
-    let y_is_integer = y.fract().is_zero();
+    let y_is_integer = y.trunc_to_scale(0)? == y;
     if y_is_integer {
         // Postgres' power_var_int: scale max(16, scale of x).
-        let rscale = NUMERIC_MIN_SIG_DIGITS.max(x.scale() as i64);
-        let n: i64 = y.trunc().try_into().map_err(|_| numeric_overflow())?;
+        let rscale = result_scale(NUMERIC_MIN_SIG_DIGITS, &[&x]);
+        let n = y
+            .trunc_to_i128()
+            .and_then(|n| i32::try_from(n).ok())
+            .ok_or(EvalError::NumericOverflow)?;
         let r = if n == 0 {
-            Decimal::ONE
+            Numeric::ONE.with_scale(rscale)?
         } else if x.is_zero() {
-            Decimal::ZERO
+            Numeric::ZERO.with_scale(rscale)?
         } else {
-            x.checked_powi(n).ok_or_else(numeric_overflow)?
+            x.powi_with_scale(n, rscale)?
         };
-        return Ok(with_scale(r, rscale));
+        return Ok(r);
     }
-    if x.is_sign_negative() && !x.is_zero() {
+    if x.is_negative() {
         return Err(negative_to_fractional_power());
     }
     if x.is_zero() {
-        return Ok(with_scale(Decimal::ZERO, NUMERIC_MIN_SIG_DIGITS));
+        return with_scale(Numeric::ZERO, NUMERIC_MIN_SIG_DIGITS);
     }
     // Postgres estimates the result's decimal weight from a low-precision
     // ln(x) * y (about 8 significant digits) and keeps 16 significant digits.
-    let ln_x = numeric_to_f64(&x).ln();
+    let ln_x = ln_estimate(&x);
     let ln_dweight = if ln_x == 0.0 {
         0
     } else {
@@ -588,12 +538,8 @@ fn numeric_power(x: Decimal, y: Decimal) -> Result<Decimal, EvalError> {
     let local = 10f64.powi(8 - ln_dweight);
     let ln_num = ((ln_x * local).round() / local * numeric_to_f64(&y) * local).round() / local;
     let val = ln_num * std::f64::consts::LOG10_E;
-    let rscale = (NUMERIC_MIN_SIG_DIGITS - val as i64)
-        .max(x.scale() as i64)
-        .max(y.scale() as i64)
-        .max(0);
-    let r = x.checked_powd(y).ok_or_else(numeric_overflow)?;
-    Ok(with_scale(r, rscale))
+    let rscale = result_scale(NUMERIC_MIN_SIG_DIGITS - val as i64, &[&x, &y]);
+    Ok(x.pow_with_scale(y, rscale)?)
 }
 
 // ---------------------------------------------------------------------------------
@@ -622,16 +568,17 @@ fn checked_float(r: f64, x: f64, check_zero: bool) -> Result<Datum, EvalError> {
 
 /// Postgres' `estimate_ln_dweight`: the decimal weight of `ln(x)` for `x > 0`, from
 /// `x - 1` near 1 and from a double-precision logarithm elsewhere.
-fn ln_dweight(x: &Decimal) -> i64 {
-    let near_one = Decimal::new(9, 1) <= *x && *x <= Decimal::new(11, 1);
+fn ln_dweight(x: &Numeric) -> i64 {
+    let tenth = |n| Numeric::from_parts(false, n, 1).expect("a small numeric");
+    let near_one = tenth(9) <= *x && *x <= tenth(11);
     if near_one {
-        let d = *x - Decimal::ONE;
+        let d = x.checked_sub(Numeric::ONE).unwrap_or(Numeric::ZERO);
         if d.is_zero() {
             return 0;
         }
-        return numeric_to_f64(&d.abs()).log10().floor() as i64;
+        return log10_estimate(&d).floor() as i64;
     }
-    let ln = numeric_to_f64(x).ln();
+    let ln = ln_estimate(x);
     if ln == 0.0 {
         0
     } else {
@@ -639,15 +586,26 @@ fn ln_dweight(x: &Decimal) -> i64 {
     }
 }
 
-/// `ln` of a positive numeric with Postgres' errors for zero and negatives.
-fn numeric_ln_value(x: &Decimal) -> Result<Decimal, EvalError> {
+/// `log10(|x|)` in double precision from the digits and the scale, so it stays finite
+/// for numerics beyond a double's range (`1e-1000`); `x` is not zero.
+fn log10_estimate(x: &Numeric) -> f64 {
+    (x.coefficient() as f64).log10() - f64::from(x.scale())
+}
+
+/// `ln(|x|)` in double precision, as [`log10_estimate`].
+fn ln_estimate(x: &Numeric) -> f64 {
+    log10_estimate(x) * std::f64::consts::LN_10
+}
+
+/// Postgres' errors for the logarithm of zero and of negatives.
+fn check_log_argument(x: &Numeric) -> Result<(), EvalError> {
     if x.is_zero() {
         return Err(log_of_zero());
     }
-    if x.is_sign_negative() {
+    if x.is_negative() {
         return Err(log_of_negative());
     }
-    x.checked_ln().ok_or_else(numeric_overflow)
+    Ok(())
 }
 
 /// `exp(x)`: floats as `dexp`; numerics with 16 significant digits (Postgres'
@@ -655,10 +613,12 @@ fn numeric_ln_value(x: &Decimal) -> Result<Decimal, EvalError> {
 pub(super) fn exp(a: Datum) -> Result<Datum, EvalError> {
     match a {
         Datum::Numeric(v) => {
+            if v.is_nan() {
+                return Ok(Datum::Numeric(v));
+            }
             let weight = (numeric_to_f64(&v) * std::f64::consts::LOG10_E).clamp(-2000.0, 2000.0);
-            let rscale = (NUMERIC_MIN_SIG_DIGITS - weight as i64).max(v.scale() as i64);
-            let r = v.checked_exp().ok_or_else(numeric_overflow)?;
-            Ok(Datum::Numeric(with_scale(r, rscale)))
+            let rscale = result_scale(NUMERIC_MIN_SIG_DIGITS - weight as i64, &[&v]);
+            Ok(Datum::Numeric(v.exp_with_scale(rscale)?))
         }
         other => {
             let x = to_f64(&other)?;
@@ -672,9 +632,12 @@ pub(super) fn exp(a: Datum) -> Result<Datum, EvalError> {
 pub(super) fn ln(a: Datum) -> Result<Datum, EvalError> {
     match a {
         Datum::Numeric(v) => {
-            let r = numeric_ln_value(&v)?;
-            let rscale = (NUMERIC_MIN_SIG_DIGITS - ln_dweight(&v)).max(v.scale() as i64);
-            Ok(Datum::Numeric(with_scale(r, rscale)))
+            if v.is_nan() {
+                return Ok(Datum::Numeric(v));
+            }
+            check_log_argument(&v)?;
+            let rscale = result_scale(NUMERIC_MIN_SIG_DIGITS - ln_dweight(&v), &[&v]);
+            Ok(Datum::Numeric(v.ln_with_scale(rscale)?))
         }
         other => float_log(&other, f64::ln),
     }
@@ -694,7 +657,7 @@ fn float_log(a: &Datum, f: fn(f64) -> f64) -> Result<Datum, EvalError> {
 /// `log(x)` / `log10(x)`: floats as `dlog10`; numerics as `log(10, x)`.
 pub(super) fn log10(a: Datum) -> Result<Datum, EvalError> {
     match a {
-        Datum::Numeric(v) => log(Datum::Numeric(Decimal::TEN), Datum::Numeric(v)),
+        Datum::Numeric(v) => log(Datum::Numeric(Numeric::from(10)), Datum::Numeric(v)),
         other => float_log(&other, f64::log10),
     }
 }
@@ -703,26 +666,32 @@ pub(super) fn log10(a: Datum) -> Result<Datum, EvalError> {
 /// (16 significant digits, at least either argument's scale); base 1 divides by zero.
 pub(super) fn log(base: Datum, x: Datum) -> Result<Datum, EvalError> {
     let (b, v) = (to_decimal(&base)?, to_decimal(&x)?);
-    let (ln_b, ln_v) = (numeric_ln_value(&b)?, numeric_ln_value(&v)?);
-    if ln_b.is_zero() {
+    if b.is_nan() || v.is_nan() {
+        return Ok(Datum::Numeric(Numeric::NAN));
+    }
+    check_log_argument(&b)?;
+    check_log_argument(&v)?;
+    if b == Numeric::ONE {
         return Err(EvalError::DivisionByZero);
     }
-    let rscale = (NUMERIC_MIN_SIG_DIGITS - (ln_dweight(&v) - ln_dweight(&b)))
-        .max(b.scale() as i64)
-        .max(v.scale() as i64);
-    let r = ln_v.checked_div(ln_b).ok_or_else(numeric_overflow)?;
-    Ok(Datum::Numeric(with_scale(r, rscale)))
+    let rscale = result_scale(
+        NUMERIC_MIN_SIG_DIGITS - (ln_dweight(&v) - ln_dweight(&b)),
+        &[&b, &v],
+    );
+    Ok(Datum::Numeric(v.log_with_scale(b, rscale)?))
 }
 
 /// `sign(x)`: -1, 0 or 1 (numerics with scale 0; a float NaN is 0, as in `dsign`).
 pub(super) fn sign(a: Datum) -> Result<Datum, EvalError> {
     match a {
-        Datum::Numeric(v) => Ok(Datum::Numeric(if v.is_zero() {
-            Decimal::ZERO
-        } else if v.is_sign_negative() {
-            Decimal::NEGATIVE_ONE
+        Datum::Numeric(v) => Ok(Datum::Numeric(if v.is_nan() {
+            v
+        } else if v.is_zero() {
+            Numeric::ZERO
+        } else if v.is_negative() {
+            Numeric::from(-1)
         } else {
-            Decimal::ONE
+            Numeric::ONE
         })),
         other => {
             let x = to_f64(&other)?;
@@ -741,7 +710,7 @@ pub(super) fn sign(a: Datum) -> Result<Datum, EvalError> {
 /// `trunc(x)`: towards zero (numerics with scale 0).
 pub(super) fn trunc(a: Datum) -> Result<Datum, EvalError> {
     match a {
-        Datum::Numeric(v) => Ok(Datum::Numeric(normalize_zero(v.trunc()))),
+        Datum::Numeric(v) => Ok(Datum::Numeric(v.trunc_to_scale(0)?)),
         other => Ok(Datum::Float64(eddy_repr::OrdF64(to_f64(&other)?.trunc()))),
     }
 }
@@ -755,18 +724,16 @@ pub(super) fn trunc_to(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     };
     let v = to_decimal(&a)?;
     if digits >= 0 {
-        let scale = digits.min(MAX_SCALE) as u32;
-        let r = v.round_dp_with_strategy(scale, RoundingStrategy::ToZero);
-        return Ok(Datum::Numeric(with_scale(r, digits)));
+        let scale = digits.min(i64::from(NUMERIC_MAX_SCALE)) as u32;
+        return Ok(Datum::Numeric(v.trunc_to_scale(scale)?));
     }
     let k = digits.unsigned_abs();
-    if k > MAX_SCALE as u64 {
-        return Ok(Datum::Numeric(Decimal::ZERO));
+    if k > u64::from(NUMERIC_MAX_PRECISION) {
+        return Ok(Datum::Numeric(if v.is_nan() { v } else { Numeric::ZERO }));
     }
-    let unit = Decimal::from_i128_with_scale(10i128.pow(k as u32), 0);
-    let q = v.checked_div(unit).ok_or_else(numeric_overflow)?.trunc();
-    let r = q.checked_mul(unit).ok_or_else(numeric_overflow)?;
-    Ok(Datum::Numeric(with_scale(r, 0)))
+    let unit = power_of_ten(k as u32)?;
+    let q = v.div_trunc(unit)?;
+    Ok(Datum::Numeric(q.checked_mul(unit)?))
 }
 
 /// `cbrt(double precision)`.
@@ -778,11 +745,7 @@ pub(super) fn cbrt(a: Datum) -> Result<Datum, EvalError> {
 /// `div(a, b)` on numerics: the quotient truncated towards zero, scale 0.
 pub(super) fn div_trunc(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     let (x, y) = (to_decimal(&a)?, to_decimal(&b)?);
-    if y.is_zero() {
-        return Err(EvalError::DivisionByZero);
-    }
-    let q = x.checked_div(y).ok_or_else(numeric_overflow)?;
-    Ok(Datum::Numeric(normalize_zero(q.trunc())))
+    Ok(Datum::Numeric(x.div_trunc(y)?))
 }
 
 /// `&`, `|`, `#` on two integers of one type; `<<` and `>>` of an integer by an

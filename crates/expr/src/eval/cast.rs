@@ -13,11 +13,10 @@
 //! - `jsonb` to `boolean`/numbers: only from a JSON scalar of the matching kind.
 
 use eddy_repr::strconv::{self, JsonbValue};
-use eddy_repr::{Datum, ScalarType};
-use rust_decimal::{Decimal, RoundingStrategy};
+use eddy_repr::{Datum, Numeric, ScalarType};
 
 use super::arith::{numeric_to_f64, numeric_with_typmod, to_decimal};
-use super::{normalize_zero, unexpected};
+use super::unexpected;
 use crate::error::EvalError;
 use crate::func::CastKind;
 
@@ -196,7 +195,7 @@ fn cannot_cast_jsonb(v: &JsonbValue, target: &str) -> EvalError {
 }
 
 /// The jsonb number in `s`, as a numeric, or the cast error for `target`.
-fn jsonb_number(s: &str, target: &str) -> Result<Decimal, EvalError> {
+fn jsonb_number(s: &str, target: &str) -> Result<Numeric, EvalError> {
     match jsonb_scalar(s, target)? {
         JsonbValue::Number(n) => Ok(strconv::parse_numeric(&n)?),
         other => Err(cannot_cast_jsonb(&other, target)),
@@ -253,6 +252,12 @@ fn to_int(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
         Datum::Float64(f) => {
             float_to_int(f.0.round_ties_even(), min, max).ok_or_else(out_of_range)?
         }
+        Datum::Numeric(n) if n.is_nan() => {
+            return Err(EvalError::FeatureNotSupported {
+                message: format!("cannot convert NaN to {name}"),
+                detail: None,
+            })
+        }
         Datum::Numeric(n) => numeric_to_int(n).ok_or_else(out_of_range)?,
         Datum::String(s) => return Ok(strconv::parse_datum(&s, to)?),
         Datum::Jsonb(s) => numeric_to_int(jsonb_number(&s, name)?).ok_or_else(out_of_range)?,
@@ -275,9 +280,8 @@ fn float_to_int(f: f64, min: i64, max: i64) -> Option<i64> {
 }
 
 /// A numeric rounded half away from zero to an integer.
-fn numeric_to_int(n: Decimal) -> Option<i64> {
-    let r = n.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
-    i64::try_from(r).ok()
+fn numeric_to_int(n: Numeric) -> Option<i64> {
+    i64::try_from(n.round_to_i128()?).ok()
 }
 
 fn to_float(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
@@ -318,12 +322,16 @@ fn to_float(d: Datum, to: &ScalarType) -> Result<Datum, EvalError> {
     }
 }
 
-/// A float as numeric through `%.15g` (`%.6g` for real), as Postgres does.
-fn float_to_numeric(f: f64, digits: usize) -> Result<Decimal, EvalError> {
-    if !f.is_finite() {
+/// A float as numeric through `%.15g` (`%.6g` for real), as Postgres does; NaN stays
+/// NaN.
+fn float_to_numeric(f: f64, digits: usize) -> Result<Numeric, EvalError> {
+    if f.is_nan() {
+        return Ok(Numeric::NAN);
+    }
+    if f.is_infinite() {
         return Err(EvalError::FeatureNotSupported {
             message: format!("cannot convert {} to numeric", strconv::format_f64(f)),
-            detail: Some("Eddy's numeric type has no NaN or infinity.".into()),
+            detail: Some("Eddy's numeric type has no infinity.".into()),
         });
     }
     let sci = format!("{:.*e}", digits - 1, f);
@@ -334,12 +342,10 @@ fn float_to_numeric(f: f64, digits: usize) -> Result<Decimal, EvalError> {
     } else {
         mantissa
     };
-    Ok(normalize_zero(strconv::parse_numeric(&format!(
-        "{mantissa}e{exp}"
-    ))?))
+    Ok(strconv::parse_numeric(&format!("{mantissa}e{exp}"))?)
 }
 
-fn to_numeric(d: Datum) -> Result<Decimal, EvalError> {
+fn to_numeric(d: Datum) -> Result<Numeric, EvalError> {
     Ok(match d {
         Datum::Numeric(_) | Datum::Int16(_) | Datum::Int32(_) | Datum::Int64(_) => to_decimal(&d)?,
         Datum::Float32(f) => float_to_numeric(f.0 as f64, 6)?,

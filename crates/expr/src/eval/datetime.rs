@@ -18,7 +18,6 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, 
 use eddy_repr::strconv::datetime::{days_in_month, IntervalFields};
 use eddy_repr::zone::TimeZone;
 use eddy_repr::{DateTimeUnit, Datum, Interval};
-use rust_decimal::Decimal;
 
 use super::arith::{numeric_div, to_f64};
 use super::unexpected;
@@ -388,16 +387,14 @@ impl FieldValue {
         FieldValue::Exact(v as i128, 0)
     }
 
-    fn to_numeric(&self) -> Result<Decimal, EvalError> {
+    fn to_numeric(&self) -> Result<eddy_repr::Numeric, EvalError> {
+        use eddy_repr::Numeric;
         match self {
-            FieldValue::Exact(m, s) => Decimal::try_from_i128_with_scale(*m, *s)
-                .map_err(|_| EvalError::NumericFieldOverflow),
+            FieldValue::Exact(m, s) => Ok(Numeric::from_parts(*m < 0, m.unsigned_abs(), *s)?),
             FieldValue::Julian { day, micros_of_day } => {
                 let frac =
-                    numeric_div(Decimal::from(*micros_of_day), Decimal::from(USECS_PER_DAY))?;
-                Decimal::from(*day)
-                    .checked_add(frac)
-                    .ok_or(EvalError::NumericFieldOverflow)
+                    numeric_div(Numeric::from(*micros_of_day), Numeric::from(USECS_PER_DAY))?;
+                Ok(Numeric::from(*day).checked_add(frac)?)
             }
         }
     }

@@ -29,7 +29,6 @@ use eddy_repr::strconv::datetime::days_in_month;
 use eddy_repr::strconv::{ParseError, ParseErrorKind};
 use eddy_repr::zone::{push_offset, TimeZone};
 use eddy_repr::{Datum, Interval};
-use rust_decimal::RoundingStrategy;
 
 use super::unexpected;
 use crate::error::EvalError;
@@ -619,13 +618,9 @@ fn number_digits(d: &Datum, post: usize) -> Result<(String, String, bool), EvalE
         Datum::Int16(v) => v.to_string(),
         Datum::Int32(v) => v.to_string(),
         Datum::Int64(v) => v.to_string(),
-        Datum::Numeric(v) => {
-            let r = v.round_dp_with_strategy(
-                post.min(28) as u32,
-                RoundingStrategy::MidpointAwayFromZero,
-            );
-            r.to_string()
-        }
+        Datum::Numeric(v) => v
+            .with_scale(post.min(eddy_repr::numeric::NUMERIC_MAX_SCALE as usize) as u32)?
+            .to_string(),
         Datum::Float32(v) => format!("{:.post$}", v.0),
         Datum::Float64(v) => format!("{:.post$}", v.0),
         other => return Err(unexpected("to_char", std::slice::from_ref(other))),

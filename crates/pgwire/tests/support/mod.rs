@@ -19,7 +19,6 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,7 +35,6 @@ use pgwire::messages::startup::Startup;
 use pgwire::messages::{
     DecodeContext, PgWireBackendMessage, PgWireFrontendMessage, ProtocolVersion,
 };
-use rust_decimal::Decimal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -307,14 +305,8 @@ pub fn all_types() -> (RelationDesc, Vec<Datum>) {
         ("int8", Datum::Int64(8_000_000_000)),
         ("float4", Datum::Float32(OrdF32(1.5))),
         ("float8", Datum::Float64(OrdF64(-2.25))),
-        (
-            "numeric(10,2)",
-            Datum::Numeric(Decimal::from_str("12345.67").unwrap()),
-        ),
-        (
-            "numeric",
-            Datum::Numeric(Decimal::from_str("-0.001").unwrap()),
-        ),
+        ("numeric(10,2)", Datum::Numeric("12345.67".parse().unwrap())),
+        ("numeric", Datum::Numeric("-0.001".parse().unwrap())),
         ("text", Datum::String("héllo".into())),
         ("varchar(5)", Datum::String("abc".into())),
         ("char(4)", Datum::String("ab".into())),
