@@ -4,12 +4,20 @@
 //! small numbers take one or two bytes; strings are a varint length and their UTF-8
 //! bytes. Floats are stored by their canonical bits (one NaN, one zero), so equal
 //! datums always encode to equal bytes, which is what lets rows serve as keys.
+//!
+//! An index's arrangement packs its rows in the sorted layout instead
+//! ([`Row::pack_sorted`], `sorted.rs`): its key datums in an order-preserving encoding,
+//! so that a range of key values is a range of rows. The decoder reads both.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::datum::{Datum, Interval, OrdF32, OrdF64};
+
+mod sorted;
+
+pub use sorted::{has_sorted_encoding, KeyRange};
 
 /// A packed sequence of datums. Cheap to compare, hash and move between workers.
 ///
@@ -346,6 +354,7 @@ impl<'a> Decoder<'a> {
                 let n = self.varint() as usize;
                 Datum::Array((0..n).map(|_| self.datum()).collect())
             }
+            t if sorted::is_sorted_tag(t) => self.sorted_datum(t),
             t => panic!("corrupt row: unknown tag {t}"),
         }
     }
