@@ -45,6 +45,9 @@
 //!     feeding a join + group-by view, until the view reflects them, with each worker
 //!     count, beside Postgres' COPY + REFRESH MATERIALIZED VIEW and a hand-written
 //!     differential dataflow (parse + arrange + join + reduce) of the same rows.
+//! 13. Range reads (`range.rs`): `WHERE k BETWEEN lo AND hi` through an index on `k`
+//!     beside the same read of an unindexed copy of `k`, at each of `--range-widths`,
+//!     on a `--range-rows`-row table: p50/p99 latency and rows visited per read.
 //!
 //! Targets (from the foundation issue): p99 < 10 ms; at least 100x less time than
 //! Postgres per small change; at most 200 bytes per table row. Kafka (issue 7): at least
@@ -66,6 +69,7 @@ mod joins;
 mod kafka;
 mod postgres;
 mod prepared;
+mod range;
 mod replay;
 mod running;
 mod windows;
@@ -81,7 +85,8 @@ mod windows;
              consumer, and views rebuilt by replaying their inputs from the log and from Kafka, \
              running-sum window views beside the whole-partition renderer and Postgres, and \
              COPY FROM STDIN into a view's table beside Postgres' COPY + REFRESH and a \
-             hand-written differential dataflow"
+             hand-written differential dataflow, and range reads through an index beside \
+             the same reads without it"
 )]
 struct Args {
     /// Rows in `orders` (and in the memory table).
@@ -178,6 +183,15 @@ struct Args {
     /// Rows loaded by `COPY ... FROM STDIN` in the copy phase.
     #[arg(long, default_value_t = 1_000_000)]
     copy_rows: usize,
+    /// Rows in the range phase's table.
+    #[arg(long, default_value_t = 1_000_000)]
+    range_rows: usize,
+    /// Rows per read in the range phase, one loop each.
+    #[arg(long, value_delimiter = ',', default_value = "10,1000")]
+    range_widths: Vec<usize>,
+    /// Reads per loop in the range phase (with the index, then without).
+    #[arg(long, default_value_t = 100)]
+    range_reads: usize,
     /// Worker counts to measure ingest, kafka and windows throughput with (the latency, prepared,
     /// joins, kafka latency, postgres and windows memory and latency runs use the first).
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
@@ -192,7 +206,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres", "windows", "replay", "running", "copy"]
+        value_parser = ["ingest", "latency", "memory", "baseline", "prepared", "joins", "kafka", "postgres", "windows", "replay", "running", "copy", "range"]
     )]
     only: Vec<String>,
 }
@@ -546,6 +560,9 @@ async fn main() -> Result<()> {
 
     if args.runs("copy") {
         copy::run(&args).await?;
+    }
+    if args.runs("range") {
+        range::run(&args).await?;
     }
     Ok(())
 }

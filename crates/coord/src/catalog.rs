@@ -83,6 +83,13 @@ impl CatalogEntry {
             name: self.name.clone(),
             plan: self.plan.clone().expect("views have plans"),
             as_of,
+            // An index keeps its rows in the order of its key, so a read seeks ranges.
+            layout: match self.kind {
+                ItemKind::Index => eddy_dataflow::RowLayout::Sorted {
+                    key_arity: self.index_key.len(),
+                },
+                _ => eddy_dataflow::RowLayout::Compact,
+            },
         }
     }
 

@@ -151,7 +151,7 @@ pub async fn start(config: CoordConfig) -> Result<Started, SqlError> {
     })
     .map_err(|e| SqlError::internal(format!("could not start workers: {e}")))?;
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(compute.peek_rows_scanned()));
     let cancels = Cancels::default();
     let mut coord = Coordinator {
         catalog: Catalog::default(),

@@ -18,6 +18,9 @@ pub struct Metrics {
     pub rows_ingested: AtomicU64,
     pub write_statements: AtomicU64,
     pub peeks: AtomicU64,
+    /// Rows reads have visited in arrangements (the compute workers' live counter): a
+    /// read through an index adds the rows of its range, a scan every row.
+    pub peek_rows_scanned: std::sync::Arc<AtomicU64>,
     pub tables: AtomicU64,
     pub views: AtomicU64,
     pub materialized_views: AtomicU64,
@@ -161,6 +164,14 @@ pub struct SinkMetrics {
 }
 
 impl Metrics {
+    /// Metrics that publish `peek_rows_scanned`, the compute workers' live counter.
+    pub fn new(peek_rows_scanned: std::sync::Arc<AtomicU64>) -> Metrics {
+        Metrics {
+            peek_rows_scanned,
+            ..Metrics::default()
+        }
+    }
+
     /// Records one statement's latency.
     pub fn observe_latency_us(&self, us: u64) {
         for (i, bound) in LATENCY_BUCKETS_US.iter().enumerate() {
@@ -222,6 +233,13 @@ impl Metrics {
             "Reads of arrangements (SELECTs).",
             "counter",
             &self.peeks,
+        );
+        counter(
+            &mut out,
+            "eddy_peek_rows_scanned_total",
+            "Rows reads visited in arrangements (a read through an index visits its range).",
+            "counter",
+            &self.peek_rows_scanned,
         );
         counter(
             &mut out,

@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use eddy_dataflow::{Compute, ComputeConfig, DataflowDesc};
+use eddy_dataflow::{Compute, ComputeConfig, DataflowDesc, RowLayout};
 use eddy_expr::{AggregateExpr, AggregateFunc, MirRelationExpr, MirScalarExpr};
 use eddy_repr::{Datum, GlobalId, Row, ScalarType};
 
@@ -102,6 +102,7 @@ fn main() {
         plan,
         as_of: 0,
         view: None,
+        layout: RowLayout::Compact,
     });
 
     let mut time = 0u64;

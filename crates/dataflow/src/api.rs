@@ -15,11 +15,12 @@
 //!   instead of waiting forever.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use eddy_expr::{EvalError, MapFilterProject, MirRelationExpr};
+use eddy_repr::row::KeyRange;
 use eddy_repr::{ColumnType, Diff, GlobalId, Row, Timestamp};
 use timely::communication::initialize::WorkerGuards;
 
@@ -54,6 +55,22 @@ pub struct DataflowDesc {
     /// The materialized view it maintains, if any: its error rows name it (and every
     /// reader of the view sees which view failed). `None` for one-off reads.
     pub view: Option<String>,
+    /// How its output arrangement packs rows: an index's is sorted by its key, so a
+    /// peek reads a range of key values as a range of rows (see [`KeyRange`]).
+    pub layout: RowLayout,
+}
+
+/// How an arrangement packs its rows (keyed by whole rows either way).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RowLayout {
+    /// [`Row::pack`]: what every other operator reads; rows whose leading datums are
+    /// equal are contiguous, but not in SQL order.
+    #[default]
+    Compact,
+    /// [`Row::pack_sorted`]: the first `key_arity` datums in SQL order (an index's key
+    /// columns). Only peeks read such an arrangement; their MFP packs what they return
+    /// compactly again.
+    Sorted { key_arity: usize },
 }
 
 /// Why a peek could not be answered.
@@ -86,13 +103,14 @@ pub type PeekResult = Result<Vec<(Row, Diff)>, PeekError>;
 /// The default reads every row as stored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeekSpec {
-    /// Reads only the rows whose leading datums are those packed in this row (see
-    /// [`Row::starts_with`]). Arrangements are keyed by the whole row, so these rows
-    /// are contiguous: the workers seek to the prefix and stop after the last match,
-    /// and the cost is that of the matching rows, not of the collection. `None` reads
-    /// every row. The prefix only narrows the scan; the caller keeps the predicates
-    /// that imply it in `mfp`.
-    pub key_prefix: Option<Row>,
+    /// Reads only the rows in this range of the arrangement: those whose leading
+    /// datums are a prefix ([`KeyRange::prefix`]), or, in a sorted arrangement, those
+    /// whose key lies in a range of values ([`KeyRange::sorted_range`]). Arrangements
+    /// are keyed by the whole row, so these rows are contiguous: the workers seek to
+    /// the start and stop at the end, and the cost is that of the rows in the range,
+    /// not of the collection. `None` reads every row. The range only narrows the scan;
+    /// the caller keeps the predicates that imply it in `mfp`.
+    pub key_range: Option<KeyRange>,
     /// Applied to every row read (with a nonzero count), as a dataflow would: rows it
     /// rejects are left out, and an evaluation error fails the peek with
     /// [`PeekError::Eval`] (the smallest error, if several rows fail). `None` returns
@@ -109,15 +127,21 @@ impl PeekSpec {
     /// Reads the rows that `mfp` keeps, transformed by it.
     pub fn with_mfp(mfp: MapFilterProject) -> PeekSpec {
         PeekSpec {
-            key_prefix: None,
+            key_range: None,
             mfp: Some(mfp),
         }
     }
 
-    /// Narrows the scan to rows whose leading datums are `prefix`; an empty prefix
-    /// reads every row.
+    /// Narrows the scan of a compact arrangement to rows whose leading datums are
+    /// `prefix`; an empty prefix reads every row.
     pub fn with_key_prefix(mut self, prefix: &[eddy_repr::Datum]) -> PeekSpec {
-        self.key_prefix = (!prefix.is_empty()).then(|| Row::pack(prefix));
+        self.key_range = (!prefix.is_empty()).then(|| KeyRange::prefix(&Row::pack(prefix)));
+        self
+    }
+
+    /// Narrows the scan to the rows of `range`.
+    pub fn with_key_range(mut self, range: KeyRange) -> PeekSpec {
+        self.key_range = Some(range);
         self
     }
 }
@@ -167,6 +191,8 @@ pub struct Compute {
     installed: Arc<Vec<AtomicUsize>>,
     /// The records each worker holds in each collection's arrangements.
     records: Arc<Vec<Mutex<BTreeMap<GlobalId, crate::worker::Published>>>>,
+    /// Rows the workers' peeks have visited in arrangements, all told.
+    peek_rows_scanned: Arc<AtomicU64>,
     /// The worker that receives the first share of the next table update.
     next_worker: usize,
     upper: Timestamp,
@@ -189,6 +215,8 @@ impl Compute {
         let records: Arc<Vec<Mutex<BTreeMap<GlobalId, crate::worker::Published>>>> =
             Arc::new((0..workers).map(|_| Mutex::default()).collect());
         let worker_records = Arc::clone(&records);
+        let peek_rows_scanned = Arc::new(AtomicU64::new(0));
+        let worker_scanned = Arc::clone(&peek_rows_scanned);
 
         let mut timely_config = timely::Config::process(workers);
         configure_idle_merging(&mut timely_config.worker);
@@ -219,6 +247,7 @@ impl Compute {
                 Arc::clone(&worker_installed),
                 Arc::clone(&worker_records),
                 budget,
+                Arc::clone(&worker_scanned),
             )
             .run();
         })
@@ -239,9 +268,18 @@ impl Compute {
             poisoned,
             installed,
             records,
+            peek_rows_scanned,
             next_worker: 0,
             upper: 0,
         })
+    }
+
+    /// The rows peeks have visited in arrangements since the workers started, over
+    /// all workers, kept up to date by them: a read of a key range adds the rows in
+    /// the range (and one past it per worker), a full read every row. A live counter
+    /// to publish as a metric.
+    pub fn peek_rows_scanned(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.peek_rows_scanned)
     }
 
     /// The number of worker threads.

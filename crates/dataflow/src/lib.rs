@@ -40,6 +40,8 @@ pub mod subscribe;
 mod validate;
 mod worker;
 
-pub use api::{Compute, ComputeConfig, DataflowDesc, PeekError, PeekResult, PeekSpec, Retention};
+pub use api::{
+    Compute, ComputeConfig, DataflowDesc, PeekError, PeekResult, PeekSpec, Retention, RowLayout,
+};
 pub use render::Flow;
 pub use subscribe::{SubscribeBatch, SubscribeDesc, SubscribeError, SubscribeReceiver};

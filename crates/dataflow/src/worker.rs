@@ -19,7 +19,7 @@
 //!   runs on each row read with a nonzero count.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -203,6 +203,8 @@ pub(crate) struct WorkerState<'w> {
     sizes: ArrangementSizes,
     /// This worker's share of a one-off dataflow's budget.
     budget: QueryBudget,
+    /// Rows every worker's peeks have visited (see `Compute::peek_rows_scanned`).
+    peek_rows_scanned: Arc<AtomicU64>,
 }
 
 /// This worker's share of what a one-off dataflow may hold in its arrangements.
@@ -222,6 +224,7 @@ impl<'w> WorkerState<'w> {
         installed: Arc<Vec<AtomicUsize>>,
         records: Arc<Vec<Mutex<BTreeMap<GlobalId, Published>>>>,
         budget: QueryBudget,
+        peek_rows_scanned: Arc<AtomicU64>,
     ) -> Self {
         let sizes = ArrangementSizes::install(worker);
         WorkerState {
@@ -242,6 +245,7 @@ impl<'w> WorkerState<'w> {
             installed,
             records,
             published: Instant::now(),
+            peek_rows_scanned,
         }
     }
 
@@ -748,7 +752,7 @@ impl<'w> WorkerState<'w> {
                 continue;
             }
             let mut peek = self.pending.swap_remove(index);
-            let result = read_peek(&mut peek);
+            let result = read_peek(&mut peek, &self.peek_rows_scanned);
             peek.responder.respond(result);
         }
         if !self.dropping.is_empty() {
@@ -833,30 +837,35 @@ fn smallest_error(errs: &mut ErrTrace, time: Timestamp) -> Option<EvalError> {
     None
 }
 
-/// Reads a complete peek: the collection's errors if it has any, else its rows under
-/// the key prefix with the MFP applied (or the MFP's smallest error).
-fn read_peek(peek: &mut PendingPeek) -> PeekResult {
+/// Reads a complete peek: the collection's errors if it has any, else its rows in the
+/// key range with the MFP applied (or the MFP's smallest error). Adds the rows its
+/// cursor visited (those of the range, whatever their count at the peek's time, and
+/// the one after it) to `scanned`.
+fn read_peek(peek: &mut PendingPeek, scanned: &AtomicU64) -> PeekResult {
     let time = peek.time;
     if let Some(err) = smallest_error(&mut peek.errs, time) {
         return Err(PeekError::Eval(err));
     }
     let mut smallest_error: Option<EvalError> = None;
-    let prefix = peek.spec.key_prefix.as_ref();
+    let range = peek.spec.key_range.as_ref();
     // An identity MFP copies rows as stored, once the first row has shown the arity it
-    // expects (all rows of a collection have one arity).
+    // expects (all rows of a collection have one arity). A read of a range (perhaps of
+    // a sorted arrangement) repacks what it returns.
     let (mfp, mut unchecked_arity) = match &peek.spec.mfp {
-        Some(mfp) if mfp.is_identity() => (None, Some(mfp.input_arity)),
+        Some(mfp) if mfp.is_identity() && range.is_none() => (None, Some(mfp.input_arity)),
         Some(mfp) => (Some(CompiledMfp::new(mfp.clone())), None),
         None => (None, None),
     };
     let mut rows = Vec::new();
+    let mut visited = 0;
     if let Some(batches) = peek.oks.batches_through(Antichain::new().borrow()) {
         let (mut cursor, storage) = cursor_list(batches);
-        if let Some(prefix) = prefix {
-            cursor.seek_key(&storage, prefix);
+        if let Some(range) = range {
+            cursor.seek_key(&storage, &range.start());
         }
         while let Some(row) = cursor.get_key(&storage) {
-            if prefix.is_some_and(|prefix| !row.starts_with(prefix)) {
+            visited += 1;
+            if range.is_some_and(|range| range.is_past(row)) {
                 break;
             }
             let count = count_at(&mut cursor, &storage, time);
@@ -883,6 +892,7 @@ fn read_peek(peek: &mut PendingPeek) -> PeekResult {
             cursor.step_key(&storage);
         }
     }
+    scanned.fetch_add(visited, Ordering::Relaxed);
     match smallest_error {
         Some(err) => Err(PeekError::Eval(err)),
         None => Ok(rows),

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use eddy_dataflow::{DataflowDesc, PeekError};
+use eddy_dataflow::{DataflowDesc, PeekError, RowLayout};
 use eddy_expr::{EvalError, MirRelationExpr, MirScalarExpr};
 use eddy_repr::{Datum, GlobalId};
 
@@ -55,6 +55,7 @@ fn transient_dataflows_do_not_leak() {
                 plan: plan.clone(),
                 as_of: h.read_time(),
                 view: None,
+                layout: RowLayout::Compact,
             });
             let rx = h.compute.peek(id, h.read_time());
             if i % 2 == 0 {
@@ -264,6 +265,7 @@ fn unknown_collections_and_malformed_plans() {
             },
             as_of: 0,
             view: None,
+            layout: RowLayout::Compact,
         });
         assert!(matches!(
             h.peek_at(user(10), 0),
@@ -280,6 +282,7 @@ fn unknown_collections_and_malformed_plans() {
             .project(vec![3]),
             as_of: 0,
             view: None,
+            layout: RowLayout::Compact,
         });
         match h.peek_at(user(11), 0) {
             Err(PeekError::Eval(EvalError::Internal(message))) => {

@@ -34,8 +34,8 @@ fn expected(h: &Harness, id: u64, spec: &PeekSpec) -> Result<Multiset, PeekError
     let mut out = Multiset::new();
     let mut errors = Vec::new();
     for (row, diff) in contents {
-        if let Some(prefix) = &spec.key_prefix {
-            if !row.starts_with(prefix) {
+        if let Some(range) = &spec.key_range {
+            if !range.contains(&row) {
                 continue;
             }
         }

@@ -5,6 +5,9 @@
 //! may read earlier ones), keep the row if every predicate is `true`, then output the
 //! `projection` columns.
 
+use std::cmp::Ordering;
+use std::ops::Bound;
+
 use eddy_repr::{ColumnType, Datum, Row, ScalarType};
 use serde::{Deserialize, Serialize};
 
@@ -159,6 +162,104 @@ impl MapFilterProject {
     }
 }
 
+/// The values one column of the rows an MFP keeps lies between: what its predicates
+/// `#c < literal`, `#c <= literal`, `#c > literal` and `#c >= literal` (either way
+/// round, also inside an `AND`; `BETWEEN` is planned as two of them) allow, the
+/// tightest of each side. Rows with NULL there are never kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiteralRange {
+    pub lower: Bound<Datum>,
+    pub upper: Bound<Datum>,
+}
+
+impl MapFilterProject {
+    /// The range the predicates hold input column `column` to, if they bound it on
+    /// some side. `input_types` are the input's column types.
+    ///
+    /// Only a column whose type has a sorted row encoding
+    /// ([`eddy_repr::row::has_sorted_encoding`]: not numeric) counts, compared with a
+    /// non-null literal of that same type (text and varchar alike), so that the rows
+    /// in the range are those of a byte range of an index sorted by that column (the
+    /// predicates stay, and decide each row).
+    pub fn literal_range(&self, column: usize, input_types: &[ColumnType]) -> Option<LiteralRange> {
+        let column_type = &input_types.get(column)?.scalar_type;
+        if column >= self.input_arity || !eddy_repr::row::has_sorted_encoding(column_type) {
+            return None;
+        }
+        let mut range = LiteralRange {
+            lower: Bound::Unbounded,
+            upper: Bound::Unbounded,
+        };
+        let mut conjuncts: Vec<&MirScalarExpr> = self.predicates.iter().collect();
+        while let Some(p) = conjuncts.pop() {
+            let (func, expr1, expr2) = match p {
+                MirScalarExpr::CallVariadic {
+                    func: VariadicFunc::And,
+                    exprs,
+                } => {
+                    conjuncts.extend(exprs);
+                    continue;
+                }
+                MirScalarExpr::CallBinary { func, expr1, expr2 } => (func, expr1, expr2),
+                _ => continue,
+            };
+            // `#c op literal`, or `literal op #c` read the other way round.
+            let (func, literal) = match (expr1.as_ref(), expr2.as_ref()) {
+                (MirScalarExpr::Column(c), MirScalarExpr::Literal(Ok(d), t)) if *c == column => {
+                    (func.clone(), (d, t))
+                }
+                (MirScalarExpr::Literal(Ok(d), t), MirScalarExpr::Column(c)) if *c == column => {
+                    let flipped = match func {
+                        BinaryFunc::Lt => BinaryFunc::Gt,
+                        BinaryFunc::Lte => BinaryFunc::Gte,
+                        BinaryFunc::Gt => BinaryFunc::Lt,
+                        BinaryFunc::Gte => BinaryFunc::Lte,
+                        _ => continue,
+                    };
+                    (flipped, (d, t))
+                }
+                _ => continue,
+            };
+            let (datum, literal_type) = literal;
+            if datum.is_null() || !same_encoding_class(column_type, &literal_type.scalar_type) {
+                continue;
+            }
+            match func {
+                BinaryFunc::Gt => {
+                    tighten(&mut range.lower, Bound::Excluded(datum), Ordering::Greater)
+                }
+                BinaryFunc::Gte => {
+                    tighten(&mut range.lower, Bound::Included(datum), Ordering::Greater)
+                }
+                BinaryFunc::Lt => tighten(&mut range.upper, Bound::Excluded(datum), Ordering::Less),
+                BinaryFunc::Lte => {
+                    tighten(&mut range.upper, Bound::Included(datum), Ordering::Less)
+                }
+                _ => {}
+            }
+        }
+        let unbounded = |b: &Bound<Datum>| matches!(b, Bound::Unbounded);
+        (!unbounded(&range.lower) || !unbounded(&range.upper)).then_some(range)
+    }
+}
+
+/// Keeps in `bound` the tighter of it and `new`: the one further in direction
+/// `inward` (`Greater` for a lower bound), or the exclusive one of two equal values.
+fn tighten(bound: &mut Bound<Datum>, new: Bound<&Datum>, inward: Ordering) {
+    let tighter = match (&*bound, new) {
+        (_, Bound::Unbounded) => false,
+        (Bound::Unbounded, _) => true,
+        (Bound::Included(old) | Bound::Excluded(old), Bound::Included(value)) => {
+            value.sql_cmp(old) == inward
+        }
+        (Bound::Included(old), Bound::Excluded(value)) => value.sql_cmp(old) != inward.reverse(),
+        (Bound::Excluded(old), Bound::Excluded(value)) => value.sql_cmp(old) == inward,
+    };
+    if tighter {
+        *bound = new.cloned();
+    }
+}
+
 /// Whether `datum` is a non-null value of `typ`'s row representation, and equal values
 /// of `typ` always pack to equal bytes.
 fn equality_is_bytewise(typ: &ScalarType, datum: &Datum) -> bool {
@@ -302,5 +403,84 @@ mod tests {
         assert!(filter(1, vec![eq(col(0), f)])
             .literal_key_prefix(&floats)
             .is_empty());
+    }
+
+    #[test]
+    fn literal_range_keeps_the_tightest_bounds() {
+        let types = vec![
+            ScalarType::Int32.nullable(true),
+            ScalarType::Numeric {
+                precision: None,
+                scale: None,
+            }
+            .nullable(true),
+        ];
+        let col = MirScalarExpr::Column;
+        let int = |v| lit(Datum::Int32(v), ScalarType::Int32);
+        let cmp = |a: MirScalarExpr, b: MirScalarExpr, f: BinaryFunc| a.call_binary(b, f);
+        let range = |lower, upper| Some(LiteralRange { lower, upper });
+        let mfp = filter(2, vec![cmp(col(0), int(5), BinaryFunc::Gt)]);
+        assert_eq!(
+            mfp.literal_range(0, &types),
+            range(Bound::Excluded(Datum::Int32(5)), Bound::Unbounded)
+        );
+        // `literal op column` reads the other way round; BETWEEN is an AND of two.
+        let between = MirScalarExpr::CallVariadic {
+            func: VariadicFunc::And,
+            exprs: vec![
+                cmp(int(-3), col(0), BinaryFunc::Lte),
+                cmp(col(0), int(9), BinaryFunc::Lte),
+            ],
+        };
+        assert_eq!(
+            filter(2, vec![between]).literal_range(0, &types),
+            range(
+                Bound::Included(Datum::Int32(-3)),
+                Bound::Included(Datum::Int32(9))
+            )
+        );
+        // The tightest of each side; of equal values the exclusive one.
+        let mfp = filter(
+            2,
+            vec![
+                cmp(col(0), int(5), BinaryFunc::Gte),
+                cmp(col(0), int(7), BinaryFunc::Gt),
+                cmp(col(0), int(7), BinaryFunc::Gte),
+                cmp(col(0), int(20), BinaryFunc::Lt),
+                cmp(col(0), int(20), BinaryFunc::Lte),
+                cmp(col(0), int(30), BinaryFunc::Lt),
+            ],
+        );
+        assert_eq!(
+            mfp.literal_range(0, &types),
+            range(
+                Bound::Excluded(Datum::Int32(7)),
+                Bound::Excluded(Datum::Int32(20))
+            )
+        );
+        // Not: another column, a literal of another type, NULL, numeric, an equality.
+        assert_eq!(
+            filter(2, vec![cmp(col(0), int(5), BinaryFunc::Gt)]).literal_range(1, &types),
+            None
+        );
+        let wide = lit(Datum::Int64(5), ScalarType::Int64);
+        assert_eq!(
+            filter(2, vec![cmp(col(0), wide, BinaryFunc::Gt)]).literal_range(0, &types),
+            None
+        );
+        let null = MirScalarExpr::literal_null(ScalarType::Int32);
+        assert_eq!(
+            filter(2, vec![cmp(col(0), null, BinaryFunc::Gt)]).literal_range(0, &types),
+            None
+        );
+        let numeric = lit(Datum::Numeric(5.into()), types[1].scalar_type);
+        assert_eq!(
+            filter(2, vec![cmp(col(1), numeric, BinaryFunc::Gt)]).literal_range(1, &types),
+            None
+        );
+        assert_eq!(
+            filter(2, vec![eq(col(0), int(5))]).literal_range(0, &types),
+            None
+        );
     }
 }

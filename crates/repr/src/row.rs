@@ -11,12 +11,20 @@
 //! numeric carry tag `LEGACY_NUMERIC`, a `rust_decimal` serialization (16 bytes: flags
 //! with the scale in bits 16-23 and the sign in bit 31, then the 96-bit mantissa as
 //! three little-endian u32s); they are still read, and never written.
+//!
+//! An index's arrangement packs its rows in the sorted layout instead
+//! ([`Row::pack_sorted`], `sorted.rs`): its key datums in an order-preserving encoding,
+//! so that a range of key values is a range of rows. The decoder reads both.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 
 use crate::datum::{Datum, Interval, OrdF32, OrdF64};
 use crate::numeric::Numeric;
+
+mod sorted;
+
+pub use sorted::{has_sorted_encoding, KeyRange};
 
 /// A packed sequence of datums. Cheap to compare, hash and move between workers.
 ///
@@ -423,6 +431,7 @@ impl<'a> Decoder<'a> {
                 let n = self.varint() as usize;
                 Datum::Record((0..n).map(|_| self.datum()).collect())
             }
+            t if sorted::is_sorted_tag(t) => self.sorted_datum(t),
             t => panic!("corrupt row: unknown tag {t}"),
         }
     }

@@ -2,10 +2,13 @@
 //!
 //! An index is an arrangement of its table's rows with the indexed columns first (the
 //! other columns after them, in table order), kept up to date like a materialized
-//! view. A point read of the table whose `WHERE` pins the leading indexed columns to
-//! constants (`WHERE b = 'x'`, `WHERE b = 'x' AND c = 2`) seeks to those rows in it
-//! instead of scanning the table (the coordinator picks it; `EXPLAIN` says so). An
-//! index is not a relation: nothing names it in a query, and it goes with its table.
+//! view, and sorted by the indexed columns in SQL order (`Row::pack_sorted`). A point
+//! read of the table whose `WHERE` pins the leading indexed columns to constants
+//! (`WHERE b = 'x'`, `WHERE b = 'x' AND c = 2`), or a range read that bounds the next
+//! indexed column (`WHERE b > 'x'`, `WHERE b = 'x' AND c BETWEEN 2 AND 5`), seeks to
+//! those rows in it instead of scanning the table (the coordinator picks it; `EXPLAIN`
+//! says so). An index is not a relation: nothing names it in a query, and it goes
+//! with its table.
 //!
 //! Accepted as Postgres takes them: `IF NOT EXISTS`, `CONCURRENTLY` (the index is
 //! built while writes go on either way), `USING btree | hash`, `ASC`/`DESC` and

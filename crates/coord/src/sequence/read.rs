@@ -8,20 +8,26 @@
 //!   else is a one-off dataflow over the existing arrangements, dropped once it has
 //!   answered, whatever the outcome. A table read whose predicates pin the leading
 //!   columns of one of its indexes to constants (more of them than of the table's own
-//!   order) peeks that index instead, seeking to the rows ([`IndexedRead`]).
+//!   order), or as many and bound the next key column to a range (`b > 5`, `b BETWEEN
+//!   1 AND 9`, `a = 1 AND b < 3`), peeks that index instead: its arrangement is
+//!   sorted by its key, so the read seeks to the first row and stops after the last,
+//!   and costs the rows in the range ([`IndexedRead`]).
 //! - Inside a transaction block a read sees the block's writes (`txn.rs`).
 //! - The coordinator never waits for a SELECT: its answer is awaited by a task of its
 //!   own. Writes that read first (`INSERT ... SELECT`, UPDATE) do wait, in order.
 
 use std::future::Future;
+use std::ops::Bound;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use eddy_dataflow::{DataflowDesc, PeekError, PeekResult, PeekSpec};
+use eddy_dataflow::{DataflowDesc, PeekError, PeekResult, PeekSpec, RowLayout};
+use eddy_expr::mfp::LiteralRange;
 use eddy_expr::optimize::{consolidate, eval_constant};
 use eddy_expr::{ColumnOrder, MapFilterProject, MirRelationExpr};
 use eddy_repr::copy::CopyFormat;
+use eddy_repr::row::KeyRange;
 use eddy_repr::{Datum, Diff, GlobalId, RelationDesc, Row, ScalarType, SqlError, SqlState};
 use eddy_sql::{Plan, RowSetFinishing};
 use tokio::sync::{mpsc, oneshot};
@@ -163,11 +169,17 @@ impl Coordinator {
         if let Some(result) = eval_constant(&expr) {
             return ReadFuture::Ready(Some(result.map_err(SqlError::from)));
         }
-        let indexed = self.indexed_read(&expr);
-        let expr = match indexed {
-            Some(read) => read.expr,
-            None => expr,
-        };
+        if let Some(read) = self.indexed_read(&expr) {
+            // The workers seek the index's rows in the range, and apply the MFP (which
+            // keeps every predicate) to them.
+            let (mfp, _) = MapFilterProject::extract(&read.expr);
+            let spec = PeekSpec::with_mfp(mfp).with_key_range(read.key_range());
+            let rx = self.compute.peek_with(read.index, time, spec);
+            return ReadFuture::Peek {
+                rx,
+                transient: None,
+            };
+        }
         let (mfp, input) = MapFilterProject::extract(&expr);
         if let MirRelationExpr::Get { id, .. } = input {
             let arranged = match self.catalog.get(*id) {
@@ -194,6 +206,7 @@ impl Coordinator {
             plan: expr,
             as_of: time,
             view: None,
+            layout: RowLayout::Compact,
         });
         let rx = self.compute.peek(id, time);
         ReadFuture::Peek {
@@ -205,36 +218,80 @@ impl Coordinator {
 
 /// A table read that one of its indexes serves: `expr` reads the index (its rows
 /// put back in table order), and its predicates pin the index's first `prefix`
-/// columns to constants, which a peek seeks to.
+/// columns to constants and, if `range` is set, hold the next key column to a range
+/// of values; a peek seeks to those rows of the index's sorted arrangement.
 pub(crate) struct IndexedRead {
     pub(crate) index: GlobalId,
     pub(crate) expr: MirRelationExpr,
     pub(crate) prefix: Vec<Datum>,
+    pub(crate) range: Option<LiteralRange>,
+    /// How many leading columns of the index are its key (sorted).
+    key_arity: usize,
 }
 
 impl IndexedRead {
-    /// `Index lookup: t_b_idx (b = 'x')`, for EXPLAIN.
+    /// The rows of the index's arrangement the read seeks.
+    pub(crate) fn key_range(&self) -> KeyRange {
+        let range = self.range.as_ref().and_then(|range| {
+            KeyRange::sorted_range(
+                self.key_arity,
+                &self.prefix,
+                range.lower.as_ref(),
+                range.upper.as_ref(),
+            )
+        });
+        // (`literal_range` offers only sorted key columns; the prefix alone is a
+        // wider range that holds the same rows.)
+        range.unwrap_or_else(|| KeyRange::sorted_prefix(self.key_arity, &self.prefix))
+    }
+
+    /// How good a read it is: more pinned columns first, then a range.
+    fn rank(&self) -> (usize, bool) {
+        (self.prefix.len(), self.range.is_some())
+    }
+
+    /// `Index lookup: t_b_idx (b = 'x')`, or `Index range: t_a_b_idx (a = 1, b > 5,
+    /// b <= 9)`, for EXPLAIN.
     pub(crate) fn describe(&self, catalog: &crate::catalog::Catalog) -> String {
         let Some(index) = catalog.get(self.index) else {
             return String::new();
         };
-        let pinned: Vec<String> = self
+        let text = eddy_expr::explain::datum_text;
+        let mut conditions: Vec<String> = self
             .prefix
             .iter()
             .zip(&index.desc.names)
-            .map(|(value, column)| format!("{column} = {}", eddy_expr::explain::datum_text(value)))
+            .map(|(value, column)| format!("{column} = {}", text(value)))
             .collect();
+        let kind = match &self.range {
+            None => "lookup",
+            Some(range) => {
+                let column = &index.desc.names[self.prefix.len()];
+                match &range.lower {
+                    Bound::Included(v) => conditions.push(format!("{column} >= {}", text(v))),
+                    Bound::Excluded(v) => conditions.push(format!("{column} > {}", text(v))),
+                    Bound::Unbounded => {}
+                }
+                match &range.upper {
+                    Bound::Included(v) => conditions.push(format!("{column} <= {}", text(v))),
+                    Bound::Excluded(v) => conditions.push(format!("{column} < {}", text(v))),
+                    Bound::Unbounded => {}
+                }
+                "range"
+            }
+        };
         format!(
-            "Index lookup: {} ({})",
+            "Index {kind}: {} ({})",
             index.qualified_name(),
-            pinned.join(", ")
+            conditions.join(", ")
         )
     }
 }
 
 impl Coordinator {
-    /// The index that serves `expr` (a Map/Filter/Project over a table), if one pins
-    /// more of its leading columns than the table's own arrangement does.
+    /// The index that serves `expr` (a Map/Filter/Project over a table or
+    /// materialized view), if one pins more of its leading columns than the
+    /// relation's own arrangement does, or as many and holds the next to a range.
     pub(crate) fn indexed_read(&self, expr: &MirRelationExpr) -> Option<IndexedRead> {
         let (mfp, input) = MapFilterProject::extract(expr);
         let MirRelationExpr::Get { id: table, .. } = input else {
@@ -242,7 +299,7 @@ impl Coordinator {
         };
         // Most relations have none: nothing more to look at.
         self.catalog.indexes_of(*table).next()?;
-        let own = mfp.literal_key_prefix(&input.typ()).len();
+        let own = (mfp.literal_key_prefix(&input.typ()).len(), false);
         let mut best: Option<IndexedRead> = None;
         for index in self.catalog.indexes_of(*table) {
             let Some(MirRelationExpr::Project { outputs, .. }) = &index.plan else {
@@ -262,12 +319,19 @@ impl Coordinator {
             let rewritten = with_input(expr, &over_index);
             let (index_mfp, _) = MapFilterProject::extract(&rewritten);
             let prefix = index_mfp.literal_key_prefix(&index.desc.types);
-            if prefix.len() > own && best.as_ref().is_none_or(|b| prefix.len() > b.prefix.len()) {
-                best = Some(IndexedRead {
-                    index: index.id,
-                    expr: rewritten,
-                    prefix,
-                });
+            let key_arity = index.index_key.len();
+            let range = (prefix.len() < key_arity)
+                .then(|| index_mfp.literal_range(prefix.len(), &index.desc.types))
+                .flatten();
+            let read = IndexedRead {
+                index: index.id,
+                expr: rewritten,
+                prefix,
+                range,
+                key_arity,
+            };
+            if read.rank() > own && best.as_ref().is_none_or(|b| read.rank() > b.rank()) {
+                best = Some(read);
             }
         }
         best

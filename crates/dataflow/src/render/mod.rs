@@ -41,7 +41,7 @@ use timely::dataflow::operators::{CapabilitySet, ToStream};
 use timely::dataflow::Scope;
 use timely::progress::Antichain;
 
-use crate::api::DataflowDesc;
+use crate::api::{DataflowDesc, RowLayout};
 pub(crate) use mfp::{arity_mismatch, CompiledMfp};
 pub use operators::Flow;
 pub(crate) use operators::{counted, ByteMeter, ErrTrace, FlowMeter, Rendered, RowTrace, Time};
@@ -83,7 +83,13 @@ pub(crate) fn build_dataflow<'s>(
     );
     let rendered = ctx.render_plan(&desc.plan);
     let flow = FlowMeter::default();
-    let oks = counted(metered(rendered.oks, &ctx.meter), &flow)
+    let oks = match desc.layout {
+        RowLayout::Compact => rendered.oks,
+        RowLayout::Sorted { key_arity } => rendered
+            .oks
+            .map(move |row| Row::pack_sorted(key_arity, &row.unpack())),
+    };
+    let oks = counted(metered(oks, &ctx.meter), &flow)
         .arrange_by_self_named(&format!("{}/ArrangeOks", desc.name));
     let errs = match &desc.view {
         Some(view) => {

@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use eddy_dataflow::{Compute, ComputeConfig, DataflowDesc, PeekError, PeekResult};
+use eddy_dataflow::{Compute, ComputeConfig, DataflowDesc, PeekError, PeekResult, RowLayout};
 use eddy_expr::{AggregateFunc, ColumnOrder, EvalError, MirRelationExpr, MirScalarExpr};
 use eddy_repr::Numeric;
 use eddy_repr::{ColumnType, Datum, Diff, GlobalId, Row, ScalarType};
@@ -158,6 +158,7 @@ impl Harness {
             plan: plan.clone(),
             as_of: self.read_time(),
             view: None,
+            layout: RowLayout::Compact,
         });
         self.views.insert(id, plan);
         MirRelationExpr::Get {
