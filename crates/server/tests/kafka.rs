@@ -430,6 +430,62 @@ async fn a_debezium_topic_is_a_cdc_table_and_replayed_events_count_once() {
     .await;
 }
 
+/// Debezium's default `decimal.handling.mode=precise`: numeric columns arrive as base64
+/// of their unscaled value, read with the scale of the event's schema, or without one
+/// the column's declared scale, and as `{scale, value}` objects for a Postgres
+/// `numeric` without a scale; 38 digits stay exact through a view's sum.
+#[tokio::test]
+async fn a_debezium_topic_with_precise_decimals_reads_them_exactly() {
+    let kafka = Kafka::shared().expect("kafka");
+    let topic = kafka.unique_topic("dbserver1.bank.accounts");
+    kafka.create_topic(&topic, 1).await.expect("topic");
+    let eddy = common::start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE accounts (id bigint PRIMARY KEY, balance numeric(38,2), rate numeric) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'DEBEZIUM_JSON');
+             CREATE MATERIALIZED VIEW total AS SELECT sum(balance) AS s, count(*) AS n FROM accounts;"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    // 1250 is "BOI=", -1250 "+x4=", and 12345678901234567890123456789012345678 the
+    // 16 bytes below.
+    let schema = r#"{"type":"struct","fields":[{"type":"struct","field":"after","fields":[
+        {"type":"int64","field":"id"},
+        {"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","field":"balance","parameters":{"scale":"2"}},
+        {"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","field":"rate","parameters":{"scale":"4"}}]}]}"#;
+    let events = [
+        r#"{"op":"c","after":{"id":1,"balance":"BOI=","rate":{"scale":3,"value":"BOI="}}}"#.to_string(),
+        format!(
+            r#"{{"schema":{schema},"payload":{{"op":"c","after":{{"id":2,"balance":"CUmw9vACMxPESZBQ3jjzTg==","rate":"BOI="}}}}}}"#
+        ),
+        r#"{"op":"u","before":{"id":1,"balance":"BOI=","rate":null},"after":{"id":1,"balance":"+x4=","rate":"0.5"}}"#.to_string(),
+    ];
+    kafka
+        .produce(
+            &topic,
+            events.iter().map(|e| TestRecord::keyed("k", e.as_str())),
+        )
+        .await
+        .expect("produce");
+    wait_for(
+        &client,
+        "SELECT id, balance, rate FROM accounts ORDER BY id",
+        &[
+            "1 -12.50 0.5",
+            "2 123456789012345678901234567890123456.78 0.1250",
+        ],
+    )
+    .await;
+    wait_for(
+        &client,
+        "SELECT s, n FROM total",
+        &["123456789012345678901234567890123444.28 2"],
+    )
+    .await;
+}
+
 /// With `ON_ERROR = 'FAIL'` a source stops at the first message it cannot read: what
 /// came before it stays, reads of the source and of the views over it report the
 /// error (55000), and every other relation keeps serving.
