@@ -1,12 +1,19 @@
 //! A `COPY ... FROM STDIN` as its data arrives: decoded piece by piece into packed
 //! rows, staged in memory up to [`COPY_STAGED_BYTES_MAX`] and spilled to a temporary
 //! file beyond it, then sent to the coordinator in chunks of at most
-//! [`COPY_CHUNK_ROWS`] rows at the end (see [`crate::Client::copy_from`]).
+//! [`COPY_CHUNK_ROWS`] rows at the end (see [`crate::Client::copy_from`]). Text-format
+//! data (and binary, which arrives translated to text) is gathered into batches of
+//! [`BATCH_BYTES`], each decoded in two halves on two threads: a line break always
+//! ends a line there, so the halves are cut after one; CSV, whose quoted fields may
+//! hold line breaks, is decoded as it comes on one thread.
 //!
 //! Invariants:
 //! - The memory a load holds on the session's side is bounded whatever the size of
-//!   its data: the incomplete last line, at most [`COPY_STAGED_BYTES_MAX`] bytes of
-//!   staged rows, and the spill file's write buffer.
+//!   its data: a batch (at most [`BATCH_BYTES`] plus one message), the incomplete last
+//!   line, at most [`COPY_STAGED_BYTES_MAX`] bytes of staged rows, and the spill
+//!   file's write buffer.
+//! - The rows, their order and the errors (the first bad line, by its number) are
+//!   those of one decoder reading all the data, however it is cut and batched.
 //! - The load stays one statement: nothing reaches the table before the data ends,
 //!   and then all rows reach it at one time, or none does.
 //! - After the first error (a bad line) the rest of the data is neither decoded nor
@@ -33,6 +40,10 @@ pub const COPY_CHUNK_ROWS: usize = 1 << 16;
 /// The size of the spill file's read and write buffers.
 const SPILL_BUFFER_BYTES: usize = 1 << 20;
 
+/// Text-format data is gathered into batches of this many bytes, each decoded in two
+/// halves on two threads.
+const BATCH_BYTES: usize = 512 << 10;
+
 /// Numbers each load, so the coordinator never mixes the chunks of two.
 static NEXT_LOAD: AtomicU64 = AtomicU64::new(1);
 
@@ -41,6 +52,8 @@ pub struct CopyLoad {
     pub(crate) copy: CopyIn,
     pub(crate) load: u64,
     decoder: CopyDecoder,
+    /// Text-format data not decoded yet (less than [`BATCH_BYTES`]).
+    batch: Vec<u8>,
     staged: Staged,
     /// The first error: the load fails with it at its end.
     error: Option<SqlError>,
@@ -51,6 +64,7 @@ impl CopyLoad {
     pub fn new(copy: CopyIn) -> CopyLoad {
         CopyLoad {
             decoder: CopyDecoder::new(copy.format.clone()),
+            batch: Vec::new(),
             copy,
             load: NEXT_LOAD.fetch_add(1, Ordering::Relaxed),
             staged: Staged::default(),
@@ -82,17 +96,33 @@ impl CopyLoad {
         if self.error.is_some() {
             return;
         }
-        let result =
-            self.decode(|decoder, columns, coerce, row| decoder.push(columns, data, coerce, row));
+        if self.decoder.splits_at_line_breaks() {
+            self.batch.extend_from_slice(data);
+            if self.batch.len() >= BATCH_BYTES {
+                let batch = std::mem::take(&mut self.batch);
+                let result = self.decode_in_halves(&batch);
+                self.check(result);
+            }
+            return;
+        }
+        let result = self.decode(data);
         self.check(result);
     }
 
     /// Ends the data (a last line without a line break), then returns the staged rows
     /// or the load's error.
     pub(crate) fn finish(mut self) -> Result<StagedRows, SqlError> {
+        if self.error.is_none() && !self.batch.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            let result = self.decode(&batch);
+            self.check(result);
+        }
         if self.error.is_none() {
-            let result =
-                self.decode(|decoder, columns, coerce, row| decoder.finish(columns, coerce, row));
+            let copy = &self.copy;
+            let staged = &mut self.staged;
+            let result = with_sink(copy, &mut |row| staged.push(row), |columns, coerce, row| {
+                self.decoder.finish(columns, coerce, row)
+            });
             self.check(result);
         }
         match self.error {
@@ -113,46 +143,101 @@ impl CopyLoad {
         }
     }
 
-    /// Runs `step` of the decoder with a sink that packs each row into the table's
-    /// column order and stages it.
-    fn decode(
-        &mut self,
-        step: impl FnOnce(
-            &mut CopyDecoder,
-            &CopyColumns,
-            &dyn Fn(Datum, usize) -> Result<Datum, SqlError>,
-            &mut dyn FnMut(Vec<Datum>),
-        ) -> Result<(), SqlError>,
-    ) -> Result<(), SqlError> {
+    /// Decodes `data` on this thread and stages its rows.
+    fn decode(&mut self, data: &[u8]) -> Result<(), SqlError> {
         let copy = &self.copy;
-        let columns = CopyColumns {
-            relation: &copy.relation,
-            names: &copy.names,
-            types: &copy.types,
-        };
-        // The input functions know no type modifiers: `numeric(10,2)` and `varchar(n)`
-        // are enforced as when storing into the column.
-        let coerce = |datum: Datum, i: usize| {
-            eddy_expr::eval::cast_datum(datum, &copy.types[i], CastKind::Assignment)
-                .map_err(SqlError::from)
-        };
         let staged = &mut self.staged;
-        let mut full = vec![Datum::Null; copy.arity];
-        let identity = copy.columns.len() == copy.arity
-            && copy.columns.iter().enumerate().all(|(i, c)| i == *c);
-        let mut row = |line: Vec<Datum>| {
-            let row = if identity {
-                Row::pack(&line)
-            } else {
-                for (datum, &column) in line.into_iter().zip(&copy.columns) {
-                    full[column] = datum;
-                }
-                Row::pack(&full)
-            };
-            staged.push(row);
-        };
-        step(&mut self.decoder, &columns, &coerce, &mut row)
+        let decoder = &mut self.decoder;
+        with_sink(copy, &mut |row| staged.push(row), |columns, coerce, row| {
+            decoder.push(columns, data, coerce, row)
+        })
     }
+
+    /// Decodes a batch of text-format data in two halves cut after a line break, the
+    /// second on another thread with a decoder that numbers its lines on from the
+    /// first's; stages the rows in order. The first half's error wins, and an end
+    /// marker `\.` in it drops the second half, as if one decoder had read it all.
+    fn decode_in_halves(&mut self, batch: &[u8]) -> Result<(), SqlError> {
+        let Some(cut) = batch[..batch.len() / 2]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map(|i| i + 1)
+        else {
+            return self.decode(batch);
+        };
+        let (first, second) = batch.split_at(cut);
+        let mut later = self.decoder.after(first);
+        let copy = &self.copy;
+        let (first_result, (second_result, second_rows)) = std::thread::scope(|scope| {
+            let later = &mut later;
+            let second_half = scope.spawn(move || {
+                let mut rows = Vec::new();
+                let result = with_sink(copy, &mut |row| rows.push(row), |columns, coerce, row| {
+                    later.push(columns, second, coerce, row)
+                });
+                (result, rows)
+            });
+            let staged = &mut self.staged;
+            let decoder = &mut self.decoder;
+            let first_result =
+                with_sink(copy, &mut |row| staged.push(row), |columns, coerce, row| {
+                    decoder.push(columns, first, coerce, row)
+                });
+            let second = second_half
+                .join()
+                .unwrap_or_else(|_| (Err(SqlError::internal("COPY decoding panicked")), vec![]));
+            (first_result, second)
+        });
+        first_result?;
+        if self.decoder.ended() {
+            return Ok(());
+        }
+        second_result?;
+        for row in second_rows {
+            self.staged.push(row);
+        }
+        self.decoder.resume(later);
+        Ok(())
+    }
+}
+
+/// Runs `step` of a decoder of `copy`'s data with a sink that packs each row into the
+/// table's column order and gives it to `sink`.
+fn with_sink(
+    copy: &CopyIn,
+    sink: &mut dyn FnMut(Row),
+    step: impl FnOnce(
+        &CopyColumns,
+        &dyn Fn(Datum, usize) -> Result<Datum, SqlError>,
+        &mut dyn FnMut(Vec<Datum>),
+    ) -> Result<(), SqlError>,
+) -> Result<(), SqlError> {
+    let columns = CopyColumns {
+        relation: &copy.relation,
+        names: &copy.names,
+        types: &copy.types,
+    };
+    // The input functions know no type modifiers: `numeric(10,2)` and `varchar(n)`
+    // are enforced as when storing into the column.
+    let coerce = |datum: Datum, i: usize| {
+        eddy_expr::eval::cast_datum(datum, &copy.types[i], CastKind::Assignment)
+            .map_err(SqlError::from)
+    };
+    let mut full = vec![Datum::Null; copy.arity];
+    let identity =
+        copy.columns.len() == copy.arity && copy.columns.iter().enumerate().all(|(i, c)| i == *c);
+    let mut row = |line: Vec<Datum>| {
+        let row = if identity {
+            Row::pack(&line)
+        } else {
+            for (datum, &column) in line.into_iter().zip(&copy.columns) {
+                full[column] = datum;
+            }
+            Row::pack(&full)
+        };
+        sink(row);
+    };
+    step(&columns, &coerce, &mut row)
 }
 
 /// The rows of a load: in memory, and beyond [`COPY_STAGED_BYTES_MAX`] in a spill
@@ -283,5 +368,119 @@ impl StagedRows {
         }
         chunk.extend(self.memory.by_ref().take(COPY_CHUNK_ROWS - chunk.len()));
         Ok(chunk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use eddy_repr::copy::{CopyFormat, CopyFormatKind};
+    use eddy_repr::{GlobalId, ScalarType};
+
+    use super::*;
+
+    fn load(kind: CopyFormatKind) -> CopyLoad {
+        CopyLoad::new(CopyIn {
+            id: GlobalId::User(1),
+            relation: "t".into(),
+            names: vec!["id".into(), "name".into(), "amount".into()],
+            types: vec![
+                ScalarType::Int64,
+                ScalarType::Text,
+                ScalarType::Numeric {
+                    precision: Some(10),
+                    scale: Some(2),
+                },
+            ],
+            columns: vec![0, 1, 2],
+            arity: 3,
+            format: CopyFormat::new(kind),
+        })
+    }
+
+    fn line(i: usize) -> String {
+        // Multi-byte characters and escapes, so that a cut inside them would show.
+        format!("{i}\tnamé\\t{i}\t{}.{:02}\n", i % 1000, i % 100)
+    }
+
+    fn expected(i: usize) -> Row {
+        Row::pack(&[
+            Datum::Int64(i as i64),
+            Datum::String(format!("namé\t{i}")),
+            Datum::Numeric(format!("{}.{:02}", i % 1000, i % 100).parse().unwrap()),
+        ])
+    }
+
+    /// Feeds `data` in pieces of `piece` bytes (cut anywhere, inside characters too)
+    /// and returns every staged row, or the load's error.
+    fn run(mut load: CopyLoad, data: &[u8], piece: usize) -> Result<Vec<Row>, SqlError> {
+        for part in data.chunks(piece) {
+            load.push(part);
+        }
+        let mut staged = load.finish()?;
+        let mut rows = vec![];
+        loop {
+            let chunk = staged.next_chunk()?;
+            if chunk.is_empty() {
+                return Ok(rows);
+            }
+            rows.extend(chunk);
+        }
+    }
+
+    /// Text data decoded in batches, each in two halves on two threads, gives the rows
+    /// in order, whatever the pieces it arrives in; CSV, which is decoded on one
+    /// thread, gives the same rows.
+    #[test]
+    fn batches_decode_in_halves_in_order() {
+        let n = 100_000;
+        let data: String = (0..n).map(line).collect();
+        assert!(data.len() > 3 * BATCH_BYTES);
+        let want: Vec<Row> = (0..n).map(expected).collect();
+        for piece in [1 << 20, 65_536, 7_919] {
+            let rows = run(load(CopyFormatKind::Text), data.as_bytes(), piece).unwrap();
+            assert_eq!(rows.len(), want.len(), "piece {piece}");
+            assert!(rows == want, "piece {piece}: rows differ");
+        }
+        // The last line without a line break is a row too.
+        let unended = data.trim_end_matches('\n');
+        let rows = run(load(CopyFormatKind::Text), unended.as_bytes(), 100_000).unwrap();
+        assert_eq!(rows.len(), n);
+    }
+
+    /// A bad line is named by its number wherever it falls in a batch; of two bad
+    /// lines the first is named; an end marker `\.` ends the data in either half.
+    #[test]
+    fn errors_and_the_end_marker_are_those_of_one_decoder() {
+        let n = 40_000;
+        let lines: Vec<String> = (0..n).map(line).collect();
+        let with = |changes: &[(usize, &str)]| {
+            let mut lines = lines.clone();
+            for (at, text) in changes {
+                lines[*at] = text.to_string();
+            }
+            lines.concat()
+        };
+        for bad in [10, 9_000, 17_000, 39_999] {
+            let data = with(&[(bad, "x\ty\t1.00\n")]);
+            let err = run(load(CopyFormatKind::Text), data.as_bytes(), 65_536).unwrap_err();
+            assert_eq!(
+                err.sqlstate,
+                SqlState::INVALID_TEXT_REPRESENTATION,
+                "{err:?}"
+            );
+            let detail = err.detail.unwrap_or_default();
+            assert!(
+                detail.starts_with(&format!("COPY t, line {}, column id", bad + 1)),
+                "line {bad}: {detail}"
+            );
+        }
+        let data = with(&[(17_000, "x\ty\t1.00\n"), (9_000, "1\tshort\n")]);
+        let err = run(load(CopyFormatKind::Text), data.as_bytes(), 65_536).unwrap_err();
+        assert_eq!(err.detail.as_deref(), Some("COPY t, line 9001"), "{err:?}");
+        for end in [5, 9_000, 17_000] {
+            let data = with(&[(end, "\\.\n"), (end + 1, "garbage\n")]);
+            let rows = run(load(CopyFormatKind::Text), data.as_bytes(), 65_536).unwrap();
+            assert_eq!(rows.len(), end, "end marker at line {}", end + 1);
+        }
     }
 }

@@ -164,6 +164,41 @@ impl CopyDecoder {
         Ok(())
     }
 
+    /// Whether a line break always ends a record (the text format, not CSV, whose
+    /// quoted fields may hold line breaks): data cut after a line break can then be
+    /// decoded in parts, each by its own decoder ([`CopyDecoder::after`]).
+    pub fn splits_at_line_breaks(&self) -> bool {
+        self.format.kind != CopyFormatKind::Csv
+    }
+
+    /// A decoder of the data that follows `data` (which ends with a line break, and
+    /// which this decoder is to read next): it numbers its lines as this one would
+    /// after reading `data`. Only for data that [`splits_at_line_breaks`].
+    ///
+    /// [`splits_at_line_breaks`]: CopyDecoder::splits_at_line_breaks
+    pub fn after(&self, data: &[u8]) -> CopyDecoder {
+        debug_assert!(self.splits_at_line_breaks() && data.ends_with(b"\n"));
+        let mut next = CopyDecoder::new(self.format.clone());
+        // Every record is one line, and what is pending holds no line break.
+        next.lines = self.lines + data.iter().filter(|b| **b == b'\n').count();
+        next
+    }
+
+    /// Goes on from where `later` (made by [`CopyDecoder::after`], and given the data
+    /// after this decoder's) stopped.
+    pub fn resume(&mut self, later: CopyDecoder) {
+        self.pending = later.pending;
+        self.scanned = later.scanned;
+        self.in_quotes = later.in_quotes;
+        self.lines = later.lines;
+        self.ended = later.ended;
+    }
+
+    /// Whether the end marker `\.` was read.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
     /// Ends the data: decodes a last record that no line break ends.
     pub fn finish(
         &mut self,
