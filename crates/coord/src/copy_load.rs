@@ -168,15 +168,21 @@ impl CopyLoad {
         let (first, second) = batch.split_at(cut);
         let mut later = self.decoder.after(first);
         let copy = &self.copy;
-        let (first_result, (second_result, second_rows)) = std::thread::scope(|scope| {
+        let halves = std::thread::scope(|scope| {
             let later = &mut later;
-            let second_half = scope.spawn(move || {
-                let mut rows = Vec::new();
-                let result = with_sink(copy, &mut |row| rows.push(row), |columns, coerce, row| {
-                    later.push(columns, second, coerce, row)
-                });
-                (result, rows)
-            });
+            // Without a thread to spare (the system's limit), the batch is read on this
+            // thread alone.
+            let second_half = std::thread::Builder::new()
+                .name("eddy-copy".into())
+                .spawn_scoped(scope, move || {
+                    let mut rows = Vec::new();
+                    let result =
+                        with_sink(copy, &mut |row| rows.push(row), |columns, coerce, row| {
+                            later.push(columns, second, coerce, row)
+                        });
+                    (result, rows)
+                })
+                .ok()?;
             let staged = &mut self.staged;
             let decoder = &mut self.decoder;
             let first_result =
@@ -186,8 +192,11 @@ impl CopyLoad {
             let second = second_half
                 .join()
                 .unwrap_or_else(|_| (Err(SqlError::internal("COPY decoding panicked")), vec![]));
-            (first_result, second)
+            Some((first_result, second))
         });
+        let Some((first_result, (second_result, second_rows))) = halves else {
+            return self.decode(batch);
+        };
         first_result?;
         if self.decoder.ended() {
             return Ok(());
