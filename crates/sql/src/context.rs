@@ -51,6 +51,9 @@ pub struct CteDef {
     /// rows start with them, and only an item of a FROM list planned over the same keys
     /// reads it, joined on them (see `query::plan_correlated_cte`).
     pub prefix: Option<MirRelationExpr>,
+    /// The fields of its record columns that are known (see
+    /// [`crate::scope::ScopeItem::fields`]); empty when none is.
+    pub fields: Vec<Option<crate::scope::RecordFields>>,
 }
 
 /// State shared by everything planned for one statement.

@@ -186,6 +186,7 @@ fn plan_query_with_ctes(
                         ),
                         (Err(e), _) => return Err(e),
                     };
+                    let fields = planned.fields.clone();
                     let (expr, mut names, _) = planned.into_relation();
                     rename_columns(&mut names, &cte.alias, &name)?;
                     CteDef {
@@ -193,6 +194,7 @@ fn plan_query_with_ctes(
                         expr,
                         names,
                         prefix: keys,
+                        fields,
                     }
                 }
             };
@@ -1812,7 +1814,8 @@ fn plan_correlated_cte(
             name: table,
         }),
         &names,
-    );
+    )
+    .with_fields(cte.fields.clone());
     let hidden = Scope {
         items: (0..n)
             .map(|_| ScopeItem {
@@ -2115,6 +2118,24 @@ pub(crate) fn plan_table_function(
 }
 
 /// The plan of a catalog item or CTE named in FROM, and its column names.
+/// The record fields of the columns of `name`, when it names a CTE that knows them.
+fn cte_fields(scx: &StatementContext, name: &ObjectName) -> Vec<Option<RecordFields>> {
+    let [part] = name.0.as_slice() else {
+        return vec![];
+    };
+    let Some(ident) = part.as_ident() else {
+        return vec![];
+    };
+    let name = normalize_ident(ident);
+    scx.ctes
+        .borrow()
+        .iter()
+        .rev()
+        .find(|c| c.name == name)
+        .map(|c| c.fields.clone())
+        .unwrap_or_default()
+}
+
 pub(crate) fn plan_relation_name(
     scx: &StatementContext,
     name: &ObjectName,
@@ -2222,7 +2243,8 @@ fn plan_table_factor(
                 }
                 None => table,
             };
-            let mut scope = Scope::from_names(Some(table), &names);
+            let mut scope =
+                Scope::from_names(Some(table), &names).with_fields(cte_fields(scx, name));
             // A stream's event time bounds itself: every row's event is before it
             // plus a microsecond (an interval join between streams closes by it).
             if let Some(stream) = crate::window::stream_event_time(scx, name, &expr) {

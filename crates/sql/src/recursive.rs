@@ -85,6 +85,7 @@ pub(crate) fn plan_recursive_cte(
         expr: get,
         names: names.clone(),
         prefix: correlated.map(|p| p.keys.clone()),
+        fields: vec![],
     });
     let planned = plan_set_expr(scx, right, correlated);
     scx.ctes.borrow_mut().pop();
@@ -132,6 +133,7 @@ pub(crate) fn plan_recursive_cte(
             expr,
             names,
             prefix: prefix_keys,
+            fields: vec![],
         });
     }
     // Before counting reads: a global aggregate's plan reads its input twice.
@@ -163,6 +165,7 @@ pub(crate) fn plan_recursive_cte(
         expr,
         names,
         prefix: prefix_keys,
+        fields: vec![],
     })
 }
 
