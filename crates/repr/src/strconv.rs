@@ -237,42 +237,33 @@ fn write_datum(out: &mut String, d: &Datum, zone: &TimeZone) {
 /// Writes one field of a record, quoted when Postgres' `record_out` would quote it
 /// (quotes and backslashes inside are doubled).
 fn write_record_field(out: &mut String, s: &str) {
-    let needs_quotes = s.is_empty()
-        || s.chars().any(|c| {
-            matches!(c, '"' | '\\' | '(' | ')' | ',') || c.is_ascii_whitespace() || c == '\x0b'
-        });
-    if !needs_quotes {
-        out.push_str(s);
-        return;
-    }
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push(c);
-        }
-        out.push(c);
-    }
-    out.push('"');
+    let quote = s.is_empty()
+        || s.chars()
+            .any(|c| matches!(c, '"' | '\\' | '(' | ')' | ',') || is_pg_space(c));
+    write_maybe_quoted(out, s, quote, None);
 }
 
-/// Writes one array element, quoted when Postgres' `array_out` would quote it.
+/// Writes one array element, quoted when Postgres' `array_out` would quote it
+/// (quotes and backslashes inside are escaped with a backslash).
 fn write_array_element(out: &mut String, s: &str) {
-    let needs_quotes = s.is_empty()
+    let quote = s.is_empty()
         || s.eq_ignore_ascii_case("NULL")
-        || s.chars().any(|c| {
-            matches!(
-                c,
-                '"' | '\\' | '{' | '}' | ',' | ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c'
-            )
-        });
-    if !needs_quotes {
+        || s.chars()
+            .any(|c| matches!(c, '"' | '\\' | '{' | '}' | ',') || is_pg_space(c));
+    write_maybe_quoted(out, s, quote, Some('\\'));
+}
+
+/// Writes `s` as it is, or in double quotes with each `"` and `\` inside preceded by
+/// `escape`, or doubled when there is none.
+fn write_maybe_quoted(out: &mut String, s: &str, quote: bool, escape: Option<char>) {
+    if !quote {
         out.push_str(s);
         return;
     }
     out.push('"');
     for c in s.chars() {
         if c == '"' || c == '\\' {
-            out.push('\\');
+            out.push(escape.unwrap_or(c));
         }
         out.push(c);
     }
