@@ -218,6 +218,16 @@ impl Format {
 
     /// The declared columns from a JSON object (metadata columns left NULL).
     fn row_from_object(&self, object: &[(String, Value)]) -> Result<Vec<Datum>, String> {
+        self.row_from_fields(object, |_, value, typ| json_to_datum(value, typ))
+    }
+
+    /// The declared columns from a JSON object, each field that names one (ignoring
+    /// ASCII case) converted by `convert(field, value, type)`.
+    fn row_from_fields(
+        &self,
+        object: &[(String, Value)],
+        convert: impl Fn(&str, &Value, &ScalarType) -> Result<Datum, String>,
+    ) -> Result<Vec<Datum>, String> {
         let mut datums = vec![Datum::Null; self.desc.arity()];
         for (field, value) in object {
             let Some(&column) = self
@@ -227,7 +237,7 @@ impl Format {
             else {
                 continue;
             };
-            datums[column] = json_to_datum(value, &self.desc.types[column].scalar_type)
+            datums[column] = convert(field, value, &self.desc.types[column].scalar_type)
                 .map_err(|e| format!("column \"{}\": {e}", self.desc.names[column]))?;
         }
         Ok(datums)
@@ -242,38 +252,24 @@ impl Format {
         object: &[(String, Value)],
         scales: &DecimalScales,
     ) -> Result<Vec<Datum>, String> {
-        let mut datums = vec![Datum::Null; self.desc.arity()];
-        for (field, value) in object {
-            let Some(&column) = self
-                .value_columns
-                .iter()
-                .find(|&&i| self.desc.names[i].eq_ignore_ascii_case(field))
-            else {
-                continue;
-            };
-            let typ = &self.desc.types[column].scalar_type;
-            let datum = match (typ, value) {
-                (ScalarType::Numeric { scale, .. }, Value::String(text)) => {
-                    match scales.scale_of(field) {
-                        Some(schema_scale) => connect_decimal(text, schema_scale),
-                        None => json_to_datum(value, typ).or_else(|e| match scale {
-                            Some(declared) if parse_numeric(text).is_err() => {
-                                connect_decimal(text, u32::from(*declared)).map_err(|_| e.clone())
-                            }
-                            _ => Err(format!(
-                                "{e} (a base64 decimal needs its scale: declare the column \
-                                 numeric(p,s), send the event's schema, or set Debezium's \
-                                 decimal.handling.mode to string)"
-                            )),
-                        }),
-                    }
+        self.row_from_fields(object, |field, value, typ| match (typ, value) {
+            (ScalarType::Numeric { scale, .. }, Value::String(text)) => {
+                match scales.scale_of(field) {
+                    Some(schema_scale) => connect_decimal(text, schema_scale),
+                    None => json_to_datum(value, typ).or_else(|e| match scale {
+                        Some(declared) if parse_numeric(text).is_err() => {
+                            connect_decimal(text, u32::from(*declared)).map_err(|_| e.clone())
+                        }
+                        _ => Err(format!(
+                            "{e} (a base64 decimal needs its scale: declare the column \
+                             numeric(p,s), send the event's schema, or set Debezium's \
+                             decimal.handling.mode to string)"
+                        )),
+                    }),
                 }
-                _ => json_to_datum(value, typ),
-            };
-            datums[column] =
-                datum.map_err(|e| format!("column \"{}\": {e}", self.desc.names[column]))?;
-        }
-        Ok(datums)
+            }
+            _ => json_to_datum(value, typ),
+        })
     }
 
     fn row_from_csv(&self, text: &str, delimiter: u8) -> Result<Vec<Datum>, String> {
