@@ -58,20 +58,36 @@ pub fn fold_scalar(expr: &mut MirScalarExpr, input_typ: &[eddy_repr::ColumnType]
             *expr = inner;
         }
     }
-    // A field of a record built right there is the value put in it.
+    // A field of a record built right there is the value put in it; a field of a
+    // CASE is the CASE of the field of each branch (so a select list's
+    // `(srf(x)).n`, a NULL record past the call's last row, reads its column).
     if let MirScalarExpr::CallUnary {
-        func: crate::func::UnaryFunc::RecordField { index, .. },
+        func: crate::func::UnaryFunc::RecordField { index, typ },
         expr: inner,
     } = expr
     {
-        if let MirScalarExpr::CallVariadic {
-            func: crate::func::VariadicFunc::RecordCreate,
-            exprs,
-        } = inner.as_mut()
-        {
-            if *index < exprs.len() {
-                *expr = exprs.swap_remove(*index);
+        let func = crate::func::UnaryFunc::RecordField {
+            index: *index,
+            typ: *typ,
+        };
+        let index = *index;
+        match inner.as_mut() {
+            MirScalarExpr::CallVariadic {
+                func: crate::func::VariadicFunc::RecordCreate,
+                exprs,
+            } if index < exprs.len() => *expr = exprs.swap_remove(index),
+            MirScalarExpr::If { cond, then, els } => {
+                let field = |e: &mut Box<MirScalarExpr>| {
+                    let e = std::mem::replace(e.as_mut(), MirScalarExpr::Column(0));
+                    Box::new(e.call_unary(func.clone()))
+                };
+                *expr = MirScalarExpr::If {
+                    cond: std::mem::replace(cond, Box::new(MirScalarExpr::Column(0))),
+                    then: field(then),
+                    els: field(els),
+                };
             }
+            _ => {}
         }
     }
     match expr {
