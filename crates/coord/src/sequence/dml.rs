@@ -461,13 +461,17 @@ impl Coordinator {
         // Rows are decoded only as far as the last required column.
         let last = required.last().copied().unwrap_or(0);
         for (row, _) in rows.iter().filter(|(_, diff)| *diff > 0) {
-            let datums: Vec<_> = row.iter().take(last + 1).collect();
-            if let Some(c) = required.iter().find(|c| datums[**c].is_null()) {
+            let null_required = row
+                .iter()
+                .take(last + 1)
+                .enumerate()
+                .find(|(c, datum)| datum.is_null() && required.contains(c));
+            if let Some((c, _)) = null_required {
                 return Err(SqlError::new(
                     SqlState::NOT_NULL_VIOLATION,
                     format!(
                         "null value in column \"{}\" of relation \"{}\" violates not-null constraint",
-                        entry.desc.names[*c], entry.name
+                        entry.desc.names[c], entry.name
                     ),
                 ));
             }
