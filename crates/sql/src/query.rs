@@ -2117,29 +2117,20 @@ pub(crate) fn plan_table_function(
     Ok((rel, scope))
 }
 
-/// The plan of a catalog item or CTE named in FROM, and its column names.
-/// The record fields of the columns of `name`, when it names a CTE that knows them.
-fn cte_fields(scx: &StatementContext, name: &ObjectName) -> Vec<Option<RecordFields>> {
-    let [part] = name.0.as_slice() else {
-        return vec![];
-    };
-    let Some(ident) = part.as_ident() else {
-        return vec![];
-    };
-    let name = normalize_ident(ident);
-    scx.ctes
-        .borrow()
-        .iter()
-        .rev()
-        .find(|c| c.name == name)
-        .map(|c| c.fields.clone())
-        .unwrap_or_default()
+/// A catalog item or CTE named in FROM: its plan and column names, and the record
+/// fields its columns are known to have (a CTE's; empty when none is).
+pub(crate) struct NamedRelation {
+    pub expr: MirRelationExpr,
+    pub names: Vec<String>,
+    pub table: TableRef,
+    pub fields: Vec<Option<RecordFields>>,
 }
 
+/// The relation a name in FROM stands for.
 pub(crate) fn plan_relation_name(
     scx: &StatementContext,
     name: &ObjectName,
-) -> Result<(MirRelationExpr, Vec<String>, TableRef), SqlError> {
+) -> Result<NamedRelation, SqlError> {
     let item = item_name(name, &scx.pcx.database)?;
     if item.schema.is_none() {
         if let Some(cte) = scx.ctes.borrow().iter().rev().find(|c| c.name == item.item) {
@@ -2150,7 +2141,12 @@ pub(crate) fn plan_relation_name(
                 schema: None,
                 name: item.item.clone(),
             };
-            return Ok((cte.expr.clone(), cte.names.clone(), table));
+            return Ok(NamedRelation {
+                expr: cte.expr.clone(),
+                names: cte.names.clone(),
+                table,
+                fields: cte.fields.clone(),
+            });
         }
     }
     let resolved = scx
@@ -2196,7 +2192,12 @@ pub(crate) fn plan_relation_name(
         schema: item.schema,
         name: item.item,
     };
-    Ok((expr, resolved.desc.names.clone(), table))
+    Ok(NamedRelation {
+        expr,
+        names: resolved.desc.names.clone(),
+        table,
+        fields: vec![],
+    })
 }
 
 fn plan_table_factor(
@@ -2232,7 +2233,12 @@ fn plan_table_factor(
             {
                 return Err(SqlError::unsupported("this FROM syntax"));
             }
-            let (expr, mut names, table) = plan_relation_name(scx, name)?;
+            let NamedRelation {
+                expr,
+                mut names,
+                table,
+                fields,
+            } = plan_relation_name(scx, name)?;
             let table = match alias {
                 Some(alias) => {
                     rename_columns(&mut names, alias, &table.name)?;
@@ -2243,8 +2249,7 @@ fn plan_table_factor(
                 }
                 None => table,
             };
-            let mut scope =
-                Scope::from_names(Some(table), &names).with_fields(cte_fields(scx, name));
+            let mut scope = Scope::from_names(Some(table), &names).with_fields(fields);
             // A stream's event time bounds itself: every row's event is before it
             // plus a microsecond (an interval join between streams closes by it).
             if let Some(stream) = crate::window::stream_event_time(scx, name, &expr) {

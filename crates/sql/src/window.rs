@@ -143,7 +143,12 @@ pub fn plan_window(
             ))
         }
     };
-    let (input, names, table) = plan_relation_name(scx, &relation)?;
+    let crate::query::NamedRelation {
+        expr: input,
+        names,
+        table,
+        ..
+    } = plan_relation_name(scx, &relation)?;
     let typ = input.typ();
     let scope = Scope::from_names(Some(table.clone()), &names);
     let ecx = ExprContext::new(scx, &scope, &typ, kind.name());
