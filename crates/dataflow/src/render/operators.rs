@@ -289,13 +289,21 @@ where
     input.reduce_abelian::<_, KeyedBuilder, KeyedSpine, _, _>(
         name,
         move |_key, vals, out| logic(vals, out),
-        |buffer, key, updates| {
-            buffer.clear();
-            buffer.extend(
-                updates
-                    .drain(..)
-                    .map(|(val, time, diff)| ((key.clone(), val), time, diff)),
-            );
-        },
+        keyed_output,
     )
+}
+
+/// Puts a reduction's output values for `key` under the key, as a keyed arrangement
+/// holds them (the output function of every `reduce_abelian` into a [`KeyedSpine`]).
+pub(crate) fn keyed_output(
+    buffer: &mut Vec<((Row, Row), Time, Diff)>,
+    key: &Row,
+    updates: &mut Vec<(Row, Time, Diff)>,
+) {
+    buffer.clear();
+    buffer.extend(
+        updates
+            .drain(..)
+            .map(|(val, time, diff)| ((key.clone(), val), time, diff)),
+    );
 }

@@ -703,14 +703,7 @@ fn accumulate<'s>(
                     out.push((state, 1));
                 }
             },
-            |buffer, key, updates| {
-                buffer.clear();
-                buffer.extend(
-                    updates
-                        .drain(..)
-                        .map(|(val, time, diff)| ((key.clone(), val), time, diff)),
-                );
-            },
+            super::operators::keyed_output,
         )
 }
 
