@@ -24,7 +24,7 @@ use eddy_testkit::{Eddy, EddyConfig, Postgres};
 use futures::SinkExt;
 use tokio_postgres::Client;
 
-use crate::{eddy_binary, scalar, Args, CUSTOMERS, REGIONS, SCHEMA, VIEW};
+use crate::{eddy_binary, order_fields, scalar, Args, CUSTOMERS, REGIONS, SCHEMA, VIEW};
 
 /// Bytes per CopyData message the client sends.
 const MESSAGE_BYTES: usize = 256 << 10;
@@ -33,19 +33,8 @@ const MESSAGE_BYTES: usize = 256 << 10;
 fn order_lines(rows: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows * 48);
     for i in 0..rows {
-        let cents = (i * 7919) % 100_000;
-        out.extend_from_slice(
-            format!(
-                "{i}\t{}\t{}.{:02}\t{}\t2026-11-{:02} {:02}:00:00\n",
-                i % CUSTOMERS,
-                cents / 100,
-                cents % 100,
-                if i % 3 == 0 { "paid" } else { "open" },
-                1 + i % 28,
-                i % 24
-            )
-            .as_bytes(),
-        );
+        out.extend_from_slice(order_fields(i).join("\t").as_bytes());
+        out.push(b'\n');
     }
     out
 }

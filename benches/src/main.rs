@@ -255,19 +255,24 @@ fn customer_values(from: usize, to: usize) -> String {
 fn order_values(from: usize, to: usize) -> String {
     (from..to)
         .map(|i| {
-            let cents = (i * 7919) % 100_000;
-            format!(
-                "({i}, {}, {}.{:02}, '{}', '2026-11-{:02} {:02}:00:00')",
-                i % CUSTOMERS,
-                cents / 100,
-                cents % 100,
-                if i % 3 == 0 { "paid" } else { "open" },
-                1 + i % 28,
-                i % 24
-            )
+            let [id, customer, amount, status, ts] = order_fields(i);
+            format!("({id}, {customer}, {amount}, '{status}', '{ts}')")
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Order `i`'s values as text: id, customer, amount, status and time (the same rows for
+/// every phase that loads orders).
+fn order_fields(i: usize) -> [String; 5] {
+    let cents = (i * 7919) % 100_000;
+    [
+        i.to_string(),
+        (i % CUSTOMERS).to_string(),
+        format!("{}.{:02}", cents / 100, cents % 100),
+        if i.is_multiple_of(3) { "paid" } else { "open" }.to_string(),
+        format!("2026-11-{:02} {:02}:00:00", 1 + i % 28, i % 24),
+    ]
 }
 
 async fn load(
