@@ -304,7 +304,12 @@ impl Format {
             |event: &[(String, Value)], name: &str| event.iter().position(|(k, _)| k == name);
         let mut scales = DecimalScales::default();
         if field(&event, "op").is_none() {
-            if let Some(i) = field(&event, "schema") {
+            // Only a numeric column reads the schema's decimal scales.
+            let numeric = self
+                .value_columns
+                .iter()
+                .any(|&c| matches!(self.desc.types[c].scalar_type, ScalarType::Numeric { .. }));
+            if let (true, Some(i)) = (numeric, field(&event, "schema")) {
                 scales = DecimalScales::of_schema(&event[i].1);
             }
             if let Some(i) = field(&event, "payload") {
