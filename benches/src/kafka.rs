@@ -153,16 +153,54 @@ async fn latency(args: &Args, kafka: &Kafka) -> Result<()> {
     // The subscription starts reading before the first message is sent.
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Each message's row appears once (diff +1, count 1) and never changes.
+    // (eddy_timestamp ms, sent_us, seen_us) of each message's row, for the split.
+    let mut stamps: Vec<(i64, i64, i64)> = Vec::new();
     let run = subscribe_latency(kafka, &load, message, rows, |row| {
         let diff: i64 = row.get(1).context("eddy_diff")?.parse()?;
         if diff != 1 {
             return Ok(Vec::new());
         }
-        Ok(vec![row.get(4).context("sent_us")?.parse()?])
+        let sent_us: i64 = row.get(4).context("sent_us")?.parse()?;
+        let time_ms: i64 = row.get(0).context("eddy_timestamp")?.parse()?;
+        stamps.push((time_ms, sent_us, crate::now_us()));
+        Ok(vec![sent_us])
     })
     .await?;
+    println!("  {}", timestamp_split(&stamps));
     println!("  {} (aim p99 < 50 ms)", run.summary("messages"));
     Ok(())
+}
+
+/// Where the latency goes, split at the time Eddy gave each message (the wall clock
+/// when its batch was logged, in milliseconds): produce -> timestamped covers Kafka,
+/// the source's reader and its pace; timestamped -> visible covers the log's fsync,
+/// the dataflow and SUBSCRIBE. Also how many distinct times the messages got, and how
+/// far the last one was ahead of the clock (times run ahead when writes come faster
+/// than one a millisecond). The warm-up's first tenth of the messages is left out.
+fn timestamp_split(stamps: &[(i64, i64, i64)]) -> String {
+    let counted = &stamps[stamps.len() / 10..];
+    let sorted = |part: fn(&(i64, i64, i64)) -> i64| {
+        let mut v: Vec<Duration> = counted
+            .iter()
+            .map(|s| Duration::from_micros(part(s).max(0) as u64))
+            .collect();
+        v.sort();
+        v
+    };
+    let to_time = sorted(|(time_ms, sent_us, _)| time_ms * 1000 - sent_us);
+    let to_visible = sorted(|(time_ms, _, seen_us)| seen_us - time_ms * 1000);
+    let mut times: Vec<i64> = stamps.iter().map(|s| s.0).collect();
+    times.dedup();
+    let ahead_ms = stamps
+        .last()
+        .map_or(0, |(time_ms, _, seen_us)| time_ms - seen_us / 1000);
+    format!(
+        "of which produce -> timestamped: {}; timestamped -> visible: {}; \
+         {} distinct times, the last {ahead_ms} ms ahead of the clock",
+        p50_p99(&to_time),
+        p50_p99(&to_visible),
+        times.len()
+    )
 }
 
 /// The non-key columns of memory row `i`, as JSON and as SQL literals (the same values

@@ -148,6 +148,8 @@ pub struct SourceMetrics {
     pub lag: std::collections::BTreeMap<i32, i64>,
     /// For a Postgres source: WAL bytes upstream past what it has applied.
     pub lag_bytes: Option<u64>,
+    /// Batches logged since the source started, each at a time of its own.
+    pub writes: u64,
 }
 
 /// The figures `/metrics` shows for one sink.
@@ -513,7 +515,7 @@ impl Metrics {
             .per_source
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let series: [Series; 4] = [
+        let series: [Series; 5] = [
             (
                 "eddy_source_messages_total",
                 "Messages a source has read from its topic.",
@@ -537,6 +539,12 @@ impl Metrics {
                 "Events a stream did not apply because they came after its watermark.",
                 "counter",
                 |m| m.late,
+            ),
+            (
+                "eddy_source_writes_total",
+                "Batches a source has logged since the server started, each at a timestamp of its own.",
+                "counter",
+                |m| m.writes,
             ),
         ];
         for (name, help, kind, value) in series {

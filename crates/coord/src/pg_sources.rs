@@ -59,6 +59,9 @@ pub(crate) struct RunningPgSource {
     confirm: PgConfirmHandle,
     /// Set when the coordinator stopped the source (a batch it could not log).
     failure: Option<String>,
+    /// Upstream transactions (and snapshots) logged since the source started, each
+    /// at a time of its own.
+    writes: u64,
 }
 
 impl RunningPgSource {
@@ -297,6 +300,7 @@ impl Coordinator {
                 status,
                 confirm,
                 failure: None,
+                writes: 0,
             },
         );
     }
@@ -375,6 +379,9 @@ impl Coordinator {
             return;
         }
         let mut rows = 0;
+        if let Some(running) = self.pg_sources.running.get_mut(&id) {
+            running.writes += records.len() as u64;
+        }
         for record in records {
             let LogRecord::PgSourceWrite {
                 time,
@@ -531,6 +538,7 @@ impl Coordinator {
                     late: 0,
                     lag: BTreeMap::new(),
                     lag_bytes: status.lag_bytes(),
+                    writes: running.writes,
                 },
             );
         }

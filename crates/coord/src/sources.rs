@@ -21,6 +21,10 @@
 //! ([`Coordinator::apply_source_batches`]): one time, one append of one record per
 //! source, one fsync.
 //!
+//! Pace: a source also forwards at most one batch every [`BATCH_INTERVAL`] (5 ms;
+//! see [`Pace`]), so a steady trickle of messages becomes a batch every few
+//! milliseconds instead of one per fsync.
+//!
 //! Invariants:
 //! - Exactly once: a batch's updates and the offsets after it are made durable in one
 //!   record before the workers see the updates, and a restarted source resumes from the
@@ -67,6 +71,37 @@ pub(crate) const COALESCED_UPDATES_MAX: usize = 65_536;
 /// Bytes of rows after which coalescing stops adding the consumer's batches.
 pub(crate) const COALESCED_BYTES_MAX: usize = 64 << 20;
 
+/// The least time between two batches a source forwards (see [`Pace`]).
+pub(crate) const BATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Spaces a source's batches at least [`BATCH_INTERVAL`] apart.
+///
+/// Every batch costs a log append and an fsync, one new time, and a step of every
+/// dataflow that reads the source, whatever its size. Without a pace a source sending
+/// a steady trickle is forwarded as fast as the fsync allows (a few messages a
+/// batch, a thousand or more batches a second): the workers spend their time on
+/// per-time costs, and since each write takes its own millisecond, times run ahead
+/// of the wall clock. With it, a busy source gathers what arrives for a few
+/// milliseconds into one batch, and the first message after a pause is forwarded at
+/// once.
+#[derive(Default)]
+pub(crate) struct Pace {
+    last: Option<tokio::time::Instant>,
+}
+
+impl Pace {
+    /// When the next batch may go, if not now.
+    pub(crate) fn not_before(&self) -> Option<tokio::time::Instant> {
+        let at = self.last? + BATCH_INTERVAL;
+        (at > tokio::time::Instant::now()).then_some(at)
+    }
+
+    /// A batch was forwarded now.
+    pub(crate) fn forwarded(&mut self) {
+        self.last = Some(tokio::time::Instant::now());
+    }
+}
+
 /// A source being read: the task forwarding its batches (aborting it drops the
 /// consumer, which stops its thread) and its status.
 pub(crate) struct RunningSource {
@@ -77,6 +112,8 @@ pub(crate) struct RunningSource {
     status: StatusHandle,
     /// Set when the coordinator stopped the source (a batch it could not log).
     failure: Option<String>,
+    /// Batches logged since the source started (each at a time of its own).
+    writes: u64,
 }
 
 impl RunningSource {
@@ -255,6 +292,7 @@ impl Coordinator {
             // `/metrics` (its lag changes while no batch comes), also while the source
             // waits for its turn or for messages.
             let mut tick = tokio::time::interval(METRICS_INTERVAL);
+            let mut pace = Pace::default();
             loop {
                 // Wait until the previous batch is applied; meanwhile the next ones
                 // gather in the source's channel.
@@ -275,7 +313,7 @@ impl Coordinator {
                 // Receiving is cancel-safe: a tick never loses a batch.
                 let batch = loop {
                     tokio::select! {
-                        batch = coalesce(&mut source) => break batch,
+                        batch = source.next_batch() => break batch,
                         _ = tick.tick() => {
                             if tx.send(Command::SourceTick { id }).await.is_err() {
                                 return;
@@ -283,9 +321,24 @@ impl Coordinator {
                         }
                     }
                 };
-                let Some(batch) = batch else {
+                let Some(mut batch) = batch else {
                     return;
                 };
+                // A busy source waits out its pace; what arrives meanwhile joins.
+                if let Some(not_before) = pace.not_before() {
+                    loop {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(not_before) => break,
+                            _ = tick.tick() => {
+                                if tx.send(Command::SourceTick { id }).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+                coalesce(&mut source, &mut batch);
+                pace.forwarded();
                 if tx.send(Command::SourceBatch { id, batch }).await.is_err() {
                     return;
                 }
@@ -298,6 +351,7 @@ impl Coordinator {
                 in_flight,
                 status,
                 failure: None,
+                writes: 0,
             },
         );
         Ok(())
@@ -370,6 +424,7 @@ impl Coordinator {
             late: status.late_total,
             lag: status.lag(&progress),
             lag_bytes: None,
+            writes: running.writes,
         };
         self.metrics
             .per_source
@@ -542,6 +597,9 @@ impl Coordinator {
         progress: BTreeMap<i32, i64>,
     ) {
         let rows = updates.len() as u64;
+        if let Some(running) = self.sources.running.get_mut(&id) {
+            running.writes += 1;
+        }
         self.count_rows(id, &updates);
         if !updates.is_empty() {
             self.compute.update_table(id, time, updates);
@@ -582,9 +640,9 @@ impl Drop for NextTurn {
 /// The source's next batch followed by the batches already waiting behind it, as one
 /// batch; no batch is added once it holds [`COALESCED_UPDATES_MAX`] updates or
 /// [`COALESCED_BYTES_MAX`] bytes of rows. `None` once the source has stopped.
-async fn coalesce(source: &mut KafkaSource) -> Option<SourceBatch> {
-    let mut batch = source.next_batch().await?;
-    let mut bytes = row_bytes(&batch);
+/// Adds the batches waiting in the source's channel to `batch`, up to the limits.
+fn coalesce(source: &mut KafkaSource, batch: &mut SourceBatch) {
+    let mut bytes = row_bytes(batch);
     while batch.updates.len() < COALESCED_UPDATES_MAX && bytes < COALESCED_BYTES_MAX {
         let Some(next) = source.try_next_batch() else {
             break;
@@ -592,9 +650,25 @@ async fn coalesce(source: &mut KafkaSource) -> Option<SourceBatch> {
         bytes += row_bytes(&next);
         batch.append(next);
     }
-    Some(batch)
 }
 
 fn row_bytes(batch: &SourceBatch) -> usize {
     batch.updates.iter().map(|(row, _)| row.byte_len()).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Pace, BATCH_INTERVAL};
+
+    #[tokio::test]
+    async fn a_batch_waits_out_the_pace_of_the_previous_one_only() {
+        let mut pace = Pace::default();
+        assert_eq!(pace.not_before(), None, "the first batch goes at once");
+        pace.forwarded();
+        let sent = tokio::time::Instant::now();
+        let not_before = pace.not_before().expect("the next one waits");
+        assert!(not_before >= sent && not_before <= sent + BATCH_INTERVAL);
+        tokio::time::sleep_until(not_before).await;
+        assert_eq!(pace.not_before(), None, "after the pace, at once again");
+    }
 }

@@ -562,3 +562,56 @@ async fn a_source_that_fails_on_error_is_reported_by_its_views_only() {
         .await
         .expect("drop");
 }
+
+/// A steady trickle of messages, one every millisecond or two, is logged in batches at
+/// least 5 ms apart (the source's pace), not one batch per message: each batch costs
+/// an fsync, a timestamp and a step of every view over the source, and a time per
+/// message would run the timestamps ahead of the clock.
+#[tokio::test]
+async fn a_steady_trickle_of_messages_is_logged_in_paced_batches() {
+    let kafka = Kafka::shared().expect("kafka");
+    let topic = kafka.unique_topic("trickle");
+    kafka.create_topic(&topic, 1).await.expect("topic");
+    let eddy = common::start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM trickle (n bigint) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON');
+             CREATE MATERIALIZED VIEW trickle_total AS SELECT count(*) AS c, sum(n) AS s FROM trickle;"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    let started = Instant::now();
+    let messages = 600;
+    kafka
+        .produce_spaced(
+            &topic,
+            (0..messages).map(|n| TestRecord::value(format!(r#"{{"n": {n}}}"#))),
+            Duration::from_millis(1),
+        )
+        .await
+        .expect("produce");
+    let produced = started.elapsed();
+    wait_for(
+        &client,
+        "SELECT c, s FROM trickle_total",
+        &[&format!("{messages} {}", messages * (messages - 1) / 2)],
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let metrics = eddy.http_get("/metrics").expect("metrics").body;
+    let writes: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("eddy_source_writes_total{source=\"trickle\"} "))
+        .unwrap_or_else(|| panic!("no write count for the source: {metrics}"))
+        .parse()
+        .expect("a count");
+    // Batches go at least 5 ms apart, the first at once.
+    let most = elapsed.as_millis() as u64 / 5 + 2;
+    assert!(
+        writes <= most,
+        "{messages} messages in {produced:?} were logged in {writes} batches; \
+         at most {most} fit in the {elapsed:?} until all were visible"
+    );
+}

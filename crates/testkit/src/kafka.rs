@@ -35,7 +35,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use tempfile::TempDir;
 
@@ -452,54 +452,50 @@ impl Kafka {
         topic: &str,
         records: impl IntoIterator<Item = TestRecord>,
     ) -> Result<Vec<(i32, i64)>> {
-        let producer: FutureProducer = self
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
-            .set("message.max.bytes", "10000000")
-            .create()
-            .context("creating a kafka producer")?;
+        let producer = self.test_producer(5)?;
         let mut deliveries = Vec::new();
         for record in records {
-            let mut future_record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
-            if let Some(key) = &record.key {
-                future_record = future_record.key(key.as_slice());
-            }
-            if let Some(value) = &record.value {
-                future_record = future_record.payload(value.as_slice());
-            }
-            if let Some(partition) = record.partition {
-                future_record = future_record.partition(partition);
-            }
-            if let Some(ts) = record.timestamp_ms {
-                future_record = future_record.timestamp(ts);
-            }
-            loop {
-                match producer.send_result(future_record) {
-                    Ok(delivery) => {
-                        deliveries.push(delivery);
-                        break;
-                    }
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        future_record = back;
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    }
-                    Err((e, _)) => return Err(anyhow!("producing to {topic}: {e}")),
-                }
-            }
+            deliveries.push(send(&producer, topic, &record).await?);
         }
         let mut positions = Vec::with_capacity(deliveries.len());
         for delivery in deliveries {
-            let delivered = delivery
-                .await
-                .map_err(|_| anyhow!("producer dropped a delivery for {topic}"))?
-                .map_err(|(e, _)| anyhow!("producing to {topic}: {e}"))?;
-            positions.push((delivered.partition, delivered.offset));
+            positions.push(delivered(delivery, topic).await?);
         }
         producer
             .flush(REQUEST_TIMEOUT)
             .with_context(|| format!("flushing the producer for {topic}"))?;
         Ok(positions)
+    }
+
+    /// Produces `records` to `topic` as a steady trickle: each is sent at once (no
+    /// lingering), `gap` after the previous one.
+    pub async fn produce_spaced(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = TestRecord>,
+        gap: Duration,
+    ) -> Result<Vec<(i32, i64)>> {
+        let producer = self.test_producer(0)?;
+        let mut deliveries = Vec::new();
+        for record in records {
+            deliveries.push(send(&producer, topic, &record).await?);
+            tokio::time::sleep(gap).await;
+        }
+        let mut positions = Vec::with_capacity(deliveries.len());
+        for delivery in deliveries {
+            positions.push(delivered(delivery, topic).await?);
+        }
+        Ok(positions)
+    }
+
+    /// An idempotent producer that gathers records for `linger_ms` before sending.
+    fn test_producer(&self, linger_ms: u32) -> Result<FutureProducer> {
+        self.client_config()
+            .set("enable.idempotence", "true")
+            .set("linger.ms", linger_ms.to_string())
+            .set("message.max.bytes", "10000000")
+            .create()
+            .context("creating a kafka producer")
     }
 
     /// Every message of `topic`, partition by partition in offset order, up to each
@@ -728,4 +724,43 @@ pub struct ReadRecord {
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
     pub timestamp_ms: Option<i64>,
+}
+
+/// Hands `record` to `producer`, waiting while its queue is full.
+async fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    record: &TestRecord,
+) -> Result<DeliveryFuture> {
+    loop {
+        let mut future_record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic);
+        if let Some(key) = &record.key {
+            future_record = future_record.key(key.as_slice());
+        }
+        if let Some(value) = &record.value {
+            future_record = future_record.payload(value.as_slice());
+        }
+        if let Some(partition) = record.partition {
+            future_record = future_record.partition(partition);
+        }
+        if let Some(ts) = record.timestamp_ms {
+            future_record = future_record.timestamp(ts);
+        }
+        match producer.send_result(future_record) {
+            Ok(delivery) => return Ok(delivery),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((e, _)) => return Err(anyhow!("producing to {topic}: {e}")),
+        }
+    }
+}
+
+/// Where the broker stored a record: `(partition, offset)`.
+async fn delivered(delivery: DeliveryFuture, topic: &str) -> Result<(i32, i64)> {
+    let delivered = delivery
+        .await
+        .map_err(|_| anyhow!("producer dropped a delivery for {topic}"))?
+        .map_err(|(e, _)| anyhow!("producing to {topic}: {e}"))?;
+    Ok((delivered.partition, delivered.offset))
 }
