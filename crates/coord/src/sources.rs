@@ -213,6 +213,12 @@ pub(crate) fn stream_retention(entry: &CatalogEntry) -> Option<eddy_dataflow::Re
     })
 }
 
+/// Whether `entry` is a stream read from a topic: its rows are only ever inserted
+/// (unless it has a retention, after which they leave).
+fn is_stream(entry: &CatalogEntry) -> bool {
+    entry.source.as_ref().is_some_and(|s| s.stream)
+}
+
 /// A watermark as a stream's own watermark input holds it: one `timestamptz`.
 pub(crate) fn mark_row(watermark_us: i64) -> Row {
     Row::pack(&[instant_datum(watermark_us)])
@@ -496,6 +502,7 @@ impl Coordinator {
                 self.sources.retained.insert(entry.id);
                 self.compute.create_stream(entry.id, &entry.name, retention)
             }
+            None if is_stream(entry) => self.compute.create_append_only(entry.id, &entry.name),
             None => self
                 .compute
                 .create_table(entry.id, &entry.name, entry.desc.types.clone()),

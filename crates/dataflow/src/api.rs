@@ -366,6 +366,21 @@ impl Compute {
             id,
             name: name.to_string(),
             retention: None,
+            append_only: false,
+        });
+    }
+
+    /// Creates an append-only table (a stream without retention): a table whose rows
+    /// the caller only ever inserts, never updates or deletes. Reductions over it keep
+    /// `min` and `max` with the counts and sums, in one record per group, instead of
+    /// arranging every value; a retraction written to it anyway turns the groups it
+    /// reaches into errors rather than wrong values.
+    pub fn create_append_only(&mut self, id: GlobalId, name: &str) {
+        self.broadcast(|| Command::CreateTable {
+            id,
+            name: name.to_string(),
+            retention: None,
+            append_only: true,
         });
     }
 
@@ -377,6 +392,7 @@ impl Compute {
             id,
             name: name.to_string(),
             retention: Some(retention),
+            append_only: false,
         });
     }
 

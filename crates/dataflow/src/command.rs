@@ -21,6 +21,9 @@ pub(crate) enum Command {
         id: GlobalId,
         name: String,
         retention: Option<crate::api::Retention>,
+        /// Rows are only ever inserted (a stream without retention): reductions over
+        /// it may rely on it (see `MirRelationExpr::is_append_only`).
+        append_only: bool,
     },
     /// A stream's new watermark (every worker gets all of it): its rows leave after
     /// their retention (see `create_table`).

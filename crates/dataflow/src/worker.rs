@@ -72,6 +72,8 @@ struct CollectionState {
     input: Option<InputSession<Time, Row, Diff>>,
     /// The watermark input of a stream with a retention.
     marks: Option<InputSession<Time, Row, Diff>>,
+    /// A table whose rows are only ever inserted (see `Compute::create_append_only`).
+    append_only: bool,
     /// The collections this one's dataflow imports (none for a table).
     imports: Vec<GlobalId>,
     /// One past the latest time at which the table was written: its input must be
@@ -161,6 +163,10 @@ impl TraceSource for Registry {
         self.collections
             .get_mut(&id)
             .map(|c| (&mut c.oks, &mut c.errs))
+    }
+
+    fn is_append_only(&self, id: GlobalId) -> bool {
+        self.collections.get(&id).is_some_and(|c| c.append_only)
     }
 }
 
@@ -293,7 +299,8 @@ impl<'w> WorkerState<'w> {
                 id,
                 name,
                 retention,
-            } => self.create_table(id, name, retention),
+                append_only,
+            } => self.create_table(id, name, retention, append_only),
             Command::UpdateWatermark { id, time, updates } => {
                 self.update_watermark(id, time, updates)
             }
@@ -322,6 +329,7 @@ impl<'w> WorkerState<'w> {
         id: GlobalId,
         name: String,
         retention: Option<crate::api::Retention>,
+        append_only: bool,
     ) {
         if self.registry.collections.contains_key(&id) {
             tracing::error!(%id, %name, "table already exists; ignoring");
@@ -366,6 +374,7 @@ impl<'w> WorkerState<'w> {
             as_of: 0,
             input: Some(input),
             marks,
+            append_only,
             imports: Vec::new(),
             written_until: 0,
             buttons: Vec::new(),
@@ -404,6 +413,7 @@ impl<'w> WorkerState<'w> {
             as_of: desc.as_of,
             input: None,
             marks: None,
+            append_only: false,
             imports,
             written_until: 0,
             buttons: built.buttons,

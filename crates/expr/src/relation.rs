@@ -420,6 +420,31 @@ impl MirRelationExpr {
         }
     }
 
+    /// Whether every update of this relation is an insertion (none retracts a row),
+    /// given which of the items it reads are append-only: then a reduction over it
+    /// may keep `min` and `max` in one record per group. Maps, filters, projections,
+    /// set-returning functions, joins and unions of append-only inputs are
+    /// append-only; a reduction, top-k, window, negation, threshold, temporal filter,
+    /// watermark or recursion may retract, so it is not.
+    pub fn is_append_only(&self, append_only: &dyn Fn(GlobalId) -> bool) -> bool {
+        match self {
+            MirRelationExpr::Constant { rows, .. } => rows.iter().all(|(_, diff)| *diff > 0),
+            MirRelationExpr::Get { id, .. } => append_only(*id),
+            MirRelationExpr::Map { input, .. }
+            | MirRelationExpr::FlatMap { input, .. }
+            | MirRelationExpr::Filter { input, .. }
+            | MirRelationExpr::Project { input, .. } => input.is_append_only(append_only),
+            MirRelationExpr::Join { inputs, .. } => {
+                inputs.iter().all(|i| i.is_append_only(append_only))
+            }
+            MirRelationExpr::Union { base, inputs } => {
+                base.is_append_only(append_only)
+                    && inputs.iter().all(|i| i.is_append_only(append_only))
+            }
+            _ => false,
+        }
+    }
+
     /// The ids of every item this expression reads, sorted and distinct.
     pub fn depends_on(&self) -> std::collections::BTreeSet<GlobalId> {
         let mut out = std::collections::BTreeSet::new();

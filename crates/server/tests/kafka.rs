@@ -615,3 +615,130 @@ async fn a_steady_trickle_of_messages_is_logged_in_paced_batches() {
          at most {most} fit in the {elapsed:?} until all were visible"
     );
 }
+
+/// The records `/metrics` says materialized view `view`'s arrangements hold.
+fn arrangement_records(eddy: &eddy_testkit::Eddy, view: &str) -> Option<u64> {
+    let metrics = eddy.http_get("/metrics").expect("metrics").body;
+    let prefix = format!("eddy_view_arrangement_records{{view=\"{view}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+}
+
+/// Over a stream, whose rows are only ever inserted, `min` and `max` are kept with the
+/// counts and sums in one record per group: the view's arrangements hold a few
+/// records per group, where the same view over a table (whose rows may be deleted)
+/// arranges every value to find the next minimum. The results are the same, NULLs,
+/// text and a global aggregate included.
+#[tokio::test]
+async fn min_and_max_over_a_stream_keep_one_record_per_group() {
+    let kafka = Kafka::shared().expect("kafka");
+    let topic = kafka.unique_topic("readings");
+    kafka.create_topic(&topic, 2).await.expect("topic");
+    let eddy = common::start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    let stats = |view: &str, from: &str| {
+        format!(
+            "CREATE MATERIALIZED VIEW {view} AS SELECT sensor, count(*) AS n, count(v) AS nv, \
+               sum(v) AS s, min(v) AS lo, max(v) AS hi, min(label) AS first_label, \
+               max(label) AS last_label, avg(v) AS mean FROM {from} GROUP BY sensor;
+             CREATE MATERIALIZED VIEW {view}_all AS SELECT min(v) AS lo, max(v) AS hi, \
+               count(*) AS n FROM {from} WHERE v > -400;"
+        )
+    };
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM readings (sensor text, v int, label text) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON');
+             CREATE TABLE readings_t (sensor text, v int, label text);
+             {}
+             {}",
+            stats("stream_stats", "readings"),
+            stats("table_stats", "readings_t")
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create: {}", common::describe_error(&e)));
+    let rows = 3000u64;
+    let reading = |i: u64| {
+        let sensor = format!("s{}", i % 5);
+        let v = (!i.is_multiple_of(13)).then(|| (i * 7919 % 1000) as i64 - 500);
+        let label = (!i.is_multiple_of(17)).then(|| format!("l{:04}", i * 31 % 1000));
+        (sensor, v, label)
+    };
+    let json = |v: Option<String>| v.map_or("null".to_string(), |v| v);
+    kafka
+        .produce(
+            &topic,
+            (0..rows).map(|i| {
+                let (sensor, v, label) = reading(i);
+                TestRecord::value(format!(
+                    r#"{{"sensor": "{sensor}", "v": {}, "label": {}}}"#,
+                    json(v.map(|v| v.to_string())),
+                    json(label.map(|l| format!("\"{l}\"")))
+                ))
+            }),
+        )
+        .await
+        .expect("produce");
+    let sql = |v: Option<String>| v.unwrap_or_else(|| "NULL".to_string());
+    for chunk in (0..rows).collect::<Vec<_>>().chunks(500) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|&i| {
+                let (sensor, v, label) = reading(i);
+                format!(
+                    "('{sensor}', {}, {})",
+                    sql(v.map(|v| v.to_string())),
+                    sql(label.map(|l| format!("'{l}'")))
+                )
+            })
+            .collect();
+        client
+            .batch_execute(&format!(
+                "INSERT INTO readings_t VALUES {}",
+                values.join(", ")
+            ))
+            .await
+            .expect("insert");
+    }
+    for (view, order) in [("stats", " ORDER BY sensor"), ("stats_all", "")] {
+        let expected: Vec<String> = client
+            .simple_query(&format!("SELECT * FROM table_{view}{order}"))
+            .await
+            .expect("table view")
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+                _ => None,
+            })
+            .collect();
+        assert!(!expected.is_empty());
+        let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+        wait_for(
+            &client,
+            &format!("SELECT * FROM stream_{view}{order}"),
+            &expected,
+        )
+        .await;
+    }
+    // One record per group (and a few not yet compacted), against every value.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stream = arrangement_records(&eddy, "stream_stats");
+        let table = arrangement_records(&eddy, "table_stats");
+        if stream.is_some_and(|s| s <= 100) && table.is_some_and(|t| t >= rows) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "records: over the stream {stream:?}, over the table {table:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -210,6 +210,8 @@ impl Accum {
                 (AggregateFunc::BoolAnd | AggregateFunc::BoolOr, Datum::Bool(b)) => {
                     slots.push((base + u32::from(!*b), diff))
                 }
+                // Kept beside the slots, by an `AppendAccum`.
+                (AggregateFunc::Min | AggregateFunc::Max, _) => {}
                 _ => unexpected += diff,
             }
         }
@@ -260,6 +262,105 @@ impl Accum {
             datums.push(datum);
         }
         datums[1] = Datum::Int64(error);
+        Some(Row::from_datums(datums))
+    }
+}
+
+/// The diff of a group's record over an append-only input: an [`Accum`] for the
+/// accumulable aggregates, and beside it the least (for `min`) or greatest (for `max`)
+/// value seen by each `min` and `max` aggregate. Over an input whose rows are only
+/// ever inserted a group's extremes only move one way, so adding two records keeps the
+/// better of their extremes, and a group costs one record however many values it has
+/// seen (the general path arranges every value, to find the next minimum when the
+/// minimum is deleted). A retraction cannot be undone here: it is counted, and makes
+/// the group an error rather than a wrong value.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub(crate) struct AppendAccum {
+    accum: Accum,
+    /// One per aggregate of the path (empty for the zero record).
+    extremes: Vec<Extreme>,
+    /// Rows retracted (never, over an append-only input).
+    retracted: i64,
+}
+
+/// What an [`AppendAccum`] keeps for one aggregate: nothing (its value is in the
+/// slots), or the least or greatest value seen (`None` before any non-NULL value).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+enum Extreme {
+    InSlots,
+    Min(Option<Datum>),
+    Max(Option<Datum>),
+}
+
+impl IsZero for AppendAccum {
+    fn is_zero(&self) -> bool {
+        self.accum.is_zero() && self.retracted == 0 && self.extremes.is_empty()
+    }
+}
+
+impl Semigroup for AppendAccum {
+    fn plus_equals(&mut self, rhs: &Self) {
+        self.accum.plus_equals(&rhs.accum);
+        self.retracted = self.retracted.saturating_add(rhs.retracted);
+        if self.extremes.is_empty() {
+            self.extremes.clone_from(&rhs.extremes);
+            return;
+        }
+        for (mine, theirs) in self.extremes.iter_mut().zip(&rhs.extremes) {
+            match (mine, theirs) {
+                (Extreme::Min(m), Extreme::Min(Some(t)))
+                    if m.as_ref().is_none_or(|m| t.sql_cmp(m).is_lt()) =>
+                {
+                    *m = Some(t.clone())
+                }
+                (Extreme::Max(m), Extreme::Max(Some(t)))
+                    if m.as_ref().is_none_or(|m| t.sql_cmp(m).is_gt()) =>
+                {
+                    *m = Some(t.clone())
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl AppendAccum {
+    /// The contribution of one row with aggregate arguments `values` (one per plan)
+    /// and multiplicity `diff`.
+    pub(crate) fn of_row(plans: &[AggPlan], values: &[Datum], diff: Diff) -> AppendAccum {
+        if diff == 0 {
+            return AppendAccum::default();
+        }
+        let value = |v: &Datum| (!v.is_null() && diff > 0).then(|| v.clone());
+        let extremes = plans
+            .iter()
+            .zip(values)
+            .map(|(plan, v)| match plan.func {
+                AggregateFunc::Min => Extreme::Min(value(v)),
+                AggregateFunc::Max => Extreme::Max(value(v)),
+                _ => Extreme::InSlots,
+            })
+            .collect();
+        AppendAccum {
+            accum: Accum::of_row(plans, values, diff),
+            extremes,
+            retracted: (-diff).max(0),
+        }
+    }
+
+    /// The partial-state row of the group, as [`Accum::to_state`] makes it, with each
+    /// `min` and `max` in its place; a group that saw a retraction is an error.
+    pub(crate) fn to_state(&self, plans: &[AggPlan]) -> Option<Row> {
+        let state = self.accum.to_state(plans)?;
+        let mut datums = state.unpack();
+        if self.retracted > 0 {
+            datums[1] = Datum::Int64(ERROR_UNEXPECTED);
+        }
+        for (j, extreme) in self.extremes.iter().enumerate() {
+            if let Extreme::Min(Some(v)) | Extreme::Max(Some(v)) = extreme {
+                datums[2 + j] = v.clone();
+            }
+        }
         Some(Row::from_datums(datums))
     }
 }
@@ -405,6 +506,56 @@ mod tests {
             back
         });
         assert!(total.is_zero());
+    }
+
+    /// Over an append-only input: counts and sums add up, `min` and `max` keep the
+    /// extremes (NULLs ignored, text in SQL order), in any order of adding; a
+    /// retraction makes the group an error.
+    #[test]
+    fn append_only_records_keep_extremes_beside_the_slots() {
+        let plans = vec![
+            plan(AggregateFunc::Count, ScalarType::Int32),
+            plan(AggregateFunc::Min, ScalarType::Int32),
+            plan(AggregateFunc::Max, ScalarType::Text),
+            plan(AggregateFunc::Sum, ScalarType::Int32),
+        ];
+        let row = |v: Option<i32>, t: Option<&str>, diff| {
+            let v = v.map_or(Datum::Null, Datum::Int32);
+            let t = t.map_or(Datum::Null, |t| Datum::String(t.into()));
+            AppendAccum::of_row(&plans, &[v.clone(), v, t, Datum::Int32(1)], diff)
+        };
+        let rows = [
+            row(Some(5), Some("b"), 1),
+            row(None, Some("c"), 2),
+            row(Some(-3), None, 1),
+            row(Some(7), Some("a"), 1),
+        ];
+        let expected = vec![
+            Datum::Int64(5),
+            Datum::Int64(ERROR_NONE),
+            Datum::Int64(3),
+            Datum::Int32(-3),
+            Datum::String("c".into()),
+            Datum::Numeric(5.into()),
+        ];
+        for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1]] {
+            let mut total = AppendAccum::default();
+            assert!(total.is_zero());
+            for i in order {
+                total.plus_equals(&rows[i]);
+            }
+            assert_eq!(total.to_state(&plans).unwrap().unpack(), expected);
+        }
+        let only_nulls = row(None, None, 1);
+        let state = only_nulls.to_state(&plans).unwrap().unpack();
+        assert_eq!((&state[3], &state[4]), (&Datum::Null, &Datum::Null));
+        let mut retracted = rows[0].clone();
+        retracted.plus_equals(&rows[3]);
+        retracted.plus_equals(&row(Some(7), Some("a"), -1));
+        assert_eq!(
+            retracted.to_state(&plans).unwrap().unpack()[1],
+            Datum::Int64(ERROR_UNEXPECTED)
+        );
     }
 
     #[test]

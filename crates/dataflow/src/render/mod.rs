@@ -51,6 +51,8 @@ pub(crate) use watermark::expire_by_watermark;
 pub(crate) trait TraceSource {
     /// The oks and errs traces registered under `id`, if any.
     fn traces_mut(&mut self, id: GlobalId) -> Option<(&mut RowTrace, &mut ErrTrace)>;
+    /// Whether `id` is a table whose rows are only ever inserted.
+    fn is_append_only(&self, id: GlobalId) -> bool;
 }
 
 /// What building a dataflow leaves behind: its output arrangements and the shutdown
@@ -323,8 +325,16 @@ impl<'a, 's> Context<'a, 's> {
                 aggregates,
             } => {
                 let input_typ = input.typ();
+                let append_only = input.is_append_only(&|id| self.traces.is_append_only(id));
                 let rendered = self.render_metered(input);
-                reduce::render_reduce(&self.name, rendered, &input_typ, group_key, aggregates)
+                reduce::render_reduce(
+                    &self.name,
+                    rendered,
+                    &input_typ,
+                    group_key,
+                    aggregates,
+                    append_only,
+                )
             }
             MirRelationExpr::TopK {
                 input,

@@ -22,6 +22,11 @@
 //!   2 groups by key and merges at most [`BUCKETS`] partial states. States are
 //!   recomputed from the values of their bucket, so retractions are exact
 //!   (deleting the minimum finds the next one; float sums do not drift).
+//! - Over an append-only input (a stream without retention, and maps, filters,
+//!   joins and unions of such; `MirRelationExpr::is_append_only`), `min` and `max`
+//!   join the accumulable aggregates in the diff of one record per group
+//!   ([`AppendAccum`]): a group's extremes only move one way, so the group costs one
+//!   record and an update O(1), where the hierarchical path arranges every value.
 //! - Each DISTINCT argument gets its own path over its distinct `(key, value)`
 //!   pairs (DISTINCT changes nothing for `min` and `max`, which stay in the shared
 //!   hierarchical path).
@@ -36,7 +41,7 @@
 use eddy_expr::{AggregateExpr, AggregateFunc, ColumnOrder, EvalError, MirScalarExpr};
 use eddy_repr::{ColumnType, Datum, Diff, Interval, Row, ScalarType};
 
-use super::accum::{is_accumulable, Accum};
+use super::accum::{is_accumulable, Accum, AppendAccum};
 use super::operators::{
     append_datum, explode_named, flat_map_fallible, group_datum, key_datum, reduce_keyed, row_hash,
     row_prefix, KeyedArranged, KeyedBuilder, KeyedSpine, Rendered, RowCollection,
@@ -428,6 +433,9 @@ type VecCollectionKeyed<'s> =
 enum PathKind {
     /// In the diff of one record per group ([`Accum`]).
     Accumulate,
+    /// Over an input whose rows are only ever inserted: the accumulable aggregates
+    /// with `min` and `max`, in the diff of one record per group ([`AppendAccum`]).
+    AppendOnly,
     /// Hierarchically, from the values of buckets of the group.
     Hierarchical,
     /// From all of the group's values, sorted ([`collect_values`]); one aggregate.
@@ -446,7 +454,7 @@ struct Path {
 /// Assigns aggregates to paths: accumulable ones share one path, the others (min, max,
 /// float sums) a hierarchical one, and DISTINCT aggregates get a path per expression
 /// (DISTINCT changes nothing for min and max).
-fn plan_paths(aggregates: &[AggregateExpr], plans: &[AggPlan]) -> Vec<Path> {
+fn plan_paths(aggregates: &[AggregateExpr], plans: &[AggPlan], append_only: bool) -> Vec<Path> {
     let mut paths: Vec<Path> = Vec::new();
     for (i, (agg, plan)) in aggregates.iter().zip(plans).enumerate() {
         if plan.func.is_collecting() {
@@ -457,13 +465,15 @@ fn plan_paths(aggregates: &[AggregateExpr], plans: &[AggPlan]) -> Vec<Path> {
             });
             continue;
         }
-        let kind = if is_accumulable(plan) {
+        let min_or_max = matches!(plan.func, AggregateFunc::Min | AggregateFunc::Max);
+        let distinct = (agg.distinct && !min_or_max).then(|| agg.expr.clone());
+        let kind = if append_only && distinct.is_none() && (is_accumulable(plan) || min_or_max) {
+            PathKind::AppendOnly
+        } else if is_accumulable(plan) {
             PathKind::Accumulate
         } else {
             PathKind::Hierarchical
         };
-        let min_or_max = matches!(plan.func, AggregateFunc::Min | AggregateFunc::Max);
-        let distinct = (agg.distinct && !min_or_max).then(|| agg.expr.clone());
         match paths
             .iter_mut()
             .find(|p| p.kind == kind && p.kind != PathKind::Collect && p.distinct == distinct)
@@ -486,6 +496,7 @@ pub(crate) fn render_reduce<'s>(
     input_typ: &[ColumnType],
     group_key: &[MirScalarExpr],
     aggregates: &[AggregateExpr],
+    append_only: bool,
 ) -> Rendered<'s> {
     let key_arity = group_key.len();
     if aggregates.is_empty() {
@@ -506,7 +517,7 @@ pub(crate) fn render_reduce<'s>(
         .iter()
         .map(|a| AggPlan::new(a.func.clone(), a.expr.typ(input_typ)))
         .collect();
-    let paths = plan_paths(aggregates, &plans);
+    let paths = plan_paths(aggregates, &plans, append_only);
 
     // Evaluate the key, every aggregate's argument, then every aggregate's ORDER BY
     // keys once per row; `order_columns[j]` are the positions of aggregate `j`'s keys.
@@ -560,6 +571,21 @@ pub(crate) fn render_reduce<'s>(
                         let selected: Vec<Datum> =
                             columns.iter().map(|c| values[*c].clone()).collect();
                         Some((key, Accum::of_row(&accum_plans, &selected, diff)))
+                    },
+                );
+                accumulate(&op, exploded, path_plans)
+            }
+            (PathKind::AppendOnly, _) => {
+                let columns = path.aggregates.clone();
+                let accum_plans = path_plans.clone();
+                let exploded = explode_named(
+                    evaluated.clone(),
+                    &format!("{op}Explode"),
+                    move |(key, values): (Row, Row), diff| {
+                        let values = values.unpack();
+                        let selected: Vec<Datum> =
+                            columns.iter().map(|c| values[*c].clone()).collect();
+                        Some((key, AppendAccum::of_row(&accum_plans, &selected, diff)))
                     },
                 );
                 accumulate(&op, exploded, path_plans)
@@ -688,10 +714,31 @@ pub(crate) fn render_reduce<'s>(
     }
 }
 
-/// Sums the [`Accum`] diffs of each group and turns each total into a partial state.
-fn accumulate<'s>(
+/// A group's record's diff that holds its aggregates (see `accum`).
+trait GroupAccum:
+    differential_dataflow::difference::Semigroup + differential_dataflow::ExchangeData + Default
+{
+    /// The group's partial state; `None` if it has no rows.
+    fn state(&self, plans: &[AggPlan]) -> Option<Row>;
+}
+
+impl GroupAccum for Accum {
+    fn state(&self, plans: &[AggPlan]) -> Option<Row> {
+        self.to_state(plans)
+    }
+}
+
+impl GroupAccum for AppendAccum {
+    fn state(&self, plans: &[AggPlan]) -> Option<Row> {
+        self.to_state(plans)
+    }
+}
+
+/// Sums the diffs of each group ([`Accum`] or [`AppendAccum`]) and turns each total
+/// into a partial state.
+fn accumulate<'s, R: GroupAccum>(
     name: &str,
-    exploded: differential_dataflow::VecCollection<'s, super::operators::Time, Row, Accum>,
+    exploded: differential_dataflow::VecCollection<'s, super::operators::Time, Row, R>,
     plans: Vec<AggPlan>,
 ) -> KeyedArranged<'s> {
     exploded
@@ -699,7 +746,7 @@ fn accumulate<'s>(
         .reduce_abelian::<_, KeyedBuilder, KeyedSpine, _, _>(
             name,
             move |_key, vals, out| {
-                if let Some(state) = vals.first().and_then(|(_, acc)| acc.to_state(&plans)) {
+                if let Some(state) = vals.first().and_then(|(_, acc)| acc.state(&plans)) {
                     out.push((state, 1));
                 }
             },
