@@ -16,21 +16,7 @@ use tokio_postgres::Client;
 async fn wait_for(client: &Client, query: &str, expected: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let rows: Vec<String> = client
-            .simple_query(query)
-            .await
-            .unwrap_or_else(|e| panic!("{query}: {}", common::describe_error(&e)))
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).unwrap_or("NULL").to_string())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                ),
-                _ => None,
-            })
-            .collect();
+        let rows = rows_text(client, query).await;
         if rows == expected {
             return;
         }
@@ -39,6 +25,25 @@ async fn wait_for(client: &Client, query: &str, expected: &[&str]) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The rows of `query`, each as its columns' text joined by spaces (NULL as `NULL`).
+async fn rows_text(client: &Client, query: &str) -> Vec<String> {
+    client
+        .simple_query(query)
+        .await
+        .unwrap_or_else(|e| panic!("{query}: {}", common::describe_error(&e)))
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            _ => None,
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -703,21 +708,7 @@ async fn min_and_max_over_a_stream_keep_one_record_per_group() {
             .expect("insert");
     }
     for (view, order) in [("stats", " ORDER BY sensor"), ("stats_all", "")] {
-        let expected: Vec<String> = client
-            .simple_query(&format!("SELECT * FROM table_{view}{order}"))
-            .await
-            .expect("table view")
-            .into_iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                    (0..row.len())
-                        .map(|i| row.get(i).unwrap_or("NULL").to_string())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                ),
-                _ => None,
-            })
-            .collect();
+        let expected = rows_text(&client, &format!("SELECT * FROM table_{view}{order}")).await;
         assert!(!expected.is_empty());
         let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
         wait_for(

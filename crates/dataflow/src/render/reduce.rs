@@ -561,35 +561,14 @@ pub(crate) fn render_reduce<'s>(
         let path_plans: Vec<AggPlan> = path.aggregates.iter().map(|i| plans[*i].clone()).collect();
         let output = match (&path.kind, &path.distinct) {
             (PathKind::Accumulate, None) => {
-                let columns = path.aggregates.clone();
-                let accum_plans = path_plans.clone();
-                let exploded = explode_named(
-                    evaluated.clone(),
-                    &format!("{op}Explode"),
-                    move |(key, values): (Row, Row), diff| {
-                        let values = values.unpack();
-                        let selected: Vec<Datum> =
-                            columns.iter().map(|c| values[*c].clone()).collect();
-                        Some((key, Accum::of_row(&accum_plans, &selected, diff)))
-                    },
-                );
-                accumulate(&op, exploded, path_plans)
+                accumulate_values::<Accum>(&op, evaluated.clone(), &path.aggregates, path_plans)
             }
-            (PathKind::AppendOnly, _) => {
-                let columns = path.aggregates.clone();
-                let accum_plans = path_plans.clone();
-                let exploded = explode_named(
-                    evaluated.clone(),
-                    &format!("{op}Explode"),
-                    move |(key, values): (Row, Row), diff| {
-                        let values = values.unpack();
-                        let selected: Vec<Datum> =
-                            columns.iter().map(|c| values[*c].clone()).collect();
-                        Some((key, AppendAccum::of_row(&accum_plans, &selected, diff)))
-                    },
-                );
-                accumulate(&op, exploded, path_plans)
-            }
+            (PathKind::AppendOnly, _) => accumulate_values::<AppendAccum>(
+                &op,
+                evaluated.clone(),
+                &path.aggregates,
+                path_plans,
+            ),
             (PathKind::Accumulate, Some(_)) => {
                 // The distinct (key, value) pairs, then their accumulation.
                 let column = path.aggregates[0];
@@ -718,20 +697,54 @@ pub(crate) fn render_reduce<'s>(
 trait GroupAccum:
     differential_dataflow::difference::Semigroup + differential_dataflow::ExchangeData + Default
 {
+    /// The contribution of one row with aggregate arguments `values` (one per plan)
+    /// and multiplicity `diff`.
+    fn of_row(plans: &[AggPlan], values: &[Datum], diff: Diff) -> Self;
+
     /// The group's partial state; `None` if it has no rows.
     fn state(&self, plans: &[AggPlan]) -> Option<Row>;
 }
 
 impl GroupAccum for Accum {
+    fn of_row(plans: &[AggPlan], values: &[Datum], diff: Diff) -> Self {
+        Accum::of_row(plans, values, diff)
+    }
+
     fn state(&self, plans: &[AggPlan]) -> Option<Row> {
         self.to_state(plans)
     }
 }
 
 impl GroupAccum for AppendAccum {
+    fn of_row(plans: &[AggPlan], values: &[Datum], diff: Diff) -> Self {
+        AppendAccum::of_row(plans, values, diff)
+    }
+
     fn state(&self, plans: &[AggPlan]) -> Option<Row> {
         self.to_state(plans)
     }
+}
+
+/// The accumulation of the `(key, values)` pairs: each pair's diff becomes the
+/// contribution of its values in `columns` (one per plan), summed per key.
+fn accumulate_values<'s, R: GroupAccum>(
+    name: &str,
+    evaluated: VecCollectionKeyed<'s>,
+    columns: &[usize],
+    plans: Vec<AggPlan>,
+) -> KeyedArranged<'s> {
+    let columns = columns.to_vec();
+    let accum_plans = plans.clone();
+    let exploded = explode_named(
+        evaluated,
+        &format!("{name}Explode"),
+        move |(key, values): (Row, Row), diff| {
+            let values = values.unpack();
+            let selected: Vec<Datum> = columns.iter().map(|c| values[*c].clone()).collect();
+            Some((key, R::of_row(&accum_plans, &selected, diff)))
+        },
+    );
+    accumulate(name, exploded, plans)
 }
 
 /// Sums the diffs of each group ([`Accum`] or [`AppendAccum`]) and turns each total
