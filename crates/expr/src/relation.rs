@@ -516,3 +516,40 @@ impl MirRelationExpr {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use eddy_repr::{GlobalId, ScalarType};
+
+    use super::MirRelationExpr;
+    use crate::MirScalarExpr;
+
+    fn get(id: u64) -> MirRelationExpr {
+        MirRelationExpr::Get {
+            id: GlobalId::User(id),
+            typ: vec![ScalarType::Int64.nullable(true)],
+            name: format!("t{id}"),
+        }
+    }
+
+    #[test]
+    fn append_only_through_maps_filters_joins_and_unions_only() {
+        let streams = |id: GlobalId| id == GlobalId::User(1) || id == GlobalId::User(2);
+        let shaped = get(1)
+            .map(vec![MirScalarExpr::Column(0)])
+            .filter(vec![MirScalarExpr::Column(0)])
+            .project(vec![1]);
+        assert!(shaped.is_append_only(&streams));
+        let join = MirRelationExpr::Join {
+            inputs: vec![get(1), get(2)],
+            equivalences: vec![],
+        };
+        assert!(join.clone().union(get(2)).is_append_only(&streams));
+        // A table read anywhere, or anything that may retract, is not.
+        assert!(!get(3).is_append_only(&streams));
+        assert!(!join.union(get(3)).is_append_only(&streams));
+        assert!(!get(1).negate().is_append_only(&streams));
+        assert!(!get(1).distinct().is_append_only(&streams));
+        assert!(!get(1).union(get(2).negate()).is_append_only(&streams));
+    }
+}
