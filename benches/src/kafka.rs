@@ -18,7 +18,8 @@
 //!    a `SUBSCRIBE` to a view grouping by the sequence number sees each message's row
 //!    appear, and the difference of the two clocks (one machine, one process) is its
 //!    latency. The first second is warm-up and is not counted. The baseline is the same
-//!    producer on another topic read by a plain consumer in this process.
+//!    producer on another topic read by a plain consumer in this process. The latency
+//!    is also split at each message's `eddy_timestamp` (see `timestamp_split`).
 //! 3. Memory: resident bytes of the Eddy process before and after an upsert table
 //!    (`CREATE TABLE ... PRIMARY KEY ... WITH (KAFKA_TOPIC ...)`) reads
 //!    `--kafka-table-rows` keyed messages, beside a plain table with the same primary key
