@@ -16,7 +16,7 @@ use tokio_postgres::Client;
 async fn wait_for(client: &Client, query: &str, expected: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let rows = rows_text(client, query).await;
+        let rows = common::rows_text(client, query).await;
         if rows == expected {
             return;
         }
@@ -25,25 +25,6 @@ async fn wait_for(client: &Client, query: &str, expected: &[&str]) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// The rows of `query`, each as its columns' text joined by spaces (NULL as `NULL`).
-async fn rows_text(client: &Client, query: &str) -> Vec<String> {
-    client
-        .simple_query(query)
-        .await
-        .unwrap_or_else(|e| panic!("{query}: {}", common::describe_error(&e)))
-        .into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -621,16 +602,6 @@ async fn a_steady_trickle_of_messages_is_logged_in_paced_batches() {
     );
 }
 
-/// The records `/metrics` says materialized view `view`'s arrangements hold.
-fn arrangement_records(eddy: &eddy_testkit::Eddy, view: &str) -> Option<u64> {
-    let metrics = eddy.http_get("/metrics").expect("metrics").body;
-    let prefix = format!("eddy_view_arrangement_records{{view=\"{view}\"}} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.parse().ok())
-}
-
 /// Over a stream, whose rows are only ever inserted, `min` and `max` are kept with the
 /// counts and sums in one record per group: the view's arrangements hold a few
 /// records per group, where the same view over a table (whose rows may be deleted)
@@ -708,7 +679,8 @@ async fn min_and_max_over_a_stream_keep_one_record_per_group() {
             .expect("insert");
     }
     for (view, order) in [("stats", " ORDER BY sensor"), ("stats_all", "")] {
-        let expected = rows_text(&client, &format!("SELECT * FROM table_{view}{order}")).await;
+        let expected =
+            common::rows_text(&client, &format!("SELECT * FROM table_{view}{order}")).await;
         assert!(!expected.is_empty());
         let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
         wait_for(
@@ -721,8 +693,8 @@ async fn min_and_max_over_a_stream_keep_one_record_per_group() {
     // One record per group (and a few not yet compacted), against every value.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let stream = arrangement_records(&eddy, "stream_stats");
-        let table = arrangement_records(&eddy, "table_stats");
+        let stream = common::arrangement_records(&eddy, "stream_stats");
+        let table = common::arrangement_records(&eddy, "table_stats");
         if stream.is_some_and(|s| s <= 100) && table.is_some_and(|t| t >= rows) {
             break;
         }

@@ -16,33 +16,14 @@ use eddy_testkit::{Isolation, Kafka, ReadRecord};
 use serde_json::Value;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-/// The rows of `query`, every column as text joined by spaces.
-async fn rows(client: &Client, query: &str) -> Vec<String> {
-    client
-        .simple_query(query)
-        .await
-        .unwrap_or_else(|e| panic!("{query}: {}", common::describe_error(&e)))
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Waits until `query` and `expected_query` return the same rows (and some); panics
 /// with both after 60 s.
 async fn wait_equal(client: &Client, query: &str, expected_query: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (got, expected) = (
-            rows(client, query).await,
-            rows(client, expected_query).await,
+            common::rows_text(client, query).await,
+            common::rows_text(client, expected_query).await,
         );
         if got == expected && !got.is_empty() {
             return;
@@ -131,7 +112,10 @@ async fn upsert_and_debezium_sinks_read_back_as_tables_equal_the_view() {
         wait_equal(&client, upsert_back, view).await;
         wait_equal(&client, cdc_back, view).await;
     }
-    assert_eq!(rows(&client, view).await, vec!["east 2 3", "north 2 23.00"]);
+    assert_eq!(
+        common::rows_text(&client, view).await,
+        vec!["east 2 3", "north 2 23.00"]
+    );
 
     // What each sink wrote: the UPSERT topic's last message of "south" is a tombstone;
     // every DEBEZIUM message has before and after.
@@ -258,12 +242,12 @@ async fn upsert_and_debezium_sinks_read_back_as_tables_equal_the_view() {
         .batch_execute("DROP SINK totals_cdc")
         .await
         .expect("drop sink");
-    assert_eq!(rows(&client, "SHOW SINKS").await.len(), 1);
+    assert_eq!(common::rows_text(&client, "SHOW SINKS").await.len(), 1);
     client
         .batch_execute("DROP MATERIALIZED VIEW totals CASCADE")
         .await
         .expect("drop cascade");
-    assert!(rows(&client, "SHOW SINKS").await.is_empty());
+    assert!(common::rows_text(&client, "SHOW SINKS").await.is_empty());
 }
 
 fn json(bytes: &[u8]) -> Value {
@@ -315,7 +299,7 @@ fn replay_debezium(records: &[ReadRecord]) -> BTreeMap<String, Value> {
 
 /// The view's rows as the sinks write them: `{"k":..}` → `{"k":..,"v":..,"w":..}`.
 async fn view_as_json(client: &Client) -> BTreeMap<String, Value> {
-    rows(client, "SELECT k, v, w FROM counted ORDER BY k")
+    common::rows_text(client, "SELECT k, v, w FROM counted ORDER BY k")
         .await
         .into_iter()
         .map(|row| {
@@ -422,7 +406,7 @@ async fn a_sink_killed_mid_output_writes_every_change_once_after_restart() {
     let client = eddy.connect().await.expect("connect");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let show = rows(&client, "SHOW SINKS").await;
+        let show = common::rows_text(&client, "SHOW SINKS").await;
         if show.iter().all(|r| r.contains(" running ")) {
             break;
         }

@@ -207,16 +207,6 @@ async fn closed_windows_keep_their_rows_and_emit_once() {
     );
 }
 
-/// The records a view's arrangements hold, from `/metrics`.
-fn arrangement_records(eddy: &eddy_testkit::Eddy, view: &str) -> Option<u64> {
-    let metrics = eddy.http_get("/metrics").expect("metrics").body;
-    let prefix = format!("eddy_view_arrangement_records{{view=\"{view}\"}} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// A view's state over many closed windows is about its rows, not its events: the
 /// state of a window is released once the watermark passes it. A view over the same
 /// stream grouped by a column that is not a window, with an aggregate that keeps every
@@ -270,8 +260,8 @@ async fn closed_windows_release_their_state() {
     }
     // The figures are published every 200 ms.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let windowed = arrangement_records(&eddy, "stats").expect("stats records");
-    let unbounded = arrangement_records(&eddy, "by_minute").expect("by_minute records");
+    let windowed = common::arrangement_records(&eddy, "stats").expect("stats records");
+    let unbounded = common::arrangement_records(&eddy, "by_minute").expect("by_minute records");
     // Closed windows keep their output rows (4,000: two tickers, 2,000 windows), and
     // their reductions' state only while open (and until the arrangements merge away
     // what expired); the minute view keeps every distinct price of every minute.
@@ -365,8 +355,9 @@ async fn closed_sessions_leave_the_window_state() {
     )
     .await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let closing = arrangement_records(&eddy, "sessions").expect("sessions records");
-    let keeping = arrangement_records(&eddy, "open_sessions").expect("open_sessions records");
+    let closing = common::arrangement_records(&eddy, "sessions").expect("sessions records");
+    let keeping =
+        common::arrangement_records(&eddy, "open_sessions").expect("open_sessions records");
     eprintln!("after {EVENTS} events: closing {closing} records, keeping {keeping}");
     // The closing view holds its 2,000 rows, the open sessions, and whatever its
     // arrangements have not merged away yet; the other one every event, twice (in
@@ -510,8 +501,8 @@ async fn interval_joins_keep_pairs_and_forget_rows() {
     got.sort();
     assert_eq!(got, pairs);
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let timed = arrangement_records(&eddy, "search_then_click").expect("records");
-    let untimed = arrangement_records(&eddy, "search_then_click_untimed").expect("records");
+    let timed = common::arrangement_records(&eddy, "search_then_click").expect("records");
+    let untimed = common::arrangement_records(&eddy, "search_then_click_untimed").expect("records");
     eprintln!("after {EVENTS} events, {count} pairs: timed {timed} records, untimed {untimed}");
     assert!(
         untimed > EVENTS as u64,

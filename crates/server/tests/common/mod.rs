@@ -178,3 +178,32 @@ pub fn run_command(command: &mut std::process::Command, what: &str) -> String {
     assert!(out.status.success(), "{what} failed:\n{text}");
     text
 }
+
+/// The rows of `query`, each as its columns' text joined by spaces (NULL as `NULL`).
+pub async fn rows_text(client: &tokio_postgres::Client, query: &str) -> Vec<String> {
+    client
+        .simple_query(query)
+        .await
+        .unwrap_or_else(|e| panic!("{query}: {}", describe_error(&e)))
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The records materialized view `view`'s arrangements hold, from `/metrics`.
+pub fn arrangement_records(eddy: &Eddy, view: &str) -> Option<u64> {
+    let metrics = eddy.http_get("/metrics").expect("metrics").body;
+    let prefix = format!("eddy_view_arrangement_records{{view=\"{view}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
