@@ -393,6 +393,11 @@ impl<'w> WorkerState<'w> {
             return;
         }
         let imports: Vec<GlobalId> = desc.plan.depends_on().into_iter().collect();
+        // A view over append-only inputs that can only insert is append-only too, so
+        // reductions over it may rely on it as on a stream.
+        let append_only = desc
+            .plan
+            .is_append_only(&|id| self.registry.is_append_only(id));
         self.registry.add_importer(&imports, self.upper);
         let dataflow_index = self.worker.next_dataflow_index();
         let worker_index = self.worker.index();
@@ -413,7 +418,7 @@ impl<'w> WorkerState<'w> {
             as_of: desc.as_of,
             input: None,
             marks: None,
-            append_only: false,
+            append_only,
             imports,
             written_until: 0,
             buttons: built.buttons,

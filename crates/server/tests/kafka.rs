@@ -605,8 +605,9 @@ async fn a_steady_trickle_of_messages_is_logged_in_paced_batches() {
 /// Over a stream, whose rows are only ever inserted, `min` and `max` are kept with the
 /// counts and sums in one record per group: the view's arrangements hold a few
 /// records per group, where the same view over a table (whose rows may be deleted)
-/// arranges every value to find the next minimum. The results are the same, NULLs,
-/// text and a global aggregate included.
+/// arranges every value to find the next minimum; so do those of a view over a view that
+/// only filters the stream. The results are the same, NULLs, text and a global
+/// aggregate included.
 #[tokio::test]
 async fn min_and_max_over_a_stream_keep_one_record_per_group() {
     let kafka = Kafka::shared().expect("kafka");
@@ -620,7 +621,10 @@ async fn min_and_max_over_a_stream_keep_one_record_per_group() {
                sum(v) AS s, min(v) AS lo, max(v) AS hi, min(label) AS first_label, \
                max(label) AS last_label, avg(v) AS mean FROM {from} GROUP BY sensor;
              CREATE MATERIALIZED VIEW {view}_all AS SELECT min(v) AS lo, max(v) AS hi, \
-               count(*) AS n FROM {from} WHERE v > -400;"
+               count(*) AS n FROM {from} WHERE v > -400;
+             CREATE MATERIALIZED VIEW {view}_positive AS SELECT * FROM {from} WHERE v > 0;
+             CREATE MATERIALIZED VIEW {view}_over_view AS SELECT sensor, min(v) AS lo, \
+               max(label) AS hi, count(*) AS n FROM {view}_positive GROUP BY sensor;"
         )
     };
     client
@@ -678,7 +682,11 @@ async fn min_and_max_over_a_stream_keep_one_record_per_group() {
             .await
             .expect("insert");
     }
-    for (view, order) in [("stats", " ORDER BY sensor"), ("stats_all", "")] {
+    for (view, order) in [
+        ("stats", " ORDER BY sensor"),
+        ("stats_all", ""),
+        ("stats_over_view", " ORDER BY sensor"),
+    ] {
         let expected =
             common::rows_text(&client, &format!("SELECT * FROM table_{view}{order}")).await;
         assert!(!expected.is_empty());
@@ -695,12 +703,18 @@ async fn min_and_max_over_a_stream_keep_one_record_per_group() {
     loop {
         let stream = common::arrangement_records(&eddy, "stream_stats");
         let table = common::arrangement_records(&eddy, "table_stats");
-        if stream.is_some_and(|s| s <= 100) && table.is_some_and(|t| t >= rows) {
+        // Through a view that only filters the stream, too.
+        let over_view = common::arrangement_records(&eddy, "stream_stats_over_view");
+        if stream.is_some_and(|s| s <= 100)
+            && table.is_some_and(|t| t >= rows)
+            && over_view.is_some_and(|s| s <= 100)
+        {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "records: over the stream {stream:?}, over the table {table:?}"
+            "records: over the stream {stream:?}, over the table {table:?}, \
+             over a view of the stream {over_view:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
