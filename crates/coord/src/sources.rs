@@ -102,6 +102,30 @@ impl Pace {
     }
 }
 
+/// The source task's metrics tick: every [`METRICS_INTERVAL`] the coordinator
+/// refreshes the source's figures in `/metrics` (its lag changes while no batch
+/// comes), also while the task waits for its turn, for messages or for its pace.
+struct Ticks {
+    interval: tokio::time::Interval,
+    tx: tokio::sync::mpsc::Sender<Command>,
+    id: GlobalId,
+}
+
+impl Ticks {
+    /// Runs `work` to its end, ticking meanwhile; `None` once the coordinator is gone.
+    async fn during<F: std::future::Future>(&mut self, work: F) -> Option<F::Output> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return Some(out),
+                _ = self.interval.tick() => {
+                    self.tx.send(Command::SourceTick { id: self.id }).await.ok()?;
+                }
+            }
+        }
+    }
+}
+
 /// A source being read: the task forwarding its batches (aborting it drops the
 /// consumer, which stops its thread) and its status.
 pub(crate) struct RunningSource {
@@ -294,53 +318,30 @@ impl Coordinator {
         let in_flight = Arc::new(Semaphore::new(1));
         let turn = Arc::clone(&in_flight);
         let task = tokio::spawn(async move {
-            // Every second the coordinator also refreshes the source's figures in
-            // `/metrics` (its lag changes while no batch comes), also while the source
-            // waits for its turn or for messages.
-            let mut tick = tokio::time::interval(METRICS_INTERVAL);
+            let mut ticks = Ticks {
+                interval: tokio::time::interval(METRICS_INTERVAL),
+                tx: tx.clone(),
+                id,
+            };
             let mut pace = Pace::default();
             loop {
                 // Wait until the previous batch is applied; meanwhile the next ones
                 // gather in the source's channel.
-                let permit = loop {
-                    tokio::select! {
-                        permit = turn.acquire() => break permit,
-                        _ = tick.tick() => {
-                            if tx.send(Command::SourceTick { id }).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                };
-                match permit {
-                    Ok(permit) => permit.forget(),
-                    Err(_) => return,
+                match ticks.during(turn.acquire()).await {
+                    Some(Ok(permit)) => permit.forget(),
+                    _ => return,
                 }
-                // Receiving is cancel-safe: a tick never loses a batch.
-                let batch = loop {
-                    tokio::select! {
-                        batch = source.next_batch() => break batch,
-                        _ = tick.tick() => {
-                            if tx.send(Command::SourceTick { id }).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                };
-                let Some(mut batch) = batch else {
+                let Some(Some(mut batch)) = ticks.during(source.next_batch()).await else {
                     return;
                 };
                 // A busy source waits out its pace; what arrives meanwhile joins.
                 if let Some(not_before) = pace.not_before() {
-                    loop {
-                        tokio::select! {
-                            _ = tokio::time::sleep_until(not_before) => break,
-                            _ = tick.tick() => {
-                                if tx.send(Command::SourceTick { id }).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
+                    if ticks
+                        .during(tokio::time::sleep_until(not_before))
+                        .await
+                        .is_none()
+                    {
+                        return;
                     }
                 }
                 coalesce(&mut source, &mut batch);
