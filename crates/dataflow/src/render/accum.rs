@@ -224,6 +224,11 @@ impl Accum {
     /// The partial-state row `[rows, error, state per aggregate...]` of a group, as
     /// `reduce` collates and finalizes it; `None` if the group has no rows.
     pub(crate) fn to_state(&self, plans: &[AggPlan]) -> Option<Row> {
+        self.state_datums(plans).map(Row::from_datums)
+    }
+
+    /// The datums of [`Accum::to_state`]'s row.
+    fn state_datums(&self, plans: &[AggPlan]) -> Option<Vec<Datum>> {
         let rows = self.get(0);
         if rows <= 0 {
             return None;
@@ -262,7 +267,7 @@ impl Accum {
             datums.push(datum);
         }
         datums[1] = Datum::Int64(error);
-        Some(Row::from_datums(datums))
+        Some(datums)
     }
 }
 
@@ -351,8 +356,7 @@ impl AppendAccum {
     /// The partial-state row of the group, as [`Accum::to_state`] makes it, with each
     /// `min` and `max` in its place; a group that saw a retraction is an error.
     pub(crate) fn to_state(&self, plans: &[AggPlan]) -> Option<Row> {
-        let state = self.accum.to_state(plans)?;
-        let mut datums = state.unpack();
+        let mut datums = self.accum.state_datums(plans)?;
         if self.retracted > 0 {
             datums[1] = Datum::Int64(ERROR_UNEXPECTED);
         }
