@@ -572,16 +572,6 @@ async fn an_index_of_a_materialized_view_serves_range_reads() {
         .is_empty());
 }
 
-/// The value of counter `name` in Eddy's `/metrics`.
-fn counter(eddy: &eddy_testkit::Eddy, name: &str) -> u64 {
-    let metrics = eddy.http_get("/metrics").expect("GET /metrics");
-    metrics
-        .body
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {}", metrics.body))
-}
-
 /// A range read through an index visits the rows of its range, not the table: the
 /// workers' count of visited rows grows by about the rows read, where the same read
 /// of an unindexed column visits every row.
@@ -603,16 +593,16 @@ async fn a_range_read_visits_the_rows_of_its_range() {
         lines(&client, &format!("EXPLAIN {}", read("k"))).await[0],
         "Index range: big_k (k >= 100, k <= 149)"
     );
-    let before = counter(&eddy, scanned);
+    let before = common::metric(&eddy, scanned).expect(scanned);
     let rows = lines(&client, &read("k")).await;
-    let through_index = counter(&eddy, scanned) - before;
+    let through_index = common::metric(&eddy, scanned).expect(scanned) - before;
     assert_eq!(rows.len(), 50);
     // The rows in the range, and at most one past its end on each of 2 workers.
     assert!(through_index <= 50 + 2, "visited {through_index} rows");
 
-    let before = counter(&eddy, scanned);
+    let before = common::metric(&eddy, scanned).expect(scanned);
     let scanned_rows = lines(&client, &read("same")).await;
-    let scan = counter(&eddy, scanned) - before;
+    let scan = common::metric(&eddy, scanned).expect(scanned) - before;
     assert_eq!(scanned_rows.len(), 50);
     assert!(scan >= 20000, "visited {scan} rows");
 }

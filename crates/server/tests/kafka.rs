@@ -586,13 +586,8 @@ async fn a_steady_trickle_of_messages_is_logged_in_paced_batches() {
     )
     .await;
     let elapsed = started.elapsed();
-    let metrics = eddy.http_get("/metrics").expect("metrics").body;
-    let writes: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("eddy_source_writes_total{source=\"trickle\"} "))
-        .unwrap_or_else(|| panic!("no write count for the source: {metrics}"))
-        .parse()
-        .expect("a count");
+    let writes = common::metric(&eddy, "eddy_source_writes_total{source=\"trickle\"}")
+        .expect("a write count for the source in /metrics");
     // Batches go at least 5 ms apart, the first at once.
     let most = elapsed.as_millis() as u64 / 5 + 2;
     assert!(

@@ -198,12 +198,20 @@ pub async fn rows_text(client: &tokio_postgres::Client, query: &str) -> Vec<Stri
         .collect()
 }
 
+/// The value of series `series` (a name with its labels, as `/metrics` prints it,
+/// e.g. `eddy_view_rows{view="v"}`) in `/metrics`, if it is there.
+pub fn metric(eddy: &Eddy, series: &str) -> Option<u64> {
+    let metrics = eddy.http_get("/metrics").expect("GET /metrics").body;
+    metrics.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series).then(|| value.trim().parse().ok())?
+    })
+}
+
 /// The records materialized view `view`'s arrangements hold, from `/metrics`.
 pub fn arrangement_records(eddy: &Eddy, view: &str) -> Option<u64> {
-    let metrics = eddy.http_get("/metrics").expect("metrics").body;
-    let prefix = format!("eddy_view_arrangement_records{{view=\"{view}\"}} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .and_then(|v| v.trim().parse().ok())
+    metric(
+        eddy,
+        &format!("eddy_view_arrangement_records{{view=\"{view}\"}}"),
+    )
 }
