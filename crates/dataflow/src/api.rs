@@ -371,7 +371,9 @@ impl Compute {
     }
 
     /// Creates an append-only table (a stream without retention): a table whose rows
-    /// the caller only ever inserts, never updates or deletes. Reductions over it keep
+    /// the caller only ever inserts, never updates or deletes. Its rows are kept in
+    /// arrival order rather than arranged, and each dataflow that reads it replays
+    /// them (see `history.rs`); a peek scans them. Reductions over it keep
     /// `min` and `max` with the counts and sums, in one record per group, instead of
     /// arranging every value; a retraction written to it anyway turns the groups it
     /// reaches into errors rather than wrong values.

@@ -12,6 +12,8 @@
 //! - `render`: the IR rendered as operators: fused map/filter/project, left-deep
 //!   joins, reductions (accumulated in diffs, or hierarchical for min/max), top-k,
 //!   union, negate, threshold.
+//! - `history`: the rows of an append-only stream, kept in arrival order rather than
+//!   arranged, and replayed into the dataflows that read them.
 //! - `validate`: plan checks that keep malformed plans from panicking a worker.
 //! - `subscribe`: subscriptions: a relation's changes captured as batches in time
 //!   order, for `SUBSCRIBE` and sinks.
@@ -34,6 +36,7 @@
 
 pub mod api;
 mod command;
+mod history;
 mod memory;
 mod render;
 pub mod subscribe;

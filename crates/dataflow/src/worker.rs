@@ -36,14 +36,14 @@ use timely::dataflow::operators::CapabilitySet;
 use timely::progress::frontier::AntichainRef;
 use timely::progress::Antichain;
 use timely::worker::Worker;
-use timely::PartialOrder;
 
 use crate::api::{PeekError, PeekResult, PeekSpec};
 use crate::command::{Command, PeekResponder};
+use crate::history::{History, RowStore};
 use crate::memory::ArrangementSizes;
 use crate::render::{
     arity_mismatch, build_dataflow, build_subscribe, counted, ByteMeter, CompiledMfp, ErrTrace,
-    Flow, FlowMeter, RowTrace, Time, TraceSource,
+    Flow, FlowMeter, Time, TraceSource,
 };
 use crate::subscribe::{SubscribeDesc, SubscribeError, SubscribeFailer, SubscribeSender};
 
@@ -64,7 +64,7 @@ struct CollectionState {
     dataflow_index: usize,
     /// The ids of the dataflow's operators (see `memory.rs`).
     operators: std::ops::Range<usize>,
-    oks: RowTrace,
+    oks: RowStore,
     errs: ErrTrace,
     /// The earliest time at which the contents are exact.
     as_of: Timestamp,
@@ -122,7 +122,7 @@ struct PendingPeek {
     id: GlobalId,
     time: Timestamp,
     spec: Arc<PeekSpec>,
-    oks: RowTrace,
+    oks: RowStore,
     errs: ErrTrace,
     responder: PeekResponder,
 }
@@ -159,7 +159,7 @@ impl Registry {
 }
 
 impl TraceSource for Registry {
-    fn traces_mut(&mut self, id: GlobalId) -> Option<(&mut RowTrace, &mut ErrTrace)> {
+    fn traces_mut(&mut self, id: GlobalId) -> Option<(&mut RowStore, &mut ErrTrace)> {
         self.collections
             .get_mut(&id)
             .map(|c| (&mut c.oks, &mut c.errs))
@@ -353,11 +353,23 @@ impl<'w> WorkerState<'w> {
                     );
                     marks = Some(marks_input);
                 }
-                let oks = counted(rows, &flow).arrange_by_self_named(&format!("{name}/ArrangeOks"));
+                let rows = counted(rows, &flow);
+                // A stream that only ever inserts keeps its rows in arrival order:
+                // sorting and merging them would buy nothing (see `history.rs`).
+                let oks = if append_only && marks.is_none() {
+                    let history = History::default();
+                    history.record(rows, &format!("{name}/History"));
+                    RowStore::Appended(history)
+                } else {
+                    RowStore::Arranged(
+                        rows.arrange_by_self_named(&format!("{name}/ArrangeOks"))
+                            .trace,
+                    )
+                };
                 let errs = empty::<Time, Vec<(EvalError, Time, Diff)>>(scope)
                     .as_collection()
                     .arrange_by_self_named(&format!("{name}/ArrangeErrs"));
-                (input, marks, oks.trace, errs.trace)
+                (input, marks, oks, errs.trace)
             });
         input.advance_to(self.upper);
         input.flush();
@@ -413,7 +425,7 @@ impl<'w> WorkerState<'w> {
             name: desc.name.clone(),
             dataflow_index,
             operators,
-            oks: built.oks,
+            oks: RowStore::Arranged(built.oks),
             errs: built.errs,
             as_of: desc.as_of,
             input: None,
@@ -542,13 +554,15 @@ impl<'w> WorkerState<'w> {
             .collections
             .iter_mut()
             .map(|(id, state)| {
-                let mut upper = Antichain::new();
-                state.oks.read_upper(&mut upper);
+                let held = match &state.oks {
+                    RowStore::Appended(history) => history.len() as i64,
+                    RowStore::Arranged(_) => 0,
+                };
                 let published = Published {
-                    records: sizes.records_in(&state.operators),
+                    records: sizes.records_in(&state.operators) + held,
                     error: smallest_error(&mut state.errs, Timestamp::MAX),
                     flow: state.flow.get(),
-                    upper: upper.first().copied(),
+                    upper: state.oks.upper(),
                 };
                 (*id, published)
             })
@@ -658,19 +672,15 @@ impl<'w> WorkerState<'w> {
             )))));
             return;
         }
-        let time_frontier = Antichain::from_elem(time);
-        let since = state.oks.get_logical_compaction().to_owned();
-        if !PartialOrder::less_equal(&since.borrow(), &time_frontier.borrow()) {
-            let since = since.elements().first().copied().unwrap_or(Timestamp::MAX);
+        let since = state.oks.since();
+        if since > time {
             responder.respond(Err(PeekError::TimeCompacted { time, since }));
             return;
         }
         // Handles of our own hold compaction at `time` until the peek is answered.
-        let mut oks = state.oks.clone();
+        let oks = state.oks.hold_at(time);
         let mut errs = state.errs.clone();
-        oks.set_logical_compaction(time_frontier.borrow());
-        errs.set_logical_compaction(time_frontier.borrow());
-        oks.set_physical_compaction(AntichainRef::new(&[]));
+        errs.set_logical_compaction(AntichainRef::new(&[time]));
         errs.set_physical_compaction(AntichainRef::new(&[]));
         self.pending.push(PendingPeek {
             id,
@@ -760,7 +770,7 @@ impl<'w> WorkerState<'w> {
         let mut index = 0;
         while index < self.pending.len() {
             let peek = &mut self.pending[index];
-            if !is_complete(&mut peek.oks, peek.time, &mut upper)
+            if !peek.oks.is_complete(peek.time)
                 || !is_complete(&mut peek.errs, peek.time, &mut upper)
             {
                 index += 1;
@@ -806,10 +816,10 @@ impl<'w> WorkerState<'w> {
 
 /// Allows `state`'s traces to compact to `since` (but not before its `as_of`).
 fn compact(state: &mut CollectionState, since: Timestamp) {
-    let frontier = [since.max(state.as_of)];
+    let since = since.max(state.as_of);
+    state.oks.compact(since);
+    let frontier = [since];
     let frontier = AntichainRef::new(&frontier);
-    state.oks.set_logical_compaction(frontier);
-    state.oks.set_physical_compaction(frontier);
     state.errs.set_logical_compaction(frontier);
     state.errs.set_physical_compaction(frontier);
 }
@@ -827,7 +837,7 @@ fn is_complete<Tr: TraceReader<Time = Time>>(
 /// What a worker publishes about a collection (see `Compute::arrangement_records`).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Published {
-    /// Records its arrangements hold on this worker.
+    /// Records its arrangements (or a stream's history) hold on this worker.
     pub(crate) records: i64,
     /// Its smallest error on this worker with a positive count, if any.
     pub(crate) error: Option<EvalError>,
@@ -873,38 +883,62 @@ fn read_peek(peek: &mut PendingPeek, scanned: &AtomicU64) -> PeekResult {
     };
     let mut rows = Vec::new();
     let mut visited = 0;
-    if let Some(batches) = peek.oks.batches_through(Antichain::new().borrow()) {
-        let (mut cursor, storage) = cursor_list(batches);
-        if let Some(range) = range {
-            cursor.seek_key(&storage, &range.start());
+    // Takes one row of the range with its count at the peek's time.
+    let mut take = |row: &Row, count: Diff| -> Result<(), PeekError> {
+        if count == 0 {
+            return Ok(());
         }
-        while let Some(row) = cursor.get_key(&storage) {
-            visited += 1;
-            if range.is_some_and(|range| range.is_past(row)) {
-                break;
+        if let Some(expected) = unchecked_arity.take() {
+            let found = row.iter().count();
+            if found != expected {
+                return Err(PeekError::Eval(arity_mismatch(found, expected)));
             }
-            let count = count_at(&mut cursor, &storage, time);
-            if count != 0 {
-                if let Some(expected) = unchecked_arity.take() {
-                    let found = row.iter().count();
-                    if found != expected {
-                        return Err(PeekError::Eval(arity_mismatch(found, expected)));
-                    }
-                }
-                match mfp.as_ref().map(|mfp| mfp.apply(row)) {
-                    None => rows.push((row.clone(), count)),
-                    Some(None) => {}
-                    Some(Some(Ok(out))) => rows.push((out, count)),
-                    // Keep scanning: the smallest error is the answer, whichever
-                    // rows this worker holds.
-                    Some(Some(Err(err))) => {
-                        if smallest_error.as_ref().is_none_or(|e| err < *e) {
-                            smallest_error = Some(err);
-                        }
-                    }
+        }
+        match mfp.as_ref().map(|mfp| mfp.apply(row)) {
+            None => rows.push((row.clone(), count)),
+            Some(None) => {}
+            Some(Some(Ok(out))) => rows.push((out, count)),
+            // Keep scanning: the smallest error is the answer, whichever rows this
+            // worker holds.
+            Some(Some(Err(err))) => {
+                if smallest_error.as_ref().is_none_or(|e| err < *e) {
+                    smallest_error = Some(err);
                 }
             }
-            cursor.step_key(&storage);
+        }
+        Ok(())
+    };
+    match &mut peek.oks {
+        RowStore::Arranged(trace) => {
+            if let Some(batches) = trace.batches_through(Antichain::new().borrow()) {
+                let (mut cursor, storage) = cursor_list(batches);
+                if let Some(range) = range {
+                    cursor.seek_key(&storage, &range.start());
+                }
+                while let Some(row) = cursor.get_key(&storage) {
+                    visited += 1;
+                    if range.is_some_and(|range| range.is_past(row)) {
+                        break;
+                    }
+                    let count = count_at(&mut cursor, &storage, time);
+                    take(row, count)?;
+                    cursor.step_key(&storage);
+                }
+            }
+        }
+        RowStore::Appended(history) => {
+            let held = history.read_at(time);
+            let first = range.map_or(0, |range| {
+                let start = range.start();
+                held.partition_point(|(row, _)| *row < start)
+            });
+            for (row, count) in &held[first..] {
+                visited += 1;
+                if range.is_some_and(|range| range.is_past(row)) {
+                    break;
+                }
+                take(row, *count)?;
+            }
         }
     }
     scanned.fetch_add(visited, Ordering::Relaxed);

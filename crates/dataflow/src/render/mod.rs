@@ -30,7 +30,6 @@ mod window;
 use std::collections::BTreeMap;
 
 use differential_dataflow::operators::arrange::ShutdownButton;
-use differential_dataflow::trace::TraceReader;
 use differential_dataflow::{AsCollection, VecCollection};
 use eddy_expr::join_order::{choose_implementation, JoinImplementation};
 use eddy_expr::{EvalError, MirRelationExpr, WindowStrategy};
@@ -42,15 +41,17 @@ use timely::dataflow::Scope;
 use timely::progress::Antichain;
 
 use crate::api::{DataflowDesc, RowLayout};
+use crate::history::RowStore;
 pub(crate) use mfp::{arity_mismatch, CompiledMfp};
 pub use operators::Flow;
 pub(crate) use operators::{counted, ByteMeter, ErrTrace, FlowMeter, Rendered, RowTrace, Time};
 pub(crate) use watermark::expire_by_watermark;
 
-/// The arrangements a dataflow may import: every registered collection's traces.
+/// What a dataflow may import: every registered collection's rows (an arrangement, or
+/// a stream's history) and errors.
 pub(crate) trait TraceSource {
     /// The oks and errs traces registered under `id`, if any.
-    fn traces_mut(&mut self, id: GlobalId) -> Option<(&mut RowTrace, &mut ErrTrace)>;
+    fn traces_mut(&mut self, id: GlobalId) -> Option<(&mut RowStore, &mut ErrTrace)>;
     /// Whether `id` is a table whose rows are only ever inserted.
     fn is_append_only(&self, id: GlobalId) -> bool;
 }
@@ -460,7 +461,7 @@ impl<'a, 's> Context<'a, 's> {
         let since = Antichain::from_elem(self.as_of);
         let oks_name = self.op_name(&format!("Import {id}"));
         let errs_name = self.op_name(&format!("ImportErrs {id}"));
-        let Some((oks_trace, errs_trace)) = self.traces.traces_mut(id) else {
+        let Some((oks_store, errs_trace)) = self.traces.traces_mut(id) else {
             tracing::error!(dataflow = %self.name, %id, "dataflow reads an unknown collection");
             let err = EvalError::Internal(format!("collection {id} does not exist"));
             return Rendered {
@@ -468,18 +469,24 @@ impl<'a, 's> Context<'a, 's> {
                 errs: self.constant(vec![(err, 1)]),
             };
         };
-        if !timely::PartialOrder::less_equal(&oks_trace.get_logical_compaction(), &since.borrow()) {
+        if oks_store.since() > self.as_of {
             tracing::warn!(dataflow = %self.name, %id, as_of = self.as_of,
                 "as_of is before the input's compaction frontier; early times are inexact");
         }
-        let (oks, oks_button) =
-            oks_trace.import_frontier_core(scope, &oks_name, since.clone(), Antichain::new());
+        let (oks, oks_button) = match oks_store {
+            RowStore::Arranged(trace) => {
+                let (oks, button) =
+                    trace.import_frontier_core(scope, &oks_name, since.clone(), Antichain::new());
+                (oks.flat_map_ref(|row, _unit| Some(row.clone())), button)
+            }
+            RowStore::Appended(history) => history.replay(scope, &oks_name, self.as_of),
+        };
         let (errs, errs_button) =
             errs_trace.import_frontier_core(scope, &errs_name, since, Antichain::new());
         self.buttons.push(oks_button);
         self.buttons.push(errs_button);
         let rendered = Rendered {
-            oks: oks.flat_map_ref(|row, _unit| Some(row.clone())),
+            oks,
             errs: errs.flat_map_ref(|err, _unit| Some(err.clone())),
         };
         self.imports.insert(id, rendered.clone());

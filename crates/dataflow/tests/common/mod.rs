@@ -114,6 +114,19 @@ impl Harness {
         }
     }
 
+    /// An append-only table (a stream): only ever inserted into.
+    pub fn stream(&mut self, id: u64, typ: Vec<ColumnType>) -> MirRelationExpr {
+        let id = GlobalId::User(id);
+        self.compute.create_append_only(id, &format!("s{id}"));
+        self.tables.insert(id, Multiset::new());
+        self.table_types.insert(id, typ.clone());
+        MirRelationExpr::Get {
+            id,
+            typ,
+            name: format!("s{id}"),
+        }
+    }
+
     pub fn update(&mut self, id: u64, updates: Vec<(Row, Diff)>) {
         let id = GlobalId::User(id);
         let contents = self.tables.get_mut(&id).expect("known table");

@@ -1,0 +1,267 @@
+//! The rows of an append-only stream on one worker, kept in arrival order instead of
+//! arranged.
+//!
+//! A table's rows live in an arrangement, which sorts them and keeps merging its
+//! batches as it grows: that is what lets retractions cancel out and reads seek by
+//! key. A Kafka stream without a retention only ever inserts, so none of that pays
+//! for itself there, and sorting and merging every message was most of what ingest
+//! cost the workers. Its rows are appended to a [`History`] instead, and read back:
+//! - by the dataflows that read the stream, each through its own replay operator
+//!   ([`History::replay`]): everything up to its `as_of` first, then each new row as
+//!   it is appended;
+//! - by a peek, which scans the rows up to its time ([`History::read_at`]).
+//!
+//! Invariants:
+//! - A row is appended only at a time at or beyond the upper frontier it was
+//!   appended under; the upper only advances. So a replay that has emitted every
+//!   row appended so far may hold its capability at the upper it read beside them.
+//! - A replay advances every time to its `as_of`, as an imported arrangement would.
+//! - Rows stay until the stream is dropped (an append-only stream never shrinks);
+//!   compaction only moves `since`, below which reads are refused.
+//! - A replay does a bounded amount of work per activation and activates itself
+//!   again while rows remain, so a large history never stalls its worker.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use differential_dataflow::operators::arrange::ShutdownButton;
+use differential_dataflow::trace::TraceReader;
+use differential_dataflow::{AsCollection, VecCollection};
+use eddy_repr::{Diff, Row, Timestamp};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::CapabilitySet;
+use timely::dataflow::Scope;
+use timely::progress::frontier::AntichainRef;
+use timely::progress::Antichain;
+use timely::scheduling::Activator;
+
+use crate::render::{RowTrace, Time};
+
+/// The most rows a replay emits per activation.
+const REPLAY_CHUNK: usize = 64 * 1024;
+
+/// The append-only rows of a stream on this worker (see the module docs).
+#[derive(Clone, Default)]
+pub(crate) struct History {
+    inner: Rc<RefCell<Inner>>,
+}
+
+struct Inner {
+    /// Every update, in the order it arrived.
+    updates: Vec<(Row, Time, Diff)>,
+    /// Every update at an earlier time has arrived; `None` once the input is closed.
+    upper: Option<Time>,
+    /// Reads before this time are refused.
+    since: Time,
+    /// The replays to wake when updates arrive or the upper advances; each is dropped
+    /// once its operator is gone (its token no longer upgrades).
+    readers: Vec<(Weak<()>, Activator)>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            updates: Vec::new(),
+            upper: Some(Time::default()),
+            since: Time::default(),
+            readers: Vec::new(),
+        }
+    }
+}
+
+impl History {
+    /// Appends the updates of `rows`, the stream's input, as they arrive, and follows
+    /// its frontier.
+    pub(crate) fn record(&self, rows: VecCollection<'_, Time, Row, Diff>, name: &str) {
+        let inner = Rc::clone(&self.inner);
+        rows.inner.sink(Pipeline, name, move |(input, frontier)| {
+            let mut inner = inner.borrow_mut();
+            let before = inner.updates.len();
+            input.for_each(|_capability, data| inner.updates.append(data));
+            let upper = frontier.frontier().first().copied();
+            if upper != inner.upper || inner.updates.len() != before {
+                inner.upper = upper;
+                inner
+                    .readers
+                    .retain(|(token, activator)| match token.upgrade() {
+                        Some(_) => {
+                            activator.activate();
+                            true
+                        }
+                        None => false,
+                    });
+            }
+        });
+    }
+
+    /// The stream's updates as a collection of `scope`: every update so far at
+    /// `as_of`, then each later one at its own time. The button stops the replay, so
+    /// that its dataflow can finish.
+    pub(crate) fn replay<'s>(
+        &self,
+        scope: Scope<'s, Time>,
+        name: &str,
+        as_of: Time,
+    ) -> (
+        VecCollection<'s, Time, Row, Diff>,
+        ShutdownButton<CapabilitySet<Time>>,
+    ) {
+        let inner = Rc::clone(&self.inner);
+        let mut button = None;
+        let stream = source::<_, CapacityContainerBuilder<Vec<(Row, Time, Diff)>>, _, _>(
+            scope,
+            name,
+            |capability, info| {
+                let activator = scope.activator_for(info.address);
+                let token = Rc::new(());
+                inner
+                    .borrow_mut()
+                    .readers
+                    .push((Rc::downgrade(&token), activator.clone()));
+                let mut capabilities = CapabilitySet::from_elem(capability);
+                capabilities.downgrade([as_of]);
+                let capabilities = Rc::new(RefCell::new(Some(capabilities)));
+                button = Some(ShutdownButton::new(
+                    Rc::clone(&capabilities),
+                    activator.clone(),
+                ));
+                let mut next = 0;
+                move |output| {
+                    let _token = &token;
+                    let mut held = capabilities.borrow_mut();
+                    let Some(caps) = held.as_mut() else {
+                        return;
+                    };
+                    let inner = inner.borrow();
+                    let end = inner.updates.len().min(next + REPLAY_CHUNK);
+                    // Updates arrive in runs of one time: one session per run.
+                    let mut start = next;
+                    while start < end {
+                        let time = inner.updates[start].1.max(as_of);
+                        let run = inner.updates[start..end]
+                            .iter()
+                            .take_while(|(_, t, _)| (*t).max(as_of) == time)
+                            .count();
+                        let capability = caps.delayed(&time);
+                        let mut session = output.session(&capability);
+                        session.give_iterator(
+                            inner.updates[start..start + run]
+                                .iter()
+                                .map(|(row, _, diff)| (row.clone(), time, *diff)),
+                        );
+                        start += run;
+                    }
+                    next = end;
+                    if next < inner.updates.len() {
+                        activator.activate();
+                        return;
+                    }
+                    match inner.upper {
+                        Some(upper) => caps.downgrade([upper.max(as_of)]),
+                        None => *held = None,
+                    }
+                }
+            },
+        );
+        let button = button.expect("a source operator's constructor runs at once");
+        (stream.as_collection(), button)
+    }
+
+    /// The stream's rows at `time` (which must be before the upper), consolidated and
+    /// sorted as an arrangement would hold them.
+    pub(crate) fn read_at(&self, time: Timestamp) -> Vec<(Row, Diff)> {
+        let inner = self.inner.borrow();
+        let mut rows: Vec<(Row, Diff)> = inner
+            .updates
+            .iter()
+            .filter(|(_, t, _)| *t <= time)
+            .map(|(row, _, diff)| (row.clone(), *diff))
+            .collect();
+        differential_dataflow::consolidation::consolidate(&mut rows);
+        rows
+    }
+
+    /// Every update at an earlier time has arrived (`None`: the input is closed).
+    pub(crate) fn upper(&self) -> Option<Time> {
+        self.inner.borrow().upper
+    }
+
+    /// Reads before this time are refused.
+    pub(crate) fn since(&self) -> Time {
+        self.inner.borrow().since
+    }
+
+    pub(crate) fn set_since(&self, since: Time) {
+        let mut inner = self.inner.borrow_mut();
+        inner.since = inner.since.max(since);
+    }
+
+    /// The updates held.
+    pub(crate) fn len(&self) -> usize {
+        self.inner.borrow().updates.len()
+    }
+}
+
+/// Where a collection's rows live on a worker: an arrangement (tables and views), or
+/// the history of an append-only stream.
+#[derive(Clone)]
+pub(crate) enum RowStore {
+    Arranged(RowTrace),
+    Appended(History),
+}
+
+impl RowStore {
+    /// Every update at an earlier time is in (`None`: the empty frontier).
+    pub(crate) fn upper(&mut self) -> Option<Time> {
+        match self {
+            RowStore::Arranged(trace) => {
+                let mut upper = Antichain::new();
+                trace.read_upper(&mut upper);
+                upper.first().copied()
+            }
+            RowStore::Appended(history) => history.upper(),
+        }
+    }
+
+    /// Whether every update at times `<= time` is in.
+    pub(crate) fn is_complete(&mut self, time: Time) -> bool {
+        self.upper().is_none_or(|upper| upper > time)
+    }
+
+    /// Reads before this time are refused (they would be inexact).
+    pub(crate) fn since(&mut self) -> Time {
+        match self {
+            RowStore::Arranged(trace) => trace
+                .get_logical_compaction()
+                .first()
+                .copied()
+                .unwrap_or(Time::MAX),
+            RowStore::Appended(history) => history.since(),
+        }
+    }
+
+    /// Allows reads at `since` and later only.
+    pub(crate) fn compact(&mut self, since: Time) {
+        let frontier = [since];
+        match self {
+            RowStore::Arranged(trace) => {
+                trace.set_logical_compaction(AntichainRef::new(&frontier));
+                trace.set_physical_compaction(AntichainRef::new(&frontier));
+            }
+            RowStore::Appended(history) => history.set_since(since),
+        }
+    }
+
+    /// A handle of its own that keeps reads at `time` exact until it is dropped.
+    pub(crate) fn hold_at(&self, time: Time) -> RowStore {
+        let mut held = self.clone();
+        if let RowStore::Arranged(trace) = &mut held {
+            trace.set_logical_compaction(AntichainRef::new(&[time]));
+            trace.set_physical_compaction(AntichainRef::new(&[]));
+        }
+        held
+    }
+}
