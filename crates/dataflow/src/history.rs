@@ -41,7 +41,7 @@ use timely::scheduling::Activator;
 use crate::render::{RowTrace, Time};
 
 /// The most rows a replay emits per activation.
-const REPLAY_CHUNK: usize = 64 * 1024;
+const REPLAY_BUDGET: usize = 64 * 1024;
 
 /// The append-only rows of a stream on this worker (see the module docs).
 #[derive(Clone, Default)]
@@ -50,8 +50,11 @@ pub(crate) struct History {
 }
 
 struct Inner {
-    /// Every update, in the order it arrived.
-    updates: Vec<(Row, Time, Diff)>,
+    /// Every update, in the order it arrived, in the containers it arrived in: kept
+    /// as they are, never copied into one growing buffer.
+    chunks: Vec<Vec<(Row, Time, Diff)>>,
+    /// The updates in `chunks`.
+    len: usize,
     /// Every update at an earlier time has arrived; `None` once the input is closed.
     upper: Option<Time>,
     /// Reads before this time are refused.
@@ -64,7 +67,8 @@ struct Inner {
 impl Default for Inner {
     fn default() -> Self {
         Inner {
-            updates: Vec::new(),
+            chunks: Vec::new(),
+            len: 0,
             upper: Some(Time::default()),
             since: Time::default(),
             readers: Vec::new(),
@@ -79,10 +83,15 @@ impl History {
         let inner = Rc::clone(&self.inner);
         rows.inner.sink(Pipeline, name, move |(input, frontier)| {
             let mut inner = inner.borrow_mut();
-            let before = inner.updates.len();
-            input.for_each(|_capability, data| inner.updates.append(data));
+            let before = inner.len;
+            input.for_each(|_capability, data| {
+                if !data.is_empty() {
+                    inner.len += data.len();
+                    inner.chunks.push(std::mem::take(data));
+                }
+            });
             let upper = frontier.frontier().first().copied();
-            if upper != inner.upper || inner.updates.len() != before {
+            if upper != inner.upper || inner.len != before {
                 inner.upper = upper;
                 inner
                     .readers
@@ -128,7 +137,8 @@ impl History {
                     Rc::clone(&capabilities),
                     activator.clone(),
                 ));
-                let mut next = 0;
+                // The next update to emit: its chunk, and its offset in the chunk.
+                let (mut chunk, mut offset) = (0, 0);
                 move |output| {
                     let _token = &token;
                     let mut held = capabilities.borrow_mut();
@@ -136,26 +146,33 @@ impl History {
                         return;
                     };
                     let inner = inner.borrow();
-                    let end = inner.updates.len().min(next + REPLAY_CHUNK);
-                    // Updates arrive in runs of one time: one session per run.
-                    let mut start = next;
-                    while start < end {
-                        let time = inner.updates[start].1.max(as_of);
-                        let run = inner.updates[start..end]
-                            .iter()
-                            .take_while(|(_, t, _)| (*t).max(as_of) == time)
-                            .count();
-                        let capability = caps.delayed(&time);
-                        let mut session = output.session(&capability);
-                        session.give_iterator(
-                            inner.updates[start..start + run]
+                    let mut budget = REPLAY_BUDGET;
+                    while budget > 0 && chunk < inner.chunks.len() {
+                        let updates = &inner.chunks[chunk];
+                        let end = updates.len().min(offset + budget);
+                        // Updates arrive in runs of one time: one session per run.
+                        while offset < end {
+                            let time = updates[offset].1.max(as_of);
+                            let run = updates[offset..end]
                                 .iter()
-                                .map(|(row, _, diff)| (row.clone(), time, *diff)),
-                        );
-                        start += run;
+                                .take_while(|(_, t, _)| (*t).max(as_of) == time)
+                                .count();
+                            let capability = caps.delayed(&time);
+                            let mut session = output.session(&capability);
+                            session.give_iterator(
+                                updates[offset..offset + run]
+                                    .iter()
+                                    .map(|(row, _, diff)| (row.clone(), time, *diff)),
+                            );
+                            offset += run;
+                            budget -= run;
+                        }
+                        if offset == updates.len() {
+                            chunk += 1;
+                            offset = 0;
+                        }
                     }
-                    next = end;
-                    if next < inner.updates.len() {
+                    if chunk < inner.chunks.len() {
                         activator.activate();
                         return;
                     }
@@ -175,8 +192,9 @@ impl History {
     pub(crate) fn read_at(&self, time: Timestamp) -> Vec<(Row, Diff)> {
         let inner = self.inner.borrow();
         let mut rows: Vec<(Row, Diff)> = inner
-            .updates
+            .chunks
             .iter()
+            .flatten()
             .filter(|(_, t, _)| *t <= time)
             .map(|(row, _, diff)| (row.clone(), *diff))
             .collect();
@@ -201,7 +219,7 @@ impl History {
 
     /// The updates held.
     pub(crate) fn len(&self) -> usize {
-        self.inner.borrow().updates.len()
+        self.inner.borrow().len
     }
 }
 

@@ -9,6 +9,8 @@
 //! - Keys built here compare the way SQL compares them: numerics are normalized
 //!   (`1.0` and `1.00` pack to the same key) and a key with a NULL never matches.
 
+use differential_dataflow::consolidation::consolidate_updates;
+use differential_dataflow::difference::Semigroup;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::{KeySpine, ValBuilder, ValSpine};
 use differential_dataflow::{AsCollection, Data, VecCollection};
@@ -18,6 +20,7 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::Capability;
 use timely::progress::operate::FrontierInterest;
 
 /// The time of every dataflow: the coordinator's millisecond timestamps.
@@ -240,8 +243,15 @@ pub(crate) fn row_prefix(row: &Row, n: usize) -> Row {
     Row::from_datums(row.iter().take(n).collect())
 }
 
+/// The most records an [`explode_named`] buffer keeps room for between activations.
+const EXPLODE_BUFFER_KEPT: usize = 4096;
+
 /// Applies `logic` to every record of `input`, which may drop it or replace both the
-/// record and its diff (for example by a diff that carries aggregate values).
+/// record and its diff (for example by a diff that carries aggregate values), and sums
+/// the diffs of equal records at equal times among those that arrive together (one
+/// activation's worth, per input time): what the arrangement downstream would do
+/// anyway, done before the records are exchanged and sorted. A batch of many records
+/// over few keys leaves as one record per key.
 pub(crate) fn explode_named<'s, D, O, R, L>(
     input: VecCollection<'s, Time, D, Diff>,
     name: &str,
@@ -250,7 +260,7 @@ pub(crate) fn explode_named<'s, D, O, R, L>(
 where
     D: Data,
     O: Data,
-    R: Data,
+    R: Data + Semigroup,
     L: FnMut(D, Diff) -> Option<(O, R)> + 'static,
 {
     use timely::dataflow::operators::generic::Operator;
@@ -260,15 +270,42 @@ where
             Pipeline,
             name,
             move |_capability, _info| {
+                // This activation's records, by the time of their input's capability
+                // (an index into `buffers`, whose allocations are kept between
+                // activations: a large buffer freed and allocated again each time
+                // would be fresh memory each time).
+                let mut pending: Vec<(Capability<Time>, usize)> = Vec::new();
+                let mut buffers: Vec<Vec<(O, Time, R)>> = Vec::new();
                 move |input, output| {
                     input.for_each(|capability, data| {
-                        let mut session = output.session(&capability);
+                        // Times are totally ordered: a capability is one time.
+                        let Some(&at) = capability.least() else {
+                            return;
+                        };
+                        let slot = match pending.iter().find(|(c, _)| *c.time() == at) {
+                            Some((_, slot)) => *slot,
+                            None => {
+                                let slot = pending.len();
+                                pending.push((capability.delayed(&at, 0), slot));
+                                if buffers.len() <= slot {
+                                    buffers.push(Vec::new());
+                                }
+                                slot
+                            }
+                        };
+                        let updates = &mut buffers[slot];
                         for (d, time, diff) in data.drain(..) {
                             if let Some((out, r)) = logic(d, diff) {
-                                session.give((out, time, r));
+                                updates.push((out, time, r));
                             }
                         }
                     });
+                    for (capability, slot) in pending.drain(..) {
+                        let updates = &mut buffers[slot];
+                        consolidate_updates(updates);
+                        output.session(&capability).give_iterator(updates.drain(..));
+                        updates.shrink_to(EXPLODE_BUFFER_KEPT);
+                    }
                 }
             },
         )
