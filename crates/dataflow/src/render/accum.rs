@@ -282,7 +282,8 @@ impl Accum {
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub(crate) struct AppendAccum {
     accum: Accum,
-    /// One per aggregate of the path (empty for the zero record).
+    /// One per aggregate of the path (empty for the zero record, and for a path
+    /// without `min` or `max`).
     extremes: Vec<Extreme>,
     /// Rows retracted (never, over an append-only input).
     retracted: i64,
@@ -337,15 +338,22 @@ impl AppendAccum {
             return AppendAccum::default();
         }
         let value = |v: &Datum| (!v.is_null() && diff > 0).then(|| v.clone());
-        let extremes = plans
-            .iter()
-            .zip(values)
-            .map(|(plan, v)| match plan.func {
-                AggregateFunc::Min => Extreme::Min(value(v)),
-                AggregateFunc::Max => Extreme::Max(value(v)),
-                _ => Extreme::InSlots,
-            })
-            .collect();
+        let is_extreme =
+            |plan: &AggPlan| matches!(plan.func, AggregateFunc::Min | AggregateFunc::Max);
+        // Without a `min` or `max` there is nothing beside the slots to keep.
+        let extremes = if plans.iter().any(is_extreme) {
+            plans
+                .iter()
+                .zip(values)
+                .map(|(plan, v)| match plan.func {
+                    AggregateFunc::Min => Extreme::Min(value(v)),
+                    AggregateFunc::Max => Extreme::Max(value(v)),
+                    _ => Extreme::InSlots,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         AppendAccum {
             accum: Accum::of_row(plans, values, diff),
             extremes,

@@ -734,13 +734,20 @@ fn accumulate_values<'s, R: GroupAccum>(
     plans: Vec<AggPlan>,
 ) -> KeyedArranged<'s> {
     let columns = columns.to_vec();
+    // The path's values are the leading ones (the common case of a single path).
+    let leading = columns.iter().enumerate().all(|(i, c)| i == *c);
     let accum_plans = plans.clone();
     let exploded = explode_named(
         evaluated,
         &format!("{name}Explode"),
         move |(key, values): (Row, Row), diff| {
-            let values = values.unpack();
-            let selected: Vec<Datum> = columns.iter().map(|c| values[*c].clone()).collect();
+            let mut values = values.unpack();
+            let selected = if leading {
+                values.truncate(columns.len());
+                values
+            } else {
+                columns.iter().map(|c| values[*c].clone()).collect()
+            };
             Some((key, R::of_row(&accum_plans, &selected, diff)))
         },
     );
