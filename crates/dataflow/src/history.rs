@@ -9,7 +9,8 @@
 //! - by the dataflows that read the stream, each through its own replay operator
 //!   ([`History::replay`]): everything up to its `as_of` first, then each new row as
 //!   it is appended;
-//! - by a peek, which scans the rows up to its time ([`History::read_at`]).
+//! - by a peek, which scans the rows up to its time, in arrival order
+//!   ([`History::try_for_each_at`]).
 //!
 //! Invariants:
 //! - A row is appended only at a time at or beyond the upper frontier it was
@@ -187,19 +188,19 @@ impl History {
         (stream.as_collection(), button)
     }
 
-    /// The stream's rows at `time` (which must be before the upper), consolidated and
-    /// sorted as an arrangement would hold them.
-    pub(crate) fn read_at(&self, time: Timestamp) -> Vec<(Row, Diff)> {
+    /// Calls `visit` on each update at or before `time` (which must be before the
+    /// upper), in arrival order, unconsolidated (a row that arrived twice is visited
+    /// twice), and stops at its first error.
+    pub(crate) fn try_for_each_at<E>(
+        &self,
+        time: Timestamp,
+        mut visit: impl FnMut(&Row, Diff) -> Result<(), E>,
+    ) -> Result<(), E> {
         let inner = self.inner.borrow();
-        let mut rows: Vec<(Row, Diff)> = inner
-            .chunks
-            .iter()
-            .flatten()
-            .filter(|(_, t, _)| *t <= time)
-            .map(|(row, _, diff)| (row.clone(), *diff))
-            .collect();
-        differential_dataflow::consolidation::consolidate(&mut rows);
-        rows
+        for (row, _, diff) in inner.chunks.iter().flatten().filter(|(_, t, _)| *t <= time) {
+            visit(row, *diff)?;
+        }
+        Ok(())
     }
 
     /// Every update at an earlier time has arrived (`None`: the input is closed).

@@ -926,20 +926,14 @@ fn read_peek(peek: &mut PendingPeek, scanned: &AtomicU64) -> PeekResult {
                 }
             }
         }
-        RowStore::Appended(history) => {
-            let held = history.read_at(time);
-            let first = range.map_or(0, |range| {
-                let start = range.start();
-                held.partition_point(|(row, _)| *row < start)
-            });
-            for (row, count) in &held[first..] {
-                visited += 1;
-                if range.is_some_and(|range| range.is_past(row)) {
-                    break;
-                }
-                take(row, *count)?;
+        // Unsorted: every row is visited, those of the range taken, in arrival order.
+        RowStore::Appended(history) => history.try_for_each_at(time, |row, count| {
+            visited += 1;
+            if range.is_none_or(|range| range.contains(row)) {
+                take(row, count)?;
             }
-        }
+            Ok(())
+        })?,
     }
     scanned.fetch_add(visited, Ordering::Relaxed);
     match smallest_error {

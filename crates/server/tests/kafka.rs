@@ -714,3 +714,85 @@ async fn min_and_max_over_a_stream_keep_one_record_per_group() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A stream keeps its messages in arrival order rather than arranged: a view created
+/// after the messages were read replays them all, one-off reads (a count, a filtered
+/// `SELECT`) scan them, and every answer equals the same query over a table holding
+/// the same rows, duplicates included, before and after more messages arrive.
+#[tokio::test]
+async fn views_created_after_a_stream_was_read_see_every_message() {
+    let kafka = Kafka::shared().expect("kafka");
+    let topic = kafka.unique_topic("late-views");
+    kafka.create_topic(&topic, 3).await.expect("topic");
+    let eddy = common::start_with_kafka(&kafka);
+    let client = eddy.connect().await.expect("connect");
+    client
+        .batch_execute(&format!(
+            "CREATE STREAM events (k int, v int, tag text) \
+               WITH (KAFKA_TOPIC = '{topic}', VALUE_FORMAT = 'JSON');
+             CREATE TABLE events_t (k int, v int, tag text);"
+        ))
+        .await
+        .expect("create");
+    // Every value twice: a stream is a multiset.
+    let event = |i: u64| (i % 7, (i / 2) % 500, format!("t{}", i % 3));
+    let mut loaded = 0u64;
+    for total in [3000u64, 4000] {
+        kafka
+            .produce(
+                &topic,
+                (loaded..total).map(|i| {
+                    let (k, v, tag) = event(i);
+                    TestRecord::value(format!(r#"{{"k": {k}, "v": {v}, "tag": "{tag}"}}"#))
+                }),
+            )
+            .await
+            .expect("produce");
+        let values: Vec<String> = (loaded..total)
+            .map(|i| {
+                let (k, v, tag) = event(i);
+                format!("({k}, {v}, '{tag}')")
+            })
+            .collect();
+        for chunk in values.chunks(500) {
+            client
+                .batch_execute(&format!("INSERT INTO events_t VALUES {}", chunk.join(", ")))
+                .await
+                .expect("insert");
+        }
+        loaded = total;
+        let total_text = total.to_string();
+        wait_for(&client, "SELECT count(*) FROM events", &[&total_text]).await;
+        if total == 3000 {
+            // Created once the stream holds 3000 messages.
+            client
+                .batch_execute(
+                    "CREATE MATERIALIZED VIEW late AS SELECT k, tag, count(*) AS n, \
+                       sum(v) AS s, count(DISTINCT v) AS d FROM events GROUP BY k, tag;
+                     CREATE MATERIALIZED VIEW late_t AS SELECT k, tag, count(*) AS n, \
+                       sum(v) AS s, count(DISTINCT v) AS d FROM events_t GROUP BY k, tag;",
+                )
+                .await
+                .expect("views");
+        }
+        for (stream_query, table_query) in [
+            (
+                "SELECT * FROM late ORDER BY k, tag",
+                "SELECT * FROM late_t ORDER BY k, tag",
+            ),
+            (
+                "SELECT * FROM events WHERE k = 3 AND v < 40 ORDER BY v, tag",
+                "SELECT * FROM events_t WHERE k = 3 AND v < 40 ORDER BY v, tag",
+            ),
+            (
+                "SELECT tag, count(*), max(v) FROM events GROUP BY tag ORDER BY tag",
+                "SELECT tag, count(*), max(v) FROM events_t GROUP BY tag ORDER BY tag",
+            ),
+        ] {
+            let expected = common::rows_text(&client, table_query).await;
+            assert!(!expected.is_empty(), "{table_query}");
+            let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+            wait_for(&client, stream_query, &expected).await;
+        }
+    }
+}
