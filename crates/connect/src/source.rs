@@ -5,8 +5,9 @@
 //! - Partitions are assigned explicitly (no consumer-group rebalancing; nothing is
 //!   committed to the group). Each starts at the offset in the resume progress, else (for
 //!   a new source) at `START`: the first retained offset, the end, or the first offset at
-//!   or after a timestamp. Partitions that appear later (found by a metadata refresh every
-//!   [`SourceConfig::metadata_refresh`]) start at their first retained offset.
+//!   or after a timestamp. Partitions that appear later (found by the watcher's metadata
+//!   refresh every [`SourceConfig::metadata_refresh`]) start at their first retained
+//!   offset.
 //! - Every batch carries `progress`: for every assigned partition, the offset of the next
 //!   message to read. Applying all batches in order gives exactly the collection, and a
 //!   source restarted with the last batch's progress (and the collection's current rows)
@@ -24,8 +25,11 @@
 //!   counted in [`SourceStatus::late_total`]. Every batch carries the watermark after
 //!   it, which is durable progress just like the offsets: resuming needs both.
 //!
-//! Threads: the consumer thread is the only one that calls librdkafka. It blocks only on
-//! librdkafka's bounded polls and on the bounded channel, never on a timely worker.
+//! Threads: the consumer thread reads; it blocks only on librdkafka's bounded polls and
+//! on the bounded channel, never on a timely worker, and looks nothing up once it has
+//! its first assignment. A watcher thread, with a client of its own, looks up the
+//! topic's partitions and their ends every [`SourceConfig::metadata_refresh`] (a lookup
+//! on the reader's own connection would wait behind the fetch in flight there).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -219,32 +223,10 @@ impl KafkaSource {
         config: SourceConfig,
         resume: Resume,
     ) -> Result<KafkaSource, SqlError> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &spec.brokers)
-            .set("group.id", format!("eddy-{}", config.name))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("isolation.level", "read_committed")
-            .set("client.id", format!("eddy-{}", config.name))
-            // Once librdkafka's local queue is past `queued.min.messages` it waits this
-            // long before fetching more; its default (1 s) stalls a source that drains
-            // the queue faster than that for the rest of the second.
-            .set(
-                "fetch.queue.backoff.ms",
-                FETCH_QUEUE_BACKOFF.as_millis().to_string(),
-            )
-            .set(
-                "reconnect.backoff.max.ms",
-                config.backoff_max.as_millis().to_string(),
-            )
-            .create()
-            .map_err(|e| {
-                SqlError::new(
-                    SqlState::INVALID_PARAMETER_VALUE,
-                    format!("cannot create a kafka consumer: {e}"),
-                )
-            })?;
+        let consumer = create_consumer(&spec, &config, "")?;
+        // Its own client (its own connections): a lookup queued on the reader's
+        // connection waits behind the fetch in flight there, up to half a second each.
+        let watcher = create_consumer(&spec, &config, "-watch")?;
         let (sender, batches) = mpsc::channel(config.channel_batches_max.max(1));
         let status = Arc::new(Mutex::new(SourceStatus {
             state: SourceState::Starting,
@@ -263,6 +245,8 @@ impl KafkaSource {
             .map(|event_time| Watermark::new(event_time, resume.watermark_us));
         let reader = Reader {
             consumer,
+            watcher: Some(watcher),
+            found: None,
             decoder,
             watermark,
             resumed: !resume.progress.is_empty(),
@@ -341,6 +325,105 @@ fn lock(status: &Mutex<SourceStatus>) -> std::sync::MutexGuard<'_, SourceStatus>
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A consumer of `spec`'s brokers for the source `config` names; `suffix` tells its
+/// clients apart in the broker's logs.
+fn create_consumer(
+    spec: &KafkaSourceSpec,
+    config: &SourceConfig,
+    suffix: &str,
+) -> Result<BaseConsumer, SqlError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &spec.brokers)
+        .set("group.id", format!("eddy-{}", config.name))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("client.id", format!("eddy-{}{suffix}", config.name))
+        // Once librdkafka's local queue is past `queued.min.messages` it waits this
+        // long before fetching more; its default (1 s) stalls a source that drains
+        // the queue faster than that for the rest of the second.
+        .set(
+            "fetch.queue.backoff.ms",
+            FETCH_QUEUE_BACKOFF.as_millis().to_string(),
+        )
+        .set(
+            "reconnect.backoff.max.ms",
+            config.backoff_max.as_millis().to_string(),
+        )
+        .create()
+        .map_err(|e| {
+            SqlError::new(
+                SqlState::INVALID_PARAMETER_VALUE,
+                format!("cannot create a kafka consumer: {e}"),
+            )
+        })
+}
+
+/// The partitions of `topic`, as `consumer` finds them in the broker's metadata.
+fn topic_partitions(
+    consumer: &BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<i32>, String> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| format!("fetching metadata for topic \"{topic}\": {e}"))?;
+    let topic_md = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| format!("topic \"{topic}\" is not in the broker's metadata"))?;
+    if let Some(error) = topic_md.error() {
+        let code = RDKafkaErrorCode::from(error);
+        return Err(match code {
+            RDKafkaErrorCode::UnknownTopicOrPartition => {
+                format!("topic \"{topic}\" does not exist")
+            }
+            other => format!("topic \"{topic}\": {other}"),
+        });
+    }
+    Ok(topic_md.partitions().iter().map(|p| p.id()).collect())
+}
+
+/// The watcher thread: every [`SourceConfig::metadata_refresh`], looks up the topic's
+/// partitions (sent to the reader, which assigns new ones) and where each ends (the
+/// status's high watermarks, for the lag), on a client of its own, so that the reader
+/// never waits for a lookup. Ends with the source, or when the reader is gone.
+fn watch(
+    consumer: BaseConsumer,
+    topic: String,
+    config: SourceConfig,
+    status: Arc<Mutex<SourceStatus>>,
+    stop: Arc<AtomicBool>,
+    found: std::sync::mpsc::Sender<Result<Vec<i32>, String>>,
+) {
+    loop {
+        let partitions = topic_partitions(&consumer, &topic, config.request_timeout);
+        if let Ok(partitions) = &partitions {
+            let highs: BTreeMap<i32, i64> = partitions
+                .iter()
+                .filter_map(|&partition| {
+                    let watermarks =
+                        consumer.fetch_watermarks(&topic, partition, config.request_timeout);
+                    watermarks.ok().map(|(_, high)| (partition, high))
+                })
+                .collect();
+            lock(&status).high_watermarks.extend(highs);
+        }
+        if found.send(partitions).is_err() {
+            return;
+        }
+        let next = Instant::now() + config.metadata_refresh;
+        while Instant::now() < next {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(POLL_INTERVAL.min(next - Instant::now()));
+        }
+    }
+}
+
 /// How long librdkafka waits to fetch again for a partition whose local queue was full.
 const FETCH_QUEUE_BACKOFF: Duration = Duration::from_millis(10);
 
@@ -352,6 +435,10 @@ struct Reader {
     spec: KafkaSourceSpec,
     config: SourceConfig,
     consumer: BaseConsumer,
+    /// The watcher's client, until [`Reader::run`] hands it to the watcher thread.
+    watcher: Option<BaseConsumer>,
+    /// The partitions the watcher finds (or why it could not).
+    found: Option<std::sync::mpsc::Receiver<Result<Vec<i32>, String>>>,
     decoder: Decoder,
     /// The stream's watermark, when it has an event time.
     watermark: Option<Watermark>,
@@ -376,6 +463,22 @@ enum Exit {
 
 impl Reader {
     fn run(mut self) {
+        if let Some(watcher) = self.watcher.take() {
+            let (found, receiver) = std::sync::mpsc::channel();
+            let (topic, config) = (self.spec.topic.clone(), self.config.clone());
+            let (status, stop) = (Arc::clone(&self.status), Arc::clone(&self.stop));
+            let spawned = std::thread::Builder::new()
+                .name(format!("kafka-watch:{}", self.config.name))
+                .spawn(move || watch(watcher, topic, config, status, stop, found));
+            match spawned {
+                Ok(_) => self.found = Some(receiver),
+                Err(e) => {
+                    let error = format!("cannot spawn a kafka watcher thread: {e}");
+                    lock(&self.status).state = SourceState::Failed { error };
+                    return;
+                }
+            }
+        }
         let exit = self.read_loop();
         let state = match exit {
             Exit::Stopped => SourceState::Stopped,
@@ -388,13 +491,38 @@ impl Reader {
     }
 
     fn read_loop(&mut self) -> Exit {
-        let mut next_refresh = Instant::now();
         loop {
             if self.stop.load(Ordering::SeqCst) {
                 return Exit::Stopped;
             }
-            if Instant::now() >= next_refresh || self.assigned.is_empty() {
-                match self.refresh_partitions() {
+            // The first assignment is looked up here, before any fetch is in flight
+            // (so the lookups are quick); later partitions come from the watcher.
+            let mut lookups = Vec::new();
+            if self.assigned.is_empty() {
+                lookups.push(topic_partitions(
+                    &self.consumer,
+                    &self.spec.topic,
+                    self.config.request_timeout,
+                ));
+            }
+            let found: Vec<_> = self.found.iter().flat_map(|f| f.try_iter()).collect();
+            for lookup in found {
+                match lookup {
+                    // New partitions: looked up again on the reader's own client, whose
+                    // metadata must know them before it can look up or read them.
+                    Ok(partitions) if partitions.iter().any(|p| !self.assigned.contains(p)) => {
+                        lookups.push(topic_partitions(
+                            &self.consumer,
+                            &self.spec.topic,
+                            self.config.request_timeout,
+                        ))
+                    }
+                    other => lookups.push(other),
+                }
+            }
+            let mut failed = None;
+            for lookup in lookups {
+                match lookup.and_then(|partitions| self.assign_new(partitions)) {
                     Ok(Some(batch)) => {
                         if !self.send(batch) {
                             return Exit::Stopped;
@@ -402,13 +530,12 @@ impl Reader {
                         self.recovered();
                     }
                     Ok(None) => self.recovered(),
-                    Err(error) => {
-                        self.backoff(error);
-                        continue;
-                    }
+                    Err(error) => failed = Some(error),
                 }
-                self.refresh_high_watermarks();
-                next_refresh = Instant::now() + self.config.metadata_refresh;
+            }
+            if let Some(error) = failed {
+                self.backoff(error);
+                continue;
             }
             match self.poll_batch() {
                 Ok(Some(batch)) => {
@@ -422,32 +549,12 @@ impl Reader {
         }
     }
 
-    /// Finds the topic's partitions and assigns new ones; returns a progress-only batch
-    /// when the assignment grew.
-    fn refresh_partitions(&mut self) -> Result<Option<SourceBatch>, String> {
+    /// Assigns those of the topic's `partitions` not assigned yet; returns a
+    /// progress-only batch when the assignment grew.
+    fn assign_new(&mut self, partitions: Vec<i32>) -> Result<Option<SourceBatch>, String> {
         let topic = self.spec.topic.as_str();
-        let metadata = self
-            .consumer
-            .fetch_metadata(Some(topic), self.config.request_timeout)
-            .map_err(|e| format!("fetching metadata for topic \"{topic}\": {e}"))?;
-        let topic_md = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic)
-            .ok_or_else(|| format!("topic \"{topic}\" is not in the broker's metadata"))?;
-        if let Some(error) = topic_md.error() {
-            let code = RDKafkaErrorCode::from(error);
-            return Err(match code {
-                RDKafkaErrorCode::UnknownTopicOrPartition => {
-                    format!("topic \"{topic}\" does not exist")
-                }
-                other => format!("topic \"{topic}\": {other}"),
-            });
-        }
-        let new: Vec<i32> = topic_md
-            .partitions()
-            .iter()
-            .map(|p| p.id())
+        let new: Vec<i32> = partitions
+            .into_iter()
             .filter(|p| !self.assigned.contains(p))
             .collect();
         if new.is_empty() {
@@ -543,18 +650,6 @@ impl Reader {
                     self.spec.topic
                 )
             })
-    }
-
-    /// Looks up where each assigned partition ends, for the lag in the status; a
-    /// partition whose lookup fails keeps its last known end.
-    fn refresh_high_watermarks(&mut self) {
-        let mut highs = BTreeMap::new();
-        for &partition in &self.assigned {
-            if let Ok((_, high)) = self.watermarks(partition) {
-                highs.insert(partition, high);
-            }
-        }
-        lock(&self.status).high_watermarks.extend(highs);
     }
 
     /// Polls up to one batch of messages. `Ok(None)` when nothing arrived.
