@@ -15,22 +15,6 @@ fn user(id: u64) -> GlobalId {
     GlobalId::User(id)
 }
 
-/// Waits until every worker reports `expected` installed dataflows.
-fn wait_installed(h: &Harness, expected: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let installed = h.compute.installed_dataflows();
-        if installed.iter().all(|n| *n == expected) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "installed dataflows {installed:?}, expected {expected} on every worker"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 #[test]
 fn transient_dataflows_do_not_leak() {
     for_each_worker_count(|workers| {

@@ -32,23 +32,6 @@ fn rows(rng: &mut Rng, n: usize) -> Vec<Row> {
         .collect()
 }
 
-fn wait_installed(h: &Harness, expected: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !h
-        .compute
-        .installed_dataflows()
-        .iter()
-        .all(|n| *n == expected)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "installed dataflows {:?}, expected {expected}",
-            h.compute.installed_dataflows()
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 #[test]
 fn views_over_a_stream_equal_the_same_views_over_a_table() {
     for_each_worker_count(|workers| {

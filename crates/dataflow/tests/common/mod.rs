@@ -103,28 +103,24 @@ impl Harness {
 
     pub fn table(&mut self, id: u64, typ: Vec<ColumnType>) -> MirRelationExpr {
         let id = GlobalId::User(id);
-        self.compute
-            .create_table(id, &format!("t{id}"), typ.clone());
-        self.tables.insert(id, Multiset::new());
-        self.table_types.insert(id, typ.clone());
-        MirRelationExpr::Get {
-            id,
-            typ,
-            name: format!("t{id}"),
-        }
+        let name = format!("t{id}");
+        self.compute.create_table(id, &name, typ.clone());
+        self.input(id, name, typ)
     }
 
     /// An append-only table (a stream): only ever inserted into.
     pub fn stream(&mut self, id: u64, typ: Vec<ColumnType>) -> MirRelationExpr {
         let id = GlobalId::User(id);
-        self.compute.create_append_only(id, &format!("s{id}"));
+        let name = format!("s{id}");
+        self.compute.create_append_only(id, &name);
+        self.input(id, name, typ)
+    }
+
+    /// Records a created table for the oracle; returns a `Get` of it.
+    fn input(&mut self, id: GlobalId, name: String, typ: Vec<ColumnType>) -> MirRelationExpr {
         self.tables.insert(id, Multiset::new());
         self.table_types.insert(id, typ.clone());
-        MirRelationExpr::Get {
-            id,
-            typ,
-            name: format!("s{id}"),
-        }
+        MirRelationExpr::Get { id, typ, name }
     }
 
     pub fn update(&mut self, id: u64, updates: Vec<(Row, Diff)>) {
@@ -218,6 +214,22 @@ impl Harness {
 
     pub fn shutdown(self) {
         self.compute.shutdown();
+    }
+}
+
+/// Waits until every worker reports `expected` installed dataflows.
+pub fn wait_installed(h: &Harness, expected: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let installed = h.compute.installed_dataflows();
+        if installed.iter().all(|n| *n == expected) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "installed dataflows {installed:?}, expected {expected} on every worker"
+        );
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
