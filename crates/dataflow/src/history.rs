@@ -41,6 +41,9 @@ use timely::scheduling::Activator;
 
 use crate::render::{RowTrace, Time};
 
+/// The updates a chunk of a history has room for, when it is made here.
+const CHUNK_CAPACITY: usize = 1024;
+
 /// The most rows a replay emits per activation.
 const REPLAY_BUDGET: usize = 64 * 1024;
 
@@ -51,8 +54,9 @@ pub(crate) struct History {
 }
 
 struct Inner {
-    /// Every update, in the order it arrived, in the containers it arrived in: kept
-    /// as they are, never copied into one growing buffer.
+    /// Every update, in the order it arrived, in chunks: the containers they arrived
+    /// in when those are mostly full, never one growing buffer. Only the last chunk
+    /// grows, within its capacity.
     chunks: Vec<Vec<(Row, Time, Diff)>>,
     /// The updates in `chunks`.
     len: usize,
@@ -86,9 +90,23 @@ impl History {
             let mut inner = inner.borrow_mut();
             let before = inner.len;
             input.for_each(|_capability, data| {
-                if !data.is_empty() {
-                    inner.len += data.len();
-                    inner.chunks.push(std::mem::take(data));
+                if data.is_empty() {
+                    return;
+                }
+                inner.len += data.len();
+                match inner.chunks.last_mut() {
+                    Some(last) if last.capacity() - last.len() >= data.len() => last.append(data),
+                    // A container mostly full is kept as it is (the common case under
+                    // load); a mostly empty one (a trickle: an input's buffer has room
+                    // for a thousand updates) is copied into a chunk of its own size.
+                    _ if 2 * data.len() >= data.capacity() => {
+                        inner.chunks.push(std::mem::take(data))
+                    }
+                    _ => {
+                        let mut chunk = Vec::with_capacity(CHUNK_CAPACITY.max(data.len()));
+                        chunk.append(data);
+                        inner.chunks.push(chunk);
+                    }
                 }
             });
             let upper = frontier.frontier().first().copied();
@@ -148,8 +166,19 @@ impl History {
                     };
                     let inner = inner.borrow();
                     let mut budget = REPLAY_BUDGET;
-                    while budget > 0 && chunk < inner.chunks.len() {
-                        let updates = &inner.chunks[chunk];
+                    while budget > 0 {
+                        let Some(updates) = inner.chunks.get(chunk) else {
+                            break;
+                        };
+                        if offset == updates.len() {
+                            // The last chunk may still grow: stay on it.
+                            if chunk + 1 == inner.chunks.len() {
+                                break;
+                            }
+                            chunk += 1;
+                            offset = 0;
+                            continue;
+                        }
                         let end = updates.len().min(offset + budget);
                         // Updates arrive in runs of one time: one session per run.
                         while offset < end {
@@ -168,12 +197,10 @@ impl History {
                             offset += run;
                             budget -= run;
                         }
-                        if offset == updates.len() {
-                            chunk += 1;
-                            offset = 0;
-                        }
                     }
-                    if chunk < inner.chunks.len() {
+                    let caught_up = chunk + 1 >= inner.chunks.len()
+                        && offset == inner.chunks.get(chunk).map_or(0, Vec::len);
+                    if !caught_up {
                         activator.activate();
                         return;
                     }
@@ -282,5 +309,71 @@ impl RowStore {
             trace.set_physical_compaction(AntichainRef::new(&[]));
         }
         held
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use differential_dataflow::input::Input;
+    use eddy_repr::Datum;
+
+    use super::*;
+
+    /// The room a history holds for updates, over all its chunks.
+    fn capacity(history: &History) -> usize {
+        history
+            .inner
+            .borrow()
+            .chunks
+            .iter()
+            .map(Vec::capacity)
+            .sum()
+    }
+
+    #[test]
+    fn a_trickle_shares_chunks_and_a_flood_keeps_its_containers() {
+        timely::execute_directly(|worker| {
+            let history = History::default();
+            let mut input = worker.dataflow::<Time, _, _>(|scope| {
+                let (input, rows) = scope.new_collection::<Row, Diff>();
+                history.record(rows, "History");
+                input
+            });
+            let row = |i: i32| Row::pack([Datum::Int32(i)].iter());
+            // One update per time: each input buffer has room for a thousand.
+            for time in 1..=500u64 {
+                input.update_at(row(time as i32), time, 1);
+                input.advance_to(time + 1);
+                input.flush();
+                worker.step();
+            }
+            assert_eq!(history.len(), 500);
+            assert!(
+                capacity(&history) <= 2 * CHUNK_CAPACITY,
+                "{}",
+                capacity(&history)
+            );
+            // Many updates at one time arrive in full containers, kept as they are.
+            let chunks = history.inner.borrow().chunks.len();
+            for i in 0..100_000 {
+                input.update_at(row(i), 1000, 1);
+            }
+            input.advance_to(1001);
+            input.flush();
+            for _ in 0..10 {
+                worker.step();
+            }
+            assert_eq!(history.len(), 100_500);
+            assert!(history.inner.borrow().chunks.len() - chunks <= 100_000 / 1000 + 1);
+            assert!(capacity(&history) <= 100_500 * 2);
+            let mut seen = 0;
+            history
+                .try_for_each_at(999, |_, diff| {
+                    seen += diff;
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+            assert_eq!(seen, 500);
+        });
     }
 }

@@ -164,3 +164,27 @@ fn a_view_created_over_a_long_history_replays_all_of_it() {
     h.check(10);
     h.shutdown();
 }
+
+#[test]
+fn a_trickle_of_single_rows_is_read_by_views_before_and_after_it() {
+    for_each_worker_count(|workers| {
+        let mut h = Harness::new(workers);
+        let mut rng = Rng::new(7000 + workers as u64);
+        let s = h.stream(1, vec![int4(), int4()]);
+        h.view(10, count_and_max_by_first_column(&s));
+        // One row per time: each arrives in an input buffer with room for many more.
+        for step in 0..300 {
+            h.insert(1, rows(&mut rng, 1));
+            h.tick();
+            if step == 150 {
+                h.view(11, count_and_max_by_first_column(&s));
+            }
+            if step % 50 == 49 {
+                h.check(1);
+                h.check(10);
+            }
+        }
+        h.check(11);
+        h.shutdown();
+    });
+}
