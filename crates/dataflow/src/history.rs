@@ -96,10 +96,11 @@ impl History {
                 inner.len += data.len();
                 match inner.chunks.last_mut() {
                     Some(last) if last.capacity() - last.len() >= data.len() => last.append(data),
-                    // A container mostly full is kept as it is (the common case under
-                    // load); a mostly empty one (a trickle: an input's buffer has room
-                    // for a thousand updates) is copied into a chunk of its own size.
-                    _ if 2 * data.len() >= data.capacity() => {
+                    // A container that is (nearly) full is kept as it is: the common
+                    // case under load. Any other (a trickle: an input's buffer has
+                    // room for a thousand updates) is copied into a shared chunk, so
+                    // that spare room costs no more than one chunk's.
+                    _ if 10 * data.len() >= 9 * data.capacity() => {
                         inner.chunks.push(std::mem::take(data))
                     }
                     _ => {
