@@ -9,23 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use eddy_testkit::{Kafka, TestRecord};
-use tokio_postgres::Client;
 
-/// The rows of `query` (every column as text), once they equal `expected`; panics
-/// with the last rows seen after 60 s.
-async fn wait_for(client: &Client, query: &str, expected: &[&str]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let rows = common::rows_text(client, query).await;
-        if rows == expected {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!("{query}: still {rows:?}, expected {expected:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use common::wait_for_lines as wait_for;
 
 #[tokio::test]
 async fn an_upsert_table_from_a_topic_follows_updates_and_tombstones_across_kill_9() {
@@ -682,8 +667,7 @@ async fn min_and_max_over_a_stream_keep_one_record_per_group() {
         ("stats_all", ""),
         ("stats_over_view", " ORDER BY sensor"),
     ] {
-        let expected =
-            common::rows_text(&client, &format!("SELECT * FROM table_{view}{order}")).await;
+        let expected = common::lines(&client, &format!("SELECT * FROM table_{view}{order}")).await;
         assert!(!expected.is_empty());
         let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
         wait_for(
@@ -789,7 +773,7 @@ async fn views_created_after_a_stream_was_read_see_every_message() {
                 "SELECT tag, count(*), max(v) FROM events_t GROUP BY tag ORDER BY tag",
             ),
         ] {
-            let expected = common::rows_text(&client, table_query).await;
+            let expected = common::lines(&client, table_query).await;
             assert!(!expected.is_empty(), "{table_query}");
             let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
             wait_for(&client, stream_query, &expected).await;

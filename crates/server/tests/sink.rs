@@ -22,8 +22,8 @@ async fn wait_equal(client: &Client, query: &str, expected_query: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (got, expected) = (
-            common::rows_text(client, query).await,
-            common::rows_text(client, expected_query).await,
+            common::lines(client, query).await,
+            common::lines(client, expected_query).await,
         );
         if got == expected && !got.is_empty() {
             return;
@@ -113,7 +113,7 @@ async fn upsert_and_debezium_sinks_read_back_as_tables_equal_the_view() {
         wait_equal(&client, cdc_back, view).await;
     }
     assert_eq!(
-        common::rows_text(&client, view).await,
+        common::lines(&client, view).await,
         vec!["east 2 3", "north 2 23.00"]
     );
 
@@ -242,12 +242,12 @@ async fn upsert_and_debezium_sinks_read_back_as_tables_equal_the_view() {
         .batch_execute("DROP SINK totals_cdc")
         .await
         .expect("drop sink");
-    assert_eq!(common::rows_text(&client, "SHOW SINKS").await.len(), 1);
+    assert_eq!(common::lines(&client, "SHOW SINKS").await.len(), 1);
     client
         .batch_execute("DROP MATERIALIZED VIEW totals CASCADE")
         .await
         .expect("drop cascade");
-    assert!(common::rows_text(&client, "SHOW SINKS").await.is_empty());
+    assert!(common::lines(&client, "SHOW SINKS").await.is_empty());
 }
 
 fn json(bytes: &[u8]) -> Value {
@@ -299,7 +299,7 @@ fn replay_debezium(records: &[ReadRecord]) -> BTreeMap<String, Value> {
 
 /// The view's rows as the sinks write them: `{"k":..}` → `{"k":..,"v":..,"w":..}`.
 async fn view_as_json(client: &Client) -> BTreeMap<String, Value> {
-    common::rows_text(client, "SELECT k, v, w FROM counted ORDER BY k")
+    common::lines(client, "SELECT k, v, w FROM counted ORDER BY k")
         .await
         .into_iter()
         .map(|row| {
@@ -406,7 +406,7 @@ async fn a_sink_killed_mid_output_writes_every_change_once_after_restart() {
     let client = eddy.connect().await.expect("connect");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let show = common::rows_text(&client, "SHOW SINKS").await;
+        let show = common::lines(&client, "SHOW SINKS").await;
         if show.iter().all(|r| r.contains(" running ")) {
             break;
         }

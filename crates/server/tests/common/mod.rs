@@ -179,25 +179,6 @@ pub fn run_command(command: &mut std::process::Command, what: &str) -> String {
     text
 }
 
-/// The rows of `query`, each as its columns' text joined by spaces (NULL as `NULL`).
-pub async fn rows_text(client: &tokio_postgres::Client, query: &str) -> Vec<String> {
-    client
-        .simple_query(query)
-        .await
-        .unwrap_or_else(|e| panic!("{query}: {}", describe_error(&e)))
-        .into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL").to_string())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The value of series `series` (a name with its labels, as `/metrics` prints it,
 /// e.g. `eddy_view_rows{view="v"}`) in `/metrics`, if it is there.
 pub fn metric(eddy: &Eddy, series: &str) -> Option<u64> {
