@@ -35,11 +35,9 @@ use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::CapabilitySet;
 use timely::dataflow::Scope;
-use timely::progress::frontier::AntichainRef;
-use timely::progress::Antichain;
 use timely::scheduling::Activator;
 
-use crate::render::{RowTrace, Time};
+use crate::render::{compact_trace, hold_trace_at, trace_upper, RowTrace, Time};
 
 /// The updates a chunk of a history has room for, when it is made here.
 const CHUNK_CAPACITY: usize = 1024;
@@ -264,11 +262,7 @@ impl RowStore {
     /// Every update at an earlier time is in (`None`: the empty frontier).
     pub(crate) fn upper(&mut self) -> Option<Time> {
         match self {
-            RowStore::Arranged(trace) => {
-                let mut upper = Antichain::new();
-                trace.read_upper(&mut upper);
-                upper.first().copied()
-            }
+            RowStore::Arranged(trace) => trace_upper(trace),
             RowStore::Appended(history) => history.upper(),
         }
     }
@@ -292,12 +286,8 @@ impl RowStore {
 
     /// Allows reads at `since` and later only.
     pub(crate) fn compact(&mut self, since: Time) {
-        let frontier = [since];
         match self {
-            RowStore::Arranged(trace) => {
-                trace.set_logical_compaction(AntichainRef::new(&frontier));
-                trace.set_physical_compaction(AntichainRef::new(&frontier));
-            }
+            RowStore::Arranged(trace) => compact_trace(trace, since),
             RowStore::Appended(history) => history.set_since(since),
         }
     }
@@ -306,8 +296,7 @@ impl RowStore {
     pub(crate) fn hold_at(&self, time: Time) -> RowStore {
         let mut held = self.clone();
         if let RowStore::Arranged(trace) = &mut held {
-            trace.set_logical_compaction(AntichainRef::new(&[time]));
-            trace.set_physical_compaction(AntichainRef::new(&[]));
+            hold_trace_at(trace, time);
         }
         held
     }

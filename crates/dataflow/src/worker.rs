@@ -33,7 +33,6 @@ use eddy_expr::EvalError;
 use eddy_repr::{Diff, GlobalId, Row, Timestamp};
 use timely::dataflow::operators::generic::operator::empty;
 use timely::dataflow::operators::CapabilitySet;
-use timely::progress::frontier::AntichainRef;
 use timely::progress::Antichain;
 use timely::worker::Worker;
 
@@ -42,8 +41,8 @@ use crate::command::{Command, PeekResponder};
 use crate::history::{History, RowStore};
 use crate::memory::ArrangementSizes;
 use crate::render::{
-    arity_mismatch, build_dataflow, build_subscribe, counted, ByteMeter, CompiledMfp, ErrTrace,
-    Flow, FlowMeter, Time, TraceSource,
+    arity_mismatch, build_dataflow, build_subscribe, compact_trace, counted, hold_trace_at,
+    trace_upper, ByteMeter, CompiledMfp, ErrTrace, Flow, FlowMeter, Time, TraceSource,
 };
 use crate::subscribe::{SubscribeDesc, SubscribeError, SubscribeFailer, SubscribeSender};
 
@@ -680,8 +679,7 @@ impl<'w> WorkerState<'w> {
         // Handles of our own hold compaction at `time` until the peek is answered.
         let oks = state.oks.hold_at(time);
         let mut errs = state.errs.clone();
-        errs.set_logical_compaction(AntichainRef::new(&[time]));
-        errs.set_physical_compaction(AntichainRef::new(&[]));
+        hold_trace_at(&mut errs, time);
         self.pending.push(PendingPeek {
             id,
             time,
@@ -766,12 +764,11 @@ impl<'w> WorkerState<'w> {
         if self.pending.is_empty() {
             return;
         }
-        let mut upper = Antichain::new();
         let mut index = 0;
         while index < self.pending.len() {
             let peek = &mut self.pending[index];
             if !peek.oks.is_complete(peek.time)
-                || !is_complete(&mut peek.errs, peek.time, &mut upper)
+                || trace_upper(&mut peek.errs).is_some_and(|upper| upper <= peek.time)
             {
                 index += 1;
                 continue;
@@ -818,20 +815,7 @@ impl<'w> WorkerState<'w> {
 fn compact(state: &mut CollectionState, since: Timestamp) {
     let since = since.max(state.as_of);
     state.oks.compact(since);
-    let frontier = [since];
-    let frontier = AntichainRef::new(&frontier);
-    state.errs.set_logical_compaction(frontier);
-    state.errs.set_physical_compaction(frontier);
-}
-
-/// Whether `trace` holds every update at times `<= time`.
-fn is_complete<Tr: TraceReader<Time = Time>>(
-    trace: &mut Tr,
-    time: Timestamp,
-    upper: &mut Antichain<Time>,
-) -> bool {
-    trace.read_upper(upper);
-    !upper.less_equal(&time)
+    compact_trace(&mut state.errs, since);
 }
 
 /// What a worker publishes about a collection (see `Compute::arrangement_records`).

@@ -44,7 +44,10 @@ use crate::api::{DataflowDesc, RowLayout};
 use crate::history::RowStore;
 pub(crate) use mfp::{arity_mismatch, CompiledMfp};
 pub use operators::Flow;
-pub(crate) use operators::{counted, ByteMeter, ErrTrace, FlowMeter, Rendered, RowTrace, Time};
+pub(crate) use operators::{
+    compact_trace, counted, hold_trace_at, trace_upper, ByteMeter, ErrTrace, FlowMeter, Rendered,
+    RowTrace, Time,
+};
 pub(crate) use watermark::expire_by_watermark;
 
 /// What a dataflow may import: every registered collection's rows (an arrangement, or

@@ -13,6 +13,7 @@ use differential_dataflow::consolidation::consolidate_updates;
 use differential_dataflow::difference::Semigroup;
 use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::{KeySpine, ValBuilder, ValSpine};
+use differential_dataflow::trace::TraceReader;
 use differential_dataflow::{AsCollection, Data, VecCollection};
 use eddy_expr::EvalError;
 use eddy_repr::{Datum, Diff, OrdF32, OrdF64, Row, Timestamp};
@@ -21,7 +22,9 @@ use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
+use timely::progress::frontier::AntichainRef;
 use timely::progress::operate::FrontierInterest;
+use timely::progress::Antichain;
 
 /// The time of every dataflow: the coordinator's millisecond timestamps.
 pub(crate) type Time = Timestamp;
@@ -42,6 +45,25 @@ pub(crate) type KeyedBuilder = ValBuilder<Row, Row, Time, Diff>;
 pub(crate) type RowTrace = TraceAgent<RowSpine>;
 pub(crate) type ErrTrace = TraceAgent<ErrSpine>;
 pub(crate) type KeyedArranged<'s> = Arranged<'s, TraceAgent<KeyedSpine>>;
+
+/// Every update of `trace` at an earlier time is in (`None`: the empty frontier).
+pub(crate) fn trace_upper<Tr: TraceReader<Time = Time>>(trace: &mut Tr) -> Option<Time> {
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    upper.first().copied()
+}
+
+/// Allows `trace` to compact up to `since`: reads at `since` and later stay exact.
+pub(crate) fn compact_trace<Tr: TraceReader<Time = Time>>(trace: &mut Tr, since: Time) {
+    trace.set_logical_compaction(AntichainRef::new(&[since]));
+    trace.set_physical_compaction(AntichainRef::new(&[since]));
+}
+
+/// Makes `trace` (a handle of its own) hold reads at `time` exact until it is dropped.
+pub(crate) fn hold_trace_at<Tr: TraceReader<Time = Time>>(trace: &mut Tr, time: Time) {
+    trace.set_logical_compaction(AntichainRef::new(&[time]));
+    trace.set_physical_compaction(AntichainRef::new(&[]));
+}
 
 /// Bytes of the rows that a one-off dataflow's arrangements have taken in, on this
 /// worker (`None` for dataflows that are kept up to date: they are never limited).
