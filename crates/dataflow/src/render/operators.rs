@@ -292,11 +292,11 @@ where
             Pipeline,
             name,
             move |_capability, _info| {
-                // This activation's records, by the time of their input's capability
-                // (an index into `buffers`, whose allocations are kept between
-                // activations: a large buffer freed and allocated again each time
-                // would be fresh memory each time).
-                let mut pending: Vec<(Capability<Time>, usize)> = Vec::new();
+                // This activation's records, by the time of their input's capability:
+                // `buffers[i]` holds those of `pending[i]`. The buffers' allocations
+                // are kept between activations: a large buffer freed and allocated
+                // again each time would be fresh memory each time.
+                let mut pending: Vec<Capability<Time>> = Vec::new();
                 let mut buffers: Vec<Vec<(O, Time, R)>> = Vec::new();
                 move |input, output| {
                     input.for_each(|capability, data| {
@@ -304,15 +304,14 @@ where
                         let Some(&at) = capability.least() else {
                             return;
                         };
-                        let slot = match pending.iter().find(|(c, _)| *c.time() == at) {
-                            Some((_, slot)) => *slot,
+                        let slot = match pending.iter().position(|c| *c.time() == at) {
+                            Some(slot) => slot,
                             None => {
-                                let slot = pending.len();
-                                pending.push((capability.delayed(&at, 0), slot));
-                                if buffers.len() <= slot {
+                                pending.push(capability.delayed(&at, 0));
+                                if buffers.len() < pending.len() {
                                     buffers.push(Vec::new());
                                 }
-                                slot
+                                pending.len() - 1
                             }
                         };
                         let updates = &mut buffers[slot];
@@ -322,8 +321,7 @@ where
                             }
                         }
                     });
-                    for (capability, slot) in pending.drain(..) {
-                        let updates = &mut buffers[slot];
+                    for (capability, updates) in pending.drain(..).zip(&mut buffers) {
                         consolidate_updates(updates);
                         output.session(&capability).give_iterator(updates.drain(..));
                         updates.shrink_to(EXPLODE_BUFFER_KEPT);
