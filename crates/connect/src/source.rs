@@ -243,10 +243,20 @@ impl KafkaSource {
             .event_time
             .clone()
             .map(|event_time| Watermark::new(event_time, resume.watermark_us));
+        let (found_sender, found) = std::sync::mpsc::channel();
+        {
+            let (topic, config) = (spec.topic.clone(), config.clone());
+            let (status, stop) = (Arc::clone(&status), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name(format!("kafka-watch:{}", config.name))
+                .spawn(move || watch(watcher, topic, config, status, stop, found_sender))
+                .map_err(|e| {
+                    SqlError::internal(format!("cannot spawn a kafka watcher thread: {e}"))
+                })?;
+        }
         let reader = Reader {
             consumer,
-            watcher: Some(watcher),
-            found: None,
+            found,
             decoder,
             watermark,
             resumed: !resume.progress.is_empty(),
@@ -435,10 +445,8 @@ struct Reader {
     spec: KafkaSourceSpec,
     config: SourceConfig,
     consumer: BaseConsumer,
-    /// The watcher's client, until [`Reader::run`] hands it to the watcher thread.
-    watcher: Option<BaseConsumer>,
     /// The partitions the watcher finds (or why it could not).
-    found: Option<std::sync::mpsc::Receiver<Result<Vec<i32>, String>>>,
+    found: std::sync::mpsc::Receiver<Result<Vec<i32>, String>>,
     decoder: Decoder,
     /// The stream's watermark, when it has an event time.
     watermark: Option<Watermark>,
@@ -463,22 +471,6 @@ enum Exit {
 
 impl Reader {
     fn run(mut self) {
-        if let Some(watcher) = self.watcher.take() {
-            let (found, receiver) = std::sync::mpsc::channel();
-            let (topic, config) = (self.spec.topic.clone(), self.config.clone());
-            let (status, stop) = (Arc::clone(&self.status), Arc::clone(&self.stop));
-            let spawned = std::thread::Builder::new()
-                .name(format!("kafka-watch:{}", self.config.name))
-                .spawn(move || watch(watcher, topic, config, status, stop, found));
-            match spawned {
-                Ok(_) => self.found = Some(receiver),
-                Err(e) => {
-                    let error = format!("cannot spawn a kafka watcher thread: {e}");
-                    lock(&self.status).state = SourceState::Failed { error };
-                    return;
-                }
-            }
-        }
         let exit = self.read_loop();
         let state = match exit {
             Exit::Stopped => SourceState::Stopped,
@@ -505,7 +497,7 @@ impl Reader {
                     self.config.request_timeout,
                 ));
             }
-            let found: Vec<_> = self.found.iter().flat_map(|f| f.try_iter()).collect();
+            let found: Vec<_> = self.found.try_iter().collect();
             for lookup in found {
                 match lookup {
                     // New partitions: looked up again on the reader's own client, whose
