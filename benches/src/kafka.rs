@@ -18,8 +18,9 @@
 //!    a `SUBSCRIBE` to a view grouping by the sequence number sees each message's row
 //!    appear, and the difference of the two clocks (one machine, one process) is its
 //!    latency. The first second is warm-up and is not counted. The baseline is the same
-//!    producer on another topic read by a plain consumer in this process. The latency
-//!    is also split at each message's `eddy_timestamp` (see `timestamp_split`).
+//!    producer on another topic read by a plain consumer in this process, after the
+//!    same load warmed the broker up (`baseline_latency`). The latency is also split at
+//!    each message's `eddy_timestamp` (see `timestamp_split`).
 //! 3. Memory: resident bytes of the Eddy process before and after an upsert table
 //!    (`CREATE TABLE ... PRIMARY KEY ... WITH (KAFKA_TOPIC ...)`) reads
 //!    `--kafka-table-rows` keyed messages, beside a plain table with the same primary key
@@ -39,8 +40,8 @@ use eddy_testkit::Kafka;
 use tokio_postgres::Client;
 
 use crate::broker::{
-    broker_name, p50_p99, produce_all, raw_consume_rate, raw_latency, start_broker, start_eddy,
-    subscribe_latency, wait_for_total, SteadyLoad, SteadyMessage, WAIT,
+    baseline_latency, broker_name, p50_p99, produce_all, raw_consume_rate, start_broker,
+    start_eddy, subscribe_latency, wait_for_total, SteadyLoad, SteadyMessage, WAIT,
 };
 use crate::{load, rss_bytes, scalar, Args};
 
@@ -128,8 +129,7 @@ async fn latency(args: &Args, kafka: &Kafka) -> Result<()> {
         rate,
         duration,
     };
-    kafka.create_topic(&load.topic, load.partitions).await?;
-    let raw = tokio::task::block_in_place(|| raw_latency(kafka, &load, &*message))?;
+    let raw = baseline_latency(kafka, &load, &*message).await?;
     println!(
         "  baseline: produce -> a plain rdkafka consumer: {}",
         p50_p99(&raw)

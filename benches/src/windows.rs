@@ -63,8 +63,8 @@ use eddy_testkit::{Eddy, Kafka};
 use tokio_postgres::Client;
 
 use crate::broker::{
-    broker_name, p50_p99, produce_all, raw_consume_rate, raw_latency, start_broker, start_eddy,
-    subscribe_latency, wait_for_total, SteadyLoad, SteadyMessage,
+    baseline_latency, broker_name, p50_p99, produce_all, raw_consume_rate, start_broker,
+    start_eddy, subscribe_latency, wait_for_total, SteadyLoad, SteadyMessage,
 };
 use crate::{rss_bytes, scalar, Args};
 
@@ -594,9 +594,8 @@ async fn latency(args: &Args, kafka: &Kafka) -> Result<()> {
         load.duration.as_secs(),
         w.view
     );
-    kafka.create_topic(&load.topic, 1).await?;
     let raw_message = steady_click(Arc::default());
-    let raw = tokio::task::block_in_place(|| raw_latency(kafka, &load, &*raw_message))?;
+    let raw = baseline_latency(kafka, &load, &*raw_message).await?;
     println!(
         "  baseline: produce -> a plain rdkafka consumer: {}",
         p50_p99(&raw)
