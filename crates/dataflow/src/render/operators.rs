@@ -115,7 +115,8 @@ pub(crate) struct Rendered<'s> {
 }
 
 /// An operator output that builds vectors of `(data, time, diff)` updates.
-pub(crate) type VecOutput<D> = OutputBuilder<Time, CapacityContainerBuilder<Vec<(D, Time, Diff)>>>;
+pub(crate) type VecOutput<D, R = Diff> =
+    OutputBuilder<Time, CapacityContainerBuilder<Vec<(D, Time, R)>>>;
 
 /// Applies `logic` to every record of `input`. `Some(Ok(out))` emits `out` to the first
 /// output, `Some(Err(e))` emits `e` to the error output, and `None` drops the record;
@@ -265,7 +266,7 @@ pub(crate) fn row_prefix(row: &Row, n: usize) -> Row {
     Row::from_datums(row.iter().take(n).collect())
 }
 
-/// The most records an [`explode_named`] buffer keeps room for between activations.
+/// The most records an [`explode_fallible`] buffer keeps room for between activations.
 const EXPLODE_BUFFER_KEPT: usize = 4096;
 
 /// Applies `logic` to every record of `input`, which may drop it or replace both the
@@ -285,51 +286,78 @@ where
     R: Data + Semigroup,
     L: FnMut(D, Diff) -> Option<(O, R)> + 'static,
 {
-    use timely::dataflow::operators::generic::Operator;
-    input
-        .inner
-        .unary::<CapacityContainerBuilder<Vec<(O, Time, R)>>, _, _, _>(
-            Pipeline,
-            name,
-            move |_capability, _info| {
-                // This activation's records, by the time of their input's capability:
-                // `buffers[i]` holds those of `pending[i]`. The buffers' allocations
-                // are kept between activations: a large buffer freed and allocated
-                // again each time would be fresh memory each time.
-                let mut pending: Vec<Capability<Time>> = Vec::new();
-                let mut buffers: Vec<Vec<(O, Time, R)>> = Vec::new();
-                move |input, output| {
-                    input.for_each(|capability, data| {
-                        // Times are totally ordered: a capability is one time.
-                        let Some(&at) = capability.least() else {
-                            return;
-                        };
-                        let slot = match pending.iter().position(|c| *c.time() == at) {
-                            Some(slot) => slot,
-                            None => {
-                                pending.push(capability.delayed(&at, 0));
-                                if buffers.len() < pending.len() {
-                                    buffers.push(Vec::new());
-                                }
-                                pending.len() - 1
-                            }
-                        };
-                        let updates = &mut buffers[slot];
-                        for (d, time, diff) in data.drain(..) {
-                            if let Some((out, r)) = logic(d, diff) {
-                                updates.push((out, time, r));
-                            }
+    explode_fallible(input, name, move |d, diff| logic(d, diff).map(Ok)).0
+}
+
+/// [`explode_named`] for a `logic` that may fail: `Some(Err(e))` emits `e` to the error
+/// output, at the time and diff of the record that caused it.
+pub(crate) fn explode_fallible<'s, D, O, R, L>(
+    input: VecCollection<'s, Time, D, Diff>,
+    name: &str,
+    mut logic: L,
+) -> (VecCollection<'s, Time, O, R>, ErrCollection<'s>)
+where
+    D: Data,
+    O: Data,
+    R: Data + Semigroup,
+    L: FnMut(D, Diff) -> Option<Result<(O, R), EvalError>> + 'static,
+{
+    let mut builder = OperatorBuilder::new(name.to_owned(), input.inner.scope());
+    let mut handle = builder.new_input(input.inner, Pipeline);
+    builder.set_notify_for(0, FrontierInterest::Never);
+    let (oks_output, oks_stream) = builder.new_output();
+    let (errs_output, errs_stream) = builder.new_output();
+    let mut oks_output: VecOutput<O, R> = OutputBuilder::from(oks_output);
+    let mut errs_output: VecOutput<EvalError> = OutputBuilder::from(errs_output);
+
+    builder.build(move |_capabilities| {
+        // This activation's records, by the time of their input's capability:
+        // `buffers[i]` holds those of `pending[i]`. The buffers' allocations are kept
+        // between activations: a large buffer freed and allocated again each time
+        // would be fresh memory each time.
+        let mut pending: Vec<Capability<Time>> = Vec::new();
+        let mut buffers: Vec<Vec<(O, Time, R)>> = Vec::new();
+        move |_frontiers| {
+            let mut oks_handle = oks_output.activate();
+            let mut errs_handle = errs_output.activate();
+            handle.for_each_stamp(|capability, containers| {
+                // Times are totally ordered: a capability is one time.
+                let Some(&at) = capability.least() else {
+                    return;
+                };
+                let slot = match pending.iter().position(|c| *c.time() == at) {
+                    Some(slot) => slot,
+                    None => {
+                        pending.push(capability.delayed(&at, 0));
+                        if buffers.len() < pending.len() {
+                            buffers.push(Vec::new());
                         }
-                    });
-                    for (capability, updates) in pending.drain(..).zip(&mut buffers) {
-                        consolidate_updates(updates);
-                        output.session(&capability).give_iterator(updates.drain(..));
-                        updates.shrink_to(EXPLODE_BUFFER_KEPT);
+                        pending.len() - 1
+                    }
+                };
+                let updates = &mut buffers[slot];
+                let mut errs = errs_handle.session(&capability);
+                for container in containers {
+                    for (d, time, diff) in container.drain(..) {
+                        match logic(d, diff) {
+                            Some(Ok((out, r))) => updates.push((out, time, r)),
+                            Some(Err(err)) => errs.give((err, time, diff)),
+                            None => {}
+                        }
                     }
                 }
-            },
-        )
-        .as_collection()
+            });
+            for (capability, updates) in pending.drain(..).zip(&mut buffers) {
+                consolidate_updates(updates);
+                oks_handle
+                    .session(&capability)
+                    .give_iterator(updates.drain(..));
+                updates.shrink_to(EXPLODE_BUFFER_KEPT);
+            }
+        }
+    });
+
+    (oks_stream.as_collection(), errs_stream.as_collection())
 }
 
 /// A reduction of `input` (arranged by key) by `logic`, which maps a key's values (with

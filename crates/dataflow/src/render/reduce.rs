@@ -43,8 +43,9 @@ use eddy_repr::{ColumnType, Datum, Diff, Interval, Row, ScalarType};
 
 use super::accum::{is_accumulable, Accum, AppendAccum};
 use super::operators::{
-    append_datum, explode_named, flat_map_fallible, group_datum, key_datum, reduce_keyed, row_hash,
-    row_prefix, KeyedArranged, KeyedBuilder, KeyedSpine, Rendered, RowCollection,
+    append_datum, explode_fallible, explode_named, flat_map_fallible, group_datum, key_datum,
+    reduce_keyed, row_hash, row_prefix, ErrCollection, KeyedArranged, KeyedBuilder, KeyedSpine,
+    Rendered, RowCollection,
 };
 use super::top_k::compare_order_keys;
 
@@ -519,6 +520,48 @@ pub(crate) fn render_reduce<'s>(
         .collect();
     let paths = plan_paths(aggregates, &plans, append_only);
 
+    // One path that sums (the common case: `count`, `sum`, `avg`, and on append-only
+    // input `min` and `max` too): each row goes straight to its group's contribution.
+    if let [path] = paths.as_slice() {
+        // Every argument, then every ORDER BY key (evaluated for their errors only, as
+        // the general case below evaluates them).
+        let args = aggregates
+            .iter()
+            .map(|a| a.expr.clone())
+            .chain(
+                aggregates
+                    .iter()
+                    .flat_map(|a| a.order_by.iter().map(|o| o.expr.clone())),
+            )
+            .collect();
+        let op = format!("{name}/Reduce0");
+        let summed = match (&path.kind, &path.distinct) {
+            (PathKind::AppendOnly, _) => Some(accumulate_rows::<AppendAccum>(
+                &op,
+                input.oks.clone(),
+                group_key.to_vec(),
+                args,
+                plans.clone(),
+            )),
+            (PathKind::Accumulate, None) => Some(accumulate_rows::<Accum>(
+                &op,
+                input.oks.clone(),
+                group_key.to_vec(),
+                args,
+                plans.clone(),
+            )),
+            _ => None,
+        };
+        if let Some((summed, eval_errs)) = summed {
+            let states = summed.as_collection(|key, state| (key.clone(), state.clone()));
+            let (oks, final_errs) = finalize_states(name, states, plans);
+            return Rendered {
+                oks,
+                errs: input.errs.concat(eval_errs).concat(final_errs),
+            };
+        }
+    }
+
     // Evaluate the key, every aggregate's argument, then every aggregate's ORDER BY
     // keys once per row; `order_columns[j]` are the positions of aggregate `j`'s keys.
     let mut order_columns: Vec<Vec<usize>> = Vec::with_capacity(aggregates.len());
@@ -682,15 +725,24 @@ pub(crate) fn render_reduce<'s>(
         .as_collection(|key, state| (key.clone(), state.clone()))
     };
 
-    let (oks, final_errs): (RowCollection<'s>, _) = flat_map_fallible(
-        states,
-        &format!("{name}/ReduceFinalize"),
-        move |(key, state)| Some(finalize(&plans, &key, &state)),
-    );
+    let (oks, final_errs) = finalize_states(name, states, plans);
     Rendered {
         oks,
         errs: input.errs.concat(eval_errs).concat(final_errs),
     }
+}
+
+/// The output rows of a reduction from every group's final state.
+fn finalize_states<'s>(
+    name: &str,
+    states: VecCollectionKeyed<'s>,
+    plans: Vec<AggPlan>,
+) -> (RowCollection<'s>, ErrCollection<'s>) {
+    flat_map_fallible(
+        states,
+        &format!("{name}/ReduceFinalize"),
+        move |(key, state)| Some(finalize(&plans, &key, &state)),
+    )
 }
 
 /// A group's record's diff that holds its aggregates (see `accum`).
@@ -752,6 +804,35 @@ fn accumulate_values<'s, R: GroupAccum>(
         },
     );
     accumulate(name, exploded, plans)
+}
+
+/// The accumulation of a reduction's single path that sums, straight from its input
+/// rows: each row's key and `args` (the aggregates' arguments, one per plan, then any
+/// expressions evaluated for their errors only) are evaluated and turned into its
+/// group's contribution in one step, with no `(key, values)` row packed and unpacked
+/// again in between. Errors of the evaluation are the second output.
+fn accumulate_rows<'s, R: GroupAccum>(
+    name: &str,
+    rows: RowCollection<'s>,
+    group_key: Vec<MirScalarExpr>,
+    args: Vec<MirScalarExpr>,
+    plans: Vec<AggPlan>,
+) -> (KeyedArranged<'s>, ErrCollection<'s>) {
+    let accum_plans = plans.clone();
+    let (exploded, errs) =
+        explode_fallible(rows, &format!("{name}Explode"), move |row: Row, diff| {
+            let datums = row.unpack();
+            let contribution = eval_key(&group_key, &datums).and_then(|key| {
+                let mut values = args
+                    .iter()
+                    .map(|e| e.eval(&datums))
+                    .collect::<Result<Vec<_>, _>>()?;
+                values.truncate(accum_plans.len());
+                Ok((key, R::of_row(&accum_plans, &values, diff)))
+            });
+            Some(contribution)
+        });
+    (accumulate(name, exploded, plans), errs)
 }
 
 /// Sums the diffs of each group ([`Accum`] or [`AppendAccum`]) and turns each total
