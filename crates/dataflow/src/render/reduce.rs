@@ -502,8 +502,9 @@ pub(crate) fn render_reduce<'s>(
     let key_arity = group_key.len();
     if aggregates.is_empty() {
         let group_key = group_key.to_vec();
+        let read = columns_read(&group_key);
         let (keys, errs) = flat_map_fallible(input.oks, &format!("{name}/DistinctKey"), {
-            move |row: Row| Some(eval_key(&group_key, &row.unpack()))
+            move |row: Row| Some(eval_key(&group_key, &unpack_prefix(&row, read)))
         });
         let oks = keys.threshold_named(&format!("{name}/Distinct"), |_key, count: &Diff| {
             Diff::from(*count > 0)
@@ -519,21 +520,22 @@ pub(crate) fn render_reduce<'s>(
         .map(|a| AggPlan::new(a.func.clone(), a.expr.typ(input_typ)))
         .collect();
     let paths = plan_paths(aggregates, &plans, append_only);
+    // Every aggregate's argument, then every aggregate's ORDER BY keys.
+    let exprs: Vec<MirScalarExpr> = aggregates
+        .iter()
+        .map(|a| a.expr.clone())
+        .chain(
+            aggregates
+                .iter()
+                .flat_map(|a| a.order_by.iter().map(|o| o.expr.clone())),
+        )
+        .collect();
 
     // One path that sums (the common case: `count`, `sum`, `avg`, and on append-only
     // input `min` and `max` too): each row goes straight to its group's contribution.
     if let [path] = paths.as_slice() {
-        // Every argument, then every ORDER BY key (evaluated for their errors only, as
-        // the general case below evaluates them).
-        let args = aggregates
-            .iter()
-            .map(|a| a.expr.clone())
-            .chain(
-                aggregates
-                    .iter()
-                    .flat_map(|a| a.order_by.iter().map(|o| o.expr.clone())),
-            )
-            .collect();
+        // The ORDER BY keys are evaluated for their errors only, as below.
+        let args = exprs.clone();
         let op = format!("{name}/Reduce0");
         let summed = match (&path.kind, &path.distinct) {
             (PathKind::AppendOnly, _) => Some(accumulate_rows::<AppendAccum>(
@@ -562,8 +564,8 @@ pub(crate) fn render_reduce<'s>(
         }
     }
 
-    // Evaluate the key, every aggregate's argument, then every aggregate's ORDER BY
-    // keys once per row; `order_columns[j]` are the positions of aggregate `j`'s keys.
+    // Evaluate the key and `exprs` once per row; `order_columns[j]` are the positions of
+    // aggregate `j`'s ORDER BY keys among them.
     let mut order_columns: Vec<Vec<usize>> = Vec::with_capacity(aggregates.len());
     let mut next_column = aggregates.len();
     for a in aggregates {
@@ -572,17 +574,9 @@ pub(crate) fn render_reduce<'s>(
     }
     let (evaluated, eval_errs) = {
         let group_key = group_key.to_vec();
-        let exprs: Vec<MirScalarExpr> = aggregates
-            .iter()
-            .map(|a| a.expr.clone())
-            .chain(
-                aggregates
-                    .iter()
-                    .flat_map(|a| a.order_by.iter().map(|o| o.expr.clone())),
-            )
-            .collect();
+        let read = columns_read(group_key.iter().chain(&exprs));
         flat_map_fallible(input.oks, &format!("{name}/ReduceEval"), move |row: Row| {
-            let datums = row.unpack();
+            let datums = unpack_prefix(&row, read);
             let key = match eval_key(&group_key, &datums) {
                 Ok(key) => key,
                 Err(e) => return Some(Err(e)),
@@ -819,9 +813,10 @@ fn accumulate_rows<'s, R: GroupAccum>(
     plans: Vec<AggPlan>,
 ) -> (KeyedArranged<'s>, ErrCollection<'s>) {
     let accum_plans = plans.clone();
+    let read = columns_read(group_key.iter().chain(&args));
     let (exploded, errs) =
         explode_fallible(rows, &format!("{name}Explode"), move |row: Row, diff| {
-            let datums = row.unpack();
+            let datums = unpack_prefix(&row, read);
             let contribution = eval_key(&group_key, &datums).and_then(|key| {
                 let mut values = args
                     .iter()
@@ -892,6 +887,21 @@ fn collate(path_aggregates: &[Vec<usize>], count: usize, vals: &[(&Row, Diff)]) 
                 .chain(slots.iter()),
         )
     })
+}
+
+/// How many leading columns of a row `exprs` read: the prefix a row is unpacked to
+/// for them (the columns after it, long strings for example, are not decoded).
+fn columns_read<'a>(exprs: impl IntoIterator<Item = &'a MirScalarExpr>) -> usize {
+    let mut read = 0;
+    for e in exprs {
+        e.visit_columns(&mut |c| read = read.max(c + 1));
+    }
+    read
+}
+
+/// The first `n` datums of `row`.
+fn unpack_prefix(row: &Row, n: usize) -> Vec<Datum> {
+    row.iter().take(n).collect()
 }
 
 /// Evaluates the group key on a row's datums.
