@@ -39,6 +39,10 @@ pub struct Row {
 /// The longest encoding stored inline.
 pub const INLINE_BYTES: usize = 22;
 
+/// The most bytes of room [`Row::pack`]'s buffer keeps between rows (one very long
+/// row does not hold its size for the thread's life).
+const PACK_SCRATCH_KEPT: usize = 64 << 10;
+
 #[derive(Clone)]
 enum RowData {
     Inline { len: u8, bytes: [u8; INLINE_BYTES] },
@@ -56,6 +60,19 @@ impl RowData {
             }
         } else {
             RowData::Heap(buf.into_boxed_slice())
+        }
+    }
+
+    fn from_slice(bytes: &[u8]) -> RowData {
+        if bytes.len() <= INLINE_BYTES {
+            let mut inline = [0u8; INLINE_BYTES];
+            inline[..bytes.len()].copy_from_slice(bytes);
+            RowData::Inline {
+                len: bytes.len() as u8,
+                bytes: inline,
+            }
+        } else {
+            RowData::Heap(Box::from(bytes))
         }
     }
 
@@ -439,12 +456,39 @@ impl<'a> Decoder<'a> {
 
 impl Row {
     /// Packs datums into a row.
+    ///
+    /// The datums are encoded into a buffer kept by the thread, so that packing a row
+    /// allocates at most once (for a row too long to be stored inline) instead of once
+    /// for every time a fresh buffer grows.
     pub fn pack<'a, I: IntoIterator<Item = &'a Datum>>(datums: I) -> Row {
-        let mut buf = Vec::new();
-        for d in datums {
-            encode(&mut buf, d);
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<u8>> =
+                const { std::cell::RefCell::new(Vec::new()) };
         }
-        Row::from_bytes(buf)
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                for d in datums {
+                    encode(&mut buf, d);
+                }
+                let row = Row {
+                    data: RowData::from_slice(&buf),
+                };
+                if buf.capacity() > PACK_SCRATCH_KEPT {
+                    *buf = Vec::new();
+                }
+                row
+            }
+            // Packing while packing (the datums' iterator packs rows of its own): this
+            // one gets a buffer of its own.
+            Err(_) => {
+                let mut buf = Vec::new();
+                for d in datums {
+                    encode(&mut buf, d);
+                }
+                Row::from_bytes(buf)
+            }
+        })
     }
 
     /// Packs an owned sequence of datums.
@@ -536,6 +580,26 @@ impl std::fmt::Debug for Row {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packing_reuses_nothing_of_the_previous_row() {
+        let long = vec![Datum::Int64(1), Datum::String("a".repeat(100))];
+        let short = vec![Datum::Int16(2)];
+        let huge = vec![Datum::String("b".repeat(PACK_SCRATCH_KEPT + 10))];
+        for datums in [&long, &short, &huge, &short, &long] {
+            assert_eq!(Row::pack(datums.iter()).unpack(), *datums);
+        }
+    }
+
+    #[test]
+    fn packing_while_packing_gets_a_buffer_of_its_own() {
+        let inner = vec![Datum::Int64(7), Datum::String("x".repeat(40))];
+        let outer = vec![Datum::Int32(1), Datum::String("y".repeat(30))];
+        let row = Row::pack(outer.iter().inspect(|_| {
+            assert_eq!(Row::pack(inner.iter()).unpack(), inner);
+        }));
+        assert_eq!(row.unpack(), outer);
+    }
 
     #[test]
     fn round_trips_every_datum_kind() {
