@@ -17,10 +17,9 @@
 //! was wrong (and the column, when one is to blame).
 
 use chrono::DateTime;
-use std::borrow::Cow;
 
 use eddy_repr::copy::split_csv_record;
-use eddy_repr::strconv::json::{canonical_number, key_order, JsonField};
+use eddy_repr::strconv::json::{canonical_number, JsonField};
 use eddy_repr::strconv::{parse_datum, parse_numeric, JsonbValue};
 use eddy_repr::{Datum, RelationDesc, ScalarType};
 
@@ -181,16 +180,25 @@ impl Format {
     }
 
     /// The declared columns from a JSON object, read field by field without building the
-    /// object; `None` when the value is not a valid object or a field does not convert,
-    /// so that the slow path ([`Format::row_from_object`]) gives the error. Agrees with
-    /// the slow path on every value that it reads: of fields that match one column
-    /// (ignoring ASCII case), the one last in jsonb key order wins, as in the slow path.
-    /// (It may give up where the slow path reads the value: a field that does not
-    /// convert but is followed by a duplicate of its key, which jsonb drops.)
+    /// object; `None` when the value is not a valid object, a field does not convert, or
+    /// two fields name the same column (ignoring ASCII case), so that the slow path
+    /// ([`Format::row_from_object`]) gives the error or picks the field that wins (the
+    /// one last in jsonb key order). Agrees with the slow path on every value that it
+    /// reads. (It may give up where the slow path reads the value: a field that does
+    /// not convert but is followed by a duplicate of its key, which jsonb drops.)
     fn row_from_json_fast(&self, value: &[u8]) -> Option<Vec<Datum>> {
+        /// Columns whose fields are tracked on the stack; wider rows use the heap.
+        const TRACKED_INLINE: usize = 64;
         let text = std::str::from_utf8(value).ok()?;
-        let mut datums = vec![Datum::Null; self.desc.arity()];
-        let mut keys: Vec<Option<Cow<'_, str>>> = vec![None; self.desc.arity()];
+        let arity = self.desc.arity();
+        let mut datums = vec![Datum::Null; arity];
+        let (mut inline, mut wide) = ([false; TRACKED_INLINE], Vec::new());
+        let seen: &mut [bool] = if arity <= TRACKED_INLINE {
+            &mut inline[..arity]
+        } else {
+            wide.resize(arity, false);
+            &mut wide
+        };
         let mut failed = false;
         let object = JsonbValue::visit_object(text, |key, field| {
             let Some(&column) = self
@@ -200,17 +208,13 @@ impl Format {
             else {
                 return;
             };
-            // The slow path converts every matching field, winner or not.
-            let Ok(datum) = field_to_datum(field, &self.desc.types[column].scalar_type) else {
+            if failed || std::mem::replace(&mut seen[column], true) {
                 failed = true;
                 return;
-            };
-            let loses = keys[column]
-                .as_ref()
-                .is_some_and(|previous| key_order(&key, previous) == std::cmp::Ordering::Less);
-            if !loses {
-                datums[column] = datum;
-                keys[column] = Some(key);
+            }
+            match field_to_datum(field, &self.desc.types[column].scalar_type) {
+                Ok(datum) => datums[column] = datum,
+                Err(_) => failed = true,
             }
         });
         (object == Ok(true) && !failed).then_some(datums)
