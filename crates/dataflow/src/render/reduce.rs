@@ -534,27 +534,27 @@ pub(crate) fn render_reduce<'s>(
     // One path that sums (the common case: `count`, `sum`, `avg`, and on append-only
     // input `min` and `max` too): each row goes straight to its group's contribution.
     if let [path] = paths.as_slice() {
-        // The ORDER BY keys are evaluated for their errors only, as below.
-        let args = exprs.clone();
-        let op = format!("{name}/Reduce0");
-        let summed = match (&path.kind, &path.distinct) {
-            (PathKind::AppendOnly, _) => Some(accumulate_rows::<AppendAccum>(
-                &op,
-                input.oks.clone(),
-                group_key.to_vec(),
-                args,
-                plans.clone(),
-            )),
-            (PathKind::Accumulate, None) => Some(accumulate_rows::<Accum>(
-                &op,
-                input.oks.clone(),
-                group_key.to_vec(),
-                args,
-                plans.clone(),
-            )),
+        type Summing<'s> = fn(
+            &str,
+            RowCollection<'s>,
+            Vec<MirScalarExpr>,
+            Vec<MirScalarExpr>,
+            Vec<AggPlan>,
+        ) -> (KeyedArranged<'s>, ErrCollection<'s>);
+        let summing: Option<Summing<'s>> = match (&path.kind, &path.distinct) {
+            (PathKind::AppendOnly, _) => Some(accumulate_rows::<AppendAccum>),
+            (PathKind::Accumulate, None) => Some(accumulate_rows::<Accum>),
             _ => None,
         };
-        if let Some((summed, eval_errs)) = summed {
+        if let Some(summing) = summing {
+            // The ORDER BY keys are evaluated for their errors only, as below.
+            let (summed, eval_errs) = summing(
+                &format!("{name}/Reduce0"),
+                input.oks.clone(),
+                group_key.to_vec(),
+                exprs.clone(),
+                plans.clone(),
+            );
             let states = summed.as_collection(|key, state| (key.clone(), state.clone()));
             let (oks, final_errs) = finalize_states(name, states, plans);
             return Rendered {
