@@ -1485,6 +1485,10 @@ pub fn plan_aggregate(
             )
         }
     };
+    // Postgres plans an aggregate's ORDER BY, and evaluates it, even where the order
+    // does not change the result: a key that does not resolve, or fails on a row, is
+    // the query's error.
+    let order_by = plan_aggregate_order(ecx, aggregate_order_by(f))?;
     let single = |func: AggregateFunc| {
         let typ = func.output_type(arg.typ);
         PlannedAggregate {
@@ -1492,7 +1496,7 @@ pub fn plan_aggregate(
                 func,
                 expr: arg.expr.clone(),
                 distinct,
-                order_by: vec![],
+                order_by: order_by.clone(),
             }],
             value: Typed::new(MirScalarExpr::Column(first_column), typ),
         }
@@ -1504,7 +1508,7 @@ pub fn plan_aggregate(
         "max" => single(AggregateFunc::Max),
         "bool_and" | "every" => single(AggregateFunc::BoolAnd),
         "bool_or" => single(AggregateFunc::BoolOr),
-        "avg" => plan_avg(arg, distinct, first_column),
+        "avg" => plan_avg(arg, distinct, order_by, first_column),
         _ => return Err(SqlError::unsupported(format!("aggregate {name}"))),
     })
 }
@@ -1522,6 +1526,25 @@ fn aggregate_order_by(f: &Function) -> &[OrderByExpr] {
             .unwrap_or(&[]),
         _ => &[],
     }
+}
+
+/// The keys of an aggregate call's `ORDER BY`, planned.
+fn plan_aggregate_order(
+    ecx: &ExprContext,
+    order_by: &[OrderByExpr],
+) -> Result<Vec<AggregateOrder>, SqlError> {
+    order_by
+        .iter()
+        .map(|o| {
+            let key = expr::plan_typed(&ecx.with_clause("ORDER BY"), &o.expr)?;
+            let (desc, nulls_last) = crate::query::order_direction(o);
+            Ok(AggregateOrder {
+                expr: key.expr,
+                desc,
+                nulls_last,
+            })
+        })
+        .collect()
 }
 
 /// A call of a collecting aggregate, its arguments planned.
@@ -1601,21 +1624,12 @@ fn plan_collecting_aggregate(
             )))
         }
     };
-    let mut order_by = vec![];
-    for o in call.order_by {
-        let key = expr::plan_typed(&ecx.with_clause("ORDER BY"), &o.expr)?;
-        if call.distinct && key.expr != value.expr {
-            return Err(SqlError::new(
-                SqlState::INVALID_COLUMN_REFERENCE,
-                "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list",
-            ));
-        }
-        let (desc, nulls_last) = crate::query::order_direction(o);
-        order_by.push(AggregateOrder {
-            expr: key.expr,
-            desc,
-            nulls_last,
-        });
+    let order_by = plan_aggregate_order(ecx, call.order_by)?;
+    if call.distinct && order_by.iter().any(|o| o.expr != value.expr) {
+        return Err(SqlError::new(
+            SqlState::INVALID_COLUMN_REFERENCE,
+            "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument list",
+        ));
     }
     let typ = func.output_type(value.typ);
     Ok(PlannedAggregate {
@@ -1762,7 +1776,12 @@ fn plan_ordered_set_aggregate(
 
 /// `avg(x)` as `sum(x) / count(x)`: numeric for integer and numeric input, double
 /// precision for floats; NULL when no value was counted.
-fn plan_avg(arg: Typed, distinct: bool, first_column: usize) -> PlannedAggregate {
+fn plan_avg(
+    arg: Typed,
+    distinct: bool,
+    order_by: Vec<AggregateOrder>,
+    first_column: usize,
+) -> PlannedAggregate {
     let result_type = if types::is_float(&arg.scalar_type()) {
         ScalarType::Float64
     } else {
@@ -1791,7 +1810,7 @@ fn plan_avg(arg: Typed, distinct: bool, first_column: usize) -> PlannedAggregate
                 func: AggregateFunc::Sum,
                 expr: arg.expr.clone(),
                 distinct,
-                order_by: vec![],
+                order_by,
             },
             AggregateExpr {
                 func: AggregateFunc::Count,
