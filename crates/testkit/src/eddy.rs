@@ -36,6 +36,8 @@ const DROP_GRACE: Duration = Duration::from_secs(5);
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How many starts are tried when the server dies because a port was taken.
 const PORT_ATTEMPTS: usize = 5;
+/// What the server prints once it has bound its ports and is ready.
+const LISTENING: &str = "eddy listening:";
 /// Lines of the log shown in errors.
 const LOG_TAIL_LINES: usize = 40;
 
@@ -319,15 +321,17 @@ impl Eddy {
         self.child = Some(child);
 
         let deadline = Instant::now() + READY_TIMEOUT;
+        // What this start has written to the log so far.
+        let this_run = |log_path: &Path| {
+            let log = std::fs::read(log_path).unwrap_or_default();
+            String::from_utf8_lossy(&log[(log_len_before as usize).min(log.len())..]).into_owned()
+        };
         loop {
             let child = self.child.as_mut().expect("spawned above");
             if let Some(status) = child.try_wait().context("polling eddy")? {
                 self.child = None;
                 self.note(&format!("exited during start-up with {status}"));
-                let log = std::fs::read(&self.log_path).unwrap_or_default();
-                let this_run =
-                    String::from_utf8_lossy(&log[(log_len_before as usize).min(log.len())..])
-                        .into_owned();
+                let this_run = this_run(&self.log_path);
                 let port_taken =
                     this_run.contains("Address already in use") || this_run.contains("AddrInUse");
                 return Ok(if port_taken {
@@ -336,8 +340,11 @@ impl Eddy {
                     Readiness::Exited
                 });
             }
+            // A 200 counts only once this server says it listens: the port may have been
+            // taken meanwhile by another test's server, which answers too (and this one
+            // then exits, unable to listen).
             if let Ok(response) = http_get(self.http_port, "/health", Duration::from_secs(1)) {
-                if response.status == 200 {
+                if response.status == 200 && this_run(&self.log_path).contains(LISTENING) {
                     self.note("ready");
                     return Ok(Readiness::Ready);
                 }
