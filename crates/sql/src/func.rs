@@ -1471,24 +1471,11 @@ pub fn plan_aggregate(
         _ => return Err(SqlError::unsupported(format!("aggregate {name}"))),
     };
     // FILTER (WHERE cond): the aggregate sees NULL for rows that fail the condition.
-    let arg = match filter {
-        None => arg,
-        Some(cond) => {
-            let typ = arg.typ.scalar_type.nullable(true);
-            Typed::new(
-                MirScalarExpr::If {
-                    cond: Box::new(cond.expr),
-                    then: Box::new(arg.expr),
-                    els: Box::new(MirScalarExpr::literal_null(arg.typ.scalar_type)),
-                },
-                typ,
-            )
-        }
-    };
+    let arg = filtered(filter.as_ref(), arg);
     // Postgres plans an aggregate's ORDER BY, and evaluates it, even where the order
-    // does not change the result: a key that does not resolve, or fails on a row, is
-    // the query's error.
-    let order_by = plan_aggregate_order(ecx, aggregate_order_by(f))?;
+    // does not change the result: a key that does not resolve, or fails on a row the
+    // FILTER keeps, is the query's error.
+    let order_by = plan_aggregate_order(ecx, aggregate_order_by(f), filter.as_ref())?;
     let single = |func: AggregateFunc| {
         let typ = func.output_type(arg.typ);
         PlannedAggregate {
@@ -1528,15 +1515,35 @@ fn aggregate_order_by(f: &Function) -> &[OrderByExpr] {
     }
 }
 
-/// The keys of an aggregate call's `ORDER BY`, planned.
+/// `typed` where `filter` holds and NULL elsewhere: what an aggregate with
+/// `FILTER (WHERE filter)` sees of a row.
+fn filtered(filter: Option<&Typed>, typed: Typed) -> Typed {
+    let Some(cond) = filter else {
+        return typed;
+    };
+    let scalar_type = typed.typ.scalar_type;
+    Typed::new(
+        MirScalarExpr::If {
+            cond: Box::new(cond.expr.clone()),
+            then: Box::new(typed.expr),
+            els: Box::new(MirScalarExpr::literal_null(scalar_type)),
+        },
+        scalar_type.nullable(true),
+    )
+}
+
+/// The keys of an aggregate call's `ORDER BY`, planned; each is NULL on the rows that
+/// `filter` (the call's FILTER) drops, so that it is evaluated only on those it keeps.
 fn plan_aggregate_order(
     ecx: &ExprContext,
     order_by: &[OrderByExpr],
+    filter: Option<&Typed>,
 ) -> Result<Vec<AggregateOrder>, SqlError> {
     order_by
         .iter()
         .map(|o| {
             let key = expr::plan_typed(&ecx.with_clause("ORDER BY"), &o.expr)?;
+            let key = filtered(filter, key);
             let (desc, nulls_last) = crate::query::order_direction(o);
             Ok(AggregateOrder {
                 expr: key.expr,
@@ -1609,14 +1616,7 @@ fn plan_collecting_aggregate(
     // array_agg collects NULLs too.
     let value = match (call.filter, &func) {
         (None, _) => value,
-        (Some(cond), AggregateFunc::StringAgg { .. }) => Typed::new(
-            MirScalarExpr::If {
-                cond: Box::new(cond.expr),
-                then: Box::new(value.expr),
-                els: Box::new(MirScalarExpr::literal_null(value.typ.scalar_type)),
-            },
-            value.typ.scalar_type.nullable(true),
-        ),
+        (Some(cond), AggregateFunc::StringAgg { .. }) => filtered(Some(&cond), value),
         (Some(_), _) => {
             return Err(SqlError::unsupported(format!(
                 "FILTER in a call of {}",
@@ -1624,7 +1624,7 @@ fn plan_collecting_aggregate(
             )))
         }
     };
-    let order_by = plan_aggregate_order(ecx, call.order_by)?;
+    let order_by = plan_aggregate_order(ecx, call.order_by, None)?;
     if call.distinct && order_by.iter().any(|o| o.expr != value.expr) {
         return Err(SqlError::new(
             SqlState::INVALID_COLUMN_REFERENCE,
@@ -1746,17 +1746,7 @@ fn plan_ordered_set_aggregate(
         .as_deref()
         .map(|cond| expr::plan_condition(&ecx.with_clause("FILTER"), cond))
         .transpose()?;
-    let input = match filter {
-        None => value.clone(),
-        Some(cond) => Typed::new(
-            MirScalarExpr::If {
-                cond: Box::new(cond.expr),
-                then: Box::new(value.expr.clone()),
-                els: Box::new(MirScalarExpr::literal_null(value.typ.scalar_type)),
-            },
-            value.typ.scalar_type.nullable(true),
-        ),
-    };
+    let input = filtered(filter.as_ref(), value.clone());
     let (desc, nulls_last) = crate::query::order_direction(order);
     let typ = func.output_type(input.typ);
     Ok(PlannedAggregate {
