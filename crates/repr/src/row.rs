@@ -52,12 +52,7 @@ enum RowData {
 impl RowData {
     fn from_vec(buf: Vec<u8>) -> RowData {
         if buf.len() <= INLINE_BYTES {
-            let mut bytes = [0u8; INLINE_BYTES];
-            bytes[..buf.len()].copy_from_slice(&buf);
-            RowData::Inline {
-                len: buf.len() as u8,
-                bytes,
-            }
+            RowData::from_slice(&buf)
         } else {
             RowData::Heap(buf.into_boxed_slice())
         }
@@ -465,29 +460,28 @@ impl Row {
             static SCRATCH: std::cell::RefCell<Vec<u8>> =
                 const { std::cell::RefCell::new(Vec::new()) };
         }
-        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut buf) => {
-                buf.clear();
-                for d in datums {
-                    encode(&mut buf, d);
+        SCRATCH.with(|scratch| {
+            // Packing while packing (the datums' iterator packs rows of its own): the
+            // inner pack gets a buffer of its own.
+            let mut own = Vec::new();
+            let mut kept = scratch.try_borrow_mut();
+            let buf = match &mut kept {
+                Ok(kept) => {
+                    kept.clear();
+                    &mut **kept
                 }
-                let row = Row {
-                    data: RowData::from_slice(&buf),
-                };
-                if buf.capacity() > PACK_SCRATCH_KEPT {
-                    *buf = Vec::new();
-                }
-                row
+                Err(_) => &mut own,
+            };
+            for d in datums {
+                encode(buf, d);
             }
-            // Packing while packing (the datums' iterator packs rows of its own): this
-            // one gets a buffer of its own.
-            Err(_) => {
-                let mut buf = Vec::new();
-                for d in datums {
-                    encode(&mut buf, d);
-                }
-                Row::from_bytes(buf)
+            let row = Row {
+                data: RowData::from_slice(buf),
+            };
+            if buf.capacity() > PACK_SCRATCH_KEPT {
+                *buf = Vec::new();
             }
+            row
         })
     }
 
