@@ -488,30 +488,23 @@ impl Reader {
                 return Exit::Stopped;
             }
             // The first assignment is looked up here, before any fetch is in flight
-            // (so the lookups are quick); later partitions come from the watcher.
-            let mut lookups = Vec::new();
-            if self.assigned.is_empty() {
-                lookups.push(topic_partitions(
-                    &self.consumer,
-                    &self.spec.topic,
-                    self.config.request_timeout,
-                ));
-            }
+            // (so the lookups are quick); later partitions come from the watcher. New
+            // ones are looked up again on the reader's own client, whose metadata must
+            // know them before it can look up or read them.
+            // What the watcher found is taken first: it sends more while a lookup here
+            // waits, so looking up while draining the channel might never end.
+            let first = self.assigned.is_empty().then(|| self.own_lookup());
             let found: Vec<_> = self.found.try_iter().collect();
-            for lookup in found {
-                match lookup {
-                    // New partitions: looked up again on the reader's own client, whose
-                    // metadata must know them before it can look up or read them.
+            let found: Vec<_> = found
+                .into_iter()
+                .map(|found| match found {
                     Ok(partitions) if partitions.iter().any(|p| !self.assigned.contains(p)) => {
-                        lookups.push(topic_partitions(
-                            &self.consumer,
-                            &self.spec.topic,
-                            self.config.request_timeout,
-                        ))
+                        self.own_lookup()
                     }
-                    other => lookups.push(other),
-                }
-            }
+                    other => other,
+                })
+                .collect();
+            let lookups = first.into_iter().chain(found);
             let mut failed = None;
             for lookup in lookups {
                 match lookup.and_then(|partitions| self.assign_new(partitions)) {
@@ -539,6 +532,15 @@ impl Reader {
                 Err(exit) => return exit,
             }
         }
+    }
+
+    /// The topic's partitions, looked up on the reader's own client.
+    fn own_lookup(&self) -> Result<Vec<i32>, String> {
+        topic_partitions(
+            &self.consumer,
+            &self.spec.topic,
+            self.config.request_timeout,
+        )
     }
 
     /// Assigns those of the topic's `partitions` not assigned yet; returns a
